@@ -1,0 +1,36 @@
+"""Exception hierarchy of itb. The Rust core's errors are mapped onto these classes in one
+place (``rust/python/src/errors.rs``); each carries the ``field`` it is about."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ItbError",
+    "ValidationError",
+    "ProgrammingError",
+    "ReservoirError",
+    "SnapshotError",
+]
+
+
+class ItbError(Exception):
+    """Base class of every itb error. ``field`` names the offending argument ('' if none)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ValidationError(ItbError, ValueError):
+    """A value is malformed or out of range (NaN, negative, tz-aware time, time in the past…)."""
+
+
+class ProgrammingError(ItbError):
+    """A program or bolus exceeds the pump model's rate limits."""
+
+
+class ReservoirError(ItbError):
+    """Reservoir misuse: overfill, bolus from an empty reservoir."""
+
+
+class SnapshotError(ItbError, ValueError):
+    """Snapshot bytes are corrupt, truncated, foreign or of an unknown version."""

@@ -1,0 +1,67 @@
+//! Timed boluses: a volume V (nL) over a duration T (ms) on top of the basal rate.
+//!
+//! The bolus runs at `r_b = ceil(V·86_400_000 / T)` nL/day and adds
+//! `min(r_b·(t − start), V·86_400_000)` to the accumulator: `r_b` in each millisecond from
+//! `start`, and in its last millisecond only what is left, so its volume is exact and it
+//! ends at `end = start + ceil(V·86_400_000 / r_b) <= start + T`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{div_ceil, MS_PER_DAY};
+
+/// A scheduled or running bolus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bolus {
+    pub id: u64,
+    pub start_ms: i64,
+    /// First millisecond after the bolus (its last increment is in `[end − 1, end)`).
+    pub end_ms: i64,
+    pub volume_nl: i64,
+    pub dose_ng: i64,
+    /// Commanded rate `r_b` (nL/day).
+    pub rate_nl_per_day: i64,
+    /// Whether `bolus_started` has been emitted.
+    pub started: bool,
+}
+
+impl Bolus {
+    /// Build a bolus; `volume_nl >= 1`, `duration_ms >= 1` are checked by the caller.
+    pub fn new(id: u64, start_ms: i64, volume_nl: i64, dose_ng: i64, duration_ms: i64) -> Self {
+        let total = i128::from(volume_nl) * i128::from(MS_PER_DAY);
+        let rate = div_ceil(total, i128::from(duration_ms));
+        let len = div_ceil(total, rate);
+        Bolus {
+            id,
+            start_ms,
+            end_ms: start_ms + len as i64,
+            volume_nl,
+            dose_ng,
+            rate_nl_per_day: rate as i64,
+            started: false,
+        }
+    }
+
+    /// Accumulator increment of the millisecond `[t, t + 1)` (nL·ms/day).
+    pub fn increment_at(&self, t: i64) -> i64 {
+        if t < self.start_ms || t >= self.end_ms {
+            0
+        } else if t < self.end_ms - 1 {
+            self.rate_nl_per_day
+        } else {
+            self.volume_nl * MS_PER_DAY - self.rate_nl_per_day * (self.end_ms - 1 - self.start_ms)
+        }
+    }
+
+    /// Next time after `t` at which the increment may change (`i64::MAX` if never).
+    pub fn next_change_after(&self, t: i64) -> i64 {
+        if t < self.start_ms {
+            self.start_ms
+        } else if t < self.end_ms - 1 {
+            self.end_ms - 1
+        } else if t < self.end_ms {
+            self.end_ms
+        } else {
+            i64::MAX
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The one error type of the core. Every fallible call returns `Result<_, ItbError>`;
+//! nothing in the core panics on input. Each variant names the offending field and,
+//! where there is one, the allowed range, so bindings can show it verbatim.
+
+use thiserror::Error;
+
+/// Error returned by every fallible core call. A call that returns an error leaves the
+/// pump exactly as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ItbError {
+    /// A value is malformed or out of range (NaN, negative, time in the past, …).
+    #[error("invalid {field}: {message}")]
+    Validation { field: String, message: String },
+    /// A program or bolus would exceed the pump model's rate limits.
+    #[error("cannot program {field}: {message}")]
+    Programming { field: String, message: String },
+    /// Reservoir misuse: overfill, delivery from an empty reservoir.
+    #[error("reservoir: {field}: {message}")]
+    Reservoir { field: String, message: String },
+    /// Snapshot bytes are corrupt, truncated, foreign or of an unknown version.
+    #[error("snapshot: {message}")]
+    Snapshot { message: String },
+}
+
+/// Shorthand for results of core calls.
+pub type Result<T> = std::result::Result<T, ItbError>;
+
+impl ItbError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ItbError::Validation { field: field.into(), message: message.into() }
+    }
+    pub fn programming(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ItbError::Programming { field: field.into(), message: message.into() }
+    }
+    pub fn reservoir(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ItbError::Reservoir { field: field.into(), message: message.into() }
+    }
+    pub fn snapshot(message: impl Into<String>) -> Self {
+        ItbError::Snapshot { message: message.into() }
+    }
+    /// The field the error is about (empty for snapshot errors).
+    pub fn field(&self) -> &str {
+        match self {
+            ItbError::Validation { field, .. }
+            | ItbError::Programming { field, .. }
+            | ItbError::Reservoir { field, .. } => field,
+            ItbError::Snapshot { .. } => "",
+        }
+    }
+}
+
+/// Check `lo <= value <= hi`, else a validation error naming `field` and the range.
+pub fn check_range(field: &str, value: i64, lo: i64, hi: i64, unit: &str) -> Result<i64> {
+    if value < lo || value > hi {
+        return Err(ItbError::validation(
+            field,
+            format!("{value} {unit} is outside the allowed range {lo}..={hi} {unit}"),
+        ));
+    }
+    Ok(value)
+}

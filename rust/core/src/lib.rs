@@ -1,0 +1,26 @@
+//! # itb-core
+//!
+//! Exact, integer delivery model of an intrathecal baclofen (ITB) pump: programs, boluses,
+//! strokes, reservoir, fluid path, events, closed-form projection and snapshots.
+//! A simulation and test oracle for engineers — **not a medical device**.
+//!
+//! Everything returns [`Result`]; nothing panics on any input.
+
+pub mod bolus;
+pub mod error;
+pub mod events;
+pub mod model;
+pub mod path;
+pub mod program;
+pub mod projection;
+pub mod pump;
+pub mod snapshot;
+pub mod units;
+
+pub use bolus::Bolus;
+pub use error::{ItbError, Result};
+pub use events::{Event, EventKind, Severity};
+pub use model::PumpModel;
+pub use program::{Basal, Period, Schedule, Step};
+pub use projection::Projection;
+pub use pump::{Pump, PumpConfig, RefillOutcome};

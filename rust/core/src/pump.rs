@@ -1,0 +1,589 @@
+//! The pump: state, calls (program, bolus, refill) and `advance_to`.
+//!
+//! Delivery model (see DESIGN.md): the accumulator `A` gains, each millisecond `[t, t+1)`,
+//! the basal volume rate in force at `t` plus each running bolus's increment (nL·ms/day).
+//! Stroke k fires at the first integer ms with `A ≥ k·q·86_400_000`. The pump stores only the
+//! remainder `acc = A − strokes·q·86_400_000`, which no program change resets.
+//! `advance_to` works segment by segment (a segment is a span with one constant increment),
+//! firing all strokes of a segment in closed form, never stroke by stroke.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bolus::Bolus;
+use crate::error::{ItbError, Result};
+use crate::events::{sort_events, Event, EventKind};
+use crate::model::PumpModel;
+use crate::path::FluidPath;
+use crate::program::{Basal, Schedule};
+use crate::units::{
+    check_concentration, check_time, div_ceil, volume_nl_of_dose, MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY,
+};
+
+/// Largest catheter dead volume accepted (nL): 10 mL.
+pub const MAX_CATHETER_NL: i64 = 10_000_000;
+
+/// Everything needed to build a pump.
+#[derive(Debug, Clone)]
+pub struct PumpConfig {
+    pub model: PumpModel,
+    pub now_ms: i64,
+    pub reservoir_nl: i64,
+    pub concentration: i64,
+    pub basal: Basal,
+    pub catheter_nl: i64,
+}
+
+/// Result of a refill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefillOutcome {
+    /// What the pump's accounting expected in the reservoir (nL).
+    pub expected_nl: i64,
+    /// What was aspirated (nL).
+    pub aspirated_nl: i64,
+}
+
+/// Strokes gathered into one `stroke_batch` event.
+#[derive(Debug, Default)]
+struct Batch {
+    count: i64,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+/// One constant-increment span `[t0, t1)` of the accumulator.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    t0: i64,
+    t1: i64,
+    slope: i128,
+}
+
+/// An ITB pump: model, clock, reservoir, fluid path, program, boluses, ledgers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pump {
+    pub(crate) model: PumpModel,
+    pub(crate) now_ms: i64,
+    pub(crate) conc: u32,
+    pub(crate) basal: Basal,
+    pub(crate) schedule: Schedule,
+    pub(crate) acc: i128,
+    pub(crate) strokes: i64,
+    pub(crate) reservoir_nl: i64,
+    pub(crate) catheter_nl: i64,
+    pub(crate) path: FluidPath,
+    pub(crate) filled_nl: i64,
+    pub(crate) filled_pg: i128,
+    pub(crate) withdrawn_nl: i64,
+    pub(crate) withdrawn_pg: i128,
+    pub(crate) pumped_pg: i128,
+    pub(crate) delivered_nl: i64,
+    pub(crate) delivered_pg: i128,
+    pub(crate) low_armed: bool,
+    pub(crate) empty: bool,
+    pub(crate) boluses: Vec<Bolus>,
+    pub(crate) next_bolus_id: u64,
+    pub(crate) pending: Vec<Event>,
+}
+
+impl Pump {
+    /// Build a pump; the path starts full of drug at the reservoir's concentration.
+    pub fn new(config: PumpConfig) -> Result<Pump> {
+        let PumpConfig { model, now_ms, reservoir_nl, concentration, basal, catheter_nl } = config;
+        model.validate()?;
+        check_time("now", now_ms)?;
+        let conc = check_concentration("concentration_ug_per_ml", concentration)?;
+        if reservoir_nl < 0 {
+            return Err(ItbError::validation("reservoir_ml", "must be >= 0"));
+        }
+        if reservoir_nl > model.reservoir_nl {
+            return Err(ItbError::reservoir(
+                "reservoir_ml",
+                format!("{reservoir_nl} nL overfills the {} nL reservoir", model.reservoir_nl),
+            ));
+        }
+        if !(0..=MAX_CATHETER_NL).contains(&catheter_nl) {
+            return Err(ItbError::validation(
+                "catheter_volume_ul",
+                format!("{catheter_nl} nL is outside the allowed range 0..={MAX_CATHETER_NL} nL"),
+            ));
+        }
+        let schedule = basal.schedule(conc, &model)?;
+        let path_nl = model.pump_path_nl + catheter_nl;
+        let path = FluidPath::filled(path_nl, conc);
+        let mut pump = Pump {
+            now_ms,
+            conc,
+            basal,
+            schedule,
+            acc: 0,
+            strokes: 0,
+            reservoir_nl,
+            catheter_nl,
+            filled_nl: reservoir_nl + path_nl,
+            filled_pg: i128::from(reservoir_nl + path_nl) * i128::from(conc),
+            path,
+            withdrawn_nl: 0,
+            withdrawn_pg: 0,
+            pumped_pg: 0,
+            delivered_nl: 0,
+            delivered_pg: 0,
+            low_armed: true,
+            empty: false,
+            boluses: Vec::new(),
+            next_bolus_id: 1,
+            pending: Vec::new(),
+            model,
+        };
+        pump.check_fill_alarms();
+        Ok(pump)
+    }
+
+    // ----- read access -----------------------------------------------------------------
+    pub fn model(&self) -> &PumpModel {
+        &self.model
+    }
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+    pub fn concentration(&self) -> u32 {
+        self.conc
+    }
+    pub fn basal(&self) -> &Basal {
+        &self.basal
+    }
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+    pub fn strokes(&self) -> i64 {
+        self.strokes
+    }
+    /// Usable reservoir volume (nL).
+    pub fn reservoir_nl(&self) -> i64 {
+        self.reservoir_nl
+    }
+    /// Volume that left the reservoir (nL).
+    pub fn pumped_nl(&self) -> i64 {
+        self.strokes * self.model.stroke_nl
+    }
+    pub fn pumped_pg(&self) -> i128 {
+        self.pumped_pg
+    }
+    pub fn path_nl(&self) -> i64 {
+        self.path.volume_nl()
+    }
+    pub fn path_pg(&self) -> i128 {
+        self.path.mass_pg()
+    }
+    pub fn catheter_nl(&self) -> i64 {
+        self.catheter_nl
+    }
+    /// Volume that left the catheter tip (nL): the patient's dose.
+    pub fn delivered_nl(&self) -> i64 {
+        self.delivered_nl
+    }
+    pub fn delivered_pg(&self) -> i128 {
+        self.delivered_pg
+    }
+    pub fn filled_nl(&self) -> i64 {
+        self.filled_nl
+    }
+    pub fn filled_pg(&self) -> i128 {
+        self.filled_pg
+    }
+    pub fn withdrawn_nl(&self) -> i64 {
+        self.withdrawn_nl
+    }
+    pub fn withdrawn_pg(&self) -> i128 {
+        self.withdrawn_pg
+    }
+    /// Accumulator remainder (nL·ms/day).
+    pub fn accumulator(&self) -> i128 {
+        self.acc
+    }
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+    pub fn low_alarm_armed(&self) -> bool {
+        self.low_armed
+    }
+    /// Boluses scheduled or running.
+    pub fn boluses(&self) -> &[Bolus] {
+        &self.boluses
+    }
+    /// Events stamped by calls, to be returned by the next advance.
+    pub fn pending_events(&self) -> &[Event] {
+        &self.pending
+    }
+    /// Accumulator threshold of one stroke (nL·ms/day).
+    pub(crate) fn stroke_gain(&self) -> i128 {
+        i128::from(self.model.stroke_nl) * i128::from(MS_PER_DAY)
+    }
+    pub(crate) fn delivering(&self) -> bool {
+        !self.empty
+    }
+
+    // ----- calls -----------------------------------------------------------------------
+
+    /// Replace the basal program from now on. The accumulator remainder carries over.
+    pub fn set_program(&mut self, basal: Basal) -> Result<()> {
+        let schedule = basal.schedule(self.conc, &self.model)?;
+        check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "program")?;
+        self.basal = basal;
+        self.schedule = schedule;
+        let max = self.schedule.max_rate();
+        self.pending.push(Event::new(self.now_ms, EventKind::ProgramChanged, &[("max_rate_nl_per_day", max)]));
+        Ok(())
+    }
+
+    /// Schedule a bolus of `dose_ng` over `duration_ms` from `start_ms` (None = now).
+    /// Its volume is fixed now, at the current concentration. Returns the bolus id.
+    pub fn bolus(&mut self, dose_ng: i64, duration_ms: i64, start_ms: Option<i64>) -> Result<u64> {
+        if !(1..=MAX_BOLUS_NG).contains(&dose_ng) {
+            return Err(ItbError::validation(
+                "dose_ug",
+                format!("{dose_ng} ng is outside the allowed range 1..={MAX_BOLUS_NG} ng"),
+            ));
+        }
+        if duration_ms < 1 {
+            return Err(ItbError::validation("duration", format!("{duration_ms} ms must be at least 1 ms")));
+        }
+        let start = start_ms.unwrap_or(self.now_ms);
+        check_time("start", start)?;
+        if start < self.now_ms {
+            return Err(ItbError::validation(
+                "start",
+                format!("{start} ms is in the past (now is {} ms); must be >= now", self.now_ms),
+            ));
+        }
+        let volume = volume_nl_of_dose(dose_ng, self.conc);
+        if volume < 1 {
+            return Err(ItbError::validation(
+                "dose_ug",
+                format!("{dose_ng} ng at {} µg/mL rounds to 0 nL; must be at least 1 nL", self.conc),
+            ));
+        }
+        if volume > self.model.reservoir_nl {
+            return Err(ItbError::validation(
+                "dose_ug",
+                format!("{volume} nL exceeds the reservoir capacity {} nL", self.model.reservoir_nl),
+            ));
+        }
+        if self.empty {
+            return Err(ItbError::reservoir("reservoir", "the reservoir is empty; refill before a bolus"));
+        }
+        let bolus = Bolus::new(self.next_bolus_id, start, volume, dose_ng, duration_ms);
+        if bolus.end_ms > MAX_TIME_MS {
+            return Err(ItbError::validation("duration", "the bolus would end after the pump clock's range"));
+        }
+        let mut all = self.boluses.clone();
+        all.push(bolus.clone());
+        check_total_rate(&self.model, &self.schedule, &all, self.now_ms, "dose_ug")?;
+        self.next_bolus_id += 1;
+        self.boluses = all;
+        let mut pending = std::mem::take(&mut self.pending);
+        self.process_boundaries(&mut pending, self.now_ms);
+        self.pending = pending;
+        Ok(bolus.id)
+    }
+
+    /// Cancel a scheduled or running bolus; what it already added stays delivered.
+    pub fn cancel_bolus(&mut self, id: u64) -> Result<()> {
+        let Some(pos) = self.boluses.iter().position(|b| b.id == id) else {
+            return Err(ItbError::validation("bolus_id", format!("no scheduled or running bolus has id {id}")));
+        };
+        let b = self.boluses.remove(pos);
+        self.pending.push(Event::new(
+            self.now_ms,
+            EventKind::BolusCancelled,
+            &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl)],
+        ));
+        Ok(())
+    }
+
+    /// Refill: aspirate `aspirated_nl` (None = everything physically there), fill
+    /// `added_nl` at `concentration`. Rejected calls change nothing.
+    pub fn refill(&mut self, added_nl: i64, concentration: i64, aspirated_nl: Option<i64>) -> Result<RefillOutcome> {
+        let conc = check_concentration("concentration_ug_per_ml", concentration)?;
+        if added_nl < 0 {
+            return Err(ItbError::validation("added_ml", "must be >= 0"));
+        }
+        if added_nl > self.model.reservoir_nl {
+            return Err(ItbError::reservoir(
+                "added_ml",
+                format!("{added_nl} nL overfills the {} nL reservoir", self.model.reservoir_nl),
+            ));
+        }
+        let expected = self.reservoir_nl;
+        let aspirated = aspirated_nl.unwrap_or(expected);
+        if aspirated < 0 {
+            return Err(ItbError::validation("aspirated_ml", "must be >= 0"));
+        }
+        let schedule = self.basal.schedule(conc, &self.model)?;
+        check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "concentration_ug_per_ml")?;
+        // The physical reservoir is emptied whatever the measurement says.
+        self.withdrawn_nl += expected;
+        self.withdrawn_pg += i128::from(expected) * i128::from(self.conc);
+        let old_conc = self.conc;
+        self.reservoir_nl = added_nl;
+        self.filled_nl += added_nl;
+        self.filled_pg += i128::from(added_nl) * i128::from(conc);
+        self.conc = conc;
+        self.schedule = schedule;
+        self.low_armed = true;
+        self.empty = false;
+        self.pending.push(Event::new(
+            self.now_ms,
+            EventKind::Refilled,
+            &[("added_nl", added_nl), ("aspirated_nl", aspirated), ("expected_nl", expected)],
+        ));
+        if old_conc != conc {
+            self.pending.push(Event::new(
+                self.now_ms,
+                EventKind::ConcentrationChanged,
+                &[("from_ug_per_ml", i64::from(old_conc)), ("to_ug_per_ml", i64::from(conc))],
+            ));
+        }
+        self.check_fill_alarms();
+        Ok(RefillOutcome { expected_nl: expected, aspirated_nl: aspirated })
+    }
+
+    /// Alarms that fire at once when the reservoir is filled at or below a threshold.
+    fn check_fill_alarms(&mut self) {
+        if self.low_armed && self.reservoir_nl <= self.model.low_reservoir_nl {
+            self.low_armed = false;
+            self.pending.push(Event::new(
+                self.now_ms,
+                EventKind::LowReservoir,
+                &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
+            ));
+        }
+        if self.reservoir_nl < self.model.stroke_nl {
+            self.empty = true;
+            self.pending.push(Event::new(self.now_ms, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir_nl)]));
+        }
+    }
+
+    // ----- time ------------------------------------------------------------------------
+
+    /// Increment in force for the millisecond `[t, t+1)` and the next time it may change.
+    pub(crate) fn slope_at(&self, t: i64) -> (i128, i64) {
+        let (basal, mut next) = self.schedule.rate_at(t);
+        let mut slope = i128::from(basal);
+        for b in &self.boluses {
+            slope += i128::from(b.increment_at(t));
+            next = next.min(b.next_change_after(t));
+        }
+        (slope, next)
+    }
+
+    /// Whether a bolus starts or ends at or before `t` without its event yet.
+    fn boundary_due(&self, t: i64) -> bool {
+        self.boluses.iter().any(|b| (!b.started && b.start_ms <= t) || b.end_ms <= t)
+    }
+
+    /// Emit bolus start/completion events due at `t` (idempotent).
+    fn process_boundaries(&mut self, sink: &mut Vec<Event>, t: i64) {
+        let mut i = 0;
+        while i < self.boluses.len() {
+            let b = &mut self.boluses[i];
+            if !b.started && b.start_ms <= t {
+                b.started = true;
+                sink.push(Event::new(
+                    b.start_ms,
+                    EventKind::BolusStarted,
+                    &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("end_ms", b.end_ms)],
+                ));
+            }
+            if b.end_ms <= t {
+                sink.push(Event::new(b.end_ms, EventKind::BolusCompleted, &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl)]));
+                self.boluses.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Advance the clock to `until_ms`, delivering on the way; returns the events of
+    /// `(now, until]` plus those stamped by calls since the last advance, in order.
+    pub fn advance_to(&mut self, until_ms: i64) -> Result<Vec<Event>> {
+        self.advance_inner(until_ms, None)
+    }
+
+    /// As [`Pump::advance_to`], also appending every stroke time to `strokes_out`.
+    pub fn advance_to_recording(&mut self, until_ms: i64, strokes_out: &mut Vec<i64>) -> Result<Vec<Event>> {
+        self.advance_inner(until_ms, Some(strokes_out))
+    }
+
+    fn advance_inner(&mut self, until_ms: i64, mut record: Option<&mut Vec<i64>>) -> Result<Vec<Event>> {
+        check_time("until", until_ms)?;
+        if until_ms < self.now_ms {
+            return Err(ItbError::validation(
+                "until",
+                format!("{until_ms} ms is before now ({} ms); time only moves forward", self.now_ms),
+            ));
+        }
+        let mut out = std::mem::take(&mut self.pending);
+        out.reserve(4);
+        let mut batch = Batch::default();
+        while self.now_ms < until_ms {
+            let (slope, next) = self.slope_at(self.now_ms);
+            let span = Span { t0: self.now_ms, t1: next.min(until_ms), slope };
+            if self.delivering() && slope > 0 {
+                self.fire_span(span, &mut batch, &mut out, record.as_deref_mut());
+            } else {
+                self.now_ms = span.t1;
+            }
+            if self.boundary_due(self.now_ms) {
+                flush(&mut batch, &mut out, self.model.stroke_nl);
+                self.process_boundaries(&mut out, self.now_ms);
+            }
+        }
+        flush(&mut batch, &mut out, self.model.stroke_nl);
+        sort_events(&mut out);
+        Ok(out)
+    }
+
+    /// Fire the strokes of one span in closed form; stops early if the reservoir empties.
+    fn fire_span(&mut self, span: Span, batch: &mut Batch, out: &mut Vec<Event>, record: Option<&mut Vec<i64>>) {
+        let q = self.model.stroke_nl;
+        let gain_per_stroke = self.stroke_gain();
+        let a = self.acc;
+        let total = a + span.slope * i128::from(span.t1 - span.t0);
+        let possible = (total / gain_per_stroke) as i64;
+        let allowed = self.reservoir_nl / q;
+        let n = possible.min(allowed);
+        let time_of = |j: i64| span.t0 + div_ceil(i128::from(j) * gain_per_stroke - a, span.slope) as i64;
+        if n == 0 {
+            self.acc = total;
+            self.now_ms = span.t1;
+            return;
+        }
+        if let Some(out_times) = record {
+            record_stroke_times(out_times, span.t0, a, span.slope, gain_per_stroke, n);
+        }
+        let mut done = 0i64;
+        if self.low_armed && self.reservoir_nl > self.model.low_reservoir_nl {
+            let j = div_ceil(i128::from(self.reservoir_nl - self.model.low_reservoir_nl), i128::from(q)) as i64;
+            if j <= n {
+                self.take_strokes(j, time_of(1), time_of(j), batch);
+                done = j;
+                flush(batch, out, q);
+                self.low_armed = false;
+                out.push(Event::new(
+                    time_of(j),
+                    EventKind::LowReservoir,
+                    &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
+                ));
+            }
+        }
+        if n > done {
+            self.take_strokes(n - done, time_of(done + 1), time_of(n), batch);
+        }
+        if n == allowed {
+            let t_stop = time_of(n);
+            self.acc = a + span.slope * i128::from(t_stop - span.t0) - i128::from(n) * gain_per_stroke;
+            self.now_ms = t_stop;
+            self.empty = true;
+            flush(batch, out, q);
+            out.push(Event::new(t_stop, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir_nl)]));
+        } else {
+            self.acc = total - i128::from(n) * gain_per_stroke;
+            self.now_ms = span.t1;
+        }
+    }
+
+    /// Apply `n` strokes (first at `first_ms`, last at `last_ms`) to the ledgers.
+    fn take_strokes(&mut self, n: i64, first_ms: i64, last_ms: i64, batch: &mut Batch) {
+        let nl = n * self.model.stroke_nl;
+        self.strokes += n;
+        self.reservoir_nl -= nl;
+        self.pumped_pg += i128::from(nl) * i128::from(self.conc);
+        let (out_nl, out_pg) = self.path.push(nl, self.conc);
+        self.delivered_nl += out_nl;
+        self.delivered_pg += out_pg;
+        if batch.count == 0 {
+            batch.first_ms = first_ms;
+        }
+        batch.count += n;
+        batch.last_ms = last_ms;
+    }
+}
+
+/// Emit the pending stroke batch, if any.
+fn flush(batch: &mut Batch, out: &mut Vec<Event>, stroke_nl: i64) {
+    if batch.count > 0 {
+        out.push(Event::new(
+            batch.last_ms,
+            EventKind::StrokeBatch,
+            &[("count", batch.count), ("first_ms", batch.first_ms), ("volume_nl", batch.count * stroke_nl)],
+        ));
+        *batch = Batch::default();
+    }
+}
+
+/// Append the times of strokes 1..=n of a span starting at `t0` with remainder `a`.
+/// Incremental: each step adds the whole-ms quotient and carries the remainder.
+fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) {
+    out.reserve(n as usize);
+    // Stroke j fires at t0 + ceil((j·gain − a) / slope).
+    let first_need = gain - a;
+    let mut t = t0 + div_ceil(first_need, slope) as i64;
+    // Slack: how far A(t) overshoots the threshold at the stroke time.
+    let mut slack = div_ceil(first_need, slope) * slope - first_need;
+    let step_q = gain / slope;
+    let step_r = gain % slope;
+    for _ in 0..n {
+        out.push(t);
+        // Next threshold is `gain` further; the overshoot already covers `slack`.
+        let mut dt = step_q;
+        let mut rem = step_r - slack;
+        if rem > 0 {
+            dt += 1;
+            rem -= slope;
+        }
+        slack = -rem;
+        t += dt as i64;
+    }
+}
+
+/// Check that basal plus boluses never exceed the model's max rate from `from_ms` on.
+pub(crate) fn check_total_rate(
+    model: &PumpModel,
+    schedule: &Schedule,
+    boluses: &[Bolus],
+    from_ms: i64,
+    field: &str,
+) -> Result<()> {
+    let mut points: Vec<i64> = Vec::with_capacity(boluses.len() * 2);
+    for b in boluses.iter().filter(|b| b.end_ms > from_ms) {
+        points.push(b.start_ms.max(from_ms));
+        points.push(b.end_ms);
+    }
+    points.sort_unstable();
+    points.dedup();
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let bolus_sum: i64 = boluses
+            .iter()
+            .filter(|x| x.start_ms <= a && x.end_ms > a)
+            .map(|x| x.rate_nl_per_day)
+            .sum();
+        if bolus_sum == 0 {
+            continue;
+        }
+        let basal = schedule.max_rate_over(a, b);
+        if basal + bolus_sum > model.max_rate_nl_per_day {
+            return Err(ItbError::programming(
+                field,
+                format!(
+                    "basal {basal} nL/day + boluses {bolus_sum} nL/day = {} nL/day at {a} ms exceeds the \
+                     maximum rate {} nL/day of model {}",
+                    basal + bolus_sum,
+                    model.max_rate_nl_per_day,
+                    model.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

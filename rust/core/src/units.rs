@@ -1,0 +1,164 @@
+//! Exact units and the explicit rounding rules of the boundary.
+//!
+//! | quantity | unit |
+//! |---|---|
+//! | time | `i64` ms on the pump clock (naive local time; 0 = 1970-01-01 00:00, a Thursday) |
+//! | volume | `i64` nL (1 mL = 1_000_000 nL) |
+//! | concentration | `u32` µg/mL |
+//! | drug mass | `i64` pg (= nL × µg/mL, exact) |
+//! | dose rate | `i64` ng/day |
+//! | volume rate | `i64` nL/day |
+//!
+//! Floats from users become integers by [`scaled_from_f64`]: the float's shortest round-trip
+//! decimal form (Rust `Display`, identical digits to Python `repr`) is scaled by a power of ten
+//! and rounded half-to-even, so 0.0125 µg is 12.5 ng → 12 ng.
+
+use crate::error::{ItbError, Result};
+
+/// Milliseconds per day; also the nL·ms/day per nL factor of the accumulator.
+pub const MS_PER_DAY: i64 = 86_400_000;
+/// Milliseconds per week.
+pub const MS_PER_WEEK: i64 = 7 * MS_PER_DAY;
+/// Nanoliters per milliliter.
+pub const NL_PER_ML: i64 = 1_000_000;
+/// Earliest pump-clock time: 0001-01-01 00:00 (Python `datetime.min`).
+pub const MIN_TIME_MS: i64 = -62_135_596_800_000;
+/// Latest pump-clock time: 9999-12-31 23:59:59.999 (Python `datetime.max`, truncated to ms).
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+/// Largest concentration accepted (µg/mL).
+pub const MAX_CONCENTRATION: u32 = 100_000;
+/// Largest dose rate accepted (ng/day): 10 g/day, far beyond any pump.
+pub const MAX_DOSE_NG_PER_DAY: i64 = 10_000_000_000_000;
+/// Largest single bolus dose accepted (ng): 10 g.
+pub const MAX_BOLUS_NG: i64 = 10_000_000_000_000;
+
+/// `num / den` rounded half to even; `den` must be positive.
+pub fn div_round_half_even(num: i128, den: i128) -> i128 {
+    debug_assert!(den > 0);
+    let q = num.div_euclid(den);
+    let r = num.rem_euclid(den);
+    let twice = 2 * r;
+    if twice > den || (twice == den && q % 2 != 0) {
+        q + 1
+    } else {
+        q
+    }
+}
+
+/// `ceil(num / den)` for `den > 0`.
+pub fn div_ceil(num: i128, den: i128) -> i128 {
+    debug_assert!(den > 0);
+    -((-num).div_euclid(den))
+}
+
+/// Convert a float in some unit to an integer in a unit `10^power` times smaller
+/// (µg → ng: power 3; mL → nL: power 6), exactly from its shortest decimal form,
+/// rounding half to even. Rejects NaN, infinities and negatives, and results above `max`.
+pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) -> Result<i64> {
+    if !x.is_finite() {
+        return Err(ItbError::validation(field, format!("{x} is not a finite number")));
+    }
+    if x < 0.0 {
+        return Err(ItbError::validation(field, format!("{x} is negative; must be >= 0 {unit}")));
+    }
+    let text = format!("{x}");
+    let (int_part, frac_part) = match text.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (text.as_str(), ""),
+    };
+    let too_big = || ItbError::validation(field, format!("{x} {unit} exceeds the maximum"));
+    // Integer digits beyond 20 cannot fit; reject before arithmetic.
+    let int_digits = int_part.trim_start_matches('0');
+    if int_digits.len() > 20 {
+        return Err(too_big());
+    }
+    let mut value: i128 = 0;
+    for c in int_digits.chars() {
+        value = value * 10 + i128::from(c.to_digit(10).ok_or_else(too_big)?);
+    }
+    let frac: Vec<u32> = frac_part.chars().filter_map(|c| c.to_digit(10)).collect();
+    let p = power as usize;
+    for i in 0..p {
+        value = value.checked_mul(10).ok_or_else(too_big)? + i128::from(*frac.get(i).unwrap_or(&0));
+    }
+    // Round half to even on the dropped digits.
+    if frac.len() > p {
+        let dropped = &frac[p..];
+        let first = dropped[0];
+        let rest_nonzero = dropped[1..].iter().any(|&d| d != 0);
+        let round_up = first > 5 || (first == 5 && (rest_nonzero || value % 2 == 1));
+        if round_up {
+            value += 1;
+        }
+    }
+    if value > i128::from(max) {
+        return Err(ItbError::validation(
+            field,
+            format!("{x} {unit} exceeds the maximum {}", max as f64 / 10f64.powi(power as i32)),
+        ));
+    }
+    Ok(value as i64)
+}
+
+/// Check a pump-clock time is within the representable calendar (year 1..=9999).
+pub fn check_time(field: &str, t: i64) -> Result<i64> {
+    if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&t) {
+        return Err(ItbError::validation(
+            field,
+            format!("{t} ms is outside the pump clock range {MIN_TIME_MS}..={MAX_TIME_MS} ms"),
+        ));
+    }
+    Ok(t)
+}
+
+/// Check a concentration (µg/mL) is within 1..=100_000.
+pub fn check_concentration(field: &str, conc: i64) -> Result<u32> {
+    if conc < 1 || conc > i64::from(MAX_CONCENTRATION) {
+        return Err(ItbError::validation(
+            field,
+            format!("{conc} µg/mL is outside the allowed range 1..={MAX_CONCENTRATION} µg/mL"),
+        ));
+    }
+    Ok(conc as u32)
+}
+
+/// Volume rate (nL/day) of a dose rate (ng/day) at a concentration (µg/mL), half-even.
+pub fn volume_rate_nl_per_day(ng_per_day: i64, conc: u32) -> i64 {
+    div_round_half_even(i128::from(ng_per_day) * 1000, i128::from(conc)) as i64
+}
+
+/// Volume (nL) of a dose (ng) at a concentration (µg/mL), half-even.
+pub fn volume_nl_of_dose(ng: i64, conc: u32) -> i64 {
+    div_round_half_even(i128::from(ng) * 1000, i128::from(conc)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_even_from_shortest_decimal() {
+        assert_eq!(scaled_from_f64("x", 0.0125, 3, i64::MAX, "").unwrap(), 12);
+        assert_eq!(scaled_from_f64("x", 0.0135, 3, i64::MAX, "").unwrap(), 14);
+        assert_eq!(scaled_from_f64("x", 2.5, 0, i64::MAX, "").unwrap(), 2);
+        assert_eq!(scaled_from_f64("x", 3.5, 0, i64::MAX, "").unwrap(), 4);
+        assert_eq!(scaled_from_f64("x", 0.048, 6, i64::MAX, "").unwrap(), 48_000);
+        assert_eq!(scaled_from_f64("x", 1e-7, 6, i64::MAX, "").unwrap(), 0);
+        assert_eq!(scaled_from_f64("x", 2.0000005, 6, i64::MAX, "").unwrap(), 2_000_000);
+        assert_eq!(scaled_from_f64("x", 2.0000015, 6, i64::MAX, "").unwrap(), 2_000_002);
+        assert!(scaled_from_f64("x", f64::NAN, 3, i64::MAX, "").is_err());
+        assert!(scaled_from_f64("x", -1.0, 3, i64::MAX, "").is_err());
+        assert!(scaled_from_f64("x", 1e300, 3, i64::MAX, "").is_err());
+        assert!(scaled_from_f64("x", f64::MAX, 3, i64::MAX, "").is_err());
+    }
+
+    #[test]
+    fn rational_rounding() {
+        assert_eq!(div_round_half_even(5, 2), 2);
+        assert_eq!(div_round_half_even(7, 2), 4);
+        assert_eq!(div_round_half_even(-5, 2), -2);
+        assert_eq!(div_ceil(7, 2), 4);
+        assert_eq!(div_ceil(-7, 2), -3);
+        assert_eq!(volume_rate_nl_per_day(400_000, 2000), 200_000);
+    }
+}

@@ -1,0 +1,100 @@
+//! Conversions between Python values and core types (no logic beyond shape).
+
+use itb_core::{Basal, Event, ItbError, Period, PumpModel, Step};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::errors::to_py;
+
+/// Program from `("continuous", ng_per_day)` or `("flex", "day"|"week", [(offset_ms, ng_per_day), …])`.
+pub fn basal_from_py(program: &Bound<'_, PyAny>) -> PyResult<Basal> {
+    let tuple = program.cast::<PyTuple>().map_err(|_| to_py(ItbError::validation("program", "expected a tuple")))?;
+    let kind: String = tuple.get_item(0)?.extract()?;
+    match kind.as_str() {
+        "continuous" => Ok(Basal::Continuous { ng_per_day: tuple.get_item(1)?.extract()? }),
+        "flex" => {
+            let period = match tuple.get_item(1)?.extract::<String>()?.as_str() {
+                "day" => Period::Day,
+                "week" => Period::Week,
+                other => {
+                    return Err(to_py(ItbError::validation(
+                        "period",
+                        format!("unknown period {other:?}; allowed: 'day', 'week'"),
+                    )))
+                }
+            };
+            let raw: Vec<(i64, i64)> = tuple.get_item(2)?.extract()?;
+            let steps = raw.into_iter().map(|(offset_ms, ng_per_day)| Step { offset_ms, ng_per_day }).collect();
+            Ok(Basal::Flex { period, steps })
+        }
+        other => Err(to_py(ItbError::validation(
+            "program",
+            format!("unknown program kind {other:?}; allowed: 'continuous', 'flex'"),
+        ))),
+    }
+}
+
+/// Inverse of [`basal_from_py`].
+pub fn basal_to_py<'py>(py: Python<'py>, basal: &Basal) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match basal {
+        Basal::Continuous { ng_per_day } => ("continuous", *ng_per_day).into_pyobject(py)?.into_any(),
+        Basal::Flex { period, steps } => {
+            let steps: Vec<(i64, i64)> = steps.iter().map(|s| (s.offset_ms, s.ng_per_day)).collect();
+            ("flex", period.name(), steps).into_pyobject(py)?.into_any()
+        }
+    })
+}
+
+/// Model from a dict of exact integer fields.
+pub fn model_from_py(d: &Bound<'_, PyDict>) -> PyResult<PumpModel> {
+    let get = |k: &str| -> PyResult<i64> {
+        d.get_item(k)?
+            .ok_or_else(|| to_py(ItbError::validation(k, "missing")))?
+            .extract()
+    };
+    let name: String = d
+        .get_item("name")?
+        .ok_or_else(|| to_py(ItbError::validation("name", "missing")))?
+        .extract()?;
+    Ok(PumpModel {
+        name,
+        reservoir_nl: get("reservoir_nl")?,
+        stroke_nl: get("stroke_nl")?,
+        min_rate_nl_per_day: get("min_rate_nl_per_day")?,
+        max_rate_nl_per_day: get("max_rate_nl_per_day")?,
+        low_reservoir_nl: get("low_reservoir_nl")?,
+        pump_path_nl: get("pump_path_nl")?,
+    })
+}
+
+/// Model as a dict of exact integer fields.
+pub fn model_to_py<'py>(py: Python<'py>, m: &PumpModel) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("name", &m.name)?;
+    d.set_item("reservoir_nl", m.reservoir_nl)?;
+    d.set_item("stroke_nl", m.stroke_nl)?;
+    d.set_item("min_rate_nl_per_day", m.min_rate_nl_per_day)?;
+    d.set_item("max_rate_nl_per_day", m.max_rate_nl_per_day)?;
+    d.set_item("low_reservoir_nl", m.low_reservoir_nl)?;
+    d.set_item("pump_path_nl", m.pump_path_nl)?;
+    Ok(d)
+}
+
+/// Event as `(time_ms, kind, severity | None, data)`.
+pub fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
+    let data = PyDict::new(py);
+    for (k, v) in &e.data {
+        data.set_item(k, v)?;
+    }
+    let severity = e.severity().map(|s| s.name());
+    PyTuple::new(py, [
+        e.time_ms.into_pyobject(py)?.into_any(),
+        e.kind.name().into_pyobject(py)?.into_any(),
+        severity.into_pyobject(py)?.into_any(),
+        data.into_any(),
+    ])
+}
+
+pub fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    events.iter().map(|e| event_to_py(py, e)).collect()
+}

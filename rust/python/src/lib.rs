@@ -1,0 +1,40 @@
+//! pyo3 bindings of itb-core: conversion, error mapping and GIL release only.
+
+use pyo3::prelude::*;
+
+mod convert;
+mod errors;
+mod pump;
+
+use errors::IntoPyResult;
+
+/// Scale a float by `10**power` exactly from its shortest decimal form, rounding half to
+/// even (e.g. µg → ng with power 3). Errors name `field`.
+#[pyfunction]
+#[pyo3(signature = (value, power, field, unit=""))]
+fn scaled(value: f64, power: u32, field: &str, unit: &str) -> PyResult<i64> {
+    itb_core::units::scaled_from_f64(field, value, power, i64::MAX, unit).py()
+}
+
+/// Validate a model given as a dict of exact integer fields (raises on error).
+#[pyfunction]
+fn validate_model(model: &Bound<'_, pyo3::types::PyDict>) -> PyResult<()> {
+    convert::model_from_py(model)?.validate().py()
+}
+
+/// Volume rate (nL/day) of a dose rate (ng/day) at a concentration (µg/mL), half-even.
+#[pyfunction]
+fn volume_rate_nl_per_day(ng_per_day: i64, concentration: u32) -> i64 {
+    itb_core::units::volume_rate_nl_per_day(ng_per_day, concentration.max(1))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<pump::PyPump>()?;
+    m.add_function(wrap_pyfunction!(scaled, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_model, m)?)?;
+    m.add_function(wrap_pyfunction!(volume_rate_nl_per_day, m)?)?;
+    m.add("SNAPSHOT_VERSION", itb_core::snapshot::SNAPSHOT_VERSION)?;
+    m.add("MS_PER_DAY", itb_core::units::MS_PER_DAY)?;
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! `_core.Pump`: a thin wrapper over `itb_core::Pump` in exact integer units.
+
+use itb_core::{Pump, PumpConfig};
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use crate::convert::{basal_from_py, basal_to_py, events_to_py, model_from_py, model_to_py};
+use crate::errors::IntoPyResult;
+
+/// Spans longer than this (ms) are advanced with the GIL released.
+const DETACH_SPAN_MS: i64 = 86_400_000;
+
+#[pyclass(name = "Pump", module = "itb._core")]
+#[derive(Clone)]
+pub struct PyPump {
+    inner: Pump,
+}
+
+#[pymethods]
+impl PyPump {
+    #[new]
+    #[pyo3(signature = (*, model, now_ms, reservoir_nl, concentration, program, catheter_nl))]
+    fn new(
+        model: &Bound<'_, PyDict>,
+        now_ms: i64,
+        reservoir_nl: i64,
+        concentration: i64,
+        program: &Bound<'_, PyAny>,
+        catheter_nl: i64,
+    ) -> PyResult<Self> {
+        let config = PumpConfig {
+            model: model_from_py(model)?,
+            now_ms,
+            reservoir_nl,
+            concentration,
+            basal: basal_from_py(program)?,
+            catheter_nl,
+        };
+        Ok(PyPump { inner: Pump::new(config).py()? })
+    }
+
+    fn set_program(&mut self, program: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.set_program(basal_from_py(program)?).py()
+    }
+
+    #[pyo3(signature = (dose_ng, duration_ms, start_ms=None))]
+    fn bolus(&mut self, dose_ng: i64, duration_ms: i64, start_ms: Option<i64>) -> PyResult<u64> {
+        self.inner.bolus(dose_ng, duration_ms, start_ms).py()
+    }
+
+    fn cancel_bolus(&mut self, bolus_id: u64) -> PyResult<()> {
+        self.inner.cancel_bolus(bolus_id).py()
+    }
+
+    /// Returns `(expected_nl, aspirated_nl)`.
+    #[pyo3(signature = (added_nl, concentration, aspirated_nl=None))]
+    fn refill(&mut self, added_nl: i64, concentration: i64, aspirated_nl: Option<i64>) -> PyResult<(i64, i64)> {
+        let r = self.inner.refill(added_nl, concentration, aspirated_nl).py()?;
+        Ok((r.expected_nl, r.aspirated_nl))
+    }
+
+    /// Events as `(time_ms, kind, severity, data)` tuples.
+    fn advance_to<'py>(&mut self, py: Python<'py>, until_ms: i64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let events = if until_ms - self.inner.now_ms() > DETACH_SPAN_MS {
+            let inner = &mut self.inner;
+            py.detach(|| inner.advance_to(until_ms)).py()?
+        } else {
+            self.inner.advance_to(until_ms).py()?
+        };
+        events_to_py(py, &events)
+    }
+
+    /// Like `advance_to`, also returning every stroke time (int64 ms numpy array).
+    fn advance_to_recording<'py>(
+        &mut self,
+        py: Python<'py>,
+        until_ms: i64,
+    ) -> PyResult<(Vec<Bound<'py, PyTuple>>, Bound<'py, PyArray1<i64>>)> {
+        let inner = &mut self.inner;
+        let (events, times) = py
+            .detach(|| {
+                let mut times = Vec::new();
+                inner.advance_to_recording(until_ms, &mut times).map(|e| (e, times))
+            })
+            .py()?;
+        Ok((events_to_py(py, &events)?, times.into_pyarray(py)))
+    }
+
+    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms)`, each `None` if not within the horizon.
+    fn project(&self, horizon_ms: i64) -> PyResult<(Option<i64>, Option<i64>, Option<i64>)> {
+        let p = self.inner.project(horizon_ms).py()?;
+        Ok((p.next_stroke_ms, p.low_reservoir_ms, p.reservoir_empty_ms))
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.inner.snapshot().py()?))
+    }
+
+    #[staticmethod]
+    fn restore(data: &[u8]) -> PyResult<Self> {
+        Ok(PyPump { inner: Pump::restore(data).py()? })
+    }
+
+    fn copy(&self) -> Self {
+        self.clone()
+    }
+
+    fn check_invariants(&self) -> PyResult<()> {
+        self.inner.check_invariants().py()
+    }
+
+    /// Scheduled or running boluses as `(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day)`.
+    #[getter]
+    fn boluses(&self) -> Vec<(u64, i64, i64, i64, i64, i64)> {
+        self.inner
+            .boluses()
+            .iter()
+            .map(|b| (b.id, b.start_ms, b.end_ms, b.volume_nl, b.dose_ng, b.rate_nl_per_day))
+            .collect()
+    }
+    #[getter]
+    fn program<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        basal_to_py(py, self.inner.basal())
+    }
+    #[getter]
+    fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        model_to_py(py, self.inner.model())
+    }
+    /// Current basal volume-rate schedule: `(period_ms, anchor_ms, [(offset_ms, nl_per_day), …])`.
+    #[getter]
+    fn schedule(&self) -> (i64, i64, Vec<(i64, i64)>) {
+        let s = self.inner.schedule();
+        (s.period_ms, s.anchor_ms, s.offsets.iter().copied().zip(s.rates.iter().copied()).collect())
+    }
+    #[getter]
+    fn now_ms(&self) -> i64 {
+        self.inner.now_ms()
+    }
+    #[getter]
+    fn concentration(&self) -> u32 {
+        self.inner.concentration()
+    }
+    #[getter]
+    fn strokes(&self) -> i64 {
+        self.inner.strokes()
+    }
+    #[getter]
+    fn reservoir_nl(&self) -> i64 {
+        self.inner.reservoir_nl()
+    }
+    #[getter]
+    fn pumped_nl(&self) -> i64 {
+        self.inner.pumped_nl()
+    }
+    #[getter]
+    fn pumped_pg(&self) -> i128 {
+        self.inner.pumped_pg()
+    }
+    #[getter]
+    fn path_nl(&self) -> i64 {
+        self.inner.path_nl()
+    }
+    #[getter]
+    fn path_pg(&self) -> i128 {
+        self.inner.path_pg()
+    }
+    #[getter]
+    fn catheter_nl(&self) -> i64 {
+        self.inner.catheter_nl()
+    }
+    #[getter]
+    fn delivered_nl(&self) -> i64 {
+        self.inner.delivered_nl()
+    }
+    #[getter]
+    fn delivered_pg(&self) -> i128 {
+        self.inner.delivered_pg()
+    }
+    #[getter]
+    fn filled_nl(&self) -> i64 {
+        self.inner.filled_nl()
+    }
+    #[getter]
+    fn filled_pg(&self) -> i128 {
+        self.inner.filled_pg()
+    }
+    #[getter]
+    fn withdrawn_nl(&self) -> i64 {
+        self.inner.withdrawn_nl()
+    }
+    #[getter]
+    fn withdrawn_pg(&self) -> i128 {
+        self.inner.withdrawn_pg()
+    }
+    #[getter]
+    fn accumulator(&self) -> i128 {
+        self.inner.accumulator()
+    }
+    #[getter]
+    fn empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+    #[getter]
+    fn low_alarm_armed(&self) -> bool {
+        self.inner.low_alarm_armed()
+    }
+}

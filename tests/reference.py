@@ -1,0 +1,425 @@
+"""Pure-Python reference model (test oracle) of the itb pump delivery model.
+
+Written from the specification in DESIGN.md ("Exact units", "Delivery model"), independently of
+the Rust core.  Readability comes first; speed only matters enough that a one-year scenario
+(~100k strokes) runs in a second or two.
+
+Units (all ``int``):
+    time            ms on the pump clock (naive; t = 0 is 1970-01-01 00:00, a Thursday)
+    volume          nL
+    concentration   µg/mL
+    dose rate       ng/day
+    volume rate     nL/day
+    accumulator A   nL·ms/day  (one ms at r nL/day adds r)
+    mass            pg = nL × µg/mL
+
+Delivery model in one paragraph: the commanded volume rate is piecewise constant (basal program
+plus boluses).  A(t) is the accumulated commanded volume; the interval [t, t+1) adds the rate in
+force at t.  Stroke k (counted from construction) fires at the first integer ms t with
+A(t) >= k·q·D, where q is the stroke volume and D = 86_400_000.  A is never reset; it only stops
+growing while delivery is stopped (reservoir empty), and a bolus's increments that fall while
+stopped are lost.
+
+The simulation walks segments of constant total rate and, inside a segment, jumps from stroke to
+stroke with a ceiling division.  It never iterates millisecond by millisecond.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+
+D = 86_400_000  # ms per day
+WEEK = 7 * D
+# t = 0 is Thursday 1970-01-01 00:00, so the first Monday 00:00 is 1970-01-05 00:00 = 4 days.
+FIRST_MONDAY_MS = 4 * D
+
+PERIODS = {"day": (D, 0), "week": (WEEK, FIRST_MONDAY_MS)}  # name -> (length, anchor)
+
+# Events at the same ms are ordered by this kind order (DESIGN.md lists kinds in this order),
+# then by the order in which they were produced.
+EVENT_KIND_ORDER = {
+    "bolus_started": 0,
+    "bolus_completed": 1,
+    "bolus_cancelled": 2,
+    "low_reservoir": 3,
+    "reservoir_empty": 4,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Conversions
+# --------------------------------------------------------------------------------------------
+
+
+def round_half_even(x: Fraction) -> int:
+    """Round an exact rational to the nearest int, ties to even (Fraction.__round__ does that)."""
+    return round(Fraction(x))
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for ints, b > 0."""
+    return -((-a) // b)
+
+
+def to_scaled(x: float, power: int) -> int:
+    """Decimal form of ``x`` (its shortest round-trip repr) × 10**power, rounded half-even.
+
+    to_scaled(0.0125, 3) == 12 (12.5 ng -> 12), to_scaled(2.5, 0) == 2, to_scaled(3.5, 0) == 4.
+    """
+    scaled = Decimal(repr(x)).scaleb(power)
+    return int(scaled.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def ug_to_ng(ug: float) -> int:
+    return to_scaled(ug, 3)
+
+
+def ml_to_nl(ml: float) -> int:
+    return to_scaled(ml, 6)
+
+
+def ug_per_day_to_ng_per_day(ug_per_day: float) -> int:
+    return to_scaled(ug_per_day, 3)
+
+
+def volume_rate_nl_per_day(ng_per_day: int, conc_ug_per_ml: int) -> int:
+    """ng/day -> nL/day at a concentration: ng × 1000 / (µg/mL), round half-even."""
+    return round_half_even(Fraction(ng_per_day * 1000, conc_ug_per_ml))
+
+
+def bolus_volume_nl(dose_ng: int, conc_ug_per_ml: int) -> int:
+    """Bolus dose (ng) -> volume (nL) at a concentration, round half-even."""
+    return round_half_even(Fraction(dose_ng * 1000, conc_ug_per_ml))
+
+
+# --------------------------------------------------------------------------------------------
+# Basal program
+# --------------------------------------------------------------------------------------------
+
+
+class _Basal:
+    """A basal program with its step rates converted to nL/day at one concentration.
+
+    ``program`` is ``("continuous", ng_per_day)`` or
+    ``("flex", "day" | "week", [(offset_ms, ng_per_day), ...])``.
+    """
+
+    def __init__(self, program, conc_ug_per_ml: int):
+        kind = program[0]
+        if kind == "continuous":
+            self.period = None
+            self.anchor = 0
+            self.offsets = [0]
+            self.rates = [volume_rate_nl_per_day(program[1], conc_ug_per_ml)]
+        elif kind == "flex":
+            self.period, self.anchor = PERIODS[program[1]]
+            steps = sorted(program[2])
+            assert steps and steps[0][0] == 0, "flex steps must start at offset 0"
+            assert steps[-1][0] < self.period, "flex step offset beyond the period"
+            self.offsets = [offset for offset, _ in steps]
+            self.rates = [volume_rate_nl_per_day(ng, conc_ug_per_ml) for _, ng in steps]
+        else:
+            raise ValueError(f"unknown program kind {kind!r}")
+
+    def rate_and_next_change(self, t: int) -> tuple[int, int | None]:
+        """(rate in force over [t, t+1), first time > t at which the rate may change)."""
+        if self.period is None:
+            return self.rates[0], None
+        phase = (t - self.anchor) % self.period  # Python's % is a floor modulo: fine for t < 0
+        period_start = t - phase
+        # the step in force is the last one whose offset is <= phase
+        i = len(self.offsets) - 1
+        while self.offsets[i] > phase:
+            i -= 1
+        if i + 1 < len(self.offsets):
+            next_change = period_start + self.offsets[i + 1]
+        else:
+            next_change = period_start + self.period
+        return self.rates[i], next_change
+
+
+# --------------------------------------------------------------------------------------------
+# Bolus
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Bolus:
+    """A bolus of ``volume_nl`` starting at ``start_ms``.
+
+    It adds ``rate`` (r_b) per ms from the start; the last ms [end-1, end) adds only what is left
+    so that the total is exactly volume·D.  Its contribution at time t >= start is therefore
+    min(r_b·(t − start), volume·D).  Cancelling it at time c drops every increment of an
+    interval [t, t+1) with t >= c.
+    """
+
+    bolus_id: int
+    start_ms: int
+    volume_nl: int
+    rate: int  # r_b, nL/day (= per-ms increment of A)
+    end_ms: int  # e: the contribution reaches volume·D at e
+    last_increment: int  # increment of the interval [e-1, e)
+    cancelled_ms: int | None = None
+    started_reported: bool = False
+    finished: bool = False  # completed or cancelled
+
+    @classmethod
+    def make(cls, bolus_id: int, start_ms: int, volume_nl: int, duration_ms: int) -> "_Bolus":
+        total = volume_nl * D
+        if total == 0:
+            # A zero-volume bolus adds nothing and is complete the moment it starts.
+            return cls(bolus_id, start_ms, volume_nl, 0, start_ms, 0)
+        rate = ceil_div(total, duration_ms)
+        n_ms = ceil_div(total, rate)  # <= duration_ms
+        last = total - rate * (n_ms - 1)  # in (0, rate]
+        return cls(bolus_id, start_ms, volume_nl, rate, start_ms + n_ms, last)
+
+    def increment_at(self, t: int) -> int:
+        """What this bolus adds to A over the interval [t, t+1)."""
+        if self.cancelled_ms is not None and t >= self.cancelled_ms:
+            return 0
+        if t < self.start_ms or t >= self.end_ms:
+            return 0
+        if t == self.end_ms - 1:
+            return self.last_increment
+        return self.rate
+
+    def next_change_after(self, t: int) -> int | None:
+        """First time > t at which increment_at may change."""
+        for candidate in (self.start_ms, self.end_ms - 1, self.end_ms):
+            if candidate > t:
+                return candidate
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# The pump
+# --------------------------------------------------------------------------------------------
+
+
+class RefPump:
+    """Reference pump: exact integer stroke timing, reservoir, alarms and bolus events."""
+
+    def __init__(
+        self,
+        *,
+        now_ms: int,
+        stroke_nl: int,
+        capacity_nl: int,
+        reservoir_nl: int,
+        low_reservoir_nl: int,
+        conc_ug_per_ml: int,
+        program,
+    ):
+        if reservoir_nl > capacity_nl:
+            raise ValueError("initial fill exceeds the reservoir capacity")
+        self.now_ms = now_ms
+        self.stroke_nl = stroke_nl
+        self.capacity_nl = capacity_nl
+        self.low_reservoir_nl = low_reservoir_nl
+        self.conc_ug_per_ml = conc_ug_per_ml
+
+        self.program = program
+        self._basal = _Basal(program, conc_ug_per_ml)
+
+        self.accumulator = 0  # A, nL·ms/day, never reset
+        self.strokes = 0
+        self.stroke_times: list[int] = []
+        self.pumped_nl = 0
+        self.withdrawn_nl = 0
+        self.filled_nl = 0
+        self.reservoir_nl = 0
+
+        self._boluses: dict[int, _Bolus] = {}  # every bolus ever programmed
+        self._open: list[_Bolus] = []  # boluses with increments or events still to come
+        self._next_bolus_id = 1
+
+        self._delivering = False
+        self._low_armed = False
+        self._events: list[tuple[int, int, int, str, dict]] = []  # (t, kind rank, seq, kind, data)
+        self._seq = 0
+
+        self._fill(reservoir_nl)
+
+    # ---- public API ---------------------------------------------------------------------
+
+    @property
+    def delivering(self) -> bool:
+        return self._delivering
+
+    def set_program(self, program) -> None:
+        """Replace the basal program from now on (A and its remainder carry over)."""
+        self._basal = _Basal(program, self.conc_ug_per_ml)
+        self.program = program
+
+    def bolus(self, dose_ng: int, duration_ms: int, start_ms: int | None = None) -> int:
+        """Program a bolus; its volume is fixed now, at the current concentration."""
+        start = self.now_ms if start_ms is None else start_ms
+        if start < self.now_ms:
+            raise ValueError("bolus start in the past")
+        if duration_ms <= 0:
+            raise ValueError("bolus duration must be positive")
+        volume = bolus_volume_nl(dose_ng, self.conc_ug_per_ml)
+        b = _Bolus.make(self._next_bolus_id, start, volume, duration_ms)
+        self._next_bolus_id += 1
+        self._boluses[b.bolus_id] = b
+        self._open.append(b)
+        # Events at the current time cannot be found by the next advance (it reports (now, t]).
+        self._report_bolus_events(self.now_ms - 1, self.now_ms)
+        return b.bolus_id
+
+    def cancel_bolus(self, bolus_id: int) -> None:
+        """Stop a bolus's future increments from now on; emits bolus_cancelled at now."""
+        b = self._boluses.get(bolus_id)
+        if b is None:
+            raise ValueError(f"unknown bolus id {bolus_id}")
+        if b.finished:
+            raise ValueError(f"bolus {bolus_id} already completed or cancelled")
+        b.cancelled_ms = self.now_ms
+        b.finished = True
+        self._open.remove(b)
+        self._emit(self.now_ms, "bolus_cancelled", {"bolus_id": bolus_id})
+
+    def refill(self, added_nl: int, conc_ug_per_ml: int) -> None:
+        """Aspirate everything, fill ``added_nl`` at a (possibly new) concentration."""
+        if added_nl > self.capacity_nl:
+            raise ValueError("overfill: added volume exceeds the reservoir capacity")
+        self.withdrawn_nl += self.reservoir_nl
+        self.reservoir_nl = 0
+        self.conc_ug_per_ml = conc_ug_per_ml
+        self._basal = _Basal(self.program, conc_ug_per_ml)  # ng/day -> nL/day at the new conc
+        self._fill(added_nl)
+
+    def advance_to(self, t_ms: int) -> list[tuple[int, str, dict]]:
+        """Run to ``t_ms`` (every stroke with time <= t_ms fires) and return the events.
+
+        Returned: events stamped by calls since the last advance, plus those with time in
+        (previous now, t_ms], sorted by (time, kind order, production order).
+        """
+        if t_ms < self.now_ms:
+            raise ValueError("cannot go back in time")
+        start = self.now_ms
+        self._deliver(start, t_ms)
+        self._report_bolus_events(start, t_ms)
+        self.now_ms = t_ms
+        events = sorted(self._events)
+        self._events = []
+        return [(t, kind, data) for t, _rank, _seq, kind, data in events]
+
+    def project(self, horizon_ms: int) -> dict:
+        """Times strictly after now and <= now + horizon, with no intervention.
+
+        Simulates a deep copy in growing chunks and stops as soon as nothing more can be learned
+        (all three found, or delivery stopped, or the horizon reached).
+        """
+        result = {"next_stroke": None, "low_reservoir": None, "reservoir_empty": None}
+        end = self.now_ms + horizon_ms
+        if horizon_ms <= 0:
+            return result
+
+        saved_times = self.stroke_times
+        self.stroke_times = []  # don't deep-copy a long history
+        try:
+            sim = copy.deepcopy(self)
+        finally:
+            self.stroke_times = saved_times
+        sim._events = []  # events stamped at now are not "strictly after now"
+
+        t = self.now_ms
+        chunk = D
+        while t < end:
+            t = min(end, t + chunk)
+            chunk *= 2
+            for when, kind, _data in sim.advance_to(t):
+                if kind in ("low_reservoir", "reservoir_empty") and result[kind] is None:
+                    result[kind] = when
+            if result["next_stroke"] is None and sim.stroke_times:
+                result["next_stroke"] = sim.stroke_times[0]
+            if not sim._delivering:
+                break  # no stroke, hence no alarm, can happen without a refill
+            low_settled = result["low_reservoir"] is not None or not sim._low_armed
+            if result["next_stroke"] is not None and low_settled and result["reservoir_empty"]:
+                break
+        return result
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _emit(self, t: int, kind: str, data: dict) -> None:
+        self._events.append((t, EVENT_KIND_ORDER[kind], self._seq, kind, data))
+        self._seq += 1
+
+    def _fill(self, added_nl: int) -> None:
+        """Put ``added_nl`` into an emptied reservoir, re-arm the low alarm, resume delivery."""
+        self.reservoir_nl = added_nl
+        self.filled_nl += added_nl
+        self._low_armed = True
+        self._delivering = True
+        self._check_reservoir(self.now_ms)
+
+    def _check_reservoir(self, t: int) -> None:
+        """Alarms after a fill or a stroke at time t."""
+        if self._low_armed and self.reservoir_nl <= self.low_reservoir_nl:
+            self._low_armed = False
+            self._emit(t, "low_reservoir", {"reservoir_nl": self.reservoir_nl})
+        if self.reservoir_nl < self.stroke_nl:
+            self._delivering = False
+            self._emit(t, "reservoir_empty", {"reservoir_nl": self.reservoir_nl})
+
+    def _fire_stroke(self, t: int) -> None:
+        assert self._delivering and self.reservoir_nl >= self.stroke_nl
+        self.reservoir_nl -= self.stroke_nl
+        self.pumped_nl += self.stroke_nl
+        self.strokes += 1
+        self.stroke_times.append(t)
+        self._check_reservoir(t)
+
+    def _rate_and_next_change(self, t: int) -> tuple[int, int | None]:
+        """Total per-ms increment over [t, t+1) and the first time > t it may change."""
+        rate, next_change = self._basal.rate_and_next_change(t)
+        for b in self._open:
+            rate += b.increment_at(t)
+            change = b.next_change_after(t)
+            if change is not None and (next_change is None or change < next_change):
+                next_change = change
+        return rate, next_change
+
+    def _deliver(self, t_from: int, t_to: int) -> None:
+        """Accumulate A over [t_from, t_to) and fire the strokes with time in (t_from, t_to]."""
+        q_day = self.stroke_nl * D
+        t = t_from
+        while t < t_to and self._delivering:
+            rate, next_change = self._rate_and_next_change(t)
+            seg_end = t_to if next_change is None else min(next_change, t_to)
+            # The rate is constant on [t, seg_end): fire every stroke in (t, seg_end].
+            while self._delivering and rate > 0:
+                needed = (self.strokes + 1) * q_day - self.accumulator
+                # Invariant (rates never exceed q per ms): A < next threshold at an evaluated t.
+                assert needed > 0, "rate above one stroke per ms: outside the model"
+                if rate * (seg_end - t) < needed:
+                    break
+                dt = ceil_div(needed, rate)
+                self.accumulator += rate * dt
+                t += dt
+                self._fire_stroke(t)
+            if self._delivering:
+                self.accumulator += rate * (seg_end - t)
+                t = seg_end
+        # While stopped, time passes but A is frozen and bolus increments are lost.
+
+    def _report_bolus_events(self, t_from: int, t_to: int) -> None:
+        """Emit bolus_started / bolus_completed with time in (t_from, t_to] (wall clock:
+        reported whether or not delivery is running)."""
+        still_open = []
+        for b in self._open:
+            if not b.started_reported and t_from < b.start_ms <= t_to:
+                b.started_reported = True
+                self._emit(b.start_ms, "bolus_started", {"bolus_id": b.bolus_id})
+            if b.started_reported and t_from < b.end_ms <= t_to:
+                b.finished = True
+                self._emit(b.end_ms, "bolus_completed", {"bolus_id": b.bolus_id})
+            if not b.finished:
+                still_open.append(b)
+        self._open = still_open
