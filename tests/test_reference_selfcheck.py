@@ -241,6 +241,25 @@ def test_bolus_alone_inexact():
     assert kinds(events) == [(s, "bolus_started"), (s + 6_999_976, "bolus_completed")]
 
 
+def test_bolus_last_ms_adds_only_the_rest():
+    # Bolus 1 as in test_bolus_alone_inexact: r_b = 123_429, 6_999_976 ms, the last ms adds only
+    # 85_725, so at its end A = V·D = 864e9 = 5 q·D exactly (not 864e9 + 37_704).
+    # Bolus 2 at s2 = s + 8e6: 4_000 ng -> V = 2_000 nL over 10 h = 36e6 ms -> r_b = 172.8e9 / 36e6
+    # = 4_800 exactly, so A reaches 6 q·D exactly at s2 + 36e6: stroke 6 fires there (had bolus 1
+    # overshot by 37_704 it would fire floor(37_704 / 4_800) = 7 ms earlier).
+    s = 0
+    s2 = s + 8_000_000
+    p = make(("continuous", 0), now=s)
+    p.bolus(20_000, 7_000_000)
+    p.bolus(4_000, 36_000_000, start_ms=s2)
+    p.advance_to(s2)
+    assert p.accumulator == 5 * QD
+    events = p.advance_to(s2 + 40_000_000)
+    assert p.strokes == 6
+    assert p.stroke_times[5] == s2 + 36_000_000
+    assert (s2 + 36_000_000, "bolus_completed") in kinds(events)
+
+
 def test_bolus_on_top_of_basal_and_future_start():
     # basal 200_000 nL/day, bolus V = 10_000 nL over 1 h (240_000/day) starting at s = 2_000_000.
     # Before s: strokes at 864_000, 1_728_000; A(s) = 2e6 × 2e5 = 4e11 = 2.3148 q·D.

@@ -2,19 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Event kinds, declared in their fixed order for events at the same millisecond:
-/// the strokes of a millisecond come first, then what they caused.
+/// Event kinds, declared in their fixed order for events at the same millisecond — the
+/// order of DESIGN.md's event list: the strokes of a millisecond come first, then what
+/// they caused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EventKind {
     StrokeBatch,
     ProgramChanged,
-    ConcentrationChanged,
-    Refilled,
-    BolusCancelled,
-    BolusCompleted,
     BolusStarted,
+    BolusCompleted,
+    BolusCancelled,
     LowReservoir,
     ReservoirEmpty,
+    Refilled,
+    ConcentrationChanged,
 }
 
 /// Alarm severity (only alarms carry one).
@@ -38,13 +39,13 @@ impl EventKind {
     pub const ALL: [EventKind; 9] = [
         EventKind::StrokeBatch,
         EventKind::ProgramChanged,
-        EventKind::ConcentrationChanged,
-        EventKind::Refilled,
-        EventKind::BolusCancelled,
-        EventKind::BolusCompleted,
         EventKind::BolusStarted,
+        EventKind::BolusCompleted,
+        EventKind::BolusCancelled,
         EventKind::LowReservoir,
         EventKind::ReservoirEmpty,
+        EventKind::Refilled,
+        EventKind::ConcentrationChanged,
     ];
 
     /// The snake_case name seen by users.

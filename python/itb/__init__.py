@@ -1,0 +1,29 @@
+"""itb — exact, fast simulation of intrathecal baclofen (ITB) pump therapy.
+
+An engineering tool for planning software, device test rigs and property-based tests.
+**Not a medical device; not for clinical decisions.**
+"""
+
+from . import models
+from .errors import ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
+from .models import PumpModel
+from .program import Continuous, Flex
+from .pump import Bolus, Event, Projection, Pump
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bolus",
+    "Continuous",
+    "Event",
+    "Flex",
+    "ItbError",
+    "Projection",
+    "ProgrammingError",
+    "Pump",
+    "PumpModel",
+    "ReservoirError",
+    "SnapshotError",
+    "ValidationError",
+    "models",
+]

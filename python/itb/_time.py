@@ -1,0 +1,48 @@
+"""Pump-clock conversions: naive ``datetime`` ⇄ int milliseconds since 1970-01-01 00:00.
+
+The pump clock is naive local time; there are no time zones. Times are truncated to the
+millisecond (microseconds dropped); a tz-aware datetime is a ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from .errors import ValidationError
+
+EPOCH = datetime(1970, 1, 1)
+_MS = timedelta(milliseconds=1)
+
+
+def to_ms(value: datetime | int, field: str) -> int:
+    """Pump-clock ms of a naive datetime (or pass an int ms through)."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: expected a naive datetime or int ms, got bool", field)
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{field}: expected a naive datetime or int ms, got {type(value).__name__}", field)
+    if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
+        raise ValidationError(f"{field}: {value!r} is tz-aware; the pump clock is naive local time", field)
+    return (value - EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    """Naive datetime of a pump-clock ms."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def duration_ms(value: timedelta | int, field: str, *, allow_zero: bool = True) -> int:
+    """Milliseconds of a timedelta (truncated toward zero-floor) or an int ms."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: expected a timedelta or int ms, got bool", field)
+    if isinstance(value, int):
+        ms = value
+    elif isinstance(value, timedelta):
+        ms = value // _MS
+    else:
+        raise ValidationError(f"{field}: expected a timedelta or int ms, got {type(value).__name__}", field)
+    if ms < 0 or (ms == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else ">= 1"
+        raise ValidationError(f"{field}: {value!r} must be {bound} ms", field)
+    return ms

@@ -1,0 +1,47 @@
+"""Float clinical units → exact integers, by the core's one rounding rule: the float's
+shortest decimal form (``repr``) scaled by a power of ten, rounded half to even."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from . import _core
+from .errors import ValidationError
+
+NL_PER_ML = 1_000_000
+NL_PER_UL = 1_000
+
+
+def _float(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValidationError(f"{field}: expected a number, got {type(value).__name__}", field)
+    x = float(value)
+    if math.isnan(x) or math.isinf(x):
+        raise ValidationError(f"{field}: {x} is not a finite number", field)
+    return x
+
+
+def scaled(value: object, power: int, field: str, unit: str = "") -> int:
+    """``value × 10**power`` as an exact int (half-even from the shortest decimal form)."""
+    return _core.scaled(_float(value, field), power, field, unit)
+
+
+def ug_to_ng(value: object, field: str) -> int:
+    return scaled(value, 3, field, "µg")
+
+
+def ml_to_nl(value: object, field: str) -> int:
+    return scaled(value, 6, field, "mL")
+
+
+def ul_to_nl(value: object, field: str) -> int:
+    return scaled(value, 3, field, "µL")
+
+
+def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:
+    """Concentration (µg/mL) must be a whole number; the core checks its range."""
+    x = _float(value, field)
+    if x != int(x):
+        raise ValidationError(f"{field}: {value!r} µg/mL must be a whole number", field)
+    return int(x)

@@ -1,0 +1,286 @@
+"""The Python face of a pump: ``datetime``/``timedelta`` in and out, clinical units plus
+the exact integers (``*_nl``, ``*_pg``). All delivery math runs in the Rust core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Optional, Union
+
+from . import _core
+from ._time import duration_ms, from_ms, to_ms
+from ._units import concentration, ml_to_nl, ug_to_ng, ul_to_nl
+from .models import PumpModel
+from .program import Continuous, Flex, Program, program_from_exact
+
+__all__ = ["Pump", "Event", "Projection", "Bolus"]
+
+Time = Union[datetime, int]
+Duration = Union[timedelta, int]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the pump did or raised. ``kind`` is snake_case (``"low_reservoir"``…);
+    ``severity`` is ``"critical"``/``"non_critical"`` for alarms, else ``None``; ``data``
+    holds integer fields whose names carry their units (``volume_nl``, ``first_ms``…)."""
+
+    time: datetime
+    kind: str
+    severity: Optional[str]
+    data: dict = field(default_factory=dict)
+    time_ms: int = 0
+
+    @classmethod
+    def _from_core(cls, raw: tuple) -> Event:
+        t, kind, severity, data = raw
+        return cls(time=from_ms(t), kind=kind, severity=severity, data=data, time_ms=t)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Exact times of what comes next with no intervention (``None``: not within the horizon)."""
+
+    next_stroke: Optional[datetime]
+    low_reservoir: Optional[datetime]
+    reservoir_empty: Optional[datetime]
+    eri: Optional[datetime] = None
+    eos: Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class Bolus:
+    """A scheduled or running bolus."""
+
+    id: int
+    start: datetime
+    end: datetime
+    volume_nl: int
+    dose_ng: int
+    rate_nl_per_day: int
+
+
+def _opt_time(ms: Optional[int]) -> Optional[datetime]:
+    return None if ms is None else from_ms(ms)
+
+
+class Pump:
+    """An implanted ITB pump, simulated exactly.
+
+    >>> import itb
+    >>> from datetime import datetime, timedelta
+    >>> pump = itb.Pump(itb.models.SYNCHROMED_II_40, now=datetime(2026, 1, 5, 8, 0), reservoir_ml=40.0,
+    ...                 concentration_ug_per_ml=2000, program=itb.Continuous(ug_per_day=400))
+    >>> _ = pump.advance(timedelta(days=30))
+    >>> pump.strokes          # 0.2 mL/day = 200_000 nL/day; floor(200_000 * 30 / 2000)
+    3000
+    """
+
+    __slots__ = ("_core", "_model")
+
+    def __init__(
+        self,
+        model: PumpModel,
+        *,
+        now: Time,
+        reservoir_ml: float,
+        concentration_ug_per_ml: float,
+        program: Program,
+        catheter_volume_ul: float = 0.0,
+    ) -> None:
+        if not isinstance(model, PumpModel):
+            from .errors import ValidationError
+
+            raise ValidationError(f"model: expected itb.PumpModel, got {type(model).__name__}", "model")
+        self._model = model
+        self._core = _core.Pump(
+            model=model.exact(),
+            now_ms=to_ms(now, "now"),
+            reservoir_nl=ml_to_nl(reservoir_ml, "reservoir_ml"),
+            concentration=concentration(concentration_ug_per_ml),
+            program=_exact_program(program),
+            catheter_nl=ul_to_nl(catheter_volume_ul, "catheter_volume_ul"),
+        )
+
+    @classmethod
+    def _wrap(cls, core: Any, model: Optional[PumpModel] = None) -> Pump:
+        self = cls.__new__(cls)
+        self._core = core
+        self._model = model if model is not None else PumpModel.from_exact(core.model)
+        return self
+
+    # ----- programming --------------------------------------------------------------------
+    def set_program(self, program: Program) -> None:
+        """Replace the basal program from now on (emits ``program_changed``)."""
+        self._core.set_program(_exact_program(program))
+
+    def bolus(self, dose_ug: float, duration: Duration, start: Optional[Time] = None) -> int:
+        """Schedule a timed bolus of ``dose_ug`` µg over ``duration`` from ``start`` (None = now).
+        Its volume is fixed now at the current concentration. Returns the bolus id."""
+        return self._core.bolus(
+            ug_to_ng(dose_ug, "dose_ug"),
+            duration_ms(duration, "duration", allow_zero=False),
+            None if start is None else to_ms(start, "start"),
+        )
+
+    def cancel_bolus(self, bolus_id: int) -> None:
+        """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
+        self._core.cancel_bolus(bolus_id)
+
+    def refill(self, added_ml: float, concentration_ug_per_ml: float, aspirated_ml: Optional[float] = None) -> tuple:
+        """Empty the reservoir and fill ``added_ml`` at a concentration. Returns
+        ``(expected_nl, aspirated_nl)``. Overfill is a ``ReservoirError`` and changes nothing."""
+        return self._core.refill(
+            ml_to_nl(added_ml, "added_ml"),
+            concentration(concentration_ug_per_ml),
+            None if aspirated_ml is None else ml_to_nl(aspirated_ml, "aspirated_ml"),
+        )
+
+    # ----- time ---------------------------------------------------------------------------
+    def advance_to(self, until: Time) -> list[Event]:
+        """Run the pump to ``until``; returns the events since the last advance, in order."""
+        return [Event._from_core(e) for e in self._core.advance_to(to_ms(until, "until"))]
+
+    def advance(self, duration: Duration) -> list[Event]:
+        """Run the pump for ``duration``."""
+        return [Event._from_core(e) for e in self._core.advance_to(self._core.now_ms + duration_ms(duration, "duration"))]
+
+    def advance_recording(self, until: Time) -> tuple[list[Event], Any]:
+        """Like :meth:`advance_to`, also returning every stroke time as an int64 numpy array (ms)."""
+        events, times = self._core.advance_to_recording(to_ms(until, "until"))
+        return [Event._from_core(e) for e in events], times
+
+    def project(self, horizon: Duration = timedelta(days=3650)) -> Projection:
+        """Exact times of the next stroke, low-reservoir alarm and empty reservoir (strictly
+        after now, within ``horizon``), equal to what :meth:`advance_to` then observes."""
+        nxt, low, empty = self._core.project(duration_ms(horizon, "horizon"))
+        return Projection(_opt_time(nxt), _opt_time(low), _opt_time(empty))
+
+    # ----- persistence --------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Deterministic, versioned bytes of the whole state."""
+        return self._core.snapshot()
+
+    @classmethod
+    def restore(cls, data: bytes) -> Pump:
+        """Rebuild a pump from :meth:`snapshot` bytes (``SnapshotError`` if corrupt/foreign)."""
+        return cls._wrap(_core.Pump.restore(bytes(data)))
+
+    def __reduce__(self) -> tuple:
+        return (Pump.restore, (self.snapshot(),))
+
+    def copy(self) -> Pump:
+        return Pump._wrap(self._core.copy(), self._model)
+
+    def __repr__(self) -> str:
+        return (
+            f"<itb.Pump {self._model.name!r} now={self.now.isoformat()} reservoir={self.reservoir_ml:g} mL "
+            f"conc={self.concentration_ug_per_ml} µg/mL strokes={self.strokes}>"
+        )
+
+    # ----- state --------------------------------------------------------------------------
+    @property
+    def model(self) -> PumpModel:
+        return self._model
+
+    @property
+    def program(self) -> Program:
+        return program_from_exact(self._core.program)
+
+    @property
+    def now(self) -> datetime:
+        return from_ms(self._core.now_ms)
+
+    @property
+    def now_ms(self) -> int:
+        return self._core.now_ms
+
+    @property
+    def boluses(self) -> list[Bolus]:
+        """Scheduled or running boluses."""
+        return [Bolus(i, from_ms(s), from_ms(e), v, d, r) for i, s, e, v, d, r in self._core.boluses]
+
+    @property
+    def strokes(self) -> int:
+        return self._core.strokes
+
+    @property
+    def concentration_ug_per_ml(self) -> int:
+        return self._core.concentration
+
+    @property
+    def reservoir_nl(self) -> int:
+        """Usable reservoir volume (nL)."""
+        return self._core.reservoir_nl
+
+    @property
+    def reservoir_ml(self) -> float:
+        return self._core.reservoir_nl / 1e6
+
+    @property
+    def pumped_nl(self) -> int:
+        """Volume that left the reservoir (nL)."""
+        return self._core.pumped_nl
+
+    @property
+    def pumped_pg(self) -> int:
+        return self._core.pumped_pg
+
+    @property
+    def path_nl(self) -> int:
+        """Fluid in the pump tubing + catheter (nL)."""
+        return self._core.path_nl
+
+    @property
+    def path_pg(self) -> int:
+        return self._core.path_pg
+
+    @property
+    def delivered_nl(self) -> int:
+        """Volume that left the catheter tip: the patient's dose (nL)."""
+        return self._core.delivered_nl
+
+    @property
+    def delivered_pg(self) -> int:
+        """Drug mass that left the catheter tip (pg)."""
+        return self._core.delivered_pg
+
+    @property
+    def delivered_ug(self) -> float:
+        return self._core.delivered_pg / 1e6
+
+    @property
+    def filled_nl(self) -> int:
+        """Everything ever put in: initial reservoir + primed path + refills (nL)."""
+        return self._core.filled_nl
+
+    @property
+    def filled_pg(self) -> int:
+        return self._core.filled_pg
+
+    @property
+    def withdrawn_nl(self) -> int:
+        """Everything aspirated by refills (nL)."""
+        return self._core.withdrawn_nl
+
+    @property
+    def withdrawn_pg(self) -> int:
+        return self._core.withdrawn_pg
+
+    @property
+    def is_empty(self) -> bool:
+        """Delivery stopped: usable reservoir below one stroke."""
+        return self._core.empty
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pump) and self.snapshot() == other.snapshot()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _exact_program(program: object) -> tuple:
+    if not isinstance(program, (Continuous, Flex)):
+        from .errors import ValidationError
+
+        raise ValidationError(f"program: expected itb.Continuous or itb.Flex, got {type(program).__name__}", "program")
+    return program.exact()
