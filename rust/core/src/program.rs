@@ -155,6 +155,9 @@ pub struct Schedule {
 impl Schedule {
     /// Rate in force at `t` and the next time it may change (> t).
     pub fn rate_at(&self, t: i64) -> (i64, i64) {
+        if self.rates.len() == 1 {
+            return (self.rates[0], i64::MAX);
+        }
         let phase = (t - self.anchor_ms).rem_euclid(self.period_ms);
         let idx = self.offsets.partition_point(|&o| o <= phase).saturating_sub(1);
         let next_offset = self.offsets.get(idx + 1).copied().unwrap_or(self.period_ms);

@@ -1,0 +1,271 @@
+"""Command-line interface: ``itb demo`` runs a bundled scenario and prints what happened.
+
+itb is an engineering / simulation tool. **It is not a medical device and must not be used
+for clinical decisions.**
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, time, timedelta
+from typing import Any, Optional, Sequence
+
+from . import __version__
+from ._time import from_ms, to_ms
+from .errors import ItbError
+from .models import SYNCHROMED_II_40
+from .program import Flex
+from .pump import Event, Projection, Pump
+
+__all__ = ["main", "default_scenario", "run_demo", "DEMO_START", "DEFAULT_DAYS"]
+
+DISCLAIMER = (
+    "itb is an engineering and simulation tool for software and test-rig development. "
+    "It is NOT a medical device and must NOT be used for clinical decisions, dosing, "
+    "or patient care."
+)
+
+DEMO_START = datetime(2026, 1, 5, 8, 0)
+DEFAULT_DAYS = 240
+
+_NL_PER_ML = 1_000_000
+_PG_PER_UG = 1_000_000
+
+
+def default_scenario() -> Pump:
+    """The bundled demo pump, freshly built (nothing advanced yet).
+
+    SynchroMed II 40 mL (nominal preset), 40 mL of 2000 µg/mL at 2026-01-05 08:00, a Flex day
+    program (00:00 300 µg/day, 08:00 500 µg/day, 22:00 300 µg/day), and one 50 µg bolus over
+    30 min starting at 10:00 on day 1.
+    """
+    pump = Pump(
+        SYNCHROMED_II_40,
+        now=DEMO_START,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=Flex(period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]),
+    )
+    pump.bolus(dose_ug=50.0, duration=timedelta(minutes=30), start=DEMO_START.replace(hour=10))
+    return pump
+
+
+def run_demo(days: int = DEFAULT_DAYS, pump: Optional[Pump] = None) -> dict[str, Any]:
+    """Run a scenario until the reservoir empties or ``days`` pass; return a JSON-ready report.
+
+    The stop time is taken from ``pump.project()`` (made before the run), so the run ends exactly
+    at the projected ``reservoir_empty`` event when it falls within ``days``.
+    """
+    if pump is None:
+        pump = default_scenario()
+    start = pump.now
+    horizon = timedelta(days=days)
+    projection = pump.project(horizon=horizon)
+    until = start + horizon
+    if projection.reservoir_empty is not None:
+        until = min(until, projection.reservoir_empty)
+    events = pump.advance_to(until)
+
+    batches = [e for e in events if e.kind == "stroke_batch"]
+    observed = {
+        "next_stroke": batches[0].data["first_ms"] if batches else None,
+        "low_reservoir": _first(events, "low_reservoir"),
+        "reservoir_empty": _first(events, "reservoir_empty"),
+    }
+    projection_matches = all(_ms(getattr(projection, k)) == v for k, v in observed.items())
+
+    totals = {
+        "start": start.isoformat(),
+        "end": pump.now.isoformat(),
+        "days_simulated": (pump.now - start) / timedelta(days=1),
+        "strokes": pump.strokes,
+        "pumped_nl": pump.pumped_nl,
+        "pumped_ml": pump.pumped_nl / _NL_PER_ML,
+        "delivered_nl": pump.delivered_nl,
+        "delivered_ml": pump.delivered_nl / _NL_PER_ML,
+        "delivered_pg": pump.delivered_pg,
+        "delivered_ug": pump.delivered_pg / _PG_PER_UG,
+        "reservoir_nl": pump.reservoir_nl,
+        "reservoir_ml": pump.reservoir_nl / _NL_PER_ML,
+        "concentration_ug_per_ml": pump.concentration_ug_per_ml,
+        "reservoir_empty": pump.is_empty,
+        "projection_matches_run": projection_matches,
+    }
+    return {
+        "disclaimer": DISCLAIMER,
+        "model": pump.model.name,
+        "projection": _projection_json(projection),
+        "events": [_event_json(e) for e in events],
+        "totals": totals,
+    }
+
+
+# ----- rendering ------------------------------------------------------------------------------
+
+
+def _first(events: Sequence[Event], kind: str) -> Optional[int]:
+    return next((e.time_ms for e in events if e.kind == kind), None)
+
+
+def _ms(t: Optional[datetime]) -> Optional[int]:
+    return None if t is None else to_ms(t, "t")
+
+
+def _iso(t: Optional[datetime]) -> Optional[str]:
+    return None if t is None else t.isoformat(timespec="milliseconds")
+
+
+def _projection_json(p: Projection) -> dict[str, Optional[str]]:
+    return {
+        "next_stroke": _iso(p.next_stroke),
+        "low_reservoir": _iso(p.low_reservoir),
+        "reservoir_empty": _iso(p.reservoir_empty),
+    }
+
+
+def _event_json(e: Event) -> dict[str, Any]:
+    return {"time": _iso(e.time), "time_ms": e.time_ms, "kind": e.kind, "severity": e.severity, "data": dict(e.data)}
+
+
+def _fmt_ms_time(ms: int) -> str:
+    return from_ms(ms).isoformat(sep=" ", timespec="milliseconds")
+
+
+def _describe(e: dict[str, Any]) -> str:
+    """Human summary of an event's data (units from the field-name suffixes)."""
+    d = e["data"]
+    if e["kind"] == "stroke_batch":
+        return f"{d['count']} strokes, {d['volume_nl'] / 1000:g} µL, first {_fmt_ms_time(d['first_ms'])}"
+    parts = []
+    for key, value in d.items():
+        if key.endswith("_ms"):
+            parts.append(f"{key[:-3]} {_fmt_ms_time(value)}")
+        elif key.endswith("_nl"):
+            parts.append(f"{key[:-3]} {value / _NL_PER_ML:g} mL")
+        else:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def _print_report(report: dict[str, Any], days: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: don't squeeze the tables into 80 columns
+        console = Console(width=120)
+    console.print(f"[bold]itb demo[/bold] — {report['model']}, up to {days} days")
+    console.print(f"[dim]{DISCLAIMER}[/dim]")
+
+    proj = Table(title="Projection before the run (no intervention)")
+    proj.add_column("event")
+    proj.add_column("projected time")
+    for key, value in report["projection"].items():
+        proj.add_row(key, value or "— (not within the horizon)")
+    console.print(proj)
+
+    table = Table(title="Events")
+    table.add_column("time", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("severity")
+    table.add_column("data")
+    styles = {"critical": "bold red", "non_critical": "yellow"}
+    for e in report["events"]:
+        sev = e["severity"] or ""
+        table.add_row(
+            e["time"].replace("T", " "),
+            e["kind"],
+            f"[{styles[sev]}]{sev}[/]" if sev in styles else sev,
+            _describe(e),
+        )
+    console.print(table)
+
+    t = report["totals"]
+    totals = Table(title="Totals")
+    totals.add_column("quantity")
+    totals.add_column("value", justify="right")
+    rows = [
+        ("simulated", f"{t['start'].replace('T', ' ')} → {t['end'].replace('T', ' ')} ({t['days_simulated']:.3f} days)"),
+        ("strokes", f"{t['strokes']:,}"),
+        ("pumped (left reservoir)", f"{t['pumped_ml']:.6f} mL"),
+        ("delivered at catheter tip", f"{t['delivered_ml']:.6f} mL"),
+        ("delivered drug", f"{t['delivered_ug']:,.3f} µg"),
+        ("reservoir left", f"{t['reservoir_ml']:.6f} mL at {t['concentration_ug_per_ml']} µg/mL"),
+        ("reservoir empty", "yes" if t["reservoir_empty"] else "no"),
+        ("projection == run", "yes" if t["projection_matches_run"] else "NO"),
+    ]
+    for row in rows:
+        totals.add_row(*row)
+    console.print(totals)
+
+
+# ----- entry point ------------------------------------------------------------------------------
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 36_500:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..36500")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="itb",
+        description=(
+            "itb — exact simulation of an intrathecal baclofen (ITB) pump.\n\n"
+            "WARNING: " + DISCLAIMER
+        ),
+        epilog="Not a medical device. Not for clinical decisions.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"itb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser(
+        "demo",
+        help="run the bundled demo scenario and print its events and totals",
+        description=(
+            "Run the bundled scenario (SynchroMed II 40 mL nominal preset, 40 mL at 2000 µg/mL, flex day "
+            "program 300/500/300 µg/day, a 50 µg bolus over 30 min on day 1) until the reservoir "
+            "empties or DAYS pass.\n\nSimulation only — " + DISCLAIMER
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--days", type=_nonneg_int, default=DEFAULT_DAYS, metavar="N",
+                      help=f"simulate at most N days (default {DEFAULT_DAYS})")
+    demo.add_argument("--json", action="store_true", help="print events and totals as JSON to stdout")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI; returns the process exit code (argparse errors give 2, itb errors 1)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        if args.command == "demo":
+            report = run_demo(days=args.days)
+            if args.json:
+                sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+            else:
+                _print_report(report, args.days)
+            return 0
+    except ItbError as exc:
+        print(f"itb: error: {exc}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
