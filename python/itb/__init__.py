@@ -8,12 +8,14 @@ from . import models
 from .errors import ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
 from .models import PumpModel
 from .program import Continuous, Flex
-from .pump import Bolus, Event, Projection, Pump
+from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Bolus",
+    "BolusPlan",
+    "PatientBolusResult",
     "Continuous",
     "Event",
     "Flex",

@@ -13,7 +13,7 @@ from ._units import concentration, ml_to_nl, ug_to_ng, ul_to_nl
 from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
 
-__all__ = ["Pump", "Event", "Projection", "Bolus"]
+__all__ = ["Pump", "Event", "Projection", "Bolus", "BolusPlan", "PatientBolusResult"]
 
 Time = Union[datetime, int]
 Duration = Union[timedelta, int]
@@ -44,6 +44,7 @@ class Projection:
     next_stroke: Optional[datetime]
     low_reservoir: Optional[datetime]
     reservoir_empty: Optional[datetime]
+    drug_at_tip: Optional[datetime] = None
     eri: Optional[datetime] = None
     eos: Optional[datetime] = None
 
@@ -58,6 +59,31 @@ class Bolus:
     volume_nl: int
     dose_ng: int
     rate_nl_per_day: int
+    kind: str = "timed"
+
+
+@dataclass(frozen=True)
+class BolusPlan:
+    """A planned bridge or priming bolus (exact nL, ms, nL/day)."""
+
+    volume_nl: int
+    duration: timedelta
+    rate_nl_per_day: int
+
+    @property
+    def volume_ml(self) -> float:
+        return self.volume_nl / 1e6
+
+
+@dataclass(frozen=True)
+class PatientBolusResult:
+    """Outcome of a patient activation: ``reason`` is ``"granted"`` or why not
+    (``not_enabled``, ``suspended``, ``fault``, ``reservoir_empty``, ``lockout``,
+    ``daily_maximum``, ``would_exceed_max_rate``)."""
+
+    granted: bool
+    reason: str
+    bolus_id: Optional[int]
 
 
 def _opt_time(ms: Optional[int]) -> Optional[datetime]:
@@ -87,6 +113,8 @@ class Pump:
         concentration_ug_per_ml: float,
         program: Program,
         catheter_volume_ul: float = 0.0,
+        path_primed: bool = True,
+        stroke_error_ppm: int = 0,
     ) -> None:
         if not isinstance(model, PumpModel):
             from .errors import ValidationError
@@ -100,6 +128,8 @@ class Pump:
             concentration=concentration(concentration_ug_per_ml),
             program=_exact_program(program),
             catheter_nl=ul_to_nl(catheter_volume_ul, "catheter_volume_ul"),
+            stroke_error_ppm=_int(stroke_error_ppm, "stroke_error_ppm"),
+            path_primed=bool(path_primed),
         )
 
     @classmethod
@@ -136,6 +166,63 @@ class Pump:
             None if aspirated_ml is None else ml_to_nl(aspirated_ml, "aspirated_ml"),
         )
 
+    def suspend(self) -> None:
+        """Stop delivery (clinician); nothing missed is made up later."""
+        self._core.suspend()
+
+    def resume(self) -> None:
+        self._core.resume()
+
+    def inject_motor_stall(self) -> None:
+        """Fault injection: delivery stops until :meth:`clear_fault`."""
+        self._core.inject_motor_stall()
+
+    def clear_fault(self) -> None:
+        self._core.clear_fault()
+
+    def revise_catheter(self, volume_ul: float) -> None:
+        """Replace the catheter (dead volume ``volume_ul`` µL); the path refills with saline."""
+        self._core.revise_catheter(ul_to_nl(volume_ul, "volume_ul"))
+
+    def bridge_bolus_plan(self) -> BolusPlan:
+        """After a concentration increase: the bolus that keeps the prescribed µg/day while
+        the old drug in the path is pushed out."""
+        v, d, r = self._core.bridge_bolus_plan()
+        return BolusPlan(v, timedelta(milliseconds=d), r)
+
+    def start_bridge_bolus(self) -> int:
+        return self._core.start_bridge_bolus()
+
+    def priming_bolus_plan(self) -> BolusPlan:
+        """The bolus that fills a saline path with drug as fast as the model allows."""
+        v, d, r = self._core.priming_bolus_plan()
+        return BolusPlan(v, timedelta(milliseconds=d), r)
+
+    def start_priming_bolus(self) -> int:
+        return self._core.start_priming_bolus()
+
+    def set_patient_bolus_limits(
+        self, dose_ug: Optional[float] = None, duration: Duration = 0, lockout: Duration = 0, max_per_24h: int = 0
+    ) -> None:
+        """Clinician limits of the patient-activated bolus; ``dose_ug=None`` disables it."""
+        if dose_ug is None:
+            self._core.set_patient_bolus_limits(None)
+            return
+        self._core.set_patient_bolus_limits(
+            (
+                ug_to_ng(dose_ug, "dose_ug"),
+                duration_ms(duration, "duration", allow_zero=False),
+                duration_ms(lockout, "lockout"),
+                _int(max_per_24h, "max_per_24h"),
+            )
+        )
+
+    def patient_bolus(self, at: Optional[Time] = None) -> PatientBolusResult:
+        """Patient activation now (or at ``at`` >= now, advancing the pump first; the
+        events of that advance come with the next :meth:`advance_to`)."""
+        granted, reason, bolus_id = self._core.patient_bolus(None if at is None else to_ms(at, "at"))
+        return PatientBolusResult(granted, reason, bolus_id)
+
     # ----- time ---------------------------------------------------------------------------
     def advance_to(self, until: Time) -> list[Event]:
         """Run the pump to ``until``; returns the events since the last advance, in order."""
@@ -153,8 +240,8 @@ class Pump:
     def project(self, horizon: Duration = timedelta(days=3650)) -> Projection:
         """Exact times of the next stroke, low-reservoir alarm and empty reservoir (strictly
         after now, within ``horizon``), equal to what :meth:`advance_to` then observes."""
-        nxt, low, empty = self._core.project(duration_ms(horizon, "horizon"))
-        return Projection(_opt_time(nxt), _opt_time(low), _opt_time(empty))
+        nxt, low, empty, tip = self._core.project(duration_ms(horizon, "horizon"))
+        return Projection(_opt_time(nxt), _opt_time(low), _opt_time(empty), _opt_time(tip))
 
     # ----- persistence --------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -198,7 +285,7 @@ class Pump:
     @property
     def boluses(self) -> list[Bolus]:
         """Scheduled or running boluses."""
-        return [Bolus(i, from_ms(s), from_ms(e), v, d, r) for i, s, e, v, d, r in self._core.boluses]
+        return [Bolus(i, from_ms(s), from_ms(e), v, d, r, k) for i, s, e, v, d, r, k in self._core.boluses]
 
     @property
     def strokes(self) -> int:
@@ -223,8 +310,28 @@ class Pump:
         return self._core.pumped_nl
 
     @property
-    def pumped_pg(self) -> int:
-        return self._core.pumped_pg
+    def true_reservoir_nl(self) -> int:
+        """Physical reservoir volume (nL, floor); differs from :attr:`reservoir_nl` when
+        ``stroke_error_ppm`` != 0."""
+        return self._core.true_reservoir_nl
+
+    @property
+    def tip_concentration_ug_per_ml(self) -> int:
+        """Concentration of the fluid at the catheter tip (0 = saline)."""
+        return self._core.tip_concentration
+
+    @property
+    def is_suspended(self) -> bool:
+        return self._core.suspended
+
+    @property
+    def is_stalled(self) -> bool:
+        return self._core.stalled
+
+    @property
+    def core(self) -> Any:
+        """The underlying ``itb._core.Pump`` (exact integer API, incl. fL/ag ledgers)."""
+        return self._core
 
     @property
     def path_nl(self) -> int:
@@ -276,6 +383,14 @@ class Pump:
         return isinstance(other, Pump) and self.snapshot() == other.snapshot()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _int(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        from .errors import ValidationError
+
+        raise ValidationError(f"{field}: expected an int, got {value!r}", field)
+    return value
 
 
 def _exact_program(program: object) -> tuple:

@@ -9,6 +9,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::{div_ceil, MS_PER_DAY};
 
+/// Why a bolus was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BolusKind {
+    /// Clinician-programmed timed bolus.
+    Timed,
+    /// Pushes old drug out of the path at the old dose rate after a concentration change.
+    Bridge,
+    /// Fills a saline path with drug at a fast rate.
+    Priming,
+    /// Patient-activated (PTM) bolus within clinician limits.
+    Patient,
+}
+
+impl BolusKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BolusKind::Timed => "timed",
+            BolusKind::Bridge => "bridge",
+            BolusKind::Priming => "priming",
+            BolusKind::Patient => "patient",
+        }
+    }
+}
+
 /// A scheduled or running bolus.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bolus {
@@ -22,11 +46,12 @@ pub struct Bolus {
     pub rate_nl_per_day: i64,
     /// Whether `bolus_started` has been emitted.
     pub started: bool,
+    pub kind: BolusKind,
 }
 
 impl Bolus {
     /// Build a bolus; `volume_nl >= 1`, `duration_ms >= 1` are checked by the caller.
-    pub fn new(id: u64, start_ms: i64, volume_nl: i64, dose_ng: i64, duration_ms: i64) -> Self {
+    pub fn new(id: u64, start_ms: i64, volume_nl: i64, dose_ng: i64, duration_ms: i64, kind: BolusKind) -> Self {
         let total = i128::from(volume_nl) * i128::from(MS_PER_DAY);
         let rate = div_ceil(total, i128::from(duration_ms));
         let len = div_ceil(total, rate);
@@ -38,6 +63,7 @@ impl Bolus {
             dose_ng,
             rate_nl_per_day: rate as i64,
             started: false,
+            kind,
         }
     }
 

@@ -12,10 +12,18 @@ pub enum EventKind {
     BolusStarted,
     BolusCompleted,
     BolusCancelled,
+    PatientBolusGranted,
+    PatientBolusDenied,
     LowReservoir,
     ReservoirEmpty,
     Refilled,
+    RefillDiscrepancy,
     ConcentrationChanged,
+    DrugAtTip,
+    Suspended,
+    Resumed,
+    Fault,
+    FaultCleared,
 }
 
 /// Alarm severity (only alarms carry one).
@@ -36,16 +44,24 @@ impl Severity {
 
 impl EventKind {
     /// Every kind, in order.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::StrokeBatch,
         EventKind::ProgramChanged,
         EventKind::BolusStarted,
         EventKind::BolusCompleted,
         EventKind::BolusCancelled,
+        EventKind::PatientBolusGranted,
+        EventKind::PatientBolusDenied,
         EventKind::LowReservoir,
         EventKind::ReservoirEmpty,
         EventKind::Refilled,
+        EventKind::RefillDiscrepancy,
         EventKind::ConcentrationChanged,
+        EventKind::DrugAtTip,
+        EventKind::Suspended,
+        EventKind::Resumed,
+        EventKind::Fault,
+        EventKind::FaultCleared,
     ];
 
     /// The snake_case name seen by users.
@@ -53,44 +69,74 @@ impl EventKind {
         match self {
             EventKind::StrokeBatch => "stroke_batch",
             EventKind::ProgramChanged => "program_changed",
-            EventKind::ConcentrationChanged => "concentration_changed",
-            EventKind::Refilled => "refilled",
-            EventKind::BolusCancelled => "bolus_cancelled",
-            EventKind::BolusCompleted => "bolus_completed",
             EventKind::BolusStarted => "bolus_started",
+            EventKind::BolusCompleted => "bolus_completed",
+            EventKind::BolusCancelled => "bolus_cancelled",
+            EventKind::PatientBolusGranted => "patient_bolus_granted",
+            EventKind::PatientBolusDenied => "patient_bolus_denied",
             EventKind::LowReservoir => "low_reservoir",
             EventKind::ReservoirEmpty => "reservoir_empty",
+            EventKind::Refilled => "refilled",
+            EventKind::RefillDiscrepancy => "refill_discrepancy",
+            EventKind::ConcentrationChanged => "concentration_changed",
+            EventKind::DrugAtTip => "drug_at_tip",
+            EventKind::Suspended => "suspended",
+            EventKind::Resumed => "resumed",
+            EventKind::Fault => "fault",
+            EventKind::FaultCleared => "fault_cleared",
         }
     }
 
     /// Severity of alarm kinds; `None` for informational events.
     pub fn severity(self) -> Option<Severity> {
         match self {
-            EventKind::LowReservoir => Some(Severity::NonCritical),
-            EventKind::ReservoirEmpty => Some(Severity::Critical),
+            EventKind::LowReservoir | EventKind::RefillDiscrepancy => Some(Severity::NonCritical),
+            EventKind::ReservoirEmpty | EventKind::Fault => Some(Severity::Critical),
             _ => None,
         }
     }
 }
 
-/// One event: when, what, and integer data fields (units in the field names).
+/// A data field's value: an integer (unit in the field name) or a short text (a reason).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+}
+
+/// One event: when, what, and its data fields (units in the field names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub time_ms: i64,
     pub kind: EventKind,
-    pub data: Vec<(String, i64)>,
+    pub data: Vec<(String, Value)>,
 }
 
 impl Event {
     pub fn new(time_ms: i64, kind: EventKind, data: &[(&str, i64)]) -> Self {
-        Event { time_ms, kind, data: data.iter().map(|(k, v)| (k.to_string(), *v)).collect() }
+        Event { time_ms, kind, data: data.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect() }
+    }
+    /// Add a text field (builder style).
+    pub fn with_text(mut self, key: &str, text: &str) -> Self {
+        self.data.push((key.to_string(), Value::Text(text.to_string())));
+        self
     }
     pub fn severity(&self) -> Option<Severity> {
         self.kind.severity()
     }
-    /// Value of a data field.
+    /// Value of an integer data field.
     pub fn get(&self, key: &str) -> Option<i64> {
-        self.data.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+        self.data.iter().find_map(|(k, v)| match v {
+            Value::Int(i) if k == key => Some(*i),
+            _ => None,
+        })
+    }
+    /// Value of a text data field.
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.data.iter().find_map(|(k, v)| match v {
+            Value::Text(t) if k == key => Some(t.as_str()),
+            _ => None,
+        })
     }
 }
 

@@ -15,11 +15,13 @@ pub mod program;
 pub mod projection;
 pub mod pump;
 pub mod snapshot;
+pub mod therapy;
 pub mod units;
 
-pub use bolus::Bolus;
+pub use bolus::{Bolus, BolusKind};
+pub use therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};
 pub use error::{ItbError, Result};
-pub use events::{Event, EventKind, Severity};
+pub use events::{Event, EventKind, Severity, Value};
 pub use model::PumpModel;
 pub use program::{Basal, Period, Schedule, Step};
 pub use projection::Projection;

@@ -12,6 +12,8 @@ pub struct Projection {
     pub next_stroke_ms: Option<i64>,
     pub low_reservoir_ms: Option<i64>,
     pub reservoir_empty_ms: Option<i64>,
+    /// When fluid of a new concentration (or the first drug after saline) reaches the tip.
+    pub drug_at_tip_ms: Option<i64>,
 }
 
 impl Pump {
@@ -25,18 +27,13 @@ impl Pump {
         if !self.delivering() {
             return Ok(Projection::default());
         }
-        let q = self.model.stroke_nl;
-        let allowed = self.reservoir_nl / q;
-        let low_stroke = if self.low_armed && self.reservoir_nl > self.model.low_reservoir_nl {
-            let j = div_ceil(i128::from(self.reservoir_nl - self.model.low_reservoir_nl), i128::from(q)) as i64;
-            (j <= allowed).then_some(j)
-        } else {
-            None
-        };
+        let allowed = self.reservoir_nl / self.model.stroke_nl;
+        let within = |j: Option<i64>| j.filter(|&j| j <= allowed).and_then(|j| self.stroke_time(j, limit));
         Ok(Projection {
             next_stroke_ms: self.stroke_time(1, limit),
-            low_reservoir_ms: low_stroke.and_then(|j| self.stroke_time(j, limit)),
+            low_reservoir_ms: within(self.low_alarm_stroke()),
             reservoir_empty_ms: self.stroke_time(allowed, limit),
+            drug_at_tip_ms: within(self.strokes_until_tip_change()),
         })
     }
 

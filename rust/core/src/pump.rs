@@ -9,11 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bolus::Bolus;
+use crate::bolus::{Bolus, BolusKind};
 use crate::error::{ItbError, Result};
 use crate::events::{sort_events, Event, EventKind};
 use crate::model::PumpModel;
-use crate::path::FluidPath;
+use crate::path::{FluidPath, FL_PER_NL};
 use crate::program::{Basal, Schedule};
 use crate::units::{
     check_concentration, check_time, div_ceil, volume_nl_of_dose, MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY,
@@ -31,7 +31,21 @@ pub struct PumpConfig {
     pub concentration: i64,
     pub basal: Basal,
     pub catheter_nl: i64,
+    /// Physical stroke volume error (ppm): a stroke moves q·(1 + e/1e6) of real fluid.
+    pub stroke_error_ppm: i64,
+    /// Path starts full of drug at the reservoir's concentration (else saline).
+    pub path_primed: bool,
 }
+
+impl PumpConfig {
+    /// A config with a primed path, no catheter and nominal strokes.
+    pub fn new(model: PumpModel, now_ms: i64, reservoir_nl: i64, concentration: i64, basal: Basal) -> Self {
+        PumpConfig { model, now_ms, reservoir_nl, concentration, basal, catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }
+    }
+}
+
+/// Largest stroke error accepted (ppm): ±50 %.
+pub const MAX_STROKE_ERROR_PPM: i64 = 500_000;
 
 /// Result of a refill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,18 +82,27 @@ pub struct Pump {
     pub(crate) schedule: Schedule,
     pub(crate) acc: i128,
     pub(crate) strokes: i64,
+    /// What the firmware believes is in the reservoir (nL).
     pub(crate) reservoir_nl: i64,
     pub(crate) catheter_nl: i64,
+    pub(crate) stroke_error_ppm: i64,
+    /// Physical ledgers (fL, ag = fL × µg/mL).
+    pub(crate) true_reservoir_fl: i64,
     pub(crate) path: FluidPath,
-    pub(crate) filled_nl: i64,
-    pub(crate) filled_pg: i128,
-    pub(crate) withdrawn_nl: i64,
-    pub(crate) withdrawn_pg: i128,
-    pub(crate) pumped_pg: i128,
-    pub(crate) delivered_nl: i64,
-    pub(crate) delivered_pg: i128,
+    pub(crate) tip_conc: u32,
+    pub(crate) filled_fl: i64,
+    pub(crate) filled_ag: i128,
+    pub(crate) withdrawn_fl: i64,
+    pub(crate) withdrawn_ag: i128,
+    pub(crate) delivered_fl: i64,
+    pub(crate) delivered_ag: i128,
     pub(crate) low_armed: bool,
     pub(crate) empty: bool,
+    pub(crate) suspended: bool,
+    pub(crate) stalled: bool,
+    pub(crate) patient_limits: Option<crate::therapy::PatientBolusLimits>,
+    /// Times of granted patient boluses within the last 24 h.
+    pub(crate) patient_grants: Vec<i64>,
     pub(crate) boluses: Vec<Bolus>,
     pub(crate) next_bolus_id: u64,
     pub(crate) pending: Vec<Event>,
@@ -88,7 +111,8 @@ pub struct Pump {
 impl Pump {
     /// Build a pump; the path starts full of drug at the reservoir's concentration.
     pub fn new(config: PumpConfig) -> Result<Pump> {
-        let PumpConfig { model, now_ms, reservoir_nl, concentration, basal, catheter_nl } = config;
+        let PumpConfig { model, now_ms, reservoir_nl, concentration, basal, catheter_nl, stroke_error_ppm, path_primed } =
+            config;
         model.validate()?;
         check_time("now", now_ms)?;
         let conc = check_concentration("concentration_ug_per_ml", concentration)?;
@@ -107,9 +131,17 @@ impl Pump {
                 format!("{catheter_nl} nL is outside the allowed range 0..={MAX_CATHETER_NL} nL"),
             ));
         }
+        if !(-MAX_STROKE_ERROR_PPM..=MAX_STROKE_ERROR_PPM).contains(&stroke_error_ppm) {
+            return Err(ItbError::validation(
+                "stroke_error_ppm",
+                format!("{stroke_error_ppm} ppm is outside the allowed range ±{MAX_STROKE_ERROR_PPM} ppm"),
+            ));
+        }
         let schedule = basal.schedule(conc, &model)?;
-        let path_nl = model.pump_path_nl + catheter_nl;
-        let path = FluidPath::filled(path_nl, conc);
+        let path_fl = (model.pump_path_nl + catheter_nl) * FL_PER_NL;
+        let path_conc = if path_primed { conc } else { 0 };
+        let path = FluidPath::filled(path_fl, path_conc);
+        let reservoir_fl = reservoir_nl * FL_PER_NL;
         let mut pump = Pump {
             now_ms,
             conc,
@@ -119,16 +151,22 @@ impl Pump {
             strokes: 0,
             reservoir_nl,
             catheter_nl,
-            filled_nl: reservoir_nl + path_nl,
-            filled_pg: i128::from(reservoir_nl + path_nl) * i128::from(conc),
+            stroke_error_ppm,
+            true_reservoir_fl: reservoir_fl,
+            tip_conc: path.tip_conc().unwrap_or(conc),
+            filled_fl: reservoir_fl + path_fl,
+            filled_ag: i128::from(reservoir_fl) * i128::from(conc) + path.mass_ag(),
             path,
-            withdrawn_nl: 0,
-            withdrawn_pg: 0,
-            pumped_pg: 0,
-            delivered_nl: 0,
-            delivered_pg: 0,
+            withdrawn_fl: 0,
+            withdrawn_ag: 0,
+            delivered_fl: 0,
+            delivered_ag: 0,
             low_armed: true,
             empty: false,
+            suspended: false,
+            stalled: false,
+            patient_limits: None,
+            patient_grants: Vec::new(),
             boluses: Vec::new(),
             next_bolus_id: 1,
             pending: Vec::new(),
@@ -161,40 +199,98 @@ impl Pump {
     pub fn reservoir_nl(&self) -> i64 {
         self.reservoir_nl
     }
-    /// Volume that left the reservoir (nL).
+    /// Volume the firmware counts as pumped out of the reservoir (nL): strokes × q.
     pub fn pumped_nl(&self) -> i64 {
         self.strokes * self.model.stroke_nl
     }
-    pub fn pumped_pg(&self) -> i128 {
-        self.pumped_pg
+    /// Physical volume in the reservoir (fL).
+    pub fn true_reservoir_fl(&self) -> i64 {
+        self.true_reservoir_fl
     }
-    pub fn path_nl(&self) -> i64 {
-        self.path.volume_nl()
+    /// Physical fluid in pump tubing + catheter (fL) and its drug mass (ag).
+    pub fn path_fl(&self) -> i64 {
+        self.path.volume_fl()
     }
-    pub fn path_pg(&self) -> i128 {
-        self.path.mass_pg()
+    pub fn path_ag(&self) -> i128 {
+        self.path.mass_ag()
+    }
+    /// The path's parcels, oldest (tip) first: `(fL, µg/mL)`.
+    pub fn path_parcels(&self) -> Vec<(i64, u32)> {
+        self.path.parcels().map(|p| (p.fl, p.conc)).collect()
     }
     pub fn catheter_nl(&self) -> i64 {
         self.catheter_nl
     }
+    pub fn stroke_error_ppm(&self) -> i64 {
+        self.stroke_error_ppm
+    }
+    /// Physical volume that left the catheter tip (fL): the patient's dose.
+    pub fn delivered_fl(&self) -> i64 {
+        self.delivered_fl
+    }
+    /// Drug mass that left the catheter tip (ag; 1 pg = 1_000_000 ag).
+    pub fn delivered_ag(&self) -> i128 {
+        self.delivered_ag
+    }
+    /// Everything ever put in: initial reservoir, primed path, refills (fL / ag).
+    pub fn filled_fl(&self) -> i64 {
+        self.filled_fl
+    }
+    pub fn filled_ag(&self) -> i128 {
+        self.filled_ag
+    }
+    /// Everything aspirated by refills (fL / ag).
+    pub fn withdrawn_fl(&self) -> i64 {
+        self.withdrawn_fl
+    }
+    pub fn withdrawn_ag(&self) -> i128 {
+        self.withdrawn_ag
+    }
+    /// Concentration of the fluid last at the catheter tip (µg/mL; 0 = saline).
+    pub fn tip_concentration(&self) -> u32 {
+        self.tip_conc
+    }
+    pub fn is_suspended(&self) -> bool {
+        self.suspended
+    }
+    pub fn is_stalled(&self) -> bool {
+        self.stalled
+    }
+    /// Nanoliter/picogram views of the physical ledgers (floor; exact when the stroke
+    /// error is 0, since every volume is then a whole number of nL).
+    pub fn true_reservoir_nl(&self) -> i64 {
+        self.true_reservoir_fl.div_euclid(FL_PER_NL)
+    }
+    pub fn path_nl(&self) -> i64 {
+        self.path.volume_fl().div_euclid(FL_PER_NL)
+    }
+    pub fn path_pg(&self) -> i128 {
+        self.path.mass_ag().div_euclid(i128::from(FL_PER_NL))
+    }
     /// Volume that left the catheter tip (nL): the patient's dose.
     pub fn delivered_nl(&self) -> i64 {
-        self.delivered_nl
+        self.delivered_fl.div_euclid(FL_PER_NL)
     }
+    /// Drug mass that left the catheter tip (pg).
     pub fn delivered_pg(&self) -> i128 {
-        self.delivered_pg
+        self.delivered_ag.div_euclid(i128::from(FL_PER_NL))
     }
     pub fn filled_nl(&self) -> i64 {
-        self.filled_nl
+        self.filled_fl.div_euclid(FL_PER_NL)
     }
     pub fn filled_pg(&self) -> i128 {
-        self.filled_pg
+        self.filled_ag.div_euclid(i128::from(FL_PER_NL))
     }
     pub fn withdrawn_nl(&self) -> i64 {
-        self.withdrawn_nl
+        self.withdrawn_fl.div_euclid(FL_PER_NL)
     }
     pub fn withdrawn_pg(&self) -> i128 {
-        self.withdrawn_pg
+        self.withdrawn_ag.div_euclid(i128::from(FL_PER_NL))
+    }
+
+    /// Physical volume of one stroke (fL).
+    pub fn true_stroke_fl(&self) -> i64 {
+        self.model.stroke_nl * (FL_PER_NL + self.stroke_error_ppm)
     }
     /// Accumulator remainder (nL·ms/day).
     pub fn accumulator(&self) -> i128 {
@@ -218,8 +314,24 @@ impl Pump {
     pub(crate) fn stroke_gain(&self) -> i128 {
         i128::from(self.model.stroke_nl) * i128::from(MS_PER_DAY)
     }
+    /// Delivery runs unless empty, suspended or stalled.
     pub(crate) fn delivering(&self) -> bool {
-        !self.empty
+        !self.empty && !self.suspended && !self.stalled
+    }
+
+    /// Strokes from now after which the low-reservoir alarm fires, if armed.
+    pub(crate) fn low_alarm_stroke(&self) -> Option<i64> {
+        if !self.low_armed || self.reservoir_nl <= self.model.low_reservoir_nl {
+            return None;
+        }
+        let over = self.reservoir_nl - self.model.low_reservoir_nl;
+        Some(div_ceil(i128::from(over), i128::from(self.model.stroke_nl)) as i64)
+    }
+
+    /// Strokes until fluid of a new concentration reaches the tip (from the path state).
+    pub(crate) fn strokes_until_tip_change(&self) -> Option<i64> {
+        let ahead = self.path.fl_before_change(self.tip_conc, self.conc)?;
+        Some(ahead / self.true_stroke_fl() + 1)
     }
 
     // ----- calls -----------------------------------------------------------------------
@@ -244,6 +356,44 @@ impl Pump {
                 format!("{dose_ng} ng is outside the allowed range 1..={MAX_BOLUS_NG} ng"),
             ));
         }
+        let volume = volume_nl_of_dose(dose_ng, self.conc);
+        if volume < 1 {
+            return Err(ItbError::validation(
+                "dose_ug",
+                format!("{dose_ng} ng at {} µg/mL rounds to 0 nL; must be at least 1 nL", self.conc),
+            ));
+        }
+        self.add_bolus(volume, dose_ng, duration_ms, start_ms, BolusKind::Timed)
+    }
+
+    /// Validate and schedule a bolus of `volume_nl`; shared by every bolus kind.
+    pub(crate) fn add_bolus(
+        &mut self,
+        volume_nl: i64,
+        dose_ng: i64,
+        duration_ms: i64,
+        start_ms: Option<i64>,
+        kind: BolusKind,
+    ) -> Result<u64> {
+        let bolus = self.plan_bolus(volume_nl, dose_ng, duration_ms, start_ms, kind)?;
+        let id = bolus.id;
+        self.boluses.push(bolus);
+        self.next_bolus_id += 1;
+        let mut pending = std::mem::take(&mut self.pending);
+        self.process_boundaries(&mut pending, self.now_ms);
+        self.pending = pending;
+        Ok(id)
+    }
+
+    /// Build and check a bolus without scheduling it.
+    pub(crate) fn plan_bolus(
+        &self,
+        volume_nl: i64,
+        dose_ng: i64,
+        duration_ms: i64,
+        start_ms: Option<i64>,
+        kind: BolusKind,
+    ) -> Result<Bolus> {
         if duration_ms < 1 {
             return Err(ItbError::validation("duration", format!("{duration_ms} ms must be at least 1 ms")));
         }
@@ -255,35 +405,23 @@ impl Pump {
                 format!("{start} ms is in the past (now is {} ms); must be >= now", self.now_ms),
             ));
         }
-        let volume = volume_nl_of_dose(dose_ng, self.conc);
-        if volume < 1 {
+        if volume_nl < 1 || volume_nl > self.model.reservoir_nl {
             return Err(ItbError::validation(
                 "dose_ug",
-                format!("{dose_ng} ng at {} µg/mL rounds to 0 nL; must be at least 1 nL", self.conc),
-            ));
-        }
-        if volume > self.model.reservoir_nl {
-            return Err(ItbError::validation(
-                "dose_ug",
-                format!("{volume} nL exceeds the reservoir capacity {} nL", self.model.reservoir_nl),
+                format!("{volume_nl} nL is outside the allowed range 1..={} nL (reservoir capacity)", self.model.reservoir_nl),
             ));
         }
         if self.empty {
             return Err(ItbError::reservoir("reservoir", "the reservoir is empty; refill before a bolus"));
         }
-        let bolus = Bolus::new(self.next_bolus_id, start, volume, dose_ng, duration_ms);
+        let bolus = Bolus::new(self.next_bolus_id, start, volume_nl, dose_ng, duration_ms, kind);
         if bolus.end_ms > MAX_TIME_MS {
             return Err(ItbError::validation("duration", "the bolus would end after the pump clock's range"));
         }
         let mut all = self.boluses.clone();
         all.push(bolus.clone());
         check_total_rate(&self.model, &self.schedule, &all, self.now_ms, "dose_ug")?;
-        self.next_bolus_id += 1;
-        self.boluses = all;
-        let mut pending = std::mem::take(&mut self.pending);
-        self.process_boundaries(&mut pending, self.now_ms);
-        self.pending = pending;
-        Ok(bolus.id)
+        Ok(bolus)
     }
 
     /// Cancel a scheduled or running bolus; what it already added stays delivered.
@@ -314,19 +452,21 @@ impl Pump {
             ));
         }
         let expected = self.reservoir_nl;
-        let aspirated = aspirated_nl.unwrap_or(expected);
+        let physical_nl = self.true_reservoir_fl / FL_PER_NL;
+        let aspirated = aspirated_nl.unwrap_or(physical_nl);
         if aspirated < 0 {
             return Err(ItbError::validation("aspirated_ml", "must be >= 0"));
         }
         let schedule = self.basal.schedule(conc, &self.model)?;
         check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "concentration_ug_per_ml")?;
         // The physical reservoir is emptied whatever the measurement says.
-        self.withdrawn_nl += expected;
-        self.withdrawn_pg += i128::from(expected) * i128::from(self.conc);
+        self.withdrawn_fl += self.true_reservoir_fl;
+        self.withdrawn_ag += i128::from(self.true_reservoir_fl) * i128::from(self.conc);
         let old_conc = self.conc;
         self.reservoir_nl = added_nl;
-        self.filled_nl += added_nl;
-        self.filled_pg += i128::from(added_nl) * i128::from(conc);
+        self.true_reservoir_fl = added_nl * FL_PER_NL;
+        self.filled_fl += added_nl * FL_PER_NL;
+        self.filled_ag += i128::from(added_nl) * i128::from(FL_PER_NL) * i128::from(conc);
         self.conc = conc;
         self.schedule = schedule;
         self.low_armed = true;
@@ -392,10 +532,13 @@ impl Pump {
                     b.start_ms,
                     EventKind::BolusStarted,
                     &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("end_ms", b.end_ms)],
-                ));
+                ).with_text("bolus_kind", b.kind.name()));
             }
             if b.end_ms <= t {
-                sink.push(Event::new(b.end_ms, EventKind::BolusCompleted, &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl)]));
+                sink.push(
+                    Event::new(b.end_ms, EventKind::BolusCompleted, &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl)])
+                        .with_text("bolus_kind", b.kind.name()),
+                );
                 self.boluses.remove(i);
             } else {
                 i += 1;
@@ -461,23 +604,32 @@ impl Pump {
         if let Some(out_times) = record {
             record_stroke_times(out_times, span.t0, a, span.slope, gain_per_stroke, n);
         }
+        // Fire in chunks that end at each stroke causing an event (low alarm, new drug at tip).
         let mut done = 0i64;
-        if self.low_armed && self.reservoir_nl > self.model.low_reservoir_nl {
-            let j = div_ceil(i128::from(self.reservoir_nl - self.model.low_reservoir_nl), i128::from(q)) as i64;
-            if j <= n {
-                self.take_strokes(j, time_of(1), time_of(j), batch);
-                done = j;
+        while done < n {
+            let low_at = self.low_alarm_stroke().map(|j| done + j);
+            let tip_at = self.strokes_until_tip_change().map(|j| done + j);
+            let upto = [low_at, tip_at].into_iter().flatten().filter(|&j| j <= n).min().unwrap_or(n);
+            let from_tip = self.tip_conc;
+            self.take_strokes(upto - done, time_of(done + 1), time_of(upto), batch);
+            done = upto;
+            if low_at == Some(upto) {
                 flush(batch, out, q);
                 self.low_armed = false;
                 out.push(Event::new(
-                    time_of(j),
+                    time_of(upto),
                     EventKind::LowReservoir,
                     &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
                 ));
             }
-        }
-        if n > done {
-            self.take_strokes(n - done, time_of(done + 1), time_of(n), batch);
+            if tip_at == Some(upto) {
+                flush(batch, out, q);
+                out.push(Event::new(
+                    time_of(upto),
+                    EventKind::DrugAtTip,
+                    &[("from_ug_per_ml", i64::from(from_tip)), ("to_ug_per_ml", i64::from(self.tip_conc))],
+                ));
+            }
         }
         if n == allowed {
             let t_stop = time_of(n);
@@ -494,13 +646,17 @@ impl Pump {
 
     /// Apply `n` strokes (first at `first_ms`, last at `last_ms`) to the ledgers.
     fn take_strokes(&mut self, n: i64, first_ms: i64, last_ms: i64, batch: &mut Batch) {
-        let nl = n * self.model.stroke_nl;
         self.strokes += n;
-        self.reservoir_nl -= nl;
-        self.pumped_pg += i128::from(nl) * i128::from(self.conc);
-        let (out_nl, out_pg) = self.path.push(nl, self.conc);
-        self.delivered_nl += out_nl;
-        self.delivered_pg += out_pg;
+        self.reservoir_nl -= n * self.model.stroke_nl;
+        // Physically each stroke moves q·(1 + e); a dry reservoir moves what is left.
+        let fl = (n * self.true_stroke_fl()).min(self.true_reservoir_fl);
+        self.true_reservoir_fl -= fl;
+        let out = self.path.push(fl, self.conc);
+        self.delivered_fl += out.fl;
+        self.delivered_ag += out.ag;
+        if let Some(c) = out.last_conc {
+            self.tip_conc = c;
+        }
         if batch.count == 0 {
             batch.first_ms = first_ms;
         }

@@ -3,6 +3,7 @@
 //! and a decoded state is re-validated before it is accepted.
 
 use crate::error::{ItbError, Result};
+use crate::path::FL_PER_NL;
 use crate::pump::Pump;
 
 const MAGIC: &[u8; 8] = b"ITBPUMP\0";
@@ -65,17 +66,26 @@ impl Pump {
         if self.empty != (self.reservoir_nl < self.model.stroke_nl) {
             return bad("empty flag does not match the reservoir");
         }
-        if self.path.volume_nl() != self.model.pump_path_nl + self.catheter_nl || self.path.parcels().any(|p| p.nl <= 0) {
+        if self.path.volume_fl() != (self.model.pump_path_nl + self.catheter_nl) * FL_PER_NL
+            || self.path.parcels().any(|p| p.fl <= 0)
+        {
             return bad("fluid path volume does not match the model");
         }
-        let pumped = i128::from(self.strokes) * i128::from(self.model.stroke_nl);
-        let nl_ok = i128::from(self.filled_nl)
-            == i128::from(self.reservoir_nl) + i128::from(self.path.volume_nl()) + i128::from(self.delivered_nl)
-                + i128::from(self.withdrawn_nl);
-        if !nl_ok || pumped != i128::from(self.delivered_nl) + i128::from(self.path.volume_nl())
-            - i128::from(self.model.pump_path_nl + self.catheter_nl)
-        {
-            return bad("volume ledgers do not balance");
+        if self.true_reservoir_fl < 0 || self.delivered_fl < 0 || self.withdrawn_fl < 0 {
+            return bad("negative physical volume");
+        }
+        let fl_ok = i128::from(self.filled_fl)
+            == i128::from(self.true_reservoir_fl)
+                + i128::from(self.path.volume_fl())
+                + i128::from(self.delivered_fl)
+                + i128::from(self.withdrawn_fl);
+        let ag_ok = self.filled_ag
+            == i128::from(self.true_reservoir_fl) * i128::from(self.conc)
+                + self.path.mass_ag()
+                + self.delivered_ag
+                + self.withdrawn_ag;
+        if !fl_ok || !ag_ok {
+            return bad("physical ledgers do not balance");
         }
         let mut last = 0u64;
         for b in &self.boluses {

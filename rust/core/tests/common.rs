@@ -18,7 +18,7 @@ pub fn model(stroke_nl: i64, reservoir_nl: i64, low_nl: i64) -> PumpModel {
 }
 
 pub fn pump(model: PumpModel, now_ms: i64, reservoir_nl: i64, conc: i64, basal: Basal) -> Pump {
-    Pump::new(PumpConfig { model, now_ms, reservoir_nl, concentration: conc, basal, catheter_nl: 0 }).unwrap()
+    Pump::new(PumpConfig { model, now_ms, reservoir_nl, concentration: conc, basal, catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }).unwrap()
 }
 
 pub fn continuous(ng_per_day: i64) -> Basal {

@@ -48,7 +48,7 @@ fn build(s: &Scenario) -> Option<Pump> {
         period: if s.week { Period::Week } else { Period::Day },
         steps: s.steps.iter().map(|&(offset_ms, ng_per_day)| Step { offset_ms, ng_per_day }).collect(),
     };
-    let mut p = Pump::new(PumpConfig { model, now_ms: s.start, reservoir_nl: s.reservoir, concentration: s.conc, basal, catheter_nl: 0 }).ok()?;
+    let mut p = Pump::new(PumpConfig { model, now_ms: s.start, reservoir_nl: s.reservoir, concentration: s.conc, basal, catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }).ok()?;
     for &(off, dose, dur) in &s.boluses {
         let _ = p.bolus(dose, dur, Some(s.start + off));
     }
@@ -120,7 +120,7 @@ proptest! {
         steps[0].0 = 0;
         // conc 1000 µg/mL: 1 ng ↔ 1 nL, so ng/day = nL/day.
         let m = PumpModel { min_rate_nl_per_day: 1, ..model(q, 1_000_000, 0) };
-        let Ok(mut p) = Pump::new(PumpConfig { model: m, now_ms: 0, reservoir_nl: reservoir, concentration: 1000, basal: flex_day(&steps), catheter_nl: 0 }) else { return Ok(()) };
+        let Ok(mut p) = Pump::new(PumpConfig { model: m, now_ms: 0, reservoir_nl: reservoir, concentration: 1000, basal: flex_day(&steps), catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }) else { return Ok(()) };
         let mut accepted = Vec::new();
         for &(s, v, d) in &boluses {
             if p.bolus(v, d, Some(s)).is_ok() {
@@ -138,7 +138,7 @@ proptest! {
     #[test]
     fn within_one_stroke_of_ideal(q in 1i64..5000, ng in 1i64..20_000_000, t in 0i64..400 * DAY) {
         let m = PumpModel { min_rate_nl_per_day: 1, ..model(q, 1_000_000_000, 0) };
-        let Ok(mut p) = Pump::new(PumpConfig { model: m, now_ms: 0, reservoir_nl: 1_000_000_000, concentration: 1000, basal: continuous(ng), catheter_nl: 0 }) else { return Ok(()) };
+        let Ok(mut p) = Pump::new(PumpConfig { model: m, now_ms: 0, reservoir_nl: 1_000_000_000, concentration: 1000, basal: continuous(ng), catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }) else { return Ok(()) };
         p.advance_to(t).unwrap();
         if p.is_empty() { return Ok(()) }
         let ideal = i128::from(ng) * i128::from(t); // nL·ms/day (conc 1000: ng = nL)
@@ -150,7 +150,7 @@ proptest! {
     #[test]
     fn arbitrary_inputs_never_panic(
         fields in prop::collection::vec(any::<i64>(), 12),
-        ops in prop::collection::vec((0u8..6, any::<i64>(), any::<i64>(), any::<i64>()), 0..12),
+        ops in prop::collection::vec((0u8..15, any::<i64>(), any::<i64>(), any::<i64>()), 0..16),
     ) {
         let m = PumpModel {
             name: "fuzz".into(),
@@ -162,8 +162,8 @@ proptest! {
             pump_path_nl: fields[5],
         };
         let basal = Basal::Flex { period: Period::Day, steps: vec![Step { offset_ms: 0, ng_per_day: fields[6] }, Step { offset_ms: fields[7], ng_per_day: fields[8] }] };
-        let fallback = PumpConfig { model: model(2000, 40_000_000, 0), now_ms: 0, reservoir_nl: 1_000_000, concentration: 2000, basal: continuous(400_000), catheter_nl: 0 };
-        let mut p = Pump::new(PumpConfig { model: m, now_ms: fields[9], reservoir_nl: fields[10], concentration: fields[11], basal, catheter_nl: fields[0] })
+        let fallback = PumpConfig { model: model(2000, 40_000_000, 0), now_ms: 0, reservoir_nl: 1_000_000, concentration: 2000, basal: continuous(400_000), catheter_nl: 0, stroke_error_ppm: 0, path_primed: true };
+        let mut p = Pump::new(PumpConfig { model: m, now_ms: fields[9], reservoir_nl: fields[10], concentration: fields[11], basal, catheter_nl: fields[0], stroke_error_ppm: fields[1], path_primed: fields[2] % 2 == 0 })
             .unwrap_or_else(|_| Pump::new(fallback).unwrap());
         for (op, a, b, c) in ops {
             let before = p.snapshot().unwrap();
@@ -173,11 +173,21 @@ proptest! {
                 2 => p.set_program(Basal::Continuous { ng_per_day: a }).is_ok(),
                 3 => p.refill(a, b, Some(c)).is_ok(),
                 4 => p.cancel_bolus(a as u64).is_ok(),
-                _ => p.project(a).is_ok(),
+                5 => p.project(a).is_ok(),
+                6 => p.suspend().is_ok(),
+                7 => p.resume().is_ok(),
+                8 => p.inject_motor_stall().is_ok(),
+                9 => p.clear_fault().is_ok(),
+                10 => p.start_bridge_bolus().is_ok(),
+                11 => p.start_priming_bolus().is_ok(),
+                12 => p.set_patient_bolus_limits(Some(itb_core::PatientBolusLimits { dose_ng: a, duration_ms: b, lockout_ms: c, max_per_24h: a % 30 })).is_ok(),
+                13 => p.patient_bolus(Some(a)).is_ok(),
+                _ => p.revise_catheter(a).is_ok(),
             };
             if !ok {
                 prop_assert_eq!(p.snapshot().unwrap(), before);
             }
+            prop_assert!(p.check_invariants().is_ok());
         }
     }
 

@@ -1,6 +1,6 @@
 //! Conversions between Python values and core types (no logic beyond shape).
 
-use itb_core::{Basal, Event, ItbError, Period, PumpModel, Step};
+use itb_core::{Basal, Event, ItbError, Period, PumpModel, Step, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -84,7 +84,10 @@ pub fn model_to_py<'py>(py: Python<'py>, m: &PumpModel) -> PyResult<Bound<'py, P
 pub fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
     let data = PyDict::new(py);
     for (k, v) in &e.data {
-        data.set_item(k, v)?;
+        match v {
+            Value::Int(i) => data.set_item(k, i)?,
+            Value::Text(t) => data.set_item(k, t)?,
+        }
     }
     let severity = e.severity().map(|s| s.name());
     PyTuple::new(py, [

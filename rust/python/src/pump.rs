@@ -1,6 +1,6 @@
 //! `_core.Pump`: a thin wrapper over `itb_core::Pump` in exact integer units.
 
-use itb_core::{Pump, PumpConfig};
+use itb_core::{PatientBolusLimits, Pump, PumpConfig};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
@@ -20,7 +20,8 @@ pub struct PyPump {
 #[pymethods]
 impl PyPump {
     #[new]
-    #[pyo3(signature = (*, model, now_ms, reservoir_nl, concentration, program, catheter_nl))]
+    #[pyo3(signature = (*, model, now_ms, reservoir_nl, concentration, program, catheter_nl=0, stroke_error_ppm=0, path_primed=true))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyDict>,
         now_ms: i64,
@@ -28,6 +29,8 @@ impl PyPump {
         concentration: i64,
         program: &Bound<'_, PyAny>,
         catheter_nl: i64,
+        stroke_error_ppm: i64,
+        path_primed: bool,
     ) -> PyResult<Self> {
         let config = PumpConfig {
             model: model_from_py(model)?,
@@ -36,6 +39,8 @@ impl PyPump {
             concentration,
             basal: basal_from_py(program)?,
             catheter_nl,
+            stroke_error_ppm,
+            path_primed,
         };
         Ok(PyPump { inner: Pump::new(config).py()? })
     }
@@ -87,10 +92,65 @@ impl PyPump {
         Ok((events_to_py(py, &events)?, times.into_pyarray(py)))
     }
 
-    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms)`, each `None` if not within the horizon.
-    fn project(&self, horizon_ms: i64) -> PyResult<(Option<i64>, Option<i64>, Option<i64>)> {
+    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms)`, each `None`
+    /// if not within the horizon.
+    #[allow(clippy::type_complexity)]
+    fn project(&self, horizon_ms: i64) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
         let p = self.inner.project(horizon_ms).py()?;
-        Ok((p.next_stroke_ms, p.low_reservoir_ms, p.reservoir_empty_ms))
+        Ok((p.next_stroke_ms, p.low_reservoir_ms, p.reservoir_empty_ms, p.drug_at_tip_ms))
+    }
+
+    fn suspend(&mut self) -> PyResult<()> {
+        self.inner.suspend().py()
+    }
+    fn resume(&mut self) -> PyResult<()> {
+        self.inner.resume().py()
+    }
+    fn inject_motor_stall(&mut self) -> PyResult<()> {
+        self.inner.inject_motor_stall().py()
+    }
+    fn clear_fault(&mut self) -> PyResult<()> {
+        self.inner.clear_fault().py()
+    }
+    fn revise_catheter(&mut self, catheter_nl: i64) -> PyResult<()> {
+        self.inner.revise_catheter(catheter_nl).py()
+    }
+    /// `(volume_nl, duration_ms, rate_nl_per_day)`.
+    fn bridge_bolus_plan(&self) -> PyResult<(i64, i64, i64)> {
+        let p = self.inner.bridge_bolus_plan().py()?;
+        Ok((p.volume_nl, p.duration_ms, p.rate_nl_per_day))
+    }
+    fn start_bridge_bolus(&mut self) -> PyResult<u64> {
+        self.inner.start_bridge_bolus().py()
+    }
+    /// `(volume_nl, duration_ms, rate_nl_per_day)`.
+    fn priming_bolus_plan(&self) -> PyResult<(i64, i64, i64)> {
+        let p = self.inner.priming_bolus_plan().py()?;
+        Ok((p.volume_nl, p.duration_ms, p.rate_nl_per_day))
+    }
+    fn start_priming_bolus(&mut self) -> PyResult<u64> {
+        self.inner.start_priming_bolus().py()
+    }
+    /// Limits as `(dose_ng, duration_ms, lockout_ms, max_per_24h)`, or None to disable.
+    #[pyo3(signature = (limits=None))]
+    fn set_patient_bolus_limits(&mut self, limits: Option<(i64, i64, i64, i64)>) -> PyResult<()> {
+        let limits = limits.map(|(dose_ng, duration_ms, lockout_ms, max_per_24h)| PatientBolusLimits {
+            dose_ng,
+            duration_ms,
+            lockout_ms,
+            max_per_24h,
+        });
+        self.inner.set_patient_bolus_limits(limits).py()
+    }
+    #[getter]
+    fn patient_bolus_limits(&self) -> Option<(i64, i64, i64, i64)> {
+        self.inner.patient_bolus_limits().map(|l| (l.dose_ng, l.duration_ms, l.lockout_ms, l.max_per_24h))
+    }
+    /// Returns `(granted, reason, bolus_id | None)`.
+    #[pyo3(signature = (at_ms=None))]
+    fn patient_bolus(&mut self, at_ms: Option<i64>) -> PyResult<(bool, &'static str, Option<u64>)> {
+        let o = self.inner.patient_bolus(at_ms).py()?;
+        Ok((o.granted, o.reason, o.bolus_id))
     }
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -110,13 +170,14 @@ impl PyPump {
         self.inner.check_invariants().py()
     }
 
-    /// Scheduled or running boluses as `(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day)`.
+    /// Scheduled or running boluses as `(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)`.
     #[getter]
-    fn boluses(&self) -> Vec<(u64, i64, i64, i64, i64, i64)> {
+    #[allow(clippy::type_complexity)]
+    fn boluses(&self) -> Vec<(u64, i64, i64, i64, i64, i64, &'static str)> {
         self.inner
             .boluses()
             .iter()
-            .map(|b| (b.id, b.start_ms, b.end_ms, b.volume_nl, b.dose_ng, b.rate_nl_per_day))
+            .map(|b| (b.id, b.start_ms, b.end_ms, b.volume_nl, b.dose_ng, b.rate_nl_per_day, b.kind.name()))
             .collect()
     }
     #[getter]
@@ -154,8 +215,65 @@ impl PyPump {
         self.inner.pumped_nl()
     }
     #[getter]
-    fn pumped_pg(&self) -> i128 {
-        self.inner.pumped_pg()
+    fn stroke_error_ppm(&self) -> i64 {
+        self.inner.stroke_error_ppm()
+    }
+    #[getter]
+    fn true_reservoir_fl(&self) -> i64 {
+        self.inner.true_reservoir_fl()
+    }
+    #[getter]
+    fn true_reservoir_nl(&self) -> i64 {
+        self.inner.true_reservoir_nl()
+    }
+    #[getter]
+    fn path_fl(&self) -> i64 {
+        self.inner.path_fl()
+    }
+    #[getter]
+    fn path_ag(&self) -> i128 {
+        self.inner.path_ag()
+    }
+    /// Path parcels, tip first: `[(fL, µg/mL), …]`.
+    #[getter]
+    fn path_parcels(&self) -> Vec<(i64, u32)> {
+        self.inner.path_parcels()
+    }
+    #[getter]
+    fn delivered_fl(&self) -> i64 {
+        self.inner.delivered_fl()
+    }
+    #[getter]
+    fn delivered_ag(&self) -> i128 {
+        self.inner.delivered_ag()
+    }
+    #[getter]
+    fn filled_fl(&self) -> i64 {
+        self.inner.filled_fl()
+    }
+    #[getter]
+    fn filled_ag(&self) -> i128 {
+        self.inner.filled_ag()
+    }
+    #[getter]
+    fn withdrawn_fl(&self) -> i64 {
+        self.inner.withdrawn_fl()
+    }
+    #[getter]
+    fn withdrawn_ag(&self) -> i128 {
+        self.inner.withdrawn_ag()
+    }
+    #[getter]
+    fn tip_concentration(&self) -> u32 {
+        self.inner.tip_concentration()
+    }
+    #[getter]
+    fn suspended(&self) -> bool {
+        self.inner.is_suspended()
+    }
+    #[getter]
+    fn stalled(&self) -> bool {
+        self.inner.is_stalled()
     }
     #[getter]
     fn path_nl(&self) -> i64 {

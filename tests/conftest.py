@@ -1,0 +1,24 @@
+"""Shared pytest configuration: hypothesis profiles and import path.
+
+Profiles: ``ci`` (the default: derandomized, so every run checks the same examples) and ``dev``
+(random, more examples). Choose one with ``HYPOTHESIS_PROFILE=dev pytest``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from hypothesis import HealthCheck, settings
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # `import reference` / `import _scenarios` from any import mode
+    sys.path.insert(0, _HERE)
+
+_COMMON = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.register_profile("ci", derandomize=True, print_blob=True, **_COMMON)
+settings.register_profile("dev", max_examples=500, print_blob=True, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
