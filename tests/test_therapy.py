@@ -116,7 +116,8 @@ def test_refill_reports_physical_volume(error_ppm: int) -> None:
     pump = make(reservoir_ml=40.0, stroke_error_ppm=error_ppm)
     pump.advance(timedelta(days=30))  # 0.5 mL/day × 30 = 7500 strokes
     assert pump.strokes == 7500
-    expected, aspirated = pump.refill(added_ml=40.0, concentration_ug_per_ml=2000)
+    report = pump.refill(added_ml=40.0, concentration_ug_per_ml=2000)
+    expected, aspirated = report.expected_nl, report.aspirated_nl
     assert expected == 40_000_000 - 7500 * 2000
     assert aspirated == 40_000_000 - 7500 * 2000 * (1_000_000 + error_ppm) // 1_000_000
     core = pump.core

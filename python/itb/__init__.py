@@ -8,7 +8,7 @@ from . import models
 from .errors import ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
 from .models import PumpModel
 from .program import Continuous, Flex
-from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump
+from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump, RefillReport
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "Projection",
     "ProgrammingError",
     "Pump",
+    "RefillReport",
     "PumpModel",
     "ReservoirError",
     "SnapshotError",

@@ -5,9 +5,9 @@ Everything here is in the core's **exact integer units**; the public, clinical-u
 
 ===============  ==========================================================
 time             ``int`` ms on the pump clock (naive; 0 = 1970-01-01 00:00)
-volume           ``int`` nL (1 mL = 1_000_000 nL)
-concentration    ``int`` µg/mL (1..=100_000)
-drug mass        ``int`` pg (= nL × µg/mL)
+volume           ``int`` nL (1 mL = 1_000_000 nL); physical ledgers in fL (1 nL = 1_000_000 fL)
+concentration    ``int`` µg/mL (1..=100_000; 0 = saline in the fluid path)
+drug mass        ``int`` pg (= nL × µg/mL); physical ledgers in ag (1 pg = 1_000_000 ag)
 dose rate        ``int`` ng/day
 volume rate      ``int`` nL/day
 accumulator      ``int`` nL·ms/day
@@ -64,15 +64,32 @@ _FlexProgramOut = Tuple[Literal["flex"], Literal["day", "week"], list[Tuple[int,
 _ProgramIn = Union[_ContinuousProgram, _FlexProgramIn]
 _ProgramOut = Union[_ContinuousProgram, _FlexProgramOut]
 
-_RawEvent = Tuple[int, str, Optional[Literal["critical", "non_critical"]], dict[str, int]]
-"""``(time_ms, kind, severity, data)``. ``kind`` is snake_case (``"stroke_batch"``,
-``"program_changed"``, ``"bolus_started"``, ``"bolus_completed"``, ``"bolus_cancelled"``,
-``"low_reservoir"``, ``"reservoir_empty"``, ``"refilled"``, ``"concentration_changed"``);
-``severity`` is set for alarms only; ``data`` values are ints whose key suffix is the unit
-(``volume_nl``, ``first_ms``…)."""
+_RawEvent = Tuple[int, str, Optional[Literal["critical", "non_critical"]], dict[str, Union[int, str]]]
+"""``(time_ms, kind, severity, data)``. ``kind`` is snake_case, and events at the same ms come in
+this order: ``stroke_batch``, ``program_changed``, ``bolus_started``, ``bolus_completed``,
+``bolus_cancelled``, ``patient_bolus_granted``, ``patient_bolus_denied``, ``low_reservoir``,
+``reservoir_empty``, ``refilled``, ``refill_discrepancy``, ``concentration_changed``,
+``drug_at_tip``, ``suspended``, ``resumed``, ``fault``, ``fault_cleared``. ``severity`` is
+``"non_critical"`` (low_reservoir, refill_discrepancy), ``"critical"`` (reservoir_empty, fault)
+or None. ``data`` values are ints whose key suffix is the unit (``volume_nl``, ``first_ms``…) or
+text (``reason``, ``fault``, ``bolus_kind``)."""
 
-_RawBolus = Tuple[int, int, int, int, int, int]
-"""``(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day)``."""
+_BolusKind = Literal["timed", "bridge", "priming", "patient"]
+
+_RawBolus = Tuple[int, int, int, int, int, int, _BolusKind]
+"""``(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)``."""
+
+_BolusPlan = Tuple[int, int, int]
+"""``(volume_nl, duration_ms, rate_nl_per_day)``."""
+
+_PatientLimits = Tuple[int, int, int, int]
+"""``(dose_ng, duration_ms, lockout_ms, max_per_24h)``: dose 1..=10**13 ng, duration 1 ms..=1 day,
+lockout 0..=1 day between granted activations, 1..=24 grants per rolling 24 h."""
+
+_PatientReason = Literal[
+    "granted", "not_enabled", "suspended", "fault", "reservoir_empty", "lockout", "daily_maximum",
+    "would_exceed_max_rate",
+]
 
 def scaled(value: float, power: int, field: str, unit: str = "") -> int:
     """``value × 10**power`` as an exact int, from the float's shortest decimal form, rounded half
@@ -101,11 +118,15 @@ class Pump:
         reservoir_nl: int,
         concentration: int,
         program: _ProgramIn,
-        catheter_nl: int,
+        catheter_nl: int = 0,
+        stroke_error_ppm: int = 0,
+        path_primed: bool = True,
     ) -> "Pump":
-        """Build a pump at ``now_ms`` with ``reservoir_nl`` of drug at ``concentration`` µg/mL; the
+        """Build a pump at ``now_ms`` with ``reservoir_nl`` of drug at ``concentration`` µg/mL. The
         fluid path (pump tubing + ``catheter_nl`` of catheter, 0..=10_000_000 nL) starts full of
-        the same drug. Filling at or below the low threshold stamps alarms at ``now_ms``.
+        the same drug if ``path_primed``, else of saline. ``stroke_error_ppm`` (±500_000) makes each
+        stroke move q·(1 + e/10**6) of real fluid while the firmware still counts q. Filling at or
+        below the low threshold stamps alarms at ``now_ms``.
 
         Raises ``ValidationError`` (bad value), ``ProgrammingError`` (a step rate outside the
         model's limits), ``ReservoirError`` (overfill)."""
@@ -128,8 +149,8 @@ class Pump:
     def refill(self, added_nl: int, concentration: int, aspirated_nl: Optional[int] = None) -> Tuple[int, int]:
         """Empty the reservoir, then fill ``added_nl`` at ``concentration`` µg/mL.
         ``aspirated_nl`` is the measured aspirate (None = what the ledger expects).
-        Re-arms the low alarm and resumes delivery. Stamps ``refilled`` (and
-        ``concentration_changed`` if it changed). Overfill is a ``ReservoirError``.
+        Re-arms the low alarm and resumes delivery. Stamps ``refilled`` (data ``added_nl``,
+        ``aspirated_nl``, ``expected_nl``) and ``concentration_changed`` if it changed. Overfill is a ``ReservoirError``.
         Returns ``(expected_nl, aspirated_nl)``."""
 
     # ----- time -------------------------------------------------------------------------------
@@ -142,10 +163,61 @@ class Pump:
         """Like :meth:`advance_to`, also returning every stroke time (ms) as an int64 array.
         Runs with the GIL released."""
 
-    def project(self, horizon_ms: int) -> Tuple[Optional[int], Optional[int], Optional[int]]:
-        """``(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms)`` with no intervention: times
-        strictly after now and within ``horizon_ms`` (>= 0), else None. Closed form; identical to
-        what :meth:`advance_to` then observes."""
+    def project(self, horizon_ms: int) -> Tuple[Optional[int], Optional[int], Optional[int], Optional[int]]:
+        """``(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms)`` with no
+        intervention: times strictly after now and within ``horizon_ms`` (>= 0), else None
+        (all None while suspended, stalled or empty). ``drug_at_tip_ms``: when fluid of a new
+        concentration (or the first drug after saline) reaches the catheter tip. Closed form;
+        identical to what :meth:`advance_to` then observes."""
+
+    # ----- therapy ----------------------------------------------------------------------------
+    def suspend(self) -> None:
+        """Stop delivery from now (remainder kept, nothing made up later); stamps ``suspended``.
+        ``ValidationError`` if already suspended."""
+
+    def resume(self) -> None:
+        """Resume after :meth:`suspend`; stamps ``resumed``. ``ValidationError`` if not suspended."""
+
+    def inject_motor_stall(self) -> None:
+        """Test hook: a motor-stall fault stops delivery until :meth:`clear_fault`; stamps ``fault``
+        (critical, data ``fault="motor_stall"``). ``ValidationError`` if one is already active."""
+
+    def clear_fault(self) -> None:
+        """Clear the injected motor stall; delivery resumes from now. Stamps ``fault_cleared``.
+        ``ValidationError`` if no fault is active."""
+
+    def revise_catheter(self, catheter_nl: int) -> None:
+        """Replace the catheter (0..=10_000_000 nL dead volume): the old path contents count as
+        withdrawn and the whole path (pump tubing + catheter) is refilled with saline."""
+
+    def bridge_bolus_plan(self) -> _BolusPlan:
+        """Bridge bolus after a concentration increase: pushes the old drug still in the path at
+        the dose rate in force now. ``ValidationError`` if no bridge is needed or possible."""
+
+    def start_bridge_bolus(self) -> int:
+        """Start the planned bridge bolus now; returns its bolus id."""
+
+    def priming_bolus_plan(self) -> _BolusPlan:
+        """Priming bolus: pushes the saline ahead of the drug out of the path at the fastest rate
+        the model allows on top of the basal program. ``ValidationError`` if the path is primed;
+        ``ProgrammingError`` if the basal program leaves no rate headroom."""
+
+    def start_priming_bolus(self) -> int:
+        """Start the planned priming bolus now (``drug_at_tip`` fires when drug reaches the tip);
+        returns its bolus id."""
+
+    def set_patient_bolus_limits(self, limits: Optional[_PatientLimits] = None) -> None:
+        """Set the clinician limits of patient-activated (PTM) boluses, or disable them (None)."""
+
+    @property
+    def patient_bolus_limits(self) -> Optional[_PatientLimits]:
+        """Current PTM limits ``(dose_ng, duration_ms, lockout_ms, max_per_24h)``, or None."""
+
+    def patient_bolus(self, at_ms: Optional[int] = None) -> Tuple[bool, _PatientReason, Optional[int]]:
+        """Patient activation at ``at_ms`` (None = now; a later time first advances the pump and
+        keeps those events for the next advance). Granted only within the clinician limits.
+        Stamps ``patient_bolus_granted``/``_denied`` (data ``bolus_id``, ``reason``).
+        Returns ``(granted, reason, bolus_id or None)``."""
 
     # ----- persistence ------------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -165,7 +237,8 @@ class Pump:
     # ----- state (read-only) ------------------------------------------------------------------
     @property
     def boluses(self) -> list[_RawBolus]:
-        """Scheduled or running boluses: ``(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day)``."""
+        """Scheduled or running boluses:
+        ``(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)``."""
     @property
     def program(self) -> _ProgramOut:
         """The basal program (dose rates in ng/day, offsets in ms)."""
@@ -187,40 +260,76 @@ class Pump:
         """Strokes fired since construction."""
     @property
     def reservoir_nl(self) -> int:
-        """Usable reservoir volume (nL)."""
+        """Usable reservoir volume as the firmware counts it (nL)."""
+    @property
+    def true_reservoir_fl(self) -> int:
+        """Physical reservoir volume (fL); differs from the firmware count when stroke_error_ppm != 0."""
+    @property
+    def true_reservoir_nl(self) -> int:
+        """Physical reservoir volume (nL, floor of the fL ledger)."""
     @property
     def pumped_nl(self) -> int:
-        """Volume that left the reservoir (nL) = strokes × stroke_nl."""
+        """Volume the firmware counts as pumped out of the reservoir (nL) = strokes × stroke_nl."""
     @property
-    def pumped_pg(self) -> int:
-        """Drug mass that left the reservoir (pg)."""
+    def stroke_error_ppm(self) -> int:
+        """Physical stroke volume error (ppm)."""
+    @property
+    def path_fl(self) -> int:
+        """Physical fluid in the pump tubing + catheter (fL)."""
+    @property
+    def path_ag(self) -> int:
+        """Drug mass in the pump tubing + catheter (ag)."""
     @property
     def path_nl(self) -> int:
-        """Fluid in the pump tubing + catheter (nL)."""
+        """Fluid in the pump tubing + catheter (nL, floor)."""
     @property
     def path_pg(self) -> int:
-        """Drug mass in the pump tubing + catheter (pg)."""
+        """Drug mass in the pump tubing + catheter (pg, floor)."""
+    @property
+    def path_parcels(self) -> list[Tuple[int, int]]:
+        """The path FIFO, tip first: ``[(fL, µg/mL), …]`` (0 µg/mL = saline)."""
     @property
     def catheter_nl(self) -> int:
         """Catheter dead volume (nL)."""
     @property
+    def tip_concentration(self) -> int:
+        """Concentration of the fluid last at the catheter tip (µg/mL; 0 = saline)."""
+    @property
+    def delivered_fl(self) -> int:
+        """Physical volume that left the catheter tip — the patient's dose (fL)."""
+    @property
+    def delivered_ag(self) -> int:
+        """Drug mass that left the catheter tip (ag)."""
+    @property
     def delivered_nl(self) -> int:
-        """Volume that left the catheter tip — the patient's dose (nL)."""
+        """Volume that left the catheter tip (nL, floor of the fL ledger)."""
     @property
     def delivered_pg(self) -> int:
-        """Drug mass that left the catheter tip (pg)."""
+        """Drug mass that left the catheter tip (pg, floor of the ag ledger)."""
+    @property
+    def filled_fl(self) -> int:
+        """Everything ever put in: initial reservoir + primed path + refills + revised paths (fL)."""
+    @property
+    def filled_ag(self) -> int:
+        """Drug mass ever put in (ag)."""
     @property
     def filled_nl(self) -> int:
-        """Everything ever put in: initial reservoir + primed path + refills (nL)."""
+        """:attr:`filled_fl` in nL (floor)."""
     @property
     def filled_pg(self) -> int:
-        """Drug mass ever put in (pg)."""
+        """:attr:`filled_ag` in pg (floor)."""
+    @property
+    def withdrawn_fl(self) -> int:
+        """Removed by refills (aspirated reservoir) and catheter revisions (old path) (fL)."""
+    @property
+    def withdrawn_ag(self) -> int:
+        """Drug mass removed (ag)."""
     @property
     def withdrawn_nl(self) -> int:
-        """Reservoir volume removed by refills (nL)."""
+        """:attr:`withdrawn_fl` in nL (floor)."""
     @property
     def withdrawn_pg(self) -> int:
-        """Drug mass removed by refills (pg)."""
+        """:attr:`withdrawn_ag` in pg (floor)."""
     @property
     def accumulator(self) -> int:
         """Accumulator remainder A − strokes·stroke_nl·86_400_000 (nL·ms/day), 0 <= acc < one stroke
@@ -228,6 +337,12 @@ class Pump:
     @property
     def empty(self) -> bool:
         """Delivery stopped: usable reservoir below one stroke."""
+    @property
+    def suspended(self) -> bool:
+        """Delivery suspended by :meth:`suspend`."""
+    @property
+    def stalled(self) -> bool:
+        """A motor-stall fault is active."""
     @property
     def low_alarm_armed(self) -> bool:
         """The low-reservoir alarm will still fire (re-armed by a refill)."""

@@ -9,11 +9,11 @@ from typing import Any, Optional, Union
 
 from . import _core
 from ._time import duration_ms, from_ms, to_ms
-from ._units import concentration, ml_to_nl, ug_to_ng, ul_to_nl
+from ._units import concentration, ml_to_nl, scaled, ug_to_ng, ul_to_nl
 from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
 
-__all__ = ["Pump", "Event", "Projection", "Bolus", "BolusPlan", "PatientBolusResult"]
+__all__ = ["Pump", "Event", "Projection", "Bolus", "BolusPlan", "PatientBolusResult", "RefillReport"]
 
 Time = Union[datetime, int]
 Duration = Union[timedelta, int]
@@ -60,6 +60,35 @@ class Bolus:
     dose_ng: int
     rate_nl_per_day: int
     kind: str = "timed"
+
+
+@dataclass(frozen=True)
+class RefillReport:
+    """What a refill found: expected vs aspirated volume (exact nL) and whether the
+    discrepancy is beyond tolerance (``reason`` says which way)."""
+
+    expected_nl: int
+    aspirated_nl: int
+    flagged: bool
+    reason: Optional[str]
+
+    @property
+    def expected_ml(self) -> float:
+        return self.expected_nl / 1e6
+
+    @property
+    def aspirated_ml(self) -> float:
+        return self.aspirated_nl / 1e6
+
+    @property
+    def discrepancy_ml(self) -> float:
+        """aspirated − expected (mL); negative: less came back than expected."""
+        return (self.aspirated_nl - self.expected_nl) / 1e6
+
+    @property
+    def discrepancy_pct(self) -> Optional[float]:
+        """Discrepancy as % of expected (None when nothing was expected)."""
+        return None if self.expected_nl == 0 else 100.0 * (self.aspirated_nl - self.expected_nl) / self.expected_nl
 
 
 @dataclass(frozen=True)
@@ -157,14 +186,28 @@ class Pump:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
         self._core.cancel_bolus(bolus_id)
 
-    def refill(self, added_ml: float, concentration_ug_per_ml: float, aspirated_ml: Optional[float] = None) -> tuple:
-        """Empty the reservoir and fill ``added_ml`` at a concentration. Returns
-        ``(expected_nl, aspirated_nl)``. Overfill is a ``ReservoirError`` and changes nothing."""
-        return self._core.refill(
+    def refill(
+        self,
+        added_ml: float,
+        concentration_ug_per_ml: float,
+        aspirated_ml: Optional[float] = None,
+        *,
+        tolerance_ml: float = 1.0,
+        tolerance_pct: float = 20.0,
+    ) -> RefillReport:
+        """Aspirate the reservoir (``aspirated_ml=None``: what is physically there), compare with
+        what the pump expected, fill ``added_ml`` at a concentration. A discrepancy beyond
+        max(``tolerance_ml``, ``tolerance_pct`` % of expected) is flagged and emits
+        ``refill_discrepancy``. A concentration change re-computes the program's volume rates and
+        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing."""
+        expected, aspirated, flagged, reason = self._core.refill(
             ml_to_nl(added_ml, "added_ml"),
             concentration(concentration_ug_per_ml),
             None if aspirated_ml is None else ml_to_nl(aspirated_ml, "aspirated_ml"),
+            ml_to_nl(tolerance_ml, "tolerance_ml"),
+            scaled(tolerance_pct, 4, "tolerance_pct", "%"),
         )
+        return RefillReport(expected, aspirated, flagged, reason)
 
     def suspend(self) -> None:
         """Stop delivery (clinician); nothing missed is made up later."""

@@ -47,15 +47,6 @@ impl PumpConfig {
 /// Largest stroke error accepted (ppm): ±50 %.
 pub const MAX_STROKE_ERROR_PPM: i64 = 500_000;
 
-/// Result of a refill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefillOutcome {
-    /// What the pump's accounting expected in the reservoir (nL).
-    pub expected_nl: i64,
-    /// What was aspirated (nL).
-    pub aspirated_nl: i64,
-}
-
 /// Strokes gathered into one `stroke_batch` event.
 #[derive(Debug, Default)]
 struct Batch {
@@ -438,57 +429,8 @@ impl Pump {
         Ok(())
     }
 
-    /// Refill: aspirate `aspirated_nl` (None = everything physically there), fill
-    /// `added_nl` at `concentration`. Rejected calls change nothing.
-    pub fn refill(&mut self, added_nl: i64, concentration: i64, aspirated_nl: Option<i64>) -> Result<RefillOutcome> {
-        let conc = check_concentration("concentration_ug_per_ml", concentration)?;
-        if added_nl < 0 {
-            return Err(ItbError::validation("added_ml", "must be >= 0"));
-        }
-        if added_nl > self.model.reservoir_nl {
-            return Err(ItbError::reservoir(
-                "added_ml",
-                format!("{added_nl} nL overfills the {} nL reservoir", self.model.reservoir_nl),
-            ));
-        }
-        let expected = self.reservoir_nl;
-        let physical_nl = self.true_reservoir_fl / FL_PER_NL;
-        let aspirated = aspirated_nl.unwrap_or(physical_nl);
-        if aspirated < 0 {
-            return Err(ItbError::validation("aspirated_ml", "must be >= 0"));
-        }
-        let schedule = self.basal.schedule(conc, &self.model)?;
-        check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "concentration_ug_per_ml")?;
-        // The physical reservoir is emptied whatever the measurement says.
-        self.withdrawn_fl += self.true_reservoir_fl;
-        self.withdrawn_ag += i128::from(self.true_reservoir_fl) * i128::from(self.conc);
-        let old_conc = self.conc;
-        self.reservoir_nl = added_nl;
-        self.true_reservoir_fl = added_nl * FL_PER_NL;
-        self.filled_fl += added_nl * FL_PER_NL;
-        self.filled_ag += i128::from(added_nl) * i128::from(FL_PER_NL) * i128::from(conc);
-        self.conc = conc;
-        self.schedule = schedule;
-        self.low_armed = true;
-        self.empty = false;
-        self.pending.push(Event::new(
-            self.now_ms,
-            EventKind::Refilled,
-            &[("added_nl", added_nl), ("aspirated_nl", aspirated), ("expected_nl", expected)],
-        ));
-        if old_conc != conc {
-            self.pending.push(Event::new(
-                self.now_ms,
-                EventKind::ConcentrationChanged,
-                &[("from_ug_per_ml", i64::from(old_conc)), ("to_ug_per_ml", i64::from(conc))],
-            ));
-        }
-        self.check_fill_alarms();
-        Ok(RefillOutcome { expected_nl: expected, aspirated_nl: aspirated })
-    }
-
     /// Alarms that fire at once when the reservoir is filled at or below a threshold.
-    fn check_fill_alarms(&mut self) {
+    pub(crate) fn check_fill_alarms(&mut self) {
         if self.low_armed && self.reservoir_nl <= self.model.low_reservoir_nl {
             self.low_armed = false;
             self.pending.push(Event::new(

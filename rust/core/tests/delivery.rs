@@ -137,7 +137,7 @@ fn rate_limits_are_programming_errors_and_leave_state() {
     assert!(matches!(p.bolus(2_000_000, 3_600_000, None), Err(ItbError::Programming { .. })));
     assert!(matches!(p.bolus(1_000, 1_000, Some(-5)), Err(ItbError::Validation { .. })));
     assert!(matches!(p.cancel_bolus(99), Err(ItbError::Validation { .. })));
-    assert!(matches!(p.refill(50_000_000, 2000, None), Err(ItbError::Reservoir { .. })));
+    assert!(matches!(p.refill(50_000_000, 2000, None, Default::default()), Err(ItbError::Reservoir { .. })));
     assert!(matches!(p.advance_to(-1), Err(ItbError::Validation { .. })));
     assert_eq!(p.snapshot().unwrap(), before);
 }
@@ -150,7 +150,7 @@ fn low_alarm_fires_once_per_fill_and_rearms() {
     assert_eq!(ev[0].time_ms, 0);
     let ev = p.advance_to(DAY).unwrap();
     assert_eq!(ev.iter().filter(|e| e.kind == EventKind::LowReservoir).count(), 0);
-    p.refill(10_000, 1000, None).unwrap();
+    p.refill(10_000, 1000, None, Default::default()).unwrap();
     let ev = p.advance_to(2 * DAY).unwrap();
     // Refilled to 10_000: low after stroke 5 (10_000 − 5000 ≤ 5000) at DAY + 5·86_400.
     let low: Vec<_> = ev.iter().filter(|e| e.kind == EventKind::LowReservoir).map(|e| e.time_ms).collect();

@@ -171,7 +171,7 @@ proptest! {
                 0 => p.advance_to(a).is_ok(),
                 1 => p.bolus(a, b, Some(c)).is_ok(),
                 2 => p.set_program(Basal::Continuous { ng_per_day: a }).is_ok(),
-                3 => p.refill(a, b, Some(c)).is_ok(),
+                3 => p.refill(a, b, Some(c), itb_core::RefillTolerance { abs_nl: c % 2_000_000_000, ppm: a % 2_000_000 }).is_ok(),
                 4 => p.cancel_bolus(a as u64).is_ok(),
                 5 => p.project(a).is_ok(),
                 6 => p.suspend().is_ok(),

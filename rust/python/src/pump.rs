@@ -1,6 +1,6 @@
 //! `_core.Pump`: a thin wrapper over `itb_core::Pump` in exact integer units.
 
-use itb_core::{PatientBolusLimits, Pump, PumpConfig};
+use itb_core::{PatientBolusLimits, Pump, PumpConfig, RefillTolerance};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
@@ -58,11 +58,20 @@ impl PyPump {
         self.inner.cancel_bolus(bolus_id).py()
     }
 
-    /// Returns `(expected_nl, aspirated_nl)`.
-    #[pyo3(signature = (added_nl, concentration, aspirated_nl=None))]
-    fn refill(&mut self, added_nl: i64, concentration: i64, aspirated_nl: Option<i64>) -> PyResult<(i64, i64)> {
-        let r = self.inner.refill(added_nl, concentration, aspirated_nl).py()?;
-        Ok((r.expected_nl, r.aspirated_nl))
+    /// Returns `(expected_nl, aspirated_nl, flagged, reason | None)`; a discrepancy beyond
+    /// max(`tolerance_nl`, `tolerance_ppm` × expected) is flagged.
+    #[pyo3(signature = (added_nl, concentration, aspirated_nl=None, tolerance_nl=1_000_000, tolerance_ppm=200_000))]
+    fn refill(
+        &mut self,
+        added_nl: i64,
+        concentration: i64,
+        aspirated_nl: Option<i64>,
+        tolerance_nl: i64,
+        tolerance_ppm: i64,
+    ) -> PyResult<(i64, i64, bool, Option<&'static str>)> {
+        let tolerance = RefillTolerance { abs_nl: tolerance_nl, ppm: tolerance_ppm };
+        let r = self.inner.refill(added_nl, concentration, aspirated_nl, tolerance).py()?;
+        Ok((r.expected_nl, r.aspirated_nl, r.flagged, r.reason))
     }
 
     /// Events as `(time_ms, kind, severity, data)` tuples.

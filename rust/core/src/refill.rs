@@ -1,0 +1,127 @@
+//! Refills: aspirate what is left, compare it with what the pump's accounting expected,
+//! flag a discrepancy beyond tolerance, fill, and set the concentration.
+
+use crate::error::{check_range, ItbError, Result};
+use crate::events::{Event, EventKind};
+use crate::path::FL_PER_NL;
+use crate::pump::{check_total_rate, Pump};
+use crate::units::check_concentration;
+
+/// When a refill discrepancy is flagged: |aspirated − expected| > max(abs, ppm × expected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefillTolerance {
+    pub abs_nl: i64,
+    pub ppm: i64,
+}
+
+impl Default for RefillTolerance {
+    /// max(1.0 mL, 20 %).
+    fn default() -> Self {
+        RefillTolerance { abs_nl: 1_000_000, ppm: 200_000 }
+    }
+}
+
+impl RefillTolerance {
+    fn validate(&self) -> Result<()> {
+        check_range("tolerance_ml", self.abs_nl, 0, 1_000_000_000, "nL")?;
+        check_range("tolerance_pct", self.ppm, 0, 1_000_000, "ppm")?;
+        Ok(())
+    }
+}
+
+/// Result of a refill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefillOutcome {
+    /// What the pump's accounting expected in the reservoir (nL).
+    pub expected_nl: i64,
+    /// What was aspirated (nL).
+    pub aspirated_nl: i64,
+    /// Beyond tolerance?
+    pub flagged: bool,
+    /// Why it is flagged (None if not).
+    pub reason: Option<&'static str>,
+}
+
+impl RefillOutcome {
+    fn assess(expected: i64, aspirated: i64, tol: RefillTolerance) -> Self {
+        let diff = i128::from(aspirated) - i128::from(expected);
+        let limit = i128::from(tol.abs_nl).max(i128::from(expected) * i128::from(tol.ppm) / 1_000_000);
+        let flagged = diff.abs() > limit;
+        let reason = flagged.then_some(if diff < 0 {
+            "aspirated less than expected: possible over-delivery or leak"
+        } else {
+            "aspirated more than expected: possible under-delivery or occlusion"
+        });
+        RefillOutcome { expected_nl: expected, aspirated_nl: aspirated, flagged, reason }
+    }
+}
+
+impl Pump {
+    /// Refill: aspirate `aspirated_nl` (None = everything physically there), fill
+    /// `added_nl` at `concentration`. Rejected calls change nothing.
+    pub fn refill(
+        &mut self,
+        added_nl: i64,
+        concentration: i64,
+        aspirated_nl: Option<i64>,
+        tolerance: RefillTolerance,
+    ) -> Result<RefillOutcome> {
+        tolerance.validate()?;
+        let conc = check_concentration("concentration_ug_per_ml", concentration)?;
+        if added_nl < 0 {
+            return Err(ItbError::validation("added_ml", "must be >= 0"));
+        }
+        if added_nl > self.model.reservoir_nl {
+            return Err(ItbError::reservoir(
+                "added_ml",
+                format!("{added_nl} nL overfills the {} nL reservoir", self.model.reservoir_nl),
+            ));
+        }
+        let expected = self.reservoir_nl;
+        let physical_nl = self.true_reservoir_fl / FL_PER_NL;
+        let aspirated = aspirated_nl.unwrap_or(physical_nl);
+        if aspirated < 0 {
+            return Err(ItbError::validation("aspirated_ml", "must be >= 0"));
+        }
+        let schedule = self.basal.schedule(conc, &self.model)?;
+        check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "concentration_ug_per_ml")?;
+        // The physical reservoir is emptied whatever the measurement says.
+        self.withdrawn_fl += self.true_reservoir_fl;
+        self.withdrawn_ag += i128::from(self.true_reservoir_fl) * i128::from(self.conc);
+        let old_conc = self.conc;
+        self.reservoir_nl = added_nl;
+        self.true_reservoir_fl = added_nl * FL_PER_NL;
+        self.filled_fl += added_nl * FL_PER_NL;
+        self.filled_ag += i128::from(added_nl) * i128::from(FL_PER_NL) * i128::from(conc);
+        self.conc = conc;
+        self.schedule = schedule;
+        self.low_armed = true;
+        self.empty = false;
+        self.pending.push(Event::new(
+            self.now_ms,
+            EventKind::Refilled,
+            &[("added_nl", added_nl), ("aspirated_nl", aspirated), ("expected_nl", expected)],
+        ));
+        if old_conc != conc {
+            self.pending.push(Event::new(
+                self.now_ms,
+                EventKind::ConcentrationChanged,
+                &[("from_ug_per_ml", i64::from(old_conc)), ("to_ug_per_ml", i64::from(conc))],
+            ));
+        }
+        let outcome = RefillOutcome::assess(expected, aspirated, tolerance);
+        if let Some(reason) = outcome.reason {
+            self.pending.push(
+                Event::new(
+                    self.now_ms,
+                    EventKind::RefillDiscrepancy,
+                    &[("expected_nl", expected), ("aspirated_nl", aspirated), ("discrepancy_nl", aspirated - expected)],
+                )
+                .with_text("reason", reason),
+            );
+        }
+        self.check_fill_alarms();
+        Ok(outcome)
+    }
+
+}
