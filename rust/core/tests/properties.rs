@@ -15,6 +15,10 @@ struct Scenario {
     week: bool,
     boluses: Vec<(i64, i64, i64)>, // (start offset ms, dose ng, duration ms)
     start: i64,
+    catheter_nl: i64,
+    error_ppm: i64,
+    primed: bool,
+    refill_conc: Option<i64>,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -27,8 +31,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         1i64..2_000_000,
         0i64..500_000,
         prop::sample::select(vec![500i64, 1000, 2000, 3000]),
+        (0i64..300_000, -100_000i64..100_000, any::<bool>(), prop::option::of(prop::sample::select(vec![50i64, 500, 2000]))),
     )
-        .prop_map(|(q, mut steps, week, boluses, start, reservoir, low, conc)| {
+        .prop_map(|(q, mut steps, week, boluses, start, reservoir, low, conc, (catheter_nl, error_ppm, primed, refill_conc))| {
             steps.sort_unstable();
             steps.dedup_by_key(|s| s.0);
             steps[0].0 = 0;
@@ -38,7 +43,20 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 }
                 steps.sort_unstable();
             }
-            Scenario { q, reservoir, low: low.min(reservoir), conc, steps, week, boluses, start }
+            Scenario {
+                q,
+                reservoir,
+                low: low.min(reservoir),
+                conc,
+                steps,
+                week,
+                boluses,
+                start,
+                catheter_nl,
+                error_ppm,
+                primed,
+                refill_conc,
+            }
         })
 }
 
@@ -48,7 +66,20 @@ fn build(s: &Scenario) -> Option<Pump> {
         period: if s.week { Period::Week } else { Period::Day },
         steps: s.steps.iter().map(|&(offset_ms, ng_per_day)| Step { offset_ms, ng_per_day }).collect(),
     };
-    let mut p = Pump::new(PumpConfig { model, now_ms: s.start, reservoir_nl: s.reservoir, concentration: s.conc, basal, catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }).ok()?;
+    let mut p = Pump::new(PumpConfig {
+        model,
+        now_ms: s.start,
+        reservoir_nl: s.reservoir,
+        concentration: s.conc,
+        basal,
+        catheter_nl: s.catheter_nl,
+        stroke_error_ppm: s.error_ppm,
+        path_primed: s.primed,
+    })
+    .ok()?;
+    if let Some(c) = s.refill_conc {
+        p.refill(s.reservoir, c, None, Default::default()).ok()?;
+    }
     for &(off, dose, dur) in &s.boluses {
         let _ = p.bolus(dose, dur, Some(s.start + off));
     }
@@ -72,6 +103,8 @@ proptest! {
         let empty = ev.iter().find(|e| e.kind == EventKind::ReservoirEmpty && e.time_ms > s.start).map(|e| e.time_ms);
         prop_assert_eq!(proj.low_reservoir_ms, low);
         prop_assert_eq!(proj.reservoir_empty_ms, empty);
+        let tip = ev.iter().find(|e| e.kind == EventKind::DrugAtTip && e.time_ms > s.start).map(|e| e.time_ms);
+        prop_assert_eq!(proj.drug_at_tip_ms, tip);
         prop_assert_eq!(p.strokes() - before, times.len() as i64);
     }
 
@@ -99,8 +132,8 @@ proptest! {
         prop_assert!(t1.windows(2).all(|w| w[0] < w[1]));
         prop_assert_eq!(whole.snapshot().unwrap(), pieces.snapshot().unwrap());
         for p in [&whole, &pieces] {
-            prop_assert_eq!(p.filled_nl(), p.reservoir_nl() + p.path_nl() + p.delivered_nl() + p.withdrawn_nl());
-            prop_assert_eq!(p.filled_pg(), i128::from(p.reservoir_nl()) * i128::from(p.concentration()) + p.path_pg() + p.delivered_pg() + p.withdrawn_pg());
+            prop_assert_eq!(p.filled_fl(), p.true_reservoir_fl() + p.path_fl() + p.delivered_fl() + p.withdrawn_fl());
+            prop_assert_eq!(p.filled_ag(), i128::from(p.true_reservoir_fl()) * i128::from(p.concentration()) + p.path_ag() + p.delivered_ag() + p.withdrawn_ag());
             prop_assert!(p.check_invariants().is_ok());
         }
     }
