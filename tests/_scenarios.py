@@ -51,6 +51,7 @@ DESIGN_KIND_ORDER = [
     "suspended",
     "resumed",
     "fault",
+    "fault_cleared",
 ]
 
 

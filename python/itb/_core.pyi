@@ -146,12 +146,21 @@ class Pump:
         """Cancel a scheduled or running bolus (``ValidationError`` if unknown/finished).
         Stamps ``bolus_cancelled`` at now; what it already added stays delivered."""
 
-    def refill(self, added_nl: int, concentration: int, aspirated_nl: Optional[int] = None) -> Tuple[int, int]:
-        """Empty the reservoir, then fill ``added_nl`` at ``concentration`` µg/mL.
-        ``aspirated_nl`` is the measured aspirate (None = what the ledger expects).
-        Re-arms the low alarm and resumes delivery. Stamps ``refilled`` (data ``added_nl``,
-        ``aspirated_nl``, ``expected_nl``) and ``concentration_changed`` if it changed. Overfill is a ``ReservoirError``.
-        Returns ``(expected_nl, aspirated_nl)``."""
+    def refill(
+        self,
+        added_nl: int,
+        concentration: int,
+        aspirated_nl: Optional[int] = None,
+        tolerance_nl: int = 1_000_000,
+        tolerance_ppm: int = 200_000,
+    ) -> Tuple[int, int, bool, Optional[str]]:
+        """Aspirate the reservoir (``aspirated_nl`` = the measured aspirate; None = what is physically
+        there), then fill ``added_nl`` at ``concentration`` µg/mL. Re-arms the low alarm and resumes
+        delivery. A discrepancy |aspirated − expected| > max(``tolerance_nl``, ``tolerance_ppm`` ×
+        expected / 10**6) is flagged. Stamps ``refilled`` (data ``added_nl``, ``aspirated_nl``,
+        ``expected_nl``), ``concentration_changed`` if it changed, and ``refill_discrepancy``
+        (non-critical; ``discrepancy_nl``, ``reason``) if flagged. Overfill is a
+        ``ReservoirError``. Returns ``(expected_nl, aspirated_nl, flagged, reason or None)``."""
 
     # ----- time -------------------------------------------------------------------------------
     def advance_to(self, until_ms: int) -> list[_RawEvent]:

@@ -19,22 +19,58 @@ Time = Union[datetime, int]
 Duration = Union[timedelta, int]
 
 
-@dataclass(frozen=True)
 class Event:
-    """Something the pump did or raised. ``kind`` is snake_case (``"low_reservoir"``…);
-    ``severity`` is ``"critical"``/``"non_critical"`` for alarms, else ``None``; ``data``
-    holds integer fields whose names carry their units (``volume_nl``, ``first_ms``…)."""
+    """Something the pump did or raised (immutable).
 
-    time: datetime
+    ``kind`` is snake_case (``"low_reservoir"``…); ``severity`` is ``"critical"`` /
+    ``"non_critical"`` for alarms, else ``None``; ``data`` holds integer fields whose names carry
+    their units (``volume_nl``, ``first_ms``…) and text fields (``reason``, ``bolus_kind``,
+    ``fault``). ``time`` is a naive ``datetime`` built on access from the exact ``time_ms``.
+    """
+
+    __slots__ = ("time_ms", "kind", "severity", "data")
+
+    time_ms: int
     kind: str
     severity: Optional[str]
-    data: dict = field(default_factory=dict)
-    time_ms: int = 0
+    data: dict
+
+    def __init__(self, time_ms: int, kind: str, severity: Optional[str] = None, data: Optional[dict] = None) -> None:
+        object.__setattr__(self, "time_ms", time_ms)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "severity", severity)
+        object.__setattr__(self, "data", {} if data is None else data)
+
+    @property
+    def time(self) -> datetime:
+        return from_ms(self.time_ms)
 
     @classmethod
     def _from_core(cls, raw: tuple) -> Event:
-        t, kind, severity, data = raw
-        return cls(time=from_ms(t), kind=kind, severity=severity, data=data, time_ms=t)
+        self = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(self, "time_ms", raw[0])
+        setattr_(self, "kind", raw[1])
+        setattr_(self, "severity", raw[2])
+        setattr_(self, "data", raw[3])
+        return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("itb.Event is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.time_ms, self.kind, self.severity, self.data) == (other.time_ms, other.kind, other.severity, other.data)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        sev = f", severity={self.severity!r}" if self.severity else ""
+        return f"Event(time={self.time.isoformat(timespec='milliseconds')}, kind={self.kind!r}{sev}, data={self.data!r})"
+
+    def __reduce__(self) -> tuple:
+        return (Event, (self.time_ms, self.kind, self.severity, self.data))
 
 
 @dataclass(frozen=True)
@@ -269,11 +305,11 @@ class Pump:
     # ----- time ---------------------------------------------------------------------------
     def advance_to(self, until: Time) -> list[Event]:
         """Run the pump to ``until``; returns the events since the last advance, in order."""
-        return [Event._from_core(e) for e in self._core.advance_to(to_ms(until, "until"))]
+        return list(map(Event._from_core, self._core.advance_to(to_ms(until, "until"))))
 
     def advance(self, duration: Duration) -> list[Event]:
         """Run the pump for ``duration``."""
-        return [Event._from_core(e) for e in self._core.advance_to(self._core.now_ms + duration_ms(duration, "duration"))]
+        return list(map(Event._from_core, self._core.advance_to(self._core.now_ms + duration_ms(duration, "duration"))))
 
     def advance_recording(self, until: Time) -> tuple[list[Event], Any]:
         """Like :meth:`advance_to`, also returning every stroke time as an int64 numpy array (ms)."""

@@ -368,7 +368,8 @@ impl Pump {
     ) -> Result<u64> {
         let bolus = self.plan_bolus(volume_nl, dose_ng, duration_ms, start_ms, kind)?;
         let id = bolus.id;
-        self.boluses.push(bolus);
+        let at = self.boluses.partition_point(|b| b.start_ms <= bolus.start_ms);
+        self.boluses.insert(at, bolus);
         self.next_bolus_id += 1;
         let mut pending = std::mem::take(&mut self.pending);
         self.process_boundaries(&mut pending, self.now_ms);
@@ -409,9 +410,10 @@ impl Pump {
         if bolus.end_ms > MAX_TIME_MS {
             return Err(ItbError::validation("duration", "the bolus would end after the pump clock's range"));
         }
-        let mut all = self.boluses.clone();
+        let mut all: Vec<Bolus> =
+            self.boluses.iter().filter(|b| b.start_ms < bolus.end_ms && b.end_ms > bolus.start_ms).cloned().collect();
         all.push(bolus.clone());
-        check_total_rate(&self.model, &self.schedule, &all, self.now_ms, "dose_ug")?;
+        check_total_rate(&self.model, &self.schedule, &all, bolus.start_ms, "dose_ug")?;
         Ok(bolus)
     }
 
@@ -451,7 +453,12 @@ impl Pump {
     pub(crate) fn slope_at(&self, t: i64) -> (i128, i64) {
         let (basal, mut next) = self.schedule.rate_at(t);
         let mut slope = i128::from(basal);
+        // Boluses are sorted by start: stop at the first one still to come.
         for b in &self.boluses {
+            if b.start_ms > t {
+                next = next.min(b.start_ms);
+                break;
+            }
             slope += i128::from(b.increment_at(t));
             next = next.min(b.next_change_after(t));
         }
@@ -460,13 +467,13 @@ impl Pump {
 
     /// Whether a bolus starts or ends at or before `t` without its event yet.
     fn boundary_due(&self, t: i64) -> bool {
-        self.boluses.iter().any(|b| (!b.started && b.start_ms <= t) || b.end_ms <= t)
+        self.boluses.iter().take_while(|b| b.start_ms <= t).any(|b| !b.started || b.end_ms <= t)
     }
 
     /// Emit bolus start/completion events due at `t` (idempotent).
     fn process_boundaries(&mut self, sink: &mut Vec<Event>, t: i64) {
         let mut i = 0;
-        while i < self.boluses.len() {
+        while i < self.boluses.len() && self.boluses[i].start_ms <= t {
             let b = &mut self.boluses[i];
             if !b.started && b.start_ms <= t {
                 b.started = true;
@@ -644,7 +651,8 @@ fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: 
     }
 }
 
-/// Check that basal plus boluses never exceed the model's max rate from `from_ms` on.
+/// Check that basal plus boluses never exceed the model's max rate from `from_ms` on
+/// (a sweep over bolus starts and ends: O(B log B + B · steps)).
 pub(crate) fn check_total_rate(
     model: &PumpModel,
     schedule: &Schedule,
@@ -652,20 +660,21 @@ pub(crate) fn check_total_rate(
     from_ms: i64,
     field: &str,
 ) -> Result<()> {
-    let mut points: Vec<i64> = Vec::with_capacity(boluses.len() * 2);
+    let mut edges: Vec<(i64, i64)> = Vec::with_capacity(boluses.len() * 2);
     for b in boluses.iter().filter(|b| b.end_ms > from_ms) {
-        points.push(b.start_ms.max(from_ms));
-        points.push(b.end_ms);
+        edges.push((b.start_ms.max(from_ms), b.rate_nl_per_day));
+        edges.push((b.end_ms, -b.rate_nl_per_day));
     }
-    points.sort_unstable();
-    points.dedup();
-    for w in points.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let bolus_sum: i64 = boluses
-            .iter()
-            .filter(|x| x.start_ms <= a && x.end_ms > a)
-            .map(|x| x.rate_nl_per_day)
-            .sum();
+    edges.sort_unstable();
+    let mut bolus_sum = 0i64;
+    let mut i = 0;
+    while i < edges.len() {
+        let a = edges[i].0;
+        while i < edges.len() && edges[i].0 == a {
+            bolus_sum += edges[i].1;
+            i += 1;
+        }
+        let Some(&(b, _)) = edges.get(i) else { break };
         if bolus_sum == 0 {
             continue;
         }

@@ -87,12 +87,12 @@ impl Pump {
         if !fl_ok || !ag_ok {
             return bad("physical ledgers do not balance");
         }
-        let mut last = 0u64;
-        for b in &self.boluses {
-            if b.id <= last || b.id >= self.next_bolus_id || b.end_ms <= b.start_ms || b.volume_nl < 1 || b.rate_nl_per_day < 1 {
-                return bad("bolus list is inconsistent");
-            }
-            last = b.id;
+        let sorted = self.boluses.windows(2).all(|w| w[0].start_ms <= w[1].start_ms && w[0].id != w[1].id);
+        let sane = self.boluses.iter().all(|b| {
+            b.id < self.next_bolus_id && b.end_ms > b.start_ms && b.volume_nl >= 1 && b.rate_nl_per_day >= 1
+        });
+        if !sorted || !sane {
+            return bad("bolus list is inconsistent");
         }
         Ok(())
     }

@@ -58,6 +58,9 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
     if !x.is_finite() {
         return Err(ItbError::validation(field, format!("{x} is not a finite number")));
     }
+    if x == 0.0 {
+        return Ok(0); // also -0.0
+    }
     if x < 0.0 {
         return Err(ItbError::validation(field, format!("{x} is negative; must be >= 0 {unit}")));
     }
@@ -146,6 +149,7 @@ mod tests {
         assert_eq!(scaled_from_f64("x", 1e-7, 6, i64::MAX, "").unwrap(), 0);
         assert_eq!(scaled_from_f64("x", 2.0000005, 6, i64::MAX, "").unwrap(), 2_000_000);
         assert_eq!(scaled_from_f64("x", 2.0000015, 6, i64::MAX, "").unwrap(), 2_000_002);
+        assert_eq!(scaled_from_f64("x", -0.0, 3, i64::MAX, "").unwrap(), 0);
         assert!(scaled_from_f64("x", f64::NAN, 3, i64::MAX, "").is_err());
         assert!(scaled_from_f64("x", -1.0, 3, i64::MAX, "").is_err());
         assert!(scaled_from_f64("x", 1e300, 3, i64::MAX, "").is_err());

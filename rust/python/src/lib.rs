@@ -12,8 +12,9 @@ use errors::IntoPyResult;
 /// even (e.g. µg → ng with power 3). Errors name `field`.
 #[pyfunction]
 #[pyo3(signature = (value, power, field, unit=""))]
-fn scaled(value: f64, power: u32, field: &str, unit: &str) -> PyResult<i64> {
-    itb_core::units::scaled_from_f64(field, value, power, i64::MAX, unit).py()
+fn scaled(value: f64, power: i64, field: &str, unit: &str) -> PyResult<i64> {
+    let power = itb_core::error::check_range("power", power, 0, 18, "").py()?;
+    itb_core::units::scaled_from_f64(field, value, power as u32, i64::MAX, unit).py()
 }
 
 /// Validate a model given as a dict of exact integer fields (raises on error).
@@ -24,8 +25,10 @@ fn validate_model(model: &Bound<'_, pyo3::types::PyDict>) -> PyResult<()> {
 
 /// Volume rate (nL/day) of a dose rate (ng/day) at a concentration (µg/mL), half-even.
 #[pyfunction]
-fn volume_rate_nl_per_day(ng_per_day: i64, concentration: u32) -> i64 {
-    itb_core::units::volume_rate_nl_per_day(ng_per_day, concentration.max(1))
+fn volume_rate_nl_per_day(ng_per_day: i64, concentration: i64) -> PyResult<i64> {
+    let conc = itb_core::units::check_concentration("concentration", concentration).py()?;
+    itb_core::error::check_range("ng_per_day", ng_per_day, 0, itb_core::units::MAX_DOSE_NG_PER_DAY, "ng/day").py()?;
+    Ok(itb_core::units::volume_rate_nl_per_day(ng_per_day, conc))
 }
 
 #[pymodule]

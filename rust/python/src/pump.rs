@@ -179,15 +179,18 @@ impl PyPump {
         self.inner.check_invariants().py()
     }
 
-    /// Scheduled or running boluses as `(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)`.
+    /// Scheduled or running boluses, by id, as `(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)`.
     #[getter]
     #[allow(clippy::type_complexity)]
     fn boluses(&self) -> Vec<(u64, i64, i64, i64, i64, i64, &'static str)> {
-        self.inner
+        let mut out: Vec<_> = self
+            .inner
             .boluses()
             .iter()
             .map(|b| (b.id, b.start_ms, b.end_ms, b.volume_nl, b.dose_ng, b.rate_nl_per_day, b.kind.name()))
-            .collect()
+            .collect();
+        out.sort_unstable_by_key(|b| b.0);
+        out
     }
     #[getter]
     fn program<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
