@@ -22,11 +22,30 @@ stopped are lost.
 
 The simulation walks segments of constant total rate and, inside a segment, jumps from stroke to
 stroke with a ceiling division.  It never iterates millisecond by millisecond.
+
+Physical side (fL = 10⁻⁶ nL, ag = fL × µg/mL; written from DESIGN.md "Fluid path FIFO" and the
+README's "Concepts"):
+    * the fluid path (model pump tubing + catheter) is a FIFO of (fL, µg/mL) parcels, tip first;
+      primed with the reservoir's drug or, with ``path_primed=False``, with saline (0 µg/mL);
+    * a stroke physically moves q·(10⁶ + stroke_error_ppm) fL, but never more than what is really
+      left in the reservoir; that volume enters the path at the reservoir's concentration and the
+      same volume of the oldest fluid leaves the tip (the patient's dose);
+    * the firmware still counts q per stroke (``reservoir_nl``) and alone decides the alarms;
+    * conservation: filled = true reservoir + path + delivered + withdrawn, exactly, in fL and ag.
+Therapy calls: refill with discrepancy check, suspend/resume, motor-stall fault injection and
+patient-activated boluses (clinician limits, lockout, rolling 24 h maximum, max-rate check).
+
+Events: by default (``all_events=False``) only the five kinds of the original model are reported
+(bolus_started/_completed/_cancelled, low_reservoir, reservoir_empty), so older tests keep their
+exact expectations; ``all_events=True`` also reports program_changed, patient_bolus_granted/
+_denied, refilled, refill_discrepancy, concentration_changed, drug_at_tip, suspended, resumed,
+fault and fault_cleared.  ``stroke_batch`` summaries are never produced by the reference.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import deque
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -40,13 +59,45 @@ PERIODS = {"day": (D, 0), "week": (WEEK, FIRST_MONDAY_MS)}  # name -> (length, a
 
 # Events at the same ms are ordered by this kind order (DESIGN.md lists kinds in this order),
 # then by the order in which they were produced.
-EVENT_KIND_ORDER = {
-    "bolus_started": 0,
-    "bolus_completed": 1,
-    "bolus_cancelled": 2,
-    "low_reservoir": 3,
-    "reservoir_empty": 4,
-}
+EVENT_KINDS = [
+    "stroke_batch",
+    "program_changed",
+    "bolus_started",
+    "bolus_completed",
+    "bolus_cancelled",
+    "patient_bolus_granted",
+    "patient_bolus_denied",
+    "low_reservoir",
+    "reservoir_empty",
+    "refilled",
+    "refill_discrepancy",
+    "concentration_changed",
+    "drug_at_tip",
+    "eri",
+    "eos",
+    "suspended",
+    "resumed",
+    "fault",
+    "fault_cleared",
+]
+EVENT_KIND_ORDER = {kind: rank for rank, kind in enumerate(EVENT_KINDS)}
+# The kinds the original model reported (all that is reported unless ``all_events=True``).
+LEGACY_EVENT_KINDS = frozenset(
+    ["bolus_started", "bolus_completed", "bolus_cancelled", "low_reservoir", "reservoir_empty"]
+)
+
+FL_PER_NL = 1_000_000  # physical ledgers: 1 nL = 10**6 fL; mass in ag = fL × µg/mL
+PPM = 1_000_000
+
+PATIENT_REASONS = (
+    "not_enabled",
+    "suspended",
+    "fault",
+    "reservoir_empty",
+    "lockout",
+    "daily_maximum",
+    "would_exceed_max_rate",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +252,14 @@ class _Bolus:
 
 
 class RefPump:
-    """Reference pump: exact integer stroke timing, reservoir, alarms and bolus events."""
+    """Reference pump: exact integer stroke timing, reservoir, alarms, bolus events, the physical
+    fluid path (fL/ag ledgers), refills, suspend/resume, motor-stall faults and patient boluses.
+
+    ``max_rate_nl_per_day`` (the model's maximum total rate) is only used by the patient-bolus
+    "would_exceed_max_rate" check (None: no limit).  The reference does not validate programs or
+    clinician boluses against the model's limits; tests predict those errors themselves, with
+    :meth:`peak_rate` for the rate limit.
+    """
 
     def __init__(
         self,
@@ -213,14 +271,26 @@ class RefPump:
         low_reservoir_nl: int,
         conc_ug_per_ml: int,
         program,
+        pump_path_nl: int = 0,
+        catheter_nl: int = 0,
+        path_primed: bool = True,
+        stroke_error_ppm: int = 0,
+        max_rate_nl_per_day: int | None = None,
+        all_events: bool = False,
     ):
         if reservoir_nl > capacity_nl:
             raise ValueError("initial fill exceeds the reservoir capacity")
+        if pump_path_nl < 0 or catheter_nl < 0:
+            raise ValueError("negative fluid path volume")
+        if stroke_error_ppm <= -PPM:
+            raise ValueError("a stroke must move some fluid")
         self.now_ms = now_ms
         self.stroke_nl = stroke_nl
         self.capacity_nl = capacity_nl
         self.low_reservoir_nl = low_reservoir_nl
         self.conc_ug_per_ml = conc_ug_per_ml
+        self.max_rate_nl_per_day = max_rate_nl_per_day
+        self.all_events = all_events
 
         self.program = program
         self._basal = _Basal(program, conc_ug_per_ml)
@@ -228,19 +298,49 @@ class RefPump:
         self.accumulator = 0  # A, nL·ms/day, never reset
         self.strokes = 0
         self.stroke_times: list[int] = []
+        # Firmware ledgers (nL): what the pump counts.  filled_nl counts reservoir fills only,
+        # withdrawn_nl the firmware's reservoir count at each refill.
         self.pumped_nl = 0
         self.withdrawn_nl = 0
         self.filled_nl = 0
         self.reservoir_nl = 0
 
+        # Physical ledgers (fL, and ag = fL × µg/mL).
+        self.stroke_error_ppm = stroke_error_ppm
+        self.stroke_fl = stroke_nl * (PPM + stroke_error_ppm)  # what one stroke really moves
+        self.pump_path_nl = pump_path_nl
+        self.catheter_nl = catheter_nl
+        self.true_reservoir_fl = 0
+        self.filled_fl = 0
+        self.filled_ag = 0
+        self.withdrawn_fl = 0
+        self.withdrawn_ag = 0
+        self.delivered_fl = 0
+        self.delivered_ag = 0
+        path_fl = (pump_path_nl + catheter_nl) * FL_PER_NL
+        path_conc = conc_ug_per_ml if path_primed else 0
+        # The path FIFO: [fL, µg/mL] parcels, tip (oldest) first; adjacent parcels differ in conc.
+        self._path: deque[list[int]] = deque([[path_fl, path_conc]] if path_fl else [])
+        self.path_fl = path_fl
+        self.path_ag = path_fl * path_conc
+        self.filled_fl += path_fl
+        self.filled_ag += path_fl * path_conc
+        # Concentration of the fluid last at the tip (the reservoir's when there is no path).
+        self.tip_conc = path_conc if path_fl else conc_ug_per_ml
+
         self._boluses: dict[int, _Bolus] = {}  # every bolus ever programmed
         self._open: list[_Bolus] = []  # boluses with increments or events still to come
         self._next_bolus_id = 1
 
-        self._delivering = False
+        self._delivering = False  # the reservoir is not empty (firmware count >= q)
+        self.suspended = False
+        self.stalled = False
         self._low_armed = False
         self._events: list[tuple[int, int, int, str, dict]] = []  # (t, kind rank, seq, kind, data)
         self._seq = 0
+
+        self.patient_limits: tuple[int, int, int, int] | None = None
+        self.patient_grants: list[int] = []  # times of granted patient boluses
 
         self._fill(reservoir_nl)
 
@@ -248,12 +348,50 @@ class RefPump:
 
     @property
     def delivering(self) -> bool:
+        """The reservoir is not empty (usable >= q).  Kept with its original meaning; whether
+        strokes can actually fire is :attr:`running` (also not suspended, not stalled)."""
         return self._delivering
+
+    @property
+    def empty(self) -> bool:
+        return not self._delivering
+
+    @property
+    def running(self) -> bool:
+        """A accumulates: reservoir not empty, not suspended, no motor-stall fault."""
+        return self._delivering and not self.suspended and not self.stalled
+
+    @property
+    def path_volume_fl(self) -> int:
+        return self.path_fl
+
+    @property
+    def delivered_nl(self) -> int:
+        return self.delivered_fl // FL_PER_NL
+
+    @property
+    def delivered_pg(self) -> int:
+        return self.delivered_ag // FL_PER_NL
+
+    @property
+    def path_parcels(self) -> list[tuple[int, int]]:
+        """The path FIFO, tip first: [(fL, µg/mL), …]."""
+        return [(fl, c) for fl, c in self._path]
+
+    def conservation_fl(self) -> tuple[int, int]:
+        """(filled, reservoir + path + delivered + withdrawn) in fL: equal by construction."""
+        return self.filled_fl, self.true_reservoir_fl + self.path_fl + self.delivered_fl + self.withdrawn_fl
+
+    def conservation_ag(self) -> tuple[int, int]:
+        """(filled, reservoir + path + delivered + withdrawn) in ag."""
+        reservoir_ag = self.true_reservoir_fl * self.conc_ug_per_ml
+        return self.filled_ag, reservoir_ag + self.path_ag + self.delivered_ag + self.withdrawn_ag
 
     def set_program(self, program) -> None:
         """Replace the basal program from now on (A and its remainder carry over)."""
         self._basal = _Basal(program, self.conc_ug_per_ml)
         self.program = program
+        self._emit(self.now_ms, "program_changed", {})
 
     def bolus(self, dose_ng: int, duration_ms: int, start_ms: int | None = None) -> int:
         """Program a bolus; its volume is fixed now, at the current concentration."""
@@ -263,13 +401,7 @@ class RefPump:
         if duration_ms <= 0:
             raise ValueError("bolus duration must be positive")
         volume = bolus_volume_nl(dose_ng, self.conc_ug_per_ml)
-        b = _Bolus.make(self._next_bolus_id, start, volume, duration_ms)
-        self._next_bolus_id += 1
-        self._boluses[b.bolus_id] = b
-        self._open.append(b)
-        # Events at the current time cannot be found by the next advance (it reports (now, t]).
-        self._report_bolus_events(self.now_ms - 1, self.now_ms)
-        return b.bolus_id
+        return self._add_bolus(start, volume, duration_ms)
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Stop a bolus's future increments from now on; emits bolus_cancelled at now."""
@@ -283,15 +415,164 @@ class RefPump:
         self._open.remove(b)
         self._emit(self.now_ms, "bolus_cancelled", {"bolus_id": bolus_id})
 
-    def refill(self, added_nl: int, conc_ug_per_ml: int) -> None:
-        """Aspirate everything, fill ``added_nl`` at a (possibly new) concentration."""
+    def refill(
+        self,
+        added_nl: int,
+        conc_ug_per_ml: int,
+        aspirated_nl: int | None = None,
+        tolerance_nl: int = 1_000_000,
+        tolerance_ppm: int = 200_000,
+    ) -> tuple[int, int, bool]:
+        """Aspirate everything, fill ``added_nl`` at a (possibly new) concentration.
+
+        expected = the firmware's reservoir count; aspirated = ``aspirated_nl`` (a measurement)
+        or what is physically there (floor to nL).  Flagged iff |aspirated − expected| >
+        max(tolerance_nl, expected × tolerance_ppm // 10⁶).  The physical reservoir is withdrawn
+        entirely.  Events at now: refilled, refill_discrepancy (if flagged),
+        concentration_changed (if changed), and low_reservoir / reservoir_empty for the new fill.
+        Returns (expected_nl, aspirated_nl, flagged).
+        """
         if added_nl > self.capacity_nl:
             raise ValueError("overfill: added volume exceeds the reservoir capacity")
+        if added_nl < 0 or (aspirated_nl is not None and aspirated_nl < 0):
+            raise ValueError("negative volume")
+        expected = self.reservoir_nl
+        aspirated = self.true_reservoir_fl // FL_PER_NL if aspirated_nl is None else aspirated_nl
+        discrepancy = aspirated - expected
+        flagged = abs(discrepancy) > max(tolerance_nl, expected * tolerance_ppm // PPM)
+
+        old_conc = self.conc_ug_per_ml
         self.withdrawn_nl += self.reservoir_nl
         self.reservoir_nl = 0
+        self.withdrawn_fl += self.true_reservoir_fl
+        self.withdrawn_ag += self.true_reservoir_fl * old_conc
+        self.true_reservoir_fl = 0
         self.conc_ug_per_ml = conc_ug_per_ml
         self._basal = _Basal(self.program, conc_ug_per_ml)  # ng/day -> nL/day at the new conc
+
+        self._emit(
+            self.now_ms,
+            "refilled",
+            {"added_nl": added_nl, "aspirated_nl": aspirated, "expected_nl": expected},
+        )
+        if flagged:
+            self._emit(self.now_ms, "refill_discrepancy", {"discrepancy_nl": discrepancy})
+        if conc_ug_per_ml != old_conc:
+            self._emit(
+                self.now_ms,
+                "concentration_changed",
+                {"from_ug_per_ml": old_conc, "to_ug_per_ml": conc_ug_per_ml},
+            )
         self._fill(added_nl)
+        return expected, aspirated, flagged
+
+    def suspend(self) -> None:
+        if self.suspended:
+            raise ValueError("already suspended")
+        self.suspended = True
+        self._emit(self.now_ms, "suspended", {})
+
+    def resume(self) -> None:
+        if not self.suspended:
+            raise ValueError("not suspended")
+        self.suspended = False
+        self._emit(self.now_ms, "resumed", {})
+
+    def inject_motor_stall(self) -> None:
+        if self.stalled:
+            raise ValueError("a motor stall is already active")
+        self.stalled = True
+        self._emit(self.now_ms, "fault", {"fault": "motor_stall"})
+
+    def clear_fault(self) -> None:
+        if not self.stalled:
+            raise ValueError("no fault is active")
+        self.stalled = False
+        self._emit(self.now_ms, "fault_cleared", {})
+
+    def set_patient_bolus_limits(self, limits: tuple[int, int, int, int] | None) -> None:
+        """``(dose_ng, duration_ms, lockout_ms, max_per_24h)`` or None to disable.  The history of
+        grants is kept (lockout and the rolling 24 h window count earlier grants)."""
+        if limits is not None:
+            dose, duration, lockout, max_per_24h = limits
+            if dose < 1 or duration < 1 or lockout < 0 or max_per_24h < 1:
+                raise ValueError("invalid patient bolus limits")
+            limits = (dose, duration, lockout, max_per_24h)
+        self.patient_limits = limits
+
+    def patient_denial(self) -> str | None:
+        """Why a patient activation now would be denied (None: it would be granted)."""
+        if self.patient_limits is None:
+            return "not_enabled"
+        if self.suspended:
+            return "suspended"
+        if self.stalled:
+            return "fault"
+        if not self._delivering:
+            return "reservoir_empty"
+        dose, duration, lockout, max_per_24h = self.patient_limits
+        now = self.now_ms
+        if self.patient_grants and now - self.patient_grants[-1] < lockout:
+            return "lockout"
+        if sum(1 for g in self.patient_grants if g > now - D) >= max_per_24h:
+            return "daily_maximum"
+        if self.max_rate_nl_per_day is not None:
+            b = _Bolus.make(0, now, bolus_volume_nl(dose, self.conc_ug_per_ml), duration)
+            if b.end_ms > now and self.peak_rate(now, b.end_ms, extra_rate=b.rate) > self.max_rate_nl_per_day:
+                return "would_exceed_max_rate"
+        return None
+
+    def patient_bolus(self, at_ms: int | None = None) -> tuple[bool, str, int | None]:
+        """Patient activation at ``at_ms`` (None = now; a later time first runs the pump there,
+        keeping those events for the next advance).  Returns (granted, reason, bolus_id)."""
+        if at_ms is not None:
+            if at_ms < self.now_ms:
+                raise ValueError("activation in the past")
+            self._run_to(at_ms)
+        reason = self.patient_denial()
+        if reason is not None:
+            self._emit(self.now_ms, "patient_bolus_denied", {"bolus_id": 0, "reason": reason})
+            return False, reason, None
+        dose, duration, _lockout, _max = self.patient_limits
+        volume = bolus_volume_nl(dose, self.conc_ug_per_ml)
+        bolus_id = self._next_bolus_id  # granted before its bolus_started is reported
+        self._emit(self.now_ms, "patient_bolus_granted", {"bolus_id": bolus_id, "reason": "granted"})
+        self.patient_grants.append(self.now_ms)
+        assert self._add_bolus(self.now_ms, volume, duration) == bolus_id
+        return True, "granted", bolus_id
+
+    def peak_rate(
+        self,
+        start_ms: int,
+        end_ms: int,
+        extra_rate: int = 0,
+        program=None,
+        conc_ug_per_ml: int | None = None,
+    ) -> int:
+        """max over t in [start, end) of basal(t) + ``extra_rate`` + Σ r_b of the open
+        (scheduled or running, not cancelled) boluses with start <= t < end_b (commanded rates
+        r_b, not the smaller last increment).  ``program``/``conc``: evaluate another basal
+        program or concentration (default: the current ones).  0 if the interval is empty."""
+        if end_ms <= start_ms:
+            return 0
+        basal = self._basal
+        if program is not None or conc_ug_per_ml is not None:
+            basal = _Basal(
+                self.program if program is None else program,
+                self.conc_ug_per_ml if conc_ug_per_ml is None else conc_ug_per_ml,
+            )
+        spans = [(b.start_ms, b.end_ms, b.rate) for b in self._open if not b.finished]
+        edges = sorted({s for s, _, _ in spans} | {e for _, e, _ in spans})
+        best = 0
+        t = start_ms
+        while t < end_ms:
+            rate, next_change = basal.rate_and_next_change(t)
+            seg_end = end_ms if next_change is None else min(next_change, end_ms)
+            for x in [t] + [x for x in edges if t < x < seg_end]:
+                total = rate + extra_rate + sum(r for s, e, r in spans if s <= x < e)
+                best = max(best, total)
+            t = seg_end
+        return best
 
     def advance_to(self, t_ms: int) -> list[tuple[int, str, dict]]:
         """Run to ``t_ms`` (every stroke with time <= t_ms fires) and return the events.
@@ -299,12 +580,7 @@ class RefPump:
         Returned: events stamped by calls since the last advance, plus those with time in
         (previous now, t_ms], sorted by (time, kind order, production order).
         """
-        if t_ms < self.now_ms:
-            raise ValueError("cannot go back in time")
-        start = self.now_ms
-        self._deliver(start, t_ms)
-        self._report_bolus_events(start, t_ms)
-        self.now_ms = t_ms
+        self._run_to(t_ms)
         events = sorted(self._events)
         self._events = []
         return [(t, kind, data) for t, _rank, _seq, kind, data in events]
@@ -338,8 +614,8 @@ class RefPump:
                     result[kind] = when
             if result["next_stroke"] is None and sim.stroke_times:
                 result["next_stroke"] = sim.stroke_times[0]
-            if not sim._delivering:
-                break  # no stroke, hence no alarm, can happen without a refill
+            if not sim.running:
+                break  # no stroke, hence no alarm, can happen without an intervention
             low_settled = result["low_reservoir"] is not None or not sim._low_armed
             if result["next_stroke"] is not None and low_settled and result["reservoir_empty"]:
                 break
@@ -348,13 +624,37 @@ class RefPump:
     # ---- internals ------------------------------------------------------------------------
 
     def _emit(self, t: int, kind: str, data: dict) -> None:
+        if not self.all_events and kind not in LEGACY_EVENT_KINDS:
+            return
         self._events.append((t, EVENT_KIND_ORDER[kind], self._seq, kind, data))
         self._seq += 1
 
+    def _run_to(self, t_ms: int) -> None:
+        if t_ms < self.now_ms:
+            raise ValueError("cannot go back in time")
+        start = self.now_ms
+        self._deliver(start, t_ms)
+        self._report_bolus_events(start, t_ms)
+        self.now_ms = t_ms
+
+    def _add_bolus(self, start: int, volume_nl: int, duration_ms: int) -> int:
+        b = _Bolus.make(self._next_bolus_id, start, volume_nl, duration_ms)
+        self._next_bolus_id += 1
+        self._boluses[b.bolus_id] = b
+        self._open.append(b)
+        # Events at the current time cannot be found by the next advance (it reports (now, t]).
+        self._report_bolus_events(self.now_ms - 1, self.now_ms)
+        return b.bolus_id
+
     def _fill(self, added_nl: int) -> None:
-        """Put ``added_nl`` into an emptied reservoir, re-arm the low alarm, resume delivery."""
+        """Put ``added_nl`` into an emptied reservoir, re-arm the low alarm, clear the empty
+        state (suspension and faults stay as they are)."""
         self.reservoir_nl = added_nl
         self.filled_nl += added_nl
+        added_fl = added_nl * FL_PER_NL
+        self.true_reservoir_fl = added_fl
+        self.filled_fl += added_fl
+        self.filled_ag += added_fl * self.conc_ug_per_ml
         self._low_armed = True
         self._delivering = True
         self._check_reservoir(self.now_ms)
@@ -363,18 +663,52 @@ class RefPump:
         """Alarms after a fill or a stroke at time t."""
         if self._low_armed and self.reservoir_nl <= self.low_reservoir_nl:
             self._low_armed = False
-            self._emit(t, "low_reservoir", {"reservoir_nl": self.reservoir_nl})
+            self._emit(t, "low_reservoir", {"reservoir_nl": self.reservoir_nl, "threshold_nl": self.low_reservoir_nl})
         if self.reservoir_nl < self.stroke_nl:
             self._delivering = False
             self._emit(t, "reservoir_empty", {"reservoir_nl": self.reservoir_nl})
 
     def _fire_stroke(self, t: int) -> None:
-        assert self._delivering and self.reservoir_nl >= self.stroke_nl
+        assert self.running and self.reservoir_nl >= self.stroke_nl
         self.reservoir_nl -= self.stroke_nl
         self.pumped_nl += self.stroke_nl
         self.strokes += 1
         self.stroke_times.append(t)
+        moved = min(self.stroke_fl, self.true_reservoir_fl)  # a dry reservoir moves only what is left
+        if moved:
+            self.true_reservoir_fl -= moved
+            self._push_through_path(t, moved, self.conc_ug_per_ml)
         self._check_reservoir(t)
+
+    def _push_through_path(self, t: int, volume_fl: int, conc: int) -> None:
+        """``volume_fl`` at ``conc`` enters the path; the same volume of the oldest fluid leaves
+        the tip (with no path, the fluid itself leaves)."""
+        path = self._path
+        if not path:
+            leaving = [(volume_fl, conc)]
+        else:
+            if path[-1][1] == conc:
+                path[-1][0] += volume_fl
+            else:
+                path.append([volume_fl, conc])
+            self.path_ag += volume_fl * conc
+            leaving = []
+            need = volume_fl
+            while need:
+                head = path[0]
+                take = min(head[0], need)
+                leaving.append((take, head[1]))
+                self.path_ag -= take * head[1]
+                head[0] -= take
+                need -= take
+                if head[0] == 0:
+                    path.popleft()
+        for fl, c in leaving:
+            self.delivered_fl += fl
+            self.delivered_ag += fl * c
+            if c != self.tip_conc:
+                self._emit(t, "drug_at_tip", {"from_ug_per_ml": self.tip_conc, "to_ug_per_ml": c})
+                self.tip_conc = c
 
     def _rate_and_next_change(self, t: int) -> tuple[int, int | None]:
         """Total per-ms increment over [t, t+1) and the first time > t it may change."""
@@ -390,7 +724,7 @@ class RefPump:
         """Accumulate A over [t_from, t_to) and fire the strokes with time in (t_from, t_to]."""
         q_day = self.stroke_nl * D
         t = t_from
-        while t < t_to and self._delivering:
+        while t < t_to and self.running:
             rate, next_change = self._rate_and_next_change(t)
             seg_end = t_to if next_change is None else min(next_change, t_to)
             # The rate is constant on [t, seg_end): fire every stroke in (t, seg_end].

@@ -5,7 +5,7 @@ An engineering tool for planning software, device test rigs and property-based t
 """
 
 from . import models
-from .errors import ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
+from .errors import EndOfServiceError, ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
 from .models import PumpModel
 from .program import Continuous, Flex
 from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump, RefillReport
@@ -17,6 +17,7 @@ __all__ = [
     "BolusPlan",
     "PatientBolusResult",
     "Continuous",
+    "EndOfServiceError",
     "Event",
     "Flex",
     "ItbError",

@@ -9,6 +9,7 @@ __all__ = [
     "ProgrammingError",
     "ReservoirError",
     "SnapshotError",
+    "EndOfServiceError",
 ]
 
 
@@ -34,3 +35,8 @@ class ReservoirError(ItbError):
 
 class SnapshotError(ItbError, ValueError):
     """Snapshot bytes are corrupt, truncated, foreign or of an unknown version."""
+
+
+class EndOfServiceError(ItbError):
+    """The battery reached end of service (EOS): delivery stopped for good; calls that would
+    deliver (program, bolus, resume…) are refused."""

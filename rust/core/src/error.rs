@@ -17,6 +17,9 @@ pub enum ItbError {
     /// Reservoir misuse: overfill, delivery from an empty reservoir.
     #[error("reservoir: {field}: {message}")]
     Reservoir { field: String, message: String },
+    /// The battery reached end of service: delivery has stopped for good.
+    #[error("end of service: {field} is refused; the battery reached EOS and delivery stopped for good")]
+    EndOfService { field: String },
     /// Snapshot bytes are corrupt, truncated, foreign or of an unknown version.
     #[error("snapshot: {message}")]
     Snapshot { message: String },
@@ -35,6 +38,9 @@ impl ItbError {
     pub fn reservoir(field: impl Into<String>, message: impl Into<String>) -> Self {
         ItbError::Reservoir { field: field.into(), message: message.into() }
     }
+    pub fn end_of_service(field: impl Into<String>) -> Self {
+        ItbError::EndOfService { field: field.into() }
+    }
     pub fn snapshot(message: impl Into<String>) -> Self {
         ItbError::Snapshot { message: message.into() }
     }
@@ -43,7 +49,8 @@ impl ItbError {
         match self {
             ItbError::Validation { field, .. }
             | ItbError::Programming { field, .. }
-            | ItbError::Reservoir { field, .. } => field,
+            | ItbError::Reservoir { field, .. }
+            | ItbError::EndOfService { field } => field,
             ItbError::Snapshot { .. } => "",
         }
     }

@@ -20,10 +20,13 @@ pub enum EventKind {
     RefillDiscrepancy,
     ConcentrationChanged,
     DrugAtTip,
+    Eri,
+    Eos,
     Suspended,
     Resumed,
     Fault,
     FaultCleared,
+    TelemetrySession,
 }
 
 /// Alarm severity (only alarms carry one).
@@ -44,7 +47,7 @@ impl Severity {
 
 impl EventKind {
     /// Every kind, in order.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::StrokeBatch,
         EventKind::ProgramChanged,
         EventKind::BolusStarted,
@@ -58,10 +61,13 @@ impl EventKind {
         EventKind::RefillDiscrepancy,
         EventKind::ConcentrationChanged,
         EventKind::DrugAtTip,
+        EventKind::Eri,
+        EventKind::Eos,
         EventKind::Suspended,
         EventKind::Resumed,
         EventKind::Fault,
         EventKind::FaultCleared,
+        EventKind::TelemetrySession,
     ];
 
     /// The snake_case name seen by users.
@@ -84,14 +90,17 @@ impl EventKind {
             EventKind::Resumed => "resumed",
             EventKind::Fault => "fault",
             EventKind::FaultCleared => "fault_cleared",
+            EventKind::Eri => "eri",
+            EventKind::Eos => "eos",
+            EventKind::TelemetrySession => "telemetry_session",
         }
     }
 
     /// Severity of alarm kinds; `None` for informational events.
     pub fn severity(self) -> Option<Severity> {
         match self {
-            EventKind::LowReservoir | EventKind::RefillDiscrepancy => Some(Severity::NonCritical),
-            EventKind::ReservoirEmpty | EventKind::Fault => Some(Severity::Critical),
+            EventKind::LowReservoir | EventKind::RefillDiscrepancy | EventKind::Eri => Some(Severity::NonCritical),
+            EventKind::ReservoirEmpty | EventKind::Fault | EventKind::Eos => Some(Severity::Critical),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@
 //!
 //! Everything returns [`Result`]; nothing panics on any input.
 
+pub mod battery;
 pub mod bolus;
 pub mod error;
 pub mod events;
@@ -19,6 +20,7 @@ pub mod snapshot;
 pub mod therapy;
 pub mod units;
 
+pub use battery::{ActiveAlarm, Alarm, BatteryModel};
 pub use bolus::{Bolus, BolusKind};
 pub use therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};
 pub use error::{ItbError, Result};

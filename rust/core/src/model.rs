@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::battery::BatteryModel;
 use crate::error::{check_range, ItbError, Result};
 use crate::units::MS_PER_DAY;
 
@@ -30,6 +31,8 @@ pub struct PumpModel {
     pub low_reservoir_nl: i64,
     /// Dead volume of the pump's internal tubing (nL).
     pub pump_path_nl: i64,
+    /// Battery (None: no battery accounting, never ERI/EOS).
+    pub battery: Option<BatteryModel>,
 }
 
 impl PumpModel {
@@ -46,6 +49,9 @@ impl PumpModel {
         check_range("min_rate_nl_per_day", self.min_rate_nl_per_day, 1, self.max_rate_nl_per_day, "nL/day")?;
         check_range("low_reservoir_nl", self.low_reservoir_nl, 0, self.reservoir_nl, "nL")?;
         check_range("pump_path_nl", self.pump_path_nl, 0, MAX_PATH_NL, "nL")?;
+        if let Some(b) = &self.battery {
+            b.validate()?;
+        }
         Ok(())
     }
 }

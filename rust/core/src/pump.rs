@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::battery::{tones_between, ActiveAlarm, Alarm};
 use crate::bolus::{Bolus, BolusKind};
 use crate::error::{ItbError, Result};
 use crate::events::{sort_events, Event, EventKind};
@@ -94,6 +95,12 @@ pub struct Pump {
     pub(crate) patient_limits: Option<crate::therapy::PatientBolusLimits>,
     /// Times of granted patient boluses within the last 24 h.
     pub(crate) patient_grants: Vec<i64>,
+    /// Battery charge used so far (pC).
+    pub(crate) used_pc: i64,
+    pub(crate) eri: bool,
+    pub(crate) eos: bool,
+    /// Alarms sounding tones, by raise time.
+    pub(crate) alarms: Vec<ActiveAlarm>,
     pub(crate) boluses: Vec<Bolus>,
     pub(crate) next_bolus_id: u64,
     pub(crate) pending: Vec<Event>,
@@ -158,6 +165,10 @@ impl Pump {
             stalled: false,
             patient_limits: None,
             patient_grants: Vec::new(),
+            used_pc: 0,
+            eri: false,
+            eos: false,
+            alarms: Vec::new(),
             boluses: Vec::new(),
             next_bolus_id: 1,
             pending: Vec::new(),
@@ -305,9 +316,104 @@ impl Pump {
     pub(crate) fn stroke_gain(&self) -> i128 {
         i128::from(self.model.stroke_nl) * i128::from(MS_PER_DAY)
     }
-    /// Delivery runs unless empty, suspended or stalled.
+    /// Delivery runs unless empty, suspended, stalled or at end of service.
     pub(crate) fn delivering(&self) -> bool {
-        !self.empty && !self.suspended && !self.stalled
+        !self.empty && !self.suspended && !self.stalled && !self.eos
+    }
+
+    // ----- battery and alarms ------------------------------------------------------------
+
+    /// Battery charge used (pC); 0 without a battery model.
+    pub fn battery_used_pc(&self) -> i64 {
+        self.used_pc
+    }
+    /// Remaining battery charge (pC), if the model has a battery.
+    pub fn battery_remaining_pc(&self) -> Option<i64> {
+        self.model.battery.map(|b| b.capacity_pc - self.used_pc)
+    }
+    pub fn is_eri(&self) -> bool {
+        self.eri
+    }
+    pub fn is_eos(&self) -> bool {
+        self.eos
+    }
+    /// Alarms sounding now, highest priority first.
+    pub fn active_alarms(&self) -> Vec<ActiveAlarm> {
+        let mut v = self.alarms.clone();
+        v.sort_by_key(|a| (a.alarm, a.raised_ms));
+        v
+    }
+
+    /// Start an alarm's tones from now.
+    pub(crate) fn raise(&mut self, alarm: Alarm) {
+        if !self.alarms.iter().any(|a| a.alarm == alarm) {
+            self.alarms.push(ActiveAlarm { alarm, raised_ms: self.now_ms });
+        }
+    }
+
+    pub(crate) fn clear_alarms(&mut self, clear: impl Fn(Alarm) -> bool) {
+        self.alarms.retain(|a| !clear(a.alarm));
+    }
+
+    /// Tones of the active alarms in `(from, to]`.
+    pub(crate) fn tones_between(&self, from: i64, to: i64) -> i64 {
+        let Some(bat) = self.model.battery else { return 0 };
+        self.alarms
+            .iter()
+            .map(|a| tones_between(a.raised_ms, bat.tone_interval_ms(a.alarm.severity()), from, to))
+            .sum()
+    }
+
+    /// Next battery threshold (used pC at which it fires) and its alarm.
+    pub(crate) fn battery_threshold(&self) -> Option<(i128, Alarm)> {
+        let bat = self.model.battery?;
+        if self.eos {
+            None
+        } else if !self.eri {
+            Some((i128::from(bat.capacity_pc - bat.eri_pc), Alarm::Eri))
+        } else {
+            Some((i128::from(bat.capacity_pc - bat.eos_pc), Alarm::Eos))
+        }
+    }
+
+    /// Raise ERI and then EOS if the charge used now reaches their thresholds.
+    pub(crate) fn check_battery(&mut self, out: &mut Vec<Event>) {
+        while let Some((threshold, alarm)) = self.battery_threshold() {
+            if i128::from(self.used_pc) < threshold {
+                break;
+            }
+            let remaining = self.battery_remaining_pc().unwrap_or(0);
+            if alarm == Alarm::Eri {
+                self.eri = true;
+                out.push(Event::new(self.now_ms, EventKind::Eri, &[("remaining_pc", remaining)]));
+            } else {
+                self.eos = true;
+                out.push(Event::new(self.now_ms, EventKind::Eos, &[("remaining_pc", remaining)]));
+            }
+            self.raise(alarm);
+        }
+    }
+
+    /// A telemetry session with a programmer now: costs its battery charge.
+    pub fn telemetry_session(&mut self) -> Result<()> {
+        let Some(bat) = self.model.battery else {
+            self.pending.push(Event::new(self.now_ms, EventKind::TelemetrySession, &[("charge_pc", 0)]));
+            return Ok(());
+        };
+        self.used_pc = (self.used_pc + bat.telemetry_pc).min(bat.capacity_pc);
+        self.pending.push(Event::new(self.now_ms, EventKind::TelemetrySession, &[("charge_pc", bat.telemetry_pc)]));
+        let mut pending = std::mem::take(&mut self.pending);
+        self.check_battery(&mut pending);
+        self.pending = pending;
+        Ok(())
+    }
+
+    /// Refuse calls that would deliver after end of service.
+    pub(crate) fn check_not_eos(&self, field: &str) -> Result<()> {
+        if self.eos {
+            return Err(ItbError::end_of_service(field));
+        }
+        Ok(())
     }
 
     /// Strokes from now after which the low-reservoir alarm fires, if armed.
@@ -329,6 +435,7 @@ impl Pump {
 
     /// Replace the basal program from now on. The accumulator remainder carries over.
     pub fn set_program(&mut self, basal: Basal) -> Result<()> {
+        self.check_not_eos("program")?;
         let schedule = basal.schedule(self.conc, &self.model)?;
         check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "program")?;
         self.basal = basal;
@@ -386,6 +493,7 @@ impl Pump {
         start_ms: Option<i64>,
         kind: BolusKind,
     ) -> Result<Bolus> {
+        self.check_not_eos("bolus")?;
         if duration_ms < 1 {
             return Err(ItbError::validation("duration", format!("{duration_ms} ms must be at least 1 ms")));
         }
@@ -440,10 +548,12 @@ impl Pump {
                 EventKind::LowReservoir,
                 &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
             ));
+            self.raise(Alarm::LowReservoir);
         }
         if self.reservoir_nl < self.model.stroke_nl {
             self.empty = true;
             self.pending.push(Event::new(self.now_ms, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir_nl)]));
+            self.raise(Alarm::ReservoirEmpty);
         }
     }
 
@@ -520,11 +630,7 @@ impl Pump {
         while self.now_ms < until_ms {
             let (slope, next) = self.slope_at(self.now_ms);
             let span = Span { t0: self.now_ms, t1: next.min(until_ms), slope };
-            if self.delivering() && slope > 0 {
-                self.fire_span(span, &mut batch, &mut out, record.as_deref_mut());
-            } else {
-                self.now_ms = span.t1;
-            }
+            self.step(span, &mut batch, &mut out, record.as_deref_mut());
             if self.boundary_due(self.now_ms) {
                 flush(&mut batch, &mut out, self.model.stroke_nl);
                 self.process_boundaries(&mut out, self.now_ms);
@@ -535,61 +641,103 @@ impl Pump {
         Ok(out)
     }
 
-    /// Fire the strokes of one span in closed form; stops early if the reservoir empties.
-    fn fire_span(&mut self, span: Span, batch: &mut Batch, out: &mut Vec<Event>, record: Option<&mut Vec<i64>>) {
+    /// Advance through one constant-increment span, stopping early at the first stroke that
+    /// raises an event (low reservoir, new drug at tip, empty) or at an ERI/EOS crossing.
+    /// Strokes, battery charge and alarm tones are all counted in closed form.
+    fn step(&mut self, span: Span, batch: &mut Batch, out: &mut Vec<Event>, record: Option<&mut Vec<i64>>) {
         let q = self.model.stroke_nl;
-        let gain_per_stroke = self.stroke_gain();
+        let g = self.stroke_gain();
         let a = self.acc;
-        let total = a + span.slope * i128::from(span.t1 - span.t0);
-        let possible = (total / gain_per_stroke) as i64;
-        let allowed = self.reservoir_nl / q;
-        let n = possible.min(allowed);
-        let time_of = |j: i64| span.t0 + div_ceil(i128::from(j) * gain_per_stroke - a, span.slope) as i64;
-        if n == 0 {
-            self.acc = total;
-            self.now_ms = span.t1;
-            return;
-        }
-        if let Some(out_times) = record {
-            record_stroke_times(out_times, span.t0, a, span.slope, gain_per_stroke, n);
-        }
-        // Fire in chunks that end at each stroke causing an event (low alarm, new drug at tip).
-        let mut done = 0i64;
-        while done < n {
-            let low_at = self.low_alarm_stroke().map(|j| done + j);
-            let tip_at = self.strokes_until_tip_change().map(|j| done + j);
-            let upto = [low_at, tip_at].into_iter().flatten().filter(|&j| j <= n).min().unwrap_or(n);
-            let from_tip = self.tip_conc;
-            self.take_strokes(upto - done, time_of(done + 1), time_of(upto), batch);
-            done = upto;
-            if low_at == Some(upto) {
-                flush(batch, out, q);
-                self.low_armed = false;
-                out.push(Event::new(
-                    time_of(upto),
-                    EventKind::LowReservoir,
-                    &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
-                ));
-            }
-            if tip_at == Some(upto) {
-                flush(batch, out, q);
-                out.push(Event::new(
-                    time_of(upto),
-                    EventKind::DrugAtTip,
-                    &[("from_ug_per_ml", i64::from(from_tip)), ("to_ug_per_ml", i64::from(self.tip_conc))],
-                ));
-            }
-        }
-        if n == allowed {
-            let t_stop = time_of(n);
-            self.acc = a + span.slope * i128::from(t_stop - span.t0) - i128::from(n) * gain_per_stroke;
-            self.now_ms = t_stop;
-            self.empty = true;
-            flush(batch, out, q);
-            out.push(Event::new(t_stop, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir_nl)]));
+        let t0 = span.t0;
+        let delivering = self.delivering() && span.slope > 0;
+        let (low_j, tip_j, allowed) = if delivering {
+            (self.low_alarm_stroke(), self.strokes_until_tip_change(), self.reservoir_nl / q)
         } else {
-            self.acc = total - i128::from(n) * gain_per_stroke;
-            self.now_ms = span.t1;
+            (None, None, 0)
+        };
+        let strokes_by = |t: i64, cap: i64| -> i64 {
+            if !delivering {
+                return 0;
+            }
+            (((a + span.slope * i128::from(t - t0)) / g) as i64).min(cap)
+        };
+        let time_of = |j: i64| t0 + div_ceil(i128::from(j) * g - a, span.slope) as i64;
+        // End at the first event stroke within the span, if any.
+        let mut cap = strokes_by(span.t1, allowed);
+        let mut t_end = span.t1;
+        let event_stroke = [low_j, tip_j, Some(allowed)].into_iter().flatten().filter(|&j| j >= 1).min();
+        if let Some(j) = event_stroke.filter(|&j| delivering && j <= cap) {
+            cap = j;
+            t_end = time_of(j);
+        }
+        // End earlier where the battery crosses its next threshold.
+        let mut crossed = false;
+        if let (Some(bat), Some((threshold, _))) = (self.model.battery, self.battery_threshold()) {
+            let used_at = |t: i64| -> i128 {
+                i128::from(self.used_pc)
+                    + i128::from(bat.quiescent_pc_per_ms) * i128::from(t - t0)
+                    + i128::from(bat.stroke_pc) * i128::from(strokes_by(t, cap))
+                    + i128::from(bat.tone_pc) * i128::from(self.tones_between(t0, t))
+            };
+            if used_at(t_end) >= threshold {
+                let (mut lo, mut hi) = (t0, t_end); // used_at(lo) < threshold <= used_at(hi)
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if used_at(mid) >= threshold {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                t_end = hi;
+                crossed = true;
+            }
+        }
+        let k = strokes_by(t_end, cap);
+        let from_tip = self.tip_conc;
+        if k > 0 {
+            if let Some(times) = record {
+                record_stroke_times(times, t0, a, span.slope, g, k);
+            }
+            self.take_strokes(k, time_of(1), time_of(k), batch);
+        }
+        if delivering {
+            self.acc = a + span.slope * i128::from(t_end - t0) - i128::from(k) * g;
+        }
+        if let Some(bat) = self.model.battery {
+            let drain = i128::from(bat.quiescent_pc_per_ms) * i128::from(t_end - t0)
+                + i128::from(bat.stroke_pc) * i128::from(k)
+                + i128::from(bat.tone_pc) * i128::from(self.tones_between(t0, t_end));
+            self.used_pc = (i128::from(self.used_pc) + drain).min(i128::from(bat.capacity_pc)) as i64;
+        }
+        self.now_ms = t_end;
+        if k >= 1 && low_j == Some(k) {
+            flush(batch, out, q);
+            self.low_armed = false;
+            out.push(Event::new(
+                t_end,
+                EventKind::LowReservoir,
+                &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
+            ));
+            self.raise(Alarm::LowReservoir);
+        }
+        if k >= 1 && tip_j == Some(k) {
+            flush(batch, out, q);
+            out.push(Event::new(
+                t_end,
+                EventKind::DrugAtTip,
+                &[("from_ug_per_ml", i64::from(from_tip)), ("to_ug_per_ml", i64::from(self.tip_conc))],
+            ));
+        }
+        if k >= 1 && k == allowed {
+            flush(batch, out, q);
+            self.empty = true;
+            out.push(Event::new(t_end, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir_nl)]));
+            self.raise(Alarm::ReservoirEmpty);
+        }
+        if crossed {
+            flush(batch, out, q);
+            self.check_battery(out);
         }
     }
 

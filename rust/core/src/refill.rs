@@ -1,6 +1,7 @@
 //! Refills: aspirate what is left, compare it with what the pump's accounting expected,
 //! flag a discrepancy beyond tolerance, fill, and set the concentration.
 
+use crate::battery::Alarm;
 use crate::error::{check_range, ItbError, Result};
 use crate::events::{Event, EventKind};
 use crate::path::FL_PER_NL;
@@ -97,6 +98,7 @@ impl Pump {
         self.schedule = schedule;
         self.low_armed = true;
         self.empty = false;
+        self.clear_alarms(Alarm::cleared_by_refill);
         self.pending.push(Event::new(
             self.now_ms,
             EventKind::Refilled,

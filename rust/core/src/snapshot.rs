@@ -87,6 +87,10 @@ impl Pump {
         if !fl_ok || !ag_ok {
             return bad("physical ledgers do not balance");
         }
+        let capacity = self.model.battery.map(|b| b.capacity_pc).unwrap_or(0);
+        if self.used_pc < 0 || self.used_pc > capacity || (self.eos && !self.eri) {
+            return bad("battery state out of range");
+        }
         let sorted = self.boluses.windows(2).all(|w| w[0].start_ms <= w[1].start_ms && w[0].id != w[1].id);
         let sane = self.boluses.iter().all(|b| {
             b.id < self.next_bolus_id && b.end_ms > b.start_ms && b.volume_nl >= 1 && b.rate_nl_per_day >= 1

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::battery::Alarm;
 use crate::bolus::BolusKind;
 use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind};
@@ -29,7 +30,7 @@ pub struct PatientBolusLimits {
 pub struct PatientBolusOutcome {
     pub granted: bool,
     /// `granted`, or why not: `not_enabled`, `suspended`, `fault`, `reservoir_empty`,
-    /// `lockout`, `daily_maximum`, `would_exceed_max_rate`.
+    /// `lockout`, `daily_maximum`, `would_exceed_max_rate`, `end_of_service`.
     pub reason: &'static str,
     pub bolus_id: Option<u64>,
 }
@@ -58,6 +59,7 @@ impl Pump {
         if !self.suspended {
             return Err(ItbError::validation("resume", "the pump is not suspended"));
         }
+        self.check_not_eos("resume")?;
         self.suspended = false;
         self.pending.push(Event::new(self.now_ms, EventKind::Resumed, &[]));
         Ok(())
@@ -70,6 +72,7 @@ impl Pump {
         }
         self.stalled = true;
         self.pending.push(Event::new(self.now_ms, EventKind::Fault, &[]).with_text("fault", "motor_stall"));
+        self.raise(Alarm::MotorStall);
         Ok(())
     }
 
@@ -79,6 +82,7 @@ impl Pump {
             return Err(ItbError::validation("fault", "no fault is active"));
         }
         self.stalled = false;
+        self.clear_alarms(|a| a == Alarm::MotorStall);
         self.pending.push(Event::new(self.now_ms, EventKind::FaultCleared, &[]).with_text("fault", "motor_stall"));
         Ok(())
     }
@@ -256,6 +260,9 @@ impl Pump {
     /// The limits if an activation at `now` may be granted, else the denial reason.
     fn patient_check(&self, now: i64) -> std::result::Result<PatientBolusLimits, &'static str> {
         let Some(limits) = self.patient_limits else { return Err("not_enabled") };
+        if self.eos {
+            return Err("end_of_service");
+        }
         if self.suspended {
             return Err("suspended");
         }

@@ -14,6 +14,7 @@ pub fn model(stroke_nl: i64, reservoir_nl: i64, low_nl: i64) -> PumpModel {
         max_rate_nl_per_day: 1_000_000_000.min(stroke_nl * DAY),
         low_reservoir_nl: low_nl,
         pump_path_nl: 0,
+        battery: None,
     }
 }
 

@@ -193,6 +193,7 @@ proptest! {
             max_rate_nl_per_day: fields[3],
             low_reservoir_nl: fields[4],
             pump_path_nl: fields[5],
+            battery: None,
         };
         let basal = Basal::Flex { period: Period::Day, steps: vec![Step { offset_ms: 0, ng_per_day: fields[6] }, Step { offset_ms: fields[7], ng_per_day: fields[8] }] };
         let fallback = PumpConfig { model: model(2000, 40_000_000, 0), now_ms: 0, reservoir_nl: 1_000_000, concentration: 2000, basal: continuous(400_000), catheter_nl: 0, stroke_error_ppm: 0, path_primed: true };

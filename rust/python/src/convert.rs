@@ -1,6 +1,6 @@
 //! Conversions between Python values and core types (no logic beyond shape).
 
-use itb_core::{Basal, Event, ItbError, Period, PumpModel, Step, Value};
+use itb_core::{Basal, BatteryModel, Event, ItbError, Period, PumpModel, Step, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -64,7 +64,45 @@ pub fn model_from_py(d: &Bound<'_, PyDict>) -> PyResult<PumpModel> {
         max_rate_nl_per_day: get("max_rate_nl_per_day")?,
         low_reservoir_nl: get("low_reservoir_nl")?,
         pump_path_nl: get("pump_path_nl")?,
+        battery: match d.get_item("battery")? {
+            Some(b) if !b.is_none() => Some(battery_from_py(b.cast::<PyDict>()?)?),
+            _ => None,
+        },
     })
+}
+
+/// Battery from a dict of exact integer fields (names as in `BatteryModel`).
+fn battery_from_py(d: &Bound<'_, PyDict>) -> PyResult<BatteryModel> {
+    let get = |k: &str| -> PyResult<i64> {
+        d.get_item(k)?
+            .ok_or_else(|| to_py(ItbError::validation(format!("battery.{k}"), "missing")))?
+            .extract()
+    };
+    Ok(BatteryModel {
+        capacity_pc: get("capacity_pc")?,
+        quiescent_pc_per_ms: get("quiescent_pc_per_ms")?,
+        stroke_pc: get("stroke_pc")?,
+        tone_pc: get("tone_pc")?,
+        telemetry_pc: get("telemetry_pc")?,
+        eri_pc: get("eri_pc")?,
+        eos_pc: get("eos_pc")?,
+        non_critical_tone_ms: get("non_critical_tone_ms")?,
+        critical_tone_ms: get("critical_tone_ms")?,
+    })
+}
+
+fn battery_to_py<'py>(py: Python<'py>, b: &BatteryModel) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("capacity_pc", b.capacity_pc)?;
+    d.set_item("quiescent_pc_per_ms", b.quiescent_pc_per_ms)?;
+    d.set_item("stroke_pc", b.stroke_pc)?;
+    d.set_item("tone_pc", b.tone_pc)?;
+    d.set_item("telemetry_pc", b.telemetry_pc)?;
+    d.set_item("eri_pc", b.eri_pc)?;
+    d.set_item("eos_pc", b.eos_pc)?;
+    d.set_item("non_critical_tone_ms", b.non_critical_tone_ms)?;
+    d.set_item("critical_tone_ms", b.critical_tone_ms)?;
+    Ok(d)
 }
 
 /// Model as a dict of exact integer fields.
@@ -77,6 +115,10 @@ pub fn model_to_py<'py>(py: Python<'py>, m: &PumpModel) -> PyResult<Bound<'py, P
     d.set_item("max_rate_nl_per_day", m.max_rate_nl_per_day)?;
     d.set_item("low_reservoir_nl", m.low_reservoir_nl)?;
     d.set_item("pump_path_nl", m.pump_path_nl)?;
+    match &m.battery {
+        Some(b) => d.set_item("battery", battery_to_py(py, b)?)?,
+        None => d.set_item("battery", py.None())?,
+    }
     Ok(d)
 }
 

@@ -12,6 +12,7 @@ fn class_name(err: &ItbError) -> &'static str {
         ItbError::Programming { .. } => "ProgrammingError",
         ItbError::Reservoir { .. } => "ReservoirError",
         ItbError::Snapshot { .. } => "SnapshotError",
+        ItbError::EndOfService { .. } => "EndOfServiceError",
     }
 }
 

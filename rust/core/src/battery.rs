@@ -1,0 +1,143 @@
+//! Battery and alarms: charge accounting in picocoulombs (pC), the alarm table (one place),
+//! and closed-form tone counting.
+//!
+//! Drain = quiescent current × time + charge per stroke + charge per alarm tone + charge per
+//! telemetry session. An active alarm repeats a tone every interval after it is raised
+//! (hourly for non-critical, every 10 min for critical by default), first one interval after
+//! the alarm event. ERI fires at the first ms with remaining ≤ `eri_pc`; EOS at the first ms
+//! with remaining ≤ `eos_pc`, and delivery then stops for good.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{check_range, Result};
+use crate::events::{EventKind, Severity};
+
+/// Picocoulombs per milliampere-hour.
+pub const PC_PER_MAH: i64 = 3_600_000_000_000;
+
+/// Battery figures of a pump model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatteryModel {
+    /// Usable charge when new (pC).
+    pub capacity_pc: i64,
+    /// Quiescent drain (pC per ms = nA).
+    pub quiescent_pc_per_ms: i64,
+    /// Charge of one pump stroke (pC).
+    pub stroke_pc: i64,
+    /// Charge of one alarm tone (pC).
+    pub tone_pc: i64,
+    /// Charge of one telemetry session (pC).
+    pub telemetry_pc: i64,
+    /// Elective replacement indicator when remaining ≤ this (pC).
+    pub eri_pc: i64,
+    /// End of service when remaining ≤ this (pC).
+    pub eos_pc: i64,
+    /// Tone interval of non-critical alarms (ms).
+    pub non_critical_tone_ms: i64,
+    /// Tone interval of critical alarms (ms).
+    pub critical_tone_ms: i64,
+}
+
+impl BatteryModel {
+    pub fn validate(&self) -> Result<()> {
+        let max = 1_000 * PC_PER_MAH; // 1 Ah·1000 — far beyond any implant
+        check_range("battery.capacity_pc", self.capacity_pc, 1, max, "pC")?;
+        check_range("battery.quiescent_pc_per_ms", self.quiescent_pc_per_ms, 0, 1_000_000_000, "pC/ms")?;
+        check_range("battery.stroke_pc", self.stroke_pc, 0, max, "pC")?;
+        check_range("battery.tone_pc", self.tone_pc, 0, max, "pC")?;
+        check_range("battery.telemetry_pc", self.telemetry_pc, 0, max, "pC")?;
+        check_range("battery.eos_pc", self.eos_pc, 0, self.capacity_pc - 1, "pC")?;
+        check_range("battery.eri_pc", self.eri_pc, self.eos_pc, self.capacity_pc - 1, "pC")?;
+        check_range("battery.non_critical_tone_ms", self.non_critical_tone_ms, 1_000, 7 * 86_400_000, "ms")?;
+        check_range("battery.critical_tone_ms", self.critical_tone_ms, 1_000, 7 * 86_400_000, "ms")?;
+        Ok(())
+    }
+
+    pub fn tone_interval_ms(&self, severity: Severity) -> i64 {
+        match severity {
+            Severity::Critical => self.critical_tone_ms,
+            Severity::NonCritical => self.non_critical_tone_ms,
+        }
+    }
+}
+
+/// Alarms that sound tones until cleared, in priority order (highest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Alarm {
+    Eos,
+    ReservoirEmpty,
+    MotorStall,
+    Eri,
+    LowReservoir,
+}
+
+impl Alarm {
+    /// Every alarm, highest priority first.
+    pub const ALL: [Alarm; 5] = [Alarm::Eos, Alarm::ReservoirEmpty, Alarm::MotorStall, Alarm::Eri, Alarm::LowReservoir];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Alarm::Eos => "eos",
+            Alarm::ReservoirEmpty => "reservoir_empty",
+            Alarm::MotorStall => "motor_stall",
+            Alarm::Eri => "eri",
+            Alarm::LowReservoir => "low_reservoir",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Alarm::Eos | Alarm::ReservoirEmpty | Alarm::MotorStall => Severity::Critical,
+            Alarm::Eri | Alarm::LowReservoir => Severity::NonCritical,
+        }
+    }
+
+    /// The event that raises it.
+    pub fn event(self) -> EventKind {
+        match self {
+            Alarm::Eos => EventKind::Eos,
+            Alarm::ReservoirEmpty => EventKind::ReservoirEmpty,
+            Alarm::MotorStall => EventKind::Fault,
+            Alarm::Eri => EventKind::Eri,
+            Alarm::LowReservoir => EventKind::LowReservoir,
+        }
+    }
+
+    /// Cleared by a refill?
+    pub fn cleared_by_refill(self) -> bool {
+        matches!(self, Alarm::ReservoirEmpty | Alarm::LowReservoir)
+    }
+}
+
+/// An alarm sounding since `raised_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveAlarm {
+    pub alarm: Alarm,
+    pub raised_ms: i64,
+}
+
+/// Tones of an alarm raised at `raised` with `interval` that sound in `(from, to]`
+/// (tones at `raised + k·interval`, k ≥ 1).
+pub fn tones_between(raised: i64, interval: i64, from: i64, to: i64) -> i64 {
+    if to <= from || to < raised + interval {
+        return 0;
+    }
+    let upto = (to - raised).div_euclid(interval);
+    let before = if from < raised { 0 } else { (from - raised).div_euclid(interval) };
+    upto - before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tone_counting_by_hand() {
+        // Raised at 100, every 10: tones at 110, 120, 130, …
+        assert_eq!(tones_between(100, 10, 0, 109), 0);
+        assert_eq!(tones_between(100, 10, 0, 110), 1);
+        assert_eq!(tones_between(100, 10, 110, 130), 2);
+        assert_eq!(tones_between(100, 10, 105, 125), 2);
+        assert_eq!(tones_between(100, 10, 130, 130), 0);
+    }
+}
