@@ -2,6 +2,7 @@
 //! scheduled boluses, with no intervention. Cost: O(bolus spans + steps per period) per
 //! query — whole periods of the basal program are skipped arithmetically, never walked.
 
+use crate::battery::tones_between;
 use crate::error::{ItbError, Result};
 use crate::pump::Pump;
 use crate::units::{div_ceil, MAX_TIME_MS};
@@ -14,29 +15,108 @@ pub struct Projection {
     pub reservoir_empty_ms: Option<i64>,
     /// When fluid of a new concentration (or the first drug after saline) reaches the tip.
     pub drug_at_tip_ms: Option<i64>,
+    /// Elective replacement indicator (battery).
+    pub eri_ms: Option<i64>,
+    /// End of service: delivery stops for good.
+    pub eos_ms: Option<i64>,
 }
 
 impl Pump {
-    /// Project the next stroke, the low-reservoir alarm and the empty reservoir within
-    /// `horizon_ms` (>= 0). Equal to what `advance_to` then observes.
+    /// Project the next stroke, low-reservoir alarm, empty reservoir, new drug at the tip,
+    /// ERI and EOS within `horizon_ms` (>= 0), with no intervention. Equal to what
+    /// `advance_to` then observes. With `assume_refills`, the reservoir is treated as
+    /// refilled on time (never low or empty, same concentration), for service-date forecasts.
     pub fn project(&self, horizon_ms: i64) -> Result<Projection> {
+        self.project_with(horizon_ms, false)
+    }
+
+    pub fn project_with(&self, horizon_ms: i64, assume_refills: bool) -> Result<Projection> {
         if horizon_ms < 0 {
             return Err(ItbError::validation("horizon", format!("{horizon_ms} ms must be >= 0")));
         }
         let limit = self.now_ms.saturating_add(horizon_ms).min(MAX_TIME_MS);
-        if !self.delivering() {
-            return Ok(Projection::default());
+        let mut p = Projection::default();
+        let delivering = self.delivering();
+        // Strokes the reservoir allows (unbounded when refills are assumed).
+        let allowed = if assume_refills { i64::MAX / 4 } else { self.reservoir_nl / self.model.stroke_nl };
+        if delivering {
+            let bound = |j: Option<i64>| j.filter(|&j| j <= allowed && !assume_refills);
+            let targets = [
+                Some(1),
+                bound(self.low_alarm_stroke()),
+                (!assume_refills).then_some(allowed),
+                self.strokes_until_tip_change().filter(|&j| j <= allowed),
+            ];
+            let times = self.stroke_times(&targets, limit);
+            p.next_stroke_ms = times[0];
+            p.low_reservoir_ms = times[1];
+            p.reservoir_empty_ms = times[2];
+            p.drug_at_tip_ms = times[3];
         }
-        let allowed = self.reservoir_nl / self.model.stroke_nl;
-        let bound = |j: Option<i64>| j.filter(|&j| j <= allowed);
-        let targets = [Some(1), bound(self.low_alarm_stroke()), Some(allowed), bound(self.strokes_until_tip_change())];
-        let times = self.stroke_times(&targets, limit);
-        Ok(Projection {
-            next_stroke_ms: times[0],
-            low_reservoir_ms: times[1],
-            reservoir_empty_ms: times[2],
-            drug_at_tip_ms: times[3],
-        })
+        if let Some(bat) = self.model.battery.filter(|_| !self.eos) {
+            let curve = delivering.then(|| GainCurve::new(self));
+            let g = self.stroke_gain();
+            let strokes_by = |t: i64| -> i64 {
+                match &curve {
+                    Some(c) => (((self.acc + c.gain_to(t)) / g).min(i128::from(allowed))) as i64,
+                    None => 0,
+                }
+            };
+            // Alarms sounding now, plus those the projection raises.
+            let mut alarms: Vec<(i64, i64)> = self
+                .alarms
+                .iter()
+                .map(|a| (a.raised_ms, bat.tone_interval_ms(a.alarm.severity())))
+                .collect();
+            if let Some(t) = p.low_reservoir_ms {
+                alarms.push((t, bat.non_critical_tone_ms));
+            }
+            if let Some(t) = p.reservoir_empty_ms {
+                alarms.push((t, bat.critical_tone_ms));
+            }
+            let used_at = |t: i64, alarms: &[(i64, i64)]| -> i128 {
+                let tones: i64 = alarms.iter().map(|&(r, i)| tones_between(r, i, self.now_ms, t)).sum();
+                i128::from(self.used_pc)
+                    + i128::from(bat.quiescent_pc_per_ms) * i128::from(t - self.now_ms)
+                    + i128::from(bat.stroke_pc) * i128::from(strokes_by(t))
+                    + i128::from(bat.tone_pc) * i128::from(tones)
+            };
+            let first_reaching = |threshold: i128, alarms: &[(i64, i64)]| -> Option<i64> {
+                if limit <= self.now_ms || used_at(limit, alarms) < threshold {
+                    return None;
+                }
+                let (mut lo, mut hi) = (self.now_ms, limit);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if used_at(mid, alarms) >= threshold {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                Some(hi)
+            };
+            let eri_threshold = i128::from(bat.capacity_pc - bat.eri_pc);
+            let eos_threshold = i128::from(bat.capacity_pc - bat.eos_pc);
+            if !self.eri {
+                p.eri_ms = first_reaching(eri_threshold, &alarms);
+                if let Some(t) = p.eri_ms {
+                    alarms.push((t, bat.non_critical_tone_ms));
+                }
+            }
+            if self.eri || p.eri_ms.is_some() {
+                p.eos_ms = first_reaching(eos_threshold, &alarms);
+            }
+            // Nothing is delivered after EOS.
+            if let Some(eos) = p.eos_ms {
+                for t in [&mut p.next_stroke_ms, &mut p.low_reservoir_ms, &mut p.reservoir_empty_ms, &mut p.drug_at_tip_ms] {
+                    if t.is_some_and(|t| t > eos) {
+                        *t = None;
+                    }
+                }
+            }
+        }
+        Ok(p)
     }
 
     /// Time of the `k`-th stroke from now (k >= 1) if it fires by `limit`, ignoring the
@@ -126,4 +206,66 @@ enum Walk {
     Found(i64),
     Beyond,
     Reached,
+}
+
+/// The accumulator gain from now as a function of time, for repeated evaluation:
+/// a table of bolus-era spans (binary search), then whole basal periods and a prefix
+/// table within one period. Each evaluation is O(log spans + log steps).
+struct GainCurve {
+    now: i64,
+    /// (span start, slope, gain from now at span start), until `free_from`.
+    spans: Vec<(i64, i128, i128)>,
+    free_from: i64,
+    gain_free: i128,
+    period_ms: i64,
+    period_gain: i128,
+    /// Within a period starting at `free_from`: (offset, slope, gain at offset).
+    steps: Vec<(i64, i128, i128)>,
+}
+
+impl GainCurve {
+    fn new(pump: &Pump) -> Self {
+        let now = pump.now_ms;
+        let bolus_end = pump.boluses.iter().map(|b| b.end_ms).max().unwrap_or(now).max(now);
+        let free_from = pump.schedule.next_period_start(bolus_end);
+        let mut spans = Vec::new();
+        let (mut t, mut gain) = (now, 0i128);
+        while t < free_from {
+            let (slope, next) = pump.slope_at(t);
+            let end = next.min(free_from);
+            spans.push((t, slope, gain));
+            gain += slope * i128::from(end - t);
+            t = end;
+        }
+        let mut steps = Vec::new();
+        let period_ms = pump.schedule.period_ms;
+        let (mut t, mut g) = (free_from, 0i128);
+        let end = free_from.saturating_add(period_ms);
+        while t < end {
+            let (rate, next) = pump.schedule.rate_at(t);
+            let stop = next.min(end);
+            steps.push((t - free_from, i128::from(rate), g));
+            g += i128::from(rate) * i128::from(stop - t);
+            t = stop;
+        }
+        GainCurve { now, spans, free_from, gain_free: gain, period_ms, period_gain: g, steps }
+    }
+
+    /// Accumulator gain over `[now, t)`.
+    fn gain_to(&self, t: i64) -> i128 {
+        if t <= self.now {
+            return 0;
+        }
+        if t <= self.free_from {
+            let i = self.spans.partition_point(|s| s.0 < t).saturating_sub(1);
+            let (t0, slope, g) = self.spans[i];
+            return g + slope * i128::from(t - t0);
+        }
+        let since = i128::from(t - self.free_from);
+        let periods = since / i128::from(self.period_ms);
+        let offset = (since % i128::from(self.period_ms)) as i64;
+        let i = self.steps.partition_point(|s| s.0 < offset).saturating_sub(1);
+        let (o, slope, g) = self.steps[i];
+        self.gain_free + periods * self.period_gain + g + slope * i128::from(offset - o)
+    }
 }
