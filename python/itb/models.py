@@ -13,7 +13,9 @@ PROMETRA_II_20          20             2000 (*)    0.048 (*)   24.0 (*)   3.0   
 PROMETRA_II_40          40             2000 (*)    0.048 (*)   24.0 (*)   3.0       100 (*)
 ======================  =============  ==========  ==========  =========  ========  =========
 
-(*) placeholder, not from a public source. SynchroMed figures: reservoir, flow range and the
+(*) placeholder, not from a public source. Every preset has :data:`NOMINAL_BATTERY` (assumed
+figures tuned so ~0.5 mL/day lasts ≈ 6.5 years with ERI ≈ 90 days before EOS, matching the public
+"typically 5–7 years, ERI about 90 days before EOS"; not device figures). SynchroMed figures: reservoir, flow range and the
 2 mL low-reservoir alarm are public nominal values (from memory, unverified). Prometra: the
 3.0 mL refill point is from the Flowonix PTC guide.
 """
@@ -21,12 +23,89 @@ PROMETRA_II_40          40             2000 (*)    0.048 (*)   24.0 (*)   3.0   
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, Optional
 
 from . import _core
 from ._units import ml_to_nl, ul_to_nl
 
-__all__ = ["PumpModel", "SYNCHROMED_II_20", "SYNCHROMED_II_40", "PROMETRA_II_20", "PROMETRA_II_40", "PRESETS"]
+__all__ = ["BatteryModel", "NOMINAL_BATTERY", "PumpModel", "SYNCHROMED_II_20", "SYNCHROMED_II_40", "PROMETRA_II_20", "PROMETRA_II_40", "PRESETS"]
+
+
+PC_PER_MAH = 3_600_000_000_000
+
+
+@dataclass(frozen=True)
+class BatteryModel:
+    """Battery figures in clinical units (validated on creation).
+
+    Drain = ``quiescent_ua`` × time + ``stroke_uc`` per stroke + ``tone_uc`` per alarm tone +
+    ``telemetry_uc`` per telemetry session. ERI (elective replacement indicator) when remaining
+    ≤ ``eri_mah``; EOS (end of service: delivery stops for good) when remaining ≤ ``eos_mah``.
+    Active alarms repeat a tone every ``non_critical_tone`` / ``critical_tone``.
+    Exact core units: pC and pC/ms; mAh are rounded half-even to 1e-11 mAh (0.036 pC).
+    """
+
+    capacity_mah: float
+    quiescent_ua: float
+    stroke_uc: float
+    tone_uc: float
+    telemetry_uc: float
+    eri_mah: float
+    eos_mah: float
+    non_critical_tone: timedelta = timedelta(hours=1)
+    critical_tone: timedelta = timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        _core.validate_model({**_PROBE, "battery": self.exact()})
+
+    def exact(self) -> dict[str, Any]:
+        """The battery in the core's exact units (pC, pC/ms, ms)."""
+        from ._time import duration_ms
+        from ._units import scaled
+
+        return {
+            "capacity_pc": scaled(self.capacity_mah, 11, "capacity_mah", "mAh") * 36,
+            "quiescent_pc_per_ms": scaled(self.quiescent_ua, 3, "quiescent_ua", "µA"),
+            "stroke_pc": scaled(self.stroke_uc, 6, "stroke_uc", "µC"),
+            "tone_pc": scaled(self.tone_uc, 6, "tone_uc", "µC"),
+            "telemetry_pc": scaled(self.telemetry_uc, 6, "telemetry_uc", "µC"),
+            "eri_pc": scaled(self.eri_mah, 11, "eri_mah", "mAh") * 36,
+            "eos_pc": scaled(self.eos_mah, 11, "eos_mah", "mAh") * 36,
+            "non_critical_tone_ms": duration_ms(self.non_critical_tone, "non_critical_tone"),
+            "critical_tone_ms": duration_ms(self.critical_tone, "critical_tone"),
+        }
+
+    @classmethod
+    def from_exact(cls, d: dict[str, Any]) -> BatteryModel:
+        return cls(
+            capacity_mah=d["capacity_pc"] / PC_PER_MAH,
+            quiescent_ua=d["quiescent_pc_per_ms"] / 1e3,
+            stroke_uc=d["stroke_pc"] / 1e6,
+            tone_uc=d["tone_pc"] / 1e6,
+            telemetry_uc=d["telemetry_pc"] / 1e6,
+            eri_mah=d["eri_pc"] / PC_PER_MAH,
+            eos_mah=d["eos_pc"] / PC_PER_MAH,
+            non_critical_tone=timedelta(milliseconds=d["non_critical_tone_ms"]),
+            critical_tone=timedelta(milliseconds=d["critical_tone_ms"]),
+        )
+
+
+# A valid model used to validate a battery on its own.
+_PROBE = {
+    "name": "probe", "reservoir_nl": 1, "stroke_nl": 1, "min_rate_nl_per_day": 1,
+    "max_rate_nl_per_day": 1, "low_reservoir_nl": 0, "pump_path_nl": 0,
+}
+
+#: Nominal battery of the presets (assumptions, not device figures): 500 mAh usable; 8 µA
+#: quiescent (≈ 70 mAh/year); 200 µC per 2 µL stroke (≈ 5 mAh/year at 0.5 mL/day); 5 mC per
+#: alarm tone; 20 mC per telemetry session; EOS reserve 10 mAh; ERI at 32 mAh remaining
+#: (≈ 90 days of typical drain plus hourly ERI tones before EOS). At 0.5 mL/day this lasts
+#: about 6.5 years.
+NOMINAL_BATTERY = BatteryModel(
+    capacity_mah=500.0, quiescent_ua=8.0, stroke_uc=200.0, tone_uc=5000.0, telemetry_uc=20000.0,
+    eri_mah=32.0, eos_mah=10.0,
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +113,8 @@ class PumpModel:
     """Hardware figures of a pump model, in clinical units (validated on creation).
 
     ``stroke_nl`` is the volume of one pump stroke (nL); rates are mL/day; ``pump_path_ul`` is the
-    dead volume of the pump's internal tubing (µL). ``battery`` is reserved for the battery model.
+    dead volume of the pump's internal tubing (µL); ``battery=None`` means no battery accounting
+    (never ERI/EOS).
     """
 
     name: str
@@ -44,7 +124,7 @@ class PumpModel:
     max_rate_ml_per_day: float
     low_reservoir_ml: float = 2.0
     pump_path_ul: float = 0.0
-    battery: Any = field(default=None, compare=False)
+    battery: Optional[BatteryModel] = None
 
     def __post_init__(self) -> None:
         _core.validate_model(self.exact())
@@ -59,6 +139,7 @@ class PumpModel:
             "max_rate_nl_per_day": ml_to_nl(self.max_rate_ml_per_day, "max_rate_ml_per_day"),
             "low_reservoir_nl": ml_to_nl(self.low_reservoir_ml, "low_reservoir_ml"),
             "pump_path_nl": ul_to_nl(self.pump_path_ul, "pump_path_ul"),
+            "battery": None if self.battery is None else self.battery.exact(),
         }
 
     @classmethod
@@ -72,6 +153,7 @@ class PumpModel:
             max_rate_ml_per_day=d["max_rate_nl_per_day"] / 1e6,
             low_reservoir_ml=d["low_reservoir_nl"] / 1e6,
             pump_path_ul=d["pump_path_nl"] / 1e3,
+            battery=None if d.get("battery") is None else BatteryModel.from_exact(d["battery"]),
         )
 
 
@@ -92,6 +174,7 @@ def _synchromed(reservoir_ml: float) -> PumpModel:
         max_rate_ml_per_day=24.0,
         low_reservoir_ml=2.0,
         pump_path_ul=100.0,
+        battery=NOMINAL_BATTERY,
     )
 
 
@@ -104,6 +187,7 @@ def _prometra(reservoir_ml: float) -> PumpModel:
         max_rate_ml_per_day=24.0,
         low_reservoir_ml=3.0,
         pump_path_ul=100.0,
+        battery=NOMINAL_BATTERY,
     )
 
 

@@ -316,11 +316,17 @@ class Pump:
         events, times = self._core.advance_to_recording(to_ms(until, "until"))
         return [Event._from_core(e) for e in events], times
 
-    def project(self, horizon: Duration = timedelta(days=3650)) -> Projection:
-        """Exact times of the next stroke, low-reservoir alarm and empty reservoir (strictly
-        after now, within ``horizon``), equal to what :meth:`advance_to` then observes."""
-        nxt, low, empty, tip = self._core.project(duration_ms(horizon, "horizon"))
-        return Projection(_opt_time(nxt), _opt_time(low), _opt_time(empty), _opt_time(tip))
+    def project(self, horizon: Duration = timedelta(days=3650), assume_refills: bool = False) -> Projection:
+        """Exact times of the next stroke, low-reservoir alarm, empty reservoir, new drug at the
+        tip, ERI and EOS (strictly after now, within ``horizon``), with no intervention — equal to
+        what :meth:`advance_to` then observes. ``assume_refills=True`` treats the reservoir as
+        refilled on time (never low or empty, same concentration), for service-date forecasts."""
+        raw = self._core.project(duration_ms(horizon, "horizon"), bool(assume_refills))
+        return Projection(*map(_opt_time, raw))
+
+    def telemetry_session(self) -> None:
+        """A programmer telemetry session now (costs its battery charge)."""
+        self._core.telemetry_session()
 
     # ----- persistence --------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -387,6 +393,31 @@ class Pump:
     def pumped_nl(self) -> int:
         """Volume that left the reservoir (nL)."""
         return self._core.pumped_nl
+
+    @property
+    def battery_remaining_pc(self) -> Optional[int]:
+        """Remaining battery charge (pC); None without a battery model."""
+        return self._core.battery_remaining_pc
+
+    @property
+    def battery_remaining_mah(self) -> Optional[float]:
+        rem = self._core.battery_remaining_pc
+        return None if rem is None else rem / 3.6e12
+
+    @property
+    def is_eri(self) -> bool:
+        """Elective replacement indicator raised."""
+        return self._core.eri
+
+    @property
+    def is_eos(self) -> bool:
+        """End of service: delivery stopped for good."""
+        return self._core.eos
+
+    @property
+    def active_alarms(self) -> list[tuple[str, str, datetime]]:
+        """Alarms sounding now, highest priority first: ``(name, severity, raised)``."""
+        return [(n, sev, from_ms(t)) for n, sev, t in self._core.active_alarms]
 
     @property
     def true_reservoir_nl(self) -> int:

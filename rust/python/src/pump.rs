@@ -101,12 +101,46 @@ impl PyPump {
         Ok((events_to_py(py, &events)?, times.into_pyarray(py)))
     }
 
-    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms)`, each `None`
-    /// if not within the horizon.
+    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)`,
+    /// each `None` if not within the horizon.
     #[allow(clippy::type_complexity)]
-    fn project(&self, horizon_ms: i64) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
-        let p = self.inner.project(horizon_ms).py()?;
-        Ok((p.next_stroke_ms, p.low_reservoir_ms, p.reservoir_empty_ms, p.drug_at_tip_ms))
+    #[pyo3(signature = (horizon_ms, assume_refills=false))]
+    fn project(
+        &self,
+        horizon_ms: i64,
+        assume_refills: bool,
+    ) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
+        let p = self.inner.project_with(horizon_ms, assume_refills).py()?;
+        Ok((p.next_stroke_ms, p.low_reservoir_ms, p.reservoir_empty_ms, p.drug_at_tip_ms, p.eri_ms, p.eos_ms))
+    }
+
+    fn telemetry_session(&mut self) -> PyResult<()> {
+        self.inner.telemetry_session().py()
+    }
+    #[getter]
+    fn battery_used_pc(&self) -> i64 {
+        self.inner.battery_used_pc()
+    }
+    #[getter]
+    fn battery_remaining_pc(&self) -> Option<i64> {
+        self.inner.battery_remaining_pc()
+    }
+    #[getter]
+    fn eri(&self) -> bool {
+        self.inner.is_eri()
+    }
+    #[getter]
+    fn eos(&self) -> bool {
+        self.inner.is_eos()
+    }
+    /// Alarms sounding now, highest priority first: `[(name, severity, raised_ms), …]`.
+    #[getter]
+    fn active_alarms(&self) -> Vec<(&'static str, &'static str, i64)> {
+        self.inner
+            .active_alarms()
+            .iter()
+            .map(|a| (a.alarm.name(), a.alarm.severity().name(), a.raised_ms))
+            .collect()
     }
 
     fn suspend(&mut self) -> PyResult<()> {
