@@ -4,10 +4,11 @@ An engineering tool for planning software, device test rigs and property-based t
 **Not a medical device; not for clinical decisions.**
 """
 
-from . import models
+from . import fleet, models
 from .errors import EndOfServiceError, ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
 from .models import PumpModel
 from .program import Continuous, Flex
+from .fleet import FleetResult, simulate_many
 from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump, RefillReport
 
 __version__ = "0.1.0"
@@ -30,4 +31,7 @@ __all__ = [
     "SnapshotError",
     "ValidationError",
     "models",
+    "fleet",
+    "FleetResult",
+    "simulate_many",
 ]

@@ -6,6 +6,7 @@
 //!
 //! Everything returns [`Result`]; nothing panics on any input.
 
+pub mod batch;
 pub mod battery;
 pub mod bolus;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod snapshot;
 pub mod therapy;
 pub mod units;
 
+pub use batch::{simulate_many, BatchResult};
 pub use battery::{ActiveAlarm, Alarm, BatteryModel};
 pub use bolus::{Bolus, BolusKind};
 pub use therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};

@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+mod batch;
 mod convert;
 mod errors;
 mod pump;
@@ -35,6 +36,7 @@ fn volume_rate_nl_per_day(ng_per_day: i64, concentration: i64) -> PyResult<i64> 
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pump::PyPump>()?;
     m.add_function(wrap_pyfunction!(scaled, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::simulate_many, m)?)?;
     m.add_function(wrap_pyfunction!(validate_model, m)?)?;
     m.add_function(wrap_pyfunction!(volume_rate_nl_per_day, m)?)?;
     m.add("SNAPSHOT_VERSION", itb_core::snapshot::SNAPSHOT_VERSION)?;

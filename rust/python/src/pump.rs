@@ -17,6 +17,12 @@ pub struct PyPump {
     inner: Pump,
 }
 
+impl PyPump {
+    pub fn core(&self) -> &Pump {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl PyPump {
     #[new]
