@@ -63,6 +63,7 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Optional[Pump] = None) -> dict[str,
     start = pump.now
     horizon = timedelta(days=days)
     projection = pump.project(horizon=horizon)
+    service = pump.project(horizon=timedelta(days=3650), assume_refills=True)
     until = start + horizon
     if projection.reservoir_empty is not None:
         until = min(until, projection.reservoir_empty)
@@ -96,6 +97,9 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Optional[Pump] = None) -> dict[str,
         "concentration_ug_per_ml": pump.concentration_ug_per_ml,
         "reservoir_empty": pump.is_empty,
         "projection_matches_run": projection_matches,
+        "battery_remaining_mah": pump.battery_remaining_mah,
+        "eri_forecast": _iso(service.eri),
+        "eos_forecast": _iso(service.eos),
     }
     return {
         "disclaimer": DISCLAIMER,
@@ -198,6 +202,8 @@ def _print_report(report: dict[str, Any], days: int) -> None:
         ("reservoir left", f"{t['reservoir_ml']:.6f} mL at {t['concentration_ug_per_ml']} µg/mL"),
         ("reservoir empty", "yes" if t["reservoir_empty"] else "no"),
         ("projection == run", "yes" if t["projection_matches_run"] else "NO"),
+        ("battery left", "n/a" if t["battery_remaining_mah"] is None else f"{t['battery_remaining_mah']:.1f} mAh"),
+        ("ERI / EOS if refilled on time", f"{t['eri_forecast']} / {t['eos_forecast']}"),
     ]
     for row in rows:
         totals.add_row(*row)

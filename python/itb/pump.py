@@ -16,6 +16,8 @@ from .program import Continuous, Flex, Program, program_from_exact
 __all__ = ["Pump", "Event", "Projection", "Bolus", "BolusPlan", "PatientBolusResult", "RefillReport"]
 
 Time = Union[datetime, int]
+_TEN_YEARS = timedelta(days=3650)
+_TEN_YEARS_MS = 3650 * 86_400_000
 Duration = Union[timedelta, int]
 
 
@@ -73,16 +75,49 @@ class Event:
         return (Event, (self.time_ms, self.kind, self.severity, self.data))
 
 
-@dataclass(frozen=True)
-class Projection:
-    """Exact times of what comes next with no intervention (``None``: not within the horizon)."""
+_PROJECTION_FIELDS = ("next_stroke", "low_reservoir", "reservoir_empty", "drug_at_tip", "eri", "eos")
 
-    next_stroke: Optional[datetime]
-    low_reservoir: Optional[datetime]
-    reservoir_empty: Optional[datetime]
-    drug_at_tip: Optional[datetime] = None
-    eri: Optional[datetime] = None
-    eos: Optional[datetime] = None
+
+class Projection:
+    """Exact times of what comes next with no intervention (``None``: not within the horizon):
+    ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``drug_at_tip``, ``eri``, ``eos`` as
+    naive ``datetime`` (built on access), and the same as int ms in ``<name>_ms``."""
+
+    __slots__ = ("_ms",)
+
+    def __init__(self, *times_ms: Optional[int]) -> None:
+        if len(times_ms) != len(_PROJECTION_FIELDS):
+            raise TypeError(f"Projection takes {len(_PROJECTION_FIELDS)} times")
+        self._ms = times_ms
+
+    def _at(self, i: int) -> Optional[datetime]:
+        ms = self._ms[i]
+        return None if ms is None else from_ms(ms)
+
+    next_stroke = property(lambda self: self._at(0), doc="Next stroke.")
+    low_reservoir = property(lambda self: self._at(1), doc="Low-reservoir alarm.")
+    reservoir_empty = property(lambda self: self._at(2), doc="Reservoir empty: delivery stops.")
+    drug_at_tip = property(lambda self: self._at(3), doc="New drug reaches the catheter tip.")
+    eri = property(lambda self: self._at(4), doc="Elective replacement indicator (battery).")
+    eos = property(lambda self: self._at(5), doc="End of service: delivery stops for good.")
+    next_stroke_ms = property(lambda self: self._ms[0])
+    low_reservoir_ms = property(lambda self: self._ms[1])
+    reservoir_empty_ms = property(lambda self: self._ms[2])
+    drug_at_tip_ms = property(lambda self: self._ms[3])
+    eri_ms = property(lambda self: self._ms[4])
+    eos_ms = property(lambda self: self._ms[5])
+
+    def as_dict(self) -> dict[str, Optional[datetime]]:
+        return {name: self._at(i) for i, name in enumerate(_PROJECTION_FIELDS)}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Projection) and self._ms == other._ms
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={v.isoformat(timespec='milliseconds') if v else None}" for k, v in self.as_dict().items())
+        return f"Projection({parts})"
 
 
 @dataclass(frozen=True)
@@ -316,13 +351,13 @@ class Pump:
         events, times = self._core.advance_to_recording(to_ms(until, "until"))
         return [Event._from_core(e) for e in events], times
 
-    def project(self, horizon: Duration = timedelta(days=3650), assume_refills: bool = False) -> Projection:
+    def project(self, horizon: Duration = _TEN_YEARS, assume_refills: bool = False) -> Projection:
         """Exact times of the next stroke, low-reservoir alarm, empty reservoir, new drug at the
         tip, ERI and EOS (strictly after now, within ``horizon``), with no intervention — equal to
         what :meth:`advance_to` then observes. ``assume_refills=True`` treats the reservoir as
         refilled on time (never low or empty, same concentration), for service-date forecasts."""
-        raw = self._core.project(duration_ms(horizon, "horizon"), bool(assume_refills))
-        return Projection(*map(_opt_time, raw))
+        horizon_ms = _TEN_YEARS_MS if horizon is _TEN_YEARS else duration_ms(horizon, "horizon")
+        return Projection(*self._core.project(horizon_ms, bool(assume_refills)))
 
     def telemetry_session(self) -> None:
         """A programmer telemetry session now (costs its battery charge)."""

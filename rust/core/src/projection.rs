@@ -81,31 +81,23 @@ impl Pump {
                     + i128::from(bat.stroke_pc) * i128::from(strokes_by(t))
                     + i128::from(bat.tone_pc) * i128::from(tones)
             };
-            let first_reaching = |threshold: i128, alarms: &[(i64, i64)]| -> Option<i64> {
-                if limit <= self.now_ms || used_at(limit, alarms) < threshold {
+            let first_reaching = |threshold: i128, from: i64, alarms: &[(i64, i64)]| -> Option<i64> {
+                if limit <= from || used_at(limit, alarms) < threshold {
                     return None;
                 }
-                let (mut lo, mut hi) = (self.now_ms, limit);
-                while hi - lo > 1 {
-                    let mid = lo + (hi - lo) / 2;
-                    if used_at(mid, alarms) >= threshold {
-                        hi = mid;
-                    } else {
-                        lo = mid;
-                    }
-                }
-                Some(hi)
+                Some(first_at_least(|t| used_at(t, alarms), threshold, from, limit))
             };
             let eri_threshold = i128::from(bat.capacity_pc - bat.eri_pc);
             let eos_threshold = i128::from(bat.capacity_pc - bat.eos_pc);
             if !self.eri {
-                p.eri_ms = first_reaching(eri_threshold, &alarms);
+                p.eri_ms = first_reaching(eri_threshold, self.now_ms, &alarms);
                 if let Some(t) = p.eri_ms {
                     alarms.push((t, bat.non_critical_tone_ms));
                 }
             }
             if self.eri || p.eri_ms.is_some() {
-                p.eos_ms = first_reaching(eos_threshold, &alarms);
+                // EOS may fall on the same ms as ERI: search from just before it.
+                p.eos_ms = first_reaching(eos_threshold, p.eri_ms.map_or(self.now_ms, |t| t - 1), &alarms);
             }
             // Nothing is delivered after EOS.
             if let Some(eos) = p.eos_ms {
@@ -268,4 +260,32 @@ impl GainCurve {
         let (o, slope, g) = self.steps[i];
         self.gain_free + periods * self.period_gain + g + slope * i128::from(offset - o)
     }
+}
+
+/// Smallest `t` in `(lo, hi]` with `f(t) >= target`, for a non-decreasing `f` with
+/// `f(lo) < target <= f(hi)`. Interpolation (Illinois) steps, with a bisection every third
+/// step so the bracket at least halves regularly: exact, and a handful of evaluations when `f`
+/// is close to linear (a battery drain curve is, between strokes and tones).
+pub(crate) fn first_at_least(f: impl Fn(i64) -> i128, target: i128, mut lo: i64, mut hi: i64) -> i64 {
+    let (mut f_lo, mut f_hi) = (f(lo), f(hi));
+    let mut step = 0u32;
+    while hi - lo > 1 {
+        step += 1;
+        let width = i128::from(hi - lo);
+        let guess = if step % 3 == 0 || f_hi <= f_lo {
+            lo + (hi - lo) / 2
+        } else {
+            let offset = div_ceil((target - f_lo) * width, f_hi - f_lo);
+            lo + offset.clamp(1, width - 1) as i64
+        };
+        let f_guess = f(guess);
+        if f_guess >= target {
+            hi = guess;
+            f_hi = f_guess;
+        } else {
+            lo = guess;
+            f_lo = f_guess;
+        }
+    }
+    hi
 }

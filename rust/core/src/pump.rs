@@ -680,15 +680,7 @@ impl Pump {
                     + i128::from(bat.tone_pc) * i128::from(self.tones_between(t0, t))
             };
             if used_at(t_end) >= threshold {
-                let (mut lo, mut hi) = (t0, t_end); // used_at(lo) < threshold <= used_at(hi)
-                while hi - lo > 1 {
-                    let mid = lo + (hi - lo) / 2;
-                    if used_at(mid) >= threshold {
-                        hi = mid;
-                    } else {
-                        lo = mid;
-                    }
-                }
+                let hi = crate::projection::first_at_least(used_at, threshold, t0, t_end);
                 t_end = hi;
                 crossed = true;
             }
