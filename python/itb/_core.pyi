@@ -23,13 +23,35 @@ from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, fi
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Pump", "scaled", "validate_model", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
+__all__ = ["Pump", "scaled", "simulate_many", "validate_model", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 1)."""
 
 MS_PER_DAY: int
 """Milliseconds per day: 86_400_000."""
+
+class _BatteryDict(TypedDict):
+    """A battery in exact units (what ``itb.models.BatteryModel.exact()`` returns)."""
+
+    capacity_pc: int
+    """Usable charge when new (pC; 1 mAh = 3.6e12 pC)."""
+    quiescent_pc_per_ms: int
+    """Quiescent drain (pC/ms = nA)."""
+    stroke_pc: int
+    """Charge per stroke (pC)."""
+    tone_pc: int
+    """Charge per alarm tone (pC)."""
+    telemetry_pc: int
+    """Charge per telemetry session (pC)."""
+    eri_pc: int
+    """ERI when remaining <= this (pC), eos_pc..capacity."""
+    eos_pc: int
+    """EOS when remaining <= this (pC), 0..capacity."""
+    non_critical_tone_ms: int
+    """Tone interval of non-critical alarms (ms), 1 s..=7 days."""
+    critical_tone_ms: int
+    """Tone interval of critical alarms (ms), 1 s..=7 days."""
 
 class _ModelDict(TypedDict):
     """A pump model in exact integer units (what ``itb.PumpModel.exact()`` returns)."""
@@ -48,6 +70,8 @@ class _ModelDict(TypedDict):
     """Low-reservoir alarm threshold (nL), 0..=reservoir_nl."""
     pump_path_nl: int
     """Dead volume of the pump's internal tubing (nL), 0..=100_000_000."""
+    battery: Optional[_BatteryDict]
+    """Battery figures, or None for no battery accounting (never ERI/EOS)."""
 
 _ModelIn = Union[_ModelDict, dict[str, Any]]
 """A model as a plain ``dict`` with the fields of :class:`_ModelDict` (must be a real dict)."""
@@ -69,9 +93,9 @@ _RawEvent = Tuple[int, str, Optional[Literal["critical", "non_critical"]], dict[
 this order: ``stroke_batch``, ``program_changed``, ``bolus_started``, ``bolus_completed``,
 ``bolus_cancelled``, ``patient_bolus_granted``, ``patient_bolus_denied``, ``low_reservoir``,
 ``reservoir_empty``, ``refilled``, ``refill_discrepancy``, ``concentration_changed``,
-``drug_at_tip``, ``suspended``, ``resumed``, ``fault``, ``fault_cleared``. ``severity`` is
-``"non_critical"`` (low_reservoir, refill_discrepancy), ``"critical"`` (reservoir_empty, fault)
-or None. ``data`` values are ints whose key suffix is the unit (``volume_nl``, ``first_ms``…) or
+``drug_at_tip``, ``eri``, ``eos``, ``suspended``, ``resumed``, ``fault``, ``fault_cleared``,
+``telemetry_session``. ``severity`` is ``"non_critical"`` (low_reservoir, refill_discrepancy,
+eri), ``"critical"`` (reservoir_empty, fault, eos) or None. ``data`` values are ints whose key suffix is the unit (``volume_nl``, ``first_ms``…) or
 text (``reason``, ``fault``, ``bolus_kind``)."""
 
 _BolusKind = Literal["timed", "bridge", "priming", "patient"]
@@ -88,8 +112,19 @@ lockout 0..=1 day between granted activations, 1..=24 grants per rolling 24 h.""
 
 _PatientReason = Literal[
     "granted", "not_enabled", "suspended", "fault", "reservoir_empty", "lockout", "daily_maximum",
-    "would_exceed_max_rate",
+    "would_exceed_max_rate", "end_of_service",
 ]
+
+_Projection = Tuple[Optional[int], Optional[int], Optional[int], Optional[int], Optional[int], Optional[int]]
+"""``(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)``."""
+
+def simulate_many(pumps: list[Pump], until_ms: int, threads: Optional[int] = None) -> dict[str, npt.NDArray[Any]]:
+    """Advance clones of ``pumps`` to ``until_ms`` on a rayon pool (``threads``; None: all cores)
+    with the GIL released. Returns numpy columns, one row per pump: ``strokes``, ``delivered_nl``,
+    ``delivered_ug`` (float64), ``reservoir_nl``, ``battery_remaining_pc`` (-1: no battery),
+    ``events``, and int64 ms times (``i64::MIN`` = NaT: did not happen) ``first_low_reservoir_ms``,
+    ``first_reservoir_empty_ms``, ``eri_ms``, ``eos_ms``, ``eri_forecast_ms``, ``eos_forecast_ms``
+    (forecast at the start with ``assume_refills``, 30-year horizon). Thread-count independent."""
 
 def scaled(value: float, power: int, field: str, unit: str = "") -> int:
     """``value × 10**power`` as an exact int, from the float's shortest decimal form, rounded half
@@ -172,12 +207,31 @@ class Pump:
         """Like :meth:`advance_to`, also returning every stroke time (ms) as an int64 array.
         Runs with the GIL released."""
 
-    def project(self, horizon_ms: int) -> Tuple[Optional[int], Optional[int], Optional[int], Optional[int]]:
-        """``(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms)`` with no
-        intervention: times strictly after now and within ``horizon_ms`` (>= 0), else None
-        (all None while suspended, stalled or empty). ``drug_at_tip_ms``: when fluid of a new
-        concentration (or the first drug after saline) reaches the catheter tip. Closed form;
-        identical to what :meth:`advance_to` then observes."""
+    def project(self, horizon_ms: int, assume_refills: bool = False) -> _Projection:
+        """What comes next with no intervention: times strictly after now and within
+        ``horizon_ms`` (>= 0), else None (stroke times are None while suspended, stalled, empty or
+        at EOS). ``drug_at_tip_ms``: when fluid of a new concentration (or the first drug after
+        saline) reaches the catheter tip. ERI/EOS by search over the closed-form battery drain.
+        ``assume_refills``: never low or empty (service-date forecast). Identical to what
+        :meth:`advance_to` then observes."""
+
+    def telemetry_session(self) -> None:
+        """A programmer telemetry session now: costs its battery charge; may raise ERI/EOS now."""
+    @property
+    def battery_used_pc(self) -> int:
+        """Battery charge used so far (pC; 0 without a battery)."""
+    @property
+    def battery_remaining_pc(self) -> Optional[int]:
+        """Remaining battery charge (pC), never below 0; None without a battery."""
+    @property
+    def eri(self) -> bool:
+        """Elective replacement indicator raised."""
+    @property
+    def eos(self) -> bool:
+        """End of service: delivery stopped for good."""
+    @property
+    def active_alarms(self) -> list[Tuple[str, Literal["critical", "non_critical"], int]]:
+        """Alarms sounding now, highest priority first: ``(name, severity, raised_ms)``."""
 
     # ----- therapy ----------------------------------------------------------------------------
     def suspend(self) -> None:
