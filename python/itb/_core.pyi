@@ -23,7 +23,7 @@ from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, fi
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Pump", "scaled", "simulate_many", "validate_model", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
+__all__ = ["Pump", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 1)."""
@@ -130,6 +130,10 @@ def scaled(value: float, power: int, field: str, unit: str = "") -> int:
     """``value × 10**power`` as an exact int, from the float's shortest decimal form, rounded half
     to even (µg → ng: ``power=3``; mL → nL: ``power=6``). NaN, ±inf, negatives and results above
     ``2**63 - 1`` raise ``ValidationError`` naming ``field`` (``unit`` is used in messages)."""
+
+def validate_program(program: _ProgramIn) -> None:
+    """Validate a program's shape: steps start at offset 0, strictly increase, stay within the
+    period, at most 13 start in a day, doses 0..=10**13 ng/day. Raises ``ValidationError``."""
 
 def validate_model(model: _ModelIn) -> None:
     """Raise ``ValidationError`` (naming the field and its allowed range) unless the model is valid."""

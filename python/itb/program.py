@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Sequence, Tuple, Union
 
+from . import _core
 from ._time import duration_ms
 from ._units import ug_to_ng
 from .errors import ValidationError
@@ -28,6 +29,9 @@ class Continuous:
 
     ug_per_day: float
 
+    def __post_init__(self) -> None:
+        _core.validate_program(self.exact())
+
     def exact(self) -> tuple:
         """Core form: ``("continuous", ng_per_day)``."""
         return ("continuous", ug_to_ng(self.ug_per_day, "ug_per_day"))
@@ -42,7 +46,7 @@ class Flex:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(tuple(s) for s in self.steps))
-        self.exact()
+        _core.validate_program(self.exact())
 
     def exact(self) -> tuple:
         """Core form: ``("flex", period, [(offset_ms, ng_per_day), …])``."""

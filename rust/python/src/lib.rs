@@ -24,6 +24,13 @@ fn validate_model(model: &Bound<'_, pyo3::types::PyDict>) -> PyResult<()> {
     convert::model_from_py(model)?.validate().py()
 }
 
+/// Validate a program's shape (steps start at 0, increase, stay in the period, at most 13 a
+/// day, doses in range); raises `ValidationError` naming the step.
+#[pyfunction]
+fn validate_program(program: &Bound<'_, PyAny>) -> PyResult<()> {
+    convert::basal_from_py(program)?.validate_shape().py()
+}
+
 /// Volume rate (nL/day) of a dose rate (ng/day) at a concentration (µg/mL), half-even.
 #[pyfunction]
 fn volume_rate_nl_per_day(ng_per_day: i64, concentration: i64) -> PyResult<i64> {
@@ -38,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scaled, m)?)?;
     m.add_function(wrap_pyfunction!(batch::simulate_many, m)?)?;
     m.add_function(wrap_pyfunction!(validate_model, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_program, m)?)?;
     m.add_function(wrap_pyfunction!(volume_rate_nl_per_day, m)?)?;
     m.add("SNAPSHOT_VERSION", itb_core::snapshot::SNAPSHOT_VERSION)?;
     m.add("MS_PER_DAY", itb_core::units::MS_PER_DAY)?;
