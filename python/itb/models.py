@@ -165,36 +165,23 @@ def _int(value: object, field: str) -> int:
     return value
 
 
-def _synchromed(reservoir_ml: float) -> PumpModel:
+def _preset(family: str, reservoir_ml: float, low_reservoir_ml: float) -> PumpModel:
     return PumpModel(
-        name=f"SynchroMed II {int(reservoir_ml)} mL (nominal)",
+        name=f"{family} {int(reservoir_ml)} mL (nominal)",
         reservoir_ml=reservoir_ml,
         stroke_nl=2000,
         min_rate_ml_per_day=0.048,
         max_rate_ml_per_day=24.0,
-        low_reservoir_ml=2.0,
+        low_reservoir_ml=low_reservoir_ml,
         pump_path_ul=100.0,
         battery=NOMINAL_BATTERY,
     )
 
 
-def _prometra(reservoir_ml: float) -> PumpModel:
-    return PumpModel(
-        name=f"Prometra II {int(reservoir_ml)} mL (nominal)",
-        reservoir_ml=reservoir_ml,
-        stroke_nl=2000,
-        min_rate_ml_per_day=0.048,
-        max_rate_ml_per_day=24.0,
-        low_reservoir_ml=3.0,
-        pump_path_ul=100.0,
-        battery=NOMINAL_BATTERY,
-    )
-
-
-SYNCHROMED_II_20 = _synchromed(20.0)
-SYNCHROMED_II_40 = _synchromed(40.0)
-PROMETRA_II_20 = _prometra(20.0)
-PROMETRA_II_40 = _prometra(40.0)
+SYNCHROMED_II_20 = _preset("SynchroMed II", 20.0, low_reservoir_ml=2.0)
+SYNCHROMED_II_40 = _preset("SynchroMed II", 40.0, low_reservoir_ml=2.0)
+PROMETRA_II_20 = _preset("Prometra II", 20.0, low_reservoir_ml=3.0)
+PROMETRA_II_40 = _preset("Prometra II", 40.0, low_reservoir_ml=3.0)
 PRESETS = {
     "SYNCHROMED_II_20": SYNCHROMED_II_20,
     "SYNCHROMED_II_40": SYNCHROMED_II_40,
