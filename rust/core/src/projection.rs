@@ -272,7 +272,7 @@ pub(crate) fn first_at_least(f: impl Fn(i64) -> i128, target: i128, mut lo: i64,
     while hi - lo > 1 {
         step += 1;
         let width = i128::from(hi - lo);
-        let guess = if step % 3 == 0 || f_hi <= f_lo {
+        let guess = if step.is_multiple_of(3) || f_hi <= f_lo {
             lo + (hi - lo) / 2
         } else {
             let offset = div_ceil((target - f_lo) * width, f_hi - f_lo);

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::battery::{tones_between, ActiveAlarm, Alarm};
+use crate::battery::{ActiveAlarm, Alarm};
 use crate::bolus::{Bolus, BolusKind};
 use crate::error::{ItbError, Result};
 use crate::events::{sort_events, Event, EventKind};
@@ -319,101 +319,6 @@ impl Pump {
     /// Delivery runs unless empty, suspended, stalled or at end of service.
     pub(crate) fn delivering(&self) -> bool {
         !self.empty && !self.suspended && !self.stalled && !self.eos
-    }
-
-    // ----- battery and alarms ------------------------------------------------------------
-
-    /// Battery charge used (pC); 0 without a battery model.
-    pub fn battery_used_pc(&self) -> i64 {
-        self.used_pc
-    }
-    /// Remaining battery charge (pC), if the model has a battery.
-    pub fn battery_remaining_pc(&self) -> Option<i64> {
-        self.model.battery.map(|b| b.capacity_pc - self.used_pc)
-    }
-    pub fn is_eri(&self) -> bool {
-        self.eri
-    }
-    pub fn is_eos(&self) -> bool {
-        self.eos
-    }
-    /// Alarms sounding now, highest priority first.
-    pub fn active_alarms(&self) -> Vec<ActiveAlarm> {
-        let mut v = self.alarms.clone();
-        v.sort_by_key(|a| (a.alarm, a.raised_ms));
-        v
-    }
-
-    /// Start an alarm's tones from now.
-    pub(crate) fn raise(&mut self, alarm: Alarm) {
-        if !self.alarms.iter().any(|a| a.alarm == alarm) {
-            self.alarms.push(ActiveAlarm { alarm, raised_ms: self.now_ms });
-        }
-    }
-
-    pub(crate) fn clear_alarms(&mut self, clear: impl Fn(Alarm) -> bool) {
-        self.alarms.retain(|a| !clear(a.alarm));
-    }
-
-    /// Tones of the active alarms in `(from, to]`.
-    pub(crate) fn tones_between(&self, from: i64, to: i64) -> i64 {
-        let Some(bat) = self.model.battery else { return 0 };
-        self.alarms
-            .iter()
-            .map(|a| tones_between(a.raised_ms, bat.tone_interval_ms(a.alarm.severity()), from, to))
-            .sum()
-    }
-
-    /// Next battery threshold (used pC at which it fires) and its alarm.
-    pub(crate) fn battery_threshold(&self) -> Option<(i128, Alarm)> {
-        let bat = self.model.battery?;
-        if self.eos {
-            None
-        } else if !self.eri {
-            Some((i128::from(bat.capacity_pc - bat.eri_pc), Alarm::Eri))
-        } else {
-            Some((i128::from(bat.capacity_pc - bat.eos_pc), Alarm::Eos))
-        }
-    }
-
-    /// Raise ERI and then EOS if the charge used now reaches their thresholds.
-    pub(crate) fn check_battery(&mut self, out: &mut Vec<Event>) {
-        while let Some((threshold, alarm)) = self.battery_threshold() {
-            if i128::from(self.used_pc) < threshold {
-                break;
-            }
-            let remaining = self.battery_remaining_pc().unwrap_or(0);
-            if alarm == Alarm::Eri {
-                self.eri = true;
-                out.push(Event::new(self.now_ms, EventKind::Eri, &[("remaining_pc", remaining)]));
-            } else {
-                self.eos = true;
-                out.push(Event::new(self.now_ms, EventKind::Eos, &[("remaining_pc", remaining)]));
-            }
-            self.raise(alarm);
-        }
-    }
-
-    /// A telemetry session with a programmer now: costs its battery charge.
-    pub fn telemetry_session(&mut self) -> Result<()> {
-        let Some(bat) = self.model.battery else {
-            self.pending.push(Event::new(self.now_ms, EventKind::TelemetrySession, &[("charge_pc", 0)]));
-            return Ok(());
-        };
-        self.used_pc = (self.used_pc + bat.telemetry_pc).min(bat.capacity_pc);
-        self.pending.push(Event::new(self.now_ms, EventKind::TelemetrySession, &[("charge_pc", bat.telemetry_pc)]));
-        let mut pending = std::mem::take(&mut self.pending);
-        self.check_battery(&mut pending);
-        self.pending = pending;
-        Ok(())
-    }
-
-    /// Refuse calls that would deliver after end of service.
-    pub(crate) fn check_not_eos(&self, field: &str) -> Result<()> {
-        if self.eos {
-            return Err(ItbError::end_of_service(field));
-        }
-        Ok(())
     }
 
     /// Strokes from now after which the low-reservoir alarm fires, if armed.

@@ -92,6 +92,7 @@ impl PyPump {
     }
 
     /// Like `advance_to`, also returning every stroke time (int64 ms numpy array).
+    #[allow(clippy::type_complexity)]
     fn advance_to_recording<'py>(
         &mut self,
         py: Python<'py>,
