@@ -200,6 +200,15 @@ def ng_for_volume_rate(target: int, conc: int, model: Model):
     return None
 
 
+def tie_near(ng: int, conc: int):
+    """The first n >= ng with n·1000/conc exactly halfway between two integers (a half-even
+    rounding tie), or None if there is none within reach."""
+    for n in range(max(1, ng), max(1, ng) + min(2 * conc, 4000)):
+        if (2000 * n) % (2 * conc) == conc:
+            return n
+    return None
+
+
 def dose_ng(model: Model, conc: int, zero_weight: int = 1, max_rate: int | None = None):
     """A valid step dose (ng/day): 0 or one whose volume rate is within [min, max_rate]."""
     hi = model.max_rate if max_rate is None else max(model.min_rate, min(max_rate, model.max_rate))
@@ -210,6 +219,11 @@ def dose_ng(model: Model, conc: int, zero_weight: int = 1, max_rate: int | None 
             return 0
         target = draw(log_int(model.min_rate, hi))
         ng = ng_for_volume_rate(target, conc, model)
+        if ng is not None and draw(st.integers(0, 3)) == 0:
+            # a rounding tie (ng·1000/conc = k + 1/2) near the target, if the grid has one
+            tie = tie_near(ng, conc)
+            if tie is not None and model.min_rate <= volume_rate_nl_per_day(tie, conc) <= hi:
+                ng = tie
         return 0 if ng is None else ng
 
     return _draw()
@@ -396,6 +410,8 @@ def bolus_args(draw, ref, model: Model, max_days: int = 3):
     vmax = max(1, min(model.capacity_nl, 20 * model.stroke_nl))
     volume = draw(log_int(1, vmax))
     dose = max(1, volume * conc // 1000 + draw(st.integers(-1, 1)))
+    if draw(st.integers(0, 3)) == 0:
+        dose = tie_near(dose, conc) or dose  # a half-even tie of the bolus volume
     if bolus_volume_nl(dose, conc) < 1:
         dose = ceil_div(1000 * 1, conc)  # >= 1 nL after rounding for most conc
         while bolus_volume_nl(dose, conc) < 1:
@@ -422,3 +438,27 @@ def bolus_args(draw, ref, model: Model, max_days: int = 3):
 
 def fraction_ceil(x: Fraction) -> int:
     return -((-x.numerator) // x.denominator)
+
+
+def clinical(program):
+    """The exact core program as an itb.Continuous / itb.Flex in clinical units (µg/day floats
+    that convert back to the same ng/day; offsets as ``time`` for day periods, ``timedelta`` for
+    week periods)."""
+    from datetime import time as _time
+
+    if program[0] == "continuous":
+        return itb.Continuous(ug_per_day=program[1] / 1000)
+    steps = []
+    for off, ng in program[2]:
+        if program[1] == "day":
+            s, ms = divmod(off, 1000)
+            o = _time(s // 3600, s // 60 % 60, s % 60, ms * 1000)
+        else:
+            o = timedelta(milliseconds=off)
+        steps.append((o, ng / 1000))
+    return itb.Flex(period=program[1], steps=steps)
+
+
+def at(ms: int) -> datetime:
+    """Naive datetime of a pump-clock ms."""
+    return EPOCH + timedelta(milliseconds=ms)

@@ -1,7 +1,7 @@
 """Shared pytest configuration: hypothesis profiles and import path.
 
-Profiles: ``ci`` (the default: derandomized, so every run checks the same examples) and ``dev``
-(random, more examples). Choose one with ``HYPOTHESIS_PROFILE=dev pytest``.
+Profiles: ``ci`` (the default: derandomized, so every run checks the same examples), ``dev``
+(random, more examples) and ``noshrink`` (like ci, failures reported unshrunk). Choose one with ``HYPOTHESIS_PROFILE=dev pytest``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # `import reference` / `import _scenarios` from any import mode
@@ -21,4 +21,8 @@ _COMMON = dict(
 )
 settings.register_profile("ci", derandomize=True, print_blob=True, **_COMMON)
 settings.register_profile("dev", max_examples=500, print_blob=True, **_COMMON)
+# report the first failure without shrinking (quick triage of a broken build)
+settings.register_profile(
+    "noshrink", derandomize=True, phases=[Phase.explicit, Phase.reuse, Phase.generate], **_COMMON
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

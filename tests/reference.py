@@ -661,7 +661,7 @@ class RefPump:
 
     def _check_reservoir(self, t: int) -> None:
         """Alarms after a fill or a stroke at time t."""
-        if self._low_armed and self.reservoir_nl <= self.low_reservoir_nl:
+        if self._low_armed and self.reservoir_nl < self.low_reservoir_nl:
             self._low_armed = False
             self._emit(t, "low_reservoir", {"reservoir_nl": self.reservoir_nl, "threshold_nl": self.low_reservoir_nl})
         if self.reservoir_nl < self.stroke_nl:

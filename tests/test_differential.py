@@ -13,7 +13,7 @@ from DESIGN.md); the core must raise exactly then, with a typed error, and chang
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -24,6 +24,8 @@ import itb
 from itb import _core
 from _scenarios import (
     COMMON_KINDS,
+    EPOCH,
+    clinical,
     DESIGN_KIND_ORDER,
     MAX_TIME_MS,
     H,
@@ -309,15 +311,26 @@ def run_scenario(data, model: Model, *, n_ops: int, long: bool, project_every: b
     catheter = data.draw(st.one_of(st.just(0), st.integers(0, 50_000)), label="catheter_nl")
     pair = Pair(model, now, fill, conc, program, catheter)
     note(f"{model!r} conc={conc} program={program} now={now} fill={fill}")
-    ops = st.sampled_from(["advance", "bolus", "advance", "refill", "advance", "bolus", "cancel", "program", "project"])
+    ops = st.sampled_from(
+        ["advance", "bolus", "advance", "refill", "advance", "bolus_cancel", "cancel", "program", "project"]
+    )
     for _ in range(n_ops):
         op = data.draw(ops)
         if op == "advance":
             pair.advance_to(advance_target(data, pair, long))
         elif op == "bolus":
             pair.bolus(*data.draw(bolus_args(pair.ref, model)))
+        elif op == "bolus_cancel":
+            # a bolus, then a cancel before, during or just after its delivery
+            if pair.bolus(*data.draw(bolus_args(pair.ref, model))):
+                b = pair.ref._boluses[pair.ref._next_bolus_id - 1]
+                t = data.draw(st.integers(pair.ref.now_ms, b.end_ms + 1))
+                pair.advance_to(t)
+                pair.cancel(b.bolus_id)
         elif op == "cancel":
-            bid = data.draw(st.integers(0, pair.ref._next_bolus_id))
+            open_ids = [b.bolus_id for b in pair.ref._open if not b.finished]
+            any_id = st.integers(0, pair.ref._next_bolus_id)
+            bid = data.draw(st.one_of(st.sampled_from(open_ids), any_id) if open_ids else any_id)
             pair.cancel(bid)
         elif op == "program":
             c = pair.ref.conc_ug_per_ml
@@ -522,23 +535,8 @@ def test_python_api_matches_reference(data):
     fill = data.draw(st.integers(0, model.capacity_nl))
 
     # the same program in clinical units: ng -> µg floats, offsets as time / timedelta
-    def clinical(p):
-        if p[0] == "continuous":
-            return itb.Continuous(ug_per_day=p[1] / 1000)
-        steps = []
-        for off, ng in p[2]:
-            if p[1] == "day":
-                s, ms = divmod(off, 1000)
-                o = time(s // 3600, s // 60 % 60, s % 60, ms * 1000)
-            else:
-                o = timedelta(milliseconds=off)
-            steps.append((o, ng / 1000))
-        return itb.Flex(period=p[1], steps=steps)
-
     for _, ng in (prog[2] if prog[0] == "flex" else [(0, prog[1])]):
         assert to_scaled(ng / 1000, 3) == ng  # the float carries the exact dose
-    from _scenarios import EPOCH
-
     pump = itb.Pump(model.py_model(), now=EPOCH + timedelta(milliseconds=now), reservoir_ml=fill / 1e6,
                     concentration_ug_per_ml=conc, program=clinical(prog))
     ref = RefPump(now_ms=now, stroke_nl=model.stroke_nl, capacity_nl=model.capacity_nl, reservoir_nl=fill,

@@ -21,6 +21,7 @@ as well.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import numpy as np
@@ -89,9 +90,19 @@ def no_batches(events):
     return [(t, k, data) for t, k, _sev, data in events if k != "stroke_batch"]
 
 
-def assert_events_match(core_events, ref_events) -> None:
+def known_bug_spurious_drug_at_tip(event) -> bool:
+    """BUG (see test_dry_partial_stroke_emits_no_drug_at_tip): the core emits drug_at_tip with
+    from == to when the physical reservoir runs dry during a stroke. Such an event is never valid
+    (it announces no change), so the state machine skips exactly these while the bug is open."""
+    _t, kind, data = event
+    return kind == "drug_at_tip" and data.get("from_ug_per_ml") == data.get("to_ug_per_ml")
+
+
+def assert_events_match(core_events, ref_events, skip_known_bugs: bool = False) -> None:
     """Same (time, kind) sequence; every data field the reference defines has the same value."""
     got = no_batches(core_events)
+    if skip_known_bugs:
+        got = [e for e in got if not known_bug_spurious_drug_at_tip(e)]
     assert [(t, k) for t, k, _ in got] == [(t, k) for t, k, _ in ref_events], (got, ref_events)
     for (t, k, data), (_, _, ref_data) in zip(got, ref_events):
         for key, value in ref_data.items():
@@ -294,6 +305,26 @@ def test_suspend_and_stall_freeze_the_accumulator():
     assert core.strokes == 2 and times.tolist() == [18_496_000]
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: core emits drug_at_tip {from 0, to 0} on a stroke that runs the "
+                   "physical reservoir dry, although no new fluid left the tip")
+def test_dry_partial_stroke_emits_no_drug_at_tip():
+    # q = 1000 nL, 1 % fast: a full stroke would move 1010 nL. Path 1000 nL of saline; the reservoir
+    # holds 1000 nL. 50_000 ng/day at 500 µg/mL = 100_000 nL/day -> stroke 1 at 864_000 ms, which
+    # finds only 1000 nL and moves just that: the 1000 nL of saline leave the tip, the drug now
+    # fills the path but none of it has left. Firmware: 1000 − 1000 = 0 -> low (threshold 0) and
+    # empty at 864_000. No drug_at_tip: the fluid that left (saline) is what was last at the tip.
+    model = core_model(1000, 20_000, 1, 10_000_000, 0, 1000)
+    core, ref = make_pair(model, now=0, fill=1000, conc=500, program=("continuous", 50_000),
+                          error_ppm=10_000, primed=False)
+    want = [(864_000, "low_reservoir", {"reservoir_nl": 0, "threshold_nl": 0}),
+            (864_000, "reservoir_empty", {"reservoir_nl": 0})]
+    assert ref.advance_to(864_000) == want
+    assert (ref.delivered_fl, ref.delivered_ag, ref.tip_conc) == (1_000_000_000, 0, 0)
+    got = core.advance_to(864_000)
+    assert (core.delivered_fl, core.delivered_ag, core.tip_concentration) == (1_000_000_000, 0, 0)
+    assert no_batches(got) == want  # the core adds (864000, 'drug_at_tip', {from 0, to 0})
+
+
 # --------------------------------------------------------------------------------------------
 # The state machine
 # --------------------------------------------------------------------------------------------
@@ -301,40 +332,43 @@ def test_suspend_and_stall_freeze_the_accumulator():
 CONCS = [50, 500, 1000, 2000]
 # What the machine exercised (checked by test_machine_exercised_everything, after the machine).
 STATS: dict = {"examples": 0, "strokes": 0, "kinds": set(), "calls": set(), "patient": set(), "flagged": 0,
-               "max_strokes": 0}
+               "max_strokes": 0, "rules": {}}
 
 
 def log_uniform(lo: int, hi: int):
-    """Integers in [lo, hi], spread over magnitudes (plus the end points)."""
+    """Integers in [lo, hi], spread over magnitudes (plus the end points). Hypothesis favours its
+    simplest draws, so those are made the interesting ones: the largest magnitudes first."""
     assert 0 <= lo <= hi
 
     @st.composite
     def draw_(draw):
         kind = draw(st.integers(0, 9))
-        if kind == 0:
+        if kind == 8:
             return lo
-        if kind == 1:
+        if kind == 9:
             return hi
         span = hi - lo
-        digits = draw(st.integers(0, len(str(span))))
-        return lo + draw(st.integers(0, min(span, 10**digits)))
+        digits = len(str(span)) - draw(st.integers(0, len(str(span))))
+        low_end = min(span, 10 ** (digits - 1) if digits else 0)
+        return lo + draw(st.integers(low_end, min(span, 10**digits)))
 
     return draw_()
 
 
 @st.composite
 def random_models(draw):
-    q = draw(st.one_of(st.integers(1, 5000), st.sampled_from([1, 7, 250, 1000, 2000, 5000])))
-    n = draw(st.one_of(st.integers(20, 1200), st.integers(1, 30)))  # strokes per full reservoir
+    # (the first alternative of each choice is the one hypothesis draws most: the typical case)
+    q = draw(st.one_of(st.sampled_from([2000, 250, 1000, 7, 1, 5000]), st.integers(1, 5000)))
+    n = draw(st.one_of(st.integers(1000, 3000), st.integers(1, 30)))  # strokes per full reservoir
     capacity = q * n + draw(st.integers(0, q - 1))
-    per_day = draw(st.sampled_from([2, 20, 200, 2000])) * draw(st.integers(1, 5))  # typical strokes/day
+    per_day = draw(st.sampled_from([200, 2000, 20, 2])) * draw(st.integers(1, 5))  # typical strokes/day
     typical = per_day * q
     hi = min(q * D, 10**9)  # at most one stroke per ms and 1 L/day (model validation)
-    max_rate = min(hi, typical * draw(st.sampled_from([60, 100, 400])))
-    min_rate = max(1, typical // draw(st.sampled_from([100, 1000, 10**6])))
-    low = draw(st.one_of(st.integers(0, capacity // 3), st.integers(0, capacity)))
-    path = draw(st.one_of(st.just(0), st.integers(0, 20 * q), st.integers(0, 300_000)))
-    return dict(q=q, capacity=capacity, typical=typical, min_rate=min_rate, max_rate=max_rate, low=low, path=path)
+    max_rate = min(hi, typical * draw(st.sampled_from([100, 60, 400])))
+    min_rate = max(1, typical // draw(st.sampled_from([1000, 100, 10**6])))
+    low = draw(st.one_of(st.integers(capacity // 10, capacity // 3), st.integers(0, capacity)))
+    path = draw(st.one_of(log_uniform(0, 20 * q), st.just(0), log_uniform(0, 300_000)))
+    return dict(q=q, capacity=capacity, per_day=per_day, typical=typical, min_rate=min_rate, max_rate=max_rate, low=low, path=path)
 
 
 def dose_for_rate(rate: int, conc: int, m: dict) -> int:
@@ -349,9 +383,13 @@ def dose_for_rate(rate: int, conc: int, m: dict) -> int:
 @st.composite
 def random_programs(draw, m: dict, conc: int):
     def step_dose():
-        if draw(st.integers(0, 5)) == 0:
+        choice = draw(st.integers(0, 5))
+        if choice == 5:
             return 0
-        return dose_for_rate(draw(log_uniform(m["min_rate"], 2 * m["typical"])), conc, m)
+        if choice == 4:
+            return dose_for_rate(draw(log_uniform(m["min_rate"], 2 * m["typical"])), conc, m)
+        factor = draw(st.sampled_from([1, 2, 0.5, 0.2, 4]))
+        return dose_for_rate(max(m["min_rate"], int(m["typical"] * factor)), conc, m)
 
     if draw(st.booleans()):
         return ("continuous", step_dose())
@@ -379,8 +417,8 @@ class PumpMachine(RuleBasedStateMachine):
         m = data.draw(random_models(), label="model")
         conc = data.draw(st.sampled_from(CONCS), label="conc")
         fill = data.draw(st.one_of(st.just(m["capacity"]), st.integers(0, m["capacity"])), label="fill")
-        catheter = data.draw(st.one_of(st.just(0), st.integers(0, 20 * m["q"]), st.integers(0, 300_000)), label="catheter")
-        error_ppm = data.draw(st.one_of(st.just(0), st.integers(-100_000, 100_000), st.sampled_from([80_000, -80_000])),
+        catheter = data.draw(st.one_of(log_uniform(0, 20 * m["q"]), st.just(0), log_uniform(0, 300_000)), label="catheter")
+        error_ppm = data.draw(st.one_of(st.sampled_from([80_000, -80_000, 0]), st.integers(-100_000, 100_000)),
                               label="stroke_error_ppm")
         primed = data.draw(st.booleans(), label="path_primed")
         now = data.draw(st.one_of(st.just(NOW0), st.integers(20_000 * D, 21_000 * D)), label="now")
@@ -392,8 +430,8 @@ class PumpMachine(RuleBasedStateMachine):
         self.pump = itb.Pump(model, now=now, reservoir_ml=fill / 1e6, concentration_ug_per_ml=conc,
                              program=to_public_program(program), catheter_volume_ul=catheter / 1e3,
                              path_primed=primed, stroke_error_ppm=error_ppm)
-        assert self.pump.core.model == core_model(m["q"], m["capacity"], m["min_rate"], m["max_rate"], m["low"],
-                                                   m["path"], "stateful")
+        want = core_model(m["q"], m["capacity"], m["min_rate"], m["max_rate"], m["low"], m["path"], "stateful")
+        assert {k: self.pump.core.model[k] for k in want} == want
         assert tuple(self.pump.core.program[:2]) == tuple(program[:2])
         self.ref = RefPump(now_ms=now, stroke_nl=m["q"], capacity_nl=m["capacity"], reservoir_nl=fill,
                            low_reservoir_nl=m["low"], conc_ug_per_ml=conc, program=program,
@@ -401,7 +439,6 @@ class PumpMachine(RuleBasedStateMachine):
                            path_primed=primed, max_rate_nl_per_day=m["max_rate"], all_events=True)
         STATS["examples"] += 1
         self.seen = 0  # reference stroke times already compared
-        self.uncompared_events = False  # patient_bolus(at) advanced the core; see advance()
         self.compare()
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -456,31 +493,41 @@ class PumpMachine(RuleBasedStateMachine):
 
     # ---- time --------------------------------------------------------------------------------
 
+    # Three advance rules (hypothesis picks rules about uniformly: this makes time pass often).
+
     @rule(data=st.data())
     def advance(self, data):
-        now = self.ref.now_ms
-        how = data.draw(st.sampled_from(["ms", "minutes", "hours", "days", "next_stroke", "next_stroke", "zero"]))
-        if how == "next_stroke":
-            nxt = self.core.project(30 * D)[0]
-            dt = 1 if nxt is None else nxt - now + data.draw(st.sampled_from([-1, 0, 0, 1]))
-        else:
-            hi = {"zero": 0, "ms": 1000, "minutes": H, "hours": D, "days": 10 * D}[how]
-            dt = data.draw(log_uniform(0, hi))
-        t = now + max(0, dt)
+        how = data.draw(st.sampled_from(["hours", "minutes", "ms", "zero"]))
+        hi = {"zero": 0, "ms": 1000, "minutes": H, "hours": D}[how]
+        self.advance_by(data.draw(log_uniform(0, hi), label="dt"))
+
+    @rule(data=st.data())
+    def advance_days(self, data):
+        self.advance_by(data.draw(log_uniform(D // 2, 10 * D), label="dt"))
+
+    @rule(data=st.data())
+    def advance_strokes(self, data):
+        # about k strokes at the model's typical rate
+        k = data.draw(log_uniform(1, 400), label="strokes")
+        self.advance_by(k * D // self.m["per_day"] + data.draw(st.integers(0, 1000)))
+
+    @rule(data=st.data())
+    def advance_to_next_stroke(self, data):
+        nxt = self.core.project(30 * D)[0]  # (the core's own projection; the reference checks it)
+        self.advance_by(1 if nxt is None else nxt - self.ref.now_ms + data.draw(st.sampled_from([0, -1, 1])))
+
+    def advance_by(self, dt: int):
+        STATS["rules"]["advance"] = STATS["rules"].get("advance", 0) + 1
+        t = self.ref.now_ms + max(0, dt)
+        note(f"advance_to({t}) (+{max(0, dt)} ms)")
         events, times = self.pump.advance_recording(t)
         raw = [(e.time_ms, e.kind, e.severity, e.data) for e in events]
         ref_events = self.ref.advance_to(t)
         assert isinstance(times, np.ndarray) and times.dtype == np.int64
         ref_times = self.ref.stroke_times[self.seen:]
         self.seen = len(self.ref.stroke_times)
-        if self.uncompared_events:
-            # The core ran part of this span inside patient_bolus(at): those strokes were not
-            # returned by this call; compare the tail and the event kinds it did return.
-            assert times.tolist() == ref_times[len(ref_times) - len(times):]
-            self.uncompared_events = False
-        else:
-            assert times.tolist() == ref_times, _first_diff(times.tolist(), ref_times)
-        assert_events_match(raw, ref_events)
+        assert times.tolist() == ref_times, _first_diff(times.tolist(), ref_times)
+        assert_events_match(raw, ref_events, skip_known_bugs=True)
         assert all(e[0] <= t for e in raw)
         STATS["kinds"] |= {k for _t, k, _s, _d in raw}
         STATS["strokes"] += len(ref_times)
@@ -490,6 +537,7 @@ class PumpMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def bolus(self, data):
+        STATS["rules"]['bolus'] = STATS["rules"].get('bolus', 0) + 1
         ref, m = self.ref, self.m
         conc = ref.conc_ug_per_ml
         volume = data.draw(log_uniform(1, max(1, min(m["capacity"], 20 * m["q"]))), label="volume")
@@ -516,6 +564,7 @@ class PumpMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def cancel(self, data):
+        STATS["rules"]['cancel'] = STATS["rules"].get('cancel', 0) + 1
         ref = self.ref
         open_ids = [b.bolus_id for b in ref._open]
         ids = open_ids + [max(ref._boluses, default=0) + 1] + list(ref._boluses)
@@ -526,6 +575,7 @@ class PumpMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def set_program(self, data):
+        STATS["rules"]['set_program'] = STATS["rules"].get('set_program', 0) + 1
         program = data.draw(random_programs(self.m, self.ref.conc_ug_per_ml), label="program")
         errs = self.program_errors(program, self.ref.conc_ug_per_ml)
         self.expect_call(errs, lambda: self.core.set_program(program), lambda: self.ref.set_program(program),
@@ -533,20 +583,24 @@ class PumpMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def refill(self, data):
+        STATS["rules"]['refill'] = STATS["rules"].get('refill', 0) + 1
         ref, m = self.ref, self.m
-        added = data.draw(st.one_of(st.integers(0, m["capacity"]), st.just(m["capacity"]),
+        added = data.draw(st.one_of(st.just(m["capacity"]), st.integers(0, m["capacity"]),
                                     st.integers(0, min(m["capacity"], 3 * m["q"]))), label="added")
-        if data.draw(st.integers(0, 19)) == 0:
+        if data.draw(st.integers(0, 19)) == 19:
             added = m["capacity"] + 1  # overfill
         conc = data.draw(st.sampled_from(CONCS), label="conc")
         aspirated = data.draw(st.one_of(st.none(), st.none(), st.just(ref.reservoir_nl),
                                         st.integers(0, 2 * m["capacity"])), label="aspirated")
+        # the default tolerance (1 mL, 20 %) or tighter ones that small test reservoirs can exceed
+        tol_nl, tol_ppm = data.draw(st.sampled_from([(1_000_000, 200_000), (m["q"], 50_000), (0, 0),
+                                                      (m["capacity"] // 10, 200_000)]), label="tolerance")
         errs = self.program_errors(ref.program, conc)
         if added > m["capacity"]:
             errs.add(itb.ReservoirError)
-        ok, got, want = self.expect_call(errs, lambda: self.core.refill(added, conc, aspirated),
-                                         lambda: ref.refill(added, conc, aspirated),
-                                         f"refill({added}, {conc}, {aspirated})")
+        ok, got, want = self.expect_call(errs, lambda: self.core.refill(added, conc, aspirated, tol_nl, tol_ppm),
+                                         lambda: ref.refill(added, conc, aspirated, tol_nl, tol_ppm),
+                                         f"refill({added}, {conc}, {aspirated}, {tol_nl}, {tol_ppm})")
         if ok:
             expected, asp, flagged, reason = got
             assert (expected, asp, flagged) == want
@@ -555,8 +609,12 @@ class PumpMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def patient_limits(self, data):
+        STATS["rules"]["patient_limits"] = STATS["rules"].get("patient_limits", 0) + 1
+        self.set_patient_limits(data)
+
+    def set_patient_limits(self, data):
         ref, m = self.ref, self.m
-        if data.draw(st.integers(0, 5)) == 0 or m["capacity"] < 40:
+        if data.draw(st.integers(0, 5)) == 5 or m["capacity"] < 40:
             limits = None
         else:
             # 2 ng gives >= 1 nL at 2000 µg/mL; dose <= capacity / 20 keeps the volume within the
@@ -571,44 +629,58 @@ class PumpMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def patient_bolus(self, data):
+        """One to four activations, now or a little later (at the lockout's end, or at random)."""
+        STATS["rules"]["patient_bolus"] = STATS["rules"].get("patient_bolus", 0) + 1
         ref = self.ref
-        at = data.draw(st.one_of(st.none(), st.none(), st.integers(ref.now_ms, ref.now_ms + 6 * H)), label="at")
-        got = self.core.patient_bolus(at)
-        want = ref.patient_bolus(at)
-        note(f"patient_bolus({at}) -> {got}")
-        assert got == want
-        STATS["patient"].add(got[1])
-        if at is not None:
-            self.uncompared_events = True
+        if ref.patient_limits is None and not data.draw(st.booleans(), label="leave disabled"):
+            self.set_patient_limits(data)
+        for _ in range(data.draw(st.integers(1, 4), label="activations")):
+            lockout = ref.patient_limits[2] if ref.patient_limits else H
+            at = data.draw(st.one_of(st.none(), st.just(ref.now_ms + lockout), st.just(ref.now_ms + max(0, lockout - 1)),
+                                     st.integers(ref.now_ms, ref.now_ms + 6 * H)), label="at")
+            got = self.core.patient_bolus(at)
+            want = ref.patient_bolus(at)
+            note(f"patient_bolus({at}) -> {got}")
+            assert got == want
+            STATS["patient"].add(got[1])
+            # The core fired the strokes up to ``at`` inside this call and returns no times for
+            # them: they are compared by count only (compare()), not time by time.
+            self.seen = len(ref.stroke_times)
+            self.compare()
 
     # ---- therapy state -----------------------------------------------------------------------
 
-    @rule(wrong=st.integers(0, 7))
-    def suspend_or_resume(self, wrong):
-        suspended = self.ref.suspended
-        if wrong == 0:  # the call that is not allowed in this state
-            suspended = not suspended
-        if suspended:
-            errs = set() if self.ref.suspended else {itb.ValidationError}
-            self.expect_call(errs, self.core.resume, self.ref.resume, "resume()")
-        else:
-            errs = {itb.ValidationError} if self.ref.suspended else set()
-            self.expect_call(errs, self.core.suspend, self.ref.suspend, "suspend()")
+    def toggle(self, data, flag: str, on_name: str, off_name: str):
+        """Suspend/resume or stall/clear. Mostly a span (on, some time passes, off) so that pumps
+        spend most of their time delivering; sometimes a single call (the state persists across
+        other steps); sometimes the call not allowed in this state (ValidationError)."""
+        mode = data.draw(st.sampled_from(["span", "span", "single", "wrong"]), label=flag)
+        active = getattr(self.ref, flag)
+        if mode == "wrong":
+            name = on_name if active else off_name
+            self.expect_call({itb.ValidationError}, getattr(self.core, name), getattr(self.ref, name), f"{name}()")
+            return
+        if active:  # single or span: switch it off
+            self.expect_call(set(), getattr(self.core, off_name), getattr(self.ref, off_name), f"{off_name}()")
+            return
+        self.expect_call(set(), getattr(self.core, on_name), getattr(self.ref, on_name), f"{on_name}()")
+        if mode == "span":
+            self.advance_by(data.draw(log_uniform(0, D), label="while " + flag))
+            self.expect_call(set(), getattr(self.core, off_name), getattr(self.ref, off_name), f"{off_name}()")
 
-    @rule(wrong=st.integers(0, 7))
-    def stall_or_clear(self, wrong):
-        stalled = self.ref.stalled
-        if wrong == 0:
-            stalled = not stalled
-        if stalled:
-            errs = set() if self.ref.stalled else {itb.ValidationError}
-            self.expect_call(errs, self.core.clear_fault, self.ref.clear_fault, "clear_fault()")
-        else:
-            errs = {itb.ValidationError} if self.ref.stalled else set()
-            self.expect_call(errs, self.core.inject_motor_stall, self.ref.inject_motor_stall, "inject_motor_stall()")
+    @rule(data=st.data())
+    def suspend_or_resume(self, data):
+        STATS["rules"]["suspend_or_resume"] = STATS["rules"].get("suspend_or_resume", 0) + 1
+        self.toggle(data, "suspended", "suspend", "resume")
 
-    @rule()
-    def snapshot_restore(self):
+    @rule(data=st.data())
+    def stall_or_clear(self, data):
+        STATS["rules"]["stall_or_clear"] = STATS["rules"].get("stall_or_clear", 0) + 1
+        self.toggle(data, "stalled", "inject_motor_stall", "clear_fault")
+
+    @rule(data=st.data())  # (a rule without arguments would be hypothesis's favourite: rules are
+    def snapshot_restore(self, data):  # ordered by arguments then name, and it prefers the first)
+        STATS["rules"]['snapshot_restore'] = STATS["rules"].get('snapshot_restore', 0) + 1
         blob = self.pump.snapshot()
         self.pump = itb.Pump.restore(blob)
         assert self.pump.snapshot() == blob
@@ -621,6 +693,13 @@ class PumpMachine(RuleBasedStateMachine):
         if hasattr(self, "ref"):
             self.compare()
 
+    def teardown(self):
+        # Flush the events stamped by the last calls (they come with the next advance) and
+        # compare them too.
+        if hasattr(self, "ref"):
+            self.advance_by(0)
+            self.compare()
+
 
 def _first_diff(got, want) -> str:
     for i, (a, b) in enumerate(zip(got, want)):
@@ -630,7 +709,8 @@ def _first_diff(got, want) -> str:
 
 
 PumpMachine.TestCase.settings = settings(
-    max_examples=40,
+    # ITB_HYPOTHESIS_SCALE=10 for a longer local run (as in _scenarios.scale)
+    max_examples=max(1, int(40 * float(os.environ.get("ITB_HYPOTHESIS_SCALE", "1")))),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
@@ -644,3 +724,9 @@ def test_machine_exercised_everything():
     if STATS["examples"] == 0:
         pytest.skip("the state machine did not run in this session")
     print(STATS)
+    assert STATS["strokes"] >= 1000
+    assert {"drug_at_tip", "refilled", "concentration_changed", "low_reservoir", "reservoir_empty", "bolus_started",
+            "patient_bolus_granted", "patient_bolus_denied", "suspended", "fault"} <= STATS["kinds"]
+    assert {"granted", "not_enabled"} < STATS["patient"]
+    assert {("bolus", "ok"), ("refill", "ok"), ("set_program", "ok"), ("cancel_bolus", "ok")} <= STATS["calls"]
+    assert STATS["flagged"] >= 1
