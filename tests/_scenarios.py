@@ -436,10 +436,6 @@ def bolus_args(draw, ref, model: Model, max_days: int = 3):
     return dose, duration, start
 
 
-def fraction_ceil(x: Fraction) -> int:
-    return -((-x.numerator) // x.denominator)
-
-
 def clinical(program):
     """The exact core program as an itb.Continuous / itb.Flex in clinical units (µg/day floats
     that convert back to the same ng/day; offsets as ``time`` for day periods, ``timedelta`` for

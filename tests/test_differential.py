@@ -32,7 +32,6 @@ from _scenarios import (
     Model,
     bolus_args,
     concentrations,
-    dose_ng,
     expect_bolus,
     expect_program,
     expect_refill,
@@ -357,7 +356,7 @@ def run_scenario(data, model: Model, *, n_ops: int, long: bool, project_every: b
 _STATS = {"strokes": 0, "kinds": set(), "examples": 0}
 
 
-@settings(max_examples=scale(120))
+@settings(max_examples=scale(200))
 @given(st.data())
 def test_random_scenarios_match_reference(data):
     model = data.draw(models(), label="model")
@@ -386,7 +385,7 @@ def test_realistic_model_scenarios_match_reference(data):
     run_scenario(data, model, n_ops=data.draw(st.integers(1, 10)), long=True, project_every=False)
 
 
-@settings(max_examples=scale(60))
+@settings(max_examples=scale(80))
 @given(st.data())
 def test_project_matches_reference_and_advance(data):
     """project(h) == RefPump.project(h) == what advance_to then observes, after each call,

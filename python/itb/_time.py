@@ -14,12 +14,22 @@ EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 
 
+_I64 = (-(2**63), 2**63 - 1)
+
+
+def int64(value: int, field: str, unit: str = "") -> int:
+    """``value`` if it fits the core's 64-bit integers, else a ``ValidationError``."""
+    if not _I64[0] <= value <= _I64[1]:
+        raise ValidationError(f"{field}: {value} {unit} is outside the 64-bit range".replace("  ", " "), field)
+    return value
+
+
 def to_ms(value: datetime | int, field: str) -> int:
     """Pump-clock ms of a naive datetime (or pass an int ms through)."""
     if isinstance(value, bool):
         raise ValidationError(f"{field}: expected a naive datetime or int ms, got bool", field)
     if isinstance(value, int):
-        return value
+        return int64(value, field, "ms")
     if not isinstance(value, datetime):
         raise ValidationError(f"{field}: expected a naive datetime or int ms, got {type(value).__name__}", field)
     if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
@@ -37,7 +47,7 @@ def duration_ms(value: timedelta | int, field: str, *, allow_zero: bool = True) 
     if isinstance(value, bool):
         raise ValidationError(f"{field}: expected a timedelta or int ms, got bool", field)
     if isinstance(value, int):
-        ms = value
+        ms = int64(value, field, "ms")
     elif isinstance(value, timedelta):
         ms = value // _MS
     else:

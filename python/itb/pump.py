@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Optional, Union
 
 from . import _core
-from ._time import duration_ms, from_ms, to_ms
+from ._time import duration_ms, from_ms, int64, to_ms
 from ._units import concentration, ml_to_nl, scaled, ug_to_ng, ul_to_nl
 from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
@@ -255,7 +255,7 @@ class Pump:
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
-        self._core.cancel_bolus(bolus_id)
+        self._core.cancel_bolus(_int(bolus_id, "bolus_id"))
 
     def refill(
         self,
@@ -535,7 +535,7 @@ def _int(value: object, field: str) -> int:
         from .errors import ValidationError
 
         raise ValidationError(f"{field}: expected an int, got {value!r}", field)
-    return value
+    return int64(value, field)
 
 
 def _exact_program(program: object) -> tuple:

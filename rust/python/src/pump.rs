@@ -60,8 +60,10 @@ impl PyPump {
         self.inner.bolus(dose_ng, duration_ms, start_ms).py()
     }
 
-    fn cancel_bolus(&mut self, bolus_id: u64) -> PyResult<()> {
-        self.inner.cancel_bolus(bolus_id).py()
+    fn cancel_bolus(&mut self, bolus_id: i64) -> PyResult<()> {
+        let id = u64::try_from(bolus_id)
+            .map_err(|_| itb_core::ItbError::validation("bolus_id", format!("no scheduled or running bolus has id {bolus_id}")));
+        id.and_then(|id| self.inner.cancel_bolus(id)).py()
     }
 
     /// Returns `(expected_nl, aspirated_nl, flagged, reason | None)`; a discrepancy beyond
