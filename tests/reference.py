@@ -661,7 +661,7 @@ class RefPump:
 
     def _check_reservoir(self, t: int) -> None:
         """Alarms after a fill or a stroke at time t."""
-        if self._low_armed and self.reservoir_nl < self.low_reservoir_nl:
+        if self._low_armed and self.reservoir_nl <= self.low_reservoir_nl:
             self._low_armed = False
             self._emit(t, "low_reservoir", {"reservoir_nl": self.reservoir_nl, "threshold_nl": self.low_reservoir_nl})
         if self.reservoir_nl < self.stroke_nl:
@@ -669,16 +669,26 @@ class RefPump:
             self._emit(t, "reservoir_empty", {"reservoir_nl": self.reservoir_nl})
 
     def _fire_stroke(self, t: int) -> None:
-        assert self.running and self.reservoir_nl >= self.stroke_nl
+        assert self._delivering and self.reservoir_nl >= self.stroke_nl  # (and running: see _deliver)
         self.reservoir_nl -= self.stroke_nl
         self.pumped_nl += self.stroke_nl
         self.strokes += 1
         self.stroke_times.append(t)
-        moved = min(self.stroke_fl, self.true_reservoir_fl)  # a dry reservoir moves only what is left
+        moved = self.stroke_fl
+        if moved > self.true_reservoir_fl:
+            moved = self.true_reservoir_fl  # a dry reservoir moves only what is left
         if moved:
             self.true_reservoir_fl -= moved
-            self._push_through_path(t, moved, self.conc_ug_per_ml)
-        self._check_reservoir(t)
+            conc = self.conc_ug_per_ml
+            path = self._path
+            if conc == self.tip_conc and (not path or (len(path) == 1 and path[0][1] == conc)):
+                # Fast path (nothing changes along the path): the same fluid enters and leaves.
+                self.delivered_fl += moved
+                self.delivered_ag += moved * conc
+            else:
+                self._push_through_path(t, moved, conc)
+        if self.reservoir_nl <= self.low_reservoir_nl or self.reservoir_nl < self.stroke_nl:
+            self._check_reservoir(t)
 
     def _push_through_path(self, t: int, volume_fl: int, conc: int) -> None:
         """``volume_fl`` at ``conc`` enters the path; the same volume of the oldest fluid leaves

@@ -112,7 +112,7 @@ lockout 0..=1 day between granted activations, 1..=24 grants per rolling 24 h.""
 
 _PatientReason = Literal[
     "granted", "not_enabled", "suspended", "fault", "reservoir_empty", "lockout", "daily_maximum",
-    "would_exceed_max_rate", "end_of_service",
+    "would_exceed_max_rate", "end_of_service", "invalid_dose",
 ]
 
 _Projection = Tuple[Optional[int], Optional[int], Optional[int], Optional[int], Optional[int], Optional[int]]

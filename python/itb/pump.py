@@ -179,7 +179,7 @@ class BolusPlan:
 class PatientBolusResult:
     """Outcome of a patient activation: ``reason`` is ``"granted"`` or why not
     (``not_enabled``, ``suspended``, ``fault``, ``reservoir_empty``, ``lockout``,
-    ``daily_maximum``, ``would_exceed_max_rate``)."""
+    ``daily_maximum``, ``would_exceed_max_rate``, ``end_of_service``, ``invalid_dose``)."""
 
     granted: bool
     reason: str

@@ -331,8 +331,12 @@ impl Pump {
     }
 
     /// Strokes until fluid of a new concentration reaches the tip (from the path state).
+    /// None if the physical reservoir runs dry before that (strokes then move only what is left).
     pub(crate) fn strokes_until_tip_change(&self) -> Option<i64> {
         let ahead = self.path.fl_before_change(self.tip_conc, self.conc)?;
+        if self.true_reservoir_fl <= ahead {
+            return None;
+        }
         Some(ahead / self.true_stroke_fl() + 1)
     }
 
@@ -618,7 +622,7 @@ impl Pump {
             ));
             self.raise(Alarm::LowReservoir);
         }
-        if k >= 1 && tip_j == Some(k) {
+        if k >= 1 && tip_j == Some(k) && self.tip_conc != from_tip {
             flush(batch, out, q);
             out.push(Event::new(
                 t_end,

@@ -30,7 +30,8 @@ pub struct PatientBolusLimits {
 pub struct PatientBolusOutcome {
     pub granted: bool,
     /// `granted`, or why not: `not_enabled`, `suspended`, `fault`, `reservoir_empty`,
-    /// `lockout`, `daily_maximum`, `would_exceed_max_rate`, `end_of_service`.
+    /// `lockout`, `daily_maximum`, `would_exceed_max_rate`, `end_of_service`, `invalid_dose`
+    /// (the dose no longer fits the reservoir after a concentration change).
     pub reason: &'static str,
     pub bolus_id: Option<u64>,
 }
@@ -214,8 +215,15 @@ impl Pump {
             check("duration", l.duration_ms, 1, MS_PER_DAY, "ms")?;
             check("lockout", l.lockout_ms, 0, MS_PER_DAY, "ms")?;
             check("max_per_24h", l.max_per_24h, 1, MAX_PATIENT_BOLUSES_PER_DAY, "boluses")?;
-            if volume_nl_of_dose(l.dose_ng, self.conc) < 1 {
-                return Err(ItbError::validation("dose_ug", "rounds to 0 nL at the current concentration"));
+            let volume = volume_nl_of_dose(l.dose_ng, self.conc);
+            if volume < 1 || volume > self.model.reservoir_nl {
+                return Err(ItbError::validation(
+                    "dose_ug",
+                    format!(
+                        "{volume} nL at {} µg/mL is outside 1..={} nL (the reservoir capacity)",
+                        self.conc, self.model.reservoir_nl
+                    ),
+                ));
             }
         }
         self.patient_limits = limits;
@@ -247,7 +255,10 @@ impl Pump {
                     Err(ItbError::Programming { .. }) => {
                         PatientBolusOutcome { granted: false, reason: "would_exceed_max_rate", bolus_id: None }
                     }
-                    Err(_) => PatientBolusOutcome { granted: false, reason: "reservoir_empty", bolus_id: None },
+                    Err(ItbError::Reservoir { .. }) => {
+                        PatientBolusOutcome { granted: false, reason: "reservoir_empty", bolus_id: None }
+                    }
+                    Err(_) => PatientBolusOutcome { granted: false, reason: "invalid_dose", bolus_id: None },
                 }
             }
         };
