@@ -26,3 +26,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     test_command = next(c for c in commands if "pytest" in c)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command.strip() in ci.splitlines()
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import itb.pump
+
+    result = doctest.testmod(itb.pump)
+    assert result.attempted > 0 and result.failed == 0

@@ -186,10 +186,6 @@ class PatientBolusResult:
     bolus_id: Optional[int]
 
 
-def _opt_time(ms: Optional[int]) -> Optional[datetime]:
-    return None if ms is None else from_ms(ms)
-
-
 class Pump:
     """An implanted ITB pump, simulated exactly.
 
