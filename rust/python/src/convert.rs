@@ -47,11 +47,7 @@ pub fn basal_to_py<'py>(py: Python<'py>, basal: &Basal) -> PyResult<Bound<'py, P
 
 /// Model from a dict of exact integer fields.
 pub fn model_from_py(d: &Bound<'_, PyDict>) -> PyResult<PumpModel> {
-    let get = |k: &str| -> PyResult<i64> {
-        d.get_item(k)?
-            .ok_or_else(|| to_py(ItbError::validation(k, "missing")))?
-            .extract()
-    };
+    let get = |k: &str| int_field(d, "", k);
     let name: String = d
         .get_item("name")?
         .ok_or_else(|| to_py(ItbError::validation("name", "missing")))?
@@ -71,13 +67,16 @@ pub fn model_from_py(d: &Bound<'_, PyDict>) -> PyResult<PumpModel> {
     })
 }
 
+/// A required integer entry of a dict; a missing one is a `ValidationError` naming `prefix + key`.
+fn int_field(d: &Bound<'_, PyDict>, prefix: &str, key: &str) -> PyResult<i64> {
+    d.get_item(key)?
+        .ok_or_else(|| to_py(ItbError::validation(format!("{prefix}{key}"), "missing")))?
+        .extract()
+}
+
 /// Battery from a dict of exact integer fields (names as in `BatteryModel`).
 fn battery_from_py(d: &Bound<'_, PyDict>) -> PyResult<BatteryModel> {
-    let get = |k: &str| -> PyResult<i64> {
-        d.get_item(k)?
-            .ok_or_else(|| to_py(ItbError::validation(format!("battery.{k}"), "missing")))?
-            .extract()
-    };
+    let get = |k: &str| int_field(d, "battery.", k);
     Ok(BatteryModel {
         capacity_pc: get("capacity_pc")?,
         quiescent_pc_per_ms: get("quiescent_pc_per_ms")?,
