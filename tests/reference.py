@@ -39,7 +39,16 @@ Events: by default (``all_events=False``) only the five kinds of the original mo
 (bolus_started/_completed/_cancelled, low_reservoir, reservoir_empty), so older tests keep their
 exact expectations; ``all_events=True`` also reports program_changed, patient_bolus_granted/
 _denied, refilled, refill_discrepancy, concentration_changed, drug_at_tip, suspended, resumed,
-fault and fault_cleared.  ``stroke_batch`` summaries are never produced by the reference.
+fault and fault_cleared (and, with a battery, eri, eos and telemetry_session).
+``stroke_batch`` summaries are never produced by the reference.
+
+Battery (``battery=`` the dict of ``itb.models.BatteryModel.exact()``): used(t) = quiescent ×
+(t − t0) + stroke_pc per stroke + tone_pc per alarm tone + telemetry_pc per session, each charge
+counting from its own ms; remaining = capacity − used, clamped at 0.  Active alarms (low_reservoir,
+ERI: non-critical; reservoir_empty, motor_stall, EOS: critical) tone at r + k·interval, k >= 1;
+refills clear the reservoir alarms, clear_fault() the stall; ERI/EOS never clear.  ERI / EOS at
+the first ms with remaining <= eri_pc / eos_pc; at EOS delivery stops for good (a stroke at the
+EOS ms still fires).  Crossings and tone counts are closed-form (bisection), never walked.
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ EVENT_KINDS = [
     "resumed",
     "fault",
     "fault_cleared",
+    "telemetry_session",
 ]
 EVENT_KIND_ORDER = {kind: rank for rank, kind in enumerate(EVENT_KINDS)}
 # The kinds the original model reported (all that is reported unless ``all_events=True``).
@@ -277,6 +287,7 @@ class RefPump:
         stroke_error_ppm: int = 0,
         max_rate_nl_per_day: int | None = None,
         all_events: bool = False,
+        battery: dict | None = None,
     ):
         if reservoir_nl > capacity_nl:
             raise ValueError("initial fill exceeds the reservoir capacity")
@@ -342,6 +353,23 @@ class RefPump:
         self.patient_limits: tuple[int, int, int, int] | None = None
         self.patient_grants: list[int] = []  # times of granted patient boluses
 
+        # Battery (None: no accounting, never ERI/EOS).  used(t) = quiescent × (t − t0) + the
+        # discrete charges (strokes, tones, telemetry) at times <= t, clamped to the capacity.
+        self.battery = None if battery is None else dict(battery)
+        self._bat_t0 = now_ms
+        self._bat_t = now_ms  # crossings checked and tones counted for every time <= this
+        self._bat_charges = 0  # sum of the discrete charges so far (pC)
+        self.tones = 0
+        self.eri = False
+        self.eos = False
+        self.eri_ms: int | None = None
+        self.eos_ms: int | None = None
+        # Active alarms that sound tones: name -> (raised_ms, interval_ms).
+        self.alarms: dict[str, tuple[int, int]] = {}
+        self._assume_refills = False  # projection copies only: never low or empty
+        if self.battery is not None:
+            self._bat_check(now_ms)
+
         self._fill(reservoir_nl)
 
     # ---- public API ---------------------------------------------------------------------
@@ -358,8 +386,103 @@ class RefPump:
 
     @property
     def running(self) -> bool:
-        """A accumulates: reservoir not empty, not suspended, no motor-stall fault."""
-        return self._delivering and not self.suspended and not self.stalled
+        """A accumulates: reservoir not empty, not suspended, no motor-stall fault, not at EOS."""
+        return self._delivering and not self.suspended and not self.stalled and not self.eos
+
+    # ---- battery ----------------------------------------------------------------------------
+
+    def battery_used_pc(self, t: int | None = None) -> int:
+        """Charge used by time ``t`` (default now; t must be >= the last evaluated time's
+        discrete charges, i.e. only meaningful for t >= the last charge), clamped."""
+        if self.battery is None:
+            return 0
+        t = self.now_ms if t is None else t
+        used = self._bat_charges + self.battery["quiescent_pc_per_ms"] * (t - self._bat_t0)
+        return min(used, self.battery["capacity_pc"])
+
+    @property
+    def battery_remaining_pc(self) -> int | None:
+        if self.battery is None:
+            return None
+        return self.battery["capacity_pc"] - self.battery_used_pc()
+
+    def telemetry_session(self) -> None:
+        """A programmer session now: costs telemetry_pc at now (may raise ERI/EOS now)."""
+        self._emit(self.now_ms, "telemetry_session", {})
+        if self.battery is None:
+            return
+        self._bat_charges += self.battery["telemetry_pc"]
+        self._bat_check(self.now_ms)
+
+    def _raise_alarm(self, name: str, t: int, critical: bool) -> None:
+        if self.battery is None or self._assume_refills and name in ("low_reservoir", "reservoir_empty"):
+            return
+        b = self.battery
+        self.alarms[name] = (t, b["critical_tone_ms"] if critical else b["non_critical_tone_ms"])
+
+    def _clear_alarm(self, name: str) -> None:
+        self.alarms.pop(name, None)
+
+    def _tones_between(self, a: int, t: int) -> int:
+        """Number of tones with time in (a, t] of the active alarms (tones at r + k·interval,
+        k >= 1), in closed form."""
+        n = 0
+        for r, interval in self.alarms.values():
+            n += max(0, (t - r) // interval) - max(0, (a - r) // interval)
+        return n
+
+    def _bat_check(self, t: int) -> None:
+        """Raise ERI / EOS at t if remaining(t) (all charges at t counted) is at or below them."""
+        b = self.battery
+        remaining = b["capacity_pc"] - self.battery_used_pc(t)
+        if not self.eri and remaining <= b["eri_pc"]:
+            self.eri = True
+            self.eri_ms = t
+            self._emit(t, "eri", {"remaining_pc": remaining})
+            self._raise_alarm("eri", t, critical=False)
+        if not self.eos and remaining <= b["eos_pc"]:
+            self.eos = True
+            self.eos_ms = t
+            self._emit(t, "eos", {"remaining_pc": remaining})
+            self._raise_alarm("eos", t, critical=True)
+
+    def _bat_to(self, t_to: int) -> None:
+        """Count tones and find ERI/EOS crossings for every time in (evaluated, t_to].
+
+        Until the alarm set changes, used(t) = charges + quiescent·(t − t0) + tone·tones(t) is
+        monotone in t with tones counted in closed form, so the first crossing ms of a threshold
+        is found by bisection; never walks milliseconds or tones.
+        """
+        b = self.battery
+        if b is None:
+            return
+        q, tone_pc = b["quiescent_pc_per_ms"], b["tone_pc"]
+        while self._bat_t < t_to:
+            a = self._bat_t
+            threshold = None if self.eos else (b["eos_pc"] if self.eri else b["eri_pc"])
+
+            def used_at(t: int) -> int:
+                return self._bat_charges + q * (t - self._bat_t0) + tone_pc * self._tones_between(a, t)
+
+            if threshold is None or used_at(t_to) < b["capacity_pc"] - threshold:
+                n = self._tones_between(a, t_to)
+                self.tones += n
+                self._bat_charges += tone_pc * n
+                self._bat_t = t_to
+                return
+            lo, hi = a + 1, t_to  # first t in [lo, hi] with used_at(t) >= capacity − threshold
+            target = b["capacity_pc"] - threshold
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if used_at(mid) >= target:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            n = self._tones_between(a, lo)
+            self.tones += n
+            self._bat_charges += tone_pc * n
+            self._bat_t = lo
+            self._bat_check(lo)  # raises ERI (and EOS if also crossed): the alarm set changes
 
     @property
     def path_volume_fl(self) -> int:
@@ -442,6 +565,8 @@ class RefPump:
         flagged = abs(discrepancy) > max(tolerance_nl, expected * tolerance_ppm // PPM)
 
         old_conc = self.conc_ug_per_ml
+        self._clear_alarm("low_reservoir")
+        self._clear_alarm("reservoir_empty")
         self.withdrawn_nl += self.reservoir_nl
         self.reservoir_nl = 0
         self.withdrawn_fl += self.true_reservoir_fl
@@ -483,11 +608,13 @@ class RefPump:
             raise ValueError("a motor stall is already active")
         self.stalled = True
         self._emit(self.now_ms, "fault", {"fault": "motor_stall"})
+        self._raise_alarm("motor_stall", self.now_ms, critical=True)
 
     def clear_fault(self) -> None:
         if not self.stalled:
             raise ValueError("no fault is active")
         self.stalled = False
+        self._clear_alarm("motor_stall")
         self._emit(self.now_ms, "fault_cleared", {})
 
     def set_patient_bolus_limits(self, limits: tuple[int, int, int, int] | None) -> None:
@@ -585,13 +712,20 @@ class RefPump:
         self._events = []
         return [(t, kind, data) for t, _rank, _seq, kind, data in events]
 
-    def project(self, horizon_ms: int) -> dict:
+    def project(self, horizon_ms: int, assume_refills: bool = False) -> dict:
         """Times strictly after now and <= now + horizon, with no intervention.
 
         Simulates a deep copy in growing chunks and stops as soon as nothing more can be learned
-        (all three found, or delivery stopped, or the horizon reached).
+        (all found, or delivery stopped with the battery settled, or the horizon reached).
+        Keys: next_stroke, low_reservoir, reservoir_empty, and with a battery (or
+        ``assume_refills``) eri and eos.  ``assume_refills``: the copy is refilled on time (topped up to capacity, same
+        concentration, whenever it would be low or empty), so it is never low or empty and no
+        new reservoir alarm sounds (alarms already active keep sounding; a pump already empty
+        stays empty); low_reservoir and reservoir_empty are then None.
         """
         result = {"next_stroke": None, "low_reservoir": None, "reservoir_empty": None}
+        if self.battery is not None or assume_refills:
+            result.update(eri=None, eos=None)  # (without a battery: the original three keys)
         end = self.now_ms + horizon_ms
         if horizon_ms <= 0:
             return result
@@ -603,6 +737,14 @@ class RefPump:
         finally:
             self.stroke_times = saved_times
         sim._events = []  # events stamped at now are not "strictly after now"
+        if assume_refills:
+            # From now on never low or empty (topped up whenever it would be): no new reservoir
+            # alarm.  Alarms already raised before now were not refilled: they keep sounding,
+            # and a pump already empty stays empty (the Rust core's reading, checked in tests).
+            sim._assume_refills = True
+
+        def battery_settled() -> bool:
+            return sim.battery is None or sim.eos
 
         t = self.now_ms
         chunk = D
@@ -615,10 +757,21 @@ class RefPump:
             if result["next_stroke"] is None and sim.stroke_times:
                 result["next_stroke"] = sim.stroke_times[0]
             if not sim.running:
-                break  # no stroke, hence no alarm, can happen without an intervention
+                if battery_settled():
+                    break  # no stroke, hence no alarm, can happen without an intervention
+                continue
             low_settled = result["low_reservoir"] is not None or not sim._low_armed
-            if result["next_stroke"] is not None and low_settled and result["reservoir_empty"]:
+            if (
+                result["next_stroke"] is not None
+                and low_settled
+                and (result["reservoir_empty"] or assume_refills)
+                and battery_settled()
+            ):
                 break
+        if "eri" in result and sim.eri_ms is not None and self.now_ms < sim.eri_ms <= end:
+            result["eri"] = sim.eri_ms
+        if sim.eos_ms is not None and self.now_ms < sim.eos_ms <= end:
+            result["eos"] = sim.eos_ms
         return result
 
     # ---- internals ------------------------------------------------------------------------
@@ -634,6 +787,7 @@ class RefPump:
             raise ValueError("cannot go back in time")
         start = self.now_ms
         self._deliver(start, t_ms)
+        self._bat_to(t_ms)
         self._report_bolus_events(start, t_ms)
         self.now_ms = t_ms
 
@@ -661,18 +815,30 @@ class RefPump:
 
     def _check_reservoir(self, t: int) -> None:
         """Alarms after a fill or a stroke at time t."""
+        if self._assume_refills:
+            # Projection copy "as if refilled on time": never low or empty, no alarm, no tone.
+            if self.reservoir_nl <= self.low_reservoir_nl or self.reservoir_nl < self.stroke_nl:
+                self.reservoir_nl = self.capacity_nl
+                self.true_reservoir_fl = self.capacity_nl * FL_PER_NL
+                self._low_armed = True
+                self._delivering = True
+            return
         if self._low_armed and self.reservoir_nl <= self.low_reservoir_nl:
             self._low_armed = False
             self._emit(t, "low_reservoir", {"reservoir_nl": self.reservoir_nl, "threshold_nl": self.low_reservoir_nl})
+            self._raise_alarm("low_reservoir", t, critical=False)
         if self.reservoir_nl < self.stroke_nl:
             self._delivering = False
             self._emit(t, "reservoir_empty", {"reservoir_nl": self.reservoir_nl})
+            self._raise_alarm("reservoir_empty", t, critical=True)
 
     def _fire_stroke(self, t: int) -> None:
         assert self._delivering and self.reservoir_nl >= self.stroke_nl  # (and running: see _deliver)
         self.reservoir_nl -= self.stroke_nl
         self.pumped_nl += self.stroke_nl
         self.strokes += 1
+        if self.battery is not None:
+            self._bat_charges += self.battery["stroke_pc"]  # checked when the battery reaches t
         self.stroke_times.append(t)
         moved = self.stroke_fl
         if moved > self.true_reservoir_fl:
@@ -745,6 +911,10 @@ class RefPump:
                 if rate * (seg_end - t) < needed:
                     break
                 dt = ceil_div(needed, rate)
+                if self.battery is not None:
+                    self._bat_to(t + dt - 1)  # EOS strictly before the stroke ms stops it
+                    if self.eos:
+                        return  # delivery stops for good
                 self.accumulator += rate * dt
                 t += dt
                 self._fire_stroke(t)
