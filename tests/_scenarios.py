@@ -20,7 +20,7 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 import itb
-from reference import D, PERIODS, bolus_volume_nl, ceil_div, volume_rate_nl_per_day
+from reference import D, EVENT_KINDS, PERIODS, bolus_volume_nl, ceil_div, volume_rate_nl_per_day
 
 WEEK = 7 * D
 H = 3_600_000
@@ -31,28 +31,9 @@ MIN_TIME_MS = (datetime.min - EPOCH) // MS
 MAX_TIME_MS = (datetime.max - EPOCH) // MS
 MAX_CONCENTRATION = 100_000  # DESIGN.md: "50, 500, 2000, … up to 100_000"
 COMMON_KINDS = ("bolus_started", "bolus_completed", "bolus_cancelled", "low_reservoir", "reservoir_empty")
-# DESIGN.md's event list, in its order (the "fixed kind order" for events at the same ms).
-DESIGN_KIND_ORDER = [
-    "stroke_batch",
-    "program_changed",
-    "bolus_started",
-    "bolus_completed",
-    "bolus_cancelled",
-    "patient_bolus_granted",
-    "patient_bolus_denied",
-    "low_reservoir",
-    "reservoir_empty",
-    "refilled",
-    "refill_discrepancy",
-    "concentration_changed",
-    "drug_at_tip",
-    "eri",
-    "eos",
-    "suspended",
-    "resumed",
-    "fault",
-    "fault_cleared",
-]
+# DESIGN.md's event list, in its order (the "fixed kind order" for events at the same ms); the
+# reference model keeps the one copy.
+DESIGN_KIND_ORDER = list(EVENT_KINDS)
 
 
 def scale(n: int) -> int:
