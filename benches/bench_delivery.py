@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gc
 import platform
 import sys
-import time
 import timeit
 from datetime import datetime, timedelta
 from datetime import time as clock
@@ -39,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # for reference.py
 
 import itb  # noqa: E402
+from _timing import best_of  # noqa: E402
 from itb import _core  # noqa: E402
 from itb.cli import default_scenario  # noqa: E402
 from reference import RefPump  # noqa: E402
@@ -118,24 +117,6 @@ def daily_ref(ref: RefPump) -> list[tuple[int, str, dict]]:
         ref.bolus(dose_ng, duration_ms, ms(start))
         events += ref.advance_to(ms(START + timedelta(days=d + 1)))
     return events
-
-
-def best_of(n: int, make: Callable[[], Any], run: Callable[[Any], Any]) -> tuple[float, Any]:
-    """Best wall time of ``run(make())`` over ``n`` runs (``make`` is not timed)."""
-    best = float("inf")
-    result = None
-    for _ in range(n):
-        subject = make()
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            result = run(subject)
-            elapsed = time.perf_counter() - t0
-        finally:
-            gc.enable()
-        best = min(best, elapsed)
-    return best, result
 
 
 def per_call_us(stmt: Callable[[], Any], repeat: int = 5) -> float:

@@ -22,11 +22,11 @@ import timeit
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import itb  # noqa: E402
+from _timing import best_of  # noqa: E402
 from itb.fleet import random_fleet  # noqa: E402
 from reference import RefPump  # noqa: E402
 
@@ -35,12 +35,7 @@ UNTIL = START + timedelta(days=365)
 
 
 def best(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_of(n, lambda: None, lambda _: fn())[0]
 
 
 def ref_of(pump: itb.Pump) -> RefPump:

@@ -18,18 +18,17 @@ are best-of-N wall clock (``time.perf_counter``), printed and never asserted.
 from __future__ import annotations
 
 import argparse
-import gc
 import platform
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # for reference.py
 
 import itb  # noqa: E402
+from _timing import best_of  # noqa: E402
 from reference import RefPump  # noqa: E402
 
 START = datetime(2026, 1, 5, 0, 0)
@@ -101,22 +100,6 @@ def run_ref(ref: RefPump) -> dict[str, Any]:
     out.update(strokes=ref.strokes, remaining_pc=ref.battery_remaining_pc, eri=ref.eri_ms, eos=ref.eos_ms,
                times=ref.stroke_times)
     return out
-
-
-def best_of(n: int, make: Callable[[], Any], run: Callable[[Any], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(n):
-        subject = make()
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            result = run(subject)
-            elapsed = time.perf_counter() - t0
-        finally:
-            gc.enable()
-        best = min(best, elapsed)
-    return best, result
 
 
 def main(argv: list[str] | None = None) -> int:
