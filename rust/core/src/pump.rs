@@ -678,7 +678,7 @@ fn flush(batch: &mut Batch, out: &mut Vec<Event>, stroke_nl: i64) {
 /// Append the times of strokes 1..=n of a span starting at `t0` with remainder `a`.
 /// Incremental: each step adds the whole-ms quotient and carries the remainder.
 fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) {
-    out.reserve(n as usize);
+    out.reserve((n as usize).min(1 << 20)); // grow as needed beyond 1 M strokes per span
     // Stroke j fires at t0 + ceil((j·gain − a) / slope).
     let first_need = gain - a;
     let mut t = t0 + div_ceil(first_need, slope) as i64;
