@@ -21,7 +21,6 @@ best-of-N wall-clock (``time.perf_counter``) and are printed, never asserted.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import platform
 import sys
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # for reference.py
 
 import itb  # noqa: E402
-from _timing import best_of  # noqa: E402
+from _timing import bench_args, best_of  # noqa: E402
 from itb import _core  # noqa: E402
 from itb.cli import default_scenario  # noqa: E402
 from reference import RefPump  # noqa: E402
@@ -132,13 +131,7 @@ class _Trivial:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeat", type=int, default=30, help="runs of each Rust variant (best is kept)")
-    ap.add_argument("--ref-repeat", type=int, default=3, help="runs of the Python reference (best is kept)")
-    ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.repeat, args.ref_repeat = 3, 1
+    args = bench_args(__doc__, 30, argv)
 
     print(f"itb {itb.__version__} · Python {platform.python_version()} · {platform.machine()} · {platform.system()}")
     print(f"scenario: {DAYS} days, flex 300/500/300 µg/day at {CONC} µg/mL, "

@@ -17,7 +17,6 @@ are best-of-N wall clock (``time.perf_counter``), printed and never asserted.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 from datetime import datetime, timedelta
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # for reference.py
 
 import itb  # noqa: E402
-from _timing import best_of  # noqa: E402
+from _timing import bench_args, best_of  # noqa: E402
 from reference import RefPump  # noqa: E402
 
 START = datetime(2026, 1, 5, 0, 0)
@@ -103,13 +102,7 @@ def run_ref(ref: RefPump) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeat", type=int, default=20, help="runs of the Rust variant (best is kept)")
-    ap.add_argument("--ref-repeat", type=int, default=3, help="runs of the Python reference (best is kept)")
-    ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.repeat, args.ref_repeat = 3, 1
+    args = bench_args(__doc__, 20, argv)
 
     print(f"itb {itb.__version__} · Python {platform.python_version()} · {platform.machine()} · {platform.system()}")
     print(f"scenario: {MODEL.name}, NOMINAL_BATTERY, {DOSE:g} µg/day at {CONC} µg/mL, "
