@@ -259,9 +259,11 @@ def step_rates(program, conc):
 
 
 def first_bad_step(program, conc, model: Model):
-    """Index of the first step whose volume rate is neither 0 nor within [min, max], else None."""
-    for i, r in enumerate(step_rates(program, conc)):
-        if r != 0 and not model.min_rate <= r <= model.max_rate:
+    """Index of the first step prescribed as non-zero whose volume rate is not within [min, max]
+    (a non-zero dose whose rate rounds to 0 included: field report 3), else None."""
+    doses = [program[1]] if program[0] == "continuous" else [ng for _, ng in program[2]]
+    for i, (ng, r) in enumerate(zip(doses, step_rates(program, conc))):
+        if ng != 0 and not max(1, model.min_rate) <= r <= model.max_rate:
             return i
     return None
 
@@ -374,7 +376,21 @@ def expect_refill(ref, model: Model, added_nl: int, conc: int):
         return {itb.ValidationError}
     if added_nl > model.capacity_nl:
         errs.add(itb.ReservoirError)
-    errs |= expect_program(ref, model, ref.program, conc)
+    if first_bad_step(ref.program, conc, model) is not None:
+        return errs | {itb.ProgrammingError}
+    boluses = open_boluses(ref)
+    if conc != ref.conc_ug_per_ml:
+        # not yet started: re-derived at the new concentration; running: cancelled (report 4)
+        boluses = []
+        for b in ref._open:
+            if b.finished or b.start_ms < ref.now_ms:
+                continue
+            volume = bolus_volume_nl(b.dose_ng, conc)
+            if 1 <= volume <= model.capacity_nl:
+                rate, length = bolus_shape(volume, b.duration_ms)
+                boluses.append((b.start_ms, b.start_ms + length, rate))
+    if max_total_rate(ref.program, conc, boluses, ref.now_ms) > model.max_rate:
+        errs.add(itb.ProgrammingError)
     return errs
 
 

@@ -74,6 +74,7 @@ EVENT_KINDS = [
     "bolus_started",
     "bolus_completed",
     "bolus_cancelled",
+    "bolus_adjusted",
     "patient_bolus_granted",
     "patient_bolus_denied",
     "low_reservoir",
@@ -93,7 +94,7 @@ EVENT_KINDS = [
 EVENT_KIND_ORDER = {kind: rank for rank, kind in enumerate(EVENT_KINDS)}
 # The kinds the original model reported (all that is reported unless ``all_events=True``).
 LEGACY_EVENT_KINDS = frozenset(
-    ["bolus_started", "bolus_completed", "bolus_cancelled", "low_reservoir", "reservoir_empty"]
+    ["bolus_started", "bolus_completed", "bolus_cancelled", "bolus_adjusted", "low_reservoir", "reservoir_empty"]
 )
 
 FL_PER_NL = 1_000_000  # physical ledgers: 1 nL = 10**6 fL; mass in ag = fL × µg/mL
@@ -226,17 +227,19 @@ class _Bolus:
     cancelled_ms: int | None = None
     started_reported: bool = False
     finished: bool = False  # completed or cancelled
+    dose_ng: int = 0  # the prescribed dose (what a concentration change re-derives the volume from)
+    duration_ms: int = 0  # the programmed duration
 
     @classmethod
-    def make(cls, bolus_id: int, start_ms: int, volume_nl: int, duration_ms: int) -> "_Bolus":
+    def make(cls, bolus_id: int, start_ms: int, volume_nl: int, duration_ms: int, dose_ng: int = 0) -> "_Bolus":
         total = volume_nl * D
         if total == 0:
             # A zero-volume bolus adds nothing and is complete the moment it starts.
-            return cls(bolus_id, start_ms, volume_nl, 0, start_ms, 0)
+            return cls(bolus_id, start_ms, volume_nl, 0, start_ms, 0, dose_ng=dose_ng, duration_ms=duration_ms)
         rate = ceil_div(total, duration_ms)
         n_ms = ceil_div(total, rate)  # <= duration_ms
         last = total - rate * (n_ms - 1)  # in (0, rate]
-        return cls(bolus_id, start_ms, volume_nl, rate, start_ms + n_ms, last)
+        return cls(bolus_id, start_ms, volume_nl, rate, start_ms + n_ms, last, dose_ng=dose_ng, duration_ms=duration_ms)
 
     def increment_at(self, t: int) -> int:
         """What this bolus adds to A over the interval [t, t+1)."""
@@ -348,6 +351,8 @@ class RefPump:
         self.stalled = False
         self._low_armed = False
         self._events: list[tuple[int, int, int, str, dict]] = []  # (t, kind rank, seq, kind, data)
+        self._running = False  # inside _run_to: events go to _run_buffer first
+        self._run_buffer: list[tuple[int, int, int, str, dict]] = []
         self._seq = 0
 
         self.patient_limits: tuple[int, int, int, int] | None = None
@@ -524,7 +529,7 @@ class RefPump:
         if duration_ms <= 0:
             raise ValueError("bolus duration must be positive")
         volume = bolus_volume_nl(dose_ng, self.conc_ug_per_ml)
-        return self._add_bolus(start, volume, duration_ms)
+        return self._add_bolus(start, volume, duration_ms, dose_ng)
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Stop a bolus's future increments from now on; emits bolus_cancelled at now."""
@@ -588,8 +593,31 @@ class RefPump:
                 "concentration_changed",
                 {"from_ug_per_ml": old_conc, "to_ug_per_ml": conc_ug_per_ml},
             )
+            self._rederive_boluses()
         self._fill(added_nl)
         return expected, aspirated, flagged
+
+    def _rederive_boluses(self) -> None:
+        """Doses are prescribed in µg (DESIGN.md, field report 4): after a concentration change
+        a bolus that has not started (start >= now) gets the volume of its dose at the new
+        concentration (same start, same programmed duration) -> bolus_adjusted; one already
+        running, or whose dose is now 0 nL or more than the reservoir, is cancelled ->
+        bolus_cancelled with reason concentration_changed."""
+        for b in list(self._open):
+            volume = bolus_volume_nl(b.dose_ng, self.conc_ug_per_ml)
+            if b.start_ms >= self.now_ms and 1 <= volume <= self.capacity_nl:
+                new = _Bolus.make(b.bolus_id, b.start_ms, volume, b.duration_ms, b.dose_ng)
+                new.started_reported = b.started_reported
+                self._boluses[b.bolus_id] = new
+                self._open[self._open.index(b)] = new
+                self._emit(self.now_ms, "bolus_adjusted", {
+                    "bolus_id": b.bolus_id, "from_volume_nl": b.volume_nl, "volume_nl": volume,
+                    "dose_pg": volume * self.conc_ug_per_ml, "end_ms": new.end_ms, "reason": "concentration_changed"})
+            else:
+                b.cancelled_ms = self.now_ms
+                b.finished = True
+                self._open.remove(b)
+                self._emit(self.now_ms, "bolus_cancelled", {"bolus_id": b.bolus_id, "reason": "concentration_changed"})
 
     def suspend(self) -> None:
         if self.suspended:
@@ -665,7 +693,7 @@ class RefPump:
         bolus_id = self._next_bolus_id  # granted before its bolus_started is reported
         self._emit(self.now_ms, "patient_bolus_granted", {"bolus_id": bolus_id, "reason": "granted"})
         self.patient_grants.append(self.now_ms)
-        assert self._add_bolus(self.now_ms, volume, duration) == bolus_id
+        assert self._add_bolus(self.now_ms, volume, duration, dose) == bolus_id
         return True, "granted", bolus_id
 
     def peak_rate(
@@ -704,11 +732,11 @@ class RefPump:
     def advance_to(self, t_ms: int) -> list[tuple[int, str, dict]]:
         """Run to ``t_ms`` (every stroke with time <= t_ms fires) and return the events.
 
-        Returned: events stamped by calls since the last advance, plus those with time in
-        (previous now, t_ms], sorted by (time, kind order, production order).
+        Returned: events stamped by calls since the last advance, in call order, then those
+        with time in (previous now, t_ms], sorted by (time, kind order, production order).
         """
         self._run_to(t_ms)
-        events = sorted(self._events)
+        events = self._events
         self._events = []
         return [(t, kind, data) for t, _rank, _seq, kind, data in events]
 
@@ -779,20 +807,29 @@ class RefPump:
     def _emit(self, t: int, kind: str, data: dict) -> None:
         if not self.all_events and kind not in LEGACY_EVENT_KINDS:
             return
-        self._events.append((t, EVENT_KIND_ORDER[kind], self._seq, kind, data))
+        entry = (t, EVENT_KIND_ORDER[kind], self._seq, kind, data)
         self._seq += 1
+        # Causal order: what a call stamps goes to the log at once, in call order; what the
+        # simulation raises during one run is ordered by (time, kind order) at its end.
+        (self._run_buffer if self._running else self._events).append(entry)
 
     def _run_to(self, t_ms: int) -> None:
         if t_ms < self.now_ms:
             raise ValueError("cannot go back in time")
         start = self.now_ms
-        self._deliver(start, t_ms)
-        self._bat_to(t_ms)
-        self._report_bolus_events(start, t_ms)
+        self._running, self._run_buffer = True, []
+        try:
+            self._deliver(start, t_ms)
+            self._bat_to(t_ms)
+            self._report_bolus_events(start, t_ms)
+        finally:
+            self._running = False
+        self._events.extend(sorted(self._run_buffer))
+        self._run_buffer = []
         self.now_ms = t_ms
 
-    def _add_bolus(self, start: int, volume_nl: int, duration_ms: int) -> int:
-        b = _Bolus.make(self._next_bolus_id, start, volume_nl, duration_ms)
+    def _add_bolus(self, start: int, volume_nl: int, duration_ms: int, dose_ng: int = 0) -> int:
+        b = _Bolus.make(self._next_bolus_id, start, volume_nl, duration_ms, dose_ng)
         self._next_bolus_id += 1
         self._boluses[b.bolus_id] = b
         self._open.append(b)

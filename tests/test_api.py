@@ -167,8 +167,9 @@ def test_a_bolus_alone():
     start = T0 + timedelta(hours=1)
     bid = p.bolus(dose_ug=50.0, duration=timedelta(minutes=30), start=start)
     (b,) = p.boluses
-    assert (b.id, b.start, b.end, b.volume_nl, b.dose_ng, b.rate_nl_per_day) == (
+    assert (b.id, b.start, b.end, b.volume_nl, b.requested_ng, b.rate_nl_per_day) == (
         bid, start, start + timedelta(minutes=30), 25_000, 50_000, 1_200_000)
+    assert b.dose_pg == 25_000 * 2000 and b.dose_ug == 50.0  # 25 µL at 2000 µg/mL
     assert p.project(timedelta(days=1)).next_stroke == start + timedelta(milliseconds=144_000)
     events, times = p.advance_recording(T0 + timedelta(days=1))
     s = p.now_ms - D + H
@@ -261,7 +262,8 @@ def test_low_reservoir_and_empty_times_for_a_small_reservoir():
     assert p._core.schedule[2] == [(0, 100_000)]
     assert p.project(timedelta(days=30)).reservoir_empty == now + timedelta(days=10)
     events = p.advance(timedelta(days=30))
-    assert kinds(events) == [(now, "low_reservoir"), (now, "refilled"), (now, "concentration_changed"),
+    # causal order: the refill, then what it caused (field report 5)
+    assert kinds(events) == [(now, "refilled"), (now, "concentration_changed"), (now, "low_reservoir"),
                              (now + timedelta(days=10), "reservoir_empty")]
     # conservation (no dead volume): filled 4 mL = reservoir 0 + delivered 4 mL + withdrawn 0
     assert p.filled_nl == 4_000_000 == p.reservoir_nl + p.delivered_nl + p.withdrawn_nl
@@ -295,7 +297,7 @@ def test_bolus_dose_rounding_half_even():
     p = pump(itb.Continuous(ug_per_day=0.0), conc=1, m=m)
     p.bolus(0.0125, timedelta(days=1))
     p.bolus(0.0135, timedelta(days=1))
-    assert [(b.dose_ng, b.volume_nl) for b in p.boluses] == [(12, 12_000), (14, 14_000)]
+    assert [(b.requested_ng, b.volume_nl, b.dose_pg) for b in p.boluses] == [(12, 12_000, 12_000), (14, 14_000, 14_000)]
 
 
 def test_volume_rounding_half_even():
@@ -323,10 +325,12 @@ def test_rate_rounding_half_even_and_min_boundary():
         with pytest.raises(itb.ProgrammingError) as exc:
             pump(itb.Continuous(ug_per_day=bad))
         assert exc.value.field == "ug_per_day"
-    # dose rates that round to 0 nL/day are a rate of 0, which is allowed (no delivery):
-    # 0.001 µg/day = 1 ng/day -> 0.5 nL/day -> 0
-    p = pump(itb.Continuous(ug_per_day=0.001))
-    assert p._core.schedule[2] == [(0, 0)]
+    # a non-zero dose rate that rounds to 0 nL/day is never silently off (field report 3):
+    # 0.001 µg/day = 1 ng/day -> 0.5 nL/day -> 0 is a ProgrammingError; exactly 0 is off.
+    with pytest.raises(itb.ProgrammingError) as exc:
+        pump(itb.Continuous(ug_per_day=0.001))
+    assert exc.value.field == "ug_per_day"
+    assert pump(itb.Continuous(ug_per_day=0.0))._core.schedule[2] == [(0, 0)]
     # max 24 mL/day = 48_000 µg/day at 2000: exactly the max is allowed, 48_000.002 is not
     # (24_000_001 nL/day)
     pump(itb.Continuous(ug_per_day=48_000.0))

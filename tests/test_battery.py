@@ -91,9 +91,10 @@ def test_nominal_preset_lasts_about_six_and_a_half_years() -> None:
 batteries = st.builds(
     tiny_battery,
     capacity_mah=st.floats(0.5, 5.0),
-    quiescent_ua=st.floats(0.0, 50.0),
-    stroke_uc=st.floats(0.0, 20_000.0),
-    tone_uc=st.floats(0.0, 50_000.0),
+    # at the units' resolution: a non-zero value below it is refused (field report 3)
+    quiescent_ua=st.floats(0.0, 50.0).map(lambda x: round(x, 3)),
+    stroke_uc=st.floats(0.0, 20_000.0).map(lambda x: round(x, 6)),
+    tone_uc=st.floats(0.0, 50_000.0).map(lambda x: round(x, 6)),
     eri_mah=st.just(0.2),
     eos_mah=st.just(0.05),
 )

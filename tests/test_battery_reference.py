@@ -51,7 +51,8 @@ def pair(bat: dict, *, fill: int, program, conc: int = 1000, reservoir_nl: int =
 
 def battery_events(events) -> list:
     """(time, kind, data) of eri/eos from either model's event list."""
-    return [(e[0], e[1], e[-1]) for e in events if e[1] in ("eri", "eos")]
+    # core tuples are (time, kind, severity, data, seq); the reference's (time, kind, data)
+    return [(e[0], e[1], e[3] if len(e) == 5 else e[2]) for e in events if e[1] in ("eri", "eos")]
 
 
 def test_nominal_battery_exact_fields_are_what_refpump_takes() -> None:
@@ -142,8 +143,11 @@ def test_telemetry_pushes_over_eri_at_the_call_time() -> None:
     want = [(20_000, "eri", {"remaining_pc": 30_000}), (40_000, "eos", {"remaining_pc": 10_000})]
     ref_events = ref.advance_to(D)
     assert battery_events(ref_events) == want
-    assert battery_events(core.advance_to(D)) == want
-    assert [k for t, k, _ in ref_events if t == 20_000] == ["eri", "telemetry_session"]
+    core_events = core.advance_to(D)
+    assert battery_events(core_events) == want
+    # causal order: the session, then the ERI it pushed the battery over (field report 5)
+    assert [k for t, k, _ in ref_events if t == 20_000] == ["telemetry_session", "eri"]
+    assert [e[1] for e in core_events if e[0] == 20_000] == ["telemetry_session", "eri"]
 
 
 def test_assume_refills_has_no_reservoir_tones() -> None:

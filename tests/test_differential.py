@@ -181,9 +181,10 @@ class Pair:
         self.extra = []
 
         # ordering and window
-        order = {k: i for i, k in enumerate(DESIGN_KIND_ORDER)}
-        keys = [(e[0], order[e[1]]) for e in rust_events]
-        assert keys == sorted(keys), "events not ordered by (time, kind order)"
+        event_times = [e[0] for e in rust_events]
+        assert event_times == sorted(event_times), "events not ordered by time"
+        seqs = [e[4] for e in rust_events]
+        assert all(x < y for x, y in zip(seqs, seqs[1:])), "sequence numbers must strictly increase"
         assert all(prev <= e[0] <= t for e in rust_events)
 
         # stroke_batch summaries partition the recorded strokes
@@ -203,7 +204,7 @@ class Pair:
         assert r.low_alarm_armed == f._low_armed
         assert r.accumulator == f.accumulator - f.strokes * q * D
         exp_bol = [(b.bolus_id, b.start_ms, b.end_ms, b.volume_nl, b.rate) for b in f._open if not b.finished]
-        got_bol = [tuple(b[:4]) + (b[5],) for b in r.boluses]  # (id, start, end, volume_nl, …, rate)
+        got_bol = [tuple(b[:4]) + (b[6],) for b in r.boluses]  # (id, start, end, volume_nl, …, rate)
         assert got_bol == exp_bol
 
     # ---- projection -----------------------------------------------------------------------
@@ -226,7 +227,7 @@ def _first_diff(a, b):
 
 def check_batches(events, times, q):
     i = 0
-    for t, kind, _sev, data in events:
+    for t, kind, _sev, data, _seq in events:
         if kind != "stroke_batch":
             continue
         n = data["count"]

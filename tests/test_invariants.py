@@ -371,8 +371,14 @@ def test_events_ordered_and_recording_changes_nothing(data):
         assert p.snapshot() == other.snapshot()
         assert len(times) == p.strokes - strokes0
         assert list(times) == sorted(times) and all(prev < t <= until for t in times)
-        keys = [(e.time_ms, KIND_RANK[e.kind]) for e in events]
-        assert keys == sorted(keys), "events must be ordered by time, then the fixed kind order"
+        # Causal order: calls' events (stamped <= prev) first, in call order; then what the
+        # simulation raised in (prev, until], by time and the fixed kind order among ties.
+        event_times = [e.time_ms for e in events]
+        assert event_times == sorted(event_times), "events must be ordered by time"
+        simulated = [(e.time_ms, KIND_RANK[e.kind]) for e in events if e.time_ms > prev]
+        assert simulated == sorted(simulated), "simulation events tie-break by the fixed kind order"
+        seqs = [e.seq for e in events]
+        assert all(a < b for a, b in zip(seqs, seqs[1:])) and all(q > 0 for q in seqs)
         assert all(prev <= e.time_ms <= until for e in events)
         assert all(e.time == at(e.time_ms) for e in events)
         for e in events:
@@ -533,7 +539,8 @@ def test_payload_mutations_with_valid_crc_never_crash(data):
         BLOB[:HEADER],
         b"\0" * 100,
         b"PK\x03\x04" + BLOB[4:],  # wrong magic
-        BLOB[:8] + struct.pack("<H", 2) + BLOB[10:],  # unknown version
+        BLOB[:8] + struct.pack("<H", 99) + BLOB[10:],  # unknown version
+        BLOB[:8] + struct.pack("<H", 1) + BLOB[10:],  # the pre-seq format (no migration)
         BLOB[:8] + struct.pack("<H", 0) + BLOB[10:],
         BLOB + b"\0",  # trailing byte (CRC now wrong)
         _recrc(BLOB + b"\0"),  # trailing byte with a fixed CRC

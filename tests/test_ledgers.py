@@ -21,7 +21,7 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("advance"), st.integers(1, 20 * D)),
         st.tuples(st.just("bolus"), st.floats(1.0, 200.0), st.integers(60_000, 3 * 3_600_000)),
-        st.tuples(st.just("refill"), st.floats(0.0, 40.0), st.sampled_from([500, 1000, 2000])),
+        st.tuples(st.just("refill"), st.floats(0.0, 40.0).map(lambda x: round(x, 6)), st.sampled_from([500, 1000, 2000])),
         st.tuples(st.just("program"), doses),
         st.tuples(st.just("suspend")),
         st.tuples(st.just("resume")),

@@ -458,8 +458,8 @@ def test_one_year_is_fast():
 
 import random
 
-RANK = {"bolus_started": 0, "bolus_completed": 1, "bolus_cancelled": 2, "low_reservoir": 3,
-        "reservoir_empty": 4}
+RANK = {"bolus_started": 0, "bolus_completed": 1, "bolus_cancelled": 2, "bolus_adjusted": 3,
+        "low_reservoir": 4, "reservoir_empty": 5}
 
 
 def _basal_rate(program, conc, t):
@@ -504,7 +504,7 @@ def _brute_force(now, q, cap, reservoir, low, conc, program, actions, until):
                 V = round(Fraction(dose * 1000, conc))
                 VD = V * D
                 r = -((-VD) // T)
-                boluses.append({"id": len(boluses) + 1, "s": start, "VD": VD, "r": r,
+                boluses.append({"id": len(boluses) + 1, "s": start, "VD": VD, "r": r, "dose": dose, "T": T,
                                 "cancel": None, "started": False, "done": False})
             elif act[0] == "cancel":
                 b = boluses[act[1] - 1]
@@ -521,6 +521,24 @@ def _brute_force(now, q, cap, reservoir, low, conc, program, actions, until):
                 withdrawn += reservoir
                 reservoir = act[1]
                 filled += act[1]
+                if act[2] != conc:
+                    # µg are prescribed: a bolus not started yet gets its dose's volume at the new
+                    # concentration; a running one (or one that no longer fits) is cancelled
+                    for b in boluses:
+                        if b["done"] or b["cancel"] is not None:
+                            continue
+                        V = round(Fraction(b["dose"] * 1000, act[2]))
+                        if x <= b["s"] and 1 <= V <= cap:
+                            b["VD"] = V * D
+                            b["r"] = -((-b["VD"]) // b["T"])
+                            events.append((x, "bolus_adjusted", b["id"]))
+                        else:
+                            b["cancel"] = x
+                            b["done"] = True
+                            if x >= b["s"] and not b["started"]:
+                                b["started"] = True
+                                events.append((b["s"], "bolus_started", b["id"]))
+                            events.append((x, "bolus_cancelled", b["id"]))
                 conc = act[2]
                 state["armed"] = True
                 state["deliver"] = True
@@ -596,6 +614,11 @@ def _random_scenario(rng):
             T = rng.randrange(max(1, -((-V * D) // qd4)), 30_000)
             start = t + rng.choice([0, rng.randrange(0, 20_000)])
             actions.setdefault(t, []).append(("bolus", dose, T, start))
+            if start > t and rng.random() < 0.5:
+                # a refill at another strength before it starts re-derives it (field report 4);
+                # not weaker than the first fill, so that its rate stays under a quarter of q per ms
+                actions.setdefault(rng.randrange(t, min(start, until - 1) + 1), []).append(
+                    ("refill", rng.randrange(0, cap + 1), rng.choice([c for c in (50, 500, 2000, 3000) if c >= conc])))
             if rng.random() < 0.5:  # cancel it later (before, during or after its delivery)
                 tc = rng.randrange(t, min(until, start + T + 2_000) + 1)
                 actions.setdefault(tc, []).append(("cancel", n_bolus))

@@ -25,6 +25,7 @@ skips exactly such events (never valid: they announce no change) and compares ev
 
 from __future__ import annotations
 
+import copy
 import os
 from datetime import timedelta
 
@@ -91,7 +92,15 @@ def assert_conserved(core) -> None:
 
 def no_batches(events):
     """Core events without stroke_batch summaries, as (time, kind, data)."""
-    return [(t, k, data) for t, k, _sev, data in events if k != "stroke_batch"]
+    return [(t, k, data) for t, k, _sev, data, _seq in events if k != "stroke_batch"]
+
+
+def assert_causal_order(core_events) -> None:
+    """Times never go back and sequence numbers strictly increase (raw core tuples)."""
+    times = [e[0] for e in core_events]
+    assert times == sorted(times), "core events not ordered by time"
+    seqs = [e[4] for e in core_events]
+    assert all(a < b for a, b in zip(seqs, seqs[1:])), f"sequence numbers not increasing: {seqs}"
 
 
 def assert_events_match(core_events, ref_events) -> None:
@@ -101,8 +110,7 @@ def assert_events_match(core_events, ref_events) -> None:
     for (t, k, data), (_, _, ref_data) in zip(got, ref_events):
         for key, value in ref_data.items():
             assert data.get(key) == value, f"event {k} at {t}: {key}={data.get(key)!r}, reference {value!r}"
-    keys = [(e[0], EVENT_KIND_ORDER[e[1]]) for e in core_events]
-    assert keys == sorted(keys), "core events not ordered by (time, kind order)"
+    assert_causal_order(core_events)
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,9 +232,9 @@ def test_refill_discrepancy_of_a_pump_running_8_percent_fast(aspirated, flagged)
     res = core.refill(40_000_000, 2000, aspirated)
     assert res[:3] == (10_000_000, expected_aspirate, flagged)
     got = core.advance_to(end)
-    assert [(t, k) for t, k, _s, _d in got if k != "stroke_batch"] == kinds
+    assert [(t, k) for t, k, _s, _d, _q in got if k != "stroke_batch"] == kinds
     if flagged:
-        assert next(d for _t, k, _s, d in got if k == "refill_discrepancy")["discrepancy_nl"] == expected_aspirate - 10_000_000
+        assert next(d for _t, k, _s, d, _q in got if k == "refill_discrepancy")["discrepancy_nl"] == expected_aspirate - 10_000_000
     assert ledgers(core) == ledgers(ref)
     assert_conserved(core)
 
@@ -268,8 +276,9 @@ def test_patient_bolus_reasons_lockout_and_rolling_window():
         p.clear_fault()
     ref_events = ref.advance_to(t)
     assert [(e[0], e[1]) for e in ref_events if e[0] == t] == [
-        (t, "patient_bolus_denied"), (t, "patient_bolus_denied"), (t, "patient_bolus_denied"),
-        (t, "suspended"), (t, "resumed"), (t, "fault"), (t, "fault_cleared"),
+        # causal order: each call's event in call order (field report 5)
+        (t, "patient_bolus_denied"), (t, "suspended"), (t, "fault"), (t, "patient_bolus_denied"),
+        (t, "resumed"), (t, "patient_bolus_denied"), (t, "fault_cleared"),
     ]
     core_events = core.advance_to(t)
     assert_events_match(core_events, ref_events)
@@ -461,11 +470,22 @@ class PumpMachine(RuleBasedStateMachine):
         return True, result, ref_call()
 
     def program_errors(self, program, conc) -> set:
-        """Errors of running ``program`` at ``conc`` from now with the open boluses."""
+        """Errors of running ``program`` at ``conc`` from now with the open boluses (after a
+        refill to another concentration: with the boluses that refill re-derives or cancels)."""
         m = self.m
-        if any(r != 0 and not m["min_rate"] <= r <= m["max_rate"] for r in step_rates(program, conc)):
+        doses = [program[1]] if program[0] == "continuous" else [ng for _, ng in program[2]]
+        rates = step_rates(program, conc)
+        # a non-zero dose never becomes a rate of 0 (field report 3)
+        if any(ng != 0 and not max(1, m["min_rate"]) <= r <= m["max_rate"] for ng, r in zip(doses, rates)):
             return {itb.ProgrammingError}
         ref = self.ref
+        if conc != ref.conc_ug_per_ml:
+            history, ref.stroke_times = ref.stroke_times, []
+            try:
+                ref = copy.deepcopy(ref)
+            finally:
+                self.ref.stroke_times = history
+            ref.refill(0, conc)
         for b in ref._open:
             if ref.peak_rate(max(b.start_ms, ref.now_ms), b.end_ms, program=program, conc_ug_per_ml=conc) > m["max_rate"]:
                 return {itb.ProgrammingError}
@@ -522,7 +542,7 @@ class PumpMachine(RuleBasedStateMachine):
         t = self.ref.now_ms + max(0, dt)
         note(f"advance_to({t}) (+{max(0, dt)} ms)")
         events, times = self.pump.advance_recording(t)
-        raw = [(e.time_ms, e.kind, e.severity, e.data) for e in events]
+        raw = [(e.time_ms, e.kind, e.severity, e.data, e.seq) for e in events]
         ref_events = self.ref.advance_to(t)
         assert isinstance(times, np.ndarray) and times.dtype == np.int64
         ref_times = self.ref.stroke_times[self.seen:]
@@ -530,7 +550,7 @@ class PumpMachine(RuleBasedStateMachine):
         assert times.tolist() == ref_times, _first_diff(times.tolist(), ref_times)
         assert_events_match(raw, ref_events)
         assert all(e[0] <= t for e in raw)
-        STATS["kinds"] |= {k for _t, k, _s, _d in raw}
+        STATS["kinds"] |= {k for _t, k, _s, _d, _q in raw}
         STATS["strokes"] += len(ref_times)
         STATS["max_strokes"] = max(STATS["max_strokes"], self.ref.strokes)
 

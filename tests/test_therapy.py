@@ -50,13 +50,19 @@ def test_unprimed_path_delivers_saline_until_drug_reaches_tip() -> None:
 def test_priming_bolus_fills_path_at_fast_rate() -> None:
     pump = make(catheter_volume_ul=100.0, path_primed=False)
     plan = pump.priming_bolus_plan()
-    # Headroom = 24 mL/day − 0.5 mL/day = 23.5 mL/day; 200 µL at that rate = ceil(200_000·D/23_500_000) ms.
-    assert plan.volume_nl == 200_000
-    assert plan.duration == timedelta(milliseconds=-(-200_000 * DAY_MS // 23_500_000))
+    # Basal and bolus together fill the 200 µL at the 24 mL/day maximum: 200_000·D/24e6 = 720_000 ms.
+    # The basal 0.5 mL/day moves 4166.7 nL of it; the bolus the rest, floored (field report 1):
+    # 195_833 nL at ceil(195_833·D/720_000) = 23_499_960 nL/day <= 23.5 mL/day of headroom.
+    assert (plan.volume_nl, plan.rate_nl_per_day) == (195_833, 23_499_960)
+    assert plan.duration == timedelta(milliseconds=720_000)
     pump.start_priming_bolus()
+    pump.advance(plan.duration)
+    assert pump.delivered_pg == 0  # all saline, no drug yet
+    # By then A = 500_000·720_000 + 195_833·D = 17_279_971_200_000_000 (99 strokes of 172.8e9);
+    # stroke 101 — the first to push drug out — needs 172_828_800_000 more at 0.5 mL/day: +345_658 ms.
     events = pump.advance(timedelta(hours=1))
     tip = [e.time for e in events if e.kind == "drug_at_tip"]
-    assert len(tip) == 1 and tip[0] - T0 <= plan.duration + timedelta(minutes=1)
+    assert tip == [T0 + timedelta(milliseconds=720_000 + 345_658)]
     with pytest.raises(itb.ValidationError):
         pump.priming_bolus_plan()  # primed now
 
@@ -84,7 +90,7 @@ def test_bridge_refused_for_dilution() -> None:
     pump.refill(added_ml=20.0, concentration_ug_per_ml=500)
     with pytest.raises(itb.ValidationError) as err:
         pump.bridge_bolus_plan()
-    assert err.value.field == "bridge"
+    assert err.value.field == "bridge_bolus_plan"
 
 
 def test_tip_dose_stays_within_one_stroke_with_bridge_and_drops_without() -> None:

@@ -88,20 +88,24 @@ _FlexProgramOut = Tuple[Literal["flex"], Literal["day", "week"], list[Tuple[int,
 _ProgramIn = Union[_ContinuousProgram, _FlexProgramIn]
 _ProgramOut = Union[_ContinuousProgram, _FlexProgramOut]
 
-_RawEvent = Tuple[int, str, Optional[Literal["critical", "non_critical"]], dict[str, Union[int, str]]]
-"""``(time_ms, kind, severity, data)``. ``kind`` is snake_case, and events at the same ms come in
-this order: ``stroke_batch``, ``program_changed``, ``bolus_started``, ``bolus_completed``,
-``bolus_cancelled``, ``patient_bolus_granted``, ``patient_bolus_denied``, ``low_reservoir``,
+_RawEvent = Tuple[int, str, Optional[Literal["critical", "non_critical"]], dict[str, Union[int, str]], int]
+"""``(time_ms, kind, severity, data, seq)``. Events are in causal order: by time; at the same ms,
+calls in call order, each followed by what it caused; events raised together inside the
+simulation are ordered by this fixed kind order: ``stroke_batch``, ``program_changed``,
+``bolus_started``, ``bolus_completed``, ``bolus_cancelled``, ``bolus_adjusted``,
+``patient_bolus_granted``, ``patient_bolus_denied``, ``low_reservoir``,
 ``reservoir_empty``, ``refilled``, ``refill_discrepancy``, ``concentration_changed``,
 ``drug_at_tip``, ``eri``, ``eos``, ``suspended``, ``resumed``, ``fault``, ``fault_cleared``,
-``telemetry_session``. ``severity`` is ``"non_critical"`` (low_reservoir, refill_discrepancy,
+``telemetry_session``. ``seq`` is 1, 2, 3, … over the pump's life (strictly increasing,
+kept in snapshots). ``severity`` is ``"non_critical"`` (low_reservoir, refill_discrepancy,
 eri), ``"critical"`` (reservoir_empty, fault, eos) or None. ``data`` values are ints whose key suffix is the unit (``volume_nl``, ``first_ms``…) or
 text (``reason``, ``fault``, ``bolus_kind``)."""
 
 _BolusKind = Literal["timed", "bridge", "priming", "patient"]
 
-_RawBolus = Tuple[int, int, int, int, int, int, _BolusKind]
-"""``(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)``."""
+_RawBolus = Tuple[int, int, int, int, int, int, int, int, _BolusKind]
+"""``(id, start_ms, end_ms, volume_nl, dose_pg, requested_ng, rate_nl_per_day, duration_ms, kind)``:
+``dose_pg`` is what it really delivers (volume × concentration), ``requested_ng`` what was asked."""
 
 _BolusPlan = Tuple[int, int, int]
 """``(volume_nl, duration_ms, rate_nl_per_day)``."""
@@ -177,9 +181,10 @@ class Pump:
 
     def bolus(self, dose_ng: int, duration_ms: int, start_ms: Optional[int] = None) -> int:
         """Schedule a bolus of ``dose_ng`` (1..=10**13 ng) over ``duration_ms`` (>= 1) from
-        ``start_ms`` (None = now; must be >= now). Its volume (nL, half-even) is fixed now at the
-        current concentration. Basal + boluses above the model's max rate is a
-        ``ProgrammingError``; an empty reservoir a ``ReservoirError``. Returns the bolus id."""
+        ``start_ms`` (None = now; must be >= now). Its volume (nL, half-even) is derived now at the
+        current concentration (a dose that rounds to 0 nL is a ``ValidationError``) and re-derived
+        if the concentration changes before it starts. Basal + boluses above the model's max rate
+        is a ``ProgrammingError``; an empty reservoir a ``ReservoirError``. Returns the bolus id."""
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (``ValidationError`` if unknown/finished).
@@ -199,13 +204,16 @@ class Pump:
         expected / 10**6) is flagged. Stamps ``refilled`` (data ``added_nl``, ``aspirated_nl``,
         ``expected_nl``), ``concentration_changed`` if it changed, and ``refill_discrepancy``
         (non-critical; ``discrepancy_nl``, ``reason``) if flagged. Overfill is a
-        ``ReservoirError``. Returns ``(expected_nl, aspirated_nl, flagged, reason or None)``."""
+        ``ReservoirError``. On a concentration change, boluses not yet started are re-derived
+        from their requested dose (``bolus_adjusted``) and running ones cancelled
+        (``bolus_cancelled``, reason ``concentration_changed``). Returns ``(expected_nl,
+        aspirated_nl, flagged, reason or None)``."""
 
     # ----- time -------------------------------------------------------------------------------
     def advance_to(self, until_ms: int) -> list[_RawEvent]:
         """Run to ``until_ms`` (>= now): every stroke with time <= ``until_ms`` fires. Returns the
-        events of (now, until] plus those stamped by calls since the last advance, ordered by time
-        then kind. Spans over one day run with the GIL released."""
+        events stamped by calls since the last advance (call order) then those of (now, until]
+        (by time, then kind order), numbered. Spans over one day run with the GIL released."""
 
     def advance_to_recording(self, until_ms: int) -> Tuple[list[_RawEvent], npt.NDArray[np.int64]]:
         """Like :meth:`advance_to`, also returning every stroke time (ms) as an int64 array.
@@ -305,7 +313,10 @@ class Pump:
     @property
     def boluses(self) -> list[_RawBolus]:
         """Scheduled or running boluses:
-        ``(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)``."""
+        ``(id, start_ms, end_ms, volume_nl, dose_pg, requested_ng, rate_nl_per_day, duration_ms, kind)``."""
+    @property
+    def next_event_seq(self) -> int:
+        """Sequence number the next returned event will carry (1 for a new pump)."""
     @property
     def program(self) -> _ProgramOut:
         """The basal program (dose rates in ng/day, offsets in ms)."""

@@ -43,13 +43,20 @@ def from_ms(ms: int) -> datetime:
 
 
 def duration_ms(value: timedelta | int, field: str, *, allow_zero: bool = True) -> int:
-    """Milliseconds of a timedelta (truncated toward zero-floor) or an int ms."""
+    """Milliseconds of a timedelta (floored to the ms) or an int ms. A non-zero duration never
+    becomes 0: below 1 ms it is a ``ValidationError``."""
     if isinstance(value, bool):
         raise ValidationError(f"{field}: expected a timedelta or int ms, got bool", field)
     if isinstance(value, int):
         ms = int64(value, field, "ms")
     elif isinstance(value, timedelta):
         ms = value // _MS
+        if ms == 0 and value > timedelta(0):
+            raise ValidationError(
+                f"{field}: {value!r} truncates to 0 ms on the pump clock; the smallest accepted non-zero "
+                "duration is 1 ms (or exactly 0 where 0 is allowed)",
+                field,
+            )
     else:
         raise ValidationError(f"{field}: expected a timedelta or int ms, got {type(value).__name__}", field)
     if ms < 0 or (ms == 0 and not allow_zero):

@@ -57,7 +57,7 @@ class BatteryModel:
     critical_tone: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
-        _core.validate_model({**_PROBE, "battery": self.exact()})
+        _validate({**_PROBE, "battery": self.exact()})
 
     def exact(self) -> dict[str, Any]:
         """The battery in the core's exact units (pC, pC/ms, ms)."""
@@ -89,6 +89,39 @@ class BatteryModel:
             non_critical_tone=timedelta(milliseconds=d["non_critical_tone_ms"]),
             critical_tone=timedelta(milliseconds=d["critical_tone_ms"]),
         )
+
+
+#: Core (exact) field names → the parameter names of PumpModel / BatteryModel, so an error
+#: names the argument the caller passed (field report 2).
+_PY_FIELD = {
+    "reservoir_nl": "reservoir_ml",
+    "min_rate_nl_per_day": "min_rate_ml_per_day",
+    "max_rate_nl_per_day": "max_rate_ml_per_day",
+    "low_reservoir_nl": "low_reservoir_ml",
+    "pump_path_nl": "pump_path_ul",
+    "battery.capacity_pc": "capacity_mah",
+    "battery.quiescent_pc_per_ms": "quiescent_ua",
+    "battery.stroke_pc": "stroke_uc",
+    "battery.tone_pc": "tone_uc",
+    "battery.telemetry_pc": "telemetry_uc",
+    "battery.eri_pc": "eri_mah",
+    "battery.eos_pc": "eos_mah",
+    "battery.non_critical_tone_ms": "non_critical_tone",
+    "battery.critical_tone_ms": "critical_tone",
+}
+
+
+def _validate(exact: dict[str, Any]) -> None:
+    """Validate exact fields in the core; errors name the Python parameter."""
+    from .errors import ItbError
+
+    try:
+        _core.validate_model(exact)
+    except ItbError as err:
+        field = _PY_FIELD.get(err.field, err.field)
+        if field != err.field:
+            raise type(err)(f"{field}: {err}", field) from None
+        raise
 
 
 # A valid model used to validate a battery on its own.
@@ -127,7 +160,7 @@ class PumpModel:
     battery: Optional[BatteryModel] = None
 
     def __post_init__(self) -> None:
-        _core.validate_model(self.exact())
+        _validate(self.exact())
 
     def exact(self) -> dict[str, Any]:
         """The model in the core's exact integer units (nL, nL/day)."""

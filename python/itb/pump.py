@@ -18,6 +18,7 @@ __all__ = ["Pump", "Event", "Projection", "Bolus", "BolusPlan", "PatientBolusRes
 Time = Union[datetime, int]
 _TEN_YEARS = timedelta(days=3650)
 _TEN_YEARS_MS = 3650 * 86_400_000
+_MAX_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999, the pump clock's end
 Duration = Union[timedelta, int]
 
 
@@ -28,20 +29,26 @@ class Event:
     ``"non_critical"`` for alarms, else ``None``; ``data`` holds integer fields whose names carry
     their units (``volume_nl``, ``first_ms``…) and text fields (``reason``, ``bolus_kind``,
     ``fault``). ``time`` is a naive ``datetime`` built on access from the exact ``time_ms``.
+    ``seq`` is the event's sequence number: 1, 2, 3, … over the pump's life, strictly
+    increasing in the order events are returned (kept in snapshots; 0 for an event built by hand).
     """
 
-    __slots__ = ("time_ms", "kind", "severity", "data")
+    __slots__ = ("time_ms", "kind", "severity", "data", "seq")
 
     time_ms: int
     kind: str
     severity: Optional[str]
     data: dict
+    seq: int
 
-    def __init__(self, time_ms: int, kind: str, severity: Optional[str] = None, data: Optional[dict] = None) -> None:
+    def __init__(
+        self, time_ms: int, kind: str, severity: Optional[str] = None, data: Optional[dict] = None, seq: int = 0
+    ) -> None:
         object.__setattr__(self, "time_ms", time_ms)
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "severity", severity)
         object.__setattr__(self, "data", {} if data is None else data)
+        object.__setattr__(self, "seq", seq)
 
     @property
     def time(self) -> datetime:
@@ -55,6 +62,7 @@ class Event:
         setattr_(self, "kind", raw[1])
         setattr_(self, "severity", raw[2])
         setattr_(self, "data", raw[3])
+        setattr_(self, "seq", raw[4])
         return self
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -63,16 +71,25 @@ class Event:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
             return NotImplemented
-        return (self.time_ms, self.kind, self.severity, self.data) == (other.time_ms, other.kind, other.severity, other.data)
+        return (self.time_ms, self.kind, self.severity, self.data, self.seq) == (
+            other.time_ms,
+            other.kind,
+            other.severity,
+            other.data,
+            other.seq,
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         sev = f", severity={self.severity!r}" if self.severity else ""
-        return f"Event(time={self.time.isoformat(timespec='milliseconds')}, kind={self.kind!r}{sev}, data={self.data!r})"
+        return (
+            f"Event(seq={self.seq}, time={self.time.isoformat(timespec='milliseconds')}, kind={self.kind!r}{sev}, "
+            f"data={self.data!r})"
+        )
 
     def __reduce__(self) -> tuple:
-        return (Event, (self.time_ms, self.kind, self.severity, self.data))
+        return (Event, (self.time_ms, self.kind, self.severity, self.data, self.seq))
 
 
 _PROJECTION_FIELDS = ("next_stroke", "low_reservoir", "reservoir_empty", "drug_at_tip", "eri", "eos")
@@ -122,15 +139,33 @@ class Projection:
 
 @dataclass(frozen=True)
 class Bolus:
-    """A scheduled or running bolus."""
+    """A scheduled or running bolus.
+
+    ``dose_pg`` is the drug mass it really moves out of the reservoir (its whole-nL volume ×
+    the concentration it was derived at); ``requested_ng`` is the dose that was asked for
+    (0 for priming). They differ by the nL rounding: 0.25 µg at 100 000 µg/mL is 2 nL = 0.2 µg.
+    ``duration`` is the programmed duration; the bolus ends at ``end`` <= ``start + duration``.
+    """
 
     id: int
     start: datetime
     end: datetime
     volume_nl: int
-    dose_ng: int
+    dose_pg: int
+    requested_ng: int
     rate_nl_per_day: int
+    duration: timedelta
     kind: str = "timed"
+
+    @property
+    def dose_ug(self) -> float:
+        """The dose it really delivers (µg)."""
+        return self.dose_pg / 1e6
+
+    @property
+    def requested_dose_ug(self) -> float:
+        """The dose that was asked for (µg)."""
+        return self.requested_ng / 1e3
 
 
 @dataclass(frozen=True)
@@ -242,7 +277,14 @@ class Pump:
 
     def bolus(self, dose_ug: float, duration: Duration, start: Optional[Time] = None) -> int:
         """Schedule a timed bolus of ``dose_ug`` µg over ``duration`` from ``start`` (None = now).
-        Its volume is fixed now at the current concentration. Returns the bolus id."""
+
+        Its volume is derived now at the current concentration (whole nL, half-even; the dose
+        it really delivers is ``pump.boluses[…].dose_ug``). If the concentration changes before
+        it starts, its volume is re-derived from ``dose_ug`` (``bolus_adjusted``); a running one
+        is cancelled (``bolus_cancelled``, reason ``concentration_changed``). Returns the bolus id.
+        Errors: ``ValidationError`` (``dose_ug`` rounds to 0 nL, ``duration`` < 1 ms, ``start`` in
+        the past), ``ProgrammingError`` (basal + boluses above the model's maximum rate),
+        ``ReservoirError`` (empty reservoir), ``EndOfServiceError``."""
         return self._core.bolus(
             ug_to_ng(dose_ug, "dose_ug"),
             duration_ms(duration, "duration", allow_zero=False),
@@ -340,7 +382,12 @@ class Pump:
 
     def advance(self, duration: Duration) -> list[Event]:
         """Run the pump for ``duration``."""
-        return list(map(Event._from_core, self._core.advance_to(self._core.now_ms + duration_ms(duration, "duration"))))
+        until = self._core.now_ms + duration_ms(duration, "duration")
+        if until > _MAX_MS:
+            from .errors import ValidationError
+
+            raise ValidationError(f"duration: {duration!r} runs past the pump clock's end (9999-12-31)", "duration")
+        return list(map(Event._from_core, self._core.advance_to(until)))
 
     def advance_recording(self, until: Time) -> tuple[list[Event], Any]:
         """Like :meth:`advance_to`, also returning every stroke time as an int64 numpy array (ms)."""
@@ -401,7 +448,10 @@ class Pump:
     @property
     def boluses(self) -> list[Bolus]:
         """Scheduled or running boluses."""
-        return [Bolus(i, from_ms(s), from_ms(e), v, d, r, k) for i, s, e, v, d, r, k in self._core.boluses]
+        return [
+            Bolus(i, from_ms(s), from_ms(e), v, d, req, r, timedelta(milliseconds=dur), k)
+            for i, s, e, v, d, req, r, dur, k in self._core.boluses
+        ]
 
     @property
     def strokes(self) -> int:

@@ -6,6 +6,11 @@ use thiserror::Error;
 
 /// Error returned by every fallible core call. A call that returns an error leaves the
 /// pump exactly as it was.
+///
+/// `field` names the parameter of the call that was refused (or a path into it, like
+/// `steps[2].ug_per_day`), never a parameter the caller did not pass; when no argument is at
+/// fault and the pump's state refuses the call (end of service, an empty reservoir, already
+/// suspended), `field` is the name of the call itself (`bolus`, `suspend`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ItbError {
     /// A value is malformed or out of range (NaN, negative, time in the past, …).
@@ -44,14 +49,26 @@ impl ItbError {
     pub fn snapshot(message: impl Into<String>) -> Self {
         ItbError::Snapshot { message: message.into() }
     }
-    /// The field the error is about (empty for snapshot errors).
+    /// The same error about another field: a call whose argument caused an error deeper down
+    /// reports its own parameter (snapshot errors have no field and stay as they are).
+    pub fn in_field(self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        match self {
+            ItbError::Validation { message, .. } => ItbError::Validation { field, message },
+            ItbError::Programming { message, .. } => ItbError::Programming { field, message },
+            ItbError::Reservoir { message, .. } => ItbError::Reservoir { field, message },
+            ItbError::EndOfService { .. } => ItbError::EndOfService { field },
+            e @ ItbError::Snapshot { .. } => e,
+        }
+    }
+    /// The field the error is about (`data` for snapshot errors: the bytes given to restore).
     pub fn field(&self) -> &str {
         match self {
             ItbError::Validation { field, .. }
             | ItbError::Programming { field, .. }
             | ItbError::Reservoir { field, .. }
             | ItbError::EndOfService { field } => field,
-            ItbError::Snapshot { .. } => "",
+            ItbError::Snapshot { .. } => "data",
         }
     }
 }

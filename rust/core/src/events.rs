@@ -1,10 +1,15 @@
-//! Events a pump emits, ordered by time and then by the fixed kind order below.
+//! Events a pump emits, in causal order.
+//!
+//! Order (DESIGN.md, field report 5): by time; at the same millisecond, calls come in call
+//! order, each followed by what it caused; the fixed kind order below only breaks ties among
+//! things that happen together inside the simulation (a stroke and the alarm it raises).
+//! Every returned event carries a sequence number, strictly increasing over the pump's life.
 
 use serde::{Deserialize, Serialize};
 
-/// Event kinds, declared in their fixed order for events at the same millisecond — the
-/// order of DESIGN.md's event list: the strokes of a millisecond come first, then what
-/// they caused.
+/// Event kinds, declared in their fixed order — the order of DESIGN.md's event list — which
+/// breaks ties between events of the same millisecond raised together by the simulation:
+/// the strokes of a millisecond come first, then what they caused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EventKind {
     StrokeBatch,
@@ -12,6 +17,7 @@ pub enum EventKind {
     BolusStarted,
     BolusCompleted,
     BolusCancelled,
+    BolusAdjusted,
     PatientBolusGranted,
     PatientBolusDenied,
     LowReservoir,
@@ -47,12 +53,13 @@ impl Severity {
 
 impl EventKind {
     /// Every kind, in order.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::StrokeBatch,
         EventKind::ProgramChanged,
         EventKind::BolusStarted,
         EventKind::BolusCompleted,
         EventKind::BolusCancelled,
+        EventKind::BolusAdjusted,
         EventKind::PatientBolusGranted,
         EventKind::PatientBolusDenied,
         EventKind::LowReservoir,
@@ -78,6 +85,7 @@ impl EventKind {
             EventKind::BolusStarted => "bolus_started",
             EventKind::BolusCompleted => "bolus_completed",
             EventKind::BolusCancelled => "bolus_cancelled",
+            EventKind::BolusAdjusted => "bolus_adjusted",
             EventKind::PatientBolusGranted => "patient_bolus_granted",
             EventKind::PatientBolusDenied => "patient_bolus_denied",
             EventKind::LowReservoir => "low_reservoir",
@@ -113,17 +121,20 @@ pub enum Value {
     Text(String),
 }
 
-/// One event: when, what, and its data fields (units in the field names).
+/// One event: when, what, its data fields (units in the field names) and its sequence
+/// number (`seq`, assigned when the event is returned by an advance: 1, 2, 3, … over the
+/// pump's life; 0 while it is still pending).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub time_ms: i64,
     pub kind: EventKind,
     pub data: Vec<(String, Value)>,
+    pub seq: u64,
 }
 
 impl Event {
     pub fn new(time_ms: i64, kind: EventKind, data: &[(&str, i64)]) -> Self {
-        Event { time_ms, kind, data: data.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect() }
+        Event { time_ms, kind, data: data.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect(), seq: 0 }
     }
     /// Add a text field (builder style).
     pub fn with_text(mut self, key: &str, text: &str) -> Self {
@@ -149,7 +160,8 @@ impl Event {
     }
 }
 
-/// Sort events by time, then kind order, keeping emission order among equals.
-pub fn sort_events(events: &mut [Event]) {
+/// Sort events raised together inside the simulation by time, then kind order, keeping
+/// emission order among equals. Never applied to events stamped by calls (they keep call order).
+pub fn sort_simulation_events(events: &mut [Event]) {
     events.sort_by_key(|e| (e.time_ms, e.kind));
 }

@@ -109,7 +109,9 @@ impl Basal {
     }
 
     /// The volume-rate schedule at `conc` µg/mL; each step's rate must be 0 or within
-    /// the model's min..=max, else a programming error naming the step.
+    /// the model's min..=max, else a programming error naming the step. A step prescribed as
+    /// exactly 0 is off; a non-zero dose whose rate rounds to 0 nL/day (or below the model's
+    /// minimum) is an error, never silently off.
     pub fn schedule(&self, conc: u32, model: &PumpModel) -> Result<Schedule> {
         self.validate_shape()?;
         let (period, steps) = self.steps();
@@ -117,17 +119,17 @@ impl Basal {
         let mut rates = Vec::with_capacity(steps.len());
         for (i, s) in steps.iter().enumerate() {
             let rate = volume_rate_nl_per_day(s.ng_per_day, conc);
-            if rate != 0 && (rate < model.min_rate_nl_per_day || rate > model.max_rate_nl_per_day) {
-                let field = match self {
-                    Basal::Continuous { .. } => "ug_per_day".to_string(),
-                    Basal::Flex { .. } => format!("steps[{i}].ug_per_day"),
+            if s.ng_per_day != 0 && (rate < model.min_rate_nl_per_day.max(1) || rate > model.max_rate_nl_per_day) {
+                let (field, what) = match self {
+                    Basal::Continuous { .. } => ("ug_per_day".to_string(), "the continuous program".to_string()),
+                    Basal::Flex { .. } => (format!("steps[{i}].ug_per_day"), format!("flex step {i}")),
                 };
                 let lo = model.min_rate_nl_per_day as f64 * conc as f64 / 1e6;
                 let hi = model.max_rate_nl_per_day as f64 * conc as f64 / 1e6;
                 return Err(ItbError::programming(
                     field,
                     format!(
-                        "{} µg/day at {conc} µg/mL is {rate} nL/day; allowed 0 or {lo}..={hi} µg/day \
+                        "{what}: {} µg/day at {conc} µg/mL is {rate} nL/day; allowed 0 or {lo}..={hi} µg/day \
                          ({}..={} nL/day for model {})",
                         s.ng_per_day as f64 / 1000.0,
                         model.min_rate_nl_per_day,
@@ -140,6 +142,20 @@ impl Basal {
             rates.push(rate);
         }
         Ok(Schedule { period_ms: period.ms(), anchor_ms: period.anchor_ms(), offsets, rates })
+    }
+}
+
+impl Basal {
+    /// The prescribed dose rate (ng/day) as a periodic schedule (rates in ng/day, unchecked):
+    /// what a bridge bolus keeps while old drug leaves the path.
+    pub fn dose_schedule(&self) -> Schedule {
+        let (period, steps) = self.steps();
+        Schedule {
+            period_ms: period.ms(),
+            anchor_ms: period.anchor_ms(),
+            offsets: steps.iter().map(|s| s.offset_ms).collect(),
+            rates: steps.iter().map(|s| s.ng_per_day).collect(),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::battery::{ActiveAlarm, Alarm};
 use crate::bolus::{Bolus, BolusKind};
 use crate::error::{ItbError, Result};
-use crate::events::{sort_events, Event, EventKind};
+use crate::events::{sort_simulation_events, Event, EventKind};
 use crate::model::PumpModel;
 use crate::path::{FluidPath, FL_PER_NL};
 use crate::program::{Basal, Schedule};
@@ -103,7 +103,10 @@ pub struct Pump {
     pub(crate) alarms: Vec<ActiveAlarm>,
     pub(crate) boluses: Vec<Bolus>,
     pub(crate) next_bolus_id: u64,
+    /// Events stamped by calls since the last advance, in causal (call) order.
     pub(crate) pending: Vec<Event>,
+    /// Sequence number of the next event returned.
+    pub(crate) next_seq: u64,
 }
 
 impl Pump {
@@ -172,6 +175,7 @@ impl Pump {
             boluses: Vec::new(),
             next_bolus_id: 1,
             pending: Vec::new(),
+            next_seq: 1,
             model,
         };
         pump.check_fill_alarms();
@@ -355,37 +359,52 @@ impl Pump {
     }
 
     /// Schedule a bolus of `dose_ng` over `duration_ms` from `start_ms` (None = now).
-    /// Its volume is fixed now, at the current concentration. Returns the bolus id.
+    /// Its volume is derived now, at the current concentration (half-even to whole nL), and
+    /// re-derived if the concentration changes before it starts. Returns the bolus id; the dose
+    /// it will really deliver is [`Bolus::dose_pg`].
     pub fn bolus(&mut self, dose_ng: i64, duration_ms: i64, start_ms: Option<i64>) -> Result<u64> {
+        let volume = self.bolus_volume_nl(dose_ng, "dose_ug")?;
+        self.add_bolus(volume, dose_ng, duration_ms, start_ms, BolusKind::Timed)
+    }
+
+    /// Whole-nL volume of a dose at the current concentration; a dose that rounds to 0 nL is
+    /// an error naming `field` and the smallest dose that does not.
+    pub(crate) fn bolus_volume_nl(&self, dose_ng: i64, field: &str) -> Result<i64> {
         if !(1..=MAX_BOLUS_NG).contains(&dose_ng) {
             return Err(ItbError::validation(
-                "dose_ug",
+                field,
                 format!("{dose_ng} ng is outside the allowed range 1..={MAX_BOLUS_NG} ng"),
             ));
         }
         let volume = volume_nl_of_dose(dose_ng, self.conc);
         if volume < 1 {
+            // volume_nl_of_dose rounds half-even: ng·1000/conc must exceed 1/2 nL.
+            let smallest_ng = i64::from(self.conc) / 2000 + 1;
             return Err(ItbError::validation(
-                "dose_ug",
-                format!("{dose_ng} ng at {} µg/mL rounds to 0 nL; must be at least 1 nL", self.conc),
+                field,
+                format!(
+                    "{} µg at {} µg/mL rounds to 0 nL; the smallest accepted dose is {} µg (1 nL)",
+                    dose_ng as f64 / 1000.0,
+                    self.conc,
+                    smallest_ng as f64 / 1000.0
+                ),
             ));
         }
-        self.add_bolus(volume, dose_ng, duration_ms, start_ms, BolusKind::Timed)
+        Ok(volume)
     }
 
     /// Validate and schedule a bolus of `volume_nl`; shared by every bolus kind.
     pub(crate) fn add_bolus(
         &mut self,
         volume_nl: i64,
-        dose_ng: i64,
+        requested_ng: i64,
         duration_ms: i64,
         start_ms: Option<i64>,
         kind: BolusKind,
     ) -> Result<u64> {
-        let bolus = self.plan_bolus(volume_nl, dose_ng, duration_ms, start_ms, kind)?;
+        let bolus = self.plan_bolus(volume_nl, requested_ng, duration_ms, start_ms, kind)?;
         let id = bolus.id;
-        let at = self.boluses.partition_point(|b| b.start_ms <= bolus.start_ms);
-        self.boluses.insert(at, bolus);
+        self.insert_bolus(bolus);
         self.next_bolus_id += 1;
         let mut pending = std::mem::take(&mut self.pending);
         self.process_boundaries(&mut pending, self.now_ms);
@@ -393,11 +412,17 @@ impl Pump {
         Ok(id)
     }
 
+    /// Insert keeping the list sorted by start.
+    pub(crate) fn insert_bolus(&mut self, bolus: Bolus) {
+        let at = self.boluses.partition_point(|b| b.start_ms <= bolus.start_ms);
+        self.boluses.insert(at, bolus);
+    }
+
     /// Build and check a bolus without scheduling it.
     pub(crate) fn plan_bolus(
         &self,
         volume_nl: i64,
-        dose_ng: i64,
+        requested_ng: i64,
         duration_ms: i64,
         start_ms: Option<i64>,
         kind: BolusKind,
@@ -421,9 +446,9 @@ impl Pump {
             ));
         }
         if self.empty {
-            return Err(ItbError::reservoir("reservoir", "the reservoir is empty; refill before a bolus"));
+            return Err(ItbError::reservoir("bolus", "the reservoir is empty; refill before a bolus"));
         }
-        let bolus = Bolus::new(self.next_bolus_id, start, volume_nl, dose_ng, duration_ms, kind);
+        let bolus = Bolus::new(self.next_bolus_id, start, volume_nl, requested_ng, self.conc, duration_ms, kind);
         if bolus.end_ms > MAX_TIME_MS {
             return Err(ItbError::validation("duration", "the bolus would end after the pump clock's range"));
         }
@@ -440,12 +465,20 @@ impl Pump {
             return Err(ItbError::validation("bolus_id", format!("no scheduled or running bolus has id {id}")));
         };
         let b = self.boluses.remove(pos);
-        self.pending.push(Event::new(
+        let event = self.cancelled_event(&b, "cancelled");
+        self.pending.push(event);
+        Ok(())
+    }
+
+    /// `bolus_cancelled` for `b` at now, saying why and what it had delivered.
+    pub(crate) fn cancelled_event(&self, b: &Bolus, reason: &str) -> Event {
+        Event::new(
             self.now_ms,
             EventKind::BolusCancelled,
-            &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl)],
-        ));
-        Ok(())
+            &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("delivered_nl", b.delivered_nl_by(self.now_ms))],
+        )
+        .with_text("bolus_kind", b.kind.name())
+        .with_text("reason", reason)
     }
 
     /// Alarms that fire at once when the reservoir is filled at or below a threshold.
@@ -496,16 +529,23 @@ impl Pump {
             let b = &mut self.boluses[i];
             if !b.started && b.start_ms <= t {
                 b.started = true;
-                sink.push(Event::new(
-                    b.start_ms,
-                    EventKind::BolusStarted,
-                    &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("end_ms", b.end_ms)],
-                ).with_text("bolus_kind", b.kind.name()));
+                sink.push(
+                    Event::new(
+                        b.start_ms,
+                        EventKind::BolusStarted,
+                        &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("dose_pg", b.dose_pg), ("end_ms", b.end_ms)],
+                    )
+                    .with_text("bolus_kind", b.kind.name()),
+                );
             }
             if b.end_ms <= t {
                 sink.push(
-                    Event::new(b.end_ms, EventKind::BolusCompleted, &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl)])
-                        .with_text("bolus_kind", b.kind.name()),
+                    Event::new(
+                        b.end_ms,
+                        EventKind::BolusCompleted,
+                        &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("dose_pg", b.dose_pg)],
+                    )
+                    .with_text("bolus_kind", b.kind.name()),
                 );
                 self.boluses.remove(i);
             } else {
@@ -514,18 +554,48 @@ impl Pump {
         }
     }
 
-    /// Advance the clock to `until_ms`, delivering on the way; returns the events of
-    /// `(now, until]` plus those stamped by calls since the last advance, in order.
+    /// Advance the clock to `until_ms`, delivering on the way; returns the events stamped by
+    /// calls since the last advance (in call order) followed by those of `(now, until]`, each
+    /// with its sequence number.
     pub fn advance_to(&mut self, until_ms: i64) -> Result<Vec<Event>> {
-        self.advance_inner(until_ms, None)
+        let mut events = self.advance_inner(until_ms, None)?;
+        self.number(&mut events);
+        Ok(events)
     }
 
     /// As [`Pump::advance_to`], also appending every stroke time to `strokes_out`.
     pub fn advance_to_recording(&mut self, until_ms: i64, strokes_out: &mut Vec<i64>) -> Result<Vec<Event>> {
-        self.advance_inner(until_ms, Some(strokes_out))
+        let mut events = self.advance_inner(until_ms, Some(strokes_out))?;
+        self.number(&mut events);
+        Ok(events)
     }
 
-    fn advance_inner(&mut self, until_ms: i64, mut record: Option<&mut Vec<i64>>) -> Result<Vec<Event>> {
+    /// Give returned events their sequence numbers.
+    fn number(&mut self, events: &mut [Event]) {
+        for e in events {
+            e.seq = self.next_seq;
+            self.next_seq += 1;
+        }
+    }
+
+    /// Sequence number the next returned event will carry.
+    pub fn next_event_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Whether two pumps are in the same state apart from how many events they have
+    /// returned (advancing in pieces returns more `stroke_batch` summaries than at once).
+    pub fn eq_ignoring_event_numbers(&self, other: &Pump) -> bool {
+        self.next_seq == other.next_seq && self == other || {
+            let mut a = self.clone();
+            a.next_seq = other.next_seq;
+            a == *other
+        }
+    }
+
+    /// Advance without numbering: pending call events first (already in causal order), then
+    /// what the simulation raised, ordered by time and, within a millisecond, kind order.
+    pub(crate) fn advance_inner(&mut self, until_ms: i64, mut record: Option<&mut Vec<i64>>) -> Result<Vec<Event>> {
         check_time("until", until_ms)?;
         if until_ms < self.now_ms {
             return Err(ItbError::validation(
@@ -533,8 +603,8 @@ impl Pump {
                 format!("{until_ms} ms is before now ({} ms); time only moves forward", self.now_ms),
             ));
         }
-        let mut out = std::mem::take(&mut self.pending);
-        out.reserve(4);
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut out = Vec::with_capacity(4);
         let mut batch = Batch::default();
         while self.now_ms < until_ms {
             let (slope, next) = self.slope_at(self.now_ms);
@@ -546,8 +616,12 @@ impl Pump {
             }
         }
         flush(&mut batch, &mut out, self.model.stroke_nl);
-        sort_events(&mut out);
-        Ok(out)
+        sort_simulation_events(&mut out);
+        if pending.is_empty() {
+            return Ok(out);
+        }
+        pending.append(&mut out);
+        Ok(pending)
     }
 
     /// Advance through one constant-increment span, stopping early at the first stroke that
@@ -700,8 +774,7 @@ fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: 
     }
 }
 
-/// Check that basal plus boluses never exceed the model's max rate from `from_ms` on
-/// (a sweep over bolus starts and ends: O(B log B + B · steps)).
+/// Check that basal plus boluses never exceed the model's max rate from `from_ms` on.
 pub(crate) fn check_total_rate(
     model: &PumpModel,
     schedule: &Schedule,
@@ -709,37 +782,50 @@ pub(crate) fn check_total_rate(
     from_ms: i64,
     field: &str,
 ) -> Result<()> {
-    let mut edges: Vec<(i64, i64)> = Vec::with_capacity(boluses.len() * 2);
-    for b in boluses.iter().filter(|b| b.end_ms > from_ms) {
-        edges.push((b.start_ms.max(from_ms), b.rate_nl_per_day));
-        edges.push((b.end_ms, -b.rate_nl_per_day));
+    let last_end = boluses.iter().map(|b| b.end_ms).max().unwrap_or(from_ms);
+    let (peak, at, basal, bolus_sum) = peak_rate(schedule, boluses, from_ms, last_end);
+    if peak > model.max_rate_nl_per_day && bolus_sum > 0 {
+        return Err(ItbError::programming(
+            field,
+            format!(
+                "basal {basal} nL/day + boluses {bolus_sum} nL/day = {peak} nL/day at {at} ms exceeds the \
+                 maximum rate {} nL/day of model {}",
+                model.max_rate_nl_per_day, model.name
+            ),
+        ));
     }
+    Ok(())
+}
+
+/// Highest commanded rate (basal + the rates of the boluses running) anywhere in `[a, b)`,
+/// as `(peak, at_ms, basal, boluses)` — a sweep over bolus starts and ends
+/// (O(B log B + B · steps)); `(0, a, 0, 0)` for an empty interval.
+pub(crate) fn peak_rate(schedule: &Schedule, boluses: &[Bolus], a: i64, b: i64) -> (i64, i64, i64, i64) {
+    let mut best = (0, a, 0, 0);
+    if b <= a {
+        return best;
+    }
+    let mut edges: Vec<(i64, i64)> = Vec::with_capacity(boluses.len() * 2 + 2);
+    edges.push((a, 0));
+    for bolus in boluses.iter().filter(|x| x.end_ms > a && x.start_ms < b) {
+        edges.push((bolus.start_ms.max(a), bolus.rate_nl_per_day));
+        edges.push((bolus.end_ms.min(b), -bolus.rate_nl_per_day));
+    }
+    edges.push((b, 0));
     edges.sort_unstable();
     let mut bolus_sum = 0i64;
     let mut i = 0;
     while i < edges.len() {
-        let a = edges[i].0;
-        while i < edges.len() && edges[i].0 == a {
+        let t = edges[i].0;
+        while i < edges.len() && edges[i].0 == t {
             bolus_sum += edges[i].1;
             i += 1;
         }
-        let Some(&(b, _)) = edges.get(i) else { break };
-        if bolus_sum == 0 {
-            continue;
-        }
-        let basal = schedule.max_rate_over(a, b);
-        if basal + bolus_sum > model.max_rate_nl_per_day {
-            return Err(ItbError::programming(
-                field,
-                format!(
-                    "basal {basal} nL/day + boluses {bolus_sum} nL/day = {} nL/day at {a} ms exceeds the \
-                     maximum rate {} nL/day of model {}",
-                    basal + bolus_sum,
-                    model.max_rate_nl_per_day,
-                    model.name
-                ),
-            ));
+        let Some(&(next, _)) = edges.get(i) else { break };
+        let basal = schedule.max_rate_over(t, next);
+        if basal + bolus_sum > best.0 {
+            best = (basal + bolus_sum, t, basal, bolus_sum);
         }
     }
-    Ok(())
+    best
 }

@@ -2,11 +2,12 @@
 //! flag a discrepancy beyond tolerance, fill, and set the concentration.
 
 use crate::battery::Alarm;
+use crate::bolus::{Bolus, BolusKind};
 use crate::error::{check_range, ItbError, Result};
 use crate::events::{Event, EventKind};
 use crate::path::FL_PER_NL;
 use crate::pump::{check_total_rate, Pump};
-use crate::units::check_concentration;
+use crate::units::{check_concentration, volume_nl_of_dose, MAX_TIME_MS};
 
 /// When a refill discrepancy is flagged: |aspirated − expected| > max(abs, ppm × expected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +85,12 @@ impl Pump {
         if aspirated < 0 {
             return Err(ItbError::validation("aspirated_ml", "must be >= 0"));
         }
-        let schedule = self.basal.schedule(conc, &self.model)?;
-        check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "concentration_ug_per_ml")?;
+        // Errors name this call's argument that makes the program impossible (the message
+        // says which step).
+        let schedule = self.basal.schedule(conc, &self.model).map_err(|e| e.in_field("concentration_ug_per_ml"))?;
+        let (boluses, bolus_events) =
+            if conc == self.conc { (self.boluses.clone(), Vec::new()) } else { self.rederive_boluses(conc) };
+        check_total_rate(&self.model, &schedule, &boluses, self.now_ms, "concentration_ug_per_ml")?;
         // The physical reservoir is emptied whatever the measurement says.
         self.withdrawn_fl += self.true_reservoir_fl;
         self.withdrawn_ag += i128::from(self.true_reservoir_fl) * i128::from(self.conc);
@@ -96,6 +101,7 @@ impl Pump {
         self.filled_ag += i128::from(added_nl) * i128::from(FL_PER_NL) * i128::from(conc);
         self.conc = conc;
         self.schedule = schedule;
+        self.boluses = boluses;
         self.low_armed = true;
         self.empty = false;
         self.clear_alarms(Alarm::cleared_by_refill);
@@ -104,13 +110,8 @@ impl Pump {
             EventKind::Refilled,
             &[("added_nl", added_nl), ("aspirated_nl", aspirated), ("expected_nl", expected)],
         ));
-        if old_conc != conc {
-            self.pending.push(Event::new(
-                self.now_ms,
-                EventKind::ConcentrationChanged,
-                &[("from_ug_per_ml", i64::from(old_conc)), ("to_ug_per_ml", i64::from(conc))],
-            ));
-        }
+        // Causal order: the refill, what its aspirate showed, the new concentration and what
+        // it did to scheduled boluses, then the alarms of the new fill.
         let outcome = RefillOutcome::assess(expected, aspirated, tolerance);
         if let Some(reason) = outcome.reason {
             self.pending.push(
@@ -122,8 +123,60 @@ impl Pump {
                 .with_text("reason", reason),
             );
         }
+        if old_conc != conc {
+            self.pending.push(Event::new(
+                self.now_ms,
+                EventKind::ConcentrationChanged,
+                &[("from_ug_per_ml", i64::from(old_conc)), ("to_ug_per_ml", i64::from(conc))],
+            ));
+            self.pending.extend(bolus_events);
+        }
         self.check_fill_alarms();
         Ok(outcome)
     }
 
+    /// The boluses after a change to `conc` µg/mL, and the events that tell the user.
+    ///
+    /// Doses are prescribed in µg, so no bolus may deliver a different µg amount without an
+    /// event saying so (field report 4): a timed or patient bolus that has not started yet is
+    /// re-derived from its requested dose at the new concentration (same start and programmed
+    /// duration; `bolus_adjusted`); one that cannot be (it would round to 0 nL or exceed the
+    /// reservoir), every bolus already running, and every bridge or priming bolus (planned
+    /// from the path's contents at the old concentration) is cancelled (`bolus_cancelled`,
+    /// reason `concentration_changed`).
+    fn rederive_boluses(&self, conc: u32) -> (Vec<Bolus>, Vec<Event>) {
+        let now = self.now_ms;
+        let mut kept = Vec::with_capacity(self.boluses.len());
+        let mut events = Vec::new();
+        for b in &self.boluses {
+            let rederivable = b.start_ms >= now && matches!(b.kind, BolusKind::Timed | BolusKind::Patient);
+            let volume = volume_nl_of_dose(b.requested_ng, conc);
+            let rebuilt = (rederivable && (1..=self.model.reservoir_nl).contains(&volume))
+                .then(|| Bolus::new(b.id, b.start_ms, volume, b.requested_ng, conc, b.duration_ms, b.kind))
+                .filter(|nb| nb.end_ms <= MAX_TIME_MS);
+            match rebuilt {
+                Some(mut nb) => {
+                    nb.started = b.started;
+                    events.push(
+                        Event::new(
+                            now,
+                            EventKind::BolusAdjusted,
+                            &[
+                                ("bolus_id", b.id as i64),
+                                ("from_volume_nl", b.volume_nl),
+                                ("volume_nl", nb.volume_nl),
+                                ("dose_pg", nb.dose_pg),
+                                ("end_ms", nb.end_ms),
+                            ],
+                        )
+                        .with_text("bolus_kind", b.kind.name())
+                        .with_text("reason", "concentration_changed"),
+                    );
+                    kept.push(nb);
+                }
+                None => events.push(self.cancelled_event(b, "concentration_changed")),
+            }
+        }
+        (kept, events)
+    }
 }

@@ -8,7 +8,7 @@ use crate::pump::Pump;
 
 const MAGIC: &[u8; 8] = b"ITBPUMP\0";
 /// Current snapshot format version.
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
 const HEADER: usize = MAGIC.len() + 2 + 4;
 
 impl Pump {

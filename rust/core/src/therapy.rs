@@ -44,6 +44,43 @@ pub struct BolusPlan {
     pub rate_nl_per_day: i64,
 }
 
+impl BolusPlan {
+    /// `volume_nl >= 1` over `duration_ms >= 1` at `ceil(V·D/T)` nL/day.
+    fn new(volume_nl: i64, duration_ms: i64) -> Self {
+        let rate = div_ceil(i128::from(volume_nl) * i128::from(MS_PER_DAY), i128::from(duration_ms)) as i64;
+        BolusPlan { volume_nl, duration_ms, rate_nl_per_day: rate }
+    }
+}
+
+/// Most constant-rate spans a plan walks before giving up (≈ 200 years of a 13-step day).
+const MAX_PLAN_SPANS: usize = 1_000_000;
+
+/// Smallest `T >= 1` (ms after `from`) at which `Σ slope over [from, from + T) + extra·T`
+/// reaches `target`; `slope_at(t)` gives the increment per ms in force at `t` and the next
+/// time it may change. None if the pump clock's range or [`MAX_PLAN_SPANS`] runs out first.
+fn time_to_reach(from: i64, target: i128, extra: i128, slope_at: impl Fn(i64) -> (i128, i64)) -> Option<i64> {
+    if target <= 0 {
+        return Some(1);
+    }
+    let mut t = from;
+    let mut reached = 0i128;
+    for _ in 0..MAX_PLAN_SPANS {
+        let (slope, next) = slope_at(t);
+        let end = next.min(crate::units::MAX_TIME_MS);
+        let rate = slope + extra;
+        if rate > 0 && reached + rate * i128::from(end - t) >= target {
+            let dt = div_ceil(target - reached, rate) as i64;
+            return Some((t + dt - from).max(1));
+        }
+        reached += rate * i128::from(end - t);
+        t = end;
+        if t >= crate::units::MAX_TIME_MS {
+            return None;
+        }
+    }
+    None
+}
+
 impl Pump {
     /// Stop delivery (clinician). The accumulator remainder is kept; nothing is made up.
     pub fn suspend(&mut self) -> Result<()> {
@@ -69,7 +106,7 @@ impl Pump {
     /// Inject a motor-stall fault: delivery stops until [`Pump::clear_fault`].
     pub fn inject_motor_stall(&mut self) -> Result<()> {
         if self.stalled {
-            return Err(ItbError::validation("fault", "a motor stall is already active"));
+            return Err(ItbError::validation("inject_motor_stall", "a motor stall is already active"));
         }
         self.stalled = true;
         self.pending.push(Event::new(self.now_ms, EventKind::Fault, &[]).with_text("fault", "motor_stall"));
@@ -80,7 +117,7 @@ impl Pump {
     /// Clear an injected motor stall; delivery resumes from now.
     pub fn clear_fault(&mut self) -> Result<()> {
         if !self.stalled {
-            return Err(ItbError::validation("fault", "no fault is active"));
+            return Err(ItbError::validation("clear_fault", "no fault is active"));
         }
         self.stalled = false;
         self.clear_alarms(|a| a == Alarm::MotorStall);
@@ -113,20 +150,23 @@ impl Pump {
         Some(div_ceil(i128::from(fl), i128::from(FL_PER_NL)) as i64)
     }
 
-    /// Plan the bridge bolus after a concentration increase: deliver the old drug still
-    /// in the path at the rate that keeps the dose rate in force now (µg/day at the old
-    /// concentration), on top of the basal rate at the new concentration.
-    pub fn bridge_bolus_plan(&self) -> Result<BolusPlan> {
+    /// Plan the bridge bolus after a concentration increase: push the old drug still in the
+    /// path out at the volume rate that keeps the prescribed dose rate (µg/day, following the
+    /// program's steps) at the old concentration. The bolus is what the running flow does not
+    /// already push: the basal program at the new concentration, every bolus already
+    /// scheduled in that time and the accumulator's partial stroke are all counted
+    /// (field report 1). Errors name `field` (the calling method).
+    fn plan_bridge(&self, field: &str) -> Result<BolusPlan> {
         let old = self.tip_conc;
         if old == self.conc || old == 0 {
             return Err(ItbError::validation(
-                "bridge",
+                field,
                 "no bridge needed: the path holds no drug of another concentration (use a priming bolus for saline)",
             ));
         }
         if old > self.conc {
             return Err(ItbError::validation(
-                "bridge",
+                field,
                 format!(
                     "the path holds stronger drug ({old} µg/mL) than the reservoir ({} µg/mL): a bolus cannot slow it; \
                      lower the program until the new drug reaches the tip",
@@ -135,76 +175,107 @@ impl Pump {
             ));
         }
         let ahead_nl = self.old_fluid_ahead_nl().unwrap_or(0);
-        let dose_ng_per_day = self.dose_rate_now();
-        if ahead_nl == 0 || dose_ng_per_day == 0 {
-            return Err(ItbError::validation("bridge", "no bridge needed: no old drug ahead or a zero dose rate"));
+        let dose = self.basal.dose_schedule();
+        if ahead_nl == 0 || dose.max_rate() == 0 {
+            return Err(ItbError::validation(field, "no bridge needed: no old drug ahead or a zero dose rate"));
         }
-        // Old drug at the old concentration for the prescribed dose rate.
-        let old_rate = crate::units::volume_rate_nl_per_day(dose_ng_per_day, old).max(1);
-        let duration = div_ceil(i128::from(ahead_nl) * i128::from(MS_PER_DAY), i128::from(old_rate)) as i64;
-        let basal = self.basal_volume_nl(self.now_ms, self.now_ms + duration);
-        let volume = ahead_nl - basal;
+        // The old fluid leaves at dose(t)·1000/old nL/day: solve ∫ dose·1000 dt = ahead·D·old.
+        let target = i128::from(ahead_nl) * i128::from(MS_PER_DAY) * i128::from(old);
+        let duration = time_to_reach(self.now_ms, target, 0, |t| {
+            let (rate, next) = dose.rate_at(t);
+            (i128::from(rate) * 1000, next)
+        })
+        .ok_or_else(|| ItbError::validation(field, "the bridge would run past the pump clock's range"))?;
+        let volume = self.volume_not_yet_flowing(ahead_nl, duration);
         if volume < 1 {
-            return Err(ItbError::validation("bridge", "no bridge needed: the basal rate clears the path in time"));
+            return Err(ItbError::validation(field, "no bridge needed: the running flow clears the path in time"));
         }
-        let rate = div_ceil(i128::from(volume) * i128::from(MS_PER_DAY), i128::from(duration)) as i64;
-        Ok(BolusPlan { volume_nl: volume, duration_ms: duration, rate_nl_per_day: rate })
+        Ok(BolusPlan::new(volume, duration))
+    }
+
+    /// Plan the bridge bolus (see the module docs and [`Pump::start_bridge_bolus`]).
+    pub fn bridge_bolus_plan(&self) -> Result<BolusPlan> {
+        self.plan_bridge("bridge_bolus_plan")
     }
 
     /// Start the planned bridge bolus now; returns its id.
     pub fn start_bridge_bolus(&mut self) -> Result<u64> {
-        let plan = self.bridge_bolus_plan()?;
-        let dose = i64::try_from(i128::from(plan.volume_nl) * i128::from(self.conc) / 1000).unwrap_or(i64::MAX);
-        self.add_bolus(plan.volume_nl, dose, plan.duration_ms, None, BolusKind::Bridge)
+        const CALL: &str = "start_bridge_bolus";
+        let plan = self.plan_bridge(CALL)?;
+        let requested_ng = i64::try_from(i128::from(plan.volume_nl) * i128::from(self.conc) / 1000).unwrap_or(i64::MAX);
+        self.add_bolus(plan.volume_nl, requested_ng, plan.duration_ms, None, BolusKind::Bridge).map_err(|e| e.in_field(CALL))
     }
 
-    /// Plan the priming bolus: push the saline ahead of the drug out of the path at the
-    /// fastest rate the model allows on top of the basal program.
-    pub fn priming_bolus_plan(&self) -> Result<BolusPlan> {
+    /// Plan the priming bolus: the bolus that, together with all the flow already running
+    /// (basal program with its steps, boluses already scheduled, the accumulator's partial
+    /// stroke), pushes exactly the saline ahead of the drug out of the path — never more, so
+    /// no drug leaves the tip before the plan ends — at the fastest total rate the model
+    /// allows. The bolus runs at a constant rate: the model's maximum less the highest rate
+    /// the running flow reaches during the plan (field report 1).
+    fn plan_priming(&self, field: &str) -> Result<BolusPlan> {
         if self.tip_conc != 0 {
-            return Err(ItbError::validation("priming", "the path is already primed with drug"));
+            return Err(ItbError::validation(field, "the path is already primed with drug"));
         }
         let ahead_nl = self.old_fluid_ahead_nl().unwrap_or(0);
         if ahead_nl == 0 {
-            return Err(ItbError::validation("priming", "the path holds no saline ahead of the drug"));
+            return Err(ItbError::validation(field, "the path holds no saline ahead of the drug"));
         }
-        let headroom = self.model.max_rate_nl_per_day - self.schedule.max_rate();
-        if headroom < 1 {
-            return Err(ItbError::programming("priming", "the basal program leaves no rate headroom for priming"));
+        let target = i128::from(ahead_nl) * i128::from(MS_PER_DAY) - self.acc;
+        let max = self.model.max_rate_nl_per_day;
+        let headroom = |to: i64| max - crate::pump::peak_rate(&self.schedule, &self.boluses, self.now_ms, to).0;
+        let mut rate = headroom(self.now_ms + 1);
+        let mut duration;
+        loop {
+            if rate < 1 {
+                return Err(ItbError::programming(
+                    field,
+                    "the basal program and scheduled boluses leave no rate headroom for priming",
+                ));
+            }
+            duration = time_to_reach(self.now_ms, target, i128::from(rate), |t| self.slope_at(t))
+                .ok_or_else(|| ItbError::validation(field, "priming would run past the pump clock's range"))?;
+            // Over a longer plan the running flow may peak higher (a flex step, a bolus):
+            // lower the bolus rate until it fits everywhere (the headroom only shrinks).
+            let fits = headroom(self.now_ms + duration);
+            if fits >= rate {
+                break;
+            }
+            rate = fits;
         }
-        let duration = div_ceil(i128::from(ahead_nl) * i128::from(MS_PER_DAY), i128::from(headroom)) as i64;
-        let rate = div_ceil(i128::from(ahead_nl) * i128::from(MS_PER_DAY), i128::from(duration)) as i64;
-        Ok(BolusPlan { volume_nl: ahead_nl, duration_ms: duration, rate_nl_per_day: rate })
+        let volume = self.volume_not_yet_flowing(ahead_nl, duration);
+        if volume < 1 {
+            return Err(ItbError::validation(field, "no priming bolus needed: the running flow clears the saline in time"));
+        }
+        Ok(BolusPlan::new(volume, duration))
+    }
+
+    /// Plan the priming bolus (see [`Pump::start_priming_bolus`]).
+    pub fn priming_bolus_plan(&self) -> Result<BolusPlan> {
+        self.plan_priming("priming_bolus_plan")
     }
 
     /// Start the priming bolus now; `drug_at_tip` fires when drug reaches the patient.
     pub fn start_priming_bolus(&mut self) -> Result<u64> {
-        let plan = self.priming_bolus_plan()?;
-        self.add_bolus(plan.volume_nl, 0, plan.duration_ms, None, BolusKind::Priming)
+        const CALL: &str = "start_priming_bolus";
+        let plan = self.plan_priming(CALL)?;
+        self.add_bolus(plan.volume_nl, 0, plan.duration_ms, None, BolusKind::Priming).map_err(|e| e.in_field(CALL))
     }
 
-    /// Dose rate (ng/day) of the basal step in force now.
-    fn dose_rate_now(&self) -> i64 {
-        match &self.basal {
-            crate::program::Basal::Continuous { ng_per_day } => *ng_per_day,
-            crate::program::Basal::Flex { period, steps } => {
-                let phase = (self.now_ms - period.anchor_ms()).rem_euclid(period.ms());
-                steps.iter().rev().find(|s| s.offset_ms <= phase).map(|s| s.ng_per_day).unwrap_or(0)
-            }
+    /// Whole nL (floor) of `volume_nl` that the flow already running over the next
+    /// `duration_ms` (basal, scheduled boluses, the accumulator's partial stroke) leaves to a
+    /// new bolus.
+    fn volume_not_yet_flowing(&self, volume_nl: i64, duration_ms: i64) -> i64 {
+        let end = self.now_ms + duration_ms;
+        let mut t = self.now_ms;
+        let mut flowing = self.acc;
+        while t < end {
+            let (slope, next) = self.slope_at(t);
+            let to = next.min(end);
+            flowing += slope * i128::from(to - t);
+            t = to;
         }
-    }
-
-    /// Basal volume (nL, floor) commanded over `[a, b)`.
-    fn basal_volume_nl(&self, a: i64, b: i64) -> i64 {
-        let mut t = a;
-        let mut total = 0i128;
-        while t < b {
-            let (rate, next) = self.schedule.rate_at(t);
-            let end = next.min(b);
-            total += i128::from(rate) * i128::from(end - t);
-            t = end;
-        }
-        (total / i128::from(MS_PER_DAY)) as i64
+        let left = i128::from(volume_nl) * i128::from(MS_PER_DAY) - flowing;
+        left.div_euclid(i128::from(MS_PER_DAY)).clamp(0, i128::from(i64::MAX)) as i64
     }
 
     /// Set (or with `None`, disable) the clinician limits of patient boluses.
@@ -238,11 +309,14 @@ impl Pump {
     /// keeping the events for the next advance). Granted only within clinician limits.
     pub fn patient_bolus(&mut self, at_ms: Option<i64>) -> Result<PatientBolusOutcome> {
         if let Some(at) = at_ms {
-            let events = self.advance_to(at)?;
-            self.pending.splice(0..0, events);
+            // Numbered when the next advance returns them, after the calls before this one.
+            let events = self.advance_inner(at, None).map_err(|e| e.in_field("at"))?;
+            self.pending = events;
         }
         let now = self.now_ms;
         self.patient_grants.retain(|&t| t > now - MS_PER_DAY);
+        // The decision comes before what it causes (the bolus starting now).
+        let decision_at = self.pending.len();
         let outcome = match self.patient_check(now) {
             Err(reason) => PatientBolusOutcome { granted: false, reason, bolus_id: None },
             Ok(limits) => {
@@ -264,7 +338,7 @@ impl Pump {
         };
         let kind = if outcome.granted { EventKind::PatientBolusGranted } else { EventKind::PatientBolusDenied };
         let id = outcome.bolus_id.map(|i| i as i64).unwrap_or(0);
-        self.pending.push(Event::new(now, kind, &[("bolus_id", id)]).with_text("reason", outcome.reason));
+        self.pending.insert(decision_at, Event::new(now, kind, &[("bolus_id", id)]).with_text("reason", outcome.reason));
         Ok(outcome)
     }
 

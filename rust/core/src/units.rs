@@ -94,6 +94,14 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
             value += 1;
         }
     }
+    if value == 0 {
+        // No non-zero input may become zero at any rounding step (field report 3).
+        let step = format!("{}", 10f64.powi(-(power as i32)));
+        return Err(ItbError::validation(
+            field,
+            format!("{x} {unit} rounds to 0 at a resolution of {step} {unit}; the smallest accepted non-zero value is {step} {unit} (or exactly 0)"),
+        ));
+    }
     if value > i128::from(max) {
         return Err(ItbError::validation(
             field,
@@ -146,7 +154,10 @@ mod tests {
         assert_eq!(scaled_from_f64("x", 2.5, 0, i64::MAX, "").unwrap(), 2);
         assert_eq!(scaled_from_f64("x", 3.5, 0, i64::MAX, "").unwrap(), 4);
         assert_eq!(scaled_from_f64("x", 0.048, 6, i64::MAX, "").unwrap(), 48_000);
-        assert_eq!(scaled_from_f64("x", 1e-7, 6, i64::MAX, "").unwrap(), 0);
+        assert!(scaled_from_f64("x", 1e-7, 6, i64::MAX, "").is_err()); // non-zero never becomes 0
+        assert!(scaled_from_f64("x", 0.0005, 3, i64::MAX, "").is_err()); // 0.5 ng → 0 half-even
+        assert_eq!(scaled_from_f64("x", 0.0006, 3, i64::MAX, "").unwrap(), 1);
+        assert_eq!(scaled_from_f64("x", 0.0015, 3, i64::MAX, "").unwrap(), 2);
         assert_eq!(scaled_from_f64("x", 2.0000005, 6, i64::MAX, "").unwrap(), 2_000_000);
         assert_eq!(scaled_from_f64("x", 2.0000015, 6, i64::MAX, "").unwrap(), 2_000_002);
         assert_eq!(scaled_from_f64("x", -0.0, 3, i64::MAX, "").unwrap(), 0);

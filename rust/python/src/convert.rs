@@ -121,7 +121,7 @@ pub fn model_to_py<'py>(py: Python<'py>, m: &PumpModel) -> PyResult<Bound<'py, P
     Ok(d)
 }
 
-/// Event as `(time_ms, kind, severity | None, data)`.
+/// Event as `(time_ms, kind, severity | None, data, seq)`.
 pub fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTuple>> {
     let data = PyDict::new(py);
     for (k, v) in &e.data {
@@ -136,6 +136,7 @@ pub fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTup
         e.kind.name().into_pyobject(py)?.into_any(),
         severity.into_pyobject(py)?.into_any(),
         data.into_any(),
+        e.seq.into_pyobject(py)?.into_any(),
     ])
 }
 

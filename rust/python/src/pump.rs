@@ -218,19 +218,38 @@ impl PyPump {
         self.clone()
     }
 
+    /// Sequence number the next returned event will carry (1 for a new pump).
+    #[getter]
+    fn next_event_seq(&self) -> u64 {
+        self.inner.next_event_seq()
+    }
+
     fn check_invariants(&self) -> PyResult<()> {
         self.inner.check_invariants().py()
     }
 
-    /// Scheduled or running boluses, by id, as `(id, start_ms, end_ms, volume_nl, dose_ng, rate_nl_per_day, kind)`.
+    /// Scheduled or running boluses, by id, as
+    /// `(id, start_ms, end_ms, volume_nl, dose_pg, requested_ng, rate_nl_per_day, duration_ms, kind)`.
     #[getter]
     #[allow(clippy::type_complexity)]
-    fn boluses(&self) -> Vec<(u64, i64, i64, i64, i64, i64, &'static str)> {
+    fn boluses(&self) -> Vec<(u64, i64, i64, i64, i64, i64, i64, i64, &'static str)> {
         let mut out: Vec<_> = self
             .inner
             .boluses()
             .iter()
-            .map(|b| (b.id, b.start_ms, b.end_ms, b.volume_nl, b.dose_ng, b.rate_nl_per_day, b.kind.name()))
+            .map(|b| {
+                (
+                    b.id,
+                    b.start_ms,
+                    b.end_ms,
+                    b.volume_nl,
+                    b.dose_pg,
+                    b.requested_ng,
+                    b.rate_nl_per_day,
+                    b.duration_ms,
+                    b.kind.name(),
+                )
+            })
             .collect();
         out.sort_unstable_by_key(|b| b.0);
         out
