@@ -915,7 +915,7 @@ def _refill_reason(
 ) -> str:
     what = f"{_EVENT_NAMES[decisive.constraint]} at {_fmt_time(decisive.event_at)}"
     if decisive.deadline != decisive.event_at:
-        what += f" minus a {_fmt_duration(margin)} margin"
+        what += f" minus a margin of {_fmt_duration(margin)}"
     text = f"{what} → deadline {_fmt_time(deadline)}"
     if not on_time:
         return text + f"; no clinic appointment before it: earliest open appointment {_fmt_time(date_)} (late)"
