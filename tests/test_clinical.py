@@ -234,12 +234,12 @@ def test_titration_record_refuses_denied_and_stale_decisions() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"origin": "brain", "max_ug_per_day": 1000}, "origin"), ({"phase": "bolus", "max_ug_per_day": 1000}, "phase"),
+    [({"origin": "brain"}, "origin"), ({"phase": "bolus"}, "phase"),
      ({"max_ug_per_day": 0}, "max_ug_per_day"), ({"max_ug_per_day": float("inf")}, "max_ug_per_day")],
 )
 def test_titration_guard_argument_errors(kwargs: dict, field: str) -> None:
     with pytest.raises(ValidationError) as err:
-        TitrationGuard(**kwargs)
+        TitrationGuard(**{"origin": "spinal", "phase": "titration", "max_ug_per_day": 1000, **kwargs})
     assert err.value.field == field
 
 

@@ -346,14 +346,13 @@ def initial_daily_dose(effective_screening_dose_ug: float, effect_hours: Union[f
     if dose_ng == 0:
         raise ValidationError("effective_screening_dose_ug: must be > 0 µg", "effective_screening_dose_ug")
     if isinstance(effect_hours, timedelta):
-        effect_ms = duration_ms(effect_hours, "effect_hours")
+        longer_than_8h = duration_ms(effect_hours, "effect_hours") > 8 * _HOUR_MS
     else:
         if isinstance(effect_hours, bool) or not isinstance(effect_hours, (int, float)) or not math.isfinite(effect_hours):
             raise ValidationError(f"effect_hours: expected a finite number of hours, got {effect_hours!r}", "effect_hours")
         if effect_hours < 0:
             raise ValidationError(f"effect_hours: {effect_hours} h is negative; allowed: >= 0", "effect_hours")
-        effect_ms = None
-    longer_than_8h = effect_ms > 8 * _HOUR_MS if effect_ms is not None else float(effect_hours) > 8
+        longer_than_8h = effect_hours > 8
     return _ug(dose_ng if longer_than_8h else 2 * dose_ng)
 
 
@@ -445,6 +444,7 @@ class TitrationGuard:
     less than 24 h after the previous recorded increase, or exceeds the phase's limit
     (:data:`INCREASE_LIMIT_PCT`: 30/15 % in titration, 40/20 % in maintenance) of the current dose.
     Decreases are never denied (flagged beyond the labelled 10–20 %; see the module docstring).
+    ``origin`` and ``phase`` have no default: the looser spinal limits must be chosen, not assumed.
 
     The guard remembers what it accepted:
 
@@ -469,8 +469,8 @@ class TitrationGuard:
 
     def __init__(
         self,
-        origin: str = "spinal",
-        phase: str = "titration",
+        origin: str,
+        phase: str,
         *,
         max_ug_per_day: float,
         history: Iterable[DoseChange] = (),
@@ -749,7 +749,7 @@ class RefillPlan:
     ``volume_to_order`` = ``fill_volume`` rounded up to whole vials (``vials``, when a vial size was
     given); ``expected_residual`` is the pump's count at ``date`` (aspirated and discarded at the
     refill). ``tip_dose_ug``: drug leaving the catheter tip from now to ``date``;
-    ``alarms_before``: alarm kinds the pump raises before ``date`` (empty when on time).
+    ``alarms_before``: alarm kinds the pump raises up to ``date`` (normally none when on time).
     """
 
     date: datetime
