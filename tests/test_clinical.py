@@ -227,8 +227,14 @@ def test_titration_record_refuses_denied_and_stale_decisions() -> None:
     a = guard.check(300, 330, at=T0)
     b = guard.check(300, 360, at=T0 + H)
     guard.record(a)
-    with pytest.raises(ValidationError):  # b was checked against 300 µg/day; it is now 330
+    with pytest.raises(ProtocolViolation) as err:  # b was checked against 300 µg/day; it is now 330
         guard.record(b)
+    assert (err.value.reason, err.value.field) == ("stale", "current_ug_per_day")
+    c = guard.check(330, 320, at=T0 + H)
+    guard.record(guard.check(330, 300, at=T0 + 2 * H))
+    with pytest.raises(ProtocolViolation) as err:  # c was made before the last recorded change
+        guard.record(c)
+    assert err.value.reason == "stale"
     assert len(guard.changes) == 1
 
 

@@ -536,14 +536,17 @@ class TitrationGuard:
 
     def record(self, decision: TitrationDecision) -> None:
         """Store an allowed decision as a change (an unchanged dose stores nothing). A denied
-        decision, or one no longer valid against the history (another change recorded since),
-        is a :class:`~itb.errors.ProtocolViolation` and stores nothing."""
+        decision (reason ``denied``), or one made stale by a change recorded since (``stale``), is
+        a :class:`~itb.errors.ProtocolViolation` and stores nothing."""
         if not isinstance(decision, TitrationDecision):
             raise ValidationError(f"decision: expected a TitrationDecision, got {type(decision).__name__}", "decision")
         if not decision.allowed:
             raise ProtocolViolation(f"decision: a denied change cannot be recorded ({decision.reason})", "decision", "denied")
         at_ms = to_ms(decision.at, "at")
-        self._check_continuity(decision.current_ng_per_day, at_ms)
+        try:
+            self._check_continuity(decision.current_ng_per_day, at_ms)
+        except ValidationError as err:
+            raise ProtocolViolation(f"decision: stale, {err}", err.field, "stale") from None
         fresh = self._decide(decision.current_ng_per_day, decision.proposed_ng_per_day, at_ms)
         if not fresh.allowed:
             raise ProtocolViolation(f"decision: no longer allowed: {fresh.reason}", "decision", "denied")

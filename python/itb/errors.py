@@ -48,7 +48,7 @@ class ProtocolViolation(ValidationError):
     not the next one, given too soon or after the outcome is known; a response recorded too early.
     ``field`` names the offending argument; ``reason`` is a short code (``wrong_dose``,
     ``too_soon``, ``awaiting_response``, ``trial_closed``, ``no_dose_pending``,
-    ``observation_incomplete``, ``no_effective_dose``, ``denied``)."""
+    ``observation_incomplete``, ``no_effective_dose``, ``denied``, ``stale``)."""
 
     def __init__(self, message: str, field: str = "", reason: str = "") -> None:
         super().__init__(message, field)
