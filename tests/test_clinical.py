@@ -235,7 +235,7 @@ def test_titration_record_refuses_denied_and_stale_decisions() -> None:
     with pytest.raises(ProtocolViolation) as err:  # c was made before the last recorded change
         guard.record(c)
     assert err.value.reason == "stale"
-    assert len(guard.changes) == 1
+    assert len(guard.changes) == 2  # a and the decrease; nothing from the refused ones
 
 
 @pytest.mark.parametrize(
