@@ -5,11 +5,12 @@ An engineering tool for planning software, device test rigs and property-based t
 """
 
 from . import fleet, models
-from .errors import EndOfServiceError, ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
+from .errors import EndOfServiceError, ItbError, ProgrammingError, ProtocolViolation, ReservoirError, SnapshotError, ValidationError
 from .models import PumpModel
 from .program import Continuous, Flex
 from .fleet import FleetResult, simulate_many
 from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump, RefillReport
+from . import clinical  # after .pump: clinical builds on it
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "ItbError",
     "Projection",
     "ProgrammingError",
+    "ProtocolViolation",
     "Pump",
     "RefillReport",
     "PumpModel",
@@ -32,6 +34,7 @@ __all__ = [
     "ValidationError",
     "models",
     "fleet",
+    "clinical",
     "FleetResult",
     "simulate_many",
 ]

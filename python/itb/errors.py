@@ -10,6 +10,7 @@ __all__ = [
     "ReservoirError",
     "SnapshotError",
     "EndOfServiceError",
+    "ProtocolViolation",
 ]
 
 
@@ -40,3 +41,15 @@ class SnapshotError(ItbError, ValueError):
 class EndOfServiceError(ItbError):
     """The battery reached end of service (EOS): delivery stopped for good; calls that would
     deliver (program, bolus, resume…) are refused."""
+
+
+class ProtocolViolation(ValidationError):
+    """A clinical-workflow step outside its protocol (``itb.clinical``): a screening dose that is
+    not the next one, given too soon or after the outcome is known; a response recorded too early.
+    ``field`` names the offending argument; ``reason`` is a short code (``wrong_dose``,
+    ``too_soon``, ``awaiting_response``, ``trial_closed``, ``no_dose_pending``,
+    ``observation_incomplete``, ``no_effective_dose``, ``denied``, ``stale``)."""
+
+    def __init__(self, message: str, field: str = "", reason: str = "") -> None:
+        super().__init__(message, field)
+        self.reason = reason
