@@ -1,0 +1,949 @@
+"""Scenario files: a pump, timed actions and a run, in TOML — validated, then run on :class:`itb.Pump`.
+
+A scenario is the common input of the command line, rigs and test suites::
+
+    [pump]
+    model = "SYNCHROMED_II_40"         # a preset name, or a [pump.model] table (PumpModel fields)
+    start = 2026-01-05T08:00:00        # TOML local date-time = pump clock
+    reservoir_ml = 40.0
+    concentration_ug_per_ml = 2000
+    catheter_volume_ul = 100.0
+    program = { kind = "continuous", ug_per_day = 400.0 }
+
+    [[actions]]                        # in time order; `do` is the Pump method's name,
+    at = 2026-01-05T10:00:00           # the other keys are its keyword arguments
+    do = "bolus"
+    dose_ug = 50.0
+    duration = "PT30M"                 # durations: ISO 8601 strings or seconds
+
+    [run]
+    until = 2026-04-05T00:00:00
+
+Running a scenario builds the pump, then for each action ``advance_to(at)`` and calls the method:
+exactly the calls a program would make on :class:`itb.Pump` (all delivery numbers come from the
+Rust core). Every problem — TOML syntax, a value out of range, actions out of order, a call the
+pump refuses at run time — is a :class:`ScenarioError` naming the file, the entry
+(``actions[3]``), the field, the allowed range where known, and the line.
+
+**How lines are found**: TOML syntax errors carry the parser's line. For validation and run-time
+errors the text is scanned once for table headers and ``key =`` lines (:mod:`itb._toml_lines`);
+the error gets the line of its key, or of its entry's header when the key is not on a line of its
+own (inside an inline table it is the line of the key holding the table). Scenarios built from a
+dict have no lines.
+
+Simulation only — not a medical device, not for clinical decisions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Callable, Literal, Optional, Sequence, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic import ValidationError as _PydanticError
+from typing_extensions import Annotated
+
+from . import _toml_lines
+from ._time import from_ms, to_ms
+from .errors import ItbError, ValidationError
+from .models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
+from .program import Continuous, Flex, Program
+from .pump import Event, Pump
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "ScenarioResult",
+    "Issue",
+    "ScenarioSpec",
+    "load",
+    "loads",
+    "from_dict",
+    "dumps",
+    "json_schema",
+    "ACTIONS",
+]
+
+_DAY_MS = 86_400_000
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# ----- errors -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a scenario: where (``entry``, ``field``, ``line``), what, and the allowed
+    range when known. ``time`` is set for calls the pump refused at run time."""
+
+    message: str
+    entry: str = ""
+    field: str = ""
+    line: Optional[int] = None
+    allowed: Optional[str] = None
+    time: Optional[datetime] = None
+
+    def describe(self, source: str) -> str:
+        where = source if self.line is None else f"{source}:{self.line}"
+        place = ".".join(p for p in (self.entry, self.field) if p)
+        when = "" if self.time is None else f" (at {self.time.isoformat(sep=' ')})"
+        allowed = "" if not self.allowed or self.allowed in self.message else f" (allowed: {self.allowed})"
+        return f"{where}: {place or 'scenario'}{when}: {self.message}{allowed}"
+
+
+class ScenarioError(ValidationError):
+    """A scenario file is unreadable, malformed, out of range, or asks the pump for something it
+    refuses. The message lists every issue as ``file:line: entry.field: message (allowed: …)``;
+    the first issue's place is also in ``file``, ``entry``, ``field``, ``line``, ``allowed``,
+    ``time``; all of them are in ``issues``. A subclass of :class:`itb.ValidationError`."""
+
+    def __init__(self, source: str, issues: Sequence[Issue]) -> None:
+        issues = list(issues) or [Issue("invalid scenario")]
+        first = issues[0]
+        lines = [i.describe(source) for i in issues]
+        more = "" if len(lines) == 1 else f"{len(lines)} problems in {source}:\n  "
+        super().__init__(more + "\n  ".join(lines), first.field)
+        self.file = source
+        self.issues = issues
+        self.entry = first.entry
+        self.line = first.line
+        self.allowed = first.allowed
+        self.time = first.time
+
+
+# ----- value types --------------------------------------------------------------------------------
+
+
+def _naive_datetime(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            raise ValueError("has a UTC offset; the pump clock is naive local time (write 2026-01-05T08:00:00)")
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return _naive_datetime(datetime.fromisoformat(value))
+        except ValueError as exc:
+            if "UTC offset" in str(exc):
+                raise
+            raise ValueError(f"{value!r} is not a date-time (write 2026-01-05T08:00:00)") from None
+    raise ValueError(f"expected a TOML local date-time such as 2026-01-05T08:00:00, got {type(value).__name__}")
+
+
+def _truncate_ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+_DATETIME_SCHEMA = {
+    "type": "string",
+    "description": "TOML local date-time on the pump clock (no UTC offset), e.g. 2026-01-05T08:00:00",
+}
+Time = Annotated[datetime, BeforeValidator(_naive_datetime), AfterValidator(_truncate_ms), WithJsonSchema(_DATETIME_SCHEMA)]
+
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d{1,3})?)S)?)?$"
+)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError("expected an ISO 8601 duration string such as 'PT30M' or a number of seconds, got a boolean")
+    elif isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number of seconds")
+        result = timedelta(milliseconds=round(value * 1000))
+    elif isinstance(value, str):
+        m = _ISO_DURATION.match(value.strip().upper())
+        if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
+            raise ValueError(f"{value!r} is not an ISO 8601 duration (e.g. 'PT30M', 'PT1H30M', 'P7D', 'PT0.5S')")
+        parts = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
+        seconds_ms = round(parts["s"] * 1000)
+        result = timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], milliseconds=seconds_ms)
+    else:
+        raise ValueError(f"expected an ISO 8601 duration string or seconds, got {type(value).__name__}")
+    if result < timedelta(0):
+        raise ValueError(f"{value!r} is negative (allowed: >= 0)")
+    return result
+
+
+def _iso_duration(value: timedelta) -> str:
+    """ISO 8601 text of a non-negative timedelta, exact to the millisecond (``PT30M``, ``P1DT2H``)."""
+    ms = value // timedelta(milliseconds=1)
+    days, ms = divmod(ms, _DAY_MS)
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    seconds, ms = divmod(ms, 1000)
+    out = f"P{days}D" if days else "P"
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if seconds or ms:
+        clock += f"{seconds}.{ms:03d}S" if ms else f"{seconds}S"
+    if clock:
+        out += "T" + clock
+    return out if out != "P" else "PT0S"
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": "^P", "description": "ISO 8601 duration, e.g. PT30M, PT1H30M, P7D"},
+        {"type": "number", "minimum": 0, "description": "seconds"},
+    ]
+}
+Duration = Annotated[timedelta, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+
+_OFFSET = re.compile(r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?$")
+
+
+def _offset(value: Any) -> str:
+    """A flex step start as canonical text: ``"HH:MM[:SS[.fff]]"`` or ``"mon HH:MM"``."""
+    if isinstance(value, time):
+        if value.tzinfo is not None:
+            raise ValueError("a step time may not have a UTC offset")
+        value = value.isoformat(timespec="milliseconds")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a step start such as \"08:00\" or \"mon 08:00\", got {type(value).__name__}")
+    m = _OFFSET.match(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a step start (\"HH:MM\", \"HH:MM:SS\", or \"mon HH:MM\" for week periods)")
+    h, mi, s = int(m["h"]), int(m["m"]), int(m["s"] or 0)
+    frac = int((m["f"] or "0").ljust(3, "0"))
+    if h > 23 or mi > 59 or s > 59:
+        raise ValueError(f"{value!r}: hours 0..23, minutes and seconds 0..59")
+    text = f"{h:02d}:{mi:02d}" + (f":{s:02d}" if s or frac else "") + (f".{frac:03d}" if frac else "")
+    if m["day"]:
+        day = m["day"].lower()[:3]
+        if day not in _WEEKDAYS or not _WEEKDAYS[_WEEKDAYS.index(day)].startswith(m["day"].lower()[:3]):
+            raise ValueError(f"{m['day']!r} is not a weekday (allowed: {', '.join(_WEEKDAYS)})")
+        text = f"{day} {text}"
+    return text
+
+
+def _offset_ms(text: str) -> tuple[Optional[int], int]:
+    m = _OFFSET.match(text)
+    assert m is not None
+    ms = ((int(m["h"]) * 60 + int(m["m"])) * 60 + int(m["s"] or 0)) * 1000 + int((m["f"] or "0").ljust(3, "0"))
+    return (None if m["day"] is None else _WEEKDAYS.index(m["day"])), ms
+
+
+Offset = Annotated[
+    str,
+    BeforeValidator(_offset),
+    WithJsonSchema({"type": "string", "description": "step start: \"HH:MM[:SS]\" (day period) or \"mon HH:MM\" (week period)"}),
+]
+
+# ----- the pump ---------------------------------------------------------------------------------
+
+
+def _by_type(value: Any) -> str:
+    """Union tag: a name (string) or a table (anything else)."""
+    return "<name>" if isinstance(value, str) else "<table>"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContinuousProgram(_Spec):
+    """``itb.Continuous``: the same dose rate all day."""
+
+    kind: Literal["continuous"]
+    ug_per_day: float = Field(ge=0, description="dose rate, µg/day")
+
+    def build(self) -> Program:
+        return Continuous(ug_per_day=self.ug_per_day)
+
+
+class FlexProgram(_Spec):
+    """``itb.Flex``: steps ``[start, µg/day]`` covering a day (``"08:00"``) or a week
+    (``"mon 08:00"``), the first at the period's start, repeating forever."""
+
+    kind: Literal["flex"]
+    period: Literal["day", "week"] = "day"
+    steps: list[tuple[Offset, Annotated[float, Field(ge=0)]]] = Field(min_length=1, description="[start, µg/day] pairs")
+
+    def build(self) -> Program:
+        out = []
+        for i, (text, dose) in enumerate(self.steps):
+            day, ms = _offset_ms(text)
+            if self.period == "day" and day is not None:
+                raise ValidationError(f"steps[{i}]: {text!r} names a weekday; a day period takes \"HH:MM\"", f"steps[{i}]")
+            if self.period == "week" and day is None:
+                raise ValidationError(f"steps[{i}]: {text!r}: a week period takes \"mon HH:MM\" … \"sun HH:MM\"", f"steps[{i}]")
+            out.append((timedelta(milliseconds=(day or 0) * _DAY_MS + ms), dose))
+        return Flex(period=self.period, steps=out)
+
+
+ProgramSpec = Annotated[Union[ContinuousProgram, FlexProgram], Field(discriminator="kind")]
+
+_BATTERY_FIELDS = ("capacity_mah", "quiescent_ua", "stroke_uc", "tone_uc", "telemetry_uc", "eri_mah", "eos_mah", "non_critical_tone", "critical_tone")
+
+
+class BatterySpec(_Spec):
+    """``itb.models.BatteryModel`` fields; ``preset = "NOMINAL"`` starts from
+    :data:`itb.models.NOMINAL_BATTERY` and the other keys override it (e.g. a small
+    ``capacity_mah`` for a pump near ERI)."""
+
+    preset: Optional[Literal["NOMINAL"]] = None
+    capacity_mah: Optional[float] = Field(None, gt=0, description="usable charge when new, mAh")
+    quiescent_ua: Optional[float] = Field(None, ge=0, description="quiescent current, µA")
+    stroke_uc: Optional[float] = Field(None, ge=0, description="charge per stroke, µC")
+    tone_uc: Optional[float] = Field(None, ge=0, description="charge per alarm tone, µC")
+    telemetry_uc: Optional[float] = Field(None, ge=0, description="charge per telemetry session, µC")
+    eri_mah: Optional[float] = Field(None, ge=0, description="ERI when remaining <= this, mAh")
+    eos_mah: Optional[float] = Field(None, ge=0, description="EOS when remaining <= this, mAh")
+    non_critical_tone: Optional[Duration] = None
+    critical_tone: Optional[Duration] = None
+
+    def build(self) -> BatteryModel:
+        base = {} if self.preset is None else {k: getattr(NOMINAL_BATTERY, k) for k in _BATTERY_FIELDS}
+        given = {k: getattr(self, k) for k in _BATTERY_FIELDS if getattr(self, k) is not None}
+        values = {**base, **given}
+        missing = [k for k in _BATTERY_FIELDS[:7] if k not in values]
+        if missing:
+            raise ValidationError(f"missing {', '.join(missing)} (or set preset = \"NOMINAL\")", missing[0])
+        return BatteryModel(**values)
+
+
+_MODEL_FIELDS = ("name", "reservoir_ml", "stroke_nl", "min_rate_ml_per_day", "max_rate_ml_per_day", "low_reservoir_ml", "pump_path_ul")
+PresetName = Literal["SYNCHROMED_II_20", "SYNCHROMED_II_40", "PROMETRA_II_20", "PROMETRA_II_40"]
+assert set(PresetName.__args__) == set(PRESETS)  # type: ignore[attr-defined]
+
+
+class ModelSpec(_Spec):
+    """``itb.PumpModel`` fields; ``preset`` starts from a preset and the other keys override it.
+    ``battery``: a table of BatteryModel fields, ``"NOMINAL"``, or ``"none"`` (no battery
+    accounting); omitted = the preset's battery (none without a preset)."""
+
+    preset: Optional[PresetName] = None
+    name: Optional[str] = Field(None, min_length=1, max_length=200)
+    reservoir_ml: Optional[float] = Field(None, gt=0, description="mL")
+    stroke_nl: Optional[int] = Field(None, gt=0, description="volume of one stroke, nL")
+    min_rate_ml_per_day: Optional[float] = Field(None, gt=0, description="mL/day")
+    max_rate_ml_per_day: Optional[float] = Field(None, gt=0, description="mL/day")
+    low_reservoir_ml: Optional[float] = Field(None, ge=0, description="low-reservoir alarm threshold, mL")
+    pump_path_ul: Optional[float] = Field(None, ge=0, description="pump tubing dead volume, µL")
+    battery: Optional[Annotated[
+        Union[Annotated[Literal["NOMINAL", "none"], Tag("<name>")], Annotated[BatterySpec, Tag("<table>")]],
+        Discriminator(_by_type),
+    ]] = Field(None, description='a table of BatteryModel fields, "NOMINAL", or "none"')
+
+    def build(self) -> PumpModel:
+        base: dict[str, Any] = {}
+        if self.preset is not None:
+            preset = PRESETS[self.preset]
+            base = {k: getattr(preset, k) for k in _MODEL_FIELDS}
+            base["battery"] = preset.battery
+            if any(getattr(self, k) is not None for k in _MODEL_FIELDS[1:]) or self.battery is not None:
+                base["name"] = f"{preset.name}, customised"
+        values = {**base, **{k: getattr(self, k) for k in _MODEL_FIELDS if getattr(self, k) is not None}}
+        if self.battery == "NOMINAL":
+            values["battery"] = NOMINAL_BATTERY
+        elif self.battery == "none":
+            values["battery"] = None
+        elif isinstance(self.battery, BatterySpec):
+            try:
+                values["battery"] = self.battery.build()
+            except ItbError as exc:
+                raise type(exc)(str(exc), f"battery.{exc.field}" if exc.field else "battery") from None
+        missing = [k for k in _MODEL_FIELDS[:5] if k not in values]
+        if missing:
+            raise ValidationError(f"missing {', '.join(missing)} (or set preset = \"SYNCHROMED_II_40\" …)", missing[0])
+        return PumpModel(**values)
+
+
+class PumpSpec(_Spec):
+    """How the pump starts: ``itb.Pump(model, now=start, …)``."""
+
+    model: Annotated[
+        Union[Annotated[PresetName, Tag("<name>")], Annotated[ModelSpec, Tag("<table>")]],
+        Discriminator(_by_type),
+    ] = Field(description="a preset name or a table of PumpModel fields")
+    start: Time = Field(description="pump clock at the start (TOML local date-time)")
+    reservoir_ml: float = Field(ge=0, description="initial fill, mL")
+    concentration_ug_per_ml: int = Field(ge=1, le=100_000, description="µg/mL")
+    program: ProgramSpec
+    catheter_volume_ul: float = Field(0.0, ge=0, description="catheter dead volume, µL")
+    path_primed: bool = Field(True, description="false: the fluid path starts full of saline")
+    stroke_error_ppm: int = Field(0, description="physical stroke volume error, ppm (off-nominal pump)")
+
+    def build_model(self) -> PumpModel:
+        return PRESETS[self.model] if isinstance(self.model, str) else self.model.build()
+
+
+# ----- actions ----------------------------------------------------------------------------------
+
+
+class _Action(_Spec):
+    at: Time = Field(description="when (pump clock); the pump is advanced to it, then the method is called")
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the Pump call (programs built, names left out)."""
+        out = {}
+        for key in type(self).model_fields:
+            if key in ("at", "do", "name"):
+                continue
+            value = getattr(self, key)
+            out[key] = value.build() if isinstance(value, (ContinuousProgram, FlexProgram)) else value
+        return out
+
+
+class SetProgram(_Action):
+    """``pump.set_program(program)``"""
+
+    do: Literal["set_program"]
+    program: ProgramSpec
+
+
+class BolusAction(_Action):
+    """``pump.bolus(dose_ug, duration, start)``; ``name`` lets a later ``cancel_bolus`` refer to it."""
+
+    do: Literal["bolus"]
+    dose_ug: float = Field(gt=0, description="µg")
+    duration: Duration
+    start: Optional[Time] = Field(None, description="default: at")
+    name: Optional[str] = Field(None, min_length=1)
+
+    def kwargs(self) -> dict[str, Any]:
+        out = super().kwargs()
+        if out["start"] is None:
+            del out["start"]
+        return out
+
+
+class CancelBolus(_Action):
+    """``pump.cancel_bolus(id)`` of the bolus named ``name`` by an earlier action."""
+
+    do: Literal["cancel_bolus"]
+    name: str = Field(min_length=1, description="the name given to an earlier bolus action")
+
+
+class Refill(_Action):
+    """``pump.refill(added_ml, concentration_ug_per_ml, aspirated_ml, tolerance_ml, tolerance_pct)``"""
+
+    do: Literal["refill"]
+    added_ml: float = Field(ge=0, description="mL")
+    concentration_ug_per_ml: int = Field(ge=1, le=100_000, description="µg/mL")
+    aspirated_ml: Optional[float] = Field(None, ge=0, description="measured aspirate, mL (default: what is there)")
+    tolerance_ml: float = Field(1.0, ge=0, description="mL")
+    tolerance_pct: float = Field(20.0, ge=0, description="% of expected")
+
+
+class StartBridgeBolus(_Action):
+    """``pump.start_bridge_bolus()`` (after a concentration increase)."""
+
+    do: Literal["start_bridge_bolus"]
+    name: Optional[str] = Field(None, min_length=1)
+
+
+class StartPrimingBolus(_Action):
+    """``pump.start_priming_bolus()`` (saline path)."""
+
+    do: Literal["start_priming_bolus"]
+    name: Optional[str] = Field(None, min_length=1)
+
+
+class SetPatientBolusLimits(_Action):
+    """``pump.set_patient_bolus_limits(dose_ug, duration, lockout, max_per_24h)``; without
+    ``dose_ug`` the patient bolus is disabled."""
+
+    do: Literal["set_patient_bolus_limits"]
+    dose_ug: Optional[float] = Field(None, gt=0, description="µg per activation (omit to disable)")
+    duration: Duration = timedelta(0)
+    lockout: Duration = timedelta(0)
+    max_per_24h: int = Field(0, ge=0, description="grants per rolling 24 h")
+
+
+class PatientBolus(_Action):
+    """``pump.patient_bolus()`` — an activation; granted or denied (an event says which)."""
+
+    do: Literal["patient_bolus"]
+    name: Optional[str] = Field(None, min_length=1)
+
+
+class _NoArgs(_Action):
+    pass
+
+
+class Suspend(_NoArgs):
+    """``pump.suspend()``"""
+
+    do: Literal["suspend"]
+
+
+class Resume(_NoArgs):
+    """``pump.resume()``"""
+
+    do: Literal["resume"]
+
+
+class InjectMotorStall(_NoArgs):
+    """``pump.inject_motor_stall()``"""
+
+    do: Literal["inject_motor_stall"]
+
+
+class ClearFault(_NoArgs):
+    """``pump.clear_fault()``"""
+
+    do: Literal["clear_fault"]
+
+
+class ReviseCatheter(_Action):
+    """``pump.revise_catheter(volume_ul)``"""
+
+    do: Literal["revise_catheter"]
+    volume_ul: float = Field(ge=0, description="new catheter dead volume, µL")
+
+
+class TelemetrySession(_NoArgs):
+    """``pump.telemetry_session()``"""
+
+    do: Literal["telemetry_session"]
+
+
+_ACTION_CLASSES = (
+    SetProgram, BolusAction, CancelBolus, Refill, StartBridgeBolus, StartPrimingBolus, SetPatientBolusLimits,
+    PatientBolus, Suspend, Resume, InjectMotorStall, ClearFault, ReviseCatheter, TelemetrySession,
+)
+#: ``do`` name → action class (every Pump action a scenario can call).
+ACTIONS: dict[str, type[_Action]] = {c.model_fields["do"].annotation.__args__[0]: c for c in _ACTION_CLASSES}  # type: ignore[union-attr]
+Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]  # type: ignore[valid-type]
+_NAMING = tuple(name for name, c in ACTIONS.items() if name != "cancel_bolus" and "name" in c.model_fields)
+
+
+class RunSpec(_Spec):
+    """How far to run: ``until`` (default: the last action's time)."""
+
+    until: Optional[Time] = None
+
+
+class ScenarioSpec(_Spec):
+    """A whole scenario file (see :mod:`itb.scenario`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="itb scenario")
+
+    pump: PumpSpec
+    actions: list[Action] = Field(default_factory=list, description="in time order")  # type: ignore[valid-type]
+    run: RunSpec = Field(default_factory=RunSpec)
+
+
+_ADAPTER = TypeAdapter(ScenarioSpec)
+_TAGS = {"continuous", "flex", "<name>", "<table>", *ACTIONS}
+
+
+# ----- loading ------------------------------------------------------------------------------------
+
+
+def load(path: Union[str, Path]) -> Scenario:
+    """Read and validate a TOML scenario file; :class:`ScenarioError` names the problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ScenarioError(source, [Issue(f"cannot read the file: {reason}")]) from None
+    return loads(text, source=source)
+
+
+def loads(text: str, source: str = "<string>") -> Scenario:
+    """Parse and validate TOML scenario text (``source`` names it in errors)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ScenarioError(source, [Issue(f"TOML syntax error: {message}", line=line)]) from None
+    return from_dict(data, source=source, text=text)
+
+
+def from_dict(data: Any, source: str = "<dict>", text: Optional[str] = None) -> Scenario:
+    """Validate a scenario given as plain data (what ``tomllib`` returns); ``text`` is the TOML
+    it came from, used only to find line numbers."""
+    lines = _toml_lines.key_lines(text) if text else {}
+    try:
+        spec = _ADAPTER.validate_python(data)
+    except _PydanticError as exc:
+        raise ScenarioError(source, [_issue_of(err, lines) for err in exc.errors()]) from None
+    return Scenario(spec, source=source, _lines=lines)
+
+
+def _issue_of(err: Any, lines: dict) -> Issue:
+    # drop the tags pydantic puts into locations of union members (`actions.3.bolus.dose_ug`)
+    loc = [p for i, p in enumerate(err["loc"]) if not (i > 0 and p in _TAGS)]
+    entry, rest = _split_loc(loc)
+    kind, ctx, message = err["type"], err.get("ctx") or {}, err["msg"]
+    allowed = None
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        discriminator = str(ctx.get("discriminator", "")).strip("'")
+        rest = rest + [discriminator] if discriminator else rest
+        allowed = ctx.get("expected_tags")
+        message = "missing" if kind == "union_tag_not_found" else f"unknown {discriminator} {ctx.get('tag')!r}"
+    elif kind == "literal_error":
+        allowed = ctx.get("expected")
+    elif kind == "extra_forbidden":
+        message = "unknown key"
+        allowed = _known_keys(entry, rest)
+    else:
+        bounds = [f"{sym} {ctx[k]}" for k, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if k in ctx]
+        if bounds:
+            allowed = ", ".join(bounds)
+        if kind == "value_error":
+            message = message.removeprefix("Value error, ")
+    field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in rest).replace(".[", "[")
+    return Issue(message, entry=entry, field=field, line=_toml_lines.line_of(lines, loc), allowed=allowed)
+
+
+def _split_loc(loc: list) -> tuple[str, list]:
+    if not loc:
+        return "", []
+    if loc[0] == "actions" and len(loc) > 1 and isinstance(loc[1], int):
+        return f"actions[{loc[1]}]", list(loc[2:])
+    return str(loc[0]), list(loc[1:])
+
+
+def _known_keys(entry: str, rest: list) -> Optional[str]:
+    """The keys an entry accepts (for an "unknown key" message), when simple to tell."""
+    if entry in ("pump", "run") and len(rest) == 1:
+        cls = PumpSpec if entry == "pump" else RunSpec
+        return ", ".join(cls.model_fields)
+    if entry == "" and len(rest) <= 1:
+        return "pump, actions, run"
+    return None
+
+
+# ----- the scenario -------------------------------------------------------------------------------
+
+
+class Scenario:
+    """A validated scenario: the pump to build, the actions, the run.
+
+    Build it with :func:`load`, :func:`loads` or :func:`from_dict`. Construction also builds the
+    model, the programs and the pump once, so out-of-range values the Rust core rejects are
+    reported at load time; calls the pump refuses later are reported by :meth:`run`.
+    """
+
+    def __init__(self, spec: ScenarioSpec, source: str = "<scenario>", *, _lines: Optional[dict] = None) -> None:
+        self.spec = spec
+        self.source = source
+        self._lines = _lines or {}
+        issues = self._check()
+        if issues:
+            raise ScenarioError(source, issues)
+
+    # -- checks --
+    def _line(self, *path: Union[str, int]) -> Optional[int]:
+        return _toml_lines.line_of(self._lines, path)
+
+    def _check(self) -> list[Issue]:
+        issues: list[Issue] = []
+        pump = self.spec.pump
+        try:
+            self.model = pump.build_model()
+        except ItbError as exc:
+            field = f"model.{exc.field}" if exc.field else "model"
+            return [Issue(str(exc), "pump", field, self._line("pump", "model", *exc.field.split(".")))]
+        try:
+            pump.program.build()
+        except ItbError as exc:
+            issues.append(Issue(str(exc), "pump", f"program.{exc.field}".rstrip("."), self._line("pump", "program")))
+        if not issues:
+            try:
+                self.pump()
+            except ItbError as exc:
+                key = exc.field if exc.field in PumpSpec.model_fields else ""
+                issues.append(Issue(str(exc), "pump", exc.field, self._line("pump", *([key] if key else []))))
+        previous = pump.start
+        names: dict[str, int] = {}
+        for i, action in enumerate(self.spec.actions):
+            entry = f"actions[{i}]"
+            if action.at < previous:
+                what = "the pump's start" if i == 0 else f"actions[{i - 1}] ({previous.isoformat(sep=' ')})"
+                issues.append(Issue(f"{action.at.isoformat(sep=' ')} is before {what}: actions must be in time order",
+                                    entry, "at", self._line("actions", i, "at"), allowed=f">= {previous.isoformat(sep=' ')}"))
+            previous = max(previous, action.at)
+            if isinstance(action, BolusAction) and action.start is not None and action.start < action.at:
+                issues.append(Issue("a bolus cannot start before the action's time", entry, "start",
+                                    self._line("actions", i, "start"), allowed=f">= {action.at.isoformat(sep=' ')}"))
+            if isinstance(action, SetProgram):
+                try:
+                    action.program.build()
+                except ItbError as exc:
+                    issues.append(Issue(str(exc), entry, f"program.{exc.field}".rstrip("."), self._line("actions", i, "program")))
+            name = getattr(action, "name", None)
+            if isinstance(action, CancelBolus):
+                if name not in names:
+                    known = ", ".join(repr(n) for n in names) or "none so far"
+                    issues.append(Issue(f"no earlier bolus is named {name!r}", entry, "name",
+                                        self._line("actions", i, "name"), allowed=known))
+            elif name is not None:
+                if name in names:
+                    issues.append(Issue(f"the name {name!r} is already used by actions[{names[name]}]", entry, "name",
+                                        self._line("actions", i, "name"), allowed="a new name"))
+                names[name] = i
+        until = self.spec.run.until
+        if until is not None:
+            if until < pump.start:
+                issues.append(Issue("run.until is before the pump's start", "run", "until", self._line("run", "until"),
+                                    allowed=f">= {pump.start.isoformat(sep=' ')}"))
+            late = [i for i, a in enumerate(self.spec.actions) if a.at > until]
+            if late:
+                i = late[0]
+                issues.append(Issue(f"after run.until ({until.isoformat(sep=' ')}): it would never run", f"actions[{i}]",
+                                    "at", self._line("actions", i, "at"), allowed=f"<= {until.isoformat(sep=' ')}"))
+        return issues
+
+    # -- accessors --
+    @property
+    def start(self) -> datetime:
+        """Pump clock at the start."""
+        return self.spec.pump.start
+
+    @property
+    def until(self) -> datetime:
+        """Where a run stops by default: ``[run] until``, else the last action's time, else the start."""
+        if self.spec.run.until is not None:
+            return self.spec.run.until
+        return max((a.at for a in self.spec.actions), default=self.start)
+
+    @property
+    def actions(self) -> list[_Action]:
+        return list(self.spec.actions)
+
+    def pump(self) -> Pump:
+        """A fresh pump as the scenario starts (nothing advanced, no action applied)."""
+        p = self.spec.pump
+        return Pump(
+            self.model, now=p.start, reservoir_ml=p.reservoir_ml, concentration_ug_per_ml=p.concentration_ug_per_ml,
+            program=p.program.build(), catheter_volume_ul=p.catheter_volume_ul, path_primed=p.path_primed,
+            stroke_error_ppm=p.stroke_error_ppm,
+        )
+
+    # -- running --
+    def run(self, until: Optional[Union[datetime, timedelta]] = None, *,
+            progress: Optional[Callable[[int, int], None]] = None) -> ScenarioResult:
+        """Build the pump, apply every action at its time, run to ``until`` (a datetime, or a
+        timedelta from the start; default :attr:`until`). Actions after ``until`` are not applied.
+        ``progress(done_ms, total_ms)`` is called after each step (simulated time).
+
+        Raises :class:`ScenarioError` (naming the entry, field, time and line) when the pump
+        refuses an action."""
+        stop = self._resolve_until(until)
+        pump, events, outcomes = self._execute(stop, progress=progress)
+        return ScenarioResult(self, pump, events, outcomes, self.start, stop)
+
+    def _resolve_until(self, until: Optional[Union[datetime, timedelta]]) -> datetime:
+        if until is None:
+            return self.until
+        if isinstance(until, timedelta):
+            until = self.start + until
+        if not isinstance(until, datetime):
+            raise ValidationError(f"until: expected a datetime or timedelta, got {type(until).__name__}", "until")
+        if until < self.start:
+            raise ValidationError(f"until: {until} is before the scenario's start {self.start}", "until")
+        return until
+
+    def _execute(
+        self,
+        until: datetime,
+        *,
+        samples: Sequence[datetime] = (),
+        on_sample: Optional[Callable[[Pump], None]] = None,
+        progress: Optional[Callable[[int, int], None]] = None,
+    ) -> tuple[Pump, list[Event], list[Any]]:
+        """The one run loop: advance to each action (and each sample time, where the state
+        is observed before the actions of that instant), call it, then advance to ``until``."""
+        pump = self.pump()
+        start_ms, until_ms = pump.now_ms, to_ms(until, "until")
+        events: list[Event] = []
+        outcomes: list[Any] = []
+        ids: dict[str, Optional[int]] = {}
+        steps: list[tuple[int, int, Any]] = [(to_ms(t, "sample"), 0, None) for t in samples]
+        steps += [(to_ms(a.at, "at"), 1, (i, a)) for i, a in enumerate(self.spec.actions) if a.at <= until]
+        steps.sort(key=lambda s: (s[0], s[1], s[2][0] if s[2] else 0))
+        total = max(until_ms - start_ms, 1)
+        for at_ms, is_action, payload in steps:
+            events += pump.advance_to(at_ms)
+            if not is_action:
+                if on_sample is not None:
+                    on_sample(pump)
+                continue
+            index, action = payload
+            outcomes.append(self._apply(pump, index, action, ids))
+            if progress is not None:
+                progress(at_ms - start_ms, total)
+        events += pump.advance_to(until_ms)
+        if progress is not None:
+            progress(total, total)
+        return pump, events, outcomes
+
+    def _apply(self, pump: Pump, index: int, action: _Action, ids: dict[str, Optional[int]]) -> Any:
+        kwargs = action.kwargs()
+        if isinstance(action, CancelBolus):
+            bolus_id = ids.get(action.name)
+            if bolus_id is None:  # named by a patient bolus that was denied
+                raise ScenarioError(self.source, [Issue(f"the bolus named {action.name!r} never started (its activation was denied)",
+                                                        f"actions[{index}]", "name", self._line("actions", index, "name"),
+                                                        time=action.at)])
+            kwargs = {"bolus_id": bolus_id}
+        try:
+            outcome = getattr(pump, action.do)(**kwargs)  # type: ignore[attr-defined]
+        except ItbError as exc:
+            key = exc.field if exc.field in type(action).model_fields else ""
+            line = self._line("actions", index, key) if key else self._line("actions", index)
+            raise ScenarioError(self.source, [Issue(f"the pump refused {action.do}: {exc}", f"actions[{index}]", exc.field, line,
+                                                    time=action.at)]) from exc
+        name = getattr(action, "name", None)
+        if name is not None and not isinstance(action, CancelBolus):
+            ids[name] = getattr(outcome, "bolus_id", outcome)
+        return outcome
+
+    # -- writing --
+    def dumps(self) -> str:
+        """This scenario as TOML text (loads back to an equal scenario)."""
+        return dumps(self)
+
+    def __repr__(self) -> str:
+        return f"<itb.scenario.Scenario {self.source!r}: {len(self.spec.actions)} actions, {self.start} → {self.until}>"
+
+
+@dataclass
+class ScenarioResult:
+    """What a run produced: the pump at the end, the events in order, what each action
+    returned (bolus ids, ``RefillReport``, ``PatientBolusResult``, ``None``), and totals."""
+
+    scenario: Scenario
+    pump: Pump
+    events: list[Event]
+    outcomes: list[Any]
+    start: datetime
+    until: datetime
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        """End-of-run figures in exact and clinical units (all read from the pump)."""
+        p = self.pump
+        return {
+            "start": self.start.isoformat(),
+            "end": p.now.isoformat(),
+            "days_simulated": (p.now - self.start) / timedelta(days=1),
+            "strokes": p.strokes,
+            "pumped_nl": p.pumped_nl,
+            "pumped_ml": p.pumped_nl / 1e6,
+            "delivered_nl": p.delivered_nl,
+            "delivered_ml": p.delivered_nl / 1e6,
+            "delivered_pg": p.delivered_pg,
+            "delivered_ug": p.delivered_pg / 1e6,
+            "reservoir_nl": p.reservoir_nl,
+            "reservoir_ml": p.reservoir_nl / 1e6,
+            "concentration_ug_per_ml": p.concentration_ug_per_ml,
+            "tip_concentration_ug_per_ml": p.tip_concentration_ug_per_ml,
+            "reservoir_empty": p.is_empty,
+            "battery_remaining_mah": p.battery_remaining_mah,
+            "eri": p.is_eri,
+            "eos": p.is_eos,
+            "alarms": sum(1 for e in self.events if e.severity is not None),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"scenario", "events", "totals"}``."""
+        from .export import event_record
+
+        return {"scenario": self.scenario.source, "events": [event_record(e) for e in self.events], "totals": self.totals}
+
+    def events_frame(self) -> Any:
+        """The events as a ``pandas.DataFrame`` (``time``, ``kind``, ``severity``, data columns);
+        needs pandas (``pip install 'itb[pandas]'``)."""
+        from .export import events_frame
+
+        return events_frame(self.events)
+
+    def timeseries(self, every: timedelta = timedelta(hours=1)) -> Any:
+        """State sampled every ``every`` from the start to the end as a ``pandas.DataFrame``
+        (see :func:`itb.export.timeseries`); needs pandas."""
+        from .export import timeseries
+
+        return timeseries(self.scenario, every, until=self.until)
+
+
+# ----- writing TOML -------------------------------------------------------------------------------
+
+
+def dumps(scenario: Union[Scenario, ScenarioSpec]) -> str:
+    """TOML text of a scenario; loading it gives the same scenario."""
+    spec = scenario.spec if isinstance(scenario, Scenario) else scenario
+    out = ["[pump]"]
+    pump = spec.pump.model_dump(exclude_none=True)
+    model = pump.pop("model")
+    if isinstance(model, str):
+        out.append(f"model = {_toml(model)}")
+    for key, value in pump.items():
+        out.append(f"{key} = {_toml(value)}")
+    if isinstance(model, dict):
+        battery = model.pop("battery", None)
+        if isinstance(battery, str):
+            model["battery"] = battery
+        out += ["", "[pump.model]"] + [f"{k} = {_toml(v)}" for k, v in model.items()]
+        if isinstance(battery, dict):
+            out += ["", "[pump.model.battery]"] + [f"{k} = {_toml(v)}" for k, v in battery.items()]
+    for action in spec.actions:
+        out += ["", "[[actions]]"]
+        data = action.model_dump(exclude_none=True)
+        out += [f"at = {_toml(data.pop('at'))}", f"do = {_toml(data.pop('do'))}"]
+        out += [f"{k} = {_toml(v)}" for k, v in data.items()]
+    if spec.run.until is not None:
+        out += ["", "[run]", f"until = {_toml(spec.run.until)}"]
+    return "\n".join(out) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    if isinstance(value, timedelta):
+        return f'"{_iso_duration(value)}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of scenario files, for editors that check TOML against one."""
+    schema = _ADAPTER.json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "itb scenario",
+        "description": "itb scenario file (TOML). Simulation only: not a medical device.",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
