@@ -9,7 +9,7 @@ optional (``pip install 'itb[pandas]'``; also in ``itb[dask]`` and ``itb[test]``
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ._extras import require
 from .errors import ValidationError
@@ -46,6 +46,10 @@ def events_frame(events: Iterable[Event]) -> Any:
         rows.append(row)
     frame = pd.DataFrame(rows, columns=None if rows else ["time", "kind", "severity"])
     frame["time"] = pd.to_datetime(frame["time"])
+    for column in frame.columns[3:]:  # integer data stays integer where other events lack it
+        values = frame[column].dropna()
+        if len(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            frame[column] = frame[column].astype("Int64")
     return frame
 
 
@@ -98,12 +102,19 @@ def _basal_nl_per_day(pump: Pump) -> int:
     return rate
 
 
-def timeseries(scenario: Scenario, every: timedelta, until: Optional[datetime] = None) -> Any:
+def timeseries(
+    scenario: Scenario,
+    every: timedelta,
+    until: Optional[datetime] = None,
+    *,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Any:
     """Run ``scenario`` again on a fresh pump, sampling its state every ``every`` from the start
     to ``until`` (default: the scenario's ``until``; the last sample is at ``until``). A sample at
     time t is taken before the actions scheduled at t. Returns a ``pandas.DataFrame`` indexed by
     ``time`` with :data:`TIMESERIES_COLUMNS`; ``tip_dose_ug_per_day`` is the drug that left the
-    catheter tip since the previous sample, per day (NaN on the first row).
+    catheter tip since the previous sample, per day (NaN on the first row). ``progress(done_ms,
+    total_ms)`` is called after each step.
 
     Raises ``ValidationError`` for ``every`` <= 0 or more than 1 000 000 samples,
     :class:`itb._extras.MissingExtraError` without pandas."""
@@ -118,7 +129,7 @@ def timeseries(scenario: Scenario, every: timedelta, until: Optional[datetime] =
     if times[-1] < stop:
         times.append(stop)
     rows: list[dict[str, Any]] = []
-    pump, _, _ = scenario._execute(stop, samples=times, on_sample=lambda p: rows.append(sample(p)))
+    pump, _, _ = scenario._execute(stop, samples=times, on_sample=lambda p: rows.append(sample(p)), progress=progress)
     if not rows or rows[-1]["time"] != pump.now:
         rows.append(sample(pump))
     frame = pd.DataFrame(rows).set_index("time")

@@ -82,6 +82,7 @@ __all__ = [
     "dumps",
     "json_schema",
     "ACTIONS",
+    "parse_duration",
 ]
 
 _DAY_MS = 86_400_000
@@ -116,6 +117,9 @@ class ScenarioError(ValidationError):
     refuses. The message lists every issue as ``file:line: entry.field: message (allowed: …)``;
     the first issue's place is also in ``file``, ``entry``, ``field``, ``line``, ``allowed``,
     ``time``; all of them are in ``issues``. A subclass of :class:`itb.ValidationError`."""
+
+    #: The ``itb`` command line exits with this code on a scenario error (a bad file).
+    exit_code = 2
 
     def __init__(self, source: str, issues: Sequence[Issue]) -> None:
         issues = list(issues) or [Issue("invalid scenario")]
@@ -166,7 +170,9 @@ _ISO_DURATION = re.compile(
 )
 
 
-def _duration(value: Any) -> timedelta:
+def parse_duration(value: Any) -> timedelta:
+    """A duration from an ISO 8601 string (``PT30M``, ``P1DT2H``, ``PT0.5S``), a number of seconds,
+    or a timedelta; exact to the millisecond. ``ValueError`` if malformed or negative."""
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, bool):
@@ -211,7 +217,7 @@ _DURATION_SCHEMA = {
         {"type": "number", "minimum": 0, "description": "seconds"},
     ]
 }
-Duration = Annotated[timedelta, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 
 _OFFSET = re.compile(r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?$")
 
@@ -574,6 +580,8 @@ def loads(text: str, source: str = "<string>") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
+        if line is None and "end of document" in str(exc):
+            line = max(1, len(text.splitlines()))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ScenarioError(source, [Issue(f"TOML syntax error: {message}", line=line)]) from None
     return from_dict(data, source=source, text=text)
@@ -598,9 +606,10 @@ def _issue_of(err: Any, lines: dict) -> Issue:
     allowed = None
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         discriminator = str(ctx.get("discriminator", "")).strip("'")
-        rest = rest + [discriminator] if discriminator else rest
+        if discriminator:
+            rest, loc = rest + [discriminator], loc + [discriminator]
         allowed = ctx.get("expected_tags")
-        message = "missing" if kind == "union_tag_not_found" else f"unknown {discriminator} {ctx.get('tag')!r}"
+        message = "missing" if kind == "union_tag_not_found" else f"{ctx.get('tag')!r} is not known"
     elif kind == "literal_error":
         allowed = ctx.get("expected")
     elif kind == "extra_forbidden":
@@ -789,9 +798,9 @@ class Scenario:
             if not is_action:
                 if on_sample is not None:
                     on_sample(pump)
-                continue
-            index, action = payload
-            outcomes.append(self._apply(pump, index, action, ids))
+            else:
+                index, action = payload
+                outcomes.append(self._apply(pump, index, action, ids))
             if progress is not None:
                 progress(at_ms - start_ms, total)
         events += pump.advance_to(until_ms)
@@ -880,12 +889,13 @@ class ScenarioResult:
 
         return events_frame(self.events)
 
-    def timeseries(self, every: timedelta = timedelta(hours=1)) -> Any:
-        """State sampled every ``every`` from the start to the end as a ``pandas.DataFrame``
-        (see :func:`itb.export.timeseries`); needs pandas."""
+    def timeseries(self, every: timedelta = timedelta(hours=1), *,
+                   progress: Optional[Callable[[int, int], None]] = None) -> Any:
+        """State sampled every ``every`` from the start to the end of this run as a
+        ``pandas.DataFrame`` (columns and units: :func:`itb.export.timeseries`); needs pandas."""
         from .export import timeseries
 
-        return timeseries(self.scenario, every, until=self.until)
+        return timeseries(self.scenario, every, until=self.until, progress=progress)
 
 
 # ----- writing TOML -------------------------------------------------------------------------------
@@ -941,9 +951,8 @@ def _toml(value: Any) -> str:
 def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of scenario files, for editors that check TOML against one."""
     schema = _ADAPTER.json_schema()
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "itb scenario",
-        "description": "itb scenario file (TOML). Simulation only: not a medical device.",
-        **{k: v for k, v in schema.items() if k != "title"},
-    }
+    schema.update(
+        title="itb scenario",
+        description="itb scenario file (TOML): [pump], [[actions]] in time order, [run]. Simulation only: not a medical device.",
+    )
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
