@@ -46,10 +46,10 @@ def events_frame(events: Iterable[Event]) -> Any:
         rows.append(row)
     frame = pd.DataFrame(rows, columns=None if rows else ["time", "kind", "severity"])
     frame["time"] = pd.to_datetime(frame["time"])
-    for column in frame.columns[3:]:  # integer data stays integer where other events lack it
-        values = frame[column].dropna()
-        if len(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            frame[column] = frame[column].astype("Int64")
+    ints = {k for row in rows for k, v in row.items() if isinstance(v, int) and not isinstance(v, bool)}
+    ints -= {k for row in rows for k, v in row.items() if not (isinstance(v, int) and not isinstance(v, bool))}
+    for column in ints:  # integer data stays integer (nullable) where other events lack it
+        frame[column] = frame[column].astype("Int64")
     return frame
 
 
@@ -59,7 +59,7 @@ TIMESERIES_COLUMNS = (
     "concentration_ug_per_ml",     # reservoir concentration
     "tip_concentration_ug_per_ml", # concentration of the fluid leaving the catheter tip (0 = saline)
     "commanded_ml_per_day",        # basal + running boluses at the instant (0 while stopped)
-    "programmed_ug_per_day",       # commanded_ml_per_day × reservoir concentration
+    "prescribed_ug_per_day",       # the basal program's dose rate in force (boluses not included)
     "pumped_ml",                   # cumulative volume that left the reservoir
     "delivered_ug",                # cumulative drug mass that left the catheter tip
     "tip_dose_ug_per_day",         # drug leaving the tip over the interval ending at this sample
@@ -72,9 +72,13 @@ def sample(pump: Pump) -> dict[str, Any]:
     """The state of ``pump`` now, read from its properties (columns of :data:`TIMESERIES_COLUMNS`
     except the interval column ``tip_dose_ug_per_day``)."""
     stopped = pump.is_suspended or pump.is_stalled or pump.is_empty or pump.is_eos
-    commanded_nl = 0 if stopped else _basal_nl_per_day(pump) + sum(
+    period_ms, anchor_ms, steps = pump.core.schedule
+    step = _step_in_force(pump.now_ms, period_ms, anchor_ms, [offset for offset, _ in steps])
+    commanded_nl = 0 if stopped else steps[step][1] + sum(
         b.rate_nl_per_day for b in pump.boluses if b.start <= pump.now < b.end
     )
+    program = pump.core.program  # ("continuous", ng/day) or ("flex", period, [(offset_ms, ng/day), …])
+    prescribed_ng = program[1] if program[0] == "continuous" else program[2][step][1]
     battery = pump.battery_remaining_mah
     return {
         "time": pump.now,
@@ -82,7 +86,7 @@ def sample(pump: Pump) -> dict[str, Any]:
         "concentration_ug_per_ml": pump.concentration_ug_per_ml,
         "tip_concentration_ug_per_ml": pump.tip_concentration_ug_per_ml,
         "commanded_ml_per_day": commanded_nl / 1e6,
-        "programmed_ug_per_day": commanded_nl * pump.concentration_ug_per_ml / 1e6,
+        "prescribed_ug_per_day": prescribed_ng / 1e3,
         "pumped_ml": pump.pumped_nl / 1e6,
         "delivered_pg": pump.delivered_pg,
         "battery_mah": float("nan") if battery is None else battery,
@@ -90,16 +94,15 @@ def sample(pump: Pump) -> dict[str, Any]:
     }
 
 
-def _basal_nl_per_day(pump: Pump) -> int:
-    """The basal volume rate in force now: a lookup in the core's schedule (period, anchor,
-    steps at the current concentration)."""
-    period_ms, anchor_ms, steps = pump.core.schedule
-    offset = (pump.now_ms - anchor_ms) % period_ms if period_ms else 0
-    rate = steps[0][1] if steps else 0
-    for start, nl_per_day in steps:
-        if start <= offset:
-            rate = nl_per_day
-    return rate
+def _step_in_force(now_ms: int, period_ms: int, anchor_ms: int, offsets: list[int]) -> int:
+    """Index of the basal step in force at ``now_ms`` in the core's schedule (a lookup: the last
+    step whose offset into the repeating period is <= now's)."""
+    into = (now_ms - anchor_ms) % period_ms if period_ms else 0
+    index = 0
+    for i, offset in enumerate(offsets):
+        if offset <= into:
+            index = i
+    return index
 
 
 def timeseries(
