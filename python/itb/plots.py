@@ -24,7 +24,7 @@ __all__ = ["figure", "plot_result", "default_every"]
 TIMELINE = (
     "eos", "reservoir_empty", "fault", "eri", "low_reservoir", "refill_discrepancy",
     "refilled", "concentration_changed", "drug_at_tip", "bolus_started", "patient_bolus_granted",
-    "patient_bolus_denied", "program_changed", "suspended", "resumed",
+    "patient_bolus_denied", "program_changed", "suspended", "resumed", "fault_cleared", "telemetry_session",
 )
 _SEVERITY_COLOURS = {"critical": "tab:red", "non_critical": "tab:orange", None: "tab:blue"}
 
