@@ -379,6 +379,13 @@ class ModelSpec(_Spec):
         return PumpModel(**values)
 
 
+#: The core's exact model fields → the scenario's (for error messages).
+_EXACT_MODEL_FIELDS = {
+    "reservoir_nl": "reservoir_ml", "min_rate_nl_per_day": "min_rate_ml_per_day", "max_rate_nl_per_day": "max_rate_ml_per_day",
+    "low_reservoir_nl": "low_reservoir_ml", "pump_path_nl": "pump_path_ul",
+}
+
+
 class PumpSpec(_Spec):
     """How the pump starts: ``itb.Pump(model, now=start, …)``."""
 
@@ -672,8 +679,9 @@ class Scenario:
         try:
             self.model = pump.build_model()
         except ItbError as exc:
-            field = f"model.{exc.field}" if exc.field else "model"
-            return [Issue(str(exc), "pump", field, self._line("pump", "model", *exc.field.split(".")))]
+            key = _EXACT_MODEL_FIELDS.get(exc.field, exc.field)
+            field = f"model.{key}" if key else "model"
+            return [Issue(str(exc), "pump", field, self._line("pump", "model", *key.split(".")))]
         try:
             pump.program.build()
         except ItbError as exc:
@@ -682,8 +690,13 @@ class Scenario:
             try:
                 self.pump()
             except ItbError as exc:
-                key = exc.field if exc.field in PumpSpec.model_fields else ""
-                issues.append(Issue(str(exc), "pump", exc.field, self._line("pump", *([key] if key else []))))
+                if exc.field in PumpSpec.model_fields:
+                    path = [exc.field]
+                elif exc.field in ("ug_per_day", "program") or exc.field.startswith("steps"):
+                    path = ["program"] + ([exc.field] if exc.field != "program" else [])
+                else:
+                    path = []
+                issues.append(Issue(str(exc), "pump", ".".join(path) or exc.field, self._line("pump", *path[:1])))
         previous = pump.start
         names: dict[str, int] = {}
         for i, action in enumerate(self.spec.actions):
@@ -783,7 +796,9 @@ class Scenario:
         progress: Optional[Callable[[int, int], None]] = None,
     ) -> tuple[Pump, list[Event], list[Any]]:
         """The one run loop: advance to each action (and each sample time, where the state
-        is observed before the actions of that instant), call it, then advance to ``until``."""
+        is observed before the actions of that instant), call it, then advance to ``until``.
+        Actions at the same instant are called one after the other with no advance between,
+        exactly as a program calling the Pump would."""
         pump = self.pump()
         start_ms, until_ms = pump.now_ms, to_ms(until, "until")
         events: list[Event] = []
@@ -794,7 +809,8 @@ class Scenario:
         steps.sort(key=lambda s: (s[0], s[1], s[2][0] if s[2] else 0))
         total = max(until_ms - start_ms, 1)
         for at_ms, is_action, payload in steps:
-            events += pump.advance_to(at_ms)
+            if at_ms != pump.now_ms:  # calls at the same instant follow each other with no advance between
+                events += pump.advance_to(at_ms)
             if not is_action:
                 if on_sample is not None:
                     on_sample(pump)
