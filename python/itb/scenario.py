@@ -837,7 +837,7 @@ class Scenario:
             outcome = getattr(pump, action.do)(**kwargs)  # type: ignore[attr-defined]
         except ItbError as exc:
             key = exc.field if exc.field in type(action).model_fields else ""
-            line = self._line("actions", index, key) if key else self._line("actions", index)
+            line = self._line("actions", index, key or "do")  # the key, else the call's `do` line
             raise ScenarioError(self.source, [Issue(f"the pump refused {action.do}: {exc}", f"actions[{index}]", exc.field, line,
                                                     time=action.at)]) from exc
         name = getattr(action, "name", None)
