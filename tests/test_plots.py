@@ -13,7 +13,7 @@ from itb import scenario as sc
 from itb._extras import MissingExtraError
 
 pytest.importorskip("matplotlib")
-from itb import plots  # noqa: E402
+plots = pytest.importorskip("itb.plots")
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_BRIDGE = ROOT / "examples" / "concentration_change_no_bridge.toml"
