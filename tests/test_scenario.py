@@ -150,7 +150,7 @@ def test_durations_iso_or_seconds() -> None:
     for bad in ("30 minutes", "P", "PT", -5, True):
         with pytest.raises(ValueError):
             sc.parse_duration(bad)
-    assert sc._iso_duration(timedelta(days=1, hours=2, milliseconds=5)) == "P1DT2H0.005S"
+    assert sc.format_duration(timedelta(days=1, hours=2, milliseconds=5)) == "P1DT2H0.005S"
 
 
 def test_pump_options_and_custom_model() -> None:

@@ -41,8 +41,8 @@ def figure(result: ScenarioResult, every: Optional[timedelta] = None, *,
            progress: Optional[Callable[[int, int], None]] = None) -> Any:
     """A ``matplotlib.figure.Figure`` of the run (five panels sharing the time axis).
     ``every``: sampling interval (default :func:`default_every` of the run's span).
-    The dose at the tip is the mean over the last ``max(every, dose_window)`` (a pump delivers
-    in strokes: a window of a few strokes keeps the curve readable).
+    The dose at the tip is the mean over back-to-back windows of at least ``dose_window`` and
+    1/300 of the run (a pump delivers in strokes: windows of many strokes keep the curve readable).
     Raises :class:`itb._extras.MissingExtraError` without matplotlib or pandas."""
     require("matplotlib", "plot", "itb's plots")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -71,7 +71,7 @@ def figure(result: ScenarioResult, every: Optional[timedelta] = None, *,
     rate.set_ylabel("volume rate (mL/day)")
     rate.set_ylim(bottom=0)
 
-    steps = max(1, -(-dose_window // every))  # ceil
+    steps = max(1, -(-dose_window // every), -(-span // (300 * every)))  # ceil; at most ~300 windows
     window = steps * every
     tip = (ts["delivered_ug"].diff(steps) / (window / timedelta(days=1))).iloc[::steps]  # back-to-back windows
     dose.plot(tip.index.to_pydatetime(), tip, drawstyle="steps-pre", color="tab:green", lw=1.2,

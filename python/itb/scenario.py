@@ -83,6 +83,7 @@ __all__ = [
     "json_schema",
     "ACTIONS",
     "parse_duration",
+    "format_duration",
 ]
 
 _DAY_MS = 86_400_000
@@ -195,7 +196,7 @@ def parse_duration(value: Any) -> timedelta:
     return result
 
 
-def _iso_duration(value: timedelta) -> str:
+def format_duration(value: timedelta) -> str:
     """ISO 8601 text of a non-negative timedelta, exact to the millisecond (``PT30M``, ``P1DT2H``)."""
     ms = value // timedelta(milliseconds=1)
     days, ms = divmod(ms, _DAY_MS)
@@ -956,7 +957,7 @@ def _toml(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
     if isinstance(value, timedelta):
-        return f'"{_iso_duration(value)}"'
+        return f'"{format_duration(value)}"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, dict):

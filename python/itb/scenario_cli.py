@@ -197,6 +197,8 @@ def _project(args: argparse.Namespace) -> int:
 
 def _plan_refill(args: argparse.Namespace) -> int:
     result = _execute(args)
+    from .scenario import format_duration
+
     try:
         from . import clinical  # written separately; imported only when this command runs
     except ImportError as exc:
@@ -219,7 +221,8 @@ def _plan_refill(args: argparse.Namespace) -> int:
     out = console()
     out.print(f"[bold]itb plan-refill[/bold] — {result.scenario.source}: {result.pump.model.name}")
     out.print(f"[dim]{DISCLAIMER}[/dim]")
-    table = Table(title=f"Next refill (margin {args.margin}, stability {args.stability or 'no limit'})")
+    stability = "no limit" if args.stability is None else format_duration(args.stability)
+    table = Table(title=f"Next refill (margin {format_duration(args.margin)}, stability {stability})")
     table.add_column("quantity")
     table.add_column("value")
     table.add_row("as of", report["now"].replace("T", " "))
