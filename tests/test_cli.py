@@ -215,3 +215,22 @@ def test_console_script_exit_codes(bad_file: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.startswith("ok: ")
     bad = subprocess.run([sys.executable, "-m", "itb", "run", str(bad_file), "--json"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stdout == "" and "actions[0].added_ml" in bad.stderr
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from itb import _cli_common
+
+    with _cli_common.progress_callback("x") as progress:  # captured stderr: no bar
+        assert progress is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    with _cli_common.progress_callback("running", delay=0.0) as progress:
+        assert progress is not None
+        result = sc.load(ADULT).run(progress=progress)
+    assert result.pump.now == datetime(2026, 7, 6)
+
+
+def test_ptm_totals_hand_computed(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["run", str(ROOT / "examples" / "ptm_patient_bolus.toml"), "--json"], capsys)
+    totals = json.loads(out)["totals"]
+    # 300 µg/day for 3 days + 4 granted 25 µg boluses = 1000 µg = 0.5 mL at 2000 µg/mL = 250 strokes of 2 µL
+    assert code == 0 and totals["delivered_ug"] == 1000.0 and totals["strokes"] == 250 and totals["reservoir_ml"] == 19.5

@@ -411,6 +411,7 @@ class PumpSpec(_Spec):
 
 class _Action(_Spec):
     at: Time = Field(description="when (pump clock); the pump is advanced to it, then the method is called")
+    do: str = Field(description="the Pump method to call")
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the Pump call (programs built, names left out)."""
@@ -543,7 +544,13 @@ _ACTION_CLASSES = (
 )
 #: ``do`` name → action class (every Pump action a scenario can call).
 ACTIONS: dict[str, type[_Action]] = {c.model_fields["do"].annotation.__args__[0]: c for c in _ACTION_CLASSES}  # type: ignore[union-attr]
-Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]  # type: ignore[valid-type]
+Action = Annotated[
+    Union[
+        SetProgram, BolusAction, CancelBolus, Refill, StartBridgeBolus, StartPrimingBolus, SetPatientBolusLimits,
+        PatientBolus, Suspend, Resume, InjectMotorStall, ClearFault, ReviseCatheter, TelemetrySession,
+    ],
+    Field(discriminator="do"),
+]
 _NAMING = tuple(name for name, c in ACTIONS.items() if name != "cancel_bolus" and "name" in c.model_fields)
 
 
@@ -559,7 +566,7 @@ class ScenarioSpec(_Spec):
     model_config = ConfigDict(extra="forbid", frozen=True, title="itb scenario")
 
     pump: PumpSpec
-    actions: list[Action] = Field(default_factory=list, description="in time order")  # type: ignore[valid-type]
+    actions: list[Action] = Field(default_factory=list, description="in time order")
     run: RunSpec = Field(default_factory=RunSpec)
 
 

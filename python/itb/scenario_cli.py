@@ -200,7 +200,7 @@ def _plan_refill(args: argparse.Namespace) -> int:
     from .scenario import format_duration
 
     try:
-        from . import clinical  # written separately; imported only when this command runs
+        from . import clinical  # type: ignore[attr-defined]  # written separately; imported only here
     except ImportError as exc:
         raise _MissingClinical(f"plan-refill needs itb.clinical, which cannot be imported here: {exc}") from None
 
