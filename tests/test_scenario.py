@@ -227,6 +227,8 @@ def test_unknown_action_and_unknown_key() -> None:
     err = error_of(BASE + '\n[[actions]]\nat = 2026-01-06T00:00:00\ndo = "bolux"\n')
     assert (err.entry, err.field, err.line) == ("actions[0]", "do", 11)
     assert "'bolus'" in err.allowed and "'telemetry_session'" in err.allowed
+    err = error_of(BASE + '[runn]\nuntil = 2026-01-06T00:00:00\n')
+    assert (err.entry, err.field, err.line, err.allowed) == ("", "runn", 8, "pump, actions, run")
     err = error_of(BASE + 'colour = "red"\n')
     assert (err.entry, err.field, err.line) == ("pump", "colour", 8) and "reservoir_ml" in err.allowed
     err = error_of(BASE + '\n[[actions]]\nat = 2026-01-06T00:00:00\ndo = "suspend"\nhow = "now"\n')

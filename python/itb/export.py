@@ -23,14 +23,19 @@ __all__ = ["event_record", "events_frame", "timeseries", "sample", "TIMESERIES_C
 
 def event_record(event: Event) -> dict[str, Any]:
     """An event as a JSON-ready dict: ``time`` (ISO, ms), ``time_ms``, ``kind``, ``severity``
-    (``None`` unless an alarm), ``data`` (a copy of the event's data)."""
-    return {
+    (``None`` unless an alarm), ``data`` (a copy of the event's data), and ``seq`` when the event
+    has a sequence number."""
+    record = {
         "time": event.time.isoformat(timespec="milliseconds"),
         "time_ms": event.time_ms,
         "kind": event.kind,
         "severity": event.severity,
         "data": dict(event.data),
     }
+    seq = getattr(event, "seq", None)  # events of newer cores carry a sequence number
+    if seq is not None:
+        record["seq"] = seq
+    return record
 
 
 def events_frame(events: Iterable[Event]) -> Any:

@@ -618,6 +618,8 @@ def _issue_of(err: Any, lines: dict) -> Issue:
     loc = [p for i, p in enumerate(err["loc"]) if not (i > 0 and p in _TAGS)]
     entry, rest = _split_loc(loc)
     kind, ctx, message = err["type"], err.get("ctx") or {}, err["msg"]
+    if kind == "extra_forbidden" and len(loc) == 1:  # an unknown top-level table or key
+        entry, rest = "", [str(loc[0])]
     allowed = None
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         discriminator = str(ctx.get("discriminator", "")).strip("'")
