@@ -361,6 +361,26 @@ def test_json_schema_lists_every_action() -> None:
         assert f"'{name}'" in text
 
 
+def _json_ready(value: object) -> object:
+    """TOML values as an editor hands them to a JSON Schema validator (date-times as text)."""
+    if isinstance(value, (datetime, time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def test_json_schema_accepts_the_examples_and_rejects_mistakes() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(sc.json_schema())
+    for path in EXAMPLES:
+        assert list(validator.iter_errors(_json_ready(sc.tomllib.loads(path.read_text())))) == [], path.name
+    bad = sc.tomllib.loads(BASE + '\n[[actions]]\nat = 2026-01-06T00:00:00\ndo = "bolux"\n\n[run]\nuntil = "soon"\nx = 1\n')
+    assert len(list(validator.iter_errors(_json_ready(bad)))) == 2  # unknown action; unknown key in [run]
+
+
 # ----- round trip -------------------------------------------------------------------------------
 
 _DAY_STEPS = st.lists(st.tuples(st.integers(1, 23), st.sampled_from([0, 30])), min_size=0, max_size=4, unique=True)
