@@ -26,7 +26,7 @@ from . import __version__
 from ._cli_common import DISCLAIMER, NOTICE, UsageError, add_command
 from ._cli_common import describe_event as _describe
 from ._extras import MissingExtraError
-from ._time import from_ms, to_ms
+from ._time import to_ms
 from .errors import ItbError
 from .models import SYNCHROMED_II_40
 from .program import Flex
