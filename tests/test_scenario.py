@@ -437,3 +437,14 @@ def test_dumped_scenario_round_trips_to_the_same_pump(first: dict, second: dict,
     pump.cancel_bolus(bolus_id)
     pump.advance_to(start + timedelta(days=10))
     assert result.pump.snapshot() == pump.snapshot()
+
+
+def test_readme_scenario_format_block_runs() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+    assert blocks
+    for block in blocks:
+        result = sc.loads(block, source="README.md").run()
+        assert result.pump.now == result.until
