@@ -136,4 +136,4 @@ def _human(step: timedelta) -> str:
         return f"{minutes // 1440} d"
     if minutes % 60 == 0:
         return f"{minutes // 60} h"
-    return f"{minutes} min"
+    return f"{minutes / 60:.1f} h" if minutes >= 120 else f"{minutes} min"
