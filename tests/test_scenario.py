@@ -202,6 +202,12 @@ def test_action_keys_are_the_pump_methods_keyword_arguments() -> None:
             assert keys <= params, name
 
 
+def test_pump_table_takes_every_pump_constructor_argument() -> None:
+    params = set(inspect.signature(itb.Pump.__init__).parameters) - {"self"}
+    keys = set(sc.ScenarioSpec.model_fields["pump"].annotation.model_fields) - {"start"} | {"now"}
+    assert params == keys, "a new itb.Pump(...) argument needs a key in [pump] (itb/scenario_spec.py PumpSpec)"
+
+
 # ----- errors -----------------------------------------------------------------------------------
 
 
