@@ -5,7 +5,9 @@ schema``) come from :mod:`itb.scenario_cli`.
 Subcommands are added by *registrars*: callables ``register(subparsers)`` listed in
 :data:`REGISTRARS`, or modules with a ``register`` function named in :data:`COMMAND_MODULES`
 (imported when the parser is built; a module that is not installed is skipped). A registrar adds
-each command with :func:`itb._cli_common.add_command` and a handler ``handler(args) -> exit code``.
+each command with :func:`itb._cli_common.add_command` and a handler ``handler(args) -> exit code``;
+it imports optional dependencies inside the handler (an import error at module level would break
+every command).
 
 Exit codes: 0 success; 2 a bad scenario file or argument (message on stderr); 1 anything else.
 
