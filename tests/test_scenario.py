@@ -238,7 +238,9 @@ def test_unknown_action_and_unknown_key() -> None:
     err = error_of(BASE + 'colour = "red"\n')
     assert (err.entry, err.field, err.line) == ("pump", "colour", 8) and "reservoir_ml" in err.allowed
     err = error_of(BASE + '\n[[actions]]\nat = 2026-01-06T00:00:00\ndo = "suspend"\nhow = "now"\n')
-    assert (err.entry, err.field, err.line) == ("actions[0]", "how", 12)
+    assert (err.entry, err.field, err.line, err.allowed) == ("actions[0]", "how", 12, "at, do")
+    err = error_of(BASE.replace('model = "SYNCHROMED_II_40"', 'model = { preset = "SYNCHROMED_II_40", colour = "red" }'))
+    assert (err.entry, err.field, err.line) == ("pump", "model.colour", 2) and "stroke_nl" in err.allowed
 
 
 def test_every_issue_is_listed() -> None:

@@ -56,8 +56,10 @@ from .scenario_spec import (
     _EXACT_MODEL_FIELDS,
     _TAGS,
     ACTIONS,
+    BatterySpec,
     BolusAction,
     CancelBolus,
+    ModelSpec,
     PumpSpec,
     RunSpec,
     ScenarioSpec,
@@ -170,11 +172,11 @@ def from_dict(data: Any, source: str = "<dict>", text: Optional[str] = None) -> 
     try:
         spec = _ADAPTER.validate_python(data)
     except _PydanticError as exc:
-        raise ScenarioError(source, [_issue_of(err, lines) for err in exc.errors()]) from None
+        raise ScenarioError(source, [_issue_of(err, lines, data) for err in exc.errors()]) from None
     return Scenario(spec, source=source, _lines=lines)
 
 
-def _issue_of(err: Any, lines: dict) -> Issue:
+def _issue_of(err: Any, lines: dict, data: Any) -> Issue:
     # drop the tags pydantic puts into locations of union members (`actions.3.bolus.dose_ug`)
     loc = [p for i, p in enumerate(err["loc"]) if not (i > 0 and p in _TAGS)]
     entry, rest = _split_loc(loc)
@@ -192,7 +194,7 @@ def _issue_of(err: Any, lines: dict) -> Issue:
         allowed = ctx.get("expected")
     elif kind == "extra_forbidden":
         message = "unknown key"
-        allowed = _known_keys(entry, rest)
+        allowed = _known_keys(entry, rest, data)
     else:
         bounds = [f"{sym} {ctx[k]}" for k, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if k in ctx]
         if bounds:
@@ -211,14 +213,21 @@ def _split_loc(loc: list) -> tuple[str, list]:
     return str(loc[0]), list(loc[1:])
 
 
-def _known_keys(entry: str, rest: list) -> Optional[str]:
+def _known_keys(entry: str, rest: list, data: Any) -> Optional[str]:
     """The keys an entry accepts (for an "unknown key" message), when simple to tell."""
-    if entry in ("pump", "run") and len(rest) == 1:
-        cls = PumpSpec if entry == "pump" else RunSpec
-        return ", ".join(cls.model_fields)
+    cls: Any = None
     if entry == "" and len(rest) <= 1:
         return "pump, actions, run"
-    return None
+    if entry == "run" and len(rest) == 1:
+        cls = RunSpec
+    elif entry == "pump":
+        cls = {1: PumpSpec, 2: ModelSpec, 3: BatterySpec}.get(len(rest))
+    elif entry.startswith("actions[") and len(rest) == 1:
+        try:
+            cls = ACTIONS.get(data["actions"][int(entry[8:-1])]["do"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            cls = None
+    return None if cls is None else ", ".join(cls.model_fields)
 
 
 # ----- the scenario -------------------------------------------------------------------------------
