@@ -1,4 +1,15 @@
-"""Command-line interface: ``itb demo`` runs a bundled scenario and prints what happened.
+"""Command-line interface: ``itb demo`` runs a bundled scenario and prints what happened; the
+scenario-file commands (``check``, ``run``, ``project``, ``plan-refill``, ``plot``, ``scenario
+schema``) come from :mod:`itb.scenario_cli`.
+
+Subcommands are added by *registrars*: callables ``register(subparsers)`` listed in
+:data:`REGISTRARS`, or modules with a ``register`` function named in :data:`COMMAND_MODULES`
+(imported when the parser is built; a module that is not installed is skipped). A registrar adds
+each command with :func:`itb._cli_common.add_command` and a handler ``handler(args) -> exit code``;
+it imports optional dependencies inside the handler (an import error at module level would break
+every command).
+
+Exit codes: 0 success; 2 a bad scenario file or argument (message on stderr); 1 anything else.
 
 itb is an engineering / simulation tool. **It is not a medical device and must not be used
 for clinical decisions.**
@@ -7,25 +18,23 @@ for clinical decisions.**
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from datetime import datetime, time, timedelta
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
-from ._time import from_ms, to_ms
+from ._cli_common import DISCLAIMER, NOTICE, UsageError, add_command
+from ._cli_common import describe_event as _describe
+from ._extras import MissingExtraError
+from ._time import to_ms
 from .errors import ItbError
 from .models import SYNCHROMED_II_40
 from .program import Flex
 from .pump import Event, Projection, Pump
 
-__all__ = ["main", "default_scenario", "run_demo", "DEMO_START", "DEFAULT_DAYS"]
-
-DISCLAIMER = (
-    "itb is an engineering and simulation tool for software and test-rig development. "
-    "It is NOT a medical device and must NOT be used for clinical decisions, dosing, "
-    "or patient care."
-)
+__all__ = ["main", "default_scenario", "run_demo", "DEMO_START", "DEFAULT_DAYS", "REGISTRARS", "COMMAND_MODULES", "DISCLAIMER"]
 
 DEMO_START = datetime(2026, 1, 5, 8, 0)
 DEFAULT_DAYS = 240
@@ -136,26 +145,6 @@ def _event_json(e: Event) -> dict[str, Any]:
     return {"time": _iso(e.time), "time_ms": e.time_ms, "kind": e.kind, "severity": e.severity, "data": dict(e.data)}
 
 
-def _fmt_ms_time(ms: int) -> str:
-    return from_ms(ms).isoformat(sep=" ", timespec="milliseconds")
-
-
-def _describe(e: dict[str, Any]) -> str:
-    """Human summary of an event's data (units from the field-name suffixes)."""
-    d = e["data"]
-    if e["kind"] == "stroke_batch":
-        return f"{d['count']} strokes, {d['volume_nl'] / 1000:g} µL, first {_fmt_ms_time(d['first_ms'])}"
-    parts = []
-    for key, value in d.items():
-        if key.endswith("_ms"):
-            parts.append(f"{key[:-3]} {_fmt_ms_time(value)}")
-        elif key.endswith("_nl"):
-            parts.append(f"{key[:-3]} {value / _NL_PER_ML:g} mL")
-        else:
-            parts.append(f"{key} {value}")
-    return ", ".join(parts)
-
-
 def _print_report(report: dict[str, Any], days: int) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -223,6 +212,50 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def _run_demo_command(args: argparse.Namespace) -> int:
+    report = run_demo(days=args.days)
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    else:
+        _print_report(report, args.days)
+    return 0
+
+
+def _register_demo(sub: Any) -> None:
+    demo = add_command(
+        sub, "demo", _run_demo_command,
+        help="run the bundled demo scenario and print its events and totals",
+        description=(
+            "Run the bundled scenario (SynchroMed II 40 mL nominal preset, 40 mL at 2000 µg/mL, flex day "
+            "program 300/500/300 µg/day, a 50 µg bolus over 30 min on day 1) until the reservoir "
+            "empties or DAYS pass."
+        ),
+    )
+    demo.add_argument("--days", type=_nonneg_int, default=DEFAULT_DAYS, metavar="N",
+                      help=f"simulate at most N days (default {DEFAULT_DAYS})")
+    demo.add_argument("--json", action="store_true", help="print events and totals as JSON to stdout")
+
+
+#: Callables ``register(subparsers)`` that add subcommands, in ``--help`` order.
+REGISTRARS: list[Callable[[Any], None]] = [_register_demo]
+#: Modules defining ``register(subparsers)``, imported when the parser is built; one that is not
+#: installed (``ModuleNotFoundError`` for that very module) is skipped.
+COMMAND_MODULES: list[str] = ["itb.scenario_cli", "itb.hardware.cli"]
+
+
+def _registrars() -> list[Callable[[Any], None]]:
+    found = list(REGISTRARS)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+                continue
+            raise
+        found.append(module.register)
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="itb",
@@ -230,50 +263,46 @@ def _parser() -> argparse.ArgumentParser:
             "itb — exact simulation of an intrathecal baclofen (ITB) pump.\n\n"
             "WARNING: " + DISCLAIMER
         ),
-        epilog="Not a medical device. Not for clinical decisions.",
+        epilog=NOTICE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"itb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo",
-        help="run the bundled demo scenario and print its events and totals",
-        description=(
-            "Run the bundled scenario (SynchroMed II 40 mL nominal preset, 40 mL at 2000 µg/mL, flex day "
-            "program 300/500/300 µg/day, a 50 µg bolus over 30 min on day 1) until the reservoir "
-            "empties or DAYS pass.\n\nSimulation only — " + DISCLAIMER
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    demo.add_argument("--days", type=_nonneg_int, default=DEFAULT_DAYS, metavar="N",
-                      help=f"simulate at most N days (default {DEFAULT_DAYS})")
-    demo.add_argument("--json", action="store_true", help="print events and totals as JSON to stdout")
+    for register in _registrars():
+        register(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the CLI; returns the process exit code (argparse errors give 2, itb errors 1)."""
+    """Run the CLI; returns the process exit code: 0 success, 2 a bad scenario file or argument
+    (argparse usage errors, :class:`itb.scenario.ScenarioError`), 1 anything else (other itb
+    errors, a missing optional dependency, an output file that cannot be written)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    if args.command is None:
-        parser.print_help(sys.stderr)
+    handler = getattr(args, "handler", None)
+    if handler is None:  # `itb` alone, or a command group without its subcommand
+        (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
         return 2
     try:
-        if args.command == "demo":
-            report = run_demo(days=args.days)
-            if args.json:
-                sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-            else:
-                _print_report(report, args.days)
-            return 0
-    except ItbError as exc:
+        return int(handler(args))
+    except UsageError as exc:
+        print(f"itb: error: {exc}", file=sys.stderr)
+        return 2
+    except ItbError as exc:  # ScenarioError says exit_code = 2 (a bad file)
+        print(f"itb: error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
+    except MissingExtraError as exc:
         print(f"itb: error: {exc}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
-    return 2  # pragma: no cover
+    except (OSError, RuntimeError) as exc:
+        print(f"itb: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # anything else: a short message, not a traceback
+        print(f"itb: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,144 @@
+"""What every ``itb`` subcommand shares: the notice, a parser factory that puts it in ``--help``,
+argument types for times and durations, and a progress bar for runs that take a while.
+
+Modules that add subcommands (``itb.scenario_cli``, later ``itb.hardware.cli``) define
+``register(subparsers)`` and call :func:`add_command` for each command; the handler given to it
+takes the parsed arguments and returns the exit code. See :mod:`itb.cli` for exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time as _time
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Iterator, Optional, Union
+
+from ._time import from_ms
+
+__all__ = ["describe_event", "DISCLAIMER", "NOTICE", "UsageError", "add_command", "when", "duration", "progress_callback", "console"]
+
+DISCLAIMER = (
+    "itb is an engineering and simulation tool for software and test-rig development. "
+    "It is NOT a medical device and must NOT be used for clinical decisions, dosing, "
+    "or patient care."
+)
+NOTICE = "Not a medical device. Not for clinical decisions."
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """A bad command-line argument found after parsing (exit code 2)."""
+
+
+def add_command(subparsers: Any, name: str, handler: Optional[Handler], *, help: str, description: str) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` whose ``--help`` carries the not-a-medical-device notice;
+    ``handler(args) -> exit code`` runs it (``None`` for a group of subcommands: ``itb GROUP``
+    alone prints the group's help and exits 2)."""
+    parser = subparsers.add_parser(
+        name,
+        help=help,
+        description=f"{description}\n\nSimulation only — {DISCLAIMER}",
+        epilog=NOTICE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler, group_parser=parser if handler is None else None)
+    return parser
+
+
+def duration(text: str) -> timedelta:
+    """argparse type: an ISO 8601 duration (``P30D``, ``PT12H``) or seconds."""
+    from .scenario import parse_duration
+
+    try:
+        return parse_duration(float(text) if _is_number(text) else text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def when(text: str) -> Union[datetime, timedelta]:
+    """argparse type: a pump-clock time (``2026-03-01``, ``2026-03-01T08:00``) or a duration
+    from the scenario's start (``P30D``)."""
+    if text.strip().upper().startswith("P"):
+        return duration(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            d = date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is neither a date-time (2026-03-01T08:00) nor an ISO 8601 duration (P30D)"
+            ) from None
+        value = datetime(d.year, d.month, d.day)
+    if value.tzinfo is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} has a UTC offset; the pump clock is naive local time")
+    return value
+
+
+def _fmt_ms_time(ms: int) -> str:
+    return from_ms(ms).isoformat(sep=" ", timespec="milliseconds")
+
+
+def describe_event(e: dict[str, Any]) -> str:
+    """Human summary of an event's data (units from the field-name suffixes)."""
+    d = e["data"]
+    if e["kind"] == "stroke_batch":
+        return f"{d['count']} strokes, {d['volume_nl'] / 1000:g} µL, first {_fmt_ms_time(d['first_ms'])}"
+    parts = []
+    for key, value in d.items():
+        if key.endswith("_ms"):
+            parts.append(f"{key[:-3]} {_fmt_ms_time(value)}")
+        elif key.endswith("_nl"):
+            parts.append(f"{key[:-3]} {value / 1_000_000:g} mL")
+        else:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console; piped or captured output gets 120 columns instead of 80."""
+    from rich.console import Console
+
+    out = Console(stderr=stderr)
+    return out if out.is_terminal else Console(stderr=stderr, width=120)
+
+
+@contextmanager
+def progress_callback(label: str, *, delay: float = 0.3) -> Iterator[Optional[Callable[[int, int], None]]]:
+    """A ``progress(done, total)`` callback drawing a rich progress bar on stderr — only when
+    stderr is a terminal, and only once the work has taken more than ``delay`` seconds;
+    ``None`` (no callback) when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    started = _time.monotonic()
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            if _time.monotonic() - started < delay:
+                return
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}% of simulated time"),
+                           TimeElapsedColumn(), console=console(stderr=True), transient=True)
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task(label, total=total)
+        state["bar"].update(state["task"], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
