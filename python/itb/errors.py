@@ -10,6 +10,9 @@ __all__ = [
     "ReservoirError",
     "SnapshotError",
     "EndOfServiceError",
+    "ProtocolError",
+    "AuthenticationError",
+    "RigError",
 ]
 
 
@@ -40,3 +43,19 @@ class SnapshotError(ItbError, ValueError):
 class EndOfServiceError(ItbError):
     """The battery reached end of service (EOS): delivery stopped for good; calls that would
     deliver (program, bolus, resume…) are refused."""
+
+
+class ProtocolError(ItbError):
+    """A rig frame or exchange is malformed: truncated, oversized, unknown version or command,
+    out-of-order or replayed sequence number, wrong session, or the peer did not answer in time.
+    ``field`` names the frame field (``length``, ``version``, ``command``, ``seq``…)."""
+
+
+class AuthenticationError(ProtocolError):
+    """A rig frame's HMAC-SHA256 tag does not verify, the handshake failed, or the role is not
+    allowed the command (``field`` is ``tag``, ``handshake`` or ``role``)."""
+
+
+class RigError(ItbError):
+    """The rig understood the command and refused it (stopped, motor stall, stroke-id gap…) or the
+    link to it failed; ``field`` names the reason code."""
