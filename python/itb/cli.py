@@ -248,6 +248,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_nonneg_int, default=DEFAULT_DAYS, metavar="N",
                       help=f"simulate at most N days (default {DEFAULT_DAYS})")
     demo.add_argument("--json", action="store_true", help="print events and totals as JSON to stdout")
+    from .hardware.cli import register as register_hardware  # itb rig …, itb trumpet
+
+    register_hardware(sub, DISCLAIMER)
     return parser
 
 
@@ -261,6 +264,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if hasattr(args, "handler"):  # subcommands registered by itb.hardware.cli map their own errors
+        return int(args.handler(args))
     try:
         if args.command == "demo":
             report = run_demo(days=args.days)

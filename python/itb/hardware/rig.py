@@ -210,6 +210,7 @@ class Rig:
                 "t_s": t,
                 "mass_mg": mass,
                 "density_g_per_ml": self.scale.density_g_per_ml,
+                "noise_mg": self.scale.noise_mg,
                 "expected_nl": self.scale._cum_nl[n],
                 "stroke_nl": self.stroke_nl,
                 "last_stroke_id": self.last_stroke_id,

@@ -146,7 +146,7 @@ class SerialDriver:
             raise ProtocolError(f"port: link failed: {err}", "port") from None
         if not ok:
             code = str(result.get("error", "refused"))
-            message = f"{code}: rig refused {command.name}: {result.get('message', '')}"
+            message = f"{result.get('message') or code} (rig refused {command.name})"
             if code in _AUTH_FIELDS:
                 self._connected = False
                 raise AuthenticationError(message, code)
