@@ -37,8 +37,8 @@ class Link:
     """One connection's protocol state: a frame buffer and a server session over a shared rig.
 
     :meth:`receive` takes raw bytes and returns the bytes to send back. Refused frames execute
-    nothing; they are counted in ``rig_refused`` (shared, by field) and, when authentic, answered
-    with NAK ``{"error": field, "message": …}``.
+    nothing; they are counted in ``refused`` (shared, by field) and, when authentic and of the
+    current session, answered with NAK ``{"error": field, "message": …}`` (else not at all).
     """
 
     def __init__(self, rig: Rig, keys: Mapping[Role, bytes], refused: Optional[dict[str, int]] = None,
@@ -80,7 +80,9 @@ class Link:
         except ProtocolError as err:
             self.log(f"refused: {err}")
             req = getattr(err, "frame", None)
-            if req is not None and req.command.is_request and req.command not in (Command.HELLO, Command.AUTH):
+            sess = self.session
+            if (req is not None and req.command.is_request and req.command not in (Command.HELLO, Command.AUTH)
+                    and sess.role is not None and req.session == sess.session and req.role == sess.role):
                 return self.session.reply(req, False, {"error": err.field, "message": str(err)})
             return b""
         if frame.command is Command.HELLO:
