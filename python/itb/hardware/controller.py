@@ -71,7 +71,7 @@ class Controller:
     the journal so a resumed run keeps the same timetable; strokes that fell due while the
     controller was down are sent at once). ``start_ms``: the schedule's pump-clock origin
     (default: the first stroke's time). ``wall`` (s since epoch) and ``sleep`` are injectable.
-    ``retries``: consecutive failed exchanges tolerated before giving up.
+    ``retries``: failed exchanges in a row (without progress) tolerated before giving up.
     """
 
     def __init__(
@@ -175,6 +175,7 @@ class Controller:
         next_id = rig_last + 1
         stop_id = n if max_strokes is None else min(n, rig_last + max_strokes)
         times = self.times
+        stuck = 0  # failed DELIVER exchanges in a row without progress
         while next_id <= stop_id:
             i = next_id - 1
             count = min(self.batch, stop_id - i)
@@ -195,16 +196,18 @@ class Controller:
                 j.outcome(iid, "refused", err.field or "refused", str(err))
                 raise
             except ProtocolError as err:
-                self._failures += 1
+                stuck += 1
                 self._retried += 1
-                if self._failures > self.retries:
+                if stuck > self.retries:
                     raise  # the intent stays open: the next run reconciles it
-                self.sleep(min(0.05 * 2 ** (self._failures - 1), 1.0))
+                self.sleep(min(0.05 * 2 ** (stuck - 1), 1.0))
                 rig_last = self._status().last_stroke_id
                 self._reconcile(rig_last, f"after error ({err})")
+                if rig_last >= next_id:
+                    stuck = 0  # the strokes went through, only the answer was lost
                 next_id = rig_last + 1
                 continue
-            self._failures = 0
+            stuck = 0
             if ack.last_stroke_id != next_id + count - 1:
                 j.outcome(iid, "error", "unexpected_ack", f"rig last_stroke_id={ack.last_stroke_id}")
                 raise RigError(f"unexpected_ack: rig reports last stroke {ack.last_stroke_id}, expected {next_id + count - 1}",
