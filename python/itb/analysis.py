@@ -60,17 +60,25 @@ class TrumpetResult:
         }
 
 
-def cumulative_from_strokes(times_ms: Any, stroke_nl: int, start_ms: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
-    """(times in s since ``start_ms``, cumulative mL) of a stroke series: a step series with a
-    point just before and at each stroke (use ``kind="step"`` in :func:`trumpet`). ``times_ms``
-    are pump-clock ms (e.g. from ``Pump.advance_recording``); ``start_ms`` defaults to the first."""
+def cumulative_from_strokes(
+    times_ms: Any, stroke_nl: int, start_ms: Optional[int] = None, end_ms: Optional[int] = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times in s since ``start_ms``, cumulative mL) of a stroke series, to analyse with
+    ``kind="step"`` in :func:`trumpet`. ``times_ms`` are pump-clock ms (e.g. from
+    ``Pump.advance_recording``); ``start_ms`` defaults to the first stroke; ``end_ms`` (the end of
+    the simulated span) adds a final point so the quiet time after the last stroke is known."""
     t = np.asarray(times_ms, dtype=np.int64)
     if t.ndim != 1:
         raise ValidationError("times_ms: expected a 1-D array", "times_ms")
     origin = int(t[0]) if start_ms is None and t.size else int(start_ms or 0)
     secs = (t - origin) / 1000.0
     cum = np.arange(1, t.size + 1, dtype=np.float64) * (stroke_nl / 1e6)
-    return np.concatenate(([0.0], secs)), np.concatenate(([0.0], cum))
+    times, vols = np.concatenate(([0.0], secs)), np.concatenate(([0.0], cum))
+    if end_ms is not None:
+        if t.size and end_ms < t[-1]:
+            raise ValidationError(f"end_ms: {end_ms} is before the last stroke {int(t[-1])}", "end_ms")
+        times, vols = np.append(times, (end_ms - origin) / 1000.0), np.append(vols, vols[-1])
+    return times, vols
 
 
 def _as_series(times: Any, volume: Any) -> tuple[np.ndarray, np.ndarray]:
