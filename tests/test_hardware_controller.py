@@ -226,3 +226,20 @@ def test_patient_requests_are_journaled_and_limits_enforced_by_the_rig(tmp_path)
         csv_text = j.to_csv()
     assert csv_text.splitlines()[0] == "id,wall_time_utc,kind,role,command,first_id,count,ref,result,detail"
     assert rig.scale.volume_nl_at(1e9) > 0  # granted boluses reached the scale
+
+
+def test_resuming_at_another_speed_re_anchors(tmp_path, sched: np.ndarray) -> None:
+    ft = FakeTime()
+    rig = Rig(record=tmp_path / "rec.csv")
+    with Journal(tmp_path / "j.db", wall=ft.wall) as j:
+        Controller(SimulatedDriver(rig), j, sched, speed=60.0, wall=ft.wall, sleep=ft.sleep).run(max_strokes=10)
+        Controller(SimulatedDriver(rig), j, sched, wall=ft.wall, sleep=ft.sleep).run(max_strokes=10)  # max
+        ft.t += 3600  # down for an hour, then real time x120: the next stroke is due at once
+        before = ft.t
+        Controller(SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep).run(max_strokes=1)
+        assert ft.t == before
+        report = Controller(SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep).run()
+        assert report.complete
+        notes = [(e.command, e.result) for e in j.entries() if e.kind == "note" and e.command == "SPEED"]
+        assert notes == [("SPEED", "max"), ("SPEED", "120.0")]
+    assert ids(tmp_path / "rec.csv") == list(range(1, sched.size + 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 
 import pytest
@@ -33,6 +34,8 @@ from itb.hardware.rig import Rig
 KC = bytes(range(32))
 KP = bytes(range(32, 64))
 KEYS = {Role.CLINICIAN: KC, Role.PATIENT: KP}
+#: ITB_FUZZ_EXAMPLES=100000 turns the arbitrary-bytes properties into a long fuzz run
+FUZZ = int(os.environ.get("ITB_FUZZ_EXAMPLES", "0"))
 
 
 def connect(link: Link, role: Role = Role.CLINICIAN) -> ClientSession:
@@ -291,7 +294,7 @@ def test_load_keys(tmp_path) -> None:
 # ----- arbitrary bytes ----------------------------------------------------------------------------
 
 
-@settings(max_examples=300)
+@settings(max_examples=FUZZ or 300)
 @given(st.binary(max_size=2 * MAX_BODY))
 def test_parse_frame_of_arbitrary_bytes_only_raises_protocol_errors(data: bytes) -> None:
     try:
@@ -300,7 +303,7 @@ def test_parse_frame_of_arbitrary_bytes_only_raises_protocol_errors(data: bytes)
         pass
 
 
-@settings(max_examples=200)
+@settings(max_examples=FUZZ or 200)
 @given(st.lists(st.binary(max_size=300), max_size=8), st.booleans())
 def test_a_link_fed_arbitrary_chunks_executes_nothing(chunks: list[bytes], handshake: bool) -> None:
     rig = Rig()
@@ -314,7 +317,7 @@ def test_a_link_fed_arbitrary_chunks_executes_nothing(chunks: list[bytes], hands
     assert rig.last_stroke_id == 0 and not rig.stopped and rig.patient_boluses == []
 
 
-@settings(max_examples=200)
+@settings(max_examples=FUZZ or 200)
 @given(st.integers(min_value=0), st.integers(min_value=0, max_value=255), st.data())
 def test_any_single_corruption_of_a_valid_frame_is_refused(pos: int, xor: int, data) -> None:
     rig = Rig()

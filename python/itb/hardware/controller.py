@@ -68,8 +68,9 @@ class Controller:
     ``speed``: ``None`` = as fast as the rig acknowledges (batches of ``batch`` strokes), else
     pump-clock seconds per wall second (1.0 = real time): stroke ``k`` is due at
     ``anchor + (t_k − start_ms) / 1000 / speed`` (``anchor``: the first run's wall time, kept in
-    the journal so a resumed run keeps the same timetable; strokes that fell due while the
-    controller was down are sent at once). ``start_ms``: the schedule's pump-clock origin
+    the journal so a resumed run keeps the same timetable — strokes that fell due while the
+    controller was down are sent at once; a run resumed at another speed re-anchors so that its
+    next stroke is due at once). ``start_ms``: the schedule's pump-clock origin
     (default: the first stroke's time). ``wall`` (s since epoch) and ``sleep`` are injectable.
     ``retries``: failed exchanges in a row (without progress) tolerated before giving up.
     """
@@ -139,6 +140,23 @@ class Controller:
             n += 1
         return n
 
+    def _anchor(self, now: float, rig_last: int) -> float:
+        """Wall time (s since epoch) at which the schedule's ``start_ms`` is (was) due. Kept in the
+        journal; a run resumed at another speed re-anchors so that its next stroke is due now."""
+        j = self.journal
+        speed = "max" if self.speed is None else repr(float(self.speed))
+        anchor_text, old_speed = j.get("anchor_wall"), j.get("speed")
+        if anchor_text is not None and old_speed == speed:
+            return float(anchor_text)
+        anchor = now
+        if self.speed is not None and anchor_text is not None and rig_last < self.times.size:
+            anchor = now - (int(self.times[rig_last]) - self.start_ms) / 1000.0 / self.speed
+        j.set("anchor_wall", repr(anchor))
+        j.set("speed", speed)
+        if old_speed is not None:
+            j.write("note", self.role, "SPEED", result=speed, detail=f"was {old_speed}")
+        return anchor
+
     # ----- run --------------------------------------------------------------------------------
     def run(self, max_strokes: Optional[int] = None) -> RunReport:
         """Deliver the schedule (or at most ``max_strokes`` more strokes) and return a report.
@@ -150,15 +168,8 @@ class Controller:
         fresh = j.bind("schedule_sha256", schedule_fingerprint(self.times))
         j.bind("strokes", str(n))
         j.bind("start_ms", str(self.start_ms))
-        anchor_text = j.get("anchor_wall")
-        if anchor_text is None:
-            anchor = t0
-            j.set("anchor_wall", repr(anchor))
-        else:
-            anchor = float(anchor_text)
-        j.bind("speed", "max" if self.speed is None else repr(float(self.speed)))
-
         rig_last = self._status().last_stroke_id
+        anchor = self._anchor(t0, rig_last)
         if fresh and rig_last > 0:
             raise RigError(f"rig_not_fresh: the rig already executed strokes up to id {rig_last}; "
                            "start it with a new record file for a new journal", "rig_not_fresh")
