@@ -497,14 +497,15 @@ def _read_series(path: str) -> tuple[Any, Any]:
 def _print_trumpet(d: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Trumpet curve, period {d['period_s'][0]:g}–{d['period_s'][1]:g} s, "
-                        f"S = {d['sample_interval_s']:g} s, rate {d['rate_ml_per_h']:.6g} mL/h")
+    console = _console()
+    console.print(f"Trumpet curve: period {d['period_s'][0]:g}–{d['period_s'][1]:g} s, "
+                  f"S = {d['sample_interval_s']:g} s, rate {d['rate_ml_per_h']:.6g} mL/h")
+    table = Table()
     table.add_column("window (min)", justify="right")
     table.add_column("Ep(max) %", justify="right")
     table.add_column("Ep(min) %", justify="right")
     for w, a, b in zip(d["windows_min"], d["max_error_pct"], d["min_error_pct"]):
         table.add_row(f"{w:g}", "—" if a is None else f"{a:+.3f}", "—" if b is None else f"{b:+.3f}")
-    console = _console()
     console.print(table)
     console.print(f"mean flow error A = {d['mean_error_pct']:+.3f} %")
 
