@@ -243,3 +243,29 @@ def test_resuming_at_another_speed_re_anchors(tmp_path, sched: np.ndarray) -> No
         notes = [(e.command, e.result) for e in j.entries() if e.kind == "note" and e.command == "SPEED"]
         assert notes == [("SPEED", "max"), ("SPEED", "120.0")]
     assert ids(tmp_path / "rec.csv") == list(range(1, sched.size + 1))
+
+
+def test_stop_refuses_deliveries_until_resume(tmp_path, sched: np.ndarray) -> None:
+    drv = SimulatedDriver(Rig())
+    with Journal(tmp_path / "j.db") as j:
+        c = Controller(drv, j, sched)
+        drv.stop()
+        with pytest.raises(RigError) as e:
+            c.run()
+        assert e.value.field == "stopped" and drv.rig.last_stroke_id == 0
+        drv.resume()
+        assert c.run().complete
+
+
+def test_the_rig_restores_its_last_stroke_id_from_its_record(tmp_path) -> None:
+    path = tmp_path / "rec.csv"
+    rig = Rig(record=path)
+    rig.deliver(1, [10, 20, 30])
+    rig.close()
+    with open(path, "a") as f:
+        f.write("4,4")  # a torn line: the rig died mid-write, the stroke is not counted
+    rig2 = Rig(record=path)
+    assert rig2.last_stroke_id == 3 and read_record(path) == [(1, 10), (2, 20), (3, 30)]
+    assert rig2.deliver(3, [30, 40]) == {"last_stroke_id": 4, "executed": 1, "duplicate": 1}
+    rig2.close()
+    assert read_record(path) == [(1, 10), (2, 20), (3, 30), (4, 40)]

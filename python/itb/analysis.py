@@ -97,7 +97,7 @@ def _as_series(times: Any, volume: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _sample(t: np.ndarray, v: np.ndarray, at: np.ndarray, kind: str) -> np.ndarray:
     if kind == "linear":
-        return np.interp(at, t, v)
+        return np.asarray(np.interp(at, t, v), dtype=np.float64)
     if kind == "step":  # the last value at or before each time
         idx = np.searchsorted(t, at, side="right") - 1
         return v[np.clip(idx, 0, v.size - 1)]

@@ -28,7 +28,7 @@ def register(subparsers: Any, disclaimer: str) -> None:
     sub = rig.add_subparsers(dest="rig_command", metavar="RIG_COMMAND")
 
     def add(name: str, help_: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + "." + note, formatter_class=_FORMAT)
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + "." + note, formatter_class=_FORMAT)
         p.set_defaults(handler=_guarded(fn))
         return p
 

@@ -268,7 +268,7 @@ def limits_payload(dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h:
 def parse_limits(payload: bytes) -> tuple[int, int, int, int]:
     if len(payload) != _LIMITS.size:
         raise ProtocolError(f"payload: SET_LIMITS payload must be {_LIMITS.size} bytes", "payload")
-    return _LIMITS.unpack(payload)  # type: ignore[return-value]
+    return _LIMITS.unpack(payload)
 
 
 def json_payload(obj: Mapping[str, Any]) -> bytes:

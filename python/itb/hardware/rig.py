@@ -103,6 +103,20 @@ def last_recorded_id(path: "os.PathLike[str] | str") -> int:
     return 0
 
 
+def _drop_torn_tail(path: "os.PathLike[str] | str") -> None:
+    """Cut a last line without its newline (the rig died writing it: that stroke did not count)."""
+    try:
+        with open(path, "rb+") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 4096))
+            tail = f.read()
+            if tail and not tail.endswith(b"\n"):
+                f.truncate(size - len(tail) + tail.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
+
+
 class Rig:
     """An emulated test rig.
 
@@ -130,6 +144,8 @@ class Rig:
         self._lock = threading.RLock()
         self.reservoir_nl = int(round((reservoir_ml if reservoir_ml is not None else model.reservoir_ml) * 1e6))
         self.record_path = record
+        if record is not None:
+            _drop_torn_tail(record)
         self.last_stroke_id = last_recorded_id(record) if record is not None else 0
         self._record = open(record, "a", encoding="ascii") if record is not None else None
         self.executed = 0  # strokes executed by this process

@@ -31,7 +31,7 @@ def open_stream(url: str, timeout: float) -> Any:
     """Open ``url`` with ``serial.serial_for_url`` (``ValidationError`` naming the extra if
     pyserial is missing, ``ProtocolError`` if the port cannot be opened)."""
     try:
-        import serial
+        import serial  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - pyserial is in the test extra
         raise ValidationError("port: pyserial is not installed; pip install 'itb[rig]'", "port") from None
     try:
