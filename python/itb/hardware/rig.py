@@ -244,7 +244,7 @@ class Rig:
 
     def patient_bolus(self) -> dict[str, Any]:
         """A patient activation now, judged by the rig's pump against the clinician's limits.
-        A granted bolus's volume goes to the scale at once."""
+        A granted bolus's volume (nL) leaves the reservoir and lands on the scale at once."""
         with self._lock:
             now_ms = self._pump_now_ms()
             self.pump.advance_to(now_ms)
@@ -253,8 +253,10 @@ class Rig:
             if result.granted:
                 bolus = next((b for b in self.pump.boluses if b.id == result.bolus_id), None)
                 if bolus is not None:
-                    out["volume_nl"] = bolus.volume_nl
-                    self.scale.add(self.elapsed_s(), bolus.volume_nl)
+                    volume = min(bolus.volume_nl, self.reservoir_nl)
+                    out["volume_nl"] = volume
+                    self.reservoir_nl -= volume
+                    self.scale.add(self.elapsed_s(), volume)
             self.patient_boluses.append(out)
             return out
 
