@@ -68,6 +68,17 @@ def test_run_delivers_every_stroke_once(tmp_path, sched: np.ndarray) -> None:
     assert [t for _, t in rows] == sched.tolist()
 
 
+def test_from_pump(tmp_path) -> None:
+    pump, until = scenario(1.0)
+    rig = Rig()
+    with Journal(tmp_path / "j.db") as j:
+        c = Controller.from_pump(SimulatedDriver(rig), j, pump, until, batch=64)
+        assert c.start_ms == pump.now_ms and pump.strokes == 0
+        assert c.run().complete
+    pump.advance_to(until)
+    assert rig.last_stroke_id == pump.strokes
+
+
 def test_dropped_acks_delays_and_resets_lose_and_double_nothing(tmp_path, sched: np.ndarray) -> None:
     rig = Rig(record=tmp_path / "rec.csv")
     ft = FakeTime()

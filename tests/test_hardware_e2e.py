@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from _rig import START, delivered_by_pump, emulator, scenario_json, scenario_pump, write_keys
+from _rig import START, delivered_by_pump, emulator, scenario_json, scenario_pump
 from itb.errors import AuthenticationError, ProtocolError
 from itb.hardware import Controller, Journal, Role, SerialDriver, load_keys, read_record, stroke_schedule
 

@@ -111,6 +111,13 @@ class Controller:
         self._failures = 0
         self._retried = 0
 
+    @classmethod
+    def from_pump(cls, driver: PumpDriver, journal: Journal, pump: Pump, until: Any, **kwargs: Any) -> "Controller":
+        """A controller for ``pump``'s strokes from now to ``until`` (the pump itself is not
+        advanced); the schedule's origin is the pump's now."""
+        kwargs.setdefault("start_ms", pump.now_ms)
+        return cls(driver, journal, stroke_schedule(pump, until), **kwargs)
+
     # ----- helpers ----------------------------------------------------------------------------
     def _with_retries(self, what: Callable[[], Any]) -> Any:
         while True:
