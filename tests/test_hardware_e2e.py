@@ -237,3 +237,21 @@ def test_soak(tmp_path: Path) -> None:
     ids = [i for i, _ in read_record(record)]
     assert ids == list(range(1, delivered_by_pump(hours) + 1))
     print(f"\n[soak] {SOAK_SECONDS:g} s: {dict(stats)}, {len(ids)} strokes")
+
+
+def test_a_peer_killed_mid_frame_does_not_block_the_next_one(tmp_path: Path) -> None:
+    """Half a frame left in the pty by a dead controller: the next one's HELLO is answered after
+    the rig's idle drop (HELLO re-sent), within the driver's timeout."""
+    with emulator(tmp_path, "pty") as (port, record, _):
+        keys = load_keys(tmp_path / "rig.keys")
+        for cut in (2, 30):
+            fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+            os.write(fd, (200).to_bytes(4, "big") + b"\x01\x11\x01" + bytes(cut))
+            with SerialDriver(port, keys, timeout=3) as drv:  # opened while the junk is still there
+                os.close(fd)
+                t0 = time.monotonic()
+                assert drv.status().last_stroke_id == 0
+                assert time.monotonic() - t0 < 3
+            refused = SerialDriver(port, keys, timeout=3)
+            assert refused.status().extra["refused"].get("truncated", 0) + refused.status().extra["refused"].get("tag", 0) >= 1
+            refused.close()

@@ -23,6 +23,9 @@ from .protocol import (
 
 __all__ = ["SerialDriver", "open_stream"]
 
+#: seconds a HELLO waits for its CHALLENGE before it is sent again (> the rig's idle drop, 0.5 s)
+HELLO_RETRY_S = 0.75
+
 _AUTH_FIELDS = {"role", "tag", "handshake", "session"}
 _PROTOCOL_FIELDS = {"seq", "command", "payload", "count", "stroke_id", "length", "version"}
 
@@ -126,26 +129,40 @@ class SerialDriver:
             pass
 
     def connect(self) -> None:
-        """Run the handshake (``AuthenticationError`` if the rig does not hold our key)."""
-        self._fail()
-        self._stream.write(self._session.hello())
+        """Run the handshake; ``ProtocolError('timeout')`` if no valid CHALLENGE comes within
+        ``timeout`` s (a rig without our key does not answer).
+
+        A HELLO unanswered for :data:`HELLO_RETRY_S` is sent again: the bytes of a peer killed in
+        mid-frame may still sit in the rig's buffer, and the rig drops them after
+        ``emulator.IDLE_S`` (0.5 s) of silence."""
         deadline = time.monotonic() + self.timeout
         while True:
+            self._fail()
+            self._stream.write(self._session.hello())
+            attempt_end = min(deadline, time.monotonic() + HELLO_RETRY_S)
+            auth = self._await_challenge(attempt_end)
+            if auth is not None:
+                break
+            if time.monotonic() >= deadline:
+                raise ProtocolError(f"timeout: no CHALLENGE from the rig within {self.timeout} s", "timeout")
+        self._stream.write(auth)
+        self._connected = True
+
+    def _await_challenge(self, until: float) -> Optional[bytes]:
+        """The AUTH answering a CHALLENGE read before ``until``, or None."""
+        while True:
             try:
-                frame = self._read_frame(deadline)
+                frame = self._read_frame(until)
             except ProtocolError as err:
                 if err.field == "timeout":
-                    raise ProtocolError(f"timeout: no CHALLENGE from the rig within {self.timeout} s", "timeout") from None
+                    return None
                 self._count(err)
                 self._fail()
                 continue
             try:
-                auth = self._session.auth(frame)
-                break
+                return self._session.auth(frame)
             except ProtocolError as err:  # a stale answer of an earlier session, or garbage
                 self._count(err)
-        self._stream.write(auth)
-        self._connected = True
 
     def _request(self, command: Command, payload: bytes = b"") -> dict[str, Any]:
         if not self._connected:
