@@ -255,3 +255,21 @@ def test_a_peer_killed_mid_frame_does_not_block_the_next_one(tmp_path: Path) -> 
             refused = SerialDriver(port, keys, timeout=3)
             assert refused.status().extra["refused"].get("truncated", 0) + refused.status().extra["refused"].get("tag", 0) >= 1
             refused.close()
+
+
+def test_the_rig_killed_and_restarted_on_its_record_resumes_exactly(tmp_path: Path) -> None:
+    hours = 2.0
+    sched = stroke_schedule(scenario_pump(), START + timedelta(hours=hours))
+    keys = None
+    with emulator(tmp_path, "tcp") as (port, record, proc):
+        keys = load_keys(tmp_path / "rig.keys")
+        with SerialDriver(port, keys) as drv, Journal(tmp_path / "j.db") as j:
+            Controller(drv, j, sched, batch=5).run(max_strokes=60)
+        proc.kill()  # kill -9 the rig
+        proc.wait()
+    with emulator(tmp_path, "tcp") as (port, record, _):  # same record file, new port
+        with SerialDriver(port, keys) as drv, Journal(tmp_path / "j.db") as j:
+            assert drv.status().last_stroke_id == 60
+            report = Controller(drv, j, sched, batch=5).run()
+            assert report.complete and report.resumed_from == 60
+    assert [i for i, _ in read_record(record)] == list(range(1, delivered_by_pump(hours) + 1))
