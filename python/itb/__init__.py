@@ -5,7 +5,8 @@ An engineering tool for planning software, device test rigs and property-based t
 """
 
 from . import fleet, models
-from .errors import EndOfServiceError, ItbError, ProgrammingError, ReservoirError, SnapshotError, ValidationError
+from .errors import (AuthenticationError, EndOfServiceError, ItbError, ProgrammingError, ProtocolError, ReservoirError,
+                     RigError, SnapshotError, ValidationError)
 from .models import PumpModel
 from .program import Continuous, Flex
 from .fleet import FleetResult, simulate_many
@@ -14,6 +15,9 @@ from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump,
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
+    "ProtocolError",
+    "RigError",
     "Bolus",
     "BolusPlan",
     "PatientBolusResult",
