@@ -119,8 +119,12 @@ def test_command_line_session(tmp_path: Path) -> None:
                    "--journal", str(tmp_path / "x.db")).returncode == 2
     assert itb_cli("rig", "status", "--port", "loop://", "--key-file", str(tmp_path / "nokeys")).returncode == 2
     assert itb_cli("rig", "run", "--speed", "fast").returncode == 2
-    r = itb_cli("rig", "emulate", "--help")
-    assert r.returncode == 0 and "NOT a medical device" in " ".join(r.stdout.split())
+    assert itb_cli("rig").returncode == 2  # no rig command: usage on stderr
+    r = itb_cli("rig", "journal", str(tmp_path / "j.db"))
+    assert r.returncode == 0 and "PATIENT_BOLUS" in r.stdout
+    for cmd in (["rig", "emulate"], ["rig", "run"], ["trumpet"]):
+        r = itb_cli(*cmd, "--help")
+        assert r.returncode == 0 and "NOT a medical device" in " ".join(r.stdout.split())
 
 
 # ----- kill -9 crash loop ---------------------------------------------------------------------------
