@@ -340,3 +340,36 @@ def test_rig_errors_are_typed() -> None:
     with pytest.raises(RigError) as e:
         rig.deliver(2, [1])
     assert e.value.field == "stroke_gap"
+
+
+@settings(max_examples=FUZZ or 200)
+@given(st.lists(st.tuples(st.one_of(st.sampled_from([int(c) for c in Command]), st.integers(0, 255)),
+                          st.one_of(st.integers(2, 40), st.integers(0, 2**64 - 1)),
+                          st.one_of(st.binary(max_size=200), st.builds(deliver_payload, st.integers(1, 3),
+                                                                       st.lists(st.integers(-2**63, 2**63 - 1), min_size=1, max_size=4)))),
+                max_size=6))
+def test_authentic_frames_with_arbitrary_content_are_answered_or_refused(frames) -> None:
+    """Correctly tagged frames of the session with any command, seq and payload: the link never
+    raises, every answer it sends parses for the client, and the rig keeps its invariants."""
+    rig = Rig()
+    link = Link(rig, KEYS)
+    client = connect(link)
+    for command, seq, payload in frames:
+        out = link.receive(_signed(command, client.session, seq, payload))
+        buf = FrameBuffer()
+        buf.feed(out)
+        while (raw := buf.next_frame()) is not None:
+            frame = parse_frame(raw, KEYS)
+            assert frame.command in (Command.ACK, Command.NAK) and frame.seq == seq
+            parse_json(frame.payload)
+    assert 0 <= rig.last_stroke_id <= MAX_BATCH * len(frames) and rig.reservoir_nl >= 0
+
+
+def _signed(command: int, session: int, seq: int, payload: bytes) -> bytes:
+    import hashlib
+    import hmac
+
+    from itb.hardware.protocol import HEAD, LENGTH, TAG_SIZE
+
+    body = LENGTH.pack(HEAD.size + len(payload) + TAG_SIZE) + HEAD.pack(1, command, 1, session, seq) + payload
+    return body + hmac.new(KC, body, hashlib.sha256).digest()
