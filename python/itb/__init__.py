@@ -5,7 +5,8 @@ An engineering tool for planning software, device test rigs and property-based t
 """
 
 from . import fleet, models
-from .errors import EndOfServiceError, ItbError, ProgrammingError, ProtocolViolation, ReservoirError, SnapshotError, ValidationError
+from .errors import (AuthenticationError, EndOfServiceError, ItbError, ProgrammingError, ProtocolError,
+                     ProtocolViolation, ReservoirError, RigError, SnapshotError, ValidationError)
 from .models import PumpModel
 from .program import Continuous, Flex
 from .fleet import FleetResult, simulate_many
@@ -15,6 +16,9 @@ from . import clinical  # after .pump: clinical builds on it
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
+    "ProtocolError",
+    "RigError",
     "Bolus",
     "BolusPlan",
     "PatientBolusResult",

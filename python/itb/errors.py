@@ -11,6 +11,9 @@ __all__ = [
     "SnapshotError",
     "EndOfServiceError",
     "ProtocolViolation",
+    "ProtocolError",
+    "AuthenticationError",
+    "RigError",
 ]
 
 
@@ -53,3 +56,19 @@ class ProtocolViolation(ValidationError):
     def __init__(self, message: str, field: str = "", reason: str = "") -> None:
         super().__init__(message, field)
         self.reason = reason
+
+
+class ProtocolError(ItbError):
+    """A rig frame or exchange is malformed: truncated, oversized, unknown version or command,
+    out-of-order or replayed sequence number, wrong session, or the peer did not answer in time.
+    ``field`` names the frame field (``length``, ``version``, ``command``, ``seq``…)."""
+
+
+class AuthenticationError(ProtocolError):
+    """A rig frame's HMAC-SHA256 tag does not verify, the handshake failed, or the role is not
+    allowed the command (``field`` is ``tag``, ``handshake`` or ``role``)."""
+
+
+class RigError(ItbError):
+    """The rig understood the command and refused it (stopped, motor stall, stroke-id gap…) or the
+    link to it failed; ``field`` names the reason code."""

@@ -1,0 +1,238 @@
+"""A :class:`~itb.hardware.drivers.PumpDriver` that speaks the rig protocol over pyserial:
+a serial device, a pty path, ``socket://127.0.0.1:PORT`` or ``loop://`` (anything
+``serial.serial_for_url`` opens). Install with ``pip install 'itb[rig]'``."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any, Mapping, Optional, Sequence
+
+from ..errors import AuthenticationError, ProtocolError, RigError, ValidationError
+from .drivers import DeliveryAck, RigStatus
+from .protocol import (
+    LENGTH,
+    MAX_BODY,
+    ClientSession,
+    Command,
+    Role,
+    check_length,
+    deliver_payload,
+    limits_payload,
+)
+
+__all__ = ["SerialDriver", "open_stream"]
+
+#: seconds a HELLO waits for its CHALLENGE before it is sent again (> the rig's idle drop, 0.5 s)
+HELLO_RETRY_S = 0.75
+
+_AUTH_FIELDS = {"role", "tag", "handshake", "session"}
+_PROTOCOL_FIELDS = {"seq", "command", "payload", "count", "stroke_id", "length", "version"}
+
+
+def open_stream(url: str, timeout: float) -> Any:
+    """Open ``url`` with ``serial.serial_for_url`` (``ValidationError`` naming the extra if
+    pyserial is missing, ``ProtocolError`` if the port cannot be opened)."""
+    try:
+        import serial  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - pyserial is in the test extra
+        raise ValidationError("port: pyserial is not installed; pip install 'itb[rig]'", "port") from None
+    try:
+        stream = serial.serial_for_url(url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout)
+    except (serial.SerialException, ValueError, OSError) as err:
+        raise ProtocolError(f"port: cannot open {url!r}: {err}", "port") from None
+    sock = getattr(stream, "_socket", None)  # socket://: small request/answer frames, no Nagle delay
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return stream
+
+
+def close_stream(stream: Any) -> None:
+    """Close ``stream``; a pyserial ``socket://`` port is closed without the 0.3 s pause its
+    ``close()`` takes (meant for quick reconnects to slow servers)."""
+    sock = getattr(stream, "_socket", None)
+    try:
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+            stream._socket = None
+            stream.is_open = False
+        else:
+            stream.close()
+    except Exception:  # pragma: no cover - closing a broken link
+        pass
+
+
+class SerialDriver:
+    """Drive a rig over a byte stream.
+
+    ``port``: a pyserial URL/path, or an already open stream (``read(n)``/``write(b)``);
+    ``keys``: the key file's mapping (the key of ``role`` is used) or one key (bytes);
+    ``timeout``: seconds to wait for each answer. Connects (HELLO/CHALLENGE/AUTH) on first use
+    and again after any failed exchange. Frames that fail to parse or belong to an earlier
+    request are skipped and counted in :attr:`refused`.
+    """
+
+    def __init__(
+        self,
+        port: Any,
+        keys: "Mapping[Role, bytes] | bytes",
+        *,
+        role: Role = Role.CLINICIAN,
+        timeout: float = 2.0,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        if isinstance(keys, (bytes, bytearray)):
+            key = bytes(keys)
+        else:
+            if role not in keys:
+                raise ValidationError(f"key_file: no {role.name.lower()} key", "key_file")
+            key = keys[role]
+        self.role = role
+        self.timeout = timeout
+        self.max_body = max_body
+        self._stream = open_stream(port, timeout) if isinstance(port, str) else port
+        self._session = ClientSession(role, key, max_body=max_body)
+        self._connected = False
+        self.refused: dict[str, int] = {}
+
+    # ----- framing ------------------------------------------------------------------------------
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = self._stream.read(n - len(buf))
+            if chunk:
+                buf += chunk
+            elif time.monotonic() >= deadline:
+                raise ProtocolError(f"timeout: no answer from the rig within {self.timeout} s", "timeout")
+        return buf
+
+    def _read_frame(self, deadline: float) -> bytes:
+        head = self._read_exact(LENGTH.size, deadline)
+        (length,) = LENGTH.unpack(head)
+        check_length(length, self.max_body)
+        return head + self._read_exact(length, deadline)
+
+    def _count(self, err: Exception) -> None:
+        key = getattr(err, "field", "") or type(err).__name__
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+    def _fail(self) -> None:
+        """After a failed exchange: forget the session, drop what is buffered."""
+        self._connected = False
+        try:
+            self._stream.reset_input_buffer()
+        except Exception:  # pragma: no cover - a stream without buffers
+            pass
+
+    def connect(self) -> None:
+        """Run the handshake; ``ProtocolError('timeout')`` if no valid CHALLENGE comes within
+        ``timeout`` s (a rig without our key does not answer).
+
+        A HELLO unanswered for :data:`HELLO_RETRY_S` is sent again: the bytes of a peer killed in
+        mid-frame may still sit in the rig's buffer, and the rig drops them after
+        ``emulator.IDLE_S`` (0.5 s) of silence."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            self._fail()
+            self._stream.write(self._session.hello())
+            attempt_end = min(deadline, time.monotonic() + HELLO_RETRY_S)
+            auth = self._await_challenge(attempt_end)
+            if auth is not None:
+                break
+            if time.monotonic() >= deadline:
+                raise ProtocolError(f"timeout: no CHALLENGE from the rig within {self.timeout} s", "timeout")
+        self._stream.write(auth)
+        self._connected = True
+
+    def _await_challenge(self, until: float) -> Optional[bytes]:
+        """The AUTH answering a CHALLENGE read before ``until``, or None."""
+        while True:
+            try:
+                frame = self._read_frame(until)
+            except ProtocolError as err:
+                if err.field == "timeout":
+                    return None
+                self._count(err)
+                self._fail()
+                continue
+            try:
+                return self._session.auth(frame)
+            except ProtocolError as err:  # a stale answer of an earlier session, or garbage
+                self._count(err)
+
+    def _request(self, command: Command, payload: bytes = b"") -> dict[str, Any]:
+        if not self._connected:
+            self.connect()
+        try:
+            self._stream.write(self._session.request(command, payload))
+            deadline = time.monotonic() + self.timeout
+            while True:
+                data = self._read_frame(deadline)
+                try:
+                    ok, result = self._session.response(data)
+                    break
+                except ProtocolError as err:
+                    if err.field != "seq":
+                        raise
+                    self._count(err)  # the late answer to an earlier request: skip it
+        except ProtocolError:
+            self._fail()
+            raise
+        except Exception as err:  # pyserial I/O errors
+            self._fail()
+            raise ProtocolError(f"port: link failed: {err}", "port") from None
+        if not ok:
+            code = str(result.get("error", "refused"))
+            message = f"{result.get('message') or code} (rig refused {command.name})"
+            if code in _AUTH_FIELDS:
+                self._connected = False
+                raise AuthenticationError(message, code)
+            if code in _PROTOCOL_FIELDS:
+                raise ProtocolError(message, code)
+            raise RigError(message, code)
+        return result
+
+    # ----- PumpDriver ---------------------------------------------------------------------------
+    def deliver(self, stroke_id: int, count: int, times_ms: Optional[Sequence[int]] = None) -> DeliveryAck:
+        times = [0] * count if times_ms is None else [int(t) for t in times_ms]
+        if len(times) != count:
+            raise ValidationError(f"times_ms: {len(times)} times for {count} strokes", "times_ms")
+        r = self._request(Command.DELIVER, deliver_payload(stroke_id, times))
+        try:
+            return DeliveryAck(int(r["last_stroke_id"]), int(r["executed"]), int(r.get("duplicate", 0)))
+        except (KeyError, TypeError, ValueError):
+            raise ProtocolError("payload: DELIVER ack without last_stroke_id/executed", "payload") from None
+
+    def status(self) -> RigStatus:
+        return RigStatus.from_dict(self._request(Command.STATUS))
+
+    def stop(self) -> None:
+        self._request(Command.STOP)
+
+    def resume(self) -> None:
+        self._request(Command.RESUME)
+
+    def measure(self) -> dict[str, Any]:
+        """One scale sample (see :meth:`itb.hardware.rig.Rig.measure`)."""
+        return self._request(Command.MEASURE)
+
+    def set_patient_limits(self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int) -> dict[str, Any]:
+        """Clinician only: patient bolus dose (ng; 0 disables), duration and lockout (ms), max per 24 h."""
+        return self._request(Command.SET_LIMITS, limits_payload(dose_ng, duration_ms, lockout_ms, max_per_24h))
+
+    def patient_bolus(self) -> dict[str, Any]:
+        """Patient activation: ``{"granted": bool, "reason": str, …}`` as judged by the rig."""
+        return self._request(Command.PATIENT_BOLUS)
+
+    def close(self) -> None:
+        close_stream(self._stream)
+
+    def __enter__(self) -> "SerialDriver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
