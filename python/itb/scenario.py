@@ -356,6 +356,15 @@ class Scenario:
         pump, events, outcomes = self._execute(stop, progress=progress)
         return ScenarioResult(self, pump, events, outcomes, self.start, stop)
 
+    def stroke_times(self, until: Optional[Union[datetime, timedelta]] = None) -> Any:
+        """Every stroke time (int64 numpy array of pump-clock ms) of a run with all actions to
+        ``until`` (default :attr:`until`): the schedule a test rig must execute, from the core."""
+        import numpy as np
+
+        chunks: list[Any] = []
+        self._execute(self._resolve_until(until), record=chunks)
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+
     def _resolve_until(self, until: Optional[Union[datetime, timedelta]]) -> datetime:
         if until is None:
             return self.until
@@ -374,12 +383,22 @@ class Scenario:
         samples: Sequence[datetime] = (),
         on_sample: Optional[Callable[[Pump], None]] = None,
         progress: Optional[Callable[[int, int], None]] = None,
+        record: Optional[list[Any]] = None,
     ) -> tuple[Pump, list[Event], list[Any]]:
         """The one run loop: advance to each action (and each sample time, where the state
         is observed before the actions of that instant), call it, then advance to ``until``.
         Actions at the same instant are called one after the other with no advance between,
-        exactly as a program calling the Pump would."""
+        exactly as a program calling the Pump would. With ``record``, every advance also appends
+        its stroke times (an int64 array) to it."""
         pump = self.pump()
+
+        def advance(to_ms_: int) -> list[Event]:
+            if record is None:
+                return pump.advance_to(to_ms_)
+            got, times = pump.advance_recording(to_ms_)
+            record.append(times)
+            return got
+
         start_ms, until_ms = pump.now_ms, to_ms(until, "until")
         events: list[Event] = []
         outcomes: list[Any] = []
@@ -390,7 +409,7 @@ class Scenario:
         total = max(until_ms - start_ms, 1)
         for at_ms, is_action, payload in steps:
             if at_ms != pump.now_ms:  # calls at the same instant follow each other with no advance between
-                events += pump.advance_to(at_ms)
+                events += advance(at_ms)
             if not is_action:
                 if on_sample is not None:
                     on_sample(pump)
@@ -399,7 +418,7 @@ class Scenario:
                 outcomes.append(self._apply(pump, index, action, ids))
             if progress is not None:
                 progress(at_ms - start_ms, total)
-        events += pump.advance_to(until_ms)
+        events += advance(until_ms)
         if progress is not None:
             progress(total, total)
         return pump, events, outcomes

@@ -244,8 +244,9 @@ def _keygen(args: argparse.Namespace) -> int:
 def load_schedule(path: str) -> tuple[Any, int, str]:
     """(stroke times in ms, schedule start ms, description) of a scenario file.
 
-    With ``itb.scenario`` importable, the file goes through ``itb.scenario.load`` (a Pump, or an
-    object with ``pump`` and ``until``/``end``). Without it, the rig JSON fallback::
+    A ``.toml`` file is an ``itb.scenario`` file: its stroke schedule is every stroke of a run with
+    all its actions to ``[run] until`` (``Scenario.stroke_times``). Other files are the rig JSON
+    format::
 
         {"model": "SYNCHROMED_II_40", "start": "2026-01-05T08:00", "reservoir_ml": 40,
          "concentration_ug_per_ml": 500, "ug_per_day": 2000, "hours": 24,
@@ -261,18 +262,11 @@ def load_schedule(path: str) -> tuple[Any, int, str]:
     from ..pump import Pump
     from .controller import stroke_schedule
 
-    try:
-        from .. import scenario as scenario_mod  # type: ignore[attr-defined]
-    except ImportError:
-        scenario_mod = None
-    if scenario_mod is not None and hasattr(scenario_mod, "load"):
-        obj = scenario_mod.load(path)
-        pump = obj if isinstance(obj, Pump) else getattr(obj, "pump", None)
-        until = getattr(obj, "until", None) or getattr(obj, "end", None)
-        if not isinstance(pump, Pump) or until is None:
-            raise ValidationError(f"scenario: {path}: itb.scenario.load gave no pump and end time", "scenario")
-        start_ms = pump.now_ms
-        return stroke_schedule(pump, until), start_ms, f"{path} (itb.scenario)"
+    if path.endswith(".toml"):
+        from .. import scenario as scenario_mod
+
+        sc = scenario_mod.load(path)
+        return sc.stroke_times(), sc.pump().now_ms, f"{path} (itb.scenario)"
     try:
         with open(path, encoding="utf-8") as f:
             spec = json.load(f)
