@@ -489,6 +489,14 @@ def _brute_force(now, q, cap, reservoir, low, conc, program, actions, until):
             state["deliver"] = False
             events.append((t, "reservoir_empty"))
 
+    def cancel(b, x):
+        b["cancel"] = x
+        b["done"] = True
+        if x >= b["s"] and not b["started"]:
+            b["started"] = True
+            events.append((b["s"], "bolus_started", b["id"]))
+        events.append((x, "bolus_cancelled", b["id"]))
+
     def c(b, x):
         if x <= b["s"]:
             return 0
@@ -511,12 +519,7 @@ def _brute_force(now, q, cap, reservoir, low, conc, program, actions, until):
                 if b["done"] or (x >= b["s"] and c(b, x) == b["VD"]):
                     cancel_errors.append(act[1])
                 else:
-                    b["cancel"] = x
-                    b["done"] = True
-                    if x >= b["s"] and not b["started"]:
-                        b["started"] = True
-                        events.append((b["s"], "bolus_started", b["id"]))
-                    events.append((x, "bolus_cancelled", b["id"]))
+                    cancel(b, x)
             elif act[0] == "refill":
                 withdrawn += reservoir
                 reservoir = act[1]
@@ -533,12 +536,7 @@ def _brute_force(now, q, cap, reservoir, low, conc, program, actions, until):
                             b["r"] = -((-b["VD"]) // b["T"])
                             events.append((x, "bolus_adjusted", b["id"]))
                         else:
-                            b["cancel"] = x
-                            b["done"] = True
-                            if x >= b["s"] and not b["started"]:
-                                b["started"] = True
-                                events.append((b["s"], "bolus_started", b["id"]))
-                            events.append((x, "bolus_cancelled", b["id"]))
+                            cancel(b, x)
                 conc = act[2]
                 state["armed"] = True
                 state["deliver"] = True

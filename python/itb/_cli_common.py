@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 from ._time import from_ms
 
-__all__ = ["describe_event", "DISCLAIMER", "NOTICE", "UsageError", "add_command", "when", "duration", "progress_callback", "console"]
+__all__ = ["delivery_rows", "describe_event", "DISCLAIMER", "NOTICE", "UsageError", "add_command", "when", "duration", "progress_callback", "console"]
 
 DISCLAIMER = (
     "itb is an engineering and simulation tool for software and test-rig development. "
@@ -142,3 +142,17 @@ def progress_callback(label: str, *, delay: float = 0.3) -> Iterator[Optional[Ca
     finally:
         if "bar" in state:
             state["bar"].stop()
+
+
+def delivery_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
+    """The delivery rows of a totals table (``itb demo``, ``itb run``) from a JSON-ready totals
+    dict: time simulated, strokes, volumes (mL), drug (µg), reservoir left, empty or not."""
+    return [
+        ("simulated", f"{t['start'].replace('T', ' ')} → {t['end'].replace('T', ' ')} ({t['days_simulated']:.3f} days)"),
+        ("strokes", f"{t['strokes']:,}"),
+        ("pumped (left reservoir)", f"{t['pumped_ml']:.6f} mL"),
+        ("delivered at catheter tip", f"{t['delivered_ml']:.6f} mL"),
+        ("delivered drug", f"{t['delivered_ug']:,.3f} µg"),
+        ("reservoir left", f"{t['reservoir_ml']:.6f} mL at {t['concentration_ug_per_ml']} µg/mL"),
+        ("reservoir empty", "yes" if t["reservoir_empty"] else "no"),
+    ]

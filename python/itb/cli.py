@@ -25,7 +25,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
-from ._cli_common import DISCLAIMER, NOTICE, UsageError, add_command
+from ._cli_common import DISCLAIMER, NOTICE, UsageError, add_command, delivery_rows
 from ._cli_common import describe_event as _describe
 from ._extras import MissingExtraError
 from ._time import to_ms
@@ -183,13 +183,7 @@ def _print_report(report: dict[str, Any], days: int) -> None:
     totals.add_column("quantity")
     totals.add_column("value", justify="right")
     rows = [
-        ("simulated", f"{t['start'].replace('T', ' ')} → {t['end'].replace('T', ' ')} ({t['days_simulated']:.3f} days)"),
-        ("strokes", f"{t['strokes']:,}"),
-        ("pumped (left reservoir)", f"{t['pumped_ml']:.6f} mL"),
-        ("delivered at catheter tip", f"{t['delivered_ml']:.6f} mL"),
-        ("delivered drug", f"{t['delivered_ug']:,.3f} µg"),
-        ("reservoir left", f"{t['reservoir_ml']:.6f} mL at {t['concentration_ug_per_ml']} µg/mL"),
-        ("reservoir empty", "yes" if t["reservoir_empty"] else "no"),
+        *delivery_rows(t),
         ("projection == run", "yes" if t["projection_matches_run"] else "NO"),
         ("battery left", "n/a" if t["battery_remaining_mah"] is None else f"{t['battery_remaining_mah']:.1f} mAh"),
         ("ERI / EOS if refilled on time", f"{t['eri_forecast']} / {t['eos_forecast']}"),

@@ -12,7 +12,8 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from ._cli_common import DISCLAIMER, UsageError, add_command, console, describe_event, duration, progress_callback, when
+from ._cli_common import (DISCLAIMER, UsageError, add_command, console, delivery_rows, describe_event, duration,
+                          progress_callback, when)
 
 __all__ = ["register"]
 
@@ -291,13 +292,7 @@ def _print_run(result: Any) -> None:
     totals.add_column("value", justify="right")
     battery = t["battery_remaining_mah"]
     for row in (
-        ("simulated", f"{t['start'].replace('T', ' ')} → {t['end'].replace('T', ' ')} ({t['days_simulated']:.3f} days)"),
-        ("strokes", f"{t['strokes']:,}"),
-        ("pumped (left reservoir)", f"{t['pumped_ml']:.6f} mL"),
-        ("delivered at catheter tip", f"{t['delivered_ml']:.6f} mL"),
-        ("delivered drug", f"{t['delivered_ug']:,.3f} µg"),
-        ("reservoir left", f"{t['reservoir_ml']:.6f} mL at {t['concentration_ug_per_ml']} µg/mL"),
-        ("reservoir empty", "yes" if t["reservoir_empty"] else "no"),
+        *delivery_rows(t),
         ("battery left", "n/a" if battery is None else f"{battery:.1f} mAh" + (" (EOS)" if t["eos"] else " (ERI)" if t["eri"] else "")),
         ("alarm events", str(t["alarms"])),
     ):
