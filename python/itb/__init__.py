@@ -10,7 +10,8 @@ from .errors import (AuthenticationError, EndOfServiceError, ItbError, Programmi
 from .models import PumpModel
 from .program import Continuous, Flex
 from .fleet import FleetResult, simulate_many
-from .pump import Bolus, BolusPlan, Event, PatientBolusResult, Projection, Pump, RefillReport
+from .events import Event, EventLog
+from .pump import Bolus, BolusPlan, PatientBolusResult, Projection, Pump, RefillReport
 from . import clinical  # after .pump: clinical builds on it
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "Continuous",
     "EndOfServiceError",
     "Event",
+    "EventLog",
     "Flex",
     "ItbError",
     "Projection",

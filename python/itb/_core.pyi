@@ -23,10 +23,10 @@ from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, fi
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Pump", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
+__all__ = ["EventLog", "Pump", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
 
 SNAPSHOT_VERSION: int
-"""Version of the snapshot format this build writes and reads (currently 1)."""
+"""Version of the snapshot format this build writes and reads (currently 2)."""
 
 MS_PER_DAY: int
 """Milliseconds per day: 86_400_000."""
@@ -147,6 +147,29 @@ def volume_rate_nl_per_day(ng_per_day: int, concentration: int) -> int:
     ``round_half_even(ng_per_day × 1000 / concentration)``. A concentration of 0 is treated as 1."""
 
 @final
+class EventLog:
+    """Events of one advance kept as core events (no Python object per event until asked)."""
+
+    def __len__(self) -> int: ...
+    def get(self, i: int) -> _RawEvent:
+        """Event ``i`` (negative counts from the end) as a raw tuple; ``IndexError`` if out of range."""
+    def tuples(self) -> list[_RawEvent]:
+        """Every event as a raw tuple."""
+    def select(self, kinds: Sequence[str]) -> "EventLog":
+        """The events whose kind is one of ``kinds`` (unknown names match nothing)."""
+    def slice(self, start: int, stop: int) -> "EventLog":
+        """Events ``start..stop`` (clamped)."""
+    def concat(self, other: "EventLog") -> "EventLog":
+        """This log followed by ``other``."""
+    @staticmethod
+    def kind_names() -> list[str]:
+        """Kind names in code order (the fixed kind order)."""
+    def columns(self) -> dict[str, Any]:
+        """``time_ms`` int64, ``seq`` uint64, ``kind`` uint8 codes, ``severity`` uint8 (0 none,
+        1 non_critical, 2 critical), ``ints``: name → (int64 values, bool present), ``texts``:
+        name → list of str or None."""
+
+@final
 class Pump:
     """The exact pump state machine of ``itb-core`` (integer units; see the module docstring).
 
@@ -214,6 +237,12 @@ class Pump:
         """Run to ``until_ms`` (>= now): every stroke with time <= ``until_ms`` fires. Returns the
         events stamped by calls since the last advance (call order) then those of (now, until]
         (by time, then kind order), numbered. Spans over one day run with the GIL released."""
+
+    def advance_to_log(self, until_ms: int) -> EventLog:
+        """Like :meth:`advance_to`, the events as an :class:`EventLog`."""
+
+    def advance_to_recording_log(self, until_ms: int) -> Tuple[EventLog, npt.NDArray[np.int64]]:
+        """Like :meth:`advance_to_recording`, the events as an :class:`EventLog`."""
 
     def advance_to_recording(self, until_ms: int) -> Tuple[list[_RawEvent], npt.NDArray[np.int64]]:
         """Like :meth:`advance_to`, also returning every stroke time (ms) as an int64 array.

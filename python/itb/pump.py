@@ -11,85 +11,16 @@ from . import _core
 from ._time import duration_ms, from_ms, int64, to_ms
 from ._units import concentration, ml_to_nl, scaled, ug_to_ng, ul_to_nl
 from .models import PumpModel
+from .events import Event, EventLog
 from .program import Continuous, Flex, Program, program_from_exact
 
-__all__ = ["Pump", "Event", "Projection", "Bolus", "BolusPlan", "PatientBolusResult", "RefillReport"]
+__all__ = ["Pump", "Event", "EventLog", "Projection", "Bolus", "BolusPlan", "PatientBolusResult", "RefillReport"]
 
 Time = Union[datetime, int]
 _TEN_YEARS = timedelta(days=3650)
 _TEN_YEARS_MS = 3650 * 86_400_000
 _MAX_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999, the pump clock's end
 Duration = Union[timedelta, int]
-
-
-class Event:
-    """Something the pump did or raised (immutable).
-
-    ``kind`` is snake_case (``"low_reservoir"``…); ``severity`` is ``"critical"`` /
-    ``"non_critical"`` for alarms, else ``None``; ``data`` holds integer fields whose names carry
-    their units (``volume_nl``, ``first_ms``…) and text fields (``reason``, ``bolus_kind``,
-    ``fault``). ``time`` is a naive ``datetime`` built on access from the exact ``time_ms``.
-    ``seq`` is the event's sequence number: 1, 2, 3, … over the pump's life, strictly
-    increasing in the order events are returned (kept in snapshots; 0 for an event built by hand).
-    """
-
-    __slots__ = ("time_ms", "kind", "severity", "data", "seq")
-
-    time_ms: int
-    kind: str
-    severity: Optional[str]
-    data: dict
-    seq: int
-
-    def __init__(
-        self, time_ms: int, kind: str, severity: Optional[str] = None, data: Optional[dict] = None, seq: int = 0
-    ) -> None:
-        object.__setattr__(self, "time_ms", time_ms)
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "severity", severity)
-        object.__setattr__(self, "data", {} if data is None else data)
-        object.__setattr__(self, "seq", seq)
-
-    @property
-    def time(self) -> datetime:
-        return from_ms(self.time_ms)
-
-    @classmethod
-    def _from_core(cls, raw: tuple) -> Event:
-        self = object.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(self, "time_ms", raw[0])
-        setattr_(self, "kind", raw[1])
-        setattr_(self, "severity", raw[2])
-        setattr_(self, "data", raw[3])
-        setattr_(self, "seq", raw[4])
-        return self
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("itb.Event is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Event):
-            return NotImplemented
-        return (self.time_ms, self.kind, self.severity, self.data, self.seq) == (
-            other.time_ms,
-            other.kind,
-            other.severity,
-            other.data,
-            other.seq,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        sev = f", severity={self.severity!r}" if self.severity else ""
-        return (
-            f"Event(seq={self.seq}, time={self.time.isoformat(timespec='milliseconds')}, kind={self.kind!r}{sev}, "
-            f"data={self.data!r})"
-        )
-
-    def __reduce__(self) -> tuple:
-        return (Event, (self.time_ms, self.kind, self.severity, self.data, self.seq))
 
 
 _PROJECTION_FIELDS = ("next_stroke", "low_reservoir", "reservoir_empty", "drug_at_tip", "eri", "eos")
@@ -376,23 +307,24 @@ class Pump:
         return PatientBolusResult(granted, reason, bolus_id)
 
     # ----- time ---------------------------------------------------------------------------
-    def advance_to(self, until: Time) -> list[Event]:
-        """Run the pump to ``until``; returns the events since the last advance, in order."""
-        return list(map(Event._from_core, self._core.advance_to(to_ms(until, "until"))))
+    def advance_to(self, until: Time) -> EventLog:
+        """Run the pump to ``until``; returns the events since the last advance, in causal
+        order, as an :class:`EventLog` (a ``Sequence[Event]`` backed by Rust columns)."""
+        return EventLog(self._core.advance_to_log(to_ms(until, "until")))
 
-    def advance(self, duration: Duration) -> list[Event]:
+    def advance(self, duration: Duration) -> EventLog:
         """Run the pump for ``duration``."""
         until = self._core.now_ms + duration_ms(duration, "duration")
         if until > _MAX_MS:
             from .errors import ValidationError
 
             raise ValidationError(f"duration: {duration!r} runs past the pump clock's end (9999-12-31)", "duration")
-        return list(map(Event._from_core, self._core.advance_to(until)))
+        return EventLog(self._core.advance_to_log(until))
 
-    def advance_recording(self, until: Time) -> tuple[list[Event], Any]:
+    def advance_recording(self, until: Time) -> tuple[EventLog, Any]:
         """Like :meth:`advance_to`, also returning every stroke time as an int64 numpy array (ms)."""
-        events, times = self._core.advance_to_recording(to_ms(until, "until"))
-        return [Event._from_core(e) for e in events], times
+        events, times = self._core.advance_to_recording_log(to_ms(until, "until"))
+        return EventLog(events), times
 
     def project(self, horizon: Duration = _TEN_YEARS, assume_refills: bool = False) -> Projection:
         """Exact times of the next stroke, low-reservoir alarm, empty reservoir, new drug at the

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod batch;
 mod convert;
 mod errors;
+mod events;
 mod pump;
 
 use errors::IntoPyResult;
@@ -42,6 +43,7 @@ fn volume_rate_nl_per_day(ng_per_day: i64, concentration: i64) -> PyResult<i64> 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pump::PyPump>()?;
+    m.add_class::<events::PyEventLog>()?;
     m.add_function(wrap_pyfunction!(scaled, m)?)?;
     m.add_function(wrap_pyfunction!(batch::simulate_many, m)?)?;
     m.add_function(wrap_pyfunction!(validate_model, m)?)?;

@@ -7,6 +7,7 @@ use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::convert::{basal_from_py, basal_to_py, events_to_py, model_from_py, model_to_py};
 use crate::errors::IntoPyResult;
+use crate::events::PyEventLog;
 
 /// Spans longer than this (ms) are advanced with the GIL released.
 const DETACH_SPAN_MS: i64 = 86_400_000;
@@ -20,6 +21,26 @@ pub struct PyPump {
 impl PyPump {
     pub fn core(&self) -> &Pump {
         &self.inner
+    }
+
+    /// Advance the core, with the GIL released over long spans.
+    fn advance_core(&mut self, py: Python<'_>, until_ms: i64) -> PyResult<Vec<itb_core::Event>> {
+        if until_ms.saturating_sub(self.inner.now_ms()) > DETACH_SPAN_MS {
+            let inner = &mut self.inner;
+            py.detach(|| inner.advance_to(until_ms)).py()
+        } else {
+            self.inner.advance_to(until_ms).py()
+        }
+    }
+
+    /// Advance the core recording every stroke time, with the GIL released.
+    fn advance_recording_core(&mut self, py: Python<'_>, until_ms: i64) -> PyResult<(Vec<itb_core::Event>, Vec<i64>)> {
+        let inner = &mut self.inner;
+        py.detach(|| {
+            let mut times = Vec::new();
+            inner.advance_to_recording(until_ms, &mut times).map(|e| (e, times))
+        })
+        .py()
     }
 }
 
@@ -82,15 +103,15 @@ impl PyPump {
         Ok((r.expected_nl, r.aspirated_nl, r.flagged, r.reason))
     }
 
-    /// Events as `(time_ms, kind, severity, data)` tuples.
+    /// Events as `(time_ms, kind, severity, data, seq)` tuples.
     fn advance_to<'py>(&mut self, py: Python<'py>, until_ms: i64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        let events = if until_ms - self.inner.now_ms() > DETACH_SPAN_MS {
-            let inner = &mut self.inner;
-            py.detach(|| inner.advance_to(until_ms)).py()?
-        } else {
-            self.inner.advance_to(until_ms).py()?
-        };
+        let events = self.advance_core(py, until_ms)?;
         events_to_py(py, &events)
+    }
+
+    /// Like `advance_to`, returning the events as an `EventLog` (no Python object per event).
+    fn advance_to_log(&mut self, py: Python<'_>, until_ms: i64) -> PyResult<PyEventLog> {
+        Ok(PyEventLog::new(self.advance_core(py, until_ms)?))
     }
 
     /// Like `advance_to`, also returning every stroke time (int64 ms numpy array).
@@ -100,14 +121,18 @@ impl PyPump {
         py: Python<'py>,
         until_ms: i64,
     ) -> PyResult<(Vec<Bound<'py, PyTuple>>, Bound<'py, PyArray1<i64>>)> {
-        let inner = &mut self.inner;
-        let (events, times) = py
-            .detach(|| {
-                let mut times = Vec::new();
-                inner.advance_to_recording(until_ms, &mut times).map(|e| (e, times))
-            })
-            .py()?;
+        let (events, times) = self.advance_recording_core(py, until_ms)?;
         Ok((events_to_py(py, &events)?, times.into_pyarray(py)))
+    }
+
+    /// Like `advance_to_recording`, the events as an `EventLog`.
+    fn advance_to_recording_log<'py>(
+        &mut self,
+        py: Python<'py>,
+        until_ms: i64,
+    ) -> PyResult<(PyEventLog, Bound<'py, PyArray1<i64>>)> {
+        let (events, times) = self.advance_recording_core(py, until_ms)?;
+        Ok((PyEventLog::new(events), times.into_pyarray(py)))
     }
 
     /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)`,
