@@ -57,10 +57,15 @@ class BatteryModel:
     critical_tone: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
-        _validate({**_PROBE, "battery": self.exact()})
+        exact = self._convert()
+        _validate({**_PROBE, "battery": exact})
+        object.__setattr__(self, "_exact", exact)  # validated once; the dataclass is frozen
 
     def exact(self) -> dict[str, Any]:
-        """The battery in the core's exact units (pC, pC/ms, ms)."""
+        """The battery in the core's exact units (pC, pC/ms, ms): a fresh dict."""
+        return dict(self._exact)  # type: ignore[attr-defined]
+
+    def _convert(self) -> dict[str, Any]:
         from ._time import duration_ms
         from ._units import scaled
 
@@ -160,10 +165,22 @@ class PumpModel:
     battery: Optional[BatteryModel] = None
 
     def __post_init__(self) -> None:
-        _validate(self.exact())
+        exact = self._convert()
+        _validate(exact)
+        object.__setattr__(self, "_exact", exact)  # validated once; the dataclass is frozen
 
     def exact(self) -> dict[str, Any]:
-        """The model in the core's exact integer units (nL, nL/day)."""
+        """The model in the core's exact integer units (nL, nL/day): a fresh dict."""
+        exact = dict(self._exact)  # type: ignore[attr-defined]
+        if exact["battery"] is not None:
+            exact["battery"] = dict(exact["battery"])
+        return exact
+
+    def _core_exact(self) -> dict[str, Any]:
+        """The cached, validated exact dict (not to be mutated): what a Pump is built from."""
+        return self._exact  # type: ignore[no-any-return, attr-defined]
+
+    def _convert(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "reservoir_nl": ml_to_nl(self.reservoir_ml, "reservoir_ml"),

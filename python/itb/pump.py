@@ -184,7 +184,7 @@ class Pump:
             raise ValidationError(f"model: expected itb.PumpModel, got {type(model).__name__}", "model")
         self._model = model
         self._core = _core.Pump(
-            model=model.exact(),
+            model=model._core_exact(),
             now_ms=to_ms(now, "now"),
             reservoir_nl=ml_to_nl(reservoir_ml, "reservoir_ml"),
             concentration=concentration(concentration_ug_per_ml),
