@@ -135,8 +135,9 @@ impl Pump {
         let mut t = self.now_ms;
         let mut done = 0i128;
         let mut next = 0usize;
+        let mut spans = self.span_walker(t);
         while t < free_from && t < limit && next < todo.len() {
-            let (slope, change) = self.slope_at(t);
+            let (slope, change) = spans.slope_at(t);
             let end = change.min(free_from);
             let span_gain = slope * i128::from(end - t);
             while next < todo.len() && slope > 0 && todo[next].0 - done <= span_gain {
@@ -222,8 +223,9 @@ impl GainCurve {
         let free_from = pump.schedule.next_period_start(bolus_end);
         let mut spans = Vec::new();
         let (mut t, mut gain) = (now, 0i128);
+        let mut walker = pump.span_walker(now);
         while t < free_from {
-            let (slope, next) = pump.slope_at(t);
+            let (slope, next) = walker.slope_at(t);
             let end = next.min(free_from);
             spans.push((t, slope, gain));
             gain += slope * i128::from(end - t);

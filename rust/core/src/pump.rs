@@ -517,6 +517,15 @@ impl Pump {
         (slope, next)
     }
 
+    /// A walker over the accumulator's constant-increment spans from `t0` on (times must not
+    /// go back): O(boluses) to start, then O(running boluses) per span, whatever the number of
+    /// boluses scheduled or already over.
+    pub(crate) fn span_walker(&self, t0: i64) -> SpanWalker<'_> {
+        let next = self.boluses.partition_point(|b| b.start_ms <= t0);
+        let active = (0..next).filter(|&i| self.boluses[i].end_ms > t0).collect();
+        SpanWalker { schedule: &self.schedule, boluses: &self.boluses, next, active }
+    }
+
     /// Whether a bolus starts or ends at or before `t` without its event yet.
     fn boundary_due(&self, t: i64) -> bool {
         self.boluses.iter().take_while(|b| b.start_ms <= t).any(|b| !b.started || b.end_ms <= t)
@@ -734,6 +743,36 @@ impl Pump {
         }
         batch.count += n;
         batch.last_ms = last_ms;
+    }
+}
+
+/// See [`Pump::span_walker`]: the boluses running (`active`) and the next to start (`next`).
+pub(crate) struct SpanWalker<'a> {
+    schedule: &'a Schedule,
+    boluses: &'a [Bolus],
+    next: usize,
+    active: Vec<usize>,
+}
+
+impl SpanWalker<'_> {
+    /// As [`Pump::slope_at`], for a `t` not before the previous call's.
+    pub(crate) fn slope_at(&mut self, t: i64) -> (i128, i64) {
+        while self.next < self.boluses.len() && self.boluses[self.next].start_ms <= t {
+            self.active.push(self.next);
+            self.next += 1;
+        }
+        let boluses = self.boluses;
+        self.active.retain(|&i| boluses[i].end_ms > t);
+        let (basal, mut change) = self.schedule.rate_at(t);
+        let mut slope = i128::from(basal);
+        for &i in &self.active {
+            slope += i128::from(boluses[i].increment_at(t));
+            change = change.min(boluses[i].next_change_after(t));
+        }
+        if let Some(b) = boluses.get(self.next) {
+            change = change.min(b.start_ms);
+        }
+        (slope, change)
     }
 }
 

@@ -58,7 +58,7 @@ const MAX_PLAN_SPANS: usize = 1_000_000;
 /// Smallest `T >= 1` (ms after `from`) at which `Σ slope over [from, from + T) + extra·T`
 /// reaches `target`; `slope_at(t)` gives the increment per ms in force at `t` and the next
 /// time it may change. None if the pump clock's range or [`MAX_PLAN_SPANS`] runs out first.
-fn time_to_reach(from: i64, target: i128, extra: i128, slope_at: impl Fn(i64) -> (i128, i64)) -> Option<i64> {
+fn time_to_reach(from: i64, target: i128, extra: i128, mut slope_at: impl FnMut(i64) -> (i128, i64)) -> Option<i64> {
     if target <= 0 {
         return Some(1);
     }
@@ -232,7 +232,8 @@ impl Pump {
                     "the basal program and scheduled boluses leave no rate headroom for priming",
                 ));
             }
-            duration = time_to_reach(self.now_ms, target, i128::from(rate), |t| self.slope_at(t))
+            let mut spans = self.span_walker(self.now_ms);
+            duration = time_to_reach(self.now_ms, target, i128::from(rate), |t| spans.slope_at(t))
                 .ok_or_else(|| ItbError::validation(field, "priming would run past the pump clock's range"))?;
             // Over a longer plan the running flow may peak higher (a flex step, a bolus):
             // lower the bolus rate until it fits everywhere (the headroom only shrinks).
@@ -268,8 +269,9 @@ impl Pump {
         let end = self.now_ms + duration_ms;
         let mut t = self.now_ms;
         let mut flowing = self.acc;
+        let mut spans = self.span_walker(t);
         while t < end {
-            let (slope, next) = self.slope_at(t);
+            let (slope, next) = spans.slope_at(t);
             let to = next.min(end);
             flowing += slope * i128::from(to - t);
             t = to;

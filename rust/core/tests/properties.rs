@@ -108,6 +108,29 @@ proptest! {
         prop_assert_eq!(p.strokes() - before, times.len() as i64);
     }
 
+    /// project() equals what advance_to then observes with hundreds of scheduled boluses
+    /// (the span walker keeps only running boluses: no cost per bolus already over).
+    #[test]
+    fn projection_equals_simulation_with_many_boluses(
+        s in scenario(),
+        many in prop::collection::vec((0i64..30 * DAY, 1i64..20_000, 1i64..3_600_000), 50..300),
+        horizon in 1i64..60 * DAY,
+    ) {
+        let Some(mut p) = build(&s) else { return Ok(()) };
+        for &(off, dose, dur) in &many {
+            let _ = p.bolus(dose, dur, Some(s.start + off));
+        }
+        let proj = p.project(horizon).unwrap();
+        let now = p.now_ms();
+        let mut times = Vec::new();
+        let ev = p.advance_to_recording(now + horizon, &mut times).unwrap();
+        prop_assert_eq!(proj.next_stroke_ms, times.first().copied());
+        let first = |k: EventKind| ev.iter().find(|e| e.kind == k && e.time_ms > now).map(|e| e.time_ms);
+        prop_assert_eq!(proj.low_reservoir_ms, first(EventKind::LowReservoir));
+        prop_assert_eq!(proj.reservoir_empty_ms, first(EventKind::ReservoirEmpty));
+        prop_assert_eq!(proj.drug_at_tip_ms, first(EventKind::DrugAtTip));
+    }
+
     /// Advancing in pieces gives the same strokes as advancing at once, events in order,
     /// and ledgers balance exactly.
     #[test]
