@@ -209,6 +209,10 @@ class Pump:
         if the concentration changes before it starts. Basal + boluses above the model's max rate
         is a ``ProgrammingError``; an empty reservoir a ``ReservoirError``. Returns the bolus id."""
 
+    def bolus_many(self, doses_ug: Sequence[float], durations_ms: Sequence[int], starts_ms: Sequence[int]) -> list[int]:
+        """Many timed boluses at once, all or nothing, one rate check; errors name the entry
+        (``doses_ug[i]``, ``durations[i]``, ``starts[i]``). Returns the ids in order."""
+
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (``ValidationError`` if unknown/finished).
         Stamps ``bolus_cancelled`` at now; what it already added stays delivered."""

@@ -222,6 +222,32 @@ class Pump:
             None if start is None else to_ms(start, "start"),
         )
 
+    def bolus_many(self, starts: Any, doses_ug: Any, durations: Any) -> list[int]:
+        """Schedule many timed boluses at once, all or nothing, with one maximum-rate check over
+        them all (for rigs and test suites that load a whole plan).
+
+        ``starts``: naive datetimes or int ms (or a ``datetime64`` array), each >= now;
+        ``doses_ug``: µg floats (or a float array); ``durations``: timedeltas or int ms (or a
+        ``timedelta64`` array). Same length. Each bolus is exactly what :meth:`bolus` would
+        schedule. Returns the ids in the given order. Errors name the entry (``starts[3]``,
+        ``doses_ug[3]``, ``durations[3]``); a refused plan schedules nothing."""
+        import numpy as np
+
+        def ms_column(values: Any, field: str, convert: Any, unit: str) -> list[int]:
+            if isinstance(values, np.ndarray) and values.dtype.kind in "Mm":
+                return values.astype(f"{'datetime64' if values.dtype.kind == 'M' else 'timedelta64'}[ms]").astype(np.int64).tolist()
+            return [convert(v, f"{field}[{i}]") for i, v in enumerate(values)]
+
+        start_ms = ms_column(starts, "starts", to_ms, "ms")
+        duration_list = ms_column(durations, "durations", lambda v, f: duration_ms(v, f, allow_zero=False), "ms")
+        doses = doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else list(doses_ug)
+        for i, d in enumerate(doses):
+            if isinstance(d, bool) or not isinstance(d, (int, float)):
+                from .errors import ValidationError
+
+                raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
+        return self._core.bolus_many([float(d) for d in doses], duration_list, start_ms)
+
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
         self._core.cancel_bolus(_int(bolus_id, "bolus_id"))

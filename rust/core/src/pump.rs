@@ -427,6 +427,60 @@ impl Pump {
         start_ms: Option<i64>,
         kind: BolusKind,
     ) -> Result<Bolus> {
+        let bolus = self.build_bolus(self.next_bolus_id, volume_nl, requested_ng, duration_ms, start_ms, kind)?;
+        let mut all: Vec<Bolus> =
+            self.boluses.iter().filter(|b| b.start_ms < bolus.end_ms && b.end_ms > bolus.start_ms).cloned().collect();
+        all.push(bolus.clone());
+        check_total_rate(&self.model, &self.schedule, &all, bolus.start_ms, "dose_ug")?;
+        Ok(bolus)
+    }
+
+    /// Schedule many timed boluses at once, all or nothing, with one rate check over them all:
+    /// `(dose_ng, duration_ms, start_ms)` each. Errors name the entry (`doses_ug[3]`,
+    /// `durations[3]`, `starts[3]`); returns the ids, in the given order.
+    pub fn bolus_many(&mut self, items: &[(i64, i64, i64)]) -> Result<Vec<u64>> {
+        let mut planned = Vec::with_capacity(items.len());
+        for (i, &(dose_ng, duration_ms, start_ms)) in items.iter().enumerate() {
+            let entry = |e: ItbError| {
+                let field = match e.field() {
+                    "dose_ug" => format!("doses_ug[{i}]"),
+                    "duration" => format!("durations[{i}]"),
+                    "start" => format!("starts[{i}]"),
+                    other => other.to_string(),
+                };
+                e.in_field(field)
+            };
+            let volume = self.bolus_volume_nl(dose_ng, "dose_ug").map_err(entry)?;
+            let id = self.next_bolus_id + i as u64;
+            planned.push(
+                self.build_bolus(id, volume, dose_ng, duration_ms, Some(start_ms), BolusKind::Timed).map_err(entry)?,
+            );
+        }
+        let Some(first) = planned.iter().map(|b| b.start_ms).min() else { return Ok(Vec::new()) };
+        let mut all: Vec<Bolus> = self.boluses.iter().filter(|b| b.end_ms > first).cloned().collect();
+        all.extend(planned.iter().cloned());
+        check_total_rate(&self.model, &self.schedule, &all, first, "doses_ug")?;
+        let ids = planned.iter().map(|b| b.id).collect();
+        self.next_bolus_id += planned.len() as u64;
+        for b in planned {
+            self.insert_bolus(b);
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        self.process_boundaries(&mut pending, self.now_ms);
+        self.pending = pending;
+        Ok(ids)
+    }
+
+    /// Validate a bolus of `volume_nl` with id `id` (everything but the rate check).
+    fn build_bolus(
+        &self,
+        id: u64,
+        volume_nl: i64,
+        requested_ng: i64,
+        duration_ms: i64,
+        start_ms: Option<i64>,
+        kind: BolusKind,
+    ) -> Result<Bolus> {
         self.check_not_eos("bolus")?;
         if duration_ms < 1 {
             return Err(ItbError::validation("duration", format!("{duration_ms} ms must be at least 1 ms")));
@@ -448,14 +502,10 @@ impl Pump {
         if self.empty {
             return Err(ItbError::reservoir("bolus", "the reservoir is empty; refill before a bolus"));
         }
-        let bolus = Bolus::new(self.next_bolus_id, start, volume_nl, requested_ng, self.conc, duration_ms, kind);
+        let bolus = Bolus::new(id, start, volume_nl, requested_ng, self.conc, duration_ms, kind);
         if bolus.end_ms > MAX_TIME_MS {
             return Err(ItbError::validation("duration", "the bolus would end after the pump clock's range"));
         }
-        let mut all: Vec<Bolus> =
-            self.boluses.iter().filter(|b| b.start_ms < bolus.end_ms && b.end_ms > bolus.start_ms).cloned().collect();
-        all.push(bolus.clone());
-        check_total_rate(&self.model, &self.schedule, &all, bolus.start_ms, "dose_ug")?;
         Ok(bolus)
     }
 

@@ -81,6 +81,27 @@ impl PyPump {
         self.inner.bolus(dose_ng, duration_ms, start_ms).py()
     }
 
+    /// Many timed boluses at once, all or nothing: doses in µg (floats, converted like
+    /// `scaled(x, 3)`), durations and starts in ms. Returns the ids.
+    fn bolus_many(&mut self, doses_ug: Vec<f64>, durations_ms: Vec<i64>, starts_ms: Vec<i64>) -> PyResult<Vec<u64>> {
+        let n = doses_ug.len();
+        if durations_ms.len() != n || starts_ms.len() != n {
+            let msg = format!(
+                "doses_ug, durations and starts must have the same length (got {n}, {}, {})",
+                durations_ms.len(),
+                starts_ms.len()
+            );
+            return Err(crate::errors::to_py(itb_core::ItbError::validation("durations", msg)));
+        }
+        let mut items = Vec::with_capacity(n);
+        for (i, ((&dose, &duration), &start)) in doses_ug.iter().zip(&durations_ms).zip(&starts_ms).enumerate() {
+            let field = format!("doses_ug[{i}]");
+            let ng = itb_core::units::scaled_from_f64(&field, dose, 3, itb_core::units::MAX_BOLUS_NG, "µg").py()?;
+            items.push((ng, duration, start));
+        }
+        self.inner.bolus_many(&items).py()
+    }
+
     fn cancel_bolus(&mut self, bolus_id: i64) -> PyResult<()> {
         let id = u64::try_from(bolus_id)
             .map_err(|_| itb_core::ItbError::validation("bolus_id", format!("no scheduled or running bolus has id {bolus_id}")));
