@@ -192,20 +192,32 @@ def _ug(ng: int) -> float:
     return ng / 1000
 
 
+def _tiered(*options: Optional[st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """Like ``one_of`` with a fixed number of choices whatever the bounds: an unavailable
+    option (None) falls through to the next available one. Every draw makes the same number of
+    choices, so hypothesis' shortlex shrinking prefers the first option (round values) instead of
+    a branch that happens to need fewer choices."""
+    present = [o for o in options if o is not None]
+    if not present:
+        return st.nothing()
+    resolved = []
+    for i in range(len(options)):
+        resolved.append(next((o for o in options[i:] if o is not None), present[-1]))
+    return st.integers(0, len(options) - 1).flatmap(lambda i: resolved[i])
+
+
 def _doses(lo_ng: int, hi_ng: int, preferred: Sequence[float] = ()) -> st.SearchStrategy[float]:
     """µg floats with whole-ng values in lo..=hi: round values first, then whole µg, then any ng."""
     if lo_ng > hi_ng:
         return st.nothing()
     nice = [float(u) for u in [*preferred, *_ROUND] if lo_ng <= round(u * 1000) <= hi_ng]
     nice = list(dict.fromkeys(nice))
-    options = []
-    if nice:
-        options.append(st.sampled_from(nice))
     ug_lo, ug_hi = -(-lo_ng // 1000), hi_ng // 1000
-    if ug_lo <= ug_hi:
-        options.append(st.integers(ug_lo, ug_hi).map(float))
-    options.append(st.integers(lo_ng, hi_ng).map(_ug))
-    return st.one_of(options)
+    return _tiered(
+        st.sampled_from(nice) if nice else None,
+        st.integers(ug_lo, ug_hi).map(float) if ug_lo <= ug_hi else None,
+        st.integers(lo_ng, hi_ng).map(_ug),
+    )
 
 
 def _model(model: Optional[PumpModel]) -> PumpModel:
@@ -332,7 +344,8 @@ def programs(
         hi = min(hi, round(max_ug_per_day * 1000))
     dose = _doses(lo, hi)
     if allow_zero:
-        dose = st.one_of(dose, st.just(0.0)) if lo <= hi else st.just(0.0)
+        # a fixed number of choices either way (see _tiered): zero only when the flag says so
+        dose = st.tuples(st.booleans(), dose).map(lambda z_d: 0.0 if z_d[0] else z_d[1]) if lo <= hi else st.just(0.0)
     elif lo > hi:
         return st.nothing()
 
@@ -383,14 +396,16 @@ def invalid_programs(model: Optional[PumpModel] = None, concentration: Optional[
 
 
 def _durations(min_ms: int, max_ms: int) -> st.SearchStrategy[timedelta]:
+    """Durations (whole ms) in min..=max: 30 min, 1 h … first, then whole minutes, then any ms."""
     if min_ms > max_ms:
         return st.nothing()
-    nice = [d for d in (30 * _MIN_MS, _HOUR_MS, 15 * _MIN_MS, _MIN_MS, 4 * _HOUR_MS, DAY_MS) if min_ms <= d <= max_ms]
-    opts = [st.sampled_from(nice)] if nice else []
-    if -(-min_ms // _MIN_MS) <= max_ms // _MIN_MS:
-        opts.append(st.integers(-(-min_ms // _MIN_MS), max_ms // _MIN_MS).map(lambda m: m * _MIN_MS))
-    opts.append(st.integers(min_ms, max_ms))
-    return st.one_of(opts).map(lambda ms: timedelta(milliseconds=ms))
+    nice = [d for d in (30 * _MIN_MS, _HOUR_MS, 15 * _MIN_MS, 4 * _HOUR_MS, _MIN_MS, DAY_MS) if min_ms <= d <= max_ms]
+    m_lo, m_hi = -(-min_ms // _MIN_MS), max_ms // _MIN_MS
+    return _tiered(
+        st.sampled_from(nice) if nice else None,
+        st.integers(m_lo, m_hi).map(lambda m: m * _MIN_MS) if m_lo <= m_hi else None,
+        st.integers(min_ms, max_ms),
+    ).map(lambda ms: timedelta(milliseconds=ms))
 
 
 def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float]) -> st.SearchStrategy[tuple[float, timedelta]]:
@@ -398,17 +413,16 @@ def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_
     if budget_nl < 1:
         return st.nothing()
     cap_nl = m.exact()["reservoir_nl"]
-    min_ms = -(-DAY_MS // budget_nl)  # 1 nL must fit
+
+    lo, hi = _ng_bounds(1, min(cap_nl, budget_nl * max_ms // DAY_MS), conc)
+    if max_dose_ug is not None:
+        hi = min(hi, round(max_dose_ug * 1000))
 
     @st.composite
     def build(draw: Any) -> tuple[float, timedelta]:
-        duration = draw(_durations(min_ms, max_ms))
-        t = duration // timedelta(milliseconds=1)
-        v_max = min(cap_nl, budget_nl * t // DAY_MS)
-        lo, hi = _ng_bounds(1, v_max, conc)
-        if max_dose_ug is not None:
-            hi = min(hi, round(max_dose_ug * 1000))
-        return draw(_doses(lo, hi, _BOLUS_UG)), duration
+        dose = draw(_doses(lo, hi, _BOLUS_UG))
+        v = _rate_nl(round(dose * 1000), conc)
+        return dose, draw(_durations(-(-v * DAY_MS // budget_nl), max_ms))
 
     return build()
 
@@ -438,7 +452,6 @@ def invalid_boluses(
     of ``model`` at ``concentration`` running ``program``."""
     m, conc = _model(model), _conc(concentration)
     ex = m.exact()
-    budget = ex["max_rate_nl_per_day"] - _peak_nl(program, conc)
     half_nl_ng = conc // 2000  # ng·1000/conc <= 1/2 rounds to 0 nL
     thirty = timedelta(minutes=30)
     options = [
@@ -452,14 +465,16 @@ def invalid_boluses(
     lo_big, _ = _ng_bounds(ex["reservoir_nl"] + 1, 2 * ex["reservoir_nl"] + 10, conc)
     if lo_big <= _MAX_DOSE_NG:
         options.append(st.just(BolusRequest(_ug(lo_big), timedelta(days=1))))
-    # rate above the maximum: a volume that fits the reservoir, delivered too fast
+    # rate above the maximum on its own (whatever basal step runs): a volume that fits the
+    # reservoir, delivered too fast
+    budget = ex["max_rate_nl_per_day"]
     ng_lo, ng_hi = _ng_bounds(max(1, budget // DAY_MS + 1), ex["reservoir_nl"], conc)
     if ng_lo <= ng_hi:
         @st.composite
         def too_fast(draw: Any) -> BolusRequest:
             ng = draw(st.integers(ng_lo, ng_hi))
             v = _rate_nl(ng, conc)
-            t_max = DAY_MS if budget <= 0 else min(DAY_MS, (v * DAY_MS - 1) // budget)
+            t_max = min(DAY_MS, (v * DAY_MS - 1) // budget)
             t = draw(st.integers(1, max(1, t_max)))
             return BolusRequest(_ug(ng), timedelta(milliseconds=t))
         options.append(too_fast())
