@@ -100,7 +100,7 @@ from .pump import Pump
 __all__ = [
     "BolusRequest", "RefillRequest", "PatientLimits",
     "concentrations", "pump_models", "programs", "boluses", "refills", "patient_limits", "activations",
-    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills",
+    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "program_dict",
 ]
 
 DAY_MS = 86_400_000
@@ -365,7 +365,7 @@ def programs(
             steps += [((day, _clock(o)), draw(dose)) for o in offs]
         return Flex(period="week", steps=steps)
 
-    builders = {"continuous": dose.map(lambda d: Continuous(ug_per_day=d)), "flex_day": flex_day(), "flex_week": flex_week()}
+    builders: dict[str, st.SearchStrategy[Program]] = {"continuous": dose.map(lambda d: Continuous(ug_per_day=d)), "flex_day": flex_day(), "flex_week": flex_week()}
     return st.sampled_from(list(kind)).flatmap(lambda k: builders[k])
 
 
