@@ -3,6 +3,7 @@ refused with a typed error, and counter-examples shrink to small readable values
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime, time, timedelta
@@ -15,7 +16,9 @@ import itb
 import itb.scenario
 from itb import strategies as its
 
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: ITB_STRATEGY_EXAMPLES=1000 for a long soak of the strategies (default: fast).
+EXAMPLES = int(os.environ.get("ITB_STRATEGY_EXAMPLES", "40"))
+FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 START = datetime(2026, 1, 5, 8, 0)
 M40 = itb.models.SYNCHROMED_II_40
 
@@ -147,7 +150,7 @@ def test_pumps_are_whole_pumps(pump):
     pump.advance(timedelta(hours=1))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(its.scenarios(max_actions=6))
 def test_scenarios_load_and_run(data):
     scenario = itb.scenario.from_dict(data)

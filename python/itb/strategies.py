@@ -38,7 +38,7 @@ max_dose_ug=None)``
     new strength keeps ``program`` valid (pending boluses may still make the pump refuse it).
 ``patient_limits(model=None, concentration=None, program=None)``
     :class:`PatientLimits` accepted by ``pump.set_patient_bolus_limits``; the bolus rate fits
-    over the program's basal.
+    over the program's basal and the lockout is at least the duration (no overlapping grants).
 ``activations(max_size=10, max_gap=timedelta(hours=6))``
     sorted lists of ``timedelta`` offsets from the pump's now, for ``pump.patient_bolus(at=now+off)``.
 ``pumps(model=None, concentration=None, program=None, stroke_error=False)``
@@ -532,14 +532,16 @@ def patient_limits(
     max_duration: timedelta = timedelta(hours=4),
 ) -> st.SearchStrategy[PatientLimits]:
     """Patient-bolus limits ``set_patient_bolus_limits`` accepts; the bolus rate fits over the
-    program's basal (so activations are not denied for the rate)."""
+    program's basal and the lockout is at least the duration, so granted boluses never overlap and
+    an activation is not denied for the rate (unless a timed bolus runs at the same time)."""
     m, conc = _model(model), _conc(concentration)
     budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
     parts = _bolus_parts(m, conc, budget, min(max_duration // timedelta(milliseconds=1), DAY_MS), None)
     lockout = st.one_of(st.sampled_from([timedelta(hours=1), timedelta(0), timedelta(hours=4)]),
                         st.integers(0, 24 * 60).map(lambda n: timedelta(minutes=n)))
     per_day = st.one_of(st.sampled_from([4, 1, 24]), st.integers(1, 24))
-    return st.builds(lambda p, lo, n: PatientLimits(p[0], p[1], lo, n), parts, lockout, per_day)
+    # the lockout is at least the bolus duration, so granted boluses never overlap
+    return st.builds(lambda p, lo, n: PatientLimits(p[0], p[1], max(lo, p[1]), n), parts, lockout, per_day)
 
 
 def activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> st.SearchStrategy[list[timedelta]]:
