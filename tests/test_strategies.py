@@ -196,3 +196,13 @@ def test_options_are_checked():
         its.programs(M40, 2000, max_steps_per_day=14)
     with pytest.raises(ValueError):
         its.programs(M40, 2000, kind=("monthly",))
+
+
+def test_module_docstring_example_runs():
+    doc = its.__doc__
+    block = doc[doc.index("Example (a downstream suite)::"):].split("::", 1)[1]
+    code = "\n".join(line[4:] for line in block.split("\n\n", 1)[1].split("\nNot a medical device")[0].splitlines())
+    namespace: dict = {}
+    exec(compile(code, "itb.strategies docstring", "exec"), namespace)
+    test = namespace["test_patient_boluses_keep_the_daily_maximum"]
+    settings(max_examples=10, deadline=None)(test)()

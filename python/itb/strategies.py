@@ -75,11 +75,15 @@ Example (a downstream suite)::
     import itb
     from itb import strategies as its
 
-    @given(its.pumps(), its.activations())
-    def test_patient_boluses_never_raise(pump, offsets):
-        for off in offsets:
-            pump.patient_bolus(at=pump.now + off)
-        pump.advance(timedelta(hours=1))
+    M, BASAL = itb.models.SYNCHROMED_II_40, itb.Continuous(ug_per_day=400.0)
+
+    @given(its.pumps(model=M, concentration=2000, program=BASAL),
+           its.patient_limits(M, 2000, BASAL), its.activations())
+    def test_patient_boluses_keep_the_daily_maximum(pump, limits, offsets):
+        limits.apply(pump)
+        start = pump.now
+        granted = [off for off in offsets if pump.patient_bolus(at=start + off).granted]
+        assert len([off for off in granted if off < timedelta(days=1)]) <= limits.max_per_24h
 
 Not a medical device: these generate engineering test data, not therapy.
 """
