@@ -206,3 +206,16 @@ def test_module_docstring_example_runs():
     exec(compile(code, "itb.strategies docstring", "exec"), namespace)
     test = namespace["test_patient_boluses_keep_the_daily_maximum"]
     settings(max_examples=10, deadline=None)(test)()
+
+
+@pytest.mark.parametrize("conc", [1, 7, 500, 1999, 2000, 2001, 3000, 100_000])
+def test_ng_bounds_match_brute_force(conc):
+    for lo_nl, hi_nl in [(1, 1), (1, 3), (2, 2), (3, 10), (48, 60), (5, 4)]:
+        lo, hi = its._ng_bounds(lo_nl, hi_nl, conc)
+        brute = [ng for ng in range(1, (hi_nl + 2) * conc // 1000 + 10) if lo_nl <= its._rate_nl(ng, conc) <= hi_nl]
+        assert (lo, hi) == ((brute[0], brute[-1]) if brute else (lo, hi)) and (brute or lo > hi)
+
+
+def test_round_half_even():
+    assert [its._round_half_even(n, 2) for n in (1, 3, 5, -1)] == [0, 2, 2, 0]
+    assert its._rate_nl(1, 2000) == 0 and its._rate_nl(3, 2000) == 2      # 0.5 → 0, 1.5 → 2
