@@ -496,8 +496,12 @@ def refills(
     m, conc = _model(model), _conc(concentration)
     cap_ul = m.exact()["reservoir_nl"] // 1000
     lo_ul = -(-round(min_added_ml * 1_000_000) // 1000)
-    added = st.one_of(st.just(cap_ul), st.integers(lo_ul, cap_ul).map(lambda u: u // 1000 * 1000 if u // 1000 * 1000 >= lo_ul else u),
-                      st.integers(lo_ul, cap_ul)).map(lambda u: u / 1000)
+    ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000
+    added = _tiered(
+        st.just(cap_ul) if lo_ul <= cap_ul else None,                       # fill to capacity
+        st.integers(ml_lo, ml_hi).map(lambda n: n * 1000) if ml_lo <= ml_hi else None,  # whole mL
+        st.integers(lo_ul, cap_ul),                                          # any µL
+    ).map(lambda u: u / 1000)
     if change_concentration:
         strength = concentrations()
         if program is not None:
