@@ -33,10 +33,10 @@ max_dose_ug=None)``
     :class:`BolusRequest` ``(dose_ug, duration, start)``, ``start`` an offset from the pump's now.
     Its volume is 1 nL .. the reservoir capacity and its rate fits on top of ``program``'s highest
     basal rate (none = 0) under the model's maximum. ``request.apply(pump)`` calls ``pump.bolus``.
-``refills(model=None, concentration=None, program=None, change_concentration=False)``
-    :class:`RefillRequest`; the added volume fits the reservoir. With ``change_concentration`` the
+``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0)``
+    :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity) fits the reservoir. With ``change_concentration`` the
     new strength keeps ``program`` valid (pending boluses may still make the pump refuse it).
-``patient_limits(model=None, concentration=None, program=None)``
+``patient_limits(model=None, concentration=None, program=None, max_duration=timedelta(hours=4))``
     :class:`PatientLimits` accepted by ``pump.set_patient_bolus_limits``; the bolus rate fits
     over the program's basal and the lockout is at least the duration (no overlapping grants).
 ``activations(max_size=10, max_gap=timedelta(hours=6))``
