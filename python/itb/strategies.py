@@ -1,0 +1,758 @@
+"""Hypothesis strategies for test suites that drive :mod:`itb` (``pip install 'itb[testing]'``).
+
+Plain functions returning strategies, in the style of hypothesis' own ``extra`` modules. Every
+valid strategy yields only values the real API accepts; the ``invalid_*`` strategies yield values
+it must refuse with a typed :class:`itb.ItbError`. Values are built from integers and short lists
+of round numbers so that a failing example shrinks to something readable: 100.0 µg/day, a step at
+01:00, a 30-minute bolus of 50 µg — not 1.3e-7.
+
+This module imports hypothesis; ``import itb`` does not import it (use ``from itb import
+strategies``).
+
+Units are those of the public API: doses in µg (floats, whole ng), dose rates in µg/day,
+volumes in mL (µL for catheters), concentrations in whole µg/mL, times as naive ``datetime``,
+durations as ``timedelta`` (whole ms).
+
+Valid strategies
+----------------
+``concentrations(min_value=1, max_value=100_000)``
+    whole µg/mL (ints); shrinks to 2000.
+``pump_models(presets_only=False, battery=True)``
+    :class:`itb.PumpModel`: the presets of :mod:`itb.models` (first) and custom models that
+    validate. ``battery``: ``True`` every model has one (presets keep ``NOMINAL_BATTERY``, custom
+    ones get a generated :class:`~itb.models.BatteryModel`), ``False`` none, ``None`` either.
+``programs(model=None, concentration=None, kind=("continuous", "flex_day", "flex_week"),
+max_steps_per_day=13, max_ug_per_day=None, allow_zero=True)``
+    :class:`itb.Continuous` / :class:`itb.Flex` valid on ``model`` at ``concentration`` (defaults:
+    SYNCHROMED_II_40 at 2000 µg/mL): every non-zero step's volume rate
+    ``round_half_even(ng/day × 1000 / conc)`` lies within the model's min..max nL/day; exactly 0 is
+    allowed (``allow_zero``). Day steps are ``datetime.time``s, week steps ``(weekday, time)``;
+    at most ``max_steps_per_day`` (≤ 13) start on any day. ``max_ug_per_day`` caps every step.
+``boluses(model=None, concentration=None, program=None, max_duration=1 day, max_start=0,
+max_dose_ug=None)``
+    :class:`BolusRequest` ``(dose_ug, duration, start)``, ``start`` an offset from the pump's now.
+    Its volume is 1 nL .. the reservoir capacity and its rate fits on top of ``program``'s highest
+    basal rate (none = 0) under the model's maximum. ``request.apply(pump)`` calls ``pump.bolus``.
+``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0)``
+    :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity) fits the reservoir. With ``change_concentration`` the
+    new strength keeps ``program`` valid (pending boluses may still make the pump refuse it).
+``patient_limits(model=None, concentration=None, program=None, max_duration=timedelta(hours=4))``
+    :class:`PatientLimits` accepted by ``pump.set_patient_bolus_limits``; the bolus rate fits
+    over the program's basal and the lockout is at least the duration (no overlapping grants).
+``activations(max_size=10, max_gap=timedelta(hours=6))``
+    sorted lists of ``timedelta`` offsets from the pump's now, for ``pump.patient_bolus(at=now+off)``.
+``pumps(model=None, concentration=None, program=None, stroke_error=False)``
+    whole :class:`itb.Pump` objects (model, naive ``now`` to the ms, reservoir, concentration,
+    program, catheter, ``path_primed``).
+``scenarios(max_actions=8, horizon=timedelta(days=2), presets_only=False)``
+    plain dicts in the TOML scenario format (what ``tomllib`` returns) accepted by
+    :func:`itb.scenario.from_dict` and that run without a refused call: actions in time order
+    (``set_program``, ``bolus`` with an optional ``cancel_bolus``, ``refill`` at the same strength,
+    patient-bolus limits and activations, ``suspend``/``resume``, ``inject_motor_stall``/
+    ``clear_fault``, ``revise_catheter``, ``telemetry_session``) and ``[run] until``. To keep every
+    call valid by construction the basal stays under half the run's rate budget, boluses under the
+    other half and never overlap, the reservoir cannot empty within the horizon and refills keep the
+    concentration; bridge and priming boluses are left out.
+
+Invalid strategies (negative tests)
+-----------------------------------
+``invalid_programs(model=None, concentration=None)``
+    programs that construct but that ``Pump(...)``/``set_program`` refuse (a non-zero step below
+    the model's minimum rate or rounding to 0 nL/day, or above the maximum):
+    :class:`itb.ProgrammingError` or :class:`itb.ValidationError`.
+``invalid_boluses(model=None, concentration=None, program=None)``
+    :class:`BolusRequest` that ``pump.bolus`` refuses (dose below half a nL, negative or too large,
+    zero duration, start in the past, rate above the maximum).
+``invalid_refills(model=None, concentration=None, program=None)``
+    :class:`RefillRequest` that ``pump.refill`` refuses (overfill, negative volume, concentration
+    out of 1..100000 or fractional, negative tolerance, tolerance above 100 %, and with a
+    ``program`` a strength that makes it impossible).
+
+Example (a downstream suite)::
+
+    from datetime import timedelta
+    from hypothesis import given
+    import itb
+    from itb import strategies as its
+
+    M, BASAL = itb.models.SYNCHROMED_II_40, itb.Continuous(ug_per_day=400.0)
+
+    @given(its.pumps(model=M, concentration=2000, program=BASAL),
+           its.patient_limits(M, 2000, BASAL), its.activations())
+    def test_patient_boluses_keep_the_daily_maximum(pump, limits, offsets):
+        limits.apply(pump)
+        start = pump.now
+        granted = [off for off in offsets if pump.patient_bolus(at=start + off).granted]
+        assert len([off for off in granted if off < timedelta(days=1)]) <= limits.max_per_24h
+
+Not a medical device: these generate engineering test data, not therapy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Optional, Sequence
+
+from hypothesis import strategies as st
+
+from . import models as _models
+from .models import BatteryModel, PumpModel
+from .program import Continuous, Flex, Program
+from .pump import Pump
+
+__all__ = [
+    "BolusRequest", "RefillRequest", "PatientLimits",
+    "concentrations", "pump_models", "programs", "boluses", "refills", "patient_limits", "activations",
+    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "program_dict",
+]
+
+DAY_MS = 86_400_000
+_HOUR_MS = 3_600_000
+_MIN_MS = 60_000
+_MAX_STEPS_PER_DAY = 13
+_MAX_DOSE_NG = 10_000_000_000_000
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Round values in preference order (shrinking goes to the first one that is valid).
+_ROUND = sorted(x * 10**k for k in range(-3, 9) for x in (1, 2, 5))
+_BOLUS_UG = [50.0, 25.0, 75.0, 100.0, 10.0, 5.0, 1.0, 200.0, 500.0, 1000.0]
+_START = datetime(2026, 1, 5, 8, 0)
+
+
+# ----- requests -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BolusRequest:
+    """Arguments of ``pump.bolus``: ``dose_ug`` µg over ``duration`` from ``start`` after now."""
+
+    dose_ug: float
+    duration: timedelta
+    start: timedelta = timedelta(0)
+
+    def apply(self, pump: Pump) -> int:
+        """``pump.bolus(dose_ug, duration, start=pump.now + start)``; returns the bolus id."""
+        return pump.bolus(self.dose_ug, self.duration, start=pump.now + self.start)
+
+
+@dataclass(frozen=True)
+class RefillRequest:
+    """Arguments of ``pump.refill``."""
+
+    added_ml: float
+    concentration_ug_per_ml: Any
+    aspirated_ml: Optional[float] = None
+    tolerance_ml: float = 1.0
+    tolerance_pct: float = 20.0
+
+    def apply(self, pump: Pump) -> Any:
+        """``pump.refill(...)``; returns the :class:`itb.RefillReport`."""
+        return pump.refill(self.added_ml, self.concentration_ug_per_ml, self.aspirated_ml,
+                           tolerance_ml=self.tolerance_ml, tolerance_pct=self.tolerance_pct)
+
+
+@dataclass(frozen=True)
+class PatientLimits:
+    """Arguments of ``pump.set_patient_bolus_limits``."""
+
+    dose_ug: float
+    duration: timedelta
+    lockout: timedelta
+    max_per_24h: int
+
+    def apply(self, pump: Pump) -> None:
+        pump.set_patient_bolus_limits(self.dose_ug, self.duration, self.lockout, self.max_per_24h)
+
+
+# ----- exact helpers --------------------------------------------------------------------------
+
+
+def _round_half_even(num: int, den: int) -> int:
+    q, r = divmod(num, den)
+    if 2 * r > den or (2 * r == den and q % 2 == 1):
+        q += 1
+    return q
+
+
+def _rate_nl(ng: int, conc: int) -> int:
+    """Volume (nL, or nL/day) of ``ng`` (ng, or ng/day) at ``conc`` µg/mL."""
+    return _round_half_even(ng * 1000, conc)
+
+
+def _ng_bounds(lo_nl: int, hi_nl: int, conc: int) -> tuple[int, int]:
+    """The ng range whose volume at ``conc`` lies in lo_nl..=hi_nl (empty if lo > hi)."""
+    if hi_nl < lo_nl:
+        return 1, 0
+    lo = max(1, (2 * lo_nl - 1) * conc // 2000 - 1)
+    while _rate_nl(lo, conc) < lo_nl:
+        lo += 1
+    hi = (2 * hi_nl + 1) * conc // 2000 + 1
+    while _rate_nl(hi, conc) > hi_nl:
+        hi -= 1
+    return lo, min(hi, _MAX_DOSE_NG)
+
+
+def _ug(ng: int) -> float:
+    return ng / 1000
+
+
+def _tiered(*options: Optional[st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """Like ``one_of`` with a fixed number of choices whatever the bounds: an unavailable
+    option (None) falls through to the next available one. Every draw makes the same number of
+    choices, so hypothesis' shortlex shrinking prefers the first option (round values) instead of
+    a branch that happens to need fewer choices."""
+    present = [o for o in options if o is not None]
+    if not present:
+        return st.nothing()
+    resolved = []
+    for i in range(len(options)):
+        resolved.append(next((o for o in options[i:] if o is not None), present[-1]))
+    return st.integers(0, len(options) - 1).flatmap(lambda i: resolved[i])
+
+
+def _doses(lo_ng: int, hi_ng: int, preferred: Sequence[float] = ()) -> st.SearchStrategy[float]:
+    """µg floats with whole-ng values in lo..=hi: round values first, then whole µg, then any ng."""
+    if lo_ng > hi_ng:
+        return st.nothing()
+    nice = [float(u) for u in [*preferred, *_ROUND] if lo_ng <= round(u * 1000) <= hi_ng]
+    nice = list(dict.fromkeys(nice))
+    ug_lo, ug_hi = -(-lo_ng // 1000), hi_ng // 1000
+    return _tiered(
+        st.sampled_from(nice) if nice else None,
+        st.integers(ug_lo, ug_hi).map(float) if ug_lo <= ug_hi else None,
+        st.integers(lo_ng, hi_ng).map(_ug),
+    )
+
+
+def _model(model: Optional[PumpModel]) -> PumpModel:
+    return _models.SYNCHROMED_II_40 if model is None else model
+
+
+def _conc(concentration: Optional[int]) -> int:
+    return 2000 if concentration is None else int(concentration)
+
+
+def _peak_nl(program: Optional[Program], conc: int) -> int:
+    """The highest basal volume rate of ``program`` at ``conc`` (nL/day)."""
+    if program is None:
+        return 0
+    raw = program.exact()
+    doses = [raw[1]] if raw[0] == "continuous" else [ng for _, ng in raw[2]]
+    return max(_rate_nl(ng, conc) for ng in doses)
+
+
+def _program_valid(program: Program, model: PumpModel, conc: int) -> bool:
+    raw = program.exact()
+    doses = [raw[1]] if raw[0] == "continuous" else [ng for _, ng in raw[2]]
+    ex = model.exact()
+    return all(ng == 0 or ex["min_rate_nl_per_day"] <= _rate_nl(ng, conc) <= ex["max_rate_nl_per_day"] for ng in doses)
+
+
+# ----- models and concentrations --------------------------------------------------------------
+
+
+def concentrations(min_value: int = 1, max_value: int = 100_000) -> st.SearchStrategy[int]:
+    """Whole µg/mL in ``min_value..=max_value`` (clinical strengths first; shrinks to 2000)."""
+    common = [c for c in (2000, 500, 1000, 50, 3000, 4000) if min_value <= c <= max_value]
+    return st.one_of(st.sampled_from(common), st.integers(min_value, max_value)) if common else st.integers(min_value, max_value)
+
+
+def _batteries() -> st.SearchStrategy[BatteryModel]:
+    @st.composite
+    def build(draw: Any) -> BatteryModel:
+        capacity = draw(st.integers(50, 1000))
+        eos = draw(st.integers(0, capacity // 10))
+        eri = draw(st.integers(eos, capacity // 4))
+        return BatteryModel(
+            capacity_mah=float(capacity), quiescent_ua=float(draw(st.integers(0, 20))),
+            stroke_uc=float(draw(st.integers(0, 500))), tone_uc=float(draw(st.integers(0, 10_000))),
+            telemetry_uc=float(draw(st.integers(0, 50_000))), eri_mah=float(eri), eos_mah=float(eos),
+        )
+
+    return st.one_of(st.just(_models.NOMINAL_BATTERY), build())
+
+
+def pump_models(presets_only: bool = False, battery: Optional[bool] = True) -> st.SearchStrategy[PumpModel]:
+    """Presets of :mod:`itb.models` (shrinks to SYNCHROMED_II_40) and, unless ``presets_only``,
+    custom :class:`itb.PumpModel`s that validate. ``battery``: True = always one, False = none,
+    None = either."""
+    from dataclasses import replace
+
+    presets = [_models.SYNCHROMED_II_40, _models.SYNCHROMED_II_20, _models.PROMETRA_II_40, _models.PROMETRA_II_20]
+    if battery is False:
+        presets = [replace(p, battery=None) for p in presets]
+    preset_st = st.sampled_from(presets)
+    if battery is None:
+        preset_st = st.one_of(preset_st, preset_st.map(lambda p: replace(p, battery=None)))
+    if presets_only:
+        return preset_st
+
+    @st.composite
+    def custom(draw: Any) -> PumpModel:
+        reservoir_ml = draw(st.one_of(st.sampled_from([40, 20]), st.integers(1, 100)))
+        stroke_nl = draw(st.one_of(st.sampled_from([2000, 1000, 500]), st.integers(1, 10_000)))
+        cap_ul = min(stroke_nl * DAY_MS, 1_000_000_000) // 1000          # µL/day
+        max_ul = draw(st.one_of(st.just(24_000), st.integers(1, cap_ul)).filter(lambda v: v <= cap_ul))
+        min_ul = draw(st.one_of(st.just(48), st.integers(1, max_ul)).filter(lambda v: v <= max_ul))
+        low_ml = draw(st.integers(0, reservoir_ml))
+        path_ul = draw(st.one_of(st.just(100), st.integers(0, 1000)))
+        if battery is None:
+            bat = draw(st.one_of(st.none(), _batteries()))
+        else:
+            bat = draw(_batteries()) if battery else None
+        return PumpModel(
+            name=f"custom {reservoir_ml} mL", reservoir_ml=float(reservoir_ml), stroke_nl=stroke_nl,
+            min_rate_ml_per_day=min_ul / 1000, max_rate_ml_per_day=max_ul / 1000, low_reservoir_ml=float(low_ml),
+            pump_path_ul=float(path_ul), battery=bat,
+        )
+
+    return st.one_of(preset_st, custom())
+
+
+# ----- programs -------------------------------------------------------------------------------
+
+
+def _step_ms_in_day(first: bool) -> st.SearchStrategy[int]:
+    """An offset within a day (ms): whole hours first, then minutes, then any ms."""
+    low = 1 if first else 0
+    return st.one_of(
+        st.integers(low, 23).map(lambda h: h * _HOUR_MS),
+        st.integers(low, 1439).map(lambda m: m * _MIN_MS),
+        st.integers(low, DAY_MS - 1),
+    )
+
+
+def _clock(ms: int) -> time:
+    secs, milli = divmod(ms, 1000)
+    return time(secs // 3600, secs // 60 % 60, secs % 60, milli * 1000)
+
+
+def programs(
+    model: Optional[PumpModel] = None,
+    concentration: Optional[int] = None,
+    kind: Sequence[str] = ("continuous", "flex_day", "flex_week"),
+    max_steps_per_day: int = _MAX_STEPS_PER_DAY,
+    max_ug_per_day: Optional[float] = None,
+    allow_zero: bool = True,
+) -> st.SearchStrategy[Program]:
+    """Programs valid on ``model`` at ``concentration`` (see the module docstring)."""
+    m, conc = _model(model), _conc(concentration)
+    if not 1 <= max_steps_per_day <= _MAX_STEPS_PER_DAY:
+        raise ValueError(f"max_steps_per_day must be within 1..={_MAX_STEPS_PER_DAY}")
+    unknown = set(kind) - {"continuous", "flex_day", "flex_week"}
+    if unknown or not kind:
+        raise ValueError(f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week")
+    ex = m.exact()
+    lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
+    if max_ug_per_day is not None:
+        hi = min(hi, round(max_ug_per_day * 1000))
+    dose = _doses(lo, hi)
+    if allow_zero:
+        # a fixed number of choices either way (see _tiered): zero only when the flag says so
+        dose = st.tuples(st.booleans(), dose).map(lambda z_d: 0.0 if z_d[0] else z_d[1]) if lo <= hi else st.just(0.0)
+    elif lo > hi:
+        return st.nothing()
+
+    def day_steps(n_max: int, first_day: bool) -> st.SearchStrategy[list[int]]:
+        return st.lists(_step_ms_in_day(first_day), unique=True, max_size=n_max).map(sorted)
+
+    @st.composite
+    def flex_day(draw: Any) -> Flex:
+        offs = [0] + draw(day_steps(max_steps_per_day - 1, True))
+        return Flex(period="day", steps=[(_clock(o), draw(dose)) for o in offs])
+
+    @st.composite
+    def flex_week(draw: Any) -> Flex:
+        steps = []
+        for day in range(7):
+            offs = ([0] + draw(day_steps(max_steps_per_day - 1, True))) if day == 0 else draw(day_steps(max_steps_per_day, False))
+            steps += [((day, _clock(o)), draw(dose)) for o in offs]
+        return Flex(period="week", steps=steps)
+
+    builders: dict[str, st.SearchStrategy[Program]] = {"continuous": dose.map(lambda d: Continuous(ug_per_day=d)), "flex_day": flex_day(), "flex_week": flex_week()}
+    return st.sampled_from(list(kind)).flatmap(lambda k: builders[k])
+
+
+def invalid_programs(model: Optional[PumpModel] = None, concentration: Optional[int] = None) -> st.SearchStrategy[Program]:
+    """Programs that construct but that ``Pump(...)``/``set_program`` refuse on ``model`` at
+    ``concentration``: one step (or the continuous rate) below the minimum / rounding to 0 nL/day,
+    or above the maximum (``ProgrammingError`` or ``ValidationError``)."""
+    m, conc = _model(model), _conc(concentration)
+    ex = m.exact()
+    lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
+    bad = [st.integers(hi + 1, min(_MAX_DOSE_NG, max(hi + 1, 2 * hi + 1000))).map(_ug)]
+    if lo > 1:
+        bad.insert(0, st.integers(1, lo - 1).map(_ug))
+    bad_dose = st.one_of(bad)
+
+    @st.composite
+    def flex_with_bad_step(draw: Any) -> Flex:
+        good = draw(programs(m, conc, kind=("flex_day",), max_steps_per_day=4))
+        steps = list(good.steps)
+        i = draw(st.integers(0, len(steps) - 1))
+        steps[i] = (steps[i][0], draw(bad_dose))
+        return Flex(period="day", steps=steps)
+
+    return st.one_of(bad_dose.map(lambda d: Continuous(ug_per_day=d)), flex_with_bad_step())
+
+
+# ----- boluses, refills, patient boluses --------------------------------------------------------
+
+
+def _durations(min_ms: int, max_ms: int) -> st.SearchStrategy[timedelta]:
+    """Durations (whole ms) in min..=max: 30 min, 1 h … first, then whole minutes, then any ms."""
+    if min_ms > max_ms:
+        return st.nothing()
+    nice = [d for d in (30 * _MIN_MS, _HOUR_MS, 15 * _MIN_MS, 4 * _HOUR_MS, _MIN_MS, DAY_MS) if min_ms <= d <= max_ms]
+    m_lo, m_hi = -(-min_ms // _MIN_MS), max_ms // _MIN_MS
+    return _tiered(
+        st.sampled_from(nice) if nice else None,
+        st.integers(m_lo, m_hi).map(lambda m: m * _MIN_MS) if m_lo <= m_hi else None,
+        st.integers(min_ms, max_ms),
+    ).map(lambda ms: timedelta(milliseconds=ms))
+
+
+def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float]) -> st.SearchStrategy[tuple[float, timedelta]]:
+    """(dose_ug, duration) with a volume of 1 nL..=capacity whose rate fits ``budget_nl``/day."""
+    if budget_nl < 1:
+        return st.nothing()
+    cap_nl = m.exact()["reservoir_nl"]
+
+    lo, hi = _ng_bounds(1, min(cap_nl, budget_nl * max_ms // DAY_MS), conc)
+    if max_dose_ug is not None:
+        hi = min(hi, round(max_dose_ug * 1000))
+
+    @st.composite
+    def build(draw: Any) -> tuple[float, timedelta]:
+        dose = draw(_doses(lo, hi, _BOLUS_UG))
+        v = _rate_nl(round(dose * 1000), conc)
+        return dose, draw(_durations(-(-v * DAY_MS // budget_nl), max_ms))
+
+    return build()
+
+
+def boluses(
+    model: Optional[PumpModel] = None,
+    concentration: Optional[int] = None,
+    program: Optional[Program] = None,
+    max_duration: timedelta = timedelta(days=1),
+    max_start: timedelta = timedelta(0),
+    max_dose_ug: Optional[float] = None,
+) -> st.SearchStrategy[BolusRequest]:
+    """Timed boluses ``pump.bolus`` accepts on a pump of ``model`` at ``concentration`` running
+    ``program`` with no other bolus and a non-empty reservoir."""
+    m, conc = _model(model), _conc(concentration)
+    budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
+    parts = _bolus_parts(m, conc, budget, max_duration // timedelta(milliseconds=1), max_dose_ug)
+    start = st.just(timedelta(0)) if max_start <= timedelta(0) else st.one_of(
+        st.just(timedelta(0)), st.integers(0, max_start // timedelta(minutes=1)).map(lambda n: timedelta(minutes=n)))
+    return st.builds(lambda p, s: BolusRequest(p[0], p[1], s), parts, start)
+
+
+def invalid_boluses(
+    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None
+) -> st.SearchStrategy[BolusRequest]:
+    """Bolus requests ``pump.bolus`` refuses (``ValidationError`` or ``ProgrammingError``) on a pump
+    of ``model`` at ``concentration`` running ``program``."""
+    m, conc = _model(model), _conc(concentration)
+    ex = m.exact()
+    half_nl_ng = conc // 2000  # ng·1000/conc <= 1/2 rounds to 0 nL
+    thirty = timedelta(minutes=30)
+    options = [
+        st.just(BolusRequest(50.0, timedelta(0))),                                      # zero duration
+        st.integers(1, 10**6).map(lambda n: BolusRequest(-n / 10, thirty)),             # negative dose
+        st.integers(1, 60).map(lambda n: BolusRequest(50.0, thirty, timedelta(minutes=-n))),  # start in the past
+    ]
+    if half_nl_ng >= 1:
+        options.append(st.integers(1, half_nl_ng).map(lambda ng: BolusRequest(_ug(ng), thirty)))
+    # volume above the reservoir capacity (checked before the rate)
+    lo_big, _ = _ng_bounds(ex["reservoir_nl"] + 1, 2 * ex["reservoir_nl"] + 10, conc)
+    if lo_big <= _MAX_DOSE_NG:
+        options.append(st.just(BolusRequest(_ug(lo_big), timedelta(days=1))))
+    # rate above the maximum on its own (whatever basal step runs): a volume that fits the
+    # reservoir, delivered too fast
+    budget = ex["max_rate_nl_per_day"]
+    ng_lo, ng_hi = _ng_bounds(max(1, budget // DAY_MS + 1), ex["reservoir_nl"], conc)
+    if ng_lo <= ng_hi:
+        @st.composite
+        def too_fast(draw: Any) -> BolusRequest:
+            ng = draw(st.integers(ng_lo, ng_hi))
+            v = _rate_nl(ng, conc)
+            t_max = min(DAY_MS, (v * DAY_MS - 1) // budget)
+            t = draw(st.integers(1, max(1, t_max)))
+            return BolusRequest(_ug(ng), timedelta(milliseconds=t))
+        options.append(too_fast())
+    return st.one_of(options)
+
+
+def refills(
+    model: Optional[PumpModel] = None,
+    concentration: Optional[int] = None,
+    program: Optional[Program] = None,
+    change_concentration: bool = False,
+    min_added_ml: float = 0.0,
+) -> st.SearchStrategy[RefillRequest]:
+    """Refills ``pump.refill`` accepts (``added_ml`` ≥ ``min_added_ml``, up to the capacity)."""
+    m, conc = _model(model), _conc(concentration)
+    cap_ul = m.exact()["reservoir_nl"] // 1000
+    lo_ul = -(-round(min_added_ml * 1_000_000) // 1000)
+    ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000
+    added = _tiered(
+        st.just(cap_ul) if lo_ul <= cap_ul else None,                       # fill to capacity
+        st.integers(ml_lo, ml_hi).map(lambda n: n * 1000) if ml_lo <= ml_hi else None,  # whole mL
+        st.integers(lo_ul, cap_ul),                                          # any µL
+    ).map(lambda u: u / 1000)
+    if change_concentration:
+        strength = concentrations()
+        if program is not None:
+            strength = strength.filter(lambda c: _program_valid(program, m, c))
+    else:
+        strength = st.just(conc)
+    aspirated = st.one_of(st.none(), st.integers(0, cap_ul).map(lambda u: u / 1000))
+    tol_ml = st.sampled_from([1.0, 0.0, 0.5, 2.0])
+    tol_pct = st.sampled_from([20.0, 0.0, 10.0, 100.0])
+    return st.builds(RefillRequest, added, strength, aspirated, tol_ml, tol_pct)
+
+
+def invalid_refills(
+    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None
+) -> st.SearchStrategy[RefillRequest]:
+    """Refills ``pump.refill`` refuses: ``ReservoirError`` (overfill), ``ValidationError`` (negative
+    volume or tolerance, tolerance above 100 %, concentration outside 1..100000 or fractional), and
+    with ``program``, ``ProgrammingError`` for a strength that makes it impossible."""
+    m, conc = _model(model), _conc(concentration)
+    cap_ul = m.exact()["reservoir_nl"] // 1000
+    options = [
+        st.integers(cap_ul + 1, cap_ul + 100_000).map(lambda u: RefillRequest(u / 1000, conc)),
+        st.integers(1, 100_000).map(lambda u: RefillRequest(-u / 1000, conc)),
+        st.one_of(st.just(0), st.integers(-1000, -1), st.integers(100_001, 10**7)).map(lambda c: RefillRequest(1.0, c)),
+        st.integers(1, 1000).map(lambda c: RefillRequest(1.0, c + 0.5)),
+        st.integers(1, 1000).map(lambda n: RefillRequest(1.0, conc, tolerance_ml=-n / 10)),
+        st.integers(1, 1000).map(lambda n: RefillRequest(1.0, conc, tolerance_pct=100.0 + n)),
+    ]
+    if program is not None and _peak_nl(program, conc) > 0:
+        options.append(concentrations().filter(lambda c: not _program_valid(program, m, c)).map(lambda c: RefillRequest(1.0, c)))
+    return st.one_of(options)
+
+
+def patient_limits(
+    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None,
+    max_duration: timedelta = timedelta(hours=4),
+) -> st.SearchStrategy[PatientLimits]:
+    """Patient-bolus limits ``set_patient_bolus_limits`` accepts; the bolus rate fits over the
+    program's basal and the lockout is at least the duration, so granted boluses never overlap and
+    an activation is not denied for the rate (unless a timed bolus runs at the same time)."""
+    m, conc = _model(model), _conc(concentration)
+    budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
+    parts = _bolus_parts(m, conc, budget, min(max_duration // timedelta(milliseconds=1), DAY_MS), None)
+    lockout = st.one_of(st.sampled_from([timedelta(hours=1), timedelta(0), timedelta(hours=4)]),
+                        st.integers(0, 24 * 60).map(lambda n: timedelta(minutes=n)))
+    per_day = st.one_of(st.sampled_from([4, 1, 24]), st.integers(1, 24))
+    # the lockout is at least the bolus duration, so granted boluses never overlap
+    return st.builds(lambda p, lo, n: PatientLimits(p[0], p[1], max(lo, p[1]), n), parts, lockout, per_day)
+
+
+def activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> st.SearchStrategy[list[timedelta]]:
+    """Sorted offsets from the pump's now (whole minutes, gaps up to ``max_gap``)."""
+    gap = st.integers(0, max(0, max_gap // timedelta(minutes=1))).map(lambda n: timedelta(minutes=n))
+
+    def cumulative(gaps: list[timedelta]) -> list[timedelta]:
+        out, t = [], timedelta(0)
+        for g in gaps:
+            t += g
+            out.append(t)
+        return out
+
+    return st.lists(gap, max_size=max_size).map(cumulative)
+
+
+# ----- pumps ------------------------------------------------------------------------------------
+
+
+def _times() -> st.SearchStrategy[datetime]:
+    return st.one_of(
+        st.just(_START),
+        st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31)).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)),
+    )
+
+
+def pumps(
+    model: Optional[PumpModel] = None,
+    concentration: Optional[int] = None,
+    program: Optional[Program] = None,
+    stroke_error: bool = False,
+) -> st.SearchStrategy[Pump]:
+    """Whole :class:`itb.Pump` objects; given arguments are used as they are, the rest drawn."""
+
+    @st.composite
+    def build(draw: Any) -> Pump:
+        m = draw(pump_models()) if model is None else model
+        conc = draw(concentrations()) if concentration is None else int(concentration)
+        prog = draw(programs(m, conc)) if program is None else program
+        cap_ul = m.exact()["reservoir_nl"] // 1000
+        reservoir = draw(st.one_of(st.just(cap_ul), st.integers(0, cap_ul))) / 1000
+        catheter = draw(st.one_of(st.sampled_from([100, 0]), st.integers(0, 10_000)))
+        return Pump(
+            m, now=draw(_times()), reservoir_ml=reservoir, concentration_ug_per_ml=conc, program=prog,
+            catheter_volume_ul=float(catheter), path_primed=not draw(st.booleans()),
+            stroke_error_ppm=draw(st.integers(-100_000, 100_000)) if stroke_error else 0,
+        )
+
+    return build()
+
+
+# ----- scenarios --------------------------------------------------------------------------------
+
+
+def _offset_text(ms: int, period: str) -> str:
+    day, ms = divmod(ms, DAY_MS)
+    secs, milli = divmod(ms, 1000)
+    text = f"{secs // 3600:02d}:{secs // 60 % 60:02d}"
+    if secs % 60 or milli:
+        text += f":{secs % 60:02d}" + (f".{milli:03d}" if milli else "")
+    return f"{_WEEKDAYS[day]} {text}" if period == "week" else text
+
+
+def program_dict(program: Program) -> dict[str, Any]:
+    """A program as a scenario's ``program`` table."""
+    if isinstance(program, Continuous):
+        return {"kind": "continuous", "ug_per_day": float(program.ug_per_day)}
+    raw = program.exact()
+    return {"kind": "flex", "period": program.period,
+            "steps": [[_offset_text(off, program.period), float(d)] for (off, _), (_, d) in zip(raw[2], program.steps)]}
+
+
+def _model_dict(m: PumpModel) -> Any:
+    for name, preset in _models.PRESETS.items():
+        if preset == m:
+            return name
+    out: dict[str, Any] = {k: getattr(m, k) for k in ("name", "reservoir_ml", "stroke_nl", "min_rate_ml_per_day",
+                                                       "max_rate_ml_per_day", "low_reservoir_ml", "pump_path_ul")}
+    if m.battery is None:
+        out["battery"] = "none"
+    elif m.battery == _models.NOMINAL_BATTERY:
+        out["battery"] = "NOMINAL"
+    else:
+        out["battery"] = {k: getattr(m.battery, k) for k in ("capacity_mah", "quiescent_ua", "stroke_uc", "tone_uc",
+                                                             "telemetry_uc", "eri_mah", "eos_mah")}
+    return out
+
+
+def _iso(d: timedelta) -> str:
+    from .scenario_spec import format_duration
+
+    return format_duration(d)
+
+
+def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max_actions: int) -> PumpModel:
+    """``m``, or ``m`` without its battery if the worst case of a run could reach EOS."""
+    if m.battery is None:
+        return m
+    from dataclasses import replace
+
+    b = m.battery.exact()
+    strokes = budget_nl * horizon_ms // DAY_MS // m.stroke_nl + 2
+    tones = 5 * (horizon_ms // min(b["critical_tone_ms"], b["non_critical_tone_ms"]) + 1)
+    drain = (b["quiescent_pc_per_ms"] * horizon_ms + b["stroke_pc"] * strokes + b["tone_pc"] * tones
+             + b["telemetry_pc"] * (max_actions + 1))
+    if drain < b["capacity_pc"] - b["eri_pc"]:
+        return m
+    return replace(m, battery=None)
+
+
+def scenarios(
+    max_actions: int = 8, horizon: timedelta = timedelta(days=2), presets_only: bool = False,
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Scenario dicts :func:`itb.scenario.from_dict` accepts and that run to ``[run] until``
+    without a refused call (see the module docstring for how that is kept true)."""
+
+    @st.composite
+    def build(draw: Any) -> dict[str, Any]:
+        m = draw(pump_models(presets_only=presets_only))
+        ex = m.exact()
+        conc = draw(concentrations())
+        cap, stroke, max_nl = ex["reservoir_nl"], ex["stroke_nl"], ex["max_rate_nl_per_day"]
+        horizon_ms = draw(st.one_of(st.just(DAY_MS), st.integers(1, max(1, horizon // timedelta(minutes=1))).map(lambda n: n * _MIN_MS)))
+        horizon_ms = min(horizon_ms, horizon // timedelta(milliseconds=1))
+        # fill needed so the reservoir cannot empty: the whole rate budget for the horizon + a stroke
+        usable = cap - 2 * stroke - 1
+        budget = min(max_nl, max(0, usable) * DAY_MS // max(1, horizon_ms))
+        need_nl = budget * horizon_ms // DAY_MS + 2 * stroke + 1
+        basal_cap_ug = (budget // 2) * conc / 1_000_000  # µg/day of half the budget, floored below
+        prog_st = programs(m, conc, max_steps_per_day=4, max_ug_per_day=max(0.0, basal_cap_ug - conc / 1_000_000))
+        program = draw(prog_st)
+        m = _without_draining_battery(m, budget, horizon_ms, max_actions)
+        bolus_budget = budget // 2
+        start = draw(_times().filter(lambda d: d.year < 2099))
+        fill_ul = draw(st.integers(min(-(-need_nl // 1000), cap // 1000), cap // 1000)) if need_nl <= cap else cap // 1000
+        pump: dict[str, Any] = {
+            "model": _model_dict(m), "start": start, "reservoir_ml": fill_ul / 1000, "concentration_ug_per_ml": conc,
+            "program": program_dict(program),
+        }
+        catheter = draw(st.one_of(st.none(), st.integers(0, 1000)))
+        if catheter is not None:
+            pump["catheter_volume_ul"] = float(catheter)
+        if draw(st.booleans()):
+            pump["path_primed"] = False
+        can_pump = need_nl <= fill_ul * 1000  # the reservoir holds the whole horizon's budget
+        end = start + timedelta(milliseconds=horizon_ms)
+        kinds = ["telemetry_session", "set_program", "suspend", "inject_motor_stall", "revise_catheter"]
+        if can_pump:
+            kinds[1:1] = ["bolus", "refill", "set_patient_bolus_limits", "patient_bolus"]
+        actions: list[dict[str, Any]] = []
+        t = start
+        suspended = stalled = limits = False
+        limits_duration = timedelta(0)
+        n_named = 0
+        for kind in draw(st.lists(st.sampled_from(kinds), max_size=max_actions)):
+            t = t + timedelta(minutes=draw(st.integers(0, max(0, horizon_ms // _MIN_MS // max(1, max_actions)))))
+            if t > end:
+                break
+            act: dict[str, Any] = {"at": t, "do": kind}
+            after = timedelta(0)
+            if kind == "suspend":
+                act["do"] = "resume" if suspended else "suspend"
+                suspended = not suspended
+            elif kind == "inject_motor_stall":
+                act["do"] = "clear_fault" if stalled else "inject_motor_stall"
+                stalled = not stalled
+            elif kind == "set_program":
+                act["program"] = program_dict(draw(prog_st))
+            elif kind == "revise_catheter":
+                act["volume_ul"] = float(draw(st.integers(0, 1000)))
+            elif kind == "refill":
+                r = draw(refills(m, conc, min_added_ml=need_nl / 1_000_000))
+                act.update(added_ml=r.added_ml, concentration_ug_per_ml=conc)
+                if r.aspirated_ml is not None:
+                    act["aspirated_ml"] = r.aspirated_ml
+            elif kind in ("bolus", "set_patient_bolus_limits", "patient_bolus"):
+                left = int((end - t) / timedelta(milliseconds=1))
+                if kind == "patient_bolus" and not limits:
+                    kind = act["do"] = "set_patient_bolus_limits"
+                if kind == "patient_bolus":
+                    after = limits_duration
+                    if t + after > end:
+                        break
+                else:
+                    parts = draw(_bolus_parts(m, conc, bolus_budget, min(left, DAY_MS), None) | st.none()) if left > 0 else None
+                    if parts is None:
+                        continue
+                    dose, duration = parts
+                    act.update(dose_ug=dose, duration=_iso(duration))
+                    if kind == "bolus":
+                        after = duration
+                        if draw(st.booleans()):
+                            n_named += 1
+                            act["name"] = f"b{n_named}"
+                            actions.append(act)
+                            act = {"at": t, "do": "cancel_bolus", "name": act["name"]}
+                    else:
+                        lockout = draw(st.one_of(st.just(60), st.integers(0, 24 * 60)))
+                        act.update(lockout=_iso(timedelta(minutes=lockout)), max_per_24h=draw(st.integers(1, 24)))
+                        limits, limits_duration = True, duration
+            actions.append(act)
+            t = t + after
+        until = max(end, t)
+        return {"pump": pump, "actions": actions, "run": {"until": until}}
+
+    return build()

@@ -1,0 +1,221 @@
+"""itb.strategies: every valid strategy's output is accepted by the real API, every invalid one is
+refused with a typed error, and counter-examples shrink to small readable values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, time, timedelta
+
+import pytest
+from hypothesis import HealthCheck, find, given, settings
+from hypothesis import strategies as st
+
+import itb
+import itb.scenario
+from itb import strategies as its
+
+#: ITB_STRATEGY_EXAMPLES=1000 for a long soak of the strategies (default: fast).
+EXAMPLES = int(os.environ.get("ITB_STRATEGY_EXAMPLES", "40"))
+FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+START = datetime(2026, 1, 5, 8, 0)
+M40 = itb.models.SYNCHROMED_II_40
+
+
+def _pump(model, conc, program, reservoir_ml=None):
+    return itb.Pump(model, now=START, reservoir_ml=model.reservoir_ml if reservoir_ml is None else reservoir_ml,
+                    concentration_ug_per_ml=conc, program=program)
+
+
+def _steps_ng(program):
+    raw = program.exact()
+    return [raw[1]] if raw[0] == "continuous" else [ng for _, ng in raw[2]]
+
+
+@st.composite
+def model_conc_program(draw, **kw):
+    model = draw(its.pump_models(battery=None))
+    conc = draw(its.concentrations())
+    return model, conc, draw(its.programs(model, conc, **kw))
+
+
+def test_importing_itb_does_not_import_hypothesis():
+    code = "import sys, itb, itb.scenario; assert 'hypothesis' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+
+@FAST
+@given(model_conc_program())
+def test_programs_are_accepted(mcp):
+    model, conc, program = mcp
+    pump = _pump(model, conc, itb.Continuous(ug_per_day=0))
+    pump.set_program(program)
+    assert pump.program.exact() == program.exact()
+    ex = model.exact()
+    for ng in _steps_ng(program):
+        rate = its._rate_nl(ng, conc)
+        assert ng == 0 or ex["min_rate_nl_per_day"] <= rate <= ex["max_rate_nl_per_day"]
+
+
+@FAST
+@given(its.programs(M40, 2000, kind=("flex_week",), max_steps_per_day=3, max_ug_per_day=1000.0))
+def test_program_options_bound_the_output(program):
+    assert isinstance(program, itb.Flex) and program.period == "week"
+    days = [off[0] for off, _ in program.steps]
+    assert max(days.count(d) for d in set(days)) <= 3
+    assert all(dose <= 1000.0 for _, dose in program.steps)
+    _pump(M40, 2000, program)
+
+
+@FAST
+@given(st.data())
+def test_invalid_programs_are_refused(data):
+    model = data.draw(its.pump_models(), label="model")
+    conc = data.draw(its.concentrations(), label="conc")
+    program = data.draw(its.invalid_programs(model, conc), label="program")
+    with pytest.raises((itb.ProgrammingError, itb.ValidationError)):
+        _pump(model, conc, program)
+    pump = _pump(model, conc, itb.Continuous(ug_per_day=0))
+    with pytest.raises((itb.ProgrammingError, itb.ValidationError)):
+        pump.set_program(program)
+
+
+@FAST
+@given(st.data())
+def test_boluses_are_accepted_on_a_pump_with_room(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    request = data.draw(its.boluses(model, conc, program, max_start=timedelta(hours=2)), label="bolus")
+    assert isinstance(request, its.BolusRequest)
+    pump = _pump(model, conc, program)
+    bolus_id = request.apply(pump)
+    pump.advance(request.start + request.duration)
+    assert all(b.bolus_id != bolus_id for b in pump.boluses) or pump.boluses == []
+
+
+@FAST
+@given(st.data())
+def test_invalid_boluses_are_refused(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    request = data.draw(its.invalid_boluses(model, conc, program), label="bolus")
+    pump = _pump(model, conc, program)
+    before = pump.snapshot()
+    with pytest.raises((itb.ValidationError, itb.ProgrammingError)):
+        request.apply(pump)
+    assert pump.snapshot() == before
+
+
+@FAST
+@given(st.data())
+def test_refills_are_accepted(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    request = data.draw(its.refills(model, conc, program, change_concentration=data.draw(st.booleans())), label="refill")
+    pump = _pump(model, conc, program, reservoir_ml=0.0)
+    request.apply(pump)
+    assert pump.reservoir_ml == request.added_ml
+    assert pump.concentration_ug_per_ml == request.concentration_ug_per_ml
+
+
+@FAST
+@given(st.data())
+def test_invalid_refills_are_refused(data):
+    model, conc, program = data.draw(model_conc_program(allow_zero=False), label="setup")
+    request = data.draw(its.invalid_refills(model, conc, program), label="refill")
+    pump = _pump(model, conc, program, reservoir_ml=1.0)
+    with pytest.raises((itb.ValidationError, itb.ProgrammingError, itb.ReservoirError)):
+        request.apply(pump)
+
+
+@FAST
+@given(st.data())
+def test_patient_limits_and_activations(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    limits = data.draw(its.patient_limits(model, conc, program), label="limits")
+    offsets = data.draw(its.activations(max_size=5), label="activations")
+    assert offsets == sorted(offsets)
+    pump = _pump(model, conc, program)
+    limits.apply(pump)
+    start = pump.now
+    for off in offsets:
+        result = pump.patient_bolus(at=start + off)
+        assert result.reason != "would_exceed_max_rate"
+
+
+@FAST
+@given(its.pumps(stroke_error=True))
+def test_pumps_are_whole_pumps(pump):
+    assert isinstance(pump, itb.Pump)
+    assert pump.now.microsecond % 1000 == 0 and pump.now.tzinfo is None
+    pump.advance(timedelta(hours=1))
+
+
+@settings(max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(its.scenarios(max_actions=6))
+def test_scenarios_load_and_run(data):
+    scenario = itb.scenario.from_dict(data)
+    ats = [a["at"] for a in data["actions"]]
+    assert ats == sorted(ats)
+    result = scenario.run()
+    assert result.pump.now == data["run"]["until"]
+    # the TOML text round-trips
+    assert itb.scenario.loads(scenario.dumps()).spec == scenario.spec
+
+
+# ----- shrinking --------------------------------------------------------------------------------
+
+
+def test_flex_programs_shrink_to_round_values():
+    found = find(its.programs(M40, 2000), lambda p: isinstance(p, itb.Flex) and len(p.steps) >= 3)
+    assert found == itb.Flex(period="day", steps=[(time(0), 100.0), (time(1), 100.0), (time(2), 100.0)])
+
+
+def test_continuous_programs_shrink_to_the_smallest_round_dose():
+    found = find(its.programs(M40, 2000, kind=("continuous",)), lambda p: p.ug_per_day > 1000)
+    assert found == itb.Continuous(ug_per_day=2000.0)
+    # 500 µg/mL: the minimum rate 0.048 mL/day is 24 µg/day, so 50 is the first round dose
+    assert find(its.programs(M40, 500, kind=("continuous",), allow_zero=False), lambda p: True) == itb.Continuous(50.0)
+
+
+def test_boluses_shrink_to_a_screening_dose():
+    found = find(its.boluses(M40, 2000), lambda b: True)
+    assert found == its.BolusRequest(50.0, timedelta(minutes=30))
+    long = find(its.boluses(M40, 2000), lambda b: b.duration > timedelta(hours=2))
+    assert long == its.BolusRequest(50.0, timedelta(hours=4))
+
+
+def test_pump_models_shrink_to_the_first_preset():
+    assert find(its.pump_models(), lambda m: True) is M40
+    custom = find(its.pump_models(battery=False), lambda m: m not in [p for p in itb.models.PRESETS.values()] and m.name.startswith("custom"))
+    assert (custom.reservoir_ml, custom.stroke_nl, custom.max_rate_ml_per_day, custom.min_rate_ml_per_day) == (40.0, 2000, 24.0, 0.048)
+    assert custom.battery is None
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError):
+        its.programs(M40, 2000, max_steps_per_day=14)
+    with pytest.raises(ValueError):
+        its.programs(M40, 2000, kind=("monthly",))
+
+
+def test_module_docstring_example_runs():
+    doc = its.__doc__
+    block = doc[doc.index("Example (a downstream suite)::"):].split("::", 1)[1]
+    code = "\n".join(line[4:] for line in block.split("\n\n", 1)[1].split("\nNot a medical device")[0].splitlines())
+    namespace: dict = {}
+    exec(compile(code, "itb.strategies docstring", "exec"), namespace)
+    test = namespace["test_patient_boluses_keep_the_daily_maximum"]
+    settings(max_examples=10, deadline=None)(test)()
+
+
+@pytest.mark.parametrize("conc", [1, 7, 500, 1999, 2000, 2001, 3000, 100_000])
+def test_ng_bounds_match_brute_force(conc):
+    for lo_nl, hi_nl in [(1, 1), (1, 3), (2, 2), (3, 10), (48, 60), (5, 4)]:
+        lo, hi = its._ng_bounds(lo_nl, hi_nl, conc)
+        brute = [ng for ng in range(1, (hi_nl + 2) * conc // 1000 + 10) if lo_nl <= its._rate_nl(ng, conc) <= hi_nl]
+        assert (lo, hi) == ((brute[0], brute[-1]) if brute else (lo, hi)) and (brute or lo > hi)
+
+
+def test_round_half_even():
+    assert [its._round_half_even(n, 2) for n in (1, 3, 5, -1)] == [0, 2, 2, 0]
+    assert its._rate_nl(1, 2000) == 0 and its._rate_nl(3, 2000) == 2      # 0.5 → 0, 1.5 → 2
