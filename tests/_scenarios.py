@@ -30,7 +30,7 @@ EPOCH = datetime(1970, 1, 1)
 MIN_TIME_MS = (datetime.min - EPOCH) // MS
 MAX_TIME_MS = (datetime.max - EPOCH) // MS
 MAX_CONCENTRATION = 100_000  # DESIGN.md: "50, 500, 2000, … up to 100_000"
-COMMON_KINDS = ("bolus_started", "bolus_completed", "bolus_cancelled", "low_reservoir", "reservoir_empty")
+COMMON_KINDS = ("bolus_started", "bolus_completed", "bolus_cancelled", "bolus_adjusted", "low_reservoir", "reservoir_empty")
 # DESIGN.md's event list, in its order (the "fixed kind order" for events at the same ms); the
 # reference model keeps the one copy.
 DESIGN_KIND_ORDER = list(EVENT_KINDS)
