@@ -49,7 +49,7 @@ def assert_delivery_matches(observed_times: Sequence[Any], observed_volumes_nl: 
             raise AssertionError(
                 f"device diverged at {_fmt(times[i])} (reading #{i}): expected {expected} nL pumped "
                 f"({int(counts[i])} strokes), observed {observed} nL: "
-                f"{'over' if off > 0 else 'under'} by {abs(off)} nL = {abs(n):g} strokes (tolerance {tol_strokes})"
+                f"{'over' if off > 0 else 'under'} by {abs(off)} nL = {abs(n):g} stroke(s) (tolerance {tol_strokes})"
             )
 
 

@@ -155,9 +155,11 @@ class Oracle:
         events, times = p.advance_recording(until_ms)
         return p, events, times
 
-    def _state_at(self, at_ms: int) -> Pump:
+    def _state_at(self, at_ms: int, copy: bool = True) -> Pump:
         """The pump at ``at_ms`` after the calls of that instant (replayed from the start when
         ``at_ms`` is before the latest call)."""
+        if at_ms == self._live.now_ms and not copy:
+            return self._live
         if at_ms >= self._live.now_ms:
             p = self._live.copy()
             p.advance_to(at_ms)
@@ -184,7 +186,7 @@ class Oracle:
         """Strokes, pumped volume and dose at the tip the device must have delivered by ``at``
         (default: now), after the calls made at that instant."""
         at_ms = self._live.now_ms if at is None else to_ms(at, "at")
-        p = self._state_at(at_ms)
+        p = self._state_at(at_ms, copy=False)  # read only
         return Expectation(from_ms(at_ms), p.strokes, p.pumped_nl, p.delivered_nl, p.delivered_pg)
 
     def events(self, until: Optional[Time] = None) -> list[Event]:
