@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from toy_device import BuggyToyPump, ToyPump
 
@@ -52,9 +52,13 @@ TestToyPump = ToyPumpMachine.TestCase
 TestToyPump.settings = settings(max_examples=50, stateful_step_count=20, deadline=None, derandomize=True)
 
 
+# no "explain" phase: it would re-run the shrunk example many times to annotate it (slow)
+BUG_HUNT = settings(max_examples=200, deadline=None, derandomize=True,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+
+
 @pytest.mark.itb_device
 def test_buggy_toy_pump_is_caught():
     with pytest.raises(AssertionError, match="set_program") as caught:
-        run_state_machine_as_test(BuggyToyPumpMachine,
-                                  settings=settings(max_examples=200, deadline=None, derandomize=True))
+        run_state_machine_as_test(BuggyToyPumpMachine, settings=BUG_HUNT)
     print(caught.value)

@@ -15,7 +15,10 @@ __all__ = ["assert_delivery_matches", "assert_strokes_match", "assert_alarms_mat
 
 
 def _ms_array(times: Iterable[Any], field: str) -> np.ndarray:
-    return np.asarray([to_ms(t, field) for t in times], dtype=np.int64)
+    """Pump-clock ms of naive datetimes or int ms (numpy int64 arrays as well)."""
+    if isinstance(times, np.ndarray) and times.dtype.kind in "iu":
+        return times.astype(np.int64)
+    return np.asarray([to_ms(int(t) if isinstance(t, np.integer) else t, field) for t in times], dtype=np.int64)
 
 
 def _fmt(ms: int) -> str:
