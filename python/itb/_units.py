@@ -11,6 +11,7 @@ from .errors import ValidationError
 
 NL_PER_ML = 1_000_000
 NL_PER_UL = 1_000
+_MAX_CONCENTRATION = 100_000  # µg/mL, as rust/core checks it
 
 
 def _float(value: object, field: str) -> float:
@@ -44,4 +45,8 @@ def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:
     x = _float(value, field)
     if x != int(x):
         raise ValidationError(f"{field}: {value!r} µg/mL must be a whole number", field)
-    return int(x)
+    n = int(x)
+    if not 0 < n <= _MAX_CONCENTRATION:  # the core's range; also keeps huge values out of its i64 argument
+        raise ValidationError(f"invalid {field}: {n} µg/mL is outside the allowed range 1..={_MAX_CONCENTRATION} µg/mL",
+                              field)
+    return n

@@ -36,6 +36,7 @@ __all__ = [
     "check_step",
 ]
 
+_MAX_MS = 253_402_300_799_999
 D = 86_400_000  # ms per day: rates are per day, the accumulator is in nL·ms/day
 
 
@@ -170,6 +171,7 @@ def projection_matches_simulation(pump: Any, horizon_ms: int = 30 * D) -> None:
     projected times (None: none within the horizon). The pump itself is not changed."""
     c = _core(pump).copy()
     now = c.now_ms
+    horizon_ms = max(0, min(horizon_ms, _MAX_MS - now))  # the pump clock ends at 9999-12-31 23:59:59.999
     projected = c.project(horizon_ms, False)
     events, times = c.advance_to_recording(now + horizon_ms)
     after = [(t, k) for t, k, *_ in events if t > now]
