@@ -193,6 +193,20 @@ class ApiFuzz(RuleBasedStateMachine):
         if how == "same":
             assert restored is not None and restored == self.pump
 
+    @rule(data=st.data(), reservoir=volumes_ml, conc=st.one_of(st.sampled_from([2000, 0, 100_001, 2**64]), numbers),
+          catheter=volumes_ml, primed=st.booleans(), error_ppm=ints, spec=programs())
+    def construct(self, data, reservoir, conc, catheter, primed, error_ppm, spec):
+        """A new pump from fuzzed arguments: built, or an ItbError (the machine's pump is untouched)."""
+        now = data.draw(times(self.pump.now), label="now")
+        text = f"Pump(now={now!r}, reservoir_ml={reservoir!r}, conc={conc!r}, catheter={catheter!r}, {error_ppm!r}, {spec})"
+        built = self.call(text, lambda: itb.Pump(itb.models.SYNCHROMED_II_40, now=now, reservoir_ml=reservoir,
+                                                 concentration_ug_per_ml=conc, program=build_program(spec),
+                                                 catheter_volume_ul=catheter * 100, path_primed=primed,
+                                                 stroke_error_ppm=error_ppm))
+        if built is not None:
+            invariants.check_state(built)
+            invariants.projection_matches_simulation(built, 86_400_000)
+
     @invariant()
     def consistent(self):
         if hasattr(self, "pump"):
@@ -218,4 +232,4 @@ def test_api_fuzz_reached_both_outcomes():
     print(dict(STATS))
     assert STATS["ok"] >= 100 and STATS["refused"] >= 100
     assert STATS["refused:ValidationError"] >= 1
-    assert STATS["ok:bolus"] >= 10 and STATS["ok:refill"] >= 10 and STATS["ok:set_program"] >= 10
+    assert STATS["ok:Pump"] >= 1 and STATS["ok:bolus"] >= 10 and STATS["ok:refill"] >= 10 and STATS["ok:set_program"] >= 10

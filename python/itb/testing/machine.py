@@ -20,6 +20,9 @@ refuses is skipped: the device is not asked), calls the adapter, then records it
 After every step the invariant compares ``device_observed()`` with the oracle's pumped volume
 (within ``tol_strokes`` strokes) and checks the invariants of :mod:`itb.testing.invariants` on
 the oracle's pump. A divergence raises ``AssertionError`` listing the operations so far.
+
+Tip: hypothesis's ``explain`` phase re-runs a failing example many times to annotate it; leave it
+out (``phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]``) when a step is slow.
 """
 
 from __future__ import annotations

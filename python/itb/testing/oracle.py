@@ -48,7 +48,7 @@ class Oracle:
         oracle.alarms(t2)                           # [(time, kind, severity), ...]
 
     Calls must come in time order (``at`` >= the latest call; ``at=None`` is "now"). A call the
-    pump refuses raises its :class:`itb.ItbError` and is not recorded.
+    pump refuses raises its :class:`itb.ItbError` and is not recorded (time still passes to ``at``).
     """
 
     def __init__(self, source: Any = None, /, **pump_kwargs: Any) -> None:
