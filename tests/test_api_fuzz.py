@@ -31,7 +31,7 @@ STATS: Counter = Counter()
 # ----- values of the right shape, valid or not -----------------------------------------------------
 
 BAD_FLOATS = [math.nan, math.inf, -math.inf, -1.0, -0.0, 0.0, 1e-300, 5e-324, 1e300, 1.7976931348623157e308,
-              10**30, 2**63, -(2**63), 2**64, True, False]
+              10**30, 2**63, -(2**63), 2**64, 10**400, -(10**400), True, False]
 numbers = st.one_of(st.sampled_from(BAD_FLOATS), st.floats(0.001, 200.0), st.integers(0, 100),
                     st.floats(allow_nan=True, allow_infinity=True))
 volumes_ml = st.one_of(st.sampled_from(BAD_FLOATS), st.floats(0.0, 45.0), st.floats(allow_nan=True, allow_infinity=True))
@@ -236,3 +236,18 @@ def test_api_fuzz_reached_both_outcomes():
     assert STATS["ok"] >= 100 and STATS["refused"] >= 100
     assert STATS["refused:ValidationError"] >= 1
     assert STATS["ok:Pump"] >= 3 and STATS["ok:bolus"] >= 3 and STATS["ok:refill"] >= 3 and STATS["ok:set_program"] >= 3
+
+
+@pytest.mark.parametrize("call", [
+    lambda p: p.refill(1.0, 2**64),                     # was OverflowError (concentration beyond i64)
+    lambda p: p.refill(1.0, -(2**64)),
+    lambda p: p.bolus(10**400, timedelta(hours=1)),     # was OverflowError (int beyond the float range)
+    lambda p: p.revise_catheter(-(10**400)),
+    lambda p: p.set_program(itb.Continuous(ug_per_day=10**400)),
+])
+def test_found_by_the_fuzz_now_validation_errors(call):
+    pump = demo_pump()
+    before = pump.snapshot()
+    with pytest.raises(itb.ValidationError):
+        call(pump)
+    assert pump.snapshot() == before

@@ -17,7 +17,10 @@ _MAX_CONCENTRATION = 100_000  # µg/mL, as rust/core checks it
 def _float(value: object, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValidationError(f"{field}: expected a number, got {type(value).__name__}", field)
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond the float range (10**400)
+        raise ValidationError(f"{field}: {value!r} is not a finite number", field) from None
     if math.isnan(x) or math.isinf(x):
         raise ValidationError(f"{field}: {x} is not a finite number", field)
     return x
