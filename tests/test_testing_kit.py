@@ -197,6 +197,15 @@ def test_example_fixed_device_passes(example):
     run_state_machine_as_test(example.ToyPumpMachine, settings=settings(BUG_HUNT, max_examples=40))
 
 
+def test_example_runs_under_pytest_with_the_plugin():
+    """``pytest examples/testing_kit`` as a user runs it: the plugin (entry point) provides the
+    fixture and the marker; every example test passes (the buggy device's test expects the failure)."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers",
+                          str(EXAMPLE)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "3 passed" in run.stdout, run.stdout
+
+
 def test_machine_with_every_action_on_the_oracle_itself():
     """A 'device' that is an itb.Pump driven through every adapter: never diverges."""
     from itb.testing import PumpStateMachine

@@ -7,14 +7,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from toy_device import BuggyToyPump, ToyPump
 
-from itb.testing import PumpStateMachine
+import itb
+from itb.testing import PumpStateMachine, assert_delivery_matches
 
 
 class ToyPumpMachine(PumpStateMachine):
@@ -62,3 +63,22 @@ def test_buggy_toy_pump_is_caught():
     with pytest.raises(AssertionError, match="set_program") as caught:
         run_state_machine_as_test(BuggyToyPumpMachine, settings=BUG_HUNT)
     print(caught.value)
+
+
+@pytest.mark.itb_device
+def test_toy_pump_by_hand(itb_oracle):
+    """Without hypothesis: the same operations to the device and to the oracle (fixture of the
+    itb pytest plugin), then the device's readings checked against it."""
+    start = itb_oracle.pump
+    dev = ToyPump(stroke_nl=start.model.stroke_nl, reservoir_nl=start.reservoir_nl,
+                  conc_ug_per_ml=start.concentration_ug_per_ml, ug_per_day=start.program.ug_per_day, now=start.now)
+    times, volumes = [], []
+    t = start.now
+    for hours, ug_per_day in [(5, 300), (7, 450), (11, 120), (30, 800)]:
+        t += timedelta(hours=hours, minutes=7)
+        dev.run_until(t)
+        times.append(t)
+        volumes.append(dev.pumped_nl)
+        dev.set_program(ug_per_day)
+        itb_oracle.call("set_program", at=t, program=itb.Continuous(ug_per_day=ug_per_day))
+    assert_delivery_matches(times, volumes, itb_oracle, tol_strokes=0)
