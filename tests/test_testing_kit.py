@@ -262,3 +262,23 @@ def test_plugin_is_an_installed_entry_point():
 
     eps = entry_points(group="pytest11")
     assert any(e.name == "itb" and e.value == "itb.testing.pytest_plugin" for e in eps)
+
+
+def test_oracle_sources_and_patient_boluses():
+    kwargs = dict(model=itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
+                  program=itb.Continuous(ug_per_day=400))
+    a, b = Oracle(**kwargs), Oracle(demo_pump)  # Pump keyword arguments, or a factory
+    with pytest.raises(itb.ValidationError):
+        Oracle()
+    for oracle in (a, b):
+        oracle.call("set_patient_bolus_limits", at=T0, dose_ug=10.0, duration=timedelta(minutes=10),
+                    lockout=timedelta(hours=3), max_per_24h=2)
+        results = [oracle.call("patient_bolus", at=T0 + timedelta(hours=h)) for h in range(0, 30, 2)]
+        # granted at 0 h and 4 h (2 h: lockout), then the 24 h maximum until 24 h, then 28 h (lockout 3 h)
+        assert [r.reason for r in results if r.granted] == ["granted"] * 4
+        events = oracle.events(T0 + timedelta(hours=30))
+        assert [e.time for e in events if e.kind == "patient_bolus_granted"] == [
+            T0, T0 + timedelta(hours=4), T0 + timedelta(hours=24), T0 + timedelta(hours=28)]
+        invariants.patient_limits_respected(events, 3 * 3_600_000, 2)
+        # 31 h of basal: floor(31 × 100 / 24) = 129 strokes; 4 × 10 µg = 4 × 5000 nL = 10 strokes
+        assert oracle.expected(T0 + timedelta(hours=31)).strokes == 129 + 10
