@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import itb
 from itb import _core
+from itb.testing import invariants
 from reference import to_scaled, volume_rate_nl_per_day
 from _scenarios import (
     DESIGN_KIND_ORDER,
@@ -282,18 +283,12 @@ class Driver:
 
 
 def check_ledgers(p: itb.Pump, stroke_error_zero: bool = True):
-    core = p._core
-    assert p.pumped_nl == p.strokes * p.model.stroke_nl
+    """Conservation (nL/pg when nominal, fL/ag always) and stroke accounting: the shared
+    functions of itb.testing.invariants, plus what only holds for a path primed with drug."""
+    invariants.conservation(p, nominal=stroke_error_zero)
+    invariants.stroke_accounting(p)
     if stroke_error_zero:
-        assert p.filled_nl == p.reservoir_nl + p.path_nl + p.delivered_nl + p.withdrawn_nl
-        assert p.filled_pg == p.reservoir_nl * p.concentration_ug_per_ml + p.path_pg + p.delivered_pg + p.withdrawn_pg
         assert p.delivered_nl == p.pumped_nl  # a full path passes one stroke out per stroke in
-        assert p.is_empty == (p.reservoir_nl < p.model.stroke_nl)
-    if hasattr(core, "filled_fl"):  # the exact physical ledgers (fL, ag), any stroke error
-        res_fl = core.true_reservoir_fl
-        assert core.filled_fl == res_fl + core.path_fl + core.delivered_fl + core.withdrawn_fl
-        assert core.filled_ag == res_fl * core.concentration + core.path_ag + core.delivered_ag + core.withdrawn_ag
-    assert 0 <= p.reservoir_nl <= p.model.exact()["reservoir_nl"]
 
 
 @settings(max_examples=scale(100))

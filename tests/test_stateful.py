@@ -37,6 +37,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import itb
 from itb import _core
+from itb.testing import invariants
 from reference import D, EVENT_KIND_ORDER, FL_PER_NL, RefPump, bolus_volume_nl, ceil_div, volume_rate_nl_per_day
 
 H = 3_600_000
@@ -84,10 +85,9 @@ def ledgers(p) -> dict:
 
 
 def assert_conserved(core) -> None:
-    """filled = reservoir + path + delivered + withdrawn, in fL and in ag, on the core."""
-    assert core.filled_fl == core.true_reservoir_fl + core.path_fl + core.delivered_fl + core.withdrawn_fl
-    assert core.filled_ag == (core.true_reservoir_fl * core.concentration + core.path_ag + core.delivered_ag
-                              + core.withdrawn_ag)
+    """filled = reservoir + path + delivered + withdrawn, in fL and in ag, on the core (the shared
+    invariant of itb.testing)."""
+    invariants.conservation(core, nominal=False)
 
 
 def no_batches(events):

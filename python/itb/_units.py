@@ -11,6 +11,7 @@ from .errors import ValidationError
 
 NL_PER_ML = 1_000_000
 NL_PER_UL = 1_000
+_MAX_CONCENTRATION = 100_000  # µg/mL, as rust/core checks it
 
 
 def _float(value: object, field: str) -> float:
@@ -20,7 +21,10 @@ def _float(value: object, field: str) -> float:
         return value  # type: ignore[return-value]
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValidationError(f"{field}: expected a number, got {type(value).__name__}", field)
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond the float range (10**400)
+        raise ValidationError(f"{field}: {value!r} is not a finite number", field) from None
     if math.isnan(x) or math.isinf(x):
         raise ValidationError(f"{field}: {x} is not a finite number", field)
     return x
@@ -48,4 +52,8 @@ def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:
     x = _float(value, field)
     if x != int(x):
         raise ValidationError(f"{field}: {value!r} µg/mL must be a whole number", field)
-    return int(x)
+    n = int(x)
+    if not 0 < n <= _MAX_CONCENTRATION:  # the core's range; also keeps huge values out of its i64 argument
+        raise ValidationError(f"invalid {field}: {n} µg/mL is outside the allowed range 1..={_MAX_CONCENTRATION} µg/mL",
+                              field)
+    return n
