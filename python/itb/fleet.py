@@ -5,6 +5,11 @@ with the GIL released, and returns numpy columns (:class:`FleetResult`, converti
 ``DataFrame``). Results are deterministic: the same whatever the number of threads.
 :func:`simulate_dask` partitions a fleet across a Dask cluster (``pip install 'itb[dask]'``) and
 calls :func:`simulate_many` per partition.
+
+:class:`Fleet` holds a fleet as columns (numpy arrays, a pandas DataFrame, a pyarrow Table or any
+mapping of column names to array-likes) without a Python object per pump: each row's pump is
+built in Rust, in its worker thread, for :meth:`Fleet.forecast` (service dates in closed form,
+no stroke walking) and :meth:`Fleet.simulate`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from .models import PRESETS
 from .program import Continuous, Flex
 from .pump import Pump
 
-__all__ = ["FleetResult", "simulate_many", "simulate_dask", "random_fleet"]
+__all__ = ["Fleet", "FleetResult", "simulate_many", "simulate_dask", "random_fleet"]
 
 _TIME_COLUMNS = (
     "first_low_reservoir_ms",
@@ -133,3 +138,88 @@ def random_fleet(n: int, *, seed: int = 0, start: datetime = datetime(2026, 1, 5
                  reservoir_ml=model.reservoir_ml, concentration_ug_per_ml=conc, program=program)
         )
     return fleet
+
+
+_FORECAST_COLUMNS = ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "eos")
+
+
+class Fleet:
+    """A fleet held as columns, one row per pump (continuous programs; path primed, no catheter).
+
+    Columns (equal lengths): ``now`` (``datetime64`` or int ms on the pump clock),
+    ``reservoir_ml`` (float), ``concentration_ug_per_ml`` (int), ``ug_per_day`` (float), and
+    ``model``: an index into ``models`` (a list of :class:`itb.PumpModel`; default: the presets
+    in the order of ``itb.models.PRESETS``) or a column of preset names. Floats become exact
+    integers by the package's one rounding rule, in Rust. Memory: the input and output columns
+    plus one pump per worker thread (≈ 1 kB) — never one object per row.
+
+    Errors: ``ValidationError``/``ProgrammingError`` naming the column and row
+    (``reservoir_ml[12]``, ``ug_per_day[3]``, ``model[7]``); a missing column names it.
+    """
+
+    def __init__(self, columns: Any, models: Optional[Sequence[Any]] = None) -> None:
+        from .errors import ValidationError
+        from .models import PumpModel
+
+        preset_names = list(PRESETS)
+        self.models = [PRESETS[n] for n in preset_names] if models is None else list(models)
+        for i, m in enumerate(self.models):
+            if not isinstance(m, PumpModel):
+                raise ValidationError(f"models[{i}]: expected itb.PumpModel, got {type(m).__name__}", f"models[{i}]")
+
+        def column(name: str) -> np.ndarray:
+            try:
+                values = columns[name]
+            except (KeyError, IndexError, TypeError):
+                raise ValidationError(f"{name}: missing column (needed: model, now, reservoir_ml, "
+                                      "concentration_ug_per_ml, ug_per_day)", name) from None
+            if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+                values = values.to_numpy()  # pandas Series, pyarrow (Chunked)Array
+            return np.asarray(values)
+
+        now = column("now")
+        if now.dtype.kind == "M":
+            now = now.astype("datetime64[ms]").astype(np.int64)
+        model = column("model")
+        if model.dtype.kind in "USO":
+            index = {n: i for i, n in enumerate(preset_names)} if models is None else {m.name: i for i, m in enumerate(self.models)}
+            try:
+                model = np.array([index[str(n)] for n in model], dtype=np.int64)
+            except KeyError as err:
+                raise ValidationError(f"model: unknown model {err.args[0]!r}; known: {sorted(index)}", "model") from None
+        self._cols = {
+            "model": np.ascontiguousarray(model, dtype=np.int64),
+            "now_ms": np.ascontiguousarray(now, dtype=np.int64),
+            "reservoir_ml": np.ascontiguousarray(column("reservoir_ml"), dtype=np.float64),
+            "concentration": np.ascontiguousarray(column("concentration_ug_per_ml"), dtype=np.int64),
+            "ug_per_day": np.ascontiguousarray(column("ug_per_day"), dtype=np.float64),
+        }
+        self._models_exact = [m._core_exact() for m in self.models]
+
+    def __len__(self) -> int:
+        return len(self._cols["now_ms"])
+
+    def _args(self) -> tuple:
+        c = self._cols
+        return (self._models_exact, c["model"], c["now_ms"], c["reservoir_ml"], c["concentration"], c["ug_per_day"])
+
+    def forecast(self, horizon: timedelta = timedelta(days=3650), assume_refills: bool = True,
+                 threads: Optional[int] = None) -> dict[str, np.ndarray]:
+        """Per row, as ``datetime64[ms]`` columns (``NaT``: not within ``horizon``):
+        ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``eri``, ``eos`` — exactly
+        ``Pump.project(horizon, assume_refills)`` of each row's pump. Results do not depend
+        on ``threads``."""
+        from ._time import duration_ms
+
+        raw = _core.forecast_columns(*self._args(), duration_ms(horizon, "horizon"), bool(assume_refills), threads)
+        return {name: raw[name + "_ms"].view("datetime64[ms]") for name in _FORECAST_COLUMNS}
+
+    def simulate(self, until: datetime | int, threads: Optional[int] = None) -> FleetResult:
+        """Run every row's pump to ``until``: the same columns as :func:`simulate_many`."""
+        return FleetResult._from_core(_core.simulate_columns(*self._args(), to_ms(until, "until"), threads))
+
+    def pump(self, i: int) -> Pump:
+        """Row ``i`` as an :class:`itb.Pump` (for a closer look at one row)."""
+        c = self._cols
+        return Pump(self.models[int(c["model"][i])], now=int(c["now_ms"][i]), reservoir_ml=float(c["reservoir_ml"][i]),
+                    concentration_ug_per_ml=int(c["concentration"][i]), program=Continuous(ug_per_day=float(c["ug_per_day"][i])))

@@ -74,17 +74,12 @@ fn run_one(mut pump: Pump, until_ms: i64) -> Result<Row> {
 /// `threads` threads (None: rayon's default). The first failing pump's error is returned.
 pub fn simulate_many(pumps: &[Pump], until_ms: i64, threads: Option<usize>) -> Result<BatchResult> {
     crate::units::check_time("until", until_ms)?;
-    let work = || pumps.par_iter().map(|p| run_one(p.clone(), until_ms)).collect::<Vec<Result<Row>>>();
-    let rows = match threads {
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n.clamp(1, 1024))
-                .build()
-                .map_err(|e| ItbError::validation("threads", format!("cannot start {n} threads: {e}")))?;
-            pool.install(work)
-        }
-        None => work(),
-    };
+    let rows = in_pool(threads, || pumps.par_iter().map(|p| run_one(p.clone(), until_ms)).collect::<Vec<Result<Row>>>())?;
+    gather(rows)
+}
+
+/// Rows in order into columns; the first failing row's error.
+fn gather(rows: Vec<Result<Row>>) -> Result<BatchResult> {
     let mut out = BatchResult::default();
     for row in rows {
         let r = row?;
@@ -102,4 +97,141 @@ pub fn simulate_many(pumps: &[Pump], until_ms: i64, threads: Option<usize>) -> R
         out.eos_forecast_ms.push(r.forecast[1]);
     }
     Ok(out)
+}
+
+/// A fleet held as columns, one row per pump, none built until it is needed: row `i` is a pump
+/// of model `models[model[i]]` at `now_ms[i]` holding `reservoir_nl[i]` at `concentration[i]`
+/// µg/mL on `Continuous(ng_per_day[i])`, path primed, no catheter. Errors name the column and
+/// the row (`reservoir_ml[12]`).
+#[derive(Debug, Clone, Copy)]
+pub struct FleetColumns<'a> {
+    pub models: &'a [crate::model::PumpModel],
+    pub model: &'a [i64],
+    pub now_ms: &'a [i64],
+    pub reservoir_nl: &'a [i64],
+    pub concentration: &'a [i64],
+    pub ng_per_day: &'a [i64],
+}
+
+/// Per-row forecast columns (`NO_TIME` where not within the horizon).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForecastColumns {
+    pub next_stroke_ms: Vec<i64>,
+    pub low_reservoir_ms: Vec<i64>,
+    pub reservoir_empty_ms: Vec<i64>,
+    pub eri_ms: Vec<i64>,
+    pub eos_ms: Vec<i64>,
+}
+
+impl FleetColumns<'_> {
+    pub fn len(&self) -> usize {
+        self.now_ms.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.now_ms.is_empty()
+    }
+
+    fn check(&self) -> Result<()> {
+        let n = self.len();
+        for (name, len) in [
+            ("model", self.model.len()),
+            ("reservoir_ml", self.reservoir_nl.len()),
+            ("concentration_ug_per_ml", self.concentration.len()),
+            ("ug_per_day", self.ng_per_day.len()),
+        ] {
+            if len != n {
+                return Err(ItbError::validation(name, format!("has {len} rows; `now` has {n}")));
+            }
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            m.validate().map_err(|e| {
+                let field = format!("models[{i}].{}", e.field());
+                e.in_field(field)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The pump of row `i`.
+    pub fn pump(&self, i: usize) -> Result<Pump> {
+        let idx = self.model[i];
+        let model = usize::try_from(idx).ok().and_then(|j| self.models.get(j)).ok_or_else(|| {
+            ItbError::validation(
+                format!("model[{i}]"),
+                format!("{idx} is not a model index (0..{})", self.models.len()),
+            )
+        })?;
+        let config = crate::pump::PumpConfig::new(
+            model.clone(),
+            self.now_ms[i],
+            self.reservoir_nl[i],
+            self.concentration[i],
+            crate::program::Basal::Continuous { ng_per_day: self.ng_per_day[i] },
+        );
+        Pump::new(config).map_err(|e| {
+            let field = match e.field() {
+                "now" => "now".to_string(),
+                "ug_per_day" => "ug_per_day".to_string(),
+                other => other.to_string(),
+            };
+            e.in_field(format!("{field}[{i}]"))
+        })
+    }
+}
+
+fn in_pool<T: Send>(threads: Option<usize>, work: impl FnOnce() -> T + Send) -> Result<T> {
+    match threads {
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n.clamp(1, 1024))
+                .build()
+                .map_err(|e| ItbError::validation("threads", format!("cannot start {n} threads: {e}")))?;
+            Ok(pool.install(work))
+        }
+        None => Ok(work()),
+    }
+}
+
+/// Service-date forecast of every row (`Pump::project_with`, closed form, no stroke walking),
+/// built and projected row by row on `threads` threads: memory is the output columns plus one
+/// pump per thread. Results do not depend on the thread count; the first bad row's error is
+/// returned.
+pub fn forecast_columns(
+    fleet: &FleetColumns<'_>,
+    horizon_ms: i64,
+    assume_refills: bool,
+    threads: Option<usize>,
+) -> Result<ForecastColumns> {
+    fleet.check()?;
+    let rows = in_pool(threads, || {
+        (0..fleet.len())
+            .into_par_iter()
+            .map(|i| {
+                let p = fleet.pump(i)?.project_with(horizon_ms, assume_refills)?;
+                let t = |x: Option<i64>| x.unwrap_or(NO_TIME);
+                Ok([t(p.next_stroke_ms), t(p.low_reservoir_ms), t(p.reservoir_empty_ms), t(p.eri_ms), t(p.eos_ms)])
+            })
+            .collect::<Vec<Result<[i64; 5]>>>()
+    })?;
+    let mut out = ForecastColumns::default();
+    for row in rows {
+        let r = row?;
+        out.next_stroke_ms.push(r[0]);
+        out.low_reservoir_ms.push(r[1]);
+        out.reservoir_empty_ms.push(r[2]);
+        out.eri_ms.push(r[3]);
+        out.eos_ms.push(r[4]);
+    }
+    Ok(out)
+}
+
+/// [`simulate_many`] for a fleet held as columns: each row's pump is built and run in its
+/// worker (memory: the result columns plus one pump per thread).
+pub fn simulate_columns(fleet: &FleetColumns<'_>, until_ms: i64, threads: Option<usize>) -> Result<BatchResult> {
+    fleet.check()?;
+    crate::units::check_time("until", until_ms)?;
+    let rows = in_pool(threads, || {
+        (0..fleet.len()).into_par_iter().map(|i| run_one(fleet.pump(i)?, until_ms)).collect::<Vec<Result<Row>>>()
+    })?;
+    gather(rows)
 }

@@ -21,7 +21,7 @@ pub mod snapshot;
 pub mod therapy;
 pub mod units;
 
-pub use batch::{simulate_many, BatchResult};
+pub use batch::{forecast_columns, simulate_columns, simulate_many, BatchResult, FleetColumns, ForecastColumns};
 pub use battery::{ActiveAlarm, Alarm, BatteryModel};
 pub use bolus::{Bolus, BolusKind};
 pub use therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};

@@ -1,7 +1,8 @@
 //! `_core.simulate_many`: clone the pumps under the GIL, run them in Rust (rayon) with the
 //! GIL released, return numpy columns.
 
-use numpy::{IntoPyArray, PyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use rayon::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -24,9 +25,14 @@ pub fn simulate_many<'py>(
         cores.push(pump.borrow().core().clone());
     }
     let r = py.detach(|| itb_core::simulate_many(&cores, until_ms, threads)).py()?;
+    batch_to_py(py, r)
+}
+
+/// A batch result as a dict of numpy columns.
+fn batch_to_py(py: Python<'_>, r: itb_core::BatchResult) -> PyResult<Bound<'_, PyDict>> {
     let out = PyDict::new(py);
     let put = |name: &str, v: Vec<i64>| -> PyResult<()> {
-        let arr: Bound<'py, PyArray1<i64>> = v.into_pyarray(py);
+        let arr: Bound<'_, PyArray1<i64>> = v.into_pyarray(py);
         out.set_item(name, arr)
     };
     let delivered_ug: Vec<f64> = r.delivered_pg.iter().map(|&pg| pg as f64 / 1e6).collect();
@@ -43,4 +49,119 @@ pub fn simulate_many<'py>(
     put("eri_forecast_ms", r.eri_forecast_ms)?;
     put("eos_forecast_ms", r.eos_forecast_ms)?;
     Ok(out)
+}
+
+/// Exact integers of a float column (`value × 10**power`, half-even from the shortest decimal
+/// form, as everywhere at the boundary); errors name `column[row]`.
+fn scaled_column(column: &str, values: &[f64], power: u32, max: i64, unit: &str) -> itb_core::Result<Vec<i64>> {
+    values
+        .par_iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            itb_core::units::scaled_from_f64(column, x, power, max, unit).map_err(|e| e.in_field(format!("{column}[{i}]")))
+        })
+        .collect()
+}
+
+/// A fleet given as columns (see `itb.fleet.Fleet`), as the core's view of it.
+struct Columns {
+    models: Vec<itb_core::PumpModel>,
+    model: Vec<i64>,
+    now_ms: Vec<i64>,
+    reservoir_nl: Vec<i64>,
+    concentration: Vec<i64>,
+    ng_per_day: Vec<i64>,
+}
+
+impl Columns {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        models: &Bound<'_, PyList>,
+        model: PyReadonlyArray1<'_, i64>,
+        now_ms: PyReadonlyArray1<'_, i64>,
+        reservoir_ml: PyReadonlyArray1<'_, f64>,
+        concentration: PyReadonlyArray1<'_, i64>,
+        ug_per_day: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<Self> {
+        let models = models
+            .iter()
+            .map(|m| crate::convert::model_from_py(m.cast::<PyDict>()?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let (model, now_ms, concentration) =
+            (model.as_slice()?.to_vec(), now_ms.as_slice()?.to_vec(), concentration.as_slice()?.to_vec());
+        let (reservoir_ml, ug_per_day) = (reservoir_ml.as_slice()?, ug_per_day.as_slice()?);
+        let (reservoir_nl, ng_per_day) = py
+            .detach(|| -> itb_core::Result<_> {
+                Ok((
+                    scaled_column("reservoir_ml", reservoir_ml, 6, i64::MAX, "mL")?,
+                    scaled_column("ug_per_day", ug_per_day, 3, itb_core::units::MAX_DOSE_NG_PER_DAY, "µg/day")?,
+                ))
+            })
+            .py()?;
+        Ok(Columns { models, model, now_ms, reservoir_nl, concentration, ng_per_day })
+    }
+
+    fn view(&self) -> itb_core::FleetColumns<'_> {
+        itb_core::FleetColumns {
+            models: &self.models,
+            model: &self.model,
+            now_ms: &self.now_ms,
+            reservoir_nl: &self.reservoir_nl,
+            concentration: &self.concentration,
+            ng_per_day: &self.ng_per_day,
+        }
+    }
+}
+
+/// Service-date forecasts of a fleet held as columns (no pump object per row), GIL released:
+/// a dict of int64 ms columns (`i64::MIN` = not within the horizon).
+#[pyfunction]
+#[pyo3(signature = (models, model, now_ms, reservoir_ml, concentration, ug_per_day, horizon_ms, assume_refills=false, threads=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn forecast_columns<'py>(
+    py: Python<'py>,
+    models: &Bound<'py, PyList>,
+    model: PyReadonlyArray1<'py, i64>,
+    now_ms: PyReadonlyArray1<'py, i64>,
+    reservoir_ml: PyReadonlyArray1<'py, f64>,
+    concentration: PyReadonlyArray1<'py, i64>,
+    ug_per_day: PyReadonlyArray1<'py, f64>,
+    horizon_ms: i64,
+    assume_refills: bool,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cols = Columns::new(py, models, model, now_ms, reservoir_ml, concentration, ug_per_day)?;
+    let f = py.detach(|| itb_core::forecast_columns(&cols.view(), horizon_ms, assume_refills, threads)).py()?;
+    let out = PyDict::new(py);
+    for (name, v) in [
+        ("next_stroke_ms", f.next_stroke_ms),
+        ("low_reservoir_ms", f.low_reservoir_ms),
+        ("reservoir_empty_ms", f.reservoir_empty_ms),
+        ("eri_ms", f.eri_ms),
+        ("eos_ms", f.eos_ms),
+    ] {
+        out.set_item(name, v.into_pyarray(py))?;
+    }
+    Ok(out)
+}
+
+/// `simulate_many` for a fleet held as columns (each row's pump built in its worker).
+#[pyfunction]
+#[pyo3(signature = (models, model, now_ms, reservoir_ml, concentration, ug_per_day, until_ms, threads=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_columns<'py>(
+    py: Python<'py>,
+    models: &Bound<'py, PyList>,
+    model: PyReadonlyArray1<'py, i64>,
+    now_ms: PyReadonlyArray1<'py, i64>,
+    reservoir_ml: PyReadonlyArray1<'py, f64>,
+    concentration: PyReadonlyArray1<'py, i64>,
+    ug_per_day: PyReadonlyArray1<'py, f64>,
+    until_ms: i64,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cols = Columns::new(py, models, model, now_ms, reservoir_ml, concentration, ug_per_day)?;
+    let r = py.detach(|| itb_core::simulate_columns(&cols.view(), until_ms, threads)).py()?;
+    batch_to_py(py, r)
 }

@@ -1,0 +1,83 @@
+"""Fleets from tables (issue 8, part 4): a Fleet held as columns forecasts and simulates
+exactly what the same pumps built one by one do, whatever the thread count."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+import itb
+from itb.fleet import Fleet
+
+PRESET_NAMES = list(itb.models.PRESETS)
+
+
+def table(n: int, seed: int = 7) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "model": rng.integers(0, len(PRESET_NAMES), n),
+        "now": (np.datetime64("2026-01-05T08:00", "ms") + rng.integers(0, 365 * 86_400_000, n).astype("timedelta64[ms]")),
+        "reservoir_ml": np.round(rng.uniform(1.0, 20.0, n), 3),
+        "concentration_ug_per_ml": rng.choice([500, 1000, 2000], n),
+        "ug_per_day": np.round(rng.uniform(100.0, 900.0, n), 1),
+    }
+
+
+def one_by_one(cols: dict, i: int) -> itb.Pump:
+    return itb.Pump(itb.models.PRESETS[PRESET_NAMES[int(cols["model"][i])]],
+                    now=int(cols["now"][i].astype("datetime64[ms]").astype(np.int64)),
+                    reservoir_ml=float(cols["reservoir_ml"][i]),
+                    concentration_ug_per_ml=int(cols["concentration_ug_per_ml"][i]),
+                    program=itb.Continuous(ug_per_day=float(cols["ug_per_day"][i])))
+
+
+@pytest.mark.parametrize("assume_refills", [True, False])
+def test_forecast_equals_each_pumps_projection(assume_refills):
+    cols = table(300)
+    fleet = Fleet(cols)
+    got = fleet.forecast(timedelta(days=3650), assume_refills=assume_refills)
+    for i in range(len(fleet)):
+        proj = one_by_one(cols, i).project(timedelta(days=3650), assume_refills=assume_refills)
+        for name in ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "eos"):
+            want = getattr(proj, name + "_ms")
+            value = got[name][i]
+            assert (np.isnat(value) if want is None else int(value.astype(np.int64)) == want), (i, name)
+    again = fleet.forecast(timedelta(days=3650), assume_refills=assume_refills, threads=1)
+    assert all(np.array_equal(got[k].view(np.int64), again[k].view(np.int64)) for k in got)
+
+
+def test_simulate_equals_simulate_many_and_accepts_pandas():
+    pd = pytest.importorskip("pandas")
+    cols = table(120, seed=3)
+    frame = pd.DataFrame(cols)
+    frame["model"] = [PRESET_NAMES[i] for i in cols["model"]]  # preset names work too
+    until = datetime(2027, 6, 1)
+    got = Fleet(frame).simulate(until, threads=2)
+    want = itb.simulate_many([one_by_one(cols, i) for i in range(120)], until)
+    for k in want.columns:
+        g, w = (x.view(np.int64) if x.dtype.kind == "M" else x for x in (got[k], want[k]))
+        assert np.array_equal(g, w), k
+
+
+def test_errors_name_the_column_and_row():
+    cols = table(10)
+    cols["reservoir_ml"][4] = 1e-9
+    with pytest.raises(itb.ValidationError) as err:
+        Fleet(cols).forecast()
+    assert err.value.field == "reservoir_ml[4]"
+    cols = table(10)
+    cols["ug_per_day"][6] = 60_000.0
+    with pytest.raises(itb.ProgrammingError) as err:
+        Fleet(cols).forecast()
+    assert err.value.field == "ug_per_day[6]"
+    cols = table(10)
+    cols["model"][2] = 99
+    with pytest.raises(itb.ValidationError) as err:
+        Fleet(cols).forecast()
+    assert err.value.field == "model[2]"
+    del cols["now"]
+    with pytest.raises(itb.ValidationError) as err:
+        Fleet(cols)
+    assert err.value.field == "now"
