@@ -23,7 +23,7 @@ from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, fi
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EventLog", "Pump", "forecast_columns", "scaled", "simulate_columns", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
+__all__ = ["EventLog", "FleetColumns", "Pump", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 2)."""
@@ -130,33 +130,27 @@ def simulate_many(pumps: list[Pump], until_ms: int, threads: Optional[int] = Non
     ``first_reservoir_empty_ms``, ``eri_ms``, ``eos_ms``, ``eri_forecast_ms``, ``eos_forecast_ms``
     (forecast at the start with ``assume_refills``, 30-year horizon). Thread-count independent."""
 
-def forecast_columns(
-    models: list[_ModelIn],
-    model: npt.NDArray[np.int64],
-    now_ms: npt.NDArray[np.int64],
-    reservoir_ml: npt.NDArray[np.float64],
-    concentration: npt.NDArray[np.int64],
-    ug_per_day: npt.NDArray[np.float64],
-    horizon_ms: int,
-    assume_refills: bool = False,
-    threads: Optional[int] = None,
-) -> dict[str, npt.NDArray[np.int64]]:
-    """Service-date forecasts of a fleet held as columns (row i: ``models[model[i]]``, now,
-    reservoir, concentration, continuous µg/day), each row's pump built and projected in a rayon
-    worker with the GIL released: ``next_stroke_ms``, ``low_reservoir_ms``, ``reservoir_empty_ms``,
-    ``eri_ms``, ``eos_ms`` (``i64::MIN`` = not within the horizon). Errors name ``column[row]``."""
+@final
+class FleetColumns:
+    """A fleet held as columns, converted once to exact integers (no pump object per row).
+    Row i: ``models[model[i]]`` at ``now_ms[i]`` with ``reservoir_ml[i]`` at ``concentration[i]``
+    µg/mL on a continuous ``ug_per_day[i]``; errors name ``column[row]``."""
 
-def simulate_columns(
-    models: list[_ModelIn],
-    model: npt.NDArray[np.int64],
-    now_ms: npt.NDArray[np.int64],
-    reservoir_ml: npt.NDArray[np.float64],
-    concentration: npt.NDArray[np.int64],
-    ug_per_day: npt.NDArray[np.float64],
-    until_ms: int,
-    threads: Optional[int] = None,
-) -> dict[str, npt.NDArray[Any]]:
-    """:func:`simulate_many` for a fleet held as columns (see :func:`forecast_columns`)."""
+    def __init__(
+        self,
+        models: list[_ModelIn],
+        model: npt.NDArray[np.int64],
+        now_ms: npt.NDArray[np.int64],
+        reservoir_ml: npt.NDArray[np.float64],
+        concentration: npt.NDArray[np.int64],
+        ug_per_day: npt.NDArray[np.float64],
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def forecast(self, horizon_ms: int, assume_refills: bool = False, threads: Optional[int] = None) -> dict[str, npt.NDArray[np.int64]]:
+        """Per row, built and projected in a rayon worker with the GIL released: ``next_stroke_ms``,
+        ``low_reservoir_ms``, ``reservoir_empty_ms``, ``eri_ms``, ``eos_ms`` (``i64::MIN`` = none)."""
+    def simulate(self, until_ms: int, threads: Optional[int] = None) -> dict[str, npt.NDArray[Any]]:
+        """:func:`simulate_many` of every row's pump (the same columns)."""
 
 def scaled(value: float, power: int, field: str, unit: str = "") -> int:
     """``value × 10**power`` as an exact int, from the float's shortest decimal form, rounded half

@@ -194,14 +194,10 @@ class Fleet:
             "concentration": np.ascontiguousarray(column("concentration_ug_per_ml"), dtype=np.int64),
             "ug_per_day": np.ascontiguousarray(column("ug_per_day"), dtype=np.float64),
         }
-        self._models_exact = [m._core_exact() for m in self.models]
+        self._core = _core.FleetColumns([m._core_exact() for m in self.models], *self._cols.values())
 
     def __len__(self) -> int:
-        return len(self._cols["now_ms"])
-
-    def _args(self) -> tuple:
-        c = self._cols
-        return (self._models_exact, c["model"], c["now_ms"], c["reservoir_ml"], c["concentration"], c["ug_per_day"])
+        return len(self._core)
 
     def forecast(self, horizon: timedelta = timedelta(days=3650), assume_refills: bool = True,
                  threads: Optional[int] = None) -> dict[str, np.ndarray]:
@@ -211,12 +207,12 @@ class Fleet:
         on ``threads``."""
         from ._time import duration_ms
 
-        raw = _core.forecast_columns(*self._args(), duration_ms(horizon, "horizon"), bool(assume_refills), threads)
+        raw = self._core.forecast(duration_ms(horizon, "horizon"), bool(assume_refills), threads)
         return {name: raw[name + "_ms"].view("datetime64[ms]") for name in _FORECAST_COLUMNS}
 
     def simulate(self, until: datetime | int, threads: Optional[int] = None) -> FleetResult:
         """Run every row's pump to ``until``: the same columns as :func:`simulate_many`."""
-        return FleetResult._from_core(_core.simulate_columns(*self._args(), to_ms(until, "until"), threads))
+        return FleetResult._from_core(self._core.simulate(to_ms(until, "until"), threads))
 
     def pump(self, i: int) -> Pump:
         """Row ``i`` as an :class:`itb.Pump` (for a closer look at one row)."""

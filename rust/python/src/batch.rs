@@ -63,8 +63,10 @@ fn scaled_column(column: &str, values: &[f64], power: u32, max: i64, unit: &str)
         .collect()
 }
 
-/// A fleet given as columns (see `itb.fleet.Fleet`), as the core's view of it.
-struct Columns {
+/// `_core.FleetColumns`: a fleet given as columns (see `itb.fleet.Fleet`), converted once to
+/// exact integers; no pump object exists until a worker builds one.
+#[pyclass(name = "FleetColumns", module = "itb._core", frozen)]
+pub struct PyFleetColumns {
     models: Vec<itb_core::PumpModel>,
     model: Vec<i64>,
     now_ms: Vec<i64>,
@@ -73,8 +75,25 @@ struct Columns {
     ng_per_day: Vec<i64>,
 }
 
-impl Columns {
-    #[allow(clippy::too_many_arguments)]
+impl PyFleetColumns {
+    fn view(&self) -> itb_core::FleetColumns<'_> {
+        itb_core::FleetColumns {
+            models: &self.models,
+            model: &self.model,
+            now_ms: &self.now_ms,
+            reservoir_nl: &self.reservoir_nl,
+            concentration: &self.concentration,
+            ng_per_day: &self.ng_per_day,
+        }
+    }
+}
+
+#[pymethods]
+impl PyFleetColumns {
+    /// Row i: `models[model[i]]` at `now_ms[i]` with `reservoir_ml[i]` at `concentration[i]`
+    /// µg/mL on a continuous `ug_per_day[i]`. Floats become exact integers here (half-even from
+    /// the shortest decimal form); errors name `column[row]`.
+    #[new]
     fn new(
         py: Python<'_>,
         models: &Bound<'_, PyList>,
@@ -99,69 +118,42 @@ impl Columns {
                 ))
             })
             .py()?;
-        Ok(Columns { models, model, now_ms, reservoir_nl, concentration, ng_per_day })
+        Ok(PyFleetColumns { models, model, now_ms, reservoir_nl, concentration, ng_per_day })
     }
 
-    fn view(&self) -> itb_core::FleetColumns<'_> {
-        itb_core::FleetColumns {
-            models: &self.models,
-            model: &self.model,
-            now_ms: &self.now_ms,
-            reservoir_nl: &self.reservoir_nl,
-            concentration: &self.concentration,
-            ng_per_day: &self.ng_per_day,
+    fn __len__(&self) -> usize {
+        self.now_ms.len()
+    }
+
+    /// Service-date forecast of every row, GIL released: int64 ms columns `next_stroke_ms`,
+    /// `low_reservoir_ms`, `reservoir_empty_ms`, `eri_ms`, `eos_ms` (`i64::MIN` = not within
+    /// the horizon).
+    #[pyo3(signature = (horizon_ms, assume_refills=false, threads=None))]
+    fn forecast<'py>(
+        &self,
+        py: Python<'py>,
+        horizon_ms: i64,
+        assume_refills: bool,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let f = py.detach(|| itb_core::forecast_columns(&self.view(), horizon_ms, assume_refills, threads)).py()?;
+        let out = PyDict::new(py);
+        for (name, v) in [
+            ("next_stroke_ms", f.next_stroke_ms),
+            ("low_reservoir_ms", f.low_reservoir_ms),
+            ("reservoir_empty_ms", f.reservoir_empty_ms),
+            ("eri_ms", f.eri_ms),
+            ("eos_ms", f.eos_ms),
+        ] {
+            out.set_item(name, v.into_pyarray(py))?;
         }
+        Ok(out)
     }
-}
 
-/// Service-date forecasts of a fleet held as columns (no pump object per row), GIL released:
-/// a dict of int64 ms columns (`i64::MIN` = not within the horizon).
-#[pyfunction]
-#[pyo3(signature = (models, model, now_ms, reservoir_ml, concentration, ug_per_day, horizon_ms, assume_refills=false, threads=None))]
-#[allow(clippy::too_many_arguments)]
-pub fn forecast_columns<'py>(
-    py: Python<'py>,
-    models: &Bound<'py, PyList>,
-    model: PyReadonlyArray1<'py, i64>,
-    now_ms: PyReadonlyArray1<'py, i64>,
-    reservoir_ml: PyReadonlyArray1<'py, f64>,
-    concentration: PyReadonlyArray1<'py, i64>,
-    ug_per_day: PyReadonlyArray1<'py, f64>,
-    horizon_ms: i64,
-    assume_refills: bool,
-    threads: Option<usize>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let cols = Columns::new(py, models, model, now_ms, reservoir_ml, concentration, ug_per_day)?;
-    let f = py.detach(|| itb_core::forecast_columns(&cols.view(), horizon_ms, assume_refills, threads)).py()?;
-    let out = PyDict::new(py);
-    for (name, v) in [
-        ("next_stroke_ms", f.next_stroke_ms),
-        ("low_reservoir_ms", f.low_reservoir_ms),
-        ("reservoir_empty_ms", f.reservoir_empty_ms),
-        ("eri_ms", f.eri_ms),
-        ("eos_ms", f.eos_ms),
-    ] {
-        out.set_item(name, v.into_pyarray(py))?;
+    /// `simulate_many` of every row's pump to `until_ms` (the same columns), GIL released.
+    #[pyo3(signature = (until_ms, threads=None))]
+    fn simulate<'py>(&self, py: Python<'py>, until_ms: i64, threads: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
+        let r = py.detach(|| itb_core::simulate_columns(&self.view(), until_ms, threads)).py()?;
+        batch_to_py(py, r)
     }
-    Ok(out)
-}
-
-/// `simulate_many` for a fleet held as columns (each row's pump built in its worker).
-#[pyfunction]
-#[pyo3(signature = (models, model, now_ms, reservoir_ml, concentration, ug_per_day, until_ms, threads=None))]
-#[allow(clippy::too_many_arguments)]
-pub fn simulate_columns<'py>(
-    py: Python<'py>,
-    models: &Bound<'py, PyList>,
-    model: PyReadonlyArray1<'py, i64>,
-    now_ms: PyReadonlyArray1<'py, i64>,
-    reservoir_ml: PyReadonlyArray1<'py, f64>,
-    concentration: PyReadonlyArray1<'py, i64>,
-    ug_per_day: PyReadonlyArray1<'py, f64>,
-    until_ms: i64,
-    threads: Option<usize>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let cols = Columns::new(py, models, model, now_ms, reservoir_ml, concentration, ug_per_day)?;
-    let r = py.detach(|| itb_core::simulate_columns(&cols.view(), until_ms, threads)).py()?;
-    batch_to_py(py, r)
 }

@@ -44,10 +44,9 @@ fn volume_rate_nl_per_day(ng_per_day: i64, concentration: i64) -> PyResult<i64> 
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pump::PyPump>()?;
     m.add_class::<events::PyEventLog>()?;
+    m.add_class::<batch::PyFleetColumns>()?;
     m.add_function(wrap_pyfunction!(scaled, m)?)?;
     m.add_function(wrap_pyfunction!(batch::simulate_many, m)?)?;
-    m.add_function(wrap_pyfunction!(batch::forecast_columns, m)?)?;
-    m.add_function(wrap_pyfunction!(batch::simulate_columns, m)?)?;
     m.add_function(wrap_pyfunction!(validate_model, m)?)?;
     m.add_function(wrap_pyfunction!(validate_program, m)?)?;
     m.add_function(wrap_pyfunction!(volume_rate_nl_per_day, m)?)?;
