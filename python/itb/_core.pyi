@@ -136,15 +136,15 @@ class FleetColumns:
     Row i: ``models[model[i]]`` at ``now_ms[i]`` with ``reservoir_ml[i]`` at ``concentration[i]``
     µg/mL on a continuous ``ug_per_day[i]``; errors name ``column[row]``."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         models: list[_ModelIn],
         model: npt.NDArray[np.int64],
         now_ms: npt.NDArray[np.int64],
         reservoir_ml: npt.NDArray[np.float64],
         concentration: npt.NDArray[np.int64],
         ug_per_day: npt.NDArray[np.float64],
-    ) -> None: ...
+    ) -> "FleetColumns": ...
     def __len__(self) -> int: ...
     def forecast(self, horizon_ms: int, assume_refills: bool = False, threads: Optional[int] = None) -> dict[str, npt.NDArray[np.int64]]:
         """Per row, built and projected in a rayon worker with the GIL released: ``next_stroke_ms``,
