@@ -486,3 +486,25 @@ def test_core_error_classes_are_the_python_ones():
         _core.Pump(model=model().exact(), now_ms=0, reservoir_nl=40_000_001, concentration=2000,
                    program=("continuous", 0), catheter_nl=0)
     assert exc.value.field == "reservoir_ml"
+
+
+def test_numpy_scalars_are_accepted_where_python_ones_are():
+    import numpy as np
+
+    p = pump(itb.Continuous(ug_per_day=0.0))
+    q = pump(itb.Continuous(ug_per_day=0.0))
+    start = np.datetime64("2026-01-05T09:00:00.0009")           # floored to the ms like a datetime
+    p.bolus(dose_ug=np.float64(5.0), duration=np.timedelta64(10, "m"), start=start)
+    q.bolus(dose_ug=5.0, duration=timedelta(minutes=10), start=datetime(2026, 1, 5, 9))
+    assert p.snapshot() == q.snapshot()
+    p.cancel_bolus(np.int64(1))
+    p.advance(np.int64(60_000))
+    assert p.now_ms == q.now_ms + 60_000
+    for bad, field in [(np.timedelta64(500, "us"), "duration"), (np.timedelta64(-1, "us"), "duration"),
+                       (np.timedelta64("NaT"), "duration"), (np.bool_(True), "duration")]:
+        with pytest.raises(itb.ValidationError) as err:
+            p.bolus(dose_ug=5.0, duration=bad)
+        assert err.value.field == field
+    with pytest.raises(itb.ValidationError) as err:
+        p.advance_to(np.datetime64("NaT"))
+    assert err.value.field == "until"

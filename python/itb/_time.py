@@ -7,6 +7,9 @@ millisecond (microseconds dropped); a tz-aware datetime is a ``ValidationError``
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from numbers import Integral
+
+import numpy as np
 
 from .errors import ValidationError
 
@@ -25,11 +28,16 @@ def int64(value: int, field: str, unit: str = "") -> int:
 
 
 def to_ms(value: datetime | int, field: str) -> int:
-    """Pump-clock ms of a naive datetime (or pass an int ms through)."""
-    if isinstance(value, bool):
+    """Pump-clock ms of a naive datetime, a ``numpy.datetime64`` (floored to the ms) or an
+    integer ms (Python or numpy) passed through."""
+    if isinstance(value, (bool, np.bool_)):
         raise ValidationError(f"{field}: expected a naive datetime or int ms, got bool", field)
-    if isinstance(value, int):
-        return int64(value, field, "ms")
+    if isinstance(value, Integral):
+        return int64(int(value), field, "ms")
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValidationError(f"{field}: NaT is not a time", field)
+        return int64(int(value.astype("datetime64[ms]").astype(np.int64)), field, "ms")
     if not isinstance(value, datetime):
         raise ValidationError(f"{field}: expected a naive datetime or int ms, got {type(value).__name__}", field)
     if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
@@ -45,10 +53,20 @@ def from_ms(ms: int) -> datetime:
 def duration_ms(value: timedelta | int, field: str, *, allow_zero: bool = True) -> int:
     """Milliseconds of a timedelta (floored to the ms) or an int ms. A non-zero duration never
     becomes 0: below 1 ms it is a ``ValidationError``."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValidationError(f"{field}: expected a timedelta or int ms, got bool", field)
-    if isinstance(value, int):
-        ms = int64(value, field, "ms")
+    if isinstance(value, np.timedelta64):
+        if np.isnat(value):
+            raise ValidationError(f"{field}: NaT is not a duration", field)
+        as_ms = int(value.astype("timedelta64[ms]").astype(np.int64))
+        if value < np.timedelta64(0):
+            value = min(as_ms, -1)  # negative: refused below, never rounded to 0
+        elif as_ms == 0 and value > np.timedelta64(0):
+            value = timedelta(microseconds=1)  # non-zero below 1 ms: refused below
+        else:
+            value = as_ms
+    if isinstance(value, Integral):
+        ms = int64(int(value), field, "ms")
     elif isinstance(value, timedelta):
         ms = value // _MS
         if ms == 0 and value > timedelta(0):

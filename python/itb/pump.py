@@ -535,11 +535,14 @@ class Pump:
 
 
 def _int(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer argument (Python or numpy int; not a bool) within the core's 64 bits."""
+    from numbers import Integral
+
+    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, Integral):
         from .errors import ValidationError
 
         raise ValidationError(f"{field}: expected an int, got {value!r}", field)
-    return int64(value, field)
+    return int64(int(value), field)
 
 
 def _exact_program(program: object) -> tuple:
