@@ -194,7 +194,22 @@ class PumpModel:
 
     @classmethod
     def from_exact(cls, d: dict[str, Any]) -> PumpModel:
-        """Inverse of :meth:`exact` (integer nL fields back to clinical units)."""
+        """Inverse of :meth:`exact` (integer nL fields back to clinical units). Models are
+        immutable, so the same exact fields give the same (cached) model: restoring many
+        snapshots of a few models converts and validates each model once."""
+        battery = d.get("battery")
+        key = (tuple(sorted((k, v) for k, v in d.items() if k != "battery")),
+               None if battery is None else tuple(sorted(battery.items())))
+        model = _FROM_EXACT.get(key)
+        if model is None:
+            model = cls._build_from_exact(d)
+            if len(_FROM_EXACT) >= 256:
+                _FROM_EXACT.clear()
+            _FROM_EXACT[key] = model
+        return model
+
+    @classmethod
+    def _build_from_exact(cls, d: dict[str, Any]) -> PumpModel:
         return cls(
             name=d["name"],
             reservoir_ml=d["reservoir_nl"] / 1e6,
@@ -205,6 +220,10 @@ class PumpModel:
             pump_path_ul=d["pump_path_nl"] / 1e3,
             battery=None if d.get("battery") is None else BatteryModel.from_exact(d["battery"]),
         )
+
+
+#: PumpModel.from_exact's cache (bounded): exact fields → model.
+_FROM_EXACT: dict[tuple, "PumpModel"] = {}
 
 
 def _int(value: object, field: str) -> int:
