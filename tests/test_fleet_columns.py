@@ -81,3 +81,21 @@ def test_errors_name_the_column_and_row():
     with pytest.raises(itb.ValidationError) as err:
         Fleet(cols)
     assert err.value.field == "now"
+
+
+def test_simulate_dask_takes_a_fleet_in_row_partitions():
+    pytest.importorskip("dask")
+    import pickle
+
+    from itb.fleet import simulate_dask
+
+    fleet = Fleet(table(50, seed=11))
+    until = datetime(2026, 9, 1)
+    whole = fleet.simulate(until)
+    parts = simulate_dask(fleet, until, partitions=4)  # Dask's default scheduler (no cluster)
+    for k in whole.columns:
+        assert np.array_equal(whole[k].view(np.int64) if whole[k].dtype.kind == "M" else whole[k],
+                              parts[k].view(np.int64) if parts[k].dtype.kind == "M" else parts[k]), k
+    again = pickle.loads(pickle.dumps(fleet.rows(10, 20)))
+    assert len(again) == 10
+    assert np.array_equal(again.forecast()["eos"].view(np.int64), fleet.forecast()["eos"][10:20].view(np.int64))

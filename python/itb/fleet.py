@@ -91,26 +91,35 @@ def _run_partition(snapshots: list[bytes], until_ms: int) -> dict[str, np.ndarra
     return _core.simulate_many(cores, until_ms, None)
 
 
+def _run_fleet_partition(fleet: "Fleet", until_ms: int) -> dict[str, np.ndarray]:
+    return fleet._core.simulate(until_ms, None)
+
+
 def simulate_dask(
-    pumps: Sequence[Pump],
+    pumps: "Sequence[Pump] | Fleet",
     until: datetime | int,
     *,
     partitions: Optional[int] = None,
     client: Any = None,
 ) -> FleetResult:
     """Run a fleet on Dask: split it into ``partitions`` (default: 4 per worker, or 8), ship
-    each partition as pump snapshots, run :func:`simulate_many` per partition on the workers,
-    and gather the rows in order. ``client``: a ``dask.distributed.Client`` (default: the
-    current one, else Dask's default scheduler)."""
-    import dask
+    each partition (pump snapshots, or for a :class:`Fleet` its rows' columns), run it on the
+    workers (:func:`simulate_many` / :meth:`Fleet.simulate`), and gather the rows in order.
+    ``client``: a ``dask.distributed.Client`` (default: the current one, else Dask's default
+    scheduler). Needs ``pip install 'itb[dask]'``."""
+    from ._extras import require
 
+    dask = require("dask", "dask", "simulate_dask")
     until_ms = to_ms(until, "until")
     if partitions is None:
         workers = len(client.scheduler_info()["workers"]) if client is not None else 2
         partitions = max(1, min(len(pumps), 4 * workers))
-    size = -(-len(pumps) // partitions) if pumps else 1
-    chunks = [[p.snapshot() for p in pumps[i : i + size]] for i in range(0, len(pumps), size)]
-    tasks = [dask.delayed(_run_partition)(chunk, until_ms) for chunk in chunks]
+    size = -(-len(pumps) // partitions) if len(pumps) else 1
+    if isinstance(pumps, Fleet):
+        tasks = [dask.delayed(_run_fleet_partition)(pumps.rows(i, i + size), until_ms) for i in range(0, len(pumps), size)]
+    else:
+        chunks = [[p.snapshot() for p in pumps[i : i + size]] for i in range(0, len(pumps), size)]
+        tasks = [dask.delayed(_run_partition)(chunk, until_ms) for chunk in chunks]
     if client is not None:
         results = client.gather(client.compute(tasks))
     else:
@@ -199,6 +208,19 @@ class Fleet:
     def __len__(self) -> int:
         return len(self._core)
 
+    def rows(self, start: int, stop: int) -> "Fleet":
+        """The rows ``start:stop`` as a fleet of their own (the columns are sliced, not copied
+        row by row)."""
+        c = self._cols
+        return Fleet({"model": c["model"][start:stop], "now": c["now_ms"][start:stop],
+                      "reservoir_ml": c["reservoir_ml"][start:stop],
+                      "concentration_ug_per_ml": c["concentration"][start:stop],
+                      "ug_per_day": c["ug_per_day"][start:stop]}, models=self.models)
+
+    def __reduce__(self) -> tuple:  # ship the columns (e.g. to Dask workers), not the core object
+        c = self._cols
+        return (_fleet_from_columns, (c, self.models))
+
     def forecast(self, horizon: timedelta = timedelta(days=3650), assume_refills: bool = True,
                  threads: Optional[int] = None) -> dict[str, np.ndarray]:
         """Per row, as ``datetime64[ms]`` columns (``NaT``: not within ``horizon``):
@@ -219,3 +241,8 @@ class Fleet:
         c = self._cols
         return Pump(self.models[int(c["model"][i])], now=int(c["now_ms"][i]), reservoir_ml=float(c["reservoir_ml"][i]),
                     concentration_ug_per_ml=int(c["concentration"][i]), program=Continuous(ug_per_day=float(c["ug_per_day"][i])))
+
+
+def _fleet_from_columns(cols: dict[str, np.ndarray], models: list[Any]) -> Fleet:
+    return Fleet({"model": cols["model"], "now": cols["now_ms"], "reservoir_ml": cols["reservoir_ml"],
+                  "concentration_ug_per_ml": cols["concentration"], "ug_per_day": cols["ug_per_day"]}, models=models)
