@@ -844,9 +844,25 @@ fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: 
     out.reserve((n as usize).min(1 << 20)); // grow as needed beyond 1 M strokes per span
     // Stroke j fires at t0 + ceil((j·gain − a) / slope).
     let first_need = gain - a;
-    let mut t = t0 + div_ceil(first_need, slope) as i64;
-    // Slack: how far A(t) overshoots the threshold at the stroke time.
-    let mut slack = div_ceil(first_need, slope) * slope - first_need;
+    let t = t0 + div_ceil(first_need, slope) as i64;
+    // Slack: how far A(t) overshoots the threshold at the stroke time (0 <= slack < slope).
+    let slack = div_ceil(first_need, slope) * slope - first_need;
+    // Every quantity of the loop is below `slope` or `gain`: when both fit in i64 (always for
+    // models within the core's limits), the loop runs in i64, several times faster than i128.
+    match (i64::try_from(slope), i64::try_from(gain), i64::try_from(slack)) {
+        (Ok(slope), Ok(gain), Ok(slack)) => step_times(out, t, slack, slope, gain, n),
+        _ => step_times(out, t, slack, slope, gain, n),
+    }
+}
+
+/// The loop of [`record_stroke_times`]: each step adds the whole-ms quotient and carries the
+/// remainder, in the integer type `I`.
+fn step_times<I>(out: &mut Vec<i64>, mut t: i64, mut slack: I, slope: I, gain: I, n: i64)
+where
+    I: Copy + PartialOrd + std::ops::Add<Output = I> + std::ops::Sub<Output = I> + std::ops::Div<Output = I>
+        + std::ops::Rem<Output = I> + std::ops::Neg<Output = I> + From<u8> + TryInto<i64>,
+{
+    let (zero, one) = (I::from(0u8), I::from(1u8));
     let step_q = gain / slope;
     let step_r = gain % slope;
     for _ in 0..n {
@@ -854,12 +870,12 @@ fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: 
         // Next threshold is `gain` further; the overshoot already covers `slack`.
         let mut dt = step_q;
         let mut rem = step_r - slack;
-        if rem > 0 {
-            dt += 1;
-            rem -= slope;
+        if rem > zero {
+            dt = dt + one;
+            rem = rem - slope;
         }
         slack = -rem;
-        t += dt as i64;
+        t += dt.try_into().unwrap_or(i64::MAX);
     }
 }
 
