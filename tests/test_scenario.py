@@ -457,3 +457,24 @@ def test_readme_scenario_format_block_runs() -> None:
     for block in blocks:
         result = sc.loads(block, source="README.md").run()
         assert result.pump.now == result.until
+
+
+def test_a_typo_in_a_program_lists_the_program_keys() -> None:
+    text = """
+[pump]
+model = "SYNCHROMED_II_40"
+start = 2026-01-05T08:00:00
+reservoir_ml = 40.0
+concentration_ug_per_ml = 2000
+program = { kind = "continuous", ug_per_dya = 400.0 }
+
+[[actions]]
+at = 2026-01-05T10:00:00
+do = "set_program"
+program = { kind = "flex", period = "day", stepz = [["00:00", 300.0]] }
+"""
+    with pytest.raises(sc.ScenarioError) as err:
+        sc.loads(text)
+    message = str(err.value)
+    assert "pump.program.ug_per_dya: unknown key (allowed: kind, ug_per_day)" in message
+    assert "actions[0].program.stepz: unknown key (allowed: kind, period, steps)" in message

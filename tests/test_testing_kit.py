@@ -188,7 +188,10 @@ def test_example_buggy_device_is_caught_with_a_short_counter_example(example):
     assert msg.startswith("device diverged at"), msg
     n = int(re.search(r"after (\d+) operations", msg).group(1))
     steps = msg.split("operations:\n", 1)[1].split("\n")
-    assert n == len(steps) and 2 <= n <= 5, msg
+    # Short, but not asserted minimal: hypothesis also draws literals from the package's own
+    # modules, so the derandomized stream (and how far shrinking gets in its budget) moves
+    # whenever code is added anywhere in itb — runs have given 4 and 15 operations.
+    assert n == len(steps) and 2 <= n <= 20, msg
     assert any(s.strip().startswith("set_program(") for s in steps), msg
     assert "under by" in msg  # the restarted accumulator loses the partial stroke
 

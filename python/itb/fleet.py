@@ -66,8 +66,10 @@ class FleetResult:
         return self.columns[name]
 
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` of the columns (pandas must be installed)."""
-        import pandas as pd
+        """A ``pandas.DataFrame`` of the columns (needs ``pip install 'itb[pandas]'``)."""
+        from ._extras import require
+
+        pd = require("pandas", "pandas", "FleetResult.to_pandas()")
 
         return pd.DataFrame(self.columns)
 

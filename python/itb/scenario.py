@@ -57,6 +57,8 @@ from .scenario_spec import (
     _TAGS,
     ACTIONS,
     BatterySpec,
+    ContinuousProgram,
+    FlexProgram,
     BolusAction,
     CancelBolus,
     ModelSpec,
@@ -220,14 +222,26 @@ def _known_keys(entry: str, rest: list, data: Any) -> Optional[str]:
         return "pump, actions, run"
     if entry == "run" and len(rest) == 1:
         cls = RunSpec
+    elif entry == "pump" and len(rest) >= 2 and rest[0] == "program":
+        cls = _program_class(data.get("pump", {}).get("program") if isinstance(data.get("pump"), dict) else None)
     elif entry == "pump":
         cls = {1: PumpSpec, 2: ModelSpec, 3: BatterySpec}.get(len(rest))
-    elif entry.startswith("actions[") and len(rest) == 1:
+    elif entry.startswith("actions["):
         try:
-            cls = ACTIONS.get(data["actions"][int(entry[8:-1])]["do"])
+            action = data["actions"][int(entry[8:-1])]
         except (KeyError, IndexError, TypeError, ValueError):
-            cls = None
+            action = None
+        if isinstance(action, dict) and len(rest) == 1:
+            cls = ACTIONS.get(action.get("do"))
+        elif isinstance(action, dict) and len(rest) == 2 and rest[0] == "program":
+            cls = _program_class(action.get("program"))
     return None if cls is None else ", ".join(cls.model_fields)
+
+
+def _program_class(program: Any) -> Any:
+    """The spec class of a program table by its ``kind`` (None if it cannot be told)."""
+    kind = program.get("kind") if isinstance(program, dict) else None
+    return {"continuous": ContinuousProgram, "flex": FlexProgram}.get(kind)
 
 
 # ----- the scenario -------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Optional, Sequence
 
+from ._extras import require as _require  # a clear error naming itb[testing] without hypothesis
+
+_require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import strategies as st
 
 from . import models as _models

@@ -30,6 +30,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from .._extras import require as _require  # a clear error naming itb[testing] without hypothesis
+
+_require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
