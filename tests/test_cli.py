@@ -168,8 +168,9 @@ class FakePlan:
 def test_plan_refill_against_the_contract(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def plan_refill(pump: itb.Pump, margin: timedelta, stability: timedelta | None = None, calendar: object = None) -> FakePlan:
-        calls.append((pump.now, margin, stability, calendar))
+    def plan_refill(pump: itb.Pump, margin: timedelta, stability: timedelta | None = None, calendar: object = None,
+                    *, filled_at: datetime | None = None) -> FakePlan:
+        calls.append((pump.now, margin, stability, calendar, filled_at))
         return FakePlan(datetime(2026, 9, 1, 9), "low reservoir alarm − margin", 40.0, 12345.5)
 
     fake = types.ModuleType("itb.clinical")
@@ -177,7 +178,9 @@ def test_plan_refill_against_the_contract(capsys: pytest.CaptureFixture[str], mo
     monkeypatch.setitem(sys.modules, "itb.clinical", fake)
     monkeypatch.setattr(itb, "clinical", fake, raising=False)
     code, out, _ = run(["plan-refill", ADULT, "--json", "--margin", "P10D", "--stability", "P180D"], capsys)
-    assert code == 0 and calls == [(datetime(2026, 7, 6), timedelta(days=10), timedelta(days=180), None)]
+    # stability counts from the scenario's last refill (its `refill` action at 2026-04-06 09:00)
+    assert code == 0 and calls == [(datetime(2026, 7, 6), timedelta(days=10), timedelta(days=180), None,
+                                    datetime(2026, 4, 6, 9, 0))]
     assert json.loads(out) == {"scenario": ADULT, "now": "2026-07-06T00:00:00.000", "date": "2026-09-01T09:00:00.000",
                                "reason": "low reservoir alarm − margin", "volume_to_order_ml": 40.0, "tip_dose_ug": 12345.5}
     code, out, _ = run(["plan-refill", ADULT], capsys)

@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     _until_arg(run)
     out = run.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help='print {"scenario", "events", "totals"} as JSON to stdout')
-    out.add_argument("--csv", metavar="FILE", help="write the events as CSV to FILE ('-' for stdout); needs pandas")
+    out.add_argument("--csv", metavar="FILE", help="write the events as CSV to FILE ('-' for stdout); needs pandas: pip install 'itb[pandas]'")
     run.add_argument("--every", type=duration, metavar="DURATION",
                      help="with --csv: write the state sampled every DURATION (e.g. PT1H) instead of the events")
 
@@ -67,7 +67,8 @@ def register(sub: Any) -> None:
     plan.add_argument("--margin", type=duration, default=timedelta(days=7), metavar="DURATION",
                       help="refill this long before the low-reservoir alarm (default P7D)")
     plan.add_argument("--stability", type=duration, default=None, metavar="DURATION",
-                      help="drug stability in the pump after a refill (e.g. P180D; default: no limit)")
+                      help="drug stability in the pump, counted from the last fill in the scenario "
+                           "(its last refill, else its start; e.g. P180D; default: no limit)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     plot = add_command(
@@ -205,7 +206,11 @@ def _plan_refill(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise _MissingClinical(f"plan-refill needs itb.clinical, which cannot be imported here: {exc}") from None
 
-    plan = clinical.plan_refill(result.pump, margin=args.margin, stability=args.stability, calendar=None)
+    # Drug stability counts from the last fill: the last refill of the run, else the start.
+    refills = [e.time for e in result.events if e.kind == "refilled"]
+    filled_at = refills[-1] if refills else result.start
+    plan = clinical.plan_refill(result.pump, margin=args.margin, stability=args.stability, calendar=None,
+                                filled_at=filled_at)
     report = {
         "scenario": result.scenario.source,
         "now": _iso(result.pump.now),
