@@ -31,12 +31,11 @@ _PROTOCOL_FIELDS = {"seq", "command", "payload", "count", "stroke_id", "length",
 
 
 def open_stream(url: str, timeout: float) -> Any:
-    """Open ``url`` with ``serial.serial_for_url`` (``ValidationError`` naming the extra if
+    """Open ``url`` with ``serial.serial_for_url`` (``MissingExtraError`` naming ``itb[rig]`` if
     pyserial is missing, ``ProtocolError`` if the port cannot be opened)."""
-    try:
-        import serial  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - pyserial is in the test extra
-        raise ValidationError("port: pyserial is not installed; pip install 'itb[rig]'", "port") from None
+    from .._extras import require
+
+    serial = require("serial", "rig", "a serial rig link (pyserial)")
     try:
         stream = serial.serial_for_url(url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout)
     except (serial.SerialException, ValueError, OSError) as err:
