@@ -99,3 +99,34 @@ def test_simulate_dask_takes_a_fleet_in_row_partitions():
     again = pickle.loads(pickle.dumps(fleet.rows(10, 20)))
     assert len(again) == 10
     assert np.array_equal(again.forecast()["eos"].view(np.int64), fleet.forecast()["eos"][10:20].view(np.int64))
+
+
+def test_a_steps_table_of_shared_flex_programs():
+    from datetime import time
+
+    programs = [itb.Flex(period="day", steps=[(time(0), 200.0), (time(8), 600.0), (time(22), 200.0)]),
+                itb.Flex(period="week", steps=[((0, time(0)), 300.0), ((5, time(0)), 500.0)])]
+    cols = table(80, seed=5)
+    cols["program"] = np.array([i % 3 - 1 for i in range(80)])  # -1 (ug_per_day), 0, 1, -1, …
+    fleet = Fleet(cols, programs=programs)
+    got = fleet.forecast(timedelta(days=400), assume_refills=False)
+    for i in range(80):
+        k = int(cols["program"][i])
+        pump = one_by_one(cols, i)
+        if k >= 0:
+            pump.set_program(programs[k])  # set at the start: the same pump as built with it
+        proj = pump.project(timedelta(days=400))
+        for name in ("next_stroke", "low_reservoir", "reservoir_empty", "eos"):
+            want = getattr(proj, name + "_ms")
+            value = got[name][i]
+            assert (np.isnat(value) if want is None else int(value.astype(np.int64)) == want), (i, name)
+        want_program = programs[k] if k >= 0 else itb.Continuous(ug_per_day=float(cols["ug_per_day"][i]))
+        assert fleet.pump(i).program.exact() == want_program.exact()
+    bad = dict(cols, concentration_ug_per_ml=np.full(80, 100_000))
+    bad["program"] = np.full(80, 0)
+    with pytest.raises(itb.ProgrammingError) as err:
+        Fleet(bad, programs=programs).forecast()
+    assert err.value.field == "program[0].steps[0].ug_per_day"
+    with pytest.raises(itb.ValidationError) as err:
+        Fleet(dict(cols, program=np.full(80, 7)), programs=programs).forecast()
+    assert err.value.field == "program[0]"

@@ -134,7 +134,8 @@ def simulate_many(pumps: list[Pump], until_ms: int, threads: Optional[int] = Non
 class FleetColumns:
     """A fleet held as columns, converted once to exact integers (no pump object per row).
     Row i: ``models[model[i]]`` at ``now_ms[i]`` with ``reservoir_ml[i]`` at ``concentration[i]``
-    µg/mL on a continuous ``ug_per_day[i]``; errors name ``column[row]``."""
+    µg/mL on ``programs[program[i]]`` (exact program tuples) when ``program[i] >= 0``, else a
+    continuous ``ug_per_day[i]``; errors name ``column[row]``."""
 
     def __new__(
         cls,
@@ -144,6 +145,8 @@ class FleetColumns:
         reservoir_ml: npt.NDArray[np.float64],
         concentration: npt.NDArray[np.int64],
         ug_per_day: npt.NDArray[np.float64],
+        programs: list[_ProgramIn],
+        program: npt.NDArray[np.int64],
     ) -> "FleetColumns": ...
     def __len__(self) -> int: ...
     def forecast(self, horizon_ms: int, assume_refills: bool = False, threads: Optional[int] = None) -> dict[str, npt.NDArray[np.int64]]:

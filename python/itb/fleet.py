@@ -155,35 +155,45 @@ _FORECAST_COLUMNS = ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "
 
 
 class Fleet:
-    """A fleet held as columns, one row per pump (continuous programs; path primed, no catheter).
+    """A fleet held as columns, one row per pump (path primed, no catheter).
 
     Columns (equal lengths): ``now`` (``datetime64`` or int ms on the pump clock),
-    ``reservoir_ml`` (float), ``concentration_ug_per_ml`` (int), ``ug_per_day`` (float), and
-    ``model``: an index into ``models`` (a list of :class:`itb.PumpModel`; default: the presets
-    in the order of ``itb.models.PRESETS``) or a column of preset names. Floats become exact
-    integers by the package's one rounding rule, in Rust. Memory: the input and output columns
-    plus one pump per worker thread (≈ 1 kB) — never one object per row.
+    ``reservoir_ml`` (float), ``concentration_ug_per_ml`` (int); ``model``: an index into
+    ``models`` (a list of :class:`itb.PumpModel`; default: the presets in the order of
+    ``itb.models.PRESETS``) or a column of model names; the program, either ``ug_per_day``
+    (float: a continuous program) or ``program``: an index into ``programs`` (a list of
+    :class:`itb.Continuous`/:class:`itb.Flex` shared by rows — the steps table), -1 in a row
+    meaning its ``ug_per_day``. Floats become exact integers by the package's one rounding rule,
+    in Rust. Memory: the input and output columns plus one pump per worker thread (≈ 1 kB) —
+    never one object per row. Pickles as its columns (for Dask workers).
 
     Errors: ``ValidationError``/``ProgrammingError`` naming the column and row
-    (``reservoir_ml[12]``, ``ug_per_day[3]``, ``model[7]``); a missing column names it.
+    (``reservoir_ml[12]``, ``ug_per_day[3]``, ``model[7]``, ``program[5].steps[1].ug_per_day``);
+    a missing column names it.
     """
 
-    def __init__(self, columns: Any, models: Optional[Sequence[Any]] = None) -> None:
+    COLUMNS = ("model", "now", "reservoir_ml", "concentration_ug_per_ml", "ug_per_day", "program")
+
+    def __init__(self, columns: Any, models: Optional[Sequence[Any]] = None,
+                 programs: Sequence[Any] = ()) -> None:
         from .errors import ValidationError
         from .models import PumpModel
+        from .pump import _exact_program
 
-        preset_names = list(PRESETS)
-        self.models = [PRESETS[n] for n in preset_names] if models is None else list(models)
+        self.models = list(PRESETS.values()) if models is None else list(models)
+        self.programs = list(programs)
         for i, m in enumerate(self.models):
             if not isinstance(m, PumpModel):
                 raise ValidationError(f"models[{i}]: expected itb.PumpModel, got {type(m).__name__}", f"models[{i}]")
 
-        def column(name: str) -> np.ndarray:
+        def column(name: str, default: Any = None) -> np.ndarray:
             try:
                 values = columns[name]
             except (KeyError, IndexError, TypeError):
+                if default is not None:
+                    return default
                 raise ValidationError(f"{name}: missing column (needed: model, now, reservoir_ml, "
-                                      "concentration_ug_per_ml, ug_per_day)", name) from None
+                                      "concentration_ug_per_ml, and ug_per_day or program)", name) from None
             if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
                 values = values.to_numpy()  # pandas Series, pyarrow (Chunked)Array
             return np.asarray(values)
@@ -193,19 +203,25 @@ class Fleet:
             now = now.astype("datetime64[ms]").astype(np.int64)
         model = column("model")
         if model.dtype.kind in "USO":
-            index = {n: i for i, n in enumerate(preset_names)} if models is None else {m.name: i for i, m in enumerate(self.models)}
+            index = {n: i for i, n in enumerate(PRESETS)} if models is None else {m.name: i for i, m in enumerate(self.models)}
             try:
                 model = np.array([index[str(n)] for n in model], dtype=np.int64)
             except KeyError as err:
                 raise ValidationError(f"model: unknown model {err.args[0]!r}; known: {sorted(index)}", "model") from None
+        n = len(now)
+        program = column("program", np.full(n, -1, dtype=np.int64))
+        dose = column("ug_per_day", np.zeros(n) if "program" in _keys(columns) else None)
         self._cols = {
             "model": np.ascontiguousarray(model, dtype=np.int64),
-            "now_ms": np.ascontiguousarray(now, dtype=np.int64),
+            "now": np.ascontiguousarray(now, dtype=np.int64),
             "reservoir_ml": np.ascontiguousarray(column("reservoir_ml"), dtype=np.float64),
-            "concentration": np.ascontiguousarray(column("concentration_ug_per_ml"), dtype=np.int64),
-            "ug_per_day": np.ascontiguousarray(column("ug_per_day"), dtype=np.float64),
+            "concentration_ug_per_ml": np.ascontiguousarray(column("concentration_ug_per_ml"), dtype=np.int64),
+            "ug_per_day": np.ascontiguousarray(dose, dtype=np.float64),
+            "program": np.ascontiguousarray(program, dtype=np.int64),
         }
-        self._core = _core.FleetColumns([m._core_exact() for m in self.models], *self._cols.values())
+        exact_programs = [_exact_program(p) for p in self.programs]
+        self._core = _core.FleetColumns([m._core_exact() for m in self.models], *list(self._cols.values())[:5],
+                                        exact_programs, self._cols["program"])
 
     def __len__(self) -> int:
         return len(self._core)
@@ -213,15 +229,10 @@ class Fleet:
     def rows(self, start: int, stop: int) -> "Fleet":
         """The rows ``start:stop`` as a fleet of their own (the columns are sliced, not copied
         row by row)."""
-        c = self._cols
-        return Fleet({"model": c["model"][start:stop], "now": c["now_ms"][start:stop],
-                      "reservoir_ml": c["reservoir_ml"][start:stop],
-                      "concentration_ug_per_ml": c["concentration"][start:stop],
-                      "ug_per_day": c["ug_per_day"][start:stop]}, models=self.models)
+        return Fleet({k: v[start:stop] for k, v in self._cols.items()}, self.models, self.programs)
 
     def __reduce__(self) -> tuple:  # ship the columns (e.g. to Dask workers), not the core object
-        c = self._cols
-        return (_fleet_from_columns, (c, self.models))
+        return (Fleet, (self._cols, self.models, self.programs))
 
     def forecast(self, horizon: timedelta = timedelta(days=3650), assume_refills: bool = True,
                  threads: Optional[int] = None) -> dict[str, np.ndarray]:
@@ -241,10 +252,13 @@ class Fleet:
     def pump(self, i: int) -> Pump:
         """Row ``i`` as an :class:`itb.Pump` (for a closer look at one row)."""
         c = self._cols
-        return Pump(self.models[int(c["model"][i])], now=int(c["now_ms"][i]), reservoir_ml=float(c["reservoir_ml"][i]),
-                    concentration_ug_per_ml=int(c["concentration"][i]), program=Continuous(ug_per_day=float(c["ug_per_day"][i])))
+        k = int(c["program"][i])
+        program = self.programs[k] if k >= 0 else Continuous(ug_per_day=float(c["ug_per_day"][i]))
+        return Pump(self.models[int(c["model"][i])], now=int(c["now"][i]), reservoir_ml=float(c["reservoir_ml"][i]),
+                    concentration_ug_per_ml=int(c["concentration_ug_per_ml"][i]), program=program)
 
 
-def _fleet_from_columns(cols: dict[str, np.ndarray], models: list[Any]) -> Fleet:
-    return Fleet({"model": cols["model"], "now": cols["now_ms"], "reservoir_ml": cols["reservoir_ml"],
-                  "concentration_ug_per_ml": cols["concentration"], "ug_per_day": cols["ug_per_day"]}, models=models)
+def _keys(columns: Any) -> Any:
+    """Column names of a mapping, DataFrame or pyarrow Table."""
+    names = getattr(columns, "column_names", None)  # pyarrow
+    return names if names is not None else columns.keys() if hasattr(columns, "keys") else ()

@@ -101,8 +101,8 @@ fn gather(rows: Vec<Result<Row>>) -> Result<BatchResult> {
 
 /// A fleet held as columns, one row per pump, none built until it is needed: row `i` is a pump
 /// of model `models[model[i]]` at `now_ms[i]` holding `reservoir_nl[i]` at `concentration[i]`
-/// µg/mL on `Continuous(ng_per_day[i])`, path primed, no catheter. Errors name the column and
-/// the row (`reservoir_ml[12]`).
+/// µg/mL on `programs[program[i]]` when `program[i] >= 0`, else on `Continuous(ng_per_day[i])`;
+/// path primed, no catheter. Errors name the column and the row (`reservoir_ml[12]`).
 #[derive(Debug, Clone, Copy)]
 pub struct FleetColumns<'a> {
     pub models: &'a [crate::model::PumpModel],
@@ -111,6 +111,9 @@ pub struct FleetColumns<'a> {
     pub reservoir_nl: &'a [i64],
     pub concentration: &'a [i64],
     pub ng_per_day: &'a [i64],
+    /// Programs shared by rows (a flex table, say), and each row's index into them (-1: none).
+    pub programs: &'a [crate::program::Basal],
+    pub program: &'a [i64],
 }
 
 /// Per-row forecast columns (`NO_TIME` where not within the horizon).
@@ -138,10 +141,17 @@ impl FleetColumns<'_> {
             ("reservoir_ml", self.reservoir_nl.len()),
             ("concentration_ug_per_ml", self.concentration.len()),
             ("ug_per_day", self.ng_per_day.len()),
+            ("program", self.program.len()),
         ] {
             if len != n {
                 return Err(ItbError::validation(name, format!("has {len} rows; `now` has {n}")));
             }
+        }
+        for (i, p) in self.programs.iter().enumerate() {
+            p.validate_shape().map_err(|e| {
+                let field = format!("programs[{i}].{}", e.field());
+                e.in_field(field)
+            })?;
         }
         for (i, m) in self.models.iter().enumerate() {
             m.validate().map_err(|e| {
@@ -161,20 +171,26 @@ impl FleetColumns<'_> {
                 format!("{idx} is not a model index (0..{})", self.models.len()),
             )
         })?;
-        let config = crate::pump::PumpConfig::new(
-            model.clone(),
-            self.now_ms[i],
-            self.reservoir_nl[i],
-            self.concentration[i],
-            crate::program::Basal::Continuous { ng_per_day: self.ng_per_day[i] },
-        );
+        let p = self.program[i];
+        let basal = if p < 0 {
+            crate::program::Basal::Continuous { ng_per_day: self.ng_per_day[i] }
+        } else {
+            usize::try_from(p).ok().and_then(|j| self.programs.get(j)).cloned().ok_or_else(|| {
+                ItbError::validation(
+                    format!("program[{i}]"),
+                    format!("{p} is not a program index (0..{}, or -1 for ug_per_day)", self.programs.len()),
+                )
+            })?
+        };
+        let config = crate::pump::PumpConfig::new(model.clone(), self.now_ms[i], self.reservoir_nl[i], self.concentration[i], basal);
         Pump::new(config).map_err(|e| {
-            let field = match e.field() {
-                "now" => "now".to_string(),
-                "ug_per_day" => "ug_per_day".to_string(),
-                other => other.to_string(),
+            // a step of a shared program out of range at this row's concentration
+            let field = if p >= 0 && e.field().starts_with("steps") || p >= 0 && e.field() == "ug_per_day" {
+                format!("program[{i}].{}", e.field())
+            } else {
+                format!("{}[{i}]", e.field())
             };
-            e.in_field(format!("{field}[{i}]"))
+            e.in_field(field)
         })
     }
 }

@@ -73,6 +73,8 @@ pub struct PyFleetColumns {
     reservoir_nl: Vec<i64>,
     concentration: Vec<i64>,
     ng_per_day: Vec<i64>,
+    programs: Vec<itb_core::Basal>,
+    program: Vec<i64>,
 }
 
 impl PyFleetColumns {
@@ -84,6 +86,8 @@ impl PyFleetColumns {
             reservoir_nl: &self.reservoir_nl,
             concentration: &self.concentration,
             ng_per_day: &self.ng_per_day,
+            programs: &self.programs,
+            program: &self.program,
         }
     }
 }
@@ -91,9 +95,12 @@ impl PyFleetColumns {
 #[pymethods]
 impl PyFleetColumns {
     /// Row i: `models[model[i]]` at `now_ms[i]` with `reservoir_ml[i]` at `concentration[i]`
-    /// µg/mL on a continuous `ug_per_day[i]`. Floats become exact integers here (half-even from
-    /// the shortest decimal form); errors name `column[row]`.
+    /// µg/mL on `programs[program[i]]` (exact program tuples) when `program[i] >= 0`, else a
+    /// continuous `ug_per_day[i]`. Floats become exact integers here (half-even from the
+    /// shortest decimal form); errors name `column[row]`.
     #[new]
+    #[pyo3(signature = (models, model, now_ms, reservoir_ml, concentration, ug_per_day, programs, program))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         models: &Bound<'_, PyList>,
@@ -102,7 +109,11 @@ impl PyFleetColumns {
         reservoir_ml: PyReadonlyArray1<'_, f64>,
         concentration: PyReadonlyArray1<'_, i64>,
         ug_per_day: PyReadonlyArray1<'_, f64>,
+        programs: &Bound<'_, PyList>,
+        program: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<Self> {
+        let programs = programs.iter().map(|p| crate::convert::basal_from_py(&p)).collect::<PyResult<Vec<_>>>()?;
+        let program = program.as_slice()?.to_vec();
         let models = models
             .iter()
             .map(|m| crate::convert::model_from_py(m.cast::<PyDict>()?))
@@ -118,7 +129,7 @@ impl PyFleetColumns {
                 ))
             })
             .py()?;
-        Ok(PyFleetColumns { models, model, now_ms, reservoir_nl, concentration, ng_per_day })
+        Ok(PyFleetColumns { models, model, now_ms, reservoir_nl, concentration, ng_per_day, programs, program })
     }
 
     fn __len__(&self) -> usize {
