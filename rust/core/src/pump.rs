@@ -123,7 +123,12 @@ impl Pump {
         if reservoir_nl > model.reservoir_nl {
             return Err(ItbError::reservoir(
                 "reservoir_ml",
-                format!("{reservoir_nl} nL overfills the {} nL reservoir", model.reservoir_nl),
+                format!(
+                    "{} overfills the {} reservoir (allowed 0..={} mL)",
+                    crate::units::ml(reservoir_nl),
+                    crate::units::ml(model.reservoir_nl),
+                    model.reservoir_nl as f64 / 1e6
+                ),
             ));
         }
         if !(0..=MAX_CATHETER_NL).contains(&catheter_nl) {
@@ -496,7 +501,14 @@ impl Pump {
         if volume_nl < 1 || volume_nl > self.model.reservoir_nl {
             return Err(ItbError::validation(
                 "dose_ug",
-                format!("{volume_nl} nL is outside the allowed range 1..={} nL (reservoir capacity)", self.model.reservoir_nl),
+                format!(
+                    "{} µg at {} µg/mL is {}, more than the {} reservoir holds (at most {} µg)",
+                    requested_ng as f64 / 1000.0,
+                    self.conc,
+                    crate::units::ml(volume_nl),
+                    crate::units::ml(self.model.reservoir_nl),
+                    self.model.reservoir_nl as f64 * f64::from(self.conc) / 1e6
+                ),
             ));
         }
         if self.empty {

@@ -76,7 +76,12 @@ impl Pump {
         if added_nl > self.model.reservoir_nl {
             return Err(ItbError::reservoir(
                 "added_ml",
-                format!("{added_nl} nL overfills the {} nL reservoir", self.model.reservoir_nl),
+                format!(
+                    "{} overfills the {} reservoir (allowed 0..={} mL)",
+                    crate::units::ml(added_nl),
+                    crate::units::ml(self.model.reservoir_nl),
+                    self.model.reservoir_nl as f64 / 1e6
+                ),
             ));
         }
         let expected = self.reservoir_nl;

@@ -32,6 +32,11 @@ pub const MAX_DOSE_NG_PER_DAY: i64 = 10_000_000_000_000;
 /// Largest single bolus dose accepted (ng): 10 g.
 pub const MAX_BOLUS_NG: i64 = 10_000_000_000_000;
 
+/// A volume in nL as mL for messages (`40000000` → `"40 mL"`, `2500` → `"0.0025 mL"`).
+pub fn ml(nl: i64) -> String {
+    format!("{} mL", nl as f64 / NL_PER_ML as f64)
+}
+
 /// `num / den` rounded half to even; `den` must be positive.
 pub fn div_round_half_even(num: i128, den: i128) -> i128 {
     debug_assert!(den > 0);
