@@ -495,7 +495,11 @@ impl Pump {
         if start < self.now_ms {
             return Err(ItbError::validation(
                 "start",
-                format!("{start} ms is in the past (now is {} ms); must be >= now", self.now_ms),
+                format!(
+                    "{} is in the past (now is {}); must be >= now",
+                    crate::units::fmt_time(start),
+                    crate::units::fmt_time(self.now_ms)
+                ),
             ));
         }
         if volume_nl < 1 || volume_nl > self.model.reservoir_nl {
@@ -671,7 +675,11 @@ impl Pump {
         if until_ms < self.now_ms {
             return Err(ItbError::validation(
                 "until",
-                format!("{until_ms} ms is before now ({} ms); time only moves forward", self.now_ms),
+                format!(
+                    "{} is before now ({}); time only moves forward",
+                    crate::units::fmt_time(until_ms),
+                    crate::units::fmt_time(self.now_ms)
+                ),
             ));
         }
         let mut pending = std::mem::take(&mut self.pending);

@@ -32,6 +32,24 @@ pub const MAX_DOSE_NG_PER_DAY: i64 = 10_000_000_000_000;
 /// Largest single bolus dose accepted (ng): 10 g.
 pub const MAX_BOLUS_NG: i64 = 10_000_000_000_000;
 
+/// A pump-clock time as `YYYY-MM-DDTHH:MM:SS.mmm` for messages (proleptic Gregorian, the
+/// calendar of Python's `datetime`; civil-from-days after H. Hinnant).
+pub fn fmt_time(t: i64) -> String {
+    let days = t.div_euclid(MS_PER_DAY);
+    let ms = t.rem_euclid(MS_PER_DAY);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{:02}:{:02}.{:03}", rest / 60_000, rest % 60_000 / 1000, rest % 1000)
+}
+
 /// A volume in nL as mL for messages (`40000000` → `"40 mL"`, `2500` → `"0.0025 mL"`).
 pub fn ml(nl: i64) -> String {
     format!("{} mL", nl as f64 / NL_PER_ML as f64)
@@ -170,6 +188,16 @@ mod tests {
         assert!(scaled_from_f64("x", -1.0, 3, i64::MAX, "").is_err());
         assert!(scaled_from_f64("x", 1e300, 3, i64::MAX, "").is_err());
         assert!(scaled_from_f64("x", f64::MAX, 3, i64::MAX, "").is_err());
+    }
+
+    #[test]
+    fn times_for_messages() {
+        assert_eq!(fmt_time(0), "1970-01-01T00:00:00.000");
+        assert_eq!(fmt_time(1_767_600_000_000), "2026-01-05T08:00:00.000");
+        assert_eq!(fmt_time(951_782_400_000 + 3_723_004), "2000-02-29T01:02:03.004");
+        assert_eq!(fmt_time(-1), "1969-12-31T23:59:59.999");
+        assert_eq!(fmt_time(MIN_TIME_MS), "0001-01-01T00:00:00.000");
+        assert_eq!(fmt_time(MAX_TIME_MS), "9999-12-31T23:59:59.999");
     }
 
     #[test]
