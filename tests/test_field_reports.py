@@ -502,3 +502,15 @@ def test_a_call_in_between_keeps_its_place():
     p.set_program(itb.Continuous(ug_per_day=200))
     kinds = [e.kind for e in p.advance(timedelta(0))]
     assert kinds == ["suspended", "fault", "resumed", "fault_cleared", "program_changed"]
+
+
+def test_version_1_snapshots_written_by_the_old_build_still_restore():
+    from pathlib import Path
+
+    blob = (Path(__file__).resolve().parent.parent / "rust" / "core" / "tests" / "fixtures"
+            / "v1_scheduled_bolus.bin").read_bytes()
+    p = itb.Pump.restore(blob)
+    (b,) = p.boluses
+    assert (b.volume_nl, b.requested_dose_ug, b.dose_ug, b.duration) == (25_000, 50.0, 50.0, timedelta(minutes=30))
+    assert p.snapshot()[8:10] == b"\x02\x00" and itb.Pump.restore(p.snapshot()) == p
+    assert [e.seq for e in p.advance(timedelta(hours=3))][:1] == [1]

@@ -535,7 +535,7 @@ def test_payload_mutations_with_valid_crc_never_crash(data):
         b"\0" * 100,
         b"PK\x03\x04" + BLOB[4:],  # wrong magic
         BLOB[:8] + struct.pack("<H", 99) + BLOB[10:],  # unknown version
-        BLOB[:8] + struct.pack("<H", 1) + BLOB[10:],  # the pre-seq format (no migration)
+        BLOB[:8] + struct.pack("<H", 1) + BLOB[10:],  # a version-2 payload labelled version 1
         BLOB[:8] + struct.pack("<H", 0) + BLOB[10:],
         BLOB + b"\0",  # trailing byte (CRC now wrong)
         _recrc(BLOB + b"\0"),  # trailing byte with a fixed CRC

@@ -18,6 +18,7 @@ pub mod projection;
 pub mod pump;
 pub mod refill;
 pub mod snapshot;
+mod snapshot_v1;
 pub mod therapy;
 pub mod units;
 

@@ -1,6 +1,8 @@
 //! Versioned, checksummed snapshots: `MAGIC | version u16 LE | crc32 u32 LE | postcard(Pump)`.
 //! The same state always gives the same bytes; corrupt or foreign bytes give a clear error,
-//! and a decoded state is re-validated before it is accepted.
+//! and a decoded state is re-validated before it is accepted. Version 1 bytes (before event
+//! sequence numbers and bolus doses) are migrated on restore (`snapshot_v1`) and written back
+//! as version 2.
 
 use crate::error::{ItbError, Result};
 use crate::path::FL_PER_NL;
@@ -29,9 +31,9 @@ impl Pump {
             return Err(ItbError::snapshot("not an itb pump snapshot (bad magic)"));
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != SNAPSHOT_VERSION {
+        if version != SNAPSHOT_VERSION && version != 1 {
             return Err(ItbError::snapshot(format!(
-                "snapshot format version {version} is not supported (this build reads {SNAPSHOT_VERSION})"
+                "snapshot format version {version} is not supported (this build reads 1 and {SNAPSHOT_VERSION})"
             )));
         }
         let crc = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]);
@@ -39,11 +41,16 @@ impl Pump {
         if crc32fast::hash(payload) != crc {
             return Err(ItbError::snapshot("checksum mismatch: the snapshot is corrupt"));
         }
-        let (pump, rest): (Pump, &[u8]) =
-            postcard::take_from_bytes(payload).map_err(|e| ItbError::snapshot(format!("cannot decode: {e}")))?;
-        if !rest.is_empty() {
-            return Err(ItbError::snapshot("trailing bytes after the pump state"));
-        }
+        let pump = if version == 1 {
+            crate::snapshot_v1::migrate(payload)?
+        } else {
+            let (pump, rest): (Pump, &[u8]) =
+                postcard::take_from_bytes(payload).map_err(|e| ItbError::snapshot(format!("cannot decode: {e}")))?;
+            if !rest.is_empty() {
+                return Err(ItbError::snapshot("trailing bytes after the pump state"));
+            }
+            pump
+        };
         pump.check_invariants().map_err(|e| ItbError::snapshot(format!("inconsistent state: {e}")))?;
         Ok(pump)
     }
