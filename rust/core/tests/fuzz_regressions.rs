@@ -1,0 +1,54 @@
+//! Regression tests from fuzzing (`rust/core/fuzz`, see its README): each replays, as plain
+//! calls, an input that once made the core panic or break an invariant.
+
+mod common;
+use common::*;
+use itb_core::{Pump, PumpConfig, PumpModel, RefillTolerance};
+
+/// A 1 L reservoir refilled with 1 L again and again: the fill ledger (fL, i64) would pass
+/// i64::MAX after ~9 223 refills. The refill that would overflow a ledger is refused (nothing
+/// changes), never a panic or a wrapped ledger.
+#[test]
+fn refill_ledger_overflow_is_refused() {
+    let m = PumpModel { max_rate_nl_per_day: 1_000_000_000, ..model(1_000_000, 1_000_000_000, 0) };
+    let mut p = Pump::new(PumpConfig::new(m, 0, 1_000_000_000, 1000, continuous(0))).unwrap();
+    let mut refused = None;
+    for i in 0..10_000 {
+        match p.refill(1_000_000_000, 1000, None, RefillTolerance::default()) {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (i, e) = refused.expect("a refill past the ledger range is refused");
+    assert!(i > 9_000, "refused only near the ledger's range, at refill {i}: {e}");
+    let before = p.snapshot().unwrap();
+    assert!(p.refill(1_000_000_000, 1000, None, RefillTolerance::default()).is_err());
+    assert_eq!(p.snapshot().unwrap(), before, "a refused refill changes nothing");
+    p.check_invariants().unwrap();
+    // Smaller refills still fit while the ledger has room.
+    assert!(p.refill(1, 1000, None, RefillTolerance::default()).is_ok());
+    p.check_invariants().unwrap();
+}
+
+/// The same ledger limit for catheter revisions (each refills the whole path with saline).
+#[test]
+fn revise_catheter_ledger_overflow_is_refused() {
+    let m = PumpModel { pump_path_nl: 100_000_000, max_rate_nl_per_day: 1_000_000, ..model(1_000, 1_000_000, 0) };
+    let mut p = Pump::new(PumpConfig::new(m, 0, 0, 1000, continuous(0))).unwrap();
+    let mut refused = None;
+    for i in 0..100_000 {
+        if p.revise_catheter(10_000_000).is_err() {
+            refused = Some(i);
+            break;
+        }
+    }
+    let i = refused.expect("a revision past the ledger range is refused");
+    assert!(i > 80_000, "refused only near the ledger's range, at revision {i}");
+    let before = p.snapshot().unwrap();
+    assert!(p.revise_catheter(10_000_000).is_err());
+    assert_eq!(p.snapshot().unwrap(), before);
+    p.check_invariants().unwrap();
+}
