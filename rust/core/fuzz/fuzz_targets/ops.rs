@@ -126,7 +126,7 @@ fn model_of(c: &FConfig) -> PumpModel {
     let battery = c.battery.as_ref().map(|b| {
         let max = 1_000 * PC_PER_MAH;
         let capacity_pc = b.capacity.get(1, max);
-        let eos_pc = b.eos.get(0, capacity_pc - 1);
+        let eos_pc = b.eos.get(0, capacity_pc.saturating_sub(1));
         BatteryModel {
             capacity_pc,
             quiescent_pc_per_ms: b.quiescent.get(0, 1_000_000_000),
@@ -134,7 +134,7 @@ fn model_of(c: &FConfig) -> PumpModel {
             tone_pc: b.tone.get(0, max),
             telemetry_pc: b.telemetry.get(0, max),
             eos_pc,
-            eri_pc: b.eri.get(eos_pc, capacity_pc - 1),
+            eri_pc: b.eri.get(eos_pc, capacity_pc.saturating_sub(1)),
             non_critical_tone_ms: b.non_critical.get(1_000, 7 * DAY),
             critical_tone_ms: b.critical.get(1_000, 7 * DAY),
         }
@@ -389,7 +389,7 @@ fn run(input: Input) {
                 match p.project(h) {
                     Ok(proj) => {
                         check_projection(&p, h, &proj);
-                        if let Ok(ev) = p.advance_to(now + h) {
+                        if let Ok(ev) = p.advance_to(now.saturating_add(h)) {
                             check_events(&ev, &p, &mut w);
                             let first = |k: EventKind| ev.iter().find(|e| e.kind == k && e.time_ms > now).map(|e| e.time_ms);
                             // Events pending from calls (a patient activation at a later time advances first)
