@@ -52,3 +52,44 @@ fn revise_catheter_ledger_overflow_is_refused() {
     assert_eq!(p.snapshot().unwrap(), before);
     p.check_invariants().unwrap();
 }
+
+/// Restore must refuse a decoded state it cannot run, or give a pump that works: advancing,
+/// projecting and snapshotting it keep every invariant and never panic.
+fn restore_refused_or_works(bytes: &[u8], advance_ms: i64) -> Option<String> {
+    match Pump::restore(bytes) {
+        Err(e) => Some(e.to_string()),
+        Ok(p) => {
+            p.check_invariants().unwrap();
+            let _ = p.project(DAY);
+            let _ = p.project_with(400 * DAY, true);
+            let mut q = p.clone();
+            if q.advance_to(p.now_ms().saturating_add(advance_ms)).is_ok() {
+                q.check_invariants().unwrap();
+                let s = q.snapshot().unwrap();
+                assert_eq!(Pump::restore(&s).unwrap().snapshot().unwrap(), s);
+            }
+            None
+        }
+    }
+}
+
+/// restore_payload: a payload edit gave a bolus whose rate, volume and end were inconsistent
+/// (not what `Bolus::new` builds); restore accepted it and the next advance overflowed in
+/// `Bolus::increment_at` (volume × 86 400 000). Restore now re-derives each bolus and refuses
+/// a mismatch.
+#[test]
+fn restored_inconsistent_bolus_is_refused() {
+    let bytes = include_bytes!("fuzz_inputs/restore-bolus-overflow.snap");
+    let err = restore_refused_or_works(bytes, 4_294_912_033).expect("refused");
+    assert!(err.contains("bolus") || err.contains("decode"), "{err}");
+}
+
+/// restore_payload: a one-byte insertion gave a stroke error outside ±50 % (never accepted by
+/// `Pump::new`); the state passed `check_invariants`, but after advancing its physical ledgers
+/// no longer balanced. Restore now checks the stroke error and catheter volume ranges too.
+#[test]
+fn restored_out_of_range_stroke_error_is_refused() {
+    let bytes = include_bytes!("fuzz_inputs/restore-ledger-after-advance.snap");
+    let err = restore_refused_or_works(bytes, 1_526_776_253).expect("refused");
+    assert!(err.contains("stroke error"), "{err}");
+}
