@@ -106,8 +106,10 @@ impl Pump {
         if !fl_ok || !ag_ok {
             return bad("physical ledgers do not balance");
         }
-        // Every stroke counted came out of something filled (so counts cannot overflow later).
-        if i128::from(self.strokes) * i128::from(self.model.stroke_nl) * i128::from(FL_PER_NL) > i128::from(self.filled_fl) {
+        // Every stroke counted, and what the firmware believes is left, came out of what was
+        // filled (advancing keeps strokes × q + reservoir constant; so counts cannot overflow).
+        let counted = i128::from(self.strokes) * i128::from(self.model.stroke_nl) + i128::from(self.reservoir_nl);
+        if counted * i128::from(FL_PER_NL) > i128::from(self.filled_fl) {
             return bad("more strokes than was ever filled");
         }
         let capacity = self.model.battery.map(|b| b.capacity_pc).unwrap_or(0);

@@ -93,3 +93,13 @@ fn restored_out_of_range_stroke_error_is_refused() {
     let err = restore_refused_or_works(bytes, 1_526_776_253).expect("refused");
     assert!(err.contains("stroke error"), "{err}");
 }
+
+/// restore_payload: an edit raised the firmware's reservoir count above anything ever filled;
+/// after advancing, the strokes counted exceeded the fill ledger. Restore now requires
+/// (strokes × stroke volume + reservoir) ≤ filled, which advancing preserves.
+#[test]
+fn restored_reservoir_beyond_what_was_filled_is_refused() {
+    let bytes = include_bytes!("fuzz_inputs/restore-reservoir-beyond-filled.snap");
+    let err = restore_refused_or_works(bytes, 4_294_967_295).expect("refused");
+    assert!(err.contains("filled"), "{err}");
+}
