@@ -134,12 +134,15 @@ impl Pump {
         let grants_ok = self.patient_grants.len() <= crate::therapy::MAX_PATIENT_BOLUSES_PER_DAY as usize
             && self.patient_grants.iter().all(|&t| in_past(t))
             && self.patient_grants.windows(2).all(|w| w[0] <= w[1]);
-        let limits_ok = self.patient_limits.map_or(true, |l| {
-            (1..=MAX_BOLUS_NG).contains(&l.dose_ng)
-                && (1..=MS_PER_DAY).contains(&l.duration_ms)
-                && (0..=MS_PER_DAY).contains(&l.lockout_ms)
-                && (1..=crate::therapy::MAX_PATIENT_BOLUSES_PER_DAY).contains(&l.max_per_24h)
-        });
+        let limits_ok = match self.patient_limits {
+            None => true,
+            Some(l) => {
+                (1..=MAX_BOLUS_NG).contains(&l.dose_ng)
+                    && (1..=MS_PER_DAY).contains(&l.duration_ms)
+                    && (0..=MS_PER_DAY).contains(&l.lockout_ms)
+                    && (1..=crate::therapy::MAX_PATIENT_BOLUSES_PER_DAY).contains(&l.max_per_24h)
+            }
+        };
         if !grants_ok || !limits_ok {
             return bad("patient bolus state out of range");
         }
