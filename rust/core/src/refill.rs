@@ -96,13 +96,24 @@ impl Pump {
         let (boluses, bolus_events) =
             if conc == self.conc { (self.boluses.clone(), Vec::new()) } else { self.rederive_boluses(conc) };
         check_total_rate(&self.model, &schedule, &boluses, self.now_ms, "concentration_ug_per_ml")?;
+        // The lifetime ledgers (fL, i64) hold ~9.2e6 L: refuse the fill that would pass them
+        // (found by fuzzing: ~9 223 refills of a 1 L reservoir) rather than overflow.
+        let (Some(filled_fl), Some(withdrawn_fl)) = (
+            self.filled_fl.checked_add(added_nl * FL_PER_NL),
+            self.withdrawn_fl.checked_add(self.true_reservoir_fl),
+        ) else {
+            return Err(ItbError::reservoir(
+                "added_ml",
+                "the pump's lifetime fill ledger would pass its range (about 9.2e6 L in total)",
+            ));
+        };
         // The physical reservoir is emptied whatever the measurement says.
-        self.withdrawn_fl += self.true_reservoir_fl;
+        self.withdrawn_fl = withdrawn_fl;
         self.withdrawn_ag += i128::from(self.true_reservoir_fl) * i128::from(self.conc);
         let old_conc = self.conc;
         self.reservoir_nl = added_nl;
         self.true_reservoir_fl = added_nl * FL_PER_NL;
-        self.filled_fl += added_nl * FL_PER_NL;
+        self.filled_fl = filled_fl;
         self.filled_ag += i128::from(added_nl) * i128::from(FL_PER_NL) * i128::from(conc);
         self.conc = conc;
         self.schedule = schedule;

@@ -133,12 +133,21 @@ impl Pump {
                 format!("{catheter_nl} nL is outside the allowed range 0..={} nL", crate::pump::MAX_CATHETER_NL),
             ));
         }
-        // The old path contents are removed from the patient system: count them withdrawn.
-        self.withdrawn_fl += self.path.volume_fl();
-        self.withdrawn_ag += self.path.mass_ag();
         let fl = (self.model.pump_path_nl + catheter_nl) * FL_PER_NL;
+        // Refuse rather than overflow the lifetime ledgers (fL, i64; about 9.2e6 L).
+        let (Some(filled_fl), Some(withdrawn_fl)) =
+            (self.filled_fl.checked_add(fl), self.withdrawn_fl.checked_add(self.path.volume_fl()))
+        else {
+            return Err(ItbError::validation(
+                "volume_ul",
+                "the pump's lifetime fill ledger would pass its range (about 9.2e6 L in total)",
+            ));
+        };
+        // The old path contents are removed from the patient system: count them withdrawn.
+        self.withdrawn_fl = withdrawn_fl;
+        self.withdrawn_ag += self.path.mass_ag();
         self.path = crate::path::FluidPath::filled(fl, 0);
-        self.filled_fl += fl;
+        self.filled_fl = filled_fl;
         self.catheter_nl = catheter_nl;
         self.tip_conc = if fl > 0 { 0 } else { self.conc };
         Ok(())
