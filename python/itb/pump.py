@@ -178,20 +178,16 @@ class Pump:
         path_primed: bool = True,
         stroke_error_ppm: int = 0,
     ) -> None:
-        if not isinstance(model, PumpModel):
+        if type(model) is not PumpModel and not isinstance(model, PumpModel):
             from .errors import ValidationError
 
             raise ValidationError(f"model: expected itb.PumpModel, got {type(model).__name__}", "model")
         self._model = model
-        self._core = _core.Pump(
-            model=model._core_exact(),
-            now_ms=to_ms(now, "now"),
-            reservoir_nl=ml_to_nl(reservoir_ml, "reservoir_ml"),
-            concentration=concentration(concentration_ug_per_ml),
-            program=_exact_program(program),
-            catheter_nl=ul_to_nl(catheter_volume_ul, "catheter_volume_ul"),
-            stroke_error_ppm=_int(stroke_error_ppm, "stroke_error_ppm"),
-            path_primed=bool(path_primed),
+        # one call: the arguments are converted in Rust by the rules of to_ms, ml_to_nl,
+        # concentration, ul_to_nl and _int (which it falls back to for unusual types)
+        self._core = _core.Pump.build(
+            model._core_model, now, reservoir_ml, concentration_ug_per_ml, _core_program(program),
+            catheter_volume_ul, stroke_error_ppm, path_primed,
         )
 
     @classmethod
@@ -204,7 +200,7 @@ class Pump:
     # ----- programming --------------------------------------------------------------------
     def set_program(self, program: Program) -> None:
         """Replace the basal program from now on (emits ``program_changed``)."""
-        self._core.set_program(_exact_program(program))
+        self._core.set_program(_core_program(program))
 
     def bolus(self, dose_ug: float, duration: Duration, start: Optional[Time] = None) -> int:
         """Schedule a timed bolus of ``dose_ug`` µg over ``duration`` from ``start`` (None = now).
@@ -216,11 +212,8 @@ class Pump:
         Errors: ``ValidationError`` (``dose_ug`` rounds to 0 nL, ``duration`` < 1 ms, ``start`` in
         the past), ``ProgrammingError`` (basal + boluses above the model's maximum rate),
         ``ReservoirError`` (empty reservoir), ``EndOfServiceError``."""
-        return self._core.bolus(
-            ug_to_ng(dose_ug, "dose_ug"),
-            duration_ms(duration, "duration", allow_zero=False),
-            None if start is None else to_ms(start, "start"),
-        )
+        # converted in Rust by the rules of ug_to_ng, duration_ms and to_ms
+        return self._core.bolus_ug(dose_ug, duration, start)  # type: ignore[no-any-return]
 
     def bolus_many(self, starts: Any, doses_ug: Any, durations: Any) -> list[int]:
         """Schedule many timed boluses at once, all or nothing, with one maximum-rate check over
@@ -543,6 +536,16 @@ def _int(value: object, field: str) -> int:
 
         raise ValidationError(f"{field}: expected an int, got {value!r}", field)
     return int64(int(value), field)
+
+
+def _core_program(program: object) -> Any:
+    """The program's validated core object (``_core.Program``)."""
+    t = type(program)
+    if t is not Continuous and t is not Flex and not isinstance(program, (Continuous, Flex)):
+        from .errors import ValidationError
+
+        raise ValidationError(f"program: expected itb.Continuous or itb.Flex, got {type(program).__name__}", "program")
+    return program._core_program  # type: ignore[attr-defined]
 
 
 def _exact_program(program: object) -> tuple:

@@ -5,9 +5,11 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::convert::{basal_from_py, basal_to_py, events_to_py, model_from_py, model_to_py};
+use crate::convert::{basal_to_py, events_to_py, model_from_py, model_to_py};
 use crate::errors::IntoPyResult;
 use crate::events::PyEventLog;
+use crate::fast;
+use crate::objects::{basal_of, PyModel, PyProgram};
 
 /// Spans longer than this (ms) are advanced with the GIL released.
 const DETACH_SPAN_MS: i64 = 86_400_000;
@@ -64,7 +66,7 @@ impl PyPump {
             now_ms,
             reservoir_nl,
             concentration,
-            basal: basal_from_py(program)?,
+            basal: basal_of(program)?,
             catheter_nl,
             stroke_error_ppm,
             path_primed,
@@ -72,12 +74,64 @@ impl PyPump {
         Ok(PyPump { inner: Pump::new(config).py()? })
     }
 
+    /// `itb.Pump(...)` in one call: clinical arguments (naive `datetime` or int ms, mL/µL
+    /// floats, µg/mL) converted as `itb.Pump` documents (`itb._time`/`itb._units` rules, errors
+    /// naming the Python parameter), a validated `_core.Model` and a `_core.Program`.
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        model: &Bound<'_, PyModel>,
+        now: &Bound<'_, PyAny>,
+        reservoir_ml: &Bound<'_, PyAny>,
+        concentration_ug_per_ml: &Bound<'_, PyAny>,
+        program: &Bound<'_, PyProgram>,
+        catheter_volume_ul: &Bound<'_, PyAny>,
+        stroke_error_ppm: &Bound<'_, PyAny>,
+        path_primed: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let now_ms = fast::time_ms(now, "now")?;
+        let reservoir_nl = fast::scaled(reservoir_ml, 6, "reservoir_ml", "mL")?;
+        let concentration = fast::concentration(concentration_ug_per_ml)?;
+        let catheter_nl = fast::scaled(catheter_volume_ul, 3, "catheter_volume_ul", "µL")?;
+        let stroke_error_ppm = fast::int(stroke_error_ppm, "stroke_error_ppm")?;
+        let config = PumpConfig {
+            model: model.get().inner.clone(),
+            now_ms,
+            reservoir_nl,
+            concentration,
+            basal: program.get().inner.clone(),
+            catheter_nl,
+            stroke_error_ppm,
+            path_primed: path_primed.is_truthy()?,
+        };
+        Ok(PyPump { inner: Pump::new(config).py()? })
+    }
+
+    /// A program as a `_core.Program` or an exact tuple.
     fn set_program(&mut self, program: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.set_program(basal_from_py(program)?).py()
+        self.inner.set_program(basal_of(program)?).py()
     }
 
     #[pyo3(signature = (dose_ng, duration_ms, start_ms=None))]
     fn bolus(&mut self, dose_ng: i64, duration_ms: i64, start_ms: Option<i64>) -> PyResult<u64> {
+        self.inner.bolus(dose_ng, duration_ms, start_ms).py()
+    }
+
+    /// `itb.Pump.bolus` in one call: `dose_ug` (µg), `duration` (timedelta or int ms), `start`
+    /// (None, naive datetime or int ms), converted by the `itb._time`/`itb._units` rules.
+    #[pyo3(signature = (dose_ug, duration, start=None))]
+    fn bolus_ug(
+        &mut self,
+        dose_ug: &Bound<'_, PyAny>,
+        duration: &Bound<'_, PyAny>,
+        start: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let dose_ng = fast::scaled(dose_ug, 3, "dose_ug", "µg")?;
+        let duration_ms = fast::duration_ms(duration, "duration", false)?;
+        let start_ms = match start {
+            Some(s) if !s.is_none() => Some(fast::time_ms(s, "start")?),
+            _ => None,
+        };
         self.inner.bolus(dose_ng, duration_ms, start_ms).py()
     }
 
