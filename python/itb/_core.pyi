@@ -280,6 +280,10 @@ class Pump:
         """Many timed boluses at once, all or nothing, one rate check; errors name the entry
         (``doses_ug[i]``, ``durations[i]``, ``starts[i]``). Returns the ids in order."""
 
+    def bolus_many_arrays(self, doses_ug: npt.NDArray[np.float64], durations_ms: npt.NDArray[np.int64],
+                          starts_ms: npt.NDArray[np.int64]) -> list[int]:
+        """:meth:`bolus_many` from numpy columns (float64 µg, int64 ms, int64 ms), read in place."""
+
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (``ValidationError`` if unknown/finished).
         Stamps ``bolus_cancelled`` at now; what it already added stays delivered."""

@@ -226,20 +226,25 @@ class Pump:
         ``doses_ug[3]``, ``durations[3]``); a refused plan schedules nothing."""
         import numpy as np
 
-        def ms_column(values: Any, field: str, convert: Any, unit: str) -> list[int]:
+        def ms_column(values: Any, field: str, convert: Any) -> Any:
             if isinstance(values, np.ndarray) and values.dtype.kind in "Mm":
-                return values.astype(f"{'datetime64' if values.dtype.kind == 'M' else 'timedelta64'}[ms]").astype(np.int64).tolist()
-            return [convert(v, f"{field}[{i}]") for i, v in enumerate(values)]
+                unit = "datetime64[ms]" if values.dtype.kind == "M" else "timedelta64[ms]"
+                return values.astype(unit, copy=False).view(np.int64)  # floored to the ms; NaT is refused
+            return np.array([convert(v, f"{field}[{i}]") for i, v in enumerate(values)], dtype=np.int64)
 
-        start_ms = ms_column(starts, "starts", to_ms, "ms")
-        duration_list = ms_column(durations, "durations", lambda v, f: duration_ms(v, f, allow_zero=False), "ms")
-        doses = doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else list(doses_ug)
-        for i, d in enumerate(doses):
-            if isinstance(d, bool) or not isinstance(d, (int, float)):
-                from .errors import ValidationError
+        start_ms = ms_column(starts, "starts", to_ms)
+        duration_list = ms_column(durations, "durations", lambda v, f: duration_ms(v, f, allow_zero=False))
+        if isinstance(doses_ug, np.ndarray) and doses_ug.dtype == np.float64:
+            doses = doses_ug  # read in place by the core
+        else:
+            values = doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else list(doses_ug)
+            for i, d in enumerate(values):
+                if isinstance(d, bool) or not isinstance(d, (int, float)):
+                    from .errors import ValidationError
 
-                raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
-        return self._core.bolus_many([float(d) for d in doses], duration_list, start_ms)
+                    raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
+            doses = np.array([float(d) for d in values], dtype=np.float64)
+        return self._core.bolus_many_arrays(doses, duration_list, start_ms)  # type: ignore[no-any-return]
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""

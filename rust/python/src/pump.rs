@@ -1,7 +1,7 @@
 //! `_core.Pump`: a thin wrapper over `itb_core::Pump` in exact integer units.
 
 use itb_core::{PatientBolusLimits, Pump, PumpConfig, RefillTolerance};
-use numpy::{IntoPyArray, PyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
@@ -23,6 +23,27 @@ pub struct PyPump {
 impl PyPump {
     pub fn core(&self) -> &Pump {
         &self.inner
+    }
+
+    /// `bolus_many` of equal-length columns; errors name the entry (`doses_ug[3]`).
+    fn bolus_many_slices(&mut self, doses_ug: &[f64], durations_ms: &[i64], starts_ms: &[i64]) -> PyResult<Vec<u64>> {
+        let n = doses_ug.len();
+        if durations_ms.len() != n || starts_ms.len() != n {
+            let msg = format!(
+                "doses_ug, durations and starts must have the same length (got {n}, {}, {})",
+                durations_ms.len(),
+                starts_ms.len()
+            );
+            return Err(crate::errors::to_py(itb_core::ItbError::validation("durations", msg)));
+        }
+        let mut items = Vec::with_capacity(n);
+        for (i, ((&dose, &duration), &start)) in doses_ug.iter().zip(durations_ms).zip(starts_ms).enumerate() {
+            let ng = itb_core::units::scaled_from_f64("doses_ug", dose, 3, itb_core::units::MAX_BOLUS_NG, "µg")
+                .map_err(|e| e.in_field(format!("doses_ug[{i}]")))
+                .py()?;
+            items.push((ng, duration, start));
+        }
+        self.inner.bolus_many(&items).py()
     }
 
     /// Advance the core, with the GIL released over long spans.
@@ -138,22 +159,21 @@ impl PyPump {
     /// Many timed boluses at once, all or nothing: doses in µg (floats, converted like
     /// `scaled(x, 3)`), durations and starts in ms. Returns the ids.
     fn bolus_many(&mut self, doses_ug: Vec<f64>, durations_ms: Vec<i64>, starts_ms: Vec<i64>) -> PyResult<Vec<u64>> {
-        let n = doses_ug.len();
-        if durations_ms.len() != n || starts_ms.len() != n {
-            let msg = format!(
-                "doses_ug, durations and starts must have the same length (got {n}, {}, {})",
-                durations_ms.len(),
-                starts_ms.len()
-            );
-            return Err(crate::errors::to_py(itb_core::ItbError::validation("durations", msg)));
+        self.bolus_many_slices(&doses_ug, &durations_ms, &starts_ms)
+    }
+
+    /// As `bolus_many`, from numpy columns (float64 µg, int64 ms, int64 ms) read in place.
+    fn bolus_many_arrays(
+        &mut self,
+        doses_ug: PyReadonlyArray1<'_, f64>,
+        durations_ms: PyReadonlyArray1<'_, i64>,
+        starts_ms: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<Vec<u64>> {
+        let (d, k, s) = (doses_ug.as_array(), durations_ms.as_array(), starts_ms.as_array());
+        match (d.as_slice(), k.as_slice(), s.as_slice()) {
+            (Some(d), Some(k), Some(s)) => self.bolus_many_slices(d, k, s),
+            _ => self.bolus_many_slices(&d.to_vec(), &k.to_vec(), &s.to_vec()),
         }
-        let mut items = Vec::with_capacity(n);
-        for (i, ((&dose, &duration), &start)) in doses_ug.iter().zip(&durations_ms).zip(&starts_ms).enumerate() {
-            let field = format!("doses_ug[{i}]");
-            let ng = itb_core::units::scaled_from_f64(&field, dose, 3, itb_core::units::MAX_BOLUS_NG, "µg").py()?;
-            items.push((ng, duration, start));
-        }
-        self.inner.bolus_many(&items).py()
     }
 
     fn cancel_bolus(&mut self, bolus_id: i64) -> PyResult<()> {
