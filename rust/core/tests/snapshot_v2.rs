@@ -143,7 +143,9 @@ fn long_run() -> Pump {
     p
 }
 
-const SCENARIOS: &[(&str, fn() -> Pump)] = &[
+type Scenario = (&'static str, fn() -> Pump);
+
+const SCENARIOS: &[Scenario] = &[
     ("v2_running_bolus_flex_catheter", running_bolus_flex_catheter),
     ("v2_patient_limits_alarms_suspended", patient_limits_alarms_suspended),
     ("v2_refills_priming_eri", refills_priming_eri),
