@@ -20,22 +20,38 @@ use crate::program::{Basal, Schedule};
 use crate::units::{div_ceil, MAX_BOLUS_NG, MAX_TIME_MS, MIN_TIME_MS};
 
 /// The delivery part of a pump.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Delivery {
     pub(crate) basal: Basal,
     pub(crate) schedule: Schedule,
     /// Accumulator remainder (nL·ms/day).
     pub(crate) acc: i128,
     pub(crate) strokes: i64,
-    /// Boluses scheduled or running, sorted by start.
+    /// Boluses scheduled or running, sorted by start: `boluses[head..]`. The ones before `head`
+    /// are over (the earliest bolus completing just moves `head`: no shift of the list) and are
+    /// dropped in bulk now and then.
     boluses: Vec<Bolus>,
+    head: usize,
     pub(crate) next_bolus_id: u64,
 }
+
+impl PartialEq for Delivery {
+    fn eq(&self, other: &Self) -> bool {
+        self.basal == other.basal
+            && self.schedule == other.schedule
+            && self.acc == other.acc
+            && self.strokes == other.strokes
+            && self.boluses() == other.boluses()
+            && self.next_bolus_id == other.next_bolus_id
+    }
+}
+
+impl Eq for Delivery {}
 
 impl Delivery {
     /// A program with no stroke yet, no remainder and no bolus.
     pub(crate) fn new(basal: Basal, schedule: Schedule) -> Self {
-        Delivery { basal, schedule, acc: 0, strokes: 0, boluses: Vec::new(), next_bolus_id: 1 }
+        Delivery { basal, schedule, acc: 0, strokes: 0, boluses: Vec::new(), head: 0, next_bolus_id: 1 }
     }
 
     pub fn basal(&self) -> &Basal {
@@ -53,7 +69,15 @@ impl Delivery {
     }
     /// Boluses scheduled or running.
     pub fn boluses(&self) -> &[Bolus] {
-        &self.boluses
+        self.boluses.get(self.head..).unwrap_or_default()
+    }
+
+    /// Drop the boluses that are over from the list itself.
+    fn compact(&mut self) {
+        if self.head > 0 {
+            self.boluses.drain(..self.head.min(self.boluses.len()));
+            self.head = 0;
+        }
     }
 
     /// Replace the program and its schedule (the remainder carries over).
@@ -64,17 +88,28 @@ impl Delivery {
 
     /// Insert keeping the list sorted by start.
     pub(crate) fn insert_bolus(&mut self, bolus: Bolus) {
+        self.compact();
         let at = self.boluses.partition_point(|b| b.start_ms <= bolus.start_ms);
         self.boluses.insert(at, bolus);
+    }
+
+    /// Insert several, as [`Delivery::insert_bolus`] one after the other would (each after
+    /// those already there with the same start, in the given order), in one sort.
+    pub(crate) fn insert_boluses(&mut self, boluses: impl IntoIterator<Item = Bolus>) {
+        self.compact();
+        self.boluses.extend(boluses);
+        self.boluses.sort_by_key(|b| b.start_ms); // stable: equal starts keep insertion order
     }
 
     /// Take a decoded bolus list as it is (a restore checks it afterwards).
     pub(crate) fn restore_boluses(&mut self, boluses: Vec<Bolus>) {
         self.boluses = boluses;
+        self.head = 0;
     }
 
     /// Remove the bolus with id `id`, if scheduled or running.
     pub(crate) fn remove_bolus(&mut self, id: u64) -> Option<Bolus> {
+        self.compact();
         let pos = self.boluses.iter().position(|b| b.id == id)?;
         Some(self.boluses.remove(pos))
     }
@@ -84,6 +119,7 @@ impl Delivery {
     pub(crate) fn rederived(&mut self, schedule: Schedule, boluses: Vec<Bolus>) {
         self.schedule = schedule;
         self.boluses = boluses;
+        self.head = 0;
     }
 
     /// Increment in force for the millisecond `[t, t+1)` and the next time it may change.
@@ -91,7 +127,7 @@ impl Delivery {
         let (basal, mut next) = self.schedule.rate_at(t);
         let mut slope = i128::from(basal);
         // Boluses are sorted by start: stop at the first one still to come.
-        for b in &self.boluses {
+        for b in self.boluses() {
             if b.start_ms > t {
                 next = next.min(b.start_ms);
                 break;
@@ -106,19 +142,20 @@ impl Delivery {
     /// go back): O(boluses) to start, then O(running boluses) per span, whatever the number of
     /// boluses scheduled or already over.
     pub(crate) fn span_walker(&self, t0: i64) -> SpanWalker<'_> {
-        let next = self.boluses.partition_point(|b| b.start_ms <= t0);
-        let active = (0..next).filter(|&i| self.boluses[i].end_ms > t0).collect();
-        SpanWalker { schedule: &self.schedule, boluses: &self.boluses, next, active }
+        let boluses = self.boluses();
+        let next = boluses.partition_point(|b| b.start_ms <= t0);
+        let active = (0..next).filter(|&i| boluses[i].end_ms > t0).collect();
+        SpanWalker { schedule: &self.schedule, boluses, next, active }
     }
 
     /// Whether a bolus starts or ends at or before `t` without its event yet.
     pub(crate) fn boundary_due(&self, t: i64) -> bool {
-        self.boluses.iter().take_while(|b| b.start_ms <= t).any(|b| !b.started || b.end_ms <= t)
+        self.boluses().iter().take_while(|b| b.start_ms <= t).any(|b| !b.started || b.end_ms <= t)
     }
 
     /// Emit bolus start/completion events due at `t` (idempotent).
     pub(crate) fn process_boundaries(&mut self, sink: &mut Vec<Event>, t: i64) {
-        let mut i = 0;
+        let mut i = self.head;
         while i < self.boluses.len() && self.boluses[i].start_ms <= t {
             let b = &mut self.boluses[i];
             if !b.started && b.start_ms <= t {
@@ -141,10 +178,18 @@ impl Delivery {
                     )
                     .with_text("bolus_kind", b.kind.name()),
                 );
-                self.boluses.remove(i);
+                if i == self.head {
+                    self.head += 1; // the earliest is over: no shift
+                    i += 1;
+                } else {
+                    self.boluses.remove(i);
+                }
             } else {
                 i += 1;
             }
+        }
+        if self.head >= 64 && 2 * self.head >= self.boluses.len() {
+            self.compact(); // amortized: each bolus is moved O(1) times
         }
     }
 
@@ -160,7 +205,7 @@ impl Delivery {
             .collect();
         todo.sort_unstable();
         // 1. Spans while boluses run, then up to the next period start.
-        let bolus_end = self.boluses.iter().map(|b| b.end_ms).max().unwrap_or(now).max(now);
+        let bolus_end = self.boluses().iter().map(|b| b.end_ms).max().unwrap_or(now).max(now);
         let free_from = self.schedule.next_period_start(bolus_end);
         let mut t = now;
         let mut done = 0i128;
@@ -238,10 +283,11 @@ impl Delivery {
 
     /// The invariants of the bolus list (see the module docs).
     pub(crate) fn check_boluses(&self, model: &PumpModel) -> std::result::Result<(), &'static str> {
-        let sorted = self.boluses.windows(2).all(|w| w[0].start_ms <= w[1].start_ms);
-        let unique = self.boluses.iter().enumerate().all(|(i, b)| self.boluses[..i].iter().all(|c| c.id != b.id));
+        let boluses = self.boluses();
+        let sorted = boluses.windows(2).all(|w| w[0].start_ms <= w[1].start_ms);
+        let unique = boluses.iter().enumerate().all(|(i, b)| boluses[..i].iter().all(|c| c.id != b.id));
         // Each bolus is what `Bolus::new` builds from its volume, duration and start.
-        let sane = self.boluses.iter().all(|b| {
+        let sane = boluses.iter().all(|b| {
             b.id < self.next_bolus_id
                 && (1..=model.reservoir_nl).contains(&b.volume_nl)
                 && b.duration_ms >= 1
@@ -262,7 +308,7 @@ impl Delivery {
 }
 
 /// `bolus_cancelled` for `b` at `now`, saying why and what it had delivered.
-pub(crate) fn cancelled_event(b: &Bolus, now: i64, reason: &str) -> Event {
+pub(crate) fn cancelled_event(b: &Bolus, now: i64, reason: &'static str) -> Event {
     Event::new(
         now,
         EventKind::BolusCancelled,
@@ -295,7 +341,7 @@ pub(crate) struct GainCurve {
 
 impl GainCurve {
     pub(crate) fn new(pump: &Delivery, now: i64) -> Self {
-        let bolus_end = pump.boluses.iter().map(|b| b.end_ms).max().unwrap_or(now).max(now);
+        let bolus_end = pump.boluses().iter().map(|b| b.end_ms).max().unwrap_or(now).max(now);
         let free_from = pump.schedule.next_period_start(bolus_end);
         let mut spans = Vec::new();
         let (mut t, mut gain) = (now, 0i128);
@@ -374,6 +420,9 @@ impl SpanWalker<'_> {
 /// Append the times of strokes 1..=n of a span starting at `t0` with remainder `a`.
 /// Incremental: each step adds the whole-ms quotient and carries the remainder.
 pub(crate) fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) {
+    if crate::stroke_times::append_lane_times(out, t0, a, slope, gain, n) {
+        return; // the same times, several chains at once
+    }
     out.reserve((n as usize).min(1 << 20)); // grow as needed beyond 1 M strokes per span
     // Stroke j fires at t0 + ceil((j·gain − a) / slope).
     let first_need = gain - a;

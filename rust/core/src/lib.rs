@@ -23,6 +23,7 @@ pub mod reservoir;
 pub mod snapshot;
 mod snapshot_v1;
 mod snapshot_wire;
+mod stroke_times;
 pub mod therapy;
 pub mod units;
 

@@ -474,9 +474,7 @@ impl Pump {
         check_total_rate(&self.model, &self.delivery.schedule, &all, first, "doses_ug")?;
         let ids = planned.iter().map(|b| b.id).collect();
         self.delivery.next_bolus_id += planned.len() as u64;
-        for b in planned {
-            self.delivery.insert_bolus(b);
-        }
+        self.delivery.insert_boluses(planned);
         let mut pending = std::mem::take(&mut self.pending);
         self.delivery.process_boundaries(&mut pending, self.now_ms);
         self.pending = pending;
@@ -571,9 +569,22 @@ impl Pump {
 
     /// As [`Pump::advance_to`], also appending every stroke time to `strokes_out`.
     pub fn advance_to_recording(&mut self, until_ms: i64, strokes_out: &mut Vec<i64>) -> Result<Vec<Event>> {
+        strokes_out.reserve(self.strokes_bound(until_ms)); // one allocation, no copy as it grows
         let mut events = self.advance_inner(until_ms, Some(strokes_out))?;
         self.number(&mut events);
         Ok(events)
+    }
+
+    /// At most how many strokes an advance to `until_ms` fires (0 if not delivering): the
+    /// accumulator gain of program and boluses, capped by what the reservoir holds.
+    fn strokes_bound(&self, until_ms: i64) -> usize {
+        if !self.delivering() || until_ms <= self.now_ms {
+            return 0;
+        }
+        let gain = crate::delivery::GainCurve::new(&self.delivery, self.now_ms).gain_to(until_ms);
+        let by_gain = (self.delivery.acc + gain) / self.stroke_gain();
+        let by_reservoir = i128::from(self.reservoir_nl() / self.model.stroke_nl);
+        usize::try_from(by_gain.min(by_reservoir)).unwrap_or(0)
     }
 
     /// Give returned events their sequence numbers.

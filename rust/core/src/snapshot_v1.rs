@@ -153,7 +153,7 @@ pub(crate) fn migrate(payload: &[u8]) -> Result<Pump> {
             kind: b.kind,
         })
         .collect();
-    let pending = old.pending.into_iter().map(|e| Event { time_ms: e.time_ms, kind: e.kind.into(), data: e.data, seq: 0 }).collect();
+    let pending = old.pending.into_iter().map(|e| Event { time_ms: e.time_ms, kind: e.kind.into(), data: e.data.into_iter().map(|(k, v)| (k.into(), v)).collect(), seq: 0 }).collect();
     Ok(PumpV2 {
         model: old.model,
         now_ms: old.now_ms,
