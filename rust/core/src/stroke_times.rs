@@ -52,10 +52,12 @@ pub(crate) fn append_lane_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i12
         for l in 0..LANES {
             chunk[l].write(t[l]);
             // Next threshold of this lane is LANES·g further; the overshoot covers `slack`.
-            let rem = r - slack[l];
-            let (dt, next_slack) = if rem > 0 { (q + 1, s - rem) } else { (q, -rem) };
-            t[l] = t[l].wrapping_add(dt); // only values past stroke n can wrap: never written
-            slack[l] = next_slack;
+            // Branch-free (add, sub, shift, and: the lanes vectorize even on baseline x86-64):
+            // carry = 1 when the remainder passes the slack, i.e. when rem > 0.
+            let rem = r - slack[l]; // in (−s, s)
+            let carry = (rem.wrapping_neg() as u64 >> 63) as i64;
+            t[l] = t[l].wrapping_add(q + carry); // only values past stroke n can wrap: never written
+            slack[l] = (s & carry.wrapping_neg()) - rem;
         }
     }
     for (slot, &time) in chunks.into_remainder().iter_mut().zip(&t) {
