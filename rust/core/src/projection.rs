@@ -1,9 +1,11 @@
 //! Closed-form projection of future strokes and alarms under the current program and
-//! scheduled boluses, with no intervention. Cost: O(bolus spans + steps per period) per
-//! query — whole periods of the basal program are skipped arithmetically, never walked.
+//! scheduled boluses, with no intervention. Cost: O(log boluses · log steps + steps per period)
+//! per stroke count, whatever the number of scheduled boluses — the delivery's gain table
+//! (`spans`) gives the accumulator gain to any time in O(log); whole periods of the basal
+//! program are skipped arithmetically, never walked. The ERI/EOS searches evaluate the same
+//! gain (O(log) each).
 
 use crate::battery::tones_between;
-use crate::delivery::GainCurve;
 use crate::error::{ItbError, Result};
 use crate::pump::Pump;
 use crate::units::{first_at_least, MAX_TIME_MS};
@@ -55,13 +57,13 @@ impl Pump {
             p.drug_at_tip_ms = times[3];
         }
         if let Some(bat) = self.model.battery.filter(|_| !self.battery.eos) {
-            let curve = delivering.then(|| GainCurve::new(&self.delivery, self.now_ms));
+            let now = self.now_ms;
             let g = self.stroke_gain();
             let strokes_by = |t: i64| -> i64 {
-                match &curve {
-                    Some(c) => (((self.delivery.acc + c.gain_to(t)) / g).min(i128::from(allowed))) as i64,
-                    None => 0,
+                if !delivering || t <= now {
+                    return 0;
                 }
+                (((self.delivery.acc + self.delivery.gain_between(now, t)) / g).min(i128::from(allowed))) as i64
             };
             // Alarms sounding now, plus those the projection raises.
             let mut alarms: Vec<(i64, i64)> = self
@@ -119,8 +121,8 @@ impl Pump {
         self.stroke_times(&[Some(k)], limit)[0]
     }
 
-    /// Times of several stroke counts from now in one walk over the bolus spans; then each
-    /// remaining count skips whole basal periods arithmetically.
+    /// Times of several stroke counts from now (see [`Pump::stroke_time`]): each found by a
+    /// binary search over the bolus knots, then whole basal periods skipped arithmetically.
     pub fn stroke_times(&self, ks: &[Option<i64>], limit: i64) -> Vec<Option<i64>> {
         self.delivery.stroke_times(self.now_ms, self.stroke_gain(), ks, limit)
     }
