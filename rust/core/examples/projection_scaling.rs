@@ -1,5 +1,5 @@
 //! `project()` and `advance_to` against the number of scheduled boluses (issue 8 part 3), in the
-//! core alone. A bench rig pump (flex day program, battery) with N daily 50 µg boluses at 12:00
+//! core alone. A bench rig pump (flex day program, SynchroMed II battery) with N daily 50 µg boluses at 12:00
 //! scheduled up front, N = 1 … 10 000; prints µs per call and the ratio to N = 1, all measured in
 //! this one process (compare ratios, not absolute times). `project` runs with a 30-year horizon
 //! (every bolus inside it) and a 1-day horizon; `advance 1 day` is one `advance_to` a day ahead
@@ -17,14 +17,16 @@ const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
 
 fn pump(n: i64) -> Pump {
+    // The SynchroMed II battery (`itb.models.SYNCHROMED_II_40`): ERI and EOS fall within the
+    // 30-year horizon, so project() also runs both searches over the drain curve.
     let battery = BatteryModel {
-        capacity_pc: 900 * 3_600_000_000_000,
-        quiescent_pc_per_ms: 10,
-        stroke_pc: 30_000,
-        tone_pc: 1_000_000,
-        telemetry_pc: 50_000_000,
-        eri_pc: 90 * 3_600_000_000_000,
-        eos_pc: 45 * 3_600_000_000_000,
+        capacity_pc: 1_800_000_000_000_000,
+        quiescent_pc_per_ms: 8_000,
+        stroke_pc: 200_000_000,
+        tone_pc: 5_000_000_000,
+        telemetry_pc: 20_000_000_000,
+        eri_pc: 115_200_000_000_000,
+        eos_pc: 36_000_000_000_000,
         non_critical_tone_ms: HOUR,
         critical_tone_ms: 600_000,
     };

@@ -181,6 +181,16 @@ impl Delivery {
         self.basal_gain.gain(&self.schedule, a, b) + self.bolus_gain.gain_to(b) - self.bolus_gain.gain_to(a)
     }
 
+    /// The accumulator gain from `now` on, for repeated evaluation (the values at `now`
+    /// computed once).
+    pub(crate) fn gain_from(&self, now: i64) -> GainFrom<'_> {
+        GainFrom {
+            delivery: self,
+            basal_now: self.basal_gain.gain_to(&self.schedule, now),
+            bolus_now: self.bolus_gain.gain_to(now),
+        }
+    }
+
     /// A walker over the accumulator's constant-increment spans from `t0` on (times must not
     /// go back): O(log boluses) to start, then O(1) amortized per span plus the schedule's
     /// O(log steps), whatever the number of boluses.
@@ -401,6 +411,21 @@ pub(crate) fn cancelled_event(b: &Bolus, now: i64, reason: &str) -> Event {
     )
     .with_text("bolus_kind", b.kind.name())
     .with_text("reason", reason)
+}
+
+/// See [`Delivery::gain_from`].
+pub(crate) struct GainFrom<'a> {
+    delivery: &'a Delivery,
+    basal_now: i128,
+    bolus_now: i128,
+}
+
+impl GainFrom<'_> {
+    /// Accumulator gain over `[now, t)`, `t >= now`: O(log boluses + log steps).
+    pub(crate) fn to(&self, t: i64) -> i128 {
+        let d = self.delivery;
+        d.basal_gain.gain_to(&d.schedule, t) - self.basal_now + d.bolus_gain.gain_to(t) - self.bolus_now
+    }
 }
 
 /// See [`Delivery::span_walker`]: the index of the next bolus knot.

@@ -8,7 +8,7 @@
 use crate::battery::tones_between;
 use crate::error::{ItbError, Result};
 use crate::pump::Pump;
-use crate::units::{first_at_least, MAX_TIME_MS};
+use crate::units::{first_at_least_with_jumps, MAX_TIME_MS};
 
 /// What the pump will do next; each time is strictly after now and within the horizon.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,12 +58,20 @@ impl Pump {
         }
         if let Some(bat) = self.model.battery.filter(|_| !self.battery.eos) {
             let now = self.now_ms;
+            let gain = self.delivery.gain_from(now);
             let g = self.stroke_gain();
             let strokes_by = |t: i64| -> i64 {
                 if !delivering || t <= now {
                     return 0;
                 }
-                (((self.delivery.acc + self.delivery.gain_between(now, t)) / g).min(i128::from(allowed))) as i64
+                let total = self.delivery.acc + gain.to(t);
+                // u64 division when it fits (always but over decades at high rates): i128
+                // division dominates the cost of the ERI/EOS searches otherwise.
+                let strokes = match (u64::try_from(total), u64::try_from(g)) {
+                    (Ok(a), Ok(b)) => i128::from(a / b),
+                    _ => total / g,
+                };
+                strokes.min(i128::from(allowed)) as i64
             };
             // Alarms sounding now, plus those the projection raises.
             let mut alarms: Vec<(i64, i64)> = self
@@ -89,7 +97,13 @@ impl Pump {
                 if limit <= from || used_at(limit, alarms) < threshold {
                     return None;
                 }
-                Some(first_at_least(|t| used_at(t, alarms), threshold, from, limit))
+                // The drain jumps at every alarm tone: tell the search where.
+                let next_tone = |t: i64| {
+                    let next = |&(r, i): &(i64, i64)| if t < r + i { r + i } else { r + ((t - r) / i + 1) * i };
+                    alarms.iter().map(next).min().unwrap_or(i64::MAX)
+                };
+                let spacing = alarms.iter().map(|&(_, i)| i).min().unwrap_or(i64::MAX);
+                Some(first_at_least_with_jumps(|t| used_at(t, alarms), threshold, from, limit, next_tone, spacing))
             };
             let eri_threshold = i128::from(bat.capacity_pc - bat.eri_pc);
             let eos_threshold = i128::from(bat.capacity_pc - bat.eos_pc);
