@@ -17,8 +17,9 @@ use crate::events::{Event, EventKind, Value};
 use crate::model::PumpModel;
 use crate::path::FluidPath;
 use crate::program::{Basal, Schedule};
+use crate::patient::PatientBolusLimits;
 use crate::pump::Pump;
-use crate::therapy::PatientBolusLimits;
+use crate::snapshot_wire::PumpV2;
 
 /// Version 1's event kinds, in their encoded order.
 #[derive(Deserialize, Clone, Copy)]
@@ -153,7 +154,7 @@ pub(crate) fn migrate(payload: &[u8]) -> Result<Pump> {
         })
         .collect();
     let pending = old.pending.into_iter().map(|e| Event { time_ms: e.time_ms, kind: e.kind.into(), data: e.data, seq: 0 }).collect();
-    Ok(Pump {
+    Ok(PumpV2 {
         model: old.model,
         now_ms: old.now_ms,
         conc,
@@ -187,5 +188,6 @@ pub(crate) fn migrate(payload: &[u8]) -> Result<Pump> {
         next_bolus_id: old.next_bolus_id,
         pending,
         next_seq: 1,
-    })
+    }
+    .into_pump())
 }

@@ -166,6 +166,34 @@ pub fn volume_nl_of_dose(ng: i64, conc: u32) -> i64 {
     div_round_half_even(i128::from(ng) * 1000, i128::from(conc)) as i64
 }
 
+/// Smallest `t` in `(lo, hi]` with `f(t) >= target`, for a non-decreasing `f` with
+/// `f(lo) < target <= f(hi)`. Interpolation (Illinois) steps, with a bisection every third
+/// step so the bracket at least halves regularly: exact, and a handful of evaluations when `f`
+/// is close to linear (a battery drain curve is, between strokes and tones).
+pub(crate) fn first_at_least(f: impl Fn(i64) -> i128, target: i128, mut lo: i64, mut hi: i64) -> i64 {
+    let (mut f_lo, mut f_hi) = (f(lo), f(hi));
+    let mut step = 0u32;
+    while hi - lo > 1 {
+        step += 1;
+        let width = i128::from(hi - lo);
+        let guess = if step.is_multiple_of(3) || f_hi <= f_lo {
+            lo + (hi - lo) / 2
+        } else {
+            let offset = div_ceil((target - f_lo) * width, f_hi - f_lo);
+            lo + offset.clamp(1, width - 1) as i64
+        };
+        let f_guess = f(guess);
+        if f_guess >= target {
+            hi = guess;
+            f_hi = f_guess;
+        } else {
+            lo = guess;
+            f_lo = f_guess;
+        }
+    }
+    hi
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
