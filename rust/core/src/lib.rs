@@ -21,8 +21,10 @@ pub mod pump;
 pub mod refill;
 pub mod reservoir;
 pub mod snapshot;
+mod spans;
 mod snapshot_v1;
 mod snapshot_wire;
+mod stroke_times;
 pub mod therapy;
 pub mod units;
 
