@@ -142,6 +142,77 @@ def test_patient_limits_and_activations(data):
         assert result.reason != "would_exceed_max_rate"
 
 
+_LIMIT_FIELDS = ("dose_ug", "duration", "lockout", "max_per_24h")
+
+
+def _bad_limit_fields(limits, model, conc):
+    """The arguments of ``limits`` outside the documented ranges (an oracle independent of the
+    strategy): dose > 0 in whole ng with a volume of 1 nL..capacity, duration 1 ms..1 day,
+    lockout 0..1 day, 1..24 grants a day."""
+    day = timedelta(days=1)
+    ng = round(limits.dose_ug * 1000)
+    dose_ok = limits.dose_ug > 0 and ng >= 1 and 1 <= its._rate_nl(ng, conc) <= model.exact()["reservoir_nl"]
+    ok = {"dose_ug": dose_ok, "duration": timedelta(milliseconds=1) <= limits.duration <= day,
+          "lockout": timedelta(0) <= limits.lockout <= day, "max_per_24h": 1 <= limits.max_per_24h <= 24}
+    return [f for f in _LIMIT_FIELDS if not ok[f]]
+
+
+@FAST
+@given(st.data())
+def test_invalid_patient_limits_are_refused_naming_the_field(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    limits = data.draw(its.invalid_patient_limits(model, conc, program), label="limits")
+    bad = _bad_limit_fields(limits, model, conc)
+    assert len(bad) == 1, (limits, bad)  # exactly one argument is wrong
+    pump = _pump(model, conc, program)
+    pump.set_patient_bolus_limits(10.0, timedelta(minutes=10), timedelta(hours=1), 4)  # earlier limits stay
+    before = pump.snapshot()
+    with pytest.raises(itb.ValidationError) as err:
+        limits.apply(pump)
+    assert err.value.field == bad[0], (limits, err.value)
+    assert pump.snapshot() == before
+
+
+@FAST
+@given(st.data())
+def test_invalid_activations_are_refused_and_change_nothing(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    limits = data.draw(its.patient_limits(model, conc, program), label="limits")
+    offsets = data.draw(its.invalid_activations(max_size=4), label="activations")
+    assert offsets[:-1] == sorted(offsets[:-1]) and offsets[-1] < (offsets[-2] if len(offsets) > 1 else timedelta(0))
+    pump = _pump(model, conc, program)
+    limits.apply(pump)
+    start = pump.now
+    for off in offsets[:-1]:
+        pump.patient_bolus(at=start + off)
+    before = pump.snapshot()
+    with pytest.raises(itb.ValidationError) as err:
+        pump.patient_bolus(at=start + offsets[-1])
+    assert err.value.field == "at"
+    assert pump.snapshot() == before
+
+
+@settings(max_examples=max(30, EXAMPLES), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(its.invalid_scenarios(max_actions=4))
+def test_invalid_scenarios_are_refused_naming_entry_and_field(bad):
+    import copy
+
+    data = copy.deepcopy(bad.data)
+    with pytest.raises(itb.scenario.ScenarioError) as err:
+        scenario = itb.scenario.from_dict(bad.data)
+        assert bad.stage == "run", f"{bad.what}: loaded"
+        scenario.run()
+    e = err.value
+    assert isinstance(e, itb.ValidationError) and isinstance(e, itb.ItbError)
+    assert (e.entry, e.field) == (bad.entry, bad.field), (bad.what, str(e))
+    if bad.stage == "run":  # refused by the pump when the action ran, not by the loader
+        assert e.time == bad.data["actions"][int(bad.entry[8:-1])]["at"], str(e)
+        itb.scenario.from_dict(bad.data)
+    else:
+        assert e.time is None, str(e)
+    assert bad.data == data  # the loader did not change its input
+
+
 @FAST
 @given(its.pumps(stroke_error=True))
 def test_pumps_are_whole_pumps(pump):

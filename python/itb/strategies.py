@@ -107,7 +107,8 @@ from .pump import Pump
 __all__ = [
     "BolusRequest", "RefillRequest", "PatientLimits",
     "concentrations", "pump_models", "programs", "boluses", "refills", "patient_limits", "activations",
-    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "program_dict",
+    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "invalid_patient_limits",
+    "invalid_activations", "invalid_scenarios", "InvalidScenario", "program_dict",
 ]
 
 DAY_MS = 86_400_000
@@ -337,6 +338,7 @@ def programs(
     max_steps_per_day: int = _MAX_STEPS_PER_DAY,
     max_ug_per_day: Optional[float] = None,
     allow_zero: bool = True,
+    min_ug_per_day: Optional[float] = None,
 ) -> st.SearchStrategy[Program]:
     """Programs valid on ``model`` at ``concentration`` (see the module docstring)."""
     m, conc = _model(model), _conc(concentration)
@@ -349,6 +351,8 @@ def programs(
     lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
     if max_ug_per_day is not None:
         hi = min(hi, round(max_ug_per_day * 1000))
+    if min_ug_per_day is not None:
+        lo = max(lo, round(min_ug_per_day * 1000))
     dose = _doses(lo, hi)
     if allow_zero:
         # a fixed number of choices either way (see _tiered): zero only when the flag says so
@@ -415,21 +419,25 @@ def _durations(min_ms: int, max_ms: int) -> st.SearchStrategy[timedelta]:
     ).map(lambda ms: timedelta(milliseconds=ms))
 
 
-def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float]) -> st.SearchStrategy[tuple[float, timedelta]]:
-    """(dose_ug, duration) with a volume of 1 nL..=capacity whose rate fits ``budget_nl``/day."""
-    if budget_nl < 1:
+def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float],
+                 min_dose_ug: Optional[float] = None, min_ms: int = 1) -> st.SearchStrategy[tuple[float, timedelta]]:
+    """(dose_ug, duration) with a volume of 1 nL..=capacity whose rate fits ``budget_nl``/day,
+    the duration within ``min_ms``..=``max_ms``."""
+    if budget_nl < 1 or min_ms > max_ms:
         return st.nothing()
     cap_nl = m.exact()["reservoir_nl"]
 
     lo, hi = _ng_bounds(1, min(cap_nl, budget_nl * max_ms // DAY_MS), conc)
     if max_dose_ug is not None:
         hi = min(hi, round(max_dose_ug * 1000))
+    if min_dose_ug is not None:
+        lo = max(lo, round(min_dose_ug * 1000))
 
     @st.composite
     def build(draw: Any) -> tuple[float, timedelta]:
         dose = draw(_doses(lo, hi, _BOLUS_UG))
         v = _rate_nl(round(dose * 1000), conc)
-        return dose, draw(_durations(-(-v * DAY_MS // budget_nl), max_ms))
+        return dose, draw(_durations(max(min_ms, -(-v * DAY_MS // budget_nl)), max_ms))
 
     return build()
 
@@ -441,12 +449,16 @@ def boluses(
     max_duration: timedelta = timedelta(days=1),
     max_start: timedelta = timedelta(0),
     max_dose_ug: Optional[float] = None,
+    min_dose_ug: Optional[float] = None,
+    min_duration: timedelta = timedelta(milliseconds=1),
 ) -> st.SearchStrategy[BolusRequest]:
     """Timed boluses ``pump.bolus`` accepts on a pump of ``model`` at ``concentration`` running
-    ``program`` with no other bolus and a non-empty reservoir."""
+    ``program`` with no other bolus and a non-empty reservoir (dose within ``min_dose_ug`` ..
+    ``max_dose_ug``, duration within ``min_duration`` .. ``max_duration``; empty if none fits)."""
     m, conc = _model(model), _conc(concentration)
     budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
-    parts = _bolus_parts(m, conc, budget, max_duration // timedelta(milliseconds=1), max_dose_ug)
+    parts = _bolus_parts(m, conc, budget, max_duration // timedelta(milliseconds=1), max_dose_ug, min_dose_ug,
+                         max(1, -(-min_duration // timedelta(milliseconds=1))))
     start = st.just(timedelta(0)) if max_start <= timedelta(0) else st.one_of(
         st.just(timedelta(0)), st.integers(0, max_start // timedelta(minutes=1)).map(lambda n: timedelta(minutes=n)))
     return st.builds(lambda p, s: BolusRequest(p[0], p[1], s), parts, start)
@@ -494,10 +506,16 @@ def refills(
     program: Optional[Program] = None,
     change_concentration: bool = False,
     min_added_ml: float = 0.0,
+    max_added_ml: Optional[float] = None,
+    strengths: Optional[Sequence[int]] = None,
 ) -> st.SearchStrategy[RefillRequest]:
-    """Refills ``pump.refill`` accepts (``added_ml`` ≥ ``min_added_ml``, up to the capacity)."""
+    """Refills ``pump.refill`` accepts (``added_ml`` ≥ ``min_added_ml``, up to the capacity or
+    ``max_added_ml``). With ``change_concentration`` the new strength is drawn from ``strengths``
+    (default: :func:`concentrations`) among those that keep ``program`` valid."""
     m, conc = _model(model), _conc(concentration)
-    cap_ul = m.exact()["reservoir_nl"] // 1000
+    full_ul = cap_ul = m.exact()["reservoir_nl"] // 1000
+    if max_added_ml is not None:
+        cap_ul = min(cap_ul, int(max_added_ml * 1000))
     lo_ul = -(-round(min_added_ml * 1_000_000) // 1000)
     ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000
     added = _tiered(
@@ -506,12 +524,16 @@ def refills(
         st.integers(lo_ul, cap_ul),                                          # any µL
     ).map(lambda u: u / 1000)
     if change_concentration:
-        strength = concentrations()
-        if program is not None:
-            strength = strength.filter(lambda c: _program_valid(program, m, c))
+        if strengths is not None:
+            ok = [int(c) for c in strengths if program is None or _program_valid(program, m, int(c))]
+            strength = st.sampled_from(ok) if ok else st.nothing()
+        else:
+            strength = concentrations()
+            if program is not None:
+                strength = strength.filter(lambda c: _program_valid(program, m, c))
     else:
         strength = st.just(conc)
-    aspirated = st.one_of(st.none(), st.integers(0, cap_ul).map(lambda u: u / 1000))
+    aspirated = st.one_of(st.none(), st.integers(0, full_ul).map(lambda u: u / 1000))
     tol_ml = st.sampled_from([1.0, 0.0, 0.5, 2.0])
     tol_pct = st.sampled_from([20.0, 0.0, 10.0, 100.0])
     return st.builds(RefillRequest, added, strength, aspirated, tol_ml, tol_pct)
@@ -567,6 +589,48 @@ def activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> 
         return out
 
     return st.lists(gap, max_size=max_size).map(cumulative)
+
+
+def invalid_patient_limits(
+    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None,
+) -> st.SearchStrategy[PatientLimits]:
+    """Patient-bolus limits ``set_patient_bolus_limits`` refuses with ``ValidationError`` whose
+    ``field`` names the one bad argument: a valid :func:`patient_limits` draw with exactly one
+    field out of range — ``dose_ug`` negative, below 1 ng, rounding to 0 nL at ``concentration``
+    or above the reservoir's capacity; ``duration`` zero, negative or above 1 day; ``lockout``
+    negative or above 1 day; ``max_per_24h`` below 1 or above 24. A refused call changes nothing."""
+    from dataclasses import replace
+
+    m, conc = _model(model), _conc(concentration)
+    cap_nl = m.exact()["reservoir_nl"]
+    day = timedelta(days=1)
+    bad_dose = [st.integers(1, 10**6).map(lambda n: -n / 10), st.integers(1, 4).map(lambda n: n / 10_000)]
+    if conc // 2000 >= 1:  # ng·1000/conc <= 1/2 rounds to 0 nL
+        bad_dose.append(st.integers(1, conc // 2000).map(_ug))
+    lo_big, _ = _ng_bounds(cap_nl + 1, 2 * cap_nl + 10, conc)
+    if lo_big <= _MAX_DOSE_NG:
+        bad_dose.append(st.integers(lo_big, min(_MAX_DOSE_NG, 2 * lo_big)).map(_ug))
+    bad = {
+        "dose_ug": st.one_of(bad_dose),
+        "duration": st.one_of(st.just(timedelta(0)), st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
+                              st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n))),
+        "lockout": st.one_of(st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
+                             st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n))),
+        "max_per_24h": st.one_of(st.integers(-24, 0), st.integers(25, 1000)),
+    }
+    return st.tuples(patient_limits(m, conc, program), st.sampled_from(sorted(bad))).flatmap(
+        lambda base_field: bad[base_field[1]].map(lambda v: replace(base_field[0], **{base_field[1]: v})))
+
+
+def invalid_activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> st.SearchStrategy[list[timedelta]]:
+    """Like :func:`activations`, but the last offset is before the one ahead of it (before the
+    pump's now when it is the only one): the calls before it succeed and
+    ``pump.patient_bolus(at=start + offsets[-1])`` is refused with ``ValidationError`` (``field``
+    ``"at"``), changing nothing."""
+    back = st.one_of(st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=n)),
+                     st.integers(1, DAY_MS).map(lambda n: timedelta(milliseconds=n)))
+    return st.tuples(activations(max(0, max_size - 1), max_gap), back).map(
+        lambda ok_back: ok_back[0] + [(ok_back[0][-1] if ok_back[0] else timedelta(0)) - ok_back[1]])
 
 
 # ----- pumps ------------------------------------------------------------------------------------
@@ -757,5 +821,131 @@ def scenarios(
             t = t + after
         until = max(end, t)
         return {"pump": pump, "actions": actions, "run": {"until": until}}
+
+    return build()
+
+
+# ----- invalid scenarios ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvalidScenario:
+    """A scenario dict (``data``, the format of :func:`scenarios`) with one deliberate mistake, and
+    where :mod:`itb.scenario` must report it: ``stage`` ``"load"`` (``from_dict`` raises
+    :class:`itb.scenario.ScenarioError`) or ``"run"`` (it loads; ``run()`` raises it, at the
+    mistaken action's time), with the error's ``entry`` (``"pump"``, ``"run"``, ``"actions[3]"``)
+    and ``field`` (``"reservoir_ml"``, ``"program.ug_per_day"``, ``"at"``…); ``what`` says what
+    was broken."""
+
+    data: dict
+    stage: str
+    entry: str
+    field: str
+    what: str
+
+
+_INVALID_SCENARIO_KINDS = (
+    "overfilled_pump", "negative_fill", "concentration_out_of_range", "program_out_of_range", "catheter_too_large",
+    "until_before_start", "action_out_of_order", "action_after_until", "unknown_key", "unknown_action",
+    "cancel_of_unknown_bolus", "bolus_without_dose", "refill_overfills", "program_out_of_range_at_run",
+    "catheter_too_large_at_run", "too_many_patient_boluses",
+)
+
+
+def invalid_scenarios(
+    max_actions: int = 4, horizon: timedelta = timedelta(days=1), presets_only: bool = False,
+) -> st.SearchStrategy[InvalidScenario]:
+    """:class:`InvalidScenario`: a :func:`scenarios` draw with exactly one mistake — at load time
+    (overfilled or negative reservoir, concentration outside 1..100000, a program outside the
+    model's rates, a catheter above 10 mL, ``[run] until`` before the start, an action out of time
+    order or after ``until``, an unknown key or action, ``cancel_bolus`` of an unknown name, a
+    bolus of 0 or less µg) or at run time (a refill that overfills, a program outside the rates at
+    the concentration of the time, a catheter revision above 10 mL, more than 24 patient boluses a
+    day) — with the entry and field the :class:`itb.scenario.ScenarioError` must name."""
+    import copy
+
+    @st.composite
+    def build(draw: Any) -> InvalidScenario:
+        from .scenario import from_dict
+
+        data = copy.deepcopy(draw(scenarios(max_actions, horizon, presets_only)))
+        m = from_dict(data).model
+        ex = m.exact()
+        pump, actions, until = data["pump"], data["actions"], data["run"]["until"]
+        conc = pump["concentration_ug_per_ml"]
+        for a in actions:  # the concentration in the reservoir at `until`
+            if a["do"] == "refill":
+                conc = a["concentration_ug_per_ml"]
+        cap_ul = ex["reservoir_nl"] // 1000
+        kind = draw(st.sampled_from(_INVALID_SCENARIO_KINDS))
+        k = len(actions)  # index of an appended action
+        n = draw(st.integers(1, 1000), label="amount")
+        minutes = timedelta(minutes=n)
+
+        def bad_rate_ug(c: int) -> float:
+            lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], c)
+            options = [st.integers(hi + 1, min(_MAX_DOSE_NG, 2 * hi + 1000))]
+            if lo > 1:
+                options.insert(0, st.integers(1, lo - 1))
+            return _ug(draw(st.one_of(options), label="ng_per_day"))
+
+        def append(action: dict[str, Any]) -> None:
+            actions.append({"at": until, **action})
+
+        if kind == "overfilled_pump":
+            pump["reservoir_ml"] = (cap_ul + n) / 1000
+            where = ("load", "pump", "reservoir_ml")
+        elif kind == "negative_fill":
+            pump["reservoir_ml"] = -n / 1000
+            where = ("load", "pump", "reservoir_ml")
+        elif kind == "concentration_out_of_range":
+            pump["concentration_ug_per_ml"] = draw(st.sampled_from([0, -n, 100_000 + n]))
+            where = ("load", "pump", "concentration_ug_per_ml")
+        elif kind == "program_out_of_range":
+            pump["program"] = {"kind": "continuous", "ug_per_day": bad_rate_ug(pump["concentration_ug_per_ml"])}
+            where = ("load", "pump", "program.ug_per_day")
+        elif kind == "catheter_too_large":
+            pump["catheter_volume_ul"] = float(10_000 + n)
+            where = ("load", "pump", "catheter_volume_ul")
+        elif kind == "until_before_start":
+            data["run"]["until"] = pump["start"] - minutes
+            where = ("load", "run", "until")
+        elif kind == "action_out_of_order":
+            if actions:
+                i = draw(st.integers(0, len(actions) - 1), label="index")
+                previous = actions[i - 1]["at"] if i else pump["start"]
+                actions[i]["at"] = previous - minutes
+            else:
+                i = 0
+                actions.append({"at": pump["start"] - minutes, "do": "telemetry_session"})
+            where = ("load", f"actions[{i}]", "at")
+        elif kind == "action_after_until":
+            actions.append({"at": until + minutes, "do": "telemetry_session"})
+            where = ("load", f"actions[{k}]", "at")
+        elif kind == "unknown_key":
+            append({"do": "telemetry_session", "colour": "blue"})
+            where = ("load", f"actions[{k}]", "colour")
+        elif kind == "unknown_action":
+            append({"do": "frobnicate"})
+            where = ("load", f"actions[{k}]", "do")
+        elif kind == "cancel_of_unknown_bolus":
+            append({"do": "cancel_bolus", "name": "never_named"})
+            where = ("load", f"actions[{k}]", "name")
+        elif kind == "bolus_without_dose":
+            append({"do": "bolus", "dose_ug": -n / 10 if draw(st.booleans()) else 0.0, "duration": "PT30M"})
+            where = ("load", f"actions[{k}]", "dose_ug")
+        elif kind == "refill_overfills":
+            append({"do": "refill", "added_ml": (cap_ul + n) / 1000, "concentration_ug_per_ml": conc})
+            where = ("run", f"actions[{k}]", "added_ml")
+        elif kind == "program_out_of_range_at_run":
+            append({"do": "set_program", "program": {"kind": "continuous", "ug_per_day": bad_rate_ug(conc)}})
+            where = ("run", f"actions[{k}]", "program.ug_per_day")
+        elif kind == "catheter_too_large_at_run":
+            append({"do": "revise_catheter", "volume_ul": float(10_000 + n)})
+            where = ("run", f"actions[{k}]", "volume_ul")
+        else:  # too_many_patient_boluses
+            append({"do": "set_patient_bolus_limits", "dose_ug": 1.0, "duration": "PT10M", "max_per_24h": 24 + n})
+            where = ("run", f"actions[{k}]", "max_per_24h")
+        return InvalidScenario(data, *where, kind)
 
     return build()
