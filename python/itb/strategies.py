@@ -106,7 +106,7 @@ from .pump import Pump
 
 __all__ = [
     "BolusRequest", "RefillRequest", "PatientLimits",
-    "concentrations", "pump_models", "programs", "boluses", "refills", "patient_limits", "activations",
+    "concentrations", "pump_models", "programs", "durations", "catheter_volumes", "boluses", "refills", "patient_limits", "activations",
     "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "invalid_patient_limits",
     "invalid_activations", "invalid_scenarios", "InvalidScenario", "program_dict",
 ]
@@ -419,6 +419,19 @@ def _durations(min_ms: int, max_ms: int) -> st.SearchStrategy[timedelta]:
     ).map(lambda ms: timedelta(milliseconds=ms))
 
 
+def durations(min_value: timedelta = timedelta(0), max_value: timedelta = timedelta(days=1)) -> st.SearchStrategy[timedelta]:
+    """``timedelta``s (whole ms) in ``min_value..=max_value``: 30 min, 1 h, 15 min, 4 h, 1 min,
+    1 day first (those in range), then whole minutes, then any ms; shrinks to 30 min (or the
+    first round value in range)."""
+    return _durations(-(-min_value // timedelta(milliseconds=1)), max_value // timedelta(milliseconds=1))
+
+
+def catheter_volumes(max_ul: int = 10_000) -> st.SearchStrategy[float]:
+    """Catheter dead volumes (µL, whole µL as floats) in ``0..=max_ul`` (the core's limit is
+    10 000 µL): 100 and 0 first."""
+    return st.one_of(st.sampled_from([v for v in (100, 0) if v <= max_ul]), st.integers(0, max_ul)).map(float)
+
+
 def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float],
                  min_dose_ug: Optional[float] = None, min_ms: int = 1) -> st.SearchStrategy[tuple[float, timedelta]]:
     """(dose_ug, duration) with a volume of 1 nL..=capacity whose rate fits ``budget_nl``/day,
@@ -658,10 +671,10 @@ def pumps(
         prog = draw(programs(m, conc)) if program is None else program
         cap_ul = m.exact()["reservoir_nl"] // 1000
         reservoir = draw(st.one_of(st.just(cap_ul), st.integers(0, cap_ul))) / 1000
-        catheter = draw(st.one_of(st.sampled_from([100, 0]), st.integers(0, 10_000)))
+        catheter = draw(catheter_volumes())
         return Pump(
             m, now=draw(_times()), reservoir_ml=reservoir, concentration_ug_per_ml=conc, program=prog,
-            catheter_volume_ul=float(catheter), path_primed=not draw(st.booleans()),
+            catheter_volume_ul=catheter, path_primed=not draw(st.booleans()),
             stroke_error_ppm=draw(st.integers(-100_000, 100_000)) if stroke_error else 0,
         )
 
