@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -221,16 +222,69 @@ def test_pumps_are_whole_pumps(pump):
     pump.advance(timedelta(hours=1))
 
 
-@settings(max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(its.scenarios(max_actions=6))
-def test_scenarios_load_and_run(data):
+def _run_and_compare_with_the_oracle(data):
+    """Load and run a drawn scenario; the Oracle built from it agrees with the run exactly."""
+    from itb.testing import Oracle
+
     scenario = itb.scenario.from_dict(data)
     ats = [a["at"] for a in data["actions"]]
     assert ats == sorted(ats)
     result = scenario.run()
     assert result.pump.now == data["run"]["until"]
+    oracle = Oracle(scenario)
+    e, p = oracle.expected(scenario.until), result.pump
+    assert (e.strokes, e.pumped_nl, e.delivered_nl, e.delivered_pg) == (p.strokes, p.pumped_nl, p.delivered_nl,
+                                                                        p.delivered_pg)
+    assert oracle.stroke_times(scenario.until).tolist() == scenario.stroke_times().tolist()
+    assert oracle.alarms(scenario.until) == [(ev.time, ev.kind, ev.severity) for ev in result.events
+                                             if ev.severity is not None]
+    return result
+
+
+@settings(max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(its.scenarios(max_actions=6))
+def test_scenarios_load_and_run(data):
+    scenario = itb.scenario.from_dict(data)
+    _run_and_compare_with_the_oracle(data)
     # the TOML text round-trips
     assert itb.scenario.loads(scenario.dumps()).spec == scenario.spec
+
+
+def test_scenarios_cover_concentration_changes_bridge_and_priming_boluses():
+    seen: Counter = Counter()
+    therapy = st.one_of(its.scenarios(max_actions=6, actions=("refill", "start_bridge_bolus", "set_program")),
+                        its.scenarios(max_actions=6, actions=("revise_catheter", "start_priming_bolus", "bolus")))
+
+    @settings(max_examples=max(60, EXAMPLES), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(therapy)
+    def run(data):
+        result = _run_and_compare_with_the_oracle(data)
+        conc = data["pump"]["concentration_ug_per_ml"]
+        for a in data["actions"]:
+            seen[a["do"]] += 1
+            if a["do"] == "refill" and a["concentration_ug_per_ml"] != conc:
+                seen["stronger" if a["concentration_ug_per_ml"] > conc else "weaker"] += 1
+                conc = a["concentration_ug_per_ml"]
+        started = [ev for ev in result.events if ev.kind == "bolus_started"]
+        n_planned = sum(a["do"] in ("start_bridge_bolus", "start_priming_bolus") for a in data["actions"])
+        assert len(started) >= n_planned  # each planned bolus really ran
+
+    run()
+    for what in ("start_bridge_bolus", "start_priming_bolus", "stronger", "weaker"):
+        assert seen[what] > 0, seen
+
+
+def test_scenario_actions_option():
+    with pytest.raises(ValueError):
+        its.scenarios(actions=("frobnicate",))
+    assert set(its.SCENARIO_ACTIONS) == set(itb.scenario.ACTIONS)
+
+    @settings(max_examples=10, deadline=None)
+    @given(its.scenarios(actions=("suspend", "telemetry_session")))
+    def only(data):
+        assert {a["do"] for a in data["actions"]} <= {"suspend", "telemetry_session"}
+
+    only()
 
 
 # ----- shrinking --------------------------------------------------------------------------------

@@ -102,13 +102,14 @@ from hypothesis import strategies as st
 from . import models as _models
 from .models import BatteryModel, PumpModel
 from .program import Continuous, Flex, Program
+from ._time import to_ms
 from .pump import Pump
 
 __all__ = [
     "BolusRequest", "RefillRequest", "PatientLimits",
     "concentrations", "pump_models", "programs", "durations", "catheter_volumes", "boluses", "refills", "patient_limits", "activations",
     "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "invalid_patient_limits",
-    "invalid_activations", "invalid_scenarios", "InvalidScenario", "program_dict",
+    "invalid_activations", "invalid_scenarios", "InvalidScenario", "SCENARIO_ACTIONS", "program_dict",
 ]
 
 DAY_MS = 86_400_000
@@ -724,14 +725,16 @@ def _iso(d: timedelta) -> str:
     return format_duration(d)
 
 
-def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max_actions: int) -> PumpModel:
-    """``m``, or ``m`` without its battery if the worst case of a run could reach EOS."""
+def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max_actions: int,
+                              extra_nl: int = 0) -> PumpModel:
+    """``m``, or ``m`` without its battery if the worst case of a run (the rate budget for the
+    horizon plus ``extra_nl`` of priming) could reach EOS."""
     if m.battery is None:
         return m
     from dataclasses import replace
 
     b = m.battery.exact()
-    strokes = budget_nl * horizon_ms // DAY_MS // m.stroke_nl + 2
+    strokes = (budget_nl * horizon_ms // DAY_MS + extra_nl) // m.stroke_nl + 2
     tones = 5 * (horizon_ms // min(b["critical_tone_ms"], b["non_critical_tone_ms"]) + 1)
     drain = (b["quiescent_pc_per_ms"] * horizon_ms + b["stroke_pc"] * strokes + b["tone_pc"] * tones
              + b["telemetry_pc"] * (max_actions + 1))
@@ -740,14 +743,57 @@ def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max
     return replace(m, battery=None)
 
 
+def _bisect(pred: Any, lo: int, hi: int, first_true: bool) -> Optional[int]:
+    """For ``pred`` monotone on lo..=hi: the smallest c with pred(c) (pred false…true) when
+    ``first_true``, else the largest (pred true…false); None if there is none."""
+    if first_true:
+        if not pred(hi):
+            return None
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if pred(mid) else (mid + 1, hi)
+        return lo
+    if not pred(lo):
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if pred(mid) else (lo, mid - 1)
+    return lo
+
+
+#: Most priming boluses a drawn scenario holds (their volume is reserved in the battery check).
+_MAX_PRIMINGS = 2
+_MAX_CATHETER_UL = 1000
+
+
+class _GeneratorBug(AssertionError):
+    """A call a drawn scenario makes is refused by the pump: a bug in :func:`scenarios`."""
+
+
+#: The ``do`` names :func:`scenarios` draws.
+SCENARIO_ACTIONS: tuple[str, ...] = (
+    "set_program", "bolus", "cancel_bolus", "refill", "start_bridge_bolus", "start_priming_bolus",
+    "set_patient_bolus_limits", "patient_bolus", "suspend", "resume", "inject_motor_stall", "clear_fault",
+    "revise_catheter", "telemetry_session",
+)
+
+
 def scenarios(
     max_actions: int = 8, horizon: timedelta = timedelta(days=2), presets_only: bool = False,
+    actions: Optional[Sequence[str]] = None,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Scenario dicts :func:`itb.scenario.from_dict` accepts and that run to ``[run] until``
-    without a refused call (see the module docstring for how that is kept true)."""
+    without a refused call (see the module docstring for how that is kept true). ``actions``:
+    the ``do`` names to draw from (default: all of :data:`SCENARIO_ACTIONS`)."""
+    allowed = frozenset(SCENARIO_ACTIONS if actions is None else actions)
+    unknown = allowed - set(SCENARIO_ACTIONS)
+    if unknown or not allowed:
+        raise ValueError(f"actions: unknown {sorted(unknown)}; allowed: {', '.join(SCENARIO_ACTIONS)}")
 
     @st.composite
     def build(draw: Any) -> dict[str, Any]:
+        from .errors import ItbError
+
         m = draw(pump_models(presets_only=presets_only))
         ex = m.exact()
         conc = draw(concentrations())
@@ -758,32 +804,93 @@ def scenarios(
         usable = cap - 2 * stroke - 1
         budget = min(max_nl, max(0, usable) * DAY_MS // max(1, horizon_ms))
         need_nl = budget * horizon_ms // DAY_MS + 2 * stroke + 1
-        basal_cap_ug = (budget // 2) * conc / 1_000_000  # µg/day of half the budget, floored below
-        prog_st = programs(m, conc, max_steps_per_day=4, max_ug_per_day=max(0.0, basal_cap_ug - conc / 1_000_000))
-        program = draw(prog_st)
-        m = _without_draining_battery(m, budget, horizon_ms, max_actions)
         bolus_budget = budget // 2
+
+        def program_strategy(c: int) -> st.SearchStrategy[Program]:
+            basal_cap_ug = (budget // 2) * c / 1_000_000  # µg/day of half the budget, floored below
+            return programs(m, c, max_steps_per_day=4, max_ug_per_day=max(0.0, basal_cap_ug - c / 1_000_000))
+
+        prog_st = program_strategy(conc)
+        program = draw(prog_st)
+        m = _without_draining_battery(m, budget, horizon_ms, max_actions,
+                                      _MAX_PRIMINGS * (ex["pump_path_nl"] + _MAX_CATHETER_UL * 1000))
         start = draw(_times().filter(lambda d: d.year < 2099))
         fill_ul = draw(st.integers(min(-(-need_nl // 1000), cap // 1000), cap // 1000)) if need_nl <= cap else cap // 1000
         pump: dict[str, Any] = {
             "model": _model_dict(m), "start": start, "reservoir_ml": fill_ul / 1000, "concentration_ug_per_ml": conc,
             "program": program_dict(program),
         }
-        catheter = draw(st.one_of(st.none(), st.integers(0, 1000)))
+        catheter = draw(st.one_of(st.none(), st.integers(0, _MAX_CATHETER_UL)))
         if catheter is not None:
             pump["catheter_volume_ul"] = float(catheter)
-        if draw(st.booleans()):
+        primed = draw(st.integers(0, 3)) < 3  # a saline path one time in four
+        if not primed:
             pump["path_primed"] = False
+        # a pump run alongside: bridge and priming boluses are added only where it plans one, and
+        # every call is checked on it (a refusal is a bug here, reported loudly)
+        sync = Pump(m, now=start, reservoir_ml=fill_ul / 1000, concentration_ug_per_ml=conc, program=program,
+                    catheter_volume_ul=float(catheter or 0), path_primed=primed)
         can_pump = need_nl <= fill_ul * 1000  # the reservoir holds the whole horizon's budget
         end = start + timedelta(milliseconds=horizon_ms)
         kinds = ["telemetry_session", "set_program", "suspend", "inject_motor_stall", "revise_catheter"]
         if can_pump:
-            kinds[1:1] = ["bolus", "refill", "set_patient_bolus_limits", "patient_bolus"]
+            kinds[1:1] = ["bolus", "refill", "set_patient_bolus_limits", "patient_bolus", "start_priming_bolus"]
+        kinds = [k for k in kinds if k in allowed] or ["telemetry_session"]
         actions: list[dict[str, Any]] = []
         t = start
-        suspended = stalled = limits = False
-        limits_duration = timedelta(0)
-        n_named = 0
+        suspended = stalled = False
+        limits: Optional[tuple[int, int]] = None  # (ng, ms) of the patient bolus, when enabled
+        n_named = primings = 0
+
+        def call(act: dict[str, Any], method: str, **kwargs: Any) -> Any:
+            if sync.now_ms != to_ms(act["at"], "at"):
+                sync.advance_to(act["at"])
+            try:
+                out = getattr(sync, method)(**kwargs)
+            except ItbError as exc:
+                raise _GeneratorBug(f"itb.strategies.scenarios drew a call the pump refuses (a bug in itb): "
+                                    f"{act} -> {type(exc).__name__}: {exc}") from exc
+            actions.append(act)
+            return out
+
+        def planned(kind: str, act_at: datetime) -> Optional[Any]:
+            """The plan of a bridge/priming bolus at ``act_at`` if the pump makes one and it fits."""
+            if suspended or stalled or not can_pump:
+                return None
+            if sync.now_ms != to_ms(act_at, "at"):
+                sync.advance_to(act_at)
+            try:
+                plan = getattr(sync, f"{kind}_bolus_plan")()
+            except ItbError:
+                return None
+            if kind == "priming":
+                # beyond the rate budget: the reservoir must hold it on top of the rest of the horizon
+                rest = budget * ((end - act_at) // timedelta(milliseconds=1)) // DAY_MS + 2 * stroke + 1
+                if primings >= _MAX_PRIMINGS or sync.reservoir_nl < plan.volume_nl + rest:
+                    return None
+            return plan
+
+        def new_strength(program_now: Program, change: str) -> Optional[st.SearchStrategy[int]]:
+            """Strengths above (``change="up"``) or below ``conc`` keeping the program valid, its
+            basal under half the budget and the patient bolus under the other half (each an
+            interval of concentrations)."""
+            raw = program_now.exact()
+            doses = [raw[1]] if raw[0] == "continuous" else [ng for _, ng in raw[2]]
+            doses = [ng for ng in doses if ng > 0]
+
+            def high_enough(c: int) -> bool:  # volumes fall as the strength rises
+                ok = all(_rate_nl(ng, c) <= min(ex["max_rate_nl_per_day"], budget // 2) for ng in doses)
+                return ok and (limits is None or _rate_nl(limits[0], c) * DAY_MS <= bolus_budget * limits[1])
+
+            def low_enough(c: int) -> bool:
+                return all(_rate_nl(ng, c) >= ex["min_rate_nl_per_day"] for ng in doses)
+
+            lo, hi = _bisect(high_enough, 1, 100_000, True), _bisect(low_enough, 1, 100_000, False)
+            if lo is None or hi is None:
+                return None
+            lo, hi = (max(lo, conc + 1), hi) if change == "up" else (lo, min(hi, conc - 1))
+            return concentrations(lo, hi) if lo <= hi else None
+
         for kind in draw(st.lists(st.sampled_from(kinds), max_size=max_actions)):
             t = t + timedelta(minutes=draw(st.integers(0, max(0, horizon_ms // _MIN_MS // max(1, max_actions)))))
             if t > end:
@@ -792,27 +899,65 @@ def scenarios(
             after = timedelta(0)
             if kind == "suspend":
                 act["do"] = "resume" if suspended else "suspend"
+                if act["do"] not in allowed:
+                    continue
+                call(act, act["do"])
                 suspended = not suspended
             elif kind == "inject_motor_stall":
                 act["do"] = "clear_fault" if stalled else "inject_motor_stall"
+                if act["do"] not in allowed:
+                    continue
+                call(act, act["do"])
                 stalled = not stalled
             elif kind == "set_program":
-                act["program"] = program_dict(draw(prog_st))
+                program = draw(prog_st)
+                act["program"] = program_dict(program)
+                call(act, "set_program", program=program)
             elif kind == "revise_catheter":
-                act["volume_ul"] = float(draw(st.integers(0, 1000)))
+                act["volume_ul"] = float(draw(st.integers(0, _MAX_CATHETER_UL)))
+                call(act, "revise_catheter", volume_ul=act["volume_ul"])
+                if "start_priming_bolus" in allowed and draw(st.booleans()):  # prime the new catheter at once
+                    plan = planned("priming", t)
+                    if plan is not None:
+                        call({"at": t, "do": "start_priming_bolus"}, "start_priming_bolus")
+                        primings += 1
+                        after = plan.duration
+            elif kind == "start_priming_bolus":  # a saline path (path_primed = false, a new catheter)
+                plan = planned("priming", t)
+                if plan is None:
+                    continue
+                call(act, "start_priming_bolus")
+                primings += 1
+                after = plan.duration
             elif kind == "refill":
+                change = draw(st.sampled_from(["same", "up", "down"]))
+                strengths = None if change == "same" else new_strength(program, change)
+                new_conc = conc if strengths is None else draw(strengths)
                 r = draw(refills(m, conc, min_added_ml=need_nl / 1_000_000))
-                act.update(added_ml=r.added_ml, concentration_ug_per_ml=conc)
+                act.update(added_ml=r.added_ml, concentration_ug_per_ml=new_conc)
                 if r.aspirated_ml is not None:
                     act["aspirated_ml"] = r.aspirated_ml
+                call(act, "refill", added_ml=r.added_ml, concentration_ug_per_ml=new_conc, aspirated_ml=r.aspirated_ml)
+                old, conc = conc, new_conc
+                if conc != old:
+                    prog_st = program_strategy(conc)
+                if conc > old and "start_bridge_bolus" in allowed and draw(st.integers(0, 3)) > 0:  # mostly a bridge at once
+                    plan = planned("bridge", t)
+                    if plan is not None:
+                        call({"at": t, "do": "start_bridge_bolus"}, "start_bridge_bolus")
+                        after = plan.duration
             elif kind in ("bolus", "set_patient_bolus_limits", "patient_bolus"):
                 left = int((end - t) / timedelta(milliseconds=1))
-                if kind == "patient_bolus" and not limits:
+                if kind == "patient_bolus" and limits is None:
                     kind = act["do"] = "set_patient_bolus_limits"
+                    if kind not in allowed:
+                        continue
                 if kind == "patient_bolus":
-                    after = limits_duration
+                    assert limits is not None
+                    after = timedelta(milliseconds=limits[1])
                     if t + after > end:
                         break
+                    call(act, "patient_bolus")
                 else:
                     parts = draw(_bolus_parts(m, conc, bolus_budget, min(left, DAY_MS), None) | st.none()) if left > 0 else None
                     if parts is None:
@@ -821,16 +966,22 @@ def scenarios(
                     act.update(dose_ug=dose, duration=_iso(duration))
                     if kind == "bolus":
                         after = duration
-                        if draw(st.booleans()):
+                        if "cancel_bolus" in allowed and draw(st.booleans()):
                             n_named += 1
                             act["name"] = f"b{n_named}"
-                            actions.append(act)
+                            bolus_id = call(act, "bolus", dose_ug=dose, duration=duration)
                             act = {"at": t, "do": "cancel_bolus", "name": act["name"]}
+                            call(act, "cancel_bolus", bolus_id=bolus_id)
+                        else:
+                            call(act, "bolus", dose_ug=dose, duration=duration)
                     else:
                         lockout = draw(st.one_of(st.just(60), st.integers(0, 24 * 60)))
                         act.update(lockout=_iso(timedelta(minutes=lockout)), max_per_24h=draw(st.integers(1, 24)))
-                        limits, limits_duration = True, duration
-            actions.append(act)
+                        call(act, "set_patient_bolus_limits", dose_ug=dose, duration=duration,
+                             lockout=timedelta(minutes=lockout), max_per_24h=act["max_per_24h"])
+                        limits = (round(dose * 1000), duration // timedelta(milliseconds=1))
+            else:  # telemetry_session
+                call(act, "telemetry_session")
             t = t + after
         until = max(end, t)
         return {"pump": pump, "actions": actions, "run": {"until": until}}
