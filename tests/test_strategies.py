@@ -309,6 +309,15 @@ def test_boluses_shrink_to_a_screening_dose():
     assert long == its.BolusRequest(50.0, timedelta(hours=4))
 
 
+def test_invalid_variants_shrink_to_one_readable_mistake():
+    # checked by hand (README): one minute before now; a round limit with a lockout of -1 min
+    assert find(its.invalid_activations(), lambda o: True) == [timedelta(minutes=-1)]
+    lim = find(its.invalid_patient_limits(M40, 2000), lambda lim: lim.lockout < timedelta(0))
+    assert lim.lockout == timedelta(minutes=-1) and _bad_limit_fields(lim, M40, 2000) == ["lockout"]
+    # the rest stays round (where the shrinker stops among them depends on its search)
+    assert lim.dose_ug in its._BOLUS_UG + its._ROUND and lim.duration.total_seconds() % 60 == 0, lim
+
+
 def test_pump_models_shrink_to_the_first_preset():
     assert find(its.pump_models(), lambda m: True) is M40
     custom = find(its.pump_models(battery=False), lambda m: m not in [p for p in itb.models.PRESETS.values()] and m.name.startswith("custom"))

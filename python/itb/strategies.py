@@ -22,20 +22,27 @@ Valid strategies
     validate. ``battery``: ``True`` every model has one (presets keep ``NOMINAL_BATTERY``, custom
     ones get a generated :class:`~itb.models.BatteryModel`), ``False`` none, ``None`` either.
 ``programs(model=None, concentration=None, kind=("continuous", "flex_day", "flex_week"),
-max_steps_per_day=13, max_ug_per_day=None, allow_zero=True)``
+max_steps_per_day=13, max_ug_per_day=None, allow_zero=True, min_ug_per_day=None)``
     :class:`itb.Continuous` / :class:`itb.Flex` valid on ``model`` at ``concentration`` (defaults:
     SYNCHROMED_II_40 at 2000 µg/mL): every non-zero step's volume rate
     ``round_half_even(ng/day × 1000 / conc)`` lies within the model's min..max nL/day; exactly 0 is
     allowed (``allow_zero``). Day steps are ``datetime.time``s, week steps ``(weekday, time)``;
-    at most ``max_steps_per_day`` (≤ 13) start on any day. ``max_ug_per_day`` caps every step.
+    at most ``max_steps_per_day`` (≤ 13) start on any day. ``max_ug_per_day`` caps every step,
+    ``min_ug_per_day`` bounds every non-zero one from below.
+``durations(min_value=0, max_value=1 day)``
+    ``timedelta``s, whole ms: 30 min, 1 h, 15 min, 4 h, 1 min, 1 day first, then whole minutes.
+``catheter_volumes(max_ul=10_000)``
+    catheter dead volumes, whole µL as floats (100 and 0 first).
 ``boluses(model=None, concentration=None, program=None, max_duration=1 day, max_start=0,
-max_dose_ug=None)``
+max_dose_ug=None, min_dose_ug=None, min_duration=1 ms)``
     :class:`BolusRequest` ``(dose_ug, duration, start)``, ``start`` an offset from the pump's now.
     Its volume is 1 nL .. the reservoir capacity and its rate fits on top of ``program``'s highest
     basal rate (none = 0) under the model's maximum. ``request.apply(pump)`` calls ``pump.bolus``.
-``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0)``
-    :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity) fits the reservoir. With ``change_concentration`` the
-    new strength keeps ``program`` valid (pending boluses may still make the pump refuse it).
+``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0,
+max_added_ml=None, strengths=None)``
+    :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity or ``max_added_ml``)
+    fits the reservoir. With ``change_concentration`` the new strength (from ``strengths``, default
+    any) keeps ``program`` valid (pending boluses may still make the pump refuse it).
 ``patient_limits(model=None, concentration=None, program=None, max_duration=timedelta(hours=4))``
     :class:`PatientLimits` accepted by ``pump.set_patient_bolus_limits``; the bolus rate fits
     over the program's basal and the lockout is at least the duration (no overlapping grants).
@@ -44,15 +51,22 @@ max_dose_ug=None)``
 ``pumps(model=None, concentration=None, program=None, stroke_error=False)``
     whole :class:`itb.Pump` objects (model, naive ``now`` to the ms, reservoir, concentration,
     program, catheter, ``path_primed``).
-``scenarios(max_actions=8, horizon=timedelta(days=2), presets_only=False)``
+``scenarios(max_actions=8, horizon=timedelta(days=2), presets_only=False, actions=None)``
     plain dicts in the TOML scenario format (what ``tomllib`` returns) accepted by
     :func:`itb.scenario.from_dict` and that run without a refused call: actions in time order
-    (``set_program``, ``bolus`` with an optional ``cancel_bolus``, ``refill`` at the same strength,
-    patient-bolus limits and activations, ``suspend``/``resume``, ``inject_motor_stall``/
-    ``clear_fault``, ``revise_catheter``, ``telemetry_session``) and ``[run] until``. To keep every
-    call valid by construction the basal stays under half the run's rate budget, boluses under the
-    other half and never overlap, the reservoir cannot empty within the horizon and refills keep the
-    concentration; bridge and priming boluses are left out.
+    (``set_program``, ``bolus`` with an optional ``cancel_bolus``, ``refill`` at the same, a
+    stronger or a weaker concentration, a ``start_bridge_bolus`` right after a stronger refill,
+    ``start_priming_bolus`` for a saline path (``path_primed = false`` or right after
+    ``revise_catheter``), patient-bolus limits and activations, ``suspend``/``resume``,
+    ``inject_motor_stall``/``clear_fault``, ``telemetry_session``) and ``[run] until``.
+    ``actions`` restricts the ``do`` names drawn (:data:`SCENARIO_ACTIONS`; e.g. ``("refill",
+    "start_bridge_bolus", "set_program")`` for concentration changes). Every call is valid by
+    construction: the basal stays under half the run's rate budget at every concentration the
+    scenario reaches, boluses (and the patient bolus) under the other half and never overlap,
+    the reservoir cannot empty within the horizon (a priming bolus, which runs as fast as the
+    model allows, is added only when the reservoir holds it on top of that); bridge and priming
+    boluses are added only where the pump plans one. A pump run alongside checks each call as
+    it is drawn (a refusal there is a bug in itb and fails loudly).
 
 Invalid strategies (negative tests)
 -----------------------------------
@@ -67,6 +81,24 @@ Invalid strategies (negative tests)
     :class:`RefillRequest` that ``pump.refill`` refuses (overfill, negative volume, concentration
     out of 1..100000 or fractional, negative tolerance, tolerance above 100 %, and with a
     ``program`` a strength that makes it impossible).
+``invalid_patient_limits(model=None, concentration=None, program=None)``
+    :class:`PatientLimits` with exactly one argument out of range (``dose_ug`` negative, under
+    1 ng, rounding to 0 nL or above the capacity; ``duration`` 0, negative or above 1 day;
+    ``lockout`` negative or above 1 day; ``max_per_24h`` outside 1..24): ``ValidationError``
+    whose ``field`` names it, and the pump unchanged.
+``invalid_activations(max_size=10, max_gap=6 h)``
+    offsets like :func:`activations` whose last one goes back in time: the calls before it
+    succeed, ``pump.patient_bolus(at=start + offsets[-1])`` raises ``ValidationError``
+    (``field == "at"``) and changes nothing.
+``invalid_scenarios(max_actions=4, horizon=1 day, presets_only=False)``
+    :class:`InvalidScenario` ``(data, stage, entry, field, what)``: a :func:`scenarios` dict with
+    one mistake that :mod:`itb.scenario` refuses with a ``ScenarioError`` naming ``entry`` and
+    ``field`` — at load (``stage == "load"``: overfilled or negative reservoir, concentration out
+    of range, program out of the model's rates, catheter above 10 mL, ``until`` before the start,
+    an action out of order or after ``until``, an unknown key or action, ``cancel_bolus`` of an
+    unknown name, a bolus of 0 µg or less) or when the action runs (``"run"``: a refill that
+    overfills, a program out of range at the concentration of the time, a catheter revision
+    above 10 mL, more than 24 patient boluses a day).
 
 Example (a downstream suite)::
 

@@ -81,6 +81,7 @@ out (``phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]``) whe
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Optional
 
 from .._extras import require as _require  # a clear error naming itb[testing] without hypothesis
@@ -104,6 +105,13 @@ ACTIONS: tuple[str, ...] = (
     "set_patient_bolus_limits", "patient_bolus", "suspend", "resume", "inject_motor_stall", "clear_fault",
     "revise_catheter", "telemetry_session",
 )
+
+
+@lru_cache(maxsize=512)
+def _its(name: str, *args: Any, **kwargs: Any) -> Any:
+    """``itb.strategies.<name>(*args, **kwargs)``, built once per distinct arguments (building
+    strategies anew at every step makes hypothesis describe their lambdas again: slow)."""
+    return getattr(its, name)(*args, **kwargs)
 
 
 def _supports(name: str) -> Any:
@@ -273,7 +281,7 @@ class PumpStateMachine(RuleBasedStateMachine):
     def advance(self, data: Any) -> None:
         if self.oracle is None:
             return
-        step = data.draw(its.durations(timedelta(0), self.max_advance), label="advance")
+        step = data.draw(_its("durations", timedelta(0), self.max_advance), label="advance")
         until = self.oracle.now + step
         if self.device_advance(until) is NotImplemented:
             return
@@ -294,7 +302,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         upcoming = [t for t, _kind, _sev in self.oracle.alarms(now + self.alarm_horizon) if t > now]
         if not upcoming:
             return
-        until = upcoming[0] + data.draw(its.durations(timedelta(0), timedelta(minutes=1)), label="past")
+        until = upcoming[0] + data.draw(_its("durations", timedelta(0), timedelta(minutes=1)), label="past")
         if self.device_advance(until) is NotImplemented:
             return
         before = self.oracle.pump
@@ -308,7 +316,7 @@ class PumpStateMachine(RuleBasedStateMachine):
     def set_program(self, data: Any) -> None:
         p = self._live
         lo, hi = self.daily_dose_ug
-        program = data.draw(its.programs(p.model, p.concentration_ug_per_ml, kind=self.program_kinds,
+        program = data.draw(_its("programs", p.model, p.concentration_ug_per_ml, kind=tuple(self.program_kinds),
                                          max_steps_per_day=self.max_steps_per_day, min_ug_per_day=lo,
                                          max_ug_per_day=hi, allow_zero=False), label="program")
         self._do("set_program", f"set_program({program!r})", {"program": program}, (program,))
@@ -317,7 +325,7 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def bolus(self, data: Any) -> None:
         p = self._live
-        request = data.draw(its.boluses(p.model, p.concentration_ug_per_ml, p.program,
+        request = data.draw(_its("boluses", p.model, p.concentration_ug_per_ml, p.program,
                                         min_duration=self.bolus_duration[0], max_duration=self.bolus_duration[1],
                                         min_dose_ug=self.bolus_dose_ug[0], max_dose_ug=self.bolus_dose_ug[1],
                                         max_start=self.max_bolus_start), label="bolus")
@@ -344,9 +352,9 @@ class PumpStateMachine(RuleBasedStateMachine):
     def refill(self, data: Any) -> None:
         p = self._live
         lo, hi = self.refill_ml
-        request = data.draw(its.refills(p.model, p.concentration_ug_per_ml, p.program,
-                                        change_concentration=bool(self.concentrations), min_added_ml=lo,
-                                        max_added_ml=hi, strengths=self.concentrations or None), label="refill")
+        request = data.draw(_its("refills", p.model, p.concentration_ug_per_ml, p.program,
+                                 change_concentration=bool(self.concentrations), min_added_ml=lo, max_added_ml=hi,
+                                 strengths=tuple(self.concentrations) or None), label="refill")
         added, conc = request.added_ml, request.concentration_ug_per_ml
         self._do("refill", f"refill({added} mL, {conc} µg/mL)", {"added_ml": added, "concentration_ug_per_ml": conc},
                  (added, conc))
@@ -382,9 +390,8 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def set_patient_bolus_limits(self, data: Any) -> None:
         p = self._live
-        limits = data.draw(st.one_of(its.patient_limits(p.model, p.concentration_ug_per_ml, p.program,
-                                                        max_duration=self.bolus_duration[1]), st.none()),
-                           label="limits")
+        limits = data.draw(st.one_of(_its("patient_limits", p.model, p.concentration_ug_per_ml, p.program,
+                                          max_duration=self.bolus_duration[1]), st.none()), label="limits")
         if limits is None:
             self._do("set_patient_bolus_limits", "set_patient_bolus_limits(disabled)", {"dose_ug": None},
                      (None, timedelta(0), timedelta(0), 0))
@@ -441,7 +448,7 @@ class PumpStateMachine(RuleBasedStateMachine):
     @precondition(_supports("revise_catheter"))
     @rule(data=st.data())
     def revise_catheter(self, data: Any) -> None:
-        volume = data.draw(its.catheter_volumes(self.max_catheter_ul), label="volume_ul")
+        volume = data.draw(_its("catheter_volumes", self.max_catheter_ul), label="volume_ul")
         self._do("revise_catheter", f"revise_catheter({volume} µL)", {"volume_ul": volume}, (volume,))
 
     @precondition(_supports("telemetry_session"))
