@@ -234,3 +234,19 @@ def test_unsupported_actions_are_never_sent():
             raise AssertionError("cancel sent")
 
     run_state_machine_as_test(NoBolusNoRefill, settings=settings(HUNT, max_examples=int(30 * SCALE)))
+
+
+def test_delayed_boluses_are_sent_with_their_start():
+    starts = []
+
+    class Delayed(PumpAsDevice):
+        max_bolus_start = timedelta(hours=6)
+        unsupported = frozenset(ACTIONS) - {"set_program", "bolus", "cancel_bolus"}
+
+        def device_bolus(self, dose_ug, duration, start=None):
+            assert start is not None and self.dev.now <= start <= self.dev.now + self.max_bolus_start
+            starts.append(start > self.dev.now)
+            return ("dev", self.dev.bolus(dose_ug, duration, start=start))
+
+    run_state_machine_as_test(Delayed, settings=settings(HUNT, max_examples=int(20 * SCALE)))
+    assert True in starts and False in starts  # delayed and immediate ones
