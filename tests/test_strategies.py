@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -142,6 +143,77 @@ def test_patient_limits_and_activations(data):
         assert result.reason != "would_exceed_max_rate"
 
 
+_LIMIT_FIELDS = ("dose_ug", "duration", "lockout", "max_per_24h")
+
+
+def _bad_limit_fields(limits, model, conc):
+    """The arguments of ``limits`` outside the documented ranges (an oracle independent of the
+    strategy): dose > 0 in whole ng with a volume of 1 nL..capacity, duration 1 ms..1 day,
+    lockout 0..1 day, 1..24 grants a day."""
+    day = timedelta(days=1)
+    ng = round(limits.dose_ug * 1000)
+    dose_ok = limits.dose_ug > 0 and ng >= 1 and 1 <= its._rate_nl(ng, conc) <= model.exact()["reservoir_nl"]
+    ok = {"dose_ug": dose_ok, "duration": timedelta(milliseconds=1) <= limits.duration <= day,
+          "lockout": timedelta(0) <= limits.lockout <= day, "max_per_24h": 1 <= limits.max_per_24h <= 24}
+    return [f for f in _LIMIT_FIELDS if not ok[f]]
+
+
+@FAST
+@given(st.data())
+def test_invalid_patient_limits_are_refused_naming_the_field(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    limits = data.draw(its.invalid_patient_limits(model, conc, program), label="limits")
+    bad = _bad_limit_fields(limits, model, conc)
+    assert len(bad) == 1, (limits, bad)  # exactly one argument is wrong
+    pump = _pump(model, conc, program)
+    pump.set_patient_bolus_limits(10.0, timedelta(minutes=10), timedelta(hours=1), 4)  # earlier limits stay
+    before = pump.snapshot()
+    with pytest.raises(itb.ValidationError) as err:
+        limits.apply(pump)
+    assert err.value.field == bad[0], (limits, err.value)
+    assert pump.snapshot() == before
+
+
+@FAST
+@given(st.data())
+def test_invalid_activations_are_refused_and_change_nothing(data):
+    model, conc, program = data.draw(model_conc_program(), label="setup")
+    limits = data.draw(its.patient_limits(model, conc, program), label="limits")
+    offsets = data.draw(its.invalid_activations(max_size=4), label="activations")
+    assert offsets[:-1] == sorted(offsets[:-1]) and offsets[-1] < (offsets[-2] if len(offsets) > 1 else timedelta(0))
+    pump = _pump(model, conc, program)
+    limits.apply(pump)
+    start = pump.now
+    for off in offsets[:-1]:
+        pump.patient_bolus(at=start + off)
+    before = pump.snapshot()
+    with pytest.raises(itb.ValidationError) as err:
+        pump.patient_bolus(at=start + offsets[-1])
+    assert err.value.field == "at"
+    assert pump.snapshot() == before
+
+
+@settings(max_examples=max(30, EXAMPLES), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(its.invalid_scenarios(max_actions=4))
+def test_invalid_scenarios_are_refused_naming_entry_and_field(bad):
+    import copy
+
+    data = copy.deepcopy(bad.data)
+    with pytest.raises(itb.scenario.ScenarioError) as err:
+        scenario = itb.scenario.from_dict(bad.data)
+        assert bad.stage == "run", f"{bad.what}: loaded"
+        scenario.run()
+    e = err.value
+    assert isinstance(e, itb.ValidationError) and isinstance(e, itb.ItbError)
+    assert (e.entry, e.field) == (bad.entry, bad.field), (bad.what, str(e))
+    if bad.stage == "run":  # refused by the pump when the action ran, not by the loader
+        assert e.time == bad.data["actions"][int(bad.entry[8:-1])]["at"], str(e)
+        itb.scenario.from_dict(bad.data)
+    else:
+        assert e.time is None, str(e)
+    assert bad.data == data  # the loader did not change its input
+
+
 @FAST
 @given(its.pumps(stroke_error=True))
 def test_pumps_are_whole_pumps(pump):
@@ -150,16 +222,69 @@ def test_pumps_are_whole_pumps(pump):
     pump.advance(timedelta(hours=1))
 
 
-@settings(max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(its.scenarios(max_actions=6))
-def test_scenarios_load_and_run(data):
+def _run_and_compare_with_the_oracle(data):
+    """Load and run a drawn scenario; the Oracle built from it agrees with the run exactly."""
+    from itb.testing import Oracle
+
     scenario = itb.scenario.from_dict(data)
     ats = [a["at"] for a in data["actions"]]
     assert ats == sorted(ats)
     result = scenario.run()
     assert result.pump.now == data["run"]["until"]
+    oracle = Oracle(scenario)
+    e, p = oracle.expected(scenario.until), result.pump
+    assert (e.strokes, e.pumped_nl, e.delivered_nl, e.delivered_pg) == (p.strokes, p.pumped_nl, p.delivered_nl,
+                                                                        p.delivered_pg)
+    assert oracle.stroke_times(scenario.until).tolist() == scenario.stroke_times().tolist()
+    assert oracle.alarms(scenario.until) == [(ev.time, ev.kind, ev.severity) for ev in result.events
+                                             if ev.severity is not None]
+    return result
+
+
+@settings(max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(its.scenarios(max_actions=6))
+def test_scenarios_load_and_run(data):
+    scenario = itb.scenario.from_dict(data)
+    _run_and_compare_with_the_oracle(data)
     # the TOML text round-trips
     assert itb.scenario.loads(scenario.dumps()).spec == scenario.spec
+
+
+def test_scenarios_cover_concentration_changes_bridge_and_priming_boluses():
+    seen: Counter = Counter()
+    therapy = st.one_of(its.scenarios(max_actions=6, actions=("refill", "start_bridge_bolus", "set_program")),
+                        its.scenarios(max_actions=6, actions=("revise_catheter", "start_priming_bolus", "bolus")))
+
+    @settings(max_examples=max(60, EXAMPLES), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(therapy)
+    def run(data):
+        result = _run_and_compare_with_the_oracle(data)
+        conc = data["pump"]["concentration_ug_per_ml"]
+        for a in data["actions"]:
+            seen[a["do"]] += 1
+            if a["do"] == "refill" and a["concentration_ug_per_ml"] != conc:
+                seen["stronger" if a["concentration_ug_per_ml"] > conc else "weaker"] += 1
+                conc = a["concentration_ug_per_ml"]
+        started = [ev for ev in result.events if ev.kind == "bolus_started"]
+        n_planned = sum(a["do"] in ("start_bridge_bolus", "start_priming_bolus") for a in data["actions"])
+        assert len(started) >= n_planned  # each planned bolus really ran
+
+    run()
+    for what in ("start_bridge_bolus", "start_priming_bolus", "stronger", "weaker"):
+        assert seen[what] > 0, seen
+
+
+def test_scenario_actions_option():
+    with pytest.raises(ValueError):
+        its.scenarios(actions=("frobnicate",))
+    assert set(its.SCENARIO_ACTIONS) == set(itb.scenario.ACTIONS)
+
+    @settings(max_examples=10, deadline=None)
+    @given(its.scenarios(actions=("suspend", "telemetry_session")))
+    def only(data):
+        assert {a["do"] for a in data["actions"]} <= {"suspend", "telemetry_session"}
+
+    only()
 
 
 # ----- shrinking --------------------------------------------------------------------------------
@@ -182,6 +307,15 @@ def test_boluses_shrink_to_a_screening_dose():
     assert found == its.BolusRequest(50.0, timedelta(minutes=30))
     long = find(its.boluses(M40, 2000), lambda b: b.duration > timedelta(hours=2))
     assert long == its.BolusRequest(50.0, timedelta(hours=4))
+
+
+def test_invalid_variants_shrink_to_one_readable_mistake():
+    # checked by hand (README): one minute before now; a round limit with a lockout of -1 min
+    assert find(its.invalid_activations(), lambda o: True) == [timedelta(minutes=-1)]
+    lim = find(its.invalid_patient_limits(M40, 2000), lambda lim: lim.lockout < timedelta(0))
+    assert lim.lockout == timedelta(minutes=-1) and _bad_limit_fields(lim, M40, 2000) == ["lockout"]
+    # the rest stays round (where the shrinker stops among them depends on its search)
+    assert lim.dose_ug in its._BOLUS_UG + its._ROUND and lim.duration.total_seconds() % 60 == 0, lim
 
 
 def test_pump_models_shrink_to_the_first_preset():

@@ -121,6 +121,13 @@ def test_assert_alarms_match():
         assert_alarms_match(expected[:1], oracle)
     with pytest.raises(AssertionError, match="unexpected alarm 'eri'"):
         assert_alarms_match(expected + [(T0 + timedelta(days=250), "eri", "non_critical")], oracle)
+    # a device at `until` may still raise an alarm due less than `tol` ago, not one due earlier
+    low = expected[0][0]
+    assert_alarms_match([], oracle, tol=timedelta(minutes=5), until=low + timedelta(minutes=4))
+    with pytest.raises(AssertionError, match="'low_reservoir' at .* is missing; the device never raised"):
+        assert_alarms_match([], oracle, tol=timedelta(minutes=5), until=low + timedelta(minutes=5))
+    with pytest.raises(AssertionError, match="'low_reservoir' at .* is missing"):
+        assert_alarms_match([], oracle, until=low)
 
 
 def test_invariants_catch_broken_states():

@@ -449,9 +449,12 @@ class Scenario:
         try:
             outcome = getattr(pump, action.do)(**kwargs)  # type: ignore[attr-defined]
         except ItbError as exc:
-            key = exc.field if exc.field in type(action).model_fields else ""
+            field = exc.field
+            if isinstance(action, SetProgram) and (field == "ug_per_day" or field.startswith("steps")):
+                field = f"program.{field}"  # a key of the action's program table, as at load time
+            key = field.split(".")[0] if field.split(".")[0] in type(action).model_fields else ""
             line = self._line("actions", index, key or "do")  # the key, else the call's `do` line
-            raise ScenarioError(self.source, [Issue(f"the pump refused {action.do}: {exc}", f"actions[{index}]", exc.field, line,
+            raise ScenarioError(self.source, [Issue(f"the pump refused {action.do}: {exc}", f"actions[{index}]", field, line,
                                                     time=action.at)]) from exc
         name = getattr(action, "name", None)
         if name is not None and not isinstance(action, CancelBolus):

@@ -22,20 +22,27 @@ Valid strategies
     validate. ``battery``: ``True`` every model has one (presets keep ``NOMINAL_BATTERY``, custom
     ones get a generated :class:`~itb.models.BatteryModel`), ``False`` none, ``None`` either.
 ``programs(model=None, concentration=None, kind=("continuous", "flex_day", "flex_week"),
-max_steps_per_day=13, max_ug_per_day=None, allow_zero=True)``
+max_steps_per_day=13, max_ug_per_day=None, allow_zero=True, min_ug_per_day=None)``
     :class:`itb.Continuous` / :class:`itb.Flex` valid on ``model`` at ``concentration`` (defaults:
     SYNCHROMED_II_40 at 2000 µg/mL): every non-zero step's volume rate
     ``round_half_even(ng/day × 1000 / conc)`` lies within the model's min..max nL/day; exactly 0 is
     allowed (``allow_zero``). Day steps are ``datetime.time``s, week steps ``(weekday, time)``;
-    at most ``max_steps_per_day`` (≤ 13) start on any day. ``max_ug_per_day`` caps every step.
+    at most ``max_steps_per_day`` (≤ 13) start on any day. ``max_ug_per_day`` caps every step,
+    ``min_ug_per_day`` bounds every non-zero one from below.
+``durations(min_value=0, max_value=1 day)``
+    ``timedelta``s, whole ms: 30 min, 1 h, 15 min, 4 h, 1 min, 1 day first, then whole minutes.
+``catheter_volumes(max_ul=10_000)``
+    catheter dead volumes, whole µL as floats (100 and 0 first).
 ``boluses(model=None, concentration=None, program=None, max_duration=1 day, max_start=0,
-max_dose_ug=None)``
+max_dose_ug=None, min_dose_ug=None, min_duration=1 ms)``
     :class:`BolusRequest` ``(dose_ug, duration, start)``, ``start`` an offset from the pump's now.
     Its volume is 1 nL .. the reservoir capacity and its rate fits on top of ``program``'s highest
     basal rate (none = 0) under the model's maximum. ``request.apply(pump)`` calls ``pump.bolus``.
-``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0)``
-    :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity) fits the reservoir. With ``change_concentration`` the
-    new strength keeps ``program`` valid (pending boluses may still make the pump refuse it).
+``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0,
+max_added_ml=None, strengths=None)``
+    :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity or ``max_added_ml``)
+    fits the reservoir. With ``change_concentration`` the new strength (from ``strengths``, default
+    any) keeps ``program`` valid (pending boluses may still make the pump refuse it).
 ``patient_limits(model=None, concentration=None, program=None, max_duration=timedelta(hours=4))``
     :class:`PatientLimits` accepted by ``pump.set_patient_bolus_limits``; the bolus rate fits
     over the program's basal and the lockout is at least the duration (no overlapping grants).
@@ -44,15 +51,22 @@ max_dose_ug=None)``
 ``pumps(model=None, concentration=None, program=None, stroke_error=False)``
     whole :class:`itb.Pump` objects (model, naive ``now`` to the ms, reservoir, concentration,
     program, catheter, ``path_primed``).
-``scenarios(max_actions=8, horizon=timedelta(days=2), presets_only=False)``
+``scenarios(max_actions=8, horizon=timedelta(days=2), presets_only=False, actions=None)``
     plain dicts in the TOML scenario format (what ``tomllib`` returns) accepted by
     :func:`itb.scenario.from_dict` and that run without a refused call: actions in time order
-    (``set_program``, ``bolus`` with an optional ``cancel_bolus``, ``refill`` at the same strength,
-    patient-bolus limits and activations, ``suspend``/``resume``, ``inject_motor_stall``/
-    ``clear_fault``, ``revise_catheter``, ``telemetry_session``) and ``[run] until``. To keep every
-    call valid by construction the basal stays under half the run's rate budget, boluses under the
-    other half and never overlap, the reservoir cannot empty within the horizon and refills keep the
-    concentration; bridge and priming boluses are left out.
+    (``set_program``, ``bolus`` with an optional ``cancel_bolus``, ``refill`` at the same, a
+    stronger or a weaker concentration, a ``start_bridge_bolus`` right after a stronger refill,
+    ``start_priming_bolus`` for a saline path (``path_primed = false`` or right after
+    ``revise_catheter``), patient-bolus limits and activations, ``suspend``/``resume``,
+    ``inject_motor_stall``/``clear_fault``, ``telemetry_session``) and ``[run] until``.
+    ``actions`` restricts the ``do`` names drawn (:data:`SCENARIO_ACTIONS`; e.g. ``("refill",
+    "start_bridge_bolus", "set_program")`` for concentration changes). Every call is valid by
+    construction: the basal stays under half the run's rate budget at every concentration the
+    scenario reaches, boluses (and the patient bolus) under the other half and never overlap,
+    the reservoir cannot empty within the horizon (a priming bolus, which runs as fast as the
+    model allows, is added only when the reservoir holds it on top of that); bridge and priming
+    boluses are added only where the pump plans one. A pump run alongside checks each call as
+    it is drawn (a refusal there is a bug in itb and fails loudly).
 
 Invalid strategies (negative tests)
 -----------------------------------
@@ -67,6 +81,24 @@ Invalid strategies (negative tests)
     :class:`RefillRequest` that ``pump.refill`` refuses (overfill, negative volume, concentration
     out of 1..100000 or fractional, negative tolerance, tolerance above 100 %, and with a
     ``program`` a strength that makes it impossible).
+``invalid_patient_limits(model=None, concentration=None, program=None)``
+    :class:`PatientLimits` with exactly one argument out of range (``dose_ug`` negative, under
+    1 ng, rounding to 0 nL or above the capacity; ``duration`` 0, negative or above 1 day;
+    ``lockout`` negative or above 1 day; ``max_per_24h`` outside 1..24): ``ValidationError``
+    whose ``field`` names it, and the pump unchanged.
+``invalid_activations(max_size=10, max_gap=6 h)``
+    offsets like :func:`activations` whose last one goes back in time: the calls before it
+    succeed, ``pump.patient_bolus(at=start + offsets[-1])`` raises ``ValidationError``
+    (``field == "at"``) and changes nothing.
+``invalid_scenarios(max_actions=4, horizon=1 day, presets_only=False)``
+    :class:`InvalidScenario` ``(data, stage, entry, field, what)``: a :func:`scenarios` dict with
+    one mistake that :mod:`itb.scenario` refuses with a ``ScenarioError`` naming ``entry`` and
+    ``field`` — at load (``stage == "load"``: overfilled or negative reservoir, concentration out
+    of range, program out of the model's rates, catheter above 10 mL, ``until`` before the start,
+    an action out of order or after ``until``, an unknown key or action, ``cancel_bolus`` of an
+    unknown name, a bolus of 0 µg or less) or when the action runs (``"run"``: a refill that
+    overfills, a program out of range at the concentration of the time, a catheter revision
+    above 10 mL, more than 24 patient boluses a day).
 
 Example (a downstream suite)::
 
@@ -102,12 +134,14 @@ from hypothesis import strategies as st
 from . import models as _models
 from .models import BatteryModel, PumpModel
 from .program import Continuous, Flex, Program
+from ._time import to_ms
 from .pump import Pump
 
 __all__ = [
     "BolusRequest", "RefillRequest", "PatientLimits",
-    "concentrations", "pump_models", "programs", "boluses", "refills", "patient_limits", "activations",
-    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "program_dict",
+    "concentrations", "pump_models", "programs", "durations", "catheter_volumes", "boluses", "refills", "patient_limits", "activations",
+    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "invalid_patient_limits",
+    "invalid_activations", "invalid_scenarios", "InvalidScenario", "SCENARIO_ACTIONS", "program_dict",
 ]
 
 DAY_MS = 86_400_000
@@ -337,6 +371,7 @@ def programs(
     max_steps_per_day: int = _MAX_STEPS_PER_DAY,
     max_ug_per_day: Optional[float] = None,
     allow_zero: bool = True,
+    min_ug_per_day: Optional[float] = None,
 ) -> st.SearchStrategy[Program]:
     """Programs valid on ``model`` at ``concentration`` (see the module docstring)."""
     m, conc = _model(model), _conc(concentration)
@@ -349,6 +384,8 @@ def programs(
     lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
     if max_ug_per_day is not None:
         hi = min(hi, round(max_ug_per_day * 1000))
+    if min_ug_per_day is not None:
+        lo = max(lo, round(min_ug_per_day * 1000))
     dose = _doses(lo, hi)
     if allow_zero:
         # a fixed number of choices either way (see _tiered): zero only when the flag says so
@@ -415,21 +452,38 @@ def _durations(min_ms: int, max_ms: int) -> st.SearchStrategy[timedelta]:
     ).map(lambda ms: timedelta(milliseconds=ms))
 
 
-def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float]) -> st.SearchStrategy[tuple[float, timedelta]]:
-    """(dose_ug, duration) with a volume of 1 nL..=capacity whose rate fits ``budget_nl``/day."""
-    if budget_nl < 1:
+def durations(min_value: timedelta = timedelta(0), max_value: timedelta = timedelta(days=1)) -> st.SearchStrategy[timedelta]:
+    """``timedelta``s (whole ms) in ``min_value..=max_value``: 30 min, 1 h, 15 min, 4 h, 1 min,
+    1 day first (those in range), then whole minutes, then any ms; shrinks to 30 min (or the
+    first round value in range)."""
+    return _durations(-(-min_value // timedelta(milliseconds=1)), max_value // timedelta(milliseconds=1))
+
+
+def catheter_volumes(max_ul: int = 10_000) -> st.SearchStrategy[float]:
+    """Catheter dead volumes (µL, whole µL as floats) in ``0..=max_ul`` (the core's limit is
+    10 000 µL): 100 and 0 first."""
+    return st.one_of(st.sampled_from([v for v in (100, 0) if v <= max_ul]), st.integers(0, max_ul)).map(float)
+
+
+def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float],
+                 min_dose_ug: Optional[float] = None, min_ms: int = 1) -> st.SearchStrategy[tuple[float, timedelta]]:
+    """(dose_ug, duration) with a volume of 1 nL..=capacity whose rate fits ``budget_nl``/day,
+    the duration within ``min_ms``..=``max_ms``."""
+    if budget_nl < 1 or min_ms > max_ms:
         return st.nothing()
     cap_nl = m.exact()["reservoir_nl"]
 
     lo, hi = _ng_bounds(1, min(cap_nl, budget_nl * max_ms // DAY_MS), conc)
     if max_dose_ug is not None:
         hi = min(hi, round(max_dose_ug * 1000))
+    if min_dose_ug is not None:
+        lo = max(lo, round(min_dose_ug * 1000))
 
     @st.composite
     def build(draw: Any) -> tuple[float, timedelta]:
         dose = draw(_doses(lo, hi, _BOLUS_UG))
         v = _rate_nl(round(dose * 1000), conc)
-        return dose, draw(_durations(-(-v * DAY_MS // budget_nl), max_ms))
+        return dose, draw(_durations(max(min_ms, -(-v * DAY_MS // budget_nl)), max_ms))
 
     return build()
 
@@ -441,12 +495,16 @@ def boluses(
     max_duration: timedelta = timedelta(days=1),
     max_start: timedelta = timedelta(0),
     max_dose_ug: Optional[float] = None,
+    min_dose_ug: Optional[float] = None,
+    min_duration: timedelta = timedelta(milliseconds=1),
 ) -> st.SearchStrategy[BolusRequest]:
     """Timed boluses ``pump.bolus`` accepts on a pump of ``model`` at ``concentration`` running
-    ``program`` with no other bolus and a non-empty reservoir."""
+    ``program`` with no other bolus and a non-empty reservoir (dose within ``min_dose_ug`` ..
+    ``max_dose_ug``, duration within ``min_duration`` .. ``max_duration``; empty if none fits)."""
     m, conc = _model(model), _conc(concentration)
     budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
-    parts = _bolus_parts(m, conc, budget, max_duration // timedelta(milliseconds=1), max_dose_ug)
+    parts = _bolus_parts(m, conc, budget, max_duration // timedelta(milliseconds=1), max_dose_ug, min_dose_ug,
+                         max(1, -(-min_duration // timedelta(milliseconds=1))))
     start = st.just(timedelta(0)) if max_start <= timedelta(0) else st.one_of(
         st.just(timedelta(0)), st.integers(0, max_start // timedelta(minutes=1)).map(lambda n: timedelta(minutes=n)))
     return st.builds(lambda p, s: BolusRequest(p[0], p[1], s), parts, start)
@@ -494,10 +552,16 @@ def refills(
     program: Optional[Program] = None,
     change_concentration: bool = False,
     min_added_ml: float = 0.0,
+    max_added_ml: Optional[float] = None,
+    strengths: Optional[Sequence[int]] = None,
 ) -> st.SearchStrategy[RefillRequest]:
-    """Refills ``pump.refill`` accepts (``added_ml`` ≥ ``min_added_ml``, up to the capacity)."""
+    """Refills ``pump.refill`` accepts (``added_ml`` ≥ ``min_added_ml``, up to the capacity or
+    ``max_added_ml``). With ``change_concentration`` the new strength is drawn from ``strengths``
+    (default: :func:`concentrations`) among those that keep ``program`` valid."""
     m, conc = _model(model), _conc(concentration)
-    cap_ul = m.exact()["reservoir_nl"] // 1000
+    full_ul = cap_ul = m.exact()["reservoir_nl"] // 1000
+    if max_added_ml is not None:
+        cap_ul = min(cap_ul, int(max_added_ml * 1000))
     lo_ul = -(-round(min_added_ml * 1_000_000) // 1000)
     ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000
     added = _tiered(
@@ -506,12 +570,16 @@ def refills(
         st.integers(lo_ul, cap_ul),                                          # any µL
     ).map(lambda u: u / 1000)
     if change_concentration:
-        strength = concentrations()
-        if program is not None:
-            strength = strength.filter(lambda c: _program_valid(program, m, c))
+        if strengths is not None:
+            ok = [int(c) for c in strengths if program is None or _program_valid(program, m, int(c))]
+            strength = st.sampled_from(ok) if ok else st.nothing()
+        else:
+            strength = concentrations()
+            if program is not None:
+                strength = strength.filter(lambda c: _program_valid(program, m, c))
     else:
         strength = st.just(conc)
-    aspirated = st.one_of(st.none(), st.integers(0, cap_ul).map(lambda u: u / 1000))
+    aspirated = st.one_of(st.none(), st.integers(0, full_ul).map(lambda u: u / 1000))
     tol_ml = st.sampled_from([1.0, 0.0, 0.5, 2.0])
     tol_pct = st.sampled_from([20.0, 0.0, 10.0, 100.0])
     return st.builds(RefillRequest, added, strength, aspirated, tol_ml, tol_pct)
@@ -569,6 +637,48 @@ def activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> 
     return st.lists(gap, max_size=max_size).map(cumulative)
 
 
+def invalid_patient_limits(
+    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None,
+) -> st.SearchStrategy[PatientLimits]:
+    """Patient-bolus limits ``set_patient_bolus_limits`` refuses with ``ValidationError`` whose
+    ``field`` names the one bad argument: a valid :func:`patient_limits` draw with exactly one
+    field out of range — ``dose_ug`` negative, below 1 ng, rounding to 0 nL at ``concentration``
+    or above the reservoir's capacity; ``duration`` zero, negative or above 1 day; ``lockout``
+    negative or above 1 day; ``max_per_24h`` below 1 or above 24. A refused call changes nothing."""
+    from dataclasses import replace
+
+    m, conc = _model(model), _conc(concentration)
+    cap_nl = m.exact()["reservoir_nl"]
+    day = timedelta(days=1)
+    bad_dose = [st.integers(1, 10**6).map(lambda n: -n / 10), st.integers(1, 4).map(lambda n: n / 10_000)]
+    if conc // 2000 >= 1:  # ng·1000/conc <= 1/2 rounds to 0 nL
+        bad_dose.append(st.integers(1, conc // 2000).map(_ug))
+    lo_big, _ = _ng_bounds(cap_nl + 1, 2 * cap_nl + 10, conc)
+    if lo_big <= _MAX_DOSE_NG:
+        bad_dose.append(st.integers(lo_big, min(_MAX_DOSE_NG, 2 * lo_big)).map(_ug))
+    bad = {
+        "dose_ug": st.one_of(bad_dose),
+        "duration": st.one_of(st.just(timedelta(0)), st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
+                              st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n))),
+        "lockout": st.one_of(st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
+                             st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n))),
+        "max_per_24h": st.one_of(st.integers(-24, 0), st.integers(25, 1000)),
+    }
+    return st.tuples(patient_limits(m, conc, program), st.sampled_from(sorted(bad))).flatmap(
+        lambda base_field: bad[base_field[1]].map(lambda v: replace(base_field[0], **{base_field[1]: v})))
+
+
+def invalid_activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> st.SearchStrategy[list[timedelta]]:
+    """Like :func:`activations`, but the last offset is before the one ahead of it (before the
+    pump's now when it is the only one): the calls before it succeed and
+    ``pump.patient_bolus(at=start + offsets[-1])`` is refused with ``ValidationError`` (``field``
+    ``"at"``), changing nothing."""
+    back = st.one_of(st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=n)),
+                     st.integers(1, DAY_MS).map(lambda n: timedelta(milliseconds=n)))
+    return st.tuples(activations(max(0, max_size - 1), max_gap), back).map(
+        lambda ok_back: ok_back[0] + [(ok_back[0][-1] if ok_back[0] else timedelta(0)) - ok_back[1]])
+
+
 # ----- pumps ------------------------------------------------------------------------------------
 
 
@@ -594,10 +704,10 @@ def pumps(
         prog = draw(programs(m, conc)) if program is None else program
         cap_ul = m.exact()["reservoir_nl"] // 1000
         reservoir = draw(st.one_of(st.just(cap_ul), st.integers(0, cap_ul))) / 1000
-        catheter = draw(st.one_of(st.sampled_from([100, 0]), st.integers(0, 10_000)))
+        catheter = draw(catheter_volumes())
         return Pump(
             m, now=draw(_times()), reservoir_ml=reservoir, concentration_ug_per_ml=conc, program=prog,
-            catheter_volume_ul=float(catheter), path_primed=not draw(st.booleans()),
+            catheter_volume_ul=catheter, path_primed=not draw(st.booleans()),
             stroke_error_ppm=draw(st.integers(-100_000, 100_000)) if stroke_error else 0,
         )
 
@@ -647,14 +757,16 @@ def _iso(d: timedelta) -> str:
     return format_duration(d)
 
 
-def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max_actions: int) -> PumpModel:
-    """``m``, or ``m`` without its battery if the worst case of a run could reach EOS."""
+def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max_actions: int,
+                              extra_nl: int = 0) -> PumpModel:
+    """``m``, or ``m`` without its battery if the worst case of a run (the rate budget for the
+    horizon plus ``extra_nl`` of priming) could reach EOS."""
     if m.battery is None:
         return m
     from dataclasses import replace
 
     b = m.battery.exact()
-    strokes = budget_nl * horizon_ms // DAY_MS // m.stroke_nl + 2
+    strokes = (budget_nl * horizon_ms // DAY_MS + extra_nl) // m.stroke_nl + 2
     tones = 5 * (horizon_ms // min(b["critical_tone_ms"], b["non_critical_tone_ms"]) + 1)
     drain = (b["quiescent_pc_per_ms"] * horizon_ms + b["stroke_pc"] * strokes + b["tone_pc"] * tones
              + b["telemetry_pc"] * (max_actions + 1))
@@ -663,14 +775,57 @@ def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max
     return replace(m, battery=None)
 
 
+def _bisect(pred: Any, lo: int, hi: int, first_true: bool) -> Optional[int]:
+    """For ``pred`` monotone on lo..=hi: the smallest c with pred(c) (pred false…true) when
+    ``first_true``, else the largest (pred true…false); None if there is none."""
+    if first_true:
+        if not pred(hi):
+            return None
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if pred(mid) else (mid + 1, hi)
+        return lo
+    if not pred(lo):
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if pred(mid) else (lo, mid - 1)
+    return lo
+
+
+#: Most priming boluses a drawn scenario holds (their volume is reserved in the battery check).
+_MAX_PRIMINGS = 2
+_MAX_CATHETER_UL = 1000
+
+
+class _GeneratorBug(AssertionError):
+    """A call a drawn scenario makes is refused by the pump: a bug in :func:`scenarios`."""
+
+
+#: The ``do`` names :func:`scenarios` draws.
+SCENARIO_ACTIONS: tuple[str, ...] = (
+    "set_program", "bolus", "cancel_bolus", "refill", "start_bridge_bolus", "start_priming_bolus",
+    "set_patient_bolus_limits", "patient_bolus", "suspend", "resume", "inject_motor_stall", "clear_fault",
+    "revise_catheter", "telemetry_session",
+)
+
+
 def scenarios(
     max_actions: int = 8, horizon: timedelta = timedelta(days=2), presets_only: bool = False,
+    actions: Optional[Sequence[str]] = None,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Scenario dicts :func:`itb.scenario.from_dict` accepts and that run to ``[run] until``
-    without a refused call (see the module docstring for how that is kept true)."""
+    without a refused call (see the module docstring for how that is kept true). ``actions``:
+    the ``do`` names to draw from (default: all of :data:`SCENARIO_ACTIONS`)."""
+    allowed = frozenset(SCENARIO_ACTIONS if actions is None else actions)
+    unknown = allowed - set(SCENARIO_ACTIONS)
+    if unknown or not allowed:
+        raise ValueError(f"actions: unknown {sorted(unknown)}; allowed: {', '.join(SCENARIO_ACTIONS)}")
 
     @st.composite
     def build(draw: Any) -> dict[str, Any]:
+        from .errors import ItbError
+
         m = draw(pump_models(presets_only=presets_only))
         ex = m.exact()
         conc = draw(concentrations())
@@ -681,32 +836,93 @@ def scenarios(
         usable = cap - 2 * stroke - 1
         budget = min(max_nl, max(0, usable) * DAY_MS // max(1, horizon_ms))
         need_nl = budget * horizon_ms // DAY_MS + 2 * stroke + 1
-        basal_cap_ug = (budget // 2) * conc / 1_000_000  # µg/day of half the budget, floored below
-        prog_st = programs(m, conc, max_steps_per_day=4, max_ug_per_day=max(0.0, basal_cap_ug - conc / 1_000_000))
-        program = draw(prog_st)
-        m = _without_draining_battery(m, budget, horizon_ms, max_actions)
         bolus_budget = budget // 2
+
+        def program_strategy(c: int) -> st.SearchStrategy[Program]:
+            basal_cap_ug = (budget // 2) * c / 1_000_000  # µg/day of half the budget, floored below
+            return programs(m, c, max_steps_per_day=4, max_ug_per_day=max(0.0, basal_cap_ug - c / 1_000_000))
+
+        prog_st = program_strategy(conc)
+        program = draw(prog_st)
+        m = _without_draining_battery(m, budget, horizon_ms, max_actions,
+                                      _MAX_PRIMINGS * (ex["pump_path_nl"] + _MAX_CATHETER_UL * 1000))
         start = draw(_times().filter(lambda d: d.year < 2099))
         fill_ul = draw(st.integers(min(-(-need_nl // 1000), cap // 1000), cap // 1000)) if need_nl <= cap else cap // 1000
         pump: dict[str, Any] = {
             "model": _model_dict(m), "start": start, "reservoir_ml": fill_ul / 1000, "concentration_ug_per_ml": conc,
             "program": program_dict(program),
         }
-        catheter = draw(st.one_of(st.none(), st.integers(0, 1000)))
+        catheter = draw(st.one_of(st.none(), st.integers(0, _MAX_CATHETER_UL)))
         if catheter is not None:
             pump["catheter_volume_ul"] = float(catheter)
-        if draw(st.booleans()):
+        primed = draw(st.integers(0, 3)) < 3  # a saline path one time in four
+        if not primed:
             pump["path_primed"] = False
+        # a pump run alongside: bridge and priming boluses are added only where it plans one, and
+        # every call is checked on it (a refusal is a bug here, reported loudly)
+        sync = Pump(m, now=start, reservoir_ml=fill_ul / 1000, concentration_ug_per_ml=conc, program=program,
+                    catheter_volume_ul=float(catheter or 0), path_primed=primed)
         can_pump = need_nl <= fill_ul * 1000  # the reservoir holds the whole horizon's budget
         end = start + timedelta(milliseconds=horizon_ms)
         kinds = ["telemetry_session", "set_program", "suspend", "inject_motor_stall", "revise_catheter"]
         if can_pump:
-            kinds[1:1] = ["bolus", "refill", "set_patient_bolus_limits", "patient_bolus"]
+            kinds[1:1] = ["bolus", "refill", "set_patient_bolus_limits", "patient_bolus", "start_priming_bolus"]
+        kinds = [k for k in kinds if k in allowed] or ["telemetry_session"]
         actions: list[dict[str, Any]] = []
         t = start
-        suspended = stalled = limits = False
-        limits_duration = timedelta(0)
-        n_named = 0
+        suspended = stalled = False
+        limits: Optional[tuple[int, int]] = None  # (ng, ms) of the patient bolus, when enabled
+        n_named = primings = 0
+
+        def call(act: dict[str, Any], method: str, **kwargs: Any) -> Any:
+            if sync.now_ms != to_ms(act["at"], "at"):
+                sync.advance_to(act["at"])
+            try:
+                out = getattr(sync, method)(**kwargs)
+            except ItbError as exc:
+                raise _GeneratorBug(f"itb.strategies.scenarios drew a call the pump refuses (a bug in itb): "
+                                    f"{act} -> {type(exc).__name__}: {exc}") from exc
+            actions.append(act)
+            return out
+
+        def planned(kind: str, act_at: datetime) -> Optional[Any]:
+            """The plan of a bridge/priming bolus at ``act_at`` if the pump makes one and it fits."""
+            if suspended or stalled or not can_pump:
+                return None
+            if sync.now_ms != to_ms(act_at, "at"):
+                sync.advance_to(act_at)
+            try:
+                plan = getattr(sync, f"{kind}_bolus_plan")()
+            except ItbError:
+                return None
+            if kind == "priming":
+                # beyond the rate budget: the reservoir must hold it on top of the rest of the horizon
+                rest = budget * ((end - act_at) // timedelta(milliseconds=1)) // DAY_MS + 2 * stroke + 1
+                if primings >= _MAX_PRIMINGS or sync.reservoir_nl < plan.volume_nl + rest:
+                    return None
+            return plan
+
+        def new_strength(program_now: Program, change: str) -> Optional[st.SearchStrategy[int]]:
+            """Strengths above (``change="up"``) or below ``conc`` keeping the program valid, its
+            basal under half the budget and the patient bolus under the other half (each an
+            interval of concentrations)."""
+            raw = program_now.exact()
+            doses = [raw[1]] if raw[0] == "continuous" else [ng for _, ng in raw[2]]
+            doses = [ng for ng in doses if ng > 0]
+
+            def high_enough(c: int) -> bool:  # volumes fall as the strength rises
+                ok = all(_rate_nl(ng, c) <= min(ex["max_rate_nl_per_day"], budget // 2) for ng in doses)
+                return ok and (limits is None or _rate_nl(limits[0], c) * DAY_MS <= bolus_budget * limits[1])
+
+            def low_enough(c: int) -> bool:
+                return all(_rate_nl(ng, c) >= ex["min_rate_nl_per_day"] for ng in doses)
+
+            lo, hi = _bisect(high_enough, 1, 100_000, True), _bisect(low_enough, 1, 100_000, False)
+            if lo is None or hi is None:
+                return None
+            lo, hi = (max(lo, conc + 1), hi) if change == "up" else (lo, min(hi, conc - 1))
+            return concentrations(lo, hi) if lo <= hi else None
+
         for kind in draw(st.lists(st.sampled_from(kinds), max_size=max_actions)):
             t = t + timedelta(minutes=draw(st.integers(0, max(0, horizon_ms // _MIN_MS // max(1, max_actions)))))
             if t > end:
@@ -715,27 +931,65 @@ def scenarios(
             after = timedelta(0)
             if kind == "suspend":
                 act["do"] = "resume" if suspended else "suspend"
+                if act["do"] not in allowed:
+                    continue
+                call(act, act["do"])
                 suspended = not suspended
             elif kind == "inject_motor_stall":
                 act["do"] = "clear_fault" if stalled else "inject_motor_stall"
+                if act["do"] not in allowed:
+                    continue
+                call(act, act["do"])
                 stalled = not stalled
             elif kind == "set_program":
-                act["program"] = program_dict(draw(prog_st))
+                program = draw(prog_st)
+                act["program"] = program_dict(program)
+                call(act, "set_program", program=program)
             elif kind == "revise_catheter":
-                act["volume_ul"] = float(draw(st.integers(0, 1000)))
+                act["volume_ul"] = float(draw(st.integers(0, _MAX_CATHETER_UL)))
+                call(act, "revise_catheter", volume_ul=act["volume_ul"])
+                if "start_priming_bolus" in allowed and draw(st.booleans()):  # prime the new catheter at once
+                    plan = planned("priming", t)
+                    if plan is not None:
+                        call({"at": t, "do": "start_priming_bolus"}, "start_priming_bolus")
+                        primings += 1
+                        after = plan.duration
+            elif kind == "start_priming_bolus":  # a saline path (path_primed = false, a new catheter)
+                plan = planned("priming", t)
+                if plan is None:
+                    continue
+                call(act, "start_priming_bolus")
+                primings += 1
+                after = plan.duration
             elif kind == "refill":
+                change = draw(st.sampled_from(["same", "up", "down"]))
+                strengths = None if change == "same" else new_strength(program, change)
+                new_conc = conc if strengths is None else draw(strengths)
                 r = draw(refills(m, conc, min_added_ml=need_nl / 1_000_000))
-                act.update(added_ml=r.added_ml, concentration_ug_per_ml=conc)
+                act.update(added_ml=r.added_ml, concentration_ug_per_ml=new_conc)
                 if r.aspirated_ml is not None:
                     act["aspirated_ml"] = r.aspirated_ml
+                call(act, "refill", added_ml=r.added_ml, concentration_ug_per_ml=new_conc, aspirated_ml=r.aspirated_ml)
+                old, conc = conc, new_conc
+                if conc != old:
+                    prog_st = program_strategy(conc)
+                if conc > old and "start_bridge_bolus" in allowed and draw(st.integers(0, 3)) > 0:  # mostly a bridge at once
+                    plan = planned("bridge", t)
+                    if plan is not None:
+                        call({"at": t, "do": "start_bridge_bolus"}, "start_bridge_bolus")
+                        after = plan.duration
             elif kind in ("bolus", "set_patient_bolus_limits", "patient_bolus"):
                 left = int((end - t) / timedelta(milliseconds=1))
-                if kind == "patient_bolus" and not limits:
+                if kind == "patient_bolus" and limits is None:
                     kind = act["do"] = "set_patient_bolus_limits"
+                    if kind not in allowed:
+                        continue
                 if kind == "patient_bolus":
-                    after = limits_duration
+                    assert limits is not None
+                    after = timedelta(milliseconds=limits[1])
                     if t + after > end:
                         break
+                    call(act, "patient_bolus")
                 else:
                     parts = draw(_bolus_parts(m, conc, bolus_budget, min(left, DAY_MS), None) | st.none()) if left > 0 else None
                     if parts is None:
@@ -744,18 +998,150 @@ def scenarios(
                     act.update(dose_ug=dose, duration=_iso(duration))
                     if kind == "bolus":
                         after = duration
-                        if draw(st.booleans()):
+                        if "cancel_bolus" in allowed and draw(st.booleans()):
                             n_named += 1
                             act["name"] = f"b{n_named}"
-                            actions.append(act)
+                            bolus_id = call(act, "bolus", dose_ug=dose, duration=duration)
                             act = {"at": t, "do": "cancel_bolus", "name": act["name"]}
+                            call(act, "cancel_bolus", bolus_id=bolus_id)
+                        else:
+                            call(act, "bolus", dose_ug=dose, duration=duration)
                     else:
                         lockout = draw(st.one_of(st.just(60), st.integers(0, 24 * 60)))
                         act.update(lockout=_iso(timedelta(minutes=lockout)), max_per_24h=draw(st.integers(1, 24)))
-                        limits, limits_duration = True, duration
-            actions.append(act)
+                        call(act, "set_patient_bolus_limits", dose_ug=dose, duration=duration,
+                             lockout=timedelta(minutes=lockout), max_per_24h=act["max_per_24h"])
+                        limits = (round(dose * 1000), duration // timedelta(milliseconds=1))
+            else:  # telemetry_session
+                call(act, "telemetry_session")
             t = t + after
         until = max(end, t)
         return {"pump": pump, "actions": actions, "run": {"until": until}}
+
+    return build()
+
+
+# ----- invalid scenarios ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvalidScenario:
+    """A scenario dict (``data``, the format of :func:`scenarios`) with one deliberate mistake, and
+    where :mod:`itb.scenario` must report it: ``stage`` ``"load"`` (``from_dict`` raises
+    :class:`itb.scenario.ScenarioError`) or ``"run"`` (it loads; ``run()`` raises it, at the
+    mistaken action's time), with the error's ``entry`` (``"pump"``, ``"run"``, ``"actions[3]"``)
+    and ``field`` (``"reservoir_ml"``, ``"program.ug_per_day"``, ``"at"``…); ``what`` says what
+    was broken."""
+
+    data: dict
+    stage: str
+    entry: str
+    field: str
+    what: str
+
+
+_INVALID_SCENARIO_KINDS = (
+    "overfilled_pump", "negative_fill", "concentration_out_of_range", "program_out_of_range", "catheter_too_large",
+    "until_before_start", "action_out_of_order", "action_after_until", "unknown_key", "unknown_action",
+    "cancel_of_unknown_bolus", "bolus_without_dose", "refill_overfills", "program_out_of_range_at_run",
+    "catheter_too_large_at_run", "too_many_patient_boluses",
+)
+
+
+def invalid_scenarios(
+    max_actions: int = 4, horizon: timedelta = timedelta(days=1), presets_only: bool = False,
+) -> st.SearchStrategy[InvalidScenario]:
+    """:class:`InvalidScenario`: a :func:`scenarios` draw with exactly one mistake — at load time
+    (overfilled or negative reservoir, concentration outside 1..100000, a program outside the
+    model's rates, a catheter above 10 mL, ``[run] until`` before the start, an action out of time
+    order or after ``until``, an unknown key or action, ``cancel_bolus`` of an unknown name, a
+    bolus of 0 or less µg) or at run time (a refill that overfills, a program outside the rates at
+    the concentration of the time, a catheter revision above 10 mL, more than 24 patient boluses a
+    day) — with the entry and field the :class:`itb.scenario.ScenarioError` must name."""
+    import copy
+
+    @st.composite
+    def build(draw: Any) -> InvalidScenario:
+        from .scenario import from_dict
+
+        data = copy.deepcopy(draw(scenarios(max_actions, horizon, presets_only)))
+        m = from_dict(data).model
+        ex = m.exact()
+        pump, actions, until = data["pump"], data["actions"], data["run"]["until"]
+        conc = pump["concentration_ug_per_ml"]
+        for a in actions:  # the concentration in the reservoir at `until`
+            if a["do"] == "refill":
+                conc = a["concentration_ug_per_ml"]
+        cap_ul = ex["reservoir_nl"] // 1000
+        kind = draw(st.sampled_from(_INVALID_SCENARIO_KINDS))
+        k = len(actions)  # index of an appended action
+        n = draw(st.integers(1, 1000), label="amount")
+        minutes = timedelta(minutes=n)
+
+        def bad_rate_ug(c: int) -> float:
+            lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], c)
+            options = [st.integers(hi + 1, min(_MAX_DOSE_NG, 2 * hi + 1000))]
+            if lo > 1:
+                options.insert(0, st.integers(1, lo - 1))
+            return _ug(draw(st.one_of(options), label="ng_per_day"))
+
+        def append(action: dict[str, Any]) -> None:
+            actions.append({"at": until, **action})
+
+        if kind == "overfilled_pump":
+            pump["reservoir_ml"] = (cap_ul + n) / 1000
+            where = ("load", "pump", "reservoir_ml")
+        elif kind == "negative_fill":
+            pump["reservoir_ml"] = -n / 1000
+            where = ("load", "pump", "reservoir_ml")
+        elif kind == "concentration_out_of_range":
+            pump["concentration_ug_per_ml"] = draw(st.sampled_from([0, -n, 100_000 + n]))
+            where = ("load", "pump", "concentration_ug_per_ml")
+        elif kind == "program_out_of_range":
+            pump["program"] = {"kind": "continuous", "ug_per_day": bad_rate_ug(pump["concentration_ug_per_ml"])}
+            where = ("load", "pump", "program.ug_per_day")
+        elif kind == "catheter_too_large":
+            pump["catheter_volume_ul"] = float(10_000 + n)
+            where = ("load", "pump", "catheter_volume_ul")
+        elif kind == "until_before_start":
+            data["run"]["until"] = pump["start"] - minutes
+            where = ("load", "run", "until")
+        elif kind == "action_out_of_order":
+            if actions:
+                i = draw(st.integers(0, len(actions) - 1), label="index")
+                previous = actions[i - 1]["at"] if i else pump["start"]
+                actions[i]["at"] = previous - minutes
+            else:
+                i = 0
+                actions.append({"at": pump["start"] - minutes, "do": "telemetry_session"})
+            where = ("load", f"actions[{i}]", "at")
+        elif kind == "action_after_until":
+            actions.append({"at": until + minutes, "do": "telemetry_session"})
+            where = ("load", f"actions[{k}]", "at")
+        elif kind == "unknown_key":
+            append({"do": "telemetry_session", "colour": "blue"})
+            where = ("load", f"actions[{k}]", "colour")
+        elif kind == "unknown_action":
+            append({"do": "frobnicate"})
+            where = ("load", f"actions[{k}]", "do")
+        elif kind == "cancel_of_unknown_bolus":
+            append({"do": "cancel_bolus", "name": "never_named"})
+            where = ("load", f"actions[{k}]", "name")
+        elif kind == "bolus_without_dose":
+            append({"do": "bolus", "dose_ug": -n / 10 if draw(st.booleans()) else 0.0, "duration": "PT30M"})
+            where = ("load", f"actions[{k}]", "dose_ug")
+        elif kind == "refill_overfills":
+            append({"do": "refill", "added_ml": (cap_ul + n) / 1000, "concentration_ug_per_ml": conc})
+            where = ("run", f"actions[{k}]", "added_ml")
+        elif kind == "program_out_of_range_at_run":
+            append({"do": "set_program", "program": {"kind": "continuous", "ug_per_day": bad_rate_ug(conc)}})
+            where = ("run", f"actions[{k}]", "program.ug_per_day")
+        elif kind == "catheter_too_large_at_run":
+            append({"do": "revise_catheter", "volume_ul": float(10_000 + n)})
+            where = ("run", f"actions[{k}]", "volume_ul")
+        else:  # too_many_patient_boluses
+            append({"do": "set_patient_bolus_limits", "dose_ug": 1.0, "duration": "PT10M", "max_per_24h": 24 + n})
+            where = ("run", f"actions[{k}]", "max_per_24h")
+        return InvalidScenario(data, *where, kind)
 
     return build()

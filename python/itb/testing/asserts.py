@@ -87,7 +87,8 @@ def assert_alarms_match(observed: Sequence[tuple], oracle: Oracle, tol: timedelt
     """The alarms the device raised, ``[(time, kind[, severity]), ...]``, are the oracle's up to
     ``until`` (default: the oracle's now, or the last observed alarm if later): the same kinds
     (and severities when given), each within ``tol`` of the expected time, none missing, none
-    extra. The first divergence in time is reported."""
+    extra. An expected alarm less than ``tol`` before ``until`` may still be missing (the device
+    can raise it late). The first divergence in time is reported."""
     tol_ms = tol // timedelta(milliseconds=1)
     obs = sorted(((to_ms(a[0], "observed"), a[1], a[2] if len(a) > 2 else None) for a in observed),
                  key=lambda a: a[0])
@@ -101,7 +102,7 @@ def assert_alarms_match(observed: Sequence[tuple], oracle: Oracle, tol: timedelt
         match = next((j for j, (ot, ok, os_) in enumerate(obs)
                       if not used[j] and ok == kind and abs(ot - t) <= tol_ms and os_ in (None, sev)), None)
         if match is None:
-            if t > until_ms:  # within the tolerance after until: the device may still raise it
+            if t + tol_ms > until_ms:  # the device, at `until`, may still raise it within the tolerance
                 continue
             near = [f"{_fmt(ot)}" for ot, ok, _ in obs if ok == kind]
             seen = f"; the device raised {kind} at {', '.join(near)}" if near else f"; the device never raised {kind}"

@@ -17,24 +17,33 @@ use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind};
 use crate::model::PumpModel;
 use crate::program::{Basal, Schedule};
-use crate::units::{div_ceil, MAX_BOLUS_NG, MAX_TIME_MS, MIN_TIME_MS};
+use crate::spans::{BasalPrefix, BolusGain};
+use crate::units::{div_ceil, MAX_BOLUS_NG, MAX_TIME_MS, MIN_TIME_MS, MS_PER_DAY};
+
+/// Fewer boluses than this added at once are inserted one by one; more, in one rebuild.
+const BATCH_REBUILD: usize = 16;
 
 /// The delivery part of a pump.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub(crate) basal: Basal,
-    pub(crate) schedule: Schedule,
+    schedule: Schedule,
     /// Accumulator remainder (nL·ms/day).
     pub(crate) acc: i128,
     pub(crate) strokes: i64,
-    /// Boluses scheduled or running, sorted by start: `boluses[head..]`. The ones before `head`
-    /// are over (the earliest bolus completing just moves `head`: no shift of the list) and are
-    /// dropped in bulk now and then.
+    /// Boluses scheduled or running, sorted by start, from `head` on (before it: boluses over,
+    /// dropped in bulk so that finishing one costs O(running), not O(scheduled)).
     boluses: Vec<Bolus>,
     head: usize,
     pub(crate) next_bolus_id: u64,
+    /// Derived from `schedule`: the basal gain in O(log steps).
+    basal_gain: BasalPrefix,
+    /// Derived from the boluses: their gain in O(log boluses) (see `spans`).
+    bolus_gain: BolusGain,
 }
 
+/// Two deliveries are equal when their state is; the derived tables (and boluses already
+/// over, not yet dropped) do not count.
 impl PartialEq for Delivery {
     fn eq(&self, other: &Self) -> bool {
         self.basal == other.basal
@@ -51,7 +60,17 @@ impl Eq for Delivery {}
 impl Delivery {
     /// A program with no stroke yet, no remainder and no bolus.
     pub(crate) fn new(basal: Basal, schedule: Schedule) -> Self {
-        Delivery { basal, schedule, acc: 0, strokes: 0, boluses: Vec::new(), head: 0, next_bolus_id: 1 }
+        Delivery {
+            basal,
+            basal_gain: BasalPrefix::new(&schedule),
+            schedule,
+            acc: 0,
+            strokes: 0,
+            boluses: Vec::new(),
+            head: 0,
+            next_bolus_id: 1,
+            bolus_gain: BolusGain::default(),
+        }
     }
 
     pub fn basal(&self) -> &Basal {
@@ -67,85 +86,116 @@ impl Delivery {
     pub fn accumulator(&self) -> i128 {
         self.acc
     }
-    /// Boluses scheduled or running.
+    /// Boluses scheduled or running, sorted by start.
     pub fn boluses(&self) -> &[Bolus] {
         self.boluses.get(self.head..).unwrap_or_default()
-    }
-
-    /// Drop the boluses that are over from the list itself.
-    fn compact(&mut self) {
-        if self.head > 0 {
-            self.boluses.drain(..self.head.min(self.boluses.len()));
-            self.head = 0;
-        }
     }
 
     /// Replace the program and its schedule (the remainder carries over).
     pub(crate) fn set_program(&mut self, basal: Basal, schedule: Schedule) {
         self.basal = basal;
+        self.set_schedule(schedule);
+    }
+
+    fn set_schedule(&mut self, schedule: Schedule) {
+        self.basal_gain = BasalPrefix::new(&schedule);
         self.schedule = schedule;
     }
 
-    /// Insert keeping the list sorted by start.
+    /// Insert keeping the list sorted by start (after those starting at the same time).
     pub(crate) fn insert_bolus(&mut self, bolus: Bolus) {
-        self.compact();
-        let at = self.boluses.partition_point(|b| b.start_ms <= bolus.start_ms);
+        let at = self.head + self.boluses().partition_point(|b| b.start_ms <= bolus.start_ms);
+        self.bolus_gain.insert(&bolus);
         self.boluses.insert(at, bolus);
     }
 
-    /// Insert several, as [`Delivery::insert_bolus`] one after the other would (each after
-    /// those already there with the same start, in the given order), in one sort.
-    pub(crate) fn insert_boluses(&mut self, boluses: impl IntoIterator<Item = Bolus>) {
-        self.compact();
+    /// Insert many (as [`Delivery::insert_bolus`] one after the other would), rebuilding the
+    /// gain table once for a large batch.
+    pub(crate) fn insert_boluses(&mut self, boluses: Vec<Bolus>) {
+        if boluses.len() < BATCH_REBUILD {
+            for b in boluses {
+                self.insert_bolus(b);
+            }
+            return;
+        }
+        self.drop_over();
         self.boluses.extend(boluses);
-        self.boluses.sort_by_key(|b| b.start_ms); // stable: equal starts keep insertion order
+        // Stable: the same order as inserting each after those with the same start.
+        self.boluses.sort_by_key(|b| b.start_ms);
+        self.rebuild_gain();
     }
 
     /// Take a decoded bolus list as it is (a restore checks it afterwards).
     pub(crate) fn restore_boluses(&mut self, boluses: Vec<Bolus>) {
         self.boluses = boluses;
         self.head = 0;
+        self.bolus_gain = BolusGain::default();
+    }
+
+    /// Build the derived tables of a decoded state, once [`Delivery::check_boluses`] and the
+    /// schedule check have passed (so all arithmetic stays in range).
+    pub(crate) fn rebuild_tables(&mut self) {
+        self.basal_gain = BasalPrefix::new(&self.schedule);
+        self.rebuild_gain();
     }
 
     /// Remove the bolus with id `id`, if scheduled or running.
     pub(crate) fn remove_bolus(&mut self, id: u64) -> Option<Bolus> {
-        self.compact();
-        let pos = self.boluses.iter().position(|b| b.id == id)?;
-        Some(self.boluses.remove(pos))
+        let pos = self.head + self.boluses().iter().position(|b| b.id == id)?;
+        let b = self.boluses.remove(pos);
+        self.bolus_gain.remove(&b);
+        Some(b)
     }
 
     /// After a concentration change: the program's new schedule and the boluses re-derived
     /// (in their order by start).
     pub(crate) fn rederived(&mut self, schedule: Schedule, boluses: Vec<Bolus>) {
-        self.schedule = schedule;
+        self.set_schedule(schedule);
         self.boluses = boluses;
+        self.head = 0;
+        self.rebuild_gain();
+    }
+
+    fn rebuild_gain(&mut self) {
+        self.bolus_gain = BolusGain::build(self.boluses.get(self.head..).unwrap_or_default());
+    }
+
+    /// Drop the boluses over from the front of the list.
+    fn drop_over(&mut self) {
+        self.boluses.drain(..self.head.min(self.boluses.len()));
         self.head = 0;
     }
 
-    /// Increment in force for the millisecond `[t, t+1)` and the next time it may change.
+    /// Increment in force for the millisecond `[t, t+1)` and the next time it may change
+    /// (O(log boluses + log steps)), for `t` at or after now (the knots of boluses already
+    /// over are all at or before now).
     pub(crate) fn slope_at(&self, t: i64) -> (i128, i64) {
-        let (basal, mut next) = self.schedule.rate_at(t);
-        let mut slope = i128::from(basal);
-        // Boluses are sorted by start: stop at the first one still to come.
-        for b in self.boluses() {
-            if b.start_ms > t {
-                next = next.min(b.start_ms);
-                break;
-            }
-            slope += i128::from(b.increment_at(t));
-            next = next.min(b.next_change_after(t));
+        let (basal, next) = self.schedule.rate_at(t);
+        let (bolus, bolus_next) = self.bolus_gain.slope_at(t);
+        (i128::from(basal) + bolus, next.min(bolus_next))
+    }
+
+    /// Accumulator gain over `[a, b)` (`a <= b`, both at or after now): O(log boluses + log
+    /// steps).
+    pub(crate) fn gain_between(&self, a: i64, b: i64) -> i128 {
+        self.basal_gain.gain(&self.schedule, a, b) + self.bolus_gain.gain_to(b) - self.bolus_gain.gain_to(a)
+    }
+
+    /// The accumulator gain from `now` on, for repeated evaluation (the values at `now`
+    /// computed once).
+    pub(crate) fn gain_from(&self, now: i64) -> GainFrom<'_> {
+        GainFrom {
+            delivery: self,
+            basal_now: self.basal_gain.gain_to(&self.schedule, now),
+            bolus_now: self.bolus_gain.gain_to(now),
         }
-        (slope, next)
     }
 
     /// A walker over the accumulator's constant-increment spans from `t0` on (times must not
-    /// go back): O(boluses) to start, then O(running boluses) per span, whatever the number of
-    /// boluses scheduled or already over.
+    /// go back): O(log boluses) to start, then O(1) amortized per span plus the schedule's
+    /// O(log steps), whatever the number of boluses.
     pub(crate) fn span_walker(&self, t0: i64) -> SpanWalker<'_> {
-        let boluses = self.boluses();
-        let next = boluses.partition_point(|b| b.start_ms <= t0);
-        let active = (0..next).filter(|&i| boluses[i].end_ms > t0).collect();
-        SpanWalker { schedule: &self.schedule, boluses, next, active }
+        SpanWalker { delivery: self, next: self.bolus_gain.first_after(t0) }
     }
 
     /// Whether a bolus starts or ends at or before `t` without its event yet.
@@ -153,8 +203,10 @@ impl Delivery {
         self.boluses().iter().take_while(|b| b.start_ms <= t).any(|b| !b.started || b.end_ms <= t)
     }
 
-    /// Emit bolus start/completion events due at `t` (idempotent).
+    /// Emit bolus start/completion events due at `t` (idempotent). Cost: O(boluses started),
+    /// not O(scheduled): boluses over are moved before `head` and dropped in bulk.
     pub(crate) fn process_boundaries(&mut self, sink: &mut Vec<Event>, t: i64) {
+        let mut over = 0usize;
         let mut i = self.head;
         while i < self.boluses.len() && self.boluses[i].start_ms <= t {
             let b = &mut self.boluses[i];
@@ -178,95 +230,139 @@ impl Delivery {
                     )
                     .with_text("bolus_kind", b.kind.name()),
                 );
-                if i == self.head {
-                    self.head += 1; // the earliest is over: no shift
-                    i += 1;
-                } else {
-                    self.boluses.remove(i);
-                }
-            } else {
-                i += 1;
+                over += 1;
+            }
+            i += 1;
+        }
+        if over == 0 {
+            return;
+        }
+        // Move the boluses over to the front of [head, i), keeping the others in order, and
+        // step `head` past them.
+        let mut write = i;
+        for read in (self.head..i).rev() {
+            if self.boluses[read].end_ms > t {
+                write -= 1;
+                self.boluses.swap(read, write);
             }
         }
-        if self.head >= 64 && 2 * self.head >= self.boluses.len() {
-            self.compact(); // amortized: each bolus is moved O(1) times
+        self.head = write;
+        self.bolus_gain.bury(over);
+        if self.head > 32 && self.head * 2 > self.boluses.len() {
+            self.drop_over();
+        }
+        // A bolus over adds nothing from now on: its knots stay until they outnumber the rest.
+        if self.bolus_gain.dead() > 32 && self.bolus_gain.dead() * 2 > self.boluses().len() {
+            self.rebuild_gain();
         }
     }
 
-    /// Times of several stroke counts from now in one walk over the bolus spans; then each
-    /// remaining count skips whole basal periods arithmetically.
+    /// Times of several stroke counts from now (`ks[i]`-th stroke, None if not by `limit`):
+    /// the bolus knot where each count is reached by binary search, then within it whole basal
+    /// periods skipped arithmetically. O(log boluses · log steps + steps) per count.
+    /// Counts are reached by `limit` capped at `i64::MAX / 4`.
     pub(crate) fn stroke_times(&self, now: i64, gain: i128, ks: &[Option<i64>], limit: i64) -> Vec<Option<i64>> {
-        let mut out = vec![None; ks.len()];
-        // Outstanding targets: (need in nL·ms/day from now, index), nearest first.
-        let mut todo: Vec<(i128, usize)> = ks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, k)| k.filter(|&k| k >= 1).map(|k| (i128::from(k) * gain - self.acc, i)))
-            .collect();
-        todo.sort_unstable();
-        // 1. Spans while boluses run, then up to the next period start.
-        let bolus_end = self.boluses().iter().map(|b| b.end_ms).max().unwrap_or(now).max(now);
-        let free_from = self.schedule.next_period_start(bolus_end);
-        let mut t = now;
-        let mut done = 0i128;
-        let mut next = 0usize;
-        let mut spans = self.span_walker(t);
-        while t < free_from && t < limit && next < todo.len() {
-            let (slope, change) = spans.slope_at(t);
-            let end = change.min(free_from);
-            let span_gain = slope * i128::from(end - t);
-            while next < todo.len() && slope > 0 && todo[next].0 - done <= span_gain {
-                let at = t + div_ceil(todo[next].0 - done, slope) as i64;
-                out[todo[next].1] = (at <= limit).then_some(at);
-                next += 1;
-            }
-            done += span_gain;
-            t = end;
-        }
-        if t < free_from {
-            return out; // beyond the limit
-        }
-        // 2. Pure basal from a period start: skip whole periods, then walk at most one.
-        let period_gain = self.schedule.period_gain();
-        if period_gain <= 0 {
-            return out;
-        }
-        for &(need, i) in &todo[next..] {
-            let left = need - done;
-            let periods = (left - 1) / period_gain;
-            let skip_to = i128::from(t) + periods * i128::from(self.schedule.period_ms);
-            if skip_to > i128::from(limit) {
-                continue;
-            }
-            let mut at = skip_to as i64;
-            let mut left = left - periods * period_gain;
-            let end = at.saturating_add(self.schedule.period_ms);
-            out[i] = match self.walk(&mut at, &mut left, end, limit) {
-                Walk::Found(found) => Some(found),
-                _ => None,
-            };
-        }
-        out
+        let limit = limit.min(i64::MAX / 4);
+        let c_now = self.bolus_gain.gain_to(now);
+        let b_now = self.basal_gain.gain_to(&self.schedule, now);
+        // Gain over [now, x(j)) at knot j.
+        let at_knot = |j: usize| self.basal_gain.gain_to(&self.schedule, self.bolus_gain.x(j)) - b_now + self.bolus_gain.value(j) - c_now;
+        let j0 = self.bolus_gain.first_after(now);
+        let len = self.bolus_gain.len();
+        ks.iter()
+            .map(|k| {
+                let need = i128::from(k.filter(|&k| k >= 1)?) * gain - self.acc;
+                // First knot after now where the gain reaches `need` (len if none).
+                let (mut lo, mut hi) = (j0, len);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if at_knot(mid) >= need {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                let (from, done) = if lo == j0 { (now, 0) } else { (self.bolus_gain.x(lo - 1), at_knot(lo - 1)) };
+                if from >= limit {
+                    return None;
+                }
+                // The boluses' slope on [from, x(lo)) (at now itself when lo == j0).
+                self.basal_crossing(from, self.bolus_gain.x(lo), self.bolus_gain.slope_before(lo), need - done, limit)
+            })
+            .collect()
     }
 
-    /// Walk basal spans from `t` towards `until` consuming `need` (nL·ms/day).
-    fn walk(&self, t: &mut i64, need: &mut i128, until: i64, limit: i64) -> Walk {
-        while *t < until {
-            if *t >= limit {
-                return Walk::Beyond;
+    /// Smallest `t` in `(from, end]`, `t <= limit`, at which the basal gain plus `sigma` per ms
+    /// over `[from, t)` reaches `need` (> 0): spans up to a period start, whole periods in one
+    /// step, then at most a period's spans.
+    fn basal_crossing(&self, from: i64, end: i64, sigma: i128, need: i128, limit: i64) -> Option<i64> {
+        let stop = end.min(limit);
+        let (mut t, mut left) = (from, need);
+        let walk = |t: &mut i64, left: &mut i128, until: i64| -> Option<i64> {
+            while *t < until {
+                let (rate, next) = self.schedule.rate_at(*t);
+                let rate = i128::from(rate) + sigma;
+                let seg = next.min(until);
+                let gain = rate * i128::from(seg - *t);
+                if rate > 0 && gain >= *left {
+                    return Some(*t + div_ceil(*left, rate) as i64);
+                }
+                *left -= gain;
+                *t = seg;
             }
-            let (slope, next) = self.schedule.rate_at(*t);
-            let slope = i128::from(slope);
-            let end = next.min(until);
-            let gain = slope * i128::from(end - *t);
-            if slope > 0 && gain >= *need {
-                let at = *t + div_ceil(*need, slope) as i64;
-                return if at <= limit { Walk::Found(at) } else { Walk::Beyond };
-            }
-            *need -= gain;
-            *t = end;
+            None
+        };
+        let period_start = self.schedule.next_period_start(t).min(stop);
+        if let Some(found) = walk(&mut t, &mut left, period_start) {
+            return Some(found);
         }
-        Walk::Reached
+        if t >= stop {
+            return None;
+        }
+        let period = self.basal_gain.period_ms();
+        let per_period = self.basal_gain.period_gain() + sigma * i128::from(period);
+        if per_period <= 0 {
+            return None;
+        }
+        let periods = ((left - 1) / per_period).min(i128::from(stop - t) / i128::from(period));
+        t += (periods * i128::from(period)) as i64;
+        left -= periods * per_period;
+        let until = t.saturating_add(period).min(stop);
+        walk(&mut t, &mut left, until)
+    }
+
+    /// Check the incremental gain table against the boluses by brute force: at now, at every
+    /// knot after now and next to it, the gain from now, the slope and the next change equal
+    /// the sums over the boluses' own increments; and it equals a table built from scratch.
+    pub(crate) fn check_gain_table(&self, now: i64) -> std::result::Result<(), String> {
+        let live = self.boluses();
+        let brute_gain = |t: i64| -> i128 {
+            let day = i128::from(MS_PER_DAY);
+            let c = |b: &Bolus, t: i64| (i128::from(b.rate_nl_per_day) * i128::from((t - b.start_ms).max(0))).min(i128::from(b.volume_nl) * day);
+            live.iter().map(|b| c(b, t) - c(b, now)).sum()
+        };
+        let brute_slope = |t: i64| -> (i128, i64) {
+            let slope = live.iter().map(|b| i128::from(b.increment_at(t))).sum();
+            (slope, live.iter().map(|b| b.next_change_after(t)).min().unwrap_or(i64::MAX))
+        };
+        let table = &self.bolus_gain;
+        let mut times = vec![now];
+        for j in table.first_after(now)..table.len() {
+            let x = table.x(j);
+            times.extend([x - 1, x, x + 1].into_iter().filter(|&t| t >= now));
+        }
+        for t in times {
+            let (slope, next) = table.slope_at(t);
+            let got = (table.gain_to(t) - table.gain_to(now), slope, next);
+            let want = (brute_gain(t), brute_slope(t).0, brute_slope(t).1);
+            if got != want {
+                return Err(format!("bolus gain table at {t}: (gain, slope, next) = {got:?}, brute force {want:?}"));
+            }
+        }
+        if !table.same_from(&BolusGain::build(live), now) {
+            return Err("bolus gain table differs from one built from scratch".into());
+        }
+        Ok(())
     }
 
     /// The invariants of a decoded state (see the module docs); the schedule is checked
@@ -283,11 +379,10 @@ impl Delivery {
 
     /// The invariants of the bolus list (see the module docs).
     pub(crate) fn check_boluses(&self, model: &PumpModel) -> std::result::Result<(), &'static str> {
-        let boluses = self.boluses();
-        let sorted = boluses.windows(2).all(|w| w[0].start_ms <= w[1].start_ms);
-        let unique = boluses.iter().enumerate().all(|(i, b)| boluses[..i].iter().all(|c| c.id != b.id));
+        let sorted = self.boluses().windows(2).all(|w| w[0].start_ms <= w[1].start_ms);
+        let unique = self.boluses().iter().enumerate().all(|(i, b)| self.boluses()[..i].iter().all(|c| c.id != b.id));
         // Each bolus is what `Bolus::new` builds from its volume, duration and start.
-        let sane = boluses.iter().all(|b| {
+        let sane = self.boluses().iter().all(|b| {
             b.id < self.next_bolus_id
                 && (1..=model.reservoir_nl).contains(&b.volume_nl)
                 && b.duration_ms >= 1
@@ -318,102 +413,36 @@ pub(crate) fn cancelled_event(b: &Bolus, now: i64, reason: &'static str) -> Even
     .with_text("reason", reason)
 }
 
-enum Walk {
-    Found(i64),
-    Beyond,
-    Reached,
+/// See [`Delivery::gain_from`].
+pub(crate) struct GainFrom<'a> {
+    delivery: &'a Delivery,
+    basal_now: i128,
+    bolus_now: i128,
 }
 
-/// The accumulator gain from now as a function of time, for repeated evaluation:
-/// a table of bolus-era spans (binary search), then whole basal periods and a prefix
-/// table within one period. Each evaluation is O(log spans + log steps).
-pub(crate) struct GainCurve {
-    now: i64,
-    /// (span start, slope, gain from now at span start), until `free_from`.
-    spans: Vec<(i64, i128, i128)>,
-    free_from: i64,
-    gain_free: i128,
-    period_ms: i64,
-    period_gain: i128,
-    /// Within a period starting at `free_from`: (offset, slope, gain at offset).
-    steps: Vec<(i64, i128, i128)>,
-}
-
-impl GainCurve {
-    pub(crate) fn new(pump: &Delivery, now: i64) -> Self {
-        let bolus_end = pump.boluses().iter().map(|b| b.end_ms).max().unwrap_or(now).max(now);
-        let free_from = pump.schedule.next_period_start(bolus_end);
-        let mut spans = Vec::new();
-        let (mut t, mut gain) = (now, 0i128);
-        let mut walker = pump.span_walker(now);
-        while t < free_from {
-            let (slope, next) = walker.slope_at(t);
-            let end = next.min(free_from);
-            spans.push((t, slope, gain));
-            gain += slope * i128::from(end - t);
-            t = end;
-        }
-        let mut steps = Vec::new();
-        let period_ms = pump.schedule.period_ms;
-        let (mut t, mut g) = (free_from, 0i128);
-        let end = free_from.saturating_add(period_ms);
-        while t < end {
-            let (rate, next) = pump.schedule.rate_at(t);
-            let stop = next.min(end);
-            steps.push((t - free_from, i128::from(rate), g));
-            g += i128::from(rate) * i128::from(stop - t);
-            t = stop;
-        }
-        GainCurve { now, spans, free_from, gain_free: gain, period_ms, period_gain: g, steps }
-    }
-
-    /// Accumulator gain over `[now, t)`.
-    pub(crate) fn gain_to(&self, t: i64) -> i128 {
-        if t <= self.now {
-            return 0;
-        }
-        if t <= self.free_from {
-            let i = self.spans.partition_point(|s| s.0 < t).saturating_sub(1);
-            let (t0, slope, g) = self.spans[i];
-            return g + slope * i128::from(t - t0);
-        }
-        let since = i128::from(t - self.free_from);
-        let periods = since / i128::from(self.period_ms);
-        let offset = (since % i128::from(self.period_ms)) as i64;
-        let i = self.steps.partition_point(|s| s.0 < offset).saturating_sub(1);
-        let (o, slope, g) = self.steps[i];
-        self.gain_free + periods * self.period_gain + g + slope * i128::from(offset - o)
+impl GainFrom<'_> {
+    /// Accumulator gain over `[now, t)`, `t >= now`: O(log boluses + log steps).
+    pub(crate) fn to(&self, t: i64) -> i128 {
+        let d = self.delivery;
+        d.basal_gain.gain_to(&d.schedule, t) - self.basal_now + d.bolus_gain.gain_to(t) - self.bolus_now
     }
 }
 
-
-/// See [`Delivery::span_walker`]: the boluses running (`active`) and the next to start (`next`).
+/// See [`Delivery::span_walker`]: the index of the next bolus knot.
 pub(crate) struct SpanWalker<'a> {
-    schedule: &'a Schedule,
-    boluses: &'a [Bolus],
+    delivery: &'a Delivery,
     next: usize,
-    active: Vec<usize>,
 }
 
 impl SpanWalker<'_> {
     /// As [`Delivery::slope_at`], for a `t` not before the previous call's.
     pub(crate) fn slope_at(&mut self, t: i64) -> (i128, i64) {
-        while self.next < self.boluses.len() && self.boluses[self.next].start_ms <= t {
-            self.active.push(self.next);
+        let gain = &self.delivery.bolus_gain;
+        while self.next < gain.len() && gain.x(self.next) <= t {
             self.next += 1;
         }
-        let boluses = self.boluses;
-        self.active.retain(|&i| boluses[i].end_ms > t);
-        let (basal, mut change) = self.schedule.rate_at(t);
-        let mut slope = i128::from(basal);
-        for &i in &self.active {
-            slope += i128::from(boluses[i].increment_at(t));
-            change = change.min(boluses[i].next_change_after(t));
-        }
-        if let Some(b) = boluses.get(self.next) {
-            change = change.min(b.start_ms);
-        }
-        (slope, change)
+        let (basal, change) = self.delivery.schedule.rate_at(t);
+        (i128::from(basal) + gain.slope_before(self.next), change.min(gain.x(self.next)))
     }
 }
 

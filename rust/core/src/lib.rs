@@ -21,6 +21,7 @@ pub mod pump;
 pub mod refill;
 pub mod reservoir;
 pub mod snapshot;
+mod spans;
 mod snapshot_v1;
 mod snapshot_wire;
 mod stroke_times;

@@ -1,12 +1,14 @@
 //! Closed-form projection of future strokes and alarms under the current program and
-//! scheduled boluses, with no intervention. Cost: O(bolus spans + steps per period) per
-//! query — whole periods of the basal program are skipped arithmetically, never walked.
+//! scheduled boluses, with no intervention. Cost: O(log boluses · log steps + steps per period)
+//! per stroke count, whatever the number of scheduled boluses — the delivery's gain table
+//! (`spans`) gives the accumulator gain to any time in O(log); whole periods of the basal
+//! program are skipped arithmetically, never walked. The ERI/EOS searches evaluate the same
+//! gain (O(log) each).
 
 use crate::battery::tones_between;
-use crate::delivery::GainCurve;
 use crate::error::{ItbError, Result};
 use crate::pump::Pump;
-use crate::units::{first_at_least, MAX_TIME_MS};
+use crate::units::{first_at_least_with_jumps, MAX_TIME_MS};
 
 /// What the pump will do next; each time is strictly after now and within the horizon.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,13 +57,21 @@ impl Pump {
             p.drug_at_tip_ms = times[3];
         }
         if let Some(bat) = self.model.battery.filter(|_| !self.battery.eos) {
-            let curve = delivering.then(|| GainCurve::new(&self.delivery, self.now_ms));
+            let now = self.now_ms;
+            let gain = self.delivery.gain_from(now);
             let g = self.stroke_gain();
             let strokes_by = |t: i64| -> i64 {
-                match &curve {
-                    Some(c) => (((self.delivery.acc + c.gain_to(t)) / g).min(i128::from(allowed))) as i64,
-                    None => 0,
+                if !delivering || t <= now {
+                    return 0;
                 }
+                let total = self.delivery.acc + gain.to(t);
+                // u64 division when it fits (always but over decades at high rates): i128
+                // division dominates the cost of the ERI/EOS searches otherwise.
+                let strokes = match (u64::try_from(total), u64::try_from(g)) {
+                    (Ok(a), Ok(b)) => i128::from(a / b),
+                    _ => total / g,
+                };
+                strokes.min(i128::from(allowed)) as i64
             };
             // Alarms sounding now, plus those the projection raises.
             let mut alarms: Vec<(i64, i64)> = self
@@ -87,7 +97,13 @@ impl Pump {
                 if limit <= from || used_at(limit, alarms) < threshold {
                     return None;
                 }
-                Some(first_at_least(|t| used_at(t, alarms), threshold, from, limit))
+                // The drain jumps at every alarm tone: tell the search where.
+                let next_tone = |t: i64| {
+                    let next = |&(r, i): &(i64, i64)| if t < r + i { r + i } else { r + ((t - r) / i + 1) * i };
+                    alarms.iter().map(next).min().unwrap_or(i64::MAX)
+                };
+                let spacing = alarms.iter().map(|&(_, i)| i).min().unwrap_or(i64::MAX);
+                Some(first_at_least_with_jumps(|t| used_at(t, alarms), threshold, from, limit, next_tone, spacing))
             };
             let eri_threshold = i128::from(bat.capacity_pc - bat.eri_pc);
             let eos_threshold = i128::from(bat.capacity_pc - bat.eos_pc);
@@ -119,8 +135,8 @@ impl Pump {
         self.stroke_times(&[Some(k)], limit)[0]
     }
 
-    /// Times of several stroke counts from now in one walk over the bolus spans; then each
-    /// remaining count skips whole basal periods arithmetically.
+    /// Times of several stroke counts from now (see [`Pump::stroke_time`]): each found by a
+    /// binary search over the bolus knots, then whole basal periods skipped arithmetically.
     pub fn stroke_times(&self, ks: &[Option<i64>], limit: i64) -> Vec<Option<i64>> {
         self.delivery.stroke_times(self.now_ms, self.stroke_gain(), ks, limit)
     }

@@ -7,6 +7,7 @@
 use crate::error::{ItbError, Result};
 use crate::path::FL_PER_NL;
 use crate::pump::Pump;
+use crate::snapshot_wire::PumpV2;
 use crate::units::{MAX_CONCENTRATION, MIN_TIME_MS};
 
 const MAGIC: &[u8; 8] = b"ITBPUMP\0";
@@ -42,17 +43,17 @@ impl Pump {
         if crc32fast::hash(payload) != crc {
             return Err(ItbError::snapshot("checksum mismatch: the snapshot is corrupt"));
         }
-        let pump = if version == 1 {
+        let state = if version == 1 {
             crate::snapshot_v1::migrate(payload)?
         } else {
-            let (pump, rest): (Pump, &[u8]) =
+            let (state, rest): (PumpV2, &[u8]) =
                 postcard::take_from_bytes(payload).map_err(|e| ItbError::snapshot(format!("cannot decode: {e}")))?;
             if !rest.is_empty() {
                 return Err(ItbError::snapshot("trailing bytes after the pump state"));
             }
-            pump
+            state
         };
-        pump.check_invariants().map_err(|e| ItbError::snapshot(format!("inconsistent state: {e}")))?;
+        let pump = state.into_checked_pump()?;
         Ok(pump)
     }
 
@@ -64,7 +65,7 @@ impl Pump {
         self.model.validate()?;
         crate::units::check_time("now", self.now_ms)?;
         crate::units::check_concentration("concentration", i64::from(self.reservoir.conc))?;
-        if self.delivery.basal.schedule(self.reservoir.conc, &self.model)? != self.delivery.schedule {
+        if self.delivery.basal.schedule(self.reservoir.conc, &self.model)? != *self.delivery.schedule() {
             return bad("schedule does not match the program");
         }
         part(self.delivery.check_invariants(&self.model))?;

@@ -18,7 +18,6 @@ use crate::model::PumpModel;
 use crate::path::FluidPath;
 use crate::program::{Basal, Schedule};
 use crate::patient::PatientBolusLimits;
-use crate::pump::Pump;
 use crate::snapshot_wire::PumpV2;
 
 /// Version 1's event kinds, in their encoded order.
@@ -130,7 +129,7 @@ struct PumpV1 {
 }
 
 /// Decode a version-1 payload and bring it to today's state (see the module docs).
-pub(crate) fn migrate(payload: &[u8]) -> Result<Pump> {
+pub(crate) fn migrate(payload: &[u8]) -> Result<PumpV2> {
     let (old, rest): (PumpV1, &[u8]) =
         postcard::take_from_bytes(payload).map_err(|e| ItbError::snapshot(format!("cannot decode version 1: {e}")))?;
     if !rest.is_empty() {
@@ -188,6 +187,5 @@ pub(crate) fn migrate(payload: &[u8]) -> Result<Pump> {
         next_bolus_id: old.next_bolus_id,
         pending,
         next_seq: 1,
-    }
-    .into_pump())
+    })
 }

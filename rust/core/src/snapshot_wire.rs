@@ -2,12 +2,14 @@
 //! field in the order of the pump before it was split into parts (issue 8 part 0), so that
 //! `postcard` writes the same bytes. `Pump`'s `Serialize`/`Deserialize` go through here; the
 //! parts are free to change shape in memory as long as these records stay as they are.
+//! Decoding checks the state's invariants before the pump exists (see [`PumpV2::into_checked_pump`]).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::battery::{ActiveAlarm, Battery};
 use crate::bolus::Bolus;
 use crate::delivery::Delivery;
+use crate::error::{ItbError, Result};
 use crate::events::Event;
 use crate::model::PumpModel;
 use crate::path::{FluidLine, FluidPath};
@@ -93,8 +95,17 @@ pub(crate) struct PumpV2 {
 }
 
 impl PumpV2 {
-    /// The pump this record describes (unchecked: restore validates it afterwards).
-    pub(crate) fn into_pump(self) -> Pump {
+    /// The pump this record describes, once its invariants are checked; the derived tables
+    /// are built only then (so they never see a state out of range).
+    pub(crate) fn into_checked_pump(self) -> Result<Pump> {
+        let mut pump = self.into_pump();
+        pump.check_invariants().map_err(|e| ItbError::snapshot(format!("inconsistent state: {e}")))?;
+        pump.delivery.rebuild_tables();
+        Ok(pump)
+    }
+
+    /// The pump this record describes, unchecked and without its derived tables.
+    fn into_pump(self) -> Pump {
         let mut delivery = Delivery::new(self.basal, self.schedule);
         delivery.acc = self.acc;
         delivery.strokes = self.strokes;
@@ -137,7 +148,7 @@ impl Serialize for Pump {
             now_ms: self.now_ms,
             conc: r.conc,
             basal: &d.basal,
-            schedule: &d.schedule,
+            schedule: d.schedule(),
             acc: d.acc,
             strokes: d.strokes,
             reservoir_nl: r.count_nl,
@@ -173,6 +184,6 @@ impl Serialize for Pump {
 
 impl<'de> Deserialize<'de> for Pump {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        PumpV2::deserialize(deserializer).map(PumpV2::into_pump)
+        PumpV2::deserialize(deserializer)?.into_checked_pump().map_err(serde::de::Error::custom)
     }
 }

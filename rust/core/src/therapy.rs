@@ -212,7 +212,7 @@ impl Pump {
         }
         let target = i128::from(ahead_nl) * i128::from(MS_PER_DAY) - self.delivery.acc;
         let max = self.model.max_rate_nl_per_day;
-        let headroom = |to: i64| max - peak_rate(&self.delivery.schedule, self.delivery.boluses(), self.now_ms, to).0;
+        let headroom = |to: i64| max - peak_rate(self.delivery.schedule(), self.delivery.boluses(), self.now_ms, to).0;
         let mut rate = headroom(self.now_ms + 1);
         let mut duration;
         loop {
@@ -256,16 +256,7 @@ impl Pump {
     /// `duration_ms` (basal, scheduled boluses, the accumulator's partial stroke) leaves to a
     /// new bolus.
     fn volume_not_yet_flowing(&self, volume_nl: i64, duration_ms: i64) -> i64 {
-        let end = self.now_ms + duration_ms;
-        let mut t = self.now_ms;
-        let mut flowing = self.delivery.acc;
-        let mut spans = self.span_walker(t);
-        while t < end {
-            let (slope, next) = spans.slope_at(t);
-            let to = next.min(end);
-            flowing += slope * i128::from(to - t);
-            t = to;
-        }
+        let flowing = self.delivery.acc + self.delivery.gain_between(self.now_ms, self.now_ms + duration_ms);
         let left = i128::from(volume_nl) * i128::from(MS_PER_DAY) - flowing;
         left.div_euclid(i128::from(MS_PER_DAY)).clamp(0, i128::from(i64::MAX)) as i64
     }
