@@ -70,6 +70,7 @@ pub fn div_round_half_even(num: i128, den: i128) -> i128 {
 
 /// `ceil(num / den)` for `den > 0`. In i64 when both fit (the usual case: several times
 /// cheaper than the 128-bit division, the same result).
+#[inline]
 pub fn div_ceil(num: i128, den: i128) -> i128 {
     debug_assert!(den > 0);
     if let (Ok(n), Ok(d)) = (i64::try_from(num), i64::try_from(den)) {
@@ -81,6 +82,7 @@ pub fn div_ceil(num: i128, den: i128) -> i128 {
 }
 
 /// `num / den` rounded toward zero (Rust's `/`), `den != 0`; in i64 when both fit.
+#[inline]
 pub fn div_trunc(num: i128, den: i128) -> i128 {
     if let (Ok(n), Ok(d)) = (i64::try_from(num), i64::try_from(den)) {
         if let Some(q) = n.checked_div(d) {
@@ -102,6 +104,15 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
     }
     if x < 0.0 {
         return Err(ItbError::validation(field, format!("{x} is negative; must be >= 0 {unit}")));
+    }
+    // A whole number below 2**53 is its own shortest decimal form (a shorter one would be an
+    // integer at least 1 away, outside its rounding interval): no text needed.
+    if x.fract() == 0.0 && x < 9_007_199_254_740_992.0 {
+        if let Some(v) = 10i64.checked_pow(power).and_then(|scale| (x as i64).checked_mul(scale)) {
+            if v <= max {
+                return Ok(v);
+            }
+        }
     }
     let text = format!("{x}");
     let (int_part, frac_part) = match text.split_once('.') {
@@ -289,6 +300,34 @@ mod fast_division_tests {
                 prop_assert_eq!(div_trunc(n, d), n / d);
                 prop_assert_eq!(div_trunc(n, -d), n / -d);
             }
+        }
+    }
+
+    /// The text path alone (what `scaled_from_f64` did before its whole-number shortcut).
+    fn scaled_by_text(x: f64, power: u32, max: i64) -> Option<i64> {
+        let text = format!("{x}");
+        let (int_part, frac_part) = text.split_once('.').unwrap_or((text.as_str(), ""));
+        let mut value: i128 = int_part.parse().ok()?;
+        let frac: Vec<i128> = frac_part.chars().map(|c| i128::from(c.to_digit(10).unwrap_or(0))).collect();
+        for i in 0..power as usize {
+            value = value.checked_mul(10)? + frac.get(i).copied().unwrap_or(0);
+        }
+        if frac.len() > power as usize {
+            let (first, rest) = (frac[power as usize], frac[power as usize + 1..].iter().any(|&d| d != 0));
+            if first > 5 || (first == 5 && (rest || value % 2 == 1)) {
+                value += 1;
+            }
+        }
+        (value > 0 && value <= i128::from(max)).then_some(value as i64)
+    }
+
+    proptest! {
+        #[test]
+        fn whole_numbers_scale_as_their_text(n in 0u64..(1 << 53), power in 0u32..=18, max in any::<i64>()) {
+            let x = n as f64;
+            prop_assume!(x > 0.0);
+            let fast = scaled_from_f64("f", x, power, max, "u").ok();
+            prop_assert_eq!(fast, scaled_by_text(x, power, max));
         }
     }
 
