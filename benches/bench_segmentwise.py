@@ -45,9 +45,11 @@ def model(q_nl: int) -> itb.PumpModel:
 
 
 def run_itb(q_nl: int) -> np.ndarray:
+    """The plan as numpy columns (what a user holding a year plan passes to ``bolus_many``)."""
     pump = itb.Pump(model(q_nl), now=START, reservoir_ml=500.0, concentration_ug_per_ml=CONC, program=PROGRAM)
-    starts = [START + timedelta(days=d) + BOLUS_AT for d in range(DAYS)]
-    pump.bolus_many(starts, [BOLUS_UG] * DAYS, [BOLUS_DURATION] * DAYS)
+    days = np.arange(DAYS) * np.timedelta64(1, "D")
+    starts = np.datetime64(START + BOLUS_AT, "ms") + days
+    pump.bolus_many(starts, np.full(DAYS, BOLUS_UG), np.full(DAYS, np.timedelta64(BOLUS_DURATION, "ms")))
     _, times = pump.advance_recording(END)
     return times
 

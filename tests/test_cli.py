@@ -238,3 +238,22 @@ def test_ptm_totals_hand_computed(capsys: pytest.CaptureFixture[str]) -> None:
     totals = json.loads(out)["totals"]
     # 300 µg/day for 3 days + 4 granted 25 µg boluses = 1000 µg = 0.5 mL at 2000 µg/mL = 250 strokes of 2 µL
     assert code == 0 and totals["delivered_ug"] == 1000.0 and totals["strokes"] == 250 and totals["reservoir_ml"] == 19.5
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--days", "36501"], "--days: '36501' is outside 0..36500"),
+        (["demo", "--days", "-1"], "--days: '-1' is outside 0..36500"),
+        (["demo", "--days", "3.5"], "--days: '3.5' is not an integer"),
+        (["rig", "emulate", "--tcp", "65536"], "--tcp: '65536' is outside 0..65535"),
+        (["rig", "emulate", "--tcp", "0", "--reservoir-ml", "0"], "--reservoir-ml: '0' must be > 0"),
+        (["rig", "emulate", "--tcp", "0", "--noise-mg", "-0.1"], "--noise-mg: '-0.1' must be >= 0"),
+        (["rig", "emulate", "--tcp", "0", "--noise-mg", "inf"], "--noise-mg: 'inf' must be >= 0"),
+        (["rig", "emulate", "--tcp", "0", "--density", "heavy"], "--density: 'heavy' is not a number"),
+    ],
+)
+def test_numeric_arguments_name_option_and_range(argv, message, capsys):
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert message in err

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 from ._time import from_ms
 
-__all__ = ["delivery_rows", "describe_event", "DISCLAIMER", "NOTICE", "UsageError", "add_command", "when", "duration", "progress_callback", "console"]
+__all__ = ["delivery_rows", "describe_event", "DISCLAIMER", "NOTICE", "UsageError", "add_command", "when", "duration",
+           "number", "progress_callback", "console", "print_json", "print_heading", "events_table", "totals_table"]
 
 DISCLAIMER = (
     "itb is an engineering and simulation tool for software and test-rig development. "
@@ -98,6 +99,28 @@ def describe_event(e: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def number(kind: Callable[[str], Any], *, low: float, high: Optional[float] = None, low_open: bool = False,
+           what: str = "a number") -> Callable[[str], Any]:
+    """argparse type: ``kind(text)`` (``int`` or ``float``) within ``low..high`` (``> low`` when
+    ``low_open``); the error names the text and the allowed range (argparse adds the option)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        too_low = value <= low if low_open else value < low
+        if too_low or not value < float("inf") or (high is not None and value > high):
+            if high is not None:
+                allowed = f"is outside {low:g}..{high:g}"
+            else:
+                allowed = f"must be {'>' if low_open else '>='} {low:g}"
+            raise argparse.ArgumentTypeError(f"{text!r} {allowed}")
+        return value
+
+    return parse
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -156,3 +179,49 @@ def delivery_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
         ("reservoir left", f"{t['reservoir_ml']:.6f} mL at {t['concentration_ug_per_ml']} µg/mL"),
         ("reservoir empty", "yes" if t["reservoir_empty"] else "no"),
     ]
+
+
+def print_json(report: Any) -> int:
+    """Write ``report`` as indented UTF-8 JSON to stdout; returns exit code 0."""
+    import json
+
+    sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def print_heading(out: Any, command: str, subject: str) -> None:
+    """The first two lines of every rich report: ``itb COMMAND — subject`` and the disclaimer."""
+    out.print(f"[bold]itb {command}[/bold] — {subject}")
+    out.print(f"[dim]{DISCLAIMER}[/dim]")
+
+
+_SEVERITY_STYLES = {"critical": "bold red", "non_critical": "yellow"}
+
+
+def events_table(records: Any) -> Any:
+    """A rich table of JSON-ready event records (``time``, ``kind``, ``severity``, ``data``),
+    alarms coloured by severity."""
+    from rich.table import Table
+
+    table = Table(title="Events")
+    table.add_column("time", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("severity")
+    table.add_column("data")
+    for e in records:
+        sev = e["severity"] or ""
+        style = _SEVERITY_STYLES.get(sev)
+        table.add_row(e["time"].replace("T", " "), e["kind"], f"[{style}]{sev}[/]" if style else sev, describe_event(e))
+    return table
+
+
+def totals_table(rows: Any) -> Any:
+    """A rich two-column ``Totals`` table (quantity, right-aligned value) of ``(name, text)`` rows."""
+    from rich.table import Table
+
+    totals = Table(title="Totals")
+    totals.add_column("quantity")
+    totals.add_column("value", justify="right")
+    for row in rows:
+        totals.add_row(*row)
+    return totals

@@ -23,7 +23,7 @@ from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, fi
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EventLog", "FleetColumns", "Pump", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
+__all__ = ["EventLog", "FleetColumns", "Model", "Program", "Pump", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 2)."""
@@ -195,6 +195,27 @@ class EventLog:
         name → list of str or None."""
 
 @final
+class Model:
+    """A pump model converted and validated once (``itb.PumpModel`` keeps one): building a pump
+    from it does not convert or validate the model again. Pickles as its exact dict."""
+
+    def __new__(cls, exact: _ModelIn) -> "Model":
+        """Raise ``ValidationError`` (naming the field) unless the model is valid."""
+    def exact(self) -> _ModelDict:
+        """The exact dict (a fresh one)."""
+
+@final
+class Program:
+    """A basal program whose shape is validated once (``itb.Continuous``/``itb.Flex`` keep one).
+    Pickles as its exact tuple."""
+
+    def __new__(cls, exact: _ProgramIn) -> "Program":
+        """Raise ``ValidationError`` (naming the step) unless the shape is valid (as
+        :func:`validate_program`)."""
+    def exact(self) -> _ProgramIn:
+        """The exact tuple (a fresh one)."""
+
+@final
 class Pump:
     """The exact pump state machine of ``itb-core`` (integer units; see the module docstring).
 
@@ -222,8 +243,24 @@ class Pump:
         Raises ``ValidationError`` (bad value), ``ProgrammingError`` (a step rate outside the
         model's limits), ``ReservoirError`` (overfill)."""
 
+    @staticmethod
+    def build(
+        model: Model,
+        now: Any,
+        reservoir_ml: Any,
+        concentration_ug_per_ml: Any,
+        program: Program,
+        catheter_volume_ul: Any,
+        stroke_error_ppm: Any,
+        path_primed: Any,
+    ) -> "Pump":
+        """``itb.Pump(...)`` in one call: the clinical arguments are converted by the rules (and
+        with the errors) of ``itb._time.to_ms``, ``itb._units.ml_to_nl``/``concentration``/
+        ``ul_to_nl`` and ``itb.pump._int`` — the common types in Rust, anything else by those
+        functions; ``path_primed`` by truth value. Then as the constructor."""
+
     # ----- calls ------------------------------------------------------------------------------
-    def set_program(self, program: _ProgramIn) -> None:
+    def set_program(self, program: Union[Program, _ProgramIn]) -> None:
         """Replace the basal program from now on (the accumulator remainder carries over).
         Stamps ``program_changed`` (data ``max_rate_nl_per_day``) at now."""
 
@@ -234,9 +271,18 @@ class Pump:
         if the concentration changes before it starts. Basal + boluses above the model's max rate
         is a ``ProgrammingError``; an empty reservoir a ``ReservoirError``. Returns the bolus id."""
 
+    def bolus_ug(self, dose_ug: Any, duration: Any, start: Any = None) -> int:
+        """:meth:`bolus` from ``itb.Pump.bolus``'s arguments (µg; timedelta or int ms; None,
+        naive datetime or int ms), converted by the rules and errors of ``itb._units.ug_to_ng``,
+        ``itb._time.duration_ms`` (non-zero) and ``itb._time.to_ms``."""
+
     def bolus_many(self, doses_ug: Sequence[float], durations_ms: Sequence[int], starts_ms: Sequence[int]) -> list[int]:
         """Many timed boluses at once, all or nothing, one rate check; errors name the entry
         (``doses_ug[i]``, ``durations[i]``, ``starts[i]``). Returns the ids in order."""
+
+    def bolus_many_arrays(self, doses_ug: npt.NDArray[np.float64], durations_ms: npt.NDArray[np.int64],
+                          starts_ms: npt.NDArray[np.int64]) -> list[int]:
+        """:meth:`bolus_many` from numpy columns (float64 µg, int64 ms, int64 ms), read in place."""
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (``ValidationError`` if unknown/finished).

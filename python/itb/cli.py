@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from datetime import datetime, time, timedelta
 from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
-from ._cli_common import DISCLAIMER, NOTICE, UsageError, add_command, delivery_rows
-from ._cli_common import describe_event as _describe
+from ._cli_common import (DISCLAIMER, NOTICE, UsageError, add_command, console, delivery_rows, events_table, number, print_heading,
+                          print_json, totals_table)
 from ._extras import MissingExtraError
 from ._time import to_ms
 from .errors import ItbError
@@ -146,72 +145,36 @@ def _event_json(e: Event) -> dict[str, Any]:
 
 
 def _print_report(report: dict[str, Any], days: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped or captured: don't squeeze the tables into 80 columns
-        console = Console(width=120)
-    console.print(f"[bold]itb demo[/bold] — {report['model']}, up to {days} days")
-    console.print(f"[dim]{DISCLAIMER}[/dim]")
+    out = console()
+    print_heading(out, "demo", f"{report['model']}, up to {days} days")
 
     proj = Table(title="Projection before the run (no intervention)")
     proj.add_column("event")
     proj.add_column("projected time")
     for key, value in report["projection"].items():
         proj.add_row(key, value or "— (not within the horizon)")
-    console.print(proj)
-
-    table = Table(title="Events")
-    table.add_column("time", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("severity")
-    table.add_column("data")
-    styles = {"critical": "bold red", "non_critical": "yellow"}
-    for e in report["events"]:
-        sev = e["severity"] or ""
-        table.add_row(
-            e["time"].replace("T", " "),
-            e["kind"],
-            f"[{styles[sev]}]{sev}[/]" if sev in styles else sev,
-            _describe(e),
-        )
-    console.print(table)
+    out.print(proj)
+    out.print(events_table(report["events"]))
 
     t = report["totals"]
-    totals = Table(title="Totals")
-    totals.add_column("quantity")
-    totals.add_column("value", justify="right")
-    rows = [
+    out.print(totals_table([
         *delivery_rows(t),
         ("projection == run", "yes" if t["projection_matches_run"] else "NO"),
         ("battery left", "n/a" if t["battery_remaining_mah"] is None else f"{t['battery_remaining_mah']:.1f} mAh"),
         ("ERI / EOS if refilled on time", f"{t['eri_forecast']} / {t['eos_forecast']}"),
-    ]
-    for row in rows:
-        totals.add_row(*row)
-    console.print(totals)
+    ]))
 
 
 # ----- entry point ------------------------------------------------------------------------------
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value <= 36_500:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0..36500")
-    return value
-
-
 def _run_demo_command(args: argparse.Namespace) -> int:
     report = run_demo(days=args.days)
     if args.json:
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    else:
-        _print_report(report, args.days)
+        return print_json(report)
+    _print_report(report, args.days)
     return 0
 
 
@@ -225,7 +188,7 @@ def _register_demo(sub: Any) -> None:
             "empties or DAYS pass."
         ),
     )
-    demo.add_argument("--days", type=_nonneg_int, default=DEFAULT_DAYS, metavar="N",
+    demo.add_argument("--days", type=number(int, low=0, high=36_500, what="an integer"), default=DEFAULT_DAYS, metavar="N",
                       help=f"simulate at most N days (default {DEFAULT_DAYS})")
     demo.add_argument("--json", action="store_true", help="print events and totals as JSON to stdout")
 

@@ -73,6 +73,14 @@ class FleetResult:
 
         return pd.DataFrame(self.columns)
 
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table`` of the columns (needs ``pip install 'itb[arrow]'``)."""
+        from ._extras import require
+
+        pa = require("pyarrow", "arrow", "FleetResult.to_arrow()")
+
+        return pa.table(self.columns)
+
     @staticmethod
     def concat(parts: Iterable[FleetResult]) -> FleetResult:
         parts = list(parts)

@@ -116,12 +116,13 @@ _PY_FIELD = {
 }
 
 
-def _validate(exact: dict[str, Any]) -> None:
-    """Validate exact fields in the core; errors name the Python parameter."""
+def _validate(exact: dict[str, Any], build: Any = _core.validate_model) -> Any:
+    """Validate exact fields in the core (``build(exact)``, returned); errors name the Python
+    parameter."""
     from .errors import ItbError
 
     try:
-        _core.validate_model(exact)
+        return build(exact)
     except ItbError as err:
         field = _PY_FIELD.get(err.field, err.field)
         if field != err.field:
@@ -166,8 +167,10 @@ class PumpModel:
 
     def __post_init__(self) -> None:
         exact = self._convert()
-        _validate(exact)
-        object.__setattr__(self, "_exact", exact)  # validated once; the dataclass is frozen
+        # validated once (the dataclass is frozen): the exact dict, and the core's own model
+        # that every Pump built from this one shares
+        object.__setattr__(self, "_core_model", _validate(exact, _core.Model))
+        object.__setattr__(self, "_exact", exact)
 
     def exact(self) -> dict[str, Any]:
         """The model in the core's exact integer units (nL, nL/day): a fresh dict."""

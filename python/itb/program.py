@@ -30,11 +30,14 @@ class Continuous:
     ug_per_day: float
 
     def __post_init__(self) -> None:
-        _core.validate_program(self.exact())
+        exact = ("continuous", ug_to_ng(self.ug_per_day, "ug_per_day"))
+        # converted and validated once (the dataclass is frozen)
+        object.__setattr__(self, "_core_program", _core.Program(exact))
+        object.__setattr__(self, "_exact", exact)
 
     def exact(self) -> tuple:
         """Core form: ``("continuous", ng_per_day)``."""
-        return ("continuous", ug_to_ng(self.ug_per_day, "ug_per_day"))
+        return self._exact  # type: ignore[attr-defined, no-any-return]
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,17 @@ class Flex:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(tuple(s) for s in self.steps))
-        _core.validate_program(self.exact())
+        exact = self._convert()
+        # converted and validated once (the dataclass is frozen)
+        object.__setattr__(self, "_core_program", _core.Program(exact))
+        object.__setattr__(self, "_exact", exact)
 
     def exact(self) -> tuple:
-        """Core form: ``("flex", period, [(offset_ms, ng_per_day), …])``."""
+        """Core form: ``("flex", period, [(offset_ms, ng_per_day), …])`` (a fresh step list)."""
+        kind, period, steps = self._exact  # type: ignore[attr-defined]
+        return (kind, period, list(steps))
+
+    def _convert(self) -> tuple:
         if self.period not in ("day", "week"):
             raise ValidationError(f"period: unknown period {self.period!r}; allowed: 'day', 'week'", "period")
         steps = []

@@ -178,20 +178,16 @@ class Pump:
         path_primed: bool = True,
         stroke_error_ppm: int = 0,
     ) -> None:
-        if not isinstance(model, PumpModel):
+        if type(model) is not PumpModel and not isinstance(model, PumpModel):
             from .errors import ValidationError
 
             raise ValidationError(f"model: expected itb.PumpModel, got {type(model).__name__}", "model")
         self._model = model
-        self._core = _core.Pump(
-            model=model._core_exact(),
-            now_ms=to_ms(now, "now"),
-            reservoir_nl=ml_to_nl(reservoir_ml, "reservoir_ml"),
-            concentration=concentration(concentration_ug_per_ml),
-            program=_exact_program(program),
-            catheter_nl=ul_to_nl(catheter_volume_ul, "catheter_volume_ul"),
-            stroke_error_ppm=_int(stroke_error_ppm, "stroke_error_ppm"),
-            path_primed=bool(path_primed),
+        # one call: the arguments are converted in Rust by the rules of to_ms, ml_to_nl,
+        # concentration, ul_to_nl and _int (which it falls back to for unusual types)
+        self._core = _core.Pump.build(
+            model._core_model, now, reservoir_ml, concentration_ug_per_ml, _core_program(program),
+            catheter_volume_ul, stroke_error_ppm, path_primed,
         )
 
     @classmethod
@@ -204,7 +200,7 @@ class Pump:
     # ----- programming --------------------------------------------------------------------
     def set_program(self, program: Program) -> None:
         """Replace the basal program from now on (emits ``program_changed``)."""
-        self._core.set_program(_exact_program(program))
+        self._core.set_program(_core_program(program))
 
     def bolus(self, dose_ug: float, duration: Duration, start: Optional[Time] = None) -> int:
         """Schedule a timed bolus of ``dose_ug`` µg over ``duration`` from ``start`` (None = now).
@@ -216,11 +212,8 @@ class Pump:
         Errors: ``ValidationError`` (``dose_ug`` rounds to 0 nL, ``duration`` < 1 ms, ``start`` in
         the past), ``ProgrammingError`` (basal + boluses above the model's maximum rate),
         ``ReservoirError`` (empty reservoir), ``EndOfServiceError``."""
-        return self._core.bolus(
-            ug_to_ng(dose_ug, "dose_ug"),
-            duration_ms(duration, "duration", allow_zero=False),
-            None if start is None else to_ms(start, "start"),
-        )
+        # converted in Rust by the rules of ug_to_ng, duration_ms and to_ms
+        return self._core.bolus_ug(dose_ug, duration, start)  # type: ignore[no-any-return]
 
     def bolus_many(self, starts: Any, doses_ug: Any, durations: Any) -> list[int]:
         """Schedule many timed boluses at once, all or nothing, with one maximum-rate check over
@@ -233,20 +226,25 @@ class Pump:
         ``doses_ug[3]``, ``durations[3]``); a refused plan schedules nothing."""
         import numpy as np
 
-        def ms_column(values: Any, field: str, convert: Any, unit: str) -> list[int]:
+        def ms_column(values: Any, field: str, convert: Any) -> Any:
             if isinstance(values, np.ndarray) and values.dtype.kind in "Mm":
-                return values.astype(f"{'datetime64' if values.dtype.kind == 'M' else 'timedelta64'}[ms]").astype(np.int64).tolist()
-            return [convert(v, f"{field}[{i}]") for i, v in enumerate(values)]
+                unit = "datetime64[ms]" if values.dtype.kind == "M" else "timedelta64[ms]"
+                return values.astype(unit, copy=False).view(np.int64)  # floored to the ms; NaT is refused
+            return np.array([convert(v, f"{field}[{i}]") for i, v in enumerate(values)], dtype=np.int64)
 
-        start_ms = ms_column(starts, "starts", to_ms, "ms")
-        duration_list = ms_column(durations, "durations", lambda v, f: duration_ms(v, f, allow_zero=False), "ms")
-        doses = doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else list(doses_ug)
-        for i, d in enumerate(doses):
-            if isinstance(d, bool) or not isinstance(d, (int, float)):
-                from .errors import ValidationError
+        start_ms = ms_column(starts, "starts", to_ms)
+        duration_list = ms_column(durations, "durations", lambda v, f: duration_ms(v, f, allow_zero=False))
+        if isinstance(doses_ug, np.ndarray) and doses_ug.dtype == np.float64:
+            doses = doses_ug  # read in place by the core
+        else:
+            values = doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else list(doses_ug)
+            for i, d in enumerate(values):
+                if isinstance(d, bool) or not isinstance(d, (int, float)):
+                    from .errors import ValidationError
 
-                raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
-        return self._core.bolus_many([float(d) for d in doses], duration_list, start_ms)
+                    raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
+            doses = np.array([float(d) for d in values], dtype=np.float64)
+        return self._core.bolus_many_arrays(doses, duration_list, start_ms)  # type: ignore[no-any-return]
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
@@ -543,6 +541,16 @@ def _int(value: object, field: str) -> int:
 
         raise ValidationError(f"{field}: expected an int, got {value!r}", field)
     return int64(int(value), field)
+
+
+def _core_program(program: object) -> Any:
+    """The program's validated core object (``_core.Program``)."""
+    t = type(program)
+    if t is not Continuous and t is not Flex and not isinstance(program, (Continuous, Flex)):
+        from .errors import ValidationError
+
+        raise ValidationError(f"program: expected itb.Continuous or itb.Flex, got {type(program).__name__}", "program")
+    return program._core_program  # type: ignore[attr-defined]
 
 
 def _exact_program(program: object) -> tuple:

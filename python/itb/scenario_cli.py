@@ -12,8 +12,8 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from ._cli_common import (DISCLAIMER, UsageError, add_command, console, delivery_rows, describe_event, duration,
-                          progress_callback, when)
+from ._cli_common import (UsageError, add_command, console, delivery_rows, duration, events_table, print_heading,
+                          print_json, progress_callback, totals_table, when)
 
 __all__ = ["register"]
 
@@ -141,8 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--every must be a positive duration")
     result = _execute(args)
     if args.json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        return 0
+        return print_json(result.to_dict())
     if args.csv is not None:
         if args.every is not None:
             with progress_callback("sampling") as progress:
@@ -179,13 +178,11 @@ def _project(args: argparse.Namespace) -> int:
         "assume_refills": {k: _iso(v) for k, v in refilled.as_dict().items()},
     }
     if args.json:
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        return 0
+        return print_json(report)
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]itb project[/bold] — {result.scenario.source}: {pump.model.name}, from {pump.now.isoformat(sep=' ')}")
-    out.print(f"[dim]{DISCLAIMER}[/dim]")
+    print_heading(out, "project", f"{result.scenario.source}: {pump.model.name}, from {pump.now.isoformat(sep=' ')}")
     table = Table(title=f"What comes next with no intervention (horizon {report['horizon_days']:g} days)")
     table.add_column("event")
     table.add_column("as programmed", no_wrap=True)
@@ -220,13 +217,11 @@ def _plan_refill(args: argparse.Namespace) -> int:
         "tip_dose_ug": plan.tip_dose_ug,
     }
     if args.json:
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        return 0
+        return print_json(report)
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]itb plan-refill[/bold] — {result.scenario.source}: {result.pump.model.name}")
-    out.print(f"[dim]{DISCLAIMER}[/dim]")
+    print_heading(out, "plan-refill", f"{result.scenario.source}: {result.pump.model.name}")
     stability = "no limit" if args.stability is None else format_duration(args.stability)
     table = Table(title=f"Next refill (margin {format_duration(args.margin)}, stability {stability})")
     table.add_column("quantity")
@@ -270,37 +265,17 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _print_run(result: Any) -> None:
-    from rich.table import Table
-
     from .export import event_record
 
     out = console()
     s = result.scenario
-    out.print(f"[bold]itb run[/bold] — {s.source}: {result.pump.model.name}, "
-              f"{result.start.isoformat(sep=' ')} → {result.until.isoformat(sep=' ')}")
-    out.print(f"[dim]{DISCLAIMER}[/dim]")
-    table = Table(title="Events")
-    table.add_column("time", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("severity")
-    table.add_column("data")
-    styles = {"critical": "bold red", "non_critical": "yellow"}
-    for e in result.events:
-        record = event_record(e)
-        sev = e.severity or ""
-        table.add_row(record["time"].replace("T", " "), e.kind, f"[{styles[sev]}]{sev}[/]" if sev in styles else sev,
-                      describe_event(record))
-    out.print(table)
+    print_heading(out, "run", f"{s.source}: {result.pump.model.name}, "
+                              f"{result.start.isoformat(sep=' ')} → {result.until.isoformat(sep=' ')}")
+    out.print(events_table(event_record(e) for e in result.events))
     t = result.totals
-    totals = Table(title="Totals")
-    totals.add_column("quantity")
-    totals.add_column("value", justify="right")
     battery = t["battery_remaining_mah"]
-    for row in (
+    out.print(totals_table([
         *delivery_rows(t),
         ("battery left", "n/a" if battery is None else f"{battery:.1f} mAh" + (" (EOS)" if t["eos"] else " (ERI)" if t["eri"] else "")),
         ("alarm events", str(t["alarms"])),
-    ):
-        totals.add_row(*row)
-    out.print(totals)
-
+    ]))

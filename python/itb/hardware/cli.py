@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, Callable, Optional
 
-from .._cli_common import DISCLAIMER
+from .._cli_common import DISCLAIMER, number
 
 __all__ = ["register", "load_schedule"]
 
@@ -116,34 +116,9 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
 # ----- argument types ---------------------------------------------------------------------------
 
 
-def _positive(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return v
-
-
-def _nonneg(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (v >= 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return v
-
-
-def _port(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"{v} is outside 0..65535")
-    return v
+_positive = number(float, low=0, low_open=True)
+_nonneg = number(float, low=0)
+_port = number(int, low=0, high=65535, what="a port number")
 
 
 def _speed(text: str) -> Optional[float]:

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{check_range, ItbError, Result};
 use crate::events::{Event, EventKind, Severity};
-use crate::pump::Pump;
 
 /// Picocoulombs per milliampere-hour.
 pub const PC_PER_MAH: i64 = 3_600_000_000_000;
@@ -128,14 +127,27 @@ pub fn tones_between(raised: i64, interval: i64, from: i64, to: i64) -> i64 {
     upto - before
 }
 
-impl Pump {
+/// Battery and alarms of one pump: charge used, ERI/EOS reached, and the alarms sounding.
+/// Owns the invariants: `0 <= used <= capacity`, EOS only after ERI, one entry per alarm,
+/// raised at or before now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Battery {
+    /// Battery charge used so far (pC).
+    pub(crate) used_pc: i64,
+    pub(crate) eri: bool,
+    pub(crate) eos: bool,
+    /// Alarms sounding tones, by raise time.
+    pub(crate) alarms: Vec<ActiveAlarm>,
+}
+
+impl Battery {
     /// Battery charge used (pC); 0 without a battery model.
-    pub fn battery_used_pc(&self) -> i64 {
+    pub fn used_pc(&self) -> i64 {
         self.used_pc
     }
-    /// Remaining battery charge (pC), if the model has a battery.
-    pub fn battery_remaining_pc(&self) -> Option<i64> {
-        self.model.battery.map(|b| b.capacity_pc - self.used_pc)
+    /// Remaining charge (pC), if the model has a battery.
+    pub fn remaining_pc(&self, model: Option<&BatteryModel>) -> Option<i64> {
+        model.map(|b| b.capacity_pc - self.used_pc)
     }
     pub fn is_eri(&self) -> bool {
         self.eri
@@ -150,10 +162,10 @@ impl Pump {
         v
     }
 
-    /// Start an alarm's tones from now.
-    pub(crate) fn raise(&mut self, alarm: Alarm) {
+    /// Start an alarm's tones from `now`.
+    pub(crate) fn raise(&mut self, alarm: Alarm, now: i64) {
         if !self.alarms.iter().any(|a| a.alarm == alarm) {
-            self.alarms.push(ActiveAlarm { alarm, raised_ms: self.now_ms });
+            self.alarms.push(ActiveAlarm { alarm, raised_ms: now });
         }
     }
 
@@ -162,8 +174,8 @@ impl Pump {
     }
 
     /// Tones of the active alarms in `(from, to]`.
-    pub(crate) fn tones_between(&self, from: i64, to: i64) -> i64 {
-        let Some(bat) = self.model.battery else { return 0 };
+    pub(crate) fn tones_between(&self, model: Option<&BatteryModel>, from: i64, to: i64) -> i64 {
+        let Some(bat) = model else { return 0 };
         self.alarms
             .iter()
             .map(|a| tones_between(a.raised_ms, bat.tone_interval_ms(a.alarm.severity()), from, to))
@@ -171,8 +183,8 @@ impl Pump {
     }
 
     /// Next battery threshold (used pC at which it fires) and its alarm.
-    pub(crate) fn battery_threshold(&self) -> Option<(i128, Alarm)> {
-        let bat = self.model.battery?;
+    pub(crate) fn threshold(&self, model: Option<&BatteryModel>) -> Option<(i128, Alarm)> {
+        let bat = model?;
         if self.eos {
             None
         } else if !self.eri {
@@ -182,36 +194,38 @@ impl Pump {
         }
     }
 
-    /// Raise ERI and then EOS if the charge used now reaches their thresholds.
-    pub(crate) fn check_battery(&mut self, out: &mut Vec<Event>) {
-        while let Some((threshold, alarm)) = self.battery_threshold() {
+    /// Add `drain` pC to the charge used, never past the capacity.
+    pub(crate) fn drain(&mut self, bat: &BatteryModel, drain: i128) {
+        self.used_pc = (i128::from(self.used_pc) + drain).min(i128::from(bat.capacity_pc)) as i64;
+    }
+
+    /// Raise ERI and then EOS (at `now`) if the charge used reaches their thresholds.
+    pub(crate) fn check(&mut self, model: Option<&BatteryModel>, now: i64, out: &mut Vec<Event>) {
+        while let Some((threshold, alarm)) = self.threshold(model) {
             if i128::from(self.used_pc) < threshold {
                 break;
             }
-            let remaining = self.battery_remaining_pc().unwrap_or(0);
+            let remaining = self.remaining_pc(model).unwrap_or(0);
             if alarm == Alarm::Eri {
                 self.eri = true;
-                out.push(Event::new(self.now_ms, EventKind::Eri, &[("remaining_pc", remaining)]));
+                out.push(Event::new(now, EventKind::Eri, &[("remaining_pc", remaining)]));
             } else {
                 self.eos = true;
-                out.push(Event::new(self.now_ms, EventKind::Eos, &[("remaining_pc", remaining)]));
+                out.push(Event::new(now, EventKind::Eos, &[("remaining_pc", remaining)]));
             }
-            self.raise(alarm);
+            self.raise(alarm, now);
         }
     }
 
-    /// A telemetry session with a programmer now: costs its battery charge.
-    pub fn telemetry_session(&mut self) -> Result<()> {
-        let Some(bat) = self.model.battery else {
-            self.pending.push(Event::new(self.now_ms, EventKind::TelemetrySession, &[("charge_pc", 0)]));
-            return Ok(());
+    /// A telemetry session at `now`: its event, its charge, and ERI/EOS if that crosses them.
+    pub(crate) fn telemetry_session(&mut self, model: Option<&BatteryModel>, now: i64, out: &mut Vec<Event>) {
+        let Some(bat) = model else {
+            out.push(Event::new(now, EventKind::TelemetrySession, &[("charge_pc", 0)]));
+            return;
         };
         self.used_pc = (self.used_pc + bat.telemetry_pc).min(bat.capacity_pc);
-        self.pending.push(Event::new(self.now_ms, EventKind::TelemetrySession, &[("charge_pc", bat.telemetry_pc)]));
-        let mut pending = std::mem::take(&mut self.pending);
-        self.check_battery(&mut pending);
-        self.pending = pending;
-        Ok(())
+        out.push(Event::new(now, EventKind::TelemetrySession, &[("charge_pc", bat.telemetry_pc)]));
+        self.check(model, now, out);
     }
 
     /// Refuse calls that would deliver after end of service.
@@ -222,6 +236,23 @@ impl Pump {
         Ok(())
     }
 
+    /// The invariants of a decoded state (see the type docs); `now` bounds the raise times.
+    pub(crate) fn check_invariants(&self, model: Option<&BatteryModel>, min_time: i64, now: i64) -> std::result::Result<(), &'static str> {
+        let capacity = model.map(|b| b.capacity_pc).unwrap_or(0);
+        if self.used_pc < 0 || self.used_pc > capacity || (self.eos && !self.eri) {
+            return Err("battery state out of range");
+        }
+        let in_past = |t: i64| (min_time..=now).contains(&t);
+        let alarms_ok = self
+            .alarms
+            .iter()
+            .enumerate()
+            .all(|(i, a)| in_past(a.raised_ms) && self.alarms[..i].iter().all(|b| b.alarm != a.alarm));
+        if !alarms_ok {
+            return Err("alarm list is inconsistent");
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

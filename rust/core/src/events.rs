@@ -5,6 +5,8 @@
 //! things that happen together inside the simulation (a stroke and the alarm it raises).
 //! Every returned event carries a sequence number, strictly increasing over the pump's life.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// Event kinds, declared in their fixed order — the order of DESIGN.md's event list — which
@@ -118,7 +120,8 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
     Int(i64),
-    Text(String),
+    /// Text (a `&'static str` name in every event the core builds: no allocation).
+    Text(Cow<'static, str>),
 }
 
 /// One event: when, what, its data fields (units in the field names) and its sequence
@@ -128,17 +131,21 @@ pub enum Value {
 pub struct Event {
     pub time_ms: i64,
     pub kind: EventKind,
-    pub data: Vec<(String, Value)>,
+    /// `(key, value)` fields; the keys the core writes are static names (no allocation).
+    pub data: Vec<(Cow<'static, str>, Value)>,
     pub seq: u64,
 }
 
 impl Event {
-    pub fn new(time_ms: i64, kind: EventKind, data: &[(&str, i64)]) -> Self {
-        Event { time_ms, kind, data: data.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect(), seq: 0 }
+    pub fn new(time_ms: i64, kind: EventKind, data: &[(&'static str, i64)]) -> Self {
+        // one allocation: room for the integer fields and the text fields events add
+        let mut fields = Vec::with_capacity(data.len() + 2);
+        fields.extend(data.iter().map(|&(k, v)| (Cow::Borrowed(k), Value::Int(v))));
+        Event { time_ms, kind, data: fields, seq: 0 }
     }
     /// Add a text field (builder style).
-    pub fn with_text(mut self, key: &str, text: &str) -> Self {
-        self.data.push((key.to_string(), Value::Text(text.to_string())));
+    pub fn with_text(mut self, key: &'static str, text: &'static str) -> Self {
+        self.data.push((Cow::Borrowed(key), Value::Text(Cow::Borrowed(text))));
         self
     }
     pub fn severity(&self) -> Option<Severity> {
@@ -154,7 +161,7 @@ impl Event {
     /// Value of a text data field.
     pub fn text(&self, key: &str) -> Option<&str> {
         self.data.iter().find_map(|(k, v)| match v {
-            Value::Text(t) if k == key => Some(t.as_str()),
+            Value::Text(t) if k == key => Some(t.as_ref()),
             _ => None,
         })
     }

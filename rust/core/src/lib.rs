@@ -9,16 +9,22 @@
 pub mod batch;
 pub mod battery;
 pub mod bolus;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod model;
+pub mod patient;
 pub mod path;
 pub mod program;
 pub mod projection;
 pub mod pump;
 pub mod refill;
+pub mod reservoir;
 pub mod snapshot;
+mod spans;
 mod snapshot_v1;
+mod snapshot_wire;
+mod stroke_times;
 pub mod therapy;
 pub mod units;
 

@@ -104,3 +104,65 @@ impl FluidPath {
         out
     }
 }
+
+/// Largest catheter dead volume accepted (nL): 10 mL.
+pub const MAX_CATHETER_NL: i64 = 10_000_000;
+
+/// The fluid path part of a pump: the catheter's dead volume, the path's contents (the pump
+/// tubing and the catheter) and the concentration last at the tip. Owns the invariants: the contents fill
+/// exactly the tubing + catheter volume, parcels are positive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluidLine {
+    pub(crate) catheter_nl: i64,
+    pub(crate) fluid: FluidPath,
+    /// Concentration of the fluid last at the catheter tip (µg/mL; 0 = saline).
+    pub(crate) tip_conc: u32,
+}
+
+impl FluidLine {
+    /// A path of `fl` (tubing + catheter) filled at `path_conc`; `conc` is the reservoir's
+    /// (at the tip when the path holds no fluid).
+    pub(crate) fn new(catheter_nl: i64, fl: i64, path_conc: u32, conc: u32) -> Self {
+        let fluid = FluidPath::filled(fl, path_conc);
+        FluidLine { catheter_nl, tip_conc: fluid.tip_conc().unwrap_or(conc), fluid }
+    }
+
+    /// Volume (fL) ahead of the first fluid of another concentration than the tip's, with
+    /// `incoming` being pushed in.
+    pub(crate) fn fl_before_tip_change(&self, incoming: u32) -> Option<i64> {
+        self.fluid.fl_before_change(self.tip_conc, incoming)
+    }
+
+    /// Push `fl` at `conc`; returns what left the tip (and notes its concentration).
+    pub(crate) fn push(&mut self, fl: i64, conc: u32) -> Outflow {
+        let out = self.fluid.push(fl, conc);
+        if let Some(c) = out.last_conc {
+            self.tip_conc = c;
+        }
+        out
+    }
+
+    /// Replace the catheter: the path of `fl` now holds only saline (`conc` is the
+    /// reservoir's, at the tip when the path holds no fluid).
+    pub(crate) fn replace(&mut self, catheter_nl: i64, fl: i64, conc: u32) {
+        self.fluid = FluidPath::filled(fl, 0);
+        self.catheter_nl = catheter_nl;
+        self.tip_conc = if fl > 0 { 0 } else { conc };
+    }
+
+    /// The invariants of a decoded state, for a model whose tubing holds `pump_path_nl`.
+    pub(crate) fn check_invariants(&self, pump_path_nl: i64, max_conc: u32) -> std::result::Result<(), &'static str> {
+        if !(0..=MAX_CATHETER_NL).contains(&self.catheter_nl) {
+            return Err("catheter volume or stroke error out of range");
+        }
+        // Parcels are summed in i128: a decoded path may hold any i64 volumes.
+        let path_fl: i128 = self.fluid.parcels().map(|p| i128::from(p.fl)).sum();
+        if path_fl != i128::from((pump_path_nl + self.catheter_nl) * FL_PER_NL)
+            || self.fluid.parcels().any(|p| p.fl <= 0 || p.conc > max_conc)
+            || self.tip_conc > max_conc
+        {
+            return Err("fluid path volume does not match the model");
+        }
+        Ok(())
+    }
+}

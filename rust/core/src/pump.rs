@@ -7,21 +7,20 @@
 //! `advance_to` works segment by segment (a segment is a span with one constant increment),
 //! firing all strokes of a segment in closed form, never stroke by stroke.
 
-use serde::{Deserialize, Serialize};
-
-use crate::battery::{ActiveAlarm, Alarm};
+use crate::battery::{ActiveAlarm, Alarm, Battery};
 use crate::bolus::{Bolus, BolusKind};
+use crate::delivery::{cancelled_event, check_total_rate, record_stroke_times, Delivery, SpanWalker};
 use crate::error::{ItbError, Result};
 use crate::events::{sort_simulation_events, Event, EventKind};
 use crate::model::PumpModel;
-use crate::path::{FluidPath, FL_PER_NL};
+use crate::patient::PatientBoluses;
+use crate::path::{FluidLine, FL_PER_NL};
 use crate::program::{Basal, Schedule};
-use crate::units::{
-    check_concentration, check_time, div_ceil, volume_nl_of_dose, MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY,
-};
+use crate::reservoir::Reservoir;
+use crate::units::{check_concentration, check_time, div_ceil, first_at_least, volume_nl_of_dose, MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY};
 
-/// Largest catheter dead volume accepted (nL): 10 mL.
-pub const MAX_CATHETER_NL: i64 = 10_000_000;
+pub use crate::path::MAX_CATHETER_NL;
+pub use crate::reservoir::MAX_STROKE_ERROR_PPM;
 
 /// Everything needed to build a pump.
 #[derive(Debug, Clone)]
@@ -45,9 +44,6 @@ impl PumpConfig {
     }
 }
 
-/// Largest stroke error accepted (ppm): ±50 %.
-pub const MAX_STROKE_ERROR_PPM: i64 = 500_000;
-
 /// Strokes gathered into one `stroke_batch` event.
 #[derive(Debug, Default)]
 struct Batch {
@@ -64,45 +60,21 @@ struct Span {
     slope: i128,
 }
 
-/// An ITB pump: model, clock, reservoir, fluid path, program, boluses, ledgers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An ITB pump: model and clock, orchestrating its parts — delivery (program, accumulator,
+/// boluses), reservoir (count and physical ledgers), fluid path, battery and alarms,
+/// patient-bolus limits — plus the events stamped by calls. Serialized (snapshots) in the
+/// version-2 field order by `snapshot_wire`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pump {
     pub(crate) model: PumpModel,
     pub(crate) now_ms: i64,
-    pub(crate) conc: u32,
-    pub(crate) basal: Basal,
-    pub(crate) schedule: Schedule,
-    pub(crate) acc: i128,
-    pub(crate) strokes: i64,
-    /// What the firmware believes is in the reservoir (nL).
-    pub(crate) reservoir_nl: i64,
-    pub(crate) catheter_nl: i64,
-    pub(crate) stroke_error_ppm: i64,
-    /// Physical ledgers (fL, ag = fL × µg/mL).
-    pub(crate) true_reservoir_fl: i64,
-    pub(crate) path: FluidPath,
-    pub(crate) tip_conc: u32,
-    pub(crate) filled_fl: i64,
-    pub(crate) filled_ag: i128,
-    pub(crate) withdrawn_fl: i64,
-    pub(crate) withdrawn_ag: i128,
-    pub(crate) delivered_fl: i64,
-    pub(crate) delivered_ag: i128,
-    pub(crate) low_armed: bool,
-    pub(crate) empty: bool,
+    pub(crate) delivery: Delivery,
+    pub(crate) reservoir: Reservoir,
+    pub(crate) line: FluidLine,
+    pub(crate) battery: Battery,
+    pub(crate) patient: PatientBoluses,
     pub(crate) suspended: bool,
     pub(crate) stalled: bool,
-    pub(crate) patient_limits: Option<crate::therapy::PatientBolusLimits>,
-    /// Times of granted patient boluses within the last 24 h.
-    pub(crate) patient_grants: Vec<i64>,
-    /// Battery charge used so far (pC).
-    pub(crate) used_pc: i64,
-    pub(crate) eri: bool,
-    pub(crate) eos: bool,
-    /// Alarms sounding tones, by raise time.
-    pub(crate) alarms: Vec<ActiveAlarm>,
-    pub(crate) boluses: Vec<Bolus>,
-    pub(crate) next_bolus_id: u64,
     /// Events stamped by calls since the last advance, in causal (call) order.
     pub(crate) pending: Vec<Event>,
     /// Sequence number of the next event returned.
@@ -146,39 +118,17 @@ impl Pump {
         let schedule = basal.schedule(conc, &model)?;
         let path_fl = (model.pump_path_nl + catheter_nl) * FL_PER_NL;
         let path_conc = if path_primed { conc } else { 0 };
-        let path = FluidPath::filled(path_fl, path_conc);
-        let reservoir_fl = reservoir_nl * FL_PER_NL;
+        let line = FluidLine::new(catheter_nl, path_fl, path_conc, conc);
+        let reservoir = Reservoir::new(conc, reservoir_nl, stroke_error_ppm, path_fl, line.fluid.mass_ag());
         let mut pump = Pump {
             now_ms,
-            conc,
-            basal,
-            schedule,
-            acc: 0,
-            strokes: 0,
-            reservoir_nl,
-            catheter_nl,
-            stroke_error_ppm,
-            true_reservoir_fl: reservoir_fl,
-            tip_conc: path.tip_conc().unwrap_or(conc),
-            filled_fl: reservoir_fl + path_fl,
-            filled_ag: i128::from(reservoir_fl) * i128::from(conc) + path.mass_ag(),
-            path,
-            withdrawn_fl: 0,
-            withdrawn_ag: 0,
-            delivered_fl: 0,
-            delivered_ag: 0,
-            low_armed: true,
-            empty: false,
+            delivery: Delivery::new(basal, schedule),
+            reservoir,
+            line,
+            battery: Battery::default(),
+            patient: PatientBoluses::default(),
             suspended: false,
             stalled: false,
-            patient_limits: None,
-            patient_grants: Vec::new(),
-            used_pc: 0,
-            eri: false,
-            eos: false,
-            alarms: Vec::new(),
-            boluses: Vec::new(),
-            next_bolus_id: 1,
             pending: Vec::new(),
             next_seq: 1,
             model,
@@ -195,71 +145,71 @@ impl Pump {
         self.now_ms
     }
     pub fn concentration(&self) -> u32 {
-        self.conc
+        self.reservoir.conc
     }
     pub fn basal(&self) -> &Basal {
-        &self.basal
+        &self.delivery.basal
     }
     pub fn schedule(&self) -> &Schedule {
-        &self.schedule
+        self.delivery.schedule()
     }
     pub fn strokes(&self) -> i64 {
-        self.strokes
+        self.delivery.strokes
     }
     /// Usable reservoir volume (nL).
     pub fn reservoir_nl(&self) -> i64 {
-        self.reservoir_nl
+        self.reservoir.count_nl
     }
     /// Volume the firmware counts as pumped out of the reservoir (nL): strokes × q.
     pub fn pumped_nl(&self) -> i64 {
-        self.strokes * self.model.stroke_nl
+        self.delivery.strokes * self.model.stroke_nl
     }
     /// Physical volume in the reservoir (fL).
     pub fn true_reservoir_fl(&self) -> i64 {
-        self.true_reservoir_fl
+        self.reservoir.true_fl
     }
     /// Physical fluid in pump tubing + catheter (fL) and its drug mass (ag).
     pub fn path_fl(&self) -> i64 {
-        self.path.volume_fl()
+        self.line.fluid.volume_fl()
     }
     pub fn path_ag(&self) -> i128 {
-        self.path.mass_ag()
+        self.line.fluid.mass_ag()
     }
     /// The path's parcels, oldest (tip) first: `(fL, µg/mL)`.
     pub fn path_parcels(&self) -> Vec<(i64, u32)> {
-        self.path.parcels().map(|p| (p.fl, p.conc)).collect()
+        self.line.fluid.parcels().map(|p| (p.fl, p.conc)).collect()
     }
     pub fn catheter_nl(&self) -> i64 {
-        self.catheter_nl
+        self.line.catheter_nl
     }
     pub fn stroke_error_ppm(&self) -> i64 {
-        self.stroke_error_ppm
+        self.reservoir.stroke_error_ppm
     }
     /// Physical volume that left the catheter tip (fL): the patient's dose.
     pub fn delivered_fl(&self) -> i64 {
-        self.delivered_fl
+        self.reservoir.delivered_fl
     }
     /// Drug mass that left the catheter tip (ag; 1 pg = 1_000_000 ag).
     pub fn delivered_ag(&self) -> i128 {
-        self.delivered_ag
+        self.reservoir.delivered_ag
     }
     /// Everything ever put in: initial reservoir, primed path, refills (fL / ag).
     pub fn filled_fl(&self) -> i64 {
-        self.filled_fl
+        self.reservoir.filled_fl
     }
     pub fn filled_ag(&self) -> i128 {
-        self.filled_ag
+        self.reservoir.filled_ag
     }
     /// Everything aspirated by refills (fL / ag).
     pub fn withdrawn_fl(&self) -> i64 {
-        self.withdrawn_fl
+        self.reservoir.withdrawn_fl
     }
     pub fn withdrawn_ag(&self) -> i128 {
-        self.withdrawn_ag
+        self.reservoir.withdrawn_ag
     }
     /// Concentration of the fluid last at the catheter tip (µg/mL; 0 = saline).
     pub fn tip_concentration(&self) -> u32 {
-        self.tip_conc
+        self.line.tip_conc
     }
     pub fn is_suspended(&self) -> bool {
         self.suspended
@@ -270,52 +220,52 @@ impl Pump {
     /// Nanoliter/picogram views of the physical ledgers (floor; exact when the stroke
     /// error is 0, since every volume is then a whole number of nL).
     pub fn true_reservoir_nl(&self) -> i64 {
-        self.true_reservoir_fl.div_euclid(FL_PER_NL)
+        self.reservoir.true_fl.div_euclid(FL_PER_NL)
     }
     pub fn path_nl(&self) -> i64 {
-        self.path.volume_fl().div_euclid(FL_PER_NL)
+        self.line.fluid.volume_fl().div_euclid(FL_PER_NL)
     }
     pub fn path_pg(&self) -> i128 {
-        self.path.mass_ag().div_euclid(i128::from(FL_PER_NL))
+        self.line.fluid.mass_ag().div_euclid(i128::from(FL_PER_NL))
     }
     /// Volume that left the catheter tip (nL): the patient's dose.
     pub fn delivered_nl(&self) -> i64 {
-        self.delivered_fl.div_euclid(FL_PER_NL)
+        self.reservoir.delivered_fl.div_euclid(FL_PER_NL)
     }
     /// Drug mass that left the catheter tip (pg).
     pub fn delivered_pg(&self) -> i128 {
-        self.delivered_ag.div_euclid(i128::from(FL_PER_NL))
+        self.reservoir.delivered_ag.div_euclid(i128::from(FL_PER_NL))
     }
     pub fn filled_nl(&self) -> i64 {
-        self.filled_fl.div_euclid(FL_PER_NL)
+        self.reservoir.filled_fl.div_euclid(FL_PER_NL)
     }
     pub fn filled_pg(&self) -> i128 {
-        self.filled_ag.div_euclid(i128::from(FL_PER_NL))
+        self.reservoir.filled_ag.div_euclid(i128::from(FL_PER_NL))
     }
     pub fn withdrawn_nl(&self) -> i64 {
-        self.withdrawn_fl.div_euclid(FL_PER_NL)
+        self.reservoir.withdrawn_fl.div_euclid(FL_PER_NL)
     }
     pub fn withdrawn_pg(&self) -> i128 {
-        self.withdrawn_ag.div_euclid(i128::from(FL_PER_NL))
+        self.reservoir.withdrawn_ag.div_euclid(i128::from(FL_PER_NL))
     }
 
     /// Physical volume of one stroke (fL).
     pub fn true_stroke_fl(&self) -> i64 {
-        self.model.stroke_nl * (FL_PER_NL + self.stroke_error_ppm)
+        self.reservoir.true_stroke_fl(self.model.stroke_nl)
     }
     /// Accumulator remainder (nL·ms/day).
     pub fn accumulator(&self) -> i128 {
-        self.acc
+        self.delivery.acc
     }
     pub fn is_empty(&self) -> bool {
-        self.empty
+        self.reservoir.empty
     }
     pub fn low_alarm_armed(&self) -> bool {
-        self.low_armed
+        self.reservoir.low_armed
     }
     /// Boluses scheduled or running.
     pub fn boluses(&self) -> &[Bolus] {
-        &self.boluses
+        self.delivery.boluses()
     }
     /// Events stamped by calls, to be returned by the next advance.
     pub fn pending_events(&self) -> &[Event] {
@@ -327,26 +277,90 @@ impl Pump {
     }
     /// Delivery runs unless empty, suspended, stalled or at end of service.
     pub(crate) fn delivering(&self) -> bool {
-        !self.empty && !self.suspended && !self.stalled && !self.eos
+        !self.reservoir.empty && !self.suspended && !self.stalled && !self.battery.eos
     }
 
     /// Strokes from now after which the low-reservoir alarm fires, if armed.
     pub(crate) fn low_alarm_stroke(&self) -> Option<i64> {
-        if !self.low_armed || self.reservoir_nl <= self.model.low_reservoir_nl {
-            return None;
-        }
-        let over = self.reservoir_nl - self.model.low_reservoir_nl;
-        Some(div_ceil(i128::from(over), i128::from(self.model.stroke_nl)) as i64)
+        self.reservoir.low_alarm_stroke(&self.model)
     }
 
     /// Strokes until fluid of a new concentration reaches the tip (from the path state).
     /// None if the physical reservoir runs dry before that (strokes then move only what is left).
     pub(crate) fn strokes_until_tip_change(&self) -> Option<i64> {
-        let ahead = self.path.fl_before_change(self.tip_conc, self.conc)?;
-        if self.true_reservoir_fl <= ahead {
+        let ahead = self.line.fl_before_tip_change(self.reservoir.conc)?;
+        if self.reservoir.true_fl <= ahead {
             return None;
         }
         Some(ahead / self.true_stroke_fl() + 1)
+    }
+
+    /// Increment in force for the millisecond `[t, t+1)` and the next time it may change.
+    pub(crate) fn slope_at(&self, t: i64) -> (i128, i64) {
+        self.delivery.slope_at(t)
+    }
+
+    /// The span walker of [`Delivery::span_walker`] from `t0` on.
+    pub(crate) fn span_walker(&self, t0: i64) -> SpanWalker<'_> {
+        self.delivery.span_walker(t0)
+    }
+
+    // ----- battery and alarms ----------------------------------------------------------
+
+    /// Battery charge used (pC); 0 without a battery model.
+    pub fn battery_used_pc(&self) -> i64 {
+        self.battery.used_pc()
+    }
+    /// Remaining battery charge (pC), if the model has a battery.
+    pub fn battery_remaining_pc(&self) -> Option<i64> {
+        self.battery.remaining_pc(self.model.battery.as_ref())
+    }
+    pub fn is_eri(&self) -> bool {
+        self.battery.is_eri()
+    }
+    pub fn is_eos(&self) -> bool {
+        self.battery.is_eos()
+    }
+    /// Alarms sounding now, highest priority first.
+    pub fn active_alarms(&self) -> Vec<ActiveAlarm> {
+        self.battery.active_alarms()
+    }
+
+    /// Start an alarm's tones from now.
+    pub(crate) fn raise(&mut self, alarm: Alarm) {
+        self.battery.raise(alarm, self.now_ms);
+    }
+
+    pub(crate) fn clear_alarms(&mut self, clear: impl Fn(Alarm) -> bool) {
+        self.battery.clear_alarms(clear);
+    }
+
+    /// Tones of the active alarms in `(from, to]`.
+    pub(crate) fn tones_between(&self, from: i64, to: i64) -> i64 {
+        self.battery.tones_between(self.model.battery.as_ref(), from, to)
+    }
+
+    /// Next battery threshold (used pC at which it fires) and its alarm.
+    pub(crate) fn battery_threshold(&self) -> Option<(i128, Alarm)> {
+        self.battery.threshold(self.model.battery.as_ref())
+    }
+
+    /// Raise ERI and then EOS if the charge used now reaches their thresholds.
+    pub(crate) fn check_battery(&mut self, out: &mut Vec<Event>) {
+        self.battery.check(self.model.battery.as_ref(), self.now_ms, out);
+    }
+
+    /// A telemetry session with a programmer now: costs its battery charge.
+    pub fn telemetry_session(&mut self) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        self.battery.telemetry_session(self.model.battery.as_ref(), self.now_ms, &mut pending);
+        self.pending = pending;
+        Ok(())
+    }
+
+    /// Refuse calls that would deliver after end of service.
+    pub(crate) fn check_not_eos(&self, field: &str) -> Result<()> {
+        self.battery.check_not_eos(field)
     }
 
     // ----- calls -----------------------------------------------------------------------
@@ -354,11 +368,10 @@ impl Pump {
     /// Replace the basal program from now on. The accumulator remainder carries over.
     pub fn set_program(&mut self, basal: Basal) -> Result<()> {
         self.check_not_eos("program")?;
-        let schedule = basal.schedule(self.conc, &self.model)?;
-        check_total_rate(&self.model, &schedule, &self.boluses, self.now_ms, "program")?;
-        self.basal = basal;
-        self.schedule = schedule;
-        let max = self.schedule.max_rate();
+        let schedule = basal.schedule(self.reservoir.conc, &self.model)?;
+        check_total_rate(&self.model, &schedule, self.delivery.boluses(), self.now_ms, "program")?;
+        self.delivery.set_program(basal, schedule);
+        let max = self.delivery.schedule().max_rate();
         self.pending.push(Event::new(self.now_ms, EventKind::ProgramChanged, &[("max_rate_nl_per_day", max)]));
         Ok(())
     }
@@ -381,16 +394,16 @@ impl Pump {
                 format!("{dose_ng} ng is outside the allowed range 1..={MAX_BOLUS_NG} ng"),
             ));
         }
-        let volume = volume_nl_of_dose(dose_ng, self.conc);
+        let volume = volume_nl_of_dose(dose_ng, self.reservoir.conc);
         if volume < 1 {
             // volume_nl_of_dose rounds half-even: ng·1000/conc must exceed 1/2 nL.
-            let smallest_ng = i64::from(self.conc) / 2000 + 1;
+            let smallest_ng = i64::from(self.reservoir.conc) / 2000 + 1;
             return Err(ItbError::validation(
                 field,
                 format!(
                     "{} µg at {} µg/mL rounds to 0 nL; the smallest accepted dose is {} µg (1 nL)",
                     dose_ng as f64 / 1000.0,
-                    self.conc,
+                    self.reservoir.conc,
                     smallest_ng as f64 / 1000.0
                 ),
             ));
@@ -409,18 +422,12 @@ impl Pump {
     ) -> Result<u64> {
         let bolus = self.plan_bolus(volume_nl, requested_ng, duration_ms, start_ms, kind)?;
         let id = bolus.id;
-        self.insert_bolus(bolus);
-        self.next_bolus_id += 1;
+        self.delivery.insert_bolus(bolus);
+        self.delivery.next_bolus_id += 1;
         let mut pending = std::mem::take(&mut self.pending);
-        self.process_boundaries(&mut pending, self.now_ms);
+        self.delivery.process_boundaries(&mut pending, self.now_ms);
         self.pending = pending;
         Ok(id)
-    }
-
-    /// Insert keeping the list sorted by start.
-    pub(crate) fn insert_bolus(&mut self, bolus: Bolus) {
-        let at = self.boluses.partition_point(|b| b.start_ms <= bolus.start_ms);
-        self.boluses.insert(at, bolus);
     }
 
     /// Build and check a bolus without scheduling it.
@@ -432,11 +439,11 @@ impl Pump {
         start_ms: Option<i64>,
         kind: BolusKind,
     ) -> Result<Bolus> {
-        let bolus = self.build_bolus(self.next_bolus_id, volume_nl, requested_ng, duration_ms, start_ms, kind)?;
+        let bolus = self.build_bolus(self.delivery.next_bolus_id, volume_nl, requested_ng, duration_ms, start_ms, kind)?;
         let mut all: Vec<Bolus> =
-            self.boluses.iter().filter(|b| b.start_ms < bolus.end_ms && b.end_ms > bolus.start_ms).cloned().collect();
+            self.delivery.boluses().iter().filter(|b| b.start_ms < bolus.end_ms && b.end_ms > bolus.start_ms).cloned().collect();
         all.push(bolus.clone());
-        check_total_rate(&self.model, &self.schedule, &all, bolus.start_ms, "dose_ug")?;
+        check_total_rate(&self.model, self.delivery.schedule(), &all, bolus.start_ms, "dose_ug")?;
         Ok(bolus)
     }
 
@@ -456,22 +463,20 @@ impl Pump {
                 e.in_field(field)
             };
             let volume = self.bolus_volume_nl(dose_ng, "dose_ug").map_err(entry)?;
-            let id = self.next_bolus_id + i as u64;
+            let id = self.delivery.next_bolus_id + i as u64;
             planned.push(
                 self.build_bolus(id, volume, dose_ng, duration_ms, Some(start_ms), BolusKind::Timed).map_err(entry)?,
             );
         }
         let Some(first) = planned.iter().map(|b| b.start_ms).min() else { return Ok(Vec::new()) };
-        let mut all: Vec<Bolus> = self.boluses.iter().filter(|b| b.end_ms > first).cloned().collect();
+        let mut all: Vec<Bolus> = self.delivery.boluses().iter().filter(|b| b.end_ms > first).cloned().collect();
         all.extend(planned.iter().cloned());
-        check_total_rate(&self.model, &self.schedule, &all, first, "doses_ug")?;
+        check_total_rate(&self.model, self.delivery.schedule(), &all, first, "doses_ug")?;
         let ids = planned.iter().map(|b| b.id).collect();
-        self.next_bolus_id += planned.len() as u64;
-        for b in planned {
-            self.insert_bolus(b);
-        }
+        self.delivery.next_bolus_id += planned.len() as u64;
+        self.delivery.insert_boluses(planned);
         let mut pending = std::mem::take(&mut self.pending);
-        self.process_boundaries(&mut pending, self.now_ms);
+        self.delivery.process_boundaries(&mut pending, self.now_ms);
         self.pending = pending;
         Ok(ids)
     }
@@ -508,17 +513,17 @@ impl Pump {
                 format!(
                     "{} µg at {} µg/mL is {}, more than the {} reservoir holds (at most {} µg)",
                     requested_ng as f64 / 1000.0,
-                    self.conc,
+                    self.reservoir.conc,
                     crate::units::ml(volume_nl),
                     crate::units::ml(self.model.reservoir_nl),
-                    self.model.reservoir_nl as f64 * f64::from(self.conc) / 1e6
+                    self.model.reservoir_nl as f64 * f64::from(self.reservoir.conc) / 1e6
                 ),
             ));
         }
-        if self.empty {
+        if self.reservoir.empty {
             return Err(ItbError::reservoir("bolus", "the reservoir is empty; refill before a bolus"));
         }
-        let bolus = Bolus::new(id, start, volume_nl, requested_ng, self.conc, duration_ms, kind);
+        let bolus = Bolus::new(id, start, volume_nl, requested_ng, self.reservoir.conc, duration_ms, kind);
         if bolus.end_ms > MAX_TIME_MS {
             return Err(ItbError::validation("duration", "the bolus would end after the pump clock's range"));
         }
@@ -527,105 +532,29 @@ impl Pump {
 
     /// Cancel a scheduled or running bolus; what it already added stays delivered.
     pub fn cancel_bolus(&mut self, id: u64) -> Result<()> {
-        let Some(pos) = self.boluses.iter().position(|b| b.id == id) else {
+        let Some(b) = self.delivery.remove_bolus(id) else {
             return Err(ItbError::validation("bolus_id", format!("no scheduled or running bolus has id {id}")));
         };
-        let b = self.boluses.remove(pos);
-        let event = self.cancelled_event(&b, "cancelled");
+        let event = cancelled_event(&b, self.now_ms, "cancelled");
         self.pending.push(event);
         Ok(())
     }
 
-    /// `bolus_cancelled` for `b` at now, saying why and what it had delivered.
-    pub(crate) fn cancelled_event(&self, b: &Bolus, reason: &str) -> Event {
-        Event::new(
-            self.now_ms,
-            EventKind::BolusCancelled,
-            &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("delivered_nl", b.delivered_nl_by(self.now_ms))],
-        )
-        .with_text("bolus_kind", b.kind.name())
-        .with_text("reason", reason)
-    }
-
     /// Alarms that fire at once when the reservoir is filled at or below a threshold.
     pub(crate) fn check_fill_alarms(&mut self) {
-        if self.low_armed && self.reservoir_nl <= self.model.low_reservoir_nl {
-            self.low_armed = false;
+        if self.reservoir.low_armed && self.reservoir.count_nl <= self.model.low_reservoir_nl {
+            self.reservoir.disarm_low();
             self.pending.push(Event::new(
                 self.now_ms,
                 EventKind::LowReservoir,
-                &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
+                &[("reservoir_nl", self.reservoir.count_nl), ("threshold_nl", self.model.low_reservoir_nl)],
             ));
             self.raise(Alarm::LowReservoir);
         }
-        if self.reservoir_nl < self.model.stroke_nl {
-            self.empty = true;
-            self.pending.push(Event::new(self.now_ms, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir_nl)]));
+        if self.reservoir.count_nl < self.model.stroke_nl {
+            self.reservoir.mark_empty();
+            self.pending.push(Event::new(self.now_ms, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir.count_nl)]));
             self.raise(Alarm::ReservoirEmpty);
-        }
-    }
-
-    // ----- time ------------------------------------------------------------------------
-
-    /// Increment in force for the millisecond `[t, t+1)` and the next time it may change.
-    pub(crate) fn slope_at(&self, t: i64) -> (i128, i64) {
-        let (basal, mut next) = self.schedule.rate_at(t);
-        let mut slope = i128::from(basal);
-        // Boluses are sorted by start: stop at the first one still to come.
-        for b in &self.boluses {
-            if b.start_ms > t {
-                next = next.min(b.start_ms);
-                break;
-            }
-            slope += i128::from(b.increment_at(t));
-            next = next.min(b.next_change_after(t));
-        }
-        (slope, next)
-    }
-
-    /// A walker over the accumulator's constant-increment spans from `t0` on (times must not
-    /// go back): O(boluses) to start, then O(running boluses) per span, whatever the number of
-    /// boluses scheduled or already over.
-    pub(crate) fn span_walker(&self, t0: i64) -> SpanWalker<'_> {
-        let next = self.boluses.partition_point(|b| b.start_ms <= t0);
-        let active = (0..next).filter(|&i| self.boluses[i].end_ms > t0).collect();
-        SpanWalker { schedule: &self.schedule, boluses: &self.boluses, next, active }
-    }
-
-    /// Whether a bolus starts or ends at or before `t` without its event yet.
-    fn boundary_due(&self, t: i64) -> bool {
-        self.boluses.iter().take_while(|b| b.start_ms <= t).any(|b| !b.started || b.end_ms <= t)
-    }
-
-    /// Emit bolus start/completion events due at `t` (idempotent).
-    fn process_boundaries(&mut self, sink: &mut Vec<Event>, t: i64) {
-        let mut i = 0;
-        while i < self.boluses.len() && self.boluses[i].start_ms <= t {
-            let b = &mut self.boluses[i];
-            if !b.started && b.start_ms <= t {
-                b.started = true;
-                sink.push(
-                    Event::new(
-                        b.start_ms,
-                        EventKind::BolusStarted,
-                        &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("dose_pg", b.dose_pg), ("end_ms", b.end_ms)],
-                    )
-                    .with_text("bolus_kind", b.kind.name()),
-                );
-            }
-            if b.end_ms <= t {
-                sink.push(
-                    Event::new(
-                        b.end_ms,
-                        EventKind::BolusCompleted,
-                        &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("dose_pg", b.dose_pg)],
-                    )
-                    .with_text("bolus_kind", b.kind.name()),
-                );
-                self.boluses.remove(i);
-            } else {
-                i += 1;
-            }
         }
     }
 
@@ -640,9 +569,22 @@ impl Pump {
 
     /// As [`Pump::advance_to`], also appending every stroke time to `strokes_out`.
     pub fn advance_to_recording(&mut self, until_ms: i64, strokes_out: &mut Vec<i64>) -> Result<Vec<Event>> {
+        strokes_out.reserve(self.strokes_bound(until_ms)); // one allocation, no copy as it grows
         let mut events = self.advance_inner(until_ms, Some(strokes_out))?;
         self.number(&mut events);
         Ok(events)
+    }
+
+    /// At most how many strokes an advance to `until_ms` fires (0 if not delivering): the
+    /// accumulator gain of program and boluses, capped by what the reservoir holds.
+    fn strokes_bound(&self, until_ms: i64) -> usize {
+        if !self.delivering() || until_ms <= self.now_ms {
+            return 0;
+        }
+        let gain = self.delivery.gain_between(self.now_ms, until_ms);
+        let by_gain = (self.delivery.acc + gain) / self.stroke_gain();
+        let by_reservoir = i128::from(self.reservoir_nl() / self.model.stroke_nl);
+        usize::try_from(by_gain.min(by_reservoir)).unwrap_or(0)
     }
 
     /// Give returned events their sequence numbers.
@@ -651,6 +593,14 @@ impl Pump {
             e.seq = self.next_seq;
             self.next_seq += 1;
         }
+    }
+
+    /// Check the delivery's incremental gain table (bolus knots, kept as boluses are added,
+    /// cancelled, re-derived and finished) against a brute-force sum over the boluses and a
+    /// table built from scratch (tests and fuzzing; O(boluses²)).
+    #[doc(hidden)]
+    pub fn check_gain_table(&self) -> Result<()> {
+        self.delivery.check_gain_table(self.now_ms).map_err(ItbError::snapshot)
     }
 
     /// Sequence number the next returned event will carry.
@@ -689,9 +639,9 @@ impl Pump {
             let (slope, next) = self.slope_at(self.now_ms);
             let span = Span { t0: self.now_ms, t1: next.min(until_ms), slope };
             self.step(span, &mut batch, &mut out, record.as_deref_mut());
-            if self.boundary_due(self.now_ms) {
+            if self.delivery.boundary_due(self.now_ms) {
                 flush(&mut batch, &mut out, self.model.stroke_nl);
-                self.process_boundaries(&mut out, self.now_ms);
+                self.delivery.process_boundaries(&mut out, self.now_ms);
             }
         }
         flush(&mut batch, &mut out, self.model.stroke_nl);
@@ -709,11 +659,11 @@ impl Pump {
     fn step(&mut self, span: Span, batch: &mut Batch, out: &mut Vec<Event>, record: Option<&mut Vec<i64>>) {
         let q = self.model.stroke_nl;
         let g = self.stroke_gain();
-        let a = self.acc;
+        let a = self.delivery.acc;
         let t0 = span.t0;
         let delivering = self.delivering() && span.slope > 0;
         let (low_j, tip_j, allowed) = if delivering {
-            (self.low_alarm_stroke(), self.strokes_until_tip_change(), self.reservoir_nl / q)
+            (self.low_alarm_stroke(), self.strokes_until_tip_change(), self.reservoir.count_nl / q)
         } else {
             (None, None, 0)
         };
@@ -736,19 +686,19 @@ impl Pump {
         let mut crossed = false;
         if let (Some(bat), Some((threshold, _))) = (self.model.battery, self.battery_threshold()) {
             let used_at = |t: i64| -> i128 {
-                i128::from(self.used_pc)
+                i128::from(self.battery.used_pc)
                     + i128::from(bat.quiescent_pc_per_ms) * i128::from(t - t0)
                     + i128::from(bat.stroke_pc) * i128::from(strokes_by(t, cap))
                     + i128::from(bat.tone_pc) * i128::from(self.tones_between(t0, t))
             };
             if used_at(t_end) >= threshold {
-                let hi = crate::projection::first_at_least(used_at, threshold, t0, t_end);
+                let hi = first_at_least(used_at, threshold, t0, t_end);
                 t_end = hi;
                 crossed = true;
             }
         }
         let k = strokes_by(t_end, cap);
-        let from_tip = self.tip_conc;
+        let from_tip = self.line.tip_conc;
         if k > 0 {
             if let Some(times) = record {
                 record_stroke_times(times, t0, a, span.slope, g, k);
@@ -756,37 +706,37 @@ impl Pump {
             self.take_strokes(k, time_of(1), time_of(k), batch);
         }
         if delivering {
-            self.acc = a + span.slope * i128::from(t_end - t0) - i128::from(k) * g;
+            self.delivery.acc = a + span.slope * i128::from(t_end - t0) - i128::from(k) * g;
         }
         if let Some(bat) = self.model.battery {
             let drain = i128::from(bat.quiescent_pc_per_ms) * i128::from(t_end - t0)
                 + i128::from(bat.stroke_pc) * i128::from(k)
                 + i128::from(bat.tone_pc) * i128::from(self.tones_between(t0, t_end));
-            self.used_pc = (i128::from(self.used_pc) + drain).min(i128::from(bat.capacity_pc)) as i64;
+            self.battery.drain(&bat, drain);
         }
         self.now_ms = t_end;
         if k >= 1 && low_j == Some(k) {
             flush(batch, out, q);
-            self.low_armed = false;
+            self.reservoir.disarm_low();
             out.push(Event::new(
                 t_end,
                 EventKind::LowReservoir,
-                &[("reservoir_nl", self.reservoir_nl), ("threshold_nl", self.model.low_reservoir_nl)],
+                &[("reservoir_nl", self.reservoir.count_nl), ("threshold_nl", self.model.low_reservoir_nl)],
             ));
             self.raise(Alarm::LowReservoir);
         }
-        if k >= 1 && tip_j == Some(k) && self.tip_conc != from_tip {
+        if k >= 1 && tip_j == Some(k) && self.line.tip_conc != from_tip {
             flush(batch, out, q);
             out.push(Event::new(
                 t_end,
                 EventKind::DrugAtTip,
-                &[("from_ug_per_ml", i64::from(from_tip)), ("to_ug_per_ml", i64::from(self.tip_conc))],
+                &[("from_ug_per_ml", i64::from(from_tip)), ("to_ug_per_ml", i64::from(self.line.tip_conc))],
             ));
         }
         if k >= 1 && k == allowed {
             flush(batch, out, q);
-            self.empty = true;
-            out.push(Event::new(t_end, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir_nl)]));
+            self.reservoir.mark_empty();
+            out.push(Event::new(t_end, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir.count_nl)]));
             self.raise(Alarm::ReservoirEmpty);
         }
         if crossed {
@@ -797,52 +747,16 @@ impl Pump {
 
     /// Apply `n` strokes (first at `first_ms`, last at `last_ms`) to the ledgers.
     fn take_strokes(&mut self, n: i64, first_ms: i64, last_ms: i64, batch: &mut Batch) {
-        self.strokes += n;
-        self.reservoir_nl -= n * self.model.stroke_nl;
+        self.delivery.strokes += n;
         // Physically each stroke moves q·(1 + e); a dry reservoir moves what is left.
-        let fl = (n * self.true_stroke_fl()).min(self.true_reservoir_fl);
-        self.true_reservoir_fl -= fl;
-        let out = self.path.push(fl, self.conc);
-        self.delivered_fl += out.fl;
-        self.delivered_ag += out.ag;
-        if let Some(c) = out.last_conc {
-            self.tip_conc = c;
-        }
+        let fl = self.reservoir.draw(n, self.model.stroke_nl);
+        let out = self.line.push(fl, self.reservoir.conc);
+        self.reservoir.record_delivered(&out);
         if batch.count == 0 {
             batch.first_ms = first_ms;
         }
         batch.count += n;
         batch.last_ms = last_ms;
-    }
-}
-
-/// See [`Pump::span_walker`]: the boluses running (`active`) and the next to start (`next`).
-pub(crate) struct SpanWalker<'a> {
-    schedule: &'a Schedule,
-    boluses: &'a [Bolus],
-    next: usize,
-    active: Vec<usize>,
-}
-
-impl SpanWalker<'_> {
-    /// As [`Pump::slope_at`], for a `t` not before the previous call's.
-    pub(crate) fn slope_at(&mut self, t: i64) -> (i128, i64) {
-        while self.next < self.boluses.len() && self.boluses[self.next].start_ms <= t {
-            self.active.push(self.next);
-            self.next += 1;
-        }
-        let boluses = self.boluses;
-        self.active.retain(|&i| boluses[i].end_ms > t);
-        let (basal, mut change) = self.schedule.rate_at(t);
-        let mut slope = i128::from(basal);
-        for &i in &self.active {
-            slope += i128::from(boluses[i].increment_at(t));
-            change = change.min(boluses[i].next_change_after(t));
-        }
-        if let Some(b) = boluses.get(self.next) {
-            change = change.min(b.start_ms);
-        }
-        (slope, change)
     }
 }
 
@@ -856,101 +770,4 @@ fn flush(batch: &mut Batch, out: &mut Vec<Event>, stroke_nl: i64) {
         ));
         *batch = Batch::default();
     }
-}
-
-/// Append the times of strokes 1..=n of a span starting at `t0` with remainder `a`.
-/// Incremental: each step adds the whole-ms quotient and carries the remainder.
-fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) {
-    out.reserve((n as usize).min(1 << 20)); // grow as needed beyond 1 M strokes per span
-    // Stroke j fires at t0 + ceil((j·gain − a) / slope).
-    let first_need = gain - a;
-    let t = t0 + div_ceil(first_need, slope) as i64;
-    // Slack: how far A(t) overshoots the threshold at the stroke time (0 <= slack < slope).
-    let slack = div_ceil(first_need, slope) * slope - first_need;
-    // Every quantity of the loop is below `slope` or `gain`: when both fit in i64 (always for
-    // models within the core's limits), the loop runs in i64, several times faster than i128.
-    match (i64::try_from(slope), i64::try_from(gain), i64::try_from(slack)) {
-        (Ok(slope), Ok(gain), Ok(slack)) => step_times(out, t, slack, slope, gain, n),
-        _ => step_times(out, t, slack, slope, gain, n),
-    }
-}
-
-/// The loop of [`record_stroke_times`]: each step adds the whole-ms quotient and carries the
-/// remainder, in the integer type `I`.
-fn step_times<I>(out: &mut Vec<i64>, mut t: i64, mut slack: I, slope: I, gain: I, n: i64)
-where
-    I: Copy + PartialOrd + std::ops::Add<Output = I> + std::ops::Sub<Output = I> + std::ops::Div<Output = I>
-        + std::ops::Rem<Output = I> + std::ops::Neg<Output = I> + From<u8> + TryInto<i64>,
-{
-    let (zero, one) = (I::from(0u8), I::from(1u8));
-    let step_q = gain / slope;
-    let step_r = gain % slope;
-    for _ in 0..n {
-        out.push(t);
-        // Next threshold is `gain` further; the overshoot already covers `slack`.
-        let mut dt = step_q;
-        let mut rem = step_r - slack;
-        if rem > zero {
-            dt = dt + one;
-            rem = rem - slope;
-        }
-        slack = -rem;
-        t += dt.try_into().unwrap_or(i64::MAX);
-    }
-}
-
-/// Check that basal plus boluses never exceed the model's max rate from `from_ms` on.
-pub(crate) fn check_total_rate(
-    model: &PumpModel,
-    schedule: &Schedule,
-    boluses: &[Bolus],
-    from_ms: i64,
-    field: &str,
-) -> Result<()> {
-    let last_end = boluses.iter().map(|b| b.end_ms).max().unwrap_or(from_ms);
-    let (peak, at, basal, bolus_sum) = peak_rate(schedule, boluses, from_ms, last_end);
-    if peak > model.max_rate_nl_per_day && bolus_sum > 0 {
-        return Err(ItbError::programming(
-            field,
-            format!(
-                "basal {basal} nL/day + boluses {bolus_sum} nL/day = {peak} nL/day at {at} ms exceeds the \
-                 maximum rate {} nL/day of model {}",
-                model.max_rate_nl_per_day, model.name
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Highest commanded rate (basal + the rates of the boluses running) anywhere in `[a, b)`,
-/// as `(peak, at_ms, basal, boluses)` — a sweep over bolus starts and ends
-/// (O(B log B + B · steps)); `(0, a, 0, 0)` for an empty interval.
-pub(crate) fn peak_rate(schedule: &Schedule, boluses: &[Bolus], a: i64, b: i64) -> (i64, i64, i64, i64) {
-    let mut best = (0, a, 0, 0);
-    if b <= a {
-        return best;
-    }
-    let mut edges: Vec<(i64, i64)> = Vec::with_capacity(boluses.len() * 2 + 2);
-    edges.push((a, 0));
-    for bolus in boluses.iter().filter(|x| x.end_ms > a && x.start_ms < b) {
-        edges.push((bolus.start_ms.max(a), bolus.rate_nl_per_day));
-        edges.push((bolus.end_ms.min(b), -bolus.rate_nl_per_day));
-    }
-    edges.push((b, 0));
-    edges.sort_unstable();
-    let mut bolus_sum = 0i64;
-    let mut i = 0;
-    while i < edges.len() {
-        let t = edges[i].0;
-        while i < edges.len() && edges[i].0 == t {
-            bolus_sum += edges[i].1;
-            i += 1;
-        }
-        let Some(&(next, _)) = edges.get(i) else { break };
-        let basal = schedule.max_rate_over(t, next);
-        if basal + bolus_sum > best.0 {
-            best = (basal + bolus_sum, t, basal, bolus_sum);
-        }
-    }
-    best
 }

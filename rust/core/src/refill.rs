@@ -6,7 +6,8 @@ use crate::bolus::{Bolus, BolusKind};
 use crate::error::{check_range, ItbError, Result};
 use crate::events::{Event, EventKind};
 use crate::path::FL_PER_NL;
-use crate::pump::{check_total_rate, Pump};
+use crate::delivery::{cancelled_event, check_total_rate};
+use crate::pump::Pump;
 use crate::units::{check_concentration, volume_nl_of_dose, MAX_TIME_MS};
 
 /// When a refill discrepancy is flagged: |aspirated − expected| > max(abs, ppm × expected).
@@ -84,42 +85,28 @@ impl Pump {
                 ),
             ));
         }
-        let expected = self.reservoir_nl;
-        let physical_nl = self.true_reservoir_fl / FL_PER_NL;
+        let expected = self.reservoir.count_nl;
+        let physical_nl = self.reservoir.true_fl / FL_PER_NL;
         let aspirated = aspirated_nl.unwrap_or(physical_nl);
         if aspirated < 0 {
             return Err(ItbError::validation("aspirated_ml", "must be >= 0"));
         }
         // Errors name this call's argument that makes the program impossible (the message
         // says which step).
-        let schedule = self.basal.schedule(conc, &self.model).map_err(|e| e.in_field("concentration_ug_per_ml"))?;
+        let schedule = self.delivery.basal.schedule(conc, &self.model).map_err(|e| e.in_field("concentration_ug_per_ml"))?;
         let (boluses, bolus_events) =
-            if conc == self.conc { (self.boluses.clone(), Vec::new()) } else { self.rederive_boluses(conc) };
+            if conc == self.reservoir.conc { (self.delivery.boluses().to_vec(), Vec::new()) } else { self.rederive_boluses(conc) };
         check_total_rate(&self.model, &schedule, &boluses, self.now_ms, "concentration_ug_per_ml")?;
         // The lifetime ledgers (fL, i64) hold ~9.2e6 L: refuse the fill that would pass them
         // (found by fuzzing: ~9 223 refills of a 1 L reservoir) rather than overflow.
-        let (Some(filled_fl), Some(withdrawn_fl)) = (
-            self.filled_fl.checked_add(added_nl * FL_PER_NL),
-            self.withdrawn_fl.checked_add(self.true_reservoir_fl),
-        ) else {
+        let old_conc = self.reservoir.conc;
+        if self.reservoir.refill(added_nl, conc).is_none() {
             return Err(ItbError::reservoir(
                 "added_ml",
                 "the pump's lifetime fill ledger would pass its range (about 9.2e6 L in total)",
             ));
-        };
-        // The physical reservoir is emptied whatever the measurement says.
-        self.withdrawn_fl = withdrawn_fl;
-        self.withdrawn_ag += i128::from(self.true_reservoir_fl) * i128::from(self.conc);
-        let old_conc = self.conc;
-        self.reservoir_nl = added_nl;
-        self.true_reservoir_fl = added_nl * FL_PER_NL;
-        self.filled_fl = filled_fl;
-        self.filled_ag += i128::from(added_nl) * i128::from(FL_PER_NL) * i128::from(conc);
-        self.conc = conc;
-        self.schedule = schedule;
-        self.boluses = boluses;
-        self.low_armed = true;
-        self.empty = false;
+        }
+        self.delivery.rederived(schedule, boluses);
         self.clear_alarms(Alarm::cleared_by_refill);
         self.pending.push(Event::new(
             self.now_ms,
@@ -162,9 +149,9 @@ impl Pump {
     /// reason `concentration_changed`).
     fn rederive_boluses(&self, conc: u32) -> (Vec<Bolus>, Vec<Event>) {
         let now = self.now_ms;
-        let mut kept = Vec::with_capacity(self.boluses.len());
+        let mut kept = Vec::with_capacity(self.delivery.boluses().len());
         let mut events = Vec::new();
-        for b in &self.boluses {
+        for b in self.delivery.boluses() {
             let rederivable = b.start_ms >= now && matches!(b.kind, BolusKind::Timed | BolusKind::Patient);
             let volume = volume_nl_of_dose(b.requested_ng, conc);
             let rebuilt = (rederivable && (1..=self.model.reservoir_nl).contains(&volume))
@@ -190,7 +177,7 @@ impl Pump {
                     );
                     kept.push(nb);
                 }
-                None => events.push(self.cancelled_event(b, "concentration_changed")),
+                None => events.push(cancelled_event(b, now, "concentration_changed")),
             }
         }
         (kept, events)

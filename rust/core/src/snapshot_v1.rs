@@ -17,8 +17,8 @@ use crate::events::{Event, EventKind, Value};
 use crate::model::PumpModel;
 use crate::path::FluidPath;
 use crate::program::{Basal, Schedule};
-use crate::pump::Pump;
-use crate::therapy::PatientBolusLimits;
+use crate::patient::PatientBolusLimits;
+use crate::snapshot_wire::PumpV2;
 
 /// Version 1's event kinds, in their encoded order.
 #[derive(Deserialize, Clone, Copy)]
@@ -129,7 +129,7 @@ struct PumpV1 {
 }
 
 /// Decode a version-1 payload and bring it to today's state (see the module docs).
-pub(crate) fn migrate(payload: &[u8]) -> Result<Pump> {
+pub(crate) fn migrate(payload: &[u8]) -> Result<PumpV2> {
     let (old, rest): (PumpV1, &[u8]) =
         postcard::take_from_bytes(payload).map_err(|e| ItbError::snapshot(format!("cannot decode version 1: {e}")))?;
     if !rest.is_empty() {
@@ -152,8 +152,8 @@ pub(crate) fn migrate(payload: &[u8]) -> Result<Pump> {
             kind: b.kind,
         })
         .collect();
-    let pending = old.pending.into_iter().map(|e| Event { time_ms: e.time_ms, kind: e.kind.into(), data: e.data, seq: 0 }).collect();
-    Ok(Pump {
+    let pending = old.pending.into_iter().map(|e| Event { time_ms: e.time_ms, kind: e.kind.into(), data: e.data.into_iter().map(|(k, v)| (k.into(), v)).collect(), seq: 0 }).collect();
+    Ok(PumpV2 {
         model: old.model,
         now_ms: old.now_ms,
         conc,

@@ -1,29 +1,17 @@
 //! Therapy calls on top of delivery: suspend/resume, faults, bridge and priming boluses,
 //! and patient-activated (PTM) boluses within clinician limits.
 
-use serde::{Deserialize, Serialize};
 
 use crate::battery::Alarm;
 use crate::bolus::BolusKind;
+use crate::delivery::peak_rate;
 use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind};
-use crate::path::FL_PER_NL;
+use crate::path::{FL_PER_NL, MAX_CATHETER_NL};
 use crate::pump::Pump;
-use crate::units::{div_ceil, volume_nl_of_dose, MAX_BOLUS_NG, MS_PER_DAY};
+use crate::units::{div_ceil, volume_nl_of_dose, MS_PER_DAY};
 
-/// Most patient boluses a clinician may allow per rolling 24 h.
-pub const MAX_PATIENT_BOLUSES_PER_DAY: i64 = 24;
-
-/// Clinician limits of the patient-activated bolus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PatientBolusLimits {
-    pub dose_ng: i64,
-    pub duration_ms: i64,
-    /// Minimum time from one granted activation to the next (ms).
-    pub lockout_ms: i64,
-    /// Most granted activations in any rolling 24 h.
-    pub max_per_24h: i64,
-}
+pub use crate::patient::{PatientBolusLimits, MAX_PATIENT_BOLUSES_PER_DAY};
 
 /// Outcome of a patient activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,35 +115,28 @@ impl Pump {
 
     /// Replace the catheter dead volume; the whole path is refilled with saline.
     pub fn revise_catheter(&mut self, catheter_nl: i64) -> Result<()> {
-        if !(0..=crate::pump::MAX_CATHETER_NL).contains(&catheter_nl) {
+        if !(0..=MAX_CATHETER_NL).contains(&catheter_nl) {
             return Err(ItbError::validation(
                 "volume_ul",
-                format!("{catheter_nl} nL is outside the allowed range 0..={} nL", crate::pump::MAX_CATHETER_NL),
+                format!("{catheter_nl} nL is outside the allowed range 0..={MAX_CATHETER_NL} nL"),
             ));
         }
         let fl = (self.model.pump_path_nl + catheter_nl) * FL_PER_NL;
         // Refuse rather than overflow the lifetime ledgers (fL, i64; about 9.2e6 L).
-        let (Some(filled_fl), Some(withdrawn_fl)) =
-            (self.filled_fl.checked_add(fl), self.withdrawn_fl.checked_add(self.path.volume_fl()))
-        else {
+        // The old path contents are removed from the patient system: count them withdrawn.
+        if self.reservoir.exchange_path(self.line.fluid.volume_fl(), self.line.fluid.mass_ag(), fl).is_none() {
             return Err(ItbError::validation(
                 "volume_ul",
                 "the pump's lifetime fill ledger would pass its range (about 9.2e6 L in total)",
             ));
-        };
-        // The old path contents are removed from the patient system: count them withdrawn.
-        self.withdrawn_fl = withdrawn_fl;
-        self.withdrawn_ag += self.path.mass_ag();
-        self.path = crate::path::FluidPath::filled(fl, 0);
-        self.filled_fl = filled_fl;
-        self.catheter_nl = catheter_nl;
-        self.tip_conc = if fl > 0 { 0 } else { self.conc };
+        }
+        self.line.replace(catheter_nl, fl, self.reservoir.conc);
         Ok(())
     }
 
     /// Volume (nL, rounded up) of path fluid ahead of the current drug at the tip side.
     fn old_fluid_ahead_nl(&self) -> Option<i64> {
-        let fl = self.path.fl_before_change(self.tip_conc, self.conc)?;
+        let fl = self.line.fl_before_tip_change(self.reservoir.conc)?;
         Some(div_ceil(i128::from(fl), i128::from(FL_PER_NL)) as i64)
     }
 
@@ -166,25 +147,25 @@ impl Pump {
     /// scheduled in that time and the accumulator's partial stroke are all counted
     /// (field report 1). Errors name `field` (the calling method).
     fn plan_bridge(&self, field: &str) -> Result<BolusPlan> {
-        let old = self.tip_conc;
-        if old == self.conc || old == 0 {
+        let old = self.line.tip_conc;
+        if old == self.reservoir.conc || old == 0 {
             return Err(ItbError::validation(
                 field,
                 "no bridge needed: the path holds no drug of another concentration (use a priming bolus for saline)",
             ));
         }
-        if old > self.conc {
+        if old > self.reservoir.conc {
             return Err(ItbError::validation(
                 field,
                 format!(
                     "the path holds stronger drug ({old} µg/mL) than the reservoir ({} µg/mL): a bolus cannot slow it; \
                      lower the program until the new drug reaches the tip",
-                    self.conc
+                    self.reservoir.conc
                 ),
             ));
         }
         let ahead_nl = self.old_fluid_ahead_nl().unwrap_or(0);
-        let dose = self.basal.dose_schedule();
+        let dose = self.delivery.basal.dose_schedule();
         if ahead_nl == 0 || dose.max_rate() == 0 {
             return Err(ItbError::validation(field, "no bridge needed: no old drug ahead or a zero dose rate"));
         }
@@ -211,7 +192,7 @@ impl Pump {
     pub fn start_bridge_bolus(&mut self) -> Result<u64> {
         const CALL: &str = "start_bridge_bolus";
         let plan = self.plan_bridge(CALL)?;
-        let requested_ng = i64::try_from(i128::from(plan.volume_nl) * i128::from(self.conc) / 1000).unwrap_or(i64::MAX);
+        let requested_ng = i64::try_from(i128::from(plan.volume_nl) * i128::from(self.reservoir.conc) / 1000).unwrap_or(i64::MAX);
         self.add_bolus(plan.volume_nl, requested_ng, plan.duration_ms, None, BolusKind::Bridge).map_err(|e| e.in_field(CALL))
     }
 
@@ -222,16 +203,16 @@ impl Pump {
     /// allows. The bolus runs at a constant rate: the model's maximum less the highest rate
     /// the running flow reaches during the plan (field report 1).
     fn plan_priming(&self, field: &str) -> Result<BolusPlan> {
-        if self.tip_conc != 0 {
+        if self.line.tip_conc != 0 {
             return Err(ItbError::validation(field, "the path is already primed with drug"));
         }
         let ahead_nl = self.old_fluid_ahead_nl().unwrap_or(0);
         if ahead_nl == 0 {
             return Err(ItbError::validation(field, "the path holds no saline ahead of the drug"));
         }
-        let target = i128::from(ahead_nl) * i128::from(MS_PER_DAY) - self.acc;
+        let target = i128::from(ahead_nl) * i128::from(MS_PER_DAY) - self.delivery.acc;
         let max = self.model.max_rate_nl_per_day;
-        let headroom = |to: i64| max - crate::pump::peak_rate(&self.schedule, &self.boluses, self.now_ms, to).0;
+        let headroom = |to: i64| max - peak_rate(self.delivery.schedule(), self.delivery.boluses(), self.now_ms, to).0;
         let mut rate = headroom(self.now_ms + 1);
         let mut duration;
         loop {
@@ -275,16 +256,7 @@ impl Pump {
     /// `duration_ms` (basal, scheduled boluses, the accumulator's partial stroke) leaves to a
     /// new bolus.
     fn volume_not_yet_flowing(&self, volume_nl: i64, duration_ms: i64) -> i64 {
-        let end = self.now_ms + duration_ms;
-        let mut t = self.now_ms;
-        let mut flowing = self.acc;
-        let mut spans = self.span_walker(t);
-        while t < end {
-            let (slope, next) = spans.slope_at(t);
-            let to = next.min(end);
-            flowing += slope * i128::from(to - t);
-            t = to;
-        }
+        let flowing = self.delivery.acc + self.delivery.gain_between(self.now_ms, self.now_ms + duration_ms);
         let left = i128::from(volume_nl) * i128::from(MS_PER_DAY) - flowing;
         left.div_euclid(i128::from(MS_PER_DAY)).clamp(0, i128::from(i64::MAX)) as i64
     }
@@ -292,28 +264,14 @@ impl Pump {
     /// Set (or with `None`, disable) the clinician limits of patient boluses.
     pub fn set_patient_bolus_limits(&mut self, limits: Option<PatientBolusLimits>) -> Result<()> {
         if let Some(l) = limits {
-            let check = |field: &str, v: i64, lo: i64, hi: i64, unit: &str| crate::error::check_range(field, v, lo, hi, unit);
-            check("dose_ug", l.dose_ng, 1, MAX_BOLUS_NG, "ng")?;
-            check("duration", l.duration_ms, 1, MS_PER_DAY, "ms")?;
-            check("lockout", l.lockout_ms, 0, MS_PER_DAY, "ms")?;
-            check("max_per_24h", l.max_per_24h, 1, MAX_PATIENT_BOLUSES_PER_DAY, "boluses")?;
-            let volume = volume_nl_of_dose(l.dose_ng, self.conc);
-            if volume < 1 || volume > self.model.reservoir_nl {
-                return Err(ItbError::validation(
-                    "dose_ug",
-                    format!(
-                        "{volume} nL at {} µg/mL is outside 1..={} nL (the reservoir capacity)",
-                        self.conc, self.model.reservoir_nl
-                    ),
-                ));
-            }
+            l.validate(self.reservoir.conc, self.model.reservoir_nl)?;
         }
-        self.patient_limits = limits;
+        self.patient.limits = limits;
         Ok(())
     }
 
     pub fn patient_bolus_limits(&self) -> Option<PatientBolusLimits> {
-        self.patient_limits
+        self.patient.limits
     }
 
     /// Patient activation at `at_ms` (None = now; a later time first advances the pump,
@@ -325,16 +283,16 @@ impl Pump {
             self.pending = events;
         }
         let now = self.now_ms;
-        self.patient_grants.retain(|&t| t > now - MS_PER_DAY);
+        self.patient.forget_before(now);
         // The decision comes before what it causes (the bolus starting now).
         let decision_at = self.pending.len();
         let outcome = match self.patient_check(now) {
             Err(reason) => PatientBolusOutcome { granted: false, reason, bolus_id: None },
             Ok(limits) => {
-                let volume = volume_nl_of_dose(limits.dose_ng, self.conc);
+                let volume = volume_nl_of_dose(limits.dose_ng, self.reservoir.conc);
                 match self.add_bolus(volume, limits.dose_ng, limits.duration_ms, None, BolusKind::Patient) {
                     Ok(id) => {
-                        self.patient_grants.push(now);
+                        self.patient.grant(now);
                         PatientBolusOutcome { granted: true, reason: "granted", bolus_id: Some(id) }
                     }
                     Err(ItbError::Programming { .. }) => {
@@ -355,8 +313,8 @@ impl Pump {
 
     /// The limits if an activation at `now` may be granted, else the denial reason.
     fn patient_check(&self, now: i64) -> std::result::Result<PatientBolusLimits, &'static str> {
-        let Some(limits) = self.patient_limits else { return Err("not_enabled") };
-        if self.eos {
+        let Some(limits) = self.patient.limits else { return Err("not_enabled") };
+        if self.battery.eos {
             return Err("end_of_service");
         }
         if self.suspended {
@@ -365,17 +323,10 @@ impl Pump {
         if self.stalled {
             return Err("fault");
         }
-        if self.empty {
+        if self.reservoir.empty {
             return Err("reservoir_empty");
         }
-        if let Some(&last) = self.patient_grants.last() {
-            if now - last < limits.lockout_ms {
-                return Err("lockout");
-            }
-        }
-        if self.patient_grants.len() as i64 >= limits.max_per_24h {
-            return Err("daily_maximum");
-        }
+        self.patient.check_limits(&limits, now)?;
         Ok(limits)
     }
 }

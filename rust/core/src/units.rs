@@ -166,6 +166,94 @@ pub fn volume_nl_of_dose(ng: i64, conc: u32) -> i64 {
     div_round_half_even(i128::from(ng) * 1000, i128::from(conc)) as i64
 }
 
+/// Smallest `t` in `(lo, hi]` with `f(t) >= target`, for a non-decreasing `f` with
+/// `f(lo) < target <= f(hi)`. Interpolation (Illinois) steps with a bisection when they do not
+/// halve the bracket: exact, and a handful of evaluations when `f` is close to linear (a
+/// battery drain curve is, between strokes and tones).
+pub(crate) fn first_at_least(f: impl Fn(i64) -> i128, target: i128, lo: i64, hi: i64) -> i64 {
+    narrow(&f, target, lo, hi, 1).1
+}
+
+/// As [`first_at_least`], for an `f` that also jumps at known times (alarm tones):
+/// `next_jump(t)` is the first jump time after `t`, and each source of jumps repeats at least
+/// `spacing` ms apart. The search narrows the bracket below `spacing`, then splits it at the
+/// few jumps left in it (one per source at most), so a crossing at a jump costs two
+/// evaluations, not a bisection down to the millisecond.
+pub(crate) fn first_at_least_with_jumps(
+    f: impl Fn(i64) -> i128,
+    target: i128,
+    lo: i64,
+    hi: i64,
+    next_jump: impl Fn(i64) -> i64,
+    spacing: i64,
+) -> i64 {
+    let (mut lo, mut hi) = narrow(&f, target, lo, hi, spacing.max(2) - 1);
+    loop {
+        let jump = next_jump(lo);
+        if hi - lo <= 1 || jump > hi {
+            break;
+        }
+        // `jump` is the first jump in (lo, hi]: no jump in (lo, jump − 1].
+        if jump - 1 > lo && f(jump - 1) >= target {
+            hi = jump - 1;
+            break;
+        }
+        // f(jump − 1) < target here (or jump − 1 is lo).
+        if f(jump) >= target {
+            return jump;
+        }
+        lo = jump;
+    }
+    narrow(&f, target, lo, hi, 1).1
+}
+
+/// Shrink the bracket `(lo, hi]` of [`first_at_least`] until `hi − lo <= width` (>= 1):
+/// interpolation between the ends' values, where an end kept twice in a row has its distance
+/// to the target halved (Illinois: no stalling on one side, as plain regula falsi does on a
+/// curve with a kink), and a bisection every fourth step unless the bracket at least halved
+/// since the last one. Any choice of guesses gives the same exact answer; these only make it
+/// take few evaluations.
+fn narrow(f: &impl Fn(i64) -> i128, target: i128, mut lo: i64, mut hi: i64, width: i64) -> (i64, i64) {
+    if hi - lo <= width {
+        return (lo, hi);
+    }
+    let (mut w_lo, mut w_hi) = (f(lo), f(hi));
+    let mut kept = 0i8; // 1: hi moved last (lo kept), -1: lo moved last (hi kept)
+    let mut step = 0u32;
+    let mut checkpoint = hi - lo;
+    while hi - lo > width {
+        step += 1;
+        let span = hi - lo;
+        let check = step.is_multiple_of(4);
+        let guess = if (check && span > checkpoint / 2) || w_hi <= w_lo {
+            lo + span / 2
+        } else {
+            let offset = div_ceil((target - w_lo) * i128::from(span), w_hi - w_lo);
+            lo + offset.clamp(1, i128::from(span) - 1) as i64
+        };
+        if check {
+            checkpoint = span;
+        }
+        let f_guess = f(guess);
+        if f_guess >= target {
+            hi = guess;
+            w_hi = f_guess;
+            if kept == 1 {
+                w_lo = target - (target - w_lo) / 2;
+            }
+            kept = 1;
+        } else {
+            lo = guess;
+            w_lo = f_guess;
+            if kept == -1 {
+                w_hi = target + (w_hi - target) / 2;
+            }
+            kept = -1;
+        }
+    }
+    (lo, hi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +296,30 @@ mod tests {
         assert_eq!(div_ceil(7, 2), 4);
         assert_eq!(div_ceil(-7, 2), -3);
         assert_eq!(volume_rate_nl_per_day(400_000, 2000), 200_000);
+    }
+
+    /// Both searches equal a scan for the first `t` reaching the target, on curves like a
+    /// battery drain: linear, floors (strokes), periodic jumps (tones of two alarms).
+    #[test]
+    fn searches_equal_a_scan() {
+        let curves: Vec<(i128, i128, i64, i128, i64, i64, i128)> = vec![
+            // (slope, stroke jump, stroke every, tone jump, tone a every, tone b every, start)
+            (8, 0, 1, 5_000, 600, 3_600, 0),
+            (8, 200, 173, 5_000, 600, 3_600, 17),
+            (0, 1, 1, 0, 1_000, 1_000, 0),
+            (3, 7, 50, 1_000_000, 1_000, 1_700, 5),
+            (1_000, 0, 1, 1, 1_000, 1_000, 0),
+        ];
+        for (slope, sj, se, tj, ta, tb, start) in curves {
+            let tones = |t: i64| i128::from(t.div_euclid(ta) + (t - 7).div_euclid(tb));
+            let f = |t: i64| start + slope * i128::from(t) + sj * i128::from(t.div_euclid(se)) + tj * tones(t);
+            let next_jump = |t: i64| ((t.div_euclid(ta) + 1) * ta).min(((t - 7).div_euclid(tb) + 1) * tb + 7);
+            let (lo, hi) = (3, 20_000);
+            for target in (f(lo) + 1..=f(hi)).step_by(((f(hi) - f(lo)) / 97).max(1) as usize) {
+                let want = (lo + 1..=hi).find(|&t| f(t) >= target).unwrap();
+                assert_eq!(first_at_least(f, target, lo, hi), want, "target {target}");
+                assert_eq!(first_at_least_with_jumps(f, target, lo, hi, next_jump, ta.min(tb)), want, "target {target}");
+            }
+        }
     }
 }

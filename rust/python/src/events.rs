@@ -1,6 +1,8 @@
 //! `_core.EventLog`: the events an advance returned, kept as core events (no Python object
 //! per event until one is asked for), with columnar access for numpy/pandas.
 
+use std::borrow::Cow;
+
 use itb_core::{Event, EventKind, Severity, Value};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
@@ -87,8 +89,8 @@ impl PyEventLog {
         let mut seq = Vec::with_capacity(n);
         let mut kind = Vec::with_capacity(n);
         let mut severity = Vec::with_capacity(n);
-        let mut ints: Vec<(String, Vec<i64>, Vec<bool>)> = Vec::new();
-        let mut texts: Vec<(String, Vec<Option<String>>)> = Vec::new();
+        let mut ints: Vec<(Cow<'static, str>, Vec<i64>, Vec<bool>)> = Vec::new();
+        let mut texts: Vec<(Cow<'static, str>, Vec<Option<Cow<'static, str>>>)> = Vec::new();
         for (row, e) in self.events.iter().enumerate() {
             time.push(e.time_ms);
             seq.push(e.seq);

@@ -6,6 +6,8 @@ mod batch;
 mod convert;
 mod errors;
 mod events;
+mod fast;
+mod objects;
 mod pump;
 
 use errors::IntoPyResult;
@@ -44,6 +46,8 @@ fn volume_rate_nl_per_day(ng_per_day: i64, concentration: i64) -> PyResult<i64> 
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pump::PyPump>()?;
     m.add_class::<events::PyEventLog>()?;
+    m.add_class::<objects::PyModel>()?;
+    m.add_class::<objects::PyProgram>()?;
     m.add_class::<batch::PyFleetColumns>()?;
     m.add_function(wrap_pyfunction!(scaled, m)?)?;
     m.add_function(wrap_pyfunction!(batch::simulate_many, m)?)?;

@@ -1,13 +1,15 @@
 //! `_core.Pump`: a thin wrapper over `itb_core::Pump` in exact integer units.
 
 use itb_core::{PatientBolusLimits, Pump, PumpConfig, RefillTolerance};
-use numpy::{IntoPyArray, PyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::convert::{basal_from_py, basal_to_py, events_to_py, model_from_py, model_to_py};
+use crate::convert::{basal_to_py, events_to_py, model_from_py, model_to_py};
 use crate::errors::IntoPyResult;
 use crate::events::PyEventLog;
+use crate::fast;
+use crate::objects::{basal_of, PyModel, PyProgram};
 
 /// Spans longer than this (ms) are advanced with the GIL released.
 const DETACH_SPAN_MS: i64 = 86_400_000;
@@ -21,6 +23,27 @@ pub struct PyPump {
 impl PyPump {
     pub fn core(&self) -> &Pump {
         &self.inner
+    }
+
+    /// `bolus_many` of equal-length columns; errors name the entry (`doses_ug[3]`).
+    fn bolus_many_slices(&mut self, doses_ug: &[f64], durations_ms: &[i64], starts_ms: &[i64]) -> PyResult<Vec<u64>> {
+        let n = doses_ug.len();
+        if durations_ms.len() != n || starts_ms.len() != n {
+            let msg = format!(
+                "doses_ug, durations and starts must have the same length (got {n}, {}, {})",
+                durations_ms.len(),
+                starts_ms.len()
+            );
+            return Err(crate::errors::to_py(itb_core::ItbError::validation("durations", msg)));
+        }
+        let mut items = Vec::with_capacity(n);
+        for (i, ((&dose, &duration), &start)) in doses_ug.iter().zip(durations_ms).zip(starts_ms).enumerate() {
+            let ng = itb_core::units::scaled_from_f64("doses_ug", dose, 3, itb_core::units::MAX_BOLUS_NG, "µg")
+                .map_err(|e| e.in_field(format!("doses_ug[{i}]")))
+                .py()?;
+            items.push((ng, duration, start));
+        }
+        self.inner.bolus_many(&items).py()
     }
 
     /// Advance the core, with the GIL released over long spans.
@@ -64,7 +87,7 @@ impl PyPump {
             now_ms,
             reservoir_nl,
             concentration,
-            basal: basal_from_py(program)?,
+            basal: basal_of(program)?,
             catheter_nl,
             stroke_error_ppm,
             path_primed,
@@ -72,8 +95,42 @@ impl PyPump {
         Ok(PyPump { inner: Pump::new(config).py()? })
     }
 
+    /// `itb.Pump(...)` in one call: clinical arguments (naive `datetime` or int ms, mL/µL
+    /// floats, µg/mL) converted as `itb.Pump` documents (`itb._time`/`itb._units` rules, errors
+    /// naming the Python parameter), a validated `_core.Model` and a `_core.Program`.
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        model: &Bound<'_, PyModel>,
+        now: &Bound<'_, PyAny>,
+        reservoir_ml: &Bound<'_, PyAny>,
+        concentration_ug_per_ml: &Bound<'_, PyAny>,
+        program: &Bound<'_, PyProgram>,
+        catheter_volume_ul: &Bound<'_, PyAny>,
+        stroke_error_ppm: &Bound<'_, PyAny>,
+        path_primed: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let now_ms = fast::time_ms(now, "now")?;
+        let reservoir_nl = fast::scaled(reservoir_ml, 6, "reservoir_ml", "mL")?;
+        let concentration = fast::concentration(concentration_ug_per_ml)?;
+        let catheter_nl = fast::scaled(catheter_volume_ul, 3, "catheter_volume_ul", "µL")?;
+        let stroke_error_ppm = fast::int(stroke_error_ppm, "stroke_error_ppm")?;
+        let config = PumpConfig {
+            model: model.get().inner.clone(),
+            now_ms,
+            reservoir_nl,
+            concentration,
+            basal: program.get().inner.clone(),
+            catheter_nl,
+            stroke_error_ppm,
+            path_primed: path_primed.is_truthy()?,
+        };
+        Ok(PyPump { inner: Pump::new(config).py()? })
+    }
+
+    /// A program as a `_core.Program` or an exact tuple.
     fn set_program(&mut self, program: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.set_program(basal_from_py(program)?).py()
+        self.inner.set_program(basal_of(program)?).py()
     }
 
     #[pyo3(signature = (dose_ng, duration_ms, start_ms=None))]
@@ -81,25 +138,42 @@ impl PyPump {
         self.inner.bolus(dose_ng, duration_ms, start_ms).py()
     }
 
+    /// `itb.Pump.bolus` in one call: `dose_ug` (µg), `duration` (timedelta or int ms), `start`
+    /// (None, naive datetime or int ms), converted by the `itb._time`/`itb._units` rules.
+    #[pyo3(signature = (dose_ug, duration, start=None))]
+    fn bolus_ug(
+        &mut self,
+        dose_ug: &Bound<'_, PyAny>,
+        duration: &Bound<'_, PyAny>,
+        start: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let dose_ng = fast::scaled(dose_ug, 3, "dose_ug", "µg")?;
+        let duration_ms = fast::duration_ms(duration, "duration", false)?;
+        let start_ms = match start {
+            Some(s) if !s.is_none() => Some(fast::time_ms(s, "start")?),
+            _ => None,
+        };
+        self.inner.bolus(dose_ng, duration_ms, start_ms).py()
+    }
+
     /// Many timed boluses at once, all or nothing: doses in µg (floats, converted like
     /// `scaled(x, 3)`), durations and starts in ms. Returns the ids.
     fn bolus_many(&mut self, doses_ug: Vec<f64>, durations_ms: Vec<i64>, starts_ms: Vec<i64>) -> PyResult<Vec<u64>> {
-        let n = doses_ug.len();
-        if durations_ms.len() != n || starts_ms.len() != n {
-            let msg = format!(
-                "doses_ug, durations and starts must have the same length (got {n}, {}, {})",
-                durations_ms.len(),
-                starts_ms.len()
-            );
-            return Err(crate::errors::to_py(itb_core::ItbError::validation("durations", msg)));
+        self.bolus_many_slices(&doses_ug, &durations_ms, &starts_ms)
+    }
+
+    /// As `bolus_many`, from numpy columns (float64 µg, int64 ms, int64 ms) read in place.
+    fn bolus_many_arrays(
+        &mut self,
+        doses_ug: PyReadonlyArray1<'_, f64>,
+        durations_ms: PyReadonlyArray1<'_, i64>,
+        starts_ms: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<Vec<u64>> {
+        let (d, k, s) = (doses_ug.as_array(), durations_ms.as_array(), starts_ms.as_array());
+        match (d.as_slice(), k.as_slice(), s.as_slice()) {
+            (Some(d), Some(k), Some(s)) => self.bolus_many_slices(d, k, s),
+            _ => self.bolus_many_slices(&d.to_vec(), &k.to_vec(), &s.to_vec()),
         }
-        let mut items = Vec::with_capacity(n);
-        for (i, ((&dose, &duration), &start)) in doses_ug.iter().zip(&durations_ms).zip(&starts_ms).enumerate() {
-            let field = format!("doses_ug[{i}]");
-            let ng = itb_core::units::scaled_from_f64(&field, dose, 3, itb_core::units::MAX_BOLUS_NG, "µg").py()?;
-            items.push((ng, duration, start));
-        }
-        self.inner.bolus_many(&items).py()
     }
 
     fn cancel_bolus(&mut self, bolus_id: i64) -> PyResult<()> {

@@ -1,7 +1,8 @@
 //! Arbitrary operation sequences on an `itb_core::Pump`.
 //!
 //! After every operation: no panic; a refused call (Err) leaves `snapshot()` bytes unchanged;
-//! `check_invariants()` is Ok; strokes, clock and battery charge used never decrease; volume and
+//! `check_invariants()` is Ok; the projection's gain table equals a brute-force sum over the
+//! boluses (up to 64 of them); strokes, clock and battery charge used never decrease; volume and
 //! drug mass are conserved (filled = reservoir + path + delivered + withdrawn, in fL and ag);
 //! snapshot → restore gives back equal bytes; returned events carry strictly increasing `seq`
 //! and non-decreasing times over the pump's life; projections lie within (now, now + horizon]
@@ -248,6 +249,11 @@ impl Watch {
 fn check_state(p: &Pump, w: &mut Watch, op: &Op) {
     if let Err(e) = p.check_invariants() {
         panic!("invariants broken after {op:?}: {e}");
+    }
+    if p.boluses().len() <= 64 {
+        if let Err(e) = p.check_gain_table() {
+            panic!("gain table differs from brute force after {op:?}: {e}");
+        }
     }
     assert!(p.strokes() >= w.strokes, "strokes decreased after {op:?}");
     assert!(p.now_ms() >= w.now, "clock went back after {op:?}");
