@@ -602,8 +602,9 @@ class RefPump:
         a bolus that has not started (start >= now) gets the volume of its dose at the new
         concentration (same start, same programmed duration) -> bolus_adjusted; one already
         running, or whose dose is now 0 nL or more than the reservoir, is cancelled ->
-        bolus_cancelled with reason concentration_changed."""
-        for b in list(self._open):
+        bolus_cancelled with reason concentration_changed. The events come in the order the
+        boluses start (ties: the order they were scheduled)."""
+        for b in sorted(self._open, key=lambda b: (b.start_ms, b.bolus_id)):
             volume = bolus_volume_nl(b.dose_ng, self.conc_ug_per_ml)
             if b.start_ms >= self.now_ms and 1 <= volume <= self.capacity_nl:
                 new = _Bolus.make(b.bolus_id, b.start_ms, volume, b.duration_ms, b.dose_ng)

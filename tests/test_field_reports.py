@@ -514,3 +514,21 @@ def test_version_1_snapshots_written_by_the_old_build_still_restore():
     assert (b.volume_nl, b.requested_dose_ug, b.dose_ug, b.duration) == (25_000, 50.0, 50.0, timedelta(minutes=30))
     assert p.snapshot()[8:10] == b"\x02\x00" and itb.Pump.restore(p.snapshot()) == p
     assert [e.seq for e in p.advance(timedelta(hours=3))][:1] == [1]
+
+
+def test_rederived_and_cancelled_boluses_are_listed_in_start_order():
+    """Found by the stateful oracle: adjustments and cancellations at a concentration change
+    come in the order the boluses start (ties: the order they were scheduled), not by id."""
+    p = itb.Pump(no_dead_volume_model(), now=T0, reservoir_ml=20.0, concentration_ug_per_ml=500,
+                 program=itb.Continuous(ug_per_day=0))
+    late = p.bolus(dose_ug=50.0, duration=timedelta(minutes=30), start=T0.replace(hour=12))    # id 1
+    early = p.bolus(dose_ug=20.0, duration=timedelta(minutes=30), start=T0.replace(hour=10))   # id 2
+    tie = p.bolus(dose_ug=10.0, duration=timedelta(minutes=30), start=T0.replace(hour=12))     # id 3
+    running = p.bolus(dose_ug=10.0, duration=timedelta(hours=8))                               # id 4, now
+    p.advance_to(T0.replace(hour=9))
+    p.refill(added_ml=20.0, concentration_ug_per_ml=1000)
+    events = [e for e in p.advance_to(T0.replace(hour=9)) if e.kind in ("bolus_adjusted", "bolus_cancelled")]
+    assert [(e.kind, e.data["bolus_id"]) for e in events] == [
+        ("bolus_cancelled", running), ("bolus_adjusted", early), ("bolus_adjusted", late), ("bolus_adjusted", tie)]
+    # 20 µg at 1000 µg/mL = 20 000 nL (was 40 000 at 500)
+    assert (events[1].data["from_volume_nl"], events[1].data["volume_nl"]) == (40_000, 20_000)

@@ -252,12 +252,8 @@ def test_scenarios_load_and_run(data):
 
 def test_scenarios_cover_concentration_changes_bridge_and_priming_boluses():
     seen: Counter = Counter()
-    therapy = st.one_of(its.scenarios(max_actions=6, actions=("refill", "start_bridge_bolus", "set_program")),
-                        its.scenarios(max_actions=6, actions=("revise_catheter", "start_priming_bolus", "bolus")))
 
-    @settings(max_examples=max(60, EXAMPLES), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(therapy)
-    def run(data):
+    def check(data):
         result = _run_and_compare_with_the_oracle(data)
         conc = data["pump"]["concentration_ug_per_ml"]
         for a in data["actions"]:
@@ -269,9 +265,25 @@ def test_scenarios_cover_concentration_changes_bridge_and_priming_boluses():
         n_planned = sum(a["do"] in ("start_bridge_bolus", "start_priming_bolus") for a in data["actions"])
         assert len(started) >= n_planned  # each planned bolus really ran
 
-    run()
-    for what in ("start_bridge_bolus", "start_priming_bolus", "stronger", "weaker"):
-        assert seen[what] > 0, seen
+    bridges = its.scenarios(max_actions=6, actions=("refill", "start_bridge_bolus", "set_program"))
+    primings = its.scenarios(max_actions=6, actions=("revise_catheter", "start_priming_bolus", "bolus"))
+    wanted = ("start_bridge_bolus", "start_priming_bolus", "stronger", "weaker")
+
+    def run(strategy, **kw):
+        settings(max_examples=max(40, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                 **kw)(given(strategy)(check))()
+
+    run(bridges)
+    run(primings)
+    # A bridge needs a stronger refill the program allows and a path holding the old drug: about
+    # one scenario in ten. The derandomized stream moves whenever code is added anywhere
+    # (hypothesis also draws literals from local modules), so top up with random runs before failing.
+    for _ in range(3):
+        if all(seen[w] for w in wanted):
+            break
+        run(bridges, derandomize=False, database=None)
+        run(primings, derandomize=False, database=None)
+    assert all(seen[w] for w in wanted), seen
 
 
 def test_scenario_actions_option():
