@@ -15,7 +15,11 @@ Prints best-of-N times and ratios measured in this process; never asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# numpy's BLAS threads would spin on the second core of a 2-core machine; no contender uses BLAS
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path

@@ -151,3 +151,28 @@ def test_set_program_takes_core_programs_and_exact_tuples():
     with pytest.raises(itb.ValidationError) as err:
         a.set_program(("continuous", 300_000))  # the public API takes itb programs only
     assert err.value.field == "program"
+
+
+def old_bolus_many(pump: itb.Pump, starts: Any, doses: Any, durations: Any) -> Any:
+    """``bolus_many`` of sequences as it was before the Rust converters: entry by entry in Python."""
+    start_ms = [to_ms(v, f"starts[{i}]") for i, v in enumerate(starts)]
+    duration_list = [duration_ms(v, f"durations[{i}]", allow_zero=False) for i, v in enumerate(durations)]
+    values = list(doses)
+    for i, d in enumerate(values):
+        if isinstance(d, bool) or not isinstance(d, (int, float)):
+            raise itb.ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
+    return pump.core.bolus_many([float(d) for d in values], duration_list, start_ms)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan=st.lists(st.tuples(st.one_of(starts, st.datetimes(min_value=T0, max_value=T0 + timedelta(days=30))),
+                               doses, durations), max_size=6),
+       extra=st.sampled_from([None, "starts", "doses", "durations"]))
+def test_bolus_many_sequences_convert_as_the_python_converters(plan, extra):
+    base = itb.Pump(MODEL, now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000, program=PROGRAM)
+    old, new = base.copy(), base.copy()
+    s, d, k = [p[0] for p in plan], [p[1] for p in plan], [p[2] for p in plan]
+    if extra == "starts":
+        s.append(T0)  # unequal lengths
+    assert outcome(lambda: new.bolus_many(s, d, k)) == outcome(lambda: old_bolus_many(old, s, d, k))
+    assert new.snapshot() == old.snapshot()

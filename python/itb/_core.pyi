@@ -23,7 +23,7 @@ from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, fi
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EventLog", "FleetColumns", "Model", "Program", "Pump", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
+__all__ = ["EventLog", "FleetColumns", "Model", "Program", "Pump", "doses_f64", "durations_ms", "times_ms", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 2)."""
@@ -159,6 +159,17 @@ def scaled(value: float, power: int, field: str, unit: str = "") -> int:
     """``value × 10**power`` as an exact int, from the float's shortest decimal form, rounded half
     to even (µg → ng: ``power=3``; mL → nL: ``power=6``). NaN, ±inf, negatives and results above
     ``2**63 - 1`` raise ``ValidationError`` naming ``field`` (``unit`` is used in messages)."""
+
+def times_ms(values: Any, prefix: str) -> npt.NDArray[np.int64]:
+    """``[itb._time.to_ms(v, f"{prefix}[{i}]") for i, v in enumerate(values)]`` as int64 (naive
+    datetimes and ints converted in Rust, anything else by ``to_ms``: the same errors)."""
+
+def durations_ms(values: Any, prefix: str) -> npt.NDArray[np.int64]:
+    """``[itb._time.duration_ms(v, f"{prefix}[{i}]", allow_zero=False) for …]`` as int64."""
+
+def doses_f64(values: Any) -> npt.NDArray[np.float64]:
+    """``bolus_many``'s doses: every entry checked to be a number (``itb.pump._check_dose``,
+    errors naming ``doses_ug[i]``), then ``float(entry)``, as float64."""
 
 def validate_program(program: _ProgramIn) -> None:
     """Validate a program's shape: steps start at offset 0, strictly increase, stay within the

@@ -226,24 +226,19 @@ class Pump:
         ``doses_ug[3]``, ``durations[3]``); a refused plan schedules nothing."""
         import numpy as np
 
-        def ms_column(values: Any, field: str, convert: Any) -> Any:
-            if isinstance(values, np.ndarray) and values.dtype.kind in "Mm":
-                unit = "datetime64[ms]" if values.dtype.kind == "M" else "timedelta64[ms]"
+        # Each column as a numpy array: datetime64/timedelta64 arrays in place, sequences entry
+        # by entry in Rust (by the rules and errors of to_ms, duration_ms and the dose check).
+        def ms_column(values: Any, kind: str, unit: str, convert: Any, field: str) -> Any:
+            if isinstance(values, np.ndarray) and values.dtype.kind == kind:
                 return values.astype(unit, copy=False).view(np.int64)  # floored to the ms; NaT is refused
-            return np.array([convert(v, f"{field}[{i}]") for i, v in enumerate(values)], dtype=np.int64)
+            return convert(values, field)
 
-        start_ms = ms_column(starts, "starts", to_ms)
-        duration_list = ms_column(durations, "durations", lambda v, f: duration_ms(v, f, allow_zero=False))
+        start_ms = ms_column(starts, "M", "datetime64[ms]", _core.times_ms, "starts")
+        duration_list = ms_column(durations, "m", "timedelta64[ms]", _core.durations_ms, "durations")
         if isinstance(doses_ug, np.ndarray) and doses_ug.dtype == np.float64:
             doses = doses_ug  # read in place by the core
         else:
-            values = doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else list(doses_ug)
-            for i, d in enumerate(values):
-                if isinstance(d, bool) or not isinstance(d, (int, float)):
-                    from .errors import ValidationError
-
-                    raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
-            doses = np.array([float(d) for d in values], dtype=np.float64)
+            doses = _core.doses_f64(doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else doses_ug)
         return self._core.bolus_many_arrays(doses, duration_list, start_ms)  # type: ignore[no-any-return]
 
     def cancel_bolus(self, bolus_id: int) -> None:
@@ -541,6 +536,14 @@ def _int(value: object, field: str) -> int:
 
         raise ValidationError(f"{field}: expected an int, got {value!r}", field)
     return int64(int(value), field)
+
+
+def _check_dose(value: object, i: int) -> None:
+    """One entry of ``bolus_many``'s ``doses_ug`` must be a number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        from .errors import ValidationError
+
+        raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]")
 
 
 def _core_program(program: object) -> Any:

@@ -17,7 +17,7 @@ use crate::patient::PatientBoluses;
 use crate::path::{FluidLine, FL_PER_NL};
 use crate::program::{Basal, Schedule};
 use crate::reservoir::Reservoir;
-use crate::units::{check_concentration, check_time, div_ceil, first_at_least, volume_nl_of_dose, MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY};
+use crate::units::{check_concentration, check_time, div_ceil, div_trunc, first_at_least, volume_nl_of_dose, MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY};
 
 pub use crate::path::MAX_CATHETER_NL;
 pub use crate::reservoir::MAX_STROKE_ERROR_PPM;
@@ -671,7 +671,7 @@ impl Pump {
             if !delivering {
                 return 0;
             }
-            (((a + span.slope * i128::from(t - t0)) / g) as i64).min(cap)
+            (div_trunc(a + span.slope * i128::from(t - t0), g) as i64).min(cap)
         };
         let time_of = |j: i64| t0 + div_ceil(i128::from(j) * g - a, span.slope) as i64;
         // End at the first event stroke within the span, if any.
@@ -697,7 +697,9 @@ impl Pump {
                 crossed = true;
             }
         }
-        let k = strokes_by(t_end, cap);
+        // Without a battery crossing, `cap` is already the count at `t_end` (the span's end, or
+        // the event stroke's time, where the count is exactly that stroke).
+        let k = if crossed { strokes_by(t_end, cap) } else { cap };
         let from_tip = self.line.tip_conc;
         if k > 0 {
             if let Some(times) = record {

@@ -3,6 +3,9 @@
 
 use std::borrow::Cow;
 
+/// A text data column: its key and one optional value per event.
+type TextColumn = (Cow<'static, str>, Vec<Option<Cow<'static, str>>>);
+
 use itb_core::{Event, EventKind, Severity, Value};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
@@ -90,7 +93,7 @@ impl PyEventLog {
         let mut kind = Vec::with_capacity(n);
         let mut severity = Vec::with_capacity(n);
         let mut ints: Vec<(Cow<'static, str>, Vec<i64>, Vec<bool>)> = Vec::new();
-        let mut texts: Vec<(Cow<'static, str>, Vec<Option<Cow<'static, str>>>)> = Vec::new();
+        let mut texts: Vec<TextColumn> = Vec::new();
         for (row, e) in self.events.iter().enumerate() {
             time.push(e.time_ms);
             seq.push(e.seq);

@@ -51,6 +51,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// Pump-clock ms of `value` as `itb._time.to_ms(value, field)`: a naive `datetime`
 /// (floored to the ms) or an `int` within 64 bits; anything else goes to `to_ms`.
 pub fn time_ms(value: &Bound<'_, PyAny>, field: &str) -> PyResult<i64> {
+    time_ms_with(value, || field.to_string())
+}
+
+/// [`time_ms`] with the field name built only if the Python converter is needed.
+fn time_ms_with(value: &Bound<'_, PyAny>, field: impl FnOnce() -> String) -> PyResult<i64> {
     let py = value.py();
     if value.is_exact_instance_of::<PyInt>() {
         if let Ok(v) = value.extract::<i64>() {
@@ -70,7 +75,7 @@ pub fn time_ms(value: &Bound<'_, PyAny>, field: &str) -> PyResult<i64> {
         return Ok((days * 86_400 + secs) * 1000 + get(intern!(py, "microsecond"))? / 1000);
     }
     cached(py, &TO_MS, "itb._time", "to_ms")?
-        .call1((value, field))?
+        .call1((value, field()))?
         .extract()
 }
 
@@ -78,6 +83,11 @@ pub fn time_ms(value: &Bound<'_, PyAny>, field: &str) -> PyResult<i64> {
 /// `timedelta` (floored to the ms) of at least 1 ms is taken here; anything else, and every
 /// error, goes to `duration_ms`.
 pub fn duration_ms(value: &Bound<'_, PyAny>, field: &str, allow_zero: bool) -> PyResult<i64> {
+    duration_ms_with(value, || field.to_string(), allow_zero)
+}
+
+/// [`duration_ms`] with the field name built only if the Python converter is needed.
+fn duration_ms_with(value: &Bound<'_, PyAny>, field: impl FnOnce() -> String, allow_zero: bool) -> PyResult<i64> {
     let py = value.py();
     if is_type(value, cached(py, &TIMEDELTA, "datetime", "timedelta")?) {
         let get = |name: &Bound<'_, pyo3::types::PyString>| value.getattr(name)?.extract::<i64>();
@@ -89,7 +99,7 @@ pub fn duration_ms(value: &Bound<'_, PyAny>, field: &str, allow_zero: bool) -> P
     }
     let kwargs = [("allow_zero", allow_zero)].into_py_dict(py)?;
     cached(py, &DURATION_MS, "itb._time", "duration_ms")?
-        .call((value, field), Some(&kwargs))?
+        .call((value, field()), Some(&kwargs))?
         .extract()
 }
 
@@ -142,4 +152,43 @@ pub fn int(value: &Bound<'_, PyAny>, field: &str) -> PyResult<i64> {
     cached(value.py(), &INT, "itb.pump", "_int")?
         .call1((value, field))?
         .extract()
+}
+
+static DOSE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `[to_ms(v, f"{prefix}[{i}]") for i, v in enumerate(values)]` as an int64 array.
+#[pyfunction]
+pub fn times_ms<'py>(values: &Bound<'py, PyAny>, prefix: &str) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+    let mut out = Vec::with_capacity(values.len().unwrap_or(0));
+    for (i, v) in values.try_iter()?.enumerate() {
+        out.push(time_ms_with(&v?, || format!("{prefix}[{i}]"))?);
+    }
+    Ok(numpy::IntoPyArray::into_pyarray(out, values.py()))
+}
+
+/// `[duration_ms(v, f"{prefix}[{i}]", allow_zero=False) for i, v in enumerate(values)]` as an
+/// int64 array.
+#[pyfunction]
+pub fn durations_ms<'py>(values: &Bound<'py, PyAny>, prefix: &str) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+    let mut out = Vec::with_capacity(values.len().unwrap_or(0));
+    for (i, v) in values.try_iter()?.enumerate() {
+        out.push(duration_ms_with(&v?, || format!("{prefix}[{i}]"), false)?);
+    }
+    Ok(numpy::IntoPyArray::into_pyarray(out, values.py()))
+}
+
+/// Doses as a float64 array, as `bolus_many` checks them: first every entry must be a number
+/// (not a bool; `itb.pump._check_dose(value, i)` raises naming `doses_ug[i]`), then each
+/// becomes `float(value)`. A `float` entry needs no check.
+#[pyfunction]
+pub fn doses_f64<'py>(values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+    let py = values.py();
+    let items = values.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+    for (i, v) in items.iter().enumerate() {
+        if !v.is_exact_instance_of::<PyFloat>() {
+            cached(py, &DOSE, "itb.pump", "_check_dose")?.call1((v, i))?;
+        }
+    }
+    let out = items.iter().map(|v| v.extract::<f64>()).collect::<PyResult<Vec<f64>>>()?;
+    Ok(numpy::IntoPyArray::into_pyarray(out, py))
 }

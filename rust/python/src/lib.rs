@@ -50,6 +50,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<objects::PyProgram>()?;
     m.add_class::<batch::PyFleetColumns>()?;
     m.add_function(wrap_pyfunction!(scaled, m)?)?;
+    m.add_function(wrap_pyfunction!(fast::times_ms, m)?)?;
+    m.add_function(wrap_pyfunction!(fast::durations_ms, m)?)?;
+    m.add_function(wrap_pyfunction!(fast::doses_f64, m)?)?;
     m.add_function(wrap_pyfunction!(batch::simulate_many, m)?)?;
     m.add_function(wrap_pyfunction!(validate_model, m)?)?;
     m.add_function(wrap_pyfunction!(validate_program, m)?)?;
