@@ -292,3 +292,19 @@ def test_oracle_sources_and_patient_boluses():
         invariants.patient_limits_respected(events, 3 * 3_600_000, 2)
         # 31 h of basal: floor(31 × 100 / 24) = 129 strokes; 4 × 10 µg = 4 × 5000 nL = 10 strokes
         assert oracle.expected(T0 + timedelta(hours=31)).strokes == 129 + 10
+
+
+@pytest.mark.parametrize("order", [[], ["-p", "itb"], ["-p", "hypothesispytest"]])
+def test_hypothesis_profile_option_loads_itb_ci(tmp_path, order):
+    """``pytest --hypothesis-profile=itb-ci`` in a fresh suite: the profile exists when hypothesis'
+    plugin loads it (it used to be registered too late: INTERNALERROR, profile not registered),
+    whichever plugin comes first."""
+    (tmp_path / "test_profile.py").write_text(
+        "from hypothesis import settings\n"
+        "def test_loaded():\n"
+        "    assert settings.get_current_profile_name() == 'itb-ci'\n"
+        "    assert settings.default.derandomize and settings.default.deadline is None\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *order,
+                          "--hypothesis-profile=itb-ci", str(tmp_path)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
