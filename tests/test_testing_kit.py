@@ -192,7 +192,7 @@ def test_example_buggy_device_is_caught_with_a_short_counter_example(example):
     with pytest.raises(AssertionError) as err:
         run_state_machine_as_test(example.BuggyToyPumpMachine, settings=BUG_HUNT)
     msg = str(err.value)
-    assert msg.startswith("device diverged at"), msg
+    assert msg.startswith("device diverged between"), msg
     n = int(re.search(r"after (\d+) operations", msg).group(1))
     steps = msg.split("operations:\n", 1)[1].split("\n")
     # Short, but not asserted minimal: hypothesis also draws literals from the package's own
