@@ -21,10 +21,27 @@ Each rule draws an operation from :mod:`itb.strategies` (valid for the oracle's 
 then: its model, concentration and program), checks it on a copy of the oracle's pump (an
 operation the pump refuses is skipped: the device is not asked), calls the adapter, then records
 it on the oracle. After every step the invariant compares ``device_observed()`` with the oracle's
-pumped volume (within ``tol_strokes`` strokes) and ``device_alarms()`` with the oracle's alarms
-(kind and time, within ``alarm_tol``), and checks the invariants of
+pumped volume (within ``tol_strokes`` strokes: 0 by default, as the device is read only after its
+adapter returned; use 1 only for a device observed asynchronously) and ``device_alarms()`` with
+the oracle's alarms (kind and time, within ``alarm_tol``), and checks the invariants of
 :mod:`itb.testing.invariants` on the oracle's pump. A divergence raises ``AssertionError``
-listing the operations so far.
+listing the operations so far. Only cumulative volumes are observed, so a volume divergence is
+reported as a window: ``device diverged between T_prev (last agreeing check, after n
+operation(s)) and T (detected): ...; the oracle's strokes in between: #a at … #b at …; the first
+stroke the device lacks: #k at …`` (or, for a device ahead, when the oracle makes its extra stroke).
+
+Mistakes in a subclass fail at once instead of passing silently: a ``device_*`` method that is not
+one of :data:`ADAPTERS` (a misspelling such as ``device_refil``) raises ``TypeError`` when the class
+is defined; ``unsupported`` must be a set or frozenset of names of :data:`ACTIONS` (``TypeError``
+/ ``ValueError``), ``tol_strokes`` an int >= 0; a machine that overrides no ``device_advance``, or
+neither ``device_observed`` nor ``device_alarms``, raises ``TypeError`` when it runs (it would
+compare nothing).
+
+Refills change the strength about half the time (``concentration_changes = "often"``; among the
+other ``concentrations`` that keep the program valid), and a stronger refill is mostly followed at
+once by the bridge bolus when ``device_start_bridge_bolus`` is implemented. To test concentration
+changes hard, set ``concentration_changes = "always"`` and leave only ``refill``,
+``start_bridge_bolus`` and ``set_program`` supported (``unsupported = frozenset(ACTIONS) - {...}``).
 
 Adapters (override those your device supports; all times are naive pump-clock datetimes)
 -------------------------------------------------------------------------------------------
@@ -69,6 +86,10 @@ Adapters (override those your device supports; all times are naive pump-clock da
     every alarm the device raised since the start: ``[(time, kind), ...]`` or ``(time, kind,
     severity)``; kinds as itb's (``low_reservoir``, ``reservoir_empty``, ``fault``, ``eri``,
     ``eos``, ``refill_discrepancy``); None to skip the comparison.
+
+Events a call raises on an :class:`itb.Pump` (a refill's alarms…) come back with its next
+``advance``/``advance_to``: a device built on one should flush them after each call
+(``pump.advance_recording(pump.now)``) so that ``device_alarms()`` lists them.
 
 An adapter may return ``NotImplemented`` to skip one call. ``unsupported`` (a set of action
 names such as ``{"refill", "cancel_bolus"}``) turns off actions whose adapters a base class
