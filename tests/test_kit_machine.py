@@ -331,6 +331,10 @@ def test_divergence_names_the_window_and_the_oracles_stroke_times():
     assert "the oracle's strokes in between: #1 at 2026-01-05 08:14:24 … #200 at 2026-01-07 08:00:00" in msg, msg
     assert "the first stroke the device lacks: #200 at 2026-01-07 08:00:00" in msg, msg
     assert msg.endswith("after 1 operations:\n  refill(1.0 mL, 2000 µg/mL)"), msg
+    m.device_observed = lambda: m.dev.pumped_nl + 2000  # a stroke too many
+    with pytest.raises(AssertionError, match=r"over by 2000 nL = 1 stroke\(s\).*the device made stroke #201, which "
+                                             r"the oracle makes only at 2026-01-07 08:14:24"):
+        m.device_matches_oracle()
 
 
 def test_refills_change_the_strength_often_and_bridge_boluses_follow():
