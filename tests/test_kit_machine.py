@@ -250,3 +250,114 @@ def test_delayed_boluses_are_sent_with_their_start():
 
     run_state_machine_as_test(Delayed, settings=settings(HUNT, max_examples=int(20 * SCALE)))
     assert True in starts and False in starts  # delayed and immediate ones
+
+
+# ----- subclass mistakes are refused, not passed silently ------------------------------------------
+
+
+def test_a_misspelled_adapter_is_refused_naming_the_allowed_ones():
+    with pytest.raises(TypeError, match=r"Typo\.device_refil is not an adapter.*device_refill"):
+        class Typo(PumpAsDevice):
+            def device_refil(self, added_ml, concentration_ug_per_ml):
+                pass
+    with pytest.raises(TypeError, match=r"device_obsreved is not an adapter"):
+        class TypoObserved(PumpStateMachine):
+            def device_advance(self, until):
+                pass
+
+            def device_obsreved(self):
+                return 0
+
+    class Helper(PumpAsDevice):  # a non-method attribute with the prefix is fine
+        device_class = itb.Pump
+
+
+@pytest.mark.parametrize("unsupported, error, match", [
+    ("cancel_bolus", TypeError, r"Bad\.unsupported must be a set or frozenset"),
+    (["refill"], TypeError, r"Bad\.unsupported must be a set or frozenset"),
+    (frozenset({"refil", "bolus_cancel"}), ValueError, r"Bad\.unsupported: unknown action\(s\) \['bolus_cancel', 'refil'\]"),
+])
+def test_unsupported_must_be_a_set_of_known_actions(unsupported, error, match):
+    with pytest.raises(error, match=match):
+        type("Bad", (PumpAsDevice,), {"unsupported": unsupported})
+    # assigned after the class was made: refused when the machine runs
+    class Late(PumpAsDevice):
+        pass
+
+    Late.unsupported = unsupported
+    with pytest.raises(error, match=match.replace("Bad", "Late")):
+        Late()
+
+
+def test_a_machine_that_observes_nothing_is_refused():
+    class Empty(PumpStateMachine):
+        pass
+
+    class NoObservation(PumpStateMachine):
+        def device_advance(self, until):
+            pass
+
+    with pytest.raises(TypeError, match="overrides no device_advance and no device_observed or device_alarms"):
+        Empty()
+    with pytest.raises(TypeError, match=r"NoObservation overrides no device_observed or device_alarms"):
+        NoObservation()
+    with pytest.raises(ValueError, match="tol_strokes must be a whole number of strokes >= 0"):
+        type("Negative", (PumpAsDevice,), {"tol_strokes": -1})
+
+
+# ----- divergence messages and concentration changes ------------------------------------------------
+
+
+def test_divergence_names_the_window_and_the_oracles_stroke_times():
+    """A device that loses the first stroke after a refill, checked only after a long advance: the
+    message gives the last agreeing check and the oracle's stroke times in between (08:14:24 is the
+    first stroke after the 08:00 refill), not only the time of the check."""
+    m = PumpAsDevice()
+    m._start()
+    m.device_matches_oracle()
+    m.oracle.call("refill", added_ml=1.0, concentration_ug_per_ml=2000)
+    m.trace.append("refill(1.0 mL, 2000 µg/mL)")
+    m.dev.refill(1.0, 2000)
+    m.oracle.advance_to(T0 + timedelta(days=2))
+    m.dev.advance_to(T0 + timedelta(days=2))
+    m.device_observed = lambda: m.dev.pumped_nl - 2000  # the stroke it lost
+    with pytest.raises(AssertionError) as err:
+        m.device_matches_oracle()
+    msg = str(err.value)
+    assert msg.startswith("device diverged between 2026-01-05 08:00:00 (last agreeing check, after 0 operation(s)) "
+                          "and 2026-01-07 08:00:00 (detected)"), msg
+    assert "under by 2000 nL = 1 stroke(s) (tolerance 0)" in msg, msg
+    # 400 µg/day at 2000 µg/mL: a stroke every 14.4 min from 08:00, 200 in two days
+    assert "the oracle's strokes in between: #1 at 2026-01-05 08:14:24 … #200 at 2026-01-07 08:00:00" in msg, msg
+    assert "the first stroke the device lacks: #200 at 2026-01-07 08:00:00" in msg, msg
+    assert msg.endswith("after 1 operations:\n  refill(1.0 mL, 2000 µg/mL)"), msg
+    m.device_observed = lambda: m.dev.pumped_nl + 2000  # a stroke too many
+    with pytest.raises(AssertionError, match=r"over by 2000 nL = 1 stroke\(s\).*the device made stroke #201, which "
+                                             r"the oracle makes only at 2026-01-07 08:14:24"):
+        m.device_matches_oracle()
+
+
+def test_refills_change_the_strength_often_and_bridge_boluses_follow():
+    refills: list = []
+    bridges: list = []
+
+    class Counting(PumpAsDevice):
+        unsupported = frozenset(ACTIONS) - {"refill", "start_bridge_bolus", "set_program"}
+
+        def device_start_bridge_bolus(self, plan):
+            bridges.append(self.trace[-1])  # the refill to a stronger drug just before it
+            return super().device_start_bridge_bolus(plan)
+
+        def device_refill(self, added_ml, concentration_ug_per_ml):
+            refills.append(concentration_ug_per_ml != self.dev.concentration_ug_per_ml)
+            super().device_refill(added_ml, concentration_ug_per_ml)
+
+    run_state_machine_as_test(Counting, settings=settings(HUNT, max_examples=15, stateful_step_count=10))
+    assert len(refills) >= 20 and 0.3 <= sum(refills) / len(refills) <= 0.8, (sum(refills), len(refills))
+    assert len(bridges) >= 3 and all(b.startswith("refill(") for b in bridges), bridges
+    with pytest.raises(ValueError, match="concentration_changes must be"):
+        type("Bad", (PumpAsDevice,), {"concentration_changes": True})
+    refills.clear()
+    Counting.concentration_changes = "always"
+    run_state_machine_as_test(Counting, settings=settings(HUNT, max_examples=5, stateful_step_count=10))
+    assert refills and all(refills), refills

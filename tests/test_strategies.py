@@ -365,3 +365,34 @@ def test_ng_bounds_match_brute_force(conc):
 def test_round_half_even():
     assert [its._round_half_even(n, 2) for n in (1, 3, 5, -1)] == [0, 2, 2, 0]
     assert its._rate_nl(1, 2000) == 0 and its._rate_nl(3, 2000) == 2      # 0.5 → 0, 1.5 → 2
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: its.concentrations(min_value=0, max_value=0), r"min_value=0: expected an int within 1\.\.=100000"),
+    (lambda: its.concentrations(min_value=3000, max_value=2000), "min_value=3000 is above max_value=2000"),
+    (lambda: its.programs(M40, 2000.5), r"concentration=2000\.5: expected a whole number of µg/mL"),
+    (lambda: its.programs(M40, "2000"), r"concentration='2000': expected a whole number"),
+    (lambda: its.programs(M40, 200_000), r"concentration=200000: a concentration must be within 1\.\.=100000"),
+    (lambda: its.programs("SYNCHROMED_II_40", 2000), r"model='SYNCHROMED_II_40': expected an itb\.PumpModel"),
+    (lambda: its.pumps(model="SynchroMed II"), r"model='SynchroMed II': expected an itb\.PumpModel"),
+    (lambda: its.refills(M40, 2000, change_concentration=True, strengths=(1000.5,)), r"strengths\[0\]=1000\.5"),
+    (lambda: its.boluses(M40, 2000, min_dose_ug=100, max_dose_ug=10), "min_dose_ug=100 is above max_dose_ug=10"),
+    (lambda: its.boluses(M40, 2000, program={"ug_per_day": 400}), r"program=.*expected an itb\.Continuous or itb\.Flex"),
+    (lambda: its.durations(0, 30), r"min_value=0: expected a datetime\.timedelta"),
+    (lambda: its.durations(timedelta(hours=2), timedelta(hours=1)), "is above max_value"),
+    (lambda: its.programs(M40, 2000, max_steps_per_day=14), r"max_steps_per_day=14: expected an int within 1\.\.=13"),
+    (lambda: its.pumps(model=M40, min_reservoir_ml=41.0), "min_reservoir_ml=41.0 is above the capacity"),
+])
+def test_strategy_arguments_are_checked_when_built(build, match):
+    from hypothesis.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=match):
+        build()  # eagerly: not at the first draw
+
+
+@FAST
+@given(its.pumps(model=M40, concentration=2000, min_reservoir_ml=1.0), its.boluses(M40, 2000, max_dose_ug=100))
+def test_pumps_min_reservoir_leaves_room_for_a_bolus(pump, request):
+    assert pump.reservoir_nl >= 1_000_000
+    pump.set_program(itb.Continuous(ug_per_day=0.0))
+    request.apply(pump)  # never ReservoirError: the reservoir is not empty

@@ -192,7 +192,7 @@ def test_example_buggy_device_is_caught_with_a_short_counter_example(example):
     with pytest.raises(AssertionError) as err:
         run_state_machine_as_test(example.BuggyToyPumpMachine, settings=BUG_HUNT)
     msg = str(err.value)
-    assert msg.startswith("device diverged at"), msg
+    assert msg.startswith("device diverged between"), msg
     n = int(re.search(r"after (\d+) operations", msg).group(1))
     steps = msg.split("operations:\n", 1)[1].split("\n")
     # Short, but not asserted minimal: hypothesis also draws literals from the package's own
@@ -292,3 +292,50 @@ def test_oracle_sources_and_patient_boluses():
         invariants.patient_limits_respected(events, 3 * 3_600_000, 2)
         # 31 h of basal: floor(31 × 100 / 24) = 129 strokes; 4 × 10 µg = 4 × 5000 nL = 10 strokes
         assert oracle.expected(T0 + timedelta(hours=31)).strokes == 129 + 10
+
+
+@pytest.mark.parametrize("order", [[], ["-p", "itb"], ["-p", "hypothesispytest"]])
+def test_hypothesis_profile_option_loads_itb_ci(tmp_path, order):
+    """``pytest --hypothesis-profile=itb-ci`` in a fresh suite: the profile exists when hypothesis'
+    plugin loads it (it used to be registered too late: INTERNALERROR, profile not registered),
+    whichever plugin comes first."""
+    (tmp_path / "test_profile.py").write_text(
+        "from hypothesis import settings\n"
+        "def test_loaded():\n"
+        "    assert settings.get_current_profile_name() == 'itb-ci'\n"
+        "    assert settings.default.derandomize and settings.default.deadline is None\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *order,
+                          "--hypothesis-profile=itb-ci", str(tmp_path)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
+
+
+def test_assert_arguments_are_checked():
+    o = Oracle(demo_pump())
+    o.advance_to(T0 + timedelta(days=200))
+    t1 = T0 + timedelta(days=1)
+    with pytest.raises(ValueError, match=r"tol_strokes=-1: must be >= 0"):
+        assert_delivery_matches([t1], [o.expected(t1).pumped_nl], o, tol_strokes=-1)
+    with pytest.raises(TypeError, match=r"tol_strokes=1\.5: expected a whole number"):
+        assert_strokes_match([], o, tol_strokes=1.5)
+    with pytest.raises(TypeError, match=r"tol=60: expected a datetime\.timedelta"):
+        assert_alarms_match([], o, tol=60)
+    with pytest.raises(ValueError, match=r"unknown alarm kind 'low-reservoir'; itb's alarm kinds: low_reservoir, "):
+        assert_alarms_match([(T0, "low-reservoir")], o)
+    with pytest.raises(ValueError, match=r"unknown severity 'high'; severities: critical, non_critical"):
+        assert_alarms_match([(T0, "low_reservoir", "high")], o)
+    # the right alarm at the right time, as critical: the message says the severities differ
+    swapped = [(t, kind, "critical" if sev == "non_critical" else "non_critical") for t, kind, sev in o.alarms()]
+    with pytest.raises(AssertionError, match=r"alarm 'low_reservoir' at .*: the severities differ: expected "
+                                             r"non_critical, the device raised it as critical"):
+        assert_alarms_match(swapped, o)
+
+
+def test_oracle_refuses_bare_number_durations_and_times_before_its_start():
+    o = Oracle(demo_pump())
+    with pytest.raises(itb.ValidationError, match=r"duration=30: give a datetime\.timedelta") as err:
+        o.call("bolus", at=T0 + timedelta(hours=1), dose_ug=50.0, duration=30)
+    assert err.value.field == "duration" and o.calls == []
+    with pytest.raises(itb.ValidationError, match=r"Oracle\.expected: at=2026-01-04 08:00:00 is before the "
+                                                  r"oracle's start \(2026-01-05 08:00:00\)"):
+        o.expected(T0 - timedelta(days=1))

@@ -48,9 +48,10 @@ max_added_ml=None, strengths=None)``
     over the program's basal and the lockout is at least the duration (no overlapping grants).
 ``activations(max_size=10, max_gap=timedelta(hours=6))``
     sorted lists of ``timedelta`` offsets from the pump's now, for ``pump.patient_bolus(at=now+off)``.
-``pumps(model=None, concentration=None, program=None, stroke_error=False)``
+``pumps(model=None, concentration=None, program=None, stroke_error=False, min_reservoir_ml=0.0)``
     whole :class:`itb.Pump` objects (model, naive ``now`` to the ms, reservoir, concentration,
-    program, catheter, ``path_primed``).
+    program, catheter, ``path_primed``). The reservoir may be empty unless ``min_reservoir_ml``
+    says otherwise (a bolus on an empty reservoir raises ``ReservoirError``).
 ``scenarios(max_actions=8, horizon=timedelta(days=2), presets_only=False, actions=None)``
     plain dicts in the TOML scenario format (what ``tomllib`` returns) accepted by
     :func:`itb.scenario.from_dict` and that run without a refused call: actions in time order
@@ -67,6 +68,12 @@ max_added_ml=None, strengths=None)``
     model allows, is added only when the reservoir holds it on top of that); bridge and priming
     boluses are added only where the pump plans one. A pump run alongside checks each call as
     it is drawn (a refusal there is a bug in itb and fails loudly).
+
+Arguments are checked when a strategy is built: a wrong type or a value out of range (a model
+that is not an :class:`itb.PumpModel`, a fractional or out-of-range concentration, a minimum
+above its maximum, a duration that is not a ``timedelta``) raises
+``hypothesis.errors.InvalidArgument`` (:class:`InvalidArgument`, also a ``ValueError``) naming
+the parameter.
 
 Invalid strategies (negative tests)
 -----------------------------------
@@ -122,6 +129,7 @@ Not a medical device: these generate engineering test data, not therapy.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Optional, Sequence
@@ -130,6 +138,7 @@ from ._extras import require as _require  # a clear error naming itb[testing] wi
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument as _HypothesisInvalidArgument
 
 from . import models as _models
 from .models import BatteryModel, PumpModel
@@ -142,6 +151,7 @@ __all__ = [
     "concentrations", "pump_models", "programs", "durations", "catheter_volumes", "boluses", "refills", "patient_limits", "activations",
     "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "invalid_patient_limits",
     "invalid_activations", "invalid_scenarios", "InvalidScenario", "SCENARIO_ACTIONS", "program_dict",
+    "InvalidArgument",
 ]
 
 DAY_MS = 86_400_000
@@ -154,6 +164,70 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ROUND = sorted(x * 10**k for k in range(-3, 9) for x in (1, 2, 5))
 _BOLUS_UG = [50.0, 25.0, 75.0, 100.0, 10.0, 5.0, 1.0, 200.0, 500.0, 1000.0]
 _START = datetime(2026, 1, 5, 8, 0)
+
+
+# ----- argument checks (eager: a wrong argument fails where the strategy is built) ----------------
+
+
+class InvalidArgument(_HypothesisInvalidArgument, ValueError):
+    """A strategy argument of the wrong type or out of range: ``hypothesis.errors.InvalidArgument``
+    (and a ``ValueError``), raised when the strategy is built, naming the parameter."""
+
+
+def _check_model(model: Any, name: str = "model") -> None:
+    if model is not None and not isinstance(model, PumpModel):
+        raise InvalidArgument(f"{name}={model!r}: expected an itb.PumpModel (e.g. itb.models.SYNCHROMED_II_40) "
+                              f"or None, not {type(model).__name__}")
+
+
+def _whole_conc(value: Any, name: str) -> int:
+    """A concentration as an int: whole µg/mL within 1..=100000 (an integral float is accepted)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float)) or (
+            isinstance(value, float) and not value.is_integer()):
+        raise InvalidArgument(f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1..=100000")
+    if not 1 <= value <= 100_000:
+        raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1..=100000 µg/mL")
+    return int(value)
+
+
+def _check_program(program: Any, name: str = "program") -> None:
+    if program is not None and not isinstance(program, (Continuous, Flex)):
+        raise InvalidArgument(f"{name}={program!r}: expected an itb.Continuous or itb.Flex program or None, "
+                              f"not {type(program).__name__}")
+
+
+def _check_number(value: Any, name: str, minimum: float = 0.0, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+        raise InvalidArgument(f"{name}={value!r}: expected a number" + (" or None" if optional else ""))
+    if value < minimum:
+        raise InvalidArgument(f"{name}={value!r}: must be >= {minimum:g}")
+
+
+def _check_int(value: Any, name: str, lo: int, hi: Optional[int] = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo or (hi is not None and value > hi):
+        raise InvalidArgument(f"{name}={value!r}: expected an int within {lo}..=" + ("" if hi is None else f"{hi}"))
+
+
+def _check_duration(value: Any, name: str, minimum: timedelta = timedelta(0)) -> None:
+    if not isinstance(value, timedelta):
+        raise InvalidArgument(f"{name}={value!r}: expected a datetime.timedelta (e.g. timedelta(minutes=30)), "
+                              f"not {type(value).__name__}")
+    if value < minimum:
+        raise InvalidArgument(f"{name}={value!r}: must be >= {minimum}")
+
+
+def _check_order(lo: Any, hi: Any, lo_name: str, hi_name: str) -> None:
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidArgument(f"{lo_name}={lo!r} is above {hi_name}={hi!r}: nothing to draw")
+
+
+def _check_common(model: Any, concentration: Any, program: Any = None) -> None:
+    _check_model(model)
+    if concentration is not None:
+        _whole_conc(concentration, "concentration")
+    _check_program(program)
 
 
 # ----- requests -------------------------------------------------------------------------------
@@ -290,6 +364,9 @@ def _program_valid(program: Program, model: PumpModel, conc: int) -> bool:
 
 def concentrations(min_value: int = 1, max_value: int = 100_000) -> st.SearchStrategy[int]:
     """Whole µg/mL in ``min_value..=max_value`` (clinical strengths first; shrinks to 2000)."""
+    _check_int(min_value, "min_value", 1, 100_000)
+    _check_int(max_value, "max_value", 1, 100_000)
+    _check_order(min_value, max_value, "min_value", "max_value")
     common = [c for c in (2000, 500, 1000, 50, 3000, 4000) if min_value <= c <= max_value]
     return st.one_of(st.sampled_from(common), st.integers(min_value, max_value)) if common else st.integers(min_value, max_value)
 
@@ -374,12 +451,17 @@ def programs(
     min_ug_per_day: Optional[float] = None,
 ) -> st.SearchStrategy[Program]:
     """Programs valid on ``model`` at ``concentration`` (see the module docstring)."""
+    _check_common(model, concentration)
     m, conc = _model(model), _conc(concentration)
-    if not 1 <= max_steps_per_day <= _MAX_STEPS_PER_DAY:
-        raise ValueError(f"max_steps_per_day must be within 1..={_MAX_STEPS_PER_DAY}")
+    _check_int(max_steps_per_day, "max_steps_per_day", 1, _MAX_STEPS_PER_DAY)
+    if isinstance(kind, str):
+        kind = (kind,)
     unknown = set(kind) - {"continuous", "flex_day", "flex_week"}
     if unknown or not kind:
-        raise ValueError(f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week")
+        raise InvalidArgument(f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week")
+    _check_number(max_ug_per_day, "max_ug_per_day")
+    _check_number(min_ug_per_day, "min_ug_per_day")
+    _check_order(min_ug_per_day, max_ug_per_day, "min_ug_per_day", "max_ug_per_day")
     ex = m.exact()
     lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
     if max_ug_per_day is not None:
@@ -417,6 +499,7 @@ def invalid_programs(model: Optional[PumpModel] = None, concentration: Optional[
     """Programs that construct but that ``Pump(...)``/``set_program`` refuse on ``model`` at
     ``concentration``: one step (or the continuous rate) below the minimum / rounding to 0 nL/day,
     or above the maximum (``ProgrammingError`` or ``ValidationError``)."""
+    _check_common(model, concentration)
     m, conc = _model(model), _conc(concentration)
     ex = m.exact()
     lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
@@ -456,12 +539,16 @@ def durations(min_value: timedelta = timedelta(0), max_value: timedelta = timede
     """``timedelta``s (whole ms) in ``min_value..=max_value``: 30 min, 1 h, 15 min, 4 h, 1 min,
     1 day first (those in range), then whole minutes, then any ms; shrinks to 30 min (or the
     first round value in range)."""
+    _check_duration(min_value, "min_value")
+    _check_duration(max_value, "max_value")
+    _check_order(min_value, max_value, "min_value", "max_value")
     return _durations(-(-min_value // timedelta(milliseconds=1)), max_value // timedelta(milliseconds=1))
 
 
 def catheter_volumes(max_ul: int = 10_000) -> st.SearchStrategy[float]:
     """Catheter dead volumes (µL, whole µL as floats) in ``0..=max_ul`` (the core's limit is
     10 000 µL): 100 and 0 first."""
+    _check_int(max_ul, "max_ul", 0, 10_000)
     return st.one_of(st.sampled_from([v for v in (100, 0) if v <= max_ul]), st.integers(0, max_ul)).map(float)
 
 
@@ -501,6 +588,14 @@ def boluses(
     """Timed boluses ``pump.bolus`` accepts on a pump of ``model`` at ``concentration`` running
     ``program`` with no other bolus and a non-empty reservoir (dose within ``min_dose_ug`` ..
     ``max_dose_ug``, duration within ``min_duration`` .. ``max_duration``; empty if none fits)."""
+    _check_common(model, concentration, program)
+    _check_duration(max_duration, "max_duration", timedelta(milliseconds=1))
+    _check_duration(min_duration, "min_duration")
+    _check_order(min_duration, max_duration, "min_duration", "max_duration")
+    _check_duration(max_start, "max_start")
+    _check_number(max_dose_ug, "max_dose_ug")
+    _check_number(min_dose_ug, "min_dose_ug")
+    _check_order(min_dose_ug, max_dose_ug, "min_dose_ug", "max_dose_ug")
     m, conc = _model(model), _conc(concentration)
     budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
     parts = _bolus_parts(m, conc, budget, max_duration // timedelta(milliseconds=1), max_dose_ug, min_dose_ug,
@@ -515,6 +610,7 @@ def invalid_boluses(
 ) -> st.SearchStrategy[BolusRequest]:
     """Bolus requests ``pump.bolus`` refuses (``ValidationError`` or ``ProgrammingError``) on a pump
     of ``model`` at ``concentration`` running ``program``."""
+    _check_common(model, concentration, program)
     m, conc = _model(model), _conc(concentration)
     ex = m.exact()
     half_nl_ng = conc // 2000  # ng·1000/conc <= 1/2 rounds to 0 nL
@@ -558,6 +654,14 @@ def refills(
     """Refills ``pump.refill`` accepts (``added_ml`` ≥ ``min_added_ml``, up to the capacity or
     ``max_added_ml``). With ``change_concentration`` the new strength is drawn from ``strengths``
     (default: :func:`concentrations`) among those that keep ``program`` valid."""
+    _check_common(model, concentration, program)
+    _check_number(min_added_ml, "min_added_ml", optional=False)
+    _check_number(max_added_ml, "max_added_ml")
+    _check_order(min_added_ml, max_added_ml, "min_added_ml", "max_added_ml")
+    if strengths is not None:
+        if isinstance(strengths, (str, bytes)) or not isinstance(strengths, Sequence) and not isinstance(strengths, (set, frozenset)):
+            raise InvalidArgument(f"strengths={strengths!r}: expected a sequence of whole µg/mL (ints) or None")
+        strengths = [_whole_conc(c, f"strengths[{i}]") for i, c in enumerate(strengths)]
     m, conc = _model(model), _conc(concentration)
     full_ul = cap_ul = m.exact()["reservoir_nl"] // 1000
     if max_added_ml is not None:
@@ -591,6 +695,7 @@ def invalid_refills(
     """Refills ``pump.refill`` refuses: ``ReservoirError`` (overfill), ``ValidationError`` (negative
     volume or tolerance, tolerance above 100 %, concentration outside 1..100000 or fractional), and
     with ``program``, ``ProgrammingError`` for a strength that makes it impossible."""
+    _check_common(model, concentration, program)
     m, conc = _model(model), _conc(concentration)
     cap_ul = m.exact()["reservoir_nl"] // 1000
     options = [
@@ -613,6 +718,8 @@ def patient_limits(
     """Patient-bolus limits ``set_patient_bolus_limits`` accepts; the bolus rate fits over the
     program's basal and the lockout is at least the duration, so granted boluses never overlap and
     an activation is not denied for the rate (unless a timed bolus runs at the same time)."""
+    _check_common(model, concentration, program)
+    _check_duration(max_duration, "max_duration", timedelta(milliseconds=1))
     m, conc = _model(model), _conc(concentration)
     budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
     parts = _bolus_parts(m, conc, budget, min(max_duration // timedelta(milliseconds=1), DAY_MS), None)
@@ -625,6 +732,8 @@ def patient_limits(
 
 def activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> st.SearchStrategy[list[timedelta]]:
     """Sorted offsets from the pump's now (whole minutes, gaps up to ``max_gap``)."""
+    _check_int(max_size, "max_size", 0)
+    _check_duration(max_gap, "max_gap")
     gap = st.integers(0, max(0, max_gap // timedelta(minutes=1))).map(lambda n: timedelta(minutes=n))
 
     def cumulative(gaps: list[timedelta]) -> list[timedelta]:
@@ -647,6 +756,7 @@ def invalid_patient_limits(
     negative or above 1 day; ``max_per_24h`` below 1 or above 24. A refused call changes nothing."""
     from dataclasses import replace
 
+    _check_common(model, concentration, program)
     m, conc = _model(model), _conc(concentration)
     cap_nl = m.exact()["reservoir_nl"]
     day = timedelta(days=1)
@@ -694,16 +804,29 @@ def pumps(
     concentration: Optional[int] = None,
     program: Optional[Program] = None,
     stroke_error: bool = False,
+    min_reservoir_ml: float = 0.0,
 ) -> st.SearchStrategy[Pump]:
-    """Whole :class:`itb.Pump` objects; given arguments are used as they are, the rest drawn."""
+    """Whole :class:`itb.Pump` objects; given arguments are used as they are, the rest drawn. The
+    reservoir holds ``min_reservoir_ml`` .. the capacity (whole µL; by default it may be empty, so
+    ``boluses(...).apply(pump)`` can raise ``ReservoirError``: pass e.g. ``min_reservoir_ml=1.0``
+    or refill first). Models whose capacity is below ``min_reservoir_ml`` are not drawn."""
+    _check_common(model, concentration, program)
+    _check_number(min_reservoir_ml, "min_reservoir_ml", optional=False)
+    min_ul = -(-round(min_reservoir_ml * 1_000_000) // 1000)
+    if model is not None and model.exact()["reservoir_nl"] // 1000 < min_ul:
+        raise InvalidArgument(f"min_reservoir_ml={min_reservoir_ml!r} is above the capacity of {model.name} "
+                              f"({model.reservoir_ml} mL)")
 
     @st.composite
     def build(draw: Any) -> Pump:
-        m = draw(pump_models()) if model is None else model
+        if model is None:
+            m = draw(pump_models().filter(lambda mm: mm.exact()["reservoir_nl"] // 1000 >= min_ul))
+        else:
+            m = model
         conc = draw(concentrations()) if concentration is None else int(concentration)
         prog = draw(programs(m, conc)) if program is None else program
         cap_ul = m.exact()["reservoir_nl"] // 1000
-        reservoir = draw(st.one_of(st.just(cap_ul), st.integers(0, cap_ul))) / 1000
+        reservoir = draw(st.one_of(st.just(cap_ul), st.integers(min_ul, cap_ul))) / 1000
         catheter = draw(catheter_volumes())
         return Pump(
             m, now=draw(_times()), reservoir_ml=reservoir, concentration_ug_per_ml=conc, program=prog,
@@ -817,10 +940,14 @@ def scenarios(
     """Scenario dicts :func:`itb.scenario.from_dict` accepts and that run to ``[run] until``
     without a refused call (see the module docstring for how that is kept true). ``actions``:
     the ``do`` names to draw from (default: all of :data:`SCENARIO_ACTIONS`)."""
+    _check_int(max_actions, "max_actions", 0)
+    _check_duration(horizon, "horizon", timedelta(minutes=1))
+    if isinstance(actions, str):
+        actions = (actions,)
     allowed = frozenset(SCENARIO_ACTIONS if actions is None else actions)
     unknown = allowed - set(SCENARIO_ACTIONS)
     if unknown or not allowed:
-        raise ValueError(f"actions: unknown {sorted(unknown)}; allowed: {', '.join(SCENARIO_ACTIONS)}")
+        raise InvalidArgument(f"actions: unknown {sorted(unknown)}; allowed: {', '.join(SCENARIO_ACTIONS)}")
 
     @st.composite
     def build(draw: Any) -> dict[str, Any]:

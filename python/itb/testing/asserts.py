@@ -11,7 +11,32 @@ import numpy as np
 from .._time import from_ms, to_ms
 from .oracle import Oracle
 
-__all__ = ["assert_delivery_matches", "assert_strokes_match", "assert_alarms_match"]
+__all__ = ["assert_delivery_matches", "assert_strokes_match", "assert_alarms_match", "ALARM_SEVERITIES"]
+
+#: itb's alarm kinds and their severity (what ``device_alarms``/``observed`` may name).
+ALARM_SEVERITIES: dict[str, str] = {
+    "low_reservoir": "non_critical", "refill_discrepancy": "non_critical", "eri": "non_critical",
+    "reservoir_empty": "critical", "fault": "critical", "eos": "critical",
+}
+
+
+def _check_tol_strokes(tol_strokes: Any) -> int:
+    if isinstance(tol_strokes, bool) or not isinstance(tol_strokes, (int, np.integer)):
+        raise TypeError(f"tol_strokes={tol_strokes!r}: expected a whole number of strokes (int >= 0)")
+    if tol_strokes < 0:
+        raise ValueError(f"tol_strokes={tol_strokes!r}: must be >= 0 (0 for a device observed synchronously)")
+    return int(tol_strokes)
+
+
+def _check_observed_alarms(observed: Sequence[tuple]) -> None:
+    for i, a in enumerate(observed):
+        if not isinstance(a, (tuple, list)) or len(a) not in (2, 3):
+            raise TypeError(f"observed[{i}]={a!r}: expected (time, kind) or (time, kind, severity)")
+        if a[1] not in ALARM_SEVERITIES:
+            raise ValueError(f"observed[{i}]={a!r}: unknown alarm kind {a[1]!r}; itb's alarm kinds: "
+                             f"{', '.join(ALARM_SEVERITIES)}")
+        if len(a) == 3 and a[2] is not None and a[2] not in ("critical", "non_critical"):
+            raise ValueError(f"observed[{i}]={a!r}: unknown severity {a[2]!r}; severities: critical, non_critical")
 
 
 def _ms_array(times: Iterable[Any], field: str) -> np.ndarray:
@@ -32,7 +57,12 @@ def assert_delivery_matches(observed_times: Sequence[Any], observed_volumes_nl: 
     within ``tol_strokes`` strokes of the oracle's at every reading.
 
     On the first reading off by more, raises ``AssertionError`` naming the time, the expected and
-    observed cumulative volumes and by how many strokes they differ."""
+    observed cumulative volumes and by how many strokes they differ.
+
+    ``tol_strokes=1`` (the default) allows for a reading taken while a stroke is in flight (a
+    device observed asynchronously); use ``tol_strokes=0`` when the device is observed
+    synchronously (a simulator, firmware in the loop): otherwise a one-stroke bug passes."""
+    tol_strokes = _check_tol_strokes(tol_strokes)
     times = _ms_array(observed_times, "observed_times")
     volumes = [int(v) for v in observed_volumes_nl]
     if len(times) != len(volumes):
@@ -60,7 +90,9 @@ def assert_strokes_match(observed_stroke_times: Sequence[Any], oracle: Oracle, u
                          tol_strokes: int = 1) -> None:
     """The device's own stroke times (each stroke it fired) agree with the oracle's up to
     ``until`` (default: the oracle's now, or the last observed stroke if later): at every
-    instant the cumulative stroke counts differ by at most ``tol_strokes``."""
+    instant the cumulative stroke counts differ by at most ``tol_strokes`` (use 0 when the device's
+    stroke log is exact: the default 1 lets a single missing or extra stroke pass)."""
+    tol_strokes = _check_tol_strokes(tol_strokes)
     obs = np.sort(_ms_array(observed_stroke_times, "observed_stroke_times"))
     until_ms = oracle.now_ms if until is None else to_ms(until, "until")
     if len(obs):
@@ -88,7 +120,17 @@ def assert_alarms_match(observed: Sequence[tuple], oracle: Oracle, tol: timedelt
     ``until`` (default: the oracle's now, or the last observed alarm if later): the same kinds
     (and severities when given), each within ``tol`` of the expected time, none missing, none
     extra. An expected alarm less than ``tol`` before ``until`` may still be missing (the device
-    can raise it late). The first divergence in time is reported."""
+    can raise it late). The first divergence in time is reported. Kinds are itb's
+    (:data:`ALARM_SEVERITIES`: ``low_reservoir``, ``refill_discrepancy``, ``eri`` — ``non_critical``;
+    ``reservoir_empty``, ``fault``, ``eos`` — ``critical``); an unknown kind or severity raises
+    ``ValueError``, a ``tol`` that is not a non-negative ``timedelta`` ``TypeError``/``ValueError``."""
+    if not isinstance(tol, timedelta):
+        raise TypeError(f"tol={tol!r}: expected a datetime.timedelta (e.g. timedelta(minutes=1)), "
+                        f"not {type(tol).__name__}")
+    if tol < timedelta(0):
+        raise ValueError(f"tol={tol!r}: must be >= 0")
+    observed = list(observed)
+    _check_observed_alarms(observed)
     tol_ms = tol // timedelta(milliseconds=1)
     obs = sorted(((to_ms(a[0], "observed"), a[1], a[2] if len(a) > 2 else None) for a in observed),
                  key=lambda a: a[0])
@@ -102,6 +144,13 @@ def assert_alarms_match(observed: Sequence[tuple], oracle: Oracle, tol: timedelt
         match = next((j for j, (ot, ok, os_) in enumerate(obs)
                       if not used[j] and ok == kind and abs(ot - t) <= tol_ms and os_ in (None, sev)), None)
         if match is None:
+            other = next((j for j, (ot, ok, os_) in enumerate(obs)
+                          if not used[j] and ok == kind and abs(ot - t) <= tol_ms), None)
+            if other is not None:  # the right alarm at the right time, with the wrong severity
+                used[other] = True
+                problems.append((t, f"alarm {kind!r} at {_fmt(t)}: the severities differ: expected {sev}, the device "
+                                    f"raised it as {obs[other][2]} at {_fmt(obs[other][0])}"))
+                continue
             if t + tol_ms > until_ms:  # the device, at `until`, may still raise it within the tolerance
                 continue
             near = [f"{_fmt(ot)}" for ot, ok, _ in obs if ok == kind]

@@ -21,10 +21,27 @@ Each rule draws an operation from :mod:`itb.strategies` (valid for the oracle's 
 then: its model, concentration and program), checks it on a copy of the oracle's pump (an
 operation the pump refuses is skipped: the device is not asked), calls the adapter, then records
 it on the oracle. After every step the invariant compares ``device_observed()`` with the oracle's
-pumped volume (within ``tol_strokes`` strokes) and ``device_alarms()`` with the oracle's alarms
-(kind and time, within ``alarm_tol``), and checks the invariants of
+pumped volume (within ``tol_strokes`` strokes: 0 by default, as the device is read only after its
+adapter returned; use 1 only for a device observed asynchronously) and ``device_alarms()`` with
+the oracle's alarms (kind and time, within ``alarm_tol``), and checks the invariants of
 :mod:`itb.testing.invariants` on the oracle's pump. A divergence raises ``AssertionError``
-listing the operations so far.
+listing the operations so far. Only cumulative volumes are observed, so a volume divergence is
+reported as a window: ``device diverged between T_prev (last agreeing check, after n
+operation(s)) and T (detected): ...; the oracle's strokes in between: #a at … #b at …; the first
+stroke the device lacks: #k at …`` (or, for a device ahead, when the oracle makes its extra stroke).
+
+Mistakes in a subclass fail at once instead of passing silently: a ``device_*`` method that is not
+one of :data:`ADAPTERS` (a misspelling such as ``device_refil``) raises ``TypeError`` when the class
+is defined; ``unsupported`` must be a set or frozenset of names of :data:`ACTIONS` (``TypeError``
+/ ``ValueError``), ``tol_strokes`` an int >= 0; a machine that overrides no ``device_advance``, or
+neither ``device_observed`` nor ``device_alarms``, raises ``TypeError`` when it runs (it would
+compare nothing).
+
+Refills change the strength about half the time (``concentration_changes = "often"``; among the
+other ``concentrations`` that keep the program valid), and a stronger refill is mostly followed at
+once by the bridge bolus when ``device_start_bridge_bolus`` is implemented. To test concentration
+changes hard, set ``concentration_changes = "always"`` and leave only ``refill``,
+``start_bridge_bolus`` and ``set_program`` supported (``unsupported = frozenset(ACTIONS) - {...}``).
 
 Adapters (override those your device supports; all times are naive pump-clock datetimes)
 -------------------------------------------------------------------------------------------
@@ -70,6 +87,10 @@ Adapters (override those your device supports; all times are naive pump-clock da
     severity)``; kinds as itb's (``low_reservoir``, ``reservoir_empty``, ``fault``, ``eri``,
     ``eos``, ``refill_discrepancy``); None to skip the comparison.
 
+Events a call raises on an :class:`itb.Pump` (a refill's alarms…) come back with its next
+``advance``/``advance_to``: a device built on one should flush them after each call
+(``pump.advance_recording(pump.now)``) so that ``device_alarms()`` lists them.
+
 An adapter may return ``NotImplemented`` to skip one call. ``unsupported`` (a set of action
 names such as ``{"refill", "cancel_bolus"}``) turns off actions whose adapters a base class
 implements; the name of an action is its adapter's without ``device_``.
@@ -80,9 +101,13 @@ out (``phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]``) whe
 
 from __future__ import annotations
 
+import numbers
+from types import FunctionType
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Optional
+
+import numpy as np
 
 from .._extras import require as _require  # a clear error naming itb[testing] without hypothesis
 
@@ -92,12 +117,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from .. import strategies as its
+from .._time import from_ms, to_ms
 from ..errors import ItbError
 from . import invariants
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 
-__all__ = ["PumpStateMachine", "ACTIONS"]
+__all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
 ACTIONS: tuple[str, ...] = (
@@ -105,6 +131,31 @@ ACTIONS: tuple[str, ...] = (
     "set_patient_bolus_limits", "patient_bolus", "suspend", "resume", "inject_motor_stall", "clear_fault",
     "revise_catheter", "telemetry_session",
 )
+#: Every adapter a subclass may override (any other ``device_*`` method is an error).
+ADAPTERS: tuple[str, ...] = ("device_start", "device_advance", *(f"device_{a}" for a in ACTIONS),
+                             "device_observed", "device_alarms")
+_BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
+
+
+def _fmt(t: datetime) -> str:
+    return t.isoformat(sep=" ", timespec="milliseconds" if t.microsecond else "seconds")
+
+
+def _check_settings(cls: type) -> None:
+    """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
+    unsupported = cls.unsupported  # type: ignore[attr-defined]
+    if not isinstance(unsupported, (set, frozenset)) or not all(isinstance(a, str) for a in unsupported):
+        raise TypeError(f"{cls.__name__}.unsupported must be a set or frozenset of action names, e.g. "
+                        f"frozenset({{'refill'}}), not {unsupported!r}")
+    unknown = sorted(set(unsupported) - set(ACTIONS))
+    if unknown:
+        raise ValueError(f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}")
+    if cls.concentration_changes not in ("often", "always", "never"):  # type: ignore[attr-defined]
+        raise ValueError(f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
+                         f"{cls.concentration_changes!r}")  # type: ignore[attr-defined]
+    if isinstance(cls.tol_strokes, bool) or not isinstance(cls.tol_strokes, int) or cls.tol_strokes < 0:  # type: ignore[attr-defined]
+        raise ValueError(f"{cls.__name__}.tol_strokes must be a whole number of strokes >= 0, not "
+                         f"{cls.tol_strokes!r}")  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=512)
@@ -129,8 +180,11 @@ class PumpStateMachine(RuleBasedStateMachine):
     """Base class: one adapter method per action (``device_*``), rules driving the oracle and the
     adapter, an invariant comparing them. Class attributes tune the generated operations."""
 
-    #: allowed difference between the device and the oracle, in whole strokes
-    tol_strokes: int = 1
+    #: allowed difference between the device and the oracle, in whole strokes. 0 by default: the
+    #: machine reads the device only after its adapter returned (synchronous observation), so an
+    #: exact device matches exactly and a one-stroke bug shows. Raise it to 1 only for a device
+    #: observed asynchronously (a stroke may be in flight when it is read).
+    tol_strokes: int = 0
     #: allowed difference between an alarm's time on the device and on the oracle
     alarm_tol: timedelta = timedelta(0)
     #: actions not to draw even if an adapter is there (names as in :data:`ACTIONS`)
@@ -151,6 +205,11 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: refills: added volume (mL) and the strengths drawn (µg/mL; empty: never change it)
     refill_ml: tuple[float, float] = (1.0, 40.0)
     concentrations: tuple[int, ...] = (500, 1000, 2000)
+    #: how often a refill changes the strength: ``"often"`` (about half of the refills, when
+    #: another strength of ``concentrations`` keeps the program valid; a stronger one is mostly
+    #: followed at once by the bridge bolus when the device supports it), ``"always"`` (every refill
+    #: that can) or ``"never"`` (same as ``concentrations = ()``)
+    concentration_changes: str = "often"
     #: largest catheter of a revision (µL)
     max_catheter_ul: int = 1000
 
@@ -232,11 +291,29 @@ class PumpStateMachine(RuleBasedStateMachine):
         return None
 
     # ----- machinery -------------------------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            if (name.startswith("device_") and name not in _BASE_DEVICE_NAMES
+                    and isinstance(value, (FunctionType, staticmethod, classmethod))):
+                raise TypeError(
+                    f"{cls.__name__}.{name} is not an adapter of PumpStateMachine (misspelled? it would never be "
+                    f"called); adapters: {', '.join(ADAPTERS)}. Name helper methods without the 'device_' prefix.")
+        _check_settings(cls)
+
     def __init__(self) -> None:
+        _check_settings(type(self))  # also catches attributes assigned after the class was made
+        missing = [a for a in ("device_advance",) if getattr(type(self), a) is getattr(PumpStateMachine, a)]
+        if all(getattr(type(self), a) is getattr(PumpStateMachine, a) for a in ("device_observed", "device_alarms")):
+            missing.append("device_observed or device_alarms")
+        if missing:
+            raise TypeError(f"{type(self).__name__} overrides no {' and no '.join(missing)}: the machine would "
+                            f"compare nothing with the oracle and pass whatever the device does")
         super().__init__()
         self.oracle: Optional[Oracle] = None
         self.trace: list[str] = []
         self._handles: dict[int, Any] = {}
+        self._agreed: Optional[tuple[datetime, int]] = None  # (time, operations) of the last agreeing check
 
     @initialize()
     def _start(self) -> None:
@@ -352,12 +429,20 @@ class PumpStateMachine(RuleBasedStateMachine):
     def refill(self, data: Any) -> None:
         p = self._live
         lo, hi = self.refill_ml
-        request = data.draw(_its("refills", p.model, p.concentration_ug_per_ml, p.program,
-                                 change_concentration=bool(self.concentrations), min_added_ml=lo, max_added_ml=hi,
-                                 strengths=tuple(self.concentrations) or None), label="refill")
+        conc = old = p.concentration_ug_per_ml
+        others = tuple(c for c in self.concentrations if c != conc and its._program_valid(p.program, p.model, c))
+        change = bool(others) and (self.concentration_changes == "always" or (
+            self.concentration_changes == "often" and data.draw(st.booleans(), label="change strength")))
+        request = data.draw(_its("refills", p.model, conc, p.program, change_concentration=change,
+                                 min_added_ml=lo, max_added_ml=hi, strengths=others if change else None),
+                            label="refill")
         added, conc = request.added_ml, request.concentration_ug_per_ml
-        self._do("refill", f"refill({added} mL, {conc} µg/mL)", {"added_ml": added, "concentration_ug_per_ml": conc},
-                 (added, conc))
+        done, _, _ = self._do("refill", f"refill({added} mL, {conc} µg/mL)",
+                              {"added_ml": added, "concentration_ug_per_ml": conc}, (added, conc))
+        # a stronger drug: mostly start the bridge bolus at once (as a clinician would)
+        if (done and conc > old and _supports("start_bridge_bolus")(self)
+                and self._has_plan("bridge_bolus_plan") and data.draw(st.integers(0, 3), label="bridge now") > 0):
+            self._start_planned("start_bridge_bolus", "bridge_bolus_plan")
 
     def _start_planned(self, method: str, plan_method: str) -> None:
         try:
@@ -456,6 +541,36 @@ class PumpStateMachine(RuleBasedStateMachine):
     def telemetry_session(self) -> None:
         self._do("telemetry_session", "telemetry_session()", {})
 
+    def _divergence(self, expected: Any, observed: Any) -> str:
+        """Where the device's volume diverged: the check that saw it, the last check where it
+        agreed, and the oracle's strokes in between (only cumulative volumes are observed, so the
+        first differing stroke lies in that window)."""
+        assert self.oracle is not None
+        q, tol, t = self.oracle.stroke_nl, self.tol_strokes, expected.at
+        off = observed - expected.pumped_nl
+        head = (f"expected {expected.pumped_nl} nL pumped ({expected.strokes} strokes), observed {observed} nL: "
+                f"{'over' if off > 0 else 'under'} by {abs(off)} nL = {abs(off) / q:g} stroke(s) (tolerance {tol})")
+        since, ops = self._agreed if self._agreed is not None else (self.oracle.start.now, 0)
+        last = (f"last agreeing check, after {ops} operation(s)" if self._agreed is not None
+                else "the start, never checked since")
+        times = self.oracle.stroke_times(t)
+        done = int(np.searchsorted(times, to_ms(since, "since"), side="right"))  # oracle strokes by `since`
+
+        def stroke(i: int) -> str:  # the oracle's stroke #i (1-based)
+            return f"#{i} at {_fmt(from_ms(int(times[i - 1])))}"
+
+        n = len(times) - done
+        window = ("the oracle made no stroke in between" if n == 0 else f"the oracle's stroke in between: {stroke(done + 1)}"
+                  if n == 1 else f"the oracle's strokes in between: {stroke(done + 1)} … {stroke(len(times))}")
+        if off < 0:
+            k = int(observed // q) + tol + 1  # the oracle's stroke the device lacks beyond the tolerance
+            where = f"; the first stroke the device lacks: {stroke(k)}" if 0 < k <= len(times) else ""
+        else:
+            nxt = self._live.project(timedelta(days=3650)).next_stroke
+            where = (f"; the device made stroke #{expected.strokes + tol + 1}, which the oracle makes only at "
+                     f"{_fmt(nxt)}" if nxt is not None else "")
+        return f"device diverged between {_fmt(since)} ({last}) and {_fmt(t)} (detected): {head}; {window}{where}"
+
     @invariant()
     def device_matches_oracle(self) -> None:
         if self.oracle is None:
@@ -466,14 +581,15 @@ class PumpStateMachine(RuleBasedStateMachine):
         self._before = live.copy()
         observed = self.device_observed()
         if observed is not None and observed is not NotImplemented:
+            if isinstance(observed, bool) or not isinstance(observed, numbers.Real):
+                raise TypeError(f"{type(self).__name__}.device_observed() returned {observed!r}: give the cumulative "
+                                f"nL pumped as an int (or None to skip the comparison)")
             expected = self.oracle.expected()
             q = self.oracle.stroke_nl
-            off = int(observed) - expected.pumped_nl
+            off = observed - expected.pumped_nl
             if abs(off) > self.tol_strokes * q:
-                self._fail(
-                    f"device diverged at {expected.at.isoformat(sep=' ')}: expected {expected.pumped_nl} nL pumped "
-                    f"({expected.strokes} strokes), observed {observed} nL: {'over' if off > 0 else 'under'} by "
-                    f"{abs(off)} nL = {abs(off) / q:g} stroke(s) (tolerance {self.tol_strokes})")
+                self._fail(self._divergence(expected, observed))
+            self._agreed = (expected.at, len(self.trace))
         alarms = self.device_alarms()
         if alarms is not None and alarms is not NotImplemented:
             try:

@@ -8,7 +8,7 @@ times and events seen so far). There is no second copy of delivery math here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -47,8 +47,13 @@ class Oracle:
         oracle.stroke_times(t2)                     # int64 ms of every stroke up to t2
         oracle.alarms(t2)                           # [(time, kind, severity), ...]
 
-    Calls must come in time order (``at`` >= the latest call; ``at=None`` is "now"). A call the
+    Calls must come in time order (``at`` >= the latest call; ``at=None`` is "now"; times are naive
+    datetimes or pump-clock int ms); ``duration``/``lockout`` must be ``timedelta``s. A call the
     pump refuses raises its :class:`itb.ItbError` and is not recorded (time still passes to ``at``).
+    As on the pump, the events a call raises (a refill's alarms…) are stamped with its time; the
+    oracle's :meth:`events`/:meth:`alarms` include them at once, while a device built on
+    :class:`itb.Pump` returns them with its next ``advance``/``advance_to`` (flush them with
+    ``pump.advance_recording(pump.now)``).
     """
 
     def __init__(self, source: Any = None, /, **pump_kwargs: Any) -> None:
@@ -116,6 +121,11 @@ class Oracle:
         returned. A refused call raises the pump's ``ItbError`` and is not recorded."""
         if method.startswith("_") or method in _NOT_CALLS or not callable(getattr(Pump, method, None)):
             raise ValidationError(f"Oracle.call: {method!r} is not a pump operation", "method")
+        for name in ("duration", "lockout"):
+            value = kwargs.get(name)
+            if value is not None and not isinstance(value, timedelta):
+                raise ValidationError(f"Oracle.call: {name}={value!r}: give a datetime.timedelta (e.g. "
+                                      f"timedelta(minutes=30)); a bare number would be read as milliseconds", name)
         at_ms = self._live.now_ms if at is None else to_ms(at, "at")
         if at_ms < self._live.now_ms:
             raise ValidationError(f"Oracle.call: {from_ms(at_ms)} is before the latest call ({self.now})", "at")
@@ -186,6 +196,9 @@ class Oracle:
         """Strokes, pumped volume and dose at the tip the device must have delivered by ``at``
         (default: now), after the calls made at that instant."""
         at_ms = self._live.now_ms if at is None else to_ms(at, "at")
+        if at_ms < self._start.now_ms:
+            raise ValidationError(f"Oracle.expected: at={from_ms(at_ms)} is before the oracle's start "
+                                  f"({self._start.now})", "at")
         p = self._state_at(at_ms, copy=False)  # read only
         return Expectation(from_ms(at_ms), p.strokes, p.pumped_nl, p.delivered_nl, p.delivered_pg)
 
