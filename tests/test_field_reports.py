@@ -532,3 +532,15 @@ def test_rederived_and_cancelled_boluses_are_listed_in_start_order():
         ("bolus_cancelled", running), ("bolus_adjusted", early), ("bolus_adjusted", late), ("bolus_adjusted", tie)]
     # 20 µg at 1000 µg/mL = 20 000 nL (was 40 000 at 500)
     assert (events[1].data["from_volume_nl"], events[1].data["volume_nl"]) == (40_000, 20_000)
+
+
+def test_rate_limit_error_gives_the_peak_as_a_pump_clock_time():
+    """Found by the kit review: the maximum-rate refusal printed the peak as raw ms."""
+    p = itb.Pump(itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=20.0, concentration_ug_per_ml=2000,
+                 program=itb.Continuous(ug_per_day=400))
+    at = T0 + timedelta(hours=1)
+    with pytest.raises(itb.ProgrammingError) as err:
+        p.bolus(dose_ug=500.0, duration=timedelta(minutes=1), start=at)   # 0.25 mL/min = 360 mL/day
+    assert err.value.field == "dose_ug"
+    assert f"at {at.isoformat(timespec='milliseconds')} exceeds the maximum rate" in str(err.value)
+    assert " ms " not in str(err.value)

@@ -504,9 +504,11 @@ pub(crate) fn check_total_rate(
         return Err(ItbError::programming(
             field,
             format!(
-                "basal {basal} nL/day + boluses {bolus_sum} nL/day = {peak} nL/day at {at} ms exceeds the \
+                "basal {basal} nL/day + boluses {bolus_sum} nL/day = {peak} nL/day at {} exceeds the \
                  maximum rate {} nL/day of model {}",
-                model.max_rate_nl_per_day, model.name
+                crate::units::fmt_time(at),
+                model.max_rate_nl_per_day,
+                model.name
             ),
         ));
     }
