@@ -17,30 +17,20 @@ The core alone (no Python): ``cargo run --release -p itb-core --example projecti
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import timeit
-from datetime import datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 import itb
 
-START = datetime(2026, 1, 5, 0, 0)
-MODEL = itb.PumpModel(
-    name="bench rig 500 mL",
-    reservoir_ml=500.0,
-    stroke_nl=2000,
-    min_rate_ml_per_day=0.048,
-    max_rate_ml_per_day=24.0,
-    low_reservoir_ml=2.0,
-    pump_path_ul=100.0,
-    battery=itb.models.SYNCHROMED_II_40.battery,  # so project() also searches ERI/EOS
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_delivery  # noqa: E402
 
-
-def clock(h: int) -> timedelta:
-    return timedelta(hours=h)
-
-
-PROGRAM = itb.Flex(period="day", steps=[(clock(0), 300.0), (clock(8), 500.0), (clock(22), 300.0)])
+# bench_delivery's rig, program and start, with a battery so that project() also searches ERI/EOS.
+MODEL = dataclasses.replace(bench_delivery.MODEL, battery=itb.models.SYNCHROMED_II_40.battery)
+PROGRAM, START = bench_delivery.PROGRAM, bench_delivery.START
 
 
 def build(n: int) -> itb.Pump:
