@@ -149,9 +149,10 @@ def _crash_round(tmp: Path, mode: str, hours: float, kills_wanted: int, rng: ran
                     Controller(drv, Journal(journal), sched, batch=3).run()
                     code = 0
                 except ProtocolError as exc:
-                    # A rig that does not answer within 5 s (a heavily loaded machine): the
-                    # operator restarts the controller, like after a kill; anything else fails.
-                    code = 3 if getattr(exc, "field", None) == "timeout" else 4
+                    # A rig that does not answer within 5 s (a heavily loaded machine) or a link
+                    # that fails (a pty hung up under the controller): the operator restarts the
+                    # controller, like after a kill; anything else fails.
+                    code = 3 if getattr(exc, "field", None) in ("timeout", "port") else 4
                     (tmp / "controller.err").write_text(f"{type(exc).__name__}: {exc}")
                 except BaseException as exc:
                     (tmp / "controller.err").write_text(f"{type(exc).__name__}: {exc}")
@@ -163,8 +164,8 @@ def _crash_round(tmp: Path, mode: str, hours: float, kills_wanted: int, rng: ran
             if os.WIFSIGNALED(status):
                 stats["kills"] += 1
                 continue
-            if os.WEXITSTATUS(status) == 3 and stats["timeouts"] < 5:
-                stats["timeouts"] += 1  # restarted like after a kill; the record is checked below
+            if os.WEXITSTATUS(status) == 3 and stats["link_failures"] < 5:
+                stats["link_failures"] += 1  # restarted like after a kill; the record is checked below
                 continue
             err = tmp / "controller.err"
             assert os.WEXITSTATUS(status) == 0, f"a controller run failed: {err.read_text() if err.exists() else '?'}"

@@ -373,3 +373,65 @@ def _signed(command: int, session: int, seq: int, payload: bytes) -> bytes:
 
     body = LENGTH.pack(HEAD.size + len(payload) + TAG_SIZE) + HEAD.pack(1, command, 1, session, seq) + payload
     return body + hmac.new(KC, body, hashlib.sha256).digest()
+
+
+# ----- link failures in the serial driver ---------------------------------------------------------
+
+
+class _DeadLink:
+    """A stream whose pty was hung up: every read and write fails with EIO."""
+
+    def read(self, n: int) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    def write(self, data: bytes) -> int:
+        raise OSError(5, "Input/output error")
+
+    def reset_input_buffer(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failing_link_is_a_protocol_error_on_port():
+    from itb.hardware import SerialDriver
+
+    drv = SerialDriver(_DeadLink(), os.urandom(32), timeout=0.5)
+    with pytest.raises(ProtocolError) as err:
+        drv.connect()
+    assert err.value.field == "port" and "link to the rig failed" in str(err.value)
+    with pytest.raises(ProtocolError) as err:
+        drv.status()
+    assert err.value.field == "port"
+
+
+def test_opening_a_port_retries_only_transient_eio(monkeypatch):
+    serial = pytest.importorskip("serial")
+    from itb.hardware import serial_driver
+
+    calls = []
+    real_open = serial.serial_for_url
+
+    def flaky(url, **kwargs):
+        calls.append(url)
+        if len(calls) <= 2:
+            raise serial.SerialException(5, f"could not open port {url}: [Errno 5] Input/output error")
+        return real_open("loop://", **kwargs)
+
+    monkeypatch.setattr(serial, "serial_for_url", flaky)
+    stream = serial_driver.open_stream("/dev/pts/99", timeout=2.0)
+    assert len(calls) == 3
+    stream.close()
+
+    calls.clear()
+
+    def missing(url, **kwargs):
+        calls.append(url)
+        raise serial.SerialException(2, f"could not open port {url}: [Errno 2] No such file or directory")
+
+    monkeypatch.setattr(serial, "serial_for_url", missing)
+    with pytest.raises(ProtocolError) as err:
+        serial_driver.open_stream("/dev/nonexistent", timeout=2.0)
+    assert err.value.field == "port" and "/dev/nonexistent" in str(err.value)
+    assert len(calls) == 1

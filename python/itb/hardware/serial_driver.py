@@ -4,6 +4,7 @@ a serial device, a pty path, ``socket://127.0.0.1:PORT`` or ``loop://`` (anythin
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from typing import Any, Mapping, Optional, Sequence
@@ -36,10 +37,18 @@ def open_stream(url: str, timeout: float) -> Any:
     from .._extras import require
 
     serial = require("serial", "rig", "a serial rig link (pyserial)")
-    try:
-        stream = serial.serial_for_url(url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout)
-    except (serial.SerialException, ValueError, OSError) as err:
-        raise ProtocolError(f"port: cannot open {url!r}: {err}", "port") from None
+    # A pty whose last reader has just hung up refuses opens with EIO for a moment: retry those
+    # for up to 1 s (or the timeout, if shorter); any other failure is reported at once.
+    deadline = time.monotonic() + min(timeout, 1.0)
+    while True:
+        try:
+            stream = serial.serial_for_url(url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout)
+            break
+        except (serial.SerialException, ValueError, OSError) as err:
+            if getattr(err, "errno", None) == errno.EIO and time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
+            raise ProtocolError(f"port: cannot open {url!r}: {err}", "port") from None
     sock = getattr(stream, "_socket", None)  # socket://: small request/answer frames, no Nagle delay
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -99,10 +108,19 @@ class SerialDriver:
         self.refused: dict[str, int] = {}
 
     # ----- framing ------------------------------------------------------------------------------
+    def _io(self, op: Any, arg: Any) -> Any:
+        """``op(arg)`` on the stream; a failing link (pyserial's ``SerialException`` is an
+        ``OSError``: a pty hung up, a socket reset) is ``ProtocolError`` on ``port``."""
+        try:
+            return op(arg)
+        except OSError as err:
+            self._connected = False
+            raise ProtocolError(f"port: the link to the rig failed: {err}", "port") from None
+
     def _read_exact(self, n: int, deadline: float) -> bytes:
         buf = b""
         while len(buf) < n:
-            chunk = self._stream.read(n - len(buf))
+            chunk = self._io(self._stream.read, n - len(buf))
             if chunk:
                 buf += chunk
             elif time.monotonic() >= deadline:
@@ -137,14 +155,14 @@ class SerialDriver:
         deadline = time.monotonic() + self.timeout
         while True:
             self._fail()
-            self._stream.write(self._session.hello())
+            self._io(self._stream.write, self._session.hello())
             attempt_end = min(deadline, time.monotonic() + HELLO_RETRY_S)
             auth = self._await_challenge(attempt_end)
             if auth is not None:
                 break
             if time.monotonic() >= deadline:
                 raise ProtocolError(f"timeout: no CHALLENGE from the rig within {self.timeout} s", "timeout")
-        self._stream.write(auth)
+        self._io(self._stream.write, auth)
         self._connected = True
 
     def _await_challenge(self, until: float) -> Optional[bytes]:
@@ -155,6 +173,8 @@ class SerialDriver:
             except ProtocolError as err:
                 if err.field == "timeout":
                     return None
+                if err.field == "port":
+                    raise  # the link itself failed: nothing more will come
                 self._count(err)
                 self._fail()
                 continue
@@ -167,7 +187,7 @@ class SerialDriver:
         if not self._connected:
             self.connect()
         try:
-            self._stream.write(self._session.request(command, payload))
+            self._io(self._stream.write, self._session.request(command, payload))
             deadline = time.monotonic() + self.timeout
             while True:
                 data = self._read_frame(deadline)
