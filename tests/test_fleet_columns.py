@@ -130,3 +130,17 @@ def test_a_steps_table_of_shared_flex_programs():
     with pytest.raises(itb.ValidationError) as err:
         Fleet(dict(cols, program=np.full(80, 7)), programs=programs).forecast()
     assert err.value.field == "program[0]"
+
+
+def test_a_pyarrow_table_gives_the_same_forecast_as_numpy_columns():
+    pa = pytest.importorskip("pyarrow")
+    cols = table(80, seed=11)
+    arrow = pa.table({**cols, "model": pa.array([PRESET_NAMES[i] for i in cols["model"]])})
+    got = Fleet(arrow).forecast(timedelta(days=3650), assume_refills=True)
+    want = Fleet(cols).forecast(timedelta(days=3650), assume_refills=True)
+    assert set(got) == set(want)
+    for k in want:
+        assert np.array_equal(got[k].view(np.int64), want[k].view(np.int64)), k
+    # and against one pump built by hand
+    proj = one_by_one(cols, 5).project(timedelta(days=3650), assume_refills=True)
+    assert proj.eri_ms is not None and int(got["eri"][5].astype(np.int64)) == proj.eri_ms
