@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, Callable, Optional
 
-from .._cli_common import DISCLAIMER, number
+from .._cli_common import DISCLAIMER, console, number
 
 __all__ = ["register", "load_schedule"]
 
@@ -153,11 +153,6 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
 
 
 # ----- rig emulate / keygen ---------------------------------------------------------------------
@@ -331,7 +326,7 @@ def _journal(args: argparse.Namespace) -> int:
             table.add_column(c)
         for e in j.entries():
             table.add_row(*("" if v is None else str(v) for v in e.row()))
-        _console().print(table)
+        console().print(table)
     return 0
 
 
@@ -468,17 +463,17 @@ def _read_series(path: str) -> tuple[Any, Any]:
 def _print_trumpet(d: dict[str, Any]) -> None:
     from rich.table import Table
 
-    console = _console()
-    console.print(f"Trumpet curve: period {d['period_s'][0]:g}–{d['period_s'][1]:g} s, "
-                  f"S = {d['sample_interval_s']:g} s, rate {d['rate_ml_per_h']:.6g} mL/h")
+    out = console()
+    out.print(f"Trumpet curve: period {d['period_s'][0]:g}–{d['period_s'][1]:g} s, "
+              f"S = {d['sample_interval_s']:g} s, rate {d['rate_ml_per_h']:.6g} mL/h")
     table = Table()
     table.add_column("window (min)", justify="right")
     table.add_column("Ep(max) %", justify="right")
     table.add_column("Ep(min) %", justify="right")
     for w, a, b in zip(d["windows_min"], d["max_error_pct"], d["min_error_pct"]):
         table.add_row(f"{w:g}", "—" if a is None else f"{a:+.3f}", "—" if b is None else f"{b:+.3f}")
-    console.print(table)
-    console.print(f"mean flow error A = {d['mean_error_pct']:+.3f} %")
+    out.print(table)
+    out.print(f"mean flow error A = {d['mean_error_pct']:+.3f} %")
 
 
 def _trumpet(args: argparse.Namespace) -> int:
