@@ -201,7 +201,7 @@ class SerialDriver:
         except ProtocolError:
             self._fail()
             raise
-        except Exception as err:  # pyserial I/O errors
+        except Exception as err:  # a stream failing otherwise than with OSError (see _io)
             self._fail()
             raise ProtocolError(f"port: link failed: {err}", "port") from None
         if not ok:
