@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def best_of(n: int, make: Callable[[], Any], run: Callable[[Any], Any]) -> tuple[float, Any]:
@@ -29,8 +30,12 @@ def bench_args(doc: str, repeat: int, argv: list[str] | None) -> Any:
     import argparse
 
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    ap.add_argument("--repeat", type=int, default=repeat, help="runs of each Rust variant (best is kept)")
-    ap.add_argument("--ref-repeat", type=int, default=3, help="runs of the Python reference (best is kept)")
+    ap.add_argument(
+        "--repeat", type=int, default=repeat, help="runs of each Rust variant (best is kept)"
+    )
+    ap.add_argument(
+        "--ref-repeat", type=int, default=3, help="runs of the Python reference (best is kept)"
+    )
     ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
     args = ap.parse_args(argv)
     if args.quick:

@@ -20,8 +20,13 @@ T0 = datetime(2026, 1, 5, 8, 0)
 
 
 def demo() -> itb.Pump:
-    return itb.Pump(itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=400))
+    return itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=400),
+    )
 
 
 class _Noop:
@@ -35,7 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     base = demo()
     primed = demo()
-    primed.set_patient_bolus_limits(dose_ug=5.0, duration=timedelta(minutes=5), lockout=timedelta(0), max_per_24h=24)
+    primed.set_patient_bolus_limits(
+        dose_ug=5.0, duration=timedelta(minutes=5), lockout=timedelta(0), max_per_24h=24
+    )
     program = itb.Continuous(ug_per_day=400)
     blob = base.snapshot()
     later = T0 + timedelta(hours=1)
@@ -57,7 +64,11 @@ def main(argv: list[str] | None = None) -> None:
         ("strokes / reservoir_ml (properties)", base, lambda p: (p.strokes, p.reservoir_ml)),
     ]
     noop = _Noop()
-    t_base = min(timeit.repeat(lambda: noop.call(dose_ug=1.0, duration=ten_min), number=args.number, repeat=5))
+    t_base = min(
+        timeit.repeat(
+            lambda: noop.call(dose_ug=1.0, duration=ten_min), number=args.number, repeat=5
+        )
+    )
     t_base /= args.number
     print(f"baseline: a no-op Python method call with two keyword arguments: {t_base * 1e6:.3f} µs")
     print(f"{'call':40s} {'µs/call':>9s} {'× baseline':>11s}")

@@ -25,10 +25,11 @@ import copy
 import platform
 import sys
 import timeit
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,13 @@ MODEL = itb.PumpModel(
     pump_path_ul=100.0,
 )
 PROGRAM = itb.Flex(period="day", steps=[(clock(0), 300.0), (clock(8), 500.0), (clock(22), 300.0)])
-REF_KINDS = ("bolus_started", "bolus_completed", "bolus_cancelled", "low_reservoir", "reservoir_empty")
+REF_KINDS = (
+    "bolus_started",
+    "bolus_completed",
+    "bolus_cancelled",
+    "low_reservoir",
+    "reservoir_empty",
+)
 
 
 def ms(t: datetime) -> int:
@@ -71,7 +78,13 @@ def bolus_starts() -> list[datetime]:
 
 
 def build_rust(boluses: bool = True) -> itb.Pump:
-    pump = itb.Pump(MODEL, now=START, reservoir_ml=MODEL.reservoir_ml, concentration_ug_per_ml=CONC, program=PROGRAM)
+    pump = itb.Pump(
+        MODEL,
+        now=START,
+        reservoir_ml=MODEL.reservoir_ml,
+        concentration_ug_per_ml=CONC,
+        program=PROGRAM,
+    )
     for start in bolus_starts() if boluses else []:
         pump.bolus(dose_ug=BOLUS_UG, duration=BOLUS_DURATION, start=start)
     return pump
@@ -133,9 +146,13 @@ class _Trivial:
 def main(argv: list[str] | None = None) -> int:
     args = bench_args(__doc__, 30, argv)
 
-    print(f"itb {itb.__version__} · Python {platform.python_version()} · {platform.machine()} · {platform.system()}")
-    print(f"scenario: {DAYS} days, flex 300/500/300 µg/day at {CONC} µg/mL, "
-          f"{BOLUS_UG:g} µg/{BOLUS_DURATION.seconds // 60} min bolus daily, {MODEL.name}")
+    print(
+        f"itb {itb.__version__} · Python {platform.python_version()} · {platform.machine()} · {platform.system()}"
+    )
+    print(
+        f"scenario: {DAYS} days, flex 300/500/300 µg/day at {CONC} µg/mL, "
+        f"{BOLUS_UG:g} µg/{BOLUS_DURATION.seconds // 60} min bolus daily, {MODEL.name}"
+    )
 
     rust_base = build_rust()
     ref_base = build_ref()
@@ -175,14 +192,22 @@ def main(argv: list[str] | None = None) -> int:
     ref_times["B"] = np.asarray(ref_b.stroke_times, dtype=np.int64)
     if not (rust_b.strokes == ref_b.strokes == strokes):
         return fail(f"B: strokes Rust {rust_b.strokes}, reference {ref_b.strokes}, A {strokes}")
-    if not (np.array_equal(rust_times_b, ref_times["B"]) and np.array_equal(rust_times_b, rust_times_a)):
+    if not (
+        np.array_equal(rust_times_b, ref_times["B"]) and np.array_equal(rust_times_b, rust_times_a)
+    ):
         return fail("B: stroke times differ (Rust B vs reference B vs Rust A)")
     if [(t, kind) for t, kind, _ in ref_events_b] != rust_marks:
         return fail("B: reference bolus/alarm events differ from A's")
-    if (rust_b.now_ms, rust_b.reservoir_nl, rust_b.delivered_pg) != (rust_a.now_ms, rust_a.reservoir_nl, rust_a.delivered_pg):
+    if (rust_b.now_ms, rust_b.reservoir_nl, rust_b.delivered_pg) != (
+        rust_a.now_ms,
+        rust_a.reservoir_nl,
+        rust_a.delivered_pg,
+    ):
         return fail("B: the daily run ends in a different state from the one-call run")
-    print(f"checks: OK — {strokes:,} strokes at identical ms and {len(rust_marks)} identical bolus events, "
-          "Rust vs reference, one-call (A) and daily (B)")
+    print(
+        f"checks: OK — {strokes:,} strokes at identical ms and {len(rust_marks)} identical bolus events, "
+        "Rust vs reference, one-call (A) and daily (B)"
+    )
 
     # ---- timings ---------------------------------------------------------------------------
     n, nr = args.repeat, args.ref_repeat
@@ -205,9 +230,18 @@ def main(argv: list[str] | None = None) -> int:
     # Every measurement goes through one lambda call, the baseline's included.
     project_rows = [
         ("trivial Python method call (baseline)", per_call_us(lambda: trivial.method())),
-        ("itb.Pump.project() — demo pump, 1 scheduled bolus", per_call_us(lambda: demo.project(horizon))),
-        ("raw _core.Pump.project(ms) — demo pump", per_call_us(lambda: demo._core.project(horizon_ms))),
-        ("itb.Pump.project() — bench pump, 365 scheduled boluses", per_call_us(lambda: rust_base.project(horizon), 3)),
+        (
+            "itb.Pump.project() — demo pump, 1 scheduled bolus",
+            per_call_us(lambda: demo.project(horizon)),
+        ),
+        (
+            "raw _core.Pump.project(ms) — demo pump",
+            per_call_us(lambda: demo._core.project(horizon_ms)),
+        ),
+        (
+            "itb.Pump.project() — bench pump, 365 scheduled boluses",
+            per_call_us(lambda: rust_base.project(horizon), 3),
+        ),
     ]
 
     # ---- report ----------------------------------------------------------------------------
@@ -221,18 +255,28 @@ def main(argv: list[str] | None = None) -> int:
         ("B  reference RefPump bolus+advance_to daily", t["B ref"], "B ref", nr),
     ]
     print()
-    print(f"strokes in the year: {strokes:,}   (A = 365 boluses up front + one advance; B = daily calls)")
+    print(
+        f"strokes in the year: {strokes:,}   (A = 365 boluses up front + one advance; B = daily calls)"
+    )
     print(f"{'contender':<52} {'best':>11} {'strokes/s':>12} {'vs ref':>8} {'runs':>5}")
     for name, seconds, ref_key, runs in rows:
-        print(f"{name:<52} {seconds * 1e3:8.3f} ms {strokes / seconds / 1e6:10.2f} M "
-              f"{t[ref_key] / seconds:7.1f}× {runs:5d}")
+        print(
+            f"{name:<52} {seconds * 1e3:8.3f} ms {strokes / seconds / 1e6:10.2f} M "
+            f"{t[ref_key] / seconds:7.1f}× {runs:5d}"
+        )
     print()
     print("speed ratio Rust (itb API) / reference:")
-    print(f"  A one call : closed-form {t['A ref'] / t['A rust']:7.1f}×   per-stroke recording {t['A ref'] / t['A rust rec']:7.1f}×")
-    print(f"  B daily    : closed-form {t['B ref'] / t['B rust']:7.1f}×   per-stroke recording {t['B ref'] / t['B rust rec']:7.1f}×")
+    print(
+        f"  A one call : closed-form {t['A ref'] / t['A rust']:7.1f}×   per-stroke recording {t['A ref'] / t['A rust rec']:7.1f}×"
+    )
+    print(
+        f"  B daily    : closed-form {t['B ref'] / t['B rust']:7.1f}×   per-stroke recording {t['B ref'] / t['B rust rec']:7.1f}×"
+    )
     print()
     base_us = project_rows[0][1]
-    print(f"{'per call from Python (best of timeit repeats)':<60} {'µs/call':>10} {'vs baseline':>12}")
+    print(
+        f"{'per call from Python (best of timeit repeats)':<60} {'µs/call':>10} {'vs baseline':>12}"
+    )
     for name, us in project_rows:
         print(f"{name:<60} {us:10.3f} {us / base_us:11.1f}×")
     return 0

@@ -25,10 +25,19 @@ END = datetime(2027, 1, 5)
 
 
 def make() -> itb.Pump:
-    p = itb.Pump(itb.models.SYNCHROMED_II_40, now=START, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                 program=itb.Flex(period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]))
+    p = itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=START,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Flex(
+            period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]
+        ),
+    )
     for d in range(365):
-        p.bolus(dose_ug=1.0, duration=timedelta(minutes=10), start=START + timedelta(days=d, hours=12))
+        p.bolus(
+            dose_ug=1.0, duration=timedelta(minutes=10), start=START + timedelta(days=d, hours=12)
+        )
     return p
 
 
@@ -52,8 +61,10 @@ def main(argv: list[str] | None = None) -> None:
         ("... + every Event built (list)", t_list),
     ]
     for name, t in rows:
-        print(f"{name:38s} {t * 1e3:8.3f} ms  {(t - t_core) / n * 1e6:6.3f} µs/event over the core  "
-              f"{t_list / t:5.1f}× faster than building every Event")
+        print(
+            f"{name:38s} {t * 1e3:8.3f} ms  {(t - t_core) / n * 1e6:6.3f} µs/event over the core  "
+            f"{t_list / t:5.1f}× faster than building every Event"
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import timeit
 from datetime import datetime, timedelta
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import itb  # noqa: E402
@@ -78,30 +77,53 @@ def main() -> int:
     for ref in refs:
         ref.advance_to(until_ms)
     per_pump_ref = (time.perf_counter() - t0) / len(sample)
-    mismatch = [i for i, (ref, row) in enumerate(zip(refs, r1["strokes"][: args.sample])) if ref.strokes != row]
-    print(f"check: reference strokes equal simulate_many on {len(sample)} sampled pumps: {not mismatch}")
+    mismatch = [
+        i
+        for i, (ref, row) in enumerate(zip(refs, r1["strokes"][: args.sample]))
+        if ref.strokes != row
+    ]
+    print(
+        f"check: reference strokes equal simulate_many on {len(sample)} sampled pumps: {not mismatch}"
+    )
     if mismatch:
         return 1
 
     n = args.pumps
     print()
     print(f"{'contender':52} {'seconds':>9} {'pump-years/s':>13} {'ratio':>9}")
-    print(f"{'reference model (pure Python), per pump-year':52} {per_pump_ref:9.4f} {1 / per_pump_ref:13,.0f} {1.0:8.1f}×")
-    print(f"{'itb.Pump.advance_to, one pump at a time':52} {per_pump_api:9.6f} {1 / per_pump_api:13,.0f} {per_pump_ref / per_pump_api:8.1f}×")
-    print(f"{f'simulate_many, 1 thread, {n:,} pump-years':52} {t1:9.3f} {n / t1:13,.0f} {per_pump_ref * n / t1:8.1f}×")
-    print(f"{f'simulate_many, 2 threads, {n:,} pump-years':52} {t2:9.3f} {n / t2:13,.0f} {per_pump_ref * n / t2:8.1f}×")
+    print(
+        f"{'reference model (pure Python), per pump-year':52} {per_pump_ref:9.4f} {1 / per_pump_ref:13,.0f} {1.0:8.1f}×"
+    )
+    print(
+        f"{'itb.Pump.advance_to, one pump at a time':52} {per_pump_api:9.6f} {1 / per_pump_api:13,.0f} {per_pump_ref / per_pump_api:8.1f}×"
+    )
+    print(
+        f"{f'simulate_many, 1 thread, {n:,} pump-years':52} {t1:9.3f} {n / t1:13,.0f} {per_pump_ref * n / t1:8.1f}×"
+    )
+    print(
+        f"{f'simulate_many, 2 threads, {n:,} pump-years':52} {t2:9.3f} {n / t2:13,.0f} {per_pump_ref * n / t2:8.1f}×"
+    )
     print(f"scaling 1 → 2 threads: {t1 / t2:.2f}×   (target: 10,000 pump-years ≤ 1 s on 2 cores)")
 
     pump = fleet[0].copy()
     base = min(timeit.repeat(lambda: pump.now_ms, number=20_000, repeat=5)) / 20_000
     proj = min(timeit.repeat(lambda: pump.project(), number=5_000, repeat=5)) / 5_000
     horizon = timedelta(days=3650)
-    fore = min(timeit.repeat(lambda: pump.project(horizon, assume_refills=True), number=5_000, repeat=5)) / 5_000
+    fore = (
+        min(
+            timeit.repeat(
+                lambda: pump.project(horizon, assume_refills=True), number=5_000, repeat=5
+            )
+        )
+        / 5_000
+    )
     print()
     print(f"{'per call from Python':52} {'µs':>9} {'vs baseline':>13}")
     print(f"{'trivial property access (baseline)':52} {base * 1e6:9.3f} {1.0:12.1f}×")
     print(f"{'Pump.project()':52} {proj * 1e6:9.3f} {proj / base:12.1f}×")
-    print(f"{'Pump.project(10 years, assume_refills=True)':52} {fore * 1e6:9.3f} {fore / base:12.1f}×")
+    print(
+        f"{'Pump.project(10 years, assume_refills=True)':52} {fore * 1e6:9.3f} {fore / base:12.1f}×"
+    )
     return 0
 
 

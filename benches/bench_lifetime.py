@@ -48,16 +48,30 @@ def date_of(t_ms: int | None) -> datetime | None:
 
 
 def build_rust() -> itb.Pump:
-    return itb.Pump(MODEL, now=START, reservoir_ml=FILL_ML, concentration_ug_per_ml=CONC,
-                    program=itb.Continuous(ug_per_day=DOSE))
+    return itb.Pump(
+        MODEL,
+        now=START,
+        reservoir_ml=FILL_ML,
+        concentration_ug_per_ml=CONC,
+        program=itb.Continuous(ug_per_day=DOSE),
+    )
 
 
 def build_ref() -> RefPump:
     m = MODEL.exact()
-    return RefPump(now_ms=ms(START), stroke_nl=m["stroke_nl"], capacity_nl=m["reservoir_nl"],
-                   reservoir_nl=m["reservoir_nl"], low_reservoir_nl=m["low_reservoir_nl"], conc_ug_per_ml=CONC,
-                   program=("continuous", 1_000_000), pump_path_nl=m["pump_path_nl"],
-                   max_rate_nl_per_day=m["max_rate_nl_per_day"], all_events=True, battery=m["battery"])
+    return RefPump(
+        now_ms=ms(START),
+        stroke_nl=m["stroke_nl"],
+        capacity_nl=m["reservoir_nl"],
+        reservoir_nl=m["reservoir_nl"],
+        low_reservoir_nl=m["low_reservoir_nl"],
+        conc_ug_per_ml=CONC,
+        program=("continuous", 1_000_000),
+        pump_path_nl=m["pump_path_nl"],
+        max_rate_nl_per_day=m["max_rate_nl_per_day"],
+        all_events=True,
+        battery=m["battery"],
+    )
 
 
 def run_rust(pump: itb.Pump, record: bool = False) -> dict[str, Any]:
@@ -96,17 +110,26 @@ def run_ref(ref: RefPump) -> dict[str, Any]:
         if low is not None:
             ref.refill(40_000_000, CONC)
             out["refills"].append(low)
-    out.update(strokes=ref.strokes, remaining_pc=ref.battery_remaining_pc, eri=ref.eri_ms, eos=ref.eos_ms,
-               times=ref.stroke_times)
+    out.update(
+        strokes=ref.strokes,
+        remaining_pc=ref.battery_remaining_pc,
+        eri=ref.eri_ms,
+        eos=ref.eos_ms,
+        times=ref.stroke_times,
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = bench_args(__doc__, 20, argv)
 
-    print(f"itb {itb.__version__} · Python {platform.python_version()} · {platform.machine()} · {platform.system()}")
-    print(f"scenario: {MODEL.name}, NOMINAL_BATTERY, {DOSE:g} µg/day at {CONC} µg/mL, "
-          f"refilled to {FILL_ML:g} mL at every low-reservoir alarm, {START:%Y-%m-%d} → {END:%Y-%m-%d}")
+    print(
+        f"itb {itb.__version__} · Python {platform.python_version()} · {platform.machine()} · {platform.system()}"
+    )
+    print(
+        f"scenario: {MODEL.name}, NOMINAL_BATTERY, {DOSE:g} µg/day at {CONC} µg/mL, "
+        f"refilled to {FILL_ML:g} mL at every low-reservoir alarm, {START:%Y-%m-%d} → {END:%Y-%m-%d}"
+    )
 
     # ---- checks (not timed) ----------------------------------------------------------------
     rust = run_rust(build_rust(), record=True)
@@ -124,22 +147,31 @@ def main(argv: list[str] | None = None) -> int:
             shown = (a, b) if not isinstance(a, list) else (len(a), len(b))
             print(f"MISMATCH: {name}: rust {shown[0]!r} vs reference {shown[1]!r}")
             return 1
-    print(f"checks: OK — {rust['strokes']:,} strokes at identical ms, {len(rust['refills'])} refills, "
-          f"identical ERI/EOS and remaining charge")
+    print(
+        f"checks: OK — {rust['strokes']:,} strokes at identical ms, {len(rust['refills'])} refills, "
+        f"identical ERI/EOS and remaining charge"
+    )
 
     # ---- timings ---------------------------------------------------------------------------
     t_rust, _ = best_of(args.repeat, build_rust, run_rust)
     print()
     print(f"{'contender':<52} {'best':>12} {'runs':>5}")
-    print(f"{'itb.Pump.core (project + advance_to + refill)':<52} {t_rust * 1e3:9.3f} ms {args.repeat:>5}")
-    print(f"{'tests/reference.py RefPump (same calls)':<52} {t_ref * 1e3:9.1f} ms {args.ref_repeat:>5}")
+    print(
+        f"{'itb.Pump.core (project + advance_to + refill)':<52} {t_rust * 1e3:9.3f} ms {args.repeat:>5}"
+    )
+    print(
+        f"{'tests/reference.py RefPump (same calls)':<52} {t_ref * 1e3:9.1f} ms {args.ref_repeat:>5}"
+    )
     print(f"speed ratio Rust / reference: {t_ref / t_rust:,.0f}× faster")
 
     # ---- service dates ---------------------------------------------------------------------
     eri, eos = date_of(rust["eri"]), date_of(rust["eos"])
     print()
     if eri is not None:
-        print(f"ERI: {eri:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f"  ({(eri - START).total_seconds() / 86400 / YEAR_DAYS:.3f} years)")
+        print(
+            f"ERI: {eri:%Y-%m-%d %H:%M:%S.%f}"[:-3]
+            + f"  ({(eri - START).total_seconds() / 86400 / YEAR_DAYS:.3f} years)"
+        )
     else:
         print("ERI: not within 7 years")
     if eos is not None:

@@ -34,7 +34,9 @@ PROGRAM, START = bench_delivery.PROGRAM, bench_delivery.START
 
 
 def build(n: int) -> itb.Pump:
-    pump = itb.Pump(MODEL, now=START, reservoir_ml=500.0, concentration_ug_per_ml=500, program=PROGRAM)
+    pump = itb.Pump(
+        MODEL, now=START, reservoir_ml=500.0, concentration_ug_per_ml=500, program=PROGRAM
+    )
     starts = [START + timedelta(days=d, hours=12) for d in range(n)]
     pump.bolus_many(starts, [50.0] * n, [timedelta(minutes=30)] * n)
     return pump
@@ -51,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     horizon, one_day = timedelta(days=30 * 365), timedelta(days=1)
     horizon_ms = 30 * 365 * 86_400_000
-    print(f"{'boluses':>8} {'project 30y µs':>15} {'× N=1':>7} {'raw _core µs':>13} {'× N=1':>7} "
-          f"{'project 1d µs':>14} {'× N=1':>7} {'advance 1 d µs':>15} {'× N=1':>7}")
+    print(
+        f"{'boluses':>8} {'project 30y µs':>15} {'× N=1':>7} {'raw _core µs':>13} {'× N=1':>7} "
+        f"{'project 1d µs':>14} {'× N=1':>7} {'advance 1 d µs':>15} {'× N=1':>7}"
+    )
     base = None
     for n in sizes:
         pump = build(n)
@@ -74,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         adv = min(timeit.repeat(lambda: next(it).advance_to(until), number=1, repeat=50)) * 1e6
         if base is None:
             base = (proj, raw, proj_day, adv)
-        print(f"{n:>8} {proj:15.2f} {proj / base[0]:7.1f} {raw:13.2f} {raw / base[1]:7.1f} "
-              f"{proj_day:14.2f} {proj_day / base[2]:7.1f} {adv:15.1f} {adv / base[3]:7.1f}")
+        print(
+            f"{n:>8} {proj:15.2f} {proj / base[0]:7.1f} {raw:13.2f} {raw / base[1]:7.1f} "
+            f"{proj_day:14.2f} {proj_day / base[2]:7.1f} {adv:15.1f} {adv / base[3]:7.1f}"
+        )
     return 0
 
 

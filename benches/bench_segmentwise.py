@@ -20,7 +20,7 @@ import sys
 
 # numpy's BLAS threads would spin on the second core of a 2-core machine; no contender uses BLAS
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-from datetime import datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,26 +44,47 @@ def half_even(x: Fraction) -> int:
 
 
 def model(q_nl: int) -> itb.PumpModel:
-    return itb.PumpModel(name=f"bench rig {q_nl} nL", reservoir_ml=500.0, stroke_nl=q_nl, min_rate_ml_per_day=0.048,
-                         max_rate_ml_per_day=24.0, low_reservoir_ml=2.0, pump_path_ul=100.0)
+    return itb.PumpModel(
+        name=f"bench rig {q_nl} nL",
+        reservoir_ml=500.0,
+        stroke_nl=q_nl,
+        min_rate_ml_per_day=0.048,
+        max_rate_ml_per_day=24.0,
+        low_reservoir_ml=2.0,
+        pump_path_ul=100.0,
+    )
 
 
 def run_itb(q_nl: int) -> np.ndarray:
     """The plan as numpy columns (what a user holding a year plan passes to ``bolus_many``)."""
-    pump = itb.Pump(model(q_nl), now=START, reservoir_ml=500.0, concentration_ug_per_ml=CONC, program=PROGRAM)
+    pump = itb.Pump(
+        model(q_nl), now=START, reservoir_ml=500.0, concentration_ug_per_ml=CONC, program=PROGRAM
+    )
     days = np.arange(DAYS) * np.timedelta64(1, "D")
     starts = np.datetime64(START + BOLUS_AT, "ms") + days
-    pump.bolus_many(starts, np.full(DAYS, BOLUS_UG), np.full(DAYS, np.timedelta64(BOLUS_DURATION, "ms")))
+    pump.bolus_many(
+        starts, np.full(DAYS, BOLUS_UG), np.full(DAYS, np.timedelta64(BOLUS_DURATION, "ms"))
+    )
     _, times = pump.advance_recording(END)
     return times
 
 
 def run_reference(q_nl: int) -> np.ndarray:
-    ref = RefPump(now_ms=ms(START), stroke_nl=q_nl, capacity_nl=500_000_000, reservoir_nl=500_000_000,
-                  low_reservoir_nl=2_000_000, conc_ug_per_ml=CONC,
-                  program=("flex", "day", STEPS))
+    ref = RefPump(
+        now_ms=ms(START),
+        stroke_nl=q_nl,
+        capacity_nl=500_000_000,
+        reservoir_nl=500_000_000,
+        low_reservoir_nl=2_000_000,
+        conc_ug_per_ml=CONC,
+        program=("flex", "day", STEPS),
+    )
     for d in range(DAYS):
-        ref.bolus(int(BOLUS_UG * 1000), BOLUS_DURATION // timedelta(milliseconds=1), ms(START + timedelta(days=d) + BOLUS_AT))
+        ref.bolus(
+            int(BOLUS_UG * 1000),
+            BOLUS_DURATION // timedelta(milliseconds=1),
+            ms(START + timedelta(days=d) + BOLUS_AT),
+        )
     ref.advance_to(ms(END))
     return np.asarray(ref.stroke_times, dtype=np.int64)
 
@@ -83,7 +104,9 @@ def run_segmentwise(q_nl: int) -> np.ndarray:
     for d in range(DAYS):
         day = t_start + d * D
         b0 = day + BOLUS_AT // timedelta(milliseconds=1)
-        cuts = sorted({day, day + D, b0, b0 + length - 1, b0 + length} | {day + off for off, _ in basal})
+        cuts = sorted(
+            {day, day + D, b0, b0 + length - 1, b0 + length} | {day + off for off, _ in basal}
+        )
         for t0, t1 in zip(cuts, cuts[1:]):
             off = t0 - day
             s = [r for o, r in basal if o <= off][-1]
@@ -118,8 +141,10 @@ def main(argv: list[str] | None = None) -> None:
         t_itb, mine = best_of(args.repeat, lambda: q, run_itb)
         t_seg, seg = best_of(args.repeat, lambda: q, run_segmentwise)
         assert np.array_equal(mine, seg), "segment-wise baseline disagrees with itb"
-        line = (f"{q:>5} nL strokes, {len(mine):,} strokes: itb {t_itb * 1e3:7.2f} ms; segment-wise "
-                f"{t_seg * 1e3:7.2f} ms = {t_seg / t_itb:5.1f}× slower")
+        line = (
+            f"{q:>5} nL strokes, {len(mine):,} strokes: itb {t_itb * 1e3:7.2f} ms; segment-wise "
+            f"{t_seg * 1e3:7.2f} ms = {t_seg / t_itb:5.1f}× slower"
+        )
         if not args.no_reference:
             t_ref, ref = best_of(args.ref_repeat, lambda: q, run_reference)
             assert np.array_equal(mine, ref), "reference disagrees with itb"

@@ -6,9 +6,9 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import itb
 
@@ -18,15 +18,22 @@ KP = bytes(range(32, 64))
 
 
 def write_keys(path: Path, clinician: bool = True, patient: bool = True) -> Path:
-    lines = ([f"clinician {KC.hex()}"] if clinician else []) + ([f"patient {KP.hex()}"] if patient else [])
+    lines = ([f"clinician {KC.hex()}"] if clinician else []) + (
+        [f"patient {KP.hex()}"] if patient else []
+    )
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def scenario_pump(ug_per_day: float = 2000.0) -> itb.Pump:
     """500 µg/mL at ``ug_per_day`` plus a 50 µg bolus over 30 min at 08:30."""
-    pump = itb.Pump(itb.models.SYNCHROMED_II_40, now=START, reservoir_ml=40.0, concentration_ug_per_ml=500,
-                    program=itb.Continuous(ug_per_day=ug_per_day))
+    pump = itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=START,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=500,
+        program=itb.Continuous(ug_per_day=ug_per_day),
+    )
     pump.bolus(50.0, timedelta(minutes=30), START + timedelta(minutes=30))
     return pump
 
@@ -48,20 +55,40 @@ def delivered_by_pump(hours: float, ug_per_day: float = 2000.0) -> int:
 
 
 @contextlib.contextmanager
-def emulator(tmp: Path, mode: str = "tcp", *extra: str, keys: Path | None = None) -> Iterator[tuple[str, Path, subprocess.Popen]]:
+def emulator(
+    tmp: Path, mode: str = "tcp", *extra: str, keys: Path | None = None
+) -> Iterator[tuple[str, Path, subprocess.Popen]]:
     """Run ``itb rig emulate`` (``mode`` "tcp" on 127.0.0.1 or "pty"); yields (port, record, process)."""
     keys = keys or write_keys(tmp / "rig.keys")
     record = tmp / "record.csv"
     where = ["--tcp", "0"] if mode == "tcp" else ["--pty"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "itb", "rig", "emulate", *where, "--key-file", str(keys), "--record", str(record), "--quiet",
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "itb",
+            "rig",
+            "emulate",
+            *where,
+            "--key-file",
+            str(keys),
+            "--record",
+            str(record),
+            "--quiet",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert first.startswith("PORT "), (first, proc.stderr.read() if proc.poll() is not None else "")
+        assert first.startswith("PORT "), (
+            first,
+            proc.stderr.read() if proc.poll() is not None else "",
+        )
         port = first.split(" ", 1)[1].strip()
         if mode == "tcp":
             assert port.startswith("socket://127.0.0.1:")

@@ -17,10 +17,9 @@ import os
 from datetime import datetime, timedelta
 from fractions import Fraction
 
-from hypothesis import strategies as st
-
 import itb
-from reference import D, EVENT_KINDS, PERIODS, bolus_volume_nl, ceil_div, volume_rate_nl_per_day
+from hypothesis import strategies as st
+from reference import EVENT_KINDS, PERIODS, D, bolus_volume_nl, ceil_div, volume_rate_nl_per_day
 
 WEEK = 7 * D
 H = 3_600_000
@@ -30,7 +29,14 @@ EPOCH = datetime(1970, 1, 1)
 MIN_TIME_MS = (datetime.min - EPOCH) // MS
 MAX_TIME_MS = (datetime.max - EPOCH) // MS
 MAX_CONCENTRATION = 100_000  # DESIGN.md: "50, 500, 2000, … up to 100_000"
-COMMON_KINDS = ("bolus_started", "bolus_completed", "bolus_cancelled", "bolus_adjusted", "low_reservoir", "reservoir_empty")
+COMMON_KINDS = (
+    "bolus_started",
+    "bolus_completed",
+    "bolus_cancelled",
+    "bolus_adjusted",
+    "low_reservoir",
+    "reservoir_empty",
+)
 # DESIGN.md's event list, in its order (the "fixed kind order" for events at the same ms); the
 # reference model keeps the one copy.
 DESIGN_KIND_ORDER = list(EVENT_KINDS)
@@ -49,7 +55,9 @@ def scale(n: int) -> int:
 class Model:
     """A pump model in exact integers, convertible to the core's dict and to itb.PumpModel."""
 
-    def __init__(self, stroke_nl, capacity_nl, min_rate, max_rate, low_nl, pump_path_nl, name="test"):
+    def __init__(
+        self, stroke_nl, capacity_nl, min_rate, max_rate, low_nl, pump_path_nl, name="test"
+    ):
         self.stroke_nl = stroke_nl
         self.capacity_nl = capacity_nl
         self.min_rate = min_rate
@@ -117,17 +125,38 @@ def models(draw, max_strokes_per_fill: int = 3000, max_stroke: int = 5000):
     the work of the pure-Python reference). Built around a typical rate of ``per_day`` strokes a
     day so that most scenarios stroke, alarm and empty within days to months; the first
     alternatives of each ``one_of`` are the typical ones (hypothesis tries them first)."""
-    q = draw(st.one_of(st.integers(1, max_stroke), st.sampled_from([1, 2, 7, 250, 2000, 4999, max_stroke])))
-    n = draw(st.one_of(st.integers(max(1, max_strokes_per_fill // 10), max_strokes_per_fill),
-                       st.integers(1, max_strokes_per_fill), st.integers(1, 5)))
+    q = draw(
+        st.one_of(
+            st.integers(1, max_stroke), st.sampled_from([1, 2, 7, 250, 2000, 4999, max_stroke])
+        )
+    )
+    n = draw(
+        st.one_of(
+            st.integers(max(1, max_strokes_per_fill // 10), max_strokes_per_fill),
+            st.integers(1, max_strokes_per_fill),
+            st.integers(1, 5),
+        )
+    )
     capacity = q * n + draw(st.integers(0, q - 1))
     hi = min(10**9, q * D)  # <= one stroke per ms, <= 1 L/day
-    per_day = draw(st.sampled_from([100, 1000, 10, 1, 10_000, Fraction(1, 10)])) * draw(st.integers(1, 9))
+    per_day = draw(st.sampled_from([100, 1000, 10, 1, 10_000, Fraction(1, 10)])) * draw(
+        st.integers(1, 9)
+    )
     typical = max(1, min(hi, int(per_day * q)))
-    max_rate = draw(st.one_of(st.integers(typical, min(hi, 50 * typical)), st.just(hi), st.just(typical)))
-    min_rate = draw(st.one_of(st.integers(max(1, typical // 50), typical), st.just(1), st.just(max_rate)))
-    low = draw(st.one_of(st.integers(0, min(capacity, (n // 3) * q + q)), st.integers(0, capacity),
-                         st.just(0), st.just(capacity)))
+    max_rate = draw(
+        st.one_of(st.integers(typical, min(hi, 50 * typical)), st.just(hi), st.just(typical))
+    )
+    min_rate = draw(
+        st.one_of(st.integers(max(1, typical // 50), typical), st.just(1), st.just(max_rate))
+    )
+    low = draw(
+        st.one_of(
+            st.integers(0, min(capacity, (n // 3) * q + q)),
+            st.integers(0, capacity),
+            st.just(0),
+            st.just(capacity),
+        )
+    )
     path = draw(st.one_of(st.integers(0, 200_000), st.just(0)))
     return Model(q, capacity, min_rate, max_rate, low, path)
 
@@ -427,7 +456,9 @@ def bolus_args(draw, ref, model: Model, max_days: int = 3):
     headroom = model.max_rate - basal_max - others
     if headroom > 0 and draw(st.integers(0, 5)) > 0:
         t_min = ceil_div(volume * D, headroom)
-        duration = t_min + draw(st.one_of(st.just(0), st.integers(0, 3 * H), log_int(1, max_days * D)))
+        duration = t_min + draw(
+            st.one_of(st.just(0), st.integers(0, 3 * H), log_int(1, max_days * D))
+        )
     else:
         duration = draw(st.one_of(log_int(1, max_days * D), st.just(1)))
     return dose, duration, start

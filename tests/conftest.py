@@ -17,7 +17,11 @@ if _HERE not in sys.path:  # `import reference` / `import _scenarios` from any i
 
 _COMMON = dict(
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 settings.register_profile("ci", derandomize=True, print_blob=True, **_COMMON)
 settings.register_profile("dev", max_examples=500, print_blob=True, **_COMMON)
@@ -34,7 +38,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 try:
     from hypothesis.internal.conjecture import providers as _providers
 
-    if callable(getattr(_providers, "_get_local_constants", None)) and hasattr(_providers, "_local_constants"):
+    if callable(getattr(_providers, "_get_local_constants", None)) and hasattr(
+        _providers, "_local_constants"
+    ):
         _providers._get_local_constants = lambda: _providers._local_constants  # never filled: empty
 except ImportError:  # pragma: no cover - another hypothesis layout
     pass

@@ -94,7 +94,14 @@ EVENT_KINDS = [
 EVENT_KIND_ORDER = {kind: rank for rank, kind in enumerate(EVENT_KINDS)}
 # The kinds the original model reported (all that is reported unless ``all_events=True``).
 LEGACY_EVENT_KINDS = frozenset(
-    ["bolus_started", "bolus_completed", "bolus_cancelled", "bolus_adjusted", "low_reservoir", "reservoir_empty"]
+    [
+        "bolus_started",
+        "bolus_completed",
+        "bolus_cancelled",
+        "bolus_adjusted",
+        "low_reservoir",
+        "reservoir_empty",
+    ]
 )
 
 FL_PER_NL = 1_000_000  # physical ledgers: 1 nL = 10**6 fL; mass in ag = fL × µg/mL
@@ -231,15 +238,35 @@ class _Bolus:
     duration_ms: int = 0  # the programmed duration
 
     @classmethod
-    def make(cls, bolus_id: int, start_ms: int, volume_nl: int, duration_ms: int, dose_ng: int = 0) -> "_Bolus":
+    def make(
+        cls, bolus_id: int, start_ms: int, volume_nl: int, duration_ms: int, dose_ng: int = 0
+    ) -> _Bolus:
         total = volume_nl * D
         if total == 0:
             # A zero-volume bolus adds nothing and is complete the moment it starts.
-            return cls(bolus_id, start_ms, volume_nl, 0, start_ms, 0, dose_ng=dose_ng, duration_ms=duration_ms)
+            return cls(
+                bolus_id,
+                start_ms,
+                volume_nl,
+                0,
+                start_ms,
+                0,
+                dose_ng=dose_ng,
+                duration_ms=duration_ms,
+            )
         rate = ceil_div(total, duration_ms)
         n_ms = ceil_div(total, rate)  # <= duration_ms
         last = total - rate * (n_ms - 1)  # in (0, rate]
-        return cls(bolus_id, start_ms, volume_nl, rate, start_ms + n_ms, last, dose_ng=dose_ng, duration_ms=duration_ms)
+        return cls(
+            bolus_id,
+            start_ms,
+            volume_nl,
+            rate,
+            start_ms + n_ms,
+            last,
+            dose_ng=dose_ng,
+            duration_ms=duration_ms,
+        )
 
     def increment_at(self, t: int) -> int:
         """What this bolus adds to A over the interval [t, t+1)."""
@@ -420,7 +447,11 @@ class RefPump:
         self._bat_check(self.now_ms)
 
     def _raise_alarm(self, name: str, t: int, critical: bool) -> None:
-        if self.battery is None or self._assume_refills and name in ("low_reservoir", "reservoir_empty"):
+        if (
+            self.battery is None
+            or self._assume_refills
+            and name in ("low_reservoir", "reservoir_empty")
+        ):
             return
         b = self.battery
         self.alarms[name] = (t, b["critical_tone_ms"] if critical else b["non_critical_tone_ms"])
@@ -467,7 +498,9 @@ class RefPump:
             threshold = None if self.eos else (b["eos_pc"] if self.eri else b["eri_pc"])
 
             def used_at(t: int) -> int:
-                return self._bat_charges + q * (t - self._bat_t0) + tone_pc * self._tones_between(a, t)
+                return (
+                    self._bat_charges + q * (t - self._bat_t0) + tone_pc * self._tones_between(a, t)
+                )
 
             if threshold is None or used_at(t_to) < b["capacity_pc"] - threshold:
                 n = self._tones_between(a, t_to)
@@ -508,7 +541,10 @@ class RefPump:
 
     def conservation_fl(self) -> tuple[int, int]:
         """(filled, reservoir + path + delivered + withdrawn) in fL: equal by construction."""
-        return self.filled_fl, self.true_reservoir_fl + self.path_fl + self.delivered_fl + self.withdrawn_fl
+        return (
+            self.filled_fl,
+            self.true_reservoir_fl + self.path_fl + self.delivered_fl + self.withdrawn_fl,
+        )
 
     def conservation_ag(self) -> tuple[int, int]:
         """(filled, reservoir + path + delivered + withdrawn) in ag."""
@@ -611,14 +647,27 @@ class RefPump:
                 new.started_reported = b.started_reported
                 self._boluses[b.bolus_id] = new
                 self._open[self._open.index(b)] = new
-                self._emit(self.now_ms, "bolus_adjusted", {
-                    "bolus_id": b.bolus_id, "from_volume_nl": b.volume_nl, "volume_nl": volume,
-                    "dose_pg": volume * self.conc_ug_per_ml, "end_ms": new.end_ms, "reason": "concentration_changed"})
+                self._emit(
+                    self.now_ms,
+                    "bolus_adjusted",
+                    {
+                        "bolus_id": b.bolus_id,
+                        "from_volume_nl": b.volume_nl,
+                        "volume_nl": volume,
+                        "dose_pg": volume * self.conc_ug_per_ml,
+                        "end_ms": new.end_ms,
+                        "reason": "concentration_changed",
+                    },
+                )
             else:
                 b.cancelled_ms = self.now_ms
                 b.finished = True
                 self._open.remove(b)
-                self._emit(self.now_ms, "bolus_cancelled", {"bolus_id": b.bolus_id, "reason": "concentration_changed"})
+                self._emit(
+                    self.now_ms,
+                    "bolus_cancelled",
+                    {"bolus_id": b.bolus_id, "reason": "concentration_changed"},
+                )
 
     def suspend(self) -> None:
         if self.suspended:
@@ -674,7 +723,10 @@ class RefPump:
             return "daily_maximum"
         if self.max_rate_nl_per_day is not None:
             b = _Bolus.make(0, now, bolus_volume_nl(dose, self.conc_ug_per_ml), duration)
-            if b.end_ms > now and self.peak_rate(now, b.end_ms, extra_rate=b.rate) > self.max_rate_nl_per_day:
+            if (
+                b.end_ms > now
+                and self.peak_rate(now, b.end_ms, extra_rate=b.rate) > self.max_rate_nl_per_day
+            ):
                 return "would_exceed_max_rate"
         return None
 
@@ -692,7 +744,9 @@ class RefPump:
         dose, duration, _lockout, _max = self.patient_limits
         volume = bolus_volume_nl(dose, self.conc_ug_per_ml)
         bolus_id = self._next_bolus_id  # granted before its bolus_started is reported
-        self._emit(self.now_ms, "patient_bolus_granted", {"bolus_id": bolus_id, "reason": "granted"})
+        self._emit(
+            self.now_ms, "patient_bolus_granted", {"bolus_id": bolus_id, "reason": "granted"}
+        )
         self.patient_grants.append(self.now_ms)
         assert self._add_bolus(self.now_ms, volume, duration, dose) == bolus_id
         return True, "granted", bolus_id
@@ -863,7 +917,11 @@ class RefPump:
             return
         if self._low_armed and self.reservoir_nl <= self.low_reservoir_nl:
             self._low_armed = False
-            self._emit(t, "low_reservoir", {"reservoir_nl": self.reservoir_nl, "threshold_nl": self.low_reservoir_nl})
+            self._emit(
+                t,
+                "low_reservoir",
+                {"reservoir_nl": self.reservoir_nl, "threshold_nl": self.low_reservoir_nl},
+            )
             self._raise_alarm("low_reservoir", t, critical=False)
         if self.reservoir_nl < self.stroke_nl:
             self._delivering = False
@@ -871,7 +929,9 @@ class RefPump:
             self._raise_alarm("reservoir_empty", t, critical=True)
 
     def _fire_stroke(self, t: int) -> None:
-        assert self._delivering and self.reservoir_nl >= self.stroke_nl  # (and running: see _deliver)
+        assert (
+            self._delivering and self.reservoir_nl >= self.stroke_nl
+        )  # (and running: see _deliver)
         self.reservoir_nl -= self.stroke_nl
         self.pumped_nl += self.stroke_nl
         self.strokes += 1

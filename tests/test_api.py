@@ -9,11 +9,10 @@ With q = 2000: q·D = 172_800_000_000.
 from __future__ import annotations
 
 import math
-from datetime import datetime, time, timedelta, timezone
-
-import pytest
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import itb
+import pytest
 from itb import _core
 
 D = 86_400_000
@@ -28,19 +27,43 @@ MS = timedelta(milliseconds=1)
 
 def model(**kw):
     """A SynchroMed-II-like model without battery: q = 2000 nL, 0.048..24 mL/day, low 2 mL."""
-    base = dict(name="rig", reservoir_ml=40.0, stroke_nl=2000, min_rate_ml_per_day=0.048,
-                max_rate_ml_per_day=24.0, low_reservoir_ml=2.0, pump_path_ul=0.0)
+    base = dict(
+        name="rig",
+        reservoir_ml=40.0,
+        stroke_nl=2000,
+        min_rate_ml_per_day=0.048,
+        max_rate_ml_per_day=24.0,
+        low_reservoir_ml=2.0,
+        pump_path_ul=0.0,
+    )
     base.update(kw)
     return itb.PumpModel(**base)
 
 
 def pump(program=None, *, now=T0, reservoir_ml=40.0, conc=2000, m=None, **kw):
-    return itb.Pump(m or model(), now=now, reservoir_ml=reservoir_ml, concentration_ug_per_ml=conc,
-                    program=program if program is not None else itb.Continuous(ug_per_day=400.0), **kw)
+    return itb.Pump(
+        m or model(),
+        now=now,
+        reservoir_ml=reservoir_ml,
+        concentration_ug_per_ml=conc,
+        program=program if program is not None else itb.Continuous(ug_per_day=400.0),
+        **kw,
+    )
 
 
-def kinds(events, only=("low_reservoir", "reservoir_empty", "bolus_started", "bolus_completed",
-                        "bolus_cancelled", "program_changed", "refilled", "concentration_changed")):
+def kinds(
+    events,
+    only=(
+        "low_reservoir",
+        "reservoir_empty",
+        "bolus_started",
+        "bolus_completed",
+        "bolus_cancelled",
+        "program_changed",
+        "refilled",
+        "concentration_changed",
+    ),
+):
     return [(e.time, e.kind) for e in events if e.kind in only]
 
 
@@ -168,13 +191,22 @@ def test_a_bolus_alone():
     bid = p.bolus(dose_ug=50.0, duration=timedelta(minutes=30), start=start)
     (b,) = p.boluses
     assert (b.id, b.start, b.end, b.volume_nl, b.requested_ng, b.rate_nl_per_day) == (
-        bid, start, start + timedelta(minutes=30), 25_000, 50_000, 1_200_000)
+        bid,
+        start,
+        start + timedelta(minutes=30),
+        25_000,
+        50_000,
+        1_200_000,
+    )
     assert b.dose_pg == 25_000 * 2000 and b.dose_ug == 50.0  # 25 µL at 2000 µg/mL
     assert p.project(timedelta(days=1)).next_stroke == start + timedelta(milliseconds=144_000)
     events, times = p.advance_recording(T0 + timedelta(days=1))
     s = p.now_ms - D + H
     assert [t - s for t in times] == [144_000 * k for k in range(1, 13)]
-    assert kinds(events) == [(start, "bolus_started"), (start + timedelta(minutes=30), "bolus_completed")]
+    assert kinds(events) == [
+        (start, "bolus_started"),
+        (start + timedelta(minutes=30), "bolus_completed"),
+    ]
     assert p.strokes == 12 and p.boluses == []
     assert p._core.accumulator == 1000 * D
 
@@ -246,9 +278,15 @@ def test_low_reservoir_and_empty_times_for_a_small_reservoir():
     # a horizon that ends one ms before the empty alarm does not see it
     assert p.project(timedelta(days=15) - MS).reservoir_empty is None
     events = p.advance(timedelta(days=20))
-    alarms = [(e.time, e.kind, e.severity) for e in events if e.kind in ("low_reservoir", "reservoir_empty")]
-    assert alarms == [(T0 + timedelta(days=5), "low_reservoir", "non_critical"),
-                      (T0 + timedelta(days=15), "reservoir_empty", "critical")]
+    alarms = [
+        (e.time, e.kind, e.severity)
+        for e in events
+        if e.kind in ("low_reservoir", "reservoir_empty")
+    ]
+    assert alarms == [
+        (T0 + timedelta(days=5), "low_reservoir", "non_critical"),
+        (T0 + timedelta(days=15), "reservoir_empty", "critical"),
+    ]
     assert p.strokes == 1500 and p.reservoir_nl == 0 and p.is_empty
     proj = p.project(timedelta(days=3650))
     assert (proj.next_stroke, proj.low_reservoir, proj.reservoir_empty) == (None, None, None)
@@ -263,8 +301,12 @@ def test_low_reservoir_and_empty_times_for_a_small_reservoir():
     assert p.project(timedelta(days=30)).reservoir_empty == now + timedelta(days=10)
     events = p.advance(timedelta(days=30))
     # causal order: the refill, then what it caused (field report 5)
-    assert kinds(events) == [(now, "refilled"), (now, "concentration_changed"), (now, "low_reservoir"),
-                             (now + timedelta(days=10), "reservoir_empty")]
+    assert kinds(events) == [
+        (now, "refilled"),
+        (now, "concentration_changed"),
+        (now, "low_reservoir"),
+        (now + timedelta(days=10), "reservoir_empty"),
+    ]
     # conservation (no dead volume): filled 4 mL = reservoir 0 + delivered 4 mL + withdrawn 0
     assert p.filled_nl == 4_000_000 == p.reservoir_nl + p.delivered_nl + p.withdrawn_nl
 
@@ -297,7 +339,10 @@ def test_bolus_dose_rounding_half_even():
     p = pump(itb.Continuous(ug_per_day=0.0), conc=1, m=m)
     p.bolus(0.0125, timedelta(days=1))
     p.bolus(0.0135, timedelta(days=1))
-    assert [(b.requested_ng, b.volume_nl, b.dose_pg) for b in p.boluses] == [(12, 12_000, 12_000), (14, 14_000, 14_000)]
+    assert [(b.requested_ng, b.volume_nl, b.dose_pg) for b in p.boluses] == [
+        (12, 12_000, 12_000),
+        (14, 14_000, 14_000),
+    ]
 
 
 def test_volume_rounding_half_even():
@@ -366,11 +411,15 @@ def test_error_hierarchy():
 
 
 def test_tz_aware_datetimes_are_validation_errors():
-    aware = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
+    aware = datetime(2026, 1, 5, 8, tzinfo=UTC)
     raises(itb.ValidationError, "now", lambda: pump(now=aware))
     p = pump()
     raises(itb.ValidationError, "until", lambda: p.advance_to(aware + timedelta(days=1)))
-    raises(itb.ValidationError, "start", lambda: p.bolus(1.0, timedelta(hours=1), start=aware + timedelta(days=1)))
+    raises(
+        itb.ValidationError,
+        "start",
+        lambda: p.bolus(1.0, timedelta(hours=1), start=aware + timedelta(days=1)),
+    )
     tz_time = time(8, tzinfo=timezone(timedelta(hours=1)))
     with pytest.raises(itb.ValidationError) as exc:
         itb.Flex(period="day", steps=[(time(0), 300.0), (tz_time, 500.0)])
@@ -382,19 +431,33 @@ def test_bad_doses_are_validation_errors(bad):
     raises(itb.ValidationError, "ug_per_day", lambda: pump(itb.Continuous(ug_per_day=bad)))
     p = pump()
     raises(itb.ValidationError, "ug_per_day", lambda: p.set_program(itb.Continuous(ug_per_day=bad)))
-    raises(itb.ValidationError, "steps[1].ug_per_day",
-           lambda: pump(itb.Flex(period="day", steps=[(time(0), 300.0), (time(8), bad)])))
+    raises(
+        itb.ValidationError,
+        "steps[1].ug_per_day",
+        lambda: pump(itb.Flex(period="day", steps=[(time(0), 300.0), (time(8), bad)])),
+    )
     raises(itb.ValidationError, "dose_ug", lambda: p.bolus(bad, timedelta(hours=1)))
 
 
 def test_flex_shape_errors():
     # steps out of order: the third step (08:00) comes before the second (09:00)
-    raises(itb.ValidationError, "steps[2].offset",
-           lambda: pump(itb.Flex(period="day", steps=[(time(0), 0.0), (time(9), 100.0), (time(8), 100.0)])))
-    raises(itb.ValidationError, "period", lambda: itb.Flex(period="month", steps=[(time(0), 100.0)]))
+    raises(
+        itb.ValidationError,
+        "steps[2].offset",
+        lambda: pump(
+            itb.Flex(period="day", steps=[(time(0), 0.0), (time(9), 100.0), (time(8), 100.0)])
+        ),
+    )
+    raises(
+        itb.ValidationError, "period", lambda: itb.Flex(period="month", steps=[(time(0), 100.0)])
+    )
     raises(itb.ValidationError, "period", lambda: itb.Flex(period="Day", steps=[(time(0), 100.0)]))
     # the first step must start at 00:00
-    raises(itb.ValidationError, "steps[0].offset", lambda: pump(itb.Flex(period="day", steps=[(time(1), 100.0)])))
+    raises(
+        itb.ValidationError,
+        "steps[0].offset",
+        lambda: pump(itb.Flex(period="day", steps=[(time(1), 100.0)])),
+    )
     # (weekday, time) offsets need a week period
     with pytest.raises(itb.ValidationError):
         itb.Flex(period="day", steps=[((0, time(0)), 100.0)])
@@ -426,9 +489,14 @@ def test_rate_limits_are_programming_errors():
     # between 0 and the min: 50 µg/day = 25_000 nL/day < 48_000
     raises(itb.ProgrammingError, "ug_per_day", lambda: pump(itb.Continuous(ug_per_day=50.0)))
     p = pump()
-    raises(itb.ProgrammingError, "ug_per_day", lambda: p.set_program(itb.Continuous(ug_per_day=50.0)))
-    raises(itb.ProgrammingError, "steps[1].ug_per_day",
-           lambda: p.set_program(itb.Flex(period="day", steps=[(time(0), 0.0), (time(8), 50.0)])))
+    raises(
+        itb.ProgrammingError, "ug_per_day", lambda: p.set_program(itb.Continuous(ug_per_day=50.0))
+    )
+    raises(
+        itb.ProgrammingError,
+        "steps[1].ug_per_day",
+        lambda: p.set_program(itb.Flex(period="day", steps=[(time(0), 0.0), (time(8), 50.0)])),
+    )
     # a refill to a concentration that makes the program's rate too low is refused too:
     # 400 µg/day at 10_000 µg/mL = 40_000 nL/day < 48_000
     before = p.snapshot()
@@ -440,7 +508,11 @@ def test_rate_limits_are_programming_errors():
 def test_bolus_errors():
     p = pump()
     raises(itb.ValidationError, "start", lambda: p.bolus(10.0, timedelta(hours=1), start=T0 - MS))
-    raises(itb.ValidationError, "start", lambda: p.bolus(10.0, timedelta(hours=1), start=T0 - timedelta(days=1)))
+    raises(
+        itb.ValidationError,
+        "start",
+        lambda: p.bolus(10.0, timedelta(hours=1), start=T0 - timedelta(days=1)),
+    )
     p.bolus(10.0, timedelta(hours=1), start=T0)  # now itself is fine
     # 1000 µg (500_000 nL) in one minute: 7.2e8 nL/day on top of the basal > 24e6
     raises(itb.ProgrammingError, "dose_ug", lambda: p.bolus(1000.0, timedelta(minutes=1)))
@@ -460,8 +532,9 @@ def test_program_changed_is_stamped_at_the_call():
     p.advance(timedelta(hours=1))
     p.set_program(itb.Continuous(ug_per_day=480.0))
     events = p.advance(timedelta(hours=1))
-    assert [(e.time, e.kind) for e in events if e.kind == "program_changed"] == [(T0 + timedelta(hours=1),
-                                                                                  "program_changed")]
+    assert [(e.time, e.kind) for e in events if e.kind == "program_changed"] == [
+        (T0 + timedelta(hours=1), "program_changed")
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,8 +556,14 @@ def test_time_int_beyond_i64_is_a_validation_error():
 def test_core_error_classes_are_the_python_ones():
     # errors raised inside the Rust core arrive as the itb.errors classes
     with pytest.raises(itb.ReservoirError) as exc:
-        _core.Pump(model=model().exact(), now_ms=0, reservoir_nl=40_000_001, concentration=2000,
-                   program=("continuous", 0), catheter_nl=0)
+        _core.Pump(
+            model=model().exact(),
+            now_ms=0,
+            reservoir_nl=40_000_001,
+            concentration=2000,
+            program=("continuous", 0),
+            catheter_nl=0,
+        )
     assert exc.value.field == "reservoir_ml"
 
 
@@ -493,15 +572,19 @@ def test_numpy_scalars_are_accepted_where_python_ones_are():
 
     p = pump(itb.Continuous(ug_per_day=0.0))
     q = pump(itb.Continuous(ug_per_day=0.0))
-    start = np.datetime64("2026-01-05T09:00:00.0009")           # floored to the ms like a datetime
+    start = np.datetime64("2026-01-05T09:00:00.0009")  # floored to the ms like a datetime
     p.bolus(dose_ug=np.float64(5.0), duration=np.timedelta64(10, "m"), start=start)
     q.bolus(dose_ug=5.0, duration=timedelta(minutes=10), start=datetime(2026, 1, 5, 9))
     assert p.snapshot() == q.snapshot()
     p.cancel_bolus(np.int64(1))
     p.advance(np.int64(60_000))
     assert p.now_ms == q.now_ms + 60_000
-    for bad, field in [(np.timedelta64(500, "us"), "duration"), (np.timedelta64(-1, "us"), "duration"),
-                       (np.timedelta64("NaT"), "duration"), (np.bool_(True), "duration")]:
+    for bad, field in [
+        (np.timedelta64(500, "us"), "duration"),
+        (np.timedelta64(-1, "us"), "duration"),
+        (np.timedelta64("NaT"), "duration"),
+        (np.bool_(True), "duration"),
+    ]:
         with pytest.raises(itb.ValidationError) as err:
             p.bolus(dose_ug=5.0, duration=bad)
         assert err.value.field == field

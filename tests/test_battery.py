@@ -3,14 +3,12 @@ projection equal to simulation, assume_refills equal to a refilling simulation."
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
+import itb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import itb
 from itb.models import BatteryModel
 
 T0 = datetime(2026, 1, 5)
@@ -18,23 +16,42 @@ MS = timedelta(milliseconds=1)
 
 
 def tiny_battery(**kw) -> BatteryModel:
-    args = dict(capacity_mah=1.0, quiescent_ua=100.0, stroke_uc=0.0, tone_uc=0.0, telemetry_uc=0.0,
-                eri_mah=0.5, eos_mah=0.1)
+    args = dict(
+        capacity_mah=1.0,
+        quiescent_ua=100.0,
+        stroke_uc=0.0,
+        tone_uc=0.0,
+        telemetry_uc=0.0,
+        eri_mah=0.5,
+        eos_mah=0.1,
+    )
     args.update(kw)
     return BatteryModel(**args)
 
 
 def rig(battery: BatteryModel) -> itb.PumpModel:
-    return itb.PumpModel(name="rig", reservoir_ml=40.0, stroke_nl=2000, min_rate_ml_per_day=0.048,
-                         max_rate_ml_per_day=24.0, low_reservoir_ml=2.0, battery=battery)
+    return itb.PumpModel(
+        name="rig",
+        reservoir_ml=40.0,
+        stroke_nl=2000,
+        min_rate_ml_per_day=0.048,
+        max_rate_ml_per_day=24.0,
+        low_reservoir_ml=2.0,
+        battery=battery,
+    )
 
 
 def test_quiescent_only_eri_and_eos_by_hand() -> None:
     # 1 mAh = 3.6e12 pC; 100 µA = 100_000 pC/ms. ERI when remaining ≤ 0.5 mAh: used ≥ 1.8e12 pC
     # → t = 1.8e12 / 1e5 = 18_000_000 ms = 5 h. EOS when used ≥ 0.9 mAh = 3.24e12 pC → 32_400_000 ms
     # = 9 h. ERI tones: hourly from 5 h, 0 µC each here.
-    pump = itb.Pump(rig(tiny_battery()), now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=0))
+    pump = itb.Pump(
+        rig(tiny_battery()),
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=0),
+    )
     proj = pump.project(timedelta(days=1))
     assert (proj.eri, proj.eos) == (T0 + timedelta(hours=5), T0 + timedelta(hours=9))
     events = pump.advance(timedelta(days=1))
@@ -47,15 +64,22 @@ def test_quiescent_only_eri_and_eos_by_hand() -> None:
 
 
 def test_eos_stops_delivery_and_refuses_delivering_calls() -> None:
-    pump = itb.Pump(rig(tiny_battery()), now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=1000))
+    pump = itb.Pump(
+        rig(tiny_battery()),
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=1000),
+    )
     pump.advance(timedelta(hours=9))
     strokes = pump.strokes
     pump.advance(timedelta(days=3))
     assert pump.is_eos and pump.strokes == strokes
     before = pump.snapshot()
-    for call in (lambda: pump.bolus(10.0, timedelta(minutes=5)),
-                 lambda: pump.set_program(itb.Continuous(ug_per_day=500))):
+    for call in (
+        lambda: pump.bolus(10.0, timedelta(minutes=5)),
+        lambda: pump.set_program(itb.Continuous(ug_per_day=500)),
+    ):
         with pytest.raises(itb.EndOfServiceError):
             call()
     assert pump.snapshot() == before  # refused calls change nothing
@@ -67,10 +91,21 @@ def test_eos_stops_delivery_and_refuses_delivering_calls() -> None:
 def test_strokes_and_telemetry_cost_charge() -> None:
     # No quiescent drain; 1 mC per stroke, 5 mC per telemetry session. 0.5 mL/day of 2 µL strokes
     # = 250 strokes/day. After 2 days: 500 strokes = 0.5 C; plus one session = 0.505 C = 5.05e11 pC.
-    battery = tiny_battery(quiescent_ua=0.0, stroke_uc=1000.0, telemetry_uc=5000.0, capacity_mah=100.0,
-                           eri_mah=10.0, eos_mah=1.0)
-    pump = itb.Pump(rig(battery), now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=1000))
+    battery = tiny_battery(
+        quiescent_ua=0.0,
+        stroke_uc=1000.0,
+        telemetry_uc=5000.0,
+        capacity_mah=100.0,
+        eri_mah=10.0,
+        eos_mah=1.0,
+    )
+    pump = itb.Pump(
+        rig(battery),
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=1000),
+    )
     pump.advance(timedelta(days=2))
     pump.telemetry_session()
     assert pump.strokes == 500
@@ -80,8 +115,13 @@ def test_strokes_and_telemetry_cost_charge() -> None:
 
 def test_nominal_preset_lasts_about_six_and_a_half_years() -> None:
     # Documented assumption of NOMINAL_BATTERY: ~0.5 mL/day lasts 5–7 years, ERI ≈ 90 days before EOS.
-    pump = itb.Pump(itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=1000))
+    pump = itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=1000),
+    )
     proj = pump.project(timedelta(days=3650), assume_refills=True)
     years = (proj.eos - T0) / timedelta(days=365.25)
     assert 5.0 <= years <= 7.0
@@ -101,11 +141,22 @@ batteries = st.builds(
 
 
 @settings(max_examples=40, deadline=None)
-@given(battery=batteries, dose=st.floats(100.0, 20_000.0), reservoir_ml=st.floats(0.1, 40.0),
-       days=st.integers(1, 120))
-def test_projection_equals_simulation(battery: BatteryModel, dose: float, reservoir_ml: float, days: int) -> None:
-    pump = itb.Pump(rig(battery), now=T0, reservoir_ml=reservoir_ml, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=dose))
+@given(
+    battery=batteries,
+    dose=st.floats(100.0, 20_000.0),
+    reservoir_ml=st.floats(0.1, 40.0),
+    days=st.integers(1, 120),
+)
+def test_projection_equals_simulation(
+    battery: BatteryModel, dose: float, reservoir_ml: float, days: int
+) -> None:
+    pump = itb.Pump(
+        rig(battery),
+        now=T0,
+        reservoir_ml=reservoir_ml,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=dose),
+    )
     horizon = timedelta(days=days)
     proj = pump.project(horizon)
     events = pump.advance(horizon)
@@ -121,9 +172,16 @@ def test_projection_equals_simulation(battery: BatteryModel, dose: float, reserv
 
 @settings(max_examples=25, deadline=None)
 @given(battery=batteries, dose=st.floats(100.0, 20_000.0), days=st.integers(1, 200))
-def test_assume_refills_equals_refilling_at_each_low_alarm(battery: BatteryModel, dose: float, days: int) -> None:
-    pump = itb.Pump(rig(battery), now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=dose))
+def test_assume_refills_equals_refilling_at_each_low_alarm(
+    battery: BatteryModel, dose: float, days: int
+) -> None:
+    pump = itb.Pump(
+        rig(battery),
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=dose),
+    )
     end = T0 + timedelta(days=days)
     proj = pump.project(end - T0, assume_refills=True)
     seen: dict[str, datetime] = {}

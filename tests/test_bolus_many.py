@@ -5,23 +5,34 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import itb
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import itb
-
 T0 = datetime(2026, 1, 5, 8)
 
 
 def pump() -> itb.Pump:
-    return itb.Pump(itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=400))
+    return itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=400),
+    )
 
 
-plans = st.lists(st.tuples(st.integers(0, 30 * 24 * 60), st.sampled_from([0.5, 1.0, 25.0, 50.0, 300.0]),
-                           st.integers(1, 120)), min_size=1, max_size=40)
+plans = st.lists(
+    st.tuples(
+        st.integers(0, 30 * 24 * 60),
+        st.sampled_from([0.5, 1.0, 25.0, 50.0, 300.0]),
+        st.integers(1, 120),
+    ),
+    min_size=1,
+    max_size=40,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -32,7 +43,9 @@ def test_many_equals_one_by_one_or_refuses_all(plan):
     durations = [timedelta(minutes=k) for _, _, k in plan]
     one, many = pump(), pump()
     try:
-        ids_one = [one.bolus(dose_ug=d, duration=k, start=s) for s, d, k in zip(starts, doses, durations)]
+        ids_one = [
+            one.bolus(dose_ug=d, duration=k, start=s) for s, d, k in zip(starts, doses, durations)
+        ]
     except itb.ProgrammingError:
         before = many.snapshot()
         with pytest.raises(itb.ProgrammingError):
@@ -47,10 +60,14 @@ def test_many_equals_one_by_one_or_refuses_all(plan):
 def test_numpy_columns_and_errors():
     p = pump()
     starts = np.array(["2026-01-05T09:00", "2026-01-06T09:00"], dtype="datetime64[ms]")
-    ids = p.bolus_many(starts, np.array([10.0, 20.0]), np.array([600_000, 1_200_000], dtype="timedelta64[ms]"))
+    ids = p.bolus_many(
+        starts, np.array([10.0, 20.0]), np.array([600_000, 1_200_000], dtype="timedelta64[ms]")
+    )
     assert ids == [1, 2]
     assert [(b.start, b.requested_dose_ug, b.duration) for b in p.boluses] == [
-        (datetime(2026, 1, 5, 9), 10.0, timedelta(minutes=10)), (datetime(2026, 1, 6, 9), 20.0, timedelta(minutes=20))]
+        (datetime(2026, 1, 5, 9), 10.0, timedelta(minutes=10)),
+        (datetime(2026, 1, 6, 9), 20.0, timedelta(minutes=20)),
+    ]
     before = p.snapshot()
     for starts, doses, durations, field in [
         ([T0, T0 - timedelta(1)], [1.0, 1.0], [60_000, 60_000], "starts[1]"),

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
-import pytest
-
 import itb
+import pytest
 from itb import cli
 from itb import scenario as sc
 
@@ -41,12 +40,29 @@ def bad_file(tmp_path: Path) -> Path:
 def test_demo_still_works(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["demo", "--days", "10", "--json"], capsys)
     report = json.loads(out)
-    assert code == 0 and report["totals"]["days_simulated"] == 10 and report["totals"]["projection_matches_run"]
+    assert (
+        code == 0
+        and report["totals"]["days_simulated"] == 10
+        and report["totals"]["projection_matches_run"]
+    )
     code, out, _ = run(["demo", "--days", "2"], capsys)
     assert code == 0 and "Totals" in out and "NOT a medical device" in out
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["check"], ["run"], ["project"], ["plan-refill"], ["plot"], ["scenario"], ["scenario", "schema"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["demo"],
+        ["check"],
+        ["run"],
+        ["project"],
+        ["plan-refill"],
+        ["plot"],
+        ["scenario"],
+        ["scenario", "schema"],
+    ],
+)
 def test_every_help_carries_the_notice(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(argv + ["--help"], capsys)
     assert code == 0
@@ -62,7 +78,9 @@ def test_check(capsys: pytest.CaptureFixture[str], bad_file: Path) -> None:
     assert f"{bad_file}:18: actions[0].added_ml: " in err and "greater than or equal to 0" in err
 
 
-def test_exit_codes_for_usage_and_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_exit_codes_for_usage_and_missing_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert run(["frobnicate"], capsys)[0] == 2
     assert run([], capsys)[0] == 2
     assert run(["scenario"], capsys)[0] == 2
@@ -78,9 +96,18 @@ def test_exit_codes_for_usage_and_missing_file(capsys: pytest.CaptureFixture[str
 
 def test_runtime_refusal_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "refused.toml"
-    path.write_text(Path(BRIDGE).read_text().replace("concentration_ug_per_ml = 2000", "concentration_ug_per_ml = 50"))
+    path.write_text(
+        Path(BRIDGE)
+        .read_text()
+        .replace("concentration_ug_per_ml = 2000", "concentration_ug_per_ml = 50")
+    )
     code, _, err = run(["run", str(path)], capsys)
-    assert code == 2 and "actions[1]" in err and "(at 2026-03-04 10:00:00)" in err and f"{path}:23" in err
+    assert (
+        code == 2
+        and "actions[1]" in err
+        and "(at 2026-03-04 10:00:00)" in err
+        and f"{path}:23" in err
+    )
 
 
 def test_other_errors_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -100,8 +127,14 @@ def test_run_json_matches_a_direct_run(capsys: pytest.CaptureFixture[str]) -> No
     assert all(set(e) >= {"time", "kind", "severity", "data"} for e in report["events"])
     fault = next(e for e in report["events"] if e["kind"] == "fault")
     assert {k: fault[k] for k in ("time", "kind", "severity", "data")} == {
-        "time": "2026-02-10T14:00:00.000", "kind": "fault", "severity": "critical", "data": {"fault": "motor_stall"}}
-    assert fault["time_ms"] == (datetime(2026, 2, 10, 14) - datetime(1970, 1, 1)) // timedelta(milliseconds=1)
+        "time": "2026-02-10T14:00:00.000",
+        "kind": "fault",
+        "severity": "critical",
+        "data": {"fault": "motor_stall"},
+    }
+    assert fault["time_ms"] == (datetime(2026, 2, 10, 14) - datetime(1970, 1, 1)) // timedelta(
+        milliseconds=1
+    )
 
 
 def test_run_until(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,7 +143,11 @@ def test_run_until(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and totals["end"] == "2026-02-04T08:00:00"
     # hand-computed: 0.2 mL/day for 14 d 1 h, the 25 µL (50 µg) bolus, then 0.24 mL/day for 15 d 23 h
     # (the MRI stall comes later); strokes = floor(ideal / 2 µL) since the accumulator is exact
-    ideal_nl = Fraction(200_000) * (14 + Fraction(1, 24)) + 25_000 + Fraction(240_000) * (15 + Fraction(23, 24))
+    ideal_nl = (
+        Fraction(200_000) * (14 + Fraction(1, 24))
+        + 25_000
+        + Fraction(240_000) * (15 + Fraction(23, 24))
+    )
     assert totals["strokes"] == math.floor(ideal_nl / 2000) == 3331
     code, out, _ = run(["run", ADULT, "--json", "--until", "2026-01-06T08:00"], capsys)
     assert json.loads(out)["totals"]["end"] == "2026-01-06T08:00:00"
@@ -134,7 +171,10 @@ def test_run_csv_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     code, out, _ = run(["run", BRIDGE, "--csv", "-", "--every", "PT6H"], capsys)
     series = pd.read_csv(io.StringIO(out), parse_dates=["time"])
     assert code == 0 and len(series) == 5 * 4 + 1
-    assert series["reservoir_ml"].iloc[0] == 20.0 and series["concentration_ug_per_ml"].iloc[-1] == 2000
+    assert (
+        series["reservoir_ml"].iloc[0] == 20.0
+        and series["concentration_ug_per_ml"].iloc[-1] == 2000
+    )
 
 
 def test_project_json_matches_the_pump(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,9 +183,13 @@ def test_project_json_matches_the_pump(capsys: pytest.CaptureFixture[str]) -> No
     pump = sc.load(ADULT).run().pump
     expected = pump.project(timedelta(days=3650))
     assert code == 0 and report["now"] == "2026-07-06T00:00:00.000"
-    assert report["projection"]["low_reservoir"] == expected.low_reservoir.isoformat(timespec="milliseconds")
+    assert report["projection"]["low_reservoir"] == expected.low_reservoir.isoformat(
+        timespec="milliseconds"
+    )
     assert report["assume_refills"]["low_reservoir"] is None
-    assert report["assume_refills"]["eos"] == pump.project(timedelta(days=3650), assume_refills=True).eos.isoformat(timespec="milliseconds")
+    assert report["assume_refills"]["eos"] == pump.project(
+        timedelta(days=3650), assume_refills=True
+    ).eos.isoformat(timespec="milliseconds")
     code, out, _ = run(["project", ADULT], capsys)
     assert code == 0 and "low_reservoir" in out and "refilled on time" in out
 
@@ -165,11 +209,19 @@ class FakePlan:
     tip_dose_ug: float
 
 
-def test_plan_refill_against_the_contract(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_refill_against_the_contract(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
-    def plan_refill(pump: itb.Pump, margin: timedelta, stability: timedelta | None = None, calendar: object = None,
-                    *, filled_at: datetime | None = None) -> FakePlan:
+    def plan_refill(
+        pump: itb.Pump,
+        margin: timedelta,
+        stability: timedelta | None = None,
+        calendar: object = None,
+        *,
+        filled_at: datetime | None = None,
+    ) -> FakePlan:
         calls.append((pump.now, margin, stability, calendar, filled_at))
         return FakePlan(datetime(2026, 9, 1, 9), "low reservoir alarm − margin", 40.0, 12345.5)
 
@@ -177,17 +229,39 @@ def test_plan_refill_against_the_contract(capsys: pytest.CaptureFixture[str], mo
     fake.plan_refill = plan_refill  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "itb.clinical", fake)
     monkeypatch.setattr(itb, "clinical", fake, raising=False)
-    code, out, _ = run(["plan-refill", ADULT, "--json", "--margin", "P10D", "--stability", "P180D"], capsys)
+    code, out, _ = run(
+        ["plan-refill", ADULT, "--json", "--margin", "P10D", "--stability", "P180D"], capsys
+    )
     # stability counts from the scenario's last refill (its `refill` action at 2026-04-06 09:00)
-    assert code == 0 and calls == [(datetime(2026, 7, 6), timedelta(days=10), timedelta(days=180), None,
-                                    datetime(2026, 4, 6, 9, 0))]
-    assert json.loads(out) == {"scenario": ADULT, "now": "2026-07-06T00:00:00.000", "date": "2026-09-01T09:00:00.000",
-                               "reason": "low reservoir alarm − margin", "volume_to_order_ml": 40.0, "tip_dose_ug": 12345.5}
+    assert code == 0 and calls == [
+        (
+            datetime(2026, 7, 6),
+            timedelta(days=10),
+            timedelta(days=180),
+            None,
+            datetime(2026, 4, 6, 9, 0),
+        )
+    ]
+    assert json.loads(out) == {
+        "scenario": ADULT,
+        "now": "2026-07-06T00:00:00.000",
+        "date": "2026-09-01T09:00:00.000",
+        "reason": "low reservoir alarm − margin",
+        "volume_to_order_ml": 40.0,
+        "tip_dose_ug": 12345.5,
+    }
     code, out, _ = run(["plan-refill", ADULT], capsys)
-    assert code == 0 and "2026-09-01 09:00:00" in out and "40.000 mL" in out and calls[-1][1:3] == (timedelta(days=7), None)
+    assert (
+        code == 0
+        and "2026-09-01 09:00:00" in out
+        and "40.000 mL" in out
+        and calls[-1][1:3] == (timedelta(days=7), None)
+    )
 
 
-def test_plan_refill_without_clinical_exits_1(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_refill_without_clinical_exits_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "itb.clinical", None)
     monkeypatch.delattr(itb, "clinical", raising=False)
     code, _, err = run(["plan-refill", ADULT], capsys)
@@ -197,14 +271,27 @@ def test_plan_refill_without_clinical_exits_1(capsys: pytest.CaptureFixture[str]
 def test_plan_refill_with_the_real_module(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("itb.clinical")
     code, out, _ = run(["plan-refill", ADULT, "--json"], capsys)
-    assert code == 0 and set(json.loads(out)) >= {"date", "reason", "volume_to_order_ml", "tip_dose_ug"}
+    assert code == 0 and set(json.loads(out)) >= {
+        "date",
+        "reason",
+        "volume_to_order_ml",
+        "tip_dose_ug",
+    }
 
 
-def test_registrars_add_commands_and_missing_modules_are_skipped(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registrars_add_commands_and_missing_modules_are_skipped(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def register(sub: object) -> None:
         from itb._cli_common import add_command
 
-        add_command(sub, "hello", lambda args: 0 if print("hi") is None else 1, help="say hi", description="Say hi.")
+        add_command(
+            sub,
+            "hello",
+            lambda args: 0 if print("hi") is None else 1,
+            help="say hi",
+            description="Say hi.",
+        )
 
     monkeypatch.setattr(cli, "REGISTRARS", [*cli.REGISTRARS, register])
     monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "itb.no_such_module"])
@@ -215,9 +302,16 @@ def test_registrars_add_commands_and_missing_modules_are_skipped(capsys: pytest.
 
 
 def test_console_script_exit_codes(bad_file: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "itb", "check", BRIDGE], capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "itb", "check", BRIDGE], capture_output=True, text=True, timeout=60
+    )
     assert ok.returncode == 0 and ok.stdout.startswith("ok: ")
-    bad = subprocess.run([sys.executable, "-m", "itb", "run", str(bad_file), "--json"], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "itb", "run", str(bad_file), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and bad.stdout == "" and "actions[0].added_ml" in bad.stderr
 
 
@@ -237,7 +331,12 @@ def test_ptm_totals_hand_computed(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["run", str(ROOT / "examples" / "ptm_patient_bolus.toml"), "--json"], capsys)
     totals = json.loads(out)["totals"]
     # 300 µg/day for 3 days + 4 granted 25 µg boluses = 1000 µg = 0.5 mL at 2000 µg/mL = 250 strokes of 2 µL
-    assert code == 0 and totals["delivered_ug"] == 1000.0 and totals["strokes"] == 250 and totals["reservoir_ml"] == 19.5
+    assert (
+        code == 0
+        and totals["delivered_ug"] == 1000.0
+        and totals["strokes"] == 250
+        and totals["reservoir_ml"] == 19.5
+    )
 
 
 @pytest.mark.parametrize(
@@ -247,10 +346,16 @@ def test_ptm_totals_hand_computed(capsys: pytest.CaptureFixture[str]) -> None:
         (["demo", "--days", "-1"], "--days: '-1' is outside 0..36500"),
         (["demo", "--days", "3.5"], "--days: '3.5' is not an integer"),
         (["rig", "emulate", "--tcp", "65536"], "--tcp: '65536' is outside 0..65535"),
-        (["rig", "emulate", "--tcp", "0", "--reservoir-ml", "0"], "--reservoir-ml: '0' must be > 0"),
+        (
+            ["rig", "emulate", "--tcp", "0", "--reservoir-ml", "0"],
+            "--reservoir-ml: '0' must be > 0",
+        ),
         (["rig", "emulate", "--tcp", "0", "--noise-mg", "-0.1"], "--noise-mg: '-0.1' must be >= 0"),
         (["rig", "emulate", "--tcp", "0", "--noise-mg", "inf"], "--noise-mg: 'inf' must be >= 0"),
-        (["rig", "emulate", "--tcp", "0", "--density", "heavy"], "--density: 'heavy' is not a number"),
+        (
+            ["rig", "emulate", "--tcp", "0", "--density", "heavy"],
+            "--density: 'heavy' is not a number",
+        ),
     ],
 )
 def test_numeric_arguments_name_option_and_range(argv, message, capsys):

@@ -8,11 +8,10 @@ import doctest
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 
+import itb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import itb
 from itb.clinical import (
     ClinicCalendar,
     DoseChange,
@@ -35,7 +34,9 @@ def test_docstring_examples_run() -> None:
 
 def test_clinical_is_reexported() -> None:
     assert itb.clinical.plan_refill is plan_refill
-    assert issubclass(itb.ProtocolViolation, itb.ValidationError) and issubclass(itb.ProtocolViolation, ValueError)
+    assert issubclass(itb.ProtocolViolation, itb.ValidationError) and issubclass(
+        itb.ProtocolViolation, ValueError
+    )
 
 
 # ----- screening trial ---------------------------------------------------------------------
@@ -136,8 +137,13 @@ def test_initial_daily_dose_doubles_unless_effect_over_8_hours() -> None:
 
 @pytest.mark.parametrize(
     "dose, hours, field",
-    [(0, 6, "effective_screening_dose_ug"), (-50, 6, "effective_screening_dose_ug"),
-     (100, -1, "effect_hours"), (100, float("nan"), "effect_hours"), (100, "6", "effect_hours")],
+    [
+        (0, 6, "effective_screening_dose_ug"),
+        (-50, 6, "effective_screening_dose_ug"),
+        (100, -1, "effect_hours"),
+        (100, float("nan"), "effect_hours"),
+        (100, "6", "effect_hours"),
+    ],
 )
 def test_initial_daily_dose_errors(dose: float, hours: object, field: str) -> None:
     with pytest.raises(ValidationError) as err:
@@ -150,8 +156,12 @@ def test_initial_daily_dose_errors(dose: float, hours: object, field: str) -> No
 
 @pytest.mark.parametrize(
     "origin, phase, allowed, denied",
-    [("spinal", "titration", 390, 391), ("cerebral", "titration", 345, 346),
-     ("spinal", "maintenance", 420, 421), ("cerebral", "maintenance", 360, 361)],
+    [
+        ("spinal", "titration", 390, 391),
+        ("cerebral", "titration", 345, 346),
+        ("spinal", "maintenance", 420, 421),
+        ("cerebral", "maintenance", 360, 361),
+    ],
 )
 def test_titration_percent_limits(origin: str, phase: str, allowed: float, denied: float) -> None:
     guard = TitrationGuard(origin, phase, max_ug_per_day=2000)
@@ -198,7 +208,12 @@ def test_titration_decreases_and_maximum() -> None:
     d = guard.check(400, 390, at=T0)
     assert d.allowed and d.flags == ("below_labelled_step",)
     d = guard.check(450, 501, at=T0)  # within +20 % but above the absolute maximum
-    assert not d and d.code == "exceeds_maximum" and d.limit_ug_per_day == 500.0 and "500 µg/day" in d.reason
+    assert (
+        not d
+        and d.code == "exceeds_maximum"
+        and d.limit_ug_per_day == 500.0
+        and "500 µg/day" in d.reason
+    )
     d = guard.check(600, 550, at=T0)  # lowering a dose above the maximum is never denied
     assert d.allowed and "above_maximum" in d.flags
     d = guard.check(400, 410, at=T0)  # +2.5 %: smaller than the labelled 5 % step
@@ -208,8 +223,12 @@ def test_titration_decreases_and_maximum() -> None:
 
 def test_titration_history_from_implant() -> None:
     implant = datetime(2026, 3, 2, 14, 0)
-    guard = TitrationGuard("spinal", "titration", max_ug_per_day=1000, history=[DoseChange(implant, 0, 200)])
-    assert guard.check(200, 260, at=implant + 23 * H).code == "too_soon"  # "after the first 24 hours"
+    guard = TitrationGuard(
+        "spinal", "titration", max_ug_per_day=1000, history=[DoseChange(implant, 0, 200)]
+    )
+    assert (
+        guard.check(200, 260, at=implant + 23 * H).code == "too_soon"
+    )  # "after the first 24 hours"
     assert guard.check(200, 260, at=implant + 24 * H).allowed
     with pytest.raises(ValidationError) as err:
         guard.check(300, 330, at=implant + 24 * H)  # not the recorded dose
@@ -240,18 +259,28 @@ def test_titration_record_refuses_denied_and_stale_decisions() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"origin": "brain"}, "origin"), ({"phase": "bolus"}, "phase"),
-     ({"max_ug_per_day": 0}, "max_ug_per_day"), ({"max_ug_per_day": float("inf")}, "max_ug_per_day")],
+    [
+        ({"origin": "brain"}, "origin"),
+        ({"phase": "bolus"}, "phase"),
+        ({"max_ug_per_day": 0}, "max_ug_per_day"),
+        ({"max_ug_per_day": float("inf")}, "max_ug_per_day"),
+    ],
 )
 def test_titration_guard_argument_errors(kwargs: dict, field: str) -> None:
     with pytest.raises(ValidationError) as err:
-        TitrationGuard(**{"origin": "spinal", "phase": "titration", "max_ug_per_day": 1000, **kwargs})
+        TitrationGuard(
+            **{"origin": "spinal", "phase": "titration", "max_ug_per_day": 1000, **kwargs}
+        )
     assert err.value.field == field
 
 
 DAY_MS = 86_400_000
-LIMITS = {("spinal", "titration"): Fraction(13, 10), ("cerebral", "titration"): Fraction(115, 100),
-          ("spinal", "maintenance"): Fraction(14, 10), ("cerebral", "maintenance"): Fraction(12, 10)}
+LIMITS = {
+    ("spinal", "titration"): Fraction(13, 10),
+    ("cerebral", "titration"): Fraction(115, 100),
+    ("spinal", "maintenance"): Fraction(14, 10),
+    ("cerebral", "maintenance"): Fraction(12, 10),
+}
 
 
 def _within_limits(history: list[tuple[int, int]], factor: Fraction, max_ng: int) -> bool:
@@ -283,8 +312,13 @@ def _within_limits(history: list[tuple[int, int]], factor: Fraction, max_ng: int
     max_extra_ng=st.integers(0, 600_000),
     steps=st.lists(
         st.tuples(  # (ms since the previous proposal, proposed dose): mostly on the boundaries
-            st.one_of(st.sampled_from([0, 1, DAY_MS - 1, DAY_MS, DAY_MS + 1]), st.integers(0, 2 * DAY_MS)),
-            st.one_of(st.sampled_from(["limit", "limit+1", "+1", "max", "max+1", "same", "down"]), st.integers(0, 2_000_000)),
+            st.one_of(
+                st.sampled_from([0, 1, DAY_MS - 1, DAY_MS, DAY_MS + 1]), st.integers(0, 2 * DAY_MS)
+            ),
+            st.one_of(
+                st.sampled_from(["limit", "limit+1", "+1", "max", "max+1", "same", "down"]),
+                st.integers(0, 2_000_000),
+            ),
         ),
         max_size=12,
     ),
@@ -317,7 +351,9 @@ def test_accepted_changes_never_exceed_the_labelled_limits(
         decision = guard.apply(cur / 1000, new / 1000, at=t)
         candidate = history + [(t, new)]
         # the guard allows exactly what keeps the independent limits (decreases: always)
-        assert decision.allowed == (new <= cur or _within_limits(candidate, factor, max_ng)), decision.reason
+        assert decision.allowed == (new <= cur or _within_limits(candidate, factor, max_ng)), (
+            decision.reason
+        )
         if decision.allowed and new != cur:
             history = candidate
     assert _within_limits(history, factor, max_ng)
@@ -329,10 +365,19 @@ def test_accepted_changes_never_exceed_the_labelled_limits(
 START = datetime(2026, 1, 5, 8, 0)  # a Monday
 
 
-def _pump(ug_per_day: float = 400.0, reservoir_ml: float = 40.0, model: itb.PumpModel = itb.models.SYNCHROMED_II_40) -> itb.Pump:
+def _pump(
+    ug_per_day: float = 400.0,
+    reservoir_ml: float = 40.0,
+    model: itb.PumpModel = itb.models.SYNCHROMED_II_40,
+) -> itb.Pump:
     # 400 µg/day at 2000 µg/mL = 0.2 mL/day = 200 000 nL/day: one 2 µL stroke every 14.4 min
-    return itb.Pump(model, now=START, reservoir_ml=reservoir_ml, concentration_ug_per_ml=2000,
-                    program=itb.Continuous(ug_per_day=ug_per_day))
+    return itb.Pump(
+        model,
+        now=START,
+        reservoir_ml=reservoir_ml,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=ug_per_day),
+    )
 
 
 def test_plan_refill_low_reservoir_moved_off_weekend_and_holiday() -> None:
@@ -351,7 +396,10 @@ def test_plan_refill_low_reservoir_moved_off_weekend_and_holiday() -> None:
     assert plan.tip_dose_ug == 17_804 * 4.0
     assert plan.expected_residual_ml == pytest.approx(40.0 - 17_804 * 0.002)
     assert plan.expected_residual_nl == 40_000_000 - 17_804 * 2_000
-    assert (plan.volume_to_order_ml, plan.vials) == (40.0, 2)   # the whole reservoir, 2 × 20 mL vials
+    assert (plan.volume_to_order_ml, plan.vials) == (
+        40.0,
+        2,
+    )  # the whole reservoir, 2 × 20 mL vials
     assert plan.drug_to_order_ug == 80_000.0
     assert plan.alarms_before == ()
     assert pump.snapshot() == before  # planning never changes the pump
@@ -376,10 +424,16 @@ def test_plan_refill_appointment_time_and_extra_closures() -> None:
     pump = _pump()
     open_every_day = ClinicCalendar(country=None, closed_weekdays=())
     # deadline Saturday 07-04 08:00 is before the 09:00 appointment: the day before
-    assert plan_refill(pump, margin=timedelta(days=10), calendar=open_every_day).date == datetime(2026, 7, 3, 9, 0)
+    assert plan_refill(pump, margin=timedelta(days=10), calendar=open_every_day).date == datetime(
+        2026, 7, 3, 9, 0
+    )
     early = ClinicCalendar(country=None, closed_weekdays=(), appointment_time=time(7, 30))
-    assert plan_refill(pump, margin=timedelta(days=10), calendar=early).date == datetime(2026, 7, 4, 7, 30)
-    closed = ClinicCalendar(country=None, closed_weekdays=(), extra_closed=[date(2026, 7, 3), datetime(2026, 7, 2)])
+    assert plan_refill(pump, margin=timedelta(days=10), calendar=early).date == datetime(
+        2026, 7, 4, 7, 30
+    )
+    closed = ClinicCalendar(
+        country=None, closed_weekdays=(), extra_closed=[date(2026, 7, 3), datetime(2026, 7, 2)]
+    )
     plan = plan_refill(pump, margin=timedelta(days=10), calendar=closed)
     assert plan.date == datetime(2026, 7, 1, 9, 0) and "extra_closed" in plan.reason
 
@@ -388,7 +442,11 @@ def test_plan_refill_drug_stability_decides() -> None:
     pump = _pump()
     # filled now + 90 days = Sunday 2026-04-05 08:00 -> Friday 04-03 09:00 (not a US holiday)
     plan = plan_refill(pump, stability=timedelta(days=90))
-    assert (plan.constraint, plan.deadline, plan.date) == ("drug_stability", datetime(2026, 4, 5, 8, 0), datetime(2026, 4, 3, 9, 0))
+    assert (plan.constraint, plan.deadline, plan.date) == (
+        "drug_stability",
+        datetime(2026, 4, 5, 8, 0),
+        datetime(2026, 4, 3, 9, 0),
+    )
     assert [c.constraint for c in plan.candidates] == ["drug_stability", "low_reservoir", "eri"]
     # 88 days 1 h: floor(7 606 800 000 / 864 000) = 8 804 strokes of 4 µg
     assert plan.tip_dose_ug == 8_804 * 4.0
@@ -404,8 +462,13 @@ def test_plan_refill_battery_eri_decides_without_delivery() -> None:
     assert plan.constraint == "eri" and plan.deadline == eri
     assert plan.date <= eri and eri - plan.date < timedelta(days=5)
     assert ClinicCalendar().is_open(plan.date.date()) and plan.date.time() == time(9, 0)
-    no_battery = itb.PumpModel(name="rig", reservoir_ml=20.0, stroke_nl=2000, min_rate_ml_per_day=0.048,
-                               max_rate_ml_per_day=24.0)
+    no_battery = itb.PumpModel(
+        name="rig",
+        reservoir_ml=20.0,
+        stroke_nl=2000,
+        min_rate_ml_per_day=0.048,
+        max_rate_ml_per_day=24.0,
+    )
     with pytest.raises(ValidationError) as err:
         plan_refill(_pump(ug_per_day=0.0, reservoir_ml=20.0, model=no_battery))
     assert err.value.field == "pump"
@@ -421,8 +484,12 @@ def test_plan_refill_late_when_no_clinic_day_before_deadline() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"country": "XX"}, "country"), ({"closed_weekdays": (0, 1, 2, 3, 4, 5, 6)}, "closed_weekdays"),
-     ({"closed_weekdays": (7,)}, "closed_weekdays"), ({"extra_closed": ["2026-07-03"]}, "extra_closed")],
+    [
+        ({"country": "XX"}, "country"),
+        ({"closed_weekdays": (0, 1, 2, 3, 4, 5, 6)}, "closed_weekdays"),
+        ({"closed_weekdays": (7,)}, "closed_weekdays"),
+        ({"extra_closed": ["2026-07-03"]}, "extra_closed"),
+    ],
 )
 def test_clinic_calendar_errors(kwargs: dict, field: str) -> None:
     with pytest.raises(ValidationError) as err:

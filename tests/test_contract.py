@@ -4,18 +4,22 @@ typed error (naming its field) leaving the pump unchanged."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, time, timedelta, timezone
-
-import pytest
+from datetime import UTC, datetime, time, timedelta
 
 import itb
+import pytest
 
 T0 = datetime(2026, 1, 5, 8, 0)  # a Monday
 D = 86_400_000
 
 
 def pump(**kw) -> itb.Pump:
-    args = dict(now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000, program=itb.Continuous(ug_per_day=400))
+    args = dict(
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=400),
+    )
     args.update(kw)
     return itb.Pump(itb.models.SYNCHROMED_II_40, **args)
 
@@ -36,7 +40,12 @@ def test_flex_day_hand_computed() -> None:
     # 300 µg/day 00–08, 500 µg/day 08–22, 300 µg/day 22–24 at 2000 µg/mL:
     # 150_000·8/24 + 250_000·14/24 + 150_000·2/24 = 50_000 + 145_833.3 + 12_500 = 208_333.3 nL/day.
     # Over 7 whole days from midnight: floor(208_333.33…·7 / 2000) = floor(729.17) = 729 strokes.
-    p = pump(now=datetime(2026, 1, 5), program=itb.Flex(period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]))
+    p = pump(
+        now=datetime(2026, 1, 5),
+        program=itb.Flex(
+            period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]
+        ),
+    )
     p.advance(timedelta(days=7))
     assert p.strokes == 729
 
@@ -91,16 +100,36 @@ def test_events_from_construction_come_with_the_first_advance() -> None:
 @pytest.mark.parametrize(
     ("make", "error", "field"),
     [
-        (lambda: pump(now=datetime(2026, 1, 5, tzinfo=timezone.utc)), itb.ValidationError, "now"),
-        (lambda: pump(program=itb.Continuous(ug_per_day=float("nan"))), itb.ValidationError, "ug_per_day"),
-        (lambda: pump(program=itb.Continuous(ug_per_day=float("inf"))), itb.ValidationError, "ug_per_day"),
+        (lambda: pump(now=datetime(2026, 1, 5, tzinfo=UTC)), itb.ValidationError, "now"),
+        (
+            lambda: pump(program=itb.Continuous(ug_per_day=float("nan"))),
+            itb.ValidationError,
+            "ug_per_day",
+        ),
+        (
+            lambda: pump(program=itb.Continuous(ug_per_day=float("inf"))),
+            itb.ValidationError,
+            "ug_per_day",
+        ),
         (lambda: pump(program=itb.Continuous(ug_per_day=-1.0)), itb.ValidationError, "ug_per_day"),
-        (lambda: itb.Flex(period="day", steps=[(time(8), 1.0), (time(0), 1.0)]), itb.ValidationError, "steps[0].offset"),
-        (lambda: itb.Flex(period="fortnight", steps=[(time(0), 1.0)]), itb.ValidationError, "period"),
+        (
+            lambda: itb.Flex(period="day", steps=[(time(8), 1.0), (time(0), 1.0)]),
+            itb.ValidationError,
+            "steps[0].offset",
+        ),
+        (
+            lambda: itb.Flex(period="fortnight", steps=[(time(0), 1.0)]),
+            itb.ValidationError,
+            "period",
+        ),
         (lambda: pump(reservoir_ml=40.5), itb.ReservoirError, "reservoir_ml"),
         (lambda: pump(concentration_ug_per_ml=0), itb.ValidationError, "concentration_ug_per_ml"),
         (lambda: pump(program=itb.Continuous(ug_per_day=50.0)), itb.ProgrammingError, "ug_per_day"),
-        (lambda: pump(program=itb.Continuous(ug_per_day=60_000.0)), itb.ProgrammingError, "ug_per_day"),
+        (
+            lambda: pump(program=itb.Continuous(ug_per_day=60_000.0)),
+            itb.ProgrammingError,
+            "ug_per_day",
+        ),
     ],
 )
 def test_construction_errors_are_typed_and_name_the_field(make, error, field) -> None:
@@ -121,16 +150,32 @@ def test_steps_out_of_order_in_core_are_rejected() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "field"),
     [
-        (lambda p: p.bolus(10.0, timedelta(minutes=5), start=T0 - timedelta(seconds=1)), itb.ValidationError, "start"),
+        (
+            lambda p: p.bolus(10.0, timedelta(minutes=5), start=T0 - timedelta(seconds=1)),
+            itb.ValidationError,
+            "start",
+        ),
         (lambda p: p.bolus(float("nan"), timedelta(minutes=5)), itb.ValidationError, "dose_ug"),
         (lambda p: p.bolus(10.0, timedelta(0)), itb.ValidationError, "duration"),
-        (lambda p: p.bolus(2000.0, timedelta(hours=1)), itb.ProgrammingError, "dose_ug"),  # 24 mL/day + basal
+        (
+            lambda p: p.bolus(2000.0, timedelta(hours=1)),
+            itb.ProgrammingError,
+            "dose_ug",
+        ),  # 24 mL/day + basal
         (lambda p: p.cancel_bolus(42), itb.ValidationError, "bolus_id"),
         (lambda p: p.refill(41.0, 2000), itb.ReservoirError, "added_ml"),
         (lambda p: p.refill(10.0, 0), itb.ValidationError, "concentration_ug_per_ml"),
-        (lambda p: p.set_program(itb.Continuous(ug_per_day=10.0)), itb.ProgrammingError, "ug_per_day"),
+        (
+            lambda p: p.set_program(itb.Continuous(ug_per_day=10.0)),
+            itb.ProgrammingError,
+            "ug_per_day",
+        ),
         (lambda p: p.advance_to(T0 - timedelta(days=1)), itb.ValidationError, "until"),
-        (lambda p: p.advance_to(datetime(2027, 1, 1, tzinfo=timezone.utc)), itb.ValidationError, "until"),
+        (
+            lambda p: p.advance_to(datetime(2027, 1, 1, tzinfo=UTC)),
+            itb.ValidationError,
+            "until",
+        ),
         (lambda p: p.project(timedelta(days=-1)), itb.ValidationError, "horizon"),
         (lambda p: p.resume(), itb.ValidationError, "resume"),
     ],
@@ -150,7 +195,9 @@ def test_rejected_calls_are_typed_and_leave_the_pump_unchanged(call, error, fiel
 def test_out_of_range_messages_name_the_allowed_range() -> None:
     with pytest.raises(itb.ProgrammingError) as err:
         pump(program=itb.Continuous(ug_per_day=50.0))  # 25 µL/day < 48 µL/day minimum
-    assert "96" in str(err.value) and "48000" in str(err.value)  # allowed 96..=48000 µg/day at 2000 µg/mL
+    assert "96" in str(err.value) and "48000" in str(
+        err.value
+    )  # allowed 96..=48000 µg/day at 2000 µg/mL
 
 
 def test_snapshot_errors() -> None:

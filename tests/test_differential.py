@@ -15,22 +15,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import itb
 import numpy as np
 import pytest
-from hypothesis import assume, given, note, seed, settings
-from hypothesis import strategies as st
-
-import itb
-from itb import _core
 from _scenarios import (
     COMMON_KINDS,
     EPOCH,
-    clinical,
-    DESIGN_KIND_ORDER,
     MAX_TIME_MS,
     H,
     Model,
     bolus_args,
+    clinical,
     concentrations,
     expect_bolus,
     expect_program,
@@ -44,6 +39,9 @@ from _scenarios import (
     start_times,
     synchromed_like,
 )
+from hypothesis import assume, given, note, seed, settings
+from hypothesis import strategies as st
+from itb import _core
 from reference import D, RefPump, to_scaled, volume_rate_nl_per_day
 
 YEAR = 365 * D
@@ -93,7 +91,9 @@ class Pair:
             result = rust_call()
         except itb.ItbError as exc:
             assert expected, f"{what}: core raised {exc!r} but the call is valid"
-            assert type(exc) in expected, f"{what}: core raised {type(exc).__name__}, expected one of {expected}"
+            assert type(exc) in expected, (
+                f"{what}: core raised {type(exc).__name__}, expected one of {expected}"
+            )
             assert self.rust.snapshot() == before, f"{what}: a rejected call changed the pump"
             return None, False
         assert not expected, f"{what}: core accepted a call that must raise one of {expected}"
@@ -170,13 +170,21 @@ class Pair:
         self.n_strokes += len(ref_times)
 
         # events both produce
-        got = [(e[0], e[1], e[3].get("bolus_id"), e[3].get("reservoir_nl")) for e in rust_events if e[1] in COMMON_KINDS]
+        got = [
+            (e[0], e[1], e[3].get("bolus_id"), e[3].get("reservoir_nl"))
+            for e in rust_events
+            if e[1] in COMMON_KINDS
+        ]
         exp = [(e[0], e[1], e[2].get("bolus_id"), e[2].get("reservoir_nl")) for e in ref_events]
         assert got == exp
         self.kinds_seen |= {e[1] for e in rust_events}
 
         # core-only call events, stamped at the call times
-        calls = [(e[0], e[1]) for e in rust_events if e[1] in ("program_changed", "refilled", "concentration_changed")]
+        calls = [
+            (e[0], e[1])
+            for e in rust_events
+            if e[1] in ("program_changed", "refilled", "concentration_changed")
+        ]
         assert sorted(calls) == sorted(self.extra)
         self.extra = []
 
@@ -203,8 +211,14 @@ class Pair:
         assert r.empty == (not f.delivering)
         assert r.low_alarm_armed == f._low_armed
         assert r.accumulator == f.accumulator - f.strokes * q * D
-        exp_bol = [(b.bolus_id, b.start_ms, b.end_ms, b.volume_nl, b.rate) for b in f._open if not b.finished]
-        got_bol = [tuple(b[:4]) + (b[6],) for b in r.boluses]  # (id, start, end, volume_nl, …, rate)
+        exp_bol = [
+            (b.bolus_id, b.start_ms, b.end_ms, b.volume_nl, b.rate)
+            for b in f._open
+            if not b.finished
+        ]
+        got_bol = [
+            tuple(b[:4]) + (b[6],) for b in r.boluses
+        ]  # (id, start, end, volume_nl, …, rate)
         assert got_bol == exp_bol
 
     # ---- projection -----------------------------------------------------------------------
@@ -279,7 +293,9 @@ def bad_program(draw, model: Model, conc: int):
 
 def advance_target(data, pair: Pair, long: bool):
     now = pair.ref.now_ms
-    kind = data.draw(st.sampled_from(["event", "day", "long", "event", "small", "bolus_edge", "zero"]))
+    kind = data.draw(
+        st.sampled_from(["event", "day", "long", "event", "small", "bolus_edge", "zero"])
+    )
     if kind == "zero":
         return now
     if kind == "small":
@@ -307,12 +323,24 @@ def run_scenario(data, model: Model, *, n_ops: int, long: bool, project_every: b
     program = data.draw(programs(model, conc), label="program")
     now = data.draw(start_times(), label="now")
     cap = model.capacity_nl
-    fill = data.draw(st.one_of(st.just(cap), st.integers(cap // 2, cap), st.integers(0, cap)), label="fill")
+    fill = data.draw(
+        st.one_of(st.just(cap), st.integers(cap // 2, cap), st.integers(0, cap)), label="fill"
+    )
     catheter = data.draw(st.one_of(st.just(0), st.integers(0, 50_000)), label="catheter_nl")
     pair = Pair(model, now, fill, conc, program, catheter)
     note(f"{model!r} conc={conc} program={program} now={now} fill={fill}")
     ops = st.sampled_from(
-        ["advance", "bolus", "advance", "refill", "advance", "bolus_cancel", "cancel", "program", "project"]
+        [
+            "advance",
+            "bolus",
+            "advance",
+            "refill",
+            "advance",
+            "bolus_cancel",
+            "cancel",
+            "program",
+            "project",
+        ]
     )
     for _ in range(n_ops):
         op = data.draw(ops)
@@ -334,7 +362,9 @@ def run_scenario(data, model: Model, *, n_ops: int, long: bool, project_every: b
             pair.cancel(bid)
         elif op == "program":
             c = pair.ref.conc_ug_per_ml
-            prog = data.draw(st.one_of(programs(model, c), programs(model, c), bad_program(model, c)))
+            prog = data.draw(
+                st.one_of(programs(model, c), programs(model, c), bad_program(model, c))
+            )
             pair.set_program(prog)
         elif op == "refill":
             added = data.draw(
@@ -359,7 +389,9 @@ _STATS = {"strokes": 0, "kinds": set(), "examples": 0}
 
 def _random_scenario(data) -> None:
     model = data.draw(models(), label="model")
-    pair = run_scenario(data, model, n_ops=data.draw(st.integers(4, 14)), long=True, project_every=False)
+    pair = run_scenario(
+        data, model, n_ops=data.draw(st.integers(4, 14)), long=True, project_every=False
+    )
     _STATS["strokes"] += pair.n_strokes
     _STATS["kinds"] |= pair.kinds_seen
     _STATS["examples"] += 1
@@ -432,11 +464,22 @@ def test_project_equals_observation_large_reservoir(data):
     program = data.draw(programs(model, conc, max_rate=max_rate // 2 + 1))
     now = data.draw(start_times())
     pump = _core.Pump(
-        model=model.core_dict(), now_ms=now, reservoir_nl=data.draw(st.integers(0, cap)),
-        concentration=conc, program=program, catheter_nl=0,
+        model=model.core_dict(),
+        now_ms=now,
+        reservoir_nl=data.draw(st.integers(0, cap)),
+        concentration=conc,
+        program=program,
+        catheter_nl=0,
     )
-    ref_shadow = RefPump(now_ms=now, stroke_nl=q, capacity_nl=cap, reservoir_nl=pump.reservoir_nl,
-                         low_reservoir_nl=model.low_nl, conc_ug_per_ml=conc, program=program)
+    ref_shadow = RefPump(
+        now_ms=now,
+        stroke_nl=q,
+        capacity_nl=cap,
+        reservoir_nl=pump.reservoir_nl,
+        low_reservoir_nl=model.low_nl,
+        conc_ug_per_ml=conc,
+        program=program,
+    )
     for _ in range(data.draw(st.integers(0, 3))):
         dose, dur, start = data.draw(bolus_args(ref_shadow, model, max_days=30))
         try:
@@ -511,8 +554,13 @@ def test_invalid_programs_raise_programming_error(data):
     prog = data.draw(bad_program(model, conc))
     i = first_bad_step(prog, conc, model)
     assume(i is not None)  # the rounding grid may have put the rate back in range
-    kwargs = dict(model=model.core_dict(), now_ms=0, reservoir_nl=model.capacity_nl,
-                  concentration=conc, catheter_nl=0)
+    kwargs = dict(
+        model=model.core_dict(),
+        now_ms=0,
+        reservoir_nl=model.capacity_nl,
+        concentration=conc,
+        catheter_nl=0,
+    )
     with pytest.raises(itb.ProgrammingError) as exc:
         _core.Pump(program=prog, **kwargs)
     assert exc.value.field == rate_field(prog, i)
@@ -532,8 +580,14 @@ def test_valid_programs_are_accepted(data):
     conc = data.draw(concentrations)
     prog = data.draw(programs(model, conc))
     assert first_bad_step(prog, conc, model) is None
-    pump = _core.Pump(model=model.core_dict(), now_ms=0, reservoir_nl=0, concentration=conc,
-                      program=prog, catheter_nl=0)
+    pump = _core.Pump(
+        model=model.core_dict(),
+        now_ms=0,
+        reservoir_nl=0,
+        concentration=conc,
+        program=prog,
+        catheter_nl=0,
+    )
     # the schedule is the program's steps at the concentration (half-even volume rates)
     period_ms, _anchor, steps = pump.schedule
     exp_steps = [(0, prog[1])] if prog[0] == "continuous" else prog[2]
@@ -556,12 +610,24 @@ def test_python_api_matches_reference(data):
     fill = data.draw(st.integers(0, model.capacity_nl))
 
     # the same program in clinical units: ng -> µg floats, offsets as time / timedelta
-    for _, ng in (prog[2] if prog[0] == "flex" else [(0, prog[1])]):
+    for _, ng in prog[2] if prog[0] == "flex" else [(0, prog[1])]:
         assert to_scaled(ng / 1000, 3) == ng  # the float carries the exact dose
-    pump = itb.Pump(model.py_model(), now=EPOCH + timedelta(milliseconds=now), reservoir_ml=fill / 1e6,
-                    concentration_ug_per_ml=conc, program=clinical(prog))
-    ref = RefPump(now_ms=now, stroke_nl=model.stroke_nl, capacity_nl=model.capacity_nl, reservoir_nl=fill,
-                  low_reservoir_nl=model.low_nl, conc_ug_per_ml=conc, program=prog)
+    pump = itb.Pump(
+        model.py_model(),
+        now=EPOCH + timedelta(milliseconds=now),
+        reservoir_ml=fill / 1e6,
+        concentration_ug_per_ml=conc,
+        program=clinical(prog),
+    )
+    ref = RefPump(
+        now_ms=now,
+        stroke_nl=model.stroke_nl,
+        capacity_nl=model.capacity_nl,
+        reservoir_nl=fill,
+        low_reservoir_nl=model.low_nl,
+        conc_ug_per_ml=conc,
+        program=prog,
+    )
     assert pump.now_ms == now and pump.reservoir_nl == fill
     seen = 0
     for _ in range(data.draw(st.integers(1, 5))):
@@ -592,7 +658,10 @@ def test_python_api_matches_reference(data):
             rp = ref.project(3650 * D)
             conv = lambda t: None if t is None else EPOCH + timedelta(milliseconds=t)  # noqa: E731
             assert (proj.next_stroke, proj.low_reservoir, proj.reservoir_empty) == (
-                conv(rp["next_stroke"]), conv(rp["low_reservoir"]), conv(rp["reservoir_empty"]))
+                conv(rp["next_stroke"]),
+                conv(rp["low_reservoir"]),
+                conv(rp["reservoir_empty"]),
+            )
         assert pump.strokes == ref.strokes
         assert pump.reservoir_nl == ref.reservoir_nl
         assert pump.pumped_nl == ref.pumped_nl

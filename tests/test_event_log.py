@@ -6,20 +6,31 @@ from __future__ import annotations
 import pickle
 from datetime import datetime, time, timedelta
 
+import itb
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import itb
-
 T0 = datetime(2026, 1, 5, 8, 0)
 
 
-def busy_pump(days: int, dose: float, reservoir_ml: float, bolus_every_h: int) -> tuple[itb.Pump, itb.EventLog]:
-    p = itb.Pump(itb.models.SYNCHROMED_II_20, now=T0, reservoir_ml=reservoir_ml, concentration_ug_per_ml=2000,
-                 catheter_volume_ul=50.0, path_primed=False,
-                 program=itb.Flex(period="day", steps=[(time(0), dose), (time(8), 2 * dose), (time(22), dose)]))
-    p.set_patient_bolus_limits(dose_ug=5.0, duration=timedelta(minutes=5), lockout=timedelta(hours=2), max_per_24h=3)
+def busy_pump(
+    days: int, dose: float, reservoir_ml: float, bolus_every_h: int
+) -> tuple[itb.Pump, itb.EventLog]:
+    p = itb.Pump(
+        itb.models.SYNCHROMED_II_20,
+        now=T0,
+        reservoir_ml=reservoir_ml,
+        concentration_ug_per_ml=2000,
+        catheter_volume_ul=50.0,
+        path_primed=False,
+        program=itb.Flex(
+            period="day", steps=[(time(0), dose), (time(8), 2 * dose), (time(22), dose)]
+        ),
+    )
+    p.set_patient_bolus_limits(
+        dose_ug=5.0, duration=timedelta(minutes=5), lockout=timedelta(hours=2), max_per_24h=3
+    )
     t = T0
     while t < T0 + timedelta(days=days):
         try:
@@ -32,8 +43,12 @@ def busy_pump(days: int, dose: float, reservoir_ml: float, bolus_every_h: int) -
 
 
 @settings(max_examples=25, deadline=None)
-@given(days=st.integers(1, 30), dose=st.sampled_from([100.0, 400.0, 1500.0]),
-       reservoir_ml=st.sampled_from([2.5, 5.0, 20.0]), every=st.integers(3, 48))
+@given(
+    days=st.integers(1, 30),
+    dose=st.sampled_from([100.0, 400.0, 1500.0]),
+    reservoir_ml=st.sampled_from([2.5, 5.0, 20.0]),
+    every=st.integers(3, 48),
+)
 def test_columns_say_what_the_events_say(days, dose, reservoir_ml, every):
     _, log = busy_pump(days, dose, reservoir_ml, every)
     events = list(log)
@@ -50,13 +65,22 @@ def test_columns_say_what_the_events_say(days, dose, reservoir_ml, every):
         col = cols[key]
         for i, e in enumerate(events):
             if key not in e.data:
-                assert col[i] is np.ma.masked if isinstance(col, np.ma.MaskedArray) else col[i] is None
+                assert (
+                    col[i] is np.ma.masked if isinstance(col, np.ma.MaskedArray) else col[i] is None
+                )
             else:
                 assert col[i] == e.data[key]
-    for kind in ("stroke_batch", "bolus_started", "patient_bolus_granted", "low_reservoir", "drug_at_tip"):
+    for kind in (
+        "stroke_batch",
+        "bolus_started",
+        "patient_bolus_granted",
+        "low_reservoir",
+        "drug_at_tip",
+    ):
         assert list(log.of_kind(kind)) == [e for e in events if e.kind == kind]
     assert list(log.of_kind("bolus_started", "bolus_completed")) == [
-        e for e in events if e.kind in ("bolus_started", "bolus_completed")]
+        e for e in events if e.kind in ("bolus_started", "bolus_completed")
+    ]
 
 
 def test_sequence_behaviour():
@@ -88,7 +112,17 @@ def test_sequence_behaviour():
 
 
 def test_empty_log():
-    p = itb.Pump(itb.models.SYNCHROMED_II_20, now=T0, reservoir_ml=20.0, concentration_ug_per_ml=2000,
-                 program=itb.Continuous(ug_per_day=0))
+    p = itb.Pump(
+        itb.models.SYNCHROMED_II_20,
+        now=T0,
+        reservoir_ml=20.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=0),
+    )
     log = p.advance(timedelta(hours=1))
-    assert len(log) == 0 and log == [] and log.kinds.tolist() == [] and log.to_numpy()["kind"].tolist() == []
+    assert (
+        len(log) == 0
+        and log == []
+        and log.kinds.tolist() == []
+        and log.to_numpy()["kind"].tolist() == []
+    )

@@ -6,10 +6,9 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timedelta
 
+import itb
 import numpy as np
 import pytest
-
-import itb
 from itb._extras import MissingExtraError
 from itb.fleet import Fleet, FleetResult, simulate_dask
 
@@ -17,8 +16,15 @@ T0 = datetime(2026, 1, 5, 8)
 
 
 def fleet() -> Fleet:
-    return Fleet({"model": ["SYNCHROMED_II_40", "PROMETRA_II_20"], "now": [0, 1_000],
-                  "reservoir_ml": [40.0, 12.5], "concentration_ug_per_ml": [2000, 500], "ug_per_day": [400.0, 250.0]})
+    return Fleet(
+        {
+            "model": ["SYNCHROMED_II_40", "PROMETRA_II_20"],
+            "now": [0, 1_000],
+            "reservoir_ml": [40.0, 12.5],
+            "concentration_ug_per_ml": [2000, 500],
+            "ug_per_day": [400.0, 250.0],
+        }
+    )
 
 
 def result() -> FleetResult:
@@ -33,17 +39,35 @@ def missing(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # import raises ModuleNotFoundError(name=module)
 
 
-@pytest.mark.parametrize("module, extra, call", [
-    ("pandas", "pandas", lambda: result().to_pandas()),
-    ("pandas", "pandas", lambda: itb.Pump(itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=40.0,
-                                          concentration_ug_per_ml=2000, program=itb.Continuous(ug_per_day=400))
-     .advance(timedelta(days=1)).to_pandas()),
-    ("pyarrow", "arrow", lambda: result().to_arrow()),
-    ("dask", "dask", lambda: simulate_dask(fleet(), 86_400_000)),
-])
+@pytest.mark.parametrize(
+    "module, extra, call",
+    [
+        ("pandas", "pandas", lambda: result().to_pandas()),
+        (
+            "pandas",
+            "pandas",
+            lambda: (
+                itb.Pump(
+                    itb.models.SYNCHROMED_II_40,
+                    now=T0,
+                    reservoir_ml=40.0,
+                    concentration_ug_per_ml=2000,
+                    program=itb.Continuous(ug_per_day=400),
+                )
+                .advance(timedelta(days=1))
+                .to_pandas()
+            ),
+        ),
+        ("pyarrow", "arrow", lambda: result().to_arrow()),
+        ("dask", "dask", lambda: simulate_dask(fleet(), 86_400_000)),
+    ],
+)
 def test_a_missing_extra_names_what_to_install(monkeypatch, module, extra, call):
     missing(monkeypatch, module)
-    with pytest.raises(MissingExtraError, match=rf"needs {module}, which is not installed: pip install 'itb\[{extra}\]'") as err:
+    with pytest.raises(
+        MissingExtraError,
+        match=rf"needs {module}, which is not installed: pip install 'itb\[{extra}\]'",
+    ) as err:
         call()
     assert err.value.extra == extra
     assert isinstance(err.value, ImportError)

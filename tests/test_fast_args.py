@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import copy
 import pickle
-from datetime import datetime, time, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
+import itb
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import itb
 from itb import _core
 from itb._time import duration_ms, to_ms
 from itb._units import concentration, ml_to_nl, ug_to_ng, ul_to_nl
@@ -39,17 +39,35 @@ def outcome(fn: Callable[[], Any]) -> Any:
         return ("err", type(err), None, str(err))
 
 
-def old_pump(now: Any, reservoir_ml: Any, conc: Any, catheter_ul: Any = 0.0, ppm: Any = 0, primed: Any = True) -> Any:
+def old_pump(
+    now: Any, reservoir_ml: Any, conc: Any, catheter_ul: Any = 0.0, ppm: Any = 0, primed: Any = True
+) -> Any:
     """The pump as built before the Rust fast path: every argument through the Python converters."""
-    return _core.Pump(model=MODEL.exact(), now_ms=to_ms(now, "now"), reservoir_nl=ml_to_nl(reservoir_ml, "reservoir_ml"),
-                      concentration=concentration(conc), program=PROGRAM.exact(),
-                      catheter_nl=ul_to_nl(catheter_ul, "catheter_volume_ul"), stroke_error_ppm=_int(ppm, "stroke_error_ppm"),
-                      path_primed=bool(primed))
+    return _core.Pump(
+        model=MODEL.exact(),
+        now_ms=to_ms(now, "now"),
+        reservoir_nl=ml_to_nl(reservoir_ml, "reservoir_ml"),
+        concentration=concentration(conc),
+        program=PROGRAM.exact(),
+        catheter_nl=ul_to_nl(catheter_ul, "catheter_volume_ul"),
+        stroke_error_ppm=_int(ppm, "stroke_error_ppm"),
+        path_primed=bool(primed),
+    )
 
 
-def new_pump(now: Any, reservoir_ml: Any, conc: Any, catheter_ul: Any = 0.0, ppm: Any = 0, primed: Any = True) -> Any:
-    return itb.Pump(MODEL, now=now, reservoir_ml=reservoir_ml, concentration_ug_per_ml=conc, program=PROGRAM,
-                    catheter_volume_ul=catheter_ul, stroke_error_ppm=ppm, path_primed=primed).core
+def new_pump(
+    now: Any, reservoir_ml: Any, conc: Any, catheter_ul: Any = 0.0, ppm: Any = 0, primed: Any = True
+) -> Any:
+    return itb.Pump(
+        MODEL,
+        now=now,
+        reservoir_ml=reservoir_ml,
+        concentration_ug_per_ml=conc,
+        program=PROGRAM,
+        catheter_volume_ul=catheter_ul,
+        stroke_error_ppm=ppm,
+        path_primed=primed,
+    ).core
 
 
 def same_pump(args: tuple) -> None:
@@ -59,36 +77,83 @@ def same_pump(args: tuple) -> None:
 
 
 times = st.one_of(
-    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999_999)),
+    st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999_999)
+    ),
     st.integers(-(2**64), 2**64),
-    st.sampled_from([True, 1.5, "2026-01-05", np.datetime64("2026-01-05T08:00:00.123456"), np.datetime64("NaT"),
-                     np.int64(1_767_600_000_000), datetime(2026, 1, 5, tzinfo=timezone.utc), None]),
+    st.sampled_from(
+        [
+            True,
+            1.5,
+            "2026-01-05",
+            np.datetime64("2026-01-05T08:00:00.123456"),
+            np.datetime64("NaT"),
+            np.int64(1_767_600_000_000),
+            datetime(2026, 1, 5, tzinfo=UTC),
+            None,
+        ]
+    ),
 )
 volumes = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=0, max_value=60),
     st.integers(-5, 2**70),
-    st.sampled_from([True, "40", np.float64(40.0), np.float32(12.5), Fraction(1, 3), Decimal("1.5"), None, -0.0]),
+    st.sampled_from(
+        [True, "40", np.float64(40.0), np.float32(12.5), Fraction(1, 3), Decimal("1.5"), None, -0.0]
+    ),
 )
 concentrations = st.one_of(
     st.integers(-5, 200_000),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([2000.0, 2000.5, 0, 100_000, 100_001, 2**70, True, np.int64(500), np.float64(1000.0), "2000", None]),
+    st.sampled_from(
+        [
+            2000.0,
+            2000.5,
+            0,
+            100_000,
+            100_001,
+            2**70,
+            True,
+            np.int64(500),
+            np.float64(1000.0),
+            "2000",
+            None,
+        ]
+    ),
 )
-ppms = st.one_of(st.integers(-(2**65), 2**65), st.sampled_from([0, 500_000, 500_001, True, 1.0, np.int32(7), None]))
+ppms = st.one_of(
+    st.integers(-(2**65), 2**65),
+    st.sampled_from([0, 500_000, 500_001, True, 1.0, np.int32(7), None]),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(now=times, reservoir=volumes, conc=concentrations, catheter=volumes, ppm=ppms,
-       primed=st.sampled_from([True, False, 0, 1, "", "x", None]))
-def test_pump_arguments_convert_as_the_python_converters(now, reservoir, conc, catheter, ppm, primed):
+@given(
+    now=times,
+    reservoir=volumes,
+    conc=concentrations,
+    catheter=volumes,
+    ppm=ppms,
+    primed=st.sampled_from([True, False, 0, 1, "", "x", None]),
+)
+def test_pump_arguments_convert_as_the_python_converters(
+    now, reservoir, conc, catheter, ppm, primed
+):
     same_pump((now, reservoir, conc, catheter, ppm, primed))
 
 
-@pytest.mark.parametrize("now", [
-    datetime(1970, 1, 1), datetime(1969, 12, 31, 23, 59, 59, 999_999), datetime(1, 1, 1), datetime(2000, 2, 29, 12),
-    datetime(2100, 3, 1), datetime(9999, 12, 31, 23, 59, 59, 999_999), datetime(2026, 1, 5, 8, 0, 0, 999),
-])
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(1970, 1, 1),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999),
+        datetime(1, 1, 1),
+        datetime(2000, 2, 29, 12),
+        datetime(2100, 3, 1),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999),
+        datetime(2026, 1, 5, 8, 0, 0, 999),
+    ],
+)
 def test_datetimes_to_ms(now):
     assert new_pump(now, 40.0, 2000).now_ms == to_ms(now, "now")
 
@@ -97,8 +162,19 @@ durations = st.one_of(
     st.timedeltas(min_value=timedelta(days=-3), max_value=timedelta(days=400)),
     st.timedeltas(min_value=timedelta(microseconds=-2000), max_value=timedelta(microseconds=2000)),
     st.integers(-(2**64), 2**64),
-    st.sampled_from([timedelta(0), timedelta(microseconds=999), True, 1.5, np.timedelta64(5, "m"), np.timedelta64("NaT"),
-                     np.int64(60_000), "10 min", None]),
+    st.sampled_from(
+        [
+            timedelta(0),
+            timedelta(microseconds=999),
+            True,
+            1.5,
+            np.timedelta64(5, "m"),
+            np.timedelta64("NaT"),
+            np.int64(60_000),
+            "10 min",
+            None,
+        ]
+    ),
 )
 doses = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -116,8 +192,11 @@ def test_bolus_arguments_convert_as_the_python_converters(dose, duration, start)
     old, new = base.copy(), base.copy()
 
     def old_call() -> Any:
-        return old.core.bolus(ug_to_ng(dose, "dose_ug"), duration_ms(duration, "duration", allow_zero=False),
-                              None if start is None else to_ms(start, "start"))
+        return old.core.bolus(
+            ug_to_ng(dose, "dose_ug"),
+            duration_ms(duration, "duration", allow_zero=False),
+            None if start is None else to_ms(start, "start"),
+        )
 
     assert outcome(lambda: new.bolus(dose, duration, start)) == outcome(old_call)
     assert new.snapshot() == old.snapshot()
@@ -132,8 +211,13 @@ def test_models_and_programs_keep_their_core_objects_through_copies_and_pickles(
         again = pickle.loads(pickle.dumps(program))
         assert again._core_program.exact() == program.exact()
         assert program.exact() == again.exact()
-        p = itb.Pump(pickle.loads(pickle.dumps(MODEL)), now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                     program=again)
+        p = itb.Pump(
+            pickle.loads(pickle.dumps(MODEL)),
+            now=T0,
+            reservoir_ml=40.0,
+            concentration_ug_per_ml=2000,
+            program=again,
+        )
         assert p.program == program
     assert pickle.loads(pickle.dumps(MODEL))._core_model.exact() == MODEL.exact()
     # exact() hands out fresh containers: mutating one changes nothing cached
@@ -156,18 +240,30 @@ def test_set_program_takes_core_programs_and_exact_tuples():
 def old_bolus_many(pump: itb.Pump, starts: Any, doses: Any, durations: Any) -> Any:
     """``bolus_many`` of sequences as it was before the Rust converters: entry by entry in Python."""
     start_ms = [to_ms(v, f"starts[{i}]") for i, v in enumerate(starts)]
-    duration_list = [duration_ms(v, f"durations[{i}]", allow_zero=False) for i, v in enumerate(durations)]
+    duration_list = [
+        duration_ms(v, f"durations[{i}]", allow_zero=False) for i, v in enumerate(durations)
+    ]
     values = list(doses)
     for i, d in enumerate(values):
         if isinstance(d, bool) or not isinstance(d, (int, float)):
-            raise itb.ValidationError(f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]")
+            raise itb.ValidationError(
+                f"doses_ug[{i}]: expected a number, got {type(d).__name__}", f"doses_ug[{i}]"
+            )
     return pump.core.bolus_many([float(d) for d in values], duration_list, start_ms)
 
 
 @settings(max_examples=300, deadline=None)
-@given(plan=st.lists(st.tuples(st.one_of(starts, st.datetimes(min_value=T0, max_value=T0 + timedelta(days=30))),
-                               doses, durations), max_size=6),
-       extra=st.sampled_from([None, "starts", "doses", "durations"]))
+@given(
+    plan=st.lists(
+        st.tuples(
+            st.one_of(starts, st.datetimes(min_value=T0, max_value=T0 + timedelta(days=30))),
+            doses,
+            durations,
+        ),
+        max_size=6,
+    ),
+    extra=st.sampled_from([None, "starts", "doses", "durations"]),
+)
 def test_bolus_many_sequences_convert_as_the_python_converters(plan, extra):
     base = itb.Pump(MODEL, now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000, program=PROGRAM)
     old, new = base.copy(), base.copy()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-import numpy as np
-import pytest
+from datetime import UTC, datetime, timedelta
 
 import itb
+import numpy as np
+import pytest
 from itb.fleet import random_fleet, simulate_dask
 
 UNTIL = datetime(2027, 1, 5)
@@ -15,7 +14,17 @@ UNTIL = datetime(2027, 1, 5)
 
 def one_by_one(pumps: list[itb.Pump], until: datetime) -> dict[str, list]:
     """The same columns computed pump by pump through the public API."""
-    cols: dict[str, list] = {k: [] for k in ("strokes", "delivered_nl", "reservoir_nl", "events", "eri_forecast", "first_reservoir_empty")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "strokes",
+            "delivered_nl",
+            "reservoir_nl",
+            "events",
+            "eri_forecast",
+            "first_reservoir_empty",
+        )
+    }
     for p in pumps:
         p = p.copy()
         forecast = p.project(timedelta(days=30 * 365), assume_refills=True)
@@ -71,16 +80,23 @@ def test_empty_fleet_and_pandas() -> None:
 
 def test_bad_until_is_a_validation_error() -> None:
     with pytest.raises(itb.ValidationError) as err:
-        itb.simulate_many(random_fleet(2), datetime(2026, 1, 5, tzinfo=timezone.utc))
+        itb.simulate_many(random_fleet(2), datetime(2026, 1, 5, tzinfo=UTC))
     assert err.value.field == "until"
 
 
 def test_simulate_dask_on_a_local_cluster_matches_simulate_many() -> None:
     distributed = pytest.importorskip("dask.distributed")
     fleet = random_fleet(30, seed=11)
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         result = simulate_dask(fleet, UNTIL, client=client, partitions=4)
     local = itb.simulate_many(fleet, UNTIL)
     assert len(result) == 30

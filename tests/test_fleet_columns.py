@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import itb
 import numpy as np
 import pytest
-
-import itb
 from itb.fleet import Fleet
 
 PRESET_NAMES = list(itb.models.PRESETS)
@@ -18,7 +17,10 @@ def table(n: int, seed: int = 7) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
         "model": rng.integers(0, len(PRESET_NAMES), n),
-        "now": (np.datetime64("2026-01-05T08:00", "ms") + rng.integers(0, 365 * 86_400_000, n).astype("timedelta64[ms]")),
+        "now": (
+            np.datetime64("2026-01-05T08:00", "ms")
+            + rng.integers(0, 365 * 86_400_000, n).astype("timedelta64[ms]")
+        ),
         "reservoir_ml": np.round(rng.uniform(1.0, 20.0, n), 3),
         "concentration_ug_per_ml": rng.choice([500, 1000, 2000], n),
         "ug_per_day": np.round(rng.uniform(100.0, 900.0, n), 1),
@@ -26,11 +28,13 @@ def table(n: int, seed: int = 7) -> dict[str, np.ndarray]:
 
 
 def one_by_one(cols: dict, i: int) -> itb.Pump:
-    return itb.Pump(itb.models.PRESETS[PRESET_NAMES[int(cols["model"][i])]],
-                    now=int(cols["now"][i].astype("datetime64[ms]").astype(np.int64)),
-                    reservoir_ml=float(cols["reservoir_ml"][i]),
-                    concentration_ug_per_ml=int(cols["concentration_ug_per_ml"][i]),
-                    program=itb.Continuous(ug_per_day=float(cols["ug_per_day"][i])))
+    return itb.Pump(
+        itb.models.PRESETS[PRESET_NAMES[int(cols["model"][i])]],
+        now=int(cols["now"][i].astype("datetime64[ms]").astype(np.int64)),
+        reservoir_ml=float(cols["reservoir_ml"][i]),
+        concentration_ug_per_ml=int(cols["concentration_ug_per_ml"][i]),
+        program=itb.Continuous(ug_per_day=float(cols["ug_per_day"][i])),
+    )
 
 
 @pytest.mark.parametrize("assume_refills", [True, False])
@@ -43,7 +47,10 @@ def test_forecast_equals_each_pumps_projection(assume_refills):
         for name in ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "eos"):
             want = getattr(proj, name + "_ms")
             value = got[name][i]
-            assert (np.isnat(value) if want is None else int(value.astype(np.int64)) == want), (i, name)
+            assert np.isnat(value) if want is None else int(value.astype(np.int64)) == want, (
+                i,
+                name,
+            )
     again = fleet.forecast(timedelta(days=3650), assume_refills=assume_refills, threads=1)
     assert all(np.array_equal(got[k].view(np.int64), again[k].view(np.int64)) for k in got)
 
@@ -94,18 +101,24 @@ def test_simulate_dask_takes_a_fleet_in_row_partitions():
     whole = fleet.simulate(until)
     parts = simulate_dask(fleet, until, partitions=4)  # Dask's default scheduler (no cluster)
     for k in whole.columns:
-        assert np.array_equal(whole[k].view(np.int64) if whole[k].dtype.kind == "M" else whole[k],
-                              parts[k].view(np.int64) if parts[k].dtype.kind == "M" else parts[k]), k
+        assert np.array_equal(
+            whole[k].view(np.int64) if whole[k].dtype.kind == "M" else whole[k],
+            parts[k].view(np.int64) if parts[k].dtype.kind == "M" else parts[k],
+        ), k
     again = pickle.loads(pickle.dumps(fleet.rows(10, 20)))
     assert len(again) == 10
-    assert np.array_equal(again.forecast()["eos"].view(np.int64), fleet.forecast()["eos"][10:20].view(np.int64))
+    assert np.array_equal(
+        again.forecast()["eos"].view(np.int64), fleet.forecast()["eos"][10:20].view(np.int64)
+    )
 
 
 def test_a_steps_table_of_shared_flex_programs():
     from datetime import time
 
-    programs = [itb.Flex(period="day", steps=[(time(0), 200.0), (time(8), 600.0), (time(22), 200.0)]),
-                itb.Flex(period="week", steps=[((0, time(0)), 300.0), ((5, time(0)), 500.0)])]
+    programs = [
+        itb.Flex(period="day", steps=[(time(0), 200.0), (time(8), 600.0), (time(22), 200.0)]),
+        itb.Flex(period="week", steps=[((0, time(0)), 300.0), ((5, time(0)), 500.0)]),
+    ]
     cols = table(80, seed=5)
     cols["program"] = np.array([i % 3 - 1 for i in range(80)])  # -1 (ug_per_day), 0, 1, -1, …
     fleet = Fleet(cols, programs=programs)
@@ -119,8 +132,13 @@ def test_a_steps_table_of_shared_flex_programs():
         for name in ("next_stroke", "low_reservoir", "reservoir_empty", "eos"):
             want = getattr(proj, name + "_ms")
             value = got[name][i]
-            assert (np.isnat(value) if want is None else int(value.astype(np.int64)) == want), (i, name)
-        want_program = programs[k] if k >= 0 else itb.Continuous(ug_per_day=float(cols["ug_per_day"][i]))
+            assert np.isnat(value) if want is None else int(value.astype(np.int64)) == want, (
+                i,
+                name,
+            )
+        want_program = (
+            programs[k] if k >= 0 else itb.Continuous(ug_per_day=float(cols["ug_per_day"][i]))
+        )
         assert fleet.pump(i).program.exact() == want_program.exact()
     bad = dict(cols, concentration_ug_per_ml=np.full(80, 100_000))
     bad["program"] = np.full(80, 0)

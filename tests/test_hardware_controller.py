@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import itb
 import numpy as np
 import pytest
-
-import itb
 from itb.errors import ProtocolError, RigError, ValidationError
-from itb.hardware import Controller, Journal, PumpDriver, Rig, SimulatedDriver, read_record, stroke_schedule
+from itb.hardware import (
+    Controller,
+    Journal,
+    PumpDriver,
+    Rig,
+    SimulatedDriver,
+    read_record,
+    stroke_schedule,
+)
 from itb.hardware.controller import schedule_fingerprint
 
 START = datetime(2026, 1, 5, 8, 0)
 
 
 def scenario(hours: float = 2.0) -> tuple[itb.Pump, datetime]:
-    pump = itb.Pump(itb.models.SYNCHROMED_II_40, now=START, reservoir_ml=40.0, concentration_ug_per_ml=500,
-                    program=itb.Continuous(ug_per_day=2000.0))
+    pump = itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=START,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=500,
+        program=itb.Continuous(ug_per_day=2000.0),
+    )
     pump.bolus(50.0, timedelta(minutes=30), START + timedelta(minutes=30))
     return pump, START + timedelta(hours=hours)
 
@@ -79,7 +91,9 @@ def test_from_pump(tmp_path) -> None:
     assert rig.last_stroke_id == pump.strokes
 
 
-def test_dropped_acks_delays_and_resets_lose_and_double_nothing(tmp_path, sched: np.ndarray) -> None:
+def test_dropped_acks_delays_and_resets_lose_and_double_nothing(
+    tmp_path, sched: np.ndarray
+) -> None:
     rig = Rig(record=tmp_path / "rec.csv")
     ft = FakeTime()
     drv = SimulatedDriver(rig, delay_s=0.01, sleep=ft.sleep)
@@ -141,7 +155,9 @@ def test_restart_reconciles_intents_left_open(tmp_path, sched: np.ndarray) -> No
     assert ids(tmp_path / "rec2.csv") == list(range(1, sched.size + 1))
 
 
-def test_journal_refuses_another_schedule_and_a_rig_that_lost_state(tmp_path, sched: np.ndarray) -> None:
+def test_journal_refuses_another_schedule_and_a_rig_that_lost_state(
+    tmp_path, sched: np.ndarray
+) -> None:
     rig = Rig()
     with Journal(tmp_path / "j.db") as j:
         Controller(SimulatedDriver(rig), j, sched).run(max_strokes=20)
@@ -173,7 +189,9 @@ def test_real_time_follows_the_schedule(tmp_path, sched: np.ndarray) -> None:
 
     speed = 60.0  # one pump minute per wall second
     with Journal(tmp_path / "j.db", wall=ft.wall) as j:
-        c = Controller(Spy(rig), j, sched, speed=speed, start_ms=int(sched[0]), wall=ft.wall, sleep=ft.sleep)
+        c = Controller(
+            Spy(rig), j, sched, speed=speed, start_ms=int(sched[0]), wall=ft.wall, sleep=ft.sleep
+        )
         t0 = ft.t
         assert c.run().complete
     for t, sid, count in sent_at:
@@ -192,10 +210,14 @@ def test_controller_arguments_are_validated(tmp_path, sched: np.ndarray) -> None
         with pytest.raises(ValidationError) as e:
             Controller(SimulatedDriver(), j, [3, 2, 1])
         assert e.value.field == "schedule"
-        assert Controller(SimulatedDriver(), j, lambda: iter(sched.tolist())).times.size == sched.size
+        assert (
+            Controller(SimulatedDriver(), j, lambda: iter(sched.tolist())).times.size == sched.size
+        )
 
 
-def test_lost_answers_with_progress_continue_but_a_dead_link_gives_up(tmp_path, sched: np.ndarray) -> None:
+def test_lost_answers_with_progress_continue_but_a_dead_link_gives_up(
+    tmp_path, sched: np.ndarray
+) -> None:
     ft = FakeTime()
     drv = SimulatedDriver(Rig())
     drv.drop_acks(10**6)  # every answer lost, every stroke executed: progress via status
@@ -220,14 +242,18 @@ def test_patient_requests_are_journaled_and_limits_enforced_by_the_rig(tmp_path)
     drv = SimulatedDriver(rig)
     with Journal(tmp_path / "j.db") as j:
         c = Controller(drv, j, [], role="clinician")
-        assert not c.call("PATIENT_BOLUS", drv.patient_bolus, role="patient")["granted"]  # not enabled
+        assert not c.call("PATIENT_BOLUS", drv.patient_bolus, role="patient")[
+            "granted"
+        ]  # not enabled
         rig.set_patient_limits(50_000, 600_000, 3_600_000, 2)
         assert c.call("PATIENT_BOLUS", drv.patient_bolus, role="patient")["granted"]
         assert c.call("PATIENT_BOLUS", drv.patient_bolus, role="patient")["reason"] == "lockout"
         clock[0] += 3601
         assert c.call("PATIENT_BOLUS", drv.patient_bolus, role="patient")["granted"]
         clock[0] += 3601
-        assert c.call("PATIENT_BOLUS", drv.patient_bolus, role="patient")["reason"] == "daily_maximum"
+        assert (
+            c.call("PATIENT_BOLUS", drv.patient_bolus, role="patient")["reason"] == "daily_maximum"
+        )
         drv.stall()
         with pytest.raises(RigError):
             c.call("DELIVER", lambda: drv.deliver(1, 1, [0]))
@@ -235,7 +261,10 @@ def test_patient_requests_are_journaled_and_limits_enforced_by_the_rig(tmp_path)
         assert [r.role for r in rows if r.kind == "intent"][:5] == ["patient"] * 5
         assert rows[-1].kind == "refused" and rows[-1].result == "motor_stall"
         csv_text = j.to_csv()
-    assert csv_text.splitlines()[0] == "id,wall_time_utc,kind,role,command,first_id,count,ref,result,detail"
+    assert (
+        csv_text.splitlines()[0]
+        == "id,wall_time_utc,kind,role,command,first_id,count,ref,result,detail"
+    )
     assert rig.scale.volume_nl_at(1e9) > 0  # granted boluses reached the scale
 
 
@@ -243,15 +272,25 @@ def test_resuming_at_another_speed_re_anchors(tmp_path, sched: np.ndarray) -> No
     ft = FakeTime()
     rig = Rig(record=tmp_path / "rec.csv")
     with Journal(tmp_path / "j.db", wall=ft.wall) as j:
-        Controller(SimulatedDriver(rig), j, sched, speed=60.0, wall=ft.wall, sleep=ft.sleep).run(max_strokes=10)
-        Controller(SimulatedDriver(rig), j, sched, wall=ft.wall, sleep=ft.sleep).run(max_strokes=10)  # max
+        Controller(SimulatedDriver(rig), j, sched, speed=60.0, wall=ft.wall, sleep=ft.sleep).run(
+            max_strokes=10
+        )
+        Controller(SimulatedDriver(rig), j, sched, wall=ft.wall, sleep=ft.sleep).run(
+            max_strokes=10
+        )  # max
         ft.t += 3600  # down for an hour, then real time x120: the next stroke is due at once
         before = ft.t
-        Controller(SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep).run(max_strokes=1)
+        Controller(SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep).run(
+            max_strokes=1
+        )
         assert ft.t == before
-        report = Controller(SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep).run()
+        report = Controller(
+            SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep
+        ).run()
         assert report.complete
-        notes = [(e.command, e.result) for e in j.entries() if e.kind == "note" and e.command == "SPEED"]
+        notes = [
+            (e.command, e.result) for e in j.entries() if e.kind == "note" and e.command == "SPEED"
+        ]
         assert notes == [("SPEED", "max"), ("SPEED", "120.0")]
     assert ids(tmp_path / "rec.csv") == list(range(1, sched.size + 1))
 

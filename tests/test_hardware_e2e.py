@@ -19,10 +19,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from _rig import START, delivered_by_pump, emulator, scenario_json, scenario_pump
 from itb.errors import AuthenticationError, ProtocolError
-from itb.hardware import Controller, Journal, Role, SerialDriver, load_keys, read_record, stroke_schedule
+from itb.hardware import (
+    Controller,
+    Journal,
+    Role,
+    SerialDriver,
+    load_keys,
+    read_record,
+    stroke_schedule,
+)
 
 pytest.importorskip("serial")
 if sys.platform == "win32":  # pragma: no cover
@@ -33,7 +40,9 @@ SOAK_SECONDS = float(os.environ.get("ITB_SOAK_SECONDS", "0"))
 
 
 def itb_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "itb", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "itb", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize("mode", ["pty", "tcp"])
@@ -54,7 +63,10 @@ def test_controller_drives_the_emulator(tmp_path: Path, mode: str) -> None:
             m = drv.measure()
             assert m["expected_nl"] == 2000 * sched.size or m["t_s"] < 1.0
             # the patient's key is refused everything but patient boluses (and the refusal is journaled)
-        with SerialDriver(port, keys, role=Role.PATIENT, timeout=5) as pat, Journal(tmp_path / "j.db") as j:
+        with (
+            SerialDriver(port, keys, role=Role.PATIENT, timeout=5) as pat,
+            Journal(tmp_path / "j.db") as j,
+        ):
             c = Controller(pat, j, sched, role="patient")
             with pytest.raises(AuthenticationError) as e:
                 c.call("STATUS", pat.status)
@@ -71,7 +83,9 @@ def test_wrong_key_and_loop_reflection_are_refused(tmp_path: Path) -> None:
     other.write_text(f"clinician {bytes(32).hex()}\n")
     with emulator(tmp_path, "tcp") as (port, record, _):
         with SerialDriver(port, load_keys(other), timeout=0.5) as drv:
-            with pytest.raises(ProtocolError) as e:  # the rig does not answer a HELLO it cannot verify
+            with pytest.raises(
+                ProtocolError
+            ) as e:  # the rig does not answer a HELLO it cannot verify
                 drv.status()
             assert e.value.field == "timeout"
     # loop:// echoes our own frames back: the HELLO comes back as a "CHALLENGE" and is refused
@@ -84,40 +98,113 @@ def test_wrong_key_and_loop_reflection_are_refused(tmp_path: Path) -> None:
 def test_command_line_session(tmp_path: Path) -> None:
     scen = scenario_json(tmp_path / "scenario.json", hours=1)
     keys = tmp_path / "k"
-    assert itb_cli("rig", "keygen", str(keys), "--patient-file", str(tmp_path / "p")).returncode == 0
+    assert (
+        itb_cli("rig", "keygen", str(keys), "--patient-file", str(tmp_path / "p")).returncode == 0
+    )
     assert itb_cli("rig", "keygen", str(keys)).returncode == 2  # no overwrite
     with emulator(tmp_path, "pty", keys=keys) as (port, record, _):
-        r = itb_cli("rig", "run", str(scen), "--port", port, "--key-file", str(keys), "--journal", str(tmp_path / "j.db"),
-                    "--json")
+        r = itb_cli(
+            "rig",
+            "run",
+            str(scen),
+            "--port",
+            port,
+            "--key-file",
+            str(keys),
+            "--journal",
+            str(tmp_path / "j.db"),
+            "--json",
+        )
         assert r.returncode == 0, r.stderr
         report = json.loads(r.stdout)
         assert report["complete"] and report["strokes"] == delivered_by_pump(1)
         r = itb_cli("rig", "status", "--port", port, "--key-file", str(keys), "--json")
         assert r.returncode == 0 and json.loads(r.stdout)["last_stroke_id"] == report["strokes"]
-        r = itb_cli("rig", "limits", "--port", port, "--key-file", str(keys), "--dose-ug", "25", "--lockout-min", "60",
-                    "--journal", str(tmp_path / "j.db"))
+        r = itb_cli(
+            "rig",
+            "limits",
+            "--port",
+            port,
+            "--key-file",
+            str(keys),
+            "--dose-ug",
+            "25",
+            "--lockout-min",
+            "60",
+            "--journal",
+            str(tmp_path / "j.db"),
+        )
         assert r.returncode == 0, r.stderr
-        r = itb_cli("rig", "bolus", "--port", port, "--key-file", str(tmp_path / "p"), "--journal", str(tmp_path / "j.db"))
+        r = itb_cli(
+            "rig",
+            "bolus",
+            "--port",
+            port,
+            "--key-file",
+            str(tmp_path / "p"),
+            "--journal",
+            str(tmp_path / "j.db"),
+        )
         assert (r.returncode, r.stdout.strip()) == (0, "granted")
-        r = itb_cli("rig", "bolus", "--port", port, "--key-file", str(tmp_path / "p"), "--journal", str(tmp_path / "j.db"))
+        r = itb_cli(
+            "rig",
+            "bolus",
+            "--port",
+            port,
+            "--key-file",
+            str(tmp_path / "p"),
+            "--journal",
+            str(tmp_path / "j.db"),
+        )
         assert (r.returncode, r.stdout.strip()) == (1, "refused: lockout")
         r = itb_cli("rig", "status", "--port", port, "--key-file", str(tmp_path / "p"))
         assert r.returncode == 1 and "patient role may not STATUS" in r.stderr
-        r = itb_cli("rig", "measure", "--port", port, "--key-file", str(keys), "--duration", "1", "--interval", "0.25", "--json")
+        r = itb_cli(
+            "rig",
+            "measure",
+            "--port",
+            port,
+            "--key-file",
+            str(keys),
+            "--duration",
+            "1",
+            "--interval",
+            "0.25",
+            "--json",
+        )
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["within_tolerance"]
     r = itb_cli("rig", "journal", str(tmp_path / "j.db"), "--csv")
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0].startswith("id,wall_time_utc,kind,role,command")
-    assert any(",refused,patient,STATUS," in ln for ln in lines) is False  # status was not journaled (no --journal)
+    assert (
+        any(",refused,patient,STATUS," in ln for ln in lines) is False
+    )  # status was not journaled (no --journal)
     assert sum(",ack,patient,PATIENT_BOLUS," in ln for ln in lines) == 2
     assert any(",ack,clinician,SET_LIMITS," in ln for ln in lines)
     # exit codes: bad file / argument → 2
     assert itb_cli("rig", "journal", str(tmp_path / "missing.db")).returncode == 2
-    assert itb_cli("rig", "run", str(tmp_path / "missing.json"), "--port", "loop://", "--key-file", str(keys),
-                   "--journal", str(tmp_path / "x.db")).returncode == 2
-    assert itb_cli("rig", "status", "--port", "loop://", "--key-file", str(tmp_path / "nokeys")).returncode == 2
+    assert (
+        itb_cli(
+            "rig",
+            "run",
+            str(tmp_path / "missing.json"),
+            "--port",
+            "loop://",
+            "--key-file",
+            str(keys),
+            "--journal",
+            str(tmp_path / "x.db"),
+        ).returncode
+        == 2
+    )
+    assert (
+        itb_cli(
+            "rig", "status", "--port", "loop://", "--key-file", str(tmp_path / "nokeys")
+        ).returncode
+        == 2
+    )
     assert itb_cli("rig", "run", "--speed", "fast").returncode == 2
     assert itb_cli("rig").returncode == 2  # no rig command: usage on stderr
     r = itb_cli("rig", "journal", str(tmp_path / "j.db"))
@@ -130,7 +217,9 @@ def test_command_line_session(tmp_path: Path) -> None:
 # ----- kill -9 crash loop ---------------------------------------------------------------------------
 
 
-def _crash_round(tmp: Path, mode: str, hours: float, kills_wanted: int, rng: random.Random, max_delay: float) -> dict:
+def _crash_round(
+    tmp: Path, mode: str, hours: float, kills_wanted: int, rng: random.Random, max_delay: float
+) -> dict:
     """One rig + journal: kill forked controllers at random moments until one finishes; check the record."""
     import serial  # noqa: F401  - loaded before forking, so children start fast
     import serial.urlhandler.protocol_socket  # noqa: F401
@@ -165,10 +254,14 @@ def _crash_round(tmp: Path, mode: str, hours: float, kills_wanted: int, rng: ran
                 stats["kills"] += 1
                 continue
             if os.WEXITSTATUS(status) == 3 and stats["link_failures"] < 5:
-                stats["link_failures"] += 1  # restarted like after a kill; the record is checked below
+                stats["link_failures"] += (
+                    1  # restarted like after a kill; the record is checked below
+                )
                 continue
             err = tmp / "controller.err"
-            assert os.WEXITSTATUS(status) == 0, f"a controller run failed: {err.read_text() if err.exists() else '?'}"
+            assert os.WEXITSTATUS(status) == 0, (
+                f"a controller run failed: {err.read_text() if err.exists() else '?'}"
+            )
             stats["runs_finished"] += 1
             if stats["kills"] >= kills_wanted or stats["runs_finished"] >= 1:
                 break
@@ -188,7 +281,9 @@ def _crash_round(tmp: Path, mode: str, hours: float, kills_wanted: int, rng: ran
 
 
 @pytest.mark.parametrize("mode, share", [("tcp", 1.0), ("pty", 0.15)])
-def test_kill_9_at_random_moments_loses_and_doubles_nothing(tmp_path: Path, mode: str, share: float, capsys) -> None:
+def test_kill_9_at_random_moments_loses_and_doubles_nothing(
+    tmp_path: Path, mode: str, share: float, capsys
+) -> None:
     """Controllers forked from this (preloaded) process are SIGKILLed after a random 0–20 ms;
     each round runs until a controller finishes, then the rig's record must hold every stroke id
     of the scenario exactly once. ITB_CRASH_LOOPS kills over TCP (15 % of that over the pty)."""
@@ -200,11 +295,21 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(tmp_path: Path, mode
     while total["kills"] < wanted:
         d = tmp_path / f"round{rounds}"
         d.mkdir()
-        total.update(_crash_round(d, mode, hours=8.0, kills_wanted=min(40, wanted - total["kills"]), rng=rng,
-                                  max_delay=0.02))
+        total.update(
+            _crash_round(
+                d,
+                mode,
+                hours=8.0,
+                kills_wanted=min(40, wanted - total["kills"]),
+                rng=rng,
+                max_delay=0.02,
+            )
+        )
         rounds += 1
     with capsys.disabled():
-        print(f"\n[crash loop {mode}] {rounds} rounds, {dict(total)}, {time.monotonic() - t0:.1f} s")
+        print(
+            f"\n[crash loop {mode}] {rounds} rounds, {dict(total)}, {time.monotonic() - t0:.1f} s"
+        )
     assert total["kills"] >= wanted
 
 
@@ -232,7 +337,12 @@ def test_soak(tmp_path: Path) -> None:
                 if pid == 0:
                     code = 3
                     try:
-                        Controller(SerialDriver(port, keys, timeout=5), Journal(journal), sched, speed=600.0).run()
+                        Controller(
+                            SerialDriver(port, keys, timeout=5),
+                            Journal(journal),
+                            sched,
+                            speed=600.0,
+                        ).run()
                         code = 0
                     except BaseException:
                         pass
@@ -267,7 +377,11 @@ def test_a_peer_killed_mid_frame_does_not_block_the_next_one(tmp_path: Path) -> 
                 assert drv.status().last_stroke_id == 0
                 assert time.monotonic() - t0 < 3
             refused = SerialDriver(port, keys, timeout=3)
-            assert refused.status().extra["refused"].get("truncated", 0) + refused.status().extra["refused"].get("tag", 0) >= 1
+            assert (
+                refused.status().extra["refused"].get("truncated", 0)
+                + refused.status().extra["refused"].get("tag", 0)
+                >= 1
+            )
             refused.close()
 
 

@@ -8,7 +8,6 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from itb.errors import AuthenticationError, ItbError, ProtocolError, RigError
 from itb.hardware.emulator import Link
 from itb.hardware.protocol import (
@@ -45,7 +44,9 @@ def connect(link: Link, role: Role = Role.CLINICIAN) -> ClientSession:
     return client
 
 
-def ask(link: Link, client: ClientSession, command: Command, payload: bytes = b"") -> tuple[bool, dict]:
+def ask(
+    link: Link, client: ClientSession, command: Command, payload: bytes = b""
+) -> tuple[bool, dict]:
     return client.response(link.receive(client.request(command, payload)))
 
 
@@ -69,7 +70,12 @@ def test_frame_round_trip_and_layout() -> None:
 
 def test_payload_round_trips() -> None:
     assert parse_deliver(deliver_payload(5, [1, 2, -3])) == (5, [1, 2, -3])
-    assert parse_limits(limits_payload(50_000, 600_000, 3_600_000, 4)) == (50_000, 600_000, 3_600_000, 4)
+    assert parse_limits(limits_payload(50_000, 600_000, 3_600_000, 4)) == (
+        50_000,
+        600_000,
+        3_600_000,
+        4,
+    )
     with pytest.raises(ProtocolError) as e:
         deliver_payload(1, [0] * (MAX_BATCH + 1))
     assert e.value.field == "count"
@@ -92,8 +98,16 @@ def test_payload_round_trips() -> None:
         (lambda d: d[:4] + bytes([2]) + d[5:], "version", ProtocolError),
         (lambda d: d[:6] + bytes([9]) + d[7:], "role", AuthenticationError),
         (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "tag", AuthenticationError),  # tampered tag
-        (lambda d: d[:20] + bytes([d[20] ^ 0x80]) + d[21:], "tag", AuthenticationError),  # tampered seq
-        (lambda d: d[:-33] + bytes([d[-33] ^ 1]) + d[-32:], "tag", AuthenticationError),  # tampered payload
+        (
+            lambda d: d[:20] + bytes([d[20] ^ 0x80]) + d[21:],
+            "tag",
+            AuthenticationError,
+        ),  # tampered seq
+        (
+            lambda d: d[:-33] + bytes([d[-33] ^ 1]) + d[-32:],
+            "tag",
+            AuthenticationError,
+        ),  # tampered payload
     ],
 )
 def test_parse_refusals(mutate, field, error) -> None:
@@ -149,7 +163,9 @@ def test_handshake_and_commands(link: Link) -> None:
     assert ok and st_["last_stroke_id"] == 0
     ok, r = ask(link, client, Command.DELIVER, deliver_payload(1, [100, 200]))
     assert ok and r == {"last_stroke_id": 2, "executed": 2, "duplicate": 0}
-    ok, r = ask(link, client, Command.DELIVER, deliver_payload(2, [200, 300]))  # id 2 again: not repeated
+    ok, r = ask(
+        link, client, Command.DELIVER, deliver_payload(2, [200, 300])
+    )  # id 2 again: not repeated
     assert ok and r == {"last_stroke_id": 3, "executed": 1, "duplicate": 1}
     ok, r = ask(link, client, Command.DELIVER, deliver_payload(9, [1]))  # a gap
     assert not ok and r["error"] == "stroke_gap"
@@ -167,13 +183,17 @@ def test_replayed_and_out_of_order_frames_are_refused(link: Link) -> None:
         reply = link.receive(replay)
         ok, r = ClientSession.response(_same(client, replay), reply)
         assert not ok and r["error"] == "seq"
-    assert link.rig.last_stroke_id == 1  # seq 4 was id 3 after id 1: a gap, refused; nothing else ran
+    assert (
+        link.rig.last_stroke_id == 1
+    )  # seq 4 was id 3 after id 1: a gap, refused; nothing else ran
     assert link.refused["seq"] == 2
 
 
 def _same(client: ClientSession, request: bytes) -> ClientSession:
     """A view of ``client`` expecting the answer to ``request``."""
-    c = ClientSession(client.role, client.key, session=client.session, seq=int.from_bytes(request[15:23], "big"))
+    c = ClientSession(
+        client.role, client.key, session=client.session, seq=int.from_bytes(request[15:23], "big")
+    )
     return c
 
 
@@ -248,8 +268,13 @@ def test_patient_role_is_limited_to_patient_boluses(link: Link) -> None:
     clin = connect(link)
     pat_link = Link(link.rig, KEYS, link.refused)
     pat = connect(pat_link, Role.PATIENT)
-    for cmd, payload in [(Command.DELIVER, deliver_payload(1, [1])), (Command.STATUS, b""), (Command.STOP, b""),
-                         (Command.SET_LIMITS, limits_payload(1, 1, 1, 1)), (Command.MEASURE, b"")]:
+    for cmd, payload in [
+        (Command.DELIVER, deliver_payload(1, [1])),
+        (Command.STATUS, b""),
+        (Command.STOP, b""),
+        (Command.SET_LIMITS, limits_payload(1, 1, 1, 1)),
+        (Command.MEASURE, b""),
+    ]:
         ok, r = ask(pat_link, pat, cmd, payload)
         assert not ok and r["error"] == "role", cmd
     assert link.rig.last_stroke_id == 0 and not link.rig.stopped
@@ -325,7 +350,9 @@ def test_any_single_corruption_of_a_valid_frame_is_refused(pos: int, xor: int, d
     client = connect(link)
     frame = bytearray(client.request(Command.DELIVER, deliver_payload(1, [5, 6])))
     if data.draw(st.booleans(), label="truncate"):
-        payload = bytes(frame[: data.draw(st.integers(min_value=1, max_value=len(frame) - 1), label="cut")])
+        payload = bytes(
+            frame[: data.draw(st.integers(min_value=1, max_value=len(frame) - 1), label="cut")]
+        )
     else:
         frame[pos % len(frame)] ^= xor or 1
         payload = bytes(frame)
@@ -343,11 +370,23 @@ def test_rig_errors_are_typed() -> None:
 
 
 @settings(max_examples=FUZZ or 200)
-@given(st.lists(st.tuples(st.one_of(st.sampled_from([int(c) for c in Command]), st.integers(0, 255)),
-                          st.one_of(st.integers(2, 40), st.integers(0, 2**64 - 1)),
-                          st.one_of(st.binary(max_size=200), st.builds(deliver_payload, st.integers(1, 3),
-                                                                       st.lists(st.integers(-2**63, 2**63 - 1), min_size=1, max_size=4)))),
-                max_size=6))
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from([int(c) for c in Command]), st.integers(0, 255)),
+            st.one_of(st.integers(2, 40), st.integers(0, 2**64 - 1)),
+            st.one_of(
+                st.binary(max_size=200),
+                st.builds(
+                    deliver_payload,
+                    st.integers(1, 3),
+                    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=4),
+                ),
+            ),
+        ),
+        max_size=6,
+    )
+)
 def test_authentic_frames_with_arbitrary_content_are_answered_or_refused(frames) -> None:
     """Correctly tagged frames of the session with any command, seq and payload: the link never
     raises, every answer it sends parses for the client, and the rig keeps its invariants."""
@@ -371,7 +410,11 @@ def _signed(command: int, session: int, seq: int, payload: bytes) -> bytes:
 
     from itb.hardware.protocol import HEAD, LENGTH, TAG_SIZE
 
-    body = LENGTH.pack(HEAD.size + len(payload) + TAG_SIZE) + HEAD.pack(1, command, 1, session, seq) + payload
+    body = (
+        LENGTH.pack(HEAD.size + len(payload) + TAG_SIZE)
+        + HEAD.pack(1, command, 1, session, seq)
+        + payload
+    )
     return body + hmac.new(KC, body, hashlib.sha256).digest()
 
 
@@ -416,7 +459,9 @@ def test_opening_a_port_retries_only_transient_eio(monkeypatch):
     def flaky(url, **kwargs):
         calls.append(url)
         if len(calls) <= 2:
-            raise serial.SerialException(5, f"could not open port {url}: [Errno 5] Input/output error")
+            raise serial.SerialException(
+                5, f"could not open port {url}: [Errno 5] Input/output error"
+            )
         return real_open("loop://", **kwargs)
 
     monkeypatch.setattr(serial, "serial_for_url", flaky)
@@ -428,7 +473,9 @@ def test_opening_a_port_retries_only_transient_eio(monkeypatch):
 
     def missing(url, **kwargs):
         calls.append(url)
-        raise serial.SerialException(2, f"could not open port {url}: [Errno 2] No such file or directory")
+        raise serial.SerialException(
+            2, f"could not open port {url}: [Errno 2] No such file or directory"
+        )
 
     monkeypatch.setattr(serial, "serial_for_url", missing)
     with pytest.raises(ProtocolError) as err:

@@ -16,17 +16,11 @@ import math
 import pickle
 import struct
 import zlib
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
 
-import pytest
-from hypothesis import given, note, settings
-from hypothesis import strategies as st
-
 import itb
-from itb import _core
-from itb.testing import invariants
-from reference import to_scaled, volume_rate_nl_per_day
+import pytest
 from _scenarios import (
     DESIGN_KIND_ORDER,
     MAX_TIME_MS,
@@ -42,6 +36,11 @@ from _scenarios import (
     scale,
     start_times,
 )
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+from itb import _core
+from itb.testing import invariants
+from reference import to_scaled, volume_rate_nl_per_day
 
 D = 86_400_000
 YEAR = 365 * D
@@ -99,8 +98,14 @@ def bolus_contribution(volume_nl: int, duration_ms: int, start: int, t: int) -> 
 
 
 def make_core(model: Model, now: int, fill: int, conc: int, program, catheter_nl: int = 0):
-    return _core.Pump(model=model.core_dict(), now_ms=now, reservoir_nl=fill, concentration=conc,
-                      program=program, catheter_nl=catheter_nl)
+    return _core.Pump(
+        model=model.core_dict(),
+        now_ms=now,
+        reservoir_nl=fill,
+        concentration=conc,
+        program=program,
+        catheter_nl=catheter_nl,
+    )
 
 
 @settings(max_examples=scale(150))
@@ -120,7 +125,9 @@ def test_continuous_delivery_within_one_stroke_of_ideal(q, conc, t0, data):
     r = rhe(Fraction(ng * 1000, conc))
     pump = make_core(model, t0, cap, conc, ("continuous", ng))
     qd = q * D
-    limit = 10 * YEAR if r == 0 else min(10 * YEAR, (cap - q) * D // r)  # the reservoir never empties
+    limit = (
+        10 * YEAR if r == 0 else min(10 * YEAR, (cap - q) * D // r)
+    )  # the reservoir never empties
     checkpoints = sorted(data.draw(st.lists(st.integers(0, limit), min_size=1, max_size=6)))
     for dt in checkpoints:
         pump.advance_to(t0 + dt)
@@ -164,7 +171,9 @@ def test_strokes_equal_floor_of_ideal_with_flex_and_boluses(data):
         boluses.append((vol, dur, start))
 
     def ideal(t):
-        return basal_integral(program, conc, t0, t) + sum(bolus_contribution(v, d, s, t) for v, d, s in boluses)
+        return basal_integral(program, conc, t0, t) + sum(
+            bolus_contribution(v, d, s, t) for v, d, s in boluses
+        )
 
     horizon = min(YEAR, (cap // 2) * D // max(1, max_rate))  # far from emptying
     qd = q * D
@@ -215,16 +224,28 @@ class Driver:
 
     def __init__(self, data, model: Model | None = None, **pump_kwargs):
         self.data = data
-        self.model = model if model is not None else data.draw(models(max_strokes_per_fill=2000), label="model")
+        self.model = (
+            model
+            if model is not None
+            else data.draw(models(max_strokes_per_fill=2000), label="model")
+        )
         m = self.model
         conc = data.draw(concentrations, label="conc")
         program = data.draw(programs(m, conc), label="program")
         now = data.draw(start_times(), label="now")
-        fill = data.draw(st.one_of(st.just(m.capacity_nl), st.integers(0, m.capacity_nl)), label="fill")
-        self.catheter_nl = data.draw(st.one_of(st.just(0), st.integers(0, 100_000)), label="catheter_nl")
+        fill = data.draw(
+            st.one_of(st.just(m.capacity_nl), st.integers(0, m.capacity_nl)), label="fill"
+        )
+        self.catheter_nl = data.draw(
+            st.one_of(st.just(0), st.integers(0, 100_000)), label="catheter_nl"
+        )
         self.kwargs = dict(
-            now=at(now), reservoir_ml=fill / 1e6, concentration_ug_per_ml=conc,
-            program=clinical(program), catheter_volume_ul=self.catheter_nl / 1000, **pump_kwargs,
+            now=at(now),
+            reservoir_ml=fill / 1e6,
+            concentration_ug_per_ml=conc,
+            program=clinical(program),
+            catheter_volume_ul=self.catheter_nl / 1000,
+            **pump_kwargs,
         )
         self.pump = self.build()
         self.calls = []  # (name, args)
@@ -244,8 +265,17 @@ class Driver:
         d, m, p = self.data, self.model, self.pump
         names = ops or ["advance", "bolus", "advance", "refill", "program", "cancel", "advance"]
         if ops is None:
-            names = names + [n for n in ("suspend", "resume", "inject_motor_stall", "clear_fault", "revise_catheter")
-                             if hasattr(p, n)]
+            names = names + [
+                n
+                for n in (
+                    "suspend",
+                    "resume",
+                    "inject_motor_stall",
+                    "clear_fault",
+                    "revise_catheter",
+                )
+                if hasattr(p, n)
+            ]
         op = d.draw(st.sampled_from(names))
         conc = p.concentration_ug_per_ml
         if op == "advance":
@@ -264,7 +294,9 @@ class Driver:
         if op == "refill":
             added = d.draw(st.one_of(st.just(m.capacity_nl), st.integers(0, m.capacity_nl)))
             new_conc = d.draw(st.one_of(st.just(conc), concentrations))
-            aspirated = d.draw(st.one_of(st.none(), st.integers(0, m.capacity_nl).map(lambda x: x / 1e6)))
+            aspirated = d.draw(
+                st.one_of(st.none(), st.integers(0, m.capacity_nl).map(lambda x: x / 1e6))
+            )
             return "refill", (added / 1e6, new_conc, aspirated)
         if op == "revise_catheter":
             return "revise_catheter", (d.draw(st.integers(0, 100_000)) / 1000,)
@@ -302,11 +334,20 @@ def test_conservation_after_random_operations(data):
 
 
 @settings(max_examples=scale(60))
-@given(data=st.data(), e=st.one_of(st.integers(-500_000, 500_000), st.sampled_from([-1, 1, 999, -20_000])))
+@given(
+    data=st.data(),
+    e=st.one_of(st.integers(-500_000, 500_000), st.sampled_from([-1, 1, 999, -20_000])),
+)
 def test_conservation_with_stroke_error(data, e):
     """Off-nominal pumps: the physical (fL/ag) ledgers balance exactly; the firmware counts q."""
-    core = _core.Pump(model=synth_model().core_dict(), now_ms=0, reservoir_nl=0, concentration=1000,
-                      program=("continuous", 0), catheter_nl=0)
+    core = _core.Pump(
+        model=synth_model().core_dict(),
+        now_ms=0,
+        reservoir_nl=0,
+        concentration=1000,
+        program=("continuous", 0),
+        catheter_nl=0,
+    )
     if not hasattr(core, "filled_fl"):
         pytest.skip("this build has no physical ledgers")
     drv = Driver(data, stroke_error_ppm=e)
@@ -330,7 +371,9 @@ def test_tip_dose_follows_the_path_fifo(data):
     eras = [[p.concentration_ug_per_ml, 0]]  # [conc, nL pumped at it]
     strokes = p.strokes
     for _ in range(data.draw(st.integers(1, 12))):
-        name, _, ok, _ = drv.step(ops=["advance", "bolus", "advance", "refill", "program", "advance"])
+        name, _, ok, _ = drv.step(
+            ops=["advance", "bolus", "advance", "refill", "program", "advance"]
+        )
         eras[-1][1] += (p.strokes - strokes) * drv.model.stroke_nl
         strokes = p.strokes
         if name == "refill" and ok:
@@ -388,13 +431,32 @@ def test_events_ordered_and_recording_changes_nothing(data):
 # --------------------------------------------------------------------------------------------
 
 
-STATE_ATTRS = ("now_ms", "strokes", "reservoir_nl", "pumped_nl", "path_nl", "path_pg", "delivered_nl",
-               "delivered_pg", "filled_nl", "filled_pg", "withdrawn_nl", "withdrawn_pg",
-               "concentration_ug_per_ml", "is_empty", "boluses", "program", "model")
+STATE_ATTRS = (
+    "now_ms",
+    "strokes",
+    "reservoir_nl",
+    "pumped_nl",
+    "path_nl",
+    "path_pg",
+    "delivered_nl",
+    "delivered_pg",
+    "filled_nl",
+    "filled_pg",
+    "withdrawn_nl",
+    "withdrawn_pg",
+    "concentration_ug_per_ml",
+    "is_empty",
+    "boluses",
+    "program",
+    "model",
+)
 
 
 def state(p):
-    return {a: getattr(p, a) for a in STATE_ATTRS} | {"acc": p._core.accumulator, "schedule": p._core.schedule}
+    return {a: getattr(p, a) for a in STATE_ATTRS} | {
+        "acc": p._core.accumulator,
+        "schedule": p._core.schedule,
+    }
 
 
 @settings(max_examples=scale(80))
@@ -426,8 +488,12 @@ def test_snapshot_round_trip_and_identical_continuation(data):
 
 
 def test_snapshot_of_equal_pumps_is_equal_bytes():
-    kw = dict(now=datetime(2026, 1, 5, 8), reservoir_ml=20.0, concentration_ug_per_ml=2000,
-              program=itb.Continuous(ug_per_day=400))
+    kw = dict(
+        now=datetime(2026, 1, 5, 8),
+        reservoir_ml=20.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=400),
+    )
     a = itb.Pump(itb.models.SYNCHROMED_II_40, **kw)
     b = itb.Pump(itb.models.SYNCHROMED_II_40, **kw)
     assert a.snapshot() == b.snapshot()
@@ -438,19 +504,32 @@ def test_snapshot_of_equal_pumps_is_equal_bytes():
 
 
 def test_pickle_of_a_preset_pump_keeps_its_model_and_battery():
-    p = itb.Pump(itb.models.PROMETRA_II_20, now=datetime(2026, 1, 5), reservoir_ml=20.0,
-                 concentration_ug_per_ml=500, program=itb.Continuous(ug_per_day=100.0))
+    p = itb.Pump(
+        itb.models.PROMETRA_II_20,
+        now=datetime(2026, 1, 5),
+        reservoir_ml=20.0,
+        concentration_ug_per_ml=500,
+        program=itb.Continuous(ug_per_day=100.0),
+    )
     p.advance(timedelta(days=3))
     q = pickle.loads(pickle.dumps(p))
     assert q == p and q.snapshot() == p.snapshot()
-    assert q.model == p.model and getattr(q.model, "battery", None) == getattr(p.model, "battery", None)
+    assert q.model == p.model and getattr(q.model, "battery", None) == getattr(
+        p.model, "battery", None
+    )
     assert q.advance(timedelta(days=30)) == p.advance(timedelta(days=30))
 
 
 def _reference_blob():
-    p = itb.Pump(itb.models.SYNCHROMED_II_40, now=datetime(2026, 1, 5, 8), reservoir_ml=3.0,
-                 concentration_ug_per_ml=2000,
-                 program=itb.Flex(period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]))
+    p = itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=datetime(2026, 1, 5, 8),
+        reservoir_ml=3.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Flex(
+            period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]
+        ),
+    )
     p.bolus(50.0, timedelta(minutes=30), start=datetime(2026, 1, 6))
     p.advance(timedelta(hours=20))
     return p.snapshot()
@@ -521,7 +600,7 @@ def test_payload_mutations_with_valid_crc_never_crash(data):
         elif kind == "delete" and len(payload) > 1:
             del payload[i]
         else:  # a long varint: huge integers
-            payload[i:i + 1] = b"\xff" * data.draw(st.integers(1, 19)) + b"\x01"
+            payload[i : i + 1] = b"\xff" * data.draw(st.integers(1, 19)) + b"\x01"
     _restore_or_snapshot_error(_recrc(BLOB[:HEADER] + bytes(payload)))
 
 
@@ -578,29 +657,82 @@ def _bad_calls(p: itb.Pump, model: Model):
         ("bolus negative", lambda p: p.bolus(-1.0, one_h), itb.ValidationError),
         ("bolus zero", lambda p: p.bolus(0.0, one_h), itb.ValidationError),
         ("bolus zero duration", lambda p: p.bolus(1.0, timedelta(0)), itb.ValidationError),
-        ("bolus negative duration", lambda p: p.bolus(1.0, timedelta(minutes=-5)), itb.ValidationError),
-        ("bolus in the past", lambda p: p.bolus(1.0, one_h, start=now - timedelta(milliseconds=1)),
-         itb.ValidationError),
-        ("bolus tz-aware", lambda p: p.bolus(1.0, one_h, start=now.replace(tzinfo=timezone.utc)),
-         itb.ValidationError),
+        (
+            "bolus negative duration",
+            lambda p: p.bolus(1.0, timedelta(minutes=-5)),
+            itb.ValidationError,
+        ),
+        (
+            "bolus in the past",
+            lambda p: p.bolus(1.0, one_h, start=now - timedelta(milliseconds=1)),
+            itb.ValidationError,
+        ),
+        (
+            "bolus tz-aware",
+            lambda p: p.bolus(1.0, one_h, start=now.replace(tzinfo=UTC)),
+            itb.ValidationError,
+        ),
         # the whole reservoir in 1 ms: far above any max rate (or above the capacity, or empty)
         ("bolus too fast", lambda p: p.bolus(model.capacity_nl * conc / 1e6, 1), None),
         ("cancel unknown", lambda p: p.cancel_bolus(10_000), itb.ValidationError),
-        ("program NaN", lambda p: p.set_program(itb.Continuous(ug_per_day=math.nan)), itb.ValidationError),
-        ("program inf", lambda p: p.set_program(itb.Continuous(ug_per_day=math.inf)), itb.ValidationError),
-        ("program negative", lambda p: p.set_program(itb.Continuous(ug_per_day=-5.0)), itb.ValidationError),
-        ("program above max", lambda p: p.set_program(itb.Continuous(ug_per_day=ug_over)), itb.ProgrammingError),
-        ("flex out of order", lambda p: p.set_program(itb.Flex(period="day", steps=[
-            (time(0), 0.0), (time(9), 0.0), (time(8), 0.0)])), itb.ValidationError),
-        ("flex duplicate offset", lambda p: p.set_program(itb.Flex(period="day", steps=[
-            (time(0), 0.0), (time(8), 0.0), (time(8), 0.0)])), itb.ValidationError),
-        ("flex not from 0", lambda p: p.set_program(itb.Flex(period="day", steps=[(time(1), 0.0)])),
-         itb.ValidationError),
-        ("flex no steps", lambda p: p.set_program(itb.Flex(period="day", steps=[])), itb.ValidationError),
-        ("flex offset beyond period", lambda p: p.set_program(itb.Flex(period="day", steps=[
-            (timedelta(0), 0.0), (timedelta(days=1), 0.0)])), itb.ValidationError),
-        ("flex 14 steps a day", lambda p: p.set_program(itb.Flex(period="day", steps=[
-            (time(h), 0.0) for h in range(14)])), itb.ValidationError),
+        (
+            "program NaN",
+            lambda p: p.set_program(itb.Continuous(ug_per_day=math.nan)),
+            itb.ValidationError,
+        ),
+        (
+            "program inf",
+            lambda p: p.set_program(itb.Continuous(ug_per_day=math.inf)),
+            itb.ValidationError,
+        ),
+        (
+            "program negative",
+            lambda p: p.set_program(itb.Continuous(ug_per_day=-5.0)),
+            itb.ValidationError,
+        ),
+        (
+            "program above max",
+            lambda p: p.set_program(itb.Continuous(ug_per_day=ug_over)),
+            itb.ProgrammingError,
+        ),
+        (
+            "flex out of order",
+            lambda p: p.set_program(
+                itb.Flex(period="day", steps=[(time(0), 0.0), (time(9), 0.0), (time(8), 0.0)])
+            ),
+            itb.ValidationError,
+        ),
+        (
+            "flex duplicate offset",
+            lambda p: p.set_program(
+                itb.Flex(period="day", steps=[(time(0), 0.0), (time(8), 0.0), (time(8), 0.0)])
+            ),
+            itb.ValidationError,
+        ),
+        (
+            "flex not from 0",
+            lambda p: p.set_program(itb.Flex(period="day", steps=[(time(1), 0.0)])),
+            itb.ValidationError,
+        ),
+        (
+            "flex no steps",
+            lambda p: p.set_program(itb.Flex(period="day", steps=[])),
+            itb.ValidationError,
+        ),
+        (
+            "flex offset beyond period",
+            lambda p: p.set_program(
+                itb.Flex(period="day", steps=[(timedelta(0), 0.0), (timedelta(days=1), 0.0)])
+            ),
+            itb.ValidationError,
+        ),
+        (
+            "flex 14 steps a day",
+            lambda p: p.set_program(
+                itb.Flex(period="day", steps=[(time(h), 0.0) for h in range(14)])
+            ),
+            itb.ValidationError,
+        ),
         ("refill overfill", lambda p: p.refill(over_ml, conc), itb.ReservoirError),
         ("refill conc 0", lambda p: p.refill(0.0, 0), itb.ValidationError),
         ("refill conc fractional", lambda p: p.refill(0.0, 2000.5), itb.ValidationError),
@@ -608,9 +740,16 @@ def _bad_calls(p: itb.Pump, model: Model):
         ("refill negative", lambda p: p.refill(-1.0, conc), itb.ValidationError),
         ("refill NaN", lambda p: p.refill(math.nan, conc), itb.ValidationError),
         ("refill negative aspirate", lambda p: p.refill(0.0, conc, -1.0), itb.ValidationError),
-        ("advance to the past", lambda p: p.advance_to(now - timedelta(milliseconds=1)), itb.ValidationError),
-        ("advance tz-aware", lambda p: p.advance_to((now + timedelta(days=1)).replace(tzinfo=timezone.utc)),
-         itb.ValidationError),
+        (
+            "advance to the past",
+            lambda p: p.advance_to(now - timedelta(milliseconds=1)),
+            itb.ValidationError,
+        ),
+        (
+            "advance tz-aware",
+            lambda p: p.advance_to((now + timedelta(days=1)).replace(tzinfo=UTC)),
+            itb.ValidationError,
+        ),
         ("advance negative", lambda p: p.advance(timedelta(seconds=-1)), itb.ValidationError),
         ("advance beyond the clock", lambda p: p.advance_to(MAX_TIME_MS + 1), itb.ValidationError),
         ("project negative", lambda p: p.project(timedelta(seconds=-1)), itb.ValidationError),
@@ -619,8 +758,13 @@ def _bad_calls(p: itb.Pump, model: Model):
         below = (model.min_rate - 1) * conc / 1e6  # µg/day whose volume rate is in (0, min)
         r = volume_rate_nl_per_day(to_scaled(below, 3), conc)
         if 0 < r < model.min_rate:
-            calls.append(("program below min", lambda p: p.set_program(itb.Continuous(ug_per_day=below)),
-                          itb.ProgrammingError))
+            calls.append(
+                (
+                    "program below min",
+                    lambda p: p.set_program(itb.Continuous(ug_per_day=below)),
+                    itb.ProgrammingError,
+                )
+            )
     if p.is_empty:
         calls.append(("bolus while empty", lambda p: p.bolus(1.0, timedelta(days=1)), None))
     return calls

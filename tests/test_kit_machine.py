@@ -10,20 +10,24 @@ import re
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
+import itb
+import itb.scenario
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
-
-import itb
-import itb.scenario
 from itb.testing import PumpStateMachine
 from itb.testing.machine import ACTIONS
 
 T0 = datetime(2026, 1, 5, 8, 0)
 SCALE = float(os.environ.get("ITB_HYPOTHESIS_SCALE", "1"))
 # detection only: no shrinking (the examples' own test checks shrinking)
-HUNT = settings(max_examples=int(150 * SCALE), stateful_step_count=25, deadline=None, derandomize=True,
-                phases=[Phase.explicit, Phase.generate])
+HUNT = settings(
+    max_examples=int(150 * SCALE),
+    stateful_step_count=25,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+)
 
 
 class PumpAsDevice(PumpStateMachine):
@@ -38,8 +42,14 @@ class PumpAsDevice(PumpStateMachine):
 
     def make_pump(self):
         # 2.1 mL of 2000 µg/mL with a 200 µL catheter: low reservoir (2 mL) and empty within days
-        return itb.Pump(itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=2.1, concentration_ug_per_ml=2000,
-                        program=itb.Continuous(ug_per_day=400), catheter_volume_ul=200.0)
+        return itb.Pump(
+            itb.models.SYNCHROMED_II_40,
+            now=T0,
+            reservoir_ml=2.1,
+            concentration_ug_per_ml=2000,
+            program=itb.Continuous(ug_per_day=400),
+            catheter_volume_ul=200.0,
+        )
 
     def device_start(self, pump):
         self.dev, self.log, self.calls = pump, [], []
@@ -113,11 +123,15 @@ class PumpAsDevice(PumpStateMachine):
 
 
 def test_every_action_has_an_adapter_and_a_rule():
-    assert set(ACTIONS) == set(itb.scenario.ACTIONS)  # every action a scenario (a device) can receive
+    assert set(ACTIONS) == set(
+        itb.scenario.ACTIONS
+    )  # every action a scenario (a device) can receive
     for name in ACTIONS:
         assert callable(getattr(PumpStateMachine, f"device_{name}")), name
         assert callable(getattr(PumpStateMachine, name)), name  # the rule
-        assert getattr(PumpAsDevice, f"device_{name}") is not getattr(PumpStateMachine, f"device_{name}"), name
+        assert getattr(PumpAsDevice, f"device_{name}") is not getattr(
+            PumpStateMachine, f"device_{name}"
+        ), name
 
 
 def test_a_pump_as_device_never_diverges_and_every_action_runs():
@@ -130,12 +144,22 @@ def test_a_pump_as_device_never_diverges_and_every_action_runs():
             seen.update(t.split("(")[0] for t in self.trace)
             alarms.update(kind for _t, kind in self.device_alarms() or [])
 
-    class ConcentrationChanges(Recording):  # more chances of a bridge bolus (refill with a stronger drug)
-        unsupported = frozenset(ACTIONS) - {"set_program", "refill", "start_bridge_bolus", "start_priming_bolus",
-                                            "revise_catheter", "cancel_bolus"}
+    class ConcentrationChanges(
+        Recording
+    ):  # more chances of a bridge bolus (refill with a stronger drug)
+        unsupported = frozenset(ACTIONS) - {
+            "set_program",
+            "refill",
+            "start_bridge_bolus",
+            "start_priming_bolus",
+            "revise_catheter",
+            "cancel_bolus",
+        }
 
     run_state_machine_as_test(Recording, settings=settings(HUNT, max_examples=int(60 * SCALE)))
-    run_state_machine_as_test(ConcentrationChanges, settings=settings(HUNT, max_examples=int(30 * SCALE)))
+    run_state_machine_as_test(
+        ConcentrationChanges, settings=settings(HUNT, max_examples=int(30 * SCALE))
+    )
     # the runs reached every action (bridge and priming boluses only where the pump plans one)
     missing = {a for a in ACTIONS if a not in seen}
     assert not missing, missing
@@ -160,7 +184,9 @@ def test_a_device_that_ignores_cancel_is_caught():
         def device_bolus(self, dose_ug, duration):
             try:
                 return super().device_bolus(dose_ug, duration)
-            except itb.ItbError:  # the uncancelled bolus leaves no room: the device drops the new one
+            except (
+                itb.ItbError
+            ):  # the uncancelled bolus leaves no room: the device drops the new one
                 return None
 
     msg = _caught(IgnoresCancel)
@@ -171,7 +197,9 @@ def test_a_device_that_ignores_cancel_is_caught():
 def test_a_device_that_ignores_a_stall_is_caught():
     class PumpsThroughAStall(PumpAsDevice):
         def device_inject_motor_stall(self):
-            self.stalls = getattr(self, "stalls", []) + [(self.dev.now, "fault")]  # the alarm, but it keeps pumping
+            self.stalls = getattr(self, "stalls", []) + [
+                (self.dev.now, "fault")
+            ]  # the alarm, but it keeps pumping
 
         def device_clear_fault(self):
             pass
@@ -214,7 +242,11 @@ def test_late_and_missing_alarms_are_caught():
     msg = _caught(LateAlarms)
     assert "device alarms diverged first at" in msg and "is missing; the device raised" in msg, msg
     msg = _caught(NoFaultAlarm)
-    assert "'fault'" in msg and "the device never raised fault" in msg and "inject_motor_stall()" in msg, msg
+    assert (
+        "'fault'" in msg
+        and "the device never raised fault" in msg
+        and "inject_motor_stall()" in msg
+    ), msg
     # within the tolerance the late device passes
     LateAlarms.alarm_tol = timedelta(minutes=2)
     run_state_machine_as_test(LateAlarms, settings=settings(HUNT, max_examples=int(30 * SCALE)))
@@ -233,7 +265,9 @@ def test_unsupported_actions_are_never_sent():
         def device_cancel_bolus(self, handle):
             raise AssertionError("cancel sent")
 
-    run_state_machine_as_test(NoBolusNoRefill, settings=settings(HUNT, max_examples=int(30 * SCALE)))
+    run_state_machine_as_test(
+        NoBolusNoRefill, settings=settings(HUNT, max_examples=int(30 * SCALE))
+    )
 
 
 def test_delayed_boluses_are_sent_with_their_start():
@@ -244,7 +278,9 @@ def test_delayed_boluses_are_sent_with_their_start():
         unsupported = frozenset(ACTIONS) - {"set_program", "bolus", "cancel_bolus"}
 
         def device_bolus(self, dose_ug, duration, start=None):
-            assert start is not None and self.dev.now <= start <= self.dev.now + self.max_bolus_start
+            assert (
+                start is not None and self.dev.now <= start <= self.dev.now + self.max_bolus_start
+            )
             starts.append(start > self.dev.now)
             return ("dev", self.dev.bolus(dose_ug, duration, start=start))
 
@@ -257,10 +293,13 @@ def test_delayed_boluses_are_sent_with_their_start():
 
 def test_a_misspelled_adapter_is_refused_naming_the_allowed_ones():
     with pytest.raises(TypeError, match=r"Typo\.device_refil is not an adapter.*device_refill"):
+
         class Typo(PumpAsDevice):
             def device_refil(self, added_ml, concentration_ug_per_ml):
                 pass
+
     with pytest.raises(TypeError, match=r"device_obsreved is not an adapter"):
+
         class TypoObserved(PumpStateMachine):
             def device_advance(self, until):
                 pass
@@ -272,14 +311,22 @@ def test_a_misspelled_adapter_is_refused_naming_the_allowed_ones():
         device_class = itb.Pump
 
 
-@pytest.mark.parametrize("unsupported, error, match", [
-    ("cancel_bolus", TypeError, r"Bad\.unsupported must be a set or frozenset"),
-    (["refill"], TypeError, r"Bad\.unsupported must be a set or frozenset"),
-    (frozenset({"refil", "bolus_cancel"}), ValueError, r"Bad\.unsupported: unknown action\(s\) \['bolus_cancel', 'refil'\]"),
-])
+@pytest.mark.parametrize(
+    "unsupported, error, match",
+    [
+        ("cancel_bolus", TypeError, r"Bad\.unsupported must be a set or frozenset"),
+        (["refill"], TypeError, r"Bad\.unsupported must be a set or frozenset"),
+        (
+            frozenset({"refil", "bolus_cancel"}),
+            ValueError,
+            r"Bad\.unsupported: unknown action\(s\) \['bolus_cancel', 'refil'\]",
+        ),
+    ],
+)
 def test_unsupported_must_be_a_set_of_known_actions(unsupported, error, match):
     with pytest.raises(error, match=match):
         type("Bad", (PumpAsDevice,), {"unsupported": unsupported})
+
     # assigned after the class was made: refused when the machine runs
     class Late(PumpAsDevice):
         pass
@@ -297,9 +344,13 @@ def test_a_machine_that_observes_nothing_is_refused():
         def device_advance(self, until):
             pass
 
-    with pytest.raises(TypeError, match="overrides no device_advance and no device_observed or device_alarms"):
+    with pytest.raises(
+        TypeError, match="overrides no device_advance and no device_observed or device_alarms"
+    ):
         Empty()
-    with pytest.raises(TypeError, match=r"NoObservation overrides no device_observed or device_alarms"):
+    with pytest.raises(
+        TypeError, match=r"NoObservation overrides no device_observed or device_alarms"
+    ):
         NoObservation()
     with pytest.raises(ValueError, match="tol_strokes must be a whole number of strokes >= 0"):
         type("Negative", (PumpAsDevice,), {"tol_strokes": -1})
@@ -324,16 +375,24 @@ def test_divergence_names_the_window_and_the_oracles_stroke_times():
     with pytest.raises(AssertionError) as err:
         m.device_matches_oracle()
     msg = str(err.value)
-    assert msg.startswith("device diverged between 2026-01-05 08:00:00 (last agreeing check, after 0 operation(s)) "
-                          "and 2026-01-07 08:00:00 (detected)"), msg
+    assert msg.startswith(
+        "device diverged between 2026-01-05 08:00:00 (last agreeing check, after 0 operation(s)) "
+        "and 2026-01-07 08:00:00 (detected)"
+    ), msg
     assert "under by 2000 nL = 1 stroke(s) (tolerance 0)" in msg, msg
     # 400 µg/day at 2000 µg/mL: a stroke every 14.4 min from 08:00, 200 in two days
-    assert "the oracle's strokes in between: #1 at 2026-01-05 08:14:24 … #200 at 2026-01-07 08:00:00" in msg, msg
+    assert (
+        "the oracle's strokes in between: #1 at 2026-01-05 08:14:24 … #200 at 2026-01-07 08:00:00"
+        in msg
+    ), msg
     assert "the first stroke the device lacks: #200 at 2026-01-07 08:00:00" in msg, msg
     assert msg.endswith("after 1 operations:\n  refill(1.0 mL, 2000 µg/mL)"), msg
     m.device_observed = lambda: m.dev.pumped_nl + 2000  # a stroke too many
-    with pytest.raises(AssertionError, match=r"over by 2000 nL = 1 stroke\(s\).*the device made stroke #201, which "
-                                             r"the oracle makes only at 2026-01-07 08:14:24"):
+    with pytest.raises(
+        AssertionError,
+        match=r"over by 2000 nL = 1 stroke\(s\).*the device made stroke #201, which "
+        r"the oracle makes only at 2026-01-07 08:14:24",
+    ):
         m.device_matches_oracle()
 
 
@@ -352,12 +411,19 @@ def test_refills_change_the_strength_often_and_bridge_boluses_follow():
             refills.append(concentration_ug_per_ml != self.dev.concentration_ug_per_ml)
             super().device_refill(added_ml, concentration_ug_per_ml)
 
-    run_state_machine_as_test(Counting, settings=settings(HUNT, max_examples=15, stateful_step_count=10))
-    assert len(refills) >= 20 and 0.3 <= sum(refills) / len(refills) <= 0.8, (sum(refills), len(refills))
+    run_state_machine_as_test(
+        Counting, settings=settings(HUNT, max_examples=15, stateful_step_count=10)
+    )
+    assert len(refills) >= 20 and 0.3 <= sum(refills) / len(refills) <= 0.8, (
+        sum(refills),
+        len(refills),
+    )
     assert len(bridges) >= 3 and all(b.startswith("refill(") for b in bridges), bridges
     with pytest.raises(ValueError, match="concentration_changes must be"):
         type("Bad", (PumpAsDevice,), {"concentration_changes": True})
     refills.clear()
     Counting.concentration_changes = "always"
-    run_state_machine_as_test(Counting, settings=settings(HUNT, max_examples=5, stateful_step_count=10))
+    run_state_machine_as_test(
+        Counting, settings=settings(HUNT, max_examples=5, stateful_step_count=10)
+    )
     assert refills and all(refills), refills

@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from itb import cli
 from itb import scenario as sc
 from itb._extras import MissingExtraError
@@ -31,7 +30,13 @@ def test_figure_panels_have_units_and_show_the_dip() -> None:
     result = sc.load(NO_BRIDGE).run()
     fig = plots.figure(result, every=timedelta(minutes=30))
     labels = [ax.get_ylabel() for ax in fig.axes]
-    assert labels == ["reservoir (mL)", "volume rate (mL/day)", "dose rate (µg/day)", "battery (mAh)", "events"]
+    assert labels == [
+        "reservoir (mL)",
+        "volume rate (mL/day)",
+        "dose rate (µg/day)",
+        "battery (mAh)",
+        "events",
+    ]
     dose = fig.axes[2]
     tip = next(line for line in dose.get_lines() if line.get_label().startswith("at catheter tip"))
     y = [v for v in tip.get_ydata() if v == v]  # NaN-free
@@ -48,11 +53,17 @@ def test_default_every() -> None:
 
 def test_cli_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "plot.png"
-    code = cli.main(["plot", str(ROOT / "examples" / "pump_near_eri.toml"), "-o", str(out), "--every", "PT6H"])
-    assert code == 0 and out.read_bytes().startswith(PNG_MAGIC) and str(out) in capsys.readouterr().err
+    code = cli.main(
+        ["plot", str(ROOT / "examples" / "pump_near_eri.toml"), "-o", str(out), "--every", "PT6H"]
+    )
+    assert (
+        code == 0 and out.read_bytes().startswith(PNG_MAGIC) and str(out) in capsys.readouterr().err
+    )
 
 
-def test_missing_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_matplotlib_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = sc.load(NO_BRIDGE).run()
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'itb\[plot\]'"):

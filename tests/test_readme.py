@@ -9,7 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", README, flags=re.S) if b.lstrip().startswith(("import", "from"))]
+BLOCKS = [
+    b
+    for b in re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    if b.lstrip().startswith(("import", "from"))
+]
 
 
 def test_readme_has_examples() -> None:

@@ -129,7 +129,11 @@ def test_zero_rate_never_strokes():
     p = make(("continuous", 0))
     assert p.advance_to(365 * D) == []
     assert p.strokes == 0
-    assert p.project(3650 * D) == {"next_stroke": None, "low_reservoir": None, "reservoir_empty": None}
+    assert p.project(3650 * D) == {
+        "next_stroke": None,
+        "low_reservoir": None,
+        "reservoir_empty": None,
+    }
 
 
 # ---------------------------------------------------------------- flex programs
@@ -330,11 +334,19 @@ def test_low_and_empty_small_reservoir():
     # after stroke 5: 1_000 < 2_000 -> empty at 5 × 864_000 = 4_320_000; then no more strokes.
     p = make(("continuous", 400_000), reservoir=11_000, capacity=20_000, low=4_000)
     proj = p.project(10 * D)
-    assert proj == {"next_stroke": 864_000, "low_reservoir": 3_456_000, "reservoir_empty": 4_320_000}
+    assert proj == {
+        "next_stroke": 864_000,
+        "low_reservoir": 3_456_000,
+        "reservoir_empty": 4_320_000,
+    }
     events = p.advance_to(10 * D)
     assert kinds(events) == [(3_456_000, "low_reservoir"), (4_320_000, "reservoir_empty")]
     assert p.strokes == 5 and p.reservoir_nl == 1_000
-    assert p.project(10 * D) == {"next_stroke": None, "low_reservoir": None, "reservoir_empty": None}
+    assert p.project(10 * D) == {
+        "next_stroke": None,
+        "low_reservoir": None,
+        "reservoir_empty": None,
+    }
 
     # Refill at 10 D with 10_000 nL at 4000 µg/mL: withdraws the 1_000 left;
     # rate = 400_000 × 1000 / 4000 = 100_000 nL/day -> strokes every 1_728_000 ms from the refill
@@ -458,8 +470,14 @@ def test_one_year_is_fast():
 
 import random
 
-RANK = {"bolus_started": 0, "bolus_completed": 1, "bolus_cancelled": 2, "bolus_adjusted": 3,
-        "low_reservoir": 4, "reservoir_empty": 5}
+RANK = {
+    "bolus_started": 0,
+    "bolus_completed": 1,
+    "bolus_cancelled": 2,
+    "bolus_adjusted": 3,
+    "low_reservoir": 4,
+    "reservoir_empty": 5,
+}
 
 
 def _basal_rate(program, conc, t):
@@ -512,8 +530,19 @@ def _brute_force(now, q, cap, reservoir, low, conc, program, actions, until):
                 V = round(Fraction(dose * 1000, conc))
                 VD = V * D
                 r = -((-VD) // T)
-                boluses.append({"id": len(boluses) + 1, "s": start, "VD": VD, "r": r, "dose": dose, "T": T,
-                                "cancel": None, "started": False, "done": False})
+                boluses.append(
+                    {
+                        "id": len(boluses) + 1,
+                        "s": start,
+                        "VD": VD,
+                        "r": r,
+                        "dose": dose,
+                        "T": T,
+                        "cancel": None,
+                        "started": False,
+                        "done": False,
+                    }
+                )
             elif act[0] == "cancel":
                 b = boluses[act[1] - 1]
                 if b["done"] or (x >= b["s"] and c(b, x) == b["VD"]):
@@ -585,6 +614,7 @@ def _random_scenario(rng):
     def rand_program():
         def ng():  # nL/day <= 2_000_000 -> ng/day <= 2e6 × conc / 1000
             return rng.choice([0, rng.randrange(1, 2_000_000 * conc // 1000)])
+
         if rng.random() < 0.3:
             return ("continuous", ng())
         period = rng.choice(["day", "week"])
@@ -616,13 +646,19 @@ def _random_scenario(rng):
                 # a refill at another strength before it starts re-derives it (field report 4);
                 # not weaker than the first fill, so that its rate stays under a quarter of q per ms
                 actions.setdefault(rng.randrange(t, min(start, until - 1) + 1), []).append(
-                    ("refill", rng.randrange(0, cap + 1), rng.choice([c for c in (50, 500, 2000, 3000) if c >= conc])))
+                    (
+                        "refill",
+                        rng.randrange(0, cap + 1),
+                        rng.choice([c for c in (50, 500, 2000, 3000) if c >= conc]),
+                    )
+                )
             if rng.random() < 0.5:  # cancel it later (before, during or after its delivery)
                 tc = rng.randrange(t, min(until, start + T + 2_000) + 1)
                 actions.setdefault(tc, []).append(("cancel", n_bolus))
         elif kind < 0.8:
-            actions.setdefault(t, []).append(("refill", rng.randrange(0, cap + 1),
-                                              rng.choice([50, 500, 2000, 3000])))
+            actions.setdefault(t, []).append(
+                ("refill", rng.randrange(0, cap + 1), rng.choice([50, 500, 2000, 3000]))
+            )
         else:
             actions.setdefault(t, []).append(("program", rand_program()))
     # cancels must refer to boluses created at an earlier or equal action; drop the others
@@ -634,8 +670,17 @@ def _random_scenario(rng):
             if act[0] == "cancel" and act[1] > seen:
                 continue
             clean.setdefault(t, []).append(act)
-    return dict(now=now, q=q, cap=cap, reservoir=reservoir, low=low, conc=conc,
-                program=program, actions=clean, until=until)
+    return dict(
+        now=now,
+        q=q,
+        cap=cap,
+        reservoir=reservoir,
+        low=low,
+        conc=conc,
+        program=program,
+        actions=clean,
+        until=until,
+    )
 
 
 def _norm(events):
@@ -654,12 +699,26 @@ def test_against_brute_force(seed):
     rng = random.Random(seed)
     sc = _random_scenario(rng)
     exp_strokes, exp_events, exp_cancel_errors, final = _brute_force(
-        sc["now"], sc["q"], sc["cap"], sc["reservoir"], sc["low"], sc["conc"], sc["program"],
-        sc["actions"], sc["until"])
+        sc["now"],
+        sc["q"],
+        sc["cap"],
+        sc["reservoir"],
+        sc["low"],
+        sc["conc"],
+        sc["program"],
+        sc["actions"],
+        sc["until"],
+    )
 
-    p = RefPump(now_ms=sc["now"], stroke_nl=sc["q"], capacity_nl=sc["cap"],
-                reservoir_nl=sc["reservoir"], low_reservoir_nl=sc["low"],
-                conc_ug_per_ml=sc["conc"], program=sc["program"])
+    p = RefPump(
+        now_ms=sc["now"],
+        stroke_nl=sc["q"],
+        capacity_nl=sc["cap"],
+        reservoir_nl=sc["reservoir"],
+        low_reservoir_nl=sc["low"],
+        conc_ug_per_ml=sc["conc"],
+        program=sc["program"],
+    )
     got_events, cancel_errors = [], []
     for t in sorted(sc["actions"]):
         batch = p.advance_to(t)
@@ -683,7 +742,11 @@ def test_against_brute_force(seed):
     assert _norm(got_events) == _norm(exp_events)
     assert cancel_errors == exp_cancel_errors
     assert (p.reservoir_nl, p.pumped_nl, p.withdrawn_nl, p.filled_nl) == (
-        final["reservoir"], final["pumped"], final["withdrawn"], final["filled"])
+        final["reservoir"],
+        final["pumped"],
+        final["withdrawn"],
+        final["filled"],
+    )
     assert p.filled_nl == p.reservoir_nl + p.pumped_nl + p.withdrawn_nl
 
 
@@ -693,8 +756,16 @@ def test_brute_force_scenarios_are_not_trivial():
     for seed in range(25):
         sc = _random_scenario(random.Random(seed))
         strokes, events, _, _ = _brute_force(
-            sc["now"], sc["q"], sc["cap"], sc["reservoir"], sc["low"], sc["conc"],
-            sc["program"], sc["actions"], sc["until"])
+            sc["now"],
+            sc["q"],
+            sc["cap"],
+            sc["reservoir"],
+            sc["low"],
+            sc["conc"],
+            sc["program"],
+            sc["actions"],
+            sc["until"],
+        )
         total_strokes += len(strokes)
         kinds_seen |= {e[1] for e in events}
     assert total_strokes > 1000

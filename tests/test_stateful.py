@@ -29,16 +29,22 @@ import copy
 import os
 from datetime import timedelta
 
+import itb
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-
-import itb
 from itb import _core
 from itb.testing import invariants
-from reference import D, EVENT_KIND_ORDER, FL_PER_NL, RefPump, bolus_volume_nl, ceil_div, volume_rate_nl_per_day
+from reference import (
+    FL_PER_NL,
+    D,
+    RefPump,
+    bolus_volume_nl,
+    ceil_div,
+    volume_rate_nl_per_day,
+)
 
 H = 3_600_000
 NOW0 = 20_458 * D + 8 * H  # 2026-01-05 08:00 on the pump clock
@@ -63,25 +69,64 @@ def core_model(q, capacity, min_rate, max_rate, low, path, name="stateful"):
 
 def make_pair(model: dict, *, now, fill, conc, program, catheter=0, error_ppm=0, primed=True):
     """(core pump, reference pump) built from the same exact inputs."""
-    core = _core.Pump(model=model, now_ms=now, reservoir_nl=fill, concentration=conc, program=program,
-                      catheter_nl=catheter, stroke_error_ppm=error_ppm, path_primed=primed)
-    ref = RefPump(now_ms=now, stroke_nl=model["stroke_nl"], capacity_nl=model["reservoir_nl"],
-                  reservoir_nl=fill, low_reservoir_nl=model["low_reservoir_nl"], conc_ug_per_ml=conc,
-                  program=program, pump_path_nl=model["pump_path_nl"], catheter_nl=catheter,
-                  stroke_error_ppm=error_ppm, path_primed=primed,
-                  max_rate_nl_per_day=model["max_rate_nl_per_day"], all_events=True)
+    core = _core.Pump(
+        model=model,
+        now_ms=now,
+        reservoir_nl=fill,
+        concentration=conc,
+        program=program,
+        catheter_nl=catheter,
+        stroke_error_ppm=error_ppm,
+        path_primed=primed,
+    )
+    ref = RefPump(
+        now_ms=now,
+        stroke_nl=model["stroke_nl"],
+        capacity_nl=model["reservoir_nl"],
+        reservoir_nl=fill,
+        low_reservoir_nl=model["low_reservoir_nl"],
+        conc_ug_per_ml=conc,
+        program=program,
+        pump_path_nl=model["pump_path_nl"],
+        catheter_nl=catheter,
+        stroke_error_ppm=error_ppm,
+        path_primed=primed,
+        max_rate_nl_per_day=model["max_rate_nl_per_day"],
+        all_events=True,
+    )
     return core, ref
 
 
 def ledgers(p) -> dict:
     """The physical ledgers of a core pump (``_core.Pump``) or a ``RefPump``."""
     if isinstance(p, RefPump):
-        return dict(reservoir_nl=p.reservoir_nl, true_reservoir_fl=p.true_reservoir_fl, path_fl=p.path_fl,
-                    path_ag=p.path_ag, delivered_fl=p.delivered_fl, delivered_ag=p.delivered_ag,
-                    filled_fl=p.filled_fl, filled_ag=p.filled_ag, withdrawn_fl=p.withdrawn_fl,
-                    withdrawn_ag=p.withdrawn_ag)
-    return {k: getattr(p, k) for k in ("reservoir_nl", "true_reservoir_fl", "path_fl", "path_ag", "delivered_fl",
-                                       "delivered_ag", "filled_fl", "filled_ag", "withdrawn_fl", "withdrawn_ag")}
+        return dict(
+            reservoir_nl=p.reservoir_nl,
+            true_reservoir_fl=p.true_reservoir_fl,
+            path_fl=p.path_fl,
+            path_ag=p.path_ag,
+            delivered_fl=p.delivered_fl,
+            delivered_ag=p.delivered_ag,
+            filled_fl=p.filled_fl,
+            filled_ag=p.filled_ag,
+            withdrawn_fl=p.withdrawn_fl,
+            withdrawn_ag=p.withdrawn_ag,
+        )
+    return {
+        k: getattr(p, k)
+        for k in (
+            "reservoir_nl",
+            "true_reservoir_fl",
+            "path_fl",
+            "path_ag",
+            "delivered_fl",
+            "delivered_ag",
+            "filled_fl",
+            "filled_ag",
+            "withdrawn_fl",
+            "withdrawn_ag",
+        )
+    }
 
 
 def assert_conserved(core) -> None:
@@ -109,7 +154,9 @@ def assert_events_match(core_events, ref_events) -> None:
     assert [(t, k) for t, k, _ in got] == [(t, k) for t, k, _ in ref_events], (got, ref_events)
     for (t, k, data), (_, _, ref_data) in zip(got, ref_events):
         for key, value in ref_data.items():
-            assert data.get(key) == value, f"event {k} at {t}: {key}={data.get(key)!r}, reference {value!r}"
+            assert data.get(key) == value, (
+                f"event {k} at {t}: {key}={data.get(key)!r}, reference {value!r}"
+            )
     assert_causal_order(core_events)
 
 
@@ -123,7 +170,9 @@ def test_path_fifo_with_concentration_change():
     # 100_000 ng/day at 500 µg/mL -> 100_000 × 1000 / 500 = 200_000 nL/day -> a stroke every
     # q·D / r = 1000 × 86_400_000 / 200_000 = 432_000 ms.
     model = core_model(1000, 20_000, 1, 10_000_000, 0, 1500)
-    core, ref = make_pair(model, now=0, fill=10_000, conc=500, program=("continuous", 100_000), catheter=1000)
+    core, ref = make_pair(
+        model, now=0, fill=10_000, conc=500, program=("continuous", 100_000), catheter=1000
+    )
     assert ref.path_parcels == [(2_500_000_000, 500)] == core.path_parcels
     assert ref.advance_to(1_296_000) == []
     # 3 strokes (432_000, 864_000, 1_296_000): 3000 nL of the 500 µg/mL drug left the tip.
@@ -171,8 +220,16 @@ def test_saline_path_and_fast_pump_running_dry():
     # q = 1000 nL, 5 % fast: a stroke moves 1000 × 1.05 = 1050 nL = 1.05e9 fL. Path 2500 nL of saline.
     # 50_000 ng/day at 500 µg/mL -> 100_000 nL/day -> a stroke every 864_000 ms.
     model = core_model(1000, 20_000, 1, 10_000_000, 5_000, 1500)
-    core, ref = make_pair(model, now=0, fill=10_000, conc=500, program=("continuous", 50_000),
-                          catheter=1000, error_ppm=50_000, primed=False)
+    core, ref = make_pair(
+        model,
+        now=0,
+        fill=10_000,
+        conc=500,
+        program=("continuous", 50_000),
+        catheter=1000,
+        error_ppm=50_000,
+        primed=False,
+    )
     assert ref.tip_conc == 0 and ref.filled_ag == 10_000_000_000 * 500  # saline carries no drug
     events = ref.advance_to(10 * 864_000)
     # Strokes 1-2 push out 2100 nL of saline; stroke 3 reaches 3150 > 2500: drug at the tip at 2_592_000.
@@ -214,8 +271,14 @@ def test_refill_discrepancy_of_a_pump_running_8_percent_fast(aspirated, flagged)
     # Tolerance: max(1_000_000, 10_000_000 × 200_000 // 10**6 = 2_000_000) = 2_000_000 nL;
     # |7.6e6 − 10e6| = 2.4e6 > 2e6 -> flagged.
     model = core_model(2000, 40_000_000, 48_000, 24_000_000, 2_000_000, 100_000)
-    core, ref = make_pair(model, now=NOW0, fill=40_000_000, conc=2000, program=("continuous", 1_000_000),
-                          error_ppm=80_000)
+    core, ref = make_pair(
+        model,
+        now=NOW0,
+        fill=40_000_000,
+        conc=2000,
+        program=("continuous", 1_000_000),
+        error_ppm=80_000,
+    )
     end = NOW0 + 60 * D
     ref.advance_to(end)
     assert ref.strokes == 15_000 and ref.reservoir_nl == 10_000_000
@@ -234,7 +297,10 @@ def test_refill_discrepancy_of_a_pump_running_8_percent_fast(aspirated, flagged)
     got = core.advance_to(end)
     assert [(t, k) for t, k, _s, _d, _q in got if k != "stroke_batch"] == kinds
     if flagged:
-        assert next(d for _t, k, _s, d, _q in got if k == "refill_discrepancy")["discrepancy_nl"] == expected_aspirate - 10_000_000
+        assert (
+            next(d for _t, k, _s, d, _q in got if k == "refill_discrepancy")["discrepancy_nl"]
+            == expected_aspirate - 10_000_000
+        )
     assert ledgers(core) == ledgers(ref)
     assert_conserved(core)
 
@@ -244,7 +310,9 @@ def test_patient_bolus_reasons_lockout_and_rolling_window():
     # PTM: 50 µg -> 25_000 nL over 1 h: r_b = 25_000 × 86_400_000 / 3_600_000 = 600_000 nL/day;
     # lockout 3 h, at most 2 grants per rolling 24 h.
     model = core_model(2000, 40_000_000, 48_000, 24_000_000, 2_000_000, 0)
-    core, ref = make_pair(model, now=NOW0, fill=40_000_000, conc=2000, program=("continuous", 400_000))
+    core, ref = make_pair(
+        model, now=NOW0, fill=40_000_000, conc=2000, program=("continuous", 400_000)
+    )
     t0 = NOW0
     steps = [
         (t0, None, (False, "not_enabled", None)),
@@ -277,8 +345,13 @@ def test_patient_bolus_reasons_lockout_and_rolling_window():
     ref_events = ref.advance_to(t)
     assert [(e[0], e[1]) for e in ref_events if e[0] == t] == [
         # causal order: each call's event in call order (field report 5)
-        (t, "patient_bolus_denied"), (t, "suspended"), (t, "fault"), (t, "patient_bolus_denied"),
-        (t, "resumed"), (t, "patient_bolus_denied"), (t, "fault_cleared"),
+        (t, "patient_bolus_denied"),
+        (t, "suspended"),
+        (t, "fault"),
+        (t, "patient_bolus_denied"),
+        (t, "resumed"),
+        (t, "patient_bolus_denied"),
+        (t, "fault_cleared"),
     ]
     core_events = core.advance_to(t)
     assert_events_match(core_events, ref_events)
@@ -315,10 +388,19 @@ def test_dry_partial_stroke_emits_no_drug_at_tip():
     # fills the path but none of it has left. Firmware: 1000 − 1000 = 0 -> low (threshold 0) and
     # empty at 864_000. No drug_at_tip: the fluid that left (saline) is what was last at the tip.
     model = core_model(1000, 20_000, 1, 10_000_000, 0, 1000)
-    core, ref = make_pair(model, now=0, fill=1000, conc=500, program=("continuous", 50_000),
-                          error_ppm=10_000, primed=False)
-    want = [(864_000, "low_reservoir", {"reservoir_nl": 0, "threshold_nl": 0}),
-            (864_000, "reservoir_empty", {"reservoir_nl": 0})]
+    core, ref = make_pair(
+        model,
+        now=0,
+        fill=1000,
+        conc=500,
+        program=("continuous", 50_000),
+        error_ppm=10_000,
+        primed=False,
+    )
+    want = [
+        (864_000, "low_reservoir", {"reservoir_nl": 0, "threshold_nl": 0}),
+        (864_000, "reservoir_empty", {"reservoir_nl": 0}),
+    ]
     assert ref.advance_to(864_000) == want
     assert (ref.delivered_fl, ref.delivered_ag, ref.tip_conc) == (1_000_000_000, 0, 0)
     got = core.advance_to(864_000)
@@ -332,8 +414,16 @@ def test_dry_partial_stroke_emits_no_drug_at_tip():
 
 CONCS = [50, 500, 1000, 2000]
 # What the machine exercised (checked by test_machine_exercised_everything, after the machine).
-STATS: dict = {"examples": 0, "strokes": 0, "kinds": set(), "calls": set(), "patient": set(), "flagged": 0,
-               "max_strokes": 0, "rules": {}}
+STATS: dict = {
+    "examples": 0,
+    "strokes": 0,
+    "kinds": set(),
+    "calls": set(),
+    "patient": set(),
+    "flagged": 0,
+    "max_strokes": 0,
+    "rules": {},
+}
 
 
 def count_rule(name: str) -> None:
@@ -366,14 +456,25 @@ def random_models(draw):
     q = draw(st.one_of(st.sampled_from([2000, 250, 1000, 7, 1, 5000]), st.integers(1, 5000)))
     n = draw(st.one_of(st.integers(1000, 3000), st.integers(1, 30)))  # strokes per full reservoir
     capacity = q * n + draw(st.integers(0, q - 1))
-    per_day = draw(st.sampled_from([200, 2000, 20, 2])) * draw(st.integers(1, 5))  # typical strokes/day
+    per_day = draw(st.sampled_from([200, 2000, 20, 2])) * draw(
+        st.integers(1, 5)
+    )  # typical strokes/day
     typical = per_day * q
     hi = min(q * D, 10**9)  # at most one stroke per ms and 1 L/day (model validation)
     max_rate = min(hi, typical * draw(st.sampled_from([100, 60, 400])))
     min_rate = max(1, typical // draw(st.sampled_from([1000, 100, 10**6])))
     low = draw(st.one_of(st.integers(capacity // 10, capacity // 3), st.integers(0, capacity)))
     path = draw(st.one_of(log_uniform(0, 20 * q), st.just(0), log_uniform(0, 300_000)))
-    return dict(q=q, capacity=capacity, per_day=per_day, typical=typical, min_rate=min_rate, max_rate=max_rate, low=low, path=path)
+    return dict(
+        q=q,
+        capacity=capacity,
+        per_day=per_day,
+        typical=typical,
+        min_rate=min_rate,
+        max_rate=max_rate,
+        low=low,
+        path=path,
+    )
 
 
 def dose_for_rate(rate: int, conc: int, m: dict) -> int:
@@ -398,7 +499,12 @@ def random_programs(draw, m: dict, conc: int):
 
     if draw(st.booleans()):
         return ("continuous", step_dose())
-    offsets = sorted(set([0] + draw(st.lists(st.integers(1, D // 60_000 - 1).map(lambda k: k * 60_000), max_size=3))))
+    offsets = sorted(
+        set(
+            [0]
+            + draw(st.lists(st.integers(1, D // 60_000 - 1).map(lambda k: k * 60_000), max_size=3))
+        )
+    )
     return ("flex", "day", [(o, step_dose()) for o in offsets])
 
 
@@ -406,7 +512,9 @@ def to_public_program(program):
     """The same program in the public clinical-unit form (µg/day floats with exact reprs)."""
     if program[0] == "continuous":
         return itb.Continuous(ug_per_day=program[1] / 1000)
-    return itb.Flex(period=program[1], steps=[(timedelta(milliseconds=o), ng / 1000) for o, ng in program[2]])
+    return itb.Flex(
+        period=program[1], steps=[(timedelta(milliseconds=o), ng / 1000) for o, ng in program[2]]
+    )
 
 
 def step_rates(program, conc):
@@ -421,27 +529,60 @@ class PumpMachine(RuleBasedStateMachine):
     def build(self, data):
         m = data.draw(random_models(), label="model")
         conc = data.draw(st.sampled_from(CONCS), label="conc")
-        fill = data.draw(st.one_of(st.just(m["capacity"]), st.integers(0, m["capacity"])), label="fill")
-        catheter = data.draw(st.one_of(log_uniform(0, 20 * m["q"]), st.just(0), log_uniform(0, 300_000)), label="catheter")
-        error_ppm = data.draw(st.one_of(st.sampled_from([80_000, -80_000, 0]), st.integers(-100_000, 100_000)),
-                              label="stroke_error_ppm")
+        fill = data.draw(
+            st.one_of(st.just(m["capacity"]), st.integers(0, m["capacity"])), label="fill"
+        )
+        catheter = data.draw(
+            st.one_of(log_uniform(0, 20 * m["q"]), st.just(0), log_uniform(0, 300_000)),
+            label="catheter",
+        )
+        error_ppm = data.draw(
+            st.one_of(st.sampled_from([80_000, -80_000, 0]), st.integers(-100_000, 100_000)),
+            label="stroke_error_ppm",
+        )
         primed = data.draw(st.booleans(), label="path_primed")
         now = data.draw(st.one_of(st.just(NOW0), st.integers(20_000 * D, 21_000 * D)), label="now")
         program = data.draw(random_programs(m, conc), label="program")
         self.m = m
-        model = itb.PumpModel(name="stateful", reservoir_ml=m["capacity"] / 1e6, stroke_nl=m["q"],
-                              min_rate_ml_per_day=m["min_rate"] / 1e6, max_rate_ml_per_day=m["max_rate"] / 1e6,
-                              low_reservoir_ml=m["low"] / 1e6, pump_path_ul=m["path"] / 1e3)
-        self.pump = itb.Pump(model, now=now, reservoir_ml=fill / 1e6, concentration_ug_per_ml=conc,
-                             program=to_public_program(program), catheter_volume_ul=catheter / 1e3,
-                             path_primed=primed, stroke_error_ppm=error_ppm)
-        want = core_model(m["q"], m["capacity"], m["min_rate"], m["max_rate"], m["low"], m["path"], "stateful")
+        model = itb.PumpModel(
+            name="stateful",
+            reservoir_ml=m["capacity"] / 1e6,
+            stroke_nl=m["q"],
+            min_rate_ml_per_day=m["min_rate"] / 1e6,
+            max_rate_ml_per_day=m["max_rate"] / 1e6,
+            low_reservoir_ml=m["low"] / 1e6,
+            pump_path_ul=m["path"] / 1e3,
+        )
+        self.pump = itb.Pump(
+            model,
+            now=now,
+            reservoir_ml=fill / 1e6,
+            concentration_ug_per_ml=conc,
+            program=to_public_program(program),
+            catheter_volume_ul=catheter / 1e3,
+            path_primed=primed,
+            stroke_error_ppm=error_ppm,
+        )
+        want = core_model(
+            m["q"], m["capacity"], m["min_rate"], m["max_rate"], m["low"], m["path"], "stateful"
+        )
         assert {k: self.pump.core.model[k] for k in want} == want
         assert tuple(self.pump.core.program[:2]) == tuple(program[:2])
-        self.ref = RefPump(now_ms=now, stroke_nl=m["q"], capacity_nl=m["capacity"], reservoir_nl=fill,
-                           low_reservoir_nl=m["low"], conc_ug_per_ml=conc, program=program,
-                           pump_path_nl=m["path"], catheter_nl=catheter, stroke_error_ppm=error_ppm,
-                           path_primed=primed, max_rate_nl_per_day=m["max_rate"], all_events=True)
+        self.ref = RefPump(
+            now_ms=now,
+            stroke_nl=m["q"],
+            capacity_nl=m["capacity"],
+            reservoir_nl=fill,
+            low_reservoir_nl=m["low"],
+            conc_ug_per_ml=conc,
+            program=program,
+            pump_path_nl=m["path"],
+            catheter_nl=catheter,
+            stroke_error_ppm=error_ppm,
+            path_primed=primed,
+            max_rate_nl_per_day=m["max_rate"],
+            all_events=True,
+        )
         STATS["examples"] += 1
         self.seen = 0  # reference stroke times already compared
         self.compare()
@@ -459,7 +600,9 @@ class PumpMachine(RuleBasedStateMachine):
             result = core_call()
         except itb.ItbError as exc:
             assert expected, f"{what}: core raised {exc!r} but the spec says the call is valid"
-            assert type(exc) in expected, f"{what}: core raised {type(exc).__name__}, expected one of {expected}"
+            assert type(exc) in expected, (
+                f"{what}: core raised {type(exc).__name__}, expected one of {expected}"
+            )
             assert self.core.snapshot() == before, f"{what}: a rejected call changed the pump"
             note(f"{what} -> rejected ({type(exc).__name__})")
             STATS["calls"].add((what.split("(")[0], type(exc).__name__))
@@ -476,7 +619,10 @@ class PumpMachine(RuleBasedStateMachine):
         doses = [program[1]] if program[0] == "continuous" else [ng for _, ng in program[2]]
         rates = step_rates(program, conc)
         # a non-zero dose never becomes a rate of 0 (field report 3)
-        if any(ng != 0 and not max(1, m["min_rate"]) <= r <= m["max_rate"] for ng, r in zip(doses, rates)):
+        if any(
+            ng != 0 and not max(1, m["min_rate"]) <= r <= m["max_rate"]
+            for ng, r in zip(doses, rates)
+        ):
             return {itb.ProgrammingError}
         ref = self.ref
         if conc != ref.conc_ug_per_ml:
@@ -487,7 +633,12 @@ class PumpMachine(RuleBasedStateMachine):
                 self.ref.stroke_times = history
             ref.refill(0, conc)
         for b in ref._open:
-            if ref.peak_rate(max(b.start_ms, ref.now_ms), b.end_ms, program=program, conc_ug_per_ml=conc) > m["max_rate"]:
+            if (
+                ref.peak_rate(
+                    max(b.start_ms, ref.now_ms), b.end_ms, program=program, conc_ug_per_ml=conc
+                )
+                > m["max_rate"]
+            ):
                 return {itb.ProgrammingError}
         return set()
 
@@ -500,7 +651,12 @@ class PumpMachine(RuleBasedStateMachine):
         assert c.pumped_nl == r.pumped_nl == r.strokes * self.m["q"]
         assert c.path_parcels == r.path_parcels
         assert c.tip_concentration == r.tip_conc
-        assert (c.suspended, c.stalled, c.empty, c.low_alarm_armed) == (r.suspended, r.stalled, r.empty, r._low_armed)
+        assert (c.suspended, c.stalled, c.empty, c.low_alarm_armed) == (
+            r.suspended,
+            r.stalled,
+            r.empty,
+            r._low_armed,
+        )
         assert c.accumulator == r.accumulator - r.strokes * self.m["q"] * D
         assert r.conservation_fl()[0] == r.conservation_fl()[1]
         assert r.conservation_ag()[0] == r.conservation_ag()[1]
@@ -532,10 +688,14 @@ class PumpMachine(RuleBasedStateMachine):
         # projection (next stroke, low reservoir, empty) first: the core's equals the reference's
         horizon = data.draw(st.sampled_from([30 * D, D, 0]), label="horizon")
         core_proj = self.core.project(horizon)
-        assert core_proj[:3] == tuple(self.ref.project(horizon)[k] for k in ("next_stroke", "low_reservoir",
-                                                                                 "reservoir_empty"))
+        assert core_proj[:3] == tuple(
+            self.ref.project(horizon)[k]
+            for k in ("next_stroke", "low_reservoir", "reservoir_empty")
+        )
         nxt = core_proj[0]
-        self.advance_by(1 if nxt is None else nxt - self.ref.now_ms + data.draw(st.sampled_from([0, -1, 1])))
+        self.advance_by(
+            1 if nxt is None else nxt - self.ref.now_ms + data.draw(st.sampled_from([0, -1, 1]))
+        )
 
     def advance_by(self, dt: int):
         count_rule("advance")
@@ -545,7 +705,7 @@ class PumpMachine(RuleBasedStateMachine):
         raw = [(e.time_ms, e.kind, e.severity, e.data, e.seq) for e in events]
         ref_events = self.ref.advance_to(t)
         assert isinstance(times, np.ndarray) and times.dtype == np.int64
-        ref_times = self.ref.stroke_times[self.seen:]
+        ref_times = self.ref.stroke_times[self.seen :]
         self.seen = len(self.ref.stroke_times)
         assert times.tolist() == ref_times, _first_diff(times.tolist(), ref_times)
         assert_events_match(raw, ref_events)
@@ -566,16 +726,32 @@ class PumpMachine(RuleBasedStateMachine):
         volume = bolus_volume_nl(dose, conc)
         # start: now, or when another bolus starts (overlaps), or some time ahead
         starts = [b.start_ms for b in ref._open if b.start_ms >= ref.now_ms]
-        start = data.draw(st.one_of(st.none(), st.sampled_from(starts or [ref.now_ms]),
-                                    st.integers(ref.now_ms, ref.now_ms + 2 * D)), label="start")
+        start = data.draw(
+            st.one_of(
+                st.none(),
+                st.sampled_from(starts or [ref.now_ms]),
+                st.integers(ref.now_ms, ref.now_ms + 2 * D),
+            ),
+            label="start",
+        )
         s = ref.now_ms if start is None else start
         # duration: at the edge of the max rate left by basal + other boluses (either side of it),
         # within the model's max rate alone, or anything
         headroom = m["max_rate"] - ref.peak_rate(s, s + D)
-        edge = D if headroom <= 0 else max(1, ceil_div(volume * D, headroom) + data.draw(st.integers(-1, 1)))
-        fastest = max(1, ceil_div(volume * D, m["max_rate"]))  # shortest duration within the max rate
-        duration = data.draw(st.one_of(st.just(min(edge, D)), log_uniform(fastest, max(fastest, D)), log_uniform(1, D)),
-                             label="duration")
+        edge = (
+            D
+            if headroom <= 0
+            else max(1, ceil_div(volume * D, headroom) + data.draw(st.integers(-1, 1)))
+        )
+        fastest = max(
+            1, ceil_div(volume * D, m["max_rate"])
+        )  # shortest duration within the max rate
+        duration = data.draw(
+            st.one_of(
+                st.just(min(edge, D)), log_uniform(fastest, max(fastest, D)), log_uniform(1, D)
+            ),
+            label="duration",
+        )
         errs = set()
         if not 1 <= volume <= m["capacity"]:
             errs.add(itb.ValidationError)
@@ -586,8 +762,12 @@ class PumpMachine(RuleBasedStateMachine):
             end = s + ceil_div(volume * D, rate)
             if ref.peak_rate(s, end, extra_rate=rate) > m["max_rate"]:
                 errs.add(itb.ProgrammingError)
-        ok, got, want = self.expect_call(errs, lambda: self.core.bolus(dose, duration, start),
-                                         lambda: ref.bolus(dose, duration, start), f"bolus({dose}, {duration}, {start})")
+        ok, got, want = self.expect_call(
+            errs,
+            lambda: self.core.bolus(dose, duration, start),
+            lambda: ref.bolus(dose, duration, start),
+            f"bolus({dose}, {duration}, {start})",
+        )
         if ok:
             assert got == want
 
@@ -597,10 +777,18 @@ class PumpMachine(RuleBasedStateMachine):
         ref = self.ref
         open_ids = [b.bolus_id for b in ref._open]
         ids = open_ids + [max(ref._boluses, default=0) + 1] + list(ref._boluses)
-        bolus_id = data.draw(st.sampled_from(open_ids) if open_ids and data.draw(st.booleans()) else st.sampled_from(ids))
+        bolus_id = data.draw(
+            st.sampled_from(open_ids)
+            if open_ids and data.draw(st.booleans())
+            else st.sampled_from(ids)
+        )
         errs = set() if bolus_id in open_ids else {itb.ValidationError}
-        self.expect_call(errs, lambda: self.core.cancel_bolus(bolus_id), lambda: ref.cancel_bolus(bolus_id),
-                         f"cancel_bolus({bolus_id})")
+        self.expect_call(
+            errs,
+            lambda: self.core.cancel_bolus(bolus_id),
+            lambda: ref.cancel_bolus(bolus_id),
+            f"cancel_bolus({bolus_id})",
+        )
 
     # Open boluses are rare at a random step (`cancel` met one in ~1 of 12 calls), so whether the
     # machine ever cancelled one hung on generation luck, which any new constant in the package
@@ -612,37 +800,62 @@ class PumpMachine(RuleBasedStateMachine):
         count_rule("cancel_open")
         ref = self.ref
         bolus_id = data.draw(st.sampled_from([b.bolus_id for b in ref._open]), label="open bolus")
-        self.expect_call(set(), lambda: self.core.cancel_bolus(bolus_id), lambda: ref.cancel_bolus(bolus_id),
-                         f"cancel_bolus({bolus_id})")
+        self.expect_call(
+            set(),
+            lambda: self.core.cancel_bolus(bolus_id),
+            lambda: ref.cancel_bolus(bolus_id),
+            f"cancel_bolus({bolus_id})",
+        )
 
     @rule(data=st.data())
     def set_program(self, data):
         count_rule("set_program")
         program = data.draw(random_programs(self.m, self.ref.conc_ug_per_ml), label="program")
         errs = self.program_errors(program, self.ref.conc_ug_per_ml)
-        self.expect_call(errs, lambda: self.core.set_program(program), lambda: self.ref.set_program(program),
-                         f"set_program({program})")
+        self.expect_call(
+            errs,
+            lambda: self.core.set_program(program),
+            lambda: self.ref.set_program(program),
+            f"set_program({program})",
+        )
 
     @rule(data=st.data())
     def refill(self, data):
         count_rule("refill")
         ref, m = self.ref, self.m
-        added = data.draw(st.one_of(st.just(m["capacity"]), st.integers(0, m["capacity"]),
-                                    st.integers(0, min(m["capacity"], 3 * m["q"]))), label="added")
+        added = data.draw(
+            st.one_of(
+                st.just(m["capacity"]),
+                st.integers(0, m["capacity"]),
+                st.integers(0, min(m["capacity"], 3 * m["q"])),
+            ),
+            label="added",
+        )
         if data.draw(st.integers(0, 19)) == 19:
             added = m["capacity"] + 1  # overfill
         conc = data.draw(st.sampled_from(CONCS), label="conc")
-        aspirated = data.draw(st.one_of(st.none(), st.none(), st.just(ref.reservoir_nl),
-                                        st.integers(0, 2 * m["capacity"])), label="aspirated")
+        aspirated = data.draw(
+            st.one_of(
+                st.none(), st.none(), st.just(ref.reservoir_nl), st.integers(0, 2 * m["capacity"])
+            ),
+            label="aspirated",
+        )
         # the default tolerance (1 mL, 20 %) or tighter ones that small test reservoirs can exceed
-        tol_nl, tol_ppm = data.draw(st.sampled_from([(1_000_000, 200_000), (m["q"], 50_000), (0, 0),
-                                                      (m["capacity"] // 10, 200_000)]), label="tolerance")
+        tol_nl, tol_ppm = data.draw(
+            st.sampled_from(
+                [(1_000_000, 200_000), (m["q"], 50_000), (0, 0), (m["capacity"] // 10, 200_000)]
+            ),
+            label="tolerance",
+        )
         errs = self.program_errors(ref.program, conc)
         if added > m["capacity"]:
             errs.add(itb.ReservoirError)
-        ok, got, want = self.expect_call(errs, lambda: self.core.refill(added, conc, aspirated, tol_nl, tol_ppm),
-                                         lambda: ref.refill(added, conc, aspirated, tol_nl, tol_ppm),
-                                         f"refill({added}, {conc}, {aspirated}, {tol_nl}, {tol_ppm})")
+        ok, got, want = self.expect_call(
+            errs,
+            lambda: self.core.refill(added, conc, aspirated, tol_nl, tol_ppm),
+            lambda: ref.refill(added, conc, aspirated, tol_nl, tol_ppm),
+            f"refill({added}, {conc}, {aspirated}, {tol_nl}, {tol_ppm})",
+        )
         if ok:
             expected, asp, flagged, reason = got
             assert (expected, asp, flagged) == want
@@ -665,14 +878,24 @@ class PumpMachine(RuleBasedStateMachine):
             # duration: at the edge of the rate headroom left now (either side), or anything
             volume = bolus_volume_nl(dose, ref.conc_ug_per_ml)
             headroom = m["max_rate"] - ref.peak_rate(ref.now_ms, ref.now_ms + D)
-            edge = D if headroom <= 0 else ceil_div(volume * D, headroom) + data.draw(st.integers(-1, 1))
-            duration = data.draw(st.one_of(st.just(min(max(1, edge), D)), log_uniform(1, D)), label="duration")
+            edge = (
+                D
+                if headroom <= 0
+                else ceil_div(volume * D, headroom) + data.draw(st.integers(-1, 1))
+            )
+            duration = data.draw(
+                st.one_of(st.just(min(max(1, edge), D)), log_uniform(1, D)), label="duration"
+            )
             limits = (dose, duration, data.draw(log_uniform(0, D)), data.draw(st.integers(1, 24)))
         errs = set()
         if limits is not None and bolus_volume_nl(limits[0], ref.conc_ug_per_ml) < 1:
             errs = {itb.ValidationError}
-        self.expect_call(errs, lambda: self.core.set_patient_bolus_limits(limits),
-                         lambda: ref.set_patient_bolus_limits(limits), f"set_patient_bolus_limits({limits})")
+        self.expect_call(
+            errs,
+            lambda: self.core.set_patient_bolus_limits(limits),
+            lambda: ref.set_patient_bolus_limits(limits),
+            f"set_patient_bolus_limits({limits})",
+        )
 
     @rule(data=st.data())
     def patient_bolus(self, data):
@@ -683,8 +906,15 @@ class PumpMachine(RuleBasedStateMachine):
             self.set_patient_limits(data)
         for _ in range(data.draw(st.integers(1, 4), label="activations")):
             lockout = ref.patient_limits[2] if ref.patient_limits else H
-            at = data.draw(st.one_of(st.none(), st.just(ref.now_ms + lockout), st.just(ref.now_ms + max(0, lockout - 1)),
-                                     st.integers(ref.now_ms, ref.now_ms + 6 * H)), label="at")
+            at = data.draw(
+                st.one_of(
+                    st.none(),
+                    st.just(ref.now_ms + lockout),
+                    st.just(ref.now_ms + max(0, lockout - 1)),
+                    st.integers(ref.now_ms, ref.now_ms + 6 * H),
+                ),
+                label="at",
+            )
             got = self.core.patient_bolus(at)
             want = ref.patient_bolus(at)
             note(f"patient_bolus({at}) -> {got}")
@@ -705,15 +935,26 @@ class PumpMachine(RuleBasedStateMachine):
         active = getattr(self.ref, flag)
         if mode == "wrong":
             name = on_name if active else off_name
-            self.expect_call({itb.ValidationError}, getattr(self.core, name), getattr(self.ref, name), f"{name}()")
+            self.expect_call(
+                {itb.ValidationError},
+                getattr(self.core, name),
+                getattr(self.ref, name),
+                f"{name}()",
+            )
             return
         if active:  # single or span: switch it off
-            self.expect_call(set(), getattr(self.core, off_name), getattr(self.ref, off_name), f"{off_name}()")
+            self.expect_call(
+                set(), getattr(self.core, off_name), getattr(self.ref, off_name), f"{off_name}()"
+            )
             return
-        self.expect_call(set(), getattr(self.core, on_name), getattr(self.ref, on_name), f"{on_name}()")
+        self.expect_call(
+            set(), getattr(self.core, on_name), getattr(self.ref, on_name), f"{on_name}()"
+        )
         if mode == "span":
             self.advance_by(data.draw(log_uniform(0, D), label="while " + flag))
-            self.expect_call(set(), getattr(self.core, off_name), getattr(self.ref, off_name), f"{off_name}()")
+            self.expect_call(
+                set(), getattr(self.core, off_name), getattr(self.ref, off_name), f"{off_name}()"
+            )
 
     @rule(data=st.data())
     def suspend_or_resume(self, data):
@@ -760,7 +1001,11 @@ PumpMachine.TestCase.settings = settings(
     max_examples=max(1, int(80 * float(os.environ.get("ITB_HYPOTHESIS_SCALE", "1")))),
     stateful_step_count=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 TestPumpMachine = PumpMachine.TestCase
 
@@ -772,8 +1017,23 @@ def test_machine_exercised_everything():
         pytest.skip("the state machine did not run in this session")
     print(STATS)
     assert STATS["strokes"] >= 1000
-    assert {"drug_at_tip", "refilled", "concentration_changed", "low_reservoir", "reservoir_empty", "bolus_started",
-            "patient_bolus_granted", "patient_bolus_denied", "suspended", "fault"} <= STATS["kinds"]
+    assert {
+        "drug_at_tip",
+        "refilled",
+        "concentration_changed",
+        "low_reservoir",
+        "reservoir_empty",
+        "bolus_started",
+        "patient_bolus_granted",
+        "patient_bolus_denied",
+        "suspended",
+        "fault",
+    } <= STATS["kinds"]
     assert {"granted", "not_enabled"} < STATS["patient"]
-    assert {("bolus", "ok"), ("refill", "ok"), ("set_program", "ok"), ("cancel_bolus", "ok")} <= STATS["calls"]
+    assert {
+        ("bolus", "ok"),
+        ("refill", "ok"),
+        ("set_program", "ok"),
+        ("cancel_bolus", "ok"),
+    } <= STATS["calls"]
     assert STATS["flagged"] >= 1

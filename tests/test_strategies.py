@@ -9,12 +9,11 @@ import sys
 from collections import Counter
 from datetime import datetime, time, timedelta
 
+import itb
+import itb.scenario
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
-
-import itb
-import itb.scenario
 from itb import strategies as its
 
 #: ITB_STRATEGY_EXAMPLES=1000 for a long soak of the strategies (default: fast).
@@ -25,8 +24,13 @@ M40 = itb.models.SYNCHROMED_II_40
 
 
 def _pump(model, conc, program, reservoir_ml=None):
-    return itb.Pump(model, now=START, reservoir_ml=model.reservoir_ml if reservoir_ml is None else reservoir_ml,
-                    concentration_ug_per_ml=conc, program=program)
+    return itb.Pump(
+        model,
+        now=START,
+        reservoir_ml=model.reservoir_ml if reservoir_ml is None else reservoir_ml,
+        concentration_ug_per_ml=conc,
+        program=program,
+    )
 
 
 def _steps_ng(program):
@@ -87,7 +91,9 @@ def test_invalid_programs_are_refused(data):
 @given(st.data())
 def test_boluses_are_accepted_on_a_pump_with_room(data):
     model, conc, program = data.draw(model_conc_program(), label="setup")
-    request = data.draw(its.boluses(model, conc, program, max_start=timedelta(hours=2)), label="bolus")
+    request = data.draw(
+        its.boluses(model, conc, program, max_start=timedelta(hours=2)), label="bolus"
+    )
     assert isinstance(request, its.BolusRequest)
     pump = _pump(model, conc, program)
     bolus_id = request.apply(pump)
@@ -111,7 +117,10 @@ def test_invalid_boluses_are_refused(data):
 @given(st.data())
 def test_refills_are_accepted(data):
     model, conc, program = data.draw(model_conc_program(), label="setup")
-    request = data.draw(its.refills(model, conc, program, change_concentration=data.draw(st.booleans())), label="refill")
+    request = data.draw(
+        its.refills(model, conc, program, change_concentration=data.draw(st.booleans())),
+        label="refill",
+    )
     pump = _pump(model, conc, program, reservoir_ml=0.0)
     request.apply(pump)
     assert pump.reservoir_ml == request.added_ml
@@ -152,9 +161,17 @@ def _bad_limit_fields(limits, model, conc):
     lockout 0..1 day, 1..24 grants a day."""
     day = timedelta(days=1)
     ng = round(limits.dose_ug * 1000)
-    dose_ok = limits.dose_ug > 0 and ng >= 1 and 1 <= its._rate_nl(ng, conc) <= model.exact()["reservoir_nl"]
-    ok = {"dose_ug": dose_ok, "duration": timedelta(milliseconds=1) <= limits.duration <= day,
-          "lockout": timedelta(0) <= limits.lockout <= day, "max_per_24h": 1 <= limits.max_per_24h <= 24}
+    dose_ok = (
+        limits.dose_ug > 0
+        and ng >= 1
+        and 1 <= its._rate_nl(ng, conc) <= model.exact()["reservoir_nl"]
+    )
+    ok = {
+        "dose_ug": dose_ok,
+        "duration": timedelta(milliseconds=1) <= limits.duration <= day,
+        "lockout": timedelta(0) <= limits.lockout <= day,
+        "max_per_24h": 1 <= limits.max_per_24h <= 24,
+    }
     return [f for f in _LIMIT_FIELDS if not ok[f]]
 
 
@@ -166,7 +183,9 @@ def test_invalid_patient_limits_are_refused_naming_the_field(data):
     bad = _bad_limit_fields(limits, model, conc)
     assert len(bad) == 1, (limits, bad)  # exactly one argument is wrong
     pump = _pump(model, conc, program)
-    pump.set_patient_bolus_limits(10.0, timedelta(minutes=10), timedelta(hours=1), 4)  # earlier limits stay
+    pump.set_patient_bolus_limits(
+        10.0, timedelta(minutes=10), timedelta(hours=1), 4
+    )  # earlier limits stay
     before = pump.snapshot()
     with pytest.raises(itb.ValidationError) as err:
         limits.apply(pump)
@@ -180,7 +199,9 @@ def test_invalid_activations_are_refused_and_change_nothing(data):
     model, conc, program = data.draw(model_conc_program(), label="setup")
     limits = data.draw(its.patient_limits(model, conc, program), label="limits")
     offsets = data.draw(its.invalid_activations(max_size=4), label="activations")
-    assert offsets[:-1] == sorted(offsets[:-1]) and offsets[-1] < (offsets[-2] if len(offsets) > 1 else timedelta(0))
+    assert offsets[:-1] == sorted(offsets[:-1]) and offsets[-1] < (
+        offsets[-2] if len(offsets) > 1 else timedelta(0)
+    )
     pump = _pump(model, conc, program)
     limits.apply(pump)
     start = pump.now
@@ -193,7 +214,9 @@ def test_invalid_activations_are_refused_and_change_nothing(data):
     assert pump.snapshot() == before
 
 
-@settings(max_examples=max(30, EXAMPLES), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=max(30, EXAMPLES), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(its.invalid_scenarios(max_actions=4))
 def test_invalid_scenarios_are_refused_naming_entry_and_field(bad):
     import copy
@@ -233,15 +256,22 @@ def _run_and_compare_with_the_oracle(data):
     assert result.pump.now == data["run"]["until"]
     oracle = Oracle(scenario)
     e, p = oracle.expected(scenario.until), result.pump
-    assert (e.strokes, e.pumped_nl, e.delivered_nl, e.delivered_pg) == (p.strokes, p.pumped_nl, p.delivered_nl,
-                                                                        p.delivered_pg)
+    assert (e.strokes, e.pumped_nl, e.delivered_nl, e.delivered_pg) == (
+        p.strokes,
+        p.pumped_nl,
+        p.delivered_nl,
+        p.delivered_pg,
+    )
     assert oracle.stroke_times(scenario.until).tolist() == scenario.stroke_times().tolist()
-    assert oracle.alarms(scenario.until) == [(ev.time, ev.kind, ev.severity) for ev in result.events
-                                             if ev.severity is not None]
+    assert oracle.alarms(scenario.until) == [
+        (ev.time, ev.kind, ev.severity) for ev in result.events if ev.severity is not None
+    ]
     return result
 
 
-@settings(max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=max(30, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(its.scenarios(max_actions=6))
 def test_scenarios_load_and_run(data):
     scenario = itb.scenario.from_dict(data)
@@ -262,16 +292,24 @@ def test_scenarios_cover_concentration_changes_bridge_and_priming_boluses():
                 seen["stronger" if a["concentration_ug_per_ml"] > conc else "weaker"] += 1
                 conc = a["concentration_ug_per_ml"]
         started = [ev for ev in result.events if ev.kind == "bolus_started"]
-        n_planned = sum(a["do"] in ("start_bridge_bolus", "start_priming_bolus") for a in data["actions"])
+        n_planned = sum(
+            a["do"] in ("start_bridge_bolus", "start_priming_bolus") for a in data["actions"]
+        )
         assert len(started) >= n_planned  # each planned bolus really ran
 
     bridges = its.scenarios(max_actions=6, actions=("refill", "start_bridge_bolus", "set_program"))
-    primings = its.scenarios(max_actions=6, actions=("revise_catheter", "start_priming_bolus", "bolus"))
+    primings = its.scenarios(
+        max_actions=6, actions=("revise_catheter", "start_priming_bolus", "bolus")
+    )
     wanted = ("start_bridge_bolus", "start_priming_bolus", "stronger", "weaker")
 
     def run(strategy, **kw):
-        settings(max_examples=max(40, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                 **kw)(given(strategy)(check))()
+        settings(
+            max_examples=max(40, EXAMPLES // 2),
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+            **kw,
+        )(given(strategy)(check))()
 
     run(bridges)
     run(primings)
@@ -304,14 +342,18 @@ def test_scenario_actions_option():
 
 def test_flex_programs_shrink_to_round_values():
     found = find(its.programs(M40, 2000), lambda p: isinstance(p, itb.Flex) and len(p.steps) >= 3)
-    assert found == itb.Flex(period="day", steps=[(time(0), 100.0), (time(1), 100.0), (time(2), 100.0)])
+    assert found == itb.Flex(
+        period="day", steps=[(time(0), 100.0), (time(1), 100.0), (time(2), 100.0)]
+    )
 
 
 def test_continuous_programs_shrink_to_the_smallest_round_dose():
     found = find(its.programs(M40, 2000, kind=("continuous",)), lambda p: p.ug_per_day > 1000)
     assert found == itb.Continuous(ug_per_day=2000.0)
     # 500 µg/mL: the minimum rate 0.048 mL/day is 24 µg/day, so 50 is the first round dose
-    assert find(its.programs(M40, 500, kind=("continuous",), allow_zero=False), lambda p: True) == itb.Continuous(50.0)
+    assert find(
+        its.programs(M40, 500, kind=("continuous",), allow_zero=False), lambda p: True
+    ) == itb.Continuous(50.0)
 
 
 def test_boluses_shrink_to_a_screening_dose():
@@ -332,8 +374,16 @@ def test_invalid_variants_shrink_to_one_readable_mistake():
 
 def test_pump_models_shrink_to_the_first_preset():
     assert find(its.pump_models(), lambda m: True) is M40
-    custom = find(its.pump_models(battery=False), lambda m: m not in [p for p in itb.models.PRESETS.values()] and m.name.startswith("custom"))
-    assert (custom.reservoir_ml, custom.stroke_nl, custom.max_rate_ml_per_day, custom.min_rate_ml_per_day) == (40.0, 2000, 24.0, 0.048)
+    custom = find(
+        its.pump_models(battery=False),
+        lambda m: m not in [p for p in itb.models.PRESETS.values()] and m.name.startswith("custom"),
+    )
+    assert (
+        custom.reservoir_ml,
+        custom.stroke_nl,
+        custom.max_rate_ml_per_day,
+        custom.min_rate_ml_per_day,
+    ) == (40.0, 2000, 24.0, 0.048)
     assert custom.battery is None
 
 
@@ -346,8 +396,11 @@ def test_options_are_checked():
 
 def test_module_docstring_example_runs():
     doc = its.__doc__
-    block = doc[doc.index("Example (a downstream suite)::"):].split("::", 1)[1]
-    code = "\n".join(line[4:] for line in block.split("\n\n", 1)[1].split("\nNot a medical device")[0].splitlines())
+    block = doc[doc.index("Example (a downstream suite)::") :].split("::", 1)[1]
+    code = "\n".join(
+        line[4:]
+        for line in block.split("\n\n", 1)[1].split("\nNot a medical device")[0].splitlines()
+    )
     namespace: dict = {}
     exec(compile(code, "itb.strategies docstring", "exec"), namespace)
     test = namespace["test_patient_boluses_keep_the_daily_maximum"]
@@ -358,31 +411,71 @@ def test_module_docstring_example_runs():
 def test_ng_bounds_match_brute_force(conc):
     for lo_nl, hi_nl in [(1, 1), (1, 3), (2, 2), (3, 10), (48, 60), (5, 4)]:
         lo, hi = its._ng_bounds(lo_nl, hi_nl, conc)
-        brute = [ng for ng in range(1, (hi_nl + 2) * conc // 1000 + 10) if lo_nl <= its._rate_nl(ng, conc) <= hi_nl]
+        brute = [
+            ng
+            for ng in range(1, (hi_nl + 2) * conc // 1000 + 10)
+            if lo_nl <= its._rate_nl(ng, conc) <= hi_nl
+        ]
         assert (lo, hi) == ((brute[0], brute[-1]) if brute else (lo, hi)) and (brute or lo > hi)
 
 
 def test_round_half_even():
     assert [its._round_half_even(n, 2) for n in (1, 3, 5, -1)] == [0, 2, 2, 0]
-    assert its._rate_nl(1, 2000) == 0 and its._rate_nl(3, 2000) == 2      # 0.5 → 0, 1.5 → 2
+    assert its._rate_nl(1, 2000) == 0 and its._rate_nl(3, 2000) == 2  # 0.5 → 0, 1.5 → 2
 
 
-@pytest.mark.parametrize("build, match", [
-    (lambda: its.concentrations(min_value=0, max_value=0), r"min_value=0: expected an int within 1\.\.=100000"),
-    (lambda: its.concentrations(min_value=3000, max_value=2000), "min_value=3000 is above max_value=2000"),
-    (lambda: its.programs(M40, 2000.5), r"concentration=2000\.5: expected a whole number of µg/mL"),
-    (lambda: its.programs(M40, "2000"), r"concentration='2000': expected a whole number"),
-    (lambda: its.programs(M40, 200_000), r"concentration=200000: a concentration must be within 1\.\.=100000"),
-    (lambda: its.programs("SYNCHROMED_II_40", 2000), r"model='SYNCHROMED_II_40': expected an itb\.PumpModel"),
-    (lambda: its.pumps(model="SynchroMed II"), r"model='SynchroMed II': expected an itb\.PumpModel"),
-    (lambda: its.refills(M40, 2000, change_concentration=True, strengths=(1000.5,)), r"strengths\[0\]=1000\.5"),
-    (lambda: its.boluses(M40, 2000, min_dose_ug=100, max_dose_ug=10), "min_dose_ug=100 is above max_dose_ug=10"),
-    (lambda: its.boluses(M40, 2000, program={"ug_per_day": 400}), r"program=.*expected an itb\.Continuous or itb\.Flex"),
-    (lambda: its.durations(0, 30), r"min_value=0: expected a datetime\.timedelta"),
-    (lambda: its.durations(timedelta(hours=2), timedelta(hours=1)), "is above max_value"),
-    (lambda: its.programs(M40, 2000, max_steps_per_day=14), r"max_steps_per_day=14: expected an int within 1\.\.=13"),
-    (lambda: its.pumps(model=M40, min_reservoir_ml=41.0), "min_reservoir_ml=41.0 is above the capacity"),
-])
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (
+            lambda: its.concentrations(min_value=0, max_value=0),
+            r"min_value=0: expected an int within 1\.\.=100000",
+        ),
+        (
+            lambda: its.concentrations(min_value=3000, max_value=2000),
+            "min_value=3000 is above max_value=2000",
+        ),
+        (
+            lambda: its.programs(M40, 2000.5),
+            r"concentration=2000\.5: expected a whole number of µg/mL",
+        ),
+        (lambda: its.programs(M40, "2000"), r"concentration='2000': expected a whole number"),
+        (
+            lambda: its.programs(M40, 200_000),
+            r"concentration=200000: a concentration must be within 1\.\.=100000",
+        ),
+        (
+            lambda: its.programs("SYNCHROMED_II_40", 2000),
+            r"model='SYNCHROMED_II_40': expected an itb\.PumpModel",
+        ),
+        (
+            lambda: its.pumps(model="SynchroMed II"),
+            r"model='SynchroMed II': expected an itb\.PumpModel",
+        ),
+        (
+            lambda: its.refills(M40, 2000, change_concentration=True, strengths=(1000.5,)),
+            r"strengths\[0\]=1000\.5",
+        ),
+        (
+            lambda: its.boluses(M40, 2000, min_dose_ug=100, max_dose_ug=10),
+            "min_dose_ug=100 is above max_dose_ug=10",
+        ),
+        (
+            lambda: its.boluses(M40, 2000, program={"ug_per_day": 400}),
+            r"program=.*expected an itb\.Continuous or itb\.Flex",
+        ),
+        (lambda: its.durations(0, 30), r"min_value=0: expected a datetime\.timedelta"),
+        (lambda: its.durations(timedelta(hours=2), timedelta(hours=1)), "is above max_value"),
+        (
+            lambda: its.programs(M40, 2000, max_steps_per_day=14),
+            r"max_steps_per_day=14: expected an int within 1\.\.=13",
+        ),
+        (
+            lambda: its.pumps(model=M40, min_reservoir_ml=41.0),
+            "min_reservoir_ml=41.0 is above the capacity",
+        ),
+    ],
+)
 def test_strategy_arguments_are_checked_when_built(build, match):
     from hypothesis.errors import InvalidArgument
 
@@ -391,7 +484,10 @@ def test_strategy_arguments_are_checked_when_built(build, match):
 
 
 @FAST
-@given(its.pumps(model=M40, concentration=2000, min_reservoir_ml=1.0), its.boluses(M40, 2000, max_dose_ug=100))
+@given(
+    its.pumps(model=M40, concentration=2000, min_reservoir_ml=1.0),
+    its.boluses(M40, 2000, max_dose_ug=100),
+)
 def test_pumps_min_reservoir_leaves_room_for_a_bolus(pump, request):
     assert pump.reservoir_nl >= 1_000_000
     pump.set_program(itb.Continuous(ug_per_day=0.0))

@@ -16,6 +16,9 @@ def test_core_stub_matches_extension() -> None:
     pytest.importorskip("mypy")
     run = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "itb._core"],
-        cwd=PYTHON_DIR, capture_output=True, text=True, timeout=300,
+        cwd=PYTHON_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr

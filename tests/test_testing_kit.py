@@ -12,15 +12,20 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import itb
 import numpy as np
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
-
-import itb
 from itb import scenario as scn
-from itb.testing import (Oracle, assert_alarms_match, assert_delivery_matches, assert_strokes_match, demo_pump,
-                         invariants)
+from itb.testing import (
+    Oracle,
+    assert_alarms_match,
+    assert_delivery_matches,
+    assert_strokes_match,
+    demo_pump,
+    invariants,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 1, 5, 8, 0)
@@ -62,8 +67,13 @@ def test_oracle_alarms():
     oracle = Oracle(demo_pump())
     # 40 mL, low at 2 mL: (40 − 2) mL / 0.2 mL/day = 190 days; empty 10 days later
     alarms = oracle.alarms(T0 + timedelta(days=365))
-    assert [(k, s) for _t, k, s in alarms[:2]] == [("low_reservoir", "non_critical"), ("reservoir_empty", "critical")]
-    assert alarms[0][0] == T0 + timedelta(days=190)  # the stroke after which 2 mL are left: 19_000 strokes
+    assert [(k, s) for _t, k, s in alarms[:2]] == [
+        ("low_reservoir", "non_critical"),
+        ("reservoir_empty", "critical"),
+    ]
+    assert alarms[0][0] == T0 + timedelta(
+        days=190
+    )  # the stroke after which 2 mL are left: 19_000 strokes
     oracle.call("suspend", at=T0 + timedelta(days=1))
     assert oracle.alarms() == []
 
@@ -74,8 +84,12 @@ def test_oracle_of_a_scenario_equals_the_scenario_run():
     assert np.array_equal(oracle.stroke_times(s.until), s.stroke_times())
     end = s.run().pump
     e = oracle.expected(s.until)
-    assert (e.strokes, e.pumped_nl, e.delivered_nl, e.delivered_pg) == (end.strokes, end.pumped_nl, end.delivered_nl,
-                                                                        end.delivered_pg)
+    assert (e.strokes, e.pumped_nl, e.delivered_nl, e.delivered_pg) == (
+        end.strokes,
+        end.pumped_nl,
+        end.delivered_nl,
+        end.delivered_pg,
+    )
     invariants.check_state(oracle.pump)
 
 
@@ -101,7 +115,9 @@ def test_assert_strokes_match():
     exact = oracle.stroke_times()
     assert_strokes_match(exact, oracle, tol_strokes=0)
     assert_strokes_match(exact + 1000, oracle, tol_strokes=1)  # each a second late: never 2 behind
-    with pytest.raises(AssertionError, match=r"under by 1 strokes? \(tolerance 0\)|under by 1 strokes"):
+    with pytest.raises(
+        AssertionError, match=r"under by 1 strokes? \(tolerance 0\)|under by 1 strokes"
+    ):
         assert_strokes_match(exact + 1000, oracle, tol_strokes=0)
     with pytest.raises(AssertionError, match="2026-01-05 09:26:24.000: expected 6 strokes"):
         assert_strokes_match(np.delete(exact, [4, 5]), oracle, tol_strokes=1)
@@ -115,16 +131,22 @@ def test_assert_alarms_match():
     assert_alarms_match(expected, oracle)
     late = [(t + timedelta(minutes=5), k) for t, k, _s in expected]
     assert_alarms_match(late, oracle, tol=timedelta(minutes=5))
-    with pytest.raises(AssertionError, match="'low_reservoir' at .* is missing; the device raised low_reservoir"):
+    with pytest.raises(
+        AssertionError, match="'low_reservoir' at .* is missing; the device raised low_reservoir"
+    ):
         assert_alarms_match(late, oracle, tol=timedelta(minutes=1))
-    with pytest.raises(AssertionError, match="reservoir_empty.*is missing; the device never raised"):
+    with pytest.raises(
+        AssertionError, match="reservoir_empty.*is missing; the device never raised"
+    ):
         assert_alarms_match(expected[:1], oracle)
     with pytest.raises(AssertionError, match="unexpected alarm 'eri'"):
         assert_alarms_match(expected + [(T0 + timedelta(days=250), "eri", "non_critical")], oracle)
     # a device at `until` may still raise an alarm due less than `tol` ago, not one due earlier
     low = expected[0][0]
     assert_alarms_match([], oracle, tol=timedelta(minutes=5), until=low + timedelta(minutes=4))
-    with pytest.raises(AssertionError, match="'low_reservoir' at .* is missing; the device never raised"):
+    with pytest.raises(
+        AssertionError, match="'low_reservoir' at .* is missing; the device never raised"
+    ):
         assert_alarms_match([], oracle, tol=timedelta(minutes=5), until=low + timedelta(minutes=5))
     with pytest.raises(AssertionError, match="'low_reservoir' at .* is missing"):
         assert_alarms_match([], oracle, until=low)
@@ -157,8 +179,9 @@ def _resumed_and_advanced(p):
 
 def test_patient_limits_invariant():
     pump = demo_pump()
-    pump.set_patient_bolus_limits(dose_ug=10.0, duration=timedelta(minutes=10), lockout=timedelta(hours=3),
-                                  max_per_24h=2)
+    pump.set_patient_bolus_limits(
+        dose_ug=10.0, duration=timedelta(minutes=10), lockout=timedelta(hours=3), max_per_24h=2
+    )
     events = []
     for h in range(0, 48, 1):
         pump.patient_bolus(T0 + timedelta(hours=h))
@@ -175,8 +198,12 @@ def test_patient_limits_invariant():
 # ----- the worked example -----------------------------------------------------------------------
 
 EXAMPLE = ROOT / "examples" / "testing_kit"
-BUG_HUNT = settings(max_examples=200, deadline=None, derandomize=True,
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+BUG_HUNT = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+)
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +237,21 @@ def test_example_fixed_device_passes(example):
 def test_example_runs_under_pytest_with_the_plugin():
     """``pytest examples/testing_kit`` as a user runs it: the plugin (entry point) provides the
     fixture and the marker; every example test passes (the buggy device's test expects the failure)."""
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers",
-                          str(EXAMPLE)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--strict-markers",
+            str(EXAMPLE),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 passed" in run.stdout, run.stdout
 
@@ -247,7 +287,9 @@ def test_machine_with_every_action_on_the_oracle_itself():
         def device_observed(self):
             return self.dev.pumped_nl
 
-    run_state_machine_as_test(PumpAsDevice, settings=settings(BUG_HUNT, max_examples=30, stateful_step_count=15))
+    run_state_machine_as_test(
+        PumpAsDevice, settings=settings(BUG_HUNT, max_examples=30, stateful_step_count=15)
+    )
 
 
 # ----- the pytest plugin --------------------------------------------------------------------------
@@ -264,7 +306,10 @@ def test_plugin_profile_and_marker(pytestconfig):
     assert any(m.startswith("itb_device") for m in pytestconfig.getini("markers"))
     # registering the profile did not change the suite's own (tests/conftest.py loads "ci" by default)
     own = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-    assert settings.default.derandomize == own.derandomize and settings.default.max_examples == own.max_examples
+    assert (
+        settings.default.derandomize == own.derandomize
+        and settings.default.max_examples == own.max_examples
+    )
 
 
 def test_plugin_is_an_installed_entry_point():
@@ -275,20 +320,37 @@ def test_plugin_is_an_installed_entry_point():
 
 
 def test_oracle_sources_and_patient_boluses():
-    kwargs = dict(model=itb.models.SYNCHROMED_II_40, now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000,
-                  program=itb.Continuous(ug_per_day=400))
+    kwargs = dict(
+        model=itb.models.SYNCHROMED_II_40,
+        now=T0,
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=400),
+    )
     a, b = Oracle(**kwargs), Oracle(demo_pump)  # Pump keyword arguments, or a factory
     with pytest.raises(itb.ValidationError):
         Oracle()
     for oracle in (a, b):
-        oracle.call("set_patient_bolus_limits", at=T0, dose_ug=10.0, duration=timedelta(minutes=10),
-                    lockout=timedelta(hours=3), max_per_24h=2)
-        results = [oracle.call("patient_bolus", at=T0 + timedelta(hours=h)) for h in range(0, 30, 2)]
+        oracle.call(
+            "set_patient_bolus_limits",
+            at=T0,
+            dose_ug=10.0,
+            duration=timedelta(minutes=10),
+            lockout=timedelta(hours=3),
+            max_per_24h=2,
+        )
+        results = [
+            oracle.call("patient_bolus", at=T0 + timedelta(hours=h)) for h in range(0, 30, 2)
+        ]
         # granted at 0 h and 4 h (2 h: lockout), then the 24 h maximum until 24 h, then 28 h (lockout 3 h)
         assert [r.reason for r in results if r.granted] == ["granted"] * 4
         events = oracle.events(T0 + timedelta(hours=30))
         assert [e.time for e in events if e.kind == "patient_bolus_granted"] == [
-            T0, T0 + timedelta(hours=4), T0 + timedelta(hours=24), T0 + timedelta(hours=28)]
+            T0,
+            T0 + timedelta(hours=4),
+            T0 + timedelta(hours=24),
+            T0 + timedelta(hours=28),
+        ]
         invariants.patient_limits_respected(events, 3 * 3_600_000, 2)
         # 31 h of basal: floor(31 × 100 / 24) = 129 strokes; 4 × 10 µg = 4 × 5000 nL = 10 strokes
         assert oracle.expected(T0 + timedelta(hours=31)).strokes == 129 + 10
@@ -303,10 +365,25 @@ def test_hypothesis_profile_option_loads_itb_ci(tmp_path, order):
         "from hypothesis import settings\n"
         "def test_loaded():\n"
         "    assert settings.get_current_profile_name() == 'itb-ci'\n"
-        "    assert settings.default.derandomize and settings.default.deadline is None\n", encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *order,
-                          "--hypothesis-profile=itb-ci", str(tmp_path)], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
+        "    assert settings.default.derandomize and settings.default.deadline is None\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            *order,
+            "--hypothesis-profile=itb-ci",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
 
 
@@ -320,22 +397,37 @@ def test_assert_arguments_are_checked():
         assert_strokes_match([], o, tol_strokes=1.5)
     with pytest.raises(TypeError, match=r"tol=60: expected a datetime\.timedelta"):
         assert_alarms_match([], o, tol=60)
-    with pytest.raises(ValueError, match=r"unknown alarm kind 'low-reservoir'; itb's alarm kinds: low_reservoir, "):
+    with pytest.raises(
+        ValueError, match=r"unknown alarm kind 'low-reservoir'; itb's alarm kinds: low_reservoir, "
+    ):
         assert_alarms_match([(T0, "low-reservoir")], o)
-    with pytest.raises(ValueError, match=r"unknown severity 'high'; severities: critical, non_critical"):
+    with pytest.raises(
+        ValueError, match=r"unknown severity 'high'; severities: critical, non_critical"
+    ):
         assert_alarms_match([(T0, "low_reservoir", "high")], o)
     # the right alarm at the right time, as critical: the message says the severities differ
-    swapped = [(t, kind, "critical" if sev == "non_critical" else "non_critical") for t, kind, sev in o.alarms()]
-    with pytest.raises(AssertionError, match=r"alarm 'low_reservoir' at .*: the severities differ: expected "
-                                             r"non_critical, the device raised it as critical"):
+    swapped = [
+        (t, kind, "critical" if sev == "non_critical" else "non_critical")
+        for t, kind, sev in o.alarms()
+    ]
+    with pytest.raises(
+        AssertionError,
+        match=r"alarm 'low_reservoir' at .*: the severities differ: expected "
+        r"non_critical, the device raised it as critical",
+    ):
         assert_alarms_match(swapped, o)
 
 
 def test_oracle_refuses_bare_number_durations_and_times_before_its_start():
     o = Oracle(demo_pump())
-    with pytest.raises(itb.ValidationError, match=r"duration=30: give a datetime\.timedelta") as err:
+    with pytest.raises(
+        itb.ValidationError, match=r"duration=30: give a datetime\.timedelta"
+    ) as err:
         o.call("bolus", at=T0 + timedelta(hours=1), dose_ug=50.0, duration=30)
     assert err.value.field == "duration" and o.calls == []
-    with pytest.raises(itb.ValidationError, match=r"Oracle\.expected: at=2026-01-04 08:00:00 is before the "
-                                                  r"oracle's start \(2026-01-05 08:00:00\)"):
+    with pytest.raises(
+        itb.ValidationError,
+        match=r"Oracle\.expected: at=2026-01-04 08:00:00 is before the "
+        r"oracle's start \(2026-01-05 08:00:00\)",
+    ):
         o.expected(T0 - timedelta(days=1))

@@ -5,22 +5,31 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import itb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import itb
-
 T0 = datetime(2026, 3, 2)  # a Monday
 DAY_MS = 86_400_000
 RIG = itb.PumpModel(
-    name="rig", reservoir_ml=40.0, stroke_nl=2000, min_rate_ml_per_day=0.048,
-    max_rate_ml_per_day=24.0, low_reservoir_ml=2.0, pump_path_ul=100.0,
+    name="rig",
+    reservoir_ml=40.0,
+    stroke_nl=2000,
+    min_rate_ml_per_day=0.048,
+    max_rate_ml_per_day=24.0,
+    low_reservoir_ml=2.0,
+    pump_path_ul=100.0,
 )
 
 
 def make(**kw) -> itb.Pump:
-    args = dict(now=T0, reservoir_ml=20.0, concentration_ug_per_ml=2000, program=itb.Continuous(ug_per_day=1000))
+    args = dict(
+        now=T0,
+        reservoir_ml=20.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=1000),
+    )
     args.update(kw)
     return itb.Pump(RIG, **args)
 
@@ -31,12 +40,15 @@ def kinds(events):
 
 # ----- fluid path ------------------------------------------------------------------------------
 
+
 def test_unprimed_path_delivers_saline_until_drug_reaches_tip() -> None:
     # Path = 100 µL pump + 100 µL catheter = 200 µL of saline = 100 strokes of 2 µL.
     # 1000 µg/day at 2000 µg/mL = 0.5 mL/day → a stroke every 2000·86_400_000/500_000 = 345_600 ms.
     pump = make(catheter_volume_ul=100.0, path_primed=False)
     proj = pump.project(timedelta(days=30))
-    assert proj.drug_at_tip == T0 + timedelta(milliseconds=101 * 345_600)  # stroke 101 pushes drug out
+    assert proj.drug_at_tip == T0 + timedelta(
+        milliseconds=101 * 345_600
+    )  # stroke 101 pushes drug out
     events = pump.advance_to(T0 + timedelta(milliseconds=100 * 345_600))
     assert pump.strokes == 100 and pump.delivered_pg == 0 and pump.delivered_nl == 200_000
     assert "drug_at_tip" not in kinds(events)
@@ -72,21 +84,35 @@ def test_revise_catheter_refills_path_with_saline() -> None:
     pump.advance(timedelta(days=1))
     pump.revise_catheter(volume_ul=150.0)
     assert pump.path_nl == 250_000 and pump.path_pg == 0 and pump.tip_concentration_ug_per_ml == 0
-    assert pump.filled_nl == pump.reservoir_nl + pump.path_nl + pump.delivered_nl + pump.withdrawn_nl
+    assert (
+        pump.filled_nl == pump.reservoir_nl + pump.path_nl + pump.delivered_nl + pump.withdrawn_nl
+    )
 
 
 def test_bridge_bolus_plan_by_hand() -> None:
     # 400 µg/day; 500 → 2000 µg/mL with a 200 µL path. Old drug at 500 µg/mL for 400 µg/day =
     # 0.8 mL/day → 200 µL take 6 h; the basal at 2000 µg/mL moves 0.2 mL/day × 6 h = 50 µL;
     # the bridge adds 150 µL over 6 h = 0.6 mL/day.
-    pump = make(concentration_ug_per_ml=500, catheter_volume_ul=100.0, program=itb.Continuous(ug_per_day=400))
+    pump = make(
+        concentration_ug_per_ml=500,
+        catheter_volume_ul=100.0,
+        program=itb.Continuous(ug_per_day=400),
+    )
     pump.refill(added_ml=20.0, concentration_ug_per_ml=2000)
     plan = pump.bridge_bolus_plan()
-    assert (plan.volume_nl, plan.duration, plan.rate_nl_per_day) == (150_000, timedelta(hours=6), 600_000)
+    assert (plan.volume_nl, plan.duration, plan.rate_nl_per_day) == (
+        150_000,
+        timedelta(hours=6),
+        600_000,
+    )
 
 
 def test_bridge_refused_for_dilution() -> None:
-    pump = make(concentration_ug_per_ml=2000, catheter_volume_ul=100.0, program=itb.Continuous(ug_per_day=400))
+    pump = make(
+        concentration_ug_per_ml=2000,
+        catheter_volume_ul=100.0,
+        program=itb.Continuous(ug_per_day=400),
+    )
     pump.refill(added_ml=20.0, concentration_ug_per_ml=500)
     with pytest.raises(itb.ValidationError) as err:
         pump.bridge_bolus_plan()
@@ -95,7 +121,11 @@ def test_bridge_refused_for_dilution() -> None:
 
 def test_tip_dose_stays_within_one_stroke_with_bridge_and_drops_without() -> None:
     def hourly(bridge: bool) -> list[int]:
-        pump = make(concentration_ug_per_ml=500, catheter_volume_ul=100.0, program=itb.Continuous(ug_per_day=400))
+        pump = make(
+            concentration_ug_per_ml=500,
+            catheter_volume_ul=100.0,
+            program=itb.Continuous(ug_per_day=400),
+        )
         pump.advance(timedelta(hours=5))
         pump.refill(added_ml=20.0, concentration_ug_per_ml=2000)
         if bridge:
@@ -117,6 +147,7 @@ def test_tip_dose_stays_within_one_stroke_with_bridge_and_drops_without() -> Non
 
 # ----- refills and off-nominal strokes ------------------------------------------------------
 
+
 @pytest.mark.parametrize("error_ppm", [-80_000, 0, 80_000])
 def test_refill_reports_physical_volume(error_ppm: int) -> None:
     pump = make(reservoir_ml=40.0, stroke_error_ppm=error_ppm)
@@ -127,8 +158,14 @@ def test_refill_reports_physical_volume(error_ppm: int) -> None:
     assert expected == 40_000_000 - 7500 * 2000
     assert aspirated == 40_000_000 - 7500 * 2000 * (1_000_000 + error_ppm) // 1_000_000
     core = pump.core
-    assert core.filled_fl == core.true_reservoir_fl + core.path_fl + core.delivered_fl + core.withdrawn_fl
-    assert core.filled_ag == core.true_reservoir_fl * 2000 + core.path_ag + core.delivered_ag + core.withdrawn_ag
+    assert (
+        core.filled_fl
+        == core.true_reservoir_fl + core.path_fl + core.delivered_fl + core.withdrawn_fl
+    )
+    assert (
+        core.filled_ag
+        == core.true_reservoir_fl * 2000 + core.path_ag + core.delivered_ag + core.withdrawn_ag
+    )
 
 
 def test_overfill_is_rejected_and_changes_nothing() -> None:
@@ -141,6 +178,7 @@ def test_overfill_is_rejected_and_changes_nothing() -> None:
 
 
 # ----- suspend, resume, motor stall -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("stop", ["suspend", "stall"])
 def test_stops_lose_volume_and_never_make_it_up(stop: str) -> None:
@@ -167,28 +205,37 @@ def test_double_suspend_is_an_error() -> None:
 
 # ----- patient-activated boluses --------------------------------------------------------------
 
+
 def test_patient_bolus_denials() -> None:
     pump = make()
     assert pump.patient_bolus().reason == "not_enabled"
-    pump.set_patient_bolus_limits(dose_ug=25.0, duration=timedelta(minutes=10), lockout=timedelta(hours=2), max_per_24h=3)
+    pump.set_patient_bolus_limits(
+        dose_ug=25.0, duration=timedelta(minutes=10), lockout=timedelta(hours=2), max_per_24h=3
+    )
     first = pump.patient_bolus()
     assert first.granted and first.reason == "granted" and first.bolus_id is not None
     assert pump.patient_bolus(at=T0 + timedelta(hours=1)).reason == "lockout"
     assert pump.patient_bolus(at=T0 + timedelta(hours=2)).granted
     assert pump.patient_bolus(at=T0 + timedelta(hours=4)).granted
     assert pump.patient_bolus(at=T0 + timedelta(hours=6)).reason == "daily_maximum"
-    assert pump.patient_bolus(at=T0 + timedelta(hours=24)).granted  # the 00:00 grant left the window
+    assert pump.patient_bolus(
+        at=T0 + timedelta(hours=24)
+    ).granted  # the 00:00 grant left the window
     pump.suspend()
     assert pump.patient_bolus(at=T0 + timedelta(hours=30)).reason == "suspended"
     events = pump.advance(timedelta(0))
     assert kinds(events).count("patient_bolus_granted") == 4
-    assert kinds(events).count("patient_bolus_denied") == 4  # not_enabled, lockout, daily max, suspended
+    assert (
+        kinds(events).count("patient_bolus_denied") == 4
+    )  # not_enabled, lockout, daily max, suspended
 
 
 def test_patient_bolus_would_exceed_max_rate() -> None:
     # 24 mL/day max; basal 0.5 mL/day; a 20 mg bolus at 2000 µg/mL = 10 mL over 10 min ≫ max.
     pump = make()
-    pump.set_patient_bolus_limits(dose_ug=20_000.0, duration=timedelta(minutes=10), lockout=0, max_per_24h=2)
+    pump.set_patient_bolus_limits(
+        dose_ug=20_000.0, duration=timedelta(minutes=10), lockout=0, max_per_24h=2
+    )
     assert pump.patient_bolus().reason == "would_exceed_max_rate"
 
 
@@ -198,11 +245,17 @@ def test_patient_bolus_would_exceed_max_rate() -> None:
     max_per_24h=st.integers(1, 8),
     gaps_min=st.lists(st.integers(0, 400), min_size=1, max_size=40),
 )
-def test_patient_role_never_exceeds_clinician_limits(lockout_min: int, max_per_24h: int, gaps_min: list[int]) -> None:
+def test_patient_role_never_exceeds_clinician_limits(
+    lockout_min: int, max_per_24h: int, gaps_min: list[int]
+) -> None:
     pump = make(reservoir_ml=40.0, program=itb.Continuous(ug_per_day=200))
     dose_ug = 20.0
-    pump.set_patient_bolus_limits(dose_ug=dose_ug, duration=timedelta(minutes=5),
-                                  lockout=timedelta(minutes=lockout_min), max_per_24h=max_per_24h)
+    pump.set_patient_bolus_limits(
+        dose_ug=dose_ug,
+        duration=timedelta(minutes=5),
+        lockout=timedelta(minutes=lockout_min),
+        max_per_24h=max_per_24h,
+    )
     t = T0
     granted: list[datetime] = []
     for gap in gaps_min:

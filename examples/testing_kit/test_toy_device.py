@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import itb
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
-from toy_device import BuggyToyPump, ToyPump
-
-import itb
 from itb.testing import PumpStateMachine, assert_delivery_matches
+from toy_device import BuggyToyPump, ToyPump
 
 
 class ToyPumpMachine(PumpStateMachine):
@@ -23,9 +22,13 @@ class ToyPumpMachine(PumpStateMachine):
     device_class = ToyPump
 
     def device_start(self, pump):
-        self.dev = self.device_class(stroke_nl=pump.model.stroke_nl, reservoir_nl=pump.reservoir_nl,
-                                     conc_ug_per_ml=pump.concentration_ug_per_ml,
-                                     ug_per_day=pump.program.ug_per_day, now=pump.now)
+        self.dev = self.device_class(
+            stroke_nl=pump.model.stroke_nl,
+            reservoir_nl=pump.reservoir_nl,
+            conc_ug_per_ml=pump.concentration_ug_per_ml,
+            ug_per_day=pump.program.ug_per_day,
+            now=pump.now,
+        )
 
     def device_advance(self, until: datetime):
         self.dev.run_until(until)
@@ -50,12 +53,18 @@ class BuggyToyPumpMachine(ToyPumpMachine):
 
 
 TestToyPump = ToyPumpMachine.TestCase
-TestToyPump.settings = settings(max_examples=50, stateful_step_count=20, deadline=None, derandomize=True)
+TestToyPump.settings = settings(
+    max_examples=50, stateful_step_count=20, deadline=None, derandomize=True
+)
 
 
 # no "explain" phase: it would re-run the shrunk example many times to annotate it (slow)
-BUG_HUNT = settings(max_examples=200, deadline=None, derandomize=True,
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+BUG_HUNT = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+)
 
 
 @pytest.mark.itb_device
@@ -70,8 +79,13 @@ def test_toy_pump_by_hand(itb_oracle):
     """Without hypothesis: the same operations to the device and to the oracle (fixture of the
     itb pytest plugin), then the device's readings checked against it."""
     start = itb_oracle.pump
-    dev = ToyPump(stroke_nl=start.model.stroke_nl, reservoir_nl=start.reservoir_nl,
-                  conc_ug_per_ml=start.concentration_ug_per_ml, ug_per_day=start.program.ug_per_day, now=start.now)
+    dev = ToyPump(
+        stroke_nl=start.model.stroke_nl,
+        reservoir_nl=start.reservoir_nl,
+        conc_ug_per_ml=start.concentration_ug_per_ml,
+        ug_per_day=start.program.ug_per_day,
+        now=start.now,
+    )
     times, volumes = [], []
     t = start.now
     for hours, ug_per_day in [(5, 300), (7, 450), (11, 120), (30, 800)]:

@@ -28,8 +28,15 @@ def _rate_nl_per_day(ng_per_day: int, conc_ug_per_ml: int) -> int:
 class ToyPump:
     restart_on_program_change = False
 
-    def __init__(self, *, stroke_nl: int, reservoir_nl: int, conc_ug_per_ml: int, ug_per_day: float,
-                 now: datetime) -> None:
+    def __init__(
+        self,
+        *,
+        stroke_nl: int,
+        reservoir_nl: int,
+        conc_ug_per_ml: int,
+        ug_per_day: float,
+        now: datetime,
+    ) -> None:
         self.stroke_nl = stroke_nl
         self.reservoir_nl = reservoir_nl
         self.conc = conc_ug_per_ml

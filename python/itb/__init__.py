@@ -4,15 +4,28 @@ An engineering tool for planning software, device test rigs and property-based t
 **Not a medical device; not for clinical decisions.**
 """
 
-from . import fleet, models
-from .errors import (AuthenticationError, EndOfServiceError, ItbError, ProgrammingError, ProtocolError,
-                     ProtocolViolation, ReservoirError, RigError, SnapshotError, ValidationError)
+from . import (
+    clinical,  # after .pump: clinical builds on it
+    fleet,
+    models,
+)
+from .errors import (
+    AuthenticationError,
+    EndOfServiceError,
+    ItbError,
+    ProgrammingError,
+    ProtocolError,
+    ProtocolViolation,
+    ReservoirError,
+    RigError,
+    SnapshotError,
+    ValidationError,
+)
+from .events import Event, EventLog
+from .fleet import FleetResult, simulate_many
 from .models import PumpModel
 from .program import Continuous, Flex
-from .fleet import FleetResult, simulate_many
-from .events import Event, EventLog
 from .pump import Bolus, BolusPlan, PatientBolusResult, Projection, Pump, RefillReport
-from . import clinical  # after .pump: clinical builds on it
 
 __version__ = "0.1.0"
 

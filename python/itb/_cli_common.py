@@ -11,14 +11,30 @@ from __future__ import annotations
 import argparse
 import sys
 import time as _time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any
 
 from ._time import from_ms
 
-__all__ = ["delivery_rows", "describe_event", "DISCLAIMER", "NOTICE", "UsageError", "add_command", "when", "duration",
-           "number", "progress_callback", "console", "print_json", "print_heading", "events_table", "totals_table"]
+__all__ = [
+    "delivery_rows",
+    "describe_event",
+    "DISCLAIMER",
+    "NOTICE",
+    "UsageError",
+    "add_command",
+    "when",
+    "duration",
+    "number",
+    "progress_callback",
+    "console",
+    "print_json",
+    "print_heading",
+    "events_table",
+    "totals_table",
+]
 
 DISCLAIMER = (
     "itb is an engineering and simulation tool for software and test-rig development. "
@@ -34,7 +50,9 @@ class UsageError(Exception):
     """A bad command-line argument found after parsing (exit code 2)."""
 
 
-def add_command(subparsers: Any, name: str, handler: Optional[Handler], *, help: str, description: str) -> argparse.ArgumentParser:
+def add_command(
+    subparsers: Any, name: str, handler: Handler | None, *, help: str, description: str
+) -> argparse.ArgumentParser:
     """Add subcommand ``name`` whose ``--help`` carries the not-a-medical-device notice;
     ``handler(args) -> exit code`` runs it (``None`` for a group of subcommands: ``itb GROUP``
     alone prints the group's help and exits 2)."""
@@ -59,7 +77,7 @@ def duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def when(text: str) -> Union[datetime, timedelta]:
+def when(text: str) -> datetime | timedelta:
     """argparse type: a pump-clock time (``2026-03-01``, ``2026-03-01T08:00``) or a duration
     from the scenario's start (``P30D``)."""
     if text.strip().upper().startswith("P"):
@@ -75,7 +93,9 @@ def when(text: str) -> Union[datetime, timedelta]:
             ) from None
         value = datetime(d.year, d.month, d.day)
     if value.tzinfo is not None:
-        raise argparse.ArgumentTypeError(f"{text!r} has a UTC offset; the pump clock is naive local time")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has a UTC offset; the pump clock is naive local time"
+        )
     return value
 
 
@@ -99,8 +119,14 @@ def describe_event(e: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def number(kind: Callable[[str], Any], *, low: float, high: Optional[float] = None, low_open: bool = False,
-           what: str = "a number") -> Callable[[str], Any]:
+def number(
+    kind: Callable[[str], Any],
+    *,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+    what: str = "a number",
+) -> Callable[[str], Any]:
     """argparse type: ``kind(text)`` (``int`` or ``float``) within ``low..high`` (``> low`` when
     ``low_open``); the error names the text and the allowed range (argparse adds the option)."""
 
@@ -138,7 +164,9 @@ def console(stderr: bool = False) -> Any:
 
 
 @contextmanager
-def progress_callback(label: str, *, delay: float = 0.3) -> Iterator[Optional[Callable[[int, int], None]]]:
+def progress_callback(
+    label: str, *, delay: float = 0.3
+) -> Iterator[Callable[[int, int], None] | None]:
     """A ``progress(done, total)`` callback drawing a rich progress bar on stderr — only when
     stderr is a terminal, and only once the work has taken more than ``delay`` seconds;
     ``None`` (no callback) when stderr is not a terminal."""
@@ -154,8 +182,14 @@ def progress_callback(label: str, *, delay: float = 0.3) -> Iterator[Optional[Ca
         if "bar" not in state:
             if _time.monotonic() - started < delay:
                 return
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}% of simulated time"),
-                           TimeElapsedColumn(), console=console(stderr=True), transient=True)
+            bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}% of simulated time"),
+                TimeElapsedColumn(),
+                console=console(stderr=True),
+                transient=True,
+            )
             bar.start()
             state["bar"], state["task"] = bar, bar.add_task(label, total=total)
         state["bar"].update(state["task"], completed=done, total=total)
@@ -171,7 +205,10 @@ def delivery_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
     """The delivery rows of a totals table (``itb demo``, ``itb run``) from a JSON-ready totals
     dict: time simulated, strokes, volumes (mL), drug (µg), reservoir left, empty or not."""
     return [
-        ("simulated", f"{t['start'].replace('T', ' ')} → {t['end'].replace('T', ' ')} ({t['days_simulated']:.3f} days)"),
+        (
+            "simulated",
+            f"{t['start'].replace('T', ' ')} → {t['end'].replace('T', ' ')} ({t['days_simulated']:.3f} days)",
+        ),
         ("strokes", f"{t['strokes']:,}"),
         ("pumped (left reservoir)", f"{t['pumped_ml']:.6f} mL"),
         ("delivered at catheter tip", f"{t['delivered_ml']:.6f} mL"),
@@ -211,7 +248,12 @@ def events_table(records: Any) -> Any:
     for e in records:
         sev = e["severity"] or ""
         style = _SEVERITY_STYLES.get(sev)
-        table.add_row(e["time"].replace("T", " "), e["kind"], f"[{style}]{sev}[/]" if style else sev, describe_event(e))
+        table.add_row(
+            e["time"].replace("T", " "),
+            e["kind"],
+            f"[{style}]{sev}[/]" if style else sev,
+            describe_event(e),
+        )
     return table
 
 

@@ -18,12 +18,29 @@ Errors are raised as the classes of :mod:`itb.errors` (``ValidationError``,
 Simulation only — not a medical device.
 """
 
-from typing import Any, Literal, Optional, Sequence, Tuple, TypedDict, Union, final
+from collections.abc import Sequence
+from typing import Any, Literal, TypedDict, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EventLog", "FleetColumns", "Model", "Program", "Pump", "doses_f64", "durations_ms", "times_ms", "scaled", "simulate_many", "validate_model", "validate_program", "volume_rate_nl_per_day", "SNAPSHOT_VERSION", "MS_PER_DAY"]
+__all__ = [
+    "EventLog",
+    "FleetColumns",
+    "Model",
+    "Program",
+    "Pump",
+    "doses_f64",
+    "durations_ms",
+    "times_ms",
+    "scaled",
+    "simulate_many",
+    "validate_model",
+    "validate_program",
+    "volume_rate_nl_per_day",
+    "SNAPSHOT_VERSION",
+    "MS_PER_DAY",
+]
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 2)."""
@@ -70,25 +87,25 @@ class _ModelDict(TypedDict):
     """Low-reservoir alarm threshold (nL), 0..=reservoir_nl."""
     pump_path_nl: int
     """Dead volume of the pump's internal tubing (nL), 0..=100_000_000."""
-    battery: Optional[_BatteryDict]
+    battery: _BatteryDict | None
     """Battery figures, or None for no battery accounting (never ERI/EOS)."""
 
 _ModelIn = Union[_ModelDict, dict[str, Any]]
 """A model as a plain ``dict`` with the fields of :class:`_ModelDict` (must be a real dict)."""
 
-_ContinuousProgram = Tuple[Literal["continuous"], int]
+_ContinuousProgram = tuple[Literal["continuous"], int]
 """``("continuous", ng_per_day)``."""
 
-_FlexProgramIn = Tuple[Literal["flex"], Literal["day", "week"], Sequence[Tuple[int, int]]]
+_FlexProgramIn = tuple[Literal["flex"], Literal["day", "week"], Sequence[tuple[int, int]]]
 """``("flex", period, [(offset_ms, ng_per_day), …])``: offsets from the period start
 (day: 00:00; week: Monday 00:00), first at 0, strictly increasing."""
 
-_FlexProgramOut = Tuple[Literal["flex"], Literal["day", "week"], list[Tuple[int, int]]]
+_FlexProgramOut = tuple[Literal["flex"], Literal["day", "week"], list[tuple[int, int]]]
 
 _ProgramIn = Union[_ContinuousProgram, _FlexProgramIn]
 _ProgramOut = Union[_ContinuousProgram, _FlexProgramOut]
 
-_RawEvent = Tuple[int, str, Optional[Literal["critical", "non_critical"]], dict[str, Union[int, str]], int]
+_RawEvent = tuple[int, str, Literal["critical", "non_critical"] | None, dict[str, int | str], int]
 """``(time_ms, kind, severity, data, seq)``. Events are in causal order: by time; at the same ms,
 calls in call order, each followed by what it caused; events raised together inside the
 simulation are ordered by this fixed kind order: ``stroke_batch``, ``program_changed``,
@@ -103,26 +120,36 @@ text (``reason``, ``fault``, ``bolus_kind``)."""
 
 _BolusKind = Literal["timed", "bridge", "priming", "patient"]
 
-_RawBolus = Tuple[int, int, int, int, int, int, int, int, _BolusKind]
+_RawBolus = tuple[int, int, int, int, int, int, int, int, _BolusKind]
 """``(id, start_ms, end_ms, volume_nl, dose_pg, requested_ng, rate_nl_per_day, duration_ms, kind)``:
 ``dose_pg`` is what it really delivers (volume × concentration), ``requested_ng`` what was asked."""
 
-_BolusPlan = Tuple[int, int, int]
+_BolusPlan = tuple[int, int, int]
 """``(volume_nl, duration_ms, rate_nl_per_day)``."""
 
-_PatientLimits = Tuple[int, int, int, int]
+_PatientLimits = tuple[int, int, int, int]
 """``(dose_ng, duration_ms, lockout_ms, max_per_24h)``: dose 1..=10**13 ng, duration 1 ms..=1 day,
 lockout 0..=1 day between granted activations, 1..=24 grants per rolling 24 h."""
 
 _PatientReason = Literal[
-    "granted", "not_enabled", "suspended", "fault", "reservoir_empty", "lockout", "daily_maximum",
-    "would_exceed_max_rate", "end_of_service", "invalid_dose",
+    "granted",
+    "not_enabled",
+    "suspended",
+    "fault",
+    "reservoir_empty",
+    "lockout",
+    "daily_maximum",
+    "would_exceed_max_rate",
+    "end_of_service",
+    "invalid_dose",
 ]
 
-_Projection = Tuple[Optional[int], Optional[int], Optional[int], Optional[int], Optional[int], Optional[int]]
+_Projection = tuple[int | None, int | None, int | None, int | None, int | None, int | None]
 """``(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)``."""
 
-def simulate_many(pumps: list[Pump], until_ms: int, threads: Optional[int] = None) -> dict[str, npt.NDArray[Any]]:
+def simulate_many(
+    pumps: list[Pump], until_ms: int, threads: int | None = None
+) -> dict[str, npt.NDArray[Any]]:
     """Advance clones of ``pumps`` to ``until_ms`` on a rayon pool (``threads``; None: all cores)
     with the GIL released. Returns numpy columns, one row per pump: ``strokes``, ``delivered_nl``,
     ``delivered_ug`` (float64), ``reservoir_nl``, ``battery_remaining_pc`` (-1: no battery),
@@ -147,12 +174,14 @@ class FleetColumns:
         ug_per_day: npt.NDArray[np.float64],
         programs: list[_ProgramIn],
         program: npt.NDArray[np.int64],
-    ) -> "FleetColumns": ...
+    ) -> FleetColumns: ...
     def __len__(self) -> int: ...
-    def forecast(self, horizon_ms: int, assume_refills: bool = False, threads: Optional[int] = None) -> dict[str, npt.NDArray[np.int64]]:
+    def forecast(
+        self, horizon_ms: int, assume_refills: bool = False, threads: int | None = None
+    ) -> dict[str, npt.NDArray[np.int64]]:
         """Per row, built and projected in a rayon worker with the GIL released: ``next_stroke_ms``,
         ``low_reservoir_ms``, ``reservoir_empty_ms``, ``eri_ms``, ``eos_ms`` (``i64::MIN`` = none)."""
-    def simulate(self, until_ms: int, threads: Optional[int] = None) -> dict[str, npt.NDArray[Any]]:
+    def simulate(self, until_ms: int, threads: int | None = None) -> dict[str, npt.NDArray[Any]]:
         """:func:`simulate_many` of every row's pump (the same columns)."""
 
 def scaled(value: float, power: int, field: str, unit: str = "") -> int:
@@ -191,11 +220,11 @@ class EventLog:
         """Event ``i`` (negative counts from the end) as a raw tuple; ``IndexError`` if out of range."""
     def tuples(self) -> list[_RawEvent]:
         """Every event as a raw tuple."""
-    def select(self, kinds: Sequence[str]) -> "EventLog":
+    def select(self, kinds: Sequence[str]) -> EventLog:
         """The events whose kind is one of ``kinds`` (unknown names match nothing)."""
-    def slice(self, start: int, stop: int) -> "EventLog":
+    def slice(self, start: int, stop: int) -> EventLog:
         """Events ``start..stop`` (clamped)."""
-    def concat(self, other: "EventLog") -> "EventLog":
+    def concat(self, other: EventLog) -> EventLog:
         """This log followed by ``other``."""
     @staticmethod
     def kind_names() -> list[str]:
@@ -210,7 +239,7 @@ class Model:
     """A pump model converted and validated once (``itb.PumpModel`` keeps one): building a pump
     from it does not convert or validate the model again. Pickles as its exact dict."""
 
-    def __new__(cls, exact: _ModelIn) -> "Model":
+    def __new__(cls, exact: _ModelIn) -> Model:
         """Raise ``ValidationError`` (naming the field) unless the model is valid."""
     def exact(self) -> _ModelDict:
         """The exact dict (a fresh one)."""
@@ -220,7 +249,7 @@ class Program:
     """A basal program whose shape is validated once (``itb.Continuous``/``itb.Flex`` keep one).
     Pickles as its exact tuple."""
 
-    def __new__(cls, exact: _ProgramIn) -> "Program":
+    def __new__(cls, exact: _ProgramIn) -> Program:
         """Raise ``ValidationError`` (naming the step) unless the shape is valid (as
         :func:`validate_program`)."""
     def exact(self) -> _ProgramIn:
@@ -244,7 +273,7 @@ class Pump:
         catheter_nl: int = 0,
         stroke_error_ppm: int = 0,
         path_primed: bool = True,
-    ) -> "Pump":
+    ) -> Pump:
         """Build a pump at ``now_ms`` with ``reservoir_nl`` of drug at ``concentration`` µg/mL. The
         fluid path (pump tubing + ``catheter_nl`` of catheter, 0..=10_000_000 nL) starts full of
         the same drug if ``path_primed``, else of saline. ``stroke_error_ppm`` (±500_000) makes each
@@ -264,18 +293,18 @@ class Pump:
         catheter_volume_ul: Any,
         stroke_error_ppm: Any,
         path_primed: Any,
-    ) -> "Pump":
+    ) -> Pump:
         """``itb.Pump(...)`` in one call: the clinical arguments are converted by the rules (and
         with the errors) of ``itb._time.to_ms``, ``itb._units.ml_to_nl``/``concentration``/
         ``ul_to_nl`` and ``itb.pump._int`` — the common types in Rust, anything else by those
         functions; ``path_primed`` by truth value. Then as the constructor."""
 
     # ----- calls ------------------------------------------------------------------------------
-    def set_program(self, program: Union[Program, _ProgramIn]) -> None:
+    def set_program(self, program: Program | _ProgramIn) -> None:
         """Replace the basal program from now on (the accumulator remainder carries over).
         Stamps ``program_changed`` (data ``max_rate_nl_per_day``) at now."""
 
-    def bolus(self, dose_ng: int, duration_ms: int, start_ms: Optional[int] = None) -> int:
+    def bolus(self, dose_ng: int, duration_ms: int, start_ms: int | None = None) -> int:
         """Schedule a bolus of ``dose_ng`` (1..=10**13 ng) over ``duration_ms`` (>= 1) from
         ``start_ms`` (None = now; must be >= now). Its volume (nL, half-even) is derived now at the
         current concentration (a dose that rounds to 0 nL is a ``ValidationError``) and re-derived
@@ -287,12 +316,18 @@ class Pump:
         naive datetime or int ms), converted by the rules and errors of ``itb._units.ug_to_ng``,
         ``itb._time.duration_ms`` (non-zero) and ``itb._time.to_ms``."""
 
-    def bolus_many(self, doses_ug: Sequence[float], durations_ms: Sequence[int], starts_ms: Sequence[int]) -> list[int]:
+    def bolus_many(
+        self, doses_ug: Sequence[float], durations_ms: Sequence[int], starts_ms: Sequence[int]
+    ) -> list[int]:
         """Many timed boluses at once, all or nothing, one rate check; errors name the entry
         (``doses_ug[i]``, ``durations[i]``, ``starts[i]``). Returns the ids in order."""
 
-    def bolus_many_arrays(self, doses_ug: npt.NDArray[np.float64], durations_ms: npt.NDArray[np.int64],
-                          starts_ms: npt.NDArray[np.int64]) -> list[int]:
+    def bolus_many_arrays(
+        self,
+        doses_ug: npt.NDArray[np.float64],
+        durations_ms: npt.NDArray[np.int64],
+        starts_ms: npt.NDArray[np.int64],
+    ) -> list[int]:
         """:meth:`bolus_many` from numpy columns (float64 µg, int64 ms, int64 ms), read in place."""
 
     def cancel_bolus(self, bolus_id: int) -> None:
@@ -303,10 +338,10 @@ class Pump:
         self,
         added_nl: int,
         concentration: int,
-        aspirated_nl: Optional[int] = None,
+        aspirated_nl: int | None = None,
         tolerance_nl: int = 1_000_000,
         tolerance_ppm: int = 200_000,
-    ) -> Tuple[int, int, bool, Optional[str]]:
+    ) -> tuple[int, int, bool, str | None]:
         """Aspirate the reservoir (``aspirated_nl`` = the measured aspirate; None = what is physically
         there), then fill ``added_nl`` at ``concentration`` µg/mL. Re-arms the low alarm and resumes
         delivery. A discrepancy |aspirated − expected| > max(``tolerance_nl``, ``tolerance_ppm`` ×
@@ -327,10 +362,10 @@ class Pump:
     def advance_to_log(self, until_ms: int) -> EventLog:
         """Like :meth:`advance_to`, the events as an :class:`EventLog`."""
 
-    def advance_to_recording_log(self, until_ms: int) -> Tuple[EventLog, npt.NDArray[np.int64]]:
+    def advance_to_recording_log(self, until_ms: int) -> tuple[EventLog, npt.NDArray[np.int64]]:
         """Like :meth:`advance_to_recording`, the events as an :class:`EventLog`."""
 
-    def advance_to_recording(self, until_ms: int) -> Tuple[list[_RawEvent], npt.NDArray[np.int64]]:
+    def advance_to_recording(self, until_ms: int) -> tuple[list[_RawEvent], npt.NDArray[np.int64]]:
         """Like :meth:`advance_to`, also returning every stroke time (ms) as an int64 array.
         Runs with the GIL released."""
 
@@ -348,7 +383,7 @@ class Pump:
     def battery_used_pc(self) -> int:
         """Battery charge used so far (pC; 0 without a battery)."""
     @property
-    def battery_remaining_pc(self) -> Optional[int]:
+    def battery_remaining_pc(self) -> int | None:
         """Remaining battery charge (pC), never below 0; None without a battery."""
     @property
     def eri(self) -> bool:
@@ -357,7 +392,7 @@ class Pump:
     def eos(self) -> bool:
         """End of service: delivery stopped for good."""
     @property
-    def active_alarms(self) -> list[Tuple[str, Literal["critical", "non_critical"], int]]:
+    def active_alarms(self) -> list[tuple[str, Literal["critical", "non_critical"], int]]:
         """Alarms sounding now, highest priority first: ``(name, severity, raised_ms)``."""
 
     # ----- therapy ----------------------------------------------------------------------------
@@ -396,14 +431,14 @@ class Pump:
         """Start the planned priming bolus now (``drug_at_tip`` fires when drug reaches the tip);
         returns its bolus id."""
 
-    def set_patient_bolus_limits(self, limits: Optional[_PatientLimits] = None) -> None:
+    def set_patient_bolus_limits(self, limits: _PatientLimits | None = None) -> None:
         """Set the clinician limits of patient-activated (PTM) boluses, or disable them (None)."""
 
     @property
-    def patient_bolus_limits(self) -> Optional[_PatientLimits]:
+    def patient_bolus_limits(self) -> _PatientLimits | None:
         """Current PTM limits ``(dose_ng, duration_ms, lockout_ms, max_per_24h)``, or None."""
 
-    def patient_bolus(self, at_ms: Optional[int] = None) -> Tuple[bool, _PatientReason, Optional[int]]:
+    def patient_bolus(self, at_ms: int | None = None) -> tuple[bool, _PatientReason, int | None]:
         """Patient activation at ``at_ms`` (None = now; a later time first advances the pump and
         keeps those events for the next advance). Granted only within the clinician limits.
         Stamps ``patient_bolus_granted``/``_denied`` (data ``bolus_id``, ``reason``).
@@ -414,11 +449,11 @@ class Pump:
         """Deterministic, versioned, checksummed bytes of the whole state."""
 
     @staticmethod
-    def restore(data: bytes) -> "Pump":
+    def restore(data: bytes) -> Pump:
         """Rebuild a pump from :meth:`snapshot` bytes; ``SnapshotError`` if corrupt, foreign, of
         another version or internally inconsistent."""
 
-    def copy(self) -> "Pump":
+    def copy(self) -> Pump:
         """An independent deep copy."""
 
     def check_invariants(self) -> None:
@@ -439,7 +474,7 @@ class Pump:
     def model(self) -> _ModelDict:
         """The pump model (a fresh dict of exact fields)."""
     @property
-    def schedule(self) -> Tuple[int, int, list[Tuple[int, int]]]:
+    def schedule(self) -> tuple[int, int, list[tuple[int, int]]]:
         """Basal volume-rate schedule at the current concentration:
         ``(period_ms, anchor_ms, [(offset_ms, nl_per_day), …])``."""
     @property
@@ -479,7 +514,7 @@ class Pump:
     def path_pg(self) -> int:
         """Drug mass in the pump tubing + catheter (pg, floor)."""
     @property
-    def path_parcels(self) -> list[Tuple[int, int]]:
+    def path_parcels(self) -> list[tuple[int, int]]:
         """The path FIFO, tip first: ``[(fL, µg/mL), …]`` (0 µg/mL = saline)."""
     @property
     def catheter_nl(self) -> int:

@@ -13,7 +13,10 @@ class MissingExtraError(ImportError):
     (``pip install 'itb[plot]'``)."""
 
     def __init__(self, module: str, extra: str, purpose: str) -> None:
-        super().__init__(f"{purpose} needs {module}, which is not installed: pip install 'itb[{extra}]'", name=module)
+        super().__init__(
+            f"{purpose} needs {module}, which is not installed: pip install 'itb[{extra}]'",
+            name=module,
+        )
         self.extra = extra
 
 

@@ -23,7 +23,9 @@ _I64 = (-(2**63), 2**63 - 1)
 def int64(value: int, field: str, unit: str = "") -> int:
     """``value`` if it fits the core's 64-bit integers, else a ``ValidationError``."""
     if not _I64[0] <= value <= _I64[1]:
-        raise ValidationError(f"{field}: {value} {unit} is outside the 64-bit range".replace("  ", " "), field)
+        raise ValidationError(
+            f"{field}: {value} {unit} is outside the 64-bit range".replace("  ", " "), field
+        )
     return value
 
 
@@ -45,9 +47,13 @@ def to_ms(value: datetime | int, field: str) -> int:
             raise ValidationError(f"{field}: NaT is not a time", field)
         return int64(int(value.astype("datetime64[ms]").astype(np.int64)), field, "ms")
     if not isinstance(value, datetime):
-        raise ValidationError(f"{field}: expected a naive datetime or int ms, got {type(value).__name__}", field)
+        raise ValidationError(
+            f"{field}: expected a naive datetime or int ms, got {type(value).__name__}", field
+        )
     if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
-        raise ValidationError(f"{field}: {value!r} is tz-aware; the pump clock is naive local time", field)
+        raise ValidationError(
+            f"{field}: {value!r} is tz-aware; the pump clock is naive local time", field
+        )
     return (value - EPOCH) // _MS
 
 
@@ -87,7 +93,9 @@ def duration_ms(value: timedelta | int, field: str, *, allow_zero: bool = True) 
                 field,
             )
     else:
-        raise ValidationError(f"{field}: expected a timedelta or int ms, got {type(value).__name__}", field)
+        raise ValidationError(
+            f"{field}: expected a timedelta or int ms, got {type(value).__name__}", field
+        )
     if ms < 0 or (ms == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else ">= 1"
         raise ValidationError(f"{field}: {value!r} must be {bound} ms", field)

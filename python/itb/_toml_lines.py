@@ -17,14 +17,16 @@ It is not a TOML parser: it runs only on text that ``tomllib`` already accepted,
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 __all__ = ["key_lines", "line_of"]
 
-Path = tuple[Union[str, int], ...]
+Path = tuple[str | int, ...]
 
 _HEADER = re.compile(r"\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+_KEY = re.compile(
+    r"\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
+)
 _PART = re.compile(r"[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'")
 
 
@@ -67,7 +69,7 @@ def key_lines(text: str) -> dict[Path, int]:
     arrays: dict[tuple[str, ...], int] = {}  # [[name]] -> count seen so far
     table: Path = ()
     depth = 0
-    in_string: Optional[str] = None
+    in_string: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         if in_string is not None:
             if in_string in line:
@@ -95,7 +97,7 @@ def key_lines(text: str) -> dict[Path, int]:
 
 def _expand(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> Path:
     """Insert the current index after every array-of-tables prefix of a header's names."""
-    out: list[Union[str, int]] = []
+    out: list[str | int] = []
     for i, name in enumerate(names):
         out.append(name)
         count = arrays.get(names[: i + 1])
@@ -104,7 +106,7 @@ def _expand(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> Path:
     return tuple(out)
 
 
-def line_of(lines: dict[Path, int], path: Sequence[Union[str, int]]) -> Optional[int]:
+def line_of(lines: dict[Path, int], path: Sequence[str | int]) -> int | None:
     """Line of ``path`` or of its longest known prefix (None if nothing matches)."""
     path = tuple(path)
     for end in range(len(path), 0, -1):

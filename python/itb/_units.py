@@ -53,7 +53,11 @@ def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:
     if x != int(x):
         raise ValidationError(f"{field}: {value!r} µg/mL must be a whole number", field)
     n = int(x)
-    if not 0 < n <= _MAX_CONCENTRATION:  # the core's range; also keeps huge values out of its i64 argument
-        raise ValidationError(f"invalid {field}: {n} µg/mL is outside the allowed range 1..={_MAX_CONCENTRATION} µg/mL",
-                              field)
+    if (
+        not 0 < n <= _MAX_CONCENTRATION
+    ):  # the core's range; also keeps huge values out of its i64 argument
+        raise ValidationError(
+            f"invalid {field}: {n} µg/mL is outside the allowed range 1..={_MAX_CONCENTRATION} µg/mL",
+            field,
+        )
     return n

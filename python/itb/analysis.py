@@ -17,14 +17,21 @@ rig's gravimetric samples converted with the fluid's density, or simulated strok
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
 from .errors import ValidationError
 
-__all__ = ["TrumpetResult", "trumpet", "cumulative_from_strokes", "DEFAULT_WINDOWS_MIN", "plot_trumpet"]
+__all__ = [
+    "TrumpetResult",
+    "trumpet",
+    "cumulative_from_strokes",
+    "DEFAULT_WINDOWS_MIN",
+    "plot_trumpet",
+]
 
 DEFAULT_WINDOWS_MIN = (2.0, 5.0, 11.0, 19.0, 31.0)
 
@@ -46,7 +53,10 @@ class TrumpetResult:
 
     def rows(self) -> list[tuple[float, float, float]]:
         """(window min, Ep(max) %, Ep(min) %) per window."""
-        return [(float(w), float(a), float(b)) for w, a, b in zip(self.windows_min, self.max_error_pct, self.min_error_pct)]
+        return [
+            (float(w), float(a), float(b))
+            for w, a, b in zip(self.windows_min, self.max_error_pct, self.min_error_pct)
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,7 +71,7 @@ class TrumpetResult:
 
 
 def cumulative_from_strokes(
-    times_ms: Any, stroke_nl: int, start_ms: Optional[int] = None, end_ms: Optional[int] = None
+    times_ms: Any, stroke_nl: int, start_ms: int | None = None, end_ms: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(times in s since ``start_ms``, cumulative mL) of a stroke series, to analyse with
     ``kind="step"`` in :func:`trumpet`. ``times_ms`` are pump-clock ms (e.g. from
@@ -76,7 +86,9 @@ def cumulative_from_strokes(
     times, vols = np.concatenate(([0.0], secs)), np.concatenate(([0.0], cum))
     if end_ms is not None:
         if t.size and end_ms < t[-1]:
-            raise ValidationError(f"end_ms: {end_ms} is before the last stroke {int(t[-1])}", "end_ms")
+            raise ValidationError(
+                f"end_ms: {end_ms} is before the last stroke {int(t[-1])}", "end_ms"
+            )
         times, vols = np.append(times, (end_ms - origin) / 1000.0), np.append(vols, vols[-1])
     return times, vols
 
@@ -85,7 +97,10 @@ def _as_series(times: Any, volume: Any) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(times, dtype=np.float64)
     v = np.asarray(volume, dtype=np.float64)
     if t.ndim != 1 or v.ndim != 1 or t.size != v.size:
-        raise ValidationError(f"times: times ({t.shape}) and cumulative_volume ({v.shape}) must be 1-D of equal length", "times")
+        raise ValidationError(
+            f"times: times ({t.shape}) and cumulative_volume ({v.shape}) must be 1-D of equal length",
+            "times",
+        )
     if t.size < 2:
         raise ValidationError("times: need at least two samples", "times")
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
@@ -109,9 +124,9 @@ def trumpet(
     cumulative_volume: Any,
     windows: Sequence[float] = DEFAULT_WINDOWS_MIN,
     sample_interval: float = 30.0,
-    analysis_period: Optional[tuple[float, float]] = None,
+    analysis_period: tuple[float, float] | None = None,
     *,
-    rate_ml_per_h: Optional[float] = None,
+    rate_ml_per_h: float | None = None,
     kind: str = "linear",
 ) -> TrumpetResult:
     """The trumpet curve of a cumulative-volume series.
@@ -125,17 +140,24 @@ def trumpet(
     """
     t, v = _as_series(times, cumulative_volume)
     if not (np.isfinite(sample_interval) and sample_interval > 0):
-        raise ValidationError(f"sample_interval: {sample_interval!r} s must be > 0", "sample_interval")
+        raise ValidationError(
+            f"sample_interval: {sample_interval!r} s must be > 0", "sample_interval"
+        )
     if analysis_period is None:
         start, end = (t[0] + t[-1]) / 2.0, float(t[-1])
     else:
         start, end = float(analysis_period[0]), float(analysis_period[1])
     if not (t[0] <= start < end <= t[-1]):
         raise ValidationError(
-            f"analysis_period: ({start:g}, {end:g}) s is not inside the data ({t[0]:g}, {t[-1]:g}) s", "analysis_period")
+            f"analysis_period: ({start:g}, {end:g}) s is not inside the data ({t[0]:g}, {t[-1]:g}) s",
+            "analysis_period",
+        )
     n = int(np.floor((end - start) / sample_interval + 1e-9))
     if n < 1:
-        raise ValidationError(f"analysis_period: shorter than one sample interval ({sample_interval:g} s)", "analysis_period")
+        raise ValidationError(
+            f"analysis_period: shorter than one sample interval ({sample_interval:g} s)",
+            "analysis_period",
+        )
     at = start + sample_interval * np.arange(n + 1)
     vol = _sample(t, v, at, kind)
     dv = np.diff(vol)  # mL per interval
@@ -154,12 +176,22 @@ def trumpet(
     for k, p in enumerate(w):
         m = int(round(p * 60.0 / sample_interval))
         if m < 1:
-            raise ValidationError(f"windows: {p:g} min is shorter than the sample interval", "windows")
+            raise ValidationError(
+                f"windows: {p:g} min is shorter than the sample interval", "windows"
+            )
         if m > n:
             continue
         means = (csum[m:] - csum[:-m]) / m
         emax[k], emin[k] = means.max(), means.min()
-    return TrumpetResult(w, emax, emin, 100.0 * (mean_rate - r) / r, r, (start, start + n * sample_interval), float(sample_interval))
+    return TrumpetResult(
+        w,
+        emax,
+        emin,
+        100.0 * (mean_rate - r) / r,
+        r,
+        (start, start + n * sample_interval),
+        float(sample_interval),
+    )
 
 
 def plot_trumpet(result: TrumpetResult, path: str, title: str = "Trumpet curve") -> None:
@@ -173,11 +205,18 @@ def plot_trumpet(result: TrumpetResult, path: str, title: str = "Trumpet curve")
     except ImportError:
         from .errors import ItbError
 
-        raise ItbError("plot: matplotlib is not installed; pip install 'itb[plot]'", "plot") from None
+        raise ItbError(
+            "plot: matplotlib is not installed; pip install 'itb[plot]'", "plot"
+        ) from None
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(result.windows_min, result.max_error_pct, "o-", label="Ep(max)")
     ax.plot(result.windows_min, result.min_error_pct, "o-", label="Ep(min)")
-    ax.axhline(result.mean_error_pct, color="grey", ls="--", label=f"mean error {result.mean_error_pct:.2f} %")
+    ax.axhline(
+        result.mean_error_pct,
+        color="grey",
+        ls="--",
+        label=f"mean error {result.mean_error_pct:.2f} %",
+    )
     ax.set_xlabel("observation window (min)")
     ax.set_ylabel("flow error (%)")
     ax.set_title(title)

@@ -20,12 +20,24 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from . import __version__
-from ._cli_common import (DISCLAIMER, NOTICE, UsageError, add_command, console, delivery_rows, events_table, number, print_heading,
-                          print_json, totals_table)
+from ._cli_common import (
+    DISCLAIMER,
+    NOTICE,
+    UsageError,
+    add_command,
+    console,
+    delivery_rows,
+    events_table,
+    number,
+    print_heading,
+    print_json,
+    totals_table,
+)
 from ._extras import MissingExtraError
 from ._time import to_ms
 from .errors import ItbError
@@ -33,7 +45,16 @@ from .models import SYNCHROMED_II_40
 from .program import Flex
 from .pump import Event, Projection, Pump
 
-__all__ = ["main", "default_scenario", "run_demo", "DEMO_START", "DEFAULT_DAYS", "REGISTRARS", "COMMAND_MODULES", "DISCLAIMER"]
+__all__ = [
+    "main",
+    "default_scenario",
+    "run_demo",
+    "DEMO_START",
+    "DEFAULT_DAYS",
+    "REGISTRARS",
+    "COMMAND_MODULES",
+    "DISCLAIMER",
+]
 
 DEMO_START = datetime(2026, 1, 5, 8, 0)
 DEFAULT_DAYS = 240
@@ -60,7 +81,7 @@ def default_scenario() -> Pump:
     return pump
 
 
-def run_demo(days: int = DEFAULT_DAYS, pump: Optional[Pump] = None) -> dict[str, Any]:
+def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, Any]:
     """Run a scenario until the reservoir empties or ``days`` pass; return a JSON-ready report.
 
     The stop time is taken from ``pump.project()`` (made before the run), so the run ends exactly
@@ -121,27 +142,33 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Optional[Pump] = None) -> dict[str,
 # ----- rendering ------------------------------------------------------------------------------
 
 
-def _first(events: Sequence[Event], kind: str) -> Optional[int]:
+def _first(events: Sequence[Event], kind: str) -> int | None:
     return next((e.time_ms for e in events if e.kind == kind), None)
 
 
-def _ms(t: Optional[datetime]) -> Optional[int]:
+def _ms(t: datetime | None) -> int | None:
     return None if t is None else to_ms(t, "t")
 
 
-def _iso(t: Optional[datetime]) -> Optional[str]:
+def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat(timespec="milliseconds")
 
 
 _PROJECTED = ("next_stroke", "low_reservoir", "reservoir_empty", "drug_at_tip")
 
 
-def _projection_json(p: Projection) -> dict[str, Optional[str]]:
+def _projection_json(p: Projection) -> dict[str, str | None]:
     return {k: _iso(getattr(p, k, None)) for k in _PROJECTED}
 
 
 def _event_json(e: Event) -> dict[str, Any]:
-    return {"time": _iso(e.time), "time_ms": e.time_ms, "kind": e.kind, "severity": e.severity, "data": dict(e.data)}
+    return {
+        "time": _iso(e.time),
+        "time_ms": e.time_ms,
+        "kind": e.kind,
+        "severity": e.severity,
+        "data": dict(e.data),
+    }
 
 
 def _print_report(report: dict[str, Any], days: int) -> None:
@@ -159,12 +186,21 @@ def _print_report(report: dict[str, Any], days: int) -> None:
     out.print(events_table(report["events"]))
 
     t = report["totals"]
-    out.print(totals_table([
-        *delivery_rows(t),
-        ("projection == run", "yes" if t["projection_matches_run"] else "NO"),
-        ("battery left", "n/a" if t["battery_remaining_mah"] is None else f"{t['battery_remaining_mah']:.1f} mAh"),
-        ("ERI / EOS if refilled on time", f"{t['eri_forecast']} / {t['eos_forecast']}"),
-    ]))
+    out.print(
+        totals_table(
+            [
+                *delivery_rows(t),
+                ("projection == run", "yes" if t["projection_matches_run"] else "NO"),
+                (
+                    "battery left",
+                    "n/a"
+                    if t["battery_remaining_mah"] is None
+                    else f"{t['battery_remaining_mah']:.1f} mAh",
+                ),
+                ("ERI / EOS if refilled on time", f"{t['eri_forecast']} / {t['eos_forecast']}"),
+            ]
+        )
+    )
 
 
 # ----- entry point ------------------------------------------------------------------------------
@@ -180,7 +216,9 @@ def _run_demo_command(args: argparse.Namespace) -> int:
 
 def _register_demo(sub: Any) -> None:
     demo = add_command(
-        sub, "demo", _run_demo_command,
+        sub,
+        "demo",
+        _run_demo_command,
         help="run the bundled demo scenario and print its events and totals",
         description=(
             "Run the bundled scenario (SynchroMed II 40 mL nominal preset, 40 mL at 2000 µg/mL, flex day "
@@ -188,9 +226,16 @@ def _register_demo(sub: Any) -> None:
             "empties or DAYS pass."
         ),
     )
-    demo.add_argument("--days", type=number(int, low=0, high=36_500, what="an integer"), default=DEFAULT_DAYS, metavar="N",
-                      help=f"simulate at most N days (default {DEFAULT_DAYS})")
-    demo.add_argument("--json", action="store_true", help="print events and totals as JSON to stdout")
+    demo.add_argument(
+        "--days",
+        type=number(int, low=0, high=36_500, what="an integer"),
+        default=DEFAULT_DAYS,
+        metavar="N",
+        help=f"simulate at most N days (default {DEFAULT_DAYS})",
+    )
+    demo.add_argument(
+        "--json", action="store_true", help="print events and totals as JSON to stdout"
+    )
 
 
 #: Callables ``register(subparsers)`` that add subcommands, in ``--help`` order.
@@ -230,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code: 0 success, 2 a bad scenario file or argument
     (argparse usage errors, :class:`itb.scenario.ScenarioError`), 1 anything else (other itb
     errors, a missing optional dependency, an output file that cannot be written)."""

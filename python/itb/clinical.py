@@ -58,10 +58,11 @@ Refill planning (:func:`plan_refill`)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Union
 
 from ._time import duration_ms, from_ms, to_ms
 from ._units import ml_to_nl, ug_to_ng
@@ -143,9 +144,9 @@ class ScreeningDose:
 
     dose_ug: float
     at: datetime
-    adequate: Optional[bool] = None
-    assessed_at: Optional[datetime] = None
-    effect_duration: Optional[timedelta] = None
+    adequate: bool | None = None
+    assessed_at: datetime | None = None
+    effect_duration: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,9 @@ class ScreeningStep:
 
     action: str
     description: str
-    dose_ug: Optional[float] = None
-    earliest: Optional[datetime] = None
-    latest: Optional[datetime] = None
+    dose_ug: float | None = None
+    earliest: datetime | None = None
+    latest: datetime | None = None
 
 
 class ScreeningTrial:
@@ -205,7 +206,7 @@ class ScreeningTrial:
         return ScreeningOutcome.PENDING
 
     @property
-    def effective_dose(self) -> Optional[ScreeningDose]:
+    def effective_dose(self) -> ScreeningDose | None:
         """The dose that gave an adequate response (``None`` unless a candidate)."""
         return self._doses[-1] if self.outcome is ScreeningOutcome.CANDIDATE else None
 
@@ -216,7 +217,9 @@ class ScreeningTrial:
             dose = self._doses[-1]
             return ScreeningStep("done", f"candidate: adequate response to {dose.dose_ug:g} µg")
         if outcome is ScreeningOutcome.NOT_CANDIDATE:
-            return ScreeningStep("done", f"not a candidate: no adequate response to {SCREENING_DOSES_UG[-1]} µg")
+            return ScreeningStep(
+                "done", f"not a candidate: no adequate response to {SCREENING_DOSES_UG[-1]} µg"
+            )
         if self._doses and self._doses[-1].adequate is None:
             last = self._doses[-1]
             lo, hi = OBSERVATION_WINDOW
@@ -228,7 +231,9 @@ class ScreeningTrial:
             )
         dose_ug = float(SCREENING_DOSES_UG[len(self._doses)])
         if not self._doses:
-            return ScreeningStep("give_dose", f"give the {dose_ug:g} µg test bolus", dose_ug=dose_ug)
+            return ScreeningStep(
+                "give_dose", f"give the {dose_ug:g} µg test bolus", dose_ug=dose_ug
+            )
         earliest = self._doses[-1].at + SCREENING_INTERVAL
         return ScreeningStep(
             "give_dose",
@@ -250,7 +255,9 @@ class ScreeningTrial:
         at_dt = from_ms(to_ms(at, "at"))
         if self.outcome is not ScreeningOutcome.PENDING:
             raise ProtocolViolation(
-                f"dose_ug: the screening trial is over ({self.outcome.value}); no further test dose", "dose_ug", "trial_closed"
+                f"dose_ug: the screening trial is over ({self.outcome.value}); no further test dose",
+                "dose_ug",
+                "trial_closed",
             )
         if self._doses and self._doses[-1].adequate is None:
             raise ProtocolViolation(
@@ -282,7 +289,7 @@ class ScreeningTrial:
         return record
 
     def record_response(
-        self, adequate: bool, *, at: Time, effect_duration: Optional[timedelta] = None
+        self, adequate: bool, *, at: Time, effect_duration: timedelta | None = None
     ) -> ScreeningDose:
         """Record the response to the last dose, assessed at ``at`` (≥ 4 h after the dose:
         the labelling's 4–8 h observation). ``effect_duration`` (how long the effect lasted) is
@@ -291,7 +298,9 @@ class ScreeningTrial:
             raise ValidationError(f"adequate: expected True or False, got {adequate!r}", "adequate")
         at_dt = from_ms(to_ms(at, "at"))
         if not self._doses or self._doses[-1].adequate is not None:
-            raise ProtocolViolation("adequate: no test dose is awaiting its response", "adequate", "no_dose_pending")
+            raise ProtocolViolation(
+                "adequate: no test dose is awaiting its response", "adequate", "no_dose_pending"
+            )
         last = self._doses[-1]
         lo, _ = OBSERVATION_WINDOW
         if at_dt < last.at + lo:
@@ -301,7 +310,7 @@ class ScreeningTrial:
                 "at",
                 "observation_incomplete",
             )
-        duration: Optional[timedelta] = None
+        duration: timedelta | None = None
         if effect_duration is not None:
             duration = timedelta(milliseconds=duration_ms(effect_duration, "effect_duration"))
             if duration > at_dt - last.at:
@@ -332,7 +341,9 @@ class ScreeningTrial:
         return initial_daily_dose(dose.dose_ug, dose.effect_duration)
 
 
-def initial_daily_dose(effective_screening_dose_ug: float, effect_hours: Union[float, timedelta]) -> float:
+def initial_daily_dose(
+    effective_screening_dose_ug: float, effect_hours: float | timedelta
+) -> float:
     """Initial daily pump dose (µg/day) after implant.
 
     Labelling (FACTS.md, "initial pump dose"): "twice the effective screening dose per 24 h; the
@@ -344,14 +355,25 @@ def initial_daily_dose(effective_screening_dose_ug: float, effect_hours: Union[f
     """
     dose_ng = ug_to_ng(effective_screening_dose_ug, "effective_screening_dose_ug")
     if dose_ng == 0:
-        raise ValidationError("effective_screening_dose_ug: must be > 0 µg", "effective_screening_dose_ug")
+        raise ValidationError(
+            "effective_screening_dose_ug: must be > 0 µg", "effective_screening_dose_ug"
+        )
     if isinstance(effect_hours, timedelta):
         longer_than_8h = duration_ms(effect_hours, "effect_hours") > 8 * _HOUR_MS
     else:
-        if isinstance(effect_hours, bool) or not isinstance(effect_hours, (int, float)) or not math.isfinite(effect_hours):
-            raise ValidationError(f"effect_hours: expected a finite number of hours, got {effect_hours!r}", "effect_hours")
+        if (
+            isinstance(effect_hours, bool)
+            or not isinstance(effect_hours, (int, float))
+            or not math.isfinite(effect_hours)
+        ):
+            raise ValidationError(
+                f"effect_hours: expected a finite number of hours, got {effect_hours!r}",
+                "effect_hours",
+            )
         if effect_hours < 0:
-            raise ValidationError(f"effect_hours: {effect_hours} h is negative; allowed: >= 0", "effect_hours")
+            raise ValidationError(
+                f"effect_hours: {effect_hours} h is negative; allowed: >= 0", "effect_hours"
+            )
         longer_than_8h = effect_hours > 8
     return _ug(dose_ng if longer_than_8h else 2 * dose_ng)
 
@@ -410,7 +432,7 @@ class TitrationDecision:
     proposed_ng_per_day: int
     limit_ng_per_day: int
     flags: tuple[str, ...] = ()
-    next_increase_at: Optional[datetime] = None
+    next_increase_at: datetime | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -428,11 +450,13 @@ class TitrationDecision:
         return _ug(self.limit_ng_per_day)
 
     @property
-    def change_pct(self) -> Optional[float]:
+    def change_pct(self) -> float | None:
         """Proposed change in % of the current dose (``None`` from 0)."""
         if self.current_ng_per_day == 0:
             return None
-        return 100.0 * (self.proposed_ng_per_day - self.current_ng_per_day) / self.current_ng_per_day
+        return (
+            100.0 * (self.proposed_ng_per_day - self.current_ng_per_day) / self.current_ng_per_day
+        )
 
 
 class TitrationGuard:
@@ -476,9 +500,13 @@ class TitrationGuard:
         history: Iterable[DoseChange] = (),
     ) -> None:
         if origin not in _ORIGINS:
-            raise ValidationError(f"origin: {origin!r}; allowed: {', '.join(map(repr, _ORIGINS))}", "origin")
+            raise ValidationError(
+                f"origin: {origin!r}; allowed: {', '.join(map(repr, _ORIGINS))}", "origin"
+            )
         if phase not in _PHASES:
-            raise ValidationError(f"phase: {phase!r}; allowed: {', '.join(map(repr, _PHASES))}", "phase")
+            raise ValidationError(
+                f"phase: {phase!r}; allowed: {', '.join(map(repr, _PHASES))}", "phase"
+            )
         self.origin = origin
         self.phase = phase
         self._max_ng = ug_to_ng(max_ug_per_day, "max_ug_per_day")
@@ -486,10 +514,13 @@ class TitrationGuard:
             raise ValidationError("max_ug_per_day: must be > 0 µg/day", "max_ug_per_day")
         # (at_ms, from_ng, to_ng) of every recorded change, in time order
         self._changes: list[tuple[int, int, int]] = []
-        self._last_increase_ms: Optional[int] = None
+        self._last_increase_ms: int | None = None
         for i, change in enumerate(history):
             if not isinstance(change, DoseChange):
-                raise ValidationError(f"history[{i}]: expected itb.clinical.DoseChange, got {type(change).__name__}", "history")
+                raise ValidationError(
+                    f"history[{i}]: expected itb.clinical.DoseChange, got {type(change).__name__}",
+                    "history",
+                )
             at_ms = to_ms(change.at, f"history[{i}].at")
             frm = ug_to_ng(change.from_ug_per_day, f"history[{i}].from_ug_per_day")
             to = ug_to_ng(change.to_ug_per_day, f"history[{i}].to_ug_per_day")
@@ -520,12 +551,14 @@ class TitrationGuard:
         return tuple(DoseChange(from_ms(t), _ug(a), _ug(b)) for t, a, b in self._changes)
 
     @property
-    def current_ug_per_day(self) -> Optional[float]:
+    def current_ug_per_day(self) -> float | None:
         """The last recorded daily dose (``None`` before any change)."""
         return _ug(self._changes[-1][2]) if self._changes else None
 
     # ----- decisions ------------------------------------------------------------------------
-    def check(self, current_ug_per_day: float, proposed_ug_per_day: float, at: Time) -> TitrationDecision:
+    def check(
+        self, current_ug_per_day: float, proposed_ug_per_day: float, at: Time
+    ) -> TitrationDecision:
         """Is changing the daily dose from ``current_ug_per_day`` to ``proposed_ug_per_day`` at
         ``at`` within the limits? Pure: records nothing (see :meth:`record`, :meth:`apply`)."""
         cur = ug_to_ng(current_ug_per_day, "current_ug_per_day")
@@ -539,9 +572,15 @@ class TitrationGuard:
         decision (reason ``denied``), or one made stale by a change recorded since (``stale``), is
         a :class:`~itb.errors.ProtocolViolation` and stores nothing."""
         if not isinstance(decision, TitrationDecision):
-            raise ValidationError(f"decision: expected a TitrationDecision, got {type(decision).__name__}", "decision")
+            raise ValidationError(
+                f"decision: expected a TitrationDecision, got {type(decision).__name__}", "decision"
+            )
         if not decision.allowed:
-            raise ProtocolViolation(f"decision: a denied change cannot be recorded ({decision.reason})", "decision", "denied")
+            raise ProtocolViolation(
+                f"decision: a denied change cannot be recorded ({decision.reason})",
+                "decision",
+                "denied",
+            )
         at_ms = to_ms(decision.at, "at")
         try:
             self._check_continuity(decision.current_ng_per_day, at_ms)
@@ -549,11 +588,15 @@ class TitrationGuard:
             raise ProtocolViolation(f"decision: stale, {err}", err.field, "stale") from None
         fresh = self._decide(decision.current_ng_per_day, decision.proposed_ng_per_day, at_ms)
         if not fresh.allowed:
-            raise ProtocolViolation(f"decision: no longer allowed: {fresh.reason}", "decision", "denied")
+            raise ProtocolViolation(
+                f"decision: no longer allowed: {fresh.reason}", "decision", "denied"
+            )
         if decision.proposed_ng_per_day != decision.current_ng_per_day:
             self._store(at_ms, decision.current_ng_per_day, decision.proposed_ng_per_day)
 
-    def apply(self, current_ug_per_day: float, proposed_ug_per_day: float, at: Time) -> TitrationDecision:
+    def apply(
+        self, current_ug_per_day: float, proposed_ug_per_day: float, at: Time
+    ) -> TitrationDecision:
         """:meth:`check`, and :meth:`record` the decision if allowed. Returns the decision."""
         decision = self.check(current_ug_per_day, proposed_ug_per_day, at)
         if decision.allowed:
@@ -594,11 +637,16 @@ class TitrationGuard:
         next_at = from_ms(next_ms) if waiting and next_ms is not None else at
 
         def deny(code: str, why: str) -> TitrationDecision:
-            return TitrationDecision(False, code, f"{change}{rel} denied: {why}", at, cur, new, limit, (), next_at)
+            return TitrationDecision(
+                False, code, f"{change}{rel} denied: {why}", at, cur, new, limit, (), next_at
+            )
 
         if new > cur:
             if new > self._max_ng:
-                return deny("exceeds_maximum", f"above the absolute maximum of {_fmt_ug(self._max_ng)} µg/day")
+                return deny(
+                    "exceeds_maximum",
+                    f"above the absolute maximum of {_fmt_ug(self._max_ng)} µg/day",
+                )
             if waiting and next_ms is not None:
                 return deny(
                     "too_soon",
@@ -618,7 +666,15 @@ class TitrationGuard:
             if flags:
                 why += f"; smaller than the labelled {min_step}–{pct} % step"
             return TitrationDecision(
-                True, "increase", f"{change}{rel} allowed: {why}", at, cur, new, limit, flags, from_ms(at_ms + _DAY_MS)
+                True,
+                "increase",
+                f"{change}{rel} allowed: {why}",
+                at,
+                cur,
+                new,
+                limit,
+                flags,
+                from_ms(at_ms + _DAY_MS),
             )
         if new < cur:
             lo, hi = LABELLED_DECREASE_PCT
@@ -639,9 +695,21 @@ class TitrationGuard:
                 dec_flags.append("above_maximum")
                 notes.append(f"still above the maximum of {_fmt_ug(self._max_ng)} µg/day")
             why = "decreases are never denied" + ("; " + "; ".join(notes) if notes else "")
-            return TitrationDecision(True, "decrease", f"{change}{rel} allowed: {why}", at, cur, new, limit, tuple(dec_flags), next_at)
+            return TitrationDecision(
+                True,
+                "decrease",
+                f"{change}{rel} allowed: {why}",
+                at,
+                cur,
+                new,
+                limit,
+                tuple(dec_flags),
+                next_at,
+            )
         flags = ("above_maximum",) if new > self._max_ng else ()
-        return TitrationDecision(True, "unchanged", f"{change} unchanged", at, cur, new, limit, flags, next_at)
+        return TitrationDecision(
+            True, "unchanged", f"{change} unchanged", at, cur, new, limit, flags, next_at
+        )
 
 
 # =================================================================================================
@@ -659,8 +727,8 @@ class ClinicCalendar:
     ``appointment_time`` (pump-clock local time).
     """
 
-    country: Optional[str] = "US"
-    subdiv: Optional[str] = None
+    country: str | None = "US"
+    subdiv: str | None = None
     closed_weekdays: tuple[int, ...] = (5, 6)
     extra_closed: tuple[date, ...] = ()
     appointment_time: time = time(9, 0)
@@ -669,9 +737,14 @@ class ClinicCalendar:
     def __post_init__(self) -> None:
         weekdays = tuple(self.closed_weekdays)
         if any(isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
-            raise ValidationError(f"closed_weekdays: {weekdays!r}; allowed: integers 0 (Monday) to 6 (Sunday)", "closed_weekdays")
+            raise ValidationError(
+                f"closed_weekdays: {weekdays!r}; allowed: integers 0 (Monday) to 6 (Sunday)",
+                "closed_weekdays",
+            )
         if len(set(weekdays)) == 7:
-            raise ValidationError("closed_weekdays: all seven days closed; allowed: at most six", "closed_weekdays")
+            raise ValidationError(
+                "closed_weekdays: all seven days closed; allowed: at most six", "closed_weekdays"
+            )
         extra = []
         for d in self.extra_closed:
             if isinstance(d, datetime):
@@ -680,7 +753,10 @@ class ClinicCalendar:
                 raise ValidationError(f"extra_closed: {d!r} is not a date", "extra_closed")
             extra.append(d)
         if not isinstance(self.appointment_time, time) or self.appointment_time.tzinfo is not None:
-            raise ValidationError(f"appointment_time: {self.appointment_time!r}; allowed: a naive datetime.time", "appointment_time")
+            raise ValidationError(
+                f"appointment_time: {self.appointment_time!r}; allowed: a naive datetime.time",
+                "appointment_time",
+            )
         object.__setattr__(self, "closed_weekdays", weekdays)
         object.__setattr__(self, "extra_closed", tuple(sorted(set(extra))))
         if self.country is not None:
@@ -689,14 +765,16 @@ class ClinicCalendar:
             try:
                 table = holidays.country_holidays(self.country, subdiv=self.subdiv)
             except NotImplementedError as err:
-                field_name = "subdiv" if self.subdiv is not None and "ubdiv" in str(err) else "country"
+                field_name = (
+                    "subdiv" if self.subdiv is not None and "ubdiv" in str(err) else "country"
+                )
                 raise ValidationError(
                     f"{field_name}: {err}; allowed: a country (and subdivision) known to the holidays package",
                     field_name,
                 ) from None
             object.__setattr__(self, "_holidays", table)
 
-    def closure(self, day: date) -> Optional[str]:
+    def closure(self, day: date) -> str | None:
         """Why the clinic is closed on ``day`` (``None`` if open)."""
         if day.weekday() in self.closed_weekdays:
             return "weekend" if day.weekday() >= 5 else f"closed on {day.strftime('%A')}s"
@@ -709,7 +787,7 @@ class ClinicCalendar:
     def is_open(self, day: date) -> bool:
         return self.closure(day) is None
 
-    def latest_slot(self, not_after: datetime, not_before: datetime) -> Optional[datetime]:
+    def latest_slot(self, not_after: datetime, not_before: datetime) -> datetime | None:
         """The latest appointment on an open day in [``not_before``, ``not_after``], or ``None``."""
         day = not_after.date()
         while True:
@@ -764,7 +842,7 @@ class RefillPlan:
     concentration_ug_per_ml: int
     fill_volume_nl: int
     volume_to_order_nl: int
-    vials: Optional[int]
+    vials: int | None
     expected_residual_nl: int
     tip_dose_pg: int
     alarms_before: tuple[str, ...] = ()
@@ -798,12 +876,12 @@ _TEN_YEARS = timedelta(days=3650)
 def plan_refill(
     pump: Pump,
     margin: timedelta = _DEFAULT_MARGIN,
-    stability: Optional[timedelta] = None,
-    calendar: Optional[ClinicCalendar] = None,
+    stability: timedelta | None = None,
+    calendar: ClinicCalendar | None = None,
     *,
-    filled_at: Optional[Time] = None,
-    fill_ml: Optional[float] = None,
-    vial_ml: Optional[float] = None,
+    filled_at: Time | None = None,
+    fill_ml: float | None = None,
+    vial_ml: float | None = None,
     horizon: timedelta = _TEN_YEARS,
 ) -> RefillPlan:
     """Plan the next refill of ``pump`` under its current program (the pump is not changed).
@@ -827,16 +905,21 @@ def plan_refill(
     if not isinstance(pump, Pump):
         raise ValidationError(f"pump: expected itb.Pump, got {type(pump).__name__}", "pump")
     if pump.is_eos:
-        raise EndOfServiceError("pump: at end of service (EOS); replace it, there is nothing to refill", "pump")
+        raise EndOfServiceError(
+            "pump: at end of service (EOS); replace it, there is nothing to refill", "pump"
+        )
     margin_ms = duration_ms(margin, "margin")
     cal = ClinicCalendar() if calendar is None else calendar
     if not isinstance(cal, ClinicCalendar):
-        raise ValidationError(f"calendar: expected itb.clinical.ClinicCalendar, got {type(cal).__name__}", "calendar")
+        raise ValidationError(
+            f"calendar: expected itb.clinical.ClinicCalendar, got {type(cal).__name__}", "calendar"
+        )
     capacity_nl = ml_to_nl(pump.model.reservoir_ml, "reservoir_ml")
     fill_nl = capacity_nl if fill_ml is None else ml_to_nl(fill_ml, "fill_ml")
     if not 0 < fill_nl <= capacity_nl:
         raise ValidationError(
-            f"fill_ml: {fill_nl / 1e6:g} mL; allowed: > 0 to the {capacity_nl / 1e6:g} mL reservoir capacity", "fill_ml"
+            f"fill_ml: {fill_nl / 1e6:g} mL; allowed: > 0 to the {capacity_nl / 1e6:g} mL reservoir capacity",
+            "fill_ml",
         )
     vial_nl = None if vial_ml is None else ml_to_nl(vial_ml, "vial_ml")
     if vial_nl == 0:
@@ -850,7 +933,11 @@ def plan_refill(
     if pump.reservoir_nl <= low_nl:
         candidates.append(RefillCandidate("low_reservoir", now, now - margin_td))
     elif reservoir.low_reservoir is not None:
-        candidates.append(RefillCandidate("low_reservoir", reservoir.low_reservoir, reservoir.low_reservoir - margin_td))
+        candidates.append(
+            RefillCandidate(
+                "low_reservoir", reservoir.low_reservoir, reservoir.low_reservoir - margin_td
+            )
+        )
     if stability is not None:
         stable_ms = duration_ms(stability, "stability")
         filled = now if filled_at is None else from_ms(to_ms(filled_at, "filled_at"))
@@ -914,14 +1001,22 @@ _EVENT_NAMES = {
 
 
 def _refill_reason(
-    decisive: RefillCandidate, margin: timedelta, deadline: datetime, date_: datetime, on_time: bool, cal: ClinicCalendar
+    decisive: RefillCandidate,
+    margin: timedelta,
+    deadline: datetime,
+    date_: datetime,
+    on_time: bool,
+    cal: ClinicCalendar,
 ) -> str:
     what = f"{_EVENT_NAMES[decisive.constraint]} at {_fmt_time(decisive.event_at)}"
     if decisive.deadline != decisive.event_at:
         what += f" minus a margin of {_fmt_duration(margin)}"
     text = f"{what} → deadline {_fmt_time(deadline)}"
     if not on_time:
-        return text + f"; no clinic appointment before it: earliest open appointment {_fmt_time(date_)} (late)"
+        return (
+            text
+            + f"; no clinic appointment before it: earliest open appointment {_fmt_time(date_)} (late)"
+        )
     closed = []
     day = deadline.date()
     while day > date_.date():
@@ -933,5 +1028,7 @@ def _refill_reason(
     if closed:
         text += " (closed: " + ", ".join(closed) + ")"
     elif date_.date() == deadline.date() - timedelta(days=1):
-        text += f" (the deadline is before the {cal.appointment_time.strftime('%H:%M')} appointment)"
+        text += (
+            f" (the deadline is before the {cal.appointment_time.strftime('%H:%M')} appointment)"
+        )
     return text

@@ -10,14 +10,15 @@ with any sequence of events, ``+`` (a list, or an ``EventLog`` when both are log
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Iterator, Optional, Union, overload
+from typing import Any, overload
 
 from . import _core
 from ._time import from_ms
 
 __all__ = ["Event", "EventLog"]
+
 
 class Event:
     """Something the pump did or raised (immutable).
@@ -34,12 +35,17 @@ class Event:
 
     time_ms: int
     kind: str
-    severity: Optional[str]
+    severity: str | None
     data: dict
     seq: int
 
     def __init__(
-        self, time_ms: int, kind: str, severity: Optional[str] = None, data: Optional[dict] = None, seq: int = 0
+        self,
+        time_ms: int,
+        kind: str,
+        severity: str | None = None,
+        data: dict | None = None,
+        seq: int = 0,
     ) -> None:
         object.__setattr__(self, "time_ms", time_ms)
         object.__setattr__(self, "kind", kind)
@@ -117,9 +123,9 @@ class EventLog(Sequence):  # Sequence[Event]
     @overload
     def __getitem__(self, index: int) -> Event: ...
     @overload
-    def __getitem__(self, index: slice) -> "EventLog": ...
+    def __getitem__(self, index: slice) -> EventLog: ...
 
-    def __getitem__(self, index: Union[int, slice]) -> Union[Event, "EventLog"]:
+    def __getitem__(self, index: int | slice) -> Event | EventLog:
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self._raw))
             if step == 1:
@@ -165,7 +171,7 @@ class EventLog(Sequence):  # Sequence[Event]
         names = np.array(_core.EventLog.kind_names())
         return names[self._raw.columns()["kind"]] if len(self) else names[:0]
 
-    def of_kind(self, *kinds: str) -> "EventLog":
+    def of_kind(self, *kinds: str) -> EventLog:
         """The events whose kind is one of ``kinds``, in order (filtered in Rust). An unknown
         kind is a ``ValidationError``."""
         known = set(_core.EventLog.kind_names())
@@ -173,7 +179,9 @@ class EventLog(Sequence):  # Sequence[Event]
             if k not in known:
                 from .errors import ValidationError
 
-                raise ValidationError(f"kinds: unknown event kind {k!r}; known: {sorted(known)}", "kinds")
+                raise ValidationError(
+                    f"kinds: unknown event kind {k!r}; known: {sorted(known)}", "kinds"
+                )
         return EventLog(self._raw.select(list(kinds)))
 
     def to_numpy(self) -> dict[str, Any]:
@@ -206,7 +214,9 @@ class EventLog(Sequence):  # Sequence[Event]
         frame: dict[str, Any] = {}
         for key, col in self.to_numpy().items():
             if isinstance(col, np.ma.MaskedArray):
-                frame[key] = pd.arrays.IntegerArray(np.asarray(col.data, dtype=np.int64), np.ma.getmaskarray(col))
+                frame[key] = pd.arrays.IntegerArray(
+                    np.asarray(col.data, dtype=np.int64), np.ma.getmaskarray(col)
+                )
             elif key in ("kind", "severity"):
                 frame[key] = pd.Categorical(col)
             else:

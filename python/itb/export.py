@@ -8,8 +8,9 @@ optional (``pip install 'itb[pandas]'``; also in ``itb[dask]`` and ``itb[test]``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any
 
 from ._extras import require
 from .errors import ValidationError
@@ -51,8 +52,15 @@ def events_frame(events: Iterable[Event]) -> Any:
         rows.append(row)
     frame = pd.DataFrame(rows, columns=None if rows else ["time", "kind", "severity"])
     frame["time"] = pd.to_datetime(frame["time"])
-    ints = {k for row in rows for k, v in row.items() if isinstance(v, int) and not isinstance(v, bool)}
-    ints -= {k for row in rows for k, v in row.items() if not (isinstance(v, int) and not isinstance(v, bool))}
+    ints = {
+        k for row in rows for k, v in row.items() if isinstance(v, int) and not isinstance(v, bool)
+    }
+    ints -= {
+        k
+        for row in rows
+        for k, v in row.items()
+        if not (isinstance(v, int) and not isinstance(v, bool))
+    }
     for column in ints:  # integer data stays integer (nullable) where other events lack it
         frame[column] = frame[column].astype("Int64")
     return frame
@@ -60,16 +68,16 @@ def events_frame(events: Iterable[Event]) -> Any:
 
 #: Columns of :func:`timeseries`, with units in the names.
 TIMESERIES_COLUMNS = (
-    "reservoir_ml",                # usable reservoir volume the firmware counts
-    "concentration_ug_per_ml",     # reservoir concentration
-    "tip_concentration_ug_per_ml", # concentration of the fluid leaving the catheter tip (0 = saline)
-    "commanded_ml_per_day",        # basal + running boluses at the instant (0 while stopped)
-    "prescribed_ug_per_day",       # the basal program's dose rate in force (boluses not included)
-    "pumped_ml",                   # cumulative volume that left the reservoir
-    "delivered_ug",                # cumulative drug mass that left the catheter tip
-    "tip_dose_ug_per_day",         # drug leaving the tip over the interval ending at this sample
-    "battery_mah",                 # remaining charge (NaN without a battery model)
-    "delivering",                  # False while suspended, stalled, empty or at EOS
+    "reservoir_ml",  # usable reservoir volume the firmware counts
+    "concentration_ug_per_ml",  # reservoir concentration
+    "tip_concentration_ug_per_ml",  # concentration of the fluid leaving the catheter tip (0 = saline)
+    "commanded_ml_per_day",  # basal + running boluses at the instant (0 while stopped)
+    "prescribed_ug_per_day",  # the basal program's dose rate in force (boluses not included)
+    "pumped_ml",  # cumulative volume that left the reservoir
+    "delivered_ug",  # cumulative drug mass that left the catheter tip
+    "tip_dose_ug_per_day",  # drug leaving the tip over the interval ending at this sample
+    "battery_mah",  # remaining charge (NaN without a battery model)
+    "delivering",  # False while suspended, stalled, empty or at EOS
 )
 
 
@@ -79,10 +87,15 @@ def sample(pump: Pump) -> dict[str, Any]:
     stopped = pump.is_suspended or pump.is_stalled or pump.is_empty or pump.is_eos
     period_ms, anchor_ms, steps = pump.core.schedule
     step = _step_in_force(pump.now_ms, period_ms, anchor_ms, [offset for offset, _ in steps])
-    commanded_nl = 0 if stopped else steps[step][1] + sum(
-        b.rate_nl_per_day for b in pump.boluses if b.start <= pump.now < b.end
+    commanded_nl = (
+        0
+        if stopped
+        else steps[step][1]
+        + sum(b.rate_nl_per_day for b in pump.boluses if b.start <= pump.now < b.end)
     )
-    program = pump.core.program  # ("continuous", ng/day) or ("flex", period, [(offset_ms, ng/day), …])
+    program = (
+        pump.core.program
+    )  # ("continuous", ng/day) or ("flex", period, [(offset_ms, ng/day), …])
     prescribed_ng = program[1] if program[0] == "continuous" else program[2][step][1]
     battery = pump.battery_remaining_mah
     return {
@@ -113,9 +126,9 @@ def _step_in_force(now_ms: int, period_ms: int, anchor_ms: int, offsets: list[in
 def timeseries(
     scenario: Scenario,
     every: timedelta,
-    until: Optional[datetime] = None,
+    until: datetime | None = None,
     *,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Any:
     """Run ``scenario`` again on a fresh pump, sampling its state every ``every`` from the start
     to ``until`` (default: the scenario's ``until``; the last sample is at ``until``). A sample at
@@ -132,12 +145,17 @@ def timeseries(
     stop = scenario.until if until is None else until
     count = (stop - scenario.start) // every
     if count > 1_000_000:
-        raise ValidationError(f"every: {every} gives {count} samples (allowed: <= 1000000); sample less often", "every")
+        raise ValidationError(
+            f"every: {every} gives {count} samples (allowed: <= 1000000); sample less often",
+            "every",
+        )
     times = [scenario.start + i * every for i in range(count + 1)]
     if times[-1] < stop:
         times.append(stop)
     rows: list[dict[str, Any]] = []
-    pump, _, _ = scenario._execute(stop, samples=times, on_sample=lambda p: rows.append(sample(p)), progress=progress)
+    pump, _, _ = scenario._execute(
+        stop, samples=times, on_sample=lambda p: rows.append(sample(p)), progress=progress
+    )
     if not rows or rows[-1]["time"] != pump.now:
         rows.append(sample(pump))
     frame = pd.DataFrame(rows).set_index("time")

@@ -15,9 +15,10 @@ no stroke walking) and :meth:`Fleet.simulate`.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -86,10 +87,14 @@ class FleetResult:
         parts = list(parts)
         if not parts:
             return FleetResult._from_core(_core.simulate_many([], 0))
-        return FleetResult({k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns})
+        return FleetResult(
+            {k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns}
+        )
 
 
-def simulate_many(pumps: Sequence[Pump], until: datetime | int, threads: Optional[int] = None) -> FleetResult:
+def simulate_many(
+    pumps: Sequence[Pump], until: datetime | int, threads: int | None = None
+) -> FleetResult:
     """Run clones of ``pumps`` (left unchanged) to ``until`` on ``threads`` threads (None:
     all cores). A pump already past ``until`` is reported as it is."""
     cores = [p.core for p in pumps]
@@ -101,15 +106,15 @@ def _run_partition(snapshots: list[bytes], until_ms: int) -> dict[str, np.ndarra
     return _core.simulate_many(cores, until_ms, None)
 
 
-def _run_fleet_partition(fleet: "Fleet", until_ms: int) -> dict[str, np.ndarray]:
+def _run_fleet_partition(fleet: Fleet, until_ms: int) -> dict[str, np.ndarray]:
     return fleet._core.simulate(until_ms, None)
 
 
 def simulate_dask(
-    pumps: "Sequence[Pump] | Fleet",
+    pumps: Sequence[Pump] | Fleet,
     until: datetime | int,
     *,
-    partitions: Optional[int] = None,
+    partitions: int | None = None,
     client: Any = None,
 ) -> FleetResult:
     """Run a fleet on Dask: split it into ``partitions`` (default: 4 per worker, or 8), ship
@@ -126,7 +131,10 @@ def simulate_dask(
         partitions = max(1, min(len(pumps), 4 * workers))
     size = -(-len(pumps) // partitions) if len(pumps) else 1
     if isinstance(pumps, Fleet):
-        tasks = [dask.delayed(_run_fleet_partition)(pumps.rows(i, i + size), until_ms) for i in range(0, len(pumps), size)]
+        tasks = [
+            dask.delayed(_run_fleet_partition)(pumps.rows(i, i + size), until_ms)
+            for i in range(0, len(pumps), size)
+        ]
     else:
         chunks = [[p.snapshot() for p in pumps[i : i + size]] for i in range(0, len(pumps), size)]
         tasks = [dask.delayed(_run_partition)(chunk, until_ms) for chunk in chunks]
@@ -146,15 +154,24 @@ def random_fleet(n: int, *, seed: int = 0, start: datetime = datetime(2026, 1, 5
     for _ in range(n):
         model = rng.choice(presets)
         conc = rng.choice([500, 1000, 2000])
-        dose = rng.uniform(200.0, 900.0)  # µg/day: with the night step ≥ 100 µg/day ≥ 0.048 mL/day at 2000 µg/mL
+        dose = rng.uniform(
+            200.0, 900.0
+        )  # µg/day: with the night step ≥ 100 µg/day ≥ 0.048 mL/day at 2000 µg/mL
         if rng.random() < 0.5:
             program: Any = Continuous(ug_per_day=round(dose, 1))
         else:
             night = round(dose * rng.uniform(0.5, 1.0), 1)
-            program = Flex(period="day", steps=[(time(0), night), (time(7), round(dose, 1)), (time(22), night)])
+            program = Flex(
+                period="day", steps=[(time(0), night), (time(7), round(dose, 1)), (time(22), night)]
+            )
         fleet.append(
-            Pump(model, now=start + timedelta(minutes=rng.randrange(0, 1440)),
-                 reservoir_ml=model.reservoir_ml, concentration_ug_per_ml=conc, program=program)
+            Pump(
+                model,
+                now=start + timedelta(minutes=rng.randrange(0, 1440)),
+                reservoir_ml=model.reservoir_ml,
+                concentration_ug_per_ml=conc,
+                program=program,
+            )
         )
     return fleet
 
@@ -182,8 +199,9 @@ class Fleet:
 
     COLUMNS = ("model", "now", "reservoir_ml", "concentration_ug_per_ml", "ug_per_day", "program")
 
-    def __init__(self, columns: Any, models: Optional[Sequence[Any]] = None,
-                 programs: Sequence[Any] = ()) -> None:
+    def __init__(
+        self, columns: Any, models: Sequence[Any] | None = None, programs: Sequence[Any] = ()
+    ) -> None:
         from .errors import ValidationError
         from .models import PumpModel
         from .pump import _exact_program
@@ -192,7 +210,9 @@ class Fleet:
         self.programs = list(programs)
         for i, m in enumerate(self.models):
             if not isinstance(m, PumpModel):
-                raise ValidationError(f"models[{i}]: expected itb.PumpModel, got {type(m).__name__}", f"models[{i}]")
+                raise ValidationError(
+                    f"models[{i}]: expected itb.PumpModel, got {type(m).__name__}", f"models[{i}]"
+                )
 
         def column(name: str, default: Any = None) -> np.ndarray:
             try:
@@ -200,8 +220,11 @@ class Fleet:
             except (KeyError, IndexError, TypeError):
                 if default is not None:
                     return default
-                raise ValidationError(f"{name}: missing column (needed: model, now, reservoir_ml, "
-                                      "concentration_ug_per_ml, and ug_per_day or program)", name) from None
+                raise ValidationError(
+                    f"{name}: missing column (needed: model, now, reservoir_ml, "
+                    "concentration_ug_per_ml, and ug_per_day or program)",
+                    name,
+                ) from None
             if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
                 values = values.to_numpy()  # pandas Series, pyarrow (Chunked)Array
             return np.asarray(values)
@@ -211,11 +234,17 @@ class Fleet:
             now = now.astype("datetime64[ms]").astype(np.int64)
         model = column("model")
         if model.dtype.kind in "USO":
-            index = {n: i for i, n in enumerate(PRESETS)} if models is None else {m.name: i for i, m in enumerate(self.models)}
+            index = (
+                {n: i for i, n in enumerate(PRESETS)}
+                if models is None
+                else {m.name: i for i, m in enumerate(self.models)}
+            )
             try:
                 model = np.array([index[str(n)] for n in model], dtype=np.int64)
             except KeyError as err:
-                raise ValidationError(f"model: unknown model {err.args[0]!r}; known: {sorted(index)}", "model") from None
+                raise ValidationError(
+                    f"model: unknown model {err.args[0]!r}; known: {sorted(index)}", "model"
+                ) from None
         n = len(now)
         program = column("program", np.full(n, -1, dtype=np.int64))
         dose = column("ug_per_day", np.zeros(n) if "program" in _keys(columns) else None)
@@ -223,18 +252,24 @@ class Fleet:
             "model": np.ascontiguousarray(model, dtype=np.int64),
             "now": np.ascontiguousarray(now, dtype=np.int64),
             "reservoir_ml": np.ascontiguousarray(column("reservoir_ml"), dtype=np.float64),
-            "concentration_ug_per_ml": np.ascontiguousarray(column("concentration_ug_per_ml"), dtype=np.int64),
+            "concentration_ug_per_ml": np.ascontiguousarray(
+                column("concentration_ug_per_ml"), dtype=np.int64
+            ),
             "ug_per_day": np.ascontiguousarray(dose, dtype=np.float64),
             "program": np.ascontiguousarray(program, dtype=np.int64),
         }
         exact_programs = [_exact_program(p) for p in self.programs]
-        self._core = _core.FleetColumns([m._core_exact() for m in self.models], *list(self._cols.values())[:5],
-                                        exact_programs, self._cols["program"])
+        self._core = _core.FleetColumns(
+            [m._core_exact() for m in self.models],
+            *list(self._cols.values())[:5],
+            exact_programs,
+            self._cols["program"],
+        )
 
     def __len__(self) -> int:
         return len(self._core)
 
-    def rows(self, start: int, stop: int) -> "Fleet":
+    def rows(self, start: int, stop: int) -> Fleet:
         """The rows ``start:stop`` as a fleet of their own (the columns are sliced, not copied
         row by row)."""
         return Fleet({k: v[start:stop] for k, v in self._cols.items()}, self.models, self.programs)
@@ -242,8 +277,12 @@ class Fleet:
     def __reduce__(self) -> tuple:  # ship the columns (e.g. to Dask workers), not the core object
         return (Fleet, (self._cols, self.models, self.programs))
 
-    def forecast(self, horizon: timedelta = timedelta(days=3650), assume_refills: bool = True,
-                 threads: Optional[int] = None) -> dict[str, np.ndarray]:
+    def forecast(
+        self,
+        horizon: timedelta = timedelta(days=3650),
+        assume_refills: bool = True,
+        threads: int | None = None,
+    ) -> dict[str, np.ndarray]:
         """Per row, as ``datetime64[ms]`` columns (``NaT``: not within ``horizon``):
         ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``eri``, ``eos`` — exactly
         ``Pump.project(horizon, assume_refills)`` of each row's pump. Results do not depend
@@ -253,7 +292,7 @@ class Fleet:
         raw = self._core.forecast(duration_ms(horizon, "horizon"), bool(assume_refills), threads)
         return {name: raw[name + "_ms"].view("datetime64[ms]") for name in _FORECAST_COLUMNS}
 
-    def simulate(self, until: datetime | int, threads: Optional[int] = None) -> FleetResult:
+    def simulate(self, until: datetime | int, threads: int | None = None) -> FleetResult:
         """Run every row's pump to ``until``: the same columns as :func:`simulate_many`."""
         return FleetResult._from_core(self._core.simulate(to_ms(until, "until"), threads))
 
@@ -262,8 +301,13 @@ class Fleet:
         c = self._cols
         k = int(c["program"][i])
         program = self.programs[k] if k >= 0 else Continuous(ug_per_day=float(c["ug_per_day"][i]))
-        return Pump(self.models[int(c["model"][i])], now=int(c["now"][i]), reservoir_ml=float(c["reservoir_ml"][i]),
-                    concentration_ug_per_ml=int(c["concentration_ug_per_ml"][i]), program=program)
+        return Pump(
+            self.models[int(c["model"][i])],
+            now=int(c["now"][i]),
+            reservoir_ml=float(c["reservoir_ml"][i]),
+            concentration_ug_per_ml=int(c["concentration_ug_per_ml"][i]),
+            program=program,
+        )
 
 
 def _keys(columns: Any) -> Any:

@@ -22,14 +22,23 @@ figures tuned so ~0.5 mL/day lasts ≈ 6.5 years with ERI ≈ 90 days before EOS
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Optional
+from typing import Any
 
 from . import _core
 from ._units import ml_to_nl, ul_to_nl
 
-__all__ = ["BatteryModel", "NOMINAL_BATTERY", "PumpModel", "SYNCHROMED_II_20", "SYNCHROMED_II_40", "PROMETRA_II_20", "PROMETRA_II_40", "PRESETS"]
+__all__ = [
+    "BatteryModel",
+    "NOMINAL_BATTERY",
+    "PumpModel",
+    "SYNCHROMED_II_20",
+    "SYNCHROMED_II_40",
+    "PROMETRA_II_20",
+    "PROMETRA_II_40",
+    "PRESETS",
+]
 
 
 PC_PER_MAH = 3_600_000_000_000
@@ -132,8 +141,13 @@ def _validate(exact: dict[str, Any], build: Any = _core.validate_model) -> Any:
 
 # A valid model used to validate a battery on its own.
 _PROBE = {
-    "name": "probe", "reservoir_nl": 1, "stroke_nl": 1, "min_rate_nl_per_day": 1,
-    "max_rate_nl_per_day": 1, "low_reservoir_nl": 0, "pump_path_nl": 0,
+    "name": "probe",
+    "reservoir_nl": 1,
+    "stroke_nl": 1,
+    "min_rate_nl_per_day": 1,
+    "max_rate_nl_per_day": 1,
+    "low_reservoir_nl": 0,
+    "pump_path_nl": 0,
 }
 
 #: Nominal battery of the presets (assumptions, not device figures): 500 mAh usable; 8 µA
@@ -142,8 +156,13 @@ _PROBE = {
 #: (≈ 90 days of typical drain plus hourly ERI tones before EOS). At 0.5 mL/day this lasts
 #: about 6.5 years.
 NOMINAL_BATTERY = BatteryModel(
-    capacity_mah=500.0, quiescent_ua=8.0, stroke_uc=200.0, tone_uc=5000.0, telemetry_uc=20000.0,
-    eri_mah=32.0, eos_mah=10.0,
+    capacity_mah=500.0,
+    quiescent_ua=8.0,
+    stroke_uc=200.0,
+    tone_uc=5000.0,
+    telemetry_uc=20000.0,
+    eri_mah=32.0,
+    eos_mah=10.0,
 )
 
 
@@ -163,7 +182,7 @@ class PumpModel:
     max_rate_ml_per_day: float
     low_reservoir_ml: float = 2.0
     pump_path_ul: float = 0.0
-    battery: Optional[BatteryModel] = None
+    battery: BatteryModel | None = None
 
     def __post_init__(self) -> None:
         exact = self._convert()
@@ -201,8 +220,10 @@ class PumpModel:
         immutable, so the same exact fields give the same (cached) model: restoring many
         snapshots of a few models converts and validates each model once."""
         battery = d.get("battery")
-        key = (tuple(sorted((k, v) for k, v in d.items() if k != "battery")),
-               None if battery is None else tuple(sorted(battery.items())))
+        key = (
+            tuple(sorted((k, v) for k, v in d.items() if k != "battery")),
+            None if battery is None else tuple(sorted(battery.items())),
+        )
         model = _FROM_EXACT.get(key)
         if model is None:
             model = cls._build_from_exact(d)
@@ -226,7 +247,7 @@ class PumpModel:
 
 
 #: PumpModel.from_exact's cache (bounded): exact fields → model.
-_FROM_EXACT: dict[tuple, "PumpModel"] = {}
+_FROM_EXACT: dict[tuple, PumpModel] = {}
 
 
 def _int(value: object, field: str) -> int:

@@ -9,9 +9,10 @@ Simulation only — not a medical device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from ._extras import require
 
@@ -22,9 +23,23 @@ __all__ = ["figure", "plot_result", "default_every"]
 
 #: Event kinds shown on the timeline panel, top to bottom (alarms have a severity as well).
 TIMELINE = (
-    "eos", "reservoir_empty", "fault", "eri", "low_reservoir", "refill_discrepancy",
-    "refilled", "concentration_changed", "drug_at_tip", "bolus_started", "patient_bolus_granted",
-    "patient_bolus_denied", "program_changed", "suspended", "resumed", "fault_cleared", "telemetry_session",
+    "eos",
+    "reservoir_empty",
+    "fault",
+    "eri",
+    "low_reservoir",
+    "refill_discrepancy",
+    "refilled",
+    "concentration_changed",
+    "drug_at_tip",
+    "bolus_started",
+    "patient_bolus_granted",
+    "patient_bolus_denied",
+    "program_changed",
+    "suspended",
+    "resumed",
+    "fault_cleared",
+    "telemetry_session",
 )
 _SEVERITY_COLOURS = {"critical": "tab:red", "non_critical": "tab:orange", None: "tab:blue"}
 
@@ -36,9 +51,13 @@ def default_every(span: timedelta, samples: int = 2000) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-def figure(result: ScenarioResult, every: Optional[timedelta] = None, *,
-           dose_window: timedelta = timedelta(hours=4),
-           progress: Optional[Callable[[int, int], None]] = None) -> Any:
+def figure(
+    result: ScenarioResult,
+    every: timedelta | None = None,
+    *,
+    dose_window: timedelta = timedelta(hours=4),
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
     """A ``matplotlib.figure.Figure`` of the run (five panels sharing the time axis).
     ``every``: sampling interval (default :func:`default_every` of the run's span).
     The dose at the tip is the mean over back-to-back windows of at least ``dose_window`` and
@@ -59,25 +78,54 @@ def figure(result: ScenarioResult, every: Optional[timedelta] = None, *,
     FigureCanvasAgg(fig)
     axes = fig.subplots(5, 1, sharex=True, height_ratios=[2, 2, 2.5, 1.6, 2])
     res, rate, dose, batt, line = axes
-    fig.suptitle(f"{result.scenario.source} — {pump.model.name}\n"
-                 f"simulation only, not a medical device", fontsize=11)
+    fig.suptitle(
+        f"{result.scenario.source} — {pump.model.name}\nsimulation only, not a medical device",
+        fontsize=11,
+    )
 
-    res.plot(t, ts["reservoir_ml"], drawstyle="steps-post", color="tab:blue", label="usable reservoir")
-    res.axhline(pump.model.low_reservoir_ml, color="tab:orange", ls="--", lw=1, label="low-reservoir alarm")
+    res.plot(
+        t, ts["reservoir_ml"], drawstyle="steps-post", color="tab:blue", label="usable reservoir"
+    )
+    res.axhline(
+        pump.model.low_reservoir_ml, color="tab:orange", ls="--", lw=1, label="low-reservoir alarm"
+    )
     res.set_ylabel("reservoir (mL)")
     res.set_ylim(bottom=0)
 
-    rate.plot(t, ts["commanded_ml_per_day"], drawstyle="steps-post", color="tab:purple", label="commanded (basal + boluses)")
+    rate.plot(
+        t,
+        ts["commanded_ml_per_day"],
+        drawstyle="steps-post",
+        color="tab:purple",
+        label="commanded (basal + boluses)",
+    )
     rate.set_ylabel("volume rate (mL/day)")
     rate.set_ylim(bottom=0)
 
-    steps = max(1, -(-dose_window // every), -(-span // (300 * every)))  # ceil; at most ~300 windows
+    steps = max(
+        1, -(-dose_window // every), -(-span // (300 * every))
+    )  # ceil; at most ~300 windows
     window = steps * every
-    tip = (ts["delivered_ug"].diff(steps) / (window / timedelta(days=1))).iloc[::steps]  # back-to-back windows
-    dose.plot(tip.index.to_pydatetime(), tip, drawstyle="steps-pre", color="tab:green", lw=1.2,
-              label=f"at catheter tip (mean over each {_human(window)})")
-    dose.plot(t, ts["prescribed_ug_per_day"], drawstyle="steps-post", color="black", ls="--", lw=1,
-              label="prescribed basal")
+    tip = (ts["delivered_ug"].diff(steps) / (window / timedelta(days=1))).iloc[
+        ::steps
+    ]  # back-to-back windows
+    dose.plot(
+        tip.index.to_pydatetime(),
+        tip,
+        drawstyle="steps-pre",
+        color="tab:green",
+        lw=1.2,
+        label=f"at catheter tip (mean over each {_human(window)})",
+    )
+    dose.plot(
+        t,
+        ts["prescribed_ug_per_day"],
+        drawstyle="steps-post",
+        color="black",
+        ls="--",
+        lw=1,
+        label="prescribed basal",
+    )
     dose.set_ylabel("dose rate (µg/day)")
     dose.set_ylim(bottom=0)
 
@@ -85,26 +133,63 @@ def figure(result: ScenarioResult, every: Optional[timedelta] = None, *,
         batt.plot(t, ts["battery_mah"], color="tab:gray", label="remaining charge")
         battery = pump.model.battery
         if battery is not None:
-            batt.axhline(battery.eri_mah, color="tab:orange", ls="--", lw=1, label=f"ERI ({battery.eri_mah:g} mAh)")
-            batt.axhline(battery.eos_mah, color="tab:red", ls="--", lw=1, label=f"EOS ({battery.eos_mah:g} mAh)")
+            batt.axhline(
+                battery.eri_mah,
+                color="tab:orange",
+                ls="--",
+                lw=1,
+                label=f"ERI ({battery.eri_mah:g} mAh)",
+            )
+            batt.axhline(
+                battery.eos_mah,
+                color="tab:red",
+                ls="--",
+                lw=1,
+                label=f"EOS ({battery.eos_mah:g} mAh)",
+            )
         batt.set_ylim(bottom=0)
     else:
-        batt.text(0.5, 0.5, "no battery model", transform=batt.transAxes, ha="center", va="center", color="gray")
+        batt.text(
+            0.5,
+            0.5,
+            "no battery model",
+            transform=batt.transAxes,
+            ha="center",
+            va="center",
+            color="gray",
+        )
     batt.set_ylabel("battery (mAh)")
 
     kinds = [k for k in TIMELINE if any(e.kind == k for e in result.events)]
     for row, kind in enumerate(kinds):
         hits = [e for e in result.events if e.kind == kind]
-        line.scatter([e.time for e in hits], [row] * len(hits), marker="|" if kind.startswith(("bolus", "patient")) else "o",
-                     s=60, color=_SEVERITY_COLOURS.get(hits[0].severity, "tab:blue"), zorder=3)
+        line.scatter(
+            [e.time for e in hits],
+            [row] * len(hits),
+            marker="|" if kind.startswith(("bolus", "patient")) else "o",
+            s=60,
+            color=_SEVERITY_COLOURS.get(hits[0].severity, "tab:blue"),
+            zorder=3,
+        )
     line.set_yticks(range(len(kinds)), [k.replace("_", " ") for k in kinds], fontsize=8)
     line.set_ylim(len(kinds) - 0.5 if kinds else 0.5, -0.5)
     line.set_ylabel("events")
     from matplotlib.lines import Line2D
 
-    line.legend(handles=[Line2D([], [], marker="o", ls="", color=c, label=n) for n, c in
-                         (("critical alarm", "tab:red"), ("non-critical alarm", "tab:orange"), ("therapy event", "tab:blue"))],
-                loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    line.legend(
+        handles=[
+            Line2D([], [], marker="o", ls="", color=c, label=n)
+            for n, c in (
+                ("critical alarm", "tab:red"),
+                ("non-critical alarm", "tab:orange"),
+                ("therapy event", "tab:blue"),
+            )
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8,
+        frameon=False,
+    )
 
     for ax in (res, rate, dose, batt):
         ax.grid(True, alpha=0.3)
@@ -119,9 +204,15 @@ def figure(result: ScenarioResult, every: Optional[timedelta] = None, *,
     return fig
 
 
-def plot_result(result: ScenarioResult, path: Union[str, Path], every: Optional[timedelta] = None, *,
-                dose_window: timedelta = timedelta(hours=4),
-                progress: Optional[Callable[[int, int], None]] = None, dpi: int = 100) -> Path:
+def plot_result(
+    result: ScenarioResult,
+    path: str | Path,
+    every: timedelta | None = None,
+    *,
+    dose_window: timedelta = timedelta(hours=4),
+    progress: Callable[[int, int], None] | None = None,
+    dpi: int = 100,
+) -> Path:
     """Draw :func:`figure` and save it to ``path`` (format from the suffix: .png, .svg, .pdf);
     returns the path."""
     fig = figure(result, every, dose_window=dose_window, progress=progress)

@@ -8,9 +8,10 @@ period start, or ``(weekday, time)`` with weekday 0 = Monday (week period).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
-from typing import Sequence, Tuple, Union
+from typing import Union
 
 from . import _core
 from ._time import duration_ms
@@ -19,7 +20,7 @@ from .errors import ValidationError
 
 __all__ = ["Continuous", "Flex", "Program", "StepOffset"]
 
-StepOffset = Union[time, timedelta, Tuple[int, time]]
+StepOffset = Union[time, timedelta, tuple[int, time]]
 _DAY_MS = 86_400_000
 
 
@@ -45,7 +46,7 @@ class Flex:
     """A repeating schedule of ``(offset, µg/day)`` steps; first step at offset 0."""
 
     period: str
-    steps: Sequence[Tuple[StepOffset, float]]
+    steps: Sequence[tuple[StepOffset, float]]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(tuple(s) for s in self.steps))
@@ -61,13 +62,20 @@ class Flex:
 
     def _convert(self) -> tuple:
         if self.period not in ("day", "week"):
-            raise ValidationError(f"period: unknown period {self.period!r}; allowed: 'day', 'week'", "period")
+            raise ValidationError(
+                f"period: unknown period {self.period!r}; allowed: 'day', 'week'", "period"
+            )
         steps = []
         for i, step in enumerate(self.steps):
             if len(step) != 2:
                 raise ValidationError(f"steps[{i}]: expected (offset, ug_per_day)", f"steps[{i}]")
             offset, dose = step
-            steps.append((_offset_ms(offset, self.period, f"steps[{i}].offset"), ug_to_ng(dose, f"steps[{i}].ug_per_day")))
+            steps.append(
+                (
+                    _offset_ms(offset, self.period, f"steps[{i}].offset"),
+                    ug_to_ng(dose, f"steps[{i}].ug_per_day"),
+                )
+            )
         return ("flex", self.period, steps)
 
 
@@ -77,12 +85,24 @@ Program = Union[Continuous, Flex]
 def _offset_ms(offset: object, period: str, field: str) -> int:
     if isinstance(offset, time):
         if offset.tzinfo is not None:
-            raise ValidationError(f"{field}: {offset!r} is tz-aware; the pump clock is naive", field)
-        return ((offset.hour * 60 + offset.minute) * 60 + offset.second) * 1000 + offset.microsecond // 1000
+            raise ValidationError(
+                f"{field}: {offset!r} is tz-aware; the pump clock is naive", field
+            )
+        return (
+            (offset.hour * 60 + offset.minute) * 60 + offset.second
+        ) * 1000 + offset.microsecond // 1000
     if isinstance(offset, tuple) and len(offset) == 2 and isinstance(offset[1], time):
         day, at = offset
-        if period != "week" or isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6:
-            raise ValidationError(f"{field}: (weekday, time) needs a week period and weekday 0..=6 (0 = Monday)", field)
+        if (
+            period != "week"
+            or isinstance(day, bool)
+            or not isinstance(day, int)
+            or not 0 <= day <= 6
+        ):
+            raise ValidationError(
+                f"{field}: (weekday, time) needs a week period and weekday 0..=6 (0 = Monday)",
+                field,
+            )
         return day * _DAY_MS + _offset_ms(at, period, field)
     return duration_ms(offset, field)  # type: ignore[arg-type]
 

@@ -3,18 +3,27 @@ the exact integers (``*_nl``, ``*_pg``). All delivery math runs in the Rust core
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from . import _core
 from ._time import duration_ms, from_ms, int64, to_ms
 from ._units import concentration, ml_to_nl, scaled, ug_to_ng, ul_to_nl
-from .models import PumpModel
 from .events import Event, EventLog
+from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
 
-__all__ = ["Pump", "Event", "EventLog", "Projection", "Bolus", "BolusPlan", "PatientBolusResult", "RefillReport"]
+__all__ = [
+    "Pump",
+    "Event",
+    "EventLog",
+    "Projection",
+    "Bolus",
+    "BolusPlan",
+    "PatientBolusResult",
+    "RefillReport",
+]
 
 Time = Union[datetime, int]
 _TEN_YEARS = timedelta(days=3650)
@@ -23,7 +32,14 @@ _MAX_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999, the pump clock's end
 Duration = Union[timedelta, int]
 
 
-_PROJECTION_FIELDS = ("next_stroke", "low_reservoir", "reservoir_empty", "drug_at_tip", "eri", "eos")
+_PROJECTION_FIELDS = (
+    "next_stroke",
+    "low_reservoir",
+    "reservoir_empty",
+    "drug_at_tip",
+    "eri",
+    "eos",
+)
 
 
 class Projection:
@@ -33,12 +49,12 @@ class Projection:
 
     __slots__ = ("_ms",)
 
-    def __init__(self, *times_ms: Optional[int]) -> None:
+    def __init__(self, *times_ms: int | None) -> None:
         if len(times_ms) != len(_PROJECTION_FIELDS):
             raise TypeError(f"Projection takes {len(_PROJECTION_FIELDS)} times")
         self._ms = times_ms
 
-    def _at(self, i: int) -> Optional[datetime]:
+    def _at(self, i: int) -> datetime | None:
         ms = self._ms[i]
         return None if ms is None else from_ms(ms)
 
@@ -55,7 +71,7 @@ class Projection:
     eri_ms = property(lambda self: self._ms[4])
     eos_ms = property(lambda self: self._ms[5])
 
-    def as_dict(self) -> dict[str, Optional[datetime]]:
+    def as_dict(self) -> dict[str, datetime | None]:
         return {name: self._at(i) for i, name in enumerate(_PROJECTION_FIELDS)}
 
     def __eq__(self, other: object) -> bool:
@@ -64,7 +80,10 @@ class Projection:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{k}={v.isoformat(timespec='milliseconds') if v else None}" for k, v in self.as_dict().items())
+        parts = ", ".join(
+            f"{k}={v.isoformat(timespec='milliseconds') if v else None}"
+            for k, v in self.as_dict().items()
+        )
         return f"Projection({parts})"
 
 
@@ -107,7 +126,7 @@ class RefillReport:
     expected_nl: int
     aspirated_nl: int
     flagged: bool
-    reason: Optional[str]
+    reason: str | None
 
     @property
     def expected_ml(self) -> float:
@@ -123,9 +142,13 @@ class RefillReport:
         return (self.aspirated_nl - self.expected_nl) / 1e6
 
     @property
-    def discrepancy_pct(self) -> Optional[float]:
+    def discrepancy_pct(self) -> float | None:
         """Discrepancy as % of expected (None when nothing was expected)."""
-        return None if self.expected_nl == 0 else 100.0 * (self.aspirated_nl - self.expected_nl) / self.expected_nl
+        return (
+            None
+            if self.expected_nl == 0
+            else 100.0 * (self.aspirated_nl - self.expected_nl) / self.expected_nl
+        )
 
 
 @dataclass(frozen=True)
@@ -149,7 +172,7 @@ class PatientBolusResult:
 
     granted: bool
     reason: str
-    bolus_id: Optional[int]
+    bolus_id: int | None
 
 
 class Pump:
@@ -181,17 +204,25 @@ class Pump:
         if type(model) is not PumpModel and not isinstance(model, PumpModel):
             from .errors import ValidationError
 
-            raise ValidationError(f"model: expected itb.PumpModel, got {type(model).__name__}", "model")
+            raise ValidationError(
+                f"model: expected itb.PumpModel, got {type(model).__name__}", "model"
+            )
         self._model = model
         # one call: the arguments are converted in Rust by the rules of to_ms, ml_to_nl,
         # concentration, ul_to_nl and _int (which it falls back to for unusual types)
         self._core = _core.Pump.build(
-            model._core_model, now, reservoir_ml, concentration_ug_per_ml, _core_program(program),
-            catheter_volume_ul, stroke_error_ppm, path_primed,
+            model._core_model,
+            now,
+            reservoir_ml,
+            concentration_ug_per_ml,
+            _core_program(program),
+            catheter_volume_ul,
+            stroke_error_ppm,
+            path_primed,
         )
 
     @classmethod
-    def _wrap(cls, core: Any, model: Optional[PumpModel] = None) -> Pump:
+    def _wrap(cls, core: Any, model: PumpModel | None = None) -> Pump:
         self = cls.__new__(cls)
         self._core = core
         self._model = model if model is not None else PumpModel.from_exact(core.model)
@@ -202,7 +233,7 @@ class Pump:
         """Replace the basal program from now on (emits ``program_changed``)."""
         self._core.set_program(_core_program(program))
 
-    def bolus(self, dose_ug: float, duration: Duration, start: Optional[Time] = None) -> int:
+    def bolus(self, dose_ug: float, duration: Duration, start: Time | None = None) -> int:
         """Schedule a timed bolus of ``dose_ug`` µg over ``duration`` from ``start`` (None = now).
 
         Its volume is derived now at the current concentration (whole nL, half-even; the dose
@@ -230,15 +261,21 @@ class Pump:
         # by entry in Rust (by the rules and errors of to_ms, duration_ms and the dose check).
         def ms_column(values: Any, kind: str, unit: str, convert: Any, field: str) -> Any:
             if isinstance(values, np.ndarray) and values.dtype.kind == kind:
-                return values.astype(unit, copy=False).view(np.int64)  # floored to the ms; NaT is refused
+                return values.astype(unit, copy=False).view(
+                    np.int64
+                )  # floored to the ms; NaT is refused
             return convert(values, field)
 
         start_ms = ms_column(starts, "M", "datetime64[ms]", _core.times_ms, "starts")
-        duration_list = ms_column(durations, "m", "timedelta64[ms]", _core.durations_ms, "durations")
+        duration_list = ms_column(
+            durations, "m", "timedelta64[ms]", _core.durations_ms, "durations"
+        )
         if isinstance(doses_ug, np.ndarray) and doses_ug.dtype == np.float64:
             doses = doses_ug  # read in place by the core
         else:
-            doses = _core.doses_f64(doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else doses_ug)
+            doses = _core.doses_f64(
+                doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else doses_ug
+            )
         return self._core.bolus_many_arrays(doses, duration_list, start_ms)  # type: ignore[no-any-return]
 
     def cancel_bolus(self, bolus_id: int) -> None:
@@ -249,7 +286,7 @@ class Pump:
         self,
         added_ml: float,
         concentration_ug_per_ml: float,
-        aspirated_ml: Optional[float] = None,
+        aspirated_ml: float | None = None,
         *,
         tolerance_ml: float = 1.0,
         tolerance_pct: float = 20.0,
@@ -304,7 +341,11 @@ class Pump:
         return self._core.start_priming_bolus()
 
     def set_patient_bolus_limits(
-        self, dose_ug: Optional[float] = None, duration: Duration = 0, lockout: Duration = 0, max_per_24h: int = 0
+        self,
+        dose_ug: float | None = None,
+        duration: Duration = 0,
+        lockout: Duration = 0,
+        max_per_24h: int = 0,
     ) -> None:
         """Clinician limits of the patient-activated bolus; ``dose_ug=None`` disables it."""
         if dose_ug is None:
@@ -319,10 +360,12 @@ class Pump:
             )
         )
 
-    def patient_bolus(self, at: Optional[Time] = None) -> PatientBolusResult:
+    def patient_bolus(self, at: Time | None = None) -> PatientBolusResult:
         """Patient activation now (or at ``at`` >= now, advancing the pump first; the
         events of that advance come with the next :meth:`advance_to`)."""
-        granted, reason, bolus_id = self._core.patient_bolus(None if at is None else to_ms(at, "at"))
+        granted, reason, bolus_id = self._core.patient_bolus(
+            None if at is None else to_ms(at, "at")
+        )
         return PatientBolusResult(granted, reason, bolus_id)
 
     # ----- time ---------------------------------------------------------------------------
@@ -337,7 +380,9 @@ class Pump:
         if until > _MAX_MS:
             from .errors import ValidationError
 
-            raise ValidationError(f"duration: {duration!r} runs past the pump clock's end (9999-12-31)", "duration")
+            raise ValidationError(
+                f"duration: {duration!r} runs past the pump clock's end (9999-12-31)", "duration"
+            )
         return EventLog(self._core.advance_to_log(until))
 
     def advance_recording(self, until: Time) -> tuple[EventLog, Any]:
@@ -427,12 +472,12 @@ class Pump:
         return self._core.pumped_nl
 
     @property
-    def battery_remaining_pc(self) -> Optional[int]:
+    def battery_remaining_pc(self) -> int | None:
         """Remaining battery charge (pC); None without a battery model."""
         return self._core.battery_remaining_pc
 
     @property
-    def battery_remaining_mah(self) -> Optional[float]:
+    def battery_remaining_mah(self) -> float | None:
         rem = self._core.battery_remaining_pc
         return None if rem is None else rem / 3.6e12
 
@@ -531,7 +576,11 @@ def _int(value: object, field: str) -> int:
     """An integer argument (Python or numpy int; not a bool) within the core's 64 bits."""
     from numbers import Integral
 
-    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, Integral):
+    if (
+        isinstance(value, bool)
+        or type(value).__name__ == "bool_"
+        or not isinstance(value, Integral)
+    ):
         from .errors import ValidationError
 
         raise ValidationError(f"{field}: expected an int, got {value!r}", field)
@@ -543,7 +592,9 @@ def _check_dose(value: object, i: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         from .errors import ValidationError
 
-        raise ValidationError(f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]")
+        raise ValidationError(
+            f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]"
+        )
 
 
 def _core_program(program: object) -> Any:
@@ -552,7 +603,9 @@ def _core_program(program: object) -> Any:
     if t is not Continuous and t is not Flex and not isinstance(program, (Continuous, Flex)):
         from .errors import ValidationError
 
-        raise ValidationError(f"program: expected itb.Continuous or itb.Flex, got {type(program).__name__}", "program")
+        raise ValidationError(
+            f"program: expected itb.Continuous or itb.Flex, got {type(program).__name__}", "program"
+        )
     return program._core_program  # type: ignore[attr-defined]
 
 
@@ -560,5 +613,7 @@ def _exact_program(program: object) -> tuple:
     if not isinstance(program, (Continuous, Flex)):
         from .errors import ValidationError
 
-        raise ValidationError(f"program: expected itb.Continuous or itb.Flex, got {type(program).__name__}", "program")
+        raise ValidationError(
+            f"program: expected itb.Continuous or itb.Flex, got {type(program).__name__}", "program"
+        )
     return program.exact()

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
+import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any
 
 from pydantic import ValidationError as _PydanticError
 
@@ -57,10 +58,10 @@ from .scenario_spec import (
     _TAGS,
     ACTIONS,
     BatterySpec,
-    ContinuousProgram,
-    FlexProgram,
     BolusAction,
     CancelBolus,
+    ContinuousProgram,
+    FlexProgram,
     ModelSpec,
     PumpSpec,
     RunSpec,
@@ -71,11 +72,6 @@ from .scenario_spec import (
     json_schema,
     parse_duration,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
 
 __all__ = [
     "Scenario",
@@ -104,15 +100,19 @@ class Issue:
     message: str
     entry: str = ""
     field: str = ""
-    line: Optional[int] = None
-    allowed: Optional[str] = None
-    time: Optional[datetime] = None
+    line: int | None = None
+    allowed: str | None = None
+    time: datetime | None = None
 
     def describe(self, source: str) -> str:
         where = source if self.line is None else f"{source}:{self.line}"
         place = ".".join(p for p in (self.entry, self.field) if p)
         when = "" if self.time is None else f" (at {self.time.isoformat(sep=' ')})"
-        allowed = "" if not self.allowed or self.allowed in self.message else f" (allowed: {self.allowed})"
+        allowed = (
+            ""
+            if not self.allowed or self.allowed in self.message
+            else f" (allowed: {self.allowed})"
+        )
         return f"{where}: {place or 'scenario'}{when}: {self.message}{allowed}"
 
 
@@ -142,7 +142,7 @@ class ScenarioError(ValidationError):
 # ----- loading ------------------------------------------------------------------------------------
 
 
-def load(path: Union[str, Path]) -> Scenario:
+def load(path: str | Path) -> Scenario:
     """Read and validate a TOML scenario file; :class:`ScenarioError` names the problem."""
     source = str(path)
     try:
@@ -167,7 +167,7 @@ def loads(text: str, source: str = "<string>") -> Scenario:
     return from_dict(data, source=source, text=text)
 
 
-def from_dict(data: Any, source: str = "<dict>", text: Optional[str] = None) -> Scenario:
+def from_dict(data: Any, source: str = "<dict>", text: str | None = None) -> Scenario:
     """Validate a scenario given as plain data (what ``tomllib`` returns); ``text`` is the TOML
     it came from, used only to find line numbers."""
     lines = _toml_lines.key_lines(text) if text else {}
@@ -198,13 +198,19 @@ def _issue_of(err: Any, lines: dict, data: Any) -> Issue:
         message = "unknown key"
         allowed = _known_keys(entry, rest, data)
     else:
-        bounds = [f"{sym} {ctx[k]}" for k, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if k in ctx]
+        bounds = [
+            f"{sym} {ctx[k]}"
+            for k, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+            if k in ctx
+        ]
         if bounds:
             allowed = ", ".join(bounds)
         if kind == "value_error":
             message = message.removeprefix("Value error, ")
     field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in rest).replace(".[", "[")
-    return Issue(message, entry=entry, field=field, line=_toml_lines.line_of(lines, loc), allowed=allowed)
+    return Issue(
+        message, entry=entry, field=field, line=_toml_lines.line_of(lines, loc), allowed=allowed
+    )
 
 
 def _split_loc(loc: list) -> tuple[str, list]:
@@ -215,7 +221,7 @@ def _split_loc(loc: list) -> tuple[str, list]:
     return str(loc[0]), list(loc[1:])
 
 
-def _known_keys(entry: str, rest: list, data: Any) -> Optional[str]:
+def _known_keys(entry: str, rest: list, data: Any) -> str | None:
     """The keys an entry accepts (for an "unknown key" message), when simple to tell."""
     cls: Any = None
     if entry == "" and len(rest) <= 1:
@@ -223,7 +229,9 @@ def _known_keys(entry: str, rest: list, data: Any) -> Optional[str]:
     if entry == "run" and len(rest) == 1:
         cls = RunSpec
     elif entry == "pump" and len(rest) >= 2 and rest[0] == "program":
-        cls = _program_class(data.get("pump", {}).get("program") if isinstance(data.get("pump"), dict) else None)
+        cls = _program_class(
+            data.get("pump", {}).get("program") if isinstance(data.get("pump"), dict) else None
+        )
     elif entry == "pump":
         cls = {1: PumpSpec, 2: ModelSpec, 3: BatterySpec}.get(len(rest))
     elif entry.startswith("actions["):
@@ -255,7 +263,9 @@ class Scenario:
     reported at load time; calls the pump refuses later are reported by :meth:`run`.
     """
 
-    def __init__(self, spec: ScenarioSpec, source: str = "<scenario>", *, _lines: Optional[dict] = None) -> None:
+    def __init__(
+        self, spec: ScenarioSpec, source: str = "<scenario>", *, _lines: dict | None = None
+    ) -> None:
         self.spec = spec
         self.source = source
         self._lines = _lines or {}
@@ -264,7 +274,7 @@ class Scenario:
             raise ScenarioError(source, issues)
 
     # -- checks --
-    def _line(self, *path: Union[str, int]) -> Optional[int]:
+    def _line(self, *path: str | int) -> int | None:
         return _toml_lines.line_of(self._lines, path)
 
     def _check(self) -> list[Issue]:
@@ -279,7 +289,14 @@ class Scenario:
         try:
             pump.program.build()
         except ItbError as exc:
-            issues.append(Issue(str(exc), "pump", f"program.{exc.field}".rstrip("."), self._line("pump", "program")))
+            issues.append(
+                Issue(
+                    str(exc),
+                    "pump",
+                    f"program.{exc.field}".rstrip("."),
+                    self._line("pump", "program"),
+                )
+            )
         if not issues:
             try:
                 self.pump()
@@ -290,45 +307,106 @@ class Scenario:
                     path = ["program"] + ([exc.field] if exc.field != "program" else [])
                 else:
                     path = []
-                issues.append(Issue(str(exc), "pump", ".".join(path) or exc.field, self._line("pump", *path[:1])))
+                issues.append(
+                    Issue(
+                        str(exc), "pump", ".".join(path) or exc.field, self._line("pump", *path[:1])
+                    )
+                )
         previous = pump.start
         names: dict[str, int] = {}
         for i, action in enumerate(self.spec.actions):
             entry = f"actions[{i}]"
             if action.at < previous:
-                what = "the pump's start" if i == 0 else f"actions[{i - 1}] ({previous.isoformat(sep=' ')})"
-                issues.append(Issue(f"{action.at.isoformat(sep=' ')} is before {what}: actions must be in time order",
-                                    entry, "at", self._line("actions", i, "at"), allowed=f">= {previous.isoformat(sep=' ')}"))
+                what = (
+                    "the pump's start"
+                    if i == 0
+                    else f"actions[{i - 1}] ({previous.isoformat(sep=' ')})"
+                )
+                issues.append(
+                    Issue(
+                        f"{action.at.isoformat(sep=' ')} is before {what}: actions must be in time order",
+                        entry,
+                        "at",
+                        self._line("actions", i, "at"),
+                        allowed=f">= {previous.isoformat(sep=' ')}",
+                    )
+                )
             previous = max(previous, action.at)
-            if isinstance(action, BolusAction) and action.start is not None and action.start < action.at:
-                issues.append(Issue("a bolus cannot start before the action's time", entry, "start",
-                                    self._line("actions", i, "start"), allowed=f">= {action.at.isoformat(sep=' ')}"))
+            if (
+                isinstance(action, BolusAction)
+                and action.start is not None
+                and action.start < action.at
+            ):
+                issues.append(
+                    Issue(
+                        "a bolus cannot start before the action's time",
+                        entry,
+                        "start",
+                        self._line("actions", i, "start"),
+                        allowed=f">= {action.at.isoformat(sep=' ')}",
+                    )
+                )
             if isinstance(action, SetProgram):
                 try:
                     action.program.build()
                 except ItbError as exc:
-                    issues.append(Issue(str(exc), entry, f"program.{exc.field}".rstrip("."), self._line("actions", i, "program")))
+                    issues.append(
+                        Issue(
+                            str(exc),
+                            entry,
+                            f"program.{exc.field}".rstrip("."),
+                            self._line("actions", i, "program"),
+                        )
+                    )
             name = getattr(action, "name", None)
             if isinstance(action, CancelBolus):
                 if name not in names:
                     known = ", ".join(repr(n) for n in names) or "none so far"
-                    issues.append(Issue(f"no earlier bolus is named {name!r}", entry, "name",
-                                        self._line("actions", i, "name"), allowed=known))
+                    issues.append(
+                        Issue(
+                            f"no earlier bolus is named {name!r}",
+                            entry,
+                            "name",
+                            self._line("actions", i, "name"),
+                            allowed=known,
+                        )
+                    )
             elif name is not None:
                 if name in names:
-                    issues.append(Issue(f"the name {name!r} is already used by actions[{names[name]}]", entry, "name",
-                                        self._line("actions", i, "name"), allowed="a new name"))
+                    issues.append(
+                        Issue(
+                            f"the name {name!r} is already used by actions[{names[name]}]",
+                            entry,
+                            "name",
+                            self._line("actions", i, "name"),
+                            allowed="a new name",
+                        )
+                    )
                 names[name] = i
         until = self.spec.run.until
         if until is not None:
             if until < pump.start:
-                issues.append(Issue("run.until is before the pump's start", "run", "until", self._line("run", "until"),
-                                    allowed=f">= {pump.start.isoformat(sep=' ')}"))
+                issues.append(
+                    Issue(
+                        "run.until is before the pump's start",
+                        "run",
+                        "until",
+                        self._line("run", "until"),
+                        allowed=f">= {pump.start.isoformat(sep=' ')}",
+                    )
+                )
             late = [i for i, a in enumerate(self.spec.actions) if a.at > until]
             if late:
                 i = late[0]
-                issues.append(Issue(f"after run.until ({until.isoformat(sep=' ')}): it would never run", f"actions[{i}]",
-                                    "at", self._line("actions", i, "at"), allowed=f"<= {until.isoformat(sep=' ')}"))
+                issues.append(
+                    Issue(
+                        f"after run.until ({until.isoformat(sep=' ')}): it would never run",
+                        f"actions[{i}]",
+                        "at",
+                        self._line("actions", i, "at"),
+                        allowed=f"<= {until.isoformat(sep=' ')}",
+                    )
+                )
         return issues
 
     # -- accessors --
@@ -352,14 +430,23 @@ class Scenario:
         """A fresh pump as the scenario starts (nothing advanced, no action applied)."""
         p = self.spec.pump
         return Pump(
-            self.model, now=p.start, reservoir_ml=p.reservoir_ml, concentration_ug_per_ml=p.concentration_ug_per_ml,
-            program=p.program.build(), catheter_volume_ul=p.catheter_volume_ul, path_primed=p.path_primed,
+            self.model,
+            now=p.start,
+            reservoir_ml=p.reservoir_ml,
+            concentration_ug_per_ml=p.concentration_ug_per_ml,
+            program=p.program.build(),
+            catheter_volume_ul=p.catheter_volume_ul,
+            path_primed=p.path_primed,
             stroke_error_ppm=p.stroke_error_ppm,
         )
 
     # -- running --
-    def run(self, until: Optional[Union[datetime, timedelta]] = None, *,
-            progress: Optional[Callable[[int, int], None]] = None) -> ScenarioResult:
+    def run(
+        self,
+        until: datetime | timedelta | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ScenarioResult:
         """Build the pump, apply every action at its time, run to ``until`` (a datetime, or a
         timedelta from the start; default :attr:`until`). Actions after ``until`` are not applied.
         ``progress(done_ms, total_ms)`` is called after each step (simulated time).
@@ -370,7 +457,7 @@ class Scenario:
         pump, events, outcomes = self._execute(stop, progress=progress)
         return ScenarioResult(self, pump, events, outcomes, self.start, stop)
 
-    def stroke_times(self, until: Optional[Union[datetime, timedelta]] = None) -> Any:
+    def stroke_times(self, until: datetime | timedelta | None = None) -> Any:
         """Every stroke time (int64 numpy array of pump-clock ms) of a run with all actions to
         ``until`` (default :attr:`until`): the schedule a test rig must execute, from the core."""
         import numpy as np
@@ -379,15 +466,19 @@ class Scenario:
         self._execute(self._resolve_until(until), record=chunks)
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
 
-    def _resolve_until(self, until: Optional[Union[datetime, timedelta]]) -> datetime:
+    def _resolve_until(self, until: datetime | timedelta | None) -> datetime:
         if until is None:
             return self.until
         if isinstance(until, timedelta):
             until = self.start + until
         if not isinstance(until, datetime):
-            raise ValidationError(f"until: expected a datetime or timedelta, got {type(until).__name__}", "until")
+            raise ValidationError(
+                f"until: expected a datetime or timedelta, got {type(until).__name__}", "until"
+            )
         if until < self.start:
-            raise ValidationError(f"until: {until} is before the scenario's start {self.start}", "until")
+            raise ValidationError(
+                f"until: {until} is before the scenario's start {self.start}", "until"
+            )
         return until
 
     def _execute(
@@ -395,9 +486,9 @@ class Scenario:
         until: datetime,
         *,
         samples: Sequence[datetime] = (),
-        on_sample: Optional[Callable[[Pump], None]] = None,
-        progress: Optional[Callable[[int, int], None]] = None,
-        record: Optional[list[Any]] = None,
+        on_sample: Callable[[Pump], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        record: list[Any] | None = None,
     ) -> tuple[Pump, list[Event], list[Any]]:
         """The one run loop: advance to each action (and each sample time, where the state
         is observed before the actions of that instant), call it, then advance to ``until``.
@@ -416,13 +507,17 @@ class Scenario:
         start_ms, until_ms = pump.now_ms, to_ms(until, "until")
         events: list[Event] = []
         outcomes: list[Any] = []
-        ids: dict[str, Optional[int]] = {}
+        ids: dict[str, int | None] = {}
         steps: list[tuple[int, int, Any]] = [(to_ms(t, "sample"), 0, None) for t in samples]
-        steps += [(to_ms(a.at, "at"), 1, (i, a)) for i, a in enumerate(self.spec.actions) if a.at <= until]
+        steps += [
+            (to_ms(a.at, "at"), 1, (i, a)) for i, a in enumerate(self.spec.actions) if a.at <= until
+        ]
         steps.sort(key=lambda s: (s[0], s[1], s[2][0] if s[2] else 0))
         total = max(until_ms - start_ms, 1)
         for at_ms, is_action, payload in steps:
-            if at_ms != pump.now_ms:  # calls at the same instant follow each other with no advance between
+            if (
+                at_ms != pump.now_ms
+            ):  # calls at the same instant follow each other with no advance between
                 events += advance(at_ms)
             if not is_action:
                 if on_sample is not None:
@@ -437,25 +532,46 @@ class Scenario:
             progress(total, total)
         return pump, events, outcomes
 
-    def _apply(self, pump: Pump, index: int, action: _Action, ids: dict[str, Optional[int]]) -> Any:
+    def _apply(self, pump: Pump, index: int, action: _Action, ids: dict[str, int | None]) -> Any:
         kwargs = action.kwargs()
         if isinstance(action, CancelBolus):
             bolus_id = ids.get(action.name)
             if bolus_id is None:  # named by a patient bolus that was denied
-                raise ScenarioError(self.source, [Issue(f"the bolus named {action.name!r} never started (its activation was denied)",
-                                                        f"actions[{index}]", "name", self._line("actions", index, "name"),
-                                                        time=action.at)])
+                raise ScenarioError(
+                    self.source,
+                    [
+                        Issue(
+                            f"the bolus named {action.name!r} never started (its activation was denied)",
+                            f"actions[{index}]",
+                            "name",
+                            self._line("actions", index, "name"),
+                            time=action.at,
+                        )
+                    ],
+                )
             kwargs = {"bolus_id": bolus_id}
         try:
             outcome = getattr(pump, action.do)(**kwargs)  # type: ignore[attr-defined]
         except ItbError as exc:
             field = exc.field
-            if isinstance(action, SetProgram) and (field == "ug_per_day" or field.startswith("steps")):
+            if isinstance(action, SetProgram) and (
+                field == "ug_per_day" or field.startswith("steps")
+            ):
                 field = f"program.{field}"  # a key of the action's program table, as at load time
             key = field.split(".")[0] if field.split(".")[0] in type(action).model_fields else ""
             line = self._line("actions", index, key or "do")  # the key, else the call's `do` line
-            raise ScenarioError(self.source, [Issue(f"the pump refused {action.do}: {exc}", f"actions[{index}]", field, line,
-                                                    time=action.at)]) from exc
+            raise ScenarioError(
+                self.source,
+                [
+                    Issue(
+                        f"the pump refused {action.do}: {exc}",
+                        f"actions[{index}]",
+                        field,
+                        line,
+                        time=action.at,
+                    )
+                ],
+            ) from exc
         name = getattr(action, "name", None)
         if name is not None and not isinstance(action, CancelBolus):
             ids[name] = getattr(outcome, "bolus_id", outcome)
@@ -512,7 +628,11 @@ class ScenarioResult:
         """JSON-ready ``{"scenario", "events", "totals"}``."""
         from .export import event_record
 
-        return {"scenario": self.scenario.source, "events": [event_record(e) for e in self.events], "totals": self.totals}
+        return {
+            "scenario": self.scenario.source,
+            "events": [event_record(e) for e in self.events],
+            "totals": self.totals,
+        }
 
     def events_frame(self) -> Any:
         """The events as a ``pandas.DataFrame`` (``time``, ``kind``, ``severity``, data columns);
@@ -521,8 +641,12 @@ class ScenarioResult:
 
         return events_frame(self.events)
 
-    def timeseries(self, every: timedelta = timedelta(hours=1), *,
-                   progress: Optional[Callable[[int, int], None]] = None) -> Any:
+    def timeseries(
+        self,
+        every: timedelta = timedelta(hours=1),
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Any:
         """State sampled every ``every`` from the start to the end of this run as a
         ``pandas.DataFrame`` (columns and units: :func:`itb.export.timeseries`); needs pandas."""
         from .export import timeseries
@@ -533,7 +657,7 @@ class ScenarioResult:
 # ----- writing TOML -------------------------------------------------------------------------------
 
 
-def dumps(scenario: Union[Scenario, ScenarioSpec]) -> str:
+def dumps(scenario: Scenario | ScenarioSpec) -> str:
     """TOML text of a scenario; loading it gives the same scenario."""
     spec = scenario.spec if isinstance(scenario, Scenario) else scenario
     out = ["[pump]"]

@@ -10,10 +10,21 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any
 
-from ._cli_common import (UsageError, add_command, console, delivery_rows, duration, events_table, print_heading,
-                          print_json, progress_callback, totals_table, when)
+from ._cli_common import (
+    UsageError,
+    add_command,
+    console,
+    delivery_rows,
+    duration,
+    events_table,
+    print_heading,
+    print_json,
+    progress_callback,
+    totals_table,
+    when,
+)
 
 __all__ = ["register"]
 
@@ -23,77 +34,129 @@ _TEN_YEARS = timedelta(days=3650)
 def register(sub: Any) -> None:
     """Add the scenario commands to an argparse ``subparsers`` object."""
     check = add_command(
-        sub, "check", _check,
+        sub,
+        "check",
+        _check,
         help="validate a scenario file and run it once",
         description="Validate SCENARIO (TOML) and run it to its end; print a one-line summary. Errors name the "
-                    "file, line, entry (actions[3]), field and allowed range; exit code 2.",
+        "file, line, entry (actions[3]), field and allowed range; exit code 2.",
     )
     _scenario_arg(check)
 
     run = add_command(
-        sub, "run", _run,
+        sub,
+        "run",
+        _run,
         help="run a scenario file and print its events and totals",
         description="Run SCENARIO to its [run] until (or --until) and print the events and totals, as tables, "
-                    "JSON (--json) or CSV (--csv FILE: the events; with --every, the sampled time series).",
+        "JSON (--json) or CSV (--csv FILE: the events; with --every, the sampled time series).",
     )
     _scenario_arg(run)
     _until_arg(run)
     out = run.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help='print {"scenario", "events", "totals"} as JSON to stdout')
-    out.add_argument("--csv", metavar="FILE", help="write the events as CSV to FILE ('-' for stdout); needs pandas: pip install 'itb[pandas]'")
-    run.add_argument("--every", type=duration, metavar="DURATION",
-                     help="with --csv: write the state sampled every DURATION (e.g. PT1H) instead of the events")
+    out.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"scenario", "events", "totals"} as JSON to stdout',
+    )
+    out.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write the events as CSV to FILE ('-' for stdout); needs pandas: pip install 'itb[pandas]'",
+    )
+    run.add_argument(
+        "--every",
+        type=duration,
+        metavar="DURATION",
+        help="with --csv: write the state sampled every DURATION (e.g. PT1H) instead of the events",
+    )
 
     project = add_command(
-        sub, "project", _project,
+        sub,
+        "project",
+        _project,
         help="run a scenario, then project what comes next with no intervention",
         description="Run SCENARIO to its end, then print the exact times of the next stroke, low reservoir, empty "
-                    "reservoir, drug at tip, ERI and EOS with no intervention, and the same assuming refills on time.",
+        "reservoir, drug at tip, ERI and EOS with no intervention, and the same assuming refills on time.",
     )
     _scenario_arg(project)
     _until_arg(project)
-    project.add_argument("--horizon", type=duration, default=_TEN_YEARS, metavar="DURATION",
-                         help="look this far ahead (ISO 8601, default P3650D)")
+    project.add_argument(
+        "--horizon",
+        type=duration,
+        default=_TEN_YEARS,
+        metavar="DURATION",
+        help="look this far ahead (ISO 8601, default P3650D)",
+    )
     project.add_argument("--json", action="store_true", help="print the projections as JSON")
 
     plan = add_command(
-        sub, "plan-refill", _plan_refill,
+        sub,
+        "plan-refill",
+        _plan_refill,
         help="run a scenario, then plan the next refill (itb.clinical.plan_refill)",
         description="Run SCENARIO to its end, then plan the next refill: the earliest of the low-reservoir alarm "
-                    "minus MARGIN, the drug-stability limit and the battery ERI, with the volume to order.",
+        "minus MARGIN, the drug-stability limit and the battery ERI, with the volume to order.",
     )
     _scenario_arg(plan)
     _until_arg(plan)
-    plan.add_argument("--margin", type=duration, default=timedelta(days=7), metavar="DURATION",
-                      help="refill this long before the low-reservoir alarm (default P7D)")
-    plan.add_argument("--stability", type=duration, default=None, metavar="DURATION",
-                      help="drug stability in the pump, counted from the last fill in the scenario "
-                           "(its last refill, else its start; e.g. P180D; default: no limit)")
+    plan.add_argument(
+        "--margin",
+        type=duration,
+        default=timedelta(days=7),
+        metavar="DURATION",
+        help="refill this long before the low-reservoir alarm (default P7D)",
+    )
+    plan.add_argument(
+        "--stability",
+        type=duration,
+        default=None,
+        metavar="DURATION",
+        help="drug stability in the pump, counted from the last fill in the scenario "
+        "(its last refill, else its start; e.g. P180D; default: no limit)",
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     plot = add_command(
-        sub, "plot", _plot,
+        sub,
+        "plot",
+        _plot,
         help="plot a scenario run to a PNG (needs itb[plot])",
         description="Run SCENARIO and plot the reservoir, the commanded rate, the dose at the catheter tip, the "
-                    "battery and the alarms on one time axis. Needs matplotlib: pip install 'itb[plot]'.",
+        "battery and the alarms on one time axis. Needs matplotlib: pip install 'itb[plot]'.",
     )
     _scenario_arg(plot)
     _until_arg(plot)
-    plot.add_argument("-o", "--output", required=True, metavar="FILE", help="image file to write (.png, .svg, .pdf)")
-    plot.add_argument("--every", type=duration, default=None, metavar="DURATION",
-                      help="sampling interval (default: about 2000 samples over the run)")
+    plot.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="image file to write (.png, .svg, .pdf)",
+    )
+    plot.add_argument(
+        "--every",
+        type=duration,
+        default=None,
+        metavar="DURATION",
+        help="sampling interval (default: about 2000 samples over the run)",
+    )
 
     group = add_command(
-        sub, "scenario", None,
+        sub,
+        "scenario",
+        None,
         help="scenario-file tools (schema)",
         description="Tools for scenario files.",
     )
     tools = group.add_subparsers(dest="scenario_command", metavar="TOOL")
     schema = add_command(
-        tools, "schema", _schema,
+        tools,
+        "schema",
+        _schema,
         help="print the JSON Schema of scenario files",
         description="Print the JSON Schema (draft 2020-12) of scenario files, for editors that check TOML "
-                    "against a schema (e.g. Even Better TOML / taplo).",
+        "against a schema (e.g. Even Better TOML / taplo).",
     )
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
@@ -103,8 +166,12 @@ def _scenario_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _until_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--until", type=when, metavar="T",
-                        help="stop at T: a pump-clock time (2026-03-01T08:00) or a duration from the start (P30D)")
+    parser.add_argument(
+        "--until",
+        type=when,
+        metavar="T",
+        help="stop at T: a pump-clock time (2026-03-01T08:00) or a duration from the start (P30D)",
+    )
 
 
 # ----- handlers ---------------------------------------------------------------------------------
@@ -118,7 +185,9 @@ def _execute(args: argparse.Namespace) -> Any:
     if until is not None:
         stop = scenario.start + until if isinstance(until, timedelta) else until
         if stop < scenario.start:
-            raise UsageError(f"--until {stop.isoformat(sep=' ')} is before the scenario's start {scenario.start.isoformat(sep=' ')}")
+            raise UsageError(
+                f"--until {stop.isoformat(sep=' ')} is before the scenario's start {scenario.start.isoformat(sep=' ')}"
+            )
     with progress_callback(f"running {args.scenario}") as progress:
         return scenario.run(until=until, progress=progress)
 
@@ -161,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso(t: Optional[datetime]) -> Optional[str]:
+def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat(timespec="milliseconds")
 
 
@@ -182,8 +251,14 @@ def _project(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     out = console()
-    print_heading(out, "project", f"{result.scenario.source}: {pump.model.name}, from {pump.now.isoformat(sep=' ')}")
-    table = Table(title=f"What comes next with no intervention (horizon {report['horizon_days']:g} days)")
+    print_heading(
+        out,
+        "project",
+        f"{result.scenario.source}: {pump.model.name}, from {pump.now.isoformat(sep=' ')}",
+    )
+    table = Table(
+        title=f"What comes next with no intervention (horizon {report['horizon_days']:g} days)"
+    )
     table.add_column("event")
     table.add_column("as programmed", no_wrap=True)
     table.add_column("refilled on time", no_wrap=True)
@@ -201,13 +276,20 @@ def _plan_refill(args: argparse.Namespace) -> int:
     try:
         from . import clinical  # type: ignore[attr-defined]  # written separately; imported only here
     except ImportError as exc:
-        raise _MissingClinical(f"plan-refill needs itb.clinical, which cannot be imported here: {exc}") from None
+        raise _MissingClinical(
+            f"plan-refill needs itb.clinical, which cannot be imported here: {exc}"
+        ) from None
 
     # Drug stability counts from the last fill: the last refill of the run, else the start.
     refills = [e.time for e in result.events if e.kind == "refilled"]
     filled_at = refills[-1] if refills else result.start
-    plan = clinical.plan_refill(result.pump, margin=args.margin, stability=args.stability, calendar=None,
-                                filled_at=filled_at)
+    plan = clinical.plan_refill(
+        result.pump,
+        margin=args.margin,
+        stability=args.stability,
+        calendar=None,
+        filled_at=filled_at,
+    )
     report = {
         "scenario": result.scenario.source,
         "now": _iso(result.pump.now),
@@ -223,7 +305,9 @@ def _plan_refill(args: argparse.Namespace) -> int:
     out = console()
     print_heading(out, "plan-refill", f"{result.scenario.source}: {result.pump.model.name}")
     stability = "no limit" if args.stability is None else format_duration(args.stability)
-    table = Table(title=f"Next refill (margin {format_duration(args.margin)}, stability {stability})")
+    table = Table(
+        title=f"Next refill (margin {format_duration(args.margin)}, stability {stability})"
+    )
     table.add_column("quantity")
     table.add_column("value")
     table.add_row("as of", report["now"].replace("T", " "))
@@ -269,13 +353,27 @@ def _print_run(result: Any) -> None:
 
     out = console()
     s = result.scenario
-    print_heading(out, "run", f"{s.source}: {result.pump.model.name}, "
-                              f"{result.start.isoformat(sep=' ')} → {result.until.isoformat(sep=' ')}")
+    print_heading(
+        out,
+        "run",
+        f"{s.source}: {result.pump.model.name}, "
+        f"{result.start.isoformat(sep=' ')} → {result.until.isoformat(sep=' ')}",
+    )
     out.print(events_table(event_record(e) for e in result.events))
     t = result.totals
     battery = t["battery_remaining_mah"]
-    out.print(totals_table([
-        *delivery_rows(t),
-        ("battery left", "n/a" if battery is None else f"{battery:.1f} mAh" + (" (EOS)" if t["eos"] else " (ERI)" if t["eri"] else "")),
-        ("alarm events", str(t["alarms"])),
-    ]))
+    out.print(
+        totals_table(
+            [
+                *delivery_rows(t),
+                (
+                    "battery left",
+                    "n/a"
+                    if battery is None
+                    else f"{battery:.1f} mAh"
+                    + (" (EOS)" if t["eos"] else " (ERI)" if t["eri"] else ""),
+                ),
+                ("alarm events", str(t["alarms"])),
+            ]
+        )
+    )

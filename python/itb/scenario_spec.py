@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -26,15 +26,24 @@ from pydantic import (
     TypeAdapter,
     WithJsonSchema,
 )
-from typing_extensions import Annotated
 
 from .errors import ItbError, ValidationError
 from .models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
 from .program import Continuous, Flex, Program
 
 __all__ = [
-    "ScenarioSpec", "PumpSpec", "RunSpec", "ModelSpec", "BatterySpec", "ContinuousProgram", "FlexProgram",
-    "ACTIONS", "Action", "parse_duration", "format_duration", "json_schema",
+    "ScenarioSpec",
+    "PumpSpec",
+    "RunSpec",
+    "ModelSpec",
+    "BatterySpec",
+    "ContinuousProgram",
+    "FlexProgram",
+    "ACTIONS",
+    "Action",
+    "parse_duration",
+    "format_duration",
+    "json_schema",
 ]
 
 
@@ -48,7 +57,9 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def _naive_datetime(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            raise ValueError("has a UTC offset; the pump clock is naive local time (write 2026-01-05T08:00:00)")
+            raise ValueError(
+                "has a UTC offset; the pump clock is naive local time (write 2026-01-05T08:00:00)"
+            )
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
@@ -59,7 +70,9 @@ def _naive_datetime(value: Any) -> Any:
             if "UTC offset" in str(exc):
                 raise
             raise ValueError(f"{value!r} is not a date-time (write 2026-01-05T08:00:00)") from None
-    raise ValueError(f"expected a TOML local date-time such as 2026-01-05T08:00:00, got {type(value).__name__}")
+    raise ValueError(
+        f"expected a TOML local date-time such as 2026-01-05T08:00:00, got {type(value).__name__}"
+    )
 
 
 def _truncate_ms(value: datetime) -> datetime:
@@ -70,7 +83,12 @@ _DATETIME_SCHEMA = {
     "type": "string",
     "description": "TOML local date-time on the pump clock (no UTC offset), e.g. 2026-01-05T08:00:00",
 }
-Time = Annotated[datetime, BeforeValidator(_naive_datetime), AfterValidator(_truncate_ms), WithJsonSchema(_DATETIME_SCHEMA)]
+Time = Annotated[
+    datetime,
+    BeforeValidator(_naive_datetime),
+    AfterValidator(_truncate_ms),
+    WithJsonSchema(_DATETIME_SCHEMA),
+]
 
 _ISO_DURATION = re.compile(
     r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d{1,3})?)S)?)?$"
@@ -83,7 +101,9 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, bool):
-        raise ValueError("expected an ISO 8601 duration string such as 'PT30M' or a number of seconds, got a boolean")
+        raise ValueError(
+            "expected an ISO 8601 duration string such as 'PT30M' or a number of seconds, got a boolean"
+        )
     elif isinstance(value, (int, float)):
         if not math.isfinite(value):
             raise ValueError(f"{value} is not a finite number of seconds")
@@ -91,12 +111,22 @@ def parse_duration(value: Any) -> timedelta:
     elif isinstance(value, str):
         m = _ISO_DURATION.match(value.strip().upper())
         if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
-            raise ValueError(f"{value!r} is not an ISO 8601 duration (e.g. 'PT30M', 'PT1H30M', 'P7D', 'PT0.5S')")
+            raise ValueError(
+                f"{value!r} is not an ISO 8601 duration (e.g. 'PT30M', 'PT1H30M', 'P7D', 'PT0.5S')"
+            )
         parts = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
         seconds_ms = round(parts["s"] * 1000)
-        result = timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], milliseconds=seconds_ms)
+        result = timedelta(
+            weeks=parts["w"],
+            days=parts["d"],
+            hours=parts["h"],
+            minutes=parts["m"],
+            milliseconds=seconds_ms,
+        )
     else:
-        raise ValueError(f"expected an ISO 8601 duration string or seconds, got {type(value).__name__}")
+        raise ValueError(
+            f"expected an ISO 8601 duration string or seconds, got {type(value).__name__}"
+        )
     if result < timedelta(0):
         raise ValueError(f"{value!r} is negative (allowed: >= 0)")
     return result
@@ -120,13 +150,19 @@ def format_duration(value: timedelta) -> str:
 
 _DURATION_SCHEMA = {
     "anyOf": [
-        {"type": "string", "pattern": "^P", "description": "ISO 8601 duration, e.g. PT30M, PT1H30M, P7D"},
+        {
+            "type": "string",
+            "pattern": "^P",
+            "description": "ISO 8601 duration, e.g. PT30M, PT1H30M, P7D",
+        },
         {"type": "number", "minimum": 0, "description": "seconds"},
     ]
 }
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 
-_OFFSET = re.compile(r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?$")
+_OFFSET = re.compile(
+    r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?$"
+)
 
 
 def _offset(value: Any) -> str:
@@ -136,34 +172,49 @@ def _offset(value: Any) -> str:
             raise ValueError("a step time may not have a UTC offset")
         value = value.isoformat(timespec="milliseconds")
     if not isinstance(value, str):
-        raise ValueError(f"expected a step start such as \"08:00\" or \"mon 08:00\", got {type(value).__name__}")
+        raise ValueError(
+            f'expected a step start such as "08:00" or "mon 08:00", got {type(value).__name__}'
+        )
     m = _OFFSET.match(value.strip())
     if not m:
-        raise ValueError(f"{value!r} is not a step start (\"HH:MM\", \"HH:MM:SS\", or \"mon HH:MM\" for week periods)")
+        raise ValueError(
+            f'{value!r} is not a step start ("HH:MM", "HH:MM:SS", or "mon HH:MM" for week periods)'
+        )
     h, mi, s = int(m["h"]), int(m["m"]), int(m["s"] or 0)
     frac = int((m["f"] or "0").ljust(3, "0"))
     if h > 23 or mi > 59 or s > 59:
         raise ValueError(f"{value!r}: hours 0..23, minutes and seconds 0..59")
-    text = f"{h:02d}:{mi:02d}" + (f":{s:02d}" if s or frac else "") + (f".{frac:03d}" if frac else "")
+    text = (
+        f"{h:02d}:{mi:02d}" + (f":{s:02d}" if s or frac else "") + (f".{frac:03d}" if frac else "")
+    )
     if m["day"]:
         day = m["day"].lower()[:3]
-        if day not in _WEEKDAYS or not _WEEKDAYS[_WEEKDAYS.index(day)].startswith(m["day"].lower()[:3]):
+        if day not in _WEEKDAYS or not _WEEKDAYS[_WEEKDAYS.index(day)].startswith(
+            m["day"].lower()[:3]
+        ):
             raise ValueError(f"{m['day']!r} is not a weekday (allowed: {', '.join(_WEEKDAYS)})")
         text = f"{day} {text}"
     return text
 
 
-def _offset_ms(text: str) -> tuple[Optional[int], int]:
+def _offset_ms(text: str) -> tuple[int | None, int]:
     m = _OFFSET.match(text)
     assert m is not None
-    ms = ((int(m["h"]) * 60 + int(m["m"])) * 60 + int(m["s"] or 0)) * 1000 + int((m["f"] or "0").ljust(3, "0"))
+    ms = ((int(m["h"]) * 60 + int(m["m"])) * 60 + int(m["s"] or 0)) * 1000 + int(
+        (m["f"] or "0").ljust(3, "0")
+    )
     return (None if m["day"] is None else _WEEKDAYS.index(m["day"])), ms
 
 
 Offset = Annotated[
     str,
     BeforeValidator(_offset),
-    WithJsonSchema({"type": "string", "description": "step start: \"HH:MM[:SS]\" (day period) or \"mon HH:MM\" (week period)"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": 'step start: "HH:MM[:SS]" (day period) or "mon HH:MM" (week period)',
+        }
+    ),
 ]
 
 # ----- the pump ---------------------------------------------------------------------------------
@@ -194,23 +245,41 @@ class FlexProgram(_Spec):
 
     kind: Literal["flex"]
     period: Literal["day", "week"] = "day"
-    steps: list[tuple[Offset, Annotated[float, Field(ge=0)]]] = Field(min_length=1, description="[start, µg/day] pairs")
+    steps: list[tuple[Offset, Annotated[float, Field(ge=0)]]] = Field(
+        min_length=1, description="[start, µg/day] pairs"
+    )
 
     def build(self) -> Program:
         out = []
         for i, (text, dose) in enumerate(self.steps):
             day, ms = _offset_ms(text)
             if self.period == "day" and day is not None:
-                raise ValidationError(f"steps[{i}]: {text!r} names a weekday; a day period takes \"HH:MM\"", f"steps[{i}]")
+                raise ValidationError(
+                    f'steps[{i}]: {text!r} names a weekday; a day period takes "HH:MM"',
+                    f"steps[{i}]",
+                )
             if self.period == "week" and day is None:
-                raise ValidationError(f"steps[{i}]: {text!r}: a week period takes \"mon HH:MM\" … \"sun HH:MM\"", f"steps[{i}]")
+                raise ValidationError(
+                    f'steps[{i}]: {text!r}: a week period takes "mon HH:MM" … "sun HH:MM"',
+                    f"steps[{i}]",
+                )
             out.append((timedelta(milliseconds=(day or 0) * _DAY_MS + ms), dose))
         return Flex(period=self.period, steps=out)
 
 
-ProgramSpec = Annotated[Union[ContinuousProgram, FlexProgram], Field(discriminator="kind")]
+ProgramSpec = Annotated[ContinuousProgram | FlexProgram, Field(discriminator="kind")]
 
-_BATTERY_FIELDS = ("capacity_mah", "quiescent_ua", "stroke_uc", "tone_uc", "telemetry_uc", "eri_mah", "eos_mah", "non_critical_tone", "critical_tone")
+_BATTERY_FIELDS = (
+    "capacity_mah",
+    "quiescent_ua",
+    "stroke_uc",
+    "tone_uc",
+    "telemetry_uc",
+    "eri_mah",
+    "eos_mah",
+    "non_critical_tone",
+    "critical_tone",
+)
 
 
 class BatterySpec(_Spec):
@@ -218,28 +287,40 @@ class BatterySpec(_Spec):
     :data:`itb.models.NOMINAL_BATTERY` and the other keys override it (e.g. a small
     ``capacity_mah`` for a pump near ERI)."""
 
-    preset: Optional[Literal["NOMINAL"]] = None
-    capacity_mah: Optional[float] = Field(None, gt=0, description="usable charge when new, mAh")
-    quiescent_ua: Optional[float] = Field(None, ge=0, description="quiescent current, µA")
-    stroke_uc: Optional[float] = Field(None, ge=0, description="charge per stroke, µC")
-    tone_uc: Optional[float] = Field(None, ge=0, description="charge per alarm tone, µC")
-    telemetry_uc: Optional[float] = Field(None, ge=0, description="charge per telemetry session, µC")
-    eri_mah: Optional[float] = Field(None, ge=0, description="ERI when remaining <= this, mAh")
-    eos_mah: Optional[float] = Field(None, ge=0, description="EOS when remaining <= this, mAh")
-    non_critical_tone: Optional[Duration] = None
-    critical_tone: Optional[Duration] = None
+    preset: Literal["NOMINAL"] | None = None
+    capacity_mah: float | None = Field(None, gt=0, description="usable charge when new, mAh")
+    quiescent_ua: float | None = Field(None, ge=0, description="quiescent current, µA")
+    stroke_uc: float | None = Field(None, ge=0, description="charge per stroke, µC")
+    tone_uc: float | None = Field(None, ge=0, description="charge per alarm tone, µC")
+    telemetry_uc: float | None = Field(None, ge=0, description="charge per telemetry session, µC")
+    eri_mah: float | None = Field(None, ge=0, description="ERI when remaining <= this, mAh")
+    eos_mah: float | None = Field(None, ge=0, description="EOS when remaining <= this, mAh")
+    non_critical_tone: Duration | None = None
+    critical_tone: Duration | None = None
 
     def build(self) -> BatteryModel:
-        base = {} if self.preset is None else {k: getattr(NOMINAL_BATTERY, k) for k in _BATTERY_FIELDS}
+        base = (
+            {} if self.preset is None else {k: getattr(NOMINAL_BATTERY, k) for k in _BATTERY_FIELDS}
+        )
         given = {k: getattr(self, k) for k in _BATTERY_FIELDS if getattr(self, k) is not None}
         values = {**base, **given}
         missing = [k for k in _BATTERY_FIELDS[:7] if k not in values]
         if missing:
-            raise ValidationError(f"missing {', '.join(missing)} (or set preset = \"NOMINAL\")", missing[0])
+            raise ValidationError(
+                f'missing {", ".join(missing)} (or set preset = "NOMINAL")', missing[0]
+            )
         return BatteryModel(**values)
 
 
-_MODEL_FIELDS = ("name", "reservoir_ml", "stroke_nl", "min_rate_ml_per_day", "max_rate_ml_per_day", "low_reservoir_ml", "pump_path_ul")
+_MODEL_FIELDS = (
+    "name",
+    "reservoir_ml",
+    "stroke_nl",
+    "min_rate_ml_per_day",
+    "max_rate_ml_per_day",
+    "low_reservoir_ml",
+    "pump_path_ul",
+)
 PresetName = Literal["SYNCHROMED_II_20", "SYNCHROMED_II_40", "PROMETRA_II_20", "PROMETRA_II_40"]
 assert set(PresetName.__args__) == set(PRESETS)  # type: ignore[attr-defined]
 
@@ -249,18 +330,24 @@ class ModelSpec(_Spec):
     ``battery``: a table of BatteryModel fields, ``"NOMINAL"``, or ``"none"`` (no battery
     accounting); omitted = the preset's battery (none without a preset)."""
 
-    preset: Optional[PresetName] = None
-    name: Optional[str] = Field(None, min_length=1, max_length=200)
-    reservoir_ml: Optional[float] = Field(None, gt=0, description="mL")
-    stroke_nl: Optional[int] = Field(None, gt=0, description="volume of one stroke, nL")
-    min_rate_ml_per_day: Optional[float] = Field(None, gt=0, description="mL/day")
-    max_rate_ml_per_day: Optional[float] = Field(None, gt=0, description="mL/day")
-    low_reservoir_ml: Optional[float] = Field(None, ge=0, description="low-reservoir alarm threshold, mL")
-    pump_path_ul: Optional[float] = Field(None, ge=0, description="pump tubing dead volume, µL")
-    battery: Optional[Annotated[
-        Union[Annotated[Literal["NOMINAL", "none"], Tag("<name>")], Annotated[BatterySpec, Tag("<table>")]],
-        Discriminator(_by_type),
-    ]] = Field(None, description='a table of BatteryModel fields, "NOMINAL", or "none"')
+    preset: PresetName | None = None
+    name: str | None = Field(None, min_length=1, max_length=200)
+    reservoir_ml: float | None = Field(None, gt=0, description="mL")
+    stroke_nl: int | None = Field(None, gt=0, description="volume of one stroke, nL")
+    min_rate_ml_per_day: float | None = Field(None, gt=0, description="mL/day")
+    max_rate_ml_per_day: float | None = Field(None, gt=0, description="mL/day")
+    low_reservoir_ml: float | None = Field(
+        None, ge=0, description="low-reservoir alarm threshold, mL"
+    )
+    pump_path_ul: float | None = Field(None, ge=0, description="pump tubing dead volume, µL")
+    battery: (
+        Annotated[
+            Annotated[Literal["NOMINAL", "none"], Tag("<name>")]
+            | Annotated[BatterySpec, Tag("<table>")],
+            Discriminator(_by_type),
+        ]
+        | None
+    ) = Field(None, description='a table of BatteryModel fields, "NOMINAL", or "none"')
 
     def build(self) -> PumpModel:
         base: dict[str, Any] = {}
@@ -268,9 +355,15 @@ class ModelSpec(_Spec):
             preset = PRESETS[self.preset]
             base = {k: getattr(preset, k) for k in _MODEL_FIELDS}
             base["battery"] = preset.battery
-            if any(getattr(self, k) is not None for k in _MODEL_FIELDS[1:]) or self.battery is not None:
+            if (
+                any(getattr(self, k) is not None for k in _MODEL_FIELDS[1:])
+                or self.battery is not None
+            ):
                 base["name"] = f"{preset.name}, customised"
-        values = {**base, **{k: getattr(self, k) for k in _MODEL_FIELDS if getattr(self, k) is not None}}
+        values = {
+            **base,
+            **{k: getattr(self, k) for k in _MODEL_FIELDS if getattr(self, k) is not None},
+        }
         if self.battery == "NOMINAL":
             values["battery"] = NOMINAL_BATTERY
         elif self.battery == "none":
@@ -279,17 +372,24 @@ class ModelSpec(_Spec):
             try:
                 values["battery"] = self.battery.build()
             except ItbError as exc:
-                raise type(exc)(str(exc), f"battery.{exc.field}" if exc.field else "battery") from None
+                raise type(exc)(
+                    str(exc), f"battery.{exc.field}" if exc.field else "battery"
+                ) from None
         missing = [k for k in _MODEL_FIELDS[:5] if k not in values]
         if missing:
-            raise ValidationError(f"missing {', '.join(missing)} (or set preset = \"SYNCHROMED_II_40\" …)", missing[0])
+            raise ValidationError(
+                f'missing {", ".join(missing)} (or set preset = "SYNCHROMED_II_40" …)', missing[0]
+            )
         return PumpModel(**values)
 
 
 #: The core's exact model fields → the scenario's (for error messages).
 _EXACT_MODEL_FIELDS = {
-    "reservoir_nl": "reservoir_ml", "min_rate_nl_per_day": "min_rate_ml_per_day", "max_rate_nl_per_day": "max_rate_ml_per_day",
-    "low_reservoir_nl": "low_reservoir_ml", "pump_path_nl": "pump_path_ul",
+    "reservoir_nl": "reservoir_ml",
+    "min_rate_nl_per_day": "min_rate_ml_per_day",
+    "max_rate_nl_per_day": "max_rate_ml_per_day",
+    "low_reservoir_nl": "low_reservoir_ml",
+    "pump_path_nl": "pump_path_ul",
 }
 
 
@@ -297,7 +397,7 @@ class PumpSpec(_Spec):
     """How the pump starts: ``itb.Pump(model, now=start, …)``."""
 
     model: Annotated[
-        Union[Annotated[PresetName, Tag("<name>")], Annotated[ModelSpec, Tag("<table>")]],
+        Annotated[PresetName, Tag("<name>")] | Annotated[ModelSpec, Tag("<table>")],
         Discriminator(_by_type),
     ] = Field(description="a preset name or a table of PumpModel fields")
     start: Time = Field(description="pump clock at the start (TOML local date-time)")
@@ -306,7 +406,9 @@ class PumpSpec(_Spec):
     program: ProgramSpec
     catheter_volume_ul: float = Field(0.0, ge=0, description="catheter dead volume, µL")
     path_primed: bool = Field(True, description="false: the fluid path starts full of saline")
-    stroke_error_ppm: int = Field(0, description="physical stroke volume error, ppm (off-nominal pump)")
+    stroke_error_ppm: int = Field(
+        0, description="physical stroke volume error, ppm (off-nominal pump)"
+    )
 
     def build_model(self) -> PumpModel:
         return PRESETS[self.model] if isinstance(self.model, str) else self.model.build()
@@ -316,7 +418,9 @@ class PumpSpec(_Spec):
 
 
 class _Action(_Spec):
-    at: Time = Field(description="when (pump clock); the pump is advanced to it, then the method is called")
+    at: Time = Field(
+        description="when (pump clock); the pump is advanced to it, then the method is called"
+    )
     do: str = Field(description="the Pump method to call")
 
     def kwargs(self) -> dict[str, Any]:
@@ -326,7 +430,9 @@ class _Action(_Spec):
             if key in ("at", "do", "name"):
                 continue
             value = getattr(self, key)
-            out[key] = value.build() if isinstance(value, (ContinuousProgram, FlexProgram)) else value
+            out[key] = (
+                value.build() if isinstance(value, (ContinuousProgram, FlexProgram)) else value
+            )
         return out
 
 
@@ -343,8 +449,8 @@ class BolusAction(_Action):
     do: Literal["bolus"]
     dose_ug: float = Field(gt=0, description="µg")
     duration: Duration
-    start: Optional[Time] = Field(None, description="default: at")
-    name: Optional[str] = Field(None, min_length=1)
+    start: Time | None = Field(None, description="default: at")
+    name: str | None = Field(None, min_length=1)
 
     def kwargs(self) -> dict[str, Any]:
         out = super().kwargs()
@@ -366,7 +472,9 @@ class Refill(_Action):
     do: Literal["refill"]
     added_ml: float = Field(ge=0, description="mL")
     concentration_ug_per_ml: int = Field(ge=1, le=100_000, description="µg/mL")
-    aspirated_ml: Optional[float] = Field(None, ge=0, description="measured aspirate, mL (default: what is there)")
+    aspirated_ml: float | None = Field(
+        None, ge=0, description="measured aspirate, mL (default: what is there)"
+    )
     tolerance_ml: float = Field(1.0, ge=0, description="mL")
     tolerance_pct: float = Field(20.0, ge=0, description="% of expected")
 
@@ -375,14 +483,14 @@ class StartBridgeBolus(_Action):
     """``pump.start_bridge_bolus()`` (after a concentration increase)."""
 
     do: Literal["start_bridge_bolus"]
-    name: Optional[str] = Field(None, min_length=1)
+    name: str | None = Field(None, min_length=1)
 
 
 class StartPrimingBolus(_Action):
     """``pump.start_priming_bolus()`` (saline path)."""
 
     do: Literal["start_priming_bolus"]
-    name: Optional[str] = Field(None, min_length=1)
+    name: str | None = Field(None, min_length=1)
 
 
 class SetPatientBolusLimits(_Action):
@@ -390,7 +498,7 @@ class SetPatientBolusLimits(_Action):
     ``dose_ug`` the patient bolus is disabled."""
 
     do: Literal["set_patient_bolus_limits"]
-    dose_ug: Optional[float] = Field(None, gt=0, description="µg per activation (omit to disable)")
+    dose_ug: float | None = Field(None, gt=0, description="µg per activation (omit to disable)")
     duration: Duration = timedelta(0)
     lockout: Duration = timedelta(0)
     max_per_24h: int = Field(0, ge=0, description="grants per rolling 24 h")
@@ -400,7 +508,7 @@ class PatientBolus(_Action):
     """``pump.patient_bolus()`` — an activation; granted or denied (an event says which)."""
 
     do: Literal["patient_bolus"]
-    name: Optional[str] = Field(None, min_length=1)
+    name: str | None = Field(None, min_length=1)
 
 
 class _NoArgs(_Action):
@@ -445,16 +553,40 @@ class TelemetrySession(_NoArgs):
 
 
 _ACTION_CLASSES = (
-    SetProgram, BolusAction, CancelBolus, Refill, StartBridgeBolus, StartPrimingBolus, SetPatientBolusLimits,
-    PatientBolus, Suspend, Resume, InjectMotorStall, ClearFault, ReviseCatheter, TelemetrySession,
+    SetProgram,
+    BolusAction,
+    CancelBolus,
+    Refill,
+    StartBridgeBolus,
+    StartPrimingBolus,
+    SetPatientBolusLimits,
+    PatientBolus,
+    Suspend,
+    Resume,
+    InjectMotorStall,
+    ClearFault,
+    ReviseCatheter,
+    TelemetrySession,
 )
 #: ``do`` name → action class (every Pump action a scenario can call).
-ACTIONS: dict[str, type[_Action]] = {c.model_fields["do"].annotation.__args__[0]: c for c in _ACTION_CLASSES}  # type: ignore[union-attr]
+ACTIONS: dict[str, type[_Action]] = {
+    c.model_fields["do"].annotation.__args__[0]: c for c in _ACTION_CLASSES
+}  # type: ignore[union-attr]
 Action = Annotated[
-    Union[
-        SetProgram, BolusAction, CancelBolus, Refill, StartBridgeBolus, StartPrimingBolus, SetPatientBolusLimits,
-        PatientBolus, Suspend, Resume, InjectMotorStall, ClearFault, ReviseCatheter, TelemetrySession,
-    ],
+    SetProgram
+    | BolusAction
+    | CancelBolus
+    | Refill
+    | StartBridgeBolus
+    | StartPrimingBolus
+    | SetPatientBolusLimits
+    | PatientBolus
+    | Suspend
+    | Resume
+    | InjectMotorStall
+    | ClearFault
+    | ReviseCatheter
+    | TelemetrySession,
     Field(discriminator="do"),
 ]
 
@@ -462,7 +594,7 @@ Action = Annotated[
 class RunSpec(_Spec):
     """How far to run: ``until`` (default: the last action's time)."""
 
-    until: Optional[Time] = None
+    until: Time | None = None
 
 
 class ScenarioSpec(_Spec):

@@ -130,9 +130,10 @@ Not a medical device: these generate engineering test data, not therapy.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from ._extras import require as _require  # a clear error naming itb[testing] without hypothesis
 
@@ -141,16 +142,35 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument as _HypothesisInvalidArgument
 
 from . import models as _models
+from ._time import to_ms
 from .models import BatteryModel, PumpModel
 from .program import Continuous, Flex, Program
-from ._time import to_ms
 from .pump import Pump
 
 __all__ = [
-    "BolusRequest", "RefillRequest", "PatientLimits",
-    "concentrations", "pump_models", "programs", "durations", "catheter_volumes", "boluses", "refills", "patient_limits", "activations",
-    "pumps", "scenarios", "invalid_programs", "invalid_boluses", "invalid_refills", "invalid_patient_limits",
-    "invalid_activations", "invalid_scenarios", "InvalidScenario", "SCENARIO_ACTIONS", "program_dict",
+    "BolusRequest",
+    "RefillRequest",
+    "PatientLimits",
+    "concentrations",
+    "pump_models",
+    "programs",
+    "durations",
+    "catheter_volumes",
+    "boluses",
+    "refills",
+    "patient_limits",
+    "activations",
+    "pumps",
+    "scenarios",
+    "invalid_programs",
+    "invalid_boluses",
+    "invalid_refills",
+    "invalid_patient_limits",
+    "invalid_activations",
+    "invalid_scenarios",
+    "InvalidScenario",
+    "SCENARIO_ACTIONS",
+    "program_dict",
     "InvalidArgument",
 ]
 
@@ -176,15 +196,22 @@ class InvalidArgument(_HypothesisInvalidArgument, ValueError):
 
 def _check_model(model: Any, name: str = "model") -> None:
     if model is not None and not isinstance(model, PumpModel):
-        raise InvalidArgument(f"{name}={model!r}: expected an itb.PumpModel (e.g. itb.models.SYNCHROMED_II_40) "
-                              f"or None, not {type(model).__name__}")
+        raise InvalidArgument(
+            f"{name}={model!r}: expected an itb.PumpModel (e.g. itb.models.SYNCHROMED_II_40) "
+            f"or None, not {type(model).__name__}"
+        )
 
 
 def _whole_conc(value: Any, name: str) -> int:
     """A concentration as an int: whole µg/mL within 1..=100000 (an integral float is accepted)."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float)) or (
-            isinstance(value, float) and not value.is_integer()):
-        raise InvalidArgument(f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1..=100000")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (numbers.Integral, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
+        raise InvalidArgument(
+            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1..=100000"
+        )
     if not 1 <= value <= 100_000:
         raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1..=100000 µg/mL")
     return int(value)
@@ -192,28 +219,41 @@ def _whole_conc(value: Any, name: str) -> int:
 
 def _check_program(program: Any, name: str = "program") -> None:
     if program is not None and not isinstance(program, (Continuous, Flex)):
-        raise InvalidArgument(f"{name}={program!r}: expected an itb.Continuous or itb.Flex program or None, "
-                              f"not {type(program).__name__}")
+        raise InvalidArgument(
+            f"{name}={program!r}: expected an itb.Continuous or itb.Flex program or None, "
+            f"not {type(program).__name__}"
+        )
 
 
 def _check_number(value: Any, name: str, minimum: float = 0.0, optional: bool = True) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
-        raise InvalidArgument(f"{name}={value!r}: expected a number" + (" or None" if optional else ""))
+        raise InvalidArgument(
+            f"{name}={value!r}: expected a number" + (" or None" if optional else "")
+        )
     if value < minimum:
         raise InvalidArgument(f"{name}={value!r}: must be >= {minimum:g}")
 
 
-def _check_int(value: Any, name: str, lo: int, hi: Optional[int] = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo or (hi is not None and value > hi):
-        raise InvalidArgument(f"{name}={value!r}: expected an int within {lo}..=" + ("" if hi is None else f"{hi}"))
+def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
+        raise InvalidArgument(
+            f"{name}={value!r}: expected an int within {lo}..=" + ("" if hi is None else f"{hi}")
+        )
 
 
 def _check_duration(value: Any, name: str, minimum: timedelta = timedelta(0)) -> None:
     if not isinstance(value, timedelta):
-        raise InvalidArgument(f"{name}={value!r}: expected a datetime.timedelta (e.g. timedelta(minutes=30)), "
-                              f"not {type(value).__name__}")
+        raise InvalidArgument(
+            f"{name}={value!r}: expected a datetime.timedelta (e.g. timedelta(minutes=30)), "
+            f"not {type(value).__name__}"
+        )
     if value < minimum:
         raise InvalidArgument(f"{name}={value!r}: must be >= {minimum}")
 
@@ -252,14 +292,19 @@ class RefillRequest:
 
     added_ml: float
     concentration_ug_per_ml: Any
-    aspirated_ml: Optional[float] = None
+    aspirated_ml: float | None = None
     tolerance_ml: float = 1.0
     tolerance_pct: float = 20.0
 
     def apply(self, pump: Pump) -> Any:
         """``pump.refill(...)``; returns the :class:`itb.RefillReport`."""
-        return pump.refill(self.added_ml, self.concentration_ug_per_ml, self.aspirated_ml,
-                           tolerance_ml=self.tolerance_ml, tolerance_pct=self.tolerance_pct)
+        return pump.refill(
+            self.added_ml,
+            self.concentration_ug_per_ml,
+            self.aspirated_ml,
+            tolerance_ml=self.tolerance_ml,
+            tolerance_pct=self.tolerance_pct,
+        )
 
 
 @dataclass(frozen=True)
@@ -307,7 +352,7 @@ def _ug(ng: int) -> float:
     return ng / 1000
 
 
-def _tiered(*options: Optional[st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+def _tiered(*options: st.SearchStrategy[Any] | None) -> st.SearchStrategy[Any]:
     """Like ``one_of`` with a fixed number of choices whatever the bounds: an unavailable
     option (None) falls through to the next available one. Every draw makes the same number of
     choices, so hypothesis' shortlex shrinking prefers the first option (round values) instead of
@@ -335,15 +380,15 @@ def _doses(lo_ng: int, hi_ng: int, preferred: Sequence[float] = ()) -> st.Search
     )
 
 
-def _model(model: Optional[PumpModel]) -> PumpModel:
+def _model(model: PumpModel | None) -> PumpModel:
     return _models.SYNCHROMED_II_40 if model is None else model
 
 
-def _conc(concentration: Optional[int]) -> int:
+def _conc(concentration: int | None) -> int:
     return 2000 if concentration is None else int(concentration)
 
 
-def _peak_nl(program: Optional[Program], conc: int) -> int:
+def _peak_nl(program: Program | None, conc: int) -> int:
     """The highest basal volume rate of ``program`` at ``conc`` (nL/day)."""
     if program is None:
         return 0
@@ -356,7 +401,10 @@ def _program_valid(program: Program, model: PumpModel, conc: int) -> bool:
     raw = program.exact()
     doses = [raw[1]] if raw[0] == "continuous" else [ng for _, ng in raw[2]]
     ex = model.exact()
-    return all(ng == 0 or ex["min_rate_nl_per_day"] <= _rate_nl(ng, conc) <= ex["max_rate_nl_per_day"] for ng in doses)
+    return all(
+        ng == 0 or ex["min_rate_nl_per_day"] <= _rate_nl(ng, conc) <= ex["max_rate_nl_per_day"]
+        for ng in doses
+    )
 
 
 # ----- models and concentrations --------------------------------------------------------------
@@ -368,7 +416,11 @@ def concentrations(min_value: int = 1, max_value: int = 100_000) -> st.SearchStr
     _check_int(max_value, "max_value", 1, 100_000)
     _check_order(min_value, max_value, "min_value", "max_value")
     common = [c for c in (2000, 500, 1000, 50, 3000, 4000) if min_value <= c <= max_value]
-    return st.one_of(st.sampled_from(common), st.integers(min_value, max_value)) if common else st.integers(min_value, max_value)
+    return (
+        st.one_of(st.sampled_from(common), st.integers(min_value, max_value))
+        if common
+        else st.integers(min_value, max_value)
+    )
 
 
 def _batteries() -> st.SearchStrategy[BatteryModel]:
@@ -378,21 +430,32 @@ def _batteries() -> st.SearchStrategy[BatteryModel]:
         eos = draw(st.integers(0, capacity // 10))
         eri = draw(st.integers(eos, capacity // 4))
         return BatteryModel(
-            capacity_mah=float(capacity), quiescent_ua=float(draw(st.integers(0, 20))),
-            stroke_uc=float(draw(st.integers(0, 500))), tone_uc=float(draw(st.integers(0, 10_000))),
-            telemetry_uc=float(draw(st.integers(0, 50_000))), eri_mah=float(eri), eos_mah=float(eos),
+            capacity_mah=float(capacity),
+            quiescent_ua=float(draw(st.integers(0, 20))),
+            stroke_uc=float(draw(st.integers(0, 500))),
+            tone_uc=float(draw(st.integers(0, 10_000))),
+            telemetry_uc=float(draw(st.integers(0, 50_000))),
+            eri_mah=float(eri),
+            eos_mah=float(eos),
         )
 
     return st.one_of(st.just(_models.NOMINAL_BATTERY), build())
 
 
-def pump_models(presets_only: bool = False, battery: Optional[bool] = True) -> st.SearchStrategy[PumpModel]:
+def pump_models(
+    presets_only: bool = False, battery: bool | None = True
+) -> st.SearchStrategy[PumpModel]:
     """Presets of :mod:`itb.models` (shrinks to SYNCHROMED_II_40) and, unless ``presets_only``,
     custom :class:`itb.PumpModel`s that validate. ``battery``: True = always one, False = none,
     None = either."""
     from dataclasses import replace
 
-    presets = [_models.SYNCHROMED_II_40, _models.SYNCHROMED_II_20, _models.PROMETRA_II_40, _models.PROMETRA_II_20]
+    presets = [
+        _models.SYNCHROMED_II_40,
+        _models.SYNCHROMED_II_20,
+        _models.PROMETRA_II_40,
+        _models.PROMETRA_II_20,
+    ]
     if battery is False:
         presets = [replace(p, battery=None) for p in presets]
     preset_st = st.sampled_from(presets)
@@ -405,8 +468,10 @@ def pump_models(presets_only: bool = False, battery: Optional[bool] = True) -> s
     def custom(draw: Any) -> PumpModel:
         reservoir_ml = draw(st.one_of(st.sampled_from([40, 20]), st.integers(1, 100)))
         stroke_nl = draw(st.one_of(st.sampled_from([2000, 1000, 500]), st.integers(1, 10_000)))
-        cap_ul = min(stroke_nl * DAY_MS, 1_000_000_000) // 1000          # µL/day
-        max_ul = draw(st.one_of(st.just(24_000), st.integers(1, cap_ul)).filter(lambda v: v <= cap_ul))
+        cap_ul = min(stroke_nl * DAY_MS, 1_000_000_000) // 1000  # µL/day
+        max_ul = draw(
+            st.one_of(st.just(24_000), st.integers(1, cap_ul)).filter(lambda v: v <= cap_ul)
+        )
         min_ul = draw(st.one_of(st.just(48), st.integers(1, max_ul)).filter(lambda v: v <= max_ul))
         low_ml = draw(st.integers(0, reservoir_ml))
         path_ul = draw(st.one_of(st.just(100), st.integers(0, 1000)))
@@ -415,9 +480,14 @@ def pump_models(presets_only: bool = False, battery: Optional[bool] = True) -> s
         else:
             bat = draw(_batteries()) if battery else None
         return PumpModel(
-            name=f"custom {reservoir_ml} mL", reservoir_ml=float(reservoir_ml), stroke_nl=stroke_nl,
-            min_rate_ml_per_day=min_ul / 1000, max_rate_ml_per_day=max_ul / 1000, low_reservoir_ml=float(low_ml),
-            pump_path_ul=float(path_ul), battery=bat,
+            name=f"custom {reservoir_ml} mL",
+            reservoir_ml=float(reservoir_ml),
+            stroke_nl=stroke_nl,
+            min_rate_ml_per_day=min_ul / 1000,
+            max_rate_ml_per_day=max_ul / 1000,
+            low_reservoir_ml=float(low_ml),
+            pump_path_ul=float(path_ul),
+            battery=bat,
         )
 
     return st.one_of(preset_st, custom())
@@ -442,13 +512,13 @@ def _clock(ms: int) -> time:
 
 
 def programs(
-    model: Optional[PumpModel] = None,
-    concentration: Optional[int] = None,
+    model: PumpModel | None = None,
+    concentration: int | None = None,
     kind: Sequence[str] = ("continuous", "flex_day", "flex_week"),
     max_steps_per_day: int = _MAX_STEPS_PER_DAY,
-    max_ug_per_day: Optional[float] = None,
+    max_ug_per_day: float | None = None,
     allow_zero: bool = True,
-    min_ug_per_day: Optional[float] = None,
+    min_ug_per_day: float | None = None,
 ) -> st.SearchStrategy[Program]:
     """Programs valid on ``model`` at ``concentration`` (see the module docstring)."""
     _check_common(model, concentration)
@@ -458,7 +528,9 @@ def programs(
         kind = (kind,)
     unknown = set(kind) - {"continuous", "flex_day", "flex_week"}
     if unknown or not kind:
-        raise InvalidArgument(f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week")
+        raise InvalidArgument(
+            f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week"
+        )
     _check_number(max_ug_per_day, "max_ug_per_day")
     _check_number(min_ug_per_day, "min_ug_per_day")
     _check_order(min_ug_per_day, max_ug_per_day, "min_ug_per_day", "max_ug_per_day")
@@ -471,7 +543,11 @@ def programs(
     dose = _doses(lo, hi)
     if allow_zero:
         # a fixed number of choices either way (see _tiered): zero only when the flag says so
-        dose = st.tuples(st.booleans(), dose).map(lambda z_d: 0.0 if z_d[0] else z_d[1]) if lo <= hi else st.just(0.0)
+        dose = (
+            st.tuples(st.booleans(), dose).map(lambda z_d: 0.0 if z_d[0] else z_d[1])
+            if lo <= hi
+            else st.just(0.0)
+        )
     elif lo > hi:
         return st.nothing()
 
@@ -487,15 +563,25 @@ def programs(
     def flex_week(draw: Any) -> Flex:
         steps = []
         for day in range(7):
-            offs = ([0] + draw(day_steps(max_steps_per_day - 1, True))) if day == 0 else draw(day_steps(max_steps_per_day, False))
+            offs = (
+                ([0] + draw(day_steps(max_steps_per_day - 1, True)))
+                if day == 0
+                else draw(day_steps(max_steps_per_day, False))
+            )
             steps += [((day, _clock(o)), draw(dose)) for o in offs]
         return Flex(period="week", steps=steps)
 
-    builders: dict[str, st.SearchStrategy[Program]] = {"continuous": dose.map(lambda d: Continuous(ug_per_day=d)), "flex_day": flex_day(), "flex_week": flex_week()}
+    builders: dict[str, st.SearchStrategy[Program]] = {
+        "continuous": dose.map(lambda d: Continuous(ug_per_day=d)),
+        "flex_day": flex_day(),
+        "flex_week": flex_week(),
+    }
     return st.sampled_from(list(kind)).flatmap(lambda k: builders[k])
 
 
-def invalid_programs(model: Optional[PumpModel] = None, concentration: Optional[int] = None) -> st.SearchStrategy[Program]:
+def invalid_programs(
+    model: PumpModel | None = None, concentration: int | None = None
+) -> st.SearchStrategy[Program]:
     """Programs that construct but that ``Pump(...)``/``set_program`` refuse on ``model`` at
     ``concentration``: one step (or the continuous rate) below the minimum / rounding to 0 nL/day,
     or above the maximum (``ProgrammingError`` or ``ValidationError``)."""
@@ -526,7 +612,11 @@ def _durations(min_ms: int, max_ms: int) -> st.SearchStrategy[timedelta]:
     """Durations (whole ms) in min..=max: 30 min, 1 h … first, then whole minutes, then any ms."""
     if min_ms > max_ms:
         return st.nothing()
-    nice = [d for d in (30 * _MIN_MS, _HOUR_MS, 15 * _MIN_MS, 4 * _HOUR_MS, _MIN_MS, DAY_MS) if min_ms <= d <= max_ms]
+    nice = [
+        d
+        for d in (30 * _MIN_MS, _HOUR_MS, 15 * _MIN_MS, 4 * _HOUR_MS, _MIN_MS, DAY_MS)
+        if min_ms <= d <= max_ms
+    ]
     m_lo, m_hi = -(-min_ms // _MIN_MS), max_ms // _MIN_MS
     return _tiered(
         st.sampled_from(nice) if nice else None,
@@ -535,25 +625,38 @@ def _durations(min_ms: int, max_ms: int) -> st.SearchStrategy[timedelta]:
     ).map(lambda ms: timedelta(milliseconds=ms))
 
 
-def durations(min_value: timedelta = timedelta(0), max_value: timedelta = timedelta(days=1)) -> st.SearchStrategy[timedelta]:
+def durations(
+    min_value: timedelta = timedelta(0), max_value: timedelta = timedelta(days=1)
+) -> st.SearchStrategy[timedelta]:
     """``timedelta``s (whole ms) in ``min_value..=max_value``: 30 min, 1 h, 15 min, 4 h, 1 min,
     1 day first (those in range), then whole minutes, then any ms; shrinks to 30 min (or the
     first round value in range)."""
     _check_duration(min_value, "min_value")
     _check_duration(max_value, "max_value")
     _check_order(min_value, max_value, "min_value", "max_value")
-    return _durations(-(-min_value // timedelta(milliseconds=1)), max_value // timedelta(milliseconds=1))
+    return _durations(
+        -(-min_value // timedelta(milliseconds=1)), max_value // timedelta(milliseconds=1)
+    )
 
 
 def catheter_volumes(max_ul: int = 10_000) -> st.SearchStrategy[float]:
     """Catheter dead volumes (µL, whole µL as floats) in ``0..=max_ul`` (the core's limit is
     10 000 µL): 100 and 0 first."""
     _check_int(max_ul, "max_ul", 0, 10_000)
-    return st.one_of(st.sampled_from([v for v in (100, 0) if v <= max_ul]), st.integers(0, max_ul)).map(float)
+    return st.one_of(
+        st.sampled_from([v for v in (100, 0) if v <= max_ul]), st.integers(0, max_ul)
+    ).map(float)
 
 
-def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_ug: Optional[float],
-                 min_dose_ug: Optional[float] = None, min_ms: int = 1) -> st.SearchStrategy[tuple[float, timedelta]]:
+def _bolus_parts(
+    m: PumpModel,
+    conc: int,
+    budget_nl: int,
+    max_ms: int,
+    max_dose_ug: float | None,
+    min_dose_ug: float | None = None,
+    min_ms: int = 1,
+) -> st.SearchStrategy[tuple[float, timedelta]]:
     """(dose_ug, duration) with a volume of 1 nL..=capacity whose rate fits ``budget_nl``/day,
     the duration within ``min_ms``..=``max_ms``."""
     if budget_nl < 1 or min_ms > max_ms:
@@ -576,13 +679,13 @@ def _bolus_parts(m: PumpModel, conc: int, budget_nl: int, max_ms: int, max_dose_
 
 
 def boluses(
-    model: Optional[PumpModel] = None,
-    concentration: Optional[int] = None,
-    program: Optional[Program] = None,
+    model: PumpModel | None = None,
+    concentration: int | None = None,
+    program: Program | None = None,
     max_duration: timedelta = timedelta(days=1),
     max_start: timedelta = timedelta(0),
-    max_dose_ug: Optional[float] = None,
-    min_dose_ug: Optional[float] = None,
+    max_dose_ug: float | None = None,
+    min_dose_ug: float | None = None,
     min_duration: timedelta = timedelta(milliseconds=1),
 ) -> st.SearchStrategy[BolusRequest]:
     """Timed boluses ``pump.bolus`` accepts on a pump of ``model`` at ``concentration`` running
@@ -598,15 +701,30 @@ def boluses(
     _check_order(min_dose_ug, max_dose_ug, "min_dose_ug", "max_dose_ug")
     m, conc = _model(model), _conc(concentration)
     budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
-    parts = _bolus_parts(m, conc, budget, max_duration // timedelta(milliseconds=1), max_dose_ug, min_dose_ug,
-                         max(1, -(-min_duration // timedelta(milliseconds=1))))
-    start = st.just(timedelta(0)) if max_start <= timedelta(0) else st.one_of(
-        st.just(timedelta(0)), st.integers(0, max_start // timedelta(minutes=1)).map(lambda n: timedelta(minutes=n)))
+    parts = _bolus_parts(
+        m,
+        conc,
+        budget,
+        max_duration // timedelta(milliseconds=1),
+        max_dose_ug,
+        min_dose_ug,
+        max(1, -(-min_duration // timedelta(milliseconds=1))),
+    )
+    start = (
+        st.just(timedelta(0))
+        if max_start <= timedelta(0)
+        else st.one_of(
+            st.just(timedelta(0)),
+            st.integers(0, max_start // timedelta(minutes=1)).map(lambda n: timedelta(minutes=n)),
+        )
+    )
     return st.builds(lambda p, s: BolusRequest(p[0], p[1], s), parts, start)
 
 
 def invalid_boluses(
-    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None
+    model: PumpModel | None = None,
+    concentration: int | None = None,
+    program: Program | None = None,
 ) -> st.SearchStrategy[BolusRequest]:
     """Bolus requests ``pump.bolus`` refuses (``ValidationError`` or ``ProgrammingError``) on a pump
     of ``model`` at ``concentration`` running ``program``."""
@@ -616,9 +734,11 @@ def invalid_boluses(
     half_nl_ng = conc // 2000  # ng·1000/conc <= 1/2 rounds to 0 nL
     thirty = timedelta(minutes=30)
     options = [
-        st.just(BolusRequest(50.0, timedelta(0))),                                      # zero duration
-        st.integers(1, 10**6).map(lambda n: BolusRequest(-n / 10, thirty)),             # negative dose
-        st.integers(1, 60).map(lambda n: BolusRequest(50.0, thirty, timedelta(minutes=-n))),  # start in the past
+        st.just(BolusRequest(50.0, timedelta(0))),  # zero duration
+        st.integers(1, 10**6).map(lambda n: BolusRequest(-n / 10, thirty)),  # negative dose
+        st.integers(1, 60).map(
+            lambda n: BolusRequest(50.0, thirty, timedelta(minutes=-n))
+        ),  # start in the past
     ]
     if half_nl_ng >= 1:
         options.append(st.integers(1, half_nl_ng).map(lambda ng: BolusRequest(_ug(ng), thirty)))
@@ -631,6 +751,7 @@ def invalid_boluses(
     budget = ex["max_rate_nl_per_day"]
     ng_lo, ng_hi = _ng_bounds(max(1, budget // DAY_MS + 1), ex["reservoir_nl"], conc)
     if ng_lo <= ng_hi:
+
         @st.composite
         def too_fast(draw: Any) -> BolusRequest:
             ng = draw(st.integers(ng_lo, ng_hi))
@@ -638,18 +759,19 @@ def invalid_boluses(
             t_max = min(DAY_MS, (v * DAY_MS - 1) // budget)
             t = draw(st.integers(1, max(1, t_max)))
             return BolusRequest(_ug(ng), timedelta(milliseconds=t))
+
         options.append(too_fast())
     return st.one_of(options)
 
 
 def refills(
-    model: Optional[PumpModel] = None,
-    concentration: Optional[int] = None,
-    program: Optional[Program] = None,
+    model: PumpModel | None = None,
+    concentration: int | None = None,
+    program: Program | None = None,
     change_concentration: bool = False,
     min_added_ml: float = 0.0,
-    max_added_ml: Optional[float] = None,
-    strengths: Optional[Sequence[int]] = None,
+    max_added_ml: float | None = None,
+    strengths: Sequence[int] | None = None,
 ) -> st.SearchStrategy[RefillRequest]:
     """Refills ``pump.refill`` accepts (``added_ml`` ≥ ``min_added_ml``, up to the capacity or
     ``max_added_ml``). With ``change_concentration`` the new strength is drawn from ``strengths``
@@ -659,8 +781,14 @@ def refills(
     _check_number(max_added_ml, "max_added_ml")
     _check_order(min_added_ml, max_added_ml, "min_added_ml", "max_added_ml")
     if strengths is not None:
-        if isinstance(strengths, (str, bytes)) or not isinstance(strengths, Sequence) and not isinstance(strengths, (set, frozenset)):
-            raise InvalidArgument(f"strengths={strengths!r}: expected a sequence of whole µg/mL (ints) or None")
+        if (
+            isinstance(strengths, (str, bytes))
+            or not isinstance(strengths, Sequence)
+            and not isinstance(strengths, (set, frozenset))
+        ):
+            raise InvalidArgument(
+                f"strengths={strengths!r}: expected a sequence of whole µg/mL (ints) or None"
+            )
         strengths = [_whole_conc(c, f"strengths[{i}]") for i, c in enumerate(strengths)]
     m, conc = _model(model), _conc(concentration)
     full_ul = cap_ul = m.exact()["reservoir_nl"] // 1000
@@ -669,13 +797,15 @@ def refills(
     lo_ul = -(-round(min_added_ml * 1_000_000) // 1000)
     ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000
     added = _tiered(
-        st.just(cap_ul) if lo_ul <= cap_ul else None,                       # fill to capacity
+        st.just(cap_ul) if lo_ul <= cap_ul else None,  # fill to capacity
         st.integers(ml_lo, ml_hi).map(lambda n: n * 1000) if ml_lo <= ml_hi else None,  # whole mL
-        st.integers(lo_ul, cap_ul),                                          # any µL
+        st.integers(lo_ul, cap_ul),  # any µL
     ).map(lambda u: u / 1000)
     if change_concentration:
         if strengths is not None:
-            ok = [int(c) for c in strengths if program is None or _program_valid(program, m, int(c))]
+            ok = [
+                int(c) for c in strengths if program is None or _program_valid(program, m, int(c))
+            ]
             strength = st.sampled_from(ok) if ok else st.nothing()
         else:
             strength = concentrations()
@@ -690,7 +820,9 @@ def refills(
 
 
 def invalid_refills(
-    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None
+    model: PumpModel | None = None,
+    concentration: int | None = None,
+    program: Program | None = None,
 ) -> st.SearchStrategy[RefillRequest]:
     """Refills ``pump.refill`` refuses: ``ReservoirError`` (overfill), ``ValidationError`` (negative
     volume or tolerance, tolerance above 100 %, concentration outside 1..100000 or fractional), and
@@ -701,18 +833,26 @@ def invalid_refills(
     options = [
         st.integers(cap_ul + 1, cap_ul + 100_000).map(lambda u: RefillRequest(u / 1000, conc)),
         st.integers(1, 100_000).map(lambda u: RefillRequest(-u / 1000, conc)),
-        st.one_of(st.just(0), st.integers(-1000, -1), st.integers(100_001, 10**7)).map(lambda c: RefillRequest(1.0, c)),
+        st.one_of(st.just(0), st.integers(-1000, -1), st.integers(100_001, 10**7)).map(
+            lambda c: RefillRequest(1.0, c)
+        ),
         st.integers(1, 1000).map(lambda c: RefillRequest(1.0, c + 0.5)),
         st.integers(1, 1000).map(lambda n: RefillRequest(1.0, conc, tolerance_ml=-n / 10)),
         st.integers(1, 1000).map(lambda n: RefillRequest(1.0, conc, tolerance_pct=100.0 + n)),
     ]
     if program is not None and _peak_nl(program, conc) > 0:
-        options.append(concentrations().filter(lambda c: not _program_valid(program, m, c)).map(lambda c: RefillRequest(1.0, c)))
+        options.append(
+            concentrations()
+            .filter(lambda c: not _program_valid(program, m, c))
+            .map(lambda c: RefillRequest(1.0, c))
+        )
     return st.one_of(options)
 
 
 def patient_limits(
-    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None,
+    model: PumpModel | None = None,
+    concentration: int | None = None,
+    program: Program | None = None,
     max_duration: timedelta = timedelta(hours=4),
 ) -> st.SearchStrategy[PatientLimits]:
     """Patient-bolus limits ``set_patient_bolus_limits`` accepts; the bolus rate fits over the
@@ -722,19 +862,29 @@ def patient_limits(
     _check_duration(max_duration, "max_duration", timedelta(milliseconds=1))
     m, conc = _model(model), _conc(concentration)
     budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
-    parts = _bolus_parts(m, conc, budget, min(max_duration // timedelta(milliseconds=1), DAY_MS), None)
-    lockout = st.one_of(st.sampled_from([timedelta(hours=1), timedelta(0), timedelta(hours=4)]),
-                        st.integers(0, 24 * 60).map(lambda n: timedelta(minutes=n)))
+    parts = _bolus_parts(
+        m, conc, budget, min(max_duration // timedelta(milliseconds=1), DAY_MS), None
+    )
+    lockout = st.one_of(
+        st.sampled_from([timedelta(hours=1), timedelta(0), timedelta(hours=4)]),
+        st.integers(0, 24 * 60).map(lambda n: timedelta(minutes=n)),
+    )
     per_day = st.one_of(st.sampled_from([4, 1, 24]), st.integers(1, 24))
     # the lockout is at least the bolus duration, so granted boluses never overlap
-    return st.builds(lambda p, lo, n: PatientLimits(p[0], p[1], max(lo, p[1]), n), parts, lockout, per_day)
+    return st.builds(
+        lambda p, lo, n: PatientLimits(p[0], p[1], max(lo, p[1]), n), parts, lockout, per_day
+    )
 
 
-def activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> st.SearchStrategy[list[timedelta]]:
+def activations(
+    max_size: int = 10, max_gap: timedelta = timedelta(hours=6)
+) -> st.SearchStrategy[list[timedelta]]:
     """Sorted offsets from the pump's now (whole minutes, gaps up to ``max_gap``)."""
     _check_int(max_size, "max_size", 0)
     _check_duration(max_gap, "max_gap")
-    gap = st.integers(0, max(0, max_gap // timedelta(minutes=1))).map(lambda n: timedelta(minutes=n))
+    gap = st.integers(0, max(0, max_gap // timedelta(minutes=1))).map(
+        lambda n: timedelta(minutes=n)
+    )
 
     def cumulative(gaps: list[timedelta]) -> list[timedelta]:
         out, t = [], timedelta(0)
@@ -747,7 +897,9 @@ def activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> 
 
 
 def invalid_patient_limits(
-    model: Optional[PumpModel] = None, concentration: Optional[int] = None, program: Optional[Program] = None,
+    model: PumpModel | None = None,
+    concentration: int | None = None,
+    program: Program | None = None,
 ) -> st.SearchStrategy[PatientLimits]:
     """Patient-bolus limits ``set_patient_bolus_limits`` refuses with ``ValidationError`` whose
     ``field`` names the one bad argument: a valid :func:`patient_limits` draw with exactly one
@@ -760,7 +912,10 @@ def invalid_patient_limits(
     m, conc = _model(model), _conc(concentration)
     cap_nl = m.exact()["reservoir_nl"]
     day = timedelta(days=1)
-    bad_dose = [st.integers(1, 10**6).map(lambda n: -n / 10), st.integers(1, 4).map(lambda n: n / 10_000)]
+    bad_dose = [
+        st.integers(1, 10**6).map(lambda n: -n / 10),
+        st.integers(1, 4).map(lambda n: n / 10_000),
+    ]
     if conc // 2000 >= 1:  # ng·1000/conc <= 1/2 rounds to 0 nL
         bad_dose.append(st.integers(1, conc // 2000).map(_ug))
     lo_big, _ = _ng_bounds(cap_nl + 1, 2 * cap_nl + 10, conc)
@@ -768,25 +923,38 @@ def invalid_patient_limits(
         bad_dose.append(st.integers(lo_big, min(_MAX_DOSE_NG, 2 * lo_big)).map(_ug))
     bad = {
         "dose_ug": st.one_of(bad_dose),
-        "duration": st.one_of(st.just(timedelta(0)), st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
-                              st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n))),
-        "lockout": st.one_of(st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
-                             st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n))),
+        "duration": st.one_of(
+            st.just(timedelta(0)),
+            st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
+            st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n)),
+        ),
+        "lockout": st.one_of(
+            st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
+            st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n)),
+        ),
         "max_per_24h": st.one_of(st.integers(-24, 0), st.integers(25, 1000)),
     }
     return st.tuples(patient_limits(m, conc, program), st.sampled_from(sorted(bad))).flatmap(
-        lambda base_field: bad[base_field[1]].map(lambda v: replace(base_field[0], **{base_field[1]: v})))
+        lambda base_field: bad[base_field[1]].map(
+            lambda v: replace(base_field[0], **{base_field[1]: v})
+        )
+    )
 
 
-def invalid_activations(max_size: int = 10, max_gap: timedelta = timedelta(hours=6)) -> st.SearchStrategy[list[timedelta]]:
+def invalid_activations(
+    max_size: int = 10, max_gap: timedelta = timedelta(hours=6)
+) -> st.SearchStrategy[list[timedelta]]:
     """Like :func:`activations`, but the last offset is before the one ahead of it (before the
     pump's now when it is the only one): the calls before it succeed and
     ``pump.patient_bolus(at=start + offsets[-1])`` is refused with ``ValidationError`` (``field``
     ``"at"``), changing nothing."""
-    back = st.one_of(st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=n)),
-                     st.integers(1, DAY_MS).map(lambda n: timedelta(milliseconds=n)))
+    back = st.one_of(
+        st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=n)),
+        st.integers(1, DAY_MS).map(lambda n: timedelta(milliseconds=n)),
+    )
     return st.tuples(activations(max(0, max_size - 1), max_gap), back).map(
-        lambda ok_back: ok_back[0] + [(ok_back[0][-1] if ok_back[0] else timedelta(0)) - ok_back[1]])
+        lambda ok_back: ok_back[0] + [(ok_back[0][-1] if ok_back[0] else timedelta(0)) - ok_back[1]]
+    )
 
 
 # ----- pumps ------------------------------------------------------------------------------------
@@ -795,14 +963,16 @@ def invalid_activations(max_size: int = 10, max_gap: timedelta = timedelta(hours
 def _times() -> st.SearchStrategy[datetime]:
     return st.one_of(
         st.just(_START),
-        st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31)).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)),
+        st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31)).map(
+            lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)
+        ),
     )
 
 
 def pumps(
-    model: Optional[PumpModel] = None,
-    concentration: Optional[int] = None,
-    program: Optional[Program] = None,
+    model: PumpModel | None = None,
+    concentration: int | None = None,
+    program: Program | None = None,
     stroke_error: bool = False,
     min_reservoir_ml: float = 0.0,
 ) -> st.SearchStrategy[Pump]:
@@ -814,8 +984,10 @@ def pumps(
     _check_number(min_reservoir_ml, "min_reservoir_ml", optional=False)
     min_ul = -(-round(min_reservoir_ml * 1_000_000) // 1000)
     if model is not None and model.exact()["reservoir_nl"] // 1000 < min_ul:
-        raise InvalidArgument(f"min_reservoir_ml={min_reservoir_ml!r} is above the capacity of {model.name} "
-                              f"({model.reservoir_ml} mL)")
+        raise InvalidArgument(
+            f"min_reservoir_ml={min_reservoir_ml!r} is above the capacity of {model.name} "
+            f"({model.reservoir_ml} mL)"
+        )
 
     @st.composite
     def build(draw: Any) -> Pump:
@@ -829,8 +1001,13 @@ def pumps(
         reservoir = draw(st.one_of(st.just(cap_ul), st.integers(min_ul, cap_ul))) / 1000
         catheter = draw(catheter_volumes())
         return Pump(
-            m, now=draw(_times()), reservoir_ml=reservoir, concentration_ug_per_ml=conc, program=prog,
-            catheter_volume_ul=catheter, path_primed=not draw(st.booleans()),
+            m,
+            now=draw(_times()),
+            reservoir_ml=reservoir,
+            concentration_ug_per_ml=conc,
+            program=prog,
+            catheter_volume_ul=catheter,
+            path_primed=not draw(st.booleans()),
             stroke_error_ppm=draw(st.integers(-100_000, 100_000)) if stroke_error else 0,
         )
 
@@ -854,23 +1031,49 @@ def program_dict(program: Program) -> dict[str, Any]:
     if isinstance(program, Continuous):
         return {"kind": "continuous", "ug_per_day": float(program.ug_per_day)}
     raw = program.exact()
-    return {"kind": "flex", "period": program.period,
-            "steps": [[_offset_text(off, program.period), float(d)] for (off, _), (_, d) in zip(raw[2], program.steps)]}
+    return {
+        "kind": "flex",
+        "period": program.period,
+        "steps": [
+            [_offset_text(off, program.period), float(d)]
+            for (off, _), (_, d) in zip(raw[2], program.steps)
+        ],
+    }
 
 
 def _model_dict(m: PumpModel) -> Any:
     for name, preset in _models.PRESETS.items():
         if preset == m:
             return name
-    out: dict[str, Any] = {k: getattr(m, k) for k in ("name", "reservoir_ml", "stroke_nl", "min_rate_ml_per_day",
-                                                       "max_rate_ml_per_day", "low_reservoir_ml", "pump_path_ul")}
+    out: dict[str, Any] = {
+        k: getattr(m, k)
+        for k in (
+            "name",
+            "reservoir_ml",
+            "stroke_nl",
+            "min_rate_ml_per_day",
+            "max_rate_ml_per_day",
+            "low_reservoir_ml",
+            "pump_path_ul",
+        )
+    }
     if m.battery is None:
         out["battery"] = "none"
     elif m.battery == _models.NOMINAL_BATTERY:
         out["battery"] = "NOMINAL"
     else:
-        out["battery"] = {k: getattr(m.battery, k) for k in ("capacity_mah", "quiescent_ua", "stroke_uc", "tone_uc",
-                                                             "telemetry_uc", "eri_mah", "eos_mah")}
+        out["battery"] = {
+            k: getattr(m.battery, k)
+            for k in (
+                "capacity_mah",
+                "quiescent_ua",
+                "stroke_uc",
+                "tone_uc",
+                "telemetry_uc",
+                "eri_mah",
+                "eos_mah",
+            )
+        }
     return out
 
 
@@ -880,8 +1083,9 @@ def _iso(d: timedelta) -> str:
     return format_duration(d)
 
 
-def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max_actions: int,
-                              extra_nl: int = 0) -> PumpModel:
+def _without_draining_battery(
+    m: PumpModel, budget_nl: int, horizon_ms: int, max_actions: int, extra_nl: int = 0
+) -> PumpModel:
     """``m``, or ``m`` without its battery if the worst case of a run (the rate budget for the
     horizon plus ``extra_nl`` of priming) could reach EOS."""
     if m.battery is None:
@@ -891,14 +1095,18 @@ def _without_draining_battery(m: PumpModel, budget_nl: int, horizon_ms: int, max
     b = m.battery.exact()
     strokes = (budget_nl * horizon_ms // DAY_MS + extra_nl) // m.stroke_nl + 2
     tones = 5 * (horizon_ms // min(b["critical_tone_ms"], b["non_critical_tone_ms"]) + 1)
-    drain = (b["quiescent_pc_per_ms"] * horizon_ms + b["stroke_pc"] * strokes + b["tone_pc"] * tones
-             + b["telemetry_pc"] * (max_actions + 1))
+    drain = (
+        b["quiescent_pc_per_ms"] * horizon_ms
+        + b["stroke_pc"] * strokes
+        + b["tone_pc"] * tones
+        + b["telemetry_pc"] * (max_actions + 1)
+    )
     if drain < b["capacity_pc"] - b["eri_pc"]:
         return m
     return replace(m, battery=None)
 
 
-def _bisect(pred: Any, lo: int, hi: int, first_true: bool) -> Optional[int]:
+def _bisect(pred: Any, lo: int, hi: int, first_true: bool) -> int | None:
     """For ``pred`` monotone on lo..=hi: the smallest c with pred(c) (pred false…true) when
     ``first_true``, else the largest (pred true…false); None if there is none."""
     if first_true:
@@ -927,15 +1135,28 @@ class _GeneratorBug(AssertionError):
 
 #: The ``do`` names :func:`scenarios` draws.
 SCENARIO_ACTIONS: tuple[str, ...] = (
-    "set_program", "bolus", "cancel_bolus", "refill", "start_bridge_bolus", "start_priming_bolus",
-    "set_patient_bolus_limits", "patient_bolus", "suspend", "resume", "inject_motor_stall", "clear_fault",
-    "revise_catheter", "telemetry_session",
+    "set_program",
+    "bolus",
+    "cancel_bolus",
+    "refill",
+    "start_bridge_bolus",
+    "start_priming_bolus",
+    "set_patient_bolus_limits",
+    "patient_bolus",
+    "suspend",
+    "resume",
+    "inject_motor_stall",
+    "clear_fault",
+    "revise_catheter",
+    "telemetry_session",
 )
 
 
 def scenarios(
-    max_actions: int = 8, horizon: timedelta = timedelta(days=2), presets_only: bool = False,
-    actions: Optional[Sequence[str]] = None,
+    max_actions: int = 8,
+    horizon: timedelta = timedelta(days=2),
+    presets_only: bool = False,
+    actions: Sequence[str] | None = None,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Scenario dicts :func:`itb.scenario.from_dict` accepts and that run to ``[run] until``
     without a refused call (see the module docstring for how that is kept true). ``actions``:
@@ -947,7 +1168,9 @@ def scenarios(
     allowed = frozenset(SCENARIO_ACTIONS if actions is None else actions)
     unknown = allowed - set(SCENARIO_ACTIONS)
     if unknown or not allowed:
-        raise InvalidArgument(f"actions: unknown {sorted(unknown)}; allowed: {', '.join(SCENARIO_ACTIONS)}")
+        raise InvalidArgument(
+            f"actions: unknown {sorted(unknown)}; allowed: {', '.join(SCENARIO_ACTIONS)}"
+        )
 
     @st.composite
     def build(draw: Any) -> dict[str, Any]:
@@ -957,7 +1180,12 @@ def scenarios(
         ex = m.exact()
         conc = draw(concentrations())
         cap, stroke, max_nl = ex["reservoir_nl"], ex["stroke_nl"], ex["max_rate_nl_per_day"]
-        horizon_ms = draw(st.one_of(st.just(DAY_MS), st.integers(1, max(1, horizon // timedelta(minutes=1))).map(lambda n: n * _MIN_MS)))
+        horizon_ms = draw(
+            st.one_of(
+                st.just(DAY_MS),
+                st.integers(1, max(1, horizon // timedelta(minutes=1))).map(lambda n: n * _MIN_MS),
+            )
+        )
         horizon_ms = min(horizon_ms, horizon // timedelta(milliseconds=1))
         # fill needed so the reservoir cannot empty: the whole rate budget for the horizon + a stroke
         usable = cap - 2 * stroke - 1
@@ -967,16 +1195,30 @@ def scenarios(
 
         def program_strategy(c: int) -> st.SearchStrategy[Program]:
             basal_cap_ug = (budget // 2) * c / 1_000_000  # µg/day of half the budget, floored below
-            return programs(m, c, max_steps_per_day=4, max_ug_per_day=max(0.0, basal_cap_ug - c / 1_000_000))
+            return programs(
+                m, c, max_steps_per_day=4, max_ug_per_day=max(0.0, basal_cap_ug - c / 1_000_000)
+            )
 
         prog_st = program_strategy(conc)
         program = draw(prog_st)
-        m = _without_draining_battery(m, budget, horizon_ms, max_actions,
-                                      _MAX_PRIMINGS * (ex["pump_path_nl"] + _MAX_CATHETER_UL * 1000))
+        m = _without_draining_battery(
+            m,
+            budget,
+            horizon_ms,
+            max_actions,
+            _MAX_PRIMINGS * (ex["pump_path_nl"] + _MAX_CATHETER_UL * 1000),
+        )
         start = draw(_times().filter(lambda d: d.year < 2099))
-        fill_ul = draw(st.integers(min(-(-need_nl // 1000), cap // 1000), cap // 1000)) if need_nl <= cap else cap // 1000
+        fill_ul = (
+            draw(st.integers(min(-(-need_nl // 1000), cap // 1000), cap // 1000))
+            if need_nl <= cap
+            else cap // 1000
+        )
         pump: dict[str, Any] = {
-            "model": _model_dict(m), "start": start, "reservoir_ml": fill_ul / 1000, "concentration_ug_per_ml": conc,
+            "model": _model_dict(m),
+            "start": start,
+            "reservoir_ml": fill_ul / 1000,
+            "concentration_ug_per_ml": conc,
             "program": program_dict(program),
         }
         catheter = draw(st.one_of(st.none(), st.integers(0, _MAX_CATHETER_UL)))
@@ -987,18 +1229,37 @@ def scenarios(
             pump["path_primed"] = False
         # a pump run alongside: bridge and priming boluses are added only where it plans one, and
         # every call is checked on it (a refusal is a bug here, reported loudly)
-        sync = Pump(m, now=start, reservoir_ml=fill_ul / 1000, concentration_ug_per_ml=conc, program=program,
-                    catheter_volume_ul=float(catheter or 0), path_primed=primed)
+        sync = Pump(
+            m,
+            now=start,
+            reservoir_ml=fill_ul / 1000,
+            concentration_ug_per_ml=conc,
+            program=program,
+            catheter_volume_ul=float(catheter or 0),
+            path_primed=primed,
+        )
         can_pump = need_nl <= fill_ul * 1000  # the reservoir holds the whole horizon's budget
         end = start + timedelta(milliseconds=horizon_ms)
-        kinds = ["telemetry_session", "set_program", "suspend", "inject_motor_stall", "revise_catheter"]
+        kinds = [
+            "telemetry_session",
+            "set_program",
+            "suspend",
+            "inject_motor_stall",
+            "revise_catheter",
+        ]
         if can_pump:
-            kinds[1:1] = ["bolus", "refill", "set_patient_bolus_limits", "patient_bolus", "start_priming_bolus"]
+            kinds[1:1] = [
+                "bolus",
+                "refill",
+                "set_patient_bolus_limits",
+                "patient_bolus",
+                "start_priming_bolus",
+            ]
         kinds = [k for k in kinds if k in allowed] or ["telemetry_session"]
         actions: list[dict[str, Any]] = []
         t = start
         suspended = stalled = False
-        limits: Optional[tuple[int, int]] = None  # (ng, ms) of the patient bolus, when enabled
+        limits: tuple[int, int] | None = None  # (ng, ms) of the patient bolus, when enabled
         n_named = primings = 0
 
         def call(act: dict[str, Any], method: str, **kwargs: Any) -> Any:
@@ -1007,12 +1268,14 @@ def scenarios(
             try:
                 out = getattr(sync, method)(**kwargs)
             except ItbError as exc:
-                raise _GeneratorBug(f"itb.strategies.scenarios drew a call the pump refuses (a bug in itb): "
-                                    f"{act} -> {type(exc).__name__}: {exc}") from exc
+                raise _GeneratorBug(
+                    f"itb.strategies.scenarios drew a call the pump refuses (a bug in itb): "
+                    f"{act} -> {type(exc).__name__}: {exc}"
+                ) from exc
             actions.append(act)
             return out
 
-        def planned(kind: str, act_at: datetime) -> Optional[Any]:
+        def planned(kind: str, act_at: datetime) -> Any | None:
             """The plan of a bridge/priming bolus at ``act_at`` if the pump makes one and it fits."""
             if suspended or stalled or not can_pump:
                 return None
@@ -1024,12 +1287,16 @@ def scenarios(
                 return None
             if kind == "priming":
                 # beyond the rate budget: the reservoir must hold it on top of the rest of the horizon
-                rest = budget * ((end - act_at) // timedelta(milliseconds=1)) // DAY_MS + 2 * stroke + 1
+                rest = (
+                    budget * ((end - act_at) // timedelta(milliseconds=1)) // DAY_MS
+                    + 2 * stroke
+                    + 1
+                )
                 if primings >= _MAX_PRIMINGS or sync.reservoir_nl < plan.volume_nl + rest:
                     return None
             return plan
 
-        def new_strength(program_now: Program, change: str) -> Optional[st.SearchStrategy[int]]:
+        def new_strength(program_now: Program, change: str) -> st.SearchStrategy[int] | None:
             """Strengths above (``change="up"``) or below ``conc`` keeping the program valid, its
             basal under half the budget and the patient bolus under the other half (each an
             interval of concentrations)."""
@@ -1038,8 +1305,12 @@ def scenarios(
             doses = [ng for ng in doses if ng > 0]
 
             def high_enough(c: int) -> bool:  # volumes fall as the strength rises
-                ok = all(_rate_nl(ng, c) <= min(ex["max_rate_nl_per_day"], budget // 2) for ng in doses)
-                return ok and (limits is None or _rate_nl(limits[0], c) * DAY_MS <= bolus_budget * limits[1])
+                ok = all(
+                    _rate_nl(ng, c) <= min(ex["max_rate_nl_per_day"], budget // 2) for ng in doses
+                )
+                return ok and (
+                    limits is None or _rate_nl(limits[0], c) * DAY_MS <= bolus_budget * limits[1]
+                )
 
             def low_enough(c: int) -> bool:
                 return all(_rate_nl(ng, c) >= ex["min_rate_nl_per_day"] for ng in doses)
@@ -1051,7 +1322,9 @@ def scenarios(
             return concentrations(lo, hi) if lo <= hi else None
 
         for kind in draw(st.lists(st.sampled_from(kinds), max_size=max_actions)):
-            t = t + timedelta(minutes=draw(st.integers(0, max(0, horizon_ms // _MIN_MS // max(1, max_actions)))))
+            t = t + timedelta(
+                minutes=draw(st.integers(0, max(0, horizon_ms // _MIN_MS // max(1, max_actions))))
+            )
             if t > end:
                 break
             act: dict[str, Any] = {"at": t, "do": kind}
@@ -1075,13 +1348,17 @@ def scenarios(
             elif kind == "revise_catheter":
                 act["volume_ul"] = float(draw(st.integers(0, _MAX_CATHETER_UL)))
                 call(act, "revise_catheter", volume_ul=act["volume_ul"])
-                if "start_priming_bolus" in allowed and draw(st.booleans()):  # prime the new catheter at once
+                if "start_priming_bolus" in allowed and draw(
+                    st.booleans()
+                ):  # prime the new catheter at once
                     plan = planned("priming", t)
                     if plan is not None:
                         call({"at": t, "do": "start_priming_bolus"}, "start_priming_bolus")
                         primings += 1
                         after = plan.duration
-            elif kind == "start_priming_bolus":  # a saline path (path_primed = false, a new catheter)
+            elif (
+                kind == "start_priming_bolus"
+            ):  # a saline path (path_primed = false, a new catheter)
                 plan = planned("priming", t)
                 if plan is None:
                     continue
@@ -1096,11 +1373,19 @@ def scenarios(
                 act.update(added_ml=r.added_ml, concentration_ug_per_ml=new_conc)
                 if r.aspirated_ml is not None:
                     act["aspirated_ml"] = r.aspirated_ml
-                call(act, "refill", added_ml=r.added_ml, concentration_ug_per_ml=new_conc, aspirated_ml=r.aspirated_ml)
+                call(
+                    act,
+                    "refill",
+                    added_ml=r.added_ml,
+                    concentration_ug_per_ml=new_conc,
+                    aspirated_ml=r.aspirated_ml,
+                )
                 old, conc = conc, new_conc
                 if conc != old:
                     prog_st = program_strategy(conc)
-                if conc > old and "start_bridge_bolus" in allowed and draw(st.integers(0, 3)) > 0:  # mostly a bridge at once
+                if (
+                    conc > old and "start_bridge_bolus" in allowed and draw(st.integers(0, 3)) > 0
+                ):  # mostly a bridge at once
                     plan = planned("bridge", t)
                     if plan is not None:
                         call({"at": t, "do": "start_bridge_bolus"}, "start_bridge_bolus")
@@ -1118,7 +1403,13 @@ def scenarios(
                         break
                     call(act, "patient_bolus")
                 else:
-                    parts = draw(_bolus_parts(m, conc, bolus_budget, min(left, DAY_MS), None) | st.none()) if left > 0 else None
+                    parts = (
+                        draw(
+                            _bolus_parts(m, conc, bolus_budget, min(left, DAY_MS), None) | st.none()
+                        )
+                        if left > 0
+                        else None
+                    )
                     if parts is None:
                         continue
                     dose, duration = parts
@@ -1135,9 +1426,18 @@ def scenarios(
                             call(act, "bolus", dose_ug=dose, duration=duration)
                     else:
                         lockout = draw(st.one_of(st.just(60), st.integers(0, 24 * 60)))
-                        act.update(lockout=_iso(timedelta(minutes=lockout)), max_per_24h=draw(st.integers(1, 24)))
-                        call(act, "set_patient_bolus_limits", dose_ug=dose, duration=duration,
-                             lockout=timedelta(minutes=lockout), max_per_24h=act["max_per_24h"])
+                        act.update(
+                            lockout=_iso(timedelta(minutes=lockout)),
+                            max_per_24h=draw(st.integers(1, 24)),
+                        )
+                        call(
+                            act,
+                            "set_patient_bolus_limits",
+                            dose_ug=dose,
+                            duration=duration,
+                            lockout=timedelta(minutes=lockout),
+                            max_per_24h=act["max_per_24h"],
+                        )
                         limits = (round(dose * 1000), duration // timedelta(milliseconds=1))
             else:  # telemetry_session
                 call(act, "telemetry_session")
@@ -1168,15 +1468,29 @@ class InvalidScenario:
 
 
 _INVALID_SCENARIO_KINDS = (
-    "overfilled_pump", "negative_fill", "concentration_out_of_range", "program_out_of_range", "catheter_too_large",
-    "until_before_start", "action_out_of_order", "action_after_until", "unknown_key", "unknown_action",
-    "cancel_of_unknown_bolus", "bolus_without_dose", "refill_overfills", "program_out_of_range_at_run",
-    "catheter_too_large_at_run", "too_many_patient_boluses",
+    "overfilled_pump",
+    "negative_fill",
+    "concentration_out_of_range",
+    "program_out_of_range",
+    "catheter_too_large",
+    "until_before_start",
+    "action_out_of_order",
+    "action_after_until",
+    "unknown_key",
+    "unknown_action",
+    "cancel_of_unknown_bolus",
+    "bolus_without_dose",
+    "refill_overfills",
+    "program_out_of_range_at_run",
+    "catheter_too_large_at_run",
+    "too_many_patient_boluses",
 )
 
 
 def invalid_scenarios(
-    max_actions: int = 4, horizon: timedelta = timedelta(days=1), presets_only: bool = False,
+    max_actions: int = 4,
+    horizon: timedelta = timedelta(days=1),
+    presets_only: bool = False,
 ) -> st.SearchStrategy[InvalidScenario]:
     """:class:`InvalidScenario`: a :func:`scenarios` draw with exactly one mistake — at load time
     (overfilled or negative reservoir, concentration outside 1..100000, a program outside the
@@ -1225,7 +1539,10 @@ def invalid_scenarios(
             pump["concentration_ug_per_ml"] = draw(st.sampled_from([0, -n, 100_000 + n]))
             where = ("load", "pump", "concentration_ug_per_ml")
         elif kind == "program_out_of_range":
-            pump["program"] = {"kind": "continuous", "ug_per_day": bad_rate_ug(pump["concentration_ug_per_ml"])}
+            pump["program"] = {
+                "kind": "continuous",
+                "ug_per_day": bad_rate_ug(pump["concentration_ug_per_ml"]),
+            }
             where = ("load", "pump", "program.ug_per_day")
         elif kind == "catheter_too_large":
             pump["catheter_volume_ul"] = float(10_000 + n)
@@ -1255,19 +1572,39 @@ def invalid_scenarios(
             append({"do": "cancel_bolus", "name": "never_named"})
             where = ("load", f"actions[{k}]", "name")
         elif kind == "bolus_without_dose":
-            append({"do": "bolus", "dose_ug": -n / 10 if draw(st.booleans()) else 0.0, "duration": "PT30M"})
+            append(
+                {
+                    "do": "bolus",
+                    "dose_ug": -n / 10 if draw(st.booleans()) else 0.0,
+                    "duration": "PT30M",
+                }
+            )
             where = ("load", f"actions[{k}]", "dose_ug")
         elif kind == "refill_overfills":
-            append({"do": "refill", "added_ml": (cap_ul + n) / 1000, "concentration_ug_per_ml": conc})
+            append(
+                {"do": "refill", "added_ml": (cap_ul + n) / 1000, "concentration_ug_per_ml": conc}
+            )
             where = ("run", f"actions[{k}]", "added_ml")
         elif kind == "program_out_of_range_at_run":
-            append({"do": "set_program", "program": {"kind": "continuous", "ug_per_day": bad_rate_ug(conc)}})
+            append(
+                {
+                    "do": "set_program",
+                    "program": {"kind": "continuous", "ug_per_day": bad_rate_ug(conc)},
+                }
+            )
             where = ("run", f"actions[{k}]", "program.ug_per_day")
         elif kind == "catheter_too_large_at_run":
             append({"do": "revise_catheter", "volume_ul": float(10_000 + n)})
             where = ("run", f"actions[{k}]", "volume_ul")
         else:  # too_many_patient_boluses
-            append({"do": "set_patient_bolus_limits", "dose_ug": 1.0, "duration": "PT10M", "max_per_24h": 24 + n})
+            append(
+                {
+                    "do": "set_patient_bolus_limits",
+                    "dose_ug": 1.0,
+                    "duration": "PT10M",
+                    "max_per_24h": 24 + n,
+                }
+            )
             where = ("run", f"actions[{k}]", "max_per_24h")
         return InvalidScenario(data, *where, kind)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -81,8 +82,8 @@ class Controller:
         journal: Journal,
         schedule: Schedule,
         *,
-        speed: Optional[float] = None,
-        start_ms: Optional[int] = None,
+        speed: float | None = None,
+        start_ms: int | None = None,
         batch: int = 16,
         role: str = "clinician",
         wall: Callable[[], float] = time.time,
@@ -91,9 +92,13 @@ class Controller:
     ) -> None:
         if callable(schedule):
             schedule = schedule()
-        times = np.asarray(list(schedule) if not isinstance(schedule, np.ndarray) else schedule, dtype=np.int64)
+        times = np.asarray(
+            list(schedule) if not isinstance(schedule, np.ndarray) else schedule, dtype=np.int64
+        )
         if times.ndim != 1 or (times.size > 1 and bool(np.any(np.diff(times) < 0))):
-            raise ValidationError("schedule: stroke times must be a non-decreasing 1-D sequence of ms", "schedule")
+            raise ValidationError(
+                "schedule: stroke times must be a non-decreasing 1-D sequence of ms", "schedule"
+            )
         if speed is not None and not (np.isfinite(speed) and speed > 0):
             raise ValidationError(f"speed: {speed!r} must be > 0 (or None for max)", "speed")
         if not 1 <= batch <= MAX_BATCH:
@@ -112,7 +117,9 @@ class Controller:
         self._retried = 0
 
     @classmethod
-    def from_pump(cls, driver: PumpDriver, journal: Journal, pump: Pump, until: Any, **kwargs: Any) -> "Controller":
+    def from_pump(
+        cls, driver: PumpDriver, journal: Journal, pump: Pump, until: Any, **kwargs: Any
+    ) -> Controller:
         """A controller for ``pump``'s strokes from now to ``until`` (the pump itself is not
         advanced); the schedule's origin is the pump's now."""
         kwargs.setdefault("start_ms", pump.now_ms)
@@ -142,8 +149,14 @@ class Controller:
                 self.journal.outcome(e.id, "reconciled", "unknown", reason)
             else:
                 last = e.first_id + e.count - 1
-                result = "executed" if rig_last >= last else ("not_executed" if rig_last < e.first_id else "partial")
-                self.journal.outcome(e.id, "reconciled", result, f"{reason}; rig last_stroke_id={rig_last}")
+                result = (
+                    "executed"
+                    if rig_last >= last
+                    else ("not_executed" if rig_last < e.first_id else "partial")
+                )
+                self.journal.outcome(
+                    e.id, "reconciled", result, f"{reason}; rig last_stroke_id={rig_last}"
+                )
             n += 1
         return n
 
@@ -165,7 +178,7 @@ class Controller:
         return anchor
 
     # ----- run --------------------------------------------------------------------------------
-    def run(self, max_strokes: Optional[int] = None) -> RunReport:
+    def run(self, max_strokes: int | None = None) -> RunReport:
         """Deliver the schedule (or at most ``max_strokes`` more strokes) and return a report.
         Raises ``RigError`` if the rig refuses (journaled as ``refused``) or its state does not
         match the journal, ``ProtocolError`` after ``retries`` failed exchanges in a row."""
@@ -178,17 +191,31 @@ class Controller:
         rig_last = self._status().last_stroke_id
         anchor = self._anchor(t0, rig_last)
         if fresh and rig_last > 0:
-            raise RigError(f"rig_not_fresh: the rig already executed strokes up to id {rig_last}; "
-                           "start it with a new record file for a new journal", "rig_not_fresh")
+            raise RigError(
+                f"rig_not_fresh: the rig already executed strokes up to id {rig_last}; "
+                "start it with a new record file for a new journal",
+                "rig_not_fresh",
+            )
         if rig_last < j.max_acked_id():
-            raise RigError(f"rig_behind: the rig reports last stroke {rig_last} but the journal has {j.max_acked_id()} "
-                           "acknowledged (rig state lost?)", "rig_behind")
+            raise RigError(
+                f"rig_behind: the rig reports last stroke {rig_last} but the journal has {j.max_acked_id()} "
+                "acknowledged (rig state lost?)",
+                "rig_behind",
+            )
         if rig_last > n:
-            raise RigError(f"rig_ahead: the rig executed {rig_last} strokes, the schedule has {n}", "rig_ahead")
+            raise RigError(
+                f"rig_ahead: the rig executed {rig_last} strokes, the schedule has {n}", "rig_ahead"
+            )
         reconciled = self._reconcile(rig_last, "restart")
         if not fresh:
-            j.write("note", self.role, "RESUME_RUN", first_id=rig_last + 1, result="resumed",
-                    detail=f"reconciled {reconciled} open intent(s)")
+            j.write(
+                "note",
+                self.role,
+                "RESUME_RUN",
+                first_id=rig_last + 1,
+                result="resumed",
+                detail=f"reconciled {reconciled} open intent(s)",
+            )
         resumed_from = rig_last
         next_id = rig_last + 1
         stop_id = n if max_strokes is None else min(n, rig_last + max_strokes)
@@ -204,10 +231,17 @@ class Controller:
                     self.sleep(min(due - now, 0.5))
                     continue
                 limit = self.start_ms + (now - anchor) * 1000.0 * self.speed
-                count = max(1, min(count, int(np.searchsorted(times[i : i + count], limit, side="right"))))
+                count = max(
+                    1, min(count, int(np.searchsorted(times[i : i + count], limit, side="right")))
+                )
             batch_times = [int(t) for t in times[i : i + count]]
-            iid = j.intent(self.role, "DELIVER", first_id=next_id, count=count,
-                           detail=f"times_ms={batch_times[0]}..{batch_times[-1]}")
+            iid = j.intent(
+                self.role,
+                "DELIVER",
+                first_id=next_id,
+                count=count,
+                detail=f"times_ms={batch_times[0]}..{batch_times[-1]}",
+            )
             try:
                 ack = self.driver.deliver(next_id, count, batch_times)
             except RigError as err:
@@ -227,14 +261,26 @@ class Controller:
                 continue
             stuck = 0
             if ack.last_stroke_id != next_id + count - 1:
-                j.outcome(iid, "error", "unexpected_ack", f"rig last_stroke_id={ack.last_stroke_id}")
-                raise RigError(f"unexpected_ack: rig reports last stroke {ack.last_stroke_id}, expected {next_id + count - 1}",
-                               "unexpected_ack")
+                j.outcome(
+                    iid, "error", "unexpected_ack", f"rig last_stroke_id={ack.last_stroke_id}"
+                )
+                raise RigError(
+                    f"unexpected_ack: rig reports last stroke {ack.last_stroke_id}, expected {next_id + count - 1}",
+                    "unexpected_ack",
+                )
             j.outcome(iid, "ack", "executed", f"executed={ack.executed} duplicate={ack.duplicate}")
             next_id += count
-        return RunReport(n, resumed_from, next_id - 1, next_id - 1 - resumed_from, reconciled, self._retried, self.wall() - t0)
+        return RunReport(
+            n,
+            resumed_from,
+            next_id - 1,
+            next_id - 1 - resumed_from,
+            reconciled,
+            self._retried,
+            self.wall() - t0,
+        )
 
-    def call(self, command: str, fn: Callable[[], Any], role: Optional[str] = None) -> Any:
+    def call(self, command: str, fn: Callable[[], Any], role: str | None = None) -> Any:
         """Run one other driver call (``fn``) journaled as ``command`` by ``role``: intent, then
         ``ack`` with the result or ``refused``/``error`` with the reason (re-raised)."""
         role = role or self.role
@@ -242,8 +288,12 @@ class Controller:
         try:
             result = fn()
         except (RigError, ProtocolError) as err:
-            self.journal.outcome(iid, "refused" if not isinstance(err, ProtocolError) or err.field == "role" else "error",
-                                 err.field or "refused", str(err))
+            self.journal.outcome(
+                iid,
+                "refused" if not isinstance(err, ProtocolError) or err.field == "role" else "error",
+                err.field or "refused",
+                str(err),
+            )
             raise
         self.journal.outcome(iid, "ack", "ok", "" if result is None else str(result))
         return result

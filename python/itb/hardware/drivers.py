@@ -5,8 +5,9 @@ and reset."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ProtocolError, RigError
 from .rig import Rig
@@ -27,16 +28,28 @@ class RigStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RigStatus":
+    def from_dict(cls, d: dict[str, Any]) -> RigStatus:
         try:
             known = {k: d[k] for k in ("stopped", "stalled", "reservoir_nl", "stroke_nl") if k in d}
-            return cls(int(d["last_stroke_id"]), **known, extra={k: v for k, v in d.items() if k not in known and k != "last_stroke_id"})
+            return cls(
+                int(d["last_stroke_id"]),
+                **known,
+                extra={k: v for k, v in d.items() if k not in known and k != "last_stroke_id"},
+            )
         except (KeyError, TypeError, ValueError):
-            raise ProtocolError("payload: status without a valid last_stroke_id", "payload") from None
+            raise ProtocolError(
+                "payload: status without a valid last_stroke_id", "payload"
+            ) from None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"last_stroke_id": self.last_stroke_id, "stopped": self.stopped, "stalled": self.stalled,
-                "reservoir_nl": self.reservoir_nl, "stroke_nl": self.stroke_nl, **self.extra}
+        return {
+            "last_stroke_id": self.last_stroke_id,
+            "stopped": self.stopped,
+            "stalled": self.stalled,
+            "reservoir_nl": self.reservoir_nl,
+            "stroke_nl": self.stroke_nl,
+            **self.extra,
+        }
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,9 @@ class PumpDriver(Protocol):
     (refused: nothing executed).
     """
 
-    def deliver(self, stroke_id: int, count: int, times_ms: Optional[Sequence[int]] = None) -> DeliveryAck: ...
+    def deliver(
+        self, stroke_id: int, count: int, times_ms: Sequence[int] | None = None
+    ) -> DeliveryAck: ...
 
     def status(self) -> RigStatus: ...
 
@@ -78,7 +93,13 @@ class SimulatedDriver:
     reboots: the next call fails with ``ProtocolError('session')``; executed ids survive).
     """
 
-    def __init__(self, rig: Optional[Rig] = None, *, delay_s: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rig: Rig | None = None,
+        *,
+        delay_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rig = rig if rig is not None else Rig()
         self.delay_s = delay_s
         self.sleep = sleep
@@ -109,7 +130,9 @@ class SimulatedDriver:
             self._reset = False
             raise ProtocolError("session: the rig reset; reconnect", "session")
 
-    def deliver(self, stroke_id: int, count: int, times_ms: Optional[Sequence[int]] = None) -> DeliveryAck:
+    def deliver(
+        self, stroke_id: int, count: int, times_ms: Sequence[int] | None = None
+    ) -> DeliveryAck:
         self._call("deliver", (stroke_id, count))
         times = list(times_ms) if times_ms is not None else [0] * count
         if len(times) != count:

@@ -13,7 +13,8 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..errors import ItbError, ProtocolError, RigError
 from .protocol import (
@@ -41,8 +42,14 @@ class Link:
     current session, answered with NAK ``{"error": field, "message": …}`` (else not at all).
     """
 
-    def __init__(self, rig: Rig, keys: Mapping[Role, bytes], refused: Optional[dict[str, int]] = None,
-                 max_body: int = MAX_BODY, log: Callable[[str], None] = lambda s: None) -> None:
+    def __init__(
+        self,
+        rig: Rig,
+        keys: Mapping[Role, bytes],
+        refused: dict[str, int] | None = None,
+        max_body: int = MAX_BODY,
+        log: Callable[[str], None] = lambda s: None,
+    ) -> None:
         self.rig = rig
         self.buffer = FrameBuffer(max_body)
         self.refused = refused if refused is not None else {}
@@ -81,8 +88,14 @@ class Link:
             self.log(f"refused: {err}")
             req = getattr(err, "frame", None)
             sess = self.session
-            if (req is not None and req.command.is_request and req.command not in (Command.HELLO, Command.AUTH)
-                    and sess.role is not None and req.session == sess.session and req.role == sess.role):
+            if (
+                req is not None
+                and req.command.is_request
+                and req.command not in (Command.HELLO, Command.AUTH)
+                and sess.role is not None
+                and req.session == sess.session
+                and req.role == sess.role
+            ):
                 return self.session.reply(req, False, {"error": err.field, "message": str(err)})
             return b""
         if frame.command is Command.HELLO:
@@ -122,8 +135,14 @@ class Link:
         raise RigError(f"command: {command.name} not implemented", "command")  # pragma: no cover
 
 
-def serve_pty(rig: Rig, keys: Mapping[Role, bytes], *, announce: Callable[[str], None],
-              stop: Optional[threading.Event] = None, log: Callable[[str], None] = lambda s: None) -> None:
+def serve_pty(
+    rig: Rig,
+    keys: Mapping[Role, bytes],
+    *,
+    announce: Callable[[str], None],
+    stop: threading.Event | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> None:
     """Serve on a new pseudo-terminal; ``announce(path)`` is called with the slave's path.
 
     A reader that closes the pty is a hang-up (session ends, partial frame dropped); the next
@@ -138,7 +157,9 @@ def serve_pty(rig: Rig, keys: Mapping[Role, bytes], *, announce: Callable[[str],
     refused: dict[str, int] = {}
     link = Link(rig, keys, refused, log=log)
     announce(path)
-    os.close(slave)  # the controller opens it; reads on the master fail (EIO) while nobody has it open
+    os.close(
+        slave
+    )  # the controller opens it; reads on the master fail (EIO) while nobody has it open
     last = time.monotonic()
     try:
         while stop is None or not stop.is_set():
@@ -179,8 +200,15 @@ def _write_all_fd(fd: int, data: bytes) -> None:
             return
 
 
-def serve_tcp(rig: Rig, keys: Mapping[Role, bytes], port: int, *, announce: Callable[[str], None],
-              stop: Optional[threading.Event] = None, log: Callable[[str], None] = lambda s: None) -> None:
+def serve_tcp(
+    rig: Rig,
+    keys: Mapping[Role, bytes],
+    port: int,
+    *,
+    announce: Callable[[str], None],
+    stop: threading.Event | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> None:
     """Serve on 127.0.0.1:``port`` (0: any free port); ``announce(url)`` gets ``socket://127.0.0.1:N``.
     Each connection has its own session (one thread each); the rig is shared."""
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -194,21 +222,25 @@ def serve_tcp(rig: Rig, keys: Mapping[Role, bytes], port: int, *, announce: Call
         while stop is None or not stop.is_set():
             try:
                 conn, _ = srv.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
-            threading.Thread(target=_serve_conn, args=(conn, Link(rig, keys, refused, log=log), stop), daemon=True).start()
+            threading.Thread(
+                target=_serve_conn,
+                args=(conn, Link(rig, keys, refused, log=log), stop),
+                daemon=True,
+            ).start()
     finally:
         srv.close()
 
 
-def _serve_conn(conn: socket.socket, link: Link, stop: Optional[threading.Event]) -> None:
+def _serve_conn(conn: socket.socket, link: Link, stop: threading.Event | None) -> None:
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.settimeout(IDLE_S)
     try:
         while stop is None or not stop.is_set():
             try:
                 data = conn.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 link.idle()
                 continue
             except OSError:

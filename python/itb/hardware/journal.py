@@ -18,15 +18,27 @@ import io
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import ValidationError
 
 __all__ = ["Journal", "Entry", "COLUMNS"]
 
-COLUMNS = ("id", "wall_time_utc", "kind", "role", "command", "first_id", "count", "ref", "result", "detail")
+COLUMNS = (
+    "id",
+    "wall_time_utc",
+    "kind",
+    "role",
+    "command",
+    "first_id",
+    "count",
+    "ref",
+    "result",
+    "detail",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,21 +67,38 @@ class Entry:
     kind: str
     role: str
     command: str
-    first_id: Optional[int]
-    count: Optional[int]
-    ref: Optional[int]
+    first_id: int | None
+    count: int | None
+    ref: int | None
     result: str
     detail: str
 
     def row(self) -> tuple[Any, ...]:
-        iso = datetime.fromtimestamp(self.wall_time, timezone.utc).isoformat(timespec="milliseconds")
-        return (self.id, iso, self.kind, self.role, self.command, self.first_id, self.count, self.ref, self.result, self.detail)
+        iso = datetime.fromtimestamp(self.wall_time, UTC).isoformat(timespec="milliseconds")
+        return (
+            self.id,
+            iso,
+            self.kind,
+            self.role,
+            self.command,
+            self.first_id,
+            self.count,
+            self.ref,
+            self.result,
+            self.detail,
+        )
 
 
 class Journal:
     """Open (or create) the journal at ``path``. ``wall`` returns s since the epoch (injectable)."""
 
-    def __init__(self, path: "os.PathLike[str] | str", *, durable: bool = False, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: os.PathLike[str] | str,
+        *,
+        durable: bool = False,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.path = os.fspath(path)
         self.wall = wall
         try:
@@ -78,10 +107,12 @@ class Journal:
             self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
-            raise ValidationError(f"journal: {self.path} is not an itb journal ({err})", "journal") from None
+            raise ValidationError(
+                f"journal: {self.path} is not an itb journal ({err})", "journal"
+            ) from None
 
     # ----- meta -------------------------------------------------------------------------------
-    def get(self, key: str) -> Optional[str]:
+    def get(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else row[0]
 
@@ -96,12 +127,25 @@ class Journal:
             self.set(key, value)
             return True
         if old != value:
-            raise ValidationError(f"journal: {key} is {old!r} in {self.path}, not {value!r} (another run's journal?)", "journal")
+            raise ValidationError(
+                f"journal: {key} is {old!r} in {self.path}, not {value!r} (another run's journal?)",
+                "journal",
+            )
         return False
 
     # ----- rows -------------------------------------------------------------------------------
-    def write(self, kind: str, role: str, command: str, *, first_id: Optional[int] = None, count: Optional[int] = None,
-              ref: Optional[int] = None, result: str = "", detail: str = "") -> int:
+    def write(
+        self,
+        kind: str,
+        role: str,
+        command: str,
+        *,
+        first_id: int | None = None,
+        count: int | None = None,
+        ref: int | None = None,
+        result: str = "",
+        detail: str = "",
+    ) -> int:
         """Append a row (committed before returning); returns its id."""
         cur = self.db.execute(
             "INSERT INTO entries(wall_time, kind, role, command, first_id, count, ref, result, detail) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -109,14 +153,32 @@ class Journal:
         )
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
-    def intent(self, role: str, command: str, *, first_id: Optional[int] = None, count: Optional[int] = None, detail: str = "") -> int:
+    def intent(
+        self,
+        role: str,
+        command: str,
+        *,
+        first_id: int | None = None,
+        count: int | None = None,
+        detail: str = "",
+    ) -> int:
         return self.write("intent", role, command, first_id=first_id, count=count, detail=detail)
 
     def outcome(self, intent_id: int, kind: str, result: str, detail: str = "") -> int:
         """Record what became of intent ``intent_id`` (``ack``, ``refused``, ``error``, ``reconciled``)."""
         role, command, first_id, count = self.db.execute(
-            "SELECT role, command, first_id, count FROM entries WHERE id=?", (intent_id,)).fetchone()
-        return self.write(kind, role, command, first_id=first_id, count=count, ref=intent_id, result=result, detail=detail)
+            "SELECT role, command, first_id, count FROM entries WHERE id=?", (intent_id,)
+        ).fetchone()
+        return self.write(
+            kind,
+            role,
+            command,
+            first_id=first_id,
+            count=count,
+            ref=intent_id,
+            result=result,
+            detail=detail,
+        )
 
     def open_intents(self) -> list[Entry]:
         """Intents with no outcome row: sent or not, the journal cannot tell."""
@@ -148,7 +210,7 @@ class Journal:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:

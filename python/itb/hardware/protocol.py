@@ -33,8 +33,9 @@ import hmac
 import json
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from ..errors import AuthenticationError, ProtocolError
 
@@ -106,7 +107,14 @@ class Role(enum.IntEnum):
 #: what each role may ask once connected (HELLO/AUTH are always allowed)
 PERMITTED: dict[Role, frozenset[Command]] = {
     Role.CLINICIAN: frozenset(
-        {Command.DELIVER, Command.STATUS, Command.STOP, Command.RESUME, Command.SET_LIMITS, Command.MEASURE}
+        {
+            Command.DELIVER,
+            Command.STATUS,
+            Command.STOP,
+            Command.RESUME,
+            Command.SET_LIMITS,
+            Command.MEASURE,
+        }
     ),
     Role.PATIENT: frozenset({Command.PATIENT_BOLUS}),
 }
@@ -132,10 +140,14 @@ def encode(frame: Frame, key: bytes, *, max_body: int = MAX_BODY) -> bytes:
     """The bytes of ``frame`` tagged with ``key`` (``ProtocolError`` if it would exceed ``max_body``)."""
     body_len = MIN_BODY + len(frame.payload)
     if body_len > max_body:
-        raise ProtocolError(f"length: frame body of {body_len} bytes exceeds the {max_body}-byte limit", "length")
+        raise ProtocolError(
+            f"length: frame body of {body_len} bytes exceeds the {max_body}-byte limit", "length"
+        )
     if not (0 <= frame.session <= _U64 and 0 <= frame.seq <= _U64):
         raise ProtocolError("seq: session and seq must fit 64 bits", "seq")
-    data = LENGTH.pack(body_len) + HEAD.pack(frame.version, int(frame.command), int(frame.role), frame.session, frame.seq)
+    data = LENGTH.pack(body_len) + HEAD.pack(
+        frame.version, int(frame.command), int(frame.role), frame.session, frame.seq
+    )
     data += frame.payload
     return data + _tag(key, data)
 
@@ -143,7 +155,9 @@ def encode(frame: Frame, key: bytes, *, max_body: int = MAX_BODY) -> bytes:
 def check_length(length: int, max_body: int = MAX_BODY) -> None:
     """Refuse a length field before any body byte is read."""
     if length < MIN_BODY:
-        raise ProtocolError(f"length: {length} bytes is shorter than the {MIN_BODY}-byte minimum frame", "length")
+        raise ProtocolError(
+            f"length: {length} bytes is shorter than the {MIN_BODY}-byte minimum frame", "length"
+        )
     if length > max_body:
         raise ProtocolError(f"length: {length} bytes exceeds the {max_body}-byte limit", "length")
 
@@ -156,16 +170,25 @@ def parse_frame(data: bytes, keys: Mapping[Role, bytes], *, max_body: int = MAX_
     ``ProtocolError`` or ``AuthenticationError`` naming the field; nothing else.
     """
     if len(data) < LENGTH.size:
-        raise ProtocolError(f"length: truncated frame ({len(data)} bytes, no length field)", "length")
+        raise ProtocolError(
+            f"length: truncated frame ({len(data)} bytes, no length field)", "length"
+        )
     (length,) = LENGTH.unpack_from(data)
     check_length(length, max_body)
     if len(data) - LENGTH.size < length:
-        raise ProtocolError(f"length: truncated frame ({len(data) - LENGTH.size} of {length} body bytes)", "length")
+        raise ProtocolError(
+            f"length: truncated frame ({len(data) - LENGTH.size} of {length} body bytes)", "length"
+        )
     if len(data) - LENGTH.size > length:
-        raise ProtocolError(f"length: {len(data) - LENGTH.size - length} bytes after the frame", "length")
+        raise ProtocolError(
+            f"length: {len(data) - LENGTH.size - length} bytes after the frame", "length"
+        )
     version, command, role, session, seq = HEAD.unpack_from(data, LENGTH.size)
     if version != VERSION:
-        raise ProtocolError(f"version: unsupported protocol version {version} (this side speaks {VERSION})", "version")
+        raise ProtocolError(
+            f"version: unsupported protocol version {version} (this side speaks {VERSION})",
+            "version",
+        )
     try:
         role_ = Role(role)
         key = keys[role_]
@@ -173,7 +196,9 @@ def parse_frame(data: bytes, keys: Mapping[Role, bytes], *, max_body: int = MAX_
         raise AuthenticationError(f"role: no key for role {role}", "role") from None
     body, tag = data[:-TAG_SIZE], data[-TAG_SIZE:]
     if not hmac.compare_digest(_tag(key, body), tag):
-        raise AuthenticationError("tag: HMAC-SHA256 tag does not verify (tampered frame or wrong key)", "tag")
+        raise AuthenticationError(
+            "tag: HMAC-SHA256 tag does not verify (tampered frame or wrong key)", "tag"
+        )
     try:
         command_ = Command(command)
     except ValueError:
@@ -198,7 +223,7 @@ class FrameBuffer:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
-    def next_frame(self) -> Optional[bytes]:
+    def next_frame(self) -> bytes | None:
         if len(self._buf) < LENGTH.size:
             return None
         (length,) = LENGTH.unpack_from(self._buf)
@@ -231,14 +256,18 @@ _TIME = struct.Struct(">q")
 _LIMITS = struct.Struct(">QQQI")
 
 
-def deliver_payload(first_id: int, times_ms: "list[int]") -> bytes:
+def deliver_payload(first_id: int, times_ms: list[int]) -> bytes:
     """DELIVER payload: first stroke id (u64, ids start at 1), count (u16, 1..MAX_BATCH), then
     each stroke's scheduled pump-clock time (i64 ms)."""
     if not 1 <= len(times_ms) <= MAX_BATCH:
-        raise ProtocolError(f"count: {len(times_ms)} strokes per DELIVER, expected 1..{MAX_BATCH}", "count")
+        raise ProtocolError(
+            f"count: {len(times_ms)} strokes per DELIVER, expected 1..{MAX_BATCH}", "count"
+        )
     if not 1 <= first_id <= _U64 - MAX_BATCH:
         raise ProtocolError(f"stroke_id: {first_id} outside 1..2^64-{MAX_BATCH + 1}", "stroke_id")
-    return _DELIVER_HEAD.pack(first_id, len(times_ms)) + b"".join(_TIME.pack(int(t)) for t in times_ms)
+    return _DELIVER_HEAD.pack(first_id, len(times_ms)) + b"".join(
+        _TIME.pack(int(t)) for t in times_ms
+    )
 
 
 def parse_deliver(payload: bytes) -> tuple[int, list[int]]:
@@ -251,8 +280,12 @@ def parse_deliver(payload: bytes) -> tuple[int, list[int]]:
     if first < 1:
         raise ProtocolError("stroke_id: stroke ids start at 1", "stroke_id")
     if len(payload) != _DELIVER_HEAD.size + count * _TIME.size:
-        raise ProtocolError(f"payload: DELIVER of {count} strokes has {len(payload)} payload bytes", "payload")
-    times = [_TIME.unpack_from(payload, _DELIVER_HEAD.size + i * _TIME.size)[0] for i in range(count)]
+        raise ProtocolError(
+            f"payload: DELIVER of {count} strokes has {len(payload)} payload bytes", "payload"
+        )
+    times = [
+        _TIME.unpack_from(payload, _DELIVER_HEAD.size + i * _TIME.size)[0] for i in range(count)
+    ]
     return first, times
 
 
@@ -303,9 +336,9 @@ class ServerSession:
     random: Any = os.urandom
     refused: dict[str, int] = field(default_factory=dict)
     session: int = 0
-    role: Optional[Role] = None
+    role: Role | None = None
     last_seq: int = 0
-    _pending: Optional[tuple[Role, int, bytes]] = None  # role, session id, rig nonce
+    _pending: tuple[Role, int, bytes] | None = None  # role, session id, rig nonce
 
     def reset(self) -> None:
         """Forget the session (the peer hung up or the rig reset)."""
@@ -329,29 +362,46 @@ class ServerSession:
 
     def _check(self, frame: Frame) -> Frame:
         if not frame.command.is_request:
-            raise ProtocolError(f"command: {frame.command.name} is a response, not a request", "command")
+            raise ProtocolError(
+                f"command: {frame.command.name} is a response, not a request", "command"
+            )
         if frame.command is Command.HELLO:
             if frame.session != 0 or frame.seq != 0 or len(frame.payload) != NONCE_SIZE:
-                raise ProtocolError("handshake: HELLO must carry session 0, seq 0 and a 16-byte nonce", "handshake")
+                raise ProtocolError(
+                    "handshake: HELLO must carry session 0, seq 0 and a 16-byte nonce", "handshake"
+                )
             return frame
         if frame.command is Command.AUTH:
             pending = self._pending
             if pending is None or frame.role != pending[0] or frame.session != pending[1]:
-                raise AuthenticationError("handshake: AUTH without a matching CHALLENGE", "handshake")
+                raise AuthenticationError(
+                    "handshake: AUTH without a matching CHALLENGE", "handshake"
+                )
             if frame.seq != 1 or not hmac.compare_digest(frame.payload, pending[2]):
-                raise AuthenticationError("handshake: AUTH does not answer the challenge", "handshake")
+                raise AuthenticationError(
+                    "handshake: AUTH does not answer the challenge", "handshake"
+                )
             self._pending = None
             self.session, self.role, self.last_seq = pending[1], pending[0], 1
             return frame
         if self.role is None or frame.session != self.session:
-            raise AuthenticationError("session: frame does not belong to the current session", "session")
+            raise AuthenticationError(
+                "session: frame does not belong to the current session", "session"
+            )
         if frame.role != self.role:
-            raise AuthenticationError(f"role: session is {self.role.name.lower()}, frame claims {frame.role.name.lower()}", "role")
+            raise AuthenticationError(
+                f"role: session is {self.role.name.lower()}, frame claims {frame.role.name.lower()}",
+                "role",
+            )
         if frame.seq <= self.last_seq:
-            raise ProtocolError(f"seq: {frame.seq} is not after {self.last_seq} (replayed or out of order)", "seq")
+            raise ProtocolError(
+                f"seq: {frame.seq} is not after {self.last_seq} (replayed or out of order)", "seq"
+            )
         self.last_seq = frame.seq
         if frame.command not in PERMITTED[frame.role]:
-            raise AuthenticationError(f"role: the {frame.role.name.lower()} role may not {frame.command.name}", "role")
+            raise AuthenticationError(
+                f"role: the {frame.role.name.lower()} role may not {frame.command.name}", "role"
+            )
         return frame
 
     def challenge(self, hello: Frame) -> bytes:
@@ -368,7 +418,9 @@ class ServerSession:
     def reply(self, request: Frame, ok: bool, result: Mapping[str, Any]) -> bytes:
         """ACK/NAK to ``request`` (same session, role and seq) with a JSON payload."""
         cmd = Command.ACK if ok else Command.NAK
-        return self.respond(Frame(cmd, request.role, request.session, request.seq, json_payload(result)))
+        return self.respond(
+            Frame(cmd, request.role, request.session, request.seq, json_payload(result))
+        )
 
 
 @dataclass
@@ -386,37 +438,55 @@ class ClientSession:
     def hello(self) -> bytes:
         self.session, self.seq = 0, 0
         self._nonce = bytes(self.random(NONCE_SIZE))
-        return encode(Frame(Command.HELLO, self.role, 0, 0, self._nonce), self.key, max_body=self.max_body)
+        return encode(
+            Frame(Command.HELLO, self.role, 0, 0, self._nonce), self.key, max_body=self.max_body
+        )
 
     def auth(self, challenge_bytes: bytes) -> bytes:
         """The AUTH answering a CHALLENGE (``AuthenticationError`` if it is not for our HELLO)."""
         frame = parse_frame(challenge_bytes, {self.role: self.key}, max_body=self.max_body)
         if frame.command is not Command.CHALLENGE or len(frame.payload) != 2 * NONCE_SIZE:
-            raise AuthenticationError(f"handshake: expected CHALLENGE, got {frame.command.name}", "handshake")
+            raise AuthenticationError(
+                f"handshake: expected CHALLENGE, got {frame.command.name}", "handshake"
+            )
         if not hmac.compare_digest(frame.payload[:NONCE_SIZE], self._nonce) or frame.session == 0:
             raise AuthenticationError("handshake: CHALLENGE does not answer our HELLO", "handshake")
         self.session, self.seq = frame.session, 1
-        return encode(Frame(Command.AUTH, self.role, self.session, 1, frame.payload[NONCE_SIZE:]), self.key, max_body=self.max_body)
+        return encode(
+            Frame(Command.AUTH, self.role, self.session, 1, frame.payload[NONCE_SIZE:]),
+            self.key,
+            max_body=self.max_body,
+        )
 
     def request(self, command: Command, payload: bytes = b"") -> bytes:
         if self.session == 0:
             raise ProtocolError("session: not connected", "session")
         self.seq += 1
-        return encode(Frame(command, self.role, self.session, self.seq, payload), self.key, max_body=self.max_body)
+        return encode(
+            Frame(command, self.role, self.session, self.seq, payload),
+            self.key,
+            max_body=self.max_body,
+        )
 
     def response(self, data: bytes) -> tuple[bool, dict[str, Any]]:
         """(ok, result) of the response to the last request; refuses anything else."""
         frame = parse_frame(data, {self.role: self.key}, max_body=self.max_body)
         if frame.command not in (Command.ACK, Command.NAK):
-            raise ProtocolError(f"command: expected ACK or NAK, got {frame.command.name}", "command")
+            raise ProtocolError(
+                f"command: expected ACK or NAK, got {frame.command.name}", "command"
+            )
         if frame.session != self.session or frame.role != self.role:
-            raise AuthenticationError("session: response does not belong to this session", "session")
+            raise AuthenticationError(
+                "session: response does not belong to this session", "session"
+            )
         if frame.seq != self.seq:
-            raise ProtocolError(f"seq: response to {frame.seq}, expected {self.seq} (stale or replayed)", "seq")
+            raise ProtocolError(
+                f"seq: response to {frame.seq}, expected {self.seq} (stale or replayed)", "seq"
+            )
         return frame.command is Command.ACK, parse_json(frame.payload)
 
 
-def load_keys(path: "os.PathLike[str] | str") -> dict[Role, bytes]:
+def load_keys(path: os.PathLike[str] | str) -> dict[Role, bytes]:
     """Read a key file: lines ``clinician <64 hex digits>`` / ``patient <64 hex digits>`` (``#``
     comments allowed). A file may hold one role's key (a patient's device) or both (the rig).
     Raises ``ValidationError`` naming the file and line."""
@@ -439,7 +509,8 @@ def load_keys(path: "os.PathLike[str] | str") -> dict[Role, bytes]:
                 raise ValueError
         except (KeyError, IndexError, ValueError):
             raise ValidationError(
-                f"key_file: {path} line {n}: expected 'clinician|patient <hex key of >= 16 bytes>'", "key_file"
+                f"key_file: {path} line {n}: expected 'clinician|patient <hex key of >= 16 bytes>'",
+                "key_file",
             ) from None
         keys[role] = key
     if not keys:

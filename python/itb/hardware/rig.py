@@ -13,9 +13,10 @@ import bisect
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,15 +40,19 @@ class Scale:
     noise_mg: float = 0.0
     sample_interval_s: float = 0.5
     density_g_per_ml: float = 1.0
-    seed: Optional[int] = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         from ..errors import ValidationError
 
         for name in ("noise_mg", "density_g_per_ml", "sample_interval_s"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0) or (name != "noise_mg" and v == 0):
-                raise ValidationError(f"{name}: {v!r} must be a finite number > 0 (noise >= 0)", name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0) or (
+                name != "noise_mg" and v == 0
+            ):
+                raise ValidationError(
+                    f"{name}: {v!r} must be a finite number > 0 (noise >= 0)", name
+                )
         self._rng = np.random.default_rng(self.seed)
         self._times: list[float] = [0.0]
         self._cum_nl: list[int] = [0]
@@ -70,7 +75,7 @@ class Scale:
         return float(t), float(mass)
 
 
-def read_record(path: "os.PathLike[str] | str") -> list[tuple[int, int]]:
+def read_record(path: os.PathLike[str] | str) -> list[tuple[int, int]]:
     """(stroke_id, time_ms) rows of a record CSV; a torn last line (rig killed mid-write) is skipped."""
     rows = []
     try:
@@ -85,7 +90,7 @@ def read_record(path: "os.PathLike[str] | str") -> list[tuple[int, int]]:
     return rows
 
 
-def last_recorded_id(path: "os.PathLike[str] | str") -> int:
+def last_recorded_id(path: os.PathLike[str] | str) -> int:
     """Last stroke id in a record file (0 if none), reading only its tail."""
     try:
         with open(path, "rb") as f:
@@ -103,7 +108,7 @@ def last_recorded_id(path: "os.PathLike[str] | str") -> int:
     return 0
 
 
-def _drop_torn_tail(path: "os.PathLike[str] | str") -> None:
+def _drop_torn_tail(path: os.PathLike[str] | str) -> None:
     """Cut a last line without its newline (the rig died writing it: that stroke did not count)."""
     try:
         with open(path, "rb+") as f:
@@ -130,11 +135,11 @@ class Rig:
         self,
         model: PumpModel = SYNCHROMED_II_40,
         *,
-        scale: Optional[Scale] = None,
-        record: "Optional[os.PathLike[str] | str]" = None,
+        scale: Scale | None = None,
+        record: os.PathLike[str] | str | None = None,
         clock: Callable[[], float] = time.monotonic,
         start: datetime = datetime(2026, 1, 5, 8, 0),
-        reservoir_ml: Optional[float] = None,
+        reservoir_ml: float | None = None,
     ) -> None:
         self.model = model
         self.stroke_nl = model.exact()["stroke_nl"]
@@ -142,7 +147,9 @@ class Rig:
         self.clock = clock
         self._t0 = clock()
         self._lock = threading.RLock()
-        self.reservoir_nl = int(round((reservoir_ml if reservoir_ml is not None else model.reservoir_ml) * 1e6))
+        self.reservoir_nl = int(
+            round((reservoir_ml if reservoir_ml is not None else model.reservoir_ml) * 1e6)
+        )
         self.record_path = record
         if record is not None:
             _drop_torn_tail(record)
@@ -152,8 +159,13 @@ class Rig:
         self.stopped = False
         self.stalled = False
         # the arbiter of patient boluses: the clinician's limits live in a Pump of the rig's own
-        self.pump = Pump(model, now=start, reservoir_ml=model.reservoir_ml, concentration_ug_per_ml=2000,
-                         program=Continuous(ug_per_day=100.0))
+        self.pump = Pump(
+            model,
+            now=start,
+            reservoir_ml=model.reservoir_ml,
+            concentration_ug_per_ml=2000,
+            program=Continuous(ug_per_day=100.0),
+        )
         self._pump_start_ms = self.pump.now_ms
         self.patient_boluses: list[dict[str, Any]] = []
 
@@ -172,7 +184,10 @@ class Rig:
         (``stopped``, ``motor_stall``, ``stroke_gap``, ``reservoir_empty``) executing nothing."""
         with self._lock:
             if first_id > self.last_stroke_id + 1:
-                raise RigError(f"stroke_gap: first id {first_id} after last executed {self.last_stroke_id}", "stroke_gap")
+                raise RigError(
+                    f"stroke_gap: first id {first_id} after last executed {self.last_stroke_id}",
+                    "stroke_gap",
+                )
             skip = self.last_stroke_id + 1 - first_id
             todo = list(times_ms)[skip:]
             if todo and self.stopped:
@@ -183,7 +198,11 @@ class Rig:
                 raise RigError("reservoir_empty: not enough fluid for the batch", "reservoir_empty")
             for i, t_ms in enumerate(todo):
                 self._stroke(first_id + skip + i, int(t_ms))
-            return {"last_stroke_id": self.last_stroke_id, "executed": len(todo), "duplicate": max(0, min(skip, len(times_ms)))}
+            return {
+                "last_stroke_id": self.last_stroke_id,
+                "executed": len(todo),
+                "duplicate": max(0, min(skip, len(times_ms))),
+            }
 
     def _stroke(self, stroke_id: int, time_ms: int) -> None:
         if self._record is not None:
@@ -232,15 +251,24 @@ class Rig:
                 "last_stroke_id": self.last_stroke_id,
             }
 
-    def set_patient_limits(self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int) -> dict[str, Any]:
+    def set_patient_limits(
+        self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int
+    ) -> dict[str, Any]:
         """Clinician limits of the patient bolus (``dose_ng`` 0 disables it)."""
         with self._lock:
             self.pump.advance_to(self._pump_now_ms())
             if dose_ng == 0:
                 self.pump.set_patient_bolus_limits(None)
             else:
-                self.pump.set_patient_bolus_limits(dose_ng / 1000.0, duration_ms, lockout_ms, max_per_24h)
-            return {"dose_ng": dose_ng, "duration_ms": duration_ms, "lockout_ms": lockout_ms, "max_per_24h": max_per_24h}
+                self.pump.set_patient_bolus_limits(
+                    dose_ng / 1000.0, duration_ms, lockout_ms, max_per_24h
+                )
+            return {
+                "dose_ng": dose_ng,
+                "duration_ms": duration_ms,
+                "lockout_ms": lockout_ms,
+                "max_per_24h": max_per_24h,
+            }
 
     def patient_bolus(self) -> dict[str, Any]:
         """A patient activation now, judged by the rig's pump against the clinician's limits.
@@ -249,7 +277,11 @@ class Rig:
             now_ms = self._pump_now_ms()
             self.pump.advance_to(now_ms)
             result = self.pump.patient_bolus()
-            out: dict[str, Any] = {"granted": result.granted, "reason": result.reason, "time_ms": now_ms}
+            out: dict[str, Any] = {
+                "granted": result.granted,
+                "reason": result.reason,
+                "time_ms": now_ms,
+            }
             if result.granted:
                 bolus = next((b for b in self.pump.boluses if b.id == result.bolus_id), None)
                 if bolus is not None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..errors import AuthenticationError, ProtocolError, RigError, ValidationError
 from .drivers import DeliveryAck, RigStatus
@@ -42,14 +43,18 @@ def open_stream(url: str, timeout: float) -> Any:
     deadline = time.monotonic() + min(timeout, 1.0)
     while True:
         try:
-            stream = serial.serial_for_url(url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout)
+            stream = serial.serial_for_url(
+                url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout
+            )
             break
         except (serial.SerialException, ValueError, OSError) as err:
             if getattr(err, "errno", None) == errno.EIO and time.monotonic() < deadline:
                 time.sleep(0.02)
                 continue
             raise ProtocolError(f"port: cannot open {url!r}: {err}", "port") from None
-    sock = getattr(stream, "_socket", None)  # socket://: small request/answer frames, no Nagle delay
+    sock = getattr(
+        stream, "_socket", None
+    )  # socket://: small request/answer frames, no Nagle delay
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return stream
@@ -87,7 +92,7 @@ class SerialDriver:
     def __init__(
         self,
         port: Any,
-        keys: "Mapping[Role, bytes] | bytes",
+        keys: Mapping[Role, bytes] | bytes,
         *,
         role: Role = Role.CLINICIAN,
         timeout: float = 2.0,
@@ -124,7 +129,9 @@ class SerialDriver:
             if chunk:
                 buf += chunk
             elif time.monotonic() >= deadline:
-                raise ProtocolError(f"timeout: no answer from the rig within {self.timeout} s", "timeout")
+                raise ProtocolError(
+                    f"timeout: no answer from the rig within {self.timeout} s", "timeout"
+                )
         return buf
 
     def _read_frame(self, deadline: float) -> bytes:
@@ -161,11 +168,13 @@ class SerialDriver:
             if auth is not None:
                 break
             if time.monotonic() >= deadline:
-                raise ProtocolError(f"timeout: no CHALLENGE from the rig within {self.timeout} s", "timeout")
+                raise ProtocolError(
+                    f"timeout: no CHALLENGE from the rig within {self.timeout} s", "timeout"
+                )
         self._io(self._stream.write, auth)
         self._connected = True
 
-    def _await_challenge(self, until: float) -> Optional[bytes]:
+    def _await_challenge(self, until: float) -> bytes | None:
         """The AUTH answering a CHALLENGE read before ``until``, or None."""
         while True:
             try:
@@ -216,15 +225,21 @@ class SerialDriver:
         return result
 
     # ----- PumpDriver ---------------------------------------------------------------------------
-    def deliver(self, stroke_id: int, count: int, times_ms: Optional[Sequence[int]] = None) -> DeliveryAck:
+    def deliver(
+        self, stroke_id: int, count: int, times_ms: Sequence[int] | None = None
+    ) -> DeliveryAck:
         times = [0] * count if times_ms is None else [int(t) for t in times_ms]
         if len(times) != count:
             raise ValidationError(f"times_ms: {len(times)} times for {count} strokes", "times_ms")
         r = self._request(Command.DELIVER, deliver_payload(stroke_id, times))
         try:
-            return DeliveryAck(int(r["last_stroke_id"]), int(r["executed"]), int(r.get("duplicate", 0)))
+            return DeliveryAck(
+                int(r["last_stroke_id"]), int(r["executed"]), int(r.get("duplicate", 0))
+            )
         except (KeyError, TypeError, ValueError):
-            raise ProtocolError("payload: DELIVER ack without last_stroke_id/executed", "payload") from None
+            raise ProtocolError(
+                "payload: DELIVER ack without last_stroke_id/executed", "payload"
+            ) from None
 
     def status(self) -> RigStatus:
         return RigStatus.from_dict(self._request(Command.STATUS))
@@ -239,9 +254,13 @@ class SerialDriver:
         """One scale sample (see :meth:`itb.hardware.rig.Rig.measure`)."""
         return self._request(Command.MEASURE)
 
-    def set_patient_limits(self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int) -> dict[str, Any]:
+    def set_patient_limits(
+        self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int
+    ) -> dict[str, Any]:
         """Clinician only: patient bolus dose (ng; 0 disables), duration and lockout (ms), max per 24 h."""
-        return self._request(Command.SET_LIMITS, limits_payload(dose_ng, duration_ms, lockout_ms, max_per_24h))
+        return self._request(
+            Command.SET_LIMITS, limits_payload(dose_ng, duration_ms, lockout_ms, max_per_24h)
+        )
 
     def patient_bolus(self) -> dict[str, Any]:
         """Patient activation: ``{"granted": bool, "reason": str, …}`` as judged by the rig."""
@@ -250,7 +269,7 @@ class SerialDriver:
     def close(self) -> None:
         close_stream(self._stream)
 
-    def __enter__(self) -> "SerialDriver":
+    def __enter__(self) -> SerialDriver:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -42,8 +42,13 @@ def demo_pump() -> Any:
 
     from .. import Continuous, Pump, models
 
-    return Pump(models.SYNCHROMED_II_40, now=datetime(2026, 1, 5, 8, 0), reservoir_ml=40.0,
-                concentration_ug_per_ml=2000, program=Continuous(ug_per_day=400))
+    return Pump(
+        models.SYNCHROMED_II_40,
+        now=datetime(2026, 1, 5, 8, 0),
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=Continuous(ug_per_day=400),
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -3,28 +3,42 @@ must have done. Each raises ``AssertionError`` saying where the device first div
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
 
 from .._time import from_ms, to_ms
 from .oracle import Oracle
 
-__all__ = ["assert_delivery_matches", "assert_strokes_match", "assert_alarms_match", "ALARM_SEVERITIES"]
+__all__ = [
+    "assert_delivery_matches",
+    "assert_strokes_match",
+    "assert_alarms_match",
+    "ALARM_SEVERITIES",
+]
 
 #: itb's alarm kinds and their severity (what ``device_alarms``/``observed`` may name).
 ALARM_SEVERITIES: dict[str, str] = {
-    "low_reservoir": "non_critical", "refill_discrepancy": "non_critical", "eri": "non_critical",
-    "reservoir_empty": "critical", "fault": "critical", "eos": "critical",
+    "low_reservoir": "non_critical",
+    "refill_discrepancy": "non_critical",
+    "eri": "non_critical",
+    "reservoir_empty": "critical",
+    "fault": "critical",
+    "eos": "critical",
 }
 
 
 def _check_tol_strokes(tol_strokes: Any) -> int:
     if isinstance(tol_strokes, bool) or not isinstance(tol_strokes, (int, np.integer)):
-        raise TypeError(f"tol_strokes={tol_strokes!r}: expected a whole number of strokes (int >= 0)")
+        raise TypeError(
+            f"tol_strokes={tol_strokes!r}: expected a whole number of strokes (int >= 0)"
+        )
     if tol_strokes < 0:
-        raise ValueError(f"tol_strokes={tol_strokes!r}: must be >= 0 (0 for a device observed synchronously)")
+        raise ValueError(
+            f"tol_strokes={tol_strokes!r}: must be >= 0 (0 for a device observed synchronously)"
+        )
     return int(tol_strokes)
 
 
@@ -33,25 +47,35 @@ def _check_observed_alarms(observed: Sequence[tuple]) -> None:
         if not isinstance(a, (tuple, list)) or len(a) not in (2, 3):
             raise TypeError(f"observed[{i}]={a!r}: expected (time, kind) or (time, kind, severity)")
         if a[1] not in ALARM_SEVERITIES:
-            raise ValueError(f"observed[{i}]={a!r}: unknown alarm kind {a[1]!r}; itb's alarm kinds: "
-                             f"{', '.join(ALARM_SEVERITIES)}")
+            raise ValueError(
+                f"observed[{i}]={a!r}: unknown alarm kind {a[1]!r}; itb's alarm kinds: "
+                f"{', '.join(ALARM_SEVERITIES)}"
+            )
         if len(a) == 3 and a[2] is not None and a[2] not in ("critical", "non_critical"):
-            raise ValueError(f"observed[{i}]={a!r}: unknown severity {a[2]!r}; severities: critical, non_critical")
+            raise ValueError(
+                f"observed[{i}]={a!r}: unknown severity {a[2]!r}; severities: critical, non_critical"
+            )
 
 
 def _ms_array(times: Iterable[Any], field: str) -> np.ndarray:
     """Pump-clock ms of naive datetimes or int ms (numpy int64 arrays as well)."""
     if isinstance(times, np.ndarray) and times.dtype.kind in "iu":
         return times.astype(np.int64)
-    return np.asarray([to_ms(int(t) if isinstance(t, np.integer) else t, field) for t in times], dtype=np.int64)
+    return np.asarray(
+        [to_ms(int(t) if isinstance(t, np.integer) else t, field) for t in times], dtype=np.int64
+    )
 
 
 def _fmt(ms: int) -> str:
     return from_ms(int(ms)).isoformat(sep=" ", timespec="milliseconds")
 
 
-def assert_delivery_matches(observed_times: Sequence[Any], observed_volumes_nl: Sequence[int], oracle: Oracle,
-                            tol_strokes: int = 1) -> None:
+def assert_delivery_matches(
+    observed_times: Sequence[Any],
+    observed_volumes_nl: Sequence[int],
+    oracle: Oracle,
+    tol_strokes: int = 1,
+) -> None:
     """The device's cumulative pumped volume ``observed_volumes_nl[i]`` (nL out of the reservoir
     since the oracle's start) read at ``observed_times[i]`` (naive datetimes or pump-clock ms) is
     within ``tol_strokes`` strokes of the oracle's at every reading.
@@ -86,8 +110,12 @@ def assert_delivery_matches(observed_times: Sequence[Any], observed_volumes_nl: 
             )
 
 
-def assert_strokes_match(observed_stroke_times: Sequence[Any], oracle: Oracle, until: Optional[Any] = None,
-                         tol_strokes: int = 1) -> None:
+def assert_strokes_match(
+    observed_stroke_times: Sequence[Any],
+    oracle: Oracle,
+    until: Any | None = None,
+    tol_strokes: int = 1,
+) -> None:
     """The device's own stroke times (each stroke it fired) agree with the oracle's up to
     ``until`` (default: the oracle's now, or the last observed stroke if later): at every
     instant the cumulative stroke counts differ by at most ``tol_strokes`` (use 0 when the device's
@@ -114,8 +142,12 @@ def assert_strokes_match(observed_stroke_times: Sequence[Any], oracle: Oracle, u
         )
 
 
-def assert_alarms_match(observed: Sequence[tuple], oracle: Oracle, tol: timedelta = timedelta(0),
-                        until: Optional[Any] = None) -> None:
+def assert_alarms_match(
+    observed: Sequence[tuple],
+    oracle: Oracle,
+    tol: timedelta = timedelta(0),
+    until: Any | None = None,
+) -> None:
     """The alarms the device raised, ``[(time, kind[, severity]), ...]``, are the oracle's up to
     ``until`` (default: the oracle's now, or the last observed alarm if later): the same kinds
     (and severities when given), each within ``tol`` of the expected time, none missing, none
@@ -125,15 +157,19 @@ def assert_alarms_match(observed: Sequence[tuple], oracle: Oracle, tol: timedelt
     ``reservoir_empty``, ``fault``, ``eos`` — ``critical``); an unknown kind or severity raises
     ``ValueError``, a ``tol`` that is not a non-negative ``timedelta`` ``TypeError``/``ValueError``."""
     if not isinstance(tol, timedelta):
-        raise TypeError(f"tol={tol!r}: expected a datetime.timedelta (e.g. timedelta(minutes=1)), "
-                        f"not {type(tol).__name__}")
+        raise TypeError(
+            f"tol={tol!r}: expected a datetime.timedelta (e.g. timedelta(minutes=1)), "
+            f"not {type(tol).__name__}"
+        )
     if tol < timedelta(0):
         raise ValueError(f"tol={tol!r}: must be >= 0")
     observed = list(observed)
     _check_observed_alarms(observed)
     tol_ms = tol // timedelta(milliseconds=1)
-    obs = sorted(((to_ms(a[0], "observed"), a[1], a[2] if len(a) > 2 else None) for a in observed),
-                 key=lambda a: a[0])
+    obs = sorted(
+        ((to_ms(a[0], "observed"), a[1], a[2] if len(a) > 2 else None) for a in observed),
+        key=lambda a: a[0],
+    )
     until_ms = oracle.now_ms if until is None else to_ms(until, "until")
     if obs:
         until_ms = max(until_ms, obs[-1][0])
@@ -141,27 +177,60 @@ def assert_alarms_match(observed: Sequence[tuple], oracle: Oracle, tol: timedelt
     used = [False] * len(obs)
     problems: list[tuple[int, str]] = []
     for t, kind, sev in expected:
-        match = next((j for j, (ot, ok, os_) in enumerate(obs)
-                      if not used[j] and ok == kind and abs(ot - t) <= tol_ms and os_ in (None, sev)), None)
+        match = next(
+            (
+                j
+                for j, (ot, ok, os_) in enumerate(obs)
+                if not used[j] and ok == kind and abs(ot - t) <= tol_ms and os_ in (None, sev)
+            ),
+            None,
+        )
         if match is None:
-            other = next((j for j, (ot, ok, os_) in enumerate(obs)
-                          if not used[j] and ok == kind and abs(ot - t) <= tol_ms), None)
+            other = next(
+                (
+                    j
+                    for j, (ot, ok, os_) in enumerate(obs)
+                    if not used[j] and ok == kind and abs(ot - t) <= tol_ms
+                ),
+                None,
+            )
             if other is not None:  # the right alarm at the right time, with the wrong severity
                 used[other] = True
-                problems.append((t, f"alarm {kind!r} at {_fmt(t)}: the severities differ: expected {sev}, the device "
-                                    f"raised it as {obs[other][2]} at {_fmt(obs[other][0])}"))
+                problems.append(
+                    (
+                        t,
+                        f"alarm {kind!r} at {_fmt(t)}: the severities differ: expected {sev}, the device "
+                        f"raised it as {obs[other][2]} at {_fmt(obs[other][0])}",
+                    )
+                )
                 continue
-            if t + tol_ms > until_ms:  # the device, at `until`, may still raise it within the tolerance
+            if (
+                t + tol_ms > until_ms
+            ):  # the device, at `until`, may still raise it within the tolerance
                 continue
             near = [f"{_fmt(ot)}" for ot, ok, _ in obs if ok == kind]
-            seen = f"; the device raised {kind} at {', '.join(near)}" if near else f"; the device never raised {kind}"
-            problems.append((t, f"expected {sev} alarm {kind!r} at {_fmt(t)} (±{tol}) is missing{seen}"))
+            seen = (
+                f"; the device raised {kind} at {', '.join(near)}"
+                if near
+                else f"; the device never raised {kind}"
+            )
+            problems.append(
+                (t, f"expected {sev} alarm {kind!r} at {_fmt(t)} (±{tol}) is missing{seen}")
+            )
         else:
             used[match] = True
     for j, (ot, ok, os_) in enumerate(obs):
         if not used[j]:
-            problems.append((ot, f"unexpected alarm {ok!r} at {_fmt(ot)}" + (f" ({os_})" if os_ else "")))
+            problems.append(
+                (ot, f"unexpected alarm {ok!r} at {_fmt(ot)}" + (f" ({os_})" if os_ else ""))
+            )
     if problems:
         problems.sort(key=lambda p: p[0])
-        more = "" if len(problems) == 1 else f" (and {len(problems) - 1} more: " + "; ".join(m for _, m in problems[1:4]) + ")"
-        raise AssertionError(f"device alarms diverged first at {_fmt(problems[0][0])}: {problems[0][1]}{more}")
+        more = (
+            ""
+            if len(problems) == 1
+            else f" (and {len(problems) - 1} more: " + "; ".join(m for _, m in problems[1:4]) + ")"
+        )
+        raise AssertionError(
+            f"device alarms diverged first at {_fmt(problems[0][0])}: {problems[0][1]}{more}"
+        )

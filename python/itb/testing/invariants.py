@@ -21,7 +21,8 @@ Used by our own property tests (``tests/test_invariants.py``, ``tests/test_state
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "conservation",
@@ -45,7 +46,7 @@ def _core(pump: Any) -> Any:
     return getattr(pump, "core", pump)
 
 
-def conservation(pump: Any, *, nominal: Optional[bool] = None) -> None:
+def conservation(pump: Any, *, nominal: bool | None = None) -> None:
     """filled = reservoir + path + delivered + withdrawn: exactly in fL and ag (drug mass =
     fL × µg/mL) for any pump; also in nL and pg when the pump is nominal (``stroke_error_ppm`` 0;
     ``nominal=None`` reads it from the pump), where the firmware count is the physical one."""
@@ -53,19 +54,26 @@ def conservation(pump: Any, *, nominal: Optional[bool] = None) -> None:
     res_fl = c.true_reservoir_fl
     assert c.filled_fl == res_fl + c.path_fl + c.delivered_fl + c.withdrawn_fl, (
         f"volume not conserved (fL): filled {c.filled_fl} != reservoir {res_fl} + path {c.path_fl} + "
-        f"delivered {c.delivered_fl} + withdrawn {c.withdrawn_fl}")
+        f"delivered {c.delivered_fl} + withdrawn {c.withdrawn_fl}"
+    )
     assert c.filled_ag == res_fl * c.concentration + c.path_ag + c.delivered_ag + c.withdrawn_ag, (
         f"drug mass not conserved (ag): filled {c.filled_ag} != reservoir {res_fl * c.concentration} + path "
-        f"{c.path_ag} + delivered {c.delivered_ag} + withdrawn {c.withdrawn_ag}")
+        f"{c.path_ag} + delivered {c.delivered_ag} + withdrawn {c.withdrawn_ag}"
+    )
     if nominal is None:
         nominal = c.stroke_error_ppm == 0
     if nominal:
         assert c.filled_nl == c.reservoir_nl + c.path_nl + c.delivered_nl + c.withdrawn_nl, (
             f"volume not conserved (nL): filled {c.filled_nl} != reservoir {c.reservoir_nl} + path {c.path_nl} + "
-            f"delivered {c.delivered_nl} + withdrawn {c.withdrawn_nl}")
-        assert c.filled_pg == c.reservoir_nl * c.concentration + c.path_pg + c.delivered_pg + c.withdrawn_pg, (
+            f"delivered {c.delivered_nl} + withdrawn {c.withdrawn_nl}"
+        )
+        assert (
+            c.filled_pg
+            == c.reservoir_nl * c.concentration + c.path_pg + c.delivered_pg + c.withdrawn_pg
+        ), (
             f"drug mass not conserved (pg): filled {c.filled_pg} != reservoir {c.reservoir_nl * c.concentration} + "
-            f"path {c.path_pg} + delivered {c.delivered_pg} + withdrawn {c.withdrawn_pg}")
+            f"path {c.path_pg} + delivered {c.delivered_pg} + withdrawn {c.withdrawn_pg}"
+        )
 
 
 def stroke_accounting(pump: Any) -> None:
@@ -76,7 +84,9 @@ def stroke_accounting(pump: Any) -> None:
     assert c.pumped_nl == c.strokes * q, f"pumped {c.pumped_nl} nL != {c.strokes} strokes × {q} nL"
     assert 0 <= c.reservoir_nl <= capacity, f"reservoir {c.reservoir_nl} nL outside 0..{capacity}"
     if c.stroke_error_ppm == 0:
-        assert c.empty == (c.reservoir_nl < q), f"empty={c.empty} with {c.reservoir_nl} nL left (stroke {q} nL)"
+        assert c.empty == (c.reservoir_nl < q), (
+            f"empty={c.empty} with {c.reservoir_nl} nL left (stroke {q} nL)"
+        )
 
 
 def is_stopped(pump: Any) -> bool:
@@ -85,7 +95,7 @@ def is_stopped(pump: Any) -> bool:
     return bool(c.suspended or c.stalled or c.empty or c.eos)
 
 
-def _continuous_rate(c: Any) -> Optional[int]:
+def _continuous_rate(c: Any) -> int | None:
     """The basal volume rate (nL/day) when the program is continuous, else None."""
     _period, _anchor, steps = c.schedule
     rates = {r for _o, r in steps}
@@ -99,15 +109,23 @@ def within_one_stroke_of_ideal(before: Any, after: Any) -> bool:
     of ideal. Returns False (checks nothing) when the step does not qualify."""
     b, a = _core(before), _core(after)
     rate = _continuous_rate(b)
-    if (rate is None or b.boluses or a.boluses or is_stopped(b) or is_stopped(a) or a.schedule != b.schedule
-            or a.concentration != b.concentration):
+    if (
+        rate is None
+        or b.boluses
+        or a.boluses
+        or is_stopped(b)
+        or is_stopped(a)
+        or a.schedule != b.schedule
+        or a.concentration != b.concentration
+    ):
         return False
     qd = b.model["stroke_nl"] * D
     gained = b.accumulator + rate * (a.now_ms - b.now_ms)
     k = a.strokes - b.strokes
     assert k * qd <= gained < (k + 1) * qd, (
         f"{k} strokes in {a.now_ms - b.now_ms} ms at {rate} nL/day: ideal is {gained / qd:.6f} strokes "
-        f"(more than one stroke off)")
+        f"(more than one stroke off)"
+    )
     assert a.accumulator == gained - k * qd, f"accumulator {a.accumulator} != {gained - k * qd}"
     return True
 
@@ -116,8 +134,18 @@ def monotone(before: Any, after: Any) -> None:
     """From one state to a later one of the same pump: the clock, stroke count, pumped, delivered,
     filled and withdrawn ledgers never go back, and the battery never recharges."""
     b, a = _core(before), _core(after)
-    for name in ("now_ms", "strokes", "pumped_nl", "delivered_fl", "delivered_ag", "filled_fl", "filled_ag",
-                 "withdrawn_fl", "withdrawn_ag", "battery_used_pc"):
+    for name in (
+        "now_ms",
+        "strokes",
+        "pumped_nl",
+        "delivered_fl",
+        "delivered_ag",
+        "filled_fl",
+        "filled_ag",
+        "withdrawn_fl",
+        "withdrawn_ag",
+        "battery_used_pc",
+    ):
         x, y = getattr(b, name), getattr(a, name)
         assert y >= x, f"{name} went back: {x} -> {y}"
     rb, ra = b.battery_remaining_pc, a.battery_remaining_pc
@@ -132,12 +160,15 @@ def no_delivery_while_stopped(before: Any, after: Any) -> None:
     b, a = _core(before), _core(after)
     if is_stopped(b):
         why = [n for n in ("suspended", "stalled", "empty", "eos") if getattr(b, n)]
-        assert a.strokes == b.strokes, f"{a.strokes - b.strokes} strokes while stopped ({', '.join(why)})"
+        assert a.strokes == b.strokes, (
+            f"{a.strokes - b.strokes} strokes while stopped ({', '.join(why)})"
+        )
         assert a.delivered_fl == b.delivered_fl, f"delivered while stopped ({', '.join(why)})"
 
 
-def patient_limits_respected(events: Iterable[Any], lockout_ms: int, max_per_24h: int,
-                             since_ms: Optional[int] = None) -> None:
+def patient_limits_respected(
+    events: Iterable[Any], lockout_ms: int, max_per_24h: int, since_ms: int | None = None
+) -> None:
     """Granted patient boluses (``patient_bolus_granted`` events, all of the pump's life) keep the
     clinician limits: each grant at or after ``since_ms`` (when these limits were set) comes at
     least ``lockout_ms`` after the previous grant, and the rolling window (t − 24 h, t] holds at
@@ -148,9 +179,12 @@ def patient_limits_respected(events: Iterable[Any], lockout_ms: int, max_per_24h
             continue
         if i:
             assert t - grants[i - 1] >= lockout_ms, (
-                f"patient bolus granted {t - grants[i - 1]} ms after the previous one (lockout {lockout_ms} ms)")
+                f"patient bolus granted {t - grants[i - 1]} ms after the previous one (lockout {lockout_ms} ms)"
+            )
         in_window = sum(1 for g in grants[: i + 1] if t - D < g)
-        assert in_window <= max_per_24h, f"{in_window} patient boluses in the 24 h up to {t} (max {max_per_24h})"
+        assert in_window <= max_per_24h, (
+            f"{in_window} patient boluses in the 24 h up to {t} (max {max_per_24h})"
+        )
 
 
 def _time_ms(e: Any) -> int:
@@ -161,8 +195,14 @@ def _kind(e: Any) -> str:
     return e.kind if hasattr(e, "kind") else e[1]
 
 
-_PROJECTED = (("next_stroke", None), ("low_reservoir", "low_reservoir"), ("reservoir_empty", "reservoir_empty"),
-              ("drug_at_tip", "drug_at_tip"), ("eri", "eri"), ("eos", "eos"))
+_PROJECTED = (
+    ("next_stroke", None),
+    ("low_reservoir", "low_reservoir"),
+    ("reservoir_empty", "reservoir_empty"),
+    ("drug_at_tip", "drug_at_tip"),
+    ("eri", "eri"),
+    ("eos", "eos"),
+)
 
 
 def projection_matches_simulation(pump: Any, horizon_ms: int = 30 * D) -> None:
@@ -171,7 +211,9 @@ def projection_matches_simulation(pump: Any, horizon_ms: int = 30 * D) -> None:
     projected times (None: none within the horizon). The pump itself is not changed."""
     c = _core(pump).copy()
     now = c.now_ms
-    horizon_ms = max(0, min(horizon_ms, _MAX_MS - now))  # the pump clock ends at 9999-12-31 23:59:59.999
+    horizon_ms = max(
+        0, min(horizon_ms, _MAX_MS - now)
+    )  # the pump clock ends at 9999-12-31 23:59:59.999
     projected = c.project(horizon_ms, False)
     events, times = c.advance_to_recording(now + horizon_ms)
     after = [(t, k) for t, k, *_ in events if t > now]
@@ -181,7 +223,9 @@ def projection_matches_simulation(pump: Any, horizon_ms: int = 30 * D) -> None:
             seen = later[0] if later else None
         else:
             seen = next((t for t, k in after if k == kind), None)
-        assert projected[i] == seen, f"projected {name} at {projected[i]}, simulation saw it at {seen}"
+        assert projected[i] == seen, (
+            f"projected {name} at {projected[i]}, simulation saw it at {seen}"
+        )
 
 
 def check_state(pump: Any) -> None:
@@ -201,5 +245,3 @@ def check_step(before: Any, after: Any, *, advance_only: bool = False) -> None:
     if advance_only:
         no_delivery_while_stopped(before, after)
         within_one_stroke_of_ideal(before, after)
-
-

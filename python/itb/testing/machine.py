@@ -102,10 +102,10 @@ out (``phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]``) whe
 from __future__ import annotations
 
 import numbers
-from types import FunctionType
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Optional
+from types import FunctionType
+from typing import Any
 
 import numpy as np
 
@@ -127,13 +127,29 @@ __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
 ACTIONS: tuple[str, ...] = (
-    "set_program", "bolus", "cancel_bolus", "refill", "start_bridge_bolus", "start_priming_bolus",
-    "set_patient_bolus_limits", "patient_bolus", "suspend", "resume", "inject_motor_stall", "clear_fault",
-    "revise_catheter", "telemetry_session",
+    "set_program",
+    "bolus",
+    "cancel_bolus",
+    "refill",
+    "start_bridge_bolus",
+    "start_priming_bolus",
+    "set_patient_bolus_limits",
+    "patient_bolus",
+    "suspend",
+    "resume",
+    "inject_motor_stall",
+    "clear_fault",
+    "revise_catheter",
+    "telemetry_session",
 )
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
-ADAPTERS: tuple[str, ...] = ("device_start", "device_advance", *(f"device_{a}" for a in ACTIONS),
-                             "device_observed", "device_alarms")
+ADAPTERS: tuple[str, ...] = (
+    "device_start",
+    "device_advance",
+    *(f"device_{a}" for a in ACTIONS),
+    "device_observed",
+    "device_alarms",
+)
 _BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
 
 
@@ -144,18 +160,32 @@ def _fmt(t: datetime) -> str:
 def _check_settings(cls: type) -> None:
     """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
     unsupported = cls.unsupported  # type: ignore[attr-defined]
-    if not isinstance(unsupported, (set, frozenset)) or not all(isinstance(a, str) for a in unsupported):
-        raise TypeError(f"{cls.__name__}.unsupported must be a set or frozenset of action names, e.g. "
-                        f"frozenset({{'refill'}}), not {unsupported!r}")
+    if not isinstance(unsupported, (set, frozenset)) or not all(
+        isinstance(a, str) for a in unsupported
+    ):
+        raise TypeError(
+            f"{cls.__name__}.unsupported must be a set or frozenset of action names, e.g. "
+            f"frozenset({{'refill'}}), not {unsupported!r}"
+        )
     unknown = sorted(set(unsupported) - set(ACTIONS))
     if unknown:
-        raise ValueError(f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}")
+        raise ValueError(
+            f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}"
+        )
     if cls.concentration_changes not in ("often", "always", "never"):  # type: ignore[attr-defined]
-        raise ValueError(f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
-                         f"{cls.concentration_changes!r}")  # type: ignore[attr-defined]
-    if isinstance(cls.tol_strokes, bool) or not isinstance(cls.tol_strokes, int) or cls.tol_strokes < 0:  # type: ignore[attr-defined]
-        raise ValueError(f"{cls.__name__}.tol_strokes must be a whole number of strokes >= 0, not "
-                         f"{cls.tol_strokes!r}")  # type: ignore[attr-defined]
+        raise ValueError(
+            f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
+            f"{cls.concentration_changes!r}"
+        )  # type: ignore[attr-defined]
+    if (
+        isinstance(cls.tol_strokes, bool)
+        or not isinstance(cls.tol_strokes, int)
+        or cls.tol_strokes < 0
+    ):  # type: ignore[attr-defined]
+        raise ValueError(
+            f"{cls.__name__}.tol_strokes must be a whole number of strokes >= 0, not "
+            f"{cls.tol_strokes!r}"
+        )  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=512)
@@ -169,9 +199,12 @@ def _supports(name: str) -> Any:
     """Precondition: the subclass overrides ``device_<name>`` and does not list it unsupported."""
     adapter = f"device_{name}"
 
-    def check(self: "PumpStateMachine") -> bool:
-        return (self.oracle is not None and name not in self.unsupported
-                and getattr(type(self), adapter) is not getattr(PumpStateMachine, adapter))
+    def check(self: PumpStateMachine) -> bool:
+        return (
+            self.oracle is not None
+            and name not in self.unsupported
+            and getattr(type(self), adapter) is not getattr(PumpStateMachine, adapter)
+        )
 
     return check
 
@@ -232,7 +265,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         """Replace the basal program (an ``itb.Continuous`` or ``itb.Flex``)."""
         return NotImplemented
 
-    def device_bolus(self, dose_ug: float, duration: timedelta, start: Optional[datetime] = None) -> Any:
+    def device_bolus(
+        self, dose_ug: float, duration: timedelta, start: datetime | None = None
+    ) -> Any:
         """A timed bolus; returns a handle for :meth:`device_cancel_bolus` (or None)."""
         return NotImplemented
 
@@ -252,8 +287,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         """Start the priming bolus ``plan`` (an ``itb.pump.BolusPlan``); returns a handle or None."""
         return NotImplemented
 
-    def device_set_patient_bolus_limits(self, dose_ug: Optional[float], duration: timedelta, lockout: timedelta,
-                                        max_per_24h: int) -> Any:
+    def device_set_patient_bolus_limits(
+        self, dose_ug: float | None, duration: timedelta, lockout: timedelta, max_per_24h: int
+    ) -> Any:
         """Set the patient-bolus limits (``dose_ug=None``: disable the patient bolus)."""
         return NotImplemented
 
@@ -280,12 +316,12 @@ class PumpStateMachine(RuleBasedStateMachine):
     def device_telemetry_session(self) -> Any:
         return NotImplemented
 
-    def device_observed(self) -> Optional[int]:
+    def device_observed(self) -> int | None:
         """Cumulative volume the device says it pumped since the start (nL), or None to skip
         the comparison."""
         return None
 
-    def device_alarms(self) -> Optional[list[tuple]]:
+    def device_alarms(self) -> list[tuple] | None:
         """Every alarm the device raised since the start, ``[(time, kind[, severity]), ...]``, or
         None to skip the comparison."""
         return None
@@ -294,26 +330,39 @@ class PumpStateMachine(RuleBasedStateMachine):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, value in vars(cls).items():
-            if (name.startswith("device_") and name not in _BASE_DEVICE_NAMES
-                    and isinstance(value, (FunctionType, staticmethod, classmethod))):
+            if (
+                name.startswith("device_")
+                and name not in _BASE_DEVICE_NAMES
+                and isinstance(value, (FunctionType, staticmethod, classmethod))
+            ):
                 raise TypeError(
                     f"{cls.__name__}.{name} is not an adapter of PumpStateMachine (misspelled? it would never be "
-                    f"called); adapters: {', '.join(ADAPTERS)}. Name helper methods without the 'device_' prefix.")
+                    f"called); adapters: {', '.join(ADAPTERS)}. Name helper methods without the 'device_' prefix."
+                )
         _check_settings(cls)
 
     def __init__(self) -> None:
         _check_settings(type(self))  # also catches attributes assigned after the class was made
-        missing = [a for a in ("device_advance",) if getattr(type(self), a) is getattr(PumpStateMachine, a)]
-        if all(getattr(type(self), a) is getattr(PumpStateMachine, a) for a in ("device_observed", "device_alarms")):
+        missing = [
+            a for a in ("device_advance",) if getattr(type(self), a) is getattr(PumpStateMachine, a)
+        ]
+        if all(
+            getattr(type(self), a) is getattr(PumpStateMachine, a)
+            for a in ("device_observed", "device_alarms")
+        ):
             missing.append("device_observed or device_alarms")
         if missing:
-            raise TypeError(f"{type(self).__name__} overrides no {' and no '.join(missing)}: the machine would "
-                            f"compare nothing with the oracle and pass whatever the device does")
+            raise TypeError(
+                f"{type(self).__name__} overrides no {' and no '.join(missing)}: the machine would "
+                f"compare nothing with the oracle and pass whatever the device does"
+            )
         super().__init__()
-        self.oracle: Optional[Oracle] = None
+        self.oracle: Oracle | None = None
         self.trace: list[str] = []
         self._handles: dict[int, Any] = {}
-        self._agreed: Optional[tuple[datetime, int]] = None  # (time, operations) of the last agreeing check
+        self._agreed: tuple[datetime, int] | None = (
+            None  # (time, operations) of the last agreeing check
+        )
 
     @initialize()
     def _start(self) -> None:
@@ -332,8 +381,15 @@ class PumpStateMachine(RuleBasedStateMachine):
         steps = "\n  ".join(self.trace) or "(none)"
         raise AssertionError(f"{message} after {len(self.trace)} operations:\n  {steps}")
 
-    def _do(self, method: str, text: str, kwargs: dict[str, Any], args: tuple = (), adapter_kwargs: Any = None,
-            adapter: Optional[str] = None) -> tuple[bool, Any, Any]:
+    def _do(
+        self,
+        method: str,
+        text: str,
+        kwargs: dict[str, Any],
+        args: tuple = (),
+        adapter_kwargs: Any = None,
+        adapter: str | None = None,
+    ) -> tuple[bool, Any, Any]:
         """Probe ``pump.<method>(**kwargs)`` on a copy, call the adapter (``device_<method>`` with
         ``args``), record the call on the oracle. Returns (done, the device's answer, the pump's)."""
         assert self.oracle is not None
@@ -368,7 +424,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         note(f"advance({step}) -> {until}")
         invariants.check_step(before, self._live, advance_only=True)
 
-    @precondition(lambda self: getattr(type(self), "device_alarms") is not getattr(PumpStateMachine, "device_alarms"))
+    @precondition(lambda self: type(self).device_alarms is not PumpStateMachine.device_alarms)
     @rule(data=st.data())
     def advance_to_next_alarm(self, data: Any) -> None:
         """Advance to the oracle's next alarm (within ``alarm_horizon``), or a little past it
@@ -379,7 +435,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         upcoming = [t for t, _kind, _sev in self.oracle.alarms(now + self.alarm_horizon) if t > now]
         if not upcoming:
             return
-        until = upcoming[0] + data.draw(_its("durations", timedelta(0), timedelta(minutes=1)), label="past")
+        until = upcoming[0] + data.draw(
+            _its("durations", timedelta(0), timedelta(minutes=1)), label="past"
+        )
         if self.device_advance(until) is NotImplemented:
             return
         before = self.oracle.pump
@@ -393,19 +451,39 @@ class PumpStateMachine(RuleBasedStateMachine):
     def set_program(self, data: Any) -> None:
         p = self._live
         lo, hi = self.daily_dose_ug
-        program = data.draw(_its("programs", p.model, p.concentration_ug_per_ml, kind=tuple(self.program_kinds),
-                                         max_steps_per_day=self.max_steps_per_day, min_ug_per_day=lo,
-                                         max_ug_per_day=hi, allow_zero=False), label="program")
+        program = data.draw(
+            _its(
+                "programs",
+                p.model,
+                p.concentration_ug_per_ml,
+                kind=tuple(self.program_kinds),
+                max_steps_per_day=self.max_steps_per_day,
+                min_ug_per_day=lo,
+                max_ug_per_day=hi,
+                allow_zero=False,
+            ),
+            label="program",
+        )
         self._do("set_program", f"set_program({program!r})", {"program": program}, (program,))
 
     @precondition(_supports("bolus"))
     @rule(data=st.data())
     def bolus(self, data: Any) -> None:
         p = self._live
-        request = data.draw(_its("boluses", p.model, p.concentration_ug_per_ml, p.program,
-                                        min_duration=self.bolus_duration[0], max_duration=self.bolus_duration[1],
-                                        min_dose_ug=self.bolus_dose_ug[0], max_dose_ug=self.bolus_dose_ug[1],
-                                        max_start=self.max_bolus_start), label="bolus")
+        request = data.draw(
+            _its(
+                "boluses",
+                p.model,
+                p.concentration_ug_per_ml,
+                p.program,
+                min_duration=self.bolus_duration[0],
+                max_duration=self.bolus_duration[1],
+                min_dose_ug=self.bolus_dose_ug[0],
+                max_dose_ug=self.bolus_dose_ug[1],
+                max_start=self.max_bolus_start,
+            ),
+            label="bolus",
+        )
         kwargs: dict[str, Any] = {"dose_ug": request.dose_ug, "duration": request.duration}
         text = f"bolus({request.dose_ug} µg, {request.duration})"
         extra = None
@@ -413,14 +491,18 @@ class PumpStateMachine(RuleBasedStateMachine):
             kwargs["start"] = p.now + request.start
             extra = {"start": kwargs["start"]}
             text = text[:-1] + f", start={kwargs['start']})"
-        done, answer, bolus_id = self._do("bolus", text, kwargs, (request.dose_ug, request.duration), extra)
+        done, answer, bolus_id = self._do(
+            "bolus", text, kwargs, (request.dose_ug, request.duration), extra
+        )
         if done:
             self._started(answer, bolus_id)
 
     @precondition(lambda self: _supports("cancel_bolus")(self) and bool(self._live.boluses))
     @rule(data=st.data())
     def cancel_bolus(self, data: Any) -> None:
-        bolus_id = data.draw(st.sampled_from(sorted(b.id for b in self._live.boluses)), label="bolus_id")
+        bolus_id = data.draw(
+            st.sampled_from(sorted(b.id for b in self._live.boluses)), label="bolus_id"
+        )
         handle = self._handles.get(bolus_id, bolus_id)
         self._do("cancel_bolus", f"cancel_bolus(#{bolus_id})", {"bolus_id": bolus_id}, (handle,))
 
@@ -430,18 +512,46 @@ class PumpStateMachine(RuleBasedStateMachine):
         p = self._live
         lo, hi = self.refill_ml
         conc = old = p.concentration_ug_per_ml
-        others = tuple(c for c in self.concentrations if c != conc and its._program_valid(p.program, p.model, c))
-        change = bool(others) and (self.concentration_changes == "always" or (
-            self.concentration_changes == "often" and data.draw(st.booleans(), label="change strength")))
-        request = data.draw(_its("refills", p.model, conc, p.program, change_concentration=change,
-                                 min_added_ml=lo, max_added_ml=hi, strengths=others if change else None),
-                            label="refill")
+        others = tuple(
+            c
+            for c in self.concentrations
+            if c != conc and its._program_valid(p.program, p.model, c)
+        )
+        change = bool(others) and (
+            self.concentration_changes == "always"
+            or (
+                self.concentration_changes == "often"
+                and data.draw(st.booleans(), label="change strength")
+            )
+        )
+        request = data.draw(
+            _its(
+                "refills",
+                p.model,
+                conc,
+                p.program,
+                change_concentration=change,
+                min_added_ml=lo,
+                max_added_ml=hi,
+                strengths=others if change else None,
+            ),
+            label="refill",
+        )
         added, conc = request.added_ml, request.concentration_ug_per_ml
-        done, _, _ = self._do("refill", f"refill({added} mL, {conc} µg/mL)",
-                              {"added_ml": added, "concentration_ug_per_ml": conc}, (added, conc))
+        done, _, _ = self._do(
+            "refill",
+            f"refill({added} mL, {conc} µg/mL)",
+            {"added_ml": added, "concentration_ug_per_ml": conc},
+            (added, conc),
+        )
         # a stronger drug: mostly start the bridge bolus at once (as a clinician would)
-        if (done and conc > old and _supports("start_bridge_bolus")(self)
-                and self._has_plan("bridge_bolus_plan") and data.draw(st.integers(0, 3), label="bridge now") > 0):
+        if (
+            done
+            and conc > old
+            and _supports("start_bridge_bolus")(self)
+            and self._has_plan("bridge_bolus_plan")
+            and data.draw(st.integers(0, 3), label="bridge now") > 0
+        ):
             self._start_planned("start_bridge_bolus", "bridge_bolus_plan")
 
     def _start_planned(self, method: str, plan_method: str) -> None:
@@ -450,7 +560,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         except ItbError as exc:
             note(f"skipped {method}: no plan ({type(exc).__name__}: {exc})")
             return
-        done, answer, bolus_id = self._do(method, f"{method}({plan.volume_nl} nL over {plan.duration})", {}, (plan,))
+        done, answer, bolus_id = self._do(
+            method, f"{method}({plan.volume_nl} nL over {plan.duration})", {}, (plan,)
+        )
         if done:
             self._started(answer, bolus_id)
 
@@ -461,12 +573,16 @@ class PumpStateMachine(RuleBasedStateMachine):
             return False
         return True
 
-    @precondition(lambda self: _supports("start_bridge_bolus")(self) and self._has_plan("bridge_bolus_plan"))
+    @precondition(
+        lambda self: _supports("start_bridge_bolus")(self) and self._has_plan("bridge_bolus_plan")
+    )
     @rule()
     def start_bridge_bolus(self) -> None:
         self._start_planned("start_bridge_bolus", "bridge_bolus_plan")
 
-    @precondition(lambda self: _supports("start_priming_bolus")(self) and self._has_plan("priming_bolus_plan"))
+    @precondition(
+        lambda self: _supports("start_priming_bolus")(self) and self._has_plan("priming_bolus_plan")
+    )
     @rule()
     def start_priming_bolus(self) -> None:
         self._start_planned("start_priming_bolus", "priming_bolus_plan")
@@ -475,16 +591,35 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def set_patient_bolus_limits(self, data: Any) -> None:
         p = self._live
-        limits = data.draw(st.one_of(_its("patient_limits", p.model, p.concentration_ug_per_ml, p.program,
-                                          max_duration=self.bolus_duration[1]), st.none()), label="limits")
+        limits = data.draw(
+            st.one_of(
+                _its(
+                    "patient_limits",
+                    p.model,
+                    p.concentration_ug_per_ml,
+                    p.program,
+                    max_duration=self.bolus_duration[1],
+                ),
+                st.none(),
+            ),
+            label="limits",
+        )
         if limits is None:
-            self._do("set_patient_bolus_limits", "set_patient_bolus_limits(disabled)", {"dose_ug": None},
-                     (None, timedelta(0), timedelta(0), 0))
+            self._do(
+                "set_patient_bolus_limits",
+                "set_patient_bolus_limits(disabled)",
+                {"dose_ug": None},
+                (None, timedelta(0), timedelta(0), 0),
+            )
             return
         args = (limits.dose_ug, limits.duration, limits.lockout, limits.max_per_24h)
-        self._do("set_patient_bolus_limits", f"set_patient_bolus_limits({limits.dose_ug} µg, {limits.duration}, "
-                 f"lockout {limits.lockout}, {limits.max_per_24h}/24 h)",
-                 dict(zip(("dose_ug", "duration", "lockout", "max_per_24h"), args)), args)
+        self._do(
+            "set_patient_bolus_limits",
+            f"set_patient_bolus_limits({limits.dose_ug} µg, {limits.duration}, "
+            f"lockout {limits.lockout}, {limits.max_per_24h}/24 h)",
+            dict(zip(("dose_ug", "duration", "lockout", "max_per_24h"), args)),
+            args,
+        )
 
     @precondition(_supports("patient_bolus"))
     @rule()
@@ -507,8 +642,10 @@ class PumpStateMachine(RuleBasedStateMachine):
             if got == want and reason is not None:
                 got, want = reason, result.reason
         if got != want:
-            self._fail(f"device diverged at {self.oracle.now.isoformat(sep=' ')}: patient activation: expected "
-                       f"{want!r} ({result.reason}), the device answered {got!r}")
+            self._fail(
+                f"device diverged at {self.oracle.now.isoformat(sep=' ')}: patient activation: expected "
+                f"{want!r} ({result.reason}), the device answered {got!r}"
+            )
 
     @precondition(lambda self: _supports("suspend")(self) and not self._live.is_suspended)
     @rule()
@@ -534,7 +671,9 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def revise_catheter(self, data: Any) -> None:
         volume = data.draw(_its("catheter_volumes", self.max_catheter_ul), label="volume_ul")
-        self._do("revise_catheter", f"revise_catheter({volume} µL)", {"volume_ul": volume}, (volume,))
+        self._do(
+            "revise_catheter", f"revise_catheter({volume} µL)", {"volume_ul": volume}, (volume,)
+        )
 
     @precondition(_supports("telemetry_session"))
     @rule()
@@ -548,27 +687,47 @@ class PumpStateMachine(RuleBasedStateMachine):
         assert self.oracle is not None
         q, tol, t = self.oracle.stroke_nl, self.tol_strokes, expected.at
         off = observed - expected.pumped_nl
-        head = (f"expected {expected.pumped_nl} nL pumped ({expected.strokes} strokes), observed {observed} nL: "
-                f"{'over' if off > 0 else 'under'} by {abs(off)} nL = {abs(off) / q:g} stroke(s) (tolerance {tol})")
+        head = (
+            f"expected {expected.pumped_nl} nL pumped ({expected.strokes} strokes), observed {observed} nL: "
+            f"{'over' if off > 0 else 'under'} by {abs(off)} nL = {abs(off) / q:g} stroke(s) (tolerance {tol})"
+        )
         since, ops = self._agreed if self._agreed is not None else (self.oracle.start.now, 0)
-        last = (f"last agreeing check, after {ops} operation(s)" if self._agreed is not None
-                else "the start, never checked since")
+        last = (
+            f"last agreeing check, after {ops} operation(s)"
+            if self._agreed is not None
+            else "the start, never checked since"
+        )
         times = self.oracle.stroke_times(t)
-        done = int(np.searchsorted(times, to_ms(since, "since"), side="right"))  # oracle strokes by `since`
+        done = int(
+            np.searchsorted(times, to_ms(since, "since"), side="right")
+        )  # oracle strokes by `since`
 
         def stroke(i: int) -> str:  # the oracle's stroke #i (1-based)
             return f"#{i} at {_fmt(from_ms(int(times[i - 1])))}"
 
         n = len(times) - done
-        window = ("the oracle made no stroke in between" if n == 0 else f"the oracle's stroke in between: {stroke(done + 1)}"
-                  if n == 1 else f"the oracle's strokes in between: {stroke(done + 1)} … {stroke(len(times))}")
+        window = (
+            "the oracle made no stroke in between"
+            if n == 0
+            else f"the oracle's stroke in between: {stroke(done + 1)}"
+            if n == 1
+            else f"the oracle's strokes in between: {stroke(done + 1)} … {stroke(len(times))}"
+        )
         if off < 0:
-            k = int(observed // q) + tol + 1  # the oracle's stroke the device lacks beyond the tolerance
-            where = f"; the first stroke the device lacks: {stroke(k)}" if 0 < k <= len(times) else ""
+            k = (
+                int(observed // q) + tol + 1
+            )  # the oracle's stroke the device lacks beyond the tolerance
+            where = (
+                f"; the first stroke the device lacks: {stroke(k)}" if 0 < k <= len(times) else ""
+            )
         else:
             nxt = self._live.project(timedelta(days=3650)).next_stroke
-            where = (f"; the device made stroke #{expected.strokes + tol + 1}, which the oracle makes only at "
-                     f"{_fmt(nxt)}" if nxt is not None else "")
+            where = (
+                f"; the device made stroke #{expected.strokes + tol + 1}, which the oracle makes only at "
+                f"{_fmt(nxt)}"
+                if nxt is not None
+                else ""
+            )
         return f"device diverged between {_fmt(since)} ({last}) and {_fmt(t)} (detected): {head}; {window}{where}"
 
     @invariant()
@@ -582,8 +741,10 @@ class PumpStateMachine(RuleBasedStateMachine):
         observed = self.device_observed()
         if observed is not None and observed is not NotImplemented:
             if isinstance(observed, bool) or not isinstance(observed, numbers.Real):
-                raise TypeError(f"{type(self).__name__}.device_observed() returned {observed!r}: give the cumulative "
-                                f"nL pumped as an int (or None to skip the comparison)")
+                raise TypeError(
+                    f"{type(self).__name__}.device_observed() returned {observed!r}: give the cumulative "
+                    f"nL pumped as an int (or None to skip the comparison)"
+                )
             expected = self.oracle.expected()
             q = self.oracle.stroke_nl
             off = observed - expected.pumped_nl
@@ -593,6 +754,8 @@ class PumpStateMachine(RuleBasedStateMachine):
         alarms = self.device_alarms()
         if alarms is not None and alarms is not NotImplemented:
             try:
-                assert_alarms_match(list(alarms), self.oracle, tol=self.alarm_tol, until=self.oracle.now)
+                assert_alarms_match(
+                    list(alarms), self.oracle, tol=self.alarm_tol, until=self.oracle.now
+                )
             except AssertionError as exc:
                 self._fail(str(exc))

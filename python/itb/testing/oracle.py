@@ -7,9 +7,10 @@ times and events seen so far). There is no second copy of delivery math here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -67,14 +68,20 @@ class Oracle:
         elif callable(source):
             start = source()
             if not isinstance(start, Pump):
-                raise ValidationError(f"Oracle: the factory returned {type(start).__name__}, not itb.Pump", "source")
+                raise ValidationError(
+                    f"Oracle: the factory returned {type(start).__name__}, not itb.Pump", "source"
+                )
         elif source is None and pump_kwargs:
             start = Pump(**pump_kwargs)
         else:
-            raise ValidationError("Oracle: give an itb.Pump, a factory, a Scenario or Pump(...) keyword arguments",
-                                  "source")
+            raise ValidationError(
+                "Oracle: give an itb.Pump, a factory, a Scenario or Pump(...) keyword arguments",
+                "source",
+            )
         if pump_kwargs and source is not None:
-            raise ValidationError("Oracle: give a source or Pump keyword arguments, not both", "source")
+            raise ValidationError(
+                "Oracle: give a source or Pump keyword arguments, not both", "source"
+            )
         self._start = start.copy()
         self._live = start.copy()
         self._calls: list[tuple[int, str, dict[str, Any]]] = []
@@ -116,19 +123,28 @@ class Oracle:
         """Let time pass to ``at`` (no call). Optional: queries run ahead on a copy anyway."""
         self._advance_live(to_ms(at, "at"))
 
-    def call(self, method: str, at: Optional[Time] = None, **kwargs: Any) -> Any:
+    def call(self, method: str, at: Time | None = None, **kwargs: Any) -> Any:
         """Record ``pump.<method>(**kwargs)`` made at ``at`` (None: now); returns what the pump
         returned. A refused call raises the pump's ``ItbError`` and is not recorded."""
-        if method.startswith("_") or method in _NOT_CALLS or not callable(getattr(Pump, method, None)):
+        if (
+            method.startswith("_")
+            or method in _NOT_CALLS
+            or not callable(getattr(Pump, method, None))
+        ):
             raise ValidationError(f"Oracle.call: {method!r} is not a pump operation", "method")
         for name in ("duration", "lockout"):
             value = kwargs.get(name)
             if value is not None and not isinstance(value, timedelta):
-                raise ValidationError(f"Oracle.call: {name}={value!r}: give a datetime.timedelta (e.g. "
-                                      f"timedelta(minutes=30)); a bare number would be read as milliseconds", name)
+                raise ValidationError(
+                    f"Oracle.call: {name}={value!r}: give a datetime.timedelta (e.g. "
+                    f"timedelta(minutes=30)); a bare number would be read as milliseconds",
+                    name,
+                )
         at_ms = self._live.now_ms if at is None else to_ms(at, "at")
         if at_ms < self._live.now_ms:
-            raise ValidationError(f"Oracle.call: {from_ms(at_ms)} is before the latest call ({self.now})", "at")
+            raise ValidationError(
+                f"Oracle.call: {from_ms(at_ms)} is before the latest call ({self.now})", "at"
+            )
         self._advance_live(at_ms)
         result = getattr(self._live, method)(**kwargs)
         self._calls.append((at_ms, method, dict(kwargs)))
@@ -136,7 +152,9 @@ class Oracle:
 
     def _advance_live(self, at_ms: int) -> None:
         if at_ms < self._live.now_ms:
-            raise ValidationError(f"Oracle: {from_ms(at_ms)} is before the latest call ({self.now})", "at")
+            raise ValidationError(
+                f"Oracle: {from_ms(at_ms)} is before the latest call ({self.now})", "at"
+            )
         events, times = self._live.advance_recording(at_ms)
         self._events += events
         if len(times):
@@ -183,7 +201,7 @@ class Oracle:
         p.advance_to(at_ms)
         return p
 
-    def stroke_times(self, until: Optional[Time] = None) -> np.ndarray:
+    def stroke_times(self, until: Time | None = None) -> np.ndarray:
         """Every stroke time (int64 pump-clock ms) up to ``until`` inclusive (default: now)."""
         until_ms = self._live.now_ms if until is None else to_ms(until, "until")
         done = np.concatenate(self._times) if self._times else np.zeros(0, dtype=np.int64)
@@ -192,23 +210,28 @@ class Oracle:
         _, _, times = self._ahead(until_ms)
         return np.concatenate([done, times])
 
-    def expected(self, at: Optional[Time] = None) -> Expectation:
+    def expected(self, at: Time | None = None) -> Expectation:
         """Strokes, pumped volume and dose at the tip the device must have delivered by ``at``
         (default: now), after the calls made at that instant."""
         at_ms = self._live.now_ms if at is None else to_ms(at, "at")
         if at_ms < self._start.now_ms:
-            raise ValidationError(f"Oracle.expected: at={from_ms(at_ms)} is before the oracle's start "
-                                  f"({self._start.now})", "at")
+            raise ValidationError(
+                f"Oracle.expected: at={from_ms(at_ms)} is before the oracle's start "
+                f"({self._start.now})",
+                "at",
+            )
         p = self._state_at(at_ms, copy=False)  # read only
         return Expectation(from_ms(at_ms), p.strokes, p.pumped_nl, p.delivered_nl, p.delivered_pg)
 
-    def events(self, until: Optional[Time] = None) -> list[Event]:
+    def events(self, until: Time | None = None) -> list[Event]:
         """Every event up to ``until`` (default: now), in order."""
         until_ms = self._live.now_ms if until is None else to_ms(until, "until")
-        _, ahead, _ = self._ahead(max(until_ms, self._live.now_ms))  # also flushes the latest call's events
+        _, ahead, _ = self._ahead(
+            max(until_ms, self._live.now_ms)
+        )  # also flushes the latest call's events
         return [e for e in self._events + ahead if e.time_ms <= until_ms]
 
-    def alarms(self, until: Optional[Time] = None) -> list[tuple[datetime, str, str]]:
+    def alarms(self, until: Time | None = None) -> list[tuple[datetime, str, str]]:
         """The alarms the device must have raised up to ``until``: ``(time, kind, severity)``."""
         return [(e.time, e.kind, e.severity) for e in self.events(until) if e.severity is not None]
 
@@ -217,9 +240,18 @@ class Oracle:
 
 
 # Pump attributes that are callables but not operations a device receives.
-_NOT_CALLS: frozenset[str] = frozenset({
-    "advance_to", "advance", "advance_recording", "project", "snapshot", "restore", "copy",
-    "bridge_bolus_plan", "priming_bolus_plan",
-})
+_NOT_CALLS: frozenset[str] = frozenset(
+    {
+        "advance_to",
+        "advance",
+        "advance_recording",
+        "project",
+        "snapshot",
+        "restore",
+        "copy",
+        "bridge_bolus_plan",
+        "priming_bolus_plan",
+    }
+)
 
 _Factory = Callable[[], Pump]

@@ -47,7 +47,8 @@ _register_profile()
 
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line(
-        "markers", "itb_device: the test drives a device under test against the itb oracle (itb testing kit)"
+        "markers",
+        "itb_device: the test drives a device under test against the itb oracle (itb testing kit)",
     )
 
 

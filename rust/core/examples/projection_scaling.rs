@@ -41,14 +41,29 @@ fn pump(n: i64) -> Pump {
         battery: Some(battery),
     };
     let steps = vec![
-        Step { offset_ms: 0, ng_per_day: 300_000 },
-        Step { offset_ms: 8 * HOUR, ng_per_day: 500_000 },
-        Step { offset_ms: 22 * HOUR, ng_per_day: 300_000 },
+        Step {
+            offset_ms: 0,
+            ng_per_day: 300_000,
+        },
+        Step {
+            offset_ms: 8 * HOUR,
+            ng_per_day: 500_000,
+        },
+        Step {
+            offset_ms: 22 * HOUR,
+            ng_per_day: 300_000,
+        },
     ];
     let start = 20_458 * DAY; // 2026-01-05
-    let basal = Basal::Flex { period: Period::Day, steps };
-    let mut p = Pump::new(PumpConfig::new(model, start, 500_000_000, 500, basal)).expect("valid bench pump");
-    let items: Vec<(i64, i64, i64)> = (0..n).map(|d| (50_000, 30 * 60_000, start + d * DAY + 12 * HOUR)).collect();
+    let basal = Basal::Flex {
+        period: Period::Day,
+        steps,
+    };
+    let mut p = Pump::new(PumpConfig::new(model, start, 500_000_000, 500, basal))
+        .expect("valid bench pump");
+    let items: Vec<(i64, i64, i64)> = (0..n)
+        .map(|d| (50_000, 30 * 60_000, start + d * DAY + 12 * HOUR))
+        .collect();
     p.bolus_many(&items).expect("valid boluses");
     p
 }
@@ -68,8 +83,17 @@ fn per_call_us(rounds: usize, calls: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let sizes = [1i64, 10, 100, 365, 1_000, 3_000, 10_000];
-    println!("{:>8} {:>14} {:>8} {:>14} {:>8} {:>14} {:>8} {:>12}", "boluses", "project 30y µs", "× N=1", "project 1d µs", "× N=1",
-        "advance 1d µs", "× N=1", "bolus() µs");
+    println!(
+        "{:>8} {:>14} {:>8} {:>14} {:>8} {:>14} {:>8} {:>12}",
+        "boluses",
+        "project 30y µs",
+        "× N=1",
+        "project 1d µs",
+        "× N=1",
+        "advance 1d µs",
+        "× N=1",
+        "bolus() µs"
+    );
     let mut base = None;
     for &n in &sizes {
         let p = pump(n);
@@ -94,7 +118,8 @@ fn main() {
         for c in &mut copies {
             // One bolus first, untimed: a fresh copy's vectors are full, its first insertion
             // reallocates them (a cost of the copy, not of the call).
-            c.bolus(50_000, 30 * 60_000, Some(c.now_ms() + (n + 1) * DAY)).expect("bolus");
+            c.bolus(50_000, 30 * 60_000, Some(c.now_ms() + (n + 1) * DAY))
+                .expect("bolus");
             let at = c.now_ms() + (n + 2) * DAY;
             let t = Instant::now();
             black_box(c.bolus(50_000, 30 * 60_000, Some(at)).expect("bolus"));

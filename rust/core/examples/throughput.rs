@@ -23,15 +23,29 @@ fn pump() -> Pump {
         battery: None,
     };
     let steps = vec![
-        Step { offset_ms: 0, ng_per_day: 300_000 },
-        Step { offset_ms: 8 * HOUR, ng_per_day: 500_000 },
-        Step { offset_ms: 22 * HOUR, ng_per_day: 300_000 },
+        Step {
+            offset_ms: 0,
+            ng_per_day: 300_000,
+        },
+        Step {
+            offset_ms: 8 * HOUR,
+            ng_per_day: 500_000,
+        },
+        Step {
+            offset_ms: 22 * HOUR,
+            ng_per_day: 300_000,
+        },
     ];
     let start = 20_458 * DAY; // 2026-01-05
-    let basal = Basal::Flex { period: Period::Day, steps };
-    let mut p = Pump::new(PumpConfig::new(model, start, 500_000_000, 500, basal)).expect("valid bench pump");
+    let basal = Basal::Flex {
+        period: Period::Day,
+        steps,
+    };
+    let mut p = Pump::new(PumpConfig::new(model, start, 500_000_000, 500, basal))
+        .expect("valid bench pump");
     for d in 0..365 {
-        p.bolus(50_000, 30 * 60_000, Some(start + d * DAY + 12 * HOUR)).expect("valid bolus");
+        p.bolus(50_000, 30 * 60_000, Some(start + d * DAY + 12 * HOUR))
+            .expect("valid bolus");
     }
     p
 }
@@ -64,8 +78,21 @@ fn main() {
     });
     assert_eq!(times.len() as i64, strokes);
     let rate = |t: f64| strokes as f64 / t / 1e6;
-    println!("one year, flex 300/500/300 µg/day at 500 µg/mL + daily 50 µg bolus: {strokes} strokes");
-    println!("closed-form advance_to        {:9.3} ms  {:8.1} M strokes/s", t_closed * 1e3, rate(t_closed));
-    println!("advance_to_recording (every)  {:9.3} ms  {:8.1} M strokes/s", t_record * 1e3, rate(t_record));
-    println!("ratio closed-form / per-stroke recording: {:.2}×", t_record / t_closed);
+    println!(
+        "one year, flex 300/500/300 µg/day at 500 µg/mL + daily 50 µg bolus: {strokes} strokes"
+    );
+    println!(
+        "closed-form advance_to        {:9.3} ms  {:8.1} M strokes/s",
+        t_closed * 1e3,
+        rate(t_closed)
+    );
+    println!(
+        "advance_to_recording (every)  {:9.3} ms  {:8.1} M strokes/s",
+        t_record * 1e3,
+        rate(t_record)
+    );
+    println!(
+        "ratio closed-form / per-stroke recording: {:.2}×",
+        t_record / t_closed
+    );
 }

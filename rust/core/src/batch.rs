@@ -66,7 +66,10 @@ fn run_one(mut pump: Pump, until_ms: i64) -> Result<Row> {
         battery_remaining_pc: pump.battery_remaining_pc().unwrap_or(-1),
         events: events.len() as i64,
         first,
-        forecast: [forecast.eri_ms.unwrap_or(NO_TIME), forecast.eos_ms.unwrap_or(NO_TIME)],
+        forecast: [
+            forecast.eri_ms.unwrap_or(NO_TIME),
+            forecast.eos_ms.unwrap_or(NO_TIME),
+        ],
     })
 }
 
@@ -74,7 +77,12 @@ fn run_one(mut pump: Pump, until_ms: i64) -> Result<Row> {
 /// `threads` threads (None: rayon's default). The first failing pump's error is returned.
 pub fn simulate_many(pumps: &[Pump], until_ms: i64, threads: Option<usize>) -> Result<BatchResult> {
     crate::units::check_time("until", until_ms)?;
-    let rows = in_pool(threads, || pumps.par_iter().map(|p| run_one(p.clone(), until_ms)).collect::<Vec<Result<Row>>>())?;
+    let rows = in_pool(threads, || {
+        pumps
+            .par_iter()
+            .map(|p| run_one(p.clone(), until_ms))
+            .collect::<Vec<Result<Row>>>()
+    })?;
     gather(rows)
 }
 
@@ -144,7 +152,10 @@ impl FleetColumns<'_> {
             ("program", self.program.len()),
         ] {
             if len != n {
-                return Err(ItbError::validation(name, format!("has {len} rows; `now` has {n}")));
+                return Err(ItbError::validation(
+                    name,
+                    format!("has {len} rows; `now` has {n}"),
+                ));
             }
         }
         for (i, p) in self.programs.iter().enumerate() {
@@ -165,27 +176,45 @@ impl FleetColumns<'_> {
     /// The pump of row `i`.
     pub fn pump(&self, i: usize) -> Result<Pump> {
         let idx = self.model[i];
-        let model = usize::try_from(idx).ok().and_then(|j| self.models.get(j)).ok_or_else(|| {
-            ItbError::validation(
-                format!("model[{i}]"),
-                format!("{idx} is not a model index (0..{})", self.models.len()),
-            )
-        })?;
+        let model = usize::try_from(idx)
+            .ok()
+            .and_then(|j| self.models.get(j))
+            .ok_or_else(|| {
+                ItbError::validation(
+                    format!("model[{i}]"),
+                    format!("{idx} is not a model index (0..{})", self.models.len()),
+                )
+            })?;
         let p = self.program[i];
         let basal = if p < 0 {
-            crate::program::Basal::Continuous { ng_per_day: self.ng_per_day[i] }
+            crate::program::Basal::Continuous {
+                ng_per_day: self.ng_per_day[i],
+            }
         } else {
-            usize::try_from(p).ok().and_then(|j| self.programs.get(j)).cloned().ok_or_else(|| {
-                ItbError::validation(
-                    format!("program[{i}]"),
-                    format!("{p} is not a program index (0..{}, or -1 for ug_per_day)", self.programs.len()),
-                )
-            })?
+            usize::try_from(p)
+                .ok()
+                .and_then(|j| self.programs.get(j))
+                .cloned()
+                .ok_or_else(|| {
+                    ItbError::validation(
+                        format!("program[{i}]"),
+                        format!(
+                            "{p} is not a program index (0..{}, or -1 for ug_per_day)",
+                            self.programs.len()
+                        ),
+                    )
+                })?
         };
-        let config = crate::pump::PumpConfig::new(model.clone(), self.now_ms[i], self.reservoir_nl[i], self.concentration[i], basal);
+        let config = crate::pump::PumpConfig::new(
+            model.clone(),
+            self.now_ms[i],
+            self.reservoir_nl[i],
+            self.concentration[i],
+            basal,
+        );
         Pump::new(config).map_err(|e| {
             // a step of a shared program out of range at this row's concentration
-            let field = if p >= 0 && e.field().starts_with("steps") || p >= 0 && e.field() == "ug_per_day" {
+            let field = if p >= 0 && (e.field().starts_with("steps") || e.field() == "ug_per_day") {
                 format!("program[{i}].{}", e.field())
             } else {
                 format!("{}[{i}]", e.field())
@@ -201,7 +230,9 @@ fn in_pool<T: Send>(threads: Option<usize>, work: impl FnOnce() -> T + Send) -> 
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n.clamp(1, 1024))
                 .build()
-                .map_err(|e| ItbError::validation("threads", format!("cannot start {n} threads: {e}")))?;
+                .map_err(|e| {
+                    ItbError::validation("threads", format!("cannot start {n} threads: {e}"))
+                })?;
             Ok(pool.install(work))
         }
         None => Ok(work()),
@@ -225,7 +256,13 @@ pub fn forecast_columns(
             .map(|i| {
                 let p = fleet.pump(i)?.project_with(horizon_ms, assume_refills)?;
                 let t = |x: Option<i64>| x.unwrap_or(NO_TIME);
-                Ok([t(p.next_stroke_ms), t(p.low_reservoir_ms), t(p.reservoir_empty_ms), t(p.eri_ms), t(p.eos_ms)])
+                Ok([
+                    t(p.next_stroke_ms),
+                    t(p.low_reservoir_ms),
+                    t(p.reservoir_empty_ms),
+                    t(p.eri_ms),
+                    t(p.eos_ms),
+                ])
             })
             .collect::<Vec<Result<[i64; 5]>>>()
     })?;
@@ -243,11 +280,18 @@ pub fn forecast_columns(
 
 /// [`simulate_many`] for a fleet held as columns: each row's pump is built and run in its
 /// worker (memory: the result columns plus one pump per thread).
-pub fn simulate_columns(fleet: &FleetColumns<'_>, until_ms: i64, threads: Option<usize>) -> Result<BatchResult> {
+pub fn simulate_columns(
+    fleet: &FleetColumns<'_>,
+    until_ms: i64,
+    threads: Option<usize>,
+) -> Result<BatchResult> {
     fleet.check()?;
     crate::units::check_time("until", until_ms)?;
     let rows = in_pool(threads, || {
-        (0..fleet.len()).into_par_iter().map(|i| run_one(fleet.pump(i)?, until_ms)).collect::<Vec<Result<Row>>>()
+        (0..fleet.len())
+            .into_par_iter()
+            .map(|i| run_one(fleet.pump(i)?, until_ms))
+            .collect::<Vec<Result<Row>>>()
     })?;
     gather(rows)
 }

@@ -42,14 +42,38 @@ impl BatteryModel {
     pub fn validate(&self) -> Result<()> {
         let max = 1_000 * PC_PER_MAH; // 1 Ah·1000 — far beyond any implant
         check_range("battery.capacity_pc", self.capacity_pc, 1, max, "pC")?;
-        check_range("battery.quiescent_pc_per_ms", self.quiescent_pc_per_ms, 0, 1_000_000_000, "pC/ms")?;
+        check_range(
+            "battery.quiescent_pc_per_ms",
+            self.quiescent_pc_per_ms,
+            0,
+            1_000_000_000,
+            "pC/ms",
+        )?;
         check_range("battery.stroke_pc", self.stroke_pc, 0, max, "pC")?;
         check_range("battery.tone_pc", self.tone_pc, 0, max, "pC")?;
         check_range("battery.telemetry_pc", self.telemetry_pc, 0, max, "pC")?;
         check_range("battery.eos_pc", self.eos_pc, 0, self.capacity_pc - 1, "pC")?;
-        check_range("battery.eri_pc", self.eri_pc, self.eos_pc, self.capacity_pc - 1, "pC")?;
-        check_range("battery.non_critical_tone_ms", self.non_critical_tone_ms, 1_000, 7 * 86_400_000, "ms")?;
-        check_range("battery.critical_tone_ms", self.critical_tone_ms, 1_000, 7 * 86_400_000, "ms")?;
+        check_range(
+            "battery.eri_pc",
+            self.eri_pc,
+            self.eos_pc,
+            self.capacity_pc - 1,
+            "pC",
+        )?;
+        check_range(
+            "battery.non_critical_tone_ms",
+            self.non_critical_tone_ms,
+            1_000,
+            7 * 86_400_000,
+            "ms",
+        )?;
+        check_range(
+            "battery.critical_tone_ms",
+            self.critical_tone_ms,
+            1_000,
+            7 * 86_400_000,
+            "ms",
+        )?;
         Ok(())
     }
 
@@ -73,7 +97,13 @@ pub enum Alarm {
 
 impl Alarm {
     /// Every alarm, highest priority first.
-    pub const ALL: [Alarm; 5] = [Alarm::Eos, Alarm::ReservoirEmpty, Alarm::MotorStall, Alarm::Eri, Alarm::LowReservoir];
+    pub const ALL: [Alarm; 5] = [
+        Alarm::Eos,
+        Alarm::ReservoirEmpty,
+        Alarm::MotorStall,
+        Alarm::Eri,
+        Alarm::LowReservoir,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -123,7 +153,11 @@ pub fn tones_between(raised: i64, interval: i64, from: i64, to: i64) -> i64 {
         return 0;
     }
     let upto = (to - raised).div_euclid(interval);
-    let before = if from < raised { 0 } else { (from - raised).div_euclid(interval) };
+    let before = if from < raised {
+        0
+    } else {
+        (from - raised).div_euclid(interval)
+    };
     upto - before
 }
 
@@ -165,7 +199,10 @@ impl Battery {
     /// Start an alarm's tones from `now`.
     pub(crate) fn raise(&mut self, alarm: Alarm, now: i64) {
         if !self.alarms.iter().any(|a| a.alarm == alarm) {
-            self.alarms.push(ActiveAlarm { alarm, raised_ms: now });
+            self.alarms.push(ActiveAlarm {
+                alarm,
+                raised_ms: now,
+            });
         }
     }
 
@@ -178,7 +215,14 @@ impl Battery {
         let Some(bat) = model else { return 0 };
         self.alarms
             .iter()
-            .map(|a| tones_between(a.raised_ms, bat.tone_interval_ms(a.alarm.severity()), from, to))
+            .map(|a| {
+                tones_between(
+                    a.raised_ms,
+                    bat.tone_interval_ms(a.alarm.severity()),
+                    from,
+                    to,
+                )
+            })
             .sum()
     }
 
@@ -208,23 +252,44 @@ impl Battery {
             let remaining = self.remaining_pc(model).unwrap_or(0);
             if alarm == Alarm::Eri {
                 self.eri = true;
-                out.push(Event::new(now, EventKind::Eri, &[("remaining_pc", remaining)]));
+                out.push(Event::new(
+                    now,
+                    EventKind::Eri,
+                    &[("remaining_pc", remaining)],
+                ));
             } else {
                 self.eos = true;
-                out.push(Event::new(now, EventKind::Eos, &[("remaining_pc", remaining)]));
+                out.push(Event::new(
+                    now,
+                    EventKind::Eos,
+                    &[("remaining_pc", remaining)],
+                ));
             }
             self.raise(alarm, now);
         }
     }
 
     /// A telemetry session at `now`: its event, its charge, and ERI/EOS if that crosses them.
-    pub(crate) fn telemetry_session(&mut self, model: Option<&BatteryModel>, now: i64, out: &mut Vec<Event>) {
+    pub(crate) fn telemetry_session(
+        &mut self,
+        model: Option<&BatteryModel>,
+        now: i64,
+        out: &mut Vec<Event>,
+    ) {
         let Some(bat) = model else {
-            out.push(Event::new(now, EventKind::TelemetrySession, &[("charge_pc", 0)]));
+            out.push(Event::new(
+                now,
+                EventKind::TelemetrySession,
+                &[("charge_pc", 0)],
+            ));
             return;
         };
         self.used_pc = (self.used_pc + bat.telemetry_pc).min(bat.capacity_pc);
-        out.push(Event::new(now, EventKind::TelemetrySession, &[("charge_pc", bat.telemetry_pc)]));
+        out.push(Event::new(
+            now,
+            EventKind::TelemetrySession,
+            &[("charge_pc", bat.telemetry_pc)],
+        ));
         self.check(model, now, out);
     }
 
@@ -237,17 +302,20 @@ impl Battery {
     }
 
     /// The invariants of a decoded state (see the type docs); `now` bounds the raise times.
-    pub(crate) fn check_invariants(&self, model: Option<&BatteryModel>, min_time: i64, now: i64) -> std::result::Result<(), &'static str> {
+    pub(crate) fn check_invariants(
+        &self,
+        model: Option<&BatteryModel>,
+        min_time: i64,
+        now: i64,
+    ) -> std::result::Result<(), &'static str> {
         let capacity = model.map(|b| b.capacity_pc).unwrap_or(0);
         if self.used_pc < 0 || self.used_pc > capacity || (self.eos && !self.eri) {
             return Err("battery state out of range");
         }
         let in_past = |t: i64| (min_time..=now).contains(&t);
-        let alarms_ok = self
-            .alarms
-            .iter()
-            .enumerate()
-            .all(|(i, a)| in_past(a.raised_ms) && self.alarms[..i].iter().all(|b| b.alarm != a.alarm));
+        let alarms_ok = self.alarms.iter().enumerate().all(|(i, a)| {
+            in_past(a.raised_ms) && self.alarms[..i].iter().all(|b| b.alarm != a.alarm)
+        });
         if !alarms_ok {
             return Err("alarm list is inconsistent");
         }

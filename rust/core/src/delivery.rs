@@ -104,7 +104,10 @@ impl Delivery {
 
     /// Insert keeping the list sorted by start (after those starting at the same time).
     pub(crate) fn insert_bolus(&mut self, bolus: Bolus) {
-        let at = self.head + self.boluses().partition_point(|b| b.start_ms <= bolus.start_ms);
+        let at = self.head
+            + self
+                .boluses()
+                .partition_point(|b| b.start_ms <= bolus.start_ms);
         self.bolus_gain.insert(&bolus);
         self.boluses.insert(at, bolus);
     }
@@ -178,7 +181,8 @@ impl Delivery {
     /// Accumulator gain over `[a, b)` (`a <= b`, both at or after now): O(log boluses + log
     /// steps).
     pub(crate) fn gain_between(&self, a: i64, b: i64) -> i128 {
-        self.basal_gain.gain(&self.schedule, a, b) + self.bolus_gain.gain_to(b) - self.bolus_gain.gain_to(a)
+        self.basal_gain.gain(&self.schedule, a, b) + self.bolus_gain.gain_to(b)
+            - self.bolus_gain.gain_to(a)
     }
 
     /// The accumulator gain from `now` on, for repeated evaluation (the values at `now`
@@ -195,12 +199,18 @@ impl Delivery {
     /// go back): O(log boluses) to start, then O(1) amortized per span plus the schedule's
     /// O(log steps), whatever the number of boluses.
     pub(crate) fn span_walker(&self, t0: i64) -> SpanWalker<'_> {
-        SpanWalker { delivery: self, next: self.bolus_gain.first_after(t0) }
+        SpanWalker {
+            delivery: self,
+            next: self.bolus_gain.first_after(t0),
+        }
     }
 
     /// Whether a bolus starts or ends at or before `t` without its event yet.
     pub(crate) fn boundary_due(&self, t: i64) -> bool {
-        self.boluses().iter().take_while(|b| b.start_ms <= t).any(|b| !b.started || b.end_ms <= t)
+        self.boluses()
+            .iter()
+            .take_while(|b| b.start_ms <= t)
+            .any(|b| !b.started || b.end_ms <= t)
     }
 
     /// Emit bolus start/completion events due at `t` (idempotent). Cost: O(boluses started),
@@ -216,7 +226,12 @@ impl Delivery {
                     Event::new(
                         b.start_ms,
                         EventKind::BolusStarted,
-                        &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("dose_pg", b.dose_pg), ("end_ms", b.end_ms)],
+                        &[
+                            ("bolus_id", b.id as i64),
+                            ("volume_nl", b.volume_nl),
+                            ("dose_pg", b.dose_pg),
+                            ("end_ms", b.end_ms),
+                        ],
                     )
                     .with_text("bolus_kind", b.kind.name()),
                 );
@@ -226,7 +241,11 @@ impl Delivery {
                     Event::new(
                         b.end_ms,
                         EventKind::BolusCompleted,
-                        &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("dose_pg", b.dose_pg)],
+                        &[
+                            ("bolus_id", b.id as i64),
+                            ("volume_nl", b.volume_nl),
+                            ("dose_pg", b.dose_pg),
+                        ],
                     )
                     .with_text("bolus_kind", b.kind.name()),
                 );
@@ -261,12 +280,24 @@ impl Delivery {
     /// the bolus knot where each count is reached by binary search, then within it whole basal
     /// periods skipped arithmetically. O(log boluses · log steps + steps) per count.
     /// Counts are reached by `limit` capped at `i64::MAX / 4`.
-    pub(crate) fn stroke_times(&self, now: i64, gain: i128, ks: &[Option<i64>], limit: i64) -> Vec<Option<i64>> {
+    pub(crate) fn stroke_times(
+        &self,
+        now: i64,
+        gain: i128,
+        ks: &[Option<i64>],
+        limit: i64,
+    ) -> Vec<Option<i64>> {
         let limit = limit.min(i64::MAX / 4);
         let c_now = self.bolus_gain.gain_to(now);
         let b_now = self.basal_gain.gain_to(&self.schedule, now);
         // Gain over [now, x(j)) at knot j.
-        let at_knot = |j: usize| self.basal_gain.gain_to(&self.schedule, self.bolus_gain.x(j)) - b_now + self.bolus_gain.value(j) - c_now;
+        let at_knot = |j: usize| {
+            self.basal_gain
+                .gain_to(&self.schedule, self.bolus_gain.x(j))
+                - b_now
+                + self.bolus_gain.value(j)
+                - c_now
+        };
         let j0 = self.bolus_gain.first_after(now);
         let len = self.bolus_gain.len();
         ks.iter()
@@ -282,12 +313,22 @@ impl Delivery {
                         lo = mid + 1;
                     }
                 }
-                let (from, done) = if lo == j0 { (now, 0) } else { (self.bolus_gain.x(lo - 1), at_knot(lo - 1)) };
+                let (from, done) = if lo == j0 {
+                    (now, 0)
+                } else {
+                    (self.bolus_gain.x(lo - 1), at_knot(lo - 1))
+                };
                 if from >= limit {
                     return None;
                 }
                 // The boluses' slope on [from, x(lo)) (at now itself when lo == j0).
-                self.basal_crossing(from, self.bolus_gain.x(lo), self.bolus_gain.slope_before(lo), need - done, limit)
+                self.basal_crossing(
+                    from,
+                    self.bolus_gain.x(lo),
+                    self.bolus_gain.slope_before(lo),
+                    need - done,
+                    limit,
+                )
             })
             .collect()
     }
@@ -295,7 +336,14 @@ impl Delivery {
     /// Smallest `t` in `(from, end]`, `t <= limit`, at which the basal gain plus `sigma` per ms
     /// over `[from, t)` reaches `need` (> 0): spans up to a period start, whole periods in one
     /// step, then at most a period's spans.
-    fn basal_crossing(&self, from: i64, end: i64, sigma: i128, need: i128, limit: i64) -> Option<i64> {
+    fn basal_crossing(
+        &self,
+        from: i64,
+        end: i64,
+        sigma: i128,
+        need: i128,
+        limit: i64,
+    ) -> Option<i64> {
         let stop = end.min(limit);
         let (mut t, mut left) = (from, need);
         let walk = |t: &mut i64, left: &mut i128, until: i64| -> Option<i64> {
@@ -338,12 +386,21 @@ impl Delivery {
         let live = self.boluses();
         let brute_gain = |t: i64| -> i128 {
             let day = i128::from(MS_PER_DAY);
-            let c = |b: &Bolus, t: i64| (i128::from(b.rate_nl_per_day) * i128::from((t - b.start_ms).max(0))).min(i128::from(b.volume_nl) * day);
+            let c = |b: &Bolus, t: i64| {
+                (i128::from(b.rate_nl_per_day) * i128::from((t - b.start_ms).max(0)))
+                    .min(i128::from(b.volume_nl) * day)
+            };
             live.iter().map(|b| c(b, t) - c(b, now)).sum()
         };
         let brute_slope = |t: i64| -> (i128, i64) {
             let slope = live.iter().map(|b| i128::from(b.increment_at(t))).sum();
-            (slope, live.iter().map(|b| b.next_change_after(t)).min().unwrap_or(i64::MAX))
+            (
+                slope,
+                live.iter()
+                    .map(|b| b.next_change_after(t))
+                    .min()
+                    .unwrap_or(i64::MAX),
+            )
         };
         let table = &self.bolus_gain;
         let mut times = vec![now];
@@ -356,7 +413,9 @@ impl Delivery {
             let got = (table.gain_to(t) - table.gain_to(now), slope, next);
             let want = (brute_gain(t), brute_slope(t).0, brute_slope(t).1);
             if got != want {
-                return Err(format!("bolus gain table at {t}: (gain, slope, next) = {got:?}, brute force {want:?}"));
+                return Err(format!(
+                    "bolus gain table at {t}: (gain, slope, next) = {got:?}, brute force {want:?}"
+                ));
             }
         }
         if !table.same_from(&BolusGain::build(live), now) {
@@ -367,8 +426,13 @@ impl Delivery {
 
     /// The invariants of a decoded state (see the module docs); the schedule is checked
     /// against the program by the caller, who knows the concentration.
-    pub(crate) fn check_invariants(&self, model: &PumpModel) -> std::result::Result<(), &'static str> {
-        if self.acc < 0 || self.acc >= i128::from(model.stroke_nl) * i128::from(crate::units::MS_PER_DAY) {
+    pub(crate) fn check_invariants(
+        &self,
+        model: &PumpModel,
+    ) -> std::result::Result<(), &'static str> {
+        if self.acc < 0
+            || self.acc >= i128::from(model.stroke_nl) * i128::from(crate::units::MS_PER_DAY)
+        {
             return Err("accumulator out of range");
         }
         if self.strokes < 0 {
@@ -379,8 +443,15 @@ impl Delivery {
 
     /// The invariants of the bolus list (see the module docs).
     pub(crate) fn check_boluses(&self, model: &PumpModel) -> std::result::Result<(), &'static str> {
-        let sorted = self.boluses().windows(2).all(|w| w[0].start_ms <= w[1].start_ms);
-        let unique = self.boluses().iter().enumerate().all(|(i, b)| self.boluses()[..i].iter().all(|c| c.id != b.id));
+        let sorted = self
+            .boluses()
+            .windows(2)
+            .all(|w| w[0].start_ms <= w[1].start_ms);
+        let unique = self
+            .boluses()
+            .iter()
+            .enumerate()
+            .all(|(i, b)| self.boluses()[..i].iter().all(|c| c.id != b.id));
         // Each bolus is what `Bolus::new` builds from its volume, duration and start.
         let sane = self.boluses().iter().all(|b| {
             b.id < self.next_bolus_id
@@ -390,7 +461,15 @@ impl Delivery {
                 && b.dose_pg >= 0
                 && (MIN_TIME_MS..=MAX_TIME_MS).contains(&b.start_ms)
                 && {
-                    let nb = Bolus::new(b.id, b.start_ms, b.volume_nl, b.requested_ng, 1, b.duration_ms, b.kind);
+                    let nb = Bolus::new(
+                        b.id,
+                        b.start_ms,
+                        b.volume_nl,
+                        b.requested_ng,
+                        1,
+                        b.duration_ms,
+                        b.kind,
+                    );
                     nb.end_ms == b.end_ms && nb.rate_nl_per_day == b.rate_nl_per_day
                 }
                 && b.end_ms <= MAX_TIME_MS
@@ -407,7 +486,11 @@ pub(crate) fn cancelled_event(b: &Bolus, now: i64, reason: &'static str) -> Even
     Event::new(
         now,
         EventKind::BolusCancelled,
-        &[("bolus_id", b.id as i64), ("volume_nl", b.volume_nl), ("delivered_nl", b.delivered_nl_by(now))],
+        &[
+            ("bolus_id", b.id as i64),
+            ("volume_nl", b.volume_nl),
+            ("delivered_nl", b.delivered_nl_by(now)),
+        ],
     )
     .with_text("bolus_kind", b.kind.name())
     .with_text("reason", reason)
@@ -424,7 +507,8 @@ impl GainFrom<'_> {
     /// Accumulator gain over `[now, t)`, `t >= now`: O(log boluses + log steps).
     pub(crate) fn to(&self, t: i64) -> i128 {
         let d = self.delivery;
-        d.basal_gain.gain_to(&d.schedule, t) - self.basal_now + d.bolus_gain.gain_to(t) - self.bolus_now
+        d.basal_gain.gain_to(&d.schedule, t) - self.basal_now + d.bolus_gain.gain_to(t)
+            - self.bolus_now
     }
 }
 
@@ -442,25 +526,39 @@ impl SpanWalker<'_> {
             self.next += 1;
         }
         let (basal, change) = self.delivery.schedule.rate_at(t);
-        (i128::from(basal) + gain.slope_before(self.next), change.min(gain.x(self.next)))
+        (
+            i128::from(basal) + gain.slope_before(self.next),
+            change.min(gain.x(self.next)),
+        )
     }
 }
 
 /// Append the times of strokes 1..=n of a span starting at `t0` with remainder `a`.
 /// Incremental: each step adds the whole-ms quotient and carries the remainder.
-pub(crate) fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) {
+pub(crate) fn record_stroke_times(
+    out: &mut Vec<i64>,
+    t0: i64,
+    a: i128,
+    slope: i128,
+    gain: i128,
+    n: i64,
+) {
     if crate::stroke_times::append_lane_times(out, t0, a, slope, gain, n) {
         return; // the same times, several chains at once
     }
     out.reserve((n as usize).min(1 << 20)); // grow as needed beyond 1 M strokes per span
-    // Stroke j fires at t0 + ceil((j·gain − a) / slope).
+                                            // Stroke j fires at t0 + ceil((j·gain − a) / slope).
     let first_need = gain - a;
     let t = t0 + div_ceil(first_need, slope) as i64;
     // Slack: how far A(t) overshoots the threshold at the stroke time (0 <= slack < slope).
     let slack = div_ceil(first_need, slope) * slope - first_need;
     // Every quantity of the loop is below `slope` or `gain`: when both fit in i64 (always for
     // models within the core's limits), the loop runs in i64, several times faster than i128.
-    match (i64::try_from(slope), i64::try_from(gain), i64::try_from(slack)) {
+    match (
+        i64::try_from(slope),
+        i64::try_from(gain),
+        i64::try_from(slack),
+    ) {
         (Ok(slope), Ok(gain), Ok(slack)) => step_times(out, t, slack, slope, gain, n),
         _ => step_times(out, t, slack, slope, gain, n),
     }
@@ -470,8 +568,15 @@ pub(crate) fn record_stroke_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i
 /// remainder, in the integer type `I`.
 fn step_times<I>(out: &mut Vec<i64>, mut t: i64, mut slack: I, slope: I, gain: I, n: i64)
 where
-    I: Copy + PartialOrd + std::ops::Add<Output = I> + std::ops::Sub<Output = I> + std::ops::Div<Output = I>
-        + std::ops::Rem<Output = I> + std::ops::Neg<Output = I> + From<u8> + TryInto<i64>,
+    I: Copy
+        + PartialOrd
+        + std::ops::Add<Output = I>
+        + std::ops::Sub<Output = I>
+        + std::ops::Div<Output = I>
+        + std::ops::Rem<Output = I>
+        + std::ops::Neg<Output = I>
+        + From<u8>
+        + TryInto<i64>,
 {
     let (zero, one) = (I::from(0u8), I::from(1u8));
     let step_q = gain / slope;
@@ -518,7 +623,12 @@ pub(crate) fn check_total_rate(
 /// Highest commanded rate (basal + the rates of the boluses running) anywhere in `[a, b)`,
 /// as `(peak, at_ms, basal, boluses)` — a sweep over bolus starts and ends
 /// (O(B log B + B · steps)); `(0, a, 0, 0)` for an empty interval.
-pub(crate) fn peak_rate(schedule: &Schedule, boluses: &[Bolus], a: i64, b: i64) -> (i64, i64, i64, i64) {
+pub(crate) fn peak_rate(
+    schedule: &Schedule,
+    boluses: &[Bolus],
+    a: i64,
+    b: i64,
+) -> (i64, i64, i64, i64) {
     let mut best = (0, a, 0, 0);
     if b <= a {
         return best;
@@ -539,7 +649,9 @@ pub(crate) fn peak_rate(schedule: &Schedule, boluses: &[Bolus], a: i64, b: i64) 
             bolus_sum += edges[i].1;
             i += 1;
         }
-        let Some(&(next, _)) = edges.get(i) else { break };
+        let Some(&(next, _)) = edges.get(i) else {
+            break;
+        };
         let basal = schedule.max_rate_over(t, next);
         if basal + bolus_sum > best.0 {
             best = (basal + bolus_sum, t, basal, bolus_sum);

@@ -23,7 +23,9 @@ pub enum ItbError {
     #[error("reservoir: {field}: {message}")]
     Reservoir { field: String, message: String },
     /// The battery reached end of service: delivery has stopped for good.
-    #[error("end of service: {field} is refused; the battery reached EOS and delivery stopped for good")]
+    #[error(
+        "end of service: {field} is refused; the battery reached EOS and delivery stopped for good"
+    )]
     EndOfService { field: String },
     /// Snapshot bytes are corrupt, truncated, foreign or of an unknown version.
     #[error("snapshot: {message}")]
@@ -35,19 +37,32 @@ pub type Result<T> = std::result::Result<T, ItbError>;
 
 impl ItbError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ItbError::Validation { field: field.into(), message: message.into() }
+        ItbError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn programming(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ItbError::Programming { field: field.into(), message: message.into() }
+        ItbError::Programming {
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn reservoir(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ItbError::Reservoir { field: field.into(), message: message.into() }
+        ItbError::Reservoir {
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn end_of_service(field: impl Into<String>) -> Self {
-        ItbError::EndOfService { field: field.into() }
+        ItbError::EndOfService {
+            field: field.into(),
+        }
     }
     pub fn snapshot(message: impl Into<String>) -> Self {
-        ItbError::Snapshot { message: message.into() }
+        ItbError::Snapshot {
+            message: message.into(),
+        }
     }
     /// The same error about another field: a call whose argument caused an error deeper down
     /// reports its own parameter (snapshot errors have no field and stay as they are).

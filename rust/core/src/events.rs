@@ -109,8 +109,12 @@ impl EventKind {
     /// Severity of alarm kinds; `None` for informational events.
     pub fn severity(self) -> Option<Severity> {
         match self {
-            EventKind::LowReservoir | EventKind::RefillDiscrepancy | EventKind::Eri => Some(Severity::NonCritical),
-            EventKind::ReservoirEmpty | EventKind::Fault | EventKind::Eos => Some(Severity::Critical),
+            EventKind::LowReservoir | EventKind::RefillDiscrepancy | EventKind::Eri => {
+                Some(Severity::NonCritical)
+            }
+            EventKind::ReservoirEmpty | EventKind::Fault | EventKind::Eos => {
+                Some(Severity::Critical)
+            }
             _ => None,
         }
     }
@@ -141,11 +145,17 @@ impl Event {
         // one allocation: room for the integer fields and the text fields events add
         let mut fields = Vec::with_capacity(data.len() + 2);
         fields.extend(data.iter().map(|&(k, v)| (Cow::Borrowed(k), Value::Int(v))));
-        Event { time_ms, kind, data: fields, seq: 0 }
+        Event {
+            time_ms,
+            kind,
+            data: fields,
+            seq: 0,
+        }
     }
     /// Add a text field (builder style).
     pub fn with_text(mut self, key: &'static str, text: &'static str) -> Self {
-        self.data.push((Cow::Borrowed(key), Value::Text(Cow::Borrowed(text))));
+        self.data
+            .push((Cow::Borrowed(key), Value::Text(Cow::Borrowed(text))));
         self
     }
     pub fn severity(&self) -> Option<Severity> {

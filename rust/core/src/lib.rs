@@ -13,25 +13,26 @@ pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod model;
-pub mod patient;
 pub mod path;
+pub mod patient;
 pub mod program;
 pub mod projection;
 pub mod pump;
 pub mod refill;
 pub mod reservoir;
 pub mod snapshot;
-mod spans;
 mod snapshot_v1;
 mod snapshot_wire;
+mod spans;
 mod stroke_times;
 pub mod therapy;
 pub mod units;
 
-pub use batch::{forecast_columns, simulate_columns, simulate_many, BatchResult, FleetColumns, ForecastColumns};
+pub use batch::{
+    forecast_columns, simulate_columns, simulate_many, BatchResult, FleetColumns, ForecastColumns,
+};
 pub use battery::{ActiveAlarm, Alarm, BatteryModel};
 pub use bolus::{Bolus, BolusKind};
-pub use therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};
 pub use error::{ItbError, Result};
 pub use events::{Event, EventKind, Severity, Value};
 pub use model::PumpModel;
@@ -39,3 +40,4 @@ pub use program::{Basal, Period, Schedule, Step};
 pub use projection::Projection;
 pub use pump::{Pump, PumpConfig};
 pub use refill::{RefillOutcome, RefillTolerance};
+pub use therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};

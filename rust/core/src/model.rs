@@ -45,9 +45,27 @@ impl PumpModel {
         check_range("stroke_nl", self.stroke_nl, 1, MAX_STROKE_NL, "nL")?;
         // At most one stroke per millisecond: max rate <= stroke * ms per day.
         let max_allowed = MAX_RATE_NL_PER_DAY.min(self.stroke_nl.saturating_mul(MS_PER_DAY));
-        check_range("max_rate_nl_per_day", self.max_rate_nl_per_day, 1, max_allowed, "nL/day")?;
-        check_range("min_rate_nl_per_day", self.min_rate_nl_per_day, 1, self.max_rate_nl_per_day, "nL/day")?;
-        check_range("low_reservoir_nl", self.low_reservoir_nl, 0, self.reservoir_nl, "nL")?;
+        check_range(
+            "max_rate_nl_per_day",
+            self.max_rate_nl_per_day,
+            1,
+            max_allowed,
+            "nL/day",
+        )?;
+        check_range(
+            "min_rate_nl_per_day",
+            self.min_rate_nl_per_day,
+            1,
+            self.max_rate_nl_per_day,
+            "nL/day",
+        )?;
+        check_range(
+            "low_reservoir_nl",
+            self.low_reservoir_nl,
+            0,
+            self.reservoir_nl,
+            "nL",
+        )?;
         check_range("pump_path_nl", self.pump_path_nl, 0, MAX_PATH_NL, "nL")?;
         if let Some(b) = &self.battery {
             b.validate()?;

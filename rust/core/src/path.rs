@@ -49,7 +49,10 @@ impl FluidPath {
     }
 
     pub fn mass_ag(&self) -> i128 {
-        self.parcels.iter().map(|p| i128::from(p.fl) * i128::from(p.conc)).sum()
+        self.parcels
+            .iter()
+            .map(|p| i128::from(p.fl) * i128::from(p.conc))
+            .sum()
     }
 
     pub fn parcels(&self) -> impl Iterator<Item = &Parcel> {
@@ -81,7 +84,11 @@ impl FluidPath {
             return Outflow::default();
         }
         if self.parcels.is_empty() {
-            return Outflow { fl, ag: i128::from(fl) * i128::from(conc), last_conc: Some(conc) };
+            return Outflow {
+                fl,
+                ag: i128::from(fl) * i128::from(conc),
+                last_conc: Some(conc),
+            };
         }
         match self.parcels.back_mut() {
             Some(back) if back.conc == conc => back.fl += fl,
@@ -90,7 +97,9 @@ impl FluidPath {
         let mut out = Outflow::default();
         let mut left = fl;
         while left > 0 {
-            let Some(front) = self.parcels.front_mut() else { break };
+            let Some(front) = self.parcels.front_mut() else {
+                break;
+            };
             let take = left.min(front.fl);
             out.fl += take;
             out.ag += i128::from(take) * i128::from(front.conc);
@@ -124,7 +133,11 @@ impl FluidLine {
     /// (at the tip when the path holds no fluid).
     pub(crate) fn new(catheter_nl: i64, fl: i64, path_conc: u32, conc: u32) -> Self {
         let fluid = FluidPath::filled(fl, path_conc);
-        FluidLine { catheter_nl, tip_conc: fluid.tip_conc().unwrap_or(conc), fluid }
+        FluidLine {
+            catheter_nl,
+            tip_conc: fluid.tip_conc().unwrap_or(conc),
+            fluid,
+        }
     }
 
     /// Volume (fL) ahead of the first fluid of another concentration than the tip's, with
@@ -151,7 +164,11 @@ impl FluidLine {
     }
 
     /// The invariants of a decoded state, for a model whose tubing holds `pump_path_nl`.
-    pub(crate) fn check_invariants(&self, pump_path_nl: i64, max_conc: u32) -> std::result::Result<(), &'static str> {
+    pub(crate) fn check_invariants(
+        &self,
+        pump_path_nl: i64,
+        max_conc: u32,
+    ) -> std::result::Result<(), &'static str> {
         if !(0..=MAX_CATHETER_NL).contains(&self.catheter_nl) {
             return Err("catheter volume or stroke error out of range");
         }

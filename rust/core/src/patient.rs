@@ -27,7 +27,13 @@ impl PatientBolusLimits {
         check_range("dose_ug", self.dose_ng, 1, MAX_BOLUS_NG, "ng")?;
         check_range("duration", self.duration_ms, 1, MS_PER_DAY, "ms")?;
         check_range("lockout", self.lockout_ms, 0, MS_PER_DAY, "ms")?;
-        check_range("max_per_24h", self.max_per_24h, 1, MAX_PATIENT_BOLUSES_PER_DAY, "boluses")?;
+        check_range(
+            "max_per_24h",
+            self.max_per_24h,
+            1,
+            MAX_PATIENT_BOLUSES_PER_DAY,
+            "boluses",
+        )?;
         let volume = volume_nl_of_dose(self.dose_ng, conc);
         if volume < 1 || volume > reservoir_cap_nl {
             return Err(ItbError::validation(
@@ -66,7 +72,11 @@ impl PatientBoluses {
     }
 
     /// Whether the lockout and the daily maximum allow an activation at `now`.
-    pub(crate) fn check_limits(&self, limits: &PatientBolusLimits, now: i64) -> std::result::Result<(), &'static str> {
+    pub(crate) fn check_limits(
+        &self,
+        limits: &PatientBolusLimits,
+        now: i64,
+    ) -> std::result::Result<(), &'static str> {
         if let Some(&last) = self.grants.last() {
             if now - last < limits.lockout_ms {
                 return Err("lockout");
@@ -83,7 +93,11 @@ impl PatientBoluses {
     }
 
     /// The invariants of a decoded state (see the module docs).
-    pub(crate) fn check_invariants(&self, min_time: i64, now: i64) -> std::result::Result<(), &'static str> {
+    pub(crate) fn check_invariants(
+        &self,
+        min_time: i64,
+        now: i64,
+    ) -> std::result::Result<(), &'static str> {
         let in_past = |t: i64| (min_time..=now).contains(&t);
         let grants_ok = self.grants.len() <= MAX_PATIENT_BOLUSES_PER_DAY as usize
             && self.grants.iter().all(|&t| in_past(t))

@@ -60,7 +60,13 @@ impl Basal {
     /// The program as a period plus steps (a continuous program is a one-step day).
     fn steps(&self) -> (Period, Vec<Step>) {
         match self {
-            Basal::Continuous { ng_per_day } => (Period::Day, vec![Step { offset_ms: 0, ng_per_day: *ng_per_day }]),
+            Basal::Continuous { ng_per_day } => (
+                Period::Day,
+                vec![Step {
+                    offset_ms: 0,
+                    ng_per_day: *ng_per_day,
+                }],
+            ),
             Basal::Flex { period, steps } => (*period, steps.clone()),
         }
     }
@@ -70,10 +76,16 @@ impl Basal {
     pub fn validate_shape(&self) -> Result<()> {
         let (period, steps) = self.steps();
         if steps.is_empty() {
-            return Err(ItbError::validation("steps", "a flex program needs at least one step"));
+            return Err(ItbError::validation(
+                "steps",
+                "a flex program needs at least one step",
+            ));
         }
         if steps[0].offset_ms != 0 {
-            return Err(ItbError::validation("steps[0].offset", "the first step must start at offset 0 (00:00)"));
+            return Err(ItbError::validation(
+                "steps[0].offset",
+                "the first step must start at offset 0 (00:00)",
+            ));
         }
         for (i, s) in steps.iter().enumerate() {
             if s.ng_per_day < 0 || s.ng_per_day > MAX_DOSE_NG_PER_DAY {
@@ -85,7 +97,11 @@ impl Basal {
             if s.offset_ms < 0 || s.offset_ms >= period.ms() {
                 return Err(ItbError::validation(
                     format!("steps[{i}].offset"),
-                    format!("must be within 0..{} ms of the {} period", period.ms(), period.name()),
+                    format!(
+                        "must be within 0..{} ms of the {} period",
+                        period.ms(),
+                        period.name()
+                    ),
                 ));
             }
             if i > 0 && s.offset_ms <= steps[i - 1].offset_ms {
@@ -97,7 +113,10 @@ impl Basal {
         }
         let days = (period.ms() / MS_PER_DAY) as usize;
         for day in 0..days {
-            let starts = steps.iter().filter(|s| s.offset_ms / MS_PER_DAY == day as i64).count();
+            let starts = steps
+                .iter()
+                .filter(|s| s.offset_ms / MS_PER_DAY == day as i64)
+                .count();
             if starts > MAX_STEPS_PER_DAY {
                 return Err(ItbError::validation(
                     "steps",
@@ -119,10 +138,17 @@ impl Basal {
         let mut rates = Vec::with_capacity(steps.len());
         for (i, s) in steps.iter().enumerate() {
             let rate = volume_rate_nl_per_day(s.ng_per_day, conc);
-            if s.ng_per_day != 0 && (rate < model.min_rate_nl_per_day.max(1) || rate > model.max_rate_nl_per_day) {
+            if s.ng_per_day != 0
+                && (rate < model.min_rate_nl_per_day.max(1) || rate > model.max_rate_nl_per_day)
+            {
                 let (field, what) = match self {
-                    Basal::Continuous { .. } => ("ug_per_day".to_string(), "the continuous program".to_string()),
-                    Basal::Flex { .. } => (format!("steps[{i}].ug_per_day"), format!("flex step {i}")),
+                    Basal::Continuous { .. } => (
+                        "ug_per_day".to_string(),
+                        "the continuous program".to_string(),
+                    ),
+                    Basal::Flex { .. } => {
+                        (format!("steps[{i}].ug_per_day"), format!("flex step {i}"))
+                    }
                 };
                 let lo = model.min_rate_nl_per_day as f64 * conc as f64 / 1e6;
                 let hi = model.max_rate_nl_per_day as f64 * conc as f64 / 1e6;
@@ -141,7 +167,12 @@ impl Basal {
             offsets.push(s.offset_ms);
             rates.push(rate);
         }
-        Ok(Schedule { period_ms: period.ms(), anchor_ms: period.anchor_ms(), offsets, rates })
+        Ok(Schedule {
+            period_ms: period.ms(),
+            anchor_ms: period.anchor_ms(),
+            offsets,
+            rates,
+        })
     }
 }
 
@@ -175,9 +206,15 @@ impl Schedule {
             return (self.rates[0], i64::MAX);
         }
         let phase = (t - self.anchor_ms).rem_euclid(self.period_ms);
-        let idx = self.offsets.partition_point(|&o| o <= phase).saturating_sub(1);
+        let idx = self
+            .offsets
+            .partition_point(|&o| o <= phase)
+            .saturating_sub(1);
         let next_offset = self.offsets.get(idx + 1).copied().unwrap_or(self.period_ms);
-        (self.rates.get(idx).copied().unwrap_or(0), t - phase + next_offset)
+        (
+            self.rates.get(idx).copied().unwrap_or(0),
+            t - phase + next_offset,
+        )
     }
 
     /// First period start at or after `t`.

@@ -35,13 +35,20 @@ impl Pump {
 
     pub fn project_with(&self, horizon_ms: i64, assume_refills: bool) -> Result<Projection> {
         if horizon_ms < 0 {
-            return Err(ItbError::validation("horizon", format!("{horizon_ms} ms must be >= 0")));
+            return Err(ItbError::validation(
+                "horizon",
+                format!("{horizon_ms} ms must be >= 0"),
+            ));
         }
         let limit = self.now_ms.saturating_add(horizon_ms).min(MAX_TIME_MS);
         let mut p = Projection::default();
         let delivering = self.delivering();
         // Strokes the reservoir allows (unbounded when refills are assumed).
-        let allowed = if assume_refills { i64::MAX / 4 } else { self.reservoir.count_nl / self.model.stroke_nl };
+        let allowed = if assume_refills {
+            i64::MAX / 4
+        } else {
+            self.reservoir.count_nl / self.model.stroke_nl
+        };
         if delivering {
             let bound = |j: Option<i64>| j.filter(|&j| j <= allowed && !assume_refills);
             let targets = [
@@ -87,24 +94,41 @@ impl Pump {
                 alarms.push((t, bat.critical_tone_ms));
             }
             let used_at = |t: i64, alarms: &[(i64, i64)]| -> i128 {
-                let tones: i64 = alarms.iter().map(|&(r, i)| tones_between(r, i, self.now_ms, t)).sum();
+                let tones: i64 = alarms
+                    .iter()
+                    .map(|&(r, i)| tones_between(r, i, self.now_ms, t))
+                    .sum();
                 i128::from(self.battery.used_pc)
                     + i128::from(bat.quiescent_pc_per_ms) * i128::from(t - self.now_ms)
                     + i128::from(bat.stroke_pc) * i128::from(strokes_by(t))
                     + i128::from(bat.tone_pc) * i128::from(tones)
             };
-            let first_reaching = |threshold: i128, from: i64, alarms: &[(i64, i64)]| -> Option<i64> {
-                if limit <= from || used_at(limit, alarms) < threshold {
-                    return None;
-                }
-                // The drain jumps at every alarm tone: tell the search where.
-                let next_tone = |t: i64| {
-                    let next = |&(r, i): &(i64, i64)| if t < r + i { r + i } else { r + ((t - r) / i + 1) * i };
-                    alarms.iter().map(next).min().unwrap_or(i64::MAX)
+            let first_reaching =
+                |threshold: i128, from: i64, alarms: &[(i64, i64)]| -> Option<i64> {
+                    if limit <= from || used_at(limit, alarms) < threshold {
+                        return None;
+                    }
+                    // The drain jumps at every alarm tone: tell the search where.
+                    let next_tone = |t: i64| {
+                        let next = |&(r, i): &(i64, i64)| {
+                            if t < r + i {
+                                r + i
+                            } else {
+                                r + ((t - r) / i + 1) * i
+                            }
+                        };
+                        alarms.iter().map(next).min().unwrap_or(i64::MAX)
+                    };
+                    let spacing = alarms.iter().map(|&(_, i)| i).min().unwrap_or(i64::MAX);
+                    Some(first_at_least_with_jumps(
+                        |t| used_at(t, alarms),
+                        threshold,
+                        from,
+                        limit,
+                        next_tone,
+                        spacing,
+                    ))
                 };
-                let spacing = alarms.iter().map(|&(_, i)| i).min().unwrap_or(i64::MAX);
-                Some(first_at_least_with_jumps(|t| used_at(t, alarms), threshold, from, limit, next_tone, spacing))
-            };
             let eri_threshold = i128::from(bat.capacity_pc - bat.eri_pc);
             let eos_threshold = i128::from(bat.capacity_pc - bat.eos_pc);
             if !self.battery.eri {
@@ -115,11 +139,20 @@ impl Pump {
             }
             if self.battery.eri || p.eri_ms.is_some() {
                 // EOS may fall on the same ms as ERI: search from just before it.
-                p.eos_ms = first_reaching(eos_threshold, p.eri_ms.map_or(self.now_ms, |t| t - 1), &alarms);
+                p.eos_ms = first_reaching(
+                    eos_threshold,
+                    p.eri_ms.map_or(self.now_ms, |t| t - 1),
+                    &alarms,
+                );
             }
             // Nothing is delivered after EOS.
             if let Some(eos) = p.eos_ms {
-                for t in [&mut p.next_stroke_ms, &mut p.low_reservoir_ms, &mut p.reservoir_empty_ms, &mut p.drug_at_tip_ms] {
+                for t in [
+                    &mut p.next_stroke_ms,
+                    &mut p.low_reservoir_ms,
+                    &mut p.reservoir_empty_ms,
+                    &mut p.drug_at_tip_ms,
+                ] {
                     if t.is_some_and(|t| t > eos) {
                         *t = None;
                     }
@@ -138,6 +171,7 @@ impl Pump {
     /// Times of several stroke counts from now (see [`Pump::stroke_time`]): each found by a
     /// binary search over the bolus knots, then whole basal periods skipped arithmetically.
     pub fn stroke_times(&self, ks: &[Option<i64>], limit: i64) -> Vec<Option<i64>> {
-        self.delivery.stroke_times(self.now_ms, self.stroke_gain(), ks, limit)
+        self.delivery
+            .stroke_times(self.now_ms, self.stroke_gain(), ks, limit)
     }
 }

@@ -9,15 +9,20 @@
 
 use crate::battery::{ActiveAlarm, Alarm, Battery};
 use crate::bolus::{Bolus, BolusKind};
-use crate::delivery::{cancelled_event, check_total_rate, record_stroke_times, Delivery, SpanWalker};
+use crate::delivery::{
+    cancelled_event, check_total_rate, record_stroke_times, Delivery, SpanWalker,
+};
 use crate::error::{ItbError, Result};
 use crate::events::{sort_simulation_events, Event, EventKind};
 use crate::model::PumpModel;
-use crate::patient::PatientBoluses;
 use crate::path::{FluidLine, FL_PER_NL};
+use crate::patient::PatientBoluses;
 use crate::program::{Basal, Schedule};
 use crate::reservoir::Reservoir;
-use crate::units::{check_concentration, check_time, div_ceil, div_trunc, first_at_least, volume_nl_of_dose, MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY};
+use crate::units::{
+    check_concentration, check_time, div_ceil, div_trunc, first_at_least, volume_nl_of_dose,
+    MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY,
+};
 
 pub use crate::path::MAX_CATHETER_NL;
 pub use crate::reservoir::MAX_STROKE_ERROR_PPM;
@@ -39,8 +44,23 @@ pub struct PumpConfig {
 
 impl PumpConfig {
     /// A config with a primed path, no catheter and nominal strokes.
-    pub fn new(model: PumpModel, now_ms: i64, reservoir_nl: i64, concentration: i64, basal: Basal) -> Self {
-        PumpConfig { model, now_ms, reservoir_nl, concentration, basal, catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }
+    pub fn new(
+        model: PumpModel,
+        now_ms: i64,
+        reservoir_nl: i64,
+        concentration: i64,
+        basal: Basal,
+    ) -> Self {
+        PumpConfig {
+            model,
+            now_ms,
+            reservoir_nl,
+            concentration,
+            basal,
+            catheter_nl: 0,
+            stroke_error_ppm: 0,
+            path_primed: true,
+        }
     }
 }
 
@@ -84,8 +104,16 @@ pub struct Pump {
 impl Pump {
     /// Build a pump; the path starts full of drug at the reservoir's concentration.
     pub fn new(config: PumpConfig) -> Result<Pump> {
-        let PumpConfig { model, now_ms, reservoir_nl, concentration, basal, catheter_nl, stroke_error_ppm, path_primed } =
-            config;
+        let PumpConfig {
+            model,
+            now_ms,
+            reservoir_nl,
+            concentration,
+            basal,
+            catheter_nl,
+            stroke_error_ppm,
+            path_primed,
+        } = config;
         model.validate()?;
         check_time("now", now_ms)?;
         let conc = check_concentration("concentration_ug_per_ml", concentration)?;
@@ -119,7 +147,13 @@ impl Pump {
         let path_fl = (model.pump_path_nl + catheter_nl) * FL_PER_NL;
         let path_conc = if path_primed { conc } else { 0 };
         let line = FluidLine::new(catheter_nl, path_fl, path_conc, conc);
-        let reservoir = Reservoir::new(conc, reservoir_nl, stroke_error_ppm, path_fl, line.fluid.mass_ag());
+        let reservoir = Reservoir::new(
+            conc,
+            reservoir_nl,
+            stroke_error_ppm,
+            path_fl,
+            line.fluid.mass_ag(),
+        );
         let mut pump = Pump {
             now_ms,
             delivery: Delivery::new(basal, schedule),
@@ -234,7 +268,9 @@ impl Pump {
     }
     /// Drug mass that left the catheter tip (pg).
     pub fn delivered_pg(&self) -> i128 {
-        self.reservoir.delivered_ag.div_euclid(i128::from(FL_PER_NL))
+        self.reservoir
+            .delivered_ag
+            .div_euclid(i128::from(FL_PER_NL))
     }
     pub fn filled_nl(&self) -> i64 {
         self.reservoir.filled_fl.div_euclid(FL_PER_NL)
@@ -246,7 +282,9 @@ impl Pump {
         self.reservoir.withdrawn_fl.div_euclid(FL_PER_NL)
     }
     pub fn withdrawn_pg(&self) -> i128 {
-        self.reservoir.withdrawn_ag.div_euclid(i128::from(FL_PER_NL))
+        self.reservoir
+            .withdrawn_ag
+            .div_euclid(i128::from(FL_PER_NL))
     }
 
     /// Physical volume of one stroke (fL).
@@ -337,7 +375,8 @@ impl Pump {
 
     /// Tones of the active alarms in `(from, to]`.
     pub(crate) fn tones_between(&self, from: i64, to: i64) -> i64 {
-        self.battery.tones_between(self.model.battery.as_ref(), from, to)
+        self.battery
+            .tones_between(self.model.battery.as_ref(), from, to)
     }
 
     /// Next battery threshold (used pC at which it fires) and its alarm.
@@ -347,13 +386,15 @@ impl Pump {
 
     /// Raise ERI and then EOS if the charge used now reaches their thresholds.
     pub(crate) fn check_battery(&mut self, out: &mut Vec<Event>) {
-        self.battery.check(self.model.battery.as_ref(), self.now_ms, out);
+        self.battery
+            .check(self.model.battery.as_ref(), self.now_ms, out);
     }
 
     /// A telemetry session with a programmer now: costs its battery charge.
     pub fn telemetry_session(&mut self) -> Result<()> {
         let mut pending = std::mem::take(&mut self.pending);
-        self.battery.telemetry_session(self.model.battery.as_ref(), self.now_ms, &mut pending);
+        self.battery
+            .telemetry_session(self.model.battery.as_ref(), self.now_ms, &mut pending);
         self.pending = pending;
         Ok(())
     }
@@ -369,10 +410,20 @@ impl Pump {
     pub fn set_program(&mut self, basal: Basal) -> Result<()> {
         self.check_not_eos("program")?;
         let schedule = basal.schedule(self.reservoir.conc, &self.model)?;
-        check_total_rate(&self.model, &schedule, self.delivery.boluses(), self.now_ms, "program")?;
+        check_total_rate(
+            &self.model,
+            &schedule,
+            self.delivery.boluses(),
+            self.now_ms,
+            "program",
+        )?;
         self.delivery.set_program(basal, schedule);
         let max = self.delivery.schedule().max_rate();
-        self.pending.push(Event::new(self.now_ms, EventKind::ProgramChanged, &[("max_rate_nl_per_day", max)]));
+        self.pending.push(Event::new(
+            self.now_ms,
+            EventKind::ProgramChanged,
+            &[("max_rate_nl_per_day", max)],
+        ));
         Ok(())
     }
 
@@ -439,11 +490,29 @@ impl Pump {
         start_ms: Option<i64>,
         kind: BolusKind,
     ) -> Result<Bolus> {
-        let bolus = self.build_bolus(self.delivery.next_bolus_id, volume_nl, requested_ng, duration_ms, start_ms, kind)?;
-        let mut all: Vec<Bolus> =
-            self.delivery.boluses().iter().filter(|b| b.start_ms < bolus.end_ms && b.end_ms > bolus.start_ms).cloned().collect();
+        let bolus = self.build_bolus(
+            self.delivery.next_bolus_id,
+            volume_nl,
+            requested_ng,
+            duration_ms,
+            start_ms,
+            kind,
+        )?;
+        let mut all: Vec<Bolus> = self
+            .delivery
+            .boluses()
+            .iter()
+            .filter(|b| b.start_ms < bolus.end_ms && b.end_ms > bolus.start_ms)
+            .cloned()
+            .collect();
         all.push(bolus.clone());
-        check_total_rate(&self.model, self.delivery.schedule(), &all, bolus.start_ms, "dose_ug")?;
+        check_total_rate(
+            &self.model,
+            self.delivery.schedule(),
+            &all,
+            bolus.start_ms,
+            "dose_ug",
+        )?;
         Ok(bolus)
     }
 
@@ -465,13 +534,35 @@ impl Pump {
             let volume = self.bolus_volume_nl(dose_ng, "dose_ug").map_err(entry)?;
             let id = self.delivery.next_bolus_id + i as u64;
             planned.push(
-                self.build_bolus(id, volume, dose_ng, duration_ms, Some(start_ms), BolusKind::Timed).map_err(entry)?,
+                self.build_bolus(
+                    id,
+                    volume,
+                    dose_ng,
+                    duration_ms,
+                    Some(start_ms),
+                    BolusKind::Timed,
+                )
+                .map_err(entry)?,
             );
         }
-        let Some(first) = planned.iter().map(|b| b.start_ms).min() else { return Ok(Vec::new()) };
-        let mut all: Vec<Bolus> = self.delivery.boluses().iter().filter(|b| b.end_ms > first).cloned().collect();
+        let Some(first) = planned.iter().map(|b| b.start_ms).min() else {
+            return Ok(Vec::new());
+        };
+        let mut all: Vec<Bolus> = self
+            .delivery
+            .boluses()
+            .iter()
+            .filter(|b| b.end_ms > first)
+            .cloned()
+            .collect();
         all.extend(planned.iter().cloned());
-        check_total_rate(&self.model, self.delivery.schedule(), &all, first, "doses_ug")?;
+        check_total_rate(
+            &self.model,
+            self.delivery.schedule(),
+            &all,
+            first,
+            "doses_ug",
+        )?;
         let ids = planned.iter().map(|b| b.id).collect();
         self.delivery.next_bolus_id += planned.len() as u64;
         self.delivery.insert_boluses(planned);
@@ -493,7 +584,10 @@ impl Pump {
     ) -> Result<Bolus> {
         self.check_not_eos("bolus")?;
         if duration_ms < 1 {
-            return Err(ItbError::validation("duration", format!("{duration_ms} ms must be at least 1 ms")));
+            return Err(ItbError::validation(
+                "duration",
+                format!("{duration_ms} ms must be at least 1 ms"),
+            ));
         }
         let start = start_ms.unwrap_or(self.now_ms);
         check_time("start", start)?;
@@ -521,11 +615,25 @@ impl Pump {
             ));
         }
         if self.reservoir.empty {
-            return Err(ItbError::reservoir("bolus", "the reservoir is empty; refill before a bolus"));
+            return Err(ItbError::reservoir(
+                "bolus",
+                "the reservoir is empty; refill before a bolus",
+            ));
         }
-        let bolus = Bolus::new(id, start, volume_nl, requested_ng, self.reservoir.conc, duration_ms, kind);
+        let bolus = Bolus::new(
+            id,
+            start,
+            volume_nl,
+            requested_ng,
+            self.reservoir.conc,
+            duration_ms,
+            kind,
+        );
         if bolus.end_ms > MAX_TIME_MS {
-            return Err(ItbError::validation("duration", "the bolus would end after the pump clock's range"));
+            return Err(ItbError::validation(
+                "duration",
+                "the bolus would end after the pump clock's range",
+            ));
         }
         Ok(bolus)
     }
@@ -533,7 +641,10 @@ impl Pump {
     /// Cancel a scheduled or running bolus; what it already added stays delivered.
     pub fn cancel_bolus(&mut self, id: u64) -> Result<()> {
         let Some(b) = self.delivery.remove_bolus(id) else {
-            return Err(ItbError::validation("bolus_id", format!("no scheduled or running bolus has id {id}")));
+            return Err(ItbError::validation(
+                "bolus_id",
+                format!("no scheduled or running bolus has id {id}"),
+            ));
         };
         let event = cancelled_event(&b, self.now_ms, "cancelled");
         self.pending.push(event);
@@ -547,13 +658,20 @@ impl Pump {
             self.pending.push(Event::new(
                 self.now_ms,
                 EventKind::LowReservoir,
-                &[("reservoir_nl", self.reservoir.count_nl), ("threshold_nl", self.model.low_reservoir_nl)],
+                &[
+                    ("reservoir_nl", self.reservoir.count_nl),
+                    ("threshold_nl", self.model.low_reservoir_nl),
+                ],
             ));
             self.raise(Alarm::LowReservoir);
         }
         if self.reservoir.count_nl < self.model.stroke_nl {
             self.reservoir.mark_empty();
-            self.pending.push(Event::new(self.now_ms, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir.count_nl)]));
+            self.pending.push(Event::new(
+                self.now_ms,
+                EventKind::ReservoirEmpty,
+                &[("reservoir_nl", self.reservoir.count_nl)],
+            ));
             self.raise(Alarm::ReservoirEmpty);
         }
     }
@@ -568,7 +686,11 @@ impl Pump {
     }
 
     /// As [`Pump::advance_to`], also appending every stroke time to `strokes_out`.
-    pub fn advance_to_recording(&mut self, until_ms: i64, strokes_out: &mut Vec<i64>) -> Result<Vec<Event>> {
+    pub fn advance_to_recording(
+        &mut self,
+        until_ms: i64,
+        strokes_out: &mut Vec<i64>,
+    ) -> Result<Vec<Event>> {
         strokes_out.reserve(self.strokes_bound(until_ms)); // one allocation, no copy as it grows
         let mut events = self.advance_inner(until_ms, Some(strokes_out))?;
         self.number(&mut events);
@@ -600,7 +722,9 @@ impl Pump {
     /// table built from scratch (tests and fuzzing; O(boluses²)).
     #[doc(hidden)]
     pub fn check_gain_table(&self) -> Result<()> {
-        self.delivery.check_gain_table(self.now_ms).map_err(ItbError::snapshot)
+        self.delivery
+            .check_gain_table(self.now_ms)
+            .map_err(ItbError::snapshot)
     }
 
     /// Sequence number the next returned event will carry.
@@ -620,7 +744,11 @@ impl Pump {
 
     /// Advance without numbering: pending call events first (already in causal order), then
     /// what the simulation raised, ordered by time and, within a millisecond, kind order.
-    pub(crate) fn advance_inner(&mut self, until_ms: i64, mut record: Option<&mut Vec<i64>>) -> Result<Vec<Event>> {
+    pub(crate) fn advance_inner(
+        &mut self,
+        until_ms: i64,
+        mut record: Option<&mut Vec<i64>>,
+    ) -> Result<Vec<Event>> {
         check_time("until", until_ms)?;
         if until_ms < self.now_ms {
             return Err(ItbError::validation(
@@ -637,7 +765,11 @@ impl Pump {
         let mut batch = Batch::default();
         while self.now_ms < until_ms {
             let (slope, next) = self.slope_at(self.now_ms);
-            let span = Span { t0: self.now_ms, t1: next.min(until_ms), slope };
+            let span = Span {
+                t0: self.now_ms,
+                t1: next.min(until_ms),
+                slope,
+            };
             self.step(span, &mut batch, &mut out, record.as_deref_mut());
             if self.delivery.boundary_due(self.now_ms) {
                 flush(&mut batch, &mut out, self.model.stroke_nl);
@@ -656,14 +788,24 @@ impl Pump {
     /// Advance through one constant-increment span, stopping early at the first stroke that
     /// raises an event (low reservoir, new drug at tip, empty) or at an ERI/EOS crossing.
     /// Strokes, battery charge and alarm tones are all counted in closed form.
-    fn step(&mut self, span: Span, batch: &mut Batch, out: &mut Vec<Event>, record: Option<&mut Vec<i64>>) {
+    fn step(
+        &mut self,
+        span: Span,
+        batch: &mut Batch,
+        out: &mut Vec<Event>,
+        record: Option<&mut Vec<i64>>,
+    ) {
         let q = self.model.stroke_nl;
         let g = self.stroke_gain();
         let a = self.delivery.acc;
         let t0 = span.t0;
         let delivering = self.delivering() && span.slope > 0;
         let (low_j, tip_j, allowed) = if delivering {
-            (self.low_alarm_stroke(), self.strokes_until_tip_change(), self.reservoir.count_nl / q)
+            (
+                self.low_alarm_stroke(),
+                self.strokes_until_tip_change(),
+                self.reservoir.count_nl / q,
+            )
         } else {
             (None, None, 0)
         };
@@ -677,7 +819,11 @@ impl Pump {
         // End at the first event stroke within the span, if any.
         let mut cap = strokes_by(span.t1, allowed);
         let mut t_end = span.t1;
-        let event_stroke = [low_j, tip_j, Some(allowed)].into_iter().flatten().filter(|&j| j >= 1).min();
+        let event_stroke = [low_j, tip_j, Some(allowed)]
+            .into_iter()
+            .flatten()
+            .filter(|&j| j >= 1)
+            .min();
         if let Some(j) = event_stroke.filter(|&j| delivering && j <= cap) {
             cap = j;
             t_end = time_of(j);
@@ -723,7 +869,10 @@ impl Pump {
             out.push(Event::new(
                 t_end,
                 EventKind::LowReservoir,
-                &[("reservoir_nl", self.reservoir.count_nl), ("threshold_nl", self.model.low_reservoir_nl)],
+                &[
+                    ("reservoir_nl", self.reservoir.count_nl),
+                    ("threshold_nl", self.model.low_reservoir_nl),
+                ],
             ));
             self.raise(Alarm::LowReservoir);
         }
@@ -732,13 +881,20 @@ impl Pump {
             out.push(Event::new(
                 t_end,
                 EventKind::DrugAtTip,
-                &[("from_ug_per_ml", i64::from(from_tip)), ("to_ug_per_ml", i64::from(self.line.tip_conc))],
+                &[
+                    ("from_ug_per_ml", i64::from(from_tip)),
+                    ("to_ug_per_ml", i64::from(self.line.tip_conc)),
+                ],
             ));
         }
         if k >= 1 && k == allowed {
             flush(batch, out, q);
             self.reservoir.mark_empty();
-            out.push(Event::new(t_end, EventKind::ReservoirEmpty, &[("reservoir_nl", self.reservoir.count_nl)]));
+            out.push(Event::new(
+                t_end,
+                EventKind::ReservoirEmpty,
+                &[("reservoir_nl", self.reservoir.count_nl)],
+            ));
             self.raise(Alarm::ReservoirEmpty);
         }
         if crossed {
@@ -768,7 +924,11 @@ fn flush(batch: &mut Batch, out: &mut Vec<Event>, stroke_nl: i64) {
         out.push(Event::new(
             batch.last_ms,
             EventKind::StrokeBatch,
-            &[("count", batch.count), ("first_ms", batch.first_ms), ("volume_nl", batch.count * stroke_nl)],
+            &[
+                ("count", batch.count),
+                ("first_ms", batch.first_ms),
+                ("volume_nl", batch.count * stroke_nl),
+            ],
         ));
         *batch = Batch::default();
     }

@@ -3,10 +3,10 @@
 
 use crate::battery::Alarm;
 use crate::bolus::{Bolus, BolusKind};
+use crate::delivery::{cancelled_event, check_total_rate};
 use crate::error::{check_range, ItbError, Result};
 use crate::events::{Event, EventKind};
 use crate::path::FL_PER_NL;
-use crate::delivery::{cancelled_event, check_total_rate};
 use crate::pump::Pump;
 use crate::units::{check_concentration, volume_nl_of_dose, MAX_TIME_MS};
 
@@ -20,7 +20,10 @@ pub struct RefillTolerance {
 impl Default for RefillTolerance {
     /// max(1.0 mL, 20 %).
     fn default() -> Self {
-        RefillTolerance { abs_nl: 1_000_000, ppm: 200_000 }
+        RefillTolerance {
+            abs_nl: 1_000_000,
+            ppm: 200_000,
+        }
     }
 }
 
@@ -48,14 +51,20 @@ pub struct RefillOutcome {
 impl RefillOutcome {
     fn assess(expected: i64, aspirated: i64, tol: RefillTolerance) -> Self {
         let diff = i128::from(aspirated) - i128::from(expected);
-        let limit = i128::from(tol.abs_nl).max(i128::from(expected) * i128::from(tol.ppm) / 1_000_000);
+        let limit =
+            i128::from(tol.abs_nl).max(i128::from(expected) * i128::from(tol.ppm) / 1_000_000);
         let flagged = diff.abs() > limit;
         let reason = flagged.then_some(if diff < 0 {
             "aspirated less than expected: possible over-delivery or leak"
         } else {
             "aspirated more than expected: possible under-delivery or occlusion"
         });
-        RefillOutcome { expected_nl: expected, aspirated_nl: aspirated, flagged, reason }
+        RefillOutcome {
+            expected_nl: expected,
+            aspirated_nl: aspirated,
+            flagged,
+            reason,
+        }
     }
 }
 
@@ -93,10 +102,23 @@ impl Pump {
         }
         // Errors name this call's argument that makes the program impossible (the message
         // says which step).
-        let schedule = self.delivery.basal.schedule(conc, &self.model).map_err(|e| e.in_field("concentration_ug_per_ml"))?;
-        let (boluses, bolus_events) =
-            if conc == self.reservoir.conc { (self.delivery.boluses().to_vec(), Vec::new()) } else { self.rederive_boluses(conc) };
-        check_total_rate(&self.model, &schedule, &boluses, self.now_ms, "concentration_ug_per_ml")?;
+        let schedule = self
+            .delivery
+            .basal
+            .schedule(conc, &self.model)
+            .map_err(|e| e.in_field("concentration_ug_per_ml"))?;
+        let (boluses, bolus_events) = if conc == self.reservoir.conc {
+            (self.delivery.boluses().to_vec(), Vec::new())
+        } else {
+            self.rederive_boluses(conc)
+        };
+        check_total_rate(
+            &self.model,
+            &schedule,
+            &boluses,
+            self.now_ms,
+            "concentration_ug_per_ml",
+        )?;
         // The lifetime ledgers (fL, i64) hold ~9.2e6 L: refuse the fill that would pass them
         // (found by fuzzing: ~9 223 refills of a 1 L reservoir) rather than overflow.
         let old_conc = self.reservoir.conc;
@@ -111,7 +133,11 @@ impl Pump {
         self.pending.push(Event::new(
             self.now_ms,
             EventKind::Refilled,
-            &[("added_nl", added_nl), ("aspirated_nl", aspirated), ("expected_nl", expected)],
+            &[
+                ("added_nl", added_nl),
+                ("aspirated_nl", aspirated),
+                ("expected_nl", expected),
+            ],
         ));
         // Causal order: the refill, what its aspirate showed, the new concentration and what
         // it did to scheduled boluses, then the alarms of the new fill.
@@ -121,7 +147,11 @@ impl Pump {
                 Event::new(
                     self.now_ms,
                     EventKind::RefillDiscrepancy,
-                    &[("expected_nl", expected), ("aspirated_nl", aspirated), ("discrepancy_nl", aspirated - expected)],
+                    &[
+                        ("expected_nl", expected),
+                        ("aspirated_nl", aspirated),
+                        ("discrepancy_nl", aspirated - expected),
+                    ],
                 )
                 .with_text("reason", reason),
             );
@@ -130,7 +160,10 @@ impl Pump {
             self.pending.push(Event::new(
                 self.now_ms,
                 EventKind::ConcentrationChanged,
-                &[("from_ug_per_ml", i64::from(old_conc)), ("to_ug_per_ml", i64::from(conc))],
+                &[
+                    ("from_ug_per_ml", i64::from(old_conc)),
+                    ("to_ug_per_ml", i64::from(conc)),
+                ],
             ));
             self.pending.extend(bolus_events);
         }
@@ -152,10 +185,21 @@ impl Pump {
         let mut kept = Vec::with_capacity(self.delivery.boluses().len());
         let mut events = Vec::new();
         for b in self.delivery.boluses() {
-            let rederivable = b.start_ms >= now && matches!(b.kind, BolusKind::Timed | BolusKind::Patient);
+            let rederivable =
+                b.start_ms >= now && matches!(b.kind, BolusKind::Timed | BolusKind::Patient);
             let volume = volume_nl_of_dose(b.requested_ng, conc);
             let rebuilt = (rederivable && (1..=self.model.reservoir_nl).contains(&volume))
-                .then(|| Bolus::new(b.id, b.start_ms, volume, b.requested_ng, conc, b.duration_ms, b.kind))
+                .then(|| {
+                    Bolus::new(
+                        b.id,
+                        b.start_ms,
+                        volume,
+                        b.requested_ng,
+                        conc,
+                        b.duration_ms,
+                        b.kind,
+                    )
+                })
                 .filter(|nb| nb.end_ms <= MAX_TIME_MS);
             match rebuilt {
                 Some(mut nb) => {

@@ -35,7 +35,13 @@ pub struct Reservoir {
 
 impl Reservoir {
     /// A reservoir holding `count_nl` at `conc`, plus `path_fl`/`path_ag` filled into the path.
-    pub(crate) fn new(conc: u32, count_nl: i64, stroke_error_ppm: i64, path_fl: i64, path_ag: i128) -> Self {
+    pub(crate) fn new(
+        conc: u32,
+        count_nl: i64,
+        stroke_error_ppm: i64,
+        path_fl: i64,
+        path_ag: i128,
+    ) -> Self {
         let fl = count_nl * FL_PER_NL;
         Reservoir {
             conc,
@@ -128,7 +134,10 @@ impl Reservoir {
     }
 
     /// The invariants of a decoded state (see the module docs).
-    pub(crate) fn check_invariants(&self, model: &PumpModel) -> std::result::Result<(), &'static str> {
+    pub(crate) fn check_invariants(
+        &self,
+        model: &PumpModel,
+    ) -> std::result::Result<(), &'static str> {
         if self.count_nl < 0 || self.count_nl > model.reservoir_nl {
             return Err("reservoir out of range");
         }
@@ -138,12 +147,14 @@ impl Reservoir {
         if !(-MAX_STROKE_ERROR_PPM..=MAX_STROKE_ERROR_PPM).contains(&self.stroke_error_ppm) {
             return Err("catheter volume or stroke error out of range");
         }
-        if self.true_fl < 0 || self.delivered_fl < 0 || self.withdrawn_fl < 0 || self.filled_fl < 0 {
+        if self.true_fl < 0 || self.delivered_fl < 0 || self.withdrawn_fl < 0 || self.filled_fl < 0
+        {
             return Err("negative physical volume");
         }
         // Drug mass lies within 0..=volume × the largest concentration (so sums of them, and
         // every later addition, stay far inside i128).
-        let mass_ok = |ag: i128, fl: i64| (0..=i128::from(fl) * i128::from(MAX_CONCENTRATION)).contains(&ag);
+        let mass_ok =
+            |ag: i128, fl: i64| (0..=i128::from(fl) * i128::from(MAX_CONCENTRATION)).contains(&ag);
         if !mass_ok(self.filled_ag, self.filled_fl)
             || !mass_ok(self.delivered_ag, self.delivered_fl)
             || !mass_ok(self.withdrawn_ag, self.withdrawn_fl)

@@ -18,7 +18,8 @@ const HEADER: usize = MAGIC.len() + 2 + 4;
 impl Pump {
     /// Serialize the whole state.
     pub fn snapshot(&self) -> Result<Vec<u8>> {
-        let payload = postcard::to_allocvec(self).map_err(|e| ItbError::snapshot(format!("cannot encode: {e}")))?;
+        let payload = postcard::to_allocvec(self)
+            .map_err(|e| ItbError::snapshot(format!("cannot encode: {e}")))?;
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
@@ -41,13 +42,15 @@ impl Pump {
         let crc = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]);
         let payload = &bytes[HEADER..];
         if crc32fast::hash(payload) != crc {
-            return Err(ItbError::snapshot("checksum mismatch: the snapshot is corrupt"));
+            return Err(ItbError::snapshot(
+                "checksum mismatch: the snapshot is corrupt",
+            ));
         }
         let state = if version == 1 {
             crate::snapshot_v1::migrate(payload)?
         } else {
-            let (state, rest): (PumpV2, &[u8]) =
-                postcard::take_from_bytes(payload).map_err(|e| ItbError::snapshot(format!("cannot decode: {e}")))?;
+            let (state, rest): (PumpV2, &[u8]) = postcard::take_from_bytes(payload)
+                .map_err(|e| ItbError::snapshot(format!("cannot decode: {e}")))?;
             if !rest.is_empty() {
                 return Err(ItbError::snapshot("trailing bytes after the pump state"));
             }
@@ -61,40 +64,65 @@ impl Pump {
     /// own, then those that tie parts together.
     pub fn check_invariants(&self) -> Result<()> {
         let bad = |what: &str| Err(ItbError::snapshot(what.to_string()));
-        let part = |r: std::result::Result<(), &'static str>| r.map_err(|what| ItbError::snapshot(what.to_string()));
+        let part = |r: std::result::Result<(), &'static str>| {
+            r.map_err(|what| ItbError::snapshot(what.to_string()))
+        };
         self.model.validate()?;
         crate::units::check_time("now", self.now_ms)?;
         crate::units::check_concentration("concentration", i64::from(self.reservoir.conc))?;
-        if self.delivery.basal.schedule(self.reservoir.conc, &self.model)? != *self.delivery.schedule() {
+        if self
+            .delivery
+            .basal
+            .schedule(self.reservoir.conc, &self.model)?
+            != *self.delivery.schedule()
+        {
             return bad("schedule does not match the program");
         }
         part(self.delivery.check_invariants(&self.model))?;
         part(self.reservoir.check_invariants(&self.model))?;
-        part(self.line.check_invariants(self.model.pump_path_nl, MAX_CONCENTRATION))?;
+        part(
+            self.line
+                .check_invariants(self.model.pump_path_nl, MAX_CONCENTRATION),
+        )?;
         // Physical ledgers: everything filled is in the reservoir, in the path, delivered or
         // withdrawn (parts checked above, so every term is far inside i128).
         let (r, path) = (&self.reservoir, &self.line.fluid);
         let path_fl: i128 = path.parcels().map(|p| i128::from(p.fl)).sum();
         let fl_ok = i128::from(r.filled_fl)
-            == i128::from(r.true_fl) + path_fl + i128::from(r.delivered_fl) + i128::from(r.withdrawn_fl);
-        let ag_ok = r.filled_ag == i128::from(r.true_fl) * i128::from(r.conc) + path.mass_ag() + r.delivered_ag + r.withdrawn_ag;
+            == i128::from(r.true_fl)
+                + path_fl
+                + i128::from(r.delivered_fl)
+                + i128::from(r.withdrawn_fl);
+        let ag_ok = r.filled_ag
+            == i128::from(r.true_fl) * i128::from(r.conc)
+                + path.mass_ag()
+                + r.delivered_ag
+                + r.withdrawn_ag;
         if !fl_ok || !ag_ok {
             return bad("physical ledgers do not balance");
         }
         // Every stroke counted, and what the firmware believes is left, came out of what was
         // filled (advancing keeps strokes × q + reservoir constant; so counts cannot overflow).
-        let counted = i128::from(self.delivery.strokes) * i128::from(self.model.stroke_nl) + i128::from(r.count_nl);
+        let counted = i128::from(self.delivery.strokes) * i128::from(self.model.stroke_nl)
+            + i128::from(r.count_nl);
         if counted * i128::from(FL_PER_NL) > i128::from(r.filled_fl) {
             return bad("more strokes than was ever filled");
         }
-        part(self.battery.check_invariants(self.model.battery.as_ref(), MIN_TIME_MS, self.now_ms))?;
+        part(
+            self.battery
+                .check_invariants(self.model.battery.as_ref(), MIN_TIME_MS, self.now_ms),
+        )?;
         // Counters far from their limits (2^63 events or boluses are never reached).
         let counter_ok = |n: u64| (1..=i64::MAX as u64).contains(&n);
         if !counter_ok(self.next_seq) || !counter_ok(self.delivery.next_bolus_id) {
             return bad("event or bolus counter out of range");
         }
         let in_past = |t: i64| (MIN_TIME_MS..=self.now_ms).contains(&t);
-        if self.pending.iter().any(|e| e.seq != 0 || !in_past(e.time_ms)) {
+        if self
+            .pending
+            .iter()
+            .any(|e| e.seq != 0 || !in_past(e.time_ms))
+        {
             return bad("pending events out of range");
         }
         part(self.patient.check_invariants(MIN_TIME_MS, self.now_ms))?;

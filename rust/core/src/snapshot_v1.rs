@@ -16,8 +16,8 @@ use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind, Value};
 use crate::model::PumpModel;
 use crate::path::FluidPath;
-use crate::program::{Basal, Schedule};
 use crate::patient::PatientBolusLimits;
+use crate::program::{Basal, Schedule};
 use crate::snapshot_wire::PumpV2;
 
 /// Version 1's event kinds, in their encoded order.
@@ -130,10 +130,12 @@ struct PumpV1 {
 
 /// Decode a version-1 payload and bring it to today's state (see the module docs).
 pub(crate) fn migrate(payload: &[u8]) -> Result<PumpV2> {
-    let (old, rest): (PumpV1, &[u8]) =
-        postcard::take_from_bytes(payload).map_err(|e| ItbError::snapshot(format!("cannot decode version 1: {e}")))?;
+    let (old, rest): (PumpV1, &[u8]) = postcard::take_from_bytes(payload)
+        .map_err(|e| ItbError::snapshot(format!("cannot decode version 1: {e}")))?;
     if !rest.is_empty() {
-        return Err(ItbError::snapshot("trailing bytes after the version-1 pump state"));
+        return Err(ItbError::snapshot(
+            "trailing bytes after the version-1 pump state",
+        ));
     }
     let conc = old.conc;
     let boluses = old
@@ -152,7 +154,16 @@ pub(crate) fn migrate(payload: &[u8]) -> Result<PumpV2> {
             kind: b.kind,
         })
         .collect();
-    let pending = old.pending.into_iter().map(|e| Event { time_ms: e.time_ms, kind: e.kind.into(), data: e.data.into_iter().map(|(k, v)| (k.into(), v)).collect(), seq: 0 }).collect();
+    let pending = old
+        .pending
+        .into_iter()
+        .map(|e| Event {
+            time_ms: e.time_ms,
+            kind: e.kind.into(),
+            data: e.data.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            seq: 0,
+        })
+        .collect();
     Ok(PumpV2 {
         model: old.model,
         now_ms: old.now_ms,

@@ -99,7 +99,8 @@ impl PumpV2 {
     /// are built only then (so they never see a state out of range).
     pub(crate) fn into_checked_pump(self) -> Result<Pump> {
         let mut pump = self.into_pump();
-        pump.check_invariants().map_err(|e| ItbError::snapshot(format!("inconsistent state: {e}")))?;
+        pump.check_invariants()
+            .map_err(|e| ItbError::snapshot(format!("inconsistent state: {e}")))?;
         pump.delivery.rebuild_tables();
         Ok(pump)
     }
@@ -129,9 +130,21 @@ impl PumpV2 {
                 low_armed: self.low_armed,
                 empty: self.empty,
             },
-            line: FluidLine { catheter_nl: self.catheter_nl, fluid: self.path, tip_conc: self.tip_conc },
-            battery: Battery { used_pc: self.used_pc, eri: self.eri, eos: self.eos, alarms: self.alarms },
-            patient: PatientBoluses { limits: self.patient_limits, grants: self.patient_grants },
+            line: FluidLine {
+                catheter_nl: self.catheter_nl,
+                fluid: self.path,
+                tip_conc: self.tip_conc,
+            },
+            battery: Battery {
+                used_pc: self.used_pc,
+                eri: self.eri,
+                eos: self.eos,
+                alarms: self.alarms,
+            },
+            patient: PatientBoluses {
+                limits: self.patient_limits,
+                grants: self.patient_grants,
+            },
             suspended: self.suspended,
             stalled: self.stalled,
             pending: self.pending,
@@ -142,7 +155,13 @@ impl PumpV2 {
 
 impl Serialize for Pump {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let (d, r, l, b, p) = (&self.delivery, &self.reservoir, &self.line, &self.battery, &self.patient);
+        let (d, r, l, b, p) = (
+            &self.delivery,
+            &self.reservoir,
+            &self.line,
+            &self.battery,
+            &self.patient,
+        );
         PumpV2Ref {
             model: &self.model,
             now_ms: self.now_ms,
@@ -184,6 +203,8 @@ impl Serialize for Pump {
 
 impl<'de> Deserialize<'de> for Pump {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        PumpV2::deserialize(deserializer)?.into_checked_pump().map_err(serde::de::Error::custom)
+        PumpV2::deserialize(deserializer)?
+            .into_checked_pump()
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -45,7 +45,11 @@ impl BasalPrefix {
             let len = i128::from(to).saturating_sub(i128::from(from));
             total = total.saturating_add(i128::from(rate).saturating_mul(len));
         }
-        BasalPrefix { period_ms, cum, period_gain: total }
+        BasalPrefix {
+            period_ms,
+            cum,
+            period_gain: total,
+        }
     }
 
     pub(crate) fn period_ms(&self) -> i64 {
@@ -63,7 +67,10 @@ impl BasalPrefix {
         // In i64 (much faster than i128 division) whenever `t − anchor` fits, i.e. always
         // within the pump clock's range.
         let (periods, phase) = match t.checked_sub(s.anchor_ms) {
-            Some(rel) => (i128::from(rel.div_euclid(self.period_ms)), rel.rem_euclid(self.period_ms)),
+            Some(rel) => (
+                i128::from(rel.div_euclid(self.period_ms)),
+                rel.rem_euclid(self.period_ms),
+            ),
             None => {
                 let rel = i128::from(t) - i128::from(s.anchor_ms);
                 let period = i128::from(self.period_ms);
@@ -71,7 +78,9 @@ impl BasalPrefix {
             }
         };
         let i = s.offsets.partition_point(|&o| o <= phase).saturating_sub(1);
-        let (Some(&o), Some(&rate), Some(&cum)) = (s.offsets.get(i), s.rates.get(i), self.cum.get(i)) else {
+        let (Some(&o), Some(&rate), Some(&cum)) =
+            (s.offsets.get(i), s.rates.get(i), self.cum.get(i))
+        else {
             return 0;
         };
         periods * self.period_gain + cum + i128::from(rate) * i128::from(phase - o)
@@ -107,7 +116,8 @@ pub(crate) struct BolusGain {
 /// The three slope changes of a bolus: `(time, change)`.
 pub(crate) fn bolus_knots(b: &Bolus) -> [(i64, i128); 3] {
     let r = i128::from(b.rate_nl_per_day);
-    let last = i128::from(b.volume_nl) * i128::from(MS_PER_DAY) - r * i128::from(b.end_ms - 1 - b.start_ms);
+    let last = i128::from(b.volume_nl) * i128::from(MS_PER_DAY)
+        - r * i128::from(b.end_ms - 1 - b.start_ms);
     [(b.start_ms, r), (b.end_ms - 1, last - r), (b.end_ms, -last)]
 }
 
@@ -130,7 +140,12 @@ impl BolusGain {
                         value += k.slope * i128::from(x - k.x);
                     }
                     slope += change;
-                    knots.push(Knot { x, refs: 1, slope, value });
+                    knots.push(Knot {
+                        x,
+                        refs: 1,
+                        slope,
+                        value,
+                    });
                 }
             }
         }
@@ -170,7 +185,9 @@ impl BolusGain {
     /// Slope from knot `i − 1` (0 before the first knot): the slope in force just before knot
     /// `i`, i.e. on `[x(i − 1), x(i))`.
     pub(crate) fn slope_before(&self, i: usize) -> i128 {
-        i.checked_sub(1).and_then(|j| self.knots.get(j)).map_or(0, |k| k.slope)
+        i.checked_sub(1)
+            .and_then(|j| self.knots.get(j))
+            .map_or(0, |k| k.slope)
     }
 
     /// `C(t)`.
@@ -213,7 +230,15 @@ impl BolusGain {
                 Some(k) => (k.slope, k.value + k.slope * i128::from(x - k.x)),
                 None => (0, 0),
             };
-            self.knots.insert(i, Knot { x, refs: 0, slope, value });
+            self.knots.insert(
+                i,
+                Knot {
+                    x,
+                    refs: 0,
+                    slope,
+                    value,
+                },
+            );
         }
         // C changes by change·(t − x) from x on.
         for k in &mut self.knots[i..] {
@@ -235,7 +260,9 @@ impl BolusGain {
         let base = (self.gain_to(now), other.gain_to(now));
         self.slope_at(now).0 == other.slope_at(now).0
             && a.len() == b.len()
-            && a.iter().zip(b).all(|(p, q)| p.x == q.x && p.slope == q.slope && p.value - base.0 == q.value - base.1)
+            && a.iter().zip(b).all(|(p, q)| {
+                p.x == q.x && p.slope == q.slope && p.value - base.0 == q.value - base.1
+            })
     }
 }
 
@@ -250,17 +277,33 @@ mod tests {
 
     /// The gain by brute force: each millisecond's increments summed.
     fn brute(boluses: &[Bolus], a: i64, b: i64) -> i128 {
-        (a..b).map(|t| boluses.iter().map(|x| i128::from(x.increment_at(t))).sum::<i128>()).sum()
+        (a..b)
+            .map(|t| {
+                boluses
+                    .iter()
+                    .map(|x| i128::from(x.increment_at(t)))
+                    .sum::<i128>()
+            })
+            .sum()
     }
 
     #[test]
     fn gains_slopes_and_knots_equal_brute_force() {
-        let boluses = vec![bolus(1, 10, 7, 1_000), bolus(2, 500, 1, 1), bolus(3, 505, 3, 2_000_000), bolus(4, 10, 2, 5)];
+        let boluses = vec![
+            bolus(1, 10, 7, 1_000),
+            bolus(2, 500, 1, 1),
+            bolus(3, 505, 3, 2_000_000),
+            bolus(4, 10, 2, 5),
+        ];
         let g = BolusGain::build(&boluses);
         for t in 0..1_200 {
             assert_eq!(g.gain_to(t) - g.gain_to(0), brute(&boluses, 0, t), "t={t}");
             let slope: i128 = boluses.iter().map(|b| i128::from(b.increment_at(t))).sum();
-            let next = boluses.iter().map(|b| b.next_change_after(t)).min().unwrap();
+            let next = boluses
+                .iter()
+                .map(|b| b.next_change_after(t))
+                .min()
+                .unwrap();
             assert_eq!(g.slope_at(t), (slope, next), "t={t}");
         }
         // Incremental equals batch, in any order, and removal undoes insertion.
@@ -276,10 +319,22 @@ mod tests {
 
     #[test]
     fn basal_prefix_equals_walking_the_schedule() {
-        let s = Schedule { period_ms: 1_000, anchor_ms: 300, offsets: vec![0, 100, 700], rates: vec![5, 0, 11] };
+        let s = Schedule {
+            period_ms: 1_000,
+            anchor_ms: 300,
+            offsets: vec![0, 100, 700],
+            rates: vec![5, 0, 11],
+        };
         let p = BasalPrefix::new(&s);
         let walk = |a: i64, b: i64| (a..b).map(|t| i128::from(s.rate_at(t).0)).sum::<i128>();
-        for (a, b) in [(0, 0), (0, 1), (-2_500, 4_321), (299, 1_301), (1_000, 3_000), (-7, -3)] {
+        for (a, b) in [
+            (0, 0),
+            (0, 1),
+            (-2_500, 4_321),
+            (299, 1_301),
+            (1_000, 3_000),
+            (-7, -3),
+        ] {
             assert_eq!(p.gain(&s, a, b), walk(a, b), "[{a}, {b})");
         }
         assert_eq!(p.period_gain(), s.period_gain());

@@ -16,7 +16,14 @@ const LANES: usize = 4;
 /// (always for models within the core's limits) and returns true; false (nothing appended)
 /// otherwise, for the caller's general loop.
 #[inline(never)] // its own registers: inlined into the advance loop, the lanes spill to the stack
-pub(crate) fn append_lane_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) -> bool {
+pub(crate) fn append_lane_times(
+    out: &mut Vec<i64>,
+    t0: i64,
+    a: i128,
+    slope: i128,
+    gain: i128,
+    n: i64,
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: this CPU has AVX2 (checked just above), all `lanes_avx2` needs.
@@ -28,19 +35,39 @@ pub(crate) fn append_lane_times(out: &mut Vec<i64>, t0: i64, a: i128, slope: i12
 /// [`lanes`] with 8 chains compiled for AVX2: the chains step in two vector registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn lanes_avx2(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) -> bool {
+unsafe fn lanes_avx2(
+    out: &mut Vec<i64>,
+    t0: i64,
+    a: i128,
+    slope: i128,
+    gain: i128,
+    n: i64,
+) -> bool {
     lanes::<8>(out, t0, a, slope, gain, n)
 }
 
 /// The stroke times with `L` independent chains (see [`append_lane_times`]).
 #[inline(always)]
-fn lanes<const L: usize>(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain: i128, n: i64) -> bool {
-    let Ok(n) = usize::try_from(n) else { return false };
+fn lanes<const L: usize>(
+    out: &mut Vec<i64>,
+    t0: i64,
+    a: i128,
+    slope: i128,
+    gain: i128,
+    n: i64,
+) -> bool {
+    let Ok(n) = usize::try_from(n) else {
+        return false;
+    };
     if n < 2 * L || slope <= 0 || a < 0 || a >= gain {
         return false;
     }
     let lanes = L as i128;
-    let (Ok(s), Ok(g), Ok(step)) = (i64::try_from(slope), i64::try_from(gain), i64::try_from(gain * lanes)) else {
+    let (Ok(s), Ok(g), Ok(step)) = (
+        i64::try_from(slope),
+        i64::try_from(gain),
+        i64::try_from(gain * lanes),
+    ) else {
         return false;
     };
     // One stroke further: the whole-ms quotient of g / s, plus 1 when the remainder carries.
@@ -57,7 +84,10 @@ fn lanes<const L: usize>(out: &mut Vec<i64>, t0: i64, a: i128, slope: i128, gain
         slack[l] = carry * s - rem;
     }
     // Every written time fits: the last is at most (n − 1)·(q1 + 1) after the first.
-    let fits = i64::try_from(n - 1).ok().and_then(|k| k.checked_mul(q1 + 1)).and_then(|d| d.checked_add(t[0]));
+    let fits = i64::try_from(n - 1)
+        .ok()
+        .and_then(|k| k.checked_mul(q1 + 1))
+        .and_then(|d| d.checked_add(t[0]));
     if fits.is_none() {
         return false;
     }
@@ -96,7 +126,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn closed_form(t0: i64, a: i128, slope: i128, gain: i128, n: i64) -> Vec<i64> {
-        (1..=i128::from(n)).map(|j| t0 + div_ceil(j * gain - a, slope) as i64).collect()
+        (1..=i128::from(n))
+            .map(|j| t0 + div_ceil(j * gain - a, slope) as i64)
+            .collect()
     }
 
     proptest! {
@@ -114,7 +146,8 @@ mod tests {
             if expected.last().is_some_and(|&t| t > 253_402_300_799_999) {
                 return Ok(());
             }
-            let runs: [(fn(&mut Vec<i64>, i64, i128, i128, i128, i64) -> bool, i64); 3] =
+            type Writer = fn(&mut Vec<i64>, i64, i128, i128, i128, i64) -> bool;
+            let runs: [(Writer, i64); 3] =
                 [(append_lane_times, 16), (lanes::<4>, 8), (lanes::<8>, 16)];
             for (run, min_n) in runs {
                 let mut out = vec![7];

@@ -1,7 +1,6 @@
 //! Therapy calls on top of delivery: suspend/resume, faults, bridge and priming boluses,
 //! and patient-activated (PTM) boluses within clinician limits.
 
-
 use crate::battery::Alarm;
 use crate::bolus::BolusKind;
 use crate::delivery::peak_rate;
@@ -35,8 +34,15 @@ pub struct BolusPlan {
 impl BolusPlan {
     /// `volume_nl >= 1` over `duration_ms >= 1` at `ceil(V·D/T)` nL/day.
     fn new(volume_nl: i64, duration_ms: i64) -> Self {
-        let rate = div_ceil(i128::from(volume_nl) * i128::from(MS_PER_DAY), i128::from(duration_ms)) as i64;
-        BolusPlan { volume_nl, duration_ms, rate_nl_per_day: rate }
+        let rate = div_ceil(
+            i128::from(volume_nl) * i128::from(MS_PER_DAY),
+            i128::from(duration_ms),
+        ) as i64;
+        BolusPlan {
+            volume_nl,
+            duration_ms,
+            rate_nl_per_day: rate,
+        }
     }
 }
 
@@ -46,7 +52,12 @@ const MAX_PLAN_SPANS: usize = 1_000_000;
 /// Smallest `T >= 1` (ms after `from`) at which `Σ slope over [from, from + T) + extra·T`
 /// reaches `target`; `slope_at(t)` gives the increment per ms in force at `t` and the next
 /// time it may change. None if the pump clock's range or [`MAX_PLAN_SPANS`] runs out first.
-fn time_to_reach(from: i64, target: i128, extra: i128, mut slope_at: impl FnMut(i64) -> (i128, i64)) -> Option<i64> {
+fn time_to_reach(
+    from: i64,
+    target: i128,
+    extra: i128,
+    mut slope_at: impl FnMut(i64) -> (i128, i64),
+) -> Option<i64> {
     if target <= 0 {
         return Some(1);
     }
@@ -73,10 +84,14 @@ impl Pump {
     /// Stop delivery (clinician). The accumulator remainder is kept; nothing is made up.
     pub fn suspend(&mut self) -> Result<()> {
         if self.suspended {
-            return Err(ItbError::validation("suspend", "the pump is already suspended"));
+            return Err(ItbError::validation(
+                "suspend",
+                "the pump is already suspended",
+            ));
         }
         self.suspended = true;
-        self.pending.push(Event::new(self.now_ms, EventKind::Suspended, &[]));
+        self.pending
+            .push(Event::new(self.now_ms, EventKind::Suspended, &[]));
         Ok(())
     }
 
@@ -87,17 +102,22 @@ impl Pump {
         }
         self.check_not_eos("resume")?;
         self.suspended = false;
-        self.pending.push(Event::new(self.now_ms, EventKind::Resumed, &[]));
+        self.pending
+            .push(Event::new(self.now_ms, EventKind::Resumed, &[]));
         Ok(())
     }
 
     /// Inject a motor-stall fault: delivery stops until [`Pump::clear_fault`].
     pub fn inject_motor_stall(&mut self) -> Result<()> {
         if self.stalled {
-            return Err(ItbError::validation("inject_motor_stall", "a motor stall is already active"));
+            return Err(ItbError::validation(
+                "inject_motor_stall",
+                "a motor stall is already active",
+            ));
         }
         self.stalled = true;
-        self.pending.push(Event::new(self.now_ms, EventKind::Fault, &[]).with_text("fault", "motor_stall"));
+        self.pending
+            .push(Event::new(self.now_ms, EventKind::Fault, &[]).with_text("fault", "motor_stall"));
         self.raise(Alarm::MotorStall);
         Ok(())
     }
@@ -109,7 +129,9 @@ impl Pump {
         }
         self.stalled = false;
         self.clear_alarms(|a| a == Alarm::MotorStall);
-        self.pending.push(Event::new(self.now_ms, EventKind::FaultCleared, &[]).with_text("fault", "motor_stall"));
+        self.pending.push(
+            Event::new(self.now_ms, EventKind::FaultCleared, &[]).with_text("fault", "motor_stall"),
+        );
         Ok(())
     }
 
@@ -124,7 +146,11 @@ impl Pump {
         let fl = (self.model.pump_path_nl + catheter_nl) * FL_PER_NL;
         // Refuse rather than overflow the lifetime ledgers (fL, i64; about 9.2e6 L).
         // The old path contents are removed from the patient system: count them withdrawn.
-        if self.reservoir.exchange_path(self.line.fluid.volume_fl(), self.line.fluid.mass_ag(), fl).is_none() {
+        if self
+            .reservoir
+            .exchange_path(self.line.fluid.volume_fl(), self.line.fluid.mass_ag(), fl)
+            .is_none()
+        {
             return Err(ItbError::validation(
                 "volume_ul",
                 "the pump's lifetime fill ledger would pass its range (about 9.2e6 L in total)",
@@ -167,7 +193,10 @@ impl Pump {
         let ahead_nl = self.old_fluid_ahead_nl().unwrap_or(0);
         let dose = self.delivery.basal.dose_schedule();
         if ahead_nl == 0 || dose.max_rate() == 0 {
-            return Err(ItbError::validation(field, "no bridge needed: no old drug ahead or a zero dose rate"));
+            return Err(ItbError::validation(
+                field,
+                "no bridge needed: no old drug ahead or a zero dose rate",
+            ));
         }
         // The old fluid leaves at dose(t)·1000/old nL/day: solve ∫ dose·1000 dt = ahead·D·old.
         let target = i128::from(ahead_nl) * i128::from(MS_PER_DAY) * i128::from(old);
@@ -175,10 +204,15 @@ impl Pump {
             let (rate, next) = dose.rate_at(t);
             (i128::from(rate) * 1000, next)
         })
-        .ok_or_else(|| ItbError::validation(field, "the bridge would run past the pump clock's range"))?;
+        .ok_or_else(|| {
+            ItbError::validation(field, "the bridge would run past the pump clock's range")
+        })?;
         let volume = self.volume_not_yet_flowing(ahead_nl, duration);
         if volume < 1 {
-            return Err(ItbError::validation(field, "no bridge needed: the running flow clears the path in time"));
+            return Err(ItbError::validation(
+                field,
+                "no bridge needed: the running flow clears the path in time",
+            ));
         }
         Ok(BolusPlan::new(volume, duration))
     }
@@ -192,8 +226,17 @@ impl Pump {
     pub fn start_bridge_bolus(&mut self) -> Result<u64> {
         const CALL: &str = "start_bridge_bolus";
         let plan = self.plan_bridge(CALL)?;
-        let requested_ng = i64::try_from(i128::from(plan.volume_nl) * i128::from(self.reservoir.conc) / 1000).unwrap_or(i64::MAX);
-        self.add_bolus(plan.volume_nl, requested_ng, plan.duration_ms, None, BolusKind::Bridge).map_err(|e| e.in_field(CALL))
+        let requested_ng =
+            i64::try_from(i128::from(plan.volume_nl) * i128::from(self.reservoir.conc) / 1000)
+                .unwrap_or(i64::MAX);
+        self.add_bolus(
+            plan.volume_nl,
+            requested_ng,
+            plan.duration_ms,
+            None,
+            BolusKind::Bridge,
+        )
+        .map_err(|e| e.in_field(CALL))
     }
 
     /// Plan the priming bolus: the bolus that, together with all the flow already running
@@ -204,15 +247,29 @@ impl Pump {
     /// the running flow reaches during the plan (field report 1).
     fn plan_priming(&self, field: &str) -> Result<BolusPlan> {
         if self.line.tip_conc != 0 {
-            return Err(ItbError::validation(field, "the path is already primed with drug"));
+            return Err(ItbError::validation(
+                field,
+                "the path is already primed with drug",
+            ));
         }
         let ahead_nl = self.old_fluid_ahead_nl().unwrap_or(0);
         if ahead_nl == 0 {
-            return Err(ItbError::validation(field, "the path holds no saline ahead of the drug"));
+            return Err(ItbError::validation(
+                field,
+                "the path holds no saline ahead of the drug",
+            ));
         }
         let target = i128::from(ahead_nl) * i128::from(MS_PER_DAY) - self.delivery.acc;
         let max = self.model.max_rate_nl_per_day;
-        let headroom = |to: i64| max - peak_rate(self.delivery.schedule(), self.delivery.boluses(), self.now_ms, to).0;
+        let headroom = |to: i64| {
+            max - peak_rate(
+                self.delivery.schedule(),
+                self.delivery.boluses(),
+                self.now_ms,
+                to,
+            )
+            .0
+        };
         let mut rate = headroom(self.now_ms + 1);
         let mut duration;
         loop {
@@ -224,7 +281,9 @@ impl Pump {
             }
             let mut spans = self.span_walker(self.now_ms);
             duration = time_to_reach(self.now_ms, target, i128::from(rate), |t| spans.slope_at(t))
-                .ok_or_else(|| ItbError::validation(field, "priming would run past the pump clock's range"))?;
+                .ok_or_else(|| {
+                    ItbError::validation(field, "priming would run past the pump clock's range")
+                })?;
             // Over a longer plan the running flow may peak higher (a flex step, a bolus):
             // lower the bolus rate until it fits everywhere (the headroom only shrinks).
             let fits = headroom(self.now_ms + duration);
@@ -235,7 +294,10 @@ impl Pump {
         }
         let volume = self.volume_not_yet_flowing(ahead_nl, duration);
         if volume < 1 {
-            return Err(ItbError::validation(field, "no priming bolus needed: the running flow clears the saline in time"));
+            return Err(ItbError::validation(
+                field,
+                "no priming bolus needed: the running flow clears the saline in time",
+            ));
         }
         Ok(BolusPlan::new(volume, duration))
     }
@@ -249,16 +311,27 @@ impl Pump {
     pub fn start_priming_bolus(&mut self) -> Result<u64> {
         const CALL: &str = "start_priming_bolus";
         let plan = self.plan_priming(CALL)?;
-        self.add_bolus(plan.volume_nl, 0, plan.duration_ms, None, BolusKind::Priming).map_err(|e| e.in_field(CALL))
+        self.add_bolus(
+            plan.volume_nl,
+            0,
+            plan.duration_ms,
+            None,
+            BolusKind::Priming,
+        )
+        .map_err(|e| e.in_field(CALL))
     }
 
     /// Whole nL (floor) of `volume_nl` that the flow already running over the next
     /// `duration_ms` (basal, scheduled boluses, the accumulator's partial stroke) leaves to a
     /// new bolus.
     fn volume_not_yet_flowing(&self, volume_nl: i64, duration_ms: i64) -> i64 {
-        let flowing = self.delivery.acc + self.delivery.gain_between(self.now_ms, self.now_ms + duration_ms);
+        let flowing = self.delivery.acc
+            + self
+                .delivery
+                .gain_between(self.now_ms, self.now_ms + duration_ms);
         let left = i128::from(volume_nl) * i128::from(MS_PER_DAY) - flowing;
-        left.div_euclid(i128::from(MS_PER_DAY)).clamp(0, i128::from(i64::MAX)) as i64
+        left.div_euclid(i128::from(MS_PER_DAY))
+            .clamp(0, i128::from(i64::MAX)) as i64
     }
 
     /// Set (or with `None`, disable) the clinician limits of patient boluses.
@@ -287,33 +360,64 @@ impl Pump {
         // The decision comes before what it causes (the bolus starting now).
         let decision_at = self.pending.len();
         let outcome = match self.patient_check(now) {
-            Err(reason) => PatientBolusOutcome { granted: false, reason, bolus_id: None },
+            Err(reason) => PatientBolusOutcome {
+                granted: false,
+                reason,
+                bolus_id: None,
+            },
             Ok(limits) => {
                 let volume = volume_nl_of_dose(limits.dose_ng, self.reservoir.conc);
-                match self.add_bolus(volume, limits.dose_ng, limits.duration_ms, None, BolusKind::Patient) {
+                match self.add_bolus(
+                    volume,
+                    limits.dose_ng,
+                    limits.duration_ms,
+                    None,
+                    BolusKind::Patient,
+                ) {
                     Ok(id) => {
                         self.patient.grant(now);
-                        PatientBolusOutcome { granted: true, reason: "granted", bolus_id: Some(id) }
+                        PatientBolusOutcome {
+                            granted: true,
+                            reason: "granted",
+                            bolus_id: Some(id),
+                        }
                     }
-                    Err(ItbError::Programming { .. }) => {
-                        PatientBolusOutcome { granted: false, reason: "would_exceed_max_rate", bolus_id: None }
-                    }
-                    Err(ItbError::Reservoir { .. }) => {
-                        PatientBolusOutcome { granted: false, reason: "reservoir_empty", bolus_id: None }
-                    }
-                    Err(_) => PatientBolusOutcome { granted: false, reason: "invalid_dose", bolus_id: None },
+                    Err(ItbError::Programming { .. }) => PatientBolusOutcome {
+                        granted: false,
+                        reason: "would_exceed_max_rate",
+                        bolus_id: None,
+                    },
+                    Err(ItbError::Reservoir { .. }) => PatientBolusOutcome {
+                        granted: false,
+                        reason: "reservoir_empty",
+                        bolus_id: None,
+                    },
+                    Err(_) => PatientBolusOutcome {
+                        granted: false,
+                        reason: "invalid_dose",
+                        bolus_id: None,
+                    },
                 }
             }
         };
-        let kind = if outcome.granted { EventKind::PatientBolusGranted } else { EventKind::PatientBolusDenied };
+        let kind = if outcome.granted {
+            EventKind::PatientBolusGranted
+        } else {
+            EventKind::PatientBolusDenied
+        };
         let id = outcome.bolus_id.map(|i| i as i64).unwrap_or(0);
-        self.pending.insert(decision_at, Event::new(now, kind, &[("bolus_id", id)]).with_text("reason", outcome.reason));
+        self.pending.insert(
+            decision_at,
+            Event::new(now, kind, &[("bolus_id", id)]).with_text("reason", outcome.reason),
+        );
         Ok(outcome)
     }
 
     /// The limits if an activation at `now` may be granted, else the denial reason.
     fn patient_check(&self, now: i64) -> std::result::Result<PatientBolusLimits, &'static str> {
-        let Some(limits) = self.patient.limits else { return Err("not_enabled") };
+        let Some(limits) = self.patient.limits else {
+            return Err("not_enabled");
+        };
         if self.battery.eos {
             return Err("end_of_service");
         }

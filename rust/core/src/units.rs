@@ -47,7 +47,12 @@ pub fn fmt_time(t: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{:02}:{:02}.{:03}", rest / 60_000, rest % 60_000 / 1000, rest % 1000)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{:02}:{:02}.{:03}",
+        rest / 60_000,
+        rest % 60_000 / 1000,
+        rest % 1000
+    )
 }
 
 /// A volume in nL as mL for messages (`40000000` → `"40 mL"`, `2500` → `"0.0025 mL"`).
@@ -97,18 +102,27 @@ pub fn div_trunc(num: i128, den: i128) -> i128 {
 /// rounding half to even. Rejects NaN, infinities and negatives, and results above `max`.
 pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) -> Result<i64> {
     if !x.is_finite() {
-        return Err(ItbError::validation(field, format!("{x} is not a finite number")));
+        return Err(ItbError::validation(
+            field,
+            format!("{x} is not a finite number"),
+        ));
     }
     if x == 0.0 {
         return Ok(0); // also -0.0
     }
     if x < 0.0 {
-        return Err(ItbError::validation(field, format!("{x} is negative; must be >= 0 {unit}")));
+        return Err(ItbError::validation(
+            field,
+            format!("{x} is negative; must be >= 0 {unit}"),
+        ));
     }
     // A whole number below 2**53 is its own shortest decimal form (a shorter one would be an
     // integer at least 1 away, outside its rounding interval): no text needed.
     if x.fract() == 0.0 && x < 9_007_199_254_740_992.0 {
-        if let Some(v) = 10i64.checked_pow(power).and_then(|scale| (x as i64).checked_mul(scale)) {
+        if let Some(v) = 10i64
+            .checked_pow(power)
+            .and_then(|scale| (x as i64).checked_mul(scale))
+        {
             if v <= max {
                 return Ok(v);
             }
@@ -155,7 +169,10 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
     if value > i128::from(max) {
         return Err(ItbError::validation(
             field,
-            format!("{x} {unit} exceeds the maximum {}", max as f64 / 10f64.powi(power as i32)),
+            format!(
+                "{x} {unit} exceeds the maximum {}",
+                max as f64 / 10f64.powi(power as i32)
+            ),
         ));
     }
     Ok(value as i64)
@@ -240,7 +257,13 @@ pub(crate) fn first_at_least_with_jumps(
 /// curve with a kink), and a bisection every fourth step unless the bracket at least halved
 /// since the last one. Any choice of guesses gives the same exact answer; these only make it
 /// take few evaluations.
-fn narrow(f: &impl Fn(i64) -> i128, target: i128, mut lo: i64, mut hi: i64, width: i64) -> (i64, i64) {
+fn narrow(
+    f: &impl Fn(i64) -> i128,
+    target: i128,
+    mut lo: i64,
+    mut hi: i64,
+    width: i64,
+) -> (i64, i64) {
     if hi - lo <= width {
         return (lo, hi);
     }
@@ -308,12 +331,18 @@ mod fast_division_tests {
         let text = format!("{x}");
         let (int_part, frac_part) = text.split_once('.').unwrap_or((text.as_str(), ""));
         let mut value: i128 = int_part.parse().ok()?;
-        let frac: Vec<i128> = frac_part.chars().map(|c| i128::from(c.to_digit(10).unwrap_or(0))).collect();
+        let frac: Vec<i128> = frac_part
+            .chars()
+            .map(|c| i128::from(c.to_digit(10).unwrap_or(0)))
+            .collect();
         for i in 0..power as usize {
             value = value.checked_mul(10)? + frac.get(i).copied().unwrap_or(0);
         }
         if frac.len() > power as usize {
-            let (first, rest) = (frac[power as usize], frac[power as usize + 1..].iter().any(|&d| d != 0));
+            let (first, rest) = (
+                frac[power as usize],
+                frac[power as usize + 1..].iter().any(|&d| d != 0),
+            );
             if first > 5 || (first == 5 && (rest || value % 2 == 1)) {
                 value += 1;
             }
@@ -355,13 +384,22 @@ mod tests {
         assert_eq!(scaled_from_f64("x", 0.0135, 3, i64::MAX, "").unwrap(), 14);
         assert_eq!(scaled_from_f64("x", 2.5, 0, i64::MAX, "").unwrap(), 2);
         assert_eq!(scaled_from_f64("x", 3.5, 0, i64::MAX, "").unwrap(), 4);
-        assert_eq!(scaled_from_f64("x", 0.048, 6, i64::MAX, "").unwrap(), 48_000);
+        assert_eq!(
+            scaled_from_f64("x", 0.048, 6, i64::MAX, "").unwrap(),
+            48_000
+        );
         assert!(scaled_from_f64("x", 1e-7, 6, i64::MAX, "").is_err()); // non-zero never becomes 0
         assert!(scaled_from_f64("x", 0.0005, 3, i64::MAX, "").is_err()); // 0.5 ng → 0 half-even
         assert_eq!(scaled_from_f64("x", 0.0006, 3, i64::MAX, "").unwrap(), 1);
         assert_eq!(scaled_from_f64("x", 0.0015, 3, i64::MAX, "").unwrap(), 2);
-        assert_eq!(scaled_from_f64("x", 2.0000005, 6, i64::MAX, "").unwrap(), 2_000_000);
-        assert_eq!(scaled_from_f64("x", 2.0000015, 6, i64::MAX, "").unwrap(), 2_000_002);
+        assert_eq!(
+            scaled_from_f64("x", 2.0000005, 6, i64::MAX, "").unwrap(),
+            2_000_000
+        );
+        assert_eq!(
+            scaled_from_f64("x", 2.0000015, 6, i64::MAX, "").unwrap(),
+            2_000_002
+        );
         assert_eq!(scaled_from_f64("x", -0.0, 3, i64::MAX, "").unwrap(), 0);
         assert!(scaled_from_f64("x", f64::NAN, 3, i64::MAX, "").is_err());
         assert!(scaled_from_f64("x", -1.0, 3, i64::MAX, "").is_err());
@@ -373,7 +411,10 @@ mod tests {
     fn times_for_messages() {
         assert_eq!(fmt_time(0), "1970-01-01T00:00:00.000");
         assert_eq!(fmt_time(1_767_600_000_000), "2026-01-05T08:00:00.000");
-        assert_eq!(fmt_time(951_782_400_000 + 3_723_004), "2000-02-29T01:02:03.004");
+        assert_eq!(
+            fmt_time(951_782_400_000 + 3_723_004),
+            "2000-02-29T01:02:03.004"
+        );
         assert_eq!(fmt_time(-1), "1969-12-31T23:59:59.999");
         assert_eq!(fmt_time(MIN_TIME_MS), "0001-01-01T00:00:00.000");
         assert_eq!(fmt_time(MAX_TIME_MS), "9999-12-31T23:59:59.999");
@@ -403,13 +444,20 @@ mod tests {
         ];
         for (slope, sj, se, tj, ta, tb, start) in curves {
             let tones = |t: i64| i128::from(t.div_euclid(ta) + (t - 7).div_euclid(tb));
-            let f = |t: i64| start + slope * i128::from(t) + sj * i128::from(t.div_euclid(se)) + tj * tones(t);
-            let next_jump = |t: i64| ((t.div_euclid(ta) + 1) * ta).min(((t - 7).div_euclid(tb) + 1) * tb + 7);
+            let f = |t: i64| {
+                start + slope * i128::from(t) + sj * i128::from(t.div_euclid(se)) + tj * tones(t)
+            };
+            let next_jump =
+                |t: i64| ((t.div_euclid(ta) + 1) * ta).min(((t - 7).div_euclid(tb) + 1) * tb + 7);
             let (lo, hi) = (3, 20_000);
             for target in (f(lo) + 1..=f(hi)).step_by(((f(hi) - f(lo)) / 97).max(1) as usize) {
                 let want = (lo + 1..=hi).find(|&t| f(t) >= target).unwrap();
                 assert_eq!(first_at_least(f, target, lo, hi), want, "target {target}");
-                assert_eq!(first_at_least_with_jumps(f, target, lo, hi, next_jump, ta.min(tb)), want, "target {target}");
+                assert_eq!(
+                    first_at_least_with_jumps(f, target, lo, hi, next_jump, ta.min(tb)),
+                    want,
+                    "target {target}"
+                );
             }
         }
     }

@@ -5,7 +5,14 @@ use common::*;
 use itb_core::{Basal, BatteryModel, EventKind, ItbError, Pump, PumpConfig, PumpModel};
 use proptest::prelude::*;
 
-fn battery(capacity: i64, quiescent: i64, stroke: i64, tone: i64, eri: i64, eos: i64) -> BatteryModel {
+fn battery(
+    capacity: i64,
+    quiescent: i64,
+    stroke: i64,
+    tone: i64,
+    eri: i64,
+    eos: i64,
+) -> BatteryModel {
     BatteryModel {
         capacity_pc: capacity,
         quiescent_pc_per_ms: quiescent,
@@ -20,9 +27,12 @@ fn battery(capacity: i64, quiescent: i64, stroke: i64, tone: i64, eri: i64, eos:
 }
 
 fn with_battery(b: BatteryModel, q: i64, reservoir: i64, low: i64) -> PumpModel {
-    PumpModel { battery: Some(b), ..model(q, 40_000_000, low) }
-        .clone()
-        .with_reservoir(reservoir)
+    PumpModel {
+        battery: Some(b),
+        ..model(q, 40_000_000, low)
+    }
+    .clone()
+    .with_reservoir(reservoir)
 }
 
 trait WithReservoir {
@@ -40,7 +50,12 @@ fn quiescent_only_eri_and_eos_by_hand() {
     // No delivery (rate 0): used(t) = 10 pC/ms · t. Capacity 1_000_000, ERI at remaining ≤ 400_000
     // → used ≥ 600_000 at t = 60_000 ms; EOS at remaining ≤ 100_000 → used ≥ 900_000. The ERI alarm
     // tones hourly (first at 60_000 + 3_600_000), far later, so EOS = 90_000 ms.
-    let m = with_battery(battery(1_000_000, 10, 0, 50, 400_000, 100_000), 2000, 1_000_000, 0);
+    let m = with_battery(
+        battery(1_000_000, 10, 0, 50, 400_000, 100_000),
+        2000,
+        1_000_000,
+        0,
+    );
     let mut p = pump(m, 0, 1_000_000, 1000, continuous(0));
     let proj = p.project(DAY).unwrap();
     assert_eq!((proj.eri_ms, proj.eos_ms), (Some(60_000), Some(90_000)));
@@ -50,8 +65,14 @@ fn quiescent_only_eri_and_eos_by_hand() {
     assert_eq!(at(EventKind::Eos), Some(90_000));
     assert!(p.is_eos());
     assert_eq!(p.battery_remaining_pc(), Some(0)); // drained to 0 by the end of the day, never below
-    assert!(matches!(p.bolus(1000, 1000, None), Err(ItbError::EndOfService { .. })));
-    assert!(matches!(p.set_program(continuous(0)), Err(ItbError::EndOfService { .. })));
+    assert!(matches!(
+        p.bolus(1000, 1000, None),
+        Err(ItbError::EndOfService { .. })
+    ));
+    assert!(matches!(
+        p.set_program(continuous(0)),
+        Err(ItbError::EndOfService { .. })
+    ));
 }
 
 #[test]
@@ -62,7 +83,12 @@ fn strokes_and_tones_cost_charge_by_hand() {
     // 259_200 + 600_000. After one day: 3 strokes = 3000 pC; empty tones at 859_200 + k·600_000 ≤
     // 86_400_000 → k = 0..=142 → 143 tones; low tones at 3_772_800 + k·3_600_000 ≤ 86_400_000 →
     // k = 0..=22 → 23 tones. Tones cost 10 pC: (143 + 23) · 10 = 1660. Total 4660.
-    let m = with_battery(battery(1_000_000_000, 0, 1000, 10, 1000, 0), 1000, 3000, 1000);
+    let m = with_battery(
+        battery(1_000_000_000, 0, 1000, 10, 1000, 0),
+        1000,
+        3000,
+        1000,
+    );
     let mut p = pump(m, 0, 3000, 1000, continuous(1_000_000));
     p.advance_to(DAY).unwrap();
     assert_eq!(p.strokes(), 3);
@@ -88,38 +114,71 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        (100i64..3000, 0i64..3_000_000, prop::collection::vec((0i64..DAY, 0i64..3_000_000), 0..4)),
+        (
+            100i64..3000,
+            0i64..3_000_000,
+            prop::collection::vec((0i64..DAY, 0i64..3_000_000), 0..4),
+        ),
         (1i64..2_000_000, 0i64..500_000),
-        (1_000_000i64..1_000_000_000_000, 0i64..2000, 0i64..5_000_000, 0i64..50_000_000),
+        (
+            1_000_000i64..1_000_000_000_000,
+            0i64..2000,
+            0i64..5_000_000,
+            0i64..50_000_000,
+        ),
         (1i64..60, 0i64..30),
         prop::collection::vec((0i64..20 * DAY, 1i64..100_000, 1i64..DAY), 0..3),
         prop::option::of(0i64..30 * DAY),
     )
-        .prop_map(|((q, rate, steps), (reservoir, low), (capacity, quiescent, stroke_pc, tone_pc), (eri, eos), boluses, stall_at)| Case {
-            q,
-            rate,
-            steps,
-            reservoir,
-            low: low.min(reservoir),
-            capacity,
-            quiescent,
-            stroke_pc,
-            tone_pc,
-            eri_frac: eri.max(eos),
-            eos_frac: eos.min(eri),
-            boluses,
-            stall_at,
-        })
+        .prop_map(
+            |(
+                (q, rate, steps),
+                (reservoir, low),
+                (capacity, quiescent, stroke_pc, tone_pc),
+                (eri, eos),
+                boluses,
+                stall_at,
+            )| Case {
+                q,
+                rate,
+                steps,
+                reservoir,
+                low: low.min(reservoir),
+                capacity,
+                quiescent,
+                stroke_pc,
+                tone_pc,
+                eri_frac: eri.max(eos),
+                eos_frac: eos.min(eri),
+                boluses,
+                stall_at,
+            },
+        )
 }
 
 fn build(c: &Case) -> Option<Pump> {
-    let b = battery(c.capacity, c.quiescent, c.stroke_pc, c.tone_pc, c.capacity * c.eri_frac / 100, c.capacity * c.eos_frac / 100);
-    let m = PumpModel { min_rate_nl_per_day: 1, battery: Some(b), ..model(c.q, 2_000_000, c.low) };
+    let b = battery(
+        c.capacity,
+        c.quiescent,
+        c.stroke_pc,
+        c.tone_pc,
+        c.capacity * c.eri_frac / 100,
+        c.capacity * c.eos_frac / 100,
+    );
+    let m = PumpModel {
+        min_rate_nl_per_day: 1,
+        battery: Some(b),
+        ..model(c.q, 2_000_000, c.low)
+    };
     let mut steps = c.steps.clone();
     steps.push((0, c.rate));
     steps.sort_unstable();
     steps.dedup_by_key(|s| s.0);
-    let basal = if steps.len() == 1 { Basal::Continuous { ng_per_day: c.rate } } else { flex_day(&steps) };
+    let basal = if steps.len() == 1 {
+        Basal::Continuous { ng_per_day: c.rate }
+    } else {
+        flex_day(&steps)
+    };
     let mut p = Pump::new(PumpConfig::new(m, 0, c.reservoir, 1000, basal)).ok()?;
     for &(s, v, d) in &c.boluses {
         let _ = p.bolus(v, d, Some(s));

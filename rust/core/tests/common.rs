@@ -19,7 +19,17 @@ pub fn model(stroke_nl: i64, reservoir_nl: i64, low_nl: i64) -> PumpModel {
 }
 
 pub fn pump(model: PumpModel, now_ms: i64, reservoir_nl: i64, conc: i64, basal: Basal) -> Pump {
-    Pump::new(PumpConfig { model, now_ms, reservoir_nl, concentration: conc, basal, catheter_nl: 0, stroke_error_ppm: 0, path_primed: true }).unwrap()
+    Pump::new(PumpConfig {
+        model,
+        now_ms,
+        reservoir_nl,
+        concentration: conc,
+        basal,
+        catheter_nl: 0,
+        stroke_error_ppm: 0,
+        path_primed: true,
+    })
+    .unwrap()
 }
 
 pub fn continuous(ng_per_day: i64) -> Basal {
@@ -29,7 +39,13 @@ pub fn continuous(ng_per_day: i64) -> Basal {
 pub fn flex_day(steps: &[(i64, i64)]) -> Basal {
     Basal::Flex {
         period: Period::Day,
-        steps: steps.iter().map(|&(offset_ms, ng_per_day)| Step { offset_ms, ng_per_day }).collect(),
+        steps: steps
+            .iter()
+            .map(|&(offset_ms, ng_per_day)| Step {
+                offset_ms,
+                ng_per_day,
+            })
+            .collect(),
     }
 }
 
@@ -79,7 +95,9 @@ impl Brute {
                 self.a += inc;
             }
             self.now += 1;
-            while self.reservoir >= self.q && self.a >= i128::from(self.strokes + 1) * i128::from(self.q) * d {
+            while self.reservoir >= self.q
+                && self.a >= i128::from(self.strokes + 1) * i128::from(self.q) * d
+            {
                 self.strokes += 1;
                 self.reservoir -= self.q;
                 self.times.push(self.now);

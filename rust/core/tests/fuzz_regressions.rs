@@ -10,7 +10,10 @@ use itb_core::{Pump, PumpConfig, PumpModel, RefillTolerance};
 /// changes), never a panic or a wrapped ledger.
 #[test]
 fn refill_ledger_overflow_is_refused() {
-    let m = PumpModel { max_rate_nl_per_day: 1_000_000_000, ..model(1_000_000, 1_000_000_000, 0) };
+    let m = PumpModel {
+        max_rate_nl_per_day: 1_000_000_000,
+        ..model(1_000_000, 1_000_000_000, 0)
+    };
     let mut p = Pump::new(PumpConfig::new(m, 0, 1_000_000_000, 1000, continuous(0))).unwrap();
     let mut refused = None;
     for i in 0..10_000 {
@@ -23,10 +26,19 @@ fn refill_ledger_overflow_is_refused() {
         }
     }
     let (i, e) = refused.expect("a refill past the ledger range is refused");
-    assert!(i > 9_000, "refused only near the ledger's range, at refill {i}: {e}");
+    assert!(
+        i > 9_000,
+        "refused only near the ledger's range, at refill {i}: {e}"
+    );
     let before = p.snapshot().unwrap();
-    assert!(p.refill(1_000_000_000, 1000, None, RefillTolerance::default()).is_err());
-    assert_eq!(p.snapshot().unwrap(), before, "a refused refill changes nothing");
+    assert!(p
+        .refill(1_000_000_000, 1000, None, RefillTolerance::default())
+        .is_err());
+    assert_eq!(
+        p.snapshot().unwrap(),
+        before,
+        "a refused refill changes nothing"
+    );
     p.check_invariants().unwrap();
     // Smaller refills still fit while the ledger has room.
     assert!(p.refill(1, 1000, None, RefillTolerance::default()).is_ok());
@@ -36,7 +48,11 @@ fn refill_ledger_overflow_is_refused() {
 /// The same ledger limit for catheter revisions (each refills the whole path with saline).
 #[test]
 fn revise_catheter_ledger_overflow_is_refused() {
-    let m = PumpModel { pump_path_nl: 100_000_000, max_rate_nl_per_day: 1_000_000, ..model(1_000, 1_000_000, 0) };
+    let m = PumpModel {
+        pump_path_nl: 100_000_000,
+        max_rate_nl_per_day: 1_000_000,
+        ..model(1_000, 1_000_000, 0)
+    };
     let mut p = Pump::new(PumpConfig::new(m, 0, 0, 1000, continuous(0))).unwrap();
     let mut refused = None;
     for i in 0..100_000 {
@@ -46,7 +62,10 @@ fn revise_catheter_ledger_overflow_is_refused() {
         }
     }
     let i = refused.expect("a revision past the ledger range is refused");
-    assert!(i > 80_000, "refused only near the ledger's range, at revision {i}");
+    assert!(
+        i > 80_000,
+        "refused only near the ledger's range, at revision {i}"
+    );
     let before = p.snapshot().unwrap();
     assert!(p.revise_catheter(10_000_000).is_err());
     assert_eq!(p.snapshot().unwrap(), before);

@@ -12,7 +12,9 @@ use std::path::Path;
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 fn ident_at(s: &str) -> &str {
-    let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
     &s[..end]
 }
 
@@ -44,7 +46,10 @@ fn crate_refs(source: &str) -> BTreeSet<String> {
     let mut rest = source;
     while let Some(i) = rest.find("crate::") {
         let after = &rest[i + "crate::".len()..];
-        let preceded_by_ident = rest[..i].chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let preceded_by_ident = rest[..i]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
         if !preceded_by_ident {
             if let Some(inner) = after.strip_prefix('{') {
                 refs.extend(brace_names(inner));
@@ -62,10 +67,14 @@ fn crate_refs(source: &str) -> BTreeSet<String> {
 fn reexports(lib: &str) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     for line in lib.lines() {
-        let Some(rest) = line.trim().strip_prefix("pub use ") else { continue };
+        let Some(rest) = line.trim().strip_prefix("pub use ") else {
+            continue;
+        };
         let module = ident_at(rest).to_string();
         let after = &rest[module.len()..];
-        let Some(after) = after.strip_prefix("::") else { continue };
+        let Some(after) = after.strip_prefix("::") else {
+            continue;
+        };
         let names = match after.strip_prefix('{') {
             Some(inner) => brace_names(inner),
             None => vec![ident_at(after).to_string()],
@@ -88,7 +97,9 @@ fn module_graph() -> Graph {
     let mut sources = BTreeMap::new();
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
         if path.extension().is_some_and(|e| e == "rs") && stem != "lib" && stem != "main" {
             sources.insert(stem.to_string(), std::fs::read_to_string(&path).unwrap());
         }
@@ -97,7 +108,13 @@ fn module_graph() -> Graph {
     for (module, source) in &sources {
         let deps = crate_refs(source)
             .into_iter()
-            .filter_map(|r| if sources.contains_key(&r) { Some(r) } else { names.get(&r).cloned() })
+            .filter_map(|r| {
+                if sources.contains_key(&r) {
+                    Some(r)
+                } else {
+                    names.get(&r).cloned()
+                }
+            })
             .filter(|d| d != module)
             .collect();
         graph.insert(module.clone(), deps);
@@ -108,7 +125,12 @@ fn module_graph() -> Graph {
 /// A cycle of the graph, if any (as a path that ends where it starts).
 fn find_cycle(graph: &Graph) -> Option<Vec<String>> {
     // 0 = unseen, 1 = on the current path, 2 = done.
-    fn visit(g: &Graph, n: &str, state: &mut BTreeMap<String, u8>, path: &mut Vec<String>) -> Option<Vec<String>> {
+    fn visit(
+        g: &Graph,
+        n: &str,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
         state.insert(n.to_string(), 1);
         path.push(n.to_string());
         for d in g.get(n).into_iter().flatten() {
@@ -174,7 +196,10 @@ fn the_cycle_finder_finds_a_cycle_and_accepts_a_dag() {
 fn the_core_module_graph_has_no_cycle() {
     let graph = module_graph();
     for (m, deps) in &graph {
-        println!("{m} -> {}", deps.iter().cloned().collect::<Vec<_>>().join(", "));
+        println!(
+            "{m} -> {}",
+            deps.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     if let Some(cycle) = find_cycle(&graph) {
         panic!("module cycle: {}", cycle.join(" -> "));
@@ -184,15 +209,47 @@ fn the_core_module_graph_has_no_cycle() {
 #[test]
 fn parts_do_not_import_the_pump() {
     let graph = module_graph();
-    for part in ["battery", "bolus", "delivery", "model", "path", "patient", "program", "reservoir", "units", "events", "error"] {
-        let deps = graph.get(part).unwrap_or_else(|| panic!("no module {part}"));
-        for orchestrator in ["pump", "therapy", "projection", "refill", "snapshot", "batch"] {
-            assert!(!deps.contains(orchestrator), "part {part} imports {orchestrator}");
+    for part in [
+        "battery",
+        "bolus",
+        "delivery",
+        "model",
+        "path",
+        "patient",
+        "program",
+        "reservoir",
+        "units",
+        "events",
+        "error",
+    ] {
+        let deps = graph
+            .get(part)
+            .unwrap_or_else(|| panic!("no module {part}"));
+        for orchestrator in [
+            "pump",
+            "therapy",
+            "projection",
+            "refill",
+            "snapshot",
+            "batch",
+        ] {
+            assert!(
+                !deps.contains(orchestrator),
+                "part {part} imports {orchestrator}"
+            );
         }
     }
     // The pump does not import the modules that add orchestration methods to it.
     let pump = &graph["pump"];
-    for m in ["therapy", "projection", "refill", "snapshot", "snapshot_wire", "snapshot_v1", "batch"] {
+    for m in [
+        "therapy",
+        "projection",
+        "refill",
+        "snapshot",
+        "snapshot_wire",
+        "snapshot_v1",
+        "batch",
+    ] {
         assert!(!pump.contains(m), "pump imports {m}");
     }
 }

@@ -31,40 +31,67 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         1i64..2_000_000,
         0i64..500_000,
         prop::sample::select(vec![500i64, 1000, 2000, 3000]),
-        (0i64..300_000, -100_000i64..100_000, any::<bool>(), prop::option::of(prop::sample::select(vec![50i64, 500, 2000]))),
+        (
+            0i64..300_000,
+            -100_000i64..100_000,
+            any::<bool>(),
+            prop::option::of(prop::sample::select(vec![50i64, 500, 2000])),
+        ),
     )
-        .prop_map(|(q, mut steps, week, boluses, start, reservoir, low, conc, (catheter_nl, error_ppm, primed, refill_conc))| {
-            steps.sort_unstable();
-            steps.dedup_by_key(|s| s.0);
-            steps[0].0 = 0;
-            if week {
-                for (i, s) in steps.iter_mut().enumerate() {
-                    s.0 += (i as i64 % 7) * DAY;
-                }
-                steps.sort_unstable();
-            }
-            Scenario {
+        .prop_map(
+            |(
                 q,
-                reservoir,
-                low: low.min(reservoir),
-                conc,
-                steps,
+                mut steps,
                 week,
                 boluses,
                 start,
-                catheter_nl,
-                error_ppm,
-                primed,
-                refill_conc,
-            }
-        })
+                reservoir,
+                low,
+                conc,
+                (catheter_nl, error_ppm, primed, refill_conc),
+            )| {
+                steps.sort_unstable();
+                steps.dedup_by_key(|s| s.0);
+                steps[0].0 = 0;
+                if week {
+                    for (i, s) in steps.iter_mut().enumerate() {
+                        s.0 += (i as i64 % 7) * DAY;
+                    }
+                    steps.sort_unstable();
+                }
+                Scenario {
+                    q,
+                    reservoir,
+                    low: low.min(reservoir),
+                    conc,
+                    steps,
+                    week,
+                    boluses,
+                    start,
+                    catheter_nl,
+                    error_ppm,
+                    primed,
+                    refill_conc,
+                }
+            },
+        )
 }
 
 fn build(s: &Scenario) -> Option<Pump> {
-    let model = PumpModel { min_rate_nl_per_day: 1, ..model(s.q, 2_000_000, s.low) };
+    let model = PumpModel {
+        min_rate_nl_per_day: 1,
+        ..model(s.q, 2_000_000, s.low)
+    };
     let basal = Basal::Flex {
         period: if s.week { Period::Week } else { Period::Day },
-        steps: s.steps.iter().map(|&(offset_ms, ng_per_day)| Step { offset_ms, ng_per_day }).collect(),
+        steps: s
+            .steps
+            .iter()
+            .map(|&(offset_ms, ng_per_day)| Step {
+                offset_ms,
+                ng_per_day,
+            })
+            .collect(),
     };
     let mut p = Pump::new(PumpConfig {
         model,

@@ -11,7 +11,8 @@ mod common;
 
 use common::{flex_day, DAY};
 use itb_core::{
-    Basal, BatteryModel, PatientBolusLimits, Period, Pump, PumpConfig, PumpModel, RefillTolerance, Step,
+    Basal, BatteryModel, PatientBolusLimits, Period, Pump, PumpConfig, PumpModel, RefillTolerance,
+    Step,
 };
 
 const T0: i64 = 1_767_600_000_000; // 2026-01-05T08:00 (a Monday)
@@ -60,23 +61,38 @@ fn config(battery: Option<BatteryModel>, reservoir_nl: i64, conc: i64, basal: Ba
 /// A flex day program, a catheter, an off-nominal stroke, a bolus running and two scheduled,
 /// pending call events.
 fn running_bolus_flex_catheter() -> Pump {
-    let mut c = config(None, 18_000_000, 2_000, flex_day(&[(0, 300_000), (8 * H, 500_000), (20 * H, 200_000)]));
+    let mut c = config(
+        None,
+        18_000_000,
+        2_000,
+        flex_day(&[(0, 300_000), (8 * H, 500_000), (20 * H, 200_000)]),
+    );
     c.catheter_nl = 120_000;
     c.stroke_error_ppm = -12_345;
     let mut p = Pump::new(c).unwrap();
     p.advance_to(T0 + 30 * H + 17).unwrap();
     p.bolus(50_000, 2 * H, None).unwrap();
     p.bolus(20_000, H, Some(T0 + 40 * H)).unwrap();
-    p.bolus(35_000, 30 * 60_000, Some(T0 + 40 * H + 123)).unwrap();
+    p.bolus(35_000, 30 * 60_000, Some(T0 + 40 * H + 123))
+        .unwrap();
     p.advance_to(T0 + 31 * H + 999).unwrap();
-    p.set_program(flex_day(&[(0, 310_000), (9 * H, 450_000)])).unwrap();
+    p.set_program(flex_day(&[(0, 310_000), (9 * H, 450_000)]))
+        .unwrap();
     p
 }
 
 /// Patient limits with grants and a denial, a battery with tones sounding (motor stall and
 /// low reservoir), suspended.
 fn patient_limits_alarms_suspended() -> Pump {
-    let mut p = Pump::new(config(Some(battery()), 2_100_000, 1_000, Basal::Continuous { ng_per_day: 400_000 })).unwrap();
+    let mut p = Pump::new(config(
+        Some(battery()),
+        2_100_000,
+        1_000,
+        Basal::Continuous {
+            ng_per_day: 400_000,
+        },
+    ))
+    .unwrap();
     p.set_patient_bolus_limits(Some(PatientBolusLimits {
         dose_ng: 25_000,
         duration_ms: 600_000,
@@ -103,7 +119,14 @@ fn refills_priming_eri() -> Pump {
     b.eri_pc = 990_000_000;
     b.eos_pc = 10_000_000;
     b.quiescent_pc_per_ms = 1;
-    let mut c = config(Some(b), 6_000_000, 500, Basal::Continuous { ng_per_day: 200_000 });
+    let mut c = config(
+        Some(b),
+        6_000_000,
+        500,
+        Basal::Continuous {
+            ng_per_day: 200_000,
+        },
+    );
     c.catheter_nl = 300_000;
     c.path_primed = false;
     let mut p = Pump::new(c).unwrap();
@@ -112,27 +135,65 @@ fn refills_priming_eri() -> Pump {
     p.bolus(10_000, H, None).unwrap();
     p.bolus(15_000, H, Some(T0 + 5 * DAY)).unwrap();
     p.advance_to(T0 + 3 * DAY + 600_000).unwrap();
-    p.refill(15_000_000, 1_000, Some(4_000_000), RefillTolerance::default()).unwrap();
+    p.refill(
+        15_000_000,
+        1_000,
+        Some(4_000_000),
+        RefillTolerance::default(),
+    )
+    .unwrap();
     p.advance_to(T0 + 4 * DAY).unwrap();
-    p.refill(12_000_000, 1_000, None, RefillTolerance { abs_nl: 1, ppm: 0 }).unwrap();
+    p.refill(
+        12_000_000,
+        1_000,
+        None,
+        RefillTolerance { abs_nl: 1, ppm: 0 },
+    )
+    .unwrap();
     p
 }
 
 /// A weekly flex program, run until the reservoir is empty (alarms, no boluses).
 fn week_flex_empty() -> Pump {
     let steps = vec![
-        Step { offset_ms: 0, ng_per_day: 1_000_000 },
-        Step { offset_ms: DAY + 7 * H, ng_per_day: 0 },
-        Step { offset_ms: 3 * DAY, ng_per_day: 2_500_000 },
+        Step {
+            offset_ms: 0,
+            ng_per_day: 1_000_000,
+        },
+        Step {
+            offset_ms: DAY + 7 * H,
+            ng_per_day: 0,
+        },
+        Step {
+            offset_ms: 3 * DAY,
+            ng_per_day: 2_500_000,
+        },
     ];
-    let mut p = Pump::new(config(None, 3_000_000, 2_000, Basal::Flex { period: Period::Week, steps })).unwrap();
+    let mut p = Pump::new(config(
+        None,
+        3_000_000,
+        2_000,
+        Basal::Flex {
+            period: Period::Week,
+            steps,
+        },
+    ))
+    .unwrap();
     p.advance_to(T0 + 20 * DAY).unwrap();
     p
 }
 
 /// A fresh pump and the same pump after a long plain run (counters, ledgers).
 fn fresh() -> Pump {
-    Pump::new(config(None, 20_000_000, 500, Basal::Continuous { ng_per_day: 100_000 })).unwrap()
+    Pump::new(config(
+        None,
+        20_000_000,
+        500,
+        Basal::Continuous {
+            ng_per_day: 100_000,
+        },
+    ))
+    .unwrap()
 }
 
 fn long_run() -> Pump {
@@ -146,8 +207,14 @@ fn long_run() -> Pump {
 type Scenario = (&'static str, fn() -> Pump);
 
 const SCENARIOS: &[Scenario] = &[
-    ("v2_running_bolus_flex_catheter", running_bolus_flex_catheter),
-    ("v2_patient_limits_alarms_suspended", patient_limits_alarms_suspended),
+    (
+        "v2_running_bolus_flex_catheter",
+        running_bolus_flex_catheter,
+    ),
+    (
+        "v2_patient_limits_alarms_suspended",
+        patient_limits_alarms_suspended,
+    ),
     ("v2_refills_priming_eri", refills_priming_eri),
     ("v2_week_flex_empty", week_flex_empty),
     ("v2_fresh", fresh),
@@ -155,7 +222,9 @@ const SCENARIOS: &[Scenario] = &[
 ];
 
 fn fixture_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.bin"))
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.bin"))
 }
 
 /// Writes the fixtures when `ITB_WRITE_V2_FIXTURES=1` (only ever from the version-2 build
@@ -176,11 +245,17 @@ fn version_2_fixtures_restore_and_write_back_the_same_bytes() {
         let bytes = std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2, "{name}");
         let restored = Pump::restore(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(restored.snapshot().unwrap() == bytes, "{name}: snapshot() does not reproduce the fixture bytes");
+        assert!(
+            restored.snapshot().unwrap() == bytes,
+            "{name}: snapshot() does not reproduce the fixture bytes"
+        );
         // Today's code, run through the same scenario, reaches the same state and bytes.
         let built = build();
         assert_eq!(restored, built, "{name}");
-        assert!(built.snapshot().unwrap() == bytes, "{name}: today's scenario writes other bytes");
+        assert!(
+            built.snapshot().unwrap() == bytes,
+            "{name}: today's scenario writes other bytes"
+        );
     }
 }
 
@@ -191,8 +266,16 @@ fn restored_fixtures_go_on_exactly_like_the_scenarios() {
         let mut restored = Pump::restore(&bytes).unwrap();
         let mut built = build();
         let until = built.now_ms() + 40 * DAY;
-        assert_eq!(restored.project(40 * DAY).unwrap(), built.project(40 * DAY).unwrap(), "{name}");
-        assert_eq!(restored.advance_to(until).unwrap(), built.advance_to(until).unwrap(), "{name}");
+        assert_eq!(
+            restored.project(40 * DAY).unwrap(),
+            built.project(40 * DAY).unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            restored.advance_to(until).unwrap(),
+            built.advance_to(until).unwrap(),
+            "{name}"
+        );
         assert_eq!(restored, built, "{name}");
         restored.check_invariants().unwrap();
     }

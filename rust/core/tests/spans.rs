@@ -5,18 +5,38 @@
 
 mod common;
 use common::*;
-use itb_core::{Basal, BatteryModel, EventKind, Period, Pump, PumpConfig, PumpModel, RefillTolerance, Step};
+use itb_core::{
+    Basal, BatteryModel, EventKind, Period, Pump, PumpConfig, PumpModel, RefillTolerance, Step,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Bolus { start: i64, dose_ng: i64, duration_ms: i64 },
+    Bolus {
+        start: i64,
+        dose_ng: i64,
+        duration_ms: i64,
+    },
     /// `bolus_many` of this many boluses (small ones go one by one, large ones in one rebuild).
-    Many { n: usize, from: i64, every: i64, dose_ng: i64, duration_ms: i64 },
-    Cancel { pick: usize },
-    Advance { dt: i64 },
-    Refill { conc: i64 },
-    Program { ng_per_day: i64 },
+    Many {
+        n: usize,
+        from: i64,
+        every: i64,
+        dose_ng: i64,
+        duration_ms: i64,
+    },
+    Cancel {
+        pick: usize,
+    },
+    Advance {
+        dt: i64,
+    },
+    Refill {
+        conc: i64,
+    },
+    Program {
+        ng_per_day: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -47,30 +67,64 @@ fn battery() -> BatteryModel {
 }
 
 fn start_pump(q: i64, flex: bool, with_battery: bool) -> Pump {
-    let model = PumpModel { min_rate_nl_per_day: 1, battery: with_battery.then(battery), ..model(q, 20_000_000, 1_000_000) };
+    let model = PumpModel {
+        min_rate_nl_per_day: 1,
+        battery: with_battery.then(battery),
+        ..model(q, 20_000_000, 1_000_000)
+    };
     let basal = if flex {
         Basal::Flex {
             period: Period::Day,
             steps: vec![
-                Step { offset_ms: 0, ng_per_day: 300_000 },
-                Step { offset_ms: 7 * 3_600_000 + 13, ng_per_day: 0 },
-                Step { offset_ms: 20 * 3_600_000, ng_per_day: 900_000 },
+                Step {
+                    offset_ms: 0,
+                    ng_per_day: 300_000,
+                },
+                Step {
+                    offset_ms: 7 * 3_600_000 + 13,
+                    ng_per_day: 0,
+                },
+                Step {
+                    offset_ms: 20 * 3_600_000,
+                    ng_per_day: 900_000,
+                },
             ],
         }
     } else {
-        Basal::Continuous { ng_per_day: 400_000 }
+        Basal::Continuous {
+            ng_per_day: 400_000,
+        }
     };
-    Pump::new(PumpConfig::new(model, 1_767_600_000_123, 15_000_000, 1000, basal)).unwrap()
+    Pump::new(PumpConfig::new(
+        model,
+        1_767_600_000_123,
+        15_000_000,
+        1000,
+        basal,
+    ))
+    .unwrap()
 }
 
 fn apply(p: &mut Pump, op: &Op) {
     let now = p.now_ms();
     match *op {
-        Op::Bolus { start, dose_ng, duration_ms } => {
+        Op::Bolus {
+            start,
+            dose_ng,
+            duration_ms,
+        } => {
             let _ = p.bolus(dose_ng, duration_ms, Some(now + start));
         }
-        Op::Many { n, from, every, dose_ng, duration_ms } => {
-            let items: Vec<_> = (0..n as i64).map(|i| (dose_ng, duration_ms, now + from + i * every)).collect();
+        Op::Many {
+            n,
+            from,
+            every,
+            dose_ng,
+            duration_ms,
+        } => {
+            let items: Vec<_> = (0..n as i64)
+                .map(|i| (dose_ng, duration_ms, now + from + i * every))
+                .collect();
             let _ = p.bolus_many(&items);
         }
         Op::Cancel { pick } => {
@@ -98,7 +152,11 @@ fn projection_equals_simulation(p: &Pump, horizon: i64) -> Result<(), TestCaseEr
     let now = sim.now_ms();
     let mut times = Vec::new();
     let ev = sim.advance_to_recording(now + horizon, &mut times).unwrap();
-    let first = |k: EventKind| ev.iter().find(|e| e.kind == k && e.time_ms > now).map(|e| e.time_ms);
+    let first = |k: EventKind| {
+        ev.iter()
+            .find(|e| e.kind == k && e.time_ms > now)
+            .map(|e| e.time_ms)
+    };
     prop_assert_eq!(proj.next_stroke_ms, times.first().copied());
     prop_assert_eq!(proj.low_reservoir_ms, first(EventKind::LowReservoir));
     prop_assert_eq!(proj.reservoir_empty_ms, first(EventKind::ReservoirEmpty));
@@ -179,7 +237,9 @@ proptest! {
 fn finishing_cancelling_and_rederiving_keep_the_table_exact() {
     let mut p = start_pump(250, true, false);
     let now = p.now_ms();
-    let items: Vec<(i64, i64, i64)> = (0..300).map(|i| (20_000, 1_800_000, now + i * 7 * 3_600_000)).collect();
+    let items: Vec<(i64, i64, i64)> = (0..300)
+        .map(|i| (20_000, 1_800_000, now + i * 7 * 3_600_000))
+        .collect();
     p.bolus_many(&items).unwrap();
     for day in 1..=60 {
         p.advance_to(now + day * DAY).unwrap();
@@ -192,7 +252,8 @@ fn finishing_cancelling_and_rederiving_keep_the_table_exact() {
             p.check_gain_table().unwrap();
         }
         if day == 40 {
-            p.refill(15_000_000, 2000, None, RefillTolerance::default()).unwrap();
+            p.refill(15_000_000, 2000, None, RefillTolerance::default())
+                .unwrap();
             p.check_gain_table().unwrap();
         }
     }

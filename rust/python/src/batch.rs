@@ -2,9 +2,9 @@
 //! GIL released, return numpy columns.
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
-use rayon::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use rayon::prelude::*;
 
 use crate::errors::IntoPyResult;
 use crate::pump::PyPump;
@@ -24,7 +24,9 @@ pub fn simulate_many<'py>(
         let pump = item.cast::<PyPump>()?;
         cores.push(pump.borrow().core().clone());
     }
-    let r = py.detach(|| itb_core::simulate_many(&cores, until_ms, threads)).py()?;
+    let r = py
+        .detach(|| itb_core::simulate_many(&cores, until_ms, threads))
+        .py()?;
     batch_to_py(py, r)
 }
 
@@ -53,12 +55,19 @@ fn batch_to_py(py: Python<'_>, r: itb_core::BatchResult) -> PyResult<Bound<'_, P
 
 /// Exact integers of a float column (`value × 10**power`, half-even from the shortest decimal
 /// form, as everywhere at the boundary); errors name `column[row]`.
-fn scaled_column(column: &str, values: &[f64], power: u32, max: i64, unit: &str) -> itb_core::Result<Vec<i64>> {
+fn scaled_column(
+    column: &str,
+    values: &[f64],
+    power: u32,
+    max: i64,
+    unit: &str,
+) -> itb_core::Result<Vec<i64>> {
     values
         .par_iter()
         .enumerate()
         .map(|(i, &x)| {
-            itb_core::units::scaled_from_f64(column, x, power, max, unit).map_err(|e| e.in_field(format!("{column}[{i}]")))
+            itb_core::units::scaled_from_f64(column, x, power, max, unit)
+                .map_err(|e| e.in_field(format!("{column}[{i}]")))
         })
         .collect()
 }
@@ -112,24 +121,45 @@ impl PyFleetColumns {
         programs: &Bound<'_, PyList>,
         program: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<Self> {
-        let programs = programs.iter().map(|p| crate::convert::basal_from_py(&p)).collect::<PyResult<Vec<_>>>()?;
+        let programs = programs
+            .iter()
+            .map(|p| crate::convert::basal_from_py(&p))
+            .collect::<PyResult<Vec<_>>>()?;
         let program = program.as_slice()?.to_vec();
         let models = models
             .iter()
             .map(|m| crate::convert::model_from_py(m.cast::<PyDict>()?))
             .collect::<PyResult<Vec<_>>>()?;
-        let (model, now_ms, concentration) =
-            (model.as_slice()?.to_vec(), now_ms.as_slice()?.to_vec(), concentration.as_slice()?.to_vec());
+        let (model, now_ms, concentration) = (
+            model.as_slice()?.to_vec(),
+            now_ms.as_slice()?.to_vec(),
+            concentration.as_slice()?.to_vec(),
+        );
         let (reservoir_ml, ug_per_day) = (reservoir_ml.as_slice()?, ug_per_day.as_slice()?);
         let (reservoir_nl, ng_per_day) = py
             .detach(|| -> itb_core::Result<_> {
                 Ok((
                     scaled_column("reservoir_ml", reservoir_ml, 6, i64::MAX, "mL")?,
-                    scaled_column("ug_per_day", ug_per_day, 3, itb_core::units::MAX_DOSE_NG_PER_DAY, "µg/day")?,
+                    scaled_column(
+                        "ug_per_day",
+                        ug_per_day,
+                        3,
+                        itb_core::units::MAX_DOSE_NG_PER_DAY,
+                        "µg/day",
+                    )?,
                 ))
             })
             .py()?;
-        Ok(PyFleetColumns { models, model, now_ms, reservoir_nl, concentration, ng_per_day, programs, program })
+        Ok(PyFleetColumns {
+            models,
+            model,
+            now_ms,
+            reservoir_nl,
+            concentration,
+            ng_per_day,
+            programs,
+            program,
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -147,7 +177,11 @@ impl PyFleetColumns {
         assume_refills: bool,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let f = py.detach(|| itb_core::forecast_columns(&self.view(), horizon_ms, assume_refills, threads)).py()?;
+        let f = py
+            .detach(|| {
+                itb_core::forecast_columns(&self.view(), horizon_ms, assume_refills, threads)
+            })
+            .py()?;
         let out = PyDict::new(py);
         for (name, v) in [
             ("next_stroke_ms", f.next_stroke_ms),
@@ -163,8 +197,15 @@ impl PyFleetColumns {
 
     /// `simulate_many` of every row's pump to `until_ms` (the same columns), GIL released.
     #[pyo3(signature = (until_ms, threads=None))]
-    fn simulate<'py>(&self, py: Python<'py>, until_ms: i64, threads: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
-        let r = py.detach(|| itb_core::simulate_columns(&self.view(), until_ms, threads)).py()?;
+    fn simulate<'py>(
+        &self,
+        py: Python<'py>,
+        until_ms: i64,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let r = py
+            .detach(|| itb_core::simulate_columns(&self.view(), until_ms, threads))
+            .py()?;
         batch_to_py(py, r)
     }
 }

@@ -8,10 +8,14 @@ use crate::errors::to_py;
 
 /// Program from `("continuous", ng_per_day)` or `("flex", "day"|"week", [(offset_ms, ng_per_day), …])`.
 pub fn basal_from_py(program: &Bound<'_, PyAny>) -> PyResult<Basal> {
-    let tuple = program.cast::<PyTuple>().map_err(|_| to_py(ItbError::validation("program", "expected a tuple")))?;
+    let tuple = program
+        .cast::<PyTuple>()
+        .map_err(|_| to_py(ItbError::validation("program", "expected a tuple")))?;
     let kind: String = tuple.get_item(0)?.extract()?;
     match kind.as_str() {
-        "continuous" => Ok(Basal::Continuous { ng_per_day: tuple.get_item(1)?.extract()? }),
+        "continuous" => Ok(Basal::Continuous {
+            ng_per_day: tuple.get_item(1)?.extract()?,
+        }),
         "flex" => {
             let period = match tuple.get_item(1)?.extract::<String>()?.as_str() {
                 "day" => Period::Day,
@@ -24,7 +28,13 @@ pub fn basal_from_py(program: &Bound<'_, PyAny>) -> PyResult<Basal> {
                 }
             };
             let raw: Vec<(i64, i64)> = tuple.get_item(2)?.extract()?;
-            let steps = raw.into_iter().map(|(offset_ms, ng_per_day)| Step { offset_ms, ng_per_day }).collect();
+            let steps = raw
+                .into_iter()
+                .map(|(offset_ms, ng_per_day)| Step {
+                    offset_ms,
+                    ng_per_day,
+                })
+                .collect();
             Ok(Basal::Flex { period, steps })
         }
         other => Err(to_py(ItbError::validation(
@@ -37,9 +47,12 @@ pub fn basal_from_py(program: &Bound<'_, PyAny>) -> PyResult<Basal> {
 /// Inverse of [`basal_from_py`].
 pub fn basal_to_py<'py>(py: Python<'py>, basal: &Basal) -> PyResult<Bound<'py, PyAny>> {
     Ok(match basal {
-        Basal::Continuous { ng_per_day } => ("continuous", *ng_per_day).into_pyobject(py)?.into_any(),
+        Basal::Continuous { ng_per_day } => {
+            ("continuous", *ng_per_day).into_pyobject(py)?.into_any()
+        }
         Basal::Flex { period, steps } => {
-            let steps: Vec<(i64, i64)> = steps.iter().map(|s| (s.offset_ms, s.ng_per_day)).collect();
+            let steps: Vec<(i64, i64)> =
+                steps.iter().map(|s| (s.offset_ms, s.ng_per_day)).collect();
             ("flex", period.name(), steps).into_pyobject(py)?.into_any()
         }
     })
@@ -131,13 +144,16 @@ pub fn event_to_py<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyTup
         }
     }
     let severity = e.severity().map(|s| s.name());
-    PyTuple::new(py, [
-        e.time_ms.into_pyobject(py)?.into_any(),
-        e.kind.name().into_pyobject(py)?.into_any(),
-        severity.into_pyobject(py)?.into_any(),
-        data.into_any(),
-        e.seq.into_pyobject(py)?.into_any(),
-    ])
+    PyTuple::new(
+        py,
+        [
+            e.time_ms.into_pyobject(py)?.into_any(),
+            e.kind.name().into_pyobject(py)?.into_any(),
+            severity.into_pyobject(py)?.into_any(),
+            data.into_any(),
+            e.seq.into_pyobject(py)?.into_any(),
+        ],
+    )
 }
 
 pub fn events_to_py<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Vec<Bound<'py, PyTuple>>> {

@@ -24,7 +24,9 @@ pub fn to_py(err: ItbError) -> PyErr {
             let exc = cls.call1((err.to_string(), err.field().to_string()))?;
             Ok(PyErr::from_value(exc))
         };
-        build().unwrap_or_else(|e| PyRuntimeError::new_err(format!("{err} (and itb.errors failed: {e})")))
+        build().unwrap_or_else(|e| {
+            PyRuntimeError::new_err(format!("{err} (and itb.errors failed: {e})"))
+        })
     })
 }
 

@@ -48,33 +48,59 @@ impl PyEventLog {
         let n = self.events.len() as isize;
         let j = if i < 0 { i + n } else { i };
         if !(0..n).contains(&j) {
-            return Err(pyo3::exceptions::PyIndexError::new_err("event index out of range"));
+            return Err(pyo3::exceptions::PyIndexError::new_err(
+                "event index out of range",
+            ));
         }
         event_to_py(py, &self.events[j as usize])
     }
 
     /// Every event as a raw tuple (a list).
     fn tuples<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self.events.iter().map(|e| event_to_py(py, e)).collect::<PyResult<Vec<_>>>()?;
+        let items = self
+            .events
+            .iter()
+            .map(|e| event_to_py(py, e))
+            .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
     }
 
     /// A new log of the events whose kind is one of `kinds` (in order; no Python objects built).
     fn select(&self, kinds: Vec<String>) -> Self {
-        let wanted: Vec<EventKind> = EventKind::ALL.iter().copied().filter(|k| kinds.iter().any(|n| n == k.name())).collect();
-        PyEventLog { events: self.events.iter().filter(|e| wanted.contains(&e.kind)).cloned().collect() }
+        let wanted: Vec<EventKind> = EventKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| kinds.iter().any(|n| n == k.name()))
+            .collect();
+        PyEventLog {
+            events: self
+                .events
+                .iter()
+                .filter(|e| wanted.contains(&e.kind))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// A new log: the events of `start..stop` (clamped, like a slice with step 1).
     fn slice(&self, start: usize, stop: usize) -> Self {
         let stop = stop.min(self.events.len());
         let start = start.min(stop);
-        PyEventLog { events: self.events[start..stop].to_vec() }
+        PyEventLog {
+            events: self.events[start..stop].to_vec(),
+        }
     }
 
     /// This log followed by `other`.
     fn concat(&self, other: &PyEventLog) -> Self {
-        PyEventLog { events: self.events.iter().chain(other.events.iter()).cloned().collect() }
+        PyEventLog {
+            events: self
+                .events
+                .iter()
+                .chain(other.events.iter())
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Kind names in code order: `kind` columns hold indices into this list.

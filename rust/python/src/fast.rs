@@ -87,7 +87,11 @@ pub fn duration_ms(value: &Bound<'_, PyAny>, field: &str, allow_zero: bool) -> P
 }
 
 /// [`duration_ms`] with the field name built only if the Python converter is needed.
-fn duration_ms_with(value: &Bound<'_, PyAny>, field: impl FnOnce() -> String, allow_zero: bool) -> PyResult<i64> {
+fn duration_ms_with(
+    value: &Bound<'_, PyAny>,
+    field: impl FnOnce() -> String,
+    allow_zero: bool,
+) -> PyResult<i64> {
     let py = value.py();
     if is_type(value, cached(py, &TIMEDELTA, "datetime", "timedelta")?) {
         let get = |name: &Bound<'_, pyo3::types::PyString>| value.getattr(name)?.extract::<i64>();
@@ -158,7 +162,10 @@ static DOSE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// `[to_ms(v, f"{prefix}[{i}]") for i, v in enumerate(values)]` as an int64 array.
 #[pyfunction]
-pub fn times_ms<'py>(values: &Bound<'py, PyAny>, prefix: &str) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+pub fn times_ms<'py>(
+    values: &Bound<'py, PyAny>,
+    prefix: &str,
+) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
     let mut out = Vec::with_capacity(values.len().unwrap_or(0));
     for (i, v) in values.try_iter()?.enumerate() {
         out.push(time_ms_with(&v?, || format!("{prefix}[{i}]"))?);
@@ -169,7 +176,10 @@ pub fn times_ms<'py>(values: &Bound<'py, PyAny>, prefix: &str) -> PyResult<Bound
 /// `[duration_ms(v, f"{prefix}[{i}]", allow_zero=False) for i, v in enumerate(values)]` as an
 /// int64 array.
 #[pyfunction]
-pub fn durations_ms<'py>(values: &Bound<'py, PyAny>, prefix: &str) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+pub fn durations_ms<'py>(
+    values: &Bound<'py, PyAny>,
+    prefix: &str,
+) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
     let mut out = Vec::with_capacity(values.len().unwrap_or(0));
     for (i, v) in values.try_iter()?.enumerate() {
         out.push(duration_ms_with(&v?, || format!("{prefix}[{i}]"), false)?);
@@ -189,6 +199,9 @@ pub fn doses_f64<'py>(values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::
             cached(py, &DOSE, "itb.pump", "_check_dose")?.call1((v, i))?;
         }
     }
-    let out = items.iter().map(|v| v.extract::<f64>()).collect::<PyResult<Vec<f64>>>()?;
+    let out = items
+        .iter()
+        .map(|v| v.extract::<f64>())
+        .collect::<PyResult<Vec<f64>>>()?;
     Ok(numpy::IntoPyArray::into_pyarray(out, py))
 }

@@ -38,7 +38,14 @@ fn validate_program(program: &Bound<'_, PyAny>) -> PyResult<()> {
 #[pyfunction]
 fn volume_rate_nl_per_day(ng_per_day: i64, concentration: i64) -> PyResult<i64> {
     let conc = itb_core::units::check_concentration("concentration", concentration).py()?;
-    itb_core::error::check_range("ng_per_day", ng_per_day, 0, itb_core::units::MAX_DOSE_NG_PER_DAY, "ng/day").py()?;
+    itb_core::error::check_range(
+        "ng_per_day",
+        ng_per_day,
+        0,
+        itb_core::units::MAX_DOSE_NG_PER_DAY,
+        "ng/day",
+    )
+    .py()?;
     Ok(itb_core::units::volume_rate_nl_per_day(ng_per_day, conc))
 }
 

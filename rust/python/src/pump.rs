@@ -26,7 +26,12 @@ impl PyPump {
     }
 
     /// `bolus_many` of equal-length columns; errors name the entry (`doses_ug[3]`).
-    fn bolus_many_slices(&mut self, doses_ug: &[f64], durations_ms: &[i64], starts_ms: &[i64]) -> PyResult<Vec<u64>> {
+    fn bolus_many_slices(
+        &mut self,
+        doses_ug: &[f64],
+        durations_ms: &[i64],
+        starts_ms: &[i64],
+    ) -> PyResult<Vec<u64>> {
         let n = doses_ug.len();
         if durations_ms.len() != n || starts_ms.len() != n {
             let msg = format!(
@@ -34,13 +39,24 @@ impl PyPump {
                 durations_ms.len(),
                 starts_ms.len()
             );
-            return Err(crate::errors::to_py(itb_core::ItbError::validation("durations", msg)));
+            return Err(crate::errors::to_py(itb_core::ItbError::validation(
+                "durations",
+                msg,
+            )));
         }
         let mut items = Vec::with_capacity(n);
-        for (i, ((&dose, &duration), &start)) in doses_ug.iter().zip(durations_ms).zip(starts_ms).enumerate() {
-            let ng = itb_core::units::scaled_from_f64("doses_ug", dose, 3, itb_core::units::MAX_BOLUS_NG, "µg")
-                .map_err(|e| e.in_field(format!("doses_ug[{i}]")))
-                .py()?;
+        for (i, ((&dose, &duration), &start)) in
+            doses_ug.iter().zip(durations_ms).zip(starts_ms).enumerate()
+        {
+            let ng = itb_core::units::scaled_from_f64(
+                "doses_ug",
+                dose,
+                3,
+                itb_core::units::MAX_BOLUS_NG,
+                "µg",
+            )
+            .map_err(|e| e.in_field(format!("doses_ug[{i}]")))
+            .py()?;
             items.push((ng, duration, start));
         }
         self.inner.bolus_many(&items).py()
@@ -57,11 +73,17 @@ impl PyPump {
     }
 
     /// Advance the core recording every stroke time, with the GIL released.
-    fn advance_recording_core(&mut self, py: Python<'_>, until_ms: i64) -> PyResult<(Vec<itb_core::Event>, Vec<i64>)> {
+    fn advance_recording_core(
+        &mut self,
+        py: Python<'_>,
+        until_ms: i64,
+    ) -> PyResult<(Vec<itb_core::Event>, Vec<i64>)> {
         let inner = &mut self.inner;
         py.detach(|| {
             let mut times = Vec::new();
-            inner.advance_to_recording(until_ms, &mut times).map(|e| (e, times))
+            inner
+                .advance_to_recording(until_ms, &mut times)
+                .map(|e| (e, times))
         })
         .py()
     }
@@ -92,7 +114,9 @@ impl PyPump {
             stroke_error_ppm,
             path_primed,
         };
-        Ok(PyPump { inner: Pump::new(config).py()? })
+        Ok(PyPump {
+            inner: Pump::new(config).py()?,
+        })
     }
 
     /// `itb.Pump(...)` in one call: clinical arguments (naive `datetime` or int ms, mL/µL
@@ -125,7 +149,9 @@ impl PyPump {
             stroke_error_ppm,
             path_primed: path_primed.is_truthy()?,
         };
-        Ok(PyPump { inner: Pump::new(config).py()? })
+        Ok(PyPump {
+            inner: Pump::new(config).py()?,
+        })
     }
 
     /// A program as a `_core.Program` or an exact tuple.
@@ -158,7 +184,12 @@ impl PyPump {
 
     /// Many timed boluses at once, all or nothing: doses in µg (floats, converted like
     /// `scaled(x, 3)`), durations and starts in ms. Returns the ids.
-    fn bolus_many(&mut self, doses_ug: Vec<f64>, durations_ms: Vec<i64>, starts_ms: Vec<i64>) -> PyResult<Vec<u64>> {
+    fn bolus_many(
+        &mut self,
+        doses_ug: Vec<f64>,
+        durations_ms: Vec<i64>,
+        starts_ms: Vec<i64>,
+    ) -> PyResult<Vec<u64>> {
         self.bolus_many_slices(&doses_ug, &durations_ms, &starts_ms)
     }
 
@@ -169,7 +200,11 @@ impl PyPump {
         durations_ms: PyReadonlyArray1<'_, i64>,
         starts_ms: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<Vec<u64>> {
-        let (d, k, s) = (doses_ug.as_array(), durations_ms.as_array(), starts_ms.as_array());
+        let (d, k, s) = (
+            doses_ug.as_array(),
+            durations_ms.as_array(),
+            starts_ms.as_array(),
+        );
         match (d.as_slice(), k.as_slice(), s.as_slice()) {
             (Some(d), Some(k), Some(s)) => self.bolus_many_slices(d, k, s),
             _ => self.bolus_many_slices(&d.to_vec(), &k.to_vec(), &s.to_vec()),
@@ -177,8 +212,12 @@ impl PyPump {
     }
 
     fn cancel_bolus(&mut self, bolus_id: i64) -> PyResult<()> {
-        let id = u64::try_from(bolus_id)
-            .map_err(|_| itb_core::ItbError::validation("bolus_id", format!("no scheduled or running bolus has id {bolus_id}")));
+        let id = u64::try_from(bolus_id).map_err(|_| {
+            itb_core::ItbError::validation(
+                "bolus_id",
+                format!("no scheduled or running bolus has id {bolus_id}"),
+            )
+        });
         id.and_then(|id| self.inner.cancel_bolus(id)).py()
     }
 
@@ -193,13 +232,23 @@ impl PyPump {
         tolerance_nl: i64,
         tolerance_ppm: i64,
     ) -> PyResult<(i64, i64, bool, Option<&'static str>)> {
-        let tolerance = RefillTolerance { abs_nl: tolerance_nl, ppm: tolerance_ppm };
-        let r = self.inner.refill(added_nl, concentration, aspirated_nl, tolerance).py()?;
+        let tolerance = RefillTolerance {
+            abs_nl: tolerance_nl,
+            ppm: tolerance_ppm,
+        };
+        let r = self
+            .inner
+            .refill(added_nl, concentration, aspirated_nl, tolerance)
+            .py()?;
         Ok((r.expected_nl, r.aspirated_nl, r.flagged, r.reason))
     }
 
     /// Events as `(time_ms, kind, severity, data, seq)` tuples.
-    fn advance_to<'py>(&mut self, py: Python<'py>, until_ms: i64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    fn advance_to<'py>(
+        &mut self,
+        py: Python<'py>,
+        until_ms: i64,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         let events = self.advance_core(py, until_ms)?;
         events_to_py(py, &events)
     }
@@ -238,9 +287,23 @@ impl PyPump {
         &self,
         horizon_ms: i64,
         assume_refills: bool,
-    ) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
+    ) -> PyResult<(
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    )> {
         let p = self.inner.project_with(horizon_ms, assume_refills).py()?;
-        Ok((p.next_stroke_ms, p.low_reservoir_ms, p.reservoir_empty_ms, p.drug_at_tip_ms, p.eri_ms, p.eos_ms))
+        Ok((
+            p.next_stroke_ms,
+            p.low_reservoir_ms,
+            p.reservoir_empty_ms,
+            p.drug_at_tip_ms,
+            p.eri_ms,
+            p.eos_ms,
+        ))
     }
 
     fn telemetry_session(&mut self) -> PyResult<()> {
@@ -306,17 +369,22 @@ impl PyPump {
     /// Limits as `(dose_ng, duration_ms, lockout_ms, max_per_24h)`, or None to disable.
     #[pyo3(signature = (limits=None))]
     fn set_patient_bolus_limits(&mut self, limits: Option<(i64, i64, i64, i64)>) -> PyResult<()> {
-        let limits = limits.map(|(dose_ng, duration_ms, lockout_ms, max_per_24h)| PatientBolusLimits {
-            dose_ng,
-            duration_ms,
-            lockout_ms,
-            max_per_24h,
-        });
+        let limits =
+            limits.map(
+                |(dose_ng, duration_ms, lockout_ms, max_per_24h)| PatientBolusLimits {
+                    dose_ng,
+                    duration_ms,
+                    lockout_ms,
+                    max_per_24h,
+                },
+            );
         self.inner.set_patient_bolus_limits(limits).py()
     }
     #[getter]
     fn patient_bolus_limits(&self) -> Option<(i64, i64, i64, i64)> {
-        self.inner.patient_bolus_limits().map(|l| (l.dose_ng, l.duration_ms, l.lockout_ms, l.max_per_24h))
+        self.inner
+            .patient_bolus_limits()
+            .map(|l| (l.dose_ng, l.duration_ms, l.lockout_ms, l.max_per_24h))
     }
     /// Returns `(granted, reason, bolus_id | None)`.
     #[pyo3(signature = (at_ms=None))]
@@ -331,7 +399,9 @@ impl PyPump {
 
     #[staticmethod]
     fn restore(data: &[u8]) -> PyResult<Self> {
-        Ok(PyPump { inner: Pump::restore(data).py()? })
+        Ok(PyPump {
+            inner: Pump::restore(data).py()?,
+        })
     }
 
     fn copy(&self) -> Self {
@@ -386,7 +456,15 @@ impl PyPump {
     #[getter]
     fn schedule(&self) -> (i64, i64, Vec<(i64, i64)>) {
         let s = self.inner.schedule();
-        (s.period_ms, s.anchor_ms, s.offsets.iter().copied().zip(s.rates.iter().copied()).collect())
+        (
+            s.period_ms,
+            s.anchor_ms,
+            s.offsets
+                .iter()
+                .copied()
+                .zip(s.rates.iter().copied())
+                .collect(),
+        )
     }
     #[getter]
     fn now_ms(&self) -> i64 {
