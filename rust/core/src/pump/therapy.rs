@@ -2,15 +2,15 @@
 //! and patient-activated (PTM) boluses within clinician limits.
 
 use crate::battery::Alarm;
-use crate::bolus::BolusKind;
+use crate::delivery::bolus::BolusKind;
+use crate::delivery::path::{FL_PER_NL, MAX_CATHETER_NL};
 use crate::delivery::peak_rate;
 use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind};
-use crate::path::{FL_PER_NL, MAX_CATHETER_NL};
 use crate::pump::Pump;
 use crate::units::{div_ceil, volume_nl_of_dose, MS_PER_DAY};
 
-pub use crate::patient::{PatientBolusLimits, MAX_PATIENT_BOLUSES_PER_DAY};
+pub use crate::pump::patient::{PatientBolusLimits, MAX_PATIENT_BOLUSES_PER_DAY};
 
 /// Outcome of a patient activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
