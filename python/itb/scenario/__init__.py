@@ -25,6 +25,7 @@ from .run import (
     loads,
     parse_duration,
 )
+from .spec import FAULT_ACTIONS
 
 __all__ = [
     "Scenario",
@@ -38,6 +39,7 @@ __all__ = [
     "dumps",
     "json_schema",
     "ACTIONS",
+    "FAULT_ACTIONS",
     "parse_duration",
     "format_duration",
 ]
