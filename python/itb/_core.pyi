@@ -341,6 +341,7 @@ class Pump:
         aspirated_nl: int | None = None,
         tolerance_nl: int = 1_000_000,
         tolerance_ppm: int = 200_000,
+        pocket_nl: int = 0,
     ) -> tuple[int, int, bool, str | None]:
         """Aspirate the reservoir (``aspirated_nl`` = the measured aspirate; None = what is physically
         there), then fill ``added_nl`` at ``concentration`` µg/mL. Re-arms the low alarm and resumes

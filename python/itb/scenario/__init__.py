@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .run import (
     ACTIONS,
+    FAULT_ACTIONS,
     Issue,
     Scenario,
     ScenarioError,
@@ -25,7 +26,6 @@ from .run import (
     loads,
     parse_duration,
 )
-from .spec import FAULT_ACTIONS
 
 __all__ = [
     "Scenario",
