@@ -7,16 +7,16 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::battery::{ActiveAlarm, Battery};
-use crate::bolus::Bolus;
+use crate::delivery::bolus::Bolus;
+use crate::delivery::path::{FluidLine, FluidPath};
+use crate::delivery::program::{Basal, Schedule};
+use crate::delivery::reservoir::Reservoir;
 use crate::delivery::Delivery;
 use crate::error::{ItbError, Result};
 use crate::events::Event;
 use crate::model::PumpModel;
-use crate::path::{FluidLine, FluidPath};
-use crate::patient::{PatientBolusLimits, PatientBoluses};
-use crate::program::{Basal, Schedule};
+use crate::pump::patient::{PatientBolusLimits, PatientBoluses};
 use crate::pump::Pump;
-use crate::reservoir::Reservoir;
 
 /// Version 2's pump, borrowed for writing (field order is the format).
 #[derive(Serialize)]

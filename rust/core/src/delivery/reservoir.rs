@@ -5,8 +5,8 @@
 //! Owns the invariants: counts within the capacity, `empty` exactly when less than a stroke
 //! is counted, no negative volume, drug mass within volume × the largest concentration.
 
+use crate::delivery::path::{Outflow, FL_PER_NL};
 use crate::model::PumpModel;
-use crate::path::{Outflow, FL_PER_NL};
 use crate::units::{div_ceil, MAX_CONCENTRATION};
 
 /// Largest stroke error accepted (ppm): ±50 %.

@@ -7,25 +7,30 @@
 //! `advance_to` works segment by segment (a segment is a span with one constant increment),
 //! firing all strokes of a segment in closed form, never stroke by stroke.
 
+pub mod patient;
+pub mod projection;
+pub mod refill;
+pub mod therapy;
+
 use crate::battery::{ActiveAlarm, Alarm, Battery};
-use crate::bolus::{Bolus, BolusKind};
+use crate::delivery::bolus::{Bolus, BolusKind};
+use crate::delivery::path::{FluidLine, FL_PER_NL};
+use crate::delivery::program::{Basal, Schedule};
+use crate::delivery::reservoir::Reservoir;
 use crate::delivery::{
     cancelled_event, check_total_rate, record_stroke_times, Delivery, SpanWalker,
 };
 use crate::error::{ItbError, Result};
 use crate::events::{sort_simulation_events, Event, EventKind};
 use crate::model::PumpModel;
-use crate::path::{FluidLine, FL_PER_NL};
-use crate::patient::PatientBoluses;
-use crate::program::{Basal, Schedule};
-use crate::reservoir::Reservoir;
+use crate::pump::patient::PatientBoluses;
 use crate::units::{
     check_concentration, check_time, div_ceil, div_trunc, first_at_least, volume_nl_of_dose,
     MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY,
 };
 
-pub use crate::path::MAX_CATHETER_NL;
-pub use crate::reservoir::MAX_STROKE_ERROR_PPM;
+pub use crate::delivery::path::MAX_CATHETER_NL;
+pub use crate::delivery::reservoir::MAX_STROKE_ERROR_PPM;
 
 /// Everything needed to build a pump.
 #[derive(Debug, Clone)]
@@ -83,7 +88,7 @@ struct Span {
 /// An ITB pump: model and clock, orchestrating its parts — delivery (program, accumulator,
 /// boluses), reservoir (count and physical ledgers), fluid path, battery and alarms,
 /// patient-bolus limits — plus the events stamped by calls. Serialized (snapshots) in the
-/// version-2 field order by `snapshot_wire`.
+/// version-2 field order by `snapshot::wire`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pump {
     pub(crate) model: PumpModel,

@@ -2,11 +2,11 @@
 //! flag a discrepancy beyond tolerance, fill, and set the concentration.
 
 use crate::battery::Alarm;
-use crate::bolus::{Bolus, BolusKind};
+use crate::delivery::bolus::{Bolus, BolusKind};
+use crate::delivery::path::FL_PER_NL;
 use crate::delivery::{cancelled_event, check_total_rate};
 use crate::error::{check_range, ItbError, Result};
 use crate::events::{Event, EventKind};
-use crate::path::FL_PER_NL;
 use crate::pump::Pump;
 use crate::units::{check_concentration, volume_nl_of_dose, MAX_TIME_MS};
 

@@ -77,6 +77,33 @@ impl FluidPath {
         (incoming != tip_conc).then_some(ahead)
     }
 
+    /// Remove up to `fl` of the fluid nearest the tip (what a removed catheter holds) and put
+    /// `new_fl` of saline in its place, at the tip end. Returns what was removed (fL, ag).
+    pub fn replace_front(&mut self, fl: i64, new_fl: i64) -> (i64, i128) {
+        let (mut out_fl, mut out_ag) = (0i64, 0i128);
+        let mut left = fl.max(0);
+        while left > 0 {
+            let Some(front) = self.parcels.front_mut() else {
+                break;
+            };
+            let take = left.min(front.fl);
+            out_fl += take;
+            out_ag += i128::from(take) * i128::from(front.conc);
+            front.fl -= take;
+            left -= take;
+            if front.fl == 0 {
+                self.parcels.pop_front();
+            }
+        }
+        if new_fl > 0 {
+            match self.parcels.front_mut() {
+                Some(front) if front.conc == 0 => front.fl += new_fl,
+                _ => self.parcels.push_front(Parcel { fl: new_fl, conc: 0 }),
+            }
+        }
+        (out_fl, out_ag)
+    }
+
     /// Push `fl` at `conc` into the path; the same volume leaves the tip.
     /// With an empty path (zero dead volume) the fluid goes straight through.
     pub fn push(&mut self, fl: i64, conc: u32) -> Outflow {
@@ -155,12 +182,28 @@ impl FluidLine {
         out
     }
 
-    /// Replace the catheter: the path of `fl` now holds only saline (`conc` is the
-    /// reservoir's, at the tip when the path holds no fluid).
-    pub(crate) fn replace(&mut self, catheter_nl: i64, fl: i64, conc: u32) {
+    /// Replace the catheter only (a catheter revision): the old catheter's contents (the
+    /// fluid nearest the tip, `self.catheter_nl`) leave the system, the pump tubing keeps
+    /// its fluid, and the new catheter of `catheter_nl` holds saline. `conc` is the
+    /// reservoir's (at the tip when the path holds no fluid). Returns what was removed.
+    pub(crate) fn replace_catheter(&mut self, catheter_nl: i64, conc: u32) -> (i64, i128) {
+        let removed = self.fluid.replace_front(
+            self.catheter_nl.saturating_mul(FL_PER_NL),
+            catheter_nl.saturating_mul(FL_PER_NL),
+        );
+        self.catheter_nl = catheter_nl;
+        self.tip_conc = self.fluid.tip_conc().unwrap_or(conc);
+        removed
+    }
+
+    /// Replace the whole path (pump tubing and catheter, as at a new implant): the path of
+    /// `fl` now holds only saline. Returns what was removed.
+    pub(crate) fn replace_all(&mut self, catheter_nl: i64, fl: i64, conc: u32) -> (i64, i128) {
+        let removed = (self.fluid.volume_fl(), self.fluid.mass_ag());
         self.fluid = FluidPath::filled(fl, 0);
         self.catheter_nl = catheter_nl;
         self.tip_conc = if fl > 0 { 0 } else { conc };
+        removed
     }
 
     /// The invariants of a decoded state, for a model whose tubing holds `pump_path_nl`.

@@ -1,13 +1,16 @@
 //! Versioned, checksummed snapshots: `MAGIC | version u16 LE | crc32 u32 LE | postcard(Pump)`.
 //! The same state always gives the same bytes; corrupt or foreign bytes give a clear error,
 //! and a decoded state is re-validated before it is accepted. Version 1 bytes (before event
-//! sequence numbers and bolus doses) are migrated on restore (`snapshot_v1`) and written back
+//! sequence numbers and bolus doses) are migrated on restore (`snapshot::v1`) and written back
 //! as version 2.
 
+pub(crate) mod v1;
+pub(crate) mod wire;
+
+use crate::delivery::path::FL_PER_NL;
 use crate::error::{ItbError, Result};
-use crate::path::FL_PER_NL;
 use crate::pump::Pump;
-use crate::snapshot_wire::PumpV2;
+use crate::snapshot::wire::PumpV2;
 use crate::units::{MAX_CONCENTRATION, MIN_TIME_MS};
 
 const MAGIC: &[u8; 8] = b"ITBPUMP\0";
@@ -47,7 +50,7 @@ impl Pump {
             ));
         }
         let state = if version == 1 {
-            crate::snapshot_v1::migrate(payload)?
+            crate::snapshot::v1::migrate(payload)?
         } else {
             let (state, rest): (PumpV2, &[u8]) = postcard::take_from_bytes(payload)
                 .map_err(|e| ItbError::snapshot(format!("cannot decode: {e}")))?;
