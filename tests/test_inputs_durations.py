@@ -27,7 +27,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from itb import _time
-from itb.scenario_spec import ACTIONS, BatterySpec, parse_duration
+from itb.scenario.spec import ACTIONS, BatterySpec, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 1, 5, 8)
@@ -425,8 +425,8 @@ def test_pt0s_message_is_in_iso_not_a_python_repr() -> None:
 
 def duration_options() -> list[tuple[list[str], str]]:
     """(command path, option) of every command-line option whose type is a duration."""
-    from itb import _cli_common
-    from itb.cli import _parser
+    from itb.cli import common as _cli_common
+    from itb.cli.app import _parser
 
     kinds = (_cli_common.duration, _cli_common.positive_duration, _cli_common.when)
     out = []

@@ -12,7 +12,8 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._cli_common import (
+from .._time import format_duration
+from .common import (
     UsageError,
     add_command,
     console,
@@ -25,7 +26,6 @@ from ._cli_common import (
     totals_table,
     when,
 )
-from ._time import format_duration
 
 __all__ = ["register"]
 
@@ -191,7 +191,7 @@ def _until_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _execute(args: argparse.Namespace) -> Any:
-    from .scenario import load
+    from ..scenario import load
 
     scenario = load(args.scenario)
     until = getattr(args, "until", None)
@@ -284,8 +284,7 @@ def _project(args: argparse.Namespace) -> int:
 
 def _plan_refill(args: argparse.Namespace) -> int:
     result = _execute(args)
-    from . import clinical
-    from .scenario import format_duration
+    from .. import clinical
 
     # Drug stability counts from the last fill: the last refill of the run, else the start.
     refills = [e.time for e in result.events if e.kind == "refilled"]
@@ -327,7 +326,7 @@ def _plan_refill(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .plots import plot_result
+    from ..plots import plot_result
 
     result = _execute(args)
     with progress_callback("sampling") as progress:
@@ -337,7 +336,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .scenario import json_schema
+    from ..scenario import json_schema
 
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
     if args.output:
@@ -352,7 +351,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _print_run(result: Any) -> None:
-    from .export import event_record
+    from ..export import event_record
 
     out = console()
     s = result.scenario

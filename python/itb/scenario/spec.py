@@ -27,11 +27,11 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from . import _time
-from ._time import DurationError, format_duration, parse_iso_duration
-from .errors import ItbError, ValidationError
-from .models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
-from .program import Continuous, Flex, Program
+from .. import _time
+from .._time import DurationError, format_duration, parse_iso_duration
+from ..errors import ItbError, ValidationError
+from ..models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
+from ..program import Continuous, Flex, Program
 
 __all__ = [
     "ScenarioSpec",

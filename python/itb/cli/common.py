@@ -1,7 +1,7 @@
 """What every ``itb`` subcommand shares: the notice, a parser factory that puts it in ``--help``,
 argument types for times and durations, and a progress bar for runs that take a while.
 
-Modules that add subcommands (``itb.scenario_cli``, later ``itb.hardware.cli``) define
+Modules that add subcommands (``itb.cli.scenario``, ``itb.cli.rig``) define
 ``register(subparsers)`` and call :func:`add_command` for each command; the handler given to it
 takes the parsed arguments and returns the exit code. See :mod:`itb.cli` for exit codes.
 """
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ._time import from_ms
+from .._time import from_ms
 
 __all__ = [
     "delivery_rows",
@@ -72,7 +72,7 @@ def add_command(
 def duration(text: str) -> timedelta:
     """argparse type: ISO 8601 (``P7D``, ``PT12H``) or a number with a unit (``7d``, ``30min``,
     ``90s``); a bare number is refused (argparse names the option). Rules: :mod:`itb._time`."""
-    from ._time import DurationError, parse_duration_text
+    from .._time import DurationError, parse_duration_text
 
     try:
         return timedelta(milliseconds=parse_duration_text(text))
