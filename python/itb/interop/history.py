@@ -107,7 +107,8 @@ class TherapyHistory:
     eos: bool
     catheter_nl: int
     initial_concentration_ug_per_ml: int
-    marks: list[tuple[int, int]] = field(default_factory=list)
+    #: ``[(time_ms, delivered_pg, delivered_nl), …]``: the tip ledger read at every mark
+    marks: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def start(self) -> datetime:
@@ -116,6 +117,16 @@ class TherapyHistory:
     @property
     def end(self) -> datetime:
         return from_ms(self.end_ms)
+
+    def tip_at(self, t_ms: int) -> tuple[int, int]:
+        """``(pg, nL)`` that left the tip from the start to the last mark at or before ``t_ms``."""
+        import bisect
+
+        i = bisect.bisect_right(self.marks, (t_ms, float("inf"), float("inf"))) - 1
+        if i < 0:
+            return (0, 0)
+        _, pg, nl = self.marks[i]
+        return (pg - self.marks[0][1], nl - self.marks[0][2])
 
     def program_at(self, t_ms: int) -> tuple:
         """The exact program in force at ``t_ms``."""
@@ -254,13 +265,18 @@ def boundaries(
         times.add(at)
         times.update(step_boundaries(program, max(at, start_ms), min(until, end_ms)))
     for e in events:
-        if e.kind in _STOP_ON or e.kind in _STOP_OFF or e.kind in (
-            "refilled",
-            "concentration_changed",
-            "bolus_started",
-            "bolus_completed",
-            "bolus_cancelled",
-            "program_changed",
+        if (
+            e.kind in _STOP_ON
+            or e.kind in _STOP_OFF
+            or e.kind
+            in (
+                "refilled",
+                "concentration_changed",
+                "bolus_started",
+                "bolus_completed",
+                "bolus_cancelled",
+                "program_changed",
+            )
         ):
             times.add(e.time_ms)
     return sorted(t for t in times if start_ms <= t <= end_ms)
@@ -273,7 +289,7 @@ def build(
     end_ms: int,
     programs: list[tuple[int, tuple]],
     events: list[Event],
-    marks: list[tuple[int, int]],
+    marks: list[tuple[int, int, int]],
     initial_concentration: int,
     final: Pump,
 ) -> TherapyHistory:
@@ -281,7 +297,9 @@ def build(
     changes = _stops(events, model)
     stopped = _stopped_spans(changes, end_ms)
     conc_changes = [
-        (e.time_ms, int(e.data["to_ug_per_ml"])) for e in events if e.kind == "concentration_changed"
+        (e.time_ms, int(e.data["to_ug_per_ml"]))
+        for e in events
+        if e.kind == "concentration_changed"
     ]
 
     def concentration_at(t: int) -> int:
@@ -343,7 +361,7 @@ def build(
     order = sorted(flows, key=lambda f: (f[0], f[3]))
     orphans: list[tuple[int, int, int]] = []  # (t0, t1, mass) with no flow running
     first = 0
-    for (t0, p0), (t1, p1) in zip(marks, marks[1:]):
+    for (t0, p0, _), (t1, p1, _) in zip(marks, marks[1:]):
         mass = p1 - p0
         if mass == 0 or t1 <= t0:
             continue
@@ -415,7 +433,7 @@ def build(
         events=events,
         administrations=records,
         delivered_pg=delivered,
-        delivered_nl=final.delivered_nl,
+        delivered_nl=marks[-1][2] - marks[0][2] if marks else 0,
         concentration_ug_per_ml=final.concentration_ug_per_ml,
         reservoir_nl=final.reservoir_nl,
         battery_remaining_pc=final.battery_remaining_pc,
@@ -486,15 +504,15 @@ def _from_result(result: Any) -> TherapyHistory:
                 programs.append((at, action.program.build().exact()))
     events = list(result.events)
     cuts = boundaries(start_ms, end_ms, programs, events, scenario.model)
-    marks: list[tuple[int, int]] = []
+    marks: list[tuple[int, int, int]] = []
     pump, _, _ = scenario._execute(
         result.until,
         samples=[from_ms(t) for t in cuts],
-        on_sample=lambda p: marks.append((p.now_ms, p.delivered_pg)),
+        on_sample=lambda p: marks.append((p.now_ms, p.delivered_pg, p.delivered_nl)),
     )
     if not marks or marks[-1][0] != end_ms:
-        marks.append((end_ms, pump.delivered_pg))
-    if marks[-1][1] != result.pump.delivered_pg or marks[0] != (start_ms, 0):
+        marks.append((end_ms, pump.delivered_pg, pump.delivered_nl))
+    if marks[-1][1] != result.pump.delivered_pg or marks[0][:2] != (start_ms, 0):
         raise RuntimeError(
             "the replay of the scenario for the export did not reproduce its tip ledger"
         )  # a bug, not an input problem
@@ -537,7 +555,9 @@ class Recorder:
         self._start_ms = pump.now_ms
         self._initial_concentration = pump.concentration_ug_per_ml
         self._start_pg = pump.delivered_pg
-        self._marks: list[tuple[int, int]] = [(pump.now_ms, pump.delivered_pg)]
+        self._marks: list[tuple[int, int, int]] = [
+            (pump.now_ms, pump.delivered_pg, pump.delivered_nl)
+        ]
         self._programs: list[tuple[int, tuple]] = [(pump.now_ms, pump.core.program)]
         self._events: list[Event] = []
 
@@ -580,7 +600,7 @@ class Recorder:
                 if ms is not None and now < ms < nxt:
                     nxt = ms
             got += self.pump.advance_to(nxt)
-            self._marks.append((self.pump.now_ms, self.pump.delivered_pg))
+            self._marks.append((self.pump.now_ms, self.pump.delivered_pg, self.pump.delivered_nl))
         self._events += got
         return got
 
