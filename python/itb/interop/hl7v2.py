@@ -164,6 +164,7 @@ class _Writer:
         self.concentration = h.initial_concentration_ug_per_ml
         self.program = h.programs[0][1]
         self.program_i = 0
+        self.boluses = {a.bolus_id: a for a in h.administrations if a.bolus_id is not None}
 
     def ts(self, ms: int) -> str:
         t = from_ms(ms)
@@ -410,7 +411,7 @@ class _Writer:
         t = e.time_ms
         segs, control = self.header(t, e.kind, event)
         self.device_tree(segs, t, event)
-        record = next((a for a in self.h.administrations if a.bolus_id == int(d["bolus_id"])), None)
+        record = self.boluses.get(int(d["bolus_id"]))
         span = record.bolus_duration_ms if record and record.bolus_duration_ms else 1
         volume = int(d.get("volume_nl", record.bolus_volume_nl if record else 0) or 0)
         dose = int(d.get("dose_pg", record.bolus_dose_pg if record else 0) or 0)
