@@ -18,6 +18,7 @@ import itb
 import pytest
 from itb import cli
 from itb import scenario as sc
+from itb.cli import app as cli_app
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = str(ROOT / "examples" / "adult_sci_2000.toml")
@@ -283,7 +284,7 @@ def test_registrars_add_commands_and_missing_modules_are_skipped(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def register(sub: object) -> None:
-        from itb._cli_common import add_command
+        from itb.cli.common import add_command
 
         add_command(
             sub,
@@ -293,8 +294,10 @@ def test_registrars_add_commands_and_missing_modules_are_skipped(
             description="Say hi.",
         )
 
-    monkeypatch.setattr(cli, "REGISTRARS", [*cli.REGISTRARS, register])
-    monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "itb.no_such_module"])
+    monkeypatch.setattr(cli_app, "REGISTRARS", [*cli_app.REGISTRARS, register])
+    monkeypatch.setattr(
+        cli_app, "COMMAND_MODULES", [*cli_app.COMMAND_MODULES, "itb.no_such_module"]
+    )
     code, out, _ = run(["hello"], capsys)
     assert code == 0 and out == "hi\n"
     code, out, _ = run(["hello", "--help"], capsys)
@@ -316,7 +319,7 @@ def test_console_script_exit_codes(bad_file: Path) -> None:
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from itb import _cli_common
+    from itb.cli import common as _cli_common
 
     with _cli_common.progress_callback("x") as progress:  # captured stderr: no bar
         assert progress is None

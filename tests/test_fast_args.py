@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from itb import _core
 from itb._time import duration_ms, to_ms
 from itb._units import concentration, ml_to_nl, ug_to_ng, ul_to_nl
+from itb._units import integer as _int
 from itb.errors import ItbError
-from itb.pump import _int
 
 T0 = datetime(2026, 1, 5, 8)
 MODEL = itb.models.SYNCHROMED_II_40

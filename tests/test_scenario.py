@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import tomllib
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from itb import scenario as sc
 from itb._extras import MissingExtraError
-from itb._toml_lines import key_lines, line_of
+from itb.scenario.toml_lines import key_lines, line_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
@@ -257,7 +258,7 @@ def test_pump_table_takes_every_pump_constructor_argument() -> None:
     params = set(inspect.signature(itb.Pump.__init__).parameters) - {"self"}
     keys = set(sc.ScenarioSpec.model_fields["pump"].annotation.model_fields) - {"start"} | {"now"}
     assert params == keys, (
-        "a new itb.Pump(...) argument needs a key in [pump] (itb/scenario_spec.py PumpSpec)"
+        "a new itb.Pump(...) argument needs a key in [pump] (itb/scenario/spec.py PumpSpec)"
     )
 
 
@@ -514,10 +515,10 @@ def test_json_schema_accepts_the_examples_and_rejects_mistakes() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     validator = jsonschema.Draft202012Validator(sc.json_schema())
     for path in EXAMPLES:
-        assert list(validator.iter_errors(_json_ready(sc.tomllib.loads(path.read_text())))) == [], (
+        assert list(validator.iter_errors(_json_ready(tomllib.loads(path.read_text())))) == [], (
             path.name
         )
-    bad = sc.tomllib.loads(
+    bad = tomllib.loads(
         BASE
         + '\n[[actions]]\nat = 2026-01-06T00:00:00\ndo = "bolux"\n\n[run]\nuntil = "soon"\nx = 1\n'
     )

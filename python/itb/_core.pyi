@@ -197,7 +197,7 @@ def durations_ms(values: Any, prefix: str) -> npt.NDArray[np.int64]:
     """``[itb._time.duration_ms(v, f"{prefix}[{i}]", allow_zero=False) for …]`` as int64."""
 
 def doses_f64(values: Any) -> npt.NDArray[np.float64]:
-    """``bolus_many``'s doses: every entry checked to be a number (``itb.pump._check_dose``,
+    """``bolus_many``'s doses: every entry checked to be a number (``itb._units.check_dose``,
     errors naming ``doses_ug[i]``), then ``float(entry)``, as float64."""
 
 def validate_program(program: _ProgramIn) -> None:
@@ -296,7 +296,7 @@ class Pump:
     ) -> Pump:
         """``itb.Pump(...)`` in one call: the clinical arguments are converted by the rules (and
         with the errors) of ``itb._time.to_ms``, ``itb._units.ml_to_nl``/``concentration``/
-        ``ul_to_nl`` and ``itb.pump._int`` — the common types in Rust, anything else by those
+        ``ul_to_nl`` and ``itb._units.integer`` — the common types in Rust, anything else by those
         functions; ``path_primed`` by truth value. Then as the constructor."""
 
     # ----- calls ------------------------------------------------------------------------------

@@ -8,18 +8,37 @@ optional (``pip install 'itb[pandas]'``; also in ``itb[dask]`` and ``itb[test]``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._extras import require
 from .errors import ValidationError
 from .pump import Event, Pump
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .scenario import Scenario
+__all__ = ["event_record", "events_frame", "timeseries", "sample", "TIMESERIES_COLUMNS", "Runnable"]
 
-__all__ = ["event_record", "events_frame", "timeseries", "sample", "TIMESERIES_COLUMNS"]
+
+class Runnable(Protocol):
+    """What :func:`timeseries` needs of a scenario (an :class:`itb.scenario.Scenario`): its start,
+    its end, and the run loop with sample stops. Declared here so that this room does not import
+    the scenario room above it."""
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def until(self) -> datetime: ...
+
+    def execute(
+        self,
+        until: datetime,
+        *,
+        samples: Sequence[datetime] = (),
+        on_sample: Callable[[Pump], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        record: list[Any] | None = None,
+    ) -> tuple[Pump, list[Event], list[Any]]: ...
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -124,7 +143,7 @@ def _step_in_force(now_ms: int, period_ms: int, anchor_ms: int, offsets: list[in
 
 
 def timeseries(
-    scenario: Scenario,
+    scenario: Runnable,
     every: timedelta,
     until: datetime | None = None,
     *,
@@ -153,7 +172,7 @@ def timeseries(
     if times[-1] < stop:
         times.append(stop)
     rows: list[dict[str, Any]] = []
-    pump, _, _ = scenario._execute(
+    pump, _, _ = scenario.execute(
         stop, samples=times, on_sample=lambda p: rows.append(sample(p)), progress=progress
     )
     if not rows or rows[-1]["time"] != pump.now:

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any, Union
 
 from . import _core
-from ._time import duration_ms, from_ms, int64, to_ms
-from ._units import concentration, ml_to_nl, scaled, ug_to_ng, ul_to_nl
+from ._time import duration_ms, from_ms, to_ms
+from ._units import concentration, integer, ml_to_nl, scaled, ug_to_ng, ul_to_nl
 from .events import Event, EventLog
 from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
@@ -209,7 +209,7 @@ class Pump:
             )
         self._model = model
         # one call: the arguments are converted in Rust by the rules of to_ms, ml_to_nl,
-        # concentration, ul_to_nl and _int (which it falls back to for unusual types)
+        # concentration, ul_to_nl and integer (which it falls back to for unusual types)
         self._core = _core.Pump.build(
             model._core_model,
             now,
@@ -280,7 +280,7 @@ class Pump:
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
-        self._core.cancel_bolus(_int(bolus_id, "bolus_id"))
+        self._core.cancel_bolus(integer(bolus_id, "bolus_id"))
 
     def refill(
         self,
@@ -356,7 +356,7 @@ class Pump:
                 ug_to_ng(dose_ug, "dose_ug"),
                 duration_ms(duration, "duration", allow_zero=False),
                 duration_ms(lockout, "lockout"),
-                _int(max_per_24h, "max_per_24h"),
+                integer(max_per_24h, "max_per_24h"),
             )
         )
 
@@ -570,31 +570,6 @@ class Pump:
         return isinstance(other, Pump) and self.snapshot() == other.snapshot()
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _int(value: object, field: str) -> int:
-    """An integer argument (Python or numpy int; not a bool) within the core's 64 bits."""
-    from numbers import Integral
-
-    if (
-        isinstance(value, bool)
-        or type(value).__name__ == "bool_"
-        or not isinstance(value, Integral)
-    ):
-        from .errors import ValidationError
-
-        raise ValidationError(f"{field}: expected an int, got {value!r}", field)
-    return int64(int(value), field)
-
-
-def _check_dose(value: object, i: int) -> None:
-    """One entry of ``bolus_many``'s ``doses_ug`` must be a number (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        from .errors import ValidationError
-
-        raise ValidationError(
-            f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]"
-        )
 
 
 def _core_program(program: object) -> Any:

@@ -6,7 +6,7 @@ refills, alarms — built from a :class:`~itb.scenario.ScenarioResult` or a :cla
 (``Pump.delivered_pg``): the history is measured at *marks* — every instant where what flows can
 change (a basal step boundary, a program or concentration change, a bolus start or end, a stop or
 a restart) — so each stretch between two marks has one constant set of flows. A scenario is run a
-second time on a fresh pump with the marks as sample times (the scenario's own run loop); a
+second time on a fresh pump with the marks as sample times (the scenario's own run loop, ``Scenario.execute``); a
 :class:`Recorder` advances its pump from mark to mark. No delivery arithmetic is done here.
 
 **Remainder rule** (docs: decisions/interop.md#dose-apportioning). The drug mass M (pg) that left
@@ -489,7 +489,7 @@ def history_of(source: Any) -> TherapyHistory:
 
 def _from_result(result: Any) -> TherapyHistory:
     from .._time import to_ms
-    from ..scenario_spec import SetProgram
+    from ..scenario.spec import SetProgram
 
     scenario = result.scenario
     spec = scenario.spec
@@ -505,7 +505,7 @@ def _from_result(result: Any) -> TherapyHistory:
     events = list(result.events)
     cuts = boundaries(start_ms, end_ms, programs, events, scenario.model)
     marks: list[tuple[int, int, int]] = []
-    pump, _, _ = scenario._execute(
+    pump, _, _ = scenario.execute(
         result.until,
         samples=[from_ms(t) for t in cuts],
         on_sample=lambda p: marks.append((p.now_ms, p.delivered_pg, p.delivered_nl)),

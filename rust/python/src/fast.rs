@@ -145,15 +145,15 @@ pub fn concentration(value: &Bound<'_, PyAny>) -> PyResult<i64> {
         .extract()
 }
 
-/// An integer argument as `itb.pump._int(value, field)`: an `int` within 64 bits is taken
-/// here; anything else goes to `_int`.
+/// An integer argument as `itb._units.integer(value, field)`: an `int` within 64 bits is taken
+/// here; anything else goes to `integer`.
 pub fn int(value: &Bound<'_, PyAny>, field: &str) -> PyResult<i64> {
     if value.is_exact_instance_of::<PyInt>() {
         if let Ok(n) = value.extract::<i64>() {
             return Ok(n);
         }
     }
-    cached(value.py(), &INT, "itb.pump", "_int")?
+    cached(value.py(), &INT, "itb._units", "integer")?
         .call1((value, field))?
         .extract()
 }
@@ -188,7 +188,7 @@ pub fn durations_ms<'py>(
 }
 
 /// Doses as a float64 array, as `bolus_many` checks them: first every entry must be a number
-/// (not a bool; `itb.pump._check_dose(value, i)` raises naming `doses_ug[i]`), then each
+/// (not a bool; `itb._units.check_dose(value, i)` raises naming `doses_ug[i]`), then each
 /// becomes `float(value)`. A `float` entry needs no check.
 #[pyfunction]
 pub fn doses_f64<'py>(values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
@@ -196,7 +196,7 @@ pub fn doses_f64<'py>(values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::
     let items = values.try_iter()?.collect::<PyResult<Vec<_>>>()?;
     for (i, v) in items.iter().enumerate() {
         if !v.is_exact_instance_of::<PyFloat>() {
-            cached(py, &DOSE, "itb.pump", "_check_dose")?.call1((v, i))?;
+            cached(py, &DOSE, "itb._units", "check_dose")?.call1((v, i))?;
         }
     }
     let out = items

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._cli_common import (
+from .common import (
     UsageError,
     add_command,
     console,
@@ -178,7 +178,7 @@ def _until_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _execute(args: argparse.Namespace) -> Any:
-    from .scenario import load
+    from ..scenario import load
 
     scenario = load(args.scenario)
     until = getattr(args, "until", None)
@@ -271,10 +271,10 @@ def _project(args: argparse.Namespace) -> int:
 
 def _plan_refill(args: argparse.Namespace) -> int:
     result = _execute(args)
-    from .scenario import format_duration
+    from ..scenario import format_duration
 
     try:
-        from . import clinical  # type: ignore[attr-defined]  # written separately; imported only here
+        from .. import clinical  # type: ignore[attr-defined]  # written separately; imported only here
     except ImportError as exc:
         raise _MissingClinical(
             f"plan-refill needs itb.clinical, which cannot be imported here: {exc}"
@@ -324,7 +324,7 @@ class _MissingClinical(RuntimeError):
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .plots import plot_result
+    from ..plots import plot_result
 
     result = _execute(args)
     with progress_callback("sampling") as progress:
@@ -334,7 +334,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .scenario import json_schema
+    from ..scenario import json_schema
 
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
     if args.output:
@@ -349,7 +349,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _print_run(result: Any) -> None:
-    from .export import event_record
+    from ..export import event_record
 
     out = console()
     s = result.scenario

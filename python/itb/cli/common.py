@@ -1,7 +1,7 @@
 """What every ``itb`` subcommand shares: the notice, a parser factory that puts it in ``--help``,
 argument types for times and durations, and a progress bar for runs that take a while.
 
-Modules that add subcommands (``itb.scenario_cli``, later ``itb.hardware.cli``) define
+Modules that add subcommands (``itb.cli.scenario``, ``itb.cli.rig``) define
 ``register(subparsers)`` and call :func:`add_command` for each command; the handler given to it
 takes the parsed arguments and returns the exit code. See :mod:`itb.cli` for exit codes.
 """
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ._time import from_ms
+from .._time import from_ms
 
 __all__ = [
     "delivery_rows",
@@ -69,7 +69,7 @@ def add_command(
 
 def duration(text: str) -> timedelta:
     """argparse type: an ISO 8601 duration (``P30D``, ``PT12H``) or seconds."""
-    from .scenario import parse_duration
+    from ..scenario import parse_duration
 
     try:
         return parse_duration(float(text) if _is_number(text) else text)

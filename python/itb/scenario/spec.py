@@ -27,9 +27,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from .errors import ItbError, ValidationError
-from .models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
-from .program import Continuous, Flex, Program
+from ..errors import ItbError, ValidationError
+from ..models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
+from ..program import Continuous, Flex, Program
 
 __all__ = [
     "ScenarioSpec",

@@ -64,10 +64,10 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Union
 
-from ._time import duration_ms, from_ms, to_ms
-from ._units import ml_to_nl, ug_to_ng
-from .errors import EndOfServiceError, ProtocolViolation, ValidationError
-from .pump import Pump
+from .._time import duration_ms, from_ms, to_ms
+from .._units import ml_to_nl, ug_to_ng
+from ..errors import EndOfServiceError, ProtocolViolation, ValidationError
+from ..pump import Pump
 
 __all__ = [
     "SCREENING_DOSES_UG",

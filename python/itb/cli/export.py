@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import UsageError, add_command, progress_callback, when
+from .common import UsageError, add_command, progress_callback, when
 
 __all__ = ["register", "utc_offset"]
 
@@ -106,7 +106,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _result(args: argparse.Namespace) -> Any:
-    from .scenario import load
+    from ..scenario import load
 
     scenario = load(args.scenario)
     until = args.until
@@ -132,7 +132,7 @@ def _write(path: str | None, text: str) -> None:
 
 
 def _fhir(args: argparse.Namespace) -> int:
-    from .interop import fhir
+    from ..interop import fhir
 
     text = fhir.dumps(
         _result(args),
@@ -146,7 +146,7 @@ def _fhir(args: argparse.Namespace) -> int:
 
 
 def _hl7(args: argparse.Namespace) -> int:
-    from .interop import hl7v2, mllp
+    from ..interop import hl7v2, mllp
 
     address = None
     if args.mllp is not None:
