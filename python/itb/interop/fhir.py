@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .._extras import require
@@ -225,7 +225,7 @@ class _Builder:
             ("low-reservoir alarm threshold", m.low_reservoir_ml, "mL"),
         ]
         if h.battery_remaining_pc is not None:
-            props.append(("battery remaining", h.battery_remaining_pc / 3.6e12, "mA.h"))
+            props.append(("battery remaining", round(h.battery_remaining_pc / 3.6e12, 6), "mA.h"))
         status_text = "end of service" if h.eos else ("ERI" if h.eri else "in service")
         pump: dict[str, Any] = {
             "resourceType": "Device",
@@ -566,7 +566,3 @@ def _concentration_at(h: TherapyHistory, t_ms: int) -> int:
         if e.kind == "concentration_changed" and e.time_ms <= t_ms:
             c = int(e.data["to_ug_per_ml"])
     return c
-
-
-def _unused(_: datetime) -> None:  # pragma: no cover - keeps the datetime import for typing
-    return None

@@ -244,10 +244,10 @@ def _boluses(events: Sequence[Event], end_ms: int) -> list[_Bolus]:
             running[b.id] = b
             out.append(b)
         elif e.kind in ("bolus_completed", "bolus_cancelled"):
-            b = running.pop(int(e.data["bolus_id"]), None)  # type: ignore[assignment]
-            if b is not None:
-                b.end = e.time_ms
-                b.status = "completed" if e.kind == "bolus_completed" else "stopped"
+            done = running.pop(int(e.data["bolus_id"]), None)
+            if done is not None:
+                done.end = e.time_ms
+                done.status = "completed" if e.kind == "bolus_completed" else "stopped"
     return out
 
 
@@ -317,25 +317,25 @@ def build(
     # program, its step dose and the concentration stay the same
     basal: list[dict[str, Any]] = []
     prog_i = 0
-    for a, b in zip(cuts, cuts[1:]):
-        while prog_i + 1 < len(programs) and programs[prog_i + 1][0] <= a:
+    for lo_ms, hi_ms in zip(cuts, cuts[1:]):
+        while prog_i + 1 < len(programs) and programs[prog_i + 1][0] <= lo_ms:
             prog_i += 1
-        if is_stopped(a):
+        if is_stopped(lo_ms):
             continue
-        dose = step_dose(programs[prog_i][1], a)
-        conc = concentration_at(a)
+        dose = step_dose(programs[prog_i][1], lo_ms)
+        conc = concentration_at(lo_ms)
         last = basal[-1] if basal else None
         if (
             last is not None
-            and last["end"] == a
+            and last["end"] == lo_ms
             and last["dose"] == dose
             and last["conc"] == conc
             and last["prog"] == prog_i
-            and not _boundary_splits(a, programs, prog_i)
+            and not _boundary_splits(lo_ms, programs, prog_i)
         ):
-            last["end"] = b
+            last["end"] = hi_ms
         else:
-            basal.append({"start": a, "end": b, "dose": dose, "conc": conc, "prog": prog_i})
+            basal.append({"start": lo_ms, "end": hi_ms, "dose": dose, "conc": conc, "prog": prog_i})
     boluses = _boluses(events, end_ms)
     for b in boluses:
         if b.concentration == 0:

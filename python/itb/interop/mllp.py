@@ -166,10 +166,12 @@ class Receiver:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving and release the port (also when never started)."""
         if self._thread is not None:
+            self._server.shutdown()
             self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
 
     def __enter__(self) -> Receiver:
         return self.start()
