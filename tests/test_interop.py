@@ -249,6 +249,9 @@ def test_recorder_refuses_outside_advances():
         rec.history()
     with pytest.raises(ValidationError):
         Recorder("pump")
+    fresh = Recorder(pump)
+    with pytest.raises(ValidationError):
+        fresh.advance_to(datetime(2026, 1, 4))  # in the past: the pump's own refusal
 
 
 # ----- random scenarios (hypothesis) --------------------------------------------------------------
@@ -420,6 +423,20 @@ def test_recorder_agrees_with_the_scenario_replay(data):
 # ----- HL7 v2 (IHE PCD-10) ------------------------------------------------------------------------
 
 
+@settings(max_examples=4)
+@given(scenarios())
+def test_random_histories_give_valid_pcd10_messages(data):
+    result = _run(data)
+    if result is None:
+        return
+    msgs = hl7v2.messages(result)
+    assert msgs[0].time_ms == history_of(result).start_ms
+    assert [m.time_ms for m in msgs] == sorted(m.time_ms for m in msgs)  # event order
+    for m in msgs:
+        hl7v2.validate(m.text)
+    assert len({m.control_id for m in msgs}) == len(msgs)
+
+
 def test_every_message_parses_strictly_and_keeps_event_times(rich):
     msgs = hl7v2.messages(rich, utc_offset=timedelta(hours=-5))
     assert msgs[0].event == "MDC_EVT_PUMP_DELIV_START"
@@ -536,8 +553,20 @@ def test_cli_exports(tmp_path):
     texts = [t for t in hl7.read_bytes().decode().split("\r\n") if t]
     assert all(t.startswith("MSH|") for t in texts) and "+0100" in texts[0]
     with mllp.Receiver(LOOPBACK, 0) as rx:
-        assert main(["export", "hl7", str(src), "--mllp", f"{LOOPBACK}:{rx.port}"]) == 0
+        assert (
+            main(["export", "hl7", str(src), "--mllp", f"{LOOPBACK}:{rx.port}", "--no-validate"])
+            == 0
+        )
     assert len(rx.messages) == len(texts)
+
+    def refuse(text):
+        raise ValueError("not today")
+
+    with mllp.Receiver(LOOPBACK, 0, check=refuse) as rx:
+        assert (
+            main(["export", "hl7", str(src), "--mllp", f"{LOOPBACK}:{rx.port}", "--no-validate"])
+            == 1
+        )
     assert main(["export", "fhir", str(src), "--fhir-version", "R6"]) == 2
     assert main(["export", "hl7", str(src), "--mllp", "nohost"]) == 2
     assert main(["export", "fhir", str(tmp_path / "missing.toml")]) == 2

@@ -574,6 +574,8 @@ class Recorder:
 
         self._check()
         until_ms = to_ms(until, "until")
+        if until_ms < self.pump.now_ms:
+            return list(self.pump.advance_to(until_ms))  # the pump's own refusal (in the past)
         program = self.pump.core.program
         if program != self._programs[-1][1]:
             if self._programs[-1][0] == self.pump.now_ms:
