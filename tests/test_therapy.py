@@ -246,7 +246,7 @@ def test_patient_bolus_would_exceed_max_rate() -> None:
     # 24 mL/day max; basal 0.5 mL/day; a 20 mg bolus at 2000 µg/mL = 10 mL over 10 min ≫ max.
     pump = make()
     pump.set_patient_bolus_limits(
-        dose_ug=20_000.0, duration=timedelta(minutes=10), lockout=0, max_per_24h=2
+        dose_ug=20_000.0, duration=timedelta(minutes=10), lockout=timedelta(0), max_per_24h=2
     )
     assert pump.patient_bolus().reason == "would_exceed_max_rate"
 

@@ -1002,6 +1002,7 @@ def plan_refill(
             "pump: at end of service (EOS); replace it, there is nothing to refill", "pump"
         )
     margin_ms = duration_ms(margin, "margin")
+    horizon = timedelta(milliseconds=duration_ms(horizon, "horizon"))
     cal = ClinicCalendar() if calendar is None else calendar
     if not isinstance(cal, ClinicCalendar):
         raise ValidationError(

@@ -147,7 +147,7 @@ impl PyPump {
             basal: program.get().inner.clone(),
             catheter_nl,
             stroke_error_ppm,
-            path_primed: path_primed.is_truthy()?,
+            path_primed: fast::flag(path_primed, "path_primed")?,
         };
         Ok(PyPump {
             inner: Pump::new(config).py()?,
