@@ -1,7 +1,8 @@
 """Command-line subcommands of the hardware layer: ``itb rig …`` and ``itb trumpet``.
 
 :func:`register` adds them to the main parser's subparsers; each sets ``handler`` (a function of
-the parsed arguments returning the exit code: 0 success, 2 bad file or argument, 1 otherwise).
+the parsed arguments returning the exit code; errors are mapped by the one map of
+:data:`itb.cli.common.EXIT_CODES`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
             description=help_[0].upper() + help_[1:] + "." + note,
             formatter_class=_FORMAT,
         )
-        p.set_defaults(handler=_guarded(fn))
+        p.set_defaults(handler=fn)
         return p
 
     def link(p: argparse.ArgumentParser) -> None:
@@ -244,7 +245,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         help="linear (scale) or step (strokes)",
     )
     t.add_argument("--json", action="store_true", help="print JSON")
-    t.set_defaults(handler=_guarded(_trumpet))
+    t.set_defaults(handler=_trumpet)
 
 
 # ----- argument types ---------------------------------------------------------------------------
@@ -266,27 +267,6 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of numbers"
         ) from None
-
-
-def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Map errors to exit codes: bad file/argument (ValidationError, unreadable input) → 2, other
-    itb errors → 1; the message goes to stderr."""
-    from ..errors import ItbError, ValidationError
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except ValidationError as err:
-            print(f"itb: error: {err}", file=sys.stderr)
-            return 2
-        except (ItbError, OSError) as err:
-            print(f"itb: error: {err}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("itb: interrupted", file=sys.stderr)
-            return 1
-
-    return run
 
 
 # ----- rig emulate / keygen ---------------------------------------------------------------------

@@ -140,7 +140,11 @@ impl Pump {
         if !(0..=MAX_CATHETER_NL).contains(&catheter_nl) {
             return Err(ItbError::validation(
                 "volume_ul",
-                format!("{catheter_nl} nL is outside the allowed range 0..={MAX_CATHETER_NL} nL"),
+                format!(
+                    "{} µL is outside the allowed range 0 to {} µL",
+                    catheter_nl as f64 / 1000.0,
+                    MAX_CATHETER_NL / 1000
+                ),
             ));
         }
         let fl = (self.model.pump_path_nl + catheter_nl) * FL_PER_NL;
