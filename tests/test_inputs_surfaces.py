@@ -329,3 +329,50 @@ def test_programs_round_trip_through_the_scenario_dict() -> None:
         with pytest.raises(itb.ValidationError) as err:
             program_from_dict(bad)
         assert err.value.field == field
+
+
+# ----- the typed surface ---------------------------------------------------------------------
+
+
+def test_event_data_matches_its_kinds_typed_dict() -> None:
+    import glob
+    import typing
+
+    from itb.events import EVENT_DATA
+
+    seen: set[str] = set()
+    events: list[Any] = []
+    for path in sorted(glob.glob(str(ROOT / "examples" / "*.toml"))):
+        events += itb.scenario.load(path).run().events
+    from itb.cli.app import default_scenario
+
+    events += default_scenario().advance(timedelta(days=400))
+    for e in events:
+        hints = typing.get_type_hints(EVENT_DATA[e.kind])
+        assert set(e.data) <= set(hints), (e.kind, set(e.data) - set(hints))
+        for key, value in e.data.items():
+            assert isinstance(value, hints[key]), (e.kind, key, value)
+        seen.add(e.kind)
+    assert len(seen) >= 15 and set(EVENT_DATA) >= seen
+
+
+def test_projection_fields_are_optional_datetimes() -> None:
+    import typing
+
+    from itb.pump import _PROJECTION_FIELDS, Projection
+
+    for name in _PROJECTION_FIELDS:
+        prop = getattr(Projection, name)
+        assert typing.get_type_hints(prop.fget)["return"] == datetime | None
+        assert typing.get_type_hints(getattr(Projection, name + "_ms").fget)["return"] == int | None
+
+
+def test_alarms_are_named_records_and_missing_extra_is_public() -> None:
+    p = pump(reservoir_ml=1.0)
+    (alarm,) = p.active_alarms
+    assert (alarm.name, alarm.severity, alarm.raised) == ("low_reservoir", "non_critical", T0)
+    name, severity, raised = alarm  # still a tuple
+    assert issubclass(itb.errors.MissingExtraError, itb.ItbError)
+    assert issubclass(itb.MissingExtraError, ImportError)
+    err = itb.errors.MissingExtraError("matplotlib", "plot", "plots")
+    assert "pip install '" in str(err) and "[plot]'" in str(err) and err.name == "matplotlib"
