@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .common import DISCLAIMER, console, number
+from .common import DISCLAIMER, console, number, positive_duration
 
 __all__ = ["register", "load_schedule"]
 
@@ -53,10 +53,10 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         p.add_argument("--key-file", required=True, help="key file (see 'itb rig keygen')")
         p.add_argument(
             "--timeout",
-            type=_positive,
+            type=_seconds,
             default=2.0,
-            metavar="S",
-            help="seconds to wait for each answer (default 2)",
+            metavar="DURATION",
+            help="how long to wait for each answer (e.g. 2s, 500ms; default 2s)",
         )
 
     p = add("emulate", "run the emulated rig on a pty or a 127.0.0.1 TCP port", _emulate)
@@ -140,17 +140,17 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     link(p)
     p.add_argument(
         "--duration",
-        type=_positive,
+        type=_seconds,
         default=60.0,
-        metavar="S",
-        help="seconds to record (default 60)",
+        metavar="DURATION",
+        help="how long to record (e.g. 60s, 5min; default 60s)",
     )
     p.add_argument(
         "--interval",
-        type=_positive,
+        type=_seconds,
         default=0.5,
-        metavar="S",
-        help="seconds between samples (default 0.5)",
+        metavar="DURATION",
+        help="time between samples (e.g. 500ms, 1s; default 500ms)",
     )
     p.add_argument(
         "--windows",
@@ -254,6 +254,11 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
 _positive = number(float, low=0, low_open=True)
 _nonneg = number(float, low=0)
 _port = number(int, low=0, high=65535, what="a port number")
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a duration with its unit (``2s``, ``500ms``, ``PT1M``), as seconds."""
+    return positive_duration(text).total_seconds()
 
 
 def _speed(text: str) -> float | None:
