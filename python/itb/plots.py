@@ -42,6 +42,7 @@ TIMELINE = (
     "resumed",
     "fault_cleared",
     "telemetry_session",
+    "path_replaced",
 )
 _SEVERITY_COLOURS = {"critical": "tab:red", "non_critical": "tab:orange", None: "tab:blue"}
 

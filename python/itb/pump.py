@@ -381,8 +381,22 @@ class Pump:
         self._core.clear_fault()
 
     def revise_catheter(self, volume_ul: float) -> None:
-        """Replace the catheter (dead volume ``volume_ul`` µL); the path refills with saline."""
+        """A catheter revision: replace **only the catheter** by one of ``volume_ul`` µL dead
+        volume. The old catheter's contents (the fluid nearest the tip) leave the system and
+        count as withdrawn; the pump's own tubing keeps its fluid (drug, on a pump that has
+        run); the new catheter holds saline, which :meth:`priming_bolus_plan` then pushes out.
+        Stamps a ``path_replaced`` event (``part="catheter"``, ``removed_nl``, ``removed_pg``,
+        ``saline_nl``). ``ValidationError`` (``volume_ul``) outside 0–10 000 µL.
+        See :meth:`replace_fluid_path` for a whole new path (new implant)."""
         self._core.revise_catheter(ul_to_nl(volume_ul, "volume_ul"))
+
+    def replace_fluid_path(self, catheter_volume_ul: float) -> None:
+        """A new implant (or a pump replacement with a new catheter): replace **the whole fluid
+        path**, the pump tubing and a catheter of ``catheter_volume_ul`` µL, which then hold only
+        saline. The old contents leave the system (withdrawn). Stamps ``path_replaced``
+        (``part="tubing_and_catheter"``). ``ValidationError`` (``catheter_volume_ul``) outside
+        0–10 000 µL."""
+        self._core.replace_fluid_path(ul_to_nl(catheter_volume_ul, "catheter_volume_ul"))
 
     def bridge_bolus_plan(self) -> BolusPlan:
         """After a concentration increase: the bolus that keeps the prescribed µg/day while

@@ -350,6 +350,10 @@ impl PyPump {
     fn revise_catheter(&mut self, catheter_nl: i64) -> PyResult<()> {
         self.inner.revise_catheter(catheter_nl).py()
     }
+
+    fn replace_fluid_path(&mut self, catheter_nl: i64) -> PyResult<()> {
+        self.inner.replace_fluid_path(catheter_nl).py()
+    }
     /// `(volume_nl, duration_ms, rate_nl_per_day)`.
     fn bridge_bolus_plan(&self) -> PyResult<(i64, i64, i64)> {
         let p = self.inner.bridge_bolus_plan().py()?;
