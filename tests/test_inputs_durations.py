@@ -426,9 +426,8 @@ def test_pt0s_message_is_in_iso_not_a_python_repr() -> None:
 def duration_options() -> list[tuple[list[str], str]]:
     """(command path, option) of every command-line option whose type is a duration."""
     from itb.cli import common as _cli_common
-    from itb.cli.app import _parser
-
     from itb.cli import rig
+    from itb.cli.app import _parser
 
     kinds = (_cli_common.duration, _cli_common.positive_duration, _cli_common.when, rig._seconds)
     out = []
