@@ -426,9 +426,10 @@ def test_pt0s_message_is_in_iso_not_a_python_repr() -> None:
 def duration_options() -> list[tuple[list[str], str]]:
     """(command path, option) of every command-line option whose type is a duration."""
     from itb.cli import common as _cli_common
+    from itb.cli import rig
     from itb.cli.app import _parser
 
-    kinds = (_cli_common.duration, _cli_common.positive_duration, _cli_common.when)
+    kinds = (_cli_common.duration, _cli_common.positive_duration, _cli_common.when, rig._seconds)
     out = []
 
     def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
@@ -446,6 +447,7 @@ def duration_options() -> list[tuple[list[str], str]]:
 def test_command_line_duration_options_are_found() -> None:
     found = {(" ".join(p), o) for p, o in duration_options()}
     assert {("plan-refill", "--margin"), ("project", "--horizon"), ("run", "--every")} <= found
+    assert {("rig status", "--timeout"), ("rig measure", "--interval")} <= found
 
 
 @pytest.mark.parametrize("path, option", duration_options(), ids=lambda x: str(x))
