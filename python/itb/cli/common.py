@@ -82,7 +82,7 @@ def duration(text: str) -> timedelta:
 
 def positive_duration(text: str) -> timedelta:
     """argparse type: as :func:`duration`, at least 1 ms."""
-    from ._time import DurationError, parse_duration_text
+    from .._time import DurationError, parse_duration_text
 
     try:
         return timedelta(milliseconds=parse_duration_text(text, allow_zero=False))
