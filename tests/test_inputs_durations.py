@@ -99,16 +99,18 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.export.timeseries", "every"): lambda v: itb.export.timeseries(
         scenario(), v, until=scenario().start + timedelta(days=1)
     ),
-    ("itb.scenario.ScenarioResult.timeseries", "every"): lambda v: (
+    ("itb.scenario.run.ScenarioResult.timeseries", "every"): lambda v: (
         scenario().run(until=timedelta(days=1)).timeseries(v)
     ),
-    ("itb.scenario.Scenario.run", "until"): lambda v: scenario().run(until=v),
-    ("itb.scenario.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
+    ("itb.scenario.run.Scenario.run", "until"): lambda v: scenario().run(until=v),
+    ("itb.scenario.run.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
     ("itb.plots.figure", "every"): lambda v: _plot(every=v),
     ("itb.plots.figure", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.plot_result", "every"): lambda v: _plot(every=v),
     ("itb.plots.plot_result", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.default_every", "span"): lambda v: _default_every(v),
+    ("itb.interop.fhir.bundle", "utc_offset"): lambda v: _interop("fhir", v),
+    ("itb.interop.hl7v2.messages", "utc_offset"): lambda v: _interop("hl7v2", v),
 }
 
 #: Duration parameters with another rule, and why.
@@ -128,6 +130,18 @@ def _plot(**kw: Any) -> Any:
 
     result = scenario().run(until=timedelta(days=2))
     return itb.plots.figure(result, **kw)
+
+
+def _interop(module: str, offset: Any) -> Any:
+    pytest.importorskip("fhir.resources")
+    pytest.importorskip("hl7apy")
+    import itb.interop.fhir
+    import itb.interop.hl7v2
+
+    result = scenario().run(until=timedelta(days=2))
+    if module == "fhir":
+        return itb.interop.fhir.bundle(result, utc_offset=offset, validate=False)
+    return itb.interop.hl7v2.messages(result, utc_offset=offset)
 
 
 def _default_every(span: Any) -> Any:
