@@ -153,6 +153,7 @@ class PatientDevice(PumpAsDevice):
     (the pump's state — disabled, suspended, fault, empty, EOS — is asked first)."""
 
     mutant: str | None = None
+    max_advance = timedelta(days=2)  # the kit's default
 
     def make_pump(self):  # full: the patient rules, not an empty reservoir, decide
         return itb.Pump(
