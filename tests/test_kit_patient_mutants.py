@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from _kit_devices import MUTANTS, caught, patient_machine
 
 FULL = os.environ.get("ITB_KIT_MUTANT_COUNTS") == "1"
