@@ -384,7 +384,12 @@ def test_hypothesis_profile_option_loads_itb_ci(tmp_path, order):
         "from hypothesis import settings\n"
         "def test_loaded():\n"
         "    assert settings.get_current_profile_name() == 'itb-ci'\n"
-        "    assert settings.default.derandomize and settings.default.deadline is None\n",
+        "    assert settings.default.derandomize and settings.default.deadline is None\n"
+        "    from hypothesis import Phase\n"
+        "    from hypothesis.internal.conjecture import engine\n"
+        "    assert settings.default.report_multiple_bugs is False\n"
+        "    assert Phase.explain not in settings.default.phases and Phase.shrink in settings.default.phases\n"
+        "    assert engine.MAX_SHRINKING_SECONDS == 60\n",
         encoding="utf-8",
     )
     run = subprocess.run(
@@ -492,3 +497,29 @@ def test_the_tip_dose_is_comparable():
         assert_delivery_matches([t1], [395_999_000], o, quantity="delivered_pg", tol_strokes=1)
     with pytest.raises(ValueError, match="quantity='dose'"):
         assert_delivery_matches([t1], [0], o, quantity="dose")
+
+
+def test_itb_ci_shrink_budget_is_an_ini_option(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\nitb_shrink_seconds = 7\n", encoding="utf-8")
+    (tmp_path / "test_budget.py").write_text(
+        "from hypothesis.internal.conjecture import engine\n"
+        "def test_budget():\n"
+        "    assert engine.MAX_SHRINKING_SECONDS == 7\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-profile=itb-ci",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr

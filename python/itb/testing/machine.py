@@ -124,7 +124,7 @@ from . import invariants
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 
-__all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
+__all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
 ACTIONS: tuple[str, ...] = (
@@ -288,6 +288,30 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: ``localise_max_steps`` pieces of advance.
     localise: bool = True
     localise_max_steps: int = 200_000
+    #: a fixed hypothesis seed for :func:`run` and ``TestCase`` (None: hypothesis's own choice;
+    #: derandomized runs seed from the test's identity, so renaming the class or the test
+    #: changes the examples — a seed does not)
+    seed: int | None = None
+    #: cases (names of :attr:`coverage`, e.g. ``"patient_bolus: daily_maximum"``) a run must
+    #: reach: :func:`run` (and ``TestCase``) fails a run that never reached one of them
+    must_reach: frozenset[str] = frozenset()
+    #: print the coverage counts at the end of :func:`run` (pytest shows them with ``-s`` or
+    #: ``-rP``)
+    report_coverage: bool = True
+
+    @classmethod
+    def _to_test_case(cls) -> Any:  # hypothesis builds ``TestCase`` with this
+        base = super()._to_test_case()  # type: ignore[misc]
+
+        class KitTestCase(base):  # type: ignore[misc, valid-type]
+            def runTest(self) -> None:
+                run(cls, settings=self.settings)
+
+            runTest.is_hypothesis_test = True  # type: ignore[attr-defined]
+            runTest._hypothesis_state_machine_class = cls  # type: ignore[attr-defined]
+
+        KitTestCase.__name__, KitTestCase.__qualname__ = base.__name__, base.__qualname__
+        return KitTestCase
 
     # ----- adapter: override what your device supports -------------------------------------------
     def make_pump(self) -> Any:
@@ -498,6 +522,8 @@ class PumpStateMachine(RuleBasedStateMachine):
             return False
         before = self.oracle.pump
         self.oracle.advance_to(until)
+        for _t, kind, _sev in self.oracle.alarms(until)[len(self.oracle.alarms(now)) :]:
+            self._cover(f"alarm: {kind}")
         self.trace.append(f"advance({until - now})")
         _note(f"advance({until - now}) -> {_fmt(until)}" + (f" ({why})" if why else ""))
         invariants.check_step(before, self._live, advance_only=True)
@@ -514,17 +540,18 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def advance_to_next_alarm(self, data: Any) -> None:
         """Advance to the oracle's next alarm (within ``alarm_horizon``), or a little past it
-        (drawn only when the device reports its alarms)."""
+        (drawn only when the device reports its alarms; not to an empty reservoir when the
+        device cannot be refilled)."""
         if self.oracle is None:
             return
         now = self.oracle.now
         upcoming = [
             (t, kind) for t, kind, _sev in self.oracle.alarms(now + self.alarm_horizon) if t > now
         ]
-        if not _supports("refill")(self) and any(k == "reservoir_empty" for _t, k in upcoming):
-            # without refills an empty reservoir ends the example's interest: only now and then
-            if data.draw(st.integers(0, 3), label="run dry") > 0:
-                upcoming = [(t, k) for t, k in upcoming if k != "reservoir_empty"]
+        if not _supports("refill")(self):
+            # without refills an empty reservoir ends what the example can explore: this rule
+            # does not jump there (plain advances still get there)
+            upcoming = [(t, k) for t, k in upcoming if k != "reservoir_empty"]
         upcoming = [t for t, _k in upcoming]
         if not upcoming:
             return
@@ -625,12 +652,20 @@ class PumpStateMachine(RuleBasedStateMachine):
             label="refill",
         )
         added, conc = request.added_ml, request.concentration_ug_per_ml
+        running = any(b.start <= p.now for b in p.boluses)
+        pending = any(b.start > p.now for b in p.boluses)
         done, _, _ = self._do(
             "refill",
             f"refill({added} mL, {conc} µg/mL)",
             {"added_ml": added, "concentration_ug_per_ml": conc},
             (added, conc),
         )
+        if done and conc != old:
+            self._cover(
+                f"concentration {'up' if conc > old else 'down'}"
+                + (" with a running bolus" if running else "")
+                + (" with a pending bolus" if pending else "")
+            )
         # a stronger drug: mostly start the bridge bolus at once (as a clinician would)
         if (
             done
@@ -790,25 +825,29 @@ class PumpStateMachine(RuleBasedStateMachine):
     @precondition(_supports("patient_bolus"))
     @rule(data=st.data())
     def patient_bolus(self, data: Any) -> None:
-        """A patient activation: now, or (mostly, once a bolus was granted under the limits in
-        force) at or 1 ms either side of an instant where the rules change their answer: the
-        lockout's end, 24 h after the oldest grant counted, when the daily maximum frees, inside
-        the lockout, at midnight (an advance to it first)."""
-        now = self._live.now
-        targets = [(name, t) for name, t in self._patient_targets() if t >= now]
-        if targets and data.draw(st.integers(0, 3), label="at a boundary") > 0:
-            name, t = data.draw(st.sampled_from(targets), label="boundary")
-            t += data.draw(
-                st.one_of(
-                    st.just(timedelta(0)),
-                    st.sampled_from([timedelta(milliseconds=-1), timedelta(milliseconds=1)]),
-                ),
-                label="by",
-            )
-            if t > now and not self._advance_both(t, f"to {name}"):
-                return
-            self._cover(f"patient_bolus at: {name}")
-        self._activate()
+        """Patient activations: one now, or a burst of up to 4 (as a patient in pain presses
+        again), each mostly — once a bolus was granted under the limits in force — at or 1 ms
+        either side of an instant where the rules change their answer: the lockout's end, 24 h
+        after the oldest grant counted, when the daily maximum frees, inside the lockout, at
+        midnight (an advance to it first)."""
+        if self._limits is None and data.draw(st.integers(0, 3), label="while disabled") > 0:
+            return  # an activation while disabled changes nothing: now and then only
+        for _ in range(data.draw(st.integers(1, 4), label="presses")):
+            now = self._live.now
+            targets = [(name, t) for name, t in self._patient_targets() if t >= now]
+            if targets and data.draw(st.integers(0, 3), label="at a boundary") > 0:
+                name, t = data.draw(st.sampled_from(targets), label="boundary")
+                t += data.draw(
+                    st.one_of(
+                        st.just(timedelta(0)),
+                        st.sampled_from([timedelta(milliseconds=-1), timedelta(milliseconds=1)]),
+                    ),
+                    label="by",
+                )
+                if t > now and not self._advance_both(t, f"to {name}"):
+                    return
+                self._cover(f"patient_bolus at: {name}")
+            self._activate()
 
     @precondition(lambda self: _supports("suspend")(self) and not self._live.is_suspended)
     @rule()
@@ -1047,3 +1086,48 @@ class PumpStateMachine(RuleBasedStateMachine):
                 )
             except AssertionError as exc:
                 self._fail(str(exc))
+
+
+def run(
+    machine: type[PumpStateMachine], settings: Any = None, *, seed: int | None = None
+) -> Counter:
+    """Run ``machine`` as a hypothesis test (as ``machine.TestCase`` does) and return the cases it
+    reached (its :attr:`~PumpStateMachine.coverage` for this run).
+
+    ``seed`` (default: ``machine.seed``) fixes hypothesis's random stream (and turns
+    ``derandomize`` off), so the examples depend on the seed and the machine's rules only, not on
+    the test's name. A run that never reached one of ``machine.must_reach`` fails with
+    ``AssertionError`` naming it and what was reached; with ``report_coverage`` the counts are
+    printed at the end."""
+    from hypothesis import seed as with_seed
+    from hypothesis import settings as Settings
+    from hypothesis.stateful import get_state_machine_test
+
+    chosen = machine.seed if seed is None else seed
+    if chosen is not None:
+        base = settings if settings is not None else getattr(machine.TestCase, "settings", None)
+        settings = (
+            Settings(base, derandomize=False) if base is not None else Settings(derandomize=False)
+        )
+    machine.coverage.clear()
+    test = get_state_machine_test(machine, settings=settings)
+    if chosen is not None:
+        test = with_seed(chosen)(test)
+    test()
+    reached = Counter(machine.coverage)
+    if machine.report_coverage:
+        print(coverage_report(machine.__name__, reached))
+    missing = sorted(c for c in machine.must_reach if not reached.get(c))
+    if missing:
+        raise AssertionError(
+            f"{machine.__name__}: the run never reached {', '.join(missing)} (must_reach); "
+            f"reached: {', '.join(sorted(reached)) or 'nothing'}"
+        )
+    return reached
+
+
+def coverage_report(name: str, reached: Counter) -> str:
+    """The cases a run reached, one line each, most frequent first."""
+    lines = [f"{name}: cases reached ({sum(reached.values())} in all)"]
+    lines += [f"  {n:>7}  {case}" for case, n in reached.most_common()]
+    return "\n".join(lines)
