@@ -295,6 +295,9 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: cases (names of :attr:`coverage`, e.g. ``"patient_bolus: daily_maximum"``) a run must
     #: reach: :func:`run` (and ``TestCase``) fails a run that never reached one of them
     must_reach: frozenset[str] = frozenset()
+    #: where a failing run writes its counter-example as a scenario TOML file (``<class>.toml``;
+    #: also the environment variable ``ITB_KIT_EXPORT``); None: not written
+    export_dir: str | None = None
     #: print the coverage counts at the end of :func:`run` (pytest shows them with ``-s`` or
     #: ``-rP``)
     report_coverage: bool = True
@@ -480,7 +483,37 @@ class PumpStateMachine(RuleBasedStateMachine):
 
     def _fail(self, message: str) -> None:
         steps = "\n  ".join(self.trace) or "(none)"
-        raise AssertionError(f"{message} after {len(self.trace)} operations:\n  {steps}")
+        saved = self._export() if _final_run() else None
+        tail = f"\n(the counter-example as a scenario: {saved})" if saved else ""
+        raise AssertionError(f"{message} after {len(self.trace)} operations:\n  {steps}{tail}")
+
+    def _export(self) -> str | None:
+        """Write the counter-example as a scenario TOML file into ``export_dir`` (or the
+        directory ``ITB_KIT_EXPORT`` names); its path, or None when neither is set."""
+        import os
+        from pathlib import Path
+
+        where = self.export_dir or os.environ.get("ITB_KIT_EXPORT")
+        if not where or self.oracle is None:
+            return None
+        from .. import scenario as sc
+        from .record import scenario_table
+
+        try:
+            table = self.scenario_pump() or self.oracle.start
+            data = scenario_table(table, self.oracle.calls, until=self.oracle.now)
+            path = Path(where) / f"{type(self).__name__}.toml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(sc.dumps(sc.from_dict(data, str(path))), encoding="utf-8")
+        except (ItbError, OSError) as exc:
+            return f"not written ({type(exc).__name__}: {exc})"
+        return str(path)
+
+    def scenario_pump(self) -> dict[str, Any] | None:
+        """The scenario ``[pump]`` table of :meth:`make_pump`'s pump, for exported
+        counter-examples (None: derived from the pump, which works for a fresh pump built from
+        a table's fields)."""
+        return None
 
     def _do(
         self,
