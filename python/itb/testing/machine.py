@@ -540,6 +540,40 @@ class PumpStateMachine(RuleBasedStateMachine):
         _note(text)
         return True, answer, result
 
+    # ----- for a suite's own rules ---------------------------------------------------------------
+    def send(
+        self, method: str, text: str | None = None, /, *args: Any, **kwargs: Any
+    ) -> tuple[bool, Any, Any]:
+        """Send an operation from a suite's own rule, keeping the oracle in step: probe
+        ``pump.<method>(**kwargs)`` on a copy of the oracle's pump (refused: skipped, nothing
+        sent), call the adapter ``device_<method>(*args)`` (``args`` in the adapter's terms), then
+        record the call on the oracle and in the trace (``text``, default ``method(kwargs)``).
+        Returns ``(sent, the device's answer, the pump's result)``; a bolus it starts can be
+        cancelled by the machine's ``cancel_bolus`` rule. After the rule, the invariant compares
+        the device with the oracle as after any other step."""
+        if method == "patient_bolus":
+            raise TypeError("send: use the machine's patient_bolus rule (it compares the answer)")
+        label = text or f"{method}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        done, answer, result = self._do(method, label, kwargs, args)
+        if done and method in ("bolus", "start_bridge_bolus", "start_priming_bolus"):
+            self._started(answer, result)
+        if done and method == "set_patient_bolus_limits":
+            self._limits = (
+                None
+                if kwargs.get("dose_ug") is None
+                else its.PatientLimits(
+                    kwargs["dose_ug"], kwargs["duration"], kwargs["lockout"], kwargs["max_per_24h"]
+                )
+            )
+        return done, answer, result
+
+    def advance_to(self, until: datetime, why: str = "") -> bool:
+        """Advance the device and the oracle to ``until`` from a suite's own rule (False if the
+        device's ``device_advance`` returned ``NotImplemented``)."""
+        if self.oracle is None or until < self.oracle.now:
+            raise ValueError(f"advance_to({until}): before the oracle's now")
+        return self._advance_both(until, why)
+
     def _started(self, answer: Any, bolus_id: Any) -> None:
         if isinstance(bolus_id, int):
             self._handles[bolus_id] = bolus_id if answer is None else answer
