@@ -14,6 +14,11 @@ __all__ = [
     "ProtocolError",
     "AuthenticationError",
     "RigError",
+    "BalanceError",
+    "BalanceOverload",
+    "BalanceUnderload",
+    "BalanceBusy",
+    "BalanceProtocolError",
     "MissingExtraError",
 ]
 
@@ -73,6 +78,31 @@ class AuthenticationError(ProtocolError):
 class RigError(ItbError):
     """The rig understood the command and refused it (stopped, motor stall, stroke-id gap…) or the
     link to it failed; ``field`` names the reason code."""
+
+
+class BalanceError(ItbError):
+    """A precision balance (MT-SICS or Sartorius SBI, ``itb.hardware.balance``) refused or could
+    not give a reading; ``field`` names the reason (``overload``, ``underload``, ``busy``,
+    ``error``, ``reply``, ``timeout``, ``port``…)."""
+
+
+class BalanceOverload(BalanceError):
+    """The load is above the balance's weighing range (MT-SICS ``S +``, SBI ``H``)."""
+
+
+class BalanceUnderload(BalanceError):
+    """The load is below the balance's weighing range, e.g. the pan was lifted (MT-SICS ``S -``,
+    SBI ``L``)."""
+
+
+class BalanceBusy(BalanceError):
+    """The balance could not execute the command now: it is taring or adjusting, or no stable
+    reading came within its stability timeout (MT-SICS ``S I``/``Z I``/``T I``, SBI ``C``)."""
+
+
+class BalanceProtocolError(BalanceError, ProtocolError):
+    """A balance reply is malformed, too long, not the reply to the command sent, or did not
+    come in time (``field`` is ``reply`` or ``timeout``); also a :class:`ProtocolError`."""
 
 
 def _distribution() -> str:
