@@ -195,6 +195,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p.add_argument("--journal", help="journal the request here")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    _register_balance_emulate(add)
+
     t = subparsers.add_parser(
         "trumpet",
         help="flow accuracy (IEC 60601-2-24 trumpet curve) of a recording",
@@ -679,4 +681,59 @@ def _trumpet(args: argparse.Namespace) -> int:
         print(json.dumps(res.as_dict(), indent=2))
     else:
         _print_trumpet(res.as_dict())
+    return 0
+
+
+# --- itb rig balance-emulate (an MT-SICS / SBI balance on a pty) ---------------------------------
+
+
+def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(
+        "balance-emulate",
+        "serve an emulated precision balance (MT-SICS or Sartorius SBI) on a pty",
+        _balance_emulate,
+    )
+    p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
+    p.add_argument(
+        "--flow-ul-per-h", type=_nonneg, default=0.0, help="water delivered onto the pan (µL/h)"
+    )
+    p.add_argument(
+        "--readability-mg",
+        type=number(float, low=1e-6, high=1e4),
+        default=0.01,
+        help="display step (mg, 1e-6..1e4, default 0.01)",
+    )
+    p.add_argument("--noise-mg", type=_nonneg, default=0.0, help="noise, standard deviation (mg)")
+    p.add_argument(
+        "--drift-mg-per-h",
+        type=number(float, low=-1e6, high=1e6),
+        default=0.0,
+        help="zero drift (mg/h, -1e6..1e6)",
+    )
+    p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="mass loss (mg/h)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the noise")
+
+
+def _balance_emulate(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ..hardware.balance.emulator import EmulatedBalance, serve_pty
+    from ..hardware.metrology import REFERENCE_WEIGHT_DENSITY, water_density
+
+    # the balance shows a conventional mass: the volume's true mass less the air buoyancy
+    rho_w, rho_a = water_density(20.0).value, 1.2
+    flow_mg = args.flow_ul_per_h * (rho_w - rho_a) / (1 - rho_a / REFERENCE_WEIGHT_DENSITY) / 1000
+    balance = EmulatedBalance(
+        readability_mg=args.readability_mg,
+        noise_mg=args.noise_mg,
+        drift_mg_per_h=args.drift_mg_per_h,
+        evaporation_mg_per_h=args.evaporation_mg_per_h,
+        flow_mg_per_h=flow_mg,
+        seed=args.seed,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    serve_pty(balance, args.protocol, lambda path: print(f"PORT {path}", flush=True), stop.is_set)
     return 0
