@@ -203,3 +203,28 @@ def test_busy_is_typed_for_sbi_never_stable_over_emulator() -> None:
         SbiBalance(
             Stream(), timedelta(milliseconds=50), poll=timedelta(milliseconds=5)
         ).read_stable()
+
+
+def test_record_follower_weighs_the_rigs_strokes(tmp_path: Path) -> None:
+    from itb.hardware.balance.emulator import RecordFollower
+    from itb.hardware.rig import Rig
+
+    record = tmp_path / "record.csv"
+    rig = Rig(record=record)
+    follow = RecordFollower(record, rig.stroke_nl, mg_per_nl=0.000997)
+    assert follow() == 0.0
+    rig.deliver(1, [0, 1000, 2000])
+    assert follow() == pytest.approx(3 * rig.stroke_nl * 0.000997)
+    with open(record, "a", encoding="ascii") as f:
+        f.write("4,30")  # a torn line counts once its newline arrives
+    assert follow.strokes == 3 and follow() == pytest.approx(3 * rig.stroke_nl * 0.000997)
+    with open(record, "a", encoding="ascii") as f:
+        f.write("00\n")
+    follow()
+    assert follow.strokes == 4
+    rig.close()
+    bal = EmulatedBalance(readability_mg=0.001, initial_mg=0.0, delivered_mg=follow)
+    reading = parse_weight_reply(b"S", bal.answer_sics(b"S").rstrip(b"\r\n"))
+    assert float(reading.milligrams) == pytest.approx(4 * rig.stroke_nl * 0.000997, abs=0.0005)
+    with pytest.raises(ValidationError, match="stroke_nl"):
+        RecordFollower(record, 0, 0.001)

@@ -712,18 +712,35 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="mass loss (mg/h)")
     p.add_argument("--seed", type=int, default=None, help="seed of the noise")
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="follow the emulated rig's record file: each stroke lands on the pan",
+    )
+    p.add_argument(
+        "--stroke-nl",
+        type=number(int, low=1, high=10_000_000),
+        default=None,
+        help="stroke volume for --record (nL; default: the rig's pump model)",
+    )
 
 
 def _balance_emulate(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from ..hardware.balance.emulator import EmulatedBalance, serve_pty
+    from ..hardware.balance.emulator import EmulatedBalance, RecordFollower, serve_pty
     from ..hardware.metrology import REFERENCE_WEIGHT_DENSITY, water_density
+    from ..models import SYNCHROMED_II_40
 
     # the balance shows a conventional mass: the volume's true mass less the air buoyancy
     rho_w, rho_a = water_density(20.0).value, 1.2
-    flow_mg = args.flow_ul_per_h * (rho_w - rho_a) / (1 - rho_a / REFERENCE_WEIGHT_DENSITY) / 1000
+    mg_per_ul = (rho_w - rho_a) / (1 - rho_a / REFERENCE_WEIGHT_DENSITY) / 1000
+    flow_mg = args.flow_ul_per_h * mg_per_ul
+    follower = None
+    if args.record is not None:
+        stroke_nl = args.stroke_nl or SYNCHROMED_II_40.exact()["stroke_nl"]
+        follower = RecordFollower(args.record, stroke_nl, mg_per_ul / 1000)
     balance = EmulatedBalance(
         readability_mg=args.readability_mg,
         noise_mg=args.noise_mg,
@@ -731,6 +748,7 @@ def _balance_emulate(args: argparse.Namespace) -> int:
         evaporation_mg_per_h=args.evaporation_mg_per_h,
         flow_mg_per_h=flow_mg,
         seed=args.seed,
+        delivered_mg=(lambda t: follower() + flow_mg * t / 3600) if follower else None,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

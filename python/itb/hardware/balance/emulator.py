@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from ...errors import ValidationError
 
-__all__ = ["EmulatedBalance", "serve_pty"]
+__all__ = ["EmulatedBalance", "RecordFollower", "serve_pty"]
 
 
 def _check(name: str, value: float, low: float, high: float, unit: str) -> float:
@@ -168,6 +168,36 @@ class EmulatedBalance:
                 self._tare_mg = self.gross_mg() - self._zero_mg
             elif letter == b"V":
                 self._zero_mg, self._tare_mg = self.gross_mg(), 0.0
+
+
+class RecordFollower:
+    """The water delivered by the emulated rig, read from its record file (``stroke_id,time_ms``
+    per executed stroke, as ``itb rig emulate --record`` writes it): a callable giving the
+    conventional mass in mg on the pan now, ``strokes × stroke_nl × mg_per_nl`` (the file is
+    followed incrementally; a torn last line waits for its newline). ``mg_per_nl`` is what the
+    balance shows per nL: (ρw − ρa)/(1 − ρa/ρb)·10⁻⁶ for water of density ρw in air ρa."""
+
+    def __init__(self, path: os.PathLike[str] | str, stroke_nl: int, mg_per_nl: float) -> None:
+        if isinstance(stroke_nl, bool) or not isinstance(stroke_nl, int) or stroke_nl <= 0:
+            raise ValidationError(
+                f"stroke_nl: must be a positive integer nL, got {stroke_nl!r}", "stroke_nl"
+            )
+        _check("mg_per_nl", mg_per_nl, 1e-4, 1e-2, "mg/nL")
+        self.path, self.stroke_nl, self.mg_per_nl = path, stroke_nl, mg_per_nl
+        self._offset, self._tail, self.strokes = 0, b"", 0
+
+    def __call__(self, _t: float = 0.0) -> float:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        self._offset += len(data)
+        lines = (self._tail + data).split(b"\n")
+        self._tail = lines.pop()
+        self.strokes += sum(1 for line in lines if line[:1].isdigit())
+        return self.strokes * self.stroke_nl * self.mg_per_nl
 
 
 def serve_pty(
