@@ -228,7 +228,15 @@ def commands() -> list[tuple[list[str], list[argparse.Action]]]:
     return out
 
 
-SKIP = {"rig emulate", "rig run", "rig status", "rig measure", "rig limits", "rig bolus"}
+SKIP = {
+    "rig emulate",
+    "rig balance-emulate",
+    "rig run",
+    "rig status",
+    "rig measure",
+    "rig limits",
+    "rig bolus",
+}
 RUNNABLE = [(p, o) for p, o in commands() if " ".join(p) not in SKIP]
 ADULT = str(ROOT / "examples" / "adult_sci_2000.toml")
 OPTION_VALUES = st.sampled_from(
