@@ -34,6 +34,18 @@ T0 = datetime(2026, 1, 5, 8)
 M30 = timedelta(minutes=30)
 
 
+def _hw() -> Any:
+    return importlib.import_module("itb.hardware.metrology")
+
+
+def _bal() -> Any:
+    return importlib.import_module("itb.hardware.balance")
+
+
+def _emu() -> Any:
+    return importlib.import_module("itb.hardware.balance.emulator")
+
+
 def pump(**kw: Any) -> itb.Pump:
     args: dict[str, Any] = dict(
         now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000, program=itb.Continuous(400)
@@ -111,6 +123,26 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.plots.default_every", "span"): lambda v: _default_every(v),
     ("itb.interop.fhir.bundle", "utc_offset"): lambda v: _interop("fhir", v),
     ("itb.interop.hl7v2.messages", "utc_offset"): lambda v: _interop("hl7v2", v),
+    ("itb.hardware.metrology.evaporation_rate", "elapsed"): lambda v: _hw().evaporation_rate(
+        [timedelta(0), v], [1.0, 0.9], 0.01
+    ),
+    ("itb.hardware.balance.base.LineLink.__init__", "timeout"): lambda v: _bal().LineLink(None, v),
+    ("itb.hardware.balance.base.open_port", "timeout"): lambda v: (
+        _bal().open_port("loop://", timeout=v).close()
+    ),
+    ("itb.hardware.balance.sics.SicsBalance.__init__", "timeout"): lambda v: _bal().SicsBalance(
+        None, v
+    ),
+    ("itb.hardware.balance.sbi.SbiBalance.__init__", "timeout"): lambda v: _bal().SbiBalance(
+        None, v
+    ),
+    ("itb.hardware.balance.sbi.SbiBalance.__init__", "poll"): lambda v: _bal().SbiBalance(
+        None, poll=v
+    ),
+    (
+        "itb.hardware.balance.emulator.EmulatedBalance.__init__",
+        "stability_timeout",
+    ): lambda v: _emu().EmulatedBalance(stability_timeout=v),
 }
 
 #: Duration parameters with another rule, and why.

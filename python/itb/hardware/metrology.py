@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from .._time import duration_ms
 from ..errors import ValidationError
 
 __all__ = [
@@ -311,13 +312,7 @@ def evaporation_rate(
             f"{len(elapsed)} times and {len(masses_mg)} masses",
             "masses_mg",
         )
-    hours = []
-    for i, dt in enumerate(elapsed):
-        if not isinstance(dt, timedelta):
-            raise ValidationError(
-                f"elapsed[{i}]: must be a duration (timedelta), got {dt!r}", "elapsed"
-            )
-        hours.append(dt / timedelta(hours=1))
+    hours = [duration_ms(dt, f"elapsed[{i}]") / 3_600_000 for i, dt in enumerate(elapsed)]
     masses = [_check(f"masses_mg[{i}]", m, -1e9, 1e9, "mg") for i, m in enumerate(masses_mg)]
     d = _check("readability_mg", readability_mg, 0.0, 1e6, "mg")
     n = len(hours)

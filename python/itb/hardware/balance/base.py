@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from ..._time import duration_ms
 from ...errors import BalanceError, BalanceProtocolError, ValidationError
 
 __all__ = ["Balance", "LineLink", "Reading", "UNIT_GRAMS", "open_port"]
@@ -95,12 +96,8 @@ class LineLink:
     ``reply``); a link failure (``OSError``) becomes ``BalanceError`` (field ``port``)."""
 
     def __init__(self, stream: Any, timeout: timedelta = timedelta(seconds=2)) -> None:
-        if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
-            raise ValidationError(
-                f"timeout: must be a positive duration (timedelta), got {timeout!r}", "timeout"
-            )
+        self.timeout = timedelta(milliseconds=duration_ms(timeout, "timeout", allow_zero=False))
         self.stream = stream
-        self.timeout = timeout
         self._pending = b""
 
     def send(self, payload: bytes) -> None:
@@ -171,6 +168,7 @@ def open_port(url: str, baudrate: int = 9600, timeout: timedelta = timedelta(sec
     from ..._extras import require
 
     serial = require("serial", "rig", "a balance link (pyserial)")
+    timeout = timedelta(milliseconds=duration_ms(timeout, "timeout", allow_zero=False))
     if isinstance(baudrate, bool) or not isinstance(baudrate, int) or baudrate <= 0:
         raise ValidationError(f"baudrate: must be a positive integer, got {baudrate!r}", "baudrate")
     try:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..._time import duration_ms
 from ...errors import ValidationError
 
 __all__ = ["EmulatedBalance", "RecordFollower", "serve_pty"]
@@ -60,6 +61,8 @@ class EmulatedBalance:
         for name in ("noise_mg", "drift_mg_per_h", "evaporation_mg_per_h", "flow_mg_per_h"):
             _check(name, getattr(self, name), -1e9 if name == "drift_mg_per_h" else 0.0, 1e9, "mg")
         _check("capacity_g", self.capacity_g, 1e-3, 1e6, "g")
+        ms = duration_ms(self.stability_timeout, "stability_timeout")
+        self.stability_timeout = timedelta(milliseconds=ms)
         self._rng = random.Random(self.seed)
         self._t0 = self.clock()
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ..._time import duration_ms
 from ...errors import (
     BalanceBusy,
     BalanceError,
@@ -116,7 +117,7 @@ class SbiBalance:
         unit: str = "g",
     ) -> None:
         self.link = LineLink(stream, timeout)
-        self.poll = poll
+        self.poll = timedelta(milliseconds=duration_ms(poll, "poll"))
         self.unit = unit
 
     def read_immediate(self) -> Reading:
