@@ -100,9 +100,10 @@ ARGS: dict[str, dict[str, Any]] = {
     "set_program": {"program": {"kind": "continuous", "ug_per_day": 300.0}},
     "set_patient_bolus_limits": {"dose_ug": 20.0, "duration": "PT10M", "max_per_24h": 4},
     "revise_catheter": {"volume_ul": 120.0},
+    "replace_fluid_path": {"catheter_volume_ul": 100.0},
 }
 _FIRST = ["set_program", "bolus", "cancel_bolus", "refill", "start_bridge_bolus"]
-_LAST = ["revise_catheter", "start_priming_bolus"]
+_LAST = ["revise_catheter", "replace_fluid_path", "start_priming_bolus"]
 ORDER = _FIRST + [d for d in ACTIONS if d not in _FIRST + _LAST] + _LAST
 
 

@@ -654,5 +654,11 @@ program = { kind = "flex", period = "day", stepz = [["00:00", 300.0]] }
     with pytest.raises(sc.ScenarioError) as err:
         sc.loads(text)
     message = str(err.value)
-    assert "pump.program.ug_per_dya: unknown key (allowed: kind, ug_per_day)" in message
-    assert "actions[0].program.stepz: unknown key (allowed: kind, period, steps)" in message
+    assert (
+        "pump.program.ug_per_dya: unknown key; did you mean 'ug_per_day'? "
+        "(allowed: kind, ug_per_day)" in message
+    )
+    assert (
+        "actions[0].program.stepz: unknown key; did you mean 'steps'? "
+        "(allowed: kind, period, steps)" in message
+    )

@@ -76,7 +76,26 @@ class ConcentrationData(TypedDict, total=False):
 
 
 class FaultData(TypedDict, total=False):
+    """``fault``/``fault_cleared``: ``fault`` names it (``motor_stall``, ``occlusion``, …)."""
+
     fault: str
+    pass_ppm: int
+    position_nl: int
+    pocket_nl: int
+    pocket_pg: int
+    rate_nl_per_day: int
+    dose_ng_per_day: int
+    max_rate_nl_per_day: int
+
+
+class PathData(TypedDict, total=False):
+    """``path_replaced``: which ``part`` (``catheter``, ``tubing_and_catheter``) and what left."""
+
+    part: str
+    removed_nl: int
+    removed_pg: int
+    saline_nl: int
+    catheter_nl: int
 
 
 class BatteryData(TypedDict, total=False):
@@ -99,6 +118,7 @@ EventData = Union[
     RefillData,
     ConcentrationData,
     FaultData,
+    PathData,
     BatteryData,
     NoData,
 ]
@@ -126,6 +146,7 @@ EVENT_DATA: dict[str, type] = {
     "eri": BatteryData,
     "eos": BatteryData,
     "telemetry_session": BatteryData,
+    "path_replaced": PathData,
 }
 
 

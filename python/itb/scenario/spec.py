@@ -580,6 +580,13 @@ class ReviseCatheter(_Action):
     volume_ul: Real = Field(ge=0, description="new catheter dead volume, µL")
 
 
+class ReplaceFluidPath(_Action):
+    """``pump.replace_fluid_path(catheter_volume_ul)`` (a new implant: the whole path is saline)"""
+
+    do: Literal["replace_fluid_path"]
+    catheter_volume_ul: Real = Field(ge=0, description="new catheter dead volume, µL")
+
+
 class TelemetrySession(_NoArgs):
     """``pump.telemetry_session()``"""
 
@@ -600,6 +607,7 @@ _ACTION_CLASSES = (
     InjectMotorStall,
     ClearFault,
     ReviseCatheter,
+    ReplaceFluidPath,
     TelemetrySession,
 )
 #: ``do`` name → action class (every Pump action a scenario can call).
@@ -620,6 +628,7 @@ Action = Annotated[
     | InjectMotorStall
     | ClearFault
     | ReviseCatheter
+    | ReplaceFluidPath
     | TelemetrySession,
     Field(discriminator="do"),
 ]

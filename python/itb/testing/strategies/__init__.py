@@ -1149,6 +1149,7 @@ SCENARIO_ACTIONS: tuple[str, ...] = (
     "inject_motor_stall",
     "clear_fault",
     "revise_catheter",
+    "replace_fluid_path",
     "telemetry_session",
 )
 
@@ -1247,6 +1248,7 @@ def scenarios(
             "suspend",
             "inject_motor_stall",
             "revise_catheter",
+            "replace_fluid_path",
         ]
         if can_pump:
             kinds[1:1] = [
@@ -1346,6 +1348,9 @@ def scenarios(
                 program = draw(prog_st)
                 act["program"] = program_dict(program)
                 call(act, "set_program", program=program)
+            elif kind == "replace_fluid_path":
+                act["catheter_volume_ul"] = float(draw(st.integers(0, _MAX_CATHETER_UL)))
+                call(act, "replace_fluid_path", catheter_volume_ul=act["catheter_volume_ul"])
             elif kind == "revise_catheter":
                 act["volume_ul"] = float(draw(st.integers(0, _MAX_CATHETER_UL)))
                 call(act, "revise_catheter", volume_ul=act["volume_ul"])
