@@ -109,6 +109,8 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.plots.plot_result", "every"): lambda v: _plot(every=v),
     ("itb.plots.plot_result", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.default_every", "span"): lambda v: _default_every(v),
+    ("itb.interop.fhir.bundle", "utc_offset"): lambda v: _interop("fhir", v),
+    ("itb.interop.hl7v2.messages", "utc_offset"): lambda v: _interop("hl7v2", v),
 }
 
 #: Duration parameters with another rule, and why.
@@ -129,6 +131,18 @@ def _plot(**kw: Any) -> Any:
 
     result = scenario().run(until=timedelta(days=2))
     return itb.plots.figure(result, **kw)
+
+
+def _interop(module: str, offset: Any) -> Any:
+    pytest.importorskip("fhir.resources")
+    pytest.importorskip("hl7apy")
+    import itb.interop.fhir
+    import itb.interop.hl7v2
+
+    result = scenario().run(until=timedelta(days=2))
+    if module == "fhir":
+        return itb.interop.fhir.bundle(result, utc_offset=offset, validate=False)
+    return itb.interop.hl7v2.messages(result, utc_offset=offset)
 
 
 def _default_every(span: Any) -> Any:

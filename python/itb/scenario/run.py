@@ -58,6 +58,7 @@ from .spec import (
     _EXACT_MODEL_FIELDS,
     _TAGS,
     ACTIONS,
+    FAULT_ACTIONS,
     BatterySpec,
     BolusAction,
     CancelBolus,
@@ -86,6 +87,7 @@ __all__ = [
     "dumps",
     "json_schema",
     "ACTIONS",
+    "FAULT_ACTIONS",
     "parse_duration",
     "format_duration",
 ]

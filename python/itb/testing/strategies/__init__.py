@@ -1149,7 +1149,6 @@ SCENARIO_ACTIONS: tuple[str, ...] = (
     "inject_motor_stall",
     "clear_fault",
     "revise_catheter",
-    "replace_fluid_path",
     "telemetry_session",
 )
 
@@ -1248,7 +1247,6 @@ def scenarios(
             "suspend",
             "inject_motor_stall",
             "revise_catheter",
-            "replace_fluid_path",
         ]
         if can_pump:
             kinds[1:1] = [
@@ -1348,9 +1346,6 @@ def scenarios(
                 program = draw(prog_st)
                 act["program"] = program_dict(program)
                 call(act, "set_program", program=program)
-            elif kind == "replace_fluid_path":
-                act["catheter_volume_ul"] = float(draw(st.integers(0, _MAX_CATHETER_UL)))
-                call(act, "replace_fluid_path", catheter_volume_ul=act["catheter_volume_ul"])
             elif kind == "revise_catheter":
                 act["volume_ul"] = float(draw(st.integers(0, _MAX_CATHETER_UL)))
                 call(act, "revise_catheter", volume_ul=act["volume_ul"])
