@@ -101,10 +101,12 @@ ARGS: dict[str, dict[str, Any]] = {
     "set_patient_bolus_limits": {"dose_ug": 20.0, "duration": "PT10M", "max_per_24h": 4},
     "revise_catheter": {"volume_ul": 120.0},
     "replace_fluid_path": {"catheter_volume_ul": 100.0},
+    "inject_leak": {"position_ul": 50.0},
 }
 _FIRST = ["set_program", "bolus", "cancel_bolus", "refill", "start_bridge_bolus"]
 _LAST = ["revise_catheter", "replace_fluid_path", "start_priming_bolus"]
-ORDER = _FIRST + [d for d in ACTIONS if d not in _FIRST + _LAST] + _LAST
+_PAIRED = ["inject_disconnection", "clear_leak"]  # one leak at a time
+ORDER = _FIRST + [d for d in ACTIONS if d not in _FIRST + _LAST + _PAIRED[:1]] + _PAIRED + _LAST
 
 
 def base() -> dict[str, Any]:
