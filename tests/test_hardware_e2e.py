@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from _rig import START, delivered_by_pump, emulator, scenario_json, scenario_pump
+from _rig import START, delivered_by_pump, emulator, scenario_pump, scenario_toml
 from itb.errors import AuthenticationError, ProtocolError
 from itb.hardware import (
     Controller,
@@ -96,7 +96,7 @@ def test_wrong_key_and_loop_reflection_are_refused(tmp_path: Path) -> None:
 
 
 def test_command_line_session(tmp_path: Path) -> None:
-    scen = scenario_json(tmp_path / "scenario.json", hours=1)
+    scen = scenario_toml(tmp_path / "scenario.toml", hours=1)
     keys = tmp_path / "k"
     assert (
         itb_cli("rig", "keygen", str(keys), "--patient-file", str(tmp_path / "p")).returncode == 0
@@ -181,15 +181,28 @@ def test_command_line_session(tmp_path: Path) -> None:
     assert (
         any(",refused,patient,STATUS," in ln for ln in lines) is False
     )  # status was not journaled (no --journal)
-    assert sum(",ack,patient,PATIENT_BOLUS," in ln for ln in lines) == 2
+    assert sum(",ack,patient,PATIENT_BOLUS," in ln for ln in lines) == 1
+    assert sum(",refused,patient,PATIENT_BOLUS," in ln and ",lockout," in ln for ln in lines) == 1
     assert any(",ack,clinician,SET_LIMITS," in ln for ln in lines)
+    r = itb_cli(
+        "rig",
+        "verify",
+        "--journal",
+        str(tmp_path / "j.db"),
+        "--record",
+        str(record),
+        "--scenario",
+        str(scen),
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith(f"exactly once: {report['strokes']} strokes")
     # exit codes: bad file / argument → 2
     assert itb_cli("rig", "journal", str(tmp_path / "missing.db")).returncode == 2
     assert (
         itb_cli(
             "rig",
             "run",
-            str(tmp_path / "missing.json"),
+            str(tmp_path / "missing.toml"),
             "--port",
             "loop://",
             "--key-file",
