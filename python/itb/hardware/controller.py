@@ -485,7 +485,7 @@ class Controller:
                 if not self._wait_until(first_send):
                     continue
                 now = self.clock()
-                sent, k = first_send, 1
+                sent, k = max(first_send, now), 1  # the first goes now; the next keep the gap
                 while k < count:
                     t = max(self._due(anchor, int(times[i + k])), sent + gap_s)
                     if t > now:

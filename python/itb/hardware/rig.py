@@ -239,6 +239,7 @@ class Rig:
                 "scheduled": self._scheduled,
                 "clock_ms": self.clock_ms(),
                 "speed_milli": self._speed_milli,
+                "saved_wall": time.time(),
                 "arbiter": base64.b64encode(self.pump.snapshot()).decode("ascii"),
             }
 
@@ -269,6 +270,7 @@ class Rig:
             conc = _check_concentration(int(d["concentration_ug_per_ml"]))
             clock_ms = int(d["clock_ms"])
             speed = int(d["speed_milli"])
+            saved_wall = float(d.get("saved_wall", 0.0))
             stopped, stalled = bool(d["stopped"]), bool(d["stalled"])
             limits = d["limits"]
             boluses = list(d["patient_boluses"])
@@ -291,6 +293,8 @@ class Rig:
         self.stopped, self._stalled, self.limits = stopped, stalled, limits
         self.patient_boluses, self._scheduled = boluses, scheduled
         self._speed_milli = speed
+        if speed and saved_wall:  # a running clock ran on while the rig was down (its RTC)
+            clock_ms += int(max(0.0, time.time() - saved_wall) * speed)
         self._clock_ms = clock_ms
         self._anchor = (self.clock(), clock_ms)
 
