@@ -157,6 +157,21 @@ def test_command_line_session(tmp_path: Path) -> None:
             str(tmp_path / "j.db"),
         )
         assert (r.returncode, r.stdout.strip()) == (1, "refused: lockout")
+        r = itb_cli(
+            "rig",
+            "stop",
+            "--port",
+            port,
+            "--key-file",
+            str(keys),
+            "--journal",
+            str(tmp_path / "j.db"),
+        )
+        assert (r.returncode, r.stdout.strip()) == (0, "stopped"), r.stderr
+        r = itb_cli("rig", "bolus", "--port", port, "--key-file", str(tmp_path / "p"))
+        assert (r.returncode, r.stdout.strip()) == (1, "refused: stopped")
+        r = itb_cli("rig", "resume", "--port", port, "--key-file", str(keys))
+        assert (r.returncode, r.stdout.strip()) == (0, "running"), r.stderr
         r = itb_cli("rig", "status", "--port", port, "--key-file", str(tmp_path / "p"))
         assert r.returncode == 1 and "patient role may not STATUS" in r.stderr
         r = itb_cli(

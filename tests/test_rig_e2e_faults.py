@@ -400,6 +400,9 @@ def test_the_emulator_killed_at_random_moments_restores_exactly(tmp_path: Path, 
     for d in (restored, want):
         for transient in ("executed", "refused"):
             d.pop(transient, None)
+        # a complete run leaves the rig's clock running in real time from the last command's
+        # pump time: equal up to the wall time between the two reads
+        assert 0 <= d.pop("clock_ms") - max(plan.times[-1], plan.steps[-1].at_ms) < 600_000
     assert restored == want
     assert want["patient_boluses_granted"] == 3 and want["concentration_ug_per_ml"] == 1000
     r = itb_cli(

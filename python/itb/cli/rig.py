@@ -21,8 +21,8 @@ _FORMAT = argparse.RawDescriptionHelpFormatter
 
 
 def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
-    """Add ``rig`` (emulate, keygen, run, verify, status, journal, measure, limits, bolus) and
-    ``trumpet``."""
+    """Add ``rig`` (emulate, keygen, run, verify, status, stop, resume, journal, measure,
+    limits, bolus) and ``trumpet``."""
     note = "\n\nEngineering tool — " + disclaimer
 
     rig = subparsers.add_parser(
@@ -157,6 +157,15 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p = add("status", "ask the rig for its status", _status)
     link(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    for name, help_ in (
+        ("stop", "stop the rig: DELIVER and patient boluses are refused until 'resume'"),
+        ("resume", "resume a stopped rig"),
+    ):
+        p = add(name, help_ + " (clinician key)", _stop_resume)
+        link(p)
+        p.add_argument("--journal", help="journal the command here")
+        p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add("journal", "show or export a controller journal", _journal)
     p.add_argument("file", help="journal file")
@@ -486,6 +495,24 @@ def _status(args: argparse.Namespace) -> int:
     else:
         for k, v in status.items():
             print(f"{k:16} {v}")
+    return 0
+
+
+def _stop_resume(args: argparse.Namespace) -> int:
+    from ..hardware.protocol import Role
+
+    driver = _driver(args, Role.CLINICIAN)
+    command = args.rig_command
+    try:
+        fn = driver.stop if command == "stop" else driver.resume
+        _journaled(args, "clinician", command.upper(), lambda: fn() or {})
+        status = driver.status().as_dict()
+    finally:
+        driver.close()
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print("stopped" if status["stopped"] else "running")
     return 0
 
 

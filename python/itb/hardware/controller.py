@@ -369,15 +369,18 @@ class Controller:
             return lambda: d.resume() or {}
         raise ValidationError(f"plan: unknown rig command {step.command!r}", "plan")
 
-    def _therapy(self, rig_last: int) -> None:
-        """Tell the rig the therapy: concentration in force, pump clock, speed."""
+    def _therapy(self, rig_last: int, *, done: bool = False) -> None:
+        """Tell the rig the therapy: concentration in force, pump clock, speed (the run's; real
+        time once the run is complete)."""
         therapy = getattr(self.driver, "set_therapy", None)
         if therapy is None:
             return
         clock_ms = int(self.times[rig_last - 1]) if rig_last else self.start_ms
-        done = [s.at_ms for s in self.plan.steps if s.after < rig_last]
-        clock_ms = max([clock_ms, *done])
+        past = [s.at_ms for s in self.plan.steps if s.after < rig_last or done]
+        clock_ms = max([clock_ms, *past])
         speed_milli = 0 if self.speed is None else int(round(self.speed * 1000))
+        if done:
+            speed_milli = 1000
         conc = self.plan.concentration_after(rig_last)
         self.call_with_retries(
             "THERAPY",
@@ -542,6 +545,8 @@ class Controller:
                 count=ack.executed,
             )
             next_id += count
+        if next_id - 1 == n:  # complete: from now on the rig's clock runs in real time
+            self._therapy(n, done=True)
         return RunReport(
             n,
             resumed_from,
