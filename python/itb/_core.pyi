@@ -113,7 +113,7 @@ simulation are ordered by this fixed kind order: ``stroke_batch``, ``program_cha
 ``patient_bolus_granted``, ``patient_bolus_denied``, ``low_reservoir``,
 ``reservoir_empty``, ``refilled``, ``refill_discrepancy``, ``concentration_changed``,
 ``drug_at_tip``, ``eri``, ``eos``, ``suspended``, ``resumed``, ``fault``, ``fault_cleared``,
-``telemetry_session``. ``seq`` is 1, 2, 3, … over the pump's life (strictly increasing,
+``telemetry_session``, ``path_replaced``. ``seq`` is 1, 2, 3, … over the pump's life (strictly increasing,
 kept in snapshots). ``severity`` is ``"non_critical"`` (low_reservoir, refill_discrepancy,
 eri), ``"critical"`` (reservoir_empty, fault, eos) or None. ``data`` values are ints whose key suffix is the unit (``volume_nl``, ``first_ms``…) or
 text (``reason``, ``fault``, ``bolus_kind``)."""
@@ -412,8 +412,14 @@ class Pump:
         ``ValidationError`` if no fault is active."""
 
     def revise_catheter(self, catheter_nl: int) -> None:
-        """Replace the catheter (0..=10_000_000 nL dead volume): the old path contents count as
-        withdrawn and the whole path (pump tubing + catheter) is refilled with saline."""
+        """Replace only the catheter (0 to 10 000 µL dead volume): the old catheter's contents
+        (nearest the tip) count as withdrawn, the pump tubing keeps its fluid, the new catheter
+        holds saline. Stamps ``path_replaced`` (``part="catheter"``)."""
+
+    def replace_fluid_path(self, catheter_nl: int) -> None:
+        """Replace the whole path (pump tubing + a catheter of 0 to 10 000 µL): the old contents
+        count as withdrawn, the new path holds saline. Stamps ``path_replaced``
+        (``part="tubing_and_catheter"``)."""
 
     def bridge_bolus_plan(self) -> _BolusPlan:
         """Bridge bolus after a concentration increase: pushes the old drug still in the path at

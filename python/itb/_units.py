@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+import numpy as np
+
 from . import _core
 from ._time import int64
 from .errors import ValidationError
@@ -29,6 +31,20 @@ def _float(value: object, field: str) -> float:
     if math.isnan(x) or math.isinf(x):
         raise ValidationError(f"{field}: {x} is not a finite number", field)
     return x
+
+
+def flag(value: object, field: str) -> bool:
+    """A yes/no argument: ``True``/``False`` (or a numpy bool), never a number or text — the
+    other half of "a bool is never a number" (docs: guide/inputs.md#bools)."""
+    if type(value) is bool:
+        return value  # type: ignore[return-value]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise ValidationError(
+        f"{field}: expected True or False, got {type(value).__name__}"
+        + (f" {value}" if isinstance(value, (int, float)) else ""),
+        field,
+    )
 
 
 def scaled(value: object, power: int, field: str, unit: str = "") -> int:

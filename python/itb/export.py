@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ._extras import require
+from ._time import duration_ms
 from .errors import ValidationError
 from .pump import Event, Pump
 
@@ -159,8 +160,7 @@ def timeseries(
     Raises ``ValidationError`` for ``every`` <= 0 or more than 1 000 000 samples,
     :class:`itb._extras.MissingExtraError` without pandas."""
     pd = require("pandas", "pandas", "itb's time series")
-    if not isinstance(every, timedelta) or every <= timedelta(0):
-        raise ValidationError(f"every: {every!r} must be a positive timedelta", "every")
+    every = timedelta(milliseconds=duration_ms(every, "every", allow_zero=False))
     stop = scenario.until if until is None else until
     count = (stop - scenario.start) // every
     if count > 1_000_000:

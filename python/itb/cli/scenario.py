@@ -12,6 +12,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
+from .._time import format_duration
 from .common import (
     UsageError,
     add_command,
@@ -100,12 +101,14 @@ def register(sub: Any) -> None:
     )
     _scenario_arg(plan)
     _until_arg(plan)
+    margin = _refill_default("margin")
     plan.add_argument(
         "--margin",
         type=duration,
-        default=timedelta(days=7),
+        default=margin,
         metavar="DURATION",
-        help="refill this long before the low-reservoir alarm (default P7D)",
+        help="refill this long before the low-reservoir alarm "
+        f"(default {format_duration(margin)}, as itb.clinical.plan_refill)",
     )
     plan.add_argument(
         "--stability",
@@ -159,6 +162,16 @@ def register(sub: Any) -> None:
         "against a schema (e.g. Even Better TOML / taplo).",
     )
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def _refill_default(name: str) -> Any:
+    """The default of ``itb.clinical.plan_refill``'s parameter ``name`` (one default for the
+    API and the command line)."""
+    import inspect
+
+    from ..clinical import plan_refill
+
+    return inspect.signature(plan_refill).parameters[name].default
 
 
 def _scenario_arg(parser: argparse.ArgumentParser) -> None:
@@ -271,14 +284,7 @@ def _project(args: argparse.Namespace) -> int:
 
 def _plan_refill(args: argparse.Namespace) -> int:
     result = _execute(args)
-    from ..scenario import format_duration
-
-    try:
-        from .. import clinical  # type: ignore[attr-defined]  # written separately; imported only here
-    except ImportError as exc:
-        raise _MissingClinical(
-            f"plan-refill needs itb.clinical, which cannot be imported here: {exc}"
-        ) from None
+    from .. import clinical
 
     # Drug stability counts from the last fill: the last refill of the run, else the start.
     refills = [e.time for e in result.events if e.kind == "refilled"]
@@ -317,10 +323,6 @@ def _plan_refill(args: argparse.Namespace) -> int:
     table.add_row("dose at the tip until then", f"{plan.tip_dose_ug:,.1f} µg")
     out.print(table)
     return 0
-
-
-class _MissingClinical(RuntimeError):
-    """itb.clinical is missing (exit code 1)."""
 
 
 def _plot(args: argparse.Namespace) -> int:

@@ -46,9 +46,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError as _PydanticError
 
-from .._time import to_ms
+from .._time import duration_ms, from_ms, to_ms
 from ..errors import ItbError, ValidationError
 from ..pump import Event, Pump
 from . import toml_lines
@@ -469,12 +470,10 @@ class Scenario:
     def _resolve_until(self, until: datetime | timedelta | None) -> datetime:
         if until is None:
             return self.until
-        if isinstance(until, timedelta):
-            until = self.start + until
-        if not isinstance(until, datetime):
-            raise ValidationError(
-                f"until: expected a datetime or timedelta, got {type(until).__name__}", "until"
-            )
+        if isinstance(until, np.datetime64):
+            until = from_ms(to_ms(until, "until"))
+        if not isinstance(until, datetime):  # else a duration from the start, by its rule
+            until = self.start + timedelta(milliseconds=duration_ms(until, "until"))
         if until < self.start:
             raise ValidationError(
                 f"until: {until} is before the scenario's start {self.start}", "until"

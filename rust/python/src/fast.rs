@@ -79,9 +79,12 @@ fn time_ms_with(value: &Bound<'_, PyAny>, field: impl FnOnce() -> String) -> PyR
         .extract()
 }
 
+/// The longest duration (ms): the pump clock's whole span, as `itb._time.MAX_DURATION_MS`.
+const MAX_DURATION_MS: i64 = itb_core::units::MAX_TIME_MS - itb_core::units::MIN_TIME_MS;
+
 /// Milliseconds of a duration as `itb._time.duration_ms(value, field, allow_zero=...)`: a
-/// `timedelta` (floored to the ms) of at least 1 ms is taken here; anything else, and every
-/// error, goes to `duration_ms`.
+/// `timedelta` (floored to the ms) of 1 ms to the clock's span is taken here; anything else,
+/// and every error, goes to `duration_ms` (which refuses bare numbers).
 pub fn duration_ms(value: &Bound<'_, PyAny>, field: &str, allow_zero: bool) -> PyResult<i64> {
     duration_ms_with(value, || field.to_string(), allow_zero)
 }
@@ -97,7 +100,7 @@ fn duration_ms_with(
         let get = |name: &Bound<'_, pyo3::types::PyString>| value.getattr(name)?.extract::<i64>();
         let ms = (get(intern!(py, "days"))? * 86_400 + get(intern!(py, "seconds"))?) * 1000
             + get(intern!(py, "microseconds"))? / 1000;
-        if ms >= 1 {
+        if (1..=MAX_DURATION_MS).contains(&ms) {
             return Ok(ms);
         }
     }
@@ -118,6 +121,19 @@ pub fn scaled(value: &Bound<'_, PyAny>, power: u32, field: &str, unit: &str) -> 
     }
     cached(value.py(), &SCALED, "itb._units", "scaled")?
         .call1((value, power, field, unit))?
+        .extract()
+}
+
+static FLAG: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A yes/no argument as `itb._units.flag(value, field)`: a `bool` is taken here; anything else
+/// (and every error: a number is never a bool) goes to `flag`.
+pub fn flag(value: &Bound<'_, PyAny>, field: &str) -> PyResult<bool> {
+    if let Ok(b) = value.cast::<pyo3::types::PyBool>() {
+        return Ok(b.is_true());
+    }
+    cached(value.py(), &FLAG, "itb._units", "flag")?
+        .call1((value, field))?
         .extract()
 }
 
