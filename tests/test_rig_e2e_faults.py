@@ -145,7 +145,7 @@ def test_every_shipped_example_runs_end_to_end_on_the_emulated_rig(
 def test_connection_cap_idle_timeout_and_a_summarised_timestamped_log(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "rig.log"
-    proc = start_emulator(tmp_path, port, "--max-connections", "4", "--idle-timeout", "1", log=log)
+    proc = start_emulator(tmp_path, port, "--max-connections", "4", "--idle-timeout", "1s", log=log)
     keys = load_keys(tmp_path / "rig.keys")
     url = f"socket://127.0.0.1:{port}"
     try:
