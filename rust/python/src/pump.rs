@@ -14,6 +14,9 @@ use crate::objects::{basal_of, PyModel, PyProgram};
 /// Spans longer than this (ms) are advanced with the GIL released.
 const DETACH_SPAN_MS: i64 = 86_400_000;
 
+/// `(occlusion pass ppm, (leak kind, position_nl), tip_migrated, battery_fault, motor_stall)`.
+type ActiveFaults = (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool);
+
 #[pyclass(name = "Pump", module = "itb._core")]
 #[derive(Clone)]
 pub struct PyPump {
@@ -384,7 +387,7 @@ impl PyPump {
     /// Active faults: `(occlusion pass ppm | None, (leak kind, position_nl) | None,
     /// tip_migrated, battery_fault, motor_stall)`.
     #[getter]
-    fn active_faults(&self) -> (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool) {
+    fn active_faults(&self) -> ActiveFaults {
         let f = self.inner.faults();
         (
             f.occlusion_pass_ppm,
