@@ -122,3 +122,33 @@ def test_the_cycle_finder_finds_a_cycle(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(sys.modules[__name__], "_graph", lambda: planted)
     with pytest.raises(AssertionError):
         test_no_import_cycle()
+
+
+def test_core_limits_are_not_re_declared() -> None:
+    """The core's limits come from ``itb._core.LIMITS`` (through ``itb._limits``); no module of
+    the package writes their numbers again."""
+    import re
+
+    from itb import _limits
+
+    literals = {
+        "86_400_000": "MS_PER_DAY",
+        "86400000": "MS_PER_DAY",
+        "604_800_000": "MS_PER_WEEK",
+        "253_402_300_799_999": "MAX_TIME_MS",
+        "62_135_596_800_000": "MIN_TIME_MS",
+        "3_600_000_000_000": "PC_PER_MAH",
+        "10_000_000_000_000": "MAX_DOSE_NG_PER_DAY",
+    }
+    found = []
+    for path in sorted((ROOT / "python" / "itb").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for literal, name in literals.items():
+                if re.search(rf"(?<![\d_]){literal}(?![\d_])", code):
+                    found.append(f"{path.relative_to(ROOT)}:{n}: {literal} (use {name})")
+    assert found == []
+    # hand-written values (the units page), not read from the table
+    assert (_limits.MS_PER_DAY, _limits.MAX_CONCENTRATION_UG_PER_ML) == (86_400_000, 100_000)
+    assert (_limits.MAX_STEPS_PER_DAY, _limits.MAX_PATIENT_BOLUSES_PER_DAY) == (13, 24)
+    assert _limits.MAX_CATHETER_NL == 10 * 1_000_000 and _limits.MS_PER_HOUR == 3_600_000

@@ -104,19 +104,10 @@ TIMESERIES_COLUMNS = (
 def sample(pump: Pump) -> dict[str, Any]:
     """The state of ``pump`` now, read from its properties (columns of :data:`TIMESERIES_COLUMNS`
     except the interval column ``tip_dose_ug_per_day``)."""
-    stopped = pump.is_suspended or pump.is_stalled or pump.is_empty or pump.is_eos
-    period_ms, anchor_ms, steps = pump.core.schedule
-    step = _step_in_force(pump.now_ms, period_ms, anchor_ms, [offset for offset, _ in steps])
-    commanded_nl = (
-        0
-        if stopped
-        else steps[step][1]
-        + sum(b.rate_nl_per_day for b in pump.boluses if b.start <= pump.now < b.end)
-    )
-    program = (
-        pump.core.program
-    )  # ("continuous", ng/day) or ("flex", period, [(offset_ms, ng/day), …])
-    prescribed_ng = program[1] if program[0] == "continuous" else program[2][step][1]
+    core = pump.core
+    stopped = not core.delivering
+    commanded_nl = core.commanded_rate_nl_per_day  # basal step in force + running boluses
+    prescribed_ng = core.prescribed_ng_per_day
     battery = pump.battery_remaining_mah
     return {
         "time": pump.now,
@@ -130,17 +121,6 @@ def sample(pump: Pump) -> dict[str, Any]:
         "battery_mah": float("nan") if battery is None else battery,
         "delivering": not stopped,
     }
-
-
-def _step_in_force(now_ms: int, period_ms: int, anchor_ms: int, offsets: list[int]) -> int:
-    """Index of the basal step in force at ``now_ms`` in the core's schedule (a lookup: the last
-    step whose offset into the repeating period is <= now's)."""
-    into = (now_ms - anchor_ms) % period_ms if period_ms else 0
-    index = 0
-    for i, offset in enumerate(offsets):
-        if offset <= into:
-            index = i
-    return index
 
 
 def timeseries(

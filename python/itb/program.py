@@ -14,6 +14,7 @@ from datetime import time, timedelta
 from typing import Union
 
 from . import _core
+from ._limits import MS_PER_DAY as _DAY_MS
 from ._time import duration_ms
 from ._units import ug_to_ng
 from .errors import ValidationError
@@ -21,7 +22,6 @@ from .errors import ValidationError
 __all__ = ["Continuous", "Flex", "Program", "StepOffset"]
 
 StepOffset = Union[time, timedelta, tuple[int, time]]
-_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)

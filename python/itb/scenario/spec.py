@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from .. import _time
+from .._limits import MAX_CONCENTRATION_UG_PER_ML
+from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import DurationError, format_duration, parse_iso_duration
 from ..errors import ItbError, ValidationError
 from ..models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
@@ -49,7 +51,6 @@ __all__ = [
 ]
 
 
-_DAY_MS = 86_400_000
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -430,7 +431,9 @@ class PumpSpec(_Spec):
     ] = Field(description="a preset name or a table of PumpModel fields")
     start: Time = Field(description="pump clock at the start (TOML local date-time)")
     reservoir_ml: Real = Field(ge=0, description="initial fill, mL")
-    concentration_ug_per_ml: Whole = Field(ge=1, le=100_000, description="µg/mL")
+    concentration_ug_per_ml: Whole = Field(
+        ge=1, le=MAX_CONCENTRATION_UG_PER_ML, description="µg/mL"
+    )
     program: ProgramSpec
     catheter_volume_ul: Real = Field(0.0, ge=0, description="catheter dead volume, µL")
     path_primed: Flag = Field(True, description="false: the fluid path starts full of saline")
@@ -499,7 +502,9 @@ class Refill(_Action):
 
     do: Literal["refill"]
     added_ml: Real = Field(ge=0, description="mL")
-    concentration_ug_per_ml: Whole = Field(ge=1, le=100_000, description="µg/mL")
+    concentration_ug_per_ml: Whole = Field(
+        ge=1, le=MAX_CONCENTRATION_UG_PER_ML, description="µg/mL"
+    )
     aspirated_ml: Real | None = Field(
         None, ge=0, description="measured aspirate, mL (default: what is there)"
     )

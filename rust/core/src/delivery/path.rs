@@ -98,7 +98,10 @@ impl FluidPath {
         if new_fl > 0 {
             match self.parcels.front_mut() {
                 Some(front) if front.conc == 0 => front.fl += new_fl,
-                _ => self.parcels.push_front(Parcel { fl: new_fl, conc: 0 }),
+                _ => self.parcels.push_front(Parcel {
+                    fl: new_fl,
+                    conc: 0,
+                }),
             }
         }
         (out_fl, out_ag)

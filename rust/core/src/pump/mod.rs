@@ -9,6 +9,7 @@
 
 pub mod patient;
 pub mod projection;
+pub mod rates;
 pub mod refill;
 pub mod therapy;
 

@@ -201,7 +201,13 @@ impl Pump {
             })
     }
 
-    fn stamp_path_replaced(&mut self, part: &'static str, removed_fl: i64, removed_ag: i128, new_fl: i64) {
+    fn stamp_path_replaced(
+        &mut self,
+        part: &'static str,
+        removed_fl: i64,
+        removed_ag: i128,
+        new_fl: i64,
+    ) {
         let removed_pg = i64::try_from(removed_ag / 1_000_000).unwrap_or(i64::MAX);
         let ev = Event::new(
             self.now_ms,
