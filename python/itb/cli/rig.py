@@ -582,6 +582,8 @@ def _journaled(args: argparse.Namespace, role: str, command: str, fn: Callable[[
 
 
 def _limits(args: argparse.Namespace) -> int:
+    from .._units import ug_to_ng
+
     driver = _driver(args)
     try:
         role = driver.role.name.lower()
@@ -590,7 +592,7 @@ def _limits(args: argparse.Namespace) -> int:
             role,
             "SET_LIMITS",
             lambda: driver.set_patient_limits(
-                int(round(args.dose_ug * 1000)),
+                ug_to_ng(args.dose_ug, "--dose-ug"),
                 int(args.duration_min * 60_000),
                 int(args.lockout_min * 60_000),
                 args.max_per_24h,

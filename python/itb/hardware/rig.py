@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._units import ml_to_nl
 from ..errors import RigError
 from ..models import SYNCHROMED_II_40, PumpModel
 from ..program import Continuous
@@ -147,8 +148,8 @@ class Rig:
         self.clock = clock
         self._t0 = clock()
         self._lock = threading.RLock()
-        self.reservoir_nl = int(
-            round((reservoir_ml if reservoir_ml is not None else model.reservoir_ml) * 1e6)
+        self.reservoir_nl = ml_to_nl(
+            reservoir_ml if reservoir_ml is not None else model.reservoir_ml, "reservoir_ml"
         )
         self.record_path = record
         if record is not None:
