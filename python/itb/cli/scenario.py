@@ -169,7 +169,7 @@ def _refill_default(name: str) -> Any:
     API and the command line)."""
     import inspect
 
-    from .clinical import plan_refill
+    from ..clinical import plan_refill
 
     return inspect.signature(plan_refill).parameters[name].default
 

@@ -379,6 +379,7 @@ fn parts_do_not_import_the_pump() {
         "battery",
         "delivery",
         "delivery::bolus",
+        "delivery::faults",
         "delivery::path",
         "delivery::program",
         "delivery::reservoir",
@@ -393,6 +394,7 @@ fn parts_do_not_import_the_pump() {
     let orchestrators = [
         "pump",
         "pump::therapy",
+        "pump::faults",
         "pump::projection",
         "pump::refill",
         "pump::rates",

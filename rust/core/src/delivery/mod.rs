@@ -13,6 +13,7 @@
 //! as [`Bolus::new`] builds it.
 
 pub mod bolus;
+pub mod faults;
 pub mod path;
 pub mod program;
 pub mod reservoir;

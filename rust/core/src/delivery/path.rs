@@ -107,6 +107,45 @@ impl FluidPath {
         (out_fl, out_ag)
     }
 
+    /// Split off the `fl` nearest the tip as its own path (fewer if the path holds less).
+    pub fn split_front(&mut self, fl: i64) -> FluidPath {
+        let mut front = FluidPath::default();
+        let mut left = fl.max(0);
+        while left > 0 {
+            let Some(p) = self.parcels.front_mut() else {
+                break;
+            };
+            let take = left.min(p.fl);
+            front.push_back_merged(take, p.conc);
+            p.fl -= take;
+            left -= take;
+            if p.fl == 0 {
+                self.parcels.pop_front();
+            }
+        }
+        front
+    }
+
+    /// Put `front` back before this path (at the tip end).
+    pub fn join_front(&mut self, front: FluidPath) {
+        for p in front.parcels.into_iter().rev() {
+            match self.parcels.front_mut() {
+                Some(f) if f.conc == p.conc => f.fl += p.fl,
+                _ => self.parcels.push_front(p),
+            }
+        }
+    }
+
+    fn push_back_merged(&mut self, fl: i64, conc: u32) {
+        if fl <= 0 {
+            return;
+        }
+        match self.parcels.back_mut() {
+            Some(b) if b.conc == conc => b.fl += fl,
+            _ => self.parcels.push_back(Parcel { fl, conc }),
+        }
+    }
+
     /// Push `fl` at `conc` into the path; the same volume leaves the tip.
     /// With an empty path (zero dead volume) the fluid goes straight through.
     pub fn push(&mut self, fl: i64, conc: u32) -> Outflow {
@@ -214,13 +253,14 @@ impl FluidLine {
         &self,
         pump_path_nl: i64,
         max_conc: u32,
+        detached_fl: i128,
     ) -> std::result::Result<(), &'static str> {
         if !(0..=MAX_CATHETER_NL).contains(&self.catheter_nl) {
             return Err("catheter volume or stroke error out of range");
         }
         // Parcels are summed in i128: a decoded path may hold any i64 volumes.
         let path_fl: i128 = self.fluid.parcels().map(|p| i128::from(p.fl)).sum();
-        if path_fl != i128::from((pump_path_nl + self.catheter_nl) * FL_PER_NL)
+        if path_fl + detached_fl != i128::from((pump_path_nl + self.catheter_nl) * FL_PER_NL)
             || self.fluid.parcels().any(|p| p.fl <= 0 || p.conc > max_conc)
             || self.tip_conc > max_conc
         {

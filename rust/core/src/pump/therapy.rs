@@ -140,15 +140,22 @@ impl Pump {
     /// from the patient system (counted withdrawn); the pump's own tubing keeps its fluid
     /// (drug, on a pump that has run); the new catheter holds saline, which
     /// [`Pump::priming_bolus_plan`] then pushes out. Stamps `path_replaced` with
-    /// `part = "catheter"`. See [`Pump::replace_fluid_path`] for a whole new path.
+    /// `part = "catheter"`. A new catheter clears the catheter faults (occlusion, leak or
+    /// disconnection, tip migration; each stamps `fault_cleared`). See
+    /// [`Pump::replace_fluid_path`] for a whole new path.
     pub fn revise_catheter(&mut self, catheter_nl: i64) -> Result<()> {
         self.check_path_change("volume_ul", catheter_nl)?;
         let old_fl = self.line.catheter_nl * FL_PER_NL;
         let new_fl = catheter_nl * FL_PER_NL;
-        // The removed catheter's contents, before changing anything (no partial update).
+        // The removed catheter's contents (with a stagnant segment beyond a leak), before
+        // changing anything (no partial update).
         let mut probe = self.line.fluid.clone();
+        if let Some(leak) = &self.faults.leak {
+            probe.join_front(leak.downstream.clone());
+        }
         let (removed_fl, removed_ag) = probe.replace_front(old_fl, new_fl);
         self.exchange_ledgers("volume_ul", removed_fl, removed_ag, new_fl)?;
+        self.clear_catheter_faults();
         self.line.replace_catheter(catheter_nl, self.reservoir.conc);
         self.stamp_path_replaced("catheter", removed_fl, removed_ag, new_fl);
         Ok(())
@@ -161,8 +168,9 @@ impl Pump {
     pub fn replace_fluid_path(&mut self, catheter_nl: i64) -> Result<()> {
         self.check_path_change("catheter_volume_ul", catheter_nl)?;
         let fl = (self.model.pump_path_nl + catheter_nl) * FL_PER_NL;
-        let (removed_fl, removed_ag) = (self.line.fluid.volume_fl(), self.line.fluid.mass_ag());
+        let (removed_fl, removed_ag) = (self.path_fl(), self.path_ag());
         self.exchange_ledgers("catheter_volume_ul", removed_fl, removed_ag, fl)?;
+        self.clear_catheter_faults();
         self.line.replace_all(catheter_nl, fl, self.reservoir.conc);
         self.stamp_path_replaced("tubing_and_catheter", removed_fl, removed_ag, fl);
         Ok(())
