@@ -118,6 +118,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from .._time import from_ms, to_ms
 from ..errors import ItbError
+from ..scenario.spec import ACTIONS as _SCENARIO_ACTIONS
 from . import invariants
 from . import strategies as its
 from .asserts import assert_alarms_match
@@ -126,22 +127,7 @@ from .oracle import Oracle
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
-ACTIONS: tuple[str, ...] = (
-    "set_program",
-    "bolus",
-    "cancel_bolus",
-    "refill",
-    "start_bridge_bolus",
-    "start_priming_bolus",
-    "set_patient_bolus_limits",
-    "patient_bolus",
-    "suspend",
-    "resume",
-    "inject_motor_stall",
-    "clear_fault",
-    "revise_catheter",
-    "telemetry_session",
-)
+ACTIONS: tuple[str, ...] = tuple(_SCENARIO_ACTIONS)  # the scenario format's table, in its order
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
 ADAPTERS: tuple[str, ...] = (
     "device_start",

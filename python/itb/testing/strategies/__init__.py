@@ -148,6 +148,7 @@ from ..._units import ml_to_nl, ug_to_ng, volume_nl
 from ...models import BatteryModel, PumpModel
 from ...program import Continuous, Flex, Program
 from ...pump import Pump
+from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
 
 __all__ = [
     "BolusRequest",
@@ -1136,22 +1137,8 @@ class _GeneratorBug(AssertionError):
 
 
 #: The ``do`` names :func:`scenarios` draws.
-SCENARIO_ACTIONS: tuple[str, ...] = (
-    "set_program",
-    "bolus",
-    "cancel_bolus",
-    "refill",
-    "start_bridge_bolus",
-    "start_priming_bolus",
-    "set_patient_bolus_limits",
-    "patient_bolus",
-    "suspend",
-    "resume",
-    "inject_motor_stall",
-    "clear_fault",
-    "revise_catheter",
-    "telemetry_session",
-)
+#: The ``do`` names of the scenario format (its action table, :data:`itb.scenario.ACTIONS`).
+SCENARIO_ACTIONS: tuple[str, ...] = tuple(_SPEC_ACTIONS)
 
 
 def scenarios(
