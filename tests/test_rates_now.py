@@ -63,3 +63,20 @@ def test_flex_step_in_force_is_the_last_step_started(minutes: list[int], at_min:
     expected = [d for m, d in zip(offsets, doses) if m <= minute_of_day][-1]
     assert pump.core.prescribed_ng_per_day == round(expected * 1000)
     assert pump.core.commanded_rate_nl_per_day == round(expected * 1000) // 2  # at 2000 µg/mL
+
+
+def test_one_events_frame_schema() -> None:
+    """``export.events_frame`` of a list of events and ``EventLog.to_pandas`` give one schema."""
+    import pandas as pd
+    from itb.export import events_frame
+
+    pump = _pump(itb.Continuous(ug_per_day=400.0))
+    pump.bolus(50.0, timedelta(minutes=30))
+    log = pump.advance_to(T0 + timedelta(days=3))
+    a, b = events_frame(list(log)), log.to_pandas()
+    assert (
+        list(a.columns[:5]) == list(b.columns[:5]) == ["time", "kind", "severity", "time_ms", "seq"]
+    )
+    assert set(a.columns) == set(b.columns)
+    cols = sorted(a.columns)
+    pd.testing.assert_frame_equal(a[cols], b[cols])

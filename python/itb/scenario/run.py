@@ -356,28 +356,9 @@ class ScenarioResult:
     @property
     def totals(self) -> dict[str, Any]:
         """End-of-run figures in exact and clinical units (all read from the pump)."""
-        p = self.pump
-        return {
-            "start": self.start.isoformat(),
-            "end": p.now.isoformat(),
-            "days_simulated": (p.now - self.start) / timedelta(days=1),
-            "strokes": p.strokes,
-            "pumped_nl": p.pumped_nl,
-            "pumped_ml": p.pumped_nl / 1e6,
-            "delivered_nl": p.delivered_nl,
-            "delivered_ml": p.delivered_nl / 1e6,
-            "delivered_pg": p.delivered_pg,
-            "delivered_ug": p.delivered_pg / 1e6,
-            "reservoir_nl": p.reservoir_nl,
-            "reservoir_ml": p.reservoir_nl / 1e6,
-            "concentration_ug_per_ml": p.concentration_ug_per_ml,
-            "tip_concentration_ug_per_ml": p.tip_concentration_ug_per_ml,
-            "reservoir_empty": p.is_empty,
-            "battery_remaining_mah": p.battery_remaining_mah,
-            "eri": p.is_eri,
-            "eos": p.is_eos,
-            "alarms": sum(1 for e in self.events if e.severity is not None),
-        }
+        from ..export import run_totals
+
+        return run_totals(self.pump, self.start, self.events)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready ``{"scenario", "events", "totals"}``."""
