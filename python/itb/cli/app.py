@@ -65,7 +65,7 @@ def default_scenario() -> Pump:
     program (00:00 300 µg/day, 08:00 500 µg/day, 22:00 300 µg/day), and one 50 µg bolus over
     30 min starting at 10:00 on day 1.
     """
-    from ..scenario.demo import demo_pump
+    from ..scenario.bundled import demo_pump
 
     return demo_pump()
 
@@ -77,7 +77,7 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
     at the projected ``reservoir_empty`` event when it falls within ``days``.
     """
     from ..export import event_record, run_totals
-    from ..scenario.demo import demo
+    from ..scenario.bundled import demo
 
     scenario = demo() if pump is None else None
     if pump is None:

@@ -5,7 +5,8 @@ value types, the action table, JSON Schema), :mod:`itb.scenario.load` (TOML file
 → :class:`Scenario`), :mod:`itb.scenario.issues` (:class:`ScenarioError` and its issues),
 :mod:`itb.scenario.run` (:class:`Scenario`: checks at load, accessors, ``run``; and
 :class:`ScenarioResult`), :mod:`itb.scenario.loop` (the one run loop, as :class:`Step`\ s),
-:mod:`itb.scenario.write` (TOML writing with tomli-w) and :mod:`itb.scenario.toml_lines`
+:mod:`itb.scenario.write` (TOML writing with tomli-w), :mod:`itb.scenario.bundled` (the bundled
+demo scenario, ``demo.toml``) and :mod:`itb.scenario.toml_lines`
 (line numbers for errors). This package re-exports the public
 names, so ``itb.scenario.load(...)`` and ``from itb.scenario import Scenario`` keep working.
 
@@ -14,6 +15,7 @@ Simulation only — not a medical device, not for clinical decisions.
 
 from __future__ import annotations
 
+from .bundled import demo
 from .issues import Issue, ScenarioError
 from .load import from_dict, load, loads
 from .loop import PumpTarget, RunTarget, Step
@@ -38,4 +40,5 @@ __all__ = [
     "Step",
     "RunTarget",
     "PumpTarget",
+    "demo",
 ]
