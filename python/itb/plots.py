@@ -123,6 +123,17 @@ def figure(
         lw=1.2,
         label=f"at catheter tip (mean over each {_human(window)})",
     )
+    if "tissue_ug" in ts and ts["tissue_ug"].iloc[-1] > 0:
+        # under faults (docs: guide/faults.md): the drug that went elsewhere, same windows
+        elsewhere = (ts["tissue_ug"].diff(steps) / (window / timedelta(days=1))).iloc[::steps]
+        dose.plot(
+            elsewhere.index.to_pydatetime(),
+            elsewhere,
+            drawstyle="steps-pre",
+            color="tab:red",
+            lw=1.2,
+            label=f"elsewhere: tissue (mean over each {_human(window)})",
+        )
     dose.plot(
         t,
         ts["prescribed_ug_per_day"],

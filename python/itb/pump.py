@@ -301,18 +301,25 @@ class Pump:
         *,
         tolerance_ml: float = 1.0,
         tolerance_pct: float = 20.0,
+        pocket_ml: float = 0.0,
     ) -> RefillReport:
         """Aspirate the reservoir (``aspirated_ml=None``: what is physically there), compare with
         what the pump expected, fill ``added_ml`` at a concentration. A discrepancy beyond
         max(``tolerance_ml``, ``tolerance_pct`` % of expected) is flagged and emits
         ``refill_discrepancy``. A concentration change re-computes the program's volume rates and
-        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing."""
+        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing.
+
+        ``pocket_ml`` (0 to ``added_ml``) injects a **pocket fill**: that part of the added volume
+        goes into the subcutaneous pocket — an immediate tissue dose (:attr:`tissue_pg`) — while
+        the pump believes all of ``added_ml`` is in the reservoir; stamps ``fault``
+        (``fault="pocket_fill"``). Docs: guide/faults.md."""
         expected, aspirated, flagged, reason = self._core.refill(
             ml_to_nl(added_ml, "added_ml"),
             concentration(concentration_ug_per_ml),
             None if aspirated_ml is None else ml_to_nl(aspirated_ml, "aspirated_ml"),
             ml_to_nl(tolerance_ml, "tolerance_ml"),
             scaled(tolerance_pct, 4, "tolerance_pct", "%"),
+            ml_to_nl(pocket_ml, "pocket_ml"),
         )
         return RefillReport(expected, aspirated, flagged, reason)
 
@@ -328,7 +335,95 @@ class Pump:
         self._core.inject_motor_stall()
 
     def clear_fault(self) -> None:
+        """Clear the motor stall; delivery resumes from now."""
         self._core.clear_fault()
+
+    # ----- faults (docs: guide/faults.md) ----------------------------------------------
+    def inject_occlusion(self, pass_pct: float = 0.0) -> None:
+        """A catheter occlusion letting ``pass_pct`` % of the flow through (0 = complete, below
+        100). Strokes are still counted; what does not pass stays in the reservoir
+        (:attr:`held_back_nl`), which a refill then aspirates as a surplus."""
+        self._core.inject_occlusion(scaled(pass_pct, 4, "pass_pct", "%"))
+
+    def clear_occlusion(self) -> None:
+        self._core.clear_occlusion()
+
+    def inject_leak(self, position_ul: float, *, disconnection: bool = False) -> None:
+        """A leak (or, with ``disconnection=True``, a disconnection) ``position_ul`` µL of
+        catheter from the pump connector (0 to the catheter volume): everything reaching the
+        site goes into tissue (:attr:`tissue_nl`), the catheter beyond it is stagnant."""
+        if not isinstance(disconnection, bool):
+            from .errors import ValidationError
+
+            raise ValidationError("disconnection: expected True or False", "disconnection")
+        self._core.inject_leak(ul_to_nl(position_ul, "position_ul"), disconnection)
+
+    def inject_disconnection(self, position_ul: float = 0.0) -> None:
+        """:meth:`inject_leak` with ``disconnection=True`` (default: at the pump connector)."""
+        self.inject_leak(position_ul, disconnection=True)
+
+    def clear_leak(self) -> None:
+        """Repair the leak or disconnection: the stagnant segment rejoins the path."""
+        self._core.clear_leak()
+
+    def inject_tip_migration(self) -> None:
+        """The catheter tip leaves the intrathecal space: what leaves it goes into tissue."""
+        self._core.inject_tip_migration()
+
+    def clear_tip_migration(self) -> None:
+        self._core.clear_tip_migration()
+
+    def inject_battery_fault(self) -> None:
+        """A battery fault resets the program to the model's minimum rate (boluses are lost)
+        and sounds the critical ``battery_fault`` alarm until :meth:`clear_battery_fault`."""
+        self._core.inject_battery_fault()
+
+    def clear_battery_fault(self) -> None:
+        """Acknowledge the battery fault; the program stays at the minimum until reprogrammed."""
+        self._core.clear_battery_fault()
+
+    @property
+    def active_faults(self) -> dict[str, object]:
+        """The faults now active: ``occlusion_pass_pct`` (or None), ``leak`` (``(kind,
+        position_ul)`` or None), ``tip_migrated``, ``battery_fault``, ``motor_stall``."""
+        occ, leak, migrated, battery, stall = self._core.active_faults
+        return {
+            "occlusion_pass_pct": None if occ is None else occ / 10_000,
+            "leak": None if leak is None else (leak[0], leak[1] / 1000),
+            "tip_migrated": migrated,
+            "battery_fault": battery,
+            "motor_stall": stall,
+        }
+
+    @property
+    def tissue_nl(self) -> int:
+        """Drug solution that went elsewhere — into tissue through a leak, a disconnection, a
+        migrated tip or a pocket fill (nL)."""
+        return self._core.tissue_nl
+
+    @property
+    def tissue_pg(self) -> int:
+        """Drug mass that went into tissue (pg)."""
+        return self._core.tissue_pg
+
+    @property
+    def held_back_nl(self) -> int:
+        """Volume the strokes were commanded to move but an occlusion held in the reservoir."""
+        return self._core.held_back_nl
+
+    @property
+    def dry_nl(self) -> int:
+        """Volume commanded while the reservoir was physically dry (nothing there to move)."""
+        return self._core.dry_nl
+
+    @property
+    def physically_pumped_nl(self) -> int:
+        """What physically left the reservoir (nL), against :attr:`pumped_nl` (the firmware's)."""
+        return self._core.physically_pumped_nl
+
+    @property
+    def physically_pumped_pg(self) -> int:
+        return self._core.physically_pumped_pg
 
     def revise_catheter(self, volume_ul: float) -> None:
         """A catheter revision: replace **only the catheter** by one of ``volume_ul`` µL dead

@@ -20,7 +20,7 @@ from .issues import Issue, ScenarioError
 from .load import from_dict, load, loads
 from .loop import PumpTarget, RunTarget, Step
 from .run import Scenario, ScenarioResult
-from .spec import ACTIONS, ScenarioSpec, format_duration, json_schema, parse_duration
+from .spec import ACTIONS, FAULT_ACTIONS, ScenarioSpec, format_duration, json_schema, parse_duration
 from .write import dumps
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "dumps",
     "json_schema",
     "ACTIONS",
+    "FAULT_ACTIONS",
     "parse_duration",
     "format_duration",
     "Step",

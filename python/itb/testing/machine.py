@@ -119,6 +119,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from .._time import from_ms, to_ms
 from ..errors import ItbError
 from ..scenario.spec import ACTIONS as _SCENARIO_ACTIONS
+from ..scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from . import invariants
 from . import strategies as its
 from .asserts import assert_alarms_match
@@ -127,7 +128,9 @@ from .oracle import Oracle
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
-ACTIONS: tuple[str, ...] = tuple(_SCENARIO_ACTIONS)  # the scenario format's table, in its order
+ACTIONS: tuple[str, ...] = tuple(
+    a for a in _SCENARIO_ACTIONS if a not in _FAULT_ACTIONS
+)  # the scenario format's table, in its order
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
 ADAPTERS: tuple[str, ...] = (
     "device_start",

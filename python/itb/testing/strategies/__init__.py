@@ -149,6 +149,7 @@ from ...models import BatteryModel, PumpModel
 from ...program import Continuous, Flex, Program
 from ...pump import Pump
 from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
+from ...scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 
 __all__ = [
     "BolusRequest",
@@ -1138,7 +1139,7 @@ class _GeneratorBug(AssertionError):
 
 #: The ``do`` names :func:`scenarios` draws.
 #: The ``do`` names of the scenario format (its action table, :data:`itb.scenario.ACTIONS`).
-SCENARIO_ACTIONS: tuple[str, ...] = tuple(_SPEC_ACTIONS)
+SCENARIO_ACTIONS: tuple[str, ...] = tuple(a for a in _SPEC_ACTIONS if a not in _FAULT_ACTIONS)
 
 
 def scenarios(
