@@ -99,11 +99,12 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.export.timeseries", "every"): lambda v: itb.export.timeseries(
         scenario(), v, until=scenario().start + timedelta(days=1)
     ),
-    ("itb.scenario.ScenarioResult.timeseries", "every"): lambda v: (
+    ("itb.scenario.run.ScenarioResult.timeseries", "every"): lambda v: (
         scenario().run(until=timedelta(days=1)).timeseries(v)
     ),
-    ("itb.scenario.Scenario.run", "until"): lambda v: scenario().run(until=v),
-    ("itb.scenario.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
+    ("itb.scenario.run.Scenario.run", "until"): lambda v: scenario().run(until=v),
+    ("itb.scenario.run.Scenario.steps", "until"): lambda v: list(scenario().steps(until=v)),
+    ("itb.scenario.run.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
     ("itb.plots.figure", "every"): lambda v: _plot(every=v),
     ("itb.plots.figure", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.plot_result", "every"): lambda v: _plot(every=v),
