@@ -56,8 +56,8 @@ def run_totals(pump: Pump, start: datetime, events: Iterable[Event]) -> dict[str
     ``itb run --json`` and ``itb demo --json``."""
     p = pump
     return {
-        "start": start.isoformat(),
-        "end": p.now.isoformat(),
+        "start": start.isoformat(timespec="milliseconds"),
+        "end": p.now.isoformat(timespec="milliseconds"),
         "days_simulated": (p.now - start) / timedelta(days=1),
         "strokes": p.strokes,
         "pumped_nl": p.pumped_nl,

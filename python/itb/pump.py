@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "EventLog",
     "Projection",
+    "ActiveAlarm",
     "Bolus",
     "BolusPlan",
     "PatientBolusResult",
@@ -47,6 +48,15 @@ _PROJECTION_FIELDS = (
 )
 
 
+class ActiveAlarm(NamedTuple):
+    """An alarm sounding now: its ``name`` (``low_reservoir``, ``reservoir_empty``, ``eri``,
+    ``eos``, …), ``severity`` (``critical``/``non_critical``) and when it was ``raised``."""
+
+    name: str
+    severity: str
+    raised: datetime
+
+
 class Projection:
     """Exact times of what comes next with no intervention (``None``: not within the horizon):
     ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``drug_at_tip``, ``eri``, ``eos`` as
@@ -57,24 +67,65 @@ class Projection:
     def __init__(self, *times_ms: int | None) -> None:
         if len(times_ms) != len(_PROJECTION_FIELDS):
             raise TypeError(f"Projection takes {len(_PROJECTION_FIELDS)} times")
-        self._ms = times_ms
+        self._ms: tuple[int | None, ...] = times_ms
 
     def _at(self, i: int) -> datetime | None:
         ms = self._ms[i]
         return None if ms is None else from_ms(ms)
 
-    next_stroke = property(lambda self: self._at(0), doc="Next stroke.")
-    low_reservoir = property(lambda self: self._at(1), doc="Low-reservoir alarm.")
-    reservoir_empty = property(lambda self: self._at(2), doc="Reservoir empty: delivery stops.")
-    drug_at_tip = property(lambda self: self._at(3), doc="New drug reaches the catheter tip.")
-    eri = property(lambda self: self._at(4), doc="Elective replacement indicator (battery).")
-    eos = property(lambda self: self._at(5), doc="End of service: delivery stops for good.")
-    next_stroke_ms = property(lambda self: self._ms[0])
-    low_reservoir_ms = property(lambda self: self._ms[1])
-    reservoir_empty_ms = property(lambda self: self._ms[2])
-    drug_at_tip_ms = property(lambda self: self._ms[3])
-    eri_ms = property(lambda self: self._ms[4])
-    eos_ms = property(lambda self: self._ms[5])
+    @property
+    def next_stroke(self) -> datetime | None:
+        """Next stroke. ``None``: not within the horizon."""
+        return self._at(0)
+
+    @property
+    def next_stroke_ms(self) -> int | None:
+        return self._ms[0]
+
+    @property
+    def low_reservoir(self) -> datetime | None:
+        """Low-reservoir alarm. ``None``: not within the horizon."""
+        return self._at(1)
+
+    @property
+    def low_reservoir_ms(self) -> int | None:
+        return self._ms[1]
+
+    @property
+    def reservoir_empty(self) -> datetime | None:
+        """Reservoir empty: delivery stops. ``None``: not within the horizon."""
+        return self._at(2)
+
+    @property
+    def reservoir_empty_ms(self) -> int | None:
+        return self._ms[2]
+
+    @property
+    def drug_at_tip(self) -> datetime | None:
+        """New drug reaches the catheter tip. ``None``: not within the horizon."""
+        return self._at(3)
+
+    @property
+    def drug_at_tip_ms(self) -> int | None:
+        return self._ms[3]
+
+    @property
+    def eri(self) -> datetime | None:
+        """Elective replacement indicator (battery). ``None``: not within the horizon."""
+        return self._at(4)
+
+    @property
+    def eri_ms(self) -> int | None:
+        return self._ms[4]
+
+    @property
+    def eos(self) -> datetime | None:
+        """End of service: delivery stops for good. ``None``: not within the horizon."""
+        return self._at(5)
+
+    @property
+    def eos_ms(self) -> int | None:
+        return self._ms[5]
 
     def as_dict(self) -> dict[str, datetime | None]:
         return {name: self._at(i) for i, name in enumerate(_PROJECTION_FIELDS)}
@@ -616,9 +667,10 @@ class Pump:
         return self._core.eos
 
     @property
-    def active_alarms(self) -> list[tuple[str, str, datetime]]:
-        """Alarms sounding now, highest priority first: ``(name, severity, raised)``."""
-        return [(n, sev, from_ms(t)) for n, sev, t in self._core.active_alarms]
+    def active_alarms(self) -> list[ActiveAlarm]:
+        """Alarms sounding now, highest priority first (:class:`ActiveAlarm`: ``name``,
+        ``severity``, ``raised``; still a 3-tuple)."""
+        return [ActiveAlarm(n, sev, from_ms(t)) for n, sev, t in self._core.active_alarms]
 
     @property
     def true_reservoir_nl(self) -> int:

@@ -87,11 +87,13 @@ def issue_of(err: Any, lines: dict, data: Any) -> Issue:
             rest, loc = rest + [discriminator], loc + [discriminator]
         allowed = ctx.get("expected_tags")
         message = "missing" if kind == "union_tag_not_found" else f"{ctx.get('tag')!r} is not known"
+        if kind == "union_tag_invalid":
+            message += _did_you_mean(str(ctx.get("tag")), str(allowed or ""))
     elif kind == "literal_error":
         allowed = ctx.get("expected")
     elif kind == "extra_forbidden":
-        message = "unknown key"
         allowed = _known_keys(entry, rest, data)
+        message = "unknown key" + _did_you_mean(str(loc[-1]), allowed or "")
     else:
         bounds = [
             f"{sym} {ctx[k]}"
@@ -106,6 +108,15 @@ def issue_of(err: Any, lines: dict, data: Any) -> Issue:
     return Issue(
         message, entry=entry, field=field, line=toml_lines.line_of(lines, loc), allowed=allowed
     )
+
+
+def _did_you_mean(name: str, allowed: str) -> str:
+    """``; did you mean 'x'?`` for the closest of the allowed names (a comma list), else ''."""
+    import difflib
+
+    names = [n.strip().strip("'\"") for n in allowed.split(",") if n.strip()]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _split_loc(loc: list) -> tuple[str, list]:

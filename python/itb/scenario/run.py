@@ -14,7 +14,7 @@ A scenario is the common input of the command line, rigs and test suites::
     at = 2026-01-05T10:00:00           # the other keys are its keyword arguments
     do = "bolus"
     dose_ug = 50.0
-    duration = "PT30M"                 # durations: ISO 8601 strings or seconds
+    duration = "PT30M"                 # durations: ISO 8601 strings, never bare numbers
 
     [run]
     until = 2026-04-05T00:00:00
