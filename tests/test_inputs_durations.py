@@ -103,6 +103,7 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
         scenario().run(until=timedelta(days=1)).timeseries(v)
     ),
     ("itb.scenario.run.Scenario.run", "until"): lambda v: scenario().run(until=v),
+    ("itb.scenario.run.Scenario.steps", "until"): lambda v: list(scenario().steps(until=v)),
     ("itb.scenario.run.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
     ("itb.plots.figure", "every"): lambda v: _plot(every=v),
     ("itb.plots.figure", "dose_window"): lambda v: _plot(dose_window=v),

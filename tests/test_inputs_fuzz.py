@@ -22,9 +22,10 @@ from typing import Any
 import itb
 import itb.scenario as sc
 import pytest
+import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from itb.scenario.run import _toml
+from itb._time import format_duration
 from itb.scenario.spec import (
     ACTIONS,
     BatterySpec,
@@ -162,6 +163,13 @@ def toml_value(v: Any) -> str:
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
     return _toml(v)
+
+
+def _toml(v: Any) -> str:
+    """One TOML value as tomli-w writes it (durations as ISO 8601 text, as scenario files)."""
+    if isinstance(v, timedelta):
+        v = format_duration(v)
+    return tomli_w.dumps({"v": v}).removeprefix("v = ").rstrip("\n")
 
 
 def to_toml(doc: dict) -> str:

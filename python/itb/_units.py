@@ -9,12 +9,11 @@ from numbers import Integral, Real
 import numpy as np
 
 from . import _core
+from ._limits import MAX_CONCENTRATION_UG_PER_ML as _MAX_CONCENTRATION
 from ._time import int64
 from .errors import ValidationError
 
-NL_PER_ML = 1_000_000
 NL_PER_UL = 1_000
-_MAX_CONCENTRATION = 100_000  # µg/mL, as rust/core checks it
 
 
 def _float(value: object, field: str) -> float:
@@ -103,3 +102,10 @@ def check_dose(value: object, i: int) -> None:
         raise ValidationError(
             f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]"
         )
+
+
+def volume_nl(ng: int, concentration_ug_per_ml: int) -> int:
+    """Volume (nL) of ``ng`` ng — or rate (nL/day) of ``ng`` ng/day — at a concentration
+    (µg/mL): the core's half-even rounding (``itb._core.volume_rate_nl_per_day``). Raises
+    ``ValidationError`` outside 0..=10¹³ ng or a concentration outside 1..=100 000 µg/mL."""
+    return _core.volume_rate_nl_per_day(ng, concentration_ug_per_ml)

@@ -236,8 +236,10 @@ class EventLog(Sequence):  # Sequence[Event]
       (int64), ``seq`` (uint64), ``kind`` (str), ``severity`` (str, ``""`` when not an alarm),
       one int64 masked array per integer data field (masked where an event has no such field,
       units in the name: ``volume_nl``…) and one object array per text field (``reason``…);
-    - ``log.to_pandas()``: the same as a DataFrame (nullable ``Int64`` data columns, ``kind`` and
-      ``severity`` categorical); needs pandas (``pip install 'itb[pandas]'``).
+    - ``log.to_pandas()``: the events frame (the one schema, also :func:`itb.export.events_frame`):
+      ``time``, ``kind`` and ``severity`` (categorical; missing when not an alarm), ``time_ms``,
+      ``seq``, then the data columns (nullable ``Int64`` integers, object text); needs pandas
+      (``pip install 'itb[pandas]'``).
 
     Pickling gives a plain list of events.
     """
@@ -341,14 +343,17 @@ class EventLog(Sequence):  # Sequence[Event]
         from ._extras import require
 
         pd = require("pandas", "pandas", "EventLog.to_pandas()")
-        frame: dict[str, Any] = {}
-        for key, col in self.to_numpy().items():
+        cols = self.to_numpy()
+        frame: dict[str, Any] = {
+            "time": cols.pop("time"),
+            "kind": pd.Categorical(cols.pop("kind")),
+            "severity": pd.Categorical([s or None for s in cols.pop("severity").tolist()]),
+        }
+        for key, col in cols.items():
             if isinstance(col, np.ma.MaskedArray):
                 frame[key] = pd.arrays.IntegerArray(
                     np.asarray(col.data, dtype=np.int64), np.ma.getmaskarray(col)
                 )
-            elif key in ("kind", "severity"):
-                frame[key] = pd.Categorical(col)
             else:
                 frame[key] = col
         return pd.DataFrame(frame)

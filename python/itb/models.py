@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import _core
+from ._limits import PC_PER_MAH
 from ._units import ml_to_nl, ul_to_nl
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
     "PROMETRA_II_40",
     "PRESETS",
 ]
-
-
-PC_PER_MAH = 3_600_000_000_000
 
 
 @dataclass(frozen=True)

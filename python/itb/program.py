@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Any, Union
 
 from . import _core
+from ._limits import MS_PER_DAY as _DAY_MS
 from ._time import duration_ms
 from ._units import ug_to_ng
 from .errors import ValidationError
@@ -28,7 +29,6 @@ from .errors import ValidationError
 __all__ = ["Continuous", "Flex", "Program", "StepOffset", "program_from_dict"]
 
 StepOffset = Union[time, timedelta, tuple[int, time], str]
-_DAY_MS = 86_400_000
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _STEP_TEXT = re.compile(
     r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?"

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from . import _core
+from ._limits import MAX_TIME_MS, MS_PER_DAY
 from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
 from ._units import concentration, flag, integer, ml_to_nl, scaled, ug_to_ng, ul_to_nl
 from .events import Event, EventLog
@@ -32,8 +33,8 @@ __all__ = [
 
 Time = Union[datetime, int]
 _TEN_YEARS = timedelta(days=3650)
-_TEN_YEARS_MS = 3650 * 86_400_000
-_MAX_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999, the pump clock's end
+_TEN_YEARS_MS = 3650 * MS_PER_DAY
+_MAX_MS = MAX_TIME_MS  # 9999-12-31 23:59:59.999, the pump clock's end
 Duration = Union[timedelta, "np.timedelta64"]  # never a bare number (docs: guide/inputs.md)
 
 

@@ -599,7 +599,7 @@ def _limits(args: argparse.Namespace) -> int:
             role,
             "SET_LIMITS",
             lambda: driver.set_patient_limits(
-                ug_to_ng(args.dose_ug, "dose_ug"),
+                ug_to_ng(args.dose_ug, "--dose-ug"),
                 scaled(args.duration_min, 3, "duration_min", "min") * 60,
                 scaled(args.lockout_min, 3, "lockout_min", "min") * 60,
                 args.max_per_24h,

@@ -78,6 +78,8 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Union
 
+from .._limits import MS_PER_DAY as _DAY_MS
+from .._limits import MS_PER_HOUR as _HOUR_MS
 from .._time import duration_ms, from_ms, to_ms
 from .._units import ml_to_nl, ug_to_ng
 from ..errors import EndOfServiceError, ProtocolViolation, ValidationError
@@ -101,8 +103,6 @@ __all__ = [
 ]
 
 Time = Union[datetime, int]
-_HOUR_MS = 3_600_000
-_DAY_MS = 24 * _HOUR_MS
 
 
 def _ug(ng: int) -> float:

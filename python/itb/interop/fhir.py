@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._extras import require
+from .._limits import MS_PER_DAY
 from .._time import from_ms, to_ms
 from ..errors import ValidationError
 from . import codes
@@ -366,11 +367,11 @@ class _Builder:
                 }
             ]
         _, period, steps = program
-        period_ms = 86_400_000 if period == "day" else 7 * 86_400_000
+        period_ms = MS_PER_DAY if period == "day" else 7 * MS_PER_DAY
         out = []
         for i, (offset, ng) in enumerate(steps):
             nxt = steps[i + 1][0] if i + 1 < len(steps) else period_ms
-            day, into = divmod(int(offset), 86_400_000)
+            day, into = divmod(int(offset), MS_PER_DAY)
             secs = into // 1000
             clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
             repeat: dict[str, Any] = {

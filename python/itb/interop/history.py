@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import from_ms
 from ..errors import ValidationError
 from ..events import Event
@@ -36,7 +37,6 @@ from ..pump import Pump
 
 __all__ = ["Administration", "TherapyHistory", "Recorder", "history_of", "utc_offset_minutes"]
 
-_DAY_MS = 86_400_000
 #: A flex ``week`` period starts on Monday 00:00 (1970-01-05 is a Monday); a ``day`` at 00:00.
 _ANCHOR_MS = {"day": 0, "week": 4 * _DAY_MS}
 _PERIOD_MS = {"day": _DAY_MS, "week": 7 * _DAY_MS}

@@ -36,6 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from .._extras import require
+from .._limits import MS_PER_DAY
 from .._time import from_ms
 from ..errors import ValidationError
 from . import codes
@@ -409,7 +410,7 @@ class _Writer:
         dose = int(d.get("dose_pg", record.bolus_dose_pg if record else 0) or 0)
         kind = str(d.get("bolus_kind", record.kind if record else "timed"))
         ml_h = number(Fraction(volume * 3_600_000, span * 10**6))
-        ug_d = number(Fraction(dose * 86_400_000, span * 10**6), 3)
+        ug_d = number(Fraction(dose * MS_PER_DAY, span * 10**6), 3)
         running = event == "deliv_start"
         basal_ml_h, _ = self.basal_rates(t)
         current = Fraction(volume * 3_600_000, span * 10**6) if running else Fraction(0)

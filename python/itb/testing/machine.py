@@ -117,8 +117,11 @@ from hypothesis import event, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from .. import _limits
 from .._time import from_ms, to_ms
 from ..errors import ItbError
+from ..scenario.spec import ACTIONS as _SCENARIO_ACTIONS
+from ..scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from . import invariants
 from . import strategies as its
 from .asserts import assert_alarms_match
@@ -127,22 +130,9 @@ from .oracle import Oracle
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
-ACTIONS: tuple[str, ...] = (
-    "set_program",
-    "bolus",
-    "cancel_bolus",
-    "refill",
-    "start_bridge_bolus",
-    "start_priming_bolus",
-    "set_patient_bolus_limits",
-    "patient_bolus",
-    "suspend",
-    "resume",
-    "inject_motor_stall",
-    "clear_fault",
-    "revise_catheter",
-    "telemetry_session",
-)
+ACTIONS: tuple[str, ...] = tuple(
+    a for a in _SCENARIO_ACTIONS if a not in _FAULT_ACTIONS
+)  # the scenario format's table, in its order
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
 ADAPTERS: tuple[str, ...] = (
     "device_start",
@@ -153,7 +143,7 @@ ADAPTERS: tuple[str, ...] = (
     "device_alarms",
 )
 _BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
-DAY_MS = 86_400_000
+DAY_MS = _limits.MS_PER_DAY
 
 
 def _final_run() -> bool:

@@ -523,6 +523,22 @@ impl PyPump {
     fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         model_to_py(py, self.inner.model())
     }
+    /// Volume rate (nL/day) commanded now: basal step in force plus running boluses; 0 while
+    /// not delivering.
+    #[getter]
+    fn commanded_rate_nl_per_day(&self) -> i64 {
+        self.inner.commanded_rate_nl_per_day()
+    }
+    /// Dose rate (ng/day) the basal program prescribes now (boluses not included).
+    #[getter]
+    fn prescribed_ng_per_day(&self) -> i64 {
+        self.inner.prescribed_ng_per_day()
+    }
+    /// Not suspended, stalled, empty or at end of service.
+    #[getter]
+    fn delivering(&self) -> bool {
+        self.inner.is_delivering()
+    }
     /// Current basal volume-rate schedule: `(period_ms, anchor_ms, [(offset_ms, nl_per_day), …])`.
     #[getter]
     fn schedule(&self) -> (i64, i64, Vec<(i64, i64)>) {

@@ -10,6 +10,7 @@
 pub mod faults;
 pub mod patient;
 pub mod projection;
+pub mod rates;
 pub mod refill;
 pub mod therapy;
 
