@@ -625,14 +625,14 @@ def test_dumped_scenario_round_trips_to_the_same_pump(
     assert result.pump.snapshot() == pump.snapshot()
 
 
-def test_readme_scenario_format_block_runs() -> None:
+def test_docs_scenario_format_block_runs() -> None:
     import re
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+    page = ROOT / "docs" / "guide" / "scenarios.md"
+    blocks = re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
     assert blocks
     for block in blocks:
-        result = sc.loads(block, source="README.md").run()
+        result = sc.loads(block, source="docs/guide/scenarios.md").run()
         assert result.pump.now == result.until
 
 
