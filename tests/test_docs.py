@@ -18,7 +18,9 @@ DOCS = ROOT / "docs"
 SKETCH = "<!-- sketch: not run -->"
 MAX_SKETCHES = 2
 PAGES = sorted(p.relative_to(ROOT).as_posix() for p in DOCS.rglob("*.md")) + ["README.md"]
-_BLOCK = re.compile(r"^(?P<marker><!-- sketch: not run -->\n)?```python\n(?P<code>.*?)^```", re.S | re.M)
+_BLOCK = re.compile(
+    r"^(?P<marker><!-- sketch: not run -->\n)?```python\n(?P<code>.*?)^```", re.S | re.M
+)
 
 
 def blocks(page: str) -> list[tuple[bool, str]]:
@@ -115,7 +117,9 @@ def test_nothing_cites_notes_outside_the_repository() -> None:
     for path in files:
         if path == Path(__file__):
             continue
-        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        for n, line in enumerate(
+            path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
+        ):
             if _PRIVATE.search(line):
                 hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not hits, "\n".join(hits)
@@ -123,6 +127,10 @@ def test_nothing_cites_notes_outside_the_repository() -> None:
 
 def test_slug_matches_the_toc_extension() -> None:
     markdown = pytest.importorskip("markdown")
-    for heading in ("`itb check` runs the scenario", "Doses are prescribed in µg (*not* mL)", "A/B 24 h"):
+    for heading in (
+        "`itb check` runs the scenario",
+        "Doses are prescribed in µg (*not* mL)",
+        "A/B 24 h",
+    ):
         html = markdown.markdown(f"## {heading}", extensions=["toc"])
         assert f'id="{slug(heading)}"' in html, (heading, html)

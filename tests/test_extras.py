@@ -1,5 +1,5 @@
 """A missing optional dependency (pandas, pyarrow, dask) is an error naming the extra to install
-(issue 8, part 4). The import failure is simulated, whatever is installed."""
+(docs: install.md). The import failure is simulated, whatever is installed."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ sample interval j, and a window of p minutes spanning m = p / S consecutive inte
     A       = 100 · (Q̄ − r) / r                             (%)  — overall mean error
 
 (The windows and sample interval are those of the standard; the formula is the usual reading of
-it, see ``FACTS.md``.) Inputs are numpy arrays: times in seconds, cumulative volume in mL (a
+it, see ``docs: facts.md#flow-accuracy-the-trumpet-curve``.) Inputs are numpy arrays: times in seconds, cumulative volume in mL (a
 rig's gravimetric samples converted with the fluid's density, or simulated strokes via
 :func:`cumulative_from_strokes`). Rates are mL/h.
 """

@@ -103,7 +103,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "scenario",
-        help="scenario file (itb.scenario format, or the rig JSON fallback — see README)",
+        help="scenario file (itb.scenario format, or the rig JSON fallback — see docs/guide/rig.md)",
     )
     link(p)
     p.add_argument(

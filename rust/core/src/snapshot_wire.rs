@@ -1,5 +1,5 @@
 //! The pump's state as snapshots encode it (format version 2): one flat record, field for
-//! field in the order of the pump before it was split into parts (issue 8 part 0), so that
+//! field in the order of the pump before it was split into parts, so that
 //! `postcard` writes the same bytes. `Pump`'s `Serialize`/`Deserialize` go through here; the
 //! parts are free to change shape in memory as long as these records stay as they are.
 //! Decoding checks the state's invariants before the pump exists (see [`PumpV2::into_checked_pump`]).

@@ -1,4 +1,4 @@
-//! The core's modules depend on each other without a cycle (issue 8 part 0): parts (delivery,
+//! The core's modules depend on each other without a cycle (docs: design.md#layout): parts (delivery,
 //! reservoir, fluid path, battery, patient limits, …) never import the pump that orchestrates
 //! them, and orchestration modules that add methods to `Pump` are never imported back.
 //!

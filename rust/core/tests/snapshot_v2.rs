@@ -1,5 +1,5 @@
 //! Snapshots in format version 2, written by the build before the pump's state was split into
-//! parts (delivery, reservoir, fluid path, battery and alarms, patient limits; issue 8 part 0),
+//! parts (delivery, reservoir, fluid path, battery and alarms, patient limits),
 //! restore to the same state and are written back byte for byte.
 //!
 //! The fixtures `fixtures/v2_*.bin` were written by that build (commit bddd3ff) with
