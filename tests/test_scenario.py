@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from itb import scenario as sc
-from itb._extras import MissingExtraError
+from itb.errors import MissingExtraError
 from itb._toml_lines import key_lines, line_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -483,9 +483,9 @@ def test_timeseries_shows_boluses_and_flex_steps() -> None:
 def test_missing_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     result = sc.loads(BASE + "[run]\nuntil = 2026-01-06T08:00:00\n").run()
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(MissingExtraError, match=r"itb\[pandas\]"):
+    with pytest.raises(MissingExtraError, match=r"itb-pump\[pandas\]"):
         result.events_frame()
-    with pytest.raises(ImportError, match=r"itb\[pandas\]"):
+    with pytest.raises(ImportError, match=r"itb-pump\[pandas\]"):
         result.timeseries()
 
 

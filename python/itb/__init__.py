@@ -27,9 +27,10 @@ from .models import PumpModel
 from .program import Continuous, Flex
 from .pump import Bolus, BolusPlan, PatientBolusResult, Projection, Pump, RefillReport
 
-__version__ = "0.1.0"
+from ._core import __version__
 
 __all__ = [
+    "__version__",
     "AuthenticationError",
     "ProtocolError",
     "RigError",

@@ -40,7 +40,11 @@ __all__ = [
     "volume_rate_nl_per_day",
     "SNAPSHOT_VERSION",
     "MS_PER_DAY",
+    "__version__",
 ]
+
+__version__: str
+"""The product's version: the Cargo workspace version (the same as the distribution's)."""
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 2)."""

@@ -196,18 +196,13 @@ def trumpet(
 
 def plot_trumpet(result: TrumpetResult, path: str, title: str = "Trumpet curve") -> None:
     """Save the curve (Ep(max), Ep(min) against window length, and the mean error) as an image.
-    Needs matplotlib (``pip install 'itb[plot]'``); an ``ItbError`` naming the extra if missing."""
-    try:
-        import matplotlib
+    Needs matplotlib (``pip install 'itb-pump[plot]'``); a :class:`~itb.errors.MissingExtraError` naming
+    the extra if missing."""
+    from ._extras import require
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from .errors import ItbError
-
-        raise ItbError(
-            "plot: matplotlib is not installed; pip install 'itb[plot]'", "plot"
-        ) from None
+    matplotlib = require("matplotlib", "plot", "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(result.windows_min, result.max_error_pct, "o-", label="Ep(max)")
     ax.plot(result.windows_min, result.min_error_pct, "o-", label="Ep(min)")

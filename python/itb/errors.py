@@ -14,6 +14,7 @@ __all__ = [
     "ProtocolError",
     "AuthenticationError",
     "RigError",
+    "MissingExtraError",
 ]
 
 
@@ -72,3 +73,21 @@ class AuthenticationError(ProtocolError):
 class RigError(ItbError):
     """The rig understood the command and refused it (stopped, motor stall, stroke-id gap…) or the
     link to it failed; ``field`` names the reason code."""
+
+
+#: The distribution's name on PyPI (the import name is ``itb``); install hints name its extras.
+DISTRIBUTION = "itb-pump"
+
+
+class MissingExtraError(ItbError, ImportError):
+    """An optional dependency is missing. The message names the extra that provides it
+    (``pip install 'itb-pump[plot]'``); ``extra`` is its name, ``name`` the missing module. Both an
+    :class:`ItbError` and an :class:`ImportError`."""
+
+    def __init__(self, module: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs {module}, which is not installed: "
+            f"pip install '{DISTRIBUTION}[{extra}]'"
+        )
+        self.name = module
+        self.extra = extra

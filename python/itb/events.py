@@ -107,7 +107,7 @@ class EventLog(Sequence):  # Sequence[Event]
       one int64 masked array per integer data field (masked where an event has no such field,
       units in the name: ``volume_nl``…) and one object array per text field (``reason``…);
     - ``log.to_pandas()``: the same as a DataFrame (nullable ``Int64`` data columns, ``kind`` and
-      ``severity`` categorical); needs pandas (``pip install 'itb[pandas]'``).
+      ``severity`` categorical); needs pandas (``pip install 'itb-pump[pandas]'``).
 
     Pickling gives a plain list of events.
     """

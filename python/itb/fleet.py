@@ -3,7 +3,7 @@
 :func:`simulate_many` runs clones of the given pumps in the Rust core on a rayon thread pool,
 with the GIL released, and returns numpy columns (:class:`FleetResult`, convertible to a pandas
 ``DataFrame``). Results are deterministic: the same whatever the number of threads.
-:func:`simulate_dask` partitions a fleet across a Dask cluster (``pip install 'itb[dask]'``) and
+:func:`simulate_dask` partitions a fleet across a Dask cluster (``pip install 'itb-pump[dask]'``) and
 calls :func:`simulate_many` per partition.
 
 :class:`Fleet` holds a fleet as columns (numpy arrays, a pandas DataFrame, a pyarrow Table or any
@@ -67,7 +67,7 @@ class FleetResult:
         return self.columns[name]
 
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` of the columns (needs ``pip install 'itb[pandas]'``)."""
+        """A ``pandas.DataFrame`` of the columns (needs ``pip install 'itb-pump[pandas]'``)."""
         from ._extras import require
 
         pd = require("pandas", "pandas", "FleetResult.to_pandas()")
@@ -75,7 +75,7 @@ class FleetResult:
         return pd.DataFrame(self.columns)
 
     def to_arrow(self) -> Any:
-        """A ``pyarrow.Table`` of the columns (needs ``pip install 'itb[arrow]'``)."""
+        """A ``pyarrow.Table`` of the columns (needs ``pip install 'itb-pump[arrow]'``)."""
         from ._extras import require
 
         pa = require("pyarrow", "arrow", "FleetResult.to_arrow()")
@@ -121,7 +121,7 @@ def simulate_dask(
     each partition (pump snapshots, or for a :class:`Fleet` its rows' columns), run it on the
     workers (:func:`simulate_many` / :meth:`Fleet.simulate`), and gather the rows in order.
     ``client``: a ``dask.distributed.Client`` (default: the current one, else Dask's default
-    scheduler). Needs ``pip install 'itb[dask]'``."""
+    scheduler). Needs ``pip install 'itb-pump[dask]'``."""
     from ._extras import require
 
     dask = require("dask", "dask", "simulate_dask")

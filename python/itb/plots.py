@@ -3,7 +3,7 @@ volume rate, programmed dose vs the dose leaving the catheter tip, battery charg
 alarms and therapy events on one shared time axis.
 
 Every number comes from the Rust-backed pump: the curves are :meth:`ScenarioResult.timeseries`,
-the markers are the run's events. Needs matplotlib: ``pip install 'itb[plot]'``.
+the markers are the run's events. Needs matplotlib: ``pip install 'itb-pump[plot]'``.
 Simulation only — not a medical device.
 """
 

@@ -636,7 +636,7 @@ class ScenarioResult:
 
     def events_frame(self) -> Any:
         """The events as a ``pandas.DataFrame`` (``time``, ``kind``, ``severity``, data columns);
-        needs pandas (``pip install 'itb[pandas]'``)."""
+        needs pandas (``pip install 'itb-pump[pandas]'``)."""
         from .export import events_frame
 
         return events_frame(self.events)

@@ -8,7 +8,7 @@
 * :mod:`itb.testing.invariants` — the pump's invariants as plain functions;
 * :class:`PumpStateMachine` — a hypothesis ``RuleBasedStateMachine`` to subclass with one adapter
   method per action of the device under test (every action a scenario can hold), comparing the
-  volume it pumped and the alarms it raised with the oracle's (needs ``pip install itb[testing]``);
+  volume it pumped and the alarms it raised with the oracle's (needs ``pip install itb-pump[testing]``);
 * a pytest plugin (``itb.testing.pytest_plugin``, registered as the ``itb`` pytest11 entry point):
   fixtures ``itb_pump``, ``itb_oracle``, the hypothesis profile ``itb-ci``, the marker ``itb_device``.
 
