@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from itb import scenario as sc
-from itb.errors import MissingExtraError
 from itb._toml_lines import key_lines, line_of
+from itb.errors import MissingExtraError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+
 def test_core_stub_matches_extension(tmp_path: Path) -> None:
     """Against the installed package (run outside the source tree, so a wheel install is checked
     as installed, not the checkout's python/ folder)."""

@@ -9,6 +9,7 @@ from . import (
     fleet,
     models,
 )
+from ._core import __version__
 from .errors import (
     AuthenticationError,
     EndOfServiceError,
@@ -26,8 +27,6 @@ from .fleet import FleetResult, simulate_many
 from .models import PumpModel
 from .program import Continuous, Flex
 from .pump import Bolus, BolusPlan, PatientBolusResult, Projection, Pump, RefillReport
-
-from ._core import __version__
 
 __all__ = [
     "__version__",

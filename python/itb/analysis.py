@@ -203,6 +203,7 @@ def plot_trumpet(result: TrumpetResult, path: str, title: str = "Trumpet curve")
     matplotlib = require("matplotlib", "plot", "plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(result.windows_min, result.max_error_pct, "o-", label="Ep(max)")
     ax.plot(result.windows_min, result.min_error_pct, "o-", label="Ep(min)")

@@ -135,7 +135,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from ._extras import require as _require  # a clear error naming itb-pump[testing] without hypothesis
+from ._extras import (
+    require as _require,  # a clear error naming itb-pump[testing] without hypothesis
+)
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import strategies as st

@@ -109,7 +109,9 @@ from typing import Any
 
 import numpy as np
 
-from .._extras import require as _require  # a clear error naming itb-pump[testing] without hypothesis
+from .._extras import (
+    require as _require,  # a clear error naming itb-pump[testing] without hypothesis
+)
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import note
