@@ -69,7 +69,7 @@ def duration_ms(value: timedelta | int, field: str, *, allow_zero: bool = True) 
     if t is timedelta:  # the common case first: no ABC checks; floor to the ms like `// _MS`
         ms = (value.days * 86_400 + value.seconds) * 1000 + value.microseconds // 1000  # type: ignore[union-attr]
         if ms >= 1:
-            return ms  # type: ignore[no-any-return]
+            return ms
     if isinstance(value, (bool, np.bool_)):
         raise ValidationError(f"{field}: expected a timedelta or int ms, got bool", field)
     if isinstance(value, np.timedelta64):

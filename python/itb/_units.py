@@ -18,7 +18,7 @@ def _float(value: object, field: str) -> float:
     if type(value) is float:  # the common case, without the ABC check
         if value - value != 0.0:  # NaN or ±inf
             raise ValidationError(f"{field}: {value} is not a finite number", field)
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValidationError(f"{field}: expected a number, got {type(value).__name__}", field)
     try:

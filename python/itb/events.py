@@ -36,7 +36,7 @@ class Event:
     time_ms: int
     kind: str
     severity: str | None
-    data: dict
+    data: dict[str, Any]
     seq: int
 
     def __init__(
@@ -44,7 +44,7 @@ class Event:
         time_ms: int,
         kind: str,
         severity: str | None = None,
-        data: dict | None = None,
+        data: dict[str, Any] | None = None,
         seq: int = 0,
     ) -> None:
         object.__setattr__(self, "time_ms", time_ms)
@@ -58,7 +58,7 @@ class Event:
         return from_ms(self.time_ms)
 
     @classmethod
-    def _from_core(cls, raw: tuple) -> Event:
+    def _from_core(cls, raw: tuple[Any, ...]) -> Event:
         self = object.__new__(cls)
         setattr_ = object.__setattr__
         setattr_(self, "time_ms", raw[0])
@@ -91,11 +91,11 @@ class Event:
             f"data={self.data!r})"
         )
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (Event, (self.time_ms, self.kind, self.severity, self.data, self.seq))
 
 
-class EventLog(Sequence):  # Sequence[Event]
+class EventLog(Sequence[Event]):
     """The events of one advance, in causal order (see :class:`Event`), backed by Rust columns.
 
     ``log[i]`` is an :class:`Event` (built on access), ``log[a:b]`` an :class:`EventLog` (a
@@ -160,7 +160,7 @@ class EventLog(Sequence):  # Sequence[Event]
     def __repr__(self) -> str:
         return f"<itb.EventLog of {len(self)} events: {', '.join(self.kinds[:5].tolist())}{', …' if len(self) > 5 else ''}>"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (list, (list(self),))
 
     @property

@@ -219,7 +219,7 @@ class Fleet:
                 values = columns[name]
             except (KeyError, IndexError, TypeError):
                 if default is not None:
-                    return default
+                    return np.asarray(default)
                 raise ValidationError(
                     f"{name}: missing column (needed: model, now, reservoir_ml, "
                     "concentration_ug_per_ml, and ug_per_day or program)",
@@ -248,7 +248,7 @@ class Fleet:
         n = len(now)
         program = column("program", np.full(n, -1, dtype=np.int64))
         dose = column("ug_per_day", np.zeros(n) if "program" in _keys(columns) else None)
-        self._cols = {
+        self._cols: dict[str, Any] = {
             "model": np.ascontiguousarray(model, dtype=np.int64),
             "now": np.ascontiguousarray(now, dtype=np.int64),
             "reservoir_ml": np.ascontiguousarray(column("reservoir_ml"), dtype=np.float64),
@@ -261,7 +261,11 @@ class Fleet:
         exact_programs = [_exact_program(p) for p in self.programs]
         self._core = _core.FleetColumns(
             [m._core_exact() for m in self.models],
-            *list(self._cols.values())[:5],
+            self._cols["model"],
+            self._cols["now"],
+            self._cols["reservoir_ml"],
+            self._cols["concentration_ug_per_ml"],
+            self._cols["ug_per_day"],
             exact_programs,
             self._cols["program"],
         )
@@ -274,7 +278,9 @@ class Fleet:
         row by row)."""
         return Fleet({k: v[start:stop] for k, v in self._cols.items()}, self.models, self.programs)
 
-    def __reduce__(self) -> tuple:  # ship the columns (e.g. to Dask workers), not the core object
+    def __reduce__(
+        self,
+    ) -> tuple[Any, ...]:  # ship the columns (e.g. to Dask workers), not the core object
         return (Fleet, (self._cols, self.models, self.programs))
 
     def forecast(

@@ -247,7 +247,7 @@ class PumpModel:
 
 
 #: PumpModel.from_exact's cache (bounded): exact fields → model.
-_FROM_EXACT: dict[tuple, PumpModel] = {}
+_FROM_EXACT: dict[tuple[Any, ...], PumpModel] = {}
 
 
 def _int(value: object, field: str) -> int:

@@ -196,9 +196,9 @@ def figure(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     line.grid(True, axis="x", alpha=0.3)
-    locator = AutoDateLocator()
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     line.xaxis.set_major_locator(locator)
-    line.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    line.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     line.set_xlim(result.start, result.until)
     line.set_xlabel("pump clock")
     return fig

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
-from typing import Union
+from typing import Any, Literal, Union
 
 from . import _core
 from ._time import duration_ms
@@ -31,12 +31,15 @@ class Continuous:
     ug_per_day: float
 
     def __post_init__(self) -> None:
-        exact = ("continuous", ug_to_ng(self.ug_per_day, "ug_per_day"))
+        exact: tuple[Literal["continuous"], int] = (
+            "continuous",
+            ug_to_ng(self.ug_per_day, "ug_per_day"),
+        )
         # converted and validated once (the dataclass is frozen)
         object.__setattr__(self, "_core_program", _core.Program(exact))
         object.__setattr__(self, "_exact", exact)
 
-    def exact(self) -> tuple:
+    def exact(self) -> tuple[Any, ...]:
         """Core form: ``("continuous", ng_per_day)``."""
         return self._exact  # type: ignore[attr-defined, no-any-return]
 
@@ -55,12 +58,12 @@ class Flex:
         object.__setattr__(self, "_core_program", _core.Program(exact))
         object.__setattr__(self, "_exact", exact)
 
-    def exact(self) -> tuple:
+    def exact(self) -> tuple[Any, ...]:
         """Core form: ``("flex", period, [(offset_ms, ng_per_day), …])`` (a fresh step list)."""
         kind, period, steps = self._exact  # type: ignore[attr-defined]
         return (kind, period, list(steps))
 
-    def _convert(self) -> tuple:
+    def _convert(self) -> tuple[Any, ...]:
         if self.period not in ("day", "week"):
             raise ValidationError(
                 f"period: unknown period {self.period!r}; allowed: 'day', 'week'", "period"
@@ -107,7 +110,7 @@ def _offset_ms(offset: object, period: str, field: str) -> int:
     return duration_ms(offset, field)  # type: ignore[arg-type]
 
 
-def program_from_exact(raw: tuple) -> Program:
+def program_from_exact(raw: tuple[Any, ...]) -> Program:
     """Inverse of ``.exact()`` (offsets become timedeltas for week periods)."""
     if raw[0] == "continuous":
         return Continuous(ug_per_day=raw[1] / 1000)

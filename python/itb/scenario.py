@@ -178,7 +178,7 @@ def from_dict(data: Any, source: str = "<dict>", text: str | None = None) -> Sce
     return Scenario(spec, source=source, _lines=lines)
 
 
-def _issue_of(err: Any, lines: dict, data: Any) -> Issue:
+def _issue_of(err: Any, lines: dict[Any, Any], data: Any) -> Issue:
     # drop the tags pydantic puts into locations of union members (`actions.3.bolus.dose_ug`)
     loc = [p for i, p in enumerate(err["loc"]) if not (i > 0 and p in _TAGS)]
     entry, rest = _split_loc(loc)
@@ -213,7 +213,7 @@ def _issue_of(err: Any, lines: dict, data: Any) -> Issue:
     )
 
 
-def _split_loc(loc: list) -> tuple[str, list]:
+def _split_loc(loc: list[Any]) -> tuple[str, list[Any]]:
     if not loc:
         return "", []
     if loc[0] == "actions" and len(loc) > 1 and isinstance(loc[1], int):
@@ -221,7 +221,7 @@ def _split_loc(loc: list) -> tuple[str, list]:
     return str(loc[0]), list(loc[1:])
 
 
-def _known_keys(entry: str, rest: list, data: Any) -> str | None:
+def _known_keys(entry: str, rest: list[Any], data: Any) -> str | None:
     """The keys an entry accepts (for an "unknown key" message), when simple to tell."""
     cls: Any = None
     if entry == "" and len(rest) <= 1:
@@ -240,7 +240,7 @@ def _known_keys(entry: str, rest: list, data: Any) -> str | None:
         except (KeyError, IndexError, TypeError, ValueError):
             action = None
         if isinstance(action, dict) and len(rest) == 1:
-            cls = ACTIONS.get(action.get("do"))
+            cls = ACTIONS.get(str(action.get("do")))
         elif isinstance(action, dict) and len(rest) == 2 and rest[0] == "program":
             cls = _program_class(action.get("program"))
     return None if cls is None else ", ".join(cls.model_fields)
@@ -249,7 +249,7 @@ def _known_keys(entry: str, rest: list, data: Any) -> str | None:
 def _program_class(program: Any) -> Any:
     """The spec class of a program table by its ``kind`` (None if it cannot be told)."""
     kind = program.get("kind") if isinstance(program, dict) else None
-    return {"continuous": ContinuousProgram, "flex": FlexProgram}.get(kind)
+    return {"continuous": ContinuousProgram, "flex": FlexProgram}.get(str(kind))
 
 
 # ----- the scenario -------------------------------------------------------------------------------
@@ -264,7 +264,11 @@ class Scenario:
     """
 
     def __init__(
-        self, spec: ScenarioSpec, source: str = "<scenario>", *, _lines: dict | None = None
+        self,
+        spec: ScenarioSpec,
+        source: str = "<scenario>",
+        *,
+        _lines: dict[Any, Any] | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
@@ -497,7 +501,7 @@ class Scenario:
         its stroke times (an int64 array) to it."""
         pump = self.pump()
 
-        def advance(to_ms_: int) -> list[Event]:
+        def advance(to_ms_: int) -> Sequence[Event]:
             if record is None:
                 return pump.advance_to(to_ms_)
             got, times = pump.advance_recording(to_ms_)
@@ -551,7 +555,7 @@ class Scenario:
                 )
             kwargs = {"bolus_id": bolus_id}
         try:
-            outcome = getattr(pump, action.do)(**kwargs)  # type: ignore[attr-defined]
+            outcome = getattr(pump, action.do)(**kwargs)
         except ItbError as exc:
             field = exc.field
             if isinstance(action, SetProgram) and (

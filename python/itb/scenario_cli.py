@@ -274,7 +274,7 @@ def _plan_refill(args: argparse.Namespace) -> int:
     from .scenario import format_duration
 
     try:
-        from . import clinical  # type: ignore[attr-defined]  # written separately; imported only here
+        from . import clinical  # imported only here
     except ImportError as exc:
         raise _MissingClinical(
             f"plan-refill needs itb.clinical, which cannot be imported here: {exc}"

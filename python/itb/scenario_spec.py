@@ -570,8 +570,9 @@ _ACTION_CLASSES = (
 )
 #: ``do`` name → action class (every Pump action a scenario can call).
 ACTIONS: dict[str, type[_Action]] = {
-    c.model_fields["do"].annotation.__args__[0]: c for c in _ACTION_CLASSES
-}  # type: ignore[union-attr]
+    c.model_fields["do"].annotation.__args__[0]: c  # type: ignore[union-attr]
+    for c in _ACTION_CLASSES
+}
 Action = Annotated[
     SetProgram
     | BolusAction

@@ -214,7 +214,7 @@ def _whole_conc(value: Any, name: str) -> int:
         raise InvalidArgument(
             f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1..=100000"
         )
-    if not 1 <= value <= 100_000:
+    if not 1 <= int(value) <= 100_000:
         raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1..=100000 µg/mL")
     return int(value)
 
@@ -242,8 +242,8 @@ def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> None:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
-        or value < lo
-        or (hi is not None and value > hi)
+        or int(value) < lo
+        or (hi is not None and int(value) > hi)
     ):
         raise InvalidArgument(
             f"{name}={value!r}: expected an int within {lo}..=" + ("" if hi is None else f"{hi}")
@@ -938,7 +938,7 @@ def invalid_patient_limits(
     }
     return st.tuples(patient_limits(m, conc, program), st.sampled_from(sorted(bad))).flatmap(
         lambda base_field: bad[base_field[1]].map(
-            lambda v: replace(base_field[0], **{base_field[1]: v})
+            lambda v: replace(base_field[0], **{base_field[1]: v})  # type: ignore[arg-type]
         )
     )
 
@@ -1462,7 +1462,7 @@ class InvalidScenario:
     and ``field`` (``"reservoir_ml"``, ``"program.ug_per_day"``, ``"at"``…); ``what`` says what
     was broken."""
 
-    data: dict
+    data: dict[str, Any]
     stage: str
     entry: str
     field: str

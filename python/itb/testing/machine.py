@@ -159,9 +159,9 @@ def _fmt(t: datetime) -> str:
     return t.isoformat(sep=" ", timespec="milliseconds" if t.microsecond else "seconds")
 
 
-def _check_settings(cls: type) -> None:
+def _check_settings(cls: Any) -> None:  # a PumpStateMachine subclass
     """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
-    unsupported = cls.unsupported  # type: ignore[attr-defined]
+    unsupported = cls.unsupported
     if not isinstance(unsupported, (set, frozenset)) or not all(
         isinstance(a, str) for a in unsupported
     ):
@@ -174,20 +174,20 @@ def _check_settings(cls: type) -> None:
         raise ValueError(
             f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}"
         )
-    if cls.concentration_changes not in ("often", "always", "never"):  # type: ignore[attr-defined]
+    if cls.concentration_changes not in ("often", "always", "never"):
         raise ValueError(
             f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
             f"{cls.concentration_changes!r}"
-        )  # type: ignore[attr-defined]
+        )
     if (
         isinstance(cls.tol_strokes, bool)
         or not isinstance(cls.tol_strokes, int)
         or cls.tol_strokes < 0
-    ):  # type: ignore[attr-defined]
+    ):
         raise ValueError(
             f"{cls.__name__}.tol_strokes must be a whole number of strokes >= 0, not "
             f"{cls.tol_strokes!r}"
-        )  # type: ignore[attr-defined]
+        )
 
 
 @lru_cache(maxsize=512)
@@ -323,7 +323,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         the comparison."""
         return None
 
-    def device_alarms(self) -> list[tuple] | None:
+    def device_alarms(self) -> list[tuple[Any, ...]] | None:
         """Every alarm the device raised since the start, ``[(time, kind[, severity]), ...]``, or
         None to skip the comparison."""
         return None
@@ -388,7 +388,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         method: str,
         text: str,
         kwargs: dict[str, Any],
-        args: tuple = (),
+        args: tuple[Any, ...] = (),
         adapter_kwargs: Any = None,
         adapter: str | None = None,
     ) -> tuple[bool, Any, Any]:
@@ -634,6 +634,8 @@ class PumpStateMachine(RuleBasedStateMachine):
             self._started(getattr(answer, "bolus_id", None), result.bolus_id)
         if answer is None:
             return
+        got: bool | str
+        want: bool | str
         if isinstance(answer, bool):
             got, want = answer, result.granted
         elif isinstance(answer, str):
@@ -644,6 +646,7 @@ class PumpStateMachine(RuleBasedStateMachine):
             if got == want and reason is not None:
                 got, want = reason, result.reason
         if got != want:
+            assert self.oracle is not None
             self._fail(
                 f"device diverged at {self.oracle.now.isoformat(sep=' ')}: patient activation: expected "
                 f"{want!r} ({result.reason}), the device answered {got!r}"
