@@ -124,8 +124,11 @@ from ..errors import ItbError
 from . import invariants
 from .asserts import assert_alarms_match
 from .oracle import Oracle
+from .pytest_plugin import register_profile
 
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
+
+register_profile()  # a suite using the machine can load "itb-ci" without the plugin
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
 ACTIONS: tuple[str, ...] = (

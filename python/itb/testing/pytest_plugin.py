@@ -5,18 +5,21 @@ it loads in any suite where itb is installed; ``-p no:itb`` turns it off).
 * fixture ``itb_oracle``: an :class:`itb.testing.Oracle` starting from another fresh demo pump;
 * hypothesis settings profile ``itb-ci``: derandomized, no deadline, blob printed on failure —
   registered only (load it with ``--hypothesis-profile=itb-ci`` or ``settings.load_profile``);
-  the suite's own profile choice is left alone. It is registered when this module is imported
-  (pytest imports every ``pytest11`` plugin before any ``pytest_configure`` runs), so
-  hypothesis' own plugin finds it whatever the plugin order;
+  the suite's own profile choice is left alone. It is registered in ``pytest_configure`` (first,
+  before hypothesis' plugin loads ``--hypothesis-profile``) when the option asks for it or when
+  hypothesis is already imported (by a conftest, say), and whenever :mod:`itb.testing.machine` is
+  imported; :func:`register_profile` registers it by hand (e.g. in a conftest that loads it);
 * marker ``itb_device``: tags tests that drive a device under test (select them with
   ``-m itb_device``, skip them with ``-m "not itb_device"``).
 
-Nothing heavy is imported at plugin load: itb when a fixture is first used; hypothesis (to
-register the profile) only if it is installed.
+Nothing heavy is imported at plugin load (not itb's modules, numpy or hypothesis): itb when a
+fixture is first used, hypothesis only when the profile is asked for or hypothesis is already
+loaded (figures: docs: guide/performance.md#import-cost).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -24,7 +27,7 @@ import pytest
 ITB_CI_PROFILE = "itb-ci"
 
 
-def _register_profile() -> bool:
+def register_profile() -> bool:
     """Register the ``itb-ci`` profile; False when hypothesis is not installed."""
     try:
         from hypothesis import HealthCheck, settings
@@ -40,16 +43,22 @@ def _register_profile() -> bool:
     return True
 
 
-# At import, not in pytest_configure: hypothesis' plugin loads ``--hypothesis-profile`` in its own
-# pytest_configure, which may run before ours.
-_register_profile()
-
-
+@pytest.hookimpl(tryfirst=True)  # before hypothesis' plugin loads --hypothesis-profile
 def pytest_configure(config: Any) -> None:
+    wanted = _option(config, "--hypothesis-profile") == ITB_CI_PROFILE
+    if wanted or "hypothesis" in sys.modules:
+        register_profile()
     config.addinivalue_line(
         "markers",
         "itb_device: the test drives a device under test against the itb oracle (itb testing kit)",
     )
+
+
+def _option(config: Any, name: str) -> Any:
+    try:
+        return config.getoption(name)
+    except ValueError:  # hypothesis' plugin is not loaded (-p no:hypothesispytest)
+        return None
 
 
 @pytest.fixture
