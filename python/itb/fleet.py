@@ -294,8 +294,11 @@ class Fleet:
         ``Pump.project(horizon, assume_refills)`` of each row's pump. Results do not depend
         on ``threads``."""
         from ._time import duration_ms
+        from ._units import flag
 
-        raw = self._core.forecast(duration_ms(horizon, "horizon"), bool(assume_refills), threads)
+        raw = self._core.forecast(
+            duration_ms(horizon, "horizon"), flag(assume_refills, "assume_refills"), threads
+        )
         return {name: raw[name + "_ms"].view("datetime64[ms]") for name in _FORECAST_COLUMNS}
 
     def simulate(self, until: datetime | int, threads: int | None = None) -> FleetResult:

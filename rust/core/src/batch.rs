@@ -120,7 +120,7 @@ pub struct FleetColumns<'a> {
     pub concentration: &'a [i64],
     pub ng_per_day: &'a [i64],
     /// Programs shared by rows (a flex table, say), and each row's index into them (-1: none).
-    pub programs: &'a [crate::program::Basal],
+    pub programs: &'a [crate::delivery::program::Basal],
     pub program: &'a [i64],
 }
 
@@ -187,7 +187,7 @@ impl FleetColumns<'_> {
             })?;
         let p = self.program[i];
         let basal = if p < 0 {
-            crate::program::Basal::Continuous {
+            crate::delivery::program::Basal::Continuous {
                 ng_per_day: self.ng_per_day[i],
             }
         } else {

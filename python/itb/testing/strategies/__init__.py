@@ -135,19 +135,19 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from ._extras import (
-    require as _require,  # a clear error naming itb-pump[testing] without hypothesis
-)
+from ..._extras import require as _require  # a clear error naming itb-pump[testing]
+
+# without hypothesis
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument as _HypothesisInvalidArgument
 
-from . import models as _models
-from ._time import to_ms
-from .models import BatteryModel, PumpModel
-from .program import Continuous, Flex, Program
-from .pump import Pump
+from ... import models as _models
+from ..._time import to_ms
+from ...models import BatteryModel, PumpModel
+from ...program import Continuous, Flex, Program
+from ...pump import Pump
 
 __all__ = [
     "BolusRequest",
@@ -1080,7 +1080,7 @@ def _model_dict(m: PumpModel) -> Any:
 
 
 def _iso(d: timedelta) -> str:
-    from .scenario_spec import format_duration
+    from ...scenario.spec import format_duration
 
     return format_duration(d)
 
@@ -1176,7 +1176,7 @@ def scenarios(
 
     @st.composite
     def build(draw: Any) -> dict[str, Any]:
-        from .errors import ItbError
+        from ...errors import ItbError
 
         m = draw(pump_models(presets_only=presets_only))
         ex = m.exact()
@@ -1505,7 +1505,7 @@ def invalid_scenarios(
 
     @st.composite
     def build(draw: Any) -> InvalidScenario:
-        from .scenario import from_dict
+        from ...scenario import from_dict
 
         data = copy.deepcopy(draw(scenarios(max_actions, horizon, presets_only)))
         m = from_dict(data).model

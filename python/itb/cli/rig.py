@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .._cli_common import DISCLAIMER, console, number
+from .common import DISCLAIMER, console, number
 
 __all__ = ["register", "load_schedule"]
 
@@ -296,9 +296,9 @@ def _emulate(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .emulator import serve_pty, serve_tcp
-    from .protocol import load_keys
-    from .rig import Rig, Scale
+    from ..hardware.emulator import serve_pty, serve_tcp
+    from ..hardware.protocol import load_keys
+    from ..hardware.rig import Rig, Scale
 
     keys = load_keys(args.key_file)
     scale = Scale(
@@ -371,9 +371,9 @@ def load_schedule(path: str) -> tuple[Any, int, str]:
 
     from .. import models
     from ..errors import ValidationError
+    from ..hardware.controller import stroke_schedule
     from ..program import Continuous
     from ..pump import Pump
-    from .controller import stroke_schedule
 
     if path.endswith(".toml"):
         from .. import scenario as scenario_mod
@@ -412,8 +412,8 @@ def load_schedule(path: str) -> tuple[Any, int, str]:
 
 
 def _driver(args: argparse.Namespace, role: Any = None) -> Any:
-    from .protocol import Role, load_keys
-    from .serial_driver import SerialDriver
+    from ..hardware.protocol import Role, load_keys
+    from ..hardware.serial_driver import SerialDriver
 
     keys = load_keys(args.key_file)
     if role is None:
@@ -422,8 +422,8 @@ def _driver(args: argparse.Namespace, role: Any = None) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .controller import Controller
-    from .journal import Journal
+    from ..hardware.controller import Controller
+    from ..hardware.journal import Journal
 
     times, start_ms, what = load_schedule(args.scenario)
     from ..errors import ValidationError
@@ -467,7 +467,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _journal(args: argparse.Namespace) -> int:
     from ..errors import ValidationError
-    from .journal import COLUMNS, Journal
+    from ..hardware.journal import COLUMNS, Journal
 
     if not os.path.isfile(args.file):
         raise ValidationError(f"file: {args.file} does not exist", "file")
@@ -563,7 +563,7 @@ def _journaled(args: argparse.Namespace, role: str, command: str, fn: Callable[[
     if not args.journal:
         return fn()
     from ..errors import ProtocolError, RigError
-    from .journal import Journal
+    from ..hardware.journal import Journal
 
     with Journal(args.journal) as j:
         iid = j.intent(role, command)
@@ -603,7 +603,7 @@ def _limits(args: argparse.Namespace) -> int:
 
 
 def _bolus(args: argparse.Namespace) -> int:
-    from .protocol import Role, load_keys
+    from ..hardware.protocol import Role, load_keys
 
     keys = load_keys(args.key_file)
     driver = _driver(args, Role.PATIENT if Role.PATIENT in keys else Role.CLINICIAN)

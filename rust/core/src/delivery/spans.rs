@@ -16,8 +16,8 @@
 //! are differences of `C`, unchanged by constants); they are dropped at the next rebuild,
 //! which happens once those knots outnumber the live ones (amortized O(1) per bolus).
 
-use crate::bolus::Bolus;
-use crate::program::Schedule;
+use crate::delivery::bolus::Bolus;
+use crate::delivery::program::Schedule;
 use crate::units::MS_PER_DAY;
 
 /// Cumulative basal gain `B(t)` (nL·ms/day, from the schedule's anchor) in O(log steps): the
@@ -269,7 +269,7 @@ impl BolusGain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bolus::BolusKind;
+    use crate::delivery::bolus::BolusKind;
 
     fn bolus(id: u64, start: i64, volume: i64, duration: i64) -> Bolus {
         Bolus::new(id, start, volume, 0, 1, duration, BolusKind::Timed)

@@ -1,22 +1,25 @@
-//! The pump's state as snapshots encode it (format version 2): one flat record, field for
-//! field in the order of the pump before it was split into parts, so that
-//! `postcard` writes the same bytes. `Pump`'s `Serialize`/`Deserialize` go through here; the
+//! The pump's state as snapshots encode it. Format version 2: one flat record, field for
+//! field in the order of the pump before it was split into parts, so that `postcard` writes
+//! the same bytes. Format version 3 = the version-2 record followed by the faults and truth
+//! ledgers ([`Faults`]); a version-2 payload migrates by appending no faults and zero
+//! ledgers. `Pump`'s `Serialize`/`Deserialize` go through here; the
 //! parts are free to change shape in memory as long as these records stay as they are.
 //! Decoding checks the state's invariants before the pump exists (see [`PumpV2::into_checked_pump`]).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::battery::{ActiveAlarm, Battery};
-use crate::bolus::Bolus;
+use crate::delivery::bolus::Bolus;
+use crate::delivery::faults::Faults;
+use crate::delivery::path::{FluidLine, FluidPath};
+use crate::delivery::program::{Basal, Schedule};
+use crate::delivery::reservoir::Reservoir;
 use crate::delivery::Delivery;
 use crate::error::{ItbError, Result};
 use crate::events::Event;
 use crate::model::PumpModel;
-use crate::path::{FluidLine, FluidPath};
-use crate::patient::{PatientBolusLimits, PatientBoluses};
-use crate::program::{Basal, Schedule};
+use crate::pump::patient::{PatientBolusLimits, PatientBoluses};
 use crate::pump::Pump;
-use crate::reservoir::Reservoir;
 
 /// Version 2's pump, borrowed for writing (field order is the format).
 #[derive(Serialize)]
@@ -97,8 +100,9 @@ pub(crate) struct PumpV2 {
 impl PumpV2 {
     /// The pump this record describes, once its invariants are checked; the derived tables
     /// are built only then (so they never see a state out of range).
-    pub(crate) fn into_checked_pump(self) -> Result<Pump> {
+    pub(crate) fn into_checked_pump(self, faults: Faults) -> Result<Pump> {
         let mut pump = self.into_pump();
+        pump.faults = faults;
         pump.check_invariants()
             .map_err(|e| ItbError::snapshot(format!("inconsistent state: {e}")))?;
         pump.delivery.rebuild_tables();
@@ -147,6 +151,7 @@ impl PumpV2 {
             },
             suspended: self.suspended,
             stalled: self.stalled,
+            faults: Faults::default(),
             pending: self.pending,
             next_seq: self.next_seq,
         }
@@ -162,7 +167,7 @@ impl Serialize for Pump {
             &self.battery,
             &self.patient,
         );
-        PumpV2Ref {
+        let v2 = PumpV2Ref {
             model: &self.model,
             now_ms: self.now_ms,
             conc: r.conc,
@@ -196,15 +201,15 @@ impl Serialize for Pump {
             next_bolus_id: d.next_bolus_id,
             pending: &self.pending,
             next_seq: self.next_seq,
-        }
-        .serialize(serializer)
+        };
+        (v2, &self.faults).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Pump {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        PumpV2::deserialize(deserializer)?
-            .into_checked_pump()
+        let (v2, faults) = <(PumpV2, Faults)>::deserialize(deserializer)?;
+        v2.into_checked_pump(faults)
             .map_err(serde::de::Error::custom)
     }
 }

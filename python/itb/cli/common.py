@@ -1,7 +1,7 @@
 """What every ``itb`` subcommand shares: the notice, a parser factory that puts it in ``--help``,
 argument types for times and durations, and a progress bar for runs that take a while.
 
-Modules that add subcommands (``itb.scenario_cli``, later ``itb.hardware.cli``) define
+Modules that add subcommands (``itb.cli.scenario``, ``itb.cli.rig``) define
 ``register(subparsers)`` and call :func:`add_command` for each command; the handler given to it
 takes the parsed arguments and returns the exit code. See :mod:`itb.cli` for exit codes.
 """
@@ -9,6 +9,7 @@ takes the parsed arguments and returns the exit code. See :mod:`itb.cli` for exi
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time as _time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ._time import from_ms
+from .._time import from_ms
 
 __all__ = [
     "delivery_rows",
@@ -27,6 +28,7 @@ __all__ = [
     "add_command",
     "when",
     "duration",
+    "positive_duration",
     "number",
     "progress_callback",
     "console",
@@ -69,28 +71,43 @@ def add_command(
 
 
 def duration(text: str) -> timedelta:
-    """argparse type: an ISO 8601 duration (``P30D``, ``PT12H``) or seconds."""
-    from .scenario import parse_duration
+    """argparse type: ISO 8601 (``P7D``, ``PT12H``) or a number with a unit (``7d``, ``30min``,
+    ``90s``); a bare number is refused (argparse names the option). Rules: :mod:`itb._time`."""
+    from .._time import DurationError, parse_duration_text
 
     try:
-        return parse_duration(float(text) if _is_number(text) else text)
-    except ValueError as exc:
+        return timedelta(milliseconds=parse_duration_text(text))
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_duration(text: str) -> timedelta:
+    """argparse type: as :func:`duration`, at least 1 ms."""
+    from .._time import DurationError, parse_duration_text
+
+    try:
+        return timedelta(milliseconds=parse_duration_text(text, allow_zero=False))
+    except DurationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def when(text: str) -> datetime | timedelta:
     """argparse type: a pump-clock time (``2026-03-01``, ``2026-03-01T08:00``) or a duration
-    from the scenario's start (``P30D``)."""
-    if text.strip().upper().startswith("P"):
+    from the scenario's start (``P30D``, ``30d``)."""
+    stripped = text.strip()
+    if re.fullmatch(r"[+-]?\d+(?:\.\d*)?", stripped):
+        return duration(text)  # refused: a bare number (ms? days?) names no unit
+    if stripped[:1].upper() == "P" or re.fullmatch(r"\d+(?:\.\d+)?\s*[a-zA-Zµ]+", stripped):
         return duration(text)
     try:
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(stripped)
     except ValueError:
         try:
-            d = date.fromisoformat(text)
+            d = date.fromisoformat(stripped)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{text!r} is neither a date-time (2026-03-01T08:00) nor an ISO 8601 duration (P30D)"
+                f"{text!r} is neither a date-time (2026-03-01T08:00) nor a duration from the "
+                "start (P30D, 30d)"
             ) from None
         value = datetime(d.year, d.month, d.day)
     if value.tzinfo is not None:
@@ -146,14 +163,6 @@ def number(
         return value
 
     return parse
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def console(stderr: bool = False) -> Any:

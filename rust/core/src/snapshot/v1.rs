@@ -12,14 +12,14 @@
 use serde::Deserialize;
 
 use crate::battery::ActiveAlarm;
-use crate::bolus::{Bolus, BolusKind};
+use crate::delivery::bolus::{Bolus, BolusKind};
+use crate::delivery::path::FluidPath;
+use crate::delivery::program::{Basal, Schedule};
 use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind, Value};
 use crate::model::PumpModel;
-use crate::path::FluidPath;
-use crate::patient::PatientBolusLimits;
-use crate::program::{Basal, Schedule};
-use crate::snapshot_wire::PumpV2;
+use crate::pump::patient::PatientBolusLimits;
+use crate::snapshot::wire::PumpV2;
 
 /// Version 1's event kinds, in their encoded order.
 #[derive(Deserialize, Clone, Copy)]

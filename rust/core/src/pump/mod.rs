@@ -7,25 +7,32 @@
 //! `advance_to` works segment by segment (a segment is a span with one constant increment),
 //! firing all strokes of a segment in closed form, never stroke by stroke.
 
+pub mod faults;
+pub mod patient;
+pub mod projection;
+pub mod refill;
+pub mod therapy;
+
 use crate::battery::{ActiveAlarm, Alarm, Battery};
-use crate::bolus::{Bolus, BolusKind};
+use crate::delivery::bolus::{Bolus, BolusKind};
+use crate::delivery::faults::Faults;
+use crate::delivery::path::{FluidLine, FluidPath, FL_PER_NL};
+use crate::delivery::program::{Basal, Schedule};
+use crate::delivery::reservoir::Reservoir;
 use crate::delivery::{
     cancelled_event, check_total_rate, record_stroke_times, Delivery, SpanWalker,
 };
 use crate::error::{ItbError, Result};
 use crate::events::{sort_simulation_events, Event, EventKind};
 use crate::model::PumpModel;
-use crate::path::{FluidLine, FL_PER_NL};
-use crate::patient::PatientBoluses;
-use crate::program::{Basal, Schedule};
-use crate::reservoir::Reservoir;
+use crate::pump::patient::PatientBoluses;
 use crate::units::{
     check_concentration, check_time, div_ceil, div_trunc, first_at_least, volume_nl_of_dose,
     MAX_BOLUS_NG, MAX_TIME_MS, MS_PER_DAY,
 };
 
-pub use crate::path::MAX_CATHETER_NL;
-pub use crate::reservoir::MAX_STROKE_ERROR_PPM;
+pub use crate::delivery::path::MAX_CATHETER_NL;
+pub use crate::delivery::reservoir::MAX_STROKE_ERROR_PPM;
 
 /// Everything needed to build a pump.
 #[derive(Debug, Clone)]
@@ -83,7 +90,7 @@ struct Span {
 /// An ITB pump: model and clock, orchestrating its parts — delivery (program, accumulator,
 /// boluses), reservoir (count and physical ledgers), fluid path, battery and alarms,
 /// patient-bolus limits — plus the events stamped by calls. Serialized (snapshots) in the
-/// version-2 field order by `snapshot_wire`.
+/// version-2 field order by `snapshot::wire`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pump {
     pub(crate) model: PumpModel,
@@ -95,6 +102,8 @@ pub struct Pump {
     pub(crate) patient: PatientBoluses,
     pub(crate) suspended: bool,
     pub(crate) stalled: bool,
+    /// Injected faults and the truth ledgers (docs: guide/faults.md).
+    pub(crate) faults: Faults,
     /// Events stamped by calls since the last advance, in causal (call) order.
     pub(crate) pending: Vec<Event>,
     /// Sequence number of the next event returned.
@@ -163,6 +172,7 @@ impl Pump {
             patient: PatientBoluses::default(),
             suspended: false,
             stalled: false,
+            faults: Faults::default(),
             pending: Vec::new(),
             next_seq: 1,
             model,
@@ -202,12 +212,43 @@ impl Pump {
     pub fn true_reservoir_fl(&self) -> i64 {
         self.reservoir.true_fl
     }
-    /// Physical fluid in pump tubing + catheter (fL) and its drug mass (ag).
+    /// Physical fluid in pump tubing + catheter (fL) and its drug mass (ag), including a
+    /// stagnant catheter segment beyond a leak.
     pub fn path_fl(&self) -> i64 {
-        self.line.fluid.volume_fl()
+        self.line.fluid.volume_fl() + self.detached().map_or(0, FluidPath::volume_fl)
     }
     pub fn path_ag(&self) -> i128 {
-        self.line.fluid.mass_ag()
+        self.line.fluid.mass_ag() + self.detached().map_or(0, FluidPath::mass_ag)
+    }
+    /// The catheter segment beyond an active leak (stagnant), if any.
+    pub(crate) fn detached(&self) -> Option<&FluidPath> {
+        self.faults.leak.as_ref().map(|l| &l.downstream)
+    }
+    /// Injected faults and the truth ledgers.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+    /// Drug that went elsewhere (tissue: leak, disconnection, migrated tip, pocket fill).
+    pub fn tissue_nl(&self) -> i64 {
+        self.faults.tissue_fl.div_euclid(FL_PER_NL)
+    }
+    pub fn tissue_pg(&self) -> i128 {
+        self.faults.tissue_ag.div_euclid(i128::from(FL_PER_NL))
+    }
+    /// Volume held back by an occlusion (stayed in the reservoir; nL, floor).
+    pub fn held_back_nl(&self) -> i128 {
+        self.faults.held_back_fl.div_euclid(i128::from(FL_PER_NL))
+    }
+    /// Volume commanded while the physical reservoir was dry (nL, floor).
+    pub fn dry_nl(&self) -> i128 {
+        self.faults.dry_fl.div_euclid(i128::from(FL_PER_NL))
+    }
+    /// What physically left the reservoir (nL and pg, floor).
+    pub fn physically_pumped_nl(&self) -> i128 {
+        self.faults.pumped_fl.div_euclid(i128::from(FL_PER_NL))
+    }
+    pub fn physically_pumped_pg(&self) -> i128 {
+        self.faults.pumped_ag.div_euclid(i128::from(FL_PER_NL))
     }
     /// The path's parcels, oldest (tip) first: `(fL, µg/mL)`.
     pub fn path_parcels(&self) -> Vec<(i64, u32)> {
@@ -257,12 +298,13 @@ impl Pump {
         self.reservoir.true_fl.div_euclid(FL_PER_NL)
     }
     pub fn path_nl(&self) -> i64 {
-        self.line.fluid.volume_fl().div_euclid(FL_PER_NL)
+        self.path_fl().div_euclid(FL_PER_NL)
     }
     pub fn path_pg(&self) -> i128 {
-        self.line.fluid.mass_ag().div_euclid(i128::from(FL_PER_NL))
+        self.path_ag().div_euclid(i128::from(FL_PER_NL))
     }
-    /// Volume that left the catheter tip (nL): the patient's dose.
+    /// Volume that reached the intrathecal space (nL): the patient's dose (what left the tip,
+    /// unless the tip has migrated).
     pub fn delivered_nl(&self) -> i64 {
         self.reservoir.delivered_fl.div_euclid(FL_PER_NL)
     }
@@ -326,11 +368,14 @@ impl Pump {
     /// Strokes until fluid of a new concentration reaches the tip (from the path state).
     /// None if the physical reservoir runs dry before that (strokes then move only what is left).
     pub(crate) fn strokes_until_tip_change(&self) -> Option<i64> {
+        if self.faults.leak.is_some() {
+            return None; // the catheter beyond the leak is stagnant: nothing new reaches the tip
+        }
         let ahead = self.line.fl_before_tip_change(self.reservoir.conc)?;
         if self.reservoir.true_fl <= ahead {
             return None;
         }
-        Some(ahead / self.true_stroke_fl() + 1)
+        self.faults.strokes_to_pass(ahead, self.true_stroke_fl())
     }
 
     /// Increment in force for the millisecond `[t, t+1)` and the next time it may change.
@@ -727,6 +772,18 @@ impl Pump {
             .map_err(ItbError::snapshot)
     }
 
+    /// Zero the truth ledgers that count since creation or migration (commanded, pumped,
+    /// held back, dry), keeping the rest: compares a migrated state with a rebuilt one.
+    #[doc(hidden)]
+    pub fn zero_truth_ledgers_for_tests(&mut self) {
+        let f = &mut self.faults;
+        f.commanded_fl = 0;
+        f.pumped_fl = 0;
+        f.pumped_ag = 0;
+        f.held_back_fl = 0;
+        f.dry_fl = 0;
+    }
+
     /// Sequence number the next returned event will carry.
     pub fn next_event_seq(&self) -> u64 {
         self.next_seq
@@ -906,10 +963,31 @@ impl Pump {
     /// Apply `n` strokes (first at `first_ms`, last at `last_ms`) to the ledgers.
     fn take_strokes(&mut self, n: i64, first_ms: i64, last_ms: i64, batch: &mut Batch) {
         self.delivery.strokes += n;
-        // Physically each stroke moves q·(1 + e); a dry reservoir moves what is left.
-        let fl = self.reservoir.draw(n, self.model.stroke_nl);
-        let out = self.line.push(fl, self.reservoir.conc);
-        self.reservoir.record_delivered(&out);
+        // Physically each stroke is commanded to move q·(1 + e); an occlusion lets a fraction
+        // pass (the rest stays in the reservoir); a dry reservoir moves what is left.
+        let commanded = n * self.true_stroke_fl();
+        let passing = self.faults.passing(commanded);
+        let fl = self.reservoir.draw_fl(n * self.model.stroke_nl, passing);
+        let f = &mut self.faults;
+        f.commanded_fl += i128::from(commanded);
+        f.held_back_fl += i128::from(commanded - passing);
+        f.dry_fl += i128::from(passing - fl);
+        f.pumped_fl += i128::from(fl);
+        f.pumped_ag += i128::from(fl) * i128::from(self.reservoir.conc);
+        if self.faults.leak.is_some() {
+            // Everything crossing the leak site goes into tissue; the tip side is stagnant.
+            let out = self.line.fluid.push(fl, self.reservoir.conc);
+            self.faults.tissue_fl += out.fl;
+            self.faults.tissue_ag += out.ag;
+        } else {
+            let out = self.line.push(fl, self.reservoir.conc);
+            if self.faults.tip_migrated {
+                self.faults.tissue_fl += out.fl;
+                self.faults.tissue_ag += out.ag;
+            } else {
+                self.reservoir.record_delivered(&out);
+            }
+        }
         if batch.count == 0 {
             batch.first_ms = first_ms;
         }

@@ -2,11 +2,11 @@
 //! flag a discrepancy beyond tolerance, fill, and set the concentration.
 
 use crate::battery::Alarm;
-use crate::bolus::{Bolus, BolusKind};
+use crate::delivery::bolus::{Bolus, BolusKind};
+use crate::delivery::path::FL_PER_NL;
 use crate::delivery::{cancelled_event, check_total_rate};
 use crate::error::{check_range, ItbError, Result};
 use crate::events::{Event, EventKind};
-use crate::path::FL_PER_NL;
 use crate::pump::Pump;
 use crate::units::{check_concentration, volume_nl_of_dose, MAX_TIME_MS};
 
@@ -78,7 +78,33 @@ impl Pump {
         aspirated_nl: Option<i64>,
         tolerance: RefillTolerance,
     ) -> Result<RefillOutcome> {
+        self.refill_with_pocket_fill(added_nl, concentration, aspirated_nl, tolerance, 0)
+    }
+
+    /// A refill of which `pocket_nl` (0 ..= `added_nl`) is injected into the subcutaneous
+    /// pocket instead of the reservoir (a pocket fill): the firmware is told `added_nl` was
+    /// filled, the reservoir physically gets `added_nl − pocket_nl`, and the pocket's drug is
+    /// an immediate tissue dose (the overdose case). Stamps a `fault` event
+    /// (`fault = "pocket_fill"`, `pocket_nl`, `pocket_pg`) after `refilled`.
+    pub fn refill_with_pocket_fill(
+        &mut self,
+        added_nl: i64,
+        concentration: i64,
+        aspirated_nl: Option<i64>,
+        tolerance: RefillTolerance,
+        pocket_nl: i64,
+    ) -> Result<RefillOutcome> {
         tolerance.validate()?;
+        if pocket_nl < 0 || pocket_nl > added_nl.max(0) {
+            return Err(ItbError::validation(
+                "pocket_ml",
+                format!(
+                    "{} mL is outside the allowed range 0 mL to the added {} mL",
+                    pocket_nl as f64 / 1e6,
+                    added_nl.max(0) as f64 / 1e6
+                ),
+            ));
+        }
         let conc = check_concentration("concentration_ug_per_ml", concentration)?;
         if added_nl < 0 {
             return Err(ItbError::validation("added_ml", "must be >= 0"));
@@ -139,6 +165,28 @@ impl Pump {
                 ("expected_nl", expected),
             ],
         ));
+        if pocket_nl > 0 {
+            // The pocket's share never reached the reservoir: it is in tissue at once.
+            let fl = pocket_nl * FL_PER_NL;
+            let ag = i128::from(fl) * i128::from(conc);
+            self.reservoir.true_fl -= fl;
+            self.faults.tissue_fl += fl;
+            self.faults.tissue_ag += ag;
+            self.pending.push(
+                Event::new(
+                    self.now_ms,
+                    EventKind::Fault,
+                    &[
+                        ("pocket_nl", pocket_nl),
+                        (
+                            "pocket_pg",
+                            i64::try_from(ag / 1_000_000).unwrap_or(i64::MAX),
+                        ),
+                    ],
+                )
+                .with_text("fault", "pocket_fill"),
+            );
+        }
         // Causal order: the refill, what its aspirate showed, the new concentration and what
         // it did to scheduled boluses, then the alarms of the new fill.
         let outcome = RefillOutcome::assess(expected, aspirated, tolerance);

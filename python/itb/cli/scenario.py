@@ -12,7 +12,8 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._cli_common import (
+from .._time import format_duration
+from .common import (
     UsageError,
     add_command,
     console,
@@ -100,12 +101,14 @@ def register(sub: Any) -> None:
     )
     _scenario_arg(plan)
     _until_arg(plan)
+    margin = _refill_default("margin")
     plan.add_argument(
         "--margin",
         type=duration,
-        default=timedelta(days=7),
+        default=margin,
         metavar="DURATION",
-        help="refill this long before the low-reservoir alarm (default P7D)",
+        help="refill this long before the low-reservoir alarm "
+        f"(default {format_duration(margin)}, as itb.clinical.plan_refill)",
     )
     plan.add_argument(
         "--stability",
@@ -161,6 +164,16 @@ def register(sub: Any) -> None:
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
 
+def _refill_default(name: str) -> Any:
+    """The default of ``itb.clinical.plan_refill``'s parameter ``name`` (one default for the
+    API and the command line)."""
+    import inspect
+
+    from ..clinical import plan_refill
+
+    return inspect.signature(plan_refill).parameters[name].default
+
+
 def _scenario_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario file (TOML)")
 
@@ -178,7 +191,7 @@ def _until_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _execute(args: argparse.Namespace) -> Any:
-    from .scenario import load
+    from ..scenario import load
 
     scenario = load(args.scenario)
     until = getattr(args, "until", None)
@@ -271,14 +284,7 @@ def _project(args: argparse.Namespace) -> int:
 
 def _plan_refill(args: argparse.Namespace) -> int:
     result = _execute(args)
-    from .scenario import format_duration
-
-    try:
-        from . import clinical  # imported only here
-    except ImportError as exc:
-        raise _MissingClinical(
-            f"plan-refill needs itb.clinical, which cannot be imported here: {exc}"
-        ) from None
+    from .. import clinical
 
     # Drug stability counts from the last fill: the last refill of the run, else the start.
     refills = [e.time for e in result.events if e.kind == "refilled"]
@@ -319,12 +325,8 @@ def _plan_refill(args: argparse.Namespace) -> int:
     return 0
 
 
-class _MissingClinical(RuntimeError):
-    """itb.clinical is missing (exit code 1)."""
-
-
 def _plot(args: argparse.Namespace) -> int:
-    from .plots import plot_result
+    from ..plots import plot_result
 
     result = _execute(args)
     with progress_callback("sampling") as progress:
@@ -334,7 +336,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .scenario import json_schema
+    from ..scenario import json_schema
 
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
     if args.output:
@@ -349,7 +351,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _print_run(result: Any) -> None:
-    from .export import event_record
+    from ..export import event_record
 
     out = console()
     s = result.scenario

@@ -1,11 +1,11 @@
 """Command-line interface: ``itb demo`` runs a bundled scenario and prints what happened; the
 scenario-file commands (``check``, ``run``, ``project``, ``plan-refill``, ``plot``, ``scenario
-schema``) come from :mod:`itb.scenario_cli`.
+schema``) come from :mod:`itb.cli.scenario`.
 
 Subcommands are added by *registrars*: callables ``register(subparsers)`` listed in
 :data:`REGISTRARS`, or modules with a ``register`` function named in :data:`COMMAND_MODULES`
 (imported when the parser is built; a module that is not installed is skipped). A registrar adds
-each command with :func:`itb._cli_common.add_command` and a handler ``handler(args) -> exit code``;
+each command with :func:`itb.cli.common.add_command` and a handler ``handler(args) -> exit code``;
 it imports optional dependencies inside the handler (an import error at module level would break
 every command).
 
@@ -24,8 +24,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from . import __version__
-from ._cli_common import (
+from .. import __version__
+from .._extras import MissingExtraError
+from .._time import to_ms
+from ..errors import ItbError
+from ..models import SYNCHROMED_II_40
+from ..program import Flex
+from ..pump import Event, Projection, Pump
+from .common import (
     DISCLAIMER,
     NOTICE,
     UsageError,
@@ -38,12 +44,6 @@ from ._cli_common import (
     print_json,
     totals_table,
 )
-from ._extras import MissingExtraError
-from ._time import to_ms
-from .errors import ItbError
-from .models import SYNCHROMED_II_40
-from .program import Flex
-from .pump import Event, Projection, Pump
 
 __all__ = [
     "main",
@@ -242,7 +242,7 @@ def _register_demo(sub: Any) -> None:
 REGISTRARS: list[Callable[[Any], None]] = [_register_demo]
 #: Modules defining ``register(subparsers)``, imported when the parser is built; one that is not
 #: installed (``ModuleNotFoundError`` for that very module) is skipped.
-COMMAND_MODULES: list[str] = ["itb.scenario_cli", "itb.hardware.cli"]
+COMMAND_MODULES: list[str] = ["itb.cli.scenario", "itb.cli.rig", "itb.cli.export"]
 
 
 def _registrars() -> list[Callable[[Any], None]]:

@@ -1,18 +1,23 @@
 //! Versioned, checksummed snapshots: `MAGIC | version u16 LE | crc32 u32 LE | postcard(Pump)`.
 //! The same state always gives the same bytes; corrupt or foreign bytes give a clear error,
-//! and a decoded state is re-validated before it is accepted. Version 1 bytes (before event
-//! sequence numbers and bolus doses) are migrated on restore (`snapshot_v1`) and written back
-//! as version 2.
+//! and a decoded state is re-validated before it is accepted. Older versions are migrated on
+//! restore and written back as the current one: version 1 (before event sequence numbers and
+//! bolus doses, `snapshot::v1`) and version 2 (before faults and the truth ledgers: no faults,
+//! zero ledgers; docs: guide/faults.md#snapshots).
 
+pub(crate) mod v1;
+pub(crate) mod wire;
+
+use crate::delivery::faults::Faults;
+use crate::delivery::path::FL_PER_NL;
 use crate::error::{ItbError, Result};
-use crate::path::FL_PER_NL;
 use crate::pump::Pump;
-use crate::snapshot_wire::PumpV2;
+use crate::snapshot::wire::PumpV2;
 use crate::units::{MAX_CONCENTRATION, MIN_TIME_MS};
 
 const MAGIC: &[u8; 8] = b"ITBPUMP\0";
 /// Current snapshot format version.
-pub const SNAPSHOT_VERSION: u16 = 2;
+pub const SNAPSHOT_VERSION: u16 = 3;
 const HEADER: usize = MAGIC.len() + 2 + 4;
 
 impl Pump {
@@ -34,9 +39,9 @@ impl Pump {
             return Err(ItbError::snapshot("not an itb pump snapshot (bad magic)"));
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != SNAPSHOT_VERSION && version != 1 {
+        if !(1..=SNAPSHOT_VERSION).contains(&version) {
             return Err(ItbError::snapshot(format!(
-                "snapshot format version {version} is not supported (this build reads 1 and {SNAPSHOT_VERSION})"
+                "snapshot format version {version} is not supported (this build reads 1 to {SNAPSHOT_VERSION})"
             )));
         }
         let crc = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]);
@@ -46,18 +51,27 @@ impl Pump {
                 "checksum mismatch: the snapshot is corrupt",
             ));
         }
-        let state = if version == 1 {
-            crate::snapshot_v1::migrate(payload)?
-        } else {
-            let (state, rest): (PumpV2, &[u8]) = postcard::take_from_bytes(payload)
-                .map_err(|e| ItbError::snapshot(format!("cannot decode: {e}")))?;
-            if !rest.is_empty() {
-                return Err(ItbError::snapshot("trailing bytes after the pump state"));
+        let decode_err = |e: postcard::Error| ItbError::snapshot(format!("cannot decode: {e}"));
+        let (state, faults, rest): (PumpV2, Faults, &[u8]) = match version {
+            1 => (
+                crate::snapshot::v1::migrate(payload)?,
+                Faults::default(),
+                &[],
+            ),
+            2 => {
+                let (state, rest) = postcard::take_from_bytes(payload).map_err(decode_err)?;
+                (state, Faults::default(), rest)
             }
-            state
+            _ => {
+                let ((state, faults), rest) =
+                    postcard::take_from_bytes(payload).map_err(decode_err)?;
+                (state, faults, rest)
+            }
         };
-        let pump = state.into_checked_pump()?;
-        Ok(pump)
+        if !rest.is_empty() {
+            return Err(ItbError::snapshot("trailing bytes after the pump state"));
+        }
+        state.into_checked_pump(faults)
     }
 
     /// Check the internal invariants of a state (used on restore and in tests): each part's
@@ -81,22 +95,47 @@ impl Pump {
         part(self.delivery.check_invariants(&self.model))?;
         part(self.reservoir.check_invariants(&self.model))?;
         part(
-            self.line
-                .check_invariants(self.model.pump_path_nl, MAX_CONCENTRATION),
+            self.line.check_invariants(
+                self.model.pump_path_nl,
+                MAX_CONCENTRATION,
+                self.detached()
+                    .map_or(0, |d| d.parcels().map(|p| i128::from(p.fl)).sum()),
+            ),
         )?;
-        // Physical ledgers: everything filled is in the reservoir, in the path, delivered or
-        // withdrawn (parts checked above, so every term is far inside i128).
-        let (r, path) = (&self.reservoir, &self.line.fluid);
-        let path_fl: i128 = path.parcels().map(|p| i128::from(p.fl)).sum();
+        part(self.faults.check_invariants())?;
+        if let Some(leak) = &self.faults.leak {
+            if leak.position_nl > self.line.catheter_nl
+                || leak
+                    .downstream
+                    .parcels()
+                    .any(|p| p.conc > MAX_CONCENTRATION)
+            {
+                return bad("leak out of range");
+            }
+        }
+        // Physical ledgers: everything filled is in the reservoir, in the path (with a
+        // stagnant segment beyond a leak), delivered intrathecally, in tissue or withdrawn
+        // (parts checked above, so every term is far inside i128).
+        let (r, f) = (&self.reservoir, &self.faults);
+        let parts = [Some(&self.line.fluid), self.detached()];
+        let path_fl: i128 = parts
+            .iter()
+            .flatten()
+            .flat_map(|p| p.parcels())
+            .map(|p| i128::from(p.fl))
+            .sum();
+        let path_ag: i128 = parts.iter().flatten().map(|p| p.mass_ag()).sum();
         let fl_ok = i128::from(r.filled_fl)
             == i128::from(r.true_fl)
                 + path_fl
                 + i128::from(r.delivered_fl)
+                + i128::from(f.tissue_fl)
                 + i128::from(r.withdrawn_fl);
         let ag_ok = r.filled_ag
             == i128::from(r.true_fl) * i128::from(r.conc)
-                + path.mass_ag()
+                + path_ag
                 + r.delivered_ag
+                + f.tissue_ag
                 + r.withdrawn_ag;
         if !fl_ok || !ag_ok {
             return bad("physical ledgers do not balance");

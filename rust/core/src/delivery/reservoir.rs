@@ -5,8 +5,8 @@
 //! Owns the invariants: counts within the capacity, `empty` exactly when less than a stroke
 //! is counted, no negative volume, drug mass within volume × the largest concentration.
 
+use crate::delivery::path::{Outflow, FL_PER_NL};
 use crate::model::PumpModel;
-use crate::path::{Outflow, FL_PER_NL};
 use crate::units::{div_ceil, MAX_CONCENTRATION};
 
 /// Largest stroke error accepted (ppm): ±50 %.
@@ -78,11 +78,11 @@ impl Reservoir {
         Some(div_ceil(i128::from(over), i128::from(model.stroke_nl)) as i64)
     }
 
-    /// Take `n` strokes of `stroke_nl` out: the count drops by n·q, the physical reservoir by
-    /// n·q·(1 + e) or what is left. Returns the physical volume moved (fL).
-    pub(crate) fn draw(&mut self, n: i64, stroke_nl: i64) -> i64 {
-        self.count_nl -= n * stroke_nl;
-        let fl = (n * self.true_stroke_fl(stroke_nl)).min(self.true_fl);
+    /// Count `count_nl` out of the firmware's reservoir and take up to `passing_fl` out of
+    /// the physical one (what is left, if less). Returns the physical volume moved (fL).
+    pub(crate) fn draw_fl(&mut self, count_nl: i64, passing_fl: i64) -> i64 {
+        self.count_nl -= count_nl;
+        let fl = passing_fl.clamp(0, self.true_fl);
         self.true_fl -= fl;
         fl
     }

@@ -35,6 +35,20 @@ Titration (:class:`TitrationGuard`)
       allowed but flagged ``decrease_beyond_label`` and its reason recalls the boxed warning on
       abrupt withdrawal; a decrease to 0 is also flagged ``stop``; a decrease below 10 % is flagged
       ``below_labelled_step``. Decreases do not count towards "once per 24 h".
+    * **Restart from 0** (docs: decisions/core.md#titration-restart-from-0): a percentage of 0 is
+      0, so the per-24 h rule cannot judge a restart; the labelling expects therapy to be
+      re-introduced after an interruption and asks for care when it is (overdosage section; a
+      case series reports overdose about 6 h after re-starting a pre-"drug holiday" dose:
+      Delhaas & Brouwers, "Intrathecal baclofen overdose: report of 7 events in 5 patients",
+      1991). Rule: from a recorded 0, a dose up to the dose in force before the stop (and up to
+      ``max_ug_per_day``) is allowed, code ``restart``, flagged ``restart``; exactly the full
+      pre-stop dose is allowed but also flagged ``overdose_risk`` (a warning, not a denial: after
+      a short interruption, e.g. a pump replacement, the full dose is the usual restart, and a
+      denial would push clinics to bypass the guard); above it is denied (``exceeds_restart``).
+      A restart is not held back by "once per 24 h" (ending an interruption must not wait: the
+      withdrawal boxed warning) but counts as an increase: the next increase waits 24 h and is
+      judged by the usual percentage of the restart dose. With no positive dose recorded before
+      the 0 there is nothing to judge against: ``no_prior_dose`` (denied; seed the history).
     * Only increases are checked against ``max_ug_per_day``; keeping or lowering a dose that is
       still above it is allowed and flagged ``above_maximum``.
     * No figure is asserted for the absolute maximum: the caller gives it.
@@ -64,10 +78,10 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Union
 
-from ._time import duration_ms, from_ms, to_ms
-from ._units import ml_to_nl, ug_to_ng
-from .errors import EndOfServiceError, ProtocolViolation, ValidationError
-from .pump import Pump
+from .._time import duration_ms, from_ms, to_ms
+from .._units import ml_to_nl, ug_to_ng
+from ..errors import EndOfServiceError, ProtocolViolation, ValidationError
+from ..pump import Pump
 
 __all__ = [
     "SCREENING_DOSES_UG",
@@ -415,13 +429,14 @@ class DoseChange:
 class TitrationDecision:
     """The guard's answer to a proposed daily dose (truthy when allowed).
 
-    ``code``: ``increase``, ``decrease`` or ``unchanged`` (allowed), ``exceeds_maximum``,
-    ``too_soon`` or ``exceeds_step`` (denied); ``reason`` says it in words with the limit.
+    ``code``: ``increase``, ``decrease``, ``restart`` (from 0) or ``unchanged`` (allowed),
+    ``exceeds_maximum``, ``too_soon``, ``exceeds_step``, ``exceeds_restart`` or
+    ``no_prior_dose`` (denied); ``reason`` says it in words with the limit.
     ``limit_ng_per_day`` is the highest daily dose an increase may reach at ``at`` (the current dose
     while increases wait; never above the maximum); ``next_increase_at`` is the earliest time an
     increase may be proposed if this decision is recorded. ``flags`` mark allowed changes outside
     the labelled steps (``below_labelled_step``, ``decrease_beyond_label``, ``stop``,
-    ``above_maximum``). Exact integers in ng/day; clinical floats in µg/day.
+    ``above_maximum``, ``restart``, ``overdose_risk``). Exact integers in ng/day; clinical floats in µg/day.
     """
 
     allowed: bool
@@ -624,7 +639,85 @@ class TitrationGuard:
                 "at",
             )
 
+    def _dose_before_stop(self) -> tuple[int, int] | None:
+        """(dose before the stop in ng/day, time of the stop in ms) when the recorded dose is 0
+        after a positive one; ``None`` when no positive dose was ever recorded."""
+        if not self._changes or self._changes[-1][2] != 0:
+            return None
+        stop_ms = self._changes[-1][0]
+        for _, frm, to in reversed(self._changes):
+            if to > 0:
+                return to, stop_ms
+            if frm > 0:
+                return frm, stop_ms
+        return None
+
+    def _decide_restart(self, new: int, at_ms: int) -> TitrationDecision:
+        """A change from 0 to ``new`` > 0: the restart rule (module docstring, "Restart")."""
+        at = from_ms(at_ms)
+        change = f"0 → {_fmt_ug(new)} µg/day"
+        before = self._dose_before_stop()
+        if before is None:
+            return TitrationDecision(
+                False,
+                "no_prior_dose",
+                f"{change} denied: a start from 0 µg/day is judged against the dose before the "
+                "stop, and none is recorded; seed the guard's history with it "
+                "(DoseChange(stop_time, dose, 0)) or with the initial programming at implant "
+                "(DoseChange(implant, 0, initial_dose))",
+                at,
+                0,
+                new,
+                0,
+                (),
+                at,
+            )
+        pre_ng, stop_ms = before
+        limit = min(self._max_ng, pre_ng)
+        gap = _fmt_duration(timedelta(milliseconds=at_ms - stop_ms))
+
+        def deny(code: str, why: str) -> TitrationDecision:
+            return TitrationDecision(
+                False, code, f"{change} denied: {why}", at, 0, new, limit, (), at
+            )
+
+        if new > self._max_ng:
+            return deny(
+                "exceeds_maximum", f"above the absolute maximum of {_fmt_ug(self._max_ng)} µg/day"
+            )
+        if new > pre_ng:
+            return deny(
+                "exceeds_restart",
+                f"a restart may not exceed the dose before the stop, {_fmt_ug(pre_ng)} µg/day "
+                f"(stopped {gap} ago); titrate up from the restart dose",
+            )
+        flags: tuple[str, ...] = ("restart",)
+        why = (
+            f"restart {gap} after the stop, at or below the dose before it "
+            f"({_fmt_ug(pre_ng)} µg/day)"
+        )
+        if new == pre_ng:
+            flags = ("restart", "overdose_risk")
+            why += (
+                "; the full pre-stop dose: tolerance may have fallen during the interruption "
+                "(overdose has been reported about 6 h after restarting a pre-interruption dose); "
+                "watch the patient closely or restart lower"
+            )
+        return TitrationDecision(
+            True,
+            "restart",
+            f"{change} allowed: {why}",
+            at,
+            0,
+            new,
+            limit,
+            flags,
+            from_ms(at_ms + _DAY_MS),
+        )
+
     def _decide(self, cur: int, new: int, at_ms: int) -> TitrationDecision:
+        if cur == 0 and new > 0:
+            return self._decide_restart(new, at_ms)
         pct = self.max_increase_pct
         ctx = f"{self.phase} of spasticity of {self.origin} origin"
         next_ms = None if self._last_increase_ms is None else self._last_increase_ms + _DAY_MS
@@ -909,6 +1002,7 @@ def plan_refill(
             "pump: at end of service (EOS); replace it, there is nothing to refill", "pump"
         )
     margin_ms = duration_ms(margin, "margin")
+    horizon = timedelta(milliseconds=duration_ms(horizon, "horizon"))
     cal = ClinicCalendar() if calendar is None else calendar
     if not isinstance(cal, ClinicCalendar):
         raise ValidationError(

@@ -2,15 +2,15 @@
 //! and patient-activated (PTM) boluses within clinician limits.
 
 use crate::battery::Alarm;
-use crate::bolus::BolusKind;
+use crate::delivery::bolus::BolusKind;
+use crate::delivery::path::{FL_PER_NL, MAX_CATHETER_NL};
 use crate::delivery::peak_rate;
 use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind};
-use crate::path::{FL_PER_NL, MAX_CATHETER_NL};
 use crate::pump::Pump;
 use crate::units::{div_ceil, volume_nl_of_dose, MS_PER_DAY};
 
-pub use crate::patient::{PatientBolusLimits, MAX_PATIENT_BOLUSES_PER_DAY};
+pub use crate::pump::patient::{PatientBolusLimits, MAX_PATIENT_BOLUSES_PER_DAY};
 
 /// Outcome of a patient activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,29 +135,100 @@ impl Pump {
         Ok(())
     }
 
-    /// Replace the catheter dead volume; the whole path is refilled with saline.
+    /// A catheter revision: replace **only the catheter** by one of `catheter_nl` dead
+    /// volume. The old catheter's contents (the `catheter_nl()` nearest the tip) are removed
+    /// from the patient system (counted withdrawn); the pump's own tubing keeps its fluid
+    /// (drug, on a pump that has run); the new catheter holds saline, which
+    /// [`Pump::priming_bolus_plan`] then pushes out. Stamps `path_replaced` with
+    /// `part = "catheter"`. A new catheter clears the catheter faults (occlusion, leak or
+    /// disconnection, tip migration; each stamps `fault_cleared`). See
+    /// [`Pump::replace_fluid_path`] for a whole new path.
     pub fn revise_catheter(&mut self, catheter_nl: i64) -> Result<()> {
+        self.check_path_change("volume_ul", catheter_nl)?;
+        let old_fl = self.line.catheter_nl * FL_PER_NL;
+        let new_fl = catheter_nl * FL_PER_NL;
+        // The removed catheter's contents (with a stagnant segment beyond a leak), before
+        // changing anything (no partial update).
+        let mut probe = self.line.fluid.clone();
+        if let Some(leak) = &self.faults.leak {
+            probe.join_front(leak.downstream.clone());
+        }
+        let (removed_fl, removed_ag) = probe.replace_front(old_fl, new_fl);
+        self.exchange_ledgers("volume_ul", removed_fl, removed_ag, new_fl)?;
+        self.clear_catheter_faults();
+        self.line.replace_catheter(catheter_nl, self.reservoir.conc);
+        self.stamp_path_replaced("catheter", removed_fl, removed_ag, new_fl);
+        Ok(())
+    }
+
+    /// A new implant (or a pump replacement with a new catheter): replace **the whole fluid
+    /// path**, the pump tubing and a catheter of `catheter_nl`, which then hold only saline.
+    /// The old path's contents are removed (counted withdrawn). Stamps `path_replaced` with
+    /// `part = "tubing_and_catheter"`.
+    pub fn replace_fluid_path(&mut self, catheter_nl: i64) -> Result<()> {
+        self.check_path_change("catheter_volume_ul", catheter_nl)?;
+        let fl = (self.model.pump_path_nl + catheter_nl) * FL_PER_NL;
+        let (removed_fl, removed_ag) = (self.path_fl(), self.path_ag());
+        self.exchange_ledgers("catheter_volume_ul", removed_fl, removed_ag, fl)?;
+        self.clear_catheter_faults();
+        self.line.replace_all(catheter_nl, fl, self.reservoir.conc);
+        self.stamp_path_replaced("tubing_and_catheter", removed_fl, removed_ag, fl);
+        Ok(())
+    }
+
+    fn check_path_change(&self, field: &str, catheter_nl: i64) -> Result<()> {
         if !(0..=MAX_CATHETER_NL).contains(&catheter_nl) {
             return Err(ItbError::validation(
-                "volume_ul",
-                format!("{catheter_nl} nL is outside the allowed range 0..={MAX_CATHETER_NL} nL"),
+                field,
+                format!(
+                    "{} µL is outside the allowed range 0 to {} µL",
+                    fmt_ul(catheter_nl),
+                    fmt_ul(MAX_CATHETER_NL)
+                ),
             ));
         }
-        let fl = (self.model.pump_path_nl + catheter_nl) * FL_PER_NL;
-        // Refuse rather than overflow the lifetime ledgers (fL, i64; about 9.2e6 L).
-        // The old path contents are removed from the patient system: count them withdrawn.
-        if self
-            .reservoir
-            .exchange_path(self.line.fluid.volume_fl(), self.line.fluid.mass_ag(), fl)
-            .is_none()
-        {
-            return Err(ItbError::validation(
-                "volume_ul",
-                "the pump's lifetime fill ledger would pass its range (about 9.2e6 L in total)",
-            ));
-        }
-        self.line.replace(catheter_nl, fl, self.reservoir.conc);
         Ok(())
+    }
+
+    /// Count the removed path fluid withdrawn and the new saline filled; refuses rather than
+    /// overflow the lifetime ledgers (fL, i64; about 9.2e6 L).
+    fn exchange_ledgers(
+        &mut self,
+        field: &str,
+        removed_fl: i64,
+        removed_ag: i128,
+        new_fl: i64,
+    ) -> Result<()> {
+        self.reservoir
+            .exchange_path(removed_fl, removed_ag, new_fl)
+            .ok_or_else(|| {
+                ItbError::validation(
+                    field,
+                    "the pump's lifetime fill ledger would pass its range (about 9.2e6 L in total)",
+                )
+            })
+    }
+
+    fn stamp_path_replaced(
+        &mut self,
+        part: &'static str,
+        removed_fl: i64,
+        removed_ag: i128,
+        new_fl: i64,
+    ) {
+        let removed_pg = i64::try_from(removed_ag / 1_000_000).unwrap_or(i64::MAX);
+        let ev = Event::new(
+            self.now_ms,
+            EventKind::PathReplaced,
+            &[
+                ("removed_nl", removed_fl / FL_PER_NL),
+                ("removed_pg", removed_pg),
+                ("saline_nl", new_fl / FL_PER_NL),
+                ("catheter_nl", self.line.catheter_nl),
+            ],
+        )
+        .with_text("part", part);
+        self.pending.push(ev);
     }
 
     /// Volume (nL, rounded up) of path fluid ahead of the current drug at the tip side.
@@ -432,5 +503,18 @@ impl Pump {
         }
         self.patient.check_limits(&limits, now)?;
         Ok(limits)
+    }
+}
+
+/// nL as µL with up to three decimals, trailing zeros trimmed (`150000` → `150`, `1` → `0.001`).
+fn fmt_ul(nl: i64) -> String {
+    let sign = if nl < 0 { "-" } else { "" };
+    let n = nl.unsigned_abs();
+    let (whole, frac) = (n / 1000, n % 1000);
+    if frac == 0 {
+        format!("{sign}{whole}")
+    } else {
+        let f = format!("{frac:03}");
+        format!("{sign}{whole}.{}", f.trim_end_matches('0'))
     }
 }

@@ -12,12 +12,20 @@
 //! reservoir concentration, boluses sorted by start with unique ids below `next_bolus_id`, each
 //! as [`Bolus::new`] builds it.
 
-use crate::bolus::Bolus;
+pub mod bolus;
+pub mod faults;
+pub mod path;
+pub mod program;
+pub mod reservoir;
+pub(crate) mod spans;
+pub(crate) mod stroke_times;
+
+use crate::delivery::bolus::Bolus;
+use crate::delivery::program::{Basal, Schedule};
+use crate::delivery::spans::{BasalPrefix, BolusGain};
 use crate::error::{ItbError, Result};
 use crate::events::{Event, EventKind};
 use crate::model::PumpModel;
-use crate::program::{Basal, Schedule};
-use crate::spans::{BasalPrefix, BolusGain};
 use crate::units::{div_ceil, MAX_BOLUS_NG, MAX_TIME_MS, MIN_TIME_MS, MS_PER_DAY};
 
 /// Fewer boluses than this added at once are inserted one by one; more, in one rebuild.
@@ -543,7 +551,7 @@ pub(crate) fn record_stroke_times(
     gain: i128,
     n: i64,
 ) {
-    if crate::stroke_times::append_lane_times(out, t0, a, slope, gain, n) {
+    if crate::delivery::stroke_times::append_lane_times(out, t0, a, slope, gain, n) {
         return; // the same times, several chains at once
     }
     out.reserve((n as usize).min(1 << 20)); // grow as needed beyond 1 M strokes per span

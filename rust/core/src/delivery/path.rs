@@ -77,6 +77,75 @@ impl FluidPath {
         (incoming != tip_conc).then_some(ahead)
     }
 
+    /// Remove up to `fl` of the fluid nearest the tip (what a removed catheter holds) and put
+    /// `new_fl` of saline in its place, at the tip end. Returns what was removed (fL, ag).
+    pub fn replace_front(&mut self, fl: i64, new_fl: i64) -> (i64, i128) {
+        let (mut out_fl, mut out_ag) = (0i64, 0i128);
+        let mut left = fl.max(0);
+        while left > 0 {
+            let Some(front) = self.parcels.front_mut() else {
+                break;
+            };
+            let take = left.min(front.fl);
+            out_fl += take;
+            out_ag += i128::from(take) * i128::from(front.conc);
+            front.fl -= take;
+            left -= take;
+            if front.fl == 0 {
+                self.parcels.pop_front();
+            }
+        }
+        if new_fl > 0 {
+            match self.parcels.front_mut() {
+                Some(front) if front.conc == 0 => front.fl += new_fl,
+                _ => self.parcels.push_front(Parcel {
+                    fl: new_fl,
+                    conc: 0,
+                }),
+            }
+        }
+        (out_fl, out_ag)
+    }
+
+    /// Split off the `fl` nearest the tip as its own path (fewer if the path holds less).
+    pub fn split_front(&mut self, fl: i64) -> FluidPath {
+        let mut front = FluidPath::default();
+        let mut left = fl.max(0);
+        while left > 0 {
+            let Some(p) = self.parcels.front_mut() else {
+                break;
+            };
+            let take = left.min(p.fl);
+            front.push_back_merged(take, p.conc);
+            p.fl -= take;
+            left -= take;
+            if p.fl == 0 {
+                self.parcels.pop_front();
+            }
+        }
+        front
+    }
+
+    /// Put `front` back before this path (at the tip end).
+    pub fn join_front(&mut self, front: FluidPath) {
+        for p in front.parcels.into_iter().rev() {
+            match self.parcels.front_mut() {
+                Some(f) if f.conc == p.conc => f.fl += p.fl,
+                _ => self.parcels.push_front(p),
+            }
+        }
+    }
+
+    fn push_back_merged(&mut self, fl: i64, conc: u32) {
+        if fl <= 0 {
+            return;
+        }
+        match self.parcels.back_mut() {
+            Some(b) if b.conc == conc => b.fl += fl,
+            _ => self.parcels.push_back(Parcel { fl, conc }),
+        }
+    }
+
     /// Push `fl` at `conc` into the path; the same volume leaves the tip.
     /// With an empty path (zero dead volume) the fluid goes straight through.
     pub fn push(&mut self, fl: i64, conc: u32) -> Outflow {
@@ -155,12 +224,28 @@ impl FluidLine {
         out
     }
 
-    /// Replace the catheter: the path of `fl` now holds only saline (`conc` is the
-    /// reservoir's, at the tip when the path holds no fluid).
-    pub(crate) fn replace(&mut self, catheter_nl: i64, fl: i64, conc: u32) {
+    /// Replace the catheter only (a catheter revision): the old catheter's contents (the
+    /// fluid nearest the tip, `self.catheter_nl`) leave the system, the pump tubing keeps
+    /// its fluid, and the new catheter of `catheter_nl` holds saline. `conc` is the
+    /// reservoir's (at the tip when the path holds no fluid). Returns what was removed.
+    pub(crate) fn replace_catheter(&mut self, catheter_nl: i64, conc: u32) -> (i64, i128) {
+        let removed = self.fluid.replace_front(
+            self.catheter_nl.saturating_mul(FL_PER_NL),
+            catheter_nl.saturating_mul(FL_PER_NL),
+        );
+        self.catheter_nl = catheter_nl;
+        self.tip_conc = self.fluid.tip_conc().unwrap_or(conc);
+        removed
+    }
+
+    /// Replace the whole path (pump tubing and catheter, as at a new implant): the path of
+    /// `fl` now holds only saline. Returns what was removed.
+    pub(crate) fn replace_all(&mut self, catheter_nl: i64, fl: i64, conc: u32) -> (i64, i128) {
+        let removed = (self.fluid.volume_fl(), self.fluid.mass_ag());
         self.fluid = FluidPath::filled(fl, 0);
         self.catheter_nl = catheter_nl;
         self.tip_conc = if fl > 0 { 0 } else { conc };
+        removed
     }
 
     /// The invariants of a decoded state, for a model whose tubing holds `pump_path_nl`.
@@ -168,13 +253,14 @@ impl FluidLine {
         &self,
         pump_path_nl: i64,
         max_conc: u32,
+        detached_fl: i128,
     ) -> std::result::Result<(), &'static str> {
         if !(0..=MAX_CATHETER_NL).contains(&self.catheter_nl) {
             return Err("catheter volume or stroke error out of range");
         }
         // Parcels are summed in i128: a decoded path may hold any i64 volumes.
         let path_fl: i128 = self.fluid.parcels().map(|p| i128::from(p.fl)).sum();
-        if path_fl != i128::from((pump_path_nl + self.catheter_nl) * FL_PER_NL)
+        if path_fl + detached_fl != i128::from((pump_path_nl + self.catheter_nl) * FL_PER_NL)
             || self.fluid.parcels().any(|p| p.fl <= 0 || p.conc > max_conc)
             || self.tip_conc > max_conc
         {

@@ -19,7 +19,7 @@ A scenario is the common input of the command line, rigs and test suites::
     [run]
     until = 2026-04-05T00:00:00
 
-The format itself (pydantic models, value types, JSON Schema) is :mod:`itb.scenario_spec`.
+The format itself (pydantic models, value types, JSON Schema) is :mod:`itb.scenario.spec`.
 Running a scenario builds the pump, then for each action ``advance_to(at)`` and calls the method:
 exactly the calls a program would make on :class:`itb.Pump` (all delivery numbers come from the
 Rust core). Every problem — TOML syntax, a value out of range, actions out of order, a call the
@@ -27,7 +27,7 @@ pump refuses at run time — is a :class:`ScenarioError` naming the file, the en
 (``actions[3]``), the field, the allowed range where known, and the line.
 
 **How lines are found**: TOML syntax errors carry the parser's line. For validation and run-time
-errors the text is scanned once for table headers and ``key =`` lines (:mod:`itb._toml_lines`);
+errors the text is scanned once for table headers and ``key =`` lines (:mod:`itb.scenario.toml_lines`);
 the error gets the line of its key, or of its entry's header when the key is not on a line of its
 own (inside an inline table it is the line of the key holding the table). Scenarios built from a
 dict have no lines.
@@ -46,13 +46,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError as _PydanticError
 
-from . import _toml_lines
-from ._time import to_ms
-from .errors import ItbError, ValidationError
-from .pump import Event, Pump
-from .scenario_spec import (
+from .._time import duration_ms, from_ms, to_ms
+from ..errors import ItbError, ValidationError
+from ..pump import Event, Pump
+from . import toml_lines
+from .spec import (
     _ADAPTER,
     _EXACT_MODEL_FIELDS,
     _TAGS,
@@ -170,7 +171,7 @@ def loads(text: str, source: str = "<string>") -> Scenario:
 def from_dict(data: Any, source: str = "<dict>", text: str | None = None) -> Scenario:
     """Validate a scenario given as plain data (what ``tomllib`` returns); ``text`` is the TOML
     it came from, used only to find line numbers."""
-    lines = _toml_lines.key_lines(text) if text else {}
+    lines = toml_lines.key_lines(text) if text else {}
     try:
         spec = _ADAPTER.validate_python(data)
     except _PydanticError as exc:
@@ -209,7 +210,7 @@ def _issue_of(err: Any, lines: dict[Any, Any], data: Any) -> Issue:
             message = message.removeprefix("Value error, ")
     field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in rest).replace(".[", "[")
     return Issue(
-        message, entry=entry, field=field, line=_toml_lines.line_of(lines, loc), allowed=allowed
+        message, entry=entry, field=field, line=toml_lines.line_of(lines, loc), allowed=allowed
     )
 
 
@@ -279,7 +280,7 @@ class Scenario:
 
     # -- checks --
     def _line(self, *path: str | int) -> int | None:
-        return _toml_lines.line_of(self._lines, path)
+        return toml_lines.line_of(self._lines, path)
 
     def _check(self) -> list[Issue]:
         issues: list[Issue] = []
@@ -458,7 +459,7 @@ class Scenario:
         Raises :class:`ScenarioError` (naming the entry, field, time and line) when the pump
         refuses an action."""
         stop = self._resolve_until(until)
-        pump, events, outcomes = self._execute(stop, progress=progress)
+        pump, events, outcomes = self.execute(stop, progress=progress)
         return ScenarioResult(self, pump, events, outcomes, self.start, stop)
 
     def stroke_times(self, until: datetime | timedelta | None = None) -> Any:
@@ -467,25 +468,23 @@ class Scenario:
         import numpy as np
 
         chunks: list[Any] = []
-        self._execute(self._resolve_until(until), record=chunks)
+        self.execute(self._resolve_until(until), record=chunks)
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
 
     def _resolve_until(self, until: datetime | timedelta | None) -> datetime:
         if until is None:
             return self.until
-        if isinstance(until, timedelta):
-            until = self.start + until
-        if not isinstance(until, datetime):
-            raise ValidationError(
-                f"until: expected a datetime or timedelta, got {type(until).__name__}", "until"
-            )
+        if isinstance(until, np.datetime64):
+            until = from_ms(to_ms(until, "until"))
+        if not isinstance(until, datetime):  # else a duration from the start, by its rule
+            until = self.start + timedelta(milliseconds=duration_ms(until, "until"))
         if until < self.start:
             raise ValidationError(
                 f"until: {until} is before the scenario's start {self.start}", "until"
             )
         return until
 
-    def _execute(
+    def execute(
         self,
         until: datetime,
         *,
@@ -630,7 +629,7 @@ class ScenarioResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready ``{"scenario", "events", "totals"}``."""
-        from .export import event_record
+        from ..export import event_record
 
         return {
             "scenario": self.scenario.source,
@@ -641,7 +640,7 @@ class ScenarioResult:
     def events_frame(self) -> Any:
         """The events as a ``pandas.DataFrame`` (``time``, ``kind``, ``severity``, data columns);
         needs pandas (``pip install 'itb-pump[pandas]'``)."""
-        from .export import events_frame
+        from ..export import events_frame
 
         return events_frame(self.events)
 
@@ -653,7 +652,7 @@ class ScenarioResult:
     ) -> Any:
         """State sampled every ``every`` from the start to the end of this run as a
         ``pandas.DataFrame`` (columns and units: :func:`itb.export.timeseries`); needs pandas."""
-        from .export import timeseries
+        from ..export import timeseries
 
         return timeseries(self.scenario, every, until=self.until, progress=progress)
 

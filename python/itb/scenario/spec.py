@@ -27,9 +27,11 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from .errors import ItbError, ValidationError
-from .models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
-from .program import Continuous, Flex, Program
+from .. import _time
+from .._time import DurationError, format_duration, parse_iso_duration
+from ..errors import ItbError, ValidationError
+from ..models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
+from ..program import Continuous, Flex, Program
 
 __all__ = [
     "ScenarioSpec",
@@ -90,75 +92,55 @@ Time = Annotated[
     WithJsonSchema(_DATETIME_SCHEMA),
 ]
 
-_ISO_DURATION = re.compile(
-    r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d{1,3})?)S)?)?$"
-)
-
 
 def parse_duration(value: Any) -> timedelta:
-    """A duration from an ISO 8601 string (``PT30M``, ``P1DT2H``, ``PT0.5S``), a number of seconds,
-    or a timedelta; exact to the millisecond. ``ValueError`` if malformed or negative."""
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, bool):
-        raise ValueError(
-            "expected an ISO 8601 duration string such as 'PT30M' or a number of seconds, got a boolean"
+    """A duration of a scenario file: an ISO 8601 string (``PT30M``, ``P1DT2H``, ``PT0.5S``; no
+    months or years), or a ``timedelta`` given in a dict; exact to the millisecond. A bare
+    number is refused (it has no unit), as is a bool. ``ValueError`` (an
+    :class:`itb._time.DurationError`) names the problem; the rules are :mod:`itb._time`'s."""
+    if isinstance(value, str):
+        return timedelta(milliseconds=parse_iso_duration(value))
+    if isinstance(value, bool):
+        raise DurationError(
+            "a bool is never a duration; write an ISO 8601 duration such as 'PT30M'"
         )
-    elif isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ValueError(f"{value} is not a finite number of seconds")
-        result = timedelta(milliseconds=round(value * 1000))
-    elif isinstance(value, str):
-        m = _ISO_DURATION.match(value.strip().upper())
-        if not m or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
-            raise ValueError(
-                f"{value!r} is not an ISO 8601 duration (e.g. 'PT30M', 'PT1H30M', 'P7D', 'PT0.5S')"
+    if isinstance(value, (int, float)):
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DurationError(
+                f"{text} is not a duration; write an ISO 8601 duration such as 'PT30M'"
             )
-        parts = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
-        seconds_ms = round(parts["s"] * 1000)
-        result = timedelta(
-            weeks=parts["w"],
-            days=parts["d"],
-            hours=parts["h"],
-            minutes=parts["m"],
-            milliseconds=seconds_ms,
+        raise DurationError(
+            f"{text} is a bare number and has no unit; write an ISO 8601 duration: "
+            f"'PT{text}S' ({text} seconds), 'PT{text}M' ({text} minutes), 'P{text}D' ({text} days)"
         )
-    else:
-        raise ValueError(
-            f"expected an ISO 8601 duration string or seconds, got {type(value).__name__}"
-        )
-    if result < timedelta(0):
-        raise ValueError(f"{value!r} is negative (allowed: >= 0)")
-    return result
-
-
-def format_duration(value: timedelta) -> str:
-    """ISO 8601 text of a non-negative timedelta, exact to the millisecond (``PT30M``, ``P1DT2H``)."""
-    ms = value // timedelta(milliseconds=1)
-    days, ms = divmod(ms, _DAY_MS)
-    hours, ms = divmod(ms, 3_600_000)
-    minutes, ms = divmod(ms, 60_000)
-    seconds, ms = divmod(ms, 1000)
-    out = f"P{days}D" if days else "P"
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
-    if seconds or ms:
-        clock += f"{seconds}.{ms:03d}S" if ms else f"{seconds}S"
-    if clock:
-        out += "T" + clock
-    return out if out != "P" else "PT0S"
+    return timedelta(milliseconds=_time._duration_ms(value, True))
 
 
 _DURATION_SCHEMA = {
-    "anyOf": [
-        {
-            "type": "string",
-            "pattern": "^P",
-            "description": "ISO 8601 duration, e.g. PT30M, PT1H30M, P7D",
-        },
-        {"type": "number", "minimum": 0, "description": "seconds"},
-    ]
+    "type": "string",
+    "pattern": "^[Pp]",
+    "description": "ISO 8601 duration, e.g. PT30M, PT1H30M, P7D, PT0.5S (no months or years)",
 }
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise DurationError(
+            f"{format_duration(value)} is zero; it must be at least 1 ms "
+            f"(allowed: {_time.duration_range(False)})"
+        )
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+#: A duration of at least 1 ms (a bolus's duration).
+PositiveDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
 
 _OFFSET = re.compile(
     r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?$"
@@ -217,6 +199,53 @@ Offset = Annotated[
     ),
 ]
 
+
+def _real(value: Any) -> Any:
+    """A number of a scenario file: an int or a float, finite; never a bool or text."""
+    if isinstance(value, bool):
+        raise ValueError("a bool is never a number (write the number itself)")
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {_toml_type(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    if isinstance(value, int) and abs(value) > 2**63:
+        raise ValueError(f"{value} is out of range")
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """A whole number of a scenario file: an int (or a float with no fraction, as ``itb.Pump``
+    takes it); never a bool, text or a fraction."""
+    value = _real(value)
+    if isinstance(value, float):
+        if value != int(value):
+            raise ValueError(f"{value:g} must be a whole number")
+        value = int(value)
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """A yes/no of a scenario file: ``true`` or ``false``, never a number or text."""
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_toml_type(value)}")
+    return value
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a bool", int: "an integer", float: "a float", str: "a string"}
+    for t, name in names.items():
+        if isinstance(value, t):
+            return f"{name} ({value!r})" if not isinstance(value, str) else f"{name} {value!r}"
+    kinds: dict[type, str] = {dict: "a table", list: "an array"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+#: Value types of scenario numbers and yes/no keys (docs: guide/inputs.md#bools).
+Real = Annotated[float, BeforeValidator(_real)]
+Whole = Annotated[int, BeforeValidator(_whole)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
 # ----- the pump ---------------------------------------------------------------------------------
 
 
@@ -233,7 +262,7 @@ class ContinuousProgram(_Spec):
     """``itb.Continuous``: the same dose rate all day."""
 
     kind: Literal["continuous"]
-    ug_per_day: float = Field(ge=0, description="dose rate, µg/day")
+    ug_per_day: Real = Field(ge=0, description="dose rate, µg/day")
 
     def build(self) -> Program:
         return Continuous(ug_per_day=self.ug_per_day)
@@ -245,7 +274,7 @@ class FlexProgram(_Spec):
 
     kind: Literal["flex"]
     period: Literal["day", "week"] = "day"
-    steps: list[tuple[Offset, Annotated[float, Field(ge=0)]]] = Field(
+    steps: list[tuple[Offset, Annotated[Real, Field(ge=0)]]] = Field(
         min_length=1, description="[start, µg/day] pairs"
     )
 
@@ -288,13 +317,13 @@ class BatterySpec(_Spec):
     ``capacity_mah`` for a pump near ERI)."""
 
     preset: Literal["NOMINAL"] | None = None
-    capacity_mah: float | None = Field(None, gt=0, description="usable charge when new, mAh")
-    quiescent_ua: float | None = Field(None, ge=0, description="quiescent current, µA")
-    stroke_uc: float | None = Field(None, ge=0, description="charge per stroke, µC")
-    tone_uc: float | None = Field(None, ge=0, description="charge per alarm tone, µC")
-    telemetry_uc: float | None = Field(None, ge=0, description="charge per telemetry session, µC")
-    eri_mah: float | None = Field(None, ge=0, description="ERI when remaining <= this, mAh")
-    eos_mah: float | None = Field(None, ge=0, description="EOS when remaining <= this, mAh")
+    capacity_mah: Real | None = Field(None, gt=0, description="usable charge when new, mAh")
+    quiescent_ua: Real | None = Field(None, ge=0, description="quiescent current, µA")
+    stroke_uc: Real | None = Field(None, ge=0, description="charge per stroke, µC")
+    tone_uc: Real | None = Field(None, ge=0, description="charge per alarm tone, µC")
+    telemetry_uc: Real | None = Field(None, ge=0, description="charge per telemetry session, µC")
+    eri_mah: Real | None = Field(None, ge=0, description="ERI when remaining <= this, mAh")
+    eos_mah: Real | None = Field(None, ge=0, description="EOS when remaining <= this, mAh")
     non_critical_tone: Duration | None = None
     critical_tone: Duration | None = None
 
@@ -332,14 +361,14 @@ class ModelSpec(_Spec):
 
     preset: PresetName | None = None
     name: str | None = Field(None, min_length=1, max_length=200)
-    reservoir_ml: float | None = Field(None, gt=0, description="mL")
-    stroke_nl: int | None = Field(None, gt=0, description="volume of one stroke, nL")
-    min_rate_ml_per_day: float | None = Field(None, gt=0, description="mL/day")
-    max_rate_ml_per_day: float | None = Field(None, gt=0, description="mL/day")
-    low_reservoir_ml: float | None = Field(
+    reservoir_ml: Real | None = Field(None, gt=0, description="mL")
+    stroke_nl: Whole | None = Field(None, gt=0, description="volume of one stroke, nL")
+    min_rate_ml_per_day: Real | None = Field(None, gt=0, description="mL/day")
+    max_rate_ml_per_day: Real | None = Field(None, gt=0, description="mL/day")
+    low_reservoir_ml: Real | None = Field(
         None, ge=0, description="low-reservoir alarm threshold, mL"
     )
-    pump_path_ul: float | None = Field(None, ge=0, description="pump tubing dead volume, µL")
+    pump_path_ul: Real | None = Field(None, ge=0, description="pump tubing dead volume, µL")
     battery: (
         Annotated[
             Annotated[Literal["NOMINAL", "none"], Tag("<name>")]
@@ -401,12 +430,12 @@ class PumpSpec(_Spec):
         Discriminator(_by_type),
     ] = Field(description="a preset name or a table of PumpModel fields")
     start: Time = Field(description="pump clock at the start (TOML local date-time)")
-    reservoir_ml: float = Field(ge=0, description="initial fill, mL")
-    concentration_ug_per_ml: int = Field(ge=1, le=100_000, description="µg/mL")
+    reservoir_ml: Real = Field(ge=0, description="initial fill, mL")
+    concentration_ug_per_ml: Whole = Field(ge=1, le=100_000, description="µg/mL")
     program: ProgramSpec
-    catheter_volume_ul: float = Field(0.0, ge=0, description="catheter dead volume, µL")
-    path_primed: bool = Field(True, description="false: the fluid path starts full of saline")
-    stroke_error_ppm: int = Field(
+    catheter_volume_ul: Real = Field(0.0, ge=0, description="catheter dead volume, µL")
+    path_primed: Flag = Field(True, description="false: the fluid path starts full of saline")
+    stroke_error_ppm: Whole = Field(
         0, description="physical stroke volume error, ppm (off-nominal pump)"
     )
 
@@ -447,8 +476,8 @@ class BolusAction(_Action):
     """``pump.bolus(dose_ug, duration, start)``; ``name`` lets a later ``cancel_bolus`` refer to it."""
 
     do: Literal["bolus"]
-    dose_ug: float = Field(gt=0, description="µg")
-    duration: Duration
+    dose_ug: Real = Field(gt=0, description="µg")
+    duration: PositiveDuration
     start: Time | None = Field(None, description="default: at")
     name: str | None = Field(None, min_length=1)
 
@@ -470,13 +499,13 @@ class Refill(_Action):
     """``pump.refill(added_ml, concentration_ug_per_ml, aspirated_ml, tolerance_ml, tolerance_pct)``"""
 
     do: Literal["refill"]
-    added_ml: float = Field(ge=0, description="mL")
-    concentration_ug_per_ml: int = Field(ge=1, le=100_000, description="µg/mL")
-    aspirated_ml: float | None = Field(
+    added_ml: Real = Field(ge=0, description="mL")
+    concentration_ug_per_ml: Whole = Field(ge=1, le=100_000, description="µg/mL")
+    aspirated_ml: Real | None = Field(
         None, ge=0, description="measured aspirate, mL (default: what is there)"
     )
-    tolerance_ml: float = Field(1.0, ge=0, description="mL")
-    tolerance_pct: float = Field(20.0, ge=0, description="% of expected")
+    tolerance_ml: Real = Field(1.0, ge=0, description="mL")
+    tolerance_pct: Real = Field(20.0, ge=0, description="% of expected")
 
 
 class StartBridgeBolus(_Action):
@@ -498,10 +527,16 @@ class SetPatientBolusLimits(_Action):
     ``dose_ug`` the patient bolus is disabled."""
 
     do: Literal["set_patient_bolus_limits"]
-    dose_ug: float | None = Field(None, gt=0, description="µg per activation (omit to disable)")
-    duration: Duration = timedelta(0)
+    dose_ug: Real | None = Field(None, gt=0, description="µg per activation (omit to disable)")
+    duration: PositiveDuration | None = Field(None, description="required with dose_ug")
     lockout: Duration = timedelta(0)
-    max_per_24h: int = Field(0, ge=0, description="grants per rolling 24 h")
+    max_per_24h: Whole = Field(0, ge=0, description="grants per rolling 24 h")
+
+    def kwargs(self) -> dict[str, Any]:
+        out = super().kwargs()
+        if out["duration"] is None:
+            del out["duration"]
+        return out
 
 
 class PatientBolus(_Action):
@@ -543,7 +578,7 @@ class ReviseCatheter(_Action):
     """``pump.revise_catheter(volume_ul)``"""
 
     do: Literal["revise_catheter"]
-    volume_ul: float = Field(ge=0, description="new catheter dead volume, µL")
+    volume_ul: Real = Field(ge=0, description="new catheter dead volume, µL")
 
 
 class TelemetrySession(_NoArgs):
