@@ -122,9 +122,9 @@ from .._time import from_ms, to_ms
 from ..errors import ItbError
 from . import invariants
 from . import strategies as its
+from ._profile import register_profile
 from .asserts import assert_alarms_match
 from .oracle import Oracle
-from .pytest_plugin import register_profile
 
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
 

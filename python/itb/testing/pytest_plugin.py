@@ -24,23 +24,9 @@ from typing import Any
 
 import pytest
 
-ITB_CI_PROFILE = "itb-ci"
+from ._profile import ITB_CI_PROFILE, register_profile
 
-
-def register_profile() -> bool:
-    """Register the ``itb-ci`` profile; False when hypothesis is not installed."""
-    try:
-        from hypothesis import HealthCheck, settings
-    except ImportError:  # the kit works without hypothesis; only the profile is missing
-        return False
-    settings.register_profile(
-        ITB_CI_PROFILE,
-        derandomize=True,
-        deadline=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    return True
+__all__ = ["ITB_CI_PROFILE", "register_profile"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis' plugin loads --hypothesis-profile
