@@ -36,6 +36,7 @@ def test_the_pytest_plugin_loads_nothing_heavy(tmp_path: Path) -> None:
     assert {m for m in got if m.startswith("itb")} == {
         "itb",
         "itb.testing",
+        "itb.testing._profile",
         "itb.testing.pytest_plugin",
     }
 

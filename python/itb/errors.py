@@ -75,19 +75,32 @@ class RigError(ItbError):
     link to it failed; ``field`` names the reason code."""
 
 
-#: The distribution's name on PyPI (the import name is ``itb``); install hints name its extras.
+#: The distribution's name on PyPI (the import name is ``itb``; docs: install.md).
 DISTRIBUTION = "itb-pump"
 
 
+def _distribution() -> str:
+    """The name this package is installed under (pip's name for it), for install hints."""
+    try:
+        from importlib.metadata import packages_distributions
+
+        names = packages_distributions().get("itb")
+    except Exception:  # noqa: BLE001 - metadata is a hint only
+        names = None
+    return names[0] if names else DISTRIBUTION
+
+
 class MissingExtraError(ItbError, ImportError):
-    """An optional dependency is missing. The message names the extra that provides it
-    (``pip install 'itb-pump[plot]'``); ``extra`` is its name, ``name`` the missing module. Both an
-    :class:`ItbError` and an :class:`ImportError`."""
+    """An optional dependency is missing; the message names the extra to install by the
+    distribution's real name (``pip install '<distribution>[plot]'``). ``extra`` is the extra,
+    ``name`` the missing module. Also an ``ImportError``."""
 
     def __init__(self, module: str, extra: str, purpose: str) -> None:
-        super().__init__(
+        ItbError.__init__(
+            self,
             f"{purpose} needs {module}, which is not installed: "
-            f"pip install '{DISTRIBUTION}[{extra}]'"
+            f"pip install '{_distribution()}[{extra}]'",
+            module,
         )
         self.name = module
         self.extra = extra

@@ -3,7 +3,9 @@ it loads in any suite where itb is installed; ``-p no:itb`` turns it off).
 
 * fixture ``itb_pump``: a fresh demo-like :class:`itb.Pump` (:func:`itb.testing.demo_pump`);
 * fixture ``itb_oracle``: an :class:`itb.testing.Oracle` starting from another fresh demo pump;
-* hypothesis settings profile ``itb-ci``: derandomized, no deadline, blob printed on failure —
+* hypothesis settings profile ``itb-ci``: derandomized, no deadline, blob printed on failure, one
+  bug per run (``report_multiple_bugs=False``), no explain phase, shrinking stopped after
+  ``itb_shrink_seconds`` (ini option, 60 s by default) —
   registered only (load it with ``--hypothesis-profile=itb-ci`` or ``settings.load_profile``);
   the suite's own profile choice is left alone. It is registered in ``pytest_configure`` (first,
   before hypothesis' plugin loads ``--hypothesis-profile``) when the option asks for it or when
@@ -26,7 +28,18 @@ import pytest
 
 from ._profile import ITB_CI_PROFILE, register_profile
 
-__all__ = ["ITB_CI_PROFILE", "register_profile"]
+__all__ = ["ITB_CI_PROFILE", "SHRINK_SECONDS", "apply_shrink_budget", "register_profile"]
+
+#: default shrink time budget of the ``itb-ci`` profile (seconds; ini option ``itb_shrink_seconds``)
+SHRINK_SECONDS = 60
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addini(
+        "itb_shrink_seconds",
+        f"shrink time budget (s) when the itb-ci hypothesis profile is loaded (default {SHRINK_SECONDS})",
+        default=str(SHRINK_SECONDS),
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis' plugin loads --hypothesis-profile
@@ -40,11 +53,43 @@ def pytest_configure(config: Any) -> None:
     )
 
 
+def pytest_sessionstart(session: Any) -> None:
+    # after every pytest_configure: hypothesis' plugin has loaded the chosen profile by now
+    apply_shrink_budget(session.config.getini("itb_shrink_seconds"))
+
+
 def _option(config: Any, name: str) -> Any:
     try:
         return config.getoption(name)
     except ValueError:  # hypothesis' plugin is not loaded (-p no:hypothesispytest)
         return None
+
+
+def apply_shrink_budget(seconds: Any) -> bool:
+    """With the ``itb-ci`` profile loaded, stop shrinking after ``seconds`` (hypothesis has no
+    setting for it: this sets its engine's ``MAX_SHRINKING_SECONDS``, 300 s by default). Returns
+    whether the budget was applied."""
+    if (
+        "hypothesis" not in sys.modules
+    ):  # no profile can be loaded: nothing to apply, nothing imported
+        return False
+    try:
+        from hypothesis import settings
+        from hypothesis.internal.conjecture import engine
+    except ImportError:
+        return False
+    if getattr(settings, "_current_profile", None) != ITB_CI_PROFILE:
+        return False
+    try:
+        budget = int(seconds)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(
+            f"itb_shrink_seconds = {seconds!r}: a whole number of seconds (e.g. 60)"
+        ) from None
+    if budget < 1 or not hasattr(engine, "MAX_SHRINKING_SECONDS"):
+        return False
+    engine.MAX_SHRINKING_SECONDS = budget
+    return True
 
 
 @pytest.fixture

@@ -135,9 +135,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from ..._extras import require as _require  # a clear error naming itb-pump[testing]
-
-# without hypothesis
+from ..._extras import (
+    require as _require,  # a clear error naming itb-pump[testing] without hypothesis
+)
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import strategies as st
@@ -205,17 +205,17 @@ def _check_model(model: Any, name: str = "model") -> None:
 
 
 def _whole_conc(value: Any, name: str) -> int:
-    """A concentration as an int: whole µg/mL within 1..=100000 (an integral float is accepted)."""
+    """A concentration as an int: whole µg/mL within 1 to 100000 (an integral float is accepted)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (numbers.Integral, float))
         or (isinstance(value, float) and not value.is_integer())
     ):
         raise InvalidArgument(
-            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1..=100000"
+            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to 100000"
         )
-    if not 1 <= int(value) <= 100_000:
-        raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1..=100000 µg/mL")
+    if not 1 <= value <= 100_000:
+        raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1 to 100000 µg/mL")
     return int(value)
 
 
@@ -242,11 +242,12 @@ def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> None:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
-        or int(value) < lo
-        or (hi is not None and int(value) > hi)
+        or value < lo
+        or (hi is not None and value > hi)
     ):
         raise InvalidArgument(
-            f"{name}={value!r}: expected an int within {lo}..=" + ("" if hi is None else f"{hi}")
+            f"{name}={value!r}: expected an int within {lo} to "
+            + ("any" if hi is None else f"{hi}")
         )
 
 
@@ -938,7 +939,7 @@ def invalid_patient_limits(
     }
     return st.tuples(patient_limits(m, conc, program), st.sampled_from(sorted(bad))).flatmap(
         lambda base_field: bad[base_field[1]].map(
-            lambda v: replace(base_field[0], **{base_field[1]: v})  # type: ignore[arg-type]
+            lambda v: replace(base_field[0], **{base_field[1]: v})
         )
     )
 
