@@ -89,6 +89,10 @@ impl PyPump {
     }
 }
 
+/// What `active_faults` returns to Python: (occlusion pass ppm, (leak kind, position_nl),
+/// tip_migrated, battery_fault, motor_stall); see the getter.
+type ActiveFaults = (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool);
+
 #[pymethods]
 impl PyPump {
     #[new]
@@ -384,7 +388,7 @@ impl PyPump {
     /// Active faults: `(occlusion pass ppm | None, (leak kind, position_nl) | None,
     /// tip_migrated, battery_fault, motor_stall)`.
     #[getter]
-    fn active_faults(&self) -> (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool) {
+    fn active_faults(&self) -> ActiveFaults {
         let f = self.inner.faults();
         (
             f.occlusion_pass_ppm,
