@@ -285,7 +285,12 @@ def test_any_command_line_exits_0_1_or_2_with_a_message(
     import io
 
     err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+    # option values such as "true" or "x" may name output files: write them in a scratch folder
+    with (
+        contextlib.chdir(tmp_path_factory.mktemp("cwd")),
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(out),
+    ):
         code = main(argv)
     text = err.getvalue()
     assert code in (0, 1, 2), (argv, code, text)

@@ -14,6 +14,9 @@ use crate::objects::{basal_of, PyModel, PyProgram};
 /// Spans longer than this (ms) are advanced with the GIL released.
 const DETACH_SPAN_MS: i64 = 86_400_000;
 
+/// `(occlusion pass ppm, (leak kind, position_nl), tip_migrated, battery_fault, motor_stall)`.
+type ActiveFaults = (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool);
+
 #[pyclass(name = "Pump", module = "itb._core")]
 #[derive(Clone)]
 pub struct PyPump {
@@ -88,10 +91,6 @@ impl PyPump {
         .py()
     }
 }
-
-/// What `active_faults` returns to Python: (occlusion pass ppm, (leak kind, position_nl),
-/// tip_migrated, battery_fault, motor_stall); see the getter.
-type ActiveFaults = (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool);
 
 #[pymethods]
 impl PyPump {
