@@ -366,7 +366,7 @@ def test_boluses_shrink_to_a_screening_dose():
 
 
 def test_invalid_variants_shrink_to_one_readable_mistake():
-    # checked by hand (README): one minute before now; a round limit with a lockout of -1 min
+    # checked by hand (docs: guide/testing.md): one minute before now; a round limit with a lockout of -1 min
     assert find(its.invalid_activations(), lambda o: True) == [timedelta(minutes=-1)]
     lim = find(its.invalid_patient_limits(M40, 2000), lambda lim: lim.lockout < timedelta(0))
     assert lim.lockout == timedelta(minutes=-1) and _bad_limit_fields(lim, M40, 2000) == ["lockout"]

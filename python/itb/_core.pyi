@@ -41,7 +41,11 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "MS_PER_DAY",
     "LIMITS",
+    "__version__",
 ]
+
+__version__: str
+"""The product's version: the Cargo workspace version (the same as the distribution's)."""
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 2)."""

@@ -84,7 +84,7 @@ def to_ms(value: datetime | int, field: str) -> int:
     t = type(value)
     if t is datetime:  # the common cases first: no ABC checks
         if value.tzinfo is None:  # type: ignore[union-attr]
-            return (value - EPOCH) // _MS  # type: ignore[operator, no-any-return]
+            return (value - EPOCH) // _MS  # type: ignore[operator]
     elif t is int:
         return int64(value, field, "ms")  # type: ignore[arg-type]
     if isinstance(value, (bool, np.bool_)):
@@ -224,9 +224,9 @@ def duration_ms(value: Duration, field: str, *, allow_zero: bool = True) -> int:
     ``ValidationError`` naming ``field`` and saying what to pass; a non-zero duration never
     becomes 0 (below 1 ms it is refused)."""
     if type(value) is timedelta:  # the common case first: no ABC checks
-        ms = (value.days * 86_400 + value.seconds) * 1000 + value.microseconds // 1000  # type: ignore[union-attr]
+        ms = (value.days * 86_400 + value.seconds) * 1000 + value.microseconds // 1000
         if 1 <= ms <= MAX_DURATION_MS:
-            return ms  # type: ignore[no-any-return]
+            return ms
     try:
         return _duration_ms(value, allow_zero)
     except DurationError as exc:

@@ -20,7 +20,7 @@ def _float(value: object, field: str) -> float:
     if type(value) is float:  # the common case, without the ABC check
         if value - value != 0.0:  # NaN or ±inf
             raise ValidationError(f"{field}: {value} is not a finite number", field)
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, (bool, np.bool_)):
         raise ValidationError(
             f"{field}: expected a number, got a bool (a bool is never a number)", field
@@ -40,7 +40,7 @@ def flag(value: object, field: str) -> bool:
     """A yes/no argument: ``True``/``False`` (or a numpy bool), never a number or text — the
     other half of "a bool is never a number" (docs: guide/inputs.md#bools)."""
     if type(value) is bool:
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, np.bool_):
         return bool(value)
     raise ValidationError(

@@ -75,6 +75,10 @@ class RigError(ItbError):
     link to it failed; ``field`` names the reason code."""
 
 
+#: The distribution's name on PyPI (the import name is ``itb``; docs: install.md).
+DISTRIBUTION = "itb-pump"
+
+
 def _distribution() -> str:
     """The name this package is installed under (pip's name for it), for install hints."""
     try:
@@ -83,7 +87,7 @@ def _distribution() -> str:
         names = packages_distributions().get("itb")
     except Exception:  # noqa: BLE001 - metadata is a hint only
         names = None
-    return names[0] if names else "itb"
+    return names[0] if names else DISTRIBUTION
 
 
 class MissingExtraError(ItbError, ImportError):

@@ -188,7 +188,7 @@ class Event:
         return from_ms(self.time_ms)
 
     @classmethod
-    def _from_core(cls, raw: tuple) -> Event:
+    def _from_core(cls, raw: tuple[Any, ...]) -> Event:
         self = object.__new__(cls)
         setattr_ = object.__setattr__
         setattr_(self, "time_ms", raw[0])
@@ -221,11 +221,11 @@ class Event:
             f"data={self.data!r})"
         )
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (Event, (self.time_ms, self.kind, self.severity, self.data, self.seq))
 
 
-class EventLog(Sequence):  # Sequence[Event]
+class EventLog(Sequence[Event]):
     """The events of one advance, in causal order (see :class:`Event`), backed by Rust columns.
 
     ``log[i]`` is an :class:`Event` (built on access), ``log[a:b]`` an :class:`EventLog` (a
@@ -239,7 +239,7 @@ class EventLog(Sequence):  # Sequence[Event]
     - ``log.to_pandas()``: the events frame (the one schema, also :func:`itb.export.events_frame`):
       ``time``, ``kind`` and ``severity`` (categorical; missing when not an alarm), ``time_ms``,
       ``seq``, then the data columns (nullable ``Int64`` integers, object text); needs pandas
-      (``pip install 'itb[pandas]'``).
+      (``pip install 'itb-pump[pandas]'``).
 
     Pickling gives a plain list of events.
     """
@@ -292,7 +292,7 @@ class EventLog(Sequence):  # Sequence[Event]
     def __repr__(self) -> str:
         return f"<itb.EventLog of {len(self)} events: {', '.join(self.kinds[:5].tolist())}{', …' if len(self) > 5 else ''}>"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (list, (list(self),))
 
     @property

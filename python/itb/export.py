@@ -3,7 +3,7 @@ series of the pump's state sampled from a scenario run.
 
 Every number is read from the Rust-backed :class:`itb.Pump` (no delivery math here): the time
 series re-runs the scenario on a fresh pump, stopping at each sample time to read it. pandas is
-optional (``pip install 'itb[pandas]'``; also in ``itb[dask]`` and ``itb[test]``).
+optional (``pip install 'itb-pump[pandas]'``; also in ``itb-pump[dask]`` and ``itb-pump[test]``).
 """
 
 from __future__ import annotations

@@ -267,7 +267,7 @@ class Pump:
         # one call: the arguments are converted in Rust by the rules of to_ms, ml_to_nl,
         # concentration, ul_to_nl and integer (which it falls back to for unusual types)
         self._core = _core.Pump.build(
-            model._core_model,
+            model._core_model,  # type: ignore[attr-defined]  # set in PumpModel.__post_init__  # type: ignore[attr-defined]  # set in PumpModel.__post_init__
             now,
             reservoir_ml,
             concentration_ug_per_ml,
@@ -300,7 +300,7 @@ class Pump:
         the past), ``ProgrammingError`` (basal + boluses above the model's maximum rate),
         ``ReservoirError`` (empty reservoir), ``EndOfServiceError``."""
         # converted in Rust by the rules of ug_to_ng, duration_ms and to_ms
-        return self._core.bolus_ug(dose_ug, duration, start)  # type: ignore[no-any-return]
+        return self._core.bolus_ug(dose_ug, duration, start)
 
     def bolus_many(
         self,
@@ -338,7 +338,7 @@ class Pump:
             doses = _core.doses_f64(
                 doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else doses_ug
             )
-        return self._core.bolus_many_arrays(doses, duration_list, start_ms)  # type: ignore[no-any-return]
+        return self._core.bolus_many_arrays(doses, duration_list, start_ms)
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
@@ -587,7 +587,7 @@ class Pump:
         """Rebuild a pump from :meth:`snapshot` bytes (``SnapshotError`` if corrupt/foreign)."""
         return cls._wrap(_core.Pump.restore(bytes(data)))
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (Pump.restore, (self.snapshot(),))
 
     def copy(self) -> Pump:
@@ -760,7 +760,7 @@ def _core_program(program: object) -> Any:
     return program._core_program  # type: ignore[attr-defined]
 
 
-def _exact_program(program: object) -> tuple:
+def _exact_program(program: object) -> tuple[Any, ...]:
     if not isinstance(program, (Continuous, Flex)):
         from .errors import ValidationError
 

@@ -248,7 +248,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     t.add_argument(
         "--plot",
         metavar="OUT.png",
-        help="save the curve (needs matplotlib: pip install 'itb[plot]')",
+        help="save the curve (needs matplotlib: pip install 'itb-pump[plot]')",
     )
     t.add_argument(
         "--windows",

@@ -1,6 +1,6 @@
 """A :class:`~itb.hardware.drivers.PumpDriver` that speaks the rig protocol over pyserial:
 a serial device, a pty path, ``socket://127.0.0.1:PORT`` or ``loop://`` (anything
-``serial.serial_for_url`` opens). Install with ``pip install 'itb[rig]'``."""
+``serial.serial_for_url`` opens). Install with ``pip install 'itb-pump[rig]'``."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ _PROTOCOL_FIELDS = {"seq", "command", "payload", "count", "stroke_id", "length",
 
 
 def open_stream(url: str, timeout: float) -> Any:
-    """Open ``url`` with ``serial.serial_for_url`` (``MissingExtraError`` naming ``itb[rig]`` if
+    """Open ``url`` with ``serial.serial_for_url`` (``MissingExtraError`` naming ``itb-pump[rig]`` if
     pyserial is missing, ``ProtocolError`` if the port cannot be opened)."""
     from .._extras import require
 

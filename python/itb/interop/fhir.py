@@ -18,7 +18,7 @@ What it holds (docs: guide/interop.md has a worked example; docs: decisions/inte
 Times carry a UTC offset (FHIR requires one on a time of day): the pump clock is naive local
 time, so ``utc_offset`` says how it relates to UTC (default 0: read as UTC).
 
-Needs ``fhir.resources`` (``pip install 'itb[fhir]'``), which validates every resource. R4B models
+Needs ``fhir.resources`` (``pip install 'itb-pump[fhir]'``), which validates every resource. R4B models
 come from ``fhir.resources.R4B``; the R4→R5 renames handled here: ``DeviceUseStatement`` →
 ``DeviceUsage``, ``medication[x]`` → ``medication`` (a CodeableReference),
 ``effective[x]`` → ``occurence[x]``, ``Device.deviceName`` → ``Device.name``.
@@ -131,8 +131,8 @@ def decimal(value: int, places: int) -> int | float:
     """``value / 10**places`` as a JSON number whose decimal digits are exact (a float's
     shortest form is that decimal for up to 15 significant digits)."""
     if value % 10**places == 0:
-        return value // 10**places
-    out = value / 10**places
+        return int(value // 10**places)
+    out = float(value / 10**places)
     sign = "-" if value < 0 else ""
     whole, frac = divmod(abs(value), 10**places)
     text = f"{sign}{whole}.{frac:0{places}d}".rstrip("0")
@@ -354,7 +354,7 @@ class _Builder:
                 }
             self.add(f"request-{i}", resource)
 
-    def dosage(self, program: tuple) -> list[dict[str, Any]]:
+    def dosage(self, program: tuple[Any, ...]) -> list[dict[str, Any]]:
         if program[0] == "continuous":
             ug = decimal(int(program[1]), 3)
             return [
@@ -504,7 +504,9 @@ class _Builder:
                 f"obs-refill-{n}", e.time_ms, "refill: aspirated minus expected volume", **fields
             )
 
-    def issue(self, key: str, at_ms: int, text: str, severity: str, detail: str, **extra: Any):
+    def issue(
+        self, key: str, at_ms: int, text: str, severity: str, detail: str, **extra: Any
+    ) -> None:
         resource: dict[str, Any] = {
             "resourceType": "DetectedIssue",
             "status": "final",

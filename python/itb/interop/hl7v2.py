@@ -22,7 +22,7 @@ since the start of the history). Codes are those of the IHE PCD-10 sample
 (:data:`itb.interop.codes.MDC`); terms without a published code are sent as ``0``.
 
 Messages are built as ER7 text here (fast); :func:`validate` parses one strictly with ``hl7apy``
-(``pip install 'itb[hl7]'``) and checks the fields the profile requires.
+(``pip install 'itb-pump[hl7]'``) and checks the fields the profile requires.
 
 Simulation only — not a medical device, not for clinical decisions.
 """
@@ -163,11 +163,11 @@ class _Writer:
         t = from_ms(ms)
         return t.strftime("%Y%m%d%H%M%S") + f".{t.microsecond // 1000:03d}" + self.offset
 
-    def program_at(self, t: int) -> tuple:
+    def program_at(self, t: int) -> tuple[Any, ...]:
         return self.h.program_at(t)
 
     # -- values --
-    def basal_rates(self, t: int, program: tuple | None = None) -> tuple[str, str]:
+    def basal_rates(self, t: int, program: tuple[Any, ...] | None = None) -> tuple[str, str]:
         """(mL/h, µg/day) of the basal step in force just after ``t``."""
         ng = step_dose(program or self.program_at(t), t)
         c = self.concentration
@@ -279,7 +279,9 @@ class _Writer:
         ]
         segs.append("|".join(fields).rstrip("|"))
 
-    def device_tree(self, segs: list[str], t: int, condition: str, condition_system: str = "MDC"):
+    def device_tree(
+        self, segs: list[str], t: int, condition: str, condition_system: str = "MDC"
+    ) -> None:
         M = codes.MDC
         self.local(
             segs,
@@ -304,7 +306,7 @@ class _Writer:
         *,
         transitioning: bool = False,
         reason: str | None = None,
-        program: tuple | None = None,
+        program: tuple[Any, ...] | None = None,
     ) -> Message:
         M, U = codes.MDC, codes.MDC_UNITS
         segs, control = self.header(t, kind, event)
@@ -348,12 +350,12 @@ class _Writer:
         *,
         transitioning: bool,
         reason: str | None,
-        program: tuple,
+        program: tuple[Any, ...],
         t: int,
         delivered: bool,
         tbi_nl: int | None = None,
         delivered_nl: int | None = None,
-    ):
+    ) -> None:
         M, U = codes.MDC, codes.MDC_UNITS
         status = (
             "transitioning" if transitioning else ("not-delivering" if reason else "delivering")

@@ -72,7 +72,11 @@ class Scenario:
     """
 
     def __init__(
-        self, spec: ScenarioSpec, source: str = "<scenario>", *, _lines: dict | None = None
+        self,
+        spec: ScenarioSpec,
+        source: str = "<scenario>",
+        *,
+        _lines: dict[str, Any] | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
@@ -372,7 +376,7 @@ class ScenarioResult:
 
     def events_frame(self) -> Any:
         """The events as a ``pandas.DataFrame`` (``time``, ``kind``, ``severity``, data columns);
-        needs pandas (``pip install 'itb[pandas]'``)."""
+        needs pandas (``pip install 'itb-pump[pandas]'``)."""
         from ..export import events_frame
 
         return events_frame(self.events)

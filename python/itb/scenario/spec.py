@@ -238,7 +238,8 @@ def _toml_type(value: Any) -> str:
     for t, name in names.items():
         if isinstance(value, t):
             return f"{name} ({value!r})" if not isinstance(value, str) else f"{name} {value!r}"
-    return {dict: "a table", list: "an array"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a table", list: "an array"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 #: Value types of scenario numbers and yes/no keys (docs: guide/inputs.md#bools).

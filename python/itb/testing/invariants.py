@@ -188,11 +188,11 @@ def patient_limits_respected(
 
 
 def _time_ms(e: Any) -> int:
-    return e.time_ms if hasattr(e, "time_ms") else e[0]
+    return int(e.time_ms if hasattr(e, "time_ms") else e[0])
 
 
 def _kind(e: Any) -> str:
-    return e.kind if hasattr(e, "kind") else e[1]
+    return str(e.kind if hasattr(e, "kind") else e[1])
 
 
 _PROJECTED = (

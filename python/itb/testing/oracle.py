@@ -7,7 +7,7 @@ times and events seen so far). There is no second copy of delivery math here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Union
@@ -179,7 +179,7 @@ class Oracle:
             pass
 
     # ----- queries ---------------------------------------------------------------------------
-    def _ahead(self, until_ms: int) -> tuple[Pump, list[Event], np.ndarray]:
+    def _ahead(self, until_ms: int) -> tuple[Pump, Sequence[Event], np.ndarray]:
         """A copy of the live pump run to ``until_ms`` (>= now) with its events and stroke times."""
         p = self._live.copy()
         events, times = p.advance_recording(until_ms)
@@ -231,7 +231,7 @@ class Oracle:
         _, ahead, _ = self._ahead(
             max(until_ms, self._live.now_ms)
         )  # also flushes the latest call's events
-        return [e for e in self._events + ahead if e.time_ms <= until_ms]
+        return [e for e in [*self._events, *ahead] if e.time_ms <= until_ms]
 
     def alarms(self, until: Time | None = None) -> list[tuple[datetime, str, str]]:
         """The alarms the device must have raised up to ``until``: ``(time, kind, severity)``."""

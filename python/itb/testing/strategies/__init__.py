@@ -1,4 +1,4 @@
-"""Hypothesis strategies for test suites that drive :mod:`itb` (``pip install 'itb[testing]'``).
+"""Hypothesis strategies for test suites that drive :mod:`itb` (``pip install 'itb-pump[testing]'``).
 
 Plain functions returning strategies, in the style of hypothesis' own ``extra`` modules. Every
 valid strategy yields only values the real API accepts; the ``invalid_*`` strategies yield values
@@ -135,7 +135,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from ..._extras import require as _require  # a clear error naming itb[testing] without hypothesis
+from ..._extras import (
+    require as _require,  # a clear error naming itb-pump[testing] without hypothesis
+)
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import strategies as st
@@ -1454,7 +1456,7 @@ class InvalidScenario:
     and ``field`` (``"reservoir_ml"``, ``"program.ug_per_day"``, ``"at"``…); ``what`` says what
     was broken."""
 
-    data: dict
+    data: dict[str, Any]
     stage: str
     entry: str
     field: str
