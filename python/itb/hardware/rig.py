@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import NL_PER_ML
 from .._time import to_ms
-from .._units import NL_PER_ML, ml_to_nl
+from .._units import ml_to_nl
 from ..errors import ItbError, RigError
 from ..models import SYNCHROMED_II_40, PumpModel
 from ..program import Continuous
