@@ -1,4 +1,4 @@
-"""Per-call cost of every public ``itb.Pump`` method from Python (issue 8, part 5).
+"""Per-call cost of every public ``itb.Pump`` method from Python (figures: docs: guide/performance.md).
 
 Each call runs on a fresh copy of the demo pump (SynchroMed II 40 mL, 40 mL at 2000 µg/mL,
 continuous 400 µg/day; for the refill and PTM calls the state they need). Prints best-of-N

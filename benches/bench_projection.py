@@ -1,4 +1,4 @@
-"""``Pump.project()`` against the number of scheduled boluses (issue 8, parts 3 and 5).
+"""``Pump.project()`` against the number of scheduled boluses (figures: docs: guide/performance.md).
 
 A bench rig pump (500 mL, 2 µL strokes, the SynchroMed II battery, flex day program 300/500/300
 µg/day at 500 µg/mL) with N daily 50 µg boluses at 12:00 scheduled up front through

@@ -1,7 +1,7 @@
 """One year end to end from Python at 250 nL and 2000 nL strokes: itb against (a) the pure-Python
 reference model ``tests/reference.py`` and (b) a *segment-wise* pure-Python baseline — the best a
 user could write without itb: constant-rate pieces, stroke times of each piece in closed form
-with numpy (issue 8, part 5).
+with numpy (figures: docs: guide/performance.md).
 
 Scenario (bench_delivery's): flex day program 00:00 300 / 08:00 500 / 22:00 300 µg/day at
 500 µg/mL on a 500 mL rig, one 50 µg bolus over 30 min every day at 12:00, 365 days. Each

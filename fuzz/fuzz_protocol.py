@@ -53,11 +53,17 @@ def one_input(data: bytes) -> None:
     while fdp.remaining_bytes():
         link.receive(fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 600)))
     link.idle()
-    assert rig.last_stroke_id == 0 and not rig.stopped and not rig.patient_boluses, "unauthenticated input executed"
+    assert rig.last_stroke_id == 0 and not rig.stopped and not rig.patient_boluses, (
+        "unauthenticated input executed"
+    )
 
 
 def _signed(command: int, session: int, seq: int, payload: bytes) -> bytes:
-    body = LENGTH.pack(HEAD.size + len(payload) + TAG_SIZE) + HEAD.pack(1, command, 1, session, seq) + payload
+    body = (
+        LENGTH.pack(HEAD.size + len(payload) + TAG_SIZE)
+        + HEAD.pack(1, command, 1, session, seq)
+        + payload
+    )
     return body + hmac.new(KEYS[Role.CLINICIAN], body, hashlib.sha256).digest()
 
 

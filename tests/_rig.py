@@ -38,11 +38,26 @@ def scenario_pump(ug_per_day: float = 2000.0) -> itb.Pump:
     return pump
 
 
-def scenario_json(path: Path, hours: float, ug_per_day: float = 2000.0) -> Path:
+def scenario_toml(path: Path, hours: float, ug_per_day: float = 2000.0) -> Path:
+    """The scenario of :func:`scenario_pump` as a TOML scenario file running ``hours``."""
+    until = START + timedelta(hours=hours)
     path.write_text(
-        '{"model": "SYNCHROMED_II_40", "start": "2026-01-05T08:00", "reservoir_ml": 40, '
-        f'"concentration_ug_per_ml": 500, "ug_per_day": {ug_per_day}, "hours": {hours}, '
-        '"boluses": [{"dose_ug": 50, "minutes": 30, "start": "2026-01-05T08:30"}]}'
+        f"""[pump]
+model = "SYNCHROMED_II_40"
+start = {START.isoformat()}
+reservoir_ml = 40.0
+concentration_ug_per_ml = 500
+program = {{ kind = "continuous", ug_per_day = {ug_per_day!r} }}
+
+[[actions]]
+at = {(START + timedelta(minutes=30)).isoformat()}
+do = "bolus"
+dose_ug = 50.0
+duration = "PT30M"
+
+[run]
+until = {until.isoformat()}
+"""
     )
     return path
 

@@ -3,7 +3,7 @@
 * hypothesis strategies for pump models, concentrations, basal programs and start times,
   all in the core's exact integer units (nL, nL/day, ng/day, µg/mL, ms);
 * a small *validity oracle*: given the reference pump's state, which typed error (if any) a call
-  must raise. It is written from DESIGN.md ("Sum of basal + active boluses may not exceed the
+  must raise. It is written from docs: design.md#python-api-contract ("Sum of basal + active boluses may not exceed the
   model's max rate", "A step or program rate of 0 is allowed; 0 < rate < min or > max is a
   ProgrammingError", "a start in the past is a ValidationError", overfill is a ReservoirError),
   independently of the Rust core.
@@ -28,7 +28,7 @@ EPOCH = datetime(1970, 1, 1)
 # The pump clock covers Python's datetime range (truncated to the millisecond).
 MIN_TIME_MS = (datetime.min - EPOCH) // MS
 MAX_TIME_MS = (datetime.max - EPOCH) // MS
-MAX_CONCENTRATION = 100_000  # DESIGN.md: "50, 500, 2000, … up to 100_000"
+MAX_CONCENTRATION = 100_000  # docs: units.md: concentration 1 to 100 000 µg/mL
 COMMON_KINDS = (
     "bolus_started",
     "bolus_completed",
@@ -37,7 +37,7 @@ COMMON_KINDS = (
     "low_reservoir",
     "reservoir_empty",
 )
-# DESIGN.md's event list, in its order (the "fixed kind order" for events at the same ms); the
+# the event kinds in the fixed kind order for events at the same ms (docs: design.md#event-kinds); the
 # reference model keeps the one copy.
 DESIGN_KIND_ORDER = list(EVENT_KINDS)
 
@@ -289,7 +289,8 @@ def step_rates(program, conc):
 
 def first_bad_step(program, conc, model: Model):
     """Index of the first step prescribed as non-zero whose volume rate is not within [min, max]
-    (a non-zero dose whose rate rounds to 0 included: field report 3), else None."""
+    (a non-zero dose whose rate rounds to 0 included:
+    docs: decisions/field-reports.md#no-non-zero-input-becomes-zero), else None."""
     doses = [program[1]] if program[0] == "continuous" else [ng for _, ng in program[2]]
     for i, (ng, r) in enumerate(zip(doses, step_rates(program, conc))):
         if ng != 0 and not max(1, model.min_rate) <= r <= model.max_rate:
@@ -356,7 +357,7 @@ def open_boluses(ref):
 
 
 def bolus_shape(volume_nl: int, duration_ms: int):
-    """(r_b, length) of a bolus, from DESIGN.md: r_b = ceil(V·D/T); it ends when its
+    """(r_b, length) of a bolus, from docs: design.md#boluses: r_b = ceil(V·D/T); it ends when its
     contribution min(r_b·(t − s), V·D) reaches V·D."""
     total = volume_nl * D
     rate = ceil_div(total, duration_ms)
@@ -409,7 +410,8 @@ def expect_refill(ref, model: Model, added_nl: int, conc: int):
         return errs | {itb.ProgrammingError}
     boluses = open_boluses(ref)
     if conc != ref.conc_ug_per_ml:
-        # not yet started: re-derived at the new concentration; running: cancelled (report 4)
+        # not yet started: re-derived at the new concentration; running: cancelled
+        # (docs: decisions/field-reports.md#doses-are-prescribed-in-micrograms)
         boluses = []
         for b in ref._open:
             if b.finished or b.start_ms < ref.now_ms:

@@ -1,6 +1,6 @@
 """Pure-Python reference model (test oracle) of the itb pump delivery model.
 
-Written from the specification in DESIGN.md ("Exact units", "Delivery model"), independently of
+Written from the specification (docs: units.md and docs: design.md#delivery-model), independently of
 the Rust core.  Readability comes first; speed only matters enough that a one-year scenario
 (~100k strokes) runs in a second or two.
 
@@ -23,8 +23,8 @@ stopped are lost.
 The simulation walks segments of constant total rate and, inside a segment, jumps from stroke to
 stroke with a ceiling division.  It never iterates millisecond by millisecond.
 
-Physical side (fL = 10⁻⁶ nL, ag = fL × µg/mL; written from DESIGN.md "Fluid path FIFO" and the
-README's "Concepts"):
+Physical side (fL = 10⁻⁶ nL, ag = fL × µg/mL; written from docs: design.md#fluid-path and
+docs: concepts.md):
     * the fluid path (model pump tubing + catheter) is a FIFO of (fL, µg/mL) parcels, tip first;
       primed with the reservoir's drug or, with ``path_primed=False``, with saline (0 µg/mL);
     * a stroke physically moves q·(10⁶ + stroke_error_ppm) fL, but never more than what is really
@@ -66,7 +66,7 @@ FIRST_MONDAY_MS = 4 * D
 
 PERIODS = {"day": (D, 0), "week": (WEEK, FIRST_MONDAY_MS)}  # name -> (length, anchor)
 
-# Events at the same ms are ordered by this kind order (DESIGN.md lists kinds in this order),
+# Events at the same ms are ordered by this kind order (docs: design.md#event-kinds),
 # then by the order in which they were produced.
 EVENT_KINDS = [
     "stroke_batch",
@@ -676,7 +676,7 @@ class RefPump:
         return expected, aspirated, flagged
 
     def _rederive_boluses(self) -> None:
-        """Doses are prescribed in µg (DESIGN.md, field report 4): after a concentration change
+        """Doses are prescribed in µg (docs: decisions/field-reports.md#doses-are-prescribed-in-micrograms): after a concentration change
         a bolus that has not started (start >= now) gets the volume of its dose at the new
         concentration (same start, same programmed duration) -> bolus_adjusted; one already
         running, or whose dose is now 0 nL or more than the reservoir, is cancelled ->

@@ -159,20 +159,19 @@ def test_cli_trumpet(tmp_path) -> None:
 
 
 def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path) -> None:
-    import builtins
+    import sys
 
-    real = builtins.__import__
+    from itb.errors import ItbError, MissingExtraError
 
-    def no_mpl(name, *a, **k):
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", no_mpl)
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
     res = trumpet(*constant(), rate_ml_per_h=RATE)
-    with pytest.raises(Exception) as e:
+    with pytest.raises(MissingExtraError) as e:
         plot_trumpet(res, str(tmp_path / "x.png"))
-    assert "itb[plot]" in str(e.value)
+    assert "pip install 'itb-pump[plot]'" in str(e.value)
+    assert isinstance(e.value, ItbError) and e.value.extra == "plot"
+    assert not (tmp_path / "x.png").exists()
 
 
 # ----- windows that are not a whole number of samples (docs: decisions/core.md) ----------------

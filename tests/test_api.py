@@ -1,5 +1,5 @@
 """Hand-computed cases of the public API (every expected value is derived in the comments from
-DESIGN.md's delivery model), and the typed errors with the field they name.
+the delivery model, docs: design.md#delivery-model), and the typed errors with the field they name.
 
 Notation: D = 86_400_000 ms/day; q = stroke volume (nL); a rate of r nL/day adds r to the
 accumulator A per ms; stroke k fires at the first integer ms t with A(t) >= k·q·D.
@@ -20,7 +20,7 @@ H = 3_600_000
 MIN = 60_000
 Q = 2000
 QD = Q * D
-T0 = datetime(2026, 1, 5, 8, 0)  # a Monday, 08:00 (DESIGN.md's example start)
+T0 = datetime(2026, 1, 5, 8, 0)  # a Monday, 08:00 (the start of the docs' examples)
 MIDNIGHT = datetime(2026, 1, 5)
 MS = timedelta(milliseconds=1)
 
@@ -300,7 +300,7 @@ def test_low_reservoir_and_empty_times_for_a_small_reservoir():
     assert p._core.schedule[2] == [(0, 100_000)]
     assert p.project(timedelta(days=30)).reservoir_empty == now + timedelta(days=10)
     events = p.advance(timedelta(days=30))
-    # causal order: the refill, then what it caused (field report 5)
+    # causal order: the refill, then what it caused (docs: decisions/field-reports.md#events-keep-causal-order)
     assert kinds(events) == [
         (now, "refilled"),
         (now, "concentration_changed"),
@@ -370,7 +370,7 @@ def test_rate_rounding_half_even_and_min_boundary():
         with pytest.raises(itb.ProgrammingError) as exc:
             pump(itb.Continuous(ug_per_day=bad))
         assert exc.value.field == "ug_per_day"
-    # a non-zero dose rate that rounds to 0 nL/day is never silently off (field report 3):
+    # a non-zero dose rate that rounds to 0 nL/day is never silently off (docs: decisions/field-reports.md#no-non-zero-input-becomes-zero):
     # 0.001 µg/day = 1 ng/day -> 0.5 nL/day -> 0 is a ProgrammingError; exactly 0 is off.
     with pytest.raises(itb.ProgrammingError) as exc:
         pump(itb.Continuous(ug_per_day=0.001))

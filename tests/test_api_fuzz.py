@@ -1,4 +1,4 @@
-"""API fuzz (issue 11 part 4): random sequences of public ``itb.Pump`` calls with invalid values
+"""API fuzz: random sequences of public ``itb.Pump`` calls with invalid values
 of the right shape mixed in — NaN, ±inf, negative, huge and 64-bit-overflowing ints, bools,
 tz-aware and extreme datetimes, ``timedelta(microseconds=1)``, negative and huge durations.
 

@@ -131,7 +131,7 @@ def test_nominal_preset_lasts_about_six_and_a_half_years() -> None:
 batteries = st.builds(
     tiny_battery,
     capacity_mah=st.floats(0.5, 5.0),
-    # at the units' resolution: a non-zero value below it is refused (field report 3)
+    # at the units' resolution: a non-zero value below it is refused (docs: decisions/field-reports.md#no-non-zero-input-becomes-zero)
     quiescent_ua=st.floats(0.0, 50.0).map(lambda x: round(x, 3)),
     stroke_uc=st.floats(0.0, 20_000.0).map(lambda x: round(x, 6)),
     tone_uc=st.floats(0.0, 50_000.0).map(lambda x: round(x, 6)),

@@ -225,7 +225,7 @@ def test_telemetry_pushes_over_eri_at_the_call_time() -> None:
     assert battery_events(ref_events) == want
     core_events = core.advance_to(D)
     assert battery_events(core_events) == want
-    # causal order: the session, then the ERI it pushed the battery over (field report 5)
+    # causal order: the session, then the ERI it pushed the battery over (docs: decisions/field-reports.md#events-keep-causal-order)
     assert [k for t, k, _ in ref_events if t == 20_000] == ["telemetry_session", "eri"]
     assert [e[1] for e in core_events if e[0] == 20_000] == ["telemetry_session", "eri"]
 

@@ -1,4 +1,4 @@
-"""bolus_many (issue 8, part 1): many boluses at once are exactly the same boluses one by one,
+"""bolus_many (docs: guide/pump.md): many boluses at once are exactly the same boluses one by one,
 all or nothing, with errors naming the entry."""
 
 from __future__ import annotations

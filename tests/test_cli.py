@@ -8,7 +8,6 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -110,9 +109,9 @@ def test_runtime_refusal_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: P
     )
 
 
-def test_other_errors_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_unwritable_output_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(["run", ADULT, "--csv", str(tmp_path / "no" / "such" / "dir.csv")], capsys)
-    assert code == 1 and "itb: error:" in err
+    assert code == 2 and "itb: error:" in err and "dir.csv" in err
 
 
 def test_run_json_matches_a_direct_run(capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,7 +139,7 @@ def test_run_json_matches_a_direct_run(capsys: pytest.CaptureFixture[str]) -> No
 def test_run_until(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["run", ADULT, "--json", "--until", "P30D"], capsys)
     totals = json.loads(out)["totals"]
-    assert code == 0 and totals["end"] == "2026-02-04T08:00:00"
+    assert code == 0 and totals["end"] == "2026-02-04T08:00:00.000"
     # hand-computed: 0.2 mL/day for 14 d 1 h, the 25 µL (50 µg) bolus, then 0.24 mL/day for 15 d 23 h
     # (the MRI stall comes later); strokes = floor(ideal / 2 µL) since the accumulator is exact
     ideal_nl = (
@@ -150,7 +149,7 @@ def test_run_until(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert totals["strokes"] == math.floor(ideal_nl / 2000) == 3331
     code, out, _ = run(["run", ADULT, "--json", "--until", "2026-01-06T08:00"], capsys)
-    assert json.loads(out)["totals"]["end"] == "2026-01-06T08:00:00"
+    assert json.loads(out)["totals"]["end"] == "2026-01-06T08:00:00.000"
 
 
 def test_run_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -201,59 +200,31 @@ def test_scenario_schema(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert code == 0 and json.loads((tmp_path / "s.json").read_text()) == sc.json_schema()
 
 
-@dataclass
-class FakePlan:
-    date: datetime
-    reason: str
-    volume_to_order_ml: float
-    tip_dose_ug: float
-
-
-def test_plan_refill_against_the_contract(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = []
-
-    def plan_refill(
-        pump: itb.Pump,
-        margin: timedelta = timedelta(days=3),
-        stability: timedelta | None = None,
-        calendar: object = None,
-        *,
-        filled_at: datetime | None = None,
-    ) -> FakePlan:
-        calls.append((pump.now, margin, stability, calendar, filled_at))
-        return FakePlan(datetime(2026, 9, 1, 9), "low reservoir alarm − margin", 40.0, 12345.5)
-
-    monkeypatch.setattr(itb.clinical, "plan_refill", plan_refill)
+def test_plan_refill_against_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         ["plan-refill", ADULT, "--json", "--margin", "P10D", "--stability", "P180D"], capsys
     )
+    assert code == 0
+    report = json.loads(out)
     # stability counts from the scenario's last refill (its `refill` action at 2026-04-06 09:00)
-    assert code == 0 and calls == [
-        (
-            datetime(2026, 7, 6),
-            timedelta(days=10),
-            timedelta(days=180),
-            None,
-            datetime(2026, 4, 6, 9, 0),
-        )
-    ]
-    assert json.loads(out) == {
-        "scenario": ADULT,
-        "now": "2026-07-06T00:00:00.000",
-        "date": "2026-09-01T09:00:00.000",
-        "reason": "low reservoir alarm − margin",
-        "volume_to_order_ml": 40.0,
-        "tip_dose_ug": 12345.5,
-    }
-    code, out, _ = run(["plan-refill", ADULT], capsys)
-    assert (
-        code == 0
-        and "2026-09-01 09:00:00" in out
-        and "40.000 mL" in out
-        and calls[-1][1:3] == (timedelta(days=3), None)  # plan_refill's default
+    result = sc.load(ADULT).run()
+    plan = itb.clinical.plan_refill(
+        result.pump,
+        margin=timedelta(days=10),
+        stability=timedelta(days=180),
+        filled_at=datetime(2026, 4, 6, 9, 0),
     )
+    assert report["now"] == "2026-07-06T00:00:00.000"
+    assert report["date"] == plan.date.isoformat(timespec="milliseconds")
+    assert (report["reason"], report["volume_to_order_ml"]) == (
+        plan.reason,
+        plan.volume_to_order_ml,
+    )
+    assert report["tip_dose_ug"] == plan.tip_dose_ug
+    code, out, _ = run(["plan-refill", ADULT], capsys)
+    default = itb.clinical.plan_refill(result.pump, filled_at=datetime(2026, 4, 6, 9, 0))
+    assert code == 0 and "margin P3D" in out  # plan_refill's default
+    assert default.date.isoformat(sep=" ", timespec="milliseconds") in out
 
 
 def test_plan_refill_with_the_real_module(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
 """itb.clinical: screening trial, initial dose, titration guard and refill planner, checked on
-hand-computed cases from the baclofen intrathecal labelling (shared/FACTS.md), plus a property
+hand-computed cases from the baclofen intrathecal labelling (docs: facts.md#baclofen-intrathecal-labelling), plus a property
 test of the titration limits over any 24 h window that does not use the guard's own logic."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Python API contract of DESIGN.md: hand-computed delivery, boundary rounding, and each
+"""The Python API contract (docs: design.md#python-api-contract): hand-computed delivery, boundary rounding, and each
 typed error (naming its field) leaving the pump unchanged."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ low_reservoir, reservoir_empty). Events only the core produces (program_changed,
 concentration_changed, stroke_batch) are checked against what the calls imply.
 
 Calls that must be rejected are predicted by the validity oracle in ``_scenarios.py`` (written
-from DESIGN.md); the core must raise exactly then, with a typed error, and change nothing.
+from docs: design.md#python-api-contract); the core must raise exactly then, with a typed error, and change nothing.
 """
 
 from __future__ import annotations

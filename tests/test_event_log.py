@@ -1,4 +1,4 @@
-"""The event log (issue 8, part 2): a Sequence[Event] backed by Rust columns. Its columns, its
+"""The event log (docs: concepts.md): a Sequence[Event] backed by Rust columns. Its columns, its
 filters and its slices must say exactly what its materialized Events say."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A missing optional dependency (pandas, pyarrow, dask) is an error naming the extra to install
-(issue 8, part 4). The import failure is simulated, whatever is installed."""
+(docs: install.md). The import failure is simulated, whatever is installed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import itb
 import numpy as np
 import pytest
-from itb._extras import MissingExtraError
+from itb.errors import MissingExtraError
 from itb.fleet import Fleet, FleetResult, simulate_dask
 
 T0 = datetime(2026, 1, 5, 8)
@@ -66,7 +66,7 @@ def test_a_missing_extra_names_what_to_install(monkeypatch, module, extra, call)
     missing(monkeypatch, module)
     with pytest.raises(
         MissingExtraError,
-        match=rf"needs {module}, which is not installed: pip install 'itb\[{extra}\]'",
+        match=rf"needs {module}, which is not installed: pip install 'itb-pump\[{extra}\]'",
     ) as err:
         call()
     assert err.value.extra == extra

@@ -1,4 +1,4 @@
-"""Cheap calls (issue 8, part 1): ``itb.Pump(...)`` and ``bolus()`` convert their arguments in
+"""Cheap calls (docs: guide/performance.md): ``itb.Pump(...)`` and ``bolus()`` convert their arguments in
 Rust for the everyday types and hand anything else to the Python converters. Either way the
 result and every error (class, field, message) must be exactly those of the Python converters
 (``itb._time.to_ms``/``duration_ms``, ``itb._units``), which these tests call directly."""

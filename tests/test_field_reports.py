@@ -1,7 +1,7 @@
-"""Field reports (issue 7): five kinds of fault found by replaying pump incidents.
+"""Field reports (docs: decisions/field-reports.md): five kinds of fault found by replaying pump incidents.
 
 Each report's example is a hand-computed test here, and each rule is also checked as a property
-over many inputs. The rules are the product's ("Decisions" in the README):
+over many inputs. The rules are the product's (docs: decisions/field-reports.md):
 
 1. every planned bolus (priming, bridge) accounts for all flow running at the same time;
 2. an error's ``field`` names the refused call's own parameter (or a path into it), or the call

@@ -1,4 +1,4 @@
-"""Fleets from tables (issue 8, part 4): a Fleet held as columns forecasts and simulates
+"""Fleets from tables (docs: guide/fleets.md): a Fleet held as columns forecasts and simulates
 exactly what the same pumps built one by one do, whatever the thread count."""
 
 from __future__ import annotations

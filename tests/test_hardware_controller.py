@@ -99,7 +99,7 @@ def test_dropped_acks_delays_and_resets_lose_and_double_nothing(
     drv = SimulatedDriver(rig, delay_s=0.01, sleep=ft.sleep)
     drv.drop_acks(3)
     with Journal(tmp_path / "j.db", wall=ft.wall) as j:
-        c = Controller(drv, j, sched, batch=5, wall=ft.wall, sleep=ft.sleep)
+        c = Controller(drv, j, sched, batch=5, wall=ft.wall, clock=ft.wall, sleep=ft.sleep)
         c.run(max_strokes=40)
         drv.reset()
         report = c.run()
@@ -190,7 +190,14 @@ def test_real_time_follows_the_schedule(tmp_path, sched: np.ndarray) -> None:
     speed = 60.0  # one pump minute per wall second
     with Journal(tmp_path / "j.db", wall=ft.wall) as j:
         c = Controller(
-            Spy(rig), j, sched, speed=speed, start_ms=int(sched[0]), wall=ft.wall, sleep=ft.sleep
+            Spy(rig),
+            j,
+            sched,
+            speed=speed,
+            start_ms=int(sched[0]),
+            wall=ft.wall,
+            clock=ft.wall,
+            sleep=ft.sleep,
         )
         t0 = ft.t
         assert c.run().complete
@@ -222,7 +229,7 @@ def test_lost_answers_with_progress_continue_but_a_dead_link_gives_up(
     drv = SimulatedDriver(Rig())
     drv.drop_acks(10**6)  # every answer lost, every stroke executed: progress via status
     with Journal(tmp_path / "a.db") as j:
-        assert Controller(drv, j, sched, retries=2, sleep=ft.sleep).run().complete
+        assert Controller(drv, j, sched, retries=2, clock=ft.wall, sleep=ft.sleep).run().complete
 
     class Dead(SimulatedDriver):
         def deliver(self, stroke_id, count, times_ms=None):
@@ -230,7 +237,7 @@ def test_lost_answers_with_progress_continue_but_a_dead_link_gives_up(
 
     with Journal(tmp_path / "b.db") as j:
         with pytest.raises(ProtocolError):
-            Controller(Dead(Rig()), j, sched, retries=2, sleep=ft.sleep).run()
+            Controller(Dead(Rig()), j, sched, retries=2, clock=ft.wall, sleep=ft.sleep).run()
         assert [e.result for e in j.entries() if e.kind == "reconciled"] == ["not_executed"] * 2
         open_ = j.open_intents()
         assert len(open_) == 1 and open_[0].first_id == 1  # left for the next run to reconcile
@@ -272,20 +279,20 @@ def test_resuming_at_another_speed_re_anchors(tmp_path, sched: np.ndarray) -> No
     ft = FakeTime()
     rig = Rig(record=tmp_path / "rec.csv")
     with Journal(tmp_path / "j.db", wall=ft.wall) as j:
-        Controller(SimulatedDriver(rig), j, sched, speed=60.0, wall=ft.wall, sleep=ft.sleep).run(
-            max_strokes=10
-        )
-        Controller(SimulatedDriver(rig), j, sched, wall=ft.wall, sleep=ft.sleep).run(
+        Controller(
+            SimulatedDriver(rig), j, sched, speed=60.0, wall=ft.wall, clock=ft.wall, sleep=ft.sleep
+        ).run(max_strokes=10)
+        Controller(SimulatedDriver(rig), j, sched, wall=ft.wall, clock=ft.wall, sleep=ft.sleep).run(
             max_strokes=10
         )  # max
         ft.t += 3600  # down for an hour, then real time x120: the next stroke is due at once
         before = ft.t
-        Controller(SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep).run(
-            max_strokes=1
-        )
+        Controller(
+            SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, clock=ft.wall, sleep=ft.sleep
+        ).run(max_strokes=1)
         assert ft.t == before
         report = Controller(
-            SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, sleep=ft.sleep
+            SimulatedDriver(rig), j, sched, speed=120.0, wall=ft.wall, clock=ft.wall, sleep=ft.sleep
         ).run()
         assert report.complete
         notes = [

@@ -115,6 +115,7 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
         scenario().run(until=timedelta(days=1)).timeseries(v)
     ),
     ("itb.scenario.run.Scenario.run", "until"): lambda v: scenario().run(until=v),
+    ("itb.scenario.run.Scenario.steps", "until"): lambda v: list(scenario().steps(until=v)),
     ("itb.scenario.run.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
     ("itb.plots.figure", "every"): lambda v: _plot(every=v),
     ("itb.plots.figure", "dose_window"): lambda v: _plot(dose_window=v),
@@ -153,6 +154,7 @@ EXEMPT = {
     "itb.clinical.initial_daily_dose": "effect_hours: the parameter's name states its unit",
     "itb.testing.": "device_* hooks and asserts a test suite implements or calls with its own values",
     "itb.strategies.": "hypothesis strategy arguments: InvalidArgument (tests/test_strategies.py)",
+    "itb.interop.": "utc_offset: a signed offset from UTC, not a duration (timedelta only, ±14 h)",
 }
 
 

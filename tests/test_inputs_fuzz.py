@@ -22,9 +22,10 @@ from typing import Any
 import itb
 import itb.scenario as sc
 import pytest
+import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from itb.scenario.run import _toml
+from itb._time import format_duration
 from itb.scenario.spec import (
     ACTIONS,
     BatterySpec,
@@ -100,10 +101,13 @@ ARGS: dict[str, dict[str, Any]] = {
     "set_program": {"program": {"kind": "continuous", "ug_per_day": 300.0}},
     "set_patient_bolus_limits": {"dose_ug": 20.0, "duration": "PT10M", "max_per_24h": 4},
     "revise_catheter": {"volume_ul": 120.0},
+    "replace_fluid_path": {"catheter_volume_ul": 100.0},
+    "inject_leak": {"position_ul": 50.0},
 }
 _FIRST = ["set_program", "bolus", "cancel_bolus", "refill", "start_bridge_bolus"]
-_LAST = ["revise_catheter", "start_priming_bolus"]
-ORDER = _FIRST + [d for d in ACTIONS if d not in _FIRST + _LAST] + _LAST
+_LAST = ["revise_catheter", "replace_fluid_path", "start_priming_bolus"]
+_PAIRED = ["inject_disconnection", "clear_leak"]  # one leak at a time
+ORDER = _FIRST + [d for d in ACTIONS if d not in _FIRST + _LAST + _PAIRED[:1]] + _PAIRED + _LAST
 
 
 def base() -> dict[str, Any]:
@@ -159,6 +163,13 @@ def toml_value(v: Any) -> str:
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
     return _toml(v)
+
+
+def _toml(v: Any) -> str:
+    """One TOML value as tomli-w writes it (durations as ISO 8601 text, as scenario files)."""
+    if isinstance(v, timedelta):
+        v = format_duration(v)
+    return tomli_w.dumps({"v": v}).removeprefix("v = ").rstrip("\n")
 
 
 def to_toml(doc: dict) -> str:
@@ -293,7 +304,12 @@ def test_any_command_line_exits_0_1_or_2_with_a_message(
     import io
 
     err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+    # option values such as "true" or "x" may name output files: write them in a scratch folder
+    with (
+        contextlib.chdir(tmp_path_factory.mktemp("cwd")),
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(out),
+    ):
         code = main(argv)
     text = err.getvalue()
     assert code in (0, 1, 2), (argv, code, text)

@@ -1,4 +1,4 @@
-"""Hypothesis properties of the pump that need no oracle beyond DESIGN.md:
+"""Hypothesis properties of the pump that need no oracle beyond the delivery model (docs: design.md#delivery-model):
 
 * delivered volume within one stroke of the ideal ∫r dt (computed here, in integers);
 * conservation of volume and drug mass (filled = reservoir + path + delivered + withdrawn);
@@ -91,7 +91,7 @@ def basal_integral(program, conc: int, t0: int, t1: int) -> int:
 
 
 def bolus_contribution(volume_nl: int, duration_ms: int, start: int, t: int) -> int:
-    """min(r_b·(t − start), V·D) for t >= start (0 before): DESIGN.md's bolus formula."""
+    """min(r_b·(t − start), V·D) for t >= start (0 before): the bolus formula (docs: design.md#boluses)."""
     total = volume_nl * D
     r_b = cdiv(total, duration_ms)
     return max(0, min(r_b * (t - start), total))
@@ -199,7 +199,7 @@ def test_strokes_equal_floor_of_ideal_with_flex_and_boluses(data):
 
 
 def test_basal_integral_helper_by_hand():
-    # the helper itself, on hand-computed numbers (DESIGN.md's flex-day example style):
+    # the helper itself, on hand-computed numbers (a flex day like the docs' examples):
     # 240 µg/day on [00:00, 12:00) and 480 µg/day on [12:00, 24:00) at 2000 µg/mL
     # -> 120_000 and 240_000 nL/day; one day = 120_000·43.2e6 + 240_000·43.2e6 = 1.5552e13.
     prog = ("flex", "day", [(0, 240_000), (12 * H, 480_000)])

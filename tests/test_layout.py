@@ -25,11 +25,15 @@ def test_old_public_paths_are_the_new_modules() -> None:
 
 
 def test_scenario_package_keeps_its_names() -> None:
-    import itb.scenario
-    import itb.scenario.run as run
+    import importlib
 
+    import itb.scenario
+
+    homes = ["run", "load", "issues", "loop", "spec", "write", "bundled"]
+    modules = [importlib.import_module(f"itb.scenario.{m}") for m in homes]
     for name in itb.scenario.__all__:
-        assert getattr(itb.scenario, name) is getattr(run, name), name
+        found = [m for m in modules if getattr(m, name, None) is getattr(itb.scenario, name)]
+        assert found, name
 
 
 def test_entry_points_resolve() -> None:
@@ -122,3 +126,60 @@ def test_the_cycle_finder_finds_a_cycle(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(sys.modules[__name__], "_graph", lambda: planted)
     with pytest.raises(AssertionError):
         test_no_import_cycle()
+
+
+def test_core_limits_are_not_re_declared() -> None:
+    """The core's limits come from ``itb._core.LIMITS`` (through ``itb._limits``); no module of
+    the package writes their numbers again."""
+    import re
+
+    from itb import _limits
+
+    literals = {
+        "86_400_000": "MS_PER_DAY",
+        "86400000": "MS_PER_DAY",
+        "604_800_000": "MS_PER_WEEK",
+        "253_402_300_799_999": "MAX_TIME_MS",
+        "62_135_596_800_000": "MIN_TIME_MS",
+        "3_600_000_000_000": "PC_PER_MAH",
+        "10_000_000_000_000": "MAX_DOSE_NG_PER_DAY",
+    }
+    found = []
+    for path in sorted((ROOT / "python" / "itb").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for literal, name in literals.items():
+                if re.search(rf"(?<![\d_]){literal}(?![\d_])", code):
+                    found.append(f"{path.relative_to(ROOT)}:{n}: {literal} (use {name})")
+    assert found == []
+    # hand-written values (the units page), not read from the table
+    assert (_limits.MS_PER_DAY, _limits.MAX_CONCENTRATION_UG_PER_ML) == (86_400_000, 100_000)
+    assert (_limits.MAX_STEPS_PER_DAY, _limits.MAX_PATIENT_BOLUSES_PER_DAY) == (13, 24)
+    assert _limits.MAX_CATHETER_NL == 10 * 1_000_000 and _limits.MS_PER_HOUR == 3_600_000
+
+
+def test_architecture_page_examples_run() -> None:
+    """Every python block of docs/guide/architecture.md runs as it stands."""
+    import re
+
+    text = (ROOT / "docs" / "guide" / "architecture.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/guide/architecture.md", "exec"), {})
+
+
+def test_bundled_demo_is_the_cli_demo() -> None:
+    """``itb demo`` runs the bundled scenario: its pump is the scenario's after the start's calls
+    (hand-checked: 40 mL of 2000 µg/mL, one 50 µg bolus scheduled for 10:00)."""
+    from datetime import datetime
+
+    import itb.scenario
+    from itb.cli.app import default_scenario
+
+    scenario = itb.scenario.demo()
+    pump = default_scenario()
+    assert pump.now == scenario.start == datetime(2026, 1, 5, 8, 0)
+    assert pump.reservoir_nl == 40_000_000 and pump.concentration_ug_per_ml == 2000
+    [bolus] = pump.boluses
+    assert bolus.start == datetime(2026, 1, 5, 10, 0) and bolus.volume_nl == 25_000

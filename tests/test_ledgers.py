@@ -1,4 +1,4 @@
-"""Hypothesis properties of DESIGN.md's invariants on the Python API: conservation of volume and
+"""Hypothesis properties of the delivery model's invariants (docs: design.md#delivery-model) on the Python API: conservation of volume and
 mass, delivery within one stroke of ideal, ordered events, snapshot/pickle round trips."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from itb import cli
 from itb import scenario as sc
-from itb._extras import MissingExtraError
+from itb.errors import MissingExtraError
 
 pytest.importorskip("matplotlib")
 plots = pytest.importorskip("itb.plots")
@@ -66,7 +66,7 @@ def test_missing_matplotlib_names_the_extra(
 ) -> None:
     result = sc.load(NO_BRIDGE).run()
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(MissingExtraError, match=r"pip install 'itb\[plot\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'itb-pump\[plot\]'"):
         plots.figure(result)
     code = cli.main(["plot", str(NO_BRIDGE), "-o", str(tmp_path / "x.png")])
-    assert code == 1 and "itb[plot]" in capsys.readouterr().err
+    assert code == 1 and "itb-pump[plot]" in capsys.readouterr().err

@@ -643,7 +643,7 @@ def _random_scenario(rng):
             start = t + rng.choice([0, rng.randrange(0, 20_000)])
             actions.setdefault(t, []).append(("bolus", dose, T, start))
             if start > t and rng.random() < 0.5:
-                # a refill at another strength before it starts re-derives it (field report 4);
+                # a refill at another strength before it starts re-derives it (docs: decisions/field-reports.md#doses-are-prescribed-in-micrograms);
                 # not weaker than the first fill, so that its rate stays under a quarter of q per ms
                 actions.setdefault(rng.randrange(t, min(start, until - 1) + 1), []).append(
                     (

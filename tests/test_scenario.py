@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from itb import scenario as sc
-from itb._extras import MissingExtraError
+from itb.errors import MissingExtraError
 from itb.scenario.toml_lines import key_lines, line_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -484,9 +484,9 @@ def test_timeseries_shows_boluses_and_flex_steps() -> None:
 def test_missing_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     result = sc.loads(BASE + "[run]\nuntil = 2026-01-06T08:00:00\n").run()
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(MissingExtraError, match=r"itb\[pandas\]"):
+    with pytest.raises(MissingExtraError, match=r"itb-pump\[pandas\]"):
         result.events_frame()
-    with pytest.raises(ImportError, match=r"itb\[pandas\]"):
+    with pytest.raises(ImportError, match=r"itb-pump\[pandas\]"):
         result.timeseries()
 
 
@@ -626,14 +626,14 @@ def test_dumped_scenario_round_trips_to_the_same_pump(
     assert result.pump.snapshot() == pump.snapshot()
 
 
-def test_readme_scenario_format_block_runs() -> None:
+def test_docs_scenario_format_block_runs() -> None:
     import re
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+    page = ROOT / "docs" / "guide" / "scenarios.md"
+    blocks = re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
     assert blocks
     for block in blocks:
-        result = sc.loads(block, source="README.md").run()
+        result = sc.loads(block, source="docs/guide/scenarios.md").run()
         assert result.pump.now == result.until
 
 
@@ -654,5 +654,11 @@ program = { kind = "flex", period = "day", stepz = [["00:00", 300.0]] }
     with pytest.raises(sc.ScenarioError) as err:
         sc.loads(text)
     message = str(err.value)
-    assert "pump.program.ug_per_dya: unknown key (allowed: kind, ug_per_day)" in message
-    assert "actions[0].program.stepz: unknown key (allowed: kind, period, steps)" in message
+    assert (
+        "pump.program.ug_per_dya: unknown key; did you mean 'ug_per_day'? "
+        "(allowed: kind, ug_per_day)" in message
+    )
+    assert (
+        "actions[0].program.stepz: unknown key; did you mean 'steps'? "
+        "(allowed: kind, period, steps)" in message
+    )

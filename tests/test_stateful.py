@@ -11,8 +11,8 @@ advance — the non-``stroke_batch`` events (time, kind, and every data field th
 defines). Invariants: conservation in fL and ag on both sides; events ordered by time, then by the
 fixed kind order.
 
-The calls that must be rejected are predicted here from the spec (README "Concepts" and
-"Decisions"); the core must raise exactly then, with a typed error, and change nothing.
+The calls that must be rejected are predicted here from the spec (docs: concepts.md and
+docs: decisions/index.md); the core must raise exactly then, with a typed error, and change nothing.
 
 The first tests are hand-computed checks of the reference's newer features (fluid path FIFO,
 off-nominal strokes, refill discrepancy, patient boluses, suspend/fault); each is run on the core
@@ -344,7 +344,7 @@ def test_patient_bolus_reasons_lockout_and_rolling_window():
         p.clear_fault()
     ref_events = ref.advance_to(t)
     assert [(e[0], e[1]) for e in ref_events if e[0] == t] == [
-        # causal order: each call's event in call order (field report 5)
+        # causal order: each call's event in call order (docs: decisions/field-reports.md#events-keep-causal-order)
         (t, "patient_bolus_denied"),
         (t, "suspended"),
         (t, "fault"),
@@ -618,7 +618,7 @@ class PumpMachine(RuleBasedStateMachine):
         m = self.m
         doses = [program[1]] if program[0] == "continuous" else [ng for _, ng in program[2]]
         rates = step_rates(program, conc)
-        # a non-zero dose never becomes a rate of 0 (field report 3)
+        # a non-zero dose never becomes a rate of 0 (docs: decisions/field-reports.md#no-non-zero-input-becomes-zero)
         if any(
             ng != 0 and not max(1, m["min_rate"]) <= r <= m["max_rate"]
             for ng, r in zip(doses, rates)

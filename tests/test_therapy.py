@@ -63,7 +63,7 @@ def test_priming_bolus_fills_path_at_fast_rate() -> None:
     pump = make(catheter_volume_ul=100.0, path_primed=False)
     plan = pump.priming_bolus_plan()
     # Basal and bolus together fill the 200 µL at the 24 mL/day maximum: 200_000·D/24e6 = 720_000 ms.
-    # The basal 0.5 mL/day moves 4166.7 nL of it; the bolus the rest, floored (field report 1):
+    # The basal 0.5 mL/day moves 4166.7 nL of it; the bolus the rest, floored (docs: decisions/field-reports.md#planned-boluses-account-for-all-running-flow):
     # 195_833 nL at ceil(195_833·D/720_000) = 23_499_960 nL/day <= 23.5 mL/day of headroom.
     assert (plan.volume_nl, plan.rate_nl_per_day) == (195_833, 23_499_960)
     assert plan.duration == timedelta(milliseconds=720_000)

@@ -2,7 +2,10 @@
 ``PumpStateMachine`` against the oracle. Run with ``pytest examples/testing_kit``.
 
 ``TestToyPump`` passes; ``test_buggy_toy_pump_is_caught`` shows the kit finding the seeded bug
-(the accumulator restarted on a program change) with a short counter-example.
+(the accumulator restarted on a program change) with a short counter-example, placed at the first
+stroke the device lacks and the program change before it. ``test_buggy_patient_logic_is_caught``
+shows the patient-bolus exploration (activations at the lockout's end, 24 h after a grant, …)
+finding a lockout restarted by refused activations.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from itb.testing import PumpStateMachine, assert_delivery_matches
-from toy_device import BuggyToyPump, ToyPump
+from itb.testing.machine import ACTIONS, run
+from toy_device import BuggyPatientBolusLogic, BuggyToyPump, PatientBolusLogic, ToyPump
 
 
 class ToyPumpMachine(PumpStateMachine):
@@ -71,6 +75,51 @@ BUG_HUNT = settings(
 def test_buggy_toy_pump_is_caught():
     with pytest.raises(AssertionError, match="set_program") as caught:
         run_state_machine_as_test(BuggyToyPumpMachine, settings=BUG_HUNT)
+    print(caught.value)
+
+
+class ToyPatientMachine(PumpStateMachine):
+    """Only the patient-bolus decision is under test: limits and activations (the machine
+    advances time, mostly to the instants where the rules change)."""
+
+    unsupported = frozenset(ACTIONS) - {"set_patient_bolus_limits", "patient_bolus"}
+    bolus_dose_ug = (1, 5)  # small boluses: the reservoir never runs dry within an example
+    logic_class = PatientBolusLogic
+    seed = 2026  # a stable stream, whatever the class is called
+    report_coverage = False
+
+    def device_start(self, pump):
+        self.logic, self.now = self.logic_class(), pump.now
+
+    def device_advance(self, until):
+        self.now = until
+
+    def device_set_patient_bolus_limits(self, dose_ug, duration, lockout, max_per_24h):
+        self.logic.set_limits(None if dose_ug is None else lockout, max_per_24h)
+
+    def device_patient_bolus(self):
+        return self.logic.activate(self.now)  # a reason: compared with the oracle's at once
+
+    def device_observed(self):
+        return None  # no delivery here: the answers are what is compared
+
+
+class BuggyToyPatientMachine(ToyPatientMachine):
+    logic_class = BuggyPatientBolusLogic
+
+
+PATIENT_HUNT = settings(BUG_HUNT, max_examples=100, report_multiple_bugs=False)
+
+
+@pytest.mark.itb_device
+def test_toy_patient_logic_passes():
+    run(ToyPatientMachine, PATIENT_HUNT)
+
+
+@pytest.mark.itb_device
+def test_buggy_patient_logic_is_caught():
+    with pytest.raises(AssertionError, match="patient activation: expected") as caught:
+        run(BuggyToyPatientMachine, PATIENT_HUNT)
     print(caught.value)
 
 

@@ -3,6 +3,10 @@ stroke accumulator (integers, like the real thing) for a continuous program.
 
 ``ToyPump`` is correct. ``BuggyToyPump`` has a seeded bug: it restarts its accumulator when the
 program changes, so the partial stroke built up so far is lost and the device falls behind.
+
+``PatientBolusLogic`` is the toy's patient-bolus decision (lockout from the last grant, at most
+``max_per_24h`` grants in any rolling 24 h), in integer ms. ``BuggyPatientBolusLogic`` has a
+seeded bug: it restarts the lockout at every activation, refused ones too.
 """
 
 from __future__ import annotations
@@ -75,3 +79,43 @@ class ToyPump:
 
 class BuggyToyPump(ToyPump):
     restart_on_program_change = True
+
+
+class PatientBolusLogic:
+    """Patient-bolus decisions: ``"not_enabled"``, ``"lockout"``, ``"daily_maximum"`` or
+    ``"granted"`` (the rules: docs/guide/testing-kit.md#patient-bolus-rules-a-device-must-match)."""
+
+    lockout_from_every_attempt = False
+
+    def __init__(self) -> None:
+        self.limits: tuple[int, int] | None = None  # (lockout ms, max per 24 h)
+        self.grants: list[int] = []  # ms of granted activations
+        self.last_attempt: int | None = None
+
+    def set_limits(self, lockout: timedelta | None, max_per_24h: int) -> None:
+        """Limits (``lockout=None`` disables the patient bolus; the grants are kept)."""
+        self.limits = (
+            None if lockout is None else (lockout // timedelta(milliseconds=1), max_per_24h)
+        )
+
+    def activate(self, now: datetime) -> str:
+        t = _ms(now)
+        if self.limits is None:
+            return "not_enabled"
+        lockout_ms, max_per_24h = self.limits
+        last = (
+            self.last_attempt
+            if self.lockout_from_every_attempt
+            else (self.grants[-1] if self.grants else None)
+        )
+        self.last_attempt = t
+        if last is not None and t - last < lockout_ms:
+            return "lockout"
+        if sum(1 for g in self.grants if g > t - DAY_MS) >= max_per_24h:
+            return "daily_maximum"
+        self.grants.append(t)
+        return "granted"
+
+
+class BuggyPatientBolusLogic(PatientBolusLogic):
+    lockout_from_every_attempt = True

@@ -40,13 +40,27 @@ __all__ = [
     "volume_rate_nl_per_day",
     "SNAPSHOT_VERSION",
     "MS_PER_DAY",
+    "LIMITS",
+    "__version__",
 ]
+
+__version__: str
+"""The product's version: the Cargo workspace version (the same as the distribution's)."""
 
 SNAPSHOT_VERSION: int
 """Version of the snapshot format this build writes and reads (currently 2)."""
 
 MS_PER_DAY: int
 """Milliseconds per day: 86_400_000."""
+
+LIMITS: dict[str, int]
+"""Every limit and unit factor the core checks against, by name (``rust/core/src/limits.rs``):
+``MS_PER_DAY``, ``MS_PER_WEEK``, ``NL_PER_ML``, ``FL_PER_NL``, ``PC_PER_MAH``, ``MIN_TIME_MS``,
+``MAX_TIME_MS``, ``MAX_CONCENTRATION_UG_PER_ML``, ``MAX_DOSE_NG_PER_DAY``, ``MAX_BOLUS_NG``,
+``MAX_STEPS_PER_DAY``, ``MAX_PATIENT_BOLUSES_PER_DAY``, ``MAX_CATHETER_NL``,
+``MAX_STROKE_ERROR_PPM``, ``MAX_RESERVOIR_NL``, ``MAX_STROKE_NL``, ``MAX_RATE_NL_PER_DAY``,
+``MAX_PATH_NL``, ``FORECAST_MS``, ``SNAPSHOT_VERSION``. Python reads them through
+:mod:`itb._limits`."""
 
 class _BatteryDict(TypedDict):
     """A battery in exact units (what ``itb.models.BatteryModel.exact()`` returns)."""
@@ -509,6 +523,16 @@ class Pump:
     @property
     def model(self) -> _ModelDict:
         """The pump model (a fresh dict of exact fields)."""
+    @property
+    def commanded_rate_nl_per_day(self) -> int:
+        """Volume rate (nL/day) commanded now: the basal step in force plus every bolus running
+        now; 0 while not delivering."""
+    @property
+    def prescribed_ng_per_day(self) -> int:
+        """Dose rate (ng/day) the basal program prescribes now (boluses not included)."""
+    @property
+    def delivering(self) -> bool:
+        """Not suspended, stalled, empty or at end of service."""
     @property
     def schedule(self) -> tuple[int, int, list[tuple[int, int]]]:
         """Basal volume-rate schedule at the current concentration:

@@ -1,4 +1,5 @@
-"""Optional dependencies: import one or raise an error naming the pip extra that provides it."""
+"""Optional dependencies: import one or raise :class:`itb.errors.MissingExtraError` naming the pip
+extra that provides it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ __all__ = ["MissingExtraError", "require"]
 
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:
-    """Import ``module`` or raise :class:`MissingExtraError` naming ``itb[extra]``."""
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``itb-pump[extra]``."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -28,6 +28,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ._limits import MAX_TIME_MS, MIN_TIME_MS, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_WEEK
 from .errors import ValidationError
 
 __all__ = [
@@ -52,8 +53,6 @@ EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 #: The pump clock's first and last instant (ms since 1970-01-01): 0001-01-01 00:00 and
 #: 9999-12-31 23:59:59.999, as the Rust core checks them.
-MIN_TIME_MS = -62_135_596_800_000
-MAX_TIME_MS = 253_402_300_799_999
 #: The longest duration anything accepts: the clock's whole span.
 MAX_DURATION_MS = MAX_TIME_MS - MIN_TIME_MS
 
@@ -85,7 +84,7 @@ def to_ms(value: datetime | int, field: str) -> int:
     t = type(value)
     if t is datetime:  # the common cases first: no ABC checks
         if value.tzinfo is None:  # type: ignore[union-attr]
-            return (value - EPOCH) // _MS  # type: ignore[operator, no-any-return]
+            return (value - EPOCH) // _MS  # type: ignore[operator]
     elif t is int:
         return int64(value, field, "ms")  # type: ignore[arg-type]
     if isinstance(value, (bool, np.bool_)):
@@ -132,9 +131,9 @@ def format_duration_ms(ms: int) -> str:
     """ISO 8601 text of a duration in ms, exact (``PT30M``, ``P1DT2H``, ``PT0.005S``; ``-`` in
     front of a negative one)."""
     sign, ms = ("-", -ms) if ms < 0 else ("", ms)
-    days, ms = divmod(ms, 86_400_000)
-    hours, ms = divmod(ms, 3_600_000)
-    minutes, ms = divmod(ms, 60_000)
+    days, ms = divmod(ms, MS_PER_DAY)
+    hours, ms = divmod(ms, MS_PER_HOUR)
+    minutes, ms = divmod(ms, MS_PER_MINUTE)
     seconds, ms = divmod(ms, 1000)
     out = f"P{days}D" if days else "P"
     clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
@@ -225,9 +224,9 @@ def duration_ms(value: Duration, field: str, *, allow_zero: bool = True) -> int:
     ``ValidationError`` naming ``field`` and saying what to pass; a non-zero duration never
     becomes 0 (below 1 ms it is refused)."""
     if type(value) is timedelta:  # the common case first: no ABC checks
-        ms = (value.days * 86_400 + value.seconds) * 1000 + value.microseconds // 1000  # type: ignore[union-attr]
+        ms = (value.days * 86_400 + value.seconds) * 1000 + value.microseconds // 1000
         if 1 <= ms <= MAX_DURATION_MS:
-            return ms  # type: ignore[no-any-return]
+            return ms
     try:
         return _duration_ms(value, allow_zero)
     except DurationError as exc:
@@ -254,7 +253,7 @@ _ISO = re.compile(
     rf"P(?:(?P<Y>{_NUM})Y)?(?:(?P<MO>{_NUM})M)?(?:(?P<W>{_NUM})W)?(?:(?P<D>{_NUM})D)?"
     rf"(?:T(?:(?P<H>{_NUM})H)?(?:(?P<MI>{_NUM})M)?(?:(?P<S>{_NUM})S)?)?"
 )
-_ISO_MS = {"W": 604_800_000, "D": 86_400_000, "H": 3_600_000, "MI": 60_000, "S": 1000}
+_ISO_MS = {"W": MS_PER_WEEK, "D": MS_PER_DAY, "H": MS_PER_HOUR, "MI": MS_PER_MINUTE, "S": 1000}
 _EXAMPLES = "'PT30M', 'PT1H30M', 'P7D', 'PT0.5S'"
 
 
@@ -293,21 +292,21 @@ _UNIT_MS = {
     "secs": 1000,
     "second": 1000,
     "seconds": 1000,
-    "min": 60_000,
-    "mins": 60_000,
-    "minute": 60_000,
-    "minutes": 60_000,
-    "h": 3_600_000,
-    "hr": 3_600_000,
-    "hrs": 3_600_000,
-    "hour": 3_600_000,
-    "hours": 3_600_000,
-    "d": 86_400_000,
-    "day": 86_400_000,
-    "days": 86_400_000,
-    "w": 604_800_000,
-    "week": 604_800_000,
-    "weeks": 604_800_000,
+    "min": MS_PER_MINUTE,
+    "mins": MS_PER_MINUTE,
+    "minute": MS_PER_MINUTE,
+    "minutes": MS_PER_MINUTE,
+    "h": MS_PER_HOUR,
+    "hr": MS_PER_HOUR,
+    "hrs": MS_PER_HOUR,
+    "hour": MS_PER_HOUR,
+    "hours": MS_PER_HOUR,
+    "d": MS_PER_DAY,
+    "day": MS_PER_DAY,
+    "days": MS_PER_DAY,
+    "w": MS_PER_WEEK,
+    "week": MS_PER_WEEK,
+    "weeks": MS_PER_WEEK,
 }
 _WITH_UNIT = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<u>[a-zA-Zµ]+)")
 _UNITS_HELP = "ms, s, min, h, d, w"

@@ -9,19 +9,18 @@ from numbers import Integral, Real
 import numpy as np
 
 from . import _core
+from ._limits import MAX_CONCENTRATION_UG_PER_ML as _MAX_CONCENTRATION
 from ._time import int64
 from .errors import ValidationError
 
-NL_PER_ML = 1_000_000
 NL_PER_UL = 1_000
-_MAX_CONCENTRATION = 100_000  # µg/mL, as rust/core checks it
 
 
 def _float(value: object, field: str) -> float:
     if type(value) is float:  # the common case, without the ABC check
         if value - value != 0.0:  # NaN or ±inf
             raise ValidationError(f"{field}: {value} is not a finite number", field)
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, (bool, np.bool_)):
         raise ValidationError(
             f"{field}: expected a number, got a bool (a bool is never a number)", field
@@ -41,7 +40,7 @@ def flag(value: object, field: str) -> bool:
     """A yes/no argument: ``True``/``False`` (or a numpy bool), never a number or text — the
     other half of "a bool is never a number" (docs: guide/inputs.md#bools)."""
     if type(value) is bool:
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, np.bool_):
         return bool(value)
     raise ValidationError(
@@ -103,3 +102,10 @@ def check_dose(value: object, i: int) -> None:
         raise ValidationError(
             f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]"
         )
+
+
+def volume_nl(ng: int, concentration_ug_per_ml: int) -> int:
+    """Volume (nL) of ``ng`` ng — or rate (nL/day) of ``ng`` ng/day — at a concentration
+    (µg/mL): the core's half-even rounding (``itb._core.volume_rate_nl_per_day``). Raises
+    ``ValidationError`` outside 0..=10¹³ ng or a concentration outside 1..=100 000 µg/mL."""
+    return _core.volume_rate_nl_per_day(ng, concentration_ug_per_ml)

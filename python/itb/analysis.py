@@ -10,7 +10,7 @@ sample interval j, and a window of p minutes spanning m = p / S consecutive inte
     A       = 100 · (Q̄ − r) / r                             (%)  — overall mean error
 
 (The windows and sample interval are those of the standard; the formula is the usual reading of
-it, see ``FACTS.md``.) Inputs are numpy arrays: times in seconds, cumulative volume in mL (a
+it, see ``docs: facts.md#flow-accuracy-the-trumpet-curve``.) Inputs are numpy arrays: times in seconds, cumulative volume in mL (a
 rig's gravimetric samples converted with the fluid's density, or simulated strokes via
 :func:`cumulative_from_strokes`). Rates are mL/h.
 """
@@ -214,18 +214,14 @@ def trumpet(
 
 def plot_trumpet(result: TrumpetResult, path: str, title: str = "Trumpet curve") -> None:
     """Save the curve (Ep(max), Ep(min) against window length, and the mean error) as an image.
-    Needs matplotlib (``pip install 'itb[plot]'``); an ``ItbError`` naming the extra if missing."""
-    try:
-        import matplotlib
+    Needs matplotlib (``pip install 'itb-pump[plot]'``); a :class:`~itb.errors.MissingExtraError` naming
+    the extra if missing."""
+    from ._extras import require
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from .errors import ItbError
+    matplotlib = require("matplotlib", "plot", "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-        raise ItbError(
-            "plot: matplotlib is not installed; pip install 'itb[plot]'", "plot"
-        ) from None
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(result.windows_min, result.max_error_pct, "o-", label="Ep(max)")
     ax.plot(result.windows_min, result.min_error_pct, "o-", label="Ep(min)")

@@ -105,6 +105,10 @@ class BalanceProtocolError(BalanceError, ProtocolError):
     come in time (``field`` is ``reply`` or ``timeout``); also a :class:`ProtocolError`."""
 
 
+#: The distribution's name on PyPI (the import name is ``itb``; docs: install.md).
+DISTRIBUTION = "itb-pump"
+
+
 def _distribution() -> str:
     """The name this package is installed under (pip's name for it), for install hints."""
     try:
@@ -113,7 +117,7 @@ def _distribution() -> str:
         names = packages_distributions().get("itb")
     except Exception:  # noqa: BLE001 - metadata is a hint only
         names = None
-    return names[0] if names else "itb"
+    return names[0] if names else DISTRIBUTION
 
 
 class MissingExtraError(ItbError, ImportError):

@@ -76,7 +76,26 @@ class ConcentrationData(TypedDict, total=False):
 
 
 class FaultData(TypedDict, total=False):
+    """``fault``/``fault_cleared``: ``fault`` names it (``motor_stall``, ``occlusion``, …)."""
+
     fault: str
+    pass_ppm: int
+    position_nl: int
+    pocket_nl: int
+    pocket_pg: int
+    rate_nl_per_day: int
+    dose_ng_per_day: int
+    max_rate_nl_per_day: int
+
+
+class PathData(TypedDict, total=False):
+    """``path_replaced``: which ``part`` (``catheter``, ``tubing_and_catheter``) and what left."""
+
+    part: str
+    removed_nl: int
+    removed_pg: int
+    saline_nl: int
+    catheter_nl: int
 
 
 class BatteryData(TypedDict, total=False):
@@ -99,6 +118,7 @@ EventData = Union[
     RefillData,
     ConcentrationData,
     FaultData,
+    PathData,
     BatteryData,
     NoData,
 ]
@@ -126,6 +146,7 @@ EVENT_DATA: dict[str, type] = {
     "eri": BatteryData,
     "eos": BatteryData,
     "telemetry_session": BatteryData,
+    "path_replaced": PathData,
 }
 
 
@@ -167,7 +188,7 @@ class Event:
         return from_ms(self.time_ms)
 
     @classmethod
-    def _from_core(cls, raw: tuple) -> Event:
+    def _from_core(cls, raw: tuple[Any, ...]) -> Event:
         self = object.__new__(cls)
         setattr_ = object.__setattr__
         setattr_(self, "time_ms", raw[0])
@@ -200,11 +221,11 @@ class Event:
             f"data={self.data!r})"
         )
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (Event, (self.time_ms, self.kind, self.severity, self.data, self.seq))
 
 
-class EventLog(Sequence):  # Sequence[Event]
+class EventLog(Sequence[Event]):
     """The events of one advance, in causal order (see :class:`Event`), backed by Rust columns.
 
     ``log[i]`` is an :class:`Event` (built on access), ``log[a:b]`` an :class:`EventLog` (a
@@ -215,8 +236,10 @@ class EventLog(Sequence):  # Sequence[Event]
       (int64), ``seq`` (uint64), ``kind`` (str), ``severity`` (str, ``""`` when not an alarm),
       one int64 masked array per integer data field (masked where an event has no such field,
       units in the name: ``volume_nl``…) and one object array per text field (``reason``…);
-    - ``log.to_pandas()``: the same as a DataFrame (nullable ``Int64`` data columns, ``kind`` and
-      ``severity`` categorical); needs pandas (``pip install 'itb[pandas]'``).
+    - ``log.to_pandas()``: the events frame (the one schema, also :func:`itb.export.events_frame`):
+      ``time``, ``kind`` and ``severity`` (categorical; missing when not an alarm), ``time_ms``,
+      ``seq``, then the data columns (nullable ``Int64`` integers, object text); needs pandas
+      (``pip install 'itb-pump[pandas]'``).
 
     Pickling gives a plain list of events.
     """
@@ -269,7 +292,7 @@ class EventLog(Sequence):  # Sequence[Event]
     def __repr__(self) -> str:
         return f"<itb.EventLog of {len(self)} events: {', '.join(self.kinds[:5].tolist())}{', …' if len(self) > 5 else ''}>"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (list, (list(self),))
 
     @property
@@ -320,14 +343,17 @@ class EventLog(Sequence):  # Sequence[Event]
         from ._extras import require
 
         pd = require("pandas", "pandas", "EventLog.to_pandas()")
-        frame: dict[str, Any] = {}
-        for key, col in self.to_numpy().items():
+        cols = self.to_numpy()
+        frame: dict[str, Any] = {
+            "time": cols.pop("time"),
+            "kind": pd.Categorical(cols.pop("kind")),
+            "severity": pd.Categorical([s or None for s in cols.pop("severity").tolist()]),
+        }
+        for key, col in cols.items():
             if isinstance(col, np.ma.MaskedArray):
                 frame[key] = pd.arrays.IntegerArray(
                     np.asarray(col.data, dtype=np.int64), np.ma.getmaskarray(col)
                 )
-            elif key in ("kind", "severity"):
-                frame[key] = pd.Categorical(col)
             else:
                 frame[key] = col
         return pd.DataFrame(frame)

@@ -3,7 +3,7 @@ series of the pump's state sampled from a scenario run.
 
 Every number is read from the Rust-backed :class:`itb.Pump` (no delivery math here): the time
 series re-runs the scenario on a fresh pump, stopping at each sample time to read it. pandas is
-optional (``pip install 'itb[pandas]'``; also in ``itb[dask]`` and ``itb[test]``).
+optional (``pip install 'itb-pump[pandas]'``; also in ``itb-pump[dask]`` and ``itb-pump[test]``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from ._time import duration_ms
 from .errors import ValidationError
 from .pump import Event, Pump
 
-__all__ = ["event_record", "events_frame", "timeseries", "sample", "TIMESERIES_COLUMNS", "Runnable"]
+__all__ = [
+    "run_totals",
+    "event_record",
+    "events_frame",
+    "timeseries",
+    "sample",
+    "TIMESERIES_COLUMNS",
+    "Runnable",
+]
 
 
 class Runnable(Protocol):
@@ -42,6 +50,34 @@ class Runnable(Protocol):
     ) -> tuple[Pump, list[Event], list[Any]]: ...
 
 
+def run_totals(pump: Pump, start: datetime, events: Iterable[Event]) -> dict[str, Any]:
+    """End-of-run figures of ``pump`` (run from ``start``, raising ``events``) in exact and
+    clinical units, all read from the pump: the one totals dict of ``ScenarioResult.totals``,
+    ``itb run --json`` and ``itb demo --json``."""
+    p = pump
+    return {
+        "start": start.isoformat(timespec="milliseconds"),
+        "end": p.now.isoformat(timespec="milliseconds"),
+        "days_simulated": (p.now - start) / timedelta(days=1),
+        "strokes": p.strokes,
+        "pumped_nl": p.pumped_nl,
+        "pumped_ml": p.pumped_nl / 1e6,
+        "delivered_nl": p.delivered_nl,
+        "delivered_ml": p.delivered_nl / 1e6,
+        "delivered_pg": p.delivered_pg,
+        "delivered_ug": p.delivered_pg / 1e6,
+        "reservoir_nl": p.reservoir_nl,
+        "reservoir_ml": p.reservoir_nl / 1e6,
+        "concentration_ug_per_ml": p.concentration_ug_per_ml,
+        "tip_concentration_ug_per_ml": p.tip_concentration_ug_per_ml,
+        "reservoir_empty": p.is_empty,
+        "battery_remaining_mah": p.battery_remaining_mah,
+        "eri": p.is_eri,
+        "eos": p.is_eos,
+        "alarms": sum(1 for e in events if e.severity is not None),
+    }
+
+
 def event_record(event: Event) -> dict[str, Any]:
     """An event as a JSON-ready dict: ``time`` (ISO, ms), ``time_ms``, ``kind``, ``severity``
     (``None`` unless an alarm), ``data`` (a copy of the event's data), and ``seq`` when the event
@@ -60,30 +96,37 @@ def event_record(event: Event) -> dict[str, Any]:
 
 
 def events_frame(events: Iterable[Event]) -> Any:
-    """A ``pandas.DataFrame`` with one row per event: ``time`` (datetime64[ms]), ``kind``,
-    ``severity``, then one column per data key (missing values are NaN/None).
-    Raises :class:`itb._extras.MissingExtraError` (an ``ImportError``) without pandas."""
+    """A ``pandas.DataFrame`` with one row per event, the one events schema (the same as
+    :meth:`itb.EventLog.to_pandas`): ``time`` (datetime64[ms]), ``kind`` and ``severity``
+    (categorical; missing when not an alarm), ``time_ms`` (int64), ``seq`` (uint64, when every
+    event has one), then one column per data key (integers nullable ``Int64``, text as objects;
+    missing where an event lacks the key). Raises :class:`itb._extras.MissingExtraError` (an
+    ``ImportError``) without pandas."""
+    import numpy as np
+
     pd = require("pandas", "pandas", "itb's events frame")
-    rows = []
+    events = list(events)
+    seqs = [getattr(e, "seq", None) for e in events]
+    frame: dict[str, Any] = {
+        "time": np.array([e.time_ms for e in events], dtype=np.int64).astype("datetime64[ms]"),
+        "kind": pd.Categorical([e.kind for e in events]),
+        "severity": pd.Categorical([e.severity for e in events]),
+        "time_ms": np.array([e.time_ms for e in events], dtype=np.int64),
+    }
+    if all(s is not None for s in seqs):
+        frame["seq"] = np.array(seqs, dtype=np.uint64)
+    keys: dict[str, None] = {}
     for e in events:
-        row = {"time": e.time, "kind": e.kind, "severity": e.severity}
-        for key, value in e.data.items():
-            row[key if key not in row else f"data_{key}"] = value
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=None if rows else ["time", "kind", "severity"])
-    frame["time"] = pd.to_datetime(frame["time"])
-    ints = {
-        k for row in rows for k, v in row.items() if isinstance(v, int) and not isinstance(v, bool)
-    }
-    ints -= {
-        k
-        for row in rows
-        for k, v in row.items()
-        if not (isinstance(v, int) and not isinstance(v, bool))
-    }
-    for column in ints:  # integer data stays integer (nullable) where other events lack it
-        frame[column] = frame[column].astype("Int64")
-    return frame
+        keys.update(dict.fromkeys(e.data))
+    for key in keys:
+        values = [e.data.get(key) for e in events]
+        present = [v for v in values if v is not None]
+        name = key if key not in frame else f"data_{key}"
+        if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            frame[name] = pd.array(values, dtype="Int64")
+        else:
+            frame[name] = np.array(values, dtype=object)
+    return pd.DataFrame(frame)
 
 
 #: Columns of :func:`timeseries`, with units in the names.
@@ -109,19 +152,10 @@ TIMESERIES_COLUMNS = (
 def sample(pump: Pump) -> dict[str, Any]:
     """The state of ``pump`` now, read from its properties (columns of :data:`TIMESERIES_COLUMNS`
     except the interval column ``tip_dose_ug_per_day``)."""
-    stopped = pump.is_suspended or pump.is_stalled or pump.is_empty or pump.is_eos
-    period_ms, anchor_ms, steps = pump.core.schedule
-    step = _step_in_force(pump.now_ms, period_ms, anchor_ms, [offset for offset, _ in steps])
-    commanded_nl = (
-        0
-        if stopped
-        else steps[step][1]
-        + sum(b.rate_nl_per_day for b in pump.boluses if b.start <= pump.now < b.end)
-    )
-    program = (
-        pump.core.program
-    )  # ("continuous", ng/day) or ("flex", period, [(offset_ms, ng/day), …])
-    prescribed_ng = program[1] if program[0] == "continuous" else program[2][step][1]
+    core = pump.core
+    stopped = not core.delivering
+    commanded_nl = core.commanded_rate_nl_per_day  # basal step in force + running boluses
+    prescribed_ng = core.prescribed_ng_per_day
     battery = pump.battery_remaining_mah
     return {
         "time": pump.now,
@@ -138,17 +172,6 @@ def sample(pump: Pump) -> dict[str, Any]:
         "held_back_ml": pump.held_back_nl / 1e6,
         "physical_reservoir_ml": pump.true_reservoir_nl / 1e6,
     }
-
-
-def _step_in_force(now_ms: int, period_ms: int, anchor_ms: int, offsets: list[int]) -> int:
-    """Index of the basal step in force at ``now_ms`` in the core's schedule (a lookup: the last
-    step whose offset into the repeating period is <= now's)."""
-    into = (now_ms - anchor_ms) % period_ms if period_ms else 0
-    index = 0
-    for i, offset in enumerate(offsets):
-        if offset <= into:
-            index = i
-    return index
 
 
 def timeseries(

@@ -3,7 +3,7 @@
 :func:`simulate_many` runs clones of the given pumps in the Rust core on a rayon thread pool,
 with the GIL released, and returns numpy columns (:class:`FleetResult`, convertible to a pandas
 ``DataFrame``). Results are deterministic: the same whatever the number of threads.
-:func:`simulate_dask` partitions a fleet across a Dask cluster (``pip install 'itb[dask]'``) and
+:func:`simulate_dask` partitions a fleet across a Dask cluster (``pip install 'itb-pump[dask]'``) and
 calls :func:`simulate_many` per partition.
 
 :class:`Fleet` holds a fleet as columns (numpy arrays, a pandas DataFrame, a pyarrow Table or any
@@ -67,7 +67,7 @@ class FleetResult:
         return self.columns[name]
 
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` of the columns (needs ``pip install 'itb[pandas]'``)."""
+        """A ``pandas.DataFrame`` of the columns (needs ``pip install 'itb-pump[pandas]'``)."""
         from ._extras import require
 
         pd = require("pandas", "pandas", "FleetResult.to_pandas()")
@@ -75,7 +75,7 @@ class FleetResult:
         return pd.DataFrame(self.columns)
 
     def to_arrow(self) -> Any:
-        """A ``pyarrow.Table`` of the columns (needs ``pip install 'itb[arrow]'``)."""
+        """A ``pyarrow.Table`` of the columns (needs ``pip install 'itb-pump[arrow]'``)."""
         from ._extras import require
 
         pa = require("pyarrow", "arrow", "FleetResult.to_arrow()")
@@ -121,7 +121,7 @@ def simulate_dask(
     each partition (pump snapshots, or for a :class:`Fleet` its rows' columns), run it on the
     workers (:func:`simulate_many` / :meth:`Fleet.simulate`), and gather the rows in order.
     ``client``: a ``dask.distributed.Client`` (default: the current one, else Dask's default
-    scheduler). Needs ``pip install 'itb[dask]'``."""
+    scheduler). Needs ``pip install 'itb-pump[dask]'``."""
     from ._extras import require
 
     dask = require("dask", "dask", "simulate_dask")
@@ -275,8 +275,12 @@ class Fleet:
         exact_programs = [_exact_program(p) for p in self.programs]
         self._core = _core.FleetColumns(
             [m._core_exact() for m in self.models],
-            *list(self._cols.values())[:5],
-            exact_programs,
+            self._cols["model"],
+            self._cols["now"],
+            self._cols["reservoir_ml"],
+            self._cols["concentration_ug_per_ml"],
+            self._cols["ug_per_day"],
+            exact_programs,  # checked in Rust
             self._cols["program"],
         )
 
@@ -313,7 +317,9 @@ class Fleet:
         row by row)."""
         return Fleet({k: v[start:stop] for k, v in self._cols.items()}, self.models, self.programs)
 
-    def __reduce__(self) -> tuple:  # ship the columns (e.g. to Dask workers), not the core object
+    def __reduce__(
+        self,
+    ) -> tuple[Any, ...]:  # ship the columns (e.g. to Dask workers), not the core object
         return (Fleet, (self._cols, self.models, self.programs))
 
     def forecast(

@@ -1,7 +1,7 @@
 """Pump models and presets.
 
 Every preset figure is **nominal and editable** (``dataclasses.replace(preset, ...)``): public,
-approximate figures (see ``shared/FACTS.md``), not a device specification. Where no public
+approximate figures (sources: ``docs: facts.md#implantable-pumps``), not a device specification. Where no public
 figure was found the value is a documented placeholder:
 
 ======================  =============  ==========  ==========  =========  ========  =========
@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import _core
+from ._limits import PC_PER_MAH
 from ._units import ml_to_nl, ul_to_nl
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
     "PROMETRA_II_40",
     "PRESETS",
 ]
-
-
-PC_PER_MAH = 3_600_000_000_000
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ class BatteryModel:
 
 
 #: Core (exact) field names → the parameter names of PumpModel / BatteryModel, so an error
-#: names the argument the caller passed (field report 2).
+#: names the argument the caller passed (docs: decisions/field-reports.md#an-error-names-the-refused-calls-parameter).
 _PY_FIELD = {
     "reservoir_nl": "reservoir_ml",
     "min_rate_nl_per_day": "min_rate_ml_per_day",
@@ -247,7 +245,7 @@ class PumpModel:
 
 
 #: PumpModel.from_exact's cache (bounded): exact fields → model.
-_FROM_EXACT: dict[tuple, PumpModel] = {}
+_FROM_EXACT: dict[tuple[Any, ...], PumpModel] = {}
 
 
 def _int(value: object, field: str) -> int:

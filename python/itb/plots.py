@@ -3,7 +3,7 @@ volume rate, programmed dose vs the dose leaving the catheter tip, battery charg
 alarms and therapy events on one shared time axis.
 
 Every number comes from the Rust-backed pump: the curves are :meth:`ScenarioResult.timeseries`,
-the markers are the run's events. Needs matplotlib: ``pip install 'itb[plot]'``.
+the markers are the run's events. Needs matplotlib: ``pip install 'itb-pump[plot]'``.
 Simulation only — not a medical device.
 """
 
@@ -213,9 +213,9 @@ def figure(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     line.grid(True, axis="x", alpha=0.3)
-    locator = AutoDateLocator()
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     line.xaxis.set_major_locator(locator)
-    line.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    line.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     line.set_xlim(result.start, result.until)
     line.set_xlabel("pump clock")
     return fig

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from . import _core
+from ._limits import MS_PER_DAY as _DAY_MS
 from ._time import duration_ms
 from ._units import ug_to_ng
 from .errors import ValidationError
@@ -28,7 +29,6 @@ from .errors import ValidationError
 __all__ = ["Continuous", "Flex", "Program", "StepOffset", "program_from_dict"]
 
 StepOffset = Union[time, timedelta, tuple[int, time], str]
-_DAY_MS = 86_400_000
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _STEP_TEXT = re.compile(
     r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?"
@@ -81,7 +81,7 @@ def _step_text(offset_ms: int, period: str) -> str:
 class _Reports:
     """What a program delivers, from its exact form (ng/day steps)."""
 
-    def exact(self) -> tuple:  # pragma: no cover - defined by the programs
+    def exact(self) -> tuple[Any, ...]:  # pragma: no cover - defined by the programs
         raise NotImplementedError
 
     def _period_ng(self) -> tuple[int, list[tuple[int, int]]]:
@@ -129,12 +129,15 @@ class Continuous(_Reports):
     ug_per_day: float
 
     def __post_init__(self) -> None:
-        exact = ("continuous", ug_to_ng(self.ug_per_day, "ug_per_day"))
+        exact: tuple[Literal["continuous"], int] = (
+            "continuous",
+            ug_to_ng(self.ug_per_day, "ug_per_day"),
+        )
         # converted and validated once (the dataclass is frozen)
         object.__setattr__(self, "_core_program", _core.Program(exact))
         object.__setattr__(self, "_exact", exact)
 
-    def exact(self) -> tuple:
+    def exact(self) -> tuple[Any, ...]:
         """Core form: ``("continuous", ng_per_day)``."""
         return self._exact  # type: ignore[attr-defined, no-any-return]
 
@@ -159,7 +162,7 @@ class Flex(_Reports):
         object.__setattr__(self, "_core_program", _core.Program(exact))
         object.__setattr__(self, "_exact", exact)
 
-    def exact(self) -> tuple:
+    def exact(self) -> tuple[Any, ...]:
         """Core form: ``("flex", period, [(offset_ms, ng_per_day), …])`` (a fresh step list)."""
         kind, period, steps = self._exact  # type: ignore[attr-defined]
         return (kind, period, list(steps))
@@ -174,7 +177,7 @@ class Flex(_Reports):
             "steps": [[_step_text(o, period), ng / 1000] for o, ng in steps],
         }
 
-    def _convert(self) -> tuple:
+    def _convert(self) -> tuple[Any, ...]:
         if self.period not in ("day", "week"):
             raise ValidationError(
                 f"period: unknown period {self.period!r}; allowed: 'day', 'week'", "period"
@@ -223,7 +226,7 @@ def _offset_ms(offset: object, period: str, field: str) -> int:
     return duration_ms(offset, field)  # type: ignore[arg-type]
 
 
-def program_from_exact(raw: tuple) -> Program:
+def program_from_exact(raw: tuple[Any, ...]) -> Program:
     """Inverse of ``.exact()`` (offsets become timedeltas for week periods)."""
     if raw[0] == "continuous":
         return Continuous(ug_per_day=raw[1] / 1000)

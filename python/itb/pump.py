@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from . import _core
+from ._limits import MAX_TIME_MS, MS_PER_DAY
 from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
 from ._units import concentration, flag, integer, ml_to_nl, scaled, ug_to_ng, ul_to_nl
 from .events import Event, EventLog
@@ -32,8 +33,8 @@ __all__ = [
 
 Time = Union[datetime, int]
 _TEN_YEARS = timedelta(days=3650)
-_TEN_YEARS_MS = 3650 * 86_400_000
-_MAX_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999, the pump clock's end
+_TEN_YEARS_MS = 3650 * MS_PER_DAY
+_MAX_MS = MAX_TIME_MS  # 9999-12-31 23:59:59.999, the pump clock's end
 Duration = Union[timedelta, "np.timedelta64"]  # never a bare number (docs: guide/inputs.md)
 
 
@@ -266,7 +267,7 @@ class Pump:
         # one call: the arguments are converted in Rust by the rules of to_ms, ml_to_nl,
         # concentration, ul_to_nl and integer (which it falls back to for unusual types)
         self._core = _core.Pump.build(
-            model._core_model,
+            model._core_model,  # type: ignore[attr-defined]  # set in PumpModel.__post_init__  # type: ignore[attr-defined]  # set in PumpModel.__post_init__
             now,
             reservoir_ml,
             concentration_ug_per_ml,
@@ -299,7 +300,7 @@ class Pump:
         the past), ``ProgrammingError`` (basal + boluses above the model's maximum rate),
         ``ReservoirError`` (empty reservoir), ``EndOfServiceError``."""
         # converted in Rust by the rules of ug_to_ng, duration_ms and to_ms
-        return self._core.bolus_ug(dose_ug, duration, start)  # type: ignore[no-any-return]
+        return self._core.bolus_ug(dose_ug, duration, start)
 
     def bolus_many(
         self,
@@ -337,7 +338,7 @@ class Pump:
             doses = _core.doses_f64(
                 doses_ug.tolist() if isinstance(doses_ug, np.ndarray) else doses_ug
             )
-        return self._core.bolus_many_arrays(doses, duration_list, start_ms)  # type: ignore[no-any-return]
+        return self._core.bolus_many_arrays(doses, duration_list, start_ms)
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
@@ -586,7 +587,7 @@ class Pump:
         """Rebuild a pump from :meth:`snapshot` bytes (``SnapshotError`` if corrupt/foreign)."""
         return cls._wrap(_core.Pump.restore(bytes(data)))
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (Pump.restore, (self.snapshot(),))
 
     def copy(self) -> Pump:
@@ -759,7 +760,7 @@ def _core_program(program: object) -> Any:
     return program._core_program  # type: ignore[attr-defined]
 
 
-def _exact_program(program: object) -> tuple:
+def _exact_program(program: object) -> tuple[Any, ...]:
     if not isinstance(program, (Continuous, Flex)):
         from .errors import ValidationError
 

@@ -21,13 +21,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import __version__
 from .._time import to_ms
-from ..models import SYNCHROMED_II_40
-from ..program import Flex
 from ..pump import Event, Projection, Pump
 from .common import (
     DISCLAIMER,
@@ -58,9 +56,6 @@ __all__ = [
 DEMO_START = datetime(2026, 1, 5, 8, 0)
 DEFAULT_DAYS = 240
 
-_NL_PER_ML = 1_000_000
-_PG_PER_UG = 1_000_000
-
 
 def default_scenario() -> Pump:
     """The bundled demo pump, freshly built (nothing advanced yet).
@@ -69,15 +64,9 @@ def default_scenario() -> Pump:
     program (00:00 300 µg/day, 08:00 500 µg/day, 22:00 300 µg/day), and one 50 µg bolus over
     30 min starting at 10:00 on day 1.
     """
-    pump = Pump(
-        SYNCHROMED_II_40,
-        now=DEMO_START,
-        reservoir_ml=40.0,
-        concentration_ug_per_ml=2000,
-        program=Flex(period="day", steps=[(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)]),
-    )
-    pump.bolus(dose_ug=50.0, duration=timedelta(minutes=30), start=DEMO_START.replace(hour=10))
-    return pump
+    from ..scenario.bundled import demo_pump
+
+    return demo_pump()
 
 
 def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, Any]:
@@ -86,6 +75,10 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
     The stop time is taken from ``pump.project()`` (made before the run), so the run ends exactly
     at the projected ``reservoir_empty`` event when it falls within ``days``.
     """
+    from ..export import event_record, run_totals
+    from ..scenario.bundled import demo
+
+    scenario = demo() if pump is None else None
     if pump is None:
         pump = default_scenario()
     start = pump.now
@@ -95,7 +88,11 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
     until = start + horizon
     if projection.reservoir_empty is not None:
         until = min(until, projection.reservoir_empty)
-    events = pump.advance_to(until)
+    if scenario is not None:  # the bundled scenario, through the one run loop
+        result = scenario.run(until=until)
+        pump, events = result.pump, result.events
+    else:
+        events = pump.advance_to(until)
 
     # project() reports what comes strictly after now; events stamped at the start by earlier
     # calls (e.g. a fill below the low threshold) are not part of the comparison.
@@ -110,22 +107,8 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
     projection_matches = all(_ms(getattr(projection, k, None)) == v for k, v in observed.items())
 
     totals = {
-        "start": start.isoformat(timespec="milliseconds"),
-        "end": pump.now.isoformat(timespec="milliseconds"),
-        "days_simulated": (pump.now - start) / timedelta(days=1),
-        "strokes": pump.strokes,
-        "pumped_nl": pump.pumped_nl,
-        "pumped_ml": pump.pumped_nl / _NL_PER_ML,
-        "delivered_nl": pump.delivered_nl,
-        "delivered_ml": pump.delivered_nl / _NL_PER_ML,
-        "delivered_pg": pump.delivered_pg,
-        "delivered_ug": pump.delivered_pg / _PG_PER_UG,
-        "reservoir_nl": pump.reservoir_nl,
-        "reservoir_ml": pump.reservoir_nl / _NL_PER_ML,
-        "concentration_ug_per_ml": pump.concentration_ug_per_ml,
-        "reservoir_empty": pump.is_empty,
+        **run_totals(pump, start, events),
         "projection_matches_run": projection_matches,
-        "battery_remaining_mah": pump.battery_remaining_mah,
         "eri_forecast": _iso(service.eri),
         "eos_forecast": _iso(service.eos),
     }
@@ -133,7 +116,7 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
         "disclaimer": DISCLAIMER,
         "model": pump.model.name,
         "projection": _projection_json(projection),
-        "events": [_event_json(e) for e in events],
+        "events": [event_record(e) for e in events],
         "totals": totals,
     }
 
@@ -158,16 +141,6 @@ _PROJECTED = ("next_stroke", "low_reservoir", "reservoir_empty", "drug_at_tip")
 
 def _projection_json(p: Projection) -> dict[str, str | None]:
     return {k: _iso(getattr(p, k, None)) for k in _PROJECTED}
-
-
-def _event_json(e: Event) -> dict[str, Any]:
-    return {
-        "time": _iso(e.time),
-        "time_ms": e.time_ms,
-        "kind": e.kind,
-        "severity": e.severity,
-        "data": dict(e.data),
-    }
 
 
 def _print_report(report: dict[str, Any], days: int) -> None:

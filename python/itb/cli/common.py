@@ -126,6 +126,7 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=handler, group_parser=parser if handler is None else None)
+    assert isinstance(parser, argparse.ArgumentParser)
     return parser
 
 

@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
         description="Run SCENARIO and write an HL7 FHIR Bundle (type collection): the pump and catheter "
         "Devices, the patient link, a MedicationRequest per program, a MedicationAdministration per basal "
         "segment and bolus (dose at the catheter tip), Observations and DetectedIssues. Validated with "
-        "fhir.resources (pip install 'itb[fhir]').",
+        "fhir.resources (pip install 'itb-pump[fhir]').",
     )
     _common(fhir)
     fhir.add_argument(
@@ -70,7 +70,7 @@ def register(sub: Any) -> None:
         help="IHE PCD-10 ORU^R42 event messages of the run, to a file or over MLLP",
         description="Run SCENARIO and write one IHE PCD-10 (Infusion Pump Event Communication) HL7 v2.6 "
         "ORU^R42^ORU_R01 message per delivery event and alarm, each parsed strictly with hl7apy "
-        "(pip install 'itb[hl7]'); to FILE, or sent over MLLP to HOST:PORT (each message acknowledged).",
+        "(pip install 'itb-pump[hl7]'); to FILE, or sent over MLLP to HOST:PORT (each message acknowledged).",
     )
     _common(hl7)
     out = hl7.add_mutually_exclusive_group()

@@ -16,13 +16,14 @@ from typing import Any
 
 from .common import DISCLAIMER, console, number, positive_duration
 
-__all__ = ["register", "load_schedule"]
+__all__ = ["register", "load_plan"]
 
 _FORMAT = argparse.RawDescriptionHelpFormatter
 
 
 def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
-    """Add ``rig`` (emulate, keygen, run, status, journal, measure, limits, bolus) and ``trumpet``."""
+    """Add ``rig`` (emulate, keygen, run, verify, status, stop, resume, journal, measure,
+    limits, bolus) and ``trumpet``."""
     note = "\n\nEngineering tool — " + disclaimer
 
     rig = subparsers.add_parser(
@@ -74,7 +75,30 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         help="append stroke_id,time_ms per executed stroke; resumes its last id",
     )
     p.add_argument(
-        "--reservoir-ml", type=_positive, default=40.0, help="rig reservoir (mL, default 40)"
+        "--reservoir-ml",
+        type=_positive,
+        default=40.0,
+        help="rig reservoir of a new rig (mL, default 40; a restarted rig keeps its own)",
+    )
+    p.add_argument(
+        "--concentration",
+        type=int,
+        default=2000,
+        metavar="UG_PER_ML",
+        help="concentration of a new rig until a run tells it the therapy's (µg/mL, default 2000)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=16,
+        help="TCP connections served at once (default 16; one more is closed)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="DURATION",
+        help="close a TCP connection that completes no frame this long (e.g. 30s; default 30s)",
     )
     p.add_argument(
         "--noise-mg",
@@ -102,10 +126,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p = add(
         "run", "run a scenario's stroke schedule on the rig, journaled; run again to resume", _run
     )
-    p.add_argument(
-        "scenario",
-        help="scenario file (itb.scenario format, or the rig JSON fallback — see README)",
-    )
+    p.add_argument("scenario", help="scenario file (TOML, the itb.scenario format)")
     link(p)
     p.add_argument(
         "--journal",
@@ -124,9 +145,28 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
+    p = add(
+        "verify",
+        "compare a rig's record, a journal and the schedule: exactly once, or where not",
+        _verify,
+    )
+    p.add_argument("--journal", required=True, help="the controller's journal")
+    p.add_argument("--record", required=True, help="the rig's record file (stroke_id,time_ms)")
+    p.add_argument("--scenario", help="the scenario file the run was made of (TOML)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = add("status", "ask the rig for its status", _status)
     link(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    for name, help_ in (
+        ("stop", "stop the rig: DELIVER and patient boluses are refused until 'resume'"),
+        ("resume", "resume a stopped rig"),
+    ):
+        p = add(name, help_ + " (clinician key)", _stop_resume)
+        link(p)
+        p.add_argument("--journal", help="journal the command here")
+        p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add("journal", "show or export a controller journal", _journal)
     p.add_argument("file", help="journal file")
@@ -210,7 +250,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     t.add_argument(
         "--plot",
         metavar="OUT.png",
-        help="save the curve (needs matplotlib: pip install 'itb[plot]')",
+        help="save the curve (needs matplotlib: pip install 'itb-pump[plot]')",
     )
     t.add_argument(
         "--windows",
@@ -283,7 +323,8 @@ def _emulate(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from ..hardware.emulator import serve_pty, serve_tcp
+    from ..errors import ValidationError
+    from ..hardware.emulator import RigLog, serve_pty, serve_tcp
     from ..hardware.protocol import load_keys
     from ..hardware.rig import Rig, Scale
 
@@ -294,7 +335,12 @@ def _emulate(args: argparse.Namespace) -> int:
         density_g_per_ml=args.density,
         seed=args.seed,
     )
-    rig = Rig(scale=scale, record=args.record, reservoir_ml=args.reservoir_ml)
+    rig = Rig(
+        scale=scale,
+        record=args.record,
+        reservoir_ml=args.reservoir_ml,
+        concentration_ug_per_ml=args.concentration,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -302,20 +348,38 @@ def _emulate(args: argparse.Namespace) -> int:
     def announce(where: str) -> None:
         print(f"PORT {where}", flush=True)
 
-    def log(msg: str) -> None:
-        if not args.quiet:
-            print(f"rig: {msg}", file=sys.stderr, flush=True)
-
+    if args.max_connections < 1:
+        raise ValidationError(
+            f"max_connections: {args.max_connections} must be >= 1", "max_connections"
+        )
+    log = RigLog(None if args.quiet else sys.stderr)
+    st = rig.status()
     log(
-        f"keys for {', '.join(r.name.lower() for r in keys)}; last executed stroke id {rig.last_stroke_id}"
+        f"keys for {', '.join(r.name.lower() for r in keys)}; "
+        + ("state restored" if rig.restored else "new rig")
+        + f": last stroke id {st['last_stroke_id']}, reservoir {st['reservoir_nl'] / 1e6:g} mL at "
+        f"{st['concentration_ug_per_ml']} µg/mL"
+        + (", STOPPED" if st["stopped"] else "")
+        + (", motor stalled" if st["stalled"] else "")
     )
     try:
         if args.tcp is not None:
-            serve_tcp(rig, keys, args.tcp, announce=announce, stop=stop, log=log)
+            serve_tcp(
+                rig,
+                keys,
+                args.tcp,
+                announce=announce,
+                stop=stop,
+                log=log,
+                max_connections=args.max_connections,
+                idle_timeout_s=args.idle_timeout,
+            )
         else:
             serve_pty(rig, keys, announce=announce, stop=stop, log=log)
     finally:
         rig.close()
+        log.tick()
+        log("stopped")
     return 0
 
 
@@ -341,61 +405,14 @@ def _keygen(args: argparse.Namespace) -> int:
 # ----- rig run / status / journal -----------------------------------------------------------------
 
 
-def load_schedule(path: str) -> tuple[Any, int, str]:
-    """(stroke times in ms, schedule start ms, description) of a scenario file.
+def load_plan(path: str) -> Any:
+    """The :class:`~itb.hardware.plan.RigPlan` of a TOML scenario file: every stroke of a run
+    with all its actions to ``[run] until`` (from the Rust core, through the one scenario run
+    loop) and the actions as rig commands. ``ScenarioError`` (exit 2) names a bad file."""
+    from .. import scenario as scenario_mod
+    from ..hardware.plan import plan_scenario
 
-    A ``.toml`` file is an ``itb.scenario`` file: its stroke schedule is every stroke of a run with
-    all its actions to ``[run] until`` (``Scenario.stroke_times``). Other files are the rig JSON
-    format::
-
-        {"model": "SYNCHROMED_II_40", "start": "2026-01-05T08:00", "reservoir_ml": 40,
-         "concentration_ug_per_ml": 500, "ug_per_day": 2000, "hours": 24,
-         "boluses": [{"dose_ug": 50, "minutes": 30, "start": "2026-01-05T10:00"}]}
-
-    Either way the stroke times come from the Rust core (``Pump.advance_recording``).
-    """
-    from datetime import datetime, timedelta
-
-    from .. import models
-    from ..errors import ValidationError
-    from ..hardware.controller import stroke_schedule
-    from ..program import Continuous
-    from ..pump import Pump
-
-    if path.endswith(".toml"):
-        from .. import scenario as scenario_mod
-
-        sc = scenario_mod.load(path)
-        return sc.stroke_times(), sc.pump().now_ms, f"{path} (itb.scenario)"
-    try:
-        with open(path, encoding="utf-8") as f:
-            spec = json.load(f)
-    except OSError as err:
-        raise ValidationError(f"scenario: cannot read {path}: {err.strerror}", "scenario") from None
-    except ValueError as err:
-        raise ValidationError(f"scenario: {path} is not JSON ({err})", "scenario") from None
-    try:
-        model = getattr(models, spec.get("model", "SYNCHROMED_II_40"))
-        start = datetime.fromisoformat(spec.get("start", "2026-01-05T08:00"))
-        pump = Pump(
-            model,
-            now=start,
-            reservoir_ml=float(spec.get("reservoir_ml", model.reservoir_ml)),
-            concentration_ug_per_ml=float(spec["concentration_ug_per_ml"]),
-            program=Continuous(ug_per_day=float(spec["ug_per_day"])),
-        )
-        for b in spec.get("boluses", []):
-            pump.bolus(
-                float(b["dose_ug"]),
-                timedelta(minutes=float(b["minutes"])),
-                datetime.fromisoformat(b["start"]) if "start" in b else None,
-            )
-        until = start + timedelta(hours=float(spec["hours"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ValidationError(
-            f"scenario: {path}: bad or missing field ({err})", "scenario"
-        ) from None
-    return stroke_schedule(pump, until), pump.now_ms, f"{path} (rig JSON)"
+    return plan_scenario(scenario_mod.load(path))
 
 
 def _driver(args: argparse.Namespace, role: Any = None) -> Any:
@@ -409,20 +426,18 @@ def _driver(args: argparse.Namespace, role: Any = None) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..errors import ValidationError
     from ..hardware.controller import Controller
     from ..hardware.journal import Journal
 
-    times, start_ms, what = load_schedule(args.scenario)
-    from ..errors import ValidationError
-
+    plan = load_plan(args.scenario)
+    what = args.scenario
     if not 1 <= args.batch <= 64:
         raise ValidationError(f"batch: {args.batch} outside 1..64", "batch")
     with Journal(args.journal) as journal:
         driver = _driver(args)
         try:
-            report = Controller(
-                driver, journal, times, speed=args.speed, start_ms=start_ms, batch=args.batch
-            ).run()
+            report = Controller(driver, journal, plan, speed=args.speed, batch=args.batch).run()
         finally:
             driver.close()
     out = {"scenario": what, **report.__dict__, "complete": report.complete}
@@ -433,9 +448,27 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"{what}: {verb} {report.resumed_from}; delivered {report.delivered} strokes; rig last stroke id "
             f"{report.last_stroke_id} of {report.strokes}; reconciled {report.reconciled} open intent(s); "
-            f"{report.retries} retried exchange(s); {report.elapsed_s:.2f} s"
+            f"{report.steps} action(s); {report.retries} retried exchange(s); {report.elapsed_s:.2f} s"
+            + (f"; {report.gap} stroke(s) had no journal row (gap noted)" if report.gap else "")
         )
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..hardware.verify import verify
+
+    plan = load_plan(args.scenario) if args.scenario else None
+    report = verify(args.journal, args.record, plan)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        if report.ok:
+            print(f"exactly once: {report.strokes} strokes; record, journal and schedule agree")
+        for line in report.problems:
+            print(f"NOT exactly once: {line}")
+        for line in report.notes:
+            print(f"note: {line}")
+    return 0 if report.ok else 1
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -452,13 +485,31 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_resume(args: argparse.Namespace) -> int:
+    from ..hardware.protocol import Role
+
+    driver = _driver(args, Role.CLINICIAN)
+    command = args.rig_command
+    try:
+        fn = driver.stop if command == "stop" else driver.resume
+        _journaled(args, "clinician", command.upper(), lambda: fn() or {})
+        status = driver.status().as_dict()
+    finally:
+        driver.close()
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print("stopped" if status["stopped"] else "running")
+    return 0
+
+
 def _journal(args: argparse.Namespace) -> int:
     from ..errors import ValidationError
     from ..hardware.journal import COLUMNS, Journal
 
     if not os.path.isfile(args.file):
         raise ValidationError(f"file: {args.file} does not exist", "file")
-    with Journal(args.file) as j:
+    with Journal(args.file, readonly=True) as j:
         if args.csv:
             sys.stdout.write(j.to_csv())
             return 0
@@ -479,9 +530,7 @@ def _journal(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> int:
     import time
 
-    import numpy as np
-
-    from ..analysis import DEFAULT_WINDOWS_MIN, trumpet
+    from ..hardware.measurement import summarise_samples, write_series
 
     driver = _driver(args)
     samples = []
@@ -494,45 +543,15 @@ def _measure(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
     finally:
         driver.close()
-    t = np.array([s["t_s"] for s in samples])
-    density = float(samples[0]["density_g_per_ml"])
-    delivered = (
-        (np.array([s["mass_mg"] for s in samples]) - samples[0]["mass_mg"]) / density / 1000.0
-    )  # mL
-    expected = (
-        np.array([s["expected_nl"] for s in samples]) - samples[0]["expected_nl"]
-    ) / 1e6  # mL
-    noise_ml = 3 * np.sqrt(2) * float(samples[0].get("noise_mg", 0.0)) / density / 1000.0
-    tol = max(args.tolerance_pct / 100.0 * expected[-1], noise_ml)
-    ok = abs(delivered[-1] - expected[-1]) <= tol
-    out: dict[str, Any] = {
-        "samples": len(samples),
-        "duration_s": float(t[-1] - t[0]),
-        "delivered_ml": float(delivered[-1]),
-        "expected_ml": float(expected[-1]),
-        "tolerance_ml": float(tol),
-        "within_tolerance": bool(ok),
-    }
-    t_unique, idx = np.unique(t, return_index=True)
-    if t_unique.size >= 3 and expected[-1] > 0:
-        start, end = (t_unique[0] + t_unique[-1]) / 2, t_unique[-1]
-        rate = (
-            np.interp(end, t_unique, expected[idx]) - np.interp(start, t_unique, expected[idx])
-        ) / ((end - start) / 3600)
-        if rate > 0:
-            res = trumpet(
-                t_unique,
-                delivered[idx],
-                args.windows or DEFAULT_WINDOWS_MIN,
-                sample_interval=args.interval,
-                rate_ml_per_h=rate,
-            )
-            out["trumpet"] = res.as_dict()
+    out, t_unique, delivered = summarise_samples(
+        samples,
+        tolerance_pct=args.tolerance_pct,
+        windows_min=args.windows,
+        sample_interval_s=args.interval,
+    )
+    ok, tol = out["within_tolerance"], out["tolerance_ml"]
     if args.csv:
-        with open(args.csv, "w", encoding="ascii") as f:
-            f.write("time_s,cumulative_ml\n")
-            for a, b in zip(t_unique, delivered[idx]):
-                f.write(f"{a:.3f},{b:.9f}\n")
+        write_series(args.csv, t_unique, delivered)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -564,11 +583,16 @@ def _journaled(args: argparse.Namespace, role: str, command: str, fn: Callable[[
                 str(err),
             )
             raise
-        j.outcome(iid, "ack", "ok", json.dumps(result, sort_keys=True))
+        if command == "PATIENT_BOLUS" and not result.get("granted"):
+            j.outcome(iid, "refused", str(result.get("reason")), json.dumps(result, sort_keys=True))
+        else:
+            j.outcome(iid, "ack", "ok", json.dumps(result, sort_keys=True))
         return result
 
 
 def _limits(args: argparse.Namespace) -> int:
+    from .._units import scaled, ug_to_ng
+
     driver = _driver(args)
     try:
         role = driver.role.name.lower()
@@ -577,9 +601,9 @@ def _limits(args: argparse.Namespace) -> int:
             role,
             "SET_LIMITS",
             lambda: driver.set_patient_limits(
-                int(round(args.dose_ug * 1000)),
-                int(args.duration_min * 60_000),
-                int(args.lockout_min * 60_000),
+                ug_to_ng(args.dose_ug, "--dose-ug"),
+                scaled(args.duration_min, 3, "duration_min", "min") * 60,
+                scaled(args.lockout_min, 3, "lockout_min", "min") * 60,
                 args.max_per_24h,
             ),
         )
@@ -608,34 +632,6 @@ def _bolus(args: argparse.Namespace) -> int:
 # ----- trumpet ------------------------------------------------------------------------------------
 
 
-def _read_series(path: str) -> tuple[Any, Any]:
-    import numpy as np
-
-    from ..errors import ValidationError
-
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                parts = line.split(",")
-                try:
-                    rows.append((float(parts[0]), float(parts[1])))
-                except (ValueError, IndexError):
-                    if rows or n > 1:
-                        raise ValidationError(
-                            f"data: {path} line {n}: expected time_s,cumulative_ml", "data"
-                        ) from None
-    except OSError as err:
-        raise ValidationError(f"data: cannot read {path}: {err.strerror}", "data") from None
-    if len(rows) < 2:
-        raise ValidationError(f"data: {path} has fewer than two samples", "data")
-    a = np.array(rows)
-    return a[:, 0], a[:, 1]
-
-
 def _print_trumpet(d: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -659,8 +655,9 @@ def _print_trumpet(d: dict[str, Any]) -> None:
 def _trumpet(args: argparse.Namespace) -> int:
     from ..analysis import DEFAULT_WINDOWS_MIN, plot_trumpet, trumpet
     from ..errors import ValidationError
+    from ..hardware.measurement import read_series
 
-    t, v = _read_series(args.data)
+    t, v = read_series(args.data)
     period = None
     if args.period is not None:
         if len(args.period) != 2:

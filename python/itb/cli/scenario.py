@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
     out.add_argument(
         "--csv",
         metavar="FILE",
-        help="write the events as CSV to FILE ('-' for stdout); needs pandas: pip install 'itb[pandas]'",
+        help="write the events as CSV to FILE ('-' for stdout); needs pandas: pip install 'itb-pump[pandas]'",
     )
     run.add_argument(
         "--every",
@@ -180,9 +180,9 @@ def register(sub: Any) -> None:
         sub,
         "plot",
         _plot,
-        help="plot a scenario run to a PNG (needs itb[plot])",
+        help="plot a scenario run to a PNG (needs itb-pump[plot])",
         description="Run SCENARIO and plot the reservoir, the commanded rate, the dose at the catheter tip, the "
-        "battery and the alarms on one time axis. Needs matplotlib: pip install 'itb[plot]'.",
+        "battery and the alarms on one time axis. Needs matplotlib: pip install 'itb-pump[plot]'.",
     )
     _scenario_arg(plot)
     _until_arg(plot)

@@ -5,7 +5,7 @@ refill planner.
 
 Every clinical rule is transcribed from the baclofen intrathecal labelling (Lioresal Intrathecal
 and Gablofen prescribing information, "Dosage and Administration"), as summarised with its source in
-``shared/FACTS.md``, table "Baclofen intrathecal labelling" (all rows verified, "V"). Each rule's
+the docs (``docs: facts.md#baclofen-intrathecal-labelling``). Each rule's
 docstring quotes the row it implements. Device figures come from the Rust-backed :class:`~itb.Pump`
 (``project()`` and a simulated ``copy()``); this module holds no delivery math.
 
@@ -53,8 +53,8 @@ Titration (:class:`TitrationGuard`)
       still above it is allowed and flagged ``above_maximum``.
     * No figure is asserted for the absolute maximum: the caller gives it.
 Refill planning (:func:`plan_refill`)
-    * Constraints: the low-reservoir alarm minus ``margin`` (default 3 days, FACTS.md "schedule a
-      few days before the alarm date"); the fill date plus the drug stability the caller gives
+    * Constraints: the low-reservoir alarm minus ``margin`` (default 3 days: clinic guidance "schedule a
+      few days before the alarm date", docs: facts.md#baclofen-intrathecal-labelling); the fill date plus the drug stability the caller gives
       (no figure asserted; the fill date defaults to ``pump.now``, i.e. plan right after a refill);
       the battery ERI (no margin: ERI is itself the ≈ 90-day warning before EOS; once at ERI, EOS
       minus ``margin`` takes its place). The earliest is the deadline.
@@ -78,6 +78,8 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Union
 
+from .._limits import MS_PER_DAY as _DAY_MS
+from .._limits import MS_PER_HOUR as _HOUR_MS
 from .._time import duration_ms, from_ms, to_ms
 from .._units import ml_to_nl, ug_to_ng
 from ..errors import EndOfServiceError, ProtocolViolation, ValidationError
@@ -101,8 +103,6 @@ __all__ = [
 ]
 
 Time = Union[datetime, int]
-_HOUR_MS = 3_600_000
-_DAY_MS = 24 * _HOUR_MS
 
 
 def _ug(ng: int) -> float:
@@ -132,7 +132,7 @@ def _fmt_duration(d: timedelta) -> str:
 # Screening trial
 # =================================================================================================
 
-#: The test bolus doses of the screening phase, in order (µg). Labelling (FACTS.md, "screening"):
+#: The test bolus doses of the screening phase, in order (µg). Labelling (docs: facts.md#baclofen-intrathecal-labelling, "screening"):
 #: "50 µg in 1 mL by barbotage over ≥ 1 min, observe 4–8 h; if inadequate 75 µg 24 h later; then
 #: 100 µg 24 h later; no response to 100 µg → not a candidate".
 SCREENING_DOSES_UG: tuple[int, ...] = (50, 75, 100)
@@ -180,7 +180,7 @@ class ScreeningStep:
 
 
 class ScreeningTrial:
-    """The screening phase before implant, as the labelling gives it (FACTS.md, "screening"):
+    """The screening phase before implant, as the labelling gives it (docs: facts.md#baclofen-intrathecal-labelling, "screening"):
 
     * a 50 µg test bolus (1 mL by barbotage over ≥ 1 min), then observe for 4–8 h;
     * if the response is inadequate, 75 µg at least 24 h after the first dose;
@@ -360,7 +360,7 @@ def initial_daily_dose(
 ) -> float:
     """Initial daily pump dose (µg/day) after implant.
 
-    Labelling (FACTS.md, "initial pump dose"): "twice the effective screening dose per 24 h; the
+    Labelling (docs: facts.md#baclofen-intrathecal-labelling, "initial pump dose"): "twice the effective screening dose per 24 h; the
     same dose if the screening effect lasted > 8 h". ``effect_hours`` is how long the effect of the
     effective screening dose lasted (hours, or a ``timedelta``); exactly 8 h still doubles.
 
@@ -397,7 +397,7 @@ def initial_daily_dose(
 # =================================================================================================
 
 #: Largest increase of the daily dose per 24 h, in % of the current dose, by (origin, phase).
-#: Labelling (FACTS.md): "post-implant titration: spinal origin +10–30 % once per 24 h; cerebral
+#: Labelling (docs: facts.md#baclofen-intrathecal-labelling): "post-implant titration: spinal origin +10–30 % once per 24 h; cerebral
 #: origin +5–15 % once per 24 h"; "maintenance adjustments: spinal +10–40 %; cerebral +5–20 %".
 INCREASE_LIMIT_PCT: dict[tuple[str, str], int] = {
     ("spinal", "titration"): 30,
@@ -407,7 +407,7 @@ INCREASE_LIMIT_PCT: dict[tuple[str, str], int] = {
 }
 #: Smallest labelled increase step (%): spinal 10 %, cerebral 5 % (same rows).
 LABELLED_MIN_STEP_PCT: dict[str, int] = {"spinal": 10, "cerebral": 5}
-#: Labelled decrease for side effects (%): "reduce 10–20 % for side effects" (FACTS.md).
+#: Labelled decrease for side effects (%): "reduce 10–20 % for side effects" (docs: facts.md#baclofen-intrathecal-labelling).
 LABELLED_DECREASE_PCT: tuple[int, int] = (10, 20)
 #: At most one increase per this interval (labelling: "once per 24 h").
 INCREASE_INTERVAL = timedelta(hours=24)
@@ -477,7 +477,7 @@ class TitrationDecision:
 class TitrationGuard:
     """Checks proposed changes of the daily dose against the labelled limits.
 
-    Labelling (FACTS.md): titration after implant — spinal origin +10–30 %, cerebral origin
+    Labelling (docs: facts.md#baclofen-intrathecal-labelling): titration after implant — spinal origin +10–30 %, cerebral origin
     +5–15 %, "once per 24 h"; maintenance — spinal +10–40 %, cerebral +5–20 %; "reduce 10–20 % for
     side effects". Hence an increase is **denied** when it would exceed ``max_ug_per_day``, comes
     less than 24 h after the previous recorded increase, or exceeds the phase's limit
@@ -979,8 +979,8 @@ def plan_refill(
 ) -> RefillPlan:
     """Plan the next refill of ``pump`` under its current program (the pump is not changed).
 
-    The deadline is the earliest of (DESIGN.md "refill planner"; FACTS.md "refills: schedule a few
-    days before the alarm date"):
+    The deadline is the earliest of (docs: guide/clinical.md; clinic guidance "refills: schedule a few
+    days before the alarm date", docs: facts.md#baclofen-intrathecal-labelling):
 
     * the low-reservoir alarm − ``margin`` (``pump.project()``; if the pump is already at or below
       the alarm threshold, now − margin);

@@ -4,7 +4,7 @@
   protocol (pure bytes, no I/O);
 - :mod:`~itb.hardware.drivers` — the :class:`PumpDriver` protocol and the in-process
   :class:`SimulatedDriver` with injectable faults;
-- :mod:`~itb.hardware.serial_driver` — :class:`SerialDriver` over pyserial (``itb[rig]``);
+- :mod:`~itb.hardware.serial_driver` — :class:`SerialDriver` over pyserial (``itb-pump[rig]``);
 - :mod:`~itb.hardware.rig` / :mod:`~itb.hardware.emulator` — the emulated rig and its server;
 - :mod:`~itb.hardware.journal` / :mod:`~itb.hardware.controller` — the crash-safe controller.
 

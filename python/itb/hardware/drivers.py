@@ -90,7 +90,7 @@ class SimulatedDriver:
     Faults, for controller tests: :meth:`drop_acks` (the rig executes, the answer is lost: a
     ``ProtocolError('timeout')``), ``delay_s`` (seconds each call takes, via ``sleep``),
     :meth:`stall` / :meth:`clear_stall` (motor stall: deliveries refused), :meth:`reset` (the rig
-    reboots: the next call fails with ``ProtocolError('session')``; executed ids survive).
+    reboots: the next call fails with ``ProtocolError('session')``; its state survives).
     """
 
     def __init__(
@@ -118,9 +118,8 @@ class SimulatedDriver:
         self.rig.stalled = False
 
     def reset(self) -> None:
-        """The rig reboots: its session is gone, it is no longer stopped; executed ids are kept."""
+        """The rig reboots: its session is gone; its state (stopped, ids, …) is kept."""
         self._reset = True
-        self.rig.stopped = False
 
     def _call(self, name: str, arg: Any = None) -> None:
         self.calls.append((name, arg))
@@ -158,6 +157,26 @@ class SimulatedDriver:
     def patient_bolus(self) -> dict[str, Any]:
         self._call("patient_bolus")
         return self.rig.patient_bolus()
+
+    def scheduled_patient_bolus(self, step: int, at_ms: int) -> dict[str, Any]:
+        self._call("scheduled_patient_bolus", (step, at_ms))
+        return self.rig.patient_bolus((step, at_ms))
+
+    def set_patient_limits(
+        self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int
+    ) -> dict[str, Any]:
+        self._call("set_patient_limits")
+        return self.rig.set_patient_limits(dose_ng, duration_ms, lockout_ms, max_per_24h)
+
+    def set_therapy(
+        self, concentration_ug_per_ml: int, clock_ms: int, speed_milli: int
+    ) -> dict[str, Any]:
+        self._call("set_therapy", (concentration_ug_per_ml, clock_ms, speed_milli))
+        return self.rig.set_therapy(concentration_ug_per_ml, clock_ms, speed_milli)
+
+    def refill(self, added_nl: int, concentration_ug_per_ml: int) -> dict[str, Any]:
+        self._call("refill", (added_nl, concentration_ug_per_ml))
+        return self.rig.refill(added_nl, concentration_ug_per_ml)
 
     def close(self) -> None:
         pass

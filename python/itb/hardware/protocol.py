@@ -58,6 +58,12 @@ __all__ = [
     "parse_deliver",
     "limits_payload",
     "parse_limits",
+    "therapy_payload",
+    "parse_therapy",
+    "refill_payload",
+    "parse_refill",
+    "scheduled_bolus_payload",
+    "parse_scheduled_bolus",
     "json_payload",
     "parse_json",
     "load_keys",
@@ -88,6 +94,8 @@ class Command(enum.IntEnum):
     SET_LIMITS = 0x14
     PATIENT_BOLUS = 0x15
     MEASURE = 0x16
+    THERAPY = 0x17
+    REFILL = 0x18
     CHALLENGE = 0x81
     ACK = 0x82
     NAK = 0x83
@@ -114,6 +122,9 @@ PERMITTED: dict[Role, frozenset[Command]] = {
             Command.RESUME,
             Command.SET_LIMITS,
             Command.MEASURE,
+            Command.THERAPY,
+            Command.REFILL,
+            Command.PATIENT_BOLUS,  # only as a scheduled press (with a payload): see the rig
         }
     ),
     Role.PATIENT: frozenset({Command.PATIENT_BOLUS}),
@@ -302,6 +313,61 @@ def parse_limits(payload: bytes) -> tuple[int, int, int, int]:
     if len(payload) != _LIMITS.size:
         raise ProtocolError(f"payload: SET_LIMITS payload must be {_LIMITS.size} bytes", "payload")
     return _LIMITS.unpack(payload)
+
+
+_THERAPY = struct.Struct(">IqI")
+_REFILL = struct.Struct(">QI")
+_SCHEDULED = struct.Struct(">Iq")
+
+
+def therapy_payload(concentration_ug_per_ml: int, clock_ms: int, speed_milli: int) -> bytes:
+    """THERAPY payload: the concentration the therapy runs at (u32 µg/mL), the pump clock now
+    (i64 ms) and how fast it runs (u32, pump ms per 1000 monotonic ms of the rig; 0: the clock
+    moves only with the commands' times)."""
+    try:
+        return _THERAPY.pack(concentration_ug_per_ml, clock_ms, speed_milli)
+    except struct.error:
+        raise ProtocolError("payload: therapy out of range", "payload") from None
+
+
+def parse_therapy(payload: bytes) -> tuple[int, int, int]:
+    if len(payload) != _THERAPY.size:
+        raise ProtocolError(f"payload: THERAPY payload must be {_THERAPY.size} bytes", "payload")
+    return _THERAPY.unpack(payload)
+
+
+def refill_payload(added_nl: int, concentration_ug_per_ml: int) -> bytes:
+    """REFILL payload: volume filled after aspirating the reservoir empty (u64 nL) and its
+    concentration (u32 µg/mL)."""
+    try:
+        return _REFILL.pack(added_nl, concentration_ug_per_ml)
+    except struct.error:
+        raise ProtocolError("payload: refill out of range", "payload") from None
+
+
+def parse_refill(payload: bytes) -> tuple[int, int]:
+    if len(payload) != _REFILL.size:
+        raise ProtocolError(f"payload: REFILL payload must be {_REFILL.size} bytes", "payload")
+    return _REFILL.unpack(payload)
+
+
+def scheduled_bolus_payload(step: int, at_ms: int) -> bytes:
+    """PATIENT_BOLUS payload of a scheduled press (clinician role): the scenario step's id (u32,
+    a repeat of an executed id is answered with its first result) and its pump-clock time (i64
+    ms). A patient's own press has an empty payload."""
+    try:
+        return _SCHEDULED.pack(step, at_ms)
+    except struct.error:
+        raise ProtocolError("payload: scheduled bolus out of range", "payload") from None
+
+
+def parse_scheduled_bolus(payload: bytes) -> tuple[int, int]:
+    if len(payload) != _SCHEDULED.size:
+        raise ProtocolError(
+            f"payload: a scheduled PATIENT_BOLUS payload must be {_SCHEDULED.size} bytes",
+            "payload",
+        )
+    return _SCHEDULED.unpack(payload)
 
 
 def json_payload(obj: Mapping[str, Any]) -> bytes:

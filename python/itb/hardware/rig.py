@@ -5,27 +5,50 @@ Stroke ids are assigned by the controller (1, 2, 3…). The rig executes a DELIV
 after the last one it executed (a re-sent batch is acknowledged, not repeated) and refuses a
 gap (a first id beyond last + 1), so a controller that resends after a crash can neither double
 nor skip a stroke. The last executed id survives a rig restart through the record file.
+
+The rest of the rig's state — reservoir, concentration, stopped/stalled, the clinician's
+patient-bolus limits, the grant history with its times, its pump clock — is kept in a state
+file next to the record (``RECORD.state.json``), rewritten atomically (write, fsync, rename)
+after every change and restored on start, as a real rig keeps it in non-volatile memory: a rig
+killed and restarted comes back exactly as it was (a stopped rig comes back stopped). Strokes
+recorded after the state's last write (killed mid-batch) are taken from the record.
+(docs: decisions/rig.md#the-rig-keeps-its-state)
 """
 
 from __future__ import annotations
 
+import base64
 import bisect
+import json
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from ..errors import RigError
+from .._limits import NL_PER_ML
+from .._time import to_ms
+from .._units import ml_to_nl
+from ..errors import ItbError, RigError
 from ..models import SYNCHROMED_II_40, PumpModel
 from ..program import Continuous
 from ..pump import Pump
 
-__all__ = ["Rig", "Scale", "read_record", "last_recorded_id"]
+__all__ = ["Rig", "Scale", "read_record", "last_recorded_id", "STATE_VERSION", "state_path"]
+
+STATE_VERSION = 1
+#: concentration (µg/mL) of a rig no THERAPY or REFILL has told otherwise
+DEFAULT_CONCENTRATION = 2000
+_MAX_CONCENTRATION = 100_000
+
+
+def state_path(record: os.PathLike[str] | str) -> str:
+    """The state file kept next to a record file."""
+    return os.fspath(record) + ".state.json"
 
 
 @dataclass
@@ -125,10 +148,14 @@ def _drop_torn_tail(path: os.PathLike[str] | str) -> None:
 class Rig:
     """An emulated test rig.
 
-    ``model`` gives the stroke volume (nL) and the reservoir; ``scale`` receives every stroke;
-    ``record`` (a path) gets ``stroke_id,time_ms`` per executed stroke, flushed per stroke, and
-    restores the last executed id on start. ``clock`` returns seconds (monotonic); the rig's
-    pump clock (for patient-bolus lockouts) runs from ``start`` at that pace. Thread-safe.
+    ``model`` gives the stroke volume (nL) and the reservoir capacity; ``scale`` receives every
+    stroke; ``record`` (a path) gets ``stroke_id,time_ms`` per executed stroke, flushed per
+    stroke, and restores the last executed id on start; ``state`` (default: next to the record,
+    see :func:`state_path`; ``None`` without a record) keeps and restores everything else.
+    ``clock`` returns monotonic seconds; the rig's pump clock (patient-bolus lockouts and 24 h
+    windows) runs in real time on that clock from ``start`` until :meth:`set_therapy` sets its
+    time and speed; it never goes back. ``reservoir_ml`` and
+    ``concentration_ug_per_ml`` apply to a rig without a saved state. Thread-safe.
     """
 
     def __init__(
@@ -137,45 +164,170 @@ class Rig:
         *,
         scale: Scale | None = None,
         record: os.PathLike[str] | str | None = None,
+        state: os.PathLike[str] | str | None = None,
         clock: Callable[[], float] = time.monotonic,
         start: datetime = datetime(2026, 1, 5, 8, 0),
         reservoir_ml: float | None = None,
+        concentration_ug_per_ml: int = DEFAULT_CONCENTRATION,
     ) -> None:
         self.model = model
-        self.stroke_nl = model.exact()["stroke_nl"]
+        exact = model.exact()
+        self.stroke_nl = exact["stroke_nl"]
+        self.capacity_nl = ml_to_nl(model.reservoir_ml, "reservoir_ml")
         self.scale = scale if scale is not None else Scale()
         self.clock = clock
         self._t0 = clock()
         self._lock = threading.RLock()
-        self.reservoir_nl = int(
-            round((reservoir_ml if reservoir_ml is not None else model.reservoir_ml) * 1e6)
+        self.reservoir_nl = ml_to_nl(
+            reservoir_ml if reservoir_ml is not None else model.reservoir_ml, "reservoir_ml"
         )
+        if not 0 <= self.reservoir_nl <= self.capacity_nl:
+            from ..errors import ValidationError
+
+            raise ValidationError(
+                f"reservoir_ml: {self.reservoir_nl / NL_PER_ML:g} mL is outside 0..{model.reservoir_ml:g} mL "
+                f"(the {model.name} reservoir)",
+                "reservoir_ml",
+            )
+        self.concentration_ug_per_ml = _check_concentration(concentration_ug_per_ml)
         self.record_path = record
         if record is not None:
             _drop_torn_tail(record)
         self.last_stroke_id = last_recorded_id(record) if record is not None else 0
         self._record = open(record, "a", encoding="ascii") if record is not None else None
+        self.state_path = (
+            os.fspath(state) if state is not None else (state_path(record) if record else None)
+        )
         self.executed = 0  # strokes executed by this process
         self.stopped = False
-        self.stalled = False
-        # the arbiter of patient boluses: the clinician's limits live in a Pump of the rig's own
-        self.pump = Pump(
-            model,
-            now=start,
-            reservoir_ml=model.reservoir_ml,
-            concentration_ug_per_ml=2000,
-            program=Continuous(ug_per_day=100.0),
-        )
-        self._pump_start_ms = self.pump.now_ms
+        self._stalled = False
+        self.limits: dict[str, int] | None = None
         self.patient_boluses: list[dict[str, Any]] = []
+        self._scheduled: dict[str, dict[str, Any]] = {}  # scheduled press step id -> its result
+        self._clock_ms = to_ms(start, "start")
+        self._speed_milli = 1000  # real time until a THERAPY says otherwise
+        self._anchor = (self._t0, self._clock_ms)
+        self.pump = self._arbiter(self._clock_ms)
+        self.restored = False
+        if self.state_path is not None and os.path.exists(self.state_path):
+            self._restore()
+            self.restored = True
+
+    # ----- state ------------------------------------------------------------------------------
+    def _arbiter(self, now_ms: int) -> Pump:
+        """The judge of patient boluses: a Pump of the rig's own, delivering nothing, holding the
+        clinician's limits and the grant history."""
+        return Pump(
+            self.model,
+            now=now_ms,
+            reservoir_ml=self.model.reservoir_ml,
+            concentration_ug_per_ml=self.concentration_ug_per_ml,
+            program=Continuous(ug_per_day=0.0),
+        )
+
+    def state(self) -> dict[str, Any]:
+        """What the rig keeps across restarts (JSON-ready; the arbiter as a snapshot)."""
+        with self._lock:
+            return {
+                "version": STATE_VERSION,
+                "last_stroke_id": self.last_stroke_id,
+                "reservoir_nl": self.reservoir_nl,
+                "concentration_ug_per_ml": self.concentration_ug_per_ml,
+                "stopped": self.stopped,
+                "stalled": self._stalled,
+                "limits": self.limits,
+                "patient_boluses": self.patient_boluses,
+                "scheduled": self._scheduled,
+                "clock_ms": self.clock_ms(),
+                "speed_milli": self._speed_milli,
+                "saved_wall": time.time(),
+                "arbiter": base64.b64encode(self.pump.snapshot()).decode("ascii"),
+            }
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        data = json.dumps(self.state(), sort_keys=True, separators=(",", ":"))
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_path)
+
+    def _restore(self) -> None:
+        from ..errors import ValidationError
+
+        path = self.state_path
+        assert path is not None
+        try:
+            with open(path, encoding="ascii") as f:
+                d = json.load(f)
+            if d.get("version") != STATE_VERSION:
+                raise ValueError(f"state version {d.get('version')!r}, expected {STATE_VERSION}")
+            pump = Pump.restore(base64.b64decode(d["arbiter"]))
+            saved_last = int(d["last_stroke_id"])
+            reservoir = int(d["reservoir_nl"])
+            conc = _check_concentration(int(d["concentration_ug_per_ml"]))
+            clock_ms = int(d["clock_ms"])
+            speed = int(d["speed_milli"])
+            saved_wall = float(d.get("saved_wall", 0.0))
+            stopped, stalled = bool(d["stopped"]), bool(d["stalled"])
+            limits = d["limits"]
+            boluses = list(d["patient_boluses"])
+            scheduled = dict(d["scheduled"])
+        except (OSError, ValueError, KeyError, TypeError, ItbError) as err:
+            raise ValidationError(
+                f"state: {path} is not a rig state file this rig can restore ({err})", "state"
+            ) from None
+        if saved_last > self.last_stroke_id:
+            raise ValidationError(
+                f"state: {path} has stroke {saved_last} but the record ends at "
+                f"{self.last_stroke_id} (record and state of different rigs?)",
+                "state",
+            )
+        # strokes recorded after the last save (killed in mid-batch) left the reservoir too
+        reservoir -= (self.last_stroke_id - saved_last) * self.stroke_nl
+        if self.last_stroke_id > saved_last and self.record_path is not None:
+            clock_ms = max(clock_ms, _last_recorded_time(self.record_path))
+        self.pump, self.reservoir_nl, self.concentration_ug_per_ml = pump, reservoir, conc
+        self.stopped, self._stalled, self.limits = stopped, stalled, limits
+        self.patient_boluses, self._scheduled = boluses, scheduled
+        self._speed_milli = speed
+        if speed and saved_wall:  # a running clock ran on while the rig was down (its RTC)
+            clock_ms += int(max(0.0, time.time() - saved_wall) * speed)
+        self._clock_ms = clock_ms
+        self._anchor = (self.clock(), clock_ms)
 
     # ----- time ------------------------------------------------------------------------------
     def elapsed_s(self) -> float:
-        """Seconds since the rig started (its clock)."""
+        """Seconds since the rig started (its monotonic clock)."""
         return self.clock() - self._t0
 
-    def _pump_now_ms(self) -> int:
-        return max(self.pump.now_ms, self._pump_start_ms + int(self.elapsed_s() * 1000))
+    def clock_ms(self) -> int:
+        """The rig's pump clock (ms): the last THERAPY's time, run on at its speed by the rig's
+        monotonic clock, and never before a command's time (strokes, scheduled presses)."""
+        with self._lock:
+            t = self._clock_ms
+            if self._speed_milli:
+                mono, at = self._anchor
+                t = max(t, at + int((self.clock() - mono) * self._speed_milli))
+            return t
+
+    def _advance_clock(self, t_ms: int) -> int:
+        self._clock_ms = max(self.clock_ms(), int(t_ms))
+        self._anchor = (self.clock(), self._clock_ms)
+        return self._clock_ms
+
+    @property
+    def stalled(self) -> bool:
+        return self._stalled
+
+    @stalled.setter
+    def stalled(self, value: bool) -> None:
+        with self._lock:
+            self._stalled = bool(value)
+            self._save()
 
     # ----- commands ----------------------------------------------------------------------------
     def deliver(self, first_id: int, times_ms: Sequence[int]) -> dict[str, Any]:
@@ -192,12 +344,19 @@ class Rig:
             todo = list(times_ms)[skip:]
             if todo and self.stopped:
                 raise RigError("stopped: the rig is stopped (RESUME first)", "stopped")
-            if todo and self.stalled:
+            if todo and self._stalled:
                 raise RigError("motor_stall: the pump motor is stalled", "motor_stall")
             if len(todo) * self.stroke_nl > self.reservoir_nl:
-                raise RigError("reservoir_empty: not enough fluid for the batch", "reservoir_empty")
+                raise RigError(
+                    f"reservoir_empty: {self.reservoir_nl / NL_PER_ML:g} mL left, the batch needs "
+                    f"{len(todo) * self.stroke_nl / NL_PER_ML:g} mL",
+                    "reservoir_empty",
+                )
             for i, t_ms in enumerate(todo):
                 self._stroke(first_id + skip + i, int(t_ms))
+            if todo:
+                self._advance_clock(max(int(t) for t in todo))
+                self._save()
             return {
                 "last_stroke_id": self.last_stroke_id,
                 "executed": len(todo),
@@ -215,24 +374,82 @@ class Rig:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
+            granted = sum(1 for b in self.patient_boluses if b["granted"])
             return {
                 "last_stroke_id": self.last_stroke_id,
                 "executed": self.executed,
                 "stopped": self.stopped,
-                "stalled": self.stalled,
+                "stalled": self._stalled,
                 "reservoir_nl": self.reservoir_nl,
                 "stroke_nl": self.stroke_nl,
+                "concentration_ug_per_ml": self.concentration_ug_per_ml,
+                "clock_ms": self.clock_ms(),
+                "limits": self.limits,
+                "patient_boluses_granted": granted,
+                "patient_boluses_denied": len(self.patient_boluses) - granted,
             }
 
     def stop(self) -> dict[str, Any]:
         with self._lock:
             self.stopped = True
+            self._save()
             return self.status()
 
     def resume(self) -> dict[str, Any]:
         with self._lock:
             self.stopped = False
+            self._save()
             return self.status()
+
+    def set_therapy(
+        self, concentration_ug_per_ml: int, clock_ms: int, speed_milli: int = 0
+    ) -> dict[str, Any]:
+        """The therapy the controller runs: its concentration (µg/mL; patient doses are
+        converted at it), the pump clock now (ms; the clock never goes back, except on a rig
+        with no strokes and no patient boluses yet) and the clock's speed (pump ms per 1000
+        monotonic ms; 0: the clock moves only with the commands' times)."""
+        with self._lock:
+            conc = _check_concentration(concentration_ug_per_ml)
+            if clock_ms < self.clock_ms() and self.last_stroke_id == 0 and not self.patient_boluses:
+                self.concentration_ug_per_ml = conc
+                self.pump = self._arbiter(clock_ms)
+                if self.limits is not None:
+                    self._apply_limits(**self.limits)
+                self._clock_ms = int(clock_ms)
+                self._anchor = (self.clock(), self._clock_ms)
+            else:
+                self._advance_clock(clock_ms)
+                self._set_concentration(conc)
+            self._speed_milli = int(speed_milli)
+            self._save()
+            return self.status()
+
+    def _set_concentration(self, conc: int) -> None:
+        if conc != self.concentration_ug_per_ml:
+            self.pump.advance_to(max(self.pump.now_ms, self.clock_ms()))
+            self.pump.refill(self.model.reservoir_ml, conc)
+            self.concentration_ug_per_ml = conc
+
+    def refill(self, added_nl: int, concentration_ug_per_ml: int) -> dict[str, Any]:
+        """Aspirate the reservoir empty, then fill ``added_nl`` at a concentration. Refused
+        (``overfill``, ``concentration``) changing nothing."""
+        with self._lock:
+            conc = _check_concentration(concentration_ug_per_ml)
+            if not 0 <= added_nl <= self.capacity_nl:
+                raise RigError(
+                    f"overfill: {added_nl / NL_PER_ML:g} mL is outside 0..{self.capacity_nl / NL_PER_ML:g} mL "
+                    "(the rig's reservoir)",
+                    "overfill",
+                )
+            aspirated = self.reservoir_nl
+            self.reservoir_nl = int(added_nl)
+            self._set_concentration(conc)
+            self._save()
+            return {
+                "aspirated_nl": aspirated,
+                "reservoir_nl": self.reservoir_nl,
+                "concentration_ug_per_ml": conc,
+            }
 
     def measure(self) -> dict[str, Any]:
         """A scale sample: ``t_s`` (s, rig clock), ``mass_mg``, ``density_g_per_ml``, and the
@@ -251,51 +468,92 @@ class Rig:
                 "last_stroke_id": self.last_stroke_id,
             }
 
+    def _apply_limits(
+        self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int
+    ) -> None:
+        from datetime import timedelta
+
+        if dose_ng == 0:
+            self.pump.set_patient_bolus_limits(None)
+        else:
+            self.pump.set_patient_bolus_limits(
+                dose_ng / 1000.0,
+                timedelta(milliseconds=duration_ms),
+                timedelta(milliseconds=lockout_ms),
+                max_per_24h,
+            )
+
     def set_patient_limits(
         self, dose_ng: int, duration_ms: int, lockout_ms: int, max_per_24h: int
     ) -> dict[str, Any]:
         """Clinician limits of the patient bolus (``dose_ng`` 0 disables it)."""
         with self._lock:
-            self.pump.advance_to(self._pump_now_ms())
-            if dose_ng == 0:
-                self.pump.set_patient_bolus_limits(None)
-            else:
-                self.pump.set_patient_bolus_limits(
-                    dose_ng / 1000.0,
-                    timedelta(milliseconds=duration_ms),
-                    timedelta(milliseconds=lockout_ms),
-                    max_per_24h,
-                )
-            return {
-                "dose_ng": dose_ng,
-                "duration_ms": duration_ms,
-                "lockout_ms": lockout_ms,
-                "max_per_24h": max_per_24h,
+            self.pump.advance_to(max(self.pump.now_ms, self.clock_ms()))
+            limits = {
+                "dose_ng": int(dose_ng),
+                "duration_ms": int(duration_ms),
+                "lockout_ms": int(lockout_ms),
+                "max_per_24h": int(max_per_24h),
             }
+            try:
+                self._apply_limits(**limits)
+            except ItbError as err:
+                raise RigError(f"limits: {err}", "limits") from None
+            self.limits = None if dose_ng == 0 else limits
+            self._save()
+            return dict(limits)
 
-    def patient_bolus(self) -> dict[str, Any]:
-        """A patient activation now, judged by the rig's pump against the clinician's limits.
-        A granted bolus's volume (nL) leaves the reservoir and lands on the scale at once."""
+    def patient_bolus(self, scheduled: tuple[int, int] | None = None) -> dict[str, Any]:
+        """A patient activation, judged by the rig's pump against the clinician's limits at the
+        rig's pump clock. Denied (``stopped``, ``stalled``) while the rig is stopped or its motor
+        stalled, like DELIVER.
+
+        A patient's own press (``scheduled=None``): a granted bolus's volume (nL, at the
+        therapy's concentration) leaves the reservoir and lands on the scale at once.
+        ``scheduled=(step, at_ms)`` is a scenario's press sent by the controller: judged at
+        ``at_ms``, recorded in the grant history, but its volume comes as the schedule's strokes;
+        a repeated ``step`` gets its first answer again (``duplicate``)."""
         with self._lock:
-            now_ms = self._pump_now_ms()
-            self.pump.advance_to(now_ms)
-            result = self.pump.patient_bolus()
-            out: dict[str, Any] = {
-                "granted": result.granted,
-                "reason": result.reason,
-                "time_ms": now_ms,
-            }
-            if result.granted:
-                bolus = next((b for b in self.pump.boluses if b.id == result.bolus_id), None)
-                if bolus is not None:
-                    volume = min(bolus.volume_nl, self.reservoir_nl)
+            if scheduled is not None and str(scheduled[0]) in self._scheduled:
+                return {**self._scheduled[str(scheduled[0])], "duplicate": True}
+            now_ms = self._advance_clock(scheduled[1]) if scheduled else self.clock_ms()
+            out: dict[str, Any] = {"time_ms": now_ms}
+            if self.stopped or self._stalled:
+                out.update(granted=False, reason="stopped" if self.stopped else "stalled")
+            else:
+                self.pump.advance_to(max(self.pump.now_ms, now_ms))
+                result = self.pump.patient_bolus()
+                out.update(granted=result.granted, reason=result.reason)
+                if result.granted:
+                    bolus = next((b for b in self.pump.boluses if b.id == result.bolus_id), None)
+                    volume = 0 if bolus is None else bolus.volume_nl
                     out["volume_nl"] = volume
-                    self.reservoir_nl -= volume
-                    self.scale.add(self.elapsed_s(), volume)
-            self.patient_boluses.append(out)
+                    if scheduled is None:
+                        volume = min(volume, self.reservoir_nl)
+                        self.reservoir_nl -= volume
+                        self.scale.add(self.elapsed_s(), volume)
+            if scheduled is not None:
+                out["step"] = int(scheduled[0])
+                self._scheduled[str(scheduled[0])] = dict(out)
+            self.patient_boluses.append(dict(out))
+            self._save()
             return out
 
     def close(self) -> None:
         if self._record is not None:
             self._record.close()
             self._record = None
+
+
+def _check_concentration(value: int) -> int:
+    if not (isinstance(value, int) and 0 < value <= _MAX_CONCENTRATION):
+        raise RigError(
+            f"concentration: {value!r} µg/mL is outside 1..{_MAX_CONCENTRATION} µg/mL",
+            "concentration",
+        )
+    return value
+
+
+def _last_recorded_time(path: os.PathLike[str] | str) -> int:
+    rows = read_record(path)
+    return rows[-1][1] if rows else 0

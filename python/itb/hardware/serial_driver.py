@@ -1,6 +1,6 @@
 """A :class:`~itb.hardware.drivers.PumpDriver` that speaks the rig protocol over pyserial:
 a serial device, a pty path, ``socket://127.0.0.1:PORT`` or ``loop://`` (anything
-``serial.serial_for_url`` opens). Install with ``pip install 'itb[rig]'``."""
+``serial.serial_for_url`` opens). Install with ``pip install 'itb-pump[rig]'``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from .protocol import (
     check_length,
     deliver_payload,
     limits_payload,
+    refill_payload,
+    scheduled_bolus_payload,
+    therapy_payload,
 )
 
 __all__ = ["SerialDriver", "open_stream"]
@@ -40,7 +43,7 @@ _PROTOCOL_FIELDS = {"seq", "command", "payload", "count", "stroke_id", "length",
 
 
 def open_stream(url: str, timeout: float) -> Any:
-    """Open ``url`` with ``serial.serial_for_url`` (``MissingExtraError`` naming ``itb[rig]`` if
+    """Open ``url`` with ``serial.serial_for_url`` (``MissingExtraError`` naming ``itb-pump[rig]`` if
     pyserial is missing, ``ProtocolError`` if the port cannot be opened)."""
     from .._extras import require
 
@@ -102,7 +105,8 @@ class SerialDriver:
     ``port``: a pyserial URL/path, or an already open stream (``read(n)``/``write(b)``);
     ``keys``: the key file's mapping (the key of ``role`` is used) or one key (bytes);
     ``timeout``: seconds to wait for each answer. Connects (HELLO/CHALLENGE/AUTH) on first use
-    and again after any failed exchange. Frames that fail to parse or belong to an earlier
+    and again after any failed exchange; a link that failed (the rig went away) is opened again
+    first (``reopened`` counts it). Frames that fail to parse or belong to an earlier
     request are skipped and counted in :attr:`refused`.
     """
 
@@ -124,9 +128,12 @@ class SerialDriver:
         self.role = role
         self.timeout = timeout
         self.max_body = max_body
+        self._url = port if isinstance(port, str) else None
         self._stream = open_stream(port, timeout) if isinstance(port, str) else port
         self._session = ClientSession(role, key, max_body=max_body)
         self._connected = False
+        self._broken = False  # the link failed: reopen the port before the next handshake
+        self.reopened = 0
         self.refused: dict[str, int] = {}
 
     # ----- framing ------------------------------------------------------------------------------
@@ -137,6 +144,7 @@ class SerialDriver:
             return op(arg)
         except _LINK_ERRORS as err:
             self._connected = False
+            self._broken = True
             raise ProtocolError(f"port: the link to the rig failed: {err}", "port") from None
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
@@ -176,6 +184,11 @@ class SerialDriver:
         A HELLO unanswered for :data:`HELLO_RETRY_S` is sent again: the bytes of a peer killed in
         mid-frame may still sit in the rig's buffer, and the rig drops them after
         ``emulator.IDLE_S`` (0.5 s) of silence."""
+        if self._broken and self._url is not None:  # the rig went away: open the port again
+            close_stream(self._stream)
+            self._stream = open_stream(self._url, self.timeout)
+            self._broken = False
+            self.reopened += 1
         deadline = time.monotonic() + self.timeout
         while True:
             self._fail()
@@ -282,6 +295,23 @@ class SerialDriver:
     def patient_bolus(self) -> dict[str, Any]:
         """Patient activation: ``{"granted": bool, "reason": str, …}`` as judged by the rig."""
         return self._request(Command.PATIENT_BOLUS)
+
+    def scheduled_patient_bolus(self, step: int, at_ms: int) -> dict[str, Any]:
+        """Clinician only: a scenario's press (step id, pump time), judged and recorded by the
+        rig; its volume comes as the schedule's strokes."""
+        return self._request(Command.PATIENT_BOLUS, scheduled_bolus_payload(step, at_ms))
+
+    def set_therapy(
+        self, concentration_ug_per_ml: int, clock_ms: int, speed_milli: int
+    ) -> dict[str, Any]:
+        """Clinician only: the therapy's concentration (µg/mL), pump clock (ms) and speed."""
+        return self._request(
+            Command.THERAPY, therapy_payload(concentration_ug_per_ml, clock_ms, speed_milli)
+        )
+
+    def refill(self, added_nl: int, concentration_ug_per_ml: int) -> dict[str, Any]:
+        """Clinician only: aspirate the rig's reservoir, fill ``added_nl`` at a concentration."""
+        return self._request(Command.REFILL, refill_payload(added_nl, concentration_ug_per_ml))
 
     def close(self) -> None:
         close_stream(self._stream)

@@ -18,7 +18,7 @@ What it holds (docs: guide/interop.md has a worked example; docs: decisions/inte
 Times carry a UTC offset (FHIR requires one on a time of day): the pump clock is naive local
 time, so ``utc_offset`` says how it relates to UTC (default 0: read as UTC).
 
-Needs ``fhir.resources`` (``pip install 'itb[fhir]'``), which validates every resource. R4B models
+Needs ``fhir.resources`` (``pip install 'itb-pump[fhir]'``), which validates every resource. R4B models
 come from ``fhir.resources.R4B``; the R4→R5 renames handled here: ``DeviceUseStatement`` →
 ``DeviceUsage``, ``medication[x]`` → ``medication`` (a CodeableReference),
 ``effective[x]`` → ``occurence[x]``, ``Device.deviceName`` → ``Device.name``.
@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._extras import require
+from .._limits import MS_PER_DAY
 from .._time import from_ms, to_ms
 from ..errors import ValidationError
 from . import codes
@@ -130,8 +131,8 @@ def decimal(value: int, places: int) -> int | float:
     """``value / 10**places`` as a JSON number whose decimal digits are exact (a float's
     shortest form is that decimal for up to 15 significant digits)."""
     if value % 10**places == 0:
-        return value // 10**places
-    out = value / 10**places
+        return int(value // 10**places)
+    out = float(value / 10**places)
     sign = "-" if value < 0 else ""
     whole, frac = divmod(abs(value), 10**places)
     text = f"{sign}{whole}.{frac:0{places}d}".rstrip("0")
@@ -353,7 +354,7 @@ class _Builder:
                 }
             self.add(f"request-{i}", resource)
 
-    def dosage(self, program: tuple) -> list[dict[str, Any]]:
+    def dosage(self, program: tuple[Any, ...]) -> list[dict[str, Any]]:
         if program[0] == "continuous":
             ug = decimal(int(program[1]), 3)
             return [
@@ -366,11 +367,11 @@ class _Builder:
                 }
             ]
         _, period, steps = program
-        period_ms = 86_400_000 if period == "day" else 7 * 86_400_000
+        period_ms = MS_PER_DAY if period == "day" else 7 * MS_PER_DAY
         out = []
         for i, (offset, ng) in enumerate(steps):
             nxt = steps[i + 1][0] if i + 1 < len(steps) else period_ms
-            day, into = divmod(int(offset), 86_400_000)
+            day, into = divmod(int(offset), MS_PER_DAY)
             secs = into // 1000
             clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
             repeat: dict[str, Any] = {
@@ -503,7 +504,9 @@ class _Builder:
                 f"obs-refill-{n}", e.time_ms, "refill: aspirated minus expected volume", **fields
             )
 
-    def issue(self, key: str, at_ms: int, text: str, severity: str, detail: str, **extra: Any):
+    def issue(
+        self, key: str, at_ms: int, text: str, severity: str, detail: str, **extra: Any
+    ) -> None:
         resource: dict[str, Any] = {
             "resourceType": "DetectedIssue",
             "status": "final",

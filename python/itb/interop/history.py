@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import from_ms
 from ..errors import ValidationError
 from ..events import Event
@@ -36,7 +37,6 @@ from ..pump import Pump
 
 __all__ = ["Administration", "TherapyHistory", "Recorder", "history_of", "utc_offset_minutes"]
 
-_DAY_MS = 86_400_000
 #: A flex ``week`` period starts on Monday 00:00 (1970-01-05 is a Monday); a ``day`` at 00:00.
 _ANCHOR_MS = {"day": 0, "week": 4 * _DAY_MS}
 _PERIOD_MS = {"day": _DAY_MS, "week": 7 * _DAY_MS}
@@ -95,7 +95,7 @@ class TherapyHistory:
     model: PumpModel
     start_ms: int
     end_ms: int
-    programs: list[tuple[int, tuple]]
+    programs: list[tuple[int, tuple[Any, ...]]]
     events: list[Event]
     administrations: list[Administration]
     delivered_pg: int
@@ -128,7 +128,7 @@ class TherapyHistory:
         _, pg, nl = self.marks[i]
         return (pg - self.marks[0][1], nl - self.marks[0][2])
 
-    def program_at(self, t_ms: int) -> tuple:
+    def program_at(self, t_ms: int) -> tuple[Any, ...]:
         """The exact program in force at ``t_ms``."""
         current = self.programs[0][1]
         for at, program in self.programs:
@@ -160,7 +160,7 @@ def utc_offset_minutes(value: Any, field: str = "utc_offset") -> int:
 # ----- program arithmetic (the documented schedule rule: steps repeat from the period's start) --
 
 
-def step_dose(program: tuple, t_ms: int) -> int:
+def step_dose(program: tuple[Any, ...], t_ms: int) -> int:
     """ng/day of the basal step in force at ``t_ms`` (strokes in ``(t, …]``)."""
     if program[0] == "continuous":
         return int(program[1])
@@ -173,7 +173,7 @@ def step_dose(program: tuple, t_ms: int) -> int:
     return int(dose)
 
 
-def step_boundaries(program: tuple, start_ms: int, end_ms: int) -> list[int]:
+def step_boundaries(program: tuple[Any, ...], start_ms: int, end_ms: int) -> list[int]:
     """Times in ``(start, end)`` where a flex step begins."""
     if program[0] == "continuous" or len(program[2]) < 2:
         return []
@@ -274,7 +274,7 @@ def _boluses(events: Sequence[Event], end_ms: int) -> list[_Bolus]:
 def boundaries(
     start_ms: int,
     end_ms: int,
-    programs: Sequence[tuple[int, tuple]],
+    programs: Sequence[tuple[int, tuple[Any, ...]]],
     events: Sequence[Event],
     model: PumpModel,
 ) -> list[int]:
@@ -307,7 +307,7 @@ def build(
     model: PumpModel,
     start_ms: int,
     end_ms: int,
-    programs: list[tuple[int, tuple]],
+    programs: list[tuple[int, tuple[Any, ...]]],
     events: list[Event],
     marks: list[tuple[int, int, int]],
     initial_concentration: int,
@@ -465,7 +465,7 @@ def build(
     )
 
 
-def _boundary_splits(t: int, programs: Sequence[tuple[int, tuple]], prog_i: int) -> bool:
+def _boundary_splits(t: int, programs: Sequence[tuple[int, tuple[Any, ...]]], prog_i: int) -> bool:
     """A flex step boundary at ``t`` starts a new segment even when the next step has the
     same dose (each step of the prescription is one segment)."""
     program = programs[prog_i][1]
@@ -514,7 +514,7 @@ def _from_result(result: Any) -> TherapyHistory:
     scenario = result.scenario
     spec = scenario.spec
     start_ms, end_ms = to_ms(result.start, "start"), to_ms(result.until, "until")
-    programs: list[tuple[int, tuple]] = [(start_ms, spec.pump.program.build().exact())]
+    programs: list[tuple[int, tuple[Any, ...]]] = [(start_ms, spec.pump.program.build().exact())]
     for action in spec.actions:
         if isinstance(action, SetProgram) and action.at <= result.until:
             at = to_ms(action.at, "at")
@@ -578,7 +578,7 @@ class Recorder:
         self._marks: list[tuple[int, int, int]] = [
             (pump.now_ms, pump.delivered_pg, pump.delivered_nl)
         ]
-        self._programs: list[tuple[int, tuple]] = [(pump.now_ms, pump.core.program)]
+        self._programs: list[tuple[int, tuple[Any, ...]]] = [(pump.now_ms, pump.core.program)]
         self._events: list[Event] = []
 
     def _check(self) -> None:

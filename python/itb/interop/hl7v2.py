@@ -22,7 +22,7 @@ since the start of the history). Codes are those of the IHE PCD-10 sample
 (:data:`itb.interop.codes.MDC`); terms without a published code are sent as ``0``.
 
 Messages are built as ER7 text here (fast); :func:`validate` parses one strictly with ``hl7apy``
-(``pip install 'itb[hl7]'``) and checks the fields the profile requires.
+(``pip install 'itb-pump[hl7]'``) and checks the fields the profile requires.
 
 Simulation only — not a medical device, not for clinical decisions.
 """
@@ -36,6 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from .._extras import require
+from .._limits import MS_PER_DAY
 from .._time import from_ms
 from ..errors import ValidationError
 from . import codes
@@ -162,11 +163,11 @@ class _Writer:
         t = from_ms(ms)
         return t.strftime("%Y%m%d%H%M%S") + f".{t.microsecond // 1000:03d}" + self.offset
 
-    def program_at(self, t: int) -> tuple:
+    def program_at(self, t: int) -> tuple[Any, ...]:
         return self.h.program_at(t)
 
     # -- values --
-    def basal_rates(self, t: int, program: tuple | None = None) -> tuple[str, str]:
+    def basal_rates(self, t: int, program: tuple[Any, ...] | None = None) -> tuple[str, str]:
         """(mL/h, µg/day) of the basal step in force just after ``t``."""
         ng = step_dose(program or self.program_at(t), t)
         c = self.concentration
@@ -278,7 +279,9 @@ class _Writer:
         ]
         segs.append("|".join(fields).rstrip("|"))
 
-    def device_tree(self, segs: list[str], t: int, condition: str, condition_system: str = "MDC"):
+    def device_tree(
+        self, segs: list[str], t: int, condition: str, condition_system: str = "MDC"
+    ) -> None:
         M = codes.MDC
         self.local(
             segs,
@@ -303,7 +306,7 @@ class _Writer:
         *,
         transitioning: bool = False,
         reason: str | None = None,
-        program: tuple | None = None,
+        program: tuple[Any, ...] | None = None,
     ) -> Message:
         M, U = codes.MDC, codes.MDC_UNITS
         segs, control = self.header(t, kind, event)
@@ -347,12 +350,12 @@ class _Writer:
         *,
         transitioning: bool,
         reason: str | None,
-        program: tuple,
+        program: tuple[Any, ...],
         t: int,
         delivered: bool,
         tbi_nl: int | None = None,
         delivered_nl: int | None = None,
-    ):
+    ) -> None:
         M, U = codes.MDC, codes.MDC_UNITS
         status = (
             "transitioning" if transitioning else ("not-delivering" if reason else "delivering")
@@ -409,7 +412,7 @@ class _Writer:
         dose = int(d.get("dose_pg", record.bolus_dose_pg if record else 0) or 0)
         kind = str(d.get("bolus_kind", record.kind if record else "timed"))
         ml_h = number(Fraction(volume * 3_600_000, span * 10**6))
-        ug_d = number(Fraction(dose * 86_400_000, span * 10**6), 3)
+        ug_d = number(Fraction(dose * MS_PER_DAY, span * 10**6), 3)
         running = event == "deliv_start"
         basal_ml_h, _ = self.basal_rates(t)
         current = Fraction(volume * 3_600_000, span * 10**6) if running else Fraction(0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from .. import _time
+from .._limits import MAX_CONCENTRATION_UG_PER_ML
+from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import DurationError, format_duration, parse_iso_duration
 from ..errors import ItbError, ValidationError
 from ..models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
@@ -50,7 +52,6 @@ __all__ = [
 ]
 
 
-_DAY_MS = 86_400_000
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -237,7 +238,8 @@ def _toml_type(value: Any) -> str:
     for t, name in names.items():
         if isinstance(value, t):
             return f"{name} ({value!r})" if not isinstance(value, str) else f"{name} {value!r}"
-    return {dict: "a table", list: "an array"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a table", list: "an array"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 #: Value types of scenario numbers and yes/no keys (docs: guide/inputs.md#bools).
@@ -431,7 +433,9 @@ class PumpSpec(_Spec):
     ] = Field(description="a preset name or a table of PumpModel fields")
     start: Time = Field(description="pump clock at the start (TOML local date-time)")
     reservoir_ml: Real = Field(ge=0, description="initial fill, mL")
-    concentration_ug_per_ml: Whole = Field(ge=1, le=100_000, description="µg/mL")
+    concentration_ug_per_ml: Whole = Field(
+        ge=1, le=MAX_CONCENTRATION_UG_PER_ML, description="µg/mL"
+    )
     program: ProgramSpec
     catheter_volume_ul: Real = Field(0.0, ge=0, description="catheter dead volume, µL")
     path_primed: Flag = Field(True, description="false: the fluid path starts full of saline")
@@ -500,7 +504,9 @@ class Refill(_Action):
 
     do: Literal["refill"]
     added_ml: Real = Field(ge=0, description="mL")
-    concentration_ug_per_ml: Whole = Field(ge=1, le=100_000, description="µg/mL")
+    concentration_ug_per_ml: Whole = Field(
+        ge=1, le=MAX_CONCENTRATION_UG_PER_ML, description="µg/mL"
+    )
     aspirated_ml: Real | None = Field(
         None, ge=0, description="measured aspirate, mL (default: what is there)"
     )
@@ -700,33 +706,8 @@ FAULT_ACTIONS: tuple[str, ...] = (
 ACTIONS: dict[str, type[_Action]] = {
     c.model_fields["do"].annotation.__args__[0]: c for c in _ACTION_CLASSES
 }  # type: ignore[union-attr]
-Action = Annotated[
-    SetProgram
-    | BolusAction
-    | CancelBolus
-    | Refill
-    | StartBridgeBolus
-    | StartPrimingBolus
-    | SetPatientBolusLimits
-    | PatientBolus
-    | Suspend
-    | Resume
-    | InjectMotorStall
-    | ClearFault
-    | ReviseCatheter
-    | TelemetrySession
-    | ReplaceFluidPath
-    | InjectOcclusion
-    | ClearOcclusion
-    | InjectLeak
-    | InjectDisconnection
-    | ClearLeak
-    | InjectTipMigration
-    | ClearTipMigration
-    | InjectBatteryFault
-    | ClearBatteryFault,
-    Field(discriminator="do"),
-]
+#: One scenario action: the tagged union of the action classes above (the table is the one list).
+Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]  # type: ignore[valid-type]
 
 
 class RunSpec(_Spec):

@@ -47,7 +47,7 @@ def _check_tol_strokes(tol_strokes: Any) -> int:
     return int(tol_strokes)
 
 
-def _check_observed_alarms(observed: Sequence[tuple]) -> None:
+def _check_observed_alarms(observed: Sequence[tuple[Any, ...]]) -> None:
     for i, a in enumerate(observed):
         if not isinstance(a, (tuple, list)) or len(a) not in (2, 3):
             raise TypeError(f"observed[{i}]={a!r}: expected (time, kind) or (time, kind, severity)")
@@ -203,7 +203,7 @@ def assert_strokes_match(
 
 
 def assert_alarms_match(
-    observed: Sequence[tuple],
+    observed: Sequence[tuple[Any, ...]],
     oracle: Oracle,
     tol: timedelta = timedelta(0),
     until: Any | None = None,

@@ -24,6 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .._limits import MAX_TIME_MS as _MAX_MS
+from .._limits import MS_PER_DAY as D  # rates are per day, the accumulator in nL·ms/day
+
 __all__ = [
     "conservation",
     "stroke_accounting",
@@ -36,9 +39,6 @@ __all__ = [
     "check_state",
     "check_step",
 ]
-
-_MAX_MS = 253_402_300_799_999
-D = 86_400_000  # ms per day: rates are per day, the accumulator is in nL·ms/day
 
 
 def _core(pump: Any) -> Any:
@@ -188,11 +188,11 @@ def patient_limits_respected(
 
 
 def _time_ms(e: Any) -> int:
-    return e.time_ms if hasattr(e, "time_ms") else e[0]
+    return int(e.time_ms if hasattr(e, "time_ms") else e[0])
 
 
 def _kind(e: Any) -> str:
-    return e.kind if hasattr(e, "kind") else e[1]
+    return str(e.kind if hasattr(e, "kind") else e[1])
 
 
 _PROJECTED = (

@@ -110,39 +110,34 @@ from typing import Any
 
 import numpy as np
 
-from .._extras import require as _require  # a clear error naming itb[testing] without hypothesis
+from .._extras import (
+    require as _require,  # a clear error naming itb-pump[testing] without hypothesis
+)
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import event, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from .. import _limits
 from .._time import from_ms, to_ms
 from ..errors import ItbError
+from ..scenario.spec import ACTIONS as _SCENARIO_ACTIONS
+from ..scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from . import invariants
 from . import strategies as its
+from ._profile import register_profile
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
 
+register_profile()  # a suite using the machine can load "itb-ci" without the plugin
+
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
-ACTIONS: tuple[str, ...] = (
-    "set_program",
-    "bolus",
-    "cancel_bolus",
-    "refill",
-    "start_bridge_bolus",
-    "start_priming_bolus",
-    "set_patient_bolus_limits",
-    "patient_bolus",
-    "suspend",
-    "resume",
-    "inject_motor_stall",
-    "clear_fault",
-    "revise_catheter",
-    "telemetry_session",
-)
+ACTIONS: tuple[str, ...] = tuple(
+    a for a in _SCENARIO_ACTIONS if a not in _FAULT_ACTIONS
+)  # the scenario format's table, in its order
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
 ADAPTERS: tuple[str, ...] = (
     "device_start",
@@ -153,7 +148,7 @@ ADAPTERS: tuple[str, ...] = (
     "device_alarms",
 )
 _BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
-DAY_MS = 86_400_000
+DAY_MS = _limits.MS_PER_DAY
 
 
 def _final_run() -> bool:
@@ -201,16 +196,16 @@ def _check_settings(cls: type) -> None:
         raise ValueError(
             f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
             f"{cls.concentration_changes!r}"
-        )  # type: ignore[attr-defined]
+        )
     if (
         isinstance(cls.tol_strokes, bool)
         or not isinstance(cls.tol_strokes, int)
         or cls.tol_strokes < 0
-    ):  # type: ignore[attr-defined]
+    ):
         raise ValueError(
             f"{cls.__name__}.tol_strokes must be a whole number of strokes >= 0, not "
             f"{cls.tol_strokes!r}"
-        )  # type: ignore[attr-defined]
+        )
 
 
 @lru_cache(maxsize=512)
@@ -281,7 +276,7 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: cases reached over every run of this class (patient-bolus outcomes, alarms, refills with a
     #: concentration change and a pending or running bolus, …): a ``collections.Counter`` of
     #: the names also given to hypothesis's ``event()``
-    coverage: Counter = Counter()
+    coverage: Counter[Any] = Counter()
     #: on a volume divergence, replay the device's calls from a fresh ``device_start`` with every
     #: advance split at the oracle's strokes to name the first wrong stroke (in the run hypothesis
     #: reports, not while it shrinks); False for a device that cannot be replayed. At most
@@ -304,7 +299,7 @@ class PumpStateMachine(RuleBasedStateMachine):
 
     @classmethod
     def _to_test_case(cls) -> Any:  # hypothesis builds ``TestCase`` with this
-        base = super()._to_test_case()  # type: ignore[misc]
+        base = super()._to_test_case()
 
         class KitTestCase(base):  # type: ignore[misc, valid-type]
             def runTest(self) -> None:
@@ -439,7 +434,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         self._handles: dict[int, Any] = {}
         self._grants: list[datetime] = []  # times of the oracle's granted patient boluses
         self._limits: Any = None  # the patient-bolus limits in force (None: disabled)
-        self._device_log: list[tuple[str, tuple, dict[str, Any], Any, str]] = []
+        self._device_log: list[tuple[str, tuple[Any, ...], dict[str, Any], Any, str]] = []
         self._agreed: tuple[datetime, int] | None = (
             None  # (time, operations) of the last agreeing check
         )
@@ -462,7 +457,11 @@ class PumpStateMachine(RuleBasedStateMachine):
                 self._set_limits(limits)
 
     def _call(
-        self, adapter: str, args: tuple = (), kwargs: dict[str, Any] | None = None, text: str = ""
+        self,
+        adapter: str,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        text: str = "",
     ) -> Any:
         """Call an adapter and log it (the log replays the run for localisation and recording)."""
         answer = getattr(self, adapter)(*args, **(kwargs or {}))
@@ -520,7 +519,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         method: str,
         text: str,
         kwargs: dict[str, Any],
-        args: tuple = (),
+        args: tuple[Any, ...] = (),
         adapter_kwargs: Any = None,
         adapter: str | None = None,
     ) -> tuple[bool, Any, Any]:
@@ -1157,7 +1156,7 @@ class PumpStateMachine(RuleBasedStateMachine):
 
 def run(
     machine: type[PumpStateMachine], settings: Any = None, *, seed: int | None = None
-) -> Counter:
+) -> Counter[Any]:
     """Run ``machine`` as a hypothesis test (as ``machine.TestCase`` does) and return the cases it
     reached (its :attr:`~PumpStateMachine.coverage` for this run).
 
@@ -1193,7 +1192,7 @@ def run(
     return reached
 
 
-def coverage_report(name: str, reached: Counter) -> str:
+def coverage_report(name: str, reached: Counter[Any]) -> str:
     """The cases a run reached, one line each, most frequent first."""
     lines = [f"{name}: cases reached ({sum(reached.values())} in all)"]
     lines += [f"  {n:>7}  {case}" for case, n in reached.most_common()]

@@ -7,7 +7,7 @@ times and events seen so far). There is no second copy of delivery math here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Union
@@ -173,23 +173,13 @@ class Oracle:
             self._times.append(times)
 
     def _load_scenario(self, scenario: Any) -> None:
-        from ..scenario.spec import CancelBolus
-
-        ids: dict[str, Any] = {}
-        for action in scenario.actions:
-            kwargs = action.kwargs()
-            if isinstance(action, CancelBolus):
-                kwargs = {"bolus_id": ids[action.name]}
-            result = self.call(action.do, at=action.at, **kwargs)
-            name = getattr(action, "name", None)
-            if name is not None and not isinstance(action, CancelBolus):
-                ids[name] = getattr(result, "bolus_id", result)
-        until = scenario.until
-        if until > self.now:
-            self.advance_to(until)
+        """Record the scenario's actions at their times, through the scenario's one run loop
+        (:meth:`itb.scenario.Scenario.steps`), then let time pass to its end."""
+        for _ in scenario.steps(target=_Recorder(self)):
+            pass
 
     # ----- queries ---------------------------------------------------------------------------
-    def _ahead(self, until_ms: int) -> tuple[Pump, list[Event], np.ndarray]:
+    def _ahead(self, until_ms: int) -> tuple[Pump, Sequence[Event], np.ndarray]:
         """A copy of the live pump run to ``until_ms`` (>= now) with its events and stroke times."""
         p = self._live.copy()
         events, times = p.advance_recording(until_ms)
@@ -241,7 +231,7 @@ class Oracle:
         _, ahead, _ = self._ahead(
             max(until_ms, self._live.now_ms)
         )  # also flushes the latest call's events
-        return [e for e in self._events + ahead if e.time_ms <= until_ms]
+        return [e for e in [*self._events, *ahead] if e.time_ms <= until_ms]
 
     def alarms(self, until: Time | None = None) -> list[tuple[datetime, str, str]]:
         """The alarms the device must have raised up to ``until``: ``(time, kind, severity)``."""
@@ -267,3 +257,26 @@ _NOT_CALLS: frozenset[str] = frozenset(
 )
 
 _Factory = Callable[[], Pump]
+
+
+class _Recorder:
+    """The oracle as a run target of the scenario loop: advances are the oracle's, calls are
+    recorded (:meth:`Oracle.call`)."""
+
+    def __init__(self, oracle: Oracle) -> None:
+        self._oracle = oracle
+
+    @property
+    def now_ms(self) -> int:
+        return self._oracle.now_ms
+
+    def advance_to(self, at_ms: int) -> list[Event]:
+        oracle = self._oracle
+        if at_ms == oracle.now_ms:  # the oracle flushes a call's events when queried
+            return []
+        before = len(oracle._events)
+        oracle._advance_live(at_ms)
+        return oracle._events[before:]
+
+    def call(self, method: str, **kwargs: Any) -> Any:
+        return self._oracle.call(method, **kwargs)

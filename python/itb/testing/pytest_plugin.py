@@ -7,53 +7,31 @@ it loads in any suite where itb is installed; ``-p no:itb`` turns it off).
   bug per run (``report_multiple_bugs=False``), no explain phase, shrinking stopped after
   ``itb_shrink_seconds`` (ini option, 60 s by default) —
   registered only (load it with ``--hypothesis-profile=itb-ci`` or ``settings.load_profile``);
-  the suite's own profile choice is left alone. It is registered when this module is imported
-  (pytest imports every ``pytest11`` plugin before any ``pytest_configure`` runs), so
-  hypothesis' own plugin finds it whatever the plugin order;
+  the suite's own profile choice is left alone. It is registered in ``pytest_configure`` (first,
+  before hypothesis' plugin loads ``--hypothesis-profile``) when the option asks for it or when
+  hypothesis is already imported (by a conftest, say), and whenever :mod:`itb.testing.machine` is
+  imported; :func:`register_profile` registers it by hand (e.g. in a conftest that loads it);
 * marker ``itb_device``: tags tests that drive a device under test (select them with
   ``-m itb_device``, skip them with ``-m "not itb_device"``).
 
-Nothing heavy is imported at plugin load: itb when a fixture is first used; hypothesis (to
-register the profile) only if it is installed.
+Nothing heavy is imported at plugin load (not itb's modules, numpy or hypothesis): itb when a
+fixture is first used, hypothesis only when the profile is asked for or hypothesis is already
+loaded (figures: docs: guide/performance.md#import-cost).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
 
-ITB_CI_PROFILE = "itb-ci"
+from ._profile import ITB_CI_PROFILE, register_profile
 
+__all__ = ["ITB_CI_PROFILE", "SHRINK_SECONDS", "apply_shrink_budget", "register_profile"]
 
 #: default shrink time budget of the ``itb-ci`` profile (seconds; ini option ``itb_shrink_seconds``)
 SHRINK_SECONDS = 60
-
-
-def _register_profile() -> bool:
-    """Register the ``itb-ci`` profile; False when hypothesis is not installed."""
-    try:
-        from hypothesis import HealthCheck, Phase, settings
-    except ImportError:  # the kit works without hypothesis; only the profile is missing
-        return False
-    settings.register_profile(
-        ITB_CI_PROFILE,
-        derandomize=True,
-        deadline=None,
-        print_blob=True,
-        # one bug per run: an AssertionError, not an ExceptionGroup of every distinct failure
-        report_multiple_bugs=False,
-        # no explain phase: it re-runs the failing example many times (slow on a device) and
-        # fills the report with the kit's own lines
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    return True
-
-
-# At import, not in pytest_configure: hypothesis' plugin loads ``--hypothesis-profile`` in its own
-# pytest_configure, which may run before ours.
-_register_profile()
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -64,19 +42,37 @@ def pytest_addoption(parser: Any) -> None:
     )
 
 
-@pytest.hookimpl(trylast=True)  # after hypothesis' plugin loaded the chosen profile
+@pytest.hookimpl(tryfirst=True)  # before hypothesis' plugin loads --hypothesis-profile
 def pytest_configure(config: Any) -> None:
+    wanted = _option(config, "--hypothesis-profile") == ITB_CI_PROFILE
+    if wanted or "hypothesis" in sys.modules:
+        register_profile()
     config.addinivalue_line(
         "markers",
         "itb_device: the test drives a device under test against the itb oracle (itb testing kit)",
     )
-    apply_shrink_budget(config.getini("itb_shrink_seconds"))
+
+
+def pytest_sessionstart(session: Any) -> None:
+    # after every pytest_configure: hypothesis' plugin has loaded the chosen profile by now
+    apply_shrink_budget(session.config.getini("itb_shrink_seconds"))
+
+
+def _option(config: Any, name: str) -> Any:
+    try:
+        return config.getoption(name)
+    except ValueError:  # hypothesis' plugin is not loaded (-p no:hypothesispytest)
+        return None
 
 
 def apply_shrink_budget(seconds: Any) -> bool:
     """With the ``itb-ci`` profile loaded, stop shrinking after ``seconds`` (hypothesis has no
     setting for it: this sets its engine's ``MAX_SHRINKING_SECONDS``, 300 s by default). Returns
     whether the budget was applied."""
+    if (
+        "hypothesis" not in sys.modules
+    ):  # no profile can be loaded: nothing to apply, nothing imported
+        return False
     try:
         from hypothesis import settings
         from hypothesis.internal.conjecture import engine

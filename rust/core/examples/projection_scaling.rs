@@ -1,4 +1,4 @@
-//! `project()` and `advance_to` against the number of scheduled boluses (issue 8 part 3), in the
+//! `project()` and `advance_to` against the number of scheduled boluses (docs: guide/performance.md), in the
 //! core alone. A bench rig pump (flex day program, SynchroMed II battery) with N daily 50 µg boluses at 12:00
 //! scheduled up front, N = 1 … 10 000; prints µs per call and the ratio to N = 1, all measured in
 //! this one process (compare ratios, not absolute times). `project` runs with a 30-year horizon

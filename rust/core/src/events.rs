@@ -1,6 +1,6 @@
 //! Events a pump emits, in causal order.
 //!
-//! Order (DESIGN.md, field report 5): by time; at the same millisecond, calls come in call
+//! Order (docs: design.md#event-kinds, decisions/field-reports.md#events-keep-causal-order): by time; at the same millisecond, calls come in call
 //! order, each followed by what it caused; the fixed kind order below only breaks ties among
 //! things that happen together inside the simulation (a stroke and the alarm it raises).
 //! Every returned event carries a sequence number, strictly increasing over the pump's life.
@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-/// Event kinds, declared in their fixed order — the order of DESIGN.md's event list — which
+/// Event kinds, declared in their fixed order (docs: design.md#event-kinds), which
 /// breaks ties between events of the same millisecond raised together by the simulation:
 /// the strokes of a millisecond come first, then what they caused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ pub mod battery;
 pub mod delivery;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod model;
 pub mod pump;
 pub mod snapshot;

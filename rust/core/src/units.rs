@@ -159,7 +159,7 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
         }
     }
     if value == 0 {
-        // No non-zero input may become zero at any rounding step (field report 3).
+        // No non-zero input may become zero at any rounding step (docs: decisions/field-reports.md#no-non-zero-input-becomes-zero).
         let step = format!("{}", 10f64.powi(-(power as i32)));
         return Err(ItbError::validation(
             field,

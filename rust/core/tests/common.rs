@@ -50,7 +50,7 @@ pub fn flex_day(steps: &[(i64, i64)]) -> Basal {
 }
 
 /// Brute force: walk every millisecond, add the commanded increment straight from the
-/// DESIGN.md formulas, fire a stroke when A reaches k·q·D. Only for short spans.
+/// the delivery model's formulas (docs: design.md#delivery-model), fire a stroke when A reaches k·q·D. Only for short spans.
 pub struct Brute {
     pub now: i64,
     pub a: i128,

@@ -1,4 +1,4 @@
-//! proptest properties of the delivery model (DESIGN.md invariants).
+//! proptest properties of the delivery model (docs: design.md#delivery-model).
 
 mod common;
 use common::*;

@@ -1,4 +1,4 @@
-//! The delivery's incremental gain table (issue 8 part 3: bolus knots with prefix sums, kept as
+//! The delivery's incremental gain table (docs: guide/performance.md: bolus knots with prefix sums, kept as
 //! boluses are added, cancelled, re-derived and finished) equals a brute-force sum over the
 //! boluses after any sequence of calls, and projection stays equal to simulation — with a few
 //! cases of thousands of boluses.

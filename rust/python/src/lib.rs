@@ -64,7 +64,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_model, m)?)?;
     m.add_function(wrap_pyfunction!(validate_program, m)?)?;
     m.add_function(wrap_pyfunction!(volume_rate_nl_per_day, m)?)?;
+    // The one version of the product: the Cargo workspace version (maturin puts the same one in
+    // the wheel's metadata).
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SNAPSHOT_VERSION", itb_core::snapshot::SNAPSHOT_VERSION)?;
+    let limits = pyo3::types::PyDict::new(m.py());
+    for (name, value) in itb_core::limits::LIMITS {
+        limits.set_item(name, value)?;
+    }
+    m.add("LIMITS", limits)?;
     m.add("MS_PER_DAY", itb_core::units::MS_PER_DAY)?;
     Ok(())
 }

@@ -14,6 +14,9 @@ use crate::objects::{basal_of, PyModel, PyProgram};
 /// Spans longer than this (ms) are advanced with the GIL released.
 const DETACH_SPAN_MS: i64 = 86_400_000;
 
+/// `(occlusion pass ppm, (leak kind, position_nl), tip_migrated, battery_fault, motor_stall)`.
+type ActiveFaults = (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool);
+
 #[pyclass(name = "Pump", module = "itb._core")]
 #[derive(Clone)]
 pub struct PyPump {
@@ -384,7 +387,7 @@ impl PyPump {
     /// Active faults: `(occlusion pass ppm | None, (leak kind, position_nl) | None,
     /// tip_migrated, battery_fault, motor_stall)`.
     #[getter]
-    fn active_faults(&self) -> (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool) {
+    fn active_faults(&self) -> ActiveFaults {
         let f = self.inner.faults();
         (
             f.occlusion_pass_ppm,
@@ -519,6 +522,22 @@ impl PyPump {
     #[getter]
     fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         model_to_py(py, self.inner.model())
+    }
+    /// Volume rate (nL/day) commanded now: basal step in force plus running boluses; 0 while
+    /// not delivering.
+    #[getter]
+    fn commanded_rate_nl_per_day(&self) -> i64 {
+        self.inner.commanded_rate_nl_per_day()
+    }
+    /// Dose rate (ng/day) the basal program prescribes now (boluses not included).
+    #[getter]
+    fn prescribed_ng_per_day(&self) -> i64 {
+        self.inner.prescribed_ng_per_day()
+    }
+    /// Not suspended, stalled, empty or at end of service.
+    #[getter]
+    fn delivering(&self) -> bool {
+        self.inner.is_delivering()
     }
     /// Current basal volume-rate schedule: `(period_ms, anchor_ms, [(offset_ms, nl_per_day), …])`.
     #[getter]

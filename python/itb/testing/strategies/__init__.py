@@ -1,4 +1,4 @@
-"""Hypothesis strategies for test suites that drive :mod:`itb` (``pip install 'itb[testing]'``).
+"""Hypothesis strategies for test suites that drive :mod:`itb` (``pip install 'itb-pump[testing]'``).
 
 Plain functions returning strategies, in the style of hypothesis' own ``extra`` modules. Every
 valid strategy yields only values the real API accepts; the ``invalid_*`` strategies yield values
@@ -135,17 +135,23 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from ..._extras import require as _require  # a clear error naming itb[testing] without hypothesis
+from ..._extras import (
+    require as _require,  # a clear error naming itb-pump[testing] without hypothesis
+)
 
 _require("hypothesis", "testing", "itb's testing kit")
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument as _HypothesisInvalidArgument
 
+from ... import _limits
 from ... import models as _models
 from ..._time import to_ms
+from ..._units import ml_to_nl, ug_to_ng, volume_nl
 from ...models import BatteryModel, PumpModel
 from ...program import Continuous, Flex, Program
 from ...pump import Pump
+from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
+from ...scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 
 __all__ = [
     "BolusRequest",
@@ -174,11 +180,14 @@ __all__ = [
     "InvalidArgument",
 ]
 
-DAY_MS = 86_400_000
-_HOUR_MS = 3_600_000
-_MIN_MS = 60_000
-_MAX_STEPS_PER_DAY = 13
-_MAX_DOSE_NG = 10_000_000_000_000
+DAY_MS = _limits.MS_PER_DAY
+_HOUR_MS = _limits.MS_PER_HOUR
+_MIN_MS = _limits.MS_PER_MINUTE
+_MAX_STEPS_PER_DAY = _limits.MAX_STEPS_PER_DAY
+_MAX_DOSE_NG = _limits.MAX_DOSE_NG_PER_DAY
+_MAX_CONC = _limits.MAX_CONCENTRATION_UG_PER_ML
+_CORE_MAX_CATHETER_UL = _limits.MAX_CATHETER_NL // 1000
+_MAX_PER_24H = _limits.MAX_PATIENT_BOLUSES_PER_DAY
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Round values in preference order (shrinking goes to the first one that is valid).
 _ROUND = sorted(x * 10**k for k in range(-3, 9) for x in (1, 2, 5))
@@ -212,7 +221,7 @@ def _whole_conc(value: Any, name: str) -> int:
         raise InvalidArgument(
             f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to 100000"
         )
-    if not 1 <= value <= 100_000:
+    if not 1 <= value <= _MAX_CONC:
         raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1 to 100000 µg/mL")
     return int(value)
 
@@ -324,16 +333,11 @@ class PatientLimits:
 # ----- exact helpers --------------------------------------------------------------------------
 
 
-def _round_half_even(num: int, den: int) -> int:
-    q, r = divmod(num, den)
-    if 2 * r > den or (2 * r == den and q % 2 == 1):
-        q += 1
-    return q
-
-
 def _rate_nl(ng: int, conc: int) -> int:
-    """Volume (nL, or nL/day) of ``ng`` (ng, or ng/day) at ``conc`` µg/mL."""
-    return _round_half_even(ng * 1000, conc)
+    """Volume (nL, or nL/day) of ``ng`` (ng, or ng/day) at ``conc`` µg/mL, by the core's
+    rounding (:func:`itb._units.volume_nl`). Above the core's largest dose it is that dose's
+    volume (the searches here only compare it with model rates, which it then exceeds)."""
+    return volume_nl(min(ng, _MAX_DOSE_NG), conc)
 
 
 def _ng_bounds(lo_nl: int, hi_nl: int, conc: int) -> tuple[int, int]:
@@ -371,7 +375,7 @@ def _doses(lo_ng: int, hi_ng: int, preferred: Sequence[float] = ()) -> st.Search
     """µg floats with whole-ng values in lo..=hi: round values first, then whole µg, then any ng."""
     if lo_ng > hi_ng:
         return st.nothing()
-    nice = [float(u) for u in [*preferred, *_ROUND] if lo_ng <= round(u * 1000) <= hi_ng]
+    nice = [float(u) for u in [*preferred, *_ROUND] if lo_ng <= ug_to_ng(u, "dose_ug") <= hi_ng]
     nice = list(dict.fromkeys(nice))
     ug_lo, ug_hi = -(-lo_ng // 1000), hi_ng // 1000
     return _tiered(
@@ -411,10 +415,10 @@ def _program_valid(program: Program, model: PumpModel, conc: int) -> bool:
 # ----- models and concentrations --------------------------------------------------------------
 
 
-def concentrations(min_value: int = 1, max_value: int = 100_000) -> st.SearchStrategy[int]:
+def concentrations(min_value: int = 1, max_value: int = _MAX_CONC) -> st.SearchStrategy[int]:
     """Whole µg/mL in ``min_value..=max_value`` (clinical strengths first; shrinks to 2000)."""
-    _check_int(min_value, "min_value", 1, 100_000)
-    _check_int(max_value, "max_value", 1, 100_000)
+    _check_int(min_value, "min_value", 1, _MAX_CONC)
+    _check_int(max_value, "max_value", 1, _MAX_CONC)
     _check_order(min_value, max_value, "min_value", "max_value")
     common = [c for c in (2000, 500, 1000, 50, 3000, 4000) if min_value <= c <= max_value]
     return (
@@ -469,7 +473,7 @@ def pump_models(
     def custom(draw: Any) -> PumpModel:
         reservoir_ml = draw(st.one_of(st.sampled_from([40, 20]), st.integers(1, 100)))
         stroke_nl = draw(st.one_of(st.sampled_from([2000, 1000, 500]), st.integers(1, 10_000)))
-        cap_ul = min(stroke_nl * DAY_MS, 1_000_000_000) // 1000  # µL/day
+        cap_ul = min(stroke_nl * DAY_MS, _limits.MAX_RATE_NL_PER_DAY) // 1000  # µL/day
         max_ul = draw(
             st.one_of(st.just(24_000), st.integers(1, cap_ul)).filter(lambda v: v <= cap_ul)
         )
@@ -538,9 +542,9 @@ def programs(
     ex = m.exact()
     lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
     if max_ug_per_day is not None:
-        hi = min(hi, round(max_ug_per_day * 1000))
+        hi = min(hi, ug_to_ng(max_ug_per_day, "max_ug_per_day"))
     if min_ug_per_day is not None:
-        lo = max(lo, round(min_ug_per_day * 1000))
+        lo = max(lo, ug_to_ng(min_ug_per_day, "min_ug_per_day"))
     dose = _doses(lo, hi)
     if allow_zero:
         # a fixed number of choices either way (see _tiered): zero only when the flag says so
@@ -640,10 +644,10 @@ def durations(
     )
 
 
-def catheter_volumes(max_ul: int = 10_000) -> st.SearchStrategy[float]:
+def catheter_volumes(max_ul: int = _CORE_MAX_CATHETER_UL) -> st.SearchStrategy[float]:
     """Catheter dead volumes (µL, whole µL as floats) in ``0..=max_ul`` (the core's limit is
     10 000 µL): 100 and 0 first."""
-    _check_int(max_ul, "max_ul", 0, 10_000)
+    _check_int(max_ul, "max_ul", 0, _CORE_MAX_CATHETER_UL)
     return st.one_of(
         st.sampled_from([v for v in (100, 0) if v <= max_ul]), st.integers(0, max_ul)
     ).map(float)
@@ -666,14 +670,14 @@ def _bolus_parts(
 
     lo, hi = _ng_bounds(1, min(cap_nl, budget_nl * max_ms // DAY_MS), conc)
     if max_dose_ug is not None:
-        hi = min(hi, round(max_dose_ug * 1000))
+        hi = min(hi, ug_to_ng(max_dose_ug, "max_dose_ug"))
     if min_dose_ug is not None:
-        lo = max(lo, round(min_dose_ug * 1000))
+        lo = max(lo, ug_to_ng(min_dose_ug, "min_dose_ug"))
 
     @st.composite
     def build(draw: Any) -> tuple[float, timedelta]:
         dose = draw(_doses(lo, hi, _BOLUS_UG))
-        v = _rate_nl(round(dose * 1000), conc)
+        v = _rate_nl(ug_to_ng(dose, "dose_ug"), conc)
         return dose, draw(_durations(max(min_ms, -(-v * DAY_MS // budget_nl)), max_ms))
 
     return build()
@@ -794,8 +798,8 @@ def refills(
     m, conc = _model(model), _conc(concentration)
     full_ul = cap_ul = m.exact()["reservoir_nl"] // 1000
     if max_added_ml is not None:
-        cap_ul = min(cap_ul, int(max_added_ml * 1000))
-    lo_ul = -(-round(min_added_ml * 1_000_000) // 1000)
+        cap_ul = min(cap_ul, ml_to_nl(max_added_ml, "max_added_ml") // 1000)
+    lo_ul = -(-ml_to_nl(min_added_ml, "min_added_ml") // 1000)
     ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000
     added = _tiered(
         st.just(cap_ul) if lo_ul <= cap_ul else None,  # fill to capacity
@@ -834,7 +838,7 @@ def invalid_refills(
     options = [
         st.integers(cap_ul + 1, cap_ul + 100_000).map(lambda u: RefillRequest(u / 1000, conc)),
         st.integers(1, 100_000).map(lambda u: RefillRequest(-u / 1000, conc)),
-        st.one_of(st.just(0), st.integers(-1000, -1), st.integers(100_001, 10**7)).map(
+        st.one_of(st.just(0), st.integers(-1000, -1), st.integers(_MAX_CONC + 1, 10**7)).map(
             lambda c: RefillRequest(1.0, c)
         ),
         st.integers(1, 1000).map(lambda c: RefillRequest(1.0, c + 0.5)),
@@ -870,7 +874,7 @@ def patient_limits(
         st.sampled_from([timedelta(hours=1), timedelta(0), timedelta(hours=4)]),
         st.integers(0, 24 * 60).map(lambda n: timedelta(minutes=n)),
     )
-    per_day = st.one_of(st.sampled_from([4, 1, 24]), st.integers(1, 24))
+    per_day = st.one_of(st.sampled_from([4, 1, _MAX_PER_24H]), st.integers(1, _MAX_PER_24H))
     # the lockout is at least the bolus duration, so granted boluses never overlap
     return st.builds(
         lambda p, lo, n: PatientLimits(p[0], p[1], max(lo, p[1]), n), parts, lockout, per_day
@@ -933,7 +937,9 @@ def invalid_patient_limits(
             st.integers(1, 24 * 60).map(lambda n: timedelta(minutes=-n)),
             st.integers(1, 24 * 60).map(lambda n: day + timedelta(minutes=n)),
         ),
-        "max_per_24h": st.one_of(st.integers(-24, 0), st.integers(25, 1000)),
+        "max_per_24h": st.one_of(
+            st.integers(-_MAX_PER_24H, 0), st.integers(_MAX_PER_24H + 1, 1000)
+        ),
     }
     return st.tuples(patient_limits(m, conc, program), st.sampled_from(sorted(bad))).flatmap(
         lambda base_field: bad[base_field[1]].map(
@@ -983,7 +989,7 @@ def pumps(
     or refill first). Models whose capacity is below ``min_reservoir_ml`` are not drawn."""
     _check_common(model, concentration, program)
     _check_number(min_reservoir_ml, "min_reservoir_ml", optional=False)
-    min_ul = -(-round(min_reservoir_ml * 1_000_000) // 1000)
+    min_ul = -(-ml_to_nl(min_reservoir_ml, "min_reservoir_ml") // 1000)
     if model is not None and model.exact()["reservoir_nl"] // 1000 < min_ul:
         raise InvalidArgument(
             f"min_reservoir_ml={min_reservoir_ml!r} is above the capacity of {model.name} "
@@ -1135,22 +1141,8 @@ class _GeneratorBug(AssertionError):
 
 
 #: The ``do`` names :func:`scenarios` draws.
-SCENARIO_ACTIONS: tuple[str, ...] = (
-    "set_program",
-    "bolus",
-    "cancel_bolus",
-    "refill",
-    "start_bridge_bolus",
-    "start_priming_bolus",
-    "set_patient_bolus_limits",
-    "patient_bolus",
-    "suspend",
-    "resume",
-    "inject_motor_stall",
-    "clear_fault",
-    "revise_catheter",
-    "telemetry_session",
-)
+#: The ``do`` names of the scenario format (its action table, :data:`itb.scenario.ACTIONS`).
+SCENARIO_ACTIONS: tuple[str, ...] = tuple(a for a in _SPEC_ACTIONS if a not in _FAULT_ACTIONS)
 
 
 def scenarios(
@@ -1316,7 +1308,10 @@ def scenarios(
             def low_enough(c: int) -> bool:
                 return all(_rate_nl(ng, c) >= ex["min_rate_nl_per_day"] for ng in doses)
 
-            lo, hi = _bisect(high_enough, 1, 100_000, True), _bisect(low_enough, 1, 100_000, False)
+            lo, hi = (
+                _bisect(high_enough, 1, _MAX_CONC, True),
+                _bisect(low_enough, 1, _MAX_CONC, False),
+            )
             if lo is None or hi is None:
                 return None
             lo, hi = (max(lo, conc + 1), hi) if change == "up" else (lo, min(hi, conc - 1))
@@ -1429,7 +1424,7 @@ def scenarios(
                         lockout = draw(st.one_of(st.just(60), st.integers(0, 24 * 60)))
                         act.update(
                             lockout=_iso(timedelta(minutes=lockout)),
-                            max_per_24h=draw(st.integers(1, 24)),
+                            max_per_24h=draw(st.integers(1, _MAX_PER_24H)),
                         )
                         call(
                             act,
@@ -1439,7 +1434,7 @@ def scenarios(
                             lockout=timedelta(minutes=lockout),
                             max_per_24h=act["max_per_24h"],
                         )
-                        limits = (round(dose * 1000), duration // timedelta(milliseconds=1))
+                        limits = (ug_to_ng(dose, "dose_ug"), duration // timedelta(milliseconds=1))
             else:  # telemetry_session
                 call(act, "telemetry_session")
             t = t + after
@@ -1461,7 +1456,7 @@ class InvalidScenario:
     and ``field`` (``"reservoir_ml"``, ``"program.ug_per_day"``, ``"at"``…); ``what`` says what
     was broken."""
 
-    data: dict
+    data: dict[str, Any]
     stage: str
     entry: str
     field: str
@@ -1537,7 +1532,7 @@ def invalid_scenarios(
             pump["reservoir_ml"] = -n / 1000
             where = ("load", "pump", "reservoir_ml")
         elif kind == "concentration_out_of_range":
-            pump["concentration_ug_per_ml"] = draw(st.sampled_from([0, -n, 100_000 + n]))
+            pump["concentration_ug_per_ml"] = draw(st.sampled_from([0, -n, _MAX_CONC + n]))
             where = ("load", "pump", "concentration_ug_per_ml")
         elif kind == "program_out_of_range":
             pump["program"] = {
@@ -1546,7 +1541,7 @@ def invalid_scenarios(
             }
             where = ("load", "pump", "program.ug_per_day")
         elif kind == "catheter_too_large":
-            pump["catheter_volume_ul"] = float(10_000 + n)
+            pump["catheter_volume_ul"] = float(_CORE_MAX_CATHETER_UL + n)
             where = ("load", "pump", "catheter_volume_ul")
         elif kind == "until_before_start":
             data["run"]["until"] = pump["start"] - minutes
@@ -1595,7 +1590,7 @@ def invalid_scenarios(
             )
             where = ("run", f"actions[{k}]", "program.ug_per_day")
         elif kind == "catheter_too_large_at_run":
-            append({"do": "revise_catheter", "volume_ul": float(10_000 + n)})
+            append({"do": "revise_catheter", "volume_ul": float(_CORE_MAX_CATHETER_UL + n)})
             where = ("run", f"actions[{k}]", "volume_ul")
         else:  # too_many_patient_boluses
             append(
@@ -1603,7 +1598,7 @@ def invalid_scenarios(
                     "do": "set_patient_bolus_limits",
                     "dose_ug": 1.0,
                     "duration": "PT10M",
-                    "max_per_24h": 24 + n,
+                    "max_per_24h": _MAX_PER_24H + n,
                 }
             )
             where = ("run", f"actions[{k}]", "max_per_24h")

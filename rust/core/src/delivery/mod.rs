@@ -3,7 +3,7 @@
 //! accumulator's constant-increment spans that `advance_to`, projection and the bolus plans
 //! share.
 //!
-//! Delivery model (see DESIGN.md): the accumulator `A` gains, each millisecond `[t, t+1)`,
+//! Delivery model (docs: design.md#delivery-model): the accumulator `A` gains, each millisecond `[t, t+1)`,
 //! the basal volume rate in force at `t` plus each running bolus's increment (nL·ms/day).
 //! Stroke k fires at the first integer ms with `A ≥ k·q·86_400_000`. The pump stores only the
 //! remainder `acc = A − strokes·q·86_400_000`, which no program change resets.

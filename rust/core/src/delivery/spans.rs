@@ -1,12 +1,12 @@
 //! The accumulator's gain as a function of time, evaluated in O(log) whatever the number of
-//! scheduled boluses (issue 8 part 3).
+//! scheduled boluses (docs: guide/performance.md).
 //!
 //! The gain over `[a, b)` is `B(b) − B(a) + C(b) − C(a)`:
 //! - `B` is the basal schedule's cumulative gain: whole periods times the period's gain plus a
 //!   prefix table within the period ([`BasalPrefix`], O(log steps));
 //! - `C` is the boluses' cumulative gain, a piecewise-linear function. A bolus of volume `V`
 //!   at rate `r` from `s` to `e` adds slope `r` on `[s, e − 1)` and its last increment
-//!   `V·D − r·(e − 1 − s)` on `[e − 1, e)` (DESIGN.md): three slope changes ("knots"). The
+//!   `V·D − r·(e − 1 − s)` on `[e − 1, e)` (docs: design.md#boluses): three slope changes ("knots"). The
 //!   knots of all boluses are kept sorted by time with the slope after each and the value of
 //!   `C` at each ([`BolusGain`]): `C(t)` is one binary search. Inserting or removing a bolus
 //!   updates the knots after its own (O(1) for the usual bolus scheduled after the others); a

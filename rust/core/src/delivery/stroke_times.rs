@@ -1,4 +1,4 @@
-//! Every stroke time of a constant-increment span, written out fast (issue 8, part 5).
+//! Every stroke time of a constant-increment span, written out fast (figures: docs: guide/performance.md).
 //!
 //! Stroke `j` (1-based) of a span starting at `t0` with remainder `a`, increment `s` per ms
 //! and stroke gain `g` fires at `t0 + ceil((j·g − a) / s)`. The delivery module's scalar loop

@@ -1,6 +1,6 @@
 //! The pump: state, calls (program, bolus, refill) and `advance_to`.
 //!
-//! Delivery model (see DESIGN.md): the accumulator `A` gains, each millisecond `[t, t+1)`,
+//! Delivery model (docs: design.md#delivery-model): the accumulator `A` gains, each millisecond `[t, t+1)`,
 //! the basal volume rate in force at `t` plus each running bolus's increment (nL·ms/day).
 //! Stroke k fires at the first integer ms with `A ≥ k·q·86_400_000`. The pump stores only the
 //! remainder `acc = A − strokes·q·86_400_000`, which no program change resets.
@@ -10,6 +10,7 @@
 pub mod faults;
 pub mod patient;
 pub mod projection;
+pub mod rates;
 pub mod refill;
 pub mod therapy;
 

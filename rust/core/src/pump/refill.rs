@@ -222,7 +222,7 @@ impl Pump {
     /// The boluses after a change to `conc` µg/mL, and the events that tell the user.
     ///
     /// Doses are prescribed in µg, so no bolus may deliver a different µg amount without an
-    /// event saying so (field report 4): a timed or patient bolus that has not started yet is
+    /// event saying so (docs: decisions/field-reports.md#doses-are-prescribed-in-micrograms): a timed or patient bolus that has not started yet is
     /// re-derived from its requested dose at the new concentration (same start and programmed
     /// duration; `bolus_adjusted`); one that cannot be (it would round to 0 nL or exceed the
     /// reservoir), every bolus already running, and every bridge or priming bolus (planned

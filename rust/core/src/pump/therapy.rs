@@ -242,7 +242,7 @@ impl Pump {
     /// program's steps) at the old concentration. The bolus is what the running flow does not
     /// already push: the basal program at the new concentration, every bolus already
     /// scheduled in that time and the accumulator's partial stroke are all counted
-    /// (field report 1). Errors name `field` (the calling method).
+    /// (docs: decisions/field-reports.md#planned-boluses-account-for-all-running-flow). Errors name `field` (the calling method).
     fn plan_bridge(&self, field: &str) -> Result<BolusPlan> {
         let old = self.line.tip_conc;
         if old == self.reservoir.conc || old == 0 {
@@ -315,7 +315,7 @@ impl Pump {
     /// stroke), pushes exactly the saline ahead of the drug out of the path — never more, so
     /// no drug leaves the tip before the plan ends — at the fastest total rate the model
     /// allows. The bolus runs at a constant rate: the model's maximum less the highest rate
-    /// the running flow reaches during the plan (field report 1).
+    /// the running flow reaches during the plan (docs: decisions/field-reports.md#planned-boluses-account-for-all-running-flow).
     fn plan_priming(&self, field: &str) -> Result<BolusPlan> {
         if self.line.tip_conc != 0 {
             return Err(ItbError::validation(

@@ -103,6 +103,17 @@ impl Pump {
             ),
         )?;
         part(self.faults.check_invariants())?;
+        // The truth ledgers count from creation or migration: never more flow than the
+        // strokes commanded, never more drug than the volume at the largest concentration.
+        let f = &self.faults;
+        let max_conc = i128::from(MAX_CONCENTRATION);
+        if f.commanded_fl
+            > i128::from(self.delivery.strokes) * i128::from(self.true_stroke_fl().max(0))
+            || f.pumped_ag > f.pumped_fl * max_conc
+            || f.tissue_ag > i128::from(f.tissue_fl) * max_conc
+        {
+            return bad("fault ledgers out of range");
+        }
         if let Some(leak) = &self.faults.leak {
             if leak.position_nl > self.line.catheter_nl
                 || leak

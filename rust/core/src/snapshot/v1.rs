@@ -1,4 +1,5 @@
-//! Snapshot format version 1 (before field report 5 and 3/4): events had no sequence number,
+//! Snapshot format version 1 (before the rules docs: decisions/field-reports.md#events-keep-causal-order
+//! and #doses-are-prescribed-in-micrograms): events had no sequence number,
 //! boluses kept only the dose asked for, and the event kinds had no `bolus_adjusted`.
 //! [`migrate`] turns a version-1 payload into today's state:
 //! - every event still pending gets `seq = 0` (numbered when returned) and the pump's counter
