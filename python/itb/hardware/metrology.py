@@ -14,8 +14,8 @@
 - :func:`evaporation_rate` — the mass-loss rate of a blank run (no delivery), to be added back.
 
 Units are in the names: ``_c`` °C, ``_hpa`` hPa, ``_pct`` % relative humidity, ``_mg``
-milligrams, densities kg/m³, volumes µL; durations are ``timedelta``. Guide:
-docs/guide/metrology.md; decisions: docs/decisions/metrology.md.
+milligrams, densities kg/m³, volumes µL; durations are ``timedelta``.
+Guide: docs: guide/metrology.md; decisions: docs: decisions/metrology.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 pyserial-like stream. Readings carry the balance's stability flag and host timestamps;
 overload, underload and busy replies are typed errors (``itb.errors.Balance*``).
 
-Engineering tool for test rigs; **not a medical device**. Guide: docs/guide/metrology.md.
+Engineering tool for test rigs; **not a medical device**. Guide: docs: guide/metrology.md.
 """
 
 from .base import Balance, LineLink, Reading, open_port
