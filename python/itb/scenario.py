@@ -429,8 +429,7 @@ class Scenario:
     def pump(self) -> Pump:
         """A fresh pump as the scenario starts (nothing advanced, no action applied)."""
         p = self.spec.pump
-        return Pump(
-            self.model,
+        args = dict(
             now=p.start,
             reservoir_ml=p.reservoir_ml,
             concentration_ug_per_ml=p.concentration_ug_per_ml,
@@ -438,6 +437,15 @@ class Scenario:
             catheter_volume_ul=p.catheter_volume_ul,
             path_primed=p.path_primed,
             stroke_error_ppm=p.stroke_error_ppm,
+        )
+        if not p.is_reading:
+            return Pump(self.model, **args)
+        return Pump.from_reading(
+            self.model,
+            battery_mah=p.battery_mah,
+            implanted=p.implanted,
+            active_alarms=p.active_alarms or {},
+            **args,
         )
 
     # -- running --
@@ -663,6 +671,7 @@ def dumps(scenario: Scenario | ScenarioSpec) -> str:
     out = ["[pump]"]
     pump = spec.pump.model_dump(exclude_none=True)
     model = pump.pop("model")
+    alarms = pump.pop("active_alarms", None)
     if isinstance(model, str):
         out.append(f"model = {_toml(model)}")
     for key, value in pump.items():
@@ -674,6 +683,8 @@ def dumps(scenario: Scenario | ScenarioSpec) -> str:
         out += ["", "[pump.model]"] + [f"{k} = {_toml(v)}" for k, v in model.items()]
         if isinstance(battery, dict):
             out += ["", "[pump.model.battery]"] + [f"{k} = {_toml(v)}" for k, v in battery.items()]
+    if alarms:
+        out += ["", "[pump.active_alarms]"] + [f"{k} = {_toml(v)}" for k, v in alarms.items()]
     for action in spec.actions:
         out += ["", "[[actions]]"]
         data = action.model_dump(exclude_none=True)
