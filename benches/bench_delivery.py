@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # for reference.py
 import itb  # noqa: E402
 from _timing import bench_args, best_of  # noqa: E402
 from itb import _core  # noqa: E402
-from itb.cli import default_scenario  # noqa: E402
+from itb.cli.app import default_scenario  # noqa: E402
 from reference import RefPump  # noqa: E402
 
 START = datetime(2026, 1, 5, 0, 0)  # a Monday

@@ -90,6 +90,7 @@ EVENT_KINDS = [
     "fault",
     "fault_cleared",
     "telemetry_session",
+    "path_replaced",
 ]
 EVENT_KIND_ORDER = {kind: rank for rank, kind in enumerate(EVENT_KINDS)}
 # The kinds the original model reported (all that is reported unless ``all_events=True``).
@@ -550,6 +551,47 @@ class RefPump:
         """(filled, reservoir + path + delivered + withdrawn) in ag."""
         reservoir_ag = self.true_reservoir_fl * self.conc_ug_per_ml
         return self.filled_ag, reservoir_ag + self.path_ag + self.delivered_ag + self.withdrawn_ag
+
+    def revise_catheter(self, catheter_nl: int) -> None:
+        """Replace only the catheter: the ``catheter_nl`` of fluid nearest the tip (the old
+        catheter) is withdrawn, the tubing keeps its fluid, the new catheter holds saline."""
+        removed: list[tuple[int, int]] = []
+        need = self.catheter_nl * FL_PER_NL
+        flat = [(fl, c) for fl, c in self._path]  # tip first
+        kept: list[tuple[int, int]] = []
+        for fl, c in flat:
+            take = min(fl, need)
+            need -= take
+            if take:
+                removed.append((take, c))
+            if fl - take:
+                kept.append((fl - take, c))
+        new_fl = catheter_nl * FL_PER_NL
+        self._replace_path(([(new_fl, 0)] if new_fl else []) + kept, removed, new_fl)
+        self.catheter_nl = catheter_nl
+
+    def replace_fluid_path(self, catheter_nl: int) -> None:
+        """Replace tubing and catheter: the whole old path is withdrawn, the new one is saline."""
+        new_fl = (self.pump_path_nl + catheter_nl) * FL_PER_NL
+        removed = [(fl, c) for fl, c in self._path]
+        self._replace_path([(new_fl, 0)] if new_fl else [], removed, new_fl)
+        self.catheter_nl = catheter_nl
+
+    def _replace_path(self, parcels, removed, saline_fl: int) -> None:
+        merged: list[list[int]] = []
+        for fl, c in parcels:
+            if merged and merged[-1][1] == c:
+                merged[-1][0] += fl
+            else:
+                merged.append([fl, c])
+        self._path = deque(merged)
+        self.path_fl = sum(fl for fl, _ in merged)
+        self.path_ag = sum(fl * c for fl, c in merged)
+        self.withdrawn_fl += sum(fl for fl, _ in removed)
+        self.withdrawn_ag += sum(fl * c for fl, c in removed)
+        self.filled_fl += saline_fl
+        self.tip_conc = merged[0][1] if merged else self.conc_ug_per_ml
+        self._emit(self.now_ms, "path_replaced", {})
 
     def set_program(self, program) -> None:
         """Replace the basal program from now on (A and its remainder carry over)."""

@@ -11,6 +11,8 @@ import itb
 import numpy as np
 import pytest
 from _rig import START
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from itb.analysis import DEFAULT_WINDOWS_MIN, cumulative_from_strokes, plot_trumpet, trumpet
 from itb.errors import ValidationError
 from itb.hardware import stroke_schedule
@@ -171,3 +173,52 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path) -> None:
     with pytest.raises(Exception) as e:
         plot_trumpet(res, str(tmp_path / "x.png"))
     assert "itb[plot]" in str(e.value)
+
+
+# ----- windows that are not a whole number of samples (docs: decisions/core.md) ----------------
+
+
+def test_a_window_that_is_not_a_whole_number_of_samples_is_refused_with_the_nearest_fits() -> None:
+    t, v = constant(dt=40.0)
+    with pytest.raises(ValidationError) as err:
+        trumpet(t, v, windows=(5,), sample_interval=40, rate_ml_per_h=RATE)
+    # 5 min = 300 s = 7.5 intervals of 40 s; 7 → 280 s = 4.667 min, 8 → 320 s = 5.333 min
+    assert err.value.field == "windows"
+    assert "4.667 min (7 intervals)" in str(err.value) and "5.333 min (8 intervals)" in str(
+        err.value
+    )
+    ok = trumpet(t, v, windows=(4 + 2 / 3, 16 / 3, 6), sample_interval=40, rate_ml_per_h=RATE)
+    assert np.allclose(ok.max_error_pct, 0)
+
+
+@given(
+    interval_s=st.sampled_from([10.0, 20.0, 30.0, 40.0, 45.0, 60.0]),
+    window_s=st.integers(1, 1800),
+)
+@settings(max_examples=100, deadline=None)
+def test_every_window_is_used_exactly_or_refused(interval_s: float, window_s: int) -> None:
+    """A window is accepted iff it is a whole number of intervals; one extra volume in one
+    interval then reads 100/m % in a window of exactly m intervals (never a rounded m)."""
+    t, v = constant(dt=interval_s, hours=2.0)
+    k = int(4500 // interval_s)
+    v = v + np.where(t >= t[k + 1], RATE * interval_s / 3600, 0.0)  # one doubled interval
+    whole = window_s % interval_s == 0
+    try:
+        res = trumpet(
+            t, v, windows=(window_s / 60,), sample_interval=interval_s, rate_ml_per_h=RATE
+        )
+    except ValidationError as err:
+        assert not whole and err.field == "windows"
+        return
+    assert whole
+    m = window_s // interval_s
+    if m <= 3600 // interval_s:
+        assert res.max_error_pct[0] == pytest.approx(100 / m)
+
+
+def test_the_doubled_interval_values_at_30_s_are_kept() -> None:
+    t, v = constant(dt=30.0)
+    v = v + np.where(t >= t[151], 0.01, 0.0)  # one interval (4500–4530 s) carries twice its volume
+    res = trumpet(t, v, rate_ml_per_h=RATE)
+    assert np.round(res.max_error_pct, 3).tolist() == [25.0, 10.0, 4.545, 2.632, 1.613]
+    assert round(res.mean_error_pct, 3) == 0.833

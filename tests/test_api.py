@@ -577,8 +577,10 @@ def test_numpy_scalars_are_accepted_where_python_ones_are():
     q.bolus(dose_ug=5.0, duration=timedelta(minutes=10), start=datetime(2026, 1, 5, 9))
     assert p.snapshot() == q.snapshot()
     p.cancel_bolus(np.int64(1))
-    p.advance(np.int64(60_000))
+    p.advance(np.timedelta64(60_000, "ms"))
     assert p.now_ms == q.now_ms + 60_000
+    with pytest.raises(itb.ValidationError, match="bare number"):
+        p.advance(np.int64(60_000))  # a duration is never a bare number, numpy's neither
     for bad, field in [
         (np.timedelta64(500, "us"), "duration"),
         (np.timedelta64(-1, "us"), "duration"),

@@ -69,14 +69,17 @@ def test_numpy_columns_and_errors():
         (datetime(2026, 1, 6, 9), 20.0, timedelta(minutes=20)),
     ]
     before = p.snapshot()
+    M, S = timedelta(minutes=1), timedelta(seconds=1)
     for starts, doses, durations, field in [
-        ([T0, T0 - timedelta(1)], [1.0, 1.0], [60_000, 60_000], "starts[1]"),
-        ([T0, T0], [1.0, float("nan")], [60_000, 60_000], "doses_ug[1]"),
-        ([T0, T0], [1.0, 1e-9], [60_000, 60_000], "doses_ug[1]"),
-        ([T0, T0], [1.0, 1.0], [60_000, 0], "durations[1]"),
-        ([T0, T0], [1.0, "x"], [60_000, 60_000], "doses_ug[1]"),
-        ([T0], [1.0, 1.0], [60_000, 60_000], "durations"),
-        ([T0, T0], [5000.0, 5000.0], [1000, 1000], "doses_ug"),
+        ([T0, T0 - timedelta(1)], [1.0, 1.0], [M, M], "starts[1]"),
+        ([T0, T0], [1.0, float("nan")], [M, M], "doses_ug[1]"),
+        ([T0, T0], [1.0, 1e-9], [M, M], "doses_ug[1]"),
+        ([T0, T0], [1.0, 1.0], [M, timedelta(0)], "durations[1]"),
+        ([T0, T0], [1.0, "x"], [M, M], "doses_ug[1]"),
+        ([T0], [1.0, 1.0], [M, M], "durations"),
+        ([T0, T0], [5000.0, 5000.0], [S, S], "doses_ug"),
+        ([T0, T0], [1.0, 1.0], [M, 60_000], "durations[1]"),  # a bare number: no unit
+        ([T0, T0], [1.0, 1.0], [M, True], "durations[1]"),
     ]:
         with pytest.raises(itb.ItbError) as err:
             p.bolus_many(starts, doses, durations)

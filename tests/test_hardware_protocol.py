@@ -482,3 +482,56 @@ def test_opening_a_port_retries_only_transient_eio(monkeypatch):
         serial_driver.open_stream("/dev/nonexistent", timeout=2.0)
     assert err.value.field == "port" and "/dev/nonexistent" in str(err.value)
     assert len(calls) == 1
+
+
+def test_termios_errors_while_opening_or_on_the_link_are_protocol_errors(monkeypatch):
+    """pyserial's POSIX open ends with tcsetattr, whose failure is a termios.error (not an
+    OSError): a transient EIO is retried like an OSError's, anything else is ProtocolError on
+    port; on an open link a termios.error is ProtocolError on port too."""
+    serial = pytest.importorskip("serial")
+    termios = pytest.importorskip("termios")
+    from itb.hardware import SerialDriver, serial_driver
+
+    calls = []
+    real_open = serial.serial_for_url
+
+    def flaky(url, **kwargs):
+        calls.append(url)
+        if len(calls) <= 3:
+            raise termios.error(5, "Input/output error")
+        return real_open("loop://", **kwargs)
+
+    monkeypatch.setattr(serial, "serial_for_url", flaky)
+    serial_driver.open_stream("/dev/pts/99", timeout=2.0).close()
+    assert len(calls) == 4
+
+    calls.clear()
+
+    def invalid(url, **kwargs):
+        calls.append(url)
+        raise termios.error(22, "Invalid argument")
+
+    monkeypatch.setattr(serial, "serial_for_url", invalid)
+    with pytest.raises(ProtocolError) as err:
+        serial_driver.open_stream("/dev/pts/98", timeout=2.0)
+    assert err.value.field == "port" and len(calls) == 1
+
+    def eio_forever(url, **kwargs):
+        raise termios.error(5, "Input/output error")
+
+    monkeypatch.setattr(serial, "serial_for_url", eio_forever)
+    with pytest.raises(ProtocolError) as err:  # retried only up to the timeout
+        serial_driver.open_stream("/dev/pts/97", timeout=0.1)
+    assert err.value.field == "port"
+
+    class _TermiosLink(_DeadLink):
+        def read(self, n: int) -> bytes:
+            raise termios.error(5, "Input/output error")
+
+        def write(self, data: bytes) -> int:
+            raise termios.error(5, "Input/output error")
+
+    drv = SerialDriver(_TermiosLink(), os.urandom(32), timeout=0.5)
+    with pytest.raises(ProtocolError) as err:
+        drv.status()
+    assert err.value.field == "port"

@@ -536,7 +536,7 @@ def _reference_blob():
 
 
 BLOB = _reference_blob()
-HEADER = 8 + 2 + 4  # magic, version u16, crc32 u32 (rust/core/src/snapshot.rs)
+HEADER = 8 + 2 + 4  # magic, version u16, crc32 u32 (rust/core/src/snapshot/mod.rs)
 
 
 def _recrc(blob: bytes) -> bytes:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 from itb import scenario
-from itb.hardware.cli import load_schedule
+from itb.cli.rig import load_schedule
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

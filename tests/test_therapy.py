@@ -79,11 +79,23 @@ def test_priming_bolus_fills_path_at_fast_rate() -> None:
         pump.priming_bolus_plan()  # primed now
 
 
-def test_revise_catheter_refills_path_with_saline() -> None:
+def test_replace_fluid_path_refills_the_whole_path_with_saline() -> None:
+    pump = make(catheter_volume_ul=100.0)
+    pump.advance(timedelta(days=1))
+    pump.replace_fluid_path(catheter_volume_ul=150.0)
+    assert pump.path_nl == 250_000 and pump.path_pg == 0 and pump.tip_concentration_ug_per_ml == 0
+    assert (
+        pump.filled_nl == pump.reservoir_nl + pump.path_nl + pump.delivered_nl + pump.withdrawn_nl
+    )
+
+
+def test_revise_catheter_keeps_the_tubing_drug() -> None:
+    # tubing 100 µL of drug at 2000 µg/mL stays; the new 150 µL catheter holds saline
     pump = make(catheter_volume_ul=100.0)
     pump.advance(timedelta(days=1))
     pump.revise_catheter(volume_ul=150.0)
-    assert pump.path_nl == 250_000 and pump.path_pg == 0 and pump.tip_concentration_ug_per_ml == 0
+    assert pump.path_nl == 250_000 and pump.path_pg == 100_000 * 2000
+    assert pump.tip_concentration_ug_per_ml == 0
     assert (
         pump.filled_nl == pump.reservoir_nl + pump.path_nl + pump.delivered_nl + pump.withdrawn_nl
     )
@@ -234,7 +246,7 @@ def test_patient_bolus_would_exceed_max_rate() -> None:
     # 24 mL/day max; basal 0.5 mL/day; a 20 mg bolus at 2000 µg/mL = 10 mL over 10 min ≫ max.
     pump = make()
     pump.set_patient_bolus_limits(
-        dose_ug=20_000.0, duration=timedelta(minutes=10), lockout=0, max_per_24h=2
+        dose_ug=20_000.0, duration=timedelta(minutes=10), lockout=timedelta(0), max_per_24h=2
     )
     assert pump.patient_bolus().reason == "would_exceed_max_rate"
 

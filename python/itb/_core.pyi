@@ -113,7 +113,7 @@ simulation are ordered by this fixed kind order: ``stroke_batch``, ``program_cha
 ``patient_bolus_granted``, ``patient_bolus_denied``, ``low_reservoir``,
 ``reservoir_empty``, ``refilled``, ``refill_discrepancy``, ``concentration_changed``,
 ``drug_at_tip``, ``eri``, ``eos``, ``suspended``, ``resumed``, ``fault``, ``fault_cleared``,
-``telemetry_session``. ``seq`` is 1, 2, 3, … over the pump's life (strictly increasing,
+``telemetry_session``, ``path_replaced``. ``seq`` is 1, 2, 3, … over the pump's life (strictly increasing,
 kept in snapshots). ``severity`` is ``"non_critical"`` (low_reservoir, refill_discrepancy,
 eri), ``"critical"`` (reservoir_empty, fault, eos) or None. ``data`` values are ints whose key suffix is the unit (``volume_nl``, ``first_ms``…) or
 text (``reason``, ``fault``, ``bolus_kind``)."""
@@ -197,7 +197,7 @@ def durations_ms(values: Any, prefix: str) -> npt.NDArray[np.int64]:
     """``[itb._time.duration_ms(v, f"{prefix}[{i}]", allow_zero=False) for …]`` as int64."""
 
 def doses_f64(values: Any) -> npt.NDArray[np.float64]:
-    """``bolus_many``'s doses: every entry checked to be a number (``itb.pump._check_dose``,
+    """``bolus_many``'s doses: every entry checked to be a number (``itb._units.check_dose``,
     errors naming ``doses_ug[i]``), then ``float(entry)``, as float64."""
 
 def validate_program(program: _ProgramIn) -> None:
@@ -296,7 +296,7 @@ class Pump:
     ) -> Pump:
         """``itb.Pump(...)`` in one call: the clinical arguments are converted by the rules (and
         with the errors) of ``itb._time.to_ms``, ``itb._units.ml_to_nl``/``concentration``/
-        ``ul_to_nl`` and ``itb.pump._int`` — the common types in Rust, anything else by those
+        ``ul_to_nl`` and ``itb._units.integer`` — the common types in Rust, anything else by those
         functions; ``path_primed`` by truth value. Then as the constructor."""
 
     # ----- calls ------------------------------------------------------------------------------
@@ -412,8 +412,14 @@ class Pump:
         ``ValidationError`` if no fault is active."""
 
     def revise_catheter(self, catheter_nl: int) -> None:
-        """Replace the catheter (0..=10_000_000 nL dead volume): the old path contents count as
-        withdrawn and the whole path (pump tubing + catheter) is refilled with saline."""
+        """Replace only the catheter (0 to 10 000 µL dead volume): the old catheter's contents
+        (nearest the tip) count as withdrawn, the pump tubing keeps its fluid, the new catheter
+        holds saline. Stamps ``path_replaced`` (``part="catheter"``)."""
+
+    def replace_fluid_path(self, catheter_nl: int) -> None:
+        """Replace the whole path (pump tubing + a catheter of 0 to 10 000 µL): the old contents
+        count as withdrawn, the new path holds saline. Stamps ``path_replaced``
+        (``part="tubing_and_catheter"``)."""
 
     def bridge_bolus_plan(self) -> _BolusPlan:
         """Bridge bolus after a concentration increase: pushes the old drug still in the path at

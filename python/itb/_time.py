@@ -1,23 +1,70 @@
-"""Pump-clock conversions: naive ``datetime`` ⇄ int milliseconds since 1970-01-01 00:00.
+"""Pump-clock vocabulary: instants and durations, the one place their rules are enforced.
 
-The pump clock is naive local time; there are no time zones. Times are truncated to the
-millisecond (microseconds dropped); a tz-aware datetime is a ``ValidationError``.
+**Instants** are naive ``datetime`` (the pump's local clock; no time zones), ``numpy.datetime64``
+or int milliseconds since 1970-01-01 00:00, truncated to the millisecond; a tz-aware datetime is a
+``ValidationError``. The clock runs from 0001-01-01 00:00 to 9999-12-31 23:59:59.999.
+
+**Durations are never bare numbers** (docs: guide/inputs.md#durations):
+
+* Python: ``datetime.timedelta`` (a pandas ``Timedelta`` is one) or ``numpy.timedelta64``,
+  floored to the millisecond; an int, float or bool is refused (:func:`duration_ms`). Integer
+  milliseconds only where the parameter's name says so (``*_ms``, :func:`millis`).
+* Text (scenario files): ISO 8601 (``"PT30M"``, ``"P7D"``, ``"PT0.5S"``); months and years are
+  refused, they have no fixed length (:func:`parse_iso_duration`).
+* Command line: ISO 8601 or a number with a unit (``7d``, ``30min``, ``90s``, ``500ms``;
+  :func:`parse_duration_text`).
+
+Every duration is at most the pump clock's whole span (``P3652058DT23H59M59.999S``); messages
+show durations in ISO 8601 (:func:`format_duration_ms`).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from fractions import Fraction
 from numbers import Integral
+from typing import Any, Union
 
 import numpy as np
 
 from .errors import ValidationError
 
+__all__ = [
+    "EPOCH",
+    "MIN_TIME_MS",
+    "MAX_TIME_MS",
+    "MAX_DURATION_MS",
+    "DurationError",
+    "to_ms",
+    "from_ms",
+    "duration_ms",
+    "millis",
+    "format_duration",
+    "format_duration_ms",
+    "format_time_ms",
+    "parse_iso_duration",
+    "parse_duration_text",
+    "duration_range",
+]
+
 EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
+#: The pump clock's first and last instant (ms since 1970-01-01): 0001-01-01 00:00 and
+#: 9999-12-31 23:59:59.999, as the Rust core checks them.
+MIN_TIME_MS = -62_135_596_800_000
+MAX_TIME_MS = 253_402_300_799_999
+#: The longest duration anything accepts: the clock's whole span.
+MAX_DURATION_MS = MAX_TIME_MS - MIN_TIME_MS
 
-
+#: A Python duration argument.
+Duration = Union[timedelta, np.timedelta64]
 _I64 = (-(2**63), 2**63 - 1)
+
+
+class DurationError(ValueError):
+    """A duration that breaks the rules; the message does not name the field (the caller's
+    surface adds it: a parameter, a scenario key, a command-line option)."""
 
 
 def int64(value: int, field: str, unit: str = "") -> int:
@@ -29,17 +76,23 @@ def int64(value: int, field: str, unit: str = "") -> int:
     return value
 
 
+# ----- instants --------------------------------------------------------------------------------
+
+
 def to_ms(value: datetime | int, field: str) -> int:
     """Pump-clock ms of a naive datetime, a ``numpy.datetime64`` (floored to the ms) or an
     integer ms (Python or numpy) passed through."""
     t = type(value)
     if t is datetime:  # the common cases first: no ABC checks
         if value.tzinfo is None:  # type: ignore[union-attr]
-            return (value - EPOCH) // _MS  # type: ignore[operator]
+            return (value - EPOCH) // _MS  # type: ignore[operator, no-any-return]
     elif t is int:
         return int64(value, field, "ms")  # type: ignore[arg-type]
     if isinstance(value, (bool, np.bool_)):
-        raise ValidationError(f"{field}: expected a naive datetime or int ms, got bool", field)
+        raise ValidationError(
+            f"{field}: expected a naive datetime or int ms, got a bool (a bool is never a time)",
+            field,
+        )
     if isinstance(value, Integral):
         return int64(int(value), field, "ms")
     if isinstance(value, np.datetime64):
@@ -52,7 +105,9 @@ def to_ms(value: datetime | int, field: str) -> int:
         )
     if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
         raise ValidationError(
-            f"{field}: {value!r} is tz-aware; the pump clock is naive local time", field
+            f"{field}: {value.isoformat()} is tz-aware; the pump clock is naive local time "
+            "(pass a naive datetime)",
+            field,
         )
     return (value - EPOCH) // _MS
 
@@ -62,41 +117,230 @@ def from_ms(ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=ms)
 
 
-def duration_ms(value: timedelta | int, field: str, *, allow_zero: bool = True) -> int:
-    """Milliseconds of a timedelta (floored to the ms) or an int ms. A non-zero duration never
-    becomes 0: below 1 ms it is a ``ValidationError``."""
-    t = type(value)
-    if t is timedelta:  # the common case first: no ABC checks; floor to the ms like `// _MS`
-        ms = (value.days * 86_400 + value.seconds) * 1000 + value.microseconds // 1000  # type: ignore[union-attr]
-        if ms >= 1:
-            return ms  # type: ignore[no-any-return]
-    if isinstance(value, (bool, np.bool_)):
-        raise ValidationError(f"{field}: expected a timedelta or int ms, got bool", field)
+def format_time_ms(ms: int) -> str:
+    """A pump-clock ms as ISO 8601 text to the millisecond (``2026-01-05T08:00:00.000``); the
+    one time format of itb's output."""
+    if MIN_TIME_MS <= ms <= MAX_TIME_MS:
+        return from_ms(ms).isoformat(timespec="milliseconds")
+    return f"{ms} ms (outside the pump clock)"
+
+
+# ----- durations -------------------------------------------------------------------------------
+
+
+def format_duration_ms(ms: int) -> str:
+    """ISO 8601 text of a duration in ms, exact (``PT30M``, ``P1DT2H``, ``PT0.005S``; ``-`` in
+    front of a negative one)."""
+    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
+    days, ms = divmod(ms, 86_400_000)
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    seconds, ms = divmod(ms, 1000)
+    out = f"P{days}D" if days else "P"
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if seconds or ms:
+        clock += f"{seconds}.{ms:03d}S" if ms else f"{seconds}S"
+    if clock:
+        out += "T" + clock
+    return sign + (out if out != "P" else "PT0S")
+
+
+def format_duration(value: timedelta) -> str:
+    """ISO 8601 text of a timedelta, exact to the millisecond (floored)."""
+    return format_duration_ms(value // _MS)
+
+
+def duration_range(allow_zero: bool = True) -> str:
+    """The allowed range of a duration, as messages state it."""
+    low = "PT0S" if allow_zero else "PT0.001S"
+    return f"{low} to {format_duration_ms(MAX_DURATION_MS)}"
+
+
+def _check_ms(ms: int, shown: str, allow_zero: bool) -> int:
+    """``ms`` within the duration range, else a :class:`DurationError` showing ``shown``."""
+    if ms < 0:
+        raise DurationError(f"{shown} is negative (allowed: {duration_range(allow_zero)})")
+    if ms == 0 and not allow_zero:
+        raise DurationError(
+            f"{shown} is zero; it must be at least 1 ms (allowed: {duration_range(False)})"
+        )
+    if ms > MAX_DURATION_MS:
+        raise DurationError(
+            f"{shown} is longer than the pump clock's whole span, 0001-01-01 to "
+            f"9999-12-31 23:59:59.999 (allowed: {duration_range(allow_zero)})"
+        )
+    return ms
+
+
+def _bare_number_hint(value: Any) -> str:
+    n = value
+    try:
+        text = f"{n:g}" if isinstance(n, float) else str(int(n))
+    except (TypeError, ValueError, OverflowError):
+        text = str(n)
+    return (
+        f"got the bare number {text}; a duration needs its unit: pass a timedelta, e.g. "
+        f"timedelta(minutes={text}) or timedelta(seconds={text})"
+    )
+
+
+def _duration_ms(value: Any, allow_zero: bool) -> int:
+    """The rule of :func:`duration_ms` without the field (raises :class:`DurationError`)."""
     if isinstance(value, np.timedelta64):
         if np.isnat(value):
-            raise ValidationError(f"{field}: NaT is not a duration", field)
+            raise DurationError("NaT is not a duration")
         as_ms = int(value.astype("timedelta64[ms]").astype(np.int64))
-        if value < np.timedelta64(0):
-            value = min(as_ms, -1)  # negative: refused below, never rounded to 0
-        elif as_ms == 0 and value > np.timedelta64(0):
-            value = timedelta(microseconds=1)  # non-zero below 1 ms: refused below
-        else:
-            value = as_ms
-    if isinstance(value, Integral):
-        ms = int64(int(value), field, "ms")
-    elif isinstance(value, timedelta):
-        ms = value // _MS
-        if ms == 0 and value > timedelta(0):
-            raise ValidationError(
-                f"{field}: {value!r} truncates to 0 ms on the pump clock; the smallest accepted non-zero "
-                "duration is 1 ms (or exactly 0 where 0 is allowed)",
-                field,
+        if as_ms == 0 and value > np.timedelta64(0):
+            raise DurationError(
+                f"{value} is shorter than 1 ms, the pump clock's resolution "
+                f"(allowed: {duration_range(allow_zero)})"
             )
-    else:
-        raise ValidationError(
-            f"{field}: expected a timedelta or int ms, got {type(value).__name__}", field
+        return _check_ms(
+            min(as_ms, -1) if value < np.timedelta64(0) else as_ms, str(value), allow_zero
         )
-    if ms < 0 or (ms == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else ">= 1"
-        raise ValidationError(f"{field}: {value!r} must be {bound} ms", field)
-    return ms
+    if isinstance(value, timedelta):
+        ms = value // _MS
+        shown = format_duration_ms(ms) if ms >= 0 else "-" + format_duration(-value)
+        if ms == 0 and value > timedelta(0):
+            raise DurationError(
+                f"{value.microseconds} µs is shorter than 1 ms, the pump clock's resolution "
+                f"(allowed: {duration_range(allow_zero)})"
+            )
+        return _check_ms(ms, shown, allow_zero)
+    if isinstance(value, (bool, np.bool_)):
+        raise DurationError("got a bool; a bool is never a duration (pass a timedelta)")
+    if isinstance(value, (Integral, float, np.floating)):
+        raise DurationError(_bare_number_hint(value))
+    if isinstance(value, str):
+        raise DurationError(
+            f"got the text {value!r}; pass a timedelta (ISO 8601 text is for scenario files "
+            "and the command line)"
+        )
+    raise DurationError(f"expected a timedelta or numpy.timedelta64, got {type(value).__name__}")
+
+
+def duration_ms(value: Duration, field: str, *, allow_zero: bool = True) -> int:
+    """Milliseconds of a ``timedelta``/``numpy.timedelta64`` (floored to the ms) within
+    ``PT0S``/``PT0.001S`` to the clock's span. A bare number, a bool or text is a
+    ``ValidationError`` naming ``field`` and saying what to pass; a non-zero duration never
+    becomes 0 (below 1 ms it is refused)."""
+    if type(value) is timedelta:  # the common case first: no ABC checks
+        ms = (value.days * 86_400 + value.seconds) * 1000 + value.microseconds // 1000  # type: ignore[union-attr]
+        if 1 <= ms <= MAX_DURATION_MS:
+            return ms  # type: ignore[no-any-return]
+    try:
+        return _duration_ms(value, allow_zero)
+    except DurationError as exc:
+        raise ValidationError(f"{field}: {exc}", field) from None
+
+
+def millis(value: Any, field: str, *, allow_zero: bool = True) -> int:
+    """An exact integer of milliseconds, for parameters named ``*_ms`` (Python or numpy int,
+    never a bool or float), within the duration range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise ValidationError(
+            f"{field}: expected an int number of milliseconds, got {type(value).__name__}", field
+        )
+    try:
+        return _check_ms(int(value), f"{int(value)} ms", allow_zero)
+    except DurationError as exc:
+        raise ValidationError(f"{field}: {exc}", field) from None
+
+
+# ----- durations as text ---------------------------------------------------------------------
+
+_NUM = r"\d+(?:[.,]\d+)?"
+_ISO = re.compile(
+    rf"P(?:(?P<Y>{_NUM})Y)?(?:(?P<MO>{_NUM})M)?(?:(?P<W>{_NUM})W)?(?:(?P<D>{_NUM})D)?"
+    rf"(?:T(?:(?P<H>{_NUM})H)?(?:(?P<MI>{_NUM})M)?(?:(?P<S>{_NUM})S)?)?"
+)
+_ISO_MS = {"W": 604_800_000, "D": 86_400_000, "H": 3_600_000, "MI": 60_000, "S": 1000}
+_EXAMPLES = "'PT30M', 'PT1H30M', 'P7D', 'PT0.5S'"
+
+
+def _exact_ms(number: str, unit_ms: int, shown: str) -> int:
+    ms = Fraction(number.replace(",", ".")) * unit_ms
+    if ms.denominator != 1:
+        raise DurationError(f"{shown} is not a whole number of milliseconds")
+    return int(ms)
+
+
+def parse_iso_duration(text: str, *, allow_zero: bool = True) -> int:
+    """Milliseconds of an ISO 8601 duration (``PT30M``, ``P1DT2H``, ``P2W``, ``PT0.5S``; a
+    decimal fraction only on the smallest part). Months and years are refused (not fixed
+    lengths), as are negative, malformed, finer-than-1-ms and longer-than-the-clock durations
+    (:class:`DurationError`)."""
+    shown = text.strip()
+    m = _ISO.fullmatch(shown.upper())
+    if m is None or shown.upper() in ("P", "PT") or shown.upper().endswith("T"):
+        raise DurationError(f"{text!r} is not an ISO 8601 duration (e.g. {_EXAMPLES})")
+    parts = {k: v for k, v in m.groupdict().items() if v is not None}
+    if "Y" in parts or "MO" in parts:
+        raise DurationError(
+            f"{text!r}: months and years have no fixed length; write days or weeks (P30D, P52W)"
+        )
+    order = [k for k in _ISO_MS if k in parts]
+    if any(re.search("[.,]", parts[k]) for k in order[:-1]):
+        raise DurationError(f"{text!r}: only the smallest part may have a fraction (PT1H30.5M)")
+    ms = sum(_exact_ms(parts[k], _ISO_MS[k], repr(text)) for k in order)
+    return _check_ms(ms, shown, allow_zero)
+
+
+_UNIT_MS = {
+    "ms": 1,
+    "s": 1000,
+    "sec": 1000,
+    "secs": 1000,
+    "second": 1000,
+    "seconds": 1000,
+    "min": 60_000,
+    "mins": 60_000,
+    "minute": 60_000,
+    "minutes": 60_000,
+    "h": 3_600_000,
+    "hr": 3_600_000,
+    "hrs": 3_600_000,
+    "hour": 3_600_000,
+    "hours": 3_600_000,
+    "d": 86_400_000,
+    "day": 86_400_000,
+    "days": 86_400_000,
+    "w": 604_800_000,
+    "week": 604_800_000,
+    "weeks": 604_800_000,
+}
+_WITH_UNIT = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<u>[a-zA-Zµ]+)")
+_UNITS_HELP = "ms, s, min, h, d, w"
+
+
+def parse_duration_text(text: str, *, allow_zero: bool = True) -> int:
+    """Milliseconds of a command-line duration: ISO 8601 (:func:`parse_iso_duration`) or a
+    number with a unit (``7d``, ``30min``, ``1.5h``, ``90s``, ``500ms``, ``2w``). A bare number
+    is refused (it has no unit), as is ``m`` (minutes or months?)."""
+    shown = text.strip()
+    if shown.upper().startswith("P"):
+        return parse_iso_duration(shown, allow_zero=allow_zero)
+    try:
+        float(shown)
+    except ValueError:
+        pass
+    else:
+        raise DurationError(
+            f"{shown!r} is a bare number; give its unit: {shown}d, {shown}h, {shown}min or "
+            f"{shown}s (or ISO 8601: P{shown}D)"
+        )
+    m = _WITH_UNIT.fullmatch(shown)
+    if m is None:
+        raise DurationError(
+            f"{text!r} is not a duration: write a number with a unit ({_UNITS_HELP}: 7d, "
+            "30min, 90s) or ISO 8601 (P7D, PT30M)"
+        )
+    unit = m["u"].lower()
+    if unit in ("m", "mo", "month", "months", "y", "yr", "year", "years"):
+        raise DurationError(
+            f"{text!r}: {m['u']!r} is ambiguous or has no fixed length; use min for minutes, "
+            "d or w for days or weeks"
+        )
+    if unit not in _UNIT_MS:
+        raise DurationError(f"{text!r}: unknown unit {m['u']!r} (allowed: {_UNITS_HELP})")
+    return _check_ms(_exact_ms(m["n"], _UNIT_MS[unit], repr(text)), shown, allow_zero)

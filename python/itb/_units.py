@@ -4,9 +4,12 @@ shortest decimal form (``repr``) scaled by a power of ten, rounded half to even.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
+
+import numpy as np
 
 from . import _core
+from ._time import int64
 from .errors import ValidationError
 
 NL_PER_ML = 1_000_000
@@ -28,6 +31,20 @@ def _float(value: object, field: str) -> float:
     if math.isnan(x) or math.isinf(x):
         raise ValidationError(f"{field}: {x} is not a finite number", field)
     return x
+
+
+def flag(value: object, field: str) -> bool:
+    """A yes/no argument: ``True``/``False`` (or a numpy bool), never a number or text — the
+    other half of "a bool is never a number" (docs: guide/inputs.md#bools)."""
+    if type(value) is bool:
+        return value  # type: ignore[return-value]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise ValidationError(
+        f"{field}: expected True or False, got {type(value).__name__}"
+        + (f" {value}" if isinstance(value, (int, float)) else ""),
+        field,
+    )
 
 
 def scaled(value: object, power: int, field: str, unit: str = "") -> int:
@@ -61,3 +78,24 @@ def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:
             field,
         )
     return n
+
+
+def integer(value: object, field: str) -> int:
+    """An integer argument (Python or numpy int; not a bool) within the core's 64 bits, else a
+    ``ValidationError`` naming ``field``. The bindings call this for any non-``int`` argument."""
+    if (
+        isinstance(value, bool)
+        or type(value).__name__ == "bool_"
+        or not isinstance(value, Integral)
+    ):
+        raise ValidationError(f"{field}: expected an int, got {value!r}", field)
+    return int64(int(value), field)
+
+
+def check_dose(value: object, i: int) -> None:
+    """One entry of ``bolus_many``'s ``doses_ug`` must be a number (not a bool), else a
+    ``ValidationError`` naming ``doses_ug[i]``. The bindings call this for any non-``float``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(
+            f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]"
+        )

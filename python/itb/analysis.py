@@ -17,6 +17,7 @@ rig's gravimetric samples converted with the fluid's density, or simulated strok
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,23 @@ def _sample(t: np.ndarray, v: np.ndarray, at: np.ndarray, kind: str) -> np.ndarr
     raise ValidationError(f"kind: {kind!r} is not 'linear' or 'step'", "kind")
 
 
+def _whole_intervals(window_min: float, sample_interval_s: float) -> int:
+    """The number of sample intervals in a window, which must be whole (docs:
+    decisions/core.md#trumpet-windows-are-whole-numbers-of-samples); a ``ValidationError``
+    naming ``windows`` and the nearest windows that fit otherwise."""
+    exact = window_min * 60.0 / sample_interval_s
+    m = round(exact)
+    if m >= 1 and abs(exact - m) <= 1e-9 * max(1.0, exact):
+        return int(m)
+    lo, hi = math.floor(exact), math.floor(exact) + 1
+    fits = [f"{k * sample_interval_s / 60:.4g} min ({k} intervals)" for k in (lo, hi) if k >= 1]
+    raise ValidationError(
+        f"windows: {window_min:g} min is not a whole number of {sample_interval_s:g} s sample "
+        f"intervals ({exact:.4g}); nearest windows that fit: {' and '.join(fits)}",
+        "windows",
+    )
+
+
 def trumpet(
     times: Any,
     cumulative_volume: Any,
@@ -137,6 +155,10 @@ def trumpet(
     rate r (default: the mean rate over the period, which makes A = 0 — give the programmed rate
     to measure accuracy); ``kind``: how to read the volume between samples (``"linear"`` for a
     scale, ``"step"`` for strokes). Windows longer than the period give NaN.
+
+    Every window must be a whole number of sample intervals, as in IEC 60601-2-24 (P = 2, 5, 11,
+    19, 31 min at S = 0.5 min): otherwise a ``ValidationError`` names ``windows`` and the nearest
+    windows that fit (5 min at S = 40 s: 4.667 or 5.333 min). Nothing is silently rounded.
     """
     t, v = _as_series(times, cumulative_volume)
     if not (np.isfinite(sample_interval) and sample_interval > 0):
@@ -173,12 +195,8 @@ def trumpet(
         raise ValidationError("windows: expected window lengths in minutes > 0", "windows")
     emax = np.full(w.size, np.nan)
     emin = np.full(w.size, np.nan)
-    for k, p in enumerate(w):
-        m = int(round(p * 60.0 / sample_interval))
-        if m < 1:
-            raise ValidationError(
-                f"windows: {p:g} min is shorter than the sample interval", "windows"
-            )
+    intervals = [_whole_intervals(float(p), float(sample_interval)) for p in w]
+    for k, m in enumerate(intervals):
         if m > n:
             continue
         means = (csum[m:] - csum[:-m]) / m

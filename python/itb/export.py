@@ -8,18 +8,38 @@ optional (``pip install 'itb[pandas]'``; also in ``itb[dask]`` and ``itb[test]``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._extras import require
+from ._time import duration_ms
 from .errors import ValidationError
 from .pump import Event, Pump
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .scenario import Scenario
+__all__ = ["event_record", "events_frame", "timeseries", "sample", "TIMESERIES_COLUMNS", "Runnable"]
 
-__all__ = ["event_record", "events_frame", "timeseries", "sample", "TIMESERIES_COLUMNS"]
+
+class Runnable(Protocol):
+    """What :func:`timeseries` needs of a scenario (an :class:`itb.scenario.Scenario`): its start,
+    its end, and the run loop with sample stops. Declared here so that this room does not import
+    the scenario room above it."""
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def until(self) -> datetime: ...
+
+    def execute(
+        self,
+        until: datetime,
+        *,
+        samples: Sequence[datetime] = (),
+        on_sample: Callable[[Pump], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        record: list[Any] | None = None,
+    ) -> tuple[Pump, list[Event], list[Any]]: ...
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -124,7 +144,7 @@ def _step_in_force(now_ms: int, period_ms: int, anchor_ms: int, offsets: list[in
 
 
 def timeseries(
-    scenario: Scenario,
+    scenario: Runnable,
     every: timedelta,
     until: datetime | None = None,
     *,
@@ -140,8 +160,7 @@ def timeseries(
     Raises ``ValidationError`` for ``every`` <= 0 or more than 1 000 000 samples,
     :class:`itb._extras.MissingExtraError` without pandas."""
     pd = require("pandas", "pandas", "itb's time series")
-    if not isinstance(every, timedelta) or every <= timedelta(0):
-        raise ValidationError(f"every: {every!r} must be a positive timedelta", "every")
+    every = timedelta(milliseconds=duration_ms(every, "every", allow_zero=False))
     stop = scenario.until if until is None else until
     count = (stop - scenario.start) // every
     if count > 1_000_000:
@@ -153,7 +172,7 @@ def timeseries(
     if times[-1] < stop:
         times.append(stop)
     rows: list[dict[str, Any]] = []
-    pump, _, _ = scenario._execute(
+    pump, _, _ = scenario.execute(
         stop, samples=times, on_sample=lambda p: rows.append(sample(p)), progress=progress
     )
     if not rows or rows[-1]["time"] != pump.now:

@@ -313,8 +313,11 @@ class Fleet:
         ``low_reservoir`` (``NaT``: not sounding; exactly ``Projection.since``). Results do not
         depend on ``threads``."""
         from ._time import duration_ms
+        from ._units import flag
 
-        raw = self._core.forecast(duration_ms(horizon, "horizon"), bool(assume_refills), threads)
+        raw = self._core.forecast(
+            duration_ms(horizon, "horizon"), flag(assume_refills, "assume_refills"), threads
+        )
         names = _FORECAST_COLUMNS + tuple(f"{a}_since" for a in ALARMS)
         return {name: raw[name + "_ms"].view("datetime64[ms]") for name in names}
 

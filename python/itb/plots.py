@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._extras import require
+from ._time import duration_ms
+from .errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .scenario import ScenarioResult
@@ -40,6 +42,7 @@ TIMELINE = (
     "resumed",
     "fault_cleared",
     "telemetry_session",
+    "path_replaced",
 )
 _SEVERITY_COLOURS = {"critical": "tab:red", "non_critical": "tab:orange", None: "tab:blue"}
 
@@ -47,7 +50,7 @@ _SEVERITY_COLOURS = {"critical": "tab:red", "non_critical": "tab:orange", None: 
 def default_every(span: timedelta, samples: int = 2000) -> timedelta:
     """A sampling interval giving about ``samples`` samples over ``span``: at least one minute,
     rounded down to whole minutes."""
-    minutes = max(1, int(span / timedelta(minutes=1)) // samples)
+    minutes = max(1, duration_ms(span, "span") // 60_000 // samples)
     return timedelta(minutes=minutes)
 
 
@@ -64,6 +67,9 @@ def figure(
     1/300 of the run (a pump delivers in strokes: windows of many strokes keep the curve readable).
     Raises :class:`itb._extras.MissingExtraError` without matplotlib or pandas."""
     require("matplotlib", "plot", "itb's plots")
+    if every is not None:
+        every = timedelta(milliseconds=duration_ms(every, "every", allow_zero=False))
+    dose_window = timedelta(milliseconds=duration_ms(dose_window, "dose_window", allow_zero=False))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
@@ -215,8 +221,19 @@ def plot_result(
 ) -> Path:
     """Draw :func:`figure` and save it to ``path`` (format from the suffix: .png, .svg, .pdf);
     returns the path."""
-    fig = figure(result, every, dose_window=dose_window, progress=progress)
     path = Path(path)
+    require("matplotlib", "plot", "itb's plots")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ValidationError(
+            f"path: {str(path)!r} has no image format matplotlib writes "
+            f"(allowed suffixes: {', '.join('.' + f for f in sorted(formats))})",
+            "path",
+        )
+    fig = figure(result, every, dose_window=dose_window, progress=progress)
     fig.savefig(path, dpi=dpi)
     return path
 

@@ -3,13 +3,17 @@ the exact integers (``*_nl``, ``*_pg``). All delivery math runs in the Rust core
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from . import _core
-from ._time import duration_ms, from_ms, int64, to_ms
-from ._units import concentration, ml_to_nl, scaled, ug_to_ng, ul_to_nl
+from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
+from ._units import concentration, flag, integer, ml_to_nl, scaled, ug_to_ng, ul_to_nl
 from .events import Event, EventLog
 from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
@@ -30,7 +34,7 @@ Time = Union[datetime, int]
 _TEN_YEARS = timedelta(days=3650)
 _TEN_YEARS_MS = 3650 * 86_400_000
 _MAX_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999, the pump clock's end
-Duration = Union[timedelta, int]
+Duration = Union[timedelta, "np.timedelta64"]  # never a bare number (docs: guide/inputs.md)
 
 
 _PROJECTION_FIELDS = (
@@ -95,7 +99,7 @@ class Projection:
     def when(self, alarm: str) -> datetime | None:
         """``alarm``'s start if it is sounding now, else its projected time (``None``: neither)."""
         since = self.since(alarm)
-        if since is not None or alarm == "motor_stall":
+        if since is not None or alarm not in _PROJECTION_FIELDS:
             return since
         return self._at(_PROJECTION_FIELDS.index(alarm))
 
@@ -119,14 +123,15 @@ class Projection:
                 parts.append(f"{k}=active since {sounding[k].isoformat(timespec='milliseconds')}")
             else:
                 parts.append(f"{k}={v.isoformat(timespec='milliseconds') if v else None}")
-        if "motor_stall" in sounding:
-            parts.append(
-                f"motor_stall=active since {sounding['motor_stall'].isoformat(timespec='milliseconds')}"
-            )
+        for fault in ("motor_stall", "battery_fault"):
+            if fault in sounding:
+                parts.append(
+                    f"{fault}=active since {sounding[fault].isoformat(timespec='milliseconds')}"
+                )
         return f"Projection({', '.join(parts)})"
 
 
-ALARMS = ("eos", "reservoir_empty", "motor_stall", "eri", "low_reservoir")
+ALARMS = ("eos", "reservoir_empty", "motor_stall", "battery_fault", "eri", "low_reservoir")
 
 
 def _check_alarm(alarm: object) -> None:
@@ -261,7 +266,7 @@ class Pump:
             )
         self._model = model
         # one call: the arguments are converted in Rust by the rules of to_ms, ml_to_nl,
-        # concentration, ul_to_nl and _int (which it falls back to for unusual types)
+        # concentration, ul_to_nl and integer (which it falls back to for unusual types)
         self._core = _core.Pump.build(
             model._core_model,
             now,
@@ -325,7 +330,7 @@ class Pump:
                 raise ValidationError(
                     "battery_pc: give battery_mah or battery_pc, not both", "battery_pc"
                 )
-            remaining_pc: int | None = _int(battery_pc, "battery_pc")
+            remaining_pc: int | None = integer(battery_pc, "battery_pc")
         else:
             remaining_pc = (
                 None if battery_mah is None else scaled(battery_mah, 11, "battery_mah", "mAh") * 36
@@ -374,13 +379,18 @@ class Pump:
         # converted in Rust by the rules of ug_to_ng, duration_ms and to_ms
         return self._core.bolus_ug(dose_ug, duration, start)  # type: ignore[no-any-return]
 
-    def bolus_many(self, starts: Any, doses_ug: Any, durations: Any) -> list[int]:
+    def bolus_many(
+        self,
+        starts: Sequence[Time] | np.ndarray,
+        doses_ug: Sequence[float] | np.ndarray,
+        durations: Sequence[Duration] | np.ndarray,
+    ) -> list[int]:
         """Schedule many timed boluses at once, all or nothing, with one maximum-rate check over
         them all (for rigs and test suites that load a whole plan).
 
         ``starts``: naive datetimes or int ms (or a ``datetime64`` array), each >= now;
-        ``doses_ug``: µg floats (or a float array); ``durations``: timedeltas or int ms (or a
-        ``timedelta64`` array). Same length. Each bolus is exactly what :meth:`bolus` would
+        ``doses_ug``: µg floats (or a float array); ``durations``: timedeltas (or a
+        ``timedelta64`` array; never bare numbers). Same length. Each bolus is exactly what :meth:`bolus` would
         schedule. Returns the ids in the given order. Errors name the entry (``starts[3]``,
         ``doses_ug[3]``, ``durations[3]``); a refused plan schedules nothing."""
         import numpy as np
@@ -389,9 +399,10 @@ class Pump:
         # by entry in Rust (by the rules and errors of to_ms, duration_ms and the dose check).
         def ms_column(values: Any, kind: str, unit: str, convert: Any, field: str) -> Any:
             if isinstance(values, np.ndarray) and values.dtype.kind == kind:
-                return values.astype(unit, copy=False).view(
-                    np.int64
-                )  # floored to the ms; NaT is refused
+                ms = values.astype(unit, copy=False).view(np.int64)  # floored to the ms
+                if kind == "M" or not len(ms) or (ms.min() >= 1 and ms.max() <= MAX_DURATION_MS):
+                    return ms  # NaT times are refused by the core
+                values = list(values)  # an entry out of range: named by the entry-wise check
             return convert(values, field)
 
         start_ms = ms_column(starts, "M", "datetime64[ms]", _core.times_ms, "starts")
@@ -408,7 +419,7 @@ class Pump:
 
     def cancel_bolus(self, bolus_id: int) -> None:
         """Cancel a scheduled or running bolus (what it delivered stays delivered)."""
-        self._core.cancel_bolus(_int(bolus_id, "bolus_id"))
+        self._core.cancel_bolus(integer(bolus_id, "bolus_id"))
 
     def refill(
         self,
@@ -448,8 +459,22 @@ class Pump:
         self._core.clear_fault()
 
     def revise_catheter(self, volume_ul: float) -> None:
-        """Replace the catheter (dead volume ``volume_ul`` µL); the path refills with saline."""
+        """A catheter revision: replace **only the catheter** by one of ``volume_ul`` µL dead
+        volume. The old catheter's contents (the fluid nearest the tip) leave the system and
+        count as withdrawn; the pump's own tubing keeps its fluid (drug, on a pump that has
+        run); the new catheter holds saline, which :meth:`priming_bolus_plan` then pushes out.
+        Stamps a ``path_replaced`` event (``part="catheter"``, ``removed_nl``, ``removed_pg``,
+        ``saline_nl``). ``ValidationError`` (``volume_ul``) outside 0–10 000 µL.
+        See :meth:`replace_fluid_path` for a whole new path (new implant)."""
         self._core.revise_catheter(ul_to_nl(volume_ul, "volume_ul"))
+
+    def replace_fluid_path(self, catheter_volume_ul: float) -> None:
+        """A new implant (or a pump replacement with a new catheter): replace **the whole fluid
+        path**, the pump tubing and a catheter of ``catheter_volume_ul`` µL, which then hold only
+        saline. The old contents leave the system (withdrawn). Stamps ``path_replaced``
+        (``part="tubing_and_catheter"``). ``ValidationError`` (``catheter_volume_ul``) outside
+        0–10 000 µL."""
+        self._core.replace_fluid_path(ul_to_nl(catheter_volume_ul, "catheter_volume_ul"))
 
     def bridge_bolus_plan(self) -> BolusPlan:
         """After a concentration increase: the bolus that keeps the prescribed µg/day while
@@ -471,8 +496,8 @@ class Pump:
     def set_patient_bolus_limits(
         self,
         dose_ug: float | None = None,
-        duration: Duration = 0,
-        lockout: Duration = 0,
+        duration: Duration = timedelta(0),
+        lockout: Duration = timedelta(0),
         max_per_24h: int = 0,
     ) -> None:
         """Clinician limits of the patient-activated bolus; ``dose_ug=None`` disables it."""
@@ -484,7 +509,7 @@ class Pump:
                 ug_to_ng(dose_ug, "dose_ug"),
                 duration_ms(duration, "duration", allow_zero=False),
                 duration_ms(lockout, "lockout"),
-                _int(max_per_24h, "max_per_24h"),
+                integer(max_per_24h, "max_per_24h"),
             )
         )
 
@@ -506,10 +531,14 @@ class Pump:
         """Run the pump for ``duration``."""
         until = self._core.now_ms + duration_ms(duration, "duration")
         if until > _MAX_MS:
+            from ._time import format_duration_ms, format_time_ms
             from .errors import ValidationError
 
             raise ValidationError(
-                f"duration: {duration!r} runs past the pump clock's end (9999-12-31)", "duration"
+                f"duration: {format_duration_ms(until - self._core.now_ms)} from "
+                f"{format_time_ms(self._core.now_ms)} runs past the pump clock's end "
+                "(9999-12-31 23:59:59.999)",
+                "duration",
             )
         return EventLog(self._core.advance_to_log(until))
 
@@ -540,7 +569,10 @@ class Pump:
         horizon_ms = _TEN_YEARS_MS if horizon is _TEN_YEARS else duration_ms(horizon, "horizon")
         active = tuple(self._core.active_alarms)
         if assume_patient_boluses is None:
-            return Projection(*self._core.project(horizon_ms, bool(assume_refills)), active=active)
+            return Projection(
+                *self._core.project(horizon_ms, flag(assume_refills, "assume_refills")),
+                active=active,
+            )
         if assume_patient_boluses != "max":
             from .errors import ValidationError
 
@@ -732,21 +764,6 @@ class Pump:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _int(value: object, field: str) -> int:
-    """An integer argument (Python or numpy int; not a bool) within the core's 64 bits."""
-    from numbers import Integral
-
-    if (
-        isinstance(value, bool)
-        or type(value).__name__ == "bool_"
-        or not isinstance(value, Integral)
-    ):
-        from .errors import ValidationError
-
-        raise ValidationError(f"{field}: expected an int, got {value!r}", field)
-    return int64(int(value), field)
-
-
 def _alarm_list(active_alarms: Any) -> list[tuple[str, int]]:
     """``active_alarms`` of :meth:`Pump.from_reading` as ``[(name, since_ms), …]``."""
     from collections.abc import Mapping
@@ -773,16 +790,6 @@ def _alarm_list(active_alarms: Any) -> list[tuple[str, int]]:
             )
         out.append((name, to_ms(since, field)))
     return out
-
-
-def _check_dose(value: object, i: int) -> None:
-    """One entry of ``bolus_many``'s ``doses_ug`` must be a number (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        from .errors import ValidationError
-
-        raise ValidationError(
-            f"doses_ug[{i}]: expected a number, got {type(value).__name__}", f"doses_ug[{i}]"
-        )
 
 
 def _core_program(program: object) -> Any:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -261,7 +261,10 @@ class Rig:
                 self.pump.set_patient_bolus_limits(None)
             else:
                 self.pump.set_patient_bolus_limits(
-                    dose_ng / 1000.0, duration_ms, lockout_ms, max_per_24h
+                    dose_ng / 1000.0,
+                    timedelta(milliseconds=duration_ms),
+                    timedelta(milliseconds=lockout_ms),
+                    max_per_24h,
                 )
             return {
                 "dose_ng": dose_ng,

@@ -25,6 +25,13 @@ from .protocol import (
 
 __all__ = ["SerialDriver", "open_stream"]
 
+try:  # pyserial's POSIX backend raises termios.error (not an OSError) from tcsetattr/tcflush
+    from termios import error as _TermiosError
+
+    _LINK_ERRORS: tuple[type[BaseException], ...] = (OSError, _TermiosError)
+except ImportError:  # pragma: no cover - Windows
+    _LINK_ERRORS = (OSError,)
+
 #: seconds a HELLO waits for its CHALLENGE before it is sent again (> the rig's idle drop, 0.5 s)
 HELLO_RETRY_S = 0.75
 
@@ -38,17 +45,18 @@ def open_stream(url: str, timeout: float) -> Any:
     from .._extras import require
 
     serial = require("serial", "rig", "a serial rig link (pyserial)")
-    # A pty whose last reader has just hung up refuses opens with EIO for a moment: retry those
-    # for up to 1 s (or the timeout, if shorter); any other failure is reported at once.
-    deadline = time.monotonic() + min(timeout, 1.0)
+    # A pty whose last reader has just hung up refuses opens (and pyserial's tcsetattr during the
+    # open) with EIO until the kernel has finished the hang-up, which on a loaded machine can take
+    # a while: retry those for up to the timeout; any other failure is reported at once.
+    deadline = time.monotonic() + timeout
     while True:
         try:
             stream = serial.serial_for_url(
                 url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout
             )
             break
-        except (serial.SerialException, ValueError, OSError) as err:
-            if getattr(err, "errno", None) == errno.EIO and time.monotonic() < deadline:
+        except Exception as err:  # SerialException, ValueError, OSError, termios.error, ...
+            if _errno_of(err) == errno.EIO and time.monotonic() < deadline:
                 time.sleep(0.02)
                 continue
             raise ProtocolError(f"port: cannot open {url!r}: {err}", "port") from None
@@ -58,6 +66,15 @@ def open_stream(url: str, timeout: float) -> Any:
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return stream
+
+
+def _errno_of(err: BaseException) -> int | None:
+    """The errno of an open failure: ``OSError.errno``, or the first argument of a
+    ``termios.error`` (which is not an ``OSError``) raised by pyserial's ``tcsetattr``."""
+    code = getattr(err, "errno", None)
+    if code is None and err.args and isinstance(err.args[0], int):
+        code = err.args[0]
+    return code if isinstance(code, int) else None
 
 
 def close_stream(stream: Any) -> None:
@@ -118,7 +135,7 @@ class SerialDriver:
         ``OSError``: a pty hung up, a socket reset) is ``ProtocolError`` on ``port``."""
         try:
             return op(arg)
-        except OSError as err:
+        except _LINK_ERRORS as err:
             self._connected = False
             raise ProtocolError(f"port: the link to the rig failed: {err}", "port") from None
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import invariants
 from .asserts import assert_alarms_match, assert_delivery_matches, assert_strokes_match
+from .demo import demo_pump
 from .oracle import Expectation, Oracle
 
 __all__ = [
@@ -33,22 +34,6 @@ __all__ = [
     "PumpStateMachine",
     "demo_pump",
 ]
-
-
-def demo_pump() -> Any:
-    """A fresh demo-like pump: SynchroMed II 40 mL, 40 mL of 2000 µg/mL at 2026-01-05 08:00,
-    continuous 400 µg/day (0.2 mL/day: 100 strokes of 2 µL a day, one every 14.4 min)."""
-    from datetime import datetime
-
-    from .. import Continuous, Pump, models
-
-    return Pump(
-        models.SYNCHROMED_II_40,
-        now=datetime(2026, 1, 5, 8, 0),
-        reservoir_ml=40.0,
-        concentration_ug_per_ml=2000,
-        program=Continuous(ug_per_day=400),
-    )
 
 
 def __getattr__(name: str) -> Any:

@@ -116,10 +116,10 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from .. import strategies as its
 from .._time import from_ms, to_ms
 from ..errors import ItbError
 from . import invariants
+from . import strategies as its
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 
@@ -249,7 +249,7 @@ class PumpStateMachine(RuleBasedStateMachine):
     # ----- adapter: override what your device supports -------------------------------------------
     def make_pump(self) -> Any:
         """The starting pump (the oracle copies it). Default: :func:`itb.testing.demo_pump`."""
-        from . import demo_pump
+        from .demo import demo_pump
 
         return demo_pump()
 

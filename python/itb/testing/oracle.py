@@ -161,7 +161,7 @@ class Oracle:
             self._times.append(times)
 
     def _load_scenario(self, scenario: Any) -> None:
-        from ..scenario_spec import CancelBolus
+        from ..scenario.spec import CancelBolus
 
         ids: dict[str, Any] = {}
         for action in scenario.actions:

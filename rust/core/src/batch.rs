@@ -120,7 +120,7 @@ pub struct FleetColumns<'a> {
     pub concentration: &'a [i64],
     pub ng_per_day: &'a [i64],
     /// Programs shared by rows (a flex table, say), and each row's index into them (-1: none).
-    pub programs: &'a [crate::program::Basal],
+    pub programs: &'a [crate::delivery::program::Basal],
     pub program: &'a [i64],
     /// What an interrogation shows, per row (empty columns: not given).
     pub reading: ReadingColumns<'a>,
@@ -135,7 +135,7 @@ pub struct ReadingColumns<'a> {
     /// Implant date (ms).
     pub implanted_ms: &'a [i64],
     /// Since when each alarm of [`crate::battery::Alarm::ALL`] (in that order) sounds (ms).
-    pub since_ms: [&'a [i64]; 5],
+    pub since_ms: [&'a [i64]; 6],
 }
 
 /// A battery charge that was not read.
@@ -148,9 +148,9 @@ impl ReadingColumns<'_> {
             && self.since_ms.iter().all(|c| c.is_empty())
     }
 
-    fn row(&self, i: usize) -> crate::reading::Reading {
+    fn row(&self, i: usize) -> crate::pump::reading::Reading {
         let at = |c: &[i64]| c.get(i).copied().filter(|&v| v != NO_TIME);
-        crate::reading::Reading {
+        crate::pump::reading::Reading {
             battery_remaining_pc: self
                 .battery_remaining_pc
                 .get(i)
@@ -176,7 +176,7 @@ pub struct ForecastColumns {
     pub eos_ms: Vec<i64>,
     /// Since when each alarm of [`crate::battery::Alarm::ALL`] (in that order) has been
     /// sounding at the start (`NO_TIME`: not sounding).
-    pub since_ms: [Vec<i64>; 5],
+    pub since_ms: [Vec<i64>; 6],
 }
 
 impl FleetColumns<'_> {
@@ -247,7 +247,7 @@ impl FleetColumns<'_> {
             })?;
         let p = self.program[i];
         let basal = if p < 0 {
-            crate::program::Basal::Continuous {
+            crate::delivery::program::Basal::Continuous {
                 ng_per_day: self.ng_per_day[i],
             }
         } else {
@@ -302,7 +302,7 @@ impl FleetColumns<'_> {
 fn reading_column(
     field: &str,
     message: &str,
-    reading: &crate::reading::Reading,
+    reading: &crate::pump::reading::Reading,
 ) -> Option<&'static str> {
     if let Some(k) = field
         .strip_prefix("active_alarms[")
@@ -354,7 +354,7 @@ pub fn forecast_columns(
                 let pump = fleet.pump(i)?;
                 let p = pump.project_with(horizon_ms, assume_refills)?;
                 let t = |x: Option<i64>| x.unwrap_or(NO_TIME);
-                let mut since = [NO_TIME; 5];
+                let mut since = [NO_TIME; 6];
                 for a in pump.active_alarms() {
                     if let Some(k) = crate::battery::Alarm::ALL
                         .iter()
@@ -374,7 +374,7 @@ pub fn forecast_columns(
                     since,
                 ))
             })
-            .collect::<Vec<Result<([i64; 5], [i64; 5])>>>()
+            .collect::<Vec<Result<([i64; 5], [i64; 6])>>>()
     })?;
     let mut out = ForecastColumns::default();
     for row in rows {

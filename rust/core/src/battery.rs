@@ -93,14 +93,17 @@ pub enum Alarm {
     MotorStall,
     Eri,
     LowReservoir,
+    /// A battery fault reset the program to the minimum rate (appended: snapshot order).
+    BatteryFault,
 }
 
 impl Alarm {
     /// Every alarm, highest priority first.
-    pub const ALL: [Alarm; 5] = [
+    pub const ALL: [Alarm; 6] = [
         Alarm::Eos,
         Alarm::ReservoirEmpty,
         Alarm::MotorStall,
+        Alarm::BatteryFault,
         Alarm::Eri,
         Alarm::LowReservoir,
     ];
@@ -110,6 +113,7 @@ impl Alarm {
             Alarm::Eos => "eos",
             Alarm::ReservoirEmpty => "reservoir_empty",
             Alarm::MotorStall => "motor_stall",
+            Alarm::BatteryFault => "battery_fault",
             Alarm::Eri => "eri",
             Alarm::LowReservoir => "low_reservoir",
         }
@@ -117,7 +121,9 @@ impl Alarm {
 
     pub fn severity(self) -> Severity {
         match self {
-            Alarm::Eos | Alarm::ReservoirEmpty | Alarm::MotorStall => Severity::Critical,
+            Alarm::Eos | Alarm::ReservoirEmpty | Alarm::MotorStall | Alarm::BatteryFault => {
+                Severity::Critical
+            }
             Alarm::Eri | Alarm::LowReservoir => Severity::NonCritical,
         }
     }
@@ -128,6 +134,7 @@ impl Alarm {
             Alarm::Eos => "eos_since",
             Alarm::ReservoirEmpty => "reservoir_empty_since",
             Alarm::MotorStall => "motor_stall_since",
+            Alarm::BatteryFault => "battery_fault_since",
             Alarm::Eri => "eri_since",
             Alarm::LowReservoir => "low_reservoir_since",
         }
@@ -138,7 +145,7 @@ impl Alarm {
         match self {
             Alarm::Eos => EventKind::Eos,
             Alarm::ReservoirEmpty => EventKind::ReservoirEmpty,
-            Alarm::MotorStall => EventKind::Fault,
+            Alarm::MotorStall | Alarm::BatteryFault => EventKind::Fault,
             Alarm::Eri => EventKind::Eri,
             Alarm::LowReservoir => EventKind::LowReservoir,
         }

@@ -35,6 +35,7 @@ pub enum EventKind {
     Fault,
     FaultCleared,
     TelemetrySession,
+    PathReplaced,
 }
 
 /// Alarm severity (only alarms carry one).
@@ -55,7 +56,7 @@ impl Severity {
 
 impl EventKind {
     /// Every kind, in order.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::StrokeBatch,
         EventKind::ProgramChanged,
         EventKind::BolusStarted,
@@ -77,6 +78,7 @@ impl EventKind {
         EventKind::Fault,
         EventKind::FaultCleared,
         EventKind::TelemetrySession,
+        EventKind::PathReplaced,
     ];
 
     /// The snake_case name seen by users.
@@ -103,6 +105,7 @@ impl EventKind {
             EventKind::Eri => "eri",
             EventKind::Eos => "eos",
             EventKind::TelemetrySession => "telemetry_session",
+            EventKind::PathReplaced => "path_replaced",
         }
     }
 

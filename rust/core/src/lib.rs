@@ -4,42 +4,37 @@
 //! strokes, reservoir, fluid path, events, closed-form projection and snapshots.
 //! A simulation and test oracle for engineers — **not a medical device**.
 //!
+//! Modules: `delivery/` (program, boluses, strokes, reservoir, fluid path), `pump/` (the pump
+//! and the methods that orchestrate it: therapy, refill, projection, patient limits), `snapshot/`
+//! (format versions and migration); vocabulary at the top (units, error, events, model, battery).
+//!
 //! Everything returns [`Result`]; nothing panics on any input.
 
 pub mod batch;
 pub mod battery;
-pub mod bolus;
 pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod model;
-pub mod path;
-pub mod patient;
-pub mod program;
-pub mod projection;
 pub mod pump;
-pub mod reading;
-pub mod refill;
-pub mod reservoir;
 pub mod snapshot;
-mod snapshot_v1;
-mod snapshot_wire;
-mod spans;
-mod stroke_times;
-pub mod therapy;
 pub mod units;
+
+// The parts' former top-level paths (`itb_core::program`, `itb_core::refill`, ...) stay public.
+pub use delivery::{bolus, path, program, reservoir};
+pub use pump::{patient, projection, refill, therapy};
 
 pub use batch::{
     forecast_columns, simulate_columns, simulate_many, BatchResult, FleetColumns, ForecastColumns,
 };
 pub use battery::{ActiveAlarm, Alarm, BatteryModel};
-pub use bolus::{Bolus, BolusKind};
+pub use delivery::bolus::{Bolus, BolusKind};
+pub use delivery::program::{Basal, Period, Schedule, Step};
 pub use error::{ItbError, Result};
 pub use events::{Event, EventKind, Severity, Value};
 pub use model::PumpModel;
-pub use program::{Basal, Period, Schedule, Step};
-pub use projection::Projection;
+pub use pump::projection::Projection;
+pub use pump::reading::{alarm_from_name, Reading};
+pub use pump::refill::{RefillOutcome, RefillTolerance};
+pub use pump::therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};
 pub use pump::{Pump, PumpConfig};
-pub use reading::{alarm_from_name, Reading};
-pub use refill::{RefillOutcome, RefillTolerance};
-pub use therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};

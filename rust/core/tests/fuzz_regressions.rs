@@ -45,9 +45,10 @@ fn refill_ledger_overflow_is_refused() {
     p.check_invariants().unwrap();
 }
 
-/// The same ledger limit for catheter revisions (each refills the whole path with saline).
+/// The same ledger limit for path replacements (each refills the whole path with saline; a
+/// catheter revision refills only the catheter and reaches the limit the same way, later).
 #[test]
-fn revise_catheter_ledger_overflow_is_refused() {
+fn replace_fluid_path_ledger_overflow_is_refused() {
     let m = PumpModel {
         pump_path_nl: 100_000_000,
         max_rate_nl_per_day: 1_000_000,
@@ -56,7 +57,7 @@ fn revise_catheter_ledger_overflow_is_refused() {
     let mut p = Pump::new(PumpConfig::new(m, 0, 0, 1000, continuous(0))).unwrap();
     let mut refused = None;
     for i in 0..100_000 {
-        if p.revise_catheter(10_000_000).is_err() {
+        if p.replace_fluid_path(10_000_000).is_err() {
             refused = Some(i);
             break;
         }
@@ -67,7 +68,7 @@ fn revise_catheter_ledger_overflow_is_refused() {
         "refused only near the ledger's range, at revision {i}"
     );
     let before = p.snapshot().unwrap();
-    assert!(p.revise_catheter(10_000_000).is_err());
+    assert!(p.replace_fluid_path(10_000_000).is_err());
     assert_eq!(p.snapshot().unwrap(), before);
     p.check_invariants().unwrap();
 }

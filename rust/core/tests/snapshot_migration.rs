@@ -24,7 +24,7 @@ fn a_version_1_snapshot_with_a_scheduled_bolus_is_migrated() {
     assert_eq!((b.duration_ms, b.kind), (1_800_000, BolusKind::Timed));
     assert_eq!(p.next_event_seq(), 1);
     let again = p.snapshot().unwrap();
-    assert_eq!(u16::from_le_bytes([again[8], again[9]]), 2); // written back in today's format
+    assert_eq!(u16::from_le_bytes([again[8], again[9]]), 3); // written back in today's format
     assert_eq!(Pump::restore(&again).unwrap(), p);
     let events = p.advance_to(T0 + 3 * 3_600_000).unwrap();
     assert!(events.iter().any(|e| e.kind == EventKind::BolusCompleted));

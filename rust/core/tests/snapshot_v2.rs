@@ -1,6 +1,7 @@
 //! Snapshots in format version 2, written by the build before the pump's state was split into
-//! parts (delivery, reservoir, fluid path, battery and alarms, patient limits; issue 8 part 0),
-//! restore to the same state and are written back byte for byte.
+//! parts (delivery, reservoir, fluid path, battery and alarms, patient limits), restore to the
+//! same state and migrate to format version 3 (the same record followed by the faults and truth
+//! ledgers: none and zero for a migrated state).
 //!
 //! The fixtures `fixtures/v2_*.bin` were written by that build (commit bddd3ff) with
 //! `ITB_WRITE_V2_FIXTURES=1 cargo test -p itb-core --test snapshot_v2`; the scenarios below are
@@ -239,24 +240,64 @@ fn write_v2_fixtures_when_asked() {
     }
 }
 
+/// Snapshot header: magic (8), version u16, crc32 u32.
+const HEADER: usize = 14;
+
 #[test]
-fn version_2_fixtures_restore_and_write_back_the_same_bytes() {
+fn version_2_fixtures_migrate_to_version_3_with_the_same_state() {
     for (name, build) in SCENARIOS {
         let bytes = std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2, "{name}");
         let restored = Pump::restore(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Migration: no faults, zero truth ledgers.
+        let f = restored.faults();
         assert!(
-            restored.snapshot().unwrap() == bytes,
-            "{name}: snapshot() does not reproduce the fixture bytes"
+            f.occlusion_pass_ppm.is_none() && f.leak.is_none() && !f.tip_migrated,
+            "{name}"
         );
-        // Today's code, run through the same scenario, reaches the same state and bytes.
-        let built = build();
+        assert!(
+            !f.battery_fault && f.tissue_fl == 0 && f.commanded_fl == 0,
+            "{name}"
+        );
+        // Written back as version 3: the version-2 record, then the (empty) fault record.
+        let again = restored.snapshot().unwrap();
+        assert_eq!(u16::from_le_bytes([again[8], again[9]]), 3, "{name}");
+        assert!(
+            again[HEADER..].starts_with(&bytes[HEADER..]),
+            "{name}: the version-3 payload does not begin with the version-2 record"
+        );
+        assert_eq!(Pump::restore(&again).unwrap(), restored, "{name}");
+        assert_eq!(
+            Pump::restore(&again).unwrap().snapshot().unwrap(),
+            again,
+            "{name}"
+        );
+        // Today's code, run through the same scenario, reaches the same state but for the
+        // truth ledgers it counts from creation (a migrated state counts from the migration).
+        let mut built = build();
+        assert_eq!(
+            built.faults().commanded_fl,
+            i128::from(built.strokes()) * i128::from(built.true_stroke_fl()),
+            "{name}"
+        );
+        let mut restored = restored;
+        restored.zero_truth_ledgers_for_tests();
+        built.zero_truth_ledgers_for_tests();
         assert_eq!(restored, built, "{name}");
-        assert!(
-            built.snapshot().unwrap() == bytes,
-            "{name}: today's scenario writes other bytes"
-        );
     }
+}
+
+#[test]
+fn a_corrupt_or_future_version_is_refused() {
+    let bytes = std::fs::read(fixture_path("v2_fresh")).unwrap();
+    let mut future = bytes.clone();
+    future[8] = 4;
+    let err = Pump::restore(&future).unwrap_err().to_string();
+    assert!(err.contains("version 4") && err.contains("1 to 3"), "{err}");
+    // A version-2 payload labelled version 3 lacks the fault record.
+    let mut relabelled = bytes.clone();
+    relabelled[8] = 3;
+    assert!(Pump::restore(&relabelled).is_err());
 }
 
 #[test]
@@ -265,6 +306,7 @@ fn restored_fixtures_go_on_exactly_like_the_scenarios() {
         let bytes = std::fs::read(fixture_path(name)).unwrap();
         let mut restored = Pump::restore(&bytes).unwrap();
         let mut built = build();
+        built.zero_truth_ledgers_for_tests();
         let until = built.now_ms() + 40 * DAY;
         assert_eq!(
             restored.project(40 * DAY).unwrap(),
@@ -276,6 +318,8 @@ fn restored_fixtures_go_on_exactly_like_the_scenarios() {
             built.advance_to(until).unwrap(),
             "{name}"
         );
+        restored.zero_truth_ledgers_for_tests();
+        built.zero_truth_ledgers_for_tests();
         assert_eq!(restored, built, "{name}");
         restored.check_invariants().unwrap();
     }

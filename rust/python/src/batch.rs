@@ -86,7 +86,7 @@ pub struct PyFleetColumns {
     program: Vec<i64>,
     battery_remaining_pc: Vec<i64>,
     implanted_ms: Vec<i64>,
-    since_ms: [Vec<i64>; 5],
+    since_ms: [Vec<i64>; 6],
 }
 
 impl PyFleetColumns {
@@ -109,6 +109,7 @@ impl PyFleetColumns {
                     &self.since_ms[2],
                     &self.since_ms[3],
                     &self.since_ms[4],
+                    &self.since_ms[5],
                 ],
             },
         }
@@ -138,7 +139,7 @@ impl PyFleetColumns {
         program: PyReadonlyArray1<'_, i64>,
         battery_mah: Option<PyReadonlyArray1<'_, f64>>,
         implanted_ms: Option<PyReadonlyArray1<'_, i64>>,
-        since_ms: Option<[Option<PyReadonlyArray1<'_, i64>>; 5]>,
+        since_ms: Option<[Option<PyReadonlyArray1<'_, i64>>; 6]>,
     ) -> PyResult<Self> {
         let battery_remaining_pc = match &battery_mah {
             None => Vec::new(),
@@ -168,7 +169,7 @@ impl PyFleetColumns {
             None => Vec::new(),
             Some(a) => a.as_slice()?.to_vec(),
         };
-        let mut since: [Vec<i64>; 5] = Default::default();
+        let mut since: [Vec<i64>; 6] = Default::default();
         if let Some(cols) = &since_ms {
             for (slot, col) in since.iter_mut().zip(cols.iter()) {
                 if let Some(c) = col {

@@ -79,9 +79,12 @@ fn time_ms_with(value: &Bound<'_, PyAny>, field: impl FnOnce() -> String) -> PyR
         .extract()
 }
 
+/// The longest duration (ms): the pump clock's whole span, as `itb._time.MAX_DURATION_MS`.
+const MAX_DURATION_MS: i64 = itb_core::units::MAX_TIME_MS - itb_core::units::MIN_TIME_MS;
+
 /// Milliseconds of a duration as `itb._time.duration_ms(value, field, allow_zero=...)`: a
-/// `timedelta` (floored to the ms) of at least 1 ms is taken here; anything else, and every
-/// error, goes to `duration_ms`.
+/// `timedelta` (floored to the ms) of 1 ms to the clock's span is taken here; anything else,
+/// and every error, goes to `duration_ms` (which refuses bare numbers).
 pub fn duration_ms(value: &Bound<'_, PyAny>, field: &str, allow_zero: bool) -> PyResult<i64> {
     duration_ms_with(value, || field.to_string(), allow_zero)
 }
@@ -97,7 +100,7 @@ fn duration_ms_with(
         let get = |name: &Bound<'_, pyo3::types::PyString>| value.getattr(name)?.extract::<i64>();
         let ms = (get(intern!(py, "days"))? * 86_400 + get(intern!(py, "seconds"))?) * 1000
             + get(intern!(py, "microseconds"))? / 1000;
-        if ms >= 1 {
+        if (1..=MAX_DURATION_MS).contains(&ms) {
             return Ok(ms);
         }
     }
@@ -118,6 +121,19 @@ pub fn scaled(value: &Bound<'_, PyAny>, power: u32, field: &str, unit: &str) -> 
     }
     cached(value.py(), &SCALED, "itb._units", "scaled")?
         .call1((value, power, field, unit))?
+        .extract()
+}
+
+static FLAG: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A yes/no argument as `itb._units.flag(value, field)`: a `bool` is taken here; anything else
+/// (and every error: a number is never a bool) goes to `flag`.
+pub fn flag(value: &Bound<'_, PyAny>, field: &str) -> PyResult<bool> {
+    if let Ok(b) = value.cast::<pyo3::types::PyBool>() {
+        return Ok(b.is_true());
+    }
+    cached(value.py(), &FLAG, "itb._units", "flag")?
+        .call1((value, field))?
         .extract()
 }
 
@@ -145,15 +161,15 @@ pub fn concentration(value: &Bound<'_, PyAny>) -> PyResult<i64> {
         .extract()
 }
 
-/// An integer argument as `itb.pump._int(value, field)`: an `int` within 64 bits is taken
-/// here; anything else goes to `_int`.
+/// An integer argument as `itb._units.integer(value, field)`: an `int` within 64 bits is taken
+/// here; anything else goes to `integer`.
 pub fn int(value: &Bound<'_, PyAny>, field: &str) -> PyResult<i64> {
     if value.is_exact_instance_of::<PyInt>() {
         if let Ok(n) = value.extract::<i64>() {
             return Ok(n);
         }
     }
-    cached(value.py(), &INT, "itb.pump", "_int")?
+    cached(value.py(), &INT, "itb._units", "integer")?
         .call1((value, field))?
         .extract()
 }
@@ -188,7 +204,7 @@ pub fn durations_ms<'py>(
 }
 
 /// Doses as a float64 array, as `bolus_many` checks them: first every entry must be a number
-/// (not a bool; `itb.pump._check_dose(value, i)` raises naming `doses_ug[i]`), then each
+/// (not a bool; `itb._units.check_dose(value, i)` raises naming `doses_ug[i]`), then each
 /// becomes `float(value)`. A `float` entry needs no check.
 #[pyfunction]
 pub fn doses_f64<'py>(values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
@@ -196,7 +212,7 @@ pub fn doses_f64<'py>(values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::
     let items = values.try_iter()?.collect::<PyResult<Vec<_>>>()?;
     for (i, v) in items.iter().enumerate() {
         if !v.is_exact_instance_of::<PyFloat>() {
-            cached(py, &DOSE, "itb.pump", "_check_dose")?.call1((v, i))?;
+            cached(py, &DOSE, "itb._units", "check_dose")?.call1((v, i))?;
         }
     }
     let out = items

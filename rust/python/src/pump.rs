@@ -147,7 +147,7 @@ impl PyPump {
             basal: program.get().inner.clone(),
             catheter_nl,
             stroke_error_ppm,
-            path_primed: path_primed.is_truthy()?,
+            path_primed: fast::flag(path_primed, "path_primed")?,
         };
         Ok(PyPump {
             inner: Pump::new(config).py()?,
@@ -190,7 +190,7 @@ impl PyPump {
                 crate::errors::to_py(itb_core::ItbError::validation(
                     format!("active_alarms[{i}]"),
                     format!(
-                        "unknown alarm {name:?}; allowed: eos, reservoir_empty, motor_stall, eri, low_reservoir"
+                        "unknown alarm {name:?}; allowed: eos, reservoir_empty, motor_stall, battery_fault, eri, low_reservoir"
                     ),
                 ))
             })?;
@@ -430,6 +430,10 @@ impl PyPump {
     }
     fn revise_catheter(&mut self, catheter_nl: i64) -> PyResult<()> {
         self.inner.revise_catheter(catheter_nl).py()
+    }
+
+    fn replace_fluid_path(&mut self, catheter_nl: i64) -> PyResult<()> {
+        self.inner.replace_fluid_path(catheter_nl).py()
     }
     /// `(volume_nl, duration_ms, rate_nl_per_day)`.
     fn bridge_bolus_plan(&self) -> PyResult<(i64, i64, i64)> {

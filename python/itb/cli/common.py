@@ -1,0 +1,278 @@
+"""What every ``itb`` subcommand shares: the notice, a parser factory that puts it in ``--help``,
+argument types for times and durations, and a progress bar for runs that take a while.
+
+Modules that add subcommands (``itb.cli.scenario``, ``itb.cli.rig``) define
+``register(subparsers)`` and call :func:`add_command` for each command; the handler given to it
+takes the parsed arguments and returns the exit code. See :mod:`itb.cli` for exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time as _time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .._time import from_ms
+
+__all__ = [
+    "delivery_rows",
+    "describe_event",
+    "DISCLAIMER",
+    "NOTICE",
+    "UsageError",
+    "add_command",
+    "when",
+    "duration",
+    "positive_duration",
+    "number",
+    "progress_callback",
+    "console",
+    "print_json",
+    "print_heading",
+    "events_table",
+    "totals_table",
+]
+
+DISCLAIMER = (
+    "itb is an engineering and simulation tool for software and test-rig development. "
+    "It is NOT a medical device and must NOT be used for clinical decisions, dosing, "
+    "or patient care."
+)
+NOTICE = "Not a medical device. Not for clinical decisions."
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """A bad command-line argument found after parsing (exit code 2)."""
+
+
+def add_command(
+    subparsers: Any, name: str, handler: Handler | None, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` whose ``--help`` carries the not-a-medical-device notice;
+    ``handler(args) -> exit code`` runs it (``None`` for a group of subcommands: ``itb GROUP``
+    alone prints the group's help and exits 2)."""
+    parser = subparsers.add_parser(
+        name,
+        help=help,
+        description=f"{description}\n\nSimulation only — {DISCLAIMER}",
+        epilog=NOTICE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler, group_parser=parser if handler is None else None)
+    return parser
+
+
+def duration(text: str) -> timedelta:
+    """argparse type: ISO 8601 (``P7D``, ``PT12H``) or a number with a unit (``7d``, ``30min``,
+    ``90s``); a bare number is refused (argparse names the option). Rules: :mod:`itb._time`."""
+    from .._time import DurationError, parse_duration_text
+
+    try:
+        return timedelta(milliseconds=parse_duration_text(text))
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_duration(text: str) -> timedelta:
+    """argparse type: as :func:`duration`, at least 1 ms."""
+    from ._time import DurationError, parse_duration_text
+
+    try:
+        return timedelta(milliseconds=parse_duration_text(text, allow_zero=False))
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def when(text: str) -> datetime | timedelta:
+    """argparse type: a pump-clock time (``2026-03-01``, ``2026-03-01T08:00``) or a duration
+    from the scenario's start (``P30D``, ``30d``)."""
+    stripped = text.strip()
+    if re.fullmatch(r"[+-]?\d+(?:\.\d*)?", stripped):
+        return duration(text)  # refused: a bare number (ms? days?) names no unit
+    if stripped[:1].upper() == "P" or re.fullmatch(r"\d+(?:\.\d+)?\s*[a-zA-Zµ]+", stripped):
+        return duration(text)
+    try:
+        value = datetime.fromisoformat(stripped)
+    except ValueError:
+        try:
+            d = date.fromisoformat(stripped)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is neither a date-time (2026-03-01T08:00) nor a duration from the "
+                "start (P30D, 30d)"
+            ) from None
+        value = datetime(d.year, d.month, d.day)
+    if value.tzinfo is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has a UTC offset; the pump clock is naive local time"
+        )
+    return value
+
+
+def _fmt_ms_time(ms: int) -> str:
+    return from_ms(ms).isoformat(sep=" ", timespec="milliseconds")
+
+
+def describe_event(e: dict[str, Any]) -> str:
+    """Human summary of an event's data (units from the field-name suffixes)."""
+    d = e["data"]
+    if e["kind"] == "stroke_batch":
+        return f"{d['count']} strokes, {d['volume_nl'] / 1000:g} µL, first {_fmt_ms_time(d['first_ms'])}"
+    parts = []
+    for key, value in d.items():
+        if key.endswith("_ms"):
+            parts.append(f"{key[:-3]} {_fmt_ms_time(value)}")
+        elif key.endswith("_nl"):
+            parts.append(f"{key[:-3]} {value / 1_000_000:g} mL")
+        else:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def number(
+    kind: Callable[[str], Any],
+    *,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+    what: str = "a number",
+) -> Callable[[str], Any]:
+    """argparse type: ``kind(text)`` (``int`` or ``float``) within ``low..high`` (``> low`` when
+    ``low_open``); the error names the text and the allowed range (argparse adds the option)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        too_low = value <= low if low_open else value < low
+        if too_low or not value < float("inf") or (high is not None and value > high):
+            if high is not None:
+                allowed = f"is outside {low:g}..{high:g}"
+            else:
+                allowed = f"must be {'>' if low_open else '>='} {low:g}"
+            raise argparse.ArgumentTypeError(f"{text!r} {allowed}")
+        return value
+
+    return parse
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console; piped or captured output gets 120 columns instead of 80."""
+    from rich.console import Console
+
+    out = Console(stderr=stderr)
+    return out if out.is_terminal else Console(stderr=stderr, width=120)
+
+
+@contextmanager
+def progress_callback(
+    label: str, *, delay: float = 0.3
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a rich progress bar on stderr — only when
+    stderr is a terminal, and only once the work has taken more than ``delay`` seconds;
+    ``None`` (no callback) when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    started = _time.monotonic()
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            if _time.monotonic() - started < delay:
+                return
+            bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}% of simulated time"),
+                TimeElapsedColumn(),
+                console=console(stderr=True),
+                transient=True,
+            )
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task(label, total=total)
+        state["bar"].update(state["task"], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
+
+
+def delivery_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
+    """The delivery rows of a totals table (``itb demo``, ``itb run``) from a JSON-ready totals
+    dict: time simulated, strokes, volumes (mL), drug (µg), reservoir left, empty or not."""
+    return [
+        (
+            "simulated",
+            f"{t['start'].replace('T', ' ')} → {t['end'].replace('T', ' ')} ({t['days_simulated']:.3f} days)",
+        ),
+        ("strokes", f"{t['strokes']:,}"),
+        ("pumped (left reservoir)", f"{t['pumped_ml']:.6f} mL"),
+        ("delivered at catheter tip", f"{t['delivered_ml']:.6f} mL"),
+        ("delivered drug", f"{t['delivered_ug']:,.3f} µg"),
+        ("reservoir left", f"{t['reservoir_ml']:.6f} mL at {t['concentration_ug_per_ml']} µg/mL"),
+        ("reservoir empty", "yes" if t["reservoir_empty"] else "no"),
+    ]
+
+
+def print_json(report: Any) -> int:
+    """Write ``report`` as indented UTF-8 JSON to stdout; returns exit code 0."""
+    import json
+
+    sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def print_heading(out: Any, command: str, subject: str) -> None:
+    """The first two lines of every rich report: ``itb COMMAND — subject`` and the disclaimer."""
+    out.print(f"[bold]itb {command}[/bold] — {subject}")
+    out.print(f"[dim]{DISCLAIMER}[/dim]")
+
+
+_SEVERITY_STYLES = {"critical": "bold red", "non_critical": "yellow"}
+
+
+def events_table(records: Any) -> Any:
+    """A rich table of JSON-ready event records (``time``, ``kind``, ``severity``, ``data``),
+    alarms coloured by severity."""
+    from rich.table import Table
+
+    table = Table(title="Events")
+    table.add_column("time", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("severity")
+    table.add_column("data")
+    for e in records:
+        sev = e["severity"] or ""
+        style = _SEVERITY_STYLES.get(sev)
+        table.add_row(
+            e["time"].replace("T", " "),
+            e["kind"],
+            f"[{style}]{sev}[/]" if style else sev,
+            describe_event(e),
+        )
+    return table
+
+
+def totals_table(rows: Any) -> Any:
+    """A rich two-column ``Totals`` table (quantity, right-aligned value) of ``(name, text)`` rows."""
+    from rich.table import Table
+
+    totals = Table(title="Totals")
+    totals.add_column("quantity")
+    totals.add_column("value", justify="right")
+    for row in rows:
+        totals.add_row(*row)
+    return totals
