@@ -493,6 +493,11 @@ class Pump:
     def start_priming_bolus(self) -> int:
         return self._core.start_priming_bolus()
 
+    @property
+    def has_patient_bolus_limits(self) -> bool:
+        """Whether patient-activated boluses are enabled (clinician limits set)."""
+        return self._core.patient_bolus_limits is not None
+
     def set_patient_bolus_limits(
         self,
         dose_ug: float | None = None,

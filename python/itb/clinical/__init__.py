@@ -1022,7 +1022,10 @@ def plan_refill(
     now = pump.now
     margin_td = timedelta(milliseconds=margin_ms)
     candidates: list[RefillCandidate] = []
-    reservoir = pump.project(horizon)
+    # With patient-bolus limits, the reservoir is dated assuming every allotted bolus is taken
+    # (the worst case, as patient therapy controllers date refills; docs: decisions/clinic.md).
+    worst = "max" if pump.has_patient_bolus_limits else None
+    reservoir = pump.project(horizon, assume_patient_boluses=worst)
     low_nl = ml_to_nl(pump.model.low_reservoir_ml, "low_reservoir_ml")
     if pump.reservoir_nl <= low_nl:
         candidates.append(RefillCandidate("low_reservoir", now, now - margin_td))
