@@ -1129,3 +1129,25 @@ def _refill_reason(
             f" (the deadline is before the {cal.appointment_time.strftime('%H:%M')} appointment)"
         )
     return text
+
+
+# The clinic's calendar (capacity, solver) and the whole-clinic plan; public names re-exported.
+from .calendar import CalendarProblem, CalendarSolution, solve_calendar  # noqa: E402
+from .clinic import (  # noqa: E402
+    WITHDRAWAL_CONTEXT,
+    ClinicPatient,
+    ClinicPlan,
+    ClinicVisit,
+    plan_clinic,
+)
+
+__all__ += [
+    "CalendarProblem",
+    "CalendarSolution",
+    "solve_calendar",
+    "WITHDRAWAL_CONTEXT",
+    "ClinicPatient",
+    "ClinicPlan",
+    "ClinicVisit",
+    "plan_clinic",
+]
