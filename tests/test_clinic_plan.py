@@ -97,3 +97,37 @@ def test_bad_patients_name_the_entry() -> None:
     with pytest.raises(itb.ValidationError) as err:
         plan_clinic([ClinicPatient("a", read())], slots_per_day=-1)
     assert err.value.field == "slots_per_day"
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_cli_clinic_plan(tmp_path) -> None:
+    from itb.cli import main
+
+    out, png = tmp_path / "plan.json", tmp_path / "cal.png"
+    csv_path = ROOT / "examples" / "clinic_patients.csv"
+    args = ["clinic", "plan", str(csv_path), "--capacity", "2", "--out", str(out)]
+    assert main([*args, "--plot", str(png), "--country", "US"]) == 0
+    report = __import__("json").loads(out.read_text())
+    assert {v["patient"] for v in report["visits"]} == {f"A0{i}" for i in range(1, 8)}
+    assert png.stat().st_size > 10_000
+    assert main(["clinic", "plan", str(csv_path), "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_patients_csv_errors_name_line_and_column(tmp_path) -> None:
+    from itb.cli import main
+    from itb.clinical.patients import PatientFileError, read_patients_csv
+
+    text = (ROOT / "examples" / "clinic_patients.csv").read_text().splitlines()
+    bad = text[:3] + [text[3].replace("500,120", "500,abc")]
+    f = tmp_path / "bad.csv"
+    f.write_text("\n".join(bad) + "\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:4:ug_per_day"
+    f.write_text("\n".join(text[:2] + [text[2].replace("SYNCHROMED_II_40", "NOPE", 1)]) + "\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:3:model"
+    assert main(["clinic", "plan", str(f)]) == 2
