@@ -131,3 +131,15 @@ def test_patients_csv_errors_name_line_and_column(tmp_path) -> None:
         read_patients_csv(f)
     assert err.value.field == f"{f}:3:model"
     assert main(["clinic", "plan", str(f)]) == 2
+
+
+def test_guide_code_blocks_run(monkeypatch) -> None:
+    """Every python block of docs/guide/clinic.md runs as-is (from the repository root)."""
+    import re
+
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "docs" / "guide" / "clinic.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "clinic.md", "exec"), {})
