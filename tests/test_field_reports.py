@@ -717,7 +717,7 @@ def test_version_1_snapshots_written_by_the_old_build_still_restore():
         50.0,
         timedelta(minutes=30),
     )
-    assert p.snapshot()[8:10] == b"\x02\x00" and itb.Pump.restore(p.snapshot()) == p
+    assert p.snapshot()[8:10] == b"\x03\x00" and itb.Pump.restore(p.snapshot()) == p
     assert [e.seq for e in p.advance(timedelta(hours=3))][:1] == [1]
 
 

@@ -167,9 +167,9 @@ def test_command_line_session(tmp_path: Path) -> None:
             "--key-file",
             str(keys),
             "--duration",
-            "1",
+            "1s",
             "--interval",
-            "0.25",
+            "250ms",
             "--json",
         )
         assert r.returncode == 0, r.stderr

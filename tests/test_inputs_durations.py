@@ -99,16 +99,18 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.export.timeseries", "every"): lambda v: itb.export.timeseries(
         scenario(), v, until=scenario().start + timedelta(days=1)
     ),
-    ("itb.scenario.ScenarioResult.timeseries", "every"): lambda v: (
+    ("itb.scenario.run.ScenarioResult.timeseries", "every"): lambda v: (
         scenario().run(until=timedelta(days=1)).timeseries(v)
     ),
-    ("itb.scenario.Scenario.run", "until"): lambda v: scenario().run(until=v),
-    ("itb.scenario.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
+    ("itb.scenario.run.Scenario.run", "until"): lambda v: scenario().run(until=v),
+    ("itb.scenario.run.Scenario.stroke_times", "until"): lambda v: scenario().stroke_times(until=v),
     ("itb.plots.figure", "every"): lambda v: _plot(every=v),
     ("itb.plots.figure", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.plot_result", "every"): lambda v: _plot(every=v),
     ("itb.plots.plot_result", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.default_every", "span"): lambda v: _default_every(v),
+    ("itb.interop.fhir.bundle", "utc_offset"): lambda v: _interop("fhir", v),
+    ("itb.interop.hl7v2.messages", "utc_offset"): lambda v: _interop("hl7v2", v),
 }
 
 #: Duration parameters with another rule, and why.
@@ -128,6 +130,18 @@ def _plot(**kw: Any) -> Any:
 
     result = scenario().run(until=timedelta(days=2))
     return itb.plots.figure(result, **kw)
+
+
+def _interop(module: str, offset: Any) -> Any:
+    pytest.importorskip("fhir.resources")
+    pytest.importorskip("hl7apy")
+    import itb.interop.fhir
+    import itb.interop.hl7v2
+
+    result = scenario().run(until=timedelta(days=2))
+    if module == "fhir":
+        return itb.interop.fhir.bundle(result, utc_offset=offset, validate=False)
+    return itb.interop.hl7v2.messages(result, utc_offset=offset)
 
 
 def _default_every(span: Any) -> Any:
@@ -426,9 +440,10 @@ def test_pt0s_message_is_in_iso_not_a_python_repr() -> None:
 def duration_options() -> list[tuple[list[str], str]]:
     """(command path, option) of every command-line option whose type is a duration."""
     from itb.cli import common as _cli_common
+    from itb.cli import rig
     from itb.cli.app import _parser
 
-    kinds = (_cli_common.duration, _cli_common.positive_duration, _cli_common.when)
+    kinds = (_cli_common.duration, _cli_common.positive_duration, _cli_common.when, rig._seconds)
     out = []
 
     def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
@@ -446,6 +461,7 @@ def duration_options() -> list[tuple[list[str], str]]:
 def test_command_line_duration_options_are_found() -> None:
     found = {(" ".join(p), o) for p, o in duration_options()}
     assert {("plan-refill", "--margin"), ("project", "--horizon"), ("run", "--every")} <= found
+    assert {("rig status", "--timeout"), ("rig measure", "--interval")} <= found
 
 
 @pytest.mark.parametrize("path, option", duration_options(), ids=lambda x: str(x))

@@ -131,10 +131,24 @@ def test_assert_alarms_match():
     assert_alarms_match(expected, oracle)
     late = [(t + timedelta(minutes=5), k) for t, k, _s in expected]
     assert_alarms_match(late, oracle, tol=timedelta(minutes=5))
-    with pytest.raises(
-        AssertionError, match="'low_reservoir' at .* is missing; the device raised low_reservoir"
-    ):
+    # 5 min late with a 1-min tolerance: reported as late, by how much (not missing + unexpected)
+    with pytest.raises(AssertionError) as err:
         assert_alarms_match(late, oracle, tol=timedelta(minutes=1))
+    low, empty = expected[0][0], expected[1][0]
+    assert str(err.value).startswith(
+        f"device alarms diverged first at {low.isoformat(sep=' ', timespec='milliseconds')}: alarm "
+        f"'low_reservoir' late by 0:05:00: expected at "
+        f"{low.isoformat(sep=' ', timespec='milliseconds')} (±0:01:00), the device raised it at "
+        f"{(low + timedelta(minutes=5)).isoformat(sep=' ', timespec='milliseconds')}"
+    ), err.value
+    assert "unexpected" not in str(err.value) and "missing" not in str(err.value), err.value
+    assert (
+        f"'reservoir_empty' late by 0:05:00: expected at {empty.isoformat(sep=' ', timespec='milliseconds')}"
+        in str(err.value)
+    )
+    early = [(t - timedelta(hours=2), k) for t, k, _s in expected]
+    with pytest.raises(AssertionError, match=r"alarm 'low_reservoir' early by 2:00:00"):
+        assert_alarms_match(early, oracle)
     with pytest.raises(
         AssertionError, match="reservoir_empty.*is missing; the device never raised"
     ):
@@ -219,7 +233,12 @@ def test_example_buggy_device_is_caught_with_a_short_counter_example(example):
     with pytest.raises(AssertionError) as err:
         run_state_machine_as_test(example.BuggyToyPumpMachine, settings=BUG_HUNT)
     msg = str(err.value)
-    assert msg.startswith("device diverged between"), msg
+    # placed exactly: the first stroke the device lacks, after the program change that lost it
+    first = msg.splitlines()[0]
+    assert re.match(
+        r"first wrong stroke: #\d+, due at [-\d :.]+, not made by then \(after set_program\(", first
+    ), msg
+    assert "device diverged between" in msg, msg  # the window, too
     n = int(re.search(r"after (\d+) operations", msg).group(1))
     steps = msg.split("operations:\n", 1)[1].split("\n")
     # Short, but not asserted minimal: hypothesis also draws literals from the package's own
@@ -365,7 +384,12 @@ def test_hypothesis_profile_option_loads_itb_ci(tmp_path, order):
         "from hypothesis import settings\n"
         "def test_loaded():\n"
         "    assert settings.get_current_profile_name() == 'itb-ci'\n"
-        "    assert settings.default.derandomize and settings.default.deadline is None\n",
+        "    assert settings.default.derandomize and settings.default.deadline is None\n"
+        "    from hypothesis import Phase\n"
+        "    from hypothesis.internal.conjecture import engine\n"
+        "    assert settings.default.report_multiple_bugs is False\n"
+        "    assert Phase.explain not in settings.default.phases and Phase.shrink in settings.default.phases\n"
+        "    assert engine.MAX_SHRINKING_SECONDS == 60\n",
         encoding="utf-8",
     )
     run = subprocess.run(
@@ -431,3 +455,71 @@ def test_oracle_refuses_bare_number_durations_and_times_before_its_start():
         r"oracle's start \(2026-01-05 08:00:00\)",
     ):
         o.expected(T0 - timedelta(days=1))
+
+
+def test_readings_must_be_whole_numbers_of_the_right_length():
+    """A reading the kit would have to round, or that is not a number, is the caller's error
+    (TypeError/ValueError naming the argument), never a device failure or a silent pass."""
+    o = Oracle(demo_pump())
+    t1 = T0 + timedelta(days=1)
+    exact = o.expected(t1).pumped_nl
+    assert exact == 200_000  # 100 strokes of 2 µL a day
+    assert_delivery_matches([t1], [exact], o)
+    assert_delivery_matches([t1], np.array([exact], dtype=np.int64), o)
+    assert_delivery_matches([t1], [np.int32(exact)], o)
+    for bad in (exact + 0.9, float(exact), str(exact), None, True):
+        with pytest.raises(TypeError, match=r"observed_volumes_nl\[0\]="):
+            assert_delivery_matches([t1], [bad], o)
+    with pytest.raises(TypeError, match="observed_volumes_nl: a numpy array of dtype float64"):
+        assert_delivery_matches([t1], np.array([exact], dtype=float), o)
+    with pytest.raises(ValueError, match="observed_times has 2 readings but observed_volumes_nl 1"):
+        assert_delivery_matches([t1, t1], [exact], o)
+    # the default tolerance is 0: one stroke off is a divergence
+    with pytest.raises(AssertionError, match=r"under by 2000 nL = 1 stroke\(s\) \(tolerance 0\)"):
+        assert_delivery_matches([t1], [exact - 2000], o)
+    with pytest.raises(AssertionError, match=r"over by 1 stroke"):
+        assert_strokes_match(np.append(o.stroke_times(t1), o.stroke_times(t1)[-1]), o, until=t1)
+
+
+def test_the_tip_dose_is_comparable():
+    """Dose at the catheter tip: a primed path passes every stroke's 2 µL of 2000 µg/mL on, so a
+    day of 400 µg/day is 200 000 nL and 400 µg = 4e8 pg; a saline path (200 µL catheter, not
+    primed) holds the first 200 µL back."""
+    o = Oracle(demo_pump())
+    t1 = T0 + timedelta(days=1)
+    assert_delivery_matches([t1], [200_000], o, quantity="delivered_nl")
+    assert_delivery_matches([t1], [400_000_000], o, quantity="delivered_pg")
+    with pytest.raises(AssertionError, match=r"expected 400000000 pg delivered at the tip"):
+        assert_delivery_matches([t1], [399_999_999], o, quantity="delivered_pg")
+    # one stroke's worth of drug at 2000 µg/mL is 2000 nL × 2000 µg/mL = 4e6 pg
+    assert_delivery_matches([t1], [396_000_000], o, quantity="delivered_pg", tol_strokes=1)
+    with pytest.raises(AssertionError, match=r"= 1\.00025 stroke"):
+        assert_delivery_matches([t1], [395_999_000], o, quantity="delivered_pg", tol_strokes=1)
+    with pytest.raises(ValueError, match="quantity='dose'"):
+        assert_delivery_matches([t1], [0], o, quantity="dose")
+
+
+def test_itb_ci_shrink_budget_is_an_ini_option(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\nitb_shrink_seconds = 7\n", encoding="utf-8")
+    (tmp_path / "test_budget.py").write_text(
+        "from hypothesis.internal.conjecture import engine\n"
+        "def test_budget():\n"
+        "    assert engine.MAX_SHRINKING_SECONDS == 7\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-profile=itb-ci",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr

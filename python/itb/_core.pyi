@@ -341,6 +341,7 @@ class Pump:
         aspirated_nl: int | None = None,
         tolerance_nl: int = 1_000_000,
         tolerance_ppm: int = 200_000,
+        pocket_nl: int = 0,
     ) -> tuple[int, int, bool, str | None]:
         """Aspirate the reservoir (``aspirated_nl`` = the measured aspirate; None = what is physically
         there), then fill ``added_nl`` at ``concentration`` µg/mL. Re-arms the low alarm and resumes
@@ -416,6 +417,35 @@ class Pump:
         (nearest the tip) count as withdrawn, the pump tubing keeps its fluid, the new catheter
         holds saline. Stamps ``path_replaced`` (``part="catheter"``)."""
 
+    def inject_occlusion(self, pass_ppm: int) -> None:
+        """Occlusion letting ``pass_ppm`` (0 = complete, < 1 000 000) of the flow through."""
+    def clear_occlusion(self) -> None: ...
+    def inject_leak(self, position_nl: int, disconnection: bool) -> None:
+        """Leak or disconnection ``position_nl`` of catheter from the pump connector."""
+    def clear_leak(self) -> None: ...
+    def inject_tip_migration(self) -> None: ...
+    def clear_tip_migration(self) -> None: ...
+    def inject_battery_fault(self) -> None:
+        """Program reset to the model's minimum rate, boluses lost, ``battery_fault`` alarm."""
+    def clear_battery_fault(self) -> None: ...
+    @property
+    def active_faults(
+        self,
+    ) -> tuple[int | None, tuple[str, int] | None, bool, bool, bool]:
+        """``(occlusion pass ppm, (leak kind, position_nl), tip_migrated, battery_fault,
+        motor_stall)``."""
+    @property
+    def tissue_nl(self) -> int: ...
+    @property
+    def tissue_pg(self) -> int: ...
+    @property
+    def held_back_nl(self) -> int: ...
+    @property
+    def dry_nl(self) -> int: ...
+    @property
+    def physically_pumped_nl(self) -> int: ...
+    @property
+    def physically_pumped_pg(self) -> int: ...
     def replace_fluid_path(self, catheter_nl: int) -> None:
         """Replace the whole path (pump tubing + a catheter of 0 to 10 000 µL): the old contents
         count as withdrawn, the new path holds saline. Stamps ``path_replaced``

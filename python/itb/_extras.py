@@ -5,19 +5,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from .errors import MissingExtraError
+
 __all__ = ["MissingExtraError", "require"]
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency is missing; the message names the extra to install
-    (``pip install 'itb[plot]'``)."""
-
-    def __init__(self, module: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs {module}, which is not installed: pip install 'itb[{extra}]'",
-            name=module,
-        )
-        self.extra = extra
 
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:

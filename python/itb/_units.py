@@ -22,7 +22,11 @@ def _float(value: object, field: str) -> float:
         if value - value != 0.0:  # NaN or ±inf
             raise ValidationError(f"{field}: {value} is not a finite number", field)
         return value  # type: ignore[return-value]
-    if isinstance(value, bool) or not isinstance(value, Real):
+    if isinstance(value, (bool, np.bool_)):
+        raise ValidationError(
+            f"{field}: expected a number, got a bool (a bool is never a number)", field
+        )
+    if not isinstance(value, Real):
         raise ValidationError(f"{field}: expected a number, got {type(value).__name__}", field)
     try:
         x = float(value)
@@ -74,7 +78,7 @@ def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:
         not 0 < n <= _MAX_CONCENTRATION
     ):  # the core's range; also keeps huge values out of its i64 argument
         raise ValidationError(
-            f"invalid {field}: {n} µg/mL is outside the allowed range 1..={_MAX_CONCENTRATION} µg/mL",
+            f"invalid {field}: {n} µg/mL is outside the allowed range 1 to {_MAX_CONCENTRATION} µg/mL",
             field,
         )
     return n

@@ -14,6 +14,7 @@ __all__ = [
     "ProtocolError",
     "AuthenticationError",
     "RigError",
+    "MissingExtraError",
 ]
 
 
@@ -72,3 +73,30 @@ class AuthenticationError(ProtocolError):
 class RigError(ItbError):
     """The rig understood the command and refused it (stopped, motor stall, stroke-id gap…) or the
     link to it failed; ``field`` names the reason code."""
+
+
+def _distribution() -> str:
+    """The name this package is installed under (pip's name for it), for install hints."""
+    try:
+        from importlib.metadata import packages_distributions
+
+        names = packages_distributions().get("itb")
+    except Exception:  # noqa: BLE001 - metadata is a hint only
+        names = None
+    return names[0] if names else "itb"
+
+
+class MissingExtraError(ItbError, ImportError):
+    """An optional dependency is missing; the message names the extra to install by the
+    distribution's real name (``pip install '<distribution>[plot]'``). ``extra`` is the extra,
+    ``name`` the missing module. Also an ``ImportError``."""
+
+    def __init__(self, module: str, extra: str, purpose: str) -> None:
+        ItbError.__init__(
+            self,
+            f"{purpose} needs {module}, which is not installed: "
+            f"pip install '{_distribution()}[{extra}]'",
+            module,
+        )
+        self.name = module
+        self.extra = extra

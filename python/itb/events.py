@@ -12,12 +12,121 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, overload
+from typing import Any, TypedDict, Union, overload
 
 from . import _core
 from ._time import from_ms
 
-__all__ = ["Event", "EventLog"]
+__all__ = ["Event", "EventLog", "EventData", "EVENT_DATA"]
+
+
+# ----- the data of each kind: integer fields carry their unit in the name -----------------------
+
+
+class StrokeBatchData(TypedDict, total=False):
+    count: int
+    first_ms: int
+    volume_nl: int
+
+
+class ProgramChangedData(TypedDict, total=False):
+    max_rate_nl_per_day: int
+
+
+class BolusData(TypedDict, total=False):
+    """``bolus_started``/``_completed``/``_cancelled``/``_adjusted``."""
+
+    bolus_id: int
+    volume_nl: int
+    from_volume_nl: int
+    delivered_nl: int
+    dose_pg: int
+    end_ms: int
+    bolus_kind: str
+    reason: str
+
+
+class PatientBolusData(TypedDict, total=False):
+    bolus_id: int
+    reason: str
+
+
+class ReservoirData(TypedDict, total=False):
+    """``low_reservoir``/``reservoir_empty``."""
+
+    reservoir_nl: int
+    threshold_nl: int
+
+
+class RefillData(TypedDict, total=False):
+    """``refilled``/``refill_discrepancy``."""
+
+    added_nl: int
+    aspirated_nl: int
+    expected_nl: int
+    discrepancy_nl: int
+    reason: str
+
+
+class ConcentrationData(TypedDict, total=False):
+    """``concentration_changed``/``drug_at_tip``."""
+
+    from_ug_per_ml: int
+    to_ug_per_ml: int
+
+
+class FaultData(TypedDict, total=False):
+    fault: str
+
+
+class BatteryData(TypedDict, total=False):
+    """``eri``/``eos``/``telemetry_session``."""
+
+    remaining_pc: int
+    charge_pc: int
+
+
+class NoData(TypedDict, total=False):
+    """``suspended``/``resumed``."""
+
+
+EventData = Union[
+    StrokeBatchData,
+    ProgramChangedData,
+    BolusData,
+    PatientBolusData,
+    ReservoirData,
+    RefillData,
+    ConcentrationData,
+    FaultData,
+    BatteryData,
+    NoData,
+]
+
+#: ``kind`` → the TypedDict of its ``Event.data``.
+EVENT_DATA: dict[str, type] = {
+    "stroke_batch": StrokeBatchData,
+    "program_changed": ProgramChangedData,
+    "bolus_started": BolusData,
+    "bolus_completed": BolusData,
+    "bolus_cancelled": BolusData,
+    "bolus_adjusted": BolusData,
+    "patient_bolus_granted": PatientBolusData,
+    "patient_bolus_denied": PatientBolusData,
+    "low_reservoir": ReservoirData,
+    "reservoir_empty": ReservoirData,
+    "refilled": RefillData,
+    "refill_discrepancy": RefillData,
+    "concentration_changed": ConcentrationData,
+    "drug_at_tip": ConcentrationData,
+    "suspended": NoData,
+    "resumed": NoData,
+    "fault": FaultData,
+    "fault_cleared": FaultData,
+    "eri": BatteryData,
+    "eos": BatteryData,
+    "telemetry_session": BatteryData,
+}
 
 
 class Event:
@@ -36,7 +145,7 @@ class Event:
     time_ms: int
     kind: str
     severity: str | None
-    data: dict
+    data: EventData  # the TypedDict of its kind: EVENT_DATA[kind]
     seq: int
 
     def __init__(
@@ -44,7 +153,7 @@ class Event:
         time_ms: int,
         kind: str,
         severity: str | None = None,
-        data: dict | None = None,
+        data: EventData | dict[str, Any] | None = None,
         seq: int = 0,
     ) -> None:
         object.__setattr__(self, "time_ms", time_ms)

@@ -98,6 +98,11 @@ TIMESERIES_COLUMNS = (
     "tip_dose_ug_per_day",  # drug leaving the tip over the interval ending at this sample
     "battery_mah",  # remaining charge (NaN without a battery model)
     "delivering",  # False while suspended, stalled, empty or at EOS
+    # the truth under faults (docs: guide/faults.md): programmed vs intrathecal vs elsewhere
+    "tissue_ug",  # cumulative drug that went elsewhere (leak, disconnection, migrated tip, pocket)
+    "tissue_dose_ug_per_day",  # drug going elsewhere over the interval ending at this sample
+    "held_back_ml",  # cumulative volume an occlusion kept in the reservoir
+    "physical_reservoir_ml",  # what is physically in the reservoir (the firmware counts reservoir_ml)
 )
 
 
@@ -129,6 +134,9 @@ def sample(pump: Pump) -> dict[str, Any]:
         "delivered_pg": pump.delivered_pg,
         "battery_mah": float("nan") if battery is None else battery,
         "delivering": not stopped,
+        "tissue_pg": pump.tissue_pg,
+        "held_back_ml": pump.held_back_nl / 1e6,
+        "physical_reservoir_ml": pump.true_reservoir_nl / 1e6,
     }
 
 
@@ -153,8 +161,9 @@ def timeseries(
     """Run ``scenario`` again on a fresh pump, sampling its state every ``every`` from the start
     to ``until`` (default: the scenario's ``until``; the last sample is at ``until``). A sample at
     time t is taken before the actions scheduled at t. Returns a ``pandas.DataFrame`` indexed by
-    ``time`` with :data:`TIMESERIES_COLUMNS`; ``tip_dose_ug_per_day`` is the drug that left the
-    catheter tip since the previous sample, per day (NaN on the first row). ``progress(done_ms,
+    ``time`` with :data:`TIMESERIES_COLUMNS`; ``tip_dose_ug_per_day`` is the drug that reached
+    the intrathecal space since the previous sample, per day, and ``tissue_dose_ug_per_day`` the
+    drug that went elsewhere (both NaN on the first row). ``progress(done_ms,
     total_ms)`` is called after each step.
 
     Raises ``ValidationError`` for ``every`` <= 0 or more than 1 000 000 samples,
@@ -181,4 +190,6 @@ def timeseries(
     days = frame.index.to_series().diff() / pd.Timedelta(days=1)
     frame["tip_dose_ug_per_day"] = frame["delivered_pg"].diff() / 1e6 / days
     frame["delivered_ug"] = frame.pop("delivered_pg") / 1e6
+    frame["tissue_dose_ug_per_day"] = frame["tissue_pg"].diff() / 1e6 / days
+    frame["tissue_ug"] = frame.pop("tissue_pg") / 1e6
     return frame[list(TIMESERIES_COLUMNS)]

@@ -221,47 +221,61 @@ class Fleet:
                     f"models[{i}]: expected itb.PumpModel, got {type(m).__name__}", f"models[{i}]"
                 )
 
-        def column(name: str, default: Any = None) -> np.ndarray:
+        names = [str(k) for k in _keys(columns)]
+        n_rows: list[int] = []
+
+        def column(name: str, required: bool = True) -> np.ndarray | None:
             try:
                 values = columns[name]
             except (KeyError, IndexError, TypeError):
-                if default is not None:
-                    return default
+                if not required:
+                    return None
                 raise ValidationError(
-                    f"{name}: missing column (needed: model, now, reservoir_ml, "
-                    "concentration_ug_per_ml, and ug_per_day or program)",
+                    f"{name}: missing column{_did_you_mean(name, names)} (needed: model, now, "
+                    "reservoir_ml, concentration_ug_per_ml, and ug_per_day or program)",
                     name,
                 ) from None
-            if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
-                values = values.to_numpy()  # pandas Series, pyarrow (Chunked)Array
-            return np.asarray(values)
-
-        now = column("now")
-        if now.dtype.kind == "M":
-            now = now.astype("datetime64[ms]").astype(np.int64)
-        model = column("model")
-        if model.dtype.kind in "USO":
-            index = (
-                {n: i for i, n in enumerate(PRESETS)}
-                if models is None
-                else {m.name: i for i, m in enumerate(self.models)}
-            )
-            try:
-                model = np.array([index[str(n)] for n in model], dtype=np.int64)
-            except KeyError as err:
+            arr = _column_array(values, name)
+            if n_rows and len(arr) != n_rows[0]:
                 raise ValidationError(
-                    f"model: unknown model {err.args[0]!r}; known: {sorted(index)}", "model"
-                ) from None
+                    f"{name}: {len(arr)} rows; the other columns have {n_rows[0]}", name
+                )
+            n_rows.append(len(arr))
+            return arr
+
+        now = _time_column(column("now"), "now")
+        model = self._model_column(column("model"), models is None)
+        reservoir = _number_column(column("reservoir_ml"), "reservoir_ml", "mL")
+        conc = _whole_column(column("concentration_ug_per_ml"), "concentration_ug_per_ml", "µg/mL")
         n = len(now)
-        program = column("program", np.full(n, -1, dtype=np.int64))
-        dose = column("ug_per_day", np.zeros(n) if "program" in _keys(columns) else None)
+        raw_program = column("program", required=False)
+        raw_dose = column("ug_per_day", required=False)
+        if raw_program is None and raw_dose is None:
+            hint = _did_you_mean("ug_per_day", names) or _did_you_mean("program", names)
+            raise ValidationError(
+                f"ug_per_day: missing column{hint} (give ug_per_day, a continuous dose per row, "
+                "or program, an index into programs)",
+                "ug_per_day",
+            )
+        program = (
+            np.full(n, -1, dtype=np.int64)
+            if raw_program is None
+            else _index_column(raw_program, "program", len(self.programs), allow_minus_one=True)
+        )
+        dose = np.zeros(n) if raw_dose is None else _number_column(raw_dose, "ug_per_day", "µg/day")
+        if raw_dose is None:
+            rows = np.flatnonzero(program < 0)
+            if len(rows):
+                raise ValidationError(
+                    f"program[{rows[0]}]: -1 means the row's ug_per_day, and there is no "
+                    "ug_per_day column",
+                    f"program[{rows[0]}]",
+                )
         self._cols = {
             "model": np.ascontiguousarray(model, dtype=np.int64),
             "now": np.ascontiguousarray(now, dtype=np.int64),
-            "reservoir_ml": np.ascontiguousarray(column("reservoir_ml"), dtype=np.float64),
-            "concentration_ug_per_ml": np.ascontiguousarray(
-                column("concentration_ug_per_ml"), dtype=np.int64
-            ),
+            "reservoir_ml": np.ascontiguousarray(reservoir, dtype=np.float64),
+            "concentration_ug_per_ml": np.ascontiguousarray(conc, dtype=np.int64),
             "ug_per_day": np.ascontiguousarray(dose, dtype=np.float64),
             "program": np.ascontiguousarray(program, dtype=np.int64),
         }
@@ -288,6 +302,31 @@ class Fleet:
             self._cols.get("implanted"),
             since if any(c is not None for c in since) else None,
         )
+
+    def _model_column(self, model: Any, presets: bool) -> np.ndarray:
+        """Model indexes from indexes or names (``model[i]`` names a bad row)."""
+        from .errors import ValidationError
+
+        if model.dtype.kind in "USO" and not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in model
+        ):
+            index = (
+                {n: i for i, n in enumerate(PRESETS)}
+                if presets
+                else {m.name: i for i, m in enumerate(self.models)}
+            )
+            out = np.empty(len(model), dtype=np.int64)
+            for i, name in enumerate(model):
+                if not isinstance(name, str) or name not in index:
+                    shown = repr(name) if isinstance(name, str) else type(name).__name__
+                    hint = _did_you_mean(str(name), list(index)) if isinstance(name, str) else ""
+                    raise ValidationError(
+                        f"model[{i}]: unknown model {shown}{hint} (known: {', '.join(index)})",
+                        f"model[{i}]",
+                    )
+                out[i] = index[name]
+            return out
+        return _index_column(model, "model", len(self.models))
 
     def __len__(self) -> int:
         return len(self._core)
@@ -366,6 +405,165 @@ def _time_column(values: np.ndarray, name: str) -> np.ndarray:
     raise ValidationError(
         f"{name}: expected datetime64 or int ms (NaT = none), got {values.dtype}", name
     )
+
+
+def _did_you_mean(name: str, present: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for a present column (or name) close to ``name``, else ``''``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [p for p in present if p != name], n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _column_array(values: Any, name: str) -> np.ndarray:
+    """A column as a numpy array; a tz-aware time column (pandas, pyarrow or Python objects)
+    is refused: the pump clock is naive."""
+    from .errors import ValidationError
+
+    tz = _column_tz(values)
+    if tz is not None:
+        raise ValidationError(
+            f"{name}: a tz-aware column ({tz}); the pump clock is naive local time "
+            "(convert to the pump's local wall time and drop the zone first)",
+            name,
+        )
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        try:
+            values = values.to_numpy()  # pandas Series, pyarrow (Chunked)Array
+        except TypeError:
+            values = values.to_numpy(zero_copy_only=False)  # pyarrow with nulls
+    try:
+        if isinstance(values, np.ndarray):
+            arr = values
+        else:  # Python objects: kept as they are, so a bool or a text is seen as one
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = list(values)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name}: not a column of values ({exc})", name) from None
+    if arr.ndim != 1:
+        raise ValidationError(f"{name}: expected a one-dimensional column", name)
+    return arr
+
+
+def _column_tz(values: Any) -> str | None:
+    """The time zone of a tz-aware pandas/pyarrow column, else None."""
+    dtype = getattr(values, "dtype", None)
+    tz = getattr(dtype, "tz", None)  # pandas DatetimeTZDtype
+    if tz is not None:
+        return str(tz)
+    arrow_type = getattr(values, "type", None)  # pyarrow Array / ChunkedArray
+    tz = getattr(arrow_type, "tz", None)
+    return None if tz is None else str(tz)
+
+
+def _bad_row(name: str, mask: np.ndarray) -> int | None:
+    rows = np.flatnonzero(mask)
+    return int(rows[0]) if len(rows) else None
+
+
+def _time_column(arr: np.ndarray, name: str) -> np.ndarray:
+    """Pump-clock ms of ``datetime64`` (any unit, floored to the ms), int ms, or Python objects
+    (naive ``datetime``, int ms) by the rules of :func:`itb._time.to_ms` (``now[i]``)."""
+    from .errors import ValidationError
+
+    kind = arr.dtype.kind
+    if kind == "M":
+        nat = _bad_row(name, np.isnat(arr))
+        if nat is not None:
+            raise ValidationError(f"{name}[{nat}]: NaT is not a time", f"{name}[{nat}]")
+        return arr.astype("datetime64[ms]").astype(np.int64)
+    if kind in "iu":
+        return arr.astype(np.int64)
+    if kind == "O":
+        return np.array([to_ms(v, f"{name}[{i}]") for i, v in enumerate(arr)], dtype=np.int64)
+    raise ValidationError(
+        f"{name}: a column of {_dtype_name(arr)}; expected naive date-times (datetime64) or "
+        "int ms on the pump clock",
+        name,
+    )
+
+
+def _dtype_name(arr: np.ndarray) -> str:
+    return {"b": "bools", "f": "floats", "U": "strings", "S": "bytes", "m": "durations"}.get(
+        arr.dtype.kind, str(arr.dtype)
+    )
+
+
+def _number_column(arr: np.ndarray, name: str, unit: str) -> np.ndarray:
+    """A float column (ints and floats; never bools or text); finite values are checked by the
+    core's rounding, which names ``name[i]``."""
+    from ._units import _float
+
+    kind = arr.dtype.kind
+    if kind in "fiu":
+        return arr.astype(np.float64)
+    if kind == "O":
+        return np.array([_float(v, f"{name}[{i}]") for i, v in enumerate(arr)], dtype=np.float64)
+    return _refuse_column(arr, name, f"numbers ({unit})")
+
+
+def _refuse_column(arr: np.ndarray, name: str, wanted: str) -> Any:
+    from .errors import ValidationError
+
+    what = _dtype_name(arr)
+    field = f"{name}[0]" if len(arr) else name
+    rule = "; a bool is never a number" if arr.dtype.kind == "b" else ""
+    raise ValidationError(f"{field}: a column of {what}{rule}; expected {wanted}", field)
+
+
+def _whole_column(arr: np.ndarray, name: str, unit: str) -> np.ndarray:
+    """A whole-number column: ints, or floats with no fraction (``2000.0``); ``2000.9`` is
+    refused at its row, never truncated."""
+    from ._units import concentration
+    from .errors import ValidationError
+
+    kind = arr.dtype.kind
+    if kind == "O":
+        return np.array([concentration(v, f"{name}[{i}]") for i, v in enumerate(arr)])
+    if kind in "iu":
+        return arr.astype(np.int64)
+    if kind != "f":
+        return _refuse_column(arr, name, f"whole numbers ({unit})")
+    bad = _bad_row(name, ~np.isfinite(arr) | (arr != np.floor(arr)))
+    if bad is not None:
+        raise ValidationError(
+            f"{name}[{bad}]: {arr[bad]:g} {unit} must be a whole number", f"{name}[{bad}]"
+        )
+    out_of_range = _bad_row(name, (arr < -(2.0**62)) | (arr > 2.0**62))
+    if out_of_range is not None:
+        raise ValidationError(
+            f"{name}[{out_of_range}]: {arr[out_of_range]:g} {unit} is out of range",
+            f"{name}[{out_of_range}]",
+        )
+    return arr.astype(np.int64)
+
+
+def _index_column(
+    arr: np.ndarray, name: str, count: int, *, allow_minus_one: bool = False
+) -> np.ndarray:
+    """Indexes into a list of ``count`` entries (``-1`` too where allowed), ``name[i]`` naming
+    a bad row."""
+    from .errors import ValidationError
+
+    if arr.dtype.kind == "O":
+        for i, v in enumerate(arr):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise ValidationError(
+                    f"{name}[{i}]: expected an int index, got {type(v).__name__}", f"{name}[{i}]"
+                )
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        return _refuse_column(arr, name, "int indexes")
+    low = -1 if allow_minus_one else 0
+    bad = _bad_row(name, (arr < low) | (arr >= count))
+    if bad is not None:
+        allowed = f"{low} to {count - 1}" if count else ("-1" if allow_minus_one else "none")
+        what = "programs" if name == "program" else "models"
+        raise ValidationError(
+            f"{name}[{bad}]: index {arr[bad]} is outside the {count} {what} (allowed: {allowed})",
+            f"{name}[{bad}]",
+        )
+    return arr.astype(np.int64)
 
 
 def _keys(columns: Any) -> Any:

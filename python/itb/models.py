@@ -134,8 +134,8 @@ def _validate(exact: dict[str, Any], build: Any = _core.validate_model) -> Any:
         return build(exact)
     except ItbError as err:
         field = _PY_FIELD.get(err.field, err.field)
-        if field != err.field:
-            raise type(err)(f"{field}: {err}", field) from None
+        if field != err.field:  # the same message about the parameter the caller passed
+            raise type(err)(str(err).replace(err.field, field, 1), field) from None
         raise
 
 

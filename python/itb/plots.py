@@ -123,6 +123,17 @@ def figure(
         lw=1.2,
         label=f"at catheter tip (mean over each {_human(window)})",
     )
+    if "tissue_ug" in ts and ts["tissue_ug"].iloc[-1] > 0:
+        # under faults (docs: guide/faults.md): the drug that went elsewhere, same windows
+        elsewhere = (ts["tissue_ug"].diff(steps) / (window / timedelta(days=1))).iloc[::steps]
+        dose.plot(
+            elsewhere.index.to_pydatetime(),
+            elsewhere,
+            drawstyle="steps-pre",
+            color="tab:red",
+            lw=1.2,
+            label=f"elsewhere: tissue (mean over each {_human(window)})",
+        )
     dose.plot(
         t,
         ts["prescribed_ug_per_day"],
@@ -222,20 +233,27 @@ def plot_result(
     """Draw :func:`figure` and save it to ``path`` (format from the suffix: .png, .svg, .pdf);
     returns the path."""
     path = Path(path)
+    image_format(path)
+    fig = figure(result, every, dose_window=dose_window, progress=progress)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def image_format(path: str | Path, field: str = "path") -> str:
+    """The image format of ``path``'s suffix (``png``, ``svg``, ``pdf`` …), or a
+    ``ValidationError`` naming ``field`` and the suffixes matplotlib writes."""
     require("matplotlib", "plot", "itb's plots")
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()
-    suffix = path.suffix.lower().lstrip(".")
+    suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in formats:
         raise ValidationError(
-            f"path: {str(path)!r} has no image format matplotlib writes "
+            f"{field}: {str(path)!r} has no image format matplotlib writes "
             f"(allowed suffixes: {', '.join('.' + f for f in sorted(formats))})",
-            "path",
+            field,
         )
-    fig = figure(result, every, dose_window=dose_window, progress=progress)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return suffix
 
 
 def _human(step: timedelta) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +23,7 @@ __all__ = [
     "Event",
     "EventLog",
     "Projection",
+    "ActiveAlarm",
     "Bolus",
     "BolusPlan",
     "PatientBolusResult",
@@ -47,6 +48,15 @@ _PROJECTION_FIELDS = (
 )
 
 
+class ActiveAlarm(NamedTuple):
+    """An alarm sounding now: its ``name`` (``low_reservoir``, ``reservoir_empty``, ``eri``,
+    ``eos``, …), ``severity`` (``critical``/``non_critical``) and when it was ``raised``."""
+
+    name: str
+    severity: str
+    raised: datetime
+
+
 class Projection:
     """Exact times of what comes next with no intervention (``None``: not within the horizon):
     ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``drug_at_tip``, ``eri``, ``eos`` as
@@ -63,32 +73,73 @@ class Projection:
     def __init__(self, *times_ms: int | None, active: tuple = ()) -> None:
         if len(times_ms) != len(_PROJECTION_FIELDS):
             raise TypeError(f"Projection takes {len(_PROJECTION_FIELDS)} times")
-        self._ms = times_ms
+        self._ms: tuple[int | None, ...] = times_ms
         self._active = tuple(active)  # ((name, severity, since_ms), …)
 
     def _at(self, i: int) -> datetime | None:
         ms = self._ms[i]
         return None if ms is None else from_ms(ms)
 
-    next_stroke = property(lambda self: self._at(0), doc="Next stroke.")
-    low_reservoir = property(lambda self: self._at(1), doc="Low-reservoir alarm.")
-    reservoir_empty = property(lambda self: self._at(2), doc="Reservoir empty: delivery stops.")
-    drug_at_tip = property(lambda self: self._at(3), doc="New drug reaches the catheter tip.")
-    eri = property(lambda self: self._at(4), doc="Elective replacement indicator (battery).")
-    eos = property(lambda self: self._at(5), doc="End of service: delivery stops for good.")
-    next_stroke_ms = property(lambda self: self._ms[0])
-    low_reservoir_ms = property(lambda self: self._ms[1])
-    reservoir_empty_ms = property(lambda self: self._ms[2])
-    drug_at_tip_ms = property(lambda self: self._ms[3])
-    eri_ms = property(lambda self: self._ms[4])
-    eos_ms = property(lambda self: self._ms[5])
+    @property
+    def next_stroke(self) -> datetime | None:
+        """Next stroke. ``None``: not within the horizon."""
+        return self._at(0)
 
     @property
-    def active_alarms(self) -> list[tuple[str, str, datetime]]:
-        """Alarms sounding at the projection's start: ``(name, severity, since)``, highest
-        priority first (``eos``, ``reservoir_empty``, ``motor_stall``, ``eri``,
-        ``low_reservoir``)."""
-        return [(n, sev, from_ms(t)) for n, sev, t in self._active]
+    def next_stroke_ms(self) -> int | None:
+        return self._ms[0]
+
+    @property
+    def low_reservoir(self) -> datetime | None:
+        """Low-reservoir alarm. ``None``: not within the horizon."""
+        return self._at(1)
+
+    @property
+    def low_reservoir_ms(self) -> int | None:
+        return self._ms[1]
+
+    @property
+    def reservoir_empty(self) -> datetime | None:
+        """Reservoir empty: delivery stops. ``None``: not within the horizon."""
+        return self._at(2)
+
+    @property
+    def reservoir_empty_ms(self) -> int | None:
+        return self._ms[2]
+
+    @property
+    def drug_at_tip(self) -> datetime | None:
+        """New drug reaches the catheter tip. ``None``: not within the horizon."""
+        return self._at(3)
+
+    @property
+    def drug_at_tip_ms(self) -> int | None:
+        return self._ms[3]
+
+    @property
+    def eri(self) -> datetime | None:
+        """Elective replacement indicator (battery). ``None``: not within the horizon."""
+        return self._at(4)
+
+    @property
+    def eri_ms(self) -> int | None:
+        return self._ms[4]
+
+    @property
+    def eos(self) -> datetime | None:
+        """End of service: delivery stops for good. ``None``: not within the horizon."""
+        return self._at(5)
+
+    @property
+    def eos_ms(self) -> int | None:
+        return self._ms[5]
+
+    @property
+    def active_alarms(self) -> list[ActiveAlarm]:
+        """Alarms sounding at the projection's start: :class:`ActiveAlarm` ``(name, severity,
+        raised)``, highest priority first (``eos``, ``reservoir_empty``, ``motor_stall``,
+        ``battery_fault``, ``eri``, ``low_reservoir``)."""
+        return [ActiveAlarm(n, sev, from_ms(t)) for n, sev, t in self._active]
 
     def since(self, alarm: str) -> datetime | None:
         """When ``alarm`` (``"eri"``, ``"low_reservoir"``, …) began if it is sounding, else
@@ -429,18 +480,25 @@ class Pump:
         *,
         tolerance_ml: float = 1.0,
         tolerance_pct: float = 20.0,
+        pocket_ml: float = 0.0,
     ) -> RefillReport:
         """Aspirate the reservoir (``aspirated_ml=None``: what is physically there), compare with
         what the pump expected, fill ``added_ml`` at a concentration. A discrepancy beyond
         max(``tolerance_ml``, ``tolerance_pct`` % of expected) is flagged and emits
         ``refill_discrepancy``. A concentration change re-computes the program's volume rates and
-        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing."""
+        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing.
+
+        ``pocket_ml`` (0 to ``added_ml``) injects a **pocket fill**: that part of the added volume
+        goes into the subcutaneous pocket — an immediate tissue dose (:attr:`tissue_pg`) — while
+        the pump believes all of ``added_ml`` is in the reservoir; stamps ``fault``
+        (``fault="pocket_fill"``). Docs: guide/faults.md."""
         expected, aspirated, flagged, reason = self._core.refill(
             ml_to_nl(added_ml, "added_ml"),
             concentration(concentration_ug_per_ml),
             None if aspirated_ml is None else ml_to_nl(aspirated_ml, "aspirated_ml"),
             ml_to_nl(tolerance_ml, "tolerance_ml"),
             scaled(tolerance_pct, 4, "tolerance_pct", "%"),
+            ml_to_nl(pocket_ml, "pocket_ml"),
         )
         return RefillReport(expected, aspirated, flagged, reason)
 
@@ -456,7 +514,95 @@ class Pump:
         self._core.inject_motor_stall()
 
     def clear_fault(self) -> None:
+        """Clear the motor stall; delivery resumes from now."""
         self._core.clear_fault()
+
+    # ----- faults (docs: guide/faults.md) ----------------------------------------------
+    def inject_occlusion(self, pass_pct: float = 0.0) -> None:
+        """A catheter occlusion letting ``pass_pct`` % of the flow through (0 = complete, below
+        100). Strokes are still counted; what does not pass stays in the reservoir
+        (:attr:`held_back_nl`), which a refill then aspirates as a surplus."""
+        self._core.inject_occlusion(scaled(pass_pct, 4, "pass_pct", "%"))
+
+    def clear_occlusion(self) -> None:
+        self._core.clear_occlusion()
+
+    def inject_leak(self, position_ul: float, *, disconnection: bool = False) -> None:
+        """A leak (or, with ``disconnection=True``, a disconnection) ``position_ul`` µL of
+        catheter from the pump connector (0 to the catheter volume): everything reaching the
+        site goes into tissue (:attr:`tissue_nl`), the catheter beyond it is stagnant."""
+        if not isinstance(disconnection, bool):
+            from .errors import ValidationError
+
+            raise ValidationError("disconnection: expected True or False", "disconnection")
+        self._core.inject_leak(ul_to_nl(position_ul, "position_ul"), disconnection)
+
+    def inject_disconnection(self, position_ul: float = 0.0) -> None:
+        """:meth:`inject_leak` with ``disconnection=True`` (default: at the pump connector)."""
+        self.inject_leak(position_ul, disconnection=True)
+
+    def clear_leak(self) -> None:
+        """Repair the leak or disconnection: the stagnant segment rejoins the path."""
+        self._core.clear_leak()
+
+    def inject_tip_migration(self) -> None:
+        """The catheter tip leaves the intrathecal space: what leaves it goes into tissue."""
+        self._core.inject_tip_migration()
+
+    def clear_tip_migration(self) -> None:
+        self._core.clear_tip_migration()
+
+    def inject_battery_fault(self) -> None:
+        """A battery fault resets the program to the model's minimum rate (boluses are lost)
+        and sounds the critical ``battery_fault`` alarm until :meth:`clear_battery_fault`."""
+        self._core.inject_battery_fault()
+
+    def clear_battery_fault(self) -> None:
+        """Acknowledge the battery fault; the program stays at the minimum until reprogrammed."""
+        self._core.clear_battery_fault()
+
+    @property
+    def active_faults(self) -> dict[str, object]:
+        """The faults now active: ``occlusion_pass_pct`` (or None), ``leak`` (``(kind,
+        position_ul)`` or None), ``tip_migrated``, ``battery_fault``, ``motor_stall``."""
+        occ, leak, migrated, battery, stall = self._core.active_faults
+        return {
+            "occlusion_pass_pct": None if occ is None else occ / 10_000,
+            "leak": None if leak is None else (leak[0], leak[1] / 1000),
+            "tip_migrated": migrated,
+            "battery_fault": battery,
+            "motor_stall": stall,
+        }
+
+    @property
+    def tissue_nl(self) -> int:
+        """Drug solution that went elsewhere — into tissue through a leak, a disconnection, a
+        migrated tip or a pocket fill (nL)."""
+        return self._core.tissue_nl
+
+    @property
+    def tissue_pg(self) -> int:
+        """Drug mass that went into tissue (pg)."""
+        return self._core.tissue_pg
+
+    @property
+    def held_back_nl(self) -> int:
+        """Volume the strokes were commanded to move but an occlusion held in the reservoir."""
+        return self._core.held_back_nl
+
+    @property
+    def dry_nl(self) -> int:
+        """Volume commanded while the reservoir was physically dry (nothing there to move)."""
+        return self._core.dry_nl
+
+    @property
+    def physically_pumped_nl(self) -> int:
+        """What physically left the reservoir (nL), against :attr:`pumped_nl` (the firmware's)."""
+        return self._core.physically_pumped_nl
+
+    @property
+    def physically_pumped_pg(self) -> int:
+        return self._core.physically_pumped_pg
 
     def revise_catheter(self, volume_ul: float) -> None:
         """A catheter revision: replace **only the catheter** by one of ``volume_ul`` µL dead
@@ -689,9 +835,10 @@ class Pump:
         return self._core.eos
 
     @property
-    def active_alarms(self) -> list[tuple[str, str, datetime]]:
-        """Alarms sounding now, highest priority first: ``(name, severity, raised)``."""
-        return [(n, sev, from_ms(t)) for n, sev, t in self._core.active_alarms]
+    def active_alarms(self) -> list[ActiveAlarm]:
+        """Alarms sounding now, highest priority first (:class:`ActiveAlarm`: ``name``,
+        ``severity``, ``raised``; still a 3-tuple)."""
+        return [ActiveAlarm(n, sev, from_ms(t)) for n, sev, t in self._core.active_alarms]
 
     @property
     def true_reservoir_nl(self) -> int:

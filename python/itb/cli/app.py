@@ -25,20 +25,19 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from .. import __version__
-from .._extras import MissingExtraError
 from .._time import to_ms
-from ..errors import ItbError
 from ..models import SYNCHROMED_II_40
 from ..program import Flex
 from ..pump import Event, Projection, Pump
 from .common import (
     DISCLAIMER,
     NOTICE,
-    UsageError,
+    Parser,
     add_command,
     console,
     delivery_rows,
     events_table,
+    exit_code,
     number,
     print_heading,
     print_json,
@@ -111,8 +110,8 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
     projection_matches = all(_ms(getattr(projection, k, None)) == v for k, v in observed.items())
 
     totals = {
-        "start": start.isoformat(),
-        "end": pump.now.isoformat(),
+        "start": start.isoformat(timespec="milliseconds"),
+        "end": pump.now.isoformat(timespec="milliseconds"),
         "days_simulated": (pump.now - start) / timedelta(days=1),
         "strokes": pump.strokes,
         "pumped_nl": pump.pumped_nl,
@@ -259,7 +258,7 @@ def _registrars() -> list[Callable[[Any], None]]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="itb",
         description=(
             "itb — exact simulation of an intrathecal baclofen (ITB) pump.\n\n"
@@ -276,9 +275,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code: 0 success, 2 a bad scenario file or argument
-    (argparse usage errors, :class:`itb.scenario.ScenarioError`), 1 anything else (other itb
-    errors, a missing optional dependency, an output file that cannot be written)."""
+    """Run the CLI; returns the process exit code by the one map of every command
+    (:data:`itb.cli.common.EXIT_CODES`): 0 success; 2 a bad argument, option, file or path
+    (argparse usage errors, ``ValidationError`` incl. ``ScenarioError``, unreadable input,
+    unwritable output); 1 a run-time refusal or other failure (other itb errors, a missing
+    optional dependency, an interrupt); 1 with "internal error" and how to report it for a bug."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -290,21 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(handler(args))
-    except UsageError as exc:
-        print(f"itb: error: {exc}", file=sys.stderr)
-        return 2
-    except ItbError as exc:  # ScenarioError says exit_code = 2 (a bad file)
-        print(f"itb: error: {exc}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 1))
-    except MissingExtraError as exc:
-        print(f"itb: error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, RuntimeError) as exc:
-        print(f"itb: error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # anything else: a short message, not a traceback
-        print(f"itb: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except BaseException as exc:  # noqa: BLE001 - every outcome goes through the one map
+        if isinstance(exc, SystemExit):
+            raise
+        code, message = exit_code(exc)
+        print(message, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,9 +15,10 @@ import time as _time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from .._time import from_ms
+from ..errors import ItbError, MissingExtraError, ValidationError
 
 __all__ = [
     "delivery_rows",
@@ -25,6 +26,9 @@ __all__ = [
     "DISCLAIMER",
     "NOTICE",
     "UsageError",
+    "EXIT_CODES",
+    "exit_code",
+    "Parser",
     "add_command",
     "when",
     "duration",
@@ -50,6 +54,62 @@ Handler = Callable[[argparse.Namespace], int]
 
 class UsageError(Exception):
     """A bad command-line argument found after parsing (exit code 2)."""
+
+
+def _reportable() -> str:
+    import platform
+
+    from .. import __version__
+
+    return (
+        "This is a bug in itb, not a problem with your input: please report it to the itb "
+        "maintainers with the command line, its input files and this message "
+        f"(itb {__version__}, Python {platform.python_version()})."
+    )
+
+
+def _os_message(exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    return f"{exc.filename}: {what}" if exc.filename else what
+
+
+#: The one error → exit-code map of every ``itb`` command, first match wins (docs:
+#: guide/inputs.md#exit-codes): 2 a bad argument, option, file or path; 1 a run-time refusal or
+#: other failure. Anything else is a bug: exit 1 with "internal error" and how to report it.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (UsageError, 2),
+    (ValidationError, 2),  # incl. ScenarioError: a bad value, file or path
+    (OSError, 2),  # an unreadable input or unwritable output
+    (ItbError, 1),  # the pump, rig or protocol refused at run time
+    (MissingExtraError, 1),
+    (KeyboardInterrupt, 1),
+)
+
+
+def exit_code(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the stderr message of an error a command raised."""
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            if isinstance(exc, KeyboardInterrupt):
+                return code, "itb: interrupted"
+            text = _os_message(exc) if isinstance(exc, OSError) else str(exc)
+            return code, f"itb: error: {text}"
+    return 1, f"itb: internal error: {type(exc).__name__}: {exc}\n{_reportable()}"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for an unknown command, action or choice."""
+
+    def error(self, message: str) -> NoReturn:
+        import difflib
+
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'?([\w.-]+)'?", m.group(2))
+            close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
 
 
 def add_command(
@@ -82,7 +142,7 @@ def duration(text: str) -> timedelta:
 
 def positive_duration(text: str) -> timedelta:
     """argparse type: as :func:`duration`, at least 1 ms."""
-    from ._time import DurationError, parse_duration_text
+    from .._time import DurationError, parse_duration_text
 
     try:
         return timedelta(milliseconds=parse_duration_text(text, allow_zero=False))
@@ -125,15 +185,34 @@ def describe_event(e: dict[str, Any]) -> str:
     d = e["data"]
     if e["kind"] == "stroke_batch":
         return f"{d['count']} strokes, {d['volume_nl'] / 1000:g} µL, first {_fmt_ms_time(d['first_ms'])}"
-    parts = []
-    for key, value in d.items():
-        if key.endswith("_ms"):
-            parts.append(f"{key[:-3]} {_fmt_ms_time(value)}")
-        elif key.endswith("_nl"):
-            parts.append(f"{key[:-3]} {value / 1_000_000:g} mL")
-        else:
-            parts.append(f"{key} {value}")
-    return ", ".join(parts)
+    return ", ".join(_describe_value(key, value) for key, value in d.items())
+
+
+#: Exact-unit suffixes of event data → the unit people read and the divisor (docs:
+#: guide/inputs.md#messages): tables show µg, mL, mAh; the exact integers stay in ``Event.data``.
+_PEOPLE_UNITS = (
+    ("_nl_per_day", "mL/day", 1e6),
+    ("_ng_per_day", "µg/day", 1e3),
+    ("_nl", "mL", 1e6),
+    ("_pg", "µg", 1e6),
+    ("_ng", "µg", 1e3),
+    ("_pc", "mAh", 3.6e12),
+)
+_DURATION_KEYS = ("duration", "lockout", "interval", "window")
+
+
+def _describe_value(key: str, value: Any) -> str:
+    if key.endswith("_ms") and isinstance(value, int):
+        name = key[:-3]
+        if any(w in name for w in _DURATION_KEYS):
+            from .._time import format_duration_ms
+
+            return f"{name} {format_duration_ms(value)}"
+        return f"{name} {_fmt_ms_time(value)}"
+    for suffix, unit, scale in _PEOPLE_UNITS:
+        if key.endswith(suffix) and isinstance(value, int) and not isinstance(value, bool):
+            return f"{key[: -len(suffix)]} {value / scale:,.6g} {unit}"
+    return f"{key} {value}"
 
 
 def number(

@@ -1,7 +1,8 @@
 """Command-line subcommands of the hardware layer: ``itb rig …`` and ``itb trumpet``.
 
 :func:`register` adds them to the main parser's subparsers; each sets ``handler`` (a function of
-the parsed arguments returning the exit code: 0 success, 2 bad file or argument, 1 otherwise).
+the parsed arguments returning the exit code; errors are mapped by the one map of
+:data:`itb.cli.common.EXIT_CODES`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .common import DISCLAIMER, console, number
+from .common import DISCLAIMER, console, number, positive_duration
 
 __all__ = ["register", "load_schedule"]
 
@@ -42,7 +43,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
             description=help_[0].upper() + help_[1:] + "." + note,
             formatter_class=_FORMAT,
         )
-        p.set_defaults(handler=_guarded(fn))
+        p.set_defaults(handler=fn)
         return p
 
     def link(p: argparse.ArgumentParser) -> None:
@@ -52,10 +53,10 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         p.add_argument("--key-file", required=True, help="key file (see 'itb rig keygen')")
         p.add_argument(
             "--timeout",
-            type=_positive,
+            type=_seconds,
             default=2.0,
-            metavar="S",
-            help="seconds to wait for each answer (default 2)",
+            metavar="DURATION",
+            help="how long to wait for each answer (e.g. 2s, 500ms; default 2s)",
         )
 
     p = add("emulate", "run the emulated rig on a pty or a 127.0.0.1 TCP port", _emulate)
@@ -139,17 +140,17 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     link(p)
     p.add_argument(
         "--duration",
-        type=_positive,
+        type=_seconds,
         default=60.0,
-        metavar="S",
-        help="seconds to record (default 60)",
+        metavar="DURATION",
+        help="how long to record (e.g. 60s, 5min; default 60s)",
     )
     p.add_argument(
         "--interval",
-        type=_positive,
+        type=_seconds,
         default=0.5,
-        metavar="S",
-        help="seconds between samples (default 0.5)",
+        metavar="DURATION",
+        help="time between samples (e.g. 500ms, 1s; default 500ms)",
     )
     p.add_argument(
         "--windows",
@@ -244,7 +245,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         help="linear (scale) or step (strokes)",
     )
     t.add_argument("--json", action="store_true", help="print JSON")
-    t.set_defaults(handler=_guarded(_trumpet))
+    t.set_defaults(handler=_trumpet)
 
 
 # ----- argument types ---------------------------------------------------------------------------
@@ -253,6 +254,11 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
 _positive = number(float, low=0, low_open=True)
 _nonneg = number(float, low=0)
 _port = number(int, low=0, high=65535, what="a port number")
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a duration with its unit (``2s``, ``500ms``, ``PT1M``), as seconds."""
+    return positive_duration(text).total_seconds()
 
 
 def _speed(text: str) -> float | None:
@@ -266,27 +272,6 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of numbers"
         ) from None
-
-
-def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Map errors to exit codes: bad file/argument (ValidationError, unreadable input) → 2, other
-    itb errors → 1; the message goes to stderr."""
-    from ..errors import ItbError, ValidationError
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except ValidationError as err:
-            print(f"itb: error: {err}", file=sys.stderr)
-            return 2
-        except (ItbError, OSError) as err:
-            print(f"itb: error: {err}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("itb: interrupted", file=sys.stderr)
-            return 1
-
-    return run
 
 
 # ----- rig emulate / keygen ---------------------------------------------------------------------

@@ -9,17 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .._time import format_duration
 from .common import (
+    DISCLAIMER,
     UsageError,
     add_command,
     console,
     delivery_rows,
     duration,
     events_table,
+    exit_code,
+    number,
     print_heading,
     print_json,
     progress_callback,
@@ -42,7 +45,10 @@ def register(sub: Any) -> None:
         description="Validate SCENARIO (TOML) and run it to its end; print a one-line summary. Errors name the "
         "file, line, entry (actions[3]), field and allowed range; exit code 2.",
     )
-    _scenario_arg(check)
+    check.add_argument("scenario", metavar="SCENARIO", nargs="+", help="scenario files (TOML)")
+    check.add_argument(
+        "--json", action="store_true", help="print one result per file as JSON to stdout"
+    )
 
     run = add_command(
         sub,
@@ -118,6 +124,56 @@ def register(sub: Any) -> None:
         help="drug stability in the pump, counted from the last fill in the scenario "
         "(its last refill, else its start; e.g. P180D; default: no limit)",
     )
+    cal = _calendar_default()
+    plan.add_argument(
+        "--country",
+        default=cal.country or "none",
+        metavar="CODE",
+        help="public holidays of this country, ISO 3166 (default %(default)s; 'none': no holidays)",
+    )
+    plan.add_argument(
+        "--subdivision",
+        default=cal.subdiv,
+        metavar="CODE",
+        help="state or province for its holidays (e.g. CA, BY; default none)",
+    )
+    plan.add_argument(
+        "--closed",
+        action="append",
+        default=[],
+        type=_closed_day,
+        metavar="DATE[=LABEL]",
+        help="a day the clinic is closed, with an optional label (repeatable; "
+        "e.g. 2026-12-24=staff training)",
+    )
+    plan.add_argument(
+        "--closed-weekdays",
+        type=_weekdays,
+        default=cal.closed_weekdays,
+        metavar="DAYS",
+        help="weekdays the clinic is closed, e.g. sat,sun (default sat,sun; 'none': open daily)",
+    )
+    plan.add_argument(
+        "--appointment",
+        type=_clock_time,
+        default=cal.appointment_time,
+        metavar="HH:MM",
+        help=f"appointment time on the booked day (default {cal.appointment_time:%H:%M})",
+    )
+    plan.add_argument(
+        "--fill-ml",
+        type=number(float, low=0, low_open=True),
+        default=None,
+        metavar="ML",
+        help="volume to fill (mL; default: the reservoir capacity)",
+    )
+    plan.add_argument(
+        "--vial-ml",
+        type=number(float, low=0, low_open=True),
+        default=None,
+        metavar="ML",
+        help="order whole vials of this size (mL; default: no rounding)",
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     plot = add_command(
@@ -164,6 +220,55 @@ def register(sub: Any) -> None:
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _calendar_default() -> Any:
+    from ..clinical import ClinicCalendar
+
+    return ClinicCalendar()
+
+
+def _closed_day(text: str) -> tuple[date, str]:
+    """argparse type: ``DATE`` or ``DATE=LABEL``."""
+    day, _, label = text.partition("=")
+    try:
+        return date.fromisoformat(day.strip()), label.strip()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected DATE or DATE=LABEL, e.g. 2026-12-24=staff training"
+        ) from None
+
+
+def _weekdays(text: str) -> tuple[int, ...]:
+    """argparse type: weekday names (``sat,sun``) or ``none``."""
+    if text.strip().lower() == "none":
+        return ()
+    out = []
+    for part in text.split(","):
+        name = part.strip().lower()[:3]
+        if name not in _WEEKDAYS:
+            import difflib
+
+            close = difflib.get_close_matches(name, _WEEKDAYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a weekday{hint} (allowed: {', '.join(_WEEKDAYS)}, none)"
+            )
+        out.append(_WEEKDAYS.index(name))
+    return tuple(sorted(set(out)))
+
+
+def _clock_time(text: str) -> time:
+    try:
+        value = time.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
+    if value.tzinfo is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} has a UTC offset; the pump clock is naive")
+    return value
+
+
 def _refill_default(name: str) -> Any:
     """The default of ``itb.clinical.plan_refill``'s parameter ``name`` (one default for the
     API and the command line)."""
@@ -206,14 +311,42 @@ def _execute(args: argparse.Namespace) -> Any:
 
 
 def _check(args: argparse.Namespace) -> int:
-    result = _execute(args)
-    s = result.scenario
-    print(
-        f"ok: {s.source}: {result.pump.model.name}, {len(s.actions)} actions, "
-        f"{result.start.isoformat(sep=' ')} → {result.until.isoformat(sep=' ')}, {len(result.events)} events, "
-        f"{sum(1 for e in result.events if e.severity is not None)} alarms"
-    )
-    return 0
+    """Check every file; the exit code is the worst of theirs (2 a bad file, 1 a refusal)."""
+    worst, records = 0, []
+    for path in args.scenario:
+        one = argparse.Namespace(**{**vars(args), "scenario": path})
+        try:
+            result = _execute(one)
+        except Exception as exc:  # noqa: BLE001 - each file's error by the one map
+            code, message = exit_code(exc)
+            if message.startswith("itb: internal error"):
+                raise
+            worst = max(worst, code)
+            records.append({"scenario": path, "ok": False, "exit_code": code, "error": str(exc)})
+            if not args.json:
+                print(message, file=sys.stderr)
+            continue
+        s = result.scenario
+        record = {
+            "scenario": path,
+            "ok": True,
+            "model": result.pump.model.name,
+            "actions": len(s.actions),
+            "start": _iso(result.start),
+            "until": _iso(result.until),
+            "events": len(result.events),
+            "alarms": sum(1 for e in result.events if e.severity is not None),
+        }
+        records.append(record)
+        if not args.json:
+            print(
+                f"ok: {path}: {record['model']}, {record['actions']} actions, "
+                f"{_people_time(record['start'])} → {_people_time(record['until'])}, "
+                f"{record['events']} events, {record['alarms']} alarms"
+            )
+    if args.json:
+        print_json({"disclaimer": DISCLAIMER, "files": records})
+    return worst
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -223,7 +356,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--every must be a positive duration")
     result = _execute(args)
     if args.json:
-        return print_json(result.to_dict())
+        return print_json({"disclaimer": DISCLAIMER, **result.to_dict()})
     if args.csv is not None:
         if args.every is not None:
             with progress_callback("sampling") as progress:
@@ -293,9 +426,16 @@ def _project(args: argparse.Namespace) -> int:
 
 
 def _plan_refill(args: argparse.Namespace) -> int:
-    result = _execute(args)
     from .. import clinical
 
+    calendar = clinical.ClinicCalendar(
+        country=None if str(args.country).lower() == "none" else args.country,
+        subdiv=args.subdivision,
+        closed_weekdays=args.closed_weekdays,
+        extra_closed=tuple(d for d, _ in args.closed),
+        appointment_time=args.appointment,
+    )
+    result = _execute(args)
     # Drug stability counts from the last fill: the last refill of the run, else the start.
     refills = [e.time for e in result.events if e.kind == "refilled"]
     filled_at = refills[-1] if refills else result.start
@@ -303,16 +443,47 @@ def _plan_refill(args: argparse.Namespace) -> int:
         result.pump,
         margin=args.margin,
         stability=args.stability,
-        calendar=None,
+        calendar=calendar,
         filled_at=filled_at,
+        fill_ml=args.fill_ml,
+        vial_ml=args.vial_ml,
     )
+    labels = {d.isoformat(): label for d, label in args.closed if label}
     report = {
+        "disclaimer": DISCLAIMER,
         "scenario": result.scenario.source,
         "now": _iso(result.pump.now),
         "date": _iso(plan.date),
+        "constraint": plan.constraint,
         "reason": plan.reason,
+        "deadline": _iso(plan.deadline),
+        "on_time": plan.on_time,
+        "candidates": [
+            {
+                "constraint": c.constraint,
+                "event_at": _iso(c.event_at),
+                "deadline": _iso(c.deadline),
+            }
+            for c in plan.candidates
+        ],
+        "margin": format_duration(args.margin),
+        "stability": None if args.stability is None else format_duration(args.stability),
+        "calendar": {
+            "country": calendar.country,
+            "subdivision": calendar.subdiv,
+            "closed_weekdays": [_WEEKDAYS[d] for d in calendar.closed_weekdays],
+            "closed": [{"date": d.isoformat(), "label": label} for d, label in args.closed],
+            "appointment": calendar.appointment_time.isoformat(timespec="minutes"),
+        },
+        "concentration_ug_per_ml": plan.concentration_ug_per_ml,
+        "fill_volume_ml": plan.fill_volume_nl / 1e6,
         "volume_to_order_ml": plan.volume_to_order_ml,
+        "vials": plan.vials,
+        "vial_ml": args.vial_ml,
+        "drug_to_order_ug": plan.drug_to_order_ug,
+        "expected_residual_ml": plan.expected_residual_nl / 1e6,
         "tip_dose_ug": plan.tip_dose_ug,
+        "alarms_before": list(plan.alarms_before),
     }
     if args.json:
         return print_json(report)
@@ -320,24 +491,45 @@ def _plan_refill(args: argparse.Namespace) -> int:
 
     out = console()
     print_heading(out, "plan-refill", f"{result.scenario.source}: {result.pump.model.name}")
-    stability = "no limit" if args.stability is None else format_duration(args.stability)
     table = Table(
-        title=f"Next refill (margin {format_duration(args.margin)}, stability {stability})"
+        title=f"Next refill (margin {report['margin']}, stability {report['stability'] or 'no limit'})"
     )
     table.add_column("quantity")
     table.add_column("value")
-    table.add_row("as of", report["now"].replace("T", " "))
-    table.add_row("refill on", (report["date"] or "—").replace("T", " "))
+    table.add_row("as of", _people_time(report["now"]))
+    table.add_row("refill on", _people_time(report["date"]))
+    table.add_row(
+        "deadline", _people_time(report["deadline"]) + ("" if plan.on_time else " (late)")
+    )
     table.add_row("because", str(plan.reason))
-    table.add_row("volume to order", f"{plan.volume_to_order_ml:.3f} mL")
+    for c in report["candidates"]:
+        table.add_row(
+            f"  {c['constraint']}",
+            f"{_people_time(c['event_at'])} → deadline {_people_time(c['deadline'])}",
+        )
+    for day, label in labels.items():
+        table.add_row("  closed", f"{day} ({label})")
+    order = f"{plan.volume_to_order_ml:.3f} mL"
+    if plan.vials is not None:
+        order += f" ({plan.vials} × {args.vial_ml:g} mL vials)"
+    table.add_row("volume to order", order)
+    table.add_row("drug to order", f"{plan.drug_to_order_ug:,.1f} µg")
+    table.add_row("left in the reservoir then", f"{plan.expected_residual_nl / 1e6:.3f} mL")
     table.add_row("dose at the tip until then", f"{plan.tip_dose_ug:,.1f} µg")
+    if plan.alarms_before:
+        table.add_row("alarms before the refill", ", ".join(plan.alarms_before))
     out.print(table)
     return 0
 
 
-def _plot(args: argparse.Namespace) -> int:
-    from ..plots import plot_result
+def _people_time(iso: str | None) -> str:
+    return "—" if iso is None else iso.replace("T", " ")
 
+
+def _plot(args: argparse.Namespace) -> int:
+    from ..plots import image_format, plot_result
+
+    image_format(args.output, "--output")  # before the run: a bad suffix is a bad option
     result = _execute(args)
     with progress_callback("sampling") as progress:
         path = plot_result(result, args.output, every=args.every, progress=progress)

@@ -38,7 +38,7 @@ from .._extras import require
 from .._time import from_ms, to_ms
 from ..errors import ValidationError
 from . import codes
-from .history import Administration, TherapyHistory, history_of, iter_alarms
+from .history import Administration, TherapyHistory, history_of, iter_alarms, utc_offset_minutes
 
 __all__ = ["bundle", "dumps", "VERSIONS"]
 
@@ -105,15 +105,7 @@ def _validate(data: dict[str, Any], version: str) -> Any:
 
 
 def _offset(value: Any) -> str:
-    if not isinstance(value, timedelta):
-        raise ValidationError(
-            f"utc_offset: expected a timedelta, got {type(value).__name__}", "utc_offset"
-        )
-    minutes, rest = divmod(value, timedelta(minutes=1))
-    if rest or abs(minutes) > 14 * 60:
-        raise ValidationError(
-            f"utc_offset: {value} must be whole minutes within -14:00..+14:00 h", "utc_offset"
-        )
+    minutes = utc_offset_minutes(value, "utc_offset")
     sign = "-" if minutes < 0 else "+"
     h, m = divmod(abs(minutes), 60)
     return f"{sign}{h:02d}:{m:02d}"

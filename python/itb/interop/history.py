@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -34,7 +34,7 @@ from ..events import Event
 from ..models import PumpModel
 from ..pump import Pump
 
-__all__ = ["Administration", "TherapyHistory", "Recorder", "history_of"]
+__all__ = ["Administration", "TherapyHistory", "Recorder", "history_of", "utc_offset_minutes"]
 
 _DAY_MS = 86_400_000
 #: A flex ``week`` period starts on Monday 00:00 (1970-01-05 is a Monday); a ``day`` at 00:00.
@@ -135,6 +135,26 @@ class TherapyHistory:
             if at <= t_ms:
                 current = program
         return current
+
+
+def utc_offset_minutes(value: Any, field: str = "utc_offset") -> int:
+    """Minutes east of UTC of an offset given as a ``timedelta`` / ``numpy.timedelta64``
+    (negative west), whole minutes within ±14 h. Anything else — a bare number, a bool, text —
+    is a ``ValidationError`` naming ``field`` (the duration rule, docs: guide/inputs.md)."""
+    import numpy as np
+
+    from .._time import duration_ms
+
+    negative = isinstance(value, (timedelta, np.timedelta64)) and value < type(value)(0)
+    ms = -duration_ms(-value, field) if negative else duration_ms(value, field)
+    minutes, rest = divmod(ms, 60_000)
+    if rest or abs(minutes) > 14 * 60:
+        raise ValidationError(
+            f"{field}: {value} must be whole minutes within -14:00..+14:00 h "
+            "(allowed: timedelta(hours=-14) to timedelta(hours=14))",
+            field,
+        )
+    return minutes
 
 
 # ----- program arithmetic (the documented schedule rule: steps repeat from the period's start) --
@@ -633,8 +653,6 @@ class Recorder:
 
 
 def _as_delta(ms: int) -> Any:
-    from datetime import timedelta
-
     return timedelta(milliseconds=max(ms, 1))
 
 

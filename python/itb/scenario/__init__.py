@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .run import (
     ACTIONS,
+    FAULT_ACTIONS,
     Issue,
     Scenario,
     ScenarioError,
@@ -38,6 +39,7 @@ __all__ = [
     "dumps",
     "json_schema",
     "ACTIONS",
+    "FAULT_ACTIONS",
     "parse_duration",
     "format_duration",
 ]

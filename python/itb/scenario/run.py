@@ -14,7 +14,7 @@ A scenario is the common input of the command line, rigs and test suites::
     at = 2026-01-05T10:00:00           # the other keys are its keyword arguments
     do = "bolus"
     dose_ug = 50.0
-    duration = "PT30M"                 # durations: ISO 8601 strings or seconds
+    duration = "PT30M"                 # durations: ISO 8601 strings, never bare numbers
 
     [run]
     until = 2026-04-05T00:00:00
@@ -58,6 +58,7 @@ from .spec import (
     _EXACT_MODEL_FIELDS,
     _TAGS,
     ACTIONS,
+    FAULT_ACTIONS,
     BatterySpec,
     BolusAction,
     CancelBolus,
@@ -86,6 +87,7 @@ __all__ = [
     "dumps",
     "json_schema",
     "ACTIONS",
+    "FAULT_ACTIONS",
     "parse_duration",
     "format_duration",
 ]
@@ -193,11 +195,13 @@ def _issue_of(err: Any, lines: dict, data: Any) -> Issue:
             rest, loc = rest + [discriminator], loc + [discriminator]
         allowed = ctx.get("expected_tags")
         message = "missing" if kind == "union_tag_not_found" else f"{ctx.get('tag')!r} is not known"
+        if kind == "union_tag_invalid":
+            message += _did_you_mean(str(ctx.get("tag")), str(allowed or ""))
     elif kind == "literal_error":
         allowed = ctx.get("expected")
     elif kind == "extra_forbidden":
-        message = "unknown key"
         allowed = _known_keys(entry, rest, data)
+        message = "unknown key" + _did_you_mean(str(loc[-1]), allowed or "")
     else:
         bounds = [
             f"{sym} {ctx[k]}"
@@ -212,6 +216,15 @@ def _issue_of(err: Any, lines: dict, data: Any) -> Issue:
     return Issue(
         message, entry=entry, field=field, line=toml_lines.line_of(lines, loc), allowed=allowed
     )
+
+
+def _did_you_mean(name: str, allowed: str) -> str:
+    """``; did you mean 'x'?`` for the closest of the allowed names (a comma list), else ''."""
+    import difflib
+
+    names = [n.strip().strip("'\"") for n in allowed.split(",") if n.strip()]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _split_loc(loc: list) -> tuple[str, list]:
@@ -610,8 +623,8 @@ class ScenarioResult:
         """End-of-run figures in exact and clinical units (all read from the pump)."""
         p = self.pump
         return {
-            "start": self.start.isoformat(),
-            "end": p.now.isoformat(),
+            "start": self.start.isoformat(timespec="milliseconds"),
+            "end": p.now.isoformat(timespec="milliseconds"),
             "days_simulated": (p.now - self.start) / timedelta(days=1),
             "strokes": p.strokes,
             "pumped_nl": p.pumped_nl,

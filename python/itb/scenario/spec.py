@@ -34,6 +34,7 @@ from ..models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
 from ..program import Continuous, Flex, Program
 
 __all__ = [
+    "FAULT_ACTIONS",
     "ScenarioSpec",
     "PumpSpec",
     "RunSpec",
@@ -527,6 +528,9 @@ class Refill(_Action):
     )
     tolerance_ml: Real = Field(1.0, ge=0, description="mL")
     tolerance_pct: Real = Field(20.0, ge=0, description="% of expected")
+    pocket_ml: Real = Field(
+        0.0, ge=0, description="mL of the added volume injected into the pocket (a pocket fill)"
+    )
 
 
 class StartBridgeBolus(_Action):
@@ -602,6 +606,72 @@ class ReviseCatheter(_Action):
     volume_ul: Real = Field(ge=0, description="new catheter dead volume, µL")
 
 
+class ReplaceFluidPath(_Action):
+    """``pump.replace_fluid_path(catheter_volume_ul)`` — a new implant: tubing and catheter
+    hold saline."""
+
+    do: Literal["replace_fluid_path"]
+    catheter_volume_ul: Real = Field(ge=0, description="new catheter dead volume, µL")
+
+
+class InjectOcclusion(_Action):
+    """``pump.inject_occlusion(pass_pct)`` — 0 % is a complete occlusion."""
+
+    do: Literal["inject_occlusion"]
+    pass_pct: Real = Field(0.0, ge=0, lt=100, description="% of the flow that passes")
+
+
+class ClearOcclusion(_NoArgs):
+    """``pump.clear_occlusion()``"""
+
+    do: Literal["clear_occlusion"]
+
+
+class InjectLeak(_Action):
+    """``pump.inject_leak(position_ul, disconnection)``"""
+
+    do: Literal["inject_leak"]
+    position_ul: Real = Field(ge=0, description="µL of catheter from the pump connector")
+    disconnection: Flag = False
+
+
+class InjectDisconnection(_Action):
+    """``pump.inject_disconnection(position_ul)``"""
+
+    do: Literal["inject_disconnection"]
+    position_ul: Real = Field(0.0, ge=0, description="µL of catheter from the pump connector")
+
+
+class ClearLeak(_NoArgs):
+    """``pump.clear_leak()``"""
+
+    do: Literal["clear_leak"]
+
+
+class InjectTipMigration(_NoArgs):
+    """``pump.inject_tip_migration()``"""
+
+    do: Literal["inject_tip_migration"]
+
+
+class ClearTipMigration(_NoArgs):
+    """``pump.clear_tip_migration()``"""
+
+    do: Literal["clear_tip_migration"]
+
+
+class InjectBatteryFault(_NoArgs):
+    """``pump.inject_battery_fault()``"""
+
+    do: Literal["inject_battery_fault"]
+
+
+class ClearBatteryFault(_NoArgs):
+    """``pump.clear_battery_fault()``"""
+
+    do: Literal["clear_battery_fault"]
+
+
 class TelemetrySession(_NoArgs):
     """``pump.telemetry_session()``"""
 
@@ -623,6 +693,30 @@ _ACTION_CLASSES = (
     ClearFault,
     ReviseCatheter,
     TelemetrySession,
+    ReplaceFluidPath,
+    InjectOcclusion,
+    ClearOcclusion,
+    InjectLeak,
+    InjectDisconnection,
+    ClearLeak,
+    InjectTipMigration,
+    ClearTipMigration,
+    InjectBatteryFault,
+    ClearBatteryFault,
+)
+#: The fault and path-replacement actions (docs: guide/faults.md) that the testing kit's state
+#: machine and the scenario strategies do not drive yet.
+FAULT_ACTIONS: tuple[str, ...] = (
+    "replace_fluid_path",
+    "inject_occlusion",
+    "clear_occlusion",
+    "inject_leak",
+    "inject_disconnection",
+    "clear_leak",
+    "inject_tip_migration",
+    "clear_tip_migration",
+    "inject_battery_fault",
+    "clear_battery_fault",
 )
 #: ``do`` name → action class (every Pump action a scenario can call).
 ACTIONS: dict[str, type[_Action]] = {
@@ -642,7 +736,17 @@ Action = Annotated[
     | InjectMotorStall
     | ClearFault
     | ReviseCatheter
-    | TelemetrySession,
+    | TelemetrySession
+    | ReplaceFluidPath
+    | InjectOcclusion
+    | ClearOcclusion
+    | InjectLeak
+    | InjectDisconnection
+    | ClearLeak
+    | InjectTipMigration
+    | ClearTipMigration
+    | InjectBatteryFault
+    | ClearBatteryFault,
     Field(discriminator="do"),
 ]
 

@@ -17,6 +17,7 @@ __all__ = [
     "assert_strokes_match",
     "assert_alarms_match",
     "ALARM_SEVERITIES",
+    "QUANTITIES",
 ]
 
 #: itb's alarm kinds and their severity (what ``device_alarms``/``observed`` may name).
@@ -28,6 +29,10 @@ ALARM_SEVERITIES: dict[str, str] = {
     "fault": "critical",
     "eos": "critical",
 }
+
+
+#: alarms never paired as late/early (none yet: every kind is raised once per cause)
+_NO_PAIR: frozenset[str] = frozenset()
 
 
 def _check_tol_strokes(tol_strokes: Any) -> int:
@@ -70,43 +75,98 @@ def _fmt(ms: int) -> str:
     return from_ms(int(ms)).isoformat(sep=" ", timespec="milliseconds")
 
 
+def _whole_readings(values: Any, name: str) -> list[int]:
+    """Exact integer readings: ints or numpy integers (a bool, a float, a string, None is a
+    ``TypeError`` naming ``name[i]``)."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "iu":
+            raise TypeError(
+                f"{name}: a numpy array of dtype {values.dtype}; readings must be whole numbers "
+                f"(an integer dtype), not rounded by the kit"
+            )
+        return [int(v) for v in values.tolist()]
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(
+                f"{name}[{i}]={v!r}: a reading must be a whole number (int or numpy integer), "
+                f"not {type(v).__name__}; convert the device's reading exactly before comparing"
+            )
+        out.append(int(v))
+    return out
+
+
+#: what ``assert_delivery_matches`` can compare: the volume out of the reservoir, or the dose
+#: that left the catheter tip (volume or mass)
+QUANTITIES: tuple[str, ...] = ("pumped_nl", "delivered_nl", "delivered_pg")
+
+
 def assert_delivery_matches(
     observed_times: Sequence[Any],
     observed_volumes_nl: Sequence[int],
     oracle: Oracle,
-    tol_strokes: int = 1,
+    tol_strokes: int = 0,
+    *,
+    quantity: str = "pumped_nl",
 ) -> None:
-    """The device's cumulative pumped volume ``observed_volumes_nl[i]`` (nL out of the reservoir
-    since the oracle's start) read at ``observed_times[i]`` (naive datetimes or pump-clock ms) is
-    within ``tol_strokes`` strokes of the oracle's at every reading.
+    """The device's cumulative readings ``observed_volumes_nl[i]`` read at ``observed_times[i]``
+    (naive datetimes or pump-clock ms) are the oracle's at every reading, within ``tol_strokes``
+    strokes.
 
-    On the first reading off by more, raises ``AssertionError`` naming the time, the expected and
-    observed cumulative volumes and by how many strokes they differ.
+    ``quantity`` says what the readings are (since the oracle's start): ``"pumped_nl"`` (nL out
+    of the reservoir, the default), ``"delivered_nl"`` (nL out of the catheter tip: the patient's
+    dose by volume) or ``"delivered_pg"`` (pg of drug out of the tip; a stroke there is worth
+    ``stroke_nl × the concentration at that time``).
 
-    ``tol_strokes=1`` (the default) allows for a reading taken while a stroke is in flight (a
-    device observed asynchronously); use ``tol_strokes=0`` when the device is observed
-    synchronously (a simulator, firmware in the loop): otherwise a one-stroke bug passes."""
+    Readings must be whole numbers (``int`` or numpy integers, or an integer numpy array): a
+    float, a string, a bool or None is a ``TypeError`` naming ``observed_volumes_nl[i]``, as the
+    kit does not round a device's reading for it; times and readings of different lengths are a
+    ``ValueError``. On the first reading off by more than the tolerance, raises
+    ``AssertionError`` naming the time, the expected and observed values and by how many strokes
+    they differ.
+
+    ``tol_strokes=0`` (the default): the device is read after it finished (a simulator,
+    firmware in the loop), so an exact device matches exactly and a one-stroke bug shows. Use 1
+    only when a reading may be taken while a stroke is in flight (a device observed
+    asynchronously)."""
     tol_strokes = _check_tol_strokes(tol_strokes)
+    if quantity not in QUANTITIES:
+        raise ValueError(f"quantity={quantity!r}: one of {', '.join(QUANTITIES)}")
     times = _ms_array(observed_times, "observed_times")
-    volumes = [int(v) for v in observed_volumes_nl]
+    volumes = _whole_readings(observed_volumes_nl, "observed_volumes_nl")
     if len(times) != len(volumes):
-        raise AssertionError(f"{len(times)} observation times but {len(volumes)} volumes")
+        raise ValueError(
+            f"observed_times has {len(times)} readings but observed_volumes_nl {len(volumes)}: "
+            f"give one time per reading"
+        )
     if len(times) == 0:
         return
     order = np.argsort(times, kind="stable")
     q = oracle.stroke_nl
     strokes = oracle.stroke_times(int(times.max()))
     counts = np.searchsorted(strokes, times, side="right")
+    unit = quantity.rsplit("_", 1)[1]
     for i in order:
-        expected = int(counts[i]) * q
+        if quantity == "pumped_nl":
+            expected, per_stroke = int(counts[i]) * q, q
+        else:
+            state = oracle._state_at(int(times[i]))
+            expected = getattr(state, quantity)
+            per_stroke = q if unit == "nl" else q * state.concentration_ug_per_ml
         observed = volumes[i]
         off = observed - expected
-        if abs(off) > tol_strokes * q:
-            n = off / q
+        if abs(off) > tol_strokes * per_stroke:
+            n = off / per_stroke
+            what = {
+                "pumped_nl": "pumped",
+                "delivered_nl": "delivered at the tip",
+                "delivered_pg": "delivered at the tip",
+            }[quantity]
             raise AssertionError(
-                f"device diverged at {_fmt(times[i])} (reading #{i}): expected {expected} nL pumped "
-                f"({int(counts[i])} strokes), observed {observed} nL: "
-                f"{'over' if off > 0 else 'under'} by {abs(off)} nL = {abs(n):g} stroke(s) (tolerance {tol_strokes})"
+                f"device diverged at {_fmt(times[i])} (reading #{i}): expected {expected} "
+                f"{'nL' if unit == 'nl' else 'pg'} {what} ({int(counts[i])} strokes), observed "
+                f"{observed} {'nL' if unit == 'nl' else 'pg'}: {'over' if off > 0 else 'under'} by "
+                f"{abs(off)} {'nL' if unit == 'nl' else 'pg'} = {abs(n):g} stroke(s) (tolerance {tol_strokes})"
             )
 
 
@@ -114,12 +174,12 @@ def assert_strokes_match(
     observed_stroke_times: Sequence[Any],
     oracle: Oracle,
     until: Any | None = None,
-    tol_strokes: int = 1,
+    tol_strokes: int = 0,
 ) -> None:
     """The device's own stroke times (each stroke it fired) agree with the oracle's up to
     ``until`` (default: the oracle's now, or the last observed stroke if later): at every
-    instant the cumulative stroke counts differ by at most ``tol_strokes`` (use 0 when the device's
-    stroke log is exact: the default 1 lets a single missing or extra stroke pass)."""
+    instant the cumulative stroke counts differ by at most ``tol_strokes`` (0, the default: a
+    stroke log is exact; raise it only for a log that may miss the stroke in flight)."""
     tol_strokes = _check_tol_strokes(tol_strokes)
     obs = np.sort(_ms_array(observed_stroke_times, "observed_stroke_times"))
     until_ms = oracle.now_ms if until is None else to_ms(until, "until")
@@ -151,7 +211,8 @@ def assert_alarms_match(
     """The alarms the device raised, ``[(time, kind[, severity]), ...]``, are the oracle's up to
     ``until`` (default: the oracle's now, or the last observed alarm if later): the same kinds
     (and severities when given), each within ``tol`` of the expected time, none missing, none
-    extra. An expected alarm less than ``tol`` before ``until`` may still be missing (the device
+    extra; an alarm of the expected kind raised at another time is reported as late (or early)
+    by how much. An expected alarm less than ``tol`` before ``until`` may still be missing (the device
     can raise it late). The first divergence in time is reported. Kinds are itb's
     (:data:`ALARM_SEVERITIES`: ``low_reservoir``, ``refill_discrepancy``, ``eri`` — ``non_critical``;
     ``reservoir_empty``, ``fault``, ``eos`` — ``critical``); an unknown kind or severity raises
@@ -208,6 +269,27 @@ def assert_alarms_match(
                 t + tol_ms > until_ms
             ):  # the device, at `until`, may still raise it within the tolerance
                 continue
+            if kind not in _NO_PAIR:
+                off = [
+                    (abs(ot - t), j)
+                    for j, (ot, ok, _os) in enumerate(obs)
+                    if not used[j]
+                    and ok == kind
+                    and not any(abs(ot - et) <= tol_ms and ek == ok for et, ek, _es in expected)
+                ]
+                if off:  # the same alarm at another time: late (or early) by how much
+                    _, j = min(off)
+                    used[j] = True
+                    ot = obs[j][0]
+                    by = timedelta(milliseconds=abs(ot - t))
+                    problems.append(
+                        (
+                            min(t, ot),
+                            f"alarm {kind!r} {'late' if ot > t else 'early'} by {by}: expected at "
+                            f"{_fmt(t)} (±{tol}), the device raised it at {_fmt(ot)}",
+                        )
+                    )
+                    continue
             near = [f"{_fmt(ot)}" for ot, ok, _ in obs if ok == kind]
             seen = (
                 f"; the device raised {kind} at {', '.join(near)}"

@@ -102,6 +102,7 @@ out (``phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]``) whe
 from __future__ import annotations
 
 import numbers
+from collections import Counter
 from datetime import datetime, timedelta
 from functools import lru_cache
 from types import FunctionType
@@ -112,7 +113,7 @@ import numpy as np
 from .._extras import require as _require  # a clear error naming itb[testing] without hypothesis
 
 _require("hypothesis", "testing", "itb's testing kit")
-from hypothesis import note
+from hypothesis import event, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -123,7 +124,7 @@ from . import strategies as its
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 
-__all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS"]
+__all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
 
 #: Every action a device can receive (adapter ``device_<name>``), in the order of the rules.
 ACTIONS: tuple[str, ...] = (
@@ -148,9 +149,33 @@ ADAPTERS: tuple[str, ...] = (
     "device_advance",
     *(f"device_{a}" for a in ACTIONS),
     "device_observed",
+    "device_stroke_times",
     "device_alarms",
 )
 _BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
+DAY_MS = 86_400_000
+
+
+def _final_run() -> bool:
+    """True in the run hypothesis reports (or outside hypothesis): the place for slow diagnostics."""
+    from hypothesis.control import current_build_context
+
+    try:
+        return bool(current_build_context().is_final)
+    except Exception:  # no build context: called directly
+        return True
+
+
+def _in_test() -> bool:
+    from hypothesis.control import _current_build_context
+
+    return _current_build_context.value is not None
+
+
+def _note(text: str) -> None:
+    """hypothesis ``note`` inside a test; nothing when a machine is driven by hand."""
+    if _in_test():
+        note(text)
 
 
 def _fmt(t: datetime) -> str:
@@ -245,6 +270,51 @@ class PumpStateMachine(RuleBasedStateMachine):
     concentration_changes: str = "often"
     #: largest catheter of a revision (µL)
     max_catheter_ul: int = 1000
+    #: patient bolus: the share of ``set_patient_bolus_limits`` draws that enable it (the rest
+    #: disable it), whether the machine sets limits as its first operation (when the device
+    #: supports both ``set_patient_bolus_limits`` and ``patient_bolus``), the longest patient
+    #: bolus drawn and the daily maxima drawn (small ones most often: the maximum is reached)
+    patient_limits_enabled: float = 0.9
+    patient_limits_at_start: bool = True
+    patient_bolus_duration: timedelta = timedelta(hours=1)
+    patient_max_per_24h: tuple[int, ...] = (1, 2, 3)
+    #: cases reached over every run of this class (patient-bolus outcomes, alarms, refills with a
+    #: concentration change and a pending or running bolus, …): a ``collections.Counter`` of
+    #: the names also given to hypothesis's ``event()``
+    coverage: Counter = Counter()
+    #: on a volume divergence, replay the device's calls from a fresh ``device_start`` with every
+    #: advance split at the oracle's strokes to name the first wrong stroke (in the run hypothesis
+    #: reports, not while it shrinks); False for a device that cannot be replayed. At most
+    #: ``localise_max_steps`` pieces of advance.
+    localise: bool = True
+    localise_max_steps: int = 200_000
+    #: a fixed hypothesis seed for :func:`run` and ``TestCase`` (None: hypothesis's own choice;
+    #: derandomized runs seed from the test's identity, so renaming the class or the test
+    #: changes the examples — a seed does not)
+    seed: int | None = None
+    #: cases (names of :attr:`coverage`, e.g. ``"patient_bolus: daily_maximum"``) a run must
+    #: reach: :func:`run` (and ``TestCase``) fails a run that never reached one of them
+    must_reach: frozenset[str] = frozenset()
+    #: where a failing run writes its counter-example as a scenario TOML file (``<class>.toml``;
+    #: also the environment variable ``ITB_KIT_EXPORT``); None: not written
+    export_dir: str | None = None
+    #: print the coverage counts at the end of :func:`run` (pytest shows them with ``-s`` or
+    #: ``-rP``)
+    report_coverage: bool = True
+
+    @classmethod
+    def _to_test_case(cls) -> Any:  # hypothesis builds ``TestCase`` with this
+        base = super()._to_test_case()  # type: ignore[misc]
+
+        class KitTestCase(base):  # type: ignore[misc, valid-type]
+            def runTest(self) -> None:
+                run(cls, settings=self.settings)
+
+            runTest.is_hypothesis_test = True  # type: ignore[attr-defined]
+            runTest._hypothesis_state_machine_class = cls  # type: ignore[attr-defined]
+
+        KitTestCase.__name__, KitTestCase.__qualname__ = base.__name__, base.__qualname__
+        return KitTestCase
 
     # ----- adapter: override what your device supports -------------------------------------------
     def make_pump(self) -> Any:
@@ -321,6 +391,12 @@ class PumpStateMachine(RuleBasedStateMachine):
         the comparison."""
         return None
 
+    def device_stroke_times(self) -> Any:
+        """Optional: the time of every stroke the device made since the start (naive datetimes
+        or pump-clock int ms), or None. With it a volume divergence names the first wrong
+        stroke at once (no replay)."""
+        return None
+
     def device_alarms(self) -> list[tuple] | None:
         """Every alarm the device raised since the start, ``[(time, kind[, severity]), ...]``, or
         None to skip the comparison."""
@@ -340,6 +416,7 @@ class PumpStateMachine(RuleBasedStateMachine):
                     f"called); adapters: {', '.join(ADAPTERS)}. Name helper methods without the 'device_' prefix."
                 )
         _check_settings(cls)
+        cls.coverage = Counter()
 
     def __init__(self) -> None:
         _check_settings(type(self))  # also catches attributes assigned after the class was made
@@ -360,17 +437,44 @@ class PumpStateMachine(RuleBasedStateMachine):
         self.oracle: Oracle | None = None
         self.trace: list[str] = []
         self._handles: dict[int, Any] = {}
+        self._grants: list[datetime] = []  # times of the oracle's granted patient boluses
+        self._limits: Any = None  # the patient-bolus limits in force (None: disabled)
+        self._device_log: list[tuple[str, tuple, dict[str, Any], Any, str]] = []
         self._agreed: tuple[datetime, int] | None = (
             None  # (time, operations) of the last agreeing check
         )
 
-    @initialize()
-    def _start(self) -> None:
+    @initialize(data=st.data())
+    def _start(self, data: Any = None) -> None:
         pump = self.make_pump()
         self.oracle = Oracle(pump)
         self._before = self.oracle.pump
-        self.device_start(pump.copy())
+        self._call("device_start", (pump.copy(),))
         invariants.check_state(self._before)
+        if (
+            data is not None
+            and self.patient_limits_at_start
+            and _supports("set_patient_bolus_limits")(self)
+            and _supports("patient_bolus")(self)
+        ):
+            limits = self._draw_limits(data)
+            if limits is not None:
+                self._set_limits(limits)
+
+    def _call(
+        self, adapter: str, args: tuple = (), kwargs: dict[str, Any] | None = None, text: str = ""
+    ) -> Any:
+        """Call an adapter and log it (the log replays the run for localisation and recording)."""
+        answer = getattr(self, adapter)(*args, **(kwargs or {}))
+        if answer is not NotImplemented:
+            self._device_log.append((adapter, args, dict(kwargs or {}), answer, text))
+        return answer
+
+    def _cover(self, name: str) -> None:
+        """Count a case reached (hypothesis ``event`` and the class's :attr:`coverage`)."""
+        if _in_test():
+            event(name)
+        type(self).coverage[name] += 1
 
     @property
     def _live(self) -> Any:
@@ -379,7 +483,37 @@ class PumpStateMachine(RuleBasedStateMachine):
 
     def _fail(self, message: str) -> None:
         steps = "\n  ".join(self.trace) or "(none)"
-        raise AssertionError(f"{message} after {len(self.trace)} operations:\n  {steps}")
+        saved = self._export() if _final_run() else None
+        tail = f"\n(the counter-example as a scenario: {saved})" if saved else ""
+        raise AssertionError(f"{message} after {len(self.trace)} operations:\n  {steps}{tail}")
+
+    def _export(self) -> str | None:
+        """Write the counter-example as a scenario TOML file into ``export_dir`` (or the
+        directory ``ITB_KIT_EXPORT`` names); its path, or None when neither is set."""
+        import os
+        from pathlib import Path
+
+        where = self.export_dir or os.environ.get("ITB_KIT_EXPORT")
+        if not where or self.oracle is None:
+            return None
+        from .. import scenario as sc
+        from .record import scenario_table
+
+        try:
+            table = self.scenario_pump() or self.oracle.start
+            data = scenario_table(table, self.oracle.calls, until=self.oracle.now)
+            path = Path(where) / f"{type(self).__name__}.toml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(sc.dumps(sc.from_dict(data, str(path))), encoding="utf-8")
+        except (ItbError, OSError) as exc:
+            return f"not written ({type(exc).__name__}: {exc})"
+        return str(path)
+
+    def scenario_pump(self) -> dict[str, Any] | None:
+        """The scenario ``[pump]`` table of :meth:`make_pump`'s pump, for exported
+        counter-examples (None: derived from the pump, which works for a fresh pump built from
+        a table's fields)."""
+        return None
 
     def _do(
         self,
@@ -396,55 +530,102 @@ class PumpStateMachine(RuleBasedStateMachine):
         try:
             getattr(self.oracle.pump, method)(**kwargs)
         except ItbError as exc:
-            note(f"skipped {text}: the pump refuses it ({type(exc).__name__}: {exc})")
+            _note(f"skipped {text}: the pump refuses it ({type(exc).__name__}: {exc})")
             return False, None, None
-        answer = getattr(self, adapter or f"device_{method}")(*args, **(adapter_kwargs or {}))
+        answer = self._call(adapter or f"device_{method}", args, adapter_kwargs, text)
         if answer is NotImplemented:
             return False, None, None
         result = self.oracle.call(method, **kwargs)
         self.trace.append(text)
-        note(text)
+        _note(text)
         return True, answer, result
+
+    # ----- for a suite's own rules ---------------------------------------------------------------
+    def send(
+        self, method: str, text: str | None = None, /, *args: Any, **kwargs: Any
+    ) -> tuple[bool, Any, Any]:
+        """Send an operation from a suite's own rule, keeping the oracle in step: probe
+        ``pump.<method>(**kwargs)`` on a copy of the oracle's pump (refused: skipped, nothing
+        sent), call the adapter ``device_<method>(*args)`` (``args`` in the adapter's terms), then
+        record the call on the oracle and in the trace (``text``, default ``method(kwargs)``).
+        Returns ``(sent, the device's answer, the pump's result)``; a bolus it starts can be
+        cancelled by the machine's ``cancel_bolus`` rule. After the rule, the invariant compares
+        the device with the oracle as after any other step."""
+        if method == "patient_bolus":
+            raise TypeError("send: use the machine's patient_bolus rule (it compares the answer)")
+        label = text or f"{method}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        done, answer, result = self._do(method, label, kwargs, args)
+        if done and method in ("bolus", "start_bridge_bolus", "start_priming_bolus"):
+            self._started(answer, result)
+        if done and method == "set_patient_bolus_limits":
+            self._limits = (
+                None
+                if kwargs.get("dose_ug") is None
+                else its.PatientLimits(
+                    kwargs["dose_ug"], kwargs["duration"], kwargs["lockout"], kwargs["max_per_24h"]
+                )
+            )
+        return done, answer, result
+
+    def advance_to(self, until: datetime, why: str = "") -> bool:
+        """Advance the device and the oracle to ``until`` from a suite's own rule (False if the
+        device's ``device_advance`` returned ``NotImplemented``)."""
+        if self.oracle is None or until < self.oracle.now:
+            raise ValueError(f"advance_to({until}): before the oracle's now")
+        return self._advance_both(until, why)
 
     def _started(self, answer: Any, bolus_id: Any) -> None:
         if isinstance(bolus_id, int):
             self._handles[bolus_id] = bolus_id if answer is None else answer
+
+    def _advance_both(self, until: datetime, why: str = "") -> bool:
+        """Advance the device and the oracle to ``until``; False if the device cannot."""
+        assert self.oracle is not None
+        now = self.oracle.now
+        if (
+            self._call("device_advance", (until,), None, f"advance({until - now})")
+            is NotImplemented
+        ):
+            return False
+        before = self.oracle.pump
+        self.oracle.advance_to(until)
+        for _t, kind, _sev in self.oracle.alarms(until)[len(self.oracle.alarms(now)) :]:
+            self._cover(f"alarm: {kind}")
+        self.trace.append(f"advance({until - now})")
+        _note(f"advance({until - now}) -> {_fmt(until)}" + (f" ({why})" if why else ""))
+        invariants.check_step(before, self._live, advance_only=True)
+        return True
 
     @rule(data=st.data())
     def advance(self, data: Any) -> None:
         if self.oracle is None:
             return
         step = data.draw(_its("durations", timedelta(0), self.max_advance), label="advance")
-        until = self.oracle.now + step
-        if self.device_advance(until) is NotImplemented:
-            return
-        before = self.oracle.pump
-        self.oracle.advance_to(until)
-        self.trace.append(f"advance({step})")
-        note(f"advance({step}) -> {until}")
-        invariants.check_step(before, self._live, advance_only=True)
+        self._advance_both(self.oracle.now + step)
 
     @precondition(lambda self: type(self).device_alarms is not PumpStateMachine.device_alarms)
     @rule(data=st.data())
     def advance_to_next_alarm(self, data: Any) -> None:
         """Advance to the oracle's next alarm (within ``alarm_horizon``), or a little past it
-        (drawn only when the device reports its alarms)."""
+        (drawn only when the device reports its alarms; not to an empty reservoir when the
+        device cannot be refilled)."""
         if self.oracle is None:
             return
         now = self.oracle.now
-        upcoming = [t for t, _kind, _sev in self.oracle.alarms(now + self.alarm_horizon) if t > now]
+        upcoming = [
+            (t, kind) for t, kind, _sev in self.oracle.alarms(now + self.alarm_horizon) if t > now
+        ]
+        if not _supports("refill")(self):
+            # without refills an empty reservoir ends what the example can explore: this rule
+            # does not jump there (plain advances still get there)
+            upcoming = [(t, k) for t, k in upcoming if k != "reservoir_empty"]
+        upcoming = [t for t, _k in upcoming]
         if not upcoming:
             return
         until = upcoming[0] + data.draw(
             _its("durations", timedelta(0), timedelta(minutes=1)), label="past"
         )
-        if self.device_advance(until) is NotImplemented:
-            return
-        before = self.oracle.pump
-        self.oracle.advance_to(until)
-        self.trace.append(f"advance({until - now})")
-        note(f"advance({until - now}) -> {until} (next alarm at {upcoming[0]})")
-        invariants.check_step(before, self._live, advance_only=True)
+        self._advance_both(until, f"next alarm at {_fmt(upcoming[0])}")
 
     @precondition(_supports("set_program"))
     @rule(data=st.data())
@@ -538,12 +719,20 @@ class PumpStateMachine(RuleBasedStateMachine):
             label="refill",
         )
         added, conc = request.added_ml, request.concentration_ug_per_ml
+        running = any(b.start <= p.now for b in p.boluses)
+        pending = any(b.start > p.now for b in p.boluses)
         done, _, _ = self._do(
             "refill",
             f"refill({added} mL, {conc} µg/mL)",
             {"added_ml": added, "concentration_ug_per_ml": conc},
             (added, conc),
         )
+        if done and conc != old:
+            self._cover(
+                f"concentration {'up' if conc > old else 'down'}"
+                + (" with a running bolus" if running else "")
+                + (" with a pending bolus" if pending else "")
+            )
         # a stronger drug: mostly start the bridge bolus at once (as a clinician would)
         if (
             done
@@ -558,7 +747,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         try:
             plan = getattr(self._live, plan_method)()
         except ItbError as exc:
-            note(f"skipped {method}: no plan ({type(exc).__name__}: {exc})")
+            _note(f"skipped {method}: no plan ({type(exc).__name__}: {exc})")
             return
         done, answer, bolus_id = self._do(
             method, f"{method}({plan.volume_nl} nL over {plan.duration})", {}, (plan,)
@@ -587,48 +776,101 @@ class PumpStateMachine(RuleBasedStateMachine):
     def start_priming_bolus(self) -> None:
         self._start_planned("start_priming_bolus", "priming_bolus_plan")
 
-    @precondition(_supports("set_patient_bolus_limits"))
-    @rule(data=st.data())
-    def set_patient_bolus_limits(self, data: Any) -> None:
+    # ----- patient bolus ------------------------------------------------------------------------
+    def _draw_limits(self, data: Any) -> Any:
+        """Limits steered to where the bugs live: enabled ``patient_limits_enabled`` of the time,
+        a small daily maximum most often, lockouts from the bolus duration up (so that granted
+        boluses never overlap) — short ones most often, so the maximum is reached."""
         p = self._live
-        limits = data.draw(
-            st.one_of(
-                _its(
-                    "patient_limits",
-                    p.model,
-                    p.concentration_ug_per_ml,
-                    p.program,
-                    max_duration=self.bolus_duration[1],
-                ),
-                st.none(),
+        enable = data.draw(st.integers(0, 99), label="enable") < round(
+            100 * self.patient_limits_enabled
+        )
+        if not enable:
+            return None
+        base = data.draw(
+            _its(
+                "patient_limits",
+                p.model,
+                p.concentration_ug_per_ml,
+                p.program,
+                max_duration=min(self.patient_bolus_duration, self.bolus_duration[1]),
             ),
             label="limits",
         )
+        lockout = data.draw(
+            st.one_of(
+                st.sampled_from([timedelta(0), timedelta(minutes=30), timedelta(hours=1)]),
+                st.integers(0, 24 * 60).map(lambda n: timedelta(minutes=n)),
+                st.integers(0, DAY_MS).map(lambda n: timedelta(milliseconds=n)),
+            ),
+            label="lockout",
+        )
+        small = tuple(n for n in self.patient_max_per_24h if 1 <= n <= 24) or (1,)
+        per_day = data.draw(
+            st.one_of(st.sampled_from(small), st.integers(1, 24)), label="max_per_24h"
+        )
+        dose = min(base.dose_ug, self.bolus_dose_ug[1])  # a smaller dose at the same duration fits
+        return its.PatientLimits(dose, base.duration, max(lockout, base.duration), per_day)
+
+    def _set_limits(self, limits: Any) -> None:
         if limits is None:
-            self._do(
+            done, _, _ = self._do(
                 "set_patient_bolus_limits",
                 "set_patient_bolus_limits(disabled)",
                 {"dose_ug": None},
                 (None, timedelta(0), timedelta(0), 0),
             )
+            if done:
+                self._limits = None
             return
         args = (limits.dose_ug, limits.duration, limits.lockout, limits.max_per_24h)
-        self._do(
+        done, _, _ = self._do(
             "set_patient_bolus_limits",
             f"set_patient_bolus_limits({limits.dose_ug} µg, {limits.duration}, "
             f"lockout {limits.lockout}, {limits.max_per_24h}/24 h)",
             dict(zip(("dose_ug", "duration", "lockout", "max_per_24h"), args)),
             args,
         )
+        if done:
+            self._limits = limits
 
-    @precondition(_supports("patient_bolus"))
-    @rule()
-    def patient_bolus(self) -> None:
+    @precondition(_supports("set_patient_bolus_limits"))
+    @rule(data=st.data())
+    def set_patient_bolus_limits(self, data: Any) -> None:
+        self._set_limits(self._draw_limits(data))
+
+    def _patient_targets(self) -> list[tuple[str, datetime]]:
+        """The instants where the patient-bolus rules change their answer, from the grants the
+        oracle made (the rules: docs/guide/testing-kit.md#patient-bolus-rules)."""
+        limits, now = self._limits, self._live.now
+        if limits is None:
+            return []
+        day = timedelta(days=1)
+        grants = [g for g in self._grants if g > now - day]
+        if not grants:
+            return []
+        last, oldest = grants[-1], grants[0]
+        out = [
+            ("lockout end", last + limits.lockout),
+            ("24 h after the oldest grant", oldest + day),
+        ]
+        if len(grants) >= limits.max_per_24h:  # the window is full: when it opens again
+            out.append(("daily maximum frees", grants[-limits.max_per_24h] + day))
+        if limits.lockout >= timedelta(milliseconds=2):
+            out.append(("inside the lockout", last + limits.lockout // 2))
+        midnight = datetime.combine(now.date(), datetime.min.time()) + day
+        out.append(("midnight", midnight))
+        seen: set[datetime] = set()
+        return [(n, t) for n, t in out if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
+
+    def _activate(self) -> None:
         done, answer, result = self._do("patient_bolus", "patient_bolus()", {})
         if not done:
             return
         self.trace[-1] = f"patient_bolus() -> {result.reason}"
+        self._cover(f"patient_bolus: {result.reason}")
         if result.granted:
+            self._grants.append(self._live.now)
             self._started(getattr(answer, "bolus_id", None), result.bolus_id)
         if answer is None:
             return
@@ -643,9 +885,36 @@ class PumpStateMachine(RuleBasedStateMachine):
                 got, want = reason, result.reason
         if got != want:
             self._fail(
-                f"device diverged at {self.oracle.now.isoformat(sep=' ')}: patient activation: expected "
+                f"device diverged at {_fmt(self._live.now)}: patient activation: expected "
                 f"{want!r} ({result.reason}), the device answered {got!r}"
             )
+
+    @precondition(_supports("patient_bolus"))
+    @rule(data=st.data())
+    def patient_bolus(self, data: Any) -> None:
+        """Patient activations: one now, or a burst of up to 4 (as a patient in pain presses
+        again), each mostly — once a bolus was granted under the limits in force — at or 1 ms
+        either side of an instant where the rules change their answer: the lockout's end, 24 h
+        after the oldest grant counted, when the daily maximum frees, inside the lockout, at
+        midnight (an advance to it first)."""
+        if self._limits is None and data.draw(st.integers(0, 3), label="while disabled") > 0:
+            return  # an activation while disabled changes nothing: now and then only
+        for _ in range(data.draw(st.integers(1, 4), label="presses")):
+            now = self._live.now
+            targets = [(name, t) for name, t in self._patient_targets() if t >= now]
+            if targets and data.draw(st.integers(0, 3), label="at a boundary") > 0:
+                name, t = data.draw(st.sampled_from(targets), label="boundary")
+                t += data.draw(
+                    st.one_of(
+                        st.just(timedelta(0)),
+                        st.sampled_from([timedelta(milliseconds=-1), timedelta(milliseconds=1)]),
+                    ),
+                    label="by",
+                )
+                if t > now and not self._advance_both(t, f"to {name}"):
+                    return
+                self._cover(f"patient_bolus at: {name}")
+            self._activate()
 
     @precondition(lambda self: _supports("suspend")(self) and not self._live.is_suspended)
     @rule()
@@ -679,6 +948,129 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule()
     def telemetry_session(self) -> None:
         self._do("telemetry_session", "telemetry_session()", {})
+
+    def _preceding(self, at_ms: int) -> str:
+        """The latest operation (not an advance) made at or before ``at_ms``."""
+        assert self.oracle is not None
+        ops = [(to_ms(t, "t"), name) for t, name, _kw in self.oracle.calls]
+        before = [i for i, (t, _name) in enumerate(ops) if t <= at_ms]
+        if not before:
+            return "no operation since the start"
+        t, _ = ops[before[-1]]
+        texts = [x for x in self.trace if not x.startswith("advance(")]
+        text = texts[before[-1]] if before[-1] < len(texts) else self.oracle.calls[before[-1]][1]
+        return f"after {text} at {_fmt(from_ms(t))}"
+
+    def _first_wrong_stroke(self, device_ms: np.ndarray, until_ms: int) -> str | None:
+        """Compare the device's stroke times with the oracle's up to ``until_ms``."""
+        assert self.oracle is not None
+        want = self.oracle.stroke_times(until_ms)
+        got = np.sort(device_ms[device_ms <= until_ms])
+        n = min(len(want), len(got))
+        bad = np.nonzero(want[:n] != got[:n])[0]
+        i = int(bad[0]) if len(bad) else n
+        if i == len(want) and i == len(got):
+            return None
+        if i < len(want) and (i >= len(got) or got[i] > want[i]):
+            late = f", made at {_fmt(from_ms(int(got[i])))}" if i < len(got) else ", never made"
+            return (
+                f"first wrong stroke: #{i + 1}, due at {_fmt(from_ms(int(want[i])))}{late} "
+                f"({self._preceding(int(want[i]))})"
+            )
+        due = f"due at {_fmt(from_ms(int(want[i])))}" if i < len(want) else "not due yet"
+        return (
+            f"first wrong stroke: #{i + 1}, made early at {_fmt(from_ms(int(got[i])))} ({due}; "
+            f"{self._preceding(int(got[i]))})"
+        )
+
+    def _localise(self) -> str | None:
+        """Place a volume divergence exactly: from ``device_stroke_times()`` when the device gives
+        them, else by replaying the device's calls from a fresh start with every advance split at
+        the oracle's strokes (1 ms before and at each), reading the device after each piece. None
+        when neither works (``localise = False``, a replay that does not reproduce, too long)."""
+        assert self.oracle is not None
+        now_ms = self.oracle.now_ms
+        own = self.device_stroke_times()
+        if own is not None and own is not NotImplemented:
+            from .asserts import _ms_array
+
+            return self._first_wrong_stroke(_ms_array(own, "device_stroke_times()"), now_ms)
+        advances = [a[0] for ad, a, _kw, _ans, _t in self._device_log if ad == "device_advance"]
+        if not self.localise or not advances or to_ms(advances[-1], "until") != now_ms:
+            return None  # the log does not hold the run (calls made around the machine)
+        log, self._device_log = self._device_log, []
+        times = self.oracle.stroke_times(now_ms)
+        q = self.oracle.stroke_nl
+        handles: list[tuple[Any, Any]] = []
+
+        def mapped(value: Any) -> Any:
+            for old, new in handles:
+                if value is old or (type(value) is type(old) and value == old):
+                    return new
+            return value
+
+        prev = to_ms(self.oracle.start.now, "start")
+        budget = self.localise_max_steps
+        for adapter, args, kwargs, answer, _text in log:
+            if adapter == "device_start":
+                getattr(self, adapter)(self.oracle.start)
+                continue
+            if adapter != "device_advance":
+                new = getattr(self, adapter)(*[mapped(a) for a in args], **kwargs)
+                handles.append((answer, new))
+                for name in ("bolus_id",):
+                    if hasattr(answer, name) and hasattr(new, name):
+                        handles.append((getattr(answer, name), getattr(new, name)))
+                continue
+            until = to_ms(args[0], "until")
+            lo = int(np.searchsorted(times, prev, side="right"))
+            hi = int(np.searchsorted(times, until, side="right"))
+            points = sorted(
+                {int(t) - 1 for t in times[lo:hi] if int(t) - 1 > prev}
+                | {int(t) for t in times[lo:hi]}
+                | {until}
+            )
+            budget -= len(points)
+            if budget < 0:
+                return None
+            for point in points:
+                self.device_advance(from_ms(point))
+                got = self.device_observed()
+                if got is None or got is NotImplemented:
+                    continue
+                n = int(np.searchsorted(times, point, side="right"))
+                if abs(got - n * q) <= self.tol_strokes * q:
+                    continue
+                if self._agreed is not None and point < to_ms(self._agreed[0], "t"):
+                    return (
+                        "the replay diverged before the run did (the device's delivery depends on how time is split into advances): "
+                        + self._wrong(got, n, times, point)
+                    )
+                return self._wrong(got, n, times, point)
+            prev = until
+        return None
+
+    def _wrong(self, got: int, n: int, times: np.ndarray, point: int) -> str:
+        """The first wrong stroke when the device has ``got`` nL at ``point`` against the
+        oracle's ``n`` strokes by then."""
+        assert self.oracle is not None
+        q, how = (
+            self.oracle.stroke_nl,
+            "found by replaying the calls with every advance split at the oracle's strokes",
+        )
+        if got < n * q:
+            k = int(got // q) + self.tol_strokes + 1
+            due = int(times[k - 1])
+            return (
+                f"first wrong stroke: #{k}, due at {_fmt(from_ms(due))}, not made by then "
+                f"({self._preceding(due)}; {how})"
+            )
+        k = n + self.tol_strokes + 1
+        due = f"due at {_fmt(from_ms(int(times[k - 1])))}" if k <= len(times) else "not due yet"
+        return (
+            f"first wrong stroke: #{k}, made early, by {_fmt(from_ms(point))} ({due}; "
+            f"{self._preceding(point)}; {how})"
+        )
 
     def _divergence(self, expected: Any, observed: Any) -> str:
         """Where the device's volume diverged: the check that saw it, the last check where it
@@ -749,7 +1141,9 @@ class PumpStateMachine(RuleBasedStateMachine):
             q = self.oracle.stroke_nl
             off = observed - expected.pumped_nl
             if abs(off) > self.tol_strokes * q:
-                self._fail(self._divergence(expected, observed))
+                where = self._divergence(expected, observed)
+                exact = self._localise() if _final_run() else None
+                self._fail(where if exact is None else f"{exact}\n  ({where})")
             self._agreed = (expected.at, len(self.trace))
         alarms = self.device_alarms()
         if alarms is not None and alarms is not NotImplemented:
@@ -759,3 +1153,48 @@ class PumpStateMachine(RuleBasedStateMachine):
                 )
             except AssertionError as exc:
                 self._fail(str(exc))
+
+
+def run(
+    machine: type[PumpStateMachine], settings: Any = None, *, seed: int | None = None
+) -> Counter:
+    """Run ``machine`` as a hypothesis test (as ``machine.TestCase`` does) and return the cases it
+    reached (its :attr:`~PumpStateMachine.coverage` for this run).
+
+    ``seed`` (default: ``machine.seed``) fixes hypothesis's random stream (and turns
+    ``derandomize`` off), so the examples depend on the seed and the machine's rules only, not on
+    the test's name. A run that never reached one of ``machine.must_reach`` fails with
+    ``AssertionError`` naming it and what was reached; with ``report_coverage`` the counts are
+    printed at the end."""
+    from hypothesis import seed as with_seed
+    from hypothesis import settings as Settings
+    from hypothesis.stateful import get_state_machine_test
+
+    chosen = machine.seed if seed is None else seed
+    if chosen is not None:
+        base = settings if settings is not None else getattr(machine.TestCase, "settings", None)
+        settings = (
+            Settings(base, derandomize=False) if base is not None else Settings(derandomize=False)
+        )
+    machine.coverage.clear()
+    test = get_state_machine_test(machine, settings=settings)
+    if chosen is not None:
+        test = with_seed(chosen)(test)
+    test()
+    reached = Counter(machine.coverage)
+    if machine.report_coverage:
+        print(coverage_report(machine.__name__, reached))
+    missing = sorted(c for c in machine.must_reach if not reached.get(c))
+    if missing:
+        raise AssertionError(
+            f"{machine.__name__}: the run never reached {', '.join(missing)} (must_reach); "
+            f"reached: {', '.join(sorted(reached)) or 'nothing'}"
+        )
+    return reached
+
+
+def coverage_report(name: str, reached: Counter) -> str:
+    """The cases a run reached, one line each, most frequent first."""
+    lines = [f"{name}: cases reached ({sum(reached.values())} in all)"]
+    lines += [f"  {n:>7}  {case}" for case, n in reached.most_common()]
+    return "\n".join(lines)

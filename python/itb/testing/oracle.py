@@ -85,6 +85,7 @@ class Oracle:
         self._start = start.copy()
         self._live = start.copy()
         self._calls: list[tuple[int, str, dict[str, Any]]] = []
+        self._results: list[Any] = []
         self._times: list[np.ndarray] = []
         self._events: list[Event] = []
         if scenario is not None:
@@ -119,6 +120,16 @@ class Oracle:
         """The recorded calls: ``(time, method, kwargs)``."""
         return [(from_ms(t), name, dict(kw)) for t, name, kw in self._calls]
 
+    @property
+    def results(self) -> list[tuple[datetime, str, Any]]:
+        """What each recorded call returned, in order: ``(time, method, result)`` — a bolus id,
+        a :class:`itb.pump.PatientBolusResult` (granted? why not?), a refill report, None…
+        (for ``Oracle(scenario)`` too: compare a device's answers on a replay)."""
+        return [
+            (from_ms(t), name, r)
+            for (t, name, _kw), r in zip(self._calls, self._results, strict=True)
+        ]
+
     def advance_to(self, at: Time) -> None:
         """Let time pass to ``at`` (no call). Optional: queries run ahead on a copy anyway."""
         self._advance_live(to_ms(at, "at"))
@@ -148,6 +159,7 @@ class Oracle:
         self._advance_live(at_ms)
         result = getattr(self._live, method)(**kwargs)
         self._calls.append((at_ms, method, dict(kwargs)))
+        self._results.append(result)
         return result
 
     def _advance_live(self, at_ms: int) -> None:

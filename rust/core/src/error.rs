@@ -20,7 +20,7 @@ pub enum ItbError {
     #[error("cannot program {field}: {message}")]
     Programming { field: String, message: String },
     /// Reservoir misuse: overfill, delivery from an empty reservoir.
-    #[error("reservoir: {field}: {message}")]
+    #[error("{field}: {message}")]
     Reservoir { field: String, message: String },
     /// The battery reached end of service: delivery has stopped for good.
     #[error(
@@ -93,7 +93,7 @@ pub fn check_range(field: &str, value: i64, lo: i64, hi: i64, unit: &str) -> Res
     if value < lo || value > hi {
         return Err(ItbError::validation(
             field,
-            format!("{value} {unit} is outside the allowed range {lo}..={hi} {unit}"),
+            format!("{value} {unit} is outside the allowed range {lo} to {hi} {unit}"),
         ));
     }
     Ok(value)

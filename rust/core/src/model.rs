@@ -39,7 +39,7 @@ impl PumpModel {
     /// Validate every field; an error names the field and its allowed range.
     pub fn validate(&self) -> Result<()> {
         if self.name.is_empty() || self.name.len() > 200 {
-            return Err(ItbError::validation("name", "must be 1..=200 characters"));
+            return Err(ItbError::validation("name", "must be 1 to 200 characters"));
         }
         check_range("reservoir_nl", self.reservoir_nl, 1, MAX_RESERVOIR_NL, "nL")?;
         check_range("stroke_nl", self.stroke_nl, 1, MAX_STROKE_NL, "nL")?;

@@ -183,7 +183,9 @@ pub fn check_time(field: &str, t: i64) -> Result<i64> {
     if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&t) {
         return Err(ItbError::validation(
             field,
-            format!("{t} ms is outside the pump clock range {MIN_TIME_MS}..={MAX_TIME_MS} ms"),
+            format!(
+                "{t} ms since 1970-01-01 is outside the pump clock, 0001-01-01 00:00 to 9999-12-31 23:59:59.999"
+            ),
         ));
     }
     Ok(t)
@@ -194,7 +196,7 @@ pub fn check_concentration(field: &str, conc: i64) -> Result<u32> {
     if conc < 1 || conc > i64::from(MAX_CONCENTRATION) {
         return Err(ItbError::validation(
             field,
-            format!("{conc} µg/mL is outside the allowed range 1..={MAX_CONCENTRATION} µg/mL"),
+            format!("{conc} µg/mL is outside the allowed range 1 to {MAX_CONCENTRATION} µg/mL"),
         ));
     }
     Ok(conc as u32)

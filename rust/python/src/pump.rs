@@ -304,7 +304,8 @@ impl PyPump {
 
     /// Returns `(expected_nl, aspirated_nl, flagged, reason | None)`; a discrepancy beyond
     /// max(`tolerance_nl`, `tolerance_ppm` × expected) is flagged.
-    #[pyo3(signature = (added_nl, concentration, aspirated_nl=None, tolerance_nl=1_000_000, tolerance_ppm=200_000))]
+    /// `pocket_nl` of the added volume goes into the pocket (a pocket fill).
+    #[pyo3(signature = (added_nl, concentration, aspirated_nl=None, tolerance_nl=1_000_000, tolerance_ppm=200_000, pocket_nl=0))]
     fn refill(
         &mut self,
         added_nl: i64,
@@ -312,6 +313,7 @@ impl PyPump {
         aspirated_nl: Option<i64>,
         tolerance_nl: i64,
         tolerance_ppm: i64,
+        pocket_nl: i64,
     ) -> PyResult<(i64, i64, bool, Option<&'static str>)> {
         let tolerance = RefillTolerance {
             abs_nl: tolerance_nl,
@@ -319,7 +321,7 @@ impl PyPump {
         };
         let r = self
             .inner
-            .refill(added_nl, concentration, aspirated_nl, tolerance)
+            .refill_with_pocket_fill(added_nl, concentration, aspirated_nl, tolerance, pocket_nl)
             .py()?;
         Ok((r.expected_nl, r.aspirated_nl, r.flagged, r.reason))
     }
@@ -434,6 +436,68 @@ impl PyPump {
 
     fn replace_fluid_path(&mut self, catheter_nl: i64) -> PyResult<()> {
         self.inner.replace_fluid_path(catheter_nl).py()
+    }
+
+    fn inject_occlusion(&mut self, pass_ppm: i64) -> PyResult<()> {
+        self.inner.inject_occlusion(pass_ppm).py()
+    }
+    fn clear_occlusion(&mut self) -> PyResult<()> {
+        self.inner.clear_occlusion().py()
+    }
+    fn inject_leak(&mut self, position_nl: i64, disconnection: bool) -> PyResult<()> {
+        self.inner.inject_leak(position_nl, disconnection).py()
+    }
+    fn clear_leak(&mut self) -> PyResult<()> {
+        self.inner.clear_leak().py()
+    }
+    fn inject_tip_migration(&mut self) -> PyResult<()> {
+        self.inner.inject_tip_migration().py()
+    }
+    fn clear_tip_migration(&mut self) -> PyResult<()> {
+        self.inner.clear_tip_migration().py()
+    }
+    fn inject_battery_fault(&mut self) -> PyResult<()> {
+        self.inner.inject_battery_fault().py()
+    }
+    fn clear_battery_fault(&mut self) -> PyResult<()> {
+        self.inner.clear_battery_fault().py()
+    }
+    /// Active faults: `(occlusion pass ppm | None, (leak kind, position_nl) | None,
+    /// tip_migrated, battery_fault, motor_stall)`.
+    #[getter]
+    fn active_faults(&self) -> (Option<i64>, Option<(&'static str, i64)>, bool, bool, bool) {
+        let f = self.inner.faults();
+        (
+            f.occlusion_pass_ppm,
+            f.leak.as_ref().map(|l| (l.kind.name(), l.position_nl)),
+            f.tip_migrated,
+            f.battery_fault,
+            self.inner.is_stalled(),
+        )
+    }
+    #[getter]
+    fn tissue_nl(&self) -> i64 {
+        self.inner.tissue_nl()
+    }
+    #[getter]
+    fn tissue_pg(&self) -> i128 {
+        self.inner.tissue_pg()
+    }
+    #[getter]
+    fn held_back_nl(&self) -> i128 {
+        self.inner.held_back_nl()
+    }
+    #[getter]
+    fn dry_nl(&self) -> i128 {
+        self.inner.dry_nl()
+    }
+    #[getter]
+    fn physically_pumped_nl(&self) -> i128 {
+        self.inner.physically_pumped_nl()
+    }
+    #[getter]
+    fn physically_pumped_pg(&self) -> i128 {
+        self.inner.physically_pumped_pg()
     }
     /// `(volume_nl, duration_ms, rate_nl_per_day)`.
     fn bridge_bolus_plan(&self) -> PyResult<(i64, i64, i64)> {

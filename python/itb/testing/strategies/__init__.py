@@ -203,17 +203,17 @@ def _check_model(model: Any, name: str = "model") -> None:
 
 
 def _whole_conc(value: Any, name: str) -> int:
-    """A concentration as an int: whole µg/mL within 1..=100000 (an integral float is accepted)."""
+    """A concentration as an int: whole µg/mL within 1 to 100000 (an integral float is accepted)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (numbers.Integral, float))
         or (isinstance(value, float) and not value.is_integer())
     ):
         raise InvalidArgument(
-            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1..=100000"
+            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to 100000"
         )
     if not 1 <= value <= 100_000:
-        raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1..=100000 µg/mL")
+        raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1 to 100000 µg/mL")
     return int(value)
 
 
@@ -244,7 +244,8 @@ def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> None:
         or (hi is not None and value > hi)
     ):
         raise InvalidArgument(
-            f"{name}={value!r}: expected an int within {lo}..=" + ("" if hi is None else f"{hi}")
+            f"{name}={value!r}: expected an int within {lo} to "
+            + ("any" if hi is None else f"{hi}")
         )
 
 

@@ -3,7 +3,9 @@
 //! After every operation: no panic; a refused call (Err) leaves `snapshot()` bytes unchanged;
 //! `check_invariants()` is Ok; the projection's gain table equals a brute-force sum over the
 //! boluses (up to 64 of them); strokes, clock and battery charge used never decrease; volume and
-//! drug mass are conserved (filled = reservoir + path + delivered + withdrawn, in fL and ag);
+//! drug mass are conserved (filled = reservoir + path + intrathecal + tissue + withdrawn, in fL
+//! and ag; commanded = pumped + held back + dry), faults (occlusion, leak/disconnection, tip
+//! migration, battery fault, pocket fill, path replacement) injected and cleared at any time;
 //! snapshot → restore gives back equal bytes; returned events carry strictly increasing `seq`
 //! and non-decreasing times over the pump's life; projections lie within (now, now + horizon]
 //! and agree with what a following advance observes.
@@ -117,6 +119,16 @@ enum Op {
     Plans,
     Snapshot,
     RestoreSaved,
+    InjectOcclusion(V),
+    ClearOcclusion,
+    InjectLeak { position: V, disconnection: bool },
+    ClearLeak,
+    InjectTipMigration,
+    ClearTipMigration,
+    InjectBatteryFault,
+    ClearBatteryFault,
+    RefillPocket { added: V, conc: V, pocket: V },
+    ReplaceFluidPath(V),
 }
 
 fn model_of(c: &FConfig) -> PumpModel {
@@ -261,10 +273,20 @@ fn check_state(p: &Pump, w: &mut Watch, op: &Op) {
     w.strokes = p.strokes();
     w.now = p.now_ms();
     w.used = p.battery_used_pc();
-    let fl = i128::from(p.true_reservoir_fl()) + i128::from(p.path_fl()) + i128::from(p.delivered_fl()) + i128::from(p.withdrawn_fl());
+    let f = p.faults();
+    let fl = i128::from(p.true_reservoir_fl())
+        + i128::from(p.path_fl())
+        + i128::from(p.delivered_fl())
+        + i128::from(f.tissue_fl)
+        + i128::from(p.withdrawn_fl());
     assert_eq!(i128::from(p.filled_fl()), fl, "volume not conserved after {op:?}");
-    let ag = i128::from(p.true_reservoir_fl()) * i128::from(p.concentration()) + p.path_ag() + p.delivered_ag() + p.withdrawn_ag();
+    let ag = i128::from(p.true_reservoir_fl()) * i128::from(p.concentration())
+        + p.path_ag()
+        + p.delivered_ag()
+        + f.tissue_ag
+        + p.withdrawn_ag();
     assert_eq!(p.filled_ag(), ag, "drug mass not conserved after {op:?}");
+    assert_eq!(f.commanded_fl, f.pumped_fl + f.held_back_fl + f.dry_fl, "commanded flow not accounted for after {op:?}");
     let snap = p.snapshot().expect("snapshot");
     let back = Pump::restore(&snap).unwrap_or_else(|e| panic!("restore of own snapshot failed after {op:?}: {e}"));
     assert_eq!(back.snapshot().expect("snapshot"), snap, "snapshot round trip after {op:?}");
@@ -428,6 +450,22 @@ fn run(input: Input) {
                 saved = Some(before.clone());
                 true
             }
+            Op::InjectOcclusion(v) => p.inject_occlusion(v.get(0, 999_999)).is_ok(),
+            Op::ClearOcclusion => p.clear_occlusion().is_ok(),
+            Op::InjectLeak { position, disconnection } => {
+                p.inject_leak(position.get(0, p.catheter_nl()), *disconnection).is_ok()
+            }
+            Op::ClearLeak => p.clear_leak().is_ok(),
+            Op::InjectTipMigration => p.inject_tip_migration().is_ok(),
+            Op::ClearTipMigration => p.clear_tip_migration().is_ok(),
+            Op::InjectBatteryFault => p.inject_battery_fault().is_ok(),
+            Op::ClearBatteryFault => p.clear_battery_fault().is_ok(),
+            Op::RefillPocket { added, conc: c, pocket } => {
+                let added = added.get(0, model.reservoir_nl);
+                p.refill_with_pocket_fill(added, c.get(1, 100_000), None, RefillTolerance::default(), pocket.get(0, added))
+                    .is_ok()
+            }
+            Op::ReplaceFluidPath(v) => p.replace_fluid_path(v.get(0, 10_000_000)).is_ok(),
             Op::RestoreSaved => {
                 if let Some(s) = &saved {
                     p = Pump::restore(s).expect("restore of a saved snapshot");

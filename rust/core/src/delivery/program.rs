@@ -91,7 +91,7 @@ impl Basal {
             if s.ng_per_day < 0 || s.ng_per_day > MAX_DOSE_NG_PER_DAY {
                 return Err(ItbError::validation(
                     format!("steps[{i}].ug_per_day"),
-                    format!("must be within 0..={} µg/day", MAX_DOSE_NG_PER_DAY / 1000),
+                    format!("must be within 0 to {} µg/day", MAX_DOSE_NG_PER_DAY / 1000),
                 ));
             }
             if s.offset_ms < 0 || s.offset_ms >= period.ms() {
@@ -155,11 +155,12 @@ impl Basal {
                 return Err(ItbError::programming(
                     field,
                     format!(
-                        "{what}: {} µg/day at {conc} µg/mL is {rate} nL/day; allowed 0 or {lo}..={hi} µg/day \
-                         ({}..={} nL/day for model {})",
+                        "{what}: {} µg/day at {conc} µg/mL is {} mL/day; allowed 0 or {lo} to {hi} µg/day \
+                         ({} to {} mL/day for model {})",
                         s.ng_per_day as f64 / 1000.0,
-                        model.min_rate_nl_per_day,
-                        model.max_rate_nl_per_day,
+                        rate as f64 / 1e6,
+                        model.min_rate_nl_per_day as f64 / 1e6,
+                        model.max_rate_nl_per_day as f64 / 1e6,
                         model.name
                     ),
                 ));

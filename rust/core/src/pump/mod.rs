@@ -134,7 +134,7 @@ impl Pump {
             return Err(ItbError::reservoir(
                 "reservoir_ml",
                 format!(
-                    "{} overfills the {} reservoir (allowed 0..={} mL)",
+                    "{} overfills the {} reservoir (allowed 0 to {} mL)",
                     crate::units::ml(reservoir_nl),
                     crate::units::ml(model.reservoir_nl),
                     model.reservoir_nl as f64 / 1e6
@@ -144,7 +144,11 @@ impl Pump {
         if !(0..=MAX_CATHETER_NL).contains(&catheter_nl) {
             return Err(ItbError::validation(
                 "catheter_volume_ul",
-                format!("{catheter_nl} nL is outside the allowed range 0..={MAX_CATHETER_NL} nL"),
+                format!(
+                    "{} µL is outside the allowed range 0 to {} µL",
+                    catheter_nl as f64 / 1000.0,
+                    MAX_CATHETER_NL / 1000
+                ),
             ));
         }
         if !(-MAX_STROKE_ERROR_PPM..=MAX_STROKE_ERROR_PPM).contains(&stroke_error_ppm) {
@@ -488,7 +492,11 @@ impl Pump {
         if !(1..=MAX_BOLUS_NG).contains(&dose_ng) {
             return Err(ItbError::validation(
                 field,
-                format!("{dose_ng} ng is outside the allowed range 1..={MAX_BOLUS_NG} ng"),
+                format!(
+                    "{} µg is outside the allowed range 0.001 to {} µg",
+                    dose_ng as f64 / 1000.0,
+                    MAX_BOLUS_NG / 1000
+                ),
             ));
         }
         let volume = volume_nl_of_dose(dose_ng, self.reservoir.conc);

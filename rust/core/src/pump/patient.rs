@@ -38,7 +38,12 @@ impl PatientBolusLimits {
         if volume < 1 || volume > reservoir_cap_nl {
             return Err(ItbError::validation(
                 "dose_ug",
-                format!("{volume} nL at {conc} µg/mL is outside 1..={reservoir_cap_nl} nL (the reservoir capacity)"),
+                format!(
+                    "{} µg at {conc} µg/mL is {} mL; allowed: 0.001 mL (1 nL) to {} mL (the reservoir capacity)",
+                    self.dose_ng as f64 / 1000.0,
+                    volume as f64 / 1e6,
+                    reservoir_cap_nl as f64 / 1e6
+                ),
             ));
         }
         Ok(())

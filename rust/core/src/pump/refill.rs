@@ -113,7 +113,7 @@ impl Pump {
             return Err(ItbError::reservoir(
                 "added_ml",
                 format!(
-                    "{} overfills the {} reservoir (allowed 0..={} mL)",
+                    "{} overfills the {} reservoir (allowed 0 to {} mL)",
                     crate::units::ml(added_nl),
                     crate::units::ml(self.model.reservoir_nl),
                     self.model.reservoir_nl as f64 / 1e6

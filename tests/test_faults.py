@@ -1,0 +1,202 @@
+"""Faults through the Python API and scenario files (docs: guide/faults.md): the worked examples
+by hand, conservation over every ledger with faults (hypothesis), the events, the time series."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import itb
+import itb.export
+import itb.scenario
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+T0 = datetime(2026, 1, 5, 8, 0)
+DAY = timedelta(days=1)
+ML = 1_000_000
+
+
+def example() -> itb.Pump:
+    """SynchroMed II 20 mL (tubing 100 µL), 20 mL at 2000 µg/mL, 400 µg/day = 0.2 mL/day (one
+    2 µL stroke every 14.4 min), a primed 150 µL catheter."""
+    return itb.Pump(
+        itb.models.SYNCHROMED_II_20,
+        now=T0,
+        reservoir_ml=20.0,
+        concentration_ug_per_ml=2000,
+        catheter_volume_ul=150.0,
+        program=itb.Continuous(ug_per_day=400),
+    )
+
+
+def balanced(p: itb.Pump) -> None:
+    assert p.filled_nl == (
+        p.true_reservoir_nl + p.path_nl + p.delivered_nl + p.tissue_nl + p.withdrawn_nl
+    )
+    assert p.filled_pg == (
+        p.true_reservoir_nl * p.concentration_ug_per_ml
+        + p.path_pg
+        + p.delivered_pg
+        + p.tissue_pg
+        + p.withdrawn_pg
+    )
+
+
+def test_complete_occlusion_by_hand() -> None:
+    p = example()
+    p.inject_occlusion()
+    p.advance(20 * DAY)
+    # 2000 strokes counted (4 mL): nothing moved; the reservoir still holds 20 mL
+    assert (p.strokes, p.pumped_nl, p.reservoir_nl) == (2000, 4 * ML, 16 * ML)
+    assert (p.true_reservoir_nl, p.held_back_nl, p.delivered_nl) == (20 * ML, 4 * ML, 0)
+    report = p.refill(20.0, 2000)
+    # +4 mL > max(1 mL, 20 % of 16 mL = 3.2 mL): flagged
+    assert report.flagged and report.discrepancy_ml == pytest.approx(4.0)
+    balanced(p)
+
+
+def test_pocket_fill_by_hand() -> None:
+    p = example()
+    p.advance(50 * DAY)  # 10 mL pumped
+    p.refill(10.0, 2000, pocket_ml=5.0)
+    ev = [e for e in p.advance(timedelta(0)) if e.kind == "fault"]
+    assert [e.data["fault"] for e in ev] == ["pocket_fill"]
+    assert ev[0].data["pocket_pg"] == 10_000_000_000  # 10 000 µg at once, into tissue
+    assert (p.tissue_nl, p.reservoir_nl, p.true_reservoir_nl) == (5 * ML, 10 * ML, 5 * ML)
+    balanced(p)
+
+
+def test_each_fault_by_hand() -> None:
+    p = example()
+    p.inject_disconnection()  # at the pump connector
+    p.advance(DAY)
+    assert (p.tissue_nl, p.tissue_pg, p.delivered_nl) == (200_000, 400_000_000, 0)
+    assert p.active_faults["leak"] == ("disconnection", 0.0)
+    p.clear_leak()
+    p.inject_tip_migration()
+    p.advance(DAY)
+    assert (p.tissue_nl, p.delivered_nl) == (400_000, 0)
+    p.clear_tip_migration()
+    p.inject_occlusion(pass_pct=50)
+    p.advance(DAY)
+    assert (p.delivered_nl, p.held_back_nl) == (100_000, 100_000)
+    p.clear_occlusion()
+    p.inject_battery_fault()
+    assert p.program == itb.Continuous(ug_per_day=96.0)  # 0.048 mL/day at 2000 µg/mL
+    assert any(a[0] == "battery_fault" for a in p.active_alarms)
+    p.clear_battery_fault()
+    balanced(p)
+
+
+def test_fault_arguments_are_checked_in_the_callers_units() -> None:
+    p = example()
+    before = p.snapshot()
+    for call, field, unit in [
+        (lambda: p.inject_occlusion(pass_pct=100), "pass_pct", "%"),
+        (lambda: p.inject_leak(151.0), "position_ul", "µL"),
+        (lambda: p.refill(1.0, 2000, pocket_ml=2.0), "pocket_ml", "mL"),
+    ]:
+        with pytest.raises(itb.ValidationError) as err:
+            call()
+        assert err.value.field == field and unit in str(err.value) and "..=" not in str(err.value)
+    with pytest.raises(itb.ValidationError):
+        p.clear_leak()
+    with pytest.raises(itb.ValidationError):
+        p.inject_leak(0.0, disconnection=1)  # type: ignore[arg-type]
+    assert p.snapshot() == before
+
+
+def test_faults_as_scenario_actions_and_in_the_time_series() -> None:
+    pd = pytest.importorskip("pandas")
+    sc = itb.scenario.loads(
+        """
+[pump]
+model = "SYNCHROMED_II_20"
+start = 2026-01-05T08:00:00
+reservoir_ml = 20.0
+concentration_ug_per_ml = 2000
+catheter_volume_ul = 150.0
+program = { kind = "continuous", ug_per_day = 400.0 }
+
+[[actions]]
+at = 2026-01-06T08:00:00
+do = "inject_disconnection"
+
+[[actions]]
+at = 2026-01-07T08:00:00
+do = "clear_leak"
+
+[[actions]]
+at = 2026-01-08T08:00:00
+do = "refill"
+added_ml = 10.0
+concentration_ug_per_ml = 2000
+pocket_ml = 1.0
+
+[run]
+until = 2026-01-09T08:00:00
+"""
+    )
+    result = sc.run()
+    faults = [e.data["fault"] for e in result.events if e.kind in ("fault", "fault_cleared")]
+    assert faults == ["disconnection", "disconnection", "pocket_fill"]
+    frame = itb.export.timeseries(sc, every=DAY)
+    assert isinstance(frame, pd.DataFrame)
+    # day 2: 400 µg/day went to tissue instead of the CSF; day 4: the 2000 µg pocket fill
+    assert frame["tissue_dose_ug_per_day"].iloc[1:].round(6).tolist() == [0.0, 400.0, 0.0, 2000.0]
+    assert frame["tip_dose_ug_per_day"].iloc[1:].round(6).tolist() == [400.0, 0.0, 400.0, 400.0]
+    assert frame["tissue_ug"].iloc[-1] == pytest.approx(2400.0)
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("advance"), st.integers(0, 20 * 86_400_000)),
+        st.tuples(st.just("occlusion"), st.floats(0, 99.9)),
+        st.tuples(st.just("clear_occlusion")),
+        st.tuples(st.just("leak"), st.floats(0, 300), st.booleans()),
+        st.tuples(st.just("clear_leak")),
+        st.tuples(st.just("migrate")),
+        st.tuples(st.just("clear_migration")),
+        st.tuples(st.just("battery")),
+        st.tuples(st.just("refill"), st.floats(0, 20), st.floats(0, 20)),
+        st.tuples(st.just("revise"), st.floats(0, 300)),
+        st.tuples(st.just("snapshot")),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=ops)
+def test_every_ledger_balances_with_faults(ops: list) -> None:
+    p = example()
+    for op in ops:
+        before = p.snapshot()
+        try:
+            kind = op[0]
+            if kind == "advance":
+                p.advance(timedelta(milliseconds=op[1]))
+            elif kind == "occlusion":
+                p.inject_occlusion(pass_pct=round(op[1], 4))
+            elif kind == "clear_occlusion":
+                p.clear_occlusion()
+            elif kind == "leak":
+                p.inject_leak(round(op[1], 3), disconnection=op[2])
+            elif kind == "clear_leak":
+                p.clear_leak()
+            elif kind == "migrate":
+                p.inject_tip_migration()
+            elif kind == "clear_migration":
+                p.clear_tip_migration()
+            elif kind == "battery":
+                p.inject_battery_fault()
+            elif kind == "refill":
+                p.refill(round(op[1], 3), 2000, pocket_ml=round(op[2], 3))
+            elif kind == "revise":
+                p.revise_catheter(round(op[1], 3))
+            else:
+                p = itb.Pump.restore(p.snapshot())
+        except itb.ItbError:
+            assert p.snapshot() == before  # a rejected call changes nothing
+        balanced(p)

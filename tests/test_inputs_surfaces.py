@@ -1,0 +1,378 @@
+"""Exit codes, messages, command-line parity and programs for applications
+(docs: guide/inputs.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import itb
+import itb.clinical
+import itb.scenario
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from itb.cli.app import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ADULT = str(ROOT / "examples" / "adult_sci_2000.toml")
+T0 = datetime(2026, 1, 5, 8)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----- exit codes ------------------------------------------------------------------------------
+
+
+def test_unsupported_plot_format_is_a_bad_option(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    code, _, err = run(["plot", ADULT, "-o", "x.xyz"], capsys)
+    assert code == 2 and "--output" in err and ".png" in err and "internal error" not in err
+
+
+def test_unwritable_csv_is_a_bad_path(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pandas")
+    code, _, err = run(["run", ADULT, "--csv", "/no/such/dir/x.csv"], capsys)
+    assert code == 2 and "/no/such/dir/x.csv" in err and "internal error" not in err
+
+
+def test_rig_validation_error_exits_2_like_every_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["rig", "run", ADULT, "--port", "x", "--key-file", "k", "--journal"]
+    code, _, err = run([*argv, str(tmp_path / "j.db"), "--batch", "100"], capsys)
+    assert code == 2 and "batch" in err
+
+
+def test_a_bug_is_an_internal_error_with_how_to_report_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itb.cli.scenario as cli_scenario
+
+    def broken(args: argparse.Namespace) -> Any:
+        raise TypeError("boom")
+
+    monkeypatch.setattr(cli_scenario, "_execute", broken)
+    code, _, err = run(["project", ADULT], capsys)
+    assert code == 1 and "internal error: TypeError: boom" in err and "report it" in err
+
+
+@pytest.mark.parametrize(
+    "exc, code",
+    [
+        (itb.ValidationError("x: bad", "x"), 2),
+        (itb.scenario.ScenarioError("f.toml", [itb.scenario.Issue("bad")]), 2),
+        (FileNotFoundError(2, "No such file or directory", "/x"), 2),
+        (PermissionError(13, "Permission denied", "/y"), 2),
+        (itb.ProgrammingError("p", "p"), 1),
+        (itb.ReservoirError("r", "r"), 1),
+        (itb.RigError("stopped", "stopped"), 1),
+        (itb.ProtocolError("seq", "seq"), 1),
+        (itb.MissingExtraError("matplotlib", "plot", "plots"), 1),
+        (KeyboardInterrupt(), 1),
+    ],
+)
+def test_the_one_exit_code_map(exc: BaseException, code: int) -> None:
+    from itb.cli.common import exit_code
+
+    got, message = exit_code(exc)
+    assert got == code and message.startswith("itb: ") and "internal" not in message
+
+
+def test_no_command_module_maps_errors_itself() -> None:
+    for path in (ROOT / "python" / "itb" / "cli").glob("*.py"):
+        if path.name == "common.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"except[^\n]*Error[^\n]*:\n(?:[^\n]*\n)?\s+return [12]\b", text), path
+
+
+# ----- did you mean ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, suggestion",
+    [
+        (["chek", ADULT], "check"),
+        (["plan-refil", ADULT], "plan-refill"),
+        (["rig", "statsu"], "status"),
+        (["scenario", "shcema"], "schema"),
+    ],
+)
+def test_unknown_commands_get_did_you_mean(
+    argv: list[str], suggestion: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(argv, capsys)
+    assert code == 2 and f"did you mean {suggestion!r}" in err
+
+
+# ----- messages --------------------------------------------------------------------------------
+
+
+def pump(**kw: Any) -> itb.Pump:
+    args: dict[str, Any] = dict(
+        now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000, program=itb.Continuous(400)
+    )
+    return itb.Pump(itb.models.SYNCHROMED_II_40, **{**args, **kw})
+
+
+def messages() -> list[str]:
+    out = []
+    for call in [
+        lambda: pump(program=itb.Continuous(1e9)),
+        lambda: pump(program=itb.Continuous(50)),
+        lambda: pump(reservoir_ml=41.0),
+        lambda: pump(catheter_volume_ul=1e9),
+        lambda: pump().bolus(1e12, timedelta(minutes=30)),
+        lambda: pump(concentration_ug_per_ml=200_000),
+        lambda: pump().set_patient_bolus_limits(25.0, timedelta(minutes=10), timedelta(0), 0),
+        lambda: pump().set_patient_bolus_limits(1e9, timedelta(minutes=10), timedelta(0), 3),
+        lambda: pump().advance_to(10**17),
+        lambda: pump().bolus(50.0, timedelta(0)),
+        lambda: itb.PumpModel(
+            name="x",
+            reservoir_ml=-1.0,
+            stroke_nl=2000,
+            min_rate_ml_per_day=0.048,
+            max_rate_ml_per_day=24.0,
+            low_reservoir_ml=2.0,
+            pump_path_ul=100.0,
+        ),
+    ]:
+        with pytest.raises(itb.ItbError) as err:
+            call()
+        out.append(str(err.value))
+    return out
+
+
+def test_messages_speak_the_callers_units() -> None:
+    texts = messages()
+    for text in texts:
+        assert "..=" not in text, text
+        assert "nL/day" not in text and "pC" not in text, text
+        assert "datetime.timedelta" not in text and "datetime.datetime" not in text, text
+        field = text.split(":")[0].split()[-1]
+        assert f"{field}: {field}:" not in text and "reservoir: reservoir" not in text, text
+    assert "allowed 0 or 96 to 48000 µg/day (0.048 to 24 mL/day" in texts[1]
+    assert texts[2].startswith("reservoir_ml: 41 mL overfills")
+    assert "1000000000 µL is outside the allowed range 0 to 10000 µL" in texts[3]
+
+
+def test_event_tables_show_people_units() -> None:
+    from itb.cli.common import describe_event
+
+    text = describe_event(
+        {
+            "kind": "bolus_completed",
+            "data": {"dose_pg": 298_666_000, "charge_pc": 20_000_000_000, "duration_ms": 1_800_000},
+        }
+    )
+    assert text == "dose 298.666 µg, charge 0.00555556 mAh, duration PT30M"
+
+
+# ----- command-line parity -----------------------------------------------------------------------
+
+
+def test_plan_refill_offers_the_api(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan-refill", ADULT, "--json", "--country", "DE", "--subdivision", "BY"]
+    argv += ["--closed", "2026-08-31=staff training", "--vial-ml", "20", "--fill-ml", "35"]
+    code, out, _ = run(argv, capsys)
+    report = json.loads(out)
+    assert code == 0
+    # the same plan from the API with the same calendar (the run ends 2026-07-06 00:00)
+    result = itb.scenario.load(ADULT).run()
+    refills = [e.time for e in result.events if e.kind == "refilled"]
+    plan = itb.clinical.plan_refill(
+        result.pump,
+        calendar=itb.clinical.ClinicCalendar(
+            country="DE", subdiv="BY", extra_closed=(datetime(2026, 8, 31).date(),)
+        ),
+        filled_at=refills[-1],
+        fill_ml=35.0,
+        vial_ml=20.0,
+    )
+    assert report["date"] == plan.date.isoformat(timespec="milliseconds")
+    assert report["deadline"] == plan.deadline.isoformat(timespec="milliseconds")
+    assert report["constraint"] == plan.constraint and report["on_time"] == plan.on_time
+    assert report["vials"] == plan.vials == 2 and report["volume_to_order_ml"] == 40.0
+    assert [c["constraint"] for c in report["candidates"]] == [
+        c.constraint for c in plan.candidates
+    ]
+    assert report["margin"] == "P3D" and "disclaimer" in report
+    assert report["calendar"]["closed"] == [{"date": "2026-08-31", "label": "staff training"}]
+
+
+def test_check_takes_several_files_and_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[pump]\nmodel = 3\n", encoding="utf-8")
+    code, out, _ = run(["check", ADULT, str(bad), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 2 and [f["ok"] for f in report["files"]] == [True, False]
+    assert report["files"][1]["exit_code"] == 2 and "bad.toml" in report["files"][1]["error"]
+    code, out, _ = run(["check", ADULT, ADULT], capsys)
+    assert code == 0 and out.count("ok: ") == 2
+
+
+def test_run_json_carries_the_disclaimer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["run", ADULT, "--json", "--until", "P1D"], capsys)
+    assert code == 0 and "NOT a medical device" in json.loads(out)["disclaimer"]
+
+
+def test_one_time_format_in_all_json(capsys: pytest.CaptureFixture[str]) -> None:
+    iso_ms = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")
+    for argv in (
+        ["run", ADULT, "--json", "--until", "P2D"],
+        ["project", ADULT, "--json"],
+        ["plan-refill", ADULT, "--json"],
+        ["demo", "--json", "--days", "3"],
+        ["check", ADULT, "--json"],
+    ):
+        code, out, _ = run(argv, capsys)
+        assert code == 0
+
+        def walk(v: Any, key: str = "") -> None:
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    walk(x, k)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x, key)
+            elif isinstance(v, str) and re.match(r"^\d{4}-\d\d-\d\dT", v):
+                assert iso_ms.match(v), (argv, key, v)
+
+        walk(json.loads(out))
+
+
+# ----- programs for applications -------------------------------------------------------------
+
+
+def test_flex_takes_hh_mm_like_scenario_files() -> None:
+    by_text = itb.Flex("day", [("00:00", 300.0), ("08:00", 500.0), ("22:00", 300.0)])
+    by_time = itb.Flex("day", [(time(0), 300.0), (time(8), 500.0), (time(22), 300.0)])
+    assert by_text.exact() == by_time.exact()
+    week = itb.Flex("week", [("mon 00:00", 200.0), ("sat 00:00", 800.0)])
+    assert (
+        week.exact()
+        == itb.Flex("week", [(timedelta(0), 200.0), (timedelta(days=5), 800.0)]).exact()
+    )
+    for bad, period, words in [
+        ("25:00", "day", "hours 0 to 23"),
+        ("8h", "day", "datetime.time works too"),
+        ("mon 08:00", "day", "names a weekday"),
+        ("08:00", "week", "week period takes"),
+        ("mnd 08:00", "week", "not a weekday"),
+    ]:
+        with pytest.raises(itb.ValidationError, match=words) as err:
+            itb.Flex(period, [("00:00" if period == "day" else "mon 00:00", 1.0), (bad, 2.0)])
+        assert err.value.field == "steps[1].offset"
+
+
+def test_programs_report_daily_total_and_mean() -> None:
+    # 8 h at 300 + 14 h at 500 + 2 h at 300 = 100 + 291.667 + 25 = 416.667 µg/day
+    flex = itb.Flex("day", [("00:00", 300.0), ("08:00", 500.0), ("22:00", 300.0)])
+    assert flex.daily_total_ug == pytest.approx(300 * 10 / 24 + 500 * 14 / 24)
+    assert flex.mean_ug_per_day == flex.daily_total_ug and flex.daily_totals_ug == (
+        pytest.approx(416.6666667),
+    )
+    assert itb.Continuous(400).daily_total_ug == 400.0
+    week = itb.Flex("week", [("mon 00:00", 200.0), ("sat 00:00", 800.0), ("sat 12:00", 100.0)])
+    assert week.daily_totals_ug == (200.0,) * 5 + (450.0, 100.0)
+    assert week.daily_total_ug == pytest.approx((5 * 200 + 450 + 100) / 7)
+
+
+@given(
+    doses=st.lists(st.integers(0, 4_000_000).map(lambda ng: ng / 1000), min_size=1, max_size=5),
+    cut=st.lists(st.integers(1, 1439), max_size=4, unique=True),
+)
+def test_daily_total_is_what_the_pump_is_commanded(doses: list[float], cut: list[int]) -> None:
+    starts = [0, *sorted(cut)][: len(doses)]
+    program = itb.Flex("day", [(timedelta(minutes=m), d) for m, d in zip(starts, doses)])
+    bounds = [*starts, 1440]
+    want = sum(d * (b - a) / 1440 for d, a, b in zip(doses, bounds, bounds[1:]))
+    assert program.daily_total_ug == pytest.approx(want, rel=1e-12, abs=1e-9)
+
+
+def test_programs_round_trip_through_the_scenario_dict() -> None:
+    from itb.program import program_from_dict
+
+    for program in (
+        itb.Continuous(400.0),
+        itb.Flex("day", [("00:00", 300.0), ("08:00:30.5", 500.0)]),
+        itb.Flex("week", [("mon 00:00", 200.0), ("sat 07:30", 800.0)]),
+    ):
+        data = program.to_dict()
+        assert program_from_dict(data).exact() == program.exact()
+        assert program_from_dict(json.loads(json.dumps(data))).exact() == program.exact()
+        # the same dict is a scenario file's program table
+        from itb.scenario.spec import ContinuousProgram, FlexProgram
+
+        spec = (ContinuousProgram if data["kind"] == "continuous" else FlexProgram)(**data)
+        assert spec.build().exact() == program.exact()
+    for bad, field in [
+        ({"kind": "pulse"}, "kind"),
+        ({"kind": "continuous"}, "ug_per_day"),
+        ({"kind": "continuous", "ug_per_day": 1.0, "x": 1}, "x"),
+        ({"kind": "flex", "steps": []}, "steps"),
+        ({"kind": "flex", "steps": [["00:00"]]}, "steps[0]"),
+        ({"kind": "continuous", "ug_per_day": True}, "ug_per_day"),
+    ]:
+        with pytest.raises(itb.ValidationError) as err:
+            program_from_dict(bad)
+        assert err.value.field == field
+
+
+# ----- the typed surface ---------------------------------------------------------------------
+
+
+def test_event_data_matches_its_kinds_typed_dict() -> None:
+    import glob
+    import typing
+
+    from itb.events import EVENT_DATA
+
+    seen: set[str] = set()
+    events: list[Any] = []
+    for path in sorted(glob.glob(str(ROOT / "examples" / "*.toml"))):
+        events += itb.scenario.load(path).run().events
+    from itb.cli.app import default_scenario
+
+    events += default_scenario().advance(timedelta(days=400))
+    for e in events:
+        hints = typing.get_type_hints(EVENT_DATA[e.kind])
+        assert set(e.data) <= set(hints), (e.kind, set(e.data) - set(hints))
+        for key, value in e.data.items():
+            assert isinstance(value, hints[key]), (e.kind, key, value)
+        seen.add(e.kind)
+    assert len(seen) >= 15 and set(EVENT_DATA) >= seen
+
+
+def test_projection_fields_are_optional_datetimes() -> None:
+    import typing
+
+    from itb.pump import _PROJECTION_FIELDS, Projection
+
+    for name in _PROJECTION_FIELDS:
+        prop = getattr(Projection, name)
+        assert typing.get_type_hints(prop.fget)["return"] == datetime | None
+        assert typing.get_type_hints(getattr(Projection, name + "_ms").fget)["return"] == int | None
+
+
+def test_alarms_are_named_records_and_missing_extra_is_public() -> None:
+    p = pump(reservoir_ml=1.0)
+    (alarm,) = p.active_alarms
+    assert (alarm.name, alarm.severity, alarm.raised) == ("low_reservoir", "non_critical", T0)
+    name, severity, raised = alarm  # still a tuple
+    assert issubclass(itb.errors.MissingExtraError, itb.ItbError)
+    assert issubclass(itb.MissingExtraError, ImportError)
+    err = itb.errors.MissingExtraError("matplotlib", "plot", "plots")
+    assert "pip install '" in str(err) and "[plot]'" in str(err) and err.name == "matplotlib"
