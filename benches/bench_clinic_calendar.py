@@ -16,7 +16,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best_of  # noqa: E402
-
 from itb.clinical.calendar import CalendarProblem, solve_calendar  # noqa: E402
 
 

@@ -282,6 +282,10 @@ class Fleet:
         keys = set(_keys(columns))
         if "battery_mah" in keys:
             battery = column("battery_mah")
+            if battery.dtype.kind == "O" and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in battery
+            ):
+                battery = battery.astype(np.float64)
             if battery.dtype.kind not in "fiu" or battery.dtype == bool:
                 raise ValidationError(
                     f"battery_mah: expected numbers (mAh, NaN = not read), got {battery.dtype}",
@@ -290,7 +294,7 @@ class Fleet:
             self._cols["battery_mah"] = np.ascontiguousarray(battery, dtype=np.float64)
         for name in self.READING_COLUMNS[1:]:
             if name in keys:
-                self._cols[name] = _time_column(column(name), name)
+                self._cols[name] = _optional_time_column(column(name), name)
         exact_programs = [_exact_program(p) for p in self.programs]
         since = [self._cols.get(f"{a}_since") for a in ALARMS]
         self._core = _core.FleetColumns(
@@ -394,8 +398,9 @@ class Fleet:
         )
 
 
-def _time_column(values: np.ndarray, name: str) -> np.ndarray:
-    """A time column as int64 ms (``NaT`` → ``i64::MIN``): ``datetime64`` or integers."""
+def _optional_time_column(values: np.ndarray, name: str) -> np.ndarray:
+    """A reading's time column as int64 ms (``NaT`` → ``i64::MIN``: none): ``datetime64`` or
+    integers."""
     from .errors import ValidationError
 
     if values.dtype.kind == "M":
