@@ -1022,7 +1022,10 @@ def plan_refill(
     now = pump.now
     margin_td = timedelta(milliseconds=margin_ms)
     candidates: list[RefillCandidate] = []
-    reservoir = pump.project(horizon)
+    # With patient-bolus limits, the reservoir is dated assuming every allotted bolus is taken
+    # (the worst case, as patient therapy controllers date refills; docs: decisions/clinic.md).
+    worst = "max" if pump.has_patient_bolus_limits else None
+    reservoir = pump.project(horizon, assume_patient_boluses=worst)
     low_nl = ml_to_nl(pump.model.low_reservoir_ml, "low_reservoir_ml")
     if pump.reservoir_nl <= low_nl:
         candidates.append(RefillCandidate("low_reservoir", now, now - margin_td))
@@ -1126,3 +1129,25 @@ def _refill_reason(
             f" (the deadline is before the {cal.appointment_time.strftime('%H:%M')} appointment)"
         )
     return text
+
+
+# The clinic's calendar (capacity, solver) and the whole-clinic plan; public names re-exported.
+from .calendar import CalendarProblem, CalendarSolution, solve_calendar  # noqa: E402
+from .clinic import (  # noqa: E402
+    WITHDRAWAL_CONTEXT,
+    ClinicPatient,
+    ClinicPlan,
+    ClinicVisit,
+    plan_clinic,
+)
+
+__all__ += [
+    "CalendarProblem",
+    "CalendarSolution",
+    "solve_calendar",
+    "WITHDRAWAL_CONTEXT",
+    "ClinicPatient",
+    "ClinicPlan",
+    "ClinicVisit",
+    "plan_clinic",
+]
