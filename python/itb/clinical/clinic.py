@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from .._time import duration_ms
 from ..errors import EndOfServiceError, ValidationError
 from ..pump import Pump
 from .calendar import CalendarProblem, as_date, solve_calendar
@@ -75,6 +76,12 @@ class ClinicPatient:
     booked: date | None = None
     fill_ml: float | None = None
     vial_ml: float | None = None
+
+    def __post_init__(self) -> None:
+        # durations are never bare numbers (docs: decisions/inputs.md)
+        duration_ms(self.min_interval, "min_interval")
+        if self.stability is not None:
+            duration_ms(self.stability, "stability", allow_zero=False)
 
 
 @dataclass(frozen=True)
@@ -197,7 +204,7 @@ def plan_clinic(
     how far ahead to book (from ``today``, default: the latest pump reading's date);
     ``margin``: before the low-reservoir alarm (and EOS). Errors: ``ValidationError`` naming
     the patient (``patients[3].booked``) or the argument."""
-    from . import ClinicCalendar, plan_refill
+    from .refill import ClinicCalendar, plan_refill
 
     cal = ClinicCalendar() if calendar is None else calendar
     pts = list(patients)
