@@ -96,11 +96,24 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.pump.Pump.advance", "duration"): lambda v: pump().advance(v),
     ("itb.pump.Pump.project", "horizon"): lambda v: pump().project(v),
     ("itb.fleet.Fleet.forecast", "horizon"): lambda v: fleet().forecast(v),
-    ("itb.clinical.plan_refill", "margin"): lambda v: itb.clinical.plan_refill(pump(), v),
-    ("itb.clinical.plan_refill", "stability"): lambda v: itb.clinical.plan_refill(
+    ("itb.clinical.refill.plan_refill", "margin"): lambda v: itb.clinical.plan_refill(pump(), v),
+    ("itb.clinical.refill.plan_refill", "stability"): lambda v: itb.clinical.plan_refill(
         pump(), stability=v
     ),
-    ("itb.clinical.plan_refill", "horizon"): lambda v: itb.clinical.plan_refill(pump(), horizon=v),
+    ("itb.clinical.refill.plan_refill", "horizon"): lambda v: itb.clinical.plan_refill(
+        pump(), horizon=v
+    ),
+    ("itb.clinical.clinic.plan_clinic", "margin"): lambda v: itb.clinical.plan_clinic(
+        [itb.clinical.ClinicPatient("a", pump())], slots_per_day=4, margin=v
+    ),
+    ("itb.clinical.clinic.ClinicPatient.__init__", "min_interval"): lambda v: (
+        itb.clinical.plan_clinic(
+            [itb.clinical.ClinicPatient("a", pump(), min_interval=v)], slots_per_day=4
+        )
+    ),
+    ("itb.clinical.clinic.ClinicPatient.__init__", "stability"): lambda v: itb.clinical.plan_clinic(
+        [itb.clinical.ClinicPatient("a", pump(), stability=v)], slots_per_day=4
+    ),
     ("itb.clinical.ScreeningTrial.record_response", "effect_duration"): lambda v: trial_response(
         effect_duration=v
     ),
@@ -151,6 +164,7 @@ EXEMPT = {
     "itb.pump.Bolus.__init__": "a result record built by itb, not an input",
     "itb.pump.BolusPlan.__init__": "a result record built by itb, not an input",
     "itb.clinical.ScreeningDose.__init__": "a result record built by itb, not an input",
+    "itb.clinical.clinic.ClinicVisit.__init__": "a result record built by itb, not an input",
     "itb.clinical.initial_daily_dose": "effect_hours: the parameter's name states its unit",
     "itb.testing.": "device_* hooks and asserts a test suite implements or calls with its own values",
     "itb.strategies.": "hypothesis strategy arguments: InvalidArgument (tests/test_strategies.py)",

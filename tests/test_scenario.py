@@ -3,6 +3,7 @@ to the same calls made directly on a Pump, every example, export, and a TOML rou
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 import tomllib
@@ -221,11 +222,28 @@ battery = "none"
     assert pump.battery_remaining_mah is None and pump.now == datetime(2026, 1, 5)
 
 
-def test_preset_with_a_small_battery() -> None:
+def test_a_pump_read_with_little_battery_left() -> None:
+    """45 mAh left of the preset's battery behaves as a new 45 mAh battery with the same
+    thresholds (the old workaround): the same ERI and EOS times."""
     scenario = sc.load(ROOT / "examples" / "pump_near_eri.toml")
-    assert scenario.model.battery.capacity_mah == 45.0
-    assert scenario.model.battery.eri_mah == itb.models.NOMINAL_BATTERY.eri_mah
-    assert scenario.model.reservoir_ml == 40.0 and "customised" in scenario.model.name
+    assert scenario.model is itb.models.SYNCHROMED_II_40
+    pump = scenario.pump()
+    assert pump.battery_remaining_mah == 45.0 and not pump.is_eri
+    small = dataclasses.replace(
+        itb.models.SYNCHROMED_II_40,
+        battery=dataclasses.replace(itb.models.NOMINAL_BATTERY, capacity_mah=45.0),
+    )
+    p = scenario.spec.pump
+    fresh = itb.Pump(
+        small,
+        now=p.start,
+        reservoir_ml=p.reservoir_ml,
+        concentration_ug_per_ml=p.concentration_ug_per_ml,
+        program=p.program.build(),
+        catheter_volume_ul=p.catheter_volume_ul,
+    )
+    a, b = pump.project(), fresh.project()
+    assert (a.eri, a.eos) == (b.eri, b.eos) and a.eri is not None
 
 
 def test_action_keys_are_the_pump_methods_keyword_arguments() -> None:
@@ -255,7 +273,9 @@ def test_action_keys_are_the_pump_methods_keyword_arguments() -> None:
 
 
 def test_pump_table_takes_every_pump_constructor_argument() -> None:
-    params = set(inspect.signature(itb.Pump.__init__).parameters) - {"self"}
+    # battery_pc is the exact twin of battery_mah (scenario files take mAh)
+    params = set(inspect.signature(itb.Pump.from_reading).parameters) - {"cls", "battery_pc"}
+    assert set(inspect.signature(itb.Pump.__init__).parameters) - {"self"} <= params
     keys = set(sc.ScenarioSpec.model_fields["pump"].annotation.model_fields) - {"start"} | {"now"}
     assert params == keys, (
         "a new itb.Pump(...) argument needs a key in [pump] (itb/scenario/spec.py PumpSpec)"

@@ -188,6 +188,9 @@ class FleetColumns:
         ug_per_day: npt.NDArray[np.float64],
         programs: list[_ProgramIn],
         program: npt.NDArray[np.int64],
+        battery_mah: npt.NDArray[np.float64] | None = None,
+        implanted_ms: npt.NDArray[np.int64] | None = None,
+        since_ms: list[npt.NDArray[np.int64] | None] | None = None,
     ) -> FleetColumns: ...
     def __len__(self) -> int: ...
     def forecast(
@@ -384,6 +387,23 @@ class Pump:
         """Like :meth:`advance_to`, also returning every stroke time (ms) as an int64 array.
         Runs with the GIL released."""
 
+    def project_max_patient_boluses(self, horizon_ms: int) -> _Projection:
+        """As ``project``, assuming every allotted patient bolus is taken."""
+    @staticmethod
+    def build_read(
+        model: Model,
+        now: Any,
+        reservoir_ml: Any,
+        concentration_ug_per_ml: Any,
+        program: Program,
+        catheter_volume_ul: Any,
+        stroke_error_ppm: Any,
+        path_primed: Any,
+        battery_remaining_pc: int | None,
+        alarms: list[tuple[str, int]],
+        implanted_ms: int | None,
+    ) -> Pump:
+        """``itb.Pump.from_reading`` in one call."""
     def project(self, horizon_ms: int, assume_refills: bool = False) -> _Projection:
         """What comes next with no intervention: times strictly after now and within
         ``horizon_ms`` (>= 0), else None (stroke times are None while suspended, stalled, empty or

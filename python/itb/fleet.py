@@ -26,7 +26,7 @@ from . import _core
 from ._time import to_ms
 from .models import PRESETS
 from .program import Continuous, Flex
-from .pump import Pump
+from .pump import ALARMS, Pump
 
 __all__ = ["Fleet", "FleetResult", "simulate_many", "simulate_dask", "random_fleet"]
 
@@ -192,12 +192,19 @@ class Fleet:
     in Rust. Memory: the input and output columns plus one pump per worker thread (≈ 1 kB) —
     never one object per row. Pickles as its columns (for Dask workers).
 
+    Optional columns of a pump as a programmer reads it (each row as
+    :meth:`itb.Pump.from_reading`): ``battery_mah`` (float, NaN = not read), ``implanted``
+    (``datetime64``/int ms, NaT = unknown), and per alarm since when it has been sounding,
+    ``eos_since``, ``reservoir_empty_since``, ``motor_stall_since``, ``eri_since``,
+    ``low_reservoir_since`` (``datetime64``/int ms, NaT = not sounding).
+
     Errors: ``ValidationError``/``ProgrammingError`` naming the column and row
-    (``reservoir_ml[12]``, ``ug_per_day[3]``, ``model[7]``, ``program[5].steps[1].ug_per_day``);
-    a missing column names it.
+    (``reservoir_ml[12]``, ``ug_per_day[3]``, ``model[7]``, ``program[5].steps[1].ug_per_day``,
+    ``battery_mah[4]``, ``eri_since[2]``); a missing column names it.
     """
 
     COLUMNS = ("model", "now", "reservoir_ml", "concentration_ug_per_ml", "ug_per_day", "program")
+    READING_COLUMNS = ("battery_mah", "implanted") + tuple(f"{a}_since" for a in ALARMS)
 
     def __init__(
         self, columns: Any, models: Sequence[Any] | None = None, programs: Sequence[Any] = ()
@@ -272,7 +279,24 @@ class Fleet:
             "ug_per_day": np.ascontiguousarray(dose, dtype=np.float64),
             "program": np.ascontiguousarray(program, dtype=np.int64),
         }
+        keys = set(_keys(columns))
+        if "battery_mah" in keys:
+            battery = column("battery_mah")
+            if battery.dtype.kind == "O" and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in battery
+            ):
+                battery = battery.astype(np.float64)
+            if battery.dtype.kind not in "fiu" or battery.dtype == bool:
+                raise ValidationError(
+                    f"battery_mah: expected numbers (mAh, NaN = not read), got {battery.dtype}",
+                    "battery_mah",
+                )
+            self._cols["battery_mah"] = np.ascontiguousarray(battery, dtype=np.float64)
+        for name in self.READING_COLUMNS[1:]:
+            if name in keys:
+                self._cols[name] = _optional_time_column(column(name), name)
         exact_programs = [_exact_program(p) for p in self.programs]
+        since = [self._cols.get(f"{a}_since") for a in ALARMS]
         self._core = _core.FleetColumns(
             [m._core_exact() for m in self.models],
             self._cols["model"],
@@ -282,6 +306,9 @@ class Fleet:
             self._cols["ug_per_day"],
             exact_programs,  # checked in Rust
             self._cols["program"],
+            self._cols.get("battery_mah"),
+            self._cols.get("implanted"),
+            since if any(c is not None for c in since) else None,
         )
 
     def _model_column(self, model: Any, presets: bool) -> np.ndarray:
@@ -330,15 +357,18 @@ class Fleet:
     ) -> dict[str, np.ndarray]:
         """Per row, as ``datetime64[ms]`` columns (``NaT``: not within ``horizon``):
         ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``eri``, ``eos`` — exactly
-        ``Pump.project(horizon, assume_refills)`` of each row's pump. Results do not depend
-        on ``threads``."""
+        ``Pump.project(horizon, assume_refills)`` of each row's pump — and what is already
+        sounding, ``<alarm>_since`` for ``eos``, ``reservoir_empty``, ``motor_stall``, ``eri``,
+        ``low_reservoir`` (``NaT``: not sounding; exactly ``Projection.since``). Results do not
+        depend on ``threads``."""
         from ._time import duration_ms
         from ._units import flag
 
         raw = self._core.forecast(
             duration_ms(horizon, "horizon"), flag(assume_refills, "assume_refills"), threads
         )
-        return {name: raw[name + "_ms"].view("datetime64[ms]") for name in _FORECAST_COLUMNS}
+        names = _FORECAST_COLUMNS + tuple(f"{a}_since" for a in ALARMS)
+        return {name: raw[name + "_ms"].view("datetime64[ms]") for name in names}
 
     def simulate(self, until: datetime | int, threads: int | None = None) -> FleetResult:
         """Run every row's pump to ``until``: the same columns as :func:`simulate_many`."""
@@ -349,13 +379,43 @@ class Fleet:
         c = self._cols
         k = int(c["program"][i])
         program = self.programs[k] if k >= 0 else Continuous(ug_per_day=float(c["ug_per_day"][i]))
-        return Pump(
-            self.models[int(c["model"][i])],
+        args: dict[str, Any] = dict(
             now=int(c["now"][i]),
             reservoir_ml=float(c["reservoir_ml"][i]),
             concentration_ug_per_ml=int(c["concentration_ug_per_ml"][i]),
             program=program,
         )
+        if not any(name in c for name in self.READING_COLUMNS):
+            return Pump(self.models[int(c["model"][i])], **args)
+        nat = np.iinfo(np.int64).min
+        battery = float(c["battery_mah"][i]) if "battery_mah" in c else float("nan")
+        implanted = int(c["implanted"][i]) if "implanted" in c else nat
+        alarms = [
+            (a, int(c[f"{a}_since"][i]))
+            for a in ALARMS
+            if f"{a}_since" in c and int(c[f"{a}_since"][i]) != nat
+        ]
+        return Pump.from_reading(
+            self.models[int(c["model"][i])],
+            battery_mah=None if battery != battery else battery,
+            implanted=None if implanted == nat else implanted,
+            active_alarms=alarms,
+            **args,
+        )
+
+
+def _optional_time_column(values: np.ndarray, name: str) -> np.ndarray:
+    """A reading's time column as int64 ms (``NaT`` → ``i64::MIN``: none): ``datetime64`` or
+    integers."""
+    from .errors import ValidationError
+
+    if values.dtype.kind == "M":
+        return np.ascontiguousarray(values.astype("datetime64[ms]").view(np.int64))
+    if values.dtype.kind in "iu" and values.dtype != bool:
+        return np.ascontiguousarray(values, dtype=np.int64)
+    raise ValidationError(
+        f"{name}: expected datetime64 or int ms (NaT = none), got {values.dtype}", name
+    )
 
 
 def _did_you_mean(name: str, present: Sequence[str]) -> str:

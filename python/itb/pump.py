@@ -29,6 +29,7 @@ __all__ = [
     "BolusPlan",
     "PatientBolusResult",
     "RefillReport",
+    "ALARMS",
 ]
 
 Time = Union[datetime, int]
@@ -60,14 +61,21 @@ class ActiveAlarm(NamedTuple):
 class Projection:
     """Exact times of what comes next with no intervention (``None``: not within the horizon):
     ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``drug_at_tip``, ``eri``, ``eos`` as
-    naive ``datetime`` (built on access), and the same as int ms in ``<name>_ms``."""
+    naive ``datetime`` (built on access), and the same as int ms in ``<name>_ms``.
 
-    __slots__ = ("_ms",)
+    Those are events *still to come* (strictly after now). What is already sounding comes
+    with them: :attr:`active_alarms` (``(name, severity, since)``, highest priority first),
+    :meth:`since` (when an alarm began, ``None`` if it is not sounding) and :meth:`when` (its
+    start if sounding, else when it comes) — so a pump sounding ERI never reads as "ERI: none".
+    """
 
-    def __init__(self, *times_ms: int | None) -> None:
+    __slots__ = ("_ms", "_active")
+
+    def __init__(self, *times_ms: int | None, active: tuple = ()) -> None:
         if len(times_ms) != len(_PROJECTION_FIELDS):
             raise TypeError(f"Projection takes {len(_PROJECTION_FIELDS)} times")
         self._ms: tuple[int | None, ...] = times_ms
+        self._active = tuple(active)  # ((name, severity, since_ms), …)
 
     def _at(self, i: int) -> datetime | None:
         ms = self._ms[i]
@@ -127,20 +135,65 @@ class Projection:
     def eos_ms(self) -> int | None:
         return self._ms[5]
 
+    @property
+    def active_alarms(self) -> list[ActiveAlarm]:
+        """Alarms sounding at the projection's start: :class:`ActiveAlarm` ``(name, severity,
+        raised)``, highest priority first (``eos``, ``reservoir_empty``, ``motor_stall``,
+        ``battery_fault``, ``eri``, ``low_reservoir``)."""
+        return [ActiveAlarm(n, sev, from_ms(t)) for n, sev, t in self._active]
+
+    def since(self, alarm: str) -> datetime | None:
+        """When ``alarm`` (``"eri"``, ``"low_reservoir"``, …) began if it is sounding, else
+        ``None``."""
+        _check_alarm(alarm)
+        return next((from_ms(t) for n, _, t in self._active if n == alarm), None)
+
+    def when(self, alarm: str) -> datetime | None:
+        """``alarm``'s start if it is sounding now, else its projected time (``None``: neither)."""
+        since = self.since(alarm)
+        if since is not None or alarm not in _PROJECTION_FIELDS:
+            return since
+        return self._at(_PROJECTION_FIELDS.index(alarm))
+
     def as_dict(self) -> dict[str, datetime | None]:
         return {name: self._at(i) for i, name in enumerate(_PROJECTION_FIELDS)}
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Projection) and self._ms == other._ms
+        return (
+            isinstance(other, Projection)
+            and self._ms == other._ms
+            and self._active == other._active
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        parts = ", ".join(
-            f"{k}={v.isoformat(timespec='milliseconds') if v else None}"
-            for k, v in self.as_dict().items()
+        sounding = {n: t for n, _, t in self.active_alarms}
+        parts = []
+        for k, v in self.as_dict().items():
+            if k in sounding:
+                parts.append(f"{k}=active since {sounding[k].isoformat(timespec='milliseconds')}")
+            else:
+                parts.append(f"{k}={v.isoformat(timespec='milliseconds') if v else None}")
+        for fault in ("motor_stall", "battery_fault"):
+            if fault in sounding:
+                parts.append(
+                    f"{fault}=active since {sounding[fault].isoformat(timespec='milliseconds')}"
+                )
+        return f"Projection({', '.join(parts)})"
+
+
+ALARMS = ("eos", "reservoir_empty", "motor_stall", "battery_fault", "eri", "low_reservoir")
+
+
+def _check_alarm(alarm: object) -> None:
+    if alarm not in ALARMS:
+        from .errors import ValidationError
+
+        raise ValidationError(
+            f"alarm: {alarm!r}; allowed: {', '.join(ALARMS)}",
+            "alarm",
         )
-        return f"Projection({parts})"
 
 
 @dataclass(frozen=True)
@@ -276,6 +329,82 @@ class Pump:
             stroke_error_ppm,
             path_primed,
         )
+
+    @classmethod
+    def from_reading(
+        cls,
+        model: PumpModel,
+        *,
+        now: Time,
+        reservoir_ml: float,
+        concentration_ug_per_ml: float,
+        program: Program,
+        battery_mah: float | None = None,
+        implanted: Time | None = None,
+        active_alarms: Any = (),
+        catheter_volume_ul: float = 0.0,
+        path_primed: bool = True,
+        stroke_error_ppm: int = 0,
+        battery_pc: int | None = None,
+    ) -> Pump:
+        """A pump as a clinician programmer reads it at ``now`` (an implanted pump is never new):
+        the arguments of :class:`Pump`, plus
+
+        * ``battery_mah``: charge remaining (0 to the model's capacity; at or below its
+          ``eri_mah`` the pump is at ERI, at or below ``eos_mah`` past EOS: it delivers nothing;
+          rounded half-even to 1e-11 mAh); or exactly, ``battery_pc`` (picocoulombs, as
+          :attr:`battery_remaining_pc` gives it), not both;
+        * ``implanted``: implant date; with no ``battery_mah``, the charge used is estimated as
+          the quiescent drain plus the stroke charge of the current program since then (tones and
+          telemetry uncounted: a lower bound). Neither: a new battery;
+        * ``active_alarms``: the alarms sounding, with when each began — a mapping
+          ``{"eri": datetime, …}`` or pairs ``(name, since)`` (or :attr:`active_alarms`'s
+          triples). Names: ``eos``, ``reservoir_empty``, ``motor_stall``, ``eri``,
+          ``low_reservoir``. Listed ERI/EOS without ``battery_mah`` put the charge at that
+          threshold; ``motor_stall`` leaves the pump stalled.
+
+        A listed alarm keeps its start (tones keep their phase) and emits no event; an alarm the
+        state implies but the list omits begins now with its event. A reading that contradicts
+        itself (ERI listed with the charge above the ERI threshold, low reservoir listed with a
+        fuller reservoir, a start after ``now``) is a ``ValidationError`` naming
+        ``active_alarms`` (or ``active_alarms[i]``, ``battery_mah``, ``implanted``).
+        (docs: decisions/clinic.md#a-pump-as-read)"""
+        if type(model) is not PumpModel and not isinstance(model, PumpModel):
+            from .errors import ValidationError
+
+            raise ValidationError(
+                f"model: expected itb.PumpModel, got {type(model).__name__}", "model"
+            )
+        if battery_pc is not None:
+            if battery_mah is not None:
+                from .errors import ValidationError
+
+                raise ValidationError(
+                    "battery_pc: give battery_mah or battery_pc, not both", "battery_pc"
+                )
+            remaining_pc: int | None = integer(battery_pc, "battery_pc")
+        else:
+            remaining_pc = (
+                None if battery_mah is None else scaled(battery_mah, 11, "battery_mah", "mAh") * 36
+            )
+        implanted_ms = None if implanted is None else to_ms(implanted, "implanted")
+        alarms = _alarm_list(active_alarms)
+        self = cls.__new__(cls)
+        self._model = model
+        self._core = _core.Pump.build_read(
+            model._core_model,
+            now,
+            reservoir_ml,
+            concentration_ug_per_ml,
+            _core_program(program),
+            catheter_volume_ul,
+            stroke_error_ppm,
+            path_primed,
+            remaining_pc,
+            alarms,
+            implanted_ms,
+        )
+        return self
 
     @classmethod
     def _wrap(cls, core: Any, model: PumpModel | None = None) -> Pump:
@@ -511,6 +640,11 @@ class Pump:
     def start_priming_bolus(self) -> int:
         return self._core.start_priming_bolus()
 
+    @property
+    def has_patient_bolus_limits(self) -> bool:
+        """Whether patient-activated boluses are enabled (clinician limits set)."""
+        return self._core.patient_bolus_limits is not None
+
     def set_patient_bolus_limits(
         self,
         dose_ug: float | None = None,
@@ -565,13 +699,48 @@ class Pump:
         events, times = self._core.advance_to_recording_log(to_ms(until, "until"))
         return EventLog(events), times
 
-    def project(self, horizon: Duration = _TEN_YEARS, assume_refills: bool = False) -> Projection:
+    def project(
+        self,
+        horizon: Duration = _TEN_YEARS,
+        assume_refills: bool = False,
+        *,
+        assume_patient_boluses: str | None = None,
+    ) -> Projection:
         """Exact times of the next stroke, low-reservoir alarm, empty reservoir, new drug at the
         tip, ERI and EOS (strictly after now, within ``horizon``), with no intervention — equal to
-        what :meth:`advance_to` then observes. ``assume_refills=True`` treats the reservoir as
-        refilled on time (never low or empty, same concentration), for service-date forecasts."""
+        what :meth:`advance_to` then observes — and the alarms already sounding, with since
+        when (:attr:`Projection.active_alarms`). ``assume_refills=True`` treats the reservoir as
+        refilled on time (never low or empty, same concentration), for service-date forecasts.
+
+        ``assume_patient_boluses="max"``: the patient takes every allotted patient bolus, each
+        at the first moment the clinician's limits (lockout, most per 24 h) allow — the worst
+        case for the reservoir, as patient therapy controllers date their refills (Flowonix PTC
+        manual: "assuming all allotted boluses are delivered"). Equal to activating a copy at
+        those times. Not with ``assume_refills``; without patient-bolus limits the same as
+        ``None``. Errors: ``ValidationError`` (``horizon``, ``assume_patient_boluses``)."""
         horizon_ms = _TEN_YEARS_MS if horizon is _TEN_YEARS else duration_ms(horizon, "horizon")
-        return Projection(*self._core.project(horizon_ms, flag(assume_refills, "assume_refills")))
+        active = tuple(self._core.active_alarms)
+        if assume_patient_boluses is None:
+            return Projection(
+                *self._core.project(horizon_ms, flag(assume_refills, "assume_refills")),
+                active=active,
+            )
+        if assume_patient_boluses != "max":
+            from .errors import ValidationError
+
+            raise ValidationError(
+                f"assume_patient_boluses: {assume_patient_boluses!r}; allowed: None or 'max'",
+                "assume_patient_boluses",
+            )
+        if assume_refills:
+            from .errors import ValidationError
+
+            raise ValidationError(
+                "assume_patient_boluses: 'max' dates the reservoir; allowed only with "
+                "assume_refills=False",
+                "assume_patient_boluses",
+            )
+        return Projection(*self._core.project_max_patient_boluses(horizon_ms), active=active)
 
     def telemetry_session(self) -> None:
         """A programmer telemetry session now (costs its battery charge)."""
@@ -746,6 +915,34 @@ class Pump:
         return isinstance(other, Pump) and self.snapshot() == other.snapshot()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _alarm_list(active_alarms: Any) -> list[tuple[str, int]]:
+    """``active_alarms`` of :meth:`Pump.from_reading` as ``[(name, since_ms), …]``."""
+    from collections.abc import Mapping
+
+    from .errors import ValidationError
+
+    items = list(active_alarms.items()) if isinstance(active_alarms, Mapping) else active_alarms
+    if isinstance(items, (str, bytes)):
+        raise ValidationError(
+            "active_alarms: expected a mapping {name: since} or (name, since) pairs",
+            "active_alarms",
+        )
+    out = []
+    for i, item in enumerate(items):
+        field = f"active_alarms[{i}]"
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            raise ValidationError(
+                f"{field}: {item!r}; allowed: (name, since) or (name, severity, since)", field
+            )
+        name, since = item[0], item[-1]
+        if name not in ALARMS:
+            raise ValidationError(
+                f"{field}: unknown alarm {name!r}; allowed: {', '.join(ALARMS)}", field
+            )
+        out.append((name, to_ms(since, field)))
+    return out
 
 
 def _core_program(program: object) -> Any:

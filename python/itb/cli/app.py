@@ -214,7 +214,7 @@ def _register_demo(sub: Any) -> None:
 REGISTRARS: list[Callable[[Any], None]] = [_register_demo]
 #: Modules defining ``register(subparsers)``, imported when the parser is built; one that is not
 #: installed (``ModuleNotFoundError`` for that very module) is skipped.
-COMMAND_MODULES: list[str] = ["itb.cli.scenario", "itb.cli.rig", "itb.cli.export"]
+COMMAND_MODULES: list[str] = ["itb.cli.scenario", "itb.cli.rig", "itb.cli.export", "itb.cli.clinic"]
 
 
 def _registrars() -> list[Callable[[Any], None]]:

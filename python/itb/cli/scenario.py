@@ -391,6 +391,9 @@ def _project(args: argparse.Namespace) -> int:
         "horizon_days": args.horizon / timedelta(days=1),
         "projection": {k: _iso(v) for k, v in plain.as_dict().items()},
         "assume_refills": {k: _iso(v) for k, v in refilled.as_dict().items()},
+        "active_alarms": [
+            {"alarm": n, "severity": sev, "since": _iso(t)} for n, sev, t in plain.active_alarms
+        ],
     }
     if args.json:
         return print_json(report)
@@ -408,9 +411,16 @@ def _project(args: argparse.Namespace) -> int:
     table.add_column("event")
     table.add_column("as programmed", no_wrap=True)
     table.add_column("refilled on time", no_wrap=True)
+    sounding = {a["alarm"]: a["since"] for a in report["active_alarms"]}
     for key in report["projection"]:
         a, b = report["projection"][key], report["assume_refills"][key]
+        if key in sounding:
+            a = b = f"active since {sounding[key]}"
         table.add_row(key, (a or "—").replace("T", " "), (b or "—").replace("T", " "))
+    for fault in ("motor_stall", "battery_fault"):
+        if fault in sounding:
+            now = f"active since {sounding[fault]}".replace("T", " ")
+            table.add_row(fault, now, now)
     out.print(table)
     return 0
 

@@ -36,6 +36,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .._limits import MS_PER_DAY
 from ..errors import ProtocolError, RigError, ValidationError
 from ..pump import Pump
 from .drivers import PumpDriver, RigStatus
@@ -584,4 +585,4 @@ def _min_interval_ms(model: Any) -> int:
     rate = int(exact.get("max_rate_nl_per_day", 0) or 0)
     if rate <= 0:
         return 0
-    return -(-int(exact["stroke_nl"]) * 86_400_000 // rate)
+    return -(-int(exact["stroke_nl"]) * MS_PER_DAY // rate)

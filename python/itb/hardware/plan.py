@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import MS_PER_DAY
 from .._time import to_ms
 from .._units import ml_to_nl, ug_to_ng
 
@@ -152,5 +153,5 @@ def plan_scenario(scenario: Any, until: Any = None) -> RigPlan:
         int(first.concentration_ug_per_ml),
         tuple(steps),
         str(getattr(scenario, "source", "")),
-        -(-int(exact["stroke_nl"]) * 86_400_000 // int(exact["max_rate_nl_per_day"])),
+        -(-int(exact["stroke_nl"]) * MS_PER_DAY // int(exact["max_rate_nl_per_day"])),
     )

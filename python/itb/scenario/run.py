@@ -241,8 +241,7 @@ class Scenario:
     def pump(self) -> Pump:
         """A fresh pump as the scenario starts (nothing advanced, no action applied)."""
         p = self.spec.pump
-        return Pump(
-            self.model,
+        args = dict(
             now=p.start,
             reservoir_ml=p.reservoir_ml,
             concentration_ug_per_ml=p.concentration_ug_per_ml,
@@ -250,6 +249,15 @@ class Scenario:
             catheter_volume_ul=p.catheter_volume_ul,
             path_primed=p.path_primed,
             stroke_error_ppm=p.stroke_error_ppm,
+        )
+        if not p.is_reading:
+            return Pump(self.model, **args)
+        return Pump.from_reading(
+            self.model,
+            battery_mah=p.battery_mah,
+            implanted=p.implanted,
+            active_alarms=p.active_alarms or {},
+            **args,
         )
 
     # -- running --

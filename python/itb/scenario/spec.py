@@ -442,6 +442,28 @@ class PumpSpec(_Spec):
     stroke_error_ppm: Whole = Field(
         0, description="physical stroke volume error, ppm (off-nominal pump)"
     )
+    battery_mah: float | None = Field(
+        None, ge=0, description="battery charge remaining as read, mAh (itb.Pump.from_reading)"
+    )
+    implanted: Time | None = Field(None, description="implant date (estimates the battery)")
+    active_alarms: (
+        dict[
+            Literal[
+                "eos", "reservoir_empty", "motor_stall", "battery_fault", "eri", "low_reservoir"
+            ],
+            Time,
+        ]
+        | None
+    ) = Field(None, description="alarms sounding at the start: name = since when")
+
+    @property
+    def is_reading(self) -> bool:
+        """Built with ``itb.Pump.from_reading`` (a pump as a programmer reads it)."""
+        return (
+            self.battery_mah is not None
+            or self.implanted is not None
+            or self.active_alarms is not None
+        )
 
     def build_model(self) -> PumpModel:
         return PRESETS[self.model] if isinstance(self.model, str) else self.model.build()

@@ -122,6 +122,48 @@ pub struct FleetColumns<'a> {
     /// Programs shared by rows (a flex table, say), and each row's index into them (-1: none).
     pub programs: &'a [crate::delivery::program::Basal],
     pub program: &'a [i64],
+    /// What an interrogation shows, per row (empty columns: not given).
+    pub reading: ReadingColumns<'a>,
+}
+
+/// Reading columns of a fleet (see [`crate::reading`]); an empty slice means the column is
+/// absent, `NO_TIME` / `NO_CHARGE` in a row means "not read" / "not sounding".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadingColumns<'a> {
+    /// Battery charge remaining (pC).
+    pub battery_remaining_pc: &'a [i64],
+    /// Implant date (ms).
+    pub implanted_ms: &'a [i64],
+    /// Since when each alarm of [`crate::battery::Alarm::ALL`] (in that order) sounds (ms).
+    pub since_ms: [&'a [i64]; 6],
+}
+
+/// A battery charge that was not read.
+pub const NO_CHARGE: i64 = i64::MIN;
+
+impl ReadingColumns<'_> {
+    fn is_empty(&self) -> bool {
+        self.battery_remaining_pc.is_empty()
+            && self.implanted_ms.is_empty()
+            && self.since_ms.iter().all(|c| c.is_empty())
+    }
+
+    fn row(&self, i: usize) -> crate::pump::reading::Reading {
+        let at = |c: &[i64]| c.get(i).copied().filter(|&v| v != NO_TIME);
+        crate::pump::reading::Reading {
+            battery_remaining_pc: self
+                .battery_remaining_pc
+                .get(i)
+                .copied()
+                .filter(|&v| v != NO_CHARGE),
+            implanted_ms: at(self.implanted_ms),
+            alarms: crate::battery::Alarm::ALL
+                .iter()
+                .zip(self.since_ms.iter())
+                .filter_map(|(&a, c)| at(c).map(|t| (a, t)))
+                .collect(),
+        }
+    }
 }
 
 /// Per-row forecast columns (`NO_TIME` where not within the horizon).
@@ -132,6 +174,9 @@ pub struct ForecastColumns {
     pub reservoir_empty_ms: Vec<i64>,
     pub eri_ms: Vec<i64>,
     pub eos_ms: Vec<i64>,
+    /// Since when each alarm of [`crate::battery::Alarm::ALL`] (in that order) has been
+    /// sounding at the start (`NO_TIME`: not sounding).
+    pub since_ms: [Vec<i64>; 6],
 }
 
 impl FleetColumns<'_> {
@@ -150,7 +195,22 @@ impl FleetColumns<'_> {
             ("concentration_ug_per_ml", self.concentration.len()),
             ("ug_per_day", self.ng_per_day.len()),
             ("program", self.program.len()),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            [
+                ("battery_mah", self.reading.battery_remaining_pc.len()),
+                ("implanted", self.reading.implanted_ms.len()),
+            ]
+            .into_iter()
+            .chain(
+                crate::battery::Alarm::ALL
+                    .iter()
+                    .zip(self.reading.since_ms.iter())
+                    .map(|(a, c)| (a.since_column(), c.len())),
+            )
+            .filter(|&(_, len)| len != 0),
+        ) {
             if len != n {
                 return Err(ItbError::validation(
                     name,
@@ -212,7 +272,19 @@ impl FleetColumns<'_> {
             self.concentration[i],
             basal,
         );
-        Pump::new(config).map_err(|e| {
+        let built = if self.reading.is_empty() {
+            Pump::new(config)
+        } else {
+            let reading = self.reading.row(i);
+            Pump::from_reading(config, &reading).map_err(|e| {
+                let field = reading_column(e.field(), e.to_string().as_str(), &reading);
+                match field {
+                    Some(f) => e.in_field(f),
+                    None => e,
+                }
+            })
+        };
+        built.map_err(|e| {
             // a step of a shared program out of range at this row's concentration
             let field = if p >= 0 && (e.field().starts_with("steps") || e.field() == "ug_per_day") {
                 format!("program[{i}].{}", e.field())
@@ -222,6 +294,31 @@ impl FleetColumns<'_> {
             e.in_field(field)
         })
     }
+}
+
+/// The fleet column a reading error is about: `active_alarms[k]` is the k-th listed alarm's
+/// `<name>_since` column; a contradiction (`active_alarms`) names the alarm its message starts
+/// with.
+fn reading_column(
+    field: &str,
+    message: &str,
+    reading: &crate::pump::reading::Reading,
+) -> Option<&'static str> {
+    if let Some(k) = field
+        .strip_prefix("active_alarms[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|k| k.parse::<usize>().ok())
+    {
+        return reading.alarms.get(k).map(|(a, _)| a.since_column());
+    }
+    if field == "active_alarms" {
+        return crate::battery::Alarm::ALL
+            .into_iter()
+            .filter(|a| reading.alarms.iter().any(|(b, _)| b == a))
+            .find(|a| message.contains(&format!("{} ", a.name())))
+            .map(|a| a.since_column());
+    }
+    None
 }
 
 fn in_pool<T: Send>(threads: Option<usize>, work: impl FnOnce() -> T + Send) -> Result<T> {
@@ -254,26 +351,42 @@ pub fn forecast_columns(
         (0..fleet.len())
             .into_par_iter()
             .map(|i| {
-                let p = fleet.pump(i)?.project_with(horizon_ms, assume_refills)?;
+                let pump = fleet.pump(i)?;
+                let p = pump.project_with(horizon_ms, assume_refills)?;
                 let t = |x: Option<i64>| x.unwrap_or(NO_TIME);
-                Ok([
-                    t(p.next_stroke_ms),
-                    t(p.low_reservoir_ms),
-                    t(p.reservoir_empty_ms),
-                    t(p.eri_ms),
-                    t(p.eos_ms),
-                ])
+                let mut since = [NO_TIME; 6];
+                for a in pump.active_alarms() {
+                    if let Some(k) = crate::battery::Alarm::ALL
+                        .iter()
+                        .position(|&b| b == a.alarm)
+                    {
+                        since[k] = a.raised_ms;
+                    }
+                }
+                Ok((
+                    [
+                        t(p.next_stroke_ms),
+                        t(p.low_reservoir_ms),
+                        t(p.reservoir_empty_ms),
+                        t(p.eri_ms),
+                        t(p.eos_ms),
+                    ],
+                    since,
+                ))
             })
-            .collect::<Vec<Result<[i64; 5]>>>()
+            .collect::<Vec<Result<([i64; 5], [i64; 6])>>>()
     })?;
     let mut out = ForecastColumns::default();
     for row in rows {
-        let r = row?;
+        let (r, since) = row?;
         out.next_stroke_ms.push(r[0]);
         out.low_reservoir_ms.push(r[1]);
         out.reservoir_empty_ms.push(r[2]);
         out.eri_ms.push(r[3]);
         out.eos_ms.push(r[4]);
+        for (col, v) in out.since_ms.iter_mut().zip(since) {
+            col.push(v);
+        }
     }
     Ok(out)
 }

@@ -128,6 +128,18 @@ impl Alarm {
         }
     }
 
+    /// The fleet column giving since when it sounds (`eri_since`, …).
+    pub fn since_column(self) -> &'static str {
+        match self {
+            Alarm::Eos => "eos_since",
+            Alarm::ReservoirEmpty => "reservoir_empty_since",
+            Alarm::MotorStall => "motor_stall_since",
+            Alarm::BatteryFault => "battery_fault_since",
+            Alarm::Eri => "eri_since",
+            Alarm::LowReservoir => "low_reservoir_since",
+        }
+    }
+
     /// The event that raises it.
     pub fn event(self) -> EventKind {
         match self {

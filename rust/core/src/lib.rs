@@ -35,6 +35,7 @@ pub use error::{ItbError, Result};
 pub use events::{Event, EventKind, Severity, Value};
 pub use model::PumpModel;
 pub use pump::projection::Projection;
+pub use pump::reading::{alarm_from_name, Reading};
 pub use pump::refill::{RefillOutcome, RefillTolerance};
 pub use pump::therapy::{BolusPlan, PatientBolusLimits, PatientBolusOutcome};
 pub use pump::{Pump, PumpConfig};

@@ -84,6 +84,9 @@ pub struct PyFleetColumns {
     ng_per_day: Vec<i64>,
     programs: Vec<itb_core::Basal>,
     program: Vec<i64>,
+    battery_remaining_pc: Vec<i64>,
+    implanted_ms: Vec<i64>,
+    since_ms: [Vec<i64>; 6],
 }
 
 impl PyFleetColumns {
@@ -97,6 +100,18 @@ impl PyFleetColumns {
             ng_per_day: &self.ng_per_day,
             programs: &self.programs,
             program: &self.program,
+            reading: itb_core::batch::ReadingColumns {
+                battery_remaining_pc: &self.battery_remaining_pc,
+                implanted_ms: &self.implanted_ms,
+                since_ms: [
+                    &self.since_ms[0],
+                    &self.since_ms[1],
+                    &self.since_ms[2],
+                    &self.since_ms[3],
+                    &self.since_ms[4],
+                    &self.since_ms[5],
+                ],
+            },
         }
     }
 }
@@ -106,9 +121,11 @@ impl PyFleetColumns {
     /// Row i: `models[model[i]]` at `now_ms[i]` with `reservoir_ml[i]` at `concentration[i]`
     /// µg/mL on `programs[program[i]]` (exact program tuples) when `program[i] >= 0`, else a
     /// continuous `ug_per_day[i]`. Floats become exact integers here (half-even from the
-    /// shortest decimal form); errors name `column[row]`.
+    /// shortest decimal form); errors name `column[row]`. Reading columns (each optional):
+    /// `battery_mah` (float, NaN = not read), `implanted_ms` and `since_ms` (one int64 column
+    /// per alarm of `Alarm::ALL`, `i64::MIN` = none).
     #[new]
-    #[pyo3(signature = (models, model, now_ms, reservoir_ml, concentration, ug_per_day, programs, program))]
+    #[pyo3(signature = (models, model, now_ms, reservoir_ml, concentration, ug_per_day, programs, program, battery_mah=None, implanted_ms=None, since_ms=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -120,7 +137,46 @@ impl PyFleetColumns {
         ug_per_day: PyReadonlyArray1<'_, f64>,
         programs: &Bound<'_, PyList>,
         program: PyReadonlyArray1<'_, i64>,
+        battery_mah: Option<PyReadonlyArray1<'_, f64>>,
+        implanted_ms: Option<PyReadonlyArray1<'_, i64>>,
+        since_ms: Option<[Option<PyReadonlyArray1<'_, i64>>; 6]>,
     ) -> PyResult<Self> {
+        let battery_remaining_pc = match &battery_mah {
+            None => Vec::new(),
+            Some(a) => {
+                let values = a.as_slice()?;
+                let mut out = Vec::with_capacity(values.len());
+                for (i, &x) in values.iter().enumerate() {
+                    if x.is_nan() {
+                        out.push(itb_core::batch::NO_CHARGE);
+                        continue;
+                    }
+                    let v = itb_core::units::scaled_from_f64(
+                        "battery_mah",
+                        x,
+                        11,
+                        i64::MAX / 36,
+                        "mAh",
+                    )
+                    .map_err(|e| e.in_field(format!("battery_mah[{i}]")))
+                    .py()?;
+                    out.push(v * 36);
+                }
+                out
+            }
+        };
+        let implanted_ms = match &implanted_ms {
+            None => Vec::new(),
+            Some(a) => a.as_slice()?.to_vec(),
+        };
+        let mut since: [Vec<i64>; 6] = Default::default();
+        if let Some(cols) = &since_ms {
+            for (slot, col) in since.iter_mut().zip(cols.iter()) {
+                if let Some(c) = col {
+                    *slot = c.as_slice()?.to_vec();
+                }
+            }
+        }
         let programs = programs
             .iter()
             .map(|p| crate::convert::basal_from_py(&p))
@@ -159,6 +215,9 @@ impl PyFleetColumns {
             ng_per_day,
             programs,
             program,
+            battery_remaining_pc,
+            implanted_ms,
+            since_ms: since,
         })
     }
 
@@ -191,6 +250,9 @@ impl PyFleetColumns {
             ("eos_ms", f.eos_ms),
         ] {
             out.set_item(name, v.into_pyarray(py))?;
+        }
+        for (alarm, v) in itb_core::Alarm::ALL.iter().zip(f.since_ms) {
+            out.set_item(format!("{}_ms", alarm.since_column()), v.into_pyarray(py))?;
         }
         Ok(out)
     }

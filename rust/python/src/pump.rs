@@ -157,6 +157,87 @@ impl PyPump {
         })
     }
 
+    /// `itb.Pump.from_reading` in one call: the arguments of `build`, then what the
+    /// interrogation shows — battery charge remaining (pC or None), the alarms sounding
+    /// `[(name, since_ms), …]` and the implant date (ms or None).
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model, now, reservoir_ml, concentration_ug_per_ml, program, catheter_volume_ul, stroke_error_ppm, path_primed, battery_remaining_pc, alarms, implanted_ms))]
+    fn build_read(
+        model: &Bound<'_, PyModel>,
+        now: &Bound<'_, PyAny>,
+        reservoir_ml: &Bound<'_, PyAny>,
+        concentration_ug_per_ml: &Bound<'_, PyAny>,
+        program: &Bound<'_, PyProgram>,
+        catheter_volume_ul: &Bound<'_, PyAny>,
+        stroke_error_ppm: &Bound<'_, PyAny>,
+        path_primed: &Bound<'_, PyAny>,
+        battery_remaining_pc: Option<i64>,
+        alarms: Vec<(String, i64)>,
+        implanted_ms: Option<i64>,
+    ) -> PyResult<Self> {
+        let now_ms = fast::time_ms(now, "now")?;
+        let config = PumpConfig {
+            model: model.get().inner.clone(),
+            now_ms,
+            reservoir_nl: fast::scaled(reservoir_ml, 6, "reservoir_ml", "mL")?,
+            concentration: fast::concentration(concentration_ug_per_ml)?,
+            basal: program.get().inner.clone(),
+            catheter_nl: fast::scaled(catheter_volume_ul, 3, "catheter_volume_ul", "µL")?,
+            stroke_error_ppm: fast::int(stroke_error_ppm, "stroke_error_ppm")?,
+            path_primed: path_primed.is_truthy()?,
+        };
+        let mut listed = Vec::with_capacity(alarms.len());
+        for (i, (name, since)) in alarms.into_iter().enumerate() {
+            let alarm = itb_core::alarm_from_name(&name).ok_or_else(|| {
+                crate::errors::to_py(itb_core::ItbError::validation(
+                    format!("active_alarms[{i}]"),
+                    format!(
+                        "unknown alarm {name:?}; allowed: eos, reservoir_empty, motor_stall, battery_fault, eri, low_reservoir"
+                    ),
+                ))
+            })?;
+            listed.push((alarm, since));
+        }
+        let reading = itb_core::Reading {
+            battery_remaining_pc,
+            alarms: listed,
+            implanted_ms,
+        };
+        Ok(PyPump {
+            inner: Pump::from_reading(config, &reading).py()?,
+        })
+    }
+
+    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)`
+    /// assuming every allotted patient bolus is taken (see `itb_core::Pump::project_max_patient_boluses`).
+    #[allow(clippy::type_complexity)]
+    fn project_max_patient_boluses(
+        &self,
+        py: Python<'_>,
+        horizon_ms: i64,
+    ) -> PyResult<(
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    )> {
+        let inner = &self.inner;
+        let p = py
+            .detach(|| inner.project_max_patient_boluses(horizon_ms))
+            .py()?;
+        Ok((
+            p.next_stroke_ms,
+            p.low_reservoir_ms,
+            p.reservoir_empty_ms,
+            p.drug_at_tip_ms,
+            p.eri_ms,
+            p.eos_ms,
+        ))
+    }
+
     /// A program as a `_core.Program` or an exact tuple.
     fn set_program(&mut self, program: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner.set_program(basal_of(program)?).py()

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod patient;
 pub mod projection;
 pub mod rates;
+pub mod reading;
 pub mod refill;
 pub mod therapy;
 

@@ -175,3 +175,111 @@ impl Pump {
             .stroke_times(self.now_ms, self.stroke_gain(), ks, limit)
     }
 }
+
+impl Pump {
+    /// As [`Pump::project`], assuming the patient takes **every allotted patient bolus**: each
+    /// activation at the first millisecond the clinician's limits (lockout, most per rolling
+    /// 24 h) allow, from now on — the worst case for the reservoir, as patient therapy
+    /// controllers report their refill date. Without patient-bolus limits it is
+    /// [`Pump::project`]. Equal to advancing a copy of the pump and activating at those times
+    /// (it is computed that way: one closed-form advance per activation, so the cost grows with
+    /// the activations before the reservoir empties or the horizon ends).
+    pub fn project_max_patient_boluses(&self, horizon_ms: i64) -> Result<Projection> {
+        if horizon_ms < 0 {
+            return Err(ItbError::validation(
+                "horizon",
+                format!("{horizon_ms} ms must be >= 0"),
+            ));
+        }
+        let Some(limits) = self.patient.limits else {
+            return self.project(horizon_ms);
+        };
+        let start = self.now_ms;
+        let limit = start.saturating_add(horizon_ms).min(MAX_TIME_MS);
+        let mut sim = self.clone();
+        sim.pending.clear();
+        let mut p = Projection::default();
+        let note = |p: &mut Projection, events: &[crate::events::Event]| {
+            use crate::events::EventKind as K;
+            for e in events.iter().filter(|e| e.time_ms > start) {
+                let slot = match e.kind {
+                    K::StrokeBatch => {
+                        let first = e.get("first_ms").unwrap_or(e.time_ms);
+                        if p.next_stroke_ms.is_none() && first > start {
+                            p.next_stroke_ms = Some(first);
+                        }
+                        continue;
+                    }
+                    K::LowReservoir => &mut p.low_reservoir_ms,
+                    K::ReservoirEmpty => &mut p.reservoir_empty_ms,
+                    K::DrugAtTip => &mut p.drug_at_tip_ms,
+                    K::Eri => &mut p.eri_ms,
+                    K::Eos => &mut p.eos_ms,
+                    _ => continue,
+                };
+                if slot.is_none() {
+                    *slot = Some(e.time_ms);
+                }
+            }
+        };
+        loop {
+            if !sim.delivering() || sim.is_eos() {
+                break;
+            }
+            let g = &sim.patient.grants;
+            let mut t = sim.now_ms;
+            if let Some(&last) = g.last() {
+                t = t.max(last.saturating_add(limits.lockout_ms));
+            }
+            let max = usize::try_from(limits.max_per_24h).unwrap_or(usize::MAX);
+            if g.len() >= max {
+                t = t.max(g[g.len() - max].saturating_add(crate::units::MS_PER_DAY));
+            }
+            if t > limit {
+                break;
+            }
+            let events = sim.advance_inner(t, None)?;
+            note(&mut p, &events);
+            if !sim.delivering() {
+                break;
+            }
+            let outcome = sim.patient_bolus(None)?;
+            let events = std::mem::take(&mut sim.pending);
+            note(&mut p, &events);
+            if !outcome.granted {
+                // Refused for another reason (maximum rate, reservoir): the patient tries
+                // again when the running boluses have ended, or not at all.
+                let next = sim
+                    .boluses()
+                    .iter()
+                    .map(|b| b.end_ms)
+                    .filter(|&e| e > sim.now_ms)
+                    .min();
+                match next {
+                    Some(e) if e <= limit => {
+                        let events = sim.advance_inner(e, None)?;
+                        note(&mut p, &events);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        // The rest of the horizon with no further activation.
+        if sim.now_ms < limit {
+            let rest = sim.project(limit - sim.now_ms)?;
+            for (slot, later) in [
+                (&mut p.next_stroke_ms, rest.next_stroke_ms),
+                (&mut p.low_reservoir_ms, rest.low_reservoir_ms),
+                (&mut p.reservoir_empty_ms, rest.reservoir_empty_ms),
+                (&mut p.drug_at_tip_ms, rest.drug_at_tip_ms),
+                (&mut p.eri_ms, rest.eri_ms),
+                (&mut p.eos_ms, rest.eos_ms),
+            ] {
+                if slot.is_none() {
+                    *slot = later;
+                }
+            }
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,183 @@
+"""``itb clinic plan PATIENTS.csv``: a clinic's refill calendar with capacity and its risks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .common import UsageError, add_command, console, print_heading
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``clinic`` group to an argparse ``subparsers`` object."""
+    group = add_command(
+        sub,
+        "clinic",
+        None,
+        help="a clinic's refill calendar (capacity, holidays, risks)",
+        description="Plan a whole clinic's refills.",
+    )
+    tools = group.add_subparsers(dest="clinic_command", metavar="COMMAND")
+    plan = add_command(
+        tools,
+        "plan",
+        _plan,
+        help="book every patient's next refill against capacity",
+        description="Read PATIENTS.csv (columns: docs/guide/clinic.md; example: "
+        "examples/clinic_patients.csv), book every patient's next refill optimally (no patient "
+        "past its deadline when avoidable, then fewest visits moved from their ideal day), and "
+        "report unfitted patients and time without drug.",
+    )
+    plan.add_argument("patients", metavar="PATIENTS.csv", help="the patients file")
+    plan.add_argument(
+        "--capacity", type=_nonneg, default=8, metavar="N", help="visits per open day (default 8)"
+    )
+    plan.add_argument(
+        "--clinician",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="visits per open day for a clinician (repeatable)",
+    )
+    plan.add_argument("--country", default="US", help="holidays of this country (ISO code; 'none')")
+    plan.add_argument("--subdiv", default=None, help="a subdivision of --country")
+    plan.add_argument(
+        "--closed", action="append", default=[], type=_date, metavar="DATE", help="extra closed day"
+    )
+    plan.add_argument("--days", type=_nonneg, default=365, help="days to book ahead (default 365)")
+    plan.add_argument(
+        "--today", type=_date, default=None, help="first day (default: the readings')"
+    )
+    plan.add_argument("--out", metavar="plan.csv|plan.json", default=None, help="write the plan")
+    plan.add_argument("--plot", metavar="calendar.png", default=None, help="draw the calendar")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def _nonneg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
+    return n
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected an ISO 8601 date (2026-12-25)"
+        ) from None
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from ..clinical import ClinicCalendar, plan_clinic
+    from ..clinical.patients import read_patients_csv
+
+    clinicians = {}
+    for item in args.clinician:
+        name, _, n = item.partition("=")
+        if not name or not n.isdigit():
+            raise UsageError(f"--clinician {item!r}: expected NAME=N (N a whole number)")
+        clinicians[name] = int(n)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        raise UsageError(f"--out {args.out!r}: allowed suffixes .csv, .json")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {args.plot!r}: allowed suffixes .png, .svg, .pdf")
+    patients = read_patients_csv(args.patients)
+    country = None if str(args.country).lower() == "none" else args.country
+    cal = ClinicCalendar(country=country, subdiv=args.subdiv, extra_closed=tuple(args.closed))
+    plan = plan_clinic(
+        patients,
+        slots_per_day=args.capacity,
+        calendar=cal,
+        clinician_slots=clinicians or None,
+        days=max(args.days, 1),
+        today=args.today,
+    )
+    rows = plan.rows()
+    if out is not None:
+        if out.suffix.lower() == ".json":
+            out.write_text(
+                json.dumps(_report(plan), indent=2, default=str) + "\n", encoding="utf-8"
+            )
+        else:
+            import csv
+
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
+                w.writeheader()
+                w.writerows(rows)
+        print(f"wrote the plan to {out}", file=sys.stderr)
+    if args.plot:
+        from ..plots import plot_clinic_calendar
+
+        plot_clinic_calendar(plan, args.plot)
+        print(f"wrote the calendar to {args.plot}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_report(plan), indent=2, default=str))
+        return 0
+    _print(plan, args)
+    return 0
+
+
+def _report(plan: Any) -> dict[str, Any]:
+    return {
+        "first_day": plan.first_day.isoformat(),
+        "moved": plan.moved,
+        "days_moved": plan.days_moved,
+        "visits": plan.rows(),
+        "unfitted": [v.patient for v in plan.unfitted],
+        "at_risk": [
+            {"patient": v.patient, "hours_without_drug": v.hours_without_drug} for v in plan.at_risk
+        ],
+        "context": plan.context,
+    }
+
+
+def _print(plan: Any, args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    out = console()
+    print_heading(out, "clinic plan", f"{args.patients}: {len(plan.visits)} patients")
+    t = Table(title="Refill calendar")
+    for col in (
+        "patient",
+        "date",
+        "binding",
+        "deadline",
+        "slack",
+        "order",
+        "stops",
+        "h w/o drug",
+        "note",
+    ):
+        t.add_column(col)
+    for v in plan.visits:
+        r = v.as_row()
+        note = v.reason or ""
+        if v.restart_at_full_dose:
+            note = (note + "; " if note else "") + "restart at full dose: overdose risk"
+        t.add_row(
+            v.patient,
+            r["date"] or f"— (earliest {r['earliest_feasible']})",
+            v.binding,
+            r["deadline"] or "—",
+            "—" if r["slack_days"] is None else f"{r['slack_days']:g} d",
+            "—" if v.volume_to_order_ml is None else f"{v.volume_to_order_ml:g} mL",
+            r["drug_stops"] or "—",
+            f"{v.hours_without_drug:g}",
+            note,
+        )
+    out.print(t)
+    if plan.at_risk:
+        out.print(f"[bold red]{len(plan.at_risk)} patient(s) at risk[/]: {plan.context}")

@@ -1,0 +1,430 @@
+"""A whole clinic: every patient's next refill booked against capacity, with what is at risk.
+
+**An engineering tool, not a medical device: nothing here is dosing advice.**
+
+:func:`plan_clinic` takes patients (each a pump as read, :meth:`itb.Pump.from_reading`, with
+the last refill date and the clinic's constraints), computes each window with
+:func:`itb.clinical.plan_refill` (deadline, binding constraint, ideal day, volume in whole
+vials), books them all at once with :func:`itb.clinical.calendar.solve_calendar` (optimal:
+docs: decisions/clinic.md#calendar-objective) and reports, per patient, the time without drug:
+
+* ``drug_stops``: when delivery at the catheter tip stops if nothing is done — the earlier of
+  the projected empty reservoir and EOS, or since when it has already stopped (empty, EOS,
+  motor stall sounding);
+* ``hours_without_drug``: from then to the booked visit (0 when the visit comes first; for a
+  patient not fitted, to the earliest feasible date);
+* ``restart_at_full_dose``: the visit ends a gap and the pump resumes its programmed, pre-gap
+  dose — the titration guard's restart rule flags exactly that ``overdose_risk`` (docs:
+  decisions/core.md#titration-restart-from-0).
+
+Context, not a prediction (Lioresal Intrathecal / Gablofen labelling, boxed warning; reviews):
+withdrawal after an interruption typically begins within 1–3 days and its severe form can
+progress over 24–72 h to high fever, altered mental status, rebound spasticity, muscle
+rigidity, rhabdomyolysis, multi-organ failure and death (:data:`WITHDRAWAL_CONTEXT`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .._time import duration_ms
+from ..errors import EndOfServiceError, ValidationError
+from ..pump import Pump
+from .calendar import CalendarProblem, as_date, solve_calendar
+
+__all__ = [
+    "ClinicPatient",
+    "ClinicVisit",
+    "ClinicPlan",
+    "plan_clinic",
+    "WITHDRAWAL_CONTEXT",
+]
+
+#: The labelling's withdrawal timeline, as context for a risk report (cited, not a model).
+WITHDRAWAL_CONTEXT = (
+    "Abrupt discontinuation of intrathecal baclofen (empty reservoir, end of battery, missed "
+    "refill) has resulted in high fever, altered mental status, exaggerated rebound spasticity "
+    "and muscle rigidity, which in rare cases advanced to rhabdomyolysis, multiple organ-system "
+    "failure and death; onset is typically within 1-3 days and the severe form can progress "
+    "over 24-72 h (Lioresal Intrathecal and Gablofen prescribing information, boxed warning). "
+    "Hours without drug here are a device figure, not a clinical prediction."
+)
+
+
+@dataclass(frozen=True)
+class ClinicPatient:
+    """One patient of the clinic.
+
+    ``pump``: the pump as read at its last interrogation (:meth:`itb.Pump.from_reading`);
+    ``last_refill``: the date of the last refill (drug stability counts from it; default: the
+    reading); ``min_interval``: least time between refills (the window opens at
+    ``last_refill + min_interval``); ``earliest``: a stated earliest date; ``stability``: the
+    drug-stability limit (none asserted); ``clinician``: who must see the patient (``None``:
+    anyone); ``booked``: an appointment already fixed (a date); ``fill_ml``/``vial_ml``: the
+    fill volume (default: the reservoir) and vial size (volume ordered in whole vials)."""
+
+    id: str
+    pump: Pump
+    last_refill: date | datetime | None = None
+    min_interval: timedelta = timedelta(0)
+    earliest: date | None = None
+    stability: timedelta | None = None
+    clinician: str | None = None
+    booked: date | None = None
+    fill_ml: float | None = None
+    vial_ml: float | None = None
+
+    def __post_init__(self) -> None:
+        # durations are never bare numbers (docs: decisions/inputs.md)
+        duration_ms(self.min_interval, "min_interval")
+        if self.stability is not None:
+            duration_ms(self.stability, "stability", allow_zero=False)
+
+
+@dataclass(frozen=True)
+class ClinicVisit:
+    """The plan for one patient. ``date``: the booked appointment (``None``: not fitted);
+    ``slot``: its 0-based order among that day's visits; ``deadline``/``binding``: the latest
+    refill time and the constraint behind it (``low_reservoir``, ``drug_stability``, ``eri``,
+    ``eos``, ``stopped``); ``ideal``: the latest open appointment of the window; ``slack``:
+    ``deadline − date``; ``reason``: why not fitted (``None`` when fitted); ``earliest_feasible``:
+    for a patient not fitted, the first appointment with a free slot at or after its window
+    opens; volumes in mL (whole vials); time without drug (module docs)."""
+
+    patient: str
+    date: datetime | None
+    slot: int | None
+    clinician: str | None
+    deadline: datetime | None
+    binding: str
+    ideal: datetime | None
+    slack: timedelta | None
+    fixed: bool
+    reason: str | None
+    earliest_feasible: datetime | None
+    volume_to_order_ml: float | None
+    vials: int | None
+    concentration_ug_per_ml: int
+    low_reservoir: datetime | None
+    eri: datetime | None
+    eos: datetime | None
+    drug_stops: datetime | None
+    hours_without_drug: float
+    restart_at_full_dose: bool
+
+    @property
+    def fitted(self) -> bool:
+        return self.reason is None
+
+    def as_row(self) -> dict[str, Any]:
+        """A flat row (ISO 8601 strings, numbers, ``None``) for CSV/JSON."""
+
+        def iso(t: datetime | None) -> str | None:
+            return None if t is None else t.isoformat(sep=" ", timespec="minutes")
+
+        return {
+            "patient": self.patient,
+            "date": iso(self.date),
+            "slot": self.slot,
+            "clinician": self.clinician,
+            "fitted": self.fitted,
+            "fixed": self.fixed,
+            "reason": self.reason,
+            "earliest_feasible": iso(self.earliest_feasible),
+            "deadline": iso(self.deadline),
+            "binding": self.binding,
+            "ideal": iso(self.ideal),
+            "slack_days": None if self.slack is None else round(self.slack / timedelta(days=1), 3),
+            "volume_to_order_ml": self.volume_to_order_ml,
+            "vials": self.vials,
+            "concentration_ug_per_ml": self.concentration_ug_per_ml,
+            "low_reservoir": iso(self.low_reservoir),
+            "eri": iso(self.eri),
+            "eos": iso(self.eos),
+            "drug_stops": iso(self.drug_stops),
+            "hours_without_drug": round(self.hours_without_drug, 3),
+            "restart_at_full_dose": self.restart_at_full_dose,
+        }
+
+
+@dataclass(frozen=True)
+class ClinicPlan:
+    """Every patient's :class:`ClinicVisit` (input order); ``unfitted``: those not fitted;
+    ``at_risk``: every patient whose visit (or earliest feasible date) comes after delivery
+    stops, most hours without drug first; ``visits_per_day``/``capacity``: per calendar day
+    from ``first_day``; ``moved``/``days_moved``: the objective's figures."""
+
+    visits: list[ClinicVisit]
+    first_day: date
+    visits_per_day: list[int]
+    capacity: list[int]
+    moved: int
+    days_moved: int
+    context: str = WITHDRAWAL_CONTEXT
+    _by_id: dict[str, ClinicVisit] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def unfitted(self) -> list[ClinicVisit]:
+        return [v for v in self.visits if not v.fitted]
+
+    @property
+    def at_risk(self) -> list[ClinicVisit]:
+        risky = [v for v in self.visits if v.hours_without_drug > 0]
+        return sorted(risky, key=lambda v: (-v.hours_without_drug, v.patient))
+
+    def __getitem__(self, patient: str) -> ClinicVisit:
+        return self._by_id[patient]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [v.as_row() for v in self.visits]
+
+
+def _appointment(day: date, cal: Any) -> datetime:
+    return datetime.combine(day, cal.appointment_time)
+
+
+def plan_clinic(
+    patients: Iterable[ClinicPatient],
+    *,
+    slots_per_day: int,
+    calendar: Any = None,
+    clinician_slots: Mapping[str, int] | None = None,
+    days: int = 365,
+    today: date | None = None,
+    margin: timedelta = timedelta(days=3),
+) -> ClinicPlan:
+    """Book every patient's next refill (see the module docs).
+
+    ``slots_per_day``: visits per open day; ``clinician_slots``: visits per open day per
+    clinician (patients naming another clinician are an error); ``calendar``: a
+    :class:`itb.clinical.ClinicCalendar` (default: weekends and US holidays closed); ``days``:
+    how far ahead to book (from ``today``, default: the latest pump reading's date);
+    ``margin``: before the low-reservoir alarm (and EOS). Errors: ``ValidationError`` naming
+    the patient (``patients[3].booked``) or the argument."""
+    from .refill import ClinicCalendar, plan_refill
+
+    cal = ClinicCalendar() if calendar is None else calendar
+    pts = list(patients)
+    if isinstance(slots_per_day, bool) or not isinstance(slots_per_day, int) or slots_per_day < 0:
+        raise ValidationError(
+            f"slots_per_day: {slots_per_day!r}; allowed: an integer >= 0", "slots_per_day"
+        )
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
+        raise ValidationError(f"days: {days!r}; allowed: 1 to 3660", "days")
+    ids = set()
+    for i, p in enumerate(pts):
+        if not isinstance(p, ClinicPatient):
+            raise ValidationError(
+                f"patients[{i}]: expected ClinicPatient, got {type(p).__name__}", f"patients[{i}]"
+            )
+        if p.id in ids:
+            raise ValidationError(
+                f"patients[{i}].id: {p.id!r} is used twice; allowed: unique", f"patients[{i}].id"
+            )
+        ids.add(p.id)
+    if today is None:
+        today = max((p.pump.now.date() for p in pts), default=date.today())
+    first = as_date(today, "today")
+    cal_days = [first + timedelta(days=d) for d in range(days)]
+    capacity = [slots_per_day if cal.is_open(d) else 0 for d in cal_days]
+    clinicians = sorted(clinician_slots) if clinician_slots else []
+    cindex = {c: k for k, c in enumerate(clinicians)}
+    cslots = [
+        [clinician_slots[c] if capacity[d] else 0 for d in range(days)]  # type: ignore[index]
+        for c in clinicians
+    ]
+
+    release, deadline_day, ideal, clin, fixed = [], [], [], [], []
+    info: list[dict[str, Any]] = []
+    for i, p in enumerate(pts):
+        pump = p.pump
+        now = pump.now
+        if p.clinician is not None and clinicians and p.clinician not in cindex:
+            raise ValidationError(
+                f"patients[{i}].clinician: {p.clinician!r}; allowed: {', '.join(clinicians)}",
+                f"patients[{i}].clinician",
+            )
+        last = (
+            None if p.last_refill is None else as_date(p.last_refill, f"patients[{i}].last_refill")
+        )
+        proj = pump.project()
+        stops = _drug_stops(pump, proj)
+        rec: dict[str, Any] = dict(
+            conc=pump.concentration_ug_per_ml,
+            low=proj.when("low_reservoir"),
+            eri=proj.when("eri"),
+            eos=proj.when("eos"),
+            stops=stops,
+        )
+        open_from = max(
+            now,
+            datetime.combine(last, datetime.min.time()) + p.min_interval if last else now,
+            datetime.combine(p.earliest, datetime.min.time()) if p.earliest else now,
+        )
+        try:
+            plan = plan_refill(
+                pump,
+                margin=margin,
+                stability=p.stability,
+                calendar=cal,
+                filled_at=None if last is None else datetime.combine(last, cal.appointment_time),
+                fill_ml=p.fill_ml,
+                vial_ml=p.vial_ml,
+            )
+            rec.update(
+                deadline=plan.deadline,
+                binding=plan.constraint,
+                order=plan.volume_to_order_ml,
+                vials=plan.vials,
+            )
+            dl = plan.deadline
+        except EndOfServiceError:
+            rec.update(deadline=stops, binding="eos", order=None, vials=None)
+            dl = now  # a replacement, at once
+        if stops is not None and stops <= now:
+            rec["binding"] = "stopped"
+        rec["open_from"] = open_from
+        r = _first_day_at_or_after(open_from, first, cal)
+        d = _last_day_at_or_before(dl, first, cal)
+        release.append(r)
+        deadline_day.append(min(d, days - 1))
+        ideal_day = _latest_open(r, min(d, days - 1), capacity)
+        ideal.append(ideal_day)
+        clin.append(cindex.get(p.clinician, -1) if p.clinician is not None else -1)
+        if p.booked is not None:
+            b = (as_date(p.booked, f"patients[{i}].booked") - first).days
+            if not 0 <= b < days:
+                raise ValidationError(
+                    f"patients[{i}].booked: {p.booked}; allowed: {first} to {cal_days[-1]}",
+                    f"patients[{i}].booked",
+                )
+            fixed.append(b)
+        else:
+            fixed.append(-1)
+        info.append(rec)
+
+    problem = CalendarProblem(release, deadline_day, ideal, capacity, clin, cslots, fixed)
+    sol = solve_calendar(problem)
+    per_day = [0] * days
+    slot_of: dict[int, int] = {}
+    for i in sorted(range(len(pts)), key=lambda i: (sol.day[i], pts[i].id)):
+        d = sol.day[i]
+        if d >= 0:
+            slot_of[i] = per_day[d]
+            per_day[d] += 1
+
+    # Patients not fitted: the first appointment with a free slot at or after the window opens.
+    visits = []
+    for i, p in enumerate(pts):
+        rec = info[i]
+        d = sol.day[i]
+        reason = None
+        earliest_feasible = None
+        when = None if d < 0 else _appointment(cal_days[d], cal)
+        if d < 0:
+            reason = _why_unfitted(i, problem, rec, cal_days, cal)
+            e = _first_free(release[i], per_day, capacity, clin[i], sol, cslots)
+            if e is not None:
+                per_day[e] += 1
+                earliest_feasible = _appointment(cal_days[e], cal)
+        visit_at = when if when is not None else earliest_feasible
+        stops = rec["stops"]
+        gap_h = 0.0
+        if stops is not None and visit_at is not None and visit_at > stops:
+            gap_h = (visit_at - stops) / timedelta(hours=1)
+        elif stops is not None and visit_at is None:
+            gap_h = float("inf")
+        dl = rec["deadline"]
+        visits.append(
+            ClinicVisit(
+                patient=p.id,
+                date=when,
+                slot=slot_of.get(i),
+                clinician=p.clinician,
+                deadline=dl,
+                binding=rec["binding"],
+                ideal=None if ideal[i] < 0 else _appointment(cal_days[ideal[i]], cal),
+                slack=None if when is None or dl is None else dl - when,
+                fixed=fixed[i] >= 0,
+                reason=reason,
+                earliest_feasible=earliest_feasible,
+                volume_to_order_ml=rec["order"],
+                vials=rec["vials"],
+                concentration_ug_per_ml=rec["conc"],
+                low_reservoir=rec["low"],
+                eri=rec["eri"],
+                eos=rec["eos"],
+                drug_stops=stops,
+                hours_without_drug=gap_h,
+                # refilled at the visit, the pump resumes the programmed pre-gap dose
+                restart_at_full_dose=gap_h > 0 and rec["binding"] != "eos",
+            )
+        )
+    plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
+    plan._by_id.update({v.patient: v for v in visits})
+    return plan
+
+
+def _drug_stops(pump: Pump, proj: Any) -> datetime | None:
+    """When delivery at the tip stops with no intervention (or since when it has stopped)."""
+    for alarm in ("eos", "reservoir_empty", "motor_stall"):
+        since = proj.since(alarm)
+        if since is not None:
+            return since
+    times = [t for t in (proj.reservoir_empty, proj.eos) if t is not None]
+    return min(times) if times else None
+
+
+def _first_day_at_or_after(t: datetime, first: date, cal: Any) -> int:
+    day = t.date()
+    if _appointment(day, cal) < t:
+        day += timedelta(days=1)
+    return max((day - first).days, 0)
+
+
+def _last_day_at_or_before(t: datetime | None, first: date, cal: Any) -> int:
+    if t is None:
+        return 10**6
+    day = t.date()
+    if _appointment(day, cal) > t:
+        day -= timedelta(days=1)
+    return (day - first).days
+
+
+def _latest_open(lo: int, hi: int, capacity: list[int]) -> int:
+    for d in range(hi, lo - 1, -1):
+        if 0 <= d < len(capacity) and capacity[d] > 0:
+            return d
+    return -1
+
+
+def _first_free(
+    lo: int, per_day: list[int], capacity: list[int], c: int, sol: Any, cslots: list[list[int]]
+) -> int | None:
+    for d in range(max(lo, 0), len(capacity)):
+        if per_day[d] >= capacity[d]:
+            continue
+        if c >= 0 and cslots:
+            used = sum(1 for k, x in enumerate(sol.day) if x == d and sol.clinician[k] == c)
+            if used >= cslots[c][d]:
+                continue
+        return d
+    return None
+
+
+def _why_unfitted(
+    i: int, p: CalendarProblem, rec: dict[str, Any], cal_days: list[date], cal: Any
+) -> str:
+    dl = rec["deadline"]
+    if rec["binding"] in ("stopped", "eos") and dl is not None and dl <= rec["open_from"]:
+        return f"delivery already stopped ({rec['binding']}); see at once"
+    if p.deadline[i] < p.release[i] or p.ideal[i] < 0:
+        opens = rec["open_from"].strftime("%Y-%m-%d %H:%M")
+        due = "?" if dl is None else dl.strftime("%Y-%m-%d %H:%M")
+        return (
+            f"no open appointment in the window: opens {opens}, deadline {due} ({rec['binding']})"
+        )
+    return "no free slot in the window (capacity taken by patients with tighter windows)"

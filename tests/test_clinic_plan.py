@@ -1,0 +1,145 @@
+"""The whole clinic end to end: a pump at ERI, one already low, one past EOS through
+projection, planner, calendar and risk report."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import itb
+import pytest
+from itb.clinical import ClinicCalendar, ClinicPatient, plan_clinic
+
+pytest.importorskip("ortools")
+
+M40 = itb.models.SYNCHROMED_II_40
+T0 = datetime(2026, 3, 2, 9, 0)  # a Monday
+CAL = ClinicCalendar(country=None)  # weekends closed only
+
+
+def read(**kw) -> itb.Pump:
+    args = dict(
+        now=T0, reservoir_ml=20.0, concentration_ug_per_ml=2000, program=itb.Continuous(400.0)
+    )
+    args.update(kw)
+    return itb.Pump.from_reading(M40, **args)
+
+
+def test_three_pumps_end_to_end() -> None:
+    eri = read(battery_mah=25.0, active_alarms={"eri": datetime(2026, 1, 10)})
+    low = read(reservoir_ml=1.5, active_alarms={"low_reservoir": datetime(2026, 2, 27, 14)})
+    dead = read(battery_mah=4.0)
+    # projection: the present included
+    assert eri.project().since("eri") == datetime(2026, 1, 10)
+    assert low.project().since("low_reservoir") == datetime(2026, 2, 27, 14)
+    assert dead.project().since("eos") == T0 and dead.project().next_stroke is None
+    # planner
+    p_eri = itb.clinical.plan_refill(eri, calendar=CAL)
+    assert p_eri.constraint == "eos" and p_eri.deadline == eri.project().eos - timedelta(days=3)
+    with pytest.raises(itb.EndOfServiceError):
+        itb.clinical.plan_refill(dead, calendar=CAL)
+    # calendar and report: one slot a day
+    plan = plan_clinic(
+        [
+            ClinicPatient("eri", eri, vial_ml=20.0),
+            ClinicPatient("low", low),
+            ClinicPatient("dead", dead),
+        ],
+        slots_per_day=1,
+        calendar=CAL,
+    )
+    assert plan["dead"].date == T0 and plan["dead"].binding == "stopped"
+    assert plan["dead"].drug_stops == T0 and plan["dead"].hours_without_drug == 0
+    # the low pump's deadline (alarm − 3 days) is already past: listed, never dropped
+    v = plan["low"]
+    assert not v.fitted and "deadline 2026-02-27" in v.reason
+    assert v.earliest_feasible == datetime(2026, 3, 3, 9, 0)  # Monday's slot is taken
+    # empty at 1.5 mL / 0.2 mL/day minus one stroke's rounding: 7.5 days after the reading
+    assert v.drug_stops == low.project().reservoir_empty
+    assert v.drug_stops - T0 == timedelta(days=7, hours=12)
+    assert v.hours_without_drug == 0
+    e = plan["eri"]
+    assert e.fitted and e.date <= e.deadline and e.vials == 2 and e.volume_to_order_ml == 40.0
+    assert plan.visits_per_day[0] == 1 and plan.capacity[5] == 0  # Saturday closed
+
+
+def test_a_late_visit_is_at_risk_and_flags_the_restart() -> None:
+    """A pump empty in 2 days and a clinic closed for a week: the visit comes after delivery
+    stops; hours without drug = visit − empty; the restart resumes the full dose."""
+    pump = read(reservoir_ml=0.4)  # 0.4 mL at 0.2 mL/day: empty in 2 days
+    closed = ClinicCalendar(
+        country=None, extra_closed=tuple(date(2026, 3, d) for d in range(2, 10))
+    )
+    plan = plan_clinic([ClinicPatient("p", pump)], slots_per_day=2, calendar=closed)
+    v = plan["p"]
+    empty = pump.project().reservoir_empty
+    assert v.drug_stops == empty == T0 + timedelta(days=2)
+    assert not v.fitted and v.earliest_feasible == datetime(2026, 3, 10, 9, 0)
+    assert v.hours_without_drug == (datetime(2026, 3, 10, 9) - empty) / timedelta(hours=1) == 144
+    assert v.restart_at_full_dose and plan.at_risk == [v]
+    assert "24-72 h" in plan.context
+
+
+def test_capacity_moves_the_fewest_visits() -> None:
+    """Three patients due the same Friday, two slots a day: one moves to Thursday."""
+    pumps = [read(reservoir_ml=2.0 + 0.2 * 4 + x) for x in (0.0, 0.01, 0.02)]
+    plan = plan_clinic(
+        [ClinicPatient(f"p{i}", p) for i, p in enumerate(pumps)], slots_per_day=2, calendar=CAL
+    )
+    days = sorted(v.date for v in plan.visits)
+    assert all(v.fitted for v in plan.visits) and plan.moved == 1
+    assert days[0] == days[1] - timedelta(days=1) == days[2] - timedelta(days=1)
+
+
+def test_bad_patients_name_the_entry() -> None:
+    with pytest.raises(itb.ValidationError) as err:
+        plan_clinic([ClinicPatient("a", read()), ClinicPatient("a", read())], slots_per_day=1)
+    assert err.value.field == "patients[1].id"
+    with pytest.raises(itb.ValidationError) as err:
+        plan_clinic([ClinicPatient("a", read())], slots_per_day=-1)
+    assert err.value.field == "slots_per_day"
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_cli_clinic_plan(tmp_path) -> None:
+    from itb.cli import main
+
+    out, png = tmp_path / "plan.json", tmp_path / "cal.png"
+    csv_path = ROOT / "examples" / "clinic_patients.csv"
+    args = ["clinic", "plan", str(csv_path), "--capacity", "2", "--out", str(out)]
+    assert main([*args, "--plot", str(png), "--country", "US"]) == 0
+    report = __import__("json").loads(out.read_text())
+    assert {v["patient"] for v in report["visits"]} == {f"A0{i}" for i in range(1, 8)}
+    assert png.stat().st_size > 10_000
+    assert main(["clinic", "plan", str(csv_path), "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_patients_csv_errors_name_line_and_column(tmp_path) -> None:
+    from itb.cli import main
+    from itb.clinical.patients import PatientFileError, read_patients_csv
+
+    text = (ROOT / "examples" / "clinic_patients.csv").read_text().splitlines()
+    bad = text[:3] + [text[3].replace("500,120", "500,abc")]
+    f = tmp_path / "bad.csv"
+    f.write_text("\n".join(bad) + "\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:4:ug_per_day"
+    f.write_text("\n".join(text[:2] + [text[2].replace("SYNCHROMED_II_40", "NOPE", 1)]) + "\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:3:model"
+    assert main(["clinic", "plan", str(f)]) == 2
+
+
+def test_guide_code_blocks_run(monkeypatch) -> None:
+    """Every python block of docs/guide/clinic.md runs as-is (from the repository root)."""
+    import re
+
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "docs" / "guide" / "clinic.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "clinic.md", "exec"), {})
