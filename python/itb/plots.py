@@ -286,9 +286,9 @@ def clinic_calendar_figure(plan: Any) -> Any:
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.bar(days, plan.visits_per_day[lo:hi], width=0.8, color="#4477aa", label="visits booked")
+    ax.bar(days, plan.visits_per_day[lo:hi], width=0.8, color="#4477aa", label="visits booked")  # type: ignore[arg-type]
     ax.step(
-        days,
+        days,  # type: ignore[arg-type]
         plan.capacity[lo:hi],
         where="mid",
         color="#555555",
@@ -300,7 +300,7 @@ def clinic_calendar_figure(plan: Any) -> Any:
         xs = [v.date or v.earliest_feasible for v in risky]
         pts = [(x, v) for x, v in zip(xs, risky) if x is not None]
         ax.scatter(
-            [_dt.combine(x.date(), _dt.min.time()) for x, _ in pts],
+            [_dt.combine(x.date(), _dt.min.time()) for x, _ in pts],  # type: ignore[arg-type]
             [max(plan.capacity[lo:hi] or [1]) + 0.5] * len(pts),
             marker="v",
             color="#cc3311",
@@ -321,9 +321,9 @@ def clinic_calendar_figure(plan: Any) -> Any:
             )
     ax.set_ylim(0, max(plan.capacity[lo:hi] or [1]) + 1.8)
     ax.set_ylabel("visits per day")
-    locator = AutoDateLocator()
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     n_fit = sum(1 for v in plan.visits if v.fitted)
     ax.set_title(
         f"Refill calendar: {n_fit} of {len(plan.visits)} patients booked in their window, "

@@ -71,7 +71,7 @@ class Projection:
 
     __slots__ = ("_ms", "_active")
 
-    def __init__(self, *times_ms: int | None, active: tuple = ()) -> None:
+    def __init__(self, *times_ms: int | None, active: tuple[Any, ...] = ()) -> None:
         if len(times_ms) != len(_PROJECTION_FIELDS):
             raise TypeError(f"Projection takes {len(_PROJECTION_FIELDS)} times")
         self._ms: tuple[int | None, ...] = times_ms
@@ -392,7 +392,7 @@ class Pump:
         self = cls.__new__(cls)
         self._model = model
         self._core = _core.Pump.build_read(
-            model._core_model,
+            model._core_model,  # type: ignore[attr-defined]
             now,
             reservoir_ml,
             concentration_ug_per_ml,

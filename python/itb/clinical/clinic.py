@@ -363,15 +363,15 @@ def plan_clinic(
                 restart_at_full_dose=gap_h > 0 and rec["binding"] != "eos",
             )
         )
-    plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
-    plan._by_id.update({v.patient: v for v in visits})
-    return plan
+    clinic_plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
+    clinic_plan._by_id.update({v.patient: v for v in visits})
+    return clinic_plan
 
 
 def _drug_stops(pump: Pump, proj: Any) -> datetime | None:
     """When delivery at the tip stops with no intervention (or since when it has stopped)."""
     for alarm in ("eos", "reservoir_empty", "motor_stall"):
-        since = proj.since(alarm)
+        since: datetime | None = proj.since(alarm)
         if since is not None:
             return since
     times = [t for t in (proj.reservoir_empty, proj.eos) if t is not None]

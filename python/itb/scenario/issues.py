@@ -72,7 +72,7 @@ class ScenarioError(ValidationError):
         self.time = first.time
 
 
-def issue_of(err: Any, lines: dict, data: Any) -> Issue:
+def issue_of(err: Any, lines: dict[Any, int], data: Any) -> Issue:
     """The :class:`Issue` of one pydantic error ``err`` (``lines``: key lines of the text)."""
     # drop the tags pydantic puts into locations of union members (`actions.3.bolus.dose_ug`)
     loc = [p for i, p in enumerate(err["loc"]) if not (i > 0 and p in _TAGS)]
@@ -119,7 +119,7 @@ def _did_you_mean(name: str, allowed: str) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _split_loc(loc: list) -> tuple[str, list]:
+def _split_loc(loc: list[Any]) -> tuple[str, list[Any]]:
     if not loc:
         return "", []
     if loc[0] == "actions" and len(loc) > 1 and isinstance(loc[1], int):
@@ -127,7 +127,7 @@ def _split_loc(loc: list) -> tuple[str, list]:
     return str(loc[0]), list(loc[1:])
 
 
-def _known_keys(entry: str, rest: list, data: Any) -> str | None:
+def _known_keys(entry: str, rest: list[Any], data: Any) -> str | None:
     """The keys an entry accepts (for an "unknown key" message), when simple to tell."""
     cls: Any = None
     if entry == "" and len(rest) <= 1:
@@ -146,7 +146,7 @@ def _known_keys(entry: str, rest: list, data: Any) -> str | None:
         except (KeyError, IndexError, TypeError, ValueError):
             action = None
         if isinstance(action, dict) and len(rest) == 1:
-            cls = ACTIONS.get(action.get("do"))
+            cls = ACTIONS.get(str(action.get("do")))
         elif isinstance(action, dict) and len(rest) == 2 and rest[0] == "program":
             cls = _program_class(action.get("program"))
     return None if cls is None else ", ".join(cls.model_fields)
@@ -155,4 +155,4 @@ def _known_keys(entry: str, rest: list, data: Any) -> str | None:
 def _program_class(program: Any) -> Any:
     """The spec class of a program table by its ``kind`` (None if it cannot be told)."""
     kind = program.get("kind") if isinstance(program, dict) else None
-    return {"continuous": ContinuousProgram, "flex": FlexProgram}.get(kind)
+    return {"continuous": ContinuousProgram, "flex": FlexProgram}.get(str(kind))

@@ -62,7 +62,7 @@ class Step:
 
     kind: str
     at: datetime
-    events: list[Event] = field(default_factory=list)
+    events: Sequence[Event] = field(default_factory=list)
     index: int | None = None
     action: Any = None
     result: Any = None
@@ -75,7 +75,7 @@ class RunTarget(Protocol):
     @property
     def now_ms(self) -> int: ...
 
-    def advance_to(self, at_ms: int) -> list[Event]:
+    def advance_to(self, at_ms: int) -> Sequence[Event]:
         """Let time pass to ``at_ms``; the events raised on the way."""
         ...
 
@@ -96,7 +96,7 @@ class PumpTarget:
     def now_ms(self) -> int:
         return self.pump.now_ms
 
-    def advance_to(self, at_ms: int) -> list[Event]:
+    def advance_to(self, at_ms: int) -> Sequence[Event]:
         if self.record is None:
             return self.pump.advance_to(at_ms)
         events, times = self.pump.advance_recording(at_ms)

@@ -76,7 +76,7 @@ class Scenario:
         spec: ScenarioSpec,
         source: str = "<scenario>",
         *,
-        _lines: dict[str, Any] | None = None,
+        _lines: dict[Any, int] | None = None,
     ) -> None:
         self.spec = spec
         self.source = source

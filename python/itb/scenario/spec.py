@@ -726,8 +726,9 @@ FAULT_ACTIONS: tuple[str, ...] = (
 )
 #: ``do`` name → action class (every Pump action a scenario can call).
 ACTIONS: dict[str, type[_Action]] = {
-    c.model_fields["do"].annotation.__args__[0]: c for c in _ACTION_CLASSES
-}  # type: ignore[union-attr]
+    c.model_fields["do"].annotation.__args__[0]: c  # type: ignore[union-attr]
+    for c in _ACTION_CLASSES
+}
 #: One scenario action: the tagged union of the action classes above (the table is the one list).
 Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]  # type: ignore[valid-type]
 
