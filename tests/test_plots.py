@@ -123,8 +123,11 @@ def test_every_example_reads(path: Path) -> None:
     # the timeline legend lists the marker kinds drawn, | markers included
     drawn = {(c.get_gid().split(":")[1], c.get_facecolor()[0].tobytes()) for c in line.collections}
     assert len(_legend_labels(line)) == len(drawn)
+    lo, hi = line.get_xlim()
     for c in line.collections:
         assert c.get_clip_on() is False  # a marker at the first instant is not cut in half
+        xs = [x for x, _ in c.get_offsets()]
+        assert all(lo < x < hi for x in xs)  # … and clears the frame
     # conservation: the per-window doses integrate to the drug that left the tip
     tip = next(p for p in dose.patches if p.get_label().startswith("at catheter tip"))
     values, edges = tip.get_data().values, tip.get_data().edges

@@ -398,7 +398,8 @@ def _draw(
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     line.xaxis.set_major_locator(locator)
     line.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    line.set_xlim(start, until)  # type: ignore[arg-type]
+    pad = span / 100  # a marker at the first or last instant clears the frame
+    line.set_xlim(start - pad, until + pad)  # type: ignore[arg-type]
     line.set_xlabel("pump clock")
     if typical is not None:
         if every <= timedelta(hours=1):
@@ -472,7 +473,8 @@ def _timeline(
             [e.time for e in hits],
             [row] * len(hits),
             marker=marker,
-            s=60,
+            s=140 if marker == "|" else 60,
+            linewidths=1.5 if marker == "|" else None,
             color=colour,
             zorder=3,
             clip_on=False,  # a marker at the first or last instant is drawn whole
