@@ -135,6 +135,11 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.plots.plot_result", "every"): lambda v: _plot(every=v),
     ("itb.plots.plot_result", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.default_every", "span"): lambda v: _default_every(v),
+    ("itb.plots.resolution", "span"): lambda v: _resolution(v),
+    ("itb.plots.pump_history_figure", "every"): lambda v: _history(every=v),
+    ("itb.plots.pump_history_figure", "dose_window"): lambda v: _history(dose_window=v),
+    ("itb.plots.plot_pump_history", "every"): lambda v: _history(every=v),
+    ("itb.plots.plot_pump_history", "dose_window"): lambda v: _history(dose_window=v),
     ("itb.interop.fhir.bundle", "utc_offset"): lambda v: _interop("fhir", v),
     ("itb.interop.hl7v2.messages", "utc_offset"): lambda v: _interop("hl7v2", v),
     ("itb.hardware.metrology.evaporation_rate", "elapsed"): lambda v: _hw().evaporation_rate(
@@ -190,6 +195,20 @@ def _interop(module: str, offset: Any) -> Any:
     if module == "fhir":
         return itb.interop.fhir.bundle(result, utc_offset=offset, validate=False)
     return itb.interop.hl7v2.messages(result, utc_offset=offset)
+
+
+def _history(**kw: Any) -> Any:
+    pytest.importorskip("matplotlib")
+    import itb.plots
+
+    pump = scenario().run(until=timedelta(hours=1)).pump
+    return itb.plots.pump_history_figure(pump, pump.now + timedelta(days=2), **kw)
+
+
+def _resolution(span: Any) -> Any:
+    import itb.plots
+
+    return itb.plots.resolution(span)
 
 
 def _default_every(span: Any) -> Any:
