@@ -39,7 +39,15 @@ from .._limits import MS_PER_DAY
 from .._time import from_ms, to_ms
 from ..errors import ValidationError
 from . import codes
-from .history import Administration, TherapyHistory, history_of, iter_alarms, utc_offset_minutes
+from .history import (
+    Administration,
+    TherapyHistory,
+    concentration_data,
+    history_of,
+    iter_alarms,
+    refill_data,
+    utc_offset_minutes,
+)
 
 __all__ = ["bundle", "dumps", "VERSIONS"]
 
@@ -288,7 +296,9 @@ class _Builder:
         seen = {self.h.initial_concentration_ug_per_ml}
         seen.update(a.concentration_ug_per_ml for a in self.h.administrations)
         seen.update(
-            int(e.data["to_ug_per_ml"]) for e in self.h.events if e.kind == "concentration_changed"
+            int(concentration_data(e)["to_ug_per_ml"])
+            for e in self.h.events
+            if e.kind == "concentration_changed"
         )
         return sorted(c for c in seen if c > 0)
 
@@ -474,7 +484,7 @@ class _Builder:
             e.time_ms: e for e in h.events if e.kind == "refill_discrepancy"
         }  # at the refill's own time
         for n, e in enumerate(x for x in h.events if x.kind == "refilled"):
-            d = e.data
+            d = refill_data(e)
             flag = flagged.get(e.time_ms)
             fields: dict[str, Any] = {
                 "component": [
@@ -498,8 +508,9 @@ class _Builder:
                     {"text": "beyond tolerance" if flag is not None else "within tolerance"}
                 ],
             }
-            if flag is not None and flag.data.get("reason"):
-                fields["note"] = [{"text": f"flagged: {flag.data['reason']}"}]
+            reason = refill_data(flag).get("reason") if flag is not None else None
+            if reason:
+                fields["note"] = [{"text": f"flagged: {reason}"}]
             self.observation(
                 f"obs-refill-{n}", e.time_ms, "refill: aspirated minus expected volume", **fields
             )
@@ -559,5 +570,5 @@ def _concentration_at(h: TherapyHistory, t_ms: int) -> int:
     c = h.initial_concentration_ug_per_ml
     for e in h.events:
         if e.kind == "concentration_changed" and e.time_ms <= t_ms:
-            c = int(e.data["to_ug_per_ml"])
+            c = int(concentration_data(e)["to_ug_per_ml"])
     return c
