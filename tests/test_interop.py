@@ -583,3 +583,11 @@ def test_the_guide_examples_run():
     assert len(blocks) == 3
     for i, block in enumerate(blocks):
         exec(compile(block, f"{page.name}[{i}]", "exec"), {})
+
+
+def test_medication_codes_name_baclofen_in_rxnorm_snomed_and_atc() -> None:
+    pytest.importorskip("fhir.resources")
+    from itb.interop import codes
+
+    assert codes.BACLOFEN_RXNORM == ("1292", "baclofen")
+    assert codes.RXNORM == "http://www.nlm.nih.gov/research/umls/rxnorm"

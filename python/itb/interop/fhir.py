@@ -312,6 +312,11 @@ class _Builder:
                         "display": codes.BACLOFEN_SNOMED[1],
                     },
                     {
+                        "system": codes.RXNORM,
+                        "code": codes.BACLOFEN_RXNORM[0],
+                        "display": codes.BACLOFEN_RXNORM[1],
+                    },
+                    {
                         "system": codes.ATC,
                         "code": codes.BACLOFEN_ATC[0],
                         "display": codes.BACLOFEN_ATC[1],
