@@ -591,3 +591,39 @@ def test_medication_codes_name_baclofen_in_rxnorm_snomed_and_atc() -> None:
 
     assert codes.BACLOFEN_RXNORM == ("1292", "baclofen")
     assert codes.RXNORM == "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def test_cli_fhir_titration_guard_findings(tmp_path):
+    # adult_sci_2000: 400 -> 480 µg/day on day 14 (+20 %): within spinal titration (+30 %),
+    # beyond cerebral titration (+15 %), so only the cerebral guard writes a DetectedIssue.
+    pytest.importorskip("fhir.resources")
+    from pathlib import Path
+
+    from itb.cli import main
+
+    src = Path(__file__).resolve().parents[1] / "examples" / "adult_sci_2000.toml"
+
+    def issues(guard: str) -> list[str]:
+        out = tmp_path / f"{guard.replace(':', '_')}.json"
+        args = ["export", "fhir", str(src), "--until", "P30D", "-o", str(out)]
+        assert main([*args, "--titration-guard", guard, "--max-ug-per-day", "1000"]) == 0
+        b = json.loads(out.read_text(encoding="utf-8"))
+        return [
+            e["resource"]["code"]["text"]
+            for e in b["entry"]
+            if e["resource"]["resourceType"] == "DetectedIssue"
+            and e["resource"]["code"]["text"].startswith("titration guard")
+        ]
+
+    assert issues("spinal:titration") == []
+    assert issues("cerebral:titration") == ["titration guard: exceeds_step"]
+    assert main(["export", "fhir", str(src), "--titration-guard", "spinal:titration"]) != 0
+
+
+def test_flex_daily_dose_is_the_time_weighted_mean():
+    from itb.interop.fhir import _daily_ng
+
+    day = 86_400_000
+    # 6 h at 100 µg/day, 18 h at 200 µg/day -> 175 µg/day
+    assert _daily_ng(("flex", "day", [(0, 100_000), (day // 4, 200_000)])) == 175_000
+    assert _daily_ng(("continuous", 480_000)) == 480_000

@@ -49,7 +49,7 @@ from .history import (
     utc_offset_minutes,
 )
 
-__all__ = ["bundle", "dumps", "VERSIONS"]
+__all__ = ["bundle", "dumps", "titration_findings", "VERSIONS"]
 
 VERSIONS = ("R4B", "R5")
 _NS = uuid.UUID("5b8c2a3e-1f0d-5c7e-9a4b-6d2e8f1a7c30")  # itb's namespace for entry UUIDs
@@ -105,6 +105,45 @@ def bundle(
 def dumps(source: Any, *, indent: int | None = None, **options: Any) -> str:
     """:func:`bundle` as JSON text (``options`` as for :func:`bundle`)."""
     return json.dumps(bundle(source, **options), indent=indent, ensure_ascii=False)
+
+
+def titration_findings(source: Any, *, origin: str, phase: str, max_ug_per_day: float) -> list[Any]:
+    """The titration guard's view of every program change in ``source``'s history: each change
+    is checked by an :class:`itb.clinical.TitrationGuard` (``origin``, ``phase``,
+    ``max_ug_per_day``) seeded with the changes before it (the initial program at the start
+    counts as one, from 0). Returns the :class:`~itb.clinical.TitrationDecision` objects, in time
+    order; :func:`bundle` (``titration=``) keeps the denied or flagged ones as ``DetectedIssue``.
+
+    A flex program's daily dose is its time-weighted mean over the period, to the nearest ng/day
+    (half up). Errors: ``ValidationError`` for a bad ``origin``/``phase``/``max_ug_per_day``."""
+    from ..clinical import DoseChange, TitrationGuard
+
+    history = history_of(source)
+    TitrationGuard(origin, phase, max_ug_per_day=max_ug_per_day)  # argument errors first
+    changes: list[DoseChange] = []
+    out: list[Any] = []
+    for i, (at, program) in enumerate(history.programs):
+        new = _daily_ng(program) / 1000
+        if i == 0:
+            changes.append(DoseChange(from_ms(at), 0, new))
+            continue
+        guard = TitrationGuard(origin, phase, max_ug_per_day=max_ug_per_day, history=changes)
+        cur = changes[-1].to_ug_per_day
+        out.append(guard.check(cur, new, from_ms(at)))
+        changes.append(DoseChange(from_ms(at), cur, new))
+    return out
+
+
+def _daily_ng(program: tuple[Any, ...]) -> int:
+    if program[0] == "continuous":
+        return int(program[1])
+    _, period, steps = program
+    period_ms = MS_PER_DAY if period == "day" else 7 * MS_PER_DAY
+    total = 0
+    for i, (offset, ng) in enumerate(steps):
+        nxt = steps[i + 1][0] if i + 1 < len(steps) else period_ms
+        total += int(ng) * int(nxt - offset)
+    return (2 * total + period_ms) // (2 * period_ms)
 
 
 def _validate(data: dict[str, Any], version: str) -> Any:
