@@ -129,9 +129,17 @@ def test_bundle_validates_and_doses_add_up(rich, version):
         for m in _resources(b, "Medication")
     )
     assert strengths == [500, 2000]
-    # the catheter is a child of the pump
+    # PoCD hierarchy: pump (MDS) <- channel (VMD) <- catheter, each parent the one above
     devices = _resources(b, "Device")
-    assert len(devices) == 2 and "parent" in devices[1]
+    urls = {
+        e["resource"]["identifier"][0]["value"]: e["fullUrl"]
+        for e in b["entry"]
+        if e["resource"]["resourceType"] == "Device"
+    }
+    assert [d["identifier"][0]["value"] for d in devices] == ["pump", "channel", "catheter"]
+    assert "parent" not in devices[0]
+    assert devices[1]["parent"]["reference"] == urls["pump"]
+    assert devices[2]["parent"]["reference"] == urls["channel"]
     # alarms became DetectedIssues: the refill discrepancy and the motor stall at least
     issues = " ".join(i["detail"] for i in _resources(b, "DetectedIssue"))
     assert "refill_discrepancy" in issues and "fault" in issues

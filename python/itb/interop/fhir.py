@@ -2,8 +2,9 @@
 
 What it holds (docs: guide/interop.md has a worked example; docs: decisions/interop.md the rules):
 
-- ``Patient`` (a placeholder with the identifier you give) and the pump ``Device`` with a child
-  ``Device`` for the catheter (``parent``), as the Point-of-Care Device IG nests device parts;
+- ``Patient`` (a placeholder with the identifier you give) and the pump ``Device`` (the MDS of
+  the Point-of-Care Device IG) with a child ``Device`` for its delivery channel (VMD/channel,
+  ``parent``) and below that the catheter;
 - ``DeviceUsage`` (R5) / ``DeviceUseStatement`` (R4B): the pump implanted in the patient;
 - one ``Medication`` per baclofen concentration used (SNOMED CT / ATC codes, strength in µg/mL);
 - one ``MedicationRequest`` per program in force (intrathecal route, µg/day; flex steps as
@@ -290,11 +291,25 @@ class _Builder:
                 {"type": {"text": t}, "valueQuantity": [_qty(v, u)]} for t, v, u in props
             ]
         self.add("pump", pump)
+        # Point-of-Care Device IG hierarchy: the pump is the MDS, its one delivery channel the
+        # VMD/channel (a child Device), the catheter a part below the channel. No IEEE
+        # 11073-10101 MDS/VMD code is published for an implanted intrathecal pump (the IHE
+        # samples code large-volume and syringe pumps): the types are text only
+        # (docs: decisions/interop.md).
+        channel: dict[str, Any] = {
+            "resourceType": "Device",
+            "identifier": [{"system": "urn:itb:device", "value": "channel"}],
+            "status": "active",
+            "parent": self.ref("pump"),
+        }
+        channel_type = {"text": "Infusion pump delivery channel (VMD/channel)"}
+        channel["type"] = [channel_type] if self.r5 else channel_type
+        self.add("channel", channel)
         catheter: dict[str, Any] = {
             "resourceType": "Device",
             "identifier": [{"system": "urn:itb:device", "value": "catheter"}],
             "status": "active",
-            "parent": self.ref("pump"),
+            "parent": self.ref("channel"),
         }
         volume = _qty(decimal(h.catheter_nl, 3), "uL")
         if self.r5:
