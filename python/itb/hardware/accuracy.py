@@ -240,13 +240,14 @@ def trumpet_curve(
 ) -> AccuracyCurve:
     """The IEC 60601-2-24 trumpet curve of ``run`` against the set rate (µL/h): for each window
     (a whole number of ``sample_interval``, else ``ValidationError`` naming ``windows``) the
-    largest and smallest Ep over every window of samples inside ``period``. Windows longer
-    than the period are left out."""
+    largest and smallest Ep over every window of samples inside ``period``, read on the grid
+    ``period[0] + k·S`` (samples off the grid are not used). Windows longer than the period are
+    left out."""
     r = _rate(rate_ul_per_h)
     s = duration_ms(sample_interval, "sample_interval", allow_zero=False)
     p0, p1 = (duration_ms(p, "period", allow_zero=True) for p in period)
     t = run.times_ms
-    idx = np.flatnonzero((t >= p0) & (t <= p1))
+    idx = np.flatnonzero((t >= p0) & (t <= p1) & ((t - p0) % s == 0))  # the S grid
     if idx.size < 2:
         raise ValidationError(
             f"period: fewer than two samples between {p0 / 1000:g} s and {p1 / 1000:g} s", "period"
@@ -296,6 +297,8 @@ def low_flow_curve(
         raise ValidationError(f"stroke_ul: must be more than 0 µL, got {stroke_ul!r}", "stroke_ul")
     ex = duration_ms(exclude, "exclude", allow_zero=True)
     tau = _ms_array(stroke_times, "stroke_times")
+    if np.any(np.diff(tau) < 0):
+        raise ValidationError("stroke_times: must be non-decreasing", "stroke_times")
     t = run.times_ms
     # boundary k: the last sample strictly before stroke k, if it is after stroke k − 1
     before = np.searchsorted(t, tau, side="left") - 1
