@@ -132,3 +132,13 @@ def test_cli_accuracy_pass_and_fail(capsys: pytest.CaptureFixture[str]) -> None:
     assert "PASS" in capsys.readouterr().out
     assert main([*args, "--limit", "0.1%", "--readability-mg", "0.1"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_low_flow_refuses_a_run_too_short_for_the_exclusion() -> None:
+    run, taus, rate, stroke = _low_flow_run()
+    with pytest.raises(ValidationError) as err:
+        low_flow_curve(run, rate, stroke, taus, [timedelta(hours=1)])  # 5 h run, 24 h excluded
+    assert err.value.field == "exclude"
+    with pytest.raises(ValidationError) as err:
+        low_flow_curve(run, rate, -1.0, taus)
+    assert err.value.field == "stroke_ul"

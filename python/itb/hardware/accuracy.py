@@ -304,6 +304,14 @@ def low_flow_curve(
     before = np.searchsorted(t, tau, side="left") - 1
     prev = np.concatenate(([-1], tau[:-1]))
     ok = (before >= 0) & (t[np.clip(before, 0, None)] >= np.maximum(prev, 0)) & (tau >= ex)
+    if np.count_nonzero(ok) < 2:
+        raise ValidationError(
+            f"exclude: fewer than two strokes with a reading before them after the first "
+            f"{ex / _MS_PER_H:g} h of the run",
+            "exclude",
+        )
+    if not windows:
+        raise ValidationError("windows: no window lengths given", "windows")
     cycle_ms = stroke_ul / r * _MS_PER_H
     out = []
     for i, w in enumerate(windows):
