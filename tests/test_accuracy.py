@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from itb.errors import ValidationError
@@ -142,3 +143,29 @@ def test_low_flow_refuses_a_run_too_short_for_the_exclusion() -> None:
     with pytest.raises(ValidationError) as err:
         low_flow_curve(run, rate, -1.0, taus)
     assert err.value.field == "stroke_ul"
+
+
+def test_cli_accuracy_junit(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from itb.cli import main
+
+    out = tmp_path / "report.xml"
+    args = ["rig", "accuracy", "--duration", "P2D", "--readability-mg", "0.1"]
+    assert main([*args, "--limit", "0.5%", "--junit", str(out)]) == 1
+    suite = ET.parse(out).getroot().find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    # A, then Ep(max) and Ep(min) of the two default windows
+    assert [c.get("name") for c in cases] == [
+        "mean error A",
+        "Ep(max) PT57M36S",
+        "Ep(min) PT57M36S",
+        "Ep(max) PT5H57M7.200S",
+        "Ep(min) PT5H57M7.200S",
+    ]
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failed and suite.get("failures") == str(len(failed))
+    assert "Ep(max) PT57M36S" in failed or "Ep(min) PT57M36S" in failed  # 0.1 mg on ≈ 10 mg
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["soup.itb-pump"] and props["soup.numpy"] not in (None, "not installed")

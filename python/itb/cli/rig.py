@@ -825,6 +825,7 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--noise-mg", type=_nonneg, default=0.0, help="balance noise, σ (mg)")
     p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="evaporation (mg/h)")
     p.add_argument("--seed", type=int, default=0, help="seed of the balance noise (default 0)")
+    p.add_argument("--junit", metavar="OUT.xml", help="write the verdicts as JUnit XML")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -860,6 +861,26 @@ def _accuracy(args: argparse.Namespace) -> int:
         "limit_pct": args.limit,
         "pass": ok,
     }
+    if args.junit:
+        from ..hardware.report import Verdict, junit_xml
+
+        def verdict(name: str, e: Any) -> Verdict:
+            worst = abs(e.value) + e.expanded_uncertainty
+            return Verdict(
+                name,
+                worst <= args.limit,
+                f"{e.value:+.4f} ± {e.expanded_uncertainty:.4f} % (k = 2), limit ±{args.limit:g} %",
+            )
+
+        verdicts = [verdict("mean error A", low.mean_pct)]
+        for w in low.windows:
+            span = format_duration(w.window)
+            verdicts += [
+                verdict(f"Ep(max) {span}", w.max_pct),
+                verdict(f"Ep(min) {span}", w.min_pct),
+            ]
+        with open(args.junit, "w", encoding="utf-8") as f:
+            f.write(junit_xml("itb rig accuracy", verdicts))
     if args.duration >= timedelta(hours=2):
         out["trumpet"] = trumpet_curve(emu.run, emu.rate_ul_per_h).as_dict()
         start = startup_curve(emu.run, emu.rate_ul_per_h)
