@@ -55,6 +55,22 @@ def _acc_run() -> Any:
     return _acc().GravimetricRun(t, [0.001 * k for k in range(301)], 0.001)
 
 
+@__import__("functools").cache
+def _report_files() -> tuple[str, str]:
+    import tempfile
+
+    from itb.cli import main
+
+    d = Path(tempfile.mkdtemp(prefix="itb-dur-report-"))
+    args = ["rig", "accuracy", "--duration", "P2D", "--balance-out", str(d / "b.csv")]
+    main([*args, "--record-out", str(d / "r.csv")])
+    return str(d / "r.csv"), str(d / "b.csv")
+
+
+def _report(**kw: Any) -> Any:
+    return importlib.import_module("itb.hardware.report").build_report(*_report_files(), **kw)
+
+
 _TAUS = [timedelta(seconds=330 + 600 * k) for k in range(6, 30)]
 
 
@@ -189,6 +205,8 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.hardware.accuracy.startup_curve", "period"): lambda v: _acc().startup_curve(
         _acc_run(), 1.0, v
     ),
+    ("itb.hardware.report.build_report", "windows"): lambda v: _report(windows=[v]),
+    ("itb.hardware.report.build_report", "exclude"): lambda v: _report(exclude=v),
     ("itb.hardware.accuracy.run_emulated", "duration"): lambda v: _acc().run_emulated(v),
     ("itb.hardware.accuracy.run_emulated", "sample_interval"): lambda v: _acc().run_emulated(
         timedelta(hours=1), sample_interval=v

@@ -826,7 +826,58 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="evaporation (mg/h)")
     p.add_argument("--seed", type=int, default=0, help="seed of the balance noise (default 0)")
     p.add_argument("--junit", metavar="OUT.xml", help="write the verdicts as JUnit XML")
+    p.add_argument(
+        "--balance-out", metavar="FILE", help="write the balance log (for 'itb rig report')"
+    )
+    p.add_argument(
+        "--record-out", metavar="FILE", help="write the rig's stroke record (stroke_id,time_ms)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add(
+        "report",
+        "write an HTML test report (and JUnit XML) of a record, a balance log and a journal",
+        _report,
+    )
+    p.add_argument("--record", required=True, help="the rig's record file (stroke_id,time_ms)")
+    p.add_argument("--balance", required=True, help="balance log (itb rig accuracy --balance-out)")
+    p.add_argument("--journal", help="the controller's journal (the exactly-once verdict)")
+    p.add_argument("--scenario", help="the scenario file of the run (TOML)")
+    p.add_argument("--key-file", help="key file: its keys' fingerprints go in the report")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML report")
+    p.add_argument("--junit", metavar="OUT.xml", help="also write the verdicts as JUnit XML")
+    p.add_argument(
+        "--limit", type=_percent, default=15.0, help="accuracy limit (e.g. 15%%; default 15%%)"
+    )
+    p.add_argument(
+        "--windows", type=_durations, default=None, metavar="DURATION,…", help="default PT1H,PT6H"
+    )
+    p.add_argument("--exclude", type=positive_duration, default=None, help="default PT24H")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from ..hardware.report import build_report, junit_xml, render_html
+
+    rep = build_report(
+        args.record,
+        args.balance,
+        journal=args.journal,
+        scenario=args.scenario,
+        key_file=args.key_file,
+        limit_pct=args.limit,
+        windows=args.windows or [timedelta(hours=1), timedelta(hours=6)],
+        exclude=args.exclude if args.exclude is not None else timedelta(hours=24),
+    )
+    html = render_html(rep)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(html)
+    if args.junit:
+        with open(args.junit, "w", encoding="utf-8") as f:
+            f.write(junit_xml("itb rig report", rep["verdicts"]))
+    print(f"{args.output}: " + ("PASS" if rep["passed"] else "FAIL"))
+    return 0 if rep["passed"] else 1
 
 
 def _accuracy(args: argparse.Namespace) -> int:
@@ -861,6 +912,16 @@ def _accuracy(args: argparse.Namespace) -> int:
         "limit_pct": args.limit,
         "pass": ok,
     }
+    if args.balance_out:
+        from ..hardware.report import write_balance_log
+
+        write_balance_log(
+            args.balance_out, emu.run, emu.start_ms, emu.rate_ul_per_h, emu.evaporation
+        )
+    if args.record_out:
+        with open(args.record_out, "w", encoding="ascii") as f:
+            for i, t in enumerate(emu.stroke_times, 1):
+                f.write(f"{i},{emu.start_ms + t // timedelta(milliseconds=1)}\n")
     if args.junit:
         from ..hardware.report import Verdict, junit_xml
 

@@ -398,13 +398,15 @@ class _EmulatorStream:
 @dataclass(frozen=True)
 class EmulatedAccuracyRun:
     """What :func:`run_emulated` measured: the run, the stroke times (since delivery started),
-    the blank run's evaporation rate (mg/h), the set rate (µL/h) and the stroke volume (µL)."""
+    the blank run's evaporation rate (mg/h), the set rate (µL/h), the stroke volume (µL) and the pump-clock ms of
+    elapsed 0."""
 
     run: GravimetricRun
     stroke_times: tuple[timedelta, ...]
     evaporation: Measurement
     rate_ul_per_h: float
     stroke_ul: float
+    start_ms: int = 0
 
 
 def run_emulated(
@@ -511,5 +513,10 @@ def run_emulated(
         elapsed, masses, readability_mg, noise_mg, evaporation_mg_per_h=evaporation
     )
     return EmulatedAccuracyRun(
-        run, tuple(timedelta(milliseconds=x) for x in rel), evaporation, rate, stroke_nl / 1000
+        run,
+        tuple(timedelta(milliseconds=x) for x in rel),
+        evaporation,
+        rate,
+        stroke_nl / 1000,
+        origin,
     )
