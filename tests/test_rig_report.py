@@ -24,7 +24,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def run_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("report")
     args = ["rig", "accuracy", "--duration", "P2D", "--noise-mg", "0.005"]
-    assert main([*args, "--balance-out", str(d / "b.csv"), "--record-out", str(d / "r.csv")]) == 0
+    out = ["--balance-out", str(d / "b.csv"), "--record-out", str(d / "r.csv")]
+    assert main([*args, *out, "--journal", str(d / "j.db")]) == 0
     assert main(["rig", "keygen", str(d / "keys.toml")]) == 0
     return d
 
@@ -51,7 +52,7 @@ def _report(d: Path, *extra: str) -> tuple[int, str]:
 
 
 def test_report_verdict_plots_keys_and_soup(run_files: Path) -> None:
-    rc, html = _report(run_files)
+    rc, html = _report(run_files, "--journal", str(run_files / "j.db"))
     assert rc == 0
     assert re.search(r'<p id="verdict" class="pass">PASS</p>', html)
     for plot in ("startup", "trumpet"):
@@ -68,12 +69,14 @@ def test_report_verdict_plots_keys_and_soup(run_files: Path) -> None:
     suite = ET.parse(run_files / "report.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0"
     names = [c.get("name") for c in suite.findall("testcase")]
-    assert names[0] == "delivered vs expected" and "Ep(max) PT57M36S" in names
+    assert names[:2] == ["exactly once", "delivered vs expected"] and "Ep(max) PT57M36S" in names
+    assert "schedule sha256 (journal)" in html
 
 
 def test_report_fails_a_tight_limit(run_files: Path) -> None:
     rc, html = _report(run_files, "--limit", "0.01%")
     assert rc == 1 and '<p id="verdict" class="fail">FAIL</p>' in html
+    assert "exactly once" not in html  # no journal given: no such verdict
     suite = ET.parse(run_files / "report.xml").getroot().find("testsuite")
     assert suite is not None and int(suite.get("failures") or 0) > 0
 

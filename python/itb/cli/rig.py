@@ -830,7 +830,12 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--balance-out", metavar="FILE", help="write the balance log (for 'itb rig report')"
     )
     p.add_argument(
-        "--record-out", metavar="FILE", help="write the rig's stroke record (stroke_id,time_ms)"
+        "--record-out", metavar="FILE", help="the rig's stroke record (stroke_id,time_ms; new file)"
+    )
+    p.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="drive the rig through the journaled controller (a new SQLite journal)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -895,6 +900,8 @@ def _accuracy(args: argparse.Namespace) -> int:
         noise_mg=args.noise_mg,
         evaporation_mg_per_h=args.evaporation_mg_per_h,
         seed=args.seed,
+        journal=args.journal,
+        record=args.record_out,
     )
     windows = args.windows or [timedelta(hours=1), timedelta(hours=6)]
     exclude = args.exclude if args.exclude is not None else timedelta(hours=24)
@@ -918,10 +925,6 @@ def _accuracy(args: argparse.Namespace) -> int:
         write_balance_log(
             args.balance_out, emu.run, emu.start_ms, emu.rate_ul_per_h, emu.evaporation
         )
-    if args.record_out:
-        with open(args.record_out, "w", encoding="ascii") as f:
-            for i, t in enumerate(emu.stroke_times, 1):
-                f.write(f"{i},{emu.start_ms + t // timedelta(milliseconds=1)}\n")
     if args.junit:
         from ..hardware.report import Verdict, junit_xml
 

@@ -20,6 +20,7 @@ Guide: docs: guide/metrology.md; decisions: docs: decisions/metrology.md.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -421,13 +422,20 @@ def run_emulated(
     sample_interval: timedelta = timedelta(seconds=30),
     blank: timedelta = timedelta(hours=2),
     seed: int | None = 0,
+    journal: os.PathLike[str] | str | None = None,
+    record: os.PathLike[str] | str | None = None,
 ) -> EmulatedAccuracyRun:
     """Run the emulated rig (:class:`itb.hardware.rig.Rig`, strokes from the Rust core for a
     continuous ``ug_per_day``) under an emulated balance speaking ``protocol`` through its
     driver, on a simulated clock (a two-day run takes seconds): a blank run of ``blank`` first
     (nothing delivered) gives the evaporation rate, then a reading every ``sample_interval``
     for ``duration``. The balance shows the conventional mass of the delivered water at 20 °C
-    in air of 1.2 kg/m³, what :class:`GravimetricRun` assumes by default."""
+    in air of 1.2 kg/m³, what :class:`GravimetricRun` assumes by default.
+
+    With ``journal`` (a new SQLite file) the strokes go through the journaled
+    :class:`~itb.hardware.controller.Controller` over a :class:`SimulatedDriver`, the due ones
+    before each reading; with ``record`` the rig writes its record file (``stroke_id,time_ms``),
+    as ``itb rig emulate --record`` does — the inputs of ``itb rig verify`` and ``itb rig report``."""
     from datetime import datetime
 
     from ..models import SYNCHROMED_II_40
@@ -492,7 +500,21 @@ def run_emulated(
     origin = to_ms(start, "start")
     rel = [int(x) - origin for x in times]
     now[0] = 0.0
-    rig = Rig(SYNCHROMED_II_40, clock=clock, start=start)
+    if journal is not None and os.path.exists(journal):
+        raise ValidationError(f"journal: {journal} exists; give a new file", "journal")
+    if record is not None and os.path.exists(record):
+        raise ValidationError(f"record: {record} exists; give a new file", "record")
+    rig = Rig(SYNCHROMED_II_40, clock=clock, start=start, record=record)
+    controller = None
+    if journal is not None:
+        from .controller import Controller
+        from .drivers import SimulatedDriver
+        from .journal import Journal
+        from .plan import plan_schedule
+
+        jr = Journal(journal)
+        plan = plan_schedule(times, origin, concentration_ug_per_ml)
+        controller = Controller(SimulatedDriver(rig), jr, plan, clock=clock, sleep=lambda _s: None)
     stroke_nl = rig.stroke_nl
     balance = driver(lambda _t: rig.executed * stroke_nl * mg_per_nl)
     elapsed, masses = [], []
@@ -503,11 +525,17 @@ def run_emulated(
         while upto < len(rel) and rel[upto] <= t_ms:
             upto += 1
         if upto > done:
-            rig.deliver(done + 1, [origin + x for x in rel[done:upto]])
+            if controller is not None:
+                controller.run(max_strokes=upto - done)
+            else:
+                rig.deliver(done + 1, [origin + x for x in rel[done:upto]])
             done = upto
         now[0] = t_ms / 1000
         elapsed.append(timedelta(milliseconds=t_ms))
         masses.append(read(balance))
+    rig.close()
+    if controller is not None:
+        controller.journal.close()
     rate = ug_per_day / concentration_ug_per_ml * 1000 / 24
     run = GravimetricRun(
         elapsed, masses, readability_mg, noise_mg, evaporation_mg_per_h=evaporation
