@@ -169,3 +169,35 @@ def test_cli_accuracy_junit(tmp_path: Path) -> None:
     assert "Ep(max) PT57M36S" in failed or "Ep(min) PT57M36S" in failed  # 0.1 mg on ≈ 10 mg
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["soup.itb-pump"] and props["soup.numpy"] not in (None, "not installed")
+
+
+def test_window_uncertainty_matches_monte_carlo() -> None:
+    import numpy as np
+
+    # a 2-min window at 10.4 µL/h (0.347 mg) on a 0.1 mg balance with 0.05 mg repeatability
+    d, s, dm = 0.1, 0.05, 0.347
+    run = GravimetricRun(
+        [timedelta(0), timedelta(minutes=2)],
+        [100.0, 100.0 + dm],
+        readability_mg=d,
+        repeatability_mg=s,
+        water_temperature_c=Measurement.measured(20.0, 0.1, "°C", "thermometer"),
+    )
+    expected = dm * UL_PER_MG
+    ep = trumpet_curve(
+        run,
+        expected * 30,
+        [timedelta(minutes=2)],
+        timedelta(minutes=2),
+        (timedelta(0), timedelta(minutes=2)),
+    )
+    u = ep.windows[0].max_pct.standard_uncertainty
+    rng = np.random.default_rng(7)
+    n = 200_000
+
+    def reading() -> np.ndarray:
+        return rng.uniform(-d / 2, d / 2, n) + rng.normal(0.0, s, n)
+
+    sim = 100 * ((dm + reading() - reading()) * UL_PER_MG / expected - 1)
+    assert float(np.std(sim)) == pytest.approx(u, rel=0.02)
+    assert u == pytest.approx(100 * math.sqrt(2 * (d * d / 12 + s * s)) / dm, rel=1e-3)
