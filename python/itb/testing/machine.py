@@ -129,6 +129,7 @@ from . import strategies as its
 from ._profile import register_profile
 from .asserts import assert_alarms_match
 from .oracle import Oracle
+from .strategies._exact import _program_valid
 
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
 
@@ -693,9 +694,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         lo, hi = self.refill_ml
         conc = old = p.concentration_ug_per_ml
         others = tuple(
-            c
-            for c in self.concentrations
-            if c != conc and its._program_valid(p.program, p.model, c)
+            c for c in self.concentrations if c != conc and _program_valid(p.program, p.model, c)
         )
         change = bool(others) and (
             self.concentration_changes == "always"
