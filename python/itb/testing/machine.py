@@ -106,7 +106,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from functools import lru_cache
 from types import FunctionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -130,6 +130,9 @@ from ._profile import register_profile
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 from .strategies._exact import _program_valid
+
+if TYPE_CHECKING:  # the class hypothesis types ``_to_test_case`` with (typing only)
+    from hypothesis.stateful import _StateMachineTestCase
 
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
 
@@ -178,9 +181,9 @@ def _fmt(t: datetime) -> str:
     return t.isoformat(sep=" ", timespec="milliseconds" if t.microsecond else "seconds")
 
 
-def _check_settings(cls: type) -> None:
+def _check_settings(cls: type[Any]) -> None:
     """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
-    unsupported = cls.unsupported  # type: ignore[attr-defined]
+    unsupported = cls.unsupported
     if not isinstance(unsupported, (set, frozenset)) or not all(
         isinstance(a, str) for a in unsupported
     ):
@@ -193,7 +196,7 @@ def _check_settings(cls: type) -> None:
         raise ValueError(
             f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}"
         )
-    if cls.concentration_changes not in ("often", "always", "never"):  # type: ignore[attr-defined]
+    if cls.concentration_changes not in ("often", "always", "never"):
         raise ValueError(
             f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
             f"{cls.concentration_changes!r}"
@@ -299,7 +302,10 @@ class PumpStateMachine(RuleBasedStateMachine):
     report_coverage: bool = True
 
     @classmethod
-    def _to_test_case(cls) -> Any:  # hypothesis builds ``TestCase`` with this
+    @lru_cache  # as hypothesis' own: one ``TestCase`` class per machine class
+    def _to_test_case(
+        cls,
+    ) -> type[_StateMachineTestCase]:  # hypothesis builds ``TestCase`` with this
         base = super()._to_test_case()
 
         class KitTestCase(base):  # type: ignore[misc, valid-type]
@@ -393,7 +399,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         stroke at once (no replay)."""
         return None
 
-    def device_alarms(self) -> list[tuple] | None:
+    def device_alarms(self) -> list[tuple[Any, ...]] | None:
         """Every alarm the device raised since the start, ``[(time, kind[, severity]), ...]``, or
         None to skip the comparison."""
         return None
@@ -619,13 +625,13 @@ class PumpStateMachine(RuleBasedStateMachine):
             # without refills an empty reservoir ends what the example can explore: this rule
             # does not jump there (plain advances still get there)
             upcoming = [(t, k) for t, k in upcoming if k != "reservoir_empty"]
-        upcoming = [t for t, _k in upcoming]
-        if not upcoming:
+        times = [t for t, _k in upcoming]
+        if not times:
             return
-        until = upcoming[0] + data.draw(
+        until = times[0] + data.draw(
             _its("durations", timedelta(0), timedelta(minutes=1)), label="past"
         )
-        self._advance_both(until, f"next alarm at {_fmt(upcoming[0])}")
+        self._advance_both(until, f"next alarm at {_fmt(times[0])}")
 
     @precondition(_supports("set_program"))
     @rule(data=st.data())
@@ -872,6 +878,8 @@ class PumpStateMachine(RuleBasedStateMachine):
             self._started(getattr(answer, "bolus_id", None), result.bolus_id)
         if answer is None:
             return
+        got: object
+        want: object
         if isinstance(answer, bool):
             got, want = answer, result.granted
         elif isinstance(answer, str):
@@ -1064,9 +1072,9 @@ class PumpStateMachine(RuleBasedStateMachine):
                 f"({self._preceding(due)}; {how})"
             )
         k = n + self.tol_strokes + 1
-        due = f"due at {_fmt(from_ms(int(times[k - 1])))}" if k <= len(times) else "not due yet"
+        when = f"due at {_fmt(from_ms(int(times[k - 1])))}" if k <= len(times) else "not due yet"
         return (
-            f"first wrong stroke: #{k}, made early, by {_fmt(from_ms(point))} ({due}; "
+            f"first wrong stroke: #{k}, made early, by {_fmt(from_ms(point))} ({when}; "
             f"{self._preceding(point)}; {how})"
         )
 

@@ -53,7 +53,7 @@ def _whole_conc(value: Any, name: str) -> int:
         raise InvalidArgument(
             f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to 100000"
         )
-    if not 1 <= value <= _MAX_CONC:
+    if not 1 <= int(value) <= _MAX_CONC:
         raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1 to 100000 µg/mL")
     return int(value)
 
@@ -81,8 +81,8 @@ def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> None:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
-        or value < lo
-        or (hi is not None and value > hi)
+        or int(value) < lo
+        or (hi is not None and int(value) > hi)
     ):
         raise InvalidArgument(
             f"{name}={value!r}: expected an int within {lo} to "

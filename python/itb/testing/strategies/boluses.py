@@ -373,10 +373,16 @@ def invalid_patient_limits(
             st.integers(-_MAX_PER_24H, 0), st.integers(_MAX_PER_24H + 1, 1000)
         ),
     }
+
+    def with_bad(base: PatientLimits, field: str) -> st.SearchStrategy[PatientLimits]:
+        def put(value: Any) -> PatientLimits:
+            changed: dict[str, Any] = {field: value}
+            return replace(base, **changed)
+
+        return bad[field].map(put)
+
     return st.tuples(patient_limits(m, conc, program), st.sampled_from(sorted(bad))).flatmap(
-        lambda base_field: bad[base_field[1]].map(
-            lambda v: replace(base_field[0], **{base_field[1]: v})
-        )
+        lambda base_field: with_bad(*base_field)
     )
 
 
