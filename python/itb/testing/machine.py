@@ -201,6 +201,8 @@ def _check_settings(cls: type[Any]) -> None:
             f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
             f"{cls.concentration_changes!r}"
         )
+    if not isinstance(cls.noop_steps, bool):
+        raise TypeError(f"{cls.__name__}.noop_steps must be True or False, not {cls.noop_steps!r}")
     if (
         isinstance(cls.tol_strokes, bool)
         or not isinstance(cls.tol_strokes, int)
@@ -300,6 +302,11 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: print the coverage counts at the end of :func:`run` (pytest shows them with ``-s`` or
     #: ``-rP``)
     report_coverage: bool = True
+    #: draw steps that change nothing on a correct device: further patient activations while
+    #: patient boluses are disabled (``not_enabled`` again). Off (default): after the first one
+    #: in a disabled period the rule is not drawn (its precondition), so a shrunk counter-example
+    #: holds at most one; that first one is still drawn, so a device that grants it is caught.
+    noop_steps: bool = False
 
     @classmethod
     @lru_cache  # as hypothesis' own: one ``TestCase`` class per machine class
@@ -441,6 +448,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         self._handles: dict[int, Any] = {}
         self._grants: list[datetime] = []  # times of the oracle's granted patient boluses
         self._limits: Any = None  # the patient-bolus limits in force (None: disabled)
+        self._tried_disabled = False  # an activation was made while disabled (not_enabled)
         self._device_log: list[tuple[str, tuple[Any, ...], dict[str, Any], Any, str]] = []
         self._agreed: tuple[datetime, int] | None = (
             None  # (time, operations) of the last agreeing check
@@ -693,15 +701,23 @@ class PumpStateMachine(RuleBasedStateMachine):
         handle = self._handles.get(bolus_id, bolus_id)
         self._do("cancel_bolus", f"cancel_bolus(#{bolus_id})", {"bolus_id": bolus_id}, (handle,))
 
+    def _other_strengths(self) -> tuple[int, ...]:
+        p = self._live
+        if self.concentration_changes == "never":
+            return ()
+        return tuple(
+            c
+            for c in self.concentrations
+            if c != p.concentration_ug_per_ml and _program_valid(p.program, p.model, c)
+        )
+
     @precondition(_supports("refill"))
     @rule(data=st.data())
     def refill(self, data: Any) -> None:
         p = self._live
         lo, hi = self.refill_ml
         conc = old = p.concentration_ug_per_ml
-        others = tuple(
-            c for c in self.concentrations if c != conc and _program_valid(p.program, p.model, c)
-        )
+        others = self._other_strengths()
         change = bool(others) and (
             self.concentration_changes == "always"
             or (
@@ -826,6 +842,7 @@ class PumpStateMachine(RuleBasedStateMachine):
             )
             if done:
                 self._limits = None
+                self._tried_disabled = False
             return
         args = (limits.dose_ug, limits.duration, limits.lockout, limits.max_per_24h)
         done, _, _ = self._do(
@@ -837,6 +854,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         )
         if done:
             self._limits = limits
+            self._tried_disabled = False
 
     @precondition(_supports("set_patient_bolus_limits"))
     @rule(data=st.data())
@@ -873,6 +891,8 @@ class PumpStateMachine(RuleBasedStateMachine):
             return
         self.trace[-1] = f"patient_bolus() -> {result.reason}"
         self._cover(f"patient_bolus: {result.reason}")
+        if result.reason == "not_enabled":
+            self._tried_disabled = True
         if result.granted:
             self._grants.append(self._live.now)
             self._started(getattr(answer, "bolus_id", None), result.bolus_id)
@@ -895,7 +915,12 @@ class PumpStateMachine(RuleBasedStateMachine):
                 f"{want!r} ({result.reason}), the device answered {got!r}"
             )
 
-    @precondition(_supports("patient_bolus"))
+    @precondition(
+        lambda self: (
+            _supports("patient_bolus")(self)
+            and (self._limits is not None or self.noop_steps or not self._tried_disabled)
+        )
+    )
     @rule(data=st.data())
     def patient_bolus(self, data: Any) -> None:
         """Patient activations: one now, or a burst of up to 4 (as a patient in pain presses
@@ -903,9 +928,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         either side of an instant where the rules change their answer: the lockout's end, 24 h
         after the oldest grant counted, when the daily maximum frees, inside the lockout, at
         midnight (an advance to it first)."""
-        if self._limits is None and data.draw(st.integers(0, 3), label="while disabled") > 0:
-            return  # an activation while disabled changes nothing: now and then only
         for _ in range(data.draw(st.integers(1, 4), label="presses")):
+            if self._limits is None and self._tried_disabled and not self.noop_steps:
+                return  # one activation while disabled says all (the rest change nothing)
             now = self._live.now
             targets = [(name, t) for name, t in self._patient_targets() if t >= now]
             if targets and data.draw(st.integers(0, 3), label="at a boundary") > 0:
