@@ -63,13 +63,13 @@ def test_a_pump_as_device_never_diverges_and_every_action_runs():
             "cancel_bolus",
         }
 
-    run_state_machine_as_test(Recording, settings=settings(HUNT, max_examples=int(60 * SCALE)))
+    run_state_machine_as_test(Recording, settings=settings(HUNT, max_examples=int(80 * SCALE)))
     run_state_machine_as_test(
         ConcentrationChanges, settings=settings(HUNT, max_examples=int(30 * SCALE))
     )
     # the runs reached every action (bridge and priming boluses only where the pump plans one)
     missing = {a for a in ACTIONS if a not in seen}
-    assert not missing, missing
+    assert not missing, (missing, " ".join(sorted(seen)))
     assert {"low_reservoir", "reservoir_empty", "fault"} <= alarms, alarms
 
 
@@ -336,3 +336,27 @@ def test_refills_change_the_strength_often_and_bridge_boluses_follow():
         Counting, settings=settings(HUNT, max_examples=5, stateful_step_count=10)
     )
     assert refills and all(refills), refills
+
+
+def test_no_op_activations_are_not_drawn_unless_asked():
+    """With patient boluses disabled, an activation answers ``not_enabled`` and changes nothing:
+    by default at most one is drawn per disabled period (a shrunk counter-example holds at most
+    one); ``noop_steps = True`` draws them freely."""
+    per_example: list[int] = []
+
+    class Disabled(PumpAsDevice):
+        unsupported = frozenset(ACTIONS) - {"patient_bolus"}
+        patient_limits_at_start = False
+
+        def teardown(self):
+            per_example.append(sum(t.endswith("-> not_enabled") for t in self.trace))
+
+    few = settings(HUNT, max_examples=20, stateful_step_count=15)
+    run_state_machine_as_test(Disabled, settings=few)
+    assert per_example and max(per_example) == 1, per_example
+    per_example.clear()
+    Disabled.noop_steps = True
+    run_state_machine_as_test(Disabled, settings=few)
+    assert max(per_example) >= 3, per_example
+    with pytest.raises(TypeError, match="noop_steps must be True or False"):
+        type("Bad", (PumpAsDevice,), {"noop_steps": "yes"})

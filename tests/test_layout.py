@@ -183,3 +183,54 @@ def test_bundled_demo_is_the_cli_demo() -> None:
     assert pump.reservoir_nl == 40_000_000 and pump.concentration_ug_per_ml == 2000
     [bolus] = pump.boluses
     assert bolus.start == datetime(2026, 1, 5, 10, 0) and bolus.volume_nl == 25_000
+
+
+#: The public names of the strategies module as they were when it was one file; the split into
+#: modules by job (programs, boluses, devices, scenarios) keeps every one of them.
+_STRATEGY_NAMES = [
+    "BolusRequest",
+    "RefillRequest",
+    "PatientLimits",
+    "concentrations",
+    "pump_models",
+    "programs",
+    "durations",
+    "catheter_volumes",
+    "boluses",
+    "refills",
+    "patient_limits",
+    "activations",
+    "pumps",
+    "scenarios",
+    "invalid_programs",
+    "invalid_boluses",
+    "invalid_refills",
+    "invalid_patient_limits",
+    "invalid_activations",
+    "invalid_scenarios",
+    "InvalidScenario",
+    "SCENARIO_ACTIONS",
+    "program_dict",
+    "InvalidArgument",
+]
+
+
+def test_strategies_split_keeps_the_public_names() -> None:
+    pytest.importorskip("hypothesis")
+    import itb.strategies
+    import itb.testing.strategies as kit
+
+    assert kit.__all__ == _STRATEGY_NAMES
+    star: dict[str, object] = {}
+    exec("from itb.strategies import *", star)
+    assert sorted(n for n in star if n != "__builtins__") == sorted(_STRATEGY_NAMES)
+    for name in _STRATEGY_NAMES:
+        assert getattr(itb.strategies, name) is getattr(kit, name), name
+        # each name is defined in one of the job modules and re-exported unchanged
+        obj = getattr(kit, name)
+        home = getattr(obj, "__module__", None)
+        if home is not None and home.startswith("itb.testing.strategies."):
+            module = importlib.import_module(home)
+            assert getattr(module, name) is obj, name
+    assert kit.DAY_MS == 86_400_000
+    assert kit.__doc__ is not None and "Valid strategies" in kit.__doc__

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from itb import strategies as its
+from itb.testing.strategies import _common, _exact
 
 #: ITB_STRATEGY_EXAMPLES=1000 for a long soak of the strategies (default: fast).
 EXAMPLES = int(os.environ.get("ITB_STRATEGY_EXAMPLES", "40"))
@@ -60,7 +61,7 @@ def test_programs_are_accepted(mcp):
     assert pump.program.exact() == program.exact()
     ex = model.exact()
     for ng in _steps_ng(program):
-        rate = its._rate_nl(ng, conc)
+        rate = _exact._rate_nl(ng, conc)
         assert ng == 0 or ex["min_rate_nl_per_day"] <= rate <= ex["max_rate_nl_per_day"]
 
 
@@ -164,7 +165,7 @@ def _bad_limit_fields(limits, model, conc):
     dose_ok = (
         limits.dose_ug > 0
         and ng >= 1
-        and 1 <= its._rate_nl(ng, conc) <= model.exact()["reservoir_nl"]
+        and 1 <= _exact._rate_nl(ng, conc) <= model.exact()["reservoir_nl"]
     )
     ok = {
         "dose_ug": dose_ok,
@@ -371,7 +372,9 @@ def test_invalid_variants_shrink_to_one_readable_mistake():
     lim = find(its.invalid_patient_limits(M40, 2000), lambda lim: lim.lockout < timedelta(0))
     assert lim.lockout == timedelta(minutes=-1) and _bad_limit_fields(lim, M40, 2000) == ["lockout"]
     # the rest stays round (where the shrinker stops among them depends on its search)
-    assert lim.dose_ug in its._BOLUS_UG + its._ROUND and lim.duration.total_seconds() % 60 == 0, lim
+    assert (
+        lim.dose_ug in _common._BOLUS_UG + _common._ROUND and lim.duration.total_seconds() % 60 == 0
+    ), lim
 
 
 def test_pump_models_shrink_to_the_first_preset():
@@ -412,11 +415,11 @@ def test_module_docstring_example_runs():
 @pytest.mark.parametrize("conc", [1, 7, 500, 1999, 2000, 2001, 3000, 100_000])
 def test_ng_bounds_match_brute_force(conc):
     for lo_nl, hi_nl in [(1, 1), (1, 3), (2, 2), (3, 10), (48, 60), (5, 4)]:
-        lo, hi = its._ng_bounds(lo_nl, hi_nl, conc)
+        lo, hi = _exact._ng_bounds(lo_nl, hi_nl, conc)
         brute = [
             ng
             for ng in range(1, (hi_nl + 2) * conc // 1000 + 10)
-            if lo_nl <= its._rate_nl(ng, conc) <= hi_nl
+            if lo_nl <= _exact._rate_nl(ng, conc) <= hi_nl
         ]
         assert (lo, hi) == ((brute[0], brute[-1]) if brute else (lo, hi)) and (brute or lo > hi)
 
@@ -426,7 +429,7 @@ def test_round_half_even():
     from itb._units import volume_nl
 
     assert [volume_nl(n, 2000) for n in (1, 3, 5, 0)] == [0, 2, 2, 0]
-    assert its._rate_nl(1, 2000) == 0 and its._rate_nl(3, 2000) == 2  # 0.5 → 0, 1.5 → 2
+    assert _exact._rate_nl(1, 2000) == 0 and _exact._rate_nl(3, 2000) == 2  # 0.5 → 0, 1.5 → 2
 
 
 @pytest.mark.parametrize(

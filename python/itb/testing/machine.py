@@ -106,7 +106,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from functools import lru_cache
 from types import FunctionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -129,6 +129,10 @@ from . import strategies as its
 from ._profile import register_profile
 from .asserts import assert_alarms_match
 from .oracle import Oracle
+from .strategies._exact import _program_valid
+
+if TYPE_CHECKING:  # the class hypothesis types ``_to_test_case`` with (typing only)
+    from hypothesis.stateful import _StateMachineTestCase
 
 __all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
 
@@ -177,9 +181,9 @@ def _fmt(t: datetime) -> str:
     return t.isoformat(sep=" ", timespec="milliseconds" if t.microsecond else "seconds")
 
 
-def _check_settings(cls: type) -> None:
+def _check_settings(cls: type[Any]) -> None:
     """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
-    unsupported = cls.unsupported  # type: ignore[attr-defined]
+    unsupported = cls.unsupported
     if not isinstance(unsupported, (set, frozenset)) or not all(
         isinstance(a, str) for a in unsupported
     ):
@@ -192,11 +196,13 @@ def _check_settings(cls: type) -> None:
         raise ValueError(
             f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}"
         )
-    if cls.concentration_changes not in ("often", "always", "never"):  # type: ignore[attr-defined]
+    if cls.concentration_changes not in ("often", "always", "never"):
         raise ValueError(
             f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
             f"{cls.concentration_changes!r}"
         )
+    if not isinstance(cls.noop_steps, bool):
+        raise TypeError(f"{cls.__name__}.noop_steps must be True or False, not {cls.noop_steps!r}")
     if (
         isinstance(cls.tol_strokes, bool)
         or not isinstance(cls.tol_strokes, int)
@@ -296,9 +302,17 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: print the coverage counts at the end of :func:`run` (pytest shows them with ``-s`` or
     #: ``-rP``)
     report_coverage: bool = True
+    #: draw steps that change nothing on a correct device: further patient activations while
+    #: patient boluses are disabled (``not_enabled`` again). Off (default): after the first one
+    #: in a disabled period the rule is not drawn (its precondition), so a shrunk counter-example
+    #: holds at most one; that first one is still drawn, so a device that grants it is caught.
+    noop_steps: bool = False
 
     @classmethod
-    def _to_test_case(cls) -> Any:  # hypothesis builds ``TestCase`` with this
+    @lru_cache  # as hypothesis' own: one ``TestCase`` class per machine class
+    def _to_test_case(
+        cls,
+    ) -> type[_StateMachineTestCase]:  # hypothesis builds ``TestCase`` with this
         base = super()._to_test_case()
 
         class KitTestCase(base):  # type: ignore[misc, valid-type]
@@ -392,7 +406,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         stroke at once (no replay)."""
         return None
 
-    def device_alarms(self) -> list[tuple] | None:
+    def device_alarms(self) -> list[tuple[Any, ...]] | None:
         """Every alarm the device raised since the start, ``[(time, kind[, severity]), ...]``, or
         None to skip the comparison."""
         return None
@@ -434,6 +448,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         self._handles: dict[int, Any] = {}
         self._grants: list[datetime] = []  # times of the oracle's granted patient boluses
         self._limits: Any = None  # the patient-bolus limits in force (None: disabled)
+        self._tried_disabled = False  # an activation was made while disabled (not_enabled)
         self._device_log: list[tuple[str, tuple[Any, ...], dict[str, Any], Any, str]] = []
         self._agreed: tuple[datetime, int] | None = (
             None  # (time, operations) of the last agreeing check
@@ -618,13 +633,13 @@ class PumpStateMachine(RuleBasedStateMachine):
             # without refills an empty reservoir ends what the example can explore: this rule
             # does not jump there (plain advances still get there)
             upcoming = [(t, k) for t, k in upcoming if k != "reservoir_empty"]
-        upcoming = [t for t, _k in upcoming]
-        if not upcoming:
+        times = [t for t, _k in upcoming]
+        if not times:
             return
-        until = upcoming[0] + data.draw(
+        until = times[0] + data.draw(
             _its("durations", timedelta(0), timedelta(minutes=1)), label="past"
         )
-        self._advance_both(until, f"next alarm at {_fmt(upcoming[0])}")
+        self._advance_both(until, f"next alarm at {_fmt(times[0])}")
 
     @precondition(_supports("set_program"))
     @rule(data=st.data())
@@ -686,17 +701,23 @@ class PumpStateMachine(RuleBasedStateMachine):
         handle = self._handles.get(bolus_id, bolus_id)
         self._do("cancel_bolus", f"cancel_bolus(#{bolus_id})", {"bolus_id": bolus_id}, (handle,))
 
+    def _other_strengths(self) -> tuple[int, ...]:
+        p = self._live
+        if self.concentration_changes == "never":
+            return ()
+        return tuple(
+            c
+            for c in self.concentrations
+            if c != p.concentration_ug_per_ml and _program_valid(p.program, p.model, c)
+        )
+
     @precondition(_supports("refill"))
     @rule(data=st.data())
     def refill(self, data: Any) -> None:
         p = self._live
         lo, hi = self.refill_ml
         conc = old = p.concentration_ug_per_ml
-        others = tuple(
-            c
-            for c in self.concentrations
-            if c != conc and its._program_valid(p.program, p.model, c)
-        )
+        others = self._other_strengths()
         change = bool(others) and (
             self.concentration_changes == "always"
             or (
@@ -821,6 +842,7 @@ class PumpStateMachine(RuleBasedStateMachine):
             )
             if done:
                 self._limits = None
+                self._tried_disabled = False
             return
         args = (limits.dose_ug, limits.duration, limits.lockout, limits.max_per_24h)
         done, _, _ = self._do(
@@ -832,6 +854,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         )
         if done:
             self._limits = limits
+            self._tried_disabled = False
 
     @precondition(_supports("set_patient_bolus_limits"))
     @rule(data=st.data())
@@ -868,11 +891,15 @@ class PumpStateMachine(RuleBasedStateMachine):
             return
         self.trace[-1] = f"patient_bolus() -> {result.reason}"
         self._cover(f"patient_bolus: {result.reason}")
+        if result.reason == "not_enabled":
+            self._tried_disabled = True
         if result.granted:
             self._grants.append(self._live.now)
             self._started(getattr(answer, "bolus_id", None), result.bolus_id)
         if answer is None:
             return
+        got: object
+        want: object
         if isinstance(answer, bool):
             got, want = answer, result.granted
         elif isinstance(answer, str):
@@ -888,7 +915,12 @@ class PumpStateMachine(RuleBasedStateMachine):
                 f"{want!r} ({result.reason}), the device answered {got!r}"
             )
 
-    @precondition(_supports("patient_bolus"))
+    @precondition(
+        lambda self: (
+            _supports("patient_bolus")(self)
+            and (self._limits is not None or self.noop_steps or not self._tried_disabled)
+        )
+    )
     @rule(data=st.data())
     def patient_bolus(self, data: Any) -> None:
         """Patient activations: one now, or a burst of up to 4 (as a patient in pain presses
@@ -896,9 +928,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         either side of an instant where the rules change their answer: the lockout's end, 24 h
         after the oldest grant counted, when the daily maximum frees, inside the lockout, at
         midnight (an advance to it first)."""
-        if self._limits is None and data.draw(st.integers(0, 3), label="while disabled") > 0:
-            return  # an activation while disabled changes nothing: now and then only
         for _ in range(data.draw(st.integers(1, 4), label="presses")):
+            if self._limits is None and self._tried_disabled and not self.noop_steps:
+                return  # one activation while disabled says all (the rest change nothing)
             now = self._live.now
             targets = [(name, t) for name, t in self._patient_targets() if t >= now]
             if targets and data.draw(st.integers(0, 3), label="at a boundary") > 0:
@@ -1065,9 +1097,9 @@ class PumpStateMachine(RuleBasedStateMachine):
                 f"({self._preceding(due)}; {how})"
             )
         k = n + self.tol_strokes + 1
-        due = f"due at {_fmt(from_ms(int(times[k - 1])))}" if k <= len(times) else "not due yet"
+        when = f"due at {_fmt(from_ms(int(times[k - 1])))}" if k <= len(times) else "not due yet"
         return (
-            f"first wrong stroke: #{k}, made early, by {_fmt(from_ms(point))} ({due}; "
+            f"first wrong stroke: #{k}, made early, by {_fmt(from_ms(point))} ({when}; "
             f"{self._preceding(point)}; {how})"
         )
 

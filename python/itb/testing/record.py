@@ -71,7 +71,8 @@ def pump_table(pump: Pump) -> dict[str, Any]:
     Raises ``ValidationError`` when the table would not rebuild the same pump (a state the
     format cannot express: give the table yourself)."""
     from ..scenario import from_dict
-    from .strategies import _model_dict, program_dict
+    from .strategies import program_dict
+    from .strategies.scenarios import _model_dict
 
     m = pump.model.exact()
     table: dict[str, Any] = {
