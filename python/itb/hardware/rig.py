@@ -450,9 +450,7 @@ class Rig:
         with self._lock:
             kind = spec.get("fault")
             if kind not in RIG_FAULTS:
-                raise RigError(
-                    f"fault: {kind!r} is not one of {', '.join(RIG_FAULTS)}", "fault"
-                )
+                raise RigError(f"fault: {kind!r} is not one of {', '.join(RIG_FAULTS)}", "fault")
             if kind == "occlusion":
                 pct = spec.get("pass_pct", 0)
                 if not (isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99):
