@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._limits import NL_PER_ML
+from .._limits import MAX_CATHETER_NL, MS_PER_DAY, NL_PER_ML
 from .._time import to_ms
 from .._units import ml_to_nl
 from ..errors import ItbError, RigError
@@ -51,7 +51,6 @@ __all__ = [
 #: faults ``Rig.fault`` (``itb rig fault …``) injects, and ``clear`` (one of them or all)
 RIG_FAULTS = ("occlusion", "leak", "disconnection", "migration", "battery", "stall", "clear")
 _CLEARABLE = ("occlusion", "leak", "migration", "battery", "stall", "all")
-_MS_PER_DAY = 86_400_000
 
 STATE_VERSION = 1
 #: concentration (µg/mL) of a rig no THERAPY or REFILL has told otherwise
@@ -409,7 +408,7 @@ class Rig:
             # the motor runs the model's minimum-rate program, not the controller's schedule:
             # a stroke sooner than one minimum-rate interval after the last one is not made
             min_rate = self.model.exact()["min_rate_nl_per_day"]
-            interval = -(-self.stroke_nl * _MS_PER_DAY // min_rate)
+            interval = -(-self.stroke_nl * MS_PER_DAY // min_rate)
             last = self._battery_last_ms
             if last is not None and time_ms - last < interval:
                 self.ledger["not_pumped_nl"] += self.stroke_nl
@@ -461,7 +460,7 @@ class Rig:
                 self._occlusion_commanded_nl = self._occlusion_moved_nl = 0
             elif kind in ("leak", "disconnection"):
                 pos = spec.get("position_ul", 0)
-                limit = 10_000  # µL: the core's largest catheter (10 mL)
+                limit = MAX_CATHETER_NL // 1000  # µL: the core's largest catheter
                 if not (
                     isinstance(pos, (int, float))
                     and not isinstance(pos, bool)
