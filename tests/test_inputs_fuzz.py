@@ -248,6 +248,7 @@ SKIP = {
     "rig measure",
     "rig limits",
     "rig bolus",
+    "rig fault",  # a client of a running rig, like status
 }
 RUNNABLE = [(p, o) for p, o in commands() if " ".join(p) not in SKIP]
 ADULT = str(ROOT / "examples" / "adult_sci_2000.toml")

@@ -19,6 +19,9 @@ from .common import DISCLAIMER, console, number, positive_duration
 __all__ = ["register", "load_plan"]
 
 _FORMAT = argparse.RawDescriptionHelpFormatter
+#: the faults of ``itb rig fault`` (the same as ``itb.hardware.rig.RIG_FAULTS``, kept here so the
+#: parser is built without importing the hardware room)
+RIG_FAULTS = ("occlusion", "leak", "disconnection", "migration", "battery", "stall", "clear")
 
 
 def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
@@ -167,6 +170,35 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         link(p)
         p.add_argument("--journal", help="journal the command here")
         p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add(
+        "fault",
+        "inject or clear a fault in a running rig at run time (clinician key): occlusion, leak, "
+        "disconnection, migration, battery, stall, clear",
+        _fault,
+    )
+    link(p)
+    p.add_argument("kind", choices=RIG_FAULTS, help="the fault (clear: repair one or all)")
+    p.add_argument(
+        "--pass-pct",
+        type=int,
+        default=0,
+        help="occlusion: %% of each stroke's flow still passing, 0..99 (default 0: complete)",
+    )
+    p.add_argument(
+        "--position-ul",
+        type=float,
+        default=0.0,
+        help="leak/disconnection: µL of catheter from the pump connector (default 0)",
+    )
+    p.add_argument(
+        "--which",
+        default="all",
+        choices=("occlusion", "leak", "migration", "battery", "stall", "all"),
+        help="clear: the fault repaired (default all)",
+    )
+    p.add_argument("--journal", help="journal the command here")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add("journal", "show or export a controller journal", _journal)
     p.add_argument("file", help="journal file")
@@ -501,6 +533,30 @@ def _stop_resume(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2, sort_keys=True))
     else:
         print("stopped" if status["stopped"] else "running")
+    return 0
+
+
+def _fault(args: argparse.Namespace) -> int:
+    from ..hardware.protocol import Role
+
+    spec: dict[str, Any] = {"fault": args.kind}
+    if args.kind == "occlusion":
+        spec["pass_pct"] = args.pass_pct
+    elif args.kind in ("leak", "disconnection"):
+        spec["position_ul"] = args.position_ul
+    elif args.kind == "clear":
+        spec["which"] = args.which
+    driver = _driver(args, Role.CLINICIAN)
+    try:
+        status = _journaled(args, "clinician", "FAULT", lambda: driver.fault(spec))
+    finally:
+        driver.close()
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        faults = status.get("faults") or {}
+        active = ", ".join(sorted(faults)) + (", stall" if status.get("stalled") else "")
+        print(f"faults: {active.strip(', ') or 'none'}")
     return 0
 
 

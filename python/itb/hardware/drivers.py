@@ -178,5 +178,10 @@ class SimulatedDriver:
         self._call("refill", (added_nl, concentration_ug_per_ml))
         return self.rig.refill(added_nl, concentration_ug_per_ml)
 
+    def fault(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Inject or clear a fault at run time (see :meth:`itb.hardware.rig.Rig.fault`)."""
+        self._call("fault", dict(spec))
+        return self.rig.fault(dict(spec))
+
     def close(self) -> None:
         pass

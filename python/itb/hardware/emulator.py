@@ -33,6 +33,7 @@ from .protocol import (
     Role,
     ServerSession,
     parse_deliver,
+    parse_fault,
     parse_limits,
     parse_refill,
     parse_scheduled_bolus,
@@ -232,6 +233,8 @@ class Link:
             return rig.set_therapy(*parse_therapy(payload))
         if command is Command.REFILL:
             return rig.refill(*parse_refill(payload))
+        if command is Command.FAULT:
+            return rig.fault(parse_fault(payload))
         if payload:
             if command is not Command.SET_LIMITS:
                 raise ProtocolError(f"payload: {command.name} takes no payload", "payload")

@@ -96,6 +96,7 @@ class Command(enum.IntEnum):
     MEASURE = 0x16
     THERAPY = 0x17
     REFILL = 0x18
+    FAULT = 0x19
     CHALLENGE = 0x81
     ACK = 0x82
     NAK = 0x83
@@ -124,6 +125,7 @@ PERMITTED: dict[Role, frozenset[Command]] = {
             Command.MEASURE,
             Command.THERAPY,
             Command.REFILL,
+            Command.FAULT,
             Command.PATIENT_BOLUS,  # only as a scheduled press (with a payload): see the rig
         }
     ),
@@ -368,6 +370,21 @@ def parse_scheduled_bolus(payload: bytes) -> tuple[int, int]:
             "payload",
         )
     return _SCHEDULED.unpack(payload)
+
+
+def fault_payload(spec: Mapping[str, Any]) -> bytes:
+    """FAULT payload: the fault as a compact UTF-8 JSON object (see ``Rig.fault``)."""
+    return json_payload(spec)
+
+
+def parse_fault(payload: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("payload: FAULT payload is not UTF-8 JSON", "payload") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("payload: FAULT payload is not a JSON object", "payload")
+    return obj
 
 
 def json_payload(obj: Mapping[str, Any]) -> bytes:

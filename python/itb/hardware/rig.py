@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._limits import NL_PER_ML
+from .._limits import MAX_CATHETER_NL, MS_PER_DAY, NL_PER_ML
 from .._time import to_ms
 from .._units import ml_to_nl
 from ..errors import ItbError, RigError
@@ -38,7 +38,19 @@ from ..models import SYNCHROMED_II_40, PumpModel
 from ..program import Continuous
 from ..pump import Pump
 
-__all__ = ["Rig", "Scale", "read_record", "last_recorded_id", "STATE_VERSION", "state_path"]
+__all__ = [
+    "Rig",
+    "Scale",
+    "read_record",
+    "last_recorded_id",
+    "STATE_VERSION",
+    "state_path",
+    "RIG_FAULTS",
+]
+
+#: faults ``Rig.fault`` (``itb rig fault …``) injects, and ``clear`` (one of them or all)
+RIG_FAULTS = ("occlusion", "leak", "disconnection", "migration", "battery", "stall", "clear")
+_CLEARABLE = ("occlusion", "leak", "migration", "battery", "stall", "all")
 
 STATE_VERSION = 1
 #: concentration (µg/mL) of a rig no THERAPY or REFILL has told otherwise
@@ -79,11 +91,16 @@ class Scale:
         self._rng = np.random.default_rng(self.seed)
         self._times: list[float] = [0.0]
         self._cum_nl: list[int] = [0]
+        self._cum_commanded_nl: list[int] = [0]  # what the strokes were meant to move
 
-    def add(self, t_s: float, volume_nl: int) -> None:
-        """Fluid of ``volume_nl`` nL lands on the scale at rig time ``t_s`` (s, non-decreasing)."""
+    def add(self, t_s: float, volume_nl: int, commanded_nl: int | None = None) -> None:
+        """Fluid of ``volume_nl`` nL lands on the scale at rig time ``t_s`` (s, non-decreasing),
+        of ``commanded_nl`` (default: the same) the pump's strokes were meant to move."""
         self._times.append(max(t_s, self._times[-1]))
         self._cum_nl.append(self._cum_nl[-1] + volume_nl)
+        self._cum_commanded_nl.append(
+            self._cum_commanded_nl[-1] + (volume_nl if commanded_nl is None else commanded_nl)
+        )
 
     def volume_nl_at(self, t_s: float) -> int:
         """Exact volume on the scale at ``t_s`` (nL, noise-free)."""
@@ -204,6 +221,12 @@ class Rig:
         self.limits: dict[str, int] | None = None
         self.patient_boluses: list[dict[str, Any]] = []
         self._scheduled: dict[str, dict[str, Any]] = {}  # scheduled press step id -> its result
+        # faults at run time and where the fluid went (nL; docs: guide/faults.md#the-emulated-rig)
+        self.faults: dict[str, Any] = {}
+        self.ledger = {"tip_nl": 0, "elsewhere_nl": 0, "held_back_nl": 0, "not_pumped_nl": 0}
+        self._occlusion_commanded_nl = 0  # since the occlusion: commanded and moved past it
+        self._occlusion_moved_nl = 0
+        self._battery_last_ms: int | None = None  # last stroke a battery-faulted motor made
         self._clock_ms = to_ms(start, "start")
         self._speed_milli = 1000  # real time until a THERAPY says otherwise
         self._anchor = (self._t0, self._clock_ms)
@@ -242,6 +265,10 @@ class Rig:
                 "speed_milli": self._speed_milli,
                 "saved_wall": time.time(),
                 "arbiter": base64.b64encode(self.pump.snapshot()).decode("ascii"),
+                "faults": self.faults,
+                "ledger": self.ledger,
+                "occlusion_nl": [self._occlusion_commanded_nl, self._occlusion_moved_nl],
+                "battery_last_ms": self._battery_last_ms,
             }
 
     def _save(self) -> None:
@@ -276,6 +303,11 @@ class Rig:
             limits = d["limits"]
             boluses = list(d["patient_boluses"])
             scheduled = dict(d["scheduled"])
+            faults = dict(d.get("faults", {}))  # absent in states written before faults
+            ledger = {k: int(v) for k, v in d.get("ledger", self.ledger).items()}
+            occl = [int(v) for v in d.get("occlusion_nl", [0, 0])]
+            battery_last = d.get("battery_last_ms")
+            battery_last = None if battery_last is None else int(battery_last)
         except (OSError, ValueError, KeyError, TypeError, ItbError) as err:
             raise ValidationError(
                 f"state: {path} is not a rig state file this rig can restore ({err})", "state"
@@ -293,6 +325,9 @@ class Rig:
         self.pump, self.reservoir_nl, self.concentration_ug_per_ml = pump, reservoir, conc
         self.stopped, self._stalled, self.limits = stopped, stalled, limits
         self.patient_boluses, self._scheduled = boluses, scheduled
+        self.faults, self.ledger = faults, {**self.ledger, **ledger}
+        self._occlusion_commanded_nl, self._occlusion_moved_nl = occl[0], occl[1]
+        self._battery_last_ms = battery_last
         self._speed_milli = speed
         if speed and saved_wall:  # a running clock ran on while the rig was down (its RTC)
             clock_ms += int(max(0.0, time.time() - saved_wall) * speed)
@@ -369,8 +404,95 @@ class Rig:
             self._record.flush()
         self.last_stroke_id = stroke_id
         self.executed += 1
-        self.reservoir_nl -= self.stroke_nl
-        self.scale.add(self.elapsed_s(), self.stroke_nl)
+        if "battery" in self.faults:
+            # the motor runs the model's minimum-rate program, not the controller's schedule:
+            # a stroke sooner than one minimum-rate interval after the last one is not made
+            min_rate = self.model.exact()["min_rate_nl_per_day"]
+            interval = -(-self.stroke_nl * MS_PER_DAY // min_rate)
+            last = self._battery_last_ms
+            if last is not None and time_ms - last < interval:
+                self.ledger["not_pumped_nl"] += self.stroke_nl
+                self.scale.add(self.elapsed_s(), 0, self.stroke_nl)
+                return
+            self._battery_last_ms = time_ms
+        self._move(self.stroke_nl)
+
+    def _move(self, volume_nl: int) -> int:
+        """The pump pushes ``volume_nl``: an occlusion keeps (part of) it in the reservoir; what
+        passes leaves the catheter — at a leak or disconnection site into the catch tray
+        (``elsewhere``), else at the tip (``tip``; a migrated tip's outflow is ``elsewhere``) —
+        and lands on the scale. Returns the volume that moved."""
+        moved = volume_nl
+        occlusion = self.faults.get("occlusion")
+        if occlusion is not None:
+            pass_pct = int(occlusion["pass_pct"])
+            self._occlusion_commanded_nl += volume_nl
+            total = self._occlusion_commanded_nl * pass_pct // 100  # exact, remainder carried
+            moved = total - self._occlusion_moved_nl
+            self._occlusion_moved_nl = total
+            self.ledger["held_back_nl"] += volume_nl - moved
+        self.reservoir_nl -= moved
+        where = (
+            "elsewhere_nl" if ("leak" in self.faults or "migration" in self.faults) else "tip_nl"
+        )
+        self.ledger[where] += moved
+        self.scale.add(self.elapsed_s(), moved, volume_nl)
+        return moved
+
+    def fault(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Inject (or clear) a fault at run time: ``{"fault": "occlusion", "pass_pct": 0..100}``,
+        ``{"fault": "leak" | "disconnection", "position_ul": µL from the pump connector}``,
+        ``{"fault": "migration"}``, ``{"fault": "battery"}``, ``{"fault": "stall"}``,
+        ``{"fault": "clear", "which": "occlusion" | "leak" | "migration" | "battery" | "stall" |
+        "all"}``. Refused (``fault``, ``pass_pct``, ``position_ul``, ``which``) changing nothing.
+        (docs: guide/faults.md#the-emulated-rig)"""
+        with self._lock:
+            kind = spec.get("fault")
+            if kind not in RIG_FAULTS:
+                raise RigError(f"fault: {kind!r} is not one of {', '.join(RIG_FAULTS)}", "fault")
+            if kind == "occlusion":
+                pct = spec.get("pass_pct", 0)
+                if not (isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99):
+                    raise RigError(
+                        f"pass_pct: {pct!r} is outside 0..99 % (0: complete occlusion)", "pass_pct"
+                    )
+                self.faults["occlusion"] = {"pass_pct": pct}
+                self._occlusion_commanded_nl = self._occlusion_moved_nl = 0
+            elif kind in ("leak", "disconnection"):
+                pos = spec.get("position_ul", 0)
+                limit = MAX_CATHETER_NL // 1000  # µL: the core's largest catheter
+                if not (
+                    isinstance(pos, (int, float))
+                    and not isinstance(pos, bool)
+                    and np.isfinite(pos)
+                    and 0 <= pos <= limit
+                ):
+                    raise RigError(
+                        f"position_ul: {pos!r} µL is outside 0..{limit} µL "
+                        "(from the pump connector along the catheter)",
+                        "position_ul",
+                    )
+                self.faults["leak"] = {"position_ul": float(pos), "kind": kind}
+            elif kind == "migration":
+                self.faults["migration"] = {}
+            elif kind == "battery":
+                self.faults["battery"] = {"alarm": "battery_fault"}
+                self._battery_last_ms = None
+            elif kind == "stall":
+                self._stalled = True
+            else:
+                which = spec.get("which", "all")
+                if which not in _CLEARABLE:
+                    raise RigError(
+                        f"which: {which!r} is not one of {', '.join(_CLEARABLE)}", "which"
+                    )
+                for name in ("occlusion", "leak", "migration", "battery"):
+                    if which in (name, "all"):
+                        self.faults.pop(name, None)
+                if which in ("stall", "all"):
+                    self._stalled = False
+            self._save()
+            return self.status()
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -387,6 +509,9 @@ class Rig:
                 "limits": self.limits,
                 "patient_boluses_granted": granted,
                 "patient_boluses_denied": len(self.patient_boluses) - granted,
+                "faults": {k: dict(v) for k, v in self.faults.items()},
+                "alarms": ["battery_fault"] if "battery" in self.faults else [],
+                **self.ledger,
             }
 
     def stop(self) -> dict[str, Any]:
@@ -463,7 +588,8 @@ class Rig:
                 "mass_mg": mass,
                 "density_g_per_ml": self.scale.density_g_per_ml,
                 "noise_mg": self.scale.noise_mg,
-                "expected_nl": self.scale._cum_nl[n],
+                "expected_nl": self.scale._cum_commanded_nl[n],
+                "moved_nl": self.scale._cum_nl[n],
                 "stroke_nl": self.stroke_nl,
                 "last_stroke_id": self.last_stroke_id,
             }
@@ -529,9 +655,7 @@ class Rig:
                     volume = 0 if bolus is None else bolus.volume_nl
                     out["volume_nl"] = volume
                     if scheduled is None:
-                        volume = min(volume, self.reservoir_nl)
-                        self.reservoir_nl -= volume
-                        self.scale.add(self.elapsed_s(), volume)
+                        self._move(min(volume, self.reservoir_nl))
             if scheduled is not None:
                 out["step"] = int(scheduled[0])
                 self._scheduled[str(scheduled[0])] = dict(out)

@@ -20,6 +20,7 @@ from .protocol import (
     Role,
     check_length,
     deliver_payload,
+    fault_payload,
     limits_payload,
     refill_payload,
     scheduled_bolus_payload,
@@ -312,6 +313,11 @@ class SerialDriver:
     def refill(self, added_nl: int, concentration_ug_per_ml: int) -> dict[str, Any]:
         """Clinician only: aspirate the rig's reservoir, fill ``added_nl`` at a concentration."""
         return self._request(Command.REFILL, refill_payload(added_nl, concentration_ug_per_ml))
+
+    def fault(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Clinician only: inject or clear a fault at run time (see ``Rig.fault``); the rig's
+        status after it."""
+        return self._request(Command.FAULT, fault_payload(spec))
 
     def close(self) -> None:
         close_stream(self._stream)

@@ -47,32 +47,38 @@ def _core(pump: Any) -> Any:
 
 
 def conservation(pump: Any, *, nominal: bool | None = None) -> None:
-    """filled = reservoir + path + delivered + withdrawn: exactly in fL and ag (drug mass =
-    fL × µg/mL) for any pump; also in nL and pg when the pump is nominal (``stroke_error_ppm`` 0;
-    ``nominal=None`` reads it from the pump), where the firmware count is the physical one."""
+    """filled = reservoir + path + delivered + tissue + withdrawn (docs: guide/faults.md#the-ledgers):
+    exactly in nL and pg (the physical reservoir; tissue: leak, disconnection, migrated tip,
+    pocket); in fL and ag the tissue share is what remains and must be the tissue ledger's to
+    within its nL rounding. The nL/pg law is checked when ``nominal`` (``stroke_error_ppm`` 0;
+    ``None`` reads it from the pump), where strokes move whole nanolitres."""
     c = _core(pump)
     res_fl = c.true_reservoir_fl
-    assert c.filled_fl == res_fl + c.path_fl + c.delivered_fl + c.withdrawn_fl, (
+    tissue_fl = c.filled_fl - res_fl - c.path_fl - c.delivered_fl - c.withdrawn_fl
+    assert 0 <= tissue_fl and abs(tissue_fl - c.tissue_nl * 1_000_000) < 1_000_000, (
         f"volume not conserved (fL): filled {c.filled_fl} != reservoir {res_fl} + path {c.path_fl} + "
-        f"delivered {c.delivered_fl} + withdrawn {c.withdrawn_fl}"
+        f"delivered {c.delivered_fl} + tissue {c.tissue_nl} nL + withdrawn {c.withdrawn_fl}"
     )
-    assert c.filled_ag == res_fl * c.concentration + c.path_ag + c.delivered_ag + c.withdrawn_ag, (
+    tissue_ag = c.filled_ag - res_fl * c.concentration - c.path_ag - c.delivered_ag - c.withdrawn_ag
+    assert 0 <= tissue_ag and abs(tissue_ag - c.tissue_pg * 1_000_000) < 1_000_000 * max(
+        1, c.concentration
+    ), (
         f"drug mass not conserved (ag): filled {c.filled_ag} != reservoir {res_fl * c.concentration} + path "
-        f"{c.path_ag} + delivered {c.delivered_ag} + withdrawn {c.withdrawn_ag}"
+        f"{c.path_ag} + delivered {c.delivered_ag} + tissue {c.tissue_pg} pg + withdrawn {c.withdrawn_ag}"
     )
     if nominal is None:
         nominal = c.stroke_error_ppm == 0
     if nominal:
-        assert c.filled_nl == c.reservoir_nl + c.path_nl + c.delivered_nl + c.withdrawn_nl, (
-            f"volume not conserved (nL): filled {c.filled_nl} != reservoir {c.reservoir_nl} + path {c.path_nl} + "
-            f"delivered {c.delivered_nl} + withdrawn {c.withdrawn_nl}"
+        res = c.true_reservoir_nl
+        assert c.filled_nl == res + c.path_nl + c.delivered_nl + c.tissue_nl + c.withdrawn_nl, (
+            f"volume not conserved (nL): filled {c.filled_nl} != reservoir {res} + path {c.path_nl} + "
+            f"delivered {c.delivered_nl} + tissue {c.tissue_nl} + withdrawn {c.withdrawn_nl}"
         )
-        assert (
-            c.filled_pg
-            == c.reservoir_nl * c.concentration + c.path_pg + c.delivered_pg + c.withdrawn_pg
+        assert c.filled_pg == (
+            res * c.concentration + c.path_pg + c.delivered_pg + c.tissue_pg + c.withdrawn_pg
         ), (
-            f"drug mass not conserved (pg): filled {c.filled_pg} != reservoir {c.reservoir_nl * c.concentration} + "
-            f"path {c.path_pg} + delivered {c.delivered_pg} + withdrawn {c.withdrawn_pg}"
+            f"drug mass not conserved (pg): filled {c.filled_pg} != reservoir {res * c.concentration} + "
+            f"path {c.path_pg} + delivered {c.delivered_pg} + tissue {c.tissue_pg} + withdrawn {c.withdrawn_pg}"
         )
 
 

@@ -134,7 +134,7 @@ from .strategies._exact import _program_valid
 if TYPE_CHECKING:  # the class hypothesis types ``_to_test_case`` with (typing only)
     from hypothesis.stateful import _StateMachineTestCase
 
-__all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "run"]
+__all__ = ["PumpStateMachine", "ACTIONS", "ADAPTERS", "KIT_FAULTS", "run"]
 
 register_profile()  # a suite using the machine can load "itb-ci" without the plugin
 
@@ -142,12 +142,19 @@ register_profile()  # a suite using the machine can load "itb-ci" without the pl
 ACTIONS: tuple[str, ...] = tuple(
     a for a in _SCENARIO_ACTIONS if a not in _FAULT_ACTIONS
 )  # the scenario format's table, in its order
+#: The catheter and battery faults the machine drives (rules ``fault_<name>``, adapters
+#: ``device_<name>``), a part of the scenario format's ``FAULT_ACTIONS`` (docs: guide/faults.md).
+KIT_FAULTS: tuple[str, ...] = tuple(
+    a for a in _FAULT_ACTIONS if a.startswith(("inject_", "clear_")) and a != "inject_disconnection"
+)
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
 ADAPTERS: tuple[str, ...] = (
     "device_start",
     "device_advance",
     *(f"device_{a}" for a in ACTIONS),
+    *(f"device_{a}" for a in KIT_FAULTS),
     "device_observed",
+    "device_measured",
     "device_stroke_times",
     "device_alarms",
 )
@@ -398,6 +405,37 @@ class PumpStateMachine(RuleBasedStateMachine):
     def device_observed(self) -> int | None:
         """Cumulative volume the device says it pumped since the start (nL), or None to skip
         the comparison."""
+        return None
+
+    # faults (docs: guide/faults.md): the device's own way to cause them; NotImplemented: skipped
+    def device_inject_occlusion(self, pass_pct: float) -> Any:
+        return NotImplemented
+
+    def device_clear_occlusion(self) -> Any:
+        return NotImplemented
+
+    def device_inject_leak(self, position_ul: float) -> Any:
+        return NotImplemented
+
+    def device_clear_leak(self) -> Any:
+        return NotImplemented
+
+    def device_inject_tip_migration(self) -> Any:
+        return NotImplemented
+
+    def device_clear_tip_migration(self) -> Any:
+        return NotImplemented
+
+    def device_inject_battery_fault(self) -> Any:
+        return NotImplemented
+
+    def device_clear_battery_fault(self) -> Any:
+        return NotImplemented
+
+    def device_measured(self) -> int | None:
+        """Cumulative volume measured at the catheter tip since the start (nL: a scale, a
+        flow sensor), compared with the oracle's physical ledger (``delivered_nl``, what reached
+        the tip) rather than its firmware count; None to skip the comparison."""
         return None
 
     def device_stroke_times(self) -> Any:
@@ -980,6 +1018,27 @@ class PumpStateMachine(RuleBasedStateMachine):
     def telemetry_session(self) -> None:
         self._do("telemetry_session", "telemetry_session()", {})
 
+    # ----- faults (docs: guide/faults.md) -----------------------------------------------------
+    @precondition(lambda self: any(_supports(a)(self) for a in KIT_FAULTS))
+    @rule(
+        name=st.sampled_from(KIT_FAULTS),
+        pass_pct=st.sampled_from([0.0, 25.0, 50.0, 90.0]),
+        position=st.integers(0, 50),
+    )
+    def fault(self, name: str, pass_pct: float, position: int) -> None:
+        """One of :data:`KIT_FAULTS` the device supports (an occlusion passing ``pass_pct`` %,
+        a leak ``position`` µL from the connector: beyond the catheter the probe on the oracle's
+        copy refuses it and nothing is sent)."""
+        if not _supports(name)(self):
+            return
+        if name == "inject_occlusion":
+            self._do(name, f"{name}({pass_pct:g} %)", {"pass_pct": pass_pct}, (pass_pct,))
+        elif name == "inject_leak":
+            pos = float(position)
+            self._do(name, f"{name}({position} µL)", {"position_ul": pos}, (pos,))
+        else:
+            self._do(name, f"{name}()", {})
+
     def _preceding(self, at_ms: int) -> str:
         """The latest operation (not an advance) made at or before ``at_ms``."""
         assert self.oracle is not None
@@ -1161,6 +1220,14 @@ class PumpStateMachine(RuleBasedStateMachine):
         invariants.check_state(live)
         invariants.monotone(self._before, live)
         self._before = live.copy()
+        measured = self.device_measured()
+        if measured is not None and measured is not NotImplemented:
+            tip = int(live.delivered_nl)
+            if abs(measured - tip) > self.tol_strokes * self.oracle.stroke_nl:
+                self._fail(
+                    f"measured delivery {measured} nL at the tip, the oracle's physical ledger "
+                    f"says {tip} nL reached it (firmware count {int(live.pumped_nl)} nL)"
+                )
         observed = self.device_observed()
         if observed is not None and observed is not NotImplemented:
             if isinstance(observed, bool) or not isinstance(observed, numbers.Real):

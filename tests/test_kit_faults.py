@@ -1,0 +1,83 @@
+"""The testing kit drives catheter and battery faults (``KIT_FAULTS``) and compares a device's
+measured tip delivery with the oracle's physical ledger, its reported delivery with the firmware
+ledger (docs: guide/testing-kit.md, guide/faults.md)."""
+
+from __future__ import annotations
+
+import itb.scenario
+import pytest
+from _kit_devices import PumpAsDevice
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+from itb.testing.machine import ADAPTERS, KIT_FAULTS
+
+FAST = settings(
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=True,
+    phases=(Phase.generate,),  # a mutant's failure is enough: no shrinking
+    suppress_health_check=list(HealthCheck),
+)
+
+
+class FaultyPumpDevice(PumpAsDevice):
+    """A Pump of its own with faults and a tip sensor: what reached the tip."""
+
+    def device_inject_occlusion(self, pass_pct):
+        self.dev.inject_occlusion(pass_pct)
+
+    def device_clear_occlusion(self):
+        self.dev.clear_occlusion()
+
+    def device_inject_leak(self, position_ul):
+        self.dev.inject_leak(position_ul)
+
+    def device_clear_leak(self):
+        self.dev.clear_leak()
+
+    def device_inject_tip_migration(self):
+        self.dev.inject_tip_migration()
+
+    def device_clear_tip_migration(self):
+        self.dev.clear_tip_migration()
+
+    def device_inject_battery_fault(self):
+        self.dev.inject_battery_fault()
+
+    def device_clear_battery_fault(self):
+        self.dev.clear_battery_fault()
+
+    def device_measured(self):
+        return self.dev.delivered_nl
+
+
+def test_kit_faults_are_scenario_fault_actions_with_adapters() -> None:
+    assert set(KIT_FAULTS) <= set(itb.scenario.FAULT_ACTIONS)
+    assert {"inject_occlusion", "inject_leak", "inject_battery_fault"} <= set(KIT_FAULTS)
+    assert all(f"device_{a}" in ADAPTERS for a in KIT_FAULTS) and "device_measured" in ADAPTERS
+
+
+def test_a_faithful_device_passes_with_faults_driven() -> None:
+    seen: list[str] = []
+
+    class Counting(FaultyPumpDevice):
+        def device_inject_occlusion(self, pass_pct):
+            seen.append("occlusion")
+            super().device_inject_occlusion(pass_pct)
+
+        def device_inject_leak(self, position_ul):
+            seen.append("leak")
+            super().device_inject_leak(position_ul)
+
+    run_state_machine_as_test(Counting, settings=FAST)
+    assert "occlusion" in seen and "leak" in seen
+
+
+def test_a_device_measuring_its_firmware_count_is_caught() -> None:
+    class CountsStrokes(FaultyPumpDevice):  # the "sensor" reports strokes × volume
+        def device_measured(self):
+            return self.dev.pumped_nl
+
+    with pytest.raises(AssertionError, match="measured delivery"):
+        run_state_machine_as_test(CountsStrokes, settings=FAST)
