@@ -39,7 +39,7 @@ import numpy as np
 from .._limits import MS_PER_DAY
 from ..errors import ProtocolError, RigError, ValidationError
 from ..pump import Pump
-from .drivers import PumpDriver, RigStatus
+from .client import PumpDriver, RigStatus
 from .journal import Journal
 from .plan import RigPlan, RigStep, plan_schedule
 from .protocol import MAX_BATCH
