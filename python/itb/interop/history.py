@@ -30,7 +30,7 @@ from typing import Any
 
 from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import from_ms
-from .._units import ul_to_nl
+from .._units import pg_to_ug, ul_to_nl
 from ..errors import ValidationError
 from ..events import Event
 from ..models import PumpModel
@@ -81,7 +81,7 @@ class Administration:
 
     @property
     def tip_ug(self) -> float:
-        return self.tip_pg / 1e6
+        return pg_to_ug(self.tip_pg)
 
 
 @dataclass
