@@ -110,7 +110,7 @@ def test_cli_clinic_plan(tmp_path) -> None:
     args = ["clinic", "plan", str(csv_path), "--capacity", "2", "--out", str(out)]
     assert main([*args, "--plot", str(png), "--country", "US"]) == 0
     report = __import__("json").loads(out.read_text())
-    assert {v["patient"] for v in report["visits"]} == {f"A0{i}" for i in range(1, 8)}
+    assert {v["patient"] for v in report["visits"]} == {f"A0{i}" for i in range(1, 9)}
     assert png.stat().st_size > 10_000
     assert main(["clinic", "plan", str(csv_path), "--out", str(tmp_path / "x.txt")]) == 2
 
@@ -143,3 +143,37 @@ def test_guide_code_blocks_run(monkeypatch) -> None:
     assert len(blocks) >= 2
     for block in blocks:
         exec(compile(block, "clinic.md", "exec"), {})
+
+
+def test_patients_csv_flex_programs(tmp_path) -> None:
+    from datetime import time, timedelta
+
+    from itb.clinical.patients import PatientFileError, read_patients_csv
+    from itb.program import Flex
+
+    patients = {p.id: p for p in read_patients_csv(ROOT / "examples" / "clinic_patients.csv")}
+    assert patients["A08"].pump.program == Flex(
+        period="day", steps=[(time(0), 150.0), (time(7), 250.0), (time(20), 150.0)]
+    )
+    text = (ROOT / "examples" / "clinic_patients.csv").read_text().splitlines()
+    row = text[1].split(",")
+    f = tmp_path / "p.csv"
+    row[5] = "mon 00:00=300; sat 00:00=400"
+    f.write_text("\n".join([text[0], ",".join(row)]) + "\n")
+    program = read_patients_csv(f)[0].pump.program
+    assert program == Flex(period="week", steps=[(timedelta(0), 300.0), (timedelta(days=5), 400.0)])
+    # Monday to Friday at 300, the weekend at 400 µg/day
+    assert program.mean_ug_per_day == pytest.approx((5 * 300 + 2 * 400) / 7)
+    for bad, why in (
+        ("00:00=150;07:00=x", "step '07:00=x'"),
+        ("07:00=150", "first step"),
+        ("00:00=150;mon 07:00=3", "mixes day"),
+        ("00:00=150;25:00=3", "hours 0 to 23"),
+        ("00:00=-5", "negative"),
+        ("00:00", "allowed"),
+    ):
+        row[5] = bad
+        f.write_text("\n".join([text[0], ",".join(row)]) + "\n")
+        with pytest.raises(PatientFileError, match=why) as err:
+            read_patients_csv(f)
+        assert err.value.field == f"{f}:2:ug_per_day", bad

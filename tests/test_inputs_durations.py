@@ -46,6 +46,34 @@ def _emu() -> Any:
     return importlib.import_module("itb.hardware.balance.emulator")
 
 
+def _acc() -> Any:
+    return importlib.import_module("itb.hardware.accuracy")
+
+
+def _acc_run() -> Any:
+    t = [timedelta(seconds=60 * k) for k in range(301)]
+    return _acc().GravimetricRun(t, [0.001 * k for k in range(301)], 0.001)
+
+
+@__import__("functools").cache
+def _report_files() -> tuple[str, str]:
+    import tempfile
+
+    from itb.cli import main
+
+    d = Path(tempfile.mkdtemp(prefix="itb-dur-report-"))
+    args = ["rig", "accuracy", "--duration", "P2D", "--balance-out", str(d / "b.csv")]
+    main([*args, "--record-out", str(d / "r.csv")])
+    return str(d / "r.csv"), str(d / "b.csv")
+
+
+def _report(**kw: Any) -> Any:
+    return importlib.import_module("itb.hardware.report").build_report(*_report_files(), **kw)
+
+
+_TAUS = [timedelta(seconds=330 + 600 * k) for k in range(6, 30)]
+
+
 def pump(**kw: Any) -> itb.Pump:
     args: dict[str, Any] = dict(
         now=T0, reservoir_ml=40.0, concentration_ug_per_ml=2000, program=itb.Continuous(400)
@@ -135,6 +163,11 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.plots.plot_result", "every"): lambda v: _plot(every=v),
     ("itb.plots.plot_result", "dose_window"): lambda v: _plot(dose_window=v),
     ("itb.plots.default_every", "span"): lambda v: _default_every(v),
+    ("itb.plots.resolution", "span"): lambda v: _resolution(v),
+    ("itb.plots.pump_history_figure", "every"): lambda v: _history(every=v),
+    ("itb.plots.pump_history_figure", "dose_window"): lambda v: _history(dose_window=v),
+    ("itb.plots.plot_pump_history", "every"): lambda v: _history(every=v),
+    ("itb.plots.plot_pump_history", "dose_window"): lambda v: _history(dose_window=v),
     ("itb.interop.fhir.bundle", "utc_offset"): lambda v: _interop("fhir", v),
     ("itb.interop.hl7v2.messages", "utc_offset"): lambda v: _interop("hl7v2", v),
     ("itb.hardware.metrology.evaporation_rate", "elapsed"): lambda v: _hw().evaporation_rate(
@@ -153,6 +186,39 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.hardware.balance.sbi.SbiBalance.__init__", "poll"): lambda v: _bal().SbiBalance(
         None, poll=v
     ),
+    ("itb.hardware.accuracy.GravimetricRun.__init__", "elapsed"): lambda v: _acc().GravimetricRun(
+        [timedelta(0), v], [0.0, 1.0], 0.01
+    ),
+    ("itb.hardware.accuracy.trumpet_curve", "windows"): lambda v: _acc().trumpet_curve(
+        _acc_run(), 1.0, [v], timedelta(minutes=1)
+    ),
+    ("itb.hardware.accuracy.trumpet_curve", "sample_interval"): lambda v: _acc().trumpet_curve(
+        _acc_run(), 1.0, [timedelta(minutes=30)], v
+    ),
+    ("itb.hardware.accuracy.trumpet_curve", "period"): lambda v: _acc().trumpet_curve(
+        _acc_run(), 1.0, [timedelta(minutes=2)], timedelta(minutes=1), (timedelta(0), v)
+    ),
+    ("itb.hardware.accuracy.low_flow_curve", "windows"): lambda v: _acc().low_flow_curve(
+        _acc_run(), 1.2, 0.2, _TAUS, [v], timedelta(hours=1)
+    ),
+    ("itb.hardware.accuracy.low_flow_curve", "exclude"): lambda v: _acc().low_flow_curve(
+        _acc_run(), 1.2, 0.2, _TAUS, [timedelta(hours=1)], v
+    ),
+    ("itb.hardware.accuracy.low_flow_curve", "stroke_times"): lambda v: _acc().low_flow_curve(
+        _acc_run(), 1.2, 0.2, [v, *_TAUS], [timedelta(hours=1)], M30
+    ),
+    ("itb.hardware.accuracy.startup_curve", "period"): lambda v: _acc().startup_curve(
+        _acc_run(), 1.0, v
+    ),
+    ("itb.hardware.report.build_report", "windows"): lambda v: _report(windows=[v]),
+    ("itb.hardware.report.build_report", "exclude"): lambda v: _report(exclude=v),
+    ("itb.hardware.accuracy.run_emulated", "duration"): lambda v: _acc().run_emulated(v),
+    ("itb.hardware.accuracy.run_emulated", "sample_interval"): lambda v: _acc().run_emulated(
+        timedelta(hours=1), sample_interval=v
+    ),
+    ("itb.hardware.accuracy.run_emulated", "blank"): lambda v: _acc().run_emulated(
+        timedelta(hours=1), blank=v
+    ),
     (
         "itb.hardware.balance.emulator.EmulatedBalance.__init__",
         "stability_timeout",
@@ -168,6 +234,10 @@ EXEMPT = {
     "itb.clinical.initial_daily_dose": "effect_hours: the parameter's name states its unit",
     "itb.testing.": "device_* hooks and asserts a test suite implements or calls with its own values",
     "itb.strategies.": "hypothesis strategy arguments: InvalidArgument (tests/test_strategies.py)",
+    "itb.hardware.accuracy.WindowError.": "a result record built by itb, not an input",
+    "itb.hardware.accuracy.AccuracyCurve.": "a result record built by itb, not an input",
+    "itb.hardware.accuracy.StartupCurve.": "a result record built by itb, not an input",
+    "itb.hardware.accuracy.EmulatedAccuracyRun.": "a result record built by itb, not an input",
     "itb.interop.": "utc_offset: a signed offset from UTC, not a duration (timedelta only, ±14 h)",
 }
 
@@ -190,6 +260,20 @@ def _interop(module: str, offset: Any) -> Any:
     if module == "fhir":
         return itb.interop.fhir.bundle(result, utc_offset=offset, validate=False)
     return itb.interop.hl7v2.messages(result, utc_offset=offset)
+
+
+def _history(**kw: Any) -> Any:
+    pytest.importorskip("matplotlib")
+    import itb.plots
+
+    pump = scenario().run(until=timedelta(hours=1)).pump
+    return itb.plots.pump_history_figure(pump, pump.now + timedelta(days=2), **kw)
+
+
+def _resolution(span: Any) -> Any:
+    import itb.plots
+
+    return itb.plots.resolution(span)
 
 
 def _default_every(span: Any) -> Any:

@@ -242,6 +242,7 @@ def commands() -> list[tuple[list[str], list[argparse.Action]]]:
 SKIP = {
     "rig emulate",
     "rig balance-emulate",
+    "rig accuracy",
     "rig run",
     "rig status",
     "rig measure",

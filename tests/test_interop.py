@@ -129,9 +129,17 @@ def test_bundle_validates_and_doses_add_up(rich, version):
         for m in _resources(b, "Medication")
     )
     assert strengths == [500, 2000]
-    # the catheter is a child of the pump
+    # PoCD hierarchy: pump (MDS) <- channel (VMD) <- catheter, each parent the one above
     devices = _resources(b, "Device")
-    assert len(devices) == 2 and "parent" in devices[1]
+    urls = {
+        e["resource"]["identifier"][0]["value"]: e["fullUrl"]
+        for e in b["entry"]
+        if e["resource"]["resourceType"] == "Device"
+    }
+    assert [d["identifier"][0]["value"] for d in devices] == ["pump", "channel", "catheter"]
+    assert "parent" not in devices[0]
+    assert devices[1]["parent"]["reference"] == urls["pump"]
+    assert devices[2]["parent"]["reference"] == urls["channel"]
     # alarms became DetectedIssues: the refill discrepancy and the motor stall at least
     issues = " ".join(i["detail"] for i in _resources(b, "DetectedIssue"))
     assert "refill_discrepancy" in issues and "fault" in issues
@@ -583,3 +591,47 @@ def test_the_guide_examples_run():
     assert len(blocks) == 3
     for i, block in enumerate(blocks):
         exec(compile(block, f"{page.name}[{i}]", "exec"), {})
+
+
+def test_medication_codes_name_baclofen_in_rxnorm_snomed_and_atc() -> None:
+    pytest.importorskip("fhir.resources")
+    from itb.interop import codes
+
+    assert codes.BACLOFEN_RXNORM == ("1292", "baclofen")
+    assert codes.RXNORM == "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def test_cli_fhir_titration_guard_findings(tmp_path):
+    # adult_sci_2000: 400 -> 480 µg/day on day 14 (+20 %): within spinal titration (+30 %),
+    # beyond cerebral titration (+15 %), so only the cerebral guard writes a DetectedIssue.
+    pytest.importorskip("fhir.resources")
+    from pathlib import Path
+
+    from itb.cli import main
+
+    src = Path(__file__).resolve().parents[1] / "examples" / "adult_sci_2000.toml"
+
+    def issues(guard: str) -> list[str]:
+        out = tmp_path / f"{guard.replace(':', '_')}.json"
+        args = ["export", "fhir", str(src), "--until", "P30D", "-o", str(out)]
+        assert main([*args, "--titration-guard", guard, "--max-ug-per-day", "1000"]) == 0
+        b = json.loads(out.read_text(encoding="utf-8"))
+        return [
+            e["resource"]["code"]["text"]
+            for e in b["entry"]
+            if e["resource"]["resourceType"] == "DetectedIssue"
+            and e["resource"]["code"]["text"].startswith("titration guard")
+        ]
+
+    assert issues("spinal:titration") == []
+    assert issues("cerebral:titration") == ["titration guard: exceeds_step"]
+    assert main(["export", "fhir", str(src), "--titration-guard", "spinal:titration"]) != 0
+
+
+def test_flex_daily_dose_is_the_time_weighted_mean():
+    from itb.interop.fhir import _daily_ng
+
+    day = 86_400_000
+    # 6 h at 100 µg/day, 18 h at 200 µg/day -> 175 µg/day
+    assert _daily_ng(("flex", "day", [(0, 100_000), (day // 4, 200_000)])) == 175_000
+    assert _daily_ng(("continuous", 480_000)) == 480_000

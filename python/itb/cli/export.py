@@ -63,6 +63,18 @@ def register(sub: Any) -> None:
     fhir.add_argument(
         "-o", "--output", metavar="FILE", default="-", help="output file ('-': stdout)"
     )
+    fhir.add_argument(
+        "--titration-guard",
+        metavar="ORIGIN:PHASE",
+        help="check every program change with the titration guard (e.g. spinal:titration, "
+        "cerebral:maintenance); denied or flagged changes become DetectedIssues",
+    )
+    fhir.add_argument(
+        "--max-ug-per-day",
+        type=float,
+        metavar="UG",
+        help="the guard's absolute daily maximum in µg/day (needed with --titration-guard)",
+    )
     hl7 = add_command(
         tools,
         "hl7",
@@ -132,10 +144,24 @@ def _write(path: str | None, text: str) -> None:
 
 
 def _fhir(args: argparse.Namespace) -> int:
+    from ..errors import ValidationError
     from ..interop import fhir
 
+    if (args.titration_guard is None) != (args.max_ug_per_day is None):
+        raise UsageError("--titration-guard and --max-ug-per-day go together")
+    result = _result(args)
+    titration: list[Any] = []
+    if args.titration_guard is not None:
+        origin, _, phase = args.titration_guard.partition(":")
+        try:
+            titration = fhir.titration_findings(
+                result, origin=origin, phase=phase, max_ug_per_day=args.max_ug_per_day
+            )
+        except ValidationError as exc:
+            raise UsageError(f"--titration-guard/--max-ug-per-day: {exc}") from None
     text = fhir.dumps(
-        _result(args),
+        result,
+        titration=titration,
         version=args.fhir_version,
         utc_offset=args.utc_offset,
         patient_id=args.patient_id,

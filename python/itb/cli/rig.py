@@ -236,6 +236,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     _register_balance_emulate(add)
+    _register_accuracy(add)
 
     t = subparsers.add_parser(
         "trumpet",
@@ -752,3 +753,215 @@ def _balance_emulate(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     serve_pty(balance, args.protocol, lambda path: print(f"PORT {path}", flush=True), stop.is_set)
     return 0
+
+
+# --- itb rig accuracy (emulated rig + balance, low-flow accuracy with uncertainty) --------------
+
+
+def _durations(text: str) -> list[Any]:
+    out = [positive_duration(part) for part in text.split(",") if part.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError("expected durations separated by commas, e.g. PT1H,PT6H")
+    return out
+
+
+def _percent(text: str) -> float:
+    value = text.strip().removesuffix("%").strip()
+    try:
+        pct = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage (e.g. 15%)") from None
+    if not 0 < pct <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 % and at most 100 %")
+    return pct
+
+
+def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(
+        "accuracy",
+        "run the emulated rig and balance end to end; low-flow accuracy with uncertainty, "
+        "pass or fail",
+        _accuracy,
+    )
+    p.add_argument(
+        "--duration", type=positive_duration, required=True, help="run length (e.g. P2D)"
+    )
+    p.add_argument(
+        "--windows",
+        type=_durations,
+        default=None,
+        metavar="DURATION,…",
+        help="low-flow windows (default PT1H,PT6H), each rounded to whole stroke cycles",
+    )
+    p.add_argument(
+        "--limit", type=_percent, default=15.0, help="accuracy limit (e.g. 15%%; default 15%%)"
+    )
+    p.add_argument(
+        "--exclude",
+        type=positive_duration,
+        default=None,
+        help="start of the low-flow analysis (default PT24H)",
+    )
+    p.add_argument(
+        "--ug-per-day",
+        type=number(float, low=48, high=24_000_000),
+        default=500.0,
+        help="continuous dose rate (µg/day, default 500)",
+    )
+    p.add_argument(
+        "--concentration",
+        type=number(int, low=1, high=100_000),
+        default=2000,
+        metavar="UG_PER_ML",
+        help="concentration (µg/mL, default 2000)",
+    )
+    p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
+    p.add_argument(
+        "--readability-mg",
+        type=number(float, low=1e-6, high=1e4),
+        default=0.01,
+        help="balance display step (mg, default 0.01)",
+    )
+    p.add_argument("--noise-mg", type=_nonneg, default=0.0, help="balance noise, σ (mg)")
+    p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="evaporation (mg/h)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the balance noise (default 0)")
+    p.add_argument("--junit", metavar="OUT.xml", help="write the verdicts as JUnit XML")
+    p.add_argument(
+        "--balance-out", metavar="FILE", help="write the balance log (for 'itb rig report')"
+    )
+    p.add_argument(
+        "--record-out", metavar="FILE", help="the rig's stroke record (stroke_id,time_ms; new file)"
+    )
+    p.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="drive the rig through the journaled controller (a new SQLite journal)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add(
+        "report",
+        "write an HTML test report (and JUnit XML) of a record, a balance log and a journal",
+        _report,
+    )
+    p.add_argument("--record", required=True, help="the rig's record file (stroke_id,time_ms)")
+    p.add_argument("--balance", required=True, help="balance log (itb rig accuracy --balance-out)")
+    p.add_argument("--journal", help="the controller's journal (the exactly-once verdict)")
+    p.add_argument("--scenario", help="the scenario file of the run (TOML)")
+    p.add_argument("--key-file", help="key file: its keys' fingerprints go in the report")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML report")
+    p.add_argument("--junit", metavar="OUT.xml", help="also write the verdicts as JUnit XML")
+    p.add_argument(
+        "--limit", type=_percent, default=15.0, help="accuracy limit (e.g. 15%%; default 15%%)"
+    )
+    p.add_argument(
+        "--windows", type=_durations, default=None, metavar="DURATION,…", help="default PT1H,PT6H"
+    )
+    p.add_argument("--exclude", type=positive_duration, default=None, help="default PT24H")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from ..hardware.report import build_report, junit_xml, render_html
+
+    rep = build_report(
+        args.record,
+        args.balance,
+        journal=args.journal,
+        scenario=args.scenario,
+        key_file=args.key_file,
+        limit_pct=args.limit,
+        windows=args.windows or [timedelta(hours=1), timedelta(hours=6)],
+        exclude=args.exclude if args.exclude is not None else timedelta(hours=24),
+    )
+    html = render_html(rep)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(html)
+    if args.junit:
+        with open(args.junit, "w", encoding="utf-8") as f:
+            f.write(junit_xml("itb rig report", rep["verdicts"]))
+    print(f"{args.output}: " + ("PASS" if rep["passed"] else "FAIL"))
+    return 0 if rep["passed"] else 1
+
+
+def _accuracy(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from .._time import format_duration
+    from ..hardware.accuracy import low_flow_curve, run_emulated, startup_curve, trumpet_curve
+
+    emu = run_emulated(
+        args.duration,
+        ug_per_day=args.ug_per_day,
+        concentration_ug_per_ml=args.concentration,
+        protocol=args.protocol,
+        readability_mg=args.readability_mg,
+        noise_mg=args.noise_mg,
+        evaporation_mg_per_h=args.evaporation_mg_per_h,
+        seed=args.seed,
+        journal=args.journal,
+        record=args.record_out,
+    )
+    windows = args.windows or [timedelta(hours=1), timedelta(hours=6)]
+    exclude = args.exclude if args.exclude is not None else timedelta(hours=24)
+    low = low_flow_curve(
+        emu.run, emu.rate_ul_per_h, emu.stroke_ul, emu.stroke_times, windows, exclude
+    )
+    ok = low.passes(args.limit)
+    out: dict[str, Any] = {
+        "rate_ul_per_h": emu.rate_ul_per_h,
+        "evaporation_mg_per_h": {
+            "value": emu.evaporation.value,
+            "U": emu.evaporation.expanded_uncertainty,
+        },
+        "low_flow": low.as_dict(),
+        "limit_pct": args.limit,
+        "pass": ok,
+    }
+    if args.balance_out:
+        from ..hardware.report import write_balance_log
+
+        write_balance_log(
+            args.balance_out, emu.run, emu.start_ms, emu.rate_ul_per_h, emu.evaporation
+        )
+    if args.junit:
+        from ..hardware.report import Verdict, junit_xml
+
+        def verdict(name: str, e: Any) -> Verdict:
+            worst = abs(e.value) + e.expanded_uncertainty
+            return Verdict(
+                name,
+                worst <= args.limit,
+                f"{e.value:+.4f} ± {e.expanded_uncertainty:.4f} % (k = 2), limit ±{args.limit:g} %",
+            )
+
+        verdicts = [verdict("mean error A", low.mean_pct)]
+        for w in low.windows:
+            span = format_duration(w.window)
+            verdicts += [
+                verdict(f"Ep(max) {span}", w.max_pct),
+                verdict(f"Ep(min) {span}", w.min_pct),
+            ]
+        with open(args.junit, "w", encoding="utf-8") as f:
+            f.write(junit_xml("itb rig accuracy", verdicts))
+    if args.duration >= timedelta(hours=2):
+        out["trumpet"] = trumpet_curve(emu.run, emu.rate_ul_per_h).as_dict()
+        start = startup_curve(emu.run, emu.rate_ul_per_h)
+        out["startup_max_ul_per_h"] = max(start.flow_ul_per_h)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0 if ok else 1
+    print(
+        f"rate {emu.rate_ul_per_h:.4g} µL/h, evaporation {emu.evaporation} (blank run), "
+        f"low-flow period {format_duration(low.period[0])} – {format_duration(low.period[1])}"
+    )
+    for w in low.windows:
+        print(
+            f"  window {format_duration(w.window)} ({w.count} windows): Ep(max) {w.max_pct.value:+.3f} ± "
+            f"{w.max_pct.expanded_uncertainty:.3f} %, Ep(min) {w.min_pct.value:+.3f} ± "
+            f"{w.min_pct.expanded_uncertainty:.3f} % (k = 2)"
+        )
+    print(f"  mean error A {low.mean_pct.value:+.4f} ± {low.mean_pct.expanded_uncertainty:.4f} %")
+    print(f"limit ±{args.limit:g} % (Ep ± U inside): " + ("PASS" if ok else "FAIL"))
+    return 0 if ok else 1

@@ -3,7 +3,10 @@
 Columns (header row; order free; empty cell = not given). Required: ``id``, ``model`` (a preset
 name: ``SYNCHROMED_II_20``, ``SYNCHROMED_II_40``, ``PROMETRA_II_20``, ``PROMETRA_II_40``),
 ``interrogated`` (the reading's date-time, ISO 8601), ``reservoir_ml``,
-``concentration_ug_per_ml``, ``ug_per_day`` (a continuous program). Optional: ``battery_mah``,
+``concentration_ug_per_ml``, ``ug_per_day``: a number (a continuous program, µg/day) or a flex
+program's steps, ``HH:MM=µg/day`` separated by ``;`` (a day program, first step at 00:00, e.g.
+``00:00=150;07:00=250;20:00=150``) or ``ddd HH:MM=µg/day`` (a week program from Monday 00:00, e.g.
+``mon 00:00=300;sat 00:00=400``). Optional: ``battery_mah``,
 ``implanted`` (date), ``active_alarms`` (``name@since`` separated by ``;``, e.g.
 ``eri@2026-01-10T08:00;low_reservoir@2026-02-27T14:00``), ``last_refill`` (date),
 ``min_interval`` and ``stability`` (durations: ISO 8601 ``P28D`` or ``28d``), ``earliest``
@@ -21,7 +24,7 @@ from typing import Any
 
 from ..errors import ItbError, ValidationError
 from ..models import PRESETS
-from ..program import Continuous
+from ..program import Continuous, Flex, Program
 from ..pump import Pump
 from .clinic import ClinicPatient
 
@@ -148,13 +151,19 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
         "model": "model",
     }
     try:
-        program = Continuous(ug_per_day=get("ug_per_day", "float"))
+        program = _program(get("ug_per_day", "str"), fail)
         pump = Pump.from_reading(PRESETS[model_name], program=program, **kwargs)
     except PatientFileError:
         raise
     except ItbError as err:
         field = err.field or ""
-        col = "active_alarms" if field.startswith("active_alarms") else columns.get(field, field)
+        col = (
+            "active_alarms"
+            if field.startswith("active_alarms")
+            else "ug_per_day"  # a flex step (steps[i].offset / .ug_per_day)
+            if field.startswith(("steps", "period"))
+            else columns.get(field, field)
+        )
         raise fail(col or "?", str(err)) from None
     try:
         return ClinicPatient(
@@ -171,6 +180,36 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
         )
     except ItbError as err:
         raise fail(err.field or "?", str(err)) from None
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_STEPS_FORM = (
+    "a number (µg/day) or steps HH:MM=µg/day;… (00:00=150;07:00=250) or ddd HH:MM=µg/day;…"
+)
+
+
+def _program(raw: str, fail: Any) -> Program:
+    """The ``ug_per_day`` cell: a continuous dose or a flex program's steps (module docs)."""
+    if "=" not in raw:
+        try:
+            return Continuous(ug_per_day=float(raw))
+        except ValueError:
+            raise fail("ug_per_day", f"{raw!r}; allowed: {_STEPS_FORM}") from None
+    steps: list[tuple[str, float]] = []
+    for part in (x.strip() for x in raw.split(";")):
+        if not part:
+            continue
+        at, eq, dose = part.partition("=")
+        try:
+            steps.append((" ".join(at.split()).lower(), float(dose)))
+        except ValueError:
+            raise fail("ug_per_day", f"step {part!r}; allowed: {_STEPS_FORM}") from None
+        if not eq:
+            raise fail("ug_per_day", f"step {part!r}; allowed: {_STEPS_FORM}")
+    week = [s for s, _ in steps if s[:3] in _WEEKDAYS]
+    if week and len(week) != len(steps):
+        raise fail("ug_per_day", f"{raw!r}: mixes day (HH:MM) and week (ddd HH:MM) steps")
+    return Flex(period="week" if week else "day", steps=steps)
 
 
 def _parse_duration(text: str) -> timedelta:

@@ -9,6 +9,8 @@ __all__ = [
     "ATC",
     "BACLOFEN_SNOMED",
     "BACLOFEN_ATC",
+    "RXNORM",
+    "BACLOFEN_RXNORM",
     "INTRATHECAL_ROUTE_SNOMED",
     "MDC",
     "MDC_UNITS",
@@ -25,6 +27,12 @@ SNOMED = "http://snomed.info/sct"
 #: WHO Anatomical Therapeutic Chemical classification (the FHIR system URI).
 ATC = "http://www.whocc.no/atc"
 
+#: RxNorm (US National Library of Medicine; the FHIR system URI).
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+#: Baclofen, RxNorm ingredient (TTY ``IN``) RxCUI 1292 (RxNav, https://mor.nlm.nih.gov/RxNav/,
+#: search "baclofen"; the clinical-drug RxCUIs of the intrathecal products are not used: the
+#: exports name the ingredient and give the strength in the Medication).
+BACLOFEN_RXNORM = ("1292", "baclofen")
 #: Baclofen (substance), SNOMED CT 387342009 (in the SNOMED CT International release; e.g. the
 #: Swiss eHealth substance value set maps it to ATC M03BX01).
 BACLOFEN_SNOMED = ("387342009", "Baclofen (substance)")

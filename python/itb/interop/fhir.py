@@ -2,8 +2,9 @@
 
 What it holds (docs: guide/interop.md has a worked example; docs: decisions/interop.md the rules):
 
-- ``Patient`` (a placeholder with the identifier you give) and the pump ``Device`` with a child
-  ``Device`` for the catheter (``parent``), as the Point-of-Care Device IG nests device parts;
+- ``Patient`` (a placeholder with the identifier you give) and the pump ``Device`` (the MDS of
+  the Point-of-Care Device IG) with a child ``Device`` for its delivery channel (VMD/channel,
+  ``parent``) and below that the catheter;
 - ``DeviceUsage`` (R5) / ``DeviceUseStatement`` (R4B): the pump implanted in the patient;
 - one ``Medication`` per baclofen concentration used (SNOMED CT / ATC codes, strength in µg/mL);
 - one ``MedicationRequest`` per program in force (intrathecal route, µg/day; flex steps as
@@ -39,9 +40,17 @@ from .._limits import MS_PER_DAY
 from .._time import from_ms, to_ms
 from ..errors import ValidationError
 from . import codes
-from .history import Administration, TherapyHistory, history_of, iter_alarms, utc_offset_minutes
+from .history import (
+    Administration,
+    TherapyHistory,
+    concentration_data,
+    history_of,
+    iter_alarms,
+    refill_data,
+    utc_offset_minutes,
+)
 
-__all__ = ["bundle", "dumps", "VERSIONS"]
+__all__ = ["bundle", "dumps", "titration_findings", "VERSIONS"]
 
 VERSIONS = ("R4B", "R5")
 _NS = uuid.UUID("5b8c2a3e-1f0d-5c7e-9a4b-6d2e8f1a7c30")  # itb's namespace for entry UUIDs
@@ -97,6 +106,45 @@ def bundle(
 def dumps(source: Any, *, indent: int | None = None, **options: Any) -> str:
     """:func:`bundle` as JSON text (``options`` as for :func:`bundle`)."""
     return json.dumps(bundle(source, **options), indent=indent, ensure_ascii=False)
+
+
+def titration_findings(source: Any, *, origin: str, phase: str, max_ug_per_day: float) -> list[Any]:
+    """The titration guard's view of every program change in ``source``'s history: each change
+    is checked by an :class:`itb.clinical.TitrationGuard` (``origin``, ``phase``,
+    ``max_ug_per_day``) seeded with the changes before it (the initial program at the start
+    counts as one, from 0). Returns the :class:`~itb.clinical.TitrationDecision` objects, in time
+    order; :func:`bundle` (``titration=``) keeps the denied or flagged ones as ``DetectedIssue``.
+
+    A flex program's daily dose is its time-weighted mean over the period, to the nearest ng/day
+    (half up). Errors: ``ValidationError`` for a bad ``origin``/``phase``/``max_ug_per_day``."""
+    from ..clinical import DoseChange, TitrationGuard
+
+    history = history_of(source)
+    TitrationGuard(origin, phase, max_ug_per_day=max_ug_per_day)  # argument errors first
+    changes: list[DoseChange] = []
+    out: list[Any] = []
+    for i, (at, program) in enumerate(history.programs):
+        new = _daily_ng(program) / 1000
+        if i == 0:
+            changes.append(DoseChange(from_ms(at), 0, new))
+            continue
+        guard = TitrationGuard(origin, phase, max_ug_per_day=max_ug_per_day, history=changes)
+        cur = changes[-1].to_ug_per_day
+        out.append(guard.check(cur, new, from_ms(at)))
+        changes.append(DoseChange(from_ms(at), cur, new))
+    return out
+
+
+def _daily_ng(program: tuple[Any, ...]) -> int:
+    if program[0] == "continuous":
+        return int(program[1])
+    _, period, steps = program
+    period_ms = MS_PER_DAY if period == "day" else 7 * MS_PER_DAY
+    total = 0
+    for i, (offset, ng) in enumerate(steps):
+        nxt = steps[i + 1][0] if i + 1 < len(steps) else period_ms
+        total += int(ng) * int(nxt - offset)
+    return (2 * total + period_ms) // (2 * period_ms)
 
 
 def _validate(data: dict[str, Any], version: str) -> Any:
@@ -243,11 +291,25 @@ class _Builder:
                 {"type": {"text": t}, "valueQuantity": [_qty(v, u)]} for t, v, u in props
             ]
         self.add("pump", pump)
+        # Point-of-Care Device IG hierarchy: the pump is the MDS, its one delivery channel the
+        # VMD/channel (a child Device), the catheter a part below the channel. No IEEE
+        # 11073-10101 MDS/VMD code is published for an implanted intrathecal pump (the IHE
+        # samples code large-volume and syringe pumps): the types are text only
+        # (docs: decisions/interop.md).
+        channel: dict[str, Any] = {
+            "resourceType": "Device",
+            "identifier": [{"system": "urn:itb:device", "value": "channel"}],
+            "status": "active",
+            "parent": self.ref("pump"),
+        }
+        channel_type = {"text": "Infusion pump delivery channel (VMD/channel)"}
+        channel["type"] = [channel_type] if self.r5 else channel_type
+        self.add("channel", channel)
         catheter: dict[str, Any] = {
             "resourceType": "Device",
             "identifier": [{"system": "urn:itb:device", "value": "catheter"}],
             "status": "active",
-            "parent": self.ref("pump"),
+            "parent": self.ref("channel"),
         }
         volume = _qty(decimal(h.catheter_nl, 3), "uL")
         if self.r5:
@@ -288,7 +350,9 @@ class _Builder:
         seen = {self.h.initial_concentration_ug_per_ml}
         seen.update(a.concentration_ug_per_ml for a in self.h.administrations)
         seen.update(
-            int(e.data["to_ug_per_ml"]) for e in self.h.events if e.kind == "concentration_changed"
+            int(concentration_data(e)["to_ug_per_ml"])
+            for e in self.h.events
+            if e.kind == "concentration_changed"
         )
         return sorted(c for c in seen if c > 0)
 
@@ -300,6 +364,11 @@ class _Builder:
                         "system": codes.SNOMED,
                         "code": codes.BACLOFEN_SNOMED[0],
                         "display": codes.BACLOFEN_SNOMED[1],
+                    },
+                    {
+                        "system": codes.RXNORM,
+                        "code": codes.BACLOFEN_RXNORM[0],
+                        "display": codes.BACLOFEN_RXNORM[1],
                     },
                     {
                         "system": codes.ATC,
@@ -474,7 +543,7 @@ class _Builder:
             e.time_ms: e for e in h.events if e.kind == "refill_discrepancy"
         }  # at the refill's own time
         for n, e in enumerate(x for x in h.events if x.kind == "refilled"):
-            d = e.data
+            d = refill_data(e)
             flag = flagged.get(e.time_ms)
             fields: dict[str, Any] = {
                 "component": [
@@ -498,8 +567,9 @@ class _Builder:
                     {"text": "beyond tolerance" if flag is not None else "within tolerance"}
                 ],
             }
-            if flag is not None and flag.data.get("reason"):
-                fields["note"] = [{"text": f"flagged: {flag.data['reason']}"}]
+            reason = refill_data(flag).get("reason") if flag is not None else None
+            if reason:
+                fields["note"] = [{"text": f"flagged: {reason}"}]
             self.observation(
                 f"obs-refill-{n}", e.time_ms, "refill: aspirated minus expected volume", **fields
             )
@@ -559,5 +629,5 @@ def _concentration_at(h: TherapyHistory, t_ms: int) -> int:
     c = h.initial_concentration_ug_per_ml
     for e in h.events:
         if e.kind == "concentration_changed" and e.time_ms <= t_ms:
-            c = int(e.data["to_ug_per_ml"])
+            c = int(concentration_data(e)["to_ug_per_ml"])
     return c

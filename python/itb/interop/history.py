@@ -26,13 +26,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import from_ms
 from .._units import pg_to_ug, ul_to_nl
 from ..errors import ValidationError
-from ..events import Event
+from ..events import BolusData, ConcentrationData, Event, RefillData
 from ..models import PumpModel
 from ..pump import Pump
 
@@ -43,6 +43,23 @@ _ANCHOR_MS = {"day": 0, "week": 4 * _DAY_MS}
 _PERIOD_MS = {"day": _DAY_MS, "week": 7 * _DAY_MS}
 _STOP_ON = {"suspended": "suspended", "fault": "fault", "reservoir_empty": "empty", "eos": "eos"}
 _STOP_OFF = {"resumed": "suspended", "fault_cleared": "fault"}
+
+
+# Typed views of ``Event.data`` for the kinds read here (``itb.events.EVENT_DATA``); the caller
+# has checked ``kind``.
+def concentration_data(e: Event) -> ConcentrationData:
+    """``data`` of a ``concentration_changed``/``drug_at_tip`` event."""
+    return cast(ConcentrationData, e.data)
+
+
+def refill_data(e: Event) -> RefillData:
+    """``data`` of a ``refilled``/``refill_discrepancy`` event."""
+    return cast(RefillData, e.data)
+
+
+def bolus_data(e: Event) -> BolusData:
+    """``data`` of a ``bolus_*`` event."""
+    return cast(BolusData, e.data)
 
 
 @dataclass(frozen=True)
@@ -221,7 +238,7 @@ def _stops(events: Sequence[Event], model: PumpModel) -> list[tuple[int, bool]]:
             active.add(_STOP_ON[e.kind])
         elif e.kind in _STOP_OFF:
             active.discard(_STOP_OFF[e.kind])
-        elif e.kind == "refilled" and e.data.get("added_nl", 0) >= stroke:
+        elif e.kind == "refilled" and refill_data(e).get("added_nl", 0) >= stroke:
             active.discard("empty")
         if bool(active) != before:
             out.append((e.time_ms, bool(active)))
@@ -248,9 +265,9 @@ def _boluses(events: Sequence[Event], end_ms: int) -> list[_Bolus]:
     concentration = 0
     for e in events:
         if e.kind == "concentration_changed":
-            concentration = int(e.data["to_ug_per_ml"])
+            concentration = int(concentration_data(e)["to_ug_per_ml"])
         if e.kind == "bolus_started":
-            d = e.data
+            d = bolus_data(e)
             b = _Bolus(
                 int(d["bolus_id"]),
                 str(d.get("bolus_kind", "timed")),
@@ -265,7 +282,7 @@ def _boluses(events: Sequence[Event], end_ms: int) -> list[_Bolus]:
             running[b.id] = b
             out.append(b)
         elif e.kind in ("bolus_completed", "bolus_cancelled"):
-            done = running.pop(int(e.data["bolus_id"]), None)
+            done = running.pop(int(bolus_data(e)["bolus_id"]), None)
             if done is not None:
                 done.end = e.time_ms
                 done.status = "completed" if e.kind == "bolus_completed" else "stopped"
@@ -318,7 +335,7 @@ def build(
     changes = _stops(events, model)
     stopped = _stopped_spans(changes, end_ms)
     conc_changes = [
-        (e.time_ms, int(e.data["to_ug_per_ml"]))
+        (e.time_ms, int(concentration_data(e)["to_ug_per_ml"]))
         for e in events
         if e.kind == "concentration_changed"
     ]
@@ -619,9 +636,9 @@ class Recorder:
                     if now < ms < nxt:
                         nxt = ms
             proj = self.pump.project(horizon=_as_delta(nxt - now))
-            for ms in (proj.reservoir_empty_ms, proj.eos_ms):
-                if ms is not None and now < ms < nxt:
-                    nxt = ms
+            for alarm_ms in (proj.reservoir_empty_ms, proj.eos_ms):
+                if alarm_ms is not None and now < alarm_ms < nxt:
+                    nxt = alarm_ms
             got += self.pump.advance_to(nxt)
             self._marks.append((self.pump.now_ms, self.pump.delivered_pg, self.pump.delivered_nl))
         self._events += got

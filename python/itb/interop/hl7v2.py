@@ -40,7 +40,14 @@ from .._limits import MS_PER_DAY
 from .._time import from_ms
 from ..errors import ValidationError
 from . import codes
-from .history import TherapyHistory, history_of, step_dose, utc_offset_minutes
+from .history import (
+    TherapyHistory,
+    concentration_data,
+    history_of,
+    refill_data,
+    step_dose,
+    utc_offset_minutes,
+)
 
 __all__ = ["messages", "dumps", "validate", "PROFILE_OID", "REQUIRED_FIELDS", "Message"]
 
@@ -182,7 +189,7 @@ class _Writer:
             k = e.kind
             if k == "concentration_changed":
                 yield self.delivery(e.time_ms, k, "deliv_stop", transitioning=True)
-                self.concentration = int(e.data["to_ug_per_ml"])
+                self.concentration = int(concentration_data(e)["to_ug_per_ml"])
                 yield self.delivery(e.time_ms, k, "deliv_start")
             elif k == "program_changed" and e.time_ms > h.start_ms:
                 old = self.program_at(e.time_ms - 1)
@@ -190,7 +197,9 @@ class _Writer:
                 yield self.delivery(e.time_ms, k, "deliv_start")
             elif k in ("resumed", "fault_cleared"):
                 yield self.delivery(e.time_ms, k, "deliv_start")
-            elif k == "refilled" and empty and e.data.get("added_nl", 0) >= h.model.stroke_nl:
+            elif (
+                k == "refilled" and empty and refill_data(e).get("added_nl", 0) >= h.model.stroke_nl
+            ):
                 empty = False
                 yield self.delivery(e.time_ms, k, "deliv_start")
             elif k in ("suspended", "fault", "reservoir_empty", "eos"):

@@ -1,0 +1,340 @@
+"""Evidence a verification team can file: the SOUP list (itb and its dependencies' versions)
+and JUnit XML of pass/fail verdicts (``itb rig accuracy --junit``).
+
+Guide: docs: guide/metrology.md; decisions: docs: decisions/metrology.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import platform
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import metadata
+from typing import Any
+
+from .._time import format_duration
+from ..errors import ValidationError
+from .accuracy import AccuracyCurve, GravimetricRun, low_flow_curve, startup_curve
+from .metrology import Measurement
+
+__all__ = [
+    "Verdict",
+    "build_report",
+    "junit_xml",
+    "read_balance_log",
+    "render_html",
+    "soup",
+    "write_balance_log",
+]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One checked requirement: its ``name``, whether it passed and what was measured."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+def soup() -> list[tuple[str, str]]:
+    """(name, version) of Python, itb and every installed distribution itb requires (its
+    required dependencies, extras left out), itb first — software of unknown provenance, in
+    the IEC 62304 sense, that the results depend on."""
+    out = [("python", platform.python_version())]
+    try:
+        out.append(("itb-pump", metadata.version("itb-pump")))
+        requires = metadata.requires("itb-pump") or []
+    except metadata.PackageNotFoundError:
+        return out + [("itb-pump", "not installed")]
+    for req in requires:
+        if "extra ==" in req:
+            continue
+        name = re.split(r"[ <>=!~;\[(]", req, maxsplit=1)[0]
+        try:
+            out.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            out.append((name, "not installed"))
+    return out
+
+
+def junit_xml(suite: str, verdicts: Sequence[Verdict]) -> str:
+    """A JUnit XML document (one ``testsuite`` named ``suite``, one ``testcase`` per verdict,
+    a ``failure`` for each failed one; the SOUP list as suite properties)."""
+    failures = sum(1 for v in verdicts if not v.passed)
+    root = ET.Element(
+        "testsuites", {"name": suite, "tests": str(len(verdicts)), "failures": str(failures)}
+    )
+    ts = ET.SubElement(
+        root,
+        "testsuite",
+        {"name": suite, "tests": str(len(verdicts)), "failures": str(failures), "errors": "0"},
+    )
+    props = ET.SubElement(ts, "properties")
+    for name, version in soup():
+        ET.SubElement(props, "property", {"name": f"soup.{name}", "value": version})
+    for v in verdicts:
+        case = ET.SubElement(ts, "testcase", {"classname": suite, "name": v.name})
+        if v.passed:
+            ET.SubElement(case, "system-out").text = v.detail
+        else:
+            ET.SubElement(case, "failure", {"message": v.detail}).text = v.detail
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+# ----- the balance log and the HTML test report ----------------------------------------------
+
+
+def write_balance_log(
+    path: os.PathLike[str] | str,
+    run: GravimetricRun,
+    start_ms: int,
+    rate_ul_per_h: float,
+    evaporation: Measurement,
+) -> None:
+    """Write a balance log: ``#`` header lines (``start_ms`` — the pump-clock ms of elapsed 0,
+    the set rate, the balance's readability and repeatability, the blank run's evaporation
+    rate and its standard uncertainty) and ``elapsed_ms,mass_mg`` rows."""
+    with open(path, "w", encoding="ascii") as f:
+        f.write("# itb balance log\n")
+        f.write(f"# start_ms={int(start_ms)}\n# rate_ul_per_h={rate_ul_per_h!r}\n")
+        f.write(f"# readability_mg={run.readability_mg!r}\n")
+        f.write(f"# repeatability_mg={run.repeatability_mg!r}\n")
+        f.write(
+            f"# evaporation_mg_per_h={evaporation.value!r},{evaporation.standard_uncertainty!r}\n"
+        )
+        f.write("elapsed_ms,mass_mg\n")
+        for t, m in zip(run.times_ms, run.masses_mg):
+            f.write(f"{int(t)},{float(m)!r}\n")
+
+
+def read_balance_log(path: os.PathLike[str] | str) -> tuple[GravimetricRun, int, float]:
+    """(run, start_ms, rate µL/h) of a balance log; ``ValidationError`` (field ``balance``)
+    naming the file and line."""
+    head: dict[str, str] = {}
+    times: list[timedelta] = []
+    masses: list[float] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.strip()
+                if line.startswith("#"):
+                    key, _, value = line[1:].strip().partition("=")
+                    head[key.strip()] = value.strip()
+                    continue
+                if not line or line.startswith("elapsed_ms"):
+                    continue
+                try:
+                    a, b = line.split(",")
+                    times.append(timedelta(milliseconds=int(a)))
+                    masses.append(float(b))
+                except ValueError:
+                    raise ValidationError(
+                        f"balance: {path} line {n}: expected elapsed_ms,mass_mg", "balance"
+                    ) from None
+    except OSError as err:
+        raise ValidationError(f"balance: cannot read {path}: {err.strerror}", "balance") from None
+    try:
+        evap_v, evap_u = (float(x) for x in head["evaporation_mg_per_h"].split(","))
+        run = GravimetricRun(
+            times,
+            masses,
+            float(head["readability_mg"]),
+            float(head.get("repeatability_mg", "0")),
+            evaporation_mg_per_h=Measurement.measured(evap_v, evap_u, "mg/h", "evaporation"),
+        )
+        return run, int(head["start_ms"]), float(head["rate_ul_per_h"])
+    except (KeyError, ValueError) as err:
+        raise ValidationError(
+            f"balance: {path}: header line missing or malformed ({err})", "balance"
+        ) from None
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _plots(start: Any, curve: AccuracyCurve, limit: float) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    hours = [t.total_seconds() / 3600 for t in start.times]
+    ax.errorbar(hours, start.flow_ul_per_h, yerr=start.expanded_uncertainty, fmt=".", ms=3)
+    ax.axhline(start.rate_ul_per_h, color="k", lw=0.8)
+    ax.set(xlabel="time (h)", ylabel="flow (µL/h)", title="Start-up curve")
+    startup = _png(fig)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    w = [x.window.total_seconds() / 3600 for x in curve.windows]
+    for attr, mark in (("max_pct", "^"), ("min_pct", "v")):
+        vals = [getattr(x, attr) for x in curve.windows]
+        ax.errorbar(
+            w,
+            [v.value for v in vals],
+            yerr=[v.expanded_uncertainty for v in vals],
+            fmt=mark + "-",
+            label=attr.replace("_pct", "").replace("max", "Ep(max)").replace("min", "Ep(min)"),
+        )
+    for y in (limit, -limit):
+        ax.axhline(y, color="r", lw=0.8, ls="--")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel="window (h)", ylabel="error (%)", title="Trumpet curve (low flow)")
+    ax.legend()
+    trumpet = _png(fig)
+    plt.close(fig)
+    return {"startup": startup, "trumpet": trumpet}
+
+
+def _sha256_file(path: os.PathLike[str] | str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def build_report(
+    record: os.PathLike[str] | str,
+    balance: os.PathLike[str] | str,
+    *,
+    journal: os.PathLike[str] | str | None = None,
+    scenario: os.PathLike[str] | str | None = None,
+    key_file: os.PathLike[str] | str | None = None,
+    limit_pct: float = 15.0,
+    windows: Sequence[timedelta] = (timedelta(hours=1), timedelta(hours=6)),
+    exclude: timedelta = timedelta(hours=24),
+    stroke_nl: int = 2000,
+) -> dict[str, Any]:
+    """Everything a test report shows, JSON-ready apart from ``verdicts`` (a list of
+    :class:`Verdict`): hashes (schedule from the journal, scenario file), key fingerprints
+    (SHA-256 of each key, first 16 hex digits — never the keys), the exactly-once verdict of
+    record vs journal (vs the scenario's schedule), delivered vs expected with U, the low-flow
+    curve and the start-up and trumpet plots (PNG, base64), and the SOUP list."""
+    from .rig import read_record
+
+    run, start_ms, rate = read_balance_log(balance)
+    rows = read_record(record)
+    taus = [timedelta(milliseconds=t - start_ms) for _, t in rows]
+    t_end = timedelta(milliseconds=int(run.times_ms[-1]))
+    n_in = sum(1 for t in taus if timedelta(0) < t <= t_end)
+    delivered = run.volume(0, len(run.masses_mg) - 1)
+    expected = n_in * stroke_nl / 1000
+    curve = low_flow_curve(run, rate, stroke_nl / 1000, taus, windows, exclude)
+    start = startup_curve(run, rate)
+    verdicts: list[Verdict] = []
+    out: dict[str, Any] = {"hashes": {}, "keys": {}, "limit_pct": limit_pct}
+    if scenario is not None:
+        out["hashes"]["scenario file sha256"] = _sha256_file(scenario)
+    if key_file is not None:
+        from .protocol import load_keys
+
+        for role, key in load_keys(key_file).items():
+            out["keys"][role.name.lower()] = hashlib.sha256(key).hexdigest()[:16]
+    if journal is not None:
+        from .journal import Journal
+        from .verify import verify
+
+        with Journal(journal) as j:
+            out["hashes"]["schedule sha256 (journal)"] = j.get("schedule_sha256") or "—"
+        plan = None
+        if scenario is not None:
+            from ..scenario import load
+            from .plan import plan_scenario
+
+            plan = plan_scenario(load(os.fspath(scenario)))
+            out["hashes"]["schedule sha256 (scenario)"] = plan.fingerprint()
+        rep = verify(journal, record, plan)
+        out["exactly_once"] = rep.as_dict()
+        verdicts.append(
+            Verdict("exactly once", rep.ok, "; ".join(rep.problems) or f"{rep.strokes} strokes")
+        )
+    diff = (
+        Measurement.derived(
+            100 * (delivered.value / expected - 1), "%", [(delivered, 100 / expected)]
+        )
+        if expected
+        else None
+    )
+    out["delivered"] = {
+        "delivered_ul": delivered.value,
+        "U_ul": delivered.expanded_uncertainty,
+        "expected_ul": expected,
+        "strokes": n_in,
+    }
+    if diff is not None:
+        verdicts.append(
+            Verdict(
+                "delivered vs expected",
+                abs(diff.value) + diff.expanded_uncertainty <= limit_pct,
+                f"{diff.value:+.4f} ± {diff.expanded_uncertainty:.4f} % (k = 2)",
+            )
+        )
+
+    def v(name: str, e: Measurement) -> Verdict:
+        ok = abs(e.value) + e.expanded_uncertainty <= limit_pct
+        return Verdict(
+            name,
+            ok,
+            f"{e.value:+.4f} ± {e.expanded_uncertainty:.4f} % (k = 2), limit ±{limit_pct:g} %",
+        )
+
+    verdicts.append(v("mean error A", curve.mean_pct))
+    for w in curve.windows:
+        span = format_duration(w.window)
+        verdicts += [v(f"Ep(max) {span}", w.max_pct), v(f"Ep(min) {span}", w.min_pct)]
+    out["low_flow"] = curve.as_dict()
+    out["plots"] = _plots(start, curve, limit_pct)
+    out["soup"] = soup()
+    out["verdicts"] = verdicts
+    out["passed"] = all(x.passed for x in verdicts)
+    return out
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>itb rig test report</title>
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}
+td,th{border:1px solid #999;padding:2px 8px;text-align:left}.pass{color:#070}.fail{color:#b00}
+</style></head><body>
+<h1>itb rig test report</h1>
+<p>Engineering tool — not a medical device.</p>
+<h2>Verdict</h2>
+<p id="verdict" class="{{ 'pass' if r.passed else 'fail' }}">{{ 'PASS' if r.passed else 'FAIL' }}</p>
+<table><tr><th>requirement</th><th>result</th><th>measured</th></tr>
+{% for v in r.verdicts %}<tr><td>{{ v.name }}</td>
+<td class="{{ 'pass' if v.passed else 'fail' }}">{{ 'pass' if v.passed else 'FAIL' }}</td>
+<td>{{ v.detail }}</td></tr>
+{% endfor %}</table>
+<h2>Identification</h2><table>
+{% for k, h in r.hashes.items() %}<tr><td>{{ k }}</td><td><code>{{ h }}</code></td></tr>{% endfor %}
+{% for k, h in r["keys"].items() %}<tr><td>{{ k }} key fingerprint</td><td><code>{{ h }}</code></td></tr>{% endfor %}
+</table>
+<h2>Delivered vs expected</h2>
+<p>{{ "%.3f"|format(r.delivered.delivered_ul) }} ± {{ "%.3f"|format(r.delivered.U_ul) }} µL
+(k = 2) delivered; {{ "%.3f"|format(r.delivered.expected_ul) }} µL expected
+({{ r.delivered.strokes }} strokes).</p>
+<h2>Start-up curve</h2>
+<img id="startup" alt="start-up curve" src="data:image/png;base64,{{ r.plots.startup }}">
+<h2>Trumpet curve (low flow)</h2>
+<img id="trumpet" alt="trumpet curve" src="data:image/png;base64,{{ r.plots.trumpet }}">
+<h2>Environment (SOUP)</h2><table>
+{% for name, version in r.soup %}<tr><td>{{ name }}</td><td>{{ version }}</td></tr>{% endfor %}
+</table></body></html>
+"""
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The report as one self-contained HTML page (Jinja2, extra ``report``)."""
+    from .._extras import require
+
+    jinja2 = require("jinja2", "report", "HTML test reports (Jinja2)")
+    env = jinja2.Environment(autoescape=True)
+    return str(env.from_string(_TEMPLATE).render(r=report))

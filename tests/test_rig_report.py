@@ -1,0 +1,109 @@
+"""``itb rig report``: the HTML test report and JUnit XML of an emulated accuracy run; an
+opt-in check in headless chromium (ITB_BROWSER_TESTS=1)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from itb.cli import main
+
+pytest.importorskip("jinja2")
+pytest.importorskip("matplotlib")
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("report")
+    args = ["rig", "accuracy", "--duration", "P2D", "--noise-mg", "0.005"]
+    out = ["--balance-out", str(d / "b.csv"), "--record-out", str(d / "r.csv")]
+    assert main([*args, *out, "--journal", str(d / "j.db")]) == 0
+    assert main(["rig", "keygen", str(d / "keys.toml")]) == 0
+    return d
+
+
+def _report(d: Path, *extra: str) -> tuple[int, str]:
+    rc = main(
+        [
+            "rig",
+            "report",
+            "--record",
+            str(d / "r.csv"),
+            "--balance",
+            str(d / "b.csv"),
+            "--key-file",
+            str(d / "keys.toml"),
+            "-o",
+            str(d / "report.html"),
+            "--junit",
+            str(d / "report.xml"),
+            *extra,
+        ]
+    )
+    return rc, (d / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_verdict_plots_keys_and_soup(run_files: Path) -> None:
+    rc, html = _report(run_files, "--journal", str(run_files / "j.db"))
+    assert rc == 0
+    assert re.search(r'<p id="verdict" class="pass">PASS</p>', html)
+    for plot in ("startup", "trumpet"):
+        m = re.search(rf'id="{plot}" alt="[^"]*" src="data:image/png;base64,([^"]+)"', html)
+        assert m is not None and base64.b64decode(m.group(1)).startswith(PNG)
+    # delivered vs expected: 250 strokes of 2 µL in the two days
+    assert "500.000 µL expected" in html and "(250 strokes)" in html
+    # key fingerprints, never the keys
+    keys = (run_files / "keys.toml").read_text()
+    for hexkey in re.findall(r"[0-9a-f]{64}", keys):
+        assert hexkey not in html
+        assert __import__("hashlib").sha256(bytes.fromhex(hexkey)).hexdigest()[:16] in html
+    assert "itb-pump" in html and "numpy" in html
+    suite = ET.parse(run_files / "report.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    names = [c.get("name") for c in suite.findall("testcase")]
+    assert names[:2] == ["exactly once", "delivered vs expected"] and "Ep(max) PT57M36S" in names
+    assert "schedule sha256 (journal)" in html
+
+
+def test_report_fails_a_tight_limit(run_files: Path) -> None:
+    rc, html = _report(run_files, "--limit", "0.01%")
+    assert rc == 1 and '<p id="verdict" class="fail">FAIL</p>' in html
+    assert "exactly once" not in html  # no journal given: no such verdict
+    suite = ET.parse(run_files / "report.xml").getroot().find("testsuite")
+    assert suite is not None and int(suite.get("failures") or 0) > 0
+
+
+@pytest.mark.skipif(os.environ.get("ITB_BROWSER_TESTS") != "1", reason="ITB_BROWSER_TESTS=1")
+def test_report_in_headless_chromium(run_files: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium")
+    _report(run_files)
+    page = (run_files / "report.html").as_uri()
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu"]
+    dom = subprocess.run(
+        [*common, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert '<p id="verdict" class="pass">PASS</p>' in dom
+    # the images decoded: the DOM keeps them, and the screenshot is not blank
+    shot = run_files / "report.png"
+    subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1000,1400", page],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 20_000
+    pdf = run_files / "report.pdf"
+    subprocess.run(
+        [*common, f"--print-to-pdf={pdf}", page], capture_output=True, timeout=120, check=True
+    )
+    assert pdf.read_bytes().startswith(b"%PDF")
