@@ -272,3 +272,15 @@ def test_bolus_many_sequences_convert_as_the_python_converters(plan, extra):
         s.append(T0)  # unequal lengths
     assert outcome(lambda: new.bolus_many(s, d, k)) == outcome(lambda: old_bolus_many(old, s, d, k))
     assert new.snapshot() == old.snapshot()
+
+
+def test_display_conversions_invert_the_input_ones():
+    """nL→mL, ng→µg, pg→µg for reports: hand values, and the round trip through the input side."""
+    from itb._units import ml_to_nl, ng_to_ug, nl_to_ml, pg_to_ug, ug_to_ng
+
+    assert nl_to_ml(20_000_000) == 20.0 and nl_to_ml(1) == 1e-6
+    assert ng_to_ug(2500) == 2.5 and pg_to_ug(2_000_500) == 2.0005
+    for ml in (0.001, 2.5, 19.999999, 40.0):
+        assert nl_to_ml(ml_to_nl(ml, "ml")) == ml
+    for ug in (0.001, 2.5, 1234.567):
+        assert ng_to_ug(ug_to_ng(ug, "ug")) == ug

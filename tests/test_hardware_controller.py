@@ -326,3 +326,19 @@ def test_the_rig_restores_its_last_stroke_id_from_its_record(tmp_path) -> None:
     assert rig2.deliver(3, [30, 40]) == {"last_stroke_id": 4, "executed": 1, "duplicate": 1}
     rig2.close()
     assert read_record(path) == [(1, 10), (2, 20), (3, 30), (4, 40)]
+
+
+def test_min_stroke_interval_is_one_definition_rounded_up():
+    """The plan and the controller share one minimum stroke spacing: one stroke's volume at the
+    model's maximum rate, rounded up (hand-computed: 2000 nL at 24 mL/day is 7200 ms exactly;
+    at 7 mL/day 172 800 000 000 / 7 000 000 = 24 685.7 → 24 686 ms)."""
+    import dataclasses
+
+    from itb.hardware import controller, plan
+    from itb.models import PRESETS
+
+    model = PRESETS["SYNCHROMED_II_20"]
+    assert plan.min_stroke_interval_ms(model) == 7200
+    slow = dataclasses.replace(model, max_rate_ml_per_day=7.0)
+    assert plan.min_stroke_interval_ms(slow) == 24686
+    assert controller.min_stroke_interval_ms is plan.min_stroke_interval_ms

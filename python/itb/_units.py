@@ -67,6 +67,21 @@ def ul_to_nl(value: object, field: str) -> int:
     return scaled(value, 3, field, "µL")
 
 
+def nl_to_ml(nl: int) -> float:
+    """An exact nL amount in mL, for display and reports (the inverse of :func:`ml_to_nl`)."""
+    return nl / 1_000_000
+
+
+def ng_to_ug(ng: int) -> float:
+    """An exact ng amount in µg, for display and reports (the inverse of :func:`ug_to_ng`)."""
+    return ng / 1000
+
+
+def pg_to_ug(pg: int) -> float:
+    """An exact pg amount (the core's delivered-drug unit) in µg, for display and reports."""
+    return pg / 1_000_000
+
+
 def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:
     """Concentration (µg/mL) must be a whole number; the core checks its range."""
     x = _float(value, field)

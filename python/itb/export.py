@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from ._extras import require
 from ._time import duration_ms
+from ._units import nl_to_ml, pg_to_ug
 from .errors import ValidationError
 from .pump import Event, Pump
 
@@ -61,13 +62,13 @@ def run_totals(pump: Pump, start: datetime, events: Iterable[Event]) -> dict[str
         "days_simulated": (p.now - start) / timedelta(days=1),
         "strokes": p.strokes,
         "pumped_nl": p.pumped_nl,
-        "pumped_ml": p.pumped_nl / 1e6,
+        "pumped_ml": nl_to_ml(p.pumped_nl),
         "delivered_nl": p.delivered_nl,
-        "delivered_ml": p.delivered_nl / 1e6,
+        "delivered_ml": nl_to_ml(p.delivered_nl),
         "delivered_pg": p.delivered_pg,
-        "delivered_ug": p.delivered_pg / 1e6,
+        "delivered_ug": pg_to_ug(p.delivered_pg),
         "reservoir_nl": p.reservoir_nl,
-        "reservoir_ml": p.reservoir_nl / 1e6,
+        "reservoir_ml": nl_to_ml(p.reservoir_nl),
         "concentration_ug_per_ml": p.concentration_ug_per_ml,
         "tip_concentration_ug_per_ml": p.tip_concentration_ug_per_ml,
         "reservoir_empty": p.is_empty,
@@ -159,12 +160,12 @@ def sample(pump: Pump) -> dict[str, Any]:
     battery = pump.battery_remaining_mah
     return {
         "time": pump.now,
-        "reservoir_ml": pump.reservoir_nl / 1e6,
+        "reservoir_ml": nl_to_ml(pump.reservoir_nl),
         "concentration_ug_per_ml": pump.concentration_ug_per_ml,
         "tip_concentration_ug_per_ml": pump.tip_concentration_ug_per_ml,
         "commanded_ml_per_day": commanded_nl / 1e6,
         "prescribed_ug_per_day": prescribed_ng / 1e3,
-        "pumped_ml": pump.pumped_nl / 1e6,
+        "pumped_ml": nl_to_ml(pump.pumped_nl),
         "delivered_pg": pump.delivered_pg,
         "battery_mah": float("nan") if battery is None else battery,
         "delivering": not stopped,

@@ -449,8 +449,8 @@ def load_plan(path: str) -> Any:
 
 
 def _driver(args: argparse.Namespace, role: Any = None) -> Any:
+    from ..hardware.client import SerialDriver
     from ..hardware.protocol import Role, load_keys
-    from ..hardware.serial_driver import SerialDriver
 
     keys = load_keys(args.key_file)
     if role is None:

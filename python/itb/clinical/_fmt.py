@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Union
 
+from .._units import ng_to_ug
+
 Time = Union[datetime, int]
 
 
 def _ug(ng: int) -> float:
-    return ng / 1000
+    return ng_to_ug(ng)
 
 
 def _fmt_ug(ng: int) -> str:
-    return f"{ng / 1000:g}"
+    return f"{ng_to_ug(ng):g}"
 
 
 def _fmt_time(t: datetime) -> str:

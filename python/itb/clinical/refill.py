@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .._time import duration_ms, from_ms, to_ms
-from .._units import ml_to_nl
+from .._units import ml_to_nl, nl_to_ml, pg_to_ug
 from ..errors import EndOfServiceError, ValidationError
 from ..pump import Pump
 from ._fmt import Time, _fmt_duration, _fmt_time
@@ -150,15 +150,15 @@ class RefillPlan:
 
     @property
     def volume_to_order_ml(self) -> float:
-        return self.volume_to_order_nl / 1e6
+        return nl_to_ml(self.volume_to_order_nl)
 
     @property
     def fill_volume_ml(self) -> float:
-        return self.fill_volume_nl / 1e6
+        return nl_to_ml(self.fill_volume_nl)
 
     @property
     def expected_residual_ml(self) -> float:
-        return self.expected_residual_nl / 1e6
+        return nl_to_ml(self.expected_residual_nl)
 
     @property
     def drug_to_order_ug(self) -> float:
@@ -167,7 +167,7 @@ class RefillPlan:
 
     @property
     def tip_dose_ug(self) -> float:
-        return self.tip_dose_pg / 1e6
+        return pg_to_ug(self.tip_dose_pg)
 
 
 _DEFAULT_MARGIN = timedelta(days=3)
@@ -220,7 +220,7 @@ def plan_refill(
     fill_nl = capacity_nl if fill_ml is None else ml_to_nl(fill_ml, "fill_ml")
     if not 0 < fill_nl <= capacity_nl:
         raise ValidationError(
-            f"fill_ml: {fill_nl / 1e6:g} mL; allowed: > 0 to the {capacity_nl / 1e6:g} mL reservoir capacity",
+            f"fill_ml: {nl_to_ml(fill_nl):g} mL; allowed: > 0 to the {nl_to_ml(capacity_nl):g} mL reservoir capacity",
             "fill_ml",
         )
     vial_nl = None if vial_ml is None else ml_to_nl(vial_ml, "vial_ml")

@@ -36,12 +36,11 @@ from typing import Any, Union
 
 import numpy as np
 
-from .._limits import MS_PER_DAY
 from ..errors import ProtocolError, RigError, ValidationError
 from ..pump import Pump
-from .drivers import PumpDriver, RigStatus
+from .client import PumpDriver, RigStatus
 from .journal import Journal
-from .plan import RigPlan, RigStep, plan_schedule
+from .plan import RigPlan, RigStep, min_stroke_interval_ms, plan_schedule
 from .protocol import MAX_BATCH
 
 __all__ = [
@@ -189,7 +188,7 @@ class Controller:
         """A controller for ``pump``'s strokes from now to ``until`` (the pump itself is not
         advanced); the schedule's origin is the pump's now."""
         kwargs.setdefault("start_ms", pump.now_ms)
-        kwargs.setdefault("min_interval_ms", _min_interval_ms(pump.model))
+        kwargs.setdefault("min_interval_ms", min_stroke_interval_ms(pump.model))
         return cls(driver, journal, stroke_schedule(pump, until), **kwargs)
 
     # ----- helpers ----------------------------------------------------------------------------
@@ -577,12 +576,3 @@ class Controller:
             raise
         self.journal.outcome(iid, "ack", "ok", "" if result is None else str(result))
         return result
-
-
-def _min_interval_ms(model: Any) -> int:
-    """Pump ms between strokes at the model's maximum rate (rounded up)."""
-    exact = model.exact()
-    rate = int(exact.get("max_rate_nl_per_day", 0) or 0)
-    if rate <= 0:
-        return 0
-    return -(-int(exact["stroke_nl"]) * MS_PER_DAY // rate)

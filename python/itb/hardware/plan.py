@@ -38,7 +38,14 @@ from .._limits import MS_PER_DAY
 from .._time import to_ms
 from .._units import ml_to_nl, ug_to_ng
 
-__all__ = ["RigStep", "RigPlan", "plan_scenario", "plan_schedule", "RIG_COMMANDS"]
+__all__ = [
+    "RigStep",
+    "RigPlan",
+    "plan_scenario",
+    "plan_schedule",
+    "min_stroke_interval_ms",
+    "RIG_COMMANDS",
+]
 
 #: scenario action (``do``) → the rig command it becomes ("" = carried by the schedule)
 RIG_COMMANDS: dict[str, str] = {
@@ -146,12 +153,21 @@ def plan_scenario(scenario: Any, until: Any = None) -> RigPlan:
             }
         steps.append(RigStep(i + 1, after, at_ms, action.do, command, args, expect))
     first = scenario.pump()
-    exact = first.model.exact()
     return RigPlan(
         times,
         first.now_ms,
         int(first.concentration_ug_per_ml),
         tuple(steps),
         str(getattr(scenario, "source", "")),
-        -(-int(exact["stroke_nl"]) * MS_PER_DAY // int(exact["max_rate_nl_per_day"])),
+        min_stroke_interval_ms(first.model),
     )
+
+
+def min_stroke_interval_ms(model: Any) -> int:
+    """Pump ms between strokes at ``model``'s maximum rate, rounded up (0 if it states none):
+    the one definition the plan and the controller use."""
+    exact = model.exact()
+    rate = int(exact.get("max_rate_nl_per_day", 0) or 0)
+    if rate <= 0:
+        return 0
+    return -(-int(exact["stroke_nl"]) * MS_PER_DAY // rate)

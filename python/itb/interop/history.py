@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import from_ms
+from .._units import pg_to_ug, ul_to_nl
 from ..errors import ValidationError
 from ..events import BolusData, ConcentrationData, Event, RefillData
 from ..models import PumpModel
@@ -97,7 +98,7 @@ class Administration:
 
     @property
     def tip_ug(self) -> float:
-        return self.tip_pg / 1e6
+        return pg_to_ug(self.tip_pg)
 
 
 @dataclass
@@ -476,7 +477,7 @@ def build(
         battery_remaining_pc=final.battery_remaining_pc,
         eri=final.is_eri,
         eos=final.is_eos,
-        catheter_nl=max(final.path_nl - round(model.pump_path_ul * 1000), 0),
+        catheter_nl=max(final.path_nl - ul_to_nl(model.pump_path_ul, "pump_path_ul"), 0),
         initial_concentration_ug_per_ml=initial_concentration,
         marks=marks,
     )
