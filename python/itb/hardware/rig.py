@@ -318,16 +318,20 @@ class Rig:
                 f"{self.last_stroke_id} (record and state of different rigs?)",
                 "state",
             )
-        # strokes recorded after the last save (killed in mid-batch) left the reservoir too
-        reservoir -= (self.last_stroke_id - saved_last) * self.stroke_nl
+        late: list[int] = []  # times of strokes recorded after the last save (killed mid-batch)
         if self.last_stroke_id > saved_last and self.record_path is not None:
-            clock_ms = max(clock_ms, _last_recorded_time(self.record_path))
+            late = [t for sid, t in read_record(self.record_path) if sid > saved_last]
+            clock_ms = max(clock_ms, late[-1] if late else 0)
         self.pump, self.reservoir_nl, self.concentration_ug_per_ml = pump, reservoir, conc
         self.stopped, self._stalled, self.limits = stopped, stalled, limits
         self.patient_boluses, self._scheduled = boluses, scheduled
         self.faults, self.ledger = faults, {**self.ledger, **ledger}
         self._occlusion_commanded_nl, self._occlusion_moved_nl = occl[0], occl[1]
         self._battery_last_ms = battery_last
+        # the late strokes were made under the faults in force at the save: replay their physics
+        # (reservoir, ledgers, occlusion carry, battery pacing) exactly as _stroke did
+        for t in late:
+            self._physics(t, weigh=False)
         self._speed_milli = speed
         if speed and saved_wall:  # a running clock ran on while the rig was down (its RTC)
             clock_ms += int(max(0.0, time.time() - saved_wall) * speed)
@@ -404,6 +408,11 @@ class Rig:
             self._record.flush()
         self.last_stroke_id = stroke_id
         self.executed += 1
+        self._physics(time_ms)
+
+    def _physics(self, time_ms: int, weigh: bool = True) -> None:
+        """What one recorded stroke at ``time_ms`` does to the fluid (see :meth:`_move`);
+        ``weigh=False`` when replaying strokes made before a restart (the scale saw them)."""
         if "battery" in self.faults:
             # the motor runs the model's minimum-rate program, not the controller's schedule:
             # a stroke sooner than one minimum-rate interval after the last one is not made
@@ -412,12 +421,13 @@ class Rig:
             last = self._battery_last_ms
             if last is not None and time_ms - last < interval:
                 self.ledger["not_pumped_nl"] += self.stroke_nl
-                self.scale.add(self.elapsed_s(), 0, self.stroke_nl)
+                if weigh:
+                    self.scale.add(self.elapsed_s(), 0, self.stroke_nl)
                 return
             self._battery_last_ms = time_ms
-        self._move(self.stroke_nl)
+        self._move(self.stroke_nl, weigh)
 
-    def _move(self, volume_nl: int) -> int:
+    def _move(self, volume_nl: int, weigh: bool = True) -> int:
         """The pump pushes ``volume_nl``: an occlusion keeps (part of) it in the reservoir; what
         passes leaves the catheter — at a leak or disconnection site into the catch tray
         (``elsewhere``), else at the tip (``tip``; a migrated tip's outflow is ``elsewhere``) —
@@ -436,7 +446,8 @@ class Rig:
             "elsewhere_nl" if ("leak" in self.faults or "migration" in self.faults) else "tip_nl"
         )
         self.ledger[where] += moved
-        self.scale.add(self.elapsed_s(), moved, volume_nl)
+        if weigh:
+            self.scale.add(self.elapsed_s(), moved, volume_nl)
         return moved
 
     def fault(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -676,8 +687,3 @@ def _check_concentration(value: int) -> int:
             "concentration",
         )
     return value
-
-
-def _last_recorded_time(path: os.PathLike[str] | str) -> int:
-    rows = read_record(path)
-    return rows[-1][1] if rows else 0
