@@ -614,7 +614,6 @@ def duration_options() -> list[tuple[list[str], str]]:
     """(command path, option) of every command-line option whose type is a duration."""
     from itb.cli import common as _cli_common
     from itb.cli import rig
-    from itb.cli.app import _parser
 
     kinds = (
         _cli_common.duration,
