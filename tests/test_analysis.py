@@ -77,18 +77,21 @@ def test_defaults_and_options() -> None:
     assert np.isnan(res.max_error_pct[-1])  # a 31-min window does not fit a 30-min period
     low = trumpet(
         *constant(0.002, hours=48, dt=600),
-        windows=(60, 240),
-        sample_interval=600,
+        windows=(timedelta(minutes=60), timedelta(minutes=240)),
+        sample_interval=timedelta(minutes=10),
         analysis_period=(24 * 3600, 48 * 3600),
         rate_ml_per_h=0.002,
     )  # a low-flow implantable
     assert np.allclose(low.max_error_pct, 0, atol=1e-9)
     assert json.loads(json.dumps(res.as_dict()))["max_error_pct"][-1] is None
     for kwargs, field in [
-        ({"sample_interval": 0}, "sample_interval"),
+        ({"sample_interval": timedelta(0)}, "sample_interval"),
+        ({"sample_interval": 30}, "sample_interval"),
         ({"analysis_period": (0, 99999)}, "analysis_period"),
         ({"windows": ()}, "windows"),
-        ({"windows": (0.1,)}, "windows"),
+        ({"windows": (timedelta(seconds=6),)}, "windows[0]"),
+        ({"windows": (timedelta(minutes=2), 5)}, "windows[1]"),
+        ({"windows": timedelta(minutes=2)}, "windows"),
         ({"kind": "cubic"}, "kind"),
         ({"rate_ml_per_h": -1}, "rate_ml_per_h"),
     ]:
@@ -180,13 +183,26 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path) -> None:
 def test_a_window_that_is_not_a_whole_number_of_samples_is_refused_with_the_nearest_fits() -> None:
     t, v = constant(dt=40.0)
     with pytest.raises(ValidationError) as err:
-        trumpet(t, v, windows=(5,), sample_interval=40, rate_ml_per_h=RATE)
+        trumpet(
+            t,
+            v,
+            windows=(timedelta(minutes=2), timedelta(minutes=5)),
+            sample_interval=timedelta(seconds=40),
+            rate_ml_per_h=RATE,
+        )
     # 5 min = 300 s = 7.5 intervals of 40 s; 7 → 280 s = 4.667 min, 8 → 320 s = 5.333 min
-    assert err.value.field == "windows"
-    assert "4.667 min (7 intervals)" in str(err.value) and "5.333 min (8 intervals)" in str(
-        err.value
+    assert err.value.field == "windows[1]"
+    message = str(err.value)
+    assert message.startswith("windows[1]: PT5M is not a whole number of PT40S sample intervals")
+    assert "PT4M40S = 4.667 min (7 intervals)" in message
+    assert "PT5M20S = 5.333 min (8 intervals)" in message
+    ok = trumpet(
+        t,
+        v,
+        windows=(timedelta(seconds=280), timedelta(seconds=320), np.timedelta64(6, "m")),
+        sample_interval=np.timedelta64(40, "s"),
+        rate_ml_per_h=RATE,
     )
-    ok = trumpet(t, v, windows=(4 + 2 / 3, 16 / 3, 6), sample_interval=40, rate_ml_per_h=RATE)
     assert np.allclose(ok.max_error_pct, 0)
 
 
@@ -204,10 +220,14 @@ def test_every_window_is_used_exactly_or_refused(interval_s: float, window_s: in
     whole = window_s % interval_s == 0
     try:
         res = trumpet(
-            t, v, windows=(window_s / 60,), sample_interval=interval_s, rate_ml_per_h=RATE
+            t,
+            v,
+            windows=(timedelta(seconds=window_s),),
+            sample_interval=timedelta(seconds=interval_s),
+            rate_ml_per_h=RATE,
         )
     except ValidationError as err:
-        assert not whole and err.field == "windows"
+        assert not whole and err.field == "windows[0]"
         return
     assert whole
     m = window_s // interval_s

@@ -282,7 +282,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     with _cli_common.progress_callback("x") as progress:  # captured stderr: no bar
         assert progress is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    with _cli_common.progress_callback("running", delay=0.0) as progress:
+    with _cli_common.progress_callback("running", delay=timedelta(0)) as progress:
         assert progress is not None
         result = sc.load(ADULT).run(progress=progress)
     assert result.pump.now == datetime(2026, 7, 6)

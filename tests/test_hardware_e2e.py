@@ -51,11 +51,17 @@ def test_controller_drives_the_emulator(tmp_path: Path, mode: str) -> None:
     sched = stroke_schedule(scenario_pump(), START + timedelta(hours=hours))
     with emulator(tmp_path, mode) as (port, record, _):
         keys = load_keys(tmp_path / "rig.keys")
-        with SerialDriver(port, keys, timeout=5) as drv, Journal(tmp_path / "j.db") as j:
+        with (
+            SerialDriver(port, keys, timeout=timedelta(seconds=5)) as drv,
+            Journal(tmp_path / "j.db") as j,
+        ):
             c = Controller(drv, j, sched, batch=8)
             assert c.run(max_strokes=50).last_stroke_id == 50
             drv.close()  # hang up mid-run; a new driver resumes on the same journal
-        with SerialDriver(port, keys, timeout=5) as drv, Journal(tmp_path / "j.db") as j:
+        with (
+            SerialDriver(port, keys, timeout=timedelta(seconds=5)) as drv,
+            Journal(tmp_path / "j.db") as j,
+        ):
             report = Controller(drv, j, sched, batch=8).run()
             assert report.complete and report.resumed_from == 50
             status = drv.status()
@@ -67,7 +73,7 @@ def test_controller_drives_the_emulator(tmp_path: Path, mode: str) -> None:
             assert m["expected_nl"] == 2000 * sched.size
             # the patient's key is refused everything but patient boluses (and the refusal is journaled)
         with (
-            SerialDriver(port, keys, role=Role.PATIENT, timeout=5) as pat,
+            SerialDriver(port, keys, role=Role.PATIENT, timeout=timedelta(seconds=5)) as pat,
             Journal(tmp_path / "j.db") as j,
         ):
             c = Controller(pat, j, sched, role="patient")
@@ -85,14 +91,16 @@ def test_wrong_key_and_loop_reflection_are_refused(tmp_path: Path) -> None:
     other = tmp_path / "other.keys"
     other.write_text(f"clinician {bytes(32).hex()}\n")
     with emulator(tmp_path, "tcp") as (port, record, _):
-        with SerialDriver(port, load_keys(other), timeout=0.5) as drv:
+        with SerialDriver(port, load_keys(other), timeout=timedelta(seconds=0.5)) as drv:
             with pytest.raises(
                 ProtocolError
             ) as e:  # the rig does not answer a HELLO it cannot verify
                 drv.status()
             assert e.value.field == "timeout"
     # loop:// echoes our own frames back: the HELLO comes back as a "CHALLENGE" and is refused
-    with SerialDriver("loop://", load_keys(tmp_path / "rig.keys"), timeout=0.3) as drv:
+    with SerialDriver(
+        "loop://", load_keys(tmp_path / "rig.keys"), timeout=timedelta(seconds=0.3)
+    ) as drv:
         with pytest.raises(ProtocolError):
             drv.status()
         assert sum(drv.refused.values()) >= 1
@@ -132,12 +140,14 @@ def test_command_line_session(tmp_path: Path) -> None:
             str(keys),
             "--dose-ug",
             "25",
-            "--lockout-min",
-            "60",
+            "--lockout",
+            "60min",
             "--journal",
             str(tmp_path / "j.db"),
         )
         assert r.returncode == 0, r.stderr
+        limits = json.loads(r.stdout)  # durations with their unit, exact ms on the wire
+        assert (limits["duration_ms"], limits["lockout_ms"]) == (600_000, 3_600_000)
         r = itb_cli(
             "rig",
             "bolus",
@@ -265,7 +275,7 @@ def _crash_round(
             if pid == 0:  # the controller
                 code = 4
                 try:
-                    drv = SerialDriver(port, keys, timeout=5)
+                    drv = SerialDriver(port, keys, timeout=timedelta(seconds=5))
                     Controller(drv, Journal(journal), sched, batch=3).run()
                     code = 0
                 except ProtocolError as exc:
@@ -369,7 +379,7 @@ def test_soak(tmp_path: Path) -> None:
                     code = 3
                     try:
                         Controller(
-                            SerialDriver(port, keys, timeout=5),
+                            SerialDriver(port, keys, timeout=timedelta(seconds=5)),
                             Journal(journal),
                             sched,
                             speed=600.0,
@@ -383,10 +393,13 @@ def test_soak(tmp_path: Path) -> None:
                 _, status = os.waitpid(pid, 0)
                 stats["killed" if os.WIFSIGNALED(status) else "finished"] += 1
             else:
-                with SerialDriver(port, keys, timeout=5) as drv, Journal(journal) as j:
+                with (
+                    SerialDriver(port, keys, timeout=timedelta(seconds=5)) as drv,
+                    Journal(journal) as j,
+                ):
                     Controller(drv, j, sched, speed=600.0).run(max_strokes=rng.randint(1, 50))
                     stats["hung_up"] += 1
-        with SerialDriver(port, keys, timeout=5) as drv, Journal(journal) as j:
+        with SerialDriver(port, keys, timeout=timedelta(seconds=5)) as drv, Journal(journal) as j:
             assert Controller(drv, j, sched).run().complete
             assert j.open_intents() == []
     ids = [i for i, _ in read_record(record)]
@@ -402,12 +415,14 @@ def test_a_peer_killed_mid_frame_does_not_block_the_next_one(tmp_path: Path) -> 
         for cut in (2, 30):
             fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
             os.write(fd, (200).to_bytes(4, "big") + b"\x01\x11\x01" + bytes(cut))
-            with SerialDriver(port, keys, timeout=3) as drv:  # opened while the junk is still there
+            with SerialDriver(
+                port, keys, timeout=timedelta(seconds=3)
+            ) as drv:  # opened while the junk is still there
                 os.close(fd)
                 t0 = time.monotonic()
                 assert drv.status().last_stroke_id == 0
                 assert time.monotonic() - t0 < 3
-            refused = SerialDriver(port, keys, timeout=3)
+            refused = SerialDriver(port, keys, timeout=timedelta(seconds=3))
             assert (
                 refused.status().extra["refused"].get("truncated", 0)
                 + refused.status().extra["refused"].get("tag", 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -440,7 +441,7 @@ class _DeadLink:
 def test_a_failing_link_is_a_protocol_error_on_port():
     from itb.hardware import SerialDriver
 
-    drv = SerialDriver(_DeadLink(), os.urandom(32), timeout=0.5)
+    drv = SerialDriver(_DeadLink(), os.urandom(32), timeout=timedelta(seconds=0.5))
     with pytest.raises(ProtocolError) as err:
         drv.connect()
     assert err.value.field == "port" and "link to the rig failed" in str(err.value)
@@ -531,7 +532,7 @@ def test_termios_errors_while_opening_or_on_the_link_are_protocol_errors(monkeyp
         def write(self, data: bytes) -> int:
             raise termios.error(5, "Input/output error")
 
-    drv = SerialDriver(_TermiosLink(), os.urandom(32), timeout=0.5)
+    drv = SerialDriver(_TermiosLink(), os.urandom(32), timeout=timedelta(seconds=0.5))
     with pytest.raises(ProtocolError) as err:
         drv.status()
     assert err.value.field == "port"

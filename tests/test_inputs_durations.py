@@ -223,7 +223,47 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
         "itb.hardware.balance.emulator.EmulatedBalance.__init__",
         "stability_timeout",
     ): lambda v: _emu().EmulatedBalance(stability_timeout=v),
+    ("itb.analysis.trumpet", "sample_interval"): lambda v: _trumpet(
+        sample_interval=v, windows=(timedelta(hours=1),)
+    ),
+    ("itb.analysis.trumpet", "windows"): lambda v: _trumpet(windows=(v,)),
+    ("itb.hardware.client.SerialDriver.__init__", "timeout"): lambda v: importlib.import_module(
+        "itb.hardware.client"
+    ).SerialDriver(_NoLink(), bytes(range(32)), timeout=v),
+    ("itb.interop.mllp.send", "timeout"): lambda v: _mllp_send(v),
+    ("itb.cli.common.progress_callback", "delay"): lambda v: _progress(v),
 }
+
+
+def _trumpet(**kw: Any) -> Any:
+    """A 2-hour constant flow of 1.2 mL/h sampled every 10 s."""
+    t = np.arange(0.0, 7200.0 + 5, 10.0)
+    return itb.analysis.trumpet(t, 1.2 * t / 3600, rate_ml_per_h=1.2, **kw)
+
+
+class _NoLink:
+    """An open byte stream that never answers (the driver connects on first use)."""
+
+    def read(self, n: int) -> bytes:
+        return b""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _mllp_send(timeout: Any) -> Any:
+    from itb.interop import mllp
+
+    with mllp.Receiver() as rx:
+        return mllp.send([], "127.0.0.1", rx.port, timeout=timeout)
+
+
+def _progress(delay: Any) -> None:
+    from itb.cli.common import progress_callback
+
+    with progress_callback("x", delay=delay):
+        pass
+
 
 #: Duration parameters with another rule, and why.
 EXEMPT = {
@@ -238,7 +278,8 @@ EXEMPT = {
     "itb.hardware.accuracy.AccuracyCurve.": "a result record built by itb, not an input",
     "itb.hardware.accuracy.StartupCurve.": "a result record built by itb, not an input",
     "itb.hardware.accuracy.EmulatedAccuracyRun.": "a result record built by itb, not an input",
-    "itb.interop.": "utc_offset: a signed offset from UTC, not a duration (timedelta only, ±14 h)",
+    "itb.interop.fhir.": "utc_offset: a signed offset from UTC, not a duration (timedelta only, ±14 h)",
+    "itb.interop.hl7v2.": "utc_offset: a signed offset from UTC, not a duration (timedelta only, ±14 h)",
 }
 
 
@@ -573,9 +614,20 @@ def duration_options() -> list[tuple[list[str], str]]:
     """(command path, option) of every command-line option whose type is a duration."""
     from itb.cli import common as _cli_common
     from itb.cli import rig
+
+    kinds = (
+        _cli_common.duration,
+        _cli_common.positive_duration,
+        _cli_common.when,
+        rig._seconds,
+        rig._durations,  # comma-separated durations (--windows)
+    )
+    return [(p, a.option_strings[-1]) for p, a in _all_options() if a.type in kinds]
+
+
+def _all_options() -> list[tuple[list[str], argparse.Action]]:
     from itb.cli.app import _parser
 
-    kinds = (_cli_common.duration, _cli_common.positive_duration, _cli_common.when, rig._seconds)
     out = []
 
     def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
@@ -583,11 +635,71 @@ def duration_options() -> list[tuple[list[str], str]]:
             if isinstance(action, argparse._SubParsersAction):
                 for name, sub in action.choices.items():
                     walk(sub, [*path, name])
-            elif action.type in kinds and action.option_strings:
-                out.append((path, action.option_strings[-1]))
+            elif action.option_strings and action.help != argparse.SUPPRESS:
+                out.append((path, action))
 
     walk(_parser(), [])
     return out
+
+
+#: Options whose name sounds like a duration but that take something else, and why.
+NOT_DURATIONS = {
+    ("trumpet", "--period"): "START,END on the data file's own time_s axis (instants, in s)",
+    ("rig run", "--speed"): "a speed factor (pump ms per real ms), not a duration",
+}
+_DURATION_WORDS = ("duration", "interval", "timeout", "lockout", "window", "margin", "horizon")
+_DURATION_WORDS += ("every", "period", "delay", "stability", "exclude", "blank", "until", "speed")
+
+
+def test_every_duration_sounding_option_takes_a_duration() -> None:
+    """An option named like a duration is read by the duration parser (a bare number refused),
+    unless listed with its reason: nothing on the command line takes seconds or minutes bare."""
+    typed = {(" ".join(p), o) for p, o in duration_options()}
+    sounding = {
+        (" ".join(p), a.option_strings[-1])
+        for p, a in _all_options()
+        if any(w in a.dest for w in _DURATION_WORDS) and a.nargs != 0
+    }
+    assert sounding, "the walk sees the parser"
+    untyped = sorted(k for k in sounding - typed if k not in NOT_DURATIONS)
+    assert not untyped, f"duration options that take a bare number: {untyped}"
+    assert set(NOT_DURATIONS) <= sounding  # no stale entries
+
+
+def test_trumpet_windows_and_sample_interval_take_durations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from itb.cli import main
+
+    t = np.arange(0.0, 7200.0 + 5, 30.0)
+    data = tmp_path / "flow.csv"
+    data.write_text("time_s,cumulative_ml\n" + "".join(f"{a},{1.2 * a / 3600}\n" for a in t))
+    args = ["trumpet", str(data), "--rate", "1.2", "--json"]
+    assert main([*args, "--windows", "2min,PT5M", "--sample-interval", "30s"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["windows_min"] == [2.0, 5.0] and out["sample_interval_s"] == 30.0
+    assert main([*args, "--windows", "90s", "--sample-interval", "PT0.5M"]) == 0
+    assert json.loads(capsys.readouterr().out)["windows_min"] == [1.5]
+    for option, bad in [("--windows", "2,5"), ("--windows", "2min,5"), ("--sample-interval", "30")]:
+        assert main([*args, option, bad]) == 2
+        err = capsys.readouterr().err
+        assert option in err and "bare number" in err, err
+    # a window that is not a whole number of intervals names the window and the nearest fits
+    assert main([*args, "--windows", "2min,45s", "--sample-interval", "30s"]) == 2
+    assert "windows[1]: PT45S is not a whole number of PT30S" in capsys.readouterr().err
+
+
+def test_rig_limits_minute_options_were_replaced_by_durations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from itb.cli import main
+
+    base = ["rig", "limits", "--port", "loop://", "--key-file", "k", "--dose-ug", "25"]
+    for old, new in (("--duration-min", "--duration"), ("--lockout-min", "--lockout")):
+        assert main([*base, old, "10"]) == 2
+        assert f"{new} 10min" in capsys.readouterr().err
 
 
 def test_command_line_duration_options_are_found() -> None:

@@ -521,7 +521,7 @@ def test_mllp_refusal_and_dead_port():
         assert e.value.field == "ack"
         port = rx.port
     with pytest.raises(ProtocolError) as e:
-        mllp.send(["MSH|x\r"], LOOPBACK, port, timeout=2)
+        mllp.send(["MSH|x\r"], LOOPBACK, port, timeout=timedelta(seconds=2))
     assert e.value.field == "connect"
     with pytest.raises(ValidationError):
         mllp.parse_address("localhost")

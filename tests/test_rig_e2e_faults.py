@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,7 @@ def test_every_shipped_example_runs_end_to_end_on_the_emulated_rig(
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
         report = json.loads(r.stdout)
-        with SerialDriver(url, load_keys(keys), timeout=5) as drv:
+        with SerialDriver(url, load_keys(keys), timeout=timedelta(seconds=5)) as drv:
             status = drv.status().as_dict()
     finally:
         stop(proc)
@@ -178,7 +179,9 @@ def test_connection_cap_idle_timeout_and_a_summarised_timestamped_log(tmp_path: 
         flood.sendall(junk * 300)
         time.sleep(0.3)
         flood.close()
-        with SerialDriver(url, keys, timeout=5) as drv:  # legitimate clients are still served
+        with SerialDriver(
+            url, keys, timeout=timedelta(seconds=5)
+        ) as drv:  # legitimate clients are still served
             refused = drv.status().extra["refused"]
         assert refused.get("tag", 0) >= 300 and refused.get("connections", 0) >= 1
         time.sleep(1.2)  # a summary per second
@@ -256,7 +259,9 @@ def test_a_controller_reconnects_to_a_restarted_rig_and_journals_it(tmp_path: Pa
 
     def run() -> None:
         try:
-            with SerialDriver(f"socket://127.0.0.1:{port}", keys, timeout=2) as drv:
+            with SerialDriver(
+                f"socket://127.0.0.1:{port}", keys, timeout=timedelta(seconds=2)
+            ) as drv:
                 with Journal(tmp_path / "j.db") as j:
                     out["report"] = Controller(drv, j, plan, speed=12_000.0).run()
                     out["reopened"] = drv.reopened
@@ -306,7 +311,7 @@ def _controller_child(tmp: Path, port: int, plan) -> None:
         deadline = time.monotonic() + 10
         while True:  # the first open fails fast (no rig yet): like an operator, try again
             try:
-                d = SerialDriver(f"socket://127.0.0.1:{port}", keys, timeout=2)
+                d = SerialDriver(f"socket://127.0.0.1:{port}", keys, timeout=timedelta(seconds=2))
                 break
             except ProtocolError:
                 if time.monotonic() > deadline:

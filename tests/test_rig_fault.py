@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -213,7 +214,9 @@ def test_itb_rig_fault_over_the_protocol(tmp_path: Path, mode: str) -> None:
         )
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "faults: occlusion"
-        with SerialDriver(port, load_keys(keys), role=Role.CLINICIAN, timeout=5) as d:
+        with SerialDriver(
+            port, load_keys(keys), role=Role.CLINICIAN, timeout=timedelta(seconds=5)
+        ) as d:
             d.deliver(1, 4, times(4))
             time.sleep(0.6)  # one scale sample interval
             m = d.measure()
@@ -234,7 +237,9 @@ def test_itb_rig_fault_over_the_protocol(tmp_path: Path, mode: str) -> None:
 def test_the_patient_role_may_not_fault(tmp_path: Path) -> None:
     keys = write_keys(tmp_path / "rig.keys")
     with emulator(tmp_path, "tcp", keys=keys) as (port, _record, _proc):
-        with SerialDriver(port, load_keys(keys), role=Role.PATIENT, timeout=5) as d:
+        with SerialDriver(
+            port, load_keys(keys), role=Role.PATIENT, timeout=timedelta(seconds=5)
+        ) as d:
             with pytest.raises((ProtocolError, RigError)) as err:
                 d.fault({"fault": "stall"})
             assert err.value.field == "role"

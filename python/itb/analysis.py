@@ -10,31 +10,41 @@ sample interval j, and a window of p minutes spanning m = p / S consecutive inte
     A       = 100 · (Q̄ − r) / r                             (%)  — overall mean error
 
 (The windows and sample interval are those of the standard; the formula is the usual reading of
-it, see ``docs: facts.md#flow-accuracy-the-trumpet-curve``.) Inputs are numpy arrays: times in seconds, cumulative volume in mL (a
-rig's gravimetric samples converted with the fluid's density, or simulated strokes via
-:func:`cumulative_from_strokes`). Rates are mL/h.
+it, see ``docs: facts.md#flow-accuracy-the-trumpet-curve``.) The measured series are numpy
+arrays: times in seconds, cumulative volume in mL (a rig's gravimetric samples converted with
+the fluid's density, or simulated strokes via :func:`cumulative_from_strokes`). Rates are mL/h.
+The window lengths and the sample interval are durations, never bare numbers (``timedelta`` or
+``numpy.timedelta64``, exact to the millisecond; docs: guide/inputs.md#durations).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
+from ._time import Duration, duration_ms, format_duration_ms
 from .errors import ValidationError
 
 __all__ = [
     "TrumpetResult",
     "trumpet",
     "cumulative_from_strokes",
+    "DEFAULT_WINDOWS",
     "DEFAULT_WINDOWS_MIN",
+    "DEFAULT_SAMPLE_INTERVAL",
     "plot_trumpet",
 ]
 
-DEFAULT_WINDOWS_MIN = (2.0, 5.0, 11.0, 19.0, 31.0)
+#: The observation windows of IEC 60601-2-24 (2, 5, 11, 19 and 31 min) and the standard's
+#: sample interval S (30 s).
+DEFAULT_WINDOWS: tuple[timedelta, ...] = tuple(timedelta(minutes=m) for m in (2, 5, 11, 19, 31))
+DEFAULT_SAMPLE_INTERVAL = timedelta(seconds=30)
+#: The default windows in minutes, as :attr:`TrumpetResult.windows_min` reports them.
+DEFAULT_WINDOWS_MIN = tuple(w / timedelta(minutes=1) for w in DEFAULT_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -120,28 +130,49 @@ def _sample(t: np.ndarray, v: np.ndarray, at: np.ndarray, kind: str) -> np.ndarr
     raise ValidationError(f"kind: {kind!r} is not 'linear' or 'step'", "kind")
 
 
-def _whole_intervals(window_min: float, sample_interval_s: float) -> int:
+def _window_ms(windows: Any) -> list[int]:
+    """The window lengths in ms: a sequence of durations (``windows[i]`` names a bad one)."""
+    if isinstance(windows, (timedelta, np.timedelta64, str, bytes)) or not hasattr(
+        windows, "__iter__"
+    ):
+        raise ValidationError(
+            f"windows: expected a sequence of durations (e.g. (timedelta(minutes=2), "
+            f"timedelta(minutes=5))), got {type(windows).__name__}",
+            "windows",
+        )
+    out = [duration_ms(w, f"windows[{i}]", allow_zero=False) for i, w in enumerate(windows)]
+    if not out:
+        raise ValidationError("windows: expected at least one window length", "windows")
+    return out
+
+
+def _whole_intervals(index: int, window_ms: int, interval_ms: int) -> int:
     """The number of sample intervals in a window, which must be whole (docs:
     decisions/core.md#trumpet-windows-are-whole-numbers-of-samples); a ``ValidationError``
-    naming ``windows`` and the nearest windows that fit otherwise."""
-    exact = window_min * 60.0 / sample_interval_s
-    m = round(exact)
-    if m >= 1 and abs(exact - m) <= 1e-9 * max(1.0, exact):
-        return int(m)
-    lo, hi = math.floor(exact), math.floor(exact) + 1
-    fits = [f"{k * sample_interval_s / 60:.4g} min ({k} intervals)" for k in (lo, hi) if k >= 1]
+    naming ``windows[index]`` and the nearest windows that fit otherwise. Exact: both are ms."""
+    m, rest = divmod(window_ms, interval_ms)
+    if rest == 0:
+        return m
+    fits = [
+        f"{format_duration_ms(k * interval_ms)} = {k * interval_ms / 60_000:.4g} min "
+        f"({k} intervals)"
+        for k in (m, m + 1)
+        if k >= 1
+    ]
+    field = f"windows[{index}]"
     raise ValidationError(
-        f"windows: {window_min:g} min is not a whole number of {sample_interval_s:g} s sample "
-        f"intervals ({exact:.4g}); nearest windows that fit: {' and '.join(fits)}",
-        "windows",
+        f"{field}: {format_duration_ms(window_ms)} is not a whole number of "
+        f"{format_duration_ms(interval_ms)} sample intervals ({window_ms / interval_ms:.4g}); "
+        f"nearest windows that fit: {' and '.join(fits)}",
+        field,
     )
 
 
 def trumpet(
     times: Any,
     cumulative_volume: Any,
-    windows: Sequence[float] = DEFAULT_WINDOWS_MIN,
-    sample_interval: float = 30.0,
+    windows: Sequence[Duration] = DEFAULT_WINDOWS,
+    sample_interval: Duration = DEFAULT_SAMPLE_INTERVAL,
     analysis_period: tuple[float, float] | None = None,
     *,
     rate_ml_per_h: float | None = None,
@@ -150,21 +181,23 @@ def trumpet(
     """The trumpet curve of a cumulative-volume series.
 
     ``times`` (s) and ``cumulative_volume`` (mL): samples, non-decreasing times; ``windows``:
-    observation window lengths (min); ``sample_interval``: S (s, default 30 s); ``analysis_period``:
-    (start, end) in s (default: the second half of the recording); ``rate_ml_per_h``: the set
+    observation window lengths, durations (default 2, 5, 11, 19, 31 min); ``sample_interval``:
+    S, a duration (default ``timedelta(seconds=30)``); a bare number is refused for both, it has
+    no unit. ``analysis_period``: (start, end) on the ``times`` axis, in s (default: the second
+    half of the recording); ``rate_ml_per_h``: the set
     rate r (default: the mean rate over the period, which makes A = 0 — give the programmed rate
     to measure accuracy); ``kind``: how to read the volume between samples (``"linear"`` for a
     scale, ``"step"`` for strokes). Windows longer than the period give NaN.
 
     Every window must be a whole number of sample intervals, as in IEC 60601-2-24 (P = 2, 5, 11,
-    19, 31 min at S = 0.5 min): otherwise a ``ValidationError`` names ``windows`` and the nearest
-    windows that fit (5 min at S = 40 s: 4.667 or 5.333 min). Nothing is silently rounded.
+    19, 31 min at S = 30 s): otherwise a ``ValidationError`` names ``windows[i]`` and the
+    nearest windows that fit (5 min at S = 40 s: 4.667 or 5.333 min). Nothing is silently rounded.
     """
     t, v = _as_series(times, cumulative_volume)
-    if not (np.isfinite(sample_interval) and sample_interval > 0):
-        raise ValidationError(
-            f"sample_interval: {sample_interval!r} s must be > 0", "sample_interval"
-        )
+    interval_ms = duration_ms(sample_interval, "sample_interval", allow_zero=False)
+    window_ms = _window_ms(windows)
+    intervals = [_whole_intervals(i, w, interval_ms) for i, w in enumerate(window_ms)]
+    interval_s = interval_ms / 1000.0
     if analysis_period is None:
         start, end = (t[0] + t[-1]) / 2.0, float(t[-1])
     else:
@@ -174,28 +207,26 @@ def trumpet(
             f"analysis_period: ({start:g}, {end:g}) s is not inside the data ({t[0]:g}, {t[-1]:g}) s",
             "analysis_period",
         )
-    n = int(np.floor((end - start) / sample_interval + 1e-9))
+    n = int(np.floor((end - start) / interval_s + 1e-9))
     if n < 1:
         raise ValidationError(
-            f"analysis_period: shorter than one sample interval ({sample_interval:g} s)",
+            f"analysis_period: shorter than one sample interval "
+            f"({format_duration_ms(interval_ms)} = {interval_s:g} s)",
             "analysis_period",
         )
-    at = start + sample_interval * np.arange(n + 1)
+    at = start + interval_s * np.arange(n + 1)
     vol = _sample(t, v, at, kind)
     dv = np.diff(vol)  # mL per interval
-    hours = sample_interval / 3600.0
+    hours = interval_s / 3600.0
     mean_rate = float(dv.sum()) / (n * hours)
     r = mean_rate if rate_ml_per_h is None else float(rate_ml_per_h)
     if not (np.isfinite(r) and r > 0):
         raise ValidationError(f"rate_ml_per_h: {r!r} must be > 0", "rate_ml_per_h")
     err = 100.0 * (dv / hours - r) / r  # per-interval percentage error
     csum = np.concatenate(([0.0], np.cumsum(err)))
-    w = np.asarray(list(windows), dtype=np.float64)
-    if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w <= 0):
-        raise ValidationError("windows: expected window lengths in minutes > 0", "windows")
+    w = np.array(window_ms, dtype=np.float64) / 60_000.0  # min, as the result reports them
     emax = np.full(w.size, np.nan)
     emin = np.full(w.size, np.nan)
-    intervals = [_whole_intervals(float(p), float(sample_interval)) for p in w]
     for k, m in enumerate(intervals):
         if m > n:
             continue
@@ -207,8 +238,8 @@ def trumpet(
         emin,
         100.0 * (mean_rate - r) / r,
         r,
-        (start, start + n * sample_interval),
-        float(sample_interval),
+        (start, start + n * interval_s),
+        interval_s,
     )
 
 

@@ -254,11 +254,14 @@ def console(stderr: bool = False) -> Any:
 
 @contextmanager
 def progress_callback(
-    label: str, *, delay: float = 0.3
+    label: str, *, delay: timedelta = timedelta(milliseconds=300)
 ) -> Iterator[Callable[[int, int], None] | None]:
     """A ``progress(done, total)`` callback drawing a rich progress bar on stderr — only when
-    stderr is a terminal, and only once the work has taken more than ``delay`` seconds;
+    stderr is a terminal, and only once the work has taken more than ``delay`` (a duration);
     ``None`` (no callback) when stderr is not a terminal."""
+    from .._time import duration_ms
+
+    delay_s = duration_ms(delay, "delay") / 1000
     if not sys.stderr.isatty():
         yield None
         return
@@ -269,7 +272,7 @@ def progress_callback(
 
     def update(done: int, total: int) -> None:
         if "bar" not in state:
-            if _time.monotonic() - started < delay:
+            if _time.monotonic() - started < delay_s:
                 return
             bar = Progress(
                 TextColumn("{task.description}"),

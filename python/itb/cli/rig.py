@@ -12,9 +12,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from .common import DISCLAIMER, console, number, positive_duration
+from .common import DISCLAIMER, console, duration, number, positive_duration
 
 __all__ = ["register", "load_plan"]
 
@@ -57,8 +58,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         p.add_argument("--key-file", required=True, help="key file (see 'itb rig keygen')")
         p.add_argument(
             "--timeout",
-            type=_seconds,
-            default=2.0,
+            type=positive_duration,
+            default=timedelta(seconds=2),
             metavar="DURATION",
             help="how long to wait for each answer (e.g. 2s, 500ms; default 2s)",
         )
@@ -111,10 +112,10 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--sample-interval",
-        type=_positive,
+        type=_seconds,
         default=0.5,
-        metavar="S",
-        help="scale sample interval (s, default 0.5)",
+        metavar="DURATION",
+        help="scale sample interval (e.g. 500ms, 1s; default 500ms)",
     )
     p.add_argument(
         "--density", type=_positive, default=1.0, help="fluid density (g/mL, default 1.0)"
@@ -226,10 +227,10 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--windows",
-        type=_floats,
+        type=_durations,
         default=None,
-        metavar="MIN,…",
-        help="trumpet windows in minutes (default 2,5,11,19,31)",
+        metavar="DURATION,…",
+        help="trumpet windows (e.g. 2min,5min; default 2min,5min,11min,19min,31min)",
     )
     p.add_argument(
         "--tolerance-pct",
@@ -248,11 +249,21 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         "--dose-ug", type=_nonneg, required=True, help="dose per patient bolus (µg; 0 disables)"
     )
     p.add_argument(
-        "--duration-min", type=_positive, default=10.0, help="bolus duration (min, default 10)"
+        "--duration",
+        type=positive_duration,
+        default=timedelta(minutes=10),
+        metavar="DURATION",
+        help="bolus duration (e.g. 10min, PT10M; default 10min)",
     )
     p.add_argument(
-        "--lockout-min", type=_nonneg, default=60.0, help="lockout after a bolus (min, default 60)"
+        "--lockout",
+        type=duration,
+        default=timedelta(minutes=60),
+        metavar="DURATION",
+        help="lockout after a bolus (e.g. 1h, PT60M; default 60min)",
     )
+    for old, new in (("--duration-min", "--duration"), ("--lockout-min", "--lockout")):
+        p.add_argument(old, type=_renamed(old, new), help=argparse.SUPPRESS)
     p.add_argument(
         "--max-per-24h", type=int, default=4, help="maximum boluses per 24 h (default 4)"
     )
@@ -287,24 +298,25 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     t.add_argument(
         "--windows",
-        type=_floats,
+        type=_durations,
         default=None,
-        metavar="MIN,…",
-        help="windows in minutes (default 2,5,11,19,31)",
+        metavar="DURATION,…",
+        help="observation windows (e.g. 2min,5min; default 2min,5min,11min,19min,31min)",
     )
     t.add_argument(
         "--sample-interval",
-        type=_positive,
-        default=30.0,
-        metavar="S",
-        help="S in seconds (default 30)",
+        type=positive_duration,
+        default=timedelta(seconds=30),
+        metavar="DURATION",
+        help="sample interval S (e.g. 30s, PT30S; default 30s)",
     )
     t.add_argument(
         "--period",
         type=_floats,
         default=None,
         metavar="START,END",
-        help="analysis period in s (default: the second half of the recording)",
+        help="analysis period on the file's time_s axis, in s (default: the second half of "
+        "the recording)",
     )
     t.add_argument(
         "--rate",
@@ -334,6 +346,20 @@ _port = number(int, low=0, high=65535, what="a port number")
 def _seconds(text: str) -> float:
     """argparse type: a duration with its unit (``2s``, ``500ms``, ``PT1M``), as seconds."""
     return positive_duration(text).total_seconds()
+
+
+def _renamed(old: str, new: str) -> Callable[[str], Any]:
+    """argparse type of a removed option: refused, saying what to write instead."""
+
+    def refuse(text: str) -> Any:
+        raise argparse.ArgumentTypeError(
+            f"{old} was replaced by {new}, a duration with its unit: {new} {text}min"
+        )
+
+    return refuse
+
+
+_MINUTE = timedelta(minutes=1)
 
 
 def _speed(text: str) -> float | None:
@@ -603,7 +629,7 @@ def _measure(args: argparse.Namespace) -> int:
     out, t_unique, delivered = summarise_samples(
         samples,
         tolerance_pct=args.tolerance_pct,
-        windows_min=args.windows,
+        windows_min=None if args.windows is None else [w / _MINUTE for w in args.windows],
         sample_interval_s=args.interval,
     )
     ok, tol = out["within_tolerance"], out["tolerance_ml"]
@@ -648,7 +674,8 @@ def _journaled(args: argparse.Namespace, role: str, command: str, fn: Callable[[
 
 
 def _limits(args: argparse.Namespace) -> int:
-    from .._units import scaled, ug_to_ng
+    from .._time import duration_ms
+    from .._units import ug_to_ng
 
     driver = _driver(args)
     try:
@@ -659,8 +686,8 @@ def _limits(args: argparse.Namespace) -> int:
             "SET_LIMITS",
             lambda: driver.set_patient_limits(
                 ug_to_ng(args.dose_ug, "--dose-ug"),
-                scaled(args.duration_min, 3, "duration_min", "min") * 60,
-                scaled(args.lockout_min, 3, "lockout_min", "min") * 60,
+                duration_ms(args.duration, "--duration", allow_zero=False),
+                duration_ms(args.lockout, "--lockout"),
                 args.max_per_24h,
             ),
         )
@@ -710,7 +737,7 @@ def _print_trumpet(d: dict[str, Any]) -> None:
 
 
 def _trumpet(args: argparse.Namespace) -> int:
-    from ..analysis import DEFAULT_WINDOWS_MIN, plot_trumpet, trumpet
+    from ..analysis import DEFAULT_WINDOWS, plot_trumpet, trumpet
     from ..errors import ValidationError
     from ..hardware.measurement import read_series
 
@@ -723,7 +750,7 @@ def _trumpet(args: argparse.Namespace) -> int:
     res = trumpet(
         t,
         v,
-        args.windows or DEFAULT_WINDOWS_MIN,
+        args.windows or DEFAULT_WINDOWS,
         sample_interval=args.sample_interval,
         analysis_period=period,
         rate_ml_per_h=args.rate,
@@ -917,7 +944,6 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from datetime import timedelta
 
     from ..hardware.report import build_report, junit_xml, render_html
 
@@ -942,7 +968,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _accuracy(args: argparse.Namespace) -> int:
-    from datetime import timedelta
 
     from .._time import format_duration
     from ..hardware.accuracy import low_flow_curve, run_emulated, startup_curve, trumpet_curve

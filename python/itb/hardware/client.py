@@ -8,8 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from .._time import Duration, duration_ms, format_duration
 from ..errors import AuthenticationError, ProtocolError, RigError, ValidationError
 from .protocol import (
     LENGTH,
@@ -110,7 +112,8 @@ class SerialDriver:
 
     ``port``: a pyserial URL/path, or an already open stream (``read(n)``/``write(b)``);
     ``keys``: the key file's mapping (the key of ``role`` is used) or one key (bytes);
-    ``timeout``: seconds to wait for each answer. Connects (HELLO/CHALLENGE/AUTH) on first use
+    ``timeout``: how long to wait for each answer, a duration (``timedelta(seconds=2)``; a bare
+    number is refused). Connects (HELLO/CHALLENGE/AUTH) on first use
     and again after any failed exchange; a link that failed (the rig went away) is opened again
     first (``reopened`` counts it). Frames that fail to parse or belong to an earlier
     request are skipped and counted in :attr:`refused`.
@@ -122,7 +125,7 @@ class SerialDriver:
         keys: Mapping[Role, bytes] | bytes,
         *,
         role: Role = Role.CLINICIAN,
-        timeout: float = 2.0,
+        timeout: Duration = timedelta(seconds=2),
         max_body: int = MAX_BODY,
     ) -> None:
         if isinstance(keys, (bytes, bytearray)):
@@ -132,10 +135,11 @@ class SerialDriver:
                 raise ValidationError(f"key_file: no {role.name.lower()} key", "key_file")
             key = keys[role]
         self.role = role
-        self.timeout = timeout
+        self.timeout = timedelta(milliseconds=duration_ms(timeout, "timeout", allow_zero=False))
+        self._timeout_s = self.timeout.total_seconds()
         self.max_body = max_body
         self._url = port if isinstance(port, str) else None
-        self._stream = open_stream(port, timeout) if isinstance(port, str) else port
+        self._stream = open_stream(port, self._timeout_s) if isinstance(port, str) else port
         self._session = ClientSession(role, key, max_body=max_body)
         self._connected = False
         self._broken = False  # the link failed: reopen the port before the next handshake
@@ -161,7 +165,8 @@ class SerialDriver:
                 buf += chunk
             elif time.monotonic() >= deadline:
                 raise ProtocolError(
-                    f"timeout: no answer from the rig within {self.timeout} s", "timeout"
+                    f"timeout: no answer from the rig within {format_duration(self.timeout)}",
+                    "timeout",
                 )
         return buf
 
@@ -185,17 +190,17 @@ class SerialDriver:
 
     def connect(self) -> None:
         """Run the handshake; ``ProtocolError('timeout')`` if no valid CHALLENGE comes within
-        ``timeout`` s (a rig without our key does not answer).
+        ``timeout`` (a rig without our key does not answer).
 
         A HELLO unanswered for :data:`HELLO_RETRY_S` is sent again: the bytes of a peer killed in
         mid-frame may still sit in the rig's buffer, and the rig drops them after
         ``emulator.IDLE_S`` (0.5 s) of silence."""
         if self._broken and self._url is not None:  # the rig went away: open the port again
             close_stream(self._stream)
-            self._stream = open_stream(self._url, self.timeout)
+            self._stream = open_stream(self._url, self._timeout_s)
             self._broken = False
             self.reopened += 1
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self._timeout_s
         while True:
             self._fail()
             self._io(self._stream.write, self._session.hello())
@@ -205,7 +210,8 @@ class SerialDriver:
                 break
             if time.monotonic() >= deadline:
                 raise ProtocolError(
-                    f"timeout: no CHALLENGE from the rig within {self.timeout} s", "timeout"
+                    f"timeout: no CHALLENGE from the rig within {format_duration(self.timeout)}",
+                    "timeout",
                 )
         self._io(self._stream.write, auth)
         self._connected = True
@@ -233,7 +239,7 @@ class SerialDriver:
             self.connect()
         try:
             self._io(self._stream.write, self._session.request(command, payload))
-            deadline = time.monotonic() + self.timeout
+            deadline = time.monotonic() + self._timeout_s
             while True:
                 data = self._read_frame(deadline)
                 try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -62,8 +63,8 @@ def summarise_samples(
             res = trumpet(
                 t_unique,
                 delivered[idx],
-                windows_min or DEFAULT_WINDOWS_MIN,
-                sample_interval=sample_interval_s,
+                [timedelta(minutes=w) for w in windows_min or DEFAULT_WINDOWS_MIN],
+                sample_interval=timedelta(seconds=sample_interval_s),
                 rate_ml_per_h=rate,
             )
             out["trumpet"] = res.as_dict()

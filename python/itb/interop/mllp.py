@@ -14,9 +14,10 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from .._time import Duration, duration_ms
 from ..errors import ProtocolError, ValidationError
 
 __all__ = ["START", "END", "frame", "read_frame", "send", "Receiver", "parse_address", "ack"]
@@ -80,15 +81,23 @@ def ack(message: str, code: str = "AA", text: str = "") -> str:
     )
 
 
-def send(messages: Iterable[Any], host: str, port: int, *, timeout: float = 10.0) -> list[str]:
+def send(
+    messages: Iterable[Any],
+    host: str,
+    port: int,
+    *,
+    timeout: Duration = timedelta(seconds=10),
+) -> list[str]:
     """Send ``messages`` (ER7 strings or objects with a ``text``) over one TCP connection, one
-    frame at a time, waiting for each acknowledgement. Returns the acknowledgements' texts.
+    frame at a time, waiting for each acknowledgement (at most ``timeout``, a duration, for the
+    connection and for each answer). Returns the acknowledgements' texts.
     Raises ``ProtocolError``: ``field`` ``connect`` (cannot connect), ``ack`` (no answer, a
     malformed one, or ``MSA-1`` other than ``AA``/``CA``), ``frame``."""
+    timeout_s = duration_ms(timeout, "timeout", allow_zero=False) / 1000
     buffer = bytearray()
     acks: list[str] = []
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((host, port), timeout=timeout_s)
     except OSError as exc:
         raise ProtocolError(f"mllp: cannot connect to {host}:{port}: {exc}", "connect") from None
     with sock:
