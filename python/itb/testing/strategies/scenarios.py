@@ -15,6 +15,7 @@ from ..._units import ug_to_ng
 from ...models import PumpModel
 from ...program import Continuous, Program
 from ...pump import Pump
+from ...scenario.spec import _MODEL_FIELDS
 from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
 from ...scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from ._common import (
@@ -67,15 +68,7 @@ def _model_dict(m: PumpModel) -> Any:
             return name
     out: dict[str, Any] = {
         k: getattr(m, k)
-        for k in (
-            "name",
-            "reservoir_ml",
-            "stroke_nl",
-            "min_rate_ml_per_day",
-            "max_rate_ml_per_day",
-            "low_reservoir_ml",
-            "pump_path_ul",
-        )
+        for k in _MODEL_FIELDS  # the scenario format's model keys, defined once there
     }
     if m.battery is None:
         out["battery"] = "none"
