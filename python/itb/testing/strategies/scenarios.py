@@ -13,7 +13,11 @@ from ... import models as _models
 from ..._time import to_ms
 from ..._units import ug_to_ng
 from ...models import PumpModel
-from ...program import Continuous, Program
+from ...program import (
+    Continuous,
+    Program,
+    _step_text,  # the scenario format's step-start text, one writer
+)
 from ...pump import Pump
 from ...scenario.spec import _MODEL_FIELDS
 from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
@@ -24,7 +28,6 @@ from ._common import (
     _MAX_DOSE_NG,
     _MAX_PER_24H,
     _MIN_MS,
-    _WEEKDAYS,
     DAY_MS,
     InvalidArgument,
     _check_duration,
@@ -38,15 +41,6 @@ from .programs import concentrations, programs, pump_models
 # ----- scenarios --------------------------------------------------------------------------------
 
 
-def _offset_text(ms: int, period: str) -> str:
-    day, ms = divmod(ms, DAY_MS)
-    secs, milli = divmod(ms, 1000)
-    text = f"{secs // 3600:02d}:{secs // 60 % 60:02d}"
-    if secs % 60 or milli:
-        text += f":{secs % 60:02d}" + (f".{milli:03d}" if milli else "")
-    return f"{_WEEKDAYS[day]} {text}" if period == "week" else text
-
-
 def program_dict(program: Program) -> dict[str, Any]:
     """A program as a scenario's ``program`` table."""
     if isinstance(program, Continuous):
@@ -56,7 +50,7 @@ def program_dict(program: Program) -> dict[str, Any]:
         "kind": "flex",
         "period": program.period,
         "steps": [
-            [_offset_text(off, program.period), float(d)]
+            [_step_text(off, program.period), float(d)]
             for (off, _), (_, d) in zip(raw[2], program.steps)
         ],
     }
