@@ -14,10 +14,10 @@ import sys
 import time as _time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from .._time import from_ms
+from .._time import ClockTextError, from_ms, parse_instant
 from ..errors import ItbError, MissingExtraError, ValidationError
 
 __all__ = [
@@ -160,21 +160,14 @@ def when(text: str) -> datetime | timedelta:
     if stripped[:1].upper() == "P" or re.fullmatch(r"\d+(?:\.\d+)?\s*[a-zA-Zµ]+", stripped):
         return duration(text)
     try:
-        value = datetime.fromisoformat(stripped)
-    except ValueError:
-        try:
-            d = date.fromisoformat(stripped)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is neither a date-time (2026-03-01T08:00) nor a duration from the "
-                "start (P30D, 30d)"
-            ) from None
-        value = datetime(d.year, d.month, d.day)
-    if value.tzinfo is not None:
+        return parse_instant(stripped)
+    except ClockTextError as exc:
+        if "UTC offset" in str(exc):
+            raise argparse.ArgumentTypeError(str(exc)) from None
         raise argparse.ArgumentTypeError(
-            f"{text!r} has a UTC offset; the pump clock is naive local time"
-        )
-    return value
+            f"{text!r} is neither a date-time (2026-03-01T08:00) nor a duration from the "
+            "start (P30D, 30d)"
+        ) from None
 
 
 def _fmt_ms_time(ms: int) -> str:

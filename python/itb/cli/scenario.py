@@ -12,6 +12,7 @@ import sys
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from .. import _time
 from .._time import format_duration
 from .common import (
     DISCLAIMER,
@@ -220,7 +221,7 @@ def register(sub: Any) -> None:
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAYS = _time.WEEKDAYS
 
 
 def _calendar_default() -> Any:
@@ -260,13 +261,11 @@ def _weekdays(text: str) -> tuple[int, ...]:
 
 
 def _clock_time(text: str) -> time:
+    """argparse type: a pump-clock time of day, ``HH:MM[:SS]`` (:func:`itb._time.time_of_day`)."""
     try:
-        value = time.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
-    if value.tzinfo is not None:
-        raise argparse.ArgumentTypeError(f"{text!r} has a UTC offset; the pump clock is naive")
-    return value
+        return _time.time_of_day(text)
+    except _time.ClockTextError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (a time of day: HH:MM)") from None
 
 
 def _refill_default(name: str) -> Any:

@@ -37,7 +37,7 @@ from typing import Any
 
 from .._extras import require
 from .._limits import MS_PER_DAY
-from .._time import from_ms, to_ms
+from .._time import WEEKDAYS, from_ms, to_ms
 from ..errors import ValidationError
 from . import codes
 from .history import (
@@ -54,7 +54,8 @@ __all__ = ["bundle", "dumps", "titration_findings", "VERSIONS"]
 
 VERSIONS = ("R4B", "R5")
 _NS = uuid.UUID("5b8c2a3e-1f0d-5c7e-9a4b-6d2e8f1a7c30")  # itb's namespace for entry UUIDs
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: FHIR's days-of-week codes are the pump clock's weekday names
+_WEEKDAYS = WEEKDAYS
 _SEVERITY = {"critical": "high", "non_critical": "moderate"}
 _ALARM_TEXT = {
     "low_reservoir": "Low reservoir alarm",

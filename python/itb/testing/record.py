@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .._time import from_ms, to_ms
+from .._time import ClockTextError, from_ms, parse_instant, to_ms
 from ..errors import ValidationError
 from ..pump import Pump
 from .asserts import QUANTITIES, assert_alarms_match, assert_delivery_matches
@@ -41,9 +41,9 @@ def _t(value: Any) -> Any:
     """A log's ISO 8601 time as a datetime (other times as they are)."""
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            raise ValidationError(f"{value!r}: not an ISO 8601 date-time", "at") from None
+            return parse_instant(value)
+        except ClockTextError as exc:
+            raise ValidationError(f"at: {exc}", "at") from None
     return value
 
 

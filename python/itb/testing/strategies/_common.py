@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis.errors import InvalidArgument as _HypothesisInvalidArgument
 
-from ... import _limits
+from ... import _limits, _time
 from ...models import PumpModel
 from ...program import Continuous, Flex
 
@@ -20,7 +20,7 @@ _MAX_DOSE_NG = _limits.MAX_DOSE_NG_PER_DAY
 _MAX_CONC = _limits.MAX_CONCENTRATION_UG_PER_ML
 _CORE_MAX_CATHETER_UL = _limits.MAX_CATHETER_NL // 1000
 _MAX_PER_24H = _limits.MAX_PATIENT_BOLUSES_PER_DAY
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAYS = _time.WEEKDAYS
 #: Round values in preference order (shrinking goes to the first one that is valid).
 _ROUND = sorted(x * 10**k for k in range(-3, 9) for x in (1, 2, 5))
 _BOLUS_UG = [50.0, 25.0, 75.0, 100.0, 10.0, 5.0, 1.0, 200.0, 500.0, 1000.0]

@@ -13,11 +13,7 @@ from ... import models as _models
 from ..._time import to_ms
 from ..._units import ug_to_ng
 from ...models import PumpModel
-from ...program import (
-    Continuous,
-    Program,
-    _step_text,  # the scenario format's step-start text, one writer
-)
+from ...program import Program
 from ...pump import Pump
 from ...scenario.spec import _MODEL_FIELDS
 from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
@@ -42,18 +38,9 @@ from .programs import concentrations, programs, pump_models
 
 
 def program_dict(program: Program) -> dict[str, Any]:
-    """A program as a scenario's ``program`` table."""
-    if isinstance(program, Continuous):
-        return {"kind": "continuous", "ug_per_day": float(program.ug_per_day)}
-    raw = program.exact()
-    return {
-        "kind": "flex",
-        "period": program.period,
-        "steps": [
-            [_step_text(off, program.period), float(d)]
-            for (off, _), (_, d) in zip(raw[2], program.steps)
-        ],
-    }
+    """A program as a scenario's ``program`` table (:meth:`itb.Flex.to_dict`: a program keeps
+    the doses the pump runs, so the table rebuilds an equal program)."""
+    return program.to_dict()
 
 
 def _model_dict(m: PumpModel) -> Any:
