@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from .._limits import MAX_CONCENTRATION_UG_PER_ML
+from .._units import nl_to_ml
 from .common import DISCLAIMER, console, duration, number, positive_duration
 
 __all__ = ["register", "load_plan"]
@@ -416,7 +418,7 @@ def _emulate(args: argparse.Namespace) -> int:
     log(
         f"keys for {', '.join(r.name.lower() for r in keys)}; "
         + ("state restored" if rig.restored else "new rig")
-        + f": last stroke id {st['last_stroke_id']}, reservoir {st['reservoir_nl'] / 1e6:g} mL at "
+        + f": last stroke id {st['last_stroke_id']}, reservoir {nl_to_ml(st['reservoir_nl']):g} mL at "
         f"{st['concentration_ug_per_ml']} µg/mL"
         + (", STOPPED" if st["stopped"] else "")
         + (", motor stalled" if st["stalled"] else "")
@@ -893,7 +895,7 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--concentration",
-        type=number(int, low=1, high=100_000),
+        type=number(int, low=1, high=MAX_CONCENTRATION_UG_PER_ML),
         default=2000,
         metavar="UG_PER_ML",
         help="concentration (µg/mL, default 2000)",

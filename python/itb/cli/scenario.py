@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import _time
 from .._time import format_duration
+from .._units import nl_to_ml
 from .common import (
     DISCLAIMER,
     UsageError,
@@ -475,12 +476,12 @@ def _plan_refill(args: argparse.Namespace) -> int:
             "appointment": calendar.appointment_time.isoformat(timespec="minutes"),
         },
         "concentration_ug_per_ml": plan.concentration_ug_per_ml,
-        "fill_volume_ml": plan.fill_volume_nl / 1e6,
+        "fill_volume_ml": nl_to_ml(plan.fill_volume_nl),
         "volume_to_order_ml": plan.volume_to_order_ml,
         "vials": plan.vials,
         "vial_ml": args.vial_ml,
         "drug_to_order_ug": plan.drug_to_order_ug,
-        "expected_residual_ml": plan.expected_residual_nl / 1e6,
+        "expected_residual_ml": nl_to_ml(plan.expected_residual_nl),
         "tip_dose_ug": plan.tip_dose_ug,
         "alarms_before": list(plan.alarms_before),
     }
@@ -513,7 +514,7 @@ def _plan_refill(args: argparse.Namespace) -> int:
         order += f" ({plan.vials} × {args.vial_ml:g} mL vials)"
     table.add_row("volume to order", order)
     table.add_row("drug to order", f"{plan.drug_to_order_ug:,.1f} µg")
-    table.add_row("left in the reservoir then", f"{plan.expected_residual_nl / 1e6:.3f} mL")
+    table.add_row("left in the reservoir then", f"{nl_to_ml(plan.expected_residual_nl):.3f} mL")
     table.add_row("dose at the tip until then", f"{plan.tip_dose_ug:,.1f} µg")
     if plan.alarms_before:
         table.add_row("alarms before the refill", ", ".join(plan.alarms_before))

@@ -28,6 +28,7 @@ from datetime import timedelta
 import numpy as np
 
 from .._time import duration_ms, to_ms
+from .._units import nl_to_ul
 from ..errors import ValidationError
 from .metrology import Measurement, balance_mass, mass_to_volume, water_density
 
@@ -545,6 +546,6 @@ def run_emulated(
         tuple(timedelta(milliseconds=x) for x in rel),
         evaporation,
         rate,
-        stroke_nl / 1000,
+        nl_to_ul(stroke_nl),
         origin,
     )

@@ -51,10 +51,12 @@ def _whole_conc(value: Any, name: str) -> int:
         or (isinstance(value, float) and not value.is_integer())
     ):
         raise InvalidArgument(
-            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to 100000"
+            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to {_MAX_CONC}"
         )
     if not 1 <= int(value) <= _MAX_CONC:
-        raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1 to 100000 µg/mL")
+        raise InvalidArgument(
+            f"{name}={value!r}: a concentration must be within 1 to {_MAX_CONC} µg/mL"
+        )
     return int(value)
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ... import models as _models
 from ..._time import to_ms
-from ..._units import ug_to_ng
+from ..._units import nl_to_ml, ug_to_ng
 from ...models import PumpModel
 from ...program import Program
 from ...pump import Pump
@@ -352,7 +352,7 @@ def scenarios(
                 change = draw(st.sampled_from(["same", "up", "down"]))
                 strengths = None if change == "same" else new_strength(program, change)
                 new_conc = conc if strengths is None else draw(strengths)
-                r = draw(refills(m, conc, min_added_ml=need_nl / 1_000_000))
+                r = draw(refills(m, conc, min_added_ml=nl_to_ml(need_nl)))
                 act.update(added_ml=r.added_ml, concentration_ug_per_ml=new_conc)
                 if r.aspirated_ml is not None:
                     act["aspirated_ml"] = r.aspirated_ml
