@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from .._limits import MAX_CONCENTRATION_UG_PER_ML
+from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_STROKE_NL
 from .._units import nl_to_ml
 from .common import DISCLAIMER, console, duration, number, positive_duration
 
@@ -802,7 +802,7 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument(
         "--stroke-nl",
-        type=number(int, low=1, high=10_000_000),
+        type=number(int, low=1, high=MAX_STROKE_NL),  # a pump model's stroke, the core's limit
         default=None,
         help="stroke volume for --record (nL; default: the rig's pump model)",
     )

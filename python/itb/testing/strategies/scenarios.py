@@ -15,7 +15,7 @@ from ..._units import nl_to_ml, ug_to_ng
 from ...models import PumpModel
 from ...program import Program
 from ...pump import Pump
-from ...scenario.spec import _MODEL_FIELDS
+from ...scenario.spec import _BATTERY_FIELDS, _MODEL_FIELDS
 from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
 from ...scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from ._common import (
@@ -56,17 +56,9 @@ def _model_dict(m: PumpModel) -> Any:
     elif m.battery == _models.NOMINAL_BATTERY:
         out["battery"] = "NOMINAL"
     else:
+        # the scenario format's battery keys (one list), but the alarm tones: strategies keep them
         out["battery"] = {
-            k: getattr(m.battery, k)
-            for k in (
-                "capacity_mah",
-                "quiescent_ua",
-                "stroke_uc",
-                "tone_uc",
-                "telemetry_uc",
-                "eri_mah",
-                "eos_mah",
-            )
+            k: getattr(m.battery, k) for k in _BATTERY_FIELDS if not k.endswith("_tone")
         }
     return out
 
