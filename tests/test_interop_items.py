@@ -229,7 +229,8 @@ def test_r4_to_r5_renames(version):
     r = scenario.loads(PRIMING, source="priming.toml").run()
     b = fhir.bundle(r, version=version)
     other = "fhir.resources.R4B.bundle" if version == "R5" else "fhir.resources.bundle"
-    with pytest.raises((ValueError, KeyError)):  # fhir.resources 8 raises KeyError for R5-only types
+    # fhir.resources 8 raises KeyError (not a ValidationError) for a type its R4B models lack
+    with pytest.raises((ValueError, KeyError)):
         __import__(other, fromlist=["Bundle"]).Bundle.model_validate(b)
     pump, patient, med = _url(b, "Device", "pump"), _url(b, "Patient"), _url(b, "Medication")
     kinds = {e["resource"]["resourceType"] for e in b["entry"]}
@@ -478,3 +479,37 @@ def test_codes_sent_as_zero_are_listed_in_the_guide():
     for code in ("387342009", "M03BX01", "1292", "72607000"):
         (row,) = [r for r in rows if f"`{code}`" in r]
         assert row.rstrip(" |").split("|")[-1].strip(), code
+
+
+def test_a_bare_pump_is_refused_with_the_way_to_export_it():
+    """A pump's own events lack the tip dose per segment (decisions/interop.md): a bare pump is a
+    ValidationError naming the Recorder; the same pump driven through one exports, and both
+    exports agree with its ledger."""
+    from datetime import datetime, timedelta
+
+    import itb
+    from itb.errors import ValidationError
+    from itb.interop import Recorder
+
+    def pump():
+        return itb.Pump(
+            itb.models.SYNCHROMED_II_40,
+            now=datetime(2026, 1, 5),
+            reservoir_ml=40.0,
+            concentration_ug_per_ml=2000,
+            program=itb.Continuous(ug_per_day=400),
+        )
+
+    bare = pump()
+    for export in (fhir.bundle, hl7v2.messages):
+        with pytest.raises(ValidationError, match="Recorder") as e:
+            export(bare)
+        assert e.value.field == "source"
+    rec = Recorder(pump())
+    rec.pump.bolus(dose_ug=20.0, duration=timedelta(minutes=20), start=datetime(2026, 1, 5, 6))
+    rec.advance_to(datetime(2026, 1, 7))
+    # 2 days at 400 µg/day + a 20 µg bolus, path primed: 820 µg at the tip
+    assert rec.pump.delivered_pg == 820_000_000
+    assert sum(_doses(fhir.bundle(rec, version="R5"))) == Decimal(820)
+    kinds = [m.kind for m in hl7v2.messages(rec)]
+    assert kinds == ["start", "bolus_started", "bolus_completed"]
