@@ -513,3 +513,50 @@ def test_a_bare_pump_is_refused_with_the_way_to_export_it():
     assert sum(_doses(fhir.bundle(rec, version="R5"))) == Decimal(820)
     kinds = [m.kind for m in hl7v2.messages(rec)]
     assert kinds == ["start", "bolus_started", "bolus_completed"]
+
+
+def test_the_itb_command_exports_both_forms(tmp_path):
+    """The installed ``itb`` command end to end: the default FHIR version is R5 on stdout (parsed
+    here by fhir.resources), ``--fhir-version R4B -o`` writes R4B, ``export hl7 -o`` writes one
+    message per event that hl7apy parses strictly on its own, and ``--mllp`` delivers the same
+    messages to a receiver on 127.0.0.1."""
+    import shutil
+    import subprocess
+    import sys
+
+    from hl7apy import parser
+    from hl7apy.consts import VALIDATION_LEVEL
+    from itb.interop import mllp
+
+    exe = shutil.which("itb") or str(Path(sys.executable).with_name("itb"))
+    src = str(ROOT / "examples" / "ptm_patient_bolus.toml")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, "export", *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
+
+    out = run("fhir", src)
+    assert out.returncode == 0, out.stderr
+    from fhir.resources.bundle import Bundle
+
+    r5 = Bundle.model_validate_json(out.stdout)
+    assert {e.resource.get_resource_type() for e in r5.entry} >= {"DeviceUsage", "Device"}
+    assert run("fhir", src, "--fhir-version", "R4B", "-o", "b.json").returncode == 0
+    from fhir.resources.R4B.bundle import Bundle as BundleR4B
+
+    r4b = BundleR4B.model_validate_json((tmp_path / "b.json").read_text(encoding="utf-8"))
+    assert any(e.resource.get_resource_type() == "DeviceUseStatement" for e in r4b.entry)
+
+    assert run("hl7", src, "-o", "events.hl7").returncode == 0
+    texts = [t for t in (tmp_path / "events.hl7").read_bytes().decode().split("\r\n") if t]
+    result = scenario.load(src).run()
+    assert texts == [m.text for m in hl7v2.messages(result)]
+    for t in texts:
+        msg = parser.parse_message(t, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+        msg.validate()
+        assert msg.msh.msh_21.msh_21_3.value == "1.3.6.1.4.1.19376.1.6.4.10"
+    with mllp.Receiver("127.0.0.1", 0) as rx:
+        sent = run("hl7", src, "--mllp", f"127.0.0.1:{rx.port}", "--no-validate")
+    assert sent.returncode == 0, sent.stderr
+    assert rx.messages == texts
