@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 import itb
@@ -241,3 +241,20 @@ def test_one_date_time_reader() -> None:
 
     with pytest.raises(itb.ValidationError, match="at: '2026-01-05T08:00Z' has a UTC offset"):
         _t("2026-01-05T08:00Z")
+
+
+def test_other_offset_forms_say_what_to_pass() -> None:
+    for offset, words in (
+        (8, "got the bare number 8; a duration needs its unit"),
+        (timedelta(hours=-1), "-PT1H is negative"),
+        ((7, time(0)), "weekday 0..=6"),
+        (
+            time(8, tzinfo=__import__("datetime").timezone.utc),
+            "is tz-aware; the pump clock is naive",
+        ),
+        ([8, 0], "expected a step start"),
+    ):
+        period = "week" if isinstance(offset, tuple) else "day"
+        with pytest.raises(itb.ValidationError, match=re.escape(words)) as err:
+            itb.Flex(period, [(offset, 1.0)])
+        assert err.value.field == "steps[0].offset"

@@ -464,8 +464,8 @@ def _step_start_ms(offset: object, period: str) -> int:
     try:
         return _duration_ms(offset, allow_zero=True)
     except DurationError as exc:
-        if isinstance(offset, (timedelta, np.timedelta64)):
-            raise ClockTextError(str(exc)) from None
+        if isinstance(offset, (timedelta, np.timedelta64, Integral, float, np.floating)):
+            raise ClockTextError(str(exc)) from None  # e.g. a bare number: which unit?
         raise ClockTextError(
             f"expected a step start ({_STEP_FORMS}; or a timedelta from the period start), "
             f"got {type(offset).__name__}"
