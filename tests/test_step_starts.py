@@ -249,7 +249,7 @@ def test_other_offset_forms_say_what_to_pass() -> None:
         (timedelta(hours=-1), "-PT1H is negative"),
         ((7, time(0)), "weekday 0..=6"),
         (
-            time(8, tzinfo=__import__("datetime").timezone.utc),
+            time(8, tzinfo=timezone.utc),
             "is tz-aware; the pump clock is naive",
         ),
         ([8, 0], "expected a step start"),
