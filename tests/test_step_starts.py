@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import itb
@@ -249,7 +249,7 @@ def test_other_offset_forms_say_what_to_pass() -> None:
         (timedelta(hours=-1), "-PT1H is negative"),
         ((7, time(0)), "weekday 0..=6"),
         (
-            time(8, tzinfo=timezone.utc),
+            time(8, tzinfo=UTC),
             "is tz-aware; the pump clock is naive",
         ),
         ([8, 0], "expected a step start"),
