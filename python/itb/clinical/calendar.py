@@ -305,10 +305,9 @@ def _match(a: Any, b: Any, who: Any, units: Any) -> list[tuple[int, int]]:
 
     order = np.argsort(a, kind="stable").tolist()
     heap: list[tuple[int, int]] = []
-    out = []
+    out: list[tuple[int, int]] = []
     j = 0
-    for d in np.nonzero(units > 0)[0]:
-        d = int(d)
+    for d in np.nonzero(units > 0)[0].tolist():
         while j < len(order) and a[order[j]] <= d:
             heapq.heappush(heap, (int(b[order[j]]), int(order[j])))
             j += 1
