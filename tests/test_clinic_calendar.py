@@ -166,6 +166,11 @@ def big_clinics(draw):
         ideal.append(-1 if hi < lo else draw(st.integers(lo, hi)))
         clin.append(draw(st.integers(-1, n_clin - 1)))
         fixed.append(draw(st.sampled_from([-1] * 9 + [draw(st.integers(0, n_days - 1))])))
+    # patients alike (the solver merges them into one node): copies of drawn ones
+    for _ in range(draw(st.integers(0, 40))):
+        j = draw(st.integers(0, n - 1))
+        for col in (release, deadline, ideal, clin, fixed):
+            col.append(col[j])
     return CalendarProblem(release, deadline, ideal, slots, clin, cslots, fixed)
 
 

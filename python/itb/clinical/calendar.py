@@ -145,22 +145,30 @@ def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
 
     free_arr = np.asarray(free, dtype=np.int64)
     k = len(free)
-    lo = np.maximum(release[free_arr], 0) if k else np.zeros(0, dtype=np.int64)
-    hi = np.minimum(deadline[free_arr], n_days - 1) if k else np.zeros(0, dtype=np.int64)
-    ide = ideal[free_arr] if k else np.zeros(0, dtype=np.int64)
     horizon = max(n_days, 1)
     w_moved = k * horizon + 1
     big = k * (w_moved + horizon) + 1
+    # Patients alike for the problem (same clinician, window and ideal day) are one node with
+    # as many units: any way of handing the class's places to its members is optimal.
+    lo_all = np.maximum(release[free_arr], 0) if k else np.zeros(0, dtype=np.int64)
+    hi_all = np.minimum(deadline[free_arr], n_days - 1) if k else np.zeros(0, dtype=np.int64)
+    g_all = np.where(clin[free_arr] >= 0, clin[free_arr] + 1, 0) if k and n_clin else lo_all * 0
+    keys = np.stack([g_all, lo_all, hi_all, ideal[free_arr] if k else lo_all]).T
+    classes, member_of, count = np.unique(
+        keys.reshape(k, 4), axis=0, return_inverse=True, return_counts=True
+    )
+    member_of = member_of.reshape(-1)
+    group, lo, hi, ide = (classes[:, j] for j in range(4))
+    n_cls = len(classes)
 
-    # Node numbering: source, patients, (clinician, day) per clinician, day nodes, sink, then
-    # the interval trees. A patient's group: 0 = any clinician (its days are the day nodes),
+    # Node numbering: source, classes, (clinician, day) per clinician, day nodes, sink, then
+    # the interval trees. A class's group: 0 = any clinician (its days are the day nodes),
     # 1 + c = clinician c (the (c, day) nodes).
     source = 0
     p0 = 1
-    cd0 = p0 + k
+    cd0 = p0 + n_cls
     d0 = cd0 + n_clin * n_days
     sink = d0 + n_days
-    group = np.where(clin[free_arr] >= 0, clin[free_arr] + 1, 0) if k and n_clin else lo * 0
     width = 1
     while width < n_days:
         width *= 2
@@ -177,28 +185,31 @@ def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
         caps.append(np.broadcast_to(np.asarray(cap, dtype=np.int64), np.shape(t)))
         costs.append(np.broadcast_to(np.asarray(cost, dtype=np.int64), np.shape(t)))
 
-    patients = p0 + np.arange(k)
-    arcs(np.full(k, source), patients, 1, 0)  # source → patient
-    arcs(patients, np.full(k, sink), 1, big)  # patient → unfitted (straight to the sink)
-    # patient → its ideal day, at no cost
+    cls_nodes = p0 + np.arange(n_cls)
+    arcs(np.full(n_cls, source), cls_nodes, count, 0)  # source → class
+    arcs(cls_nodes, np.full(n_cls, sink), count, big)  # class → unfitted (straight to the sink)
+    # class → its ideal day, at no cost
     direct = (lo <= ide) & (ide <= hi)
-    direct_pat = np.nonzero(direct)[0]
-    arcs(p0 + direct_pat, target(group[direct_pat], ide[direct_pat]), 1, 0)
+    direct_cls = np.nonzero(direct)[0]
+    arcs(p0 + direct_cls, target(group[direct_cls], ide[direct_cls]), count[direct_cls], 0)
     first_tree_arc = sum(len(t) for t in tails)
-    # patient → every other day of its window through interval trees (a segment tree per group
+    # class → every other day of its window through interval trees (a segment tree per group
     # and side of the ideal day): the window [lo, ideal − 1] is O(log days) tree nodes whose
-    # leaves are those days. A day d before the ideal costs (W + ideal − H) on the patient's
+    # leaves are those days. A day d before the ideal costs (W + ideal − H) on the class's
     # arcs plus (H − d) on the leaf's, after it (W − ideal) plus d: in total W·[moved] + days
-    # moved, exactly as one arc per (patient, day) would, with O(log days) arcs per patient.
+    # moved, exactly as one arc per (patient, day) would, with O(log days) arcs per class.
     sides = (
         (lo, np.minimum(hi, ide - 1), w_moved + ide - horizon),
         (np.maximum(lo, ide + 1), hi, w_moved - ide),
     )
-    used = sorted({int(g) for g in group}) if k else []
+    used = sorted({int(g) for g in group})
     slot_of_group = {g: j for j, g in enumerate(used)}
-    tree_pat, tree_node, tree_id = [], [], []
+    tree_cls, tree_id = [], []
+    # a side with no day left open (a clinic's ideal day is the window's last open day) needs
+    # no arcs: its days have no capacity
+    opened = np.concatenate([[0], np.cumsum(day_left > 0)])
     for s, (a, b, cost) in enumerate(sides):
-        has = np.nonzero(a <= b)[0]
+        has = np.nonzero((a <= b) & (opened[np.maximum(b, a - 1) + 1] > opened[a]))[0]
         if not len(has):
             continue
         tid = np.array([2 * slot_of_group[int(g)] + s for g in group[has]], dtype=np.int64)
@@ -208,17 +219,17 @@ def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
             if not live.any():
                 break
             take = live & (left & 1 == 1)
-            tree_pat.append(has[take])
-            tree_node.append(left[take])
+            tree_cls.append(has[take])
             tree_id.append(tid[take])
-            arcs(p0 + has[take], tree0 + tid[take] * 2 * width + left[take], 1, cost[has[take]])
+            node = tree0 + tid[take] * 2 * width + left[take]
+            arcs(p0 + has[take], node, count[has[take]], cost[has[take]])
             left = np.where(take, left + 1, left)
             take = live & (right & 1 == 1)
             right = np.where(take, right - 1, right)
-            tree_pat.append(has[take])
-            tree_node.append(right[take])
+            tree_cls.append(has[take])
             tree_id.append(tid[take])
-            arcs(p0 + has[take], tree0 + tid[take] * 2 * width + right[take], 1, cost[has[take]])
+            node = tree0 + tid[take] * 2 * width + right[take]
+            arcs(p0 + has[take], node, count[has[take]], cost[has[take]])
             left >>= 1
             right >>= 1
     n_trees = 2 * len(used)
@@ -250,27 +261,42 @@ def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
     if status != mcf.OPTIMAL:  # cannot happen: the unfitted arcs make every problem feasible
         raise ValidationError(f"calendar: the solver reported status {status}", "calendar")
     flows = mcf.flows(np.arange(len(t_), dtype=np.int32))
-    n_direct = len(direct_pat)
-    for j in np.nonzero(flows[2 * k : 2 * k + n_direct] > 0)[0]:
-        i = int(direct_pat[j])
-        out_day[free[i]] = int(ide[i])
-    if tree_pat:
-        # Which day each tree patient gets: any matching of the tree's patients to the units
-        # leaving its leaves, each patient to a day of its side's range, has the flow's cost;
-        # the flow proves one exists and earliest-end-first finds one (Glover's rule for
-        # intervals).
-        pat_all = np.concatenate(tree_pat)
+    # each class's members (free patients in input order), handed out in that order
+    members: list[list[int]] = [[] for _ in range(n_cls)]
+    for j, c in enumerate(member_of.tolist()):
+        members[c].append(free[j])
+    taken = [0] * n_cls
+
+    def hand_out(c: int, f: int) -> list[int]:
+        got = members[c][taken[c] : taken[c] + f]
+        taken[c] += f
+        return got
+
+    direct_flow = flows[2 * n_cls : 2 * n_cls + len(direct_cls)]
+    for j in np.nonzero(direct_flow > 0)[0].tolist():
+        c = int(direct_cls[j])
+        for i in hand_out(c, int(direct_flow[j])):
+            out_day[i] = int(ide[c])
+    if tree_cls:
+        # Which day each tree unit gets: any matching of the tree's units to the places leaving
+        # its leaves, each unit to a day of its class's side range, has the flow's cost; the
+        # flow proves one exists and earliest-end-first finds one (Glover's rule for intervals).
+        cls_all = np.concatenate(tree_cls)
         tid_all = np.concatenate(tree_id)
-        sent = flows[first_tree_arc : first_tree_arc + len(pat_all)] > 0
+        sent = flows[first_tree_arc : first_tree_arc + len(cls_all)]
         leaf_units = _leaf_flows(flows, leaf_first, n_trees, width, n_days)
         for t in range(n_trees):
-            mine = np.nonzero(sent & (tid_all == t))[0]
-            if not len(mine):
-                continue
             a, b, _ = sides[t % 2]
-            who = pat_all[mine]
-            for i, d in _match(a[who], b[who], who, leaf_units[t]):
-                out_day[free[i]] = d
+            who, starts, ends = [], [], []
+            for j in np.nonzero((sent > 0) & (tid_all == t))[0].tolist():
+                c = int(cls_all[j])
+                got = hand_out(c, int(sent[j]))
+                who += got
+                starts += [int(a[c])] * len(got)
+                ends += [int(b[c])] * len(got)
+            if who:
+                for i, d in _match(np.asarray(starts), np.asarray(ends), who, leaf_units[t]):
+                    out_day[i] = d
     unfitted: list[int] = []
     moved = days_moved = 0
     for i in range(n):
@@ -296,7 +322,7 @@ def _leaf_flows(flows: Any, first: int, n_trees: int, width: int, n_days: int) -
     return out
 
 
-def _match(a: Any, b: Any, who: Any, units: Any) -> list[tuple[int, int]]:
+def _match(a: Any, b: Any, who: list[int], units: Any) -> list[tuple[int, int]]:
     """Patients with day ranges ``[a, b]`` onto ``units[d]`` places per day: day by day, the
     open range that ends first takes the place (earliest deadline first)."""
     import heapq
@@ -315,7 +341,7 @@ def _match(a: Any, b: Any, who: Any, units: Any) -> list[tuple[int, int]]:
             if not heap or heap[0][0] < d:  # cannot happen: the flow is such a matching
                 raise ValidationError("calendar: no matching of the solver's flow", "calendar")
             _, m = heapq.heappop(heap)
-            out.append((int(who[m]), d))
+            out.append((who[m], d))
     return out
 
 
