@@ -149,3 +149,58 @@ def test_bad_fill_names_the_patient() -> None:
             calendar=CAL,
         )
     assert err.value.field == "patients[1].fill_ml" and "40 mL" in str(err.value)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.3, 0.6, 1.0, 3.0, 20.0]), min_size=2, max_size=14),
+    st.lists(st.sampled_from([None, "a", "b"]), min_size=14, max_size=14),
+    st.integers(1, 3),
+)
+def test_earliest_feasible_is_the_first_free_slot(reservoirs, who, slots) -> None:
+    """Patients not fitted get, in input order, the first open day (from the reading, here day
+    0) with a free slot for the clinic and their clinician, counting the booked visits and the
+    earlier patients' earliest dates: recounted here day by day."""
+    pts = [
+        ClinicPatient(
+            f"p{k}",
+            itb.Pump(
+                M40,
+                now=T0,
+                reservoir_ml=r,
+                concentration_ug_per_ml=2000,
+                program=itb.Continuous(400),
+            ),
+            clinician=who[k],
+        )
+        for k, r in enumerate(reservoirs)
+    ]
+    plan = plan_clinic(
+        pts, slots_per_day=slots, clinician_slots={"a": 1, "b": 1}, calendar=CAL, days=30
+    )
+    day = lambda t: (t.date() - T0.date()).days  # noqa: E731
+    used = [0] * 30
+    cused = {c: [0] * 30 for c in "ab"}
+    for v in plan.visits:
+        if v.fitted:
+            used[day(v.date)] += 1
+            if v.clinician:
+                cused[v.clinician][day(v.date)] += 1
+    for v in plan.visits:
+        if v.fitted:
+            continue
+        free = [
+            d
+            for d in range(30)
+            if used[d] < plan.capacity[d] and (v.clinician is None or cused[v.clinician][d] < 1)
+        ]
+        assert v.earliest_feasible == (
+            None
+            if not free
+            else datetime.combine(T0.date() + timedelta(days=free[0]), CAL.appointment_time)
+        )
+        if free:
+            used[free[0]] += 1
+            if v.clinician:
+                cused[v.clinician][free[0]] += 1
+    assert used == plan.visits_per_day

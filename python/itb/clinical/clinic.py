@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .._time import duration_ms
-from .._units import nl_to_ml
+from .._units import ml_to_nl, nl_to_ml
 from ..errors import ValidationError
 from ..pump import Pump, project_many
 from .calendar import CalendarProblem, as_date, solve_calendar
@@ -251,14 +251,15 @@ def plan_clinic(
     reservoir_low = list(col["low_reservoir"])
     limited = [i for i, pump in enumerate(pumps) if pump.has_patient_bolus_limits]
     if limited:
-        worst = project_many(
-            [pumps[i] for i in limited], horizon, assume_patient_boluses="max"
-        )["low_reservoir"].tolist()
+        worst = project_many([pumps[i] for i in limited], horizon, assume_patient_boluses="max")[
+            "low_reservoir"
+        ].tolist()
         for j, i in enumerate(limited):
             reservoir_low[i] = worst[j]
 
     release, deadline_day, ideal, clin, fixed = [], [], [], [], []
     info: list[dict[str, Any]] = []
+    volumes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for i, p in enumerate(pts):
         pump = p.pump
         now = pump.now
@@ -296,9 +297,18 @@ def plan_clinic(
         else:
             # the refill planner's deadline (itb.clinical.plan_refill, from the same pieces)
             try:
-                fill_nl, vial_nl = _fill_and_vial(pump, p.fill_ml, p.vial_ml)
+                model = pump.model
+                key = (model.reservoir_ml, model.low_reservoir_ml, p.fill_ml, p.vial_ml)
+                if key not in volumes:  # one check and conversion per model and fill
+                    volumes[key] = (
+                        *_fill_and_vial(pump, p.fill_ml, p.vial_ml),
+                        ml_to_nl(model.low_reservoir_ml, "low_reservoir_ml"),
+                    )
+                fill_nl, vial_nl, low_nl = volumes[key]
                 candidates = _candidates(
                     pump,
+                    now,
+                    low_nl,
                     reservoir_low[i],
                     service_eri[i],
                     service_eos[i],
@@ -357,6 +367,8 @@ def plan_clinic(
     for i, d in enumerate(sol.day):
         if d >= 0 and clin[i] >= 0 and cslots:
             cused[clin[i]][d] += 1
+    # next[d]: a day at or after d that may have a free slot (days found full are skipped)
+    nxt = list(range(days + 1))
     visits = []
     for i, p in enumerate(pts):
         rec = info[i]
@@ -366,7 +378,7 @@ def plan_clinic(
         when = None if d < 0 else _appointment(cal_days[d], cal)
         if d < 0:
             reason = _why_unfitted(i, problem, rec, cal_days, cal)
-            e = _first_free(release[i], per_day, capacity, clin[i], cused, cslots)
+            e = _first_free(release[i], per_day, capacity, clin[i], cused, cslots, nxt)
             if e is not None:
                 per_day[e] += 1
                 if clin[i] >= 0 and cslots:
@@ -438,14 +450,32 @@ def _latest_open(lo: int, hi: int, capacity: list[int]) -> int:
 
 
 def _first_free(
-    lo: int, per_day: list[int], capacity: list[int], c: int, cused: Any, cslots: list[list[int]]
+    lo: int,
+    per_day: list[int],
+    capacity: list[int],
+    c: int,
+    cused: Any,
+    cslots: list[list[int]],
+    nxt: list[int],
 ) -> int | None:
-    for d in range(max(lo, 0), len(capacity)):
-        if per_day[d] >= capacity[d]:
-            continue
-        if c >= 0 and cslots and cused[c][d] >= cslots[c][d]:
-            continue
+    """The first day at or after ``lo`` with a free slot (and a free slot of clinician ``c``);
+    days found full are linked past in ``nxt`` (path halving), so many calls cost near-linear."""
+
+    def find(d: int) -> int:
+        while nxt[d] != d:
+            nxt[d] = nxt[nxt[d]]
+            d = nxt[d]
         return d
+
+    if lo >= len(capacity):
+        return None
+    d = find(max(lo, 0))
+    while d < len(capacity):
+        if per_day[d] >= capacity[d]:
+            nxt[d] = d + 1  # full for everyone from now on
+        elif not (c >= 0 and cslots and cused[c][d] >= cslots[c][d]):
+            return d
+        d = find(d + 1)
     return None
 
 

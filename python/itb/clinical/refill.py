@@ -230,6 +230,8 @@ def plan_refill(
         filled = from_ms(to_ms(filled_at, "filled_at"))
     candidates = _candidates(
         pump,
+        now,
+        ml_to_nl(pump.model.low_reservoir_ml, "low_reservoir_ml"),
         reservoir.low_reservoir,
         service.eri,
         service.eos,
@@ -297,6 +299,8 @@ def _order(fill_nl: int, vial_nl: int | None) -> tuple[int, int | None]:
 
 def _candidates(
     pump: Pump,
+    now: datetime,
+    low_nl: int,
     low_reservoir: datetime | None,
     eri: datetime | None,
     eos: datetime | None,
@@ -307,11 +311,10 @@ def _candidates(
 ) -> list[RefillCandidate]:
     """Every constraint on the refill date, earliest deadline first (see :func:`plan_refill`):
     ``low_reservoir`` projected (with the worst-case boluses when limits are set), ``eri`` and
-    ``eos`` projected with refills on time, the drug filled at ``filled``. A ``ValidationError``
+    ``eos`` projected with refills on time, the drug filled at ``filled``; ``now`` is
+    ``pump.now`` and ``low_nl`` its model's low-reservoir threshold. A ``ValidationError``
     (field ``pump``) when none falls within ``horizon``."""
-    now = pump.now
     candidates: list[RefillCandidate] = []
-    low_nl = ml_to_nl(pump.model.low_reservoir_ml, "low_reservoir_ml")
     if pump.reservoir_nl <= low_nl:
         candidates.append(RefillCandidate("low_reservoir", now, now - margin))
     elif low_reservoir is not None:
