@@ -643,6 +643,7 @@ def fleet_forecast_figure(
         start = now
     end = every_time.max().astype(datetime) if every_time.size else start + timedelta(days=1)
     end = max(end, start + timedelta(days=30))
+    end += (end - start) * 0.03  # the last step is not drawn on the right edge
     fig = Figure(figsize=(11, 6.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax, bars = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
@@ -712,6 +713,10 @@ def fleet_forecast_figure(
         )
         bottom += counts
         drawn_bars += 1
+    from matplotlib.ticker import MaxNLocator
+
+    bars.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole pumps
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     bars.set_ylabel(f"pumps per {label}")
     bars.set_ylim(0, max(bottom.max(initial=0), 1) * 1.15)
     bars.grid(True, axis="y", alpha=0.3)
