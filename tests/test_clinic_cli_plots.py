@@ -81,5 +81,6 @@ def test_clinic_forecast_plot_counts_the_patients(tmp_path, figures, capsys) -> 
     assert main(["clinic", "forecast", str(csv), "--out", str(tmp_path / "f.csv")]) == 0
     header = (tmp_path / "f.csv").read_text().splitlines()[0]
     assert header.startswith("patient,now,low_reservoir,low_reservoir_since")
-    assert "active since" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "since 2026-01-10 08:00" in printed and "already sounding at the reading" in printed
     assert main(["clinic", "forecast", str(csv), "--out", str(tmp_path / "f.txt")]) == 2

@@ -234,15 +234,18 @@ def _forecast(args: argparse.Namespace) -> int:
 
     con = console()
     print_heading(con, "clinic forecast", f"{args.patients}: {len(rows)} pumps")
-    t = Table(title=f"With no intervention (horizon {report['horizon_days']:g} days)")
+    t = Table(
+        title=f"With no intervention (horizon {report['horizon_days']:g} days)",
+        caption="since T: already sounding at the reading, from T on",
+    )
     t.add_column("patient", no_wrap=True, min_width=7)
     for kind in _FORECAST_KINDS:
-        t.add_column(kind.replace("_", " "))
+        t.add_column(kind.replace("_", " "), no_wrap=True)
     for r in rows:
         t.add_row(
             r["patient"],
             *(
-                f"active since {r[k + '_since']}" if r[k + "_since"] else (r[k] or "—")
+                f"since {r[k + '_since']}" if r[k + "_since"] else (r[k] or "—")
                 for k in _FORECAST_KINDS
             ),
         )

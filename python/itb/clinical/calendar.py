@@ -22,6 +22,11 @@ It is solved exactly as a min-cost flow (OR-Tools ``SimpleMinCostFlow``, ``pip i
 → sink, with each patient's day arcs costing ``W·[moved] + days moved`` and an "unfitted" arc
 costing more than any fitted schedule. Integral min-cost flows are optimal over integral
 schedules, so the objective above is met exactly; tested against brute force.
+
+The patient → day arcs go through interval (segment) trees, O(log days) arcs per patient with
+the same path costs, and patients alike share one node (docs:
+decisions/clinic.md#calendar-network-interval-trees): 10 000 patients with 87-day windows are
+≈ 120 k arcs instead of ≈ 0.6 M.
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ def _require_ortools() -> Any:
 def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
     """The optimal schedule of ``problem`` for the objective of this module (see its docs).
 
-    Cost: one min-cost flow over (patients × window days) arcs. Errors: ``ValidationError``
+    Cost: one min-cost flow over O((patient classes) × log(days)) arcs. Errors: ``ValidationError``
     naming the sequence and entry (``release[3]``, ``slots[10]``, …)."""
     import numpy as np
 
