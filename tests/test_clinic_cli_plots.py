@@ -84,3 +84,24 @@ def test_clinic_forecast_plot_counts_the_patients(tmp_path, figures, capsys) -> 
     printed = capsys.readouterr().out
     assert "since 2026-01-10 08:00" in printed and "already sounding at the reading" in printed
     assert main(["clinic", "forecast", str(csv), "--out", str(tmp_path / "f.txt")]) == 2
+
+
+def test_clinic_calendar_plot_tells_booked_from_not_fitted(tmp_path, figures) -> None:
+    """Bars of visits booked in their window and, stacked, the earliest dates of those not
+    fitted: their heights count the plan's rows; the legend lists what is drawn."""
+    from itb.cli import main
+
+    png, out = tmp_path / "calendar.png", tmp_path / "plan.json"
+    csv = ROOT / "examples" / "clinic_patients.csv"
+    args = ["clinic", "plan", str(csv), "--capacity", "2", "--out", str(out), "--plot", str(png)]
+    assert main(args) == 0
+    visits = json.loads(out.read_text())["visits"]
+    (fig,) = figures
+    ax = fig.axes[0]
+    bars = {c.get_label(): sum(p.get_height() for p in c) for c in ax.containers}
+    assert bars["visits booked in their window"] == sum(v["fitted"] for v in visits)
+    assert bars["not fitted: earliest date with a free slot"] == sum(
+        1 for v in visits if not v["fitted"] and v["earliest_feasible"]
+    )
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert set(bars) <= legend and "capacity (slots)" in legend
