@@ -4,6 +4,7 @@ opt-in check in headless chromium (ITB_BROWSER_TESTS=1)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import shutil
@@ -107,3 +108,52 @@ def test_report_in_headless_chromium(run_files: Path) -> None:
         [*common, f"--print-to-pdf={pdf}", page], capture_output=True, timeout=120, check=True
     )
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+SCENARIO = """[pump]
+model = "SYNCHROMED_II_40"
+start = 2026-01-05T08:00:00
+reservoir_ml = 40.0
+concentration_ug_per_ml = 2000
+program = {{ kind = "continuous", ug_per_day = {ug_per_day} }}
+
+[run]
+until = 2026-01-07T08:00:00
+"""
+
+
+def _hashes(html: str) -> dict[str, str]:
+    return dict(re.findall(r"<tr><td>([^<]*sha256[^<]*)</td><td><code>([^<]*)</code>", html))
+
+
+def test_report_scenario_hashes(run_files: Path) -> None:
+    # the scenario of the accuracy run: 500 µg/day at 2000 µg/mL for two days from 08:00
+    scenario = run_files / "same.toml"
+    scenario.write_text(SCENARIO.format(ug_per_day=500.0), encoding="utf-8")
+    rc, html = _report(run_files, "--journal", str(run_files / "j.db"), "--scenario", str(scenario))
+    assert rc == 0
+    hashes = _hashes(html)
+    # the file's hash, computed here from its bytes
+    assert hashes["scenario file sha256"] == hashlib.sha256(scenario.read_bytes()).hexdigest()
+    # the schedule's: SHA-256 of the executed strokes' times (int64 big-endian), from the record
+    times = [int(row.split(",")[1]) for row in (run_files / "r.csv").read_text().split()]
+    assert len(times) == 250
+    schedule = hashlib.sha256(b"".join(t.to_bytes(8, "big", signed=True) for t in times))
+    assert hashes["schedule sha256 (scenario)"] == schedule.hexdigest()
+    assert hashes["schedule sha256 (journal)"] == schedule.hexdigest()
+    suite = ET.parse(run_files / "report.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+
+
+def test_report_another_scenario_fails_exactly_once(run_files: Path) -> None:
+    other = run_files / "other.toml"
+    other.write_text(SCENARIO.format(ug_per_day=600.0), encoding="utf-8")
+    rc, html = _report(run_files, "--journal", str(run_files / "j.db"), "--scenario", str(other))
+    assert rc == 1 and '<p id="verdict" class="fail">FAIL</p>' in html
+    hashes = _hashes(html)
+    assert hashes["scenario file sha256"] == hashlib.sha256(other.read_bytes()).hexdigest()
+    assert hashes["schedule sha256 (scenario)"] != hashes["schedule sha256 (journal)"]
+    suite = ET.parse(run_files / "report.xml").getroot().find("testsuite")
+    assert suite is not None
+    failed = [c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None]
+    assert failed == ["exactly once"]
