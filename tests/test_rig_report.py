@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -103,11 +104,11 @@ def test_report_in_headless_chromium(run_files: Path) -> None:
         check=True,
     )
     assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 20_000
+    # --pdf: the same page printed by the browser
     pdf = run_files / "report.pdf"
-    subprocess.run(
-        [*common, f"--print-to-pdf={pdf}", page], capture_output=True, timeout=120, check=True
-    )
-    assert pdf.read_bytes().startswith(b"%PDF")
+    rc, _ = _report(run_files, "--pdf", str(pdf))
+    data = pdf.read_bytes()
+    assert rc == 0 and data.startswith(b"%PDF-") and b"/Type /Page" in data
 
 
 SCENARIO = """[pump]
@@ -157,3 +158,70 @@ def test_report_another_scenario_fails_exactly_once(run_files: Path) -> None:
     assert suite is not None
     failed = [c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None]
     assert failed == ["exactly once"]
+
+
+def _fake_browser(tmp_path: Path, body: str) -> Path:
+    """An executable standing in for chromium: it logs its arguments, then runs ``body``."""
+    exe = tmp_path / "fake-chromium"
+    exe.write_text(
+        f"#!{sys.executable}\n"
+        "import sys, pathlib\n"
+        f"pathlib.Path({str(tmp_path / 'argv.txt')!r}).write_text('\\n'.join(sys.argv[1:]))\n"
+        "out = next(a.split('=', 1)[1] for a in sys.argv if a.startswith('--print-to-pdf='))\n"
+        + body,
+        encoding="utf-8",
+    )
+    exe.chmod(0o755)
+    return exe
+
+
+def test_pdf_without_a_browser_names_what_to_install(
+    run_files: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ITB_CHROMIUM", str(tmp_path / "no-such-browser"))
+    html = tmp_path / "r.html"
+    argv = ["rig", "report", "--record", str(run_files / "r.csv"), "--balance"]
+    argv += [str(run_files / "b.csv"), "-o", str(html), "--pdf", str(tmp_path / "r.pdf")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "itb: error: pdf:" in err and "apt-get install chromium" in err
+    assert "ITB_CHROMIUM" in err and "internal error" not in err
+    assert not html.exists()  # refused before any work
+    from itb.errors import ExternalToolError
+    from itb.hardware.report import find_browser
+
+    with pytest.raises(ExternalToolError) as info:
+        find_browser()
+    assert info.value.field == "pdf"
+
+
+def test_pdf_prints_the_same_html_page(
+    run_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exe = _fake_browser(tmp_path, "pathlib.Path(out).write_bytes(b'%PDF-1.4 fake')\n")
+    monkeypatch.setenv("ITB_CHROMIUM", str(exe))
+    html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
+    argv = ["rig", "report", "--record", str(run_files / "r.csv"), "--balance"]
+    assert main([*argv, str(run_files / "b.csv"), "-o", str(html), "--pdf", str(pdf)]) == 0
+    assert pdf.read_bytes() == b"%PDF-1.4 fake"
+    args = (tmp_path / "argv.txt").read_text().splitlines()
+    assert "--headless" in args and args[-1] == html.resolve().as_uri()
+    assert f"--print-to-pdf={pdf.resolve()}" in args
+
+
+def test_pdf_a_failing_browser_is_a_typed_error(
+    run_files: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exe = _fake_browser(tmp_path, "sys.stderr.write('no display\\n'); sys.exit(3)\n")
+    monkeypatch.setenv("ITB_CHROMIUM", str(exe))
+    argv = ["rig", "report", "--record", str(run_files / "r.csv"), "--balance"]
+    argv += [str(run_files / "b.csv"), "-o", str(tmp_path / "r.html"), "--pdf"]
+    assert main([*argv, str(tmp_path / "r.pdf")]) == 1
+    err = capsys.readouterr().err
+    assert "exited 3 without writing a PDF" in err and "no display" in err

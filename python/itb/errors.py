@@ -19,6 +19,8 @@ __all__ = [
     "BalanceUnderload",
     "BalanceBusy",
     "BalanceProtocolError",
+    "BalanceDeviceError",
+    "ExternalToolError",
     "MissingExtraError",
 ]
 
@@ -103,6 +105,24 @@ class BalanceBusy(BalanceError):
 class BalanceProtocolError(BalanceError, ProtocolError):
     """A balance reply is malformed, too long, not the reply to the command sent, or did not
     come in time (``field`` is ``reply`` or ``timeout``); also a :class:`ProtocolError`."""
+
+
+class ExternalToolError(ItbError):
+    """A program itb runs (not a Python package) is missing or failed, e.g. the headless
+    browser that prints a test report as PDF; the message names what to install. ``field``
+    names the option that needs it (``pdf``)."""
+
+
+class BalanceDeviceError(BalanceError):
+    """The balance reports an error code of its own (Sartorius SBI ``Err ##`` / ``Err ###``, e.g.
+    ``Err 02``: calibration condition not met); ``code`` is the number as
+    printed, ``meaning`` what the operating instructions say it means (``""`` if not listed).
+    ``field`` is ``error``."""
+
+    def __init__(self, message: str, code: int, meaning: str = "") -> None:
+        super().__init__(message, "error")
+        self.code = code
+        self.meaning = meaning
 
 
 #: The distribution's name on PyPI (the import name is ``itb``; docs: install.md).

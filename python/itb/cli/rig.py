@@ -935,6 +935,11 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML report")
     p.add_argument("--junit", metavar="OUT.xml", help="also write the verdicts as JUnit XML")
     p.add_argument(
+        "--pdf",
+        metavar="OUT.pdf",
+        help="also print the HTML page as PDF (a headless Chromium; ITB_CHROMIUM names one)",
+    )
+    p.add_argument(
         "--limit", type=_percent, default=15.0, help="accuracy limit (e.g. 15%%; default 15%%)"
     )
     p.add_argument(
@@ -944,9 +949,9 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ..hardware.report import build_report, find_browser, junit_xml, print_pdf, render_html
 
-    from ..hardware.report import build_report, junit_xml, render_html
-
+    browser = find_browser() if args.pdf else None  # before any work: say what to install
     rep = build_report(
         args.record,
         args.balance,
@@ -963,6 +968,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.junit:
         with open(args.junit, "w", encoding="utf-8") as f:
             f.write(junit_xml("itb rig report", rep["verdicts"]))
+    if args.pdf:
+        print_pdf(args.output, args.pdf, browser=browser)
     print(f"{args.output}: " + ("PASS" if rep["passed"] else "FAIL"))
     return 0 if rep["passed"] else 1
 

@@ -20,14 +20,16 @@ from importlib import metadata
 from typing import Any
 
 from .._time import format_duration
-from ..errors import ValidationError
+from ..errors import ExternalToolError, ValidationError
 from .accuracy import AccuracyCurve, GravimetricRun, low_flow_curve, startup_curve
 from .metrology import Measurement
 
 __all__ = [
     "Verdict",
     "build_report",
+    "find_browser",
     "junit_xml",
+    "print_pdf",
     "read_balance_log",
     "render_html",
     "soup",
@@ -338,3 +340,85 @@ def render_html(report: dict[str, Any]) -> str:
     jinja2 = require("jinja2", "report", "HTML test reports (Jinja2)")
     env = jinja2.Environment(autoescape=True)
     return str(env.from_string(_TEMPLATE).render(r=report))
+
+
+# ----- PDF from the same HTML (a headless Chromium) ----------------------------------------------
+
+#: the browsers tried, in order, when ``ITB_CHROMIUM`` is not set
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_browser() -> str:
+    """The headless browser that prints PDFs: ``ITB_CHROMIUM`` (a path or a name on ``PATH``)
+    if set, else the first of :data:`BROWSERS` found on ``PATH``. ``ExternalToolError`` (field
+    ``pdf``) naming the package to install if there is none."""
+    import shutil
+
+    wanted = os.environ.get("ITB_CHROMIUM")
+    for name in (wanted,) if wanted else BROWSERS:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    where = (
+        f"ITB_CHROMIUM={wanted!r} is not an executable"
+        if wanted
+        else (f"none of {', '.join(BROWSERS)} is on PATH")
+    )
+    raise ExternalToolError(
+        f"pdf: a PDF report is printed by a headless Chromium, and {where}: install it "
+        "(Debian/Ubuntu: apt-get install chromium) or set ITB_CHROMIUM to the browser's path",
+        "pdf",
+    )
+
+
+def print_pdf(
+    html_path: os.PathLike[str] | str,
+    pdf_path: os.PathLike[str] | str,
+    *,
+    browser: str | None = None,
+    timeout: timedelta = timedelta(seconds=120),
+) -> None:
+    """Print the HTML page ``html_path`` to ``pdf_path`` with a headless Chromium
+    (``--print-to-pdf``): the PDF is the page as a browser renders it. ``browser`` defaults to
+    :func:`find_browser`. ``ExternalToolError`` (field ``pdf``) if there is no browser, it fails
+    or times out, or what it wrote is not a PDF."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from .._time import duration_ms
+
+    seconds = duration_ms(timeout, "timeout", allow_zero=False) / 1000
+    exe = browser if browser is not None else find_browser()
+    page = Path(html_path).resolve().as_uri()
+    out = Path(pdf_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="itb-pdf-") as profile:
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={out}",
+            page,
+        ]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=seconds, check=False)
+        except subprocess.TimeoutExpired:
+            raise ExternalToolError(
+                f"pdf: {exe} did not print the report within {seconds:g} s", "pdf"
+            ) from None
+        except OSError as err:
+            raise ExternalToolError(f"pdf: cannot run {exe}: {err.strerror}", "pdf") from None
+    try:
+        head = out.read_bytes()[:5]
+    except OSError:
+        head = b""
+    if done.returncode != 0 or head != b"%PDF-":
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise ExternalToolError(
+            f"pdf: {exe} exited {done.returncode} without writing a PDF to {out} ({tail[0][:200]})",
+            "pdf",
+        )
