@@ -114,15 +114,14 @@ class ExternalToolError(ItbError):
 
 
 class BalanceDeviceError(BalanceError):
-    """The balance reports an error code of its own (Sartorius SBI ``Err ##`` / ``Err ###``, e.g.
-    ``Err 02``: calibration condition not met); ``code`` is the number as
-    printed, ``meaning`` what the operating instructions say it means (``""`` if not listed).
-    ``field`` is ``error``."""
+    """The balance reports an error of its own instead of a value: Sartorius SBI ``Err ##`` /
+    ``Err ###`` or ``APP.ERR`` / ``DIS.ERR`` / ``PRT.ERR`` (application, display, printer).
+    ``code`` is the code as printed (``"02"``, ``"101"``, ``"APP.ERR"``); what it means depends
+    on the model (its operating instructions, "Error Messages"). ``field`` is ``error``."""
 
-    def __init__(self, message: str, code: int, meaning: str = "") -> None:
+    def __init__(self, message: str, code: str) -> None:
         super().__init__(message, "error")
         self.code = code
-        self.meaning = meaning
 
 
 #: The distribution's name on PyPI (the import name is ``itb``; docs: install.md).

@@ -776,6 +776,13 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
     p.add_argument(
+        "--sbi-format",
+        type=int,
+        choices=(16, 22),
+        default=16,
+        help="SBI print line: 16 characters, or 22 with an ID code (default 16)",
+    )
+    p.add_argument(
         "--flow-ul-per-h", type=_nonneg, default=0.0, help="water delivered onto the pan (µL/h)"
     )
     p.add_argument(
@@ -830,6 +837,7 @@ def _balance_emulate(args: argparse.Namespace) -> int:
         flow_mg_per_h=flow_mg,
         seed=args.seed,
         delivered_mg=(lambda t: follower() + flow_mg * t / 3600) if follower else None,
+        sbi_format=args.sbi_format,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
