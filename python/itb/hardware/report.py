@@ -117,9 +117,17 @@ def write_balance_log(
             f.write(f"{int(t)},{float(m)!r}\n")
 
 
-def read_balance_log(path: os.PathLike[str] | str) -> tuple[GravimetricRun, int, float]:
-    """(run, start_ms, rate µL/h) of a balance log; ``ValidationError`` (field ``balance``)
-    naming the file and line."""
+def read_balance_log(
+    path: os.PathLike[str] | str, journal: os.PathLike[str] | str | None = None
+) -> tuple[GravimetricRun, int, float | None]:
+    """(run, start_ms, rate µL/h or ``None``) of a balance log, on the pump clock.
+
+    A log of ``itb rig accuracy --balance-out`` is on the pump clock already (``start_ms``
+    header). A log of ``itb rig balance-log`` is on the host clock (``wall_start`` header): the
+    run's ``journal`` puts it on the pump clock — reading times × the run's speed from the
+    journal's wall-clock anchor (the host time at which the schedule's ``start_ms`` was due),
+    the evaporation rate ÷ the speed. ``ValidationError`` (field ``balance``) naming the file
+    and line, or why the log cannot be placed (no journal, a run at max speed)."""
     head: dict[str, str] = {}
     times: list[timedelta] = []
     masses: list[float] = []
@@ -128,35 +136,76 @@ def read_balance_log(path: os.PathLike[str] | str) -> tuple[GravimetricRun, int,
             for n, line in enumerate(f, 1):
                 line = line.strip()
                 if line.startswith("#"):
-                    key, _, value = line[1:].strip().partition("=")
-                    head[key.strip()] = value.strip()
+                    key, eq, value = line[1:].strip().partition("=")
+                    if eq:
+                        head[key.strip()] = value.strip()
                     continue
                 if not line or line.startswith("elapsed_ms"):
                     continue
                 try:
-                    a, b = line.split(",")
+                    a, b, *rest = line.split(",")
+                    if len(rest) > 1:
+                        raise ValueError(line)
                     times.append(timedelta(milliseconds=int(a)))
                     masses.append(float(b))
                 except ValueError:
                     raise ValidationError(
-                        f"balance: {path} line {n}: expected elapsed_ms,mass_mg", "balance"
+                        f"balance: {path} line {n}: expected elapsed_ms,mass_mg[,host_time]",
+                        "balance",
                     ) from None
     except OSError as err:
         raise ValidationError(f"balance: cannot read {path}: {err.strerror}", "balance") from None
     try:
         evap_v, evap_u = (float(x) for x in head["evaporation_mg_per_h"].split(","))
+        readability = float(head["readability_mg"])
+        repeatability = float(head.get("repeatability_mg", "0"))
+        rate = float(head["rate_ul_per_h"]) if "rate_ul_per_h" in head else None
+        if "start_ms" in head:
+            start_ms, speed = int(head["start_ms"]), 1.0
+        else:
+            start_ms, speed = _pump_clock(path, float(head["wall_start"]), journal)
         run = GravimetricRun(
-            times,
+            [t * speed for t in times],
             masses,
-            float(head["readability_mg"]),
-            float(head.get("repeatability_mg", "0")),
-            evaporation_mg_per_h=Measurement.measured(evap_v, evap_u, "mg/h", "evaporation"),
+            readability,
+            repeatability,
+            evaporation_mg_per_h=Measurement.measured(
+                evap_v / speed, evap_u / speed, "mg/h", "evaporation"
+            ),
         )
-        return run, int(head["start_ms"]), float(head["rate_ul_per_h"])
+        return run, start_ms, rate
     except (KeyError, ValueError) as err:
+        if isinstance(err, ValidationError):
+            raise
         raise ValidationError(
             f"balance: {path}: header line missing or malformed ({err})", "balance"
         ) from None
+
+
+def _pump_clock(
+    path: os.PathLike[str] | str, wall_start: float, journal: os.PathLike[str] | str | None
+) -> tuple[int, float]:
+    """(pump-clock ms of the log's first reading, the run's speed) from the run's journal."""
+    if journal is None:
+        raise ValidationError(
+            f"balance: {path} is on the host clock (itb rig balance-log); give the run's "
+            "--journal to put it on the pump clock",
+            "balance",
+        )
+    from .journal import Journal
+
+    with Journal(journal) as j:
+        speed, anchor, start = j.get("speed"), j.get("anchor_wall"), j.get("start_ms")
+    if speed is None or anchor is None or start is None:
+        raise ValidationError(f"balance: {journal} holds no started run", "balance")
+    if speed == "max":
+        raise ValidationError(
+            f"balance: the run in {journal} ran at max speed, so its pump clock has no fixed "
+            "relation to the host clock of the balance log; run it with --speed (1 = real time)",
+            "balance",
+        )
+    factor = float(speed)
+    return int(start) + round((wall_start - float(anchor)) * 1000 * factor), factor
 
 
 def _png(fig: Any) -> str:
@@ -199,6 +248,17 @@ def _plots(start: Any, curve: AccuracyCurve, limit: float) -> dict[str, str]:
     return {"startup": startup, "trumpet": trumpet}
 
 
+def _record_rate(rows: Sequence[tuple[int, int]], stroke_nl: int) -> float:
+    """The mean rate (µL/h) of the recorded strokes: (n − 1) strokes over first to last."""
+    if len(rows) < 2 or rows[-1][1] <= rows[0][1]:
+        raise ValidationError(
+            "balance: the log names no rate (rate_ul_per_h) and the record has fewer than two "
+            "strokes to derive one from",
+            "balance",
+        )
+    return (len(rows) - 1) * stroke_nl / 1000 / ((rows[-1][1] - rows[0][1]) / 3_600_000)
+
+
 def _sha256_file(path: os.PathLike[str] | str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -223,9 +283,10 @@ def build_report(
     curve and the start-up and trumpet plots (PNG, base64), and the SOUP list."""
     from .rig import read_record
 
-    run, start_ms, rate = read_balance_log(balance)
+    run, start_ms, logged_rate = read_balance_log(balance, journal)
     rows = read_record(record)
     taus = [timedelta(milliseconds=t - start_ms) for _, t in rows]
+    rate = logged_rate if logged_rate is not None else _record_rate(rows, stroke_nl)
     t_end = timedelta(milliseconds=int(run.times_ms[-1]))
     n_in = sum(1 for t in taus if timedelta(0) < t <= t_end)
     delivered = run.volume(0, len(run.masses_mg) - 1)
