@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -151,6 +152,7 @@ def test_cli_balance_emulate_round_trips_the_volume() -> None:
         try:
             bal = SicsBalance(port, timedelta(seconds=5))
             first = bal.read_stable()
+            time.sleep(0.5)  # long against the host's timing jitter (a few ms under load)
             second = bal.read_stable()
         finally:
             port.close()
