@@ -165,3 +165,64 @@ def test_report_puts_a_host_clock_log_on_the_pump_clock(tmp_path: Path) -> None:
     _journal(journal, "max", 1_000_000.0, 1_767_600_000_000)
     with pytest.raises(ValidationError, match="max speed"):
         read_balance_log(log, journal)
+
+
+@pytest.mark.parametrize("protocol", ["sics", "sbi"])
+def test_cli_logs_the_emulator_over_a_pty(
+    protocol: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("serial")
+    import threading
+
+    from itb.cli import main
+    from itb.hardware.balance.emulator import EmulatedBalance, serve_pty
+
+    # 3.6 g/h = 1 mg/s onto the pan, a 0.1 mg display
+    bal = EmulatedBalance(readability_mg=0.1, flow_mg_per_h=3600.0, initial_mg=1000.0)
+    ready, stop = threading.Event(), threading.Event()
+    where: list[str] = []
+
+    def announce(path: str) -> None:
+        where.append(path)
+        ready.set()
+
+    thread = threading.Thread(target=serve_pty, args=(bal, protocol, announce, stop.is_set))
+    thread.start()
+    try:
+        assert ready.wait(5)
+        out = tmp_path / "b.csv"
+        argv = ["rig", "balance-log", "--port", where[0], "--protocol", protocol]
+        argv += ["--out", str(out), "--interval", "100ms", "--duration", "1s"]
+        assert main(argv) == 0
+    finally:
+        stop.set()
+        thread.join(5)
+    rows = _rows(out)
+    assert 5 <= len(rows) <= 12
+    assert "readability 0.1 mg" in capsys.readouterr().out
+    # the masses follow 1 mg/s of host time, to the display step and the timing jitter
+    (t0, m0), (t1, m1) = [(int(r[0]), float(r[1])) for r in (rows[0], rows[-1])]
+    assert m1 - m0 == pytest.approx((t1 - t0) / 1000, abs=0.3)
+    run, _, _ = read_balance_log(
+        out,
+        _journal_for(
+            tmp_path / "run.db",
+            wall_start=float(out.read_text().split("wall_start=")[1].split()[0]),
+        ),
+    )
+    assert run.readability_mg == pytest.approx(0.1)
+
+
+def _journal_for(path: Path, wall_start: float) -> Path:
+    _journal(path, "1.0", wall_start, 0)  # real time, the schedule's start at the first reading
+    return path
+
+
+def test_cli_bad_port_is_a_typed_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("serial")
+    from itb.cli import main
+
+    argv = ["rig", "balance-log", "--port", str(tmp_path / "no-tty"), "--out", str(tmp_path / "b")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "itb: error: port:" in err and "internal error" not in err

@@ -920,9 +920,10 @@ def _balance_log(args: argparse.Namespace) -> int:
     from ..hardware.balance.logger import log_balance
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     port = open_port(args.port, args.baudrate, args.timeout)
+    saved = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         balance = (SicsBalance if args.protocol == "sics" else SbiBalance)(port, args.timeout)
         summary = log_balance(
@@ -939,6 +940,8 @@ def _balance_log(args: argparse.Namespace) -> int:
         )
     finally:
         port.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
     print(
         f"{args.out}: {summary.readings} readings, {summary.errors} refused by the balance, "
         f"readability {summary.readability_mg:g} mg"
