@@ -405,6 +405,9 @@ def render_html(report: dict[str, Any]) -> str:
 
 # ----- PDF from the same HTML (a headless Chromium) ----------------------------------------------
 
+#: how long the browser may take to print a report
+PDF_TIMEOUT = timedelta(seconds=120)
+
 #: the browsers tried, in order, when ``ITB_CHROMIUM`` is not set
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -437,19 +440,16 @@ def print_pdf(
     pdf_path: os.PathLike[str] | str,
     *,
     browser: str | None = None,
-    timeout: timedelta = timedelta(seconds=120),
 ) -> None:
     """Print the HTML page ``html_path`` to ``pdf_path`` with a headless Chromium
     (``--print-to-pdf``): the PDF is the page as a browser renders it. ``browser`` defaults to
     :func:`find_browser`. ``ExternalToolError`` (field ``pdf``) if there is no browser, it fails
-    or times out, or what it wrote is not a PDF."""
+    or takes longer than :data:`PDF_TIMEOUT`, or what it wrote is not a PDF."""
     import subprocess
     import tempfile
     from pathlib import Path
 
-    from .._time import duration_ms
-
-    seconds = duration_ms(timeout, "timeout", allow_zero=False) / 1000
+    seconds = PDF_TIMEOUT.total_seconds()
     exe = browser if browser is not None else find_browser()
     page = Path(html_path).resolve().as_uri()
     out = Path(pdf_path).resolve()
