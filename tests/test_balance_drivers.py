@@ -427,3 +427,22 @@ def test_open_port_refuses_a_missing_device() -> None:
     with pytest.raises(BalanceError) as info:
         open_port("/nonexistent/tty-balance")
     assert info.value.field == "port"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    line=st.one_of(
+        st.binary(max_size=60),
+        st.text(alphabet='I1A "0123.4 ESL', max_size=50).map(str.encode),
+        st.lists(st.text(alphabet="0123456789.", max_size=6), max_size=7).map(
+            lambda xs: b"I1 A " + b" ".join(b'"' + x.encode() + b'"' for x in xs)
+        ),
+    )
+)
+def test_sics_levels_parser_never_leaks_foreign_errors(line: bytes) -> None:
+    try:
+        levels, versions = parse_levels_reply(line)
+    except BalanceError as err:
+        assert err.field
+    else:
+        assert levels.isdigit() and len(versions) <= 4
