@@ -101,7 +101,7 @@ def log_balance(
             if now < next_due:
                 sleep(min(next_due - now, 0.05))
                 continue
-            next_due += step_ms / 1000
+            next_due = max(next_due + step_ms / 1000, now)  # a slow read skips, not bunches
             try:
                 reading = balance.read_immediate()
             except BalanceError as err:
