@@ -226,3 +226,46 @@ def test_cli_bad_port_is_a_typed_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "itb: error: port:" in err and "internal error" not in err
+
+
+def test_report_of_a_host_clock_log_derives_the_rate_from_the_record(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from itb.hardware.metrology import Measurement, mass_to_volume, water_density
+    from itb.hardware.report import build_report
+
+    # a run at speed 2 whose schedule start (pump ms 0) was due at wall 1 000 000 s: a 2 µL
+    # stroke every 43.2 s of pump time (166.67 µL/h) for 2 h; the logger started 1 s (wall)
+    # before, reading every 5 s of wall time (10 s of pump time)
+    start = 1_767_600_000_000
+    strokes = [start + 43_200 * k for k in range(1, 167)]
+    (tmp_path / "r.csv").write_text("".join(f"{k},{t}\n" for k, t in enumerate(strokes, 1)))
+    _journal(tmp_path / "run.db", "2.0", 1_000_000.0, start)
+    mg_per_ul = 1 / mass_to_volume(Measurement.exact(1.0, "mg"), water_density(20.0), 1.2).value
+    rows = []
+    for i in range(0, 3700):  # wall 999 999 s + 5 s·i → pump −2 s + 10 s·i
+        pump_ms = -2000 + 10_000 * i
+        if pump_ms > 7_200_000:
+            break
+        n = sum(1 for t in strokes if t - start <= pump_ms)
+        rows.append(f"{5000 * i},{50_000 + n * 2 * mg_per_ul!r},2026-12-02T09:00:00.000\n")
+    (tmp_path / "b.csv").write_text(
+        "# itb balance log\n# wall_start=999999.0\n# readability_mg=0.001\n"
+        "# evaporation_mg_per_h=0.0,0.0\nelapsed_ms,mass_mg,host_time\n" + "".join(rows)
+    )
+    rep = build_report(
+        tmp_path / "r.csv",
+        tmp_path / "b.csv",
+        journal=tmp_path / "run.db",
+        windows=[timedelta(minutes=20)],
+        exclude=timedelta(minutes=30),
+    )
+    # the rate of the record: 165 intervals of 43.2 s, 2 µL each
+    assert rep["low_flow"]["rate_ul_per_h"] == pytest.approx(2 * 3600 / 43.2)
+    # every stroke lies inside the log (pump −2 s … 7 198 s): 166 expected, 332 µL delivered
+    assert rep["delivered"]["strokes"] == 166
+    assert rep["delivered"]["delivered_ul"] == pytest.approx(332.0, abs=1e-6)
+    (window,) = rep["low_flow"]["windows"]
+    assert window["window_s"] == pytest.approx(28 * 43.2)  # 20 min → 28 whole stroke cycles
+    assert abs(window["max_pct"]["value"]) < 1e-6 and abs(window["min_pct"]["value"]) < 1e-6
+    # the hand-made journal holds the clock only, no stroke rows: exactly once fails, alone
+    assert [v.name for v in rep["verdicts"] if not v.passed] == ["exactly once"]
