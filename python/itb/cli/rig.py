@@ -99,8 +99,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--idle-timeout",
-        type=_seconds,
-        default=30.0,
+        type=positive_duration,
+        default=timedelta(seconds=30),
         metavar="DURATION",
         help="close a TCP connection that completes no frame this long (e.g. 30s; default 30s)",
     )
@@ -112,8 +112,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--sample-interval",
-        type=_seconds,
-        default=0.5,
+        type=positive_duration,
+        default=timedelta(milliseconds=500),
         metavar="DURATION",
         help="scale sample interval (e.g. 500ms, 1s; default 500ms)",
     )
@@ -213,15 +213,15 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     link(p)
     p.add_argument(
         "--duration",
-        type=_seconds,
-        default=60.0,
+        type=positive_duration,
+        default=timedelta(seconds=60),
         metavar="DURATION",
         help="how long to record (e.g. 60s, 5min; default 60s)",
     )
     p.add_argument(
         "--interval",
-        type=_seconds,
-        default=0.5,
+        type=positive_duration,
+        default=timedelta(milliseconds=500),
         metavar="DURATION",
         help="time between samples (e.g. 500ms, 1s; default 500ms)",
     )
@@ -343,11 +343,6 @@ _nonneg = number(float, low=0)
 _port = number(int, low=0, high=65535, what="a port number")
 
 
-def _seconds(text: str) -> float:
-    """argparse type: a duration with its unit (``2s``, ``500ms``, ``PT1M``), as seconds."""
-    return positive_duration(text).total_seconds()
-
-
 def _renamed(old: str, new: str) -> Callable[[str], Any]:
     """argparse type of a removed option: refused, saying what to write instead."""
 
@@ -359,7 +354,6 @@ def _renamed(old: str, new: str) -> Callable[[str], Any]:
     return refuse
 
 
-_MINUTE = timedelta(minutes=1)
 
 
 def _speed(text: str) -> float | None:
@@ -390,7 +384,7 @@ def _emulate(args: argparse.Namespace) -> int:
     keys = load_keys(args.key_file)
     scale = Scale(
         noise_mg=args.noise_mg,
-        sample_interval_s=args.sample_interval,
+        sample_interval=args.sample_interval,
         density_g_per_ml=args.density,
         seed=args.seed,
     )
@@ -431,7 +425,7 @@ def _emulate(args: argparse.Namespace) -> int:
                 stop=stop,
                 log=log,
                 max_connections=args.max_connections,
-                idle_timeout_s=args.idle_timeout,
+                idle_timeout=args.idle_timeout,
             )
         else:
             serve_pty(rig, keys, announce=announce, stop=stop, log=log)
@@ -618,19 +612,20 @@ def _measure(args: argparse.Namespace) -> int:
     driver = _driver(args)
     samples = []
     try:
-        t_end = time.monotonic() + args.duration
+        interval_s = args.interval.total_seconds()
+        t_end = time.monotonic() + args.duration.total_seconds()
         while True:
             samples.append(driver.measure())
-            if time.monotonic() + args.interval > t_end:
+            if time.monotonic() + interval_s > t_end:
                 break
-            time.sleep(args.interval)
+            time.sleep(interval_s)
     finally:
         driver.close()
     out, t_unique, delivered = summarise_samples(
         samples,
         tolerance_pct=args.tolerance_pct,
-        windows_min=None if args.windows is None else [w / _MINUTE for w in args.windows],
-        sample_interval_s=args.interval,
+        windows=args.windows,
+        sample_interval=args.interval,
     )
     ok, tol = out["within_tolerance"], out["tolerance_ml"]
     if args.csv:
