@@ -224,7 +224,7 @@ def number(
     low_open: bool = False,
     what: str = "a number",
 ) -> Callable[[str], Any]:
-    """argparse type: ``kind(text)`` (``int`` or ``float``) within ``low..high`` (``> low`` when
+    """argparse type: ``kind(text)`` (``int`` or ``float``) between ``low`` and ``high`` (``> low`` when
     ``low_open``); the error names the text and the allowed range (argparse adds the option)."""
 
     def parse(text: str) -> Any:
@@ -235,7 +235,7 @@ def number(
         too_low = value <= low if low_open else value < low
         if too_low or not value < float("inf") or (high is not None and value > high):
             if high is not None:
-                allowed = f"is outside {low:g}..{high:g}"
+                allowed = f"is not between {low:g} and {high:g}"
             else:
                 allowed = f"must be {'>' if low_open else '>='} {low:g}"
             raise argparse.ArgumentTypeError(f"{text!r} {allowed}")

@@ -145,7 +145,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         help="pump-clock seconds per wall second, or 'max' (default: max)",
     )
     p.add_argument(
-        "--batch", type=int, default=16, help="strokes per command at max speed (1..64, default 16)"
+        "--batch", type=int, default=16, help="strokes per command at max speed (1 to 64, default 16)"
     )
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
@@ -184,7 +184,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         "--pass-pct",
         type=int,
         default=0,
-        help="occlusion: %% of each stroke's flow still passing, 0..99 (default 0: complete)",
+        help="occlusion: %% of each stroke's flow still passing, 0 to 99 (default 0: complete)",
     )
     p.add_argument(
         "--position-ul",
@@ -486,7 +486,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.scenario)
     what = args.scenario
     if not 1 <= args.batch <= 64:
-        raise ValidationError(f"batch: {args.batch} outside 1..64", "batch")
+        raise ValidationError(f"batch: {args.batch} is not between 1 and 64 strokes", "batch")
     with Journal(args.journal) as journal:
         driver = _driver(args)
         try:
@@ -777,14 +777,14 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
         "--readability-mg",
         type=number(float, low=1e-6, high=1e4),
         default=0.01,
-        help="display step (mg, 1e-6..1e4, default 0.01)",
+        help="display step (mg, 0.000001 to 10000, default 0.01)",
     )
     p.add_argument("--noise-mg", type=_nonneg, default=0.0, help="noise, standard deviation (mg)")
     p.add_argument(
         "--drift-mg-per-h",
         type=number(float, low=-1e6, high=1e6),
         default=0.0,
-        help="zero drift (mg/h, -1e6..1e6)",
+        help="zero drift (mg/h, -1000000 to 1000000)",
     )
     p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="mass loss (mg/h)")
     p.add_argument("--seed", type=int, default=None, help="seed of the noise")

@@ -205,7 +205,7 @@ class Rig:
             from ..errors import ValidationError
 
             raise ValidationError(
-                f"reservoir_ml: {self.reservoir_nl / NL_PER_ML:g} mL is outside 0..{model.reservoir_ml:g} mL "
+                f"reservoir_ml: {self.reservoir_nl / NL_PER_ML:g} mL is not between 0 and {model.reservoir_ml:g} mL "
                 f"(the {model.name} reservoir)",
                 "reservoir_ml",
             )
@@ -454,7 +454,7 @@ class Rig:
         return moved
 
     def fault(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Inject (or clear) a fault at run time: ``{"fault": "occlusion", "pass_pct": 0..100}``,
+        """Inject (or clear) a fault at run time: ``{"fault": "occlusion", "pass_pct": 0 to 99}``,
         ``{"fault": "leak" | "disconnection", "position_ul": µL from the pump connector}``,
         ``{"fault": "migration"}``, ``{"fault": "battery"}``, ``{"fault": "stall"}``,
         ``{"fault": "clear", "which": "occlusion" | "leak" | "migration" | "battery" | "stall" |
@@ -468,7 +468,7 @@ class Rig:
                 pct = spec.get("pass_pct", 0)
                 if not (isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99):
                     raise RigError(
-                        f"pass_pct: {pct!r} is outside 0..99 % (0: complete occlusion)", "pass_pct"
+                        f"pass_pct: {pct!r} is not a whole % between 0 and 99 (0: complete occlusion)", "pass_pct"
                     )
                 self.faults["occlusion"] = {"pass_pct": pct}
                 self._occlusion_commanded_nl = self._occlusion_moved_nl = 0
@@ -482,7 +482,7 @@ class Rig:
                     and 0 <= pos <= limit
                 ):
                     raise RigError(
-                        f"position_ul: {pos!r} µL is outside 0..{limit} µL "
+                        f"position_ul: {pos!r} µL is not between 0 and {limit} µL "
                         "(from the pump connector along the catheter)",
                         "position_ul",
                     )
@@ -576,7 +576,7 @@ class Rig:
             conc = _check_concentration(concentration_ug_per_ml)
             if not 0 <= added_nl <= self.capacity_nl:
                 raise RigError(
-                    f"overfill: {added_nl / NL_PER_ML:g} mL is outside 0..{self.capacity_nl / NL_PER_ML:g} mL "
+                    f"overfill: {added_nl / NL_PER_ML:g} mL is not between 0 and {self.capacity_nl / NL_PER_ML:g} mL "
                     "(the rig's reservoir)",
                     "overfill",
                 )
@@ -686,7 +686,7 @@ class Rig:
 def _check_concentration(value: int) -> int:
     if not (isinstance(value, int) and 0 < value <= _MAX_CONCENTRATION):
         raise RigError(
-            f"concentration: {value!r} µg/mL is outside 1..{_MAX_CONCENTRATION} µg/mL",
+            f"concentration: {value!r} µg/mL is not a whole number between 1 and {_MAX_CONCENTRATION} µg/mL",
             "concentration",
         )
     return value

@@ -167,7 +167,7 @@ def _offset(value: Any) -> str:
     h, mi, s = int(m["h"]), int(m["m"]), int(m["s"] or 0)
     frac = int((m["f"] or "0").ljust(3, "0"))
     if h > 23 or mi > 59 or s > 59:
-        raise ValueError(f"{value!r}: hours 0..23, minutes and seconds 0..59")
+        raise ValueError(f"{value!r}: hours must be between 0 and 23, minutes and seconds between 0 and 59")
     text = (
         f"{h:02d}:{mi:02d}" + (f":{s:02d}" if s or frac else "") + (f".{frac:03d}" if frac else "")
     )
@@ -561,12 +561,15 @@ class SetPatientBolusLimits(_Action):
     dose_ug: Real | None = Field(None, gt=0, description="µg per activation (omit to disable)")
     duration: PositiveDuration | None = Field(None, description="required with dose_ug")
     lockout: Duration = timedelta(0)
-    max_per_24h: Whole = Field(0, ge=0, description="grants per rolling 24 h")
+    max_per_24h: Whole | None = Field(
+        None, ge=1, le=24, description="grants per rolling 24 h, 1 to 24; required with dose_ug"
+    )
 
     def kwargs(self) -> dict[str, Any]:
         out = super().kwargs()
-        if out["duration"] is None:
-            del out["duration"]
+        for key in ("duration", "max_per_24h"):
+            if out[key] is None:
+                del out[key]
         return out
 
 
