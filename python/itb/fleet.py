@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -224,12 +224,17 @@ class Fleet:
         names = [str(k) for k in _keys(columns)]
         n_rows: list[int] = []
 
-        def column(name: str, required: bool = True) -> np.ndarray | None:
+        def optional(name: str) -> np.ndarray | None:
+            try:
+                columns[name]
+            except (KeyError, IndexError, TypeError):
+                return None
+            return column(name)
+
+        def column(name: str) -> np.ndarray:
             try:
                 values = columns[name]
             except (KeyError, IndexError, TypeError):
-                if not required:
-                    return None
                 raise ValidationError(
                     f"{name}: missing column{_did_you_mean(name, names)} (needed: model, now, "
                     "reservoir_ml, concentration_ug_per_ml, and ug_per_day or program)",
@@ -248,8 +253,8 @@ class Fleet:
         reservoir = _number_column(column("reservoir_ml"), "reservoir_ml", "mL")
         conc = _whole_column(column("concentration_ug_per_ml"), "concentration_ug_per_ml", "µg/mL")
         n = len(now)
-        raw_program = column("program", required=False)
-        raw_dose = column("ug_per_day", required=False)
+        raw_program = optional("program")
+        raw_dose = optional("ug_per_day")
         if raw_program is None and raw_dose is None:
             hint = _did_you_mean("ug_per_day", names) or _did_you_mean("program", names)
             raise ValidationError(
@@ -271,7 +276,7 @@ class Fleet:
                     "ug_per_day column",
                     f"program[{rows[0]}]",
                 )
-        self._cols = {
+        self._cols: dict[str, np.ndarray] = {
             "model": np.ascontiguousarray(model, dtype=np.int64),
             "now": np.ascontiguousarray(now, dtype=np.int64),
             "reservoir_ml": np.ascontiguousarray(reservoir, dtype=np.float64),
@@ -513,7 +518,7 @@ def _number_column(arr: np.ndarray, name: str, unit: str) -> np.ndarray:
     return _refuse_column(arr, name, f"numbers ({unit})")
 
 
-def _refuse_column(arr: np.ndarray, name: str, wanted: str) -> Any:
+def _refuse_column(arr: np.ndarray, name: str, wanted: str) -> NoReturn:
     from .errors import ValidationError
 
     what = _dtype_name(arr)

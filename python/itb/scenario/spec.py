@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -733,7 +733,10 @@ ACTIONS: dict[str, type[_Action]] = {
     for c in _ACTION_CLASSES
 }
 #: One scenario action: the tagged union of the action classes above (the table is the one list).
-Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a union built from a tuple is not a static type; statically, any action
+    Action = _Action
+else:
+    Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]
 
 
 class RunSpec(_Spec):
