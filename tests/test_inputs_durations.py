@@ -233,9 +233,9 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ).SerialDriver(_NoLink(), bytes(range(32)), timeout=v),
     ("itb.interop.mllp.send", "timeout"): lambda v: _mllp_send(v),
     ("itb.cli.common.progress_callback", "delay"): lambda v: _progress(v),
-    ("itb.interop.history.Recorder.advance", "duration"): lambda v: importlib.import_module(
-        "itb.interop.history"
-    ).Recorder(pump()).advance(v),
+    ("itb.interop.history.Recorder.advance", "duration"): lambda v: (
+        importlib.import_module("itb.interop.history").Recorder(pump()).advance(v)
+    ),
     ("itb.hardware.emulator.RigLog.__init__", "interval"): lambda v: importlib.import_module(
         "itb.hardware.emulator"
     ).RigLog(None, interval=v),
@@ -419,7 +419,10 @@ def test_every_duration_parameter_is_covered() -> None:
 #: as one, and why. Anything else so named must be a ``timedelta``/``Duration`` (or ``*_ms``).
 NOT_DURATION_PARAMS = {
     ("itb.analysis.trumpet", "analysis_period"): "start, end on the data's own time_s axis (s)",
-    ("itb.hardware.measurement.write_series", "t_s"): "sample times, positions on the rig clock (s)",
+    (
+        "itb.hardware.measurement.write_series",
+        "t_s",
+    ): "sample times, positions on the rig clock (s)",
     ("itb.hardware.rig.Scale.add", "t_s"): "a position on the rig clock (s), not a duration",
     ("itb.hardware.rig.Scale.read", "t_s"): "a position on the rig clock (s), not a duration",
     ("itb.hardware.rig.Scale.volume_nl_at", "t_s"): "a position on the rig clock (s)",
@@ -455,9 +458,7 @@ def bare_number_duration_parameters() -> set[tuple[str, str]]:
 def test_no_parameter_takes_a_duration_as_a_bare_number() -> None:
     """No float ``interval_s``/``delay_s``/``timeout: float`` can come back: a parameter named
     like a duration is annotated as one (and so is covered by the test above), or listed here."""
-    found = {
-        k for k in bare_number_duration_parameters() if not k[0].startswith(_RESULT_RECORDS)
-    }
+    found = {k for k in bare_number_duration_parameters() if not k[0].startswith(_RESULT_RECORDS)}
     assert found >= {("itb.hardware.rig.Scale.add", "t_s")}  # the walk sees the package
     unlisted = sorted(found - set(NOT_DURATION_PARAMS))
     assert not unlisted, f"duration parameters taking a bare number: {unlisted}"

@@ -293,8 +293,16 @@ def test_pump_model_range_messages_speak_the_callers_units(
     "field, value, expected",
     [
         # 500 mAh battery: ERI/EOS must stay below the capacity (the core allows capacity − 1 pC)
-        ("eri_mah", 0.1, "0.1 mAh is outside the allowed range (at least 0.5 mAh and below 500 mAh)"),
-        ("eos_mah", 600.0, "600 mAh is outside the allowed range (at least 0 mAh and below 500 mAh)"),
+        (
+            "eri_mah",
+            0.1,
+            "0.1 mAh is outside the allowed range (at least 0.5 mAh and below 500 mAh)",
+        ),
+        (
+            "eos_mah",
+            600.0,
+            "600 mAh is outside the allowed range (at least 0 mAh and below 500 mAh)",
+        ),
         # 1 mAh = 3.6e12 pC; the core's largest battery is 1000 mAh, the smallest 1 pC
         (
             "capacity_mah",

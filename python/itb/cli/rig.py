@@ -145,7 +145,10 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         help="pump-clock seconds per wall second, or 'max' (default: max)",
     )
     p.add_argument(
-        "--batch", type=int, default=16, help="strokes per command at max speed (1 to 64, default 16)"
+        "--batch",
+        type=int,
+        default=16,
+        help="strokes per command at max speed (1 to 64, default 16)",
     )
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
@@ -352,8 +355,6 @@ def _renamed(old: str, new: str) -> Callable[[str], Any]:
         )
 
     return refuse
-
-
 
 
 def _speed(text: str) -> float | None:

@@ -389,7 +389,9 @@ def _serve_conn(
         while stop is None or not stop.is_set():
             if time.monotonic() - link.last_frame > idle_s:
                 link.refused["idle"] = link.refused.get("idle", 0) + 1
-                link._refused("idle", f"idle: no complete frame for {format_duration(idle_timeout)}; closed")
+                link._refused(
+                    "idle", f"idle: no complete frame for {format_duration(idle_timeout)}; closed"
+                )
                 break
             try:
                 data = conn.recv(65536)

@@ -468,7 +468,8 @@ class Rig:
                 pct = spec.get("pass_pct", 0)
                 if not (isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99):
                     raise RigError(
-                        f"pass_pct: {pct!r} is not a whole % between 0 and 99 (0: complete occlusion)", "pass_pct"
+                        f"pass_pct: {pct!r} is not a whole % between 0 and 99 (0: complete occlusion)",
+                        "pass_pct",
                     )
                 self.faults["occlusion"] = {"pass_pct": pct}
                 self._occlusion_commanded_nl = self._occlusion_moved_nl = 0

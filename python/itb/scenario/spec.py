@@ -167,7 +167,9 @@ def _offset(value: Any) -> str:
     h, mi, s = int(m["h"]), int(m["m"]), int(m["s"] or 0)
     frac = int((m["f"] or "0").ljust(3, "0"))
     if h > 23 or mi > 59 or s > 59:
-        raise ValueError(f"{value!r}: hours must be between 0 and 23, minutes and seconds between 0 and 59")
+        raise ValueError(
+            f"{value!r}: hours must be between 0 and 23, minutes and seconds between 0 and 59"
+        )
     text = (
         f"{h:02d}:{mi:02d}" + (f":{s:02d}" if s or frac else "") + (f".{frac:03d}" if frac else "")
     )
