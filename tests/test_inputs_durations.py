@@ -869,6 +869,10 @@ NUMBER_CALLS: dict[str, Callable[[Any], Any]] = {
     "volume_ul": lambda v: pump().revise_catheter(v),
     "fill_ml": lambda v: itb.clinical.plan_refill(pump(), fill_ml=v),
     "vial_ml": lambda v: itb.clinical.plan_refill(pump(), vial_ml=v),
+    "noise_mg": lambda v: importlib.import_module("itb.hardware.rig").Scale(noise_mg=v),
+    "density_g_per_ml": lambda v: importlib.import_module("itb.hardware.rig").Scale(
+        density_g_per_ml=v
+    ),
 }
 
 

@@ -330,6 +330,31 @@ def test_battery_range_messages_speak_the_callers_units(
     assert (err.value.field, str(err.value)) == (field, f"invalid {field}: {expected}")
 
 
+@given(
+    capacity=st.decimals(min_value="1", max_value="1000", places=3),
+    over=st.decimals(min_value="0.001", max_value="1000", places=3),
+)
+def test_eri_above_capacity_is_refused_below_the_capacity_as_written(
+    capacity: Any, over: Any
+) -> None:
+    """The bound the core checks (capacity − 1 pC) is stated as the capacity the caller wrote."""
+    nominal = itb.models.NOMINAL_BATTERY
+    fields = {
+        k: getattr(nominal, k) for k in ("quiescent_ua", "stroke_uc", "tone_uc", "telemetry_uc")
+    }
+    eri = capacity + over
+    with pytest.raises(itb.ValidationError) as err:
+        itb.models.BatteryModel(
+            capacity_mah=float(capacity), eri_mah=float(eri), eos_mah=0.5, **fields
+        )
+    shown = f"{capacity.normalize():f}"
+    assert err.value.field == "eri_mah"
+    assert str(err.value) == (
+        f"invalid eri_mah: {eri.normalize():f} mAh is outside the allowed range "
+        f"(at least 0.5 mAh and below {shown} mAh)"
+    )
+
+
 def test_a_battery_too_large_for_the_core_is_refused_in_mah() -> None:
     nominal = itb.models.NOMINAL_BATTERY
     fields = {
