@@ -178,6 +178,29 @@ def test_event_tables_show_people_units() -> None:
     assert text == "dose 298.666 µg, charge 0.00555556 mAh, duration PT30M"
 
 
+def test_rig_status_for_people_shows_ml_ug_and_iso() -> None:
+    from itb.cli.common import describe_fields
+
+    status = {  # as a rig reports it (exact integers, units in the keys)
+        "last_stroke_id": 2050,
+        "reservoir_nl": 35_800_000,
+        "clock_ms": 1_767_726_889_682,  # 2026-01-01 = 1 767 225 600 s; + 5 d 19:14:49.682
+        "limits": {"dose_ng": 50_000, "duration_ms": 600_000, "lockout_ms": 3_600_000},
+        "faults": {"occlusion": {"pass_pct": 33}},
+        "alarms": [],
+        "tip_nl": 4_000,
+    }
+    assert describe_fields(status) == [
+        "last_stroke_id 2050",
+        "reservoir 35.8 mL",
+        "clock 2026-01-06 19:14:49.682",
+        "limits dose 50 µg, duration PT10M, lockout PT1H",
+        "faults occlusion (pass_pct 33)",
+        "alarms none",
+        "tip 0.004 mL",
+    ]
+
+
 #: Range syntax of a programming language (``1..64``, ``0..=6``, ``{lo}..{hi}``) inside a message.
 _RANGE_SYNTAX = re.compile(r"[0-9A-Za-z_)}\]]\.\.=?[-0-9{A-Za-z(^]")
 #: The core's exact units, which no caller writes.

@@ -202,6 +202,23 @@ _PEOPLE_UNITS = (
 _DURATION_KEYS = ("duration", "lockout", "interval", "window")
 
 
+def describe_fields(data: dict[str, Any]) -> list[str]:
+    """One line per field for people (``reservoir 35.8 mL``, ``clock 2026-01-06 …``,
+    ``limits dose 50 µg, duration PT10M, …``): units from the key suffixes, as in event tables."""
+
+    def field(key: str, value: Any, nested: bool = False) -> str:
+        if isinstance(value, dict):
+            inner = ", ".join(field(k, v, True) for k, v in value.items()) or "none"
+            return f"{key} ({inner})" if nested else f"{key} {inner}"
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            return f"{key} none"
+        if isinstance(value, (list, tuple)):
+            return f"{key} {', '.join(map(str, value))}"
+        return _describe_value(key, value)
+
+    return [field(k, v) for k, v in data.items()]
+
+
 def _describe_value(key: str, value: Any) -> str:
     if key.endswith("_ms") and isinstance(value, int):
         name = key[:-3]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from .common import DISCLAIMER, console, duration, number, positive_duration
+from .common import DISCLAIMER, console, describe_fields, duration, number, positive_duration
 
 __all__ = ["register", "load_plan"]
 
@@ -533,9 +533,9 @@ def _status(args: argparse.Namespace) -> int:
         driver.close()
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
-    else:
-        for k, v in status.items():
-            print(f"{k:16} {v}")
+    else:  # for people: mL, µg, ISO times (the exact integers are in --json)
+        for line in describe_fields(status):
+            print(line)
     return 0
 
 
