@@ -247,7 +247,7 @@ def test_other_offset_forms_say_what_to_pass() -> None:
     for offset, words in (
         (8, "got the bare number 8; a duration needs its unit"),
         (timedelta(hours=-1), "-PT1H is negative"),
-        ((7, time(0)), "weekday 0..=6"),
+        ((7, time(0)), "weekday from 0 to 6"),
         (
             time(8, tzinfo=UTC),
             "is tz-aware; the pump clock is naive",

@@ -458,7 +458,7 @@ def _step_start_ms(offset: object, period: str) -> int:
             or not 0 <= day <= 6
         ):
             raise ClockTextError(
-                "(weekday, time) needs a week period and weekday 0..=6 (0 = Monday)"
+                "(weekday, time) needs a week period and a weekday from 0 to 6 (0 = Monday)"
             )
         return day * MS_PER_DAY + _time_ms(at)
     try:

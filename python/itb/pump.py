@@ -662,14 +662,32 @@ class Pump:
     def set_patient_bolus_limits(
         self,
         dose_ug: float | None = None,
-        duration: Duration = timedelta(0),
+        duration: Duration | None = None,
         lockout: Duration = timedelta(0),
-        max_per_24h: int = 0,
+        max_per_24h: int | None = None,
     ) -> None:
-        """Clinician limits of the patient-activated bolus; ``dose_ug=None`` disables it."""
+        """Clinician limits of the patient-activated bolus; ``dose_ug=None`` disables it.
+
+        With ``dose_ug`` (µg per activation), ``duration`` (PT0.001S to P1D) and ``max_per_24h``
+        (grants per rolling 24 h, 1 to 24) are required: neither has a safe default;
+        ``lockout`` (PT0S to P1D, default none) is the least time from one grant to the next.
+        Errors: ``ValidationError`` naming the parameter; the limits are unchanged."""
         if dose_ug is None:
             self._core.set_patient_bolus_limits(None)
             return
+        from .errors import ValidationError
+
+        if duration is None:
+            raise ValidationError(
+                "duration: required with dose_ug (how long each patient bolus runs, "
+                "e.g. timedelta(minutes=10); allowed: PT0.001S to P1D)",
+                "duration",
+            )
+        if max_per_24h is None:
+            raise ValidationError(
+                "max_per_24h: required with dose_ug (grants per rolling 24 h; allowed: 1 to 24)",
+                "max_per_24h",
+            )
         self._core.set_patient_bolus_limits(
             (
                 ug_to_ng(dose_ug, "dose_ug"),

@@ -197,6 +197,23 @@ _PEOPLE_UNITS: tuple[tuple[str, str, Callable[[int], float]], ...] = (
 _DURATION_KEYS = ("duration", "lockout", "interval", "window")
 
 
+def describe_fields(data: dict[str, Any]) -> list[str]:
+    """One line per field for people (``reservoir 35.8 mL``, ``clock 2026-01-06 …``,
+    ``limits dose 50 µg, duration PT10M, …``): units from the key suffixes, as in event tables."""
+
+    def field(key: str, value: Any, nested: bool = False) -> str:
+        if isinstance(value, dict):
+            inner = ", ".join(field(k, v, True) for k, v in value.items()) or "none"
+            return f"{key} ({inner})" if nested else f"{key} {inner}"
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            return f"{key} none"
+        if isinstance(value, (list, tuple)):
+            return f"{key} {', '.join(map(str, value))}"
+        return _describe_value(key, value)
+
+    return [field(k, v) for k, v in data.items()]
+
+
 def _describe_value(key: str, value: Any) -> str:
     if key.endswith("_ms") and isinstance(value, int):
         name = key[:-3]
@@ -219,7 +236,7 @@ def number(
     low_open: bool = False,
     what: str = "a number",
 ) -> Callable[[str], Any]:
-    """argparse type: ``kind(text)`` (``int`` or ``float``) within ``low..high`` (``> low`` when
+    """argparse type: ``kind(text)`` (``int`` or ``float``) between ``low`` and ``high`` (``> low`` when
     ``low_open``); the error names the text and the allowed range (argparse adds the option)."""
 
     def parse(text: str) -> Any:
@@ -230,7 +247,7 @@ def number(
         too_low = value <= low if low_open else value < low
         if too_low or not value < float("inf") or (high is not None and value > high):
             if high is not None:
-                allowed = f"is outside {low:g}..{high:g}"
+                allowed = f"is not between {low:g} and {high:g}"
             else:
                 allowed = f"must be {'>' if low_open else '>='} {low:g}"
             raise argparse.ArgumentTypeError(f"{text!r} {allowed}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_STROKE_NL
 from .._units import nl_to_ml
-from .common import DISCLAIMER, console, duration, number, positive_duration
+from .common import DISCLAIMER, console, describe_fields, duration, number, positive_duration
 
 __all__ = ["register", "load_plan"]
 
@@ -101,8 +101,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--idle-timeout",
-        type=_seconds,
-        default=30.0,
+        type=positive_duration,
+        default=timedelta(seconds=30),
         metavar="DURATION",
         help="close a TCP connection that completes no frame this long (e.g. 30s; default 30s)",
     )
@@ -114,8 +114,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--sample-interval",
-        type=_seconds,
-        default=0.5,
+        type=positive_duration,
+        default=timedelta(milliseconds=500),
         metavar="DURATION",
         help="scale sample interval (e.g. 500ms, 1s; default 500ms)",
     )
@@ -147,7 +147,10 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         help="pump-clock seconds per wall second, or 'max' (default: max)",
     )
     p.add_argument(
-        "--batch", type=int, default=16, help="strokes per command at max speed (1..64, default 16)"
+        "--batch",
+        type=int,
+        default=16,
+        help="strokes per command at max speed (1 to 64, default 16)",
     )
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
@@ -186,7 +189,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         "--pass-pct",
         type=int,
         default=0,
-        help="occlusion: %% of each stroke's flow still passing, 0..99 (default 0: complete)",
+        help="occlusion: %% of each stroke's flow still passing, 0 to 99 (default 0: complete)",
     )
     p.add_argument(
         "--position-ul",
@@ -215,15 +218,15 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     link(p)
     p.add_argument(
         "--duration",
-        type=_seconds,
-        default=60.0,
+        type=positive_duration,
+        default=timedelta(seconds=60),
         metavar="DURATION",
         help="how long to record (e.g. 60s, 5min; default 60s)",
     )
     p.add_argument(
         "--interval",
-        type=_seconds,
-        default=0.5,
+        type=positive_duration,
+        default=timedelta(milliseconds=500),
         metavar="DURATION",
         help="time between samples (e.g. 500ms, 1s; default 500ms)",
     )
@@ -346,11 +349,6 @@ _nonneg = number(float, low=0)
 _port = number(int, low=0, high=65535, what="a port number")
 
 
-def _seconds(text: str) -> float:
-    """argparse type: a duration with its unit (``2s``, ``500ms``, ``PT1M``), as seconds."""
-    return positive_duration(text).total_seconds()
-
-
 def _renamed(old: str, new: str) -> Callable[[str], Any]:
     """argparse type of a removed option: refused, saying what to write instead."""
 
@@ -360,9 +358,6 @@ def _renamed(old: str, new: str) -> Callable[[str], Any]:
         )
 
     return refuse
-
-
-_MINUTE = timedelta(minutes=1)
 
 
 def _speed(text: str) -> float | None:
@@ -393,7 +388,7 @@ def _emulate(args: argparse.Namespace) -> int:
     keys = load_keys(args.key_file)
     scale = Scale(
         noise_mg=args.noise_mg,
-        sample_interval_s=args.sample_interval,
+        sample_interval=args.sample_interval,
         density_g_per_ml=args.density,
         seed=args.seed,
     )
@@ -434,7 +429,7 @@ def _emulate(args: argparse.Namespace) -> int:
                 stop=stop,
                 log=log,
                 max_connections=args.max_connections,
-                idle_timeout_s=args.idle_timeout,
+                idle_timeout=args.idle_timeout,
             )
         else:
             serve_pty(rig, keys, announce=announce, stop=stop, log=log)
@@ -495,7 +490,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.scenario)
     what = args.scenario
     if not 1 <= args.batch <= 64:
-        raise ValidationError(f"batch: {args.batch} outside 1..64", "batch")
+        raise ValidationError(f"batch: {args.batch} is not between 1 and 64 strokes", "batch")
     with Journal(args.journal) as journal:
         driver = _driver(args)
         try:
@@ -541,9 +536,9 @@ def _status(args: argparse.Namespace) -> int:
         driver.close()
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
-    else:
-        for k, v in status.items():
-            print(f"{k:16} {v}")
+    else:  # for people: mL, µg, ISO times (the exact integers are in --json)
+        for line in describe_fields(status):
+            print(line)
     return 0
 
 
@@ -621,19 +616,20 @@ def _measure(args: argparse.Namespace) -> int:
     driver = _driver(args)
     samples = []
     try:
-        t_end = time.monotonic() + args.duration
+        interval_s = args.interval.total_seconds()
+        t_end = time.monotonic() + args.duration.total_seconds()
         while True:
             samples.append(driver.measure())
-            if time.monotonic() + args.interval > t_end:
+            if time.monotonic() + interval_s > t_end:
                 break
-            time.sleep(args.interval)
+            time.sleep(interval_s)
     finally:
         driver.close()
     out, t_unique, delivered = summarise_samples(
         samples,
         tolerance_pct=args.tolerance_pct,
-        windows_min=None if args.windows is None else [w / _MINUTE for w in args.windows],
-        sample_interval_s=args.interval,
+        windows=args.windows,
+        sample_interval=args.interval,
     )
     ok, tol = out["within_tolerance"], out["tolerance_ml"]
     if args.csv:
@@ -792,14 +788,14 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
         "--readability-mg",
         type=number(float, low=1e-6, high=1e4),
         default=0.01,
-        help="display step (mg, 1e-6..1e4, default 0.01)",
+        help="display step (mg, 0.000001 to 10000, default 0.01)",
     )
     p.add_argument("--noise-mg", type=_nonneg, default=0.0, help="noise, standard deviation (mg)")
     p.add_argument(
         "--drift-mg-per-h",
         type=number(float, low=-1e6, high=1e6),
         default=0.0,
-        help="zero drift (mg/h, -1e6..1e6)",
+        help="zero drift (mg/h, -1000000 to 1000000)",
     )
     p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="mass loss (mg/h)")
     p.add_argument("--seed", type=int, default=None, help="seed of the noise")

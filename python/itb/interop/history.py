@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any, cast
 
 from .._limits import MS_PER_DAY as _DAY_MS
-from .._time import from_ms
+from .._time import Duration, from_ms
 from .._units import pg_to_ug, ul_to_nl
 from ..errors import ValidationError
 from ..events import BolusData, ConcentrationData, Event, RefillData
@@ -649,8 +649,9 @@ class Recorder:
         self._events += got
         return got
 
-    def advance(self, duration: Any) -> list[Event]:
-        """Run the pump for ``duration`` (a ``timedelta``)."""
+    def advance(self, duration: Duration) -> list[Event]:
+        """Run the pump for ``duration`` (a ``timedelta``/``numpy.timedelta64``; a bare number is
+        a ``ValidationError`` naming ``duration``)."""
         from .._time import duration_ms
 
         return self.advance_to(self.pump.now_ms + duration_ms(duration, "duration"))

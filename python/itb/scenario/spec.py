@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -521,12 +521,15 @@ class SetPatientBolusLimits(_Action):
     dose_ug: Real | None = Field(None, gt=0, description="µg per activation (omit to disable)")
     duration: PositiveDuration | None = Field(None, description="required with dose_ug")
     lockout: Duration = timedelta(0)
-    max_per_24h: Whole = Field(0, ge=0, description="grants per rolling 24 h")
+    max_per_24h: Whole | None = Field(
+        None, ge=1, le=24, description="grants per rolling 24 h, 1 to 24; required with dose_ug"
+    )
 
     def kwargs(self) -> dict[str, Any]:
         out = super().kwargs()
-        if out["duration"] is None:
-            del out["duration"]
+        for key in ("duration", "max_per_24h"):
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -690,7 +693,10 @@ ACTIONS: dict[str, type[_Action]] = {
     for c in _ACTION_CLASSES
 }
 #: One scenario action: the tagged union of the action classes above (the table is the one list).
-Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a union built from a tuple is not a static type; statically, any action
+    Action = _Action
+else:
+    Action = Annotated[Union[_ACTION_CLASSES], Field(discriminator="do")]
 
 
 class RunSpec(_Spec):

@@ -242,7 +242,10 @@ impl FleetColumns<'_> {
             .ok_or_else(|| {
                 ItbError::validation(
                     format!("model[{i}]"),
-                    format!("{idx} is not a model index (0..{})", self.models.len()),
+                    format!(
+                        "{idx} is not a model index (allowed: 0 to {})",
+                        self.models.len() as i64 - 1
+                    ),
                 )
             })?;
         let p = self.program[i];
@@ -259,8 +262,8 @@ impl FleetColumns<'_> {
                     ItbError::validation(
                         format!("program[{i}]"),
                         format!(
-                            "{p} is not a program index (0..{}, or -1 for ug_per_day)",
-                            self.programs.len()
+                            "{p} is not a program index (allowed: 0 to {}, or -1 for ug_per_day)",
+                            self.programs.len() as i64 - 1
                         ),
                     )
                 })?

@@ -580,7 +580,7 @@ def invalid_scenarios(
                     "max_per_24h": _MAX_PER_24H + n,
                 }
             )
-            where = ("run", f"actions[{k}]", "max_per_24h")
+            where = ("load", f"actions[{k}]", "max_per_24h")  # the file's own range, 1 to 24
         return InvalidScenario(data, *where, kind)
 
     return build()
