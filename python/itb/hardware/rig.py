@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import math
 import os
 import threading
 import time
@@ -254,6 +255,9 @@ class Rig:
     def state(self) -> dict[str, Any]:
         """What the rig keeps across restarts (JSON-ready; the arbiter as a snapshot)."""
         with self._lock:
+            wall = (
+                time.time()
+            )  # read before the clock: the downtime added on restore is never short
             return {
                 "version": STATE_VERSION,
                 "last_stroke_id": self.last_stroke_id,
@@ -266,7 +270,7 @@ class Rig:
                 "scheduled": self._scheduled,
                 "clock_ms": self.clock_ms(),
                 "speed_milli": self._speed_milli,
-                "saved_wall": time.time(),
+                "saved_wall": wall,
                 "arbiter": base64.b64encode(self.pump.snapshot()).decode("ascii"),
                 "faults": self.faults,
                 "ledger": self.ledger,
@@ -337,7 +341,8 @@ class Rig:
             self._physics(t, weigh=False)
         self._speed_milli = speed
         if speed and saved_wall:  # a running clock ran on while the rig was down (its RTC)
-            clock_ms += int(max(0.0, time.time() - saved_wall) * speed)
+            # rounded up: the restored clock is never behind a reading taken before the restart
+            clock_ms += math.ceil(max(0.0, time.time() - saved_wall) * speed)
         self._clock_ms = clock_ms
         self._anchor = (self.clock(), clock_ms)
 
