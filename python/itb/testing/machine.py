@@ -188,6 +188,23 @@ def _fmt(t: datetime) -> str:
     return t.isoformat(sep=" ", timespec="milliseconds" if t.microsecond else "seconds")
 
 
+def _observable(pump: Any) -> tuple[Any, ...]:
+    """What a device could show of ``pump``'s state (not its ledgers or event log): reservoir,
+    strength, program, boluses, fluid path, alarms, run state."""
+    return (
+        pump.reservoir_nl,
+        pump.concentration_ug_per_ml,
+        pump.program,
+        tuple(pump.boluses),
+        pump.path_nl,
+        pump.path_pg,
+        tuple(pump.active_alarms),
+        pump.is_suspended,
+        pump.is_stalled,
+        pump.has_patient_bolus_limits,
+    )
+
+
 def _check_settings(cls: type[Any]) -> None:
     """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
     unsupported = cls.unsupported
@@ -309,10 +326,13 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: print the coverage counts at the end of :func:`run` (pytest shows them with ``-s`` or
     #: ``-rP``)
     report_coverage: bool = True
-    #: draw steps that change nothing on a correct device: further patient activations while
-    #: patient boluses are disabled (``not_enabled`` again). Off (default): after the first one
-    #: in a disabled period the rule is not drawn (its precondition), so a shrunk counter-example
-    #: holds at most one; that first one is still drawn, so a device that grants it is caught.
+    #: send steps that change nothing on a correct device: further patient activations while
+    #: patient boluses are disabled (``not_enabled`` again), and a refill repeated at once (right
+    #: after a refill, the same strength and the volume the reservoir then holds). Off (default):
+    #: after the first ``not_enabled`` in a disabled period the activation rule is not drawn (its
+    #: precondition), and a repeated refill is drawn but not sent (noted, counted as ``refill:
+    #: duplicate skipped``), so a shrunk counter-example holds at most one such activation and no
+    #: repeated refill; the first of each is still sent, so a device that grants it is caught.
     noop_steps: bool = False
 
     @classmethod
@@ -777,6 +797,12 @@ class PumpStateMachine(RuleBasedStateMachine):
             label="refill",
         )
         added, conc = request.added_ml, request.concentration_ug_per_ml
+        if not self.noop_steps and self._duplicate_refill(added, conc):
+            _note(
+                f"skipped refill({added} mL, {conc} µg/mL): the same refill again at once changes nothing"
+            )
+            self._cover("refill: duplicate skipped")
+            return
         running = any(b.start <= p.now for b in p.boluses)
         pending = any(b.start > p.now for b in p.boluses)
         done, _, _ = self._do(
@@ -800,6 +826,23 @@ class PumpStateMachine(RuleBasedStateMachine):
             and data.draw(st.integers(0, 3), label="bridge now") > 0
         ):
             self._start_planned("start_bridge_bolus", "bridge_bolus_plan")
+
+    def _duplicate_refill(self, added_ml: float, conc: int) -> bool:
+        """Whether this refill comes right after another (the last operation, at the same instant)
+        and would leave the pump as it is: the same strength and the volume the reservoir now
+        holds (only the aspirate-and-fill ledgers would move)."""
+        assert self.oracle is not None
+        calls = self.oracle.calls
+        if not calls or calls[-1][1] != "refill" or calls[-1][0] != self.oracle.now:
+            return False
+        before = self.oracle.pump
+        after = before.copy()
+        try:
+            after.refill(added_ml, conc)
+            after.advance_to(after.now)  # flush the refill's events (alarms it clears or raises)
+        except ItbError:
+            return False
+        return _observable(after) == _observable(before)
 
     def _start_planned(self, method: str, plan_method: str) -> None:
         try:
