@@ -102,6 +102,8 @@ out (``phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]``) whe
 from __future__ import annotations
 
 import numbers
+import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -126,7 +128,7 @@ from ..scenario.spec import ACTIONS as _SCENARIO_ACTIONS
 from ..scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from . import invariants
 from . import strategies as its
-from ._profile import register_profile
+from ._profile import register_profile, shrink_budget
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 from .strategies._exact import _program_valid
@@ -334,6 +336,13 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: duplicate skipped``), so a shrunk counter-example holds at most one such activation and no
     #: repeated refill; the first of each is still sent, so a device that grants it is caught.
     noop_steps: bool = False
+    #: stop shrinking a failure this long after it was first found (None: the ``itb-ci``
+    #: profile's budget when that profile is loaded — ``itb_shrink_seconds``, 60 s — else
+    #: hypothesis' own limits). Enforced by :func:`run` (and ``TestCase``): the first example
+    #: hypothesis starts once the budget is spent stops it, and the smallest failure seen so far
+    #: is reported (localised and exported as a reported failure is) with a note saying so
+    shrink_budget: timedelta | None = None
+    _shrink_clock: _ShrinkClock | None = None  # set by run() while the machine runs
 
     @classmethod
     @lru_cache  # as hypothesis' own: one ``TestCase`` class per machine class
@@ -501,8 +510,23 @@ class PumpStateMachine(RuleBasedStateMachine):
                 f"compare nothing with the oracle and pass whatever the device does"
             )
         super().__init__()
+        own_teardown = self.teardown
+
+        def teardown() -> None:  # hypothesis calls it in a ``finally``: a failure is in flight
+            clock = type(self)._shrink_clock
+            exc = sys.exc_info()[1]
+            if (
+                clock is not None
+                and isinstance(exc, Exception)
+                and not type(exc).__module__.startswith("hypothesis")
+            ):
+                clock.failed(self, exc)
+            own_teardown()
+
+        setattr(self, "teardown", teardown)  # noqa: B010 (an instance attribute over the method)
         self.oracle: Oracle | None = None
         self.trace: list[str] = []
+        self._failure: tuple[str, bool] | None = None  # the divergence _fail raised
         self._handles: dict[int, Any] = {}
         self._grants: list[datetime] = []  # times of the oracle's granted patient boluses
         self._limits: Any = None  # the patient-bolus limits in force (None: disabled)
@@ -514,6 +538,9 @@ class PumpStateMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def _start(self, data: Any = None) -> None:
+        clock = type(self)._shrink_clock
+        if clock is not None and clock.spent() and _in_test() and not _final_run():
+            raise _ShrinkBudgetSpent  # stops hypothesis; run() reports the smallest failure seen
         pump = self.make_pump()
         self.oracle = Oracle(pump)
         self._before = self.oracle.pump
@@ -553,11 +580,25 @@ class PumpStateMachine(RuleBasedStateMachine):
         assert self.oracle is not None
         return self.oracle._live  # read only
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, localise: bool = False) -> None:
+        """Raise the divergence ``message`` with the operations so far (and, in the reported run,
+        the exported scenario and — for a volume divergence, ``localise`` — the first wrong
+        stroke)."""
+        self._failure = (message, localise)
+        raise AssertionError(
+            self._report(message, localise) if _final_run() else self._steps(message)
+        )
+
+    def _steps(self, message: str) -> str:
         steps = "\n  ".join(self.trace) or "(none)"
-        saved = self._export() if _final_run() else None
-        tail = f"\n(the counter-example as a scenario: {saved})" if saved else ""
-        raise AssertionError(f"{message} after {len(self.trace)} operations:\n  {steps}{tail}")
+        return f"{message} after {len(self.trace)} operations:\n  {steps}"
+
+    def _report(self, message: str, localise: bool, note: str = "") -> str:
+        """The message of a reported failure: localised (slow diagnostics), exported."""
+        exact = self._localise() if localise else None
+        text = self._steps(message if exact is None else f"{exact}\n  ({message})")
+        saved = self._export()
+        return text + (f"\n(the counter-example as a scenario: {saved})" if saved else "") + note
 
     def _export(self) -> str | None:
         """Write the counter-example as a scenario TOML file into ``export_dir`` (or the
@@ -1282,9 +1323,7 @@ class PumpStateMachine(RuleBasedStateMachine):
             q = self.oracle.stroke_nl
             off = observed - expected.pumped_nl
             if abs(off) > self.tol_strokes * q:
-                where = self._divergence(expected, observed)
-                exact = self._localise() if _final_run() else None
-                self._fail(where if exact is None else f"{exact}\n  ({where})")
+                self._fail(self._divergence(expected, observed), localise=True)
             self._agreed = (expected.at, len(self.trace))
         alarms = self.device_alarms()
         if alarms is not None and alarms is not NotImplemented:
@@ -1296,6 +1335,49 @@ class PumpStateMachine(RuleBasedStateMachine):
                 self._fail(str(exc))
 
 
+class _ShrinkBudgetSpent(KeyboardInterrupt):
+    """Raised through hypothesis to stop it once the shrink budget is spent; :func:`run` catches
+    it. A ``KeyboardInterrupt``: the one exception hypothesis passes on at once as an
+    interruption (not a failure to shrink, not an example to record)."""
+
+
+class _ShrinkClock:
+    """The shrink budget of one :func:`run`: when the first failure was seen (the budget counts
+    from it) and the smallest failing example so far (fewest operations; the later of equals, as
+    hypothesis tries smaller examples later)."""
+
+    def __init__(self, budget: timedelta) -> None:
+        self.budget_s = budget.total_seconds()
+        self.failed_at: float | None = None
+        self.best: tuple[int, PumpStateMachine, Exception] | None = None
+        self.failures = 0
+
+    def failed(self, machine: PumpStateMachine, exc: Exception) -> None:
+        self.failures += 1
+        if self.failed_at is None:
+            self.failed_at = time.perf_counter()
+        if self.best is None or len(machine.trace) <= self.best[0]:
+            self.best = (len(machine.trace), machine, exc)
+
+    def spent(self) -> bool:
+        return self.failed_at is not None and time.perf_counter() - self.failed_at > self.budget_s
+
+    def report(self) -> BaseException:
+        """The smallest failure seen, as the reported run would raise it (localised, exported),
+        noting that the budget stopped shrinking."""
+        assert self.best is not None  # spent() needs a failure
+        _ops, machine, exc = self.best
+        note = (
+            f"\n(shrinking stopped by the {self.budget_s:g} s shrink budget after "
+            f"{self.failures} failing example(s); this is the smallest seen)"
+        )
+        if machine._failure is not None and isinstance(exc, AssertionError):
+            message, localise = machine._failure
+            return AssertionError(machine._report(message, localise, note))
+        exc.add_note(note.strip())
+        return exc
+
+
 def run(
     machine: type[PumpStateMachine], settings: Any = None, *, seed: int | None = None
 ) -> Counter[Any]:
@@ -1304,13 +1386,20 @@ def run(
 
     ``seed`` (default: ``machine.seed``) fixes hypothesis's random stream (and turns
     ``derandomize`` off), so the examples depend on the seed and the machine's rules only, not on
-    the test's name. A run that never reached one of ``machine.must_reach`` fails with
+    the test's name. A failure is shrunk for at most ``machine.shrink_budget`` (or the
+    ``itb-ci`` profile's budget) from when it was first found. A run that never reached one of
+    ``machine.must_reach`` fails with
     ``AssertionError`` naming it and what was reached; with ``report_coverage`` the counts are
     printed at the end."""
     from hypothesis import seed as with_seed
     from hypothesis import settings as Settings
     from hypothesis.stateful import get_state_machine_test
 
+    budget = machine.shrink_budget if machine.shrink_budget is not None else shrink_budget()
+    if budget is not None and (not isinstance(budget, timedelta) or budget <= timedelta(0)):
+        raise ValueError(
+            f"{machine.__name__}.shrink_budget must be a timedelta > 0 (or None), not {budget!r}"
+        )
     chosen = machine.seed if seed is None else seed
     if chosen is not None:
         base = settings if settings is not None else getattr(machine.TestCase, "settings", None)
@@ -1321,7 +1410,14 @@ def run(
     test = get_state_machine_test(machine, settings=settings)
     if chosen is not None:
         test = with_seed(chosen)(test)
-    test()
+    clock = machine._shrink_clock = _ShrinkClock(budget) if budget is not None else None
+    try:
+        test()
+    except _ShrinkBudgetSpent:
+        assert clock is not None
+        raise clock.report() from None
+    finally:
+        machine._shrink_clock = None
     reached = Counter(machine.coverage)
     if machine.report_coverage:
         print(coverage_report(machine.__name__, reached))
