@@ -82,6 +82,9 @@ Adapters (override those your device supports; all times are naive pump-clock da
     a telemetry session (battery charge only).
 ``device_observed()``
     cumulative nL the device says it pumped since the start, or None to skip the comparison.
+``device_stroke_times()`` / ``device_events()`` (optional)
+    every stroke's time; the device's event log ``[(time, kind), ...]`` (its events of
+    ``event_kinds`` are compared with the oracle's at every check).
 ``device_alarms()``
     every alarm the device raised since the start: ``[(time, kind), ...]`` or ``(time, kind,
     severity)``; kinds as itb's (``low_reservoir``, ``reservoir_empty``, ``fault``, ``eri``,
@@ -158,6 +161,7 @@ ADAPTERS: tuple[str, ...] = (
     "device_observed",
     "device_measured",
     "device_stroke_times",
+    "device_events",
     "device_alarms",
 )
 _BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
@@ -226,6 +230,19 @@ def _check_settings(cls: type[Any]) -> None:
         raise ValueError(
             f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
             f"{cls.concentration_changes!r}"
+        )
+    from ..events import EVENT_DATA
+
+    kinds = cls.event_kinds
+    if not isinstance(kinds, (set, frozenset)) or not all(isinstance(k, str) for k in kinds):
+        raise TypeError(
+            f"{cls.__name__}.event_kinds must be a set or frozenset of event kinds, not {kinds!r}"
+        )
+    unknown_kinds = sorted(set(kinds) - set(EVENT_DATA))
+    if unknown_kinds:
+        raise ValueError(
+            f"{cls.__name__}.event_kinds: unknown kind(s) {unknown_kinds}; kinds: "
+            f"{', '.join(EVENT_DATA)}"
         )
     if not isinstance(cls.noop_steps, bool):
         raise TypeError(f"{cls.__name__}.noop_steps must be True or False, not {cls.noop_steps!r}")
@@ -342,6 +359,20 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: hypothesis starts once the budget is spent stops it, and the smallest failure seen so far
     #: is reported (localised and exported as a reported failure is) with a note saying so
     shrink_budget: timedelta | None = None
+    #: the event kinds ``device_events()`` logs (itb's kinds, :data:`itb.events.EVENT_DATA`):
+    #: the oracle's events of these kinds are compared with the device's log, in time order
+    event_kinds: frozenset[str] = frozenset(
+        {
+            "bolus_started",
+            "bolus_completed",
+            "bolus_cancelled",
+            "program_changed",
+            "refilled",
+            "concentration_changed",
+            "suspended",
+            "resumed",
+        }
+    )
     _shrink_clock: _ShrinkClock | None = None  # set by run() while the machine runs
 
     @classmethod
@@ -471,6 +502,14 @@ class PumpStateMachine(RuleBasedStateMachine):
         """Optional: the time of every stroke the device made since the start (naive datetimes
         or pump-clock int ms), or None. With it a volume divergence names the first wrong
         stroke at once (no replay)."""
+        return None
+
+    def device_events(self) -> list[tuple[Any, str]] | None:
+        """Optional: the device's event log since the start, ``[(time, kind), ...]`` (naive
+        datetimes or pump-clock int ms; itb's kinds). Its events of :attr:`event_kinds` are
+        compared with the oracle's at every check: a bolus that ends at the wrong millisecond, a
+        program change logged late, a missing or extra event is reported at once, at its time and
+        after the operation that preceded it. None to skip the comparison."""
         return None
 
     def device_alarms(self) -> list[tuple[Any, ...]] | None:
@@ -1157,6 +1196,50 @@ class PumpStateMachine(RuleBasedStateMachine):
             f"{self._preceding(int(got[i]))})"
         )
 
+    def _first_wrong_event(self, logged: Any) -> str | None:
+        """The first difference between the device's event log (its events of
+        :attr:`event_kinds`) and the oracle's, in time order (events of one millisecond in any
+        order); None when they agree."""
+        assert self.oracle is not None
+        kinds = self.event_kinds
+        got: list[tuple[int, str]] = []
+        for i, entry in enumerate(logged):
+            if (
+                not isinstance(entry, (tuple, list))
+                or len(entry) < 2
+                or not isinstance(entry[1], str)
+            ):
+                raise TypeError(
+                    f"{type(self).__name__}.device_events()[{i}] = {entry!r}: give (time, kind) "
+                    f"with kind an itb event kind"
+                )
+            if entry[1] in kinds:
+                got.append((to_ms(entry[0], f"device_events()[{i}]"), entry[1]))
+        got.sort()
+        want = sorted((e.time_ms, e.kind) for e in self.oracle.events() if e.kind in kinds)
+        for i in range(max(len(want), len(got))):
+            w = want[i] if i < len(want) else None
+            g = got[i] if i < len(got) else None
+            if w == g:
+                continue
+            if w is not None and (g is None or w <= g):
+                seen = [t for t, k in got[i:] if k == w[1]]
+                also = (
+                    f", the device logged it at {_fmt(from_ms(seen[0]))}"
+                    if seen
+                    else ", the device did not log it"
+                )
+                return (
+                    f"device event log diverged at {_fmt(from_ms(w[0]))}: expected {w[1]!r} "
+                    f"then{also} ({self._preceding(w[0])})"
+                )
+            assert g is not None
+            return (
+                f"device event log diverged at {_fmt(from_ms(g[0]))}: the device logged "
+                f"{g[1]!r}, which the oracle has not then ({self._preceding(g[0])})"
+            )
+        return None
+
     def _localise(self) -> str | None:
         """Place a volume divergence exactly: from ``device_stroke_times()`` when the device gives
         them, else by replaying the device's calls from a fresh start with every advance split at
@@ -1325,6 +1408,11 @@ class PumpStateMachine(RuleBasedStateMachine):
             if abs(off) > self.tol_strokes * q:
                 self._fail(self._divergence(expected, observed), localise=True)
             self._agreed = (expected.at, len(self.trace))
+        logged = self.device_events()
+        if logged is not None and logged is not NotImplemented:
+            wrong = self._first_wrong_event(logged)
+            if wrong is not None:
+                self._fail(wrong)
         alarms = self.device_alarms()
         if alarms is not None and alarms is not NotImplemented:
             try:
