@@ -417,3 +417,47 @@ def test_a_refill_repeated_at_once_is_not_sent_unless_asked():
     Refills.noop_steps = True
     over_seeds(Refills, 30, steps=12)
     assert sum(s for s, _ in pairs) >= 20, pairs
+
+
+def test_delivery_boundaries_catch_a_device_a_moment_ahead():
+    """A device that makes every stroke 1 ms early (its clock runs 1 ms ahead) differs from the
+    oracle only in the millisecond before each stroke. Advances to the delivery boundaries (the
+    next stroke − 1 ms among them) land there; the boundaries drawn are the ones named."""
+
+    class OneMsAhead(PumpAsDevice):
+        unsupported = frozenset(ACTIONS) - {"set_program", "bolus"}
+        delivery_boundaries = True
+        report_coverage = False
+
+        def device_alarms(self):
+            return None
+
+        def device_observed(self):
+            ahead = self.dev.copy()
+            ahead.advance_to(self.dev.now + timedelta(milliseconds=1))
+            return ahead.pumped_nl
+
+    caught = 0
+    for seed in SEEDS[:4]:
+        try:
+            over_seeds(OneMsAhead, 30, steps=15, seeds=(seed,))
+        except AssertionError as exc:
+            assert "over by 2000 nL = 1 stroke(s)" in str(exc), exc
+            caught += 1
+    assert caught == 4, caught
+
+    class Reaching(OneMsAhead):
+        def device_observed(self):
+            return self.dev.pumped_nl
+
+    reached = over_seeds(Reaching, 20, steps=15, seeds=SEEDS[:2])
+    for name in (
+        "the next stroke",
+        "a bolus's end",
+        "midnight",
+        "Monday 00:00",
+        "the next flex step",
+    ):
+        assert reached[f"advance to: {name}"] >= 3, (name, reached)
+    with pytest.raises(TypeError, match="delivery_boundaries must be True or False"):
+        type("Bad", (PumpAsDevice,), {"delivery_boundaries": 1})

@@ -244,8 +244,11 @@ def _check_settings(cls: type[Any]) -> None:
             f"{cls.__name__}.event_kinds: unknown kind(s) {unknown_kinds}; kinds: "
             f"{', '.join(EVENT_DATA)}"
         )
-    if not isinstance(cls.noop_steps, bool):
-        raise TypeError(f"{cls.__name__}.noop_steps must be True or False, not {cls.noop_steps!r}")
+    for flag in ("noop_steps", "delivery_boundaries"):
+        if not isinstance(getattr(cls, flag), bool):
+            raise TypeError(
+                f"{cls.__name__}.{flag} must be True or False, not {getattr(cls, flag)!r}"
+            )
     if (
         isinstance(cls.tol_strokes, bool)
         or not isinstance(cls.tol_strokes, int)
@@ -359,6 +362,12 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: hypothesis starts once the budget is spent stops it, and the smallest failure seen so far
     #: is reported (localised and exported as a reported failure is) with a note saying so
     shrink_budget: timedelta | None = None
+    #: draw advances to where delivery changes (the rule ``advance_to_delivery_boundary``):
+    #: the next stroke, the stroke before the next alarm, a bolus's start and end, the next flex
+    #: step, midnight and Monday 00:00 — each exactly or 1 ms either side. Off by default (it
+    #: changes the mix of steps every machine draws); turn it on for a device whose delivery
+    #: timing is the thing to test
+    delivery_boundaries: bool = False
     #: the event kinds ``device_events()`` logs (itb's kinds, :data:`itb.events.EVENT_DATA`):
     #: the oracle's events of these kinds are compared with the device's log, in time order
     event_kinds: frozenset[str] = frozenset(
@@ -778,6 +787,62 @@ class PumpStateMachine(RuleBasedStateMachine):
             _its("durations", timedelta(0), timedelta(minutes=1)), label="past"
         )
         self._advance_both(until, f"next alarm at {_fmt(times[0])}")
+
+    def _delivery_targets(self) -> list[tuple[str, datetime]]:
+        """Instants after now (within ``max_advance``) where delivery changes: the next stroke,
+        the stroke before the next alarm, boluses' starts and ends, the next flex step, midnight,
+        Monday 00:00."""
+        assert self.oracle is not None
+        p, now = self._live, self.oracle.now
+        horizon = now + self.max_advance
+        out: list[tuple[str, datetime]] = []
+        nxt = p.project(self.max_advance).next_stroke
+        if nxt is not None:
+            out.append(("the next stroke", nxt))
+        upcoming = [t for t, _k, _s in self.oracle.alarms(horizon) if t > now]
+        if upcoming:
+            times = self.oracle.stroke_times(upcoming[0])
+            if len(times) >= 2 and from_ms(int(times[-2])) > now:
+                out.append(("the stroke before the next alarm", from_ms(int(times[-2]))))
+        for b in p.boluses:
+            if b.start > now:
+                out.append(("a bolus's start", b.start))
+            out.append(("a bolus's end", b.end))
+        day = datetime.combine(now.date(), datetime.min.time())
+        out.append(("midnight", day + timedelta(days=1)))
+        out.append(("Monday 00:00", day + timedelta(days=7 - now.weekday())))
+        steps = getattr(p.program, "steps", None)
+        period = getattr(p.program, "period", None)
+        if steps and period in ("day", "week"):
+            origin = day if period == "day" else day - timedelta(days=now.weekday())
+            span = timedelta(days=1 if period == "day" else 7)
+            offsets = [
+                off
+                if isinstance(off, timedelta)
+                else datetime.combine(day.date(), off) - day  # a day step's time of day
+                for off, _dose in steps
+            ]
+            starts = [origin + k * span + off for k in (0, 1) for off in offsets]
+            later = [t for t in starts if t > now]
+            if later:
+                out.append(("the next flex step", min(later)))
+        return [(n, t) for n, t in out if now < t <= horizon]
+
+    @precondition(lambda self: self.delivery_boundaries and self.oracle is not None)
+    @rule(data=st.data())
+    def advance_to_delivery_boundary(self, data: Any) -> None:
+        """Advance to an instant where delivery changes (``delivery_boundaries``), exactly or
+        1 ms before or after: a device ahead or behind by a moment shows only there."""
+        targets = self._delivery_targets()
+        if not targets:
+            return
+        name, t = data.draw(st.sampled_from(targets), label="delivery boundary")
+        t += data.draw(
+            st.sampled_from([timedelta(0), timedelta(milliseconds=-1), timedelta(milliseconds=1)]),
+            label="by",
+        )
+        if t > self.oracle.now and self._advance_both(t, f"to {name}"):  # type: ignore[union-attr]
+            self._cover(f"advance to: {name}")
 
     @precondition(_supports("set_program"))
     @rule(data=st.data())
