@@ -303,10 +303,10 @@ def test_ptm_totals_hand_computed(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["demo", "--days", "36501"], "--days: '36501' is outside 0..36500"),
-        (["demo", "--days", "-1"], "--days: '-1' is outside 0..36500"),
+        (["demo", "--days", "36501"], "--days: '36501' is not between 0 and 36500"),
+        (["demo", "--days", "-1"], "--days: '-1' is not between 0 and 36500"),
         (["demo", "--days", "3.5"], "--days: '3.5' is not an integer"),
-        (["rig", "emulate", "--tcp", "65536"], "--tcp: '65536' is outside 0..65535"),
+        (["rig", "emulate", "--tcp", "65536"], "--tcp: '65536' is not between 0 and 65535"),
         (
             ["rig", "emulate", "--tcp", "0", "--reservoir-ml", "0"],
             "--reservoir-ml: '0' must be > 0",

@@ -96,7 +96,7 @@ def test_dropped_acks_delays_and_resets_lose_and_double_nothing(
 ) -> None:
     rig = Rig(record=tmp_path / "rec.csv")
     ft = FakeTime()
-    drv = SimulatedDriver(rig, delay_s=0.01, sleep=ft.sleep)
+    drv = SimulatedDriver(rig, delay=timedelta(milliseconds=10), sleep=ft.sleep)
     drv.drop_acks(3)
     with Journal(tmp_path / "j.db", wall=ft.wall) as j:
         c = Controller(drv, j, sched, batch=5, wall=ft.wall, clock=ft.wall, sleep=ft.sleep)

@@ -466,7 +466,7 @@ def test_opening_a_port_retries_only_transient_eio(monkeypatch):
         return real_open("loop://", **kwargs)
 
     monkeypatch.setattr(serial, "serial_for_url", flaky)
-    stream = serial_driver.open_stream("/dev/pts/99", timeout=2.0)
+    stream = serial_driver.open_stream("/dev/pts/99", timeout=timedelta(seconds=2))
     assert len(calls) == 3
     stream.close()
 
@@ -480,7 +480,7 @@ def test_opening_a_port_retries_only_transient_eio(monkeypatch):
 
     monkeypatch.setattr(serial, "serial_for_url", missing)
     with pytest.raises(ProtocolError) as err:
-        serial_driver.open_stream("/dev/nonexistent", timeout=2.0)
+        serial_driver.open_stream("/dev/nonexistent", timeout=timedelta(seconds=2))
     assert err.value.field == "port" and "/dev/nonexistent" in str(err.value)
     assert len(calls) == 1
 
@@ -503,7 +503,7 @@ def test_termios_errors_while_opening_or_on_the_link_are_protocol_errors(monkeyp
         return real_open("loop://", **kwargs)
 
     monkeypatch.setattr(serial, "serial_for_url", flaky)
-    serial_driver.open_stream("/dev/pts/99", timeout=2.0).close()
+    serial_driver.open_stream("/dev/pts/99", timeout=timedelta(seconds=2)).close()
     assert len(calls) == 4
 
     calls.clear()
@@ -514,7 +514,7 @@ def test_termios_errors_while_opening_or_on_the_link_are_protocol_errors(monkeyp
 
     monkeypatch.setattr(serial, "serial_for_url", invalid)
     with pytest.raises(ProtocolError) as err:
-        serial_driver.open_stream("/dev/pts/98", timeout=2.0)
+        serial_driver.open_stream("/dev/pts/98", timeout=timedelta(seconds=2))
     assert err.value.field == "port" and len(calls) == 1
 
     def eio_forever(url, **kwargs):
@@ -522,7 +522,7 @@ def test_termios_errors_while_opening_or_on_the_link_are_protocol_errors(monkeyp
 
     monkeypatch.setattr(serial, "serial_for_url", eio_forever)
     with pytest.raises(ProtocolError) as err:  # retried only up to the timeout
-        serial_driver.open_stream("/dev/pts/97", timeout=0.1)
+        serial_driver.open_stream("/dev/pts/97", timeout=timedelta(milliseconds=100))
     assert err.value.field == "port"
 
     class _TermiosLink(_DeadLink):

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import inspect
 import pkgutil
+import re
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -65,6 +66,16 @@ def _report_files() -> tuple[str, str]:
     args = ["rig", "accuracy", "--duration", "P2D", "--balance-out", str(d / "b.csv")]
     main([*args, "--record-out", str(d / "r.csv")])
     return str(d / "r.csv"), str(d / "b.csv")
+
+
+def _log_balance(**kw: Any) -> Any:
+    """A balance log that stops at once (into a new file each call)."""
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="itb-dur-log-")) / "b.csv"
+    kw.setdefault("interval", timedelta(seconds=1))
+    logger = importlib.import_module("itb.hardware.balance.logger")
+    return logger.log_balance(None, out, stop=lambda: True, **kw)
 
 
 def _report(**kw: Any) -> Any:
@@ -124,6 +135,7 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.pump.Pump.advance", "duration"): lambda v: pump().advance(v),
     ("itb.pump.Pump.project", "horizon"): lambda v: pump().project(v),
     ("itb.fleet.Fleet.forecast", "horizon"): lambda v: fleet().forecast(v),
+    ("itb.pump.project_many", "horizon"): lambda v: itb.pump.project_many([pump()], v),
     ("itb.clinical.refill.plan_refill", "margin"): lambda v: itb.clinical.plan_refill(pump(), v),
     ("itb.clinical.refill.plan_refill", "stability"): lambda v: itb.clinical.plan_refill(
         pump(), stability=v
@@ -223,6 +235,12 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
         "itb.hardware.balance.emulator.EmulatedBalance.__init__",
         "stability_timeout",
     ): lambda v: _emu().EmulatedBalance(stability_timeout=v),
+    (
+        "itb.hardware.balance.emulator.EmulatedBalance.__init__",
+        "repeat_interval",
+    ): lambda v: _emu().EmulatedBalance(repeat_interval=v),
+    ("itb.hardware.balance.logger.log_balance", "interval"): lambda v: _log_balance(interval=v),
+    ("itb.hardware.balance.logger.log_balance", "duration"): lambda v: _log_balance(duration=v),
     ("itb.analysis.trumpet", "sample_interval"): lambda v: _trumpet(
         sample_interval=v, windows=(timedelta(hours=1),)
     ),
@@ -232,7 +250,49 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ).SerialDriver(_NoLink(), bytes(range(32)), timeout=v),
     ("itb.interop.mllp.send", "timeout"): lambda v: _mllp_send(v),
     ("itb.cli.common.progress_callback", "delay"): lambda v: _progress(v),
+    ("itb.interop.history.Recorder.advance", "duration"): lambda v: (
+        importlib.import_module("itb.interop.history").Recorder(pump()).advance(v)
+    ),
+    ("itb.hardware.emulator.RigLog.__init__", "interval"): lambda v: importlib.import_module(
+        "itb.hardware.emulator"
+    ).RigLog(None, interval=v),
+    ("itb.hardware.emulator.serve_tcp", "idle_timeout"): lambda v: _serve_tcp(v),
+    ("itb.hardware.fakes.SimulatedDriver.__init__", "delay"): lambda v: importlib.import_module(
+        "itb.hardware.fakes"
+    ).SimulatedDriver(delay=v),
+    ("itb.hardware.rig.Scale.__init__", "sample_interval"): lambda v: importlib.import_module(
+        "itb.hardware.rig"
+    ).Scale(sample_interval=v),
+    ("itb.hardware.measurement.summarise_samples", "windows"): lambda v: _summarise(windows=[v]),
+    ("itb.hardware.measurement.summarise_samples", "sample_interval"): lambda v: _summarise(
+        sample_interval=v
+    ),
+    ("itb.hardware.transport.open_stream", "timeout"): lambda v: importlib.import_module(
+        "itb.hardware.transport"
+    ).close_stream(importlib.import_module("itb.hardware.transport").open_stream("loop://", v)),
 }
+
+
+def _serve_tcp(idle_timeout: Any) -> None:
+    """Serve with the stop already set: the arguments are checked, then the server closes."""
+    import threading
+
+    from itb.hardware.emulator import serve_tcp
+    from itb.hardware.protocol import Role
+    from itb.hardware.rig import Rig
+
+    stop = threading.Event()
+    stop.set()
+    keys = {Role.CLINICIAN: bytes(range(32))}
+    serve_tcp(Rig(), keys, 0, announce=lambda url: None, stop=stop, idle_timeout=idle_timeout)
+
+
+def _summarise(**kw: Any) -> Any:
+    """Two scale samples (no trumpet: nothing was expected to move)."""
+    from itb.hardware.measurement import summarise_samples
+
+    sample = {"mass_mg": 0.0, "density_g_per_ml": 1.0, "noise_mg": 0.0, "expected_nl": 0}
+    return summarise_samples([{**sample, "t_s": 0.0}, {**sample, "t_s": 1.0}], **kw)
 
 
 def _trumpet(**kw: Any) -> Any:
@@ -325,7 +385,16 @@ def _default_every(span: Any) -> Any:
 
 def duration_parameters() -> set[tuple[str, str]]:
     """Every (qualified name, parameter) of the public package annotated as a duration."""
-    found: set[tuple[str, str]] = set()
+    return {
+        (qual, p.name)
+        for qual, p in _public_parameters()
+        if any(w in str(p.annotation) for w in ("timedelta", "Duration"))
+    }
+
+
+def _public_parameters() -> list[tuple[str, inspect.Parameter]]:
+    """(qualified name, parameter) of every public function, method and constructor."""
+    found: list[tuple[str, inspect.Parameter]] = []
     for info in pkgutil.walk_packages(itb.__path__, "itb."):
         if "._" in info.name:
             continue
@@ -349,9 +418,7 @@ def duration_parameters() -> set[tuple[str, str]]:
                     params = inspect.signature(fn).parameters.values()
                 except (TypeError, ValueError):
                     continue
-                for p in params:
-                    if any(w in str(p.annotation) for w in ("timedelta", "Duration")):
-                        found.add((f"{module.__name__}.{qual}", p.name))
+                found += [(f"{module.__name__}.{qual}", p) for p in params]
     return found
 
 
@@ -363,6 +430,55 @@ def test_every_duration_parameter_is_covered() -> None:
     )
     assert not missing, f"duration parameters without a rule test: {missing}"
     assert set(CALLS) <= found  # no stale entries
+
+
+#: Parameters whose name sounds like a duration (or a time in s/min/h) but that are not annotated
+#: as one, and why. Anything else so named must be a ``timedelta``/``Duration`` (or ``*_ms``).
+NOT_DURATION_PARAMS = {
+    ("itb.analysis.trumpet", "analysis_period"): "start, end on the data's own time_s axis (s)",
+    (
+        "itb.hardware.measurement.write_series",
+        "t_s",
+    ): "sample times, positions on the rig clock (s)",
+    ("itb.hardware.rig.Scale.add", "t_s"): "a position on the rig clock (s), not a duration",
+    ("itb.hardware.rig.Scale.read", "t_s"): "a position on the rig clock (s), not a duration",
+    ("itb.hardware.rig.Scale.volume_nl_at", "t_s"): "a position on the rig clock (s)",
+    ("itb.program.Flex.__init__", "period"): "'day' or 'week', the program's repeat, not a span",
+}
+#: Records built by itb (results, not inputs): their float fields report, they are not passed.
+_RESULT_RECORDS = (
+    "itb.analysis.TrumpetResult.",
+    "itb.hardware.controller.RunReport.",
+    "itb.hardware.accuracy.AccuracyCurve.",
+)
+_SOUNDS_LIKE_DURATION = re.compile(
+    r"(^|_)(timeout|delay|interval|duration|lockout|windows?|margin|horizon|period|elapsed|every"
+    r"|poll|wait|idle)(_|$)|_(s|sec|secs|seconds|min|mins|minutes|h|hours|days)$"
+)
+
+
+def bare_number_duration_parameters() -> set[tuple[str, str]]:
+    """Public parameters named like a duration (``timeout``, ``*_s``, ``windows_min``, …) that are
+    not annotated as a duration; rates (``*_per_h``), ``*_ms`` and ``effect_hours`` excepted."""
+    found: set[tuple[str, str]] = set()
+    for qual, p in _public_parameters():
+        if p.name.endswith("_ms") or "_per_" in p.name or p.name == "effect_hours":
+            continue
+        if _SOUNDS_LIKE_DURATION.search(p.name) and not any(
+            w in str(p.annotation) for w in ("timedelta", "Duration")
+        ):
+            found.add((qual, p.name))
+    return found
+
+
+def test_no_parameter_takes_a_duration_as_a_bare_number() -> None:
+    """No float ``interval_s``/``delay_s``/``timeout: float`` can come back: a parameter named
+    like a duration is annotated as one (and so is covered by the test above), or listed here."""
+    found = {k for k in bare_number_duration_parameters() if not k[0].startswith(_RESULT_RECORDS)}
+    assert found >= {("itb.hardware.rig.Scale.add", "t_s")}  # the walk sees the package
+    unlisted = sorted(found - set(NOT_DURATION_PARAMS))
+    assert not unlisted, f"duration parameters taking a bare number: {unlisted}"
+    assert set(NOT_DURATION_PARAMS) <= found  # no stale entries
 
 
 BARE = [30, 30.0, 0, True, False, np.int64(30), np.float64(30.0), "PT30M", "30min"]
@@ -619,7 +735,6 @@ def duration_options() -> list[tuple[list[str], str]]:
         _cli_common.duration,
         _cli_common.positive_duration,
         _cli_common.when,
-        rig._seconds,
         rig._durations,  # comma-separated durations (--windows)
     )
     return [(p, a.option_strings[-1]) for p, a in _all_options() if a.type in kinds]
@@ -770,6 +885,10 @@ NUMBER_CALLS: dict[str, Callable[[Any], Any]] = {
     "volume_ul": lambda v: pump().revise_catheter(v),
     "fill_ml": lambda v: itb.clinical.plan_refill(pump(), fill_ml=v),
     "vial_ml": lambda v: itb.clinical.plan_refill(pump(), vial_ml=v),
+    "noise_mg": lambda v: importlib.import_module("itb.hardware.rig").Scale(noise_mg=v),
+    "density_g_per_ml": lambda v: importlib.import_module("itb.hardware.rig").Scale(
+        density_g_per_ml=v
+    ),
 }
 
 

@@ -177,8 +177,21 @@ def test_whole_float_concentrations_are_whole_numbers() -> None:
 
 
 def test_extra_columns_are_normal_and_near_misses_get_did_you_mean() -> None:
-    cols = columns(list(NOW)) | {"patient_id": ["a", "b"], "batery_mah": [1.0, 2.0]}
+    cols = columns(list(NOW)) | {"patient_id": ["a", "b"], "ward": ["3B", "ICU"]}
     assert low_reservoir(Fleet(cols)) == LOW
+    # a misspelt optional column would be ignored silently: refused, naming the present column
+    for typo, wanted in [
+        ("batery_mah", "battery_mah"),
+        ("implant", "implanted"),
+        ("eri_sinse", "eri_since"),
+        ("programs", "program"),
+    ]:
+        with pytest.raises(itb.ValidationError) as err:
+            Fleet(columns(list(NOW)) | {"patient_id": ["a", "b"], typo: [1.0, 2.0]})
+        assert err.value.field == typo and f"did you mean {wanted!r}" in str(err.value)
+    # the right name is read (and a close extra beside it is just an extra)
+    full = columns(list(NOW)) | {"battery_mah": [400.0, 400.0], "batery_mah": [1.0, 2.0]}
+    assert low_reservoir(Fleet(full)) == LOW
     cols = columns(list(NOW))
     cols["reservoir_mL"] = cols.pop("reservoir_ml")
     with pytest.raises(itb.ValidationError) as err:
@@ -227,4 +240,9 @@ def test_any_cell_gives_a_fleet_or_a_named_itb_error(value: Any, column: str) ->
         fleet = Fleet(cols)
         fleet.forecast(timedelta(days=3650))
     except itb.ItbError as err:
-        assert err.field.startswith(column), (err.field, column)
+        if not err.field.startswith(column):
+            # a valid cell that makes the row's dose unprogrammable (concentration 1 µg/mL:
+            # 250 µg/day is 250 mL/day), named at the dose of the same row
+            assert isinstance(err, itb.ProgrammingError), (err.field, column)
+            assert column in ("model", "concentration_ug_per_ml"), (err.field, column)
+            assert err.field == "ug_per_day[1]", (err.field, column)

@@ -178,6 +178,275 @@ def test_event_tables_show_people_units() -> None:
     assert text == "dose 298.666 µg, charge 0.00555556 mAh, duration PT30M"
 
 
+def test_rig_status_for_people_shows_ml_ug_and_iso() -> None:
+    from itb.cli.common import describe_fields
+
+    status = {  # as a rig reports it (exact integers, units in the keys)
+        "last_stroke_id": 2050,
+        "reservoir_nl": 35_800_000,
+        "clock_ms": 1_767_726_889_682,  # 2026-01-01 = 1 767 225 600 s; + 5 d 19:14:49.682
+        "limits": {"dose_ng": 50_000, "duration_ms": 600_000, "lockout_ms": 3_600_000},
+        "faults": {"occlusion": {"pass_pct": 33}},
+        "alarms": [],
+        "tip_nl": 4_000,
+    }
+    assert describe_fields(status) == [
+        "last_stroke_id 2050",
+        "reservoir 35.8 mL",
+        "clock 2026-01-06 19:14:49.682",
+        "limits dose 50 µg, duration PT10M, lockout PT1H",
+        "faults occlusion (pass_pct 33)",
+        "alarms none",
+        "tip 0.004 mL",
+    ]
+
+
+#: Range syntax of a programming language (``1..64``, ``0..=6``, ``{lo}..{hi}``) inside a message.
+_RANGE_SYNTAX = re.compile(r"[0-9A-Za-z_)}\]]\.\.=?[-0-9{A-Za-z(^]")
+#: The core's exact units, which no caller writes.
+_EXACT_UNITS = re.compile(r"(?<![\w(])(pC|pC/ms|fL|nL/day)\b")
+#: Messages not yet reworded, each with its reason (checked not to grow).
+_RANGE_SYNTAX_LEFT: dict[str, str] = {}
+
+
+def _message_texts(node: Any) -> str:
+    """The text of a message expression; f-string fields read ``{}``."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _message_texts(node.left) + _message_texts(node.right)
+    return ""
+
+
+def python_messages() -> list[tuple[str, int, str]]:
+    """(file, line, text) of every error message and option help in the package: the arguments
+    of calls to ``…Error``/``…Violation``/``…Busy`` classes and ``help=``/``description=``."""
+    import ast
+
+    out = []
+    for path in sorted((ROOT / "python" / "itb").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            args = list(node.args) if name.endswith(("Error", "Violation", "Busy")) else []
+            args += [k.value for k in node.keywords if k.arg in ("help", "description")]
+            out += [(rel, node.lineno, t) for t in map(_message_texts, args) if t]
+    return out
+
+
+def rust_messages() -> list[tuple[str, int, str]]:
+    """(file, line, literal) of every string literal in the cores' non-test code."""
+    out = []
+    literal = re.compile(r'"(?:[^"\\]|\\.)*"')
+    for root in ("rust/core/src", "rust/python/src"):
+        for path in sorted((ROOT / root).rglob("*.rs")):
+            code = path.read_text(encoding="utf-8").split("#[cfg(test)]")[0]
+            for i, line in enumerate(code.splitlines(), 1):
+                if not line.lstrip().startswith("//"):
+                    out += [(str(path.relative_to(ROOT)), i, t) for t in literal.findall(line)]
+    return out
+
+
+def test_no_message_uses_range_syntax_or_exact_units() -> None:
+    """Ranges read "between A and B" / "A to B" in the caller's units: no ``..``/``..=`` in a
+    message or help text, no pC/fL/nL per day in a Python message (the core's messages about a
+    renamed parameter are rewritten, tested below)."""
+    py, rs = python_messages(), rust_messages()
+    assert len(py) > 300 and len(rs) > 100  # the scans see the sources
+    assert _RANGE_SYNTAX.search("outside {}..{}") and _RANGE_SYNTAX.search("weekday 0..=6")
+    assert not _RANGE_SYNTAX.search("expected 1 to 64") and not _RANGE_SYNTAX.search("wait...")
+    bad = [
+        f"{f}:{n}: {t!r}"
+        for f, n, t in py
+        if (_RANGE_SYNTAX.search(t) or _EXACT_UNITS.search(t)) and f not in _RANGE_SYNTAX_LEFT
+    ]
+    bad += [f"{f}:{n}: {t}" for f, n, t in rs if _RANGE_SYNTAX.search(t)]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        # hand-derived: the core's ranges in nL, nL/day, pC and ms, read in the caller's units
+        ("reservoir_ml", 1e9, "1000000000 mL is outside the allowed range 0.000001 to 1000 mL"),
+        ("low_reservoir_ml", 30.0, "30 mL is outside the allowed range 0 to 20 mL"),
+        ("pump_path_ul", 1e6, "1000000 µL is outside the allowed range 0 to 100000 µL"),
+        (
+            "min_rate_ml_per_day",
+            30.0,
+            "30 mL/day is outside the allowed range 0.000001 to 24 mL/day",
+        ),
+        (
+            "max_rate_ml_per_day",
+            1e9,
+            "1000000000 mL/day is outside the allowed range 0.000001 to 1000 mL/day",
+        ),
+    ],
+)
+def test_pump_model_range_messages_speak_the_callers_units(
+    field: str, value: float, expected: str
+) -> None:
+    fields: dict[str, Any] = dict(
+        name="x",
+        reservoir_ml=20.0,
+        stroke_nl=2000,
+        min_rate_ml_per_day=0.048,
+        max_rate_ml_per_day=24.0,
+        low_reservoir_ml=2.0,
+        pump_path_ul=100.0,
+    )
+    with pytest.raises(itb.ValidationError) as err:
+        itb.PumpModel(**{**fields, field: value})
+    assert err.value.field == field
+    assert str(err.value) == f"invalid {field}: {expected}"
+    assert not _EXACT_UNITS.search(str(err.value)) and " nL" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        # 500 mAh battery: ERI/EOS must stay below the capacity (the core allows capacity − 1 pC)
+        (
+            "eri_mah",
+            0.1,
+            "0.1 mAh is outside the allowed range (at least 0.5 mAh and below 500 mAh)",
+        ),
+        (
+            "eos_mah",
+            600.0,
+            "600 mAh is outside the allowed range (at least 0 mAh and below 500 mAh)",
+        ),
+        # 1 mAh = 3.6e12 pC; the core's largest battery is 1000 mAh, the smallest 1 pC
+        (
+            "capacity_mah",
+            1e5,
+            "100000 mAh is outside the allowed range (more than 0 mAh and at most 1000 mAh)",
+        ),
+        # 1 µC = 1e6 pC; the largest charge is that of 1000 mAh = 3.6e15 pC = 3.6e9 µC
+        ("stroke_uc", 1e10, "10000000000 µC is outside the allowed range 0 to 3600000000 µC"),
+        # 1 µA = 1000 pC/ms; the largest drain 1e9 pC/ms = 1e6 µA
+        ("quiescent_ua", 1e12, "1000000000000 µA is outside the allowed range 0 to 1000000 µA"),
+        ("critical_tone", timedelta(days=30), "P30D is outside the allowed range PT1S to P7D"),
+    ],
+)
+def test_battery_range_messages_speak_the_callers_units(
+    field: str, value: Any, expected: str
+) -> None:
+    nominal = itb.models.NOMINAL_BATTERY
+    fields = {
+        k: getattr(nominal, k)
+        for k in ("capacity_mah", "quiescent_ua", "stroke_uc", "tone_uc", "telemetry_uc")
+    }
+    args = {**fields, "eri_mah": 1.0, "eos_mah": 0.5, field: value}
+    with pytest.raises(itb.ValidationError) as err:
+        itb.models.BatteryModel(**args)
+    assert (err.value.field, str(err.value)) == (field, f"invalid {field}: {expected}")
+
+
+@given(
+    capacity=st.decimals(min_value="1", max_value="1000", places=3),
+    over=st.decimals(min_value="0.001", max_value="1000", places=3),
+)
+def test_eri_above_capacity_is_refused_below_the_capacity_as_written(
+    capacity: Any, over: Any
+) -> None:
+    """The bound the core checks (capacity − 1 pC) is stated as the capacity the caller wrote."""
+    nominal = itb.models.NOMINAL_BATTERY
+    fields = {
+        k: getattr(nominal, k) for k in ("quiescent_ua", "stroke_uc", "tone_uc", "telemetry_uc")
+    }
+    eri = capacity + over
+    with pytest.raises(itb.ValidationError) as err:
+        itb.models.BatteryModel(
+            capacity_mah=float(capacity), eri_mah=float(eri), eos_mah=0.5, **fields
+        )
+    shown = f"{capacity.normalize():f}"
+    assert err.value.field == "eri_mah"
+    assert str(err.value) == (
+        f"invalid eri_mah: {eri.normalize():f} mAh is outside the allowed range "
+        f"(at least 0.5 mAh and below {shown} mAh)"
+    )
+
+
+def test_a_battery_too_large_for_the_core_is_refused_in_mah() -> None:
+    nominal = itb.models.NOMINAL_BATTERY
+    fields = {
+        k: getattr(nominal, k)
+        for k in ("capacity_mah", "quiescent_ua", "stroke_uc", "tone_uc", "telemetry_uc")
+    }
+    # 1e7 mAh = 3.6e19 pC > 2^63 − 1 ≈ 9.22e18 pC = 2 562 047 mAh: never an OverflowError
+    for field in ("capacity_mah", "eri_mah", "eos_mah"):
+        args = {**fields, "eri_mah": 1.0, "eos_mah": 0.5, field: 1e7}
+        with pytest.raises(itb.ValidationError, match="exceeds the maximum 2562047 mAh") as err:
+            itb.models.BatteryModel(**args)
+        assert err.value.field == field
+
+
+def test_patient_bolus_limits_have_no_default_outside_their_range() -> None:
+    """``duration`` and ``max_per_24h`` are required with a dose (the old defaults PT0S and 0 lay
+    outside their own ranges); a refused call leaves the limits as they were."""
+    p = pump()
+    p.set_patient_bolus_limits(25.0, timedelta(minutes=10), timedelta(hours=1), 3)
+    before = p.core.patient_bolus_limits
+    for kw, field in [
+        ({"duration": timedelta(minutes=10)}, "max_per_24h"),
+        ({"max_per_24h": 3}, "duration"),
+        ({}, "duration"),
+    ]:
+        with pytest.raises(itb.ValidationError, match="required with dose_ug") as err:
+            p.set_patient_bolus_limits(25.0, **kw)
+        assert err.value.field == field
+        assert p.core.patient_bolus_limits == before
+    for bad in (0, 25):
+        with pytest.raises(itb.ValidationError, match="1 to 24 boluses") as err:
+            p.set_patient_bolus_limits(25.0, timedelta(minutes=10), max_per_24h=bad)
+        assert err.value.field == "max_per_24h"
+    p.set_patient_bolus_limits(25.0, timedelta(minutes=10), max_per_24h=24)  # lockout: none
+    assert p.core.patient_bolus_limits == (25_000, 600_000, 0, 24)
+    p.set_patient_bolus_limits()  # disabled
+    assert not p.has_patient_bolus_limits
+
+
+@pytest.mark.parametrize("value, words", [(0, "greater than or equal to 1"), (25, "less than")])
+def test_scenario_max_per_24h_range_is_the_pumps(value: int, words: str) -> None:
+    text = ADULT_TOML_LIMITS.format(max_line=f"max_per_24h = {value}")
+    with pytest.raises(itb.scenario.ScenarioError) as err:
+        itb.scenario.loads(text)
+    assert "max_per_24h" in str(err.value) and words in str(err.value), str(err.value)
+
+
+def test_scenario_patient_limits_need_max_per_24h_with_a_dose() -> None:
+    with pytest.raises(itb.scenario.ScenarioError) as err:
+        itb.scenario.loads(ADULT_TOML_LIMITS.format(max_line="")).run()
+    assert "max_per_24h" in str(err.value) and "required with dose_ug" in str(err.value)
+    ok = itb.scenario.loads(ADULT_TOML_LIMITS.format(max_line="max_per_24h = 24")).run()
+    assert ok.pump.core.patient_bolus_limits == (25_000, 600_000, 0, 24)
+
+
+ADULT_TOML_LIMITS = """
+[pump]
+model = "SYNCHROMED_II_40"
+start = 2026-01-05T08:00:00
+reservoir_ml = 40.0
+concentration_ug_per_ml = 2000
+program = {{ kind = "continuous", ug_per_day = 400.0 }}
+
+[[actions]]
+at = 2026-01-05T09:00:00
+do = "set_patient_bolus_limits"
+dose_ug = 25.0
+duration = "PT10M"
+{max_line}
+"""
+
+
 # ----- command-line parity -----------------------------------------------------------------------
 
 
@@ -376,3 +645,13 @@ def test_alarms_are_named_records_and_missing_extra_is_public() -> None:
     assert issubclass(itb.MissingExtraError, ImportError)
     err = itb.errors.MissingExtraError("matplotlib", "plot", "plots")
     assert "pip install '" in str(err) and "[plot]'" in str(err) and err.name == "matplotlib"
+
+
+def test_the_whole_package_is_type_checked_strictly() -> None:
+    """``mypy --strict`` (run by CI) covers every module: no override switches its errors off."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert config["strict"] is True and config["files"] == ["python/itb"]
+    silenced = [o["module"] for o in config.get("overrides", []) if o.get("ignore_errors")]
+    assert not silenced, f"modules whose type errors are ignored: {silenced}"

@@ -259,7 +259,7 @@ def test_strokes_with_no_journal_row_are_recorded_as_a_gap_and_verify_says_so(
     report = verify(tmp_path / "j.db", record, plan_schedule(times, int(times[0])))
     assert not report.ok
     assert report.problems == [
-        "journal: stroke id(s) 51..80 executed by the rig with no journal row and no gap note"
+        "journal: stroke id(s) 51 to 80 executed by the rig with no journal row and no gap note"
     ]
     with Journal(tmp_path / "j.db") as j:
         r = Controller(SimulatedDriver(rig), j, times).run()
@@ -269,7 +269,7 @@ def test_strokes_with_no_journal_row_are_recorded_as_a_gap_and_verify_says_so(
     report = verify(tmp_path / "j.db", record, plan_schedule(times, int(times[0])))
     assert report.ok and report.strokes == times.size
     assert report.notes == [
-        "journal: strokes 51..80 executed with no journal row (recorded as a gap)"
+        "journal: strokes 51 to 80 executed with no journal row (recorded as a gap)"
     ]
 
 
@@ -297,7 +297,7 @@ def test_verify_names_doubled_missing_and_mistimed_strokes(tmp_path: Path) -> No
             "VALUES (0, 'ack', 'clinician', 'DELIVER', 5, 3, 'executed')"
         )
     report = verify(tmp_path / "j.db", record, None)
-    assert "journal: stroke id(s) 5..7 acknowledged more than once" in report.problems
+    assert "journal: stroke id(s) 5 to 7 acknowledged more than once" in report.problems
 
 
 # ----- 5. pacing by a monotonic clock -------------------------------------------------------------

@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -200,7 +200,9 @@ class Fleet:
 
     Errors: ``ValidationError``/``ProgrammingError`` naming the column and row
     (``reservoir_ml[12]``, ``ug_per_day[3]``, ``model[7]``, ``program[5].steps[1].ug_per_day``,
-    ``battery_mah[4]``, ``eri_since[2]``); a missing column names it.
+    ``battery_mah[4]``, ``eri_since[2]``); a missing column names it. Extra columns (patient
+    ids) are ignored, except one whose name is close to a missing optional column
+    (``batery_mah``): refused with "did you mean 'battery_mah'?" (docs: guide/inputs.md).
     """
 
     COLUMNS = ("model", "now", "reservoir_ml", "concentration_ug_per_ml", "ug_per_day", "program")
@@ -224,12 +226,17 @@ class Fleet:
         names = [str(k) for k in _keys(columns)]
         n_rows: list[int] = []
 
-        def column(name: str, required: bool = True) -> np.ndarray | None:
+        def optional(name: str) -> np.ndarray | None:
+            try:
+                columns[name]
+            except (KeyError, IndexError, TypeError):
+                return None
+            return column(name)
+
+        def column(name: str) -> np.ndarray:
             try:
                 values = columns[name]
             except (KeyError, IndexError, TypeError):
-                if not required:
-                    return None
                 raise ValidationError(
                     f"{name}: missing column{_did_you_mean(name, names)} (needed: model, now, "
                     "reservoir_ml, concentration_ug_per_ml, and ug_per_day or program)",
@@ -248,8 +255,8 @@ class Fleet:
         reservoir = _number_column(column("reservoir_ml"), "reservoir_ml", "mL")
         conc = _whole_column(column("concentration_ug_per_ml"), "concentration_ug_per_ml", "µg/mL")
         n = len(now)
-        raw_program = column("program", required=False)
-        raw_dose = column("ug_per_day", required=False)
+        raw_program = optional("program")
+        raw_dose = optional("ug_per_day")
         if raw_program is None and raw_dose is None:
             hint = _did_you_mean("ug_per_day", names) or _did_you_mean("program", names)
             raise ValidationError(
@@ -271,7 +278,7 @@ class Fleet:
                     "ug_per_day column",
                     f"program[{rows[0]}]",
                 )
-        self._cols = {
+        self._cols: dict[str, np.ndarray] = {
             "model": np.ascontiguousarray(model, dtype=np.int64),
             "now": np.ascontiguousarray(now, dtype=np.int64),
             "reservoir_ml": np.ascontiguousarray(reservoir, dtype=np.float64),
@@ -280,6 +287,16 @@ class Fleet:
             "program": np.ascontiguousarray(program, dtype=np.int64),
         }
         keys = set(_keys(columns))
+        known = set(self.COLUMNS) | set(self.READING_COLUMNS)
+        extra = [k for k in names if k not in known]
+        for wanted in ("program", "ug_per_day", *self.READING_COLUMNS):
+            typo = "" if wanted in keys else _close_name(wanted, extra)
+            if typo:  # a misspelt optional column would be ignored silently
+                raise ValidationError(
+                    f"{typo}: not a fleet column; did you mean {wanted!r}? (rename it; other "
+                    "extra columns, such as patient ids, are ignored)",
+                    typo,
+                )
         if "battery_mah" in keys:
             battery = column("battery_mah")
             if battery.dtype.kind == "O" and all(
@@ -418,12 +435,18 @@ def _optional_time_column(values: np.ndarray, name: str) -> np.ndarray:
     )
 
 
-def _did_you_mean(name: str, present: Sequence[str]) -> str:
-    """``; did you mean 'x'?`` for a present column (or name) close to ``name``, else ``''``."""
+def _close_name(name: str, present: Sequence[str]) -> str:
+    """The present column (or name) closest to ``name`` (cut-off 0.75), else ``''``."""
     import difflib
 
     close = difflib.get_close_matches(name, [p for p in present if p != name], n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else ""
+
+
+def _did_you_mean(name: str, present: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for a present column (or name) close to ``name``, else ``''``."""
+    close = _close_name(name, present)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _column_array(values: Any, name: str) -> np.ndarray:
@@ -513,7 +536,7 @@ def _number_column(arr: np.ndarray, name: str, unit: str) -> np.ndarray:
     return _refuse_column(arr, name, f"numbers ({unit})")
 
 
-def _refuse_column(arr: np.ndarray, name: str, wanted: str) -> Any:
+def _refuse_column(arr: np.ndarray, name: str, wanted: str) -> NoReturn:
     from .errors import ValidationError
 
     what = _dtype_name(arr)

@@ -22,13 +22,23 @@ figures tuned so ~0.5 mL/day lasts ≈ 6.5 years with ERI ≈ 90 days before EOS
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from . import _core
 from ._limits import PC_PER_MAH
-from ._units import ml_to_nl, ul_to_nl
+from ._units import (
+    ml_to_nl,
+    nl_to_ml,
+    nl_to_ul,
+    pc_per_ms_to_ua,
+    pc_to_mah,
+    pc_to_uc,
+    ul_to_nl,
+)
 
 __all__ = [
     "BatteryModel",
@@ -77,13 +87,13 @@ class BatteryModel:
         from ._units import scaled
 
         return {
-            "capacity_pc": scaled(self.capacity_mah, 11, "capacity_mah", "mAh") * 36,
+            "capacity_pc": _mah_to_pc(self.capacity_mah, "capacity_mah"),
             "quiescent_pc_per_ms": scaled(self.quiescent_ua, 3, "quiescent_ua", "µA"),
             "stroke_pc": scaled(self.stroke_uc, 6, "stroke_uc", "µC"),
             "tone_pc": scaled(self.tone_uc, 6, "tone_uc", "µC"),
             "telemetry_pc": scaled(self.telemetry_uc, 6, "telemetry_uc", "µC"),
-            "eri_pc": scaled(self.eri_mah, 11, "eri_mah", "mAh") * 36,
-            "eos_pc": scaled(self.eos_mah, 11, "eos_mah", "mAh") * 36,
+            "eri_pc": _mah_to_pc(self.eri_mah, "eri_mah"),
+            "eos_pc": _mah_to_pc(self.eos_mah, "eos_mah"),
             "non_critical_tone_ms": duration_ms(self.non_critical_tone, "non_critical_tone"),
             "critical_tone_ms": duration_ms(self.critical_tone, "critical_tone"),
         }
@@ -91,13 +101,13 @@ class BatteryModel:
     @classmethod
     def from_exact(cls, d: dict[str, Any]) -> BatteryModel:
         return cls(
-            capacity_mah=d["capacity_pc"] / PC_PER_MAH,
-            quiescent_ua=d["quiescent_pc_per_ms"] / 1e3,
-            stroke_uc=d["stroke_pc"] / 1e6,
-            tone_uc=d["tone_pc"] / 1e6,
-            telemetry_uc=d["telemetry_pc"] / 1e6,
-            eri_mah=d["eri_pc"] / PC_PER_MAH,
-            eos_mah=d["eos_pc"] / PC_PER_MAH,
+            capacity_mah=pc_to_mah(d["capacity_pc"]),
+            quiescent_ua=pc_per_ms_to_ua(d["quiescent_pc_per_ms"]),
+            stroke_uc=pc_to_uc(d["stroke_pc"]),
+            tone_uc=pc_to_uc(d["tone_pc"]),
+            telemetry_uc=pc_to_uc(d["telemetry_pc"]),
+            eri_mah=pc_to_mah(d["eri_pc"]),
+            eos_mah=pc_to_mah(d["eos_pc"]),
             non_critical_tone=timedelta(milliseconds=d["non_critical_tone_ms"]),
             critical_tone=timedelta(milliseconds=d["critical_tone_ms"]),
         )
@@ -123,9 +133,84 @@ _PY_FIELD = {
 }
 
 
+def _mah_to_pc(value: object, field: str) -> int:
+    """mAh → exact pC (1 mAh = 3.6·10¹² pC); above the core's 64-bit range a ``ValidationError``
+    in mAh (never an ``OverflowError``)."""
+    from ._units import scaled
+    from .errors import ValidationError
+
+    pc = scaled(value, 11, field, "mAh") * 36
+    if abs(pc) > 2**63 - 1:
+        most = (2**63 - 1) // PC_PER_MAH
+        raise ValidationError(f"{field}: {value!r} mAh exceeds the maximum {most} mAh", field)
+    return pc
+
+
+#: Core (exact) units → (exact units per caller unit, the caller's unit) of the renamed fields.
+_PY_UNIT = {
+    "reservoir_nl": (1_000_000, "mL"),
+    "min_rate_nl_per_day": (1_000_000, "mL/day"),
+    "max_rate_nl_per_day": (1_000_000, "mL/day"),
+    "low_reservoir_nl": (1_000_000, "mL"),
+    "pump_path_nl": (1_000, "µL"),
+    "battery.capacity_pc": (PC_PER_MAH, "mAh"),
+    "battery.quiescent_pc_per_ms": (1_000, "µA"),  # 1 pC/ms = 1 nA
+    "battery.stroke_pc": (1_000_000, "µC"),
+    "battery.tone_pc": (1_000_000, "µC"),
+    "battery.telemetry_pc": (1_000_000, "µC"),
+    "battery.eri_pc": (PC_PER_MAH, "mAh"),
+    "battery.eos_pc": (PC_PER_MAH, "mAh"),
+    "battery.non_critical_tone_ms": (0, "ISO"),
+    "battery.critical_tone_ms": (0, "ISO"),
+}
+_CORE_RANGE = re.compile(
+    r"(?P<v>-?\d+) \S+ is outside the allowed range (?P<lo>-?\d+) to (?P<hi>-?\d+) \S+"
+)
+
+
+def _in_caller_units(ms_or_exact: int, per: int, unit: str) -> str:
+    """An exact core value in the caller's unit: a decimal (to 12 places) or ISO 8601."""
+    if unit == "ISO":
+        from ._time import format_duration_ms
+
+        return format_duration_ms(ms_or_exact)
+    value = Decimal(ms_or_exact) / per
+    exact = value.quantize(Decimal("1e-12")) == value
+    text = f"{value.normalize():f}" if exact else f"{float(value):.9g}"
+    return text if "e" not in text else f"{float(value):g}"
+
+
+def _caller_message(core_field: str, field: str, message: str) -> str:
+    """The core's range message about ``core_field`` in the units of the caller's ``field``
+    (docs: guide/inputs.md#messages): ``min_rate_ml_per_day: 30 mL/day is outside the allowed
+    range 0.000001 to 24 mL/day``; a bound one exact unit below a round value (``capacity − 1
+    pC``) reads ``below``."""
+    m = _CORE_RANGE.search(message)
+    if core_field not in _PY_UNIT or m is None:
+        return message.replace(core_field, field, 1)
+    per, unit = _PY_UNIT[core_field]
+    v, lo, hi = (int(m[k]) for k in ("v", "lo", "hi"))
+    u = "" if unit == "ISO" else f" {unit}"
+
+    def fine(x: int) -> bool:  # shown exactly with at most 6 decimals
+        return unit == "ISO" or not (Decimal(x) / per) % Decimal("1e-6")
+
+    def show(x: int) -> str:
+        return _in_caller_units(x, per, unit)
+
+    shown = show(v)
+    if fine(lo) and fine(hi):
+        allowed = f"{show(lo)} to {show(hi)}{u}"
+    else:  # e.g. 1 pC and capacity − 1 pC: "more than 0 mAh", "below 500 mAh"
+        lower = f"at least {show(lo)}" if fine(lo) else f"more than {show(lo - 1)}"
+        upper = f"below {show(hi + 1)}" if fine(hi + 1) and not fine(hi) else f"at most {show(hi)}"
+        allowed = f"({lower}{u} and {upper}{u})"
+    return f"invalid {field}: {shown}{u} is outside the allowed range {allowed}"
+
+
 def _validate(exact: dict[str, Any], build: Any = _core.validate_model) -> Any:
     """Validate exact fields in the core (``build(exact)``, returned); errors name the Python
-    parameter."""
+    parameter and speak its unit."""
     from .errors import ItbError
 
     try:
@@ -133,7 +218,7 @@ def _validate(exact: dict[str, Any], build: Any = _core.validate_model) -> Any:
     except ItbError as err:
         field = _PY_FIELD.get(err.field, err.field)
         if field != err.field:  # the same message about the parameter the caller passed
-            raise type(err)(str(err).replace(err.field, field, 1), field) from None
+            raise type(err)(_caller_message(err.field, field, str(err)), field) from None
         raise
 
 
@@ -234,12 +319,12 @@ class PumpModel:
     def _build_from_exact(cls, d: dict[str, Any]) -> PumpModel:
         return cls(
             name=d["name"],
-            reservoir_ml=d["reservoir_nl"] / 1e6,
+            reservoir_ml=nl_to_ml(d["reservoir_nl"]),
             stroke_nl=d["stroke_nl"],
-            min_rate_ml_per_day=d["min_rate_nl_per_day"] / 1e6,
-            max_rate_ml_per_day=d["max_rate_nl_per_day"] / 1e6,
-            low_reservoir_ml=d["low_reservoir_nl"] / 1e6,
-            pump_path_ul=d["pump_path_nl"] / 1e3,
+            min_rate_ml_per_day=nl_to_ml(d["min_rate_nl_per_day"]),
+            max_rate_ml_per_day=nl_to_ml(d["max_rate_nl_per_day"]),
+            low_reservoir_ml=nl_to_ml(d["low_reservoir_nl"]),
+            pump_path_ul=nl_to_ul(d["pump_path_nl"]),
             battery=None if d.get("battery") is None else BatteryModel.from_exact(d["battery"]),
         )
 

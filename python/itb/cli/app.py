@@ -22,10 +22,11 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from .. import __version__
 from .._time import to_ms
+from ..events import StrokeBatchData
 from ..pump import Event, Projection, Pump
 from .common import (
     DISCLAIMER,
@@ -88,6 +89,7 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
     until = start + horizon
     if projection.reservoir_empty is not None:
         until = min(until, projection.reservoir_empty)
+    events: Sequence[Event]
     if scenario is not None:  # the bundled scenario, through the one run loop
         result = scenario.run(until=until)
         pump, events = result.pump, result.events
@@ -99,7 +101,7 @@ def run_demo(days: int = DEFAULT_DAYS, pump: Pump | None = None) -> dict[str, An
     later = [e for e in events if e.time > start]
     batches = [e for e in later if e.kind == "stroke_batch"]
     observed = {
-        "next_stroke": batches[0].data["first_ms"] if batches else None,
+        "next_stroke": cast(StrokeBatchData, batches[0].data)["first_ms"] if batches else None,
         "low_reservoir": _first(later, "low_reservoir"),
         "reservoir_empty": _first(later, "reservoir_empty"),
         "drug_at_tip": _first(later, "drug_at_tip"),

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from .common import DISCLAIMER, console, duration, number, positive_duration
+from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_STROKE_NL
+from .._units import nl_to_ml
+from .common import DISCLAIMER, console, describe_fields, duration, number, positive_duration
 
 __all__ = ["register", "load_plan"]
 
@@ -99,8 +101,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--idle-timeout",
-        type=_seconds,
-        default=30.0,
+        type=positive_duration,
+        default=timedelta(seconds=30),
         metavar="DURATION",
         help="close a TCP connection that completes no frame this long (e.g. 30s; default 30s)",
     )
@@ -112,8 +114,8 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     )
     p.add_argument(
         "--sample-interval",
-        type=_seconds,
-        default=0.5,
+        type=positive_duration,
+        default=timedelta(milliseconds=500),
         metavar="DURATION",
         help="scale sample interval (e.g. 500ms, 1s; default 500ms)",
     )
@@ -145,7 +147,10 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         help="pump-clock seconds per wall second, or 'max' (default: max)",
     )
     p.add_argument(
-        "--batch", type=int, default=16, help="strokes per command at max speed (1..64, default 16)"
+        "--batch",
+        type=int,
+        default=16,
+        help="strokes per command at max speed (1 to 64, default 16)",
     )
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
 
@@ -184,7 +189,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
         "--pass-pct",
         type=int,
         default=0,
-        help="occlusion: %% of each stroke's flow still passing, 0..99 (default 0: complete)",
+        help="occlusion: %% of each stroke's flow still passing, 0 to 99 (default 0: complete)",
     )
     p.add_argument(
         "--position-ul",
@@ -213,15 +218,15 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     link(p)
     p.add_argument(
         "--duration",
-        type=_seconds,
-        default=60.0,
+        type=positive_duration,
+        default=timedelta(seconds=60),
         metavar="DURATION",
         help="how long to record (e.g. 60s, 5min; default 60s)",
     )
     p.add_argument(
         "--interval",
-        type=_seconds,
-        default=0.5,
+        type=positive_duration,
+        default=timedelta(milliseconds=500),
         metavar="DURATION",
         help="time between samples (e.g. 500ms, 1s; default 500ms)",
     )
@@ -279,6 +284,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     _register_balance_emulate(add)
+    _register_balance_log(add)
     _register_accuracy(add)
 
     t = subparsers.add_parser(
@@ -343,11 +349,6 @@ _nonneg = number(float, low=0)
 _port = number(int, low=0, high=65535, what="a port number")
 
 
-def _seconds(text: str) -> float:
-    """argparse type: a duration with its unit (``2s``, ``500ms``, ``PT1M``), as seconds."""
-    return positive_duration(text).total_seconds()
-
-
 def _renamed(old: str, new: str) -> Callable[[str], Any]:
     """argparse type of a removed option: refused, saying what to write instead."""
 
@@ -357,9 +358,6 @@ def _renamed(old: str, new: str) -> Callable[[str], Any]:
         )
 
     return refuse
-
-
-_MINUTE = timedelta(minutes=1)
 
 
 def _speed(text: str) -> float | None:
@@ -390,7 +388,7 @@ def _emulate(args: argparse.Namespace) -> int:
     keys = load_keys(args.key_file)
     scale = Scale(
         noise_mg=args.noise_mg,
-        sample_interval_s=args.sample_interval,
+        sample_interval=args.sample_interval,
         density_g_per_ml=args.density,
         seed=args.seed,
     )
@@ -416,7 +414,7 @@ def _emulate(args: argparse.Namespace) -> int:
     log(
         f"keys for {', '.join(r.name.lower() for r in keys)}; "
         + ("state restored" if rig.restored else "new rig")
-        + f": last stroke id {st['last_stroke_id']}, reservoir {st['reservoir_nl'] / 1e6:g} mL at "
+        + f": last stroke id {st['last_stroke_id']}, reservoir {nl_to_ml(st['reservoir_nl']):g} mL at "
         f"{st['concentration_ug_per_ml']} µg/mL"
         + (", STOPPED" if st["stopped"] else "")
         + (", motor stalled" if st["stalled"] else "")
@@ -431,7 +429,7 @@ def _emulate(args: argparse.Namespace) -> int:
                 stop=stop,
                 log=log,
                 max_connections=args.max_connections,
-                idle_timeout_s=args.idle_timeout,
+                idle_timeout=args.idle_timeout,
             )
         else:
             serve_pty(rig, keys, announce=announce, stop=stop, log=log)
@@ -492,7 +490,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.scenario)
     what = args.scenario
     if not 1 <= args.batch <= 64:
-        raise ValidationError(f"batch: {args.batch} outside 1..64", "batch")
+        raise ValidationError(f"batch: {args.batch} is not between 1 and 64 strokes", "batch")
     with Journal(args.journal) as journal:
         driver = _driver(args)
         try:
@@ -538,9 +536,9 @@ def _status(args: argparse.Namespace) -> int:
         driver.close()
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
-    else:
-        for k, v in status.items():
-            print(f"{k:16} {v}")
+    else:  # for people: mL, µg, ISO times (the exact integers are in --json)
+        for line in describe_fields(status):
+            print(line)
     return 0
 
 
@@ -618,19 +616,20 @@ def _measure(args: argparse.Namespace) -> int:
     driver = _driver(args)
     samples = []
     try:
-        t_end = time.monotonic() + args.duration
+        interval_s = args.interval.total_seconds()
+        t_end = time.monotonic() + args.duration.total_seconds()
         while True:
             samples.append(driver.measure())
-            if time.monotonic() + args.interval > t_end:
+            if time.monotonic() + interval_s > t_end:
                 break
-            time.sleep(args.interval)
+            time.sleep(interval_s)
     finally:
         driver.close()
     out, t_unique, delivered = summarise_samples(
         samples,
         tolerance_pct=args.tolerance_pct,
-        windows_min=None if args.windows is None else [w / _MINUTE for w in args.windows],
-        sample_interval_s=args.interval,
+        windows=args.windows,
+        sample_interval=args.interval,
     )
     ok, tol = out["within_tolerance"], out["tolerance_ml"]
     if args.csv:
@@ -776,20 +775,27 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
     p.add_argument(
+        "--sbi-format",
+        type=int,
+        choices=(16, 22),
+        default=16,
+        help="SBI print line: 16 characters, or 22 with an ID code (default 16)",
+    )
+    p.add_argument(
         "--flow-ul-per-h", type=_nonneg, default=0.0, help="water delivered onto the pan (µL/h)"
     )
     p.add_argument(
         "--readability-mg",
         type=number(float, low=1e-6, high=1e4),
         default=0.01,
-        help="display step (mg, 1e-6..1e4, default 0.01)",
+        help="display step (mg, 0.000001 to 10000, default 0.01)",
     )
     p.add_argument("--noise-mg", type=_nonneg, default=0.0, help="noise, standard deviation (mg)")
     p.add_argument(
         "--drift-mg-per-h",
         type=number(float, low=-1e6, high=1e6),
         default=0.0,
-        help="zero drift (mg/h, -1e6..1e6)",
+        help="zero drift (mg/h, -1000000 to 1000000)",
     )
     p.add_argument("--evaporation-mg-per-h", type=_nonneg, default=0.0, help="mass loss (mg/h)")
     p.add_argument("--seed", type=int, default=None, help="seed of the noise")
@@ -800,7 +806,7 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument(
         "--stroke-nl",
-        type=number(int, low=1, high=10_000_000),
+        type=number(int, low=1, high=MAX_STROKE_NL),  # a pump model's stroke, the core's limit
         default=None,
         help="stroke volume for --record (nL; default: the rig's pump model)",
     )
@@ -830,12 +836,115 @@ def _balance_emulate(args: argparse.Namespace) -> int:
         flow_mg_per_h=flow_mg,
         seed=args.seed,
         delivered_mg=(lambda t: follower() + flow_mg * t / 3600) if follower else None,
+        sbi_format=args.sbi_format,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     serve_pty(balance, args.protocol, lambda path: print(f"PORT {path}", flush=True), stop.is_set)
     return 0
+
+
+# --- itb rig balance-log (a real or emulated balance read during a rig run) --------------------
+
+
+def _pair(text: str) -> tuple[float, float]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected RATE or RATE,U (mg/h)") from None
+    if len(values) not in (1, 2) or not all(abs(v) <= 1e6 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected RATE or RATE,U, each within ±1e6")
+    if len(values) == 2 and values[1] < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the uncertainty U must be >= 0")
+    return values[0], values[1] if len(values) == 2 else 0.0
+
+
+def _register_balance_log(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(
+        "balance-log",
+        "read a precision balance (MT-SICS or Sartorius SBI) during a rig run and log each "
+        "reading with host timestamps, for 'itb rig report --balance'",
+        _balance_log,
+    )
+    p.add_argument("--port", required=True, help="the balance's port (device, pty path, socket://)")
+    p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
+    p.add_argument(
+        "--baudrate", type=number(int, low=1, high=4_000_000), default=9600, help="default 9600"
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="the balance log (a new file)")
+    p.add_argument(
+        "--interval", type=positive_duration, default=timedelta(seconds=30), help="default 30s"
+    )
+    p.add_argument(
+        "--duration", type=positive_duration, default=None, help="stop after (default: Ctrl-C)"
+    )
+    p.add_argument(
+        "--rate-ul-per-h",
+        type=number(float, low=1e-6, high=1e9),
+        default=None,
+        help="the set rate (µL/h; default: the report derives it from the record)",
+    )
+    p.add_argument(
+        "--readability-mg",
+        type=number(float, low=1e-6, high=1e4),
+        default=None,
+        help="display step (mg; default: read from the first reading's decimals)",
+    )
+    p.add_argument(
+        "--repeatability-mg",
+        type=number(float, low=0.0, high=1e4),
+        default=0.0,
+        help="the balance's repeatability, standard deviation (mg, default 0)",
+    )
+    p.add_argument(
+        "--evaporation-mg-per-h",
+        type=_pair,
+        default=(0.0, 0.0),
+        metavar="RATE[,U]",
+        help="evaporation of a blank run and its standard uncertainty (mg/h, default 0,0)",
+    )
+    p.add_argument(
+        "--timeout", type=positive_duration, default=timedelta(seconds=5), help="reply timeout"
+    )
+
+
+def _balance_log(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ..hardware.balance import SbiBalance, SicsBalance, open_port
+    from ..hardware.balance.logger import log_balance
+
+    stop = threading.Event()
+    port = open_port(args.port, args.baudrate, args.timeout)
+    saved = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        balance = (SicsBalance if args.protocol == "sics" else SbiBalance)(port, args.timeout)
+        summary = log_balance(
+            balance,
+            args.out,
+            interval=args.interval,
+            duration=args.duration,
+            stop=stop.is_set,
+            rate_ul_per_h=args.rate_ul_per_h,
+            readability_mg=args.readability_mg,
+            repeatability_mg=args.repeatability_mg,
+            evaporation_mg_per_h=args.evaporation_mg_per_h,
+            source=f"{args.protocol} {args.port}",
+        )
+    finally:
+        port.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    print(
+        f"{args.out}: {summary.readings} readings, {summary.errors} refused by the balance, "
+        f"readability {summary.readability_mg:g} mg"
+    )
+    return 0 if summary.readings else 1
 
 
 # --- itb rig accuracy (emulated rig + balance, low-flow accuracy with uncertainty) --------------
@@ -893,7 +1002,7 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--concentration",
-        type=number(int, low=1, high=100_000),
+        type=number(int, low=1, high=MAX_CONCENTRATION_UG_PER_ML),
         default=2000,
         metavar="UG_PER_ML",
         help="concentration (µg/mL, default 2000)",
@@ -935,6 +1044,11 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML report")
     p.add_argument("--junit", metavar="OUT.xml", help="also write the verdicts as JUnit XML")
     p.add_argument(
+        "--pdf",
+        metavar="OUT.pdf",
+        help="also print the HTML page as PDF (a headless Chromium; ITB_CHROMIUM names one)",
+    )
+    p.add_argument(
         "--limit", type=_percent, default=15.0, help="accuracy limit (e.g. 15%%; default 15%%)"
     )
     p.add_argument(
@@ -944,9 +1058,9 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ..hardware.report import build_report, find_browser, junit_xml, print_pdf, render_html
 
-    from ..hardware.report import build_report, junit_xml, render_html
-
+    browser = find_browser() if args.pdf else None  # before any work: say what to install
     rep = build_report(
         args.record,
         args.balance,
@@ -963,6 +1077,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.junit:
         with open(args.junit, "w", encoding="utf-8") as f:
             f.write(junit_xml("itb rig report", rep["verdicts"]))
+    if args.pdf:
+        print_pdf(args.output, args.pdf, browser=browser)
     print(f"{args.output}: " + ("PASS" if rep["passed"] else "FAIL"))
     return 0 if rep["passed"] else 1
 

@@ -139,7 +139,7 @@ class SerialDriver:
         self._timeout_s = self.timeout.total_seconds()
         self.max_body = max_body
         self._url = port if isinstance(port, str) else None
-        self._stream = open_stream(port, self._timeout_s) if isinstance(port, str) else port
+        self._stream = open_stream(port, self.timeout) if isinstance(port, str) else port
         self._session = ClientSession(role, key, max_body=max_body)
         self._connected = False
         self._broken = False  # the link failed: reopen the port before the next handshake
@@ -194,10 +194,10 @@ class SerialDriver:
 
         A HELLO unanswered for :data:`HELLO_RETRY_S` is sent again: the bytes of a peer killed in
         mid-frame may still sit in the rig's buffer, and the rig drops them after
-        ``emulator.IDLE_S`` (0.5 s) of silence."""
+        ``emulator.IDLE`` (0.5 s) of silence."""
         if self._broken and self._url is not None:  # the rig went away: open the port again
             close_stream(self._stream)
-            self._stream = open_stream(self._url, self._timeout_s)
+            self._stream = open_stream(self._url, self.timeout)
             self._broken = False
             self.reopened += 1
         deadline = time.monotonic() + self._timeout_s

@@ -158,7 +158,9 @@ class Controller:
         ):
             raise ValidationError(f"speed: {speed!r} must be > 0 (or None for max)", "speed")
         if not 1 <= batch <= MAX_BATCH:
-            raise ValidationError(f"batch: {batch} outside 1..{MAX_BATCH}", "batch")
+            raise ValidationError(
+                f"batch: {batch} is not between 1 and {MAX_BATCH} strokes", "batch"
+            )
         self.driver = driver
         self.journal = journal
         self.plan = plan

@@ -6,7 +6,7 @@
 
 The TCP server accepts at most ``max_connections`` connections at a time (default
 :data:`MAX_CONNECTIONS`; one more is closed at once, logged), closes a connection that has not
-completed a frame for ``idle_timeout_s`` (default :data:`IDLE_TIMEOUT_S`: a slowloris holds no
+completed a frame for ``idle_timeout`` (a duration, default :data:`IDLE_TIMEOUT`: a slowloris holds no
 thread for long) and listens with a backlog of :data:`BACKLOG`. :class:`RigLog` writes
 timestamped lines (UTC) and summarises refused frames per kind once a second.
 (docs: decisions/rig.md#server-limits)
@@ -22,9 +22,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from .._time import Duration, duration_ms, format_duration
 from ..errors import ItbError, ProtocolError, RigError
 from .protocol import (
     MAX_BODY,
@@ -46,16 +47,17 @@ __all__ = [
     "RigLog",
     "serve_pty",
     "serve_tcp",
-    "IDLE_S",
-    "IDLE_TIMEOUT_S",
+    "IDLE",
+    "IDLE_TIMEOUT",
     "MAX_CONNECTIONS",
     "BACKLOG",
 ]
 
-#: a partial frame older than this (s) is dropped: the sender died or the bytes were lost
-IDLE_S = 0.5
-#: a TCP connection that completes no frame for this long (s) is closed
-IDLE_TIMEOUT_S = 30.0
+#: a partial frame older than this is dropped: the sender died or the bytes were lost
+IDLE = timedelta(milliseconds=500)
+#: a TCP connection that completes no frame for this long is closed
+IDLE_TIMEOUT = timedelta(seconds=30)
+_IDLE_S = IDLE.total_seconds()
 #: TCP connections served at once; one more is closed as soon as it is accepted
 MAX_CONNECTIONS = 16
 #: the TCP listen backlog
@@ -66,19 +68,20 @@ class RigLog:
     """The emulator's log: one line per event, ``<UTC time> rig: <message>``, written whole
     under a lock (threads never interleave). Refused frames are counted per kind; the first of
     a kind in each second is logged in full, the rest as one summary line per second
-    (``refused 812 frames in 1.0 s: tag 800, length 12``). ``out=None`` logs nothing;
-    ``wall`` (s since the epoch) is injectable."""
+    (``refused 812 frames in 1.0 s: tag 800, length 12``); ``interval`` (a duration, default
+    1 s) sets that span. ``out=None`` logs nothing; ``wall`` (s since the epoch) is injectable."""
 
     def __init__(
         self,
         out: TextIO | None = sys.stderr,
         *,
         wall: Callable[[], float] = time.time,
-        interval_s: float = 1.0,
+        interval: Duration = timedelta(seconds=1),
     ) -> None:
         self.out = out
         self.wall = wall
-        self.interval_s = interval_s
+        self.interval = timedelta(milliseconds=duration_ms(interval, "interval", allow_zero=False))
+        self._interval_s = self.interval.total_seconds()
         self._lock = threading.Lock()
         self._window_start = wall()
         self._counts: dict[str, int] = {}
@@ -109,7 +112,7 @@ class RigLog:
         """Write the summary of the second that ended (called by the serve loops)."""
         now = self.wall()
         with self._lock:
-            if now - self._window_start < self.interval_s:
+            if now - self._window_start < self._interval_s:
                 return
             span = now - self._window_start
             counts, self._counts = self._counts, {}
@@ -284,7 +287,7 @@ def serve_pty(
             if tick is not None:
                 tick()
             if not r:
-                if link.buffer.pending and time.monotonic() - last > IDLE_S:
+                if link.buffer.pending and time.monotonic() - last > _IDLE_S:
                     link.idle()
                 continue
             try:
@@ -328,12 +331,14 @@ def serve_tcp(
     stop: threading.Event | None = None,
     log: Callable[[str], None] = lambda s: None,
     max_connections: int = MAX_CONNECTIONS,
-    idle_timeout_s: float = IDLE_TIMEOUT_S,
+    idle_timeout: Duration = IDLE_TIMEOUT,
     backlog: int = BACKLOG,
 ) -> None:
     """Serve on 127.0.0.1:``port`` (0: any free port); ``announce(url)`` gets ``socket://127.0.0.1:N``.
     Each connection has its own session (one thread each, at most ``max_connections``); the rig
-    is shared. A connection that completes no frame for ``idle_timeout_s`` is closed."""
+    is shared. A connection that completes no frame for ``idle_timeout`` (a duration) is closed;
+    a bare number is a ``ValidationError`` naming ``idle_timeout``."""
+    idle = timedelta(milliseconds=duration_ms(idle_timeout, "idle_timeout", allow_zero=False))
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
@@ -363,7 +368,7 @@ def serve_tcp(
                 continue
             threading.Thread(
                 target=_serve_conn,
-                args=(conn, Link(rig, keys, refused, log=log), stop, idle_timeout_s, open_conns),
+                args=(conn, Link(rig, keys, refused, log=log), stop, idle, open_conns),
                 daemon=True,
             ).start()
     finally:
@@ -374,16 +379,19 @@ def _serve_conn(
     conn: socket.socket,
     link: Link,
     stop: threading.Event | None,
-    idle_timeout_s: float = IDLE_TIMEOUT_S,
+    idle_timeout: timedelta = IDLE_TIMEOUT,
     slots: threading.BoundedSemaphore | None = None,
 ) -> None:
     try:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.settimeout(IDLE_S)
+        conn.settimeout(_IDLE_S)
+        idle_s = idle_timeout.total_seconds()
         while stop is None or not stop.is_set():
-            if time.monotonic() - link.last_frame > idle_timeout_s:
+            if time.monotonic() - link.last_frame > idle_s:
                 link.refused["idle"] = link.refused.get("idle", 0) + 1
-                link._refused("idle", f"idle: no complete frame for {idle_timeout_s:g} s; closed")
+                link._refused(
+                    "idle", f"idle: no complete frame for {format_duration(idle_timeout)}; closed"
+                )
                 break
             try:
                 data = conn.recv(65536)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
+from .._time import Duration, duration_ms
 from ..errors import ProtocolError, RigError
 from .client import DeliveryAck, RigStatus
 from .rig import Rig
@@ -20,7 +22,8 @@ class SimulatedDriver:
     """A :class:`PumpDriver` over an in-process :class:`~itb.hardware.rig.Rig` (no bytes).
 
     Faults, for controller tests: :meth:`drop_acks` (the rig executes, the answer is lost: a
-    ``ProtocolError('timeout')``), ``delay_s`` (seconds each call takes, via ``sleep``),
+    ``ProtocolError('timeout')``), ``delay`` (a duration each call takes, via ``sleep``, which
+    is called with seconds like ``time.sleep``; a bare number is a ``ValidationError``),
     :meth:`stall` / :meth:`clear_stall` (motor stall: deliveries refused), :meth:`reset` (the rig
     reboots: the next call fails with ``ProtocolError('session')``; its state survives).
     """
@@ -29,11 +32,12 @@ class SimulatedDriver:
         self,
         rig: Rig | None = None,
         *,
-        delay_s: float = 0.0,
+        delay: Duration = timedelta(0),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rig = rig if rig is not None else Rig()
-        self.delay_s = delay_s
+        self.delay = timedelta(milliseconds=duration_ms(delay, "delay"))
+        self._delay_s = self.delay.total_seconds()
         self.sleep = sleep
         self._drop = 0
         self._reset = False
@@ -55,8 +59,8 @@ class SimulatedDriver:
 
     def _call(self, name: str, arg: Any = None) -> None:
         self.calls.append((name, arg))
-        if self.delay_s:
-            self.sleep(self.delay_s)
+        if self._delay_s:
+            self.sleep(self._delay_s)
         if self._reset:
             self._reset = False
             raise ProtocolError("session: the rig reset; reconnect", "session")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._time import Duration, duration_ms
 from ..errors import ValidationError
 
 __all__ = ["summarise_samples", "read_series", "write_series"]
@@ -21,18 +22,30 @@ def summarise_samples(
     samples: Sequence[dict[str, Any]],
     *,
     tolerance_pct: float = 5.0,
-    windows_min: Sequence[float] | None = None,
-    sample_interval_s: float = 0.5,
+    windows: Sequence[Duration] | None = None,
+    sample_interval: Duration = timedelta(milliseconds=500),
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """(report, sample times in s, delivered mL) of scale samples.
+
+    ``windows`` (default :data:`itb.analysis.DEFAULT_WINDOWS`) and ``sample_interval`` are
+    durations (``timedelta``/``numpy.timedelta64``; a bare number is a ``ValidationError`` naming
+    the parameter), as in :func:`itb.analysis.trumpet`.
 
     Delivered = (mass − first mass) ÷ density; expected = the strokes the rig executed in the
     same span. Within tolerance when |delivered − expected| ≤ max(``tolerance_pct`` % of
     expected, 3·√2·σ of the scale noise). With at least three distinct sample times the report
     holds the trumpet curve (``itb.analysis.trumpet``, rate = the expected rate over the second
     half) under ``"trumpet"``. Raises ``ValidationError`` for no samples."""
-    from ..analysis import DEFAULT_WINDOWS_MIN, trumpet
+    from ..analysis import DEFAULT_WINDOWS, trumpet
 
+    interval = timedelta(
+        milliseconds=duration_ms(sample_interval, "sample_interval", allow_zero=False)
+    )
+    if windows is not None:
+        windows = [
+            timedelta(milliseconds=duration_ms(w, f"windows[{i}]", allow_zero=False))
+            for i, w in enumerate(windows)
+        ]
     if not samples:
         raise ValidationError("samples: no scale samples", "samples")
     t = np.array([float(s["t_s"]) for s in samples])
@@ -63,8 +76,8 @@ def summarise_samples(
             res = trumpet(
                 t_unique,
                 delivered[idx],
-                [timedelta(minutes=w) for w in windows_min or DEFAULT_WINDOWS_MIN],
-                sample_interval=timedelta(seconds=sample_interval_s),
+                DEFAULT_WINDOWS if windows is None else windows,
+                sample_interval=interval,
                 rate_ml_per_h=rate,
             )
             out["trumpet"] = res.as_dict()

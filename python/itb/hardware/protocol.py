@@ -270,14 +270,16 @@ _LIMITS = struct.Struct(">QQQI")
 
 
 def deliver_payload(first_id: int, times_ms: list[int]) -> bytes:
-    """DELIVER payload: first stroke id (u64, ids start at 1), count (u16, 1..MAX_BATCH), then
+    """DELIVER payload: first stroke id (u64, ids start at 1), count (u16, 1 to MAX_BATCH), then
     each stroke's scheduled pump-clock time (i64 ms)."""
     if not 1 <= len(times_ms) <= MAX_BATCH:
         raise ProtocolError(
-            f"count: {len(times_ms)} strokes per DELIVER, expected 1..{MAX_BATCH}", "count"
+            f"count: {len(times_ms)} strokes per DELIVER, expected 1 to {MAX_BATCH}", "count"
         )
     if not 1 <= first_id <= _U64 - MAX_BATCH:
-        raise ProtocolError(f"stroke_id: {first_id} outside 1..2^64-{MAX_BATCH + 1}", "stroke_id")
+        raise ProtocolError(
+            f"stroke_id: {first_id} is not between 1 and 2^64 - {MAX_BATCH + 1}", "stroke_id"
+        )
     return _DELIVER_HEAD.pack(first_id, len(times_ms)) + b"".join(
         _TIME.pack(int(t)) for t in times_ms
     )
@@ -289,7 +291,9 @@ def parse_deliver(payload: bytes) -> tuple[int, list[int]]:
         raise ProtocolError("payload: DELIVER payload is shorter than its header", "payload")
     first, count = _DELIVER_HEAD.unpack_from(payload)
     if not 1 <= count <= MAX_BATCH:
-        raise ProtocolError(f"count: {count} strokes per DELIVER, expected 1..{MAX_BATCH}", "count")
+        raise ProtocolError(
+            f"count: {count} strokes per DELIVER, expected 1 to {MAX_BATCH}", "count"
+        )
     if first < 1:
         raise ProtocolError("stroke_id: stroke ids start at 1", "stroke_id")
     if len(payload) != _DELIVER_HEAD.size + count * _TIME.size:

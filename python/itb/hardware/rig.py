@@ -25,14 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from .._limits import MAX_CATHETER_NL, MS_PER_DAY, NL_PER_ML
-from .._time import to_ms
-from .._units import ml_to_nl
+from .._limits import MAX_CATHETER_NL, MAX_CONCENTRATION_UG_PER_ML, MS_PER_DAY
+from .._time import Duration, duration_ms, to_ms
+from .._units import ml_to_nl, ng_to_ug, nl_to_ml
 from ..errors import ItbError, RigError
 from ..models import SYNCHROMED_II_40, PumpModel
 from ..program import Continuous
@@ -55,7 +55,7 @@ _CLEARABLE = ("occlusion", "leak", "migration", "battery", "stall", "all")
 STATE_VERSION = 1
 #: concentration (µg/mL) of a rig no THERAPY or REFILL has told otherwise
 DEFAULT_CONCENTRATION = 2000
-_MAX_CONCENTRATION = 100_000
+_MAX_CONCENTRATION = MAX_CONCENTRATION_UG_PER_ML  # the core's, from its limit table
 
 
 def state_path(record: os.PathLike[str] | str) -> str:
@@ -67,27 +67,30 @@ def state_path(record: os.PathLike[str] | str) -> str:
 class Scale:
     """A simulated gravimetric scale under the catheter outlet.
 
-    It samples every ``sample_interval_s`` seconds (rig clock) and reports mass in mg with
-    Gaussian noise of standard deviation ``noise_mg``; ``density_g_per_ml`` converts delivered
-    volume to mass (1 nL of a 1.0 g/mL fluid weighs 0.001 mg).
+    It samples every ``sample_interval`` (a duration, default 500 ms, rig clock) and reports mass
+    in mg with Gaussian noise of standard deviation ``noise_mg``; ``density_g_per_ml`` converts
+    delivered volume to mass (1 nL of a 1.0 g/mL fluid weighs 0.001 mg). Sample times (``t_s``)
+    are positions on the rig clock in seconds. Errors: ``ValidationError`` naming the field (a
+    bare-number ``sample_interval`` included).
     """
 
     noise_mg: float = 0.0
-    sample_interval_s: float = 0.5
+    sample_interval: Duration = timedelta(milliseconds=500)
     density_g_per_ml: float = 1.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
         from ..errors import ValidationError
 
-        for name in ("noise_mg", "density_g_per_ml", "sample_interval_s"):
+        ms = duration_ms(self.sample_interval, "sample_interval", allow_zero=False)
+        self.sample_interval = timedelta(milliseconds=ms)
+        self._interval_s = ms / 1000
+        for name in ("noise_mg", "density_g_per_ml"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0) or (
-                name != "noise_mg" and v == 0
-            ):
-                raise ValidationError(
-                    f"{name}: {v!r} must be a finite number > 0 (noise >= 0)", name
-                )
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if not (number and np.isfinite(v) and v >= 0) or (name != "noise_mg" and v == 0):
+                need = "at least 0 mg" if name == "noise_mg" else "above 0 g/mL"
+                raise ValidationError(f"{name}: {v!r} must be a finite number {need}", name)
         self._rng = np.random.default_rng(self.seed)
         self._times: list[float] = [0.0]
         self._cum_nl: list[int] = [0]
@@ -108,7 +111,7 @@ class Scale:
 
     def read(self, t_s: float) -> tuple[float, float]:
         """(sample time in s, mass in mg) of the latest sample at or before ``t_s``."""
-        t = np.floor(t_s / self.sample_interval_s) * self.sample_interval_s
+        t = np.floor(t_s / self._interval_s) * self._interval_s
         mass = self.volume_nl_at(t) * self.density_g_per_ml * 1e-3
         if self.noise_mg:
             mass += float(self._rng.normal(0.0, self.noise_mg))
@@ -202,7 +205,7 @@ class Rig:
             from ..errors import ValidationError
 
             raise ValidationError(
-                f"reservoir_ml: {self.reservoir_nl / NL_PER_ML:g} mL is outside 0..{model.reservoir_ml:g} mL "
+                f"reservoir_ml: {nl_to_ml(self.reservoir_nl):g} mL is not between 0 and {model.reservoir_ml:g} mL "
                 f"(the {model.name} reservoir)",
                 "reservoir_ml",
             )
@@ -387,8 +390,8 @@ class Rig:
                 raise RigError("motor_stall: the pump motor is stalled", "motor_stall")
             if len(todo) * self.stroke_nl > self.reservoir_nl:
                 raise RigError(
-                    f"reservoir_empty: {self.reservoir_nl / NL_PER_ML:g} mL left, the batch needs "
-                    f"{len(todo) * self.stroke_nl / NL_PER_ML:g} mL",
+                    f"reservoir_empty: {nl_to_ml(self.reservoir_nl):g} mL left, the batch needs "
+                    f"{nl_to_ml(len(todo) * self.stroke_nl):g} mL",
                     "reservoir_empty",
                 )
             for i, t_ms in enumerate(todo):
@@ -451,7 +454,7 @@ class Rig:
         return moved
 
     def fault(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Inject (or clear) a fault at run time: ``{"fault": "occlusion", "pass_pct": 0..100}``,
+        """Inject (or clear) a fault at run time: ``{"fault": "occlusion", "pass_pct": 0 to 99}``,
         ``{"fault": "leak" | "disconnection", "position_ul": µL from the pump connector}``,
         ``{"fault": "migration"}``, ``{"fault": "battery"}``, ``{"fault": "stall"}``,
         ``{"fault": "clear", "which": "occlusion" | "leak" | "migration" | "battery" | "stall" |
@@ -465,7 +468,8 @@ class Rig:
                 pct = spec.get("pass_pct", 0)
                 if not (isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99):
                     raise RigError(
-                        f"pass_pct: {pct!r} is outside 0..99 % (0: complete occlusion)", "pass_pct"
+                        f"pass_pct: {pct!r} is not a whole % between 0 and 99 (0: complete occlusion)",
+                        "pass_pct",
                     )
                 self.faults["occlusion"] = {"pass_pct": pct}
                 self._occlusion_commanded_nl = self._occlusion_moved_nl = 0
@@ -479,7 +483,7 @@ class Rig:
                     and 0 <= pos <= limit
                 ):
                     raise RigError(
-                        f"position_ul: {pos!r} µL is outside 0..{limit} µL "
+                        f"position_ul: {pos!r} µL is not between 0 and {limit} µL "
                         "(from the pump connector along the catheter)",
                         "position_ul",
                     )
@@ -573,7 +577,7 @@ class Rig:
             conc = _check_concentration(concentration_ug_per_ml)
             if not 0 <= added_nl <= self.capacity_nl:
                 raise RigError(
-                    f"overfill: {added_nl / NL_PER_ML:g} mL is outside 0..{self.capacity_nl / NL_PER_ML:g} mL "
+                    f"overfill: {nl_to_ml(added_nl):g} mL is not between 0 and {nl_to_ml(self.capacity_nl):g} mL "
                     "(the rig's reservoir)",
                     "overfill",
                 )
@@ -614,7 +618,7 @@ class Rig:
             self.pump.set_patient_bolus_limits(None)
         else:
             self.pump.set_patient_bolus_limits(
-                dose_ng / 1000.0,
+                ng_to_ug(dose_ng),
                 timedelta(milliseconds=duration_ms),
                 timedelta(milliseconds=lockout_ms),
                 max_per_24h,
@@ -683,7 +687,7 @@ class Rig:
 def _check_concentration(value: int) -> int:
     if not (isinstance(value, int) and 0 < value <= _MAX_CONCENTRATION):
         raise RigError(
-            f"concentration: {value!r} µg/mL is outside 1..{_MAX_CONCENTRATION} µg/mL",
+            f"concentration: {value!r} µg/mL is not a whole number between 1 and {_MAX_CONCENTRATION} µg/mL",
             "concentration",
         )
     return value

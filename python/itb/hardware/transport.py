@@ -11,6 +11,7 @@ import socket
 import time
 from typing import Any
 
+from .._time import Duration, duration_ms
 from ..errors import ProtocolError
 
 __all__ = ["LINK_ERRORS", "open_stream", "close_stream"]
@@ -23,20 +24,23 @@ except ImportError:  # pragma: no cover - Windows
     LINK_ERRORS = (OSError,)
 
 
-def open_stream(url: str, timeout: float) -> Any:
+def open_stream(url: str, timeout: Duration) -> Any:
     """Open ``url`` with ``serial.serial_for_url`` (``MissingExtraError`` naming ``itb-pump[rig]`` if
-    pyserial is missing, ``ProtocolError`` if the port cannot be opened)."""
+    pyserial is missing, ``ProtocolError`` if the port cannot be opened). ``timeout`` (a duration,
+    e.g. ``timedelta(seconds=2)``; a bare number is a ``ValidationError``) bounds each write and
+    the retries of a pty still hanging up."""
     from .._extras import require
 
+    timeout_s = duration_ms(timeout, "timeout", allow_zero=False) / 1000
     serial = require("serial", "rig", "a serial rig link (pyserial)")
     # A pty whose last reader has just hung up refuses opens (and pyserial's tcsetattr during the
     # open) with EIO until the kernel has finished the hang-up, which on a loaded machine can take
     # a while: retry those for up to the timeout; any other failure is reported at once.
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
             stream = serial.serial_for_url(
-                url, baudrate=115200, timeout=min(timeout, 0.05), write_timeout=timeout
+                url, baudrate=115200, timeout=min(timeout_s, 0.05), write_timeout=timeout_s
             )
             break
         except Exception as err:  # SerialException, ValueError, OSError, termios.error, ...

@@ -40,14 +40,14 @@ class VerifyReport:
 
 
 def _runs(ids: list[int]) -> str:
-    """'3, 7..9' for a sorted id list (at most 5 runs shown)."""
+    """'3, 7 to 9' for a sorted id list (at most 5 runs shown)."""
     runs: list[tuple[int, int]] = []
     for i in ids:
         if runs and i == runs[-1][1] + 1:
             runs[-1] = (runs[-1][0], i)
         else:
             runs.append((i, i))
-    text = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in runs[:5])
+    text = ", ".join(f"{a}" if a == b else f"{a} to {b}" for a, b in runs[:5])
     return text + (f" and {len(runs) - 5} more run(s)" if len(runs) > 5 else "")
 
 
@@ -91,7 +91,7 @@ def verify(
                 cover[a : b + 1] += 1
             if kind == "note":
                 report.notes.append(
-                    f"journal: strokes {first}..{last} executed with no journal row (recorded as a gap)"
+                    f"journal: strokes {first} to {last} executed with no journal row (recorded as a gap)"
                 )
         twice = [i for i in range(1, top + 1) if cover[i] > 1]
         unjournaled = [i for i in range(1, top + 1) if cover[i] == 0 and i in seen]

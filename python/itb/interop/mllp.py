@@ -58,7 +58,7 @@ def parse_address(text: str) -> tuple[str, int]:
     host, sep, port = str(text).rpartition(":")
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValidationError(
-            f"address: {text!r} is not HOST:PORT with a port in 1..65535", "address"
+            f"address: {text!r} is not HOST:PORT with a port between 1 and 65535", "address"
         )
     return host.strip("[]"), int(port)
 

@@ -241,7 +241,7 @@ class Scenario:
     def pump(self) -> Pump:
         """A fresh pump as the scenario starts (nothing advanced, no action applied)."""
         p = self.spec.pump
-        args = dict(
+        args: dict[str, Any] = dict(
             now=p.start,
             reservoir_ml=p.reservoir_ml,
             concentration_ug_per_ml=p.concentration_ug_per_ml,

@@ -211,6 +211,21 @@ def _observable(pump: Any) -> tuple[Any, ...]:
     )
 
 
+def _step_offset(start: Any) -> timedelta:
+    """A flex step's start from its period's start: a ``time`` (day), ``(weekday, time)`` (week,
+    Monday 0) or a ``timedelta``."""
+    if isinstance(start, timedelta):
+        return start
+    weekday, at = start if isinstance(start, tuple) else (0, start)
+    return timedelta(
+        days=weekday,
+        hours=at.hour,
+        minutes=at.minute,
+        seconds=at.second,
+        microseconds=at.microsecond,
+    )
+
+
 def _check_settings(cls: type[Any]) -> None:
     """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
     unsupported = cls.unsupported
@@ -816,12 +831,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         if steps and period in ("day", "week"):
             origin = day if period == "day" else day - timedelta(days=now.weekday())
             span = timedelta(days=1 if period == "day" else 7)
-            offsets = [
-                off
-                if isinstance(off, timedelta)
-                else datetime.combine(day.date(), off) - day  # a day step's time of day
-                for off, _dose in steps
-            ]
+            offsets = [_step_offset(off) for off, _dose in steps]
             starts = [origin + k * span + off for k in (0, 1) for off in offsets]
             later = [t for t in starts if t > now]
             if later:

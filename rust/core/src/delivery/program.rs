@@ -98,7 +98,7 @@ impl Basal {
                 return Err(ItbError::validation(
                     format!("steps[{i}].offset"),
                     format!(
-                        "must be within 0..{} ms of the {} period",
+                        "must lie within the {1} period (at least 0 ms and below {0} ms)",
                         period.ms(),
                         period.name()
                     ),
