@@ -119,3 +119,93 @@ def test_in_a_hypothesis_run_the_reported_counterexample_is_localised():
     msg = str(err.value)
     assert re.match(r"first wrong stroke: #\d+, (due at|made early)", msg), msg
     assert "after refill(" in msg.splitlines()[0], msg
+
+
+class LogsTheNominalEnd(PumpAsDevice):
+    """A device that delivers right but logs a bolus's end at start + the requested duration (the
+    pump ends it when its volume is in: at the rate rounded up, a little earlier)."""
+
+    def device_start(self, pump):
+        super().device_start(pump)
+        self.ends: dict = {}
+
+    def device_bolus(self, dose_ug, duration):
+        handle = super().device_bolus(dose_ug, duration)
+        self.ends[handle[1]] = self.dev.now + duration
+        return handle
+
+    def device_events(self):
+        self.log += self.dev.advance_to(self.dev.now)
+        out = []
+        for e in self.log:
+            if e.kind == "bolus_completed" and e.data["bolus_id"] in self.ends:
+                end = self.ends[e.data["bolus_id"]]
+                if end <= self.dev.now:
+                    out.append((end, e.kind))
+            elif e.kind != "stroke_batch":
+                out.append((e.time, e.kind))
+        return out
+
+
+def test_the_event_log_adapter_places_a_wrong_event_at_its_millisecond():
+    """10 µg at 2000 µg/mL is 5000 nL; over 61.5 min the rate is ceil(5000 × 86 400 000 /
+    3 690 000) = 117 074 nL/day, so the volume is in after 5000 × 86 400 000 / 117 074 =
+    3 689 973.8 ms: the bolus ends at 09:01:29.974, not at 09:01:30 as the device logs."""
+    m = LogsTheNominalEnd()
+    m._start()
+    m._do(
+        "bolus",
+        "bolus(10.0 µg, 1:01:30)",
+        {"dose_ug": 10.0, "duration": timedelta(minutes=61, seconds=30)},
+        (10.0, timedelta(minutes=61, seconds=30)),
+    )
+    m.device_matches_oracle()  # bolus_started at 08:00 on both
+    m._advance_both(T0 + timedelta(hours=2))
+    with pytest.raises(AssertionError) as err:
+        m.device_matches_oracle()
+    msg = str(err.value)
+    assert msg.startswith(
+        "device event log diverged at 2026-01-05 09:01:29.974: expected 'bolus_completed' then, "
+        "the device logged it at 2026-01-05 09:01:30 (after bolus(10.0 µg, 1:01:30) at "
+        "2026-01-05 08:00:00)"
+    ), msg
+    # the volume agrees: only the log shows the bug
+    assert m.device_observed() == m.oracle.expected().pumped_nl
+
+
+def test_event_log_kinds_are_checked_and_a_faithful_log_passes():
+    class Faithful(LogsTheNominalEnd):
+        unsupported = frozenset(ACTIONS) - {
+            "bolus",
+            "cancel_bolus",
+            "set_program",
+            "suspend",
+            "resume",
+        }
+
+        def device_bolus(self, dose_ug, duration):
+            return PumpAsDevice.device_bolus(self, dose_ug, duration)
+
+    run_state_machine_as_test(
+        Faithful,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=15,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    with pytest.raises(ValueError, match=r"Bad\.event_kinds: unknown kind\(s\) \['bolus_ended'\]"):
+        type("Bad", (PumpAsDevice,), {"event_kinds": frozenset({"bolus_ended"})})
+    with pytest.raises(TypeError, match=r"Bad\.event_kinds must be a set or frozenset"):
+        type("Bad", (PumpAsDevice,), {"event_kinds": "bolus_started"})
+    m = Faithful()
+    m._start()
+    m.device_events = lambda: [("not a time", "bolus_started")]
+    with pytest.raises(itb.ValidationError, match=r"device_events\(\)\[0\]"):
+        m.device_matches_oracle()
+    m.device_events = lambda: [("bolus_started",)]
+    with pytest.raises(TypeError, match=r"device_events\(\)\[0\] = \('bolus_started',\)"):
+        m.device_matches_oracle()

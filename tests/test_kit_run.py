@@ -4,6 +4,7 @@ counts are the cases the rules met."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -82,3 +83,43 @@ def test_boundary_activations_reach_the_rules_edges():
         assert reached[case] >= 3, (case, reached)
     # enabled most of the time: not_enabled is rare
     assert reached["patient_bolus: not_enabled"] * 5 < reached["patient_bolus: granted"], reached
+
+
+class _LosesAStrokeAfterADay(PatientDevice):
+    """A device that loses one stroke once it has run more than a day (any long enough example
+    fails; shrinking has a lot to cut)."""
+
+    report_coverage = False
+    unsupported = frozenset(ACTIONS) - {"set_patient_bolus_limits", "patient_bolus", "bolus"}
+
+    def device_observed(self):
+        late = self.dev.now - self.oracle.start.now > timedelta(days=1)
+        return self.dev.pumped_nl - (self.oracle.stroke_nl if late else 0)
+
+
+def _failure(machine: type) -> str:
+    shrink = settings(FAST, max_examples=50, phases=[Phase.generate, Phase.shrink])
+    with pytest.raises(AssertionError) as err:
+        run(machine, shrink, seed=5)
+    return str(err.value)
+
+
+def test_the_shrink_budget_stops_shrinking_and_says_so():
+    """With the budget spent at once (1 µs), hypothesis is stopped at the next example after the
+    first failure: that failure is reported (a real divergence, with its operations), saying why
+    it was not shrunk; without a budget it shrinks to fewer operations."""
+    ops = lambda msg: int(re.search(r"after (\d+) operations", msg).group(1))  # noqa: E731
+    unshrunk = _failure(
+        type("Budget", (_LosesAStrokeAfterADay,), {"shrink_budget": timedelta(microseconds=1)})
+    )
+    assert "under by 2000 nL = 1 stroke(s)" in unshrunk, unshrunk
+    assert re.search(
+        r"shrinking stopped by the 1e-06 s shrink budget after 1 failing example\(s\); this is "
+        r"the smallest seen",
+        unshrunk,
+    ), unshrunk
+    shrunk = _failure(type("NoBudget", (_LosesAStrokeAfterADay,), {}))
+    assert "shrink budget" not in shrunk and "under by 2000 nL" in shrunk, shrunk
+    assert ops(shrunk) < ops(unshrunk), (ops(shrunk), ops(unshrunk))
+    with pytest.raises(ValueError, match=r"Bad\.shrink_budget must be a timedelta > 0"):
+        run(type("Bad", (_LosesAStrokeAfterADay,), {"shrink_budget": 60}), FAST, seed=1)

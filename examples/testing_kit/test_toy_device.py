@@ -5,7 +5,9 @@
 (the accumulator restarted on a program change) with a short counter-example, placed at the first
 stroke the device lacks and the program change before it. ``test_buggy_patient_logic_is_caught``
 shows the patient-bolus exploration (activations at the lockout's end, 24 h after a grant, …)
-finding a lockout restarted by refused activations.
+finding a lockout restarted by refused activations. Both run through the kit's ``run()``: the
+machines' ``seed`` fixes the example stream (not the test's name) and ``shrink_budget`` caps the
+time spent shrinking a failure.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from datetime import datetime, timedelta
 import itb
 import pytest
 from hypothesis import Phase, settings
-from hypothesis.stateful import run_state_machine_as_test
 from itb.testing import PumpStateMachine, assert_delivery_matches
 from itb.testing.machine import ACTIONS, run
 from toy_device import BuggyPatientBolusLogic, BuggyToyPump, PatientBolusLogic, ToyPump
@@ -24,6 +25,8 @@ from toy_device import BuggyPatientBolusLogic, BuggyToyPump, PatientBolusLogic, 
 class ToyPumpMachine(PumpStateMachine):
     tol_strokes = 0  # observed synchronously, and the toy claims exact integer accounting
     device_class = ToyPump
+    seed = 11  # a stable example stream, whatever the class or the test is called
+    shrink_budget = timedelta(seconds=30)  # report the smallest failure found within 30 s
 
     def device_start(self, pump):
         self.dev = self.device_class(
@@ -74,7 +77,7 @@ BUG_HUNT = settings(
 @pytest.mark.itb_device
 def test_buggy_toy_pump_is_caught():
     with pytest.raises(AssertionError, match="set_program") as caught:
-        run_state_machine_as_test(BuggyToyPumpMachine, settings=BUG_HUNT)
+        run(BuggyToyPumpMachine, BUG_HUNT)  # the kit's runner: seed, shrink budget, coverage
     print(caught.value)
 
 

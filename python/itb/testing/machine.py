@@ -82,6 +82,9 @@ Adapters (override those your device supports; all times are naive pump-clock da
     a telemetry session (battery charge only).
 ``device_observed()``
     cumulative nL the device says it pumped since the start, or None to skip the comparison.
+``device_stroke_times()`` / ``device_events()`` (optional)
+    every stroke's time; the device's event log ``[(time, kind), ...]`` (its events of
+    ``event_kinds`` are compared with the oracle's at every check).
 ``device_alarms()``
     every alarm the device raised since the start: ``[(time, kind), ...]`` or ``(time, kind,
     severity)``; kinds as itb's (``low_reservoir``, ``reservoir_empty``, ``fault``, ``eri``,
@@ -102,6 +105,8 @@ out (``phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]``) whe
 from __future__ import annotations
 
 import numbers
+import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -126,7 +131,7 @@ from ..scenario.spec import ACTIONS as _SCENARIO_ACTIONS
 from ..scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from . import invariants
 from . import strategies as its
-from ._profile import register_profile
+from ._profile import register_profile, shrink_budget
 from .asserts import assert_alarms_match
 from .oracle import Oracle
 from .strategies._exact import _program_valid
@@ -156,6 +161,7 @@ ADAPTERS: tuple[str, ...] = (
     "device_observed",
     "device_measured",
     "device_stroke_times",
+    "device_events",
     "device_alarms",
 )
 _BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
@@ -188,6 +194,38 @@ def _fmt(t: datetime) -> str:
     return t.isoformat(sep=" ", timespec="milliseconds" if t.microsecond else "seconds")
 
 
+def _observable(pump: Any) -> tuple[Any, ...]:
+    """What a device could show of ``pump``'s state (not its ledgers or event log): reservoir,
+    strength, program, boluses, fluid path, alarms, run state."""
+    return (
+        pump.reservoir_nl,
+        pump.concentration_ug_per_ml,
+        pump.program,
+        tuple(pump.boluses),
+        pump.path_nl,
+        pump.path_pg,
+        tuple(pump.active_alarms),
+        pump.is_suspended,
+        pump.is_stalled,
+        pump.has_patient_bolus_limits,
+    )
+
+
+def _step_offset(start: Any) -> timedelta:
+    """A flex step's start from its period's start: a ``time`` (day), ``(weekday, time)`` (week,
+    Monday 0) or a ``timedelta``."""
+    if isinstance(start, timedelta):
+        return start
+    weekday, at = start if isinstance(start, tuple) else (0, start)
+    return timedelta(
+        days=weekday,
+        hours=at.hour,
+        minutes=at.minute,
+        seconds=at.second,
+        microseconds=at.microsecond,
+    )
+
+
 def _check_settings(cls: type[Any]) -> None:
     """``unsupported`` and ``concentration_changes`` of a subclass name known things."""
     unsupported = cls.unsupported
@@ -208,8 +246,24 @@ def _check_settings(cls: type[Any]) -> None:
             f"{cls.__name__}.concentration_changes must be 'often', 'always' or 'never', not "
             f"{cls.concentration_changes!r}"
         )
-    if not isinstance(cls.noop_steps, bool):
-        raise TypeError(f"{cls.__name__}.noop_steps must be True or False, not {cls.noop_steps!r}")
+    from ..events import EVENT_DATA
+
+    kinds = cls.event_kinds
+    if not isinstance(kinds, (set, frozenset)) or not all(isinstance(k, str) for k in kinds):
+        raise TypeError(
+            f"{cls.__name__}.event_kinds must be a set or frozenset of event kinds, not {kinds!r}"
+        )
+    unknown_kinds = sorted(set(kinds) - set(EVENT_DATA))
+    if unknown_kinds:
+        raise ValueError(
+            f"{cls.__name__}.event_kinds: unknown kind(s) {unknown_kinds}; kinds: "
+            f"{', '.join(EVENT_DATA)}"
+        )
+    for flag in ("noop_steps", "delivery_boundaries"):
+        if not isinstance(getattr(cls, flag), bool):
+            raise TypeError(
+                f"{cls.__name__}.{flag} must be True or False, not {getattr(cls, flag)!r}"
+            )
     if (
         isinstance(cls.tol_strokes, bool)
         or not isinstance(cls.tol_strokes, int)
@@ -309,11 +363,41 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: print the coverage counts at the end of :func:`run` (pytest shows them with ``-s`` or
     #: ``-rP``)
     report_coverage: bool = True
-    #: draw steps that change nothing on a correct device: further patient activations while
-    #: patient boluses are disabled (``not_enabled`` again). Off (default): after the first one
-    #: in a disabled period the rule is not drawn (its precondition), so a shrunk counter-example
-    #: holds at most one; that first one is still drawn, so a device that grants it is caught.
+    #: send steps that change nothing on a correct device: further patient activations while
+    #: patient boluses are disabled (``not_enabled`` again), and a refill repeated at once (right
+    #: after a refill, the same strength and the volume the reservoir then holds). Off (default):
+    #: after the first ``not_enabled`` in a disabled period the activation rule is not drawn (its
+    #: precondition), and a repeated refill is drawn but not sent (noted, counted as ``refill:
+    #: duplicate skipped``), so a shrunk counter-example holds at most one such activation and no
+    #: repeated refill; the first of each is still sent, so a device that grants it is caught.
     noop_steps: bool = False
+    #: stop shrinking a failure this long after it was first found (None: the ``itb-ci``
+    #: profile's budget when that profile is loaded — ``itb_shrink_seconds``, 60 s — else
+    #: hypothesis' own limits). Enforced by :func:`run` (and ``TestCase``): the first example
+    #: hypothesis starts once the budget is spent stops it, and the smallest failure seen so far
+    #: is reported (localised and exported as a reported failure is) with a note saying so
+    shrink_budget: timedelta | None = None
+    #: draw advances to where delivery changes (the rule ``advance_to_delivery_boundary``):
+    #: the next stroke, the stroke before the next alarm, a bolus's start and end, the next flex
+    #: step, midnight and Monday 00:00 — each exactly or 1 ms either side. Off by default (it
+    #: changes the mix of steps every machine draws); turn it on for a device whose delivery
+    #: timing is the thing to test
+    delivery_boundaries: bool = False
+    #: the event kinds ``device_events()`` logs (itb's kinds, :data:`itb.events.EVENT_DATA`):
+    #: the oracle's events of these kinds are compared with the device's log, in time order
+    event_kinds: frozenset[str] = frozenset(
+        {
+            "bolus_started",
+            "bolus_completed",
+            "bolus_cancelled",
+            "program_changed",
+            "refilled",
+            "concentration_changed",
+            "suspended",
+            "resumed",
+        }
+    )
+    _shrink_clock: _ShrinkClock | None = None  # set by run() while the machine runs
 
     @classmethod
     @lru_cache  # as hypothesis' own: one ``TestCase`` class per machine class
@@ -444,6 +528,14 @@ class PumpStateMachine(RuleBasedStateMachine):
         stroke at once (no replay)."""
         return None
 
+    def device_events(self) -> list[tuple[Any, str]] | None:
+        """Optional: the device's event log since the start, ``[(time, kind), ...]`` (naive
+        datetimes or pump-clock int ms; itb's kinds). Its events of :attr:`event_kinds` are
+        compared with the oracle's at every check: a bolus that ends at the wrong millisecond, a
+        program change logged late, a missing or extra event is reported at once, at its time and
+        after the operation that preceded it. None to skip the comparison."""
+        return None
+
     def device_alarms(self) -> list[tuple[Any, ...]] | None:
         """Every alarm the device raised since the start, ``[(time, kind[, severity]), ...]``, or
         None to skip the comparison."""
@@ -481,8 +573,23 @@ class PumpStateMachine(RuleBasedStateMachine):
                 f"compare nothing with the oracle and pass whatever the device does"
             )
         super().__init__()
+        own_teardown = self.teardown
+
+        def teardown() -> None:  # hypothesis calls it in a ``finally``: a failure is in flight
+            clock = type(self)._shrink_clock
+            exc = sys.exc_info()[1]
+            if (
+                clock is not None
+                and isinstance(exc, Exception)
+                and not type(exc).__module__.startswith("hypothesis")
+            ):
+                clock.failed(self, exc)
+            own_teardown()
+
+        setattr(self, "teardown", teardown)  # noqa: B010 (an instance attribute over the method)
         self.oracle: Oracle | None = None
         self.trace: list[str] = []
+        self._failure: tuple[str, bool] | None = None  # the divergence _fail raised
         self._handles: dict[int, Any] = {}
         self._grants: list[datetime] = []  # times of the oracle's granted patient boluses
         self._limits: Any = None  # the patient-bolus limits in force (None: disabled)
@@ -494,6 +601,9 @@ class PumpStateMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def _start(self, data: Any = None) -> None:
+        clock = type(self)._shrink_clock
+        if clock is not None and clock.spent() and _in_test() and not _final_run():
+            raise _ShrinkBudgetSpent  # stops hypothesis; run() reports the smallest failure seen
         pump = self.make_pump()
         self.oracle = Oracle(pump)
         self._before = self.oracle.pump
@@ -533,11 +643,25 @@ class PumpStateMachine(RuleBasedStateMachine):
         assert self.oracle is not None
         return self.oracle._live  # read only
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, localise: bool = False) -> None:
+        """Raise the divergence ``message`` with the operations so far (and, in the reported run,
+        the exported scenario and — for a volume divergence, ``localise`` — the first wrong
+        stroke)."""
+        self._failure = (message, localise)
+        raise AssertionError(
+            self._report(message, localise) if _final_run() else self._steps(message)
+        )
+
+    def _steps(self, message: str) -> str:
         steps = "\n  ".join(self.trace) or "(none)"
-        saved = self._export() if _final_run() else None
-        tail = f"\n(the counter-example as a scenario: {saved})" if saved else ""
-        raise AssertionError(f"{message} after {len(self.trace)} operations:\n  {steps}{tail}")
+        return f"{message} after {len(self.trace)} operations:\n  {steps}"
+
+    def _report(self, message: str, localise: bool, note: str = "") -> str:
+        """The message of a reported failure: localised (slow diagnostics), exported."""
+        exact = self._localise() if localise else None
+        text = self._steps(message if exact is None else f"{exact}\n  ({message})")
+        saved = self._export()
+        return text + (f"\n(the counter-example as a scenario: {saved})" if saved else "") + note
 
     def _export(self) -> str | None:
         """Write the counter-example as a scenario TOML file into ``export_dir`` (or the
@@ -679,6 +803,57 @@ class PumpStateMachine(RuleBasedStateMachine):
         )
         self._advance_both(until, f"next alarm at {_fmt(times[0])}")
 
+    def _delivery_targets(self) -> list[tuple[str, datetime]]:
+        """Instants after now (within ``max_advance``) where delivery changes: the next stroke,
+        the stroke before the next alarm, boluses' starts and ends, the next flex step, midnight,
+        Monday 00:00."""
+        assert self.oracle is not None
+        p, now = self._live, self.oracle.now
+        horizon = now + self.max_advance
+        out: list[tuple[str, datetime]] = []
+        nxt = p.project(self.max_advance).next_stroke
+        if nxt is not None:
+            out.append(("the next stroke", nxt))
+        upcoming = [t for t, _k, _s in self.oracle.alarms(horizon) if t > now]
+        if upcoming:
+            times = self.oracle.stroke_times(upcoming[0])
+            if len(times) >= 2 and from_ms(int(times[-2])) > now:
+                out.append(("the stroke before the next alarm", from_ms(int(times[-2]))))
+        for b in p.boluses:
+            if b.start > now:
+                out.append(("a bolus's start", b.start))
+            out.append(("a bolus's end", b.end))
+        day = datetime.combine(now.date(), datetime.min.time())
+        out.append(("midnight", day + timedelta(days=1)))
+        out.append(("Monday 00:00", day + timedelta(days=7 - now.weekday())))
+        steps = getattr(p.program, "steps", None)
+        period = getattr(p.program, "period", None)
+        if steps and period in ("day", "week"):
+            origin = day if period == "day" else day - timedelta(days=now.weekday())
+            span = timedelta(days=1 if period == "day" else 7)
+            offsets = [_step_offset(off) for off, _dose in steps]
+            starts = [origin + k * span + off for k in (0, 1) for off in offsets]
+            later = [t for t in starts if t > now]
+            if later:
+                out.append(("the next flex step", min(later)))
+        return [(n, t) for n, t in out if now < t <= horizon]
+
+    @precondition(lambda self: self.delivery_boundaries and self.oracle is not None)
+    @rule(data=st.data())
+    def advance_to_delivery_boundary(self, data: Any) -> None:
+        """Advance to an instant where delivery changes (``delivery_boundaries``), exactly or
+        1 ms before or after: a device ahead or behind by a moment shows only there."""
+        targets = self._delivery_targets()
+        if not targets:
+            return
+        name, t = data.draw(st.sampled_from(targets), label="delivery boundary")
+        t += data.draw(
+            st.sampled_from([timedelta(0), timedelta(milliseconds=-1), timedelta(milliseconds=1)]),
+            label="by",
+        )
+        if t > self.oracle.now and self._advance_both(t, f"to {name}"):  # type: ignore[union-attr]
+            self._cover(f"advance to: {name}")
+
     @precondition(_supports("set_program"))
     @rule(data=st.data())
     def set_program(self, data: Any) -> None:
@@ -777,6 +952,12 @@ class PumpStateMachine(RuleBasedStateMachine):
             label="refill",
         )
         added, conc = request.added_ml, request.concentration_ug_per_ml
+        if not self.noop_steps and self._duplicate_refill(added, conc):
+            _note(
+                f"skipped refill({added} mL, {conc} µg/mL): the same refill again at once changes nothing"
+            )
+            self._cover("refill: duplicate skipped")
+            return
         running = any(b.start <= p.now for b in p.boluses)
         pending = any(b.start > p.now for b in p.boluses)
         done, _, _ = self._do(
@@ -800,6 +981,23 @@ class PumpStateMachine(RuleBasedStateMachine):
             and data.draw(st.integers(0, 3), label="bridge now") > 0
         ):
             self._start_planned("start_bridge_bolus", "bridge_bolus_plan")
+
+    def _duplicate_refill(self, added_ml: float, conc: int) -> bool:
+        """Whether this refill comes right after another (the last operation, at the same instant)
+        and would leave the pump as it is: the same strength and the volume the reservoir now
+        holds (only the aspirate-and-fill ledgers would move)."""
+        assert self.oracle is not None
+        calls = self.oracle.calls
+        if not calls or calls[-1][1] != "refill" or calls[-1][0] != self.oracle.now:
+            return False
+        before = self.oracle.pump
+        after = before.copy()
+        try:
+            after.refill(added_ml, conc)
+            after.advance_to(after.now)  # flush the refill's events (alarms it clears or raises)
+        except ItbError:
+            return False
+        return _observable(after) == _observable(before)
 
     def _start_planned(self, method: str, plan_method: str) -> None:
         try:
@@ -1073,6 +1271,50 @@ class PumpStateMachine(RuleBasedStateMachine):
             f"{self._preceding(int(got[i]))})"
         )
 
+    def _first_wrong_event(self, logged: Any) -> str | None:
+        """The first difference between the device's event log (its events of
+        :attr:`event_kinds`) and the oracle's, in time order (events of one millisecond in any
+        order); None when they agree."""
+        assert self.oracle is not None
+        kinds = self.event_kinds
+        got: list[tuple[int, str]] = []
+        for i, entry in enumerate(logged):
+            if (
+                not isinstance(entry, (tuple, list))
+                or len(entry) < 2
+                or not isinstance(entry[1], str)
+            ):
+                raise TypeError(
+                    f"{type(self).__name__}.device_events()[{i}] = {entry!r}: give (time, kind) "
+                    f"with kind an itb event kind"
+                )
+            if entry[1] in kinds:
+                got.append((to_ms(entry[0], f"device_events()[{i}]"), entry[1]))
+        got.sort()
+        want = sorted((e.time_ms, e.kind) for e in self.oracle.events() if e.kind in kinds)
+        for i in range(max(len(want), len(got))):
+            w = want[i] if i < len(want) else None
+            g = got[i] if i < len(got) else None
+            if w == g:
+                continue
+            if w is not None and (g is None or w <= g):
+                seen = [t for t, k in got[i:] if k == w[1]]
+                also = (
+                    f", the device logged it at {_fmt(from_ms(seen[0]))}"
+                    if seen
+                    else ", the device did not log it"
+                )
+                return (
+                    f"device event log diverged at {_fmt(from_ms(w[0]))}: expected {w[1]!r} "
+                    f"then{also} ({self._preceding(w[0])})"
+                )
+            assert g is not None
+            return (
+                f"device event log diverged at {_fmt(from_ms(g[0]))}: the device logged "
+                f"{g[1]!r}, which the oracle has not then ({self._preceding(g[0])})"
+            )
+        return None
+
     def _localise(self) -> str | None:
         """Place a volume divergence exactly: from ``device_stroke_times()`` when the device gives
         them, else by replaying the device's calls from a fresh start with every advance split at
@@ -1239,10 +1481,13 @@ class PumpStateMachine(RuleBasedStateMachine):
             q = self.oracle.stroke_nl
             off = observed - expected.pumped_nl
             if abs(off) > self.tol_strokes * q:
-                where = self._divergence(expected, observed)
-                exact = self._localise() if _final_run() else None
-                self._fail(where if exact is None else f"{exact}\n  ({where})")
+                self._fail(self._divergence(expected, observed), localise=True)
             self._agreed = (expected.at, len(self.trace))
+        logged = self.device_events()
+        if logged is not None and logged is not NotImplemented:
+            wrong = self._first_wrong_event(logged)
+            if wrong is not None:
+                self._fail(wrong)
         alarms = self.device_alarms()
         if alarms is not None and alarms is not NotImplemented:
             try:
@@ -1253,6 +1498,49 @@ class PumpStateMachine(RuleBasedStateMachine):
                 self._fail(str(exc))
 
 
+class _ShrinkBudgetSpent(KeyboardInterrupt):
+    """Raised through hypothesis to stop it once the shrink budget is spent; :func:`run` catches
+    it. A ``KeyboardInterrupt``: the one exception hypothesis passes on at once as an
+    interruption (not a failure to shrink, not an example to record)."""
+
+
+class _ShrinkClock:
+    """The shrink budget of one :func:`run`: when the first failure was seen (the budget counts
+    from it) and the smallest failing example so far (fewest operations; the later of equals, as
+    hypothesis tries smaller examples later)."""
+
+    def __init__(self, budget: timedelta) -> None:
+        self.budget_s = budget.total_seconds()
+        self.failed_at: float | None = None
+        self.best: tuple[int, PumpStateMachine, Exception] | None = None
+        self.failures = 0
+
+    def failed(self, machine: PumpStateMachine, exc: Exception) -> None:
+        self.failures += 1
+        if self.failed_at is None:
+            self.failed_at = time.perf_counter()
+        if self.best is None or len(machine.trace) <= self.best[0]:
+            self.best = (len(machine.trace), machine, exc)
+
+    def spent(self) -> bool:
+        return self.failed_at is not None and time.perf_counter() - self.failed_at > self.budget_s
+
+    def report(self) -> BaseException:
+        """The smallest failure seen, as the reported run would raise it (localised, exported),
+        noting that the budget stopped shrinking."""
+        assert self.best is not None  # spent() needs a failure
+        _ops, machine, exc = self.best
+        note = (
+            f"\n(shrinking stopped by the {self.budget_s:g} s shrink budget after "
+            f"{self.failures} failing example(s); this is the smallest seen)"
+        )
+        if machine._failure is not None and isinstance(exc, AssertionError):
+            message, localise = machine._failure
+            return AssertionError(machine._report(message, localise, note))
+        exc.add_note(note.strip())
+        return exc
+
+
 def run(
     machine: type[PumpStateMachine], settings: Any = None, *, seed: int | None = None
 ) -> Counter[Any]:
@@ -1261,13 +1549,20 @@ def run(
 
     ``seed`` (default: ``machine.seed``) fixes hypothesis's random stream (and turns
     ``derandomize`` off), so the examples depend on the seed and the machine's rules only, not on
-    the test's name. A run that never reached one of ``machine.must_reach`` fails with
+    the test's name. A failure is shrunk for at most ``machine.shrink_budget`` (or the
+    ``itb-ci`` profile's budget) from when it was first found. A run that never reached one of
+    ``machine.must_reach`` fails with
     ``AssertionError`` naming it and what was reached; with ``report_coverage`` the counts are
     printed at the end."""
     from hypothesis import seed as with_seed
     from hypothesis import settings as Settings
     from hypothesis.stateful import get_state_machine_test
 
+    budget = machine.shrink_budget if machine.shrink_budget is not None else shrink_budget()
+    if budget is not None and (not isinstance(budget, timedelta) or budget <= timedelta(0)):
+        raise ValueError(
+            f"{machine.__name__}.shrink_budget must be a timedelta > 0 (or None), not {budget!r}"
+        )
     chosen = machine.seed if seed is None else seed
     if chosen is not None:
         base = settings if settings is not None else getattr(machine.TestCase, "settings", None)
@@ -1278,7 +1573,14 @@ def run(
     test = get_state_machine_test(machine, settings=settings)
     if chosen is not None:
         test = with_seed(chosen)(test)
-    test()
+    clock = machine._shrink_clock = _ShrinkClock(budget) if budget is not None else None
+    try:
+        test()
+    except _ShrinkBudgetSpent:
+        assert clock is not None
+        raise clock.report() from None
+    finally:
+        machine._shrink_clock = None
     reached = Counter(machine.coverage)
     if machine.report_coverage:
         print(coverage_report(machine.__name__, reached))

@@ -5,8 +5,9 @@ it loads in any suite where itb is installed; ``-p no:itb`` turns it off).
   bundled scenario's pump at 400 µg/day);
 * fixture ``itb_oracle``: an :class:`itb.testing.Oracle` starting from another fresh demo pump;
 * hypothesis settings profile ``itb-ci``: derandomized, no deadline, blob printed on failure, one
-  bug per run (``report_multiple_bugs=False``), no explain phase, shrinking stopped after
-  ``itb_shrink_seconds`` (ini option, 60 s by default) —
+  bug per run (``report_multiple_bugs=False``), no explain phase, and for state machines run by
+  the kit (:func:`itb.testing.machine.run`, ``TestCase``) shrinking stopped after
+  ``itb_shrink_seconds`` (ini option, 60 s by default; :func:`shrink_budget`) —
   registered only (load it with ``--hypothesis-profile=itb-ci`` or ``settings.load_profile``);
   the suite's own profile choice is left alone. It is registered in ``pytest_configure`` (first,
   before hypothesis' plugin loads ``--hypothesis-profile``) when the option asks for it or when
@@ -27,12 +28,15 @@ from typing import Any
 
 import pytest
 
-from ._profile import ITB_CI_PROFILE, register_profile
+from ._profile import ITB_CI_PROFILE, SHRINK_SECONDS, register_profile, shrink_budget
 
-__all__ = ["ITB_CI_PROFILE", "SHRINK_SECONDS", "apply_shrink_budget", "register_profile"]
-
-#: default shrink time budget of the ``itb-ci`` profile (seconds; ini option ``itb_shrink_seconds``)
-SHRINK_SECONDS = 60
+__all__ = [
+    "ITB_CI_PROFILE",
+    "SHRINK_SECONDS",
+    "apply_shrink_budget",
+    "register_profile",
+    "shrink_budget",
+]
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -55,7 +59,7 @@ def pytest_configure(config: Any) -> None:
 
 
 def pytest_sessionstart(session: Any) -> None:
-    # after every pytest_configure: hypothesis' plugin has loaded the chosen profile by now
+    # the budget counts only while the itb-ci profile is the current one (shrink_budget())
     apply_shrink_budget(session.config.getini("itb_shrink_seconds"))
 
 
@@ -67,29 +71,21 @@ def _option(config: Any, name: str) -> Any:
 
 
 def apply_shrink_budget(seconds: Any) -> bool:
-    """With the ``itb-ci`` profile loaded, stop shrinking after ``seconds`` (hypothesis has no
-    setting for it: this sets its engine's ``MAX_SHRINKING_SECONDS``, 300 s by default). Returns
-    whether the budget was applied."""
-    if (
-        "hypothesis" not in sys.modules
-    ):  # no profile can be loaded: nothing to apply, nothing imported
-        return False
-    try:
-        from hypothesis import settings
-        from hypothesis.internal.conjecture import engine
-    except ImportError:
-        return False
-    if getattr(settings, "_current_profile", None) != ITB_CI_PROFILE:
-        return False
+    """Set the kit's shrink time budget under the ``itb-ci`` profile to ``seconds`` (a whole
+    number >= 1; what :func:`shrink_budget` then gives). The budget is the kit's own, enforced by
+    :func:`itb.testing.machine.run` through hypothesis' public API (no hypothesis internals are
+    changed; nothing is imported). Returns whether it was applied (``seconds < 1``: not)."""
     try:
         budget = int(seconds)
     except (TypeError, ValueError):
         raise pytest.UsageError(
             f"itb_shrink_seconds = {seconds!r}: a whole number of seconds (e.g. 60)"
         ) from None
-    if budget < 1 or not hasattr(engine, "MAX_SHRINKING_SECONDS"):
+    if budget < 1:
         return False
-    engine.MAX_SHRINKING_SECONDS = budget
+    from ._profile import set_shrink_seconds
+
+    set_shrink_seconds(budget)
     return True
 
 

@@ -255,6 +255,9 @@ def scenarios(
                 sync.advance_to(act_at)
             try:
                 plan = getattr(sync, f"{kind}_bolus_plan")()
+                # the plan is made whatever the rate room: on top of the basal and the other
+                # boluses it may pass the model's maximum rate, and the pump refuses it then
+                getattr(sync.copy(), f"start_{kind}_bolus")()
             except ItbError:
                 return None
             if kind == "priming":
