@@ -1613,8 +1613,8 @@ def run(
     ``AssertionError`` naming it and what was reached; with ``report_coverage`` the counts are
     printed at the end."""
     from hypothesis import seed as with_seed
-    from hypothesis.errors import Flaky
     from hypothesis import settings as Settings
+    from hypothesis.errors import Flaky
     from hypothesis.stateful import get_state_machine_test
 
     chosen = machine.seed if seed is None else seed
