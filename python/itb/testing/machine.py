@@ -87,6 +87,17 @@ Adapters (override those your device supports; all times are naive pump-clock da
     severity)``; kinds as itb's (``low_reservoir``, ``reservoir_empty``, ``fault``, ``eri``,
     ``eos``, ``refill_discrepancy``); None to skip the comparison.
 
+``device_settled()`` (with ``settle_timeout``)
+    True once an asynchronous device finished every call it returned from; polled until then.
+``device_state()`` (with ``resettable = False``)
+    the device's state read back at the start of each example after the first: an
+    :class:`itb.Pump` or :meth:`itb.Pump.from_reading`'s arguments (the oracle is resynced to it).
+
+Asynchronous and real-time devices set ``settle_timeout``, ``time_tol`` and :meth:`make_clock`
+(an :class:`itb.testing.realtime.ScaledClock`); readings are then compared within ``time_tol``
+and a device beyond it is reported late (or early) by how much (docs:
+guide/testing-kit.md#asynchronous-and-real-time-devices, guide/testing-kit.md#no-reset-mode).
+
 Events a call raises on an :class:`itb.Pump` (a refill's alarms…) come back with its next
 ``advance``/``advance_to``: a device built on one should flush them after each call
 (``pump.advance_recording(pump.now)``) so that ``device_alarms()`` lists them.
