@@ -740,7 +740,8 @@ class PumpStateMachine(RuleBasedStateMachine):
         least, most = self.oracle.expected(lo), self.oracle.expected(hi)
         if observed < least.pumped_nl - k * q:
             i = int(observed // q) + k + 1  # the first stroke the device lacks
-            due = from_ms(int(self.oracle.stroke_times(lo)[i - 1]))
+            s0 = self.oracle.start.strokes  # a resynced pump counts its history too
+            due = from_ms(int(self.oracle.stroke_times(lo)[i - 1 - s0]))
             return (
                 f"device late: stroke #{i} was due at {_fmt(due)}, not made when read at "
                 f"{_fmt(t0)}: late by at least {t0 - due} (time tolerance {tol}); observed "
@@ -748,11 +749,12 @@ class PumpStateMachine(RuleBasedStateMachine):
             )
         if observed > most.pumped_nl + k * q:
             i = most.strokes + k + 1  # the device made stroke #i, not due by `hi`
+            s0 = self.oracle.start.strokes
             ahead = self.oracle.stroke_times(hi + timedelta(days=30))
             when = (
-                f"due only at {_fmt(from_ms(int(ahead[i - 1])))}: early by at least "
-                f"{from_ms(int(ahead[i - 1])) - t1}"
-                if i <= len(ahead)
+                f"due only at {_fmt(from_ms(int(ahead[i - 1 - s0])))}: early by at least "
+                f"{from_ms(int(ahead[i - 1 - s0])) - t1}"
+                if 0 < i - s0 <= len(ahead)
                 else "not due within 30 days"
             )
             return (
@@ -1499,8 +1501,8 @@ class PumpStateMachine(RuleBasedStateMachine):
         )
         if off < 0:
             k = (
-                int(observed // q) + tol + 1
-            )  # the oracle's stroke the device lacks beyond the tolerance
+                int(observed // q) + tol + 1 - self.oracle.start.strokes
+            )  # the oracle's stroke the device lacks beyond the tolerance (index since the start)
             where = (
                 f"; the first stroke the device lacks: {stroke(k)}" if 0 < k <= len(times) else ""
             )
