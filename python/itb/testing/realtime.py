@@ -18,6 +18,7 @@ import numbers
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from .._time import duration_ms, from_ms, to_ms
 from ..errors import ValidationError
@@ -38,7 +39,7 @@ class ScaledClock:
     naming ``factor`` with that range. ``monotonic`` (seconds, default :func:`time.monotonic`) and
     ``sleep`` (seconds, default :func:`time.sleep`) can be replaced for tests."""
 
-    __slots__ = ("start", "factor", "_start_ms", "_m0", "_monotonic", "_sleep")
+    __slots__ = ("start", "factor", "_k", "_start_ms", "_m0", "_monotonic", "_sleep")
 
     def __init__(
         self,
@@ -66,13 +67,16 @@ class ScaledClock:
             )
         self.start: datetime = start
         self.factor: float = float(factor)
+        self._k: Fraction = Fraction(self.factor) * 1000  # pump ms per wall second
         self._monotonic: Callable[[], float] = monotonic
         self._sleep: Callable[[float], None] = sleep
         self._m0: float = monotonic()
 
     def now_ms(self) -> int:
-        """The pump clock now, in ms (floored)."""
-        return self._start_ms + math.floor((self._monotonic() - self._m0) * 1000 * self.factor)
+        """The pump clock now, in ms (floored; the product is taken exactly, in fractions of the
+        float readings, so a time on a ms boundary is not rounded across it)."""
+        elapsed = Fraction(self._monotonic()) - Fraction(self._m0)
+        return self._start_ms + math.floor(elapsed * self._k)
 
     def now(self) -> datetime:
         """The pump clock now (naive datetime, floored to the ms)."""
