@@ -511,3 +511,60 @@ def test_no_reset_mode_catches_a_device_that_breaks_after_the_first_example():
     LONG_LIVED.clear()
     with pytest.raises(AssertionError, match=r"resync to the device's state at .* \(no reset\)"):
         run(Breaks, settings(FAST, max_examples=12, stateful_step_count=10), seed=5)
+
+
+# ----- patient answers at a rule's edge, within the time tolerance -----------------------------
+class ShiftedLockout(PumpStateMachine):
+    """A device whose lockout ends 30 s late: wrong for a synchronous device, within a time
+    tolerance of 1 minute for an asynchronous one."""
+
+    unsupported = frozenset(ACTIONS) - {"set_patient_bolus_limits", "patient_bolus"}
+    report_coverage = False
+    shift = timedelta(seconds=30)
+
+    def make_pump(self):
+        return _pump()
+
+    def device_start(self, pump):
+        self.dev = pump
+
+    def device_advance(self, until):
+        self.dev.advance_to(until)
+
+    def device_set_patient_bolus_limits(self, dose_ug, duration, lockout, max_per_24h):
+        if dose_ug is not None:
+            lockout = min(lockout + self.shift, timedelta(days=1))
+        self.dev.set_patient_bolus_limits(dose_ug, duration, lockout, max_per_24h)
+
+    def device_patient_bolus(self):
+        return self.dev.patient_bolus().reason
+
+    def device_observed(self):
+        return self.dev.pumped_nl
+
+
+PATIENT = settings(FAST, max_examples=60, stateful_step_count=12)
+
+
+def test_a_lockout_30_s_late_is_caught_when_observed_synchronously():
+    with pytest.raises(AssertionError, match=r"patient activation: expected 'granted'"):
+        run(ShiftedLockout, PATIENT, seed=4)
+
+
+def test_within_the_time_tolerance_edges_are_not_asked_and_the_rest_is_compared():
+    class Tolerated(ShiftedLockout):
+        time_tol = timedelta(minutes=1)
+
+    reached = run(Tolerated, PATIENT, seed=4)
+    # activations were still made and compared, aimed just outside the tolerance of each edge
+    assert reached["patient_bolus: granted"] > 0 and reached["patient_bolus: lockout"] > 0
+    assert reached["patient_bolus at: lockout end"] > 0
+
+
+def test_a_lockout_late_by_more_than_the_time_tolerance_is_still_caught():
+    class TooLate(ShiftedLockout):
+        time_tol = timedelta(minutes=1)
+        shift = timedelta(minutes=5)
+
+    with pytest.raises(AssertionError, match=r"patient activation: expected 'granted'"):
+        run(TooLate, PATIENT, seed=4)
