@@ -20,13 +20,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from fractions import Fraction
 
+from .._limits import MS_PER_DAY
 from .._time import duration_ms, from_ms, to_ms
 from ..errors import ValidationError
 
 __all__ = ["ScaledClock", "wait_until"]
 
 #: the largest acceleration accepted: one pump year per wall millisecond
-MAX_FACTOR = 365 * 86_400_000
+MAX_FACTOR = 365 * MS_PER_DAY
 
 
 class ScaledClock:
