@@ -568,3 +568,21 @@ def test_a_lockout_late_by_more_than_the_time_tolerance_is_still_caught():
 
     with pytest.raises(AssertionError, match=r"patient activation: expected 'granted'"):
         run(TooLate, PATIENT, seed=4)
+
+
+def test_a_device_ahead_by_more_than_the_time_tolerance_is_reported_early():
+    class EarlyStrokes(AsyncWithStrokes):
+        lag = -timedelta(minutes=5)  # its timeline runs 5 minutes ahead
+        time_tol = timedelta(minutes=1)
+
+    with pytest.raises(AssertionError, match=r"stroke #\d+ early by 0:05:00: due at "):
+        run(EarlyStrokes, FAST, seed=3)
+
+    class EarlyVolumes(AsyncDevice):
+        lag = -timedelta(minutes=5)
+        time_tol = timedelta(minutes=1)
+
+    with pytest.raises(
+        AssertionError, match=r"device early: it made stroke #\d+ by .*, due only at .*: early by"
+    ):
+        run(EarlyVolumes, settings(FAST, max_examples=30, stateful_step_count=15), seed=3)
