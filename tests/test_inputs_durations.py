@@ -67,6 +67,16 @@ def _report_files() -> tuple[str, str]:
     return str(d / "r.csv"), str(d / "b.csv")
 
 
+def _log_balance(**kw: Any) -> Any:
+    """A balance log that stops at once (into a new file each call)."""
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="itb-dur-log-")) / "b.csv"
+    kw.setdefault("interval", timedelta(seconds=1))
+    logger = importlib.import_module("itb.hardware.balance.logger")
+    return logger.log_balance(None, out, stop=lambda: True, **kw)
+
+
 def _report(**kw: Any) -> Any:
     return importlib.import_module("itb.hardware.report").build_report(*_report_files(), **kw)
 
@@ -124,6 +134,7 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.pump.Pump.advance", "duration"): lambda v: pump().advance(v),
     ("itb.pump.Pump.project", "horizon"): lambda v: pump().project(v),
     ("itb.fleet.Fleet.forecast", "horizon"): lambda v: fleet().forecast(v),
+    ("itb.pump.project_many", "horizon"): lambda v: itb.pump.project_many([pump()], v),
     ("itb.clinical.refill.plan_refill", "margin"): lambda v: itb.clinical.plan_refill(pump(), v),
     ("itb.clinical.refill.plan_refill", "stability"): lambda v: itb.clinical.plan_refill(
         pump(), stability=v
@@ -223,6 +234,12 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
         "itb.hardware.balance.emulator.EmulatedBalance.__init__",
         "stability_timeout",
     ): lambda v: _emu().EmulatedBalance(stability_timeout=v),
+    (
+        "itb.hardware.balance.emulator.EmulatedBalance.__init__",
+        "repeat_interval",
+    ): lambda v: _emu().EmulatedBalance(repeat_interval=v),
+    ("itb.hardware.balance.logger.log_balance", "interval"): lambda v: _log_balance(interval=v),
+    ("itb.hardware.balance.logger.log_balance", "duration"): lambda v: _log_balance(duration=v),
     ("itb.analysis.trumpet", "sample_interval"): lambda v: _trumpet(
         sample_interval=v, windows=(timedelta(hours=1),)
     ),

@@ -30,6 +30,7 @@ __all__ = [
     "PatientBolusResult",
     "RefillReport",
     "ALARMS",
+    "project_many",
 ]
 
 Time = Union[datetime, int]
@@ -915,6 +916,60 @@ class Pump:
         return isinstance(other, Pump) and self.snapshot() == other.snapshot()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+#: The columns of :func:`project_many` (and :meth:`itb.Fleet.forecast`) before the ``_since`` ones.
+PROJECTION_COLUMNS = ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "eos")
+
+
+def project_many(
+    pumps: Sequence[Pump],
+    horizon: Duration = _TEN_YEARS,
+    assume_refills: bool = False,
+    *,
+    assume_patient_boluses: str | None = None,
+    threads: int | None = None,
+) -> dict[str, np.ndarray]:
+    """:meth:`Pump.project` of many pumps at once, in the core on a rayon pool (``threads``;
+    ``None``: all cores) with the GIL released; the pumps are not changed. Per pump, as
+    ``datetime64[ms]`` columns (``NaT``: none): ``next_stroke``, ``low_reservoir``,
+    ``reservoir_empty``, ``eri``, ``eos`` — row ``i`` exactly ``pumps[i].project(horizon,
+    assume_refills, assume_patient_boluses=…)`` — and ``<alarm>_since`` for each of
+    :data:`ALARMS` (exactly :meth:`Projection.since`), the columns of
+    :meth:`itb.Fleet.forecast`. Errors: ``ValidationError`` naming ``pumps[i]``, ``horizon`` or
+    ``assume_patient_boluses``."""
+    from .errors import ValidationError
+
+    horizon_ms = _TEN_YEARS_MS if horizon is _TEN_YEARS else duration_ms(horizon, "horizon")
+    refills = flag(assume_refills, "assume_refills")
+    if assume_patient_boluses not in (None, "max"):
+        raise ValidationError(
+            f"assume_patient_boluses: {assume_patient_boluses!r}; allowed: None or 'max'",
+            "assume_patient_boluses",
+        )
+    if assume_patient_boluses == "max" and refills:
+        raise ValidationError(
+            "assume_patient_boluses: 'max' dates the reservoir; allowed only with "
+            "assume_refills=False",
+            "assume_patient_boluses",
+        )
+    cores = []
+    for i, p in enumerate(pumps):
+        if not isinstance(p, Pump):
+            raise ValidationError(
+                f"pumps[{i}]: expected itb.Pump, got {type(p).__name__}", f"pumps[{i}]"
+            )
+        cores.append(p._core)
+    mode = (
+        "max_patient_boluses"
+        if assume_patient_boluses == "max"
+        else "refills_on_time"
+        if refills
+        else "as_programmed"
+    )
+    raw = _core.project_many(cores, horizon_ms, mode, threads)
+    names = PROJECTION_COLUMNS + tuple(f"{a}_since" for a in ALARMS)
+    return {name: raw[name + "_ms"].view("datetime64[ms]") for name in names}
 
 
 def _alarm_list(active_alarms: Any) -> list[tuple[str, int]]:

@@ -23,6 +23,7 @@ from .common import (
     events_table,
     exit_code,
     number,
+    positive_duration,
     print_heading,
     print_json,
     progress_callback,
@@ -96,6 +97,20 @@ def register(sub: Any) -> None:
         help="look this far ahead (ISO 8601, default P3650D)",
     )
     project.add_argument("--json", action="store_true", help="print the projections as JSON")
+    project.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also draw the pump's course from the end of the run with no intervention "
+        "(.png, .svg, .pdf; needs itb-pump[plot])",
+    )
+    project.add_argument(
+        "--plot-span",
+        type=positive_duration,
+        default=timedelta(days=90),
+        metavar="DURATION",
+        help="with --plot: how far ahead to draw (default P90D)",
+    )
 
     plan = add_command(
         sub,
@@ -381,8 +396,26 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _project(args: argparse.Namespace) -> int:
+    if args.plot:
+        from ..plots import image_format
+
+        image_format(args.plot, "--plot")  # before the run: a bad suffix is a bad option
     result = _execute(args)
     pump = result.pump
+    if args.plot:
+        from pathlib import Path
+
+        from ..plots import plot_pump_history
+
+        name = Path(result.scenario.source).stem.strip("<>") or "scenario"
+        path = plot_pump_history(
+            pump,
+            pump.now + args.plot_span,
+            args.plot,
+            title=f"{name} — projected course from "
+            f"{pump.now.isoformat(sep=' ', timespec='minutes')}",
+        )
+        print(f"wrote {path}", file=sys.stderr)
     plain = pump.project(horizon=args.horizon)
     refilled = pump.project(horizon=args.horizon, assume_refills=True)
     report = {
