@@ -1644,16 +1644,18 @@ def run(
     try:
         test()
     except Flaky as exc:
-        # a real-time device: the replay of a failing example can fail at another step (the
-        # timing differs), which hypothesis reports as flaky; report the divergence itself
-        if machine._last_failure is None or (
-            machine.clock is None and machine.make_clock is PumpStateMachine.make_clock
-        ):
+        # a real-time device (the timing differs) or one never reset (its state differs): the
+        # replay of a failing example can take another course, which hypothesis reports as
+        # flaky; report the divergence itself
+        real_time = (
+            machine.clock is not None or machine.make_clock is not PumpStateMachine.make_clock
+        )
+        if machine._last_failure is None or (machine.resettable and not real_time):
             raise
+        why = "a real-time run" if real_time else "a device never reset between examples"
         raise AssertionError(
-            f"{machine._last_failure}\n(a real-time run: hypothesis's replay of the failing "
-            f"example took another course, {type(exc).__name__}; the divergence above is the "
-            f"latest one seen)"
+            f"{machine._last_failure}\n({why}: hypothesis's replay of the failing example took "
+            f"another course, {type(exc).__name__}; the divergence above is the latest one seen)"
         ) from exc
     reached = Counter(machine.coverage)
     if machine.report_coverage:
