@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._extras import require
 from ._time import duration_ms, to_ms
+from ._units import pg_to_ug
 from .errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -261,8 +262,8 @@ def pump_history_figure(
         events.extend(copy.advance_to(t))
         rows.append(sample(copy))
     frame = pd.DataFrame(rows).set_index("time")
-    frame["delivered_ug"] = frame.pop("delivered_pg") / 1e6
-    frame["tissue_ug"] = frame.pop("tissue_pg") / 1e6
+    frame["delivered_ug"] = pg_to_ug(frame.pop("delivered_pg"))
+    frame["tissue_ug"] = pg_to_ug(frame.pop("tissue_pg"))
     name = title if title is not None else "pump history"
     return _draw(frame, events, start, stop, pump.model, name, every, dose_window, active=active)
 

@@ -14,7 +14,20 @@ if TYPE_CHECKING:
 from . import _core
 from ._limits import MAX_TIME_MS, MS_PER_DAY
 from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
-from ._units import concentration, flag, integer, ml_to_nl, scaled, ug_to_ng, ul_to_nl
+from ._units import (
+    concentration,
+    flag,
+    integer,
+    ml_to_nl,
+    ng_to_ug,
+    nl_to_ml,
+    nl_to_ul,
+    pc_to_mah,
+    pg_to_ug,
+    scaled,
+    ug_to_ng,
+    ul_to_nl,
+)
 from .events import Event, EventLog
 from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
@@ -220,12 +233,12 @@ class Bolus:
     @property
     def dose_ug(self) -> float:
         """The dose it really delivers (µg)."""
-        return self.dose_pg / 1e6
+        return pg_to_ug(self.dose_pg)
 
     @property
     def requested_dose_ug(self) -> float:
         """The dose that was asked for (µg)."""
-        return self.requested_ng / 1e3
+        return ng_to_ug(self.requested_ng)
 
 
 @dataclass(frozen=True)
@@ -240,16 +253,16 @@ class RefillReport:
 
     @property
     def expected_ml(self) -> float:
-        return self.expected_nl / 1e6
+        return nl_to_ml(self.expected_nl)
 
     @property
     def aspirated_ml(self) -> float:
-        return self.aspirated_nl / 1e6
+        return nl_to_ml(self.aspirated_nl)
 
     @property
     def discrepancy_ml(self) -> float:
         """aspirated − expected (mL); negative: less came back than expected."""
-        return (self.aspirated_nl - self.expected_nl) / 1e6
+        return nl_to_ml(self.aspirated_nl - self.expected_nl)
 
     @property
     def discrepancy_pct(self) -> float | None:
@@ -271,7 +284,7 @@ class BolusPlan:
 
     @property
     def volume_ml(self) -> float:
-        return self.volume_nl / 1e6
+        return nl_to_ml(self.volume_nl)
 
 
 @dataclass(frozen=True)
@@ -570,7 +583,7 @@ class Pump:
         occ, leak, migrated, battery, stall = self._core.active_faults
         return {
             "occlusion_pass_pct": None if occ is None else occ / 10_000,
-            "leak": None if leak is None else (leak[0], leak[1] / 1000),
+            "leak": None if leak is None else (leak[0], nl_to_ul(leak[1])),
             "tip_migrated": migrated,
             "battery_fault": battery,
             "motor_stall": stall,
@@ -809,7 +822,7 @@ class Pump:
 
     @property
     def reservoir_ml(self) -> float:
-        return self._core.reservoir_nl / 1e6
+        return nl_to_ml(self._core.reservoir_nl)
 
     @property
     def pumped_nl(self) -> int:
@@ -824,7 +837,7 @@ class Pump:
     @property
     def battery_remaining_mah(self) -> float | None:
         rem = self._core.battery_remaining_pc
-        return None if rem is None else rem / 3.6e12
+        return None if rem is None else pc_to_mah(rem)
 
     @property
     def is_eri(self) -> bool:
@@ -887,7 +900,7 @@ class Pump:
 
     @property
     def delivered_ug(self) -> float:
-        return self._core.delivered_pg / 1e6
+        return pg_to_ug(self._core.delivered_pg)
 
     @property
     def filled_nl(self) -> int:

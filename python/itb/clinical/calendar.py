@@ -18,7 +18,7 @@ Objective (docs: decisions/clinic.md#calendar-objective), lexicographic:
 3. then the fewest days moved in total.
 
 It is solved exactly as a min-cost flow (OR-Tools ``SimpleMinCostFlow``, ``pip install
-'itb[clinic]'``): source → patient (1) → (clinician, day) (slots per clinician) → day (slots)
+'itb-pump[clinic]'``): source → patient (1) → (clinician, day) (slots per clinician) → day (slots)
 → sink, with each patient's day arcs costing ``W·[moved] + days moved`` and an "unfitted" arc
 costing more than any fitted schedule. Integral min-cost flows are optimal over integral
 schedules, so the objective above is met exactly; tested against brute force.

@@ -163,7 +163,8 @@ class RefillPlan:
     @property
     def drug_to_order_ug(self) -> float:
         """Baclofen in the volume to order at the pump's concentration (µg)."""
-        return self.volume_to_order_nl * self.concentration_ug_per_ml / 1e6
+        # nL × µg/mL = pg
+        return pg_to_ug(self.volume_to_order_nl * self.concentration_ug_per_ml)
 
     @property
     def tip_dose_ug(self) -> float:
