@@ -272,7 +272,7 @@ def test_example_runs_under_pytest_with_the_plugin():
         timeout=600,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "5 passed" in run.stdout, run.stdout
+    assert "6 passed" in run.stdout, run.stdout
 
 
 def test_machine_with_every_action_on_the_oracle_itself():

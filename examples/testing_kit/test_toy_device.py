@@ -5,9 +5,10 @@
 (the accumulator restarted on a program change) with a short counter-example, placed at the first
 stroke the device lacks and the program change before it. ``test_buggy_patient_logic_is_caught``
 shows the patient-bolus exploration (activations at the lockout's end, 24 h after a grant, …)
-finding a lockout restarted by refused activations. Both run through the kit's ``run()``: the
-machines' ``seed`` fixes the example stream (not the test's name) and ``shrink_budget`` caps the
-time spent shrinking a failure.
+finding a lockout restarted by refused activations. ``test_a_long_lived_toy_pump`` runs the
+machine in no-reset mode: one toy pump for the whole run, each example after the first starting
+from its state read back. They run through the kit's ``run()``: the machines' ``seed`` fixes the
+example stream (not the test's name) and ``shrink_budget`` caps the time spent shrinking a failure.
 """
 
 from __future__ import annotations
@@ -148,3 +149,45 @@ def test_toy_pump_by_hand(itb_oracle):
         dev.set_program(ug_per_day)
         itb_oracle.call("set_program", at=t, program=itb.Continuous(ug_per_day=ug_per_day))
     assert_delivery_matches(times, volumes, itb_oracle, tol_strokes=0)
+
+
+class LongLivedToyMachine(ToyPumpMachine):
+    """Hardware that cannot be reset between examples: one toy pump for the whole run, and each
+    example after the first starts from its state read back (docs: guide/testing-kit.md,
+    "No-reset mode")."""
+
+    resettable = False
+    tol_strokes = 1  # the state read back does not carry the toy's partial stroke
+    report_coverage = False
+
+    starts = resyncs = 0
+
+    def device_start(self, pump):  # called once: the device lives on the class
+        super().device_start(pump)
+        type(self).dev, type(self).ug_per_day = self.dev, pump.program.ug_per_day
+        type(self).starts += 1
+
+    def device_set_program(self, program):
+        super().device_set_program(program)
+        type(self).ug_per_day = program.ug_per_day
+
+    def device_state(self):  # what a programmer would read from the pump
+        type(self).resyncs += 1
+        return {
+            "now": self.dev.now_ms,
+            "reservoir_ml": self.dev.reservoir_nl / 1e6,
+            "concentration_ug_per_ml": self.dev.conc,
+            "program": itb.Continuous(ug_per_day=self.ug_per_day),
+        }
+
+
+@pytest.mark.itb_device
+def test_a_long_lived_toy_pump():
+    run(
+        LongLivedToyMachine,
+        settings(max_examples=10, stateful_step_count=10, deadline=None, phases=[Phase.generate]),
+        seed=7,
+    )
+    # one toy pump, started once, lived through every example; each later one was resynced
+    assert LongLivedToyMachine.starts == 1
+    assert LongLivedToyMachine.resyncs >= 9

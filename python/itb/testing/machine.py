@@ -90,6 +90,17 @@ Adapters (override those your device supports; all times are naive pump-clock da
     severity)``; kinds as itb's (``low_reservoir``, ``reservoir_empty``, ``fault``, ``eri``,
     ``eos``, ``refill_discrepancy``); None to skip the comparison.
 
+``device_settled()`` (with ``settle_timeout``)
+    True once an asynchronous device finished every call it returned from; polled until then.
+``device_state()`` (with ``resettable = False``)
+    the device's state read back at the start of each example after the first: an
+    :class:`itb.Pump` or :meth:`itb.Pump.from_reading`'s arguments (the oracle is resynced to it).
+
+Asynchronous and real-time devices set ``settle_timeout``, ``time_tol`` and :meth:`make_clock`
+(an :class:`itb.testing.realtime.ScaledClock`); readings are then compared within ``time_tol``
+and a device beyond it is reported late (or early) by how much (docs:
+guide/testing-kit.md#asynchronous-and-real-time-devices, guide/testing-kit.md#no-reset-mode).
+
 Events a call raises on an :class:`itb.Pump` (a refill's alarms…) come back with its next
 ``advance``/``advance_to``: a device built on one should flush them after each call
 (``pump.advance_recording(pump.now)``) so that ``device_alarms()`` lists them.
@@ -163,6 +174,8 @@ ADAPTERS: tuple[str, ...] = (
     "device_stroke_times",
     "device_events",
     "device_alarms",
+    "device_settled",
+    "device_state",
 )
 _BASE_DEVICE_NAMES = frozenset(ADAPTERS) | {"device_matches_oracle"}
 DAY_MS = _limits.MS_PER_DAY
@@ -273,6 +286,28 @@ def _check_settings(cls: type[Any]) -> None:
             f"{cls.__name__}.tol_strokes must be a whole number of strokes >= 0, not "
             f"{cls.tol_strokes!r}"
         )
+    _check_async_settings(cls)
+
+
+def _check_async_settings(cls: type[Any]) -> None:
+    """``time_tol``, ``settle_timeout``, ``poll_interval`` and ``resettable`` of a subclass."""
+    for name, allow_none, least in (
+        ("time_tol", False, timedelta(0)),
+        ("settle_timeout", True, timedelta(0)),
+        ("poll_interval", False, timedelta(milliseconds=1)),
+    ):
+        value = getattr(cls, name)
+        if value is None and allow_none:
+            continue
+        if not isinstance(value, timedelta):
+            raise TypeError(
+                f"{cls.__name__}.{name} must be a datetime.timedelta (e.g. timedelta(seconds=1))"
+                f"{' or None' if allow_none else ''}, not {value!r}"
+            )
+        if value < least:
+            raise ValueError(f"{cls.__name__}.{name}={value!r}: must be >= {least!r}")
+    if not isinstance(cls.resettable, bool):
+        raise TypeError(f"{cls.__name__}.resettable must be True or False, not {cls.resettable!r}")
 
 
 @lru_cache(maxsize=512)
@@ -398,6 +433,28 @@ class PumpStateMachine(RuleBasedStateMachine):
         }
     )
     _shrink_clock: _ShrinkClock | None = None  # set by run() while the machine runs
+    #: asynchronous devices (docs: guide/testing-kit.md#asynchronous-and-real-time-devices): None
+    #: (default) when every adapter returns once the device finished; a ``timedelta`` when
+    #: adapters may return earlier — the machine then polls ``device_settled()`` every
+    #: ``poll_interval`` (wall time) after each call and fails a device still busy after
+    #: ``settle_timeout``
+    settle_timeout: timedelta | None = None
+    poll_interval: timedelta = timedelta(milliseconds=2)
+    #: time tolerance of asynchronous observation (pump time): a reading at t must lie between
+    #: the oracle's at ``t - time_tol`` and at ``t + time_tol`` (strokes from
+    #: ``device_stroke_times()`` within ``time_tol`` each; alarms within ``max(alarm_tol,
+    #: time_tol)``); beyond it the device is reported "late (or early) by" how much. 0 by
+    #: default: a device read after it finished matches exactly
+    time_tol: timedelta = timedelta(0)
+    #: False for a device that cannot be reset between examples (long-lived hardware):
+    #: ``device_start`` is called once per class, and each later example starts from
+    #: ``device_state()`` (the oracle is resynced to it; docs: guide/testing-kit.md#no-reset-mode)
+    resettable: bool = True
+    #: the real-time clock the device runs on (:class:`itb.testing.realtime.ScaledClock`), from
+    #: :meth:`make_clock`; None: the device's time moves only when ``device_advance`` is called
+    clock: Any = None
+    _long_lived: bool = False  # no-reset mode: device_start was called (set per class)
+    _last_failure: str | None = None  # the latest divergence message (real-time runs)
 
     @classmethod
     @lru_cache  # as hypothesis' own: one ``TestCase`` class per machine class
@@ -541,6 +598,26 @@ class PumpStateMachine(RuleBasedStateMachine):
         None to skip the comparison."""
         return None
 
+    def device_settled(self) -> bool:
+        """Asynchronous devices (with ``settle_timeout``): True once the device finished every
+        call it returned from (for ``device_advance(until)``: its clock reached ``until`` and the
+        strokes due by then are made)."""
+        return True
+
+    def device_state(self) -> Any:
+        """No-reset mode (``resettable = False``): the device's state now, read back — an
+        :class:`itb.Pump`, or a mapping of :meth:`itb.Pump.from_reading`'s arguments (``now``,
+        ``reservoir_ml``, ``concentration_ug_per_ml``, ``program``, ``active_alarms``,
+        ``battery_mah``…; the model is :meth:`make_pump`'s) plus optionally ``patient_grants``
+        (the times of the patient boluses granted in the last 24 h)."""
+        return NotImplemented
+
+    def make_clock(self) -> Any:
+        """The clock of a real-time device (a :class:`itb.testing.realtime.ScaledClock` starting
+        at :meth:`make_pump`'s time), or None (default). With a clock, advances wait for the clock
+        and operations are sent (and recorded on the oracle) at the clock's time."""
+        return None
+
     # ----- machinery -------------------------------------------------------------------------------
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -556,6 +633,7 @@ class PumpStateMachine(RuleBasedStateMachine):
                 )
         _check_settings(cls)
         cls.coverage = Counter()
+        cls._long_lived = False  # no-reset mode: device_start was called (once per class)
 
     def __init__(self) -> None:
         _check_settings(type(self))  # also catches attributes assigned after the class was made
@@ -572,6 +650,15 @@ class PumpStateMachine(RuleBasedStateMachine):
                 f"{type(self).__name__} overrides no {' and no '.join(missing)}: the machine would "
                 f"compare nothing with the oracle and pass whatever the device does"
             )
+        for needed, adapter, why in (
+            (self.settle_timeout is not None, "device_settled", "settle_timeout is set"),
+            (not self.resettable, "device_state", "resettable is False"),
+        ):
+            if needed and getattr(type(self), adapter) is getattr(PumpStateMachine, adapter):
+                raise TypeError(
+                    f"{type(self).__name__}: {why} but {adapter} is not overridden (the machine "
+                    f"would wait for nothing / could not resync its oracle)"
+                )
         super().__init__()
         own_teardown = self.teardown
 
@@ -598,6 +685,13 @@ class PumpStateMachine(RuleBasedStateMachine):
         self._agreed: tuple[datetime, int] | None = (
             None  # (time, operations) of the last agreeing check
         )
+        # no-reset mode: the device's readings at the resync (observed nL beyond the oracle's
+        # start, measured nL likewise, alarms raised before), its time, and from when patient
+        # answers can be compared (earlier grants are not known to the oracle)
+        self._base: tuple[int, int, int] = (0, 0, 0)
+        self._base_ms: int | None = None
+        self._patient_from: datetime | None = None
+        self._limits_synced = self.resettable
 
     @initialize(data=st.data())
     def _start(self, data: Any = None) -> None:
@@ -605,9 +699,17 @@ class PumpStateMachine(RuleBasedStateMachine):
         if clock is not None and clock.spent() and _in_test() and not _final_run():
             raise _ShrinkBudgetSpent  # stops hypothesis; run() reports the smallest failure seen
         pump = self.make_pump()
-        self.oracle = Oracle(pump)
-        self._before = self.oracle.pump
-        self._call("device_start", (pump.copy(),))
+        if self.clock is None:
+            self.clock = self.make_clock()
+        cls = type(self)
+        if not self.resettable and cls._long_lived:
+            self.oracle = Oracle(self._resync(pump))
+            self._before = self.oracle.pump
+        else:
+            self.oracle = Oracle(pump)
+            self._before = self.oracle.pump
+            self._call("device_start", (pump.copy(),))
+            cls._long_lived = not self.resettable
         invariants.check_state(self._before)
         if (
             data is not None
@@ -625,12 +727,188 @@ class PumpStateMachine(RuleBasedStateMachine):
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
         text: str = "",
+        settle: bool = True,
     ) -> Any:
-        """Call an adapter and log it (the log replays the run for localisation and recording)."""
+        """Call an adapter and log it (the log replays the run for localisation and recording);
+        for an asynchronous device (``settle_timeout``), wait until it finished."""
         answer = getattr(self, adapter)(*args, **(kwargs or {}))
         if answer is not NotImplemented:
             self._device_log.append((adapter, args, dict(kwargs or {}), answer, text))
+            if settle:
+                self._settle(text or adapter)
         return answer
+
+    # ----- asynchronous and real-time devices, no-reset mode ------------------------------------
+    def _settle(self, what: str) -> None:
+        """Poll ``device_settled()`` until True; fail after ``settle_timeout``."""
+        if self.settle_timeout is None:
+            return
+        from .realtime import wait_until
+
+        if wait_until(self.device_settled, self.settle_timeout, poll=self.poll_interval) is None:
+            self._fail(
+                f"device did not finish {what} within {self.settle_timeout} (settle_timeout; "
+                f"device_settled() still False)"
+            )
+
+    def _catch_up(self) -> None:
+        """Real-time device: the oracle's time moves to the clock's (the device ran meanwhile)."""
+        if self.clock is None or self.oracle is None:
+            return
+        t = self.clock.now()
+        if t > self.oracle.now:
+            now = self.oracle.now
+            self.oracle.advance_to(t)
+            for _t, kind, _sev in self.oracle.alarms(t)[len(self.oracle.alarms(now)) :]:
+                self._cover(f"alarm: {kind}")
+
+    def _asynchronous(self) -> bool:
+        return self.clock is not None or self.time_tol > timedelta(0)
+
+    def _resync(self, template: Any) -> Any:
+        """No-reset mode: the oracle's start from ``device_state()``, and the baselines of the
+        device's cumulative readings."""
+        from collections.abc import Mapping
+
+        from ..pump import Pump
+
+        state = self.device_state()
+        grants: Any = None
+        if isinstance(state, Pump):
+            start = state.copy()
+        elif isinstance(state, Mapping):
+            kwargs = dict(state)
+            grants = kwargs.pop("patient_grants", None)
+            try:
+                start = Pump.from_reading(template.model, **kwargs)
+            except (ItbError, TypeError) as exc:
+                raise TypeError(
+                    f"{type(self).__name__}.device_state() returned a state itb cannot take "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
+        else:
+            raise TypeError(
+                f"{type(self).__name__}.device_state() returned {state!r}: give an itb.Pump or a "
+                f"mapping of itb.Pump.from_reading's arguments"
+            )
+        observed, measured = self.device_observed(), self.device_measured()
+        alarms = self.device_alarms()
+        self._base = (
+            int(observed or 0) - int(start.pumped_nl),
+            int(measured or 0) - int(start.delivered_nl),
+            0 if alarms is None or alarms is NotImplemented else len(list(alarms)),
+        )
+        self._base_ms = start.now_ms
+        day = timedelta(days=1)
+        if isinstance(state, Pump):
+            self._patient_from, self._limits_synced = None, True  # limits and grants are in it
+        elif grants is None:  # grants unknown: any of the last 24 h may still count
+            self._patient_from = start.now + day
+        else:
+            recent = [g for g in grants if g > start.now - day]
+            self._patient_from = max(recent) + day if recent else None
+        self.trace.append(f"resync to the device's state at {_fmt(start.now)} (no reset)")
+        _note(self.trace[-1])
+        return start
+
+    def _patient_ready(self) -> bool:
+        """No-reset mode: patient answers are comparable (limits set since the resync, no grant
+        the oracle does not know of still counting)."""
+        return self._limits_synced and (
+            self._patient_from is None or self._live.now >= self._patient_from
+        )
+
+    def teardown(self) -> None:
+        """No-reset mode: leave the device quiet for the next example (cancel boluses, resume,
+        clear a stall; a bolus that cannot be cancelled is run to its end)."""
+        if self.resettable or self.oracle is None:
+            return
+        for b in self._live.boluses:
+            if _supports("cancel_bolus")(self):
+                handle = self._handles.get(b.id, b.id)
+                self._do("cancel_bolus", f"cancel_bolus(#{b.id})", {"bolus_id": b.id}, (handle,))
+        if self._live.is_suspended and _supports("resume")(self):
+            self._do("resume", "resume()", {})
+        if self._live.is_stalled and _supports("clear_fault")(self):
+            self._do("clear_fault", "clear_fault()", {})
+        ends = [b.end for b in self._live.boluses]
+        if ends and max(ends) > self.oracle.now:
+            self._advance_both(max(ends), "the last bolus's end, before the next example")
+
+    def _window(self, t0: datetime, t1: datetime) -> tuple[datetime, datetime]:
+        """The oracle's times a reading taken between ``t0`` and ``t1`` may show."""
+        assert self.oracle is not None
+        start = self.oracle.start.now
+        return max(t0 - self.time_tol, start), t1 + self.time_tol
+
+    def _late_volume(self, observed: Any, t0: datetime, t1: datetime) -> str | None:
+        """Asynchronous observation: ``observed`` nL (read between ``t0`` and ``t1``) against the
+        oracle's volume within ``time_tol``: None, or how late (early) the device is."""
+        assert self.oracle is not None
+        lo, hi = self._window(t0, t1)
+        q, k, tol = self.oracle.stroke_nl, self.tol_strokes, self.time_tol
+        least, most = self.oracle.expected(lo), self.oracle.expected(hi)
+        if observed < least.pumped_nl - k * q:
+            i = int(observed // q) + k + 1  # the first stroke the device lacks
+            s0 = self.oracle.start.strokes  # a resynced pump counts its history too
+            due = from_ms(int(self.oracle.stroke_times(lo)[i - 1 - s0]))
+            return (
+                f"device late: stroke #{i} was due at {_fmt(due)}, not made when read at "
+                f"{_fmt(t0)}: late by at least {t0 - due} (time tolerance {tol}); observed "
+                f"{observed} nL, expected at least {least.pumped_nl} nL ({self._preceding(to_ms(due, 'due'))})"
+            )
+        if observed > most.pumped_nl + k * q:
+            i = most.strokes + k + 1  # the device made stroke #i, not due by `hi`
+            s0 = self.oracle.start.strokes
+            ahead = self.oracle.stroke_times(hi + timedelta(days=30))
+            when = (
+                f"due only at {_fmt(from_ms(int(ahead[i - 1 - s0])))}: early by at least "
+                f"{from_ms(int(ahead[i - 1 - s0])) - t1}"
+                if 0 < i - s0 <= len(ahead)
+                else "not due within 30 days"
+            )
+            return (
+                f"device early: it made stroke #{i} by {_fmt(t1)}, {when} (time tolerance {tol}); "
+                f"observed {observed} nL, expected at most {most.pumped_nl} nL"
+            )
+        return None
+
+    def _late_strokes(self, device: Any, t0: datetime, t1: datetime) -> str | None:
+        """Asynchronous observation with ``device_stroke_times()``: each stroke within
+        ``time_tol`` of the oracle's; None, or the first stroke late (early) by how much."""
+        assert self.oracle is not None
+        from .asserts import _ms_array
+
+        got = np.sort(_ms_array(device, "device_stroke_times()"))
+        if self._base_ms is not None:
+            got = got[got > self._base_ms]
+        lo, hi = self._window(t0, t1)
+        want = self.oracle.stroke_times(hi)
+        tol_ms = to_ms(hi, "hi") - to_ms(t1, "t1")
+        got = got[got <= to_ms(t1, "t1")]
+        for i in range(min(len(got), len(want))):
+            off = int(got[i]) - int(want[i])
+            if abs(off) > tol_ms:
+                return (
+                    f"stroke #{i + 1} {'late' if off > 0 else 'early'} by "
+                    f"{timedelta(milliseconds=abs(off))}: due at {_fmt(from_ms(int(want[i])))}, "
+                    f"made at {_fmt(from_ms(int(got[i])))} (time tolerance {self.time_tol}; "
+                    f"{self._preceding(int(want[i]))})"
+                )
+        due = want[want <= to_ms(lo, "lo")]
+        if len(got) < len(due):
+            t = from_ms(int(due[len(got)]))
+            return (
+                f"stroke #{len(got) + 1} late: due at {_fmt(t)}, not made when read at {_fmt(t0)}: "
+                f"late by at least {t0 - t} (time tolerance {self.time_tol}; "
+                f"{self._preceding(int(due[len(got)]))})"
+            )
+        if len(got) > len(want):
+            return (
+                f"stroke #{len(want) + 1} early: made at {_fmt(from_ms(int(got[len(want)])))}, "
+                f"not due by {_fmt(hi)} (time tolerance {self.time_tol})"
+            )
+        return None
 
     def _cover(self, name: str) -> None:
         """Count a case reached (hypothesis ``event`` and the class's :attr:`coverage`)."""
@@ -648,9 +926,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         the exported scenario and — for a volume divergence, ``localise`` — the first wrong
         stroke)."""
         self._failure = (message, localise)
-        raise AssertionError(
-            self._report(message, localise) if _final_run() else self._steps(message)
-        )
+        text = self._report(message, localise) if _final_run() else self._steps(message)
+        type(self)._last_failure = text  # a real-time run's replay may take another course
+        raise AssertionError(text)
 
     def _steps(self, message: str) -> str:
         steps = "\n  ".join(self.trace) or "(none)"
@@ -703,6 +981,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         """Probe ``pump.<method>(**kwargs)`` on a copy, call the adapter (``device_<method>`` with
         ``args``), record the call on the oracle. Returns (done, the device's answer, the pump's)."""
         assert self.oracle is not None
+        self._catch_up()
         try:
             getattr(self.oracle.pump, method)(**kwargs)
         except ItbError as exc:
@@ -734,6 +1013,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         if done and method in ("bolus", "start_bridge_bolus", "start_priming_bolus"):
             self._started(answer, result)
         if done and method == "set_patient_bolus_limits":
+            self._limits_synced = True
             self._limits = (
                 None
                 if kwargs.get("dose_ug") is None
@@ -759,10 +1039,13 @@ class PumpStateMachine(RuleBasedStateMachine):
         assert self.oracle is not None
         now = self.oracle.now
         if (
-            self._call("device_advance", (until,), None, f"advance({until - now})")
+            self._call("device_advance", (until,), None, f"advance({until - now})", settle=False)
             is NotImplemented
         ):
             return False
+        if self.clock is not None:  # a real-time device: its clock must get there
+            self.clock.sleep_until(until)
+        self._settle(f"advance({until - now})")
         before = self.oracle.pump
         self.oracle.advance_to(until)
         for _t, kind, _sev in self.oracle.alarms(until)[len(self.oracle.alarms(now)) :]:
@@ -1079,6 +1362,7 @@ class PumpStateMachine(RuleBasedStateMachine):
             if done:
                 self._limits = None
                 self._tried_disabled = False
+                self._limits_synced = True
             return
         args = (limits.dose_ug, limits.duration, limits.lockout, limits.max_per_24h)
         done, _, _ = self._do(
@@ -1091,6 +1375,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         if done:
             self._limits = limits
             self._tried_disabled = False
+            self._limits_synced = True
 
     @precondition(_supports("set_patient_bolus_limits"))
     @rule(data=st.data())
@@ -1122,6 +1407,13 @@ class PumpStateMachine(RuleBasedStateMachine):
         return [(n, t) for n, t in out if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
 
     def _activate(self) -> None:
+        if self._asynchronous():  # an answer within the time tolerance of a rule's edge is moot
+            self._catch_up()
+            now, tol = self._live.now, self.time_tol
+            near = [n for n, t in self._patient_targets() if abs(t - now) <= tol]
+            if near:
+                _note(f"patient_bolus() not sent: within {tol} of the {near[0]}")
+                return
         done, answer, result = self._do("patient_bolus", "patient_bolus()", {})
         if not done:
             return
@@ -1155,6 +1447,7 @@ class PumpStateMachine(RuleBasedStateMachine):
         lambda self: (
             _supports("patient_bolus")(self)
             and (self._limits is not None or self.noop_steps or not self._tried_disabled)
+            and self._patient_ready()
         )
     )
     @rule(data=st.data())
@@ -1171,10 +1464,13 @@ class PumpStateMachine(RuleBasedStateMachine):
             targets = [(name, t) for name, t in self._patient_targets() if t >= now]
             if targets and data.draw(st.integers(0, 3), label="at a boundary") > 0:
                 name, t = data.draw(st.sampled_from(targets), label="boundary")
+                edge = timedelta(milliseconds=1)
+                if self._asynchronous():  # just outside the time tolerance: the answer is sure
+                    edge += self.time_tol
                 t += data.draw(
                     st.one_of(
                         st.just(timedelta(0)),
-                        st.sampled_from([timedelta(milliseconds=-1), timedelta(milliseconds=1)]),
+                        st.sampled_from([-edge, edge]),
                     ),
                     label="by",
                 )
@@ -1328,7 +1624,13 @@ class PumpStateMachine(RuleBasedStateMachine):
 
             return self._first_wrong_stroke(_ms_array(own, "device_stroke_times()"), now_ms)
         advances = [a[0] for ad, a, _kw, _ans, _t in self._device_log if ad == "device_advance"]
-        if not self.localise or not advances or to_ms(advances[-1], "until") != now_ms:
+        if (
+            not self.localise
+            or not self.resettable
+            or self._asynchronous()
+            or not advances
+            or to_ms(advances[-1], "until") != now_ms
+        ):
             return None  # the log does not hold the run (calls made around the machine)
         log, self._device_log = self._device_log, []
         times = self.oracle.stroke_times(now_ms)
@@ -1439,8 +1741,8 @@ class PumpStateMachine(RuleBasedStateMachine):
         )
         if off < 0:
             k = (
-                int(observed // q) + tol + 1
-            )  # the oracle's stroke the device lacks beyond the tolerance
+                int(observed // q) + tol + 1 - self.oracle.start.strokes
+            )  # the oracle's stroke the device lacks beyond the tolerance (index since the start)
             where = (
                 f"; the first stroke the device lacks: {stroke(k)}" if 0 < k <= len(times) else ""
             )
@@ -1462,7 +1764,15 @@ class PumpStateMachine(RuleBasedStateMachine):
         invariants.check_state(live)
         invariants.monotone(self._before, live)
         self._before = live.copy()
+        t0 = self.clock.now() if self.clock is not None else self.oracle.now
         measured = self.device_measured()
+        observed = self.device_observed()
+        alarms = self.device_alarms()
+        strokes = self.device_stroke_times() if self._asynchronous() else None
+        t1 = self.clock.now() if self.clock is not None else self.oracle.now
+        if self._asynchronous():
+            self._compare_async(t0, t1, measured, observed, alarms, strokes)
+            return
         if measured is not None and measured is not NotImplemented:
             tip = int(live.delivered_nl)
             if abs(measured - tip) > self.tol_strokes * self.oracle.stroke_nl:
@@ -1470,8 +1780,8 @@ class PumpStateMachine(RuleBasedStateMachine):
                     f"measured delivery {measured} nL at the tip, the oracle's physical ledger "
                     f"says {tip} nL reached it (firmware count {int(live.pumped_nl)} nL)"
                 )
-        observed = self.device_observed()
         if observed is not None and observed is not NotImplemented:
+            observed -= self._base[0]
             if isinstance(observed, bool) or not isinstance(observed, numbers.Real):
                 raise TypeError(
                     f"{type(self).__name__}.device_observed() returned {observed!r}: give the cumulative "
@@ -1488,11 +1798,60 @@ class PumpStateMachine(RuleBasedStateMachine):
             wrong = self._first_wrong_event(logged)
             if wrong is not None:
                 self._fail(wrong)
-        alarms = self.device_alarms()
         if alarms is not None and alarms is not NotImplemented:
             try:
                 assert_alarms_match(
-                    list(alarms), self.oracle, tol=self.alarm_tol, until=self.oracle.now
+                    list(alarms)[self._base[2] :],
+                    self.oracle,
+                    tol=self.alarm_tol,
+                    until=self.oracle.now,
+                )
+            except AssertionError as exc:
+                self._fail(str(exc))
+
+    def _compare_async(
+        self, t0: datetime, t1: datetime, measured: Any, observed: Any, alarms: Any, strokes: Any
+    ) -> None:
+        """The comparison for asynchronous observation: readings taken between ``t0`` and ``t1``
+        (the clock's times around them), each within ``time_tol`` of the oracle."""
+        assert self.oracle is not None
+        if t1 > self.oracle.now:  # the oracle covers what the device may show
+            self._catch_up()
+        lo, hi = self._window(t0, t1)
+        q, k = self.oracle.stroke_nl, self.tol_strokes
+        if measured is not None and measured is not NotImplemented:
+            measured -= self._base[1]
+            least, most = (
+                self.oracle.expected(lo).delivered_nl,
+                self.oracle.expected(hi).delivered_nl,
+            )
+            if not least - k * q <= measured <= most + k * q:
+                self._fail(
+                    f"measured delivery {measured} nL at the tip, read between {_fmt(t0)} and "
+                    f"{_fmt(t1)}: the oracle's physical ledger says {least}..{most} nL within the "
+                    f"time tolerance {self.time_tol}"
+                )
+        if strokes is not None and strokes is not NotImplemented:
+            late = self._late_strokes(strokes, t0, t1)
+            if late is not None:
+                self._fail(late)
+        if observed is not None and observed is not NotImplemented:
+            if isinstance(observed, bool) or not isinstance(observed, numbers.Real):
+                raise TypeError(
+                    f"{type(self).__name__}.device_observed() returned {observed!r}: give the cumulative "
+                    f"nL pumped as an int (or None to skip the comparison)"
+                )
+            late = self._late_volume(observed - self._base[0], t0, t1)
+            if late is not None:
+                self._fail(late)
+            self._agreed = (lo, len(self.trace))
+        if alarms is not None and alarms is not NotImplemented:
+            try:
+                assert_alarms_match(
+                    list(alarms)[self._base[2] :],
+                    self.oracle,
+                    tol=max(self.alarm_tol, self.time_tol),
+                    until=lo,
                 )
             except AssertionError as exc:
                 self._fail(str(exc))
@@ -1556,6 +1915,7 @@ def run(
     printed at the end."""
     from hypothesis import seed as with_seed
     from hypothesis import settings as Settings
+    from hypothesis.errors import Flaky
     from hypothesis.stateful import get_state_machine_test
 
     budget = machine.shrink_budget if machine.shrink_budget is not None else shrink_budget()
@@ -1570,6 +1930,7 @@ def run(
             Settings(base, derandomize=False) if base is not None else Settings(derandomize=False)
         )
     machine.coverage.clear()
+    machine._last_failure = None
     test = get_state_machine_test(machine, settings=settings)
     if chosen is not None:
         test = with_seed(chosen)(test)
@@ -1579,6 +1940,20 @@ def run(
     except _ShrinkBudgetSpent:
         assert clock is not None
         raise clock.report() from None
+    except Flaky as exc:
+        # a real-time device (the timing differs) or one never reset (its state differs): the
+        # replay of a failing example can take another course, which hypothesis reports as
+        # flaky; report the divergence itself
+        real_time = (
+            machine.clock is not None or machine.make_clock is not PumpStateMachine.make_clock
+        )
+        if machine._last_failure is None or (machine.resettable and not real_time):
+            raise
+        why = "a real-time run" if real_time else "a device never reset between examples"
+        raise AssertionError(
+            f"{machine._last_failure}\n({why}: hypothesis's replay of the failing example took "
+            f"another course, {type(exc).__name__}; the divergence above is the latest one seen)"
+        ) from exc
     finally:
         machine._shrink_clock = None
     reached = Counter(machine.coverage)
