@@ -847,6 +847,12 @@ class Pump:
         return self._core.eri
 
     @property
+    def catheter_volume_ul(self) -> float:
+        """The catheter's dead volume (µL, to the nL): where a leak can be (0 µL is the pump
+        connector)."""
+        return self._core.catheter_nl / 1000
+
+    @property
     def is_eos(self) -> bool:
         """End of service: delivery stopped for good."""
         return self._core.eos
