@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 import itb
 import itb.export
-from itb._time import from_ms
 import itb.scenario
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from itb._time import from_ms
 
 T0 = datetime(2026, 1, 5, 8, 0)
 DAY = timedelta(days=1)
