@@ -314,6 +314,11 @@ class PumpStateMachine(RuleBasedStateMachine):
     #: in a disabled period the rule is not drawn (its precondition), so a shrunk counter-example
     #: holds at most one; that first one is still drawn, so a device that grants it is caught.
     noop_steps: bool = False
+    #: after the ``fault`` rule injects a fault, advance at once past the oracle's next stroke
+    #: (plus up to ``max_advance``, drawn), so the fault's physics show in ``device_measured()``
+    #: before other operations bury it (a device that logs a fault but ignores it in its delivery
+    #: is caught). False: the injection alone is a step.
+    advance_after_fault: bool = True
 
     @classmethod
     @lru_cache  # as hypothesis' own: one ``TestCase`` class per machine class
@@ -1024,20 +1029,29 @@ class PumpStateMachine(RuleBasedStateMachine):
         name=st.sampled_from(KIT_FAULTS),
         pass_pct=st.sampled_from([0.0, 25.0, 50.0, 90.0]),
         position=st.integers(0, 50),
+        data=st.data(),
     )
-    def fault(self, name: str, pass_pct: float, position: int) -> None:
+    def fault(self, name: str, pass_pct: float, position: int, data: Any) -> None:
         """One of :data:`KIT_FAULTS` the device supports (an occlusion passing ``pass_pct`` %,
         a leak ``position`` µL from the connector: beyond the catheter the probe on the oracle's
-        copy refuses it and nothing is sent)."""
+        copy refuses it and nothing is sent); then, with :attr:`advance_after_fault`, past the
+        next stroke."""
         if not _supports(name)(self):
             return
         if name == "inject_occlusion":
-            self._do(name, f"{name}({pass_pct:g} %)", {"pass_pct": pass_pct}, (pass_pct,))
+            done = self._do(name, f"{name}({pass_pct:g} %)", {"pass_pct": pass_pct}, (pass_pct,))
         elif name == "inject_leak":
             pos = float(position)
-            self._do(name, f"{name}({position} µL)", {"position_ul": pos}, (pos,))
+            done = self._do(name, f"{name}({position} µL)", {"position_ul": pos}, (pos,))
         else:
-            self._do(name, f"{name}()", {})
+            done = self._do(name, f"{name}()", {})
+        if done[0] and name.startswith("inject_") and self.advance_after_fault:
+            nxt = self._live.project(self.max_advance).next_stroke
+            if nxt is not None:
+                extra = data.draw(
+                    _its("durations", timedelta(0), self.max_advance), label="after fault"
+                )
+                self._advance_both(nxt + extra, f"{name} in force")
 
     def _preceding(self, at_ms: int) -> str:
         """The latest operation (not an advance) made at or before ``at_ms``."""
