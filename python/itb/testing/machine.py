@@ -1025,26 +1025,25 @@ class PumpStateMachine(RuleBasedStateMachine):
 
     # ----- faults (docs: guide/faults.md) -----------------------------------------------------
     @precondition(lambda self: any(_supports(a)(self) for a in KIT_FAULTS))
-    @rule(
-        name=st.sampled_from(KIT_FAULTS),
-        pass_pct=st.sampled_from([0.0, 25.0, 50.0, 90.0]),
-        position=st.integers(0, 50),
-        data=st.data(),
-    )
-    def fault(self, name: str, pass_pct: float, position: int, data: Any) -> None:
-        """One of :data:`KIT_FAULTS` the device supports (an occlusion passing ``pass_pct`` %,
-        a leak ``position`` µL from the connector: beyond the catheter the probe on the oracle's
-        copy refuses it and nothing is sent); then, with :attr:`advance_after_fault`, past the
-        next stroke."""
-        if not _supports(name)(self):
+    @rule(data=st.data())
+    def fault(self, data: Any) -> None:
+        """One of :data:`KIT_FAULTS` the device supports and the oracle's pump accepts now, drawn
+        by :func:`itb.strategies.fault_actions` (an occlusion passing 0–99 %, a leak within the
+        catheter, a migration, a battery fault, or the clearing of one in force); then, with
+        :attr:`advance_after_fault`, past the next stroke."""
+        kinds = tuple(k for k in KIT_FAULTS if _supports(k)(self))
+        options = its.fault_actions(self._live, kinds)
+        if not kinds or options.is_empty:
             return
+        req = data.draw(options, label="fault")
+        name, kw = req.kind, req.kwargs
         if name == "inject_occlusion":
-            done = self._do(name, f"{name}({pass_pct:g} %)", {"pass_pct": pass_pct}, (pass_pct,))
+            text = f"{name}({kw['pass_pct']:g} %)"
         elif name == "inject_leak":
-            pos = float(position)
-            done = self._do(name, f"{name}({position} µL)", {"position_ul": pos}, (pos,))
+            text = f"{name}({kw['position_ul']:g} µL)"
         else:
-            done = self._do(name, f"{name}()", {})
+            text = f"{name}()"
+        done = self._do(name, text, kw, tuple(kw.values()))
         if done[0] and name.startswith("inject_") and self.advance_after_fault:
             nxt = self._live.project(self.max_advance).next_stroke
             if nxt is not None:
