@@ -192,3 +192,14 @@ def test_scenarios_draw_no_faults_unless_asked() -> None:
         )
 
     plain()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(its.scenarios(max_actions=8, horizon=timedelta(days=30)))
+def test_no_false_refill_flags_on_a_healthy_pump_over_random_therapies(data) -> None:
+    # docs/guide/faults.md, detection: with no fault, what is aspirated is what the firmware expects
+    for a in data["actions"]:
+        a.pop("aspirated_ml", None)  # the clinician's own measurement is not the pump's fault
+    result = itb.scenario.from_dict(data).run()
+    assert not [ev for ev in result.events if ev.kind == "refill_discrepancy"]
+    assert result.pump.true_reservoir_nl == result.pump.reservoir_nl  # nominal strokes
