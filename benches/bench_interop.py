@@ -1,6 +1,7 @@
-"""A year of a flex program with one bolus a day, exported as a FHIR bundle (R5, validated by
-fhir.resources) and as IHE PCD-10 messages; times against the scenario run itself (the baseline,
-same process). Prints figures and ratios; exits 1 on ``MISMATCH`` (doses not adding up).
+"""A year of a flex program with one bolus a day, exported as a FHIR bundle (R5 and R4B, validated
+by fhir.resources; also the R5 JSON text the CLI writes) and as IHE PCD-10 messages; times against
+the scenario run itself (the baseline, same process). Prints figures and ratios; exits 1 on
+``MISMATCH`` (doses not adding up, or R4B and R5 doses differing).
 
     python benches/bench_interop.py [--repeat N]
 """
@@ -73,6 +74,8 @@ def main() -> int:
     t_hist, hist = best(lambda: history_of(result), args.repeat)
     t_fhir, bundle = best(lambda: fhir.bundle(result, version="R5"), args.repeat)
     t_fhir_nv, _ = best(lambda: fhir.bundle(result, version="R5", validate=False), args.repeat)
+    t_r4b, r4b = best(lambda: fhir.bundle(result, version="R4B"), args.repeat)
+    t_json, _ = best(lambda: fhir.dumps(result, version="R5"), args.repeat)
     t_hl7, msgs = best(lambda: hl7v2.messages(result), args.repeat)
     sample = msgs[: min(len(msgs), 20)]
     t_val, _ = best(lambda: [hl7v2.validate(m.text) for m in sample], 1)
@@ -81,7 +84,12 @@ def main() -> int:
         for e in bundle["entry"]  # type: ignore[index]
         if e["resource"]["resourceType"] == "MedicationAdministration"
     )
-    if doses != Decimal(result.pump.delivered_pg) / 10**6:
+    doses_r4b = sum(
+        Decimal(str(e["resource"]["dosage"]["dose"]["value"]))
+        for e in r4b["entry"]  # type: ignore[index]
+        if e["resource"]["resourceType"] == "MedicationAdministration"
+    )
+    if doses != Decimal(result.pump.delivered_pg) / 10**6 or doses_r4b != doses:
         print(f"MISMATCH: doses {doses} µg != delivered {result.pump.delivered_pg / 1e6} µg")
         return 1
     n_ma = sum(1 for a in hist.administrations)  # type: ignore[union-attr]
@@ -94,6 +102,8 @@ def main() -> int:
         ("history (replay + segments)", t_hist),
         ("FHIR R5 bundle, validated", t_fhir),
         ("FHIR R5 bundle, not validated", t_fhir_nv),
+        ("FHIR R4B bundle, validated", t_r4b),
+        ("FHIR R5 JSON text, validated", t_json),
         ("PCD-10 messages (ER7)", t_hl7),
     ]
     for name, t in rows:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from itb.errors import (
     BalanceBusy,
+    BalanceDeviceError,
     BalanceError,
     BalanceOverload,
     BalanceProtocolError,
@@ -28,6 +29,7 @@ from itb.hardware.balance import (
     parse_print_line,
     parse_weight_reply,
 )
+from itb.hardware.balance.sics import parse_levels_reply
 
 SHORT = timedelta(milliseconds=200)
 
@@ -184,7 +186,7 @@ def test_sbi_never_stable_is_busy() -> None:
         (b"         C    ", BalanceBusy),
         (b"Stat         H      "[:20], BalanceOverload),
         (b"Stat         L      "[:20], BalanceUnderload),
-        (b"Err 54        ", BalanceError),
+        (b"Err 54        ", BalanceDeviceError),
         (b"+   12.3x g   ", BalanceProtocolError),
         (b"+ 12.3 g", BalanceProtocolError),
     ],
@@ -192,6 +194,124 @@ def test_sbi_never_stable_is_busy() -> None:
 def test_sbi_special_codes(line: bytes, error: type) -> None:
     with pytest.raises(error):
         parse_print_line(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        # the 22-character error lines of the manuals: "Stat*****Err**##****", "…Err*###****"
+        (b"Stat     Err  02    ", "02"),
+        (b"Stat     Err 101    ", "101"),
+        (b"Stat     ERR 320    ", "320"),
+        # the 16-character ones: "Err*###****"
+        (b"Err 02        ", "02"),
+        (b"Err 101    ", "101"),
+        (b"Stat     APP.ERR    ", "APP.ERR"),
+        (b"Stat     PRT.ERR    ", "PRT.ERR"),
+    ],
+)
+def test_sbi_error_codes_are_typed_with_their_code(line: bytes, code: str) -> None:
+    with pytest.raises(BalanceDeviceError) as info:
+        parse_print_line(line)
+    assert info.value.code == code and info.value.field == "error"
+    assert isinstance(info.value, BalanceError)
+    # through the driver too
+    stream = FakeStream(lambda cmd: line + b"\r\n" if cmd == b"\x1bP" else b"")
+    with pytest.raises(BalanceDeviceError) as info:
+        SbiBalance(stream, SHORT).read_immediate()
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b"Stat            High", BalanceOverload),  # 22 characters: "Stat" … "High"
+        (b"Stat             Low", BalanceUnderload),
+        (b"Stat        Cal.Ext.", BalanceBusy),
+        (b"          High", BalanceOverload),  # 16 characters
+        (b"           Low", BalanceUnderload),
+    ],
+)
+def test_sbi_special_words(line: bytes, error: type) -> None:
+    with pytest.raises(error):
+        parse_print_line(line)
+
+
+def test_sbi_22_character_format_example() -> None:
+    # manual: output of +1255.7 g with ID code "G#" (gross): "G#****+***1255.7*g**"
+    reading = parse_print_line(b"G#    +   1255.7 g  ")
+    assert (reading.value, reading.unit, reading.stable) == (Decimal("1255.7"), "g", True)
+    dyn = parse_print_line(b"N     -     0.12    ")
+    assert (dyn.value, dyn.stable) == (Decimal("-0.12"), False)
+
+
+def test_sbi_line_format_is_enforced_when_set() -> None:
+    wide = b"N     +   123.56 g  \r\n"
+    narrow = b"+   123.56 g  \r\n"
+    for fmt, good, bad in ((22, wide, narrow), (16, narrow, wide)):
+        bal = SbiBalance(FakeStream(lambda cmd, g=good: g), SHORT, line_format=fmt)
+        assert bal.read_immediate().value == Decimal("123.56")
+        with pytest.raises(BalanceProtocolError) as info:
+            SbiBalance(FakeStream(lambda cmd, b=bad: b), SHORT, line_format=fmt).read_immediate()
+        assert info.value.field == "reply" and str(fmt) in str(info.value)
+    for loose in (wide, narrow):  # None takes either
+        assert SbiBalance(FakeStream(lambda cmd, x=loose: x), SHORT).read_immediate().stable
+    with pytest.raises(ItbError) as err:
+        SbiBalance(FakeStream(lambda cmd: b""), SHORT, line_format=20)
+    assert err.value.field == "line_format"
+
+
+# --- MT-SICS I1 and SIR -------------------------------------------------------------------------
+
+
+def test_sics_i1_levels_example() -> None:
+    # manual: "I1 A "0123" "2.00" "2.20" "1.00" "1.50"": levels 0-3, version of each
+    bal = SicsBalance(script({b"I1": b'I1 A "0123" "2.00" "2.20" "1.00" "1.50"\r\n'}), SHORT)
+    assert bal.levels() == ("0123", ("2.00", "2.20", "1.00", "1.50"))
+    assert parse_levels_reply(b'I1 A "01" "2.00" "2.00" "" ""') == ("01", ("2.00", "2.00", "", ""))
+    for line, error in (
+        (b"I1 I", BalanceBusy),
+        (b"ES", BalanceError),
+        (b"I1 A 0123", BalanceProtocolError),
+    ):
+        with pytest.raises(error):
+            parse_levels_reply(line)
+
+
+def test_sics_sir_reads_a_stream_and_ends_it() -> None:
+    # SIR: one SI reply per update, until @ (answered like I4); the manual's example values
+    stream_lines = [
+        b"S D      129.07 g",
+        b"S D      129.08 g",
+        b"S S      129.09 g",
+        b"S S      129.09 g",
+    ]
+
+    class Streaming(FakeStream):
+        def write(self, data: bytes) -> int:
+            n = super().write(data)
+            if self.written and self.written[-1] == b"SIR" and not self.out:
+                self.out = b"".join(x + b"\r\n" for x in stream_lines)
+            return n
+
+    stream = Streaming(lambda cmd: b'I4 A "0123456789"\r\n' if cmd == b"@" else b"")
+    bal = SicsBalance(stream, SHORT)
+    got = bal.stream_immediate(3)
+    assert [(r.value, r.stable) for r in got] == [
+        (Decimal("129.07"), False),
+        (Decimal("129.08"), False),
+        (Decimal("129.09"), True),
+    ]
+    assert got[0].host_monotonic <= got[1].host_monotonic <= got[2].host_monotonic
+    assert stream.written == [b"SIR", b"@"]
+    overload = SicsBalance(
+        FakeStream(lambda cmd: b"S +\r\n" if cmd == b"SIR" else b'I4 A "1"\r\n'), SHORT
+    )
+    with pytest.raises(BalanceOverload):
+        overload.stream_immediate(2)
+    with pytest.raises(ItbError) as err:
+        bal.stream_immediate(0)
+    assert err.value.field == "count"
 
 
 def test_sbi_tare_and_zero_send_escape_commands() -> None:
@@ -226,6 +346,9 @@ def test_sics_parser_never_leaks_foreign_errors(line: bytes, command: bytes) -> 
     line=st.one_of(
         st.binary(max_size=30),
         st.text(alphabet="+- .0123456789gmHLCErStatN", min_size=12, max_size=22).map(str.encode),
+        st.text(alphabet="+- .0123456789gErRStatAPDIShighLowCx#", min_size=14, max_size=20).map(
+            str.encode
+        ),
     )
 )
 def test_sbi_parser_never_leaks_foreign_errors(line: bytes) -> None:
@@ -244,10 +367,13 @@ def test_drivers_never_leak_foreign_errors(reply: bytes) -> None:
         (lambda s: SicsBalance(s, timedelta(milliseconds=5)), "read_immediate"),
         (lambda s: SicsBalance(s, timedelta(milliseconds=5)), "zero"),
         (lambda s: SicsBalance(s, timedelta(milliseconds=5)), "serial_number"),
+        (lambda s: SicsBalance(s, timedelta(milliseconds=5)), "levels"),
+        (lambda s: SicsBalance(s, timedelta(milliseconds=5)), "stream_immediate"),
         (lambda s: SbiBalance(s, timedelta(milliseconds=5)), "read_immediate"),
     ]:
         try:
-            getattr(make(FakeStream(lambda cmd: reply)), call)()
+            method = getattr(make(FakeStream(lambda cmd: reply)), call)
+            method(2) if call == "stream_immediate" else method()
         except BalanceError:
             pass
 
@@ -301,3 +427,22 @@ def test_open_port_refuses_a_missing_device() -> None:
     with pytest.raises(BalanceError) as info:
         open_port("/nonexistent/tty-balance")
     assert info.value.field == "port"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    line=st.one_of(
+        st.binary(max_size=60),
+        st.text(alphabet='I1A "0123.4 ESL', max_size=50).map(str.encode),
+        st.lists(st.text(alphabet="0123456789.", max_size=6), max_size=7).map(
+            lambda xs: b"I1 A " + b" ".join(b'"' + x.encode() + b'"' for x in xs)
+        ),
+    )
+)
+def test_sics_levels_parser_never_leaks_foreign_errors(line: bytes) -> None:
+    try:
+        levels, versions = parse_levels_reply(line)
+    except BalanceError as err:
+        assert err.field
+    else:
+        assert levels.isdigit() and len(versions) <= 4

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -151,6 +152,7 @@ def test_cli_balance_emulate_round_trips_the_volume() -> None:
         try:
             bal = SicsBalance(port, timedelta(seconds=5))
             first = bal.read_stable()
+            time.sleep(0.5)  # long against the host's timing jitter (a few ms under load)
             second = bal.read_stable()
         finally:
             port.close()
@@ -228,3 +230,104 @@ def test_record_follower_weighs_the_rigs_strokes(tmp_path: Path) -> None:
     assert float(reading.milligrams) == pytest.approx(4 * rig.stroke_nl * 0.000997, abs=0.0005)
     with pytest.raises(ValidationError, match="stroke_nl"):
         RecordFollower(record, 0, 0.001)
+
+
+def test_sbi_22_character_format_and_error_codes() -> None:
+    from itb.errors import BalanceDeviceError, BalanceProtocolError
+
+    clock = Clock()
+    bal = EmulatedBalance(readability_mg=0.1, initial_mg=1255.7, clock=clock, sbi_format=22)
+    line = bal.feed_sbi(b"\x1bP")
+    assert line == b"N     +   1.2557 g  \r\n" and len(line) == 22
+    assert parse_print_line(line[:-2]).milligrams == Decimal("1255.7000")
+    bal.initial_mg = 300_000.0  # overload: a status line with the ID "Stat"
+    assert bal.feed_sbi(b"\x1bP") == b"Stat           H    \r\n"
+    with pytest.raises(BalanceOverload):
+        parse_print_line(b"Stat           H    ")
+    bal.initial_mg, bal.sbi_error = 10.0, "02"
+    for fmt, expected in ((22, b"Stat     Err  02    \r\n"), (16, b"Err 02        \r\n")):
+        bal.sbi_format = fmt
+        out = bal.feed_sbi(b"\x1bP")
+        assert out == expected and len(out) == fmt
+        with pytest.raises(BalanceDeviceError) as info:
+            parse_print_line(out[:-2])
+        assert info.value.code == "02"
+    # a driver set to one format refuses the other
+    bal.sbi_error, bal.sbi_format = None, 16
+
+    class Loop:
+        def __init__(self) -> None:
+            self.out = b""
+
+        def write(self, data: bytes) -> None:
+            self.out += bal.feed_sbi(data)
+
+        def read(self, size: int) -> bytes:
+            chunk, self.out = self.out[:size], self.out[size:]
+            return chunk
+
+    with pytest.raises(BalanceProtocolError):
+        SbiBalance(Loop(), timedelta(milliseconds=200), line_format=22).read_immediate()
+    assert SbiBalance(Loop(), timedelta(milliseconds=200), line_format=16).read_immediate().stable
+    with pytest.raises(ValidationError, match="sbi_format"):
+        EmulatedBalance(sbi_format=20)
+    with pytest.raises(ValidationError, match="sbi_error"):
+        EmulatedBalance(sbi_error="E1")
+
+
+def test_sics_i1_and_sir_stream_from_the_emulator() -> None:
+    clock = Clock()
+    bal = EmulatedBalance(readability_mg=0.01, flow_mg_per_h=36.0, initial_mg=0.0, clock=clock)
+    assert bal.answer_sics(b"I1") == b'I1 A "01" "2.00" "2.00"\r\n'
+    assert not bal.repeating and bal.repeat_line() is None
+    assert bal.answer_sics(b"SIR") == b"S S    0.00000 g\r\n" and bal.repeating
+    clock.t += 100.0  # +1 mg
+    assert bal.repeat_line() == b"S S    0.00100 g\r\n"
+    assert (
+        bal.answer_sics(b"I4") == b'I4 A "EMU0000001"\r\n' and bal.repeating
+    )  # I4 does not end it
+    assert bal.answer_sics(b"@") == b'I4 A "EMU0000001"\r\n' and not bal.repeating
+    bal.answer_sics(b"SIR")
+    bal.answer_sics(b"S")
+    assert not bal.repeating
+
+
+def test_sir_over_a_pty_streams_readings() -> None:
+    pytest.importorskip("serial")
+    from itb.hardware.balance import open_port
+
+    bal = EmulatedBalance(
+        readability_mg=0.001,
+        flow_mg_per_h=3600.0,
+        initial_mg=0.0,
+        repeat_interval=timedelta(milliseconds=20),
+    )
+    ready, stop = threading.Event(), threading.Event()
+    where: list[str] = []
+
+    def announce(path: str) -> None:
+        where.append(path)
+        ready.set()
+
+    thread = threading.Thread(target=serve_pty, args=(bal, "sics", announce, stop.is_set))
+    thread.start()
+    try:
+        assert ready.wait(5)
+        port = open_port(where[0])
+        try:
+            driver = SicsBalance(port, timedelta(seconds=3))
+            assert driver.levels() == ("01", ("2.00", "2.00"))
+            got = driver.stream_immediate(10)
+            assert not bal.repeating  # ended by @
+            # 1 mg/s on the pan: the stream rises, its readings ≈ 20 ms apart on the host clock
+            mg = [float(r.milligrams) for r in got]
+            assert all(b >= a for a, b in zip(mg, mg[1:])) and mg[-1] > mg[0]
+            span = got[-1].host_monotonic - got[0].host_monotonic
+            assert 9 * 0.015 < span < 5.0
+            assert driver.read_stable().stable  # the link is clean after the stream
+        finally:
+            port.close()
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()

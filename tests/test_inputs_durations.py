@@ -67,6 +67,16 @@ def _report_files() -> tuple[str, str]:
     return str(d / "r.csv"), str(d / "b.csv")
 
 
+def _log_balance(**kw: Any) -> Any:
+    """A balance log that stops at once (into a new file each call)."""
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="itb-dur-log-")) / "b.csv"
+    kw.setdefault("interval", timedelta(seconds=1))
+    logger = importlib.import_module("itb.hardware.balance.logger")
+    return logger.log_balance(None, out, stop=lambda: True, **kw)
+
+
 def _report(**kw: Any) -> Any:
     return importlib.import_module("itb.hardware.report").build_report(*_report_files(), **kw)
 
@@ -223,6 +233,12 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
         "itb.hardware.balance.emulator.EmulatedBalance.__init__",
         "stability_timeout",
     ): lambda v: _emu().EmulatedBalance(stability_timeout=v),
+    (
+        "itb.hardware.balance.emulator.EmulatedBalance.__init__",
+        "repeat_interval",
+    ): lambda v: _emu().EmulatedBalance(repeat_interval=v),
+    ("itb.hardware.balance.logger.log_balance", "interval"): lambda v: _log_balance(interval=v),
+    ("itb.hardware.balance.logger.log_balance", "duration"): lambda v: _log_balance(duration=v),
     ("itb.analysis.trumpet", "sample_interval"): lambda v: _trumpet(
         sample_interval=v, windows=(timedelta(hours=1),)
     ),

@@ -19,6 +19,8 @@ __all__ = [
     "BalanceUnderload",
     "BalanceBusy",
     "BalanceProtocolError",
+    "BalanceDeviceError",
+    "ExternalToolError",
     "MissingExtraError",
 ]
 
@@ -103,6 +105,23 @@ class BalanceBusy(BalanceError):
 class BalanceProtocolError(BalanceError, ProtocolError):
     """A balance reply is malformed, too long, not the reply to the command sent, or did not
     come in time (``field`` is ``reply`` or ``timeout``); also a :class:`ProtocolError`."""
+
+
+class ExternalToolError(ItbError):
+    """A program itb runs (not a Python package) is missing or failed, e.g. the headless
+    browser that prints a test report as PDF; the message names what to install. ``field``
+    names the option that needs it (``pdf``)."""
+
+
+class BalanceDeviceError(BalanceError):
+    """The balance reports an error of its own instead of a value: Sartorius SBI ``Err ##`` /
+    ``Err ###`` or ``APP.ERR`` / ``DIS.ERR`` / ``PRT.ERR`` (application, display, printer).
+    ``code`` is the code as printed (``"02"``, ``"101"``, ``"APP.ERR"``); what it means depends
+    on the model (its operating instructions, "Error Messages"). ``field`` is ``error``."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, "error")
+        self.code = code
 
 
 #: The distribution's name on PyPI (the import name is ``itb``; docs: install.md).

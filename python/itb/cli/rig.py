@@ -279,6 +279,7 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     _register_balance_emulate(add)
+    _register_balance_log(add)
     _register_accuracy(add)
 
     t = subparsers.add_parser(
@@ -776,6 +777,13 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
     p.add_argument(
+        "--sbi-format",
+        type=int,
+        choices=(16, 22),
+        default=16,
+        help="SBI print line: 16 characters, or 22 with an ID code (default 16)",
+    )
+    p.add_argument(
         "--flow-ul-per-h", type=_nonneg, default=0.0, help="water delivered onto the pan (µL/h)"
     )
     p.add_argument(
@@ -830,12 +838,115 @@ def _balance_emulate(args: argparse.Namespace) -> int:
         flow_mg_per_h=flow_mg,
         seed=args.seed,
         delivered_mg=(lambda t: follower() + flow_mg * t / 3600) if follower else None,
+        sbi_format=args.sbi_format,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     serve_pty(balance, args.protocol, lambda path: print(f"PORT {path}", flush=True), stop.is_set)
     return 0
+
+
+# --- itb rig balance-log (a real or emulated balance read during a rig run) --------------------
+
+
+def _pair(text: str) -> tuple[float, float]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected RATE or RATE,U (mg/h)") from None
+    if len(values) not in (1, 2) or not all(abs(v) <= 1e6 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected RATE or RATE,U, each within ±1e6")
+    if len(values) == 2 and values[1] < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the uncertainty U must be >= 0")
+    return values[0], values[1] if len(values) == 2 else 0.0
+
+
+def _register_balance_log(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(
+        "balance-log",
+        "read a precision balance (MT-SICS or Sartorius SBI) during a rig run and log each "
+        "reading with host timestamps, for 'itb rig report --balance'",
+        _balance_log,
+    )
+    p.add_argument("--port", required=True, help="the balance's port (device, pty path, socket://)")
+    p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
+    p.add_argument(
+        "--baudrate", type=number(int, low=1, high=4_000_000), default=9600, help="default 9600"
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="the balance log (a new file)")
+    p.add_argument(
+        "--interval", type=positive_duration, default=timedelta(seconds=30), help="default 30s"
+    )
+    p.add_argument(
+        "--duration", type=positive_duration, default=None, help="stop after (default: Ctrl-C)"
+    )
+    p.add_argument(
+        "--rate-ul-per-h",
+        type=number(float, low=1e-6, high=1e9),
+        default=None,
+        help="the set rate (µL/h; default: the report derives it from the record)",
+    )
+    p.add_argument(
+        "--readability-mg",
+        type=number(float, low=1e-6, high=1e4),
+        default=None,
+        help="display step (mg; default: read from the first reading's decimals)",
+    )
+    p.add_argument(
+        "--repeatability-mg",
+        type=number(float, low=0.0, high=1e4),
+        default=0.0,
+        help="the balance's repeatability, standard deviation (mg, default 0)",
+    )
+    p.add_argument(
+        "--evaporation-mg-per-h",
+        type=_pair,
+        default=(0.0, 0.0),
+        metavar="RATE[,U]",
+        help="evaporation of a blank run and its standard uncertainty (mg/h, default 0,0)",
+    )
+    p.add_argument(
+        "--timeout", type=positive_duration, default=timedelta(seconds=5), help="reply timeout"
+    )
+
+
+def _balance_log(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ..hardware.balance import SbiBalance, SicsBalance, open_port
+    from ..hardware.balance.logger import log_balance
+
+    stop = threading.Event()
+    port = open_port(args.port, args.baudrate, args.timeout)
+    saved = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        balance = (SicsBalance if args.protocol == "sics" else SbiBalance)(port, args.timeout)
+        summary = log_balance(
+            balance,
+            args.out,
+            interval=args.interval,
+            duration=args.duration,
+            stop=stop.is_set,
+            rate_ul_per_h=args.rate_ul_per_h,
+            readability_mg=args.readability_mg,
+            repeatability_mg=args.repeatability_mg,
+            evaporation_mg_per_h=args.evaporation_mg_per_h,
+            source=f"{args.protocol} {args.port}",
+        )
+    finally:
+        port.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    print(
+        f"{args.out}: {summary.readings} readings, {summary.errors} refused by the balance, "
+        f"readability {summary.readability_mg:g} mg"
+    )
+    return 0 if summary.readings else 1
 
 
 # --- itb rig accuracy (emulated rig + balance, low-flow accuracy with uncertainty) --------------
@@ -935,6 +1046,11 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML report")
     p.add_argument("--junit", metavar="OUT.xml", help="also write the verdicts as JUnit XML")
     p.add_argument(
+        "--pdf",
+        metavar="OUT.pdf",
+        help="also print the HTML page as PDF (a headless Chromium; ITB_CHROMIUM names one)",
+    )
+    p.add_argument(
         "--limit", type=_percent, default=15.0, help="accuracy limit (e.g. 15%%; default 15%%)"
     )
     p.add_argument(
@@ -944,9 +1060,9 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ..hardware.report import build_report, find_browser, junit_xml, print_pdf, render_html
 
-    from ..hardware.report import build_report, junit_xml, render_html
-
+    browser = find_browser() if args.pdf else None  # before any work: say what to install
     rep = build_report(
         args.record,
         args.balance,
@@ -963,6 +1079,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.junit:
         with open(args.junit, "w", encoding="utf-8") as f:
             f.write(junit_xml("itb rig report", rep["verdicts"]))
+    if args.pdf:
+        print_pdf(args.output, args.pdf, browser=browser)
     print(f"{args.output}: " + ("PASS" if rep["passed"] else "FAIL"))
     return 0 if rep["passed"] else 1
 

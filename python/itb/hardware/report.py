@@ -20,14 +20,16 @@ from importlib import metadata
 from typing import Any
 
 from .._time import format_duration
-from ..errors import ValidationError
+from ..errors import ExternalToolError, ValidationError
 from .accuracy import AccuracyCurve, GravimetricRun, low_flow_curve, startup_curve
 from .metrology import Measurement
 
 __all__ = [
     "Verdict",
     "build_report",
+    "find_browser",
     "junit_xml",
+    "print_pdf",
     "read_balance_log",
     "render_html",
     "soup",
@@ -115,9 +117,17 @@ def write_balance_log(
             f.write(f"{int(t)},{float(m)!r}\n")
 
 
-def read_balance_log(path: os.PathLike[str] | str) -> tuple[GravimetricRun, int, float]:
-    """(run, start_ms, rate µL/h) of a balance log; ``ValidationError`` (field ``balance``)
-    naming the file and line."""
+def read_balance_log(
+    path: os.PathLike[str] | str, journal: os.PathLike[str] | str | None = None
+) -> tuple[GravimetricRun, int, float | None]:
+    """(run, start_ms, rate µL/h or ``None``) of a balance log, on the pump clock.
+
+    A log of ``itb rig accuracy --balance-out`` is on the pump clock already (``start_ms``
+    header). A log of ``itb rig balance-log`` is on the host clock (``wall_start`` header): the
+    run's ``journal`` puts it on the pump clock — reading times × the run's speed from the
+    journal's wall-clock anchor (the host time at which the schedule's ``start_ms`` was due),
+    the evaporation rate ÷ the speed. ``ValidationError`` (field ``balance``) naming the file
+    and line, or why the log cannot be placed (no journal, a run at max speed)."""
     head: dict[str, str] = {}
     times: list[timedelta] = []
     masses: list[float] = []
@@ -126,35 +136,76 @@ def read_balance_log(path: os.PathLike[str] | str) -> tuple[GravimetricRun, int,
             for n, line in enumerate(f, 1):
                 line = line.strip()
                 if line.startswith("#"):
-                    key, _, value = line[1:].strip().partition("=")
-                    head[key.strip()] = value.strip()
+                    key, eq, value = line[1:].strip().partition("=")
+                    if eq:
+                        head[key.strip()] = value.strip()
                     continue
                 if not line or line.startswith("elapsed_ms"):
                     continue
                 try:
-                    a, b = line.split(",")
+                    a, b, *rest = line.split(",")
+                    if len(rest) > 1:
+                        raise ValueError(line)
                     times.append(timedelta(milliseconds=int(a)))
                     masses.append(float(b))
                 except ValueError:
                     raise ValidationError(
-                        f"balance: {path} line {n}: expected elapsed_ms,mass_mg", "balance"
+                        f"balance: {path} line {n}: expected elapsed_ms,mass_mg[,host_time]",
+                        "balance",
                     ) from None
     except OSError as err:
         raise ValidationError(f"balance: cannot read {path}: {err.strerror}", "balance") from None
     try:
         evap_v, evap_u = (float(x) for x in head["evaporation_mg_per_h"].split(","))
+        readability = float(head["readability_mg"])
+        repeatability = float(head.get("repeatability_mg", "0"))
+        rate = float(head["rate_ul_per_h"]) if "rate_ul_per_h" in head else None
+        if "start_ms" in head:
+            start_ms, speed = int(head["start_ms"]), 1.0
+        else:
+            start_ms, speed = _pump_clock(path, float(head["wall_start"]), journal)
         run = GravimetricRun(
-            times,
+            [t * speed for t in times],
             masses,
-            float(head["readability_mg"]),
-            float(head.get("repeatability_mg", "0")),
-            evaporation_mg_per_h=Measurement.measured(evap_v, evap_u, "mg/h", "evaporation"),
+            readability,
+            repeatability,
+            evaporation_mg_per_h=Measurement.measured(
+                evap_v / speed, evap_u / speed, "mg/h", "evaporation"
+            ),
         )
-        return run, int(head["start_ms"]), float(head["rate_ul_per_h"])
+        return run, start_ms, rate
     except (KeyError, ValueError) as err:
+        if isinstance(err, ValidationError):
+            raise
         raise ValidationError(
             f"balance: {path}: header line missing or malformed ({err})", "balance"
         ) from None
+
+
+def _pump_clock(
+    path: os.PathLike[str] | str, wall_start: float, journal: os.PathLike[str] | str | None
+) -> tuple[int, float]:
+    """(pump-clock ms of the log's first reading, the run's speed) from the run's journal."""
+    if journal is None:
+        raise ValidationError(
+            f"balance: {path} is on the host clock (itb rig balance-log); give the run's "
+            "--journal to put it on the pump clock",
+            "balance",
+        )
+    from .journal import Journal
+
+    with Journal(journal) as j:
+        speed, anchor, start = j.get("speed"), j.get("anchor_wall"), j.get("start_ms")
+    if speed is None or anchor is None or start is None:
+        raise ValidationError(f"balance: {journal} holds no started run", "balance")
+    if speed == "max":
+        raise ValidationError(
+            f"balance: the run in {journal} ran at max speed, so its pump clock has no fixed "
+            "relation to the host clock of the balance log; run it with --speed (1 = real time)",
+            "balance",
+        )
+    factor = float(speed)
+    return int(start) + round((wall_start - float(anchor)) * 1000 * factor), factor
 
 
 def _png(fig: Any) -> str:
@@ -197,6 +248,17 @@ def _plots(start: Any, curve: AccuracyCurve, limit: float) -> dict[str, str]:
     return {"startup": startup, "trumpet": trumpet}
 
 
+def _record_rate(rows: Sequence[tuple[int, int]], stroke_nl: int) -> float:
+    """The mean rate (µL/h) of the recorded strokes: (n − 1) strokes over first to last."""
+    if len(rows) < 2 or rows[-1][1] <= rows[0][1]:
+        raise ValidationError(
+            "balance: the log names no rate (rate_ul_per_h) and the record has fewer than two "
+            "strokes to derive one from",
+            "balance",
+        )
+    return (len(rows) - 1) * stroke_nl / 1000 / ((rows[-1][1] - rows[0][1]) / 3_600_000)
+
+
 def _sha256_file(path: os.PathLike[str] | str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -221,9 +283,10 @@ def build_report(
     curve and the start-up and trumpet plots (PNG, base64), and the SOUP list."""
     from .rig import read_record
 
-    run, start_ms, rate = read_balance_log(balance)
+    run, start_ms, logged_rate = read_balance_log(balance, journal)
     rows = read_record(record)
     taus = [timedelta(milliseconds=t - start_ms) for _, t in rows]
+    rate = logged_rate if logged_rate is not None else _record_rate(rows, stroke_nl)
     t_end = timedelta(milliseconds=int(run.times_ms[-1]))
     n_in = sum(1 for t in taus if timedelta(0) < t <= t_end)
     delivered = run.volume(0, len(run.masses_mg) - 1)
@@ -338,3 +401,85 @@ def render_html(report: dict[str, Any]) -> str:
     jinja2 = require("jinja2", "report", "HTML test reports (Jinja2)")
     env = jinja2.Environment(autoescape=True)
     return str(env.from_string(_TEMPLATE).render(r=report))
+
+
+# ----- PDF from the same HTML (a headless Chromium) ----------------------------------------------
+
+#: how long the browser may take to print a report
+PDF_TIMEOUT = timedelta(seconds=120)
+
+#: the browsers tried, in order, when ``ITB_CHROMIUM`` is not set
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_browser() -> str:
+    """The headless browser that prints PDFs: ``ITB_CHROMIUM`` (a path or a name on ``PATH``)
+    if set, else the first of :data:`BROWSERS` found on ``PATH``. ``ExternalToolError`` (field
+    ``pdf``) naming the package to install if there is none."""
+    import shutil
+
+    wanted = os.environ.get("ITB_CHROMIUM")
+    for name in (wanted,) if wanted else BROWSERS:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    where = (
+        f"ITB_CHROMIUM={wanted!r} is not an executable"
+        if wanted
+        else (f"none of {', '.join(BROWSERS)} is on PATH")
+    )
+    raise ExternalToolError(
+        f"pdf: a PDF report is printed by a headless Chromium, and {where}: install it "
+        "(Debian/Ubuntu: apt-get install chromium) or set ITB_CHROMIUM to the browser's path",
+        "pdf",
+    )
+
+
+def print_pdf(
+    html_path: os.PathLike[str] | str,
+    pdf_path: os.PathLike[str] | str,
+    *,
+    browser: str | None = None,
+) -> None:
+    """Print the HTML page ``html_path`` to ``pdf_path`` with a headless Chromium
+    (``--print-to-pdf``): the PDF is the page as a browser renders it. ``browser`` defaults to
+    :func:`find_browser`. ``ExternalToolError`` (field ``pdf``) if there is no browser, it fails
+    or takes longer than :data:`PDF_TIMEOUT`, or what it wrote is not a PDF."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    seconds = PDF_TIMEOUT.total_seconds()
+    exe = browser if browser is not None else find_browser()
+    page = Path(html_path).resolve().as_uri()
+    out = Path(pdf_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="itb-pdf-") as profile:
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={out}",
+            page,
+        ]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=seconds, check=False)
+        except subprocess.TimeoutExpired:
+            raise ExternalToolError(
+                f"pdf: {exe} did not print the report within {seconds:g} s", "pdf"
+            ) from None
+        except OSError as err:
+            raise ExternalToolError(f"pdf: cannot run {exe}: {err.strerror}", "pdf") from None
+    try:
+        head = out.read_bytes()[:5]
+    except OSError:
+        head = b""
+    if done.returncode != 0 or head != b"%PDF-":
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise ExternalToolError(
+            f"pdf: {exe} exited {done.returncode} without writing a PDF to {out} ({tail[0][:200]})",
+            "pdf",
+        )

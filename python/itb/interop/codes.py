@@ -29,22 +29,26 @@ ATC = "http://www.whocc.no/atc"
 
 #: RxNorm (US National Library of Medicine; the FHIR system URI).
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-#: Baclofen, RxNorm ingredient (TTY ``IN``) RxCUI 1292 (RxNav, https://mor.nlm.nih.gov/RxNav/,
-#: search "baclofen"; the clinical-drug RxCUIs of the intrathecal products are not used: the
-#: exports name the ingredient and give the strength in the Medication).
+#: Baclofen, RxNorm ingredient (TTY ``IN``) RxCUI 1292 (NLM RxNav,
+#: https://rxnav.nlm.nih.gov/REST/rxcui/1292/properties.json; the clinical-drug RxCUIs of the
+#: intrathecal products name a vial and are not used: the exports name the ingredient and give the
+#: strength in the Medication).
 BACLOFEN_RXNORM = ("1292", "baclofen")
 #: Baclofen (substance), SNOMED CT 387342009 (in the SNOMED CT International release; e.g. the
 #: Swiss eHealth substance value set maps it to ATC M03BX01).
 BACLOFEN_SNOMED = ("387342009", "Baclofen (substance)")
 #: Baclofen, ATC M03BX01 (WHO ATC index: M03BX "other centrally acting agents").
 BACLOFEN_ATC = ("M03BX01", "baclofen")
-#: Intrathecal route (qualifier value), SNOMED CT 72607000 (DICOM PS3.16 CID 11 "Route of
+#: Intrathecal route (qualifier value), SNOMED CT 72607000 (in the FHIR value set SNOMED CT
+#: Route Codes, http://hl7.org/fhir/R4/valueset-route-codes.html; DICOM PS3.16 CID 11 "Route of
 #: Administration" lists it as "Intrathecal route").
 INTRATHECAL_ROUTE_SNOMED = ("72607000", "Intrathecal route")
 
 #: IEEE 11073-10101 (MDC) codes as they appear in the IHE PCD-10 (IPEC) sample message:
 #: ``name: (code, reference id)``. ``0`` where no code is published for the term (the IHE PCD
-#: convention for a term without an assigned code: code 0, the reference id in CWE-2).
+#: convention for a term without an assigned code: code 0, the reference id in CWE-2):
+#: ``MDC_EVT_PUMP_DELIV_STOP``, ``MDC_EVT_PUMP_DELIV_COMP``, ``MDC_DEV_PUMP_NOT_DELIVERING_REASON``
+#: (:data:`UNASSIGNED`; listed in the codes table of docs: guide/interop.md).
 MDC = {
     "evt_cond": (68487, "MDC_ATTR_EVT_COND"),
     "evt_source": (68488, "MDC_ATTR_EVT_SOURCE"),

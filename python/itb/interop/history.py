@@ -518,9 +518,15 @@ def history_of(source: Any) -> TherapyHistory:
 
     if isinstance(source, ScenarioResult):
         return _from_result(source)
+    hint = ""
+    if isinstance(source, Pump):
+        hint = (
+            "; drive the pump through itb.interop.Recorder(pump) from its start (a pump's events "
+            "do not carry the tip dose per segment)"
+        )
     raise ValidationError(
         "source: expected an itb.scenario.ScenarioResult or an itb.interop.Recorder, got "
-        f"{type(source).__name__}",
+        f"{type(source).__name__}{hint}",
         "source",
     )
 

@@ -36,7 +36,14 @@ class EmulatedBalance:
     ``drift_mg_per_h`` and reads with Gaussian ``noise_mg`` (standard deviation), quantised to
     ``readability_mg``. A reading is dynamic while its noise exceeds one readability step;
     a stable request (``S``) waits up to ``stability_timeout`` for a stable one. Above
-    ``capacity_g`` it reports overload, below −10 readability steps (gross) underload."""
+    ``capacity_g`` it reports overload, below −10 readability steps (gross) underload.
+
+    SBI prints ``sbi_format`` characters a line: 16, or 22 with the 6-character ID code
+    ``sbi_id`` (``N`` net) in front (special codes then start ``Stat``); while ``sbi_error`` is
+    set (``"02"``, ``"101"``) every print is that error code (``Err 02``) instead of a value.
+    MT-SICS ``I1`` answers levels ``sics_levels`` with ``sics_versions``; ``SIR`` starts a
+    stream of ``SI`` replies (:meth:`repeat_line`, every ``repeat_interval`` on a pty) that
+    ``S``, ``SI``, ``SR`` or ``@`` ends."""
 
     readability_mg: float = 0.01
     noise_mg: float = 0.0
@@ -50,6 +57,13 @@ class EmulatedBalance:
     serial_number: str = "EMU0000001"
     delivered_mg: Callable[[float], float] | None = None
     clock: Callable[[], float] = time.monotonic
+    sbi_format: int = 16
+    sbi_id: str = "N"
+    sbi_error: str | None = None
+    sics_levels: str = "01"
+    sics_versions: tuple[str, ...] = ("2.00", "2.00")
+    repeat_interval: timedelta = timedelta(milliseconds=100)
+    repeating: bool = field(init=False, default=False)
     _rng: random.Random = field(init=False, repr=False)
     _t0: float = field(init=False, repr=False)
     _zero_mg: float = field(init=False, default=0.0, repr=False)
@@ -63,6 +77,25 @@ class EmulatedBalance:
         _check("capacity_g", self.capacity_g, 1e-3, 1e6, "g")
         ms = duration_ms(self.stability_timeout, "stability_timeout")
         self.stability_timeout = timedelta(milliseconds=ms)
+        ms = duration_ms(self.repeat_interval, "repeat_interval", allow_zero=False)
+        self.repeat_interval = timedelta(milliseconds=ms)
+        if self.sbi_format not in (16, 22) or isinstance(self.sbi_format, bool):
+            raise ValidationError(
+                f"sbi_format: must be 16 or 22 characters, got {self.sbi_format!r}", "sbi_format"
+            )
+        if not (isinstance(self.sbi_id, str) and len(self.sbi_id) <= 6 and self.sbi_id.isascii()):
+            raise ValidationError(
+                f"sbi_id: must be at most 6 ASCII characters, got {self.sbi_id!r}", "sbi_id"
+            )
+        if self.sbi_error is not None and not (
+            isinstance(self.sbi_error, str)
+            and self.sbi_error.isdigit()
+            and 1 <= len(self.sbi_error) <= 3
+        ):
+            raise ValidationError(
+                f"sbi_error: must be a code of 1 to 3 digits or None, got {self.sbi_error!r}",
+                "sbi_error",
+            )
         self._rng = random.Random(self.seed)
         self._t0 = self.clock()
 
@@ -106,23 +139,31 @@ class EmulatedBalance:
         return f"{mg / 1000:.{self._decimals()}f}"
 
     # --- MT-SICS -------------------------------------------------------------------------------
+    def _weight_reply(self, cmd: bytes) -> bytes:
+        head = b"T" if cmd == b"T" else b"S"
+        state, value, stable = self._stable_sample() if cmd != b"SI" else self.sample()
+        if state == "overload":
+            return head + b" +\r\n"
+        if state == "underload":
+            return head + b" -\r\n"
+        if cmd != b"SI" and not stable:
+            return head + b" I\r\n"
+        if cmd == b"T":
+            self._tare_mg += value
+        text = self._grams(value)
+        flag = b"S" if stable else b"D"
+        return head + b" " + flag + b" " + text.rjust(10).encode() + b" g\r\n"
+
     def answer_sics(self, command: bytes) -> bytes:
         """The reply line (with CR LF) to one MT-SICS command line (without CR LF)."""
         cmd = command.strip()
+        if cmd in (b"S", b"SI", b"SR", b"@"):
+            self.repeating = False  # these end an SIR stream
+        if cmd == b"SIR":
+            self.repeating = True
+            return self._weight_reply(b"SI")
         if cmd in (b"S", b"SI", b"T"):
-            head = b"T" if cmd == b"T" else b"S"
-            state, value, stable = self._stable_sample() if cmd != b"SI" else self.sample()
-            if state == "overload":
-                return head + b" +\r\n"
-            if state == "underload":
-                return head + b" -\r\n"
-            if cmd != b"SI" and not stable:
-                return head + b" I\r\n"
-            if cmd == b"T":
-                self._tare_mg += value
-            text = self._grams(value)
-            flag = b"S" if stable else b"D"
-            return head + b" " + flag + b" " + text.rjust(10).encode() + b" g\r\n"
+            return self._weight_reply(cmd)
         if cmd == b"Z":
             state, _, stable = self._stable_sample()
             if state == "overload":
@@ -135,20 +176,32 @@ class EmulatedBalance:
             return b"Z A\r\n"
         if cmd in (b"I4", b"@"):
             return b'I4 A "' + self.serial_number.encode() + b'"\r\n'
+        if cmd == b"I1":
+            fields = [self.sics_levels, *self.sics_versions]
+            return b"I1 A " + b" ".join(b'"' + f.encode() + b'"' for f in fields) + b"\r\n"
         return b"ES\r\n"
+
+    def repeat_line(self) -> bytes | None:
+        """The next reply of a running ``SIR`` stream (an ``SI`` reply), ``None`` if none runs."""
+        return self._weight_reply(b"SI") if self.repeating else None
 
     # --- SBI -----------------------------------------------------------------------------------
     def _sbi_line(self) -> bytes:
+        wide = self.sbi_format == 22
+        if self.sbi_error is not None:
+            if wide:
+                return f"Stat     Err {self.sbi_error:>3}    \r\n".encode()
+            return f"{'Err ' + self.sbi_error:<14}\r\n".encode()
         state, value, stable = self.sample()
-        if state == "overload":
-            return b"         H    \r\n"
-        if state == "underload":
-            return b"         L    \r\n"
         text = self._grams(abs(value))
-        if len(text) > 9:
-            return b"         H    \r\n"
+        if state == "ok" and len(text) > 9:
+            state = "overload"
+        if state != "ok":
+            body = "         " + ("H" if state == "overload" else "L") + "    "
+            return (("Stat  " if wide else "") + body + "\r\n").encode()
         sign = "-" if value < 0 else "+"
-        return f"{sign}{text.rjust(9)} {'g  ' if stable else '   '}\r\n".encode()
+        ident = f"{self.sbi_id:<6}" if wide else ""
+        return f"{ident}{sign}{text.rjust(9)} {'g  ' if stable else '   '}\r\n".encode()
 
     def feed_sbi(self, data: bytes) -> bytes:
         """Process received SBI bytes (``ESC`` + command letter, CR LF optional); the bytes to
@@ -221,8 +274,18 @@ def serve_pty(
         tty.setraw(slave)
         announce(os.ttyname(slave))
         buf = b""
+        every = balance.repeat_interval.total_seconds()
+        next_repeat = time.monotonic() + every
         while not stop():
-            ready, _, _ = select.select([master], [], [], 0.05)
+            ready, _, _ = select.select([master], [], [], min(0.05, every))
+            if protocol == "sics" and balance.repeating and time.monotonic() >= next_repeat:
+                line = balance.repeat_line()
+                next_repeat = time.monotonic() + every
+                if line:
+                    try:
+                        os.write(master, line)
+                    except OSError:  # nobody reading: the stream goes nowhere
+                        pass
             if not ready:
                 continue
             try:
@@ -236,8 +299,9 @@ def serve_pty(
                 buf += data
                 reply = b""
                 while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    reply += balance.answer_sics(line.rstrip(b"\r"))
+                    cmd, buf = buf.split(b"\n", 1)
+                    reply += balance.answer_sics(cmd.rstrip(b"\r"))
+                next_repeat = time.monotonic() + every
                 if len(buf) > 256:
                     buf, reply = b"", reply + b"ES\r\n"
             if reply:

@@ -4,7 +4,10 @@ Commands are upper-case ASCII closed by CR LF; each is answered by one line whos
 repeats the command: ``S`` → ``S S      100.00 g`` (stable), ``S I`` (not executable now, e.g.
 taring, or stability timeout), ``S +`` (overload), ``S -`` (underload); ``SI`` may also answer
 ``S D <value> <unit>`` (dynamic, not stable); ``Z`` → ``Z A`` / ``Z I`` / ``Z +`` / ``Z -``;
-``T`` → ``T S <tare> <unit>`` / ``T I`` / ``T +`` / ``T -``; ``I4`` → ``I4 A "<serial number>"``.
+``T`` → ``T S <tare> <unit>`` / ``T I`` / ``T +`` / ``T -``; ``I4`` → ``I4 A "<serial number>"``;
+``I1`` → ``I1 A "<levels>" "<V0>" "<V1>" "<V2>" "<V3>"`` (the MT-SICS levels implemented, e.g.
+``"0123"``, and the version of each); ``SIR`` → a stream of ``SI`` replies, one per update of the
+balance, until ``S``, ``SI``, ``SR`` or ``@`` (reset, answered like ``I4``) ends it.
 Any command may get the general errors ``ES`` (syntax: command unknown), ``ET`` (transmission
 error) or ``EL`` (logical error: cannot be executed). Source: Mettler Toledo, *Reference Manual
 MT-SICS Interface Commands* (command formats, responses and their examples).
@@ -23,12 +26,14 @@ from ...errors import (
     BalanceOverload,
     BalanceProtocolError,
     BalanceUnderload,
+    ValidationError,
 )
 from .base import LineLink, Reading
 
-__all__ = ["SicsBalance", "parse_weight_reply"]
+__all__ = ["SicsBalance", "parse_levels_reply", "parse_weight_reply"]
 
 _WEIGHT = re.compile(rb"^(S|T) ([SD]) +([+-]?[0-9]+(?:\.[0-9]+)?) ([A-Za-z%/]{1,5})$")
+_LEVELS = re.compile(rb'I1 A ("[0-9]{1,5}"(?: "[\x20-\x21\x23-\x7e]{0,16}"){0,4})')
 _GENERAL = {
     b"ES": "syntax error: the balance does not know the command",
     b"ET": "transmission error: the balance could not read the command",
@@ -93,6 +98,20 @@ def parse_weight_reply(
     )
 
 
+def parse_levels_reply(line: bytes) -> tuple[str, tuple[str, ...]]:
+    """(levels, versions) of an ``I1`` reply: ``I1 A "0123" "2.00" "2.20" "1.00" "1.50"`` →
+    ``("0123", ("2.00", "2.20", "1.00", "1.50"))``: the levels implemented (digits) and the
+    version of each level as printed (possibly empty). ``BalanceBusy`` for ``I1 I``,
+    ``BalanceError`` for ``ES``/``ET``/``EL``, ``BalanceProtocolError`` (field ``reply``) for
+    anything else."""
+    _status_error(b"I1", line)
+    match = _LEVELS.fullmatch(line)
+    if match is None:
+        raise BalanceProtocolError(f"reply: {_show(line)} is not a reply to I1", "reply")
+    fields = re.findall(rb'"([^"]*)"', match.group(1))
+    return fields[0].decode("ascii"), tuple(f.decode("ascii") for f in fields[1:])
+
+
 class SicsBalance:
     """A balance speaking MT-SICS level 0/1 over ``stream`` (see :mod:`.base`).
 
@@ -134,3 +153,35 @@ class SicsBalance:
         if match is None:
             raise BalanceProtocolError(f"reply: {_show(line)} is not a reply to I4", "reply")
         return match.group(1).decode("ascii")
+
+    def levels(self) -> tuple[str, tuple[str, ...]]:
+        """``I1``: the MT-SICS levels the balance implements and their versions (see
+        :func:`parse_levels_reply`)."""
+        line, _, _ = self.link.request(b"I1")
+        return parse_levels_reply(line)
+
+    def stream_immediate(self, count: int) -> list[Reading]:
+        """``SIR``: the next ``count`` readings of the balance's own stream (stable or dynamic,
+        each with its arrival time), then ``@`` to end the stream (the ``I4``-style reply to the
+        reset and any reading still on its way are dropped). A status reply in the stream (``S +``,
+        ``S -``, ``S I``) raises its typed error after the stream is ended."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
+            raise ValidationError(f"count: must be 1 to 100000 readings, got {count!r}", "count")
+        out: list[Reading] = []
+        try:
+            line, wall, mono = self.link.request(b"SIR")
+            while True:
+                out.append(parse_weight_reply(b"SI", line, wall, mono))
+                if len(out) == count:
+                    return out
+                line, wall, mono = self.link.read_line()
+        finally:
+            self._end_stream()
+
+    def _end_stream(self) -> None:
+        self.link.send(b"@\r\n")
+        for _ in range(64):  # readings sent before the reset arrived, then its reply
+            line, _, _ = self.link.read_line()
+            if line.startswith(b"I4 "):
+                break
+        self.link.discard_input()
