@@ -7,6 +7,10 @@ a week, slots sized so that the clinic is ~90 % loaded; a tenth of patients fixe
 The second figure is the whole pipeline, ``itb.clinical.plan_clinic``: 10 000 pumps as read
 (reservoir, dose, battery) → each patient's window (projection of the low-reservoir alarm, EOS,
 minimum interval) → the schedule, against the same EDF greedy on the windows it built.
+Two same-process baselines show what the solver's structure buys: the plain network (one arc
+per patient and window day, as the solver was first built) on the same problems, and windows
+built pump by pump with ``plan_refill`` (three projections, a simulated copy and a reason text
+per pump) instead of the batched projections ``plan_clinic`` uses.
 Run: python benches/bench_clinic_calendar.py [N]
 """
 
@@ -91,6 +95,43 @@ def edf(p: CalendarProblem) -> int:
     return booked
 
 
+def plain_network(p: CalendarProblem) -> tuple[int, int]:
+    """The same objective over the plain network: one arc per patient and open window day
+    (costs W·[moved] + days moved), no clinicians, no fixed visits; (unfitted, cost)."""
+    import numpy as np
+    from ortools.graph.python import min_cost_flow
+
+    n, n_days = len(p.release), len(p.slots)
+    lo = np.maximum(np.asarray(p.release), 0)
+    hi = np.minimum(np.asarray(p.deadline), n_days - 1)
+    ideal = np.asarray(p.ideal)
+    slots = np.asarray(p.slots)
+    lengths = np.maximum(hi - lo + 1, 0)
+    w = n * n_days + 1
+    big = n * (w + n_days) + 1
+    sink = 1 + n + n_days
+    pat = np.repeat(np.arange(n), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    day = np.repeat(lo, lengths) + (np.arange(int(lengths.sum())) - starts)
+    keep = slots[day] > 0
+    pat, day = pat[keep], day[keep]
+    dist = np.abs(ideal[pat] - day)
+    tails = np.concatenate([np.zeros(n), 1 + np.arange(n), 1 + pat, 1 + n + np.arange(n_days)])
+    heads = np.concatenate([1 + np.arange(n), np.full(n, sink), 1 + n + day, np.full(n_days, sink)])
+    caps = np.concatenate([np.ones(n), np.ones(n), np.ones(len(pat)), slots])
+    costs = np.concatenate([np.zeros(n), np.full(n, big), w * (dist > 0) + dist, np.zeros(n_days)])
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    mcf.add_arcs_with_capacity_and_unit_cost(
+        tails.astype(np.int32),
+        heads.astype(np.int32),
+        caps.astype(np.int64),
+        costs.astype(np.int64),
+    )
+    mcf.set_nodes_supplies(np.array([0, sink], dtype=np.int32), np.array([n, -n], dtype=np.int64))
+    assert mcf.solve() == mcf.OPTIMAL
+    return divmod(mcf.optimal_cost(), big)[0], len(pat)
+
+
 def main() -> None:
     p = problem()
     t_base, booked = best_of(3, lambda: p, edf)
@@ -99,6 +140,20 @@ def main() -> None:
         f"10 000 patients, 365 days: solver {t_solve * 1e3:.0f} ms, EDF greedy {t_base * 1e3:.0f} ms"
     )
     print(f"ratio solver / greedy: {t_solve / t_base:.1f}x")
+    free = [i for i, f in enumerate(p.fixed) if f < 0]
+    plain_p = CalendarProblem(
+        [p.release[i] for i in free],
+        [p.deadline[i] for i in free],
+        [p.ideal[i] for i in free],
+        p.slots,
+    )
+    t_plain, (_, arcs) = best_of(3, lambda: plain_p, plain_network)
+    t_tree, _ = best_of(3, lambda: plain_p, solve_calendar)
+    print(
+        f"the {len(free)} free patients alone: interval-tree network {t_tree * 1e3:.0f} ms, "
+        f"plain network ({arcs} patient-day arcs) {t_plain * 1e3:.0f} ms: "
+        f"ratio plain / tree {t_plain / t_tree:.1f}x"
+    )
     print(
         f"booked: solver {len(p.release) - len(sol.unfitted)}, greedy {booked}; moved {sol.moved}"
     )
@@ -151,6 +206,36 @@ def pipeline(n: int) -> None:
     print(
         f"EDF greedy on the same windows {t_base * 1e3:.0f} ms (booked {booked}); "
         f"ratio pipeline / greedy: {t_plan / t_base:.0f}x"
+    )
+    # The pieces, against their same-process baselines: windows pump by pump with the refill
+    # planner; the schedule of the pipeline's own windows over the plain network.
+    from itb.clinical import plan_refill
+    from itb.pump import project_many
+
+    def batched(ps: list) -> object:
+        pumps = [q.pump for q in ps]
+        return project_many(pumps), project_many(pumps, assume_refills=True)
+
+    def one_by_one(ps: list) -> object:
+        return [plan_refill(q.pump, calendar=cal, vial_ml=q.vial_ml) for q in ps]
+
+    t_batch, _ = best_of(3, lambda: pts, batched)
+    t_one, _ = best_of(1, lambda: pts, one_by_one)
+    print(
+        f"projections for the windows: batched (project_many) {t_batch * 1e3:.0f} ms, "
+        f"plan_refill pump by pump {t_one * 1e3:.0f} ms: ratio {t_one / t_batch:.0f}x"
+    )
+    ideal = [
+        next((d for d in range(dl, r - 1, -1) if 0 <= d < horizon and plan.capacity[d]), -1)
+        for r, dl in zip(release, deadline)
+    ]
+    own = CalendarProblem(release, deadline, ideal, plan.capacity)
+    t_tree, _ = best_of(3, lambda: own, solve_calendar)
+    t_plain, (_, arcs) = best_of(1, lambda: own, plain_network)
+    print(
+        f"schedule of the pipeline's windows: interval-tree network {t_tree * 1e3:.0f} ms, "
+        f"plain network ({arcs} patient-day arcs) {t_plain * 1e3:.0f} ms: "
+        f"ratio plain / tree {t_plain / t_tree:.1f}x"
     )
 
 

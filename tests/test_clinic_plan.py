@@ -177,3 +177,49 @@ def test_patients_csv_flex_programs(tmp_path) -> None:
         with pytest.raises(PatientFileError, match=why) as err:
             read_patients_csv(f)
         assert err.value.field == f"{f}:2:ug_per_day", bad
+
+
+def test_three_pumps_end_to_end_through_the_command_line(tmp_path) -> None:
+    """The same three pumps as read by a programmer, as a clinic's CSV, through `itb clinic
+    forecast` (projection: what sounds since when) and `itb clinic plan` (planner, calendar,
+    report), one visit a day, weekends only closed. By hand: the dead pump (4 mAh, past EOS)
+    stopped at the reading and takes Monday's slot at once; the low pump's deadline (already
+    below the threshold: the reading − 3 days) is past, so it is listed with Tuesday's slot and
+    empties 7.5 days after the reading (1.5 mL at 0.2 mL/day); the pump at ERI is booked before EOS − 3 days
+    with 40 mL in two 20 mL vials."""
+    import json
+
+    from itb.cli import main
+
+    rows = [
+        "id,model,interrogated,reservoir_ml,concentration_ug_per_ml,ug_per_day,battery_mah,"
+        "active_alarms,vial_ml",
+        "eri,SYNCHROMED_II_40,2026-03-02T09:00,20,2000,400,25,eri@2026-01-10T00:00,20",
+        "low,SYNCHROMED_II_40,2026-03-02T09:00,1.5,2000,400,,low_reservoir@2026-02-27T14:00,",
+        "dead,SYNCHROMED_II_40,2026-03-02T09:00,20,2000,400,4,,",
+    ]
+    csv_path = tmp_path / "three.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    forecast, out = tmp_path / "forecast.json", tmp_path / "plan.json"
+    assert main(["clinic", "forecast", str(csv_path), "--out", str(forecast)]) == 0
+    seen = {r["patient"]: r for r in json.loads(forecast.read_text())["pumps"]}
+    assert seen["eri"]["eri_since"] == "2026-01-10 00:00" and seen["eri"]["eri"] is None
+    assert seen["low"]["low_reservoir_since"] == "2026-02-27 14:00"
+    assert seen["low"]["reservoir_empty"] == "2026-03-09 21:00"
+    assert seen["dead"]["eos_since"] == "2026-03-02 09:00"
+    args = ["clinic", "plan", str(csv_path), "--capacity", "1", "--country", "none"]
+    assert main([*args, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    v = {r["patient"]: r for r in report["visits"]}
+    assert v["dead"]["date"] == "2026-03-02 09:00" and v["dead"]["binding"] == "stopped"
+    assert v["dead"]["drug_stops"] == "2026-03-02 09:00" and v["dead"]["hours_without_drug"] == 0
+    assert v["dead"]["vials"] is None  # nothing to refill: a replacement
+    assert not v["low"]["fitted"] and "deadline 2026-02-27 09:00" in v["low"]["reason"]
+    assert v["low"]["earliest_feasible"] == "2026-03-03 09:00"
+    assert v["low"]["drug_stops"] == "2026-03-09 21:00" and v["low"]["hours_without_drug"] == 0
+    assert v["eri"]["fitted"] and v["eri"]["binding"] == "eos"
+    assert v["eri"]["eri"] == "2026-01-10 00:00"  # sounding since, never "None"
+    assert v["eri"]["date"] <= v["eri"]["deadline"]
+    assert (v["eri"]["vials"], v["eri"]["volume_to_order_ml"]) == (2, 40.0)
+    assert report["unfitted"] == ["low"] and report["at_risk"] == []
+    assert "24-72 h" in report["context"]

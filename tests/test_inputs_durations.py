@@ -134,6 +134,7 @@ CALLS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("itb.pump.Pump.advance", "duration"): lambda v: pump().advance(v),
     ("itb.pump.Pump.project", "horizon"): lambda v: pump().project(v),
     ("itb.fleet.Fleet.forecast", "horizon"): lambda v: fleet().forecast(v),
+    ("itb.pump.project_many", "horizon"): lambda v: itb.pump.project_many([pump()], v),
     ("itb.clinical.refill.plan_refill", "margin"): lambda v: itb.clinical.plan_refill(pump(), v),
     ("itb.clinical.refill.plan_refill", "stability"): lambda v: itb.clinical.plan_refill(
         pump(), stability=v

@@ -158,6 +158,41 @@ def test_core_limits_are_not_re_declared() -> None:
     assert _limits.MAX_CATHETER_NL == 10 * 1_000_000 and _limits.MS_PER_HOUR == 3_600_000
 
 
+def test_exact_units_convert_only_through_units() -> None:
+    """A core amount in nL, ng, pg or pC becomes mL, µL, µg or mAh through ``itb._units`` (the
+    one place of the factors); no module divides one by a factor of its own, and the
+    concentration limit is the core's (``itb._limits``), not a literal."""
+    import re
+
+    divide = re.compile(
+        r"_(nl|ng|pg|pc)(?:_per_\w+)?\W{0,3}\s*(?<!/)/(?!/)\s*"
+        r"(1e[0-9]+|1_?000(?:_?000)*(?:\.0)?|3\.6e12|NL_PER_ML|PC_PER_MAH)\b"
+    )
+    limit = re.compile(r"(?<![\d_.])100_?000(?![\d_])")
+    found = []
+    for path in sorted((ROOT / "python" / "itb").rglob("*.py")):
+        if path.name in ("_units.py", "_limits.py"):
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if divide.search(code) or "3.6e12" in code:
+                found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+            if (
+                "concentration" in code.lower()
+                and limit.search(code)
+                and not re.search("[\x22`]", code)
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()} (use _limits)")
+    assert found == []
+    # the factors, by hand
+    from itb import _units
+
+    assert _units.nl_to_ml(2_500_000) == 2.5 and _units.nl_to_ul(2_500) == 2.5
+    assert _units.ng_to_ug(2_500) == 2.5 and _units.pg_to_ug(2_500_000) == 2.5
+    assert _units.pc_to_mah(9_000_000_000_000) == 2.5 and _units.pc_to_uc(2_500_000) == 2.5
+    assert _units.pc_per_ms_to_ua(2_500) == 2.5
+
+
 def test_architecture_page_examples_run() -> None:
     """Every python block of docs/guide/architecture.md runs as it stands."""
     import re
@@ -183,6 +218,45 @@ def test_bundled_demo_is_the_cli_demo() -> None:
     assert pump.reservoir_nl == 40_000_000 and pump.concentration_ug_per_ml == 2000
     [bolus] = pump.boluses
     assert bolus.start == datetime(2026, 1, 5, 10, 0) and bolus.volume_nl == 25_000
+
+
+def test_kit_demo_pump_is_the_bundled_scenarios_pump(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The testing kit's demo pump is built from the bundled scenario's ``[pump]`` table (read
+    here with tomllib, not by the scenario loader), with the kit's continuous 400 µg/day."""
+    from datetime import datetime
+
+    import itb
+    import itb.scenario
+    from itb.testing import demo as kit_demo
+
+    raw = tomllib.loads((ROOT / "python" / "itb" / "scenario" / "demo.toml").read_text("utf-8"))
+    table = raw["pump"]
+    pump = kit_demo.demo_pump()
+    assert pump.model == getattr(itb.models, table["model"])
+    assert pump.now == table["start"] == datetime(2026, 1, 5, 8, 0)
+    assert pump.reservoir_nl == round(table["reservoir_ml"] * 1_000_000) == 40_000_000
+    assert pump.concentration_ug_per_ml == table["concentration_ug_per_ml"] == 2000
+    assert pump.program == itb.Continuous(400.0) != itb.scenario.demo().pump().program
+    # the same pump as the kit's hand-written one before it read the bundled scenario
+    assert pump == itb.Pump(
+        itb.models.SYNCHROMED_II_40,
+        now=datetime(2026, 1, 5, 8, 0),
+        reservoir_ml=40.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=400),
+    )
+    # 400 µg/day at 2000 µg/mL = 200 000 nL/day = 100 strokes of 2000 nL: one every 14.4 min
+    pump.advance_to(datetime(2026, 1, 6, 8, 0))
+    assert pump.boluses == [] and pump.strokes == 100
+    # one source: a different bundled fill is the kit's fill too
+    kit_demo._demo_pump_table.cache_clear()
+    text = (ROOT / "python" / "itb" / "scenario" / "demo.toml").read_text("utf-8")
+    changed = itb.scenario.loads(text.replace("reservoir_ml = 40.0", "reservoir_ml = 20.0"))
+    monkeypatch.setattr(itb.scenario, "demo", lambda: changed)
+    try:
+        assert kit_demo.demo_pump().reservoir_nl == 20_000_000
+    finally:
+        kit_demo._demo_pump_table.cache_clear()
 
 
 #: The public names of the strategies module as they were when it was one file; the split into
@@ -237,3 +311,30 @@ def test_strategies_split_keeps_the_public_names() -> None:
             assert getattr(module, name) is obj, name
     assert kit.DAY_MS == 86_400_000
     assert kit.__doc__ is not None and "Valid strategies" in kit.__doc__
+
+
+def test_architecture_map_names_every_module() -> None:
+    """A newcomer finds any module from the architecture page in one step: each module of the
+    package is named in a row of the map (``itb/hardware/journal.py``, or ``controller.py`` in
+    a row that names ``itb/hardware/…``); a subpackage by its folder (``itb/hardware/balance/``)."""
+    import re
+
+    text = (ROOT / "docs" / "guide" / "architecture.md").read_text(encoding="utf-8")
+    rows = [re.findall(r"`([^`]+)`", line) for line in text.splitlines() if line.startswith("|")]
+    missing = []
+    for path in sorted((ROOT / "python" / "itb").rglob("*.py")):
+        rel = path.relative_to(ROOT / "python" / "itb").as_posix()
+        folder, _, name = rel.rpartition("/")
+        if rel in ("__init__.py", "__main__.py") or rel.startswith("strategies/"):  # shims
+            continue
+        found = False
+        for names in rows:
+            full = {n.removeprefix("itb/") for n in names if n.startswith("itb/")}
+            folders = {n.rpartition("/")[0] for n in full}
+            if name == "__init__.py":
+                found |= f"{folder}/" in full or any(f.startswith(folder) for f in folders)
+            else:
+                found |= rel in full or (folder in folders and name in names)
+        if not found:
+            missing.append(rel)
+    assert missing == []

@@ -361,7 +361,7 @@ def test_flex_step_errors_name_the_step() -> None:
         "pump",
         "program.steps[1][0]",
         7,
-    ) and "0..23" in str(err)
+    ) and "0 to 23" in str(err)
     err = error_of(
         BASE.replace(
             '{ kind = "continuous", ug_per_day = 400.0 }',

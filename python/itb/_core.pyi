@@ -34,6 +34,7 @@ __all__ = [
     "durations_ms",
     "times_ms",
     "scaled",
+    "project_many",
     "simulate_many",
     "validate_model",
     "validate_program",
@@ -173,6 +174,14 @@ def simulate_many(
     ``events``, and int64 ms times (``i64::MIN`` = NaT: did not happen) ``first_low_reservoir_ms``,
     ``first_reservoir_empty_ms``, ``eri_ms``, ``eos_ms``, ``eri_forecast_ms``, ``eos_forecast_ms``
     (forecast at the start with ``assume_refills``, 30-year horizon). Thread-count independent."""
+
+def project_many(
+    pumps: list[Pump], horizon_ms: int, mode: str, threads: int | None = None
+) -> dict[str, npt.NDArray[np.int64]]:
+    """The projection of each of ``pumps`` (not changed) on a rayon pool with the GIL released:
+    the columns of :meth:`FleetColumns.forecast` (``next_stroke_ms`` … ``eos_ms``, ``<alarm>_since_ms``;
+    ``i64::MIN`` = none). ``mode``: ``"as_programmed"``, ``"refills_on_time"`` or
+    ``"max_patient_boluses"``. Thread-count independent."""
 
 @final
 class FleetColumns:

@@ -16,12 +16,18 @@ or int milliseconds since 1970-01-01 00:00, truncated to the millisecond; a tz-a
 
 Every duration is at most the pump clock's whole span (``P3652058DT23H59M59.999S``); messages
 show durations in ISO 8601 (:func:`format_duration_ms`).
+
+**Step starts** of flex programs (docs: guide/inputs.md#flex-step-starts) are read here and
+nowhere else (:func:`step_start_ms`): a ``datetime.time`` or ``"HH:MM[:SS[.fff]]"`` text (day
+period), ``(weekday, time)`` or ``"mon HH:MM"`` text (week period), or a ``timedelta`` from the
+period's start; :func:`step_start_text` writes the canonical text, :func:`parse_clock_text` reads
+the text alone (also for a time of day such as an appointment, :func:`time_of_day`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from fractions import Fraction
 from numbers import Integral
 from typing import Any, Union
@@ -47,6 +53,15 @@ __all__ = [
     "parse_iso_duration",
     "parse_duration_text",
     "duration_range",
+    "WEEKDAYS",
+    "ClockTextError",
+    "parse_clock_text",
+    "weekday_index",
+    "time_of_day",
+    "step_start_ms",
+    "step_start_text",
+    "step_start",
+    "parse_instant",
 ]
 
 EPOCH = datetime(1970, 1, 1)
@@ -64,6 +79,11 @@ _I64 = (-(2**63), 2**63 - 1)
 class DurationError(ValueError):
     """A duration that breaks the rules; the message does not name the field (the caller's
     surface adds it: a parameter, a scenario key, a command-line option)."""
+
+
+class ClockTextError(ValueError):
+    """A date-time, time-of-day or step-start text that breaks the rules; the message does not name the
+    field (the caller's surface adds it, as for :class:`DurationError`)."""
 
 
 def int64(value: int, field: str, unit: str = "") -> int:
@@ -122,6 +142,23 @@ def format_time_ms(ms: int) -> str:
     if MIN_TIME_MS <= ms <= MAX_TIME_MS:
         return from_ms(ms).isoformat(timespec="milliseconds")
     return f"{ms} ms (outside the pump clock)"
+
+
+def parse_instant(text: str) -> datetime:
+    """A pump-clock instant from ISO 8601 text (``2026-01-05T08:00``, ``2026-01-05T08:00:00.250``;
+    a date alone is its midnight) — the one reader of date-time text (scenario files, options,
+    CSV cells, device logs). Text with a UTC offset is refused: the pump clock is naive local
+    time. A :class:`ClockTextError` otherwise (the caller names the field)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ClockTextError(f"{text!r} is not a date-time (write 2026-01-05T08:00:00)") from None
+    if value.tzinfo is not None:
+        raise ClockTextError(
+            f"{text!r} has a UTC offset; the pump clock is naive local time "
+            "(write 2026-01-05T08:00:00)"
+        )
+    return value
 
 
 # ----- durations -------------------------------------------------------------------------------
@@ -343,3 +380,125 @@ def parse_duration_text(text: str, *, allow_zero: bool = True) -> int:
     if unit not in _UNIT_MS:
         raise DurationError(f"{text!r}: unknown unit {m['u']!r} (allowed: {_UNITS_HELP})")
     return _check_ms(_exact_ms(m["n"], _UNIT_MS[unit], repr(text)), shown, allow_zero)
+
+
+# ----- times of day and flex step starts --------------------------------------------------------
+
+#: Weekday names as step starts and options write them, Monday first (index 0 = Monday, as
+#: ``datetime.weekday()``).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_CLOCK_TEXT = re.compile(
+    r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?"
+)
+_STEP_FORMS = '"HH:MM", "HH:MM:SS", or "mon HH:MM" for week periods; a datetime.time works too'
+
+
+def weekday_index(name: str) -> int:
+    """0 (Monday) … 6 of a weekday name: ``"mon"`` … ``"sun"`` or the full English name, any
+    case; anything else is a :class:`ClockTextError` listing the allowed names."""
+    key = name.strip().lower()
+    if key in WEEKDAYS:
+        return WEEKDAYS.index(key)
+    if key in _FULL_WEEKDAYS:
+        return _FULL_WEEKDAYS.index(key)
+    raise ClockTextError(f"{name!r} is not a weekday (allowed: {', '.join(WEEKDAYS)})")
+
+
+def parse_clock_text(text: str) -> tuple[int | None, int]:
+    """``(weekday, ms into the day)`` of ``"HH:MM[:SS[.fff]]"`` (weekday ``None``) or
+    ``"ddd HH:MM[:SS[.fff]]"`` (weekday 0 = Monday): hours 0 to 23, minutes and seconds 0 to 59,
+    at most 3 decimals of a second. A :class:`ClockTextError` otherwise."""
+    m = _CLOCK_TEXT.fullmatch(text.strip())
+    if m is None:
+        raise ClockTextError(f"{text!r} is not a step start ({_STEP_FORMS})")
+    h, mi, s = int(m["h"]), int(m["m"]), int(m["s"] or 0)
+    if h > 23 or mi > 59 or s > 59:
+        raise ClockTextError(f"{text!r}: hours 0 to 23, minutes and seconds 0 to 59")
+    ms = ((h * 60 + mi) * 60 + s) * 1000 + int((m["f"] or "0").ljust(3, "0"))
+    return (None if m["day"] is None else weekday_index(m["day"])), ms
+
+
+def _time_ms(value: time) -> int:
+    if value.tzinfo is not None:
+        raise ClockTextError(f"{value!r} is tz-aware; the pump clock is naive")
+    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1000 + value.microsecond // 1000
+
+
+def time_of_day(text: str) -> time:
+    """A pump-clock time of day from ``"HH:MM[:SS[.fff]]"`` text (no weekday, no UTC offset);
+    a :class:`ClockTextError` otherwise."""
+    day, ms = parse_clock_text(text)
+    if day is not None:
+        raise ClockTextError(f"{text!r} names a weekday; a time of day is HH:MM")
+    return _ms_time(ms)
+
+
+def _ms_time(ms: int) -> time:
+    secs, frac = divmod(ms, 1000)
+    return time(secs // 3600, secs // 60 % 60, secs % 60, frac * 1000)
+
+
+def _step_start_ms(offset: object, period: str) -> int:
+    if isinstance(offset, str):
+        day, ms = parse_clock_text(offset)
+        if day is None and period == "week":
+            raise ClockTextError(f'{offset!r}: a week period takes "mon HH:MM" … "sun HH:MM"')
+        if day is not None and period != "week":
+            raise ClockTextError(f'{offset!r} names a weekday; a day period takes "HH:MM"')
+        return (day or 0) * MS_PER_DAY + ms
+    if isinstance(offset, time):
+        return _time_ms(offset)
+    if isinstance(offset, tuple) and len(offset) == 2 and isinstance(offset[1], time):
+        day, at = offset
+        if (
+            period != "week"
+            or isinstance(day, bool)
+            or not isinstance(day, int)
+            or not 0 <= day <= 6
+        ):
+            raise ClockTextError(
+                "(weekday, time) needs a week period and weekday 0..=6 (0 = Monday)"
+            )
+        return day * MS_PER_DAY + _time_ms(at)
+    try:
+        return _duration_ms(offset, allow_zero=True)
+    except DurationError as exc:
+        if isinstance(offset, (timedelta, np.timedelta64, Integral, float, np.floating)):
+            raise ClockTextError(str(exc)) from None  # e.g. a bare number: which unit?
+        raise ClockTextError(
+            f"expected a step start ({_STEP_FORMS}; or a timedelta from the period start), "
+            f"got {type(offset).__name__}"
+        ) from None
+
+
+def step_start_ms(offset: object, period: str, field: str) -> int:
+    """ms from the period's start of a flex step start in any of its forms (module docs) —
+    the one reader of step starts (``itb.Flex``, scenario files, the patients CSV). A
+    ``ValidationError`` naming ``field`` if it is malformed or does not fit ``period``
+    (``"day"`` or ``"week"``); whether it lies inside the period is the core's check."""
+    try:
+        return _step_start_ms(offset, period)
+    except ClockTextError as exc:
+        raise ValidationError(f"{field}: {exc}", field) from None
+
+
+def step_start_text(offset_ms: int, period: str) -> str:
+    """The canonical text of a step start (ms from the period's start): ``"08:00"``,
+    ``"08:00:30.500"`` (seconds only when not 0), ``"sat 07:30"`` for a week period; the
+    inverse of :func:`step_start_ms` on text."""
+    day, ms = divmod(offset_ms, MS_PER_DAY)
+    secs, frac = divmod(ms, 1000)
+    text = f"{secs // 3600:02d}:{secs // 60 % 60:02d}"
+    if secs % 60 or frac:
+        text += f":{secs % 60:02d}" + (f".{frac:03d}" if frac else "")
+    return f"{WEEKDAYS[day]} {text}" if period == "week" else text
+
+
+def step_start(offset_ms: int, period: str) -> time | tuple[int, time]:
+    """The normal form ``itb.Flex`` keeps a step start in: a ``datetime.time`` (day period) or
+    ``(weekday, time)`` with 0 = Monday (week period)."""
+    if period == "week":
+        day, ms = divmod(offset_ms, MS_PER_DAY)
+        return (day, _ms_time(ms))
+    return _ms_time(offset_ms)

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._limits import MAX_CONCENTRATION_UG_PER_ML as _MAX_CONCENTRATION
+from ._limits import PC_PER_MAH as _PC_PER_MAH
 from ._time import int64
 from .errors import ValidationError
 
@@ -80,6 +81,26 @@ def ng_to_ug(ng: int) -> float:
 def pg_to_ug(pg: int) -> float:
     """An exact pg amount (the core's delivered-drug unit) in µg, for display and reports."""
     return pg / 1_000_000
+
+
+def nl_to_ul(nl: int) -> float:
+    """An exact nL amount in µL, for display and reports (the inverse of :func:`ul_to_nl`)."""
+    return nl / 1000
+
+
+def pc_to_mah(pc: int) -> float:
+    """An exact pC charge (the core's battery unit) in mAh, for display and reports."""
+    return pc / _PC_PER_MAH
+
+
+def pc_to_uc(pc: int) -> float:
+    """An exact pC charge in µC (a stroke's, a tone's charge), for display and reports."""
+    return pc / 1_000_000
+
+
+def pc_per_ms_to_ua(pc_per_ms: int) -> float:
+    """An exact current in pC/ms (= nA) in µA, for display and reports."""
+    return pc_per_ms / 1000
 
 
 def concentration(value: object, field: str = "concentration_ug_per_ml") -> int:

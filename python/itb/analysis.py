@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._time import Duration, duration_ms, format_duration_ms
+from ._units import nl_to_ml
 from .errors import ValidationError
 
 __all__ = [
@@ -93,7 +94,7 @@ def cumulative_from_strokes(
         raise ValidationError("times_ms: expected a 1-D array", "times_ms")
     origin = int(t[0]) if start_ms is None and t.size else int(start_ms or 0)
     secs = (t - origin) / 1000.0
-    cum = np.arange(1, t.size + 1, dtype=np.float64) * (stroke_nl / 1e6)
+    cum = np.arange(1, t.size + 1, dtype=np.float64) * nl_to_ml(stroke_nl)
     times, vols = np.concatenate(([0.0], secs)), np.concatenate(([0.0], cum))
     if end_ms is not None:
         if t.size and end_ms < t[-1]:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ._extras import require
 from ._time import duration_ms
-from ._units import nl_to_ml, pg_to_ug
+from ._units import ng_to_ug, nl_to_ml, pg_to_ug
 from .errors import ValidationError
 from .pump import Event, Pump
 
@@ -163,15 +163,15 @@ def sample(pump: Pump) -> dict[str, Any]:
         "reservoir_ml": nl_to_ml(pump.reservoir_nl),
         "concentration_ug_per_ml": pump.concentration_ug_per_ml,
         "tip_concentration_ug_per_ml": pump.tip_concentration_ug_per_ml,
-        "commanded_ml_per_day": commanded_nl / 1e6,
-        "prescribed_ug_per_day": prescribed_ng / 1e3,
+        "commanded_ml_per_day": nl_to_ml(commanded_nl),
+        "prescribed_ug_per_day": ng_to_ug(prescribed_ng),
         "pumped_ml": nl_to_ml(pump.pumped_nl),
         "delivered_pg": pump.delivered_pg,
         "battery_mah": float("nan") if battery is None else battery,
         "delivering": not stopped,
         "tissue_pg": pump.tissue_pg,
-        "held_back_ml": pump.held_back_nl / 1e6,
-        "physical_reservoir_ml": pump.true_reservoir_nl / 1e6,
+        "held_back_ml": nl_to_ml(pump.held_back_nl),
+        "physical_reservoir_ml": nl_to_ml(pump.true_reservoir_nl),
     }
 
 
@@ -212,8 +212,8 @@ def timeseries(
         rows.append(sample(pump))
     frame = pd.DataFrame(rows).set_index("time")
     days = frame.index.to_series().diff() / pd.Timedelta(days=1)
-    frame["tip_dose_ug_per_day"] = frame["delivered_pg"].diff() / 1e6 / days
-    frame["delivered_ug"] = frame.pop("delivered_pg") / 1e6
-    frame["tissue_dose_ug_per_day"] = frame["tissue_pg"].diff() / 1e6 / days
-    frame["tissue_ug"] = frame.pop("tissue_pg") / 1e6
+    frame["tip_dose_ug_per_day"] = pg_to_ug(frame["delivered_pg"].diff()) / days
+    frame["delivered_ug"] = pg_to_ug(frame.pop("delivered_pg"))
+    frame["tissue_dose_ug_per_day"] = pg_to_ug(frame["tissue_pg"].diff()) / days
+    frame["tissue_ug"] = pg_to_ug(frame.pop("tissue_pg"))
     return frame[list(TIMESERIES_COLUMNS)]

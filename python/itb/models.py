@@ -27,8 +27,15 @@ from datetime import timedelta
 from typing import Any
 
 from . import _core
-from ._limits import PC_PER_MAH
-from ._units import ml_to_nl, ul_to_nl
+from ._units import (
+    ml_to_nl,
+    nl_to_ml,
+    nl_to_ul,
+    pc_per_ms_to_ua,
+    pc_to_mah,
+    pc_to_uc,
+    ul_to_nl,
+)
 
 __all__ = [
     "BatteryModel",
@@ -91,13 +98,13 @@ class BatteryModel:
     @classmethod
     def from_exact(cls, d: dict[str, Any]) -> BatteryModel:
         return cls(
-            capacity_mah=d["capacity_pc"] / PC_PER_MAH,
-            quiescent_ua=d["quiescent_pc_per_ms"] / 1e3,
-            stroke_uc=d["stroke_pc"] / 1e6,
-            tone_uc=d["tone_pc"] / 1e6,
-            telemetry_uc=d["telemetry_pc"] / 1e6,
-            eri_mah=d["eri_pc"] / PC_PER_MAH,
-            eos_mah=d["eos_pc"] / PC_PER_MAH,
+            capacity_mah=pc_to_mah(d["capacity_pc"]),
+            quiescent_ua=pc_per_ms_to_ua(d["quiescent_pc_per_ms"]),
+            stroke_uc=pc_to_uc(d["stroke_pc"]),
+            tone_uc=pc_to_uc(d["tone_pc"]),
+            telemetry_uc=pc_to_uc(d["telemetry_pc"]),
+            eri_mah=pc_to_mah(d["eri_pc"]),
+            eos_mah=pc_to_mah(d["eos_pc"]),
             non_critical_tone=timedelta(milliseconds=d["non_critical_tone_ms"]),
             critical_tone=timedelta(milliseconds=d["critical_tone_ms"]),
         )
@@ -234,12 +241,12 @@ class PumpModel:
     def _build_from_exact(cls, d: dict[str, Any]) -> PumpModel:
         return cls(
             name=d["name"],
-            reservoir_ml=d["reservoir_nl"] / 1e6,
+            reservoir_ml=nl_to_ml(d["reservoir_nl"]),
             stroke_nl=d["stroke_nl"],
-            min_rate_ml_per_day=d["min_rate_nl_per_day"] / 1e6,
-            max_rate_ml_per_day=d["max_rate_nl_per_day"] / 1e6,
-            low_reservoir_ml=d["low_reservoir_nl"] / 1e6,
-            pump_path_ul=d["pump_path_nl"] / 1e3,
+            min_rate_ml_per_day=nl_to_ml(d["min_rate_nl_per_day"]),
+            max_rate_ml_per_day=nl_to_ml(d["max_rate_nl_per_day"]),
+            low_reservoir_ml=nl_to_ml(d["low_reservoir_nl"]),
+            pump_path_ul=nl_to_ul(d["pump_path_nl"]),
             battery=None if d.get("battery") is None else BatteryModel.from_exact(d["battery"]),
         )
 

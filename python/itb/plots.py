@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._extras import require
 from ._time import duration_ms, to_ms
+from ._units import pg_to_ug
 from .errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -261,8 +262,8 @@ def pump_history_figure(
         events.extend(copy.advance_to(t))
         rows.append(sample(copy))
     frame = pd.DataFrame(rows).set_index("time")
-    frame["delivered_ug"] = frame.pop("delivered_pg") / 1e6
-    frame["tissue_ug"] = frame.pop("tissue_pg") / 1e6
+    frame["delivered_ug"] = pg_to_ug(frame.pop("delivered_pg"))
+    frame["tissue_ug"] = pg_to_ug(frame.pop("tissue_pg"))
     name = title if title is not None else "pump history"
     return _draw(frame, events, start, stop, pump.model, name, every, dose_window, active=active)
 
@@ -643,6 +644,7 @@ def fleet_forecast_figure(
         start = now
     end = every_time.max().astype(datetime) if every_time.size else start + timedelta(days=1)
     end = max(end, start + timedelta(days=30))
+    end += (end - start) * 0.03  # the last step is not drawn on the right edge
     fig = Figure(figsize=(11, 6.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax, bars = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
@@ -712,6 +714,10 @@ def fleet_forecast_figure(
         )
         bottom += counts
         drawn_bars += 1
+    from matplotlib.ticker import MaxNLocator
+
+    bars.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole pumps
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     bars.set_ylabel(f"pumps per {label}")
     bars.set_ylim(0, max(bottom.max(initial=0), 1) * 1.15)
     bars.grid(True, axis="y", alpha=0.3)
@@ -777,7 +783,21 @@ def clinic_calendar_figure(plan: Any) -> Any:
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.bar(days, plan.visits_per_day[lo:hi], width=0.8, color="#4477aa", label="visits booked")  # type: ignore[arg-type]
+    booked, later = [0] * len(days), [0] * len(days)
+    for v in plan.visits:  # booked in the window; else the earliest date with a free slot
+        when, counts = (v.date, booked) if v.fitted else (v.earliest_feasible, later)
+        if when is not None and lo <= (when.date() - first).days < hi:
+            counts[(when.date() - first).days - lo] += 1
+    ax.bar(days, booked, width=0.8, color="#4477aa", label="visits booked in their window")  # type: ignore[arg-type]
+    if any(later):
+        ax.bar(
+            days,  # type: ignore[arg-type]
+            later,
+            bottom=booked,
+            width=0.8,
+            color="#ee9944",
+            label="not fitted: earliest date with a free slot",
+        )
     ax.step(
         days,  # type: ignore[arg-type]
         plan.capacity[lo:hi],
@@ -811,6 +831,9 @@ def clinic_calendar_figure(plan: Any) -> Any:
                 rotation=30,
             )
     ax.set_ylim(0, max(plan.capacity[lo:hi] or [1]) + 1.8)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole visits
     ax.set_ylabel("visits per day")
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)

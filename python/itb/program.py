@@ -13,7 +13,6 @@ per weekday) and convert to and from the plain dict form of scenario files (``to
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -22,60 +21,15 @@ from typing import Any, Literal, Union
 
 from . import _core
 from ._limits import MS_PER_DAY as _DAY_MS
-from ._time import duration_ms
-from ._units import ug_to_ng
+from ._time import step_start, step_start_ms, step_start_text
+from ._units import ng_to_ug, ug_to_ng
 from .errors import ValidationError
 
 __all__ = ["Continuous", "Flex", "Program", "StepOffset", "program_from_dict"]
 
 StepOffset = Union[time, timedelta, tuple[int, time], str]
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_STEP_TEXT = re.compile(
-    r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?"
-)
 
-
-def parse_step_start(text: str, period: str, field: str) -> int:
-    """ms from the period start of a step start written as in scenario files: ``"HH:MM"``,
-    ``"HH:MM:SS[.fff]"`` (day period) or ``"mon HH:MM"`` (week period)."""
-    m = _STEP_TEXT.fullmatch(text.strip())
-    if m is None:
-        raise ValidationError(
-            f'{field}: {text!r} is not a step start ("HH:MM", "HH:MM:SS", or "mon HH:MM" for '
-            "week periods; a datetime.time works too)",
-            field,
-        )
-    h, mi, s = int(m["h"]), int(m["m"]), int(m["s"] or 0)
-    if h > 23 or mi > 59 or s > 59:
-        raise ValidationError(
-            f"{field}: {text!r}: hours 0 to 23, minutes and seconds 0 to 59", field
-        )
-    ms = ((h * 60 + mi) * 60 + s) * 1000 + int((m["f"] or "0").ljust(3, "0"))
-    day = m["day"]
-    if day is None:
-        if period == "week":
-            raise ValidationError(
-                f'{field}: {text!r}: a week period takes "mon HH:MM" … "sun HH:MM"', field
-            )
-        return ms
-    if period != "week":
-        raise ValidationError(
-            f'{field}: {text!r} names a weekday; a day period takes "HH:MM"', field
-        )
-    if day.lower()[:3] not in _WEEKDAYS or len(day) < 3:
-        raise ValidationError(
-            f"{field}: {day!r} is not a weekday (allowed: {', '.join(_WEEKDAYS)})", field
-        )
-    return _WEEKDAYS.index(day.lower()[:3]) * _DAY_MS + ms
-
-
-def _step_text(offset_ms: int, period: str) -> str:
-    day, ms = divmod(offset_ms, _DAY_MS)
-    secs, frac = divmod(ms, 1000)
-    text = f"{secs // 3600:02d}:{secs // 60 % 60:02d}"
-    if secs % 60 or frac:
-        text += f":{secs % 60:02d}" + (f".{frac:03d}" if frac else "")
-    return f"{_WEEKDAYS[day]} {text}" if period == "week" else text
+# the one reader and writer of step starts is the pump-clock vocabulary (itb._time)
 
 
 class _Reports:
@@ -136,6 +90,8 @@ class Continuous(_Reports):
         # converted and validated once (the dataclass is frozen)
         object.__setattr__(self, "_core_program", _core.Program(exact))
         object.__setattr__(self, "_exact", exact)
+        # the normal form: the dose the pump runs (docs: decisions/layout.md#programs-keep-their-normal-form)
+        object.__setattr__(self, "ug_per_day", ng_to_ug(exact[1]))
 
     def exact(self) -> tuple[Any, ...]:
         """Core form: ``("continuous", ng_per_day)``."""
@@ -143,14 +99,19 @@ class Continuous(_Reports):
 
     def to_dict(self) -> dict[str, Any]:
         """The plain dict of scenario files: ``{"kind": "continuous", "ug_per_day": …}``."""
-        return {"kind": "continuous", "ug_per_day": self._exact[1] / 1000}  # type: ignore[attr-defined]
+        return {"kind": "continuous", "ug_per_day": ng_to_ug(self._exact[1])}  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class Flex(_Reports):
     """A repeating schedule of ``(offset, µg/day)`` steps; first step at offset 0. An offset is
     a ``datetime.time`` or ``"HH:MM"`` (day period), ``(weekday, time)`` or ``"mon HH:MM"``
-    (week period), or a ``timedelta`` from the period's start."""
+    (week period), or a ``timedelta`` from the period's start.
+
+    The steps are kept in one normal form, whatever form they were given in: offsets as a
+    ``datetime.time`` (day period) or ``(weekday, time)`` (week period), doses as the µg/day
+    the pump runs (whole ng/day). So ``Flex("day", [("08:00", 500)]) == Flex("day",
+    [(time(8), 500.0)])``, and ``program_from_dict(p.to_dict()) == p`` for every program."""
 
     period: str
     steps: Sequence[tuple[StepOffset, float]]
@@ -161,6 +122,9 @@ class Flex(_Reports):
         # converted and validated once (the dataclass is frozen)
         object.__setattr__(self, "_core_program", _core.Program(exact))
         object.__setattr__(self, "_exact", exact)
+        # the normal form (docs: decisions/layout.md#programs-keep-their-normal-form)
+        normal = tuple((step_start(o, self.period), ng_to_ug(ng)) for o, ng in exact[2])
+        object.__setattr__(self, "steps", normal)
 
     def exact(self) -> tuple[Any, ...]:
         """Core form: ``("flex", period, [(offset_ms, ng_per_day), …])`` (a fresh step list)."""
@@ -174,7 +138,7 @@ class Flex(_Reports):
         return {
             "kind": "flex",
             "period": period,
-            "steps": [[_step_text(o, period), ng / 1000] for o, ng in steps],
+            "steps": [[step_start_text(o, period), ng_to_ug(ng)] for o, ng in steps],
         }
 
     def _convert(self) -> tuple[Any, ...]:
@@ -189,7 +153,7 @@ class Flex(_Reports):
             offset, dose = step
             steps.append(
                 (
-                    _offset_ms(offset, self.period, f"steps[{i}].offset"),
+                    step_start_ms(offset, self.period, f"steps[{i}].offset"),
                     ug_to_ng(dose, f"steps[{i}].ug_per_day"),
                 )
             )
@@ -199,47 +163,12 @@ class Flex(_Reports):
 Program = Union[Continuous, Flex]
 
 
-def _offset_ms(offset: object, period: str, field: str) -> int:
-    if isinstance(offset, str):
-        return parse_step_start(offset, period, field)
-    if isinstance(offset, time):
-        if offset.tzinfo is not None:
-            raise ValidationError(
-                f"{field}: {offset!r} is tz-aware; the pump clock is naive", field
-            )
-        return (
-            (offset.hour * 60 + offset.minute) * 60 + offset.second
-        ) * 1000 + offset.microsecond // 1000
-    if isinstance(offset, tuple) and len(offset) == 2 and isinstance(offset[1], time):
-        day, at = offset
-        if (
-            period != "week"
-            or isinstance(day, bool)
-            or not isinstance(day, int)
-            or not 0 <= day <= 6
-        ):
-            raise ValidationError(
-                f"{field}: (weekday, time) needs a week period and weekday 0..=6 (0 = Monday)",
-                field,
-            )
-        return day * _DAY_MS + _offset_ms(at, period, field)
-    return duration_ms(offset, field)  # type: ignore[arg-type]
-
-
 def program_from_exact(raw: tuple[Any, ...]) -> Program:
-    """Inverse of ``.exact()`` (offsets become timedeltas for week periods)."""
+    """Inverse of ``.exact()``."""
     if raw[0] == "continuous":
-        return Continuous(ug_per_day=raw[1] / 1000)
+        return Continuous(ug_per_day=ng_to_ug(raw[1]))
     _, period, steps = raw
-    out = []
-    for offset_ms, ng in steps:
-        if period == "day":
-            secs, ms = divmod(offset_ms, 1000)
-            off: StepOffset = time(secs // 3600, secs // 60 % 60, secs % 60, ms * 1000)
-        else:
-            off = timedelta(milliseconds=offset_ms)
-        out.append((off, ng / 1000))
-    return Flex(period=period, steps=out)
+    return Flex(period=period, steps=[(timedelta(milliseconds=o), ng_to_ug(ng)) for o, ng in steps])
 
 
 def program_from_dict(data: Any) -> Program:

@@ -14,7 +14,20 @@ if TYPE_CHECKING:
 from . import _core
 from ._limits import MAX_TIME_MS, MS_PER_DAY
 from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
-from ._units import concentration, flag, integer, ml_to_nl, scaled, ug_to_ng, ul_to_nl
+from ._units import (
+    concentration,
+    flag,
+    integer,
+    ml_to_nl,
+    ng_to_ug,
+    nl_to_ml,
+    nl_to_ul,
+    pc_to_mah,
+    pg_to_ug,
+    scaled,
+    ug_to_ng,
+    ul_to_nl,
+)
 from .events import Event, EventLog
 from .models import PumpModel
 from .program import Continuous, Flex, Program, program_from_exact
@@ -30,6 +43,7 @@ __all__ = [
     "PatientBolusResult",
     "RefillReport",
     "ALARMS",
+    "project_many",
 ]
 
 Time = Union[datetime, int]
@@ -234,12 +248,12 @@ class Bolus:
     @property
     def dose_ug(self) -> float:
         """The dose it really delivers (µg)."""
-        return self.dose_pg / 1e6
+        return pg_to_ug(self.dose_pg)
 
     @property
     def requested_dose_ug(self) -> float:
         """The dose that was asked for (µg)."""
-        return self.requested_ng / 1e3
+        return ng_to_ug(self.requested_ng)
 
 
 @dataclass(frozen=True)
@@ -254,16 +268,16 @@ class RefillReport:
 
     @property
     def expected_ml(self) -> float:
-        return self.expected_nl / 1e6
+        return nl_to_ml(self.expected_nl)
 
     @property
     def aspirated_ml(self) -> float:
-        return self.aspirated_nl / 1e6
+        return nl_to_ml(self.aspirated_nl)
 
     @property
     def discrepancy_ml(self) -> float:
         """aspirated − expected (mL); negative: less came back than expected."""
-        return (self.aspirated_nl - self.expected_nl) / 1e6
+        return nl_to_ml(self.aspirated_nl - self.expected_nl)
 
     @property
     def discrepancy_pct(self) -> float | None:
@@ -285,7 +299,7 @@ class BolusPlan:
 
     @property
     def volume_ml(self) -> float:
-        return self.volume_nl / 1e6
+        return nl_to_ml(self.volume_nl)
 
 
 @dataclass(frozen=True)
@@ -584,7 +598,7 @@ class Pump:
         occ, leak, migrated, battery, stall = self._core.active_faults
         return {
             "occlusion_pass_pct": None if occ is None else occ / 10_000,
-            "leak": None if leak is None else (leak[0], leak[1] / 1000),
+            "leak": None if leak is None else (leak[0], nl_to_ul(leak[1])),
             "tip_migrated": migrated,
             "battery_fault": battery,
             "motor_stall": stall,
@@ -824,7 +838,7 @@ class Pump:
 
     @property
     def reservoir_ml(self) -> float:
-        return self._core.reservoir_nl / 1e6
+        return nl_to_ml(self._core.reservoir_nl)
 
     @property
     def pumped_nl(self) -> int:
@@ -839,7 +853,7 @@ class Pump:
     @property
     def battery_remaining_mah(self) -> float | None:
         rem = self._core.battery_remaining_pc
-        return None if rem is None else rem / 3.6e12
+        return None if rem is None else pc_to_mah(rem)
 
     @property
     def is_eri(self) -> bool:
@@ -908,7 +922,7 @@ class Pump:
 
     @property
     def delivered_ug(self) -> float:
-        return self._core.delivered_pg / 1e6
+        return pg_to_ug(self._core.delivered_pg)
 
     @property
     def filled_nl(self) -> int:
@@ -937,6 +951,60 @@ class Pump:
         return isinstance(other, Pump) and self.snapshot() == other.snapshot()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+#: The columns of :func:`project_many` (and :meth:`itb.Fleet.forecast`) before the ``_since`` ones.
+PROJECTION_COLUMNS = ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "eos")
+
+
+def project_many(
+    pumps: Sequence[Pump],
+    horizon: Duration = _TEN_YEARS,
+    assume_refills: bool = False,
+    *,
+    assume_patient_boluses: str | None = None,
+    threads: int | None = None,
+) -> dict[str, np.ndarray]:
+    """:meth:`Pump.project` of many pumps at once, in the core on a rayon pool (``threads``;
+    ``None``: all cores) with the GIL released; the pumps are not changed. Per pump, as
+    ``datetime64[ms]`` columns (``NaT``: none): ``next_stroke``, ``low_reservoir``,
+    ``reservoir_empty``, ``eri``, ``eos`` — row ``i`` exactly ``pumps[i].project(horizon,
+    assume_refills, assume_patient_boluses=…)`` — and ``<alarm>_since`` for each of
+    :data:`ALARMS` (exactly :meth:`Projection.since`), the columns of
+    :meth:`itb.Fleet.forecast`. Errors: ``ValidationError`` naming ``pumps[i]``, ``horizon`` or
+    ``assume_patient_boluses``."""
+    from .errors import ValidationError
+
+    horizon_ms = _TEN_YEARS_MS if horizon is _TEN_YEARS else duration_ms(horizon, "horizon")
+    refills = flag(assume_refills, "assume_refills")
+    if assume_patient_boluses not in (None, "max"):
+        raise ValidationError(
+            f"assume_patient_boluses: {assume_patient_boluses!r}; allowed: None or 'max'",
+            "assume_patient_boluses",
+        )
+    if assume_patient_boluses == "max" and refills:
+        raise ValidationError(
+            "assume_patient_boluses: 'max' dates the reservoir; allowed only with "
+            "assume_refills=False",
+            "assume_patient_boluses",
+        )
+    cores = []
+    for i, p in enumerate(pumps):
+        if not isinstance(p, Pump):
+            raise ValidationError(
+                f"pumps[{i}]: expected itb.Pump, got {type(p).__name__}", f"pumps[{i}]"
+            )
+        cores.append(p._core)
+    mode = (
+        "max_patient_boluses"
+        if assume_patient_boluses == "max"
+        else "refills_on_time"
+        if refills
+        else "as_programmed"
+    )
+    raw = _core.project_many(cores, horizon_ms, mode, threads)
+    names = PROJECTION_COLUMNS + tuple(f"{a}_since" for a in ALARMS)
+    return {name: raw[name + "_ms"].view("datetime64[ms]") for name in names}
 
 
 def _alarm_list(active_alarms: Any) -> list[tuple[str, int]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, add_command, console, print_heading
+from .common import UsageError, add_command, console, positive_duration, print_heading
 
 __all__ = ["register"]
 
@@ -57,6 +57,36 @@ def register(sub: Any) -> None:
     plan.add_argument("--out", metavar="plan.csv|plan.json", default=None, help="write the plan")
     plan.add_argument("--plot", metavar="calendar.png", default=None, help="draw the calendar")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    forecast = add_command(
+        tools,
+        "forecast",
+        _forecast,
+        help="what each patient's pump does next with no intervention (a fleet forecast)",
+        description="Read PATIENTS.csv (the columns of `itb clinic plan`) and project every pump "
+        "with no intervention: low reservoir, empty reservoir, ERI and EOS to come, and the alarms "
+        "already sounding with since when. --plot draws how many pumps sound each alarm over time.",
+    )
+    forecast.add_argument("patients", metavar="PATIENTS.csv", help="the patients file")
+    forecast.add_argument(
+        "--horizon",
+        type=positive_duration,
+        default=timedelta(days=365),
+        metavar="DURATION",
+        help="look this far ahead (default P365D)",
+    )
+    forecast.add_argument(
+        "--assume-refills",
+        action="store_true",
+        help="reservoirs refilled on time (service dates: ERI, EOS only)",
+    )
+    forecast.add_argument(
+        "--out", metavar="forecast.csv|forecast.json", default=None, help="write the forecast"
+    )
+    forecast.add_argument(
+        "--plot", metavar="forecast.png", default=None, help="draw the fleet forecast"
+    )
+    forecast.add_argument("--json", action="store_true", help="print the forecast as JSON")
 
 
 def _nonneg(text: str) -> int:
@@ -127,6 +157,99 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps(_report(plan), indent=2, default=str))
         return 0
     _print(plan, args)
+    return 0
+
+
+#: The forecast's alarm kinds, in the order of the table and the plot.
+_FORECAST_KINDS = ("low_reservoir", "reservoir_empty", "eri", "eos")
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..clinical.patients import read_patients_csv
+    from ..pump import project_many
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        raise UsageError(f"--out {args.out!r}: allowed suffixes .csv, .json")
+    if args.plot:
+        from ..plots import image_format
+
+        image_format(args.plot, "--plot")
+    patients = read_patients_csv(args.patients)
+    pumps = [p.pump for p in patients]
+    cols = project_many(pumps, args.horizon, assume_refills=args.assume_refills)
+
+    def iso(value: Any) -> str | None:
+        return None if np.isnat(value) else str(value.astype("datetime64[m]")).replace("T", " ")
+
+    rows = []
+    for i, p in enumerate(patients):
+        row: dict[str, Any] = {"patient": p.id, "now": iso(np.datetime64(p.pump.now, "ms"))}
+        for kind in _FORECAST_KINDS:
+            row[kind] = iso(cols[kind][i])
+            row[f"{kind}_since"] = iso(cols[f"{kind}_since"][i])
+        rows.append(row)
+    report = {
+        "horizon_days": args.horizon / timedelta(days=1),
+        "assume_refills": bool(args.assume_refills),
+        "pumps": rows,
+        "counts": {
+            kind: {
+                "sounding": sum(r[f"{kind}_since"] is not None for r in rows),
+                "to_come": sum(r[kind] is not None for r in rows),
+            }
+            for kind in _FORECAST_KINDS
+        },
+    }
+    if out is not None:
+        if out.suffix.lower() == ".json":
+            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        else:
+            import csv
+
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
+                w.writeheader()
+                w.writerows(rows)
+        print(f"wrote the forecast to {out}", file=sys.stderr)
+    if args.plot:
+        from ..plots import plot_fleet_forecast
+
+        now = min((p.now for p in pumps), default=None)
+        plot_fleet_forecast(
+            cols,
+            args.plot,
+            now=now,
+            title=f"{Path(args.patients).stem} — {len(pumps)} pumps, "
+            f"{report['horizon_days']:g}-day forecast"
+            + (" (refills on time)" if args.assume_refills else ""),
+        )
+        print(f"wrote the forecast plot to {args.plot}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    from rich.table import Table
+
+    con = console()
+    print_heading(con, "clinic forecast", f"{args.patients}: {len(rows)} pumps")
+    t = Table(
+        title=f"With no intervention (horizon {report['horizon_days']:g} days)",
+        caption="since T: already sounding at the reading, from T on",
+    )
+    t.add_column("patient", no_wrap=True, min_width=7)
+    for kind in _FORECAST_KINDS:
+        t.add_column(kind.replace("_", " "), no_wrap=True)
+    for r in rows:
+        t.add_row(
+            r["patient"],
+            *(
+                f"since {r[k + '_since']}" if r[k + "_since"] else (r[k] or "—")
+                for k in _FORECAST_KINDS
+            ),
+        )
+    con.print(t)
     return 0
 
 

@@ -14,10 +14,11 @@ import sys
 import time as _time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from .._time import from_ms
+from .._time import ClockTextError, from_ms, parse_instant
+from .._units import ng_to_ug, nl_to_ml, nl_to_ul, pc_to_mah, pg_to_ug
 from ..errors import ItbError, MissingExtraError, ValidationError
 
 __all__ = [
@@ -160,21 +161,14 @@ def when(text: str) -> datetime | timedelta:
     if stripped[:1].upper() == "P" or re.fullmatch(r"\d+(?:\.\d+)?\s*[a-zA-Zµ]+", stripped):
         return duration(text)
     try:
-        value = datetime.fromisoformat(stripped)
-    except ValueError:
-        try:
-            d = date.fromisoformat(stripped)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is neither a date-time (2026-03-01T08:00) nor a duration from the "
-                "start (P30D, 30d)"
-            ) from None
-        value = datetime(d.year, d.month, d.day)
-    if value.tzinfo is not None:
+        return parse_instant(stripped)
+    except ClockTextError as exc:
+        if "UTC offset" in str(exc):
+            raise argparse.ArgumentTypeError(str(exc)) from None
         raise argparse.ArgumentTypeError(
-            f"{text!r} has a UTC offset; the pump clock is naive local time"
-        )
-    return value
+            f"{text!r} is neither a date-time (2026-03-01T08:00) nor a duration from the "
+            "start (P30D, 30d)"
+        ) from None
 
 
 def _fmt_ms_time(ms: int) -> str:
@@ -185,19 +179,20 @@ def describe_event(e: dict[str, Any]) -> str:
     """Human summary of an event's data (units from the field-name suffixes)."""
     d = e["data"]
     if e["kind"] == "stroke_batch":
-        return f"{d['count']} strokes, {d['volume_nl'] / 1000:g} µL, first {_fmt_ms_time(d['first_ms'])}"
+        return f"{d['count']} strokes, {nl_to_ul(d['volume_nl']):g} µL, first {_fmt_ms_time(d['first_ms'])}"
     return ", ".join(_describe_value(key, value) for key, value in d.items())
 
 
-#: Exact-unit suffixes of event data → the unit people read and the divisor (docs:
-#: guide/inputs.md#messages): tables show µg, mL, mAh; the exact integers stay in ``Event.data``.
-_PEOPLE_UNITS = (
-    ("_nl_per_day", "mL/day", 1e6),
-    ("_ng_per_day", "µg/day", 1e3),
-    ("_nl", "mL", 1e6),
-    ("_pg", "µg", 1e6),
-    ("_ng", "µg", 1e3),
-    ("_pc", "mAh", 3.6e12),
+#: Exact-unit suffixes of event data → the unit people read and its ``itb._units`` conversion
+#: (docs: guide/inputs.md#messages): tables show µg, mL, mAh; the exact integers stay in
+#: ``Event.data``.
+_PEOPLE_UNITS: tuple[tuple[str, str, Callable[[int], float]], ...] = (
+    ("_nl_per_day", "mL/day", nl_to_ml),
+    ("_ng_per_day", "µg/day", ng_to_ug),
+    ("_nl", "mL", nl_to_ml),
+    ("_pg", "µg", pg_to_ug),
+    ("_ng", "µg", ng_to_ug),
+    ("_pc", "mAh", pc_to_mah),
 )
 _DURATION_KEYS = ("duration", "lockout", "interval", "window")
 
@@ -210,9 +205,9 @@ def _describe_value(key: str, value: Any) -> str:
 
             return f"{name} {format_duration_ms(value)}"
         return f"{name} {_fmt_ms_time(value)}"
-    for suffix, unit, scale in _PEOPLE_UNITS:
+    for suffix, unit, convert in _PEOPLE_UNITS:
         if key.endswith(suffix) and isinstance(value, int) and not isinstance(value, bool):
-            return f"{key[: -len(suffix)]} {value / scale:,.6g} {unit}"
+            return f"{key[: -len(suffix)]} {convert(value):,.6g} {unit}"
     return f"{key} {value}"
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_STROKE_NL
+from .._units import nl_to_ml
 from .common import DISCLAIMER, console, duration, number, positive_duration
 
 __all__ = ["register", "load_plan"]
@@ -417,7 +419,7 @@ def _emulate(args: argparse.Namespace) -> int:
     log(
         f"keys for {', '.join(r.name.lower() for r in keys)}; "
         + ("state restored" if rig.restored else "new rig")
-        + f": last stroke id {st['last_stroke_id']}, reservoir {st['reservoir_nl'] / 1e6:g} mL at "
+        + f": last stroke id {st['last_stroke_id']}, reservoir {nl_to_ml(st['reservoir_nl']):g} mL at "
         f"{st['concentration_ug_per_ml']} µg/mL"
         + (", STOPPED" if st["stopped"] else "")
         + (", motor stalled" if st["stalled"] else "")
@@ -808,7 +810,7 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument(
         "--stroke-nl",
-        type=number(int, low=1, high=10_000_000),
+        type=number(int, low=1, high=MAX_STROKE_NL),  # a pump model's stroke, the core's limit
         default=None,
         help="stroke volume for --record (nL; default: the rig's pump model)",
     )
@@ -1004,7 +1006,7 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--concentration",
-        type=number(int, low=1, high=100_000),
+        type=number(int, low=1, high=MAX_CONCENTRATION_UG_PER_ML),
         default=2000,
         metavar="UG_PER_ML",
         help="concentration (µg/mL, default 2000)",

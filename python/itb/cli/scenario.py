@@ -12,7 +12,9 @@ import sys
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from .. import _time
 from .._time import format_duration
+from .._units import nl_to_ml
 from .common import (
     DISCLAIMER,
     UsageError,
@@ -23,6 +25,7 @@ from .common import (
     events_table,
     exit_code,
     number,
+    positive_duration,
     print_heading,
     print_json,
     progress_callback,
@@ -96,6 +99,20 @@ def register(sub: Any) -> None:
         help="look this far ahead (ISO 8601, default P3650D)",
     )
     project.add_argument("--json", action="store_true", help="print the projections as JSON")
+    project.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also draw the pump's course from the end of the run with no intervention "
+        "(.png, .svg, .pdf; needs itb-pump[plot])",
+    )
+    project.add_argument(
+        "--plot-span",
+        type=positive_duration,
+        default=timedelta(days=90),
+        metavar="DURATION",
+        help="with --plot: how far ahead to draw (default P90D)",
+    )
 
     plan = add_command(
         sub,
@@ -220,7 +237,7 @@ def register(sub: Any) -> None:
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAYS = _time.WEEKDAYS
 
 
 def _calendar_default() -> Any:
@@ -260,13 +277,11 @@ def _weekdays(text: str) -> tuple[int, ...]:
 
 
 def _clock_time(text: str) -> time:
+    """argparse type: a pump-clock time of day, ``HH:MM[:SS]`` (:func:`itb._time.time_of_day`)."""
     try:
-        value = time.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
-    if value.tzinfo is not None:
-        raise argparse.ArgumentTypeError(f"{text!r} has a UTC offset; the pump clock is naive")
-    return value
+        return _time.time_of_day(text)
+    except _time.ClockTextError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (a time of day: HH:MM)") from None
 
 
 def _refill_default(name: str) -> Any:
@@ -381,8 +396,26 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _project(args: argparse.Namespace) -> int:
+    if args.plot:
+        from ..plots import image_format
+
+        image_format(args.plot, "--plot")  # before the run: a bad suffix is a bad option
     result = _execute(args)
     pump = result.pump
+    if args.plot:
+        from pathlib import Path
+
+        from ..plots import plot_pump_history
+
+        name = Path(result.scenario.source).stem.strip("<>") or "scenario"
+        path = plot_pump_history(
+            pump,
+            pump.now + args.plot_span,
+            args.plot,
+            title=f"{name} — projected course from "
+            f"{pump.now.isoformat(sep=' ', timespec='minutes')}",
+        )
+        print(f"wrote {path}", file=sys.stderr)
     plain = pump.project(horizon=args.horizon)
     refilled = pump.project(horizon=args.horizon, assume_refills=True)
     report = {
@@ -476,12 +509,12 @@ def _plan_refill(args: argparse.Namespace) -> int:
             "appointment": calendar.appointment_time.isoformat(timespec="minutes"),
         },
         "concentration_ug_per_ml": plan.concentration_ug_per_ml,
-        "fill_volume_ml": plan.fill_volume_nl / 1e6,
+        "fill_volume_ml": nl_to_ml(plan.fill_volume_nl),
         "volume_to_order_ml": plan.volume_to_order_ml,
         "vials": plan.vials,
         "vial_ml": args.vial_ml,
         "drug_to_order_ug": plan.drug_to_order_ug,
-        "expected_residual_ml": plan.expected_residual_nl / 1e6,
+        "expected_residual_ml": nl_to_ml(plan.expected_residual_nl),
         "tip_dose_ug": plan.tip_dose_ug,
         "alarms_before": list(plan.alarms_before),
     }
@@ -514,7 +547,7 @@ def _plan_refill(args: argparse.Namespace) -> int:
         order += f" ({plan.vials} × {args.vial_ml:g} mL vials)"
     table.add_row("volume to order", order)
     table.add_row("drug to order", f"{plan.drug_to_order_ug:,.1f} µg")
-    table.add_row("left in the reservoir then", f"{plan.expected_residual_nl / 1e6:.3f} mL")
+    table.add_row("left in the reservoir then", f"{nl_to_ml(plan.expected_residual_nl):.3f} mL")
     table.add_row("dose at the tip until then", f"{plan.tip_dose_ug:,.1f} µg")
     if plan.alarms_before:
         table.add_row("alarms before the refill", ", ".join(plan.alarms_before))

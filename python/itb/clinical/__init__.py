@@ -784,6 +784,7 @@ from .clinic import (  # noqa: E402
     ClinicVisit,
     plan_clinic,
 )
+from .patients import PatientFileError, read_patients_csv  # noqa: E402
 from .refill import (  # noqa: E402
     ClinicCalendar,
     RefillCandidate,
@@ -800,4 +801,6 @@ __all__ += [
     "ClinicPlan",
     "ClinicVisit",
     "plan_clinic",
+    "read_patients_csv",
+    "PatientFileError",
 ]

@@ -18,10 +18,15 @@ Objective (docs: decisions/clinic.md#calendar-objective), lexicographic:
 3. then the fewest days moved in total.
 
 It is solved exactly as a min-cost flow (OR-Tools ``SimpleMinCostFlow``, ``pip install
-'itb[clinic]'``): source → patient (1) → (clinician, day) (slots per clinician) → day (slots)
+'itb-pump[clinic]'``): source → patient (1) → (clinician, day) (slots per clinician) → day (slots)
 → sink, with each patient's day arcs costing ``W·[moved] + days moved`` and an "unfitted" arc
 costing more than any fitted schedule. Integral min-cost flows are optimal over integral
 schedules, so the objective above is met exactly; tested against brute force.
+
+The patient → day arcs go through interval (segment) trees, O(log days) arcs per patient with
+the same path costs, and patients alike share one node (docs:
+decisions/clinic.md#calendar-network-interval-trees): 10 000 patients with 87-day windows are
+≈ 120 k arcs instead of ≈ 0.6 M.
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ def _require_ortools() -> Any:
 def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
     """The optimal schedule of ``problem`` for the objective of this module (see its docs).
 
-    Cost: one min-cost flow over (patients × window days) arcs. Errors: ``ValidationError``
+    Cost: one min-cost flow over O((patient classes) × log(days)) arcs. Errors: ``ValidationError``
     naming the sequence and entry (``release[3]``, ``slots[10]``, …)."""
     import numpy as np
 
@@ -144,85 +149,160 @@ def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
     clin_left = np.maximum(clin_left, 0)
 
     free_arr = np.asarray(free, dtype=np.int64)
-    lo = np.maximum(release[free_arr], 0) if len(free) else np.zeros(0, dtype=np.int64)
-    hi = np.minimum(deadline[free_arr], n_days - 1) if len(free) else np.zeros(0, dtype=np.int64)
-    lengths = np.maximum(hi - lo + 1, 0)
+    k = len(free)
     horizon = max(n_days, 1)
-    w_moved = len(free) * horizon + 1
-    big = len(free) * (w_moved + horizon) + 1
+    w_moved = k * horizon + 1
+    big = k * (w_moved + horizon) + 1
+    # Patients alike for the problem (same clinician, window and ideal day) are one node with
+    # as many units: any way of handing the class's places to its members is optimal.
+    lo_all = np.maximum(release[free_arr], 0) if k else np.zeros(0, dtype=np.int64)
+    hi_all = np.minimum(deadline[free_arr], n_days - 1) if k else np.zeros(0, dtype=np.int64)
+    g_all = np.where(clin[free_arr] >= 0, clin[free_arr] + 1, 0) if k and n_clin else lo_all * 0
+    keys = np.stack([g_all, lo_all, hi_all, ideal[free_arr] if k else lo_all]).T
+    classes, member_of, count = np.unique(
+        keys.reshape(k, 4), axis=0, return_inverse=True, return_counts=True
+    )
+    member_of = member_of.reshape(-1)
+    group, lo, hi, ide = (classes[:, j] for j in range(4))
+    n_cls = len(classes)
 
-    # Node numbering: source, patients, (clinician, day) per clinician, day nodes, sink.
+    # Node numbering: source, classes, (clinician, day) per clinician, day nodes, sink, then
+    # the interval trees. A class's group: 0 = any clinician (its days are the day nodes),
+    # 1 + c = clinician c (the (c, day) nodes).
     source = 0
     p0 = 1
-    cd0 = p0 + len(free)
+    cd0 = p0 + n_cls
     d0 = cd0 + n_clin * n_days
     sink = d0 + n_days
+    width = 1
+    while width < n_days:
+        width *= 2
+    tree0 = sink + 1
+
+    def target(g: Any, d: Any) -> Any:
+        return np.where(g > 0, cd0 + np.maximum(g - 1, 0) * n_days + d, d0 + d)
+
     tails, heads, caps, costs = [], [], [], []
-    # source → patient
-    k = len(free)
-    tails.append(np.full(k, source))
-    heads.append(p0 + np.arange(k))
-    caps.append(np.ones(k, dtype=np.int64))
-    costs.append(np.zeros(k, dtype=np.int64))
-    # patient → unfitted (straight to the sink)
-    tails.append(p0 + np.arange(k))
-    heads.append(np.full(k, sink))
-    caps.append(np.ones(k, dtype=np.int64))
-    costs.append(np.full(k, big, dtype=np.int64))
-    # patient → (clinician, day) or day, for each open day of the window
-    total = int(lengths.sum())
-    if total:
-        pat = np.repeat(np.arange(k), lengths)
-        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        day = np.repeat(lo, lengths) + (np.arange(total) - starts)
-        c = clin[free_arr][pat]
-        open_ = day_left[day] > 0
-        if n_clin:
-            with_c = c >= 0
-            open_ &= ~with_c | (clin_left[np.where(with_c, c, 0), day] > 0)
-        pat, day, c = pat[open_], day[open_], c[open_]
-        ide = ideal[free_arr][pat]
-        dist = np.abs(ide - day)
-        cost = np.where(dist > 0, w_moved, 0) + dist
-        if n_clin:
-            head = np.where(c >= 0, cd0 + np.where(c >= 0, c, 0) * n_days + day, d0 + day)
-        else:
-            head = d0 + day
-        tails.append(p0 + pat)
-        heads.append(head)
-        caps.append(np.ones(len(pat), dtype=np.int64))
-        costs.append(cost.astype(np.int64))
+
+    def arcs(t: Any, h: Any, cap: Any, cost: Any) -> None:
+        tails.append(np.asarray(t, dtype=np.int64))
+        heads.append(np.asarray(h, dtype=np.int64))
+        caps.append(np.broadcast_to(np.asarray(cap, dtype=np.int64), np.shape(t)))
+        costs.append(np.broadcast_to(np.asarray(cost, dtype=np.int64), np.shape(t)))
+
+    cls_nodes = p0 + np.arange(n_cls)
+    arcs(np.full(n_cls, source), cls_nodes, count, 0)  # source → class
+    arcs(cls_nodes, np.full(n_cls, sink), count, big)  # class → unfitted (straight to the sink)
+    # class → its ideal day, at no cost
+    direct = (lo <= ide) & (ide <= hi)
+    direct_cls = np.nonzero(direct)[0]
+    arcs(p0 + direct_cls, target(group[direct_cls], ide[direct_cls]), count[direct_cls], 0)
+    first_tree_arc = sum(len(t) for t in tails)
+    # class → every other day of its window through interval trees (a segment tree per group
+    # and side of the ideal day): the window [lo, ideal − 1] is O(log days) tree nodes whose
+    # leaves are those days. A day d before the ideal costs (W + ideal − H) on the class's
+    # arcs plus (H − d) on the leaf's, after it (W − ideal) plus d: in total W·[moved] + days
+    # moved, exactly as one arc per (patient, day) would, with O(log days) arcs per class.
+    sides = (
+        (lo, np.minimum(hi, ide - 1), w_moved + ide - horizon),
+        (np.maximum(lo, ide + 1), hi, w_moved - ide),
+    )
+    used = sorted({int(g) for g in group})
+    slot_of_group = {g: j for j, g in enumerate(used)}
+    tree_cls, tree_id = [], []
+    # a side with no day left open (a clinic's ideal day is the window's last open day) needs
+    # no arcs: its days have no capacity
+    opened = np.concatenate([[0], np.cumsum(day_left > 0)])
+    for s, (a, b, cost) in enumerate(sides):
+        has = np.nonzero((a <= b) & (opened[np.maximum(b, a - 1) + 1] > opened[a]))[0]
+        if not len(has):
+            continue
+        tid = np.array([2 * slot_of_group[int(g)] + s for g in group[has]], dtype=np.int64)
+        left, right = a[has] + width, b[has] + width + 1
+        while True:
+            live = left < right
+            if not live.any():
+                break
+            take = live & (left & 1 == 1)
+            tree_cls.append(has[take])
+            tree_id.append(tid[take])
+            node = tree0 + tid[take] * 2 * width + left[take]
+            arcs(p0 + has[take], node, count[has[take]], cost[has[take]])
+            left = np.where(take, left + 1, left)
+            take = live & (right & 1 == 1)
+            right = np.where(take, right - 1, right)
+            tree_cls.append(has[take])
+            tree_id.append(tid[take])
+            node = tree0 + tid[take] * 2 * width + right[take]
+            arcs(p0 + has[take], node, count[has[take]], cost[has[take]])
+            left >>= 1
+            right >>= 1
+    n_trees = 2 * len(used)
+    leaf_first = sum(len(t) for t in tails)
+    inner = np.arange(1, width)
+    days_ = np.arange(n_days)
+    for t in range(n_trees):
+        base = tree0 + t * 2 * width
+        g = used[t // 2]
+        arcs(base + inner, base + 2 * inner, k, 0)
+        arcs(base + inner, base + 2 * inner + 1, k, 0)
+        leaf_cost = horizon - days_ if t % 2 == 0 else days_
+        arcs(base + width + days_, target(np.full(n_days, g), days_), k, leaf_cost)
     if n_clin:
         cc, dd = np.meshgrid(np.arange(n_clin), np.arange(n_days), indexing="ij")
-        tails.append((cd0 + cc * n_days + dd).ravel())
-        heads.append((d0 + dd).ravel())
-        caps.append(clin_left.ravel())
-        costs.append(np.zeros(n_clin * n_days, dtype=np.int64))
-    tails.append(d0 + np.arange(n_days))
-    heads.append(np.full(n_days, sink))
-    caps.append(day_left)
-    costs.append(np.zeros(n_days, dtype=np.int64))
+        arcs((cd0 + cc * n_days + dd).ravel(), (d0 + dd).ravel(), clin_left.ravel(), 0)
+    arcs(d0 + np.arange(n_days), np.full(n_days, sink), day_left, 0)
 
     mcf = mcf_mod.SimpleMinCostFlow()
-    t = np.concatenate(tails).astype(np.int32)
-    h = np.concatenate(heads).astype(np.int32)
-    arc_caps = np.concatenate(caps).astype(np.int64)
-    arc_costs = np.concatenate(costs).astype(np.int64)
-    first_window_arc = 2 * k
-    mcf.add_arcs_with_capacity_and_unit_cost(t, h, arc_caps, arc_costs)
+    t_ = np.concatenate(tails).astype(np.int32)
+    h_ = np.concatenate(heads).astype(np.int32)
+    mcf.add_arcs_with_capacity_and_unit_cost(
+        t_, h_, np.concatenate(caps).astype(np.int64), np.concatenate(costs).astype(np.int64)
+    )
     mcf.set_nodes_supplies(
         np.array([source, sink], dtype=np.int32), np.array([k, -k], dtype=np.int64)
     )
     status = mcf.solve()
     if status != mcf.OPTIMAL:  # cannot happen: the unfitted arcs make every problem feasible
         raise ValidationError(f"calendar: the solver reported status {status}", "calendar")
-    flows = mcf.flows(np.arange(len(t), dtype=np.int32))
+    flows = mcf.flows(np.arange(len(t_), dtype=np.int32))
+    # each class's members (free patients in input order), handed out in that order
+    members: list[list[int]] = [[] for _ in range(n_cls)]
+    for j, c in enumerate(member_of.tolist()):
+        members[c].append(free[j])
+    taken = [0] * n_cls
+
+    def hand_out(c: int, f: int) -> list[int]:
+        got = members[c][taken[c] : taken[c] + f]
+        taken[c] += f
+        return got
+
+    direct_flow = flows[2 * n_cls : 2 * n_cls + len(direct_cls)]
+    for j in np.nonzero(direct_flow > 0)[0].tolist():
+        c = int(direct_cls[j])
+        for i in hand_out(c, int(direct_flow[j])):
+            out_day[i] = int(ide[c])
+    if tree_cls:
+        # Which day each tree unit gets: any matching of the tree's units to the places leaving
+        # its leaves, each unit to a day of its class's side range, has the flow's cost; the
+        # flow proves one exists and earliest-end-first finds one (Glover's rule for intervals).
+        cls_all = np.concatenate(tree_cls)
+        tid_all = np.concatenate(tree_id)
+        sent = flows[first_tree_arc : first_tree_arc + len(cls_all)]
+        leaf_units = _leaf_flows(flows, leaf_first, n_trees, width, n_days)
+        for t in range(n_trees):
+            a, b, _ = sides[t % 2]
+            who, starts, ends = [], [], []
+            for j in np.nonzero((sent > 0) & (tid_all == t))[0].tolist():
+                c = int(cls_all[j])
+                got = hand_out(c, int(sent[j]))
+                who += got
+                starts += [int(a[c])] * len(got)
+                ends += [int(b[c])] * len(got)
+            if who:
+                for i, d in _match(np.asarray(starts), np.asarray(ends), who, leaf_units[t]):
+                    out_day[i] = d
     unfitted: list[int] = []
-    if total:
-        chosen = np.nonzero(flows[first_window_arc : first_window_arc + len(pat)] > 0)[0]
-        for j in chosen:
-            i = free[int(pat[j])]
-            out_day[i] = int(day[j])
     moved = days_moved = 0
     for i in range(n):
         if fixed[i] >= 0:
@@ -234,6 +314,40 @@ def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
         moved += dist > 0
         days_moved += dist
     return CalendarSolution(out_day, out_clin, unfitted, moved, days_moved)
+
+
+def _leaf_flows(flows: Any, first: int, n_trees: int, width: int, n_days: int) -> Any:
+    """Units leaving each tree's leaves, per tree and day (the arcs are laid out tree by tree:
+    ``width − 1`` left-child arcs, as many right-child arcs, then ``n_days`` leaf arcs)."""
+    per_tree = 2 * (width - 1) + n_days
+    out = []
+    for t in range(n_trees):
+        base = first + t * per_tree + 2 * (width - 1)
+        out.append(flows[base : base + n_days])
+    return out
+
+
+def _match(a: Any, b: Any, who: list[int], units: Any) -> list[tuple[int, int]]:
+    """Patients with day ranges ``[a, b]`` onto ``units[d]`` places per day: day by day, the
+    open range that ends first takes the place (earliest deadline first)."""
+    import heapq
+
+    import numpy as np
+
+    order = np.argsort(a, kind="stable").tolist()
+    heap: list[tuple[int, int]] = []
+    out: list[tuple[int, int]] = []
+    j = 0
+    for d in np.nonzero(units > 0)[0].tolist():
+        while j < len(order) and a[order[j]] <= d:
+            heapq.heappush(heap, (int(b[order[j]]), int(order[j])))
+            j += 1
+        for _ in range(int(units[d])):
+            if not heap or heap[0][0] < d:  # cannot happen: the flow is such a matching
+                raise ValidationError("calendar: no matching of the solver's flow", "calendar")
+            _, m = heapq.heappop(heap)
+            out.append((who[m], d))
+    return out
 
 
 def day_index(day: date, first: date) -> int:

@@ -31,8 +31,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .._time import duration_ms
-from ..errors import EndOfServiceError, ValidationError
-from ..pump import Pump
+from .._units import ml_to_nl, nl_to_ml
+from ..errors import ValidationError
+from ..pump import Pump, project_many
 from .calendar import CalendarProblem, as_date, solve_calendar
 
 __all__ = [
@@ -204,7 +205,7 @@ def plan_clinic(
     how far ahead to book (from ``today``, default: the latest pump reading's date);
     ``margin``: before the low-reservoir alarm (and EOS). Errors: ``ValidationError`` naming
     the patient (``patients[3].booked``) or the argument."""
-    from .refill import ClinicCalendar, plan_refill
+    from .refill import ClinicCalendar, _candidates, _fill_and_vial, _order
 
     cal = ClinicCalendar() if calendar is None else calendar
     pts = list(patients)
@@ -237,8 +238,28 @@ def plan_clinic(
         for c in clinicians
     ]
 
+    # Every pump's projections at once in the core (rayon, GIL released): as programmed (the
+    # alarms to come and those sounding), with refills on time (ERI/EOS), and with every
+    # allotted patient bolus taken (the reservoir's worst case, when limits are set).
+    margin_td = timedelta(milliseconds=duration_ms(margin, "margin"))
+    horizon = timedelta(days=3650)
+    pumps = [p.pump for p in pts]
+    plain = project_many(pumps, horizon)
+    service = project_many(pumps, horizon, assume_refills=True)
+    col = {k: v.tolist() for k, v in plain.items()}
+    service_eri, service_eos = service["eri"].tolist(), service["eos"].tolist()
+    reservoir_low = list(col["low_reservoir"])
+    limited = [i for i, pump in enumerate(pumps) if pump.has_patient_bolus_limits]
+    if limited:
+        worst = project_many([pumps[i] for i in limited], horizon, assume_patient_boluses="max")[
+            "low_reservoir"
+        ].tolist()
+        for j, i in enumerate(limited):
+            reservoir_low[i] = worst[j]
+
     release, deadline_day, ideal, clin, fixed = [], [], [], [], []
     info: list[dict[str, Any]] = []
+    volumes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for i, p in enumerate(pts):
         pump = p.pump
         now = pump.now
@@ -250,13 +271,19 @@ def plan_clinic(
         last = (
             None if p.last_refill is None else as_date(p.last_refill, f"patients[{i}].last_refill")
         )
-        proj = pump.project()
-        stops = _drug_stops(pump, proj)
+        # when delivery at the tip stops with no intervention (or since when it has stopped)
+        stops = next(
+            (col[f"{a}_since"][i] for a in _STOPPED if col[f"{a}_since"][i] is not None),
+            None,
+        )
+        if stops is None:
+            ends = [t for t in (col["reservoir_empty"][i], col["eos"][i]) if t is not None]
+            stops = min(ends) if ends else None
         rec: dict[str, Any] = dict(
             conc=pump.concentration_ug_per_ml,
-            low=proj.when("low_reservoir"),
-            eri=proj.when("eri"),
-            eos=proj.when("eos"),
+            low=col["low_reservoir_since"][i] or col["low_reservoir"][i],
+            eri=col["eri_since"][i] or col["eri"][i],
+            eos=col["eos_since"][i] or col["eos"][i],
             stops=stops,
         )
         open_from = max(
@@ -264,26 +291,44 @@ def plan_clinic(
             datetime.combine(last, datetime.min.time()) + p.min_interval if last else now,
             datetime.combine(p.earliest, datetime.min.time()) if p.earliest else now,
         )
-        try:
-            plan = plan_refill(
-                pump,
-                margin=margin,
-                stability=p.stability,
-                calendar=cal,
-                filled_at=None if last is None else datetime.combine(last, cal.appointment_time),
-                fill_ml=p.fill_ml,
-                vial_ml=p.vial_ml,
-            )
-            rec.update(
-                deadline=plan.deadline,
-                binding=plan.constraint,
-                order=plan.volume_to_order_ml,
-                vials=plan.vials,
-            )
-            dl = plan.deadline
-        except EndOfServiceError:
+        if pump.is_eos:
             rec.update(deadline=stops, binding="eos", order=None, vials=None)
             dl = now  # a replacement, at once
+        else:
+            # the refill planner's deadline (itb.clinical.plan_refill, from the same pieces)
+            try:
+                model = pump.model
+                key = (model.reservoir_ml, model.low_reservoir_ml, p.fill_ml, p.vial_ml)
+                if key not in volumes:  # one check and conversion per model and fill
+                    volumes[key] = (
+                        *_fill_and_vial(pump, p.fill_ml, p.vial_ml),
+                        ml_to_nl(model.low_reservoir_ml, "low_reservoir_ml"),
+                    )
+                fill_nl, vial_nl, low_nl = volumes[key]
+                candidates = _candidates(
+                    pump,
+                    now,
+                    low_nl,
+                    reservoir_low[i],
+                    service_eri[i],
+                    service_eos[i],
+                    margin_td,
+                    None if p.stability is None else duration_ms(p.stability, "stability"),
+                    now if last is None else datetime.combine(last, cal.appointment_time),
+                    horizon,
+                )
+            except ValidationError as err:
+                raise ValidationError(
+                    f"patients[{i}] ({p.id}): {err}", f"patients[{i}].{err.field}"
+                ) from None
+            order_nl, vials = _order(fill_nl, vial_nl)
+            dl = candidates[0].deadline
+            rec.update(
+                deadline=dl,
+                binding=candidates[0].constraint,
+                order=nl_to_ml(order_nl),
+                vials=vials,
+            )
         if stops is not None and stops <= now:
             rec["binding"] = "stopped"
         rec["open_from"] = open_from
@@ -316,7 +361,14 @@ def plan_clinic(
             slot_of[i] = per_day[d]
             per_day[d] += 1
 
-    # Patients not fitted: the first appointment with a free slot at or after the window opens.
+    # Patients not fitted: the first appointment with a free slot at or after the window opens
+    # (that slot, and the clinician's, then counts as used).
+    cused = [[0] * days for _ in clinicians]
+    for i, d in enumerate(sol.day):
+        if d >= 0 and clin[i] >= 0 and cslots:
+            cused[clin[i]][d] += 1
+    # next[d]: a day at or after d that may have a free slot (days found full are skipped)
+    nxt = list(range(days + 1))
     visits = []
     for i, p in enumerate(pts):
         rec = info[i]
@@ -326,9 +378,11 @@ def plan_clinic(
         when = None if d < 0 else _appointment(cal_days[d], cal)
         if d < 0:
             reason = _why_unfitted(i, problem, rec, cal_days, cal)
-            e = _first_free(release[i], per_day, capacity, clin[i], sol, cslots)
+            e = _first_free(release[i], per_day, capacity, clin[i], cused, cslots, nxt)
             if e is not None:
                 per_day[e] += 1
+                if clin[i] >= 0 and cslots:
+                    cused[clin[i]][e] += 1
                 earliest_feasible = _appointment(cal_days[e], cal)
         visit_at = when if when is not None else earliest_feasible
         stops = rec["stops"]
@@ -368,14 +422,8 @@ def plan_clinic(
     return clinic_plan
 
 
-def _drug_stops(pump: Pump, proj: Any) -> datetime | None:
-    """When delivery at the tip stops with no intervention (or since when it has stopped)."""
-    for alarm in ("eos", "reservoir_empty", "motor_stall"):
-        since: datetime | None = proj.since(alarm)
-        if since is not None:
-            return since
-    times = [t for t in (proj.reservoir_empty, proj.eos) if t is not None]
-    return min(times) if times else None
+#: Alarms that mean delivery at the tip has stopped, in the order their start is reported.
+_STOPPED = ("eos", "reservoir_empty", "motor_stall")
 
 
 def _first_day_at_or_after(t: datetime, first: date, cal: Any) -> int:
@@ -402,16 +450,32 @@ def _latest_open(lo: int, hi: int, capacity: list[int]) -> int:
 
 
 def _first_free(
-    lo: int, per_day: list[int], capacity: list[int], c: int, sol: Any, cslots: list[list[int]]
+    lo: int,
+    per_day: list[int],
+    capacity: list[int],
+    c: int,
+    cused: Any,
+    cslots: list[list[int]],
+    nxt: list[int],
 ) -> int | None:
-    for d in range(max(lo, 0), len(capacity)):
-        if per_day[d] >= capacity[d]:
-            continue
-        if c >= 0 and cslots:
-            used = sum(1 for k, x in enumerate(sol.day) if x == d and sol.clinician[k] == c)
-            if used >= cslots[c][d]:
-                continue
+    """The first day at or after ``lo`` with a free slot (and a free slot of clinician ``c``);
+    days found full are linked past in ``nxt`` (path halving), so many calls cost near-linear."""
+
+    def find(d: int) -> int:
+        while nxt[d] != d:
+            nxt[d] = nxt[nxt[d]]
+            d = nxt[d]
         return d
+
+    if lo >= len(capacity):
+        return None
+    d = find(max(lo, 0))
+    while d < len(capacity):
+        if per_day[d] >= capacity[d]:
+            nxt[d] = d + 1  # full for everyone from now on
+        elif not (c >= 0 and cslots and cused[c][d] >= cslots[c][d]):
+            return d
+        d = find(d + 1)
     return None
 
 

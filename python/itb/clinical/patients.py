@@ -18,10 +18,11 @@ Shipped example: ``examples/clinic_patients.csv``.
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from .._time import parse_instant
 from ..errors import ItbError, ValidationError
 from ..models import PRESETS
 from ..program import Continuous, Flex, Program
@@ -99,7 +100,7 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
             if kind == "int":
                 return int(raw)
             if kind == "datetime":
-                return datetime.fromisoformat(raw)
+                return parse_instant(raw)
             if kind == "date":
                 return date.fromisoformat(raw)
             if kind == "duration":
@@ -123,7 +124,7 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
     for part in filter(None, (x.strip() for x in raw_alarms.split(";"))):
         name, _, since = part.partition("@")
         try:
-            alarms.append((name.strip(), datetime.fromisoformat(since.strip())))
+            alarms.append((name.strip(), parse_instant(since)))
         except ValueError:
             raise fail(
                 "active_alarms", f"{part!r}; allowed: name@since (eri@2026-01-10T08:00)"
@@ -182,7 +183,6 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
         raise fail(err.field or "?", str(err)) from None
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _STEPS_FORM = (
     "a number (µg/day) or steps HH:MM=µg/day;… (00:00=150;07:00=250) or ddd HH:MM=µg/day;…"
 )
@@ -206,7 +206,8 @@ def _program(raw: str, fail: Any) -> Program:
             raise fail("ug_per_day", f"step {part!r}; allowed: {_STEPS_FORM}") from None
         if not eq:
             raise fail("ug_per_day", f"step {part!r}; allowed: {_STEPS_FORM}")
-    week = [s for s, _ in steps if s[:3] in _WEEKDAYS]
+    # a step that starts with a letter names a weekday; itb.Flex reads (and checks) the text
+    week = [s for s, _ in steps if s[:1].isalpha()]
     if week and len(week) != len(steps):
         raise fail("ug_per_day", f"{raw!r}: mixes day (HH:MM) and week (ddd HH:MM) steps")
     return Flex(period="week" if week else "day", steps=steps)

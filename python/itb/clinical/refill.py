@@ -163,7 +163,8 @@ class RefillPlan:
     @property
     def drug_to_order_ug(self) -> float:
         """Baclofen in the volume to order at the pump's concentration (µg)."""
-        return self.volume_to_order_nl * self.concentration_ug_per_ml / 1e6
+        # nL × µg/mL = pg
+        return pg_to_ug(self.volume_to_order_nl * self.concentration_ug_per_ml)
 
     @property
     def tip_dose_ug(self) -> float:
@@ -216,51 +217,30 @@ def plan_refill(
         raise ValidationError(
             f"calendar: expected itb.clinical.ClinicCalendar, got {type(cal).__name__}", "calendar"
         )
-    capacity_nl = ml_to_nl(pump.model.reservoir_ml, "reservoir_ml")
-    fill_nl = capacity_nl if fill_ml is None else ml_to_nl(fill_ml, "fill_ml")
-    if not 0 < fill_nl <= capacity_nl:
-        raise ValidationError(
-            f"fill_ml: {nl_to_ml(fill_nl):g} mL; allowed: > 0 to the {nl_to_ml(capacity_nl):g} mL reservoir capacity",
-            "fill_ml",
-        )
-    vial_nl = None if vial_ml is None else ml_to_nl(vial_ml, "vial_ml")
-    if vial_nl == 0:
-        raise ValidationError("vial_ml: must be > 0 mL", "vial_ml")
-
+    fill_nl, vial_nl = _fill_and_vial(pump, fill_ml, vial_ml)
     now = pump.now
     margin_td = timedelta(milliseconds=margin_ms)
-    candidates: list[RefillCandidate] = []
     # With patient-bolus limits, the reservoir is dated assuming every allotted bolus is taken
     # (the worst case, as patient therapy controllers date refills; docs: decisions/clinic.md).
     worst = "max" if pump.has_patient_bolus_limits else None
     reservoir = pump.project(horizon, assume_patient_boluses=worst)
-    low_nl = ml_to_nl(pump.model.low_reservoir_ml, "low_reservoir_ml")
-    if pump.reservoir_nl <= low_nl:
-        candidates.append(RefillCandidate("low_reservoir", now, now - margin_td))
-    elif reservoir.low_reservoir is not None:
-        candidates.append(
-            RefillCandidate(
-                "low_reservoir", reservoir.low_reservoir, reservoir.low_reservoir - margin_td
-            )
-        )
-    if stability is not None:
-        stable_ms = duration_ms(stability, "stability")
-        filled = now if filled_at is None else from_ms(to_ms(filled_at, "filled_at"))
-        expiry = filled + timedelta(milliseconds=stable_ms)
-        if expiry <= now + horizon:
-            candidates.append(RefillCandidate("drug_stability", expiry, expiry))
     service = pump.project(horizon, assume_refills=True)
-    if service.eri is not None:
-        candidates.append(RefillCandidate("eri", service.eri, service.eri))
-    elif pump.is_eri and service.eos is not None:
-        candidates.append(RefillCandidate("eos", service.eos, service.eos - margin_td))
-    if not candidates:
-        raise ValidationError(
-            f"pump: nothing limits the refill within the {horizon.days}-day horizon "
-            "(no low-reservoir alarm, no battery ERI, no stability given)",
-            "pump",
-        )
-    candidates.sort(key=lambda c: (c.deadline, c.constraint))
+    stable_ms = None if stability is None else duration_ms(stability, "stability")
+    filled = now
+    if stable_ms is not None and filled_at is not None:
+        filled = from_ms(to_ms(filled_at, "filled_at"))
+    candidates = _candidates(
+        pump,
+        now,
+        ml_to_nl(pump.model.low_reservoir_ml, "low_reservoir_ml"),
+        reservoir.low_reservoir,
+        service.eri,
+        service.eos,
+        margin_td,
+        stable_ms,
+        filled,
+        horizon,
+    )
     decisive = candidates[0]
     deadline = decisive.deadline
 
@@ -275,11 +255,7 @@ def plan_refill(
     residual_nl = sim.reservoir_nl
     tip_pg = sim.delivered_pg - pump.delivered_pg
 
-    if vial_nl is None:
-        order_nl, vials = fill_nl, None
-    else:
-        vials = -(-fill_nl // vial_nl)
-        order_nl = vials * vial_nl
+    order_nl, vials = _order(fill_nl, vial_nl)
     return RefillPlan(
         date=date_,
         constraint=decisive.constraint,
@@ -295,6 +271,71 @@ def plan_refill(
         tip_dose_pg=tip_pg,
         alarms_before=alarms,
     )
+
+
+def _fill_and_vial(
+    pump: Pump, fill_ml: float | None, vial_ml: float | None
+) -> tuple[int, int | None]:
+    """The fill volume (default: the reservoir capacity) and vial size in nL, checked."""
+    capacity_nl = ml_to_nl(pump.model.reservoir_ml, "reservoir_ml")
+    fill_nl = capacity_nl if fill_ml is None else ml_to_nl(fill_ml, "fill_ml")
+    if not 0 < fill_nl <= capacity_nl:
+        raise ValidationError(
+            f"fill_ml: {nl_to_ml(fill_nl):g} mL; allowed: > 0 to the {nl_to_ml(capacity_nl):g} mL reservoir capacity",
+            "fill_ml",
+        )
+    vial_nl = None if vial_ml is None else ml_to_nl(vial_ml, "vial_ml")
+    if vial_nl == 0:
+        raise ValidationError("vial_ml: must be > 0 mL", "vial_ml")
+    return fill_nl, vial_nl
+
+
+def _order(fill_nl: int, vial_nl: int | None) -> tuple[int, int | None]:
+    """The volume to order: the fill rounded up to whole vials (and how many), in nL."""
+    if vial_nl is None:
+        return fill_nl, None
+    vials = -(-fill_nl // vial_nl)
+    return vials * vial_nl, vials
+
+
+def _candidates(
+    pump: Pump,
+    now: datetime,
+    low_nl: int,
+    low_reservoir: datetime | None,
+    eri: datetime | None,
+    eos: datetime | None,
+    margin: timedelta,
+    stability_ms: int | None,
+    filled: datetime,
+    horizon: timedelta,
+) -> list[RefillCandidate]:
+    """Every constraint on the refill date, earliest deadline first (see :func:`plan_refill`):
+    ``low_reservoir`` projected (with the worst-case boluses when limits are set), ``eri`` and
+    ``eos`` projected with refills on time, the drug filled at ``filled``; ``now`` is
+    ``pump.now`` and ``low_nl`` its model's low-reservoir threshold. A ``ValidationError``
+    (field ``pump``) when none falls within ``horizon``."""
+    candidates: list[RefillCandidate] = []
+    if pump.reservoir_nl <= low_nl:
+        candidates.append(RefillCandidate("low_reservoir", now, now - margin))
+    elif low_reservoir is not None:
+        candidates.append(RefillCandidate("low_reservoir", low_reservoir, low_reservoir - margin))
+    if stability_ms is not None:
+        expiry = filled + timedelta(milliseconds=stability_ms)
+        if expiry <= now + horizon:
+            candidates.append(RefillCandidate("drug_stability", expiry, expiry))
+    if eri is not None:
+        candidates.append(RefillCandidate("eri", eri, eri))
+    elif pump.is_eri and eos is not None:
+        candidates.append(RefillCandidate("eos", eos, eos - margin))
+    if not candidates:
+        raise ValidationError(
+            f"pump: nothing limits the refill within the {horizon.days}-day horizon "
+            "(no low-reservoir alarm, no battery ERI, no stability given)",
+            "pump",
+        )
+    candidates.sort(key=lambda c: (c.deadline, c.constraint))
+    return candidates
 
 
 _EVENT_NAMES = {

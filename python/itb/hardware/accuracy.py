@@ -27,7 +27,9 @@ from datetime import timedelta
 
 import numpy as np
 
+from .._limits import MS_PER_HOUR
 from .._time import duration_ms, to_ms
+from .._units import nl_to_ul
 from ..errors import ValidationError
 from .metrology import Measurement, balance_mass, mass_to_volume, water_density
 
@@ -44,7 +46,7 @@ __all__ = [
     "trumpet_curve",
 ]
 
-_MS_PER_H = 3_600_000
+_MS_PER_H = MS_PER_HOUR
 #: the observation windows of IEC 60601-2-24 (2, 5, 11, 19 and 31 min)
 IEC_WINDOWS = tuple(timedelta(minutes=m) for m in (2, 5, 11, 19, 31))
 
@@ -545,6 +547,6 @@ def run_emulated(
         tuple(timedelta(milliseconds=x) for x in rel),
         evaporation,
         rate,
-        stroke_nl / 1000,
+        nl_to_ul(stroke_nl),
         origin,
     )

@@ -271,16 +271,10 @@ class Journal:
         """Store ``value`` under ``key`` if absent (returns True), else check it is the same
         (``ValidationError`` naming the key if not). Used to refuse resuming another scenario;
         call it only after every other check of a run has passed."""
-        old = self.get(key)
-        if old is None:
+        unbound = self.check_binding(key, value)
+        if unbound:
             self.set(key, value)
-            return True
-        if old != value:
-            raise ValidationError(
-                f"journal: {key} is {old!r} in {self.path}, not {value!r} (another run's journal?)",
-                "journal",
-            )
-        return False
+        return unbound
 
     # ----- rows -------------------------------------------------------------------------------
     def write(

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from .._limits import MS_PER_HOUR
 from .._time import duration_ms
 from ..errors import ValidationError
 
@@ -312,7 +313,7 @@ def evaporation_rate(
             f"{len(elapsed)} times and {len(masses_mg)} masses",
             "masses_mg",
         )
-    hours = [duration_ms(dt, f"elapsed[{i}]") / 3_600_000 for i, dt in enumerate(elapsed)]
+    hours = [duration_ms(dt, f"elapsed[{i}]") / MS_PER_HOUR for i, dt in enumerate(elapsed)]
     masses = [_check(f"masses_mg[{i}]", m, -1e9, 1e9, "mg") for i, m in enumerate(masses_mg)]
     d = _check("readability_mg", readability_mg, 0.0, 1e6, "mg")
     n = len(hours)

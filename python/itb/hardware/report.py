@@ -19,7 +19,9 @@ from datetime import timedelta
 from importlib import metadata
 from typing import Any
 
+from .._limits import MS_PER_HOUR
 from .._time import format_duration
+from .._units import nl_to_ul
 from ..errors import ExternalToolError, ValidationError
 from .accuracy import AccuracyCurve, GravimetricRun, low_flow_curve, startup_curve
 from .metrology import Measurement
@@ -256,7 +258,7 @@ def _record_rate(rows: Sequence[tuple[int, int]], stroke_nl: int) -> float:
             "strokes to derive one from",
             "balance",
         )
-    return (len(rows) - 1) * stroke_nl / 1000 / ((rows[-1][1] - rows[0][1]) / 3_600_000)
+    return nl_to_ul((len(rows) - 1) * stroke_nl) / ((rows[-1][1] - rows[0][1]) / MS_PER_HOUR)
 
 
 def _sha256_file(path: os.PathLike[str] | str) -> str:
@@ -290,8 +292,8 @@ def build_report(
     t_end = timedelta(milliseconds=int(run.times_ms[-1]))
     n_in = sum(1 for t in taus if timedelta(0) < t <= t_end)
     delivered = run.volume(0, len(run.masses_mg) - 1)
-    expected = n_in * stroke_nl / 1000
-    curve = low_flow_curve(run, rate, stroke_nl / 1000, taus, windows, exclude)
+    expected = nl_to_ul(n_in * stroke_nl)
+    curve = low_flow_curve(run, rate, nl_to_ul(stroke_nl), taus, windows, exclude)
     start = startup_curve(run, rate)
     verdicts: list[Verdict] = []
     out: dict[str, Any] = {"hashes": {}, "keys": {}, "limit_pct": limit_pct}

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .._limits import MAX_CATHETER_NL, MS_PER_DAY, NL_PER_ML
+from .._limits import MAX_CATHETER_NL, MAX_CONCENTRATION_UG_PER_ML, MS_PER_DAY
 from .._time import to_ms
-from .._units import ml_to_nl
+from .._units import ml_to_nl, ng_to_ug, nl_to_ml
 from ..errors import ItbError, RigError
 from ..models import SYNCHROMED_II_40, PumpModel
 from ..program import Continuous
@@ -55,7 +55,7 @@ _CLEARABLE = ("occlusion", "leak", "migration", "battery", "stall", "all")
 STATE_VERSION = 1
 #: concentration (µg/mL) of a rig no THERAPY or REFILL has told otherwise
 DEFAULT_CONCENTRATION = 2000
-_MAX_CONCENTRATION = 100_000
+_MAX_CONCENTRATION = MAX_CONCENTRATION_UG_PER_ML  # the core's, from its limit table
 
 
 def state_path(record: os.PathLike[str] | str) -> str:
@@ -202,7 +202,7 @@ class Rig:
             from ..errors import ValidationError
 
             raise ValidationError(
-                f"reservoir_ml: {self.reservoir_nl / NL_PER_ML:g} mL is outside 0..{model.reservoir_ml:g} mL "
+                f"reservoir_ml: {nl_to_ml(self.reservoir_nl):g} mL is outside 0..{model.reservoir_ml:g} mL "
                 f"(the {model.name} reservoir)",
                 "reservoir_ml",
             )
@@ -387,8 +387,8 @@ class Rig:
                 raise RigError("motor_stall: the pump motor is stalled", "motor_stall")
             if len(todo) * self.stroke_nl > self.reservoir_nl:
                 raise RigError(
-                    f"reservoir_empty: {self.reservoir_nl / NL_PER_ML:g} mL left, the batch needs "
-                    f"{len(todo) * self.stroke_nl / NL_PER_ML:g} mL",
+                    f"reservoir_empty: {nl_to_ml(self.reservoir_nl):g} mL left, the batch needs "
+                    f"{nl_to_ml(len(todo) * self.stroke_nl):g} mL",
                     "reservoir_empty",
                 )
             for i, t_ms in enumerate(todo):
@@ -573,7 +573,7 @@ class Rig:
             conc = _check_concentration(concentration_ug_per_ml)
             if not 0 <= added_nl <= self.capacity_nl:
                 raise RigError(
-                    f"overfill: {added_nl / NL_PER_ML:g} mL is outside 0..{self.capacity_nl / NL_PER_ML:g} mL "
+                    f"overfill: {nl_to_ml(added_nl):g} mL is outside 0..{nl_to_ml(self.capacity_nl):g} mL "
                     "(the rig's reservoir)",
                     "overfill",
                 )
@@ -614,7 +614,7 @@ class Rig:
             self.pump.set_patient_bolus_limits(None)
         else:
             self.pump.set_patient_bolus_limits(
-                dose_ng / 1000.0,
+                ng_to_ug(dose_ng),
                 timedelta(milliseconds=duration_ms),
                 timedelta(milliseconds=lockout_ms),
                 max_per_24h,

@@ -37,7 +37,8 @@ from typing import Any
 
 from .._extras import require
 from .._limits import MS_PER_DAY
-from .._time import from_ms, to_ms
+from .._time import WEEKDAYS, from_ms, to_ms
+from .._units import ng_to_ug, nl_to_ul, pc_to_mah
 from ..errors import ValidationError
 from . import codes
 from .history import (
@@ -54,7 +55,8 @@ __all__ = ["bundle", "dumps", "titration_findings", "VERSIONS"]
 
 VERSIONS = ("R4B", "R5")
 _NS = uuid.UUID("5b8c2a3e-1f0d-5c7e-9a4b-6d2e8f1a7c30")  # itb's namespace for entry UUIDs
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: FHIR's days-of-week codes are the pump clock's weekday names
+_WEEKDAYS = WEEKDAYS
 _SEVERITY = {"critical": "high", "non_critical": "moderate"}
 _ALARM_TEXT = {
     "low_reservoir": "Low reservoir alarm",
@@ -124,7 +126,7 @@ def titration_findings(source: Any, *, origin: str, phase: str, max_ug_per_day: 
     changes: list[DoseChange] = []
     out: list[Any] = []
     for i, (at, program) in enumerate(history.programs):
-        new = _daily_ng(program) / 1000
+        new = ng_to_ug(_daily_ng(program))
         if i == 0:
             changes.append(DoseChange(from_ms(at), 0, new))
             continue
@@ -262,11 +264,11 @@ class _Builder:
         props: list[tuple[str, int | float, str]] = [
             ("reservoir capacity", m.reservoir_ml, "mL"),
             ("reservoir volume (firmware count)", decimal(h.reservoir_nl, 6), "mL"),
-            ("stroke volume", m.stroke_nl / 1000, "uL"),
+            ("stroke volume", nl_to_ul(m.stroke_nl), "uL"),
             ("low-reservoir alarm threshold", m.low_reservoir_ml, "mL"),
         ]
         if h.battery_remaining_pc is not None:
-            props.append(("battery remaining", round(h.battery_remaining_pc / 3.6e12, 6), "mA.h"))
+            props.append(("battery remaining", round(pc_to_mah(h.battery_remaining_pc), 6), "mA.h"))
         status_text = "end of service" if h.eos else ("ERI" if h.eri else "in service")
         pump: dict[str, Any] = {
             "resourceType": "Device",
@@ -533,7 +535,7 @@ class _Builder:
                 "obs-battery",
                 h.end_ms,
                 "pump battery remaining charge",
-                valueQuantity=_qty(round(h.battery_remaining_pc / 3.6e12, 6), "mA.h"),
+                valueQuantity=_qty(round(pc_to_mah(h.battery_remaining_pc), 6), "mA.h"),
                 component=[
                     {"code": {"text": "elective replacement indicator"}, "valueBoolean": h.eri},
                     {"code": {"text": "end of service"}, "valueBoolean": h.eos},

@@ -62,8 +62,23 @@ def bolus_data(e: Event) -> BolusData:
     return cast(BolusData, e.data)
 
 
+class _Span:
+    """``start`` and ``end`` as datetimes of a record's ``start_ms`` / ``end_ms``."""
+
+    start_ms: int
+    end_ms: int
+
+    @property
+    def start(self) -> datetime:
+        return from_ms(self.start_ms)
+
+    @property
+    def end(self) -> datetime:
+        return from_ms(self.end_ms)
+
+
 @dataclass(frozen=True)
-class Administration:
+class Administration(_Span):
     """One delivery record: a basal segment (``kind == "basal"``) or a bolus (``timed``,
     ``bridge``, ``priming``, ``patient``).
 
@@ -89,20 +104,12 @@ class Administration:
     program_index: int = 0
 
     @property
-    def start(self) -> datetime:
-        return from_ms(self.start_ms)
-
-    @property
-    def end(self) -> datetime:
-        return from_ms(self.end_ms)
-
-    @property
     def tip_ug(self) -> float:
         return pg_to_ug(self.tip_pg)
 
 
 @dataclass
-class TherapyHistory:
+class TherapyHistory(_Span):
     """Everything an export writes, in exact units (see the module docstring).
 
     ``programs``: ``[(from_ms, exact program), …]`` (``Continuous.exact()`` / ``Flex.exact()``
@@ -127,14 +134,6 @@ class TherapyHistory:
     initial_concentration_ug_per_ml: int
     #: ``[(time_ms, delivered_pg, delivered_nl), …]``: the tip ledger read at every mark
     marks: list[tuple[int, int, int]] = field(default_factory=list)
-
-    @property
-    def start(self) -> datetime:
-        return from_ms(self.start_ms)
-
-    @property
-    def end(self) -> datetime:
-        return from_ms(self.end_ms)
 
     def tip_at(self, t_ms: int) -> tuple[int, int]:
         """``(pg, nL)`` that left the tip from the start to the last mark at or before ``t_ms``."""

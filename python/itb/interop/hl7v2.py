@@ -36,7 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from .._extras import require
-from .._limits import MS_PER_DAY
+from .._limits import MS_PER_DAY, MS_PER_HOUR
 from .._time import from_ms
 from ..errors import ValidationError
 from . import codes
@@ -420,11 +420,11 @@ class _Writer:
         volume = int(d.get("volume_nl", record.bolus_volume_nl if record else 0) or 0)
         dose = int(d.get("dose_pg", record.bolus_dose_pg if record else 0) or 0)
         kind = str(d.get("bolus_kind", record.kind if record else "timed"))
-        ml_h = number(Fraction(volume * 3_600_000, span * 10**6))
+        ml_h = number(Fraction(volume * MS_PER_HOUR, span * 10**6))
         ug_d = number(Fraction(dose * MS_PER_DAY, span * 10**6), 3)
         running = event == "deliv_start"
         basal_ml_h, _ = self.basal_rates(t)
-        current = Fraction(volume * 3_600_000, span * 10**6) if running else Fraction(0)
+        current = Fraction(volume * MS_PER_HOUR, span * 10**6) if running else Fraction(0)
         self.obx(segs, "", M["delivery_info"], "1.1.1.0", status="X")
         self.obx(segs, "CWE", M["infusing_status"], "1.1.1.1", "^pump-status-infusing")
         self.obx(

@@ -11,7 +11,6 @@ Simulation only — not a medical device.
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal, Union
 
@@ -30,7 +29,15 @@ from pydantic import (
 from .. import _time
 from .._limits import MAX_CONCENTRATION_UG_PER_ML
 from .._limits import MS_PER_DAY as _DAY_MS
-from .._time import DurationError, format_duration, parse_iso_duration
+from .._time import (
+    DurationError,
+    format_duration,
+    parse_clock_text,
+    parse_instant,
+    parse_iso_duration,
+    step_start_ms,
+    step_start_text,
+)
 from ..errors import ItbError, ValidationError
 from ..models import NOMINAL_BATTERY, PRESETS, BatteryModel, PumpModel
 from ..program import Continuous, Flex, Program
@@ -52,9 +59,6 @@ __all__ = [
 ]
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 # ----- value types --------------------------------------------------------------------------------
 
 
@@ -68,12 +72,7 @@ def _naive_datetime(value: Any) -> Any:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, str):
-        try:
-            return _naive_datetime(datetime.fromisoformat(value))
-        except ValueError as exc:
-            if "UTC offset" in str(exc):
-                raise
-            raise ValueError(f"{value!r} is not a date-time (write 2026-01-05T08:00:00)") from None
+        return parse_instant(value)  # a ClockTextError is a ValueError: pydantic reports it
     raise ValueError(
         f"expected a TOML local date-time such as 2026-01-05T08:00:00, got {type(value).__name__}"
     )
@@ -144,50 +143,21 @@ PositiveDuration = Annotated[
     WithJsonSchema(_DURATION_SCHEMA),
 ]
 
-_OFFSET = re.compile(
-    r"(?:(?P<day>[A-Za-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,3}))?)?$"
-)
-
 
 def _offset(value: Any) -> str:
-    """A flex step start as canonical text: ``"HH:MM[:SS[.fff]]"`` or ``"mon HH:MM"``."""
+    """A flex step start as canonical text (``"08:00"``, ``"mon 08:00"``), read by the one
+    step-start reader (:func:`itb._time.parse_clock_text`); which period it fits is checked when
+    the program is built."""
     if isinstance(value, time):
-        if value.tzinfo is not None:
-            raise ValueError("a step time may not have a UTC offset")
-        value = value.isoformat(timespec="milliseconds")
+        value = step_start_text(_time.step_start_ms(value, "day", "step"), "day")
     if not isinstance(value, str):
         raise ValueError(
             f'expected a step start such as "08:00" or "mon 08:00", got {type(value).__name__}'
         )
-    m = _OFFSET.match(value.strip())
-    if not m:
-        raise ValueError(
-            f'{value!r} is not a step start ("HH:MM", "HH:MM:SS", or "mon HH:MM" for week periods)'
-        )
-    h, mi, s = int(m["h"]), int(m["m"]), int(m["s"] or 0)
-    frac = int((m["f"] or "0").ljust(3, "0"))
-    if h > 23 or mi > 59 or s > 59:
-        raise ValueError(f"{value!r}: hours 0..23, minutes and seconds 0..59")
-    text = (
-        f"{h:02d}:{mi:02d}" + (f":{s:02d}" if s or frac else "") + (f".{frac:03d}" if frac else "")
-    )
-    if m["day"]:
-        day = m["day"].lower()[:3]
-        if day not in _WEEKDAYS or not _WEEKDAYS[_WEEKDAYS.index(day)].startswith(
-            m["day"].lower()[:3]
-        ):
-            raise ValueError(f"{m['day']!r} is not a weekday (allowed: {', '.join(_WEEKDAYS)})")
-        text = f"{day} {text}"
-    return text
-
-
-def _offset_ms(text: str) -> tuple[int | None, int]:
-    m = _OFFSET.match(text)
-    assert m is not None
-    ms = ((int(m["h"]) * 60 + int(m["m"])) * 60 + int(m["s"] or 0)) * 1000 + int(
-        (m["f"] or "0").ljust(3, "0")
-    )
-    return (None if m["day"] is None else _WEEKDAYS.index(m["day"])), ms
+    day, ms = parse_clock_text(value)  # a ClockTextError is a ValueError: pydantic reports it
+    if day is None:
+        return step_start_text(ms, "day")
+    return step_start_text(day * _DAY_MS + ms, "week")
 
 
 Offset = Annotated[
@@ -281,20 +251,10 @@ class FlexProgram(_Spec):
     )
 
     def build(self) -> Program:
-        out = []
-        for i, (text, dose) in enumerate(self.steps):
-            day, ms = _offset_ms(text)
-            if self.period == "day" and day is not None:
-                raise ValidationError(
-                    f'steps[{i}]: {text!r} names a weekday; a day period takes "HH:MM"',
-                    f"steps[{i}]",
-                )
-            if self.period == "week" and day is None:
-                raise ValidationError(
-                    f'steps[{i}]: {text!r}: a week period takes "mon HH:MM" … "sun HH:MM"',
-                    f"steps[{i}]",
-                )
-            out.append((timedelta(milliseconds=(day or 0) * _DAY_MS + ms), dose))
+        out = [
+            (timedelta(milliseconds=step_start_ms(text, self.period, f"steps[{i}]")), dose)
+            for i, (text, dose) in enumerate(self.steps)
+        ]
         return Flex(period=self.period, steps=out)
 
 

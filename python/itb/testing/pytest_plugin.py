@@ -1,7 +1,8 @@
 """pytest plugin of the itb testing kit, registered as the ``itb`` ``pytest11`` entry point (so
 it loads in any suite where itb is installed; ``-p no:itb`` turns it off).
 
-* fixture ``itb_pump``: a fresh demo-like :class:`itb.Pump` (:func:`itb.testing.demo_pump`);
+* fixture ``itb_pump``: a fresh demo :class:`itb.Pump` (:func:`itb.testing.demo_pump`: the
+  bundled scenario's pump at 400 µg/day);
 * fixture ``itb_oracle``: an :class:`itb.testing.Oracle` starting from another fresh demo pump;
 * hypothesis settings profile ``itb-ci``: derandomized, no deadline, blob printed on failure, one
   bug per run (``report_multiple_bugs=False``), no explain phase, shrinking stopped after

@@ -25,7 +25,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .._time import from_ms, to_ms
+from .._time import ClockTextError, from_ms, parse_instant, to_ms
+from .._units import nl_to_ml, nl_to_ul
 from ..errors import ValidationError
 from ..pump import Pump
 from .asserts import QUANTITIES, assert_alarms_match, assert_delivery_matches
@@ -41,9 +42,9 @@ def _t(value: Any) -> Any:
     """A log's ISO 8601 time as a datetime (other times as they are)."""
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            raise ValidationError(f"{value!r}: not an ISO 8601 date-time", "at") from None
+            return parse_instant(value)
+        except ClockTextError as exc:
+            raise ValidationError(f"at: {exc}", "at") from None
     return value
 
 
@@ -78,10 +79,10 @@ def pump_table(pump: Pump) -> dict[str, Any]:
     table: dict[str, Any] = {
         "model": _model_dict(pump.model),
         "start": _iso(pump.now),
-        "reservoir_ml": pump.reservoir_nl / 1e6,
+        "reservoir_ml": nl_to_ml(pump.reservoir_nl),
         "concentration_ug_per_ml": pump.concentration_ug_per_ml,
         "program": program_dict(pump.program),
-        "catheter_volume_ul": (pump.path_nl - m["pump_path_nl"]) / 1000,
+        "catheter_volume_ul": nl_to_ul(pump.path_nl - m["pump_path_nl"]),
     }
     if pump.tip_concentration_ug_per_ml == 0:
         table["path_primed"] = False

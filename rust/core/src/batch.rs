@@ -347,35 +347,80 @@ pub fn forecast_columns(
     threads: Option<usize>,
 ) -> Result<ForecastColumns> {
     fleet.check()?;
+    let mode = if assume_refills {
+        ProjectionMode::RefillsOnTime
+    } else {
+        ProjectionMode::AsProgrammed
+    };
     let rows = in_pool(threads, || {
         (0..fleet.len())
             .into_par_iter()
-            .map(|i| {
-                let pump = fleet.pump(i)?;
-                let p = pump.project_with(horizon_ms, assume_refills)?;
-                let t = |x: Option<i64>| x.unwrap_or(NO_TIME);
-                let mut since = [NO_TIME; 6];
-                for a in pump.active_alarms() {
-                    if let Some(k) = crate::battery::Alarm::ALL
-                        .iter()
-                        .position(|&b| b == a.alarm)
-                    {
-                        since[k] = a.raised_ms;
-                    }
-                }
-                Ok((
-                    [
-                        t(p.next_stroke_ms),
-                        t(p.low_reservoir_ms),
-                        t(p.reservoir_empty_ms),
-                        t(p.eri_ms),
-                        t(p.eos_ms),
-                    ],
-                    since,
-                ))
-            })
-            .collect::<Vec<Result<([i64; 5], [i64; 6])>>>()
+            .map(|i| forecast_row(&fleet.pump(i)?, horizon_ms, mode))
+            .collect::<Vec<Result<ForecastRow>>>()
     })?;
+    gather_forecast(rows)
+}
+
+/// What a batched projection assumes: the program as it runs (`Pump::project_with(_, false)`),
+/// refills on time (`Pump::project_with(_, true)`), or every allotted patient bolus taken
+/// (`Pump::project_max_patient_boluses`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProjectionMode {
+    AsProgrammed,
+    RefillsOnTime,
+    MaxPatientBoluses,
+}
+
+/// The projection of each of `pumps` (the pumps are not changed) on `threads` threads: the
+/// columns of [`forecast_columns`], row `i` exactly the projection of `pumps[i]` under `mode`.
+/// Results do not depend on the thread count; the first failing pump's error is returned.
+pub fn project_many(
+    pumps: &[Pump],
+    horizon_ms: i64,
+    mode: ProjectionMode,
+    threads: Option<usize>,
+) -> Result<ForecastColumns> {
+    let rows = in_pool(threads, || {
+        pumps
+            .par_iter()
+            .map(|p| forecast_row(p, horizon_ms, mode))
+            .collect::<Vec<Result<ForecastRow>>>()
+    })?;
+    gather_forecast(rows)
+}
+
+type ForecastRow = ([i64; 5], [i64; 6]);
+
+fn forecast_row(pump: &Pump, horizon_ms: i64, mode: ProjectionMode) -> Result<ForecastRow> {
+    let p = match mode {
+        ProjectionMode::AsProgrammed => pump.project_with(horizon_ms, false)?,
+        ProjectionMode::RefillsOnTime => pump.project_with(horizon_ms, true)?,
+        ProjectionMode::MaxPatientBoluses => pump.project_max_patient_boluses(horizon_ms)?,
+    };
+    let t = |x: Option<i64>| x.unwrap_or(NO_TIME);
+    let mut since = [NO_TIME; 6];
+    for a in pump.active_alarms() {
+        if let Some(k) = crate::battery::Alarm::ALL
+            .iter()
+            .position(|&b| b == a.alarm)
+        {
+            since[k] = a.raised_ms;
+        }
+    }
+    Ok((
+        [
+            t(p.next_stroke_ms),
+            t(p.low_reservoir_ms),
+            t(p.reservoir_empty_ms),
+            t(p.eri_ms),
+            t(p.eos_ms),
+        ],
+        since,
+    ))
+}
+
+/// Rows in order into forecast columns; the first failing row's error.
+fn gather_forecast(rows: Vec<Result<ForecastRow>>) -> Result<ForecastColumns> {
     let mut out = ForecastColumns::default();
     for row in rows {
         let (r, since) = row?;

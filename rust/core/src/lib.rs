@@ -26,7 +26,8 @@ pub use delivery::{bolus, path, program, reservoir};
 pub use pump::{patient, projection, refill, therapy};
 
 pub use batch::{
-    forecast_columns, simulate_columns, simulate_many, BatchResult, FleetColumns, ForecastColumns,
+    forecast_columns, project_many, simulate_columns, simulate_many, BatchResult, FleetColumns,
+    ForecastColumns, ProjectionMode,
 };
 pub use battery::{ActiveAlarm, Alarm, BatteryModel};
 pub use delivery::bolus::{Bolus, BolusKind};

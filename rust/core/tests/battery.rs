@@ -2,7 +2,10 @@
 
 mod common;
 use common::*;
-use itb_core::{Basal, BatteryModel, EventKind, ItbError, Pump, PumpConfig, PumpModel};
+use itb_core::{
+    project_many, Basal, BatteryModel, EventKind, ItbError, ProjectionMode, Pump, PumpConfig,
+    PumpModel,
+};
 use proptest::prelude::*;
 
 fn battery(
@@ -250,5 +253,55 @@ proptest! {
         }
         prop_assert_eq!(proj.eri_ms, eri);
         prop_assert_eq!(proj.eos_ms, eos);
+    }
+
+    /// `project_many` row `i` is exactly pump `i`'s own projection under each mode (as
+    /// programmed, refills on time, every patient bolus taken), on any number of threads, and
+    /// the pumps are unchanged.
+    #[test]
+    fn project_many_equals_each_pumps_projection(
+        cases in prop::collection::vec(case(), 1..8),
+        lockout in 0i64..DAY,
+        horizon in 1i64..120 * DAY,
+    ) {
+        let mut pumps: Vec<Pump> = cases.iter().filter_map(build).collect();
+        for (k, p) in pumps.iter_mut().enumerate() {
+            if k % 2 == 0 {
+                let limits = itb_core::PatientBolusLimits {
+                    dose_ng: 50_000,
+                    duration_ms: 600_000,
+                    lockout_ms: lockout,
+                    max_per_24h: 4,
+                };
+                let _ = p.set_patient_bolus_limits(Some(limits));
+            }
+        }
+        let before: Vec<i64> = pumps.iter().map(|p| p.reservoir_nl()).collect();
+        for mode in [
+            ProjectionMode::AsProgrammed,
+            ProjectionMode::RefillsOnTime,
+            ProjectionMode::MaxPatientBoluses,
+        ] {
+            for threads in [Some(1), Some(3)] {
+                let cols = project_many(&pumps, horizon, mode, threads).unwrap();
+                for (i, p) in pumps.iter().enumerate() {
+                    let own = match mode {
+                        ProjectionMode::AsProgrammed => p.project_with(horizon, false),
+                        ProjectionMode::RefillsOnTime => p.project_with(horizon, true),
+                        ProjectionMode::MaxPatientBoluses => p.project_max_patient_boluses(horizon),
+                    }
+                    .unwrap();
+                    let t = |x: Option<i64>| x.unwrap_or(i64::MIN);
+                    prop_assert_eq!(cols.next_stroke_ms[i], t(own.next_stroke_ms));
+                    prop_assert_eq!(cols.low_reservoir_ms[i], t(own.low_reservoir_ms));
+                    prop_assert_eq!(cols.reservoir_empty_ms[i], t(own.reservoir_empty_ms));
+                    prop_assert_eq!(cols.eri_ms[i], t(own.eri_ms));
+                    prop_assert_eq!(cols.eos_ms[i], t(own.eos_ms));
+                }
+            }
+        }
+        let after: Vec<i64> = pumps.iter().map(|p| p.reservoir_nl()).collect();
+        prop_assert_eq!(before, after);
+        prop_assert!(project_many(&pumps, -1, ProjectionMode::AsProgrammed, None).is_err());
     }
 }

@@ -30,6 +30,58 @@ pub fn simulate_many<'py>(
     batch_to_py(py, r)
 }
 
+/// The projection of each of `pumps` (not changed), GIL released: the columns of
+/// `FleetColumns.forecast`. `mode`: `"as_programmed"`, `"refills_on_time"` or
+/// `"max_patient_boluses"` (see `itb_core::ProjectionMode`).
+#[pyfunction]
+#[pyo3(signature = (pumps, horizon_ms, mode, threads=None))]
+pub fn project_many<'py>(
+    py: Python<'py>,
+    pumps: &Bound<'py, PyList>,
+    horizon_ms: i64,
+    mode: &str,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mode = match mode {
+        "as_programmed" => itb_core::ProjectionMode::AsProgrammed,
+        "refills_on_time" => itb_core::ProjectionMode::RefillsOnTime,
+        "max_patient_boluses" => itb_core::ProjectionMode::MaxPatientBoluses,
+        _ => {
+            return Err(crate::errors::to_py(itb_core::ItbError::validation(
+                "mode",
+                format!("{mode:?}; allowed: as_programmed, refills_on_time, max_patient_boluses"),
+            )))
+        }
+    };
+    let mut cores = Vec::with_capacity(pumps.len());
+    for item in pumps.iter() {
+        let pump = item.cast::<PyPump>()?;
+        cores.push(pump.borrow().core().clone());
+    }
+    let f = py
+        .detach(|| itb_core::project_many(&cores, horizon_ms, mode, threads))
+        .py()?;
+    forecast_to_py(py, f)
+}
+
+/// Forecast columns as a dict of int64 numpy columns (`i64::MIN`: none).
+fn forecast_to_py(py: Python<'_>, f: itb_core::ForecastColumns) -> PyResult<Bound<'_, PyDict>> {
+    let out = PyDict::new(py);
+    for (name, v) in [
+        ("next_stroke_ms", f.next_stroke_ms),
+        ("low_reservoir_ms", f.low_reservoir_ms),
+        ("reservoir_empty_ms", f.reservoir_empty_ms),
+        ("eri_ms", f.eri_ms),
+        ("eos_ms", f.eos_ms),
+    ] {
+        out.set_item(name, v.into_pyarray(py))?;
+    }
+    for (alarm, v) in itb_core::Alarm::ALL.iter().zip(f.since_ms) {
+        out.set_item(format!("{}_ms", alarm.since_column()), v.into_pyarray(py))?;
+    }
+    Ok(out)
+}
+
 /// A batch result as a dict of numpy columns.
 fn batch_to_py(py: Python<'_>, r: itb_core::BatchResult) -> PyResult<Bound<'_, PyDict>> {
     let out = PyDict::new(py);
@@ -241,20 +293,7 @@ impl PyFleetColumns {
                 itb_core::forecast_columns(&self.view(), horizon_ms, assume_refills, threads)
             })
             .py()?;
-        let out = PyDict::new(py);
-        for (name, v) in [
-            ("next_stroke_ms", f.next_stroke_ms),
-            ("low_reservoir_ms", f.low_reservoir_ms),
-            ("reservoir_empty_ms", f.reservoir_empty_ms),
-            ("eri_ms", f.eri_ms),
-            ("eos_ms", f.eos_ms),
-        ] {
-            out.set_item(name, v.into_pyarray(py))?;
-        }
-        for (alarm, v) in itb_core::Alarm::ALL.iter().zip(f.since_ms) {
-            out.set_item(format!("{}_ms", alarm.since_column()), v.into_pyarray(py))?;
-        }
-        Ok(out)
+        forecast_to_py(py, f)
     }
 
     /// `simulate_many` of every row's pump to `until_ms` (the same columns), GIL released.

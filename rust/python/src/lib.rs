@@ -61,6 +61,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fast::durations_ms, m)?)?;
     m.add_function(wrap_pyfunction!(fast::doses_f64, m)?)?;
     m.add_function(wrap_pyfunction!(batch::simulate_many, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::project_many, m)?)?;
     m.add_function(wrap_pyfunction!(validate_model, m)?)?;
     m.add_function(wrap_pyfunction!(validate_program, m)?)?;
     m.add_function(wrap_pyfunction!(volume_rate_nl_per_day, m)?)?;

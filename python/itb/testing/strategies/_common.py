@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis.errors import InvalidArgument as _HypothesisInvalidArgument
 
-from ... import _limits
+from ... import _limits, _time
 from ...models import PumpModel
 from ...program import Continuous, Flex
 
@@ -20,7 +20,7 @@ _MAX_DOSE_NG = _limits.MAX_DOSE_NG_PER_DAY
 _MAX_CONC = _limits.MAX_CONCENTRATION_UG_PER_ML
 _CORE_MAX_CATHETER_UL = _limits.MAX_CATHETER_NL // 1000
 _MAX_PER_24H = _limits.MAX_PATIENT_BOLUSES_PER_DAY
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAYS = _time.WEEKDAYS
 #: Round values in preference order (shrinking goes to the first one that is valid).
 _ROUND = sorted(x * 10**k for k in range(-3, 9) for x in (1, 2, 5))
 _BOLUS_UG = [50.0, 25.0, 75.0, 100.0, 10.0, 5.0, 1.0, 200.0, 500.0, 1000.0]
@@ -51,10 +51,12 @@ def _whole_conc(value: Any, name: str) -> int:
         or (isinstance(value, float) and not value.is_integer())
     ):
         raise InvalidArgument(
-            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to 100000"
+            f"{name}={value!r}: expected a whole number of µg/mL (an int) within 1 to {_MAX_CONC}"
         )
     if not 1 <= int(value) <= _MAX_CONC:
-        raise InvalidArgument(f"{name}={value!r}: a concentration must be within 1 to 100000 µg/mL")
+        raise InvalidArgument(
+            f"{name}={value!r}: a concentration must be within 1 to {_MAX_CONC} µg/mL"
+        )
     return int(value)
 
 

@@ -11,15 +11,11 @@ from hypothesis import strategies as st
 
 from ... import models as _models
 from ..._time import to_ms
-from ..._units import ug_to_ng
+from ..._units import nl_to_ml, ug_to_ng
 from ...models import PumpModel
-from ...program import (
-    Continuous,
-    Program,
-    _step_text,  # the scenario format's step-start text, one writer
-)
+from ...program import Program
 from ...pump import Pump
-from ...scenario.spec import _MODEL_FIELDS
+from ...scenario.spec import _BATTERY_FIELDS, _MODEL_FIELDS
 from ...scenario.spec import ACTIONS as _SPEC_ACTIONS
 from ...scenario.spec import FAULT_ACTIONS as _FAULT_ACTIONS
 from ._common import (
@@ -43,18 +39,9 @@ from .programs import concentrations, programs, pump_models
 
 
 def program_dict(program: Program) -> dict[str, Any]:
-    """A program as a scenario's ``program`` table."""
-    if isinstance(program, Continuous):
-        return {"kind": "continuous", "ug_per_day": float(program.ug_per_day)}
-    raw = program.exact()
-    return {
-        "kind": "flex",
-        "period": program.period,
-        "steps": [
-            [_step_text(off, program.period), float(d)]
-            for (off, _), (_, d) in zip(raw[2], program.steps)
-        ],
-    }
+    """A program as a scenario's ``program`` table (:meth:`itb.Flex.to_dict`: a program keeps
+    the doses the pump runs, so the table rebuilds an equal program)."""
+    return program.to_dict()
 
 
 def _model_dict(m: PumpModel) -> Any:
@@ -70,17 +57,9 @@ def _model_dict(m: PumpModel) -> Any:
     elif m.battery == _models.NOMINAL_BATTERY:
         out["battery"] = "NOMINAL"
     else:
+        # the scenario format's battery keys (one list), but the alarm tones: strategies keep them
         out["battery"] = {
-            k: getattr(m.battery, k)
-            for k in (
-                "capacity_mah",
-                "quiescent_ua",
-                "stroke_uc",
-                "tone_uc",
-                "telemetry_uc",
-                "eri_mah",
-                "eos_mah",
-            )
+            k: getattr(m.battery, k) for k in _BATTERY_FIELDS if not k.endswith("_tone")
         }
     return out
 
@@ -375,7 +354,7 @@ def scenarios(
                 change = draw(st.sampled_from(["same", "up", "down"]))
                 strengths = None if change == "same" else new_strength(program, change)
                 new_conc = conc if strengths is None else draw(strengths)
-                r = draw(refills(m, conc, min_added_ml=need_nl / 1_000_000))
+                r = draw(refills(m, conc, min_added_ml=nl_to_ml(need_nl)))
                 act.update(added_ml=r.added_ml, concentration_ug_per_ml=new_conc)
                 if r.aspirated_ml is not None:
                     act["aspirated_ml"] = r.aspirated_ml

@@ -11,6 +11,16 @@ use serde::{Deserialize, Serialize};
 /// Femtoliters per nanoliter.
 pub const FL_PER_NL: i64 = 1_000_000;
 
+/// A volume in fL as whole nL (floor: what a reading shows of a partial nanoliter).
+pub fn fl_to_nl(fl: i64) -> i64 {
+    fl.div_euclid(FL_PER_NL)
+}
+
+/// A wide amount in millionths as whole units (floor): fL → nL or ag → pg (both 10⁶).
+pub fn millionths_to_units(x: i128) -> i128 {
+    x.div_euclid(i128::from(FL_PER_NL))
+}
+
 /// A parcel of fluid in the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parcel {

@@ -18,7 +18,7 @@ pub mod therapy;
 use crate::battery::{ActiveAlarm, Alarm, Battery};
 use crate::delivery::bolus::{Bolus, BolusKind};
 use crate::delivery::faults::Faults;
-use crate::delivery::path::{FluidLine, FluidPath, FL_PER_NL};
+use crate::delivery::path::{fl_to_nl, millionths_to_units, FluidLine, FluidPath, FL_PER_NL};
 use crate::delivery::program::{Basal, Schedule};
 use crate::delivery::reservoir::Reservoir;
 use crate::delivery::{
@@ -236,25 +236,25 @@ impl Pump {
     }
     /// Drug that went elsewhere (tissue: leak, disconnection, migrated tip, pocket fill).
     pub fn tissue_nl(&self) -> i64 {
-        self.faults.tissue_fl.div_euclid(FL_PER_NL)
+        fl_to_nl(self.faults.tissue_fl)
     }
     pub fn tissue_pg(&self) -> i128 {
-        self.faults.tissue_ag.div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.faults.tissue_ag)
     }
     /// Volume held back by an occlusion (stayed in the reservoir; nL, floor).
     pub fn held_back_nl(&self) -> i128 {
-        self.faults.held_back_fl.div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.faults.held_back_fl)
     }
     /// Volume commanded while the physical reservoir was dry (nL, floor).
     pub fn dry_nl(&self) -> i128 {
-        self.faults.dry_fl.div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.faults.dry_fl)
     }
     /// What physically left the reservoir (nL and pg, floor).
     pub fn physically_pumped_nl(&self) -> i128 {
-        self.faults.pumped_fl.div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.faults.pumped_fl)
     }
     pub fn physically_pumped_pg(&self) -> i128 {
-        self.faults.pumped_ag.div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.faults.pumped_ag)
     }
     /// The path's parcels, oldest (tip) first: `(fL, µg/mL)`.
     pub fn path_parcels(&self) -> Vec<(i64, u32)> {
@@ -301,38 +301,34 @@ impl Pump {
     /// Nanoliter/picogram views of the physical ledgers (floor; exact when the stroke
     /// error is 0, since every volume is then a whole number of nL).
     pub fn true_reservoir_nl(&self) -> i64 {
-        self.reservoir.true_fl.div_euclid(FL_PER_NL)
+        fl_to_nl(self.reservoir.true_fl)
     }
     pub fn path_nl(&self) -> i64 {
-        self.path_fl().div_euclid(FL_PER_NL)
+        fl_to_nl(self.path_fl())
     }
     pub fn path_pg(&self) -> i128 {
-        self.path_ag().div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.path_ag())
     }
     /// Volume that reached the intrathecal space (nL): the patient's dose (what left the tip,
     /// unless the tip has migrated).
     pub fn delivered_nl(&self) -> i64 {
-        self.reservoir.delivered_fl.div_euclid(FL_PER_NL)
+        fl_to_nl(self.reservoir.delivered_fl)
     }
     /// Drug mass that left the catheter tip (pg).
     pub fn delivered_pg(&self) -> i128 {
-        self.reservoir
-            .delivered_ag
-            .div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.reservoir.delivered_ag)
     }
     pub fn filled_nl(&self) -> i64 {
-        self.reservoir.filled_fl.div_euclid(FL_PER_NL)
+        fl_to_nl(self.reservoir.filled_fl)
     }
     pub fn filled_pg(&self) -> i128 {
-        self.reservoir.filled_ag.div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.reservoir.filled_ag)
     }
     pub fn withdrawn_nl(&self) -> i64 {
-        self.reservoir.withdrawn_fl.div_euclid(FL_PER_NL)
+        fl_to_nl(self.reservoir.withdrawn_fl)
     }
     pub fn withdrawn_pg(&self) -> i128 {
-        self.reservoir
-            .withdrawn_ag
-            .div_euclid(i128::from(FL_PER_NL))
+        millionths_to_units(self.reservoir.withdrawn_ag)
     }
 
     /// Physical volume of one stroke (fL).
