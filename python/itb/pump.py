@@ -864,7 +864,7 @@ class Pump:
     def catheter_volume_ul(self) -> float:
         """The catheter's dead volume (µL, to the nL): where a leak can be (0 µL is the pump
         connector)."""
-        return self._core.catheter_nl / 1000
+        return nl_to_ul(self._core.catheter_nl)
 
     @property
     def is_eos(self) -> bool:

@@ -427,7 +427,7 @@ def scenarios(
             elif kind == "fault":
                 if sync.now_ms != to_ms(t, "at"):
                     sync.advance_to(t)
-                options = fault_actions(sync, min_added_ml=need_nl / 1_000_000 if can_pump else 0.0)
+                options = fault_actions(sync, min_added_ml=nl_to_ml(need_nl) if can_pump else 0.0)
                 if options.is_empty:
                     continue
                 fault = draw(options)
