@@ -4,6 +4,8 @@ ledger (docs: guide/testing-kit.md, guide/faults.md)."""
 
 from __future__ import annotations
 
+import os
+
 import itb.scenario
 import pytest
 from _kit_devices import PumpAsDevice
@@ -81,3 +83,61 @@ def test_a_device_measuring_its_firmware_count_is_caught() -> None:
 
     with pytest.raises(AssertionError, match="measured delivery"):
         run_state_machine_as_test(CountsStrokes, settings=FAST)
+
+
+class IgnoresOcclusion(FaultyPumpDevice):
+    """A mutant: it logs the occlusion (raises the fault alarm) but its delivery model ignores it,
+    so its tip keeps receiving every stroke."""
+
+    def device_start(self, pump):
+        super().device_start(pump)
+        self.noted = []
+
+    def device_inject_occlusion(self, pass_pct):
+        self.noted.append((self.dev.now, "fault"))
+
+    def device_clear_occlusion(self):
+        pass
+
+    def device_alarms(self):
+        return sorted(super().device_alarms() + self.noted)
+
+
+def _failure(machine: type, seed: int, examples: int) -> str | None:
+    """The machine's failure message within ``examples`` examples from ``seed`` (None: passed)."""
+    from hypothesis import seed as with_seed
+    from hypothesis.stateful import get_state_machine_test
+
+    test = get_state_machine_test(
+        machine,
+        settings=settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    try:
+        with_seed(seed)(test)()
+    except AssertionError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_device_that_ignores_an_occlusion_is_caught_by_its_measured_delivery(seed) -> None:
+    msg = _failure(IgnoresOcclusion, seed, 60)
+    assert msg is not None and "measured delivery" in msg, msg  # the faithful one passes (above)
+
+
+@pytest.mark.skipif(
+    os.environ.get("ITB_KIT_MUTANT_COUNTS") != "1", reason="set ITB_KIT_MUTANT_COUNTS=1 (minutes)"
+)
+def test_occlusion_mutant_counts_8_seeds_300_examples(capsys) -> None:
+    hits = sum("measured delivery" in (_failure(IgnoresOcclusion, s, 300) or "") for s in range(8))
+    steerless = type("Steerless", (IgnoresOcclusion,), {"advance_after_fault": False})
+    without = sum(_failure(steerless, s, 300) is not None for s in range(8))
+    with capsys.disabled():
+        print(f"\nignores an occlusion: caught in {hits}/8 seeds ({without}/8 without the advance)")
+    assert hits >= 7, hits

@@ -286,6 +286,9 @@ _STRATEGY_NAMES = [
     "SCENARIO_ACTIONS",
     "program_dict",
     "InvalidArgument",
+    "FaultRequest",
+    "fault_actions",
+    "FAULT_KINDS",
 ]
 
 

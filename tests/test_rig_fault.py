@@ -243,3 +243,82 @@ def test_the_patient_role_may_not_fault(tmp_path: Path) -> None:
             with pytest.raises((ProtocolError, RigError)) as err:
                 d.fault({"fault": "stall"})
             assert err.value.field == "role"
+
+
+_KILLED_CHILD = """
+import json, os, signal, sys
+import itb.hardware.rig as R
+
+record, spec, kill_at, t0, step = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+times = lambda n, start=0: [t0 + (start + i) * step for i in range(n)]
+rig = R.Rig(record=record)
+rig.deliver(1, times(3))
+rig.fault(spec)
+rig.deliver(4, times(57, 3))  # saved: strokes 1..60
+made = R.Rig._stroke
+def stroke(self, stroke_id, time_ms):
+    made(self, stroke_id, time_ms)
+    if stroke_id == kill_at:  # recorded, its physics done, the batch's state never saved
+        os.kill(os.getpid(), signal.SIGKILL)
+R.Rig._stroke = stroke
+rig.deliver(61, times(200, 60))
+"""
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"fault": "occlusion", "pass_pct": 33},
+        {"fault": "leak", "position_ul": 50.0},
+        {"fault": "disconnection"},
+        {"fault": "migration"},
+        {"fault": "battery"},
+    ],
+    ids=lambda s: s["fault"],
+)
+def test_killed_mid_batch_with_a_fault_in_force_restores_the_uninterrupted_ledgers(
+    tmp_path: Path, spec: dict
+) -> None:
+    """SIGKILL after stroke 173 of a batch begun at 61 (the state last saved at stroke 60): the
+    113 strokes after the save are taken from the record and replayed with the fault in force;
+    the restored rig equals an uninterrupted run exactly (nL), and so does the rest of the run
+    (the occlusion's carried remainder, the battery fault's pacing)."""
+    kill_at = 173
+    record = tmp_path / "killed.csv"
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _KILLED_CHILD,
+            str(record),
+            json.dumps(spec),
+            str(kill_at),
+            str(T0),
+            str(STEP),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == -9, child.stderr
+    whole = Rig(record=tmp_path / "whole.csv")
+    whole.deliver(1, times(3))
+    whole.fault(spec)
+    whole.deliver(4, times(kill_at - 3, 3))
+    back = Rig(record=record)
+    assert back.restored and back.status()["last_stroke_id"] == kill_at
+    assert back.status()["faults"] == whole.status()["faults"]
+    assert (ledger(back), back.reservoir_nl) == (ledger(whole), whole.reservoir_nl)
+    n = kill_at - 3  # strokes under the fault, by hand
+    if spec["fault"] == "occlusion":  # 6 000 nL before it, then ⌊n · 2000 · 33 / 100⌋
+        assert ledger(back)["tip_nl"] == 6_000 + n * 2_000 * 33 // 100 == 118_200
+    elif spec["fault"] == "battery":  # one stroke an hour: i = 3, 87, 171 of 43.2 s spacing
+        assert ledger(back)["tip_nl"] == 6_000 + 3 * 2_000
+        assert ledger(back)["not_pumped_nl"] == (n - 3) * 2_000
+    else:  # everything from stroke 4 on left the catheter elsewhere
+        assert ledger(back)["elsewhere_nl"] == n * 2_000 and ledger(back)["tip_nl"] == 6_000
+    for r in (back, whole):  # the rest of the run, one batch
+        r.deliver(kill_at + 1, times(100, kill_at))
+    assert (ledger(back), back.reservoir_nl) == (ledger(whole), whole.reservoir_nl)
+    conserved(whole, 40_000_000, kill_at + 100)
+    assert back.reservoir_nl + ledger(back)["tip_nl"] + ledger(back)["elsewhere_nl"] == 40_000_000

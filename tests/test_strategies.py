@@ -330,7 +330,7 @@ def test_scenario_actions_option():
         its.scenarios(actions=("frobnicate",))
     assert set(its.SCENARIO_ACTIONS) == set(itb.scenario.ACTIONS) - set(
         itb.scenario.FAULT_ACTIONS
-    )  # the fault actions are not drawn yet
+    )  # the fault actions only with faults=True (tests/test_strategies_faults.py)
 
     @settings(max_examples=10, deadline=None)
     @given(its.scenarios(actions=("suspend", "telemetry_session")))

@@ -159,8 +159,11 @@ _PatientReason = Literal[
     "invalid_dose",
 ]
 
-_Projection = tuple[int | None, int | None, int | None, int | None, int | None, int | None]
-"""``(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)``."""
+_Projection = tuple[
+    int | None, int | None, int | None, int | None, int | None, int | None, int | None
+]
+"""``(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms,
+physically_dry_ms)``."""
 
 def simulate_many(
     pumps: list[Pump], until_ms: int, threads: int | None = None
@@ -418,7 +421,8 @@ class Pump:
         ``horizon_ms`` (>= 0), else None (stroke times are None while suspended, stalled, empty or
         at EOS). ``drug_at_tip_ms``: when fluid of a new concentration (or the first drug after
         saline) reaches the catheter tip. ERI/EOS by search over the closed-form battery drain.
-        ``assume_refills``: never low or empty (service-date forecast). Identical to what
+        ``physically_dry_ms``: the first stroke that finds the reservoir physically short (pocket
+        fill, stroke error; None with ``assume_refills``). ``assume_refills``: never low or empty (service-date forecast). Identical to what
         :meth:`advance_to` then observes."""
 
     def telemetry_session(self) -> None:

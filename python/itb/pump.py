@@ -60,6 +60,7 @@ _PROJECTION_FIELDS = (
     "drug_at_tip",
     "eri",
     "eos",
+    "physically_dry",
 )
 
 
@@ -74,8 +75,10 @@ class ActiveAlarm(NamedTuple):
 
 class Projection:
     """Exact times of what comes next with no intervention (``None``: not within the horizon):
-    ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``drug_at_tip``, ``eri``, ``eos`` as
-    naive ``datetime`` (built on access), and the same as int ms in ``<name>_ms``.
+    ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``drug_at_tip``, ``eri``, ``eos``,
+    ``physically_dry`` as naive ``datetime`` (built on access), and the same as int ms in
+    ``<name>_ms``. ``physically_dry`` is on the physical ledger (what the patient gets), the
+    others on the firmware's count (docs: guide/faults.md, "Projections under faults").
 
     Those are events *still to come* (strictly after now). What is already sounding comes
     with them: :attr:`active_alarms` (``(name, severity, since)``, highest priority first),
@@ -148,6 +151,18 @@ class Projection:
     @property
     def eos_ms(self) -> int | None:
         return self._ms[5]
+
+    @property
+    def physically_dry(self) -> datetime | None:
+        """The first stroke that finds the reservoir **physically** short of what it should move
+        (a pocket fill, a positive stroke error: before ``reservoir_empty``, which the firmware's
+        count gives); from it on strokes move nothing (``Pump.dry_nl`` grows) — the "dosing from
+        an empty reservoir" case. ``None``: not within the horizon, or refills assumed."""
+        return self._at(6)
+
+    @property
+    def physically_dry_ms(self) -> int | None:
+        return self._ms[6]
 
     @property
     def active_alarms(self) -> list[ActiveAlarm]:
@@ -739,7 +754,8 @@ class Pump:
         assume_patient_boluses: str | None = None,
     ) -> Projection:
         """Exact times of the next stroke, low-reservoir alarm, empty reservoir, new drug at the
-        tip, ERI and EOS (strictly after now, within ``horizon``), with no intervention — equal to
+        tip, ERI, EOS and the physically dry reservoir (strictly after now, within ``horizon``;
+        which ledger each is on: docs guide/faults.md), with no intervention — equal to
         what :meth:`advance_to` then observes — and the alarms already sounding, with since
         when (:attr:`Projection.active_alarms`). ``assume_refills=True`` treats the reservoir as
         refilled on time (never low or empty, same concentration), for service-date forecasts.
@@ -861,6 +877,12 @@ class Pump:
     def is_eri(self) -> bool:
         """Elective replacement indicator raised."""
         return self._core.eri
+
+    @property
+    def catheter_volume_ul(self) -> float:
+        """The catheter's dead volume (µL, to the nL): where a leak can be (0 µL is the pump
+        connector)."""
+        return nl_to_ul(self._core.catheter_nl)
 
     @property
     def is_eos(self) -> bool:

@@ -673,8 +673,9 @@ _ACTION_CLASSES = (
     InjectBatteryFault,
     ClearBatteryFault,
 )
-#: The fault and path-replacement actions (docs: guide/faults.md) that the testing kit's state
-#: machine and the scenario strategies do not drive yet.
+#: The fault and path-replacement actions (docs: guide/faults.md): drawn by the testing kit's
+#: state machine (its ``fault`` rule) and by the strategies only on request
+#: (``fault_actions``, ``scenarios(faults=True)``).
 FAULT_ACTIONS: tuple[str, ...] = (
     "replace_fluid_path",
     "inject_occlusion",

@@ -50,8 +50,9 @@ def conservation(pump: Any, *, nominal: bool | None = None) -> None:
     """filled = reservoir + path + delivered + tissue + withdrawn (docs: guide/faults.md#the-ledgers):
     exactly in nL and pg (the physical reservoir; tissue: leak, disconnection, migrated tip,
     pocket); in fL and ag the tissue share is what remains and must be the tissue ledger's to
-    within its nL rounding. The nL/pg law is checked when ``nominal`` (``stroke_error_ppm`` 0;
-    ``None`` reads it from the pump), where strokes move whole nanolitres."""
+    within its nL rounding. The nL/pg law is checked when ``nominal`` (``None``: read from the
+    pump — ``stroke_error_ppm`` 0 and every physical volume a whole number of nanolitres, which a
+    partial occlusion's fractions of a stroke can break)."""
     c = _core(pump)
     res_fl = c.true_reservoir_fl
     tissue_fl = c.filled_fl - res_fl - c.path_fl - c.delivered_fl - c.withdrawn_fl
@@ -67,7 +68,8 @@ def conservation(pump: Any, *, nominal: bool | None = None) -> None:
         f"{c.path_ag} + delivered {c.delivered_ag} + tissue {c.tissue_pg} pg + withdrawn {c.withdrawn_ag}"
     )
     if nominal is None:
-        nominal = c.stroke_error_ppm == 0
+        whole = (res_fl, c.path_fl, c.delivered_fl, c.withdrawn_fl, tissue_fl)
+        nominal = c.stroke_error_ppm == 0 and all(v % 1_000_000 == 0 for v in whole)
     if nominal:
         res = c.true_reservoir_nl
         assert c.filled_nl == res + c.path_nl + c.delivered_nl + c.tissue_nl + c.withdrawn_nl, (

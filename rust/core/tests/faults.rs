@@ -188,6 +188,46 @@ fn a_pocket_fill_is_an_immediate_tissue_dose_and_shows_at_the_next_refill() {
 }
 
 #[test]
+fn after_a_pocket_fill_the_physically_dry_date_comes_before_the_firmwares_empty_date() {
+    let mut p = example();
+    p.advance_to(T0 + 50 * DAY).unwrap(); // 5 000 strokes, the last at exactly day 50
+    p.refill_with_pocket_fill(10 * ML, 2000, None, RefillTolerance::default(), 5 * ML)
+        .unwrap();
+    let proj = p.project(100 * DAY).unwrap();
+    // By hand: 5 mL there = 2 500 strokes of 2 µL; stroke 2 501 finds the reservoir dry,
+    // 2 501 × 864 000 ms = 25 d 0 h 14.4 min after the refill. The firmware counts 10 mL =
+    // 5 000 strokes: empty at day 50 + 50.
+    let dry = T0 + 50 * DAY + 2_501 * 864_000;
+    assert_eq!(proj.physically_dry_ms, Some(dry));
+    assert_eq!(proj.reservoir_empty_ms, Some(T0 + 100 * DAY));
+    // the low-reservoir alarm (2 mL counted, stroke 4 000) is on the firmware's count: later
+    assert_eq!(proj.low_reservoir_ms, Some(T0 + 50 * DAY + 4_000 * 864_000));
+    let mut q = p.clone();
+    q.advance_to(dry - 1).unwrap();
+    assert_eq!((q.dry_nl(), q.true_reservoir_nl()), (0, 0)); // stroke 2 500 took the last 2 µL
+    q.advance_to(dry).unwrap();
+    assert_eq!(q.dry_nl(), 2_000);
+    // with refills assumed, never dry; a complete occlusion moves nothing: never dry either
+    assert_eq!(
+        p.project_with(100 * DAY, true).unwrap().physically_dry_ms,
+        None
+    );
+    p.inject_occlusion(0).unwrap();
+    assert_eq!(p.project(100 * DAY).unwrap().physically_dry_ms, None);
+    // half passing: 5 mL pass after 5 000 strokes, more than the firmware's 5 000 allow
+    p.clear_occlusion().unwrap();
+    p.inject_occlusion(500_000).unwrap();
+    assert_eq!(p.project(100 * DAY).unwrap().physically_dry_ms, None);
+    // 60 % passing: 1.2 µL a stroke, 5 mL after 4 166.67 strokes: stroke 4 167 is short
+    p.clear_occlusion().unwrap();
+    p.inject_occlusion(600_000).unwrap();
+    assert_eq!(
+        p.project(100 * DAY).unwrap().physically_dry_ms,
+        Some(T0 + 50 * DAY + 4_167 * 864_000)
+    );
+}
+
+#[test]
 fn a_battery_fault_resets_the_flow_to_the_minimum_rate_with_its_alarm() {
     let mut p = example();
     let id = p.bolus(50_000, 3_600_000, Some(T0 + DAY)).unwrap();
@@ -327,6 +367,68 @@ fn pump_for(error_ppm: i64, primed: bool, catheter_nl: i64) -> Pump {
     .unwrap()
 }
 
+/// Independent of the projection: the first of `times` (the simulation's stroke times) after
+/// which the dry ledger has grown, found by advancing copies of `p` (binary search: the ledger
+/// only grows).
+fn first_dry_stroke(p: &Pump, times: &[i64], limit: i64) -> Option<i64> {
+    let dry0 = p.faults().dry_fl;
+    let dry_after = |t: i64| {
+        let mut q = p.clone();
+        q.advance_to(t).unwrap();
+        q.faults().dry_fl > dry0
+    };
+    let times: Vec<i64> = times.iter().copied().filter(|&t| t <= limit).collect();
+    let (mut lo, mut hi) = (0usize, times.len()); // first index whose stroke leaves it grown
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if dry_after(times[mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    times.get(lo).copied()
+}
+
+#[test]
+fn the_physically_dry_date_with_every_patient_bolus_equals_a_minute_by_minute_simulation() {
+    // A pocket fill leaves 1 mL where the firmware counts 6 mL; the patient presses every
+    // minute (an oracle that knows nothing of lockouts), granted as the limits allow.
+    let mut p = example();
+    p.advance_to(T0 + 70 * DAY).unwrap();
+    p.refill_with_pocket_fill(6 * ML, 2000, None, RefillTolerance::default(), 5 * ML)
+        .unwrap();
+    p.set_patient_bolus_limits(Some(itb_core::PatientBolusLimits {
+        dose_ng: 100_000, // 50 µL
+        duration_ms: 600_000,
+        lockout_ms: 3 * 3_600_000,
+        max_per_24h: 4,
+    }))
+    .unwrap();
+    let plain = p.project(30 * DAY).unwrap().physically_dry_ms.unwrap();
+    let proj = p.project_max_patient_boluses(30 * DAY).unwrap();
+    let dry = proj.physically_dry_ms.unwrap();
+    assert!(dry < plain); // the boluses empty the reservoir sooner
+    let mut sim = p.clone();
+    let dry0 = sim.faults().dry_fl;
+    let mut seen = None;
+    let mut last = sim.now_ms();
+    while seen.is_none() {
+        let _ = sim.patient_bolus(None).unwrap();
+        let t = last + 60_000;
+        let mut times = Vec::new();
+        let mut probe = sim.clone();
+        probe.advance_to_recording(t, &mut times).unwrap();
+        if probe.faults().dry_fl > dry0 {
+            seen = first_dry_stroke(&sim, &times, t);
+            break;
+        }
+        sim = probe;
+        last = t;
+    }
+    assert_eq!(Some(dry), seen);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
 
@@ -364,6 +466,7 @@ proptest! {
         }
         let now = p.now_ms();
         let proj = p.project(horizon).unwrap();
+        let before = p.clone();
         let mut times = Vec::new();
         let ev = p.advance_to_recording(now + horizon, &mut times).unwrap();
         let first = |k: EventKind| ev.iter().find(|e| e.kind == k && e.time_ms > now).map(|e| e.time_ms);
@@ -371,6 +474,8 @@ proptest! {
         prop_assert_eq!(proj.low_reservoir_ms, first(EventKind::LowReservoir));
         prop_assert_eq!(proj.reservoir_empty_ms, first(EventKind::ReservoirEmpty));
         prop_assert_eq!(proj.drug_at_tip_ms, first(EventKind::DrugAtTip));
+        // No event marks it: the dry ledger first grows at the projected physically dry stroke.
+        prop_assert_eq!(proj.physically_dry_ms, first_dry_stroke(&before, &times, now + horizon));
     }
 
     /// Advancing in pieces moves exactly what advancing at once does (the occlusion's

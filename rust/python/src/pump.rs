@@ -209,7 +209,8 @@ impl PyPump {
         })
     }
 
-    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)`
+    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms,
+    /// physically_dry_ms)`
     /// assuming every allotted patient bolus is taken (see `itb_core::Pump::project_max_patient_boluses`).
     #[allow(clippy::type_complexity)]
     fn project_max_patient_boluses(
@@ -217,6 +218,7 @@ impl PyPump {
         py: Python<'_>,
         horizon_ms: i64,
     ) -> PyResult<(
+        Option<i64>,
         Option<i64>,
         Option<i64>,
         Option<i64>,
@@ -235,6 +237,7 @@ impl PyPump {
             p.drug_at_tip_ms,
             p.eri_ms,
             p.eos_ms,
+            p.physically_dry_ms,
         ))
     }
 
@@ -365,7 +368,8 @@ impl PyPump {
         Ok((PyEventLog::new(events), times.into_pyarray(py)))
     }
 
-    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms)`,
+    /// `(next_stroke_ms, low_reservoir_ms, reservoir_empty_ms, drug_at_tip_ms, eri_ms, eos_ms,
+    /// physically_dry_ms)`,
     /// each `None` if not within the horizon.
     #[allow(clippy::type_complexity)]
     #[pyo3(signature = (horizon_ms, assume_refills=false))]
@@ -374,6 +378,7 @@ impl PyPump {
         horizon_ms: i64,
         assume_refills: bool,
     ) -> PyResult<(
+        Option<i64>,
         Option<i64>,
         Option<i64>,
         Option<i64>,
@@ -389,6 +394,7 @@ impl PyPump {
             p.drug_at_tip_ms,
             p.eri_ms,
             p.eos_ms,
+            p.physically_dry_ms,
         ))
     }
 

@@ -69,6 +69,14 @@ max_added_ml=None, strengths=None)``
     boluses are added only where the pump plans one. A pump run alongside checks each call as
     it is drawn (a refusal there is a bug in itb and fails loudly).
 
+``fault_actions(pump=None, kinds=None, max_position_ul=150, min_added_ml=0.0)``
+    :class:`FaultRequest` ``(kind, args)`` of :data:`FAULT_KINDS` (docs: guide/faults.md): an
+    occlusion (complete or partial), a leak or disconnection at a position, a tip migration, a
+    pocket fill at a refill, a battery fault, a motor stall, or the clearing of one; with ``pump``
+    only what it accepts now. ``request.apply(pump)`` makes the call, ``request.action(at)`` is
+    the scenario action. Shrinks to a complete occlusion, a leak at the connector, a pocket fill
+    of all of a whole-mL refill. ``scenarios(faults=True)`` draws them into scenarios.
+
 Arguments are checked when a strategy is built: a wrong type or a value out of range (a model
 that is not an :class:`itb.PumpModel`, a fractional or out-of-range concentration, a minimum
 above its maximum, a duration that is not a ``timedelta``) raises
@@ -150,6 +158,7 @@ from .boluses import (
     refills,
 )
 from .devices import pumps
+from .faults import FAULT_KINDS, FaultRequest, fault_actions
 from .programs import concentrations, invalid_programs, programs, pump_models
 from .requests import BolusRequest, PatientLimits, RefillRequest
 from .scenarios import (
@@ -185,4 +194,7 @@ __all__ = [
     "SCENARIO_ACTIONS",
     "program_dict",
     "InvalidArgument",
+    "FaultRequest",
+    "fault_actions",
+    "FAULT_KINDS",
 ]

@@ -32,6 +32,7 @@ from ._common import (
 from ._exact import _ng_bounds, _rate_nl, _ug
 from .boluses import _bolus_parts, refills
 from .devices import _times
+from .faults import fault_actions
 from .programs import concentrations, programs, pump_models
 
 # ----- scenarios --------------------------------------------------------------------------------
@@ -129,10 +130,17 @@ def scenarios(
     horizon: timedelta = timedelta(days=2),
     presets_only: bool = False,
     actions: Sequence[str] | None = None,
+    faults: bool = False,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Scenario dicts :func:`itb.scenario.from_dict` accepts and that run to ``[run] until``
     without a refused call (see the module docstring for how that is kept true). ``actions``:
-    the ``do`` names to draw from (default: all of :data:`SCENARIO_ACTIONS`)."""
+    the ``do`` names to draw from (default: all of :data:`SCENARIO_ACTIONS`). ``faults`` (off by
+    default): also draw fault actions (:func:`fault_actions` on the pump run alongside: an
+    occlusion, a leak or disconnection within the catheter, a tip migration, a pocket fill at a
+    refill that still holds the horizon's budget by the firmware's count, a battery fault, a
+    stall, and the clearing of each in force)."""
+    if not isinstance(faults, bool):
+        raise InvalidArgument(f"faults: expected True or False, got {faults!r}")
     _check_int(max_actions, "max_actions", 0)
     _check_duration(horizon, "horizon", timedelta(minutes=1))
     if isinstance(actions, str):
@@ -228,6 +236,8 @@ def scenarios(
                 "start_priming_bolus",
             ]
         kinds = [k for k in kinds if k in allowed] or ["telemetry_session"]
+        if faults:  # about half of the actions: an injection is often followed by its clearing
+            kinds += ["fault"] * len(kinds)
         actions: list[dict[str, Any]] = []
         t = start
         suspended = stalled = False
@@ -417,6 +427,19 @@ def scenarios(
                             max_per_24h=act["max_per_24h"],
                         )
                         limits = (ug_to_ng(dose, "dose_ug"), duration // timedelta(milliseconds=1))
+            elif kind == "fault":
+                if sync.now_ms != to_ms(t, "at"):
+                    sync.advance_to(t)
+                options = fault_actions(sync, min_added_ml=nl_to_ml(need_nl) if can_pump else 0.0)
+                if options.is_empty:
+                    continue
+                fault = draw(options)
+                if fault.kind == "pocket_fill" and not can_pump:
+                    continue  # the reservoir must keep the horizon's budget (see refill)
+                act = fault.action(t)
+                call(act, fault.do, **fault.kwargs)
+                stalled = sync.is_stalled
+                program = sync.program  # a battery fault resets it to the minimum rate
             else:  # telemetry_session
                 call(act, "telemetry_session")
             t = t + after

@@ -306,7 +306,7 @@ fn check_events(events: &[itb_core::Event], p: &Pump, w: &mut Watch) {
 
 fn check_projection(p: &Pump, horizon: i64, proj: &itb_core::Projection) {
     let limit = p.now_ms().saturating_add(horizon).min(MAX_TIME_MS);
-    for t in [proj.next_stroke_ms, proj.low_reservoir_ms, proj.reservoir_empty_ms, proj.drug_at_tip_ms, proj.eri_ms, proj.eos_ms]
+    for t in [proj.next_stroke_ms, proj.low_reservoir_ms, proj.reservoir_empty_ms, proj.drug_at_tip_ms, proj.eri_ms, proj.eos_ms, proj.physically_dry_ms]
         .into_iter()
         .flatten()
     {
@@ -417,6 +417,7 @@ fn run(input: Input) {
                 match p.project(h) {
                     Ok(proj) => {
                         check_projection(&p, h, &proj);
+                        let before = p.clone();
                         if let Ok(ev) = p.advance_to(now.saturating_add(h)) {
                             check_events(&ev, &p, &mut w);
                             let first = |k: EventKind| ev.iter().find(|e| e.kind == k && e.time_ms > now).map(|e| e.time_ms);
@@ -432,6 +433,20 @@ fn run(input: Input) {
                             assert_eq!(proj.drug_at_tip_ms, first(EventKind::DrugAtTip), "projected tip: {proj:?}");
                             assert_eq!(proj.eri_ms, first(EventKind::Eri), "projected ERI: {proj:?}");
                             assert_eq!(proj.eos_ms, first(EventKind::Eos), "projected EOS: {proj:?}");
+                            // No event marks the physically dry stroke: the dry ledger first grows there.
+                            let dry0 = before.faults().dry_fl;
+                            match proj.physically_dry_ms {
+                                None => assert_eq!(p.faults().dry_fl, dry0, "dry but not projected: {proj:?}"),
+                                Some(d) => {
+                                    let mut q = before.clone();
+                                    if q.advance_to(d - 1).is_ok() {
+                                        assert_eq!(q.faults().dry_fl, dry0, "dry before the projected stroke: {proj:?}");
+                                        if q.advance_to(d).is_ok() {
+                                            assert!(q.faults().dry_fl > dry0, "not dry at the projected stroke: {proj:?}");
+                                        }
+                                    }
+                                }
+                            }
                         }
                         true
                     }

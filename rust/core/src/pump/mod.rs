@@ -380,6 +380,13 @@ impl Pump {
         self.faults.strokes_to_pass(ahead, self.true_stroke_fl())
     }
 
+    /// Strokes from now until the first one that finds the physical reservoir short of the
+    /// flow passing any occlusion (None if nothing passes: a complete occlusion).
+    pub(crate) fn strokes_until_dry(&self) -> Option<i64> {
+        self.faults
+            .strokes_to_pass(self.reservoir.true_fl, self.true_stroke_fl())
+    }
+
     /// Increment in force for the millisecond `[t, t+1)` and the next time it may change.
     pub(crate) fn slope_at(&self, t: i64) -> (i128, i64) {
         self.delivery.slope_at(t)

@@ -22,6 +22,11 @@ pub struct Projection {
     pub eri_ms: Option<i64>,
     /// End of service: delivery stops for good.
     pub eos_ms: Option<i64>,
+    /// The first stroke that finds the reservoir **physically** short of what it is commanded
+    /// to move past any occlusion (from it on the `dry` ledger grows and strokes move nothing):
+    /// on the physical ledger, before `reservoir_empty` after a pocket fill or with a positive
+    /// stroke error. Only strokes the firmware still makes (its count allows them).
+    pub physically_dry_ms: Option<i64>,
 }
 
 impl Pump {
@@ -56,12 +61,17 @@ impl Pump {
                 bound(self.low_alarm_stroke()),
                 (!assume_refills).then_some(allowed),
                 self.strokes_until_tip_change().filter(|&j| j <= allowed),
+                (!assume_refills)
+                    .then(|| self.strokes_until_dry())
+                    .flatten()
+                    .filter(|&j| j <= allowed),
             ];
             let times = self.stroke_times(&targets, limit);
             p.next_stroke_ms = times[0];
             p.low_reservoir_ms = times[1];
             p.reservoir_empty_ms = times[2];
             p.drug_at_tip_ms = times[3];
+            p.physically_dry_ms = times[4];
         }
         if let Some(bat) = self.model.battery.filter(|_| !self.battery.eos) {
             let now = self.now_ms;
@@ -152,6 +162,7 @@ impl Pump {
                     &mut p.low_reservoir_ms,
                     &mut p.reservoir_empty_ms,
                     &mut p.drug_at_tip_ms,
+                    &mut p.physically_dry_ms,
                 ] {
                     if t.is_some_and(|t| t > eos) {
                         *t = None;
@@ -222,6 +233,14 @@ impl Pump {
                 }
             }
         };
+        // No event marks the physically dry stroke: each stretch between activations is
+        // projected in closed form before it is simulated.
+        let dry_by = |p: &mut Projection, sim: &Pump, t: i64| -> Result<()> {
+            if p.physically_dry_ms.is_none() && t > sim.now_ms {
+                p.physically_dry_ms = sim.project(t - sim.now_ms)?.physically_dry_ms;
+            }
+            Ok(())
+        };
         loop {
             if !sim.delivering() || sim.is_eos() {
                 break;
@@ -238,6 +257,7 @@ impl Pump {
             if t > limit {
                 break;
             }
+            dry_by(&mut p, &sim, t)?;
             let events = sim.advance_inner(t, None)?;
             note(&mut p, &events);
             if !sim.delivering() {
@@ -257,6 +277,7 @@ impl Pump {
                     .min();
                 match next {
                     Some(e) if e <= limit => {
+                        dry_by(&mut p, &sim, e)?;
                         let events = sim.advance_inner(e, None)?;
                         note(&mut p, &events);
                     }
@@ -274,6 +295,7 @@ impl Pump {
                 (&mut p.drug_at_tip_ms, rest.drug_at_tip_ms),
                 (&mut p.eri_ms, rest.eri_ms),
                 (&mut p.eos_ms, rest.eos_ms),
+                (&mut p.physically_dry_ms, rest.physically_dry_ms),
             ] {
                 if slot.is_none() {
                     *slot = later;
