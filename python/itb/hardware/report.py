@@ -261,6 +261,38 @@ def _record_rate(rows: Sequence[tuple[int, int]], stroke_nl: int) -> float:
     return nl_to_ul((len(rows) - 1) * stroke_nl) / ((rows[-1][1] - rows[0][1]) / MS_PER_HOUR)
 
 
+def _read_record(path: os.PathLike[str] | str) -> list[tuple[int, int]]:
+    """(stroke_id, time_ms) rows of a rig record, strictly: unlike the rig's own reader (for
+    which a missing file is a new rig), a missing file or a line that is not
+    ``stroke_id,time_ms`` is a ``ValidationError`` (field ``record``) naming the file and line.
+    A torn last line (no newline: the rig was killed writing it) is skipped, as the rig does."""
+    rows: list[tuple[int, int]] = []
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                if not line.endswith("\n") or not line.strip():
+                    continue
+                if line.strip() == "stroke_id,time_ms":
+                    continue
+                try:
+                    a, b = line.strip().split(",")
+                    rows.append((int(a), int(b)))
+                except ValueError:
+                    raise ValidationError(
+                        f"record: {path} line {n}: expected stroke_id,time_ms", "record"
+                    ) from None
+    except OSError as err:
+        raise ValidationError(f"record: cannot read {path}: {err.strerror}", "record") from None
+    return rows
+
+
+def _check_readable(path: os.PathLike[str] | str, field: str) -> None:
+    """``ValidationError`` (``field``) if ``path`` is not an existing file: a report reads its
+    inputs and must not create one (opening a missing SQLite journal would)."""
+    if not os.path.isfile(path):
+        raise ValidationError(f"{field}: cannot read {path}: no such file", field)
+
+
 def _sha256_file(path: os.PathLike[str] | str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -283,10 +315,10 @@ def build_report(
     (SHA-256 of each key, first 16 hex digits — never the keys), the exactly-once verdict of
     record vs journal (vs the scenario's schedule), delivered vs expected with U, the low-flow
     curve and the start-up and trumpet plots (PNG, base64), and the SOUP list."""
-    from .rig import read_record
-
+    if journal is not None:
+        _check_readable(journal, "journal")
+    rows = _read_record(record)
     run, start_ms, logged_rate = read_balance_log(balance, journal)
-    rows = read_record(record)
     taus = [timedelta(milliseconds=t - start_ms) for _, t in rows]
     rate = logged_rate if logged_rate is not None else _record_rate(rows, stroke_nl)
     t_end = timedelta(milliseconds=int(run.times_ms[-1]))
