@@ -1088,18 +1088,26 @@ def _accuracy(args: argparse.Namespace) -> int:
     from .._time import format_duration
     from ..hardware.accuracy import low_flow_curve, run_emulated, startup_curve, trumpet_curve
 
-    emu = run_emulated(
-        args.duration,
-        ug_per_day=args.ug_per_day,
-        concentration_ug_per_ml=args.concentration,
-        protocol=args.protocol,
-        readability_mg=args.readability_mg,
-        noise_mg=args.noise_mg,
-        evaporation_mg_per_h=args.evaporation_mg_per_h,
-        seed=args.seed,
-        journal=args.journal,
-        record=args.record_out,
-    )
+    from ..errors import ProgrammingError
+    from .common import UsageError
+
+    try:
+        emu = run_emulated(
+            args.duration,
+            ug_per_day=args.ug_per_day,
+            concentration_ug_per_ml=args.concentration,
+            protocol=args.protocol,
+            readability_mg=args.readability_mg,
+            noise_mg=args.noise_mg,
+            evaporation_mg_per_h=args.evaporation_mg_per_h,
+            seed=args.seed,
+            journal=args.journal,
+            record=args.record_out,
+        )
+    except ProgrammingError as err:  # the pump model's rate range at this concentration
+        detail = str(err).removeprefix("cannot program ug_per_day: ")
+        detail = detail.removeprefix("the continuous program: ")
+        raise UsageError(f"argument --ug-per-day: {detail}") from None
     windows = args.windows or [timedelta(hours=1), timedelta(hours=6)]
     exclude = args.exclude if args.exclude is not None else timedelta(hours=24)
     low = low_flow_curve(

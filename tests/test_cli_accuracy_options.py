@@ -1,0 +1,48 @@
+"""``itb rig accuracy`` option errors: a dose rate outside the pump model's range at the given
+concentration names --ug-per-day (exit 2); the range follows the concentration; a fractional
+concentration is refused as not a whole number."""
+
+from __future__ import annotations
+
+import pytest
+from itb.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    try:
+        rc = main(["rig", "accuracy", "--duration", "PT3H", *args])
+    except SystemExit as e:  # argparse
+        rc = int(e.code or 0)
+    return rc, capsys.readouterr().err
+
+
+def test_a_rate_the_pump_cannot_run_names_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    # SynchroMed II: at most 24 mL/day; 60000 µg/day at 2000 µg/mL is 30 mL/day
+    rc, err = _run(capsys, "--ug-per-day", "60000")
+    assert rc == 2
+    assert "--ug-per-day" in err and "30 mL/day" in err
+    assert "cannot program ug_per_day" not in err
+
+
+def test_the_low_end_follows_the_concentration(capsys: pytest.CaptureFixture[str]) -> None:
+    # 30 µg/day at 500 µg/mL is 0.06 mL/day, above the model's 0.048 mL/day minimum
+    rc, err = _run(capsys, "--ug-per-day", "30", "--concentration", "500", "--json")
+    assert "not between" not in err
+    assert rc in (0, 1)  # ran: pass or fail is the accuracy's business
+    # 20 µg/day at 500 µg/mL is 0.04 mL/day: below the minimum, named in mL/day
+    rc, err = _run(capsys, "--ug-per-day", "20", "--concentration", "500")
+    assert rc == 2 and "--ug-per-day" in err and "0.04 mL/day" in err and "e+" not in err
+
+
+def test_zero_or_negative_rate_is_refused_with_its_unit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rc, err = _run(capsys, "--ug-per-day", "0")
+    assert rc == 2 and "--ug-per-day" in err and "µg/day" in err
+
+
+def test_a_fractional_concentration_is_not_a_whole_number(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rc, err = _run(capsys, "--concentration", "2000.5")
+    assert rc == 2 and "'2000.5' must be a whole number" in err
