@@ -235,21 +235,31 @@ def number(
     high: float | None = None,
     low_open: bool = False,
     what: str = "a number",
+    unit: str = "",
 ) -> Callable[[str], Any]:
     """argparse type: ``kind(text)`` (``int`` or ``float``) between ``low`` and ``high`` (``> low`` when
-    ``low_open``); the error names the text and the allowed range (argparse adds the option)."""
+    ``low_open``); the error names the text and the allowed range, in ``unit`` when given
+    (argparse adds the option). A fractional number for an ``int`` "must be a whole number"."""
+    u = f" {unit}" if unit else ""
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
+            if kind is int and what == "a number":
+                try:
+                    float(text)
+                except ValueError:
+                    pass
+                else:
+                    raise argparse.ArgumentTypeError(f"{text!r} must be a whole number") from None
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         too_low = value <= low if low_open else value < low
         if too_low or not value < float("inf") or (high is not None and value > high):
             if high is not None:
-                allowed = f"is not between {low:g} and {high:g}"
+                allowed = f"is not between {low:g}{u} and {high:g}{u}"
             else:
-                allowed = f"must be {'>' if low_open else '>='} {low:g}"
+                allowed = f"must be {'>' if low_open else '>='} {low:g}{u}"
             raise argparse.ArgumentTypeError(f"{text!r} {allowed}")
         return value
 
