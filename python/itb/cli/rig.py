@@ -996,9 +996,10 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--ug-per-day",
-        type=number(float, low=48, high=24_000_000),
+        type=number(float, low=0, low_open=True, unit="µg/day"),
         default=500.0,
-        help="continuous dose rate (µg/day, default 500)",
+        help="continuous dose rate (µg/day, default 500; the pump model's flow range at the "
+        "concentration bounds it)",
     )
     p.add_argument(
         "--concentration",
