@@ -1118,7 +1118,7 @@ def _accuracy(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {
         "rate_ul_per_h": emu.rate_ul_per_h,
         "evaporation_mg_per_h": {
-            "value": emu.evaporation.value,
+            "value": emu.evaporation.value + 0.0,  # never -0.0
             "U": emu.evaporation.expanded_uncertainty,
         },
         "low_flow": low.as_dict(),

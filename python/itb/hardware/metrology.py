@@ -166,7 +166,8 @@ class Measurement:
         )
 
     def __str__(self) -> str:
-        return f"{self.value:.6g} ± {self.expanded_uncertainty:.2g} {self.unit} (k = 2)"
+        value = self.value + 0.0  # -0.0 (e.g. a flat blank run's slope) prints as 0
+        return f"{value:.6g} ± {self.expanded_uncertainty:.2g} {self.unit} (k = 2)"
 
 
 def _same_unit(a: Measurement, b: Measurement, op: str) -> None:
