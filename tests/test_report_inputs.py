@@ -75,3 +75,24 @@ def test_a_missing_journal_says_cannot_read_and_creates_nothing(
     assert f"cannot read {nope}" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert not (run_files / "out.html").exists()
+
+
+def test_an_output_named_pdf_is_refused_pointing_at_pdf(
+    run_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.pdf"
+    rc = main(
+        [
+            "rig",
+            "report",
+            "--record",
+            str(run_files / "r.csv"),
+            "--balance",
+            str(run_files / "b.csv"),
+            "-o",
+            str(out),
+        ]
+    )
+    assert rc == 2
+    assert f"--pdf {out}" in capsys.readouterr().err
+    assert not out.exists()

@@ -1061,6 +1061,13 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
 def _report(args: argparse.Namespace) -> int:
     from ..hardware.report import build_report, find_browser, junit_xml, print_pdf, render_html
 
+    if os.fspath(args.output).lower().endswith(".pdf"):
+        from .common import UsageError
+
+        raise UsageError(
+            f"argument -o/--output: {args.output} would hold HTML under a .pdf name; "
+            f"write the page to an .html file and add --pdf {args.output} for the PDF"
+        )
     browser = find_browser() if args.pdf else None  # before any work: say what to install
     rep = build_report(
         args.record,
