@@ -48,3 +48,16 @@ def test_a_fractional_concentration_is_not_a_whole_number(
 ) -> None:
     rc, err = _run(capsys, "--concentration", "2000.5")
     assert rc == 2 and "'2000.5' must be a whole number" in err
+
+
+def test_a_misspelt_required_option_is_suggested(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, err = (main(["rig", "accuracy", "--durtion", "P2D"]), capsys.readouterr().err)
+    assert rc == 2
+    assert "required: --duration" in err and "--durtion (did you mean --duration?)" in err
+
+
+def test_an_abbreviation_is_not_called_unrecognized(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["rig", "report", "--rec", "r.csv", "-o", "x.html"])  # --balance missing
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "required: --balance" in err and "unrecognized" not in err

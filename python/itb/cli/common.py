@@ -12,7 +12,7 @@ import argparse
 import re
 import sys
 import time as _time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -99,7 +99,14 @@ def exit_code(exc: BaseException) -> tuple[int, str]:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with "did you mean" for an unknown command, action or choice."""
+    """argparse with "did you mean" for an unknown command, action or choice, and for a
+    misspelt option that makes a required one look missing (``--durtion`` for ``--duration``)."""
+
+    _itb_seen: Sequence[str] = ()
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._itb_seen = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         import difflib
@@ -110,6 +117,14 @@ class Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.6)
             if close:
                 message += f"; did you mean {close[0]!r}?"
+        if message.startswith("the following arguments are required"):
+            known = [o for o in self._option_string_actions if o.startswith("--")]
+            for arg in self._itb_seen:
+                name = arg.split("=", 1)[0]
+                if name.startswith("--") and not any(o.startswith(name) for o in known):
+                    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                    hint = f" (did you mean {close[0]}?)" if close else ""
+                    message += f"; unrecognized option {name}{hint}"
         super().error(message)
 
 
