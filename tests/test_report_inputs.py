@@ -96,3 +96,15 @@ def test_an_output_named_pdf_is_refused_pointing_at_pdf(
     assert rc == 2
     assert f"--pdf {out}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_key_fingerprints_are_labelled_unchecked(run_files: Path, tmp_path: Path) -> None:
+    # keys made after the run: the run never used them, and the report must not imply it did
+    keys = tmp_path / "keys2.toml"
+    assert main(["rig", "keygen", str(keys)]) == 0
+    out = tmp_path / "r.html"
+    args = ["--record", str(run_files / "r.csv"), "--balance", str(run_files / "b.csv")]
+    assert main(["rig", "report", *args, "--key-file", str(keys), "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    for role in ("clinician", "patient"):
+        assert f"{role} key fingerprint (key file given, not checked against the run)" in html

@@ -412,7 +412,7 @@ td,th{border:1px solid #999;padding:2px 8px;text-align:left}.pass{color:#070}.fa
 {% endfor %}</table>
 <h2>Identification</h2><table>
 {% for k, h in r.hashes.items() %}<tr><td>{{ k }}</td><td><code>{{ h }}</code></td></tr>{% endfor %}
-{% for k, h in r["keys"].items() %}<tr><td>{{ k }} key fingerprint</td><td><code>{{ h }}</code></td></tr>{% endfor %}
+{% for k, h in r["keys"].items() %}<tr><td>{{ k }} key fingerprint (key file given, not checked against the run)</td><td><code>{{ h }}</code></td></tr>{% endfor %}
 </table>
 <h2>Delivered vs expected</h2>
 <p>{{ "%.3f"|format(r.delivered.delivered_ul) }} ± {{ "%.3f"|format(r.delivered.U_ul) }} µL
