@@ -1094,9 +1094,8 @@ def _report(args: argparse.Namespace) -> int:
 def _accuracy(args: argparse.Namespace) -> int:
 
     from .._time import format_duration
-    from ..hardware.accuracy import low_flow_curve, run_emulated, startup_curve, trumpet_curve
-
     from ..errors import ProgrammingError
+    from ..hardware.accuracy import low_flow_curve, run_emulated, startup_curve, trumpet_curve
     from .common import UsageError
 
     try:
