@@ -32,8 +32,8 @@ stroke the device lacks: #k at …`` (or, for a device ahead, when the oracle ma
 
 Mistakes in a subclass fail at once instead of passing silently: a ``device_*`` method that is not
 one of :data:`ADAPTERS` (a misspelling such as ``device_refil``) raises ``TypeError`` when the class
-is defined; ``unsupported`` must be a set or frozenset of names of :data:`ACTIONS` (``TypeError``
-/ ``ValueError``), ``tol_strokes`` an int >= 0; a machine that overrides no ``device_advance``, or
+is defined; ``unsupported`` must be a set or frozenset of names of :data:`ACTIONS` or
+:data:`KIT_FAULTS` (``TypeError`` / ``ValueError``), ``tol_strokes`` an int >= 0; a machine that overrides no ``device_advance``, or
 neither ``device_observed`` nor ``device_alarms``, raises ``TypeError`` when it runs (it would
 compare nothing).
 
@@ -80,6 +80,11 @@ Adapters (override those your device supports; all times are naive pump-clock da
     a new catheter of ``volume_ul`` µL (float): the whole path refills with saline.
 ``device_telemetry_session()``
     a telemetry session (battery charge only).
+``device_inject_<fault>(…)`` / ``device_clear_<fault>()`` / ``device_pocket_fill(added_ml,
+concentration_ug_per_ml, pocket_ml)``
+    the faults of :data:`KIT_FAULTS` (an occlusion, a leak or disconnection at ``position_ul``,
+    a tip migration, a pocket fill, a battery fault), drawn by the ``fault`` rule; compare
+    ``device_measured()`` (nL at the tip) with the oracle's physical ledger.
 ``device_observed()``
     cumulative nL the device says it pumped since the start, or None to skip the comparison.
 ``device_stroke_times()`` / ``device_events()`` (optional)
@@ -158,10 +163,12 @@ register_profile()  # a suite using the machine can load "itb-ci" without the pl
 ACTIONS: tuple[str, ...] = tuple(
     a for a in _SCENARIO_ACTIONS if a not in _FAULT_ACTIONS
 )  # the scenario format's table, in its order
-#: The catheter and battery faults the machine drives (rules ``fault_<name>``, adapters
-#: ``device_<name>``), a part of the scenario format's ``FAULT_ACTIONS`` (docs: guide/faults.md).
-KIT_FAULTS: tuple[str, ...] = tuple(
-    a for a in _FAULT_ACTIONS if a.startswith(("inject_", "clear_")) and a != "inject_disconnection"
+#: The catheter, refill and battery faults the machine drives (its ``fault`` rule, adapters
+#: ``device_<name>``): the injections and clearings of the scenario format's ``FAULT_ACTIONS``
+#: and ``pocket_fill`` (a refill partly or wholly into the pocket; docs: guide/faults.md).
+KIT_FAULTS: tuple[str, ...] = (
+    *(a for a in _FAULT_ACTIONS if a.startswith(("inject_", "clear_"))),
+    "pocket_fill",
 )
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
 ADAPTERS: tuple[str, ...] = (
@@ -249,10 +256,11 @@ def _check_settings(cls: type[Any]) -> None:
             f"{cls.__name__}.unsupported must be a set or frozenset of action names, e.g. "
             f"frozenset({{'refill'}}), not {unsupported!r}"
         )
-    unknown = sorted(set(unsupported) - set(ACTIONS))
+    unknown = sorted(set(unsupported) - set(ACTIONS) - set(KIT_FAULTS))
     if unknown:
         raise ValueError(
-            f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}"
+            f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: "
+            f"{', '.join(ACTIONS + KIT_FAULTS)}"
         )
     if cls.concentration_changes not in ("often", "always", "never"):
         raise ValueError(
@@ -561,6 +569,19 @@ class PumpStateMachine(RuleBasedStateMachine):
         return NotImplemented
 
     def device_inject_leak(self, position_ul: float) -> Any:
+        return NotImplemented
+
+    def device_inject_disconnection(self, position_ul: float) -> Any:
+        """The catheter comes apart ``position_ul`` µL from the pump connector: everything
+        downstream goes to tissue (cleared by ``device_clear_leak``)."""
+        return NotImplemented
+
+    def device_pocket_fill(
+        self, added_ml: float, concentration_ug_per_ml: int, pocket_ml: float
+    ) -> Any:
+        """A refill of ``added_ml`` mL at the pump's strength of which ``pocket_ml`` mL (0 <
+        ``pocket_ml`` <= ``added_ml``, whole µL) goes into the subcutaneous pocket instead of the
+        reservoir (:meth:`itb.Pump.refill` with ``pocket_ml``)."""
         return NotImplemented
 
     def device_clear_leak(self) -> Any:
@@ -1526,8 +1547,9 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def fault(self, data: Any) -> None:
         """One of :data:`KIT_FAULTS` the device supports and the oracle's pump accepts now, drawn
-        by :func:`itb.strategies.fault_actions` (an occlusion passing 0–99 %, a leak within the
-        catheter, a migration, a battery fault, or the clearing of one in force); then, with
+        by :func:`itb.strategies.fault_actions` (an occlusion passing 0–99 %, a leak or a
+        disconnection within the catheter, a migration, a pocket fill, a battery fault, or the
+        clearing of one in force); then, after an injection or a pocket fill, with
         :attr:`advance_after_fault`, past the next stroke."""
         kinds = tuple(k for k in KIT_FAULTS if _supports(k)(self))
         options = its.fault_actions(self._live, kinds)
@@ -1537,12 +1559,17 @@ class PumpStateMachine(RuleBasedStateMachine):
         name, kw = req.kind, req.kwargs
         if name == "inject_occlusion":
             text = f"{name}({kw['pass_pct']:g} %)"
-        elif name == "inject_leak":
+        elif name in ("inject_leak", "inject_disconnection"):
             text = f"{name}({kw['position_ul']:g} µL)"
+        elif name == "pocket_fill":
+            text = (
+                f"refill({kw['added_ml']:g} mL, {kw['concentration_ug_per_ml']} µg/mL, "
+                f"pocket {kw['pocket_ml']:g} mL)"
+            )
         else:
             text = f"{name}()"
-        done = self._do(name, text, kw, tuple(kw.values()))
-        if done[0] and name.startswith("inject_") and self.advance_after_fault:
+        done = self._do(req.do, text, kw, tuple(kw.values()), adapter=f"device_{name}")
+        if done[0] and name.startswith(("inject_", "pocket_")) and self.advance_after_fault:
             nxt = self._live.project(self.max_advance).next_stroke
             if nxt is not None:
                 extra = data.draw(
