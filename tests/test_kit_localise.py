@@ -6,7 +6,7 @@ times. Expected times are hand-computed from the stroke rule (a stroke every 86 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import itb
 import numpy as np
@@ -209,3 +209,68 @@ def test_event_log_kinds_are_checked_and_a_faithful_log_passes():
     m.device_events = lambda: [("bolus_started",)]
     with pytest.raises(TypeError, match=r"device_events\(\)\[0\] = \('bolus_started',\)"):
         m.device_matches_oracle()
+
+
+# ----- step boundaries ----------------------------------------------------------------------------
+# 2 µL strokes at 2000 µg/mL: 200 µg/day is 0.1 mL/day, a stroke every 28.8 min; 800 µg/day is
+# 0.4 mL/day, a stroke every 7.2 min.
+NOON_STEP = itb.Flex("day", [("00:00", 200), ("12:00", 800)])
+
+
+class SwitchesAnHourLate(PumpAsDevice):
+    """Bug: the device starts each flex step 1 h late (it runs the previous step an hour on)."""
+
+    def device_set_program(self, program):
+        if isinstance(program, itb.Flex) and program.period == "day":
+            steps = [(timedelta(hours=1) + _offset(o), dose) for o, dose in program.steps]
+            last = steps[-1][1]
+            program = itb.Flex("day", [(timedelta(0), last), *steps])
+        self.dev.set_program(program)
+
+    def device_alarms(self):  # volumes only: the one bug is the step timing
+        return None
+
+
+def _offset(t):
+    return timedelta(hours=t.hour, minutes=t.minute, seconds=t.second)
+
+
+def test_a_device_late_at_a_flex_step_is_placed_after_that_step_within_one_stroke():
+    m = SwitchesAnHourLate()
+    m._start()
+    m._do("set_program", f"set_program({NOON_STEP!r})", {"program": NOON_STEP}, (NOON_STEP,))
+    m.device_matches_oracle()
+    # to 12:30 the next day (over a whole day the device's total is right: check mid-step)
+    m._advance_both(T0 + timedelta(days=1, hours=4, minutes=30))
+    with pytest.raises(AssertionError) as err:
+        m.device_matches_oracle()
+    first = str(err.value).splitlines()[0]
+    # from 08:00 at 28.8 min a stroke: #8 at 11:50:24; at 12:00 a third of a stroke is in, the
+    # other two thirds take 2/3 × 7.2 min = 4.8 min at 800 µg/day: the oracle's #9 is at
+    # 12:04:48, the device (still at 200 µg/day) makes it only at 12:19:12
+    assert first.startswith("first wrong stroke: #9, due at 2026-01-05 12:04:48, not made"), first
+    # the window: after the 12:00 step start, not (only) after the 08:00 operation
+    assert "after the program's step 2 at 2026-01-05 12:00:00" in first, first
+    assert "step boundaries" in first, first
+
+
+def test_step_starts_are_the_schedules_boundaries_hand_computed():
+    from itb.testing.machine import _step_starts
+
+    def ms(t):
+        return int((t - datetime(1970, 1, 1)).total_seconds() * 1000)
+
+    p = PumpAsDevice().make_pump()  # continuous: midnight only
+    got = _step_starts(p, ms(T0), ms(T0 + timedelta(days=2)))
+    assert got == [(ms(datetime(2026, 1, 6)), "midnight"), (ms(datetime(2026, 1, 7)), "midnight")]
+    p.set_program(itb.Flex("week", [("mon 00:00", 200), ("wed 12:00", 800)]))
+    # T0 is Monday 2026-01-05 08:00; 9 days on is Wednesday 2026-01-14 08:00
+    got = _step_starts(p, ms(T0), ms(T0 + timedelta(days=9)))
+    assert got == [
+        (ms(datetime(2026, 1, 7, 12)), "the program's step 2"),
+        (ms(datetime(2026, 1, 12)), "the program's step 1"),
+    ]
+    # the end is inclusive, the start exclusive
+    assert _step_starts(p, ms(datetime(2026, 1, 7, 12)), ms(datetime(2026, 1, 12))) == [
+        (ms(datetime(2026, 1, 12)), "the program's step 1")
+    ]
