@@ -1607,8 +1607,9 @@ class PumpStateMachine(RuleBasedStateMachine):
         the n-th event of each kind within ``time_tol`` of the oracle's n-th; None, or the
         earliest event late (early) by how much, missing, or extra."""
         assert self.oracle is not None
-        lo, hi = self._window(t0, t1)
-        lo_ms, hi_ms, tol = to_ms(lo, "lo"), to_ms(hi, "hi"), self.time_tol
+        _lo, hi = self._window(t0, t1)
+        tol = self.time_tol
+        lo_ms, hi_ms = to_ms(t0 - tol, "t0"), to_ms(hi, "hi")  # due by: not clamped to the start
         tol_ms = tol // timedelta(milliseconds=1)
         got = self._logged_events(logged)
         if self._base_ms is not None:  # no-reset mode: the log since the resync
