@@ -9,8 +9,8 @@ device is never reset between examples (the oracle is resynced to it)."""
 from __future__ import annotations
 
 import math
-import re
 import queue
+import re
 import threading
 import time
 from datetime import datetime, timedelta
@@ -654,7 +654,9 @@ def test_an_event_the_asynchronous_device_never_logs_is_late_by_at_least_the_gap
     with pytest.raises(AssertionError) as err:
         run(DropsResumed, settings(FAST, max_examples=30, stateful_step_count=15), seed=3)
     msg = str(err.value)
-    assert re.match(r"device event 'resumed' #1 late: due at .*, not logged when read at ", msg), msg
+    assert re.match(r"device event 'resumed' #1 late: due at .*, not logged when read at ", msg), (
+        msg
+    )
     # read at least the tolerance after it was due
     late = msg.split("late by at least ")[1].split(" ")[0]
     h, m, s = (float(x) for x in late.split(":"))
