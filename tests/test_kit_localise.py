@@ -12,7 +12,8 @@ import itb
 import numpy as np
 import pytest
 from _kit_devices import T0, PumpAsDevice
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from itb.testing.machine import ACTIONS
 
@@ -274,3 +275,43 @@ def test_step_starts_are_the_schedules_boundaries_hand_computed():
     assert _step_starts(p, ms(datetime(2026, 1, 7, 12)), ms(datetime(2026, 1, 12))) == [
         (ms(datetime(2026, 1, 12)), "the program's step 1")
     ]
+
+
+@given(
+    period=st.sampled_from(["day", "week"]),
+    offsets=st.sets(st.integers(1, 7 * 24 * 4 - 1), max_size=4),
+    after_min=st.integers(0, 14 * 24 * 60),
+    span_min=st.integers(0, 10 * 24 * 60),
+)
+@settings(max_examples=60, deadline=None)
+def test_step_starts_match_the_calendar(period, offsets, after_min, span_min):
+    """Property: the split points are the steps' starts on the calendar (each date's or each
+    Monday's start plus the step's offset), in (after, until], from the steps as given."""
+    from itb.testing.machine import _step_starts
+
+    quarter = timedelta(minutes=15)
+    span = timedelta(days=1 if period == "day" else 7)
+    offs = sorted({0} | {o for o in offsets if o * quarter < span})
+    steps = [(o * quarter, 200 + 100 * i) for i, o in enumerate(offs)]
+    p = PumpAsDevice().make_pump()
+    p.set_program(itb.Flex(period, steps))
+    after = T0 + timedelta(minutes=after_min)
+    until = after + timedelta(minutes=span_min)
+    epoch = datetime(1970, 1, 1)
+    # the calendar: every period start (midnight, Monday 00:00) from a week before on
+    first = datetime.combine((after - timedelta(days=7)).date(), datetime.min.time())
+    if period == "week":
+        first -= timedelta(days=first.weekday())
+    want = []
+    start = first
+    while start <= until:
+        for i, (off, _dose) in enumerate(steps):
+            if after < start + off <= until:
+                want.append((start + off, f"the program's step {i + 1}"))
+        start += span
+    ms = timedelta(milliseconds=1)
+    got = [
+        (epoch + t * ms, what)
+        for t, what in _step_starts(p, (after - epoch) // ms, (until - epoch) // ms)
+    ]
+    assert got == want
