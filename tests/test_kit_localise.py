@@ -315,3 +315,34 @@ def test_step_starts_match_the_calendar(period, offsets, after_min, span_min):
         for t, what in _step_starts(p, (after - epoch) // ms, (until - epoch) // ms)
     ]
     assert got == want
+
+
+class BolusRunsAnHourOn(PumpAsDevice):
+    """Bug: the device runs each timed bolus an hour past its end at the same rate."""
+
+    def device_bolus(self, dose_ug, duration):
+        longer = duration + timedelta(hours=1)
+        return ("dev", self.dev.bolus(dose_ug * (longer / duration), longer))
+
+    def device_alarms(self):
+        return None
+
+
+def test_a_device_late_at_a_bolus_end_is_placed_after_that_end():
+    m = BolusRunsAnHourOn()
+    m._start()
+    hour = timedelta(hours=1)
+    m._do("bolus", "bolus(10.0 µg, 1:00:00)", {"dose_ug": 10.0, "duration": hour}, (10.0, hour))
+    m.device_matches_oracle()
+    m._advance_both(T0 + timedelta(hours=6))
+    with pytest.raises(AssertionError) as err:
+        m.device_matches_oracle()
+    first = str(err.value).splitlines()[0]
+    # 10 µg at 2000 µg/mL is 5 µL in 1 h: 120 000 nL/day on the basal 200 000, a stroke every
+    # 9 min to 08:54 (#6), two thirds of one in by 09:00; then the basal alone (a stroke every
+    # 14.4 min) brings the oracle's #7 at 09:04:48, while the device still at 9 min made it at
+    # 09:03: seen at the piece ending 1 ms before the oracle's
+    assert first.startswith(
+        "first wrong stroke: #7, made early, by 2026-01-05 09:04:47.999 (due at 2026-01-05 09:04:48"
+    ), first
+    assert "after bolus completed (bolus #1) at 2026-01-05 09:00:00" in first, first
