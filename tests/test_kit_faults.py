@@ -131,9 +131,7 @@ class IgnoresOcclusion(FaultyPumpDevice):
     """A mutant: it logs the occlusion (raises the fault alarm) but its delivery model ignores it,
     so its tip keeps receiving every stroke."""
 
-    # no refills: a refill after an ignored occlusion is caught first by the missing
-    # refill_discrepancy alarm (the aspirate check); these tests isolate the measured delivery
-    unsupported = frozenset({"inject_disconnection", "pocket_fill", "refill"})
+    unsupported = frozenset({"inject_disconnection", "pocket_fill"})  # the occlusion's own mix
 
     def device_start(self, pump):
         super().device_start(pump)
