@@ -53,6 +53,10 @@ def test_three_pumps_end_to_end() -> None:
     v = plan["low"]
     assert not v.fitted and "deadline 2026-02-27" in v.reason
     assert v.earliest_feasible == datetime(2026, 3, 3, 9, 0)  # Monday's slot is taken
+    # ... and booked there: overdue, at risk, never only "not fitted"
+    assert v.overdue and v.date == v.earliest_feasible and v.slot == 0
+    assert v.slack == v.deadline - v.date < timedelta(0)
+    assert plan.overdue == [v] and v in plan.at_risk and v not in plan.unfitted
     # empty at 1.5 mL / 0.2 mL/day minus one stroke's rounding: 7.5 days after the reading
     assert v.drug_stops == low.project().reservoir_empty
     assert v.drug_stops - T0 == timedelta(days=7, hours=12)
@@ -215,11 +219,74 @@ def test_three_pumps_end_to_end_through_the_command_line(tmp_path) -> None:
     assert v["dead"]["drug_stops"] == "2026-03-02 09:00" and v["dead"]["hours_without_drug"] == 0
     assert v["dead"]["vials"] is None  # nothing to refill: a replacement
     assert not v["low"]["fitted"] and "deadline 2026-02-27 09:00" in v["low"]["reason"]
+    # overdue (an empty window): booked all the same at the first free slot, and at risk
+    assert v["low"]["overdue"] and v["low"]["date"] == "2026-03-03 09:00"
     assert v["low"]["earliest_feasible"] == "2026-03-03 09:00"
     assert v["low"]["drug_stops"] == "2026-03-09 21:00" and v["low"]["hours_without_drug"] == 0
     assert v["eri"]["fitted"] and v["eri"]["binding"] == "eos"
     assert v["eri"]["eri"] == "2026-01-10 00:00"  # sounding since, never "None"
     assert v["eri"]["date"] <= v["eri"]["deadline"]
     assert (v["eri"]["vials"], v["eri"]["volume_to_order_ml"]) == (2, 40.0)
-    assert report["unfitted"] == ["low"] and report["at_risk"] == []
+    assert report["unfitted"] == [] and report["overdue"] == ["low"]
+    assert report["at_risk"] == [{"patient": "low", "hours_without_drug": 0}]
     assert "24-72 h" in report["context"]
+
+
+def test_an_overdue_patient_is_booked_at_the_earliest_open_slot() -> None:
+    """A pump with 0.4 mL left (empty in 2 days at 0.2 mL/day; the low-reservoir alarm already
+    sounding) has a deadline before its window opens. It is booked at the first open day with
+    a free slot (by hand: the reading's Monday is past 09:00, so Tuesday), listed as overdue
+    and at risk; with the clinic closed until after it runs dry, the visit is still booked and
+    the hours without drug are counted from the empty reservoir to that visit."""
+    t = datetime(2026, 3, 2, 11, 0)  # Monday, after the appointment time
+    pump = read(now=t, reservoir_ml=0.4)
+    plan = plan_clinic([ClinicPatient("A05", pump)], slots_per_day=8, calendar=CAL)
+    v = plan["A05"]
+    assert v.deadline < t and v.overdue and v.date == datetime(2026, 3, 3, 9, 0)
+    assert v.drug_stops == t + timedelta(days=2) and v.hours_without_drug == 0
+    assert plan.at_risk == [v] and plan.unfitted == [] and plan.visits_per_day[1] == 1
+    assert "overdue" in v.reason and "booked at the earliest free slot" in v.reason
+    closed = ClinicCalendar(country=None, extra_closed=(date(2026, 3, 3), date(2026, 3, 4)))
+    late = plan_clinic([ClinicPatient("A05", pump)], slots_per_day=1, calendar=closed)["A05"]
+    assert late.overdue and late.date == datetime(2026, 3, 5, 9, 0)
+    assert late.hours_without_drug == (datetime(2026, 3, 5, 9) - v.drug_stops) / timedelta(hours=1)
+    assert late.hours_without_drug == 22 and late.restart_at_full_dose
+
+
+def test_overdue_patients_take_free_slots_only_after_the_windows() -> None:
+    """One slot a day. A patient whose window closes Monday keeps Monday (booking inside the
+    windows is the solver's, unchanged); the overdue patients take the next free days, the
+    first to run dry first (1.0 mL before 1.5 mL), whatever their input order."""
+    due = read(reservoir_ml=2.7)  # alarm in 3.5 days: deadline (− 3 days) Monday 21:00
+    old = read(reservoir_ml=1.0, active_alarms={"low_reservoir": datetime(2026, 2, 20, 14)})
+    new = read(reservoir_ml=1.5, active_alarms={"low_reservoir": datetime(2026, 2, 27, 14)})
+    pts = [ClinicPatient("new", new), ClinicPatient("old", old), ClinicPatient("due", due)]
+    plan = plan_clinic(pts, slots_per_day=1, calendar=CAL)
+    assert plan["due"].fitted and plan["due"].date == T0
+    assert plan["old"].overdue and plan["old"].date == datetime(2026, 3, 3, 9, 0)
+    assert plan["new"].overdue and plan["new"].date == datetime(2026, 3, 4, 9, 0)
+    assert plan.overdue == [plan["new"], plan["old"]]
+    assert {v.patient for v in plan.at_risk} == {"new", "old"}
+
+
+def test_examples_overdue_patients_are_booked_and_at_risk(tmp_path) -> None:
+    """The example clinic: A02 (alarm sounding since 27 Feb) and A05 (0.4 mL left) have a
+    deadline before their window opens; with room in the clinic both are booked on the first
+    open day after the reading and listed at risk, with 8 slots or 2."""
+    import json
+    from pathlib import Path
+
+    from itb.cli import main
+
+    csv = Path(__file__).resolve().parents[1] / "examples" / "clinic_patients.csv"
+    for cap in ("8", "2"):
+        out = tmp_path / f"plan{cap}.json"
+        assert main(["clinic", "plan", str(csv), "--capacity", cap, "--out", str(out)]) == 0
+        report = json.loads(out.read_text())
+        v = {r["patient"]: r for r in report["visits"]}
+        risky = {r["patient"] for r in report["at_risk"]}
+        for pid in ("A02", "A05"):
+            assert v[pid]["overdue"] and v[pid]["date"] is not None, (cap, pid)
+            assert v[pid]["date"] == v[pid]["earliest_feasible"] and pid in risky
+            assert pid not in report["unfitted"]
+        assert v["A05"]["date"] == "2026-03-03 09:00"  # Monday is past 09:00 at every reading

@@ -260,6 +260,7 @@ def _report(plan: Any) -> dict[str, Any]:
         "days_moved": plan.days_moved,
         "visits": plan.rows(),
         "unfitted": [v.patient for v in plan.unfitted],
+        "overdue": [v.patient for v in plan.overdue],
         "at_risk": [
             {"patient": v.patient, "hours_without_drug": v.hours_without_drug} for v in plan.at_risk
         ],

@@ -93,7 +93,11 @@ class ClinicVisit:
     ``eos``, ``stopped``); ``ideal``: the latest open appointment of the window; ``slack``:
     ``deadline − date``; ``reason``: why not fitted (``None`` when fitted); ``earliest_feasible``:
     for a patient not fitted, the first appointment with a free slot at or after its window
-    opens; volumes in mL (whole vials); time without drug (module docs)."""
+    opens; volumes in mL (whole vials); time without drug (module docs). ``overdue``: the
+    window has no open appointment (the deadline passes before it opens): the visit is booked
+    at the earliest free slot all the same (``date``; ``reason`` says why it is late) and the
+    patient is listed in :attr:`ClinicPlan.at_risk` (docs:
+    decisions/clinic.md#overdue-patients)."""
 
     patient: str
     date: datetime | None
@@ -115,9 +119,11 @@ class ClinicVisit:
     drug_stops: datetime | None
     hours_without_drug: float
     restart_at_full_dose: bool
+    overdue: bool = False
 
     @property
     def fitted(self) -> bool:
+        """Booked inside its window (an overdue visit is booked, but past its deadline)."""
         return self.reason is None
 
     def as_row(self) -> dict[str, Any]:
@@ -132,6 +138,7 @@ class ClinicVisit:
             "slot": self.slot,
             "clinician": self.clinician,
             "fitted": self.fitted,
+            "overdue": self.overdue,
             "fixed": self.fixed,
             "reason": self.reason,
             "earliest_feasible": iso(self.earliest_feasible),
@@ -153,10 +160,12 @@ class ClinicVisit:
 
 @dataclass(frozen=True)
 class ClinicPlan:
-    """Every patient's :class:`ClinicVisit` (input order); ``unfitted``: those not fitted;
-    ``at_risk``: every patient whose visit (or earliest feasible date) comes after delivery
-    stops, most hours without drug first; ``visits_per_day``/``capacity``: per calendar day
-    from ``first_day``; ``moved``/``days_moved``: the objective's figures."""
+    """Every patient's :class:`ClinicVisit` (input order); ``unfitted``: those with no
+    appointment; ``overdue``: those booked past their deadline (an empty window);
+    ``at_risk``: every overdue patient and every patient whose visit (or earliest feasible
+    date) comes after delivery stops, most hours without drug first;
+    ``visits_per_day``/``capacity``: per calendar day from ``first_day``;
+    ``moved``/``days_moved``: the objective's figures."""
 
     visits: list[ClinicVisit]
     first_day: date
@@ -169,11 +178,15 @@ class ClinicPlan:
 
     @property
     def unfitted(self) -> list[ClinicVisit]:
-        return [v for v in self.visits if not v.fitted]
+        return [v for v in self.visits if not v.fitted and not v.overdue]
+
+    @property
+    def overdue(self) -> list[ClinicVisit]:
+        return [v for v in self.visits if v.overdue]
 
     @property
     def at_risk(self) -> list[ClinicVisit]:
-        risky = [v for v in self.visits if v.hours_without_drug > 0]
+        risky = [v for v in self.visits if v.hours_without_drug > 0 or v.overdue]
         return sorted(risky, key=lambda v: (-v.hours_without_drug, v.patient))
 
     def __getitem__(self, patient: str) -> ClinicVisit:
@@ -257,7 +270,7 @@ def plan_clinic(
         for j, i in enumerate(limited):
             reservoir_low[i] = worst[j]
 
-    release, deadline_day, ideal, clin, fixed = [], [], [], [], []
+    release, deadline_day, ideal, clin, fixed, raw_deadline = [], [], [], [], [], []
     info: list[dict[str, Any]] = []
     volumes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for i, p in enumerate(pts):
@@ -335,6 +348,7 @@ def plan_clinic(
         r = _first_day_at_or_after(open_from, first, cal)
         d = _last_day_at_or_before(dl, first, cal)
         release.append(r)
+        raw_deadline.append(d)
         deadline_day.append(min(d, days - 1))
         ideal_day = _latest_open(r, min(d, days - 1), capacity)
         ideal.append(ideal_day)
@@ -362,13 +376,41 @@ def plan_clinic(
             per_day[d] += 1
 
     # Patients not fitted: the first appointment with a free slot at or after the window opens
-    # (that slot, and the clinician's, then counts as used).
+    # (that slot, and the clinician's, then counts as used). Overdue patients first (a window
+    # with no open appointment: the deadline passes, inside the horizon, before it opens), the
+    # first to run dry first (then the earliest deadline), and they are booked there (docs:
+    # decisions/clinic.md#overdue-patients); then the others, in input order.
     cused = [[0] * days for _ in clinicians]
     for i, d in enumerate(sol.day):
         if d >= 0 and clin[i] >= 0 and cslots:
             cused[clin[i]][d] += 1
     # next[d]: a day at or after d that may have a free slot (days found full are skipped)
     nxt = list(range(days + 1))
+    n_pts = len(pts)
+    late = [
+        i
+        for i in range(n_pts)
+        if sol.day[i] < 0 and ideal[i] < 0 and release[i] < days and raw_deadline[i] < days
+    ]
+    late_set = set(late)
+    rest = [i for i in range(n_pts) if sol.day[i] < 0 and i not in late_set]
+    overdue = [False] * n_pts
+    first_free: dict[int, int] = {}
+
+    def urgency(i: int) -> tuple[datetime, int, int]:
+        return (info[i]["stops"] or datetime.max, raw_deadline[i], i)
+
+    for i in sorted(late, key=urgency) + rest:
+        e = _first_free(release[i], per_day, capacity, clin[i], cused, cslots, nxt)
+        if e is None:
+            continue
+        first_free[i] = e
+        if i in late_set:
+            overdue[i] = True
+            slot_of[i] = per_day[e]
+        per_day[e] += 1
+        if clin[i] >= 0 and cslots:
+            cused[clin[i]][e] += 1
     visits = []
     for i, p in enumerate(pts):
         rec = info[i]
@@ -378,12 +420,11 @@ def plan_clinic(
         when = None if d < 0 else _appointment(cal_days[d], cal)
         if d < 0:
             reason = _why_unfitted(i, problem, rec, cal_days, cal)
-            e = _first_free(release[i], per_day, capacity, clin[i], cused, cslots, nxt)
-            if e is not None:
-                per_day[e] += 1
-                if clin[i] >= 0 and cslots:
-                    cused[clin[i]][e] += 1
-                earliest_feasible = _appointment(cal_days[e], cal)
+            if i in first_free:
+                earliest_feasible = _appointment(cal_days[first_free[i]], cal)
+            if overdue[i]:
+                reason = f"overdue: {reason}; booked at the earliest free slot"
+                when = earliest_feasible
         visit_at = when if when is not None else earliest_feasible
         stops = rec["stops"]
         gap_h = 0.0
@@ -415,6 +456,7 @@ def plan_clinic(
                 hours_without_drug=gap_h,
                 # refilled at the visit, the pump resumes the programmed pre-gap dose
                 restart_at_full_dose=gap_h > 0 and rec["binding"] != "eos",
+                overdue=overdue[i],
             )
         )
     clinic_plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
