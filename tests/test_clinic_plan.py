@@ -290,3 +290,24 @@ def test_examples_overdue_patients_are_booked_and_at_risk(tmp_path) -> None:
             assert v[pid]["date"] == v[pid]["earliest_feasible"] and pid in risky
             assert pid not in report["unfitted"]
         assert v["A05"]["date"] == "2026-03-03 09:00"  # Monday is past 09:00 at every reading
+
+
+@pytest.mark.parametrize(
+    ("cell", "column", "why"),
+    [
+        ("28", "min_interval", "'28'; allowed: a duration (P28D, 28d, 12h)"),
+        ("2026-13-01", "booked", "'2026-13-01'; allowed: an ISO 8601 date (2026-03-02)"),
+        ("lots", "vial_ml", "'lots'; allowed: a number"),
+    ],
+)
+def test_patients_csv_error_names_the_place_once(tmp_path, cell, column, why) -> None:
+    """A bad optional cell: FILE:LINE, the column and the value, each said once."""
+    from itb.clinical.patients import PatientFileError, read_patients_csv
+
+    f = tmp_path / "bad.csv"
+    head = "id,model,interrogated,reservoir_ml,concentration_ug_per_ml,ug_per_day"
+    f.write_text(f"{head},{column}\nA01,SYNCHROMED_II_40,2026-03-02T09:00,20,2000,400,{cell}\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:2:{column}"
+    assert str(err.value) == f"{f}:2: column {column}: {why}"

@@ -179,8 +179,12 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
             fill_ml=get("fill_ml", "float"),
             vial_ml=get("vial_ml", "float"),
         )
+    except PatientFileError:
+        raise  # a cell's error already names FILE:LINE and the column
     except ItbError as err:
-        raise fail(err.field or "?", str(err)) from None
+        col = err.field or "?"
+        text = str(err)
+        raise fail(col, text.removeprefix(f"{col}: ")) from None
 
 
 _STEPS_FORM = (
