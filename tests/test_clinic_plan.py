@@ -3,6 +3,7 @@ projection, planner, calendar and risk report."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 
 import itb
@@ -311,3 +312,34 @@ def test_patients_csv_error_names_the_place_once(tmp_path, cell, column, why) ->
         read_patients_csv(f)
     assert err.value.field == f"{f}:2:{column}"
     assert str(err.value) == f"{f}:2: column {column}: {why}"
+
+
+def test_plan_errors_name_file_line_and_column(tmp_path, capsys) -> None:
+    """Patients read from a file: the planner's errors (a duplicate id, a clinician without
+    slots, a booked date past the horizon) name FILE:LINE:COLUMN, lines counted from the header
+    as line 1; --days outside 1 to 3660 is refused as such, exit 2."""
+    from itb.cli import main
+    from itb.clinical.patients import read_patients_csv
+
+    text = (ROOT / "examples" / "clinic_patients.csv").read_text().splitlines()
+    f = tmp_path / "dup.csv"
+    f.write_text("\n".join([*text[:3], text[1]]) + "\n")  # A01 again on line 4
+    with pytest.raises(itb.errors.ValidationError) as err:
+        plan_clinic(read_patients_csv(f), slots_per_day=2, calendar=CAL)
+    assert err.value.field == f"{f}:4:id"
+    assert str(err.value).startswith(f"{f}:4: column id: 'A01' is used twice (first at {f}:2)")
+    ex = ROOT / "examples" / "clinic_patients.csv"
+    for extra, where in (
+        (["--clinician", "dr_nobody=1"], f"{ex}:2: column clinician: 'dr_lee'"),
+        (["--days", "10"], f"{ex}:8: column booked: 2026-04-02; allowed: 2026-03-02 to"),
+        (["--days", "0"], "--days 0: allowed 1 to 3660"),
+    ):
+        capsys.readouterr()
+        assert main(["clinic", "plan", str(ex), *extra]) == 2
+        assert where in capsys.readouterr().err, extra
+    # patients built in code keep their index
+    pts = read_patients_csv(ex)
+    bare = [dataclasses.replace(p, source=None) for p in pts[:2]]
+    with pytest.raises(itb.errors.ValidationError) as err:
+        plan_clinic([*bare, bare[0]], slots_per_day=2, calendar=CAL)
+    assert err.value.field == "patients[2].id"

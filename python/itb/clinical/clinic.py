@@ -65,7 +65,8 @@ class ClinicPatient:
     ``last_refill + min_interval``); ``earliest``: a stated earliest date; ``stability``: the
     drug-stability limit (none asserted); ``clinician``: who must see the patient (``None``:
     anyone); ``booked``: an appointment already fixed (a date); ``fill_ml``/``vial_ml``: the
-    fill volume (default: the reservoir) and vial size (volume ordered in whole vials)."""
+    fill volume (default: the reservoir) and vial size (volume ordered in whole vials);
+    ``source``: where it was read (``FILE:LINE``), for error messages."""
 
     id: str
     pump: Pump
@@ -77,6 +78,9 @@ class ClinicPatient:
     booked: date | None = None
     fill_ml: float | None = None
     vial_ml: float | None = None
+    #: where the patient was read (``FILE:LINE``, set by :func:`read_patients_csv`): errors of
+    #: :func:`plan_clinic` then name ``FILE:LINE:COLUMN`` instead of ``patients[i].field``
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         # durations are never bare numbers (docs: decisions/inputs.md)
@@ -228,17 +232,16 @@ def plan_clinic(
         )
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
         raise ValidationError(f"days: {days!r}; allowed: 1 to 3660", "days")
-    ids = set()
+    ids: dict[str, int] = {}
     for i, p in enumerate(pts):
         if not isinstance(p, ClinicPatient):
             raise ValidationError(
                 f"patients[{i}]: expected ClinicPatient, got {type(p).__name__}", f"patients[{i}]"
             )
         if p.id in ids:
-            raise ValidationError(
-                f"patients[{i}].id: {p.id!r} is used twice; allowed: unique", f"patients[{i}].id"
-            )
-        ids.add(p.id)
+            first_at = pts[ids[p.id]].source or f"patients[{ids[p.id]}]"
+            raise _bad(i, p, "id", f"{p.id!r} is used twice (first at {first_at}); allowed: unique")
+        ids[p.id] = i
     if today is None:
         today = max((p.pump.now.date() for p in pts), default=date.today())
     first = as_date(today, "today")
@@ -277,9 +280,11 @@ def plan_clinic(
         pump = p.pump
         now = pump.now
         if p.clinician is not None and clinicians and p.clinician not in cindex:
-            raise ValidationError(
-                f"patients[{i}].clinician: {p.clinician!r}; allowed: {', '.join(clinicians)}",
-                f"patients[{i}].clinician",
+            raise _bad(
+                i,
+                p,
+                "clinician",
+                f"{p.clinician!r}; allowed: {', '.join(clinicians)} (those given slots)",
             )
         last = (
             None if p.last_refill is None else as_date(p.last_refill, f"patients[{i}].last_refill")
@@ -331,6 +336,9 @@ def plan_clinic(
                     horizon,
                 )
             except ValidationError as err:
+                col = err.field or "?"
+                if p.source is not None:
+                    raise _bad(i, p, col, str(err).removeprefix(f"{col}: ")) from None
                 raise ValidationError(
                     f"patients[{i}] ({p.id}): {err}", f"patients[{i}].{err.field}"
                 ) from None
@@ -356,9 +364,8 @@ def plan_clinic(
         if p.booked is not None:
             b = (as_date(p.booked, f"patients[{i}].booked") - first).days
             if not 0 <= b < days:
-                raise ValidationError(
-                    f"patients[{i}].booked: {p.booked}; allowed: {first} to {cal_days[-1]}",
-                    f"patients[{i}].booked",
+                raise _bad(
+                    i, p, "booked", f"{p.booked}; allowed: {first} to {cal_days[-1]} (days={days})"
                 )
             fixed.append(b)
         else:
@@ -462,6 +469,14 @@ def plan_clinic(
     clinic_plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
     clinic_plan._by_id.update({v.patient: v for v in visits})
     return clinic_plan
+
+
+def _bad(i: int, p: ClinicPatient, col: str, why: str) -> ValidationError:
+    """A patient's bad entry: ``FILE:LINE: column COL: why`` (field ``FILE:LINE:COL``) for a
+    patient read from a file, else ``patients[i].col: why``."""
+    if p.source is not None:
+        return ValidationError(f"{p.source}: column {col}: {why}", f"{p.source}:{col}")
+    return ValidationError(f"patients[{i}].{col}: {why}", f"patients[{i}].{col}")
 
 
 #: Alarms that mean delivery at the tip has stopped, in the order their start is reported.

@@ -178,6 +178,7 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
             booked=get("booked", "date"),
             fill_ml=get("fill_ml", "float"),
             vial_ml=get("vial_ml", "float"),
+            source=f"{p}:{line}",
         )
     except PatientFileError:
         raise  # a cell's error already names FILE:LINE and the column
