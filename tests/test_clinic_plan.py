@@ -343,3 +343,23 @@ def test_plan_errors_name_file_line_and_column(tmp_path, capsys) -> None:
     with pytest.raises(itb.errors.ValidationError) as err:
         plan_clinic([*bare, bare[0]], slots_per_day=2, calendar=CAL)
     assert err.value.field == "patients[2].id"
+
+
+def test_patients_csv_row_with_an_extra_cell_names_the_line(tmp_path) -> None:
+    """A row with more cells than the header (…,20,extra) is refused naming FILE:LINE and the
+    cell; trailing empty cells (a spreadsheet's export) are not data and pass."""
+    from itb.cli import main
+    from itb.clinical.patients import PatientFileError, read_patients_csv
+
+    text = (ROOT / "examples" / "clinic_patients.csv").read_text().splitlines()
+    f = tmp_path / "extra.csv"
+    f.write_text("\n".join([text[0], text[1], text[2] + ",extra"]) + "\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:3"
+    assert str(err.value) == (
+        f"{f}:3: 18 cells, the header has 17; extra cell 'extra'; allowed: one per column"
+    )
+    assert main(["clinic", "plan", str(f)]) == 2
+    f.write_text("\n".join([text[0], text[1] + ",,"]) + "\n")
+    assert [p.id for p in read_patients_csv(f)] == ["A01"]
