@@ -337,6 +337,13 @@ def test_plan_errors_name_file_line_and_column(tmp_path, capsys) -> None:
         capsys.readouterr()
         assert main(["clinic", "plan", str(ex), *extra]) == 2
         assert where in capsys.readouterr().err, extra
+    f.write_text("\n".join([text[0], text[1].replace(",dr_lee,,,20", ",dr_lee,,50,20")]) + "\n")
+    with pytest.raises(itb.errors.ValidationError) as err:
+        plan_clinic(read_patients_csv(f), slots_per_day=2, calendar=CAL)
+    assert err.value.field == f"{f}:2:fill_ml" and str(err.value).startswith(
+        f"{f}:2: column fill_ml: "
+    )
+    assert "fill_ml: fill_ml" not in str(err.value) and "40 mL" in str(err.value)
     # patients built in code keep their index
     pts = read_patients_csv(ex)
     bare = [dataclasses.replace(p, source=None) for p in pts[:2]]

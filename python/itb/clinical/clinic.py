@@ -336,9 +336,9 @@ def plan_clinic(
                     horizon,
                 )
             except ValidationError as err:
-                col = err.field or "?"
+                what = err.field or "?"
                 if p.source is not None:
-                    raise _bad(i, p, col, str(err).removeprefix(f"{col}: ")) from None
+                    raise _bad(i, p, what, str(err).removeprefix(f"{what}: ")) from None
                 raise ValidationError(
                     f"patients[{i}] ({p.id}): {err}", f"patients[{i}].{err.field}"
                 ) from None
