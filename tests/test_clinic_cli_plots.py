@@ -100,8 +100,13 @@ def test_clinic_calendar_plot_tells_booked_from_not_fitted(tmp_path, figures) ->
     ax = fig.axes[0]
     bars = {c.get_label(): sum(p.get_height() for p in c) for c in ax.containers}
     assert bars["visits booked in their window"] == sum(v["fitted"] for v in visits)
-    assert bars["not fitted: earliest date with a free slot"] == sum(
-        1 for v in visits if not v["fitted"] and v["earliest_feasible"]
+    assert bars["overdue (empty window): booked at the earliest free slot"] == sum(
+        v["overdue"] for v in visits
     )
+    assert {v["patient"] for v in visits if v["overdue"]} >= {"A02", "A05"}
+    later = sum(
+        1 for v in visits if not v["fitted"] and not v["overdue"] and v["earliest_feasible"]
+    )
+    assert bars.get("not fitted: earliest date with a free slot", 0) == later
     legend = {t.get_text() for t in ax.get_legend().get_texts()}
     assert set(bars) <= legend and "capacity (slots)" in legend

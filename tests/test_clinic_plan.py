@@ -3,6 +3,7 @@ projection, planner, calendar and risk report."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 
 import itb
@@ -53,6 +54,10 @@ def test_three_pumps_end_to_end() -> None:
     v = plan["low"]
     assert not v.fitted and "deadline 2026-02-27" in v.reason
     assert v.earliest_feasible == datetime(2026, 3, 3, 9, 0)  # Monday's slot is taken
+    # ... and booked there: overdue, at risk, never only "not fitted"
+    assert v.overdue and v.date == v.earliest_feasible and v.slot == 0
+    assert v.slack == v.deadline - v.date < timedelta(0)
+    assert plan.overdue == [v] and v in plan.at_risk and v not in plan.unfitted
     # empty at 1.5 mL / 0.2 mL/day minus one stroke's rounding: 7.5 days after the reading
     assert v.drug_stops == low.project().reservoir_empty
     assert v.drug_stops - T0 == timedelta(days=7, hours=12)
@@ -215,11 +220,153 @@ def test_three_pumps_end_to_end_through_the_command_line(tmp_path) -> None:
     assert v["dead"]["drug_stops"] == "2026-03-02 09:00" and v["dead"]["hours_without_drug"] == 0
     assert v["dead"]["vials"] is None  # nothing to refill: a replacement
     assert not v["low"]["fitted"] and "deadline 2026-02-27 09:00" in v["low"]["reason"]
+    # overdue (an empty window): booked all the same at the first free slot, and at risk
+    assert v["low"]["overdue"] and v["low"]["date"] == "2026-03-03 09:00"
     assert v["low"]["earliest_feasible"] == "2026-03-03 09:00"
     assert v["low"]["drug_stops"] == "2026-03-09 21:00" and v["low"]["hours_without_drug"] == 0
     assert v["eri"]["fitted"] and v["eri"]["binding"] == "eos"
     assert v["eri"]["eri"] == "2026-01-10 00:00"  # sounding since, never "None"
     assert v["eri"]["date"] <= v["eri"]["deadline"]
     assert (v["eri"]["vials"], v["eri"]["volume_to_order_ml"]) == (2, 40.0)
-    assert report["unfitted"] == ["low"] and report["at_risk"] == []
+    assert report["unfitted"] == [] and report["overdue"] == ["low"]
+    assert report["at_risk"] == [{"patient": "low", "hours_without_drug": 0}]
     assert "24-72 h" in report["context"]
+
+
+def test_an_overdue_patient_is_booked_at_the_earliest_open_slot() -> None:
+    """A pump with 0.4 mL left (empty in 2 days at 0.2 mL/day; the low-reservoir alarm already
+    sounding) has a deadline before its window opens. It is booked at the first open day with
+    a free slot (by hand: the reading's Monday is past 09:00, so Tuesday), listed as overdue
+    and at risk; with the clinic closed until after it runs dry, the visit is still booked and
+    the hours without drug are counted from the empty reservoir to that visit."""
+    t = datetime(2026, 3, 2, 11, 0)  # Monday, after the appointment time
+    pump = read(now=t, reservoir_ml=0.4)
+    plan = plan_clinic([ClinicPatient("A05", pump)], slots_per_day=8, calendar=CAL)
+    v = plan["A05"]
+    assert v.deadline < t and v.overdue and v.date == datetime(2026, 3, 3, 9, 0)
+    assert v.drug_stops == t + timedelta(days=2) and v.hours_without_drug == 0
+    assert plan.at_risk == [v] and plan.unfitted == [] and plan.visits_per_day[1] == 1
+    assert "overdue" in v.reason and "booked at the earliest free slot" in v.reason
+    closed = ClinicCalendar(country=None, extra_closed=(date(2026, 3, 3), date(2026, 3, 4)))
+    late = plan_clinic([ClinicPatient("A05", pump)], slots_per_day=1, calendar=closed)["A05"]
+    assert late.overdue and late.date == datetime(2026, 3, 5, 9, 0)
+    assert late.hours_without_drug == (datetime(2026, 3, 5, 9) - v.drug_stops) / timedelta(hours=1)
+    assert late.hours_without_drug == 22 and late.restart_at_full_dose
+
+
+def test_overdue_patients_take_free_slots_only_after_the_windows() -> None:
+    """One slot a day. A patient whose window closes Monday keeps Monday (booking inside the
+    windows is the solver's, unchanged); the overdue patients take the next free days, the
+    first to run dry first (1.0 mL before 1.5 mL), whatever their input order."""
+    due = read(reservoir_ml=2.7)  # alarm in 3.5 days: deadline (− 3 days) Monday 21:00
+    old = read(reservoir_ml=1.0, active_alarms={"low_reservoir": datetime(2026, 2, 20, 14)})
+    new = read(reservoir_ml=1.5, active_alarms={"low_reservoir": datetime(2026, 2, 27, 14)})
+    pts = [ClinicPatient("new", new), ClinicPatient("old", old), ClinicPatient("due", due)]
+    plan = plan_clinic(pts, slots_per_day=1, calendar=CAL)
+    assert plan["due"].fitted and plan["due"].date == T0
+    assert plan["old"].overdue and plan["old"].date == datetime(2026, 3, 3, 9, 0)
+    assert plan["new"].overdue and plan["new"].date == datetime(2026, 3, 4, 9, 0)
+    assert plan.overdue == [plan["new"], plan["old"]]
+    assert {v.patient for v in plan.at_risk} == {"new", "old"}
+
+
+def test_examples_overdue_patients_are_booked_and_at_risk(tmp_path) -> None:
+    """The example clinic: A02 (alarm sounding since 27 Feb) and A05 (0.4 mL left) have a
+    deadline before their window opens; with room in the clinic both are booked on the first
+    open day after the reading and listed at risk, with 8 slots or 2."""
+    import json
+    from pathlib import Path
+
+    from itb.cli import main
+
+    csv = Path(__file__).resolve().parents[1] / "examples" / "clinic_patients.csv"
+    for cap in ("8", "2"):
+        out = tmp_path / f"plan{cap}.json"
+        assert main(["clinic", "plan", str(csv), "--capacity", cap, "--out", str(out)]) == 0
+        report = json.loads(out.read_text())
+        v = {r["patient"]: r for r in report["visits"]}
+        risky = {r["patient"] for r in report["at_risk"]}
+        for pid in ("A02", "A05"):
+            assert v[pid]["overdue"] and v[pid]["date"] is not None, (cap, pid)
+            assert v[pid]["date"] == v[pid]["earliest_feasible"] and pid in risky
+            assert pid not in report["unfitted"]
+        assert v["A05"]["date"] == "2026-03-03 09:00"  # Monday is past 09:00 at every reading
+
+
+@pytest.mark.parametrize(
+    ("cell", "column", "why"),
+    [
+        ("28", "min_interval", "'28'; allowed: a duration (P28D, 28d, 12h)"),
+        ("2026-13-01", "booked", "'2026-13-01'; allowed: an ISO 8601 date (2026-03-02)"),
+        ("lots", "vial_ml", "'lots'; allowed: a number"),
+    ],
+)
+def test_patients_csv_error_names_the_place_once(tmp_path, cell, column, why) -> None:
+    """A bad optional cell: FILE:LINE, the column and the value, each said once."""
+    from itb.clinical.patients import PatientFileError, read_patients_csv
+
+    f = tmp_path / "bad.csv"
+    head = "id,model,interrogated,reservoir_ml,concentration_ug_per_ml,ug_per_day"
+    f.write_text(f"{head},{column}\nA01,SYNCHROMED_II_40,2026-03-02T09:00,20,2000,400,{cell}\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:2:{column}"
+    assert str(err.value) == f"{f}:2: column {column}: {why}"
+
+
+def test_plan_errors_name_file_line_and_column(tmp_path, capsys) -> None:
+    """Patients read from a file: the planner's errors (a duplicate id, a clinician without
+    slots, a booked date past the horizon) name FILE:LINE:COLUMN, lines counted from the header
+    as line 1; --days outside 1 to 3660 is refused as such, exit 2."""
+    from itb.cli import main
+    from itb.clinical.patients import read_patients_csv
+
+    text = (ROOT / "examples" / "clinic_patients.csv").read_text().splitlines()
+    f = tmp_path / "dup.csv"
+    f.write_text("\n".join([*text[:3], text[1]]) + "\n")  # A01 again on line 4
+    with pytest.raises(itb.errors.ValidationError) as err:
+        plan_clinic(read_patients_csv(f), slots_per_day=2, calendar=CAL)
+    assert err.value.field == f"{f}:4:id"
+    assert str(err.value).startswith(f"{f}:4: column id: 'A01' is used twice (first at {f}:2)")
+    ex = ROOT / "examples" / "clinic_patients.csv"
+    for extra, where in (
+        (["--clinician", "dr_nobody=1"], f"{ex}:2: column clinician: 'dr_lee'"),
+        (["--days", "10"], f"{ex}:8: column booked: 2026-04-02; allowed: 2026-03-02 to"),
+        (["--days", "0"], "--days 0: allowed 1 to 3660"),
+    ):
+        capsys.readouterr()
+        assert main(["clinic", "plan", str(ex), *extra]) == 2
+        assert where in capsys.readouterr().err, extra
+    f.write_text("\n".join([text[0], text[1].replace(",dr_lee,,,20", ",dr_lee,,50,20")]) + "\n")
+    with pytest.raises(itb.errors.ValidationError) as err:
+        plan_clinic(read_patients_csv(f), slots_per_day=2, calendar=CAL)
+    assert err.value.field == f"{f}:2:fill_ml" and str(err.value).startswith(
+        f"{f}:2: column fill_ml: "
+    )
+    assert "fill_ml: fill_ml" not in str(err.value) and "40 mL" in str(err.value)
+    # patients built in code keep their index
+    pts = read_patients_csv(ex)
+    bare = [dataclasses.replace(p, source=None) for p in pts[:2]]
+    with pytest.raises(itb.errors.ValidationError) as err:
+        plan_clinic([*bare, bare[0]], slots_per_day=2, calendar=CAL)
+    assert err.value.field == "patients[2].id"
+
+
+def test_patients_csv_row_with_an_extra_cell_names_the_line(tmp_path) -> None:
+    """A row with more cells than the header (…,20,extra) is refused naming FILE:LINE and the
+    cell; trailing empty cells (a spreadsheet's export) are not data and pass."""
+    from itb.cli import main
+    from itb.clinical.patients import PatientFileError, read_patients_csv
+
+    text = (ROOT / "examples" / "clinic_patients.csv").read_text().splitlines()
+    f = tmp_path / "extra.csv"
+    f.write_text("\n".join([text[0], text[1], text[2] + ",extra"]) + "\n")
+    with pytest.raises(PatientFileError) as err:
+        read_patients_csv(f)
+    assert err.value.field == f"{f}:3"
+    assert str(err.value) == (
+        f"{f}:3: 18 cells, the header has 17; extra cell 'extra'; allowed: one per column"
+    )
+    assert main(["clinic", "plan", str(f)]) == 2
+    f.write_text("\n".join([text[0], text[1] + ",,"]) + "\n")
+    assert [p.id for p in read_patients_csv(f)] == ["A01"]

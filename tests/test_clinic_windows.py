@@ -158,9 +158,10 @@ def test_bad_fill_names_the_patient() -> None:
     st.integers(1, 3),
 )
 def test_earliest_feasible_is_the_first_free_slot(reservoirs, who, slots) -> None:
-    """Patients not fitted get, in input order, the first open day (from the reading, here day
-    0) with a free slot for the clinic and their clinician, counting the booked visits and the
-    earlier patients' earliest dates: recounted here day by day."""
+    """Patients not fitted get the first open day (from the reading, here day 0) with a free
+    slot for the clinic and their clinician, counting the booked visits and the earlier
+    patients' earliest dates — the overdue first (booked there), then the others in input
+    order: recounted here day by day."""
     pts = [
         ClinicPatient(
             f"p{k}",
@@ -186,9 +187,12 @@ def test_earliest_feasible_is_the_first_free_slot(reservoirs, who, slots) -> Non
             used[day(v.date)] += 1
             if v.clinician:
                 cused[v.clinician][day(v.date)] += 1
-    for v in plan.visits:
-        if v.fitted:
-            continue
+    # overdue (the deadline before the window opens at the reading) first, the first to run
+    # dry first, then the deadline, then input order; then the others in input order
+    late = [v for v in plan.visits if not v.fitted and v.deadline < T0]
+    late.sort(key=lambda v: (v.drug_stops, v.deadline, plan.visits.index(v)))
+    rest = [v for v in plan.visits if not v.fitted and v.deadline >= T0]
+    for v in late + rest:
         free = [
             d
             for d in range(30)
@@ -199,6 +203,9 @@ def test_earliest_feasible_is_the_first_free_slot(reservoirs, who, slots) -> Non
             if not free
             else datetime.combine(T0.date() + timedelta(days=free[0]), CAL.appointment_time)
         )
+        # an overdue patient is booked at that slot; the others only shown it
+        assert v.overdue == (v in late and bool(free))
+        assert v.date == (v.earliest_feasible if v.overdue else None)
         if free:
             used[free[0]] += 1
             if v.clinician:

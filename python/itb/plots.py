@@ -783,17 +783,29 @@ def clinic_calendar_figure(plan: Any) -> Any:
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    booked, later = [0] * len(days), [0] * len(days)
-    for v in plan.visits:  # booked in the window; else the earliest date with a free slot
+    booked, late, later = [0] * len(days), [0] * len(days), [0] * len(days)
+    # booked in the window; overdue (booked past the deadline); else the earliest free slot
+    for v in plan.visits:
         when, counts = (v.date, booked) if v.fitted else (v.earliest_feasible, later)
+        if v.overdue:
+            when, counts = v.date, late
         if when is not None and lo <= (when.date() - first).days < hi:
             counts[(when.date() - first).days - lo] += 1
     ax.bar(days, booked, width=0.8, color="#4477aa", label="visits booked in their window")  # type: ignore[arg-type]
+    if any(late):
+        ax.bar(
+            days,  # type: ignore[arg-type]
+            late,
+            bottom=booked,
+            width=0.8,
+            color="#cc3311",
+            label="overdue (empty window): booked at the earliest free slot",
+        )
     if any(later):
         ax.bar(
             days,  # type: ignore[arg-type]
             later,
-            bottom=booked,
+            bottom=[b + x for b, x in zip(booked, late)],
             width=0.8,
             color="#ee9944",
             label="not fitted: earliest date with a free slot",
@@ -841,7 +853,7 @@ def clinic_calendar_figure(plan: Any) -> Any:
     n_fit = sum(1 for v in plan.visits if v.fitted)
     ax.set_title(
         f"Refill calendar: {n_fit} of {len(plan.visits)} patients booked in their window, "
-        f"{len(plan.unfitted)} not fitted, {len(risky)} at risk"
+        f"{len(plan.overdue)} overdue, {len(plan.unfitted)} not fitted, {len(risky)} at risk"
     )
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -118,6 +118,8 @@ def _plan(args: argparse.Namespace) -> int:
         if not name or not n.isdigit():
             raise UsageError(f"--clinician {item!r}: expected NAME=N (N a whole number)")
         clinicians[name] = int(n)
+    if not 1 <= args.days <= 3660:
+        raise UsageError(f"--days {args.days}: allowed 1 to 3660")
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise UsageError(f"--out {args.out!r}: allowed suffixes .csv, .json")
@@ -131,7 +133,7 @@ def _plan(args: argparse.Namespace) -> int:
         slots_per_day=args.capacity,
         calendar=cal,
         clinician_slots=clinicians or None,
-        days=max(args.days, 1),
+        days=args.days,
         today=args.today,
     )
     rows = plan.rows()
@@ -260,6 +262,7 @@ def _report(plan: Any) -> dict[str, Any]:
         "days_moved": plan.days_moved,
         "visits": plan.rows(),
         "unfitted": [v.patient for v in plan.unfitted],
+        "overdue": [v.patient for v in plan.overdue],
         "at_risk": [
             {"patient": v.patient, "hours_without_drug": v.hours_without_drug} for v in plan.at_risk
         ],

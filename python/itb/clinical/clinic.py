@@ -65,7 +65,8 @@ class ClinicPatient:
     ``last_refill + min_interval``); ``earliest``: a stated earliest date; ``stability``: the
     drug-stability limit (none asserted); ``clinician``: who must see the patient (``None``:
     anyone); ``booked``: an appointment already fixed (a date); ``fill_ml``/``vial_ml``: the
-    fill volume (default: the reservoir) and vial size (volume ordered in whole vials)."""
+    fill volume (default: the reservoir) and vial size (volume ordered in whole vials);
+    ``source``: where it was read (``FILE:LINE``), for error messages."""
 
     id: str
     pump: Pump
@@ -77,6 +78,9 @@ class ClinicPatient:
     booked: date | None = None
     fill_ml: float | None = None
     vial_ml: float | None = None
+    #: where the patient was read (``FILE:LINE``, set by :func:`read_patients_csv`): errors of
+    #: :func:`plan_clinic` then name ``FILE:LINE:COLUMN`` instead of ``patients[i].field``
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         # durations are never bare numbers (docs: decisions/inputs.md)
@@ -93,7 +97,11 @@ class ClinicVisit:
     ``eos``, ``stopped``); ``ideal``: the latest open appointment of the window; ``slack``:
     ``deadline − date``; ``reason``: why not fitted (``None`` when fitted); ``earliest_feasible``:
     for a patient not fitted, the first appointment with a free slot at or after its window
-    opens; volumes in mL (whole vials); time without drug (module docs)."""
+    opens; volumes in mL (whole vials); time without drug (module docs). ``overdue``: the
+    window has no open appointment (the deadline passes before it opens): the visit is booked
+    at the earliest free slot all the same (``date``; ``reason`` says why it is late) and the
+    patient is listed in :attr:`ClinicPlan.at_risk` (docs:
+    decisions/clinic.md#overdue-patients)."""
 
     patient: str
     date: datetime | None
@@ -115,9 +123,11 @@ class ClinicVisit:
     drug_stops: datetime | None
     hours_without_drug: float
     restart_at_full_dose: bool
+    overdue: bool = False
 
     @property
     def fitted(self) -> bool:
+        """Booked inside its window (an overdue visit is booked, but past its deadline)."""
         return self.reason is None
 
     def as_row(self) -> dict[str, Any]:
@@ -132,6 +142,7 @@ class ClinicVisit:
             "slot": self.slot,
             "clinician": self.clinician,
             "fitted": self.fitted,
+            "overdue": self.overdue,
             "fixed": self.fixed,
             "reason": self.reason,
             "earliest_feasible": iso(self.earliest_feasible),
@@ -153,10 +164,12 @@ class ClinicVisit:
 
 @dataclass(frozen=True)
 class ClinicPlan:
-    """Every patient's :class:`ClinicVisit` (input order); ``unfitted``: those not fitted;
-    ``at_risk``: every patient whose visit (or earliest feasible date) comes after delivery
-    stops, most hours without drug first; ``visits_per_day``/``capacity``: per calendar day
-    from ``first_day``; ``moved``/``days_moved``: the objective's figures."""
+    """Every patient's :class:`ClinicVisit` (input order); ``unfitted``: those with no
+    appointment; ``overdue``: those booked past their deadline (an empty window);
+    ``at_risk``: every overdue patient and every patient whose visit (or earliest feasible
+    date) comes after delivery stops, most hours without drug first;
+    ``visits_per_day``/``capacity``: per calendar day from ``first_day``;
+    ``moved``/``days_moved``: the objective's figures."""
 
     visits: list[ClinicVisit]
     first_day: date
@@ -169,11 +182,15 @@ class ClinicPlan:
 
     @property
     def unfitted(self) -> list[ClinicVisit]:
-        return [v for v in self.visits if not v.fitted]
+        return [v for v in self.visits if not v.fitted and not v.overdue]
+
+    @property
+    def overdue(self) -> list[ClinicVisit]:
+        return [v for v in self.visits if v.overdue]
 
     @property
     def at_risk(self) -> list[ClinicVisit]:
-        risky = [v for v in self.visits if v.hours_without_drug > 0]
+        risky = [v for v in self.visits if v.hours_without_drug > 0 or v.overdue]
         return sorted(risky, key=lambda v: (-v.hours_without_drug, v.patient))
 
     def __getitem__(self, patient: str) -> ClinicVisit:
@@ -215,17 +232,16 @@ def plan_clinic(
         )
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
         raise ValidationError(f"days: {days!r}; allowed: 1 to 3660", "days")
-    ids = set()
+    ids: dict[str, int] = {}
     for i, p in enumerate(pts):
         if not isinstance(p, ClinicPatient):
             raise ValidationError(
                 f"patients[{i}]: expected ClinicPatient, got {type(p).__name__}", f"patients[{i}]"
             )
         if p.id in ids:
-            raise ValidationError(
-                f"patients[{i}].id: {p.id!r} is used twice; allowed: unique", f"patients[{i}].id"
-            )
-        ids.add(p.id)
+            first_at = pts[ids[p.id]].source or f"patients[{ids[p.id]}]"
+            raise _bad(i, p, "id", f"{p.id!r} is used twice (first at {first_at}); allowed: unique")
+        ids[p.id] = i
     if today is None:
         today = max((p.pump.now.date() for p in pts), default=date.today())
     first = as_date(today, "today")
@@ -257,16 +273,18 @@ def plan_clinic(
         for j, i in enumerate(limited):
             reservoir_low[i] = worst[j]
 
-    release, deadline_day, ideal, clin, fixed = [], [], [], [], []
+    release, deadline_day, ideal, clin, fixed, raw_deadline = [], [], [], [], [], []
     info: list[dict[str, Any]] = []
     volumes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for i, p in enumerate(pts):
         pump = p.pump
         now = pump.now
         if p.clinician is not None and clinicians and p.clinician not in cindex:
-            raise ValidationError(
-                f"patients[{i}].clinician: {p.clinician!r}; allowed: {', '.join(clinicians)}",
-                f"patients[{i}].clinician",
+            raise _bad(
+                i,
+                p,
+                "clinician",
+                f"{p.clinician!r}; allowed: {', '.join(clinicians)} (those given slots)",
             )
         last = (
             None if p.last_refill is None else as_date(p.last_refill, f"patients[{i}].last_refill")
@@ -318,6 +336,9 @@ def plan_clinic(
                     horizon,
                 )
             except ValidationError as err:
+                what = err.field or "?"
+                if p.source is not None:
+                    raise _bad(i, p, what, str(err).removeprefix(f"{what}: ")) from None
                 raise ValidationError(
                     f"patients[{i}] ({p.id}): {err}", f"patients[{i}].{err.field}"
                 ) from None
@@ -335,6 +356,7 @@ def plan_clinic(
         r = _first_day_at_or_after(open_from, first, cal)
         d = _last_day_at_or_before(dl, first, cal)
         release.append(r)
+        raw_deadline.append(d)
         deadline_day.append(min(d, days - 1))
         ideal_day = _latest_open(r, min(d, days - 1), capacity)
         ideal.append(ideal_day)
@@ -342,9 +364,8 @@ def plan_clinic(
         if p.booked is not None:
             b = (as_date(p.booked, f"patients[{i}].booked") - first).days
             if not 0 <= b < days:
-                raise ValidationError(
-                    f"patients[{i}].booked: {p.booked}; allowed: {first} to {cal_days[-1]}",
-                    f"patients[{i}].booked",
+                raise _bad(
+                    i, p, "booked", f"{p.booked}; allowed: {first} to {cal_days[-1]} (days={days})"
                 )
             fixed.append(b)
         else:
@@ -362,13 +383,41 @@ def plan_clinic(
             per_day[d] += 1
 
     # Patients not fitted: the first appointment with a free slot at or after the window opens
-    # (that slot, and the clinician's, then counts as used).
+    # (that slot, and the clinician's, then counts as used). Overdue patients first (a window
+    # with no open appointment: the deadline passes, inside the horizon, before it opens), the
+    # first to run dry first (then the earliest deadline), and they are booked there (docs:
+    # decisions/clinic.md#overdue-patients); then the others, in input order.
     cused = [[0] * days for _ in clinicians]
     for i, d in enumerate(sol.day):
         if d >= 0 and clin[i] >= 0 and cslots:
             cused[clin[i]][d] += 1
     # next[d]: a day at or after d that may have a free slot (days found full are skipped)
     nxt = list(range(days + 1))
+    n_pts = len(pts)
+    late = [
+        i
+        for i in range(n_pts)
+        if sol.day[i] < 0 and ideal[i] < 0 and release[i] < days and raw_deadline[i] < days
+    ]
+    late_set = set(late)
+    rest = [i for i in range(n_pts) if sol.day[i] < 0 and i not in late_set]
+    overdue = [False] * n_pts
+    first_free: dict[int, int] = {}
+
+    def urgency(i: int) -> tuple[datetime, int, int]:
+        return (info[i]["stops"] or datetime.max, raw_deadline[i], i)
+
+    for i in sorted(late, key=urgency) + rest:
+        e = _first_free(release[i], per_day, capacity, clin[i], cused, cslots, nxt)
+        if e is None:
+            continue
+        first_free[i] = e
+        if i in late_set:
+            overdue[i] = True
+            slot_of[i] = per_day[e]
+        per_day[e] += 1
+        if clin[i] >= 0 and cslots:
+            cused[clin[i]][e] += 1
     visits = []
     for i, p in enumerate(pts):
         rec = info[i]
@@ -378,12 +427,11 @@ def plan_clinic(
         when = None if d < 0 else _appointment(cal_days[d], cal)
         if d < 0:
             reason = _why_unfitted(i, problem, rec, cal_days, cal)
-            e = _first_free(release[i], per_day, capacity, clin[i], cused, cslots, nxt)
-            if e is not None:
-                per_day[e] += 1
-                if clin[i] >= 0 and cslots:
-                    cused[clin[i]][e] += 1
-                earliest_feasible = _appointment(cal_days[e], cal)
+            if i in first_free:
+                earliest_feasible = _appointment(cal_days[first_free[i]], cal)
+            if overdue[i]:
+                reason = f"overdue: {reason}; booked at the earliest free slot"
+                when = earliest_feasible
         visit_at = when if when is not None else earliest_feasible
         stops = rec["stops"]
         gap_h = 0.0
@@ -415,11 +463,20 @@ def plan_clinic(
                 hours_without_drug=gap_h,
                 # refilled at the visit, the pump resumes the programmed pre-gap dose
                 restart_at_full_dose=gap_h > 0 and rec["binding"] != "eos",
+                overdue=overdue[i],
             )
         )
     clinic_plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
     clinic_plan._by_id.update({v.patient: v for v in visits})
     return clinic_plan
+
+
+def _bad(i: int, p: ClinicPatient, col: str, why: str) -> ValidationError:
+    """A patient's bad entry: ``FILE:LINE: column COL: why`` (field ``FILE:LINE:COL``) for a
+    patient read from a file, else ``patients[i].col: why``."""
+    if p.source is not None:
+        return ValidationError(f"{p.source}: column {col}: {why}", f"{p.source}:{col}")
+    return ValidationError(f"patients[{i}].{col}: {why}", f"patients[{i}].{col}")
 
 
 #: Alarms that mean delivery at the tip has stopped, in the order their start is reported.

@@ -11,7 +11,8 @@ program's steps, ``HH:MM=µg/day`` separated by ``;`` (a day program, first step
 ``eri@2026-01-10T08:00;low_reservoir@2026-02-27T14:00``), ``last_refill`` (date),
 ``min_interval`` and ``stability`` (durations: ISO 8601 ``P28D`` or ``28d``), ``earliest``
 (date), ``clinician``, ``booked`` (date), ``fill_ml``, ``vial_ml``, ``catheter_volume_ul``.
-Errors: :class:`PatientFileError` naming ``FILE:LINE`` and the column, the file unchanged.
+Errors: :class:`PatientFileError` naming ``FILE:LINE`` and the column (a row with more
+non-empty cells than the header: ``FILE:LINE``), the file unchanged.
 Shipped example: ``examples/clinic_patients.csv``.
 """
 
@@ -79,6 +80,13 @@ def read_patients_csv(path: str | Path) -> list[ClinicPatient]:
     for n, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
+        extra = [c for c in row[len(header) :] if c.strip()]
+        if extra:
+            raise PatientFileError(
+                f"{p}:{n}: {len(row)} cells, the header has {len(header)}; extra cell "
+                f"{extra[0].strip()!r}; allowed: one per column",
+                f"{p}:{n}",
+            )
         cells = {h: (row[k].strip() if k < len(row) else "") for k, h in enumerate(header)}
         out.append(_patient(p, n, cells))
     return out
@@ -178,9 +186,14 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
             booked=get("booked", "date"),
             fill_ml=get("fill_ml", "float"),
             vial_ml=get("vial_ml", "float"),
+            source=f"{p}:{line}",
         )
+    except PatientFileError:
+        raise  # a cell's error already names FILE:LINE and the column
     except ItbError as err:
-        raise fail(err.field or "?", str(err)) from None
+        col = err.field or "?"
+        text = str(err)
+        raise fail(col, text.removeprefix(f"{col}: ")) from None
 
 
 _STEPS_FORM = (
