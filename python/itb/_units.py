@@ -73,6 +73,14 @@ def nl_to_ml(nl: int) -> float:
     return nl / 1_000_000
 
 
+def exact_decimal(value: int, places: int) -> str:
+    """``value / 10**places`` as an exact decimal text, trailing zeros dropped (display of an
+    exact integer amount: ``exact_decimal(10_500_000, 6) == "10.5"``)."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 10**places)
+    return sign + f"{whole}.{frac:0{places}d}".rstrip("0").rstrip(".")
+
+
 def ng_to_ug(ng: int) -> float:
     """An exact ng amount in µg, for display and reports (the inverse of :func:`ug_to_ng`)."""
     return ng / 1000

@@ -16,6 +16,7 @@ from ._limits import MAX_TIME_MS, MS_PER_DAY
 from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
 from ._units import (
     concentration,
+    exact_decimal,
     flag,
     integer,
     ml_to_nl,
@@ -286,6 +287,17 @@ class RefillReport:
             None
             if self.expected_nl == 0
             else 100.0 * (self.aspirated_nl - self.expected_nl) / self.expected_nl
+        )
+
+    def __repr__(self) -> str:
+        """In mL, exact (the pump's nL as decimals): ``RefillReport(expected=17.048 mL, …)``."""
+        pct = self.discrepancy_pct
+        return (
+            f"RefillReport(expected={exact_decimal(self.expected_nl, 6)} mL, "
+            f"aspirated={exact_decimal(self.aspirated_nl, 6)} mL, "
+            f"discrepancy={exact_decimal(self.aspirated_nl - self.expected_nl, 6)} mL"
+            + (f" ({pct:+.1f} %)" if pct is not None else "")
+            + f", flagged={self.flagged}, reason={self.reason!r})"
         )
 
 
