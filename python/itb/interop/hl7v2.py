@@ -41,8 +41,8 @@ from .._time import from_ms
 from ..errors import ValidationError
 from . import codes
 from .history import (
-    alarm_detail,
     TherapyHistory,
+    alarm_detail,
     concentration_data,
     history_of,
     refill_data,
