@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 from . import _core
 from ._limits import MAX_TIME_MS, MS_PER_DAY
-from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
+from ._time import MAX_DURATION_MS, duration_ms, from_ms, iso_range_error, to_ms
 from ._units import (
     concentration,
     exact_decimal,
@@ -715,14 +715,16 @@ class Pump:
                 "max_per_24h: required with dose_ug (grants per rolling 24 h; allowed: 1 to 24)",
                 "max_per_24h",
             )
-        self._core.set_patient_bolus_limits(
-            (
-                ug_to_ng(dose_ug, "dose_ug"),
-                duration_ms(duration, "duration", allow_zero=False),
-                duration_ms(lockout, "lockout"),
-                integer(max_per_24h, "max_per_24h"),
-            )
+        limits = (
+            ug_to_ng(dose_ug, "dose_ug"),
+            duration_ms(duration, "duration", allow_zero=False),
+            duration_ms(lockout, "lockout"),
+            integer(max_per_24h, "max_per_24h"),
         )
+        try:
+            self._core.set_patient_bolus_limits(limits)
+        except ValidationError as err:  # the core speaks ms; the caller passed timedeltas
+            raise iso_range_error(err) from None
 
     def patient_bolus(self, at: Time | None = None) -> PatientBolusResult:
         """Patient activation now (or at ``at`` >= now, advancing the pump first; the
