@@ -81,3 +81,23 @@ until = 2026-03-03T00:00:00
         scenario.loads(text, source="s.toml").run()
     assert "lockout: P1DT1H is outside the allowed range PT0S to P1D" in str(info.value)
     assert "ms" not in str(info.value).split("lockout", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: itb.Continuous(ug_per_day=-1), "ug_per_day"),
+        (lambda: itb.Flex(period="day", steps=[("00:00:00", -5.0)]), "steps[0].ug_per_day"),
+    ],
+)
+def test_negative_daily_dose_reads_ug_per_day(build, field):
+    with pytest.raises(ValidationError) as info:
+        build()
+    assert info.value.field == field
+    assert str(info.value).endswith("must be >= 0 µg/day")
+
+
+def test_negative_bolus_dose_stays_ug():
+    with pytest.raises(ValidationError) as info:
+        _pump().set_patient_bolus_limits(-1.0, timedelta(minutes=10), max_per_24h=3)
+    assert str(info.value).endswith("must be >= 0 µg")

@@ -57,7 +57,9 @@ def scaled(value: object, power: int, field: str, unit: str = "") -> int:
 
 
 def ug_to_ng(value: object, field: str) -> int:
-    return scaled(value, 3, field, "µg")
+    """µg (or µg/day: a ``field`` ending in ``ug_per_day`` speaks that unit) to exact ng."""
+    per_day = field.replace("-", "_").endswith("ug_per_day")
+    return scaled(value, 3, field, "µg/day" if per_day else "µg")
 
 
 def ml_to_nl(value: object, field: str) -> int:
