@@ -101,3 +101,40 @@ def test_negative_bolus_dose_stays_ug():
     with pytest.raises(ValidationError) as info:
         _pump().set_patient_bolus_limits(-1.0, timedelta(minutes=10), max_per_24h=3)
     assert str(info.value).endswith("must be >= 0 µg")
+
+
+def test_aspirating_more_than_the_reservoir_holds_is_refused():
+    pump = _pump()  # a 20 mL SynchroMed II
+    pump.advance(timedelta(days=1))
+    before = pump.snapshot()
+    with pytest.raises(ValidationError) as info:
+        pump.refill(10.0, 2000, aspirated_ml=30.0)
+    assert info.value.field == "aspirated_ml"
+    assert "30 mL is outside the allowed range 0 to 20 mL" in str(info.value)
+    assert pump.snapshot() == before
+    assert pump.refill(10.0, 2000, aspirated_ml=20.0).aspirated_nl == 20_000_000
+
+
+def test_scenario_aspirated_ml_above_capacity_is_refused():
+    text = """
+[pump]
+model = "SYNCHROMED_II_20"
+start = 2026-03-02T00:00:00
+reservoir_ml = 18.0
+concentration_ug_per_ml = 500
+program = { kind = "continuous", ug_per_day = 500.0 }
+
+[[actions]]
+at = 2026-03-03T00:00:00
+do = "refill"
+added_ml = 10.0
+concentration_ug_per_ml = 2000
+aspirated_ml = 30
+
+[run]
+until = 2026-03-04T00:00:00
+"""
+    with pytest.raises(itb.errors.ItbError) as info:
+        scenario.loads(text, source="s.toml").run()
+    assert "aspirated_ml" in str(info.value)
+    assert "30 mL is outside the allowed range 0 to 20 mL" in str(info.value)

@@ -528,7 +528,9 @@ class Pump:
         what the pump expected, fill ``added_ml`` at a concentration. A discrepancy beyond
         max(``tolerance_ml``, ``tolerance_pct`` % of expected) is flagged and emits
         ``refill_discrepancy``. A concentration change re-computes the program's volume rates and
-        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing.
+        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing;
+        ``aspirated_ml`` above the reservoir's capacity is a ``ValidationError`` (0 to capacity mL)
+        and changes nothing.
 
         ``pocket_ml`` (0 to ``added_ml``) injects a **pocket fill**: that part of the added volume
         goes into the subcutaneous pocket — an immediate tissue dose (:attr:`tissue_pg`) — while
