@@ -99,3 +99,49 @@ def test_refill_report_repr_in_ml():
     assert text.startswith("RefillReport(expected=16 mL, aspirated=10.5 mL, ")
     assert "discrepancy=-5.5 mL (-34.4 %)" in text and "flagged=True" in text
     assert "_nl" not in text and "000000" not in text
+
+
+def _rich(tmp_path):
+    from test_interop import RICH
+
+    src = tmp_path / "rich.toml"
+    src.write_text(RICH, encoding="utf-8")
+    return src
+
+
+def test_cli_export_to_a_file_prints_a_summary(tmp_path, capsys):
+    import json
+
+    from itb.cli import main
+
+    src = _rich(tmp_path)
+    out = tmp_path / "x.json"
+    assert main(["export", "fhir", str(src), "-o", str(out)]) == 0
+    n = len(json.loads(out.read_text(encoding="utf-8"))["entry"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"wrote a FHIR R5 bundle of {n} resources to {out}"
+    hl7 = tmp_path / "x.hl7"
+    assert main(["export", "hl7", str(src), "-o", str(hl7)]) == 0
+    count = sum(1 for t in hl7.read_bytes().decode().split("\r\n") if t.startswith("MSH|"))
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"wrote {count} HL7 messages to {hl7}"
+    )
+    # to stdout: the document only, no summary mixed in
+    assert main(["export", "fhir", str(src)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["resourceType"] == "Bundle" and "wrote" not in captured.err
+
+
+def test_cli_mllp_connection_refused_exits_2(tmp_path, capsys):
+    import socket
+
+    from itb.cli import main
+
+    src = _rich(tmp_path)
+    with socket.socket() as s:  # a free loopback port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["export", "hl7", str(src), "--mllp", f"127.0.0.1:{port}", "--no-validate"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"itb: error: --mllp 127.0.0.1:{port}: cannot connect (")
+    assert err.count(f"127.0.0.1:{port}") == 1 and "Errno" not in err
