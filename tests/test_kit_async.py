@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import queue
+import re
 import threading
 import time
 from datetime import datetime, timedelta
@@ -600,3 +601,63 @@ def test_a_device_ahead_by_more_than_the_time_tolerance_is_reported_early():
         AssertionError, match=r"device early: it made stroke #\d+ by .*, due only at .*: early by"
     ):
         run(EarlyVolumes, settings(FAST, max_examples=30, stateful_step_count=15), seed=3)
+
+
+# ----- the event log, asynchronously ------------------------------------------------------------
+class AsyncWithEvents(AsyncDevice):
+    """The asynchronous device with an event log whose clock is ``log_shift`` off (its delivery is
+    right: only the times it logs are wrong)."""
+
+    time_tol = timedelta(minutes=1)
+    log_shift = timedelta(0)
+    event_kinds = frozenset({"bolus_started", "bolus_completed", "suspended", "resumed"})
+
+    def device_start(self, pump):
+        super().device_start(pump)
+        self.logged: list = []
+
+    def _record(self, t):
+        if t >= self.dev.now:  # t == now flushes the events of a call just made
+            events, times = self.dev.advance_recording(t)
+            self.strokes += [int(x) for x in times]
+            self.logged += [(e.time + self.log_shift, e.kind) for e in events]
+
+    def device_events(self):
+        return list(self.logged)
+
+
+def test_asynchronous_event_logs_within_the_time_tolerance_pass():
+    class Faithful(AsyncWithEvents):
+        log_shift = timedelta(seconds=50)  # within the minute
+
+    run(Faithful, settings(FAST, max_examples=10), seed=3)
+
+
+@pytest.mark.parametrize(("shift", "how"), [(5, "late"), (-5, "early")])
+def test_an_asynchronous_event_log_off_by_more_than_the_tolerance_says_by_how_much(shift, how):
+    class Off(AsyncWithEvents):
+        log_shift = timedelta(minutes=shift)
+
+    with pytest.raises(AssertionError) as err:
+        run(Off, settings(FAST, max_examples=30, stateful_step_count=15), seed=3)
+    msg = str(err.value)
+    # paired with the oracle's n-th event of its kind: off by exactly the shift
+    assert re.match(rf"device event '\w+' #\d+ {how} by 0:05:00: due at ", msg), msg
+    assert "time tolerance 0:01:00" in msg, msg
+
+
+def test_an_event_the_asynchronous_device_never_logs_is_late_by_at_least_the_gap():
+    class DropsResumed(AsyncWithEvents):
+        def device_events(self):
+            return [(t, k) for t, k in self.logged if k != "resumed"]
+
+    with pytest.raises(AssertionError) as err:
+        run(DropsResumed, settings(FAST, max_examples=30, stateful_step_count=15), seed=3)
+    msg = str(err.value)
+    assert re.match(r"device event 'resumed' #1 late: due at .*, not logged when read at ", msg), (
+        msg
+    )
+    # read at least the tolerance after it was due
+    late = msg.split("late by at least ")[1].split(" ")[0]
+    h, m, s = (float(x) for x in late.split(":"))
+    assert timedelta(hours=h, minutes=m, seconds=s) >= timedelta(minutes=1), msg

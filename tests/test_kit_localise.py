@@ -6,13 +6,14 @@ times. Expected times are hand-computed from the stroke rule (a stroke every 86 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import itb
 import numpy as np
 import pytest
 from _kit_devices import T0, PumpAsDevice
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from itb.testing.machine import ACTIONS
 
@@ -209,3 +210,139 @@ def test_event_log_kinds_are_checked_and_a_faithful_log_passes():
     m.device_events = lambda: [("bolus_started",)]
     with pytest.raises(TypeError, match=r"device_events\(\)\[0\] = \('bolus_started',\)"):
         m.device_matches_oracle()
+
+
+# ----- step boundaries ----------------------------------------------------------------------------
+# 2 µL strokes at 2000 µg/mL: 200 µg/day is 0.1 mL/day, a stroke every 28.8 min; 800 µg/day is
+# 0.4 mL/day, a stroke every 7.2 min.
+NOON_STEP = itb.Flex("day", [("00:00", 200), ("12:00", 800)])
+
+
+class SwitchesAnHourLate(PumpAsDevice):
+    """Bug: the device starts each flex step 1 h late (it runs the previous step an hour on)."""
+
+    def device_set_program(self, program):
+        if isinstance(program, itb.Flex) and program.period == "day":
+            steps = [(timedelta(hours=1) + _offset(o), dose) for o, dose in program.steps]
+            last = steps[-1][1]
+            program = itb.Flex("day", [(timedelta(0), last), *steps])
+        self.dev.set_program(program)
+
+    def device_alarms(self):  # volumes only: the one bug is the step timing
+        return None
+
+
+def _offset(t):
+    return timedelta(hours=t.hour, minutes=t.minute, seconds=t.second)
+
+
+def test_a_device_late_at_a_flex_step_is_placed_after_that_step_within_one_stroke():
+    m = SwitchesAnHourLate()
+    m._start()
+    m._do("set_program", f"set_program({NOON_STEP!r})", {"program": NOON_STEP}, (NOON_STEP,))
+    m.device_matches_oracle()
+    # to 12:30 the next day (over a whole day the device's total is right: check mid-step)
+    m._advance_both(T0 + timedelta(days=1, hours=4, minutes=30))
+    with pytest.raises(AssertionError) as err:
+        m.device_matches_oracle()
+    first = str(err.value).splitlines()[0]
+    # from 08:00 at 28.8 min a stroke: #8 at 11:50:24; at 12:00 a third of a stroke is in, the
+    # other two thirds take 2/3 × 7.2 min = 4.8 min at 800 µg/day: the oracle's #9 is at
+    # 12:04:48, the device (still at 200 µg/day) makes it only at 12:19:12
+    assert first.startswith("first wrong stroke: #9, due at 2026-01-05 12:04:48, not made"), first
+    # the window: after the 12:00 step start, not (only) after the 08:00 operation
+    assert "after the program's step 2 at 2026-01-05 12:00:00" in first, first
+    assert "step boundaries" in first, first
+
+
+def test_step_starts_are_the_schedules_boundaries_hand_computed():
+    from itb.testing.machine import _step_starts
+
+    def ms(t):
+        return int((t - datetime(1970, 1, 1)).total_seconds() * 1000)
+
+    p = PumpAsDevice().make_pump()  # continuous: midnight only
+    got = _step_starts(p, ms(T0), ms(T0 + timedelta(days=2)))
+    assert got == [(ms(datetime(2026, 1, 6)), "midnight"), (ms(datetime(2026, 1, 7)), "midnight")]
+    p.set_program(itb.Flex("week", [("mon 00:00", 200), ("wed 12:00", 800)]))
+    # T0 is Monday 2026-01-05 08:00; 9 days on is Wednesday 2026-01-14 08:00
+    got = _step_starts(p, ms(T0), ms(T0 + timedelta(days=9)))
+    assert got == [
+        (ms(datetime(2026, 1, 7, 12)), "the program's step 2"),
+        (ms(datetime(2026, 1, 12)), "the program's step 1"),
+    ]
+    # the end is inclusive, the start exclusive
+    assert _step_starts(p, ms(datetime(2026, 1, 7, 12)), ms(datetime(2026, 1, 12))) == [
+        (ms(datetime(2026, 1, 12)), "the program's step 1")
+    ]
+
+
+@given(
+    period=st.sampled_from(["day", "week"]),
+    offsets=st.sets(st.integers(1, 7 * 24 * 4 - 1), max_size=4),
+    after_min=st.integers(0, 14 * 24 * 60),
+    span_min=st.integers(0, 10 * 24 * 60),
+)
+@settings(max_examples=60, deadline=None)
+def test_step_starts_match_the_calendar(period, offsets, after_min, span_min):
+    """Property: the split points are the steps' starts on the calendar (each date's or each
+    Monday's start plus the step's offset), in (after, until], from the steps as given."""
+    from itb.testing.machine import _step_starts
+
+    quarter = timedelta(minutes=15)
+    span = timedelta(days=1 if period == "day" else 7)
+    offs = sorted({0} | {o for o in offsets if o * quarter < span})
+    steps = [(o * quarter, 200 + 100 * i) for i, o in enumerate(offs)]
+    p = PumpAsDevice().make_pump()
+    p.set_program(itb.Flex(period, steps))
+    after = T0 + timedelta(minutes=after_min)
+    until = after + timedelta(minutes=span_min)
+    epoch = datetime(1970, 1, 1)
+    # the calendar: every period start (midnight, Monday 00:00) from a week before on
+    first = datetime.combine((after - timedelta(days=7)).date(), datetime.min.time())
+    if period == "week":
+        first -= timedelta(days=first.weekday())
+    want = []
+    start = first
+    while start <= until:
+        for i, (off, _dose) in enumerate(steps):
+            if after < start + off <= until:
+                want.append((start + off, f"the program's step {i + 1}"))
+        start += span
+    ms = timedelta(milliseconds=1)
+    got = [
+        (epoch + t * ms, what)
+        for t, what in _step_starts(p, (after - epoch) // ms, (until - epoch) // ms)
+    ]
+    assert got == want
+
+
+class BolusRunsAnHourOn(PumpAsDevice):
+    """Bug: the device runs each timed bolus an hour past its end at the same rate."""
+
+    def device_bolus(self, dose_ug, duration):
+        longer = duration + timedelta(hours=1)
+        return ("dev", self.dev.bolus(dose_ug * (longer / duration), longer))
+
+    def device_alarms(self):
+        return None
+
+
+def test_a_device_late_at_a_bolus_end_is_placed_after_that_end():
+    m = BolusRunsAnHourOn()
+    m._start()
+    hour = timedelta(hours=1)
+    m._do("bolus", "bolus(10.0 µg, 1:00:00)", {"dose_ug": 10.0, "duration": hour}, (10.0, hour))
+    m.device_matches_oracle()
+    m._advance_both(T0 + timedelta(hours=6))
+    with pytest.raises(AssertionError) as err:
+        m.device_matches_oracle()
+    first = str(err.value).splitlines()[0]
+    # 10 µg at 2000 µg/mL is 5 µL in 1 h: 120 000 nL/day on the basal 200 000, a stroke every
+    # 9 min to 08:54 (#6), two thirds of one in by 09:00; then the basal alone (a stroke every
+    # 14.4 min) brings the oracle's #7 at 09:04:48, while the device still at 9 min made it at
+    # 09:03: seen at the piece ending 1 ms before the oracle's
+    assert first.startswith(
+        "first wrong stroke: #7, made early, by 2026-01-05 09:04:47.999 (due at 2026-01-05 09:04:48"
+    ), first
+    assert "after bolus completed (bolus #1) at 2026-01-05 09:00:00" in first, first

@@ -209,7 +209,8 @@ class FleetColumns:
         self, horizon_ms: int, assume_refills: bool = False, threads: int | None = None
     ) -> dict[str, npt.NDArray[np.int64]]:
         """Per row, built and projected in a rayon worker with the GIL released: ``next_stroke_ms``,
-        ``low_reservoir_ms``, ``reservoir_empty_ms``, ``eri_ms``, ``eos_ms`` (``i64::MIN`` = none)."""
+        ``low_reservoir_ms``, ``reservoir_empty_ms``, ``eri_ms``, ``eos_ms``, ``physically_dry_ms``
+        (``i64::MIN`` = none)."""
     def simulate(self, until_ms: int, threads: int | None = None) -> dict[str, npt.NDArray[Any]]:
         """:func:`simulate_many` of every row's pump (the same columns)."""
 

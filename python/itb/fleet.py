@@ -176,7 +176,14 @@ def random_fleet(n: int, *, seed: int = 0, start: datetime = datetime(2026, 1, 5
     return fleet
 
 
-_FORECAST_COLUMNS = ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "eos")
+_FORECAST_COLUMNS = (
+    "next_stroke",
+    "low_reservoir",
+    "reservoir_empty",
+    "eri",
+    "eos",
+    "physically_dry",
+)
 
 
 class Fleet:
@@ -373,7 +380,9 @@ class Fleet:
         threads: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Per row, as ``datetime64[ms]`` columns (``NaT``: not within ``horizon``):
-        ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``eri``, ``eos`` — exactly
+        ``next_stroke``, ``low_reservoir``, ``reservoir_empty``, ``eri``, ``eos``,
+        ``physically_dry`` (the physical ledger's dry stroke: ``NaT`` for a row's pump, which is
+        healthy, since its firmware count runs out first) — exactly
         ``Pump.project(horizon, assume_refills)`` of each row's pump — and what is already
         sounding, ``<alarm>_since`` for ``eos``, ``reservoir_empty``, ``motor_stall``, ``eri``,
         ``low_reservoir`` (``NaT``: not sounding; exactly ``Projection.since``). Results do not

@@ -988,7 +988,14 @@ class Pump:
 
 
 #: The columns of :func:`project_many` (and :meth:`itb.Fleet.forecast`) before the ``_since`` ones.
-PROJECTION_COLUMNS = ("next_stroke", "low_reservoir", "reservoir_empty", "eri", "eos")
+PROJECTION_COLUMNS = (
+    "next_stroke",
+    "low_reservoir",
+    "reservoir_empty",
+    "eri",
+    "eos",
+    "physically_dry",
+)
 
 
 def project_many(
@@ -1002,7 +1009,9 @@ def project_many(
     """:meth:`Pump.project` of many pumps at once, in the core on a rayon pool (``threads``;
     ``None``: all cores) with the GIL released; the pumps are not changed. Per pump, as
     ``datetime64[ms]`` columns (``NaT``: none): ``next_stroke``, ``low_reservoir``,
-    ``reservoir_empty``, ``eri``, ``eos`` — row ``i`` exactly ``pumps[i].project(horizon,
+    ``reservoir_empty``, ``eri``, ``eos``, ``physically_dry`` (on the physical ledger: the first
+    stroke that finds the reservoir physically short, e.g. after a pocket fill; docs:
+    guide/faults.md) — row ``i`` exactly ``pumps[i].project(horizon,
     assume_refills, assume_patient_boluses=…)`` — and ``<alarm>_since`` for each of
     :data:`ALARMS` (exactly :meth:`Projection.since`), the columns of
     :meth:`itb.Fleet.forecast`. Errors: ``ValidationError`` naming ``pumps[i]``, ``horizon`` or

@@ -32,8 +32,8 @@ stroke the device lacks: #k at …`` (or, for a device ahead, when the oracle ma
 
 Mistakes in a subclass fail at once instead of passing silently: a ``device_*`` method that is not
 one of :data:`ADAPTERS` (a misspelling such as ``device_refil``) raises ``TypeError`` when the class
-is defined; ``unsupported`` must be a set or frozenset of names of :data:`ACTIONS` (``TypeError``
-/ ``ValueError``), ``tol_strokes`` an int >= 0; a machine that overrides no ``device_advance``, or
+is defined; ``unsupported`` must be a set or frozenset of names of :data:`ACTIONS` or
+:data:`KIT_FAULTS` (``TypeError`` / ``ValueError``), ``tol_strokes`` an int >= 0; a machine that overrides no ``device_advance``, or
 neither ``device_observed`` nor ``device_alarms``, raises ``TypeError`` when it runs (it would
 compare nothing).
 
@@ -80,6 +80,11 @@ Adapters (override those your device supports; all times are naive pump-clock da
     a new catheter of ``volume_ul`` µL (float): the whole path refills with saline.
 ``device_telemetry_session()``
     a telemetry session (battery charge only).
+``device_inject_<fault>(…)`` / ``device_clear_<fault>()`` / ``device_pocket_fill(added_ml,
+concentration_ug_per_ml, pocket_ml)``
+    the faults of :data:`KIT_FAULTS` (an occlusion, a leak or disconnection at ``position_ul``,
+    a tip migration, a pocket fill, a battery fault), drawn by the ``fault`` rule; compare
+    ``device_measured()`` (nL at the tip) with the oracle's physical ledger.
 ``device_observed()``
     cumulative nL the device says it pumped since the start, or None to skip the comparison.
 ``device_stroke_times()`` / ``device_events()`` (optional)
@@ -158,10 +163,12 @@ register_profile()  # a suite using the machine can load "itb-ci" without the pl
 ACTIONS: tuple[str, ...] = tuple(
     a for a in _SCENARIO_ACTIONS if a not in _FAULT_ACTIONS
 )  # the scenario format's table, in its order
-#: The catheter and battery faults the machine drives (rules ``fault_<name>``, adapters
-#: ``device_<name>``), a part of the scenario format's ``FAULT_ACTIONS`` (docs: guide/faults.md).
-KIT_FAULTS: tuple[str, ...] = tuple(
-    a for a in _FAULT_ACTIONS if a.startswith(("inject_", "clear_")) and a != "inject_disconnection"
+#: The catheter, refill and battery faults the machine drives (its ``fault`` rule, adapters
+#: ``device_<name>``): the injections and clearings of the scenario format's ``FAULT_ACTIONS``
+#: and ``pocket_fill`` (a refill partly or wholly into the pocket; docs: guide/faults.md).
+KIT_FAULTS: tuple[str, ...] = (
+    *(a for a in _FAULT_ACTIONS if a.startswith(("inject_", "clear_"))),
+    "pocket_fill",
 )
 #: Every adapter a subclass may override (any other ``device_*`` method is an error).
 ADAPTERS: tuple[str, ...] = (
@@ -249,10 +256,11 @@ def _check_settings(cls: type[Any]) -> None:
             f"{cls.__name__}.unsupported must be a set or frozenset of action names, e.g. "
             f"frozenset({{'refill'}}), not {unsupported!r}"
         )
-    unknown = sorted(set(unsupported) - set(ACTIONS))
+    unknown = sorted(set(unsupported) - set(ACTIONS) - set(KIT_FAULTS))
     if unknown:
         raise ValueError(
-            f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: {', '.join(ACTIONS)}"
+            f"{cls.__name__}.unsupported: unknown action(s) {unknown}; actions: "
+            f"{', '.join(ACTIONS + KIT_FAULTS)}"
         )
     if cls.concentration_changes not in ("often", "always", "never"):
         raise ValueError(
@@ -561,6 +569,19 @@ class PumpStateMachine(RuleBasedStateMachine):
         return NotImplemented
 
     def device_inject_leak(self, position_ul: float) -> Any:
+        return NotImplemented
+
+    def device_inject_disconnection(self, position_ul: float) -> Any:
+        """The catheter comes apart ``position_ul`` µL from the pump connector: everything
+        downstream goes to tissue (cleared by ``device_clear_leak``)."""
+        return NotImplemented
+
+    def device_pocket_fill(
+        self, added_ml: float, concentration_ug_per_ml: int, pocket_ml: float
+    ) -> Any:
+        """A refill of ``added_ml`` mL at the pump's strength of which ``pocket_ml`` mL (0 <
+        ``pocket_ml`` <= ``added_ml``, whole µL) goes into the subcutaneous pocket instead of the
+        reservoir (:meth:`itb.Pump.refill` with ``pocket_ml``)."""
         return NotImplemented
 
     def device_clear_leak(self) -> Any:
@@ -1526,8 +1547,9 @@ class PumpStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def fault(self, data: Any) -> None:
         """One of :data:`KIT_FAULTS` the device supports and the oracle's pump accepts now, drawn
-        by :func:`itb.strategies.fault_actions` (an occlusion passing 0–99 %, a leak within the
-        catheter, a migration, a battery fault, or the clearing of one in force); then, with
+        by :func:`itb.strategies.fault_actions` (an occlusion passing 0–99 %, a leak or a
+        disconnection within the catheter, a migration, a pocket fill, a battery fault, or the
+        clearing of one in force); then, after an injection or a pocket fill, with
         :attr:`advance_after_fault`, past the next stroke."""
         kinds = tuple(k for k in KIT_FAULTS if _supports(k)(self))
         options = its.fault_actions(self._live, kinds)
@@ -1537,12 +1559,17 @@ class PumpStateMachine(RuleBasedStateMachine):
         name, kw = req.kind, req.kwargs
         if name == "inject_occlusion":
             text = f"{name}({kw['pass_pct']:g} %)"
-        elif name == "inject_leak":
+        elif name in ("inject_leak", "inject_disconnection"):
             text = f"{name}({kw['position_ul']:g} µL)"
+        elif name == "pocket_fill":
+            text = (
+                f"refill({kw['added_ml']:g} mL, {kw['concentration_ug_per_ml']} µg/mL, "
+                f"pocket {kw['pocket_ml']:g} mL)"
+            )
         else:
             text = f"{name}()"
-        done = self._do(name, text, kw, tuple(kw.values()))
-        if done[0] and name.startswith("inject_") and self.advance_after_fault:
+        done = self._do(req.do, text, kw, tuple(kw.values()), adapter=f"device_{name}")
+        if done[0] and name.startswith(("inject_", "pocket_")) and self.advance_after_fault:
             nxt = self._live.project(self.max_advance).next_stroke
             if nxt is not None:
                 extra = data.draw(
@@ -1584,11 +1611,8 @@ class PumpStateMachine(RuleBasedStateMachine):
             f"{self._preceding(int(got[i]))})"
         )
 
-    def _first_wrong_event(self, logged: Any) -> str | None:
-        """The first difference between the device's event log (its events of
-        :attr:`event_kinds`) and the oracle's, in time order (events of one millisecond in any
-        order); None when they agree."""
-        assert self.oracle is not None
+    def _logged_events(self, logged: Any) -> list[tuple[int, str]]:
+        """The device's log as sorted ``(ms, kind)`` of :attr:`event_kinds` (checked)."""
         kinds = self.event_kinds
         got: list[tuple[int, str]] = []
         for i, entry in enumerate(logged):
@@ -1603,7 +1627,72 @@ class PumpStateMachine(RuleBasedStateMachine):
                 )
             if entry[1] in kinds:
                 got.append((to_ms(entry[0], f"device_events()[{i}]"), entry[1]))
-        got.sort()
+        return sorted(got)
+
+    def _late_events(self, logged: Any, t0: datetime, t1: datetime) -> str | None:
+        """Asynchronous observation of ``device_events()`` (read between ``t0`` and ``t1``):
+        the n-th event of each kind within ``time_tol`` of the oracle's n-th; None, or the
+        earliest event late (early) by how much, missing, or extra."""
+        assert self.oracle is not None
+        _lo, hi = self._window(t0, t1)
+        tol = self.time_tol
+        lo_ms, hi_ms = to_ms(t0 - tol, "t0"), to_ms(hi, "hi")  # due by: not clamped to the start
+        tol_ms = tol // timedelta(milliseconds=1)
+        got = self._logged_events(logged)
+        if self._base_ms is not None:  # no-reset mode: the log since the resync
+            got = [(t, k) for t, k in got if t >= self._base_ms]
+        want = sorted(
+            (e.time_ms, e.kind) for e in self.oracle.events(hi) if e.kind in self.event_kinds
+        )
+        found: list[tuple[int, str]] = []
+        for kind in sorted({k for _t, k in want} | {k for _t, k in got}):
+            w = [t for t, k in want if k == kind]
+            g = [t for t, k in got if k == kind]
+            for i in range(max(len(w), len(g))):
+                if i < len(w) and i < len(g):
+                    off = g[i] - w[i]
+                    if abs(off) > tol_ms:
+                        found.append(
+                            (
+                                min(w[i], g[i]),
+                                f"device event {kind!r} #{i + 1} {'late' if off > 0 else 'early'} "
+                                f"by {timedelta(milliseconds=abs(off))}: due at "
+                                f"{_fmt(from_ms(w[i]))}, logged at {_fmt(from_ms(g[i]))} "
+                                f"(time tolerance {tol}; {self._preceding(w[i])})",
+                            )
+                        )
+                        break
+                elif i < len(w):
+                    if w[i] <= lo_ms:
+                        found.append(
+                            (
+                                w[i],
+                                f"device event {kind!r} #{i + 1} late: due at {_fmt(from_ms(w[i]))}, "
+                                f"not logged when read at {_fmt(t0)}: late by at least "
+                                f"{t0 - from_ms(w[i])} (time tolerance {tol}; "
+                                f"{self._preceding(w[i])})",
+                            )
+                        )
+                    break
+                else:
+                    found.append(
+                        (
+                            g[i],
+                            f"device event {kind!r} #{i + 1} early: logged at "
+                            f"{_fmt(from_ms(g[i]))}, the oracle has no such event by "
+                            f"{_fmt(from_ms(hi_ms))} (time tolerance {tol})",
+                        )
+                    )
+                    break
+        return min(found)[1] if found else None
+
+    def _first_wrong_event(self, logged: Any) -> str | None:
+        """The first difference between the device's event log (its events of
+        :attr:`event_kinds`) and the oracle's, in time order (events of one millisecond in any
+        order); None when they agree."""
+        assert self.oracle is not None
+        kinds = self.event_kinds
+        got = self._logged_events(logged)
         want = sorted((e.time_ms, e.kind) for e in self.oracle.events() if e.kind in kinds)
         for i in range(max(len(want), len(got))):
             w = want[i] if i < len(want) else None
@@ -1651,6 +1740,12 @@ class PumpStateMachine(RuleBasedStateMachine):
             return None  # the log does not hold the run (calls made around the machine)
         log, self._device_log = self._device_log, []
         times = self.oracle.stroke_times(now_ms)
+        bolus_ms = [
+            (e.time_ms, f"{e.kind.replace('_', ' ')} (bolus #{e.data.get('bolus_id', '?')})")
+            for e in self.oracle.events(now_ms)
+            if e.kind in ("bolus_started", "bolus_completed")
+        ]
+        self._edges: list[tuple[int, str]] = []  # the boundaries split at, for the message
         q = self.oracle.stroke_nl
         handles: list[tuple[Any, Any]] = []
 
@@ -1676,9 +1771,15 @@ class PumpStateMachine(RuleBasedStateMachine):
             until = to_ms(args[0], "until")
             lo = int(np.searchsorted(times, prev, side="right"))
             hi = int(np.searchsorted(times, until, side="right"))
+            edges = _step_starts(self.oracle._state_at(prev), prev, until) + [
+                (t, what) for t, what in bolus_ms if prev < t <= until
+            ]
+            self._edges += edges
             points = sorted(
                 {int(t) - 1 for t in times[lo:hi] if int(t) - 1 > prev}
                 | {int(t) for t in times[lo:hi]}
+                | {t - 1 for t, _what in edges if t - 1 > prev}
+                | {t for t, _what in edges}
                 | {until}
             )
             budget -= len(points)
@@ -1701,26 +1802,41 @@ class PumpStateMachine(RuleBasedStateMachine):
             prev = until
         return None
 
+    def _edge_before(self, at_ms: int) -> str:
+        """The latest program step start or bolus start/end split at (by ``at_ms``), when it
+        is after the latest operation: ``"; after <it>"``, else ``""``."""
+        assert self.oracle is not None
+        ops = [to_ms(t, "t") for t, _name, _kw in self.oracle.calls]
+        last_op = max((t for t in ops if t <= at_ms), default=None)
+        edges = [(t, what) for t, what in getattr(self, "_edges", []) if t <= at_ms]
+        if not edges:
+            return ""
+        t, what = max(edges)
+        if last_op is not None and t <= last_op:
+            return ""
+        return f"; after {what} at {_fmt(from_ms(t))}"
+
     def _wrong(self, got: int, n: int, times: np.ndarray, point: int) -> str:
         """The first wrong stroke when the device has ``got`` nL at ``point`` against the
         oracle's ``n`` strokes by then."""
         assert self.oracle is not None
         q, how = (
             self.oracle.stroke_nl,
-            "found by replaying the calls with every advance split at the oracle's strokes",
+            "found by replaying the calls with every advance split at the oracle's strokes "
+            "and the program's step boundaries",
         )
         if got < n * q:
             k = int(got // q) + self.tol_strokes + 1
             due = int(times[k - 1])
             return (
                 f"first wrong stroke: #{k}, due at {_fmt(from_ms(due))}, not made by then "
-                f"({self._preceding(due)}; {how})"
+                f"({self._preceding(due)}{self._edge_before(due)}; {how})"
             )
         k = n + self.tol_strokes + 1
         when = f"due at {_fmt(from_ms(int(times[k - 1])))}" if k <= len(times) else "not due yet"
         return (
             f"first wrong stroke: #{k}, made early, by {_fmt(from_ms(point))} ({when}; "
-            f"{self._preceding(point)}; {how})"
+            f"{self._preceding(point)}{self._edge_before(point)}; {how})"
         )
 
     def _divergence(self, expected: Any, observed: Any) -> str:
@@ -1786,9 +1902,14 @@ class PumpStateMachine(RuleBasedStateMachine):
         observed = self.device_observed()
         alarms = self.device_alarms()
         strokes = self.device_stroke_times() if self._asynchronous() else None
+        logged = self.device_events() if self._asynchronous() else None
         t1 = self.clock.now() if self.clock is not None else self.oracle.now
         if self._asynchronous():
             self._compare_async(t0, t1, measured, observed, alarms, strokes)
+            if logged is not None and logged is not NotImplemented:
+                late = self._late_events(logged, t0, t1)
+                if late is not None:
+                    self._fail(late)
             return
         if measured is not None and measured is not NotImplemented:
             tip = int(live.delivered_nl)
@@ -1872,6 +1993,28 @@ class PumpStateMachine(RuleBasedStateMachine):
                 )
             except AssertionError as exc:
                 self._fail(str(exc))
+
+
+def _step_starts(pump: Any, after_ms: int, until_ms: int) -> list[tuple[int, str]]:
+    """The basal program's step starts in ``(after_ms, until_ms]`` (pump-clock ms) with what
+    starts there: for a flex program each step's start (its first step at midnight or Monday
+    00:00), for a continuous one midnight. From the pump's exact schedule (period, anchor,
+    offsets); the steps of the program in force at ``after_ms``."""
+    period, anchor, steps = invariants._core(pump).schedule
+    if period <= 0 or not steps:
+        return []
+    flex = len(steps) > 1 or getattr(pump.program, "steps", None) is not None
+    out: list[tuple[int, str]] = []
+    k = (after_ms - anchor) // period
+    while anchor + k * period <= until_ms:
+        base = anchor + k * period
+        for i, (offset, _rate) in enumerate(steps):
+            t = base + offset
+            if after_ms < t <= until_ms:
+                what = f"the program's step {i + 1}" if flex else "midnight"
+                out.append((t, what))
+        k += 1
+    return out
 
 
 class _ShrinkBudgetSpent(KeyboardInterrupt):

@@ -174,6 +174,9 @@ pub struct ForecastColumns {
     pub reservoir_empty_ms: Vec<i64>,
     pub eri_ms: Vec<i64>,
     pub eos_ms: Vec<i64>,
+    /// The first stroke that finds the reservoir physically short (the physical ledger;
+    /// `NO_TIME`: none within the horizon). See `Projection::physically_dry_ms`.
+    pub physically_dry_ms: Vec<i64>,
     /// Since when each alarm of [`crate::battery::Alarm::ALL`] (in that order) has been
     /// sounding at the start (`NO_TIME`: not sounding).
     pub since_ms: [Vec<i64>; 6],
@@ -392,7 +395,7 @@ pub fn project_many(
     gather_forecast(rows)
 }
 
-type ForecastRow = ([i64; 5], [i64; 6]);
+type ForecastRow = ([i64; 6], [i64; 6]);
 
 fn forecast_row(pump: &Pump, horizon_ms: i64, mode: ProjectionMode) -> Result<ForecastRow> {
     let p = match mode {
@@ -417,6 +420,7 @@ fn forecast_row(pump: &Pump, horizon_ms: i64, mode: ProjectionMode) -> Result<Fo
             t(p.reservoir_empty_ms),
             t(p.eri_ms),
             t(p.eos_ms),
+            t(p.physically_dry_ms),
         ],
         since,
     ))
@@ -432,6 +436,7 @@ fn gather_forecast(rows: Vec<Result<ForecastRow>>) -> Result<ForecastColumns> {
         out.reservoir_empty_ms.push(r[2]);
         out.eri_ms.push(r[3]);
         out.eos_ms.push(r[4]);
+        out.physically_dry_ms.push(r[5]);
         for (col, v) in out.since_ms.iter_mut().zip(since) {
             col.push(v);
         }

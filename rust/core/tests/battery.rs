@@ -297,6 +297,7 @@ proptest! {
                     prop_assert_eq!(cols.reservoir_empty_ms[i], t(own.reservoir_empty_ms));
                     prop_assert_eq!(cols.eri_ms[i], t(own.eri_ms));
                     prop_assert_eq!(cols.eos_ms[i], t(own.eos_ms));
+                    prop_assert_eq!(cols.physically_dry_ms[i], t(own.physically_dry_ms));
                 }
             }
         }

@@ -200,6 +200,15 @@ fn after_a_pocket_fill_the_physically_dry_date_comes_before_the_firmwares_empty_
     let dry = T0 + 50 * DAY + 2_501 * 864_000;
     assert_eq!(proj.physically_dry_ms, Some(dry));
     assert_eq!(proj.reservoir_empty_ms, Some(T0 + 100 * DAY));
+    // the batch projection's column carries it too
+    let cols = itb_core::project_many(
+        std::slice::from_ref(&p),
+        100 * DAY,
+        itb_core::ProjectionMode::AsProgrammed,
+        Some(1),
+    )
+    .unwrap();
+    assert_eq!(cols.physically_dry_ms, vec![dry]);
     // the low-reservoir alarm (2 mL counted, stroke 4 000) is on the firmware's count: later
     assert_eq!(proj.low_reservoir_ms, Some(T0 + 50 * DAY + 4_000 * 864_000));
     let mut q = p.clone();

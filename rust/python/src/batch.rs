@@ -73,6 +73,7 @@ fn forecast_to_py(py: Python<'_>, f: itb_core::ForecastColumns) -> PyResult<Boun
         ("reservoir_empty_ms", f.reservoir_empty_ms),
         ("eri_ms", f.eri_ms),
         ("eos_ms", f.eos_ms),
+        ("physically_dry_ms", f.physically_dry_ms),
     ] {
         out.set_item(name, v.into_pyarray(py))?;
     }
