@@ -283,6 +283,22 @@ def millis(value: Any, field: str, *, allow_zero: bool = True) -> int:
         raise ValidationError(f"{field}: {exc}", field) from None
 
 
+_CORE_MS_RANGE = re.compile(
+    r"(?P<v>-?\d+) ms is outside the allowed range (?P<lo>-?\d+) to (?P<hi>-?\d+) ms"
+)
+
+
+def iso_range_error(err: ValidationError) -> ValidationError:
+    """A core range error about a duration the caller passed as a ``timedelta``, re-worded in
+    ISO 8601 (``lockout: PT25H is outside the allowed range PT0S to P1D``; the core speaks ms).
+    Other errors come back as they are."""
+    m = _CORE_MS_RANGE.search(str(err))
+    if m is None or not err.field:
+        return err
+    v, lo, hi = (format_duration_ms(int(m[k])) for k in ("v", "lo", "hi"))
+    return ValidationError(f"{err.field}: {v} is outside the allowed range {lo} to {hi}", err.field)
+
+
 # ----- durations as text ---------------------------------------------------------------------
 
 _NUM = r"\d+(?:[.,]\d+)?"

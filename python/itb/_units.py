@@ -57,7 +57,9 @@ def scaled(value: object, power: int, field: str, unit: str = "") -> int:
 
 
 def ug_to_ng(value: object, field: str) -> int:
-    return scaled(value, 3, field, "µg")
+    """µg (or µg/day: a ``field`` ending in ``ug_per_day`` speaks that unit) to exact ng."""
+    per_day = field.replace("-", "_").endswith("ug_per_day")
+    return scaled(value, 3, field, "µg/day" if per_day else "µg")
 
 
 def ml_to_nl(value: object, field: str) -> int:
@@ -71,6 +73,14 @@ def ul_to_nl(value: object, field: str) -> int:
 def nl_to_ml(nl: int) -> float:
     """An exact nL amount in mL, for display and reports (the inverse of :func:`ml_to_nl`)."""
     return nl / 1_000_000
+
+
+def exact_decimal(value: int, places: int) -> str:
+    """``value / 10**places`` as an exact decimal text, trailing zeros dropped (display of an
+    exact integer amount: ``exact_decimal(10_500_000, 6) == "10.5"``)."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 10**places)
+    return sign + f"{whole}.{frac:0{places}d}".rstrip("0").rstrip(".")
 
 
 def ng_to_ug(ng: int) -> float:

@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 from . import _core
 from ._limits import MAX_TIME_MS, MS_PER_DAY
-from ._time import MAX_DURATION_MS, duration_ms, from_ms, to_ms
+from ._time import MAX_DURATION_MS, duration_ms, from_ms, iso_range_error, to_ms
 from ._units import (
     concentration,
+    exact_decimal,
     flag,
     integer,
     ml_to_nl,
@@ -288,6 +289,17 @@ class RefillReport:
             else 100.0 * (self.aspirated_nl - self.expected_nl) / self.expected_nl
         )
 
+    def __repr__(self) -> str:
+        """In mL, exact (the pump's nL as decimals): ``RefillReport(expected=17.048 mL, …)``."""
+        pct = self.discrepancy_pct
+        return (
+            f"RefillReport(expected={exact_decimal(self.expected_nl, 6)} mL, "
+            f"aspirated={exact_decimal(self.aspirated_nl, 6)} mL, "
+            f"discrepancy={exact_decimal(self.aspirated_nl - self.expected_nl, 6)} mL"
+            + (f" ({pct:+.1f} %)" if pct is not None else "")
+            + f", flagged={self.flagged}, reason={self.reason!r})"
+        )
+
 
 @dataclass(frozen=True)
 class BolusPlan:
@@ -516,7 +528,9 @@ class Pump:
         what the pump expected, fill ``added_ml`` at a concentration. A discrepancy beyond
         max(``tolerance_ml``, ``tolerance_pct`` % of expected) is flagged and emits
         ``refill_discrepancy``. A concentration change re-computes the program's volume rates and
-        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing.
+        emits ``concentration_changed``. Overfill is a ``ReservoirError`` and changes nothing;
+        ``aspirated_ml`` above the reservoir's capacity is a ``ValidationError`` (0 to capacity mL)
+        and changes nothing.
 
         ``pocket_ml`` (0 to ``added_ml``) injects a **pocket fill**: that part of the added volume
         goes into the subcutaneous pocket — an immediate tissue dose (:attr:`tissue_pg`) — while
@@ -703,14 +717,16 @@ class Pump:
                 "max_per_24h: required with dose_ug (grants per rolling 24 h; allowed: 1 to 24)",
                 "max_per_24h",
             )
-        self._core.set_patient_bolus_limits(
-            (
-                ug_to_ng(dose_ug, "dose_ug"),
-                duration_ms(duration, "duration", allow_zero=False),
-                duration_ms(lockout, "lockout"),
-                integer(max_per_24h, "max_per_24h"),
-            )
+        limits = (
+            ug_to_ng(dose_ug, "dose_ug"),
+            duration_ms(duration, "duration", allow_zero=False),
+            duration_ms(lockout, "lockout"),
+            integer(max_per_24h, "max_per_24h"),
         )
+        try:
+            self._core.set_patient_bolus_limits(limits)
+        except ValidationError as err:  # the core speaks ms; the caller passed timedeltas
+            raise iso_range_error(err) from None
 
     def patient_bolus(self, at: Time | None = None) -> PatientBolusResult:
         """Patient activation now (or at ``at`` >= now, advancing the pump first; the

@@ -168,6 +168,14 @@ def _fhir(args: argparse.Namespace) -> int:
         indent=2,
     )
     _write(args.output, text + "\n")
+    if args.output not in (None, "-"):
+        import json
+
+        n = len(json.loads(text).get("entry", []))
+        print(
+            f"wrote a FHIR {args.fhir_version} bundle of {n} resources to {args.output}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -187,8 +195,22 @@ def _hl7(args: argparse.Namespace) -> int:
         validate_each=not args.no_validate,
     )
     if address is not None:
-        acks = mllp.send(messages, *address)
+        from ..errors import ProtocolError
+
+        try:
+            acks = mllp.send(messages, *address)
+        except ProtocolError as exc:
+            if exc.field != "connect":
+                raise
+            # Nothing listens at the address given: a bad --mllp argument (exit 2).
+            where = f"{address[0]}:{address[1]}"
+            why = re.sub(r"^\[Errno \d+\] ", "", str(exc).partition(f"{where}: ")[2])
+            raise UsageError(
+                f"--mllp {where}: cannot connect ({why or exc}); is an MLLP receiver listening there?"
+            ) from None
         print(f"sent {len(acks)} messages to {address[0]}:{address[1]}, all acknowledged")
         return 0
     _write(args.output, "".join(m.text + "\r\n" for m in messages))
+    if args.output not in (None, "-"):
+        print(f"wrote {len(messages)} HL7 messages to {args.output}", file=sys.stderr)
     return 0

@@ -44,6 +44,7 @@ from . import codes
 from .history import (
     Administration,
     TherapyHistory,
+    alarm_detail,
     concentration_data,
     history_of,
     iter_alarms,
@@ -598,7 +599,7 @@ class _Builder:
     def issues(self) -> None:
         h = self.h
         for n, e in enumerate(iter_alarms(h.events)):
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(e.data.items())) or e.kind
+            detail = alarm_detail(dict(e.data)) or e.kind
             self.issue(
                 f"issue-alarm-{n}",
                 e.time_ms,

@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from .._limits import MS_PER_DAY as _DAY_MS
 from .._time import Duration, from_ms
-from .._units import pg_to_ug, ul_to_nl
+from .._units import exact_decimal, pg_to_ug, ul_to_nl
 from ..errors import ValidationError
 from ..events import BolusData, ConcentrationData, Event, RefillData
 from ..models import PumpModel
@@ -683,3 +683,27 @@ def _as_delta(ms: int) -> Any:
 def iter_alarms(events: Iterable[Event]) -> list[Event]:
     """The alarm events (with a severity) and refill discrepancies, in order."""
     return [e for e in events if e.severity is not None or e.kind == "refill_discrepancy"]
+
+
+# Event data keys in internal integer units → (suffix to drop, clinical unit, decimal places).
+_DETAIL_UNITS = (
+    ("_nl_per_day", "mL/day", 6),
+    ("_ng_per_day", "µg/day", 3),
+    ("_nl", "mL", 6),
+    ("_pg", "µg", 6),
+)
+
+
+def alarm_detail(data: dict[str, Any]) -> str:
+    """An event's data as clinical text: ``key=value`` pairs sorted by key, volumes in mL, drug
+    mass in µg, rates in mL/day or µg/day (exact decimals of the pump's integer nL, pg, ng/day;
+    e.g. ``aspirated_nl=10500000`` reads ``aspirated=10.5 mL``); other keys as they are."""
+    parts = []
+    for k, v in sorted(data.items()):
+        for suffix, unit, places in _DETAIL_UNITS:
+            if k.endswith(suffix) and isinstance(v, int) and not isinstance(v, bool):
+                parts.append(f"{k[: -len(suffix)]}={exact_decimal(v, places)} {unit}")
+                break
+        else:
+            parts.append(f"{k}={v}")
+    return ", ".join(parts)

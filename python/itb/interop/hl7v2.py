@@ -42,6 +42,7 @@ from ..errors import ValidationError
 from . import codes
 from .history import (
     TherapyHistory,
+    alarm_detail,
     concentration_data,
     history_of,
     refill_data,
@@ -462,7 +463,7 @@ class _Writer:
         t = e.time_ms
         segs, control = self.header(t, e.kind, "alarm")
         self.device_tree(segs, t, e.kind, condition_system=codes.LOCAL_SYSTEM)
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(e.data.items()))
+        detail = alarm_detail(dict(e.data))
         n = sum(1 for s in segs if s.startswith("OBX|")) + 1
         segs.append(
             f"OBX|{n}|ST|0^alarm_detail^{codes.LOCAL_SYSTEM}|1.0.0.3|"

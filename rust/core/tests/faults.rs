@@ -280,6 +280,29 @@ fn a_catheter_revision_clears_the_catheter_faults() {
 }
 
 #[test]
+fn aspirating_more_than_the_reservoir_holds_is_refused_and_changes_nothing() {
+    let mut p = example();
+    p.advance_to(T0 + DAY).unwrap();
+    let before = p.snapshot().unwrap();
+    for aspirated in [20 * ML + 1, 30 * ML] {
+        let err = p
+            .refill(10 * ML, 2000, Some(aspirated), RefillTolerance::default())
+            .unwrap_err();
+        assert_eq!(err.field(), "aspirated_ml");
+        assert!(
+            err.to_string().contains("allowed range 0 to 20 mL"),
+            "{err}"
+        );
+        assert_eq!(p.snapshot().unwrap(), before);
+    }
+    // the whole 20 mL is a valid (if flagged) aspiration
+    let out = p
+        .refill(10 * ML, 2000, Some(20 * ML), RefillTolerance::default())
+        .unwrap();
+    assert_eq!(out.aspirated_nl, 20 * ML);
+}
+
+#[test]
 fn rejected_fault_calls_change_nothing() {
     let mut p = example();
     let before = p.snapshot().unwrap();

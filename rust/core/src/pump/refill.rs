@@ -123,8 +123,16 @@ impl Pump {
         let expected = self.reservoir.count_nl;
         let physical_nl = self.reservoir.true_fl / FL_PER_NL;
         let aspirated = aspirated_nl.unwrap_or(physical_nl);
-        if aspirated < 0 {
-            return Err(ItbError::validation("aspirated_ml", "must be >= 0"));
+        if aspirated < 0 || (aspirated_nl.is_some() && aspirated > self.model.reservoir_nl) {
+            // More than the reservoir holds cannot come out of it (docs: decisions/delivery.md).
+            return Err(ItbError::validation(
+                "aspirated_ml",
+                format!(
+                    "{} is outside the allowed range 0 to {} (the reservoir's capacity)",
+                    crate::units::ml(aspirated),
+                    crate::units::ml(self.model.reservoir_nl),
+                ),
+            ));
         }
         // Errors name this call's argument that makes the program impossible (the message
         // says which step).
