@@ -26,7 +26,7 @@ from . import _core
 from ._time import to_ms
 from .models import PRESETS
 from .program import Continuous, Flex
-from .pump import ALARMS, Pump
+from .pump import ALARMS, PROJECTION_COLUMNS, Pump
 
 __all__ = ["Fleet", "FleetResult", "simulate_many", "simulate_dask", "random_fleet"]
 
@@ -176,14 +176,7 @@ def random_fleet(n: int, *, seed: int = 0, start: datetime = datetime(2026, 1, 5
     return fleet
 
 
-_FORECAST_COLUMNS = (
-    "next_stroke",
-    "low_reservoir",
-    "reservoir_empty",
-    "eri",
-    "eos",
-    "physically_dry",
-)
+_FORECAST_COLUMNS = PROJECTION_COLUMNS  # the same columns as project_many
 
 
 class Fleet:
