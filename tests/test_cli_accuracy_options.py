@@ -1,6 +1,7 @@
-"""``itb rig accuracy`` option errors: a dose rate outside the pump model's range at the given
-concentration names --ug-per-day (exit 2); the range follows the concentration; a fractional
-concentration is refused as not a whole number."""
+"""Option errors: a misspelt option gets "did you mean" (any subcommand). ``itb rig accuracy``: a
+dose rate outside the pump model's range at the given concentration names --ug-per-day (exit 2);
+the range follows the concentration; a fractional concentration is refused as not a whole
+number."""
 
 from __future__ import annotations
 
@@ -61,3 +62,33 @@ def test_an_abbreviation_is_not_called_unrecognized(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert rc == 2
     assert "required: --balance" in err and "unrecognized" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, hint",
+    [
+        (["clinic", "plan", "examples/clinic_patients.csv", "--capcity", "2"], "--capacity"),
+        (["run", "examples/adult_sci_2000.toml", "--untill", "P1D"], "--until"),
+    ],
+)
+def test_a_misspelt_option_of_a_subcommand_is_suggested(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    hint: str,
+) -> None:
+    # the top-level parser reports it; the hint is the subcommand's own option
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"unrecognized arguments: {argv[-2]}" in err
+    assert f"{argv[-2]}: did you mean {hint}?" in err
+
+
+def test_an_unknown_option_far_from_any_gets_no_guess(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["demo", "--zzzzzz"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unrecognized arguments: --zzzzzz" in err and "did you mean" not in err

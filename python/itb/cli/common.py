@@ -117,6 +117,8 @@ class Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.6)
             if close:
                 message += f"; did you mean {close[0]!r}?"
+        if message.startswith("unrecognized arguments"):
+            message += self._itb_option_hint(message)
         if message.startswith("the following arguments are required"):
             known = [o for o in self._option_string_actions if o.startswith("--")]
             for arg in self._itb_seen:
@@ -126,6 +128,27 @@ class Parser(argparse.ArgumentParser):
                     hint = f" (did you mean {close[0]}?)" if close else ""
                     message += f"; unrecognized option {name}{hint}"
         super().error(message)
+
+    def _itb_option_hint(self, message: str) -> str:
+        """For an unknown option of a subcommand (reported by the top-level parser): the
+        closest option of the subcommand the command words name, as "did you mean"."""
+        import difflib
+
+        parser: argparse.ArgumentParser = self
+        for word in self._itb_seen:  # follow the command words down to the subcommand used
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            if not subs or word not in subs[0].choices:
+                if word.startswith("-") or not subs:
+                    break
+                continue
+            parser = subs[0].choices[word]
+        known = [o for o in parser._option_string_actions if o.startswith("--")]
+        hints = []
+        for name in re.findall(r"(?<!\S)(--[\w-]+)", message.split(":", 1)[-1]):
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{name}: did you mean {close[0]}?")
+        return f" ({'; '.join(hints)})" if hints else ""
 
 
 def add_command(
