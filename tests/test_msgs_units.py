@@ -138,3 +138,10 @@ until = 2026-03-04T00:00:00
         scenario.loads(text, source="s.toml").run()
     assert "aspirated_ml" in str(info.value)
     assert "30 mL is outside the allowed range 0 to 20 mL" in str(info.value)
+
+
+def test_a_value_beyond_the_exact_range_states_the_maximum() -> None:
+    # ng/day are 64-bit: at most (2**63 - 1) ng/day = 9 223 372 036 854 775.807 µg/day, which a
+    # float prints as 9223372036854776 (by hand)
+    with pytest.raises(itb.ValidationError, match=r"exceeds the maximum 9223372036854776 µg/day"):
+        itb.Continuous(ug_per_day=1e30)

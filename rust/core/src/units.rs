@@ -133,7 +133,13 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
         Some((i, f)) => (i, f),
         None => (text.as_str(), ""),
     };
-    let too_big = || ItbError::validation(field, format!("{x} {unit} exceeds the maximum"));
+    let most = max as f64 / 10f64.powi(power as i32);
+    let too_big = || {
+        ItbError::validation(
+            field,
+            format!("{x} {unit} exceeds the maximum {most} {unit}"),
+        )
+    };
     // Integer digits beyond 20 cannot fit; reject before arithmetic.
     let int_digits = int_part.trim_start_matches('0');
     if int_digits.len() > 20 {
@@ -169,10 +175,7 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
     if value > i128::from(max) {
         return Err(ItbError::validation(
             field,
-            format!(
-                "{x} {unit} exceeds the maximum {}",
-                max as f64 / 10f64.powi(power as i32)
-            ),
+            format!("{x} {unit} exceeds the maximum {most} {unit}"),
         ));
     }
     Ok(value as i64)
