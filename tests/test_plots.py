@@ -228,3 +228,19 @@ def test_fleet_forecast_figure_counts() -> None:
         assert (label in _legend_labels(ax)) == (future + now > 0)
     assert sorted(_legend_labels(ax)) == sorted(_drawn_labels(ax)) and _legend_labels(ax)
     assert "40 pumps" in fig.get_suptitle()
+
+
+def test_fleet_forecast_lines_that_coincide_stay_visible() -> None:
+    # ERI and EOS counting the same pumps at the same times: the later-drawn line must be the
+    # thinner, broken one, so the wide solid one under it shows between its dashes
+    import numpy as np
+
+    at = np.array(["2026-02-01T08:00", "2026-03-01T08:00"], dtype="datetime64[ms]")
+    nat = np.array(["NaT", "NaT"], dtype="datetime64[ms]")
+    forecast = {"eri": at, "eos": at, "eri_since": nat, "eos_since": nat}
+    ax = plots.fleet_forecast_figure(forecast, now=datetime(2026, 1, 5, 8)).axes[0]
+    lines = {ln.get_label().split(":")[0]: (i, ln) for i, ln in enumerate(ax.get_lines())}
+    (i_eri, eri), (i_eos, eos) = lines["eri"], lines["eos"]
+    assert list(eri.get_ydata()) == list(eos.get_ydata())  # they do coincide
+    assert i_eos > i_eri and eos.get_linewidth() < eri.get_linewidth()
+    assert eri.get_linestyle() == "-" and eos.get_linestyle() != "-"

@@ -605,6 +605,14 @@ _FORECAST_KINDS = (
     ("eri", "tab:purple"),
     ("eos", "black"),
 )
+#: Line style and width per kind: wide solid lines under thin dashed ones, so that kinds
+#: counting the same pumps (ERI and EOS of a fleet past both) stay visible where they coincide.
+_FORECAST_LINES = {
+    "low_reservoir": ("-", 2.6),
+    "reservoir_empty": ((0, (5, 2)), 1.6),
+    "eri": ("-", 3.2),
+    "eos": ((0, (2, 2)), 1.4),
+}
 
 
 def fleet_forecast_figure(
@@ -664,6 +672,8 @@ def fleet_forecast_figure(
             ys,
             where="post",
             color=colour,
+            linestyle=_FORECAST_LINES[kind][0],
+            linewidth=_FORECAST_LINES[kind][1],
             label=f"{kind.replace('_', ' ')}: {already} sounding now, {len(times)} to come",
         )
     ax.set_ylim(0, max(n, 1) * 1.05)
