@@ -98,9 +98,19 @@ def exit_code(exc: BaseException) -> tuple[int, str]:
     return 1, f"itb: internal error: {type(exc).__name__}: {exc}\n{_reportable()}"
 
 
+def _closest_option(parser: argparse.ArgumentParser, name: str) -> str | None:
+    """The long option of ``parser`` closest to the misspelt ``name`` (None: none is close)."""
+    import difflib
+
+    known = [o for o in parser._option_string_actions if o.startswith("--")]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with "did you mean" for an unknown command, action or choice, and for a
-    misspelt option that makes a required one look missing (``--durtion`` for ``--duration``)."""
+    """argparse with "did you mean" for an unknown command, action or choice, for a misspelt
+    option of any subcommand (``--capcity`` for ``--capacity``), and for a misspelt option that
+    makes a required one look missing (``--durtion`` for ``--duration``)."""
 
     _itb_seen: Sequence[str] = ()
 
@@ -124,30 +134,26 @@ class Parser(argparse.ArgumentParser):
             for arg in self._itb_seen:
                 name = arg.split("=", 1)[0]
                 if name.startswith("--") and not any(o.startswith(name) for o in known):
-                    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                    hint = f" (did you mean {close[0]}?)" if close else ""
+                    option = _closest_option(self, name)
+                    hint = f" (did you mean {option}?)" if option else ""
                     message += f"; unrecognized option {name}{hint}"
         super().error(message)
 
     def _itb_option_hint(self, message: str) -> str:
         """For an unknown option of a subcommand (reported by the top-level parser): the
         closest option of the subcommand the command words name, as "did you mean"."""
-        import difflib
-
         parser: argparse.ArgumentParser = self
         for word in self._itb_seen:  # follow the command words down to the subcommand used
             subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-            if not subs or word not in subs[0].choices:
-                if word.startswith("-") or not subs:
-                    break
-                continue
-            parser = subs[0].choices[word]
-        known = [o for o in parser._option_string_actions if o.startswith("--")]
+            if not subs or word.startswith("-"):
+                break
+            if word in subs[0].choices:
+                parser = subs[0].choices[word]
         hints = []
         for name in re.findall(r"(?<!\S)(--[\w-]+)", message.split(":", 1)[-1]):
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            close = _closest_option(parser, name)
             if close:
-                hints.append(f"{name}: did you mean {close[0]}?")
+                hints.append(f"{name}: did you mean {close}?")
         return f" ({'; '.join(hints)})" if hints else ""
 
 
