@@ -25,6 +25,7 @@ from .._units import nl_to_ul
 from ..errors import ExternalToolError, ValidationError
 from .accuracy import AccuracyCurve, GravimetricRun, low_flow_curve, startup_curve
 from .metrology import Measurement
+from .rig import read_record
 
 __all__ = [
     "Verdict",
@@ -261,31 +262,6 @@ def _record_rate(rows: Sequence[tuple[int, int]], stroke_nl: int) -> float:
     return nl_to_ul((len(rows) - 1) * stroke_nl) / ((rows[-1][1] - rows[0][1]) / MS_PER_HOUR)
 
 
-def _read_record(path: os.PathLike[str] | str) -> list[tuple[int, int]]:
-    """(stroke_id, time_ms) rows of a rig record, strictly: unlike the rig's own reader (for
-    which a missing file is a new rig), a missing file or a line that is not
-    ``stroke_id,time_ms`` is a ``ValidationError`` (field ``record``) naming the file and line.
-    A torn last line (no newline: the rig was killed writing it) is skipped, as the rig does."""
-    rows: list[tuple[int, int]] = []
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            for n, line in enumerate(f, 1):
-                if not line.endswith("\n") or not line.strip():
-                    continue
-                if line.strip() == "stroke_id,time_ms":
-                    continue
-                try:
-                    a, b = line.strip().split(",")
-                    rows.append((int(a), int(b)))
-                except ValueError:
-                    raise ValidationError(
-                        f"record: {path} line {n}: expected stroke_id,time_ms", "record"
-                    ) from None
-    except OSError as err:
-        raise ValidationError(f"record: cannot read {path}: {err.strerror}", "record") from None
-    return rows
-
-
 def _check_readable(path: os.PathLike[str] | str, field: str) -> None:
     """``ValidationError`` (``field``) if ``path`` is not an existing file: a report reads its
     inputs and must not create one (opening a missing SQLite journal would)."""
@@ -317,7 +293,7 @@ def build_report(
     curve and the start-up and trumpet plots (PNG, base64), and the SOUP list."""
     if journal is not None:
         _check_readable(journal, "journal")
-    rows = _read_record(record)
+    rows = read_record(record, missing_ok=False)
     run, start_ms, logged_rate = read_balance_log(balance, journal)
     taus = [timedelta(milliseconds=t - start_ms) for _, t in rows]
     rate = logged_rate if logged_rate is not None else _record_rate(rows, stroke_nl)

@@ -119,18 +119,33 @@ class Scale:
         return float(t), float(mass)
 
 
-def read_record(path: os.PathLike[str] | str) -> list[tuple[int, int]]:
-    """(stroke_id, time_ms) rows of a record CSV; a torn last line (rig killed mid-write) is skipped."""
-    rows = []
+def read_record(path: os.PathLike[str] | str, *, missing_ok: bool = True) -> list[tuple[int, int]]:
+    """(stroke_id, time_ms) rows of a record CSV. A torn last line (no newline: the rig was killed
+    writing it) and blank lines are skipped; a line that is not ``stroke_id,time_ms`` is a
+    ``ValidationError`` (field ``record``) naming the file and line. A missing file is an empty
+    record (a new rig), or with ``missing_ok=False`` (a report, which reads its inputs) a
+    ``ValidationError`` saying it cannot be read."""
+    from ..errors import ValidationError
+
+    rows: list[tuple[int, int]] = []
     try:
-        with open(path, encoding="ascii") as f:
-            for line in f:
-                if not line.endswith("\n") or line.startswith("stroke_id"):
+        with open(path, encoding="ascii", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                text = line.strip()
+                if not line.endswith("\n") or not text or text == "stroke_id,time_ms":
                     continue
-                a, b = line.strip().split(",")
-                rows.append((int(a), int(b)))
-    except FileNotFoundError:
-        pass
+                try:
+                    a, b = text.split(",")
+                    rows.append((int(a), int(b)))
+                except ValueError:
+                    raise ValidationError(
+                        f"record: {path} line {n}: expected stroke_id,time_ms", "record"
+                    ) from None
+    except FileNotFoundError as err:
+        if not missing_ok:
+            raise ValidationError(f"record: cannot read {path}: {err.strerror}", "record") from None
+    except OSError as err:
+        raise ValidationError(f"record: cannot read {path}: {err.strerror}", "record") from None
     return rows
 
 
