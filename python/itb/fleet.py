@@ -176,9 +176,6 @@ def random_fleet(n: int, *, seed: int = 0, start: datetime = datetime(2026, 1, 5
     return fleet
 
 
-_FORECAST_COLUMNS = PROJECTION_COLUMNS  # the same columns as project_many
-
-
 class Fleet:
     """A fleet held as columns, one row per pump (path primed, no catheter).
 
@@ -386,7 +383,7 @@ class Fleet:
         raw = self._core.forecast(
             duration_ms(horizon, "horizon"), flag(assume_refills, "assume_refills"), threads
         )
-        names = _FORECAST_COLUMNS + tuple(f"{a}_since" for a in ALARMS)
+        names = PROJECTION_COLUMNS + tuple(f"{a}_since" for a in ALARMS)
         return {name: raw[name + "_ms"].view("datetime64[ms]") for name in names}
 
     def simulate(self, until: datetime | int, threads: int | None = None) -> FleetResult:
