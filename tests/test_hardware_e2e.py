@@ -267,10 +267,13 @@ def _crash_round(
 
     sched = stroke_schedule(scenario_pump(), START + timedelta(hours=hours))
     stats: Counter = Counter()
-    with emulator(tmp, mode) as (port, record, _):
+    with emulator(tmp, mode) as (port, record, proc):
         keys = load_keys(tmp / "rig.keys")
         journal = tmp / "j.db"
         while True:
+            assert proc.poll() is None, (
+                f"the emulator died: {proc.stderr.read() if proc.stderr else '?'}"
+            )
             pid = os.fork()
             if pid == 0:  # the controller
                 code = 4
@@ -447,3 +450,56 @@ def test_the_rig_killed_and_restarted_on_its_record_resumes_exactly(tmp_path: Pa
             report = Controller(drv, j, sched, batch=5).run()
             assert report.complete and report.resumed_from == 60
     assert [i for i, _ in read_record(record)] == list(range(1, delivered_by_pump(hours) + 1))
+
+
+def test_a_reader_reopening_the_pty_before_the_rig_reads_keeps_the_rig_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A controller killed and restarted fast: select saw the hang-up, the next one opened the pty
+    before the rig's read, and that read finds nothing (EAGAIN). The rig used to die of it
+    (``Resource temporarily unavailable``, found by the crash loop under load); it must end the old
+    session and serve the new reader."""
+    import threading
+
+    from _rig import KC, KP
+    from itb.hardware import Rig
+    from itb.hardware import emulator as emu
+
+    keys = {Role.CLINICIAN: KC, Role.PATIENT: KP}
+    real_read = os.read
+    served: list[str] = []
+    raised = threading.Event()
+
+    def read(fd: int, n: int) -> bytes:
+        if threading.current_thread().name == "rig" and not raised.is_set():
+            raised.set()  # the first read after a hang-up, as the race leaves it
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_read(fd, n)
+
+    monkeypatch.setattr(emu.os, "read", read)
+    stop, ready = threading.Event(), threading.Event()
+
+    def announce(path: str) -> None:
+        served.append(path)
+        ready.set()
+
+    rig = Rig(record=tmp_path / "record.csv")
+    thread = threading.Thread(
+        target=emu.serve_pty,
+        args=(rig, keys),
+        kwargs={"announce": announce, "stop": stop},
+        name="rig",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        assert ready.wait(5)
+        for _ in range(2):  # the first session meets the EAGAIN, the second a fresh rig loop
+            with SerialDriver(served[0], keys, timeout=timedelta(seconds=5)) as drv:
+                assert drv.status().last_stroke_id == 0
+        assert raised.is_set() and thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(5)
+        rig.close()
+    assert not thread.is_alive()

@@ -292,6 +292,13 @@ def serve_pty(
                 continue
             try:
                 data = os.read(master, 65536)
+            except BlockingIOError:
+                # select saw the last reader hang up, and a new one opened the pty before this
+                # read (EAGAIN): the hang-up still ends the old session; the new reader has not
+                # sent anything yet
+                if link.session.role is not None or link.buffer.pending:
+                    link.hangup()
+                continue
             except OSError as err:
                 if err.errno != errno.EIO:
                     raise
