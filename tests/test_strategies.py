@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import datetime, time, timedelta
+from fractions import Fraction
 
 import itb
 import itb.scenario
@@ -73,6 +74,29 @@ def test_program_options_bound_the_output(program):
     assert max(days.count(d) for d in set(days)) <= 3
     assert all(dose <= 1000.0 for _, dose in program.steps)
     _pump(M40, 2000, program)
+
+
+@FAST
+@given(
+    st.data(),
+    st.floats(0, 3000, allow_nan=False) | st.sampled_from([0.000499, 0.0015, 1e-300]),
+    st.floats(0, 0.01, allow_nan=False) | st.sampled_from([0.0001, 0.0009]),
+)
+def test_dose_bounds_finer_than_a_nanogram_bound_the_draws_and_never_raise(data, cap, floor):
+    """A bound off the 1 ng grid (``max_ug_per_day=0.000499``: what a caller's arithmetic gives)
+    is a bound, never an error: an upper one floors to the grid (0.000499 µg allows only zero), a
+    lower one rounds up; every non-zero dose drawn is a whole ng within both."""
+    floor = min(floor, cap)
+    hi_ng = int(Fraction(str(cap)) * 1000)  # the grid below the bound (hand rule, not the code's)
+    lo_ng = -int(-Fraction(str(floor)) * 1000 // 1)
+    program = data.draw(its.programs(M40, 2000, max_ug_per_day=cap, min_ug_per_day=floor))
+    for _, dose in program.steps if isinstance(program, itb.Flex) else [(None, program.ug_per_day)]:
+        ng = Fraction(str(dose)) * 1000
+        assert ng.denominator == 1 and (ng == 0 or lo_ng <= ng <= hi_ng), (dose, cap, floor)
+    if hi_ng >= max(lo_ng, 1):
+        bolus = data.draw(its.boluses(M40, 2000, max_dose_ug=cap, min_dose_ug=floor))
+        ng = Fraction(str(bolus.dose_ug)) * 1000
+        assert ng.denominator == 1 and max(lo_ng, 1) <= ng <= hi_ng, (bolus, cap, floor)
 
 
 @FAST

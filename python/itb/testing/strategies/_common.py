@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from hypothesis.errors import InvalidArgument as _HypothesisInvalidArgument
@@ -77,6 +80,16 @@ def _check_number(value: Any, name: str, minimum: float = 0.0, optional: bool = 
         )
     if value < minimum:
         raise InvalidArgument(f"{name}={value!r}: must be >= {minimum:g}")
+
+
+def _bound_ng(value: float | None, upper: bool) -> int | None:
+    """A µg (or µg/day) bound of a strategy as whole ng: an upper bound floored, a lower one raised
+    to the ng grid (``0.000499`` as a maximum is 0 ng: only zero, never an error); ``None`` or an
+    infinite bound is no bound. The value has passed :func:`_check_number`."""
+    if value is None or math.isinf(value):
+        return None
+    ng = Fraction(Decimal(repr(float(value)))) * 1000
+    return math.floor(ng) if upper else math.ceil(ng)
 
 
 def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> None:

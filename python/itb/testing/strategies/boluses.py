@@ -21,6 +21,7 @@ from ._common import (
     _MIN_MS,
     DAY_MS,
     InvalidArgument,
+    _bound_ng,
     _check_common,
     _check_duration,
     _check_int,
@@ -101,10 +102,10 @@ def _bolus_parts(
     cap_nl = m.exact()["reservoir_nl"]
 
     lo, hi = _ng_bounds(1, min(cap_nl, budget_nl * max_ms // DAY_MS), conc)
-    if max_dose_ug is not None:
-        hi = min(hi, ug_to_ng(max_dose_ug, "max_dose_ug"))
-    if min_dose_ug is not None:
-        lo = max(lo, ug_to_ng(min_dose_ug, "min_dose_ug"))
+    if (cap := _bound_ng(max_dose_ug, upper=True)) is not None:
+        hi = min(hi, cap)
+    if (floor := _bound_ng(min_dose_ug, upper=False)) is not None:
+        lo = max(lo, floor)
 
     @st.composite
     def build(draw: Any) -> tuple[float, timedelta]:

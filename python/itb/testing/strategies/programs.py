@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from ... import _limits
 from ... import models as _models
-from ..._units import ug_to_ng
 from ...models import BatteryModel, PumpModel
 from ...program import Continuous, Flex, Program
 from ._common import (
@@ -21,6 +20,7 @@ from ._common import (
     _MIN_MS,
     DAY_MS,
     InvalidArgument,
+    _bound_ng,
     _check_common,
     _check_int,
     _check_number,
@@ -157,10 +157,10 @@ def programs(
     _check_order(min_ug_per_day, max_ug_per_day, "min_ug_per_day", "max_ug_per_day")
     ex = m.exact()
     lo, hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
-    if max_ug_per_day is not None:
-        hi = min(hi, ug_to_ng(max_ug_per_day, "max_ug_per_day"))
-    if min_ug_per_day is not None:
-        lo = max(lo, ug_to_ng(min_ug_per_day, "min_ug_per_day"))
+    if (cap := _bound_ng(max_ug_per_day, upper=True)) is not None:
+        hi = min(hi, cap)
+    if (floor := _bound_ng(min_ug_per_day, upper=False)) is not None:
+        lo = max(lo, floor)
     dose = _doses(lo, hi)
     if allow_zero:
         # a fixed number of choices either way (see _tiered): zero only when the flag says so
