@@ -28,7 +28,9 @@ max_steps_per_day=13, max_ug_per_day=None, allow_zero=True, min_ug_per_day=None)
     ``round_half_even(ng/day × 1000 / conc)`` lies within the model's min..max nL/day; exactly 0 is
     allowed (``allow_zero``). Day steps are ``datetime.time``s, week steps ``(weekday, time)``;
     at most ``max_steps_per_day`` (≤ 13) start on any day. ``max_ug_per_day`` caps every step,
-    ``min_ug_per_day`` bounds every non-zero one from below.
+    ``min_ug_per_day`` bounds every non-zero one from below. Doses are whole ng: a bound off that
+    grid is floored (a maximum) or rounded up (a minimum), never an error (the same for
+    ``boluses``' ``max_dose_ug`` / ``min_dose_ug``).
 ``durations(min_value=0, max_value=1 day)``
     ``timedelta``s, whole ms: 30 min, 1 h, 15 min, 4 h, 1 min, 1 day first, then whole minutes.
 ``catheter_volumes(max_ul=10_000)``
