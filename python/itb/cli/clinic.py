@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -293,15 +294,26 @@ def _print(plan: Any, args: argparse.Namespace) -> None:
         note = v.reason or ""
         if v.restart_at_full_dose:
             note = (note + "; " if note else "") + "restart at full dose: overdose risk"
+        if r["date"]:
+            when = r["date"]
+        elif r["earliest_feasible"]:
+            when = f"— (earliest {r['earliest_feasible']})"
+        else:
+            when = "— (none in the horizon)"
+        hours = (
+            f"{v.hours_without_drug:g}"
+            if math.isfinite(v.hours_without_drug)
+            else "no visit in the horizon"
+        )
         t.add_row(
             v.patient,
-            r["date"] or f"— (earliest {r['earliest_feasible']})",
+            when,
             v.binding,
             r["deadline"] or "—",
             "—" if r["slack_days"] is None else f"{r['slack_days']:g} d",
             "—" if v.volume_to_order_ml is None else f"{v.volume_to_order_ml:g} mL",
             r["drug_stops"] or "—",
-            f"{v.hours_without_drug:g}",
+            hours,
             note,
         )
     out.print(t)

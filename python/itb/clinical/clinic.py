@@ -12,7 +12,9 @@ docs: decisions/clinic.md#calendar-objective) and reports, per patient, the time
   the projected empty reservoir and EOS, or since when it has already stopped (empty, EOS,
   motor stall sounding);
 * ``hours_without_drug``: from then to the booked visit (0 when the visit comes first; for a
-  patient not fitted, to the earliest feasible date);
+  patient not fitted, to the earliest feasible date; with no visit in the horizon, ``inf`` when
+  delivery stops inside the horizon, else 0: docs:
+  decisions/clinic.md#windows-outside-the-horizon);
 * ``restart_at_full_dose``: the visit ends a gap and the pump resumes its programmed, pre-gap
   dose — the titration guard's restart rule flags exactly that ``overdose_risk`` (docs:
   decisions/core.md#titration-restart-from-0).
@@ -246,6 +248,7 @@ def plan_clinic(
         today = max((p.pump.now.date() for p in pts), default=date.today())
     first = as_date(today, "today")
     cal_days = [first + timedelta(days=d) for d in range(days)]
+    horizon_end = datetime.combine(first + timedelta(days=days), datetime.min.time())
     capacity = [slots_per_day if cal.is_open(d) else 0 for d in cal_days]
     clinicians = sorted(clinician_slots) if clinician_slots else []
     cindex = {c: k for k, c in enumerate(clinicians)}
@@ -426,7 +429,7 @@ def plan_clinic(
         earliest_feasible = None
         when = None if d < 0 else _appointment(cal_days[d], cal)
         if d < 0:
-            reason = _why_unfitted(i, problem, rec, cal_days, cal)
+            reason = _why_unfitted(i, problem, rec, cal_days, cal, days)
             if i in first_free:
                 earliest_feasible = _appointment(cal_days[first_free[i]], cal)
             if overdue[i]:
@@ -437,7 +440,9 @@ def plan_clinic(
         gap_h = 0.0
         if stops is not None and visit_at is not None and visit_at > stops:
             gap_h = (visit_at - stops) / timedelta(hours=1)
-        elif stops is not None and visit_at is None:
+        elif stops is not None and visit_at is None and stops < horizon_end:
+            # no visit in the horizon and delivery stops inside it (docs:
+            # decisions/clinic.md#windows-outside-the-horizon)
             gap_h = float("inf")
         dl = rec["deadline"]
         visits.append(
@@ -537,11 +542,17 @@ def _first_free(
 
 
 def _why_unfitted(
-    i: int, p: CalendarProblem, rec: dict[str, Any], cal_days: list[date], cal: Any
+    i: int, p: CalendarProblem, rec: dict[str, Any], cal_days: list[date], cal: Any, days: int
 ) -> str:
     dl = rec["deadline"]
     if rec["binding"] in ("stopped", "eos") and dl is not None and dl <= rec["open_from"]:
         return f"delivery already stopped ({rec['binding']}); see at once"
+    if p.release[i] >= days:
+        opens = rec["open_from"].strftime("%Y-%m-%d %H:%M")
+        return (
+            f"the window opens {opens}, after the horizon (last day {cal_days[-1]}, "
+            f"days={days}): nothing to book in the horizon"
+        )
     if p.deadline[i] < p.release[i] or p.ideal[i] < 0:
         opens = rec["open_from"].strftime("%Y-%m-%d %H:%M")
         due = "?" if dl is None else dl.strftime("%Y-%m-%d %H:%M")
