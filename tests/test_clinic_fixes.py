@@ -165,3 +165,83 @@ def test_plan_windows_and_horizons_never_raise(patients, days, today_off, slots)
             )
             assert opens <= v.date <= v.deadline
     assert all(u <= c for u, c in zip(plan.visits_per_day, plan.capacity))
+
+
+# 2. typed errors for the calendar and the capacities
+
+
+def test_calendar_must_be_a_clinic_calendar_in_both_planners() -> None:
+    """plan_refill refused a country code as the calendar; plan_clinic now says the same."""
+    from itb.clinical import plan_refill
+
+    for call in (
+        lambda: plan_refill(read(), calendar="US"),
+        lambda: plan_clinic([ClinicPatient("a", read())], slots_per_day=1, calendar="US"),
+    ):
+        with pytest.raises(itb.ValidationError, match="ClinicCalendar, got str") as err:
+            call()
+        assert err.value.field == "calendar"
+
+
+@pytest.mark.parametrize("n", [True, False, 0, -1, 1.0, "2", None])
+def test_clinician_slots_must_be_a_count(n) -> None:
+    """A bool (or 0, a float, text) is not a number of visits: refused naming the clinician."""
+    pt = ClinicPatient("a", read(), clinician="dr_lee")
+    with pytest.raises(itb.ValidationError, match=r"allowed: an integer >= 1") as err:
+        plan_clinic([pt], slots_per_day=1, calendar=CAL, clinician_slots={"dr_lee": n})
+    assert err.value.field == "clinician_slots['dr_lee']" and "dr_lee" in str(err.value)
+
+
+@pytest.mark.parametrize("n", [0, True, -2])
+def test_slots_per_day_is_at_least_one(n) -> None:
+    with pytest.raises(itb.ValidationError, match="allowed: an integer >= 1") as err:
+        plan_clinic([ClinicPatient("a", read())], slots_per_day=n, calendar=CAL)
+    assert err.value.field == "slots_per_day"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--capacity", "0"], "--capacity: '0': allowed 1 or more"),
+        (["--clinician", "dr_lee=0"], "--clinician 'dr_lee=0': dr_lee's visits"),
+    ],
+)
+def test_cli_zero_capacity_is_refused_with_the_range(args, said, capsys) -> None:
+    from itb.cli import main
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    assert main(["clinic", "plan", str(root / "examples" / "clinic_patients.csv"), *args]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "allowed 1 or more" in err
+
+
+# 3. margin range
+
+
+@pytest.mark.parametrize("days", [3651, 999_999])
+def test_margin_beyond_ten_years_is_a_validation_error(days) -> None:
+    """now − margin used to overflow the datetime range (OverflowError)."""
+    from itb.clinical import plan_refill
+
+    for call in (
+        lambda: plan_refill(read(), margin=timedelta(days=days)),
+        lambda: plan_clinic(
+            [ClinicPatient("a", read())],
+            slots_per_day=1,
+            calendar=CAL,
+            margin=timedelta(days=days),
+        ),
+    ):
+        with pytest.raises(itb.ValidationError, match=r"allowed: PT0S to P3650D") as err:
+            call()
+        assert err.value.field == "margin"
+
+
+def test_margin_of_ten_years_is_allowed() -> None:
+    """At the bound: the low-reservoir alarm (read 03-02 09:00, 20 mL at 0.2 mL/day, alarm at
+    2 mL: 90 days, 05-31 09:00) minus 3650 days is long past, so the refill is due now."""
+    from itb.clinical import plan_refill
+
+    plan = plan_refill(read(), margin=timedelta(days=3650), calendar=CAL)
+    assert plan.deadline == datetime(2026, 5, 31, 9, 0) - timedelta(days=3650)
+    assert plan.date == T0 and not plan.on_time

@@ -37,14 +37,18 @@ def register(sub: Any) -> None:
     )
     plan.add_argument("patients", metavar="PATIENTS.csv", help="the patients file")
     plan.add_argument(
-        "--capacity", type=_nonneg, default=8, metavar="N", help="visits per open day (default 8)"
+        "--capacity",
+        type=_positive,
+        default=8,
+        metavar="N",
+        help="visits per open day, 1 or more (default 8)",
     )
     plan.add_argument(
         "--clinician",
         action="append",
         default=[],
         metavar="NAME=N",
-        help="visits per open day for a clinician (repeatable)",
+        help="visits per open day for a clinician, N 1 or more (repeatable)",
     )
     plan.add_argument("--country", default="US", help="holidays of this country (ISO code; 'none')")
     plan.add_argument("--subdiv", default=None, help="a subdivision of --country")
@@ -100,6 +104,13 @@ def _nonneg(text: str) -> int:
     return n
 
 
+def _positive(text: str) -> int:
+    n = _nonneg(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed 1 or more")
+    return n
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -118,6 +129,10 @@ def _plan(args: argparse.Namespace) -> int:
         name, _, n = item.partition("=")
         if not name or not n.isdigit():
             raise UsageError(f"--clinician {item!r}: expected NAME=N (N a whole number)")
+        if int(n) < 1:
+            raise UsageError(
+                f"--clinician {item!r}: {name}'s visits per open day; allowed 1 or more"
+            )
         clinicians[name] = int(n)
     if not 1 <= args.days <= 3660:
         raise UsageError(f"--days {args.days}: allowed 1 to 3660")

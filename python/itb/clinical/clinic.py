@@ -218,20 +218,46 @@ def plan_clinic(
 ) -> ClinicPlan:
     """Book every patient's next refill (see the module docs).
 
-    ``slots_per_day``: visits per open day; ``clinician_slots``: visits per open day per
-    clinician (patients naming another clinician are an error); ``calendar``: a
-    :class:`itb.clinical.ClinicCalendar` (default: weekends and US holidays closed); ``days``:
-    how far ahead to book (from ``today``, default: the latest pump reading's date);
-    ``margin``: before the low-reservoir alarm (and EOS). Errors: ``ValidationError`` naming
-    the patient (``patients[3].booked``) or the argument."""
-    from .refill import ClinicCalendar, _candidates, _fill_and_vial, _order
+    ``slots_per_day``: visits per open day (an int >= 1); ``clinician_slots``: visits per open
+    day per clinician (ints >= 1; patients naming another clinician are an error);
+    ``calendar``: a :class:`itb.clinical.ClinicCalendar` (default: weekends and US holidays
+    closed); ``days``: how far ahead to book, 1 to 3660 (from ``today``, default: the latest
+    pump reading's date); ``margin``: before the low-reservoir alarm (and EOS), PT0S to P3650D.
+    Errors: ``ValidationError`` naming the patient (``patients[3].booked``) or the argument
+    (``clinician_slots['dr_lee']``, ``margin``)."""
+    from .refill import ClinicCalendar, _candidates, _fill_and_vial, _order, check_margin
 
     cal = ClinicCalendar() if calendar is None else calendar
-    pts = list(patients)
-    if isinstance(slots_per_day, bool) or not isinstance(slots_per_day, int) or slots_per_day < 0:
+    if not isinstance(cal, ClinicCalendar):
         raise ValidationError(
-            f"slots_per_day: {slots_per_day!r}; allowed: an integer >= 0", "slots_per_day"
+            f"calendar: expected itb.clinical.ClinicCalendar, got {type(cal).__name__}", "calendar"
         )
+    pts = list(patients)
+    # a count of visits is an int >= 1 (never a bool): 0 would plan a clinic with no visit at
+    # all (docs: decisions/clinic.md#capacity-counts)
+    if isinstance(slots_per_day, bool) or not isinstance(slots_per_day, int) or slots_per_day < 1:
+        raise ValidationError(
+            f"slots_per_day: {slots_per_day!r}; allowed: an integer >= 1", "slots_per_day"
+        )
+    if clinician_slots is not None:
+        if not isinstance(clinician_slots, Mapping):
+            raise ValidationError(
+                "clinician_slots: expected a mapping of clinician to visits per open day, got "
+                f"{type(clinician_slots).__name__}",
+                "clinician_slots",
+            )
+        for name, n in clinician_slots.items():
+            if not isinstance(name, str) or not name:
+                raise ValidationError(
+                    f"clinician_slots: key {name!r}; allowed: a clinician's name (text)",
+                    "clinician_slots",
+                )
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValidationError(
+                    f"clinician_slots[{name!r}]: {n!r}; allowed: an integer >= 1 "
+                    "(visits per open day)",
+                    f"clinician_slots[{name!r}]",
+                )
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
         raise ValidationError(f"days: {days!r}; allowed: 1 to 3660", "days")
     ids: dict[str, int] = {}
@@ -260,7 +286,7 @@ def plan_clinic(
     # Every pump's projections at once in the core (rayon, GIL released): as programmed (the
     # alarms to come and those sounding), with refills on time (ERI/EOS), and with every
     # allotted patient bolus taken (the reservoir's worst case, when limits are set).
-    margin_td = timedelta(milliseconds=duration_ms(margin, "margin"))
+    margin_td = timedelta(milliseconds=check_margin(margin))
     horizon = timedelta(days=3650)
     pumps = [p.pump for p in pts]
     plain = project_many(pumps, horizon)

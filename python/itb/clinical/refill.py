@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from .._time import duration_ms, from_ms, to_ms
+from .._time import duration_ms, format_duration_ms, from_ms, to_ms
 from .._units import ml_to_nl, nl_to_ml, pg_to_ug
 from ..errors import EndOfServiceError, ValidationError
 from ..pump import Pump
@@ -173,6 +173,20 @@ class RefillPlan:
 
 _DEFAULT_MARGIN = timedelta(days=3)
 _TEN_YEARS = timedelta(days=3650)
+#: The largest margin before the alarm (docs: decisions/clinic.md#margin-range): the
+#: projection's ten-year horizon; a larger one dates every deadline before any reading.
+MAX_MARGIN = _TEN_YEARS
+
+
+def check_margin(margin: timedelta) -> int:
+    """Milliseconds of ``margin`` (a ``timedelta``, PT0S to P3650D), else a
+    ``ValidationError`` naming ``margin`` and that range."""
+    ms = duration_ms(margin, "margin")
+    if ms > MAX_MARGIN // timedelta(milliseconds=1):
+        raise ValidationError(
+            f"margin: {format_duration_ms(ms)}; allowed: PT0S to P{MAX_MARGIN.days}D", "margin"
+        )
+    return ms
 
 
 def plan_refill(
@@ -201,7 +215,8 @@ def plan_refill(
     before the deadline (default :class:`ClinicCalendar`: weekends and US public holidays closed).
     ``volume_to_order_ml`` is ``fill_ml`` (default: the reservoir capacity; itb refills discard
     what is left) rounded up to whole vials of ``vial_ml``. ``tip_dose_ug`` comes from simulating
-    ``pump.copy()`` to the date. Constraints beyond ``horizon`` are ignored; with none at all a
+    ``pump.copy()`` to the date. ``margin``: PT0S to P3650D (docs:
+    decisions/clinic.md#margin-range). Constraints beyond ``horizon`` are ignored; with none at all a
     ``ValidationError`` (field ``pump``). A pump at end of service is an ``EndOfServiceError``.
     """
     if not isinstance(pump, Pump):
@@ -210,7 +225,7 @@ def plan_refill(
         raise EndOfServiceError(
             "pump: at end of service (EOS); replace it, there is nothing to refill", "pump"
         )
-    margin_ms = duration_ms(margin, "margin")
+    margin_ms = check_margin(margin)
     horizon = timedelta(milliseconds=duration_ms(horizon, "horizon"))
     cal = ClinicCalendar() if calendar is None else calendar
     if not isinstance(cal, ClinicCalendar):
