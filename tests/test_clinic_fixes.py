@@ -245,3 +245,60 @@ def test_margin_of_ten_years_is_allowed() -> None:
     plan = plan_refill(read(), margin=timedelta(days=3650), calendar=CAL)
     assert plan.deadline == datetime(2026, 5, 31, 9, 0) - timedelta(days=3650)
     assert plan.date == T0 and not plan.on_time
+
+
+# 4. a last refill after the reading; one stability rule
+
+
+def test_cli_last_refill_after_the_reading_names_line_and_column(tmp_path, capsys) -> None:
+    """Read 2026-03-02 09:00, last refill 2026-03-05: refused like an implant date after it."""
+    from itb.cli import main
+
+    path = tmp_path / "late.csv"
+    row = "X1,SYNCHROMED_II_40,2026-03-02T09:00,30.0,2000,500,,,,2026-03-05,,,,,,,20"
+    path.write_text(HEADER + "\n" + row + "\n", encoding="utf-8")
+    assert main(["clinic", "plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: column last_refill: 2026-03-05 is after the reading" in err
+    assert "allowed: at or before the reading" in err
+
+
+@pytest.mark.parametrize(
+    ("last", "ok"),
+    [
+        (date(2026, 3, 2), True),  # the reading's day (a date has no time)
+        (date(2026, 3, 3), False),
+        (datetime(2026, 3, 2, 9, 0), True),  # the reading itself
+        (datetime(2026, 3, 2, 9, 1), False),
+    ],
+)
+def test_clinic_patient_last_refill_at_or_before_the_reading(last, ok) -> None:
+    if ok:
+        assert ClinicPatient("a", read(), last_refill=last).last_refill == last
+        return
+    with pytest.raises(itb.ValidationError, match="is after the reading") as err:
+        ClinicPatient("a", read(), last_refill=last)
+    assert err.value.field == "last_refill"
+
+
+def test_plan_refill_filled_at_after_the_reading_is_refused() -> None:
+    from itb.clinical import plan_refill
+
+    with pytest.raises(itb.ValidationError, match="after the reading") as err:
+        plan_refill(read(), stability=timedelta(days=30), filled_at=datetime(2026, 3, 5))
+    assert err.value.field == "filled_at"
+    # at the reading: the stability limit counts from it (03-02 09:00 + 30 d = 04-01 09:00)
+    plan = plan_refill(read(), stability=timedelta(days=30), filled_at=T0, calendar=CAL)
+    assert plan.constraint == "drug_stability" and plan.deadline == datetime(2026, 4, 1, 9, 0)
+
+
+def test_stability_of_zero_is_refused_by_both() -> None:
+    from itb.clinical import plan_refill
+
+    for call in (
+        lambda: plan_refill(read(), stability=timedelta(0)),
+        lambda: ClinicPatient("a", read(), stability=timedelta(0)),
+    ):
+        with pytest.raises(itb.ValidationError, match="PT0S is zero") as err:
+            call()
+        assert err.value.field == "stability"

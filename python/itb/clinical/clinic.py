@@ -89,6 +89,22 @@ class ClinicPatient:
         duration_ms(self.min_interval, "min_interval")
         if self.stability is not None:
             duration_ms(self.stability, "stability", allow_zero=False)
+        # a last refill after the reading contradicts it, as an implant date or an alarm start
+        # after it does (docs: decisions/clinic.md#a-last-refill-after-the-reading)
+        if self.last_refill is not None and isinstance(self.pump, Pump):
+            now = self.pump.now
+            last = self.last_refill
+            if isinstance(last, datetime):
+                as_date(last, "last_refill")  # naive only
+                late = last > now
+            else:
+                late = as_date(last, "last_refill") > now.date()
+            if late:
+                raise ValidationError(
+                    f"last_refill: {last} is after the reading ({now:%Y-%m-%d %H:%M}); "
+                    "allowed: at or before the reading",
+                    "last_refill",
+                )
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,8 @@ def plan_refill(
 
     * the low-reservoir alarm − ``margin`` (``pump.project()``; if the pump is already at or below
       the alarm threshold, now − margin);
-    * ``filled_at`` (default ``pump.now``) + ``stability``, the drug-stability limit the caller gives
+    * ``filled_at`` (default ``pump.now``; after it: ``ValidationError``) + ``stability`` (>= 1 ms),
+      the drug-stability limit the caller gives
       (no figure is asserted here);
     * the battery ERI (``pump.project(assume_refills=True)``); once at ERI, EOS − ``margin``.
 
@@ -240,10 +241,20 @@ def plan_refill(
     worst = "max" if pump.has_patient_bolus_limits else None
     reservoir = pump.project(horizon, assume_patient_boluses=worst)
     service = pump.project(horizon, assume_refills=True)
-    stable_ms = None if stability is None else duration_ms(stability, "stability")
+    # one rule with ClinicPatient: a stability of 0 is refused, and so is a fill after the
+    # reading (docs: decisions/clinic.md#a-last-refill-after-the-reading)
+    stable_ms = None if stability is None else duration_ms(stability, "stability", allow_zero=False)
     filled = now
-    if stable_ms is not None and filled_at is not None:
-        filled = from_ms(to_ms(filled_at, "filled_at"))
+    if filled_at is not None:
+        filled_at_t = from_ms(to_ms(filled_at, "filled_at"))
+        if filled_at_t > now:
+            raise ValidationError(
+                f"filled_at: {filled_at_t:%Y-%m-%d %H:%M} is after the reading "
+                f"({now:%Y-%m-%d %H:%M}); allowed: at or before pump.now",
+                "filled_at",
+            )
+        if stable_ms is not None:
+            filled = filled_at_t
     candidates = _candidates(
         pump,
         now,
