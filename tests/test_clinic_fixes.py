@@ -302,3 +302,34 @@ def test_stability_of_zero_is_refused_by_both() -> None:
         with pytest.raises(itb.ValidationError, match="PT0S is zero") as err:
             call()
         assert err.value.field == "stability"
+
+
+# 5. a fixed appointment on a closed day
+
+
+def test_booked_on_a_saturday_is_refused_naming_patient_and_date() -> None:
+    """2026-03-07 is a Saturday (03-02 is a Monday); 03-06 is the Friday before, open."""
+    with pytest.raises(itb.ValidationError, match=r"2026-03-07 \(A07\) is a closed") as err:
+        plan_clinic(
+            [ClinicPatient("A07", read(), booked=date(2026, 3, 7))], slots_per_day=1, calendar=CAL
+        )
+    assert err.value.field == "patients[0].booked" and "weekend" in str(err.value)
+    plan = plan_clinic(
+        [ClinicPatient("A07", read(), booked=date(2026, 3, 6))], slots_per_day=1, calendar=CAL
+    )
+    assert plan["A07"].date == datetime(2026, 3, 6, 9, 0) and plan["A07"].fixed
+
+
+def test_cli_booked_on_a_closed_day_names_line_and_column(tmp_path, capsys) -> None:
+    """An extra closed day (--closed 2026-03-04, a Wednesday) counts as closed too."""
+    from itb.cli import main
+
+    path = tmp_path / "booked.csv"
+    row = "X1,SYNCHROMED_II_40,2026-03-02T09:00,30.0,2000,500,,,,,,,,,2026-03-04,,20"
+    path.write_text(HEADER + "\n" + row + "\n", encoding="utf-8")
+    assert main(["clinic", "plan", str(path), "--closed", "2026-03-04", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: column booked: 2026-03-04 (X1) is a closed clinic day" in err
+    assert main(["clinic", "plan", str(path), "--json"]) == 0
+    report = __import__("json").loads(capsys.readouterr().out)
+    assert report["visits"][0]["date"] == "2026-03-04 09:00"

@@ -412,6 +412,17 @@ def plan_clinic(
                 raise _bad(
                     i, p, "booked", f"{p.booked}; allowed: {first} to {cal_days[-1]} (days={days})"
                 )
+            # a fixed appointment on a closed day is refused, never booked silently (docs:
+            # decisions/clinic.md#a-fixed-appointment-on-a-closed-day)
+            closed = cal.closure(cal_days[b])
+            if closed is not None:
+                raise _bad(
+                    i,
+                    p,
+                    "booked",
+                    f"{cal_days[b]} ({p.id}) is a closed clinic day ({closed}); "
+                    "allowed: an open day of the calendar",
+                )
             fixed.append(b)
         else:
             fixed.append(-1)
