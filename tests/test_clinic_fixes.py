@@ -333,3 +333,39 @@ def test_cli_booked_on_a_closed_day_names_line_and_column(tmp_path, capsys) -> N
     assert main(["clinic", "plan", str(path), "--json"]) == 0
     report = __import__("json").loads(capsys.readouterr().out)
     assert report["visits"][0]["date"] == "2026-03-04 09:00"
+
+
+# 7. plan.csv: alarms already sounding in <alarm>_since columns, as the forecast's
+
+
+def test_plan_csv_puts_active_alarm_starts_in_since_columns(tmp_path) -> None:
+    """One pump at ERI since 2026-01-10 (listed) and low since 02-27 14:00; one with 20 mL at
+    0.2 mL/day, alarm at 2 mL: 90 days after the 03-02 09:00 reading, 05-31 09:00, to come.
+    plan.csv and forecast.csv have the same <alarm>/<alarm>_since columns and values."""
+    import csv
+
+    from itb.cli import main
+
+    rows = [
+        "id,model,interrogated,reservoir_ml,concentration_ug_per_ml,ug_per_day,battery_mah,"
+        "active_alarms",
+        "old,SYNCHROMED_II_40,2026-03-02T09:00,1.5,2000,400,25,"
+        "eri@2026-01-10T00:00;low_reservoir@2026-02-27T14:00",
+        "new,SYNCHROMED_II_40,2026-03-02T09:00,20,2000,400,,",
+    ]
+    src = tmp_path / "p.csv"
+    src.write_text("\n".join(rows) + "\n")
+    plan_csv, fc_csv = tmp_path / "plan.csv", tmp_path / "forecast.csv"
+    assert main(["clinic", "plan", str(src), "--country", "none", "--out", str(plan_csv)]) == 0
+    assert main(["clinic", "forecast", str(src), "--out", str(fc_csv)]) == 0
+    plan = {r["patient"]: r for r in csv.DictReader(plan_csv.open())}
+    fc = {r["patient"]: r for r in csv.DictReader(fc_csv.open())}
+    assert plan["old"]["eri_since"] == "2026-01-10 00:00" and plan["old"]["eri"] == ""
+    assert plan["old"]["low_reservoir_since"] == "2026-02-27 14:00"
+    assert plan["old"]["low_reservoir"] == ""
+    assert plan["new"]["low_reservoir"] == "2026-05-31 09:00"
+    assert plan["new"]["low_reservoir_since"] == ""
+    for pid in ("old", "new"):
+        # (eos of "new" is in 2029: past the forecast's 365-day horizon, so not compared)
+        for col in ("low_reservoir", "low_reservoir_since", "eri_since", "eos_since"):
+            assert plan[pid][col] == fc[pid][col], (pid, col)

@@ -152,20 +152,8 @@ def _plan(args: argparse.Namespace) -> int:
         days=args.days,
         today=args.today,
     )
-    rows = plan.rows()
     if out is not None:
-        if out.suffix.lower() == ".json":
-            out.write_text(
-                json.dumps(_report(plan), indent=2, default=str) + "\n", encoding="utf-8"
-            )
-        else:
-            import csv
-
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
-                w.writeheader()
-                w.writerows(rows)
-        print(f"wrote the plan to {out}", file=sys.stderr)
+        _write(out, plan.rows(), _report(plan), "plan")
     if args.plot:
         from ..plots import plot_clinic_calendar
 
@@ -222,16 +210,7 @@ def _forecast(args: argparse.Namespace) -> int:
         },
     }
     if out is not None:
-        if out.suffix.lower() == ".json":
-            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        else:
-            import csv
-
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
-                w.writeheader()
-                w.writerows(rows)
-        print(f"wrote the forecast to {out}", file=sys.stderr)
+        _write(out, rows, report, "forecast")
     if args.plot:
         from ..plots import plot_fleet_forecast
 
@@ -269,6 +248,22 @@ def _forecast(args: argparse.Namespace) -> int:
         )
     con.print(t)
     return 0
+
+
+def _write(out: Path, rows: list[dict[str, Any]], report: dict[str, Any], what: str) -> None:
+    """The one writer of ``--out`` for ``plan`` and ``forecast``: ``report`` as JSON, or
+    ``rows`` as CSV (one column per key; dates ISO 8601, ``<alarm>_since`` for alarms already
+    sounding next to the projected ``<alarm>``)."""
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    else:
+        import csv
+
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
+            w.writeheader()
+            w.writerows(rows)
+    print(f"wrote the {what} to {out}", file=sys.stderr)
 
 
 def _report(plan: Any) -> dict[str, Any]:

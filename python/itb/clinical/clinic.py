@@ -142,6 +142,12 @@ class ClinicVisit:
     hours_without_drug: float
     restart_at_full_dose: bool
     overdue: bool = False
+    #: the start of an alarm already sounding at the reading (``None``: not sounding); then
+    #: ``low_reservoir``/``eri``/``eos`` hold that start too (Python), while the rows put it in
+    #: ``<alarm>_since`` only, as ``itb clinic forecast`` does
+    low_reservoir_since: datetime | None = None
+    eri_since: datetime | None = None
+    eos_since: datetime | None = None
 
     @property
     def fitted(self) -> bool:
@@ -171,9 +177,14 @@ class ClinicVisit:
             "volume_to_order_ml": self.volume_to_order_ml,
             "vials": self.vials,
             "concentration_ug_per_ml": self.concentration_ug_per_ml,
-            "low_reservoir": iso(self.low_reservoir),
-            "eri": iso(self.eri),
-            "eos": iso(self.eos),
+            # projected (to come) and already sounding in separate columns, as the forecast's
+            # (docs: decisions/clinic.md#plan-rows-alarms-sounding-since)
+            "low_reservoir": None if self.low_reservoir_since else iso(self.low_reservoir),
+            "low_reservoir_since": iso(self.low_reservoir_since),
+            "eri": None if self.eri_since else iso(self.eri),
+            "eri_since": iso(self.eri_since),
+            "eos": None if self.eos_since else iso(self.eos),
+            "eos_since": iso(self.eos_since),
             "drug_stops": iso(self.drug_stops),
             "hours_without_drug": round(self.hours_without_drug, 3),
             "restart_at_full_dose": self.restart_at_full_dose,
@@ -348,6 +359,7 @@ def plan_clinic(
             eri=col["eri_since"][i] or col["eri"][i],
             eos=col["eos_since"][i] or col["eos"][i],
             stops=stops,
+            since={a: col[f"{a}_since"][i] for a in ("low_reservoir", "eri", "eos")},
         )
         open_from = max(
             now,
@@ -522,6 +534,9 @@ def plan_clinic(
                 # refilled at the visit, the pump resumes the programmed pre-gap dose
                 restart_at_full_dose=gap_h > 0 and rec["binding"] != "eos",
                 overdue=overdue[i],
+                low_reservoir_since=rec["since"]["low_reservoir"],
+                eri_since=rec["since"]["eri"],
+                eos_since=rec["since"]["eos"],
             )
         )
     clinic_plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
