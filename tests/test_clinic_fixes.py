@@ -369,3 +369,34 @@ def test_plan_csv_puts_active_alarm_starts_in_since_columns(tmp_path) -> None:
         # (eos of "new" is in 2029: past the forecast's 365-day horizon, so not compared)
         for col in ("low_reservoir", "low_reservoir_since", "eri_since", "eos_since"):
             assert plan[pid][col] == fc[pid][col], (pid, col)
+
+
+def test_a_patient_who_runs_dry_before_a_window_after_the_horizon_is_flagged_in_strict_json(
+    tmp_path, capsys
+) -> None:
+    """3 mL at 0.2 mL/day (400 µg/day at 2000 µg/mL) runs dry 15 days after 2026-03-02 09:00,
+    on 2026-03-17 09:00, inside a 21-day plan (last day 03-22); the earliest date 2026-04-01 is
+    after it. No visit in the horizon: at risk with unbounded hours without drug — ``inf`` in
+    Python, ``null`` in the JSON (strict parsers have no Infinity), and the reason says why."""
+    import json
+
+    from itb.cli import main
+
+    p = ClinicPatient("p", read(reservoir_ml=3.0), earliest=date(2026, 4, 1))
+    plan = plan_clinic([p], slots_per_day=1, calendar=CAL, days=21)
+    v = plan["p"]
+    assert v.date is None and v.drug_stops == datetime(2026, 3, 17, 9, 0)
+    assert v.hours_without_drug == float("inf") and plan.at_risk == [v]
+    assert "delivery stops 2026-03-17 09:00, inside the horizon" in v.reason
+    assert plan.rows()[0]["hours_without_drug"] is None
+    path = tmp_path / "dry.csv"
+    row = "p,SYNCHROMED_II_40,2026-03-02T09:00,3.0,2000,400,,,,,,,2026-04-01,,,,20"
+    path.write_text(HEADER + "\n" + row + "\n", encoding="utf-8")
+    assert main(["clinic", "plan", str(path), "--days", "21", "--country", "none", "--json"]) == 0
+
+    def strict(token: str) -> None:
+        raise AssertionError(f"non-standard JSON number {token}")
+
+    report = json.loads(capsys.readouterr().out, parse_constant=strict)
+    assert report["at_risk"] == [{"patient": "p", "hours_without_drug": None}]
+    assert report["visits"][0]["hours_without_drug"] is None

@@ -160,7 +160,7 @@ def _plan(args: argparse.Namespace) -> int:
         plot_clinic_calendar(plan, args.plot)
         print(f"wrote the calendar to {args.plot}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_report(plan), indent=2, default=str))
+        print(json.dumps(_report(plan), indent=2, default=str, allow_nan=False))
         return 0
     _print(plan, args)
     return 0
@@ -225,7 +225,7 @@ def _forecast(args: argparse.Namespace) -> int:
         )
         print(f"wrote the forecast plot to {args.plot}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, allow_nan=False))
         return 0
     from rich.table import Table
 
@@ -255,7 +255,9 @@ def _write(out: Path, rows: list[dict[str, Any]], report: dict[str, Any], what: 
     ``rows`` as CSV (one column per key; dates ISO 8601, ``<alarm>_since`` for alarms already
     sounding next to the projected ``<alarm>``)."""
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        out.write_text(
+            json.dumps(report, indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8"
+        )
     else:
         import csv
 
@@ -275,7 +277,13 @@ def _report(plan: Any) -> dict[str, Any]:
         "unfitted": [v.patient for v in plan.unfitted],
         "overdue": [v.patient for v in plan.overdue],
         "at_risk": [
-            {"patient": v.patient, "hours_without_drug": v.hours_without_drug} for v in plan.at_risk
+            {
+                "patient": v.patient,
+                "hours_without_drug": v.hours_without_drug
+                if math.isfinite(v.hours_without_drug)
+                else None,
+            }
+            for v in plan.at_risk
         ],
         "context": plan.context,
     }

@@ -27,6 +27,7 @@ rigidity, rhabdomyolysis, multi-organ failure and death (:data:`WITHDRAWAL_CONTE
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -186,7 +187,11 @@ class ClinicVisit:
             "eos": None if self.eos_since else iso(self.eos),
             "eos_since": iso(self.eos_since),
             "drug_stops": iso(self.drug_stops),
-            "hours_without_drug": round(self.hours_without_drug, 3),
+            # no visit in the horizon after delivery stops: unbounded, written as null (strict
+            # JSON has no Infinity; docs: decisions/clinic.md#unbounded-time-without-drug)
+            "hours_without_drug": round(self.hours_without_drug, 3)
+            if math.isfinite(self.hours_without_drug)
+            else None,
             "restart_at_full_dose": self.restart_at_full_dose,
         }
 
@@ -509,6 +514,10 @@ def plan_clinic(
             # no visit in the horizon and delivery stops inside it (docs:
             # decisions/clinic.md#windows-outside-the-horizon)
             gap_h = float("inf")
+            if reason is not None:
+                reason += (
+                    f"; but delivery stops {stops:%Y-%m-%d %H:%M}, inside the horizon: at risk"
+                )
         dl = rec["deadline"]
         visits.append(
             ClinicVisit(
