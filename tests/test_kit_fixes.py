@@ -1,0 +1,97 @@
+"""Regressions from a new-user trial of the testing kit: each wrong input gets a typed error
+naming the argument, raised where the strategy is built or the reading is compared."""
+
+from __future__ import annotations
+
+import pytest
+from _kit_devices import PumpAsDevice
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+FAST = settings(
+    max_examples=3,
+    stateful_step_count=4,
+    deadline=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+
+
+# ----- 1. the state machine reads whole nL only, by the assertions' rule ------------------------
+
+
+class FloatMeasured(PumpAsDevice):
+    def device_measured(self):
+        return float(self.dev.delivered_nl)  # e.g. 482000.0 from a scale
+
+
+class FloatObserved(PumpAsDevice):
+    def device_observed(self):
+        return float(self.dev.pumped_nl)
+
+
+@pytest.mark.parametrize(
+    ("machine", "adapter"),
+    [(FloatMeasured, "device_measured"), (FloatObserved, "device_observed")],
+)
+def test_machine_refuses_a_float_reading_naming_the_adapter(machine, adapter) -> None:
+    with pytest.raises(TypeError, match=rf"{machine.__name__}\.{adapter}\(\).*whole number"):
+        run_state_machine_as_test(machine, settings=FAST)
+
+
+def test_machine_takes_a_numpy_integer_reading() -> None:
+    import numpy as np
+
+    class NumpyMeasured(PumpAsDevice):
+        def device_measured(self):
+            return np.int64(self.dev.delivered_nl)
+
+    run_state_machine_as_test(NumpyMeasured, settings=FAST)
+
+
+# ----- 2. assert_delivery_matches: times before the start, bare numbers -------------------------
+
+
+def _oracle():
+    from itb.testing import Oracle, demo_pump
+
+    return Oracle(demo_pump())  # starts 2026-01-05 08:00 (pump-clock ms 1767600000000)
+
+
+def test_a_time_before_the_oracles_start_is_refused_naming_the_reading_and_range() -> None:
+    import itb
+    from itb.testing import assert_delivery_matches, assert_strokes_match
+
+    oracle = _oracle()
+    start_ms = 1_767_600_000_000  # 2026-01-05 08:00 since 1970-01-01, by hand: 20458 days + 8 h
+    assert start_ms == (20_458 * 24 + 8) * 3_600_000
+    with pytest.raises(
+        itb.ValidationError, match=r"observed_times\[0\]=5 .*before the oracle's start"
+    ) as err:
+        assert_delivery_matches([5], [200_000], oracle)
+    assert "2026-01-05 08:00:00.000" in str(err.value) and str(start_ms) in str(err.value)
+    assert err.value.field == "observed_times[0]"
+    with pytest.raises(itb.ValidationError, match=r"observed_times\[1\]"):
+        assert_delivery_matches([start_ms, start_ms - 1], [0, 0], oracle)
+    with pytest.raises(itb.ValidationError, match=r"observed_stroke_times\[0\]"):
+        assert_strokes_match([5], oracle)
+    assert_delivery_matches([start_ms], [0], oracle)  # the start itself is a reading
+
+
+@pytest.mark.parametrize(
+    ("times", "volumes", "name"),
+    [
+        ([1_767_600_000_000], 200_000, "observed_volumes_nl"),
+        (1_767_600_000_000, [0], "observed_times"),
+        ("2026-01-05", [0], "observed_times"),
+        ([1_767_600_000_000], None, "observed_volumes_nl"),
+    ],
+)
+def test_a_bare_value_for_a_sequence_is_a_type_error_naming_the_parameter(
+    times, volumes, name
+) -> None:
+    from itb.testing import assert_delivery_matches
+
+    with pytest.raises(TypeError, match=rf"^{name}=.*expected a sequence"):
+        assert_delivery_matches(times, volumes, _oracle())
