@@ -95,3 +95,38 @@ def test_a_bare_value_for_a_sequence_is_a_type_error_naming_the_parameter(
 
     with pytest.raises(TypeError, match=rf"^{name}=.*expected a sequence"):
         assert_delivery_matches(times, volumes, _oracle())
+
+
+# ----- 3-7. strategy arguments: InvalidArgument when the strategy is built, naming the argument --
+
+
+def _m40():
+    import itb
+
+    return itb.models.SYNCHROMED_II_40
+
+
+@pytest.mark.parametrize("allow_zero", [True, False])
+def test_program_bounds_that_cross_on_the_ng_grid_are_refused(allow_zero) -> None:
+    from itb import strategies as its
+
+    # 100.0005 µg/day rounds up to 100001 ng as a minimum and down to 100000 ng as a maximum
+    with pytest.raises(its.InvalidArgument, match=r"no dose between min_ug_per_day=100\.0005"):
+        its.programs(
+            _m40(), 2000, min_ug_per_day=100.0005, max_ug_per_day=100.0005, allow_zero=allow_zero
+        )
+    its.programs(_m40(), 2000, min_ug_per_day=100.001, max_ug_per_day=100.001)  # 1 ng: fine
+
+
+def test_a_program_cap_below_the_models_rates_draws_zero_unless_allow_zero_is_false() -> None:
+    import itb
+    from hypothesis import find
+    from itb import strategies as its
+
+    # SynchroMed II at 2000 µg/mL runs from 48 µL/day = 96 µg/day: a cap of 50 leaves only zero
+    program = find(
+        its.programs(_m40(), 2000, kind="continuous", max_ug_per_day=50.0), lambda p: True
+    )
+    assert program == itb.Continuous(ug_per_day=0.0)
+    with pytest.raises(its.InvalidArgument, match="allow_zero=False"):
+        its.programs(_m40(), 2000, max_ug_per_day=50.0, allow_zero=False)

@@ -82,13 +82,18 @@ def test_program_options_bound_the_output(program):
     st.floats(0, 3000, allow_nan=False) | st.sampled_from([0.000499, 0.0015, 1e-300]),
     st.floats(0, 0.01, allow_nan=False) | st.sampled_from([0.0001, 0.0009]),
 )
-def test_dose_bounds_finer_than_a_nanogram_bound_the_draws_and_never_raise(data, cap, floor):
+def test_dose_bounds_finer_than_a_nanogram_bound_the_draws(data, cap, floor):
     """A bound off the 1 ng grid (``max_ug_per_day=0.000499``: what a caller's arithmetic gives)
-    is a bound, never an error: an upper one floors to the grid (0.000499 µg allows only zero), a
-    lower one rounds up; every non-zero dose drawn is a whole ng within both."""
+    is a bound: an upper one floors to the grid (0.000499 µg allows only zero), a lower one
+    rounds up; every non-zero dose drawn is a whole ng within both; bounds that cross on the
+    grid are an InvalidArgument when the strategy is built."""
     floor = min(floor, cap)
     hi_ng = int(Fraction(str(cap)) * 1000)  # the grid below the bound (hand rule, not the code's)
     lo_ng = -int(-Fraction(str(floor)) * 1000 // 1)
+    if lo_ng > hi_ng:  # the bounds cross on the grid (0.0015 .. 0.0015 is 2 .. 1 ng): refused
+        with pytest.raises(its.InvalidArgument, match="no dose between min_ug_per_day="):
+            its.programs(M40, 2000, max_ug_per_day=cap, min_ug_per_day=floor)
+        return
     program = data.draw(its.programs(M40, 2000, max_ug_per_day=cap, min_ug_per_day=floor))
     for _, dose in program.steps if isinstance(program, itb.Flex) else [(None, program.ug_per_day)]:
         ng = Fraction(str(dose)) * 1000
