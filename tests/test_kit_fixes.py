@@ -130,3 +130,24 @@ def test_a_program_cap_below_the_models_rates_draws_zero_unless_allow_zero_is_fa
     assert program == itb.Continuous(ug_per_day=0.0)
     with pytest.raises(its.InvalidArgument, match="allow_zero=False"):
         its.programs(_m40(), 2000, max_ug_per_day=50.0, allow_zero=False)
+
+
+def test_a_basal_at_the_models_maximum_leaves_no_room_for_a_bolus_at_build_time() -> None:
+    import itb
+    from itb import strategies as its
+
+    # SynchroMed II: at most 24 mL/day; 48000 µg/day at 2000 µg/mL is 24 mL/day
+    full = itb.Continuous(ug_per_day=48000.0)
+    for build in (its.boluses, its.patient_limits):
+        with pytest.raises(its.InvalidArgument, match=r"program=.*no room for a bolus"):
+            build(_m40(), 2000, program=full)
+    its.boluses(_m40(), 2000, program=itb.Continuous(ug_per_day=47000.0))  # 0.5 mL/day of room
+
+
+def test_bolus_dose_bounds_no_bolus_fits_are_refused_at_build_time() -> None:
+    from itb import strategies as its
+
+    # the smallest bolus is 1 nL = 2 ng at 2000 µg/mL; the largest the 40 mL reservoir
+    for kw in ({"max_dose_ug": 0.001}, {"min_dose_ug": 80_001.0}):
+        with pytest.raises(its.InvalidArgument, match="no bolus dose between"):
+            its.boluses(_m40(), 2000, **kw)
