@@ -151,3 +151,42 @@ def test_bolus_dose_bounds_no_bolus_fits_are_refused_at_build_time() -> None:
     for kw in ({"max_dose_ug": 0.001}, {"min_dose_ug": 80_001.0}):
         with pytest.raises(its.InvalidArgument, match="no bolus dose between"):
             its.boluses(_m40(), 2000, **kw)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -float("inf"), 1e300])
+def test_min_reservoir_ml_that_is_not_finite_or_too_big_is_an_invalid_argument(value) -> None:
+    from itb import strategies as its
+
+    with pytest.raises(its.InvalidArgument, match=r"^min_reservoir_ml=") as err:
+        its.pumps(min_reservoir_ml=value)
+    if value != value or abs(value) == float("inf"):
+        assert "a finite number" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda its, v: its.programs(min_ug_per_day=v), "min_ug_per_day"),
+        (lambda its, v: its.boluses(min_dose_ug=v), "min_dose_ug"),
+        (lambda its, v: its.refills(min_added_ml=v), "min_added_ml"),
+    ],
+)
+def test_a_lower_bound_must_be_finite_an_upper_bound_may_be_inf(build, name) -> None:
+    from itb import strategies as its
+
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(its.InvalidArgument, match=rf"^{name}=.*a finite number"):
+            build(its, bad)
+
+
+def test_an_infinite_upper_bound_is_no_bound() -> None:
+    from hypothesis import find
+    from itb import strategies as its
+
+    inf = float("inf")
+    its.programs(_m40(), 2000, max_ug_per_day=inf)
+    its.boluses(_m40(), 2000, max_dose_ug=inf)
+    # a fill of the whole 40 mL reservoir is the first refill drawn (no cap)
+    assert find(its.refills(_m40(), 2000, max_added_ml=inf), lambda r: True).added_ml == 40.0
+    with pytest.raises(its.InvalidArgument, match=r"^max_ug_per_day=nan"):
+        its.programs(max_ug_per_day=float("nan"))

@@ -71,12 +71,24 @@ def _check_program(program: Any, name: str = "program") -> None:
         )
 
 
-def _check_number(value: Any, name: str, minimum: float = 0.0, optional: bool = True) -> None:
+def _check_number(
+    value: Any, name: str, minimum: float = 0.0, optional: bool = True, upper: bool = False
+) -> None:
+    """``value`` is a finite real number >= ``minimum`` (or None when ``optional``); an upper
+    bound (``upper``) may also be ``math.inf``: no bound, as None. NaN, -inf, and +inf where
+    it is not an upper bound are an ``InvalidArgument`` naming ``name``."""
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or math.isnan(value)
+        or (math.isinf(value) and not (upper and value > 0))
+    ):
+        allowed = ", math.inf (no bound)" if upper else ""
         raise InvalidArgument(
-            f"{name}={value!r}: expected a number" + (" or None" if optional else "")
+            f"{name}={value!r}: expected a finite number >= {minimum:g}{allowed}"
+            + (" or None" if optional else "")
         )
     if value < minimum:
         raise InvalidArgument(f"{name}={value!r}: must be >= {minimum:g}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -149,7 +150,7 @@ def boluses(
     _check_duration(min_duration, "min_duration")
     _check_order(min_duration, max_duration, "min_duration", "max_duration")
     _check_duration(max_start, "max_start")
-    _check_number(max_dose_ug, "max_dose_ug")
+    _check_number(max_dose_ug, "max_dose_ug", upper=True)
     _check_number(min_dose_ug, "min_dose_ug")
     _check_order(min_dose_ug, max_dose_ug, "min_dose_ug", "max_dose_ug")
     m, conc = _model(model), _conc(concentration)
@@ -253,7 +254,7 @@ def refills(
     (default: :func:`concentrations`) among those that keep ``program`` valid."""
     _check_common(model, concentration, program)
     _check_number(min_added_ml, "min_added_ml", optional=False)
-    _check_number(max_added_ml, "max_added_ml")
+    _check_number(max_added_ml, "max_added_ml", upper=True)
     _check_order(min_added_ml, max_added_ml, "min_added_ml", "max_added_ml")
     if strengths is not None:
         if (
@@ -267,7 +268,7 @@ def refills(
         strengths = [_whole_conc(c, f"strengths[{i}]") for i, c in enumerate(strengths)]
     m, conc = _model(model), _conc(concentration)
     full_ul = cap_ul = m.exact()["reservoir_nl"] // 1000
-    if max_added_ml is not None:
+    if max_added_ml is not None and not math.isinf(max_added_ml):
         cap_ul = min(cap_ul, ml_to_nl(max_added_ml, "max_added_ml") // 1000)
     lo_ul = -(-ml_to_nl(min_added_ml, "min_added_ml") // 1000)
     ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000

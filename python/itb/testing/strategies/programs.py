@@ -157,7 +157,7 @@ def programs(
         raise InvalidArgument(
             f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week"
         )
-    _check_number(max_ug_per_day, "max_ug_per_day")
+    _check_number(max_ug_per_day, "max_ug_per_day", upper=True)
     _check_number(min_ug_per_day, "min_ug_per_day")
     _check_order(min_ug_per_day, max_ug_per_day, "min_ug_per_day", "max_ug_per_day")
     ex = m.exact()
