@@ -190,3 +190,43 @@ def test_an_infinite_upper_bound_is_no_bound() -> None:
     assert find(its.refills(_m40(), 2000, max_added_ml=inf), lambda r: True).added_ml == 40.0
     with pytest.raises(its.InvalidArgument, match=r"^max_ug_per_day=nan"):
         its.programs(max_ug_per_day=float("nan"))
+
+
+@pytest.mark.parametrize("pump", ["pump", 3, {"model": "x"}])
+def test_fault_actions_refuses_a_pump_that_is_not_one(pump) -> None:
+    from itb import strategies as its
+
+    with pytest.raises(its.InvalidArgument, match=r"^pump=.*expected an itb\.Pump or None"):
+        its.fault_actions(pump)
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "allowed"),
+    [
+        (lambda its, v: its.scenarios(actions=v), "actions", "set_program"),
+        (lambda its, v: its.fault_actions(kinds=v), "kinds", "inject_occlusion"),
+        (lambda its, v: its.programs(kind=v), "kind", "flex_week"),
+    ],
+)
+def test_an_empty_selection_says_it_is_empty_and_lists_what_is_allowed(
+    build, name, allowed
+) -> None:
+    from itb import strategies as its
+
+    for empty in ((), []):
+        with pytest.raises(its.InvalidArgument, match=rf"^{name}=.* is empty: .*{allowed}") as err:
+            build(its, empty)
+        assert "unknown" not in str(err.value)
+    with pytest.raises(
+        its.InvalidArgument, match=rf"^{name}: unknown 'nope'; allowed: .*{allowed}"
+    ):
+        build(its, ("nope",))
+
+
+def test_a_bare_string_selects_one_name() -> None:
+    from hypothesis import find
+    from itb import strategies as its
+
+    one = find(its.scenarios(actions="suspend", max_actions=3), lambda d: len(d["actions"]) >= 1)
+    assert [a["do"] for a in one["actions"]] == ["suspend"]  # ("suspend",): only suspends
+    assert find(its.fault_actions(kinds="inject_leak"), lambda r: True).kind == "inject_leak"

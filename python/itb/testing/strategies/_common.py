@@ -137,3 +137,31 @@ def _check_common(model: Any, concentration: Any, program: Any = None) -> None:
     if concentration is not None:
         _whole_conc(concentration, "concentration")
     _check_program(program)
+
+
+def _names(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    """A selection of names out of ``allowed``: None is all of them; a bare string is one name
+    (``"bolus"`` is ``("bolus",)``); an empty selection, an unknown name or anything but a
+    sequence of strings is an ``InvalidArgument`` naming ``name`` and listing ``allowed``."""
+    if value is None:
+        return allowed
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (tuple, list, set, frozenset)) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise InvalidArgument(
+            f"{name}={value!r}: expected a name or a sequence of names; allowed: "
+            f"{', '.join(allowed)}"
+        )
+    if not value:
+        raise InvalidArgument(
+            f"{name}={value!r} is empty: give at least one of {', '.join(allowed)} "
+            f"(or None for all)"
+        )
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise InvalidArgument(
+            f"{name}: unknown {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+        )
+    return tuple(value)

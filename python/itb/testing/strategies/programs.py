@@ -25,6 +25,7 @@ from ._common import (
     _check_int,
     _check_number,
     _check_order,
+    _names,
 )
 from ._exact import _conc, _doses, _model, _ng_bounds, _ug
 
@@ -150,13 +151,7 @@ def programs(
     _check_common(model, concentration)
     m, conc = _model(model), _conc(concentration)
     _check_int(max_steps_per_day, "max_steps_per_day", 1, _MAX_STEPS_PER_DAY)
-    if isinstance(kind, str):
-        kind = (kind,)
-    unknown = set(kind) - {"continuous", "flex_day", "flex_week"}
-    if unknown or not kind:
-        raise InvalidArgument(
-            f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week"
-        )
+    kind = _names(kind, ("continuous", "flex_day", "flex_week"), "kind")
     _check_number(max_ug_per_day, "max_ug_per_day", upper=True)
     _check_number(min_ug_per_day, "min_ug_per_day")
     _check_order(min_ug_per_day, max_ug_per_day, "min_ug_per_day", "max_ug_per_day")
