@@ -83,7 +83,7 @@ def _check_number(
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or math.isnan(value)
-        or (math.isinf(value) and not (upper and value > 0))
+        or (math.isinf(value) and not (upper and float(value) > 0))
     ):
         allowed = ", math.inf (no bound)" if upper else ""
         raise InvalidArgument(
