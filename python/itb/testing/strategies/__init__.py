@@ -41,8 +41,8 @@ max_steps_per_day=13, max_ug_per_day=None, allow_zero=True, min_ug_per_day=None)
 max_dose_ug=None, min_dose_ug=None, min_duration=1 ms)``
     :class:`BolusRequest` ``(dose_ug, duration, start)``, ``start`` an offset from the pump's now.
     Its volume is 1 nL .. the reservoir capacity and its rate fits on top of ``program``'s highest
-    basal rate (none = 0) under the model's maximum (a ``program`` at that maximum leaves no room:
-    ``InvalidArgument``). ``request.apply(pump)`` calls ``pump.bolus``.
+    basal rate (none = 0) under the model's maximum (a ``program`` at that maximum leaves no room: an
+    empty strategy; dose bounds no bolus fits: ``InvalidArgument``). ``request.apply(pump)`` calls ``pump.bolus``.
 ``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0,
 max_added_ml=None, strengths=None)``
     :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity or ``max_added_ml``)

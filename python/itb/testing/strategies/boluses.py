@@ -142,9 +142,11 @@ def boluses(
 ) -> st.SearchStrategy[BolusRequest]:
     """Timed boluses ``pump.bolus`` accepts on a pump of ``model`` at ``concentration`` running
     ``program`` with no other bolus and a non-empty reservoir (dose within ``min_dose_ug`` ..
-    ``max_dose_ug``, duration within ``min_duration`` .. ``max_duration``). ``InvalidArgument``
-    when the strategy is built if none fits: ``program`` runs at the model's maximum rate (no room
-    for a bolus; :func:`patient_limits` too) or no dose within the bounds fits."""
+    ``max_dose_ug``, duration within ``min_duration`` .. ``max_duration``). Dose bounds no bolus
+    fits even with no program running are an ``InvalidArgument`` when the strategy is built; a
+    ``program`` that leaves no room (at the model's maximum rate, or too close to it for the
+    bounds) gives an empty strategy, so a test that draws the program first rejects that example
+    (:func:`patient_limits` too)."""
     _check_common(model, concentration, program)
     _check_duration(max_duration, "max_duration", timedelta(milliseconds=1))
     _check_duration(min_duration, "min_duration")
@@ -156,27 +158,23 @@ def boluses(
     m, conc = _model(model), _conc(concentration)
     max_rate = m.exact()["max_rate_nl_per_day"]
     budget = max_rate - _peak_nl(program, conc)
-    if budget < 1:
-        raise InvalidArgument(
-            f"program={program!r}: its highest basal rate at {conc} µg/mL, "
-            f"{_peak_nl(program, conc) / 1e6:g} mL/day, is {m.name}'s maximum "
-            f"({max_rate / 1e6:g} mL/day): no room for a bolus"
-        )
     max_ms = max_duration // timedelta(milliseconds=1)
-    lo, hi = _bolus_ng(m, conc, budget, max_ms, max_dose_ug, min_dose_ug)
-    if lo > hi:
-        any_lo, any_hi = _bolus_ng(m, conc, budget, max_ms, None, None)
+    # the bounds themselves (the whole rate budget, no program): an argument error at build time
+    free_lo, free_hi = _bolus_ng(m, conc, max_rate, max_ms, max_dose_ug, min_dose_ug)
+    if free_lo > free_hi:
+        any_lo, any_hi = _bolus_ng(m, conc, max_rate, max_ms, None, None)
         raise InvalidArgument(
             f"no bolus dose between min_dose_ug={min_dose_ug!r} and max_dose_ug={max_dose_ug!r} "
             f"(on the 1 ng grid) fits {m.name} at {conc} µg/mL"
-            + (f" running {program!r}" if program is not None else "")
-            + f" within max_duration={max_duration}: "
+            f" within max_duration={max_duration}: "
             + (
                 f"doses from {_ug(any_lo)} to {_ug(any_hi)} µg fit"
                 if any_lo <= any_hi
                 else "none fits"
             )
         )
+    # a program that leaves no room: empty (a test drawing the program first rejects the example;
+    # docs: decisions/kit.md#an-empty-bolus-strategy)
     parts = _bolus_parts(
         m,
         conc,
@@ -339,12 +337,6 @@ def patient_limits(
     m, conc = _model(model), _conc(concentration)
     max_rate = m.exact()["max_rate_nl_per_day"]
     budget = max_rate - _peak_nl(program, conc)
-    if budget < 1:
-        raise InvalidArgument(
-            f"program={program!r}: its highest basal rate at {conc} µg/mL, "
-            f"{_peak_nl(program, conc) / 1e6:g} mL/day, is {m.name}'s maximum "
-            f"({max_rate / 1e6:g} mL/day): no room for a bolus"
-        )
     parts = _bolus_parts(
         m, conc, budget, min(max_duration // timedelta(milliseconds=1), DAY_MS), None
     )
