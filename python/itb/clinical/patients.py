@@ -207,11 +207,11 @@ def _program(raw: str, fail: Any) -> Program:
     """The ``ug_per_day`` cell: a continuous dose or a flex program's steps (module docs)."""
     if "=" not in raw:
         try:
-            dose = float(raw)
+            ug = float(raw)
         except ValueError:
             raise fail("ug_per_day", f"{raw!r}; allowed: {_STEPS_FORM}") from None
         try:
-            return Continuous(ug_per_day=dose)
+            return Continuous(ug_per_day=ug)
         except ItbError as err:  # a number out of range: the conversion's own words
             raise fail("ug_per_day", str(err).removeprefix("ug_per_day: ")) from None
     steps: list[tuple[str, float]] = []
