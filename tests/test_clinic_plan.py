@@ -225,7 +225,11 @@ def test_three_pumps_end_to_end_through_the_command_line(tmp_path) -> None:
     assert v["low"]["earliest_feasible"] == "2026-03-03 09:00"
     assert v["low"]["drug_stops"] == "2026-03-09 21:00" and v["low"]["hours_without_drug"] == 0
     assert v["eri"]["fitted"] and v["eri"]["binding"] == "eos"
-    assert v["eri"]["eri"] == "2026-01-10 00:00"  # sounding since, never "None"
+    # sounding since: in eri_since, as the forecast's files (the projected eri: none to come)
+    assert v["eri"]["eri_since"] == "2026-01-10 00:00" and v["eri"]["eri"] is None
+    assert (
+        v["low"]["low_reservoir_since"] == "2026-02-27 14:00" and v["low"]["low_reservoir"] is None
+    )
     assert v["eri"]["date"] <= v["eri"]["deadline"]
     assert (v["eri"]["vials"], v["eri"]["volume_to_order_ml"]) == (2, 40.0)
     assert report["unfitted"] == [] and report["overdue"] == ["low"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,14 +37,18 @@ def register(sub: Any) -> None:
     )
     plan.add_argument("patients", metavar="PATIENTS.csv", help="the patients file")
     plan.add_argument(
-        "--capacity", type=_nonneg, default=8, metavar="N", help="visits per open day (default 8)"
+        "--capacity",
+        type=_positive,
+        default=8,
+        metavar="N",
+        help="visits per open day, 1 or more (default 8)",
     )
     plan.add_argument(
         "--clinician",
         action="append",
         default=[],
         metavar="NAME=N",
-        help="visits per open day for a clinician (repeatable)",
+        help="visits per open day for a clinician, N 1 or more (repeatable)",
     )
     plan.add_argument("--country", default="US", help="holidays of this country (ISO code; 'none')")
     plan.add_argument("--subdiv", default=None, help="a subdivision of --country")
@@ -104,6 +109,13 @@ def _nonneg(text: str) -> int:
     return n
 
 
+def _positive(text: str) -> int:
+    n = _nonneg(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed 1 or more")
+    return n
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -122,6 +134,10 @@ def _plan(args: argparse.Namespace) -> int:
         name, _, n = item.partition("=")
         if not name or not n.isdigit():
             raise UsageError(f"--clinician {item!r}: expected NAME=N (N a whole number)")
+        if int(n) < 1:
+            raise UsageError(
+                f"--clinician {item!r}: {name}'s visits per open day; allowed 1 or more"
+            )
         clinicians[name] = int(n)
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
@@ -139,27 +155,15 @@ def _plan(args: argparse.Namespace) -> int:
         days=args.days,
         today=args.today,
     )
-    rows = plan.rows()
     if out is not None:
-        if out.suffix.lower() == ".json":
-            out.write_text(
-                json.dumps(_report(plan), indent=2, default=str) + "\n", encoding="utf-8"
-            )
-        else:
-            import csv
-
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
-                w.writeheader()
-                w.writerows(rows)
-        print(f"wrote the plan to {out}", file=sys.stderr)
+        _write(out, plan.rows(), _report(plan), "plan")
     if args.plot:
         from ..plots import plot_clinic_calendar
 
         plot_clinic_calendar(plan, args.plot)
         print(f"wrote the calendar to {args.plot}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_report(plan), indent=2, default=str))
+        print(json.dumps(_report(plan), indent=2, default=str, allow_nan=False))
         return 0
     _print(plan, args)
     return 0
@@ -209,16 +213,7 @@ def _forecast(args: argparse.Namespace) -> int:
         },
     }
     if out is not None:
-        if out.suffix.lower() == ".json":
-            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        else:
-            import csv
-
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
-                w.writeheader()
-                w.writerows(rows)
-        print(f"wrote the forecast to {out}", file=sys.stderr)
+        _write(out, rows, report, "forecast")
     if args.plot:
         from ..plots import plot_fleet_forecast
 
@@ -233,7 +228,7 @@ def _forecast(args: argparse.Namespace) -> int:
         )
         print(f"wrote the forecast plot to {args.plot}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, allow_nan=False))
         return 0
     from rich.table import Table
 
@@ -258,6 +253,24 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write(out: Path, rows: list[dict[str, Any]], report: dict[str, Any], what: str) -> None:
+    """The one writer of ``--out`` for ``plan`` and ``forecast``: ``report`` as JSON, or
+    ``rows`` as CSV (one column per key; dates ISO 8601, ``<alarm>_since`` for alarms already
+    sounding next to the projected ``<alarm>``)."""
+    if out.suffix.lower() == ".json":
+        out.write_text(
+            json.dumps(report, indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8"
+        )
+    else:
+        import csv
+
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient"])
+            w.writeheader()
+            w.writerows(rows)
+    print(f"wrote the {what} to {out}", file=sys.stderr)
+
+
 def _report(plan: Any) -> dict[str, Any]:
     return {
         "first_day": plan.first_day.isoformat(),
@@ -267,7 +280,13 @@ def _report(plan: Any) -> dict[str, Any]:
         "unfitted": [v.patient for v in plan.unfitted],
         "overdue": [v.patient for v in plan.overdue],
         "at_risk": [
-            {"patient": v.patient, "hours_without_drug": v.hours_without_drug} for v in plan.at_risk
+            {
+                "patient": v.patient,
+                "hours_without_drug": v.hours_without_drug
+                if math.isfinite(v.hours_without_drug)
+                else None,
+            }
+            for v in plan.at_risk
         ],
         "context": plan.context,
     }
@@ -296,15 +315,26 @@ def _print(plan: Any, args: argparse.Namespace) -> None:
         note = v.reason or ""
         if v.restart_at_full_dose:
             note = (note + "; " if note else "") + "restart at full dose: overdose risk"
+        if r["date"]:
+            when = r["date"]
+        elif r["earliest_feasible"]:
+            when = f"— (earliest {r['earliest_feasible']})"
+        else:
+            when = "— (none in the horizon)"
+        hours = (
+            f"{v.hours_without_drug:g}"
+            if math.isfinite(v.hours_without_drug)
+            else "no visit in the horizon"
+        )
         t.add_row(
             v.patient,
-            r["date"] or f"— (earliest {r['earliest_feasible']})",
+            when,
             v.binding,
             r["deadline"] or "—",
             "—" if r["slack_days"] is None else f"{r['slack_days']:g} d",
             "—" if v.volume_to_order_ml is None else f"{v.volume_to_order_ml:g} mL",
             r["drug_stops"] or "—",
-            f"{v.hours_without_drug:g}",
+            hours,
             note,
         )
     out.print(t)

@@ -155,8 +155,10 @@ def solve_calendar(problem: CalendarProblem) -> CalendarSolution:
     big = k * (w_moved + horizon) + 1
     # Patients alike for the problem (same clinician, window and ideal day) are one node with
     # as many units: any way of handing the class's places to its members is optimal.
-    lo_all = np.maximum(release[free_arr], 0) if k else np.zeros(0, dtype=np.int64)
-    hi_all = np.minimum(deadline[free_arr], n_days - 1) if k else np.zeros(0, dtype=np.int64)
+    # windows clipped to the horizon: one opening after it ([n_days, …]) or closing before day 0
+    # ([…, −1]) is empty and gets no day arcs (only the unfitted one)
+    lo_all = np.clip(release[free_arr], 0, n_days) if k else np.zeros(0, dtype=np.int64)
+    hi_all = np.clip(deadline[free_arr], -1, n_days - 1) if k else np.zeros(0, dtype=np.int64)
     g_all = np.where(clin[free_arr] >= 0, clin[free_arr] + 1, 0) if k and n_clin else lo_all * 0
     keys = np.stack([g_all, lo_all, hi_all, ideal[free_arr] if k else lo_all]).T
     classes, member_of, count = np.unique(

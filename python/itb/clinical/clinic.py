@@ -12,7 +12,9 @@ docs: decisions/clinic.md#calendar-objective) and reports, per patient, the time
   the projected empty reservoir and EOS, or since when it has already stopped (empty, EOS,
   motor stall sounding);
 * ``hours_without_drug``: from then to the booked visit (0 when the visit comes first; for a
-  patient not fitted, to the earliest feasible date);
+  patient not fitted, to the earliest feasible date; with no visit in the horizon, ``inf`` when
+  delivery stops inside the horizon, else 0: docs:
+  decisions/clinic.md#windows-outside-the-horizon);
 * ``restart_at_full_dose``: the visit ends a gap and the pump resumes its programmed, pre-gap
   dose — the titration guard's restart rule flags exactly that ``overdose_risk`` (docs:
   decisions/core.md#titration-restart-from-0).
@@ -25,6 +27,7 @@ rigidity, rhabdomyolysis, multi-organ failure and death (:data:`WITHDRAWAL_CONTE
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -87,6 +90,22 @@ class ClinicPatient:
         duration_ms(self.min_interval, "min_interval")
         if self.stability is not None:
             duration_ms(self.stability, "stability", allow_zero=False)
+        # a last refill after the reading contradicts it, as an implant date or an alarm start
+        # after it does (docs: decisions/clinic.md#a-last-refill-after-the-reading)
+        if self.last_refill is not None and isinstance(self.pump, Pump):
+            now = self.pump.now
+            last = self.last_refill
+            if isinstance(last, datetime):
+                as_date(last, "last_refill")  # naive only
+                late = last > now
+            else:
+                late = as_date(last, "last_refill") > now.date()
+            if late:
+                raise ValidationError(
+                    f"last_refill: {last} is after the reading ({now:%Y-%m-%d %H:%M}); "
+                    "allowed: at or before the reading",
+                    "last_refill",
+                )
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,12 @@ class ClinicVisit:
     hours_without_drug: float
     restart_at_full_dose: bool
     overdue: bool = False
+    #: the start of an alarm already sounding at the reading (``None``: not sounding); then
+    #: ``low_reservoir``/``eri``/``eos`` hold that start too (Python), while the rows put it in
+    #: ``<alarm>_since`` only, as ``itb clinic forecast`` does
+    low_reservoir_since: datetime | None = None
+    eri_since: datetime | None = None
+    eos_since: datetime | None = None
 
     @property
     def fitted(self) -> bool:
@@ -153,11 +178,20 @@ class ClinicVisit:
             "volume_to_order_ml": self.volume_to_order_ml,
             "vials": self.vials,
             "concentration_ug_per_ml": self.concentration_ug_per_ml,
-            "low_reservoir": iso(self.low_reservoir),
-            "eri": iso(self.eri),
-            "eos": iso(self.eos),
+            # projected (to come) and already sounding in separate columns, as the forecast's
+            # (docs: decisions/clinic.md#plan-rows-alarms-sounding-since)
+            "low_reservoir": None if self.low_reservoir_since else iso(self.low_reservoir),
+            "low_reservoir_since": iso(self.low_reservoir_since),
+            "eri": None if self.eri_since else iso(self.eri),
+            "eri_since": iso(self.eri_since),
+            "eos": None if self.eos_since else iso(self.eos),
+            "eos_since": iso(self.eos_since),
             "drug_stops": iso(self.drug_stops),
-            "hours_without_drug": round(self.hours_without_drug, 3),
+            # no visit in the horizon after delivery stops: unbounded, written as null (strict
+            # JSON has no Infinity; docs: decisions/clinic.md#unbounded-time-without-drug)
+            "hours_without_drug": round(self.hours_without_drug, 3)
+            if math.isfinite(self.hours_without_drug)
+            else None,
             "restart_at_full_dose": self.restart_at_full_dose,
         }
 
@@ -216,20 +250,46 @@ def plan_clinic(
 ) -> ClinicPlan:
     """Book every patient's next refill (see the module docs).
 
-    ``slots_per_day``: visits per open day; ``clinician_slots``: visits per open day per
-    clinician (patients naming another clinician are an error); ``calendar``: a
-    :class:`itb.clinical.ClinicCalendar` (default: weekends and US holidays closed); ``days``:
-    how far ahead to book (from ``today``, default: the latest pump reading's date);
-    ``margin``: before the low-reservoir alarm (and EOS). Errors: ``ValidationError`` naming
-    the patient (``patients[3].booked``) or the argument."""
-    from .refill import ClinicCalendar, _candidates, _fill_and_vial, _order
+    ``slots_per_day``: visits per open day (an int >= 1); ``clinician_slots``: visits per open
+    day per clinician (ints >= 1; patients naming another clinician are an error);
+    ``calendar``: a :class:`itb.clinical.ClinicCalendar` (default: weekends and US holidays
+    closed); ``days``: how far ahead to book, 1 to 3660 (from ``today``, default: the latest
+    pump reading's date); ``margin``: before the low-reservoir alarm (and EOS), PT0S to P3650D.
+    Errors: ``ValidationError`` naming the patient (``patients[3].booked``) or the argument
+    (``clinician_slots['dr_lee']``, ``margin``)."""
+    from .refill import ClinicCalendar, _candidates, _fill_and_vial, _order, check_margin
 
     cal = ClinicCalendar() if calendar is None else calendar
-    pts = list(patients)
-    if isinstance(slots_per_day, bool) or not isinstance(slots_per_day, int) or slots_per_day < 0:
+    if not isinstance(cal, ClinicCalendar):
         raise ValidationError(
-            f"slots_per_day: {slots_per_day!r}; allowed: an integer >= 0", "slots_per_day"
+            f"calendar: expected itb.clinical.ClinicCalendar, got {type(cal).__name__}", "calendar"
         )
+    pts = list(patients)
+    # a count of visits is an int >= 1 (never a bool): 0 would plan a clinic with no visit at
+    # all (docs: decisions/clinic.md#capacity-counts)
+    if isinstance(slots_per_day, bool) or not isinstance(slots_per_day, int) or slots_per_day < 1:
+        raise ValidationError(
+            f"slots_per_day: {slots_per_day!r}; allowed: an integer >= 1", "slots_per_day"
+        )
+    if clinician_slots is not None:
+        if not isinstance(clinician_slots, Mapping):
+            raise ValidationError(
+                "clinician_slots: expected a mapping of clinician to visits per open day, got "
+                f"{type(clinician_slots).__name__}",
+                "clinician_slots",
+            )
+        for name, n in clinician_slots.items():
+            if not isinstance(name, str) or not name:
+                raise ValidationError(
+                    f"clinician_slots: key {name!r}; allowed: a clinician's name (text)",
+                    "clinician_slots",
+                )
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValidationError(
+                    f"clinician_slots[{name!r}]: {n!r}; allowed: an integer >= 1 "
+                    "(visits per open day)",
+                    f"clinician_slots[{name!r}]",
+                )
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
         raise ValidationError(f"days: {days!r}; allowed: 1 to 3660", "days")
     ids: dict[str, int] = {}
@@ -246,6 +306,7 @@ def plan_clinic(
         today = max((p.pump.now.date() for p in pts), default=date.today())
     first = as_date(today, "today")
     cal_days = [first + timedelta(days=d) for d in range(days)]
+    horizon_end = datetime.combine(first + timedelta(days=days), datetime.min.time())
     capacity = [slots_per_day if cal.is_open(d) else 0 for d in cal_days]
     clinicians = sorted(clinician_slots) if clinician_slots else []
     cindex = {c: k for k, c in enumerate(clinicians)}
@@ -257,7 +318,7 @@ def plan_clinic(
     # Every pump's projections at once in the core (rayon, GIL released): as programmed (the
     # alarms to come and those sounding), with refills on time (ERI/EOS), and with every
     # allotted patient bolus taken (the reservoir's worst case, when limits are set).
-    margin_td = timedelta(milliseconds=duration_ms(margin, "margin"))
+    margin_td = timedelta(milliseconds=check_margin(margin))
     horizon = timedelta(days=3650)
     pumps = [p.pump for p in pts]
     plain = project_many(pumps, horizon)
@@ -303,6 +364,7 @@ def plan_clinic(
             eri=col["eri_since"][i] or col["eri"][i],
             eos=col["eos_since"][i] or col["eos"][i],
             stops=stops,
+            since={a: col[f"{a}_since"][i] for a in ("low_reservoir", "eri", "eos")},
         )
         open_from = max(
             now,
@@ -367,6 +429,17 @@ def plan_clinic(
                 raise _bad(
                     i, p, "booked", f"{p.booked}; allowed: {first} to {cal_days[-1]} (days={days})"
                 )
+            # a fixed appointment on a closed day is refused, never booked silently (docs:
+            # decisions/clinic.md#a-fixed-appointment-on-a-closed-day)
+            closed = cal.closure(cal_days[b])
+            if closed is not None:
+                raise _bad(
+                    i,
+                    p,
+                    "booked",
+                    f"{cal_days[b]} ({p.id}) is a closed clinic day ({closed}); "
+                    "allowed: an open day of the calendar",
+                )
             fixed.append(b)
         else:
             fixed.append(-1)
@@ -426,7 +499,7 @@ def plan_clinic(
         earliest_feasible = None
         when = None if d < 0 else _appointment(cal_days[d], cal)
         if d < 0:
-            reason = _why_unfitted(i, problem, rec, cal_days, cal)
+            reason = _why_unfitted(i, problem, rec, cal_days, cal, days)
             if i in first_free:
                 earliest_feasible = _appointment(cal_days[first_free[i]], cal)
             if overdue[i]:
@@ -437,8 +510,14 @@ def plan_clinic(
         gap_h = 0.0
         if stops is not None and visit_at is not None and visit_at > stops:
             gap_h = (visit_at - stops) / timedelta(hours=1)
-        elif stops is not None and visit_at is None:
+        elif stops is not None and visit_at is None and stops < horizon_end:
+            # no visit in the horizon and delivery stops inside it (docs:
+            # decisions/clinic.md#windows-outside-the-horizon)
             gap_h = float("inf")
+            if reason is not None:
+                reason += (
+                    f"; but delivery stops {stops:%Y-%m-%d %H:%M}, inside the horizon: at risk"
+                )
         dl = rec["deadline"]
         visits.append(
             ClinicVisit(
@@ -464,6 +543,9 @@ def plan_clinic(
                 # refilled at the visit, the pump resumes the programmed pre-gap dose
                 restart_at_full_dose=gap_h > 0 and rec["binding"] != "eos",
                 overdue=overdue[i],
+                low_reservoir_since=rec["since"]["low_reservoir"],
+                eri_since=rec["since"]["eri"],
+                eos_since=rec["since"]["eos"],
             )
         )
     clinic_plan = ClinicPlan(visits, first, per_day, capacity, sol.moved, sol.days_moved)
@@ -537,11 +619,17 @@ def _first_free(
 
 
 def _why_unfitted(
-    i: int, p: CalendarProblem, rec: dict[str, Any], cal_days: list[date], cal: Any
+    i: int, p: CalendarProblem, rec: dict[str, Any], cal_days: list[date], cal: Any, days: int
 ) -> str:
     dl = rec["deadline"]
     if rec["binding"] in ("stopped", "eos") and dl is not None and dl <= rec["open_from"]:
         return f"delivery already stopped ({rec['binding']}); see at once"
+    if p.release[i] >= days:
+        opens = rec["open_from"].strftime("%Y-%m-%d %H:%M")
+        return (
+            f"the window opens {opens}, after the horizon (last day {cal_days[-1]}, "
+            f"days={days}): nothing to book in the horizon"
+        )
     if p.deadline[i] < p.release[i] or p.ideal[i] < 0:
         opens = rec["open_from"].strftime("%Y-%m-%d %H:%M")
         due = "?" if dl is None else dl.strftime("%Y-%m-%d %H:%M")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from .._time import duration_ms, from_ms, to_ms
+from .._time import duration_ms, format_duration_ms, from_ms, to_ms
 from .._units import ml_to_nl, nl_to_ml, pg_to_ug
 from ..errors import EndOfServiceError, ValidationError
 from ..pump import Pump
@@ -173,6 +173,20 @@ class RefillPlan:
 
 _DEFAULT_MARGIN = timedelta(days=3)
 _TEN_YEARS = timedelta(days=3650)
+#: The largest margin before the alarm (docs: decisions/clinic.md#margin-range): the
+#: projection's ten-year horizon; a larger one dates every deadline before any reading.
+MAX_MARGIN = _TEN_YEARS
+
+
+def check_margin(margin: timedelta) -> int:
+    """Milliseconds of ``margin`` (a ``timedelta``, PT0S to P3650D), else a
+    ``ValidationError`` naming ``margin`` and that range."""
+    ms = duration_ms(margin, "margin")
+    if ms > MAX_MARGIN // timedelta(milliseconds=1):
+        raise ValidationError(
+            f"margin: {format_duration_ms(ms)}; allowed: PT0S to P{MAX_MARGIN.days}D", "margin"
+        )
+    return ms
 
 
 def plan_refill(
@@ -193,7 +207,8 @@ def plan_refill(
 
     * the low-reservoir alarm − ``margin`` (``pump.project()``; if the pump is already at or below
       the alarm threshold, now − margin);
-    * ``filled_at`` (default ``pump.now``) + ``stability``, the drug-stability limit the caller gives
+    * ``filled_at`` (default ``pump.now``; after it: ``ValidationError``) + ``stability`` (>= 1 ms),
+      the drug-stability limit the caller gives
       (no figure is asserted here);
     * the battery ERI (``pump.project(assume_refills=True)``); once at ERI, EOS − ``margin``.
 
@@ -201,7 +216,8 @@ def plan_refill(
     before the deadline (default :class:`ClinicCalendar`: weekends and US public holidays closed).
     ``volume_to_order_ml`` is ``fill_ml`` (default: the reservoir capacity; itb refills discard
     what is left) rounded up to whole vials of ``vial_ml``. ``tip_dose_ug`` comes from simulating
-    ``pump.copy()`` to the date. Constraints beyond ``horizon`` are ignored; with none at all a
+    ``pump.copy()`` to the date. ``margin``: PT0S to P3650D (docs:
+    decisions/clinic.md#margin-range). Constraints beyond ``horizon`` are ignored; with none at all a
     ``ValidationError`` (field ``pump``). A pump at end of service is an ``EndOfServiceError``.
     """
     if not isinstance(pump, Pump):
@@ -210,7 +226,7 @@ def plan_refill(
         raise EndOfServiceError(
             "pump: at end of service (EOS); replace it, there is nothing to refill", "pump"
         )
-    margin_ms = duration_ms(margin, "margin")
+    margin_ms = check_margin(margin)
     horizon = timedelta(milliseconds=duration_ms(horizon, "horizon"))
     cal = ClinicCalendar() if calendar is None else calendar
     if not isinstance(cal, ClinicCalendar):
@@ -225,10 +241,20 @@ def plan_refill(
     worst = "max" if pump.has_patient_bolus_limits else None
     reservoir = pump.project(horizon, assume_patient_boluses=worst)
     service = pump.project(horizon, assume_refills=True)
-    stable_ms = None if stability is None else duration_ms(stability, "stability")
+    # one rule with ClinicPatient: a stability of 0 is refused, and so is a fill after the
+    # reading (docs: decisions/clinic.md#a-last-refill-after-the-reading)
+    stable_ms = None if stability is None else duration_ms(stability, "stability", allow_zero=False)
     filled = now
-    if stable_ms is not None and filled_at is not None:
-        filled = from_ms(to_ms(filled_at, "filled_at"))
+    if filled_at is not None:
+        filled_at_t = from_ms(to_ms(filled_at, "filled_at"))
+        if filled_at_t > now:
+            raise ValidationError(
+                f"filled_at: {filled_at_t:%Y-%m-%d %H:%M} is after the reading "
+                f"({now:%Y-%m-%d %H:%M}); allowed: at or before pump.now",
+                "filled_at",
+            )
+        if stable_ms is not None:
+            filled = filled_at_t
     candidates = _candidates(
         pump,
         now,
