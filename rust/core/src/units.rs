@@ -406,7 +406,10 @@ mod tests {
         assert_eq!(compact(1.5e300), "1.5e+300");
         assert_eq!(compact(1e-30), "1e-30");
         let err = scaled_from_f64("reservoir_ml", 1e308, 6, i64::MAX, "mL").unwrap_err();
-        assert!(err.to_string().contains("1e+308 mL exceeds the maximum"), "{err}");
+        assert!(
+            err.to_string().contains("1e+308 mL exceeds the maximum"),
+            "{err}"
+        );
     }
 
     #[test]
