@@ -124,3 +124,35 @@ def test_an_alarm_whose_event_is_in_the_history_is_not_written_twice():
     kinds = [e.kind for e in sounding_at_start(pump, [own])]
     assert kinds == ["eri"]
     assert [e.kind for e in sounding_at_start(pump)] == ["eri", "low_reservoir"]
+
+
+def test_a_pump_read_stalled_is_not_delivering_from_the_start():
+    """A motor stall sounding at the reading: delivery is stopped until the fault is cleared 5 h
+    later, so the only basal segment runs from the restart (13:00), with 600 µg/day x 1 day =
+    600 µg at the tip, and the first PCD-10 message is a stop (pump-stopped-alarming)."""
+    pump = itb.Pump.from_reading(
+        itb.models.SYNCHROMED_II_40,
+        now=datetime(2026, 1, 5, 8),
+        reservoir_ml=20.0,
+        concentration_ug_per_ml=2000,
+        program=itb.Continuous(ug_per_day=600),
+        battery_mah=100.0,
+        active_alarms={"motor_stall": datetime(2026, 1, 4, 8)},
+    )
+    rec = Recorder(pump)
+    rec.advance(timedelta(hours=5))
+    rec.pump.clear_fault()
+    rec.advance(timedelta(days=1))
+    basal = [a for a in rec.history().administrations if a.kind == "basal"]
+    assert [(a.start, a.end, a.tip_pg) for a in basal] == [
+        (datetime(2026, 1, 5, 13), datetime(2026, 1, 6, 13), 600_000_000)
+    ]
+    msgs = hl7v2.messages(rec, validate_each=True)
+    assert [(m.kind, m.event) for m in msgs] == [
+        ("start", "MDC_EVT_PUMP_DELIV_STOP"),
+        ("fault", "fault"),
+        ("fault_cleared", "MDC_EVT_PUMP_DELIV_START"),
+    ]
+    assert "pump-stopped-alarming" in msgs[0].text
+    issues = _issues(fhir.bundle(rec, version="R4B"))
+    assert [i["identifiedDateTime"] for i in issues] == ["2026-01-04T08:00:00.000+00:00"]

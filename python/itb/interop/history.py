@@ -229,10 +229,14 @@ class _Bolus:
     concentration: int
 
 
-def _stops(events: Sequence[Event], model: PumpModel) -> list[tuple[int, bool]]:
-    """``[(time_ms, stopped), …]`` at every change of the delivering state, from the events."""
-    active: set[str] = set()
-    out: list[tuple[int, bool]] = []
+def _stops(
+    events: Sequence[Event], model: PumpModel, start: Sequence[Event] = (), start_ms: int = 0
+) -> list[tuple[int, bool]]:
+    """``[(time_ms, stopped), …]`` at every change of the delivering state, from the events;
+    ``start``: the alarms sounding at ``start_ms`` (a pump read stalled, empty or at EOS is
+    stopped from the start)."""
+    active: set[str] = {_STOP_ON[e.kind] for e in start if e.kind in _STOP_ON}
+    out: list[tuple[int, bool]] = [(start_ms, True)] if active else []
     stroke = model.stroke_nl
     for e in events:
         before = bool(active)
@@ -332,11 +336,12 @@ def build(
     marks: list[tuple[int, int, int]],
     initial_concentration: int,
     final: Pump,
-    initial: Pump | None = None,
+    active_at_start: Sequence[Event] = (),
 ) -> TherapyHistory:
-    """Basal segments and boluses with their tip doses (see the module docstring); ``initial``:
-    the pump as it was at the start (its sounding alarms become ``active_at_start``)."""
-    changes = _stops(events, model)
+    """Basal segments and boluses with their tip doses (see the module docstring);
+    ``active_at_start``: the alarms sounding at the start (:func:`sounding_at_start`)."""
+    sounding = list(active_at_start)
+    changes = _stops(events, model, sounding, start_ms)
     stopped = _stopped_spans(changes, end_ms)
     conc_changes = [
         (e.time_ms, int(concentration_data(e)["to_ug_per_ml"]))
@@ -484,7 +489,7 @@ def build(
         catheter_nl=max(final.path_nl - ul_to_nl(model.pump_path_ul, "pump_path_ul"), 0),
         initial_concentration_ug_per_ml=initial_concentration,
         marks=marks,
-        active_at_start=sounding_at_start(initial, events) if initial is not None else [],
+        active_at_start=sounding,
     )
 
 
@@ -602,7 +607,7 @@ def _from_result(result: Any) -> TherapyHistory:
         marks=marks,
         initial_concentration=int(spec.pump.concentration_ug_per_ml),
         final=result.pump,
-        initial=scenario.pump(),
+        active_at_start=sounding_at_start(scenario.pump(), events),
     )
 
 
@@ -708,8 +713,8 @@ class Recorder:
             marks=list(self._marks),
             initial_concentration=self._initial_concentration,
             final=self.pump,
+            active_at_start=self._active_at_start,
         )
-        hist.active_at_start = list(self._active_at_start)
         return hist
 
 

@@ -186,10 +186,15 @@ class _Writer:
 
     def messages(self) -> Iterator[Message]:
         h = self.h
-        yield self.delivery(h.start_ms, "start", "deliv_start")
+        stopped = [e.kind for e in h.active_at_start if e.kind in _STOP_REASON]
+        if stopped:  # read stalled, empty or at EOS: not delivering from the start
+            reason = _STOP_REASON[stopped[0]]
+            yield self.delivery(h.start_ms, "start", "deliv_stop", reason=reason)
+        else:
+            yield self.delivery(h.start_ms, "start", "deliv_start")
         for e in h.active_at_start:  # sounding when the pump was read: reported at the start
             yield self.alarm(e, sent_ms=h.start_ms)
-        empty = False
+        empty = "reservoir_empty" in stopped
         for e in h.events:
             k = e.kind
             if k == "concentration_changed":
