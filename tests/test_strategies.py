@@ -13,7 +13,7 @@ from fractions import Fraction
 import itb
 import itb.scenario
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, assume, find, given, settings
 from hypothesis import strategies as st
 from itb import strategies as its
 from itb.testing.strategies import _common, _exact
@@ -45,6 +45,16 @@ def model_conc_program(draw, **kw):
     model = draw(its.pump_models(battery=None))
     conc = draw(its.concentrations())
     return model, conc, draw(its.programs(model, conc, **kw))
+
+
+def _with_room(build, *args, **kw):
+    """``build(*args, **kw)``; a program at the model's maximum rate leaves no room for a bolus
+    (an InvalidArgument saying so when the strategy is built): such an example is skipped."""
+    try:
+        return build(*args, **kw)
+    except its.InvalidArgument as exc:
+        assert "no room for a bolus" in str(exc), exc
+        assume(False)
 
 
 def test_importing_itb_does_not_import_hypothesis():
@@ -82,18 +92,27 @@ def test_program_options_bound_the_output(program):
     st.floats(0, 3000, allow_nan=False) | st.sampled_from([0.000499, 0.0015, 1e-300]),
     st.floats(0, 0.01, allow_nan=False) | st.sampled_from([0.0001, 0.0009]),
 )
-def test_dose_bounds_finer_than_a_nanogram_bound_the_draws_and_never_raise(data, cap, floor):
+def test_dose_bounds_finer_than_a_nanogram_bound_the_draws(data, cap, floor):
     """A bound off the 1 ng grid (``max_ug_per_day=0.000499``: what a caller's arithmetic gives)
-    is a bound, never an error: an upper one floors to the grid (0.000499 µg allows only zero), a
-    lower one rounds up; every non-zero dose drawn is a whole ng within both."""
+    is a bound: an upper one floors to the grid (0.000499 µg allows only zero), a lower one
+    rounds up; every non-zero dose drawn is a whole ng within both; bounds that cross on the
+    grid are an InvalidArgument when the strategy is built."""
     floor = min(floor, cap)
     hi_ng = int(Fraction(str(cap)) * 1000)  # the grid below the bound (hand rule, not the code's)
     lo_ng = -int(-Fraction(str(floor)) * 1000 // 1)
+    if lo_ng > hi_ng:  # the bounds cross on the grid (0.0015 .. 0.0015 is 2 .. 1 ng): refused
+        with pytest.raises(its.InvalidArgument, match="no dose between min_ug_per_day="):
+            its.programs(M40, 2000, max_ug_per_day=cap, min_ug_per_day=floor)
+        return
     program = data.draw(its.programs(M40, 2000, max_ug_per_day=cap, min_ug_per_day=floor))
     for _, dose in program.steps if isinstance(program, itb.Flex) else [(None, program.ug_per_day)]:
         ng = Fraction(str(dose)) * 1000
         assert ng.denominator == 1 and (ng == 0 or lo_ng <= ng <= hi_ng), (dose, cap, floor)
-    if hi_ng >= max(lo_ng, 1):
+    # the smallest bolus is 1 nL: 2 ng at 2000 µg/mL
+    if hi_ng < max(lo_ng, 2):
+        with pytest.raises(its.InvalidArgument, match="no bolus dose between min_dose_ug="):
+            its.boluses(M40, 2000, max_dose_ug=cap, min_dose_ug=floor)
+    else:
         bolus = data.draw(its.boluses(M40, 2000, max_dose_ug=cap, min_dose_ug=floor))
         ng = Fraction(str(bolus.dose_ug)) * 1000
         assert ng.denominator == 1 and max(lo_ng, 1) <= ng <= hi_ng, (bolus, cap, floor)
@@ -117,7 +136,7 @@ def test_invalid_programs_are_refused(data):
 def test_boluses_are_accepted_on_a_pump_with_room(data):
     model, conc, program = data.draw(model_conc_program(), label="setup")
     request = data.draw(
-        its.boluses(model, conc, program, max_start=timedelta(hours=2)), label="bolus"
+        _with_room(its.boluses, model, conc, program, max_start=timedelta(hours=2)), label="bolus"
     )
     assert isinstance(request, its.BolusRequest)
     pump = _pump(model, conc, program)
@@ -166,7 +185,7 @@ def test_invalid_refills_are_refused(data):
 @given(st.data())
 def test_patient_limits_and_activations(data):
     model, conc, program = data.draw(model_conc_program(), label="setup")
-    limits = data.draw(its.patient_limits(model, conc, program), label="limits")
+    limits = data.draw(_with_room(its.patient_limits, model, conc, program), label="limits")
     offsets = data.draw(its.activations(max_size=5), label="activations")
     assert offsets == sorted(offsets)
     pump = _pump(model, conc, program)
@@ -204,7 +223,7 @@ def _bad_limit_fields(limits, model, conc):
 @given(st.data())
 def test_invalid_patient_limits_are_refused_naming_the_field(data):
     model, conc, program = data.draw(model_conc_program(), label="setup")
-    limits = data.draw(its.invalid_patient_limits(model, conc, program), label="limits")
+    limits = data.draw(_with_room(its.invalid_patient_limits, model, conc, program), label="limits")
     bad = _bad_limit_fields(limits, model, conc)
     assert len(bad) == 1, (limits, bad)  # exactly one argument is wrong
     pump = _pump(model, conc, program)
@@ -222,7 +241,7 @@ def test_invalid_patient_limits_are_refused_naming_the_field(data):
 @given(st.data())
 def test_invalid_activations_are_refused_and_change_nothing(data):
     model, conc, program = data.draw(model_conc_program(), label="setup")
-    limits = data.draw(its.patient_limits(model, conc, program), label="limits")
+    limits = data.draw(_with_room(its.patient_limits, model, conc, program), label="limits")
     offsets = data.draw(its.invalid_activations(max_size=4), label="activations")
     assert offsets[:-1] == sorted(offsets[:-1]) and offsets[-1] < (
         offsets[-2] if len(offsets) > 1 else timedelta(0)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._time import from_ms, to_ms
+from ..errors import ValidationError
 from .oracle import Oracle
 
 __all__ = [
@@ -62,13 +63,47 @@ def _check_observed_alarms(observed: Sequence[tuple[Any, ...]]) -> None:
             )
 
 
-def _ms_array(times: Iterable[Any], field: str) -> np.ndarray:
-    """Pump-clock ms of naive datetimes or int ms (numpy int64 arrays as well)."""
+def _check_sequence(values: Any, name: str) -> None:
+    """``values`` is a sequence of readings or times (a list, a tuple, a 1-d numpy array, any
+    iterable but a string): a bare number, a datetime, a string or None is a ``TypeError``
+    naming ``name``."""
+    if (
+        isinstance(values, (str, bytes))
+        or (isinstance(values, np.ndarray) and values.ndim != 1)
+        or not isinstance(values, Iterable)
+    ):
+        raise TypeError(
+            f"{name}={values!r}: expected a sequence (one item per reading, e.g. a list), "
+            f"not {type(values).__name__}"
+        )
+
+
+def _ms_array(times: Iterable[Any], field: str, start_ms: int | None = None) -> np.ndarray:
+    """Pump-clock ms of naive datetimes or int ms (numpy int64 arrays as well). With
+    ``start_ms`` (the oracle's start), a time before it is a ``ValidationError`` naming
+    ``field[i]`` and the range (an int is pump-clock ms since 1970-01-01, not ms since the
+    start)."""
+    _check_sequence(times, field)
     if isinstance(times, np.ndarray) and times.dtype.kind in "iu":
-        return times.astype(np.int64)
-    return np.asarray(
-        [to_ms(int(t) if isinstance(t, np.integer) else t, field) for t in times], dtype=np.int64
-    )
+        out = times.astype(np.int64)
+    else:
+        times = list(times)
+        out = np.asarray(
+            [
+                to_ms(int(t) if isinstance(t, np.integer) else t, f"{field}[{i}]")
+                for i, t in enumerate(times)
+            ],
+            dtype=np.int64,
+        )
+    if start_ms is not None and len(out) and int(out.min()) < start_ms:
+        i = int(np.argmin(out))
+        raise ValidationError(
+            f"{field}[{i}]={times[i]!r} is {_fmt(out[i])}, before the oracle's start: times are "
+            f"from {_fmt(start_ms)} (pump-clock ms {start_ms}) onwards; an int is pump-clock ms "
+            f"since 1970-01-01, not ms since the start",
+            f"{field}[{i}]",
+        )
+    return out
 
 
 def _fmt(ms: int) -> str:
@@ -85,15 +120,20 @@ def _whole_readings(values: Any, name: str) -> list[int]:
                 f"(an integer dtype), not rounded by the kit"
             )
         return [int(v) for v in values.tolist()]
-    out = []
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(
-                f"{name}[{i}]={v!r}: a reading must be a whole number (int or numpy integer), "
-                f"not {type(v).__name__}; convert the device's reading exactly before comparing"
-            )
-        out.append(int(v))
-    return out
+    return [whole_nl(v, f"{name}[{i}]") for i, v in enumerate(values)]
+
+
+def whole_nl(value: Any, name: str) -> int:
+    """One exact reading as an int: an ``int`` or a numpy integer; a bool, a float (even
+    ``482000.0``), a string or None is a ``TypeError`` naming ``name``. The one rule for every
+    reading the kit compares (:func:`assert_delivery_matches` and the state machine's
+    ``device_observed()`` / ``device_measured()``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name}={value!r}: a reading must be a whole number (int or numpy integer), "
+            f"not {type(value).__name__}; convert the device's reading exactly before comparing"
+        )
+    return int(value)
 
 
 #: what ``assert_delivery_matches`` can compare: the volume out of the reservoir, or the dose
@@ -132,7 +172,8 @@ def assert_delivery_matches(
     tol_strokes = _check_tol_strokes(tol_strokes)
     if quantity not in QUANTITIES:
         raise ValueError(f"quantity={quantity!r}: one of {', '.join(QUANTITIES)}")
-    times = _ms_array(observed_times, "observed_times")
+    times = _ms_array(observed_times, "observed_times", oracle._start.now_ms)
+    _check_sequence(observed_volumes_nl, "observed_volumes_nl")
     volumes = _whole_readings(observed_volumes_nl, "observed_volumes_nl")
     if len(times) != len(volumes):
         raise ValueError(
@@ -181,7 +222,7 @@ def assert_strokes_match(
     instant the cumulative stroke counts differ by at most ``tol_strokes`` (0, the default: a
     stroke log is exact; raise it only for a log that may miss the stroke in flight)."""
     tol_strokes = _check_tol_strokes(tol_strokes)
-    obs = np.sort(_ms_array(observed_stroke_times, "observed_stroke_times"))
+    obs = np.sort(_ms_array(observed_stroke_times, "observed_stroke_times", oracle._start.now_ms))
     until_ms = oracle.now_ms if until is None else to_ms(until, "until")
     if len(obs):
         until_ms = max(until_ms, int(obs[-1]))

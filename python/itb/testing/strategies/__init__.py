@@ -29,8 +29,10 @@ max_steps_per_day=13, max_ug_per_day=None, allow_zero=True, min_ug_per_day=None)
     allowed (``allow_zero``). Day steps are ``datetime.time``s, week steps ``(weekday, time)``;
     at most ``max_steps_per_day`` (≤ 13) start on any day. ``max_ug_per_day`` caps every step,
     ``min_ug_per_day`` bounds every non-zero one from below. Doses are whole ng: a bound off that
-    grid is floored (a maximum) or rounded up (a minimum), never an error (the same for
-    ``boluses``' ``max_dose_ug`` / ``min_dose_ug``).
+    grid is floored (a maximum) or rounded up (a minimum), the same for ``boluses``'
+    ``max_dose_ug`` / ``min_dose_ug``; bounds that cross on the grid are an ``InvalidArgument``.
+    Zero is drawn by default (``allow_zero=True``) even with ``min_ug_per_day``; a maximum may
+    be ``math.inf`` (no bound), a minimum must be finite.
 ``durations(min_value=0, max_value=1 day)``
     ``timedelta``s, whole ms: 30 min, 1 h, 15 min, 4 h, 1 min, 1 day first, then whole minutes.
 ``catheter_volumes(max_ul=10_000)``
@@ -39,7 +41,8 @@ max_steps_per_day=13, max_ug_per_day=None, allow_zero=True, min_ug_per_day=None)
 max_dose_ug=None, min_dose_ug=None, min_duration=1 ms)``
     :class:`BolusRequest` ``(dose_ug, duration, start)``, ``start`` an offset from the pump's now.
     Its volume is 1 nL .. the reservoir capacity and its rate fits on top of ``program``'s highest
-    basal rate (none = 0) under the model's maximum. ``request.apply(pump)`` calls ``pump.bolus``.
+    basal rate (none = 0) under the model's maximum (a ``program`` at that maximum leaves no room:
+    ``InvalidArgument``). ``request.apply(pump)`` calls ``pump.bolus``.
 ``refills(model=None, concentration=None, program=None, change_concentration=False, min_added_ml=0.0,
 max_added_ml=None, strengths=None)``
     :class:`RefillRequest`; the added volume (``min_added_ml`` .. the capacity or ``max_added_ml``)
@@ -81,7 +84,8 @@ max_added_ml=None, strengths=None)``
 
 Arguments are checked when a strategy is built: a wrong type or a value out of range (a model
 that is not an :class:`itb.PumpModel`, a fractional or out-of-range concentration, a minimum
-above its maximum, a duration that is not a ``timedelta``) raises
+above its maximum, a duration that is not a ``timedelta``, an empty selection of names, a
+strategy that could draw nothing) raises
 ``hypothesis.errors.InvalidArgument`` (:class:`InvalidArgument`, also a ``ValueError``) naming
 the parameter.
 

@@ -71,12 +71,24 @@ def _check_program(program: Any, name: str = "program") -> None:
         )
 
 
-def _check_number(value: Any, name: str, minimum: float = 0.0, optional: bool = True) -> None:
+def _check_number(
+    value: Any, name: str, minimum: float = 0.0, optional: bool = True, upper: bool = False
+) -> None:
+    """``value`` is a finite real number >= ``minimum`` (or None when ``optional``); an upper
+    bound (``upper``) may also be ``math.inf``: no bound, as None. NaN, -inf, and +inf where
+    it is not an upper bound are an ``InvalidArgument`` naming ``name``."""
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or math.isnan(value)
+        or (math.isinf(value) and not (upper and float(value) > 0))
+    ):
+        allowed = ", math.inf (no bound)" if upper else ""
         raise InvalidArgument(
-            f"{name}={value!r}: expected a number" + (" or None" if optional else "")
+            f"{name}={value!r}: expected a finite number >= {minimum:g}{allowed}"
+            + (" or None" if optional else "")
         )
     if value < minimum:
         raise InvalidArgument(f"{name}={value!r}: must be >= {minimum:g}")
@@ -125,3 +137,31 @@ def _check_common(model: Any, concentration: Any, program: Any = None) -> None:
     if concentration is not None:
         _whole_conc(concentration, "concentration")
     _check_program(program)
+
+
+def _names(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    """A selection of names out of ``allowed``: None is all of them; a bare string is one name
+    (``"bolus"`` is ``("bolus",)``); an empty selection, an unknown name or anything but a
+    sequence of strings is an ``InvalidArgument`` naming ``name`` and listing ``allowed``."""
+    if value is None:
+        return allowed
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (tuple, list, set, frozenset)) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise InvalidArgument(
+            f"{name}={value!r}: expected a name or a sequence of names; allowed: "
+            f"{', '.join(allowed)}"
+        )
+    if not value:
+        raise InvalidArgument(
+            f"{name}={value!r} is empty: give at least one of {', '.join(allowed)} "
+            f"(or None for all)"
+        )
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise InvalidArgument(
+            f"{name}: unknown {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+        )
+    return tuple(value)

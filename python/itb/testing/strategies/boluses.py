@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -86,6 +87,25 @@ def catheter_volumes(max_ul: int = _CORE_MAX_CATHETER_UL) -> st.SearchStrategy[f
     ).map(float)
 
 
+def _bolus_ng(
+    m: PumpModel,
+    conc: int,
+    budget_nl: int,
+    max_ms: int,
+    max_dose_ug: float | None,
+    min_dose_ug: float | None,
+) -> tuple[int, int]:
+    """The bolus doses (whole ng, ``lo..=hi``; empty if lo > hi) whose volume fits the reservoir
+    and, within ``max_ms``, a rate budget of ``budget_nl``/day, within the dose bounds."""
+    cap_nl = m.exact()["reservoir_nl"]
+    lo, hi = _ng_bounds(1, min(cap_nl, max(0, budget_nl) * max_ms // DAY_MS), conc)
+    if (cap := _bound_ng(max_dose_ug, upper=True)) is not None:
+        hi = min(hi, cap)
+    if (floor := _bound_ng(min_dose_ug, upper=False)) is not None:
+        lo = max(lo, floor)
+    return lo, hi
+
+
 def _bolus_parts(
     m: PumpModel,
     conc: int,
@@ -99,13 +119,7 @@ def _bolus_parts(
     the duration within ``min_ms``..=``max_ms``."""
     if budget_nl < 1 or min_ms > max_ms:
         return st.nothing()
-    cap_nl = m.exact()["reservoir_nl"]
-
-    lo, hi = _ng_bounds(1, min(cap_nl, budget_nl * max_ms // DAY_MS), conc)
-    if (cap := _bound_ng(max_dose_ug, upper=True)) is not None:
-        hi = min(hi, cap)
-    if (floor := _bound_ng(min_dose_ug, upper=False)) is not None:
-        lo = max(lo, floor)
+    lo, hi = _bolus_ng(m, conc, budget_nl, max_ms, max_dose_ug, min_dose_ug)
 
     @st.composite
     def build(draw: Any) -> tuple[float, timedelta]:
@@ -128,17 +142,41 @@ def boluses(
 ) -> st.SearchStrategy[BolusRequest]:
     """Timed boluses ``pump.bolus`` accepts on a pump of ``model`` at ``concentration`` running
     ``program`` with no other bolus and a non-empty reservoir (dose within ``min_dose_ug`` ..
-    ``max_dose_ug``, duration within ``min_duration`` .. ``max_duration``; empty if none fits)."""
+    ``max_dose_ug``, duration within ``min_duration`` .. ``max_duration``). ``InvalidArgument``
+    when the strategy is built if none fits: ``program`` runs at the model's maximum rate (no room
+    for a bolus; :func:`patient_limits` too) or no dose within the bounds fits."""
     _check_common(model, concentration, program)
     _check_duration(max_duration, "max_duration", timedelta(milliseconds=1))
     _check_duration(min_duration, "min_duration")
     _check_order(min_duration, max_duration, "min_duration", "max_duration")
     _check_duration(max_start, "max_start")
-    _check_number(max_dose_ug, "max_dose_ug")
+    _check_number(max_dose_ug, "max_dose_ug", upper=True)
     _check_number(min_dose_ug, "min_dose_ug")
     _check_order(min_dose_ug, max_dose_ug, "min_dose_ug", "max_dose_ug")
     m, conc = _model(model), _conc(concentration)
-    budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
+    max_rate = m.exact()["max_rate_nl_per_day"]
+    budget = max_rate - _peak_nl(program, conc)
+    if budget < 1:
+        raise InvalidArgument(
+            f"program={program!r}: its highest basal rate at {conc} µg/mL, "
+            f"{_peak_nl(program, conc) / 1e6:g} mL/day, is {m.name}'s maximum "
+            f"({max_rate / 1e6:g} mL/day): no room for a bolus"
+        )
+    max_ms = max_duration // timedelta(milliseconds=1)
+    lo, hi = _bolus_ng(m, conc, budget, max_ms, max_dose_ug, min_dose_ug)
+    if lo > hi:
+        any_lo, any_hi = _bolus_ng(m, conc, budget, max_ms, None, None)
+        raise InvalidArgument(
+            f"no bolus dose between min_dose_ug={min_dose_ug!r} and max_dose_ug={max_dose_ug!r} "
+            f"(on the 1 ng grid) fits {m.name} at {conc} µg/mL"
+            + (f" running {program!r}" if program is not None else "")
+            + f" within max_duration={max_duration}: "
+            + (
+                f"doses from {_ug(any_lo)} to {_ug(any_hi)} µg fit"
+                if any_lo <= any_hi
+                else "none fits"
+            )
+        )
     parts = _bolus_parts(
         m,
         conc,
@@ -216,7 +254,7 @@ def refills(
     (default: :func:`concentrations`) among those that keep ``program`` valid."""
     _check_common(model, concentration, program)
     _check_number(min_added_ml, "min_added_ml", optional=False)
-    _check_number(max_added_ml, "max_added_ml")
+    _check_number(max_added_ml, "max_added_ml", upper=True)
     _check_order(min_added_ml, max_added_ml, "min_added_ml", "max_added_ml")
     if strengths is not None:
         if (
@@ -230,7 +268,7 @@ def refills(
         strengths = [_whole_conc(c, f"strengths[{i}]") for i, c in enumerate(strengths)]
     m, conc = _model(model), _conc(concentration)
     full_ul = cap_ul = m.exact()["reservoir_nl"] // 1000
-    if max_added_ml is not None:
+    if max_added_ml is not None and not math.isinf(max_added_ml):
         cap_ul = min(cap_ul, ml_to_nl(max_added_ml, "max_added_ml") // 1000)
     lo_ul = -(-ml_to_nl(min_added_ml, "min_added_ml") // 1000)
     ml_lo, ml_hi = -(-lo_ul // 1000), cap_ul // 1000
@@ -299,7 +337,14 @@ def patient_limits(
     _check_common(model, concentration, program)
     _check_duration(max_duration, "max_duration", timedelta(milliseconds=1))
     m, conc = _model(model), _conc(concentration)
-    budget = m.exact()["max_rate_nl_per_day"] - _peak_nl(program, conc)
+    max_rate = m.exact()["max_rate_nl_per_day"]
+    budget = max_rate - _peak_nl(program, conc)
+    if budget < 1:
+        raise InvalidArgument(
+            f"program={program!r}: its highest basal rate at {conc} µg/mL, "
+            f"{_peak_nl(program, conc) / 1e6:g} mL/day, is {m.name}'s maximum "
+            f"({max_rate / 1e6:g} mL/day): no room for a bolus"
+        )
     parts = _bolus_parts(
         m, conc, budget, min(max_duration // timedelta(milliseconds=1), DAY_MS), None
     )

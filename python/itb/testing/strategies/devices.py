@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ..._units import ml_to_nl
+from ...errors import ValidationError
 from ...models import PumpModel
 from ...program import Program
 from ...pump import Pump
@@ -40,7 +41,10 @@ def pumps(
     or refill first). Models whose capacity is below ``min_reservoir_ml`` are not drawn."""
     _check_common(model, concentration, program)
     _check_number(min_reservoir_ml, "min_reservoir_ml", optional=False)
-    min_ul = -(-ml_to_nl(min_reservoir_ml, "min_reservoir_ml") // 1000)
+    try:
+        min_ul = -(-ml_to_nl(min_reservoir_ml, "min_reservoir_ml") // 1000)
+    except ValidationError as exc:  # beyond the core's exact range: no reservoir holds it
+        raise InvalidArgument(f"min_reservoir_ml={min_reservoir_ml!r}: {exc}") from None
     if model is not None and model.exact()["reservoir_nl"] // 1000 < min_ul:
         raise InvalidArgument(
             f"min_reservoir_ml={min_reservoir_ml!r} is above the capacity of {model.name} "

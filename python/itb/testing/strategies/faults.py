@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ...pump import Pump
-from ._common import InvalidArgument
+from ._common import InvalidArgument, _names
 
 #: What :func:`fault_actions` draws, simplest first (a failing example shrinks towards the front:
 #: a complete occlusion). ``pocket_fill`` is a ``refill`` with ``pocket_ml``; the others are the
@@ -105,13 +105,15 @@ def fault_actions(
 
     Shrinking: towards the first kind of :data:`FAULT_KINDS` (a complete occlusion), a leak at the
     pump connector (0 µL), an occlusion passing 0 %, 25 %, 50 % or 90 %, a pocket fill of all of
-    a whole-mL refill. Errors: ``InvalidArgument`` (an unknown kind, ``max_position_ul`` < 0)."""
-    if isinstance(kinds, str):
-        kinds = (kinds,)
-    wanted = tuple(FAULT_KINDS if kinds is None else kinds)
-    unknown = sorted(set(wanted) - set(FAULT_KINDS))
-    if unknown or not wanted:
-        raise InvalidArgument(f"kinds: unknown {unknown}; allowed: {', '.join(FAULT_KINDS)}")
+    a whole-mL refill. ``kinds`` may be one name (``"inject_leak"`` is ``("inject_leak",)``).
+    Errors: ``InvalidArgument`` (``pump`` not an ``itb.Pump``, an empty ``kinds`` or an unknown
+    kind, ``max_position_ul`` < 0)."""
+    if pump is not None and not isinstance(pump, Pump):
+        raise InvalidArgument(
+            f"pump={pump!r}: expected an itb.Pump or None, not {type(pump).__name__} (the kinds "
+            f"are the second argument or kinds=...)"
+        )
+    wanted = _names(kinds, FAULT_KINDS, "kinds")
     if isinstance(max_position_ul, bool) or not isinstance(max_position_ul, int):
         raise InvalidArgument(f"max_position_ul: expected an int (µL), got {max_position_ul!r}")
     if max_position_ul < 0:

@@ -25,6 +25,7 @@ from ._common import (
     _check_int,
     _check_number,
     _check_order,
+    _names,
 )
 from ._exact import _conc, _doses, _model, _ng_bounds, _ug
 
@@ -141,18 +142,17 @@ def programs(
     allow_zero: bool = True,
     min_ug_per_day: float | None = None,
 ) -> st.SearchStrategy[Program]:
-    """Programs valid on ``model`` at ``concentration`` (see the module docstring)."""
+    """Programs valid on ``model`` at ``concentration`` (see the module docstring). Zero (a
+    stopped step or program) is drawn by default (``allow_zero=True``) even with
+    ``min_ug_per_day``: it is the only dose when ``max_ug_per_day`` is below the model's rates.
+    ``InvalidArgument`` when ``min_ug_per_day`` and ``max_ug_per_day`` cross on the 1 ng grid
+    (``100.0005`` and ``100.0005``: 100.001 .. 100.0) or, with ``allow_zero=False``, no dose
+    lies within them and the model's rates."""
     _check_common(model, concentration)
     m, conc = _model(model), _conc(concentration)
     _check_int(max_steps_per_day, "max_steps_per_day", 1, _MAX_STEPS_PER_DAY)
-    if isinstance(kind, str):
-        kind = (kind,)
-    unknown = set(kind) - {"continuous", "flex_day", "flex_week"}
-    if unknown or not kind:
-        raise InvalidArgument(
-            f"kind: unknown {sorted(unknown)}; allowed: continuous, flex_day, flex_week"
-        )
-    _check_number(max_ug_per_day, "max_ug_per_day")
+    kind = _names(kind, ("continuous", "flex_day", "flex_week"), "kind")
+    _check_number(max_ug_per_day, "max_ug_per_day", upper=True)
     _check_number(min_ug_per_day, "min_ug_per_day")
     _check_order(min_ug_per_day, max_ug_per_day, "min_ug_per_day", "max_ug_per_day")
     ex = m.exact()
@@ -161,6 +161,19 @@ def programs(
         hi = min(hi, cap)
     if (floor := _bound_ng(min_ug_per_day, upper=False)) is not None:
         lo = max(lo, floor)
+    if (floor is not None and cap is not None and floor > cap) or (lo > hi and not allow_zero):
+        model_lo, model_hi = _ng_bounds(ex["min_rate_nl_per_day"], ex["max_rate_nl_per_day"], conc)
+        raise InvalidArgument(
+            f"no dose between min_ug_per_day={min_ug_per_day!r} and max_ug_per_day="
+            f"{max_ug_per_day!r} on the 1 ng grid"
+            + (
+                f" ({_ug(floor)} .. {_ug(cap)} µg/day)"
+                if floor is not None and cap is not None
+                else ""
+            )
+            + f" within what {m.name} runs at {conc} µg/mL ({_ug(model_lo)} .. {_ug(model_hi)} "
+            f"µg/day)" + ("" if allow_zero else " and allow_zero=False: nothing to draw")
+        )
     dose = _doses(lo, hi)
     if allow_zero:
         # a fixed number of choices either way (see _tiered): zero only when the flag says so
@@ -169,8 +182,6 @@ def programs(
             if lo <= hi
             else st.just(0.0)
         )
-    elif lo > hi:
-        return st.nothing()
 
     def day_steps(n_max: int, first_day: bool) -> st.SearchStrategy[list[int]]:
         return st.lists(_step_ms_in_day(first_day), unique=True, max_size=n_max).map(sorted)

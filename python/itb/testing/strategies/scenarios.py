@@ -28,6 +28,7 @@ from ._common import (
     InvalidArgument,
     _check_duration,
     _check_int,
+    _names,
 )
 from ._exact import _ng_bounds, _rate_nl, _ug
 from .boluses import _bolus_parts, refills
@@ -134,7 +135,8 @@ def scenarios(
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Scenario dicts :func:`itb.scenario.from_dict` accepts and that run to ``[run] until``
     without a refused call (see the module docstring for how that is kept true). ``actions``:
-    the ``do`` names to draw from (default: all of :data:`SCENARIO_ACTIONS`). ``faults`` (off by
+    the ``do`` names to draw from (default: all of :data:`SCENARIO_ACTIONS`; a bare string is
+    one name, ``"bolus"`` is ``("bolus",)``; empty or unknown: ``InvalidArgument``). ``faults`` (off by
     default): also draw fault actions (:func:`fault_actions` on the pump run alongside: an
     occlusion, a leak or disconnection within the catheter, a tip migration, a pocket fill at a
     refill that still holds the horizon's budget by the firmware's count, a battery fault, a
@@ -143,14 +145,7 @@ def scenarios(
         raise InvalidArgument(f"faults: expected True or False, got {faults!r}")
     _check_int(max_actions, "max_actions", 0)
     _check_duration(horizon, "horizon", timedelta(minutes=1))
-    if isinstance(actions, str):
-        actions = (actions,)
-    allowed = frozenset(SCENARIO_ACTIONS if actions is None else actions)
-    unknown = allowed - set(SCENARIO_ACTIONS)
-    if unknown or not allowed:
-        raise InvalidArgument(
-            f"actions: unknown {sorted(unknown)}; allowed: {', '.join(SCENARIO_ACTIONS)}"
-        )
+    allowed = frozenset(_names(actions, SCENARIO_ACTIONS, "actions"))
 
     @st.composite
     def build(draw: Any) -> dict[str, Any]:
