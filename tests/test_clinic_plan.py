@@ -336,7 +336,8 @@ def test_plan_errors_name_file_line_and_column(tmp_path, capsys) -> None:
     for extra, where in (
         (["--clinician", "dr_nobody=1"], f"{ex}:2: column clinician: 'dr_lee'"),
         (["--days", "10"], f"{ex}:8: column booked: 2026-04-02; allowed: 2026-03-02 to"),
-        (["--days", "0"], "--days 0: allowed 1 to 3660"),
+        (["--days", "0"], "--days: '0' is not between 1 and 3660"),
+        (["--days", "P30D"], "--days: 'P30D' is not a whole number of days; allowed 1 to 3660"),
     ):
         capsys.readouterr()
         assert main(["clinic", "plan", str(ex), *extra]) == 2

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, add_command, console, positive_duration, print_heading
+from .common import UsageError, add_command, console, number, positive_duration, print_heading
 
 __all__ = ["register"]
 
@@ -55,7 +55,12 @@ def register(sub: Any) -> None:
     plan.add_argument(
         "--closed", action="append", default=[], type=_date, metavar="DATE", help="extra closed day"
     )
-    plan.add_argument("--days", type=_nonneg, default=365, help="days to book ahead (default 365)")
+    plan.add_argument(
+        "--days",
+        type=number(int, low=1, high=3660, what="a whole number of days"),
+        default=365,
+        help="days to book ahead, 1 to 3660 (default 365)",
+    )
     plan.add_argument(
         "--today", type=_date, default=None, help="first day (default: the readings')"
     )
@@ -134,8 +139,6 @@ def _plan(args: argparse.Namespace) -> int:
                 f"--clinician {item!r}: {name}'s visits per open day; allowed 1 or more"
             )
         clinicians[name] = int(n)
-    if not 1 <= args.days <= 3660:
-        raise UsageError(f"--days {args.days}: allowed 1 to 3660")
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise UsageError(f"--out {args.out!r}: allowed suffixes .csv, .json")

@@ -283,8 +283,11 @@ def number(
 ) -> Callable[[str], Any]:
     """argparse type: ``kind(text)`` (``int`` or ``float``) between ``low`` and ``high`` (``> low`` when
     ``low_open``); the error names the text and the allowed range, in ``unit`` when given
-    (argparse adds the option). A fractional number for an ``int`` "must be a whole number"."""
+    (argparse adds the option). A fractional number for an ``int`` "must be a whole number";
+    text that is not a number names the range too when there is a ``high``."""
     u = f" {unit}" if unit else ""
+    # text that is not a number still learns the range when there is one
+    span = f"; allowed {low:g} to {high:g}{u}" if high is not None else ""
 
     def parse(text: str) -> Any:
         try:
@@ -296,8 +299,10 @@ def number(
                 except ValueError:
                     pass
                 else:
-                    raise argparse.ArgumentTypeError(f"{text!r} must be a whole number") from None
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+                    raise argparse.ArgumentTypeError(
+                        f"{text!r} must be a whole number{span}"
+                    ) from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}{span}") from None
         too_low = value <= low if low_open else value < low
         if too_low or not value < float("inf") or (high is not None and value > high):
             if high is not None:

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .._time import parse_instant
+from .._time import ClockTextError, parse_instant
 from ..errors import ItbError, ValidationError
 from ..models import PRESETS
 from ..program import Continuous, Flex, Program
@@ -102,13 +102,16 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
             if col in REQUIRED:
                 raise fail(col, "empty; a value is required")
             return None
+        if kind == "datetime":
+            try:
+                return parse_instant(raw)
+            except ClockTextError as exc:  # its own words: a UTC offset is refused as such
+                raise fail(col, str(exc)) from None
         try:
             if kind == "float":
                 return float(raw)
             if kind == "int":
                 return int(raw)
-            if kind == "datetime":
-                return parse_instant(raw)
             if kind == "date":
                 return date.fromisoformat(raw)
             if kind == "duration":
@@ -117,7 +120,6 @@ def _patient(p: Path, line: int, cells: dict[str, str]) -> ClinicPatient:
             allowed = {
                 "float": "a number",
                 "int": "a whole number",
-                "datetime": "an ISO 8601 date-time (2026-03-02T09:00)",
                 "date": "an ISO 8601 date (2026-03-02)",
                 "duration": "a duration (P28D, 28d, 12h)",
             }[kind]
@@ -205,9 +207,13 @@ def _program(raw: str, fail: Any) -> Program:
     """The ``ug_per_day`` cell: a continuous dose or a flex program's steps (module docs)."""
     if "=" not in raw:
         try:
-            return Continuous(ug_per_day=float(raw))
+            ug = float(raw)
         except ValueError:
             raise fail("ug_per_day", f"{raw!r}; allowed: {_STEPS_FORM}") from None
+        try:
+            return Continuous(ug_per_day=ug)
+        except ItbError as err:  # a number out of range: the conversion's own words
+            raise fail("ug_per_day", str(err).removeprefix("ug_per_day: ")) from None
     steps: list[tuple[str, float]] = []
     for part in (x.strip() for x in raw.split(";")):
         if not part:

@@ -13,7 +13,8 @@ What it holds (docs: guide/interop.md has a worked example; docs: decisions/inte
   the catheter tip (µg, exact to the pg) and its rate, the pump as device;
 - ``Observation``: the reservoir volume and the battery at the end, and each refill's aspirated vs
   expected volume;
-- ``DetectedIssue``: alarms (low reservoir, empty, ERI, EOS, faults), refill discrepancies and
+- ``DetectedIssue``: alarms (low reservoir, empty, ERI, EOS, faults) — those already sounding
+  when the pump was read too, identified when each began —, refill discrepancies and
   titration-guard findings (denied or flagged changes) you pass in.
 
 Times carry a UTC offset (FHIR requires one on a time of day): the pump clock is naive local
@@ -598,6 +599,17 @@ class _Builder:
 
     def issues(self) -> None:
         h = self.h
+        for n, e in enumerate(h.active_at_start):
+            detail = alarm_detail(dict(e.data))
+            self.issue(
+                f"issue-active-{n}",
+                e.time_ms,
+                _ALARM_TEXT.get(e.kind, e.kind),
+                _SEVERITY.get(e.severity or "", "moderate"),
+                f"{e.kind} (sounding when the pump was read at {self.ts(h.start_ms)})"
+                + (f": {detail}" if detail else ""),
+                author=self.ref("pump"),
+            )
         for n, e in enumerate(iter_alarms(h.events)):
             detail = alarm_detail(dict(e.data)) or e.kind
             self.issue(

@@ -134,6 +134,9 @@ class TherapyHistory(_Span):
     initial_concentration_ug_per_ml: int
     #: ``[(time_ms, delivered_pg, delivered_nl), …]``: the tip ledger read at every mark
     marks: list[tuple[int, int, int]] = field(default_factory=list)
+    #: the alarms already sounding at the start (a pump as a programmer reads it), as alarm
+    #: events timed when each began (:func:`sounding_at_start`); not in ``events``
+    active_at_start: list[Event] = field(default_factory=list)
 
     def tip_at(self, t_ms: int) -> tuple[int, int]:
         """``(pg, nL)`` that left the tip from the start to the last mark at or before ``t_ms``."""
@@ -226,10 +229,14 @@ class _Bolus:
     concentration: int
 
 
-def _stops(events: Sequence[Event], model: PumpModel) -> list[tuple[int, bool]]:
-    """``[(time_ms, stopped), …]`` at every change of the delivering state, from the events."""
-    active: set[str] = set()
-    out: list[tuple[int, bool]] = []
+def _stops(
+    events: Sequence[Event], model: PumpModel, start: Sequence[Event] = (), start_ms: int = 0
+) -> list[tuple[int, bool]]:
+    """``[(time_ms, stopped), …]`` at every change of the delivering state, from the events;
+    ``start``: the alarms sounding at ``start_ms`` (a pump read stalled, empty or at EOS is
+    stopped from the start)."""
+    active: set[str] = {_STOP_ON[e.kind] for e in start if e.kind in _STOP_ON}
+    out: list[tuple[int, bool]] = [(start_ms, True)] if active else []
     stroke = model.stroke_nl
     for e in events:
         before = bool(active)
@@ -329,9 +336,12 @@ def build(
     marks: list[tuple[int, int, int]],
     initial_concentration: int,
     final: Pump,
+    active_at_start: Sequence[Event] = (),
 ) -> TherapyHistory:
-    """Basal segments and boluses with their tip doses (see the module docstring)."""
-    changes = _stops(events, model)
+    """Basal segments and boluses with their tip doses (see the module docstring);
+    ``active_at_start``: the alarms sounding at the start (:func:`sounding_at_start`)."""
+    sounding = list(active_at_start)
+    changes = _stops(events, model, sounding, start_ms)
     stopped = _stopped_spans(changes, end_ms)
     conc_changes = [
         (e.time_ms, int(concentration_data(e)["to_ug_per_ml"]))
@@ -479,7 +489,36 @@ def build(
         catheter_nl=max(final.path_nl - ul_to_nl(model.pump_path_ul, "pump_path_ul"), 0),
         initial_concentration_ug_per_ml=initial_concentration,
         marks=marks,
+        active_at_start=sounding,
     )
+
+
+#: :attr:`Pump.active_alarms` names that the pump reports as a ``fault`` event (``data.fault``)
+_FAULT_ALARMS = ("motor_stall", "battery_fault")
+
+
+def sounding_at_start(pump: Pump, events: Sequence[Event] = ()) -> list[Event]:
+    """The alarms sounding on ``pump`` (:attr:`~itb.Pump.active_alarms`) as the alarm events the
+    pump raises for them: ``kind`` the alarm (``fault`` with ``data.fault`` for ``motor_stall``
+    / ``battery_fault``), its severity, ``time_ms`` = when it began, ``seq`` 0; in the order
+    they began (ties: the pump's priority order). An alarm whose own event is in ``events``
+    (same kind, fault and time) is left out, so no alarm is written twice
+    (docs: decisions/interop.md#alarms-sounding-at-the-start)."""
+    from .._time import to_ms
+
+    raised = {
+        (e.kind, str(e.data.get("fault", "")), e.time_ms) for e in events if e.severity is not None
+    }
+    out: list[Event] = []
+    for name, severity, since in pump.active_alarms:
+        since_ms = to_ms(since, "since")
+        if name in _FAULT_ALARMS:
+            kind, data, fault = "fault", {"fault": name}, name
+        else:
+            kind, data, fault = name, {}, ""
+        if (kind, fault, since_ms) not in raised:
+            out.append(Event(since_ms, kind, severity, data))
+    return sorted(out, key=lambda e: e.time_ms)
 
 
 def _boundary_splits(t: int, programs: Sequence[tuple[int, tuple[Any, ...]]], prog_i: int) -> bool:
@@ -568,6 +607,7 @@ def _from_result(result: Any) -> TherapyHistory:
         marks=marks,
         initial_concentration=int(spec.pump.concentration_ug_per_ml),
         final=result.pump,
+        active_at_start=sounding_at_start(scenario.pump(), events),
     )
 
 
@@ -603,6 +643,7 @@ class Recorder:
         ]
         self._programs: list[tuple[int, tuple[Any, ...]]] = [(pump.now_ms, pump.core.program)]
         self._events: list[Event] = []
+        self._active_at_start = sounding_at_start(pump)
 
     def _check(self) -> None:
         if self.pump.now_ms != self._marks[-1][0]:
@@ -672,6 +713,7 @@ class Recorder:
             marks=list(self._marks),
             initial_concentration=self._initial_concentration,
             final=self.pump,
+            active_at_start=self._active_at_start,
         )
         return hist
 

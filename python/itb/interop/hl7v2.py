@@ -13,7 +13,9 @@ Events and what they become (docs: guide/interop.md has the table and a sample m
   ``DELIV_STOP`` (transitioning, old rates) then a ``DELIV_START`` (new rates);
 - alarms (``low_reservoir``, ``reservoir_empty``, ``eri``, ``eos``, ``fault``) and
   ``refill_discrepancy``: an event message whose condition is the alarm, code 0 (no IEEE
-  11073-10101 code for these conditions of an implanted pump) with itb's kind in CWE-2.
+  11073-10101 code for these conditions of an implanted pump) with itb's kind in CWE-2;
+  alarms already sounding when the pump was read: one such message each, right after the start
+  message, sent at the start (MSH-7) with the time the alarm began in OBR-7 and OBX-14.
 
 Each message carries the event's own time (MSH-7, OBR-7, OBX-14) on the pump clock with the given
 UTC offset, the rate (mL/h), the dose rate (µg/day), the concentration (mg/mL), the drug name and
@@ -184,8 +186,15 @@ class _Writer:
 
     def messages(self) -> Iterator[Message]:
         h = self.h
-        yield self.delivery(h.start_ms, "start", "deliv_start")
-        empty = False
+        stopped = [e.kind for e in h.active_at_start if e.kind in _STOP_REASON]
+        if stopped:  # read stalled, empty or at EOS: not delivering from the start
+            reason = _STOP_REASON[stopped[0]]
+            yield self.delivery(h.start_ms, "start", "deliv_stop", reason=reason)
+        else:
+            yield self.delivery(h.start_ms, "start", "deliv_start")
+        for e in h.active_at_start:  # sounding when the pump was read: reported at the start
+            yield self.alarm(e, sent_ms=h.start_ms)
+        empty = "reservoir_empty" in stopped
         for e in h.events:
             k = e.kind
             if k == "concentration_changed":
@@ -216,7 +225,11 @@ class _Writer:
                 yield self.alarm(e)
 
     # -- segments --
-    def header(self, t: int, kind: str, event: str) -> tuple[list[str], str]:
+    def header(
+        self, t: int, kind: str, event: str, observed: int | None = None
+    ) -> tuple[list[str], str]:
+        """MSH, PID, OBR of a message sent at ``t`` (MSH-7) about an event at ``observed``
+        (OBR-7; default ``t``)."""
         self.count += 1
         control = f"ITB{t}-{self.count}"
         stamp = self.ts(t)
@@ -224,7 +237,8 @@ class _Writer:
             f"MSH|^~\\&|ITB_PUMP^{self.device}^EUI-64|ITB|||{stamp}||ORU^R42^ORU_R01|{control}|P|2.6"
             f"|||AL|NE||UNICODE UTF-8|en^English^ISO639||{_PROFILE}",
             f"PID|||{self.patient}^^^ITB^PI||^^^^^^U",
-            f"OBR|1||{control}^ITB_PUMP^{self.device}^EUI-64|{_DRUG}|||{stamp}",
+            f"OBR|1||{control}^ITB_PUMP^{self.device}^EUI-64|{_DRUG}|||"
+            f"{self.ts(t if observed is None else observed)}",
         ]
         return segs, control
 
@@ -459,17 +473,24 @@ class _Writer:
         )
         return Message("\r".join(segs) + "\r", t, e.kind, M[event][1], control)
 
-    def alarm(self, e: Any) -> Message:
+    def alarm(self, e: Any, sent_ms: int | None = None) -> Message:
+        """The alarm message of ``e``: sent at ``sent_ms`` (MSH-7; default the event's time),
+        the alarm's own time (when it began) in OBR-7 and the condition's OBX-14."""
         t = e.time_ms
-        segs, control = self.header(t, e.kind, "alarm")
+        sent = t if sent_ms is None else sent_ms
+        segs, control = self.header(sent, e.kind, "alarm", observed=t)
         self.device_tree(segs, t, e.kind, condition_system=codes.LOCAL_SYSTEM)
         detail = alarm_detail(dict(e.data))
+        if sent != t:
+            detail = f"sounding when the pump was read, since {self.ts(t)}" + (
+                f"; {detail}" if detail else ""
+            )
         n = sum(1 for s in segs if s.startswith("OBX|")) + 1
         segs.append(
             f"OBX|{n}|ST|0^alarm_detail^{codes.LOCAL_SYSTEM}|1.0.0.3|"
             f"{escape(detail or e.kind)}||||||R|||{self.ts(t)}"
         )
-        return Message("\r".join(segs) + "\r", t, e.kind, e.kind, control)
+        return Message("\r".join(segs) + "\r", sent, e.kind, e.kind, control)
 
 
 def _unit(u: tuple[int, str, str]) -> str:

@@ -56,6 +56,20 @@ pub fn fmt_time(t: i64) -> String {
 }
 
 /// A volume in nL as mL for messages (`40000000` → `"40 mL"`, `2500` → `"0.0025 mL"`).
+/// A float as short text for a message: its shortest decimal form, or scientific notation
+/// (`1e+308`, as Python writes it) when that would be longer than 20 characters.
+pub fn compact(x: f64) -> String {
+    let plain = format!("{x}");
+    if plain.len() <= 20 {
+        return plain;
+    }
+    let sci = format!("{x:e}");
+    match sci.split_once('e') {
+        Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+        _ => sci,
+    }
+}
+
 pub fn ml(nl: i64) -> String {
     format!("{} mL", nl as f64 / NL_PER_ML as f64)
 }
@@ -101,6 +115,7 @@ pub fn div_trunc(num: i128, den: i128) -> i128 {
 /// (µg → ng: power 3; mL → nL: power 6), exactly from its shortest decimal form,
 /// rounding half to even. Rejects NaN, infinities and negatives, and results above `max`.
 pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) -> Result<i64> {
+    let shown = compact(x);
     if !x.is_finite() {
         return Err(ItbError::validation(
             field,
@@ -113,7 +128,7 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
     if x < 0.0 {
         return Err(ItbError::validation(
             field,
-            format!("{x} is negative; must be >= 0 {unit}"),
+            format!("{shown} is negative; must be >= 0 {unit}"),
         ));
     }
     // A whole number below 2**53 is its own shortest decimal form (a shorter one would be an
@@ -137,7 +152,7 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
     let too_big = || {
         ItbError::validation(
             field,
-            format!("{x} {unit} exceeds the maximum {most} {unit}"),
+            format!("{shown} {unit} exceeds the maximum {most} {unit}"),
         )
     };
     // Integer digits beyond 20 cannot fit; reject before arithmetic.
@@ -169,13 +184,13 @@ pub fn scaled_from_f64(field: &str, x: f64, power: u32, max: i64, unit: &str) ->
         let step = format!("{}", 10f64.powi(-(power as i32)));
         return Err(ItbError::validation(
             field,
-            format!("{x} {unit} rounds to 0 at a resolution of {step} {unit}; the smallest accepted non-zero value is {step} {unit} (or exactly 0)"),
+            format!("{shown} {unit} rounds to 0 at a resolution of {step} {unit}; the smallest accepted non-zero value is {step} {unit} (or exactly 0)"),
         ));
     }
     if value > i128::from(max) {
         return Err(ItbError::validation(
             field,
-            format!("{x} {unit} exceeds the maximum {most} {unit}"),
+            format!("{shown} {unit} exceeds the maximum {most} {unit}"),
         ));
     }
     Ok(value as i64)
@@ -382,6 +397,20 @@ mod fast_division_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_values_read_compactly() {
+        assert_eq!(compact(41.0), "41");
+        assert_eq!(compact(0.000001), "0.000001");
+        assert_eq!(compact(1e308), "1e+308");
+        assert_eq!(compact(1.5e300), "1.5e+300");
+        assert_eq!(compact(1e-30), "1e-30");
+        let err = scaled_from_f64("reservoir_ml", 1e308, 6, i64::MAX, "mL").unwrap_err();
+        assert!(
+            err.to_string().contains("1e+308 mL exceeds the maximum"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn half_even_from_shortest_decimal() {

@@ -138,7 +138,7 @@ impl PyPump {
         path_primed: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
         let now_ms = fast::time_ms(now, "now")?;
-        let reservoir_nl = fast::scaled(reservoir_ml, 6, "reservoir_ml", "mL")?;
+        let reservoir_nl = fill_nl(reservoir_ml, "reservoir_ml", &model.get().inner)?;
         let concentration = fast::concentration(concentration_ug_per_ml)?;
         let catheter_nl = fast::scaled(catheter_volume_ul, 3, "catheter_volume_ul", "µL")?;
         let stroke_error_ppm = fast::int(stroke_error_ppm, "stroke_error_ppm")?;
@@ -180,7 +180,7 @@ impl PyPump {
         let config = PumpConfig {
             model: model.get().inner.clone(),
             now_ms,
-            reservoir_nl: fast::scaled(reservoir_ml, 6, "reservoir_ml", "mL")?,
+            reservoir_nl: fill_nl(reservoir_ml, "reservoir_ml", &model.get().inner)?,
             concentration: fast::concentration(concentration_ug_per_ml)?,
             basal: program.get().inner.clone(),
             catheter_nl: fast::scaled(catheter_volume_ul, 3, "catheter_volume_ul", "µL")?,
@@ -768,5 +768,24 @@ impl PyPump {
     #[getter]
     fn low_alarm_armed(&self) -> bool {
         self.inner.low_alarm_armed()
+    }
+}
+
+/// A fill volume (mL) as exact nL; a number too large even to convert (`1e308`) is refused as
+/// overfilling `model`'s reservoir, with the allowed range, like any other overfill.
+fn fill_nl(
+    value: &Bound<'_, PyAny>,
+    field: &str,
+    model: &itb_core::model::PumpModel,
+) -> PyResult<i64> {
+    match fast::scaled(value, 6, field, "mL") {
+        Ok(nl) => Ok(nl),
+        Err(err) => match value.extract::<f64>() {
+            Ok(x) if x.is_finite() && x > model.reservoir_nl as f64 / 1e6 => {
+                let shown = format!("{} mL", itb_core::units::compact(x));
+                Err::<i64, _>(itb_core::pump::overfill(field, &shown, model.reservoir_nl)).py()
+            }
+            _ => Err(err),
+        },
     }
 }

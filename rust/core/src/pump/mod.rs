@@ -34,6 +34,20 @@ use crate::units::{
 };
 
 pub use crate::delivery::path::MAX_CATHETER_NL;
+
+/// The refusal of a fill that does not fit the reservoir (`shown`: the value as the caller
+/// wrote it, with its unit): the one place this message is made — the pump's fill, a refill,
+/// and a value too large even to convert (the Python glue) all use it.
+pub fn overfill(field: &str, shown: &str, reservoir_nl: i64) -> ItbError {
+    ItbError::reservoir(
+        field,
+        format!(
+            "{shown} overfills the {} reservoir (allowed 0 to {} mL)",
+            crate::units::ml(reservoir_nl),
+            reservoir_nl as f64 / 1e6
+        ),
+    )
+}
 pub use crate::delivery::reservoir::MAX_STROKE_ERROR_PPM;
 
 /// Everything needed to build a pump.
@@ -132,14 +146,10 @@ impl Pump {
             return Err(ItbError::validation("reservoir_ml", "must be >= 0"));
         }
         if reservoir_nl > model.reservoir_nl {
-            return Err(ItbError::reservoir(
+            return Err(overfill(
                 "reservoir_ml",
-                format!(
-                    "{} overfills the {} reservoir (allowed 0 to {} mL)",
-                    crate::units::ml(reservoir_nl),
-                    crate::units::ml(model.reservoir_nl),
-                    model.reservoir_nl as f64 / 1e6
-                ),
+                &crate::units::ml(reservoir_nl),
+                model.reservoir_nl,
             ));
         }
         if !(0..=MAX_CATHETER_NL).contains(&catheter_nl) {

@@ -110,14 +110,10 @@ impl Pump {
             return Err(ItbError::validation("added_ml", "must be >= 0"));
         }
         if added_nl > self.model.reservoir_nl {
-            return Err(ItbError::reservoir(
+            return Err(super::overfill(
                 "added_ml",
-                format!(
-                    "{} overfills the {} reservoir (allowed 0 to {} mL)",
-                    crate::units::ml(added_nl),
-                    crate::units::ml(self.model.reservoir_nl),
-                    self.model.reservoir_nl as f64 / 1e6
-                ),
+                &crate::units::ml(added_nl),
+                self.model.reservoir_nl,
             ));
         }
         let expected = self.reservoir.count_nl;
