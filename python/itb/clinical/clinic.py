@@ -257,7 +257,7 @@ def plan_clinic(
     pump reading's date); ``margin``: before the low-reservoir alarm (and EOS), PT0S to P3650D.
     Errors: ``ValidationError`` naming the patient (``patients[3].booked``) or the argument
     (``clinician_slots['dr_lee']``, ``margin``)."""
-    from .refill import ClinicCalendar, _candidates, _fill_and_vial, _order, check_margin
+    from .refill import ClinicCalendar, _candidates, _check_margin, _fill_and_vial, _order
 
     cal = ClinicCalendar() if calendar is None else calendar
     if not isinstance(cal, ClinicCalendar):
@@ -318,7 +318,7 @@ def plan_clinic(
     # Every pump's projections at once in the core (rayon, GIL released): as programmed (the
     # alarms to come and those sounding), with refills on time (ERI/EOS), and with every
     # allotted patient bolus taken (the reservoir's worst case, when limits are set).
-    margin_td = timedelta(milliseconds=check_margin(margin))
+    margin_td = timedelta(milliseconds=_check_margin(margin))
     horizon = timedelta(days=3650)
     pumps = [p.pump for p in pts]
     plain = project_many(pumps, horizon)

@@ -178,7 +178,7 @@ _TEN_YEARS = timedelta(days=3650)
 MAX_MARGIN = _TEN_YEARS
 
 
-def check_margin(margin: timedelta) -> int:
+def _check_margin(margin: timedelta) -> int:
     """Milliseconds of ``margin`` (a ``timedelta``, PT0S to P3650D), else a
     ``ValidationError`` naming ``margin`` and that range."""
     ms = duration_ms(margin, "margin")
@@ -226,7 +226,7 @@ def plan_refill(
         raise EndOfServiceError(
             "pump: at end of service (EOS); replace it, there is nothing to refill", "pump"
         )
-    margin_ms = check_margin(margin)
+    margin_ms = _check_margin(margin)
     horizon = timedelta(milliseconds=duration_ms(horizon, "horizon"))
     cal = ClinicCalendar() if calendar is None else calendar
     if not isinstance(cal, ClinicCalendar):
