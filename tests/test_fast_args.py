@@ -70,9 +70,30 @@ def new_pump(
     ).core
 
 
+def _beyond_conversion(old: Any, reservoir_ml: Any) -> bool:
+    """The converters refuse a fill too large for exact nL ("exceeds the maximum …"); the pump
+    refuses it as what it is, an overfill of the model's reservoir (docs: decisions/inputs.md)."""
+    if (
+        old[:3] != ("err", itb.ValidationError, "reservoir_ml")
+        or "exceeds the maximum" not in old[3]
+    ):
+        return False
+    try:
+        return float(reservoir_ml) > MODEL.reservoir_ml
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def same_pump(args: tuple) -> None:
     old = outcome(lambda: old_pump(*args).snapshot())
     new = outcome(lambda: new_pump(*args).snapshot())
+    if _beyond_conversion(old, args[1]):
+        kind, cls, field, message = new
+        assert (kind, cls, field) == ("err", itb.ReservoirError, "reservoir_ml"), (args, new)
+        assert message.startswith("reservoir_ml: ") and message.endswith(
+            " mL overfills the 40 mL reservoir (allowed 0 to 40 mL)"
+        ), (args, message)
+        return
     assert new == old, args
 
 
@@ -284,3 +305,11 @@ def test_display_conversions_invert_the_input_ones():
         assert nl_to_ml(ml_to_nl(ml, "ml")) == ml
     for ug in (0.001, 2.5, 1234.567):
         assert ng_to_ug(ug_to_ng(ug, "ug")) == ug
+
+
+@pytest.mark.parametrize("fill", [9223372036855.0, 1e308, Decimal("1e308"), 41.0])
+def test_a_fill_beyond_exact_conversion_is_an_overfill_on_both_paths(fill: Any) -> None:
+    """Past the exact nL range (about 9.2e12 mL) or just past 40 mL: the same overfill error
+    from the fast path and the converters (a Decimal takes the converters' path)."""
+    same_pump((T0, fill, 2000, 0.0, 0, True))
+    assert outcome(lambda: new_pump(T0, fill, 2000).snapshot())[1] is itb.ReservoirError
