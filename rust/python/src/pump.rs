@@ -3,7 +3,7 @@
 use itb_core::{PatientBolusLimits, Pump, PumpConfig, RefillTolerance};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyTuple};
 
 use crate::convert::{basal_to_py, events_to_py, model_from_py, model_to_py};
 use crate::errors::IntoPyResult;
@@ -780,6 +780,10 @@ fn fill_nl(
 ) -> PyResult<i64> {
     match fast::scaled(value, 6, field, "mL") {
         Ok(nl) => Ok(nl),
+        // only a number the converters read (an int or float), never another type's __float__
+        Err(err) if !(value.is_instance_of::<PyFloat>() || value.is_instance_of::<PyInt>()) => {
+            Err(err)
+        }
         Err(err) => match value.extract::<f64>() {
             Ok(x) if x.is_finite() && x > model.reservoir_nl as f64 / 1e6 => {
                 let shown = format!("{} mL", itb_core::units::compact(x));
