@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_STROKE_NL
+from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_RIG_SPEED, MAX_STROKE_NL, MIN_RIG_SPEED
 from .._units import nl_to_ml
 from .common import DISCLAIMER, console, describe_fields, duration, number, positive_duration
 
@@ -361,7 +361,18 @@ def _renamed(old: str, new: str) -> Callable[[str], Any]:
 
 
 def _speed(text: str) -> float | None:
-    return None if text == "max" else _positive(text)
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not MIN_RIG_SPEED <= value <= MAX_RIG_SPEED:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not between {MIN_RIG_SPEED:g} and {MAX_RIG_SPEED:.3f} pump-clock seconds per "
+            "wall second, or 'max'"
+        )
+    return value
 
 
 def _floats(text: str) -> list[float]:
