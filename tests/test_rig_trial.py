@@ -42,3 +42,80 @@ def test_cli_speed_out_of_range_is_a_usage_error(tmp_path, capsys, text) -> None
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "--speed" in err and "4294967.295" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    ("speaks", "asked", "hint"), [("sics", "sbi", "MT-SICS"), ("sbi", "sics", "SBI")]
+)
+def test_balance_log_of_the_wrong_protocol_ends_at_duration_and_says_so(
+    tmp_path, capsys, speaks, asked, hint
+) -> None:
+    pytest.importorskip("serial")
+    import signal
+    import threading
+
+    from itb.hardware.balance.emulator import EmulatedBalance, serve_pty
+
+    bal = EmulatedBalance(readability_mg=0.1, flow_mg_per_h=3600.0, initial_mg=1000.0)
+    ready, stop = threading.Event(), threading.Event()
+    where: list[str] = []
+
+    def announce(path: str) -> None:
+        where.append(path)
+        ready.set()
+
+    server = threading.Thread(target=serve_pty, args=(bal, speaks, announce, stop.is_set))
+    server.start()
+
+    def hung(*_: object) -> None:
+        raise AssertionError("balance-log ran on past --duration")
+
+    saved = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)  # --duration 2s plus at most one read's timeout; 30 s only under load
+    try:
+        assert ready.wait(5)
+        argv = ["rig", "balance-log", "--port", where[0], "--protocol", asked, "--timeout", "1s"]
+        argv += ["--out", str(tmp_path / "b.csv"), "--interval", "200ms", "--duration", "2s"]
+        code = main(argv)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, saved)
+        stop.set()
+        server.join(5)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"is the balance speaking {hint}?" in err and f"--protocol {asked}" in err
+
+
+def test_log_duration_bounds_a_balance_that_never_gives_a_reading(tmp_path) -> None:
+    from datetime import timedelta
+
+    from itb.errors import BalanceProtocolError
+    from itb.hardware.balance.logger import log_balance
+
+    now = [100.0]
+
+    class Refuses:
+        reads = 0
+
+        def read_immediate(self) -> None:
+            self.reads += 1
+            now[0] += 0.5  # each refused read takes 0.5 s
+            raise BalanceProtocolError("reply: 'ES' is not a print line", "reply")
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    bal = Refuses()
+    summary = log_balance(
+        bal,  # type: ignore[arg-type]
+        tmp_path / "b.csv",
+        interval=timedelta(seconds=1),
+        duration=timedelta(seconds=3),
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+    # reads due at 0, 1, 2, 3 s from the first request; the next, at 4 s, is past the 3 s
+    assert bal.reads == 4 and now[0] - 100.0 <= 3 + 1
+    assert summary.readings == 0 and summary.errors == 4
+    assert summary.last_error == "reply: 'ES' is not a print line"

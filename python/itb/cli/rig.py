@@ -955,7 +955,17 @@ def _balance_log(args: argparse.Namespace) -> int:
         f"{args.out}: {summary.readings} readings, {summary.errors} refused by the balance, "
         f"readability {summary.readability_mg:g} mg"
     )
-    return 0 if summary.readings else 1
+    if not summary.readings:
+        from ..errors import BalanceProtocolError
+
+        mine, other = ("SBI", "MT-SICS") if args.protocol == "sbi" else ("MT-SICS", "SBI")
+        why = f" (last: {summary.last_error})" if summary.last_error else ""
+        raise BalanceProtocolError(
+            f"protocol: no valid {mine} reply from {args.port}{why}; is the balance speaking "
+            f"{other}? (--protocol {args.protocol} was given)",
+            "protocol",
+        )
+    return 0
 
 
 # --- itb rig accuracy (emulated rig + balance, low-flow accuracy with uncertainty) --------------
