@@ -119,3 +119,87 @@ def test_log_duration_bounds_a_balance_that_never_gives_a_reading(tmp_path) -> N
     assert bal.reads == 4 and now[0] - 100.0 <= 3 + 1
     assert summary.readings == 0 and summary.errors == 4
     assert summary.last_error == "reply: 'ES' is not a print line"
+
+
+def _host_log_run(d, anchor_wall: float) -> None:
+    """A host-clock balance log (first reading at wall 1 000 010 s, one every 10 s for 1 h), a
+    record of a 2 µL stroke every 43.2 s from pump ms 1 767 600 000 000 on, and a journal at
+    speed 1 whose schedule start was due at ``anchor_wall``."""
+    from itb.hardware.journal import Journal
+
+    start = 1_767_600_000_000
+    d.joinpath("r.csv").write_text(
+        "stroke_id,time_ms\n" + "".join(f"{k},{start + 43_200 * k}\n" for k in range(1, 84 + 6))
+    )
+    rows = "".join(
+        f"{10_000 * i},{50_000 + i * 0.5!r},2026-12-02T09:00:00.000\n" for i in range(361)
+    )
+    d.joinpath("b.csv").write_text(
+        "# itb balance log\n# wall_start=1000010.0\n# readability_mg=0.001\n"
+        "# evaporation_mg_per_h=0.0,0.0\nelapsed_ms,mass_mg,host_time\n" + rows
+    )
+    with Journal(d / "run.db") as j:
+        j.set("speed", "1.0")
+        j.set("anchor_wall", repr(anchor_wall))
+        j.set("start_ms", str(start))
+
+
+def _report_err(d, capsys, record_edit=None) -> tuple[int, str]:
+    if record_edit is not None:
+        lines = d.joinpath("r.csv").read_text().splitlines(keepends=True)
+        record_edit(lines)
+        d.joinpath("r.csv").write_text("".join(lines))
+    argv = ["rig", "report", "--record", str(d / "r.csv"), "--balance", str(d / "b.csv")]
+    argv += ["--journal", str(d / "run.db"), "-o", str(d / "r.html")]
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_report_names_the_record_line_and_the_time_as_written(tmp_path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("jinja2")
+    _host_log_run(tmp_path, 1_000_000.0)  # the log starts 10 s after the schedule start
+
+    def minus_five(lines: list[str]) -> None:
+        lines[84] = "84,-5\n"  # file line 85 (line 1 is the header)
+
+    code, err = _report_err(tmp_path, capsys, minus_five)
+    assert code == 2
+    assert f"{tmp_path / 'r.csv'} line 85: time_ms -5 is negative" in err
+    assert "-P" not in err and "internal error" not in err
+
+
+def test_report_a_stroke_going_back_names_both_lines(tmp_path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("jinja2")
+    _host_log_run(tmp_path, 1_000_000.0)
+
+    def back(lines: list[str]) -> None:
+        lines[11] = "11,1767600000001\n"  # file line 12, before line 11's stroke
+
+    code, err = _report_err(tmp_path, capsys, back)
+    assert code == 2 and "line 12: time_ms 1767600000001 is before line 11's" in err
+
+
+@pytest.mark.parametrize("days", [13, -13])
+def test_report_with_another_runs_journal_says_it_does_not_belong(tmp_path, capsys, days) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("jinja2")
+    # the other run's schedule start was due 13 days later (earlier): by its anchor the log lies
+    # 13 days before (after) every stroke of the record
+    _host_log_run(tmp_path, 1_000_000.0 + days * 86_400)
+    code, err = _report_err(tmp_path, capsys)
+    assert code == 2
+    assert f"journal: {tmp_path / 'run.db'} does not belong to this record/run" in err
+    assert "-P" not in err and "stroke_times" not in err
+
+
+def test_report_a_stroke_before_the_log_names_its_line(tmp_path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("jinja2")
+    # the log starts 110 s after the schedule start: strokes 1 and 2 (43.2 s, 86.4 s) precede it
+    _host_log_run(tmp_path, 1_000_000.0 - 100)
+    code, err = _report_err(tmp_path, capsys)
+    assert code == 2
+    assert "line 3: time_ms 1767600086400 is before the balance log's first reading" in err
+    assert "(pump ms 1767600110000)" in err

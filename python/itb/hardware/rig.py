@@ -125,9 +125,17 @@ def read_record(path: os.PathLike[str] | str, *, missing_ok: bool = True) -> lis
     ``ValidationError`` (field ``record``) naming the file and line. A missing file is an empty
     record (a new rig), or with ``missing_ok=False`` (a report, which reads its inputs) a
     ``ValidationError`` saying it cannot be read."""
+    return [(sid, t) for _, sid, t in read_record_lines(path, missing_ok=missing_ok)]
+
+
+def read_record_lines(
+    path: os.PathLike[str] | str, *, missing_ok: bool = True
+) -> list[tuple[int, int, int]]:
+    """(line number, stroke_id, time_ms) rows of a record CSV, as :func:`read_record` reads
+    them: for messages that name the file's line."""
     from ..errors import ValidationError
 
-    rows: list[tuple[int, int]] = []
+    rows: list[tuple[int, int, int]] = []
     try:
         with open(path, encoding="ascii", errors="replace") as f:
             for n, line in enumerate(f, 1):
@@ -136,7 +144,7 @@ def read_record(path: os.PathLike[str] | str, *, missing_ok: bool = True) -> lis
                     continue
                 try:
                     a, b = text.split(",")
-                    rows.append((int(a), int(b)))
+                    rows.append((n, int(a), int(b)))
                 except ValueError:
                     raise ValidationError(
                         f"record: {path} line {n}: expected stroke_id,time_ms", "record"
