@@ -203,3 +203,27 @@ def test_report_a_stroke_before_the_log_names_its_line(tmp_path, capsys) -> None
     assert code == 2
     assert "line 3: time_ms 1767600086400 is before the balance log's first reading" in err
     assert "(pump ms 1767600110000)" in err
+
+
+def test_a_disconnection_is_named_as_injected_and_clears_by_its_name() -> None:
+    from itb.cli.rig import fault_names
+    from itb.hardware import Rig
+
+    rig = Rig()
+    status = rig.fault({"fault": "disconnection", "position_ul": 0})
+    # as the core's model: one breach slot, the kind it was injected as
+    assert status["faults"] == {"leak": {"kind": "disconnection", "position_ul": 0.0}}
+    assert fault_names(rig.fault({"fault": "occlusion", "pass_pct": 25})) == (
+        "disconnection, occlusion"
+    )
+    assert rig.fault({"fault": "clear", "which": "disconnection"})["faults"] == {
+        "occlusion": {"pass_pct": 25}
+    }
+    assert fault_names(rig.fault({"fault": "leak", "position_ul": 50})) == "leak, occlusion"
+    assert fault_names({"faults": {}, "stalled": True}) == "stall"
+
+
+def test_clear_which_disconnection_is_a_choice(tmp_path, capsys) -> None:
+    argv = ["rig", "fault", "clear", "--which", "disconnection", "--port", str(tmp_path / "none")]
+    main([*argv, "--key-file", str(tmp_path / "k")])
+    assert "invalid choice" not in capsys.readouterr().err

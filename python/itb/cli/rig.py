@@ -200,8 +200,9 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p.add_argument(
         "--which",
         default="all",
-        choices=("occlusion", "leak", "migration", "battery", "stall", "all"),
-        help="clear: the fault repaired (default all)",
+        choices=("occlusion", "leak", "disconnection", "migration", "battery", "stall", "all"),
+        help="clear: the fault repaired (default all; leak and disconnection: the catheter "
+        "breach, whichever was injected)",
     )
     p.add_argument("--journal", help="journal the command here")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -589,10 +590,21 @@ def _fault(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
     else:
-        faults = status.get("faults") or {}
-        active = ", ".join(sorted(faults)) + (", stall" if status.get("stalled") else "")
-        print(f"faults: {active.strip(', ') or 'none'}")
+        print(f"faults: {fault_names(status)}")
     return 0
+
+
+def fault_names(status: dict[str, Any]) -> str:
+    """The active faults of a rig ``status``, as injected: the breach slot ``leak`` shows its
+    ``kind`` (``disconnection`` where it was injected as one), a stall as ``stall``."""
+    faults = status.get("faults") or {}
+    names = [
+        str(spec.get("kind", name)) if name == "leak" and isinstance(spec, dict) else name
+        for name, spec in faults.items()
+    ]
+    if status.get("stalled"):
+        names.append("stall")
+    return ", ".join(sorted(names)) or "none"
 
 
 def _journal(args: argparse.Namespace) -> int:
