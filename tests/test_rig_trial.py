@@ -227,3 +227,40 @@ def test_clear_which_disconnection_is_a_choice(tmp_path, capsys) -> None:
     argv = ["rig", "fault", "clear", "--which", "disconnection", "--port", str(tmp_path / "none")]
     main([*argv, "--key-file", str(tmp_path / "k")])
     assert "invalid choice" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["fault", "migration", "--pass-pct", "5"], ["--pass-pct", "fault occlusion", "migration"]),
+        (["fault", "battery", "--position-ul", "4"], ["--position-ul", "battery"]),
+        (["fault", "occlusion", "--which", "leak"], ["--which", "occlusion"]),
+        (
+            ["balance-emulate", "--protocol", "sics", "--sbi-format", "22"],
+            ["--sbi-format", "--protocol sics"],
+        ),
+        (["balance-emulate", "--stroke-nl", "2000"], ["--stroke-nl", "--record"]),
+    ],
+)
+def test_an_option_that_does_not_apply_is_refused_naming_both(
+    tmp_path, capsys, args, named
+) -> None:
+    # refused before any port is opened: the port given does not exist
+    extra = ["--port", str(tmp_path / "none"), "--key-file", str(tmp_path / "k")]
+    assert main(["rig", *args, *(extra if args[0] == "fault" else [])]) == 2
+    err = capsys.readouterr().err
+    assert all(n in err for n in named), err
+
+
+def test_balance_emulate_flow_and_record_together_or_a_missing_record_are_refused(
+    tmp_path, capsys
+) -> None:
+    record = tmp_path / "strokes.csv"
+    record.write_text("")
+    assert main(["rig", "balance-emulate", "--flow-ul-per-h", "5", "--record", str(record)]) == 2
+    err = capsys.readouterr().err
+    assert "--flow-ul-per-h and --record" in err
+    missing = tmp_path / "nonexist.csv"
+    assert main(["rig", "balance-emulate", "--record", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--record: {missing} does not exist" in err

@@ -17,7 +17,15 @@ from typing import Any
 
 from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_RIG_SPEED, MAX_STROKE_NL, MIN_RIG_SPEED
 from .._units import nl_to_ml
-from .common import DISCLAIMER, console, describe_fields, duration, number, positive_duration
+from .common import (
+    DISCLAIMER,
+    UsageError,
+    console,
+    describe_fields,
+    duration,
+    number,
+    positive_duration,
+)
 
 __all__ = ["register", "load_plan"]
 
@@ -188,18 +196,18 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p.add_argument(
         "--pass-pct",
         type=int,
-        default=0,
+        default=None,
         help="occlusion: %% of each stroke's flow still passing, 0 to 99 (default 0: complete)",
     )
     p.add_argument(
         "--position-ul",
         type=float,
-        default=0.0,
+        default=None,
         help="leak/disconnection: µL of catheter from the pump connector (default 0)",
     )
     p.add_argument(
         "--which",
-        default="all",
+        default=None,
         choices=("occlusion", "leak", "disconnection", "migration", "battery", "stall", "all"),
         help="clear: the fault repaired (default all; leak and disconnection: the catheter "
         "breach, whichever was injected)",
@@ -575,13 +583,23 @@ def _stop_resume(args: argparse.Namespace) -> int:
 def _fault(args: argparse.Namespace) -> int:
     from ..hardware.protocol import Role
 
+    applies = {"--pass-pct": ("occlusion",), "--position-ul": ("leak", "disconnection")}
+    applies["--which"] = ("clear",)
+    given = {"--pass-pct": args.pass_pct, "--position-ul": args.position_ul}
+    given["--which"] = args.which
+    for option, kinds in applies.items():
+        if given[option] is not None and args.kind not in kinds:
+            raise UsageError(
+                f"{option} applies to `itb rig fault {'|'.join(kinds)}` only, not to "
+                f"`itb rig fault {args.kind}`"
+            )
     spec: dict[str, Any] = {"fault": args.kind}
     if args.kind == "occlusion":
-        spec["pass_pct"] = args.pass_pct
+        spec["pass_pct"] = 0 if args.pass_pct is None else args.pass_pct
     elif args.kind in ("leak", "disconnection"):
-        spec["position_ul"] = args.position_ul
+        spec["position_ul"] = 0.0 if args.position_ul is None else args.position_ul
     elif args.kind == "clear":
-        spec["which"] = args.which
+        spec["which"] = args.which or "all"
     driver = _driver(args, Role.CLINICIAN)
     try:
         status = _journaled(args, "clinician", "FAULT", lambda: driver.fault(spec))
@@ -801,11 +819,14 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
         "--sbi-format",
         type=int,
         choices=(16, 22),
-        default=16,
-        help="SBI print line: 16 characters, or 22 with an ID code (default 16)",
+        default=None,
+        help="SBI print line: 16 characters, or 22 with an ID code (default 16; --protocol sbi)",
     )
     p.add_argument(
-        "--flow-ul-per-h", type=_nonneg, default=0.0, help="water delivered onto the pan (µL/h)"
+        "--flow-ul-per-h",
+        type=_nonneg,
+        default=None,
+        help="a constant flow of water onto the pan (µL/h, default 0; not with --record)",
     )
     p.add_argument(
         "--readability-mg",
@@ -835,6 +856,26 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
 
 
+def _balance_emulate_options(args: argparse.Namespace) -> None:
+    """``UsageError`` (exit 2) naming both options where one does not apply with the other."""
+    if args.sbi_format is not None and args.protocol != "sbi":
+        raise UsageError(
+            f"--sbi-format applies to --protocol sbi only (got --protocol {args.protocol})"
+        )
+    if args.record is not None and args.flow_ul_per_h is not None:
+        raise UsageError(
+            "--flow-ul-per-h and --record both put water on the pan: give one (--record "
+            "weighs each stroke of the rig's record, --flow-ul-per-h a constant flow)"
+        )
+    if args.stroke_nl is not None and args.record is None:
+        raise UsageError("--stroke-nl applies to --record only (the volume of each stroke)")
+    if args.record is not None and not os.path.isfile(args.record):
+        raise UsageError(
+            f"--record: {args.record} does not exist; start `itb rig emulate --record "
+            f"{args.record}` first (the rig creates it when it starts)"
+        )
+
+
 def _balance_emulate(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -846,7 +887,8 @@ def _balance_emulate(args: argparse.Namespace) -> int:
     # the balance shows a conventional mass: the volume's true mass less the air buoyancy
     rho_w, rho_a = water_density(20.0).value, 1.2
     mg_per_ul = (rho_w - rho_a) / (1 - rho_a / REFERENCE_WEIGHT_DENSITY) / 1000
-    flow_mg = args.flow_ul_per_h * mg_per_ul
+    _balance_emulate_options(args)
+    flow_mg = (args.flow_ul_per_h or 0.0) * mg_per_ul
     follower = None
     if args.record is not None:
         stroke_nl = args.stroke_nl or SYNCHROMED_II_40.exact()["stroke_nl"]
@@ -859,7 +901,7 @@ def _balance_emulate(args: argparse.Namespace) -> int:
         flow_mg_per_h=flow_mg,
         seed=args.seed,
         delivered_mg=(lambda t: follower() + flow_mg * t / 3600) if follower else None,
-        sbi_format=args.sbi_format,
+        sbi_format=args.sbi_format or 16,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
