@@ -3,6 +3,7 @@ here was accepted, crashed or gave a message without the option, the place or th
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from itb.cli import main
 from itb.errors import ValidationError
@@ -264,3 +265,29 @@ def test_balance_emulate_flow_and_record_together_or_a_missing_record_are_refuse
     assert main(["rig", "balance-emulate", "--record", str(missing)]) == 2
     err = capsys.readouterr().err
     assert f"--record: {missing} does not exist" in err
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, True, "2", None])
+def test_drop_acks_takes_a_whole_number_of_deliveries(n) -> None:
+    driver = SimulatedDriver()
+    with pytest.raises(ValidationError) as e:
+        driver.drop_acks(n)
+    assert e.value.field == "n"
+    driver.deliver(1, 1)  # nothing changed: the next answer is not lost
+    assert driver.rig.last_stroke_id == 1
+
+
+@pytest.mark.parametrize("bad", [5, 0.5, -1, "5", None, np.timedelta64(-1, "s")])
+def test_delay_is_checked_when_set_and_a_duration_takes_effect(bad) -> None:
+    from datetime import timedelta
+
+    slept: list[float] = []
+    driver = SimulatedDriver(sleep=slept.append)
+    with pytest.raises(ValidationError) as e:
+        driver.delay = bad
+    assert e.value.field == "delay"
+    assert driver.delay == timedelta(0)  # unchanged
+    driver.delay = np.timedelta64(250, "ms")
+    assert driver.delay == timedelta(milliseconds=250)
+    driver.status()
+    assert slept == [0.25]
