@@ -291,3 +291,32 @@ def test_delay_is_checked_when_set_and_a_duration_takes_effect(bad) -> None:
     assert driver.delay == timedelta(milliseconds=250)
     driver.status()
     assert slept == [0.25]
+
+
+@pytest.mark.parametrize("rate", ["0", "1e-6", "0.001", "95.999", "48000.001", "-3"])
+def test_accuracy_ug_per_day_has_one_message_with_the_range_it_accepts(capsys, rate) -> None:
+    # SynchroMed II 40 mL: 0.048 to 24 mL/day, at 2000 µg/mL 96 to 48000 µg/day (by hand)
+    assert main(["rig", "accuracy", "--duration", "P2D", "--ug-per-day", rate]) == 2
+    err = capsys.readouterr().err
+    assert "argument --ug-per-day:" in err and "allowed 96 to 48000 µg/day" in err
+    assert "0 or" not in err and "must be > 0" not in err and "smallest accepted" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "range_text"),
+    [
+        ("--readability-mg", "0", "between 1e-06 mg and 10000 mg"),
+        ("--concentration", "0", "between 1 µg/mL and 100000 µg/mL"),
+    ],
+)
+def test_accuracy_range_errors_state_the_unit(capsys, option, value, range_text) -> None:
+    assert main(["rig", "accuracy", "--duration", "P2D", option, value]) == 2
+    assert range_text in capsys.readouterr().err
+
+
+def test_balance_readability_range_errors_state_the_unit(tmp_path, capsys) -> None:
+    assert main(["rig", "balance-emulate", "--readability-mg", "0"]) == 2
+    assert "between 1e-06 mg and 10000 mg" in capsys.readouterr().err
+    argv = ["rig", "balance-log", "--port", "x", "--out", str(tmp_path / "b"), "--readability-mg"]
+    assert main([*argv, "0"]) == 2
+    assert "between 1e-06 mg and 10000 mg" in capsys.readouterr().err

@@ -830,7 +830,7 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
     p.add_argument(
         "--readability-mg",
-        type=number(float, low=1e-6, high=1e4),
+        type=number(float, low=1e-6, high=1e4, unit="mg"),
         default=0.01,
         help="display step (mg, 0.000001 to 10000, default 0.01)",
     )
@@ -953,7 +953,7 @@ def _register_balance_log(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--readability-mg",
-        type=number(float, low=1e-6, high=1e4),
+        type=number(float, low=1e-6, high=1e4, unit="mg"),
         default=None,
         help="display step (mg; default: read from the first reading's decimals)",
     )
@@ -1071,14 +1071,14 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--ug-per-day",
-        type=number(float, low=0, low_open=True, unit="µg/day"),
+        type=_ug_per_day,
         default=500.0,
         help="continuous dose rate (µg/day, default 500; the pump model's flow range at the "
         "concentration bounds it)",
     )
     p.add_argument(
         "--concentration",
-        type=number(int, low=1, high=MAX_CONCENTRATION_UG_PER_ML),
+        type=number(int, low=1, high=MAX_CONCENTRATION_UG_PER_ML, unit="µg/mL"),
         default=2000,
         metavar="UG_PER_ML",
         help="concentration (µg/mL, default 2000)",
@@ -1086,7 +1086,7 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
     p.add_argument(
         "--readability-mg",
-        type=number(float, low=1e-6, high=1e4),
+        type=number(float, low=1e-6, high=1e4, unit="mg"),
         default=0.01,
         help="balance display step (mg, default 0.01)",
     )
@@ -1166,13 +1166,45 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if rep["passed"] else 1
 
 
+def _ug_per_day(text: str) -> float:
+    """argparse type of ``accuracy --ug-per-day``: a finite number; its range depends on
+    ``--concentration`` and is checked by :func:`_check_ug_per_day`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of µg/day") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of µg/day")
+    return value
+
+
+def _check_ug_per_day(ug_per_day: float, concentration: int) -> None:
+    """``UsageError`` naming ``--ug-per-day`` and the one range ``itb rig accuracy`` accepts:
+    the pump model's flow range at ``concentration`` (a zero rate has no strokes to measure)."""
+    from fractions import Fraction
+
+    from ..models import SYNCHROMED_II_40
+
+    exact = SYNCHROMED_II_40.exact()
+    lo = Fraction(exact["min_rate_nl_per_day"] * concentration, 1_000_000)
+    hi = Fraction(exact["max_rate_nl_per_day"] * concentration, 1_000_000)
+    if not lo <= Fraction(ug_per_day) <= hi:
+        raise UsageError(
+            f"argument --ug-per-day: {ug_per_day:g} µg/day at --concentration {concentration} "
+            f"µg/mL is {ug_per_day / concentration:g} mL/day; allowed {float(lo):g} to "
+            f"{float(hi):g} µg/day ({exact['min_rate_nl_per_day'] / 1e6:g} to "
+            f"{exact['max_rate_nl_per_day'] / 1e6:g} "
+            f"mL/day for model {SYNCHROMED_II_40.name})"
+        )
+
+
 def _accuracy(args: argparse.Namespace) -> int:
 
     from .._time import format_duration
-    from ..errors import ProgrammingError
+    from ..errors import ProgrammingError, ValidationError
     from ..hardware.accuracy import low_flow_curve, run_emulated, startup_curve, trumpet_curve
-    from .common import UsageError
 
+    _check_ug_per_day(args.ug_per_day, args.concentration)
     try:
         emu = run_emulated(
             args.duration,
@@ -1186,7 +1218,9 @@ def _accuracy(args: argparse.Namespace) -> int:
             journal=args.journal,
             record=args.record_out,
         )
-    except ProgrammingError as err:  # the pump model's rate range at this concentration
+    except (ProgrammingError, ValidationError) as err:  # the core's rounding at a range end
+        if err.field not in ("ug_per_day", "program", "") and isinstance(err, ValidationError):
+            raise
         detail = str(err).removeprefix("cannot program ug_per_day: ")
         detail = detail.removeprefix("the continuous program: ")
         raise UsageError(f"argument --ug-per-day: {detail}") from None
