@@ -37,7 +37,7 @@ class SimulatedDriver:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rig = rig if rig is not None else Rig()
-        self.delay = delay  # type: ignore[assignment]  # checked and normalised by the setter
+        self.delay = delay  # checked and normalised by the setter
         self.sleep = sleep
         self._drop = 0
         self._reset = False
