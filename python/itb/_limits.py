@@ -63,3 +63,9 @@ FORECAST_MS: int = LIMITS["FORECAST_MS"]
 # Clock factors the core has no constant for (not limits).
 MS_PER_HOUR = MS_PER_DAY // 24
 MS_PER_MINUTE = MS_PER_HOUR // 60
+
+#: The slowest and fastest rig run ``speed`` (pump-clock seconds per wall second) the rig can
+#: carry: THERAPY sends it as a u32 of pump ms per 1000 ms (docs: guide/rig.md, the frame table),
+#: so 0.001 (1) up to (2**32 - 1) / 1000; 0 on the wire means "moves with the commands" (max).
+MIN_RIG_SPEED = 0.001
+MAX_RIG_SPEED = (2**32 - 1) / 1000

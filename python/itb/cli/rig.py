@@ -15,9 +15,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_STROKE_NL
+from .._limits import MAX_CONCENTRATION_UG_PER_ML, MAX_RIG_SPEED, MAX_STROKE_NL, MIN_RIG_SPEED
 from .._units import nl_to_ml
-from .common import DISCLAIMER, console, describe_fields, duration, number, positive_duration
+from .common import (
+    DISCLAIMER,
+    UsageError,
+    console,
+    describe_fields,
+    duration,
+    number,
+    positive_duration,
+)
 
 __all__ = ["register", "load_plan"]
 
@@ -188,20 +196,21 @@ def register(subparsers: Any, disclaimer: str = DISCLAIMER) -> None:
     p.add_argument(
         "--pass-pct",
         type=int,
-        default=0,
+        default=None,
         help="occlusion: %% of each stroke's flow still passing, 0 to 99 (default 0: complete)",
     )
     p.add_argument(
         "--position-ul",
         type=float,
-        default=0.0,
+        default=None,
         help="leak/disconnection: µL of catheter from the pump connector (default 0)",
     )
     p.add_argument(
         "--which",
-        default="all",
-        choices=("occlusion", "leak", "migration", "battery", "stall", "all"),
-        help="clear: the fault repaired (default all)",
+        default=None,
+        choices=("occlusion", "leak", "disconnection", "migration", "battery", "stall", "all"),
+        help="clear: the fault repaired (default all; leak and disconnection: the catheter "
+        "breach, whichever was injected)",
     )
     p.add_argument("--journal", help="journal the command here")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -361,7 +370,18 @@ def _renamed(old: str, new: str) -> Callable[[str], Any]:
 
 
 def _speed(text: str) -> float | None:
-    return None if text == "max" else _positive(text)
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not MIN_RIG_SPEED <= value <= MAX_RIG_SPEED:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not between {MIN_RIG_SPEED:g} and {MAX_RIG_SPEED:.3f} pump-clock seconds per "
+            "wall second, or 'max'"
+        )
+    return value
 
 
 def _floats(text: str) -> list[float]:
@@ -563,13 +583,23 @@ def _stop_resume(args: argparse.Namespace) -> int:
 def _fault(args: argparse.Namespace) -> int:
     from ..hardware.protocol import Role
 
+    applies = {"--pass-pct": ("occlusion",), "--position-ul": ("leak", "disconnection")}
+    applies["--which"] = ("clear",)
+    given = {"--pass-pct": args.pass_pct, "--position-ul": args.position_ul}
+    given["--which"] = args.which
+    for option, kinds in applies.items():
+        if given[option] is not None and args.kind not in kinds:
+            raise UsageError(
+                f"{option} applies to `itb rig fault {'|'.join(kinds)}` only, not to "
+                f"`itb rig fault {args.kind}`"
+            )
     spec: dict[str, Any] = {"fault": args.kind}
     if args.kind == "occlusion":
-        spec["pass_pct"] = args.pass_pct
+        spec["pass_pct"] = 0 if args.pass_pct is None else args.pass_pct
     elif args.kind in ("leak", "disconnection"):
-        spec["position_ul"] = args.position_ul
+        spec["position_ul"] = 0.0 if args.position_ul is None else args.position_ul
     elif args.kind == "clear":
-        spec["which"] = args.which
+        spec["which"] = args.which or "all"
     driver = _driver(args, Role.CLINICIAN)
     try:
         status = _journaled(args, "clinician", "FAULT", lambda: driver.fault(spec))
@@ -578,10 +608,21 @@ def _fault(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
     else:
-        faults = status.get("faults") or {}
-        active = ", ".join(sorted(faults)) + (", stall" if status.get("stalled") else "")
-        print(f"faults: {active.strip(', ') or 'none'}")
+        print(f"faults: {fault_names(status)}")
     return 0
+
+
+def fault_names(status: dict[str, Any]) -> str:
+    """The active faults of a rig ``status``, as injected: the breach slot ``leak`` shows its
+    ``kind`` (``disconnection`` where it was injected as one), a stall as ``stall``."""
+    faults = status.get("faults") or {}
+    names = [
+        str(spec.get("kind", name)) if name == "leak" and isinstance(spec, dict) else name
+        for name, spec in faults.items()
+    ]
+    if status.get("stalled"):
+        names.append("stall")
+    return ", ".join(sorted(names)) or "none"
 
 
 def _journal(args: argparse.Namespace) -> int:
@@ -778,15 +819,18 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
         "--sbi-format",
         type=int,
         choices=(16, 22),
-        default=16,
-        help="SBI print line: 16 characters, or 22 with an ID code (default 16)",
+        default=None,
+        help="SBI print line: 16 characters, or 22 with an ID code (default 16; --protocol sbi)",
     )
     p.add_argument(
-        "--flow-ul-per-h", type=_nonneg, default=0.0, help="water delivered onto the pan (µL/h)"
+        "--flow-ul-per-h",
+        type=_nonneg,
+        default=None,
+        help="a constant flow of water onto the pan (µL/h, default 0; not with --record)",
     )
     p.add_argument(
         "--readability-mg",
-        type=number(float, low=1e-6, high=1e4),
+        type=number(float, low=1e-6, high=1e4, unit="mg"),
         default=0.01,
         help="display step (mg, 0.000001 to 10000, default 0.01)",
     )
@@ -812,6 +856,26 @@ def _register_balance_emulate(add: Callable[..., argparse.ArgumentParser]) -> No
     )
 
 
+def _balance_emulate_options(args: argparse.Namespace) -> None:
+    """``UsageError`` (exit 2) naming both options where one does not apply with the other."""
+    if args.sbi_format is not None and args.protocol != "sbi":
+        raise UsageError(
+            f"--sbi-format applies to --protocol sbi only (got --protocol {args.protocol})"
+        )
+    if args.record is not None and args.flow_ul_per_h is not None:
+        raise UsageError(
+            "--flow-ul-per-h and --record both put water on the pan: give one (--record "
+            "weighs each stroke of the rig's record, --flow-ul-per-h a constant flow)"
+        )
+    if args.stroke_nl is not None and args.record is None:
+        raise UsageError("--stroke-nl applies to --record only (the volume of each stroke)")
+    if args.record is not None and not os.path.isfile(args.record):
+        raise UsageError(
+            f"--record: {args.record} does not exist; start `itb rig emulate --record "
+            f"{args.record}` first (the rig creates it when it starts)"
+        )
+
+
 def _balance_emulate(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -823,7 +887,8 @@ def _balance_emulate(args: argparse.Namespace) -> int:
     # the balance shows a conventional mass: the volume's true mass less the air buoyancy
     rho_w, rho_a = water_density(20.0).value, 1.2
     mg_per_ul = (rho_w - rho_a) / (1 - rho_a / REFERENCE_WEIGHT_DENSITY) / 1000
-    flow_mg = args.flow_ul_per_h * mg_per_ul
+    _balance_emulate_options(args)
+    flow_mg = (args.flow_ul_per_h or 0.0) * mg_per_ul
     follower = None
     if args.record is not None:
         stroke_nl = args.stroke_nl or SYNCHROMED_II_40.exact()["stroke_nl"]
@@ -836,7 +901,7 @@ def _balance_emulate(args: argparse.Namespace) -> int:
         flow_mg_per_h=flow_mg,
         seed=args.seed,
         delivered_mg=(lambda t: follower() + flow_mg * t / 3600) if follower else None,
-        sbi_format=args.sbi_format,
+        sbi_format=args.sbi_format or 16,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -888,7 +953,7 @@ def _register_balance_log(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--readability-mg",
-        type=number(float, low=1e-6, high=1e4),
+        type=number(float, low=1e-6, high=1e4, unit="mg"),
         default=None,
         help="display step (mg; default: read from the first reading's decimals)",
     )
@@ -944,7 +1009,17 @@ def _balance_log(args: argparse.Namespace) -> int:
         f"{args.out}: {summary.readings} readings, {summary.errors} refused by the balance, "
         f"readability {summary.readability_mg:g} mg"
     )
-    return 0 if summary.readings else 1
+    if not summary.readings:
+        from ..errors import BalanceProtocolError
+
+        mine, other = ("SBI", "MT-SICS") if args.protocol == "sbi" else ("MT-SICS", "SBI")
+        why = f" (last: {summary.last_error})" if summary.last_error else ""
+        raise BalanceProtocolError(
+            f"protocol: no valid {mine} reply from {args.port}{why}; is the balance speaking "
+            f"{other}? (--protocol {args.protocol} was given)",
+            "protocol",
+        )
+    return 0
 
 
 # --- itb rig accuracy (emulated rig + balance, low-flow accuracy with uncertainty) --------------
@@ -996,14 +1071,14 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--ug-per-day",
-        type=number(float, low=0, low_open=True, unit="µg/day"),
+        type=_ug_per_day,
         default=500.0,
         help="continuous dose rate (µg/day, default 500; the pump model's flow range at the "
         "concentration bounds it)",
     )
     p.add_argument(
         "--concentration",
-        type=number(int, low=1, high=MAX_CONCENTRATION_UG_PER_ML),
+        type=number(int, low=1, high=MAX_CONCENTRATION_UG_PER_ML, unit="µg/mL"),
         default=2000,
         metavar="UG_PER_ML",
         help="concentration (µg/mL, default 2000)",
@@ -1011,7 +1086,7 @@ def _register_accuracy(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--protocol", choices=("sics", "sbi"), default="sics", help="default sics")
     p.add_argument(
         "--readability-mg",
-        type=number(float, low=1e-6, high=1e4),
+        type=number(float, low=1e-6, high=1e4, unit="mg"),
         default=0.01,
         help="balance display step (mg, default 0.01)",
     )
@@ -1091,13 +1166,45 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if rep["passed"] else 1
 
 
+def _ug_per_day(text: str) -> float:
+    """argparse type of ``accuracy --ug-per-day``: a finite number; its range depends on
+    ``--concentration`` and is checked by :func:`_check_ug_per_day`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of µg/day") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of µg/day")
+    return value
+
+
+def _check_ug_per_day(ug_per_day: float, concentration: int) -> None:
+    """``UsageError`` naming ``--ug-per-day`` and the one range ``itb rig accuracy`` accepts:
+    the pump model's flow range at ``concentration`` (a zero rate has no strokes to measure)."""
+    from fractions import Fraction
+
+    from ..models import SYNCHROMED_II_40
+
+    exact = SYNCHROMED_II_40.exact()
+    lo = Fraction(exact["min_rate_nl_per_day"] * concentration, 1_000_000)
+    hi = Fraction(exact["max_rate_nl_per_day"] * concentration, 1_000_000)
+    if not lo <= Fraction(ug_per_day) <= hi:
+        raise UsageError(
+            f"argument --ug-per-day: {ug_per_day:g} µg/day at --concentration {concentration} "
+            f"µg/mL is {ug_per_day / concentration:g} mL/day; allowed {float(lo):g} to "
+            f"{float(hi):g} µg/day ({exact['min_rate_nl_per_day'] / 1e6:g} to "
+            f"{exact['max_rate_nl_per_day'] / 1e6:g} "
+            f"mL/day for model {SYNCHROMED_II_40.name})"
+        )
+
+
 def _accuracy(args: argparse.Namespace) -> int:
 
     from .._time import format_duration
-    from ..errors import ProgrammingError
+    from ..errors import ProgrammingError, ValidationError
     from ..hardware.accuracy import low_flow_curve, run_emulated, startup_curve, trumpet_curve
-    from .common import UsageError
 
+    _check_ug_per_day(args.ug_per_day, args.concentration)
     try:
         emu = run_emulated(
             args.duration,
@@ -1111,7 +1218,9 @@ def _accuracy(args: argparse.Namespace) -> int:
             journal=args.journal,
             record=args.record_out,
         )
-    except ProgrammingError as err:  # the pump model's rate range at this concentration
+    except (ProgrammingError, ValidationError) as err:  # the core's rounding at a range end
+        if err.field not in ("ug_per_day", "program", "") and isinstance(err, ValidationError):
+            raise
         detail = str(err).removeprefix("cannot program ug_per_day: ")
         detail = detail.removeprefix("the continuous program: ")
         raise UsageError(f"argument --ug-per-day: {detail}") from None

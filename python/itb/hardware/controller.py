@@ -36,6 +36,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .._limits import MAX_RIG_SPEED, MIN_RIG_SPEED
 from ..errors import ProtocolError, RigError, ValidationError
 from ..pump import Pump
 from .client import PumpDriver, RigStatus
@@ -50,6 +51,9 @@ __all__ = [
     "schedule_fingerprint",
     "boot_id",
     "BACKOFF_MAX_S",
+    "MIN_SPEED",
+    "MAX_SPEED",
+    "check_speed",
 ]
 
 Schedule = Union[RigPlan, np.ndarray, Iterable[int], Callable[[], Iterable[int]]]
@@ -103,6 +107,27 @@ class RunReport:
         return self.last_stroke_id == self.strokes
 
 
+#: The ``speed`` range the rig can carry (THERAPY's u32 of pump ms per 1000 ms).
+MIN_SPEED = MIN_RIG_SPEED
+MAX_SPEED = MAX_RIG_SPEED
+
+
+def check_speed(speed: object) -> float | None:
+    """``speed`` as a float (``None``: as fast as the rig acknowledges), else
+    :class:`~itb.errors.ValidationError` naming ``speed`` and the range
+    :data:`MIN_SPEED` … :data:`MAX_SPEED` (pump-clock seconds per wall second)."""
+    if speed is None:
+        return None
+    ok = isinstance(speed, (int, float)) and not isinstance(speed, bool)
+    if not ok or not MIN_SPEED <= float(speed) <= MAX_SPEED:  # type: ignore[arg-type]
+        raise ValidationError(
+            f"speed: {speed!r} is not between {MIN_SPEED:g} and {MAX_SPEED:.3f} pump-clock "
+            "seconds per wall second (None: as fast as the rig acknowledges)",
+            "speed",
+        )
+    return float(speed)  # type: ignore[arg-type]
+
+
 class Controller:
     """Drive ``driver`` through ``schedule`` (a :class:`~itb.hardware.plan.RigPlan`, or stroke
     times in int ms: an array, iterable or callable returning one), journaling to ``journal``.
@@ -153,10 +178,7 @@ class Controller:
             raise ValidationError(
                 "schedule: stroke times must be a non-decreasing 1-D sequence of ms", "schedule"
             )
-        if speed is not None and not (
-            isinstance(speed, (int, float)) and np.isfinite(speed) and speed > 0
-        ):
-            raise ValidationError(f"speed: {speed!r} must be > 0 (or None for max)", "speed")
+        speed = check_speed(speed)
         if not 1 <= batch <= MAX_BATCH:
             raise ValidationError(
                 f"batch: {batch} is not between 1 and {MAX_BATCH} strokes", "batch"

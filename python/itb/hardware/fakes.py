@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._time import Duration, duration_ms
-from ..errors import ProtocolError, RigError
+from ..errors import ProtocolError, RigError, ValidationError
 from .client import DeliveryAck, RigStatus
 from .rig import Rig
 
@@ -22,8 +22,9 @@ class SimulatedDriver:
     """A :class:`PumpDriver` over an in-process :class:`~itb.hardware.rig.Rig` (no bytes).
 
     Faults, for controller tests: :meth:`drop_acks` (the rig executes, the answer is lost: a
-    ``ProtocolError('timeout')``), ``delay`` (a duration each call takes, via ``sleep``, which
-    is called with seconds like ``time.sleep``; a bare number is a ``ValidationError``),
+    ``ProtocolError('timeout')``; ``n`` a whole number >= 0), ``delay`` (a duration each call
+    takes, via ``sleep``, which is called with seconds like ``time.sleep``; checked when set, at
+    construction or later: a bare number or a negative duration is a ``ValidationError``),
     :meth:`stall` / :meth:`clear_stall` (motor stall: deliveries refused), :meth:`reset` (the rig
     reboots: the next call fails with ``ProtocolError('session')``; its state survives).
     """
@@ -36,15 +37,27 @@ class SimulatedDriver:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rig = rig if rig is not None else Rig()
-        self.delay = timedelta(milliseconds=duration_ms(delay, "delay"))
-        self._delay_s = self.delay.total_seconds()
+        self.delay = delay  # checked and normalised by the setter
         self.sleep = sleep
         self._drop = 0
         self._reset = False
         self.calls: list[tuple[str, Any]] = []
 
+    @property
+    def delay(self) -> timedelta:
+        """The time each call takes (a ``timedelta``); set it to any duration with a unit."""
+        return self._delay
+
+    @delay.setter
+    def delay(self, value: Duration) -> None:
+        self._delay = timedelta(milliseconds=duration_ms(value, "delay"))
+        self._delay_s = self._delay.total_seconds()
+
     def drop_acks(self, n: int = 1) -> None:
-        """Lose the answers of the next ``n`` deliveries (the strokes still happen)."""
+        """Lose the answers of the next ``n`` deliveries (the strokes still happen); ``n`` a
+        whole number >= 0, else ``ValidationError`` (``n``), nothing changed."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValidationError(f"n: {n!r} is not a whole number of deliveries >= 0", "n")
         self._drop += n
 
     def stall(self) -> None:

@@ -25,7 +25,7 @@ from .._units import nl_to_ul
 from ..errors import ExternalToolError, ValidationError
 from .accuracy import AccuracyCurve, GravimetricRun, low_flow_curve, startup_curve
 from .metrology import Measurement
-from .rig import read_record
+from .rig import read_record_lines
 
 __all__ = [
     "Verdict",
@@ -274,6 +274,57 @@ def _sha256_file(path: os.PathLike[str] | str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def _check_record_times(
+    record: os.PathLike[str] | str,
+    lines: Sequence[tuple[int, int, int]],
+    start_ms: int,
+    end_ms: int,
+    balance: os.PathLike[str] | str,
+    journal: os.PathLike[str] | str | None,
+) -> None:
+    """``ValidationError`` (``record``, or ``journal``) naming the record's file, line and
+    ``time_ms`` as written: a negative or decreasing stroke time, or a stroke before the balance
+    log's first reading (pump ms ``start_ms``). If no stroke at all falls within the log
+    (``start_ms`` … ``start_ms + end_ms``), the journal (or the log) is another run's."""
+    prev: tuple[int, int] | None = None
+    for n, _, t in lines:
+        if t < 0:
+            raise ValidationError(
+                f"record: {record} line {n}: time_ms {t} is negative (pump-clock ms)", "record"
+            )
+        if prev is not None and t < prev[1]:
+            raise ValidationError(
+                f"record: {record} line {n}: time_ms {t} is before line {prev[0]}'s {prev[1]} "
+                "(stroke times never go back)",
+                "record",
+            )
+        prev = (n, t)
+    if lines and all(not start_ms <= t <= start_ms + end_ms for _, _, t in lines):
+        if journal is not None:
+            raise ValidationError(
+                f"journal: {journal} does not belong to this record/run: by its anchor the "
+                f"balance log starts at pump ms {start_ms}, and no stroke of {record} "
+                f"(time_ms {lines[0][2]} to {lines[-1][2]}) falls within the log; give the "
+                "journal of the run that wrote the record",
+                "journal",
+            )
+        raise ValidationError(
+            f"balance: {balance} does not belong to this record/run: it starts at pump ms "
+            f"{start_ms}, and no stroke of {record} (time_ms {lines[0][2]} to {lines[-1][2]}) "
+            "falls within it",
+            "balance",
+        )
+    early = [(n, t) for n, _, t in lines if t < start_ms]
+    if not early:
+        return
+    n, t = early[-1]
+    raise ValidationError(
+        f"record: {record} line {n}: time_ms {t} is before the balance log's first reading "
+        f"(pump ms {start_ms}); start the balance log before the run",
+        "record",
+    )
+
+
 def build_report(
     record: os.PathLike[str] | str,
     balance: os.PathLike[str] | str,
@@ -293,8 +344,10 @@ def build_report(
     curve and the start-up and trumpet plots (PNG, base64), and the SOUP list."""
     if journal is not None:
         _check_readable(journal, "journal")
-    rows = read_record(record, missing_ok=False)
+    lines = read_record_lines(record, missing_ok=False)
+    rows = [(sid, t) for _, sid, t in lines]
     run, start_ms, logged_rate = read_balance_log(balance, journal)
+    _check_record_times(record, lines, start_ms, int(run.times_ms[-1]), balance, journal)
     taus = [timedelta(milliseconds=t - start_ms) for _, t in rows]
     rate = logged_rate if logged_rate is not None else _record_rate(rows, stroke_nl)
     t_end = timedelta(milliseconds=int(run.times_ms[-1]))

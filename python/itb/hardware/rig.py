@@ -51,7 +51,9 @@ __all__ = [
 
 #: faults ``Rig.fault`` (``itb rig fault …``) injects, and ``clear`` (one of them or all)
 RIG_FAULTS = ("occlusion", "leak", "disconnection", "migration", "battery", "stall", "clear")
-_CLEARABLE = ("occlusion", "leak", "migration", "battery", "stall", "all")
+#: ``leak`` and ``disconnection`` name the one catheter-breach fault (as the core's model: a
+#: disconnection is a leak at a position, kept with its kind); either clears it, as ``clear_leak``
+_CLEARABLE = ("occlusion", "leak", "disconnection", "migration", "battery", "stall", "all")
 
 STATE_VERSION = 1
 #: concentration (µg/mL) of a rig no THERAPY or REFILL has told otherwise
@@ -125,9 +127,17 @@ def read_record(path: os.PathLike[str] | str, *, missing_ok: bool = True) -> lis
     ``ValidationError`` (field ``record``) naming the file and line. A missing file is an empty
     record (a new rig), or with ``missing_ok=False`` (a report, which reads its inputs) a
     ``ValidationError`` saying it cannot be read."""
+    return [(sid, t) for _, sid, t in read_record_lines(path, missing_ok=missing_ok)]
+
+
+def read_record_lines(
+    path: os.PathLike[str] | str, *, missing_ok: bool = True
+) -> list[tuple[int, int, int]]:
+    """(line number, stroke_id, time_ms) rows of a record CSV, as :func:`read_record` reads
+    them: for messages that name the file's line."""
     from ..errors import ValidationError
 
-    rows: list[tuple[int, int]] = []
+    rows: list[tuple[int, int, int]] = []
     try:
         with open(path, encoding="ascii", errors="replace") as f:
             for n, line in enumerate(f, 1):
@@ -136,7 +146,7 @@ def read_record(path: os.PathLike[str] | str, *, missing_ok: bool = True) -> lis
                     continue
                 try:
                     a, b = text.split(",")
-                    rows.append((int(a), int(b)))
+                    rows.append((n, int(a), int(b)))
                 except ValueError:
                     raise ValidationError(
                         f"record: {path} line {n}: expected stroke_id,time_ms", "record"
@@ -477,8 +487,10 @@ class Rig:
         """Inject (or clear) a fault at run time: ``{"fault": "occlusion", "pass_pct": 0 to 99}``,
         ``{"fault": "leak" | "disconnection", "position_ul": µL from the pump connector}``,
         ``{"fault": "migration"}``, ``{"fault": "battery"}``, ``{"fault": "stall"}``,
-        ``{"fault": "clear", "which": "occlusion" | "leak" | "migration" | "battery" | "stall" |
-        "all"}``. Refused (``fault``, ``pass_pct``, ``position_ul``, ``which``) changing nothing.
+        ``{"fault": "clear", "which": "occlusion" | "leak" | "disconnection" | "migration" |
+        "battery" | "stall" | "all"}``. A disconnection is a leak at a position, as in the core's
+        model (``Pump.active_faults``): ``faults["leak"]`` holds it with ``kind`` the name it
+        was injected as, and ``which`` ``"leak"`` or ``"disconnection"`` clears it. Refused (``fault``, ``pass_pct``, ``position_ul``, ``which``) changing nothing.
         (docs: guide/faults.md#the-emulated-rig)"""
         with self._lock:
             kind = spec.get("fault")
@@ -521,6 +533,8 @@ class Rig:
                     raise RigError(
                         f"which: {which!r} is not one of {', '.join(_CLEARABLE)}", "which"
                     )
+                if which == "disconnection":
+                    which = "leak"  # the same slot (its ``kind`` says which was injected)
                 for name in ("occlusion", "leak", "migration", "battery"):
                     if which in (name, "all"):
                         self.faults.pop(name, None)

@@ -33,6 +33,8 @@ class LogSummary:
     readings: int
     errors: int
     readability_mg: float
+    #: the last refusal's message ("" if none): with no readings, why the balance gave none
+    last_error: str = ""
 
 
 def readability_of(reading: Reading) -> float:
@@ -70,8 +72,9 @@ def log_balance(
     sleep: Callable[[float], None] = time.sleep,
 ) -> LogSummary:
     """Read ``balance`` (``read_immediate``: stable or not, as a rig logs) every ``interval``
-    until ``duration`` (host time) has passed or ``stop()`` is true, writing the log to ``out``
-    (a new file; each row flushed, so a crash keeps what was read). A reading the balance
+    until ``duration`` (host time from the first request, whatever the balance answers or does
+    not; a read under way may add up to the balance's timeout) has passed or ``stop()`` is true,
+    writing the log to ``out`` (a new file; each row flushed, so a crash keeps what was read). A reading the balance
     refuses (overload, busy, an error code, a bad reply) becomes a ``# elapsed_ms error …``
     line and logging goes on; a port failure (``BalanceError`` field ``port``) ends it and is
     raised. ``readability_mg`` defaults to the display step of the first reading;
@@ -91,12 +94,13 @@ def log_balance(
     except FileExistsError:
         raise ValidationError(f"out: {out} exists; give a new file", "out") from None
     readings = errors = 0
+    last_error = ""
     with f:
         t0: float | None = None
-        next_due = clock()
+        begin = next_due = clock()
         while not stop():
             now = clock()
-            if t0 is not None and until_ms is not None and (now - t0) * 1000 > until_ms:
+            if until_ms is not None and (now - begin) * 1000 > until_ms:
                 break
             if now < next_due:
                 sleep(min(next_due - now, 0.05))
@@ -108,6 +112,7 @@ def log_balance(
                 if err.field == "port":
                     raise
                 errors += 1
+                last_error = str(err)
                 if t0 is not None:
                     f.write(f"# {round((clock() - t0) * 1000)} error {err.field}: {err}\n")
                     f.flush()
@@ -133,4 +138,4 @@ def log_balance(
             f.write(f"{elapsed},{float(reading.milligrams)!r},{stamp}\n")
             f.flush()
             readings += 1
-    return LogSummary(readings, errors, float(readability_mg or 0.0))
+    return LogSummary(readings, errors, float(readability_mg or 0.0), last_error)
