@@ -1183,6 +1183,7 @@ def _check_ug_per_day(ug_per_day: float, concentration: int) -> None:
     the pump model's flow range at ``concentration`` (a zero rate has no strokes to measure)."""
     from fractions import Fraction
 
+    from .._units import nl_to_ml
     from ..models import SYNCHROMED_II_40
 
     exact = SYNCHROMED_II_40.exact()
@@ -1192,8 +1193,8 @@ def _check_ug_per_day(ug_per_day: float, concentration: int) -> None:
         raise UsageError(
             f"argument --ug-per-day: {ug_per_day:g} µg/day at --concentration {concentration} "
             f"µg/mL is {ug_per_day / concentration:g} mL/day; allowed {float(lo):g} to "
-            f"{float(hi):g} µg/day ({exact['min_rate_nl_per_day'] / 1e6:g} to "
-            f"{exact['max_rate_nl_per_day'] / 1e6:g} "
+            f"{float(hi):g} µg/day ({nl_to_ml(exact['min_rate_nl_per_day']):g} to "
+            f"{nl_to_ml(exact['max_rate_nl_per_day']):g} "
             f"mL/day for model {SYNCHROMED_II_40.name})"
         )
 
